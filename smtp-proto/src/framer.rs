@@ -1,0 +1,283 @@
+//! Line framing: finds the end of each SMTP line in a caller-owned buffer.
+//!
+//! The framer is the only part of the codecs that can say "need more
+//! input". It looks for the line feed with `memchr`, remembers how far it has
+//! already scanned so that a line arriving one byte at a time still costs
+//! O(n), enforces a maximum line length, and after an over-long line throws
+//! the rest of that line away (through its line feed) so that the tail is
+//! never parsed as a command (RFC 5321 §4.5.3.1.4).
+//!
+//! ```
+//! use smtp_proto::framer::{Frame, LineFramer};
+//!
+//! let mut framer = LineFramer::new();
+//! let buf = b"NOOP\r\nQUI";
+//! match framer.next_frame(buf, 512) {
+//!     Frame::Line(line) => {
+//!         assert_eq!(&buf[..line.content_len], b"NOOP");
+//!         assert_eq!(line.consumed, 6);
+//!         assert!(!line.bare_line_ending());
+//!     }
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! // The caller drops the 6 consumed bytes; "QUI" needs more input.
+//! assert_eq!(framer.next_frame(&buf[6..], 512), Frame::Incomplete);
+//! ```
+
+/// How a complete line ended, and whether it carried a stray CR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line {
+    /// Length of the line's content, without its terminator.
+    pub content_len: usize,
+    /// Bytes the line takes in the buffer, terminator included.
+    pub consumed: usize,
+    /// The line ended with a line feed that had no carriage return before it.
+    pub bare_lf: bool,
+    /// The content holds a carriage return that is not followed by a line feed.
+    pub bare_cr: bool,
+}
+
+impl Line {
+    /// True when the line ended in a bare LF or carries a bare CR.
+    #[must_use]
+    pub fn bare_line_ending(&self) -> bool {
+        self.bare_lf || self.bare_cr
+    }
+}
+
+/// What [`LineFramer::next_frame`] found at the start of the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Frame {
+    /// A complete line is at the start of the buffer.
+    Line(Line),
+    /// Bytes of an over-long line were thrown away: the caller drops
+    /// `consumed` bytes from the front of its buffer. When `end` is true the
+    /// line's terminator was reached and the caller reports the error (once);
+    /// otherwise more of the same line is still to come and will be
+    /// discarded too.
+    Discarded {
+        /// Bytes to drop from the front of the buffer.
+        consumed: usize,
+        /// The over-long line ended within these bytes.
+        end: bool,
+    },
+    /// No complete line yet: read more bytes and call again with the same
+    /// buffer extended (nothing was consumed).
+    Incomplete,
+}
+
+/// A resumable CRLF line framer with a length limit.
+#[derive(Debug, Clone, Default)]
+pub struct LineFramer {
+    /// Bytes at the front of the buffer already known to hold no LF.
+    scanned: usize,
+    /// Inside an over-long line, discarding until its LF.
+    discarding: bool,
+}
+
+impl LineFramer {
+    /// A framer at the start of a line.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            scanned: 0,
+            discarding: false,
+        }
+    }
+
+    /// Forget any partial scan (for example after the buffer was replaced).
+    pub fn reset(&mut self) {
+        *self = Self::new();
+    }
+
+    /// True while the rest of an over-long line is being thrown away.
+    #[must_use]
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
+    /// Looks for the next line at the start of `buf`.
+    ///
+    /// `max_len` is the longest line accepted, terminator included. `buf`
+    /// must start where the previous call's consumed bytes ended; when the
+    /// previous call returned [`Frame::Incomplete`], `buf` must start with
+    /// the same bytes as before (it may have grown).
+    pub fn next_frame(&mut self, buf: &[u8], max_len: usize) -> Frame {
+        if self.discarding {
+            return match memchr::memchr(b'\n', buf) {
+                Some(pos) => {
+                    self.discarding = false;
+                    self.scanned = 0;
+                    Frame::Discarded {
+                        consumed: pos + 1,
+                        end: true,
+                    }
+                }
+                None if buf.is_empty() => Frame::Incomplete,
+                None => Frame::Discarded {
+                    consumed: buf.len(),
+                    end: false,
+                },
+            };
+        }
+        let start = self.scanned.min(buf.len());
+        // Only look as far as a line may reach: one past the limit is enough
+        // to know the line is too long.
+        let window_end = buf.len().min(max_len.max(1));
+        let found = if start < window_end {
+            memchr::memchr(b'\n', &buf[start..window_end]).map(|p| p + start)
+        } else {
+            None
+        };
+        match found {
+            Some(lf) => {
+                self.scanned = 0;
+                let (content_len, bare_lf) = if lf > 0 && buf[lf - 1] == b'\r' {
+                    (lf - 1, false)
+                } else {
+                    (lf, true)
+                };
+                let bare_cr = memchr::memchr(b'\r', &buf[..content_len]).is_some();
+                Frame::Line(Line {
+                    content_len,
+                    consumed: lf + 1,
+                    bare_lf,
+                    bare_cr,
+                })
+            }
+            None if buf.len() >= max_len => {
+                // No terminator within the limit: the line is too long. Drop
+                // what we hold and keep dropping through the next LF.
+                self.scanned = 0;
+                self.discarding = true;
+                match memchr::memchr(b'\n', &buf[window_end..]) {
+                    Some(pos) => {
+                        self.discarding = false;
+                        Frame::Discarded {
+                            consumed: window_end + pos + 1,
+                            end: true,
+                        }
+                    }
+                    None => Frame::Discarded {
+                        consumed: buf.len(),
+                        end: false,
+                    },
+                }
+            }
+            None => {
+                self.scanned = buf.len();
+                Frame::Incomplete
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, &'static str>> {
+        let mut f = LineFramer::new();
+        let mut out = Vec::new();
+        let mut pos = 0;
+        loop {
+            match f.next_frame(&input[pos..], max) {
+                Frame::Line(l) => {
+                    out.push(Ok(input[pos..pos + l.content_len].to_vec()));
+                    pos += l.consumed;
+                }
+                Frame::Discarded { consumed, end } => {
+                    if end {
+                        out.push(Err("too long"));
+                    }
+                    pos += consumed;
+                }
+                Frame::Incomplete => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn finds_crlf_lines() {
+        assert_eq!(
+            lines(b"A\r\nBB\r\nC", 512),
+            vec![Ok(b"A".to_vec()), Ok(b"BB".to_vec())]
+        );
+    }
+
+    #[test]
+    fn overlong_line_tail_is_discarded_not_parsed() {
+        let mut input = vec![b'X'; 600];
+        input.extend_from_slice(b"RCPT TO:<victim@example.com>\r\nNOOP\r\n");
+        assert_eq!(
+            lines(&input, 512),
+            vec![Err("too long"), Ok(b"NOOP".to_vec())]
+        );
+    }
+
+    #[test]
+    fn line_of_exactly_max_is_accepted() {
+        let mut input = vec![b'a'; 510];
+        input.extend_from_slice(b"\r\n");
+        assert_eq!(lines(&input, 512).len(), 1);
+        assert!(lines(&input, 512)[0].is_ok());
+        let mut input = vec![b'a'; 511];
+        input.extend_from_slice(b"\r\n");
+        assert_eq!(lines(&input, 512), vec![Err("too long")]);
+    }
+
+    #[test]
+    fn bare_endings_are_flagged() {
+        let mut f = LineFramer::new();
+        let Frame::Line(l) = f.next_frame(b"NOOP\n", 512) else {
+            panic!()
+        };
+        assert!(l.bare_lf && !l.bare_cr);
+        let Frame::Line(l) = f.next_frame(b"NO\rOP\r\n", 512) else {
+            panic!()
+        };
+        assert!(!l.bare_lf && l.bare_cr);
+    }
+
+    #[test]
+    fn resumes_byte_by_byte_with_same_result() {
+        let input = b"EHLO a\r\nMAIL FROM:<>\r\n";
+        let mut f = LineFramer::new();
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for &b in input {
+            buf.push(b);
+            if let Frame::Line(l) = f.next_frame(&buf, 512) {
+                got.push(buf[..l.content_len].to_vec());
+                buf.drain(..l.consumed);
+            }
+        }
+        assert_eq!(got, vec![b"EHLO a".to_vec(), b"MAIL FROM:<>".to_vec()]);
+    }
+
+    #[test]
+    fn endless_line_is_dropped_in_bounded_pieces() {
+        let mut f = LineFramer::new();
+        let chunk = vec![b'x'; 4096];
+        let mut dropped = 0;
+        for _ in 0..1000 {
+            match f.next_frame(&chunk, 512) {
+                Frame::Discarded { consumed, end } => {
+                    assert!(!end);
+                    dropped += consumed;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(dropped, 4096 * 1000);
+        assert_eq!(
+            f.next_frame(b"yy\r\nQUIT\r\n", 512),
+            Frame::Discarded {
+                consumed: 4,
+                end: true
+            }
+        );
+        assert!(matches!(f.next_frame(b"QUIT\r\n", 512), Frame::Line(_)));
+    }
+}

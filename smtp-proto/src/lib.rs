@@ -1,0 +1,9 @@
+//! A sans-IO SMTP protocol core.
+//!
+//! Pure parsers, writers and session state machines: bytes in, events and
+//! bytes out, no sockets, no clock, no async runtime.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod framer;
+pub mod status;
