@@ -66,7 +66,11 @@ pub struct XorShift64(u64);
 impl XorShift64 {
     /// A generator from `seed` (a zero seed is replaced, xorshift would stay at zero).
     pub fn new(seed: u64) -> Self {
-        Self(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
+        Self(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
     }
 
     /// The next 64 pseudo-random bits.

@@ -1,0 +1,177 @@
+//! Criterion benchmarks: `smtp-proto` side by side with the published
+//! `smtp-proto` 0.2.5 ("stalwart") and a plain copy ("memcpy").
+//!
+//! Group and function names are fixed so that results compare from run to
+//! run; `benches/README.md` lists them and what each function must do.
+//! Every group sets `Throughput::Bytes`; the item counts (commands, replies)
+//! are written next to criterion's results for `ratios.py`.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use smtp_proto_benches::inputs::{Inputs, READ_LEN};
+use smtp_proto_benches::{memcpy, stalwart};
+
+/// Opens a group measured in bytes of `bytes` per iteration. Flat sampling:
+/// one iteration takes milliseconds, criterion's linear ramp would take minutes.
+fn group<'c>(c: &'c mut Criterion, name: &str, bytes: usize) -> BenchmarkGroup<'c, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sampling_mode(SamplingMode::Flat);
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g
+}
+
+/// Adds one function to a group: `work` is what one iteration does.
+fn run<R>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, mut work: impl FnMut() -> R) {
+    g.bench_function(name, |b| b.iter(&mut work));
+}
+
+/// Every command of the repeated sample stream, framed and parsed.
+fn command_parse(c: &mut Criterion, inputs: &Inputs, items: &mut Items) {
+    let stream = &inputs.command_stream[..];
+    items.add("command_parse", inputs.command_count, "commands");
+    assert_eq!(
+        stalwart::parse_commands(stream),
+        Ok(inputs.command_count),
+        "stalwart must parse every sample command"
+    );
+    let mut g = group(c, "command_parse", stream.len());
+    run(&mut g, "stalwart", || {
+        stalwart::parse_commands(black_box(stream))
+    });
+    g.finish();
+}
+
+/// Every EHLO reply of the repeated stream, parsed down to its capabilities.
+fn reply_parse_ehlo(c: &mut Criterion, inputs: &Inputs, items: &mut Items) {
+    let stream = &inputs.ehlo_stream[..];
+    items.add("reply_parse_ehlo", inputs.ehlo_count, "replies");
+    assert_eq!(
+        stalwart::parse_ehlo_replies(stream),
+        Ok(inputs.ehlo_count),
+        "stalwart must parse every EHLO reply"
+    );
+    let mut g = group(c, "reply_parse_ehlo", stream.len());
+    run(&mut g, "stalwart", || {
+        stalwart::parse_ehlo_replies(black_box(stream))
+    });
+    g.finish();
+}
+
+/// The DATA wire form un-stuffed to the end marker, fed in `READ_LEN` reads.
+fn data_decode(c: &mut Criterion, inputs: &Inputs) {
+    let wire = &inputs.data_wire[..];
+    let mut out = Vec::with_capacity(wire.len());
+    assert_eq!(
+        stalwart::unstuff(wire, READ_LEN, &mut out),
+        Some(wire.len())
+    );
+    assert!(out == inputs.body.plain, "stalwart must restore the body");
+    let mut g = group(c, "data_decode", wire.len());
+    run(&mut g, "stalwart", || {
+        stalwart::unstuff(black_box(wire), READ_LEN, &mut out)
+    });
+    let mut copy = Vec::with_capacity(wire.len());
+    run(&mut g, "memcpy", || memcpy(black_box(wire), &mut copy));
+    g.finish();
+}
+
+/// The body as BDAT chunks: command lines parsed, payloads taken whole.
+fn bdat_decode(c: &mut Criterion, inputs: &Inputs) {
+    let wire = &inputs.bdat_wire[..];
+    let mut out = Vec::with_capacity(wire.len());
+    assert_eq!(
+        stalwart::bdat_decode(wire, READ_LEN, &mut out),
+        Ok(inputs.bdat_count)
+    );
+    assert!(out == inputs.body.plain, "stalwart must restore the body");
+    let mut g = group(c, "bdat_decode", wire.len());
+    run(&mut g, "stalwart", || {
+        stalwart::bdat_decode(black_box(wire), READ_LEN, &mut out)
+    });
+    let mut copy = Vec::with_capacity(wire.len());
+    run(&mut g, "memcpy", || memcpy(black_box(wire), &mut copy));
+    g.finish();
+}
+
+/// The client side of DATA: the plain body dot-stuffed for the wire.
+fn dot_stuff(c: &mut Criterion, inputs: &Inputs) {
+    let body = &inputs.body.plain[..];
+    let mut g = group(c, "dot_stuff", body.len());
+    let mut copy = Vec::with_capacity(inputs.data_wire.len());
+    run(&mut g, "memcpy", || memcpy(black_box(body), &mut copy));
+    g.finish();
+}
+
+/// The sample EHLO reply written as many times as `reply_parse_ehlo` parses it.
+fn reply_encode(c: &mut Criterion, inputs: &Inputs, items: &mut Items) {
+    let times = inputs.ehlo_count;
+    items.add("reply_encode", times, "replies");
+    let reply = stalwart::parse_ehlo(&inputs.ehlo_reply).expect("sample EHLO reply");
+    let mut out = Vec::new();
+    let written = stalwart::encode_ehlo(&reply, times, &mut out);
+    let mut g = group(c, "reply_encode", written);
+    run(&mut g, "stalwart", || {
+        stalwart::encode_ehlo(black_box(&reply), times, &mut out)
+    });
+    g.finish();
+}
+
+/// Items per iteration of each group, saved for `ratios.py`.
+#[derive(Default)]
+struct Items(BTreeMap<&'static str, (usize, &'static str)>);
+
+impl Items {
+    fn add(&mut self, group: &'static str, count: usize, unit: &'static str) {
+        self.0.insert(group, (count, unit));
+    }
+
+    /// Criterion's output directory, found the way criterion finds it.
+    fn criterion_home() -> Option<PathBuf> {
+        if let Some(home) = std::env::var_os("CRITERION_HOME") {
+            return Some(home.into());
+        }
+        if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+            return Some(PathBuf::from(target).join("criterion"));
+        }
+        // The bench binary runs from <target>/<profile>/deps/.
+        let exe = std::env::current_exe().ok()?;
+        Some(exe.parent()?.parent()?.parent()?.join("criterion"))
+    }
+
+    fn save(&self) {
+        let Some(home) = Self::criterion_home() else {
+            return;
+        };
+        let entries: Vec<String> = self
+            .0
+            .iter()
+            .map(|(group, (count, unit))| {
+                format!("  \"{group}\": {{\"items\": {count}, \"unit\": \"{unit}\"}}")
+            })
+            .collect();
+        let json = format!("{{\n{}\n}}\n", entries.join(",\n"));
+        let saved = std::fs::create_dir_all(&home)
+            .and_then(|()| std::fs::write(home.join("smtp-proto-benches-items.json"), json));
+        if let Err(e) = saved {
+            eprintln!("could not save item counts in {}: {e}", home.display());
+        }
+    }
+}
+
+fn main() {
+    let inputs = Inputs::new();
+    let mut items = Items::default();
+    let mut c = Criterion::default().without_plots().configure_from_args();
+    command_parse(&mut c, &inputs, &mut items);
+    reply_parse_ehlo(&mut c, &inputs, &mut items);
+    data_decode(&mut c, &inputs);
+    bdat_decode(&mut c, &inputs);
+    dot_stuff(&mut c, &inputs);
+    reply_encode(&mut c, &inputs, &mut items);
+    items.save();
+    c.final_summary();
+}
