@@ -5,5 +5,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod command;
 pub mod framer;
 pub mod status;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
