@@ -6,4 +6,5 @@
 #![deny(missing_docs)]
 
 pub mod framer;
+pub mod reply;
 pub mod status;
