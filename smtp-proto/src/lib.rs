@@ -5,5 +5,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod data;
 pub mod framer;
 pub mod status;
