@@ -7,4 +7,5 @@
 
 pub mod data;
 pub mod framer;
+pub mod sasl;
 pub mod status;
