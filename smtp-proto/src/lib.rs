@@ -6,7 +6,10 @@
 #![deny(missing_docs)]
 
 pub mod command;
+pub mod data;
 pub mod framer;
+pub mod reply;
+pub mod sasl;
 pub mod status;
 
 /// The README's examples, compiled and run as doctests.
