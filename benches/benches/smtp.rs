@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use smtp_proto_benches::inputs::{Inputs, READ_LEN};
-use smtp_proto_benches::{memcpy, stalwart};
+use smtp_proto_benches::{memcpy, ours, stalwart};
 
 /// Opens a group measured in bytes of `bytes` per iteration. Flat sampling:
 /// one iteration takes milliseconds, criterion's linear ramp would take minutes.
@@ -38,7 +38,11 @@ fn command_parse(c: &mut Criterion, inputs: &Inputs, items: &mut Items) {
         Ok(inputs.command_count),
         "stalwart must parse every sample command"
     );
+    assert_eq!(ours::parse_commands(stream), Ok(inputs.command_count));
     let mut g = group(c, "command_parse", stream.len());
+    run(&mut g, "smtp-proto", || {
+        ours::parse_commands(black_box(stream))
+    });
     run(&mut g, "stalwart", || {
         stalwart::parse_commands(black_box(stream))
     });
@@ -54,7 +58,11 @@ fn reply_parse_ehlo(c: &mut Criterion, inputs: &Inputs, items: &mut Items) {
         Ok(inputs.ehlo_count),
         "stalwart must parse every EHLO reply"
     );
+    assert_eq!(ours::parse_ehlo_replies(stream), Ok(inputs.ehlo_count));
     let mut g = group(c, "reply_parse_ehlo", stream.len());
+    run(&mut g, "smtp-proto", || {
+        ours::parse_ehlo_replies(black_box(stream))
+    });
     run(&mut g, "stalwart", || {
         stalwart::parse_ehlo_replies(black_box(stream))
     });
@@ -70,7 +78,27 @@ fn data_decode(c: &mut Criterion, inputs: &Inputs) {
         Some(wire.len())
     );
     assert!(out == inputs.body.plain, "stalwart must restore the body");
+    let body_len = inputs.body.plain.len();
+    assert_eq!(
+        ours::unstuff_borrowed(wire, READ_LEN),
+        Some((body_len, wire.len()))
+    );
+    let mut ours_out = Vec::with_capacity(wire.len());
+    assert_eq!(
+        ours::unstuff_into(wire, READ_LEN, &mut ours_out),
+        Some(wire.len())
+    );
+    assert!(
+        ours_out == inputs.body.plain,
+        "smtp-proto must restore the body"
+    );
     let mut g = group(c, "data_decode", wire.len());
+    run(&mut g, "smtp-proto", || {
+        ours::unstuff_borrowed(black_box(wire), READ_LEN)
+    });
+    run(&mut g, "smtp-proto-vec", || {
+        ours::unstuff_into(black_box(wire), READ_LEN, &mut ours_out)
+    });
     run(&mut g, "stalwart", || {
         stalwart::unstuff(black_box(wire), READ_LEN, &mut out)
     });
@@ -88,7 +116,14 @@ fn bdat_decode(c: &mut Criterion, inputs: &Inputs) {
         Ok(inputs.bdat_count)
     );
     assert!(out == inputs.body.plain, "stalwart must restore the body");
+    assert_eq!(
+        ours::bdat_decode(wire, READ_LEN),
+        Ok((inputs.bdat_count, inputs.body.plain.len()))
+    );
     let mut g = group(c, "bdat_decode", wire.len());
+    run(&mut g, "smtp-proto", || {
+        ours::bdat_decode(black_box(wire), READ_LEN)
+    });
     run(&mut g, "stalwart", || {
         stalwart::bdat_decode(black_box(wire), READ_LEN, &mut out)
     });
@@ -100,9 +135,34 @@ fn bdat_decode(c: &mut Criterion, inputs: &Inputs) {
 /// The client side of DATA: the plain body dot-stuffed for the wire.
 fn dot_stuff(c: &mut Criterion, inputs: &Inputs) {
     let body = &inputs.body.plain[..];
+    let mut stuffed = Vec::with_capacity(inputs.data_wire.len());
+    ours::dot_stuff(body, &mut stuffed);
+    assert!(
+        stuffed == inputs.data_wire,
+        "smtp-proto must stuff the body"
+    );
     let mut g = group(c, "dot_stuff", body.len());
+    run(&mut g, "smtp-proto", || {
+        ours::dot_stuff(black_box(body), &mut stuffed)
+    });
     let mut copy = Vec::with_capacity(inputs.data_wire.len());
     run(&mut g, "memcpy", || memcpy(black_box(body), &mut copy));
+    g.finish();
+}
+
+/// The 20 sample commands written canonically, as many times as the command
+/// stream repeats them.
+fn command_encode(c: &mut Criterion, inputs: &Inputs, items: &mut Items) {
+    let times = inputs.command_count / inputs.commands_per_unit;
+    items.add("command_encode", inputs.command_count, "commands");
+    let commands = ours::commands_to_encode(&inputs.commands).expect("sample commands");
+    let mut out = Vec::new();
+    let written = ours::encode_commands(&commands, times, &mut out);
+    assert_eq!(ours::parse_commands(&out), Ok(inputs.command_count));
+    let mut g = group(c, "command_encode", written);
+    run(&mut g, "smtp-proto", || {
+        ours::encode_commands(black_box(&commands), times, &mut out)
+    });
     g.finish();
 }
 
@@ -113,7 +173,15 @@ fn reply_encode(c: &mut Criterion, inputs: &Inputs, items: &mut Items) {
     let reply = stalwart::parse_ehlo(&inputs.ehlo_reply).expect("sample EHLO reply");
     let mut out = Vec::new();
     let written = stalwart::encode_ehlo(&reply, times, &mut out);
-    let mut g = group(c, "reply_encode", written);
+    let ours_reply = ours::ehlo_reply_value(&inputs.ehlo_reply).expect("sample EHLO reply");
+    let mut ours_out = Vec::new();
+    let ours_written = ours::encode_reply(&ours_reply, times, &mut ours_out);
+    assert_eq!(ours::parse_ehlo_replies(&ours_out), Ok(times));
+    let mut g = group(c, "reply_encode", ours_written);
+    run(&mut g, "smtp-proto", || {
+        ours::encode_reply(black_box(&ours_reply), times, &mut ours_out)
+    });
+    g.throughput(Throughput::Bytes(written as u64));
     run(&mut g, "stalwart", || {
         stalwart::encode_ehlo(black_box(&reply), times, &mut out)
     });
@@ -171,6 +239,7 @@ fn main() {
     data_decode(&mut c, &inputs);
     bdat_decode(&mut c, &inputs);
     dot_stuff(&mut c, &inputs);
+    command_encode(&mut c, &inputs, &mut items);
     reply_encode(&mut c, &inputs, &mut items);
     items.save();
     c.final_summary();

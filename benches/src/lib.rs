@@ -2,6 +2,7 @@
 //!
 //! - [`inputs`]: the sample commands and EHLO reply, repeated to a few
 //!   megabytes, and a generated message body in its DATA and BDAT forms.
+//! - [`ours`]: the work of each benchmark done with `smtp-proto`.
 //! - [`stalwart`]: the same work done with the published `smtp-proto` 0.2.5.
 //! - [`alloc`]: a counting global allocator for allocations per message.
 //!
@@ -10,6 +11,7 @@
 
 pub mod alloc;
 pub mod inputs;
+pub mod ours;
 pub mod stalwart;
 
 /// The floor every bulk benchmark is compared with: a plain copy of the same

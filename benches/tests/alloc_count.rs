@@ -65,3 +65,22 @@ fn sees_allocations_inside_the_compared_parser() {
     assert_eq!(parsed, Ok(2));
     assert_eq!(stats.allocations, 0, "bare commands borrow nothing");
 }
+
+#[test]
+fn smtp_proto_parses_the_samples_without_allocating() {
+    use smtp_proto_benches::ours;
+    let inputs = Inputs::new();
+    for line in inputs.commands.split_inclusive(|&b| b == b'\n') {
+        let (parsed, stats) = count(|| ours::parse_commands(black_box(line)));
+        assert_eq!(parsed, Ok(1), "{}", String::from_utf8_lossy(line));
+        assert_eq!(
+            stats.allocations,
+            0,
+            "{} allocates",
+            String::from_utf8_lossy(line)
+        );
+    }
+    let (parsed, stats) = count(|| ours::parse_ehlo_replies(black_box(&inputs.ehlo_reply)));
+    assert_eq!(parsed, Ok(1));
+    assert_eq!(stats.allocations, 0, "the EHLO reply allocates");
+}

@@ -5,9 +5,10 @@
 
 use std::hint::black_box;
 
+use smtp_proto::command::CommandDecoder;
 use smtp_proto_benches::alloc::{count, AllocStats, CountingAlloc};
 use smtp_proto_benches::inputs::{Inputs, READ_LEN};
-use smtp_proto_benches::stalwart;
+use smtp_proto_benches::{ours, stalwart};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -16,20 +17,36 @@ static ALLOC: CountingAlloc = CountingAlloc;
 type ParseOne = fn(&[u8]) -> bool;
 
 /// The command parsers compared, one column each.
-const COMMAND_PARSERS: &[(&str, ParseOne)] = &[("stalwart", |line| {
-    black_box(stalwart_smtp_proto::Request::parse(&mut line.iter())).is_ok()
-})];
+const COMMAND_PARSERS: &[(&str, ParseOne)] = &[
+    ("smtp-proto", |line| {
+        let step = CommandDecoder::default().decode(line);
+        matches!(black_box(step.item), Some(Ok(_)))
+    }),
+    ("stalwart", |line| {
+        black_box(stalwart_smtp_proto::Request::parse(&mut line.iter())).is_ok()
+    }),
+];
 
 /// The EHLO reply parsers compared, one column each.
-const REPLY_PARSERS: &[(&str, ParseOne)] = &[("stalwart", |reply| {
-    black_box(stalwart::parse_ehlo(reply)).is_ok()
-})];
+const REPLY_PARSERS: &[(&str, ParseOne)] = &[
+    ("smtp-proto", |reply| {
+        black_box(ours::parse_ehlo_replies(reply)) == Ok(1)
+    }),
+    ("stalwart", |reply| {
+        black_box(stalwart::parse_ehlo(reply)).is_ok()
+    }),
+];
 
 /// The DATA decoders compared: wire in, body into the given Vec.
 type Decode = fn(&[u8], &mut Vec<u8>) -> bool;
-const DATA_DECODERS: &[(&str, Decode)] = &[("stalwart", |wire, out| {
-    stalwart::unstuff(wire, READ_LEN, out).is_some()
-})];
+const DATA_DECODERS: &[(&str, Decode)] = &[
+    ("smtp-proto-vec", |wire, out| {
+        ours::unstuff_into(wire, READ_LEN, out).is_some()
+    }),
+    ("stalwart", |wire, out| {
+        stalwart::unstuff(wire, READ_LEN, out).is_some()
+    }),
+];
 
 fn cell(stats: AllocStats, ok: bool) -> String {
     let mark = if ok { "" } else { " (error)" };
