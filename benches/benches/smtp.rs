@@ -120,9 +120,21 @@ fn bdat_decode(c: &mut Criterion, inputs: &Inputs) {
         ours::bdat_decode(wire, READ_LEN),
         Ok((inputs.bdat_count, inputs.body.plain.len()))
     );
+    let mut ours_out = Vec::with_capacity(wire.len());
+    assert_eq!(
+        ours::bdat_decode_into(wire, READ_LEN, &mut ours_out),
+        Ok((inputs.bdat_count, inputs.body.plain.len()))
+    );
+    assert!(
+        ours_out == inputs.body.plain,
+        "smtp-proto must restore the body"
+    );
     let mut g = group(c, "bdat_decode", wire.len());
     run(&mut g, "smtp-proto", || {
         ours::bdat_decode(black_box(wire), READ_LEN)
+    });
+    run(&mut g, "smtp-proto-vec", || {
+        ours::bdat_decode_into(black_box(wire), READ_LEN, &mut ours_out)
     });
     run(&mut g, "stalwart", || {
         stalwart::bdat_decode(black_box(wire), READ_LEN, &mut out)

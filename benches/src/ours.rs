@@ -178,6 +178,26 @@ pub enum BdatError {
 /// payloads, which are borrowed and only counted. Returns the number of
 /// chunks and the payload length.
 pub fn bdat_decode(wire: &[u8], read_len: usize) -> Result<(usize, usize), BdatError> {
+    bdat_decode_with(wire, read_len, |payload| {
+        black_box(payload);
+    })
+}
+
+/// [`bdat_decode`], but the payloads are copied into `out` (cleared first).
+pub fn bdat_decode_into(
+    wire: &[u8],
+    read_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(usize, usize), BdatError> {
+    out.clear();
+    bdat_decode_with(wire, read_len, |payload| out.extend_from_slice(payload))
+}
+
+fn bdat_decode_with(
+    wire: &[u8],
+    read_len: usize,
+    mut sink: impl FnMut(&[u8]),
+) -> Result<(usize, usize), BdatError> {
     let mut decoder = CommandDecoder::default();
     let mut partial: Vec<u8> = Vec::new();
     let mut chunk: Option<(ChunkReader, bool)> = None;
@@ -187,7 +207,9 @@ pub fn bdat_decode(wire: &[u8], read_len: usize) -> Result<(usize, usize), BdatE
         loop {
             if let Some((reader, last)) = &mut chunk {
                 // The slice handed out is exactly what the reader consumed.
-                let taken = black_box(reader.read(buf)).len();
+                let slice = reader.read(buf);
+                sink(slice);
+                let taken = slice.len();
                 payload += taken;
                 buf = buf.get(taken..).unwrap_or_default();
                 if !reader.is_done() {
@@ -350,6 +372,12 @@ mod tests {
                 "read length {read_len}"
             );
         }
+        let mut out = Vec::new();
+        assert_eq!(
+            bdat_decode_into(&inputs.bdat_wire, READ_LEN, &mut out),
+            Ok((inputs.bdat_count, inputs.body.plain.len()))
+        );
+        assert!(out == inputs.body.plain, "BDAT payload differs");
         assert_eq!(
             bdat_decode(&wire[..wire.len() - 1], 64),
             Err(BdatError::Truncated)
