@@ -29,7 +29,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 debs=(swaks libnet-ssleay-perl libio-socket-inet6-perl libauthen-sasl-perl
-      msmtp curl exim4-daemon-light openssl python3-venv)
+      msmtp curl exim4-daemon-light openssl python3-venv iproute2)
 missing=()
 for p in "${debs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
