@@ -55,10 +55,12 @@ fi
 if [ $need_postfix -eq 1 ]; then
     mkdir -p "$PEERS_DIR"
     tmp="$(mktemp -d)"
-    chmod 755 "$tmp"   # apt-get download runs as _apt
+    # apt-get download writes the file as the _apt user.
+    if id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi
     (cd "$tmp" && apt-get download -q postfix)
     rm -rf "$PEERS_DIR/postfix"
     dpkg -x "$tmp"/postfix_*.deb "$PEERS_DIR/postfix"
+    dpkg-deb -f "$tmp"/postfix_*.deb Version > "$PEERS_DIR/postfix/VERSION"
     rm -rf "$tmp"
 fi
 
