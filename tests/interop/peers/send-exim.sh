@@ -14,6 +14,12 @@ exim_user="$(exim -bP exim_user | sed 's/.*= *//')"
 mkdir -p "$work/spool" "$work/log"
 chmod 755 "$work"
 chown "$exim_user:" "$work/spool" "$work/log"
+# exim opens its log and spool as its own user: every directory above
+# WORKDIR must let that user through (a mktemp -d parent, mode 0700, does not).
+if ! runuser -u "$exim_user" -- test -w "$work/log" -a -w "$work/spool"; then
+    echo "$(basename "$0"): $exim_user cannot reach $work (make its parents o+x)" >&2
+    exit 1
+fi
 install -m 644 "$(dirname "$0")/exim/client.conf" "$work/client.conf"
 
 macros=(-DWORKDIR="$work" -DPORT="$port")

@@ -17,6 +17,12 @@ chmod 755 "$work"
 chown "$exim_user:" "$work/spool" "$work/log" "$work/mail"
 # exim refuses a -C file that others can write; a private root-owned copy
 # also keeps the checkout's ownership out of the picture.
+# exim opens its log and spool as its own user: every directory above
+# WORKDIR must let that user through (a mktemp -d parent, mode 0700, does not).
+if ! runuser -u "$exim_user" -- test -w "$work/log" -a -w "$work/spool"; then
+    echo "$(basename "$0"): $exim_user cannot reach $work (make its parents o+x)" >&2
+    exit 1
+fi
 install -m 644 "$PEERS_SCRIPTS/exim/server.conf" "$work/server.conf"
 
 macros=(-DWORKDIR="$work" -DEXIM_USER="$exim_user")
