@@ -10,7 +10,8 @@
 //!
 //! Available now:
 //! - [`tls`]: rustls server and client configurations from PEM files (the
-//!   *ring* provider), for STARTTLS on both sides.
+//!   *ring* provider), and the STARTTLS upgrade on both sides, which
+//!   refuses to start TLS while plaintext is waiting in the read buffer.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -10,6 +10,10 @@
 //! - [`client_config_webpki_roots`] trusts the Mozilla root set shipped in
 //!   the `webpki-roots` crate, for public servers.
 //!
+//! [`accept_starttls`] and [`connect_starttls`] upgrade a connection after
+//! the STARTTLS exchange, refusing to when plaintext is already waiting in
+//! the caller's read buffer (RFC 3207 §5, CVE-2011-0411).
+//!
 //! Every config is built with an explicit [`CryptoProvider`] (see
 //! [`crypto_provider`]), so nothing depends on a process-wide default
 //! provider having been installed.
@@ -27,13 +31,16 @@
 //! # }
 //! ```
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 
 /// Why a TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -190,4 +197,82 @@ pub fn client_config_with_roots(roots: RootCertStore) -> Result<Arc<ClientConfig
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// Why a STARTTLS upgrade did not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartTlsError {
+    /// Bytes were already buffered after the STARTTLS exchange, before the
+    /// handshake: a plaintext injection (RFC 3207 §5, CVE-2011-0411). They
+    /// must not be processed as if they had come over TLS; close the
+    /// connection.
+    #[error("{0} bytes of plaintext arrived after STARTTLS, before the TLS handshake")]
+    PlaintextAfterStartTls(usize),
+    /// The TLS handshake failed (including when the peer sent plaintext
+    /// instead of a TLS record).
+    #[error("TLS handshake failed: {0}")]
+    Handshake(#[source] io::Error),
+}
+
+/// Server side of STARTTLS: after the `220` reply to `STARTTLS` has been
+/// written and flushed, runs the TLS handshake on `stream`.
+///
+/// `buffered` is whatever the caller has read from `stream` but not yet
+/// processed. It must be empty: a client may not send anything after
+/// `STARTTLS` before the handshake, so buffered bytes are an injection
+/// attempt and the upgrade is refused. Bytes that arrive on the socket
+/// later are read by the handshake itself and fail it, as they are not a
+/// TLS record, so nothing sent in plaintext is ever taken as protected.
+///
+/// # Errors
+/// [`StartTlsError::PlaintextAfterStartTls`] when `buffered` is not empty
+/// (no byte is read or written then), [`StartTlsError::Handshake`] when the
+/// handshake fails.
+pub async fn accept_starttls<S>(
+    acceptor: &TlsAcceptor,
+    stream: S,
+    buffered: &[u8],
+) -> Result<server::TlsStream<S>, StartTlsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if !buffered.is_empty() {
+        return Err(StartTlsError::PlaintextAfterStartTls(buffered.len()));
+    }
+    acceptor
+        .accept(stream)
+        .await
+        .map_err(StartTlsError::Handshake)
+}
+
+/// Client side of STARTTLS: after the server's `220` reply to `STARTTLS`
+/// has been read, runs the TLS handshake on `stream`, checking the server's
+/// certificate against `server_name`.
+///
+/// `buffered` is whatever the caller has read from `stream` beyond that
+/// `220` reply. It must be empty: a server may send nothing between its
+/// `220` and the handshake, so buffered bytes (for example a forged reply
+/// meant to be read as if it came over TLS) refuse the upgrade.
+///
+/// # Errors
+/// [`StartTlsError::PlaintextAfterStartTls`] when `buffered` is not empty,
+/// [`StartTlsError::Handshake`] when the handshake or the certificate check
+/// fails.
+pub async fn connect_starttls<S>(
+    connector: &TlsConnector,
+    server_name: ServerName<'static>,
+    stream: S,
+    buffered: &[u8],
+) -> Result<client::TlsStream<S>, StartTlsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if !buffered.is_empty() {
+        return Err(StartTlsError::PlaintextAfterStartTls(buffered.len()));
+    }
+    connector
+        .connect(server_name, stream)
+        .await
+        .map_err(StartTlsError::Handshake)
 }
