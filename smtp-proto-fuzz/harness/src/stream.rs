@@ -92,29 +92,24 @@ pub fn feed<'a, E>(
     for piece in pieces {
         buf.extend_from_slice(piece);
         let mut stalls = 0usize;
-        loop {
-            match step(&buf) {
-                Step::Advance { consumed, event } => {
-                    assert!(
-                        consumed <= buf.len(),
-                        "consumed {consumed} bytes of a {}-byte buffer",
-                        buf.len()
-                    );
-                    if consumed == 0 {
-                        stalls += 1;
-                        assert!(
-                            stalls <= limits.max_stalls,
-                            "{stalls} steps in a row consumed nothing"
-                        );
-                    } else {
-                        stalls = 0;
-                    }
-                    buf.drain(..consumed);
-                    consumed_total += consumed;
-                    events.push(event);
-                }
-                Step::NeedMore => break,
+        while let Step::Advance { consumed, event } = step(&buf) {
+            assert!(
+                consumed <= buf.len(),
+                "consumed {consumed} bytes of a {}-byte buffer",
+                buf.len()
+            );
+            if consumed == 0 {
+                stalls += 1;
+                assert!(
+                    stalls <= limits.max_stalls,
+                    "{stalls} steps in a row consumed nothing"
+                );
+            } else {
+                stalls = 0;
             }
+            buf.drain(..consumed);
+            consumed_total += consumed;
+            events.push(event);
         }
         assert!(
             buf.len() <= limits.max_retained,

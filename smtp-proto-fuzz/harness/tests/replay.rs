@@ -30,7 +30,10 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = entries
         .map(|e| e.expect("readable directory entry").path())
         .filter(|p| p.is_file())
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     files
@@ -157,9 +160,14 @@ fn registry_binaries_and_entry_files_agree() {
         .filter(|p| p.extension().is_some_and(|e| e == "rs"))
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(entry_files, registered, "fuzz_targets/*.rs and TARGETS differ");
+    assert_eq!(
+        entry_files, registered,
+        "fuzz_targets/*.rs and TARGETS differ"
+    );
     for t in TARGETS {
-        let path = fuzz_dir().join("fuzz_targets").join(format!("{}.rs", t.name));
+        let path = fuzz_dir()
+            .join("fuzz_targets")
+            .join(format!("{}.rs", t.name));
         let source = fs::read_to_string(&path).expect("entry file");
         let call = format!("smtp_proto_fuzz_harness::{}::run", t.name);
         assert!(
