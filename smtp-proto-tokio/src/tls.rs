@@ -238,6 +238,10 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     if !buffered.is_empty() {
+        tracing::warn!(
+            bytes = buffered.len(),
+            "client sent plaintext after STARTTLS; refusing the TLS upgrade"
+        );
         return Err(StartTlsError::PlaintextAfterStartTls(buffered.len()));
     }
     acceptor
@@ -269,6 +273,10 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     if !buffered.is_empty() {
+        tracing::warn!(
+            bytes = buffered.len(),
+            "server sent data after its STARTTLS reply; refusing the TLS upgrade"
+        );
         return Err(StartTlsError::PlaintextAfterStartTls(buffered.len()));
     }
     connector
