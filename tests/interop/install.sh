@@ -30,6 +30,11 @@ export DEBIAN_FRONTEND=noninteractive
 
 debs=(swaks libnet-ssleay-perl libio-socket-inet6-perl libauthen-sasl-perl
       msmtp curl exim4-daemon-light openssl python3-venv iproute2)
+# Node: this machine kind ships Node 20 (nodesource); elsewhere take Debian's.
+# nodemailer 10 and smtp-server 3.21 declare node >= 20.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    debs+=(nodejs npm)
+fi
 missing=()
 for p in "${debs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -74,6 +79,10 @@ if ! "$PEERS_DIR/venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
 fi
 
 # 4. Node: nodemailer and smtp-server, pinned by the lockfile.
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+    echo "install.sh: warning: node $node_major found; nodemailer and smtp-server want >= 20" >&2
+fi
 if [ ! -d "$HERE/peers/node_modules/smtp-server" ] || [ ! -d "$HERE/peers/node_modules/nodemailer" ]; then
     (cd "$HERE/peers" && npm ci --no-audit --no-fund --loglevel=error)
 fi
