@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use super::error::{CommandError, ValueError};
-use super::value::{check_atom, check_xtext, Atom, Text, XText};
+use super::value::{check_atom, check_xtext, class, Atom, Text, XText};
 
 /// `BODY=` (RFC 6152, RFC 3030 §3)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -294,18 +294,122 @@ impl RcptParameters<'_> {
 /// Splits `esmtp-param *(SP esmtp-param)` into keyword and value, checking
 /// `esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` and
 /// `esmtp-value = 1*(%d33-60 / %d62-126)` (RFC 5321 §4.1.2; UTF-8 allowed
-/// by RFC 6531 §3.3).
-fn split_params(s: &str) -> impl Iterator<Item = Result<(&str, Option<&str>), CommandError>> {
-    s.split(' ').filter(|p| !p.is_empty()).map(|p| {
-        let (k, v) = match p.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (p, None),
-        };
-        if !is_esmtp_keyword(k) || v.is_some_and(|v| !is_esmtp_value(v)) {
-            return Err(CommandError::InvalidParameter { keyword: "ESMTP" });
+/// by RFC 6531 §3.3). Parameters are separated by one or more spaces.
+///
+/// One pass over the octets: the keyword runs while octets are letters,
+/// digits or `-`, the value while they are `esmtp-value` octets; anything
+/// else where a space, `=` or the end belongs makes the parameter invalid.
+struct SplitParams<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for SplitParams<'a> {
+    type Item = Result<(&'a str, Option<&'a str>), CommandError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.s;
+        let b = s.as_bytes();
+        let mut i = self.pos;
+        while b.get(i) == Some(&b' ') {
+            i += 1;
         }
-        Ok((k, v))
-    })
+        let start = i;
+        if start >= b.len() {
+            return None;
+        }
+        while i < b.len() && class::is(b[i], class::LDH) {
+            i += 1;
+        }
+        let key_end = i;
+        let value = match b.get(i) {
+            None | Some(b' ') => None,
+            Some(b'=') => {
+                i += 1;
+                let value_start = i;
+                while i < b.len() && class::is(b[i], class::ESMTP_VALUE) {
+                    i += 1;
+                }
+                if i == value_start || !matches!(b.get(i), None | Some(b' ')) {
+                    return self.invalid();
+                }
+                match s.get(value_start..i) {
+                    Some(v) => Some(v),
+                    None => return self.invalid(),
+                }
+            }
+            Some(_) => return self.invalid(),
+        };
+        // A keyword starts with a letter or digit (so it is not empty).
+        match s.get(start..key_end) {
+            Some(k) if k.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric) => {
+                self.pos = i;
+                Some(Ok((k, value)))
+            }
+            _ => self.invalid(),
+        }
+    }
+}
+
+impl SplitParams<'_> {
+    #[cold]
+    fn invalid<T>(&mut self) -> Option<Result<T, CommandError>> {
+        self.pos = self.s.len();
+        Some(Err(CommandError::InvalidParameter { keyword: "ESMTP" }))
+    }
+}
+
+fn split_params(s: &str) -> SplitParams<'_> {
+    SplitParams { s, pos: 0 }
+}
+
+/// A keyword of at most 16 octets folded to lower case, as two words (zero
+/// past its end), so it can be matched against constants in one step.
+/// Keywords hold only letters, digits and `-`: OR-ing 0x20 folds the
+/// letters and leaves digits and `-` as they are, so the match is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Folded(u64, u64);
+
+impl Folded {
+    const fn of(k: &[u8]) -> Option<Folded> {
+        if k.len() > 16 {
+            return None;
+        }
+        let mut w = [0u64; 2];
+        let mut i = 0;
+        while i < k.len() {
+            w[i / 8] |= ((k[i] | 0x20) as u64) << (8 * (i % 8));
+            i += 1;
+        }
+        Some(Folded(w[0], w[1]))
+    }
+
+    const fn new(k: &str) -> Folded {
+        match Folded::of(k.as_bytes()) {
+            Some(f) => f,
+            None => Folded(0, 0),
+        }
+    }
+}
+
+/// The parameter keywords this crate interprets.
+mod kw {
+    use super::Folded;
+    pub const SIZE: Folded = Folded::new("SIZE");
+    pub const BODY: Folded = Folded::new("BODY");
+    pub const SMTPUTF8: Folded = Folded::new("SMTPUTF8");
+    pub const REQUIRETLS: Folded = Folded::new("REQUIRETLS");
+    pub const RET: Folded = Folded::new("RET");
+    pub const ENVID: Folded = Folded::new("ENVID");
+    pub const AUTH: Folded = Folded::new("AUTH");
+    pub const MT_PRIORITY: Folded = Folded::new("MT-PRIORITY");
+    pub const HOLDFOR: Folded = Folded::new("HOLDFOR");
+    pub const HOLDUNTIL: Folded = Folded::new("HOLDUNTIL");
+    pub const BY: Folded = Folded::new("BY");
+    pub const NOTIFY: Folded = Folded::new("NOTIFY");
+    pub const ORCPT: Folded = Folded::new("ORCPT");
+    pub const RRVS: Folded = Folded::new("RRVS");
 }
 
 fn push_other<'a>(
@@ -338,10 +442,16 @@ fn value<'a>(keyword: &'static str, v: Option<&'a str>) -> Result<&'a str, Comma
 }
 
 fn digits(s: &str, max_len: usize) -> Option<u64> {
-    if s.is_empty() || s.len() > max_len || !s.bytes().all(|c| c.is_ascii_digit()) {
+    if s.is_empty() || s.len() > max_len {
         return None;
     }
-    s.parse().ok()
+    s.bytes().try_fold(0u64, |n, c| {
+        if c.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+        } else {
+            None
+        }
+    })
 }
 
 /// `date-time` of RFC 3339 §5.6, checked for shape:
@@ -399,12 +509,13 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
     let mut p = MailParameters::default();
     for item in split_params(s) {
         let (k, v) = item?;
-        if is(k, "SIZE") {
+        let key = Folded::of(k.as_bytes());
+        if key == Some(kw::SIZE) {
             // size-value = 1*20DIGIT (RFC 1870 §3)
             let n = digits(value("SIZE", v)?, 20)
                 .ok_or(CommandError::InvalidParameter { keyword: "SIZE" })?;
             set_once!(p.size, "SIZE", n);
-        } else if is(k, "BODY") {
+        } else if key == Some(kw::BODY) {
             let v = value("BODY", v)?;
             let body = if is(v, "7BIT") {
                 BodyType::SevenBit
@@ -416,7 +527,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 return Err(CommandError::InvalidParameter { keyword: "BODY" });
             };
             set_once!(p.body, "BODY", body);
-        } else if is(k, "SMTPUTF8") {
+        } else if key == Some(kw::SMTPUTF8) {
             no_value("SMTPUTF8", v)?;
             if p.smtputf8 {
                 return Err(CommandError::DuplicateParameter {
@@ -424,7 +535,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 });
             }
             p.smtputf8 = true;
-        } else if is(k, "REQUIRETLS") {
+        } else if key == Some(kw::REQUIRETLS) {
             no_value("REQUIRETLS", v)?;
             if p.requiretls {
                 return Err(CommandError::DuplicateParameter {
@@ -432,7 +543,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 });
             }
             p.requiretls = true;
-        } else if is(k, "RET") {
+        } else if key == Some(kw::RET) {
             let v = value("RET", v)?;
             let ret = if is(v, "FULL") {
                 Ret::Full
@@ -442,14 +553,14 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 return Err(CommandError::InvalidParameter { keyword: "RET" });
             };
             set_once!(p.ret, "RET", ret);
-        } else if is(k, "ENVID") {
+        } else if key == Some(kw::ENVID) {
             // envid-value = xtext, at most 100 characters (RFC 3461 §4.4)
             let v = value("ENVID", v)?;
             if v.len() > 100 || check_xtext(v).is_err() {
                 return Err(CommandError::InvalidParameter { keyword: "ENVID" });
             }
             set_once!(p.envid, "ENVID", XText(Cow::Borrowed(v)));
-        } else if is(k, "AUTH") {
+        } else if key == Some(kw::AUTH) {
             let v = value("AUTH", v)?;
             let a = if v == "<>" {
                 AuthParam::Null
@@ -459,7 +570,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 return Err(CommandError::InvalidParameter { keyword: "AUTH" });
             };
             set_once!(p.auth, "AUTH", a);
-        } else if is(k, "MT-PRIORITY") {
+        } else if key == Some(kw::MT_PRIORITY) {
             // priority-value = [ "-" / "+" ] DIGIT, -9 to 9 (RFC 6710 §3)
             let v = value("MT-PRIORITY", v)?;
             let (neg, d) = match v.as_bytes() {
@@ -478,12 +589,12 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
             }
             let n = (d - b'0') as i8;
             set_once!(p.mt_priority, "MT-PRIORITY", if neg { -n } else { n });
-        } else if is(k, "HOLDFOR") {
+        } else if key == Some(kw::HOLDFOR) {
             // holdfor-value = 1*9DIGIT (RFC 4865 §5.1)
             let n = digits(value("HOLDFOR", v)?, 9)
                 .ok_or(CommandError::InvalidParameter { keyword: "HOLDFOR" })?;
             set_once!(p.hold, "HOLDFOR", Hold::For(n as u32));
-        } else if is(k, "HOLDUNTIL") {
+        } else if key == Some(kw::HOLDUNTIL) {
             let v = value("HOLDUNTIL", v)?;
             if !is_date_time(v) {
                 return Err(CommandError::InvalidParameter {
@@ -491,7 +602,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 });
             }
             set_once!(p.hold, "HOLDUNTIL", Hold::Until(Text(Cow::Borrowed(v))));
-        } else if is(k, "BY") {
+        } else if key == Some(kw::BY) {
             let by = parse_by(value("BY", v)?)
                 .ok_or(CommandError::InvalidParameter { keyword: "BY" })?;
             set_once!(p.by, "BY", by);
@@ -536,7 +647,8 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
     let mut p = RcptParameters::default();
     for item in split_params(s) {
         let (k, v) = item?;
-        if is(k, "NOTIFY") {
+        let key = Folded::of(k.as_bytes());
+        if key == Some(kw::NOTIFY) {
             // notify-esmtp-value = "NEVER" / 1#notify-list-element (RFC 3461 §4.1)
             let v = value("NOTIFY", v)?;
             let n = if is(v, "NEVER") {
@@ -561,7 +673,7 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
                 n
             };
             set_once!(p.notify, "NOTIFY", n);
-        } else if is(k, "ORCPT") {
+        } else if key == Some(kw::ORCPT) {
             // orcpt-value = addr-type ";" xtext, at most 500 characters (RFC 3461 §4.2)
             let v = value("ORCPT", v)?;
             let (t, a) = v
@@ -578,7 +690,7 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
                     addr: XText(Cow::Borrowed(a)),
                 }
             );
-        } else if is(k, "RRVS") {
+        } else if key == Some(kw::RRVS) {
             let v = value("RRVS", v)?;
             let (time, mode) = match v.split_once(';') {
                 Some((t, "C" | "c")) => (t, Some(RrvsMode::Continue)),
