@@ -3,7 +3,8 @@
 use std::borrow::Cow;
 
 use super::error::{CommandError, ValueError};
-use super::value::{check_atom, check_xtext, class, Atom, Text, XText};
+use super::scan::{token_end, Folded};
+use super::value::{check_atom, check_xtext, Atom, Text, XText};
 
 /// `BODY=` (RFC 6152, RFC 3030 §3)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -291,64 +292,74 @@ impl RcptParameters<'_> {
     }
 }
 
+/// One `esmtp-param` as split by [`split_params`].
+struct RawParam<'a> {
+    keyword: &'a str,
+    /// The keyword folded, to compare with [`kw`].
+    key: Folded,
+    value: Option<&'a str>,
+    /// The value folded, to compare with constants such as `8BITMIME`.
+    value_key: Folded,
+}
+
 /// Splits `esmtp-param *(SP esmtp-param)` into keyword and value, checking
-/// `esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` and
 /// `esmtp-value = 1*(%d33-60 / %d62-126)` (RFC 5321 §4.1.2; UTF-8 allowed
 /// by RFC 6531 §3.3). Parameters are separated by one or more spaces.
 ///
-/// One pass over the octets: the keyword runs while octets are letters,
-/// digits or `-`, the value while they are `esmtp-value` octets; anything
-/// else where a space, `=` or the end belongs makes the parameter invalid.
+/// The keyword and the value each end at the first control, space, `=` or
+/// DEL, found eight octets at a time. A keyword equal to one this crate
+/// knows is thereby valid; any other is checked against `esmtp-keyword =
+/// (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` before it is kept (see
+/// [`push_other`]).
 struct SplitParams<'a> {
     s: &'a str,
     pos: usize,
 }
 
 impl<'a> Iterator for SplitParams<'a> {
-    type Item = Result<(&'a str, Option<&'a str>), CommandError>;
+    type Item = Result<RawParam<'a>, CommandError>;
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let s = self.s;
         let b = s.as_bytes();
-        let mut i = self.pos;
-        while b.get(i) == Some(&b' ') {
-            i += 1;
+        let mut start = self.pos;
+        while b.get(start) == Some(&b' ') {
+            start += 1;
         }
-        let start = i;
         if start >= b.len() {
             return None;
         }
-        while i < b.len() && class::is(b[i], class::LDH) {
-            i += 1;
-        }
-        let key_end = i;
-        let value = match b.get(i) {
-            None | Some(b' ') => None,
+        let key_end = token_end(b, start);
+        let (value, value_key, end) = match b.get(key_end) {
+            None | Some(b' ') => (None, Folded::NONE, key_end),
             Some(b'=') => {
-                i += 1;
-                let value_start = i;
-                while i < b.len() && class::is(b[i], class::ESMTP_VALUE) {
-                    i += 1;
-                }
-                if i == value_start || !matches!(b.get(i), None | Some(b' ')) {
+                let value_start = key_end + 1;
+                let value_end = token_end(b, value_start);
+                if value_end == value_start || !matches!(b.get(value_end), None | Some(b' ')) {
                     return self.invalid();
                 }
-                match s.get(value_start..i) {
-                    Some(v) => Some(v),
+                match s.get(value_start..value_end) {
+                    Some(v) => (
+                        Some(v),
+                        Folded::at(b, value_start, value_end - value_start),
+                        value_end,
+                    ),
                     None => return self.invalid(),
                 }
             }
             Some(_) => return self.invalid(),
         };
-        // A keyword starts with a letter or digit (so it is not empty).
-        match s.get(start..key_end) {
-            Some(k) if k.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric) => {
-                self.pos = i;
-                Some(Ok((k, value)))
-            }
-            _ => self.invalid(),
-        }
+        let Some(keyword) = s.get(start..key_end) else {
+            return self.invalid();
+        };
+        self.pos = end;
+        Some(Ok(RawParam {
+            keyword,
+            key: Folded::at(b, start, key_end - start),
+            value,
+            value_key,
+        }))
     }
 }
 
@@ -364,36 +375,7 @@ fn split_params(s: &str) -> SplitParams<'_> {
     SplitParams { s, pos: 0 }
 }
 
-/// A keyword of at most 16 octets folded to lower case, as two words (zero
-/// past its end), so it can be matched against constants in one step.
-/// Keywords hold only letters, digits and `-`: OR-ing 0x20 folds the
-/// letters and leaves digits and `-` as they are, so the match is exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Folded(u64, u64);
-
-impl Folded {
-    const fn of(k: &[u8]) -> Option<Folded> {
-        if k.len() > 16 {
-            return None;
-        }
-        let mut w = [0u64; 2];
-        let mut i = 0;
-        while i < k.len() {
-            w[i / 8] |= ((k[i] | 0x20) as u64) << (8 * (i % 8));
-            i += 1;
-        }
-        Some(Folded(w[0], w[1]))
-    }
-
-    const fn new(k: &str) -> Folded {
-        match Folded::of(k.as_bytes()) {
-            Some(f) => f,
-            None => Folded(0, 0),
-        }
-    }
-}
-
-/// The parameter keywords this crate interprets.
+/// The parameter keywords this crate interprets, and some of their values.
 mod kw {
     use super::Folded;
     pub const SIZE: Folded = Folded::new("SIZE");
@@ -410,6 +392,13 @@ mod kw {
     pub const NOTIFY: Folded = Folded::new("NOTIFY");
     pub const ORCPT: Folded = Folded::new("ORCPT");
     pub const RRVS: Folded = Folded::new("RRVS");
+
+    pub const SEVEN_BIT: Folded = Folded::new("7BIT");
+    pub const EIGHT_BIT_MIME: Folded = Folded::new("8BITMIME");
+    pub const BINARY_MIME: Folded = Folded::new("BINARYMIME");
+    pub const FULL: Folded = Folded::new("FULL");
+    pub const HDRS: Folded = Folded::new("HDRS");
+    pub const NEVER: Folded = Folded::new("NEVER");
 }
 
 fn push_other<'a>(
@@ -417,6 +406,9 @@ fn push_other<'a>(
     k: &'a str,
     v: Option<&'a str>,
 ) -> Result<(), CommandError> {
+    if !is_esmtp_keyword(k) {
+        return Err(CommandError::InvalidParameter { keyword: "ESMTP" });
+    }
     if other
         .iter()
         .any(|p| p.keyword.as_str().eq_ignore_ascii_case(k))
@@ -508,26 +500,30 @@ macro_rules! set_once {
 pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, CommandError> {
     let mut p = MailParameters::default();
     for item in split_params(s) {
-        let (k, v) = item?;
-        let key = Folded::of(k.as_bytes());
-        if key == Some(kw::SIZE) {
+        let RawParam {
+            keyword: k,
+            key,
+            value: v,
+            value_key,
+        } = item?;
+        if key == kw::SIZE {
             // size-value = 1*20DIGIT (RFC 1870 §3)
             let n = digits(value("SIZE", v)?, 20)
                 .ok_or(CommandError::InvalidParameter { keyword: "SIZE" })?;
             set_once!(p.size, "SIZE", n);
-        } else if key == Some(kw::BODY) {
-            let v = value("BODY", v)?;
-            let body = if is(v, "7BIT") {
+        } else if key == kw::BODY {
+            value("BODY", v)?;
+            let body = if value_key == kw::SEVEN_BIT {
                 BodyType::SevenBit
-            } else if is(v, "8BITMIME") {
+            } else if value_key == kw::EIGHT_BIT_MIME {
                 BodyType::EightBitMime
-            } else if is(v, "BINARYMIME") {
+            } else if value_key == kw::BINARY_MIME {
                 BodyType::BinaryMime
             } else {
                 return Err(CommandError::InvalidParameter { keyword: "BODY" });
             };
             set_once!(p.body, "BODY", body);
-        } else if key == Some(kw::SMTPUTF8) {
+        } else if key == kw::SMTPUTF8 {
             no_value("SMTPUTF8", v)?;
             if p.smtputf8 {
                 return Err(CommandError::DuplicateParameter {
@@ -535,7 +531,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 });
             }
             p.smtputf8 = true;
-        } else if key == Some(kw::REQUIRETLS) {
+        } else if key == kw::REQUIRETLS {
             no_value("REQUIRETLS", v)?;
             if p.requiretls {
                 return Err(CommandError::DuplicateParameter {
@@ -543,24 +539,24 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 });
             }
             p.requiretls = true;
-        } else if key == Some(kw::RET) {
-            let v = value("RET", v)?;
-            let ret = if is(v, "FULL") {
+        } else if key == kw::RET {
+            value("RET", v)?;
+            let ret = if value_key == kw::FULL {
                 Ret::Full
-            } else if is(v, "HDRS") {
+            } else if value_key == kw::HDRS {
                 Ret::Hdrs
             } else {
                 return Err(CommandError::InvalidParameter { keyword: "RET" });
             };
             set_once!(p.ret, "RET", ret);
-        } else if key == Some(kw::ENVID) {
+        } else if key == kw::ENVID {
             // envid-value = xtext, at most 100 characters (RFC 3461 §4.4)
             let v = value("ENVID", v)?;
             if v.len() > 100 || check_xtext(v).is_err() {
                 return Err(CommandError::InvalidParameter { keyword: "ENVID" });
             }
             set_once!(p.envid, "ENVID", XText(Cow::Borrowed(v)));
-        } else if key == Some(kw::AUTH) {
+        } else if key == kw::AUTH {
             let v = value("AUTH", v)?;
             let a = if v == "<>" {
                 AuthParam::Null
@@ -570,7 +566,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 return Err(CommandError::InvalidParameter { keyword: "AUTH" });
             };
             set_once!(p.auth, "AUTH", a);
-        } else if key == Some(kw::MT_PRIORITY) {
+        } else if key == kw::MT_PRIORITY {
             // priority-value = [ "-" / "+" ] DIGIT, -9 to 9 (RFC 6710 §3)
             let v = value("MT-PRIORITY", v)?;
             let (neg, d) = match v.as_bytes() {
@@ -589,12 +585,12 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
             }
             let n = (d - b'0') as i8;
             set_once!(p.mt_priority, "MT-PRIORITY", if neg { -n } else { n });
-        } else if key == Some(kw::HOLDFOR) {
+        } else if key == kw::HOLDFOR {
             // holdfor-value = 1*9DIGIT (RFC 4865 §5.1)
             let n = digits(value("HOLDFOR", v)?, 9)
                 .ok_or(CommandError::InvalidParameter { keyword: "HOLDFOR" })?;
             set_once!(p.hold, "HOLDFOR", Hold::For(n as u32));
-        } else if key == Some(kw::HOLDUNTIL) {
+        } else if key == kw::HOLDUNTIL {
             let v = value("HOLDUNTIL", v)?;
             if !is_date_time(v) {
                 return Err(CommandError::InvalidParameter {
@@ -602,7 +598,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 });
             }
             set_once!(p.hold, "HOLDUNTIL", Hold::Until(Text(Cow::Borrowed(v))));
-        } else if key == Some(kw::BY) {
+        } else if key == kw::BY {
             let by = parse_by(value("BY", v)?)
                 .ok_or(CommandError::InvalidParameter { keyword: "BY" })?;
             set_once!(p.by, "BY", by);
@@ -646,12 +642,16 @@ fn parse_by(v: &str) -> Option<DeliverBy> {
 pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, CommandError> {
     let mut p = RcptParameters::default();
     for item in split_params(s) {
-        let (k, v) = item?;
-        let key = Folded::of(k.as_bytes());
-        if key == Some(kw::NOTIFY) {
+        let RawParam {
+            keyword: k,
+            key,
+            value: v,
+            value_key,
+        } = item?;
+        if key == kw::NOTIFY {
             // notify-esmtp-value = "NEVER" / 1#notify-list-element (RFC 3461 §4.1)
             let v = value("NOTIFY", v)?;
-            let n = if is(v, "NEVER") {
+            let n = if value_key == kw::NEVER {
                 Notify::NEVER
             } else {
                 let mut n = Notify::default();
@@ -673,7 +673,7 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
                 n
             };
             set_once!(p.notify, "NOTIFY", n);
-        } else if key == Some(kw::ORCPT) {
+        } else if key == kw::ORCPT {
             // orcpt-value = addr-type ";" xtext, at most 500 characters (RFC 3461 §4.2)
             let v = value("ORCPT", v)?;
             let (t, a) = v
@@ -690,7 +690,7 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
                     addr: XText(Cow::Borrowed(a)),
                 }
             );
-        } else if key == Some(kw::RRVS) {
+        } else if key == kw::RRVS {
             let v = value("RRVS", v)?;
             let (time, mode) = match v.split_once(';') {
                 Some((t, "C" | "c")) => (t, Some(RrvsMode::Continue)),
