@@ -135,37 +135,47 @@ impl CommandDecoder {
 
     /// Frames and parses the next command at the start of `buf`.
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Decoded<'a> {
-        let max = if buf.len() >= 5 && buf[..5].eq_ignore_ascii_case(b"AUTH ") {
-            self.config.max_auth_line_length
-        } else {
-            self.config.max_line_length
+        // `AUTH` lines may be longer (RFC 4954 §4). Four letters folded
+        // match only those letters, in either case.
+        let max = match *buf {
+            [a, u, t, h, b' ', ..] if code(&[a, u, t, h]) == code(b"auth") => {
+                self.config.max_auth_line_length
+            }
+            _ => self.config.max_line_length,
         };
-        let (frame, plain) = self.framer.next_plain_frame(buf, max);
-        match frame {
-            Frame::Incomplete => Decoded {
+        match self.framer.next_plain_frame(buf, max) {
+            (Frame::Line(line), plain) => {
+                let content = &buf[..line.content_len];
+                let consumed = line.consumed;
+                // Each arm builds its own value, so that the parsers write
+                // the command straight into the one returned.
+                if line.bare_cr
+                    || (line.bare_lf && self.config.line_endings == LineEndingPolicy::Strict)
+                {
+                    Decoded {
+                        consumed,
+                        item: Some(Err(CommandError::BareLineEnding)),
+                    }
+                } else if plain {
+                    Decoded {
+                        consumed,
+                        item: Some(parse_checked_line(content, &self.config.parse)),
+                    }
+                } else {
+                    Decoded {
+                        consumed,
+                        item: Some(parse_command(content, &self.config.parse)),
+                    }
+                }
+            }
+            (Frame::Incomplete, _) => Decoded {
                 consumed: 0,
                 item: None,
             },
-            Frame::Discarded { consumed, end } => Decoded {
+            (Frame::Discarded { consumed, end }, _) => Decoded {
                 consumed,
                 item: end.then_some(Err(CommandError::LineTooLong)),
             },
-            Frame::Line(line) => {
-                let bad_ending = line.bare_cr
-                    || (line.bare_lf && self.config.line_endings == LineEndingPolicy::Strict);
-                let content = &buf[..line.content_len];
-                let item = if bad_ending {
-                    Err(CommandError::BareLineEnding)
-                } else if plain {
-                    parse_checked_line(content, &self.config.parse)
-                } else {
-                    parse_command(content, &self.config.parse)
-                };
-                Decoded {
-                    consumed: line.consumed,
-                    item: Some(item),
-                }
-            }
         }
     }
 }
