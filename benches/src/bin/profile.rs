@@ -13,7 +13,8 @@
 //! it prints the fastest iteration's time, a rough figure on a busy machine.
 //!
 //! Arguments: `<group> <function> [iterations]`, with the group and
-//! function names of `benches/smtp.rs`.
+//! function names of `benches/smtp.rs`; `command_line <n>` parses line `n`
+//! (from 0) of the command sample, repeated, to see what each command costs.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -36,6 +37,9 @@ fn work(inputs: &Inputs, group: &str, function: &str, out: &mut Vec<u8>) -> Opti
         ("data_decode", "stalwart") => stalwart::unstuff(&inputs.data_wire, READ_LEN, out)?,
         ("data_decode", "memcpy") => memcpy(&inputs.data_wire, out),
         ("dot_stuff", "smtp-proto") => ours::dot_stuff(&inputs.body.plain, out),
+        // One sample command (by its line number, from 0) repeated: `out`
+        // holds the stream, built in `main`.
+        ("command_line", _) => ours::parse_commands(out).ok()?,
         _ => return None,
     };
     Some(n)
@@ -50,6 +54,17 @@ fn main() -> ExitCode {
     let iterations: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
     let inputs = Inputs::new();
     let mut out = Vec::with_capacity(inputs.data_wire.len() + 1024);
+    if group == "command_line" {
+        let Some(line) = function
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| inputs.commands.split_inclusive(|&c| c == b'\n').nth(n))
+        else {
+            eprintln!("command_line: the function is a line number of the sample");
+            return ExitCode::FAILURE;
+        };
+        out = line.repeat(inputs.command_count / inputs.commands_per_unit);
+    }
     let mut items = 0;
     let mut fastest = std::time::Duration::MAX;
     for _ in 0..iterations {

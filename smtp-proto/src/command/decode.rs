@@ -359,10 +359,12 @@ fn parse_known<'a>(
     args: Option<&'a [u8]>,
     opts: &ParseOptions,
 ) -> Result<Command<'a>, CommandError> {
+    // Each arm builds its command where it is returned (no closure hands
+    // back a whole command to be copied).
     let name = verb.name();
     let required = || args.ok_or(CommandError::MissingArgument { verb: name });
-    let none = |cmd: Command<'a>| match args {
-        None => Ok(cmd),
+    let no_args = || match args {
+        None => Ok(()),
         Some(_) => Err(CommandError::UnexpectedArgument { verb: name }),
     };
     let text = |a: &'a [u8]| Ok::<_, CommandError>(Text(Cow::Borrowed(utf8(a)?)));
@@ -373,10 +375,10 @@ fn parse_known<'a>(
         Verb::Lhlo => Ok(Command::Lhlo(parse_helo_domain(name, required()?)?)),
         Verb::Mail => parse_mail(required()?, opts),
         Verb::Rcpt => parse_rcpt(required()?, opts),
-        Verb::Data => none(Command::Data),
+        Verb::Data => no_args().map(|()| Command::Data),
         Verb::Bdat => parse_bdat(required()?),
-        Verb::Rset => none(Command::Rset),
-        Verb::Quit => none(Command::Quit),
+        Verb::Rset => no_args().map(|()| Command::Rset),
+        Verb::Quit => no_args().map(|()| Command::Quit),
         Verb::Noop => Ok(Command::Noop(opt_text(args)?)),
         Verb::Help => Ok(Command::Help(opt_text(args)?)),
         Verb::Vrfy => Ok(Command::Vrfy(text(required()?)?)),
