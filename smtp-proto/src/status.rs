@@ -406,7 +406,7 @@ impl EnhancedStatusCode {
     /// `5.7.1` Delivery not authorized, message refused.
     pub const NOT_AUTHORIZED: Self = Self::known(StatusClass::PermanentFailure, 7, 1);
 
-    const fn known(class: StatusClass, subject: u16, detail: u16) -> Self {
+    pub(crate) const fn known(class: StatusClass, subject: u16, detail: u16) -> Self {
         Self {
             class,
             subject,

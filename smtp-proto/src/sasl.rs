@@ -1,0 +1,721 @@
+//! SASL mechanisms for SMTP AUTH (RFC 4954): server-side decoders that turn
+//! client responses into typed [`Credentials`], and client-side encoders
+//! that build those responses.
+//!
+//! Both sides work on raw (already base64-decoded) bytes; the session
+//! machines do the base64 framing. Secrets are held in [`Secret`], whose
+//! `Debug` output is redacted, so logging an event never leaks a password
+//! or token.
+//!
+//! ```
+//! use smtp_proto::sasl::{self, Credentials, SaslMechanism, SaslServer, SaslStep};
+//!
+//! // Client side: build the PLAIN initial response.
+//! let response = sasl::plain_response(None, "alice", "s3cret").unwrap();
+//! assert_eq!(response, b"\0alice\0s3cret");
+//!
+//! // Server side: decode it.
+//! let mut server = SaslServer::new(SaslMechanism::Plain);
+//! let SaslStep::Done(creds) = server.start(Some(&response)).unwrap() else { panic!() };
+//! let Credentials::Plain { authcid, password, .. } = &creds else { panic!() };
+//! assert_eq!(authcid, "alice");
+//! assert_eq!(password.expose(), "s3cret");
+//! assert!(!format!("{creds:?}").contains("s3cret"));
+//! ```
+
+use core::fmt;
+
+/// A password or token. `Debug` prints `<redacted>`; read it with
+/// [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret value.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Credentials decoded from a finished SASL exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// `PLAIN` (RFC 4616 §2): `[authzid] NUL authcid NUL passwd`.
+    Plain {
+        /// The identity to act as, when different from `authcid`.
+        authzid: Option<String>,
+        /// The authentication identity (user name).
+        authcid: String,
+        /// The password.
+        password: Secret,
+    },
+    /// `LOGIN` (draft-murchison-sasl-login): user name, then password.
+    Login {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// `XOAUTH2`: `user=... ^A auth=Bearer token ^A ^A`.
+    XOAuth2 {
+        /// The user.
+        user: String,
+        /// The OAuth 2.0 bearer token.
+        token: Secret,
+    },
+    /// `OAUTHBEARER` (RFC 7628 §3.1).
+    OAuthBearer {
+        /// The `a=` authorization identity from the GS2 header.
+        authzid: Option<String>,
+        /// The `host` key, when sent.
+        host: Option<String>,
+        /// The `port` key, when sent.
+        port: Option<u16>,
+        /// The OAuth 2.0 bearer token.
+        token: Secret,
+    },
+}
+
+impl Credentials {
+    /// The identity the client claims (authzid when given, else the user).
+    #[must_use]
+    pub fn identity(&self) -> Option<&str> {
+        match self {
+            Credentials::Plain {
+                authzid, authcid, ..
+            } => Some(authzid.as_deref().unwrap_or(authcid)),
+            Credentials::Login { username, .. } => Some(username),
+            Credentials::XOAuth2 { user, .. } => Some(user),
+            Credentials::OAuthBearer { authzid, .. } => authzid.as_deref(),
+        }
+    }
+
+    /// The mechanism the credentials came from.
+    #[must_use]
+    pub fn mechanism(&self) -> SaslMechanism {
+        match self {
+            Credentials::Plain { .. } => SaslMechanism::Plain,
+            Credentials::Login { .. } => SaslMechanism::Login,
+            Credentials::XOAuth2 { .. } => SaslMechanism::XOAuth2,
+            Credentials::OAuthBearer { .. } => SaslMechanism::OAuthBearer,
+        }
+    }
+}
+
+/// The mechanisms this module can decode and encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SaslMechanism {
+    /// `PLAIN` (RFC 4616)
+    Plain,
+    /// `LOGIN`
+    Login,
+    /// `XOAUTH2`
+    XOAuth2,
+    /// `OAUTHBEARER` (RFC 7628)
+    OAuthBearer,
+}
+
+impl SaslMechanism {
+    /// The name as advertised in EHLO and sent in AUTH.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::Login => "LOGIN",
+            SaslMechanism::XOAuth2 => "XOAUTH2",
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
+        }
+    }
+
+    /// Looks a mechanism name up, ignoring case.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Plain, Self::Login, Self::XOAuth2, Self::OAuthBearer]
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for SaslMechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A SASL response that cannot be decoded, or a value that cannot be
+/// encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaslError {
+    /// The response does not follow the mechanism's format.
+    #[error("malformed SASL response: {0}")]
+    Malformed(&'static str),
+    /// A name or secret is not valid UTF-8.
+    #[error("SASL response is not valid UTF-8")]
+    NotUtf8,
+    /// A value to encode holds a byte the mechanism cannot carry.
+    #[error("value cannot be encoded: {0}")]
+    Unencodable(&'static str),
+    /// A response arrived after the exchange had finished.
+    #[error("SASL exchange already finished")]
+    Finished,
+}
+
+/// What the server sends next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum SaslStep {
+    /// Send this challenge (raw bytes; the session base64-encodes it in a
+    /// `334` reply) and wait for the client's response.
+    Challenge(&'static [u8]),
+    /// The exchange is complete: the application judges the credentials.
+    Done(Credentials),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ServerState {
+    Start,
+    /// Waiting for the full response (PLAIN, XOAUTH2, OAUTHBEARER after an
+    /// empty challenge).
+    Response,
+    LoginUser,
+    LoginPassword {
+        username: String,
+    },
+    Finished,
+}
+
+/// The server side of one SASL exchange.
+#[derive(Debug, Clone)]
+pub struct SaslServer {
+    mechanism: SaslMechanism,
+    state: ServerState,
+}
+
+impl SaslServer {
+    /// An exchange for `mechanism`.
+    #[must_use]
+    pub fn new(mechanism: SaslMechanism) -> Self {
+        Self {
+            mechanism,
+            state: ServerState::Start,
+        }
+    }
+
+    /// The mechanism in use.
+    #[must_use]
+    pub fn mechanism(&self) -> SaslMechanism {
+        self.mechanism
+    }
+
+    /// Starts the exchange with the AUTH command's initial response, if any
+    /// (`Some(b"")` for the empty response `=`).
+    pub fn start(&mut self, initial: Option<&[u8]>) -> Result<SaslStep, SaslError> {
+        if self.state != ServerState::Start {
+            return Err(SaslError::Finished);
+        }
+        match (self.mechanism, initial) {
+            (SaslMechanism::Login, None) => {
+                self.state = ServerState::LoginUser;
+                Ok(SaslStep::Challenge(b"Username:"))
+            }
+            (SaslMechanism::Login, Some(user)) => {
+                self.state = ServerState::LoginUser;
+                self.respond(user)
+            }
+            (_, None) => {
+                self.state = ServerState::Response;
+                Ok(SaslStep::Challenge(b""))
+            }
+            (_, Some(response)) => {
+                self.state = ServerState::Response;
+                self.respond(response)
+            }
+        }
+    }
+
+    /// Feeds the client's next (decoded) response.
+    pub fn respond(&mut self, response: &[u8]) -> Result<SaslStep, SaslError> {
+        let state = core::mem::replace(&mut self.state, ServerState::Finished);
+        match state {
+            ServerState::Start | ServerState::Finished => Err(SaslError::Finished),
+            ServerState::LoginUser => {
+                let username = utf8(response)?;
+                if username.is_empty() {
+                    return Err(SaslError::Malformed("empty user name"));
+                }
+                self.state = ServerState::LoginPassword {
+                    username: username.to_owned(),
+                };
+                Ok(SaslStep::Challenge(b"Password:"))
+            }
+            ServerState::LoginPassword { username } => Ok(SaslStep::Done(Credentials::Login {
+                username,
+                password: Secret::new(utf8(response)?),
+            })),
+            ServerState::Response => match self.mechanism {
+                SaslMechanism::Plain => decode_plain(response).map(SaslStep::Done),
+                SaslMechanism::XOAuth2 => decode_xoauth2(response).map(SaslStep::Done),
+                SaslMechanism::OAuthBearer => decode_oauthbearer(response).map(SaslStep::Done),
+                SaslMechanism::Login => Err(SaslError::Finished),
+            },
+        }
+    }
+}
+
+fn utf8(b: &[u8]) -> Result<&str, SaslError> {
+    core::str::from_utf8(b).map_err(|_| SaslError::NotUtf8)
+}
+
+/// `message = [authzid] UTF8NUL authcid UTF8NUL passwd` (RFC 4616 §2).
+fn decode_plain(msg: &[u8]) -> Result<Credentials, SaslError> {
+    let mut parts = msg.splitn(3, |&b| b == 0);
+    let (Some(authzid), Some(authcid), Some(passwd)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SaslError::Malformed(
+            "PLAIN needs authzid NUL authcid NUL passwd",
+        ));
+    };
+    if passwd.contains(&0) {
+        return Err(SaslError::Malformed("NUL inside PLAIN password"));
+    }
+    if authcid.is_empty() || passwd.is_empty() {
+        return Err(SaslError::Malformed("empty PLAIN authcid or password"));
+    }
+    if authcid.len() > 255 || passwd.len() > 255 || authzid.len() > 255 {
+        return Err(SaslError::Malformed("PLAIN value over 255 octets"));
+    }
+    Ok(Credentials::Plain {
+        authzid: (!authzid.is_empty())
+            .then(|| utf8(authzid).map(str::to_owned))
+            .transpose()?,
+        authcid: utf8(authcid)?.to_owned(),
+        password: Secret::new(utf8(passwd)?),
+    })
+}
+
+/// Splits `key=value ^A` pairs; the list ends with an empty element (the
+/// final `^A`).
+fn kv_pairs(body: &[u8]) -> Result<Vec<(&str, &str)>, SaslError> {
+    let body = body
+        .strip_suffix(b"\x01")
+        .ok_or(SaslError::Malformed("missing final ^A"))?;
+    let mut out = Vec::new();
+    if body.is_empty() {
+        return Ok(out);
+    }
+    // Each pair is itself terminated by ^A.
+    let body = body
+        .strip_suffix(b"\x01")
+        .ok_or(SaslError::Malformed("key/value pair without ^A"))?;
+    for item in body.split(|&b| b == 1) {
+        if item.is_empty() {
+            return Err(SaslError::Malformed("empty key/value pair"));
+        }
+        let item = utf8(item)?;
+        let (k, v) = item
+            .split_once('=')
+            .ok_or(SaslError::Malformed("key/value pair without '='"))?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn bearer(auth: &str) -> Result<Secret, SaslError> {
+    let scheme = auth.get(..7).unwrap_or_default();
+    if !scheme.eq_ignore_ascii_case("Bearer ") {
+        return Err(SaslError::Malformed("auth is not a Bearer token"));
+    }
+    let token = &auth[7..];
+    if token.is_empty() {
+        return Err(SaslError::Malformed("empty bearer token"));
+    }
+    Ok(Secret::new(token))
+}
+
+/// `"user=" user ^A "auth=Bearer " token ^A ^A`.
+fn decode_xoauth2(msg: &[u8]) -> Result<Credentials, SaslError> {
+    let mut user = None;
+    let mut token = None;
+    for (k, v) in kv_pairs(msg)? {
+        match k {
+            "user" if user.is_none() => user = Some(v.to_owned()),
+            "auth" if token.is_none() => token = Some(bearer(v)?),
+            "user" | "auth" => return Err(SaslError::Malformed("duplicate XOAUTH2 key")),
+            _ => {}
+        }
+    }
+    match (user, token) {
+        (Some(user), Some(token)) if !user.is_empty() => Ok(Credentials::XOAuth2 { user, token }),
+        _ => Err(SaslError::Malformed("XOAUTH2 needs user and auth")),
+    }
+}
+
+/// `gs2-header kvsep *(kvpair) kvsep` (RFC 7628 §3.1), where
+/// `gs2-header = gs2-cbind-flag "," [ "a=" saslname ] ","` (RFC 5801 §4).
+fn decode_oauthbearer(msg: &[u8]) -> Result<Credentials, SaslError> {
+    let (flag, rest) = match msg {
+        [b'n', b',', rest @ ..] | [b'y', b',', rest @ ..] => (msg[0], rest),
+        _ => return Err(SaslError::Malformed("bad GS2 header")),
+    };
+    let _ = flag;
+    let comma = memchr::memchr(b',', rest).ok_or(SaslError::Malformed("bad GS2 header"))?;
+    let authz = &rest[..comma];
+    let authzid = if authz.is_empty() {
+        None
+    } else {
+        let name = authz
+            .strip_prefix(b"a=")
+            .ok_or(SaslError::Malformed("bad GS2 authzid"))?;
+        Some(decode_saslname(utf8(name)?)?)
+    };
+    let kvs = rest[comma + 1..]
+        .strip_prefix(b"\x01")
+        .ok_or(SaslError::Malformed("missing ^A after GS2 header"))?;
+    let mut host = None;
+    let mut port = None;
+    let mut token = None;
+    for (k, v) in kv_pairs(kvs)? {
+        match k {
+            "host" if host.is_none() => host = Some(v.to_owned()),
+            "port" if port.is_none() => {
+                port = Some(
+                    v.parse::<u16>()
+                        .map_err(|_| SaslError::Malformed("bad port"))?,
+                );
+            }
+            "auth" if token.is_none() => token = Some(bearer(v)?),
+            "host" | "port" | "auth" => {
+                return Err(SaslError::Malformed("duplicate OAUTHBEARER key"))
+            }
+            _ => {}
+        }
+    }
+    let token = token.ok_or(SaslError::Malformed("OAUTHBEARER needs auth"))?;
+    Ok(Credentials::OAuthBearer {
+        authzid,
+        host,
+        port,
+        token,
+    })
+}
+
+/// `saslname`: `,` is sent as `=2C` and `=` as `=3D` (RFC 5801 §4).
+fn decode_saslname(s: &str) -> Result<String, SaslError> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('=') {
+        out.push_str(&rest[..pos]);
+        match rest.get(pos..pos + 3) {
+            Some("=2C") | Some("=2c") => out.push(','),
+            Some("=3D") | Some("=3d") => out.push('='),
+            _ => return Err(SaslError::Malformed("bad saslname escape")),
+        }
+        rest = &rest[pos + 3..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn encode_saslname(s: &str) -> String {
+    s.replace('=', "=3D").replace(',', "=2C")
+}
+
+fn no_ctl(s: &str, what: &'static str) -> Result<(), SaslError> {
+    if s.bytes().any(|b| b == 0 || b == 1) {
+        Err(SaslError::Unencodable(what))
+    } else {
+        Ok(())
+    }
+}
+
+/// The `PLAIN` response: `[authzid] NUL authcid NUL password`.
+pub fn plain_response(
+    authzid: Option<&str>,
+    authcid: &str,
+    password: &str,
+) -> Result<Vec<u8>, SaslError> {
+    for (v, what) in [
+        (authzid.unwrap_or_default(), "authzid"),
+        (authcid, "authcid"),
+        (password, "password"),
+    ] {
+        no_ctl(v, what)?;
+    }
+    if authcid.is_empty() || password.is_empty() {
+        return Err(SaslError::Unencodable("empty authcid or password"));
+    }
+    let mut out = Vec::with_capacity(authcid.len() + password.len() + 34);
+    out.extend_from_slice(authzid.unwrap_or_default().as_bytes());
+    out.push(0);
+    out.extend_from_slice(authcid.as_bytes());
+    out.push(0);
+    out.extend_from_slice(password.as_bytes());
+    Ok(out)
+}
+
+/// The `XOAUTH2` response: `user=U ^A auth=Bearer T ^A ^A`.
+pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
+    no_ctl(user, "user")?;
+    no_ctl(token, "token")?;
+    Ok(format!("user={user}\x01auth=Bearer {token}\x01\x01").into_bytes())
+}
+
+/// The `OAUTHBEARER` response (RFC 7628 §3.1):
+/// `n,a=AUTHZID, ^A host=H ^A port=P ^A auth=Bearer T ^A ^A`.
+pub fn oauthbearer_response(
+    authzid: Option<&str>,
+    host: Option<&str>,
+    port: Option<u16>,
+    token: &str,
+) -> Result<Vec<u8>, SaslError> {
+    no_ctl(token, "token")?;
+    let mut s = String::from("n,");
+    if let Some(a) = authzid {
+        no_ctl(a, "authzid")?;
+        s.push_str("a=");
+        s.push_str(&encode_saslname(a));
+    }
+    s.push_str(",\x01");
+    if let Some(h) = host {
+        no_ctl(h, "host")?;
+        s.push_str("host=");
+        s.push_str(h);
+        s.push('\x01');
+    }
+    if let Some(p) = port {
+        s.push_str(&format!("port={p}\x01"));
+    }
+    s.push_str("auth=Bearer ");
+    s.push_str(token);
+    s.push_str("\x01\x01");
+    Ok(s.into_bytes())
+}
+
+/// The client side of `LOGIN`: answers the server's `Username:` and
+/// `Password:` challenges.
+///
+/// ```
+/// use smtp_proto::sasl::LoginClient;
+/// let mut login = LoginClient::new("alice", "s3cret");
+/// assert_eq!(login.respond(b"Username:"), b"alice");
+/// assert_eq!(login.respond(b"Password:"), b"s3cret");
+/// ```
+#[derive(Clone)]
+pub struct LoginClient {
+    username: String,
+    password: Secret,
+    sent_user: bool,
+}
+
+impl fmt::Debug for LoginClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginClient")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+impl LoginClient {
+    /// A LOGIN exchange for these credentials.
+    #[must_use]
+    pub fn new(username: &str, password: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: Secret::new(password),
+            sent_user: false,
+        }
+    }
+
+    /// The initial response to send with `AUTH LOGIN` (the user name).
+    pub fn initial_response(&mut self) -> Vec<u8> {
+        self.sent_user = true;
+        self.username.as_bytes().to_vec()
+    }
+
+    /// The answer to a decoded challenge: the password when the server asks
+    /// for it (or once the user name was sent), else the user name.
+    pub fn respond(&mut self, challenge: &[u8]) -> Vec<u8> {
+        let asks_password = challenge
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"pass"));
+        let asks_user = challenge
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"user"));
+        if asks_password || (self.sent_user && !asks_user) {
+            self.password.expose().as_bytes().to_vec()
+        } else {
+            self.sent_user = true;
+            self.username.as_bytes().to_vec()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(step: Result<SaslStep, SaslError>) -> Credentials {
+        match step {
+            Ok(SaslStep::Done(c)) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_known_answers() {
+        let c = done(SaslServer::new(SaslMechanism::Plain).start(Some(b"admin\0alice\0pw")));
+        assert_eq!(
+            c,
+            Credentials::Plain {
+                authzid: Some("admin".into()),
+                authcid: "alice".into(),
+                password: Secret::new("pw")
+            }
+        );
+        assert_eq!(c.identity(), Some("admin"));
+        for bad in [
+            &b"alice\0pw"[..],
+            b"\0\0pw",
+            b"\0alice\0",
+            b"\0a\0p\0q",
+            b"",
+        ] {
+            assert!(SaslServer::new(SaslMechanism::Plain)
+                .start(Some(bad))
+                .is_err());
+        }
+        let mut s = SaslServer::new(SaslMechanism::Plain);
+        assert_eq!(s.start(None), Ok(SaslStep::Challenge(b"")));
+        assert!(matches!(s.respond(b"\0u\0p"), Ok(SaslStep::Done(_))));
+        assert_eq!(s.respond(b"\0u\0p"), Err(SaslError::Finished));
+    }
+
+    #[test]
+    fn login_two_steps_and_initial_response() {
+        let mut s = SaslServer::new(SaslMechanism::Login);
+        assert_eq!(s.start(None), Ok(SaslStep::Challenge(b"Username:")));
+        assert_eq!(s.respond(b"bob"), Ok(SaslStep::Challenge(b"Password:")));
+        let c = done(s.respond(b"pw"));
+        assert_eq!(c.identity(), Some("bob"));
+        let mut s = SaslServer::new(SaslMechanism::Login);
+        assert_eq!(s.start(Some(b"bob")), Ok(SaslStep::Challenge(b"Password:")));
+        assert!(SaslServer::new(SaslMechanism::Login)
+            .start(Some(b""))
+            .is_err());
+    }
+
+    #[test]
+    fn xoauth2_round_trip() {
+        let raw = xoauth2_response(
+            "someuser@example.com",
+            "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg",
+        )
+        .unwrap();
+        assert_eq!(
+            raw,
+            b"user=someuser@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01"
+        );
+        let c = done(SaslServer::new(SaslMechanism::XOAuth2).start(Some(&raw)));
+        let Credentials::XOAuth2 { user, token } = &c else {
+            panic!()
+        };
+        assert_eq!(user, "someuser@example.com");
+        assert!(token.expose().starts_with("ya29."));
+        assert!(SaslServer::new(SaslMechanism::XOAuth2)
+            .start(Some(b"user=a\x01auth=Basic x\x01\x01"))
+            .is_err());
+        assert!(SaslServer::new(SaslMechanism::XOAuth2)
+            .start(Some(b"user=a\x01auth=Bearer x\x01"))
+            .is_err());
+    }
+
+    #[test]
+    fn oauthbearer_rfc7628_example() {
+        // RFC 7628 §4.1 (with the port key).
+        let raw = b"n,a=user@example.com,\x01host=server.example.com\x01port=143\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01";
+        let c = done(SaslServer::new(SaslMechanism::OAuthBearer).start(Some(raw)));
+        assert_eq!(
+            c,
+            Credentials::OAuthBearer {
+                authzid: Some("user@example.com".into()),
+                host: Some("server.example.com".into()),
+                port: Some(143),
+                token: Secret::new("vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==")
+            }
+        );
+        let enc = oauthbearer_response(
+            Some("user@example.com"),
+            Some("server.example.com"),
+            Some(143),
+            "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
+        )
+        .unwrap();
+        assert_eq!(enc, raw);
+        let odd = oauthbearer_response(Some("a=b,c"), None, None, "t").unwrap();
+        assert_eq!(odd, b"n,a=a=3Db=2Cc,\x01auth=Bearer t\x01\x01");
+        let c = done(SaslServer::new(SaslMechanism::OAuthBearer).start(Some(&odd)));
+        assert_eq!(c.identity(), Some("a=b,c"));
+        assert!(SaslServer::new(SaslMechanism::OAuthBearer)
+            .start(Some(b"p=tls-unique,,\x01auth=Bearer t\x01\x01"))
+            .is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let all = [
+            done(SaslServer::new(SaslMechanism::Plain).start(Some(b"\0u\0hunter2"))),
+            Credentials::Login {
+                username: "u".into(),
+                password: Secret::new("hunter2"),
+            },
+            done(
+                SaslServer::new(SaslMechanism::XOAuth2)
+                    .start(Some(&xoauth2_response("u", "hunter2").unwrap())),
+            ),
+            done(SaslServer::new(SaslMechanism::OAuthBearer).start(Some(
+                &oauthbearer_response(None, None, None, "hunter2").unwrap(),
+            ))),
+        ];
+        for c in all {
+            let dbg = format!("{c:?} {c:#?}");
+            assert!(!dbg.contains("hunter2"), "{dbg}");
+            assert!(dbg.contains("<redacted>"));
+        }
+        let login = LoginClient::new("u", "hunter2");
+        assert!(!format!("{login:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn encoders_refuse_control_bytes() {
+        assert!(plain_response(None, "a\0b", "p").is_err());
+        assert!(xoauth2_response("u", "t\x01").is_err());
+        assert!(oauthbearer_response(None, Some("h\x01"), None, "t").is_err());
+        assert_eq!(plain_response(Some("z"), "u", "p").unwrap(), b"z\0u\0p");
+    }
+
+    #[test]
+    fn mechanism_names() {
+        assert_eq!(
+            SaslMechanism::from_name("xoauth2"),
+            Some(SaslMechanism::XOAuth2)
+        );
+        assert_eq!(SaslMechanism::from_name("CRAM-MD5"), None);
+    }
+}
