@@ -87,7 +87,8 @@ fn esc(s: &str) -> EnhancedStatusCode {
 #[test]
 fn reply_line_single_known_answers() {
     // (input, code, enhanced, text)
-    let table: &[(&[u8], u16, Option<&str>, &[u8])] = &[
+    type Case = (&'static [u8], u16, Option<&'static str>, &'static [u8]);
+    let table: &[Case] = &[
         (b"250 OK\r\n", 250, None, b"OK"),
         (b"250\r\n", 250, None, b""),
         (b"250 \r\n", 250, None, b""),
