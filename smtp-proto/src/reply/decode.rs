@@ -147,6 +147,10 @@ impl ReplyError {
 }
 
 /// A successful step of [`ReplyDecoder::decode`].
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): a decode loop has to
+/// handle every case to drop the right number of bytes, and a new case
+/// should break it at compile time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub enum Decoded<'a> {
@@ -243,7 +247,8 @@ pub struct ReplyDecoder {
     ehlo_complete: bool,
 }
 
-/// A successful step of [`ReplyDecoder::decode_ehlo`].
+/// A successful step of [`ReplyDecoder::decode_ehlo`] (exhaustive, like
+/// [`Decoded`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub enum EhloDecoded<'a> {
