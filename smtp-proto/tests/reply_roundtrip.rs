@@ -189,4 +189,35 @@ proptest! {
             rest = &rest[consumed..];
         }
     }
+
+    #[test]
+    fn ehlo_decoding_never_panics_and_agrees_with_two_pass(
+        lines in proptest::collection::vec(
+            proptest::collection::vec(
+                prop_oneof![
+                    6 => proptest::sample::select(b"AUTHSIZEPIPELINGauthsize=- 0123456789".to_vec()),
+                    1 => any::<u8>(),
+                ],
+                0..40,
+            ),
+            1..6,
+        ),
+    ) {
+        use smtp_proto::reply::{EhloDecoded, EhloReply, ReplyDecoder};
+        let mut input = Vec::new();
+        let n = lines.len();
+        for (i, line) in lines.iter().enumerate() {
+            input.extend_from_slice(if i + 1 == n { b"250 " } else { b"250-" });
+            input.extend_from_slice(line);
+            input.extend_from_slice(b"\r\n");
+        }
+        let mut decoder = ReplyDecoder::new();
+        if let Ok(EhloDecoded::Reply { reply, ehlo, .. }) = decoder.decode_ehlo(&input) {
+            prop_assert_eq!(ehlo, EhloReply::parse(&reply));
+            if let Ok(ehlo) = ehlo {
+                // Capabilities come from the lines after the first.
+                prop_assert!(ehlo.capabilities().count() < n);
+            }
+        }
+    }
 }
