@@ -130,17 +130,20 @@ fn keyword_token(line: &[u8]) -> Option<(usize, Option<Extension>)> {
             }
         }
         if let Some(len) = len {
-            let mask = |at: usize| -> u64 {
-                match len.saturating_sub(at).min(8) {
-                    0 => 0,
-                    n => u64::MAX >> (64 - 8 * n),
-                }
+            // Only the words the keyword reaches into are looked at.
+            let partial = |w: u64, n: usize| upper_word(w) & (u64::MAX >> (64 - 8 * n));
+            let key = match len {
+                0 => (0, 0, 0),
+                1..=7 => (partial(words[0], len), 0, 0),
+                8 => (upper_word(words[0]), 0, 0),
+                9..=15 => (upper_word(words[0]), partial(words[1], len - 8), 0),
+                16 => (upper_word(words[0]), upper_word(words[1]), 0),
+                _ => (
+                    upper_word(words[0]),
+                    upper_word(words[1]),
+                    partial(words[2], len - 16),
+                ),
             };
-            let key = (
-                upper_word(words[0]) & mask(0),
-                upper_word(words[1]) & mask(8),
-                upper_word(words[2]) & mask(16),
-            );
             let known = if len > 0 {
                 Extension::from_key(key)
             } else {
