@@ -8,4 +8,5 @@
 pub mod data;
 pub mod framer;
 pub mod sasl;
+pub mod session;
 pub mod status;
