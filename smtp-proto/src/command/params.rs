@@ -1,0 +1,605 @@
+//! ESMTP parameters of MAIL and RCPT (RFC 5321 §4.1.2 `esmtp-param`).
+
+use std::borrow::Cow;
+
+use super::error::{CommandError, ValueError};
+use super::value::{check_atom, check_xtext, Atom, Text, XText};
+
+/// `BODY=` (RFC 6152, RFC 3030 §3)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BodyType {
+    /// `7BIT`
+    SevenBit,
+    /// `8BITMIME` (RFC 6152)
+    EightBitMime,
+    /// `BINARYMIME` (RFC 3030): the message must be sent with BDAT.
+    BinaryMime,
+}
+
+impl BodyType {
+    /// The value as written on the wire.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyType::SevenBit => "7BIT",
+            BodyType::EightBitMime => "8BITMIME",
+            BodyType::BinaryMime => "BINARYMIME",
+        }
+    }
+}
+
+/// `RET=` (RFC 3461 §4.3)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ret {
+    /// `FULL`: return the whole message in a DSN.
+    Full,
+    /// `HDRS`: return only the headers.
+    Hdrs,
+}
+
+/// `NOTIFY=` (RFC 3461 §4.1): `NEVER` or a set of conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Notify {
+    /// `SUCCESS`
+    pub success: bool,
+    /// `FAILURE`
+    pub failure: bool,
+    /// `DELAY`
+    pub delay: bool,
+}
+
+impl Notify {
+    /// `NOTIFY=NEVER`.
+    pub const NEVER: Notify = Notify {
+        success: false,
+        failure: false,
+        delay: false,
+    };
+
+    /// True for `NEVER`.
+    #[must_use]
+    pub fn is_never(&self) -> bool {
+        *self == Self::NEVER
+    }
+}
+
+/// `ORCPT=addr-type ";" xtext` (RFC 3461 §4.2)
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Orcpt<'a> {
+    /// The address type, usually `rfc822`.
+    pub addr_type: Atom<'a>,
+    /// The original recipient, xtext-encoded.
+    pub addr: XText<'a>,
+}
+
+/// `AUTH=` on MAIL (RFC 4954 §5)
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AuthParam<'a> {
+    /// `AUTH=<>`: the submitter is not trusted to have authenticated.
+    Null,
+    /// The authenticated identity, xtext-encoded.
+    Identity(XText<'a>),
+}
+
+/// `HOLDFOR=` / `HOLDUNTIL=` (RFC 4865, FUTURERELEASE)
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Hold<'a> {
+    /// `HOLDFOR=` seconds to hold the message.
+    For(u32),
+    /// `HOLDUNTIL=` an RFC 3339 date-time, as sent.
+    Until(Text<'a>),
+}
+
+/// The mode of a `BY=` parameter (RFC 2852 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ByMode {
+    /// `N`: notify if the deadline passes.
+    Notify,
+    /// `R`: return the message if the deadline passes.
+    Return,
+}
+
+/// `BY=by-time ";" by-mode [by-trace]` (RFC 2852 §4, DELIVERBY)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliverBy {
+    /// Seconds, possibly negative.
+    pub time: i64,
+    /// What to do when the time passes.
+    pub mode: ByMode,
+    /// `T`: trace the message.
+    pub trace: bool,
+}
+
+/// `RRVS=date-time [";" ( "C" / "R" )]` (RFC 7293 §3)
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rrvs<'a> {
+    /// The RFC 3339 date-time, as sent.
+    pub time: Text<'a>,
+    /// What to do if the mailbox cannot be checked.
+    pub mode: Option<RrvsMode>,
+}
+
+/// The optional mode of `RRVS=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RrvsMode {
+    /// `C`: continue.
+    Continue,
+    /// `R`: reject.
+    Reject,
+}
+
+/// An ESMTP parameter this crate does not interpret, kept for the
+/// application to judge: `esmtp-keyword ["=" esmtp-value]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Parameter<'a> {
+    keyword: Atom<'a>,
+    value: Option<Text<'a>>,
+}
+
+fn is_esmtp_keyword(k: &str) -> bool {
+    check_atom(k).is_ok() && !k.contains('_')
+}
+
+fn is_esmtp_value(v: &str) -> bool {
+    !v.is_empty() && !v.bytes().any(|c| c < 33 || c == b'=' || c == 127)
+}
+
+impl<'a> Parameter<'a> {
+    /// Builds a parameter, checking `esmtp-keyword = (ALPHA / DIGIT)
+    /// *(ALPHA / DIGIT / "-")` and `esmtp-value = 1*(%d33-60 / %d62-126)`
+    /// (UTF-8 allowed, RFC 6531).
+    ///
+    /// ```
+    /// use smtp_proto::command::Parameter;
+    /// assert!(Parameter::new("X-TAG", Some("blue")).is_ok());
+    /// assert!(Parameter::new("X-TAG", Some("two words")).is_err());
+    /// ```
+    pub fn new(keyword: &'a str, value: Option<&'a str>) -> Result<Self, ValueError> {
+        if !is_esmtp_keyword(keyword) {
+            return Err(ValueError::Syntax("invalid ESMTP keyword"));
+        }
+        if let Some(v) = value {
+            if !is_esmtp_value(v) {
+                return Err(ValueError::Syntax("invalid ESMTP value"));
+            }
+        }
+        Ok(Parameter {
+            keyword: Atom(Cow::Borrowed(keyword)),
+            value: value.map(|v| Text(Cow::Borrowed(v))),
+        })
+    }
+
+    /// The keyword, as sent.
+    #[must_use]
+    pub fn keyword(&self) -> &str {
+        self.keyword.as_str()
+    }
+
+    /// The value, if any.
+    #[must_use]
+    pub fn value(&self) -> Option<&str> {
+        self.value.as_ref().map(Text::as_str)
+    }
+
+    /// Copies the borrowed parts.
+    #[must_use]
+    pub fn into_owned(self) -> Parameter<'static> {
+        Parameter {
+            keyword: self.keyword.into_owned(),
+            value: self.value.map(Text::into_owned),
+        }
+    }
+}
+
+/// Parameters of `MAIL FROM`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct MailParameters<'a> {
+    /// `SIZE=` (RFC 1870): the declared message size.
+    pub size: Option<u64>,
+    /// `BODY=` (RFC 6152, RFC 3030).
+    pub body: Option<BodyType>,
+    /// `SMTPUTF8` (RFC 6531).
+    pub smtputf8: bool,
+    /// `RET=` (RFC 3461).
+    pub ret: Option<Ret>,
+    /// `ENVID=` (RFC 3461).
+    pub envid: Option<XText<'a>>,
+    /// `AUTH=` (RFC 4954).
+    pub auth: Option<AuthParam<'a>>,
+    /// `REQUIRETLS` (RFC 8689).
+    pub requiretls: bool,
+    /// `MT-PRIORITY=` (RFC 6710), -9 to 9.
+    pub mt_priority: Option<i8>,
+    /// `HOLDFOR=` or `HOLDUNTIL=` (RFC 4865).
+    pub hold: Option<Hold<'a>>,
+    /// `BY=` (RFC 2852).
+    pub by: Option<DeliverBy>,
+    /// Parameters this crate does not interpret, in the order sent.
+    pub other: Vec<Parameter<'a>>,
+}
+
+/// Parameters of `RCPT TO`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RcptParameters<'a> {
+    /// `NOTIFY=` (RFC 3461).
+    pub notify: Option<Notify>,
+    /// `ORCPT=` (RFC 3461).
+    pub orcpt: Option<Orcpt<'a>>,
+    /// `RRVS=` (RFC 7293).
+    pub rrvs: Option<Rrvs<'a>>,
+    /// Parameters this crate does not interpret, in the order sent.
+    pub other: Vec<Parameter<'a>>,
+}
+
+impl MailParameters<'_> {
+    /// True when no parameter is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == MailParameters::default()
+    }
+
+    /// Copies the borrowed parts.
+    #[must_use]
+    pub fn into_owned(self) -> MailParameters<'static> {
+        MailParameters {
+            size: self.size,
+            body: self.body,
+            smtputf8: self.smtputf8,
+            ret: self.ret,
+            envid: self.envid.map(XText::into_owned),
+            auth: self.auth.map(|a| match a {
+                AuthParam::Null => AuthParam::Null,
+                AuthParam::Identity(x) => AuthParam::Identity(x.into_owned()),
+            }),
+            requiretls: self.requiretls,
+            mt_priority: self.mt_priority,
+            hold: self.hold.map(|h| match h {
+                Hold::For(s) => Hold::For(s),
+                Hold::Until(t) => Hold::Until(t.into_owned()),
+            }),
+            by: self.by,
+            other: self.other.into_iter().map(Parameter::into_owned).collect(),
+        }
+    }
+}
+
+impl RcptParameters<'_> {
+    /// True when no parameter is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == RcptParameters::default()
+    }
+
+    /// Copies the borrowed parts.
+    #[must_use]
+    pub fn into_owned(self) -> RcptParameters<'static> {
+        RcptParameters {
+            notify: self.notify,
+            orcpt: self.orcpt.map(|o| Orcpt {
+                addr_type: o.addr_type.into_owned(),
+                addr: o.addr.into_owned(),
+            }),
+            rrvs: self.rrvs.map(|r| Rrvs {
+                time: r.time.into_owned(),
+                mode: r.mode,
+            }),
+            other: self.other.into_iter().map(Parameter::into_owned).collect(),
+        }
+    }
+}
+
+/// Splits `esmtp-param *(SP esmtp-param)` into keyword and value, checking
+/// `esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` and
+/// `esmtp-value = 1*(%d33-60 / %d62-126)` (RFC 5321 §4.1.2; UTF-8 allowed
+/// by RFC 6531 §3.3).
+fn split_params(s: &str) -> impl Iterator<Item = Result<(&str, Option<&str>), CommandError>> {
+    s.split(' ').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = match p.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (p, None),
+        };
+        if !is_esmtp_keyword(k) || v.is_some_and(|v| !is_esmtp_value(v)) {
+            return Err(CommandError::InvalidParameter { keyword: "ESMTP" });
+        }
+        Ok((k, v))
+    })
+}
+
+fn push_other<'a>(
+    other: &mut Vec<Parameter<'a>>,
+    k: &'a str,
+    v: Option<&'a str>,
+) -> Result<(), CommandError> {
+    if other
+        .iter()
+        .any(|p| p.keyword.as_str().eq_ignore_ascii_case(k))
+    {
+        return Err(CommandError::DuplicateParameter { keyword: "ESMTP" });
+    }
+    other.push(Parameter {
+        keyword: Atom(Cow::Borrowed(k)),
+        value: v.map(|v| Text(Cow::Borrowed(v))),
+    });
+    Ok(())
+}
+
+fn no_value(keyword: &'static str, v: Option<&str>) -> Result<(), CommandError> {
+    match v {
+        None => Ok(()),
+        Some(_) => Err(CommandError::InvalidParameter { keyword }),
+    }
+}
+
+fn value<'a>(keyword: &'static str, v: Option<&'a str>) -> Result<&'a str, CommandError> {
+    v.ok_or(CommandError::InvalidParameter { keyword })
+}
+
+fn digits(s: &str, max_len: usize) -> Option<u64> {
+    if s.is_empty() || s.len() > max_len || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// `date-time` of RFC 3339 §5.6, checked for shape:
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z / (+/-)HH:MM)`.
+fn is_date_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let at = |i: usize, c: u8| b.get(i).is_some_and(|x| x.eq_ignore_ascii_case(&c));
+    if !((0..4).all(d) && at(4, b'-') && d(5) && d(6) && at(7, b'-') && d(8) && d(9)) {
+        return false;
+    }
+    if !(at(10, b'T') && d(11) && d(12) && at(13, b':') && d(14) && d(15) && at(16, b':'))
+        || !(d(17) && d(18))
+    {
+        return false;
+    }
+    let mut i = 19;
+    if at(i, b'.') {
+        i += 1;
+        let start = i;
+        while d(i) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    if at(i, b'Z') {
+        return i + 1 == b.len();
+    }
+    (at(i, b'+') || at(i, b'-'))
+        && d(i + 1)
+        && d(i + 2)
+        && at(i + 3, b':')
+        && d(i + 4)
+        && d(i + 5)
+        && i + 6 == b.len()
+}
+
+fn is(k: &str, name: &str) -> bool {
+    k.eq_ignore_ascii_case(name)
+}
+
+macro_rules! set_once {
+    ($field:expr, $kw:literal, $val:expr) => {{
+        if $field.is_some() {
+            return Err(CommandError::DuplicateParameter { keyword: $kw });
+        }
+        $field = Some($val);
+    }};
+}
+
+/// `Mail-parameters = esmtp-param *(SP esmtp-param)` (RFC 5321 §4.1.2)
+pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, CommandError> {
+    let mut p = MailParameters::default();
+    for item in split_params(s) {
+        let (k, v) = item?;
+        if is(k, "SIZE") {
+            // size-value = 1*20DIGIT (RFC 1870 §3)
+            let n = digits(value("SIZE", v)?, 20)
+                .ok_or(CommandError::InvalidParameter { keyword: "SIZE" })?;
+            set_once!(p.size, "SIZE", n);
+        } else if is(k, "BODY") {
+            let v = value("BODY", v)?;
+            let body = if is(v, "7BIT") {
+                BodyType::SevenBit
+            } else if is(v, "8BITMIME") {
+                BodyType::EightBitMime
+            } else if is(v, "BINARYMIME") {
+                BodyType::BinaryMime
+            } else {
+                return Err(CommandError::InvalidParameter { keyword: "BODY" });
+            };
+            set_once!(p.body, "BODY", body);
+        } else if is(k, "SMTPUTF8") {
+            no_value("SMTPUTF8", v)?;
+            if p.smtputf8 {
+                return Err(CommandError::DuplicateParameter {
+                    keyword: "SMTPUTF8",
+                });
+            }
+            p.smtputf8 = true;
+        } else if is(k, "REQUIRETLS") {
+            no_value("REQUIRETLS", v)?;
+            if p.requiretls {
+                return Err(CommandError::DuplicateParameter {
+                    keyword: "REQUIRETLS",
+                });
+            }
+            p.requiretls = true;
+        } else if is(k, "RET") {
+            let v = value("RET", v)?;
+            let ret = if is(v, "FULL") {
+                Ret::Full
+            } else if is(v, "HDRS") {
+                Ret::Hdrs
+            } else {
+                return Err(CommandError::InvalidParameter { keyword: "RET" });
+            };
+            set_once!(p.ret, "RET", ret);
+        } else if is(k, "ENVID") {
+            // envid-value = xtext, at most 100 characters (RFC 3461 §4.4)
+            let v = value("ENVID", v)?;
+            if v.len() > 100 || check_xtext(v).is_err() {
+                return Err(CommandError::InvalidParameter { keyword: "ENVID" });
+            }
+            set_once!(p.envid, "ENVID", XText(Cow::Borrowed(v)));
+        } else if is(k, "AUTH") {
+            let v = value("AUTH", v)?;
+            let a = if v == "<>" {
+                AuthParam::Null
+            } else if check_xtext(v).is_ok() {
+                AuthParam::Identity(XText(Cow::Borrowed(v)))
+            } else {
+                return Err(CommandError::InvalidParameter { keyword: "AUTH" });
+            };
+            set_once!(p.auth, "AUTH", a);
+        } else if is(k, "MT-PRIORITY") {
+            // priority-value = [ "-" / "+" ] DIGIT, -9 to 9 (RFC 6710 §3)
+            let v = value("MT-PRIORITY", v)?;
+            let (neg, d) = match v.as_bytes() {
+                [b'-', d] => (true, *d),
+                [b'+', d] | [d] => (false, *d),
+                _ => {
+                    return Err(CommandError::InvalidParameter {
+                        keyword: "MT-PRIORITY",
+                    })
+                }
+            };
+            if !d.is_ascii_digit() {
+                return Err(CommandError::InvalidParameter {
+                    keyword: "MT-PRIORITY",
+                });
+            }
+            let n = (d - b'0') as i8;
+            set_once!(p.mt_priority, "MT-PRIORITY", if neg { -n } else { n });
+        } else if is(k, "HOLDFOR") {
+            // holdfor-value = 1*9DIGIT (RFC 4865 §5.1)
+            let n = digits(value("HOLDFOR", v)?, 9)
+                .ok_or(CommandError::InvalidParameter { keyword: "HOLDFOR" })?;
+            set_once!(p.hold, "HOLDFOR", Hold::For(n as u32));
+        } else if is(k, "HOLDUNTIL") {
+            let v = value("HOLDUNTIL", v)?;
+            if !is_date_time(v) {
+                return Err(CommandError::InvalidParameter {
+                    keyword: "HOLDUNTIL",
+                });
+            }
+            set_once!(p.hold, "HOLDUNTIL", Hold::Until(Text(Cow::Borrowed(v))));
+        } else if is(k, "BY") {
+            let by = parse_by(value("BY", v)?)
+                .ok_or(CommandError::InvalidParameter { keyword: "BY" })?;
+            set_once!(p.by, "BY", by);
+        } else {
+            push_other(&mut p.other, k, v)?;
+        }
+    }
+    Ok(p)
+}
+
+/// `by-value = by-time ";" by-mode [by-trace]`,
+/// `by-time = ["-" / "+"] 1*9digit`, `by-mode = "N" / "R"`, `by-trace = "T"`
+/// (RFC 2852 §4)
+fn parse_by(v: &str) -> Option<DeliverBy> {
+    let (time, mode) = v.split_once(';')?;
+    let (neg, digits_part) = match time.as_bytes().first()? {
+        b'-' => (true, &time[1..]),
+        b'+' => (false, &time[1..]),
+        _ => (false, time),
+    };
+    let t = digits(digits_part, 9)? as i64;
+    let mb = mode.as_bytes();
+    let m = match mb.first()?.to_ascii_uppercase() {
+        b'N' => ByMode::Notify,
+        b'R' => ByMode::Return,
+        _ => return None,
+    };
+    let trace = match mb.get(1..)? {
+        [] => false,
+        [t] if t.eq_ignore_ascii_case(&b'T') => true,
+        _ => return None,
+    };
+    Some(DeliverBy {
+        time: if neg { -t } else { t },
+        mode: m,
+        trace,
+    })
+}
+
+/// `Rcpt-parameters = esmtp-param *(SP esmtp-param)` (RFC 5321 §4.1.2)
+pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, CommandError> {
+    let mut p = RcptParameters::default();
+    for item in split_params(s) {
+        let (k, v) = item?;
+        if is(k, "NOTIFY") {
+            // notify-esmtp-value = "NEVER" / 1#notify-list-element (RFC 3461 §4.1)
+            let v = value("NOTIFY", v)?;
+            let n = if is(v, "NEVER") {
+                Notify::NEVER
+            } else {
+                let mut n = Notify::default();
+                for el in v.split(',') {
+                    let flag = if is(el, "SUCCESS") {
+                        &mut n.success
+                    } else if is(el, "FAILURE") {
+                        &mut n.failure
+                    } else if is(el, "DELAY") {
+                        &mut n.delay
+                    } else {
+                        return Err(CommandError::InvalidParameter { keyword: "NOTIFY" });
+                    };
+                    if *flag {
+                        return Err(CommandError::InvalidParameter { keyword: "NOTIFY" });
+                    }
+                    *flag = true;
+                }
+                n
+            };
+            set_once!(p.notify, "NOTIFY", n);
+        } else if is(k, "ORCPT") {
+            // orcpt-value = addr-type ";" xtext, at most 500 characters (RFC 3461 §4.2)
+            let v = value("ORCPT", v)?;
+            let (t, a) = v
+                .split_once(';')
+                .ok_or(CommandError::InvalidParameter { keyword: "ORCPT" })?;
+            if v.len() > 500 || check_atom(t).is_err() || a.is_empty() || check_xtext(a).is_err() {
+                return Err(CommandError::InvalidParameter { keyword: "ORCPT" });
+            }
+            set_once!(
+                p.orcpt,
+                "ORCPT",
+                Orcpt {
+                    addr_type: Atom(Cow::Borrowed(t)),
+                    addr: XText(Cow::Borrowed(a)),
+                }
+            );
+        } else if is(k, "RRVS") {
+            let v = value("RRVS", v)?;
+            let (time, mode) = match v.split_once(';') {
+                Some((t, "C" | "c")) => (t, Some(RrvsMode::Continue)),
+                Some((t, "R" | "r")) => (t, Some(RrvsMode::Reject)),
+                Some(_) => return Err(CommandError::InvalidParameter { keyword: "RRVS" }),
+                None => (v, None),
+            };
+            if !is_date_time(time) {
+                return Err(CommandError::InvalidParameter { keyword: "RRVS" });
+            }
+            set_once!(
+                p.rrvs,
+                "RRVS",
+                Rrvs {
+                    time: Text(Cow::Borrowed(time)),
+                    mode,
+                }
+            );
+        } else {
+            push_other(&mut p.other, k, v)?;
+        }
+    }
+    Ok(p)
+}

@@ -1,0 +1,685 @@
+//! Validated string values that appear in commands.
+//!
+//! Each type can only be built through a constructor that checks it, so a
+//! value that exists cannot carry CR, LF or NUL onto the wire.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use super::error::ValueError;
+use super::owned;
+
+/// Byte classes used by the grammar rules, one table lookup per byte.
+pub(crate) mod class {
+    /// `atext` (RFC 5322 §3.2.3, as used by RFC 5321 `Atom`).
+    pub const ATEXT: u8 = 1;
+    /// `Let-dig` / `Ldh-str` letters, digits and hyphen.
+    pub const LDH: u8 = 2;
+    /// `dcontent` (RFC 5321 §4.1.3): %d33-90 / %d94-126.
+    pub const DCONTENT: u8 = 4;
+    /// `qtextSMTP` (RFC 5321 §4.1.2): %d32-33 / %d35-91 / %d93-126.
+    pub const QTEXT: u8 = 8;
+    /// `xchar` (RFC 3461 §4): "!" to "~" except "+" and "=".
+    pub const XCHAR: u8 = 16;
+    /// Characters of an ESMTP keyword or SASL mechanism: letters, digits, "-", "_".
+    pub const KEYWORD: u8 = 32;
+    /// Base64 alphabet and padding.
+    pub const BASE64: u8 = 64;
+
+    const fn build() -> [u8; 256] {
+        let mut t = [0u8; 256];
+        let mut i = 0;
+        while i < 256 {
+            let c = i as u8;
+            let mut v = 0;
+            let alnum = c.is_ascii_alphanumeric();
+            if alnum
+                || matches!(
+                    c,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'/'
+                        | b'='
+                        | b'?'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'{'
+                        | b'|'
+                        | b'}'
+                        | b'~'
+                )
+            {
+                v |= ATEXT;
+            }
+            if alnum || c == b'-' {
+                v |= LDH;
+            }
+            if (c >= 33 && c <= 90) || (c >= 94 && c <= 126) {
+                v |= DCONTENT;
+            }
+            if c == 32 || c == 33 || (c >= 35 && c <= 91) || (c >= 93 && c <= 126) {
+                v |= QTEXT;
+            }
+            if c >= 33 && c <= 126 && c != b'+' && c != b'=' {
+                v |= XCHAR;
+            }
+            if alnum || c == b'-' || c == b'_' {
+                v |= KEYWORD;
+            }
+            if alnum || c == b'+' || c == b'/' || c == b'=' {
+                v |= BASE64;
+            }
+            t[i] = v;
+            i += 1;
+        }
+        t
+    }
+
+    /// The lookup table.
+    pub static TABLE: [u8; 256] = build();
+
+    /// True when `b` belongs to class `c`.
+    #[inline(always)]
+    pub fn is(b: u8, c: u8) -> bool {
+        TABLE[b as usize] & c != 0
+    }
+}
+
+macro_rules! string_value {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, PartialEq, Eq, Hash)]
+        pub struct $name<'a>(pub(crate) Cow<'a, str>);
+
+        impl<'a> $name<'a> {
+            /// The value as it appears on the wire.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Copies a borrowed value so it no longer refers to the input.
+            #[must_use]
+            pub fn into_owned(self) -> $name<'static> {
+                $name(owned(self.0))
+            }
+        }
+
+        impl fmt::Debug for $name<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name<'_> {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'a> TryFrom<&'a str> for $name<'a> {
+            type Error = ValueError;
+            fn try_from(s: &'a str) -> Result<Self, ValueError> {
+                Self::new(s)
+            }
+        }
+    };
+}
+
+fn cow_new<'a, T>(
+    s: impl Into<Cow<'a, str>>,
+    check: impl Fn(&str) -> Result<(), ValueError>,
+    wrap: impl Fn(Cow<'a, str>) -> T,
+) -> Result<T, ValueError> {
+    let s = s.into();
+    check(&s)?;
+    Ok(wrap(s))
+}
+
+string_value!(
+    /// Free text of a command argument (VRFY, EXPN, HELP, NOOP, ETRN, or an
+    /// unknown verb's arguments): anything but CR, LF and NUL, not empty.
+    Text
+);
+
+impl<'a> Text<'a> {
+    /// Checks and wraps free text.
+    ///
+    /// ```
+    /// use smtp_proto::command::Text;
+    /// assert!(Text::new("postmaster").is_ok());
+    /// assert!(Text::new("a\r\nRCPT TO:<x@y>").is_err());
+    /// ```
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
+        cow_new(s, check_text, Text)
+    }
+}
+
+pub(crate) fn check_text(s: &str) -> Result<(), ValueError> {
+    if s.is_empty() {
+        return Err(ValueError::Empty);
+    }
+    if s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(ValueError::ForbiddenCharacter);
+    }
+    Ok(())
+}
+
+string_value!(
+    /// A keyword: a verb, an ESMTP parameter keyword or a SASL mechanism name;
+    /// letters, digits, `-` and `_`, starting with a letter or digit.
+    Atom
+);
+
+impl<'a> Atom<'a> {
+    /// Checks and wraps a keyword.
+    ///
+    /// ```
+    /// use smtp_proto::command::Atom;
+    /// assert!(Atom::new("XCLIENT").is_ok());
+    /// assert!(Atom::new("X CLIENT").is_err());
+    /// ```
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
+        cow_new(s, check_atom, Atom)
+    }
+}
+
+pub(crate) fn check_atom(s: &str) -> Result<(), ValueError> {
+    let b = s.as_bytes();
+    match b.first() {
+        None => Err(ValueError::Empty),
+        Some(f) if !f.is_ascii_alphanumeric() => Err(ValueError::ForbiddenCharacter),
+        _ if b.iter().all(|&c| class::is(c, class::KEYWORD)) => Ok(()),
+        _ => Err(ValueError::ForbiddenCharacter),
+    }
+}
+
+string_value!(
+    /// A domain name or an address literal (RFC 5321 §4.1.2, §4.1.3), kept as
+    /// sent. Internationalized domain names (RFC 6531 U-labels) are accepted;
+    /// [`Domain::is_utf8`] tells when SMTPUTF8 is needed.
+    Domain
+);
+
+impl<'a> Domain<'a> {
+    /// Checks and wraps a domain or address literal.
+    ///
+    /// ```
+    /// use smtp_proto::command::Domain;
+    /// assert!(Domain::new("mail.example.com").is_ok());
+    /// assert!(Domain::new("[192.0.2.1]").unwrap().is_address_literal());
+    /// assert!(Domain::new("[IPv6:2001:db8::1]").is_ok());
+    /// assert!(Domain::new("-bad.example").is_err());
+    /// ```
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
+        cow_new(s, |s| check_domain_or_literal(s).map(|_| ()), Domain)
+    }
+
+    /// True for an address literal such as `[192.0.2.1]`.
+    #[must_use]
+    pub fn is_address_literal(&self) -> bool {
+        self.0.starts_with('[')
+    }
+
+    /// True when the domain holds non-ASCII (UTF-8) labels.
+    #[must_use]
+    pub fn is_utf8(&self) -> bool {
+        !self.0.is_ascii()
+    }
+}
+
+/// `Domain = sub-domain *("." sub-domain)` (RFC 5321 §4.1.2), with
+/// `sub-domain =/ U-label` (RFC 6531 §3.3).
+///
+/// Returns whether the domain holds UTF-8.
+pub(crate) fn check_domain(s: &str) -> Result<bool, ValueError> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return Err(ValueError::Empty);
+    }
+    if b.len() > 255 {
+        return Err(ValueError::TooLong);
+    }
+    let mut utf8 = false;
+    for label in b.split(|&c| c == b'.') {
+        let (Some(&first), Some(&last)) = (label.first(), label.last()) else {
+            return Err(ValueError::Syntax("empty domain label"));
+        };
+        if label.len() > 63 {
+            return Err(ValueError::TooLong);
+        }
+        if first == b'-' || last == b'-' {
+            return Err(ValueError::Syntax("domain label starts or ends with '-'"));
+        }
+        for &c in label {
+            if c >= 0x80 {
+                utf8 = true;
+            } else if !class::is(c, class::LDH) {
+                return Err(ValueError::Syntax("invalid character in domain"));
+            }
+        }
+    }
+    Ok(utf8)
+}
+
+/// `address-literal = "[" ( IPv4-address-literal / IPv6-address-literal /
+/// General-address-literal ) "]"` (RFC 5321 §4.1.3).
+pub(crate) fn check_address_literal(s: &str) -> Result<(), ValueError> {
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or(ValueError::Syntax("address literal without brackets"))?;
+    if inner.is_empty() {
+        return Err(ValueError::Syntax("empty address literal"));
+    }
+    if let Some(v6) = strip_prefix_ignore_case(inner, "IPv6:") {
+        return v6
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| ())
+            .map_err(|_| ValueError::Syntax("invalid IPv6 address literal"));
+    }
+    if inner.as_bytes()[0].is_ascii_digit() {
+        // IPv4-address-literal = Snum 3("."  Snum), Snum = 1*3DIGIT (0-255)
+        let mut parts = 0;
+        for part in inner.split('.') {
+            parts += 1;
+            if part.is_empty() || part.len() > 3 || !part.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(ValueError::Syntax("invalid IPv4 address literal"));
+            }
+            if part.parse::<u16>().map_or(true, |v| v > 255) {
+                return Err(ValueError::Syntax("invalid IPv4 address literal"));
+            }
+        }
+        return if parts == 4 {
+            Ok(())
+        } else {
+            Err(ValueError::Syntax("invalid IPv4 address literal"))
+        };
+    }
+    // General-address-literal = Standardized-tag ":" 1*dcontent
+    let (tag, content) = inner
+        .split_once(':')
+        .ok_or(ValueError::Syntax("invalid address literal"))?;
+    let tag_ok =
+        !tag.is_empty() && tag.bytes().all(|c| class::is(c, class::LDH)) && !tag.ends_with('-');
+    let content_ok = !content.is_empty() && content.bytes().all(|c| class::is(c, class::DCONTENT));
+    if tag_ok && content_ok {
+        Ok(())
+    } else {
+        Err(ValueError::Syntax("invalid general address literal"))
+    }
+}
+
+/// A domain or an address literal; returns whether it holds UTF-8.
+pub(crate) fn check_domain_or_literal(s: &str) -> Result<bool, ValueError> {
+    if s.starts_with('[') {
+        check_address_literal(s).map(|()| false)
+    } else {
+        check_domain(s)
+    }
+}
+
+pub(crate) fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
+    let n = prefix.len();
+    if s.len() >= n && s.as_bytes()[..n].eq_ignore_ascii_case(prefix.as_bytes()) {
+        s.get(n..)
+    } else {
+        None
+    }
+}
+
+string_value!(
+    /// An RFC 3461 xtext value (ENVID, ORCPT address, AUTH= mailbox), kept in
+    /// its encoded wire form; [`XText::decode`] gives the original bytes.
+    XText
+);
+
+impl<'a> XText<'a> {
+    /// Checks and wraps an already encoded xtext value.
+    ///
+    /// `xtext = *( xchar / hexchar )`, `hexchar = "+" 2(%x30-39 / %x41-46)`
+    /// (RFC 3461 §4).
+    ///
+    /// ```
+    /// use smtp_proto::command::XText;
+    /// assert_eq!(XText::new("a+2Bb").unwrap().decode(), b"a+b".as_slice());
+    /// assert!(XText::new("+A").is_err());
+    /// ```
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
+        cow_new(s, check_xtext, XText)
+    }
+
+    /// Encodes arbitrary bytes as xtext.
+    ///
+    /// ```
+    /// use smtp_proto::command::XText;
+    /// assert_eq!(XText::encode(b"a=b c").as_str(), "a+3Db+20c");
+    /// ```
+    #[must_use]
+    pub fn encode(raw: &[u8]) -> XText<'static> {
+        let mut s = String::with_capacity(raw.len());
+        for &b in raw {
+            if class::is(b, class::XCHAR) {
+                s.push(b as char);
+            } else {
+                s.push('+');
+                s.push(HEX[(b >> 4) as usize] as char);
+                s.push(HEX[(b & 15) as usize] as char);
+            }
+        }
+        XText(Cow::Owned(s))
+    }
+
+    /// The decoded bytes (borrowed when the value holds no `+XX` escapes).
+    #[must_use]
+    pub fn decode(&self) -> Cow<'_, [u8]> {
+        let b = self.0.as_bytes();
+        if !b.contains(&b'+') {
+            return Cow::Borrowed(b);
+        }
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'+' {
+                let hi = hex_val(b.get(i + 1).copied());
+                let lo = hex_val(b.get(i + 2).copied());
+                if let (Some(h), Some(l)) = (hi, lo) {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        Cow::Owned(out)
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn hex_val(c: Option<u8>) -> Option<u8> {
+    match c? {
+        c @ b'0'..=b'9' => Some(c - b'0'),
+        c @ b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+pub(crate) fn check_xtext(s: &str) -> Result<(), ValueError> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'+' {
+            if hex_val(b.get(i + 1).copied()).is_none() || hex_val(b.get(i + 2).copied()).is_none()
+            {
+                return Err(ValueError::Syntax("invalid xtext escape"));
+            }
+            i += 3;
+        } else if class::is(c, class::XCHAR) {
+            i += 1;
+        } else {
+            return Err(ValueError::Syntax("invalid xtext character"));
+        }
+    }
+    Ok(())
+}
+
+string_value!(
+    /// A base64 SASL response as sent (RFC 4954). The empty value is written
+    /// as `=` on the wire.
+    Base64
+);
+
+impl<'a> Base64<'a> {
+    /// Checks and wraps base64 text (the alphabet and `=` padding only).
+    ///
+    /// ```
+    /// use smtp_proto::command::Base64;
+    /// assert_eq!(Base64::new("AGFsaWNlAHNlY3JldA==").unwrap().decode().unwrap(), b"\0alice\0secret");
+    /// assert!(Base64::new("not base64!").is_err());
+    /// ```
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
+        cow_new(
+            s,
+            |s| {
+                if s.bytes().all(|c| class::is(c, class::BASE64)) {
+                    Ok(())
+                } else {
+                    Err(ValueError::Syntax("invalid base64 character"))
+                }
+            },
+            Base64,
+        )
+    }
+
+    /// Encodes raw bytes.
+    #[must_use]
+    pub fn encode(raw: &[u8]) -> Base64<'static> {
+        use base64::Engine as _;
+        Base64(Cow::Owned(
+            base64::engine::general_purpose::STANDARD.encode(raw),
+        ))
+    }
+
+    /// The empty response (`=` on the wire).
+    #[must_use]
+    pub fn empty() -> Base64<'static> {
+        Base64(Cow::Borrowed(""))
+    }
+
+    /// Decodes the value.
+    pub fn decode(&self) -> Result<Vec<u8>, ValueError> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(self.0.as_bytes())
+            .map_err(|_| ValueError::Syntax("malformed base64"))
+    }
+}
+
+/// A SASL mechanism name (RFC 4422 §3.1: `sasl-mech = 1*20mech-char`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mechanism<'a> {
+    /// `PLAIN` (RFC 4616)
+    Plain,
+    /// `LOGIN` (draft-murchison-sasl-login)
+    Login,
+    /// `XOAUTH2` (Google's OAuth 2.0 bearer mechanism)
+    XOAuth2,
+    /// `OAUTHBEARER` (RFC 7628)
+    OAuthBearer,
+    /// `CRAM-MD5` (RFC 2195)
+    CramMd5,
+    /// `EXTERNAL` (RFC 4422 Appendix A)
+    External,
+    /// `SCRAM-SHA-1` (RFC 5802)
+    ScramSha1,
+    /// `SCRAM-SHA-256` (RFC 7677)
+    ScramSha256,
+    /// Any other mechanism, as sent.
+    Other(Atom<'a>),
+}
+
+impl<'a> Mechanism<'a> {
+    /// Recognises a mechanism name, ignoring case.
+    ///
+    /// ```
+    /// use smtp_proto::command::Mechanism;
+    /// assert_eq!(Mechanism::parse("plain").unwrap(), Mechanism::Plain);
+    /// assert!(Mechanism::parse("X-CUSTOM").is_ok());
+    /// assert!(Mechanism::parse("BAD MECH").is_err());
+    /// ```
+    pub fn parse(s: &'a str) -> Result<Self, ValueError> {
+        let known = [
+            ("PLAIN", Mechanism::Plain),
+            ("LOGIN", Mechanism::Login),
+            ("XOAUTH2", Mechanism::XOAuth2),
+            ("OAUTHBEARER", Mechanism::OAuthBearer),
+            ("CRAM-MD5", Mechanism::CramMd5),
+            ("EXTERNAL", Mechanism::External),
+            ("SCRAM-SHA-1", Mechanism::ScramSha1),
+            ("SCRAM-SHA-256", Mechanism::ScramSha256),
+        ];
+        for (name, m) in known {
+            if s.eq_ignore_ascii_case(name) {
+                return Ok(m);
+            }
+        }
+        if s.len() > 20 {
+            return Err(ValueError::TooLong);
+        }
+        check_atom(s)?;
+        Ok(Mechanism::Other(Atom(Cow::Borrowed(s))))
+    }
+
+    /// The mechanism name as written on the wire.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Login => "LOGIN",
+            Mechanism::XOAuth2 => "XOAUTH2",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::CramMd5 => "CRAM-MD5",
+            Mechanism::External => "EXTERNAL",
+            Mechanism::ScramSha1 => "SCRAM-SHA-1",
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::Other(a) => a.as_str(),
+        }
+    }
+
+    /// Copies a borrowed name.
+    #[must_use]
+    pub fn into_owned(self) -> Mechanism<'static> {
+        match self {
+            Mechanism::Plain => Mechanism::Plain,
+            Mechanism::Login => Mechanism::Login,
+            Mechanism::XOAuth2 => Mechanism::XOAuth2,
+            Mechanism::OAuthBearer => Mechanism::OAuthBearer,
+            Mechanism::CramMd5 => Mechanism::CramMd5,
+            Mechanism::External => Mechanism::External,
+            Mechanism::ScramSha1 => Mechanism::ScramSha1,
+            Mechanism::ScramSha256 => Mechanism::ScramSha256,
+            Mechanism::Other(a) => Mechanism::Other(a.into_owned()),
+        }
+    }
+}
+
+impl fmt::Display for Mechanism<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+string_value!(
+    /// The local part of a mailbox (RFC 5321 §4.1.2 `Local-part = Dot-string /
+    /// Quoted-string`), kept exactly as sent, quotes included. UTF-8 is
+    /// accepted (RFC 6531); [`LocalPart::is_utf8`] tells when SMTPUTF8 is needed.
+    LocalPart
+);
+
+impl<'a> LocalPart<'a> {
+    /// Checks and wraps a local part in its wire form.
+    ///
+    /// ```
+    /// use smtp_proto::command::LocalPart;
+    /// assert!(LocalPart::new("first.last").is_ok());
+    /// assert!(LocalPart::new("\"with space\"").is_ok());
+    /// assert!(LocalPart::new("two..dots").is_err());
+    /// assert!(LocalPart::new("x".repeat(65)).is_err());
+    /// ```
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
+        cow_new(
+            s,
+            |s| match scan_local_part(s.as_bytes()) {
+                Ok((n, _)) if n == s.len() => Ok(()),
+                Ok(_) => Err(ValueError::Syntax("invalid local part")),
+                Err(e) => Err(e),
+            },
+            LocalPart,
+        )
+    }
+
+    /// True for a `Quoted-string` local part.
+    #[must_use]
+    pub fn is_quoted(&self) -> bool {
+        self.0.starts_with('"')
+    }
+
+    /// True when the local part holds non-ASCII (UTF-8) characters.
+    #[must_use]
+    pub fn is_utf8(&self) -> bool {
+        !self.0.is_ascii()
+    }
+}
+
+/// Scans a `Local-part = Dot-string / Quoted-string` (RFC 5321 §4.1.2) at
+/// the start of `b`, with RFC 6531 UTF-8. Returns the octets it takes and
+/// whether it holds UTF-8. Stops at the first octet that cannot continue it.
+pub(crate) fn scan_local_part(b: &[u8]) -> Result<(usize, bool), ValueError> {
+    let mut utf8 = false;
+    let n = if b.first() == Some(&b'"') {
+        // Quoted-string = DQUOTE *QcontentSMTP DQUOTE
+        let mut i = 1;
+        loop {
+            match b.get(i) {
+                None => return Err(ValueError::Syntax("unterminated quoted string")),
+                Some(b'"') => break i + 1,
+                Some(b'\\') => match b.get(i + 1) {
+                    // quoted-pairSMTP = %d92 %d32-126
+                    Some(&c) if (32..=126).contains(&c) => i += 2,
+                    _ => return Err(ValueError::Syntax("invalid quoted pair")),
+                },
+                Some(&c) if c >= 0x80 => {
+                    utf8 = true;
+                    i += 1;
+                }
+                Some(&c) if class::is(c, class::QTEXT) => i += 1,
+                Some(_) => return Err(ValueError::Syntax("invalid character in quoted string")),
+            }
+        }
+    } else {
+        // Dot-string = Atom *("."  Atom)
+        let mut i = 0;
+        let mut atom_len = 0;
+        while let Some(&c) = b.get(i) {
+            if c == b'.' {
+                if atom_len == 0 {
+                    return Err(ValueError::Syntax("empty atom in local part"));
+                }
+                atom_len = 0;
+            } else if c >= 0x80 {
+                utf8 = true;
+                atom_len += 1;
+            } else if class::is(c, class::ATEXT) {
+                atom_len += 1;
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        if atom_len == 0 {
+            return Err(ValueError::Syntax("empty atom in local part"));
+        }
+        i
+    };
+    if n > 64 {
+        return Err(ValueError::TooLong);
+    }
+    Ok((n, utf8))
+}

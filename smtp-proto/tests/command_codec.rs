@@ -1,0 +1,698 @@
+//! Known-answer tables, round trips and split invariance for the command codec.
+
+use smtp_proto::command::{
+    AuthParam, BodyType, ByMode, Command, CommandDecoder, CommandError, DecoderConfig, ForwardPath,
+    Hold, LineEndingPolicy, Mechanism, Notify, ParseOptions, PathError, Ret, ReversePath, RrvsMode,
+};
+
+/// Parses `line`, re-encodes it, and checks the canonical form.
+fn canon(line: &str) -> String {
+    let cmd = Command::parse(line.as_bytes()).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    let bytes = cmd.to_bytes();
+    assert!(bytes.ends_with(b"\r\n"));
+    // The canonical form parses back to the same value.
+    let again = Command::parse(&bytes[..bytes.len() - 2]).unwrap();
+    assert_eq!(again, cmd, "{line:?}");
+    String::from_utf8(bytes[..bytes.len() - 2].to_vec()).unwrap()
+}
+
+fn err(line: &str) -> CommandError {
+    match Command::parse(line.as_bytes()) {
+        Ok(c) => panic!("{line:?} parsed as {c:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn verbs_are_case_insensitive() {
+    for (line, want) in [
+        ("quit", "QUIT"),
+        ("QuIt", "QUIT"),
+        ("rset", "RSET"),
+        ("data", "DATA"),
+        ("noop", "NOOP"),
+        ("NOOP hello there", "NOOP hello there"),
+        ("help", "HELP"),
+        ("HELP mail", "HELP mail"),
+        ("starttls", "STARTTLS"),
+        ("vrfy bob", "VRFY bob"),
+        ("expn staff", "EXPN staff"),
+        ("etrn @example.com", "ETRN @example.com"),
+        ("ETRN #queue1", "ETRN #queue1"),
+        ("ehlo Mail.Example.COM", "EHLO Mail.Example.COM"),
+        ("helo example.com", "HELO example.com"),
+        ("lhlo example.com", "LHLO example.com"),
+    ] {
+        assert_eq!(canon(line), want);
+    }
+}
+
+#[test]
+fn ehlo_domain_rules() {
+    // ehlo = "EHLO" SP ( Domain / address-literal )
+    assert_eq!(canon("EHLO [192.0.2.1]"), "EHLO [192.0.2.1]");
+    assert_eq!(canon("EHLO [IPv6:2001:db8::1]"), "EHLO [IPv6:2001:db8::1]");
+    assert_eq!(canon("EHLO [x-tag:content]"), "EHLO [x-tag:content]");
+    assert_eq!(canon("EHLO bücher.example"), "EHLO bücher.example");
+    for bad in [
+        "EHLO",
+        "EHLO -lead.example",
+        "EHLO trail-.example",
+        "EHLO a..b",
+        "EHLO [300.1.1.1]",
+        "EHLO [1.2.3]",
+        "EHLO [IPv6:zz::1]",
+        "EHLO under_score.example",
+    ] {
+        let e = err(bad);
+        assert_eq!(e.reply_code(), 501, "{bad}");
+    }
+    assert_eq!(err("EHLO"), CommandError::MissingArgument { verb: "EHLO" });
+}
+
+#[test]
+fn mail_paths() {
+    assert_eq!(canon("MAIL FROM:<>"), "MAIL FROM:<>");
+    assert_eq!(canon("mail from:<a@b.example>"), "MAIL FROM:<a@b.example>");
+    // A space after the colon is accepted.
+    assert_eq!(canon("MAIL FROM: <a@b.example>"), "MAIL FROM:<a@b.example>");
+    // Quoted local parts and address literals are kept verbatim.
+    assert_eq!(
+        canon(r#"MAIL FROM:<"john \"q\" doe"@example.com>"#),
+        r#"MAIL FROM:<"john \"q\" doe"@example.com>"#
+    );
+    assert_eq!(
+        canon("MAIL FROM:<a@[192.0.2.1]>"),
+        "MAIL FROM:<a@[192.0.2.1]>"
+    );
+    assert_eq!(
+        canon("MAIL FROM:<a@[IPv6:::1]>"),
+        "MAIL FROM:<a@[IPv6:::1]>"
+    );
+    // Source routes are accepted and dropped (RFC 5321 §4.1.1.3, Appendix C).
+    assert_eq!(
+        canon("MAIL FROM:<@relay1.example,@relay2.example:user@example.com>"),
+        "MAIL FROM:<user@example.com>"
+    );
+    let Command::Mail(m) = Command::parse(b"MAIL FROM:<>").unwrap() else {
+        panic!()
+    };
+    assert_eq!(m.reverse_path, ReversePath::Null);
+}
+
+#[test]
+fn rejected_paths() {
+    for (line, want) in [
+        ("MAIL FROM:<>>>>", PathError::TrailingCharacters),
+        ("MAIL FROM:<a@b>>", PathError::TrailingCharacters),
+        ("MAIL FROM:<Foo Bar <x>>", PathError::InvalidLocalPart),
+        ("MAIL FROM:a@b.example", PathError::MissingBrackets),
+        ("MAIL FROM:<postmaster>", PathError::MissingDomain),
+        ("MAIL FROM:<a..b@example.com>", PathError::InvalidLocalPart),
+        (
+            "MAIL FROM:<@-bad:user@example.com>",
+            PathError::InvalidSourceRoute,
+        ),
+        (
+            "MAIL FROM:<@a.example,b.example:user@example.com>",
+            PathError::InvalidSourceRoute,
+        ),
+        ("MAIL FROM:<a@-x.example>", PathError::InvalidDomain),
+    ] {
+        assert_eq!(err(line), CommandError::InvalidReversePath(want), "{line}");
+        assert_eq!(err(line).enhanced_code().to_string(), "5.1.7");
+    }
+    // An unclosed path.
+    assert!(matches!(
+        err("RCPT TO:<x"),
+        CommandError::InvalidForwardPath(_)
+    ));
+    assert!(matches!(
+        err("RCPT TO:<x@example.com"),
+        CommandError::InvalidForwardPath(PathError::MissingBrackets)
+    ));
+    assert_eq!(
+        err("RCPT TO:<x@y"),
+        CommandError::InvalidForwardPath(PathError::MissingBrackets)
+    );
+    assert_eq!(
+        err("RCPT TO:<>"),
+        CommandError::InvalidForwardPath(PathError::MissingDomain)
+    );
+    assert_eq!(err("RCPT TO:<x@-y>").enhanced_code().to_string(), "5.1.3");
+    assert!(matches!(
+        err("MAIL TO:<a@b>"),
+        CommandError::InvalidArgument { .. }
+    ));
+    assert!(matches!(
+        err("RCPT FROM:<a@b>"),
+        CommandError::InvalidArgument { .. }
+    ));
+}
+
+#[test]
+fn unbracketed_paths_need_the_option() {
+    let opts = ParseOptions::default().allow_unbracketed_paths(true);
+    let cmd = Command::parse_with(b"MAIL FROM:a@b.example SIZE=10", &opts).unwrap();
+    assert_eq!(
+        String::from_utf8(cmd.to_bytes()).unwrap(),
+        "MAIL FROM:<a@b.example> SIZE=10\r\n"
+    );
+}
+
+#[test]
+fn length_limits() {
+    let local64 = "a".repeat(64);
+    let local65 = "a".repeat(65);
+    assert!(Command::parse(format!("RCPT TO:<{local64}@example.com>").as_bytes()).is_ok());
+    let e = err(&format!("RCPT TO:<{local65}@example.com>"));
+    assert_eq!(
+        e,
+        CommandError::InvalidForwardPath(PathError::LocalPartTooLong)
+    );
+    assert_eq!(e.reply_code(), 553);
+    // Domain over 255 octets.
+    let label = "a".repeat(60);
+    let dom = [label.as_str(); 5].join(".");
+    assert!(dom.len() > 255);
+    let e = err(&format!("RCPT TO:<x@{dom}>"));
+    assert_eq!(
+        e,
+        CommandError::InvalidForwardPath(PathError::DomainTooLong)
+    );
+    // A path over 256 octets with parts each within their limits.
+    let dom250 = [
+        label.as_str(),
+        label.as_str(),
+        label.as_str(),
+        label.as_str(),
+        "abcdefghi",
+    ]
+    .join(".");
+    assert!(dom250.len() <= 255);
+    let e = err(&format!("RCPT TO:<{local64}@{dom250}>"));
+    assert_eq!(e, CommandError::InvalidForwardPath(PathError::PathTooLong));
+}
+
+#[test]
+fn postmaster_and_utf8() {
+    for line in [
+        "RCPT TO:<postmaster>",
+        "RCPT TO:<Postmaster>",
+        "rcpt to:<POSTMASTER>",
+    ] {
+        let Command::Rcpt(r) = Command::parse(line.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.forward_path, ForwardPath::Postmaster);
+    }
+    assert_eq!(
+        canon("RCPT TO:<postmaster@example.com>"),
+        "RCPT TO:<postmaster@example.com>"
+    );
+    let Command::Rcpt(r) = Command::parse("RCPT TO:<用户@例子.广告>".as_bytes()).unwrap()
+    else {
+        panic!()
+    };
+    assert!(r.forward_path.is_utf8());
+    let Command::Rcpt(r) = Command::parse(b"RCPT TO:<user@example.com>").unwrap() else {
+        panic!()
+    };
+    assert!(!r.forward_path.is_utf8());
+}
+
+#[test]
+fn mail_parameters() {
+    let line = "MAIL FROM:<a@b.example> size=1000 body=8bitmime SMTPUTF8 RET=HDRS ENVID=QQ+2B314 \
+                AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=-120;RT X-FOO=bar X-FLAG";
+    let Command::Mail(m) = Command::parse(line.as_bytes()).unwrap() else {
+        panic!()
+    };
+    let p = &m.params;
+    assert_eq!(p.size, Some(1000));
+    assert_eq!(p.body, Some(BodyType::EightBitMime));
+    assert!(p.smtputf8);
+    assert_eq!(p.ret, Some(Ret::Hdrs));
+    assert_eq!(p.envid.as_ref().unwrap().decode().as_ref(), b"QQ+314");
+    assert_eq!(p.auth, Some(AuthParam::Null));
+    assert!(p.requiretls);
+    assert_eq!(p.mt_priority, Some(-3));
+    assert_eq!(p.hold, Some(Hold::For(60)));
+    let by = p.by.unwrap();
+    assert_eq!((by.time, by.mode, by.trace), (-120, ByMode::Return, true));
+    assert_eq!(p.other.len(), 2);
+    assert_eq!(p.other[0].keyword(), "X-FOO");
+    assert_eq!(p.other[0].value(), Some("bar"));
+    assert_eq!(p.other[1].value(), None);
+    assert_eq!(
+        canon(line),
+        "MAIL FROM:<a@b.example> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B314 \
+         AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=-120;RT X-FOO=bar X-FLAG"
+    );
+    assert_eq!(
+        canon("MAIL FROM:<a@b> HOLDUNTIL=2026-11-26T10:00:00Z"),
+        "MAIL FROM:<a@b> HOLDUNTIL=2026-11-26T10:00:00Z"
+    );
+}
+
+#[test]
+fn rejected_parameters() {
+    for (line, kw) in [
+        ("MAIL FROM:<a@b> SIZE=rabbit", "SIZE"),
+        ("MAIL FROM:<a@b> SIZE=", "ESMTP"),
+        ("MAIL FROM:<a@b> SIZE", "SIZE"),
+        ("MAIL FROM:<a@b> SIZE=123456789012345678901", "SIZE"),
+        ("MAIL FROM:<a@b> SMTPUTF8=YES", "SMTPUTF8"),
+        ("MAIL FROM:<a@b> BODY=9BIT", "BODY"),
+        ("MAIL FROM:<a@b> RET=ALL", "RET"),
+        ("MAIL FROM:<a@b> ENVID=+A", "ENVID"),
+        ("MAIL FROM:<a@b> ENVID=a+2b", "ENVID"),
+        ("MAIL FROM:<a@b> MT-PRIORITY=10", "MT-PRIORITY"),
+        ("MAIL FROM:<a@b> MT-PRIORITY=x", "MT-PRIORITY"),
+        ("MAIL FROM:<a@b> HOLDUNTIL=tomorrow", "HOLDUNTIL"),
+        ("MAIL FROM:<a@b> BY=120;X", "BY"),
+        ("MAIL FROM:<a@b> REQUIRETLS=1", "REQUIRETLS"),
+        ("RCPT TO:<a@b> NOTIFY=NEVER,SUCCESS", "NOTIFY"),
+        ("RCPT TO:<a@b> NOTIFY=SUCCESS,SUCCESS", "NOTIFY"),
+        ("RCPT TO:<a@b> NOTIFY=SOMETIMES", "NOTIFY"),
+        ("RCPT TO:<a@b> ORCPT=rfc822", "ORCPT"),
+        ("RCPT TO:<a@b> ORCPT=rfc822;+A", "ORCPT"),
+        ("RCPT TO:<a@b> RRVS=2014-04-03T23:01:00Z;X", "RRVS"),
+        ("MAIL FROM:<a@b> X_BAD=1", "ESMTP"),
+    ] {
+        let e = err(line);
+        assert_eq!(e, CommandError::InvalidParameter { keyword: kw }, "{line}");
+        assert_eq!(
+            (e.reply_code(), e.enhanced_code().to_string().as_str()),
+            (501, "5.5.4")
+        );
+    }
+    for (line, kw) in [
+        ("MAIL FROM:<a@b> SIZE=1 SIZE=2", "SIZE"),
+        ("MAIL FROM:<a@b> SMTPUTF8 smtputf8", "SMTPUTF8"),
+        (
+            "MAIL FROM:<a@b> HOLDFOR=1 HOLDUNTIL=2026-11-26T10:00:00Z",
+            "HOLDUNTIL",
+        ),
+        ("MAIL FROM:<a@b> X-A=1 x-a=2", "ESMTP"),
+        ("RCPT TO:<a@b> NOTIFY=NEVER NOTIFY=NEVER", "NOTIFY"),
+    ] {
+        assert_eq!(
+            err(line),
+            CommandError::DuplicateParameter { keyword: kw },
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn rcpt_parameters() {
+    let line = "RCPT TO:<carol@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;carol@example.net RRVS=2014-04-03T23:01:00Z;C";
+    let Command::Rcpt(r) = Command::parse(line.as_bytes()).unwrap() else {
+        panic!()
+    };
+    let n = r.params.notify.unwrap();
+    assert!(n.success && n.failure && !n.delay);
+    let o = r.params.orcpt.as_ref().unwrap();
+    assert_eq!(o.addr_type.as_str(), "rfc822");
+    assert_eq!(o.addr.decode().as_ref(), b"carol@example.net");
+    assert_eq!(
+        r.params.rrvs.as_ref().unwrap().mode,
+        Some(RrvsMode::Continue)
+    );
+    assert_eq!(canon(line), line);
+    let Command::Rcpt(r) = Command::parse(b"RCPT TO:<a@b> NOTIFY=never").unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.params.notify, Some(Notify::NEVER));
+}
+
+#[test]
+fn bdat_and_auth() {
+    assert_eq!(
+        Command::parse(b"BDAT 65536").unwrap(),
+        Command::Bdat {
+            size: 65536,
+            last: false
+        }
+    );
+    assert_eq!(
+        Command::parse(b"bdat 0 last").unwrap(),
+        Command::Bdat {
+            size: 0,
+            last: true
+        }
+    );
+    assert_eq!(canon("BDAT 1024 LAST"), "BDAT 1024 LAST");
+    for bad in [
+        "BDAT",
+        "BDAT x",
+        "BDAT 10 FIRST",
+        "BDAT -1",
+        "BDAT 99999999999999999999",
+        "BDAT 1 LAST x",
+    ] {
+        assert_eq!(err(bad).reply_code(), 501, "{bad}");
+    }
+    let Command::Auth {
+        mechanism,
+        initial_response,
+    } = Command::parse(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==").unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(mechanism, Mechanism::Plain);
+    assert_eq!(
+        initial_response.unwrap().decode().unwrap(),
+        b"\0alice\0secret"
+    );
+    let Command::Auth {
+        initial_response, ..
+    } = Command::parse(b"AUTH EXTERNAL =").unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(initial_response.unwrap().as_str(), "");
+    assert_eq!(canon("AUTH EXTERNAL ="), "AUTH EXTERNAL =");
+    assert_eq!(canon("auth login"), "AUTH LOGIN");
+    assert_eq!(canon("AUTH X-CUSTOM abc="), "AUTH X-CUSTOM abc=");
+    assert_eq!(err("AUTH PLAIN not!base64").reply_code(), 501);
+    assert_eq!(err("AUTH").reply_code(), 501);
+}
+
+#[test]
+fn arguments_where_none_belong() {
+    for (line, verb) in [
+        ("DATA x", "DATA"),
+        ("QUIT now", "QUIT"),
+        ("RSET 1", "RSET"),
+        ("STARTTLS x", "STARTTLS"),
+    ] {
+        assert_eq!(err(line), CommandError::UnexpectedArgument { verb });
+    }
+    assert_eq!(err("VRFY"), CommandError::MissingArgument { verb: "VRFY" });
+    // Trailing spaces are not an argument.
+    assert_eq!(Command::parse(b"QUIT  ").unwrap(), Command::Quit);
+}
+
+#[test]
+fn unknown_verbs_are_kept() {
+    let cmd = Command::parse(b"XCLIENT ADDR=192.0.2.1 NAME=spike.example").unwrap();
+    let Command::Unknown { verb, args } = &cmd else {
+        panic!()
+    };
+    assert_eq!(verb.as_str(), "XCLIENT");
+    assert_eq!(
+        args.as_ref().unwrap().as_str(),
+        "ADDR=192.0.2.1 NAME=spike.example"
+    );
+    assert_eq!(canon("xyzzy"), "xyzzy");
+    assert_eq!(err(""), CommandError::InvalidVerb);
+    assert_eq!(err("MAIL<FROM"), CommandError::InvalidVerb);
+    assert_eq!(err(" NOOP"), CommandError::InvalidVerb);
+}
+
+#[test]
+fn control_characters_and_encoding() {
+    assert_eq!(err("NOOP a\0b"), CommandError::NulOctet);
+    assert_eq!(err("NOOP a\rb"), CommandError::BareLineEnding);
+    let bad_utf8 = b"VRFY \xff\xfe";
+    assert_eq!(Command::parse(bad_utf8), Err(CommandError::InvalidUtf8));
+}
+
+/// Decodes a whole stream, feeding it in the pieces `cuts` gives.
+fn decode_stream(
+    input: &[u8],
+    cuts: &[usize],
+    config: DecoderConfig,
+) -> Vec<Result<String, CommandError>> {
+    let mut dec = CommandDecoder::new(config);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut out = Vec::new();
+    let mut fed = 0;
+    let mut points: Vec<usize> = cuts.to_vec();
+    points.push(input.len());
+    for &p in &points {
+        buf.extend_from_slice(&input[fed..p]);
+        fed = p;
+        loop {
+            let d = dec.decode(&buf);
+            if d.consumed == 0 && d.item.is_none() {
+                break;
+            }
+            if let Some(item) = d.item {
+                out.push(item.map(|c| String::from_utf8(c.to_bytes()).unwrap()));
+            }
+            buf.drain(..d.consumed);
+        }
+    }
+    out
+}
+
+const STREAM: &[u8] = b"EHLO client.example\r\nMAIL FROM:<a@b.example> SIZE=10\r\n\
+RCPT TO:<c@d.example> NOTIFY=NEVER\r\nRCPT TO:<bad\r\nDATA\r\nNOOP x\nQUIT\r\n";
+
+#[test]
+fn split_invariance() {
+    let whole = decode_stream(STREAM, &[], DecoderConfig::default());
+    assert_eq!(whole.len(), 7);
+    assert_eq!(whole[0], Ok("EHLO client.example\r\n".into()));
+    assert!(whole[3].is_err());
+    assert_eq!(whole[5], Err(CommandError::BareLineEnding));
+    assert_eq!(whole[6], Ok("QUIT\r\n".into()));
+    for cut in 0..=STREAM.len() {
+        assert_eq!(
+            decode_stream(STREAM, &[cut], DecoderConfig::default()),
+            whole,
+            "cut at {cut}"
+        );
+    }
+    let every: Vec<usize> = (0..STREAM.len()).collect();
+    assert_eq!(
+        decode_stream(STREAM, &every, DecoderConfig::default()),
+        whole
+    );
+}
+
+#[test]
+fn bare_lf_policy() {
+    let mut cfg = DecoderConfig::default();
+    cfg.line_endings = LineEndingPolicy::AllowBareLf;
+    let got = decode_stream(b"NOOP\nQUIT\r\nNO\rOP\r\n", &[], cfg);
+    assert_eq!(
+        got,
+        vec![
+            Ok("NOOP\r\n".into()),
+            Ok("QUIT\r\n".into()),
+            Err(CommandError::BareLineEnding)
+        ]
+    );
+    let got = decode_stream(b"NOOP\nQUIT\r\n", &[], DecoderConfig::default());
+    assert_eq!(
+        got,
+        vec![Err(CommandError::BareLineEnding), Ok("QUIT\r\n".into())]
+    );
+}
+
+#[test]
+fn overlong_line_then_rcpt_on_same_line_yields_no_rcpt() {
+    let mut input = b"MAIL FROM:<a@b.example>\r\nNOOP ".to_vec();
+    input.extend(std::iter::repeat(b'A').take(5000));
+    input.extend_from_slice(b"RCPT TO:<victim@example.com>\r\nQUIT\r\n");
+    let expect = vec![
+        Ok("MAIL FROM:<a@b.example>\r\n".to_string()),
+        Err(CommandError::LineTooLong),
+        Ok("QUIT\r\n".into()),
+    ];
+    assert_eq!(decode_stream(&input, &[], DecoderConfig::default()), expect);
+    for cut in (0..input.len()).step_by(97) {
+        assert_eq!(
+            decode_stream(&input, &[cut], DecoderConfig::default()),
+            expect
+        );
+    }
+    let every: Vec<usize> = (0..input.len()).collect();
+    assert_eq!(
+        decode_stream(&input, &every, DecoderConfig::default()),
+        expect
+    );
+}
+
+#[test]
+fn auth_lines_get_the_larger_limit() {
+    let mut line = b"AUTH XOAUTH2 ".to_vec();
+    line.extend(std::iter::repeat(b'Q').take(4000));
+    line.extend_from_slice(b"\r\n");
+    let got = decode_stream(&line, &[], DecoderConfig::default());
+    assert!(got[0].is_ok());
+    let mut noop = b"NOOP ".to_vec();
+    noop.extend(std::iter::repeat(b'Q').take(4000));
+    noop.extend_from_slice(b"\r\n");
+    assert_eq!(
+        decode_stream(&noop, &[], DecoderConfig::default()),
+        vec![Err(CommandError::LineTooLong)]
+    );
+}
+
+#[test]
+fn decoder_memory_stays_bounded_on_endless_line() {
+    // 1 GiB of input without a line feed, fed in 64 KiB pieces: the decoder
+    // asks for every piece to be dropped, so the caller's buffer never grows.
+    let mut dec = CommandDecoder::default();
+    let piece = vec![b'x'; 64 * 1024];
+    let mut dropped = 0usize;
+    for _ in 0..(1usize << 30) / piece.len() {
+        let d = dec.decode(&piece);
+        assert!(d.item.is_none());
+        assert_eq!(d.consumed, piece.len());
+        dropped += d.consumed;
+    }
+    assert_eq!(dropped, 1 << 30);
+    let d = dec.decode(b"\r\nQUIT\r\n");
+    assert_eq!(d.item, Some(Err(CommandError::LineTooLong)));
+    assert_eq!(
+        dec.decode(&b"\r\nQUIT\r\n"[d.consumed..]).item,
+        Some(Ok(Command::Quit))
+    );
+}
+
+mod roundtrip {
+    use proptest::prelude::*;
+    use smtp_proto::command::*;
+
+    fn domain() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?){0,3}",
+            "\\[(25[0-5]|1[0-9]{2}|[1-9]?[0-9])(\\.(25[0-5]|1[0-9]{2}|[1-9]?[0-9])){3}\\]",
+            Just("[IPv6:2001:db8::1]".to_string()),
+        ]
+    }
+
+    fn local() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,10}(\\.[a-zA-Z0-9_-]{1,8}){0,2}",
+            "\"([ !#-\\[\\]-~]|\\\\[ -~]){0,12}\"",
+        ]
+    }
+
+    fn xtext() -> impl Strategy<Value = String> {
+        "([!-*,-<>-~]|\\+[0-9A-F]{2}){1,20}"
+    }
+
+    fn mail() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![
+                Just("<>".to_string()),
+                (local(), domain()).prop_map(|(l, d)| format!("<{l}@{d}>"))
+            ],
+            proptest::option::of(0u64..=u64::MAX),
+            proptest::option::of(prop_oneof![
+                Just("7BIT"),
+                Just("8BITMIME"),
+                Just("BINARYMIME")
+            ]),
+            any::<bool>(),
+            proptest::option::of(xtext()),
+            proptest::option::of(-9i8..=9),
+            proptest::option::of(("X-[A-Z]{1,6}", proptest::option::of("[a-z0-9]{1,6}"))),
+        )
+            .prop_map(|(path, size, body, utf8, envid, prio, other)| {
+                let mut s = format!("MAIL FROM:{path}");
+                if let Some(n) = size {
+                    s += &format!(" SIZE={n}");
+                }
+                if let Some(b) = body {
+                    s += &format!(" BODY={b}");
+                }
+                if utf8 {
+                    s += " SMTPUTF8";
+                }
+                if let Some(e) = envid {
+                    s += &format!(" ENVID={e}");
+                }
+                if let Some(p) = prio {
+                    s += &format!(" MT-PRIORITY={p}");
+                }
+                if let Some((k, v)) = other {
+                    s += &format!(" {k}");
+                    if let Some(v) = v {
+                        s += &format!("={v}");
+                    }
+                }
+                s
+            })
+    }
+
+    fn rcpt() -> impl Strategy<Value = String> {
+        (
+            (local(), domain()).prop_map(|(l, d)| format!("<{l}@{d}>")),
+            proptest::option::of(prop_oneof![
+                Just("NEVER"),
+                Just("SUCCESS"),
+                Just("SUCCESS,FAILURE"),
+                Just("FAILURE,DELAY"),
+                Just("SUCCESS,FAILURE,DELAY")
+            ]),
+            proptest::option::of(xtext()),
+        )
+            .prop_map(|(path, notify, orcpt)| {
+                let mut s = format!("RCPT TO:{path}");
+                if let Some(n) = notify {
+                    s += &format!(" NOTIFY={n}");
+                }
+                if let Some(o) = orcpt {
+                    s += &format!(" ORCPT=rfc822;{o}");
+                }
+                s
+            })
+    }
+
+    fn any_command() -> impl Strategy<Value = String> {
+        prop_oneof![
+            domain().prop_map(|d| format!("EHLO {d}")),
+            domain().prop_map(|d| format!("HELO {d}")),
+            domain().prop_map(|d| format!("LHLO {d}")),
+            mail(),
+            rcpt(),
+            Just("DATA".to_string()),
+            (0u64..10_000_000_000, any::<bool>())
+                .prop_map(|(n, l)| format!("BDAT {n}{}", if l { " LAST" } else { "" })),
+            Just("RSET".to_string()),
+            Just("QUIT".to_string()),
+            Just("STARTTLS".to_string()),
+            "VRFY [a-z]{1,10}",
+            "NOOP( [a-z]{1,10})?",
+            "[A-Za-z0-9+/]{0,40}".prop_map(|b| format!(
+                "AUTH PLAIN {}",
+                if b.is_empty() { "=".to_string() } else { b }
+            )),
+            "X[A-Z]{2,8}( [ -~&&[^ ]][ -~]{0,20}[ -~&&[^ ]])?",
+        ]
+    }
+
+    proptest! {
+        /// Any valid command line decodes, re-encodes to the same line, and
+        /// the encoding decodes to the same value.
+        #[test]
+        fn encode_decode_round_trip(line in any_command()) {
+            let cmd = Command::parse(line.as_bytes()).unwrap();
+            let wire = cmd.to_bytes();
+            prop_assert_eq!(&wire[..wire.len() - 2], line.as_bytes());
+            let again = Command::parse(&wire[..wire.len() - 2]).unwrap();
+            prop_assert_eq!(&again, &cmd);
+            prop_assert_eq!(again.into_owned(), cmd.into_owned());
+        }
+
+        /// Arbitrary bytes never panic the parser, and whatever parses
+        /// re-encodes to a line that parses to the same value.
+        #[test]
+        fn arbitrary_lines_never_panic(line in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(cmd) = Command::parse(&line) {
+                let wire = cmd.to_bytes();
+                prop_assert!(!wire[..wire.len() - 2].contains(&b'\n'));
+                prop_assert!(!wire[..wire.len() - 2].contains(&b'\r'));
+                prop_assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), cmd);
+            }
+        }
+    }
+}
