@@ -9,6 +9,7 @@ pub mod command;
 pub mod data;
 pub mod framer;
 pub mod sasl;
+pub mod server;
 pub mod session;
 pub mod status;
 

@@ -88,6 +88,10 @@ pub enum Outcome<E> {
     /// The machine waits for the application (a decision, or the TLS
     /// handshake) and reads nothing until it gets it.
     Paused,
+    /// Replies have piled up (the peer pipelines faster than it reads):
+    /// send what `poll_transmit` gives, then call again with the same
+    /// unconsumed input. This keeps the machine's output buffer bounded.
+    Transmit,
     /// The session is over: send what `poll_transmit` still has, then close
     /// the connection.
     Closed,
