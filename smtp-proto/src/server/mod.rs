@@ -179,6 +179,7 @@ enum State {
     },
     Bdat {
         reader: ChunkReader,
+        size: u64,
         last: bool,
         refusal: Option<Refusal>,
     },
@@ -706,6 +707,7 @@ impl ServerSession {
                 }
                 State::Bdat {
                     reader,
+                    size,
                     last,
                     refusal,
                 } => {
@@ -720,7 +722,7 @@ impl ServerSession {
                         }
                         continue;
                     }
-                    let (last, refusal) = (*last, *refusal);
+                    let (size, last, refusal) = (*size, *last, *refusal);
                     self.state = State::Command;
                     if let Some(r) = refusal {
                         let reason = match r.reason {
@@ -742,7 +744,7 @@ impl ServerSession {
                             },
                         ));
                     }
-                    let text = format!("{} octets received", self.txn.size);
+                    let text = format!("{size} octets received");
                     self.send(250, esc(2, 0, 0), &text);
                 }
                 State::Sasl { .. } => {
@@ -1226,6 +1228,7 @@ impl ServerSession {
         }
         self.state = State::Bdat {
             reader: ChunkReader::new(size),
+            size,
             last,
             refusal,
         };
