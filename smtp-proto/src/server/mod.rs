@@ -667,7 +667,10 @@ impl ServerSession {
                     match step.output {
                         DataOutput::NeedMore => return Ok(Step::need_input(pos)),
                         DataOutput::Chunk(chunk) => {
-                            if !*refused && decoder.summary().size_exceeded() {
+                            // Once the message is known to be refused (too
+                            // large, bare line ends, long lines) its bytes
+                            // are consumed but not handed out.
+                            if !*refused && decoder.summary().verdict().is_err() {
                                 *refused = true;
                             }
                             if !*refused {
