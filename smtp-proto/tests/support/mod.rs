@@ -83,6 +83,7 @@ pub enum Action {
 #[derive(Debug, Default)]
 pub struct AppState {
     pub rcpts: Vec<String>,
+    pub lmtp: bool,
 }
 
 pub type Policy = fn(&ServerEvent<'_>, &mut AppState) -> Action;
@@ -93,6 +94,10 @@ pub type Policy = fn(&ServerEvent<'_>, &mut AppState) -> Action;
 /// 452 at message end.
 pub fn default_policy(event: &ServerEvent<'_>, app: &mut AppState) -> Action {
     match event {
+        ServerEvent::Mail { .. } if !app.rcpts.is_empty() => {
+            app.rcpts.clear();
+            default_policy(event, app)
+        }
         ServerEvent::Mail { from, .. } if from.to_string().starts_with("<reject") => Action::Reply(
             Response::new(
                 550,
@@ -136,7 +141,9 @@ pub fn default_policy(event: &ServerEvent<'_>, app: &mut AppState) -> Action {
                 )
             }
         }
-        ServerEvent::MessageEnd { .. } if app.rcpts.iter().any(|r| r.starts_with("<lmtpfail")) => {
+        ServerEvent::MessageEnd { .. }
+            if app.lmtp && app.rcpts.iter().any(|r| r.starts_with("<lmtpfail")) =>
+        {
             let replies = app
                 .rcpts
                 .drain(..)
@@ -214,7 +221,10 @@ pub fn run_pieces(
     } else {
         server.greet().unwrap();
     }
-    let mut app = AppState::default();
+    let mut app = AppState {
+        lmtp: setup.config.lmtp,
+        ..AppState::default()
+    };
     let mut result = RunResult {
         output: Vec::new(),
         events: Vec::new(),
@@ -310,7 +320,13 @@ pub fn run_pieces(
         buf.extend_from_slice(&rest);
     }
     result.closed = server.is_closed();
-    result.leftover = buf.len() - start;
+    // After a remote error the rest of the input no longer matters (and
+    // the bytes consumed by the failing call are not reported).
+    result.leftover = if result.remote_error.is_some() {
+        0
+    } else {
+        buf.len() - start
+    };
     result
 }
 
