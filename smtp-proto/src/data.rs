@@ -226,6 +226,7 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct DataDecoder {
     state: State,
+    dot_finder: memchr::memmem::Finder<'static>,
     limits: DataLimits,
     line_len: usize,
     summary: DataSummary,
@@ -240,6 +241,7 @@ impl DataDecoder {
     pub fn new(limits: DataLimits) -> Self {
         Self {
             state: State::LineStart,
+            dot_finder: memchr::memmem::Finder::new(b"\n."),
             limits,
             line_len: 0,
             summary: DataSummary {
@@ -366,7 +368,56 @@ impl DataDecoder {
     }
 
     /// The fast path: inside a line, hand out one long run of content.
+    /// The fast path: hand out everything up to the next line that starts
+    /// with a dot (or the end of the input) as one chunk, after checking in
+    /// bulk that it holds no bare CR or LF and no over-long line. Anything
+    /// unusual goes to the line-by-line path.
     fn scan<'a>(&mut self, input: &'a [u8], start: usize) -> DataStep<'a> {
+        let Some(rest) = input.get(start..) else {
+            return Self::need_more(input.len());
+        };
+        // The region ends after the LF of the next "\n." (the dot starts a
+        // line) or at the end of the input.
+        let end = match self.dot_finder.find(rest) {
+            Some(p) => p + 1,
+            None => rest.len(),
+        };
+        let region = &rest[..end];
+        if region.len() < 64 {
+            return self.scan_lines(input, start);
+        }
+        let max = self.limits.max_line_len;
+        // Every CR must be followed by LF and every LF preceded by CR: the
+        // indicator "CR at i" equals "LF at i + 1" everywhere. The first
+        // byte must not be LF (the byte before it was not a CR, or the
+        // decoder would be in the Cr state) and the last must not be CR.
+        if region[0] == b'\n' || region[end - 1] == b'\r' || !crlf_only(region) {
+            return self.scan_lines(input, start);
+        }
+        let Some(first_lf) = memchr::memchr(b'\n', region) else {
+            // No line end at all: part of one line (its length is judged
+            // where it ends).
+            self.line_len += end;
+            return self.chunk(start + end, region);
+        };
+        let last_lf = memchr::memrchr(b'\n', region).unwrap_or(first_lf);
+        // The first line: what came before plus this region's part, without
+        // its CR.
+        if self.line_len + first_lf > max + 1 || !short_lines(region.get(first_lf + 1..last_lf).unwrap_or_default(), max)
+        {
+            return self.scan_lines(input, start);
+        }
+        if last_lf + 1 == end {
+            self.line_len = 0;
+            self.state = State::LineStart;
+        } else {
+            self.line_len = end - last_lf - 1;
+        }
+        self.chunk(start + end, region)
+    }
+
+    /// The line-by-line path, exact for every input.
+    fn scan_lines<'a>(&mut self, input: &'a [u8], start: usize) -> DataStep<'a> {
         let len = input.len();
         let mut i = start;
         loop {
@@ -470,6 +521,44 @@ impl DataDecoder {
             }
         }
     }
+}
+
+/// True when every CR in `region` is followed by LF and every LF but the
+/// first byte's is preceded by CR. Written as one branch-free pass so that
+/// it compiles to vector code.
+fn crlf_only(region: &[u8]) -> bool {
+    const BLOCK: usize = 4096;
+    let mut i = 0;
+    while i + 1 < region.len() {
+        let stop = (i + BLOCK).min(region.len() - 1);
+        let a = &region[i..stop];
+        let b = &region[i + 1..stop + 1];
+        let mut bad = 0u8;
+        for (&x, &y) in a.iter().zip(b) {
+            bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
+        }
+        if bad != 0 {
+            return false;
+        }
+        i = stop;
+    }
+    true
+}
+
+/// True when no LF-free run in `lines` (whole CRLF lines, their last LF
+/// excluded) can hold more than `max` octets before its CR. Checks that
+/// every aligned block of `(max + 3) / 2` bytes holds an LF: any run of
+/// `max + 2` LF-free bytes (a line over the limit with its CR) contains a
+/// whole block. Lines close to the limit can fail the test without being
+/// too long; the caller then checks line by line.
+fn short_lines(lines: &[u8], max: usize) -> bool {
+    let block = (max + 3) / 2;
+    if block == 0 {
+        return lines.is_empty();
+    }
+    lines
+        .chunks_exact(block)
+        .all(|b| memchr::memchr(b'\n', b).is_some())
 }
 
 /// The client-side dot-stuffing encoder for DATA bodies.
@@ -810,7 +899,107 @@ mod tests {
         }
     }
 
+    /// A byte-at-a-time decoder written straight from RFC 5321 §4.5.2, to
+    /// check the fast paths against.
+    fn reference(input: &[u8], limits: DataLimits) -> (Vec<u8>, Option<(u64, u64, u64)>, usize) {
+        let normalize = limits.bare_endings == BareEndingPolicy::Normalize;
+        let (mut out, mut i, mut line_len) = (Vec::new(), 0, 0usize);
+        let (mut bare_cr, mut bare_lf, mut long) = (0, 0, 0);
+        let mut at_start = true;
+        let end_line = |line_len: &mut usize, long: &mut u64| {
+            if *line_len > limits.max_line_len {
+                *long += 1;
+            }
+            *line_len = 0;
+        };
+        loop {
+            if at_start {
+                at_start = false;
+                let rest = &input[i..];
+                if rest.starts_with(b".\r\n") {
+                    return (out, Some((bare_cr, bare_lf, long)), i + 3);
+                }
+                if b".\r\n".starts_with(rest) {
+                    return (out, None, input.len());
+                }
+                if rest[0] == b'.' {
+                    i += 1;
+                    line_len = 1;
+                }
+            }
+            let Some(&c) = input.get(i) else {
+                return (out, None, i);
+            };
+            match (c, input.get(i + 1)) {
+                (b'\r', Some(b'\n')) => {
+                    out.extend_from_slice(b"\r\n");
+                    end_line(&mut line_len, &mut long);
+                    i += 2;
+                    at_start = true;
+                }
+                (b'\r', Some(_)) => {
+                    bare_cr += 1;
+                    if normalize {
+                        out.extend_from_slice(b"\r\n");
+                        end_line(&mut line_len, &mut long);
+                    } else {
+                        out.push(b'\r');
+                        line_len += 1;
+                    }
+                    i += 1;
+                }
+                (b'\r', None) => return (out, None, input.len()),
+                (b'\n', _) => {
+                    bare_lf += 1;
+                    out.extend_from_slice(if normalize { b"\r\n" } else { b"\n" });
+                    end_line(&mut line_len, &mut long);
+                    i += 1;
+                }
+                (c, _) => {
+                    out.push(c);
+                    line_len += 1;
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    fn long_body() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => (0usize..120).prop_map(|n| vec![b'x'; n]),
+                1 => (990usize..1010).prop_map(|n| vec![b'y'; n]),
+                4 => Just(b"\r\n".to_vec()),
+                1 => Just(b"\n".to_vec()),
+                1 => Just(b"\r".to_vec()),
+                2 => Just(b".".to_vec()),
+                1 => Just(b"\r\n.\r\n".to_vec()),
+            ],
+            0..60,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
     proptest! {
+        #[test]
+        fn fast_paths_match_the_reference(
+            body in long_body(),
+            cuts in proptest::collection::vec(0usize..8000, 0..4),
+            normal in any::<bool>(),
+            max in prop_oneof![Just(998usize), Just(80), Just(999)],
+        ) {
+            let limits = if normal { normalize() } else { reject() }.with_max_line_len(max);
+            let mut input = body;
+            input.extend_from_slice(b"\r\n.\r\n");
+            let (want, want_end, want_n) = reference(&input, limits);
+            let (got, got_end, got_n) = run_split(limits, &input, &cuts);
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(got_n, want_n);
+            let got_end = got_end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
+            prop_assert_eq!(got_end, want_end);
+            prop_assert_eq!(run_split(limits, &input, &[]).0, want);
+        }
+
         #[test]
         fn stuff_then_decode_round_trips(body in proptest::collection::vec(
             prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), Just(b'a')], 0..64)) {

@@ -246,9 +246,11 @@ impl ServerSession {
         if config.max_recipients == 0 {
             return Err(ConfigError::Limit("max_recipients is 0"));
         }
-        let mut dc = DecoderConfig::default();
-        dc.max_line_length = config.max_line_length;
-        dc.max_auth_line_length = config.max_auth_line_length;
+        let dc = DecoderConfig {
+            max_line_length: config.max_line_length,
+            max_auth_line_length: config.max_auth_line_length,
+            ..DecoderConfig::default()
+        };
         Ok(Self {
             decoder: CommandDecoder::new(dc),
             config,
