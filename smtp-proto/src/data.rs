@@ -368,52 +368,86 @@ impl DataDecoder {
     }
 
     /// The fast path: inside a line, hand out one long run of content.
-    /// The fast path: hand out everything up to the next line that starts
-    /// with a dot (or the end of the input) as one chunk, after checking in
-    /// bulk that it holds no bare CR or LF and no over-long line. Anything
+    /// Verifies one block (up to [`FAST_BLOCK`] bytes) at `pos` in the
+    /// `Mid` state: no bare CR or LF, no over-long line, and it stops after
+    /// the LF of a line that starts with a dot. Returns the end of what was
+    /// verified (`pos` when the block needs the line-by-line path) and
+    /// updates the line state. The CR/LF and dot checks are one
+    /// branch-free pass that compiles to vector code.
+    fn fast_block(&mut self, input: &[u8], pos: usize) -> usize {
+        let Some(bytes) = input.get(pos..) else {
+            return pos;
+        };
+        let avail = bytes.len();
+        if avail < 64 || bytes[0] == b'\n' {
+            return pos;
+        }
+        let mut n = avail.min(FAST_BLOCK);
+        if bytes[n - 1] == b'\r' {
+            // Keep a CRLF together.
+            n -= 1;
+        }
+        // Pairs (i, i + 1): the byte after the block is looked at when the
+        // input has it.
+        let pairs = if n < avail { n } else { n - 1 };
+        let (a, b) = (&bytes[..pairs], &bytes[1..=pairs]);
+        let (mut bad, mut dot) = (0u8, 0u8);
+        for (&x, &y) in a.iter().zip(b) {
+            // Every CR is followed by LF and every LF preceded by CR: the
+            // indicator "CR at i" equals "LF at i + 1" everywhere.
+            bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
+            dot |= u8::from(x == b'\n') & u8::from(y == b'.');
+        }
+        if bad != 0 {
+            return pos;
+        }
+        let end = if dot != 0 {
+            match self.dot_finder.find(&bytes[..=pairs]) {
+                Some(p) => p + 1,
+                None => return pos,
+            }
+        } else {
+            n
+        };
+        let region = &bytes[..end];
+        let max = self.limits.max_line_len;
+        match memchr::memchr(b'\n', region) {
+            None => self.line_len += end,
+            Some(first_lf) => {
+                let last_lf = memchr::memrchr(b'\n', region).unwrap_or(first_lf);
+                // The first line: what came before plus this block's part,
+                // without its CR.
+                let interior = region.get(first_lf + 1..last_lf).unwrap_or_default();
+                if self.line_len + first_lf > max + 1 || !short_lines(interior, max) {
+                    return pos;
+                }
+                if last_lf + 1 == end {
+                    self.line_len = 0;
+                    self.state = State::LineStart;
+                } else {
+                    self.line_len = end - last_lf - 1;
+                }
+            }
+        }
+        pos + end
+    }
+
+    /// The fast path: hand out verified blocks as one chunk, up to the next
+    /// line that starts with a dot or the end of the input; anything
     /// unusual goes to the line-by-line path.
     fn scan<'a>(&mut self, input: &'a [u8], start: usize) -> DataStep<'a> {
-        let Some(rest) = input.get(start..) else {
-            return Self::need_more(input.len());
-        };
-        // The region ends after the LF of the next "\n." (the dot starts a
-        // line) or at the end of the input.
-        let end = match self.dot_finder.find(rest) {
-            Some(p) => p + 1,
-            None => rest.len(),
-        };
-        let region = &rest[..end];
-        if region.len() < 64 {
-            return self.scan_lines(input, start);
+        let mut pos = start;
+        while self.state == State::Mid {
+            let next = self.fast_block(input, pos);
+            if next == pos {
+                break;
+            }
+            pos = next;
         }
-        let max = self.limits.max_line_len;
-        // Every CR must be followed by LF and every LF preceded by CR: the
-        // indicator "CR at i" equals "LF at i + 1" everywhere. The first
-        // byte must not be LF (the byte before it was not a CR, or the
-        // decoder would be in the Cr state) and the last must not be CR.
-        if region[0] == b'\n' || region[end - 1] == b'\r' || !crlf_only(region) {
-            return self.scan_lines(input, start);
+        if pos > start {
+            return self.chunk(pos, &input[start..pos]);
         }
-        let Some(first_lf) = memchr::memchr(b'\n', region) else {
-            // No line end at all: part of one line (its length is judged
-            // where it ends).
-            self.line_len += end;
-            return self.chunk(start + end, region);
-        };
-        let last_lf = memchr::memrchr(b'\n', region).unwrap_or(first_lf);
-        // The first line: what came before plus this region's part, without
-        // its CR.
-        if self.line_len + first_lf > max + 1 || !short_lines(region.get(first_lf + 1..last_lf).unwrap_or_default(), max)
-        {
-            return self.scan_lines(input, start);
-        }
-        if last_lf + 1 == end {
-            self.line_len = 0;
-            self.state = State::LineStart;
-        } else {
-            self.line_len = end - last_lf - 1;
-        }
-        self.chunk(start + end, region)
+        self.scan_lines(input, start)
     }
 
     /// The line-by-line path, exact for every input.
@@ -512,6 +546,17 @@ impl DataDecoder {
     pub fn decode_into(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Option<DataSummary>) {
         let mut pos = 0;
         loop {
+            if self.state == State::Mid {
+                // Copy block by block right after verifying it, while the
+                // block is still in the cache.
+                let next = self.fast_block(input, pos);
+                if next > pos {
+                    out.extend_from_slice(&input[pos..next]);
+                    self.summary.size += (next - pos) as u64;
+                    pos = next;
+                    continue;
+                }
+            }
             let step = self.decode(input.get(pos..).unwrap_or_default());
             pos += step.consumed;
             match step.output {
@@ -523,27 +568,9 @@ impl DataDecoder {
     }
 }
 
-/// True when every CR in `region` is followed by LF and every LF but the
-/// first byte's is preceded by CR. Written as one branch-free pass so that
-/// it compiles to vector code.
-fn crlf_only(region: &[u8]) -> bool {
-    const BLOCK: usize = 4096;
-    let mut i = 0;
-    while i + 1 < region.len() {
-        let stop = (i + BLOCK).min(region.len() - 1);
-        let a = &region[i..stop];
-        let b = &region[i + 1..stop + 1];
-        let mut bad = 0u8;
-        for (&x, &y) in a.iter().zip(b) {
-            bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
-        }
-        if bad != 0 {
-            return false;
-        }
-        i = stop;
-    }
-    true
-}
+/// Bytes the fast path verifies at a time (small enough to stay in the L1
+/// cache between the check and the copy).
+const FAST_BLOCK: usize = 4096;
 
 /// True when no LF-free run in `lines` (whole CRLF lines, their last LF
 /// excluded) can hold more than `max` octets before its CR. Checks that
