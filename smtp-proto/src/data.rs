@@ -226,7 +226,6 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct DataDecoder {
     state: State,
-    dot_finder: memchr::memmem::Finder<'static>,
     limits: DataLimits,
     line_len: usize,
     summary: DataSummary,
@@ -241,7 +240,6 @@ impl DataDecoder {
     pub fn new(limits: DataLimits) -> Self {
         Self {
             state: State::LineStart,
-            dot_finder: memchr::memmem::Finder::new(b"\n."),
             limits,
             line_len: 0,
             summary: DataSummary {
@@ -402,7 +400,7 @@ impl DataDecoder {
             return pos;
         }
         let end = if dot != 0 {
-            match self.dot_finder.find(&bytes[..=pairs]) {
+            match dot_finder().find(&bytes[..=pairs]) {
                 Some(p) => p + 1,
                 None => return pos,
             }
@@ -566,6 +564,13 @@ impl DataDecoder {
             }
         }
     }
+}
+
+/// The searcher for a line that starts with a dot, built once.
+fn dot_finder() -> &'static memchr::memmem::Finder<'static> {
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    FINDER.get_or_init(|| memchr::memmem::Finder::new(b"\n."))
 }
 
 /// Bytes the fast path verifies at a time (small enough to stay in the L1
