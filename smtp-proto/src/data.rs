@@ -29,7 +29,7 @@
 //! assert!(summary.verdict().is_ok());
 //! ```
 
-use crate::status::EnhancedStatusCode;
+use crate::status::{EnhancedStatusCode, StatusClass};
 
 /// What the DATA decoder does with a CR or LF that is not part of a CRLF.
 ///
@@ -174,8 +174,10 @@ impl DataError {
     #[must_use]
     pub fn enhanced_code(&self) -> EnhancedStatusCode {
         match self {
-            DataError::TooLarge => EnhancedStatusCode::new(5, 3, 4),
-            DataError::BareLineEnding | DataError::LineTooLong => EnhancedStatusCode::new(5, 6, 0),
+            DataError::TooLarge => EnhancedStatusCode::known(StatusClass::PermanentFailure, 3, 4),
+            DataError::BareLineEnding | DataError::LineTooLong => {
+                EnhancedStatusCode::known(StatusClass::PermanentFailure, 6, 0)
+            }
         }
     }
 }

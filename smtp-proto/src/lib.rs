@@ -8,6 +8,7 @@
 pub mod command;
 pub mod data;
 pub mod framer;
+pub mod reply;
 pub mod sasl;
 pub mod server;
 pub mod session;

@@ -65,7 +65,7 @@ fn ehlo_domain_rules() {
         "EHLO under_score.example",
     ] {
         let e = err(bad);
-        assert_eq!(e.reply_code(), 501, "{bad}");
+        assert_eq!(e.reply_code().get(), 501, "{bad}");
     }
     assert_eq!(err("EHLO"), CommandError::MissingArgument { verb: "EHLO" });
 }
@@ -170,7 +170,7 @@ fn length_limits() {
         e,
         CommandError::InvalidForwardPath(PathError::LocalPartTooLong)
     );
-    assert_eq!(e.reply_code(), 553);
+    assert_eq!(e.reply_code().get(), 553);
     // Domain over 255 octets.
     let label = "a".repeat(60);
     let dom = [label.as_str(); 5].join(".");
@@ -283,7 +283,7 @@ fn rejected_parameters() {
         let e = err(line);
         assert_eq!(e, CommandError::InvalidParameter { keyword: kw }, "{line}");
         assert_eq!(
-            (e.reply_code(), e.enhanced_code().to_string().as_str()),
+            (e.reply_code().get(), e.enhanced_code().to_string().as_str()),
             (501, "5.5.4")
         );
     }
@@ -352,7 +352,7 @@ fn bdat_and_auth() {
         "BDAT 99999999999999999999",
         "BDAT 1 LAST x",
     ] {
-        assert_eq!(err(bad).reply_code(), 501, "{bad}");
+        assert_eq!(err(bad).reply_code().get(), 501, "{bad}");
     }
     let Command::Auth {
         mechanism,
@@ -376,8 +376,8 @@ fn bdat_and_auth() {
     assert_eq!(canon("AUTH EXTERNAL ="), "AUTH EXTERNAL =");
     assert_eq!(canon("auth login"), "AUTH LOGIN");
     assert_eq!(canon("AUTH X-CUSTOM abc="), "AUTH X-CUSTOM abc=");
-    assert_eq!(err("AUTH PLAIN not!base64").reply_code(), 501);
-    assert_eq!(err("AUTH").reply_code(), 501);
+    assert_eq!(err("AUTH PLAIN not!base64").reply_code().get(), 501);
+    assert_eq!(err("AUTH").reply_code().get(), 501);
 }
 
 #[test]

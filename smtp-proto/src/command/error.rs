@@ -1,6 +1,10 @@
 //! Errors of the command codec, each mapped to the reply a server sends.
 
-use crate::status::EnhancedStatusCode;
+use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+
+const fn perm(subject: u16, detail: u16) -> EnhancedStatusCode {
+    EnhancedStatusCode::known(StatusClass::PermanentFailure, subject, detail)
+}
 
 /// A value failed validation (a constructor or a parser rejected it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +62,7 @@ pub enum PathError {
 /// ```
 /// use smtp_proto::command::{Command, CommandError};
 /// let err = Command::parse(b"MAIL FROM:<a@b> SIZE=rabbit").unwrap_err();
-/// assert_eq!(err.reply_code(), 501);
+/// assert_eq!(err.reply_code().get(), 501);
 /// assert_eq!(err.enhanced_code().to_string(), "5.5.4");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -123,18 +127,20 @@ pub enum CommandError {
 impl CommandError {
     /// The SMTP reply code a server answers this error with.
     #[must_use]
-    pub fn reply_code(&self) -> u16 {
+    pub fn reply_code(&self) -> ReplyCode {
         match self {
             CommandError::LineTooLong
             | CommandError::BareLineEnding
             | CommandError::NulOctet
             | CommandError::InvalidUtf8
-            | CommandError::InvalidVerb => 500,
+            | CommandError::InvalidVerb => ReplyCode::SYNTAX_ERROR,
             CommandError::InvalidReversePath(PathError::LocalPartTooLong)
             | CommandError::InvalidForwardPath(PathError::LocalPartTooLong)
             | CommandError::InvalidReversePath(PathError::DomainTooLong)
-            | CommandError::InvalidForwardPath(PathError::DomainTooLong) => 553,
-            _ => 501,
+            | CommandError::InvalidForwardPath(PathError::DomainTooLong) => {
+                ReplyCode::MAILBOX_NAME_NOT_ALLOWED
+            }
+            _ => ReplyCode::PARAMETER_SYNTAX_ERROR,
         }
     }
 
@@ -146,18 +152,18 @@ impl CommandError {
             CommandError::LineTooLong
             | CommandError::BareLineEnding
             | CommandError::InvalidUtf8
-            | CommandError::InvalidVerb => EnhancedStatusCode::new(5, 5, 2),
-            CommandError::NulOctet => EnhancedStatusCode::new(5, 5, 6),
+            | CommandError::InvalidVerb => perm(5, 2),
+            CommandError::NulOctet => perm(5, 6),
             // 5.1.7: bad sender's mailbox address syntax.
-            CommandError::InvalidReversePath(_) => EnhancedStatusCode::new(5, 1, 7),
+            CommandError::InvalidReversePath(_) => perm(1, 7),
             // 5.1.3: bad destination mailbox address syntax.
-            CommandError::InvalidForwardPath(_) => EnhancedStatusCode::new(5, 1, 3),
+            CommandError::InvalidForwardPath(_) => perm(1, 3),
             // 5.5.4: invalid command arguments.
             CommandError::MissingArgument { .. }
             | CommandError::UnexpectedArgument { .. }
             | CommandError::InvalidArgument { .. }
             | CommandError::InvalidParameter { .. }
-            | CommandError::DuplicateParameter { .. } => EnhancedStatusCode::new(5, 5, 4),
+            | CommandError::DuplicateParameter { .. } => perm(5, 4),
         }
     }
 }

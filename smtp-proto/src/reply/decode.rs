@@ -1,0 +1,376 @@
+//! The streaming reply decoder.
+
+use super::{parse_reply_line, LineFault, ParsedLine, Reply};
+use crate::framer::{Frame, LineFramer};
+use crate::status::ReplyCode;
+
+/// How bare line endings in replies are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LineEndings {
+    /// Every line must end in CRLF (RFC 5321 §2.3.8); a bare LF is an error.
+    #[default]
+    Strict,
+    /// A line may also end in a bare LF. A bare CR inside a line is still an
+    /// error.
+    AllowBareLf,
+}
+
+/// Limits and policies of a [`ReplyDecoder`].
+///
+/// ```
+/// use smtp_proto::reply::{DecoderConfig, LineEndings};
+/// let config = DecoderConfig::default()
+///     .with_max_line_len(1000)
+///     .with_line_endings(LineEndings::AllowBareLf);
+/// assert_eq!(config.max_line_len, 1000);
+/// assert_eq!(config.max_reply_len, DecoderConfig::DEFAULT_MAX_REPLY_LEN);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecoderConfig {
+    /// Longest reply line accepted, reply code and CRLF included.
+    pub max_line_len: usize,
+    /// Longest whole reply accepted, all lines included.
+    pub max_reply_len: usize,
+    /// What to do with bare LF line endings.
+    pub line_endings: LineEndings,
+}
+
+impl DecoderConfig {
+    /// 512 octets: the RFC 5321 §4.5.3.1.5 reply line limit, CRLF included.
+    pub const DEFAULT_MAX_LINE_LEN: usize = 512;
+    /// 32 KiB for a whole multi-line reply.
+    pub const DEFAULT_MAX_REPLY_LEN: usize = 32 * 1024;
+
+    /// Sets [`DecoderConfig::max_line_len`].
+    #[must_use]
+    pub fn with_max_line_len(mut self, len: usize) -> Self {
+        self.max_line_len = len;
+        self
+    }
+
+    /// Sets [`DecoderConfig::max_reply_len`].
+    #[must_use]
+    pub fn with_max_reply_len(mut self, len: usize) -> Self {
+        self.max_reply_len = len;
+        self
+    }
+
+    /// Sets [`DecoderConfig::line_endings`].
+    #[must_use]
+    pub fn with_line_endings(mut self, policy: LineEndings) -> Self {
+        self.line_endings = policy;
+        self
+    }
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        Self {
+            max_line_len: Self::DEFAULT_MAX_LINE_LEN,
+            max_reply_len: Self::DEFAULT_MAX_REPLY_LEN,
+            line_endings: LineEndings::Strict,
+        }
+    }
+}
+
+/// What went wrong in a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplyErrorKind {
+    /// The line does not start with a reply code in 200–599.
+    #[error("invalid reply code")]
+    InvalidCode,
+    /// The code is followed by something other than SP, `-` or the line end.
+    #[error("invalid separator after reply code")]
+    InvalidSeparator,
+    /// The text carries a NUL byte.
+    #[error("NUL in reply text")]
+    Nul,
+    /// A line of a multi-line reply carries a different code than the first.
+    #[error("reply code {found} in a multi-line {expected} reply")]
+    CodeMismatch {
+        /// The code of the first line.
+        expected: ReplyCode,
+        /// The code of the offending line.
+        found: ReplyCode,
+    },
+    /// A line is longer than [`DecoderConfig::max_line_len`].
+    #[error("reply line too long")]
+    LineTooLong,
+    /// The reply is longer than [`DecoderConfig::max_reply_len`].
+    #[error("reply too long")]
+    ReplyTooLong,
+    /// A line ends in a bare LF under [`LineEndings::Strict`].
+    #[error("bare LF line ending")]
+    BareLf,
+    /// A line carries a CR that is not followed by LF.
+    #[error("bare CR in reply line")]
+    BareCr,
+    /// The input ends before the reply does ([`Reply::parse`] only).
+    #[error("incomplete reply")]
+    Incomplete,
+    /// Bytes follow the reply ([`Reply::parse`] only).
+    #[error("data after the reply")]
+    TrailingData,
+}
+
+/// A reply the decoder rejected, with the bytes to drop to resynchronise.
+///
+/// The decoder has already reset itself: the caller drops
+/// [`ReplyError::consumed`] bytes from the front of its buffer and calls
+/// [`ReplyDecoder::decode`] again, which resumes at the next line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}")]
+pub struct ReplyError {
+    kind: ReplyErrorKind,
+    consumed: usize,
+}
+
+impl ReplyError {
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> ReplyErrorKind {
+        self.kind
+    }
+
+    /// Bytes to drop from the front of the buffer (the bad line and the
+    /// lines of the same reply before it).
+    #[must_use]
+    pub fn consumed(&self) -> usize {
+        self.consumed
+    }
+}
+
+/// A successful step of [`ReplyDecoder::decode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Decoded<'a> {
+    /// A complete reply at the front of the buffer; drop `consumed` bytes.
+    Reply {
+        /// The reply, borrowing from the buffer.
+        reply: Reply<'a>,
+        /// Bytes the reply took, terminators included.
+        consumed: usize,
+    },
+    /// More input is needed; nothing was consumed. Call again with the same
+    /// buffer extended.
+    Incomplete,
+    /// Bytes of an already reported bad reply were thrown away while
+    /// resynchronising; drop `consumed` bytes and call again.
+    Skipped {
+        /// Bytes to drop from the front of the buffer.
+        consumed: usize,
+    },
+}
+
+impl Decoded<'_> {
+    /// Bytes to drop from the front of the buffer (0 for `Incomplete`).
+    #[must_use]
+    pub fn consumed(&self) -> usize {
+        match *self {
+            Self::Reply { consumed, .. } | Self::Skipped { consumed } => consumed,
+            Self::Incomplete => 0,
+        }
+    }
+}
+
+/// A streaming decoder of replies in a caller-owned buffer.
+///
+/// The caller keeps the unconsumed bytes at the front of its buffer and
+/// calls [`ReplyDecoder::decode`] with them. Lines already checked are not
+/// scanned again when the buffer grows. After every result that reports
+/// consumed bytes the caller drops exactly that many.
+///
+/// ```
+/// use smtp_proto::reply::{Decoded, ReplyDecoder, ReplyErrorKind};
+///
+/// let mut decoder = ReplyDecoder::new();
+/// let mut buf: Vec<u8> = Vec::new();
+/// let mut codes = Vec::new();
+/// let mut errors = Vec::new();
+/// for chunk in [&b"250-a\r\n25"[..], b"0 b\r\n099 bad\r\n", b"221 bye\r\n"] {
+///     buf.extend_from_slice(chunk);
+///     loop {
+///         match decoder.decode(&buf) {
+///             Ok(Decoded::Reply { reply, consumed }) => {
+///                 codes.push(reply.code().get());
+///                 buf.drain(..consumed);
+///             }
+///             Ok(Decoded::Skipped { consumed }) => { buf.drain(..consumed); }
+///             Ok(Decoded::Incomplete) => break,
+///             Err(e) => {
+///                 errors.push(e.kind());
+///                 buf.drain(..e.consumed());
+///             }
+///         }
+///     }
+/// }
+/// assert_eq!(codes, [250, 221]);
+/// assert_eq!(errors, [ReplyErrorKind::InvalidCode]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ReplyDecoder {
+    config: DecoderConfig,
+    framer: LineFramer,
+    /// Bytes of the current reply already checked.
+    pos: usize,
+    /// Lines of the current reply already checked.
+    lines: usize,
+    /// The first line of the current reply, once checked.
+    first: Option<ParsedLine>,
+    /// An over-long line was reported and its tail is being thrown away.
+    overlong_reported: bool,
+    /// An over-long reply was reported; its remaining lines are skipped.
+    skip_code: Option<ReplyCode>,
+}
+
+impl ReplyDecoder {
+    /// A decoder with the default limits.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A decoder with the given limits and policies.
+    #[must_use]
+    pub fn with_config(config: DecoderConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// The decoder's configuration.
+    #[must_use]
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// Forgets any partial reply (for example when the connection restarts,
+    /// or after STARTTLS).
+    pub fn reset(&mut self) {
+        let config = self.config;
+        *self = Self::with_config(config);
+    }
+
+    fn start_over(&mut self) {
+        self.pos = 0;
+        self.lines = 0;
+        self.first = None;
+    }
+
+    fn fail(&mut self, kind: ReplyErrorKind, consumed: usize) -> ReplyError {
+        self.start_over();
+        ReplyError { kind, consumed }
+    }
+
+    /// Decodes the next reply at the front of `buf`.
+    ///
+    /// `buf` must start at the first byte not yet consumed; after
+    /// [`Decoded::Incomplete`] it must hold the same bytes as before, possibly
+    /// followed by more.
+    pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<'a>, ReplyError> {
+        loop {
+            let rest = buf.get(self.pos..).unwrap_or(&[]);
+            let line = match self.framer.next_frame(rest, self.config.max_line_len) {
+                Frame::Incomplete => return Ok(Decoded::Incomplete),
+                Frame::Discarded { consumed, end } => {
+                    if self.overlong_reported {
+                        self.overlong_reported = !end;
+                        return Ok(Decoded::Skipped { consumed });
+                    }
+                    self.overlong_reported = !end;
+                    self.skip_code = None;
+                    let total = self.pos + consumed;
+                    return Err(self.fail(ReplyErrorKind::LineTooLong, total));
+                }
+                Frame::Line(line) => line,
+            };
+            let line_end = self.pos + line.consumed;
+            let content = rest.get(..line.content_len).unwrap_or(&[]);
+            let parsed = parse_reply_line(content);
+
+            if let Some(skip) = self.skip_code {
+                match parsed {
+                    Ok(p) if p.code == skip => {
+                        if p.last {
+                            self.skip_code = None;
+                        }
+                        return Ok(Decoded::Skipped {
+                            consumed: line.consumed,
+                        });
+                    }
+                    _ => self.skip_code = None,
+                }
+            }
+
+            if line.bare_cr {
+                return Err(self.fail(ReplyErrorKind::BareCr, line_end));
+            }
+            if line.bare_lf && self.config.line_endings == LineEndings::Strict {
+                return Err(self.fail(ReplyErrorKind::BareLf, line_end));
+            }
+            let parsed = match parsed {
+                Ok(p) => p,
+                Err(fault) => {
+                    let kind = match fault {
+                        LineFault::Code => ReplyErrorKind::InvalidCode,
+                        LineFault::Separator => ReplyErrorKind::InvalidSeparator,
+                        LineFault::Nul => ReplyErrorKind::Nul,
+                    };
+                    return Err(self.fail(kind, line_end));
+                }
+            };
+            let first = match self.first {
+                Some(first) => {
+                    if parsed.code != first.code {
+                        let kind = ReplyErrorKind::CodeMismatch {
+                            expected: first.code,
+                            found: parsed.code,
+                        };
+                        return Err(self.fail(kind, line_end));
+                    }
+                    first
+                }
+                None => {
+                    self.first = Some(parsed);
+                    parsed
+                }
+            };
+            self.lines += 1;
+            if line_end > self.config.max_reply_len {
+                if !parsed.last {
+                    self.skip_code = Some(parsed.code);
+                }
+                return Err(self.fail(ReplyErrorKind::ReplyTooLong, line_end));
+            }
+            if parsed.last {
+                let raw = buf.get(..line_end).unwrap_or(&[]);
+                let reply = Reply::from_parts(first.code, raw, self.lines, &first);
+                self.start_over();
+                return Ok(Decoded::Reply {
+                    reply,
+                    consumed: line_end,
+                });
+            }
+            self.pos = line_end;
+        }
+    }
+
+    /// Decodes a buffer that must hold exactly one complete reply.
+    pub(crate) fn decode_exact<'a>(&mut self, buf: &'a [u8]) -> Result<Reply<'a>, ReplyError> {
+        match self.decode(buf)? {
+            Decoded::Reply { reply, consumed } if consumed == buf.len() => Ok(reply),
+            Decoded::Reply { consumed, .. } => Err(ReplyError {
+                kind: ReplyErrorKind::TrailingData,
+                consumed,
+            }),
+            Decoded::Incomplete | Decoded::Skipped { .. } => Err(ReplyError {
+                kind: ReplyErrorKind::Incomplete,
+                consumed: 0,
+            }),
+        }
+    }
+}

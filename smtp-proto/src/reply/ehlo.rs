@@ -1,0 +1,961 @@
+//! EHLO replies: the server's domain, greeting and capabilities.
+//!
+//! ```text
+//! ehlo-ok-rsp  = ( "250" SP Domain [ SP ehlo-greet ] CRLF )
+//!              / ( "250-" Domain [ SP ehlo-greet ] CRLF
+//!                *( "250-" ehlo-line CRLF )
+//!                "250" SP ehlo-line CRLF )            (RFC 5321 §4.1.1.1)
+//! ehlo-line    = ehlo-keyword *( SP ehlo-param )
+//! ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+//! ehlo-param   = 1*(%d33-126)
+//! ```
+
+use super::{split_line, InvalidReply, OwnedReply, Reply};
+use crate::status::ReplyCode;
+use core::fmt;
+
+macro_rules! extensions {
+    ($( $(#[$doc:meta])* $variant:ident = $keyword:literal, )*) => {
+        /// An SMTP service extension that has a typed representation.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Extension {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Extension {
+            /// Every extension with a typed representation.
+            pub const ALL: &'static [Extension] = &[ $( Extension::$variant, )* ];
+
+            /// The EHLO keyword, in upper case.
+            #[must_use]
+            pub const fn keyword(self) -> &'static str {
+                match self {
+                    $( Extension::$variant => $keyword, )*
+                }
+            }
+
+            /// The extension for an EHLO keyword, compared without regard to
+            /// ASCII case.
+            #[must_use]
+            pub fn from_keyword(keyword: &[u8]) -> Option<Self> {
+                const LONGEST: usize = 20;
+                if keyword.len() > LONGEST {
+                    return None;
+                }
+                let mut upper = [0u8; LONGEST];
+                for (dst, src) in upper.iter_mut().zip(keyword) {
+                    *dst = src.to_ascii_uppercase();
+                }
+                match upper.get(..keyword.len())? {
+                    $( k if k == $keyword.as_bytes() => Some(Extension::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+extensions! {
+    /// `SIZE` message size declaration (RFC 1870).
+    Size = "SIZE",
+    /// `8BITMIME` (RFC 6152).
+    EightBitMime = "8BITMIME",
+    /// `PIPELINING` command pipelining (RFC 2920).
+    Pipelining = "PIPELINING",
+    /// `STARTTLS` (RFC 3207).
+    StartTls = "STARTTLS",
+    /// `AUTH` authentication (RFC 4954).
+    Auth = "AUTH",
+    /// `CHUNKING`, the BDAT command (RFC 3030).
+    Chunking = "CHUNKING",
+    /// `BINARYMIME` (RFC 3030).
+    BinaryMime = "BINARYMIME",
+    /// `SMTPUTF8` internationalized email (RFC 6531).
+    SmtpUtf8 = "SMTPUTF8",
+    /// `ENHANCEDSTATUSCODES` (RFC 2034).
+    EnhancedStatusCodes = "ENHANCEDSTATUSCODES",
+    /// `DSN` delivery status notifications (RFC 3461).
+    Dsn = "DSN",
+    /// `DELIVERBY` (RFC 2852).
+    DeliverBy = "DELIVERBY",
+    /// `FUTURERELEASE` (RFC 4865).
+    FutureRelease = "FUTURERELEASE",
+    /// `MT-PRIORITY` (RFC 6710).
+    MtPriority = "MT-PRIORITY",
+    /// `REQUIRETLS` (RFC 8689).
+    RequireTls = "REQUIRETLS",
+    /// `RRVS` require recipient valid since (RFC 7293).
+    Rrvs = "RRVS",
+    /// `NO-SOLICITING` (RFC 3865).
+    NoSoliciting = "NO-SOLICITING",
+    /// `LIMITS` (RFC 9422).
+    Limits = "LIMITS",
+    /// `ETRN` remote queue starting (RFC 1985).
+    Etrn = "ETRN",
+    /// `VRFY` (RFC 5321).
+    Vrfy = "VRFY",
+    /// `HELP` (RFC 5321).
+    Help = "HELP",
+    /// `XCLIENT` (Postfix).
+    XClient = "XCLIENT",
+}
+
+impl Extension {
+    const fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+impl fmt::Display for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
+/// A set of [`Extension`]s (a bit set, no allocation).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Extensions(u32);
+
+impl Extensions {
+    /// The empty set.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self(0)
+    }
+
+    /// True when `ext` is in the set.
+    #[must_use]
+    pub const fn contains(self, ext: Extension) -> bool {
+        self.0 & ext.bit() != 0
+    }
+
+    /// Adds `ext`.
+    pub fn insert(&mut self, ext: Extension) {
+        self.0 |= ext.bit();
+    }
+
+    /// Removes `ext`.
+    pub fn remove(&mut self, ext: Extension) {
+        self.0 &= !ext.bit();
+    }
+
+    /// True when the set is empty.
+    #[must_use]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The extensions in the set, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = Extension> {
+        Extension::ALL
+            .iter()
+            .copied()
+            .filter(move |e| self.contains(*e))
+    }
+}
+
+impl fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<Extension> for Extensions {
+    fn from_iter<I: IntoIterator<Item = Extension>>(iter: I) -> Self {
+        let mut set = Self::new();
+        for e in iter {
+            set.insert(e);
+        }
+        set
+    }
+}
+
+macro_rules! mechanisms {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, )*) => {
+        /// A SASL mechanism named in an `AUTH` capability (RFC 4954).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum AuthMechanism<'a> {
+            $( $(#[$doc])* $variant, )*
+            /// Any other mechanism, as the server spelled it.
+            Other(&'a str),
+        }
+
+        impl<'a> AuthMechanism<'a> {
+            /// The mechanism's name (upper case for the known ones).
+            #[must_use]
+            pub fn name(&self) -> &'a str {
+                match *self {
+                    $( AuthMechanism::$variant => $name, )*
+                    AuthMechanism::Other(name) => name,
+                }
+            }
+
+            /// The mechanism for a name, compared without regard to ASCII case.
+            #[must_use]
+            pub fn from_name(name: &'a str) -> Self {
+                const LONGEST: usize = 20;
+                if name.len() <= LONGEST {
+                    let mut upper = [0u8; LONGEST];
+                    for (dst, src) in upper.iter_mut().zip(name.as_bytes()) {
+                        *dst = src.to_ascii_uppercase();
+                    }
+                    if let Some(key) = upper.get(..name.len()) {
+                        $( if key == $name.as_bytes() { return AuthMechanism::$variant; } )*
+                    }
+                }
+                AuthMechanism::Other(name)
+            }
+
+            fn bit(&self) -> u32 {
+                let mut i = 0u32;
+                $(
+                    if matches!(self, AuthMechanism::$variant) { return 1 << i; }
+                    i += 1;
+                )*
+                let _ = i;
+                0
+            }
+        }
+    };
+}
+
+mechanisms! {
+    /// `PLAIN` (RFC 4616).
+    Plain = "PLAIN",
+    /// `LOGIN` (obsolete, widely deployed).
+    Login = "LOGIN",
+    /// `CRAM-MD5` (RFC 2195).
+    CramMd5 = "CRAM-MD5",
+    /// `DIGEST-MD5` (RFC 2831, historic).
+    DigestMd5 = "DIGEST-MD5",
+    /// `XOAUTH2` (Google, Microsoft).
+    XOAuth2 = "XOAUTH2",
+    /// `OAUTHBEARER` (RFC 7628).
+    OAuthBearer = "OAUTHBEARER",
+    /// `SCRAM-SHA-1` (RFC 5802).
+    ScramSha1 = "SCRAM-SHA-1",
+    /// `SCRAM-SHA-1-PLUS` (RFC 5802).
+    ScramSha1Plus = "SCRAM-SHA-1-PLUS",
+    /// `SCRAM-SHA-256` (RFC 7677).
+    ScramSha256 = "SCRAM-SHA-256",
+    /// `SCRAM-SHA-256-PLUS` (RFC 7677).
+    ScramSha256Plus = "SCRAM-SHA-256-PLUS",
+    /// `GSSAPI` (RFC 4752).
+    Gssapi = "GSSAPI",
+    /// `NTLM`.
+    Ntlm = "NTLM",
+    /// `ANONYMOUS` (RFC 4505).
+    Anonymous = "ANONYMOUS",
+    /// `EXTERNAL` (RFC 4422).
+    External = "EXTERNAL",
+}
+
+impl fmt::Display for AuthMechanism<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The mechanism list of one `AUTH` capability: `"AUTH" 1*(SP mechanism)`
+/// (RFC 4954 §3), kept as the borrowed space-separated text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuthMechanisms<'a>(&'a str);
+
+impl<'a> AuthMechanisms<'a> {
+    /// A list from its space-separated text (checked when written by
+    /// [`EhloReplyBuilder`]).
+    #[must_use]
+    pub const fn new(list: &'a str) -> Self {
+        Self(list)
+    }
+
+    /// The mechanisms, in order.
+    pub fn iter(&self) -> impl Iterator<Item = AuthMechanism<'a>> + 'a {
+        words(self.0).map(AuthMechanism::from_name)
+    }
+
+    /// True when `mechanism` is in the list (case-insensitive).
+    #[must_use]
+    pub fn contains(&self, mechanism: AuthMechanism<'_>) -> bool {
+        self.iter().any(|m| same_mechanism(m, mechanism))
+    }
+
+    /// The list as received.
+    #[must_use]
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+fn same_mechanism(a: AuthMechanism<'_>, b: AuthMechanism<'_>) -> bool {
+    match (a, b) {
+        (AuthMechanism::Other(x), AuthMechanism::Other(y)) => x.eq_ignore_ascii_case(y),
+        (a, b) => a.bit() == b.bit() && a.bit() != 0,
+    }
+}
+
+/// The limits advertised by `LIMITS` (RFC 9422 §4). Limit names this type
+/// does not know are ignored, as RFC 9422 asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// `RCPTMAX`: recipients per transaction.
+    pub rcpt_max: Option<u32>,
+    /// `MAILMAX`: transactions per session.
+    pub mail_max: Option<u32>,
+    /// `RCPTDOMAINMAX`: distinct recipient domains per transaction.
+    pub rcpt_domain_max: Option<u32>,
+}
+
+/// The parameters of `FUTURERELEASE` (RFC 4865 §3):
+/// `"FUTURERELEASE" SP max-future-release-interval SP max-future-release-date-time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FutureRelease<'a> {
+    /// Longest hold, in seconds.
+    pub max_interval: u64,
+    /// Latest release time, as RFC 3339 `date-time` text.
+    pub max_datetime: &'a str,
+}
+
+/// One capability line of an EHLO reply, typed when its keyword is known.
+///
+/// A known keyword whose parameters do not follow its RFC (`SIZE big`) is
+/// kept as [`Capability::Other`], so nothing the server said is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability<'a> {
+    /// `"SIZE" [ SP size-value ]`; the number is the largest message size
+    /// accepted, 0 meaning no fixed limit (RFC 1870 §4).
+    Size(Option<u64>),
+    /// `8BITMIME`.
+    EightBitMime,
+    /// `PIPELINING`.
+    Pipelining,
+    /// `STARTTLS`.
+    StartTls,
+    /// `AUTH` with its mechanisms; the old `AUTH=LOGIN PLAIN` form reads the same.
+    Auth(AuthMechanisms<'a>),
+    /// `CHUNKING`.
+    Chunking,
+    /// `BINARYMIME`.
+    BinaryMime,
+    /// `SMTPUTF8`.
+    SmtpUtf8,
+    /// `ENHANCEDSTATUSCODES`.
+    EnhancedStatusCodes,
+    /// `DSN`.
+    Dsn,
+    /// `"DELIVERBY" [ SP min-by-time ]`, in seconds (RFC 2852 §4).
+    DeliverBy(Option<u64>),
+    /// `FUTURERELEASE` with its two limits.
+    FutureRelease(FutureRelease<'a>),
+    /// `"MT-PRIORITY" [ SP priority-profile ]` (RFC 6710 §3).
+    MtPriority(Option<&'a str>),
+    /// `REQUIRETLS`.
+    RequireTls,
+    /// `RRVS`.
+    Rrvs,
+    /// `"NO-SOLICITING" [ SP solicitation-keywords ]` (RFC 3865 §2).
+    NoSoliciting(Option<&'a str>),
+    /// `LIMITS` with the limits this type knows.
+    Limits(Limits),
+    /// `ETRN`.
+    Etrn,
+    /// `VRFY`.
+    Vrfy,
+    /// `HELP`.
+    Help,
+    /// `XCLIENT` with its attribute names, space-separated.
+    XClient(&'a str),
+    /// Any other capability, with its parameters as received.
+    Other {
+        /// The keyword as the server spelled it.
+        keyword: &'a str,
+        /// The parameters after the keyword, space-separated.
+        params: &'a str,
+    },
+}
+
+/// Space-separated words of `s`, empty ones skipped.
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    s.split(' ').filter(|w| !w.is_empty())
+}
+
+/// `1*DIGIT` as a `u64`, `None` for anything else or on overflow.
+fn number(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Zero or one parameter: `Some(None)` / `Some(Some(p))`; `None` for more.
+fn optional_one(params: &str) -> Option<Option<&str>> {
+    let mut w = words(params);
+    match (w.next(), w.next()) {
+        (None, _) => Some(None),
+        (Some(p), None) => Some(Some(p)),
+        _ => None,
+    }
+}
+
+fn parse_limits(params: &str) -> Option<Limits> {
+    let mut limits = Limits::default();
+    for word in words(params) {
+        let (name, value) = word.split_once('=')?;
+        let slot = if name.eq_ignore_ascii_case("RCPTMAX") {
+            &mut limits.rcpt_max
+        } else if name.eq_ignore_ascii_case("MAILMAX") {
+            &mut limits.mail_max
+        } else if name.eq_ignore_ascii_case("RCPTDOMAINMAX") {
+            &mut limits.rcpt_domain_max
+        } else {
+            continue;
+        };
+        *slot = Some(u32::try_from(number(value)?).ok()?);
+    }
+    Some(limits)
+}
+
+impl<'a> Capability<'a> {
+    /// Parses one `ehlo-line` (RFC 5321 §4.1.1.1), the text after `250-` or
+    /// `250 `. Keywords are compared without regard to ASCII case. Never
+    /// fails: what is not understood becomes [`Capability::Other`].
+    ///
+    /// ```
+    /// use smtp_proto::reply::{AuthMechanism, Capability};
+    /// assert_eq!(Capability::parse("size 10240000"), Capability::Size(Some(10240000)));
+    /// let Capability::Auth(mechs) = Capability::parse("AUTH=LOGIN PLAIN") else { panic!() };
+    /// assert!(mechs.contains(AuthMechanism::Plain));
+    /// assert!(matches!(Capability::parse("X-EXPS GSSAPI"), Capability::Other { keyword: "X-EXPS", .. }));
+    /// ```
+    #[must_use]
+    pub fn parse(line: &'a str) -> Self {
+        let line = line.trim_matches(|c| c == ' ' || c == '\t');
+        let (keyword, params) = match line.split_once(' ') {
+            Some((k, p)) => (k, p.trim_start_matches(' ')),
+            None => (line, ""),
+        };
+        let other = Capability::Other { keyword, params };
+        let ext = match Extension::from_keyword(keyword.as_bytes()) {
+            Some(ext) => ext,
+            None => {
+                // The pre-RFC 4954 form `AUTH=mech1 mech2`.
+                return match keyword.split_at_checked(5) {
+                    Some((head, first)) if head.eq_ignore_ascii_case("AUTH=") => {
+                        match line.get(5..) {
+                            Some(list) if !first.is_empty() => {
+                                Capability::Auth(AuthMechanisms(list))
+                            }
+                            _ => other,
+                        }
+                    }
+                    _ => other,
+                };
+            }
+        };
+        let typed = match ext {
+            Extension::Size => match optional_one(params) {
+                Some(None) => Some(Capability::Size(None)),
+                Some(Some(n)) => number(n).map(|n| Capability::Size(Some(n))),
+                None => None,
+            },
+            Extension::EightBitMime => Some(Capability::EightBitMime),
+            Extension::Pipelining => Some(Capability::Pipelining),
+            Extension::StartTls => Some(Capability::StartTls),
+            Extension::Auth => Some(Capability::Auth(AuthMechanisms(params))),
+            Extension::Chunking => Some(Capability::Chunking),
+            Extension::BinaryMime => Some(Capability::BinaryMime),
+            Extension::SmtpUtf8 => Some(Capability::SmtpUtf8),
+            Extension::EnhancedStatusCodes => Some(Capability::EnhancedStatusCodes),
+            Extension::Dsn => Some(Capability::Dsn),
+            Extension::DeliverBy => match optional_one(params) {
+                Some(None) => Some(Capability::DeliverBy(None)),
+                Some(Some(n)) => number(n).map(|n| Capability::DeliverBy(Some(n))),
+                None => None,
+            },
+            Extension::FutureRelease => {
+                let mut w = words(params);
+                match (w.next(), w.next(), w.next()) {
+                    (Some(interval), Some(datetime), None) => {
+                        number(interval).map(|max_interval| {
+                            Capability::FutureRelease(FutureRelease {
+                                max_interval,
+                                max_datetime: datetime,
+                            })
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            Extension::MtPriority => optional_one(params).map(Capability::MtPriority),
+            Extension::RequireTls => Some(Capability::RequireTls),
+            Extension::Rrvs => Some(Capability::Rrvs),
+            Extension::NoSoliciting => optional_one(params).map(Capability::NoSoliciting),
+            Extension::Limits => parse_limits(params).map(Capability::Limits),
+            Extension::Etrn => Some(Capability::Etrn),
+            Extension::Vrfy => Some(Capability::Vrfy),
+            Extension::Help => Some(Capability::Help),
+            Extension::XClient => Some(Capability::XClient(params)),
+        };
+        typed.unwrap_or(other)
+    }
+
+    /// The typed extension, `None` for [`Capability::Other`].
+    #[must_use]
+    pub fn extension(&self) -> Option<Extension> {
+        Some(match self {
+            Self::Size(_) => Extension::Size,
+            Self::EightBitMime => Extension::EightBitMime,
+            Self::Pipelining => Extension::Pipelining,
+            Self::StartTls => Extension::StartTls,
+            Self::Auth(_) => Extension::Auth,
+            Self::Chunking => Extension::Chunking,
+            Self::BinaryMime => Extension::BinaryMime,
+            Self::SmtpUtf8 => Extension::SmtpUtf8,
+            Self::EnhancedStatusCodes => Extension::EnhancedStatusCodes,
+            Self::Dsn => Extension::Dsn,
+            Self::DeliverBy(_) => Extension::DeliverBy,
+            Self::FutureRelease(_) => Extension::FutureRelease,
+            Self::MtPriority(_) => Extension::MtPriority,
+            Self::RequireTls => Extension::RequireTls,
+            Self::Rrvs => Extension::Rrvs,
+            Self::NoSoliciting(_) => Extension::NoSoliciting,
+            Self::Limits(_) => Extension::Limits,
+            Self::Etrn => Extension::Etrn,
+            Self::Vrfy => Extension::Vrfy,
+            Self::Help => Extension::Help,
+            Self::XClient(_) => Extension::XClient,
+            Self::Other { .. } => return None,
+        })
+    }
+
+    /// The keyword: upper case for typed capabilities, as received for
+    /// [`Capability::Other`].
+    #[must_use]
+    pub fn keyword(&self) -> &'a str {
+        match (self, self.extension()) {
+            (Self::Other { keyword, .. }, _) => keyword,
+            (_, Some(ext)) => ext.keyword(),
+            (_, None) => "",
+        }
+    }
+}
+
+/// Writes the canonical `ehlo-line`: the keyword, then each parameter after
+/// a single SP.
+impl fmt::Display for Capability<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())?;
+        let list = |f: &mut fmt::Formatter<'_>, s: &str| -> fmt::Result {
+            for w in words(s) {
+                write!(f, " {w}")?;
+            }
+            Ok(())
+        };
+        match self {
+            Self::Size(Some(n)) | Self::DeliverBy(Some(n)) => write!(f, " {n}"),
+            Self::Auth(m) => list(f, m.as_str()),
+            Self::FutureRelease(fr) => write!(f, " {} {}", fr.max_interval, fr.max_datetime),
+            Self::MtPriority(Some(p)) | Self::NoSoliciting(Some(p)) => write!(f, " {p}"),
+            Self::Limits(l) => {
+                for (name, value) in [
+                    ("RCPTMAX", l.rcpt_max),
+                    ("MAILMAX", l.mail_max),
+                    ("RCPTDOMAINMAX", l.rcpt_domain_max),
+                ] {
+                    if let Some(v) = value {
+                        write!(f, " {name}={v}")?;
+                    }
+                }
+                Ok(())
+            }
+            Self::XClient(p) | Self::Other { params: p, .. } => list(f, p),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why a reply is not a usable EHLO reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EhloError {
+    /// The reply code is not 250: the server refused EHLO.
+    #[error("EHLO refused with {0}")]
+    NotOk(ReplyCode),
+    /// The first line has no domain.
+    #[error("EHLO reply without domain")]
+    MissingDomain,
+    /// The domain or a capability line is not UTF-8.
+    #[error("EHLO reply line is not UTF-8")]
+    InvalidUtf8,
+}
+
+/// The lines after the first of a checked reply, as `ehlo-line` text.
+fn body_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = body;
+    core::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let (content, tail) = split_line(rest);
+        rest = tail;
+        let text = trim(content.get(4..).unwrap_or(&[]));
+        if !text.is_empty() {
+            return Some(text);
+        }
+    })
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Iterator over the capabilities of an [`EhloReply`], in the order sent.
+#[derive(Debug, Clone)]
+pub struct Capabilities<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Capabilities<'a> {
+    type Item = Capability<'a>;
+
+    fn next(&mut self) -> Option<Capability<'a>> {
+        loop {
+            if self.rest.is_empty() {
+                return None;
+            }
+            let (content, tail) = split_line(self.rest);
+            self.rest = tail;
+            let text = trim(content.get(4..).unwrap_or(&[]));
+            if text.is_empty() {
+                continue;
+            }
+            // Every line was checked to be UTF-8 when the reply was parsed.
+            if let Ok(line) = core::str::from_utf8(text) {
+                return Some(Capability::parse(line));
+            }
+        }
+    }
+}
+
+/// A parsed reply to EHLO, borrowing from the decoder's input.
+///
+/// Known capabilities are recorded in a compact typed form while parsing;
+/// all capabilities, unknown ones included, can be walked again with
+/// [`EhloReply::capabilities`]. Nothing here allocates.
+///
+/// ```
+/// use smtp_proto::reply::{AuthMechanism, EhloReply, Extension, Reply};
+///
+/// let reply = Reply::parse(
+///     b"250-mx.example.org Hello\r\n250-SIZE 35882577\r\n250-AUTH LOGIN PLAIN\r\n\
+///       250-X-CUSTOM a b\r\n250 pipelining\r\n",
+/// ).unwrap();
+/// let ehlo = EhloReply::parse(&reply).unwrap();
+/// assert_eq!(ehlo.domain(), "mx.example.org");
+/// assert_eq!(ehlo.greeting(), b"Hello");
+/// assert!(ehlo.has(Extension::Pipelining));
+/// assert_eq!(ehlo.max_size(), Some(35882577));
+/// assert!(ehlo.supports_auth(AuthMechanism::Plain));
+/// let unknown: Vec<_> = ehlo.unknown().map(|c| c.to_string()).collect();
+/// assert_eq!(unknown, ["X-CUSTOM a b"]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EhloReply<'a> {
+    domain: &'a str,
+    greeting: &'a [u8],
+    body: &'a [u8],
+    extensions: Extensions,
+    auth: u32,
+    size: Option<u64>,
+    deliver_by: Option<u64>,
+    future_release: Option<FutureRelease<'a>>,
+    mt_priority: Option<&'a str>,
+    no_soliciting: Option<&'a str>,
+    xclient: &'a str,
+    limits: Limits,
+    unknown: usize,
+}
+
+impl<'a> EhloReply<'a> {
+    /// Reads an EHLO reply out of a decoded reply (`ehlo-ok-rsp`, RFC 5321
+    /// §4.1.1.1). Empty capability lines (some servers end with `250 `)
+    /// are skipped.
+    pub fn parse(reply: &Reply<'a>) -> Result<Self, EhloError> {
+        if reply.code() != ReplyCode::OK {
+            return Err(EhloError::NotOk(reply.code()));
+        }
+        let (first, body) = split_line(reply.as_bytes());
+        let first = trim(first.get(4..).unwrap_or(&[]));
+        let (domain, greeting) = match memchr::memchr(b' ', first) {
+            Some(sp) => (
+                first.get(..sp).unwrap_or(&[]),
+                trim(first.get(sp + 1..).unwrap_or(&[])),
+            ),
+            None => (first, &[][..]),
+        };
+        if domain.is_empty() {
+            return Err(EhloError::MissingDomain);
+        }
+        let domain = core::str::from_utf8(domain).map_err(|_| EhloError::InvalidUtf8)?;
+        let mut ehlo = Self {
+            domain,
+            greeting,
+            body,
+            extensions: Extensions::new(),
+            auth: 0,
+            size: None,
+            deliver_by: None,
+            future_release: None,
+            mt_priority: None,
+            no_soliciting: None,
+            xclient: "",
+            limits: Limits::default(),
+            unknown: 0,
+        };
+        for text in body_lines(body) {
+            let line = core::str::from_utf8(text).map_err(|_| EhloError::InvalidUtf8)?;
+            ehlo.record(Capability::parse(line));
+        }
+        Ok(ehlo)
+    }
+
+    fn record(&mut self, cap: Capability<'a>) {
+        let Some(ext) = cap.extension() else {
+            self.unknown += 1;
+            return;
+        };
+        self.extensions.insert(ext);
+        match cap {
+            Capability::Size(n) => self.size = n,
+            Capability::Auth(list) => {
+                for m in list.iter() {
+                    self.auth |= m.bit();
+                }
+            }
+            Capability::DeliverBy(n) => self.deliver_by = n,
+            Capability::FutureRelease(fr) => self.future_release = Some(fr),
+            Capability::MtPriority(p) => self.mt_priority = p,
+            Capability::NoSoliciting(p) => self.no_soliciting = p,
+            Capability::Limits(l) => self.limits = l,
+            Capability::XClient(p) => self.xclient = p,
+            _ => {}
+        }
+    }
+
+    /// The server's domain (or address literal) from the first line.
+    #[must_use]
+    pub fn domain(&self) -> &'a str {
+        self.domain
+    }
+
+    /// The greeting text after the domain (may be empty).
+    #[must_use]
+    pub fn greeting(&self) -> &'a [u8] {
+        self.greeting
+    }
+
+    /// The typed extensions advertised.
+    #[must_use]
+    pub fn extensions(&self) -> Extensions {
+        self.extensions
+    }
+
+    /// True when `ext` is advertised.
+    #[must_use]
+    pub fn has(&self, ext: Extension) -> bool {
+        self.extensions.contains(ext)
+    }
+
+    /// The number given with `SIZE`, as sent (`Some(0)` means no fixed
+    /// limit); `None` when SIZE came without a number or not at all.
+    #[must_use]
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// The largest message the server accepts: `Some(n)` when SIZE declared
+    /// a non-zero limit.
+    #[must_use]
+    pub fn max_size(&self) -> Option<u64> {
+        self.size.filter(|&n| n > 0)
+    }
+
+    /// True when an `AUTH` line names `mechanism` (case-insensitive).
+    #[must_use]
+    pub fn supports_auth(&self, mechanism: AuthMechanism<'_>) -> bool {
+        match mechanism.bit() {
+            0 => self.auth_mechanisms().any(|m| same_mechanism(m, mechanism)),
+            bit => self.auth & bit != 0,
+        }
+    }
+
+    /// All mechanisms of all `AUTH` lines, in order (a mechanism named on
+    /// both an `AUTH` and an `AUTH=` line appears twice).
+    pub fn auth_mechanisms(&self) -> impl Iterator<Item = AuthMechanism<'a>> + 'a {
+        self.capabilities().flat_map(|c| {
+            match c {
+                Capability::Auth(list) => Some(list.iter()),
+                _ => None,
+            }
+            .into_iter()
+            .flatten()
+        })
+    }
+
+    /// The `DELIVERBY` minimum, in seconds.
+    #[must_use]
+    pub fn deliver_by(&self) -> Option<u64> {
+        self.deliver_by
+    }
+
+    /// The `FUTURERELEASE` limits.
+    #[must_use]
+    pub fn future_release(&self) -> Option<FutureRelease<'a>> {
+        self.future_release
+    }
+
+    /// The `MT-PRIORITY` profile name, when one was given.
+    #[must_use]
+    pub fn mt_priority_profile(&self) -> Option<&'a str> {
+        self.mt_priority
+    }
+
+    /// The `NO-SOLICITING` keywords, when given.
+    #[must_use]
+    pub fn no_soliciting_keywords(&self) -> Option<&'a str> {
+        self.no_soliciting
+    }
+
+    /// The `XCLIENT` attribute names, space-separated.
+    #[must_use]
+    pub fn xclient_attributes(&self) -> &'a str {
+        self.xclient
+    }
+
+    /// The `LIMITS` values (all `None` when LIMITS was not advertised).
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Number of capabilities that have no typed form.
+    #[must_use]
+    pub fn unknown_count(&self) -> usize {
+        self.unknown
+    }
+
+    /// Every capability line, in the order sent.
+    #[must_use]
+    pub fn capabilities(&self) -> Capabilities<'a> {
+        Capabilities { rest: self.body }
+    }
+
+    /// The capabilities without a typed form, with their parameters.
+    pub fn unknown(&self) -> impl Iterator<Item = Capability<'a>> + 'a {
+        self.capabilities()
+            .filter(|c| matches!(c, Capability::Other { .. }))
+    }
+}
+
+/// Builds the reply a server sends to EHLO.
+///
+/// ```
+/// use smtp_proto::reply::{AuthMechanism, Capability, EhloReplyBuilder};
+///
+/// let reply = EhloReplyBuilder::new("mx.example.org", "greets client.example.net")
+///     .unwrap()
+///     .capability(&Capability::Pipelining).unwrap()
+///     .capability(&Capability::Size(Some(10_485_760))).unwrap()
+///     .auth(&[AuthMechanism::Plain, AuthMechanism::Login]).unwrap()
+///     .build();
+/// assert_eq!(
+///     reply.to_bytes(),
+///     b"250-mx.example.org greets client.example.net\r\n\
+///       250-PIPELINING\r\n250-SIZE 10485760\r\n250 AUTH PLAIN LOGIN\r\n",
+/// );
+/// ```
+#[derive(Debug, Clone)]
+pub struct EhloReplyBuilder {
+    reply: OwnedReply,
+}
+
+impl EhloReplyBuilder {
+    /// Starts with the first line: `Domain [ SP ehlo-greet ]`. The domain
+    /// may not be empty nor hold spaces or control characters; the greeting
+    /// may be empty.
+    pub fn new(domain: &str, greeting: &str) -> Result<Self, InvalidReply> {
+        if domain.is_empty() {
+            return Err(InvalidReply::Empty);
+        }
+        if domain.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(InvalidReply::InvalidEhloLine);
+        }
+        let reply = if greeting.is_empty() {
+            OwnedReply::new(ReplyCode::OK, domain)?
+        } else {
+            let mut first = String::with_capacity(domain.len() + 1 + greeting.len());
+            first.push_str(domain);
+            first.push(' ');
+            first.push_str(greeting);
+            OwnedReply::new(ReplyCode::OK, first)?
+        };
+        Ok(Self { reply })
+    }
+
+    /// Adds a capability line. Its keyword must be an `ehlo-keyword` and its
+    /// parameters `ehlo-param`s (printable US-ASCII without spaces).
+    pub fn capability(mut self, cap: &Capability<'_>) -> Result<Self, InvalidReply> {
+        let line = cap.to_string();
+        let keyword = cap.keyword().as_bytes();
+        match keyword.first() {
+            None => return Err(InvalidReply::Empty),
+            Some(b) if !b.is_ascii_alphanumeric() => return Err(InvalidReply::InvalidEhloLine),
+            Some(_) => {}
+        }
+        if !keyword
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        {
+            return Err(InvalidReply::InvalidEhloLine);
+        }
+        if !line.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return Err(InvalidReply::InvalidEhloLine);
+        }
+        self.reply.push_line(None, line)?;
+        Ok(self)
+    }
+
+    /// Adds an `AUTH` line naming `mechanisms`.
+    pub fn auth(self, mechanisms: &[AuthMechanism<'_>]) -> Result<Self, InvalidReply> {
+        let mut list = String::new();
+        for m in mechanisms {
+            if !list.is_empty() {
+                list.push(' ');
+            }
+            list.push_str(m.name());
+        }
+        self.capability(&Capability::Auth(AuthMechanisms(&list)))
+    }
+
+    /// The finished reply.
+    #[must_use]
+    pub fn build(self) -> OwnedReply {
+        self.reply
+    }
+}
