@@ -29,7 +29,7 @@
 //! assert!(summary.verdict().is_ok());
 //! ```
 
-use crate::status::{EnhancedStatusCode, StatusClass};
+use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 
 /// What the DATA decoder does with a CR or LF that is not part of a CRLF.
 ///
@@ -163,10 +163,10 @@ pub enum DataError {
 impl DataError {
     /// The SMTP reply code for this refusal.
     #[must_use]
-    pub fn reply_code(&self) -> u16 {
+    pub fn reply_code(&self) -> ReplyCode {
         match self {
-            DataError::TooLarge => 552,
-            DataError::BareLineEnding | DataError::LineTooLong => 554,
+            DataError::TooLarge => ReplyCode::EXCEEDED_STORAGE,
+            DataError::BareLineEnding | DataError::LineTooLong => ReplyCode::TRANSACTION_FAILED,
         }
     }
 
@@ -863,7 +863,7 @@ mod tests {
         assert_eq!(out, b"a\nb\rc\r\r\n");
         let end = end.unwrap();
         assert_eq!((end.bare_lf, end.bare_cr), (1, 2));
-        assert_eq!(end.verdict().unwrap_err().reply_code(), 554);
+        assert_eq!(end.verdict().unwrap_err().reply_code().get(), 554);
     }
 
     #[test]
@@ -894,7 +894,7 @@ mod tests {
         let end = end.unwrap();
         assert_eq!(end.size, 12);
         assert_eq!(end.verdict(), Err(DataError::TooLarge));
-        assert_eq!(DataError::TooLarge.reply_code(), 552);
+        assert_eq!(DataError::TooLarge.reply_code().get(), 552);
         assert_eq!(DataError::TooLarge.enhanced_code().to_string(), "5.3.4");
     }
 

@@ -21,6 +21,8 @@
 
 use core::time::Duration;
 
+use crate::status::{EnhancedStatusCode, ReplyCode};
+
 /// The result of feeding input to a session machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -183,17 +185,17 @@ pub enum SequenceError {
 impl SequenceError {
     /// The reply code for this refusal.
     #[must_use]
-    pub fn reply_code(&self) -> u16 {
+    pub fn reply_code(&self) -> ReplyCode {
         match self {
-            SequenceError::NoRecipients => 554,
-            _ => 503,
+            SequenceError::NoRecipients => ReplyCode::TRANSACTION_FAILED,
+            _ => ReplyCode::BAD_SEQUENCE,
         }
     }
 
     /// The RFC 3463 enhanced status code (5.5.1 "invalid command").
     #[must_use]
-    pub fn enhanced_code(&self) -> crate::status::EnhancedStatusCode {
-        crate::status::EnhancedStatusCode::new(5, 5, 1)
+    pub fn enhanced_code(&self) -> EnhancedStatusCode {
+        EnhancedStatusCode::INVALID_COMMAND
     }
 }
 
@@ -326,8 +328,8 @@ mod tests {
             Err(SequenceError::InTransaction)
         );
         assert_eq!(Phase::Data.check(K::Quit), Err(SequenceError::NotNow));
-        assert_eq!(SequenceError::NoRecipients.reply_code(), 554);
-        assert_eq!(SequenceError::NeedMail.reply_code(), 503);
+        assert_eq!(SequenceError::NoRecipients.reply_code().get(), 554);
+        assert_eq!(SequenceError::NeedMail.reply_code().get(), 503);
     }
 
     #[test]

@@ -324,7 +324,7 @@ fn one_gib_data_line_is_streamed_then_refused() {
     assert_eq!(
         events,
         vec![Some(
-            "Rejected { code: 554, reason: Data(LineTooLong) }".to_string()
+            "Rejected { code: ReplyCode(554), reason: Data(LineTooLong) }".to_string()
         )]
     );
 }
@@ -429,7 +429,8 @@ fn usage_errors_change_nothing() {
         s.handle_input(b"NOOP\r\n").unwrap_err(),
         Error::Usage(UsageError::DecisionPending)
     );
-    let not_rejection = smtp_proto::server::Response::new(250, None, "fine").unwrap();
+    let not_rejection =
+        smtp_proto::server::OwnedReply::new(smtp_proto::status::ReplyCode::OK, "fine").unwrap();
     assert_eq!(s.reject(not_rejection), Err(UsageError::NotARejection));
     assert_eq!(s.tls_established(), Err(UsageError::NotAwaitingTls));
     assert_eq!(

@@ -6,6 +6,7 @@ use crate::command::{
 use crate::data::DataError;
 use crate::sasl::{Credentials, SaslError};
 use crate::session::SequenceError;
+use crate::status::ReplyCode;
 
 /// Which greeting command the client used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,7 +97,7 @@ pub enum ServerEvent<'a> {
     /// The machine refused a command or a message by itself.
     Rejected {
         /// The reply code sent.
-        code: u16,
+        code: ReplyCode,
         /// Why.
         reason: Rejection,
     },

@@ -16,9 +16,9 @@
 //! # A complete run loop
 //!
 //! ```
-//! use smtp_proto::server::{Response, ServerConfig, ServerEvent, ServerSession};
+//! use smtp_proto::server::{OwnedReply, ServerConfig, ServerEvent, ServerSession};
 //! use smtp_proto::session::Outcome;
-//! use smtp_proto::status::EnhancedStatusCode;
+//! use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut server = ServerSession::new(ServerConfig::new("mx.example.com"))?;
@@ -40,8 +40,9 @@
 //!     match step.outcome {
 //!         Outcome::Event(event) => match event {
 //!             ServerEvent::Rcpt { to, .. } if to.to_string().starts_with("<nobody") => {
-//!                 let no = EnhancedStatusCode::new(5, 1, 1);
-//!                 server.reject(Response::new(550, Some(no), "No such user")?)?;
+//!                 let no = Some(EnhancedStatusCode::BAD_MAILBOX);
+//!                 let code = ReplyCode::MAILBOX_UNAVAILABLE;
+//!                 server.reject(OwnedReply::with_enhanced(code, no, "No such user")?)?;
 //!             }
 //!             ServerEvent::MessageChunk(bytes) => message.extend_from_slice(bytes),
 //!             ServerEvent::Hello { .. }
@@ -92,9 +93,9 @@ mod config;
 mod event;
 mod response;
 
+pub use crate::reply::OwnedReply;
 pub use config::ServerConfig;
 pub use event::{Error, HelloKind, Rejection, RemoteError, ServerEvent, UsageError};
-pub use response::{Response, ResponseError};
 
 use core::time::Duration;
 
@@ -106,16 +107,22 @@ use crate::command::{
 };
 use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
 use crate::framer::{Frame, LineFramer};
+use crate::reply::{AuthMechanism, Capability, EhloReplyBuilder, Limits};
 use crate::sasl::{SaslMechanism, SaslServer, SaslStep};
 use crate::session::{CommandKind, Outcome, Phase, SequenceError, Step};
-use crate::status::EnhancedStatusCode;
-use response::write_reply;
+use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+use response::{rc, write_reply};
 
 /// Pending output above which [`Outcome::Transmit`] asks the caller to send.
 const TRANSMIT_HIGH_WATER: usize = 16 * 1024;
 
 const fn esc(class: u8, subject: u16, detail: u16) -> EnhancedStatusCode {
-    EnhancedStatusCode::new(class, subject, detail)
+    let class = match class {
+        2 => StatusClass::Success,
+        4 => StatusClass::PersistentTransientFailure,
+        _ => StatusClass::PermanentFailure,
+    };
+    EnhancedStatusCode::known(class, subject, detail)
 }
 
 /// The decision the machine waits for.
@@ -154,7 +161,7 @@ enum Pending {
 
 #[derive(Debug, Clone, Copy)]
 struct Refusal {
-    code: u16,
+    code: ReplyCode,
     enhanced: EnhancedStatusCode,
     text: &'static str,
     reason: RefusalReason,
@@ -349,57 +356,80 @@ impl ServerSession {
 
     // ----- writing ---------------------------------------------------------
 
-    fn send(&mut self, code: u16, enhanced: EnhancedStatusCode, text: &str) {
+    fn send(&mut self, code: ReplyCode, enhanced: EnhancedStatusCode, text: &str) {
         let e = self.config.enhanced_status_codes.then_some(enhanced);
-        write_reply(&mut self.out, code, e, &[text]);
+        write_reply(&mut self.out, code, e, text);
     }
 
-    fn send_plain(&mut self, code: u16, text: &str) {
-        write_reply(&mut self.out, code, None, &[text]);
+    fn send_plain(&mut self, code: ReplyCode, text: &str) {
+        write_reply(&mut self.out, code, None, text);
     }
 
     fn send_ehlo(&mut self) {
         let c = &self.config;
-        let mut lines: Vec<String> = vec![c.hostname.clone()];
+        let mut caps: Vec<Capability<'_>> = Vec::new();
         if c.pipelining {
-            lines.push("PIPELINING".into());
+            caps.push(Capability::Pipelining);
         }
         if let Some(max) = c.max_message_size {
-            lines.push(format!("SIZE {max}"));
+            caps.push(Capability::Size(Some(max)));
         }
         if c.eight_bit_mime {
-            lines.push("8BITMIME".into());
+            caps.push(Capability::EightBitMime);
         }
         if c.smtputf8 {
-            lines.push("SMTPUTF8".into());
+            caps.push(Capability::SmtpUtf8);
         }
         if c.starttls && !self.tls {
-            lines.push("STARTTLS".into());
+            caps.push(Capability::StartTls);
         }
-        if self.auth_offered() {
-            let names: Vec<&str> = c.auth_mechanisms.iter().map(|m| m.as_str()).collect();
-            lines.push(format!("AUTH {}", names.join(" ")));
-        }
+        let auth: Vec<AuthMechanism<'_>> = if self.auth_offered() {
+            c.auth_mechanisms
+                .iter()
+                .map(|m| AuthMechanism::from_name(m.as_str()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut after_auth: Vec<Capability<'_>> = Vec::new();
         if c.chunking {
-            lines.push("CHUNKING".into());
+            after_auth.push(Capability::Chunking);
             if c.binarymime {
-                lines.push("BINARYMIME".into());
+                after_auth.push(Capability::BinaryMime);
             }
         }
         if c.enhanced_status_codes {
-            lines.push("ENHANCEDSTATUSCODES".into());
+            after_auth.push(Capability::EnhancedStatusCodes);
         }
         if c.dsn {
-            lines.push("DSN".into());
+            after_auth.push(Capability::Dsn);
         }
         if c.requiretls && self.tls {
-            lines.push("REQUIRETLS".into());
+            after_auth.push(Capability::RequireTls);
         }
         if c.limits {
-            lines.push(format!("LIMITS RCPTMAX={}", c.max_recipients));
+            after_auth.push(Capability::Limits(Limits {
+                rcpt_max: u32::try_from(c.max_recipients).ok(),
+                ..Limits::default()
+            }));
         }
-        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        write_reply(&mut self.out, 250, None, &refs);
+        let built = EhloReplyBuilder::new(&c.hostname, "").and_then(|mut b| {
+            for cap in &caps {
+                b = b.capability(cap)?;
+            }
+            if !auth.is_empty() {
+                b = b.auth(&auth)?;
+            }
+            for cap in &after_auth {
+                b = b.capability(cap)?;
+            }
+            Ok(b.build())
+        });
+        match built {
+            Ok(reply) => reply.write_to(&mut self.out),
+            // The host name was checked when the session was built.
+            Err(_) => write_reply(&mut self.out, ReplyCode::OK, None, ""),
+        }
     }
 
     fn auth_offered(&self) -> bool {
@@ -415,7 +445,7 @@ impl ServerSession {
     fn machine_reject<'a>(
         &mut self,
         consumed: usize,
-        code: u16,
+        code: ReplyCode,
         enhanced: EnhancedStatusCode,
         text: &str,
         reason: Rejection,
@@ -424,7 +454,7 @@ impl ServerSession {
         if counts {
             self.errors += 1;
             if self.errors > self.config.max_errors {
-                self.send(421, esc(4, 7, 0), "Too many errors, closing connection");
+                self.send(rc(421), esc(4, 7, 0), "Too many errors, closing connection");
                 self.close();
                 return Err(RemoteError::TooManyErrors.into());
             }
@@ -457,7 +487,7 @@ impl ServerSession {
         }
         let kind = if self.config.lmtp { "LMTP" } else { "ESMTP" };
         let text = format!("{} {kind}", self.config.hostname);
-        self.send_plain(220, &text);
+        self.send_plain(rc(220), &text);
         self.state = State::Command;
         self.phase = Phase::NeedHello;
         Ok(())
@@ -466,16 +496,16 @@ impl ServerSession {
     /// Refuses the connection: `554` (or the given 4xx/5xx reply) instead
     /// of 220. The session then answers 503 to everything until QUIT
     /// (RFC 5321 §3.1).
-    pub fn refuse(&mut self, reply: Option<Response>) -> Result<(), UsageError> {
+    pub fn refuse(&mut self, reply: Option<OwnedReply>) -> Result<(), UsageError> {
         if !matches!(self.state, State::AwaitGreeting) {
             return Err(UsageError::AlreadyGreeted);
         }
         match reply {
-            Some(r) if r.is_positive() => return Err(UsageError::NotARejection),
-            Some(r) => r.write(&mut self.out),
+            Some(r) if r.code().is_positive() => return Err(UsageError::NotARejection),
+            Some(r) => r.write_to(&mut self.out),
             None => {
                 let text = format!("{} No SMTP service here", self.config.hostname);
-                self.send_plain(554, &text);
+                self.send_plain(rc(554), &text);
             }
         }
         self.state = State::Refused;
@@ -502,33 +532,33 @@ impl ServerSession {
                 self.phase = Phase::Ready;
                 if kind == HelloKind::Helo {
                     let text = self.config.hostname.clone();
-                    self.send_plain(250, &text);
+                    self.send_plain(rc(250), &text);
                 } else {
                     self.send_ehlo();
                 }
             }
             Pending::Mail { body, smtputf8 } => {
                 self.mail_accepted(body, smtputf8);
-                self.send(250, esc(2, 1, 0), "OK");
+                self.send(rc(250), esc(2, 1, 0), "OK");
             }
             Pending::Rcpt => {
                 self.rcpt_accepted();
-                self.send(250, esc(2, 1, 5), "OK");
+                self.send(rc(250), esc(2, 1, 5), "OK");
             }
             Pending::Vrfy => self.send(
-                252,
+                rc(252),
                 esc(2, 5, 0),
                 "Cannot VRFY user, but will accept message and attempt delivery",
             ),
-            Pending::Expn => self.send(502, esc(5, 5, 1), "EXPN not available"),
+            Pending::Expn => self.send(rc(502), esc(5, 5, 1), "EXPN not available"),
             Pending::Auth => {
                 self.authenticated = true;
-                self.send(235, esc(2, 7, 0), "Authentication successful");
+                self.send(rc(235), esc(2, 7, 0), "Authentication successful");
             }
             Pending::Message => {
                 let n = self.message_replies();
                 for _ in 0..n {
-                    self.send(250, esc(2, 0, 0), "OK: message accepted");
+                    self.send(rc(250), esc(2, 0, 0), "OK: message accepted");
                 }
                 self.message_done();
             }
@@ -538,8 +568,8 @@ impl ServerSession {
 
     /// Rejects what the pending decision is about with `reply` (4xx/5xx).
     /// For an LMTP message the reply is sent once per recipient.
-    pub fn reject(&mut self, reply: Response) -> Result<(), UsageError> {
-        if reply.is_positive() {
+    pub fn reject(&mut self, reply: OwnedReply) -> Result<(), UsageError> {
+        if reply.code().is_positive() {
             return Err(UsageError::NotARejection);
         }
         self.reply(reply)
@@ -548,50 +578,54 @@ impl ServerSession {
     /// Answers the pending decision with `reply`: a 2xx reply accepts (for
     /// EHLO the capability list is sent instead of the text), 4xx/5xx
     /// rejects. VRFY and EXPN take any code but 3xx.
-    pub fn reply(&mut self, reply: Response) -> Result<(), UsageError> {
+    pub fn reply(&mut self, reply: OwnedReply) -> Result<(), UsageError> {
         let pending = self.take_pending()?;
         let code = reply.code();
-        if (300..400).contains(&code) {
+        if code.is_positive_intermediate() {
             return Err(UsageError::BadReplyCode);
         }
-        if matches!(pending, Pending::Auth) && code < 300 && code != 235 {
+        if matches!(pending, Pending::Auth)
+            && code.is_positive_completion()
+            && code != ReplyCode::AUTH_SUCCEEDED
+        {
             return Err(UsageError::BadReplyCode);
         }
-        if reply.is_positive() && matches!(pending, Pending::Hello(_)) {
+        let positive = code.is_positive_completion();
+        if positive && matches!(pending, Pending::Hello(_)) {
             return self.accept();
         }
         self.state = State::Command;
         match pending {
             Pending::Message => {
                 for _ in 0..self.message_replies() {
-                    reply.write(&mut self.out);
+                    reply.write_to(&mut self.out);
                 }
                 self.message_done();
                 return Ok(());
             }
-            Pending::Mail { body, smtputf8 } if reply.is_positive() => {
+            Pending::Mail { body, smtputf8 } if positive => {
                 self.mail_accepted(body, smtputf8);
             }
-            Pending::Rcpt if reply.is_positive() => self.rcpt_accepted(),
-            Pending::Auth if reply.is_positive() => self.authenticated = true,
+            Pending::Rcpt if positive => self.rcpt_accepted(),
+            Pending::Auth if positive => self.authenticated = true,
             _ => {}
         }
-        reply.write(&mut self.out);
+        reply.write_to(&mut self.out);
         Ok(())
     }
 
     /// LMTP only: answers the end of a message with one reply per accepted
     /// recipient, in RCPT order (RFC 2033 §4.2).
-    pub fn reply_per_recipient(&mut self, replies: &[Response]) -> Result<(), UsageError> {
+    pub fn reply_per_recipient(&mut self, replies: &[OwnedReply]) -> Result<(), UsageError> {
         if !matches!(self.state, State::Decision(Pending::Message))
             || !self.config.lmtp
             || replies.len() != self.txn.recipients
-            || replies.iter().any(|r| (300..400).contains(&r.code()))
+            || replies.iter().any(|r| r.code().is_positive_intermediate())
         {
             return Err(UsageError::RecipientReplies);
         }
         for r in replies {
-            r.write(&mut self.out);
+            r.write_to(&mut self.out);
         }
         self.state = State::Command;
         self.message_done();
@@ -750,7 +784,7 @@ impl ServerSession {
                         ));
                     }
                     let text = format!("{size} octets received");
-                    self.send(250, esc(2, 0, 0), &text);
+                    self.send(rc(250), esc(2, 0, 0), &text);
                 }
                 State::Sasl { .. } => {
                     if let Some(step) = self.sasl_input(input, &mut pos)? {
@@ -798,20 +832,24 @@ impl ServerSession {
     }
 
     fn injection(&mut self) -> Error {
-        self.send(554, esc(5, 5, 1), "Data pipelined after STARTTLS, closing");
+        self.send(
+            rc(554),
+            esc(5, 5, 1),
+            "Data pipelined after STARTTLS, closing",
+        );
         self.close();
         RemoteError::StartTlsInjection.into()
     }
 
     fn refused_session<'a>(&mut self, pos: usize, cmd: Option<Command<'a>>) -> Handled<'a> {
         if matches!(cmd, Some(Command::Quit)) {
-            self.send(221, esc(2, 0, 0), "Bye");
+            self.send(rc(221), esc(2, 0, 0), "Bye");
             self.close();
             return Ok(Step::event(pos, ServerEvent::Quit));
         }
         self.machine_reject(
             pos,
-            503,
+            rc(503),
             esc(5, 5, 1),
             "No SMTP service here, send QUIT",
             Rejection::SessionRefused,
@@ -834,7 +872,7 @@ impl ServerSession {
         let text = format!("{keyword} parameter not supported");
         self.machine_reject(
             pos,
-            555,
+            rc(555),
             esc(5, 5, 4),
             &text,
             Rejection::ParameterNotAdvertised(keyword),
@@ -845,7 +883,7 @@ impl ServerSession {
     fn not_implemented<'a>(&mut self, pos: usize, verb: &'static str) -> Handled<'a> {
         self.machine_reject(
             pos,
-            502,
+            rc(502),
             esc(5, 5, 1),
             "Command not implemented",
             Rejection::NotImplemented(verb),
@@ -856,7 +894,7 @@ impl ServerSession {
     fn utf8_refused<'a>(&mut self, pos: usize) -> Handled<'a> {
         self.machine_reject(
             pos,
-            553,
+            rc(553),
             esc(5, 6, 7),
             "Non-ASCII address requires SMTPUTF8",
             Rejection::Utf8AddressWithoutSmtputf8,
@@ -926,7 +964,7 @@ impl ServerSession {
         match cmd {
             Command::Ehlo(_) | Command::Helo(_) if lmtp => self.machine_reject(
                 pos,
-                500,
+                rc(500),
                 esc(5, 5, 1),
                 "Use LHLO in LMTP",
                 Rejection::WrongHello,
@@ -953,7 +991,7 @@ impl ServerSession {
                     if declared > max {
                         return self.machine_reject(
                             pos,
-                            552,
+                            rc(552),
                             esc(5, 3, 4),
                             "Message size exceeds fixed maximum message size",
                             Rejection::MessageTooLarge,
@@ -989,7 +1027,7 @@ impl ServerSession {
                 if self.txn.recipients >= self.config.max_recipients {
                     return self.machine_reject(
                         pos,
-                        452,
+                        rc(452),
                         esc(4, 5, 3),
                         "Too many recipients",
                         Rejection::TooManyRecipients,
@@ -1012,14 +1050,14 @@ impl ServerSession {
                 if self.txn.body == Some(BodyType::BinaryMime) {
                     return self.machine_reject(
                         pos,
-                        503,
+                        rc(503),
                         esc(5, 5, 1),
                         "BINARYMIME requires BDAT",
                         Rejection::BinaryMimeNeedsBdat,
                         true,
                     );
                 }
-                self.send_plain(354, "End data with <CR><LF>.<CR><LF>");
+                self.send_plain(rc(354), "End data with <CR><LF>.<CR><LF>");
                 self.phase = self.phase.after(CommandKind::Data);
                 let limits = DataLimits::default()
                     .with_bare_endings(self.config.bare_endings)
@@ -1038,21 +1076,21 @@ impl ServerSession {
             Command::Rset => {
                 self.reset_transaction();
                 self.phase = self.phase.after(CommandKind::Rset);
-                self.send(250, esc(2, 0, 0), "OK");
+                self.send(rc(250), esc(2, 0, 0), "OK");
                 Ok(Step::event(pos, ServerEvent::Reset))
             }
             Command::Noop(_) => {
-                self.send(250, esc(2, 0, 0), "OK");
+                self.send(rc(250), esc(2, 0, 0), "OK");
                 Ok(Step::event(pos, ServerEvent::Noop))
             }
             Command::Quit => {
-                self.send(221, esc(2, 0, 0), "Bye");
+                self.send(rc(221), esc(2, 0, 0), "Bye");
                 self.close();
                 Ok(Step::event(pos, ServerEvent::Quit))
             }
             Command::Help(topic) => {
                 self.send(
-                    214,
+                    rc(214),
                     esc(2, 0, 0),
                     "See RFC 5321: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN",
                 );
@@ -1079,7 +1117,7 @@ impl ServerSession {
                 if self.tls {
                     return self.machine_reject(
                         pos,
-                        503,
+                        rc(503),
                         esc(5, 5, 1),
                         "TLS already active",
                         Rejection::TlsAlreadyActive,
@@ -1097,7 +1135,7 @@ impl ServerSession {
                     // handshake.
                     return Err(self.injection());
                 }
-                self.send(220, esc(2, 0, 0), "Ready to start TLS");
+                self.send(rc(220), esc(2, 0, 0), "Ready to start TLS");
                 self.state = State::AwaitTls;
                 self.phase = self.phase.after(CommandKind::StartTls);
                 Ok(Step::event(pos, ServerEvent::StartTls))
@@ -1118,7 +1156,7 @@ impl ServerSession {
                 if self.authenticated {
                     return self.machine_reject(
                         pos,
-                        503,
+                        rc(503),
                         esc(5, 5, 1),
                         "Already authenticated",
                         Rejection::AlreadyAuthenticated,
@@ -1130,7 +1168,7 @@ impl ServerSession {
                 let Some(mech) = mech else {
                     return self.machine_reject(
                         pos,
-                        504,
+                        rc(504),
                         esc(5, 5, 4),
                         "Unrecognized authentication type",
                         Rejection::UnsupportedMechanism,
@@ -1140,7 +1178,7 @@ impl ServerSession {
                 if !self.auth_offered() {
                     return self.machine_reject(
                         pos,
-                        538,
+                        rc(538),
                         esc(5, 7, 11),
                         "Encryption required for requested authentication mechanism",
                         Rejection::AuthNeedsTls,
@@ -1183,7 +1221,7 @@ impl ServerSession {
         };
         let refusal = if !self.config.chunking || self.hello == Some(HelloKind::Helo) {
             Some(Refusal {
-                code: 502,
+                code: rc(502),
                 enhanced: esc(5, 5, 1),
                 text: "Command not implemented",
                 reason: RefusalReason::NotImplemented,
@@ -1204,7 +1242,7 @@ impl ServerSession {
                     let total = self.txn.size.saturating_add(size);
                     if self.config.max_message_size.is_some_and(|max| total > max) {
                         Some(Refusal {
-                            code: 552,
+                            code: rc(552),
                             enhanced: esc(5, 3, 4),
                             text: "Message size exceeds fixed maximum message size",
                             reason: RefusalReason::TooLarge,
@@ -1250,7 +1288,7 @@ impl ServerSession {
     fn auth_bad_base64<'a>(&mut self, pos: usize) -> Handled<'a> {
         self.machine_reject(
             pos,
-            501,
+            rc(501),
             esc(5, 5, 2),
             "Cannot Base64-decode client response",
             Rejection::AuthBadBase64,
@@ -1266,8 +1304,13 @@ impl ServerSession {
     ) -> Handled<'a> {
         match step {
             Ok(SaslStep::Challenge(c)) => {
+                // `continue-req = "334" SP [base64] CRLF` (RFC 4954 §4):
+                // the space stays even when the challenge is empty, so this
+                // line is written here rather than as a generic reply.
+                self.out.extend_from_slice(b"334 ");
                 let text = base64::engine::general_purpose::STANDARD.encode(c);
-                self.send_plain(334, &text);
+                self.out.extend_from_slice(text.as_bytes());
+                self.out.extend_from_slice(b"\r\n");
                 self.state = State::Sasl {
                     sasl,
                     framer: LineFramer::new(),
@@ -1282,7 +1325,7 @@ impl ServerSession {
                 self.state = State::Command;
                 self.machine_reject(
                     pos,
-                    501,
+                    rc(501),
                     esc(5, 5, 2),
                     "Malformed authentication response",
                     Rejection::AuthMalformed(e),
@@ -1295,7 +1338,7 @@ impl ServerSession {
     fn unknown<'a>(&mut self, pos: usize, verb: &str) -> Handled<'a> {
         self.machine_reject(
             pos,
-            500,
+            rc(500),
             esc(5, 5, 1),
             "Command unrecognized",
             Rejection::UnknownCommand(verb.to_owned()),
@@ -1324,7 +1367,7 @@ impl ServerSession {
                 self.state = State::Command;
                 self.machine_reject(
                     *pos,
-                    500,
+                    rc(500),
                     esc(5, 5, 6),
                     "Authentication exchange line is too long",
                     Rejection::AuthLineTooLong,
@@ -1343,7 +1386,7 @@ impl ServerSession {
                     return self
                         .machine_reject(
                             *pos,
-                            501,
+                            rc(501),
                             esc(5, 0, 0),
                             "Authentication cancelled",
                             Rejection::AuthCancelled,

@@ -5,9 +5,17 @@
 #![allow(dead_code)]
 
 use smtp_proto::sasl::Credentials;
-use smtp_proto::server::{Error, RemoteError, Response, ServerConfig, ServerEvent, ServerSession};
+use smtp_proto::server::{
+    Error, OwnedReply, RemoteError, ServerConfig, ServerEvent, ServerSession,
+};
 use smtp_proto::session::Outcome;
-use smtp_proto::status::EnhancedStatusCode;
+use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
+
+/// A reply with an enhanced code, from its parts.
+pub fn reply(code: u16, enhanced: &str, text: &str) -> OwnedReply {
+    let enhanced: EnhancedStatusCode = enhanced.parse().unwrap();
+    OwnedReply::with_enhanced(ReplyCode::new(code).unwrap(), Some(enhanced), text).unwrap()
+}
 
 /// A parsed transcript.
 #[derive(Debug, Clone)]
@@ -75,8 +83,8 @@ pub fn parse(text: &str) -> Transcript {
 /// What the application answers.
 pub enum Action {
     Accept,
-    Reply(Response),
-    PerRecipient(Vec<Response>),
+    Reply(OwnedReply),
+    PerRecipient(Vec<OwnedReply>),
 }
 
 /// Application state a policy may keep (per run).
@@ -98,21 +106,13 @@ pub fn default_policy(event: &ServerEvent<'_>, app: &mut AppState) -> Action {
             app.rcpts.clear();
             default_policy(event, app)
         }
-        ServerEvent::Mail { from, .. } if from.to_string().starts_with("<reject") => Action::Reply(
-            Response::new(
-                550,
-                Some(EnhancedStatusCode::new(5, 7, 1)),
-                "Sender refused",
-            )
-            .unwrap(),
-        ),
+        ServerEvent::Mail { from, .. } if from.to_string().starts_with("<reject") => {
+            Action::Reply(reply(550, "5.7.1", "Sender refused"))
+        }
         ServerEvent::Rcpt { to, .. } => {
             let to = to.to_string();
             if to.starts_with("<reject") {
-                Action::Reply(
-                    Response::new(550, Some(EnhancedStatusCode::new(5, 1, 1)), "No such user")
-                        .unwrap(),
-                )
+                Action::Reply(reply(550, "5.1.1", "No such user"))
             } else {
                 app.rcpts.push(to);
                 Action::Accept
@@ -131,14 +131,7 @@ pub fn default_policy(event: &ServerEvent<'_>, app: &mut AppState) -> Action {
             if secret == "secret" {
                 Action::Accept
             } else {
-                Action::Reply(
-                    Response::new(
-                        535,
-                        Some(EnhancedStatusCode::new(5, 7, 8)),
-                        "Authentication credentials invalid",
-                    )
-                    .unwrap(),
-                )
+                Action::Reply(reply(535, "5.7.8", "Authentication credentials invalid"))
             }
         }
         ServerEvent::MessageEnd { .. }
@@ -149,11 +142,9 @@ pub fn default_policy(event: &ServerEvent<'_>, app: &mut AppState) -> Action {
                 .drain(..)
                 .map(|r| {
                     if r.starts_with("<lmtpfail") {
-                        Response::new(452, Some(EnhancedStatusCode::new(4, 2, 2)), "Mailbox full")
-                            .unwrap()
+                        reply(452, "4.2.2", "Mailbox full")
                     } else {
-                        Response::new(250, Some(EnhancedStatusCode::new(2, 0, 0)), "Delivered")
-                            .unwrap()
+                        reply(250, "2.0.0", "Delivered")
                     }
                 })
                 .collect();
