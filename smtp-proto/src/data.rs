@@ -568,6 +568,35 @@ impl DataDecoder {
     }
 }
 
+/// The length of the clean prefix of `bytes` the encoder may copy as it is:
+/// one block of CRLF-only text in which no line starts with a dot (0 when
+/// the block has anything to change).
+fn clean_block(bytes: &[u8]) -> usize {
+    let avail = bytes.len();
+    if avail < 64 || bytes[0] == b'\n' {
+        return 0;
+    }
+    let mut n = avail.min(FAST_BLOCK);
+    if bytes[n - 1] == b'\r' {
+        n -= 1;
+    }
+    let pairs = if n < avail { n } else { n - 1 };
+    let (a, b) = (&bytes[..pairs], &bytes[1..=pairs]);
+    let (mut bad, mut dot) = (0u8, 0u8);
+    for (&x, &y) in a.iter().zip(b) {
+        bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
+        dot |= u8::from(x == b'\n') & u8::from(y == b'.');
+    }
+    if bad != 0 {
+        0
+    } else if dot != 0 {
+        // Copy up to the line that starts with a dot.
+        dot_finder().find(&bytes[..=pairs]).map_or(0, |p| p + 1)
+    } else {
+        n
+    }
+}
+
 /// The searcher for a line that starts with a dot, built once.
 fn dot_finder() -> &'static memchr::memmem::Finder<'static> {
     static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
@@ -646,7 +675,21 @@ impl DotStuffer {
         }
         out.reserve(len - i + 16);
         let mut run = i;
+        // Where the next block copy may be tried (after a failed try, not
+        // before the end of the block that failed, so the cost stays linear).
+        let mut fast_from = i;
         loop {
+            if i >= fast_from && !(self.at_line_start && input.get(i) == Some(&b'.')) {
+                let n = clean_block(input.get(i..).unwrap_or_default());
+                if n > 0 {
+                    out.extend_from_slice(&input[run..i + n]);
+                    i += n;
+                    run = i;
+                    self.at_line_start = input[i - 1] == b'\n';
+                    continue;
+                }
+                fast_from = i + FAST_BLOCK;
+            }
             if self.at_line_start {
                 match input.get(i) {
                     None => break,
@@ -1032,6 +1075,52 @@ mod tests {
             let got_end = got_end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
             prop_assert_eq!(got_end, want_end);
             prop_assert_eq!(run_split(limits, &input, &[]).0, want);
+        }
+
+        #[test]
+        fn stuffer_fast_path_matches_line_by_line(
+            body in long_body(),
+            cut in 0usize..8000,
+        ) {
+            // Reference: normalise every line ending, then double the dot
+            // at the start of each line.
+            let mut expect = Vec::new();
+            let mut at_start = true;
+            let mut i = 0;
+            while i < body.len() {
+                let c = body[i];
+                if at_start && c == b'.' {
+                    expect.push(b'.');
+                }
+                at_start = false;
+                match c {
+                    b'\r' => {
+                        expect.extend_from_slice(b"\r\n");
+                        if body.get(i + 1) == Some(&b'\n') {
+                            i += 1;
+                        }
+                        at_start = true;
+                    }
+                    b'\n' => {
+                        expect.extend_from_slice(b"\r\n");
+                        at_start = true;
+                    }
+                    c => expect.push(c),
+                }
+                i += 1;
+            }
+            if !at_start {
+                expect.extend_from_slice(b"\r\n");
+            }
+            expect.extend_from_slice(b".\r\n");
+            prop_assert_eq!(&dot_stuff(&body), &expect);
+            let cut = cut.min(body.len());
+            let mut enc = DotStuffer::new();
+            let mut out = Vec::new();
+            enc.encode(&body[..cut], &mut out);
+            enc.encode(&body[cut..], &mut out);
+            enc.finish(&mut out);
+            prop_assert_eq!(out, expect);
         }
 
         #[test]
