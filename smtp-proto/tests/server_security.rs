@@ -457,3 +457,29 @@ fn timeouts_are_reported_per_phase() {
     let _ = s.handle_input(b"EHLO a\r\n").unwrap();
     assert_eq!(s.timeout(), None, "waiting for the application");
 }
+
+#[test]
+fn oauth_error_challenge_only_for_oauth_mechanisms() {
+    let mut c = config();
+    c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let input = b"EHLO a\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n";
+    let step = s.handle_input(input).unwrap();
+    s.accept().unwrap();
+    let step2 = s.handle_input(&input[step.consumed..]).unwrap();
+    assert!(matches!(
+        step2.outcome,
+        Outcome::Event(ServerEvent::Auth(_))
+    ));
+    let r = support::reply(535, "5.7.8", "no");
+    assert_eq!(
+        s.reject_auth_with_challenge(b"{}", r.clone()),
+        Err(UsageError::NotOAuth)
+    );
+    // Nothing changed: the decision is still open and can be answered.
+    s.reject(r).unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert!(out.ends_with(b"535 5.7.8 no\r\n"));
+}

@@ -900,3 +900,43 @@ fn quit_closes_and_ignores_the_rest() {
     assert!(r.closed);
     assert_eq!(r.leftover, 6);
 }
+
+#[test]
+fn oauth_failure_uses_an_error_challenge() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::XOAuth2, SaslMechanism::OAuthBearer];
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH XOAUTH2 OAUTHBEARER
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    # RFC 7628 §3.2.2: error challenge, dummy answer, final failure.
+    C: AUTH OAUTHBEARER bixhPWFsaWNlQGV4YW1wbGUuY29tLAFob3N0PW14LmV4YW1wbGUuY29tAXBvcnQ9NTg3AWF1dGg9QmVhcmVyIHdyb25nAQE=
+    S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=
+    C: AQ==
+    S: 535 5.7.8 Authentication credentials invalid
+    C: AUTH XOAUTH2 dXNlcj1hbGljZUBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB3cm9uZwEB
+    S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=
+    C:
+    S: 535 5.7.8 Authentication credentials invalid
+    C: AUTH XOAUTH2
+    S: 334 
+    C: dXNlcj1hbGljZUBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciBzZWNyZXQBAQ==
+    S: 235 2.7.0 Authentication successful
+",
+    );
+    assert_eq!(
+        r.events.iter().filter(|e| e.starts_with("Auth(")).count(),
+        3
+    );
+    assert!(r
+        .events
+        .iter()
+        .all(|e| !e.contains("wrong") && !e.contains("secret")));
+}

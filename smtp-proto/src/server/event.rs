@@ -192,6 +192,10 @@ pub enum UsageError {
     /// A reply code that makes no sense for this decision (for example 3xx).
     #[error("reply code not allowed for this decision")]
     BadReplyCode,
+    /// `reject_auth_with_challenge` for a mechanism other than
+    /// OAUTHBEARER or XOAUTH2.
+    #[error("an error challenge needs OAUTHBEARER or XOAUTH2")]
+    NotOAuth,
     /// `tls_established` without a STARTTLS in progress.
     #[error("no STARTTLS in progress")]
     NotAwaitingTls,

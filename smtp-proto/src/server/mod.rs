@@ -106,7 +106,7 @@ use crate::command::{
     RcptTo,
 };
 use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
-use crate::framer::{Frame, LineFramer};
+use crate::framer::{Frame, Line, LineFramer};
 use crate::reply::{AuthMechanism, Capability, EhloReplyBuilder, Limits};
 use crate::sasl::{SaslMechanism, SaslServer, SaslStep};
 use crate::session::{CommandKind, Outcome, Phase, SequenceError, Step};
@@ -155,7 +155,7 @@ enum Pending {
     Rcpt,
     Vrfy,
     Expn,
-    Auth,
+    Auth(SaslMechanism),
     Message,
 }
 
@@ -193,6 +193,12 @@ enum State {
     Sasl {
         sasl: SaslServer,
         framer: LineFramer,
+    },
+    /// An OAuth error challenge was sent; the client's answer to it is
+    /// read and then `reply` is sent (RFC 7628 §3.2.2).
+    SaslFailing {
+        framer: LineFramer,
+        reply: OwnedReply,
     },
     AwaitTls,
     Closed,
@@ -294,7 +300,7 @@ impl ServerSession {
                 Pending::Rcpt => Decision::Rcpt,
                 Pending::Vrfy => Decision::Vrfy,
                 Pending::Expn => Decision::Expn,
-                Pending::Auth => Decision::Auth,
+                Pending::Auth(_) => Decision::Auth,
                 Pending::Message => Decision::Message,
             }),
             _ => None,
@@ -336,7 +342,8 @@ impl ServerSession {
             | State::Command
             | State::Data { .. }
             | State::Bdat { .. }
-            | State::Sasl { .. } => Some(self.config.timeouts.server),
+            | State::Sasl { .. }
+            | State::SaslFailing { .. } => Some(self.config.timeouts.server),
             State::AwaitGreeting | State::Decision(_) | State::AwaitTls | State::Closed => None,
         }
     }
@@ -551,7 +558,7 @@ impl ServerSession {
                 "Cannot VRFY user, but will accept message and attempt delivery",
             ),
             Pending::Expn => self.send(rc(502), esc(5, 5, 1), "EXPN not available"),
-            Pending::Auth => {
+            Pending::Auth(_) => {
                 self.authenticated = true;
                 self.send(rc(235), esc(2, 7, 0), "Authentication successful");
             }
@@ -584,7 +591,7 @@ impl ServerSession {
         if code.is_positive_intermediate() {
             return Err(UsageError::BadReplyCode);
         }
-        if matches!(pending, Pending::Auth)
+        if matches!(pending, Pending::Auth(_))
             && code.is_positive_completion()
             && code != ReplyCode::AUTH_SUCCEEDED
         {
@@ -607,10 +614,38 @@ impl ServerSession {
                 self.mail_accepted(body, smtputf8);
             }
             Pending::Rcpt if positive => self.rcpt_accepted(),
-            Pending::Auth if positive => self.authenticated = true,
+            Pending::Auth(_) if positive => self.authenticated = true,
             _ => {}
         }
         reply.write_to(&mut self.out);
+        Ok(())
+    }
+
+    /// OAUTHBEARER and XOAUTH2 only: refuses the credentials as RFC 7628
+    /// §3.2.2 asks. The machine sends `error` (the JSON status document) in
+    /// a `334` challenge, reads the client's answer to it (`^A`, or an empty
+    /// line for XOAUTH2), then sends `reply` (4xx/5xx, typically
+    /// `535 5.7.8`).
+    pub fn reject_auth_with_challenge(
+        &mut self,
+        error: &[u8],
+        reply: OwnedReply,
+    ) -> Result<(), UsageError> {
+        let pending = self.take_pending()?;
+        let Pending::Auth(SaslMechanism::OAuthBearer | SaslMechanism::XOAuth2) = pending else {
+            return Err(UsageError::NotOAuth);
+        };
+        if !reply.code().is_negative() {
+            return Err(UsageError::NotARejection);
+        }
+        self.out.extend_from_slice(b"334 ");
+        let text = base64::engine::general_purpose::STANDARD.encode(error);
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        self.state = State::SaslFailing {
+            framer: LineFramer::new(),
+            reply,
+        };
         Ok(())
     }
 
@@ -789,6 +824,29 @@ impl ServerSession {
                 State::Sasl { .. } => {
                     if let Some(step) = self.sasl_input(input, &mut pos)? {
                         return Ok(step);
+                    }
+                }
+                State::SaslFailing { framer, .. } => {
+                    let max = self.config.max_auth_line_length;
+                    match framer.next_frame(&input[pos..], max) {
+                        Frame::Incomplete => return Ok(Step::need_input(pos)),
+                        Frame::Discarded {
+                            consumed,
+                            end: false,
+                        } => {
+                            pos += consumed;
+                            return Ok(Step::need_input(pos));
+                        }
+                        Frame::Discarded { consumed, .. } | Frame::Line(Line { consumed, .. }) => {
+                            pos += consumed;
+                            // Whatever the client answered, the exchange
+                            // ends with the application's reply.
+                            if let State::SaslFailing { reply, .. } =
+                                core::mem::replace(&mut self.state, State::Command)
+                            {
+                                reply.write_to(&mut self.out);
+                            }
+                        }
                     }
                 }
                 State::Refused | State::Command => {
@@ -1318,7 +1376,7 @@ impl ServerSession {
                 Ok(Step::need_input(pos))
             }
             Ok(SaslStep::Done(creds)) => {
-                self.state = State::Decision(Pending::Auth);
+                self.state = State::Decision(Pending::Auth(sasl.mechanism()));
                 Ok(Step::event(pos, ServerEvent::Auth(creds)))
             }
             Err(e) => {

@@ -85,6 +85,8 @@ pub enum Action {
     Accept,
     Reply(OwnedReply),
     PerRecipient(Vec<OwnedReply>),
+    /// An OAuth error challenge, then the final reply.
+    Challenge(Vec<u8>, OwnedReply),
 }
 
 /// Application state a policy may keep (per run).
@@ -130,6 +132,14 @@ pub fn default_policy(event: &ServerEvent<'_>, app: &mut AppState) -> Action {
             };
             if secret == "secret" {
                 Action::Accept
+            } else if matches!(
+                creds,
+                Credentials::XOAuth2 { .. } | Credentials::OAuthBearer { .. }
+            ) {
+                Action::Challenge(
+                    br#"{"status":"401","schemes":"bearer"}"#.to_vec(),
+                    reply(535, "5.7.8", "Authentication credentials invalid"),
+                )
             } else {
                 Action::Reply(reply(535, "5.7.8", "Authentication credentials invalid"))
             }
@@ -264,6 +274,9 @@ pub fn run_pieces(
                             Action::Accept => server.accept().unwrap(),
                             Action::Reply(r) => server.reply(r).unwrap(),
                             Action::PerRecipient(rs) => server.reply_per_recipient(&rs).unwrap(),
+                            Action::Challenge(error, r) => {
+                                server.reject_auth_with_challenge(&error, r).unwrap()
+                            }
                         }
                     }
                     if matches!(event, ServerEvent::StartTls) {
