@@ -940,3 +940,41 @@ fn oauth_failure_uses_an_error_challenge() {
         .iter()
         .all(|e| !e.contains("wrong") && !e.contains("secret")));
 }
+
+/// RFC 2920 §3: the replies to a pipelined batch are queued in order and
+/// handed out together once the whole batch is processed.
+#[test]
+fn pipelined_batch_replies_come_out_together() {
+    use smtp_proto::server::{ServerEvent, ServerSession};
+    use smtp_proto::session::Outcome;
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let batch = b"EHLO a.example\r\nMAIL FROM:<a@a.example>\r\nRCPT TO:<b@b.example>\r\nRCPT TO:<c@b.example>\r\nDATA\r\n";
+    let mut pos = 0;
+    let mut events = 0;
+    loop {
+        let step = s.handle_input(&batch[pos..]).unwrap();
+        pos += step.consumed;
+        match step.outcome {
+            Outcome::Event(ServerEvent::MessageStart { .. }) => break,
+            Outcome::Event(_) => {
+                events += 1;
+                s.accept().unwrap();
+                // Nothing is sent in between: the caller flushes at the end.
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((events, pos), (4, batch.len()));
+    let step = s.handle_input(b"").unwrap();
+    assert_eq!(step.outcome, Outcome::NeedInput);
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(
+        out.lines().map(|l| &l[..3]).collect::<Vec<_>>(),
+        ["250", "250", "250", "250", "250", "250", "250", "250", "354"]
+    );
+}
