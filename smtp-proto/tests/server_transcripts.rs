@@ -978,3 +978,28 @@ fn pipelined_batch_replies_come_out_together() {
         ["250", "250", "250", "250", "250", "250", "250", "250", "354"]
     );
 }
+
+#[test]
+fn application_answers_hello_vrfy_and_expn() {
+    check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO reject.example
+    S: 550 5.7.1 Go away
+    C: MAIL FROM:<a@bar.com>
+    S: 503 5.5.1 send EHLO/HELO first
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: VRFY known
+    S: 250 2.1.5 Known User <known@mx.example.com>
+    C: VRFY unknown
+    S: 252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery
+    C: EXPN list
+    S: 250-2.1.5 One <one@mx.example.com>
+    S: 250 2.1.5 Two <two@mx.example.com>
+",
+        ),
+    );
+}

@@ -104,6 +104,18 @@ pub type Policy = fn(&ServerEvent<'_>, &mut AppState) -> Action;
 /// 452 at message end.
 pub fn default_policy(event: &ServerEvent<'_>, app: &mut AppState) -> Action {
     match event {
+        ServerEvent::Hello { domain, .. } if domain.as_str().starts_with("reject") => {
+            Action::Reply(reply(550, "5.7.1", "Go away"))
+        }
+        ServerEvent::Vrfy(who) if who.as_str() == "known" => {
+            Action::Reply(reply(250, "2.1.5", "Known User <known@mx.example.com>"))
+        }
+        ServerEvent::Expn(list) if list.as_str() == "list" => {
+            let mut r = reply(250, "2.1.5", "One <one@mx.example.com>");
+            r.push_line(Some("2.1.5".parse().unwrap()), "Two <two@mx.example.com>")
+                .unwrap();
+            Action::Reply(r)
+        }
         ServerEvent::Mail { .. } if !app.rcpts.is_empty() => {
             app.rcpts.clear();
             default_policy(event, app)
