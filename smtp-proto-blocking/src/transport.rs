@@ -18,14 +18,23 @@ impl Transport for TcpStream {
 }
 
 /// Plaintext until STARTTLS, then TLS over the same stream.
-#[derive(Debug)]
-pub enum MaybeTls<S, C> {
+pub enum MaybeTls<S: Read + Write, C> {
     /// Before STARTTLS.
     Plain(S),
     /// After the handshake.
     Tls(Box<rustls::StreamOwned<C, S>>),
     /// Only while switching; never seen by callers.
     Switching,
+}
+
+impl<S: Read + Write, C> std::fmt::Debug for MaybeTls<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MaybeTls::Plain(_) => "MaybeTls::Plain",
+            MaybeTls::Tls(_) => "MaybeTls::Tls",
+            MaybeTls::Switching => "MaybeTls::Switching",
+        })
+    }
 }
 
 fn switching() -> io::Error {

@@ -24,8 +24,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::Parser;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SaslMechanism};
-use smtp_proto_tokio::smtp_proto::server::{HelloKind, Response, ServerConfig, ServerEvent, ServerSession};
-use smtp_proto_tokio::smtp_proto::status::{EnhancedStatusCode, StatusClass};
+use smtp_proto_tokio::smtp_proto::reply::OwnedReply;
+use smtp_proto_tokio::smtp_proto::server::{HelloKind, ServerConfig, ServerEvent, ServerSession};
+use smtp_proto_tokio::smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use smtp_proto_tokio::tls;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -205,7 +206,7 @@ impl ServerHandler for Connection {
                 } else {
                     tracing::warn!(peer = %self.peer, "authentication failed");
                     session.reject(
-                        Response::new(535, code(StatusClass::PermanentFailure, 7, 8), "Authentication credentials invalid")
+                        OwnedReply::with_enhanced(ReplyCode::AUTH_CREDENTIALS_INVALID, code(StatusClass::PermanentFailure, 7, 8), "Authentication credentials invalid")
                             .map_err(std::io::Error::other)?,
                     )
                 }
@@ -221,10 +222,10 @@ impl ServerHandler for Connection {
             ServerEvent::MessageEnd { .. } => {
                 let outcome = self.deliver().await;
                 let reply = match &outcome {
-                    Ok(id) => Response::new(250, code(StatusClass::Success, 0, 0), format!("OK queued as {id}")),
+                    Ok(id) => OwnedReply::with_enhanced(ReplyCode::OK, code(StatusClass::Success, 0, 0), format!("OK queued as {id}")),
                     Err(e) => {
                         tracing::error!(peer = %self.peer, error = %e, "delivery failed");
-                        Response::new(451, code(StatusClass::PersistentTransientFailure, 3, 0), "Local error in processing")
+                        OwnedReply::with_enhanced(ReplyCode::LOCAL_ERROR, code(StatusClass::PersistentTransientFailure, 3, 0), "Local error in processing")
                     }
                 }
                 .map_err(std::io::Error::other)?;
@@ -239,7 +240,7 @@ impl ServerHandler for Connection {
                 }
             }
             ServerEvent::Rejected { code, reason } => {
-                tracing::info!(peer = %self.peer, code, reason = ?reason, "refused");
+                tracing::info!(peer = %self.peer, code = code.get(), reason = ?reason, "refused");
                 Ok(())
             }
             ServerEvent::Reset => {
