@@ -1,0 +1,189 @@
+//! Driving a bytes-in machine over a caller-owned read buffer.
+//!
+//! Every stream-shaped part of the core (the line framer, the command and
+//! reply decoders, the server and client sessions) is called the same way:
+//! the caller holds a buffer of received bytes, the machine looks at it,
+//! reports how many bytes it consumed and perhaps something it found, or
+//! asks for more input. [`feed`] plays the caller: it appends each piece of
+//! input, calls the machine until it asks for more, drops the consumed bytes,
+//! and asserts on the way what any such machine owes its caller:
+//!
+//! - it never claims to consume more than the buffer holds;
+//! - it makes progress: only a bounded number of steps in a row may consume
+//!   nothing (a machine that loops is a bug);
+//! - it keeps memory bounded: when it asks for more input, the unconsumed
+//!   bytes it leaves in the buffer are within a limit.
+
+/// What one call of the machine did with the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step<E> {
+    /// The machine consumed `consumed` bytes from the front of the buffer
+    /// (possibly none) and reported `event`.
+    Advance {
+        /// Bytes the caller drops from the front of its buffer.
+        consumed: usize,
+        /// What the machine reported, in a form the target can compare
+        /// (own the data: the buffer moves on).
+        event: E,
+    },
+    /// Nothing more can be done until more bytes arrive.
+    NeedMore,
+}
+
+/// Bounds a machine must stay within while it is fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most unconsumed bytes the machine may leave in the buffer when it
+    /// asks for more input.
+    pub max_retained: usize,
+    /// Most steps in a row that may consume nothing.
+    pub max_stalls: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_retained: 4096,
+            max_stalls: 64,
+        }
+    }
+}
+
+/// The outcome of feeding all pieces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fed<E> {
+    /// Every event, in order.
+    pub events: Vec<E>,
+    /// Total bytes consumed.
+    pub consumed: usize,
+    /// Bytes still unconsumed at the end (the input's tail).
+    pub retained: Vec<u8>,
+}
+
+/// Feeds `pieces` one after the other through a caller-owned buffer,
+/// calling `step` until it needs more input after each piece, and checks
+/// the contract described in the [module documentation](self).
+///
+/// `step` is called with the unconsumed bytes; it is also called with an
+/// empty buffer, which a machine must answer without panicking.
+///
+/// ```
+/// use smtp_proto_fuzz_harness::stream::{feed, Limits, Step};
+///
+/// // A toy machine: every complete pair of bytes is one event.
+/// let fed = feed([&b"abc"[..], b"de"], Limits::default(), |buf| {
+///     if buf.len() >= 2 {
+///         Step::Advance { consumed: 2, event: buf[..2].to_vec() }
+///     } else {
+///         Step::NeedMore
+///     }
+/// });
+/// assert_eq!(fed.events, vec![b"ab".to_vec(), b"cd".to_vec()]);
+/// assert_eq!(fed.retained, b"e");
+/// ```
+pub fn feed<'a, E>(
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    limits: Limits,
+    mut step: impl FnMut(&[u8]) -> Step<E>,
+) -> Fed<E> {
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    let mut consumed_total = 0usize;
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        let mut stalls = 0usize;
+        while let Step::Advance { consumed, event } = step(&buf) {
+            assert!(
+                consumed <= buf.len(),
+                "consumed {consumed} bytes of a {}-byte buffer",
+                buf.len()
+            );
+            if consumed == 0 {
+                stalls += 1;
+                assert!(
+                    stalls <= limits.max_stalls,
+                    "{stalls} steps in a row consumed nothing"
+                );
+            } else {
+                stalls = 0;
+            }
+            buf.drain(..consumed);
+            consumed_total += consumed;
+            events.push(event);
+        }
+        assert!(
+            buf.len() <= limits.max_retained,
+            "asked for more input while holding {} unconsumed bytes (limit {})",
+            buf.len(),
+            limits.max_retained
+        );
+    }
+    Fed {
+        events,
+        consumed: consumed_total,
+        retained: buf,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "consumed 5 bytes of a 3-byte buffer")]
+    fn over_consumption_is_caught() {
+        let _ = feed([&b"abc"[..]], Limits::default(), |buf| {
+            if buf.is_empty() {
+                Step::NeedMore
+            } else {
+                Step::Advance {
+                    consumed: 5,
+                    event: (),
+                }
+            }
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "consumed nothing")]
+    fn a_looping_machine_is_caught() {
+        let _ = feed([&b"x"[..]], Limits::default(), |_| Step::Advance {
+            consumed: 0,
+            event: (),
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "unconsumed bytes")]
+    fn unbounded_buffering_is_caught() {
+        let limits = Limits {
+            max_retained: 8,
+            ..Limits::default()
+        };
+        let _ = feed([&[0u8; 9][..]], limits, |_| Step::<()>::NeedMore);
+    }
+
+    #[test]
+    fn stalls_within_the_limit_are_allowed() {
+        let mut paused = 3;
+        let fed = feed([&b"ab"[..]], Limits::default(), |buf| {
+            if paused > 0 {
+                paused -= 1;
+                Step::Advance {
+                    consumed: 0,
+                    event: 'p',
+                }
+            } else if buf.is_empty() {
+                Step::NeedMore
+            } else {
+                Step::Advance {
+                    consumed: 1,
+                    event: 'c',
+                }
+            }
+        });
+        assert_eq!(fed.events, vec!['p', 'p', 'p', 'c', 'c']);
+        assert_eq!(fed.consumed, 2);
+        assert!(fed.retained.is_empty());
+    }
+}
