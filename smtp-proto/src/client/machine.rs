@@ -527,6 +527,12 @@ impl Client {
             }
             Pending::BodyEnd(recipient) => {
                 if let Some(t) = self.txn.as_mut() {
+                    if t.phase == TxnPhase::Failed {
+                        // A BDAT chunk was refused and reported: the reply
+                        // to LAST only confirms it.
+                        self.advance_txn();
+                        return Ok(None);
+                    }
                     t.needs_rset = false;
                     match recipient {
                         Some(i) => {
