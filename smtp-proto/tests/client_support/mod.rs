@@ -95,11 +95,7 @@ impl Actor {
                 }
             }
             ClientEvent::Authenticated { .. } => self.next(client),
-            ClientEvent::AuthFailed { .. } => {
-                if self.quit {
-                    client.quit().unwrap();
-                }
-            }
+            ClientEvent::AuthFailed { .. } if self.quit => client.quit().unwrap(),
             ClientEvent::SendBody => {
                 let pieces = self.current.as_mut().expect("body without a job");
                 if pieces.is_empty() {
