@@ -1196,3 +1196,46 @@ fn timeouts_are_reported_per_phase() {
     c.send_last(b"x").unwrap();
     assert_eq!(c.timeout(), min(10)); // DATA termination
 }
+
+#[test]
+fn auth_initial_response_too_long_for_the_line_waits_for_334() {
+    let token = "t".repeat(12_000);
+    let run = auth_run(
+        "AUTH XOAUTH2",
+        AuthCredentials::oauth2("u@example.org", token.as_str()),
+        None,
+        &["334 \r\n", "235 2.7.0 ok\r\n", BYE],
+    );
+    let w = run.wire_str();
+    assert!(w.contains("AUTH XOAUTH2\r\n"), "{}", &w[..80]);
+    let lines: Vec<&str> = w.split("\r\n").collect();
+    let i = lines.iter().position(|l| *l == "AUTH XOAUTH2").unwrap();
+    assert!(lines[i + 1].len() > 12_288);
+    assert!(lines[i + 1].starts_with("dXNlcj11QGV4YW1wbGUub3JnAWF1dGg9QmVhcmVy"));
+    assert!(run.has_event("Authenticated"));
+}
+
+#[test]
+fn auth_twice_is_a_usage_error() {
+    let input = script(&[GREET, &ehlo(&["AUTH PLAIN"]), "235 ok\r\n"]);
+    let mut c = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    c.authenticate(AuthCredentials::password("a", "b"), None)
+        .unwrap();
+    let step = c.handle_input(buf).unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::Authenticated { .. })
+    ));
+    assert!(c.is_authenticated());
+    c.poll_transmit(&mut Vec::new());
+    assert_eq!(
+        c.authenticate(AuthCredentials::password("a", "b"), None),
+        Err(ClientError::Usage(UsageError::AlreadyAuthenticated))
+    );
+    assert!(!c.has_transmit());
+}

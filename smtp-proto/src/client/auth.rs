@@ -123,6 +123,9 @@ pub(crate) struct Exchange {
     answered: u8,
     pub(crate) cancel_requested: bool,
     pub(crate) cancelled: bool,
+    /// An initial response too long for the AUTH line, sent after the
+    /// server's first (empty) 334 instead.
+    pub(crate) delayed_initial: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for Exchange {
@@ -154,6 +157,7 @@ impl Exchange {
             answered: 0,
             cancel_requested: false,
             cancelled: false,
+            delayed_initial: None,
         }
     }
 
@@ -195,6 +199,9 @@ impl Exchange {
             .and_then(|b| b.decode().ok());
         let response: Option<Vec<u8>> = if self.cancel_requested || self.cancelled {
             None
+        } else if let Some(initial) = self.delayed_initial.take() {
+            // RFC 4954 §4: the response that did not fit on the AUTH line.
+            Some(initial)
         } else {
             match self.mechanism {
                 SaslMechanism::Login if self.answered < 2 => match (&mut self.login, decoded) {

@@ -296,6 +296,9 @@ pub enum UsageError {
     /// is off.
     #[error("authentication needs TLS")]
     AuthNeedsTls,
+    /// AUTH after a successful AUTH (RFC 4954 §4 forbids it).
+    #[error("already authenticated")]
+    AlreadyAuthenticated,
     /// The credentials cannot be encoded for the mechanism.
     #[error("credentials cannot be encoded: {0}")]
     Credentials(SaslError),

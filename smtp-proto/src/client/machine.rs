@@ -20,6 +20,9 @@ use crate::reply::{Decoded, EhloReply, Extension, Extensions, Reply, ReplyDecode
 use crate::sasl::SaslMechanism;
 use crate::status::ReplyCode;
 
+/// Longest AUTH command line, CRLF included (RFC 4954 §4).
+const AUTH_LINE_MAX: usize = 12288;
+
 /// A command whose reply is awaited, in the order sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
@@ -624,16 +627,28 @@ impl Client {
         mechanism: Option<SaslMechanism>,
     ) -> Result<SaslMechanism, ClientError> {
         self.check_idle()?;
+        if self.authenticated {
+            return Err(UsageError::AlreadyAuthenticated.into());
+        }
         if !self.tls && !self.config.allow_auth_without_tls {
             return Err(UsageError::AuthNeedsTls.into());
         }
         let ehlo = self.capabilities();
         let chosen =
             auth::choose(&credentials, mechanism, ehlo.as_ref()).ok_or(UsageError::NoMechanism)?;
-        let exchange = Exchange::new(chosen, credentials);
-        let initial = exchange
+        let mut exchange = Exchange::new(chosen, credentials);
+        let mut initial = exchange
             .initial_response()
             .map_err(UsageError::Credentials)?;
+        // RFC 4954 §4: an AUTH line is at most 12288 octets; a longer
+        // initial response waits for the server's empty 334.
+        let line_len = |raw: &[u8]| 5 + chosen.as_str().len() + 1 + raw.len().div_ceil(3) * 4 + 2;
+        if initial
+            .as_deref()
+            .is_some_and(|raw| line_len(raw) > AUTH_LINE_MAX)
+        {
+            exchange.delayed_initial = initial.take();
+        }
         let mech = Mechanism::parse(chosen.as_str()).unwrap_or(Mechanism::Plain);
         let cmd = Command::Auth {
             mechanism: mech,
