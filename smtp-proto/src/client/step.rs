@@ -73,6 +73,11 @@ pub enum Outcome<E> {
     /// The machine waits for the application (a decision, the message
     /// body, or the TLS handshake).
     Paused,
+    /// Output has piled up: send what `poll_transmit` gives, then call
+    /// again with the same unconsumed input. (The server machine uses this
+    /// to keep its output bounded; the client machine does not produce it,
+    /// since its output grows only with the caller's own calls.)
+    Transmit,
     /// The session is over: send what `poll_transmit` still has, then close
     /// the connection.
     Closed,
