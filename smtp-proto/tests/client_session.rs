@@ -1239,3 +1239,34 @@ fn auth_twice_is_a_usage_error() {
     );
     assert!(!c.has_transmit());
 }
+
+#[test]
+fn bare_250_to_ehlo_means_no_extensions() {
+    let s = script(&[GREET, "250\r\n", OK, OK, "354 go\r\n", OK, BYE]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    assert!(run.summaries[0].all_delivered());
+    // No PIPELINING known: one command at a time, and it still works.
+    assert_eq!(run.error, None);
+
+    let s = script(&[GREET, "250\r\n", BYE]);
+    let run = run_split_invariant(
+        config().with_tls(TlsPolicy::Required),
+        &Actor::new(vec![job()]),
+        &[&s],
+    );
+    assert_eq!(run.events[1], "TlsUnavailable { reply: None }");
+}
+
+#[test]
+fn a_positive_reply_to_data_other_than_354_is_a_protocol_error() {
+    let s = script(&[GREET, &ehlo(&["PIPELINING"]), OK, OK, "250 what body?\r\n"]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    assert_eq!(
+        run.error,
+        Some(ClientError::UnexpectedReply(
+            smtp_proto::status::ReplyCode::OK
+        ))
+    );
+    assert!(run.summaries.is_empty());
+    assert!(!run.wire_str().contains("hi"));
+}

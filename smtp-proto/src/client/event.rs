@@ -1,7 +1,7 @@
 //! What the client machine reports: events, verdicts and errors.
 
 use super::auth::AuthFailure;
-use crate::reply::{EhloError, Reply, ReplyError};
+use crate::reply::{Reply, ReplyError};
 use crate::sasl::SaslError;
 use crate::status::ReplyCode;
 
@@ -318,9 +318,6 @@ pub enum ClientError {
     /// A reply that is not well-formed.
     #[error("malformed reply: {0}")]
     BadReply(ReplyError),
-    /// A 250 reply to EHLO or LHLO that is not a valid EHLO reply.
-    #[error("malformed EHLO reply: {0}")]
-    BadEhlo(EhloError),
     /// A reply when none was due, or a code that makes no sense here.
     #[error("unexpected reply {0}")]
     UnexpectedReply(ReplyCode),

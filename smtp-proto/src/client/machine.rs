@@ -420,14 +420,20 @@ impl Client {
                 }
             }
             Pending::Ehlo | Pending::Lhlo if code == ReplyCode::OK => {
-                let ehlo = match EhloReply::parse(&reply) {
-                    Ok(e) => e,
-                    Err(e) => return Err(self.fail(ClientError::BadEhlo(e))),
-                };
-                self.extensions = ehlo.extensions();
-                self.max_size = ehlo.max_size();
                 self.ehlo_raw.clear();
-                self.ehlo_raw.extend_from_slice(reply.as_bytes());
+                match EhloReply::parse(&reply) {
+                    Ok(ehlo) => {
+                        self.extensions = ehlo.extensions();
+                        self.max_size = ehlo.max_size();
+                        self.ehlo_raw.extend_from_slice(reply.as_bytes());
+                    }
+                    // A 250 without a domain or with non-UTF-8 lines: the
+                    // session goes on as after HELO, with no extension.
+                    Err(_) => {
+                        self.extensions = Extensions::new();
+                        self.max_size = None;
+                    }
+                }
                 Ok(self.after_hello(None))
             }
             Pending::Ehlo
@@ -923,6 +929,11 @@ impl Client {
             t.stuffer = Some(DotStuffer::new());
             self.state = State::Body;
             return Ok(Some(ClientEvent::SendBody));
+        }
+        if code.is_positive() {
+            // Only 354 starts the body; a 2yz or another 3yz leaves the
+            // server's state unknown.
+            return Err(self.fail(ClientError::UnexpectedReply(code)));
         }
         let verdict = Verdict::of(code);
         let had_recipients = !t.accepted.is_empty();
