@@ -1270,3 +1270,33 @@ fn a_positive_reply_to_data_other_than_354_is_a_protocol_error() {
     assert!(run.summaries.is_empty());
     assert!(!run.wire_str().contains("hi"));
 }
+
+#[test]
+fn pipelined_groups_end_at_starttls_and_auth() {
+    // While STARTTLS or AUTH waits for its reply, nothing else may be sent.
+    let mut c = Client::new(config());
+    drive_to_starttls(&mut c);
+    assert_eq!(
+        c.send_mail(&job().envelope),
+        Err(ClientError::Usage(UsageError::NotIdle))
+    );
+    assert_eq!(c.quit(), Err(ClientError::Usage(UsageError::NotIdle)));
+    assert!(!c.has_transmit());
+
+    let input = script(&[GREET, &ehlo(&["PIPELINING", "AUTH PLAIN"])]);
+    let mut c = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    c.poll_transmit(&mut Vec::new());
+    c.authenticate(AuthCredentials::password("a", "b"), None).unwrap();
+    assert_eq!(
+        c.send_mail(&job().envelope),
+        Err(ClientError::Usage(UsageError::NotIdle))
+    );
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(out, b"AUTH PLAIN AGEAYg==\r\n");
+}

@@ -19,6 +19,26 @@
 //! changes), or the message needs something the server lacks
 //! ([`Refusal`], refused before anything is sent).
 //!
+//! # Which call fits when
+//!
+//! | After the event                          | Call                                                        |
+//! |------------------------------------------|-------------------------------------------------------------|
+//! | [`ClientEvent::Ready`], [`ClientEvent::Authenticated`], [`ClientEvent::AuthFailed`], [`ClientEvent::TransactionEnd`] | [`Client::authenticate`], [`Client::send_mail`], [`Client::quit`] |
+//! | [`ClientEvent::StartTls`]                | run the TLS handshake, then [`Client::tls_established`]      |
+//! | [`ClientEvent::SendBody`]                | [`Client::send_body`] (any number), then [`Client::end_body`] or [`Client::send_last`] |
+//! | during an AUTH exchange                  | [`Client::cancel_auth`]                                      |
+//!
+//! Any other call returns [`ClientError::Usage`] and changes nothing. The
+//! client drives everything else by itself: EHLO (HELO fallback), STARTTLS
+//! per [`TlsPolicy`], the AUTH 334 exchange, RCPT and DATA after MAIL, RSET
+//! when a failed transaction left state behind, and QUIT after a refused
+//! greeting, a refused EHLO or a required TLS that is not available.
+//!
+//! [`ClientEvent::Sender`], [`ClientEvent::Recipient`] and
+//! [`ClientEvent::Message`] carry the server's reply and its [`Verdict`]
+//! (success, retry later, permanent); [`ClientEvent::TransactionEnd`]
+//! sums them up per recipient.
+//!
 //! # A complete run loop
 //!
 //! ```
