@@ -331,6 +331,9 @@ impl Client {
                     });
                 }
                 Ok(Decoded::Skipped { consumed: c }) => {
+                    if c == 0 {
+                        return Ok(Step::need_input(consumed));
+                    }
                     consumed += c;
                     continue;
                 }
