@@ -1291,7 +1291,8 @@ fn pipelined_groups_end_at_starttls_and_auth() {
         buf = &buf[step.consumed..];
     }
     c.poll_transmit(&mut Vec::new());
-    c.authenticate(AuthCredentials::password("a", "b"), None).unwrap();
+    c.authenticate(AuthCredentials::password("a", "b"), None)
+        .unwrap();
     assert_eq!(
         c.send_mail(&job().envelope),
         Err(ClientError::Usage(UsageError::NotIdle))
@@ -1299,4 +1300,47 @@ fn pipelined_groups_end_at_starttls_and_auth() {
     let mut out = Vec::new();
     c.poll_transmit(&mut out);
     assert_eq!(out, b"AUTH PLAIN AGEAYg==\r\n");
+}
+
+#[test]
+fn events_convert_to_owned_with_their_replies() {
+    use smtp_proto::client::OwnedClientEvent;
+    let input = script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        "250 2.1.0 Ok\r\n",
+        "550-5.1.1 no such\r\n550 5.1.1 user\r\n",
+        "354 go\r\n",
+    ]);
+    let mut c = Client::new(plain());
+    let mut buf = &input[..];
+    let mut owned = Vec::new();
+    for _ in 0..50 {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        match step.outcome {
+            Outcome::Event(ev) => {
+                let code = ev.reply().map(|r| r.code());
+                let bytes = ev.reply().map(|r| r.as_bytes().to_vec());
+                if ev == ClientEvent::Ready {
+                    let j = Job::new("a@x.org", &["b@y.org"], &[]);
+                    c.send_mail(&j.envelope).unwrap();
+                }
+                let o = ev.into_owned();
+                let reply = match &o {
+                    OwnedClientEvent::Greeting { reply }
+                    | OwnedClientEvent::Sender { reply, .. }
+                    | OwnedClientEvent::Recipient { reply, .. } => Some(reply.clone()),
+                    _ => None,
+                };
+                assert_eq!(reply.as_ref().map(|r| r.code()), code);
+                assert_eq!(reply.map(|r| r.to_bytes()), bytes);
+                owned.push(o);
+            }
+            _ => break,
+        }
+    }
+    assert!(
+        matches!(owned.last(), Some(OwnedClientEvent::Recipient { index: 0, verdict: Verdict::Permanent, reply }) if reply.line_count() == 2)
+    );
 }

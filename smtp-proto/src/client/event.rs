@@ -1,7 +1,7 @@
 //! What the client machine reports: events, verdicts and errors.
 
 use super::auth::AuthFailure;
-use crate::reply::{Reply, ReplyError};
+use crate::reply::{OwnedReply, Reply, ReplyError};
 use crate::sasl::SaslError;
 use crate::status::ReplyCode;
 
@@ -202,7 +202,8 @@ pub enum ClientEvent<'a> {
     /// The transaction is over; the client is ready for the next one.
     TransactionEnd(TransactionSummary),
     /// The server is shutting down (421, RFC 5321 §3.8): the session is
-    /// over and anything in flight should be retried later.
+    /// over, and a transaction in progress was not delivered (retry it
+    /// later).
     ServiceClosing {
         /// The 421 reply.
         reply: Reply<'a>,
@@ -236,6 +237,166 @@ impl<'a> ClientEvent<'a> {
             | ClientEvent::TransactionEnd(_) => None,
         }
     }
+}
+
+impl ClientEvent<'_> {
+    /// A copy that owns its reply text, for callers that queue events or
+    /// hand them across an `await`.
+    ///
+    /// ```
+    /// use smtp_proto::client::{ClientEvent, OwnedClientEvent, Verdict};
+    /// use smtp_proto::reply::Reply;
+    ///
+    /// let input = b"250 2.0.0 Ok: queued as 4BXq3\r\n".to_vec();
+    /// let event = ClientEvent::Message {
+    ///     recipient: None,
+    ///     reply: Reply::parse(&input).unwrap(),
+    ///     verdict: Verdict::Success,
+    /// };
+    /// let owned = event.into_owned();
+    /// drop(input);
+    /// let OwnedClientEvent::Message { reply, .. } = owned else { panic!() };
+    /// assert_eq!(reply.text(), b"Ok: queued as 4BXq3");
+    /// ```
+    #[must_use]
+    pub fn into_owned(self) -> OwnedClientEvent {
+        use OwnedClientEvent as O;
+        match self {
+            ClientEvent::Greeting { reply } => O::Greeting {
+                reply: reply.into_owned(),
+            },
+            ClientEvent::GreetingRejected { reply } => O::GreetingRejected {
+                reply: reply.into_owned(),
+            },
+            ClientEvent::HelloRejected { reply } => O::HelloRejected {
+                reply: reply.into_owned(),
+            },
+            ClientEvent::StartTls => O::StartTls,
+            ClientEvent::TlsUnavailable { reply } => O::TlsUnavailable {
+                reply: reply.map(Reply::into_owned),
+            },
+            ClientEvent::Ready => O::Ready,
+            ClientEvent::Authenticated { reply } => O::Authenticated {
+                reply: reply.into_owned(),
+            },
+            ClientEvent::AuthFailed { reply, failure } => O::AuthFailed {
+                reply: reply.into_owned(),
+                failure,
+            },
+            ClientEvent::Sender { reply, verdict } => O::Sender {
+                reply: reply.into_owned(),
+                verdict,
+            },
+            ClientEvent::Recipient {
+                index,
+                reply,
+                verdict,
+            } => O::Recipient {
+                index,
+                reply: reply.into_owned(),
+                verdict,
+            },
+            ClientEvent::SendBody => O::SendBody,
+            ClientEvent::Message {
+                recipient,
+                reply,
+                verdict,
+            } => O::Message {
+                recipient,
+                reply: reply.into_owned(),
+                verdict,
+            },
+            ClientEvent::TransactionEnd(s) => O::TransactionEnd(s),
+            ClientEvent::ServiceClosing { reply } => O::ServiceClosing {
+                reply: reply.into_owned(),
+            },
+            ClientEvent::Closed { reply } => O::Closed {
+                reply: reply.into_owned(),
+            },
+        }
+    }
+}
+
+/// [`ClientEvent`] with owned replies; see [`ClientEvent::into_owned`].
+/// Each variant means the same as in [`ClientEvent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OwnedClientEvent {
+    /// See [`ClientEvent::Greeting`].
+    Greeting {
+        /// The reply.
+        reply: OwnedReply,
+    },
+    /// See [`ClientEvent::GreetingRejected`].
+    GreetingRejected {
+        /// The reply.
+        reply: OwnedReply,
+    },
+    /// See [`ClientEvent::HelloRejected`].
+    HelloRejected {
+        /// The reply.
+        reply: OwnedReply,
+    },
+    /// See [`ClientEvent::StartTls`].
+    StartTls,
+    /// See [`ClientEvent::TlsUnavailable`].
+    TlsUnavailable {
+        /// The reply.
+        reply: Option<OwnedReply>,
+    },
+    /// See [`ClientEvent::Ready`].
+    Ready,
+    /// See [`ClientEvent::Authenticated`].
+    Authenticated {
+        /// The reply.
+        reply: OwnedReply,
+    },
+    /// See [`ClientEvent::AuthFailed`].
+    AuthFailed {
+        /// The reply.
+        reply: OwnedReply,
+        /// Why AUTH failed.
+        failure: AuthFailure,
+    },
+    /// See [`ClientEvent::Sender`].
+    Sender {
+        /// The reply.
+        reply: OwnedReply,
+        /// The reply's verdict.
+        verdict: Verdict,
+    },
+    /// See [`ClientEvent::Recipient`].
+    Recipient {
+        /// The recipient's index in the envelope.
+        index: usize,
+        /// The reply.
+        reply: OwnedReply,
+        /// The reply's verdict.
+        verdict: Verdict,
+    },
+    /// See [`ClientEvent::SendBody`].
+    SendBody,
+    /// See [`ClientEvent::Message`].
+    Message {
+        /// The recipient this reply is for (LMTP), or `None` for all.
+        recipient: Option<usize>,
+        /// The reply.
+        reply: OwnedReply,
+        /// The reply's verdict.
+        verdict: Verdict,
+    },
+    /// See [`ClientEvent::TransactionEnd`].
+    TransactionEnd(TransactionSummary),
+    /// See [`ClientEvent::ServiceClosing`].
+    ServiceClosing {
+        /// The reply.
+        reply: OwnedReply,
+    },
+    /// See [`ClientEvent::Closed`].
+    Closed {
+        /// The reply.
+        reply: OwnedReply,
+    },
 }
 
 /// A message the client refuses to send, before sending anything.

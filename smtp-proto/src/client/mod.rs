@@ -126,7 +126,8 @@ pub use auth::{AuthCredentials, AuthFailure};
 pub use config::{ChunkingPolicy, ClientConfig, Protocol, TlsPolicy};
 pub use envelope::{Envelope, Recipient};
 pub use event::{
-    ClientError, ClientEvent, RecipientStatus, Refusal, TransactionSummary, UsageError, Verdict,
+    ClientError, ClientEvent, OwnedClientEvent, RecipientStatus, Refusal, TransactionSummary,
+    UsageError, Verdict,
 };
 pub use machine::Client;
 pub use step::{Outcome, Step, Timeouts};
