@@ -38,12 +38,49 @@ const REPLIES: &[&str] = &[
     "\r\n",
 ];
 
+/// The replies of a full, well-behaved session for the test actor's two
+/// jobs (EHLO, AUTH, two transactions, QUIT).
+const SESSION: &[&str] = &[
+    "220 mx ready\r\n",
+    "250-mx\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
+    "235 ok\r\n",
+    "250 ok\r\n",
+    "250 ok\r\n",
+    "550 no\r\n",
+    "354 go\r\n",
+    "250 queued\r\n",
+    "250 ok\r\n",
+    "250 ok\r\n",
+    "354 go\r\n",
+    "250 queued\r\n",
+    "221 bye\r\n",
+];
+
+/// Either random replies, or the well-behaved session with some replies
+/// swapped for others, dropped or duplicated, so that the deep states are
+/// reached too.
 fn server_stream() -> impl Strategy<Value = Vec<u8>> {
     let piece = prop_oneof![
         8 => proptest::sample::select(REPLIES).prop_map(|s| s.as_bytes().to_vec()),
         1 => proptest::collection::vec(any::<u8>(), 0..20),
     ];
-    proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    let random = proptest::collection::vec(piece.clone(), 0..40).prop_map(|v| v.concat());
+    let edit = prop_oneof![
+        12 => Just(None),
+        1 => piece.prop_map(Some),
+        1 => Just(Some(Vec::new())),
+    ];
+    let perturbed = proptest::collection::vec(edit, SESSION.len()).prop_map(|edits| {
+        let mut out = Vec::new();
+        for (base, edit) in SESSION.iter().zip(edits) {
+            match edit {
+                None => out.extend_from_slice(base.as_bytes()),
+                Some(other) => out.extend_from_slice(&other),
+            }
+        }
+        out
+    });
+    prop_oneof![1 => random, 3 => perturbed]
 }
 
 fn drive(config: smtp_proto::client::ClientConfig, stream: &[u8], chunk: usize) {
@@ -140,4 +177,40 @@ fn a_gigabyte_without_line_end_costs_bounded_memory() {
         }
     }
     panic!("an endless line was accepted");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Random server streams give the same events, bytes and errors fed
+    /// whole, one byte at a time, or cut at any one offset.
+    #[test]
+    fn random_streams_are_split_invariant(stream in server_stream(), cut in any::<usize>(), variant in 0u8..3) {
+        use client_support::run_with;
+        let base = config().with_tls(TlsPolicy::Off).with_auth_without_tls(true);
+        let cfg = match variant {
+            0 => base,
+            1 => base.with_pipelining(false),
+            _ => base.with_chunking(ChunkingPolicy::Prefer),
+        };
+        let mut actor = Actor::new(vec![
+            Job::new("a@x.org", &["b@y.org", "c@y.org"], &[b"one\r\n", b".two"]),
+            Job::new("", &["d@y.org"], &[b"three"]),
+        ]);
+        actor.auth = Some((AuthCredentials::password("u", "p"), None));
+        actor.lenient = true;
+        // How much input is still unread when the run stops depends on the
+        // read sizes; everything else must not.
+        let run = |cut: &dyn Fn(usize) -> Vec<usize>| {
+            let mut r = run_with(cfg.clone(), &actor, &[&stream], cut);
+            r.leftover = 0;
+            r
+        };
+        let whole = run(&|_| Vec::new());
+        let bytewise = run(&|n| (1..n).collect());
+        prop_assert_eq!(&whole, &bytewise);
+        let k = if stream.is_empty() { 0 } else { cut % stream.len() };
+        let one_cut = run(&move |_| vec![k]);
+        prop_assert_eq!(&whole, &one_cut);
+    }
 }
