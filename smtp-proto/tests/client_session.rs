@@ -1344,3 +1344,46 @@ fn events_convert_to_owned_with_their_replies() {
         matches!(owned.last(), Some(OwnedClientEvent::Recipient { index: 0, verdict: Verdict::Permanent, reply }) if reply.line_count() == 2)
     );
 }
+
+#[test]
+fn phase_follows_the_shared_sequencing_table() {
+    use smtp_proto::session::Phase;
+    let mut c = Client::new(plain());
+    assert_eq!(c.phase(), Phase::Greeting);
+    let feed = |c: &mut Client, bytes: &[u8]| {
+        let mut buf = bytes;
+        loop {
+            let step = c.handle_input(buf).unwrap();
+            buf = &buf[step.consumed..];
+            if !matches!(step.outcome, Outcome::Event(_)) {
+                break;
+            }
+        }
+        c.poll_transmit(&mut Vec::new());
+    };
+    feed(&mut c, GREET.as_bytes());
+    assert_eq!(c.phase(), Phase::NeedHello);
+    feed(&mut c, ehlo(&["8BITMIME"]).as_bytes());
+    assert_eq!(c.phase(), Phase::Ready);
+    // The client's own order check agrees with the table.
+    assert!(c
+        .phase()
+        .check(smtp_proto::session::CommandKind::Mail)
+        .is_ok());
+    let j = Job::new("a@x.org", &["b@y.org", "c@y.org"], &[]);
+    c.send_mail(&j.envelope).unwrap();
+    feed(&mut c, OK.as_bytes());
+    assert_eq!(c.phase(), Phase::Mail);
+    feed(&mut c, OK.as_bytes());
+    assert_eq!(c.phase(), Phase::Rcpt);
+    feed(&mut c, b"550 no\r\n");
+    assert_eq!(c.phase(), Phase::Rcpt);
+    feed(&mut c, b"354 go\r\n");
+    assert_eq!(c.phase(), Phase::Data);
+    c.send_last(b"x").unwrap();
+    feed(&mut c, OK.as_bytes());
+    assert_eq!(c.phase(), Phase::Ready);
+    c.quit().unwrap();
+    feed(&mut c, BYE.as_bytes());
+    assert_eq!(c.phase(), Phase::Closed);
+}

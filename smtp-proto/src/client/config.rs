@@ -1,8 +1,8 @@
 //! Client configuration.
 
-use super::step::Timeouts;
 use crate::command::Domain;
 use crate::reply::DecoderConfig;
+use crate::session::Timeouts;
 
 /// Which greeting command the client uses: SMTP (EHLO, falling back to
 /// HELO) or LMTP (LHLO, RFC 2033).

@@ -10,7 +10,6 @@ use super::envelope::Envelope;
 use super::event::{
     ClientError, ClientEvent, RecipientStatus, Refusal, TransactionSummary, UsageError, Verdict,
 };
-use super::step::Step;
 use crate::command::Base64;
 use crate::command::{
     BodyType, Command, MailFrom, MailParameters, Mechanism, RcptParameters, RcptTo,
@@ -18,6 +17,7 @@ use crate::command::{
 use crate::data::DotStuffer;
 use crate::reply::{Decoded, EhloReply, Extension, Extensions, Reply, ReplyDecoder};
 use crate::sasl::SaslMechanism;
+use crate::session::{Phase, Step};
 use crate::status::ReplyCode;
 
 /// Longest AUTH command line, CRLF included (RFC 4954 §4).
@@ -90,6 +90,8 @@ struct Txn {
     accepted: Vec<usize>,
     message: Option<Verdict>,
     stuffer: Option<DotStuffer>,
+    /// BDAT chunks sent.
+    chunks: u32,
     /// The server holds transaction state that needs RSET when this
     /// transaction ends without a message reply.
     needs_rset: bool,
@@ -125,6 +127,8 @@ pub struct Client {
     extensions: Extensions,
     max_size: Option<u64>,
     tls: bool,
+    /// EHLO, HELO or LHLO succeeded (since the last TLS start).
+    hello_done: bool,
     authenticated: bool,
     auth: Option<Exchange>,
     txn: Option<Txn>,
@@ -175,6 +179,7 @@ impl Client {
             extensions: Extensions::new(),
             max_size: None,
             tls,
+            hello_done: false,
             authenticated: false,
             auth: None,
             txn: None,
@@ -239,6 +244,37 @@ impl Client {
     #[must_use]
     pub fn wants_body(&self) -> bool {
         self.state == State::Body
+    }
+
+    /// Where the session stands, in the terms of the sequencing table
+    /// shared with the server machine.
+    #[must_use]
+    pub fn phase(&self) -> Phase {
+        if self.state == State::Closed {
+            return Phase::Closed;
+        }
+        if self.pending.front() == Some(&Pending::Greeting) {
+            return Phase::Greeting;
+        }
+        if !self.hello_done {
+            return Phase::NeedHello;
+        }
+        let Some(t) = self.txn.as_ref() else {
+            return Phase::Ready;
+        };
+        match t.phase {
+            TxnPhase::Body | TxnPhase::Ending if t.bdat => {
+                if t.chunks > 0 || t.phase == TxnPhase::Ending {
+                    Phase::Bdat
+                } else {
+                    Phase::Rcpt
+                }
+            }
+            TxnPhase::Body | TxnPhase::Ending => Phase::Data,
+            _ if !t.accepted.is_empty() => Phase::Rcpt,
+            _ if t.sender == Some(Verdict::Success) => Phase::Mail,
+            _ => Phase::Ready,
+        }
     }
 
     /// True once the session is over.
@@ -579,6 +615,7 @@ impl Client {
 
     /// After a successful EHLO / HELO / LHLO, or a refused STARTTLS.
     fn after_hello<'a>(&mut self, starttls_refusal: Option<Reply<'a>>) -> Option<ClientEvent<'a>> {
+        self.hello_done = true;
         let refused = starttls_refusal.is_some();
         if !self.tls && self.config.tls != TlsPolicy::Off {
             if !refused && self.extensions.contains(Extension::StartTls) {
@@ -614,6 +651,7 @@ impl Client {
             return Err(UsageError::NoTlsRequested.into());
         }
         self.tls = true;
+        self.hello_done = false;
         self.decoder.reset();
         self.ehlo_raw.clear();
         self.extensions = Extensions::new();
@@ -830,6 +868,7 @@ impl Client {
             accepted: Vec::new(),
             message: None,
             stuffer: None,
+            chunks: 0,
             needs_rset: false,
         });
         self.state = State::Busy;
@@ -993,6 +1032,7 @@ impl Client {
                     last,
                 }
                 .write_to(out);
+                t.chunks = t.chunks.saturating_add(1);
                 out.extend_from_slice(data);
                 if !last {
                     self.pending.push_back(Pending::Bdat);

@@ -6,7 +6,8 @@
 //! QUIT. It owns no socket and no clock:
 //!
 //! * [`Client::handle_input`] takes the server's bytes (the caller owns the
-//!   buffer) and returns a [`Step`]: how many bytes were consumed and an
+//!   buffer) and returns a [`Step`] (the contract shared with the server
+//!   machine, from [`crate::session`]): how many bytes were consumed and an
 //!   [`Outcome`] — an [`ClientEvent`], `NeedInput` (read more), `Paused`
 //!   (the client waits for a call: [`Client::send_mail`],
 //!   [`Client::send_body`], [`Client::quit`], ...) or `Closed`.
@@ -120,8 +121,8 @@ mod config;
 mod envelope;
 mod event;
 mod machine;
-mod step;
 
+pub use crate::session::{Outcome, Phase, Step, Timeouts};
 pub use auth::{AuthCredentials, AuthFailure};
 pub use config::{ChunkingPolicy, ClientConfig, Protocol, TlsPolicy};
 pub use envelope::{Envelope, Recipient};
@@ -130,4 +131,3 @@ pub use event::{
     UsageError, Verdict,
 };
 pub use machine::Client;
-pub use step::{Outcome, Step, Timeouts};
