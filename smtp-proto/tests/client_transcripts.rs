@@ -313,3 +313,136 @@ fn rfc5321_appendix_d1_typical_transaction() {
     assert_eq!(sum.delivered().collect::<Vec<_>>(), [0, 2]);
     assert_eq!(sum.recipients[1].verdict(), Verdict::Permanent);
 }
+
+#[test]
+fn rfc2920_pipelining_examples() {
+    // RFC 2920 §3.2: everything accepted.
+    let server = concat!(
+        "220 innosoft.com SMTP service ready\r\n",
+        "250-innosoft.com\r\n",
+        "250 PIPELINING\r\n",
+        "250 sender <mrose@dbc.mtview.ca.us> OK\r\n",
+        "250 recipient <ned@innosoft.com> OK\r\n",
+        "250 recipient <dan@innosoft.com> OK\r\n",
+        "250 recipient <kvc@innosoft.com> OK\r\n",
+        "354 enter mail, end with line containing only \".\"\r\n",
+        "250 message sent\r\n",
+        "221 goodbye\r\n",
+    );
+    let to = ["ned@innosoft.com", "dan@innosoft.com", "kvc@innosoft.com"];
+    let job = Job::new(
+        "mrose@dbc.mtview.ca.us",
+        &to,
+        &[b"Subject: test\r\n\r\nbody\r\n"],
+    );
+    let cfg = smtp_proto::client::ClientConfig::new(
+        smtp_proto::command::Domain::new("dbc.mtview.ca.us").unwrap(),
+    );
+    let run = run_split_invariant(
+        cfg.clone(),
+        &Actor::new(vec![job.clone()]),
+        &[server.as_bytes()],
+    );
+    assert_eq!(
+        run.wire_str(),
+        concat!(
+            "EHLO dbc.mtview.ca.us\r\n",
+            "MAIL FROM:<mrose@dbc.mtview.ca.us>\r\n",
+            "RCPT TO:<ned@innosoft.com>\r\n",
+            "RCPT TO:<dan@innosoft.com>\r\n",
+            "RCPT TO:<kvc@innosoft.com>\r\n",
+            "DATA\r\n",
+            "Subject: test\r\n\r\nbody\r\n.\r\n",
+            "QUIT\r\n",
+        )
+    );
+    assert!(run.summaries[0].all_delivered());
+
+    // RFC 2920 §3.3: every recipient refused, DATA refused.
+    let server = concat!(
+        "220 innosoft.com SMTP service ready\r\n",
+        "250-innosoft.com\r\n",
+        "250 PIPELINING\r\n",
+        "250 sender <mrose@dbc.mtview.ca.us> OK\r\n",
+        "550 remote mail to <ned@innosoft.com> not allowed\r\n",
+        "550 remote mail to <dan@innosoft.com> not allowed\r\n",
+        "550 remote mail to <kvc@innosoft.com> not allowed\r\n",
+        "554 no valid recipients given\r\n",
+        "221 goodbye\r\n",
+    );
+    let run = run_split_invariant(cfg, &Actor::new(vec![job]), &[server.as_bytes()]);
+    assert!(run
+        .wire_str()
+        .ends_with("RCPT TO:<kvc@innosoft.com>\r\nDATA\r\nQUIT\r\n"));
+    assert!(!run.wire_str().contains("body"));
+    let sum = &run.summaries[0];
+    assert_eq!(sum.message, None);
+    assert!(sum
+        .recipients
+        .iter()
+        .all(|r| r.verdict() == Verdict::Permanent));
+    assert_eq!(run.count("Message"), 0);
+}
+
+#[test]
+fn rfc3030_chunking_examples() {
+    // RFC 3030 §4.2: one BDAT LAST chunk, no pipelining.
+    let server = concat!(
+        "220 cnri.reston.va.us SMTP service ready\r\n",
+        "250-cnri.reston.va.us says hello\r\n",
+        "250 CHUNKING\r\n",
+        "250 <Sam@Random.com>... Sender ok\r\n",
+        "250 <Susan@random.com>... Recipient ok\r\n",
+        "250 Message OK, 86 octets received\r\n",
+        "221 goodbye\r\n",
+    );
+    let body: &[u8] = b"To: Susan@random.com\r\nFrom: Sam@random.com\r\nSubject: This is a bodyless test message\r\n";
+    assert_eq!(body.len(), 86);
+    let job = Job::new("Sam@Random.com", &["Susan@Random.com"], &[body]);
+    let cfg = smtp_proto::client::ClientConfig::new(
+        smtp_proto::command::Domain::new("ymir.claremont.edu").unwrap(),
+    )
+    .with_chunking(smtp_proto::client::ChunkingPolicy::Prefer);
+    let run = run_split_invariant(cfg.clone(), &Actor::new(vec![job]), &[server.as_bytes()]);
+    let mut expect = b"EHLO ymir.claremont.edu\r\nMAIL FROM:<Sam@Random.com>\r\nRCPT TO:<Susan@Random.com>\r\nBDAT 86 LAST\r\n".to_vec();
+    expect.extend_from_slice(body);
+    expect.extend_from_slice(b"QUIT\r\n");
+    assert_eq!(run.wire, expect);
+    assert!(run.events.iter().any(|e| e.contains("86 octets received")));
+
+    // RFC 3030 §4.3: pipelined BINARYMIME in chunks, then BDAT 0 LAST.
+    let server = concat!(
+        "220 cnri.reston.va.us SMTP service ready\r\n",
+        "250-cnri.reston.va.us says hello\r\n",
+        "250-PIPELINING\r\n",
+        "250-BINARYMIME\r\n",
+        "250 CHUNKING\r\n",
+        "250 <ned@ymir.claremont.edu>... Sender and BINARYMIME ok\r\n",
+        "250 <gvaudre@cnri.reston.va.us>... Recipient ok\r\n",
+        "250 <jstewart@cnri.reston.va.us>... Recipient ok\r\n",
+        "250 100000 bytes received\r\n",
+        "250 324 bytes received\r\n",
+        "250 Message OK, 100324 octets received\r\n",
+        "221 Goodbye\r\n",
+    );
+    let first: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let second = vec![0u8; 324];
+    let job = Job::new(
+        "ned@ymir.claremont.edu",
+        &["gvaudre@cnri.reston.va.us", "jstewart@cnri.reston.va.us"],
+        &[&first, &second, b""],
+    )
+    .with_envelope(|e| e.with_body(smtp_proto::command::BodyType::BinaryMime));
+    let run = run_split_invariant(cfg, &Actor::new(vec![job]), &[server.as_bytes()]);
+    let mut expect = b"EHLO ymir.claremont.edu\r\nMAIL FROM:<ned@ymir.claremont.edu> BODY=BINARYMIME\r\nRCPT TO:<gvaudre@cnri.reston.va.us>\r\nRCPT TO:<jstewart@cnri.reston.va.us>\r\nBDAT 100000\r\n".to_vec();
+    expect.extend_from_slice(&first);
+    expect.extend_from_slice(b"BDAT 324\r\n");
+    expect.extend_from_slice(&second);
+    expect.extend_from_slice(b"BDAT 0 LAST\r\nQUIT\r\n");
+    assert!(run.wire == expect, "wire differs");
+    assert!(run.summaries[0].all_delivered());
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.contains("100324 octets received")));
+}
