@@ -1387,3 +1387,27 @@ fn phase_follows_the_shared_sequencing_table() {
     feed(&mut c, BYE.as_bytes());
     assert_eq!(c.phase(), Phase::Closed);
 }
+
+#[test]
+fn client_and_its_values_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Client>();
+    send_sync::<ClientError>();
+    send_sync::<smtp_proto::client::OwnedClientEvent>();
+    send_sync::<smtp_proto::client::Envelope<'static>>();
+    // And a client really does work after a move to another thread.
+    let mut c = Client::new(plain());
+    c = std::thread::spawn(move || {
+        let step = c.handle_input(GREET.as_bytes()).unwrap();
+        assert!(matches!(
+            step.outcome,
+            Outcome::Event(ClientEvent::Greeting { .. })
+        ));
+        c
+    })
+    .join()
+    .unwrap();
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(out, b"EHLO client.example.net\r\n");
+}
