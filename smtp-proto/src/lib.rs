@@ -5,11 +5,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod command;
 pub mod data;
 pub mod framer;
 pub mod reply;
 pub mod sasl;
+pub mod server;
+pub mod session;
 pub mod status;
 
 /// The README's examples, compiled and run as doctests.
