@@ -399,6 +399,9 @@ mod kw {
     pub const FULL: Folded = Folded::new("FULL");
     pub const HDRS: Folded = Folded::new("HDRS");
     pub const NEVER: Folded = Folded::new("NEVER");
+    pub const SUCCESS: Folded = Folded::new("SUCCESS");
+    pub const FAILURE: Folded = Folded::new("FAILURE");
+    pub const DELAY: Folded = Folded::new("DELAY");
 }
 
 fn push_other<'a>(
@@ -481,10 +484,6 @@ fn is_date_time(s: &str) -> bool {
         && d(i + 4)
         && d(i + 5)
         && i + 6 == b.len()
-}
-
-fn is(k: &str, name: &str) -> bool {
-    k.eq_ignore_ascii_case(name)
 }
 
 macro_rules! set_once {
@@ -655,12 +654,19 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
                 Notify::NEVER
             } else {
                 let mut n = Notify::default();
-                for el in v.split(',') {
-                    let flag = if is(el, "SUCCESS") {
+                let b = v.as_bytes();
+                let mut start = 0;
+                loop {
+                    let end = b[start..]
+                        .iter()
+                        .position(|&c| c == b',')
+                        .map_or(b.len(), |p| start + p);
+                    let el = Folded::at(b, start, end - start);
+                    let flag = if el == kw::SUCCESS {
                         &mut n.success
-                    } else if is(el, "FAILURE") {
+                    } else if el == kw::FAILURE {
                         &mut n.failure
-                    } else if is(el, "DELAY") {
+                    } else if el == kw::DELAY {
                         &mut n.delay
                     } else {
                         return Err(CommandError::InvalidParameter { keyword: "NOTIFY" });
@@ -669,6 +675,10 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
                         return Err(CommandError::InvalidParameter { keyword: "NOTIFY" });
                     }
                     *flag = true;
+                    if end == b.len() {
+                        break;
+                    }
+                    start = end + 1;
                 }
                 n
             };
@@ -676,9 +686,11 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
         } else if key == kw::ORCPT {
             // orcpt-value = addr-type ";" xtext, at most 500 characters (RFC 3461 §4.2)
             let v = value("ORCPT", v)?;
-            let (t, a) = v
-                .split_once(';')
+            let semi = v
+                .bytes()
+                .position(|c| c == b';')
                 .ok_or(CommandError::InvalidParameter { keyword: "ORCPT" })?;
+            let (t, a) = (&v[..semi], &v[semi + 1..]);
             if v.len() > 500 || check_atom(t).is_err() || a.is_empty() || check_xtext(a).is_err() {
                 return Err(CommandError::InvalidParameter { keyword: "ORCPT" });
             }
