@@ -109,7 +109,7 @@ impl LineFramer {
     /// (which resumes, so a line fed byte by byte still costs O(n)).
     #[inline]
     pub(crate) fn next_plain_frame(&mut self, buf: &[u8], max_len: usize) -> (Frame, bool) {
-        if !self.discarding && self.scanned == 0 {
+        if !self.discarding && self.scanned == 0 && !self.bare_cr {
             let window = &buf[..buf.len().min(max_len.max(1))];
             if let Some(p) = first_special(window) {
                 match window[p] {

@@ -245,6 +245,9 @@ pub struct ReplyDecoder {
     ehlo: EhloSummary,
     /// Every line of the current reply so far went into `ehlo`.
     ehlo_complete: bool,
+    /// A line of the current reply was not plain ASCII free of control
+    /// octets below 14, so it may hold a NUL.
+    maybe_nul: bool,
 }
 
 /// A successful step of [`ReplyDecoder::decode_ehlo`] (exhaustive, like
@@ -306,6 +309,7 @@ impl ReplyDecoder {
         self.lines = 0;
         self.code = None;
         self.first = None;
+        self.maybe_nul = false;
     }
 
     fn fail(&mut self, kind: ReplyErrorKind, consumed: usize) -> ReplyError {
@@ -365,7 +369,8 @@ impl ReplyDecoder {
     ) -> Result<Decoded<'a>, ReplyError> {
         loop {
             let rest = buf.get(self.pos..).unwrap_or(&[]);
-            let line = match self.framer.next_frame(rest, self.config.max_line_len) {
+            let (frame, plain) = self.framer.next_plain_frame(rest, self.config.max_line_len);
+            let line = match frame {
                 Frame::Incomplete => return Ok(Decoded::Incomplete),
                 Frame::Discarded { consumed, end } => {
                     if self.overlong_reported {
@@ -379,6 +384,7 @@ impl ReplyDecoder {
                 }
                 Frame::Line(line) => line,
             };
+            self.maybe_nul |= !plain;
             let line_end = self.pos + line.consumed;
             let content = rest.get(..line.content_len).unwrap_or(&[]);
             let head = reply_line_head(content);
@@ -442,8 +448,10 @@ impl ReplyDecoder {
             }
             if last {
                 let raw = buf.get(..line_end).unwrap_or(&[]);
-                // One scan of the whole reply for NUL, rather than one per line.
-                if memchr::memchr(0, raw).is_some() {
+                // One scan of the whole reply for NUL, rather than one per
+                // line, and none when every line was found plain as it was
+                // framed.
+                if self.maybe_nul && memchr::memchr(0, raw).is_some() {
                     return Err(self.fail(ReplyErrorKind::Nul, line_end));
                 }
                 let Some(first) = self.first else {
