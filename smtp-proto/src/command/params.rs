@@ -319,7 +319,7 @@ struct SplitParams<'a> {
 impl<'a> Iterator for SplitParams<'a> {
     type Item = Result<RawParam<'a>, CommandError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let s = self.s;
         let b = s.as_bytes();
