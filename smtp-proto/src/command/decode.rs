@@ -319,6 +319,14 @@ fn parse_checked_line<'a>(
     line: &'a [u8],
     opts: &ParseOptions,
 ) -> Result<Command<'a>, CommandError> {
+    // The common case first: a known four-letter verb, then a space or the
+    // end (a folded match implies four letters).
+    if let [a, b, c, d, ref rest @ ..] = *line {
+        if let (Some(verb), None | Some(b' ')) = (Verb::from_octets([a, b, c, d]), rest.first()) {
+            let args = rest.get(1..).and_then(trim_spaces);
+            return parse_known(verb, args, opts);
+        }
+    }
     let verb_len = line
         .iter()
         .position(|&c| !class::is(c, class::KEYWORD))
