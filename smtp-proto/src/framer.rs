@@ -295,6 +295,36 @@ pub(crate) fn first_special(b: &[u8]) -> Option<usize> {
         .map(|p| base + p)
 }
 
+/// The length of the run of visible ASCII octets (`!` to `~`) at the start
+/// of `b`, eight octets at a time.
+///
+/// For a word `x`, an octet is outside the run when it is below `!` (the
+/// borrow test of [`first_special`]) or at least DEL (adding one to its low
+/// seven bits, or its own high bit, sets the high bit; no carry leaves the
+/// octet). The lowest flagged octet is always a true one.
+#[inline]
+pub(crate) fn visible_run(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let below = x.wrapping_sub(LO * u64::from(b'!')) & !x;
+        let above = ((x & !HI) + LO) | x;
+        let m = (below | above) & HI;
+        if m != 0 {
+            return base + (m.trailing_zeros() / 8) as usize;
+        }
+        base += 8;
+    }
+    base + words
+        .remainder()
+        .iter()
+        .take_while(|&&c| (b'!'..=b'~').contains(&c))
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +494,28 @@ mod tests {
         assert_eq!(f.next_plain_frame(b"NOO", 512), (Frame::Incomplete, false));
         let (frame, _) = f.next_plain_frame(b"NOOP\r\n", 512);
         assert!(matches!(frame, Frame::Line(Line { content_len: 4, .. })));
+    }
+
+    #[test]
+    fn visible_run_stops_at_the_first_space_control_del_or_non_ascii() {
+        let naive = |b: &[u8]| {
+            b.iter()
+                .take_while(|&&c| (b'!'..=b'~').contains(&c))
+                .count()
+        };
+        for len in 0..24 {
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut b = vec![b'a'; len];
+                    b[pos] = c;
+                    if pos + 1 < len {
+                        b[len - 1] = 0x7f;
+                    }
+                    assert_eq!(visible_run(&b), naive(&b), "{b:?}");
+                }
+            }
+            assert_eq!(visible_run(&vec![b'~'; len]), len);
+            assert_eq!(visible_run(&vec![b'!'; len]), len);
+        }
     }
 }

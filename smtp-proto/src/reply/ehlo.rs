@@ -11,6 +11,7 @@
 //! ```
 
 use super::{split_line, InvalidReply, OwnedReply, Reply};
+use crate::framer::visible_run;
 use crate::status::ReplyCode;
 use core::fmt;
 
@@ -62,20 +63,21 @@ fn key_upper_in(buf: &[u8], len: usize) -> Option<Key> {
         &[b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23],
     ) = buf.first_chunk::<KEY_LEN>()
     {
-        let mask = |at: usize| -> u64 {
-            match len.saturating_sub(at).min(8) {
-                0 => 0,
-                n => u64::MAX >> (64 - 8 * n),
-            }
-        };
+        // Only the words the keyword reaches into are folded.
+        let partial = |w: u64, n: usize| upper_word(w) & (u64::MAX >> (64 - 8 * n));
         let a = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
-        let b = u64::from_le_bytes([b8, b9, b10, b11, b12, b13, b14, b15]);
-        let c = u64::from_le_bytes([b16, b17, b18, b19, b20, b21, b22, b23]);
-        return Some((
-            upper_word(a) & mask(0),
-            upper_word(b) & mask(8),
-            upper_word(c) & mask(16),
-        ));
+        return Some(match len {
+            1..=8 => (partial(a, len), 0, 0),
+            9..=16 => {
+                let b = u64::from_le_bytes([b8, b9, b10, b11, b12, b13, b14, b15]);
+                (upper_word(a), partial(b, len - 8), 0)
+            }
+            _ => {
+                let b = u64::from_le_bytes([b8, b9, b10, b11, b12, b13, b14, b15]);
+                let c = u64::from_le_bytes([b16, b17, b18, b19, b20, b21, b22, b23]);
+                (upper_word(a), upper_word(b), partial(c, len - 16))
+            }
+        });
     }
     // Assembled in registers: writing bytes to a buffer and reading it back
     // as words would stall on store forwarding.
@@ -1177,7 +1179,11 @@ impl EhloSummary {
                     let mut words = after;
                     loop {
                         words = skip_spaces(words);
-                        let len = words.iter().position(|&b| !(b'!'..=b'~').contains(&b))?;
+                        let len = visible_run(words);
+                        if len == words.len() {
+                            // No line end after the last mechanism.
+                            return None;
+                        }
                         if len == 0 {
                             break;
                         }
