@@ -107,7 +107,7 @@ impl LineFramer {
     /// for its end and for such octets together. A line that is not plain, or
     /// not complete within the limit, goes through [`LineFramer::next_frame`]
     /// (which resumes, so a line fed byte by byte still costs O(n)).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_plain_frame(&mut self, buf: &[u8], max_len: usize) -> (Frame, bool) {
         if !self.discarding && self.scanned == 0 && !self.bare_cr {
             let window = &buf[..buf.len().min(max_len.max(1))];
