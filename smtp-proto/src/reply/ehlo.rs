@@ -55,6 +55,7 @@ fn key_upper(token: &[u8]) -> Option<Key> {
 /// The key of the first `len` bytes of `buf`, compared without regard to
 /// ASCII case. When `buf` holds at least 24 bytes they are read as whole
 /// words and masked, which is faster than assembling the key byte by byte.
+#[inline]
 fn key_upper_in(buf: &[u8], len: usize) -> Option<Key> {
     if len == 0 || len > KEY_LEN || len > buf.len() {
         return None;
@@ -101,6 +102,7 @@ fn is_keyword_byte(b: u8) -> bool {
 /// The `ehlo-keyword` at the start of `line`: its length (the keyword is
 /// followed by SP, CR or LF, else `None`) and its key when it can be a known
 /// one. Keywords within the first 24 bytes are found eight bytes at a time.
+#[inline]
 fn keyword_token(line: &[u8]) -> Option<(usize, Option<Extension>)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -1122,6 +1124,7 @@ impl EhloSummary {
     /// with its code) when it has one of the common shapes, and returns the
     /// bytes after it; `None` leaves the line to [`Capability::parse`],
     /// which reads every shape the same way, only slower.
+    #[inline(always)]
     pub(crate) fn fast_line<'b>(&mut self, rest: &'b [u8]) -> Option<&'b [u8]> {
         let line = rest.get(4..)?;
         let (kw_len, ext) = keyword_token(line)?;
