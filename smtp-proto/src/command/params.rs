@@ -496,6 +496,7 @@ macro_rules! set_once {
 }
 
 /// `Mail-parameters = esmtp-param *(SP esmtp-param)` (RFC 5321 §4.1.2)
+#[inline(always)]
 pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, CommandError> {
     let mut p = MailParameters::default();
     for item in split_params(s) {
@@ -638,6 +639,7 @@ fn parse_by(v: &str) -> Option<DeliverBy> {
 }
 
 /// `Rcpt-parameters = esmtp-param *(SP esmtp-param)` (RFC 5321 §4.1.2)
+#[inline(always)]
 pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, CommandError> {
     let mut p = RcptParameters::default();
     for item in split_params(s) {

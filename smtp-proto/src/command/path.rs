@@ -154,6 +154,7 @@ impl fmt::Display for ForwardPath<'_> {
 }
 
 /// Scans `Mailbox` at the start of `s`; returns it and the octets used.
+#[inline(always)]
 fn scan_mailbox(s: &str) -> Result<(Mailbox<'_>, usize), PathError> {
     let b = s.as_bytes();
     let lp_len = scan_local_part(b).map_err(|e| match e {
@@ -209,6 +210,7 @@ pub(crate) enum ScannedPath<'a> {
 /// (RFC 5321 §4.1.1.3, Appendix C). Returns the path and the octets used.
 ///
 /// With `allow_unbracketed`, a bare `local@domain` is accepted too.
+#[inline(always)]
 pub(crate) fn scan_path(
     s: &str,
     allow_unbracketed: bool,

@@ -679,6 +679,7 @@ impl<'a> LocalPart<'a> {
 /// Scans a `Local-part = Dot-string / Quoted-string` (RFC 5321 §4.1.2) at
 /// the start of `b`, with RFC 6531 UTF-8. Returns the octets it takes.
 /// Stops at the first octet that cannot continue it.
+#[inline(always)]
 pub(crate) fn scan_local_part(b: &[u8]) -> Result<usize, ValueError> {
     let n = if b.first() == Some(&b'"') {
         // Quoted-string = DQUOTE *QcontentSMTP DQUOTE
