@@ -381,12 +381,26 @@ impl DataDecoder {
         if bytes.len() < 64 {
             return pos;
         }
-        let end = clean_prefix(bytes);
+        let (end, lf_every_round) = clean_prefix(bytes);
         if end == 0 {
             return pos;
         }
         let region = &bytes[..end];
         let max = self.limits.max_line_len;
+        // When every round held an LF, no LF-free run reaches two rounds, so
+        // no line in the region can be over the limit: only where the last
+        // line stands needs finding.
+        if lf_every_round && self.line_len + 2 * SUB_BLOCK <= max {
+            if region[end - 1] == b'\n' {
+                self.line_len = 0;
+                self.state = State::LineStart;
+            } else if let Some(last_lf) = memchr::memrchr(b'\n', region) {
+                self.line_len = end - last_lf - 1;
+            } else {
+                self.line_len += end;
+            }
+            return pos + end;
+        }
         match memchr::memchr(b'\n', region) {
             None => self.line_len += end,
             Some(first_lf) => {
@@ -557,32 +571,39 @@ const SUB_BLOCK: usize = 256;
 /// Every CR is followed by LF and every LF preceded by CR exactly when the
 /// indicator "CR at i" equals "LF at i + 1" everywhere; that and the dot
 /// test are one branch-free pass per round, which compiles to vector code.
-fn clean_prefix(bytes: &[u8]) -> usize {
+fn clean_prefix(bytes: &[u8]) -> (usize, bool) {
     let avail = bytes.len();
     if avail == 0 || bytes[0] == b'\n' {
-        return 0;
+        return (0, false);
     }
     let n = avail.min(FAST_BLOCK);
     let mut end = 0;
+    let mut lf_every_round = true;
     while end < n {
         let stop = (end + SUB_BLOCK).min(n);
         // Pairs (i, i + 1) for i in end..pair_stop; the byte after the
         // block is looked at when the input has it.
         let pair_stop = stop.min(avail - 1);
         let (a, b) = (&bytes[end..pair_stop], &bytes[end + 1..=pair_stop]);
-        let (mut bad, mut dot) = (0u8, 0u8);
+        let (mut bad, mut dot, mut lf) = (0u8, 0u8, 0u8);
         for (&x, &y) in a.iter().zip(b) {
             bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
             dot |= u8::from(x == b'\n') & u8::from(y == b'.');
+            lf |= u8::from(x == b'\n');
         }
         if bad != 0 {
             break;
         }
         if dot != 0 {
             if let Some(p) = dot_finder().find(&bytes[end..=pair_stop]) {
-                return end + p + 1;
+                // The cut ends on that LF; the round's LF test stays valid
+                // for the part before it.
+                return (end + p + 1, lf_every_round);
             }
             break;
+        }
+        if lf == 0 {
+            lf_every_round = false;
         }
         end = stop;
     }
@@ -590,7 +611,7 @@ fn clean_prefix(bytes: &[u8]) -> usize {
         // Keep a CRLF together.
         end -= 1;
     }
-    end
+    (end, lf_every_round)
 }
 
 /// The searcher for a line that starts with a dot, built once.
@@ -676,7 +697,7 @@ impl DotStuffer {
         let mut fast_from = i;
         loop {
             if i >= fast_from && !(self.at_line_start && input.get(i) == Some(&b'.')) {
-                let n = clean_prefix(input.get(i..).unwrap_or_default());
+                let (n, _) = clean_prefix(input.get(i..).unwrap_or_default());
                 if n > 0 {
                     out.extend_from_slice(&input[run..i + n]);
                     i += n;
