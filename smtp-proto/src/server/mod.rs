@@ -284,7 +284,9 @@ impl ServerSession {
         &self.config
     }
 
-    /// Where the transaction stands.
+    /// Where the transaction stands. When the connection ends while this
+    /// is [`Phase::Data`] or [`Phase::Bdat`], the message was not complete:
+    /// the application drops what it received of it.
     #[must_use]
     pub fn phase(&self) -> Phase {
         self.phase
