@@ -511,3 +511,25 @@ fn disconnect_mid_message_is_visible_in_the_phase() {
         assert_eq!(s.phase(), phase, "{:?}", String::from_utf8_lossy(client));
     }
 }
+
+#[test]
+fn timed_out_sends_421_and_closes() {
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    out.clear();
+    s.timed_out();
+    assert!(s.is_closed());
+    s.poll_transmit(&mut out);
+    assert_eq!(
+        out,
+        b"421 4.4.2 Timeout waiting for client input, closing connection\r\n"
+    );
+    s.timed_out();
+    assert!(!s.has_transmit(), "nothing more once closed");
+    assert_eq!(
+        s.handle_input(b"NOOP\r\n").unwrap().outcome,
+        Outcome::Closed
+    );
+}
