@@ -585,16 +585,17 @@ fn clean_prefix(bytes: &[u8]) -> (usize, bool) {
         // block is looked at when the input has it.
         let pair_stop = stop.min(avail - 1);
         let (a, b) = (&bytes[end..pair_stop], &bytes[end + 1..=pair_stop]);
-        let (mut bad, mut dot, mut lf) = (0u8, 0u8, 0u8);
+        let (mut bad, mut dot, mut lf) = (false, false, false);
         for (&x, &y) in a.iter().zip(b) {
-            bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
-            dot |= u8::from(x == b'\n') & u8::from(y == b'.');
-            lf |= u8::from(x == b'\n');
+            let x_lf = x == b'\n';
+            bad |= (x == b'\r') != (y == b'\n');
+            dot |= x_lf & (y == b'.');
+            lf |= x_lf;
         }
-        if bad != 0 {
+        if bad {
             break;
         }
-        if dot != 0 {
+        if dot {
             if let Some(p) = dot_finder().find(&bytes[end..=pair_stop]) {
                 // The cut ends on that LF; the round's LF test stays valid
                 // for the part before it.
@@ -602,7 +603,7 @@ fn clean_prefix(bytes: &[u8]) -> (usize, bool) {
             }
             break;
         }
-        if lf == 0 {
+        if !lf {
             lf_every_round = false;
         }
         end = stop;
