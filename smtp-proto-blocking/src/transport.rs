@@ -94,6 +94,21 @@ where
         }
     }
 
+    /// True once the stream carries TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, MaybeTls::Tls(_))
+    }
+
+    /// Ends TLS cleanly: sends `close_notify` so the peer can tell the end
+    /// of the session from a truncation. Does nothing in plaintext;
+    /// write errors are ignored (the peer may already be gone).
+    pub fn close_notify(&mut self) {
+        if let MaybeTls::Tls(t) = self {
+            t.conn.send_close_notify();
+            let _ = t.flush();
+        }
+    }
+
     /// Runs the TLS handshake with `conn` over the plaintext stream, within
     /// `timeout`. `buffered` must be empty: bytes read before the handshake
     /// are plaintext injected after STARTTLS (CVE-2011-0411), and the switch
