@@ -292,16 +292,16 @@ impl ClientHandler for Sender {
     }
 }
 
+/// The server thread: the driver's result and the handler.
+type ServerThread<H> = thread::JoinHandle<(Result<ServeEnd, ServeError>, H)>;
+
 /// Binds a loopback listener and serves one connection on a thread with
 /// `handler`; the thread returns the driver's result and the handler.
 fn spawn_server<H: ServerHandler + Send + 'static>(
     config: ServerConfig,
     options: ServeOptions,
     mut handler: H,
-) -> (
-    std::net::SocketAddr,
-    thread::JoinHandle<(Result<ServeEnd, ServeError>, H)>,
-) {
+) -> (std::net::SocketAddr, ServerThread<H>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let join = thread::spawn(move || {
