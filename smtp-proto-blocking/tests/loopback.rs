@@ -16,7 +16,7 @@ use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
 use smtp_proto_blocking::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::client::{
     AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Envelope,
-    TlsPolicy,
+    Protocol, TlsPolicy,
 };
 use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto_blocking::smtp_proto::reply::OwnedReply;
@@ -83,6 +83,7 @@ struct Seen {
     rcpts: Vec<String>,
     message: Vec<u8>,
     message_starts: usize,
+    chunked: Vec<bool>,
     message_ends: usize,
     tls_at_end: bool,
     auth_at_end: bool,
@@ -169,8 +170,9 @@ impl ServerHandler for Recorder {
                     )
                 }
             }
-            ServerEvent::MessageStart { .. } => {
+            ServerEvent::MessageStart { chunked } => {
                 self.seen.message_starts += 1;
+                self.seen.chunked.push(chunked);
                 Ok(())
             }
             ServerEvent::MessageChunk(bytes) => {
@@ -418,6 +420,7 @@ fn plain_session_delivers_one_message() {
     assert_eq!(seen.rcpts, ["<bob@example.com>"]);
     assert_eq!(seen.message, STORED);
     assert_eq!((seen.message_starts, seen.message_ends), (1, 1));
+    assert_eq!(seen.chunked, [false], "DATA by default");
     assert!(!seen.tls_at_end && !seen.auth_at_end);
     assert_eq!(sender.log.recipients, [(0, true), (1, false)]);
     assert_eq!(sender.log.delivered, [0]);
@@ -457,7 +460,11 @@ fn bdat_chunks_carry_a_large_message() {
     assert_eq!(end.expect("server result"), ServeEnd::Closed);
     assert_eq!(recorder.seen.message, body);
     assert_eq!(recorder.seen.message_ends, 1);
-    assert!(recorder.seen.events.iter().any(|e| e == "MessageStart"));
+    assert_eq!(
+        recorder.seen.chunked,
+        [true],
+        "the body came as BDAT chunks"
+    );
     assert_eq!(sender.log.delivered, [0]);
 }
 
@@ -714,4 +721,38 @@ fn disconnect_mid_data_never_ends_the_message() {
     assert_eq!(seen.message_starts, 1);
     assert_eq!(seen.message_ends, 0, "{:?}", seen.events);
     assert!(!seen.events.iter().any(|e| e == "MessageEnd"));
+}
+
+#[test]
+fn lmtp_gives_one_reply_per_accepted_recipient() {
+    let mut config = server_config();
+    config.lmtp = true;
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let mut sender = Sender::new(
+        &["bob@example.com", "nobody@example.com", "carol@example.com"],
+        BODY,
+        5,
+    );
+    let config = client_config(TlsPolicy::Off).with_protocol(Protocol::Lmtp);
+    let mut client = Client::new(config);
+    run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    )
+    .expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert_eq!(recorder.seen.message, STORED);
+    assert_eq!(
+        recorder.seen.rcpts,
+        ["<bob@example.com>", "<carol@example.com>"]
+    );
+    assert_eq!(sender.log.recipients, [(0, true), (1, false), (2, true)]);
+    // One 250 per accepted recipient, none for the refused one.
+    assert_eq!(sender.log.messages.len(), 2);
+    assert!(sender.log.messages.iter().all(|(code, _)| *code == 250));
+    assert_eq!(sender.log.delivered, [0, 2]);
 }
