@@ -1,7 +1,7 @@
 //! Sends one message read from standard input.
 //!
 //! ```text
-//! cargo run --release -p smtp-proto-blocking --example send -- --server HOST:PORT \
+//! cargo run --release -p smtp-proto-blocking --example send-blocking -- --server HOST:PORT \
 //!     --from A --to B [--to C ...] [--starttls required|opportunistic|off] \
 //!     [--auth USER:PASS] [--chunking auto|off] [--tls-ca FILE] [--helo NAME] \
 //!     [--lmtp] < message.eml

@@ -2,7 +2,7 @@
 //! Maildir, one thread per connection.
 //!
 //! ```text
-//! cargo run --release -p smtp-proto-blocking --example serve -- \
+//! cargo run --release -p smtp-proto-blocking --example serve-blocking -- \
 //!     [--listen 127.0.0.1:2525] [--maildir ./maildir] \
 //!     [--tls-cert cert.pem --tls-key key.pem] [--auth USER:PASS [--auth-plaintext]] \
 //!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N]
