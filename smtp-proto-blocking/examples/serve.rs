@@ -78,17 +78,42 @@ struct Args {
 macro_rules! log {
     ($level:literal, $msg:literal $(, $key:ident = $value:expr)* $(,)?) => {
         eprintln!(
-            concat!("{} ", $level, " ", $msg $(, " ", stringify!($key), "={}")*),
+            concat!("{} ", $level, " serve: ", $msg $(, " ", stringify!($key), "={}")*),
             timestamp() $(, $value)*
         )
     };
 }
 
+/// The current time in UTC, RFC 3339 with milliseconds.
 fn timestamp() -> String {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+    let secs = d.as_secs();
+    let (y, mo, day) = civil_date(secs / 86_400);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{mo:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Year, month (1-12) and day of the month of a count of days since
+/// 1970-01-01 (Howard Hinnant's civil-from-days algorithm).
+fn civil_date(days: u64) -> (i64, u64, u64) {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    (y, mo as u64, d as u64)
 }
 
 struct Shared {
@@ -125,16 +150,7 @@ fn rfc2822_now() -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
+    let (y, mo, d) = civil_date(days);
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
