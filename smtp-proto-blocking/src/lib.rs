@@ -82,18 +82,18 @@
 //!
 //! impl ClientHandler for OneMessage {
 //!     fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> std::io::Result<()> {
-//!         let other = std::io::Error::other;
+//!         use std::io::Error;
 //!         match event {
 //!             ClientEvent::Ready if !self.sent => {
-//!                 let from = Mailbox::parse("alice@example.net").map_err(other)?;
-//!                 let to = Mailbox::parse("bob@example.com").map_err(other)?;
+//!                 let from = Mailbox::parse("alice@example.net").map_err(Error::other)?;
+//!                 let to = Mailbox::parse("bob@example.com").map_err(Error::other)?;
 //!                 let envelope = Envelope::new(ReversePath::Mailbox(from))
 //!                     .recipient(ForwardPath::Mailbox(to));
 //!                 self.sent = true;
-//!                 client.send_mail(&envelope).map_err(other)?;
+//!                 client.send_mail(&envelope).map_err(Error::other)?;
 //!             }
 //!             ClientEvent::Ready | ClientEvent::TransactionEnd(_) => {
-//!                 client.quit().map_err(other)?;
+//!                 client.quit().map_err(Error::other)?;
 //!             }
 //!             _ => {}
 //!         }

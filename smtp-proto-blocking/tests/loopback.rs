@@ -756,3 +756,83 @@ fn lmtp_gives_one_reply_per_accepted_recipient() {
     assert!(sender.log.messages.iter().all(|(code, _)| *code == 250));
     assert_eq!(sender.log.delivered, [0, 2]);
 }
+
+#[test]
+fn server_gone_mid_session_is_peer_closed() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let fake = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(BOUND)).expect("timeout");
+        s.write_all(b"220 fake.test ESMTP\r\n").expect("greeting");
+        let mut got = Vec::new();
+        assert!(read_until(&mut s, &mut got, b"\r\n"), "EHLO");
+        // Half of an EHLO reply, then the connection goes away.
+        s.write_all(b"250-fake.test\r\n").expect("partial reply");
+    });
+    let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
+    let mut client = Client::new(client_config(TlsPolicy::Off));
+    let result = run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    );
+    fake.join().expect("fake server");
+    assert!(matches!(result, Err(RunError::PeerClosed)), "{result:?}");
+    assert!(!sender.sent);
+}
+
+#[test]
+fn tls_client_gone_mid_data_never_ends_the_message() {
+    let (server_tls, client_tls) = tls_configs();
+    let mut config = server_config();
+    config.starttls = true;
+    let mut options = ServeOptions::default();
+    options.tls = Some(server_tls);
+    let (addr, server) = spawn_server(config, options, Recorder::new(None));
+
+    let mut peer = connect(addr);
+    let mut got = Vec::new();
+    assert!(read_replies(&mut peer, &mut got, 1).starts_with("220 "));
+    peer.write_all(b"EHLO tls.test\r\nSTARTTLS\r\n")
+        .expect("starttls");
+    let replies = read_replies(&mut peer, &mut got, 2);
+    assert!(replies.contains("\r\n220 "), "{replies:?}");
+    let conn =
+        rustls::ClientConnection::new(client_tls, ServerName::try_from("localhost").unwrap())
+            .expect("tls client");
+    let mut tls = rustls::StreamOwned::new(conn, peer);
+    tls.write_all(
+        b"EHLO tls.test\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n",
+    )
+    .expect("envelope over TLS");
+    let mut text = String::new();
+    let mut chunk = [0u8; 1024];
+    for _ in 0..1000 {
+        if text.contains("\r\n354 ") {
+            break;
+        }
+        let n = tls.read(&mut chunk).expect("read over TLS");
+        assert!(n > 0, "server closed early: {text:?}");
+        text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    assert!(text.contains("\r\n354 "), "{text:?}");
+    tls.write_all(b"Subject: cut\r\n\r\nhalf a message\r\n")
+        .expect("body");
+    tls.flush().expect("flush");
+    // Gone without close_notify: a truncation, not an end of message.
+    tls.sock
+        .shutdown(std::net::Shutdown::Both)
+        .expect("shutdown");
+    drop(tls);
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::PeerClosed);
+    assert_eq!(recorder.seen.message_starts, 1);
+    assert_eq!(recorder.seen.message_ends, 0);
+    assert_eq!(
+        recorder.seen.message,
+        b"Subject: cut\r\n\r\nhalf a message\r\n"
+    );
+}
