@@ -4,13 +4,15 @@
 //! read buffer and the clock: it reads the server's replies, feeds the
 //! machine, hands every event to your [`ClientHandler`], writes the
 //! commands, applies the per-phase read timeout the machine reports
-//! ([`Client::timeout`], RFC 5321 §4.5.3.2), and runs the STARTTLS
+//! ([`Client::timeout`], RFC 5321 §4.5.3.2) and the data block timeout to
+//! each write (where the [`Transport`] supports it), and runs the STARTTLS
 //! handshake through rustls when the machine asks for it.
 //!
 //! Writes block: a pipelined group (or one body piece) is written whole
 //! before the replies are read. The replies to one group are a few dozen
-//! bytes per command, which the socket's receive buffer holds, so the two
-//! sides cannot block each other with groups of any realistic size.
+//! bytes per command and wait in the socket buffers meanwhile; a group
+//! whose replies overflow them (thousands of recipients in one envelope)
+//! would make both sides wait on each other until the write timeout.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::Arc;
@@ -107,6 +109,16 @@ where
     S: Transport,
     H: ClientHandler,
 {
+    let mut stream = stream;
+    // Each write (a command group or one body piece) must get through
+    // within the data block timeout (RFC 5321 §4.5.3.2.5).
+    stream.set_write_timeout(Some(
+        client
+            .config()
+            .timeouts
+            .data_block
+            .max(Duration::from_millis(1)),
+    ))?;
     let mut stream: MaybeTls<S, rustls::ClientConnection> = MaybeTls::Plain(stream);
     let read_size = options.read_size.max(512);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);

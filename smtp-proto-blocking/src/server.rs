@@ -3,8 +3,14 @@
 //! The session does all SMTP work. This module owns the socket, the read
 //! buffer and the clock: it reads, feeds the session, hands every event to
 //! your [`ServerHandler`], writes the replies, applies the per-phase read
-//! timeout the session reports (sending `421 4.4.2` when it expires), and
+//! timeout the session reports (sending `421 4.4.2` when it expires) and
+//! the same limit to each write (where the [`Transport`] supports it), and
 //! runs the STARTTLS handshake through rustls when the session asks for it.
+//!
+//! Writes block: replies are written whole while the client's next bytes
+//! wait in the socket buffers. A client that pipelines so much that the
+//! replies overflow those buffers while it does not read would make both
+//! sides wait on each other until the write timeout.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::Arc;
@@ -108,6 +114,16 @@ where
     S: Transport,
     H: ServerHandler,
 {
+    let mut stream = stream;
+    // A client that stops reading our replies is as gone as one that
+    // stops sending: the same limit applies to each write.
+    stream.set_write_timeout(Some(
+        session
+            .config()
+            .timeouts
+            .server
+            .max(Duration::from_millis(1)),
+    ))?;
     let mut stream: MaybeTls<S, rustls::ServerConnection> = MaybeTls::Plain(stream);
     let read_size = options.read_size.max(512);
     let mut buf: Vec<u8> = Vec::with_capacity(read_size);

@@ -9,11 +9,24 @@ use std::time::Duration;
 pub trait Transport: Read + Write {
     /// Sets how long a read may block; `None` blocks without limit.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Sets how long a write may block, so a peer that stops reading
+    /// cannot hold the connection forever; `None` blocks without limit.
+    /// The default does nothing (writes block as long as the stream lets
+    /// them).
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
 }
 
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
     }
 }
 

@@ -836,3 +836,48 @@ fn tls_client_gone_mid_data_never_ends_the_message() {
         b"Subject: cut\r\n\r\nhalf a message\r\n"
     );
 }
+
+#[test]
+fn client_that_never_reads_cannot_hold_the_server() {
+    let mut config = server_config();
+    config.timeouts.server = Duration::from_millis(300);
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let mut peer = TcpStream::connect(addr).expect("connect");
+    peer.set_write_timeout(Some(BOUND)).expect("timeout");
+    // Each EHLO (13 bytes) draws a reply ten times as long; 200 000 of them
+    // make far more replies than the socket buffers hold, and this client
+    // reads none of them.
+    let flood = b"EHLO a.test\r\n".repeat(200_000);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let writer = thread::spawn(move || {
+        // Fails once the server gives up, or may fit in the buffers.
+        let _ = peer.write_all(&flood);
+        // Keep the connection open (still not reading) until the server
+        // is done; closing it after the bound ends the test even if the
+        // server had no write timeout.
+        let _ = done_rx.recv_timeout(BOUND);
+        drop(peer);
+    });
+    let (end, recorder) = server.join().expect("server thread");
+    let _ = done_tx.send(());
+    writer.join().expect("writer");
+
+    match end {
+        Err(ServeError::Io(e)) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{e:?}"
+        ),
+        other => panic!("expected a write timeout, got {other:?}"),
+    }
+    // The server stopped long before the end of the flood.
+    let hellos = recorder
+        .seen
+        .events
+        .iter()
+        .filter(|e| *e == "Hello")
+        .count();
+    assert!(hellos > 0 && hellos < 200_000, "{hellos}");
+}
