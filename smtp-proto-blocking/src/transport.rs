@@ -9,11 +9,24 @@ use std::time::Duration;
 pub trait Transport: Read + Write {
     /// Sets how long a read may block; `None` blocks without limit.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Sets how long a write may block, so a peer that stops reading
+    /// cannot hold the connection forever; `None` blocks without limit.
+    /// The default does nothing (writes block as long as the stream lets
+    /// them).
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
 }
 
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
     }
 }
 
@@ -94,20 +107,44 @@ where
         }
     }
 
+    /// True once the stream carries TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, MaybeTls::Tls(_))
+    }
+
+    /// Ends TLS cleanly: sends `close_notify` so the peer can tell the end
+    /// of the session from a truncation. Does nothing in plaintext;
+    /// write errors are ignored (the peer may already be gone).
+    pub fn close_notify(&mut self) {
+        if let MaybeTls::Tls(t) = self {
+            t.conn.send_close_notify();
+            let _ = t.flush();
+        }
+    }
+
     /// Runs the TLS handshake with `conn` over the plaintext stream, within
     /// `timeout`. `buffered` must be empty: bytes read before the handshake
     /// are plaintext injected after STARTTLS (CVE-2011-0411), and the switch
     /// is refused.
-    pub fn start_tls(&mut self, mut conn: C, buffered: usize, timeout: Duration) -> Result<(), crate::StartTlsError> {
+    pub fn start_tls(
+        &mut self,
+        mut conn: C,
+        buffered: usize,
+        timeout: Duration,
+    ) -> Result<(), crate::StartTlsError> {
         if buffered > 0 {
             return Err(crate::StartTlsError::PlaintextAfterStartTls(buffered));
         }
         let MaybeTls::Plain(mut sock) = std::mem::replace(self, MaybeTls::Switching) else {
-            return Err(crate::StartTlsError::Handshake(io::Error::other("TLS already active")));
+            return Err(crate::StartTlsError::Handshake(io::Error::other(
+                "TLS already active",
+            )));
         };
-        sock.set_read_timeout(Some(timeout)).map_err(crate::StartTlsError::Handshake)?;
+        sock.set_read_timeout(Some(timeout))
+            .map_err(crate::StartTlsError::Handshake)?;
         while conn.is_handshaking() {
-            conn.complete_io(&mut sock).map_err(crate::StartTlsError::Handshake)?;
+            conn.complete_io(&mut sock)
+                .map_err(crate::StartTlsError::Handshake)?;
         }
         *self = MaybeTls::Tls(Box::new(rustls::StreamOwned::new(conn, sock)));
         Ok(())
