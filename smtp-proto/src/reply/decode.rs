@@ -235,6 +235,8 @@ pub struct ReplyDecoder {
     lines: usize,
     /// The code of the current reply, once its first line is checked.
     code: Option<ReplyCode>,
+    /// The three digits of `code`, as sent.
+    code_digits: [u8; 3],
     /// The first line of the current reply, once checked.
     first: Option<ParsedLine>,
     /// An over-long line was reported and its tail is being thrown away.
@@ -387,7 +389,18 @@ impl ReplyDecoder {
             self.maybe_nul |= !plain;
             let line_end = self.pos + line.consumed;
             let content = rest.get(..line.content_len).unwrap_or(&[]);
-            let head = reply_line_head(content);
+            // A line that repeats the first line's digits has its code:
+            // only the separator is left to check.
+            let head = match (self.code, content) {
+                (Some(code), [a, b, c, rest @ ..]) if [*a, *b, *c] == self.code_digits => {
+                    match rest.first() {
+                        None | Some(b' ') => Ok((code, true)),
+                        Some(b'-') => Ok((code, false)),
+                        Some(_) => Err(LineFault::Separator),
+                    }
+                }
+                _ => reply_line_head(content),
+            };
 
             if let Some(skip) = self.skip_code {
                 match head {
@@ -432,6 +445,9 @@ impl ReplyDecoder {
                 None => match parse_reply_line(content) {
                     Ok(parsed) => {
                         self.code = Some(code);
+                        if let [a, b, c, ..] = *content {
+                            self.code_digits = [a, b, c];
+                        }
                         self.first = Some(parsed);
                         self.ehlo = EhloSummary::default();
                         self.ehlo_complete = EHLO;
