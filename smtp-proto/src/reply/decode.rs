@@ -2,7 +2,7 @@
 
 use super::ehlo::EhloSummary;
 use super::{
-    parse_reply_line, reply_line_head, EhloError, EhloReply, LineFault, ParsedLine, Reply,
+    parse_reply_line_with, reply_line_head, EhloError, EhloReply, LineFault, ParsedLine, Reply,
 };
 use crate::framer::{Frame, LineFramer};
 use crate::status::ReplyCode;
@@ -442,7 +442,7 @@ impl ReplyDecoder {
                         self.ehlo_complete = false;
                     }
                 }
-                None => match parse_reply_line(content) {
+                None => match parse_reply_line_with(content, !plain) {
                     Ok(parsed) => {
                         self.code = Some(code);
                         if let [a, b, c, ..] = *content {

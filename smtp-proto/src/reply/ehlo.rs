@@ -936,7 +936,14 @@ impl<'a> EhloReply<'a> {
         if reply.code() != ReplyCode::OK {
             return Err(EhloError::NotOk(reply.code()));
         }
-        let (first, body) = split_line(reply.as_bytes());
+        // The decoder recorded where the first line's content ends; its
+        // terminator follows (CR LF, or LF where bare LF is allowed).
+        let raw = reply.as_bytes();
+        let end = reply.text_end;
+        let (first, body) = match (raw.get(..end), raw.get(end..)) {
+            (Some(first), Some([b'\r', b'\n', body @ ..] | [b'\n', body @ ..])) => (first, body),
+            _ => split_line(raw),
+        };
         let first = trim(first.get(4..).unwrap_or(&[]));
         let (domain, greeting) = match memchr::memchr(b' ', first) {
             Some(sp) => (
