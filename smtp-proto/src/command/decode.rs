@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use super::error::{CommandError, PathError};
 use super::params::{parse_mail_parameters, parse_rcpt_parameters};
 use super::path::{scan_path, ForwardPath, ReversePath, ScannedPath};
-use super::value::{check_domain_or_literal, class, Atom, Base64, Domain, Mechanism, Text};
+use super::value::{
+    check_domain_or_literal, class, scan_domain, Atom, Base64, Domain, Mechanism, Text,
+};
 use super::{Command, MailFrom, RcptTo};
 use crate::framer::{first_special, Frame, LineFramer};
 
@@ -402,6 +404,12 @@ fn parse_known<'a>(
 fn parse_helo_domain<'a>(verb: &'static str, args: &'a [u8]) -> Result<Domain<'a>, CommandError> {
     // Anything after the domain is ignored, as RFC 5321 §4.1.1.1 lets
     // servers do for historic clients that append text.
+    // The common case in one scan: a valid domain up to a space or the end.
+    if let (n, true) = scan_domain(args) {
+        if matches!(args.get(n), None | Some(b' ')) {
+            return Ok(Domain(Cow::Borrowed(utf8(&args[..n])?)));
+        }
+    }
     let end = args.iter().position(|&c| c == b' ').unwrap_or(args.len());
     let dom = utf8(&args[..end])?;
     check_domain_or_literal(dom).map_err(|_| CommandError::InvalidArgument {
@@ -524,10 +532,14 @@ fn parse_auth(args: &[u8]) -> Result<Command<'_>, CommandError> {
         Some(i) => (&args[..i], trim_spaces(&args[i + 1..])),
         None => (args, None),
     };
-    let mechanism = Mechanism::parse(utf8(mech)?).map_err(|_| CommandError::InvalidArgument {
-        verb: "AUTH",
-        reason: "invalid mechanism name",
-    })?;
+    // A known name needs no text made of it.
+    let mechanism = match Mechanism::known(mech) {
+        Some(m) => m,
+        None => Mechanism::other(utf8(mech)?).map_err(|_| CommandError::InvalidArgument {
+            verb: "AUTH",
+            reason: "invalid mechanism name",
+        })?,
+    };
     let initial_response = match ir {
         None => None,
         Some(b"=") => Some(Base64::empty()),

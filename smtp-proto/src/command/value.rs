@@ -265,7 +265,7 @@ impl<'a> Domain<'a> {
 /// where it stopped and whether the octets before make a valid domain (no
 /// empty label, none over 63 octets or with `-` at either end, at most 255
 /// octets in all).
-#[inline]
+#[inline(always)]
 pub(crate) fn scan_domain(b: &[u8]) -> (usize, bool) {
     let mut i = 0;
     let mut ok = true;
@@ -573,21 +573,31 @@ impl<'a> Mechanism<'a> {
     /// assert!(Mechanism::parse("BAD MECH").is_err());
     /// ```
     pub fn parse(s: &'a str) -> Result<Self, ValueError> {
-        let known = [
-            ("PLAIN", Mechanism::Plain),
-            ("LOGIN", Mechanism::Login),
-            ("XOAUTH2", Mechanism::XOAuth2),
-            ("OAUTHBEARER", Mechanism::OAuthBearer),
-            ("CRAM-MD5", Mechanism::CramMd5),
-            ("EXTERNAL", Mechanism::External),
-            ("SCRAM-SHA-1", Mechanism::ScramSha1),
-            ("SCRAM-SHA-256", Mechanism::ScramSha256),
-        ];
-        for (name, m) in known {
-            if s.eq_ignore_ascii_case(name) {
-                return Ok(m);
-            }
+        match Mechanism::known(s.as_bytes()) {
+            Some(m) => Ok(m),
+            None => Mechanism::other(s),
         }
+    }
+
+    /// The known mechanism named `s` (ignoring case), if any.
+    pub(crate) fn known(s: &[u8]) -> Option<Mechanism<'static>> {
+        let is = |name: &str| s.eq_ignore_ascii_case(name.as_bytes());
+        Some(match s.len() {
+            5 if is("PLAIN") => Mechanism::Plain,
+            5 if is("LOGIN") => Mechanism::Login,
+            7 if is("XOAUTH2") => Mechanism::XOAuth2,
+            11 if is("OAUTHBEARER") => Mechanism::OAuthBearer,
+            8 if is("CRAM-MD5") => Mechanism::CramMd5,
+            8 if is("EXTERNAL") => Mechanism::External,
+            11 if is("SCRAM-SHA-1") => Mechanism::ScramSha1,
+            13 if is("SCRAM-SHA-256") => Mechanism::ScramSha256,
+            _ => return None,
+        })
+    }
+
+    /// A mechanism that is not one of the known ones:
+    /// `sasl-mech = 1*20mech-char`.
+    pub(crate) fn other(s: &'a str) -> Result<Self, ValueError> {
         if s.len() > 20 {
             return Err(ValueError::TooLong);
         }
