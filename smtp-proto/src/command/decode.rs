@@ -425,8 +425,19 @@ fn after_prefix<'a>(
     prefix: &[u8],
     verb: &'static str,
 ) -> Result<&'a str, CommandError> {
+    // The prefix holds letters and ':' only: OR-ing 0x20 into the letters
+    // matches them in either case and nothing else.
+    let same = |p: &[u8]| {
+        p.iter().zip(prefix).all(|(&c, &w)| {
+            if w == b':' {
+                c == w
+            } else {
+                c | 0x20 == w | 0x20
+            }
+        })
+    };
     match args.split_at_checked(prefix.len()) {
-        Some((p, mut rest)) if p.eq_ignore_ascii_case(prefix) => {
+        Some((p, mut rest)) if same(p) => {
             while let [b' ', r @ ..] = rest {
                 rest = r;
             }
