@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The interop suite: real SMTP clients against smtp-proto's example server,
+# smtp-proto's example client against real servers, and adversarial raw
+# socket clients. Everything on 127.0.0.1; every peer is stopped at the end.
+#
+# Usage: bash tests/interop/run.sh [--only SUBSTRING ...]   (as root)
+# Steps: install.sh (idempotent), release build of the examples, suite.py.
+# Prints `PASS name` / `FAIL name: reason` per case and ends with
+# `N passed, M failed`; exit status non-zero if anything failed.
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "run.sh: run as root (exim and smtp-sink need it)" >&2
+    exit 1
+fi
+
+started=$(date +%s)
+install_log="$(mktemp -t smtp-interop-install.XXXXXX)"
+if ! bash "$HERE/install.sh" >"$install_log" 2>&1; then
+    tail -n 30 "$install_log" >&2
+    echo "run.sh: install.sh failed (log: $install_log)" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+rm -f "$install_log"
+
+# The examples: the tokio adapter's always, the blocking adapter's when it
+# has them (the suite runs every server and client it finds).
+build_log="$(mktemp -t smtp-interop-build.XXXXXX)"
+cd "$REPO" || exit 1
+build=(cargo build --release --quiet -p smtp-proto-tokio --examples)
+if [ -d smtp-proto-blocking/examples ]; then
+    build+=(-p smtp-proto-blocking)
+fi
+if ! "${build[@]}" >"$build_log" 2>&1; then
+    tail -n 40 "$build_log" >&2
+    echo "run.sh: cargo build failed" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+rm -f "$build_log"
+# The blocking adapter's examples are named like the tokio ones; the suite
+# expects them as serve-blocking / send-blocking.
+for ex in serve send; do
+    if [ -f "smtp-proto-blocking/examples/$ex.rs" ]; then
+        out="${CARGO_TARGET_DIR:-$REPO/target}/release/examples"
+        # Build it under its own name so the tokio binary is not overwritten.
+        cargo rustc --release --quiet -p smtp-proto-blocking --example "$ex" -- \
+            -o "$out/$ex-blocking" >/dev/null 2>&1 || echo "run.sh: building $ex-blocking failed" >&2
+    fi
+done
+echo "build and install: $(($(date +%s) - started))s"
+
+# 1,000 concurrent sessions need a file descriptor each on both ends.
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# suite.py stops every peer it started; this trap is the backstop when the
+# suite itself is killed.
+suite_pid=""
+cleanup() {
+    if [ -n "$suite_pid" ] && kill -0 "$suite_pid" 2>/dev/null; then
+        kill -TERM "$suite_pid" 2>/dev/null
+        wait "$suite_pid" 2>/dev/null
+    fi
+}
+trap cleanup EXIT INT TERM
+timeout --signal=TERM 900 python3 "$HERE/suite.py" "$@" &
+suite_pid=$!
+wait "$suite_pid"
+rc=$?
+suite_pid=""
+echo "run.sh: $(($(date +%s) - started))s in all" >&2
+exit "$rc"
