@@ -264,6 +264,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = ServerConfig::new(args.hostname.clone());
     config.lmtp = args.lmtp;
     config.max_message_size = Some(args.max_size);
+    // Everything the Maildir delivery can store as received: UTF-8
+    // envelopes, DSN parameters (kept in the envelope, not acted on) and
+    // binary bodies over BDAT.
+    config.smtputf8 = true;
+    config.dsn = true;
+    config.binarymime = true;
     let mut options = ServeOptions::default();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         options.tls = Some(TlsAcceptor::from(tls::server_config(cert, key)?));
