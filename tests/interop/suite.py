@@ -992,26 +992,26 @@ def send_out(r):
     return (r.stdout + r.stderr).decode("utf-8", "replace")
 
 
-def rcpt_lines(r):
-    """Per-recipient result lines of `send`: (address, accepted, line)."""
-    out = {}
-    for line in send_out(r).splitlines():
-        for addr in re.findall(r"<?([^\s<>]+@[^\s<>:,]+)>?", line):
-            out.setdefault(addr, []).append(line)
-    return out
-
-
 def check_rcpt_reported(r, addr, accepted):
-    lines = rcpt_lines(r).get(addr)
-    check(lines, f"send printed nothing about <{addr}>: {short(send_out(r))}")
-    text = " ".join(lines)
-    codes = re.findall(r"\b([2-5]\d\d)\b", text)
+    """send prints `recipient <ADDR>: ACCEPTED|REJECTED CODE text` per recipient."""
+    out = send_out(r)
+    m = re.findall(rf"^recipient <{re.escape(addr)}>: (ACCEPTED|REJECTED) ([2-5]\d\d)\b.*$", out, re.M)
+    check(len(m) == 1, f"want one result line for <{addr}>, got {len(m)}: {short(out)}")
+    word, code = m[0]
     if accepted:
-        check("250" in codes or re.search(r"accept|ok", text, re.I),
-              f"<{addr}> not shown as accepted: {text}")
+        check(word == "ACCEPTED" and code.startswith("2"), f"<{addr}> shown as {word} {code}")
     else:
-        check(any(c.startswith("5") or c.startswith("4") for c in codes),
-              f"<{addr}> not shown as refused with its code: {text}")
+        check(word == "REJECTED" and code[0] in "45", f"<{addr}> shown as {word} {code}")
+
+
+def check_message_reported(r, accepted=True):
+    out = send_out(r)
+    m = re.findall(r"^message: (ACCEPTED|REJECTED) ([2-5]\d\d)\b", out, re.M)
+    check(len(m) == 1, f"want one `message:` line, got {len(m)}: {short(out)}")
+    if accepted:
+        check(m[0][0] == "ACCEPTED" and m[0][1] == "250", f"final reply {m[0]}")
+    else:
+        check(m[0][0] == "REJECTED", f"final reply {m[0]}")
 
 
 def start_sink(name, *flags):
@@ -1056,18 +1056,21 @@ def t_send_sink(binary, name):
     r = our_send(binary, port, [TO, "second@server.test"], MSG)
     check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
     check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
     check_rcpt_reported(r, "second@server.test", True)
+    check_message_reported(r)
     dumps = sink_dumps(dump, 1)
     check(len(dumps) == 1, f"smtp-sink dumped {len(dumps)} messages")
     d = dumps[0]
     # smtp-sink's dump: its own headers, then the message with CRs removed
-    # and dots un-stuffed.
-    want = MSG.replace(CRLF, b"\n")
+    # and dots un-stuffed, then one empty line of its own.
+    want = MSG.replace(CRLF, b"\n") + b"\n"
     check(d.endswith(want), f"smtp-sink dump does not end with the message: {d[-200:]!r}")
-    check(b"X-Mail-From: " + FROM.encode() in d or FROM.encode() in d[:len(d) - len(want)],
-          "sender not in smtp-sink's dump headers")
-    for rc in (TO, "second@server.test"):
-        check(rc.encode() in d[:len(d) - len(want)], f"recipient {rc} not in smtp-sink's dump headers")
+    head = d[:len(d) - len(want)].decode("utf-8", "replace")
+    check(re.search(rf"^X-Mail-Args: <{re.escape(FROM)}>( .*)?$", head, re.M),
+          f"sender not in smtp-sink's X-Mail-Args: {short(head)}")
+    rcpts = re.findall(r"^X-Rcpt-Args: <([^>]*)>", head, re.M)
+    check(rcpts == [TO, "second@server.test"], f"smtp-sink's X-Rcpt-Args: {rcpts}")
     stop(proc)
 
 
@@ -1117,6 +1120,7 @@ def t_send_aiosmtpd(binary, name):
                  f"{USER}:{PASSWORD}")
     check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
     check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
     msgs = stored_peer_messages(outdir, 1)
     check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages")
     body, meta = msgs[0]
@@ -1135,6 +1139,7 @@ def t_send_aiosmtpd_rejected_rcpt(binary, name):
     r = our_send(binary, port, [TO, bad], MSG, "--starttls", "required", "--tls-ca", c)
     check(r.returncode != 0, f"send exit 0 though <{bad}> was refused: {short(send_out(r))}")
     check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
     check_rcpt_reported(r, bad, False)
     msgs = stored_peer_messages(outdir, 1)
     check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages, want 1 (for the good recipient)")
@@ -1198,6 +1203,7 @@ def t_send_exim(body, label, tls):
         r = our_send(binary, port, [TO], body, *flags)
         check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
         check_rcpt_reported(r, TO, True)
+        check_message_reported(r)
         stored = exim_stored(work, 1)
         check(len(stored) == 1, f"exim stored {len(stored)} messages: {short(exim_log(work))}")
         got = stored[0]
@@ -1207,11 +1213,46 @@ def t_send_exim(body, label, tls):
         m = re.search(r" <= (\S+) .*", log)
         check(m is not None and m.group(1) == FROM, f"exim's <= line: {short(log)}")
         line = m.group(0)
-        check(" K " in line or re.search(r"\bK\b", line), f"exim did not receive with CHUNKING: {line}")
+        via = re.findall(r"message data via: (.*)", log)
+        check(len(via) == 1 and re.fullmatch(r"BDAT \d+ LAST", via[0]),
+              f"exim did not receive the message over BDAT: {via}")
         if tls:
             check(" X=TLS" in line and " A=plain:" + USER in line, f"not TLS+AUTH: {line}")
         stop(proc)
     return t
+
+
+def t_send_exim_data(binary, name):
+    """--chunking off: DATA (dot-stuffed) even though exim offers CHUNKING."""
+    need(binary)
+    port, work, proc = start_exim_server(f"{name}-exim-data")
+    r = our_send(binary, port, [TO], MSG, "--chunking", "off", "--starttls", "off")
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check_message_reported(r)
+    stored = exim_stored(work, 1)
+    check(len(stored) == 1, f"exim stored {len(stored)} messages")
+    same(MSG, stored[0][stored[0].find(b"\r\nFrom: ") + 2:], "message after exim's Received:")
+    via = re.findall(r"message data via: (.*)", exim_log(work))
+    check(via == ["DATA"], f"exim received the message via {via}, want DATA")
+    stop(proc)
+
+
+def t_send_bare_lf(binary, name):
+    """A bare LF in the input goes out as CRLF, over DATA and over BDAT."""
+    need(binary)
+    want = BARE_LF.replace(b"line\nnext", b"line\r\nnext")
+    port, outdir, proc = start_aio(f"{name}-aio-bare")
+    r = our_send(binary, port, [TO], BARE_LF)
+    check(r.returncode == 0, f"send (DATA) exit {r.returncode}: {short(send_out(r))}")
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages")
+    same(want, msgs[0][0], "aiosmtpd's stored message")
+    stop(proc)
+    srv = OurServer(f"{name}-serve-bare", SERVERS[0][1])
+    r = our_send(binary, srv.port, [TO], BARE_LF)
+    check(r.returncode == 0, f"send (BDAT) to serve exit {r.returncode}: {short(send_out(r))}")
+    check_stored(srv, want)
+    srv.stop()
 
 
 def t_send_exim_rejected(binary, name):
@@ -1252,6 +1293,7 @@ def t_send_node(binary, name):
     check(r.returncode != 0, f"send exit 0 though <{bad}> was refused: {short(send_out(r))}")
     check_rcpt_reported(r, bad, False)
     check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
     msgs = stored_peer_messages(outdir, 2)
     check(len(msgs) == 2 and msgs[1][1]["rcpt_tos"] == [TO], f"second delivery: {[m[1] for m in msgs]}")
     same(MSG, msgs[1][0], "smtp-server's second stored message")
@@ -1321,7 +1363,10 @@ def register():
                 t_send_starttls_required_refused)
     each_client("send -> exim (CHUNKING, plain)", t_send_exim(MSG, "plain", False))
     each_client("send -> exim (CHUNKING + STARTTLS + AUTH, 320 KB)", t_send_exim(BIG, "tls", True))
+    each_client("send --chunking off -> exim (DATA although CHUNKING is offered)", t_send_exim_data)
     each_client("send -> exim (RCPT refused before AUTH)", t_send_exim_rejected)
+    each_client("send with a bare LF -> aiosmtpd (DATA) and serve (BDAT): CRLF on the wire",
+                t_send_bare_lf)
     each_client("send -> node smtp-server (STARTTLS + AUTH, refused recipient)", t_send_node)
     for cname, cbin in CLIENTS:
         for sname, sbin in SERVERS:
