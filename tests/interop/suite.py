@@ -913,7 +913,7 @@ def t_disconnect_mid_data(binary, name):
 def t_concurrent(n):
     def t(binary, name):
         srv = OurServer(f"{name}-concurrent", binary)
-        results = asyncio.run(asyncio.wait_for(concurrent_clients(srv.port, n), 120))
+        results = asyncio.run(asyncio.wait_for(concurrent_clients(srv.port, n), 150))
         bad = [r for r in results if r is not True]
         check(not bad, f"{len(bad)} of {n} sessions failed, e.g. {bad[:3]}")
         got = srv.wait_count(n, 30)
@@ -931,14 +931,21 @@ def t_concurrent(n):
 
 
 async def concurrent_clients(port, n):
-    greeted = {"n": 0}
+    arrived = {"n": 0}
     all_in = asyncio.Event()
+
+    def arrive():
+        arrived["n"] += 1
+        if arrived["n"] == n:
+            all_in.set()
 
     async def one(i):
         try:
-            reader, writer = await asyncio.open_connection(HOST, port)
-        except OSError as e:
-            return f"{i}: connect: {e}"
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 30)
+        except (OSError, asyncio.TimeoutError) as e:
+            arrive()  # a failed session must not hold the others at the barrier
+            return f"{i}: connect: {e!r}"
+        greeted = False
         try:
             async def reply():
                 while True:
@@ -948,12 +955,13 @@ async def concurrent_clients(port, n):
                     if line[3:4] != b"-":
                         return int(line[:3])
 
-            if await reply() != 220:
-                return f"{i}: greeting"
-            greeted["n"] += 1
-            if greeted["n"] == n:
-                all_in.set()
-            await all_in.wait()  # every session is open at once from here
+            code = await asyncio.wait_for(reply(), 30)
+            greeted = True
+            arrive()
+            if code != 220:
+                return f"{i}: greeting {code}"
+            # Every session is open at once from here.
+            await asyncio.wait_for(all_in.wait(), 60)
             steps = [(b"EHLO c%d.client.test\r\n" % i, 250),
                      (b"MAIL FROM:<c%d@client.test>\r\n" % i, 250),
                      (b"RCPT TO:<rcpt@server.test>\r\n", 250),
@@ -967,9 +975,11 @@ async def concurrent_clients(port, n):
                 if code != want:
                     return f"{i}: {data[:10]!r} got {code}"
             return True
-        except (OSError, EOFError, ValueError) as e:
-            return f"{i}: {e!r}"
+        except (OSError, EOFError, ValueError, asyncio.TimeoutError) as e:
+            return f"{i}: {'' if greeted else 'before greeting: '}{e!r}"
         finally:
+            if not greeted:
+                arrive()
             writer.close()
 
     return await asyncio.gather(*(one(i) for i in range(n)))
