@@ -26,31 +26,18 @@ if ! bash "$HERE/install.sh" >"$install_log" 2>&1; then
 fi
 rm -f "$install_log"
 
-# The examples: the tokio adapter's always, the blocking adapter's when it
-# has them (the suite runs every server and client it finds).
+# The examples of both adapters: serve, send (tokio) and serve-blocking,
+# send-blocking; the suite runs every server and client it finds.
 build_log="$(mktemp -t smtp-interop-build.XXXXXX)"
 cd "$REPO" || exit 1
-build=(cargo build --release --quiet -p smtp-proto-tokio --examples)
-if [ -d smtp-proto-blocking/examples ]; then
-    build+=(-p smtp-proto-blocking)
-fi
-if ! "${build[@]}" >"$build_log" 2>&1; then
+if ! cargo build --release --quiet -p smtp-proto-tokio -p smtp-proto-blocking --examples \
+    >"$build_log" 2>&1; then
     tail -n 40 "$build_log" >&2
     echo "run.sh: cargo build failed" >&2
     echo "0 passed, 1 failed"
     exit 1
 fi
 rm -f "$build_log"
-# The blocking adapter's examples are named like the tokio ones; the suite
-# expects them as serve-blocking / send-blocking.
-for ex in serve send; do
-    if [ -f "smtp-proto-blocking/examples/$ex.rs" ]; then
-        out="${CARGO_TARGET_DIR:-$REPO/target}/release/examples"
-        # Build it under its own name so the tokio binary is not overwritten.
-        cargo rustc --release --quiet -p smtp-proto-blocking --example "$ex" -- \
-            -o "$out/$ex-blocking" >/dev/null 2>&1 || echo "run.sh: building $ex-blocking failed" >&2
-    fi
-done
 echo "build and install: $(($(date +%s) - started))s"
 
 # 1,000 concurrent sessions need a file descriptor each on both ends.
