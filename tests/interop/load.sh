@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load benchmark (not a test): Postfix's smtp-source against smtp-proto's
-# example server (Maildir delivery, fsync per message) and against Postfix's
-# smtp-sink (discards), in the same run, on 127.0.0.1.
+# example servers (serve, and serve-blocking when built: Maildir delivery,
+# each message written to tmp/, fsynced, renamed into new/, directory
+# fsynced) and against Postfix's smtp-sink (discards every message), in the
+# same run, on 127.0.0.1.
 #
 # Usage: bash tests/interop/load.sh   (as root, after run.sh or install.sh +
 #        cargo build --release -p smtp-proto-tokio --example serve)
@@ -19,8 +21,8 @@ source "$P/common.sh"
 
 MESSAGES="${LOAD_MESSAGES:-10000}"
 SESSIONS="${LOAD_SESSIONS:-20}"
-SERVE="${CARGO_TARGET_DIR:-$REPO/target}/release/examples/serve"
-[ -x "$SERVE" ] || { echo "load.sh: build the serve example first" >&2; exit 1; }
+[ -x "${CARGO_TARGET_DIR:-$REPO/target}/release/examples/serve" ] ||
+    { echo "load.sh: build the serve example first" >&2; exit 1; }
 
 WORK="$(mktemp -d -t smtp-interop-load.XXXXXX)"
 pids=()
@@ -39,15 +41,23 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 printf 'From: <load@client.test>\nTo: <sink@server.test>\nSubject: load\n\n%s\n.leading dot\nlast line\n' \
     "$(head -c 600 /dev/zero | tr '\0' 'x')" >"$WORK/msg-lf.eml"
 
-OURS=$(free_port)
-RUST_LOG=warn timeout 900 "$SERVE" --listen "127.0.0.1:$OURS" --maildir "$WORK/maildir" \
-    --hostname mx.test >"$WORK/serve.log" 2>&1 &
-pids+=($!)
+# Our servers: the tokio example, and the blocking one when it was built.
+names=(); ports=(); dirs=()
+for name in serve serve-blocking; do
+    bin="${CARGO_TARGET_DIR:-$REPO/target}/release/examples/$name"
+    [ -x "$bin" ] || continue
+    port=$(free_port)
+    RUST_LOG=warn timeout 900 "$bin" --listen "127.0.0.1:$port" --maildir "$WORK/$name" \
+        --hostname mx.test >"$WORK/$name.log" 2>&1 &
+    pids+=($!)
+    names+=("$name"); ports+=("$port"); dirs+=("$WORK/$name")
+done
 SINK=$(free_port)
 SINK_SECONDS=900 "$P/start-smtp-sink.sh" "$SINK" >"$WORK/sink.log" 2>&1 &
 pids+=($!)
-wait_port "$OURS" || exit 1
-wait_port "$SINK" || exit 1
+for port in "${ports[@]}" "$SINK"; do
+    wait_port "$port" || exit 1
+done
 
 # rate PORT FLAGS...: runs smtp-source, prints messages per second.
 rate() {
@@ -65,27 +75,32 @@ rate() {
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "smtp-source -s $SESSIONS -m $MESSAGES, ~700-byte message; postfix $(cat "$POSTFIX_DIR/VERSION" 2>/dev/null)"
 status=0
 expected=0
 for mode in "new connection per message" "reused connections (-d)"; do
     flags=()
     [ "$mode" != "new connection per message" ] && flags=(-d)
-    ours=$(rate "$OURS" "${flags[@]}") || status=1
     expected=$((expected + MESSAGES))
-    sink=$(rate "$SINK" "${flags[@]}") || status=1
-    if [ "$status" -eq 0 ]; then
-        ratio=$(awk -v a="$ours" -v b="$sink" 'BEGIN { printf "%.2f", a / b }')
-        printf '%-28s serve: %6s msg/s   smtp-sink: %6s msg/s   ratio serve/smtp-sink: %s\n' \
-            "$mode" "$ours" "$sink" "$ratio"
-    fi
+    sink=$(rate "$SINK" "${flags[@]}") || { status=1; continue; }
+    echo "$mode:"
+    printf '  %-16s %6s msg/s\n' smtp-sink "$sink"
+    for i in "${!names[@]}"; do
+        ours=$(rate "${ports[$i]}" "${flags[@]}") || { status=1; continue; }
+        printf '  %-16s %6s msg/s   ratio %s/smtp-sink: %s\n' "${names[$i]}" "$ours" \
+            "${names[$i]}" "$(awk -v a="$ours" -v b="$sink" 'BEGIN { printf "%.2f", a / b }')"
+    done
 done
 
-stored=$(find "$WORK/maildir/new" -type f | wc -l)
-if [ "$stored" -eq "$expected" ]; then
-    echo "maildir: $stored of $expected messages stored"
-else
-    echo "maildir: $stored of $expected messages stored: MISSING $((expected - stored))"
-    status=1
-fi
+for i in "${!names[@]}"; do
+    stored=$(find "${dirs[$i]}/new" -type f 2>/dev/null | wc -l)
+    if [ "$stored" -eq "$expected" ]; then
+        echo "${names[$i]} maildir: $stored of $expected messages stored"
+    else
+        echo "${names[$i]} maildir: $stored of $expected messages stored: MISSING $((expected - stored))"
+        status=1
+    fi
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit "$status"

@@ -48,11 +48,15 @@ ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 suite_pid=""
 cleanup() {
     if [ -n "$suite_pid" ] && kill -0 "$suite_pid" 2>/dev/null; then
+        echo "run.sh: stopping the suite" >&2
         kill -TERM "$suite_pid" 2>/dev/null
         wait "$suite_pid" 2>/dev/null
     fi
+    suite_pid=""
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 timeout --signal=TERM 900 python3 "$HERE/suite.py" "$@" &
 suite_pid=$!
 wait "$suite_pid"

@@ -243,8 +243,10 @@ class OurServer:
         self.port = free_port()
         self.maildir = os.path.join(WORK, name, "maildir")
         os.makedirs(os.path.dirname(self.maildir), exist_ok=True)
-        self.proc = start([binary, "--listen", f"{HOST}:{self.port}", "--maildir", self.maildir,
-                           "--hostname", "mx.test", *args], name, env={"RUST_LOG": "info"})
+        # Under `timeout`, like every peer: bounded even if the suite is killed.
+        self.proc = start(["timeout", "600", binary, "--listen", f"{HOST}:{self.port}", "--maildir",
+                           self.maildir, "--hostname", "mx.test", *args], name,
+                          env={"RUST_LOG": "info"})
         wait_port(self.port, self.proc)
 
     def new(self):
@@ -836,8 +838,11 @@ def rss_kib(pid):
 
 
 def server_pid(proc):
-    """The example server itself (no wrapper), for /proc/PID/status."""
-    return proc.pid
+    """The example server itself, below its `timeout` wrapper."""
+    with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+        children = f.read().split()
+    check(len(children) == 1, f"timeout has children {children}")
+    return int(children[0])
 
 
 def t_huge_line(binary, name):
@@ -1402,7 +1407,10 @@ def main():
 
     def on_signal(signum, frame):
         stop_all()
-        sys.exit(128 + signum)
+        report("suite", f"interrupted by signal {signum}")
+        print(f"work directory: {WORK}", file=sys.stderr)
+        print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed", flush=True)
+        os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
