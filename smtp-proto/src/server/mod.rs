@@ -1239,7 +1239,7 @@ impl ServerSession {
                         true,
                     );
                 }
-                let mech = SaslMechanism::from_name(mechanism.as_str())
+                let mech = SaslMechanism::from_mechanism(&mechanism)
                     .filter(|m| self.config.auth_mechanisms.contains(m));
                 let Some(mech) = mech else {
                     return self.machine_reject(
