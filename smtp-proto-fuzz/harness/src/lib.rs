@@ -27,7 +27,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod body;
+pub mod command;
+pub mod data;
+pub mod ehlo;
 pub mod framer;
+pub mod reply;
+pub mod sasl;
 pub mod split;
 pub mod stream;
 
@@ -42,10 +48,36 @@ pub struct Target {
 }
 
 /// Every fuzz target, in the order the replay test runs them.
-pub const TARGETS: &[Target] = &[Target {
-    name: "framer",
-    run: framer::run,
-}];
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "framer",
+        run: framer::run,
+    },
+    Target {
+        name: "command",
+        run: command::run,
+    },
+    Target {
+        name: "reply",
+        run: reply::run,
+    },
+    Target {
+        name: "ehlo",
+        run: ehlo::run,
+    },
+    Target {
+        name: "sasl",
+        run: sasl::run,
+    },
+    Target {
+        name: "data",
+        run: data::run,
+    },
+    Target {
+        name: "body",
+        run: body::run,
+    },
+];
 
 /// Looks a target up by name.
 #[must_use]
