@@ -1,0 +1,23 @@
+//! Tokio adapter for [`smtp_proto`]: drives the sans-IO SMTP server and
+//! client machines over any [`tokio::io::AsyncRead`] +
+//! [`tokio::io::AsyncWrite`] stream, and upgrades the stream with STARTTLS
+//! through `tokio-rustls`.
+//!
+//! The core does all protocol work; this crate owns the socket, the read
+//! buffer and the clock (the per-phase timeouts the machines report). It
+//! re-exports the core, `tokio_rustls` and its `rustls`, so one dependency
+//! is enough.
+//!
+//! Available now:
+//! - [`tls`]: rustls server and client configurations from PEM files (the
+//!   *ring* provider), and the STARTTLS upgrade on both sides, which
+//!   refuses to start TLS while plaintext is waiting in the read buffer.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub use smtp_proto;
+pub use tokio_rustls;
+pub use tokio_rustls::rustls;
+
+pub mod tls;

@@ -1,0 +1,244 @@
+//! The example server's Maildir writer, on real temporary directories.
+
+#[path = "../examples/support/maildir.rs"]
+mod maildir;
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use maildir::{Maildir, Trace};
+
+const TRACE: Trace<'static> = Trace {
+    return_path: "sender@client.test",
+    received:
+        "from client.test ([127.0.0.1]) by mx.test with ESMTP; Thu, 1 Jan 2026 00:00:00 +0000",
+};
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn create_makes_the_three_directories() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("inbox");
+    let md = Maildir::create(&root).expect("create");
+    assert_eq!(md.root(), root);
+    for sub in ["tmp", "new", "cur"] {
+        let meta = fs::metadata(root.join(sub)).expect(sub);
+        assert!(meta.is_dir(), "{sub}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(meta.permissions().mode() & 0o777, 0o700, "{sub}");
+        }
+    }
+    // Opening an existing Maildir is fine and keeps its messages.
+    let path = md
+        .deliver(TRACE, b"Subject: a\r\n\r\nbody\r\n")
+        .expect("deliver");
+    let again = Maildir::create(&root).expect("create again");
+    assert_eq!(entries(&again.new_dir()), vec![path]);
+}
+
+#[test]
+fn delivered_file_is_trace_lines_then_message_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = Maildir::create(dir.path()).expect("create");
+    // Bytes as received, bare LF and 8-bit included: stored unchanged.
+    let message = b"Subject: test\r\n\r\nline one\r\nbare\nlf \xe9\r\n..dot stays as given\r\n";
+    let path = md.deliver(TRACE, message).expect("deliver");
+
+    assert_eq!(path.parent(), Some(md.new_dir().as_path()));
+    let mut expected = b"Return-Path: <sender@client.test>\r\nReceived: from client.test ([127.0.0.1]) by mx.test with ESMTP; Thu, 1 Jan 2026 00:00:00 +0000\r\n".to_vec();
+    expected.extend_from_slice(message);
+    assert_eq!(fs::read(&path).expect("read"), expected);
+    assert!(entries(&md.tmp_dir()).is_empty(), "tmp/ must be empty");
+    assert!(entries(&md.root().join("cur")).is_empty());
+}
+
+#[test]
+fn null_sender_is_written_as_empty_brackets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = Maildir::create(dir.path()).expect("create");
+    let trace = Trace {
+        return_path: "",
+        received: "from a by b",
+    };
+    let path = md.deliver(trace, b"\r\n").expect("deliver");
+    assert_eq!(
+        fs::read(path).expect("read"),
+        b"Return-Path: <>\r\nReceived: from a by b\r\n\r\n"
+    );
+}
+
+#[test]
+fn file_name_has_time_unique_part_and_escaped_hostname() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = Maildir::create(dir.path())
+        .expect("create")
+        .with_hostname("mx/1:test");
+    let path = md.deliver(TRACE, b"x\r\n").expect("deliver");
+    let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+
+    let mut parts = name.splitn(3, '.');
+    let secs = parts.next().expect("time part");
+    let unique = parts.next().expect("unique part");
+    let host = parts.next().expect("host part");
+    assert!(secs.parse::<u64>().expect("seconds") > 1_600_000_000);
+    assert_eq!(host, "mx\\0571\\072test");
+    assert!(!name.contains(':') && !name.contains('/'));
+    // M<usec>P<pid>Q<counter>R<random>
+    let pid = format!("P{}Q", std::process::id());
+    assert!(unique.starts_with('M'), "{unique}");
+    assert!(unique.contains(&pid), "{unique}");
+    assert!(unique.contains('R'), "{unique}");
+}
+
+#[test]
+fn header_injection_through_trace_values_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = Maildir::create(dir.path()).expect("create");
+    for (return_path, received) in [
+        ("a@b\r\nBcc: victim@c", "from a"),
+        ("a@b", "from a\nX-Injected: 1"),
+        ("a@b", "from a\rb"),
+        ("a\0b", "from a"),
+    ] {
+        let trace = Trace {
+            return_path,
+            received,
+        };
+        let err = md.deliver(trace, b"x\r\n").expect_err("must refuse");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+    assert!(entries(&md.new_dir()).is_empty());
+    assert!(entries(&md.tmp_dir()).is_empty());
+}
+
+/// A reader that yields some bytes, then fails.
+struct FailingReader {
+    given: usize,
+}
+
+impl Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.given >= 20_000 {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "peer went away",
+            ));
+        }
+        let n = buf.len().min(1000);
+        buf[..n].fill(b'a');
+        self.given += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn failed_read_leaves_nothing_in_new_or_tmp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = Maildir::create(dir.path()).expect("create");
+    let err = md
+        .deliver_from(TRACE, &mut FailingReader { given: 0 })
+        .expect_err("read error must fail the delivery");
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    assert!(entries(&md.new_dir()).is_empty(), "new/ must be empty");
+    assert!(entries(&md.tmp_dir()).is_empty(), "tmp/ must be cleaned");
+}
+
+#[test]
+fn deliver_from_copies_a_large_message_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = Maildir::create(dir.path()).expect("create");
+    let message: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let path = md
+        .deliver_from(TRACE, &mut message.as_slice())
+        .expect("deliver");
+    let stored = fs::read(path).expect("read");
+    assert!(stored.ends_with(&message));
+    assert!(stored.starts_with(b"Return-Path: <sender@client.test>\r\n"));
+}
+
+#[test]
+fn unfinished_delivery_is_invisible_then_removed_on_drop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = Maildir::create(dir.path()).expect("create");
+    let mut delivery = md.begin(TRACE).expect("begin");
+    delivery.write_all(b"Subject: half\r\n").expect("write");
+    let tmp_path = delivery.tmp_path().to_owned();
+    assert!(tmp_path.exists(), "being written in tmp/");
+    assert_eq!(tmp_path.parent(), Some(md.tmp_dir().as_path()));
+    assert!(entries(&md.new_dir()).is_empty(), "not visible in new/");
+    drop(delivery);
+    assert!(!tmp_path.exists(), "dropped delivery is removed");
+    assert!(entries(&md.new_dir()).is_empty());
+}
+
+#[test]
+fn failed_commit_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = Maildir::create(dir.path()).expect("create");
+    let mut delivery = md.begin(TRACE).expect("begin");
+    delivery.write_all(b"body\r\n").expect("write");
+    let tmp_path = delivery.tmp_path().to_owned();
+    // new/ vanishing under the writer makes the rename fail.
+    fs::remove_dir(md.new_dir()).expect("remove new/");
+    assert!(delivery.commit().is_err());
+    assert!(!tmp_path.exists(), "tmp/ file removed after failed commit");
+    assert!(!md.new_dir().exists());
+}
+
+#[test]
+fn concurrent_writers_get_unique_names_and_intact_files() {
+    const THREADS: usize = 8;
+    const EACH: usize = 50;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = Arc::new(Maildir::create(dir.path()).expect("create"));
+
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            // Half the threads share one handle, half open their own.
+            let md = if t % 2 == 0 {
+                Arc::clone(&md)
+            } else {
+                Arc::new(Maildir::create(dir.path()).expect("create"))
+            };
+            std::thread::spawn(move || {
+                (0..EACH)
+                    .map(|i| {
+                        let body = format!("Subject: {t}-{i}\r\n\r\nthread {t} message {i}\r\n");
+                        let path = md.deliver(TRACE, body.as_bytes()).expect("deliver");
+                        (path, body)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+
+    let mut names = HashSet::new();
+    let mut count = 0;
+    for handle in handles {
+        for (path, body) in handle.join().expect("thread") {
+            count += 1;
+            assert!(names.insert(path.clone()), "duplicate name {path:?}");
+            let stored = fs::read(&path).expect("read");
+            assert!(
+                stored.ends_with(body.as_bytes()),
+                "{path:?} holds another message"
+            );
+        }
+    }
+    assert_eq!(count, THREADS * EACH);
+    assert_eq!(entries(&md.new_dir()).len(), THREADS * EACH);
+    assert!(entries(&md.tmp_dir()).is_empty());
+}

@@ -1,0 +1,192 @@
+//! STARTTLS upgrades over loopback TCP: the clean case, and plaintext
+//! injected before the handshake on either side (CVE-2011-0411).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_proto_tokio::rustls::pki_types::ServerName;
+use smtp_proto_tokio::rustls::{ClientConfig, ServerConfig};
+use smtp_proto_tokio::tls::{self, StartTlsError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// Upper bound on each step, so a broken test fails instead of hanging.
+/// Not a performance assertion.
+const BOUND: Duration = Duration::from_secs(20);
+
+fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
+    let cert_der = cert.der().clone();
+    let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+    let server = tls::server_config_from_der(vec![cert_der.clone()], key_der).expect("server");
+    let mut roots = smtp_proto_tokio::rustls::RootCertStore::empty();
+    roots.add(cert_der).expect("root");
+    let client = tls::client_config_with_roots(roots).expect("client");
+    (server, client)
+}
+
+async fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    (client.expect("connect"), accepted.expect("accept").0)
+}
+
+/// Reads until `buf` holds at least `want` bytes (bounded).
+async fn read_at_least(stream: &mut TcpStream, buf: &mut Vec<u8>, want: usize) {
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 512];
+        while buf.len() < want {
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "peer closed early");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("bounded read");
+}
+
+/// Splits off the first CRLF-terminated line; returns (line, rest).
+fn first_line(buf: &[u8]) -> (&[u8], &[u8]) {
+    let end = buf
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("a complete line")
+        + 2;
+    buf.split_at(end)
+}
+
+fn localhost() -> ServerName<'static> {
+    ServerName::try_from("localhost").expect("name")
+}
+
+#[tokio::test]
+async fn clean_upgrade_then_talk_over_tls() {
+    let (server_cfg, client_cfg) = configs();
+    let (mut client, mut server) = pair().await;
+
+    let server_side = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        read_at_least(&mut server, &mut buf, b"STARTTLS\r\n".len()).await;
+        let (line, rest) = first_line(&buf);
+        assert_eq!(line, b"STARTTLS\r\n");
+        let rest = rest.to_vec();
+        server.write_all(b"220 2.0.0 Ready\r\n").await.expect("220");
+        let acceptor = TlsAcceptor::from(server_cfg);
+        let mut tls = tls::accept_starttls(&acceptor, server, &rest)
+            .await
+            .expect("upgrade");
+        let mut ehlo = [0u8; 17];
+        tls.read_exact(&mut ehlo).await.expect("read over TLS");
+        tls.write_all(b"250 tls ok\r\n").await.expect("write");
+        tls.shutdown().await.expect("shutdown");
+        ehlo
+    });
+
+    client.write_all(b"STARTTLS\r\n").await.expect("write");
+    let mut buf = Vec::new();
+    read_at_least(&mut client, &mut buf, b"220 2.0.0 Ready\r\n".len()).await;
+    let (line, rest) = first_line(&buf);
+    assert_eq!(line, b"220 2.0.0 Ready\r\n");
+    let connector = TlsConnector::from(client_cfg);
+    let mut tls = tokio::time::timeout(
+        BOUND,
+        tls::connect_starttls(&connector, localhost(), client, rest),
+    )
+    .await
+    .expect("bounded")
+    .expect("upgrade");
+    tls.write_all(b"EHLO again.test\r\n").await.expect("write");
+    let mut reply = Vec::new();
+    tokio::time::timeout(BOUND, tls.read_to_end(&mut reply))
+        .await
+        .expect("bounded")
+        .expect("read");
+    assert_eq!(reply, b"250 tls ok\r\n");
+    let ehlo = tokio::time::timeout(BOUND, server_side)
+        .await
+        .expect("bounded")
+        .expect("server");
+    assert_eq!(&ehlo, b"EHLO again.test\r\n");
+}
+
+#[tokio::test]
+async fn server_refuses_commands_pipelined_after_starttls() {
+    let (server_cfg, _) = configs();
+    let (mut client, mut server) = pair().await;
+    let injected: &[u8] = b"STARTTLS\r\nMAIL FROM:<evil@attacker.test>\r\n";
+    client.write_all(injected).await.expect("write");
+
+    let mut buf = Vec::new();
+    read_at_least(&mut server, &mut buf, injected.len()).await;
+    let (line, rest) = first_line(&buf);
+    assert_eq!(line, b"STARTTLS\r\n");
+    let acceptor = TlsAcceptor::from(server_cfg);
+    match tls::accept_starttls(&acceptor, server, rest).await {
+        Err(StartTlsError::PlaintextAfterStartTls(n)) => {
+            assert_eq!(n, b"MAIL FROM:<evil@attacker.test>\r\n".len());
+        }
+        other => panic!("expected refusal, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn client_refuses_reply_injected_after_220() {
+    let (_, client_cfg) = configs();
+    let (mut client, mut server) = pair().await;
+    let injected: &[u8] = b"220 Ready\r\n250-forged.test\r\n250 AUTH PLAIN\r\n";
+    server.write_all(injected).await.expect("write");
+
+    let mut buf = Vec::new();
+    read_at_least(&mut client, &mut buf, injected.len()).await;
+    let (line, rest) = first_line(&buf);
+    assert_eq!(line, b"220 Ready\r\n");
+    let connector = TlsConnector::from(client_cfg);
+    match tls::connect_starttls(&connector, localhost(), client, rest).await {
+        Err(StartTlsError::PlaintextAfterStartTls(n)) => {
+            assert_eq!(n, b"250-forged.test\r\n250 AUTH PLAIN\r\n".len());
+        }
+        other => panic!("expected refusal, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn plaintext_arriving_during_the_handshake_fails_it() {
+    let (server_cfg, _) = configs();
+    let (mut client, mut server) = pair().await;
+
+    client.write_all(b"STARTTLS\r\n").await.expect("write");
+    let mut buf = Vec::new();
+    read_at_least(&mut server, &mut buf, b"STARTTLS\r\n".len()).await;
+    assert_eq!(buf, b"STARTTLS\r\n");
+    server.write_all(b"220 Ready\r\n").await.expect("220");
+
+    // The client answers the 220 with plaintext instead of a ClientHello.
+    let client_side = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        read_at_least(&mut client, &mut buf, b"220 Ready\r\n".len()).await;
+        client
+            .write_all(b"MAIL FROM:<evil@attacker.test>\r\n")
+            .await
+            .expect("write");
+        // Stay connected until the server gives up.
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(BOUND, client.read_to_end(&mut rest)).await;
+    });
+
+    let acceptor = TlsAcceptor::from(server_cfg);
+    let result = tokio::time::timeout(BOUND, tls::accept_starttls(&acceptor, server, &[]))
+        .await
+        .expect("bounded");
+    assert!(
+        matches!(result, Err(StartTlsError::Handshake(_))),
+        "plaintext must not pass as TLS: {:?}",
+        result.map(|_| ())
+    );
+    tokio::time::timeout(BOUND, client_side)
+        .await
+        .expect("bounded")
+        .expect("client");
+}
