@@ -450,12 +450,16 @@ pub fn plain_response(
     authcid: &str,
     password: &str,
 ) -> Result<Vec<u8>, SaslError> {
+    // Only NUL separates PLAIN's fields (RFC 4616 §2): every other octet,
+    // ^A included, is content the decoder reads back as sent.
     for (v, what) in [
         (authzid.unwrap_or_default(), "authzid"),
         (authcid, "authcid"),
         (password, "password"),
     ] {
-        no_ctl(v, what)?;
+        if v.contains('\0') {
+            return Err(SaslError::Unencodable(what));
+        }
     }
     if authcid.is_empty() || password.is_empty() {
         return Err(SaslError::Unencodable("empty authcid or password"));
@@ -473,6 +477,10 @@ pub fn plain_response(
 pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
     no_ctl(user, "user")?;
     no_ctl(token, "token")?;
+    // The decoder refuses an empty user or token: never send one.
+    if user.is_empty() || token.is_empty() {
+        return Err(SaslError::Unencodable("empty user or token"));
+    }
     Ok(format!("user={user}\x01auth=Bearer {token}\x01\x01").into_bytes())
 }
 
@@ -485,6 +493,10 @@ pub fn oauthbearer_response(
     token: &str,
 ) -> Result<Vec<u8>, SaslError> {
     no_ctl(token, "token")?;
+    // The decoder refuses an empty bearer token: never send one.
+    if token.is_empty() {
+        return Err(SaslError::Unencodable("empty token"));
+    }
     let mut s = String::from("n,");
     if let Some(a) = authzid {
         no_ctl(a, "authzid")?;
@@ -708,6 +720,28 @@ mod tests {
         assert!(xoauth2_response("u", "t\x01").is_err());
         assert!(oauthbearer_response(None, Some("h\x01"), None, "t").is_err());
         assert_eq!(plain_response(Some("z"), "u", "p").unwrap(), b"z\0u\0p");
+    }
+
+    #[test]
+    fn encoders_refuse_what_the_decoders_refuse() {
+        assert!(xoauth2_response("", "t").is_err());
+        assert!(xoauth2_response("u", "").is_err());
+        assert!(oauthbearer_response(None, None, None, "").is_err());
+    }
+
+    #[test]
+    fn plain_round_trips_control_a() {
+        // ^A is a separator of XOAUTH2 and OAUTHBEARER, not of PLAIN: what
+        // the PLAIN decoder accepts, the PLAIN encoder writes back.
+        let creds = done(SaslServer::new(SaslMechanism::Plain).start(Some(b"\0al\x01ice\0p\x01w")));
+        let Credentials::Plain {
+            authcid, password, ..
+        } = &creds
+        else {
+            panic!("{creds:?}")
+        };
+        let again = plain_response(None, authcid, password.expose()).unwrap();
+        assert_eq!(again, b"\0al\x01ice\0p\x01w");
     }
 
     #[test]

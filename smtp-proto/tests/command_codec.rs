@@ -696,3 +696,16 @@ mod roundtrip {
         }
     }
 }
+
+/// Every chunk size the writer can put on the wire reads back: 20-digit
+/// sizes up to u64::MAX included, one more refused.
+#[test]
+fn bdat_sizes_of_twenty_digits() {
+    for size in [10_000_000_000_000_000_000u64, u64::MAX] {
+        let cmd = Command::Bdat { size, last: true };
+        let wire = cmd.to_bytes();
+        assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), cmd);
+    }
+    assert!(Command::parse(b"BDAT 18446744073709551616").is_err());
+    assert!(Command::parse(b"BDAT 000000000000000000001").is_err());
+}

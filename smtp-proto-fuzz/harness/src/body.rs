@@ -20,9 +20,7 @@
 //!   byte for byte, with the trailer left unread.
 
 use smtp_proto::command::{Command, CommandDecoder};
-use smtp_proto::data::{
-    dot_stuff, BareEndingPolicy, ChunkReader, DataLimits, DotStuffer,
-};
+use smtp_proto::data::{dot_stuff, BareEndingPolicy, ChunkReader, DataLimits, DotStuffer};
 
 use crate::split::{check_split_invariance, cuts, pieces, seed};
 use crate::stream::{feed, Limits, Step};
@@ -70,7 +68,11 @@ fn check_data(body: &[u8]) -> Vec<u8> {
     for (i, &b) in wire.iter().enumerate() {
         match b {
             b'\r' => assert_eq!(wire.get(i + 1), Some(&b'\n'), "bare CR at {i}"),
-            b'\n' => assert_eq!(i.checked_sub(1).map(|j| wire[j]), Some(b'\r'), "bare LF at {i}"),
+            b'\n' => assert_eq!(
+                i.checked_sub(1).map(|j| wire[j]),
+                Some(b'\r'),
+                "bare LF at {i}"
+            ),
             _ => {}
         }
     }
@@ -83,10 +85,21 @@ fn check_data(body: &[u8]) -> Vec<u8> {
             .with_bare_endings(policy)
             .with_max_line_len(usize::MAX);
         let got = check_split_invariance(&stream, |p| crate::data::decode(p, limits));
-        assert_eq!(got.consumed, wire.len(), "the decoder did not stop at the terminator");
-        assert_eq!(got.content, expected, "the body came back changed ({policy:?})");
+        assert_eq!(
+            got.consumed,
+            wire.len(),
+            "the decoder did not stop at the terminator"
+        );
+        assert_eq!(
+            got.content, expected,
+            "the body came back changed ({policy:?})"
+        );
         let end = got.end.expect("the terminator was not found");
-        assert_eq!((end.bare_cr, end.bare_lf), (0, 0), "the encoder sent bare endings");
+        assert_eq!(
+            (end.bare_cr, end.bare_lf),
+            (0, 0),
+            "the encoder sent bare endings"
+        );
         assert_eq!(end.size, expected.len() as u64);
         assert_eq!(end.verdict, "Ok(())");
     }
@@ -139,7 +152,10 @@ fn check_bdat(body: &[u8], trailer: &[u8]) {
 
     let got = check_split_invariance(&wire, |p| read_bdat(p));
     let (events, consumed) = got;
-    assert_eq!(consumed, sent, "the reader did not stop after the LAST chunk");
+    assert_eq!(
+        consumed, sent,
+        "the reader did not stop after the LAST chunk"
+    );
     let mut commands = Vec::new();
     let mut received = Vec::new();
     for e in events {

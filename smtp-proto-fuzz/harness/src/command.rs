@@ -69,7 +69,10 @@ pub fn run(data: &[u8]) {
     // The whole input as one line: never a panic; CR, LF and NUL refused.
     let direct = Command::parse(data);
     if data.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
-        assert!(direct.is_err(), "a line holding CR/LF/NUL parsed: {direct:?}");
+        assert!(
+            direct.is_err(),
+            "a line holding CR/LF/NUL parsed: {direct:?}"
+        );
     }
     for (config, name) in configs().into_iter().zip(CONFIGS) {
         let got = check_split_invariance(data, |pieces| decode(pieces, &config));
@@ -124,12 +127,18 @@ fn check_items(data: &[u8], got: &Decoding, config: &DecoderConfig, name: &str) 
     }
     rebuilt.extend_from_slice(&got.discarding);
     rebuilt.extend_from_slice(&got.tail);
-    assert_eq!(rebuilt, data, "[{name}] items and tail do not cover the input");
+    assert_eq!(
+        rebuilt, data,
+        "[{name}] items and tail do not cover the input"
+    );
     assert!(
         !got.discarding.contains(&b'\n'),
         "[{name}] an LF inside a discarded tail"
     );
-    assert!(!got.tail.contains(&b'\n'), "[{name}] an LF left in the tail");
+    assert!(
+        !got.tail.contains(&b'\n'),
+        "[{name}] an LF left in the tail"
+    );
 
     for item in &got.items {
         let wire = &item.wire;
@@ -149,7 +158,10 @@ fn check_items(data: &[u8], got: &Decoding, config: &DecoderConfig, name: &str) 
             assert!(wire.len() > limit, "[{name}] LineTooLong for {wire:?}");
             continue;
         }
-        assert!(wire.len() <= limit, "[{name}] over-long line decoded: {item:?}");
+        assert!(
+            wire.len() <= limit,
+            "[{name}] over-long line decoded: {item:?}"
+        );
         let content = wire
             .strip_suffix(b"\n")
             .map(|c| c.strip_suffix(b"\r").unwrap_or(c))

@@ -81,7 +81,11 @@ fn summary(s: &DataSummary) -> Summary {
 pub fn run(data: &[u8]) {
     for limits in limits() {
         let got = check_split_invariance(data, |pieces| decode(pieces, limits));
-        assert_eq!(got, model(data, limits), "decoder and model disagree ({limits:?})");
+        assert_eq!(
+            got,
+            model(data, limits),
+            "decoder and model disagree ({limits:?})"
+        );
     }
 }
 
@@ -176,7 +180,11 @@ pub fn model(input: &[u8], limits: DataLimits) -> Body {
     let mut undotted = Vec::with_capacity(region.len());
     let mut wire_lines: Vec<&[u8]> = Vec::new();
     for (i, &s) in starts.iter().enumerate() {
-        let e = starts.get(i + 1).copied().unwrap_or(region.len()).min(region.len());
+        let e = starts
+            .get(i + 1)
+            .copied()
+            .unwrap_or(region.len())
+            .min(region.len());
         if s > e {
             continue;
         }

@@ -29,10 +29,13 @@
 
 pub mod body;
 pub mod command;
+pub mod command_build;
 pub mod data;
 pub mod ehlo;
 pub mod framer;
+pub mod gen;
 pub mod reply;
+pub mod reply_build;
 pub mod sasl;
 pub mod split;
 pub mod stream;
@@ -58,8 +61,16 @@ pub const TARGETS: &[Target] = &[
         run: command::run,
     },
     Target {
+        name: "command_build",
+        run: command_build::run,
+    },
+    Target {
         name: "reply",
         run: reply::run,
+    },
+    Target {
+        name: "reply_build",
+        run: reply_build::run,
     },
     Target {
         name: "ehlo",

@@ -24,7 +24,7 @@
 //!   writes the same bytes;
 //! - `Reply::parse` on the whole input does not panic.
 
-use smtp_proto::reply::{DecoderConfig, Decoded, LineEndings, OwnedReply, Reply, ReplyDecoder};
+use smtp_proto::reply::{Decoded, DecoderConfig, LineEndings, OwnedReply, Reply, ReplyDecoder};
 
 use crate::split::check_split_invariance;
 use crate::stream::{feed, Limits, Step};
@@ -92,35 +92,37 @@ fn decode(pieces: &[&[u8]], config: DecoderConfig) -> Vec<Event> {
         max_retained: config.max_reply_len + config.max_line_len,
         max_stalls: 0,
     };
-    let fed = feed(pieces.iter().copied(), limits, |buf| match decoder.decode(buf) {
-        Ok(Decoded::Incomplete) => Step::NeedMore,
-        Ok(Decoded::Reply { reply, consumed }) => {
-            assert_eq!(
-                reply.as_bytes(),
-                buf.get(..consumed).expect("consumed within the buffer"),
-                "a reply's bytes are the bytes it consumed"
-            );
-            check_lines(&reply);
-            Step::Advance {
-                consumed,
-                event: Event::Reply {
-                    raw: reply.as_bytes().to_vec(),
-                    owned: reply.into_owned(),
-                },
+    let fed = feed(pieces.iter().copied(), limits, |buf| {
+        match decoder.decode(buf) {
+            Ok(Decoded::Incomplete) => Step::NeedMore,
+            Ok(Decoded::Reply { reply, consumed }) => {
+                assert_eq!(
+                    reply.as_bytes(),
+                    buf.get(..consumed).expect("consumed within the buffer"),
+                    "a reply's bytes are the bytes it consumed"
+                );
+                check_lines(&reply);
+                Step::Advance {
+                    consumed,
+                    event: Event::Reply {
+                        raw: reply.as_bytes().to_vec(),
+                        owned: reply.into_owned(),
+                    },
+                }
             }
-        }
-        Ok(Decoded::Skipped { consumed }) => {
-            assert!(consumed > 0, "Skipped nothing");
-            Step::Advance {
-                consumed,
-                event: Event::Skipped(consumed),
+            Ok(Decoded::Skipped { consumed }) => {
+                assert!(consumed > 0, "Skipped nothing");
+                Step::Advance {
+                    consumed,
+                    event: Event::Skipped(consumed),
+                }
             }
-        }
-        Err(e) => {
-            assert!(e.consumed() > 0, "an error that consumed nothing: {e:?}");
-            Step::Advance {
-                consumed: e.consumed(),
-                event: Event::Error(format!("{:?}", e.kind()), e.consumed()),
+            Err(e) => {
+                assert!(e.consumed() > 0, "an error that consumed nothing: {e:?}");
+                Step::Advance {
+                    consumed: e.consumed(),
+                    event: Event::Error(format!("{:?}", e.kind()), e.consumed()),
+                }
             }
         }
     });
@@ -136,7 +138,11 @@ fn check_lines(reply: &Reply<'_>) {
     assert_eq!(lines.len(), reply.line_count(), "line count of {reply:?}");
     assert!(!lines.is_empty(), "a reply without lines");
     for (i, line) in lines.iter().enumerate() {
-        assert_eq!(line.is_last(), i + 1 == lines.len(), "last-line flag of {reply:?}");
+        assert_eq!(
+            line.is_last(),
+            i + 1 == lines.len(),
+            "last-line flag of {reply:?}"
+        );
         assert_eq!(line.code(), reply.code());
         assert!(
             !line.text().iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)),
@@ -158,7 +164,11 @@ fn check_reencoding(raw: &[u8], owned: &OwnedReply, config: DecoderConfig) {
     assert_eq!(&reply.into_owned(), owned);
     let mut canonical = Vec::new();
     reply.write_to(&mut canonical);
-    assert_eq!(canonical, owned.to_bytes(), "Reply and OwnedReply write differently");
+    assert_eq!(
+        canonical,
+        owned.to_bytes(),
+        "Reply and OwnedReply write differently"
+    );
     check_owned_round_trip(owned, &canonical);
 
     // The validating constructors accept what was decoded when each line
@@ -184,7 +194,11 @@ pub fn check_owned_round_trip(owned: &OwnedReply, canonical: &[u8]) {
     let mut decoder = ReplyDecoder::with_config(loose);
     match decoder.decode(canonical) {
         Ok(Decoded::Reply { reply, consumed }) => {
-            assert_eq!(consumed, canonical.len(), "canonical bytes hold more than one reply");
+            assert_eq!(
+                consumed,
+                canonical.len(),
+                "canonical bytes hold more than one reply"
+            );
             let again = reply.into_owned();
             assert_eq!(
                 &again,
@@ -201,6 +215,8 @@ pub fn check_owned_round_trip(owned: &OwnedReply, canonical: &[u8]) {
     }
     for line in canonical.split_inclusive(|&b| b == b'\n') {
         assert!(line.ends_with(b"\r\n"), "a canonical line without CRLF");
-        assert!(!line[..line.len() - 2].iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)));
+        assert!(!line[..line.len() - 2]
+            .iter()
+            .any(|&b| matches!(b, b'\r' | b'\n' | 0)));
     }
 }

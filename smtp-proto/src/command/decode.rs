@@ -372,7 +372,9 @@ fn parse_bdat(args: &str) -> Result<Command<'_>, CommandError> {
     };
     let mut parts = args.split(' ').filter(|p| !p.is_empty());
     let size = parts.next().unwrap_or("");
-    if size.is_empty() || size.len() > 19 || !size.bytes().all(|c| c.is_ascii_digit()) {
+    // Up to 20 digits: every u64 (the writer's range) reads back; larger
+    // values fail the parse below.
+    if size.is_empty() || size.len() > 20 || !size.bytes().all(|c| c.is_ascii_digit()) {
         return Err(invalid("invalid chunk size"));
     }
     let size: u64 = size.parse().map_err(|_| invalid("invalid chunk size"))?;
