@@ -327,6 +327,11 @@ fn kv_pairs(body: &[u8]) -> Result<Vec<(&str, &str)>, SaslError> {
         if item.is_empty() {
             return Err(SaslError::Malformed("empty key/value pair"));
         }
+        // The encoders never send NUL here (RFC 7628 §3.1 values are
+        // VCHAR, SP, HTAB, CR, LF).
+        if item.contains(&0) {
+            return Err(SaslError::Malformed("NUL in key/value pair"));
+        }
         let item = utf8(item)?;
         let (k, v) = item
             .split_once('=')
@@ -417,6 +422,10 @@ fn decode_oauthbearer(msg: &[u8]) -> Result<Credentials, SaslError> {
 
 /// `saslname`: `,` is sent as `=2C` and `=` as `=3D` (RFC 5801 §4).
 fn decode_saslname(s: &str) -> Result<String, SaslError> {
+    // UTF8-char-safe excludes NUL (RFC 5801 §4).
+    if s.contains('\0') {
+        return Err(SaslError::Malformed("NUL in saslname"));
+    }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(pos) = rest.find('=') {
@@ -499,7 +508,11 @@ pub fn oauthbearer_response(
     }
     let mut s = String::from("n,");
     if let Some(a) = authzid {
-        no_ctl(a, "authzid")?;
+        // A saslname may hold any UTF-8 but NUL (RFC 5801 §4); `,` and `=`
+        // are escaped below.
+        if a.contains('\0') {
+            return Err(SaslError::Unencodable("authzid"));
+        }
         s.push_str("a=");
         s.push_str(&encode_saslname(a));
     }
@@ -720,6 +733,25 @@ mod tests {
         assert!(xoauth2_response("u", "t\x01").is_err());
         assert!(oauthbearer_response(None, Some("h\x01"), None, "t").is_err());
         assert_eq!(plain_response(Some("z"), "u", "p").unwrap(), b"z\0u\0p");
+    }
+
+    #[test]
+    fn nul_is_refused_both_ways_and_ctrl_a_carried_in_authzid() {
+        let nul_user = b"user=a\0b\x01auth=Bearer t\x01\x01";
+        assert!(SaslServer::new(SaslMechanism::XOAuth2)
+            .start(Some(nul_user))
+            .is_err());
+        assert!(SaslServer::new(SaslMechanism::OAuthBearer)
+            .start(Some(b"n,a=a\0b,\x01auth=Bearer t\x01\x01"))
+            .is_err());
+        assert!(oauthbearer_response(Some("a\0b"), None, None, "t").is_err());
+        let r = oauthbearer_response(Some("a\x01b"), None, None, "t").unwrap();
+        let Credentials::OAuthBearer { authzid, .. } =
+            done(SaslServer::new(SaslMechanism::OAuthBearer).start(Some(&r)))
+        else {
+            panic!()
+        };
+        assert_eq!(authzid.as_deref(), Some("a\x01b"));
     }
 
     #[test]

@@ -143,14 +143,21 @@ fn mail_params(u: &mut Unstructured<'_>) -> Result<MailParameters<'static>> {
     if u.arbitrary()? {
         let raw = gen::bytes(u, 40)?;
         let x = XText::encode(&raw);
-        // envid-value: at most 100 characters (RFC 3461 §4.4).
-        if x.as_str().len() <= 100 {
+        // envid-value: 1 to 100 characters (RFC 3461 §4.4, esmtp-value).
+        if (1..=100).contains(&x.as_str().len()) {
             p.envid = Some(x);
         }
     }
     p.auth = match u.int_in_range(0..=2u8)? {
         0 => Some(AuthParam::Null),
-        1 => Some(AuthParam::Identity(XText::encode(&gen::bytes(u, 24)?))),
+        1 => {
+            // esmtp-value: at least one character.
+            let mut raw = gen::bytes(u, 24)?;
+            if raw.is_empty() {
+                raw.push(b'a');
+            }
+            Some(AuthParam::Identity(XText::encode(&raw)))
+        }
         _ => None,
     };
     p.requiretls = u.arbitrary()?;

@@ -164,7 +164,11 @@ pub fn check(ehlo: &EhloReply<'_>, reply: &Reply<'_>) {
     // domain).
     let canonical_codes = reply.lines().all(|l| match l.enhanced_code() {
         None => true,
-        Some(esc) => l.raw_text().starts_with(esc.to_string().as_bytes()),
+        Some(esc) => {
+            let written = esc.to_string();
+            l.raw_text().starts_with(written.as_bytes())
+                && matches!(l.raw_text().get(written.len()), None | Some(b' '))
+        }
     });
     let mut canonical = Vec::new();
     reply.write_to(&mut canonical);
