@@ -169,7 +169,7 @@ fn check_reencoding(raw: &[u8], owned: &OwnedReply, config: DecoderConfig) {
         owned.to_bytes(),
         "Reply and OwnedReply write differently"
     );
-    check_owned_round_trip(owned, &canonical);
+    check_owned_round_trip(owned, &canonical, true);
 
     // The validating constructors accept what was decoded when each line
     // fits the RFC 5321 limit.
@@ -185,9 +185,9 @@ fn check_reencoding(raw: &[u8], owned: &OwnedReply, config: DecoderConfig) {
     }
 }
 
-/// `canonical` (the bytes of `owned`) decodes as exactly one reply equal to
-/// `owned`, with CRLF line ends only.
-pub fn check_owned_round_trip(owned: &OwnedReply, canonical: &[u8]) {
+/// `canonical` decodes as exactly one reply equal to `owned`, with CRLF
+/// line ends only; with `stable`, re-encoding gives `canonical` again.
+pub fn check_owned_round_trip(owned: &OwnedReply, canonical: &[u8], stable: bool) {
     let loose = DecoderConfig::default()
         .with_max_line_len(usize::MAX)
         .with_max_reply_len(usize::MAX);
@@ -206,7 +206,9 @@ pub fn check_owned_round_trip(owned: &OwnedReply, canonical: &[u8]) {
                 "{:?} decodes to a different reply",
                 String::from_utf8_lossy(canonical)
             );
-            assert_eq!(again.to_bytes(), canonical, "canonical form not stable");
+            if stable {
+                assert_eq!(again.to_bytes(), canonical, "canonical form not stable");
+            }
         }
         other => panic!(
             "canonical bytes {:?} of {owned:?} do not decode: {other:?}",

@@ -151,7 +151,10 @@ fn reply(u: &mut Unstructured<'_>) -> Result<()> {
             .expect("the expected reply is valid")
             .expect("it has lines");
     let bytes = built.to_bytes();
-    crate::reply::check_owned_round_trip(&expected, &bytes);
+    // A text that starts with an enhanced code (`5.1.0 `) reads back split,
+    // and then writes without the trailing space: stable only when nothing
+    // was split.
+    crate::reply::check_owned_round_trip(&expected, &bytes, expected == built);
     Ok(())
 }
 
