@@ -74,6 +74,8 @@ pub struct LineFramer {
     scanned: usize,
     /// Inside an over-long line, discarding until its LF.
     discarding: bool,
+    /// The scanned bytes hold a CR that is not followed by LF.
+    bare_cr: bool,
 }
 
 impl LineFramer {
@@ -83,6 +85,7 @@ impl LineFramer {
         Self {
             scanned: 0,
             discarding: false,
+            bare_cr: false,
         }
     }
 
@@ -121,56 +124,109 @@ impl LineFramer {
                 },
             };
         }
-        let start = self.scanned.min(buf.len());
-        // Only look as far as a line may reach: one past the limit is enough
-        // to know the line is too long.
+        // One pass finds CR or LF: a CR directly followed by LF ends the
+        // line, any other CR is remembered as a bare CR, and an LF reached
+        // first is a bare LF. Only look as far as a line may reach: one past
+        // the limit is enough to know the line is too long.
         let window_end = buf.len().min(max_len.max(1));
-        let found = if start < window_end {
-            memchr::memchr(b'\n', &buf[start..window_end]).map(|p| p + start)
-        } else {
-            None
-        };
-        match found {
-            Some(lf) => {
-                self.scanned = 0;
-                let (content_len, bare_lf) = if lf > 0 && buf[lf - 1] == b'\r' {
-                    (lf - 1, false)
-                } else {
-                    (lf, true)
-                };
-                let bare_cr = memchr::memchr(b'\r', &buf[..content_len]).is_some();
-                Frame::Line(Line {
-                    content_len,
-                    consumed: lf + 1,
-                    bare_lf,
-                    bare_cr,
-                })
+        let mut at = self.scanned.min(buf.len());
+        loop {
+            let found = match buf.get(at..window_end) {
+                Some(window) => find_cr_or_lf(window).map(|p| p + at),
+                None => None,
+            };
+            let Some(pos) = found else { break };
+            if buf.get(pos) == Some(&b'\n') {
+                return self.line(pos, pos + 1, true);
             }
-            None if buf.len() >= max_len => {
-                // No terminator within the limit: the line is too long. Drop
-                // what we hold and keep dropping through the next LF.
-                self.scanned = 0;
-                self.discarding = true;
-                match memchr::memchr(b'\n', &buf[window_end..]) {
-                    Some(pos) => {
-                        self.discarding = false;
-                        Frame::Discarded {
-                            consumed: window_end + pos + 1,
-                            end: true,
-                        }
-                    }
-                    None => Frame::Discarded {
-                        consumed: buf.len(),
-                        end: false,
-                    },
+            match buf.get(pos + 1) {
+                Some(b'\n') if pos + 1 < window_end => {
+                    return self.line(pos, pos + 2, false);
                 }
-            }
-            None => {
-                self.scanned = buf.len();
-                Frame::Incomplete
+                // The LF lies past the limit: the line is too long.
+                Some(b'\n') => break,
+                Some(_) => {
+                    self.bare_cr = true;
+                    at = pos + 1;
+                }
+                // A CR ends the input: whether an LF follows is not known
+                // yet, so scanning resumes at this CR.
+                None if buf.len() < max_len => {
+                    self.scanned = pos;
+                    return Frame::Incomplete;
+                }
+                None => break,
             }
         }
+        if buf.len() >= max_len {
+            // No terminator within the limit: the line is too long. Drop
+            // what we hold and keep dropping through the next LF.
+            self.scanned = 0;
+            self.bare_cr = false;
+            self.discarding = true;
+            match memchr::memchr(b'\n', &buf[window_end..]) {
+                Some(pos) => {
+                    self.discarding = false;
+                    Frame::Discarded {
+                        consumed: window_end + pos + 1,
+                        end: true,
+                    }
+                }
+                None => Frame::Discarded {
+                    consumed: buf.len(),
+                    end: false,
+                },
+            }
+        } else {
+            self.scanned = buf.len();
+            Frame::Incomplete
+        }
     }
+
+    fn line(&mut self, content_len: usize, consumed: usize, bare_lf: bool) -> Frame {
+        let bare_cr = self.bare_cr;
+        self.scanned = 0;
+        self.bare_cr = false;
+        Frame::Line(Line {
+            content_len,
+            consumed,
+            bare_lf,
+            bare_cr,
+        })
+    }
+}
+
+/// The first CR or LF in `hay`.
+///
+/// Most SMTP lines are short, and for them the set-up cost of a SIMD search
+/// is larger than the search: the first 32 bytes are looked at inline, eight
+/// at a time, and only a longer line is handed to `memchr2`.
+fn find_cr_or_lf(hay: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const INLINE: usize = 32;
+    let mut off = 0;
+    while off < INLINE {
+        let Some(chunk) = hay.get(off..).and_then(<[u8]>::first_chunk::<8>) else {
+            // Fewer than eight bytes left.
+            let tail = hay.get(off..)?;
+            return tail
+                .iter()
+                .position(|&b| b == b'\r' || b == b'\n')
+                .map(|p| p + off);
+        };
+        let w = u64::from_le_bytes(*chunk);
+        let cr = w ^ (ONES * u64::from(b'\r'));
+        let lf = w ^ (ONES * u64::from(b'\n'));
+        // The lowest high bit marks the first zero byte exactly (borrows
+        // only make false marks above a true one).
+        let found = ((cr.wrapping_sub(ONES) & !cr) | (lf.wrapping_sub(ONES) & !lf)) & HIGH;
+        if found != 0 {
+            return Some(off + (found.trailing_zeros() / 8) as usize);
+        }
+        off += 8;
+    }
+    memchr::memchr2(b'\r', b'\n', hay.get(off..)?).map(|p| p + off)
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! The streaming reply decoder.
 
-use super::{parse_reply_line, LineFault, ParsedLine, Reply};
+use super::ehlo::EhloSummary;
+use super::{
+    parse_reply_line, reply_line_head, EhloError, EhloReply, LineFault, ParsedLine, Reply,
+};
 use crate::framer::{Frame, LineFramer};
 use crate::status::ReplyCode;
 
@@ -144,6 +147,10 @@ impl ReplyError {
 }
 
 /// A successful step of [`ReplyDecoder::decode`].
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): a decode loop has to
+/// handle every case to drop the right number of bytes, and a new case
+/// should break it at compile time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub enum Decoded<'a> {
@@ -173,6 +180,14 @@ impl Decoded<'_> {
             Self::Reply { consumed, .. } | Self::Skipped { consumed } => consumed,
             Self::Incomplete => 0,
         }
+    }
+}
+
+fn fault_kind(fault: LineFault) -> ReplyErrorKind {
+    match fault {
+        LineFault::Code => ReplyErrorKind::InvalidCode,
+        LineFault::Separator => ReplyErrorKind::InvalidSeparator,
+        LineFault::Nul => ReplyErrorKind::Nul,
     }
 }
 
@@ -218,12 +233,43 @@ pub struct ReplyDecoder {
     pos: usize,
     /// Lines of the current reply already checked.
     lines: usize,
+    /// The code of the current reply, once its first line is checked.
+    code: Option<ReplyCode>,
     /// The first line of the current reply, once checked.
     first: Option<ParsedLine>,
     /// An over-long line was reported and its tail is being thrown away.
     overlong_reported: bool,
     /// An over-long reply was reported; its remaining lines are skipped.
     skip_code: Option<ReplyCode>,
+    /// Capabilities recorded while decoding with [`ReplyDecoder::decode_ehlo`].
+    ehlo: EhloSummary,
+    /// Every line of the current reply so far went into `ehlo`.
+    ehlo_complete: bool,
+}
+
+/// A successful step of [`ReplyDecoder::decode_ehlo`] (exhaustive, like
+/// [`Decoded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum EhloDecoded<'a> {
+    /// A complete reply at the front of the buffer; drop `consumed` bytes.
+    Reply {
+        /// The reply, borrowing from the buffer.
+        reply: Reply<'a>,
+        /// The reply read as an EHLO reply (an error for a refusal such as
+        /// `502`, or a 250 without domain).
+        ehlo: Result<EhloReply<'a>, EhloError>,
+        /// Bytes the reply took, terminators included.
+        consumed: usize,
+    },
+    /// More input is needed; nothing was consumed.
+    Incomplete,
+    /// Bytes of an already reported bad reply were thrown away; drop
+    /// `consumed` bytes and call again.
+    Skipped {
+        /// Bytes to drop from the front of the buffer.
+        consumed: usize,
+    },
 }
 
 impl ReplyDecoder {
@@ -258,6 +304,7 @@ impl ReplyDecoder {
     fn start_over(&mut self) {
         self.pos = 0;
         self.lines = 0;
+        self.code = None;
         self.first = None;
     }
 
@@ -272,6 +319,50 @@ impl ReplyDecoder {
     /// [`Decoded::Incomplete`] it must hold the same bytes as before, possibly
     /// followed by more.
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<'a>, ReplyError> {
+        self.decode_inner::<false>(buf)
+    }
+
+    /// Decodes the next reply as the answer to EHLO: the capabilities are
+    /// read while the lines are checked, in the same pass, which is faster
+    /// than [`ReplyDecoder::decode`] followed by [`EhloReply::parse`] (the
+    /// result is the same).
+    ///
+    /// ```
+    /// use smtp_proto::reply::{EhloDecoded, Extension, ReplyDecoder};
+    ///
+    /// let mut decoder = ReplyDecoder::new();
+    /// let input = b"250-mx.example.org\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n";
+    /// let EhloDecoded::Reply { ehlo, consumed, .. } = decoder.decode_ehlo(input).unwrap() else {
+    ///     panic!("incomplete")
+    /// };
+    /// let ehlo = ehlo.unwrap();
+    /// assert!(ehlo.has(Extension::Pipelining));
+    /// assert_eq!(ehlo.max_size(), Some(1_000_000));
+    /// assert_eq!(consumed, input.len());
+    /// ```
+    pub fn decode_ehlo<'a>(&mut self, buf: &'a [u8]) -> Result<EhloDecoded<'a>, ReplyError> {
+        Ok(match self.decode_inner::<true>(buf)? {
+            Decoded::Reply { reply, consumed } => {
+                let ehlo = if self.ehlo_complete {
+                    EhloReply::with_summary(&reply, self.ehlo)
+                } else {
+                    EhloReply::parse(&reply)
+                };
+                EhloDecoded::Reply {
+                    reply,
+                    ehlo,
+                    consumed,
+                }
+            }
+            Decoded::Incomplete => EhloDecoded::Incomplete,
+            Decoded::Skipped { consumed } => EhloDecoded::Skipped { consumed },
+        })
+    }
+
+    fn decode_inner<'a, const EHLO: bool>(
+        &mut self,
+        buf: &'a [u8],
+    ) -> Result<Decoded<'a>, ReplyError> {
         loop {
             let rest = buf.get(self.pos..).unwrap_or(&[]);
             let line = match self.framer.next_frame(rest, self.config.max_line_len) {
@@ -290,12 +381,12 @@ impl ReplyDecoder {
             };
             let line_end = self.pos + line.consumed;
             let content = rest.get(..line.content_len).unwrap_or(&[]);
-            let parsed = parse_reply_line(content);
+            let head = reply_line_head(content);
 
             if let Some(skip) = self.skip_code {
-                match parsed {
-                    Ok(p) if p.code == skip => {
-                        if p.last {
+                match head {
+                    Ok((code, last)) if code == skip => {
+                        if last {
                             self.skip_code = None;
                         }
                         return Ok(Decoded::Skipped {
@@ -312,43 +403,54 @@ impl ReplyDecoder {
             if line.bare_lf && self.config.line_endings == LineEndings::Strict {
                 return Err(self.fail(ReplyErrorKind::BareLf, line_end));
             }
-            let parsed = match parsed {
-                Ok(p) => p,
-                Err(fault) => {
-                    let kind = match fault {
-                        LineFault::Code => ReplyErrorKind::InvalidCode,
-                        LineFault::Separator => ReplyErrorKind::InvalidSeparator,
-                        LineFault::Nul => ReplyErrorKind::Nul,
+            let (code, last) = match head {
+                Ok(head) => head,
+                Err(fault) => return Err(self.fail(fault_kind(fault), line_end)),
+            };
+            match self.code {
+                Some(expected) if expected != code => {
+                    let kind = ReplyErrorKind::CodeMismatch {
+                        expected,
+                        found: code,
                     };
                     return Err(self.fail(kind, line_end));
                 }
-            };
-            let first = match self.first {
-                Some(first) => {
-                    if parsed.code != first.code {
-                        let kind = ReplyErrorKind::CodeMismatch {
-                            expected: first.code,
-                            found: parsed.code,
-                        };
-                        return Err(self.fail(kind, line_end));
+                Some(_) => {
+                    // In EHLO mode each capability line is recorded as it
+                    // is checked; a line of an unusual shape leaves the
+                    // whole reply to `EhloReply::parse`.
+                    if self.ehlo_complete && !(EHLO && self.ehlo.fast_line(rest).is_some()) {
+                        self.ehlo_complete = false;
                     }
-                    first
                 }
-                None => {
-                    self.first = Some(parsed);
-                    parsed
-                }
-            };
+                None => match parse_reply_line(content) {
+                    Ok(parsed) => {
+                        self.code = Some(code);
+                        self.first = Some(parsed);
+                        self.ehlo = EhloSummary::default();
+                        self.ehlo_complete = EHLO;
+                    }
+                    Err(fault) => return Err(self.fail(fault_kind(fault), line_end)),
+                },
+            }
             self.lines += 1;
             if line_end > self.config.max_reply_len {
-                if !parsed.last {
-                    self.skip_code = Some(parsed.code);
+                if !last {
+                    self.skip_code = Some(code);
                 }
                 return Err(self.fail(ReplyErrorKind::ReplyTooLong, line_end));
             }
-            if parsed.last {
+            if last {
                 let raw = buf.get(..line_end).unwrap_or(&[]);
-                let reply = Reply::from_parts(first.code, raw, self.lines, &first);
+                // One scan of the whole reply for NUL, rather than one per line.
+                if memchr::memchr(0, raw).is_some() {
+                    return Err(self.fail(ReplyErrorKind::Nul, line_end));
+                }
+                let Some(first) = self.first else {
+                    // Unreachable: the first line of every reply is recorded.
+                    return Err(self.fail(ReplyErrorKind::InvalidCode, line_end));
+                };
+                let reply = Reply::from_parts(code, raw, self.lines, &first);
                 self.start_over();
                 return Ok(Decoded::Reply {
                     reply,

@@ -14,6 +14,203 @@ use super::{split_line, InvalidReply, OwnedReply, Reply};
 use crate::status::ReplyCode;
 use core::fmt;
 
+/// A keyword of up to 24 bytes, upper-cased and zero-padded, as three
+/// words: matching it against the known keywords costs a few integer
+/// compares and no allocation.
+type Key = (u64, u64, u64);
+
+const KEY_LEN: usize = 24;
+
+const fn word(buf: &[u8; KEY_LEN], at: usize) -> u64 {
+    u64::from_le_bytes([
+        buf[at],
+        buf[at + 1],
+        buf[at + 2],
+        buf[at + 3],
+        buf[at + 4],
+        buf[at + 5],
+        buf[at + 6],
+        buf[at + 7],
+    ])
+}
+
+/// The key of a keyword already in upper case (for constants).
+const fn key(keyword: &[u8]) -> Key {
+    let mut buf = [0u8; KEY_LEN];
+    let mut i = 0;
+    while i < keyword.len() && i < KEY_LEN {
+        buf[i] = keyword[i];
+        i += 1;
+    }
+    (word(&buf, 0), word(&buf, 8), word(&buf, 16))
+}
+
+/// The key of `token` compared without regard to ASCII case; `None` when
+/// it is empty or too long to be a known keyword.
+fn key_upper(token: &[u8]) -> Option<Key> {
+    key_upper_in(token, token.len())
+}
+
+/// The key of the first `len` bytes of `buf`, compared without regard to
+/// ASCII case. When `buf` holds at least 24 bytes they are read as whole
+/// words and masked, which is faster than assembling the key byte by byte.
+fn key_upper_in(buf: &[u8], len: usize) -> Option<Key> {
+    if len == 0 || len > KEY_LEN || len > buf.len() {
+        return None;
+    }
+    if let Some(
+        &[b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23],
+    ) = buf.first_chunk::<KEY_LEN>()
+    {
+        let mask = |at: usize| -> u64 {
+            match len.saturating_sub(at).min(8) {
+                0 => 0,
+                n => u64::MAX >> (64 - 8 * n),
+            }
+        };
+        let a = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+        let b = u64::from_le_bytes([b8, b9, b10, b11, b12, b13, b14, b15]);
+        let c = u64::from_le_bytes([b16, b17, b18, b19, b20, b21, b22, b23]);
+        return Some((
+            upper_word(a) & mask(0),
+            upper_word(b) & mask(8),
+            upper_word(c) & mask(16),
+        ));
+    }
+    // Assembled in registers: writing bytes to a buffer and reading it back
+    // as words would stall on store forwarding.
+    let (mut a, mut b, mut c) = (0u64, 0u64, 0u64);
+    for (i, &byte) in buf.iter().take(len).enumerate() {
+        let v = u64::from(byte.to_ascii_uppercase()) << (8 * (i % 8));
+        match i / 8 {
+            0 => a |= v,
+            1 => b |= v,
+            _ => c |= v,
+        }
+    }
+    Some((a, b, c))
+}
+
+/// Whether a byte may appear in an `ehlo-keyword`.
+fn is_keyword_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
+/// The `ehlo-keyword` at the start of `line`: its length (the keyword is
+/// followed by SP, CR or LF, else `None`) and its key when it can be a known
+/// one. Keywords within the first 24 bytes are found eight bytes at a time.
+fn keyword_token(line: &[u8]) -> Option<(usize, Option<Extension>)> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let ends = |w: u64| -> u64 {
+        let sp = w ^ (ONES * u64::from(b' '));
+        let cr = w ^ (ONES * u64::from(b'\r'));
+        let lf = w ^ (ONES * u64::from(b'\n'));
+        // The lowest high bit marks the first such byte exactly.
+        ((sp.wrapping_sub(ONES) & !sp)
+            | (cr.wrapping_sub(ONES) & !cr)
+            | (lf.wrapping_sub(ONES) & !lf))
+            & HIGH
+    };
+    if let Some(
+        &[b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23],
+    ) = line.first_chunk::<KEY_LEN>()
+    {
+        let words = [
+            u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
+            u64::from_le_bytes([b8, b9, b10, b11, b12, b13, b14, b15]),
+            u64::from_le_bytes([b16, b17, b18, b19, b20, b21, b22, b23]),
+        ];
+        let mut len = None;
+        for (i, w) in words.iter().enumerate() {
+            let e = ends(*w);
+            if e != 0 {
+                len = Some(i * 8 + (e.trailing_zeros() / 8) as usize);
+                break;
+            }
+        }
+        if let Some(len) = len {
+            // Only the words the keyword reaches into are looked at.
+            let partial = |w: u64, n: usize| upper_word(w) & (u64::MAX >> (64 - 8 * n));
+            let key = match len {
+                0 => (0, 0, 0),
+                1..=7 => (partial(words[0], len), 0, 0),
+                8 => (upper_word(words[0]), 0, 0),
+                9..=15 => (upper_word(words[0]), partial(words[1], len - 8), 0),
+                16 => (upper_word(words[0]), upper_word(words[1]), 0),
+                _ => (
+                    upper_word(words[0]),
+                    upper_word(words[1]),
+                    partial(words[2], len - 16),
+                ),
+            };
+            let known = if len > 0 {
+                Extension::from_key(key)
+            } else {
+                None
+            };
+            // A known keyword is made of keyword bytes; anything else is
+            // checked byte by byte.
+            if known.is_some() || line.get(..len)?.iter().all(|&b| is_keyword_byte(b)) {
+                return Some((len, known));
+            }
+            return None;
+        }
+    }
+    let len = line.iter().position(|&b| !is_keyword_byte(b))?;
+    if !matches!(line.get(len), Some(b' ' | b'\r' | b'\n')) {
+        return None;
+    }
+    Some((len, key_upper_in(line, len).and_then(Extension::from_key)))
+}
+
+/// Slots in the keyword hash tables.
+const SLOTS: usize = 64;
+
+/// A multiplicative hash of a key into [`SLOTS`] slots. The constants were
+/// chosen so that the known extension keywords, and the known mechanism
+/// names, each land in distinct slots; the tables below check this when
+/// they are built, at compile time.
+const fn slot(k: Key) -> usize {
+    let x = k.0 ^ k.1.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ k.2.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    (x.wrapping_mul(0xb955_9250_d09d_fa6d) >> 58) as usize
+}
+
+/// Builds a slot table from names; entry `i` of `names` is stored as `i`.
+const fn table(names: &[&str]) -> [Option<(Key, u8)>; SLOTS] {
+    let mut t = [None; SLOTS];
+    let mut i = 0;
+    while i < names.len() {
+        let k = key(names[i].as_bytes());
+        let at = slot(k);
+        assert!(t[at].is_none(), "keyword hash collision");
+        t[at] = Some((k, i as u8));
+        i += 1;
+    }
+    t
+}
+
+/// The index of `k` in the table's names.
+fn lookup(t: &[Option<(Key, u8)>; SLOTS], k: Key) -> Option<usize> {
+    match t.get(slot(k)) {
+        Some(Some((known, index))) if *known == k => Some(usize::from(*index)),
+        _ => None,
+    }
+}
+
+/// ASCII upper case of eight bytes at once; bytes that are not `a`-`z`
+/// are left alone.
+const fn upper_word(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = x & !HIGH;
+    // The high bit of each byte says: low 7 bits >= 'a', and > 'z'.
+    let ge_a = low7 + ONES * (0x80 - b'a' as u64);
+    let gt_z = low7 + ONES * (0x80 - b'z' as u64 - 1);
+    let is_lower = ge_a & !gt_z & !x & HIGH;
+    x - (is_lower >> 2)
+}
+
 macro_rules! extensions {
     ($( $(#[$doc:meta])* $variant:ident = $keyword:literal, )*) => {
         /// An SMTP service extension that has a typed representation.
@@ -39,18 +236,16 @@ macro_rules! extensions {
             /// ASCII case.
             #[must_use]
             pub fn from_keyword(keyword: &[u8]) -> Option<Self> {
-                const LONGEST: usize = 20;
-                if keyword.len() > LONGEST {
+                // A zero byte would be confused with the key's padding.
+                if keyword.contains(&0) {
                     return None;
                 }
-                let mut upper = [0u8; LONGEST];
-                for (dst, src) in upper.iter_mut().zip(keyword) {
-                    *dst = src.to_ascii_uppercase();
-                }
-                match upper.get(..keyword.len())? {
-                    $( k if k == $keyword.as_bytes() => Some(Extension::$variant), )*
-                    _ => None,
-                }
+                Self::from_key(key_upper(keyword)?)
+            }
+
+            fn from_key(k: Key) -> Option<Self> {
+                const TABLE: [Option<(Key, u8)>; SLOTS] = table(&[ $( $keyword, )* ]);
+                Self::ALL.get(lookup(&TABLE, k)?).copied()
             }
         }
     };
@@ -195,17 +390,25 @@ macro_rules! mechanisms {
             /// The mechanism for a name, compared without regard to ASCII case.
             #[must_use]
             pub fn from_name(name: &'a str) -> Self {
-                const LONGEST: usize = 20;
-                if name.len() <= LONGEST {
-                    let mut upper = [0u8; LONGEST];
-                    for (dst, src) in upper.iter_mut().zip(name.as_bytes()) {
-                        *dst = src.to_ascii_uppercase();
-                    }
-                    if let Some(key) = upper.get(..name.len()) {
-                        $( if key == $name.as_bytes() { return AuthMechanism::$variant; } )*
+                if !name.as_bytes().contains(&0) {
+                    if let Some(i) = key_upper(name.as_bytes()).and_then(|k| lookup(&Self::TABLE, k)) {
+                        if let Some(known) = Self::KNOWN.get(i) {
+                            return *known;
+                        }
                     }
                 }
                 AuthMechanism::Other(name)
+            }
+
+            const KNOWN: &'static [AuthMechanism<'static>] = &[ $( AuthMechanism::$variant, )* ];
+            const TABLE: [Option<(Key, u8)>; SLOTS] = table(&[ $( $name, )* ]);
+
+            /// The bit of a known mechanism's key, 0 for any other.
+            fn bit_of_key(k: Option<Key>) -> u32 {
+                match k.and_then(|k| lookup(&Self::TABLE, k)) {
+                    Some(i) => 1 << i,
+                    None => 0,
+                }
             }
 
             fn bit(&self) -> u32 {
@@ -599,22 +802,6 @@ pub enum EhloError {
     InvalidUtf8,
 }
 
-/// The lines after the first of a checked reply, as `ehlo-line` text.
-fn body_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = body;
-    core::iter::from_fn(move || loop {
-        if rest.is_empty() {
-            return None;
-        }
-        let (content, tail) = split_line(rest);
-        rest = tail;
-        let text = trim(content.get(4..).unwrap_or(&[]));
-        if !text.is_empty() {
-            return Some(text);
-        }
-    })
-}
-
 fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
@@ -623,6 +810,19 @@ fn trim(mut s: &[u8]) -> &[u8] {
         s = rest;
     }
     s
+}
+
+fn skip_spaces(mut s: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = s {
+        s = rest;
+    }
+    s
+}
+
+/// The bytes after the next LF.
+fn after_lf(s: &[u8]) -> Option<&[u8]> {
+    let lf = s.iter().position(|&b| b == b'\n')?;
+    s.get(lf + 1..)
 }
 
 /// Iterator over the capabilities of an [`EhloReply`], in the order sent.
@@ -680,15 +880,16 @@ pub struct EhloReply<'a> {
     domain: &'a str,
     greeting: &'a [u8],
     body: &'a [u8],
+    summary: EhloSummary,
+}
+
+/// The capabilities of the common shapes, as recorded in one pass over the
+/// lines; it borrows nothing, so a decoder can carry it between calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct EhloSummary {
     extensions: Extensions,
     auth: u32,
     size: Option<u64>,
-    deliver_by: Option<u64>,
-    future_release: Option<FutureRelease<'a>>,
-    mt_priority: Option<&'a str>,
-    no_soliciting: Option<&'a str>,
-    xclient: &'a str,
-    limits: Limits,
     unknown: usize,
 }
 
@@ -697,6 +898,36 @@ impl<'a> EhloReply<'a> {
     /// §4.1.1.1). Empty capability lines (some servers end with `250 `)
     /// are skipped.
     pub fn parse(reply: &Reply<'a>) -> Result<Self, EhloError> {
+        let mut ehlo = Self::first_line(reply)?;
+        let mut rest = ehlo.body;
+        while !rest.is_empty() {
+            if let Some(next) = ehlo.summary.fast_line(rest) {
+                rest = next;
+                continue;
+            }
+            let (content, tail) = split_line(rest);
+            rest = tail;
+            let text = trim(content.get(4..).unwrap_or(&[]));
+            if text.is_empty() {
+                continue;
+            }
+            let line = core::str::from_utf8(text).map_err(|_| EhloError::InvalidUtf8)?;
+            ehlo.record(Capability::parse(line));
+        }
+        Ok(ehlo)
+    }
+
+    /// An EHLO reply from a decoded reply whose capability lines were all
+    /// recorded in `summary` as they were decoded.
+    pub(crate) fn with_summary(reply: &Reply<'a>, summary: EhloSummary) -> Result<Self, EhloError> {
+        let mut ehlo = Self::first_line(reply)?;
+        ehlo.summary = summary;
+        Ok(ehlo)
+    }
+
+    /// `"250" ( SP / "-" ) Domain [ SP ehlo-greet ]`, with no capabilities
+    /// recorded yet.
+    fn first_line(reply: &Reply<'a>) -> Result<Self, EhloError> {
         if reply.code() != ReplyCode::OK {
             return Err(EhloError::NotOk(reply.code()));
         }
@@ -713,47 +944,27 @@ impl<'a> EhloReply<'a> {
             return Err(EhloError::MissingDomain);
         }
         let domain = core::str::from_utf8(domain).map_err(|_| EhloError::InvalidUtf8)?;
-        let mut ehlo = Self {
+        Ok(Self {
             domain,
             greeting,
             body,
-            extensions: Extensions::new(),
-            auth: 0,
-            size: None,
-            deliver_by: None,
-            future_release: None,
-            mt_priority: None,
-            no_soliciting: None,
-            xclient: "",
-            limits: Limits::default(),
-            unknown: 0,
-        };
-        for text in body_lines(body) {
-            let line = core::str::from_utf8(text).map_err(|_| EhloError::InvalidUtf8)?;
-            ehlo.record(Capability::parse(line));
-        }
-        Ok(ehlo)
+            summary: EhloSummary::default(),
+        })
     }
 
     fn record(&mut self, cap: Capability<'a>) {
         let Some(ext) = cap.extension() else {
-            self.unknown += 1;
+            self.summary.unknown += 1;
             return;
         };
-        self.extensions.insert(ext);
+        self.summary.extensions.insert(ext);
         match cap {
-            Capability::Size(n) => self.size = n,
+            Capability::Size(n) => self.summary.size = n,
             Capability::Auth(list) => {
                 for m in list.iter() {
-                    self.auth |= m.bit();
+                    self.summary.auth |= m.bit();
                 }
             }
-            Capability::DeliverBy(n) => self.deliver_by = n,
-            Capability::FutureRelease(fr) => self.future_release = Some(fr),
-            Capability::MtPriority(p) => self.mt_priority = p,
-            Capability::NoSoliciting(p) => self.no_soliciting = p,
-            Capability::Limits(l) => self.limits = l,
-            Capability::XClient(p) => self.xclient = p,
             _ => {}
         }
     }
@@ -773,27 +984,27 @@ impl<'a> EhloReply<'a> {
     /// The typed extensions advertised.
     #[must_use]
     pub fn extensions(&self) -> Extensions {
-        self.extensions
+        self.summary.extensions
     }
 
     /// True when `ext` is advertised.
     #[must_use]
     pub fn has(&self, ext: Extension) -> bool {
-        self.extensions.contains(ext)
+        self.summary.extensions.contains(ext)
     }
 
     /// The number given with `SIZE`, as sent (`Some(0)` means no fixed
     /// limit); `None` when SIZE came without a number or not at all.
     #[must_use]
     pub fn size(&self) -> Option<u64> {
-        self.size
+        self.summary.size
     }
 
     /// The largest message the server accepts: `Some(n)` when SIZE declared
     /// a non-zero limit.
     #[must_use]
     pub fn max_size(&self) -> Option<u64> {
-        self.size.filter(|&n| n > 0)
+        self.summary.size.filter(|&n| n > 0)
     }
 
     /// True when an `AUTH` line names `mechanism` (case-insensitive).
@@ -801,7 +1012,7 @@ impl<'a> EhloReply<'a> {
     pub fn supports_auth(&self, mechanism: AuthMechanism<'_>) -> bool {
         match mechanism.bit() {
             0 => self.auth_mechanisms().any(|m| same_mechanism(m, mechanism)),
-            bit => self.auth & bit != 0,
+            bit => self.summary.auth & bit != 0,
         }
     }
 
@@ -818,46 +1029,77 @@ impl<'a> EhloReply<'a> {
         })
     }
 
+    /// The last capability of the kind `pick` selects, found by walking
+    /// the lines again (these extensions are rare, so their values are not
+    /// kept in the parsed reply).
+    fn find<T>(&self, pick: impl Fn(Capability<'a>) -> Option<T>) -> Option<T> {
+        self.capabilities().filter_map(pick).last()
+    }
+
     /// The `DELIVERBY` minimum, in seconds.
     #[must_use]
     pub fn deliver_by(&self) -> Option<u64> {
-        self.deliver_by
+        self.find(|c| match c {
+            Capability::DeliverBy(n) => Some(n),
+            _ => None,
+        })
+        .flatten()
     }
 
     /// The `FUTURERELEASE` limits.
     #[must_use]
     pub fn future_release(&self) -> Option<FutureRelease<'a>> {
-        self.future_release
+        self.find(|c| match c {
+            Capability::FutureRelease(fr) => Some(fr),
+            _ => None,
+        })
     }
 
     /// The `MT-PRIORITY` profile name, when one was given.
     #[must_use]
     pub fn mt_priority_profile(&self) -> Option<&'a str> {
-        self.mt_priority
+        self.find(|c| match c {
+            Capability::MtPriority(p) => Some(p),
+            _ => None,
+        })
+        .flatten()
     }
 
     /// The `NO-SOLICITING` keywords, when given.
     #[must_use]
     pub fn no_soliciting_keywords(&self) -> Option<&'a str> {
-        self.no_soliciting
+        self.find(|c| match c {
+            Capability::NoSoliciting(p) => Some(p),
+            _ => None,
+        })
+        .flatten()
     }
 
-    /// The `XCLIENT` attribute names, space-separated.
+    /// The `XCLIENT` attribute names, space-separated (empty when XCLIENT
+    /// was not advertised).
     #[must_use]
     pub fn xclient_attributes(&self) -> &'a str {
-        self.xclient
+        self.find(|c| match c {
+            Capability::XClient(p) => Some(p),
+            _ => None,
+        })
+        .unwrap_or("")
     }
 
     /// The `LIMITS` values (all `None` when LIMITS was not advertised).
     #[must_use]
     pub fn limits(&self) -> Limits {
-        self.limits
+        self.find(|c| match c {
+            Capability::Limits(l) => Some(l),
+            _ => None,
+        })
+        .unwrap_or_default()
     }
 
     /// Number of capabilities that have no typed form.
     #[must_use]
     pub fn unknown_count(&self) -> usize {
-        self.unknown
+        self.summary.unknown
     }
 
     /// Every capability line, in the order sent.
@@ -870,6 +1112,89 @@ impl<'a> EhloReply<'a> {
     pub fn unknown(&self) -> impl Iterator<Item = Capability<'a>> + 'a {
         self.capabilities()
             .filter(|c| matches!(c, Capability::Other { .. }))
+    }
+}
+
+impl EhloSummary {
+    /// Records the capability at the start of `rest` (a checked reply line
+    /// with its code) when it has one of the common shapes, and returns the
+    /// bytes after it; `None` leaves the line to [`Capability::parse`],
+    /// which reads every shape the same way, only slower.
+    pub(crate) fn fast_line<'b>(&mut self, rest: &'b [u8]) -> Option<&'b [u8]> {
+        let line = rest.get(4..)?;
+        let (kw_len, ext) = keyword_token(line)?;
+        let after = line.get(kw_len..)?;
+        match after.first()? {
+            b'\r' | b'\n' => {
+                match ext {
+                    None if kw_len > 0 => self.unknown += 1,
+                    // An empty line (`250 ` at the end of some replies).
+                    None => {}
+                    Some(
+                        Extension::DeliverBy
+                        | Extension::FutureRelease
+                        | Extension::MtPriority
+                        | Extension::NoSoliciting
+                        | Extension::Limits
+                        | Extension::XClient,
+                    ) => return None,
+                    Some(ext) => {
+                        if ext == Extension::Size {
+                            self.size = None;
+                        }
+                        self.extensions.insert(ext);
+                    }
+                }
+                after_lf(after)
+            }
+            b' ' => match ext {
+                None if kw_len > 0 => {
+                    let lf = memchr::memchr(b'\n', after)?;
+                    core::str::from_utf8(after.get(..lf)?).ok()?;
+                    self.unknown += 1;
+                    after.get(lf + 1..)
+                }
+                Some(Extension::Size) => {
+                    let digits = skip_spaces(after);
+                    let len = digits.iter().position(|b| !b.is_ascii_digit())?;
+                    if len == 0 || len > 20 {
+                        return None;
+                    }
+                    let mut n: u64 = 0;
+                    for &d in digits.get(..len)? {
+                        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+                    }
+                    let tail = skip_spaces(digits.get(len..)?);
+                    if !matches!(tail.first(), Some(b'\r' | b'\n')) {
+                        return None;
+                    }
+                    self.size = Some(n);
+                    self.extensions.insert(Extension::Size);
+                    after_lf(tail)
+                }
+                Some(Extension::Auth) => {
+                    let mut bits = 0;
+                    let mut words = after;
+                    loop {
+                        words = skip_spaces(words);
+                        let len = words.iter().position(|&b| !(b'!'..=b'~').contains(&b))?;
+                        if len == 0 {
+                            break;
+                        }
+                        bits |= AuthMechanism::bit_of_key(key_upper_in(words, len));
+                        words = words.get(len..)?;
+                    }
+                    if !matches!(words.first(), Some(b'\r' | b'\n')) {
+                        return None;
+                    }
+                    self.auth |= bits;
+                    self.extensions.insert(Extension::Auth);
+                    after_lf(words)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
     }
 }
 

@@ -34,7 +34,9 @@ mod decode;
 mod ehlo;
 mod encode;
 
-pub use decode::{Decoded, DecoderConfig, LineEndings, ReplyDecoder, ReplyError, ReplyErrorKind};
+pub use decode::{
+    Decoded, DecoderConfig, EhloDecoded, LineEndings, ReplyDecoder, ReplyError, ReplyErrorKind,
+};
 pub use ehlo::{
     AuthMechanism, AuthMechanisms, Capabilities, Capability, EhloError, EhloReply,
     EhloReplyBuilder, Extension, Extensions, FutureRelease, Limits,
@@ -258,7 +260,6 @@ pub(crate) fn split_line(buf: &[u8]) -> (&[u8], &[u8]) {
 /// One checked reply line, as offsets into its content.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ParsedLine {
-    pub(crate) code: ReplyCode,
     pub(crate) last: bool,
     pub(crate) enhanced: Option<EnhancedStatusCode>,
     pub(crate) raw_text_start: usize,
@@ -287,27 +288,34 @@ pub(crate) enum LineFault {
 /// status code whose class matches the reply code's first digit, followed by
 /// SP or the end of the line, it is split off.
 pub(crate) fn parse_reply_line(content: &[u8]) -> Result<ParsedLine, LineFault> {
-    let (digits, rest) = content.split_first_chunk::<3>().ok_or(LineFault::Code)?;
-    let code = ReplyCode::from_digits(*digits).ok_or(LineFault::Code)?;
-    let (last, raw_text_start) = match rest.first() {
-        None => (true, 3),
-        Some(b' ') => (true, 4),
-        Some(b'-') => (false, 4),
-        Some(_) => return Err(LineFault::Separator),
-    };
+    let (code, last) = reply_line_head(content)?;
+    let raw_text_start = content.len().min(4);
     let raw_text = content.get(raw_text_start..).unwrap_or(&[]);
     if memchr::memchr(0, raw_text).is_some() {
         return Err(LineFault::Nul);
     }
     let (enhanced, skip) = enhanced_prefix(code, raw_text);
     Ok(ParsedLine {
-        code,
         last,
         enhanced,
         raw_text_start,
         text_start: raw_text_start + skip,
         text_end: content.len(),
     })
+}
+
+/// The `Reply-code` of a line and whether it is the last one: a code
+/// followed by SP or the end of the line ends the reply, one followed by
+/// `-` does not. The text is not looked at.
+#[inline]
+pub(crate) fn reply_line_head(content: &[u8]) -> Result<(ReplyCode, bool), LineFault> {
+    let (digits, rest) = content.split_first_chunk::<3>().ok_or(LineFault::Code)?;
+    let code = ReplyCode::from_digits(*digits).ok_or(LineFault::Code)?;
+    match rest.first() {
+        None | Some(b' ') => Ok((code, true)),
+        Some(b'-') => Ok((code, false)),
+        Some(_) => Err(LineFault::Separator),
+    }
 }
 
 /// The RFC 2034 enhanced status code at the start of a line's text:

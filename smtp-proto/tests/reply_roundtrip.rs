@@ -1,0 +1,223 @@
+//! Reply encoding: canonical bytes, validating constructors, and round trips.
+
+use proptest::prelude::*;
+use smtp_proto::reply::{InvalidReply, OwnedReply, Reply};
+use smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+
+fn code(n: u16) -> ReplyCode {
+    ReplyCode::new(n).expect("valid code")
+}
+
+#[test]
+fn canonical_bytes_known_answers() {
+    let ok = OwnedReply::new(ReplyCode::OK, "").expect("valid");
+    assert_eq!(ok.to_bytes(), b"250\r\n");
+    let ok = OwnedReply::new(ReplyCode::OK, "Ok").expect("valid");
+    assert_eq!(ok.to_bytes(), b"250 Ok\r\n");
+    let r = OwnedReply::with_enhanced(ReplyCode::OK, Some(EnhancedStatusCode::SUCCESS), "")
+        .expect("valid");
+    assert_eq!(r.to_bytes(), b"250 2.0.0\r\n");
+    let r = OwnedReply::from_lines(
+        ReplyCode::SERVICE_NOT_AVAILABLE,
+        [
+            (Some(EnhancedStatusCode::TRANSIENT_SYSTEM), "first"),
+            (None, ""),
+            (Some(EnhancedStatusCode::TRANSIENT_SYSTEM), "last"),
+        ],
+    )
+    .expect("valid")
+    .expect("non-empty");
+    assert_eq!(
+        r.to_bytes(),
+        b"421-4.3.0 first\r\n421-\r\n421 4.3.0 last\r\n"
+    );
+    assert_eq!(r.line_count(), 3);
+    assert_eq!(
+        r.enhanced_code(),
+        Some(EnhancedStatusCode::TRANSIENT_SYSTEM)
+    );
+    assert_eq!(r.text(), b"first");
+    assert_eq!(
+        OwnedReply::from_lines::<&str>(ReplyCode::OK, []).expect("valid"),
+        None
+    );
+}
+
+#[test]
+fn text_with_cr_lf_or_nul_cannot_be_built() {
+    for bad in ["a\r\n250 injected", "a\rb", "a\nb", "a\0b"] {
+        assert!(
+            matches!(
+                OwnedReply::new(ReplyCode::OK, bad),
+                Err(InvalidReply::ForbiddenByte(_))
+            ),
+            "{bad:?}"
+        );
+        let mut r = OwnedReply::new(ReplyCode::OK, "fine").expect("valid");
+        assert!(r.push_line(None, bad).is_err());
+        assert_eq!(r.line_count(), 1, "a rejected line is not added");
+    }
+}
+
+#[test]
+fn enhanced_code_must_match_the_reply_class() {
+    let e550 = EnhancedStatusCode::new(StatusClass::PermanentFailure, 1, 1).expect("valid");
+    assert_eq!(
+        OwnedReply::with_enhanced(ReplyCode::OK, Some(e550), "x"),
+        Err(InvalidReply::EnhancedClassMismatch)
+    );
+    assert_eq!(
+        OwnedReply::with_enhanced(
+            ReplyCode::START_MAIL_INPUT,
+            Some(EnhancedStatusCode::SUCCESS),
+            "go"
+        ),
+        Err(InvalidReply::EnhancedClassMismatch)
+    );
+    assert!(OwnedReply::with_enhanced(ReplyCode::MAILBOX_UNAVAILABLE, Some(e550), "x").is_ok());
+}
+
+#[test]
+fn lines_longer_than_512_octets_cannot_be_built() {
+    assert!(OwnedReply::new(ReplyCode::OK, "x".repeat(506)).is_ok());
+    assert_eq!(
+        OwnedReply::new(ReplyCode::OK, "x".repeat(507)),
+        Err(InvalidReply::LineTooLong)
+    );
+}
+
+#[test]
+fn decoded_reply_writes_canonical_bytes() {
+    // Bare codes, enhanced codes and multi-line replies come back unchanged
+    // when already canonical; a trailing space after a bare code is not.
+    for canonical in [
+        &b"250\r\n"[..],
+        b"250 Ok\r\n",
+        b"250-a\r\n250-\r\n250 2.0.0 b\r\n",
+        b"550 5.1.1 <x@example.org>: Recipient address rejected\r\n",
+        b"334 \r\n",
+    ] {
+        let reply = Reply::parse(canonical).expect("valid");
+        let mut out = Vec::new();
+        reply.write_to(&mut out);
+        if canonical == b"334 \r\n" {
+            assert_eq!(out, b"334\r\n");
+        } else {
+            assert_eq!(out, canonical);
+        }
+        assert_eq!(reply.into_owned().to_bytes(), out);
+    }
+    let reply = Reply::parse(b"250 \r\n").expect("valid");
+    let mut out = Vec::new();
+    reply.write_to(&mut out);
+    assert_eq!(out, b"250\r\n");
+}
+
+fn any_code() -> impl Strategy<Value = ReplyCode> {
+    (200u16..=599).prop_map(code)
+}
+
+/// Reply text that does not itself start with a digit, so that it cannot be
+/// mistaken for an enhanced status code when read back.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "[A-Za-z<(\\[ \t][ -~\t]{0,60}",
+        "[a-z][a-z \u{e9}\u{4e2d}]{0,20}",
+    ]
+}
+
+fn owned_reply() -> impl Strategy<Value = OwnedReply> {
+    any_code().prop_flat_map(|code| {
+        let enhanced = match code.status_class() {
+            Some(class) => {
+                proptest::option::of((0u16..1000, 0u16..1000).prop_map(move |(s, d)| {
+                    EnhancedStatusCode::new(class, s, d).expect("in range")
+                }))
+                .boxed()
+            }
+            None => Just(None).boxed(),
+        };
+        proptest::collection::vec((enhanced, text()), 1..6).prop_map(move |lines| {
+            OwnedReply::from_lines(code, lines)
+                .expect("valid lines")
+                .expect("non-empty")
+        })
+    })
+}
+
+proptest! {
+    #[test]
+    fn any_valid_reply_encodes_and_decodes_to_itself(reply in owned_reply()) {
+        let bytes = reply.to_bytes();
+        let decoded = Reply::parse(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(decoded.code(), reply.code());
+        prop_assert_eq!(decoded.line_count(), reply.line_count());
+        prop_assert_eq!(decoded.enhanced_code(), reply.enhanced_code());
+        prop_assert_eq!(decoded.text(), reply.text());
+        prop_assert_eq!(decoded.as_bytes(), &bytes[..]);
+        let mut rewritten = Vec::new();
+        decoded.write_to(&mut rewritten);
+        prop_assert_eq!(&rewritten, &bytes);
+        prop_assert_eq!(decoded.into_owned(), reply);
+    }
+
+    #[test]
+    fn enhanced_codes_round_trip(class in prop_oneof![
+        Just(StatusClass::Success),
+        Just(StatusClass::PersistentTransientFailure),
+        Just(StatusClass::PermanentFailure),
+    ], subject in 0u16..1000, detail in 0u16..1000) {
+        let code = EnhancedStatusCode::new(class, subject, detail).expect("in range");
+        let text = code.to_string();
+        prop_assert_eq!(EnhancedStatusCode::parse(text.as_bytes()), Some(code));
+        prop_assert_eq!(text.parse::<EnhancedStatusCode>().ok(), Some(code));
+    }
+
+    #[test]
+    fn decoding_never_panics_and_consumes_within_bounds(input in proptest::collection::vec(any::<u8>(), 0..300)) {
+        use smtp_proto::reply::{Decoded, ReplyDecoder};
+        let mut decoder = ReplyDecoder::new();
+        let mut rest = &input[..];
+        for _ in 0..400 {
+            let consumed = match decoder.decode(rest) {
+                Ok(Decoded::Incomplete) => break,
+                Ok(d) => d.consumed(),
+                Err(e) => e.consumed(),
+            };
+            prop_assert!(consumed > 0 && consumed <= rest.len());
+            rest = &rest[consumed..];
+        }
+    }
+
+    #[test]
+    fn ehlo_decoding_never_panics_and_agrees_with_two_pass(
+        lines in proptest::collection::vec(
+            proptest::collection::vec(
+                prop_oneof![
+                    6 => proptest::sample::select(b"AUTHSIZEPIPELINGauthsize=- 0123456789".to_vec()),
+                    1 => any::<u8>(),
+                ],
+                0..40,
+            ),
+            1..6,
+        ),
+    ) {
+        use smtp_proto::reply::{EhloDecoded, EhloReply, ReplyDecoder};
+        let mut input = Vec::new();
+        let n = lines.len();
+        for (i, line) in lines.iter().enumerate() {
+            input.extend_from_slice(if i + 1 == n { b"250 " } else { b"250-" });
+            input.extend_from_slice(line);
+            input.extend_from_slice(b"\r\n");
+        }
+        let mut decoder = ReplyDecoder::new();
+        if let Ok(EhloDecoded::Reply { reply, ehlo, .. }) = decoder.decode_ehlo(&input) {
+            prop_assert_eq!(ehlo, EhloReply::parse(&reply));
+            if let Ok(ehlo) = ehlo {
+                // Capabilities come from the lines after the first.
+                prop_assert!(ehlo.capabilities().count() < n);
+            }
+        }
+    }
+}
