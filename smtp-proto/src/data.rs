@@ -29,7 +29,7 @@
 //! assert!(summary.verdict().is_ok());
 //! ```
 
-use crate::status::{EnhancedStatusCode, StatusClass};
+use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 
 /// What the DATA decoder does with a CR or LF that is not part of a CRLF.
 ///
@@ -163,10 +163,10 @@ pub enum DataError {
 impl DataError {
     /// The SMTP reply code for this refusal.
     #[must_use]
-    pub fn reply_code(&self) -> u16 {
+    pub fn reply_code(&self) -> ReplyCode {
         match self {
-            DataError::TooLarge => 552,
-            DataError::BareLineEnding | DataError::LineTooLong => 554,
+            DataError::TooLarge => ReplyCode::EXCEEDED_STORAGE,
+            DataError::BareLineEnding | DataError::LineTooLong => ReplyCode::TRANSACTION_FAILED,
         }
     }
 
@@ -368,7 +368,90 @@ impl DataDecoder {
     }
 
     /// The fast path: inside a line, hand out one long run of content.
+    /// Verifies one block (up to [`FAST_BLOCK`] bytes) at `pos` in the
+    /// `Mid` state: no bare CR or LF, no over-long line, and it stops after
+    /// the LF of a line that starts with a dot. Returns the end of what was
+    /// verified (`pos` when the block needs the line-by-line path) and
+    /// updates the line state. The CR/LF and dot checks are one
+    /// branch-free pass that compiles to vector code.
+    fn fast_block(&mut self, input: &[u8], pos: usize) -> usize {
+        let Some(bytes) = input.get(pos..) else {
+            return pos;
+        };
+        let avail = bytes.len();
+        if avail < 64 || bytes[0] == b'\n' {
+            return pos;
+        }
+        let mut n = avail.min(FAST_BLOCK);
+        if bytes[n - 1] == b'\r' {
+            // Keep a CRLF together.
+            n -= 1;
+        }
+        // Pairs (i, i + 1): the byte after the block is looked at when the
+        // input has it.
+        let pairs = if n < avail { n } else { n - 1 };
+        let (a, b) = (&bytes[..pairs], &bytes[1..=pairs]);
+        let (mut bad, mut dot) = (0u8, 0u8);
+        for (&x, &y) in a.iter().zip(b) {
+            // Every CR is followed by LF and every LF preceded by CR: the
+            // indicator "CR at i" equals "LF at i + 1" everywhere.
+            bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
+            dot |= u8::from(x == b'\n') & u8::from(y == b'.');
+        }
+        if bad != 0 {
+            return pos;
+        }
+        let end = if dot != 0 {
+            match dot_finder().find(&bytes[..=pairs]) {
+                Some(p) => p + 1,
+                None => return pos,
+            }
+        } else {
+            n
+        };
+        let region = &bytes[..end];
+        let max = self.limits.max_line_len;
+        match memchr::memchr(b'\n', region) {
+            None => self.line_len += end,
+            Some(first_lf) => {
+                let last_lf = memchr::memrchr(b'\n', region).unwrap_or(first_lf);
+                // The first line: what came before plus this block's part,
+                // without its CR.
+                let interior = region.get(first_lf + 1..last_lf).unwrap_or_default();
+                if self.line_len + first_lf > max + 1 || !short_lines(interior, max) {
+                    return pos;
+                }
+                if last_lf + 1 == end {
+                    self.line_len = 0;
+                    self.state = State::LineStart;
+                } else {
+                    self.line_len = end - last_lf - 1;
+                }
+            }
+        }
+        pos + end
+    }
+
+    /// The fast path: hand out verified blocks as one chunk, up to the next
+    /// line that starts with a dot or the end of the input; anything
+    /// unusual goes to the line-by-line path.
     fn scan<'a>(&mut self, input: &'a [u8], start: usize) -> DataStep<'a> {
+        let mut pos = start;
+        while self.state == State::Mid {
+            let next = self.fast_block(input, pos);
+            if next == pos {
+                break;
+            }
+            pos = next;
+        }
+        if pos > start {
+            return self.chunk(pos, &input[start..pos]);
+        }
+        self.scan_lines(input, start)
+    }
+
+    /// The line-by-line path, exact for every input.
+    fn scan_lines<'a>(&mut self, input: &'a [u8], start: usize) -> DataStep<'a> {
         let len = input.len();
         let mut i = start;
         loop {
@@ -463,6 +546,17 @@ impl DataDecoder {
     pub fn decode_into(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Option<DataSummary>) {
         let mut pos = 0;
         loop {
+            if self.state == State::Mid {
+                // Copy block by block right after verifying it, while the
+                // block is still in the cache.
+                let next = self.fast_block(input, pos);
+                if next > pos {
+                    out.extend_from_slice(&input[pos..next]);
+                    self.summary.size += (next - pos) as u64;
+                    pos = next;
+                    continue;
+                }
+            }
             let step = self.decode(input.get(pos..).unwrap_or_default());
             pos += step.consumed;
             match step.output {
@@ -472,6 +566,62 @@ impl DataDecoder {
             }
         }
     }
+}
+
+/// The length of the clean prefix of `bytes` the encoder may copy as it is:
+/// one block of CRLF-only text in which no line starts with a dot (0 when
+/// the block has anything to change).
+fn clean_block(bytes: &[u8]) -> usize {
+    let avail = bytes.len();
+    if avail < 64 || bytes[0] == b'\n' {
+        return 0;
+    }
+    let mut n = avail.min(FAST_BLOCK);
+    if bytes[n - 1] == b'\r' {
+        n -= 1;
+    }
+    let pairs = if n < avail { n } else { n - 1 };
+    let (a, b) = (&bytes[..pairs], &bytes[1..=pairs]);
+    let (mut bad, mut dot) = (0u8, 0u8);
+    for (&x, &y) in a.iter().zip(b) {
+        bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
+        dot |= u8::from(x == b'\n') & u8::from(y == b'.');
+    }
+    if bad != 0 {
+        0
+    } else if dot != 0 {
+        // Copy up to the line that starts with a dot.
+        dot_finder().find(&bytes[..=pairs]).map_or(0, |p| p + 1)
+    } else {
+        n
+    }
+}
+
+/// The searcher for a line that starts with a dot, built once.
+fn dot_finder() -> &'static memchr::memmem::Finder<'static> {
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    FINDER.get_or_init(|| memchr::memmem::Finder::new(b"\n."))
+}
+
+/// Bytes the fast path verifies at a time (small enough to stay in the L1
+/// cache between the check and the copy).
+const FAST_BLOCK: usize = 4096;
+
+/// True when no LF-free run in `lines` (whole CRLF lines, their last LF
+/// excluded) can hold more than `max` octets before its CR. Checks that
+/// every aligned block of `(max + 3) / 2` bytes holds an LF: any run of
+/// `max + 2` LF-free bytes (a line over the limit with its CR) contains a
+/// whole block. Lines close to the limit can fail the test without being
+/// too long; the caller then checks line by line.
+fn short_lines(lines: &[u8], max: usize) -> bool {
+    let block = (max + 3) / 2;
+    if block == 0 {
+        return lines.is_empty();
+    }
+    lines
+        .chunks_exact(block)
+        .all(|b| memchr::memchr(b'\n', b).is_some())
 }
 
 /// The client-side dot-stuffing encoder for DATA bodies.
@@ -525,7 +675,21 @@ impl DotStuffer {
         }
         out.reserve(len - i + 16);
         let mut run = i;
+        // Where the next block copy may be tried (after a failed try, not
+        // before the end of the block that failed, so the cost stays linear).
+        let mut fast_from = i;
         loop {
+            if i >= fast_from && !(self.at_line_start && input.get(i) == Some(&b'.')) {
+                let n = clean_block(input.get(i..).unwrap_or_default());
+                if n > 0 {
+                    out.extend_from_slice(&input[run..i + n]);
+                    i += n;
+                    run = i;
+                    self.at_line_start = input[i - 1] == b'\n';
+                    continue;
+                }
+                fast_from = i + FAST_BLOCK;
+            }
             if self.at_line_start {
                 match input.get(i) {
                     None => break,
@@ -742,7 +906,7 @@ mod tests {
         assert_eq!(out, b"a\nb\rc\r\r\n");
         let end = end.unwrap();
         assert_eq!((end.bare_lf, end.bare_cr), (1, 2));
-        assert_eq!(end.verdict().unwrap_err().reply_code(), 554);
+        assert_eq!(end.verdict().unwrap_err().reply_code().get(), 554);
     }
 
     #[test]
@@ -773,7 +937,7 @@ mod tests {
         let end = end.unwrap();
         assert_eq!(end.size, 12);
         assert_eq!(end.verdict(), Err(DataError::TooLarge));
-        assert_eq!(DataError::TooLarge.reply_code(), 552);
+        assert_eq!(DataError::TooLarge.reply_code().get(), 552);
         assert_eq!(DataError::TooLarge.enhanced_code().to_string(), "5.3.4");
     }
 
@@ -812,7 +976,153 @@ mod tests {
         }
     }
 
+    /// A byte-at-a-time decoder written straight from RFC 5321 §4.5.2, to
+    /// check the fast paths against.
+    fn reference(input: &[u8], limits: DataLimits) -> (Vec<u8>, Option<(u64, u64, u64)>, usize) {
+        let normalize = limits.bare_endings == BareEndingPolicy::Normalize;
+        let (mut out, mut i, mut line_len) = (Vec::new(), 0, 0usize);
+        let (mut bare_cr, mut bare_lf, mut long) = (0, 0, 0);
+        let mut at_start = true;
+        let end_line = |line_len: &mut usize, long: &mut u64| {
+            if *line_len > limits.max_line_len {
+                *long += 1;
+            }
+            *line_len = 0;
+        };
+        loop {
+            if at_start {
+                at_start = false;
+                let rest = &input[i..];
+                if rest.starts_with(b".\r\n") {
+                    return (out, Some((bare_cr, bare_lf, long)), i + 3);
+                }
+                if b".\r\n".starts_with(rest) {
+                    return (out, None, input.len());
+                }
+                if rest[0] == b'.' {
+                    i += 1;
+                    line_len = 1;
+                }
+            }
+            let Some(&c) = input.get(i) else {
+                return (out, None, i);
+            };
+            match (c, input.get(i + 1)) {
+                (b'\r', Some(b'\n')) => {
+                    out.extend_from_slice(b"\r\n");
+                    end_line(&mut line_len, &mut long);
+                    i += 2;
+                    at_start = true;
+                }
+                (b'\r', Some(_)) => {
+                    bare_cr += 1;
+                    if normalize {
+                        out.extend_from_slice(b"\r\n");
+                        end_line(&mut line_len, &mut long);
+                    } else {
+                        out.push(b'\r');
+                        line_len += 1;
+                    }
+                    i += 1;
+                }
+                (b'\r', None) => return (out, None, input.len()),
+                (b'\n', _) => {
+                    bare_lf += 1;
+                    out.extend_from_slice(if normalize { b"\r\n" } else { b"\n" });
+                    end_line(&mut line_len, &mut long);
+                    i += 1;
+                }
+                (c, _) => {
+                    out.push(c);
+                    line_len += 1;
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    fn long_body() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => (0usize..120).prop_map(|n| vec![b'x'; n]),
+                1 => (990usize..1010).prop_map(|n| vec![b'y'; n]),
+                4 => Just(b"\r\n".to_vec()),
+                1 => Just(b"\n".to_vec()),
+                1 => Just(b"\r".to_vec()),
+                2 => Just(b".".to_vec()),
+                1 => Just(b"\r\n.\r\n".to_vec()),
+            ],
+            0..60,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
     proptest! {
+        #[test]
+        fn fast_paths_match_the_reference(
+            body in long_body(),
+            cuts in proptest::collection::vec(0usize..8000, 0..4),
+            normal in any::<bool>(),
+            max in prop_oneof![Just(998usize), Just(80), Just(999)],
+        ) {
+            let limits = if normal { normalize() } else { reject() }.with_max_line_len(max);
+            let mut input = body;
+            input.extend_from_slice(b"\r\n.\r\n");
+            let (want, want_end, want_n) = reference(&input, limits);
+            let (got, got_end, got_n) = run_split(limits, &input, &cuts);
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(got_n, want_n);
+            let got_end = got_end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
+            prop_assert_eq!(got_end, want_end);
+            prop_assert_eq!(run_split(limits, &input, &[]).0, want);
+        }
+
+        #[test]
+        fn stuffer_fast_path_matches_line_by_line(
+            body in long_body(),
+            cut in 0usize..8000,
+        ) {
+            // Reference: normalise every line ending, then double the dot
+            // at the start of each line.
+            let mut expect = Vec::new();
+            let mut at_start = true;
+            let mut i = 0;
+            while i < body.len() {
+                let c = body[i];
+                if at_start && c == b'.' {
+                    expect.push(b'.');
+                }
+                at_start = false;
+                match c {
+                    b'\r' => {
+                        expect.extend_from_slice(b"\r\n");
+                        if body.get(i + 1) == Some(&b'\n') {
+                            i += 1;
+                        }
+                        at_start = true;
+                    }
+                    b'\n' => {
+                        expect.extend_from_slice(b"\r\n");
+                        at_start = true;
+                    }
+                    c => expect.push(c),
+                }
+                i += 1;
+            }
+            if !at_start {
+                expect.extend_from_slice(b"\r\n");
+            }
+            expect.extend_from_slice(b".\r\n");
+            prop_assert_eq!(&dot_stuff(&body), &expect);
+            let cut = cut.min(body.len());
+            let mut enc = DotStuffer::new();
+            let mut out = Vec::new();
+            enc.encode(&body[..cut], &mut out);
+            enc.encode(&body[cut..], &mut out);
+            enc.finish(&mut out);
+            prop_assert_eq!(out, expect);
+        }
+
         #[test]
         fn stuff_then_decode_round_trips(body in proptest::collection::vec(
             prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), Just(b'a')], 0..64)) {

@@ -10,6 +10,8 @@ pub mod data;
 pub mod framer;
 pub mod reply;
 pub mod sasl;
+pub mod server;
+pub mod session;
 pub mod status;
 
 /// The README's examples, compiled and run as doctests.

@@ -1,0 +1,113 @@
+//! Server configuration: what EHLO advertises and every limit.
+
+use crate::data::BareEndingPolicy;
+use crate::sasl::SaslMechanism;
+use crate::session::Timeouts;
+
+/// What the server offers and enforces.
+///
+/// Build it with [`ServerConfig::new`] (or `Default`, hostname
+/// `localhost`) and adjust the public fields.
+///
+/// ```
+/// use smtp_proto::server::ServerConfig;
+/// use smtp_proto::sasl::SaslMechanism;
+///
+/// let mut config = ServerConfig::new("mx.example.com");
+/// config.max_message_size = Some(10 * 1024 * 1024);
+/// config.starttls = true;
+/// config.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
+/// config.auth_requires_tls = true;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The server's host name, used in the greeting and the EHLO reply.
+    pub hostname: String,
+    /// Speak LMTP (RFC 2033): LHLO instead of EHLO/HELO, one reply per
+    /// recipient after the message.
+    pub lmtp: bool,
+    /// Advertise PIPELINING (RFC 2920).
+    pub pipelining: bool,
+    /// Advertise `SIZE n` (RFC 1870) and refuse larger messages; `None`
+    /// advertises nothing and sets no limit.
+    pub max_message_size: Option<u64>,
+    /// Advertise 8BITMIME (RFC 6152).
+    pub eight_bit_mime: bool,
+    /// Advertise SMTPUTF8 (RFC 6531).
+    pub smtputf8: bool,
+    /// Advertise STARTTLS (RFC 3207) while TLS is not yet up. Set it only
+    /// when the caller can run a TLS handshake.
+    pub starttls: bool,
+    /// SASL mechanisms advertised with AUTH (RFC 4954); empty for no AUTH.
+    pub auth_mechanisms: Vec<SaslMechanism>,
+    /// Offer AUTH only once TLS is up (538 5.7.11 before).
+    pub auth_requires_tls: bool,
+    /// Advertise CHUNKING (BDAT, RFC 3030).
+    pub chunking: bool,
+    /// Advertise BINARYMIME (RFC 3030 §3); needs `chunking`.
+    pub binarymime: bool,
+    /// Advertise ENHANCEDSTATUSCODES (RFC 2034) and put the codes in
+    /// replies.
+    pub enhanced_status_codes: bool,
+    /// Advertise DSN (RFC 3461) and accept its parameters.
+    pub dsn: bool,
+    /// Advertise REQUIRETLS (RFC 8689) once TLS is up.
+    pub requiretls: bool,
+    /// Advertise `LIMITS RCPTMAX=n` (RFC 9422) from `max_recipients`.
+    pub limits: bool,
+    /// Recipients accepted per message; more get 452 4.5.3 (RFC 5321
+    /// §4.5.3.1.10 requires at least 100).
+    pub max_recipients: usize,
+    /// Errors answered by the machine before it replies 421 and closes.
+    pub max_errors: usize,
+    /// Longest command line, CRLF included.
+    pub max_line_length: usize,
+    /// Longest AUTH command or SASL response line (RFC 4954 §4: 12288).
+    pub max_auth_line_length: usize,
+    /// Longest body line without CRLF (998, RFC 5322 §2.1.1).
+    pub max_data_line_length: usize,
+    /// Bare CR / LF policy inside DATA.
+    pub bare_endings: BareEndingPolicy,
+    /// Timeouts reported by [`ServerSession::timeout`](super::ServerSession::timeout).
+    pub timeouts: Timeouts,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self::new("localhost")
+    }
+}
+
+impl ServerConfig {
+    /// The defaults: PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING on;
+    /// no SIZE limit, no STARTTLS, no AUTH; 100 recipients, 10 errors,
+    /// 1024-octet command lines.
+    #[must_use]
+    pub fn new(hostname: impl Into<String>) -> Self {
+        Self {
+            hostname: hostname.into(),
+            lmtp: false,
+            pipelining: true,
+            max_message_size: None,
+            eight_bit_mime: true,
+            smtputf8: false,
+            starttls: false,
+            auth_mechanisms: Vec::new(),
+            auth_requires_tls: false,
+            chunking: true,
+            binarymime: false,
+            enhanced_status_codes: true,
+            dsn: false,
+            requiretls: false,
+            limits: false,
+            max_recipients: 100,
+            max_errors: 10,
+            max_line_length: 1024,
+            max_auth_line_length: 12288,
+            max_data_line_length: 998,
+            bare_endings: BareEndingPolicy::Reject,
+            timeouts: Timeouts::default(),
+        }
+    }
+}

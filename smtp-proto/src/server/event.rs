@@ -1,0 +1,218 @@
+//! What the server machine reports, and how it fails.
+
+use crate::command::{
+    CommandError, Domain, ForwardPath, MailParameters, RcptParameters, ReversePath, Text,
+};
+use crate::data::DataError;
+use crate::sasl::{Credentials, SaslError};
+use crate::session::SequenceError;
+use crate::status::ReplyCode;
+
+/// Which greeting command the client used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HelloKind {
+    /// `EHLO` (extended SMTP).
+    Ehlo,
+    /// `HELO` (no extensions).
+    Helo,
+    /// `LHLO` (LMTP).
+    Lhlo,
+}
+
+/// Something that happened in the session.
+///
+/// Events marked **decision** pause the machine until the application calls
+/// [`accept`](super::ServerSession::accept),
+/// [`reject`](super::ServerSession::reject) or
+/// [`reply`](super::ServerSession::reply) (or, for an LMTP message,
+/// [`reply_per_recipient`](super::ServerSession::reply_per_recipient)). The
+/// others are information: the machine has already answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent<'a> {
+    /// **Decision.** EHLO, HELO or LHLO (the transaction was reset).
+    /// Accepting sends the greeting reply with the capabilities.
+    Hello {
+        /// The command used.
+        kind: HelloKind,
+        /// The client's name for itself.
+        domain: Domain<'a>,
+    },
+    /// **Decision.** MAIL FROM. The machine has checked order, syntax,
+    /// advertised parameters, SIZE and SMTPUTF8; unknown parameters are in
+    /// `params.other` for the application to judge.
+    Mail {
+        /// The sender.
+        from: ReversePath<'a>,
+        /// ESMTP parameters.
+        params: MailParameters<'a>,
+    },
+    /// **Decision.** RCPT TO.
+    Rcpt {
+        /// The recipient.
+        to: ForwardPath<'a>,
+        /// ESMTP parameters.
+        params: RcptParameters<'a>,
+    },
+    /// **Decision.** VRFY. Accepting answers `252 2.5.0` (cannot verify,
+    /// will attempt delivery); use `reply` to answer otherwise.
+    Vrfy(Text<'a>),
+    /// **Decision.** EXPN. Accepting answers `502 5.5.1` (not available);
+    /// use `reply` to answer otherwise.
+    Expn(Text<'a>),
+    /// **Decision.** A SASL exchange finished: judge the credentials.
+    /// Accepting answers `235 2.7.0`, rejecting defaults to `535 5.7.8`.
+    Auth(Credentials),
+    /// A message body begins (after the 354 to DATA, or with the first
+    /// accepted BDAT chunk).
+    MessageStart {
+        /// True when the body comes in BDAT chunks.
+        chunked: bool,
+    },
+    /// Bytes of the message body, in order, borrowed from the input (DATA
+    /// bodies arrive dot-unstuffed). Not reported once the body is known to
+    /// be refused (for example over the size limit).
+    MessageChunk(&'a [u8]),
+    /// **Decision.** The whole message has arrived. In LMTP mode the reply
+    /// is one per accepted recipient.
+    MessageEnd {
+        /// Octets of the message.
+        size: u64,
+        /// Recipients accepted for this message.
+        recipients: usize,
+    },
+    /// The client sent STARTTLS and the machine answered 220: send what
+    /// `poll_transmit` gives, run the TLS handshake, then call
+    /// [`tls_established`](super::ServerSession::tls_established).
+    StartTls,
+    /// RSET: the transaction was dropped (a partial message too).
+    Reset,
+    /// NOOP was answered.
+    Noop,
+    /// HELP was answered.
+    Help(Option<Text<'a>>),
+    /// QUIT was answered with 221; the session is closed.
+    Quit,
+    /// The machine refused a command or a message by itself.
+    Rejected {
+        /// The reply code sent.
+        code: ReplyCode,
+        /// Why.
+        reason: Rejection,
+    },
+}
+
+/// Why the machine refused something without asking the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The command line did not parse (500, 501 or 553).
+    Syntax(CommandError),
+    /// The command came out of order (503, or 554 without recipients).
+    Sequence(SequenceError),
+    /// An unknown verb (500 5.5.1), kept for logging.
+    UnknownCommand(String),
+    /// A command the configuration does not offer (502 5.5.1).
+    NotImplemented(&'static str),
+    /// A parameter of an extension that was not advertised (555 5.5.4).
+    ParameterNotAdvertised(&'static str),
+    /// A UTF-8 address without SMTPUTF8 (553 5.6.7, RFC 6531 §3.5).
+    Utf8AddressWithoutSmtputf8,
+    /// Over the recipient limit (452 4.5.3).
+    TooManyRecipients,
+    /// MAIL declared a SIZE over the limit, or BDAT chunks went over it
+    /// (552 5.3.4).
+    MessageTooLarge,
+    /// The body was read to its end and refused (552 or 554).
+    Data(DataError),
+    /// DATA for a BINARYMIME message (503 5.5.1, RFC 3030 §3).
+    BinaryMimeNeedsBdat,
+    /// EHLO or HELO in LMTP mode (500 5.5.1, RFC 2033 §4.1).
+    WrongHello,
+    /// STARTTLS while TLS is already up (503 5.5.1).
+    TlsAlreadyActive,
+    /// AUTH after a successful AUTH (503 5.5.1, RFC 4954 §4).
+    AlreadyAuthenticated,
+    /// AUTH with a mechanism that was not advertised (504 5.5.4).
+    UnsupportedMechanism,
+    /// AUTH before TLS when the configuration requires it (538 5.7.11).
+    AuthNeedsTls,
+    /// The client answered `*` to a challenge (501 5.0.0).
+    AuthCancelled,
+    /// A SASL response was not valid base64 (501 5.5.2).
+    AuthBadBase64,
+    /// A SASL response did not follow its mechanism (501 5.5.2).
+    AuthMalformed(SaslError),
+    /// A SASL response line was too long (500 5.5.6).
+    AuthLineTooLong,
+    /// The application refused the connection: everything but QUIT gets
+    /// 503 (RFC 5321 §3.1).
+    SessionRefused,
+}
+
+/// How the server machine fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The application called a method that does not fit the state; nothing
+    /// changed.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The peer broke the protocol beyond recovery. The machine has queued
+    /// its last reply and is closed: send what `poll_transmit` gives, then
+    /// close the connection.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+}
+
+/// A method was called in a state that does not allow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// `handle_input` or `greet` was called while a decision is pending.
+    #[error("a decision is pending")]
+    DecisionPending,
+    /// A decision method was called with no decision pending.
+    #[error("no decision is pending")]
+    NoDecisionPending,
+    /// The greeting was not sent yet (call `greet` or `refuse`).
+    #[error("the greeting has not been sent")]
+    GreetingPending,
+    /// The greeting was already sent.
+    #[error("the greeting was already sent")]
+    AlreadyGreeted,
+    /// `reject` was given a positive reply.
+    #[error("a rejection needs a 4xx or 5xx reply")]
+    NotARejection,
+    /// `reply_per_recipient` outside an LMTP message end, or with the wrong
+    /// number of replies.
+    #[error("one reply per accepted recipient is needed (LMTP message end only)")]
+    RecipientReplies,
+    /// A reply code that makes no sense for this decision (for example 3xx).
+    #[error("reply code not allowed for this decision")]
+    BadReplyCode,
+    /// `reject_auth_with_challenge` for a mechanism other than
+    /// OAUTHBEARER or XOAUTH2.
+    #[error("an error challenge needs OAUTHBEARER or XOAUTH2")]
+    NotOAuth,
+    /// `tls_established` without a STARTTLS in progress.
+    #[error("no STARTTLS in progress")]
+    NotAwaitingTls,
+    /// `handle_input` while the TLS handshake is pending.
+    #[error("the TLS handshake is pending")]
+    AwaitingTls,
+}
+
+/// The peer broke the protocol and the session was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// Bytes followed the STARTTLS command before the TLS handshake
+    /// (CVE-2011-0411 command injection).
+    #[error("data pipelined after STARTTLS")]
+    StartTlsInjection,
+    /// The error limit was reached (421 4.7.0).
+    #[error("too many errors")]
+    TooManyErrors,
+}

@@ -1,0 +1,1476 @@
+//! The SMTP (and LMTP) server session machine.
+//!
+//! The machine takes the bytes the client sent and gives back
+//! [`ServerEvent`]s and the bytes to send. It never touches a socket, a
+//! clock or a TLS library: the caller owns the read buffer, drops the bytes
+//! each [`Step`] says were consumed, and writes what
+//! [`ServerSession::poll_transmit`] hands out.
+//!
+//! The application decides what policy decides (accept or reject MAIL, each
+//! RCPT, VRFY/EXPN, AUTH credentials, the message); the machine sequences
+//! the session and answers syntax errors (500/501), unknown commands
+//! (500/502), commands out of order (503), parameters of extensions it did
+//! not advertise (555) and UTF-8 addresses without SMTPUTF8 (553) by
+//! itself, telling the application with [`ServerEvent::Rejected`].
+//!
+//! # A complete run loop
+//!
+//! ```
+//! use smtp_proto::server::{OwnedReply, ServerConfig, ServerEvent, ServerSession};
+//! use smtp_proto::session::Outcome;
+//! use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut server = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+//! server.greet()?;
+//!
+//! // What a pipelining client sends, arriving in 7-byte reads.
+//! let client: &[u8] = b"EHLO client.example\r\n\
+//!     MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.com>\r\n\
+//!     RCPT TO:<nobody@example.com>\r\nDATA\r\n\
+//!     Subject: hi\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n";
+//! let mut reads = client.chunks(7);
+//!
+//! let mut buf: Vec<u8> = Vec::new(); // the caller owns the read buffer
+//! let mut wire = Vec::new(); // what we would write to the socket
+//! let mut message = Vec::new();
+//! loop {
+//!     let step = server.handle_input(&buf)?;
+//!     let consumed = step.consumed;
+//!     match step.outcome {
+//!         Outcome::Event(event) => match event {
+//!             ServerEvent::Rcpt { to, .. } if to.to_string().starts_with("<nobody") => {
+//!                 let no = Some(EnhancedStatusCode::BAD_MAILBOX);
+//!                 let code = ReplyCode::MAILBOX_UNAVAILABLE;
+//!                 server.reject(OwnedReply::with_enhanced(code, no, "No such user")?)?;
+//!             }
+//!             ServerEvent::MessageChunk(bytes) => message.extend_from_slice(bytes),
+//!             ServerEvent::Hello { .. }
+//!             | ServerEvent::Mail { .. }
+//!             | ServerEvent::Rcpt { .. }
+//!             | ServerEvent::MessageEnd { .. } => server.accept()?,
+//!             _ => {} // information only
+//!         },
+//!         Outcome::NeedInput => {
+//!             // Everything buffered is processed: send the replies together
+//!             // (RFC 2920), then read.
+//!             server.poll_transmit(&mut wire);
+//!             match reads.next() {
+//!                 Some(bytes) => buf.extend_from_slice(bytes),
+//!                 None => break,
+//!             }
+//!         }
+//!         Outcome::Transmit => {
+//!             server.poll_transmit(&mut wire);
+//!         }
+//!         Outcome::Closed => {
+//!             server.poll_transmit(&mut wire);
+//!             break;
+//!         }
+//!         _ => unreachable!("no STARTTLS in this example"),
+//!     }
+//!     buf.drain(..consumed);
+//! }
+//! assert_eq!(message, b"Subject: hi\r\n\r\n.leading dot\r\n");
+//! let wire = String::from_utf8(wire)?;
+//! assert!(wire.starts_with("220 mx.example.com ESMTP\r\n250-mx.example.com\r\n"));
+//! assert!(wire.contains("250 2.1.5 OK\r\n550 5.1.1 No such user\r\n354 "));
+//! assert!(wire.ends_with("250 2.0.0 OK: message accepted\r\n221 2.0.0 Bye\r\n"));
+//! assert!(server.is_closed());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # STARTTLS
+//!
+//! After [`ServerEvent::StartTls`] the caller sends the pending 220, runs
+//! the handshake and calls [`ServerSession::tls_established`]; the session
+//! then starts over at EHLO. Bytes that follow the STARTTLS line in the same
+//! buffer, or that are passed in before `tls_established`, close the
+//! session with [`RemoteError::StartTlsInjection`].
+
+mod config;
+mod event;
+mod response;
+
+pub use crate::reply::OwnedReply;
+pub use config::ServerConfig;
+pub use event::{Error, HelloKind, Rejection, RemoteError, ServerEvent, UsageError};
+
+use core::time::Duration;
+
+use base64::Engine as _;
+
+use crate::command::{
+    BodyType, Command, CommandDecoder, DecoderConfig, MailFrom, MailParameters, RcptParameters,
+    RcptTo,
+};
+use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
+use crate::framer::{Frame, Line, LineFramer};
+use crate::reply::{AuthMechanism, Capability, EhloReplyBuilder, Limits};
+use crate::sasl::{SaslMechanism, SaslServer, SaslStep};
+use crate::session::{CommandKind, Outcome, Phase, SequenceError, Step};
+use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+use response::{rc, write_reply};
+
+/// Pending output above which [`Outcome::Transmit`] asks the caller to send.
+const TRANSMIT_HIGH_WATER: usize = 16 * 1024;
+
+const fn esc(class: u8, subject: u16, detail: u16) -> EnhancedStatusCode {
+    let class = match class {
+        2 => StatusClass::Success,
+        4 => StatusClass::PersistentTransientFailure,
+        _ => StatusClass::PermanentFailure,
+    };
+    EnhancedStatusCode::known(class, subject, detail)
+}
+
+/// The decision the machine waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// Accept the EHLO/HELO/LHLO.
+    Hello,
+    /// Accept the sender.
+    Mail,
+    /// Accept the recipient.
+    Rcpt,
+    /// Answer VRFY.
+    Vrfy,
+    /// Answer EXPN.
+    Expn,
+    /// Accept the credentials.
+    Auth,
+    /// Accept the message.
+    Message,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    Hello(HelloKind),
+    Mail {
+        body: Option<BodyType>,
+        smtputf8: bool,
+    },
+    Rcpt,
+    Vrfy,
+    Expn,
+    Auth(SaslMechanism),
+    Message,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    code: ReplyCode,
+    enhanced: EnhancedStatusCode,
+    text: &'static str,
+    reason: RefusalReason,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RefusalReason {
+    Sequence(SequenceError),
+    TooLarge,
+    NotImplemented,
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    AwaitGreeting,
+    Refused,
+    Command,
+    Decision(Pending),
+    Data {
+        decoder: DataDecoder,
+        refused: bool,
+    },
+    Bdat {
+        reader: ChunkReader,
+        size: u64,
+        last: bool,
+        refusal: Option<Refusal>,
+    },
+    Sasl {
+        sasl: SaslServer,
+        framer: LineFramer,
+    },
+    /// An OAuth error challenge was sent; the client's answer to it is
+    /// read and then `reply` is sent (RFC 7628 §3.2.2).
+    SaslFailing {
+        framer: LineFramer,
+        reply: OwnedReply,
+    },
+    AwaitTls,
+    Closed,
+}
+
+/// Per-transaction facts.
+#[derive(Debug, Clone, Copy, Default)]
+struct Transaction {
+    recipients: usize,
+    body: Option<BodyType>,
+    smtputf8: bool,
+    size: u64,
+    chunked: bool,
+}
+
+/// One server-side SMTP/LMTP session.
+#[derive(Debug, Clone)]
+pub struct ServerSession {
+    config: ServerConfig,
+    state: State,
+    phase: Phase,
+    decoder: CommandDecoder,
+    out: Vec<u8>,
+    hello: Option<HelloKind>,
+    tls: bool,
+    authenticated: bool,
+    errors: usize,
+    txn: Transaction,
+}
+
+/// The configuration cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The host name is not a valid domain or address literal.
+    #[error("invalid server host name")]
+    Hostname,
+    /// A limit is zero or too small to work.
+    #[error("invalid limit: {0}")]
+    Limit(&'static str),
+}
+
+type Handled<'a> = Result<Step<ServerEvent<'a>>, Error>;
+
+impl ServerSession {
+    /// A session waiting for [`greet`](Self::greet) or
+    /// [`refuse`](Self::refuse).
+    pub fn new(config: ServerConfig) -> Result<Self, ConfigError> {
+        crate::command::Domain::new(config.hostname.as_str()).map_err(|_| ConfigError::Hostname)?;
+        if config.max_line_length < 512 {
+            return Err(ConfigError::Limit("max_line_length below 512"));
+        }
+        if config.max_auth_line_length < config.max_line_length {
+            return Err(ConfigError::Limit(
+                "max_auth_line_length below max_line_length",
+            ));
+        }
+        if config.max_recipients == 0 {
+            return Err(ConfigError::Limit("max_recipients is 0"));
+        }
+        let dc = DecoderConfig {
+            max_line_length: config.max_line_length,
+            max_auth_line_length: config.max_auth_line_length,
+            ..DecoderConfig::default()
+        };
+        Ok(Self {
+            decoder: CommandDecoder::new(dc),
+            config,
+            state: State::AwaitGreeting,
+            phase: Phase::Greeting,
+            out: Vec::new(),
+            hello: None,
+            tls: false,
+            authenticated: false,
+            errors: 0,
+            txn: Transaction::default(),
+        })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Where the transaction stands.
+    #[must_use]
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The decision the machine waits for, if any.
+    #[must_use]
+    pub fn pending_decision(&self) -> Option<Decision> {
+        match self.state {
+            State::Decision(p) => Some(match p {
+                Pending::Hello(_) => Decision::Hello,
+                Pending::Mail { .. } => Decision::Mail,
+                Pending::Rcpt => Decision::Rcpt,
+                Pending::Vrfy => Decision::Vrfy,
+                Pending::Expn => Decision::Expn,
+                Pending::Auth(_) => Decision::Auth,
+                Pending::Message => Decision::Message,
+            }),
+            _ => None,
+        }
+    }
+
+    /// True once the session is over.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// True once TLS is up.
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// True after a successful AUTH.
+    #[must_use]
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Recipients accepted in the current transaction.
+    #[must_use]
+    pub fn recipients(&self) -> usize {
+        self.txn.recipients
+    }
+
+    /// How long to wait for the client before giving up, or `None` while
+    /// the machine waits for the application or the TLS handshake. When it
+    /// expires the adapter may send `421 4.4.2` and close (RFC 5321
+    /// §4.5.3.2.7).
+    #[must_use]
+    pub fn timeout(&self) -> Option<Duration> {
+        match self.state {
+            State::Refused
+            | State::Command
+            | State::Data { .. }
+            | State::Bdat { .. }
+            | State::Sasl { .. }
+            | State::SaslFailing { .. } => Some(self.config.timeouts.server),
+            State::AwaitGreeting | State::Decision(_) | State::AwaitTls | State::Closed => None,
+        }
+    }
+
+    /// Appends the bytes to send to `out`; returns how many.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.out.len();
+        out.append(&mut self.out);
+        n
+    }
+
+    /// True when [`poll_transmit`](Self::poll_transmit) has bytes.
+    #[must_use]
+    pub fn has_transmit(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    // ----- writing ---------------------------------------------------------
+
+    fn send(&mut self, code: ReplyCode, enhanced: EnhancedStatusCode, text: &str) {
+        let e = self.config.enhanced_status_codes.then_some(enhanced);
+        write_reply(&mut self.out, code, e, text);
+    }
+
+    fn send_plain(&mut self, code: ReplyCode, text: &str) {
+        write_reply(&mut self.out, code, None, text);
+    }
+
+    fn send_ehlo(&mut self) {
+        let c = &self.config;
+        let mut caps: Vec<Capability<'_>> = Vec::new();
+        if c.pipelining {
+            caps.push(Capability::Pipelining);
+        }
+        if let Some(max) = c.max_message_size {
+            caps.push(Capability::Size(Some(max)));
+        }
+        if c.eight_bit_mime {
+            caps.push(Capability::EightBitMime);
+        }
+        if c.smtputf8 {
+            caps.push(Capability::SmtpUtf8);
+        }
+        if c.starttls && !self.tls {
+            caps.push(Capability::StartTls);
+        }
+        let auth: Vec<AuthMechanism<'_>> = if self.auth_offered() {
+            c.auth_mechanisms
+                .iter()
+                .map(|m| AuthMechanism::from_name(m.as_str()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut after_auth: Vec<Capability<'_>> = Vec::new();
+        if c.chunking {
+            after_auth.push(Capability::Chunking);
+            if c.binarymime {
+                after_auth.push(Capability::BinaryMime);
+            }
+        }
+        if c.enhanced_status_codes {
+            after_auth.push(Capability::EnhancedStatusCodes);
+        }
+        if c.dsn {
+            after_auth.push(Capability::Dsn);
+        }
+        if c.requiretls && self.tls {
+            after_auth.push(Capability::RequireTls);
+        }
+        if c.limits {
+            after_auth.push(Capability::Limits(Limits {
+                rcpt_max: u32::try_from(c.max_recipients).ok(),
+                ..Limits::default()
+            }));
+        }
+        let built = EhloReplyBuilder::new(&c.hostname, "").and_then(|mut b| {
+            for cap in &caps {
+                b = b.capability(cap)?;
+            }
+            if !auth.is_empty() {
+                b = b.auth(&auth)?;
+            }
+            for cap in &after_auth {
+                b = b.capability(cap)?;
+            }
+            Ok(b.build())
+        });
+        match built {
+            Ok(reply) => reply.write_to(&mut self.out),
+            // The host name was checked when the session was built.
+            Err(_) => write_reply(&mut self.out, ReplyCode::OK, None, ""),
+        }
+    }
+
+    fn auth_offered(&self) -> bool {
+        !self.config.auth_mechanisms.is_empty() && (self.tls || !self.config.auth_requires_tls)
+    }
+
+    fn ehlo_session(&self) -> bool {
+        matches!(self.hello, Some(HelloKind::Ehlo | HelloKind::Lhlo))
+    }
+
+    /// The machine refuses something itself; counts toward the error limit
+    /// when `counts` is set.
+    fn machine_reject<'a>(
+        &mut self,
+        consumed: usize,
+        code: ReplyCode,
+        enhanced: EnhancedStatusCode,
+        text: &str,
+        reason: Rejection,
+        counts: bool,
+    ) -> Handled<'a> {
+        if counts {
+            self.errors += 1;
+            if self.errors > self.config.max_errors {
+                self.send(rc(421), esc(4, 7, 0), "Too many errors, closing connection");
+                self.close();
+                return Err(RemoteError::TooManyErrors.into());
+            }
+        }
+        self.send(code, enhanced, text);
+        Ok(Step::event(
+            consumed,
+            ServerEvent::Rejected { code, reason },
+        ))
+    }
+
+    fn close(&mut self) {
+        self.state = State::Closed;
+        self.phase = Phase::Closed;
+    }
+
+    fn reset_transaction(&mut self) {
+        self.txn = Transaction::default();
+        if self.phase.in_transaction() {
+            self.phase = Phase::Ready;
+        }
+    }
+
+    // ----- greeting --------------------------------------------------------
+
+    /// Sends the `220` greeting.
+    pub fn greet(&mut self) -> Result<(), UsageError> {
+        if !matches!(self.state, State::AwaitGreeting) {
+            return Err(UsageError::AlreadyGreeted);
+        }
+        let kind = if self.config.lmtp { "LMTP" } else { "ESMTP" };
+        let text = format!("{} {kind}", self.config.hostname);
+        self.send_plain(rc(220), &text);
+        self.state = State::Command;
+        self.phase = Phase::NeedHello;
+        Ok(())
+    }
+
+    /// Refuses the connection: `554` (or the given 4xx/5xx reply) instead
+    /// of 220. The session then answers 503 to everything until QUIT
+    /// (RFC 5321 §3.1).
+    pub fn refuse(&mut self, reply: Option<OwnedReply>) -> Result<(), UsageError> {
+        if !matches!(self.state, State::AwaitGreeting) {
+            return Err(UsageError::AlreadyGreeted);
+        }
+        match reply {
+            Some(r) if r.code().is_positive() => return Err(UsageError::NotARejection),
+            Some(r) => r.write_to(&mut self.out),
+            None => {
+                let text = format!("{} No SMTP service here", self.config.hostname);
+                self.send_plain(rc(554), &text);
+            }
+        }
+        self.state = State::Refused;
+        Ok(())
+    }
+
+    // ----- decisions -------------------------------------------------------
+
+    fn take_pending(&mut self) -> Result<Pending, UsageError> {
+        match self.state {
+            State::Decision(p) => Ok(p),
+            State::AwaitGreeting => Err(UsageError::GreetingPending),
+            _ => Err(UsageError::NoDecisionPending),
+        }
+    }
+
+    /// Accepts what the pending decision is about, with the standard reply.
+    pub fn accept(&mut self) -> Result<(), UsageError> {
+        let pending = self.take_pending()?;
+        self.state = State::Command;
+        match pending {
+            Pending::Hello(kind) => {
+                self.hello = Some(kind);
+                self.phase = Phase::Ready;
+                if kind == HelloKind::Helo {
+                    let text = self.config.hostname.clone();
+                    self.send_plain(rc(250), &text);
+                } else {
+                    self.send_ehlo();
+                }
+            }
+            Pending::Mail { body, smtputf8 } => {
+                self.mail_accepted(body, smtputf8);
+                self.send(rc(250), esc(2, 1, 0), "OK");
+            }
+            Pending::Rcpt => {
+                self.rcpt_accepted();
+                self.send(rc(250), esc(2, 1, 5), "OK");
+            }
+            Pending::Vrfy => self.send(
+                rc(252),
+                esc(2, 5, 0),
+                "Cannot VRFY user, but will accept message and attempt delivery",
+            ),
+            Pending::Expn => self.send(rc(502), esc(5, 5, 1), "EXPN not available"),
+            Pending::Auth(_) => {
+                self.authenticated = true;
+                self.send(rc(235), esc(2, 7, 0), "Authentication successful");
+            }
+            Pending::Message => {
+                let n = self.message_replies();
+                for _ in 0..n {
+                    self.send(rc(250), esc(2, 0, 0), "OK: message accepted");
+                }
+                self.message_done();
+            }
+        }
+        Ok(())
+    }
+
+    /// Rejects what the pending decision is about with `reply` (4xx/5xx).
+    /// For an LMTP message the reply is sent once per recipient.
+    pub fn reject(&mut self, reply: OwnedReply) -> Result<(), UsageError> {
+        if reply.code().is_positive() {
+            return Err(UsageError::NotARejection);
+        }
+        self.reply(reply)
+    }
+
+    /// Answers the pending decision with `reply`: a 2xx reply accepts (for
+    /// EHLO the capability list is sent instead of the text), 4xx/5xx
+    /// rejects. VRFY and EXPN take any code but 3xx.
+    pub fn reply(&mut self, reply: OwnedReply) -> Result<(), UsageError> {
+        let pending = self.take_pending()?;
+        let code = reply.code();
+        if code.is_positive_intermediate() {
+            return Err(UsageError::BadReplyCode);
+        }
+        if matches!(pending, Pending::Auth(_))
+            && code.is_positive_completion()
+            && code != ReplyCode::AUTH_SUCCEEDED
+        {
+            return Err(UsageError::BadReplyCode);
+        }
+        let positive = code.is_positive_completion();
+        if positive && matches!(pending, Pending::Hello(_)) {
+            return self.accept();
+        }
+        self.state = State::Command;
+        match pending {
+            Pending::Message => {
+                for _ in 0..self.message_replies() {
+                    reply.write_to(&mut self.out);
+                }
+                self.message_done();
+                return Ok(());
+            }
+            Pending::Mail { body, smtputf8 } if positive => {
+                self.mail_accepted(body, smtputf8);
+            }
+            Pending::Rcpt if positive => self.rcpt_accepted(),
+            Pending::Auth(_) if positive => self.authenticated = true,
+            _ => {}
+        }
+        reply.write_to(&mut self.out);
+        Ok(())
+    }
+
+    /// OAUTHBEARER and XOAUTH2 only: refuses the credentials as RFC 7628
+    /// §3.2.2 asks. The machine sends `error` (the JSON status document) in
+    /// a `334` challenge, reads the client's answer to it (`^A`, or an empty
+    /// line for XOAUTH2), then sends `reply` (4xx/5xx, typically
+    /// `535 5.7.8`).
+    pub fn reject_auth_with_challenge(
+        &mut self,
+        error: &[u8],
+        reply: OwnedReply,
+    ) -> Result<(), UsageError> {
+        let pending = self.take_pending()?;
+        let Pending::Auth(SaslMechanism::OAuthBearer | SaslMechanism::XOAuth2) = pending else {
+            return Err(UsageError::NotOAuth);
+        };
+        if !reply.code().is_negative() {
+            return Err(UsageError::NotARejection);
+        }
+        self.out.extend_from_slice(b"334 ");
+        let text = base64::engine::general_purpose::STANDARD.encode(error);
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        self.state = State::SaslFailing {
+            framer: LineFramer::new(),
+            reply,
+        };
+        Ok(())
+    }
+
+    /// LMTP only: answers the end of a message with one reply per accepted
+    /// recipient, in RCPT order (RFC 2033 §4.2).
+    pub fn reply_per_recipient(&mut self, replies: &[OwnedReply]) -> Result<(), UsageError> {
+        if !matches!(self.state, State::Decision(Pending::Message))
+            || !self.config.lmtp
+            || replies.len() != self.txn.recipients
+            || replies.iter().any(|r| r.code().is_positive_intermediate())
+        {
+            return Err(UsageError::RecipientReplies);
+        }
+        for r in replies {
+            r.write_to(&mut self.out);
+        }
+        self.state = State::Command;
+        self.message_done();
+        Ok(())
+    }
+
+    /// After the TLS handshake: forgets the session (RFC 3207 §4.2) and
+    /// waits for a new EHLO.
+    pub fn tls_established(&mut self) -> Result<(), UsageError> {
+        if !matches!(self.state, State::AwaitTls) {
+            return Err(UsageError::NotAwaitingTls);
+        }
+        self.tls = true;
+        self.hello = None;
+        self.authenticated = false;
+        self.txn = Transaction::default();
+        self.phase = Phase::NeedHello;
+        self.decoder.reset();
+        self.state = State::Command;
+        Ok(())
+    }
+
+    fn mail_accepted(&mut self, body: Option<BodyType>, smtputf8: bool) {
+        self.txn = Transaction {
+            body,
+            smtputf8,
+            ..Transaction::default()
+        };
+        self.phase = self.phase.after(CommandKind::Mail);
+    }
+
+    fn rcpt_accepted(&mut self) {
+        self.txn.recipients += 1;
+        self.phase = self.phase.after(CommandKind::Rcpt);
+    }
+
+    fn message_replies(&self) -> usize {
+        if self.config.lmtp {
+            self.txn.recipients.max(1)
+        } else {
+            1
+        }
+    }
+
+    fn message_done(&mut self) {
+        self.txn = Transaction::default();
+        self.phase = Phase::Ready;
+    }
+
+    // ----- input -----------------------------------------------------------
+
+    /// Feeds bytes from the client.
+    ///
+    /// `input` is everything received and not yet consumed. The returned
+    /// step says how many bytes to drop and what happened; at most one event
+    /// comes out per call, so call again until the outcome is
+    /// [`Outcome::NeedInput`]. Decision events must be answered before the
+    /// next call.
+    pub fn handle_input<'a>(&mut self, input: &'a [u8]) -> Handled<'a> {
+        let mut pos = 0;
+        loop {
+            match &mut self.state {
+                State::AwaitGreeting => return Err(UsageError::GreetingPending.into()),
+                State::Decision(_) => return Err(UsageError::DecisionPending.into()),
+                State::Closed => return Ok(Step::closed(pos)),
+                State::AwaitTls => {
+                    if pos < input.len() {
+                        return Err(self.injection());
+                    }
+                    return Ok(Step::paused(pos));
+                }
+                State::Data { decoder, refused } => {
+                    let step = decoder.decode(&input[pos..]);
+                    pos += step.consumed;
+                    match step.output {
+                        DataOutput::NeedMore => return Ok(Step::need_input(pos)),
+                        DataOutput::Chunk(chunk) => {
+                            // Once the message is known to be refused (too
+                            // large, bare line ends, long lines) its bytes
+                            // are consumed but not handed out.
+                            if !*refused && decoder.summary().verdict().is_err() {
+                                *refused = true;
+                            }
+                            if !*refused {
+                                return Ok(Step::event(pos, ServerEvent::MessageChunk(chunk)));
+                            }
+                        }
+                        DataOutput::End(summary) => {
+                            self.state = State::Command;
+                            return match summary.verdict() {
+                                Ok(()) => {
+                                    self.state = State::Decision(Pending::Message);
+                                    Ok(Step::event(
+                                        pos,
+                                        ServerEvent::MessageEnd {
+                                            size: summary.size,
+                                            recipients: self.txn.recipients,
+                                        },
+                                    ))
+                                }
+                                Err(e) => {
+                                    let text = e.to_string();
+                                    for _ in 0..self.message_replies() {
+                                        self.send(e.reply_code(), e.enhanced_code(), &text);
+                                    }
+                                    self.message_done();
+                                    Ok(Step::event(
+                                        pos,
+                                        ServerEvent::Rejected {
+                                            code: e.reply_code(),
+                                            reason: Rejection::Data(e),
+                                        },
+                                    ))
+                                }
+                            };
+                        }
+                    }
+                }
+                State::Bdat {
+                    reader,
+                    size,
+                    last,
+                    refusal,
+                } => {
+                    if !reader.is_done() {
+                        let chunk = reader.read(&input[pos..]);
+                        pos += chunk.len();
+                        if chunk.is_empty() {
+                            return Ok(Step::need_input(pos));
+                        }
+                        if refusal.is_none() {
+                            return Ok(Step::event(pos, ServerEvent::MessageChunk(chunk)));
+                        }
+                        continue;
+                    }
+                    let (size, last, refusal) = (*size, *last, *refusal);
+                    self.state = State::Command;
+                    if let Some(r) = refusal {
+                        let reason = match r.reason {
+                            RefusalReason::Sequence(e) => Rejection::Sequence(e),
+                            RefusalReason::TooLarge => Rejection::MessageTooLarge,
+                            RefusalReason::NotImplemented => Rejection::NotImplemented("BDAT"),
+                        };
+                        let counts = !matches!(r.reason, RefusalReason::TooLarge);
+                        return self
+                            .machine_reject(pos, r.code, r.enhanced, r.text, reason, counts);
+                    }
+                    if last {
+                        self.state = State::Decision(Pending::Message);
+                        return Ok(Step::event(
+                            pos,
+                            ServerEvent::MessageEnd {
+                                size: self.txn.size,
+                                recipients: self.txn.recipients,
+                            },
+                        ));
+                    }
+                    let text = format!("{size} octets received");
+                    self.send(rc(250), esc(2, 0, 0), &text);
+                }
+                State::Sasl { .. } => {
+                    if let Some(step) = self.sasl_input(input, &mut pos)? {
+                        return Ok(step);
+                    }
+                }
+                State::SaslFailing { framer, .. } => {
+                    let max = self.config.max_auth_line_length;
+                    match framer.next_frame(&input[pos..], max) {
+                        Frame::Incomplete => return Ok(Step::need_input(pos)),
+                        Frame::Discarded {
+                            consumed,
+                            end: false,
+                        } => {
+                            pos += consumed;
+                            return Ok(Step::need_input(pos));
+                        }
+                        Frame::Discarded { consumed, .. } | Frame::Line(Line { consumed, .. }) => {
+                            pos += consumed;
+                            // Whatever the client answered, the exchange
+                            // ends with the application's reply.
+                            if let State::SaslFailing { reply, .. } =
+                                core::mem::replace(&mut self.state, State::Command)
+                            {
+                                reply.write_to(&mut self.out);
+                            }
+                        }
+                    }
+                }
+                State::Refused | State::Command => {
+                    if self.out.len() >= TRANSMIT_HIGH_WATER {
+                        return Ok(Step {
+                            consumed: pos,
+                            outcome: Outcome::Transmit,
+                        });
+                    }
+                    let decoded = self.decoder.decode(&input[pos..]);
+                    if decoded.consumed == 0 && decoded.item.is_none() {
+                        return Ok(Step::need_input(pos));
+                    }
+                    pos += decoded.consumed;
+                    let Some(item) = decoded.item else { continue };
+                    if matches!(self.state, State::Refused) {
+                        return self.refused_session(pos, item.ok());
+                    }
+                    return match item {
+                        Err(e) => self.machine_reject(
+                            pos,
+                            e.reply_code(),
+                            e.enhanced_code(),
+                            &e.to_string(),
+                            Rejection::Syntax(e),
+                            true,
+                        ),
+                        Ok(cmd) => {
+                            let step = self.command(cmd, input, pos)?;
+                            if matches!(step.outcome, Outcome::NeedInput) {
+                                // The command produced no event (a BDAT
+                                // chunk or a SASL challenge follows): go on.
+                                continue;
+                            }
+                            Ok(step)
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    fn injection(&mut self) -> Error {
+        self.send(
+            rc(554),
+            esc(5, 5, 1),
+            "Data pipelined after STARTTLS, closing",
+        );
+        self.close();
+        RemoteError::StartTlsInjection.into()
+    }
+
+    fn refused_session<'a>(&mut self, pos: usize, cmd: Option<Command<'a>>) -> Handled<'a> {
+        if matches!(cmd, Some(Command::Quit)) {
+            self.send(rc(221), esc(2, 0, 0), "Bye");
+            self.close();
+            return Ok(Step::event(pos, ServerEvent::Quit));
+        }
+        self.machine_reject(
+            pos,
+            rc(503),
+            esc(5, 5, 1),
+            "No SMTP service here, send QUIT",
+            Rejection::SessionRefused,
+            true,
+        )
+    }
+
+    fn sequence<'a>(&mut self, pos: usize, e: SequenceError) -> Handled<'a> {
+        self.machine_reject(
+            pos,
+            e.reply_code(),
+            e.enhanced_code(),
+            &e.to_string(),
+            Rejection::Sequence(e),
+            true,
+        )
+    }
+
+    fn not_advertised<'a>(&mut self, pos: usize, keyword: &'static str) -> Handled<'a> {
+        let text = format!("{keyword} parameter not supported");
+        self.machine_reject(
+            pos,
+            rc(555),
+            esc(5, 5, 4),
+            &text,
+            Rejection::ParameterNotAdvertised(keyword),
+            true,
+        )
+    }
+
+    fn not_implemented<'a>(&mut self, pos: usize, verb: &'static str) -> Handled<'a> {
+        self.machine_reject(
+            pos,
+            rc(502),
+            esc(5, 5, 1),
+            "Command not implemented",
+            Rejection::NotImplemented(verb),
+            true,
+        )
+    }
+
+    fn utf8_refused<'a>(&mut self, pos: usize) -> Handled<'a> {
+        self.machine_reject(
+            pos,
+            rc(553),
+            esc(5, 6, 7),
+            "Non-ASCII address requires SMTPUTF8",
+            Rejection::Utf8AddressWithoutSmtputf8,
+            true,
+        )
+    }
+
+    /// The first MAIL parameter the session did not advertise.
+    fn unadvertised_mail_param(&self, p: &MailParameters<'_>) -> Option<&'static str> {
+        let c = &self.config;
+        let ehlo = self.ehlo_session();
+        if !ehlo && !p.is_empty() {
+            return Some("ESMTP");
+        }
+        if p.size.is_some() && c.max_message_size.is_none() {
+            return Some("SIZE");
+        }
+        match p.body {
+            Some(BodyType::BinaryMime) if !(c.binarymime && c.chunking) => return Some("BODY"),
+            Some(BodyType::SevenBit | BodyType::EightBitMime) if !c.eight_bit_mime => {
+                return Some("BODY")
+            }
+            _ => {}
+        }
+        if p.smtputf8 && !c.smtputf8 {
+            return Some("SMTPUTF8");
+        }
+        if (p.ret.is_some() || p.envid.is_some()) && !c.dsn {
+            return Some(if p.ret.is_some() { "RET" } else { "ENVID" });
+        }
+        if p.auth.is_some() && !self.auth_offered() {
+            return Some("AUTH");
+        }
+        if p.requiretls && !(c.requiretls && self.tls) {
+            return Some("REQUIRETLS");
+        }
+        if p.mt_priority.is_some() {
+            return Some("MT-PRIORITY");
+        }
+        if p.hold.is_some() {
+            return Some("HOLDFOR");
+        }
+        if p.by.is_some() {
+            return Some("BY");
+        }
+        None
+    }
+
+    fn unadvertised_rcpt_param(&self, p: &RcptParameters<'_>) -> Option<&'static str> {
+        if !self.ehlo_session() && !p.is_empty() {
+            return Some("ESMTP");
+        }
+        if p.notify.is_some() && !self.config.dsn {
+            return Some("NOTIFY");
+        }
+        if p.orcpt.is_some() && !self.config.dsn {
+            return Some("ORCPT");
+        }
+        if p.rrvs.is_some() {
+            return Some("RRVS");
+        }
+        None
+    }
+
+    fn command<'a>(&mut self, cmd: Command<'a>, input: &'a [u8], pos: usize) -> Handled<'a> {
+        let lmtp = self.config.lmtp;
+        match cmd {
+            Command::Ehlo(_) | Command::Helo(_) if lmtp => self.machine_reject(
+                pos,
+                rc(500),
+                esc(5, 5, 1),
+                "Use LHLO in LMTP",
+                Rejection::WrongHello,
+                true,
+            ),
+            Command::Lhlo(_) if !lmtp => self.unknown(pos, "LHLO"),
+            Command::Ehlo(domain) => Ok(self.hello(pos, HelloKind::Ehlo, domain)),
+            Command::Helo(domain) => Ok(self.hello(pos, HelloKind::Helo, domain)),
+            Command::Lhlo(domain) => Ok(self.hello(pos, HelloKind::Lhlo, domain)),
+            Command::Mail(MailFrom {
+                reverse_path,
+                params,
+            }) => {
+                if let Err(e) = self.phase.check(CommandKind::Mail) {
+                    return self.sequence(pos, e);
+                }
+                if let Some(k) = self.unadvertised_mail_param(&params) {
+                    return self.not_advertised(pos, k);
+                }
+                if reverse_path.is_utf8() && !(self.config.smtputf8 && params.smtputf8) {
+                    return self.utf8_refused(pos);
+                }
+                if let (Some(declared), Some(max)) = (params.size, self.config.max_message_size) {
+                    if declared > max {
+                        return self.machine_reject(
+                            pos,
+                            rc(552),
+                            esc(5, 3, 4),
+                            "Message size exceeds fixed maximum message size",
+                            Rejection::MessageTooLarge,
+                            false,
+                        );
+                    }
+                }
+                self.state = State::Decision(Pending::Mail {
+                    body: params.body,
+                    smtputf8: params.smtputf8,
+                });
+                Ok(Step::event(
+                    pos,
+                    ServerEvent::Mail {
+                        from: reverse_path,
+                        params,
+                    },
+                ))
+            }
+            Command::Rcpt(RcptTo {
+                forward_path,
+                params,
+            }) => {
+                if let Err(e) = self.phase.check(CommandKind::Rcpt) {
+                    return self.sequence(pos, e);
+                }
+                if let Some(k) = self.unadvertised_rcpt_param(&params) {
+                    return self.not_advertised(pos, k);
+                }
+                if forward_path.is_utf8() && !self.txn.smtputf8 {
+                    return self.utf8_refused(pos);
+                }
+                if self.txn.recipients >= self.config.max_recipients {
+                    return self.machine_reject(
+                        pos,
+                        rc(452),
+                        esc(4, 5, 3),
+                        "Too many recipients",
+                        Rejection::TooManyRecipients,
+                        false,
+                    );
+                }
+                self.state = State::Decision(Pending::Rcpt);
+                Ok(Step::event(
+                    pos,
+                    ServerEvent::Rcpt {
+                        to: forward_path,
+                        params,
+                    },
+                ))
+            }
+            Command::Data => {
+                if let Err(e) = self.phase.check(CommandKind::Data) {
+                    return self.sequence(pos, e);
+                }
+                if self.txn.body == Some(BodyType::BinaryMime) {
+                    return self.machine_reject(
+                        pos,
+                        rc(503),
+                        esc(5, 5, 1),
+                        "BINARYMIME requires BDAT",
+                        Rejection::BinaryMimeNeedsBdat,
+                        true,
+                    );
+                }
+                self.send_plain(rc(354), "End data with <CR><LF>.<CR><LF>");
+                self.phase = self.phase.after(CommandKind::Data);
+                let limits = DataLimits::default()
+                    .with_bare_endings(self.config.bare_endings)
+                    .with_max_line_len(self.config.max_data_line_length)
+                    .with_max_size(self.config.max_message_size);
+                self.state = State::Data {
+                    decoder: DataDecoder::new(limits),
+                    refused: false,
+                };
+                Ok(Step::event(
+                    pos,
+                    ServerEvent::MessageStart { chunked: false },
+                ))
+            }
+            Command::Bdat { size, last } => self.bdat(pos, size, last),
+            Command::Rset => {
+                self.reset_transaction();
+                self.phase = self.phase.after(CommandKind::Rset);
+                self.send(rc(250), esc(2, 0, 0), "OK");
+                Ok(Step::event(pos, ServerEvent::Reset))
+            }
+            Command::Noop(_) => {
+                self.send(rc(250), esc(2, 0, 0), "OK");
+                Ok(Step::event(pos, ServerEvent::Noop))
+            }
+            Command::Quit => {
+                self.send(rc(221), esc(2, 0, 0), "Bye");
+                self.close();
+                Ok(Step::event(pos, ServerEvent::Quit))
+            }
+            Command::Help(topic) => {
+                self.send(
+                    rc(214),
+                    esc(2, 0, 0),
+                    "See RFC 5321: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN",
+                );
+                Ok(Step::event(pos, ServerEvent::Help(topic)))
+            }
+            Command::Vrfy(text) => {
+                if let Err(e) = self.phase.check(CommandKind::Neutral) {
+                    return self.sequence(pos, e);
+                }
+                self.state = State::Decision(Pending::Vrfy);
+                Ok(Step::event(pos, ServerEvent::Vrfy(text)))
+            }
+            Command::Expn(text) => {
+                if let Err(e) = self.phase.check(CommandKind::Neutral) {
+                    return self.sequence(pos, e);
+                }
+                self.state = State::Decision(Pending::Expn);
+                Ok(Step::event(pos, ServerEvent::Expn(text)))
+            }
+            Command::StartTls => {
+                if !self.config.starttls {
+                    return self.not_implemented(pos, "STARTTLS");
+                }
+                if self.tls {
+                    return self.machine_reject(
+                        pos,
+                        rc(503),
+                        esc(5, 5, 1),
+                        "TLS already active",
+                        Rejection::TlsAlreadyActive,
+                        true,
+                    );
+                }
+                if let Err(e) = self.phase.check(CommandKind::StartTls) {
+                    return self.sequence(pos, e);
+                }
+                if !self.ehlo_session() {
+                    return self.not_implemented(pos, "STARTTLS");
+                }
+                if pos < input.len() {
+                    // CVE-2011-0411: nothing may follow STARTTLS before the
+                    // handshake.
+                    return Err(self.injection());
+                }
+                self.send(rc(220), esc(2, 0, 0), "Ready to start TLS");
+                self.state = State::AwaitTls;
+                self.phase = self.phase.after(CommandKind::StartTls);
+                Ok(Step::event(pos, ServerEvent::StartTls))
+            }
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                if self.config.auth_mechanisms.is_empty() || !self.ehlo_session() {
+                    if let Err(e) = self.phase.check(CommandKind::Auth) {
+                        return self.sequence(pos, e);
+                    }
+                    return self.not_implemented(pos, "AUTH");
+                }
+                if let Err(e) = self.phase.check(CommandKind::Auth) {
+                    return self.sequence(pos, e);
+                }
+                if self.authenticated {
+                    return self.machine_reject(
+                        pos,
+                        rc(503),
+                        esc(5, 5, 1),
+                        "Already authenticated",
+                        Rejection::AlreadyAuthenticated,
+                        true,
+                    );
+                }
+                let mech = SaslMechanism::from_name(mechanism.as_str())
+                    .filter(|m| self.config.auth_mechanisms.contains(m));
+                let Some(mech) = mech else {
+                    return self.machine_reject(
+                        pos,
+                        rc(504),
+                        esc(5, 5, 4),
+                        "Unrecognized authentication type",
+                        Rejection::UnsupportedMechanism,
+                        true,
+                    );
+                };
+                if !self.auth_offered() {
+                    return self.machine_reject(
+                        pos,
+                        rc(538),
+                        esc(5, 7, 11),
+                        "Encryption required for requested authentication mechanism",
+                        Rejection::AuthNeedsTls,
+                        true,
+                    );
+                }
+                let initial = match initial_response.map(|b| b.decode()) {
+                    None => None,
+                    Some(Ok(raw)) => Some(raw),
+                    Some(Err(_)) => return self.auth_bad_base64(pos),
+                };
+                let mut sasl = SaslServer::new(mech);
+                let step = sasl.start(initial.as_deref());
+                self.sasl_step(pos, sasl, step)
+            }
+            Command::Etrn(_) => self.not_implemented(pos, "ETRN"),
+            Command::Unknown { verb, .. } => self.unknown(pos, verb.as_str()),
+        }
+    }
+
+    fn hello<'a>(
+        &mut self,
+        pos: usize,
+        kind: HelloKind,
+        domain: crate::command::Domain<'a>,
+    ) -> Step<ServerEvent<'a>> {
+        // EHLO/HELO reset any transaction (RFC 5321 §4.1.4).
+        self.reset_transaction();
+        self.state = State::Decision(Pending::Hello(kind));
+        Step::event(pos, ServerEvent::Hello { kind, domain })
+    }
+
+    /// BDAT: the chunk is always read, even when the command is refused
+    /// (RFC 3030 §2), so its bytes are never taken for commands.
+    fn bdat<'a>(&mut self, pos: usize, size: u64, last: bool) -> Handled<'a> {
+        let kind = if last {
+            CommandKind::BdatLast
+        } else {
+            CommandKind::Bdat
+        };
+        let refusal = if !self.config.chunking || self.hello == Some(HelloKind::Helo) {
+            Some(Refusal {
+                code: rc(502),
+                enhanced: esc(5, 5, 1),
+                text: "Command not implemented",
+                reason: RefusalReason::NotImplemented,
+            })
+        } else {
+            match self.phase.check(kind) {
+                Err(e) => Some(Refusal {
+                    code: e.reply_code(),
+                    enhanced: e.enhanced_code(),
+                    text: match e {
+                        SequenceError::NoRecipients => "No valid recipients",
+                        SequenceError::NeedHello => "Send EHLO first",
+                        _ => "Bad sequence of commands",
+                    },
+                    reason: RefusalReason::Sequence(e),
+                }),
+                Ok(()) => {
+                    let total = self.txn.size.saturating_add(size);
+                    if self.config.max_message_size.is_some_and(|max| total > max) {
+                        Some(Refusal {
+                            code: rc(552),
+                            enhanced: esc(5, 3, 4),
+                            text: "Message size exceeds fixed maximum message size",
+                            reason: RefusalReason::TooLarge,
+                        })
+                    } else {
+                        None
+                    }
+                }
+            }
+        };
+        let first = !self.txn.chunked;
+        match refusal {
+            None => {
+                self.txn.size += size;
+                self.txn.chunked = true;
+                self.phase = Phase::Bdat;
+            }
+            Some(Refusal {
+                reason: RefusalReason::TooLarge,
+                ..
+            }) => {
+                // The transaction is over (RFC 3030 §2); later chunks get 503.
+                self.reset_transaction();
+            }
+            Some(_) => {}
+        }
+        self.state = State::Bdat {
+            reader: ChunkReader::new(size),
+            size,
+            last,
+            refusal,
+        };
+        if refusal.is_none() && first {
+            return Ok(Step::event(
+                pos,
+                ServerEvent::MessageStart { chunked: true },
+            ));
+        }
+        // No event: the caller's loop goes on with the chunk's bytes.
+        Ok(Step::need_input(pos))
+    }
+
+    fn auth_bad_base64<'a>(&mut self, pos: usize) -> Handled<'a> {
+        self.machine_reject(
+            pos,
+            rc(501),
+            esc(5, 5, 2),
+            "Cannot Base64-decode client response",
+            Rejection::AuthBadBase64,
+            true,
+        )
+    }
+
+    fn sasl_step<'a>(
+        &mut self,
+        pos: usize,
+        sasl: SaslServer,
+        step: Result<SaslStep, crate::sasl::SaslError>,
+    ) -> Handled<'a> {
+        match step {
+            Ok(SaslStep::Challenge(c)) => {
+                // `continue-req = "334" SP [base64] CRLF` (RFC 4954 §4):
+                // the space stays even when the challenge is empty, so this
+                // line is written here rather than as a generic reply.
+                self.out.extend_from_slice(b"334 ");
+                let text = base64::engine::general_purpose::STANDARD.encode(c);
+                self.out.extend_from_slice(text.as_bytes());
+                self.out.extend_from_slice(b"\r\n");
+                self.state = State::Sasl {
+                    sasl,
+                    framer: LineFramer::new(),
+                };
+                Ok(Step::need_input(pos))
+            }
+            Ok(SaslStep::Done(creds)) => {
+                self.state = State::Decision(Pending::Auth(sasl.mechanism()));
+                Ok(Step::event(pos, ServerEvent::Auth(creds)))
+            }
+            Err(e) => {
+                self.state = State::Command;
+                self.machine_reject(
+                    pos,
+                    rc(501),
+                    esc(5, 5, 2),
+                    "Malformed authentication response",
+                    Rejection::AuthMalformed(e),
+                    true,
+                )
+            }
+        }
+    }
+
+    fn unknown<'a>(&mut self, pos: usize, verb: &str) -> Handled<'a> {
+        self.machine_reject(
+            pos,
+            rc(500),
+            esc(5, 5, 1),
+            "Command unrecognized",
+            Rejection::UnknownCommand(verb.to_owned()),
+            true,
+        )
+    }
+
+    /// Reads one SASL response line. `Ok(None)` means keep going.
+    fn sasl_input<'a>(
+        &mut self,
+        input: &'a [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Step<ServerEvent<'a>>>, Error> {
+        let max = self.config.max_auth_line_length;
+        let State::Sasl { framer, .. } = &mut self.state else {
+            return Ok(None);
+        };
+        let rest = &input[*pos..];
+        match framer.next_frame(rest, max) {
+            Frame::Incomplete => Ok(Some(Step::need_input(*pos))),
+            Frame::Discarded { consumed, end } => {
+                *pos += consumed;
+                if !end {
+                    return Ok(Some(Step::need_input(*pos)));
+                }
+                self.state = State::Command;
+                self.machine_reject(
+                    *pos,
+                    rc(500),
+                    esc(5, 5, 6),
+                    "Authentication exchange line is too long",
+                    Rejection::AuthLineTooLong,
+                    true,
+                )
+                .map(Some)
+            }
+            Frame::Line(line) => {
+                *pos += line.consumed;
+                let content = &rest[..line.content_len];
+                let State::Sasl { sasl, .. } = core::mem::replace(&mut self.state, State::Command)
+                else {
+                    return Ok(None);
+                };
+                if content == b"*" {
+                    return self
+                        .machine_reject(
+                            *pos,
+                            rc(501),
+                            esc(5, 0, 0),
+                            "Authentication cancelled",
+                            Rejection::AuthCancelled,
+                            true,
+                        )
+                        .map(Some);
+                }
+                let decoded = if line.bare_line_ending() {
+                    None
+                } else {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(content)
+                        .ok()
+                };
+                let Some(raw) = decoded else {
+                    return self.auth_bad_base64(*pos).map(Some);
+                };
+                let mut sasl = sasl;
+                let step = sasl.respond(&raw);
+                let result = self.sasl_step(*pos, sasl, step)?;
+                if matches!(result.outcome, Outcome::NeedInput) {
+                    // Another challenge was sent; read its answer.
+                    return Ok(None);
+                }
+                Ok(Some(result))
+            }
+        }
+    }
+}

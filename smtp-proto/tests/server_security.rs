@@ -1,0 +1,485 @@
+//! Attacks on the server machine, one test per attack.
+
+mod support;
+
+use smtp_proto::data::BareEndingPolicy;
+use smtp_proto::server::{
+    Error, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
+};
+use smtp_proto::session::Outcome;
+use support::{check, config, parse, run_all, run_pieces, Setup};
+
+const PROLOGUE: &str = "EHLO attacker.example\r\nMAIL FROM:<a@attacker.example>\r\nRCPT TO:<b@victim.example>\r\nDATA\r\n";
+const SMUGGLED: &str =
+    "MAIL FROM:<admin@victim.example>\r\nRCPT TO:<c@victim.example>\r\nDATA\r\nsmuggled\r\n";
+
+/// Sends a DATA body holding `sequence` followed by a smuggled transaction,
+/// then the real end. The smuggled commands must stay body text: exactly
+/// one MAIL event and one message.
+fn smuggling(sequence: &str, policy: BareEndingPolicy) -> support::RunResult {
+    let mut c = config();
+    c.bare_endings = policy;
+    let mut client = PROLOGUE.as_bytes().to_vec();
+    client.extend_from_slice(b"Subject: x\r\n\r\nbody");
+    client.extend_from_slice(&support::unescape(sequence));
+    client.extend_from_slice(SMUGGLED.as_bytes());
+    client.extend_from_slice(b".\r\nQUIT\r\n");
+    let t = support::Transcript {
+        segments: vec![client],
+        expected: Vec::new(),
+    };
+    let r = run_all(&Setup::new(c), &t);
+    let mails = r.events.iter().filter(|e| e.starts_with("Mail {")).count();
+    assert_eq!(mails, 1, "a smuggled MAIL was parsed: {:#?}", r.events);
+    assert_eq!(
+        r.events
+            .iter()
+            .filter(|e| e.starts_with("MessageStart"))
+            .count(),
+        1
+    );
+    assert!(r.closed, "QUIT after the real end was not reached");
+    match policy {
+        BareEndingPolicy::Reject => {
+            assert!(
+                r.output_str()
+                    .contains("\r\n554 5.6.0 message contains bare CR or LF\r\n221 "),
+                "{}",
+                r.output_str()
+            );
+            assert!(r.bodies.is_empty());
+        }
+        _ => {
+            assert!(r
+                .output_str()
+                .contains("250 2.0.0 OK: message accepted\r\n221 "));
+            let body = String::from_utf8(r.bodies[0].clone()).unwrap();
+            assert!(
+                body.contains("MAIL FROM:<admin@victim.example>\r\n"),
+                "{body:?}"
+            );
+            let without_crlf = body.replace("\r\n", "");
+            assert!(
+                !without_crlf.contains(['\r', '\n']),
+                "bare ending left: {body:?}"
+            );
+        }
+    }
+    r
+}
+
+#[test]
+fn smuggling_lf_dot_lf() {
+    smuggling("\\n.\\n", BareEndingPolicy::Reject);
+    smuggling("\\n.\\n", BareEndingPolicy::Normalize);
+}
+
+#[test]
+fn smuggling_crlf_dot_lf() {
+    smuggling("\\r\\n.\\n", BareEndingPolicy::Reject);
+    smuggling("\\r\\n.\\n", BareEndingPolicy::Normalize);
+}
+
+#[test]
+fn smuggling_lf_dot_crlf() {
+    smuggling("\\n.\\r\\n", BareEndingPolicy::Reject);
+    smuggling("\\n.\\r\\n", BareEndingPolicy::Normalize);
+}
+
+#[test]
+fn smuggling_cr_dot_crlf() {
+    smuggling("\\r.\\r\\n", BareEndingPolicy::Reject);
+    smuggling("\\r.\\r\\n", BareEndingPolicy::Normalize);
+}
+
+#[test]
+fn smuggling_crlf_dot_cr() {
+    smuggling("\\r\\n.\\r", BareEndingPolicy::Reject);
+    smuggling("\\r\\n.\\r", BareEndingPolicy::Normalize);
+}
+
+#[test]
+fn bare_cr_and_lf_in_data_rejected_by_default() {
+    let r = check(
+        &Setup::new(config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELO a.example
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@a.example>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@b.example>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C~ one\\rtwo\\nthree\\r\\n.\\r\\n
+    S: 554 5.6.0 message contains bare CR or LF
+    C: NOOP
+    S: 250 2.0.0 OK
+",
+    );
+    assert!(r.events.iter().any(|e| e.contains("Data(BareLineEnding)")));
+}
+
+#[test]
+fn bare_cr_and_lf_in_data_normalized() {
+    let mut c = config();
+    c.bare_endings = BareEndingPolicy::Normalize;
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELO a.example
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@a.example>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@b.example>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C~ one\\rtwo\\nthree\\r\\n.\\r\\n
+    S: 250 2.0.0 OK: message accepted
+",
+    );
+    assert_eq!(r.bodies, vec![b"one\r\ntwo\r\nthree\r\n".to_vec()]);
+}
+
+fn tls_server() -> ServerSession {
+    let mut c = config();
+    c.starttls = true;
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    s
+}
+
+fn drive(server: &mut ServerSession, input: &[u8]) -> Result<usize, Error> {
+    let mut pos = 0;
+    loop {
+        let step = server.handle_input(&input[pos..])?;
+        pos += step.consumed;
+        match step.outcome {
+            Outcome::Event(ServerEvent::StartTls) => return Ok(pos),
+            Outcome::Event(_) => {
+                if server.pending_decision().is_some() {
+                    server.accept().unwrap();
+                }
+            }
+            Outcome::Transmit => {
+                server.poll_transmit(&mut Vec::new());
+            }
+            _ => return Ok(pos),
+        }
+    }
+}
+
+#[test]
+fn starttls_plaintext_injection_in_same_packet() {
+    let mut s = tls_server();
+    let err = drive(
+        &mut s,
+        b"EHLO a.example\r\nSTARTTLS\r\nMAIL FROM:<injected@a.example>\r\n",
+    )
+    .unwrap_err();
+    assert_eq!(err, Error::Remote(RemoteError::StartTlsInjection));
+    assert!(s.is_closed());
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(!out.contains("\r\n220 "), "220 must not be sent: {out}");
+    assert!(out.ends_with("554 5.5.1 Data pipelined after STARTTLS, closing\r\n"));
+    assert_eq!(s.tls_established(), Err(UsageError::NotAwaitingTls));
+}
+
+#[test]
+fn starttls_plaintext_injection_before_handshake() {
+    let mut s = tls_server();
+    let n = drive(&mut s, b"EHLO a.example\r\nSTARTTLS\r\n").unwrap();
+    assert_eq!(n, 26);
+    // The handshake has not happened; plaintext arrives anyway.
+    let err = s.handle_input(b"RSET\r\n").unwrap_err();
+    assert_eq!(err, Error::Remote(RemoteError::StartTlsInjection));
+    assert!(s.is_closed());
+    // With no bytes the machine just waits for the handshake.
+    let mut s = tls_server();
+    drive(&mut s, b"EHLO a.example\r\nSTARTTLS\r\n").unwrap();
+    let step = s.handle_input(b"").unwrap();
+    assert_eq!(step.outcome, Outcome::Paused);
+    s.tls_established().unwrap();
+    assert!(s.is_tls());
+}
+
+#[test]
+fn overlong_line_then_command_on_same_line() {
+    let long = "X".repeat(2000);
+    let r = check(
+        &Setup::new(config()),
+        &format!(
+            "
+    S: 220 mx.example.com ESMTP
+    C: HELO a.example
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@a.example>
+    S: 250 2.1.0 OK
+    C: {long}RCPT TO:<victim@b.example>
+    S: 500 5.5.2 line too long
+    C: RCPT TO:<b@b.example>
+    S: 250 2.1.5 OK
+"
+        ),
+    );
+    assert_eq!(r.events.iter().filter(|e| e.starts_with("Rcpt")).count(), 1);
+    assert!(!r.events.iter().any(|e| e.contains("victim")));
+}
+
+/// Feeds `total` bytes of `fill` without a line end, 64 KiB at a time,
+/// dropping what the machine consumes; the unconsumed tail must stay below
+/// `bound` the whole time.
+fn feed_endless(server: &mut ServerSession, fill: u8, total: usize, bound: usize) {
+    let piece = vec![fill; 64 * 1024];
+    let mut held: Vec<u8> = Vec::new();
+    let mut fed = 0;
+    let mut out = Vec::new();
+    while fed < total {
+        held.extend_from_slice(&piece);
+        fed += piece.len();
+        loop {
+            let step = server.handle_input(&held).unwrap();
+            let n = step.consumed;
+            match step.outcome {
+                Outcome::NeedInput => {
+                    held.drain(..n);
+                    break;
+                }
+                Outcome::Event(_) | Outcome::Transmit => {}
+                other => panic!("{other:?}"),
+            }
+            held.drain(..n);
+        }
+        assert!(held.len() <= bound, "caller must hold {} bytes", held.len());
+        server.poll_transmit(&mut out);
+        assert!(out.len() < 4096, "output grew to {}", out.len());
+    }
+}
+
+#[test]
+fn one_gib_without_crlf_costs_bounded_memory() {
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert_eq!(out, b"220 mx.example.com ESMTP\r\n");
+    out.clear();
+    feed_endless(&mut s, b'A', 1 << 30, 1024);
+    let mut held = b"\r\nNOOP\r\n".to_vec();
+    let mut events = Vec::new();
+    loop {
+        let step = s.handle_input(&held).unwrap();
+        let n = step.consumed;
+        match step.outcome {
+            Outcome::Event(e) => events.push(format!("{e:?}")),
+            _ => break,
+        }
+        held.drain(..n);
+    }
+    s.poll_transmit(&mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "500 5.5.2 line too long\r\n250 2.0.0 OK\r\n"
+    );
+    assert_eq!(events.len(), 2);
+}
+
+#[test]
+fn one_gib_data_line_is_streamed_then_refused() {
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let mut held = PROLOGUE.as_bytes().to_vec();
+    loop {
+        let step = s.handle_input(&held).unwrap();
+        let n = step.consumed;
+        let start = matches!(
+            step.outcome,
+            Outcome::Event(ServerEvent::MessageStart { .. })
+        );
+        if s.pending_decision().is_some() {
+            s.accept().unwrap();
+        }
+        held.drain(..n);
+        if start {
+            break;
+        }
+    }
+    feed_endless(&mut s, b'B', 1 << 30, 0);
+    let end = b"\r\n.\r\n";
+    let mut pos = 0;
+    let mut events = Vec::new();
+    while pos < end.len() {
+        let step = s.handle_input(&end[pos..]).unwrap();
+        pos += step.consumed;
+        events.push(step.into_event().map(|e| format!("{e:?}")));
+    }
+    assert_eq!(pos, 5);
+    // The line was over the limit, so nothing more of the body is handed
+    // out; the message is refused once its real end arrives.
+    assert_eq!(
+        events,
+        vec![Some(
+            "Rejected { code: ReplyCode(554), reason: Data(LineTooLong) }".to_string()
+        )]
+    );
+}
+
+#[test]
+fn ten_thousand_rcpt_commands() {
+    let mut c = config();
+    c.max_errors = 10;
+    let mut client = b"EHLO a.example\r\nMAIL FROM:<a@a.example>\r\n".to_vec();
+    for i in 0..10_000 {
+        client.extend_from_slice(format!("RCPT TO:<user{i}@b.example>\r\n").as_bytes());
+    }
+    client.extend_from_slice(b"QUIT\r\n");
+    let setup = Setup::new(c);
+    let whole = run_pieces(&setup, std::slice::from_ref(&client), &|s: &[u8]| {
+        vec![s.to_vec()]
+    });
+    let chunked = run_pieces(&setup, std::slice::from_ref(&client), &|s: &[u8]| {
+        s.chunks(1000).map(<[u8]>::to_vec).collect()
+    });
+    assert_eq!(whole, chunked);
+    let out = whole.output_str();
+    assert_eq!(out.matches("250 2.1.5 OK\r\n").count(), 100);
+    assert_eq!(
+        out.matches("452 4.5.3 Too many recipients\r\n").count(),
+        9_900
+    );
+    assert!(out.ends_with("221 2.0.0 Bye\r\n"));
+    assert!(whole.closed);
+}
+
+#[test]
+fn pipelined_replies_are_flushed_in_bounded_pieces() {
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let input = b"NOOP\r\n".repeat(20_000);
+    let mut pos = 0;
+    let mut out = Vec::new();
+    let mut transmits = 0;
+    loop {
+        let step = s.handle_input(&input[pos..]).unwrap();
+        pos += step.consumed;
+        match step.outcome {
+            Outcome::Transmit => {
+                transmits += 1;
+                let before = out.len();
+                s.poll_transmit(&mut out);
+                assert!(out.len() - before < 32 * 1024);
+            }
+            Outcome::NeedInput => break,
+            _ => {}
+        }
+    }
+    s.poll_transmit(&mut out);
+    assert!(transmits > 0);
+    assert_eq!(pos, input.len());
+    assert_eq!(
+        String::from_utf8(out)
+            .unwrap()
+            .matches("250 2.0.0 OK\r\n")
+            .count(),
+        20_000
+    );
+}
+
+#[test]
+fn bdat_chunk_of_rejected_command_is_not_parsed() {
+    // BDAT before MAIL: its 40 bytes hold commands that must not run.
+    let t = parse(
+        "
+    C: EHLO a.example
+    C: BDAT 40
+    C~ MAIL FROM:<x@y.example>\\r\\nRCPT TO:<z@w>\\r\\n
+    C: NOOP
+",
+    );
+    assert_eq!(t.segments[0].len(), 16 + 9 + 40 + 6);
+    let r = run_all(&Setup::new(config()), &t);
+    assert!(!r
+        .events
+        .iter()
+        .any(|e| e.starts_with("Mail") || e.starts_with("Rcpt")));
+    assert!(r
+        .output_str()
+        .ends_with("503 5.5.1 Bad sequence of commands\r\n250 2.0.0 OK\r\n"));
+}
+
+#[test]
+fn usage_errors_change_nothing() {
+    let mut s = ServerSession::new(ServerConfig::default()).unwrap();
+    assert_eq!(
+        s.handle_input(b"EHLO x\r\n").unwrap_err(),
+        Error::Usage(UsageError::GreetingPending)
+    );
+    assert_eq!(s.accept(), Err(UsageError::GreetingPending));
+    s.greet().unwrap();
+    assert_eq!(s.greet(), Err(UsageError::AlreadyGreeted));
+    assert_eq!(s.accept(), Err(UsageError::NoDecisionPending));
+    let step = s.handle_input(b"EHLO x\r\nNOOP\r\n").unwrap();
+    assert_eq!(step.consumed, 8);
+    assert_eq!(
+        s.handle_input(b"NOOP\r\n").unwrap_err(),
+        Error::Usage(UsageError::DecisionPending)
+    );
+    let not_rejection =
+        smtp_proto::server::OwnedReply::new(smtp_proto::status::ReplyCode::OK, "fine").unwrap();
+    assert_eq!(s.reject(not_rejection), Err(UsageError::NotARejection));
+    assert_eq!(s.tls_established(), Err(UsageError::NotAwaitingTls));
+    assert_eq!(
+        s.reply_per_recipient(&[]),
+        Err(UsageError::RecipientReplies)
+    );
+    // Still waiting for the same decision.
+    assert_eq!(
+        s.pending_decision(),
+        Some(smtp_proto::server::Decision::Hello)
+    );
+    s.accept().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert_eq!(out, b"220 localhost ESMTP\r\n250-localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n");
+}
+
+#[test]
+fn timeouts_are_reported_per_phase() {
+    let mut s = ServerSession::new(config()).unwrap();
+    assert_eq!(s.timeout(), None);
+    s.greet().unwrap();
+    assert_eq!(s.timeout().map(|d| d.as_secs()), Some(300));
+    let _ = s.handle_input(b"EHLO a\r\n").unwrap();
+    assert_eq!(s.timeout(), None, "waiting for the application");
+}
+
+#[test]
+fn oauth_error_challenge_only_for_oauth_mechanisms() {
+    let mut c = config();
+    c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let input = b"EHLO a\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n";
+    let step = s.handle_input(input).unwrap();
+    s.accept().unwrap();
+    let step2 = s.handle_input(&input[step.consumed..]).unwrap();
+    assert!(matches!(
+        step2.outcome,
+        Outcome::Event(ServerEvent::Auth(_))
+    ));
+    let r = support::reply(535, "5.7.8", "no");
+    assert_eq!(
+        s.reject_auth_with_challenge(b"{}", r.clone()),
+        Err(UsageError::NotOAuth)
+    );
+    // Nothing changed: the decision is still open and can be answered.
+    s.reject(r).unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert!(out.ends_with(b"535 5.7.8 no\r\n"));
+}

@@ -1,0 +1,1005 @@
+//! Transcripts from RFC 5321 Appendix D, RFC 2920 and RFC 3030, and one per
+//! sequencing rule. Every transcript runs whole, split at every byte offset
+//! and byte by byte, with identical results (see `support::run_all`).
+
+mod support;
+
+use smtp_proto::sasl::SaslMechanism;
+use support::{check, config, Setup};
+
+const EHLO_DEFAULT: &str = "
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+";
+
+fn with_ehlo(t: &str) -> String {
+    t.replace("    S: EHLO-REPLY\n", EHLO_DEFAULT)
+}
+
+/// RFC 5321 Appendix D.1: a typical transaction, one recipient refused.
+#[test]
+fn rfc5321_d1_typical_transaction() {
+    let r = check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: MAIL FROM:<Smith@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<Jones@foo.com>
+    S: 250 2.1.5 OK
+    C: RCPT TO:<reject.Green@foo.com>
+    S: 550 5.1.1 No such user
+    C: RCPT TO:<Brown@foo.com>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: Blah blah blah...
+    C: ...etc. etc. etc.
+    C: .
+    S: 250 2.0.0 OK: message accepted
+    C: QUIT
+    S: 221 2.0.0 Bye
+",
+        ),
+    );
+    assert!(r.closed);
+    assert_eq!(
+        r.bodies,
+        vec![b"Blah blah blah...\r\n..etc. etc. etc.\r\n".to_vec()]
+    );
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.starts_with("MessageEnd { size: 37, recipients: 2")));
+}
+
+/// RFC 5321 Appendix D.2: a transaction aborted with RSET.
+#[test]
+fn rfc5321_d2_aborted_transaction() {
+    let r = check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: MAIL FROM:<Smith@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<Jones@foo.com>
+    S: 250 2.1.5 OK
+    C: RSET
+    S: 250 2.0.0 OK
+    C: DATA
+    S: 503 5.5.1 need MAIL command
+    C: QUIT
+    S: 221 2.0.0 Bye
+",
+        ),
+    );
+    assert!(r.events.contains(&"Reset".to_string()));
+}
+
+/// RFC 5321 Appendix D.4: verifying (the default answer is 252) and then
+/// sending.
+#[test]
+fn rfc5321_d4_verify_and_send() {
+    check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: VRFY Crispin
+    S: 252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery
+    C: EXPN staff
+    S: 502 5.5.1 EXPN not available
+    C: MAIL FROM:<EAK@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<Admin.MRC@foo.com>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: Hi
+    C: .
+    S: 250 2.0.0 OK: message accepted
+    C: QUIT
+    S: 221 2.0.0 Bye
+",
+        ),
+    );
+}
+
+/// RFC 2920 §3.1 example: everything through DATA in one batch; the next
+/// transaction pipelined right after the final dot.
+#[test]
+fn rfc2920_pipelined_transaction() {
+    let r = check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO dbc.mtview.ca.us
+    S: EHLO-REPLY
+    C: MAIL FROM:<mrose@dbc.mtview.ca.us>
+    C: RCPT TO:<ned@innosoft.com>
+    C: RCPT TO:<dan@innosoft.com>
+    C: RCPT TO:<kvc@innosoft.com>
+    C: DATA
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 250 2.1.5 OK
+    S: 250 2.1.5 OK
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: Date: Thu, 21 May 1998 05:33:29 -0700
+    C: Subject: Pipelining
+    C:
+    C: MAIL FROM:<not-a-command@example.com>
+    C: .
+    C: MAIL FROM:<mrose@dbc.mtview.ca.us>
+    S: 250 2.0.0 OK: message accepted
+    C: RCPT TO:<fred@innosoft.com>
+    C: DATA
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: .
+    C: QUIT
+    S: 250 2.0.0 OK: message accepted
+    S: 221 2.0.0 Bye
+",
+        ),
+    );
+    assert_eq!(r.bodies.len(), 2);
+    assert!(r.bodies[0].ends_with(b"\r\nMAIL FROM:<not-a-command@example.com>\r\n"));
+    assert_eq!(r.bodies[1], b"");
+}
+
+/// RFC 2920 §3.1: every RCPT refused, so the pipelined DATA gets 554 and the
+/// client ends there.
+#[test]
+fn rfc2920_all_recipients_refused() {
+    check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO dbc.mtview.ca.us
+    S: EHLO-REPLY
+    C: MAIL FROM:<mrose@dbc.mtview.ca.us>
+    C: RCPT TO:<reject.ned@innosoft.com>
+    C: RCPT TO:<reject.dan@innosoft.com>
+    C: DATA
+    C: QUIT
+    S: 250 2.1.0 OK
+    S: 550 5.1.1 No such user
+    S: 550 5.1.1 No such user
+    S: 554 5.5.1 no valid recipients
+    S: 221 2.0.0 Bye
+",
+        ),
+    );
+}
+
+/// RFC 3030 §4.1: a single BDAT LAST chunk (86 octets).
+#[test]
+fn rfc3030_single_chunk() {
+    let r = check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO ymir.claremont.edu
+    S: EHLO-REPLY
+    C: MAIL FROM:<Sam@Random.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<Susan@Random.com>
+    S: 250 2.1.5 OK
+    C: BDAT 86 LAST
+    C: To: Susan@random.com
+    C: From: Sam@random.com
+    C: Subject: This is a bodyless test message
+    S: 250 2.0.0 OK: message accepted
+    C: QUIT
+    S: 221 2.0.0 Bye
+",
+        ),
+    );
+    assert_eq!(r.bodies[0].len(), 86);
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e == "MessageEnd { size: 86, recipients: 1 }"));
+}
+
+/// RFC 3030 §4.2: pipelined BINARYMIME in several chunks (sizes reduced),
+/// ending with `BDAT 0 LAST`. The chunks hold bare LF, NUL and a lone dot
+/// line: BDAT content is binary and taken as is.
+#[test]
+fn rfc3030_pipelined_binarymime() {
+    let mut c = config();
+    c.binarymime = true;
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO ymir.claremont.edu
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250-BINARYMIME
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<ned@ymir.claremont.edu> BODY=BINARYMIME
+    C: RCPT TO:<gvaudre@cnri.reston.va.us>
+    C: RCPT TO:<jstewart@cnri.reston.va.us>
+    C: BDAT 10
+    C~ \\0\\n.\\r\\n\\xffabcd
+    C: BDAT 3
+    C~ \\r\\n.
+    C: BDAT 0 LAST
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 250 2.1.5 OK
+    S: 250 2.0.0 10 octets received
+    S: 250 2.0.0 3 octets received
+    S: 250 2.0.0 OK: message accepted
+    C: QUIT
+    S: 221 2.0.0 Bye
+",
+    );
+    assert_eq!(r.bodies, vec![b"\0\n.\r\n\xffabcd\r\n.".to_vec()]);
+}
+
+#[test]
+fn helo_gets_no_extensions_and_params_get_555() {
+    check(
+        &Setup::new(config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@bar.com> BODY=8BITMIME
+    S: 555 5.5.4 ESMTP parameter not supported
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: BDAT 3 LAST
+    C~ abc
+    S: 502 5.5.1 Command not implemented
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: .
+    S: 250 2.0.0 OK: message accepted
+",
+    );
+}
+
+#[test]
+fn commands_out_of_order_get_503() {
+    check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: MAIL FROM:<a@bar.com>
+    S: 503 5.5.1 send EHLO/HELO first
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: RCPT TO:<b@foo.com>
+    S: 503 5.5.1 need MAIL command
+    C: DATA
+    S: 503 5.5.1 need MAIL command
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: MAIL FROM:<a@bar.com>
+    S: 503 5.5.1 nested MAIL command
+    C: DATA
+    S: 554 5.5.1 no valid recipients
+    C: NOOP
+    S: 250 2.0.0 OK
+    C: HELP
+    S: 214 2.0.0 See RFC 5321: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN
+    C: QUIT
+    S: 221 2.0.0 Bye
+",
+        ),
+    );
+}
+
+#[test]
+fn ehlo_resets_the_transaction() {
+    check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: DATA
+    S: 503 5.5.1 need MAIL command
+",
+        ),
+    );
+}
+
+#[test]
+fn syntax_errors_and_unknown_commands() {
+    let r = check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: MAIL FROM:<>>>>
+    S: 501 5.1.7 invalid sender address: unexpected characters after the path
+    C: MAIL FROM:<a@b> SIZE=rabbit
+    S: 501 5.5.4 invalid SIZE parameter
+    C: XYZZY plugh
+    S: 500 5.5.1 Command unrecognized
+    C: ETRN example.com
+    S: 502 5.5.1 Command not implemented
+    C: STARTTLS
+    S: 502 5.5.1 Command not implemented
+    C: AUTH PLAIN
+    S: 502 5.5.1 Command not implemented
+    C: LHLO bar.com
+    S: 500 5.5.1 Command unrecognized
+",
+        ),
+    );
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.contains("UnknownCommand(\"XYZZY\")")));
+}
+
+#[test]
+fn extension_parameters_need_advertising() {
+    let mut c = config();
+    c.max_message_size = Some(1000);
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-SIZE 1000
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<a@bar.com> RET=HDRS
+    S: 555 5.5.4 RET parameter not supported
+    C: MAIL FROM:<a@bar.com> SMTPUTF8
+    S: 555 5.5.4 SMTPUTF8 parameter not supported
+    C: MAIL FROM:<a@bar.com> BODY=BINARYMIME
+    S: 555 5.5.4 BODY parameter not supported
+    C: MAIL FROM:<a@bar.com> SIZE=1001
+    S: 552 5.3.4 Message size exceeds fixed maximum message size
+    C: MAIL FROM:<a@bar.com> SIZE=1000 BODY=8BITMIME XUNKNOWN=1
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com> NOTIFY=NEVER
+    S: 555 5.5.4 NOTIFY parameter not supported
+",
+    );
+}
+
+#[test]
+fn dsn_parameters_when_advertised() {
+    let mut c = config();
+    c.dsn = true;
+    c.pipelining = false;
+    c.chunking = false;
+    c.eight_bit_mime = false;
+    c.enhanced_status_codes = false;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250 DSN
+    C: MAIL FROM:<a@bar.com> RET=HDRS ENVID=QQ314159
+    S: 250 OK
+    C: RCPT TO:<b@foo.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@foo.com
+    S: 250 OK
+",
+    );
+}
+
+#[test]
+fn utf8_addresses_need_smtputf8() {
+    // Not advertised: 553 5.6.7 for the address (the keyword itself 555).
+    check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: MAIL FROM:<jöran@bär.example>
+    S: 553 5.6.7 Non-ASCII address requires SMTPUTF8
+",
+        ),
+    );
+    let mut c = config();
+    c.smtputf8 = true;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-SMTPUTF8
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<jöran@bär.example>
+    S: 553 5.6.7 Non-ASCII address requires SMTPUTF8
+    C: MAIL FROM:<a@bar.example>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<δοκιμή@παράδειγμα.example>
+    S: 553 5.6.7 Non-ASCII address requires SMTPUTF8
+    C: RSET
+    S: 250 2.0.0 OK
+    C: MAIL FROM:<jöran@bär.example> SMTPUTF8
+    S: 250 2.1.0 OK
+    C: RCPT TO:<δοκιμή@παράδειγμα.example>
+    S: 250 2.1.5 OK
+",
+    );
+}
+
+#[test]
+fn recipient_limit_gives_452() {
+    let mut c = config();
+    c.max_recipients = 2;
+    c.limits = true;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 LIMITS RCPTMAX=2
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<b1@foo.com>
+    C: RCPT TO:<b2@foo.com>
+    C: RCPT TO:<b3@foo.com>
+    C: DATA
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 250 2.1.5 OK
+    S: 452 4.5.3 Too many recipients
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: .
+    S: 250 2.0.0 OK: message accepted
+",
+    );
+}
+
+#[test]
+fn error_limit_closes_with_421() {
+    let mut c = config();
+    c.max_errors = 2;
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: BAD1
+    S: 500 5.5.1 Command unrecognized
+    C: BAD2
+    S: 500 5.5.1 Command unrecognized
+    C: BAD3
+    S: 421 4.7.0 Too many errors, closing connection
+    C: NOOP
+",
+    );
+    assert!(r.closed);
+    assert_eq!(
+        r.remote_error,
+        Some(smtp_proto::server::RemoteError::TooManyErrors)
+    );
+}
+
+#[test]
+fn refused_connection_answers_503_until_quit() {
+    let mut setup = Setup::new(config());
+    setup.refuse = true;
+    let r = check(
+        &setup,
+        "
+    S: 554 mx.example.com No SMTP service here
+    C: EHLO bar.com
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: MAIL FROM:<a@bar.com>
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: QUIT
+    S: 221 2.0.0 Bye
+",
+    );
+    assert!(r.closed);
+}
+
+#[test]
+fn data_size_limit_is_checked_at_the_end() {
+    let mut c = config();
+    c.max_message_size = Some(10);
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: 0123456789
+    C: RCPT TO:<smuggled@foo.com>
+    C: .
+    S: 552 5.3.4 message exceeds fixed maximum message size
+    C: RCPT TO:<b@foo.com>
+    S: 503 5.5.1 need MAIL command
+",
+    );
+    assert!(r.events.iter().any(|e| e.contains("Data(TooLarge)")));
+}
+
+#[test]
+fn long_data_lines_are_read_then_refused() {
+    let line = "x".repeat(999);
+    let r = check(
+        &Setup::new(config()),
+        &format!(
+            "
+    S: 220 mx.example.com ESMTP
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: {line}
+    C: .
+    S: 554 5.6.0 message contains over-long lines
+    C: NOOP
+    S: 250 2.0.0 OK
+"
+        ),
+    );
+    assert!(r.events.iter().any(|e| e.contains("Data(LineTooLong)")));
+}
+
+#[test]
+fn bdat_rules() {
+    let mut c = config();
+    c.max_message_size = Some(10);
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-SIZE 10
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    # BDAT without MAIL: the chunk is still consumed.
+    C: BDAT 5
+    C~ QUIT\\n
+    S: 503 5.5.1 Bad sequence of commands
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: BDAT 4
+    C~ NOOP
+    S: 554 5.5.1 No valid recipients
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: BDAT 4
+    C~ abcd
+    S: 250 2.0.0 4 octets received
+    # DATA after BDAT in the same transaction.
+    C: DATA
+    S: 503 5.5.1 command not allowed after BDAT
+    # Size limit across chunks: 4 + 7 > 10; the chunk is consumed.
+    C: BDAT 7 LAST
+    C~ RSET\\r\\n.
+    S: 552 5.3.4 Message size exceeds fixed maximum message size
+    C: BDAT 2 LAST
+    C~ xy
+    S: 503 5.5.1 Bad sequence of commands
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: BDAT 3
+    C~ abc
+    S: 250 2.0.0 3 octets received
+    # RSET between chunks drops the partial message.
+    C: RSET
+    S: 250 2.0.0 OK
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: BDAT 0 LAST
+    S: 250 2.0.0 OK: message accepted
+",
+    );
+}
+
+#[test]
+fn binarymime_needs_bdat() {
+    let mut c = config();
+    c.binarymime = true;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250-BINARYMIME
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<a@bar.com> BODY=BINARYMIME
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 503 5.5.1 BINARYMIME requires BDAT
+",
+    );
+}
+
+fn tls_config() -> smtp_proto::server::ServerConfig {
+    let mut c = config();
+    c.starttls = true;
+    c.requiretls = true;
+    c.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
+    c.auth_requires_tls = true;
+    c
+}
+
+#[test]
+fn starttls_forgets_everything_and_stops_advertising() {
+    let r = check(
+        &Setup::new(tls_config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: STARTTLS
+    S: 503 5.5.1 send EHLO/HELO first
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-STARTTLS
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 538 5.7.11 Encryption required for requested authentication mechanism
+    C: STARTTLS now
+    S: 501 5.5.4 STARTTLS takes no argument
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: STARTTLS
+    S: 503 5.5.1 not allowed inside a mail transaction
+    C: RSET
+    S: 250 2.0.0 OK
+    C: STARTTLS
+    S: 220 2.0.0 Ready to start TLS
+    -- TLS --
+    C: MAIL FROM:<a@bar.com>
+    S: 503 5.5.1 send EHLO/HELO first
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN LOGIN
+    S: 250-CHUNKING
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 REQUIRETLS
+    C: STARTTLS
+    S: 503 5.5.1 TLS already active
+    C: MAIL FROM:<a@bar.com> REQUIRETLS
+    S: 250 2.1.0 OK
+",
+    );
+    assert!(r.events.contains(&"StartTls".to_string()));
+}
+
+#[test]
+fn auth_exchanges() {
+    let mut c = config();
+    c.auth_mechanisms = vec![
+        SaslMechanism::Plain,
+        SaslMechanism::Login,
+        SaslMechanism::XOAuth2,
+    ];
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 503 5.5.1 send EHLO/HELO first
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN LOGIN XOAUTH2
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH CRAM-MD5
+    S: 504 5.5.4 Unrecognized authentication type
+    C: AUTH PLAIN not!base64
+    S: 501 5.5.4 invalid AUTH argument: initial response is not base64
+    C: AUTH PLAIN AGFsaWNl
+    S: 501 5.5.2 Malformed authentication response
+    C: AUTH PLAIN
+    S: 334 
+    C: *
+    S: 501 5.0.0 Authentication cancelled
+    C: AUTH PLAIN
+    S: 334 
+    C: %%%
+    S: 501 5.5.2 Cannot Base64-decode client response
+    C: AUTH LOGIN
+    S: 334 VXNlcm5hbWU6
+    C: YWxpY2U=
+    S: 334 UGFzc3dvcmQ6
+    C: d3Jvbmc=
+    S: 535 5.7.8 Authentication credentials invalid
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 503 5.5.1 not allowed inside a mail transaction
+    C: RSET
+    S: 250 2.0.0 OK
+    C: AUTH PLAIN
+    S: 334 
+    C: AGFsaWNlAHNlY3JldA==
+    S: 235 2.7.0 Authentication successful
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 503 5.5.1 Already authenticated
+",
+    );
+    let auths: Vec<&String> = r.events.iter().filter(|e| e.starts_with("Auth(")).collect();
+    assert_eq!(auths.len(), 2);
+    for e in &r.events {
+        assert!(
+            !e.contains("secret") && !e.contains("wrong"),
+            "credential leaked: {e}"
+        );
+    }
+}
+
+#[test]
+fn auth_line_too_long_is_500() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.max_auth_line_length = 2048;
+    let long = "A".repeat(3000);
+    check(
+        &Setup::new(c),
+        &format!(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH PLAIN
+    S: 334 
+    C: {long}
+    S: 500 5.5.6 Authentication exchange line is too long
+    C: NOOP
+    S: 250 2.0.0 OK
+"
+        ),
+    );
+}
+
+#[test]
+fn lmtp_one_reply_per_recipient() {
+    let mut c = config();
+    c.lmtp = true;
+    c.chunking = false;
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com LMTP
+    C: EHLO bar.com
+    S: 500 5.5.1 Use LHLO in LMTP
+    C: LHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<one@foo.com>
+    C: RCPT TO:<reject.two@foo.com>
+    C: RCPT TO:<lmtpfail.three@foo.com>
+    C: DATA
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 550 5.1.1 No such user
+    S: 250 2.1.5 OK
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: Hi
+    C: .
+    S: 250 2.0.0 Delivered
+    S: 452 4.2.2 Mailbox full
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<one@foo.com>
+    C: RCPT TO:<four@foo.com>
+    C: DATA
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 250 2.1.5 OK
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C~ bare\\nLF\\r\\n.\\r\\n
+    S: 554 5.6.0 message contains bare CR or LF
+    S: 554 5.6.0 message contains bare CR or LF
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<one@foo.com>
+    C: DATA
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: .
+    S: 250 2.0.0 OK: message accepted
+",
+    );
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e == "MessageEnd { size: 4, recipients: 2 }"));
+}
+
+#[test]
+fn quit_closes_and_ignores_the_rest() {
+    let r = check(
+        &Setup::new(config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: QUIT
+    S: 221 2.0.0 Bye
+    C: NOOP
+",
+    );
+    assert!(r.closed);
+    assert_eq!(r.leftover, 6);
+}
+
+#[test]
+fn oauth_failure_uses_an_error_challenge() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::XOAuth2, SaslMechanism::OAuthBearer];
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH XOAUTH2 OAUTHBEARER
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    # RFC 7628 §3.2.2: error challenge, dummy answer, final failure.
+    C: AUTH OAUTHBEARER bixhPWFsaWNlQGV4YW1wbGUuY29tLAFob3N0PW14LmV4YW1wbGUuY29tAXBvcnQ9NTg3AWF1dGg9QmVhcmVyIHdyb25nAQE=
+    S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=
+    C: AQ==
+    S: 535 5.7.8 Authentication credentials invalid
+    C: AUTH XOAUTH2 dXNlcj1hbGljZUBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB3cm9uZwEB
+    S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=
+    C:
+    S: 535 5.7.8 Authentication credentials invalid
+    C: AUTH XOAUTH2
+    S: 334 
+    C: dXNlcj1hbGljZUBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciBzZWNyZXQBAQ==
+    S: 235 2.7.0 Authentication successful
+",
+    );
+    assert_eq!(
+        r.events.iter().filter(|e| e.starts_with("Auth(")).count(),
+        3
+    );
+    assert!(r
+        .events
+        .iter()
+        .all(|e| !e.contains("wrong") && !e.contains("secret")));
+}
+
+/// RFC 2920 §3: the replies to a pipelined batch are queued in order and
+/// handed out together once the whole batch is processed.
+#[test]
+fn pipelined_batch_replies_come_out_together() {
+    use smtp_proto::server::{ServerEvent, ServerSession};
+    use smtp_proto::session::Outcome;
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let batch = b"EHLO a.example\r\nMAIL FROM:<a@a.example>\r\nRCPT TO:<b@b.example>\r\nRCPT TO:<c@b.example>\r\nDATA\r\n";
+    let mut pos = 0;
+    let mut events = 0;
+    loop {
+        let step = s.handle_input(&batch[pos..]).unwrap();
+        pos += step.consumed;
+        match step.outcome {
+            Outcome::Event(ServerEvent::MessageStart { .. }) => break,
+            Outcome::Event(_) => {
+                events += 1;
+                s.accept().unwrap();
+                // Nothing is sent in between: the caller flushes at the end.
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((events, pos), (4, batch.len()));
+    let step = s.handle_input(b"").unwrap();
+    assert_eq!(step.outcome, Outcome::NeedInput);
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(
+        out.lines().map(|l| &l[..3]).collect::<Vec<_>>(),
+        ["250", "250", "250", "250", "250", "250", "250", "250", "354"]
+    );
+}
+
+#[test]
+fn application_answers_hello_vrfy_and_expn() {
+    check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO reject.example
+    S: 550 5.7.1 Go away
+    C: MAIL FROM:<a@bar.com>
+    S: 503 5.5.1 send EHLO/HELO first
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: VRFY known
+    S: 250 2.1.5 Known User <known@mx.example.com>
+    C: VRFY unknown
+    S: 252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery
+    C: EXPN list
+    S: 250-2.1.5 One <one@mx.example.com>
+    S: 250 2.1.5 Two <two@mx.example.com>
+",
+        ),
+    );
+}
