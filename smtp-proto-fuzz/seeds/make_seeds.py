@@ -195,3 +195,31 @@ for fn in sorted(os.listdir(tests)) if os.path.isdir(tests) else []:
             put("ehlo", f"t-{stem}-{i}", v)
         elif re.match(rb"^[A-Za-z]{4}", v):
             put("command", f"t-{stem}-{i}", v)
+
+# ----------------------------------------------------------------- server
+# Byte 0: configuration bits (see harness/src/server.rs); bytes 1-2: the
+# decision script; then the client's bytes.
+def server(name, bits, stream, script=b"\x00\x00"):
+    if isinstance(stream, str):
+        stream = stream.encode("latin-1")
+    put("server", name, bytes([bits]) + script + stream)
+
+
+PLAIN_B64 = "AGFsaWNlAHNlY3JldA=="
+server("rfc5321-d1", 0, D1_CLIENT + D1_BODY + "QUIT\r\n")
+server("rfc5321-d1-reject-some", 0, D1_CLIENT + D1_BODY + "QUIT\r\n", b"\x17\x42")
+server("lmtp", 1, "LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n", b"\x05\x09")
+server("no-pipelining", 2, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
+server("starttls", 4, "EHLO x\r\nSTARTTLS\r\n")
+server("starttls-injection", 4, "EHLO x\r\nSTARTTLS\r\nMAIL FROM:<evil@x>\r\n")
+server("auth-plain", 8, "EHLO x\r\nAUTH PLAIN " + PLAIN_B64 + "\r\nAUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nQUIT\r\n")
+server("auth-cancel", 8, "EHLO x\r\nAUTH PLAIN\r\n*\r\nAUTH XOAUTH2\r\n!!!\r\nQUIT\r\n")
+server("small-limits", 16, "EHLO x\r\nMAIL FROM:<a@b> SIZE=1000\r\nMAIL FROM:<a@b>\r\nRCPT TO:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nDATA\r\n" + "x" * 100 + "\r\n.\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\n")
+server("bare-endings-normalized", 32, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\na\nb\rc\r\n.\r\n")
+server("smuggling", 0, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\na\n.\nMAIL FROM:<evil@x>\r\nRCPT TO:<v@x>\r\nDATA\r\nb\r\n.\r\nQUIT\r\n")
+server("bdat", 0, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 5\r\nhelloBDAT 0 LAST\r\nMAIL FROM:<a@b> BODY=BINARYMIME\r\nQUIT\r\n")
+server("extensions", 64, "EHLO x\r\nMAIL FROM:<ü@x> SMTPUTF8 BODY=BINARYMIME RET=HDRS ENVID=a REQUIRETLS\r\nRCPT TO:<ü@y> NOTIFY=NEVER ORCPT=rfc822;a+40b\r\nBDAT 3 LAST\r\nabcQUIT\r\n")
+server("refused", 128, "EHLO x\r\nMAIL FROM:<a@b>\r\nQUIT\r\n")
+server("sequence-errors", 0, "MAIL FROM:<a@b>\r\nEHLO x\r\nDATA\r\nRCPT TO:<a@b>\r\nHELO x\r\nRSET\r\nVRFY a\r\nEXPN b\r\nHELP\r\nNOOP\r\nETRN x.y\r\nXCLIENT a\r\nQUIT\r\n")
+server("overlong-lines", 0, "EHLO " + "x" * 2000 + "\r\nNOOP\r\nAUTH PLAIN " + "A" * 13000 + "\r\nQUIT\r\n")
+server("everything", 0xff & ~128, "LHLO x\r\nSTARTTLS\r\n")

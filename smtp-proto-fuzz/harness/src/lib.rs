@@ -37,6 +37,7 @@ pub mod gen;
 pub mod reply;
 pub mod reply_build;
 pub mod sasl;
+pub mod server;
 pub mod split;
 pub mod stream;
 
@@ -79,6 +80,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "sasl",
         run: sasl::run,
+    },
+    Target {
+        name: "server",
+        run: server::run,
     },
     Target {
         name: "data",
