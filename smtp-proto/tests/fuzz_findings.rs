@@ -46,14 +46,10 @@ fn run_server(
         };
         pos += step.consumed;
         match step.outcome {
-            Outcome::Event(ev) => {
-                if server.pending_decision().is_some() {
-                    match decide(&ev) {
-                        Some(r) => server.reject(r).unwrap(),
-                        None => server.accept().unwrap(),
-                    }
-                }
-            }
+            Outcome::Event(ev) if server.pending_decision().is_some() => match decide(&ev) {
+                Some(r) => server.reject(r).unwrap(),
+                None => server.accept().unwrap(),
+            },
             Outcome::NeedInput | Outcome::Closed => break,
             _ => {}
         }

@@ -150,7 +150,7 @@ fn check_bdat(body: &[u8], trailer: &[u8]) {
     let sent = wire.len();
     wire.extend_from_slice(trailer);
 
-    let got = check_split_invariance(&wire, |p| read_bdat(p));
+    let got = check_split_invariance(&wire, read_bdat);
     let (events, consumed) = got;
     assert_eq!(
         consumed, sent,

@@ -224,7 +224,7 @@ fn rcpt_params(u: &mut Unstructured<'_>) -> Result<RcptParameters<'static>> {
 /// Builds one command, or `None` when a constructor refused a part.
 pub fn build(u: &mut Unstructured<'_>) -> Result<Option<Command<'static>>> {
     Ok(Some(match u.int_in_range(0..=16u8)? {
-        0 | 1 | 2 => {
+        0..=2 => {
             let Ok(d) = Domain::new(gen::domain(u)?) else {
                 return Ok(None);
             };

@@ -75,12 +75,9 @@ pub fn run(data: &[u8]) {
 /// depends on how the input arrives.
 fn push(events: &mut Vec<Event>, event: Event) {
     if let Event::Skipped(b) = event {
-        match events.last_mut() {
-            Some(Event::Skipped(a) | Event::Error(_, a)) => {
-                *a += b;
-                return;
-            }
-            _ => {}
+        if let Some(Event::Skipped(a) | Event::Error(_, a)) = events.last_mut() {
+            *a += b;
+            return;
         }
     }
     events.push(event);

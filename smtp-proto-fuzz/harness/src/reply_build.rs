@@ -178,13 +178,11 @@ fn capability<'a>(u: &mut Unstructured<'_>, words: &'a [String]) -> Result<Capab
         }),
         3 => Capability::MtPriority(if u.arbitrary()? { Some(word(u)?) } else { None }),
         4 => Capability::NoSoliciting(if u.arbitrary()? { Some(word(u)?) } else { None }),
-        5 => {
-            let mut l = Limits::default();
-            l.rcpt_max = u.arbitrary()?;
-            l.mail_max = u.arbitrary()?;
-            l.rcpt_domain_max = u.arbitrary()?;
-            Capability::Limits(l)
-        }
+        5 => Capability::Limits(Limits {
+            rcpt_max: u.arbitrary()?,
+            mail_max: u.arbitrary()?,
+            rcpt_domain_max: u.arbitrary()?,
+        }),
         6 => Capability::XClient(word(u)?),
         7 => Capability::Auth(AuthMechanisms::new(word(u)?)),
         8 | 9 => Capability::Other {

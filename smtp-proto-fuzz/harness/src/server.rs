@@ -283,15 +283,14 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
     let mut buf: Vec<u8> = Vec::new();
     let mut steps = 0usize;
     let mut sent_since_poll;
-    let mut pieces = pieces.iter();
+
     let flush_body = |body: &mut Vec<u8>, events: &mut Vec<String>| {
         if !body.is_empty() {
             events.push(format!("Body({:?})", String::from_utf8_lossy(body)));
             body.clear();
         }
     };
-    'outer: loop {
-        let Some(piece) = pieces.next() else { break };
+    'outer: for piece in pieces {
         buf.extend_from_slice(piece);
         let mut stalls = 0usize;
         loop {
