@@ -8,7 +8,8 @@
 //! re-exports the core, `tokio_rustls` and its `rustls`, so one dependency
 //! is enough.
 //!
-//! Available now:
+//! - [`server`]: runs a [`smtp_proto::server::ServerSession`] over a stream,
+//!   handing events to a [`server::ServerHandler`].
 //! - [`tls`]: rustls server and client configurations from PEM files (the
 //!   *ring* provider), and the STARTTLS upgrade on both sides, which
 //!   refuses to start TLS while plaintext is waiting in the read buffer.
@@ -20,4 +21,8 @@ pub use smtp_proto;
 pub use tokio_rustls;
 pub use tokio_rustls::rustls;
 
+mod io;
+pub mod server;
 pub mod tls;
+
+pub use io::MaybeTls;

@@ -363,6 +363,21 @@ impl ServerSession {
 
     // ----- writing ---------------------------------------------------------
 
+    /// The client stayed silent past [`timeout`](Self::timeout): queues
+    /// `421 4.4.2` (RFC 5321 §4.5.3.2, RFC 3463 X.4.2 "bad connection") and
+    /// closes the session. Send what `poll_transmit` gives, then close the
+    /// connection. Does nothing once the session is closed.
+    pub fn timed_out(&mut self) {
+        if matches!(self.state, State::Closed) {
+            return;
+        }
+        let e = EnhancedStatusCode::new(crate::status::StatusClass::PersistentTransientFailure, 4, 2);
+        if let Some(e) = e {
+            self.send(ReplyCode::SERVICE_NOT_AVAILABLE, e, "Timeout waiting for client input, closing connection");
+        }
+        self.close();
+    }
+
     fn send(&mut self, code: ReplyCode, enhanced: EnhancedStatusCode, text: &str) {
         let e = self.config.enhanced_status_codes.then_some(enhanced);
         write_reply(&mut self.out, code, e, text);

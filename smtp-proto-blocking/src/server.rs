@@ -1,0 +1,176 @@
+//! Drives a [`ServerSession`] over a blocking stream.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_proto::server::{Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError};
+use smtp_proto::session::Outcome;
+
+use crate::transport::{MaybeTls, Transport};
+use crate::StartTlsError;
+
+/// The application's side of a server connection.
+///
+/// `on_event` sees every event. For the events that wait for a decision
+/// (see [`ServerEvent`]), it must call `session.accept()`,
+/// `session.reject(...)` or `session.reply(...)` before it returns.
+pub trait ServerHandler {
+    /// Handles one event; the event borrows the connection's read buffer.
+    fn on_event(&mut self, session: &mut ServerSession, event: ServerEvent<'_>) -> io::Result<()>;
+}
+
+/// Options of [`serve`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// The rustls configuration for STARTTLS; `None` refuses the upgrade.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The longest a TLS handshake may take.
+    pub handshake_timeout: Duration,
+    /// How many bytes one read asks for.
+    pub read_size: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            handshake_timeout: Duration::from_secs(30),
+            read_size: 16 * 1024,
+        }
+    }
+}
+
+/// How a connection ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServeEnd {
+    /// The session closed (QUIT, or a refusal it sent).
+    Closed,
+    /// The client closed the connection first (a message in progress is
+    /// void: no `MessageEnd` was given for it).
+    PeerClosed,
+    /// The client was silent longer than the session's timeout; `421` was
+    /// sent.
+    TimedOut,
+}
+
+/// Why a connection ended with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Reading or writing the socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// The client broke the protocol beyond recovery.
+    #[error("client error: {0}")]
+    Remote(#[from] RemoteError),
+    /// The handler left a decision open, or called the session wrongly.
+    #[error("application error: {0}")]
+    Usage(#[from] UsageError),
+    /// STARTTLS failed.
+    #[error("STARTTLS failed: {0}")]
+    StartTls(#[from] StartTlsError),
+}
+
+impl From<SessionError> for ServeError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Usage(u) => ServeError::Usage(u),
+            SessionError::Remote(r) => ServeError::Remote(r),
+            other => ServeError::Io(io::Error::other(other.to_string())),
+        }
+    }
+}
+
+/// Runs one server connection to its end. The session must already be
+/// greeted or refused.
+pub fn serve<S, H>(
+    stream: S,
+    session: &mut ServerSession,
+    handler: &mut H,
+    options: &ServeOptions,
+) -> Result<ServeEnd, ServeError>
+where
+    S: Transport,
+    H: ServerHandler,
+{
+    let mut stream: MaybeTls<S, rustls::ServerConnection> = MaybeTls::Plain(stream);
+    let mut buf: Vec<u8> = Vec::with_capacity(options.read_size);
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    loop {
+        let step = match session.handle_input(&buf) {
+            Ok(step) => step,
+            Err(e) => {
+                session.poll_transmit(&mut out);
+                let _ = stream.write_all(&out).and_then(|()| stream.flush());
+                return Err(e.into());
+            }
+        };
+        let consumed = step.consumed;
+        match step.outcome {
+            Outcome::Event(ServerEvent::StartTls) => {
+                buf.drain(..consumed);
+                send(&mut stream, session, &mut out)?;
+                let config = options
+                    .tls
+                    .clone()
+                    .ok_or_else(|| StartTlsError::Handshake(io::Error::other("no TLS configured")))?;
+                let conn = rustls::ServerConnection::new(config)
+                    .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
+                stream.start_tls(conn, buf.len(), options.handshake_timeout)?;
+                session.tls_established()?;
+                continue;
+            }
+            Outcome::Event(event) => handler.on_event(session, event)?,
+            Outcome::NeedInput => {
+                buf.drain(..consumed);
+                send(&mut stream, session, &mut out)?;
+                stream.set_read_timeout(session.timeout())?;
+                let start = buf.len();
+                buf.resize(start + options.read_size, 0);
+                let n = match stream.read(&mut buf[start..]) {
+                    Ok(n) => n,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        session.timed_out();
+                        let _ = send(&mut stream, session, &mut out);
+                        return Ok(ServeEnd::TimedOut);
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {
+                        buf.truncate(start);
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                buf.truncate(start + n);
+                if n == 0 {
+                    return Ok(ServeEnd::PeerClosed);
+                }
+                continue;
+            }
+            Outcome::Transmit => {
+                buf.drain(..consumed);
+                send(&mut stream, session, &mut out)?;
+                continue;
+            }
+            Outcome::Paused => return Err(UsageError::DecisionPending.into()),
+            Outcome::Closed => {
+                send(&mut stream, session, &mut out)?;
+                return Ok(ServeEnd::Closed);
+            }
+            _ => {}
+        }
+        buf.drain(..consumed);
+    }
+}
+
+fn send<W: Write>(stream: &mut W, session: &mut ServerSession, out: &mut Vec<u8>) -> io::Result<()> {
+    session.poll_transmit(out);
+    if !out.is_empty() {
+        stream.write_all(out)?;
+        stream.flush()?;
+        out.clear();
+    }
+    Ok(())
+}

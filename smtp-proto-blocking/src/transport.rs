@@ -1,0 +1,115 @@
+//! The byte streams the drivers run over, and the STARTTLS switch.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// A stream whose reads can time out: what the drivers need to apply the
+/// session's per-phase timeouts.
+pub trait Transport: Read + Write {
+    /// Sets how long a read may block; `None` blocks without limit.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+/// Plaintext until STARTTLS, then TLS over the same stream.
+pub enum MaybeTls<S: Read + Write, C> {
+    /// Before STARTTLS.
+    Plain(S),
+    /// After the handshake.
+    Tls(Box<rustls::StreamOwned<C, S>>),
+    /// Only while switching; never seen by callers.
+    Switching,
+}
+
+impl<S: Read + Write, C> std::fmt::Debug for MaybeTls<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MaybeTls::Plain(_) => "MaybeTls::Plain",
+            MaybeTls::Tls(_) => "MaybeTls::Tls",
+            MaybeTls::Switching => "MaybeTls::Switching",
+        })
+    }
+}
+
+fn switching() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "stream is switching to TLS")
+}
+
+impl<S, C, D> Read for MaybeTls<S, C>
+where
+    S: Read + Write,
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            MaybeTls::Plain(s) => s.read(buf),
+            MaybeTls::Tls(t) => t.read(buf),
+            MaybeTls::Switching => Err(switching()),
+        }
+    }
+}
+
+impl<S, C, D> Write for MaybeTls<S, C>
+where
+    S: Read + Write,
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            MaybeTls::Plain(s) => s.write(buf),
+            MaybeTls::Tls(t) => t.write(buf),
+            MaybeTls::Switching => Err(switching()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            MaybeTls::Plain(s) => s.flush(),
+            MaybeTls::Tls(t) => t.flush(),
+            MaybeTls::Switching => Err(switching()),
+        }
+    }
+}
+
+impl<S, C, D> MaybeTls<S, C>
+where
+    S: Transport,
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    /// Sets the read timeout of the underlying stream.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            MaybeTls::Plain(s) => s.set_read_timeout(timeout),
+            MaybeTls::Tls(t) => t.sock.set_read_timeout(timeout),
+            MaybeTls::Switching => Err(switching()),
+        }
+    }
+
+    /// Runs the TLS handshake with `conn` over the plaintext stream, within
+    /// `timeout`. `buffered` must be empty: bytes read before the handshake
+    /// are plaintext injected after STARTTLS (CVE-2011-0411), and the switch
+    /// is refused.
+    pub fn start_tls(&mut self, mut conn: C, buffered: usize, timeout: Duration) -> Result<(), crate::StartTlsError> {
+        if buffered > 0 {
+            return Err(crate::StartTlsError::PlaintextAfterStartTls(buffered));
+        }
+        let MaybeTls::Plain(mut sock) = std::mem::replace(self, MaybeTls::Switching) else {
+            return Err(crate::StartTlsError::Handshake(io::Error::other("TLS already active")));
+        };
+        sock.set_read_timeout(Some(timeout)).map_err(crate::StartTlsError::Handshake)?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock).map_err(crate::StartTlsError::Handshake)?;
+        }
+        *self = MaybeTls::Tls(Box::new(rustls::StreamOwned::new(conn, sock)));
+        Ok(())
+    }
+}

@@ -1,0 +1,232 @@
+//! Drives a [`ServerSession`] over a tokio stream.
+//!
+//! The session does all SMTP work. This module owns the socket, the read
+//! buffer and the clock: it reads, feeds the session, hands every event to
+//! your [`ServerHandler`], writes the replies (reading meanwhile, so a
+//! client that pipelines a large group cannot deadlock the connection),
+//! applies the per-phase timeout the session reports, and runs the
+//! STARTTLS handshake through tokio-rustls when the session asks for it.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use smtp_proto::server::{Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError};
+use smtp_proto::session::Outcome;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::{server::TlsStream, TlsAcceptor};
+
+use crate::io::{flush_reading, read_some, MaybeTls, PeerState};
+use crate::tls::{accept_starttls, StartTlsError};
+
+/// The application's side of a server connection.
+///
+/// `on_event` sees every event. For the events that wait for a decision
+/// (see [`ServerEvent`]), it must call `session.accept()`,
+/// `session.reject(...)` or `session.reply(...)` before it returns.
+pub trait ServerHandler: Send {
+    /// Handles one event; the event borrows the connection's read buffer.
+    fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Options of [`serve`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// The TLS acceptor for STARTTLS; `None` refuses the upgrade (the
+    /// session should then not advertise STARTTLS).
+    pub tls: Option<TlsAcceptor>,
+    /// The longest a TLS handshake may take.
+    pub handshake_timeout: Duration,
+    /// The most bytes read ahead of the session (bounded memory); at least
+    /// the session's longest line.
+    pub read_buffer: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            handshake_timeout: Duration::from_secs(30),
+            read_buffer: 64 * 1024,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("tls", &self.tls.is_some())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("read_buffer", &self.read_buffer)
+            .finish()
+    }
+}
+
+/// How a connection ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServeEnd {
+    /// The session closed (QUIT, or a refusal it sent).
+    Closed,
+    /// The client closed the connection first (any message in progress is
+    /// void: no `MessageEnd` was given for it).
+    PeerClosed,
+    /// The client was silent longer than the session's timeout; `421` was
+    /// sent.
+    TimedOut,
+}
+
+/// Why a connection ended with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Reading or writing the socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// The client broke the protocol beyond recovery (the session sent its
+    /// last reply before this was returned).
+    #[error("client error: {0}")]
+    Remote(#[from] RemoteError),
+    /// The handler left a decision open, or called the session wrongly.
+    #[error("application error: {0}")]
+    Usage(#[from] UsageError),
+    /// STARTTLS failed (plaintext injected before the handshake, or the
+    /// handshake failed or timed out).
+    #[error("STARTTLS failed: {0}")]
+    StartTls(#[from] StartTlsError),
+}
+
+impl From<SessionError> for ServeError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Usage(u) => ServeError::Usage(u),
+            SessionError::Remote(r) => ServeError::Remote(r),
+            other => ServeError::Io(io::Error::other(other.to_string())),
+        }
+    }
+}
+
+/// How long to wait for the client when the session names no timeout.
+const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+
+/// Runs one server connection to its end.
+///
+/// The session must already be greeted (`session.greet()`) or refused
+/// (`session.refuse(..)`); what it queued is sent first.
+pub async fn serve<S, H>(
+    stream: S,
+    session: &mut ServerSession,
+    handler: &mut H,
+    options: &ServeOptions,
+) -> Result<ServeEnd, ServeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: ServerHandler,
+{
+    let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
+    let cap = options.read_buffer.max(session.config().max_line_length + 1);
+    let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
+    let mut peer = PeerState::Open;
+    let result = loop {
+        let step = match session.handle_input(&buf) {
+            Ok(step) => step,
+            Err(e) => {
+                session.poll_transmit(&mut out);
+                let _ = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await;
+                break Err(e.into());
+            }
+        };
+        let consumed = step.consumed;
+        match step.outcome {
+            Outcome::Event(ServerEvent::StartTls) => {
+                buf.drain(..consumed);
+                session.poll_transmit(&mut out);
+                // Send the 220 without reading: anything the client sends
+                // now must wait for the handshake.
+                stream.write_all(&out).await?;
+                stream.flush().await?;
+                out.clear();
+                let Some(acceptor) = options.tls.as_ref() else {
+                    break Err(StartTlsError::Handshake(io::Error::other("no TLS configured")).into());
+                };
+                let MaybeTls::Plain(plain) = std::mem::replace(&mut stream, MaybeTls::Upgrading) else {
+                    break Err(StartTlsError::Handshake(io::Error::other("TLS already active")).into());
+                };
+                let tls = match tokio::time::timeout(
+                    options.handshake_timeout,
+                    accept_starttls(acceptor, plain, &buf),
+                )
+                .await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => break Err(e.into()),
+                    Err(_) => {
+                        break Err(StartTlsError::Handshake(io::ErrorKind::TimedOut.into()).into())
+                    }
+                };
+                stream = MaybeTls::Tls(Box::new(tls));
+                session.tls_established()?;
+                continue;
+            }
+            Outcome::Event(event) => {
+                handler.on_event(session, event).await?;
+            }
+            Outcome::NeedInput => {
+                buf.drain(..consumed);
+                let held = buf.len();
+                session.poll_transmit(&mut out);
+                if !out.is_empty() {
+                    peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    if buf.len() > held {
+                        continue; // bytes arrived while we wrote: feed them first
+                    }
+                }
+                if peer == PeerState::Eof {
+                    break Ok(ServeEnd::PeerClosed);
+                }
+                let wait = session.timeout().unwrap_or(DEFAULT_WAIT);
+                match tokio::time::timeout(wait, read_some(&mut stream, &mut buf, cap)).await {
+                    Ok(Ok(0)) => break Ok(ServeEnd::PeerClosed),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => break Err(e.into()),
+                    Err(_) => {
+                        session.timed_out();
+                        session.poll_transmit(&mut out);
+                        let _ = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await;
+                        break Ok(ServeEnd::TimedOut);
+                    }
+                }
+                continue;
+            }
+            Outcome::Transmit => {
+                buf.drain(..consumed);
+                session.poll_transmit(&mut out);
+                peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                continue;
+            }
+            Outcome::Paused => {
+                buf.drain(..consumed);
+                break Err(UsageError::DecisionPending.into());
+            }
+            Outcome::Closed => {
+                buf.drain(..consumed);
+                session.poll_transmit(&mut out);
+                flush_reading(&mut stream, &mut out, &mut buf, cap, PeerState::Eof).await?;
+                break Ok(ServeEnd::Closed);
+            }
+            _ => {
+                buf.drain(..consumed);
+                continue;
+            }
+        }
+        buf.drain(..consumed);
+    };
+    let _ = stream.shutdown().await;
+    result
+}

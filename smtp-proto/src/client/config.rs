@@ -1,0 +1,166 @@
+//! Client configuration.
+
+use crate::command::Domain;
+use crate::reply::DecoderConfig;
+use crate::session::Timeouts;
+
+/// Which greeting command the client uses: SMTP (EHLO, falling back to
+/// HELO) or LMTP (LHLO, RFC 2033).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// SMTP / ESMTP (RFC 5321).
+    #[default]
+    Smtp,
+    /// LMTP (RFC 2033): LHLO, and one reply per accepted recipient after
+    /// the message.
+    Lmtp,
+}
+
+/// What the client does about STARTTLS (RFC 3207).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TlsPolicy {
+    /// Use STARTTLS when the server offers it; go on in plain text when it
+    /// does not, or when it refuses the command.
+    #[default]
+    Opportunistic,
+    /// Use STARTTLS; when the server does not offer it or refuses it, the
+    /// client sends QUIT and the session ends.
+    Required,
+    /// Never send STARTTLS.
+    Off,
+}
+
+/// When the client uses BDAT (RFC 3030) instead of DATA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ChunkingPolicy {
+    /// BDAT whenever the server advertises CHUNKING.
+    Prefer,
+    /// DATA, unless the message is `BODY=BINARYMIME`, which needs BDAT.
+    #[default]
+    WhenNeeded,
+    /// Never BDAT; a BINARYMIME message is refused locally.
+    Never,
+}
+
+/// Configuration of a [`Client`](super::Client).
+///
+/// ```
+/// use smtp_proto::client::{ClientConfig, TlsPolicy};
+/// use smtp_proto::command::Domain;
+///
+/// let config = ClientConfig::new(Domain::new("client.example.net").unwrap())
+///     .with_tls(TlsPolicy::Required);
+/// assert_eq!(config.hello_domain.as_str(), "client.example.net");
+/// assert!(!config.allow_auth_without_tls);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The domain (or address literal) sent with EHLO, HELO or LHLO.
+    pub hello_domain: Domain<'static>,
+    /// SMTP or LMTP.
+    pub protocol: Protocol,
+    /// STARTTLS policy.
+    pub tls: TlsPolicy,
+    /// The connection is already encrypted (implicit TLS, RFC 8314): no
+    /// STARTTLS, and authentication is allowed.
+    pub implicit_tls: bool,
+    /// When to use BDAT.
+    pub chunking: ChunkingPolicy,
+    /// Use PIPELINING (RFC 2920) when the server offers it.
+    pub pipelining: bool,
+    /// Allow AUTH on a connection that is not encrypted. Off by default:
+    /// PLAIN and LOGIN would send the password in the clear.
+    pub allow_auth_without_tls: bool,
+    /// Limits of the reply decoder.
+    pub replies: DecoderConfig,
+    /// The RFC 5321 §4.5.3.2 timeouts reported by
+    /// [`Client::timeout`](super::Client::timeout).
+    pub timeouts: Timeouts,
+}
+
+impl ClientConfig {
+    /// A configuration with the given hello domain and defaults for the
+    /// rest.
+    #[must_use]
+    pub fn new(hello_domain: Domain<'static>) -> Self {
+        Self {
+            hello_domain,
+            protocol: Protocol::Smtp,
+            tls: TlsPolicy::Opportunistic,
+            implicit_tls: false,
+            chunking: ChunkingPolicy::WhenNeeded,
+            pipelining: true,
+            allow_auth_without_tls: false,
+            replies: DecoderConfig::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    /// Sets [`ClientConfig::protocol`].
+    #[must_use]
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Sets [`ClientConfig::tls`].
+    #[must_use]
+    pub fn with_tls(mut self, tls: TlsPolicy) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets [`ClientConfig::implicit_tls`].
+    #[must_use]
+    pub fn with_implicit_tls(mut self, on: bool) -> Self {
+        self.implicit_tls = on;
+        self
+    }
+
+    /// Sets [`ClientConfig::chunking`].
+    #[must_use]
+    pub fn with_chunking(mut self, chunking: ChunkingPolicy) -> Self {
+        self.chunking = chunking;
+        self
+    }
+
+    /// Sets [`ClientConfig::pipelining`].
+    #[must_use]
+    pub fn with_pipelining(mut self, on: bool) -> Self {
+        self.pipelining = on;
+        self
+    }
+
+    /// Sets [`ClientConfig::allow_auth_without_tls`].
+    #[must_use]
+    pub fn with_auth_without_tls(mut self, on: bool) -> Self {
+        self.allow_auth_without_tls = on;
+        self
+    }
+
+    /// Sets [`ClientConfig::timeouts`].
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Sets [`ClientConfig::replies`].
+    #[must_use]
+    pub fn with_reply_limits(mut self, replies: DecoderConfig) -> Self {
+        self.replies = replies;
+        self
+    }
+}
+
+impl Default for ClientConfig {
+    /// Hello domain `localhost`; set a real one with [`ClientConfig::new`].
+    fn default() -> Self {
+        // "localhost" is a valid Domain.
+        Self::new(Domain(std::borrow::Cow::Borrowed("localhost")))
+    }
+}

@@ -1,0 +1,161 @@
+//! What one mail transaction carries: the sender, the recipients and the
+//! MAIL / RCPT parameters the caller asks for.
+
+use crate::command::{BodyType, ForwardPath, Notify, Orcpt, Ret, ReversePath, XText};
+
+/// One recipient and its DSN parameters (RFC 3461), sent only when the
+/// server advertises DSN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recipient<'a> {
+    /// The forward path.
+    pub path: ForwardPath<'a>,
+    /// `NOTIFY=`.
+    pub notify: Option<Notify>,
+    /// `ORCPT=`.
+    pub orcpt: Option<Orcpt<'a>>,
+}
+
+impl<'a> Recipient<'a> {
+    /// A recipient without DSN parameters.
+    #[must_use]
+    pub fn new(path: ForwardPath<'a>) -> Self {
+        Self {
+            path,
+            notify: None,
+            orcpt: None,
+        }
+    }
+
+    /// Sets `NOTIFY=`.
+    #[must_use]
+    pub fn with_notify(mut self, notify: Notify) -> Self {
+        self.notify = Some(notify);
+        self
+    }
+
+    /// Sets `ORCPT=`.
+    #[must_use]
+    pub fn with_orcpt(mut self, orcpt: Orcpt<'a>) -> Self {
+        self.orcpt = Some(orcpt);
+        self
+    }
+}
+
+/// The envelope of one message.
+///
+/// The client sends only the parameters the server advertised: SIZE with
+/// SIZE, BODY with 8BITMIME / BINARYMIME, SMTPUTF8, the DSN parameters with
+/// DSN, REQUIRETLS with REQUIRETLS. A message whose [`Envelope::body`] or
+/// addresses need an extension the server lacks is refused locally before
+/// anything is sent.
+///
+/// ```
+/// use smtp_proto::client::Envelope;
+/// use smtp_proto::command::{BodyType, ForwardPath, Mailbox, ReversePath};
+///
+/// let env = Envelope::new(ReversePath::Mailbox(Mailbox::parse("a@example.org").unwrap()))
+///     .recipient(ForwardPath::Mailbox(Mailbox::parse("b@example.net").unwrap()))
+///     .with_body(BodyType::EightBitMime)
+///     .with_size(1024);
+/// assert_eq!(env.recipients.len(), 1);
+/// assert!(!env.needs_smtputf8());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Envelope<'a> {
+    /// The reverse path (`<>` for bounces).
+    pub sender: ReversePath<'a>,
+    /// The recipients, in order; events name them by index.
+    pub recipients: Vec<Recipient<'a>>,
+    /// The body type. `None` sends no BODY parameter (7-bit content).
+    pub body: Option<BodyType>,
+    /// The message size in octets, sent as `SIZE=` and checked against the
+    /// server's limit.
+    pub size: Option<u64>,
+    /// The message needs SMTPUTF8 (RFC 6531) even though no address does,
+    /// for example for UTF-8 header fields.
+    pub smtputf8: bool,
+    /// `RET=` (DSN).
+    pub ret: Option<Ret>,
+    /// `ENVID=` (DSN).
+    pub envid: Option<XText<'a>>,
+    /// `REQUIRETLS` (RFC 8689): the message may only travel over TLS; it is
+    /// refused locally unless the connection is encrypted and the server
+    /// offers REQUIRETLS.
+    pub require_tls: bool,
+}
+
+impl<'a> Envelope<'a> {
+    /// An envelope with a sender and no recipients yet.
+    #[must_use]
+    pub fn new(sender: ReversePath<'a>) -> Self {
+        Self {
+            sender,
+            recipients: Vec::new(),
+            body: None,
+            size: None,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            require_tls: false,
+        }
+    }
+
+    /// Adds a recipient without DSN parameters.
+    #[must_use]
+    pub fn recipient(mut self, path: ForwardPath<'a>) -> Self {
+        self.recipients.push(Recipient::new(path));
+        self
+    }
+
+    /// Adds a recipient with its parameters.
+    #[must_use]
+    pub fn with_recipient(mut self, recipient: Recipient<'a>) -> Self {
+        self.recipients.push(recipient);
+        self
+    }
+
+    /// Sets [`Envelope::body`].
+    #[must_use]
+    pub fn with_body(mut self, body: BodyType) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// Sets [`Envelope::size`].
+    #[must_use]
+    pub fn with_size(mut self, size: u64) -> Self {
+        self.size = Some(size);
+        self
+    }
+
+    /// Sets [`Envelope::smtputf8`].
+    #[must_use]
+    pub fn with_smtputf8(mut self, on: bool) -> Self {
+        self.smtputf8 = on;
+        self
+    }
+
+    /// Sets the DSN `RET=` and `ENVID=` parameters.
+    #[must_use]
+    pub fn with_dsn(mut self, ret: Option<Ret>, envid: Option<XText<'a>>) -> Self {
+        self.ret = ret;
+        self.envid = envid;
+        self
+    }
+
+    /// Sets [`Envelope::require_tls`].
+    #[must_use]
+    pub fn with_require_tls(mut self, on: bool) -> Self {
+        self.require_tls = on;
+        self
+    }
+
+    /// True when the message needs SMTPUTF8: asked for, or an address is
+    /// UTF-8.
+    #[must_use]
+    pub fn needs_smtputf8(&self) -> bool {
+        self.smtputf8 || self.sender.is_utf8() || self.recipients.iter().any(|r| r.path.is_utf8())
+    }
+}

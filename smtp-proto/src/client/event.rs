@@ -1,0 +1,515 @@
+//! What the client machine reports: events, verdicts and errors.
+
+use super::auth::AuthFailure;
+use crate::reply::{OwnedReply, Reply, ReplyError};
+use crate::sasl::SaslError;
+use crate::status::ReplyCode;
+
+/// How a reply ends the request it answers, for the caller's retry logic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// 2yz: done.
+    Success,
+    /// 4yz: not done now; the same request may succeed later (queue and
+    /// retry).
+    RetryLater,
+    /// 5yz, or a 3yz where a completion reply was due: not done, and
+    /// repeating it will not help (bounce).
+    Permanent,
+}
+
+impl Verdict {
+    /// The verdict of a reply code.
+    ///
+    /// ```
+    /// use smtp_proto::client::Verdict;
+    /// use smtp_proto::status::ReplyCode;
+    /// assert_eq!(Verdict::of(ReplyCode::OK), Verdict::Success);
+    /// assert_eq!(Verdict::of(ReplyCode::MAILBOX_BUSY), Verdict::RetryLater);
+    /// assert_eq!(Verdict::of(ReplyCode::MAILBOX_UNAVAILABLE), Verdict::Permanent);
+    /// ```
+    #[must_use]
+    pub fn of(code: ReplyCode) -> Self {
+        if code.is_positive_completion() {
+            Verdict::Success
+        } else if code.is_transient_negative() {
+            Verdict::RetryLater
+        } else {
+            Verdict::Permanent
+        }
+    }
+
+    /// True for [`Verdict::Success`].
+    #[must_use]
+    pub fn is_success(self) -> bool {
+        self == Verdict::Success
+    }
+}
+
+/// What happened to one recipient in a finished transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecipientStatus {
+    /// The verdict of the RCPT reply; `None` when RCPT was not answered
+    /// (the transaction stopped first).
+    pub rcpt: Option<Verdict>,
+    /// The verdict of the message for this recipient: the final reply
+    /// after the body (SMTP: shared by all accepted recipients; LMTP: one
+    /// reply each). `None` when no body reply concerns it.
+    pub delivery: Option<Verdict>,
+}
+
+impl RecipientStatus {
+    /// True when the server took responsibility for the message for this
+    /// recipient.
+    #[must_use]
+    pub fn is_delivered(&self) -> bool {
+        self.rcpt == Some(Verdict::Success) && self.delivery == Some(Verdict::Success)
+    }
+
+    /// What to do about this recipient: success, retry later or bounce.
+    /// A recipient never answered counts as retry later.
+    #[must_use]
+    pub fn verdict(&self) -> Verdict {
+        match (self.rcpt, self.delivery) {
+            (Some(Verdict::Success), Some(d)) => d,
+            (Some(Verdict::Success), None) => Verdict::RetryLater,
+            (Some(r), _) => r,
+            (None, _) => Verdict::RetryLater,
+        }
+    }
+}
+
+/// The summary of one transaction, reported when it is over and the
+/// client is ready for the next one (or QUIT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransactionSummary {
+    /// The verdict of the MAIL reply (`None` if it never came).
+    pub sender: Option<Verdict>,
+    /// One status per recipient, in the envelope's order.
+    pub recipients: Vec<RecipientStatus>,
+    /// The verdict of the message as a whole: the final reply after the
+    /// body in SMTP (or the refusal of DATA / a BDAT chunk); in LMTP, the
+    /// worst of the per-recipient replies. `None` when no message was
+    /// transferred.
+    pub message: Option<Verdict>,
+}
+
+impl TransactionSummary {
+    /// Indices of the recipients the message was delivered to.
+    pub fn delivered(&self) -> impl Iterator<Item = usize> + '_ {
+        self.recipients
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_delivered())
+            .map(|(i, _)| i)
+    }
+
+    /// True when every recipient got the message.
+    #[must_use]
+    pub fn all_delivered(&self) -> bool {
+        !self.recipients.is_empty() && self.recipients.iter().all(RecipientStatus::is_delivered)
+    }
+}
+
+/// Something the client machine reports. Replies borrow the caller's input
+/// buffer; use [`Reply::into_owned`] to keep one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent<'a> {
+    /// The server's 220 greeting; the client has queued EHLO (or LHLO).
+    Greeting {
+        /// The greeting.
+        reply: Reply<'a>,
+    },
+    /// The server refused the session in its greeting (554, or any other
+    /// non-220 code but 421). The client has queued QUIT; the session ends
+    /// after its reply.
+    GreetingRejected {
+        /// The greeting.
+        reply: Reply<'a>,
+    },
+    /// The server refused EHLO and HELO (or LHLO). The client has queued
+    /// QUIT.
+    HelloRejected {
+        /// The refusal.
+        reply: Reply<'a>,
+    },
+    /// The server answered STARTTLS with 220: start the TLS handshake on
+    /// the connection now, then call
+    /// [`Client::tls_established`](super::Client::tls_established). No
+    /// byte may come from the server before the handshake.
+    StartTls,
+    /// TLS could not be started: the server does not offer STARTTLS
+    /// (`reply` is `None`) or refused it. Under
+    /// [`TlsPolicy::Required`](super::TlsPolicy::Required) the client has
+    /// queued QUIT; otherwise the session goes on in plain text.
+    TlsUnavailable {
+        /// The refusal of STARTTLS, if the command was sent.
+        reply: Option<Reply<'a>>,
+    },
+    /// The session is ready: EHLO (and STARTTLS, if any) is done. Call
+    /// [`Client::authenticate`](super::Client::authenticate),
+    /// [`Client::send_mail`](super::Client::send_mail) or
+    /// [`Client::quit`](super::Client::quit).
+    Ready,
+    /// AUTH succeeded (235).
+    Authenticated {
+        /// The 235 reply.
+        reply: Reply<'a>,
+    },
+    /// AUTH failed; the session is still usable (unauthenticated).
+    AuthFailed {
+        /// The failure reply.
+        reply: Reply<'a>,
+        /// Why, from the reply code.
+        failure: AuthFailure,
+    },
+    /// The reply to MAIL FROM.
+    Sender {
+        /// The reply.
+        reply: Reply<'a>,
+        /// Its verdict.
+        verdict: Verdict,
+    },
+    /// The reply to one RCPT TO.
+    Recipient {
+        /// The recipient's index in the envelope.
+        index: usize,
+        /// The reply.
+        reply: Reply<'a>,
+        /// Its verdict.
+        verdict: Verdict,
+    },
+    /// The client is ready for (more of) the message body: call
+    /// [`Client::send_body`](super::Client::send_body) and finally
+    /// [`Client::end_body`](super::Client::end_body) or
+    /// [`Client::send_last`](super::Client::send_last).
+    SendBody,
+    /// The server's verdict on the message: the reply after the body, or
+    /// the refusal of DATA or of a BDAT chunk. In LMTP there is one per
+    /// accepted recipient. The text usually carries the queue id.
+    Message {
+        /// The recipient this reply is for (LMTP), or `None` for all.
+        recipient: Option<usize>,
+        /// The reply.
+        reply: Reply<'a>,
+        /// Its verdict.
+        verdict: Verdict,
+    },
+    /// The transaction is over; the client is ready for the next one.
+    TransactionEnd(TransactionSummary),
+    /// The server is shutting down (421, RFC 5321 §3.8): the session is
+    /// over, and a transaction in progress was not delivered (retry it
+    /// later).
+    ServiceClosing {
+        /// The 421 reply.
+        reply: Reply<'a>,
+    },
+    /// The server answered QUIT: the session is over.
+    Closed {
+        /// The reply to QUIT (normally 221).
+        reply: Reply<'a>,
+    },
+}
+
+impl<'a> ClientEvent<'a> {
+    /// The reply the event carries, if any.
+    #[must_use]
+    pub fn reply(&self) -> Option<&Reply<'a>> {
+        match self {
+            ClientEvent::Greeting { reply }
+            | ClientEvent::GreetingRejected { reply }
+            | ClientEvent::HelloRejected { reply }
+            | ClientEvent::Authenticated { reply }
+            | ClientEvent::AuthFailed { reply, .. }
+            | ClientEvent::Sender { reply, .. }
+            | ClientEvent::Recipient { reply, .. }
+            | ClientEvent::Message { reply, .. }
+            | ClientEvent::ServiceClosing { reply }
+            | ClientEvent::Closed { reply } => Some(reply),
+            ClientEvent::TlsUnavailable { reply } => reply.as_ref(),
+            ClientEvent::StartTls
+            | ClientEvent::Ready
+            | ClientEvent::SendBody
+            | ClientEvent::TransactionEnd(_) => None,
+        }
+    }
+}
+
+impl ClientEvent<'_> {
+    /// A copy that owns its reply text, for callers that queue events or
+    /// hand them across an `await`.
+    ///
+    /// ```
+    /// use smtp_proto::client::{ClientEvent, OwnedClientEvent, Verdict};
+    /// use smtp_proto::reply::Reply;
+    ///
+    /// let input = b"250 2.0.0 Ok: queued as 4BXq3\r\n".to_vec();
+    /// let event = ClientEvent::Message {
+    ///     recipient: None,
+    ///     reply: Reply::parse(&input).unwrap(),
+    ///     verdict: Verdict::Success,
+    /// };
+    /// let owned = event.into_owned();
+    /// drop(input);
+    /// let OwnedClientEvent::Message { reply, .. } = owned else { panic!() };
+    /// assert_eq!(reply.text(), b"Ok: queued as 4BXq3");
+    /// ```
+    #[must_use]
+    pub fn into_owned(self) -> OwnedClientEvent {
+        use OwnedClientEvent as O;
+        match self {
+            ClientEvent::Greeting { reply } => O::Greeting {
+                reply: reply.into_owned(),
+            },
+            ClientEvent::GreetingRejected { reply } => O::GreetingRejected {
+                reply: reply.into_owned(),
+            },
+            ClientEvent::HelloRejected { reply } => O::HelloRejected {
+                reply: reply.into_owned(),
+            },
+            ClientEvent::StartTls => O::StartTls,
+            ClientEvent::TlsUnavailable { reply } => O::TlsUnavailable {
+                reply: reply.map(Reply::into_owned),
+            },
+            ClientEvent::Ready => O::Ready,
+            ClientEvent::Authenticated { reply } => O::Authenticated {
+                reply: reply.into_owned(),
+            },
+            ClientEvent::AuthFailed { reply, failure } => O::AuthFailed {
+                reply: reply.into_owned(),
+                failure,
+            },
+            ClientEvent::Sender { reply, verdict } => O::Sender {
+                reply: reply.into_owned(),
+                verdict,
+            },
+            ClientEvent::Recipient {
+                index,
+                reply,
+                verdict,
+            } => O::Recipient {
+                index,
+                reply: reply.into_owned(),
+                verdict,
+            },
+            ClientEvent::SendBody => O::SendBody,
+            ClientEvent::Message {
+                recipient,
+                reply,
+                verdict,
+            } => O::Message {
+                recipient,
+                reply: reply.into_owned(),
+                verdict,
+            },
+            ClientEvent::TransactionEnd(s) => O::TransactionEnd(s),
+            ClientEvent::ServiceClosing { reply } => O::ServiceClosing {
+                reply: reply.into_owned(),
+            },
+            ClientEvent::Closed { reply } => O::Closed {
+                reply: reply.into_owned(),
+            },
+        }
+    }
+}
+
+/// [`ClientEvent`] with owned replies; see [`ClientEvent::into_owned`].
+/// Each variant means the same as in [`ClientEvent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OwnedClientEvent {
+    /// See [`ClientEvent::Greeting`].
+    Greeting {
+        /// The reply.
+        reply: OwnedReply,
+    },
+    /// See [`ClientEvent::GreetingRejected`].
+    GreetingRejected {
+        /// The reply.
+        reply: OwnedReply,
+    },
+    /// See [`ClientEvent::HelloRejected`].
+    HelloRejected {
+        /// The reply.
+        reply: OwnedReply,
+    },
+    /// See [`ClientEvent::StartTls`].
+    StartTls,
+    /// See [`ClientEvent::TlsUnavailable`].
+    TlsUnavailable {
+        /// The reply.
+        reply: Option<OwnedReply>,
+    },
+    /// See [`ClientEvent::Ready`].
+    Ready,
+    /// See [`ClientEvent::Authenticated`].
+    Authenticated {
+        /// The reply.
+        reply: OwnedReply,
+    },
+    /// See [`ClientEvent::AuthFailed`].
+    AuthFailed {
+        /// The reply.
+        reply: OwnedReply,
+        /// Why AUTH failed.
+        failure: AuthFailure,
+    },
+    /// See [`ClientEvent::Sender`].
+    Sender {
+        /// The reply.
+        reply: OwnedReply,
+        /// The reply's verdict.
+        verdict: Verdict,
+    },
+    /// See [`ClientEvent::Recipient`].
+    Recipient {
+        /// The recipient's index in the envelope.
+        index: usize,
+        /// The reply.
+        reply: OwnedReply,
+        /// The reply's verdict.
+        verdict: Verdict,
+    },
+    /// See [`ClientEvent::SendBody`].
+    SendBody,
+    /// See [`ClientEvent::Message`].
+    Message {
+        /// The recipient this reply is for (LMTP), or `None` for all.
+        recipient: Option<usize>,
+        /// The reply.
+        reply: OwnedReply,
+        /// The reply's verdict.
+        verdict: Verdict,
+    },
+    /// See [`ClientEvent::TransactionEnd`].
+    TransactionEnd(TransactionSummary),
+    /// See [`ClientEvent::ServiceClosing`].
+    ServiceClosing {
+        /// The reply.
+        reply: OwnedReply,
+    },
+    /// See [`ClientEvent::Closed`].
+    Closed {
+        /// The reply.
+        reply: OwnedReply,
+    },
+}
+
+/// A message the client refuses to send, before sending anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// `BODY=8BITMIME` but the server does not offer 8BITMIME (RFC 6152).
+    #[error("the message is 8-bit but the server does not offer 8BITMIME")]
+    EightBitMime,
+    /// `BODY=BINARYMIME` but the server does not offer BINARYMIME and
+    /// CHUNKING, or BDAT is forbidden by the configuration (RFC 3030).
+    #[error("the message is binary but BINARYMIME with CHUNKING is not available")]
+    BinaryMime,
+    /// The message needs SMTPUTF8 but the server does not offer it
+    /// (RFC 6531).
+    #[error("the message needs SMTPUTF8 but the server does not offer it")]
+    SmtpUtf8,
+    /// REQUIRETLS was asked for, but the connection is not encrypted or the
+    /// server does not offer REQUIRETLS (RFC 8689).
+    #[error("REQUIRETLS is not available on this connection")]
+    RequireTls,
+    /// The declared size is above the server's SIZE limit (RFC 1870).
+    #[error("message of {size} octets exceeds the server's limit of {limit}")]
+    TooLarge {
+        /// The declared size.
+        size: u64,
+        /// The server's limit.
+        limit: u64,
+    },
+}
+
+/// A call that does not fit the client's state. Nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The call needs the session to be ready and idle (after
+    /// [`ClientEvent::Ready`] or [`ClientEvent::TransactionEnd`]).
+    #[error("the session is not idle")]
+    NotIdle,
+    /// Body calls need a [`ClientEvent::SendBody`] first.
+    #[error("the client is not waiting for the message body")]
+    NotInBody,
+    /// `tls_established` without a pending [`ClientEvent::StartTls`].
+    #[error("no TLS handshake was requested")]
+    NoTlsRequested,
+    /// `cancel_auth` without an AUTH exchange in progress.
+    #[error("no AUTH exchange in progress")]
+    NoAuthInProgress,
+    /// An envelope without recipients.
+    #[error("the envelope has no recipients")]
+    NoRecipients,
+    /// No mechanism both the server and the credentials support, or a
+    /// forced mechanism that does not suit the credentials.
+    #[error("no usable SASL mechanism")]
+    NoMechanism,
+    /// AUTH on a plain-text connection while
+    /// [`ClientConfig::allow_auth_without_tls`](super::ClientConfig::allow_auth_without_tls)
+    /// is off.
+    #[error("authentication needs TLS")]
+    AuthNeedsTls,
+    /// AUTH after a successful AUTH (RFC 4954 §4 forbids it).
+    #[error("already authenticated")]
+    AlreadyAuthenticated,
+    /// The credentials cannot be encoded for the mechanism.
+    #[error("credentials cannot be encoded: {0}")]
+    Credentials(SaslError),
+    /// The session is over.
+    #[error("the session is closed")]
+    Closed,
+}
+
+/// Errors of the client machine.
+///
+/// [`ClientError::Refused`] and [`ClientError::Usage`] change nothing; the
+/// others mean the server broke the protocol: the session is closed and
+/// the caller should drop the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// A reply that is not well-formed.
+    #[error("malformed reply: {0}")]
+    BadReply(ReplyError),
+    /// A reply when none was due, or a code that makes no sense here.
+    #[error("unexpected reply {0}")]
+    UnexpectedReply(ReplyCode),
+    /// The server sent bytes after its 220 to STARTTLS, before the TLS
+    /// handshake: a response injection (CVE-2011-0411 class).
+    #[error("data after the STARTTLS 220 reply, before the TLS handshake")]
+    ResponseInjection,
+    /// The message was refused locally before anything was sent.
+    #[error("message refused: {0}")]
+    Refused(Refusal),
+    /// The call does not fit the client's state.
+    #[error("usage error: {0}")]
+    Usage(UsageError),
+}
+
+impl ClientError {
+    /// True when the server broke the protocol and the session is closed.
+    #[must_use]
+    pub fn is_remote(&self) -> bool {
+        !matches!(self, ClientError::Refused(_) | ClientError::Usage(_))
+    }
+}
+
+impl From<UsageError> for ClientError {
+    fn from(e: UsageError) -> Self {
+        ClientError::Usage(e)
+    }
+}
+
+impl From<Refusal> for ClientError {
+    fn from(e: Refusal) -> Self {
+        ClientError::Refused(e)
+    }
+}

@@ -1,0 +1,1082 @@
+//! The client session machine.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use super::auth::{self, AuthCredentials, AuthFailure, Exchange};
+use super::config::{ChunkingPolicy, ClientConfig, Protocol, TlsPolicy};
+use super::envelope::Envelope;
+use super::event::{
+    ClientError, ClientEvent, RecipientStatus, Refusal, TransactionSummary, UsageError, Verdict,
+};
+use crate::command::Base64;
+use crate::command::{
+    BodyType, Command, MailFrom, MailParameters, Mechanism, RcptParameters, RcptTo,
+};
+use crate::data::DotStuffer;
+use crate::reply::{Decoded, EhloReply, Extension, Extensions, Reply, ReplyDecoder};
+use crate::sasl::SaslMechanism;
+use crate::session::{Phase, Step};
+use crate::status::ReplyCode;
+
+/// Longest AUTH command line, CRLF included (RFC 4954 §4).
+const AUTH_LINE_MAX: usize = 12288;
+
+/// A command whose reply is awaited, in the order sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Greeting,
+    Ehlo,
+    Helo,
+    Lhlo,
+    StartTls,
+    Auth,
+    Rset,
+    Mail,
+    Rcpt(usize),
+    Data,
+    /// The lone `.` sent after a 354 when no recipient was accepted.
+    EmptyDot,
+    /// A BDAT chunk without LAST.
+    Bdat,
+    /// The end of the message (`.` or BDAT LAST): one reply, or in LMTP
+    /// the reply for this accepted recipient.
+    BodyEnd(Option<usize>),
+    Quit,
+}
+
+/// Where the client stands, as far as the caller is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for replies; the caller has nothing to do but read.
+    Busy,
+    /// STARTTLS got its 220: waiting for the caller's handshake.
+    AwaitTls,
+    /// Ready for AUTH, MAIL or QUIT.
+    Idle,
+    /// Waiting for body bytes from the caller.
+    Body,
+    /// Over.
+    Closed,
+}
+
+/// Events that carry no reply, given out on the next call.
+#[derive(Debug, Clone)]
+enum Deferred {
+    Ready,
+    SendBody,
+    TransactionEnd(TransactionSummary),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxnPhase {
+    /// MAIL / RCPT (/ DATA) replies outstanding.
+    Envelope,
+    /// The caller sends the body.
+    Body,
+    /// The end of the body was sent; final replies outstanding.
+    Ending,
+    /// The transaction failed; remaining replies are drained.
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+struct Txn {
+    bdat: bool,
+    phase: TxnPhase,
+    sender: Option<Verdict>,
+    recipients: Vec<RecipientStatus>,
+    accepted: Vec<usize>,
+    message: Option<Verdict>,
+    stuffer: Option<DotStuffer>,
+    /// BDAT chunks sent.
+    chunks: u32,
+    /// The server holds transaction state that needs RSET when this
+    /// transaction ends without a message reply.
+    needs_rset: bool,
+}
+
+impl Txn {
+    fn summary(&self) -> TransactionSummary {
+        TransactionSummary {
+            sender: self.sender,
+            recipients: self.recipients.clone(),
+            message: self.message,
+        }
+    }
+}
+
+/// The sans-IO SMTP / LMTP client session.
+///
+/// Feed the server's bytes to [`Client::handle_input`], act on the events,
+/// and send what [`Client::poll_transmit`] gives. See the
+/// [module documentation](super) for a complete run loop.
+pub struct Client {
+    config: ClientConfig,
+    decoder: ReplyDecoder,
+    state: State,
+    out: Vec<u8>,
+    pending: VecDeque<Pending>,
+    /// Commands written only once the replies before them came (no
+    /// PIPELINING).
+    held: VecDeque<(Pending, Vec<u8>)>,
+    deferred: VecDeque<Deferred>,
+    /// The raw EHLO / LHLO reply, kept for the session.
+    ehlo_raw: Vec<u8>,
+    extensions: Extensions,
+    max_size: Option<u64>,
+    tls: bool,
+    /// EHLO, HELO or LHLO succeeded (since the last TLS start).
+    hello_done: bool,
+    authenticated: bool,
+    auth: Option<Exchange>,
+    txn: Option<Txn>,
+    /// A failed transaction left state on the server: RSET goes before the
+    /// next MAIL.
+    needs_rset: bool,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The output buffer may hold an AUTH response: show its length only.
+        f.debug_struct("Client")
+            .field("state", &self.state)
+            .field("pending", &self.pending)
+            .field("held", &self.held.len())
+            .field("out_len", &self.out.len())
+            .field("extensions", &self.extensions)
+            .field("tls", &self.tls)
+            .field("authenticated", &self.authenticated)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+fn write(cmd: &Command<'_>) -> Vec<u8> {
+    let mut v = Vec::new();
+    cmd.write_to(&mut v);
+    v
+}
+
+impl Client {
+    /// A client at the start of a connection, waiting for the greeting.
+    #[must_use]
+    pub fn new(config: ClientConfig) -> Self {
+        let decoder = ReplyDecoder::with_config(config.replies);
+        let tls = config.implicit_tls;
+        let mut pending = VecDeque::new();
+        pending.push_back(Pending::Greeting);
+        Self {
+            config,
+            decoder,
+            state: State::Busy,
+            out: Vec::new(),
+            pending,
+            held: VecDeque::new(),
+            deferred: VecDeque::new(),
+            ehlo_raw: Vec::new(),
+            extensions: Extensions::new(),
+            max_size: None,
+            tls,
+            hello_done: false,
+            authenticated: false,
+            auth: None,
+            txn: None,
+            needs_rset: false,
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    // ----- caller-facing queries -----
+
+    /// The server's capabilities from the last EHLO / LHLO reply, or `None`
+    /// before it (and after HELO, and after STARTTLS until the new EHLO).
+    #[must_use]
+    pub fn capabilities(&self) -> Option<EhloReply<'_>> {
+        if self.ehlo_raw.is_empty() {
+            return None;
+        }
+        let mut dec = ReplyDecoder::with_config(self.config.replies);
+        match dec.decode(&self.ehlo_raw) {
+            Ok(Decoded::Reply { reply, .. }) => EhloReply::parse(&reply).ok(),
+            _ => None,
+        }
+    }
+
+    /// The typed extensions the server advertised (empty before EHLO).
+    #[must_use]
+    pub fn extensions(&self) -> Extensions {
+        self.extensions
+    }
+
+    /// True when `ext` was advertised in the last EHLO / LHLO reply.
+    #[must_use]
+    pub fn has(&self, ext: Extension) -> bool {
+        self.extensions.contains(ext)
+    }
+
+    /// True once the connection is encrypted (implicit TLS, or after
+    /// [`Client::tls_established`]).
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// True after a successful AUTH.
+    #[must_use]
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// True when the client waits for a call: AUTH, MAIL or QUIT.
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Idle && self.deferred.is_empty()
+    }
+
+    /// True when the client waits for body bytes.
+    #[must_use]
+    pub fn wants_body(&self) -> bool {
+        self.state == State::Body
+    }
+
+    /// Where the session stands, in the terms of the sequencing table
+    /// shared with the server machine.
+    #[must_use]
+    pub fn phase(&self) -> Phase {
+        if self.state == State::Closed {
+            return Phase::Closed;
+        }
+        if self.pending.front() == Some(&Pending::Greeting) {
+            return Phase::Greeting;
+        }
+        if !self.hello_done {
+            return Phase::NeedHello;
+        }
+        let Some(t) = self.txn.as_ref() else {
+            return Phase::Ready;
+        };
+        match t.phase {
+            TxnPhase::Body | TxnPhase::Ending if t.bdat => {
+                if t.chunks > 0 || t.phase == TxnPhase::Ending {
+                    Phase::Bdat
+                } else {
+                    Phase::Rcpt
+                }
+            }
+            TxnPhase::Body | TxnPhase::Ending => Phase::Data,
+            _ if !t.accepted.is_empty() => Phase::Rcpt,
+            _ if t.sender == Some(Verdict::Success) => Phase::Mail,
+            _ => Phase::Ready,
+        }
+    }
+
+    /// True once the session is over.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// The RFC 5321 §4.5.3.2 timeout for what the client waits on now, or
+    /// `None` when it waits for nothing from the server. While the caller
+    /// sends the body this is the limit for sending each block.
+    #[must_use]
+    pub fn timeout(&self) -> Option<Duration> {
+        let t = &self.config.timeouts;
+        if self.state == State::Closed || self.state == State::AwaitTls {
+            return None;
+        }
+        match self.pending.front() {
+            Some(Pending::Greeting) => Some(t.initial),
+            Some(Pending::Mail | Pending::Rset) => Some(t.mail),
+            Some(Pending::Rcpt(_)) => Some(t.rcpt),
+            Some(Pending::Data) => Some(t.data_init),
+            Some(Pending::Bdat) => Some(t.data_block),
+            Some(Pending::BodyEnd(_) | Pending::EmptyDot) => Some(t.data_termination),
+            Some(_) => Some(t.mail),
+            None if self.state == State::Body => Some(t.data_block),
+            None => None,
+        }
+    }
+
+    /// Appends the bytes to send to `out` and returns how many. Call after
+    /// every event and every successful method call.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.out.len();
+        out.append(&mut self.out);
+        n
+    }
+
+    /// True when [`Client::poll_transmit`] has bytes to give.
+    #[must_use]
+    pub fn has_transmit(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    // ----- input -----
+
+    /// Feeds the server's bytes. `input` starts at the first byte not yet
+    /// consumed; after the step, drop [`Step::consumed`] bytes from the
+    /// front of the buffer and call again until the outcome is
+    /// `NeedInput`, `Paused` or `Closed`.
+    ///
+    /// An `Err` other than [`ClientError::Usage`] means the server broke
+    /// the protocol; the session is then closed.
+    pub fn handle_input<'a>(
+        &mut self,
+        input: &'a [u8],
+    ) -> Result<Step<ClientEvent<'a>>, ClientError> {
+        if let Some(d) = self.deferred.pop_front() {
+            return Ok(Step::event(0, self.deferred_event(d)));
+        }
+        let mut consumed = 0;
+        // Each round consumes one whole reply or returns.
+        loop {
+            let rest = input.get(consumed..).unwrap_or_default();
+            match self.state {
+                State::Closed => return Ok(Step::closed(consumed)),
+                State::AwaitTls => {
+                    if rest.is_empty() {
+                        return Ok(Step::paused(consumed));
+                    }
+                    return Err(self.fail(ClientError::ResponseInjection));
+                }
+                _ => {}
+            }
+            let waiting_for_caller = matches!(self.state, State::Idle | State::Body);
+            if self.pending.is_empty() && (rest.is_empty() || !waiting_for_caller) {
+                return Ok(if waiting_for_caller {
+                    Step::paused(consumed)
+                } else {
+                    Step::need_input(consumed)
+                });
+            }
+            let (reply, used) = match self.decoder.decode(rest) {
+                Ok(Decoded::Reply { reply, consumed }) => (reply, consumed),
+                Ok(Decoded::Incomplete) => {
+                    return Ok(if waiting_for_caller {
+                        Step::paused(consumed)
+                    } else {
+                        Step::need_input(consumed)
+                    });
+                }
+                Ok(Decoded::Skipped { consumed: c }) => {
+                    if c == 0 {
+                        return Ok(Step::need_input(consumed));
+                    }
+                    consumed += c;
+                    continue;
+                }
+                Err(e) => return Err(self.fail(ClientError::BadReply(e))),
+            };
+            consumed += used;
+            let after = input.get(consumed..).unwrap_or_default();
+            if let Some(event) = self.on_reply(reply, after)? {
+                return Ok(Step::event(consumed, event));
+            }
+            if let Some(d) = self.deferred.pop_front() {
+                return Ok(Step::event(consumed, self.deferred_event(d)));
+            }
+        }
+    }
+
+    fn deferred_event<'a>(&mut self, d: Deferred) -> ClientEvent<'a> {
+        match d {
+            Deferred::Ready => ClientEvent::Ready,
+            Deferred::SendBody => ClientEvent::SendBody,
+            Deferred::TransactionEnd(s) => ClientEvent::TransactionEnd(s),
+        }
+    }
+
+    fn fail(&mut self, e: ClientError) -> ClientError {
+        self.close();
+        e
+    }
+
+    fn close(&mut self) {
+        self.state = State::Closed;
+        self.pending.clear();
+        self.held.clear();
+        self.deferred.clear();
+        self.auth = None;
+        self.txn = None;
+    }
+
+    fn send(&mut self, cmd: &Command<'_>, pending: Pending) {
+        cmd.write_to(&mut self.out);
+        self.pending.push_back(pending);
+    }
+
+    fn send_quit(&mut self) {
+        self.held.clear();
+        self.send(&Command::Quit, Pending::Quit);
+        self.state = State::Busy;
+    }
+
+    fn send_hello(&mut self) {
+        let domain = self.config.hello_domain.clone();
+        match self.config.protocol {
+            Protocol::Smtp => self.send(&Command::Ehlo(domain), Pending::Ehlo),
+            Protocol::Lmtp => self.send(&Command::Lhlo(domain), Pending::Lhlo),
+        }
+        self.state = State::Busy;
+    }
+
+    /// Handles one reply; returns the event it produces, if any.
+    fn on_reply<'a>(
+        &mut self,
+        reply: Reply<'a>,
+        after: &[u8],
+    ) -> Result<Option<ClientEvent<'a>>, ClientError> {
+        let code = reply.code();
+        let Some(what) = self.pending.pop_front() else {
+            // Nothing was asked: only a 421 shutdown notice is acceptable.
+            if code == ReplyCode::SERVICE_NOT_AVAILABLE {
+                self.close();
+                return Ok(Some(ClientEvent::ServiceClosing { reply }));
+            }
+            return Err(self.fail(ClientError::UnexpectedReply(code)));
+        };
+        if code == ReplyCode::SERVICE_NOT_AVAILABLE && what != Pending::Quit {
+            self.close();
+            return Ok(Some(ClientEvent::ServiceClosing { reply }));
+        }
+        let verdict = Verdict::of(code);
+        match what {
+            Pending::Greeting => {
+                if code == ReplyCode::SERVICE_READY {
+                    self.send_hello();
+                    Ok(Some(ClientEvent::Greeting { reply }))
+                } else {
+                    self.send_quit();
+                    Ok(Some(ClientEvent::GreetingRejected { reply }))
+                }
+            }
+            Pending::Ehlo | Pending::Lhlo if code == ReplyCode::OK => {
+                self.ehlo_raw.clear();
+                match EhloReply::parse(&reply) {
+                    Ok(ehlo) => {
+                        self.extensions = ehlo.extensions();
+                        self.max_size = ehlo.max_size();
+                        self.ehlo_raw.extend_from_slice(reply.as_bytes());
+                    }
+                    // A 250 without a domain or with non-UTF-8 lines: the
+                    // session goes on as after HELO, with no extension.
+                    Err(_) => {
+                        self.extensions = Extensions::new();
+                        self.max_size = None;
+                    }
+                }
+                Ok(self.after_hello(None))
+            }
+            Pending::Ehlo
+                if code == ReplyCode::SYNTAX_ERROR
+                    || code == ReplyCode::COMMAND_NOT_IMPLEMENTED =>
+            {
+                let domain = self.config.hello_domain.clone();
+                self.send(&Command::Helo(domain), Pending::Helo);
+                Ok(None)
+            }
+            Pending::Helo if code == ReplyCode::OK => {
+                self.extensions = Extensions::new();
+                self.max_size = None;
+                self.ehlo_raw.clear();
+                Ok(self.after_hello(None))
+            }
+            Pending::Ehlo | Pending::Lhlo | Pending::Helo => {
+                self.send_quit();
+                Ok(Some(ClientEvent::HelloRejected { reply }))
+            }
+            Pending::StartTls => {
+                if code == ReplyCode::SERVICE_READY {
+                    if !after.is_empty() {
+                        return Err(self.fail(ClientError::ResponseInjection));
+                    }
+                    self.state = State::AwaitTls;
+                    Ok(Some(ClientEvent::StartTls))
+                } else {
+                    Ok(self.after_hello(Some(reply)))
+                }
+            }
+            Pending::Auth => Ok(self.on_auth_reply(reply)),
+            Pending::Quit => {
+                self.close();
+                Ok(Some(ClientEvent::Closed { reply }))
+            }
+            Pending::Rset => {
+                self.release_held();
+                Ok(None)
+            }
+            Pending::Mail => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.sender = Some(verdict);
+                    if verdict.is_success() {
+                        t.needs_rset = true;
+                    } else {
+                        t.phase = TxnPhase::Failed;
+                        t.needs_rset = false;
+                        self.held.clear();
+                    }
+                }
+                self.advance_txn();
+                Ok(Some(ClientEvent::Sender { reply, verdict }))
+            }
+            Pending::Rcpt(index) => {
+                if let Some(t) = self.txn.as_mut() {
+                    if let Some(r) = t.recipients.get_mut(index) {
+                        r.rcpt = Some(verdict);
+                    }
+                    if verdict.is_success() && t.sender == Some(Verdict::Success) {
+                        t.accepted.push(index);
+                    }
+                }
+                self.advance_txn();
+                Ok(Some(ClientEvent::Recipient {
+                    index,
+                    reply,
+                    verdict,
+                }))
+            }
+            Pending::Data => self.on_data_reply(reply),
+            Pending::EmptyDot => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.needs_rset = false;
+                }
+                self.advance_txn();
+                Ok(None)
+            }
+            Pending::Bdat => {
+                let pipelining = self.pipelining();
+                let event = match self.txn.as_mut() {
+                    Some(t) if !verdict.is_success() && t.phase != TxnPhase::Failed => {
+                        t.phase = TxnPhase::Failed;
+                        t.message = Some(verdict);
+                        t.needs_rset = true;
+                        Some(ClientEvent::Message {
+                            recipient: None,
+                            reply,
+                            verdict,
+                        })
+                    }
+                    Some(t) if t.phase == TxnPhase::Body && !pipelining => {
+                        self.state = State::Body;
+                        Some(ClientEvent::SendBody)
+                    }
+                    _ => None,
+                };
+                self.advance_txn();
+                Ok(event)
+            }
+            Pending::BodyEnd(recipient) => {
+                if let Some(t) = self.txn.as_mut() {
+                    if t.phase == TxnPhase::Failed {
+                        // A BDAT chunk was refused and reported: the reply
+                        // to LAST only confirms it.
+                        self.advance_txn();
+                        return Ok(None);
+                    }
+                    t.needs_rset = false;
+                    match recipient {
+                        Some(i) => {
+                            if let Some(r) = t.recipients.get_mut(i) {
+                                r.delivery = Some(verdict);
+                            }
+                            t.message = Some(worst(t.message, verdict));
+                        }
+                        None => {
+                            for &i in &t.accepted {
+                                if let Some(r) = t.recipients.get_mut(i) {
+                                    r.delivery = Some(verdict);
+                                }
+                            }
+                            t.message = Some(verdict);
+                        }
+                    }
+                }
+                self.advance_txn();
+                Ok(Some(ClientEvent::Message {
+                    recipient,
+                    reply,
+                    verdict,
+                }))
+            }
+        }
+    }
+
+    fn pipelining(&self) -> bool {
+        self.config.pipelining && self.extensions.contains(Extension::Pipelining)
+    }
+
+    /// After a successful EHLO / HELO / LHLO, or a refused STARTTLS.
+    fn after_hello<'a>(&mut self, starttls_refusal: Option<Reply<'a>>) -> Option<ClientEvent<'a>> {
+        self.hello_done = true;
+        let refused = starttls_refusal.is_some();
+        if !self.tls && self.config.tls != TlsPolicy::Off {
+            if !refused && self.extensions.contains(Extension::StartTls) {
+                self.send(&Command::StartTls, Pending::StartTls);
+                self.state = State::Busy;
+                return None;
+            }
+            if self.config.tls == TlsPolicy::Required {
+                self.send_quit();
+                return Some(ClientEvent::TlsUnavailable {
+                    reply: starttls_refusal,
+                });
+            }
+            if refused {
+                self.state = State::Idle;
+                self.deferred.push_back(Deferred::Ready);
+                return Some(ClientEvent::TlsUnavailable {
+                    reply: starttls_refusal,
+                });
+            }
+        }
+        self.state = State::Idle;
+        Some(ClientEvent::Ready)
+    }
+
+    // ----- TLS -----
+
+    /// Tells the client the TLS handshake requested by
+    /// [`ClientEvent::StartTls`] is done. Everything learnt before is
+    /// forgotten (RFC 3207 §4.2) and EHLO is sent again.
+    pub fn tls_established(&mut self) -> Result<(), ClientError> {
+        if self.state != State::AwaitTls {
+            return Err(UsageError::NoTlsRequested.into());
+        }
+        self.tls = true;
+        self.hello_done = false;
+        self.decoder.reset();
+        self.ehlo_raw.clear();
+        self.extensions = Extensions::new();
+        self.max_size = None;
+        self.authenticated = false;
+        self.send_hello();
+        Ok(())
+    }
+
+    // ----- AUTH -----
+
+    /// Starts AUTH with `credentials`, using `mechanism` when given (even
+    /// if the server does not list it) or else the best mechanism both
+    /// sides support: PLAIN, then LOGIN for a password; OAUTHBEARER, then
+    /// XOAUTH2 for a token. The reply comes as
+    /// [`ClientEvent::Authenticated`] or [`ClientEvent::AuthFailed`].
+    pub fn authenticate(
+        &mut self,
+        credentials: AuthCredentials,
+        mechanism: Option<SaslMechanism>,
+    ) -> Result<SaslMechanism, ClientError> {
+        self.check_idle()?;
+        if self.authenticated {
+            return Err(UsageError::AlreadyAuthenticated.into());
+        }
+        if !self.tls && !self.config.allow_auth_without_tls {
+            return Err(UsageError::AuthNeedsTls.into());
+        }
+        let ehlo = self.capabilities();
+        let chosen =
+            auth::choose(&credentials, mechanism, ehlo.as_ref()).ok_or(UsageError::NoMechanism)?;
+        let mut exchange = Exchange::new(chosen, credentials);
+        let mut initial = exchange
+            .initial_response()
+            .map_err(UsageError::Credentials)?;
+        // RFC 4954 §4: an AUTH line is at most 12288 octets; a longer
+        // initial response waits for the server's empty 334.
+        let line_len = |raw: &[u8]| 5 + chosen.as_str().len() + 1 + raw.len().div_ceil(3) * 4 + 2;
+        if initial
+            .as_deref()
+            .is_some_and(|raw| line_len(raw) > AUTH_LINE_MAX)
+        {
+            exchange.delayed_initial = initial.take();
+        }
+        let mech = Mechanism::parse(chosen.as_str()).unwrap_or(Mechanism::Plain);
+        let cmd = Command::Auth {
+            mechanism: mech,
+            initial_response: initial.as_deref().map(|raw| {
+                if raw.is_empty() {
+                    Base64::empty()
+                } else {
+                    Base64::encode(raw)
+                }
+            }),
+        };
+        self.send(&cmd, Pending::Auth);
+        self.auth = Some(exchange);
+        self.state = State::Busy;
+        Ok(chosen)
+    }
+
+    /// Cancels the AUTH exchange in progress: the next 334 challenge is
+    /// answered with `*` (RFC 4954 §4), and the result is reported as
+    /// [`AuthFailure::Cancelled`].
+    pub fn cancel_auth(&mut self) -> Result<(), ClientError> {
+        match self.auth.as_mut() {
+            Some(x) => {
+                x.cancel_requested = true;
+                Ok(())
+            }
+            None => Err(UsageError::NoAuthInProgress.into()),
+        }
+    }
+
+    fn on_auth_reply<'a>(&mut self, reply: Reply<'a>) -> Option<ClientEvent<'a>> {
+        let code = reply.code();
+        if code == ReplyCode::AUTH_CONTINUE {
+            if let Some(x) = self.auth.as_mut() {
+                x.answer(reply.text(), &mut self.out);
+                self.pending.push_back(Pending::Auth);
+                return None;
+            }
+        }
+        let cancelled = self.auth.take().is_some_and(|x| x.cancelled);
+        self.state = State::Idle;
+        if code == ReplyCode::AUTH_SUCCEEDED || (code.is_positive_completion() && !cancelled) {
+            self.authenticated = true;
+            Some(ClientEvent::Authenticated { reply })
+        } else {
+            Some(ClientEvent::AuthFailed {
+                reply,
+                failure: AuthFailure::of(code.get(), cancelled),
+            })
+        }
+    }
+
+    // ----- transactions -----
+
+    fn check_idle(&self) -> Result<(), ClientError> {
+        match self.state {
+            State::Idle if self.txn.is_none() && self.deferred.is_empty() => Ok(()),
+            State::Closed => Err(UsageError::Closed.into()),
+            _ => Err(UsageError::NotIdle.into()),
+        }
+    }
+
+    /// Starts a mail transaction. Everything is checked before anything is
+    /// sent: a message that needs an extension the server lacks is
+    /// refused with [`ClientError::Refused`] and nothing changes.
+    ///
+    /// With PIPELINING, MAIL, every RCPT and DATA (and a needed RSET
+    /// before them) go out in one write; without it, one at a time.
+    pub fn send_mail(&mut self, envelope: &Envelope<'_>) -> Result<(), ClientError> {
+        self.check_idle()?;
+        if envelope.recipients.is_empty() {
+            return Err(UsageError::NoRecipients.into());
+        }
+        let ext = self.extensions;
+        let chunking_ok =
+            ext.contains(Extension::Chunking) && self.config.chunking != ChunkingPolicy::Never;
+        let mut params = MailParameters::default();
+        match envelope.body {
+            Some(BodyType::EightBitMime) => {
+                if !ext.contains(Extension::EightBitMime) {
+                    return Err(Refusal::EightBitMime.into());
+                }
+                params.body = Some(BodyType::EightBitMime);
+            }
+            Some(BodyType::BinaryMime) => {
+                if !(chunking_ok && ext.contains(Extension::BinaryMime)) {
+                    return Err(Refusal::BinaryMime.into());
+                }
+                params.body = Some(BodyType::BinaryMime);
+            }
+            Some(BodyType::SevenBit)
+                if ext.contains(Extension::EightBitMime) || ext.contains(Extension::BinaryMime) =>
+            {
+                params.body = Some(BodyType::SevenBit);
+            }
+            Some(_) | None => {}
+        }
+        if envelope.needs_smtputf8() {
+            if !ext.contains(Extension::SmtpUtf8) {
+                return Err(Refusal::SmtpUtf8.into());
+            }
+            params.smtputf8 = true;
+        }
+        if envelope.require_tls {
+            if !(self.tls && ext.contains(Extension::RequireTls)) {
+                return Err(Refusal::RequireTls.into());
+            }
+            params.requiretls = true;
+        }
+        if let Some(size) = envelope.size {
+            if let Some(limit) = self.max_size {
+                if size > limit {
+                    return Err(Refusal::TooLarge { size, limit }.into());
+                }
+            }
+            if ext.contains(Extension::Size) {
+                params.size = Some(size);
+            }
+        }
+        let dsn = ext.contains(Extension::Dsn);
+        if dsn {
+            params.ret = envelope.ret;
+            params.envid = envelope.envid.clone();
+        }
+        let bdat = chunking_ok
+            && (self.config.chunking == ChunkingPolicy::Prefer
+                || envelope.body == Some(BodyType::BinaryMime));
+
+        let mut cmds: Vec<(Pending, Vec<u8>)> = Vec::with_capacity(envelope.recipients.len() + 3);
+        if self.needs_rset {
+            cmds.push((Pending::Rset, write(&Command::Rset)));
+        }
+        cmds.push((
+            Pending::Mail,
+            write(&Command::Mail(MailFrom {
+                reverse_path: envelope.sender.clone(),
+                params,
+            })),
+        ));
+        for (i, r) in envelope.recipients.iter().enumerate() {
+            let mut p = RcptParameters::default();
+            if dsn {
+                p.notify = r.notify;
+                p.orcpt = r.orcpt.clone();
+            }
+            cmds.push((
+                Pending::Rcpt(i),
+                write(&Command::Rcpt(RcptTo {
+                    forward_path: r.path.clone(),
+                    params: p,
+                })),
+            ));
+        }
+        if !bdat {
+            cmds.push((Pending::Data, write(&Command::Data)));
+        }
+
+        self.needs_rset = false;
+        self.txn = Some(Txn {
+            bdat,
+            phase: TxnPhase::Envelope,
+            sender: None,
+            recipients: vec![
+                RecipientStatus {
+                    rcpt: None,
+                    delivery: None
+                };
+                envelope.recipients.len()
+            ],
+            accepted: Vec::new(),
+            message: None,
+            stuffer: None,
+            chunks: 0,
+            needs_rset: false,
+        });
+        self.state = State::Busy;
+        if self.pipelining() {
+            for (p, bytes) in cmds {
+                self.out.extend_from_slice(&bytes);
+                self.pending.push_back(p);
+            }
+        } else {
+            self.held.extend(cmds);
+            self.release_held();
+        }
+        Ok(())
+    }
+
+    /// Writes the next held command (no PIPELINING), unless the
+    /// transaction already decided not to send it.
+    fn release_held(&mut self) {
+        if !self.pending.is_empty() {
+            return;
+        }
+        let Some((p, bytes)) = self.held.pop_front() else {
+            return;
+        };
+        if let (Pending::Data, Some(t)) = (p, self.txn.as_ref()) {
+            if t.accepted.is_empty() {
+                // No recipient: DATA is not sent (RFC 5321 §3.3).
+                self.held.clear();
+                self.advance_txn();
+                return;
+            }
+        }
+        self.out.extend_from_slice(&bytes);
+        self.pending.push_back(p);
+    }
+
+    fn txn_pending(&self) -> bool {
+        !self.pending.is_empty() || !self.held.is_empty()
+    }
+
+    /// Moves the transaction on once the replies it waits for are in.
+    fn advance_txn(&mut self) {
+        if !self.pending.is_empty() {
+            return;
+        }
+        if !self.held.is_empty() {
+            self.release_held();
+            if self.txn_pending() {
+                return;
+            }
+        }
+        let Some(t) = self.txn.as_mut() else { return };
+        match t.phase {
+            TxnPhase::Envelope => {
+                if t.bdat && !t.accepted.is_empty() {
+                    t.phase = TxnPhase::Body;
+                    self.state = State::Body;
+                    self.deferred.push_back(Deferred::SendBody);
+                    return;
+                }
+                // No DATA reply is due here, so no recipient was accepted
+                // (or MAIL failed): the transaction is over.
+                if t.sender == Some(Verdict::Success) {
+                    t.needs_rset = true;
+                }
+            }
+            TxnPhase::Body => return,
+            TxnPhase::Ending | TxnPhase::Failed => {}
+        }
+        self.end_txn();
+    }
+
+    fn end_txn(&mut self) {
+        if let Some(t) = self.txn.take() {
+            self.needs_rset = t.needs_rset;
+            self.deferred
+                .push_back(Deferred::TransactionEnd(t.summary()));
+        }
+        self.state = State::Idle;
+    }
+
+    fn on_data_reply<'a>(
+        &mut self,
+        reply: Reply<'a>,
+    ) -> Result<Option<ClientEvent<'a>>, ClientError> {
+        let code = reply.code();
+        let Some(t) = self.txn.as_mut() else {
+            return Err(self.fail(ClientError::UnexpectedReply(code)));
+        };
+        if code == ReplyCode::START_MAIL_INPUT {
+            if t.accepted.is_empty() {
+                // RFC 2920 §3.1: every RCPT failed but DATA got 354; end
+                // the empty message at once.
+                self.out.extend_from_slice(b".\r\n");
+                self.pending.push_back(Pending::EmptyDot);
+                t.phase = TxnPhase::Failed;
+                return Ok(None);
+            }
+            t.phase = TxnPhase::Body;
+            t.stuffer = Some(DotStuffer::new());
+            self.state = State::Body;
+            return Ok(Some(ClientEvent::SendBody));
+        }
+        if code.is_positive() {
+            // Only 354 starts the body; a 2yz or another 3yz leaves the
+            // server's state unknown.
+            return Err(self.fail(ClientError::UnexpectedReply(code)));
+        }
+        let verdict = Verdict::of(code);
+        let had_recipients = !t.accepted.is_empty();
+        t.phase = TxnPhase::Failed;
+        if t.sender == Some(Verdict::Success) {
+            t.needs_rset = true;
+        }
+        if had_recipients {
+            t.message = Some(verdict);
+        }
+        self.advance_txn();
+        Ok(had_recipients.then_some(ClientEvent::Message {
+            recipient: None,
+            reply,
+            verdict,
+        }))
+    }
+
+    /// Sends a piece of the message body. With DATA the bytes are
+    /// dot-stuffed and line ends made CRLF, so nothing in them can end the
+    /// message early; with BDAT the piece becomes one chunk, unchanged.
+    /// Empty pieces send nothing.
+    ///
+    /// Without PIPELINING, a BDAT chunk must be answered before the next
+    /// one: wait for the next [`ClientEvent::SendBody`].
+    pub fn send_body(&mut self, data: &[u8]) -> Result<(), ClientError> {
+        self.write_body(data, false)
+    }
+
+    /// Ends the message: `CRLF.CRLF` with DATA (adding the last CRLF when
+    /// the body lacks it), `BDAT 0 LAST` with BDAT.
+    pub fn end_body(&mut self) -> Result<(), ClientError> {
+        self.write_body(&[], true)
+    }
+
+    /// Sends the last piece of the body and ends the message; with BDAT it
+    /// goes out as `BDAT n LAST`.
+    pub fn send_last(&mut self, data: &[u8]) -> Result<(), ClientError> {
+        self.write_body(data, true)
+    }
+
+    fn write_body(&mut self, data: &[u8], last: bool) -> Result<(), ClientError> {
+        let lmtp = self.config.protocol == Protocol::Lmtp;
+        let pipelining = self.pipelining();
+        let out = &mut self.out;
+        let t = match self.txn.as_mut() {
+            Some(t) if self.state == State::Body && t.phase == TxnPhase::Body => t,
+            _ => return Err(UsageError::NotInBody.into()),
+        };
+        if t.bdat {
+            if !data.is_empty() || last {
+                Command::Bdat {
+                    size: data.len() as u64,
+                    last,
+                }
+                .write_to(out);
+                t.chunks = t.chunks.saturating_add(1);
+                out.extend_from_slice(data);
+                if !last {
+                    self.pending.push_back(Pending::Bdat);
+                    if !pipelining {
+                        self.state = State::Busy;
+                    }
+                }
+            }
+        } else if let Some(stuffer) = t.stuffer.as_mut() {
+            stuffer.encode(data, out);
+            if last {
+                if let Some(s) = t.stuffer.take() {
+                    s.finish(out);
+                }
+            }
+        }
+        if last {
+            t.phase = TxnPhase::Ending;
+            if lmtp {
+                for &i in &t.accepted {
+                    self.pending.push_back(Pending::BodyEnd(Some(i)));
+                }
+            } else {
+                self.pending.push_back(Pending::BodyEnd(None));
+            }
+            self.state = State::Busy;
+        }
+        Ok(())
+    }
+
+    /// Ends the session: sends QUIT (no RSET is needed before it). The
+    /// reply comes as [`ClientEvent::Closed`].
+    pub fn quit(&mut self) -> Result<(), ClientError> {
+        self.check_idle()?;
+        self.send_quit();
+        Ok(())
+    }
+}
+
+/// The worse of two verdicts (for the LMTP message summary).
+fn worst(a: Option<Verdict>, b: Verdict) -> Verdict {
+    match (a, b) {
+        (Some(Verdict::Permanent), _) | (_, Verdict::Permanent) => Verdict::Permanent,
+        (Some(Verdict::RetryLater), _) | (_, Verdict::RetryLater) => Verdict::RetryLater,
+        _ => Verdict::Success,
+    }
+}

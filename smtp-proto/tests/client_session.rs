@@ -1,0 +1,1413 @@
+//! The client machine against a scripted in-memory server, one test per
+//! feature; every scripted run is checked for split invariance.
+
+mod client_support;
+
+use client_support::{config, run_split_invariant, Actor, Job};
+use smtp_proto::client::{
+    AuthCredentials, AuthFailure, ChunkingPolicy, Client, ClientError, ClientEvent, Outcome,
+    Protocol, Refusal, TlsPolicy, UsageError, Verdict,
+};
+use smtp_proto::command::{Atom, BodyType, Notify, Orcpt, Ret, XText};
+use smtp_proto::reply::Extension;
+use smtp_proto::sasl::SaslMechanism;
+
+fn ehlo(caps: &[&str]) -> String {
+    let mut s = String::new();
+    if caps.is_empty() {
+        return "250 mx.example.org\r\n".into();
+    }
+    s.push_str("250-mx.example.org greets client.example.net\r\n");
+    for (i, c) in caps.iter().enumerate() {
+        s.push_str(if i + 1 == caps.len() { "250 " } else { "250-" });
+        s.push_str(c);
+        s.push_str("\r\n");
+    }
+    s
+}
+
+fn script(parts: &[&str]) -> Vec<u8> {
+    parts.concat().into_bytes()
+}
+
+const GREET: &str = "220 mx.example.org ESMTP\r\n";
+const OK: &str = "250 2.0.0 Ok\r\n";
+const BYE: &str = "221 2.0.0 Bye\r\n";
+
+fn plain() -> smtp_proto::client::ClientConfig {
+    config().with_tls(TlsPolicy::Off)
+}
+
+fn job() -> Job {
+    Job::new(
+        "alice@example.net",
+        &["bob@example.org"],
+        &[b"Subject: t\r\n\r\nhi\r\n"],
+    )
+}
+
+// ----- greeting -----
+
+#[test]
+fn greeting_220_sends_ehlo_then_quit() {
+    let s = script(&[GREET, &ehlo(&["PIPELINING"]), BYE]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![]), &[&s]);
+    assert_eq!(run.wire_str(), "EHLO client.example.net\r\nQUIT\r\n");
+    assert!(run.events[0].starts_with("Greeting"));
+    assert_eq!(run.events[1], "Ready");
+    assert!(run.events[2].starts_with("Closed"));
+    assert!(run.closed);
+    assert_eq!(run.error, None);
+}
+
+#[test]
+fn greeting_421_ends_the_session_with_the_reply() {
+    let s = script(&["421 4.3.2 mx.example.org busy, try later\r\n"]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    assert_eq!(run.events.len(), 1);
+    assert!(run.events[0].starts_with("ServiceClosing"));
+    assert!(run.events[0].contains("busy, try later"));
+    assert!(run.closed);
+    assert_eq!(run.wire, b"");
+}
+
+#[test]
+fn greeting_554_is_reported_and_quits() {
+    let s = script(&["554 5.7.1 no service for you\r\n", BYE]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    assert!(run.events[0].starts_with("GreetingRejected"));
+    assert!(run.events[0].contains("no service for you"));
+    assert!(run.events[1].starts_with("Closed"));
+    assert_eq!(run.wire_str(), "QUIT\r\n");
+    assert!(run.closed);
+}
+
+// ----- EHLO / HELO / LHLO -----
+
+#[test]
+fn ehlo_502_and_500_fall_back_to_helo() {
+    for refusal in ["502 5.5.2 EHLO not implemented\r\n", "500 5.5.1 what?\r\n"] {
+        let s = script(&[
+            GREET,
+            refusal,
+            "250 mx.example.org\r\n",
+            OK,
+            OK,
+            "354 go\r\n",
+            OK,
+            BYE,
+        ]);
+        let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+        assert_eq!(
+            run.wire_str(),
+            "EHLO client.example.net\r\nHELO client.example.net\r\n\
+             MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n\
+             Subject: t\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+        );
+        assert!(run.summaries[0].all_delivered());
+    }
+}
+
+#[test]
+fn ehlo_and_helo_refused_quits() {
+    let s = script(&[GREET, "550 5.7.1 go away\r\n", BYE]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    assert!(run.events[1].starts_with("HelloRejected"));
+    assert_eq!(run.wire_str(), "EHLO client.example.net\r\nQUIT\r\n");
+    assert!(run.closed);
+}
+
+#[test]
+fn capabilities_are_kept_for_the_session() {
+    let mut c = Client::new(plain());
+    let input = script(&[GREET, &ehlo(&["PIPELINING", "SIZE 1000", "X-FOO bar"])]);
+    let mut buf = &input[..];
+    loop {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        if step.outcome == Outcome::Event(ClientEvent::Ready) {
+            break;
+        }
+    }
+    let caps = c.capabilities().unwrap();
+    assert_eq!(caps.domain(), "mx.example.org");
+    assert_eq!(caps.max_size(), Some(1000));
+    assert_eq!(caps.unknown().count(), 1);
+    assert!(c.has(Extension::Pipelining));
+    assert!(!c.has(Extension::Chunking));
+}
+
+#[test]
+fn lmtp_uses_lhlo_and_reads_one_reply_per_accepted_recipient() {
+    let s = script(&[
+        "220 lmtp.example.org LMTP\r\n",
+        &ehlo(&["PIPELINING", "ENHANCEDSTATUSCODES"]),
+        OK,
+        "250 2.1.5 ok\r\n",
+        "550 5.1.1 unknown\r\n",
+        "250 2.1.5 ok\r\n",
+        "354 go\r\n",
+        "250 2.0.0 <a> delivered\r\n",
+        "452 4.2.2 <c> mailbox full\r\n",
+        BYE,
+    ]);
+    let j = Job::new("a@x.org", &["a@y.org", "b@y.org", "c@y.org"], &[b"hi\r\n"]);
+    let cfg = plain().with_protocol(Protocol::Lmtp);
+    let run = run_split_invariant(cfg, &Actor::new(vec![j]), &[&s]);
+    assert!(run.wire_str().starts_with("LHLO client.example.net\r\n"));
+    assert_eq!(run.count("Message"), 2);
+    assert!(run.has_event("Message { recipient: Some(0)"));
+    assert!(run.has_event("Message { recipient: Some(2)"));
+    let sum = &run.summaries[0];
+    assert_eq!(sum.delivered().collect::<Vec<_>>(), [0]);
+    assert_eq!(sum.recipients[1].verdict(), Verdict::Permanent);
+    assert_eq!(sum.recipients[2].verdict(), Verdict::RetryLater);
+    assert_eq!(sum.message, Some(Verdict::RetryLater));
+    assert!(run.closed);
+}
+
+#[test]
+fn lmtp_does_not_fall_back_to_helo() {
+    let s = script(&["220 lmtp\r\n", "500 5.5.1 unknown\r\n", BYE]);
+    let cfg = plain().with_protocol(Protocol::Lmtp);
+    let run = run_split_invariant(cfg, &Actor::new(vec![]), &[&s]);
+    assert!(run.events[1].starts_with("HelloRejected"));
+    assert_eq!(run.wire_str(), "LHLO client.example.net\r\nQUIT\r\n");
+}
+
+// ----- STARTTLS -----
+
+#[test]
+fn starttls_required_upgrades_and_sends_ehlo_again() {
+    let first = script(&[
+        GREET,
+        &ehlo(&["PIPELINING", "STARTTLS"]),
+        "220 2.0.0 Ready to start TLS\r\n",
+    ]);
+    let second = script(&[&ehlo(&["PIPELINING", "AUTH PLAIN"]), BYE]);
+    let cfg = config().with_tls(TlsPolicy::Required);
+    let run = run_split_invariant(cfg, &Actor::new(vec![]), &[&first, &second]);
+    assert_eq!(
+        run.wire_str(),
+        "EHLO client.example.net\r\nSTARTTLS\r\n<TLS>EHLO client.example.net\r\nQUIT\r\n"
+    );
+    assert_eq!(run.count("StartTls"), 1);
+    assert_eq!(run.count("Ready"), 1);
+}
+
+#[test]
+fn starttls_required_but_not_offered_quits_without_mail() {
+    let s = script(&[GREET, &ehlo(&["PIPELINING"]), BYE]);
+    let cfg = config().with_tls(TlsPolicy::Required);
+    let run = run_split_invariant(cfg, &Actor::new(vec![job()]), &[&s]);
+    assert_eq!(run.events[1], "TlsUnavailable { reply: None }");
+    assert_eq!(run.wire_str(), "EHLO client.example.net\r\nQUIT\r\n");
+    assert!(!run.has_event("Ready"));
+}
+
+#[test]
+fn starttls_refused_required_quits_opportunistic_goes_on() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["STARTTLS"]),
+        "454 4.7.0 TLS not available\r\n",
+        BYE,
+    ]);
+    let run = run_split_invariant(
+        config().with_tls(TlsPolicy::Required),
+        &Actor::new(vec![job()]),
+        &[&s],
+    );
+    assert!(run.events[1].starts_with("TlsUnavailable { reply: Some"));
+    assert_eq!(
+        run.wire_str(),
+        "EHLO client.example.net\r\nSTARTTLS\r\nQUIT\r\n"
+    );
+
+    let s = script(&[
+        GREET,
+        &ehlo(&["STARTTLS"]),
+        "454 4.7.0 TLS not available\r\n",
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let run = run_split_invariant(config(), &Actor::new(vec![job()]), &[&s]);
+    assert!(run.events[1].starts_with("TlsUnavailable { reply: Some"));
+    assert_eq!(run.events[2], "Ready");
+    assert!(run
+        .wire_str()
+        .contains("STARTTLS\r\nMAIL FROM:<alice@example.net>\r\n"));
+    assert!(run.summaries[0].all_delivered());
+}
+
+#[test]
+fn starttls_off_never_sends_it() {
+    let s = script(&[GREET, &ehlo(&["STARTTLS"]), BYE]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![]), &[&s]);
+    assert!(!run.wire_str().contains("STARTTLS"));
+}
+
+#[test]
+fn implicit_tls_skips_starttls() {
+    let s = script(&[GREET, &ehlo(&["STARTTLS"]), BYE]);
+    let cfg = config()
+        .with_tls(TlsPolicy::Required)
+        .with_implicit_tls(true);
+    let run = run_split_invariant(cfg, &Actor::new(vec![]), &[&s]);
+    assert_eq!(run.wire_str(), "EHLO client.example.net\r\nQUIT\r\n");
+}
+
+fn drive_to_starttls(c: &mut Client) {
+    let input = script(&[GREET, &ehlo(&["STARTTLS", "SIZE 10"])]);
+    let mut buf = &input[..];
+    loop {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        if step.outcome == Outcome::NeedInput {
+            break;
+        }
+    }
+    assert!(c.poll_transmit(&mut Vec::new()) > 0);
+}
+
+#[test]
+fn starttls_response_injection_is_an_error() {
+    // In the same read as the 220.
+    let mut c = Client::new(config());
+    drive_to_starttls(&mut c);
+    let err = c
+        .handle_input(b"220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n")
+        .unwrap_err();
+    assert_eq!(err, ClientError::ResponseInjection);
+    assert!(err.is_remote());
+    assert!(c.is_closed());
+
+    // In a later read, before the handshake.
+    let mut c = Client::new(config());
+    drive_to_starttls(&mut c);
+    let step = c.handle_input(b"220 go ahead\r\n").unwrap();
+    assert_eq!(step.outcome, Outcome::Event(ClientEvent::StartTls));
+    assert_eq!(c.handle_input(b"").unwrap().outcome, Outcome::Paused);
+    assert_eq!(
+        c.handle_input(b"2").unwrap_err(),
+        ClientError::ResponseInjection
+    );
+    assert!(c.is_closed());
+}
+
+#[test]
+fn after_tls_capabilities_are_forgotten() {
+    let mut c = Client::new(config());
+    drive_to_starttls(&mut c);
+    assert!(c.has(Extension::Size));
+    let step = c.handle_input(b"220 go ahead\r\n").unwrap();
+    assert_eq!(step.outcome, Outcome::Event(ClientEvent::StartTls));
+    assert!(!c.is_tls());
+    c.tls_established().unwrap();
+    assert!(c.is_tls());
+    assert!(c.capabilities().is_none());
+    assert!(c.extensions().is_empty());
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(out, b"EHLO client.example.net\r\n");
+    // A second call is a usage error and changes nothing.
+    assert_eq!(
+        c.tls_established(),
+        Err(ClientError::Usage(UsageError::NoTlsRequested))
+    );
+    assert!(!c.has_transmit());
+}
+
+// ----- AUTH -----
+
+fn auth_run(
+    caps: &str,
+    creds: AuthCredentials,
+    forced: Option<SaslMechanism>,
+    server: &[&str],
+) -> client_support::Run {
+    let mut parts = vec![GREET.to_string(), ehlo(&["PIPELINING", caps])];
+    parts.extend(server.iter().map(|s| s.to_string()));
+    let s = parts.concat().into_bytes();
+    let mut actor = Actor::new(vec![]);
+    actor.auth = Some((creds, forced));
+    run_split_invariant(plain().with_auth_without_tls(true), &actor, &[&s])
+}
+
+#[test]
+fn auth_prefers_plain_with_initial_response() {
+    let run = auth_run(
+        "AUTH LOGIN PLAIN CRAM-MD5",
+        AuthCredentials::password("alice", "s3cret"),
+        None,
+        &["235 2.7.0 Authentication successful\r\n", BYE],
+    );
+    assert!(run
+        .wire_str()
+        .contains("AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n"));
+    assert!(run.has_event("Authenticated"));
+}
+
+#[test]
+fn auth_login_answers_334_challenges() {
+    let run = auth_run(
+        "AUTH LOGIN",
+        AuthCredentials::password("alice", "s3cret"),
+        None,
+        &[
+            "334 VXNlcm5hbWU6\r\n",
+            "334 UGFzc3dvcmQ6\r\n",
+            "235 2.7.0 ok\r\n",
+            BYE,
+        ],
+    );
+    assert!(run
+        .wire_str()
+        .contains("AUTH LOGIN\r\nYWxpY2U=\r\nczNjcmV0\r\nQUIT\r\n"));
+    assert!(run.has_event("Authenticated"));
+}
+
+#[test]
+fn auth_forced_mechanism_is_used() {
+    let run = auth_run(
+        "AUTH PLAIN LOGIN",
+        AuthCredentials::password("alice", "s3cret"),
+        Some(SaslMechanism::Login),
+        &[
+            "334 VXNlcm5hbWU6\r\n",
+            "334 UGFzc3dvcmQ6\r\n",
+            "235 ok\r\n",
+            BYE,
+        ],
+    );
+    assert!(run.wire_str().contains("AUTH LOGIN\r\n"));
+}
+
+#[test]
+fn auth_oauth_prefers_oauthbearer_then_xoauth2() {
+    let run = auth_run(
+        "AUTH XOAUTH2 OAUTHBEARER PLAIN",
+        AuthCredentials::oauth2("u@example.org", "tok"),
+        None,
+        &["235 ok\r\n", BYE],
+    );
+    // n,a=u@example.org,^Aauth=Bearer tok^A^A
+    assert!(run
+        .wire_str()
+        .contains("AUTH OAUTHBEARER bixhPXVAZXhhbXBsZS5vcmcsAWF1dGg9QmVhcmVyIHRvawEB\r\n"));
+
+    let run = auth_run(
+        "AUTH XOAUTH2 PLAIN",
+        AuthCredentials::oauth2("u@example.org", "tok"),
+        None,
+        &[
+            "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n",
+            "535 5.7.8 Username and Password not accepted\r\n",
+            BYE,
+        ],
+    );
+    // user=u@example.org^Aauth=Bearer tok^A^A, then an empty response to
+    // the error challenge.
+    assert!(run
+        .wire_str()
+        .contains("AUTH XOAUTH2 dXNlcj11QGV4YW1wbGUub3JnAWF1dGg9QmVhcmVyIHRvawEB\r\n\r\nQUIT\r\n"));
+    assert!(run.has_event("AuthFailed"));
+    assert!(run.events.iter().any(|e| e.contains("InvalidCredentials")));
+}
+
+#[test]
+fn auth_failures_are_classified() {
+    for (reply, failure) in [
+        (
+            "535 5.7.8 bad credentials\r\n",
+            AuthFailure::InvalidCredentials,
+        ),
+        (
+            "534 5.7.9 mechanism too weak\r\n",
+            AuthFailure::MechanismTooWeak,
+        ),
+        (
+            "538 5.7.11 encryption required\r\n",
+            AuthFailure::EncryptionRequired,
+        ),
+        ("454 4.7.0 try later\r\n", AuthFailure::Temporary),
+    ] {
+        let run = auth_run(
+            "AUTH PLAIN",
+            AuthCredentials::password("alice", "s3cret"),
+            None,
+            &[reply, BYE],
+        );
+        let ev = run
+            .events
+            .iter()
+            .find(|e| e.starts_with("AuthFailed"))
+            .unwrap();
+        assert!(ev.ends_with(&format!("failure: {failure:?} }}")), "{ev}");
+        assert!(run.closed);
+    }
+}
+
+#[test]
+fn auth_cancel_sends_star() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["AUTH LOGIN"]),
+        "334 VXNlcm5hbWU6\r\n",
+        "501 5.0.0 cancelled\r\n",
+        BYE,
+    ]);
+    let mut actor = Actor::new(vec![]);
+    actor.auth = Some((AuthCredentials::password("alice", "s3cret"), None));
+    actor.cancel_auth = true;
+    let run = run_split_invariant(plain().with_auth_without_tls(true), &actor, &[&s]);
+    assert!(run.wire_str().contains("AUTH LOGIN\r\n*\r\nQUIT\r\n"));
+    assert!(run.events.iter().any(|e| e.contains("failure: Cancelled")));
+}
+
+#[test]
+fn auth_refused_locally_without_tls_or_common_mechanism() {
+    let input = script(&[GREET, &ehlo(&["AUTH CRAM-MD5"])]);
+    let mut c = Client::new(plain());
+    let mut buf = &input[..];
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    c.poll_transmit(&mut Vec::new());
+    assert_eq!(
+        c.authenticate(AuthCredentials::password("a", "b"), None),
+        Err(ClientError::Usage(UsageError::AuthNeedsTls))
+    );
+    let mut c2 = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    while !c2.is_idle() {
+        let step = c2.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    c2.poll_transmit(&mut Vec::new());
+    assert_eq!(
+        c2.authenticate(AuthCredentials::password("a", "b"), None),
+        Err(ClientError::Usage(UsageError::NoMechanism))
+    );
+    // A forced mechanism that does not suit the credentials.
+    assert_eq!(
+        c2.authenticate(
+            AuthCredentials::password("a", "b"),
+            Some(SaslMechanism::XOAuth2)
+        ),
+        Err(ClientError::Usage(UsageError::NoMechanism))
+    );
+    assert!(!c2.has_transmit());
+    assert!(c2.is_idle());
+}
+
+#[test]
+fn credentials_never_appear_in_debug_output() {
+    let creds = AuthCredentials::password("alice", "hunter2");
+    assert!(!format!("{creds:?}").contains("hunter2"));
+    let tok = AuthCredentials::oauth2("alice", "ya29.secret-token");
+    assert!(!format!("{tok:?}").contains("ya29"));
+
+    let input = script(&[GREET, &ehlo(&["AUTH PLAIN"])]);
+    let mut c = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    c.poll_transmit(&mut Vec::new());
+    c.authenticate(creds, None).unwrap();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("hunter2"));
+    // The base64 of the PLAIN response is not shown either.
+    assert!(!dbg.contains("aHVudGVyMg"));
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(out, b"AUTH PLAIN AGFsaWNlAGh1bnRlcjI=\r\n");
+}
+
+// ----- MAIL parameters and local refusals -----
+
+fn dsn_job() -> Job {
+    job().with_envelope(|e| {
+        let mut e = e
+            .with_size(100)
+            .with_body(BodyType::EightBitMime)
+            .with_dsn(Some(Ret::Hdrs), Some(XText::new("QQ314159").unwrap()));
+        e.recipients[0].notify = Some(Notify {
+            success: true,
+            failure: true,
+            delay: false,
+        });
+        e.recipients[0].orcpt = Some(Orcpt {
+            addr_type: Atom::new("rfc822").unwrap(),
+            addr: XText::new("bob@example.org").unwrap(),
+        });
+        e
+    })
+}
+
+#[test]
+fn mail_sends_only_advertised_parameters() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["SIZE 1000", "8BITMIME", "DSN"]),
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![dsn_job()]), &[&s]);
+    let w = run.wire_str();
+    assert!(
+        w.contains(
+            "MAIL FROM:<alice@example.net> SIZE=100 BODY=8BITMIME RET=HDRS ENVID=QQ314159\r\n"
+        ),
+        "{w}"
+    );
+    assert!(
+        w.contains(
+            "RCPT TO:<bob@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.org\r\n"
+        ),
+        "{w}"
+    );
+
+    // The same message to a server with only 8BITMIME: no SIZE, no DSN.
+    let s = script(&[GREET, &ehlo(&["8BITMIME"]), OK, OK, "354 go\r\n", OK, BYE]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![dsn_job()]), &[&s]);
+    let w = run.wire_str();
+    assert!(
+        w.contains("MAIL FROM:<alice@example.net> BODY=8BITMIME\r\nRCPT TO:<bob@example.org>\r\n"),
+        "{w}"
+    );
+}
+
+fn refused_with(caps: &[&str], j: Job) -> client_support::Run {
+    let s = script(&[GREET, &ehlo(caps), BYE]);
+    run_split_invariant(plain(), &Actor::new(vec![j]), &[&s])
+}
+
+#[test]
+fn messages_needing_missing_extensions_are_refused_locally() {
+    let cases: Vec<(Vec<&str>, Job, Refusal)> = vec![
+        (
+            vec!["PIPELINING"],
+            job().with_envelope(|e| e.with_body(BodyType::EightBitMime)),
+            Refusal::EightBitMime,
+        ),
+        (
+            vec!["8BITMIME"],
+            Job::new("jöran@example.net", &["bob@example.org"], &[b"x"]),
+            Refusal::SmtpUtf8,
+        ),
+        (
+            vec!["8BITMIME"],
+            job().with_envelope(|e| e.with_smtputf8(true)),
+            Refusal::SmtpUtf8,
+        ),
+        (
+            vec!["BINARYMIME"],
+            job().with_envelope(|e| e.with_body(BodyType::BinaryMime)),
+            Refusal::BinaryMime,
+        ),
+        (
+            vec!["REQUIRETLS"],
+            job().with_envelope(|e| e.with_require_tls(true)),
+            Refusal::RequireTls,
+        ),
+        (
+            vec!["SIZE 50"],
+            job().with_envelope(|e| e.with_size(51)),
+            Refusal::TooLarge {
+                size: 51,
+                limit: 50,
+            },
+        ),
+    ];
+    for (caps, j, refusal) in cases {
+        let run = refused_with(&caps, j);
+        assert_eq!(run.refusals, [ClientError::Refused(refusal)], "{caps:?}");
+        // Nothing of the message was sent.
+        assert_eq!(run.wire_str(), "EHLO client.example.net\r\nQUIT\r\n");
+        assert!(run.summaries.is_empty());
+    }
+}
+
+#[test]
+fn smtputf8_is_sent_when_offered() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["SMTPUTF8", "8BITMIME"]),
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let j = Job::new("jöran@example.net", &["bob@exämple.org"], &[b"x"]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
+    assert!(run
+        .wire_str()
+        .contains("MAIL FROM:<jöran@example.net> SMTPUTF8\r\nRCPT TO:<bob@exämple.org>\r\n"));
+}
+
+// ----- recipients, pipelining, DATA -----
+
+#[test]
+fn per_recipient_results_and_transaction_goes_on_with_accepted() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING", "ENHANCEDSTATUSCODES"]),
+        "250 2.1.0 Sender ok\r\n",
+        "250 2.1.5 Recipient ok\r\n",
+        "550 5.1.1 <c@y.org>: Recipient address rejected\r\n",
+        "450 4.2.1 <d@y.org>: try again later\r\n",
+        "354 End data with <CR><LF>.<CR><LF>\r\n",
+        "250 2.0.0 Ok: queued as 3F1A2B\r\n",
+        BYE,
+    ]);
+    let j = Job::new(
+        "a@x.org",
+        &["b@y.org", "c@y.org", "d@y.org"],
+        &[b"hello\r\n"],
+    );
+    let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
+    assert!(run.has_event("Sender"));
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.starts_with("Recipient { index: 1") && e.ends_with("verdict: Permanent }")));
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.starts_with("Recipient { index: 2") && e.ends_with("verdict: RetryLater }")));
+    let msg = run
+        .events
+        .iter()
+        .find(|e| e.starts_with("Message"))
+        .unwrap();
+    assert!(msg.contains("queued as 3F1A2B") && msg.ends_with("verdict: Success }"));
+    let sum = &run.summaries[0];
+    assert_eq!(sum.delivered().collect::<Vec<_>>(), [0]);
+    assert_eq!(sum.recipients[1].verdict(), Verdict::Permanent);
+    assert_eq!(sum.recipients[2].verdict(), Verdict::RetryLater);
+    assert!(!sum.all_delivered());
+}
+
+#[test]
+fn pipelining_sends_mail_rcpts_and_data_in_one_write() {
+    let input = script(&[GREET, &ehlo(&["PIPELINING"])]);
+    let j = Job::new("a@x.org", &["b@y.org", "c@y.org"], &[b"x"]);
+    for (pipelining, expect) in [
+        (
+            true,
+            "MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nRCPT TO:<c@y.org>\r\nDATA\r\n",
+        ),
+        (false, "MAIL FROM:<a@x.org>\r\n"),
+    ] {
+        let mut c = Client::new(plain().with_pipelining(pipelining));
+        let mut buf = &input[..];
+        while !c.is_idle() {
+            let step = c.handle_input(buf).unwrap();
+            buf = &buf[step.consumed..];
+        }
+        c.poll_transmit(&mut Vec::new());
+        c.send_mail(&j.envelope).unwrap();
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), expect);
+    }
+}
+
+#[test]
+fn without_pipelining_commands_wait_for_replies() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["8BITMIME"]),
+        OK,
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let j = Job::new("a@x.org", &["b@y.org", "c@y.org"], &[b"x"]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
+    assert!(run.summaries[0].all_delivered());
+    assert!(run.wire_str().contains("DATA\r\nx\r\n.\r\nQUIT\r\n"));
+}
+
+#[test]
+fn all_recipients_rejected_without_pipelining_skips_data_and_rsets_before_next() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["8BITMIME"]),
+        OK,
+        "550 5.1.1 no\r\n",
+        OK,
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let j1 = Job::new("a@x.org", &["nobody@y.org"], &[b"x"]);
+    let j2 = Job::new("a@x.org", &["b@y.org"], &[b"y"]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![j1, j2]), &[&s]);
+    assert_eq!(
+        run.wire_str(),
+        "EHLO client.example.net\r\nMAIL FROM:<a@x.org>\r\nRCPT TO:<nobody@y.org>\r\n\
+         RSET\r\nMAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nDATA\r\ny\r\n.\r\nQUIT\r\n"
+    );
+    assert_eq!(run.summaries.len(), 2);
+    assert_eq!(run.summaries[0].message, None);
+    assert_eq!(run.summaries[0].recipients[0].verdict(), Verdict::Permanent);
+    assert!(run.summaries[1].all_delivered());
+}
+
+#[test]
+fn rfc2920_all_rcpts_failed_but_354_ends_with_lone_dot() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        OK,
+        "550 5.1.1 no\r\n",
+        "553 5.1.3 bad\r\n",
+        "354 go ahead\r\n",
+        "554 5.5.1 no valid recipients\r\n",
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let j1 = Job::new("a@x.org", &["n1@y.org", "n2@y.org"], &[b"secret body"]);
+    let j2 = Job::new("a@x.org", &["b@y.org"], &[b"y"]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![j1, j2]), &[&s]);
+    let w = run.wire_str();
+    assert!(
+        w.contains("RCPT TO:<n2@y.org>\r\nDATA\r\n.\r\nMAIL FROM:<a@x.org>\r\n"),
+        "{w}"
+    );
+    assert!(!w.contains("secret body"));
+    // The empty message is not reported as the message's result.
+    assert_eq!(run.count("Message"), 1);
+    assert_eq!(run.count("SendBody"), 1);
+    let first = &run.summaries[0];
+    assert_eq!(first.message, None);
+    assert_eq!(first.delivered().count(), 0);
+    assert!(run.summaries[1].all_delivered());
+}
+
+#[test]
+fn mail_rejected_with_pipelining_drains_the_group() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        "553 5.7.1 sender rejected\r\n",
+        "503 5.5.1 need MAIL\r\n",
+        "503 5.5.1 need MAIL\r\n",
+        BYE,
+    ]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.starts_with("Sender") && e.ends_with("Permanent }")));
+    let sum = &run.summaries[0];
+    assert_eq!(sum.sender, Some(Verdict::Permanent));
+    assert_eq!(sum.message, None);
+    assert!(run.wire_str().ends_with("DATA\r\nQUIT\r\n"));
+    assert!(run.closed);
+}
+
+#[test]
+fn data_refused_is_the_message_verdict_and_rset_follows() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        OK,
+        OK,
+        "451 4.3.0 try again\r\n",
+        OK,
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job(), job()]), &[&s]);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.starts_with("Message") && e.ends_with("RetryLater }")));
+    assert_eq!(run.summaries[0].message, Some(Verdict::RetryLater));
+    assert_eq!(
+        run.summaries[0].recipients[0].verdict(),
+        Verdict::RetryLater
+    );
+    assert!(run.wire_str().contains("DATA\r\nRSET\r\nMAIL FROM:"));
+}
+
+#[test]
+fn data_body_is_dot_stuffed_and_line_ends_made_crlf() {
+    let s = script(&[GREET, &ehlo(&["PIPELINING"]), OK, OK, "354 go\r\n", OK, BYE]);
+    let j = Job::new(
+        "a@x.org",
+        &["b@y.org"],
+        &[b".a\r\n", b"b\n.", b"c\r", b"\n..d", b"\r\n.\r\n", b"e"],
+    );
+    let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
+    assert!(run
+        .wire_str()
+        .contains("DATA\r\n..a\r\nb\r\n..c\r\n...d\r\n..\r\ne\r\n.\r\nQUIT\r\n"));
+}
+
+#[test]
+fn four_hundreds_and_five_hundreds_are_classified() {
+    for (final_reply, verdict) in [
+        ("250 2.0.0 Ok: queued as ABC\r\n", Verdict::Success),
+        (
+            "452 4.3.1 Insufficient system storage\r\n",
+            Verdict::RetryLater,
+        ),
+        ("554 5.7.1 Message rejected as spam\r\n", Verdict::Permanent),
+    ] {
+        let s = script(&[
+            GREET,
+            &ehlo(&["PIPELINING"]),
+            OK,
+            OK,
+            "354 go\r\n",
+            final_reply,
+            BYE,
+        ]);
+        let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+        assert_eq!(run.summaries[0].message, Some(verdict));
+        assert_eq!(run.summaries[0].recipients[0].verdict(), verdict);
+        let ev = run
+            .events
+            .iter()
+            .find(|e| e.starts_with("Message"))
+            .unwrap();
+        assert!(ev.contains(final_reply.trim_end()), "{ev}");
+    }
+}
+
+#[test]
+fn several_transactions_then_quit() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        OK,
+        OK,
+        "354 go\r\n",
+        "250 2.0.0 queued as A\r\n",
+        OK,
+        OK,
+        "354 go\r\n",
+        "250 2.0.0 queued as B\r\n",
+        OK,
+        OK,
+        "354 go\r\n",
+        "250 2.0.0 queued as C\r\n",
+        BYE,
+    ]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job(), job(), job()]), &[&s]);
+    assert_eq!(run.summaries.len(), 3);
+    assert!(run.summaries.iter().all(|s| s.all_delivered()));
+    assert_eq!(run.wire_str().matches("MAIL FROM:").count(), 3);
+    assert!(!run.wire_str().contains("RSET"));
+    assert!(run.wire_str().ends_with("QUIT\r\n"));
+    for q in ["queued as A", "queued as B", "queued as C"] {
+        assert!(run.events.iter().any(|e| e.contains(q)));
+    }
+}
+
+#[test]
+fn service_closing_mid_transaction_ends_the_session() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        OK,
+        "421 4.4.2 timeout, closing\r\n",
+    ]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    assert!(run.events.last().unwrap().starts_with("ServiceClosing"));
+    assert!(run.closed);
+    assert!(!run.wire_str().contains("QUIT"));
+}
+
+// ----- BDAT -----
+
+#[test]
+fn bdat_with_chunks_the_caller_chooses_and_last() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING", "CHUNKING"]),
+        OK,
+        OK,
+        "250 2.0.0 5 octets\r\n",
+        "250 2.0.0 3 octets\r\n",
+        "250 2.0.0 Ok: queued as Z\r\n",
+        BYE,
+    ]);
+    let j = Job::new("a@x.org", &["b@y.org"], &[b".a\n\r", b"..\n", b"end"]);
+    let cfg = plain().with_chunking(ChunkingPolicy::Prefer);
+    let run = run_split_invariant(cfg, &Actor::new(vec![j]), &[&s]);
+    let w = run.wire_str();
+    assert!(!w.contains("DATA"));
+    // No dot-stuffing, no line-end changes in chunks.
+    assert!(
+        w.contains("RCPT TO:<b@y.org>\r\nBDAT 4\r\n.a\n\rBDAT 3\r\n..\nBDAT 3 LAST\r\nendQUIT\r\n"),
+        "{w}"
+    );
+    assert!(run.summaries[0].all_delivered());
+    assert!(run.events.iter().any(|e| e.contains("queued as Z")));
+}
+
+#[test]
+fn bdat_without_pipelining_waits_for_each_chunk_reply() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["CHUNKING"]),
+        OK,
+        OK,
+        "250 2.0.0 2 octets\r\n",
+        "250 2.0.0 Ok: queued\r\n",
+        BYE,
+    ]);
+    let j = Job::new("a@x.org", &["b@y.org"], &[b"ab", b"cd"]);
+    let cfg = plain().with_chunking(ChunkingPolicy::Prefer);
+    let run = run_split_invariant(cfg.clone(), &Actor::new(vec![j]), &[&s]);
+    assert_eq!(run.count("SendBody"), 2);
+    assert!(run.wire_str().contains("BDAT 2\r\nabBDAT 2 LAST\r\ncd"));
+
+    // Directly: a second chunk before the first is answered is refused.
+    let input = script(&[GREET, &ehlo(&["CHUNKING"]), OK, OK]);
+    let mut c = Client::new(cfg);
+    let mut buf = &input[..];
+    let j = Job::new("a@x.org", &["b@y.org"], &[]);
+    let mut started = false;
+    while !c.wants_body() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        if c.is_idle() && !started {
+            c.send_mail(&j.envelope).unwrap();
+            started = true;
+        }
+    }
+    c.send_body(b"ab").unwrap();
+    assert_eq!(
+        c.send_body(b"cd"),
+        Err(ClientError::Usage(UsageError::NotInBody))
+    );
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert!(out.ends_with(b"BDAT 2\r\nab"));
+}
+
+#[test]
+fn binarymime_uses_bdat_even_when_not_preferred() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING", "CHUNKING", "BINARYMIME"]),
+        OK,
+        OK,
+        "250 2.0.0 queued\r\n",
+        BYE,
+    ]);
+    let j = job().with_envelope(|e| e.with_body(BodyType::BinaryMime));
+    let run = run_split_invariant(plain(), &Actor::new(vec![j.clone()]), &[&s]);
+    let w = run.wire_str();
+    assert!(w.contains("MAIL FROM:<alice@example.net> BODY=BINARYMIME\r\n"));
+    assert!(w.contains("BDAT 18 LAST\r\nSubject: t\r\n\r\nhi\r\n"));
+
+    let s = script(&[GREET, &ehlo(&["PIPELINING", "CHUNKING", "BINARYMIME"]), BYE]);
+    let cfg = plain().with_chunking(ChunkingPolicy::Never);
+    let run = run_split_invariant(cfg, &Actor::new(vec![j]), &[&s]);
+    assert_eq!(run.refusals, [ClientError::Refused(Refusal::BinaryMime)]);
+}
+
+#[test]
+fn bdat_chunk_refused_fails_the_message_and_rsets() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING", "CHUNKING"]),
+        OK,
+        OK,
+        "552 5.3.4 message too big\r\n",
+        "503 5.5.1 no transaction\r\n",
+        OK,
+        OK,
+        "250 2.0.0 queued\r\n",
+        BYE,
+    ]);
+    let j1 = Job::new("a@x.org", &["b@y.org"], &[b"aaaa", b"bbbb"]);
+    let j2 = Job::new("a@x.org", &["b@y.org"], &[b"c"]);
+    let cfg = plain().with_chunking(ChunkingPolicy::Prefer);
+    let run = run_split_invariant(cfg, &Actor::new(vec![j1, j2]), &[&s]);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.starts_with("Message") && e.contains("too big")));
+    assert_eq!(run.summaries[0].message, Some(Verdict::Permanent));
+    assert!(
+        run.wire_str().contains("BDAT 4 LAST\r\nbbbbRSET\r\nMAIL"),
+        "{}",
+        run.wire_str()
+    );
+    assert!(run.summaries[1].all_delivered());
+}
+
+#[test]
+fn lmtp_with_bdat_reads_one_reply_per_recipient() {
+    let s = script(&[
+        "220 lmtp\r\n",
+        &ehlo(&["PIPELINING", "CHUNKING"]),
+        OK,
+        OK,
+        OK,
+        "250 2.0.0 a ok\r\n",
+        "250 2.0.0 b ok\r\n",
+        BYE,
+    ]);
+    let j = Job::new("a@x.org", &["a@y.org", "b@y.org"], &[b"body"]);
+    let cfg = plain()
+        .with_protocol(Protocol::Lmtp)
+        .with_chunking(ChunkingPolicy::Prefer);
+    let run = run_split_invariant(cfg, &Actor::new(vec![j]), &[&s]);
+    assert_eq!(run.count("Message"), 2);
+    assert!(run.summaries[0].all_delivered());
+}
+
+// ----- usage errors, protocol errors, timeouts -----
+
+#[test]
+fn usage_errors_change_nothing() {
+    let mut c = Client::new(plain());
+    let j = job();
+    assert_eq!(
+        c.send_mail(&j.envelope),
+        Err(ClientError::Usage(UsageError::NotIdle))
+    );
+    assert_eq!(c.quit(), Err(ClientError::Usage(UsageError::NotIdle)));
+    assert_eq!(
+        c.send_body(b"x"),
+        Err(ClientError::Usage(UsageError::NotInBody))
+    );
+    assert_eq!(c.end_body(), Err(ClientError::Usage(UsageError::NotInBody)));
+    assert_eq!(
+        c.cancel_auth(),
+        Err(ClientError::Usage(UsageError::NoAuthInProgress))
+    );
+    assert!(!c.has_transmit());
+    let input = script(&[GREET, &ehlo(&["PIPELINING"])]);
+    let mut buf = &input[..];
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(out, b"EHLO client.example.net\r\n");
+    let empty = smtp_proto::client::Envelope::new(smtp_proto::command::ReversePath::Null);
+    assert_eq!(
+        c.send_mail(&empty),
+        Err(ClientError::Usage(UsageError::NoRecipients))
+    );
+    assert!(!c.has_transmit());
+    assert!(c.is_idle());
+    c.send_mail(&j.envelope).unwrap();
+    assert!(c.has_transmit());
+}
+
+#[test]
+fn unexpected_and_malformed_replies_close_the_session() {
+    let mut c = Client::new(plain());
+    let input = script(&[GREET, &ehlo(&[])]);
+    let mut buf = &input[..];
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    assert_eq!(
+        c.handle_input(b"250 unsolicited\r\n").unwrap_err(),
+        ClientError::UnexpectedReply(smtp_proto::status::ReplyCode::OK)
+    );
+    assert!(c.is_closed());
+    assert_eq!(c.handle_input(b"").unwrap().outcome, Outcome::Closed);
+
+    let mut c = Client::new(plain());
+    let err = c
+        .handle_input(b"220-mx\r\n250 mixed codes\r\n")
+        .unwrap_err();
+    assert!(matches!(err, ClientError::BadReply(_)));
+    assert!(c.is_closed());
+
+    // An unsolicited 421 while idle is a shutdown notice, not an error.
+    let mut c = Client::new(plain());
+    let mut buf = &input[..];
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    let step = c.handle_input(b"421 4.4.2 idle too long\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::ServiceClosing { .. })
+    ));
+    assert!(c.is_closed());
+}
+
+#[test]
+fn timeouts_are_reported_per_phase() {
+    use std::time::Duration;
+    let min = |m: u64| Some(Duration::from_secs(60 * m));
+    let mut c = Client::new(plain());
+    assert_eq!(c.timeout(), min(5)); // initial 220
+    let feed = |c: &mut Client, bytes: &[u8]| {
+        let mut buf = bytes;
+        loop {
+            let step = c.handle_input(buf).unwrap();
+            buf = &buf[step.consumed..];
+            if matches!(step.outcome, Outcome::NeedInput | Outcome::Paused) {
+                break;
+            }
+        }
+        c.poll_transmit(&mut Vec::new());
+    };
+    feed(&mut c, script(&[GREET, &ehlo(&["8BITMIME"])]).as_slice());
+    assert_eq!(c.timeout(), None); // idle
+    c.send_mail(&job().envelope).unwrap();
+    assert_eq!(c.timeout(), min(5)); // MAIL
+    feed(&mut c, OK.as_bytes());
+    assert_eq!(c.timeout(), min(5)); // RCPT
+    feed(&mut c, OK.as_bytes());
+    assert_eq!(c.timeout(), min(2)); // DATA initiation
+    feed(&mut c, b"354 go\r\n");
+    assert!(c.wants_body());
+    assert_eq!(c.timeout(), min(3)); // data block
+    c.send_last(b"x").unwrap();
+    assert_eq!(c.timeout(), min(10)); // DATA termination
+}
+
+#[test]
+fn auth_initial_response_too_long_for_the_line_waits_for_334() {
+    let token = "t".repeat(12_000);
+    let run = auth_run(
+        "AUTH XOAUTH2",
+        AuthCredentials::oauth2("u@example.org", token.as_str()),
+        None,
+        &["334 \r\n", "235 2.7.0 ok\r\n", BYE],
+    );
+    let w = run.wire_str();
+    assert!(w.contains("AUTH XOAUTH2\r\n"), "{}", &w[..80]);
+    let lines: Vec<&str> = w.split("\r\n").collect();
+    let i = lines.iter().position(|l| *l == "AUTH XOAUTH2").unwrap();
+    assert!(lines[i + 1].len() > 12_288);
+    assert!(lines[i + 1].starts_with("dXNlcj11QGV4YW1wbGUub3JnAWF1dGg9QmVhcmVy"));
+    assert!(run.has_event("Authenticated"));
+}
+
+#[test]
+fn auth_twice_is_a_usage_error() {
+    let input = script(&[GREET, &ehlo(&["AUTH PLAIN"]), "235 ok\r\n"]);
+    let mut c = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    c.authenticate(AuthCredentials::password("a", "b"), None)
+        .unwrap();
+    let step = c.handle_input(buf).unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::Authenticated { .. })
+    ));
+    assert!(c.is_authenticated());
+    c.poll_transmit(&mut Vec::new());
+    assert_eq!(
+        c.authenticate(AuthCredentials::password("a", "b"), None),
+        Err(ClientError::Usage(UsageError::AlreadyAuthenticated))
+    );
+    assert!(!c.has_transmit());
+}
+
+#[test]
+fn bare_250_to_ehlo_means_no_extensions() {
+    let s = script(&[GREET, "250\r\n", OK, OK, "354 go\r\n", OK, BYE]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    assert!(run.summaries[0].all_delivered());
+    // No PIPELINING known: one command at a time, and it still works.
+    assert_eq!(run.error, None);
+
+    let s = script(&[GREET, "250\r\n", BYE]);
+    let run = run_split_invariant(
+        config().with_tls(TlsPolicy::Required),
+        &Actor::new(vec![job()]),
+        &[&s],
+    );
+    assert_eq!(run.events[1], "TlsUnavailable { reply: None }");
+}
+
+#[test]
+fn a_positive_reply_to_data_other_than_354_is_a_protocol_error() {
+    let s = script(&[GREET, &ehlo(&["PIPELINING"]), OK, OK, "250 what body?\r\n"]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    assert_eq!(
+        run.error,
+        Some(ClientError::UnexpectedReply(
+            smtp_proto::status::ReplyCode::OK
+        ))
+    );
+    assert!(run.summaries.is_empty());
+    assert!(!run.wire_str().contains("hi"));
+}
+
+#[test]
+fn pipelined_groups_end_at_starttls_and_auth() {
+    // While STARTTLS or AUTH waits for its reply, nothing else may be sent.
+    let mut c = Client::new(config());
+    drive_to_starttls(&mut c);
+    assert_eq!(
+        c.send_mail(&job().envelope),
+        Err(ClientError::Usage(UsageError::NotIdle))
+    );
+    assert_eq!(c.quit(), Err(ClientError::Usage(UsageError::NotIdle)));
+    assert!(!c.has_transmit());
+
+    let input = script(&[GREET, &ehlo(&["PIPELINING", "AUTH PLAIN"])]);
+    let mut c = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    c.poll_transmit(&mut Vec::new());
+    c.authenticate(AuthCredentials::password("a", "b"), None)
+        .unwrap();
+    assert_eq!(
+        c.send_mail(&job().envelope),
+        Err(ClientError::Usage(UsageError::NotIdle))
+    );
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(out, b"AUTH PLAIN AGEAYg==\r\n");
+}
+
+#[test]
+fn events_convert_to_owned_with_their_replies() {
+    use smtp_proto::client::OwnedClientEvent;
+    let input = script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        "250 2.1.0 Ok\r\n",
+        "550-5.1.1 no such\r\n550 5.1.1 user\r\n",
+        "354 go\r\n",
+    ]);
+    let mut c = Client::new(plain());
+    let mut buf = &input[..];
+    let mut owned = Vec::new();
+    for _ in 0..50 {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        match step.outcome {
+            Outcome::Event(ev) => {
+                let code = ev.reply().map(|r| r.code());
+                let bytes = ev.reply().map(|r| r.as_bytes().to_vec());
+                if ev == ClientEvent::Ready {
+                    let j = Job::new("a@x.org", &["b@y.org"], &[]);
+                    c.send_mail(&j.envelope).unwrap();
+                }
+                let o = ev.into_owned();
+                let reply = match &o {
+                    OwnedClientEvent::Greeting { reply }
+                    | OwnedClientEvent::Sender { reply, .. }
+                    | OwnedClientEvent::Recipient { reply, .. } => Some(reply.clone()),
+                    _ => None,
+                };
+                assert_eq!(reply.as_ref().map(|r| r.code()), code);
+                assert_eq!(reply.map(|r| r.to_bytes()), bytes);
+                owned.push(o);
+            }
+            _ => break,
+        }
+    }
+    assert!(
+        matches!(owned.last(), Some(OwnedClientEvent::Recipient { index: 0, verdict: Verdict::Permanent, reply }) if reply.line_count() == 2)
+    );
+}
+
+#[test]
+fn phase_follows_the_shared_sequencing_table() {
+    use smtp_proto::session::Phase;
+    let mut c = Client::new(plain());
+    assert_eq!(c.phase(), Phase::Greeting);
+    let feed = |c: &mut Client, bytes: &[u8]| {
+        let mut buf = bytes;
+        loop {
+            let step = c.handle_input(buf).unwrap();
+            buf = &buf[step.consumed..];
+            if !matches!(step.outcome, Outcome::Event(_)) {
+                break;
+            }
+        }
+        c.poll_transmit(&mut Vec::new());
+    };
+    feed(&mut c, GREET.as_bytes());
+    assert_eq!(c.phase(), Phase::NeedHello);
+    feed(&mut c, ehlo(&["8BITMIME"]).as_bytes());
+    assert_eq!(c.phase(), Phase::Ready);
+    // The client's own order check agrees with the table.
+    assert!(c
+        .phase()
+        .check(smtp_proto::session::CommandKind::Mail)
+        .is_ok());
+    let j = Job::new("a@x.org", &["b@y.org", "c@y.org"], &[]);
+    c.send_mail(&j.envelope).unwrap();
+    feed(&mut c, OK.as_bytes());
+    assert_eq!(c.phase(), Phase::Mail);
+    feed(&mut c, OK.as_bytes());
+    assert_eq!(c.phase(), Phase::Rcpt);
+    feed(&mut c, b"550 no\r\n");
+    assert_eq!(c.phase(), Phase::Rcpt);
+    feed(&mut c, b"354 go\r\n");
+    assert_eq!(c.phase(), Phase::Data);
+    c.send_last(b"x").unwrap();
+    feed(&mut c, OK.as_bytes());
+    assert_eq!(c.phase(), Phase::Ready);
+    c.quit().unwrap();
+    feed(&mut c, BYE.as_bytes());
+    assert_eq!(c.phase(), Phase::Closed);
+}
+
+#[test]
+fn client_and_its_values_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Client>();
+    send_sync::<ClientError>();
+    send_sync::<smtp_proto::client::OwnedClientEvent>();
+    send_sync::<smtp_proto::client::Envelope<'static>>();
+    // And a client really does work after a move to another thread.
+    let mut c = Client::new(plain());
+    c = std::thread::spawn(move || {
+        let step = c.handle_input(GREET.as_bytes()).unwrap();
+        assert!(matches!(
+            step.outcome,
+            Outcome::Event(ClientEvent::Greeting { .. })
+        ));
+        c
+    })
+    .join()
+    .unwrap();
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(out, b"EHLO client.example.net\r\n");
+}
