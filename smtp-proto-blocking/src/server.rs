@@ -4,7 +4,9 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_proto::server::{Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError};
+use smtp_proto::server::{
+    Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError,
+};
 use smtp_proto::session::Outcome;
 
 use crate::transport::{MaybeTls, Transport};
@@ -113,10 +115,9 @@ where
             Outcome::Event(ServerEvent::StartTls) => {
                 buf.drain(..consumed);
                 send(&mut stream, session, &mut out)?;
-                let config = options
-                    .tls
-                    .clone()
-                    .ok_or_else(|| StartTlsError::Handshake(io::Error::other("no TLS configured")))?;
+                let config = options.tls.clone().ok_or_else(|| {
+                    StartTlsError::Handshake(io::Error::other("no TLS configured"))
+                })?;
                 let conn = rustls::ServerConnection::new(config)
                     .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
                 stream.start_tls(conn, buf.len(), options.handshake_timeout)?;
@@ -165,7 +166,11 @@ where
     }
 }
 
-fn send<W: Write>(stream: &mut W, session: &mut ServerSession, out: &mut Vec<u8>) -> io::Result<()> {
+fn send<W: Write>(
+    stream: &mut W,
+    session: &mut ServerSession,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
     session.poll_transmit(out);
     if !out.is_empty() {
         stream.write_all(out)?;

@@ -98,16 +98,25 @@ where
     /// `timeout`. `buffered` must be empty: bytes read before the handshake
     /// are plaintext injected after STARTTLS (CVE-2011-0411), and the switch
     /// is refused.
-    pub fn start_tls(&mut self, mut conn: C, buffered: usize, timeout: Duration) -> Result<(), crate::StartTlsError> {
+    pub fn start_tls(
+        &mut self,
+        mut conn: C,
+        buffered: usize,
+        timeout: Duration,
+    ) -> Result<(), crate::StartTlsError> {
         if buffered > 0 {
             return Err(crate::StartTlsError::PlaintextAfterStartTls(buffered));
         }
         let MaybeTls::Plain(mut sock) = std::mem::replace(self, MaybeTls::Switching) else {
-            return Err(crate::StartTlsError::Handshake(io::Error::other("TLS already active")));
+            return Err(crate::StartTlsError::Handshake(io::Error::other(
+                "TLS already active",
+            )));
         };
-        sock.set_read_timeout(Some(timeout)).map_err(crate::StartTlsError::Handshake)?;
+        sock.set_read_timeout(Some(timeout))
+            .map_err(crate::StartTlsError::Handshake)?;
         while conn.is_handshaking() {
-            conn.complete_io(&mut sock).map_err(crate::StartTlsError::Handshake)?;
+            conn.complete_io(&mut sock)
+                .map_err(crate::StartTlsError::Handshake)?;
         }
         *self = MaybeTls::Tls(Box::new(rustls::StreamOwned::new(conn, sock)));
         Ok(())

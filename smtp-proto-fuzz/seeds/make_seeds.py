@@ -223,3 +223,32 @@ server("refused", 128, "EHLO x\r\nMAIL FROM:<a@b>\r\nQUIT\r\n")
 server("sequence-errors", 0, "MAIL FROM:<a@b>\r\nEHLO x\r\nDATA\r\nRCPT TO:<a@b>\r\nHELO x\r\nRSET\r\nVRFY a\r\nEXPN b\r\nHELP\r\nNOOP\r\nETRN x.y\r\nXCLIENT a\r\nQUIT\r\n")
 server("overlong-lines", 0, "EHLO " + "x" * 2000 + "\r\nNOOP\r\nAUTH PLAIN " + "A" * 13000 + "\r\nQUIT\r\n")
 server("everything", 0xff & ~128, "LHLO x\r\nSTARTTLS\r\n")
+
+# ----------------------------------------------------------------- client
+# Byte 0: configuration bits (see harness/src/client.rs); bytes 1-2: the
+# script of the application's calls; then the server's bytes.
+def client(name, bits, stream, script=b"\x00\x03"):
+    if isinstance(stream, str):
+        stream = stream.encode("latin-1")
+    put("client", name, bytes([bits]) + script + stream)
+
+
+EHLO_FULL = ("250-mx.example.org\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 100\r\n"
+             "250-CHUNKING\r\n250-BINARYMIME\r\n250-SMTPUTF8\r\n250-STARTTLS\r\n250-REQUIRETLS\r\n"
+             "250 AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER\r\n")
+OKS = "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no\r\n250 2.1.5 Ok\r\n354 go\r\n250 2.0.0 queued\r\n"
+client("rfc5321-d1", 0, D1_SERVER)
+client("full-ehlo", 0, "220 mx ESMTP\r\n" + EHLO_FULL + OKS + OKS + "221 bye\r\n")
+client("full-ehlo-other-script", 0, "220 mx ESMTP\r\n" + EHLO_FULL + OKS + OKS + "221 bye\r\n", b"\x31\x77")
+client("starttls", 2, "220 mx ESMTP\r\n" + EHLO_FULL + "220 2.0.0 go\r\n" + EHLO_FULL + OKS + "221 bye\r\n")
+client("starttls-injection", 2, "220 mx ESMTP\r\n" + EHLO_FULL + "220 2.0.0 go\r\n250 injected\r\n")
+client("tls-required-unavailable", 4, "220 mx ESMTP\r\n250-mx\r\n250 8BITMIME\r\n221 bye\r\n")
+client("auth", 64, "220 mx ESMTP\r\n" + EHLO_FULL + "334 \r\n235 2.7.0 ok\r\n" + OKS + "221 bye\r\n", b"\x00\x00")
+client("auth-login", 64, "220 mx ESMTP\r\n250-mx\r\n250 AUTH LOGIN\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n535 5.7.8 no\r\n221 bye\r\n", b"\x00\x00")
+client("lmtp", 1, "220 mx LMTP\r\n250-mx\r\n250 PIPELINING\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 a\r\n452 b\r\n221 bye\r\n")
+client("bdat", 8, "220 mx ESMTP\r\n" + EHLO_FULL + "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n221 bye\r\n")
+client("greeting-refused", 0, "554 no service\r\n221 bye\r\n")
+client("helo-fallback", 0, "220 mx\r\n502 no ehlo\r\n250 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n221 bye\r\n")
+client("service-closing", 0, "220 mx ESMTP\r\n" + EHLO_FULL + "421 4.3.2 shutting down\r\n")
+client("bad-replies", 0, "220 mx ESMTP\r\n250-mx\r\n251 mismatch\r\n199 bad\r\n")
+client("multiline-greeting", 0, "220-mx ESMTP\r\n220-more\r\n220 end\r\n" + EHLO_FULL + OKS + "221 bye\r\n")

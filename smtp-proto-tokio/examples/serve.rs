@@ -23,8 +23,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
-use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SaslMechanism};
 use smtp_proto_tokio::smtp_proto::reply::OwnedReply;
+use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SaslMechanism};
 use smtp_proto_tokio::smtp_proto::server::{HelloKind, ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use smtp_proto_tokio::tls;
@@ -90,7 +90,9 @@ fn code(class: StatusClass, subject: u16, detail: u16) -> Option<EnhancedStatusC
 
 fn rfc2822_now() -> String {
     // Seconds since the epoch, written as an RFC 5322 date in UTC.
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
@@ -104,7 +106,9 @@ fn rfc2822_now() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(mo <= 2);
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     format!(
         "{}, {d} {} {y} {h:02}:{m:02}:{s:02} +0000",
@@ -123,7 +127,9 @@ impl Connection {
     async fn deliver(&mut self) -> Result<String, std::io::Error> {
         let id = format!(
             "{:X}{:04X}",
-            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             self.shared.ids.fetch_add(1, Ordering::Relaxed) & 0xffff
         );
         let for_clause = match self.rcpts.as_slice() {
@@ -167,7 +173,11 @@ impl Connection {
 }
 
 impl ServerHandler for Connection {
-    async fn on_event(&mut self, session: &mut ServerSession, event: ServerEvent<'_>) -> std::io::Result<()> {
+    async fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
         let decided = match event {
             ServerEvent::Hello { kind, domain } => {
                 self.helo = domain.to_string();
@@ -189,15 +199,25 @@ impl ServerHandler for Connection {
             }
             ServerEvent::Rcpt { to, .. } => {
                 let to = to.to_string();
-                self.rcpts.push(to.trim_start_matches('<').trim_end_matches('>').to_string());
+                self.rcpts
+                    .push(to.trim_start_matches('<').trim_end_matches('>').to_string());
                 session.accept()
             }
             ServerEvent::Auth(credentials) => {
                 let ok = match (&credentials, &self.shared.auth) {
-                    (Credentials::Plain { authcid, password, .. }, Some((u, p)))
-                    | (Credentials::Login { username: authcid, password }, Some((u, p))) => {
-                        authcid == u && password.expose() == p
-                    }
+                    (
+                        Credentials::Plain {
+                            authcid, password, ..
+                        },
+                        Some((u, p)),
+                    )
+                    | (
+                        Credentials::Login {
+                            username: authcid,
+                            password,
+                        },
+                        Some((u, p)),
+                    ) => authcid == u && password.expose() == p,
                     _ => false,
                 };
                 if ok {
@@ -206,8 +226,12 @@ impl ServerHandler for Connection {
                 } else {
                     tracing::warn!(peer = %self.peer, "authentication failed");
                     session.reject(
-                        OwnedReply::with_enhanced(ReplyCode::AUTH_CREDENTIALS_INVALID, code(StatusClass::PermanentFailure, 7, 8), "Authentication credentials invalid")
-                            .map_err(std::io::Error::other)?,
+                        OwnedReply::with_enhanced(
+                            ReplyCode::AUTH_CREDENTIALS_INVALID,
+                            code(StatusClass::PermanentFailure, 7, 8),
+                            "Authentication credentials invalid",
+                        )
+                        .map_err(std::io::Error::other)?,
                     )
                 }
             }
@@ -222,10 +246,18 @@ impl ServerHandler for Connection {
             ServerEvent::MessageEnd { .. } => {
                 let outcome = self.deliver().await;
                 let reply = match &outcome {
-                    Ok(id) => OwnedReply::with_enhanced(ReplyCode::OK, code(StatusClass::Success, 0, 0), format!("OK queued as {id}")),
+                    Ok(id) => OwnedReply::with_enhanced(
+                        ReplyCode::OK,
+                        code(StatusClass::Success, 0, 0),
+                        format!("OK queued as {id}"),
+                    ),
                     Err(e) => {
                         tracing::error!(peer = %self.peer, error = %e, "delivery failed");
-                        OwnedReply::with_enhanced(ReplyCode::LOCAL_ERROR, code(StatusClass::PersistentTransientFailure, 3, 0), "Local error in processing")
+                        OwnedReply::with_enhanced(
+                            ReplyCode::LOCAL_ERROR,
+                            code(StatusClass::PersistentTransientFailure, 3, 0),
+                            "Local error in processing",
+                        )
                     }
                 }
                 .map_err(std::io::Error::other)?;

@@ -29,7 +29,10 @@ impl<S, T> MaybeTls<S, T> {
 }
 
 fn upgrading() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "stream is being upgraded to TLS")
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "stream is being upgraded to TLS",
+    )
 }
 
 impl<S, T> AsyncRead for MaybeTls<S, T>
@@ -37,7 +40,11 @@ where
     S: AsyncRead + Unpin,
     T: AsyncRead + Unpin,
 {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
@@ -51,7 +58,11 @@ where
     S: AsyncWrite + Unpin,
     T: AsyncWrite + Unpin,
 {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, buf),

@@ -11,7 +11,9 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use smtp_proto::server::{Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError};
+use smtp_proto::server::{
+    Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError,
+};
 use smtp_proto::session::Outcome;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
@@ -129,7 +131,9 @@ where
     H: ServerHandler,
 {
     let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
-    let cap = options.read_buffer.max(session.config().max_line_length + 1);
+    let cap = options
+        .read_buffer
+        .max(session.config().max_line_length + 1);
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
     let mut peer = PeerState::Open;
@@ -153,10 +157,15 @@ where
                 stream.flush().await?;
                 out.clear();
                 let Some(acceptor) = options.tls.as_ref() else {
-                    break Err(StartTlsError::Handshake(io::Error::other("no TLS configured")).into());
+                    break Err(
+                        StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
+                    );
                 };
-                let MaybeTls::Plain(plain) = std::mem::replace(&mut stream, MaybeTls::Upgrading) else {
-                    break Err(StartTlsError::Handshake(io::Error::other("TLS already active")).into());
+                let MaybeTls::Plain(plain) = std::mem::replace(&mut stream, MaybeTls::Upgrading)
+                else {
+                    break Err(
+                        StartTlsError::Handshake(io::Error::other("TLS already active")).into(),
+                    );
                 };
                 let tls = match tokio::time::timeout(
                     options.handshake_timeout,

@@ -28,12 +28,14 @@
 #![deny(missing_docs)]
 
 pub mod body;
+pub mod client;
 pub mod command;
 pub mod command_build;
 pub mod data;
 pub mod ehlo;
 pub mod framer;
 pub mod gen;
+pub mod pair;
 pub mod reply;
 pub mod reply_build;
 pub mod sasl;
@@ -84,6 +86,14 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "server",
         run: server::run,
+    },
+    Target {
+        name: "client",
+        run: client::run,
+    },
+    Target {
+        name: "pair",
+        run: pair::run,
     },
     Target {
         name: "data",

@@ -371,9 +371,14 @@ impl ServerSession {
         if matches!(self.state, State::Closed) {
             return;
         }
-        let e = EnhancedStatusCode::new(crate::status::StatusClass::PersistentTransientFailure, 4, 2);
+        let e =
+            EnhancedStatusCode::new(crate::status::StatusClass::PersistentTransientFailure, 4, 2);
         if let Some(e) = e {
-            self.send(ReplyCode::SERVICE_NOT_AVAILABLE, e, "Timeout waiting for client input, closing connection");
+            self.send(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                e,
+                "Timeout waiting for client input, closing connection",
+            );
         }
         self.close();
     }
