@@ -252,3 +252,72 @@ client("helo-fallback", 0, "220 mx\r\n502 no ehlo\r\n250 mx\r\n250 ok\r\n250 ok\
 client("service-closing", 0, "220 mx ESMTP\r\n" + EHLO_FULL + "421 4.3.2 shutting down\r\n")
 client("bad-replies", 0, "220 mx ESMTP\r\n250-mx\r\n251 mismatch\r\n199 bad\r\n")
 client("multiline-greeting", 0, "220-mx ESMTP\r\n220-more\r\n220 end\r\n" + EHLO_FULL + OKS + "221 bye\r\n")
+
+# Seeds from the session transcripts of smtp-proto/tests/*.rs: in each test
+# function, `C: line` / `C~ raw` lines are what the client sends and `S:`
+# lines what the server sends (`S: EHLO-REPLY` stands for the default EHLO
+# reply). The client's bytes seed `server` (default and STARTTLS+AUTH
+# configurations) and `command`; the server's seed `client` and `reply`.
+EHLO_REPLY = ["250-mx.example.com", "250-PIPELINING", "250-8BITMIME",
+              "250-CHUNKING", "250 ENHANCEDSTATUSCODES"]
+
+
+def rust_unescape(s):
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 1 < len(s):
+            c = s[i + 1]
+            out.append({"r": "\r", "n": "\n", "t": "\t", "0": "\0", "\\": "\\", '"': '"'}.get(c, "\\" + c))
+            i += 2
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def transcript_unescape(s):
+    b = s.encode("utf-8")
+    out, i = bytearray(), 0
+    while i < len(b):
+        if b[i] == 0x5C and i + 1 < len(b):
+            c = chr(b[i + 1])
+            if c == "x" and i + 3 < len(b):
+                out.append(int(b[i + 2:i + 4], 16))
+                i += 4
+                continue
+            out.extend({"r": b"\r", "n": b"\n", "0": b"\0", "\\": b"\\"}.get(c, b[i:i + 2]))
+            i += 2
+        else:
+            out.append(b[i])
+            i += 1
+    return bytes(out)
+
+
+line_re = re.compile(r"^\s*(C:|C~|S:)\s?(.*)$")
+for fn in sorted(os.listdir(tests)) if os.path.isdir(tests) else []:
+    if not fn.endswith(".rs"):
+        continue
+    src = open(os.path.join(tests, fn), encoding="utf-8", errors="replace").read()
+    for n, chunk in enumerate(src.split("#[test]")):
+        cbytes, sbytes = bytearray(), bytearray()
+        for raw in chunk.splitlines():
+            m = line_re.match(raw)
+            if not m:
+                continue
+            kind, text = m.group(1), rust_unescape(m.group(2))
+            if kind == "S:":
+                lines = EHLO_REPLY if text.strip() == "EHLO-REPLY" else [text]
+                for l in lines:
+                    sbytes.extend(l.encode("utf-8") + b"\r\n")
+            elif kind == "C:":
+                cbytes.extend(text.encode("utf-8") + b"\r\n")
+            else:
+                cbytes.extend(transcript_unescape(text))
+        stem = fn[:-3]
+        if cbytes:
+            server(f"tr-{stem}-{n}", 0, bytes(cbytes))
+            server(f"tr-{stem}-{n}-tls-auth", 12, bytes(cbytes))
+            put("command", f"tr-{stem}-{n}", bytes(cbytes))
+        if sbytes:
+            client(f"tr-{stem}-{n}", 0, bytes(sbytes))
+            put("reply", f"tr-{stem}-{n}", bytes(sbytes))
