@@ -188,10 +188,16 @@ pub fn drive(cfg: &ClientConfig, mut script: Script, pieces: &[&[u8]]) -> Run {
                 Ok(step) => step,
                 Err(ClientError::Usage(e)) => panic!("handle_input refused the caller: {e:?}"),
                 Err(e) => {
-                    run.events.push(format!("Error({e:?})"));
+                    // An over-long reply line is reported with the bytes
+                    // that had arrived: the count depends on the cut.
+                    let what = match &e {
+                        ClientError::BadReply(r) => format!("BadReply({:?})", r.kind()),
+                        e => format!("{e:?}"),
+                    };
+                    run.events.push(format!("Error({what})"));
                     assert!(client.is_closed(), "open after the protocol error {e:?}");
                     client.poll_transmit(&mut run.output);
-                    run.end = format!("error {e:?}");
+                    run.end = format!("error {what}");
                     break 'outer;
                 }
             };
