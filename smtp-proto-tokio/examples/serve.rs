@@ -244,6 +244,23 @@ impl ServerHandler for Connection {
                 Ok(())
             }
             ServerEvent::MessageEnd { .. } => {
+                // RFC 3848 protocol names: S for TLS, A for authenticated.
+                if self.protocol != "SMTP" {
+                    self.protocol = match (
+                        self.protocol.starts_with("LMTP"),
+                        session.is_tls(),
+                        session.is_authenticated(),
+                    ) {
+                        (true, false, false) => "LMTP",
+                        (true, true, false) => "LMTPS",
+                        (true, false, true) => "LMTPA",
+                        (true, true, true) => "LMTPSA",
+                        (false, false, false) => "ESMTP",
+                        (false, true, false) => "ESMTPS",
+                        (false, false, true) => "ESMTPA",
+                        (false, true, true) => "ESMTPSA",
+                    };
+                }
                 let outcome = self.deliver().await;
                 let reply = match &outcome {
                     Ok(id) => OwnedReply::with_enhanced(
@@ -296,6 +313,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = ServerConfig::new(args.hostname.clone());
     config.lmtp = args.lmtp;
     config.max_message_size = Some(args.max_size);
+    config.smtputf8 = true;
+    config.chunking = true;
+    config.binarymime = true;
+    config.dsn = true;
     let mut options = ServeOptions::default();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         options.tls = Some(TlsAcceptor::from(tls::server_config(cert, key)?));

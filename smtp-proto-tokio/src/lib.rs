@@ -8,6 +8,8 @@
 //! re-exports the core, `tokio_rustls` and its `rustls`, so one dependency
 //! is enough.
 //!
+//! - [`client`]: runs a [`smtp_proto::client::Client`] over a stream,
+//!   handing events to a [`client::ClientHandler`].
 //! - [`server`]: runs a [`smtp_proto::server::ServerSession`] over a stream,
 //!   handing events to a [`server::ServerHandler`].
 //! - [`tls`]: rustls server and client configurations from PEM files (the
@@ -21,6 +23,7 @@ pub use smtp_proto;
 pub use tokio_rustls;
 pub use tokio_rustls::rustls;
 
+pub mod client;
 mod io;
 pub mod server;
 pub mod tls;

@@ -1,0 +1,237 @@
+//! Drives a [`Client`] over a tokio stream.
+//!
+//! The client machine does all SMTP work. This module owns the socket, the
+//! read buffer and the clock: it reads the server's replies, feeds the
+//! machine, hands every event to your [`ClientHandler`], writes the
+//! commands (reading meanwhile, so a large pipelined group cannot deadlock
+//! the connection), applies the per-phase timeout the machine reports, and
+//! runs the STARTTLS handshake through tokio-rustls when the machine asks.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use smtp_proto::client::{Client, ClientError, ClientEvent, Outcome};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::{client::TlsStream, TlsConnector};
+
+use crate::io::{flush_reading, read_some, MaybeTls, PeerState};
+use crate::tls::{connect_starttls, StartTlsError};
+
+/// The application's side of a client connection.
+pub trait ClientHandler: Send {
+    /// Handles one event; the event borrows the connection's read buffer.
+    /// After [`ClientEvent::Ready`] and [`ClientEvent::TransactionEnd`] it
+    /// calls `client.send_mail(..)` or `client.quit()` (or
+    /// `client.authenticate(..)`).
+    fn on_event(
+        &mut self,
+        client: &mut Client,
+        event: ClientEvent<'_>,
+    ) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// After [`ClientEvent::SendBody`]: puts the next piece of the message
+    /// into `piece` (empty on entry) and returns `true`, or returns `false`
+    /// at the end of the message. Each piece is written before the next is
+    /// asked for, so a message never needs to sit whole in memory; with
+    /// BDAT, each piece is one chunk.
+    fn next_body_piece(
+        &mut self,
+        piece: &mut Vec<u8>,
+    ) -> impl Future<Output = io::Result<bool>> + Send;
+}
+
+/// Options of [`run`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// The TLS connector and the name to check the server's certificate
+    /// against; `None` makes STARTTLS fail (use `TlsPolicy::Off` then).
+    pub tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// The longest a TLS handshake may take.
+    pub handshake_timeout: Duration,
+    /// The most bytes read ahead of the machine.
+    pub read_buffer: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            handshake_timeout: Duration::from_secs(30),
+            read_buffer: 64 * 1024,
+        }
+    }
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("tls", &self.tls.as_ref().map(|(_, name)| name))
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("read_buffer", &self.read_buffer)
+            .finish()
+    }
+}
+
+/// Why a client connection ended with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// Reading or writing the socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// The machine refused a call or the server broke the protocol.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    /// The machine waits for a call the handler did not make (for example
+    /// neither `send_mail` nor `quit` after [`ClientEvent::Ready`]).
+    #[error("the handler made no call where the session needed one")]
+    Stalled,
+    /// The server closed the connection before the session ended.
+    #[error("the server closed the connection")]
+    PeerClosed,
+    /// The server was silent longer than the machine's timeout.
+    #[error("timed out waiting for the server")]
+    TimedOut,
+    /// STARTTLS failed (data injected after the 220, or the handshake
+    /// failed or timed out).
+    #[error("STARTTLS failed: {0}")]
+    StartTls(#[from] StartTlsError),
+}
+
+/// How long to wait when the machine names no timeout.
+const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+
+/// Runs one client session to its end (the machine closed, after QUIT or a
+/// refusal). The machine must be new: it waits for the server's greeting.
+pub async fn run<S, H>(
+    stream: S,
+    client: &mut Client,
+    handler: &mut H,
+    options: &RunOptions,
+) -> Result<(), RunError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: ClientHandler,
+{
+    let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
+    let cap = options.read_buffer.max(1024);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let mut piece: Vec<u8> = Vec::new();
+    let mut peer = PeerState::Open;
+    let result = loop {
+        let step = match client.handle_input(&buf) {
+            Ok(step) => step,
+            Err(e) => break Err(e.into()),
+        };
+        let consumed = step.consumed;
+        match step.outcome {
+            Outcome::Event(ClientEvent::StartTls) => {
+                buf.drain(..consumed);
+                client.poll_transmit(&mut out);
+                if !out.is_empty() {
+                    stream.write_all(&out).await?;
+                    stream.flush().await?;
+                    out.clear();
+                }
+                let Some((connector, name)) = options.tls.as_ref() else {
+                    break Err(
+                        StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
+                    );
+                };
+                let MaybeTls::Plain(plain) = std::mem::replace(&mut stream, MaybeTls::Upgrading)
+                else {
+                    break Err(
+                        StartTlsError::Handshake(io::Error::other("TLS already active")).into(),
+                    );
+                };
+                let tls = match tokio::time::timeout(
+                    options.handshake_timeout,
+                    connect_starttls(connector, name.clone(), plain, &buf),
+                )
+                .await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => break Err(e.into()),
+                    Err(_) => {
+                        break Err(StartTlsError::Handshake(io::ErrorKind::TimedOut.into()).into())
+                    }
+                };
+                stream = MaybeTls::Tls(Box::new(tls));
+                client.tls_established()?;
+                continue;
+            }
+            Outcome::Event(ClientEvent::SendBody) => {
+                buf.drain(..consumed);
+                handler.on_event(client, ClientEvent::SendBody).await?;
+                loop {
+                    piece.clear();
+                    if !handler.next_body_piece(&mut piece).await? {
+                        client.end_body()?;
+                        break;
+                    }
+                    if piece.is_empty() {
+                        continue;
+                    }
+                    client.send_body(&piece)?;
+                    client.poll_transmit(&mut out);
+                    peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                }
+                continue;
+            }
+            Outcome::Event(event) => handler.on_event(client, event).await?,
+            Outcome::Paused => {
+                buf.drain(..consumed);
+                client.poll_transmit(&mut out);
+                if !out.is_empty() {
+                    flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                }
+                if client.is_closed() {
+                    break Ok(());
+                }
+                break Err(RunError::Stalled);
+            }
+            Outcome::NeedInput => {
+                buf.drain(..consumed);
+                let held = buf.len();
+                client.poll_transmit(&mut out);
+                if !out.is_empty() {
+                    peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    if buf.len() > held {
+                        continue;
+                    }
+                }
+                if client.is_closed() {
+                    break Ok(());
+                }
+                if peer == PeerState::Eof {
+                    break Err(RunError::PeerClosed);
+                }
+                let wait = client.timeout().unwrap_or(DEFAULT_WAIT);
+                match tokio::time::timeout(wait, read_some(&mut stream, &mut buf, cap)).await {
+                    Ok(Ok(0)) => break Err(RunError::PeerClosed),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => break Err(e.into()),
+                    Err(_) => break Err(RunError::TimedOut),
+                }
+                continue;
+            }
+            Outcome::Closed => {
+                buf.drain(..consumed);
+                client.poll_transmit(&mut out);
+                if !out.is_empty() {
+                    stream.write_all(&out).await?;
+                    stream.flush().await?;
+                }
+                break Ok(());
+            }
+            _ => {}
+        }
+        buf.drain(..consumed);
+    };
+    let _ = stream.shutdown().await;
+    result
+}

@@ -1,0 +1,378 @@
+//! The tokio server and client drivers against each other, and against
+//! raw sockets, over loopback TCP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
+use smtp_proto_tokio::rustls::pki_types::ServerName;
+use smtp_proto_tokio::rustls::{ClientConfig, ServerConfig as TlsServerConfig};
+use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_tokio::smtp_proto::client::{
+    AuthCredentials, Client, ClientConfig as SmtpClientConfig, ClientEvent, Envelope, TlsPolicy,
+};
+use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SaslMechanism};
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+use smtp_proto_tokio::tls;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// Upper bound on each test, so a broken test fails instead of hanging.
+/// Not a performance assertion.
+const BOUND: Duration = Duration::from_secs(30);
+
+fn tls_configs() -> (Arc<TlsServerConfig>, Arc<ClientConfig>) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
+    let cert_der = cert.der().clone();
+    let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+    let server = tls::server_config_from_der(vec![cert_der.clone()], key_der).expect("server");
+    let mut roots = smtp_proto_tokio::rustls::RootCertStore::empty();
+    roots.add(cert_der).expect("root");
+    (
+        server,
+        tls::client_config_with_roots(roots).expect("client"),
+    )
+}
+
+async fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    (client.expect("connect"), accepted.expect("accept").0)
+}
+
+/// A server application that accepts everything (checking one password)
+/// and records what it saw.
+#[derive(Default)]
+struct Recorder {
+    messages: Vec<Vec<u8>>,
+    current: Vec<u8>,
+    recipients: usize,
+    auth_user: Option<String>,
+    saw_end: bool,
+}
+
+impl ServerHandler for Recorder {
+    async fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        let r = match event {
+            ServerEvent::Hello { .. } | ServerEvent::Mail { .. } => session.accept(),
+            ServerEvent::Rcpt { .. } => {
+                self.recipients += 1;
+                session.accept()
+            }
+            ServerEvent::Auth(Credentials::Plain {
+                authcid, password, ..
+            }) => {
+                if password.expose() == "secret" {
+                    self.auth_user = Some(authcid);
+                    session.accept()
+                } else {
+                    let reply = smtp_proto_tokio::smtp_proto::reply::OwnedReply::new(
+                        smtp_proto_tokio::smtp_proto::status::ReplyCode::AUTH_CREDENTIALS_INVALID,
+                        "no",
+                    )
+                    .expect("reply");
+                    session.reject(reply)
+                }
+            }
+            ServerEvent::Auth(_) => session.accept(),
+            ServerEvent::MessageChunk(b) => {
+                self.current.extend_from_slice(b);
+                Ok(())
+            }
+            ServerEvent::MessageEnd { .. } => {
+                self.saw_end = true;
+                self.messages.push(std::mem::take(&mut self.current));
+                session.accept()
+            }
+            _ => Ok(()),
+        };
+        r.map_err(std::io::Error::other)
+    }
+}
+
+/// A client application that sends one message to `n` recipients.
+struct OneMessage {
+    recipients: Vec<String>,
+    body: Vec<u8>,
+    sent: bool,
+    offset: usize,
+    auth: Option<AuthCredentials>,
+    delivered: Option<bool>,
+    accepted: usize,
+}
+
+impl OneMessage {
+    fn new(n: usize, body: &[u8]) -> Self {
+        Self {
+            recipients: (0..n).map(|i| format!("user{i}@example.org")).collect(),
+            body: body.to_vec(),
+            sent: false,
+            offset: 0,
+            auth: None,
+            delivered: None,
+            accepted: 0,
+        }
+    }
+}
+
+impl ClientHandler for OneMessage {
+    async fn on_event(
+        &mut self,
+        client: &mut Client,
+        event: ClientEvent<'_>,
+    ) -> std::io::Result<()> {
+        let r = match event {
+            ClientEvent::Ready | ClientEvent::Authenticated { .. } => {
+                if let Some(creds) = self.auth.take() {
+                    client.authenticate(creds, None).map(|_| ())
+                } else if self.sent {
+                    client.quit()
+                } else {
+                    self.sent = true;
+                    let mut env = Envelope::new(ReversePath::Mailbox(
+                        Mailbox::parse("a@example.com").expect("mb"),
+                    ));
+                    for r in &self.recipients {
+                        env = env.recipient(ForwardPath::Mailbox(Mailbox::parse(r).expect("mb")));
+                    }
+                    client.send_mail(&env)
+                }
+            }
+            ClientEvent::Recipient { verdict, .. } => {
+                if verdict.is_success() {
+                    self.accepted += 1;
+                }
+                Ok(())
+            }
+            ClientEvent::AuthFailed { .. } => client.quit(),
+            ClientEvent::TransactionEnd(summary) => {
+                self.delivered = Some(summary.all_delivered());
+                client.quit()
+            }
+            _ => Ok(()),
+        };
+        r.map_err(std::io::Error::other)
+    }
+
+    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        // Small pieces, so the body crosses many writes.
+        let rest = &self.body[self.offset..];
+        if rest.is_empty() {
+            return Ok(false);
+        }
+        let n = rest.len().min(1000);
+        piece.extend_from_slice(&rest[..n]);
+        self.offset += n;
+        Ok(true)
+    }
+}
+
+fn server_config() -> ServerConfig {
+    let mut c = ServerConfig::new("mx.example.net");
+    c.max_recipients = 5000;
+    c
+}
+
+fn client_config(tls: TlsPolicy) -> SmtpClientConfig {
+    SmtpClientConfig::new(Domain::new("client.example.com").expect("domain")).with_tls(tls)
+}
+
+#[tokio::test]
+async fn client_and_server_drivers_deliver_over_starttls_with_auth() {
+    let (server_tls, client_tls) = tls_configs();
+    let (c, s) = pair().await;
+    let mut cfg = server_config();
+    cfg.starttls = true;
+    cfg.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(cfg).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let mut opts = ServeOptions::default();
+        opts.tls = Some(TlsAcceptor::from(server_tls));
+        let end = serve(s, &mut session, &mut rec, &opts).await;
+        (end.map_err(|e| e.to_string()), rec, session.is_tls())
+    });
+    let body = b"Subject: over TLS\r\n\r\n.starts with a dot\r\nbare LF here\nend".to_vec();
+    let mut app = OneMessage::new(2, &body);
+    app.auth = Some(AuthCredentials::password("alice", "secret"));
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let mut opts = RunOptions::default();
+    opts.tls = Some((
+        TlsConnector::from(client_tls),
+        ServerName::try_from("localhost").expect("name"),
+    ));
+    tokio::time::timeout(BOUND, client::run(c, &mut client, &mut app, &opts))
+        .await
+        .expect("bounded")
+        .expect("client run");
+    assert_eq!(app.delivered, Some(true));
+    assert!(client.is_tls() && client.is_authenticated());
+    let (end, rec, server_tls_on) = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert!(server_tls_on);
+    assert_eq!(rec.auth_user.as_deref(), Some("alice"));
+    assert_eq!(
+        rec.messages,
+        vec![b"Subject: over TLS\r\n\r\n.starts with a dot\r\nbare LF here\r\nend\r\n".to_vec()]
+    );
+}
+
+#[tokio::test]
+async fn large_pipelined_group_does_not_deadlock() {
+    // 3,000 recipients pipelined in one group: about 100 KB of commands and
+    // of replies, more than socket buffers hold if neither side read while
+    // writing.
+    let (c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(server_config()).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
+        (end.map_err(|e| e.to_string()), rec)
+    });
+    let mut app = OneMessage::new(3000, b"Subject: many\r\n\r\nhello\r\n");
+    let mut client = Client::new(client_config(TlsPolicy::Off));
+    tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded: no deadlock")
+    .expect("client run");
+    assert_eq!(app.accepted, 3000);
+    assert_eq!(app.delivered, Some(true));
+    let (end, rec) = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(rec.recipients, 3000);
+    assert_eq!(rec.messages.len(), 1);
+}
+
+async fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 4096];
+        while !buf.windows(needle.len()).any(|w| w == needle) {
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed before {:?}", String::from_utf8_lossy(needle));
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("bounded read");
+}
+
+#[tokio::test]
+async fn plaintext_after_starttls_is_refused_and_never_answered() {
+    let (server_tls, _) = tls_configs();
+    let (mut c, s) = pair().await;
+    let mut cfg = server_config();
+    cfg.starttls = true;
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(cfg).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let mut opts = ServeOptions::default();
+        opts.tls = Some(TlsAcceptor::from(server_tls));
+        let end = serve(s, &mut session, &mut rec, &opts).await;
+        (end, rec)
+    });
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    c.write_all(b"EHLO x.example\r\n").await.expect("write");
+    read_until(&mut c, &mut got, b"250 ").await;
+    c.write_all(b"STARTTLS\r\nMAIL FROM:<evil@example.com>\r\n")
+        .await
+        .expect("write");
+    // Whatever comes back, then the close: never a reply to MAIL.
+    let rest = tokio::time::timeout(BOUND, async {
+        let mut all = Vec::new();
+        let _ = c.read_to_end(&mut all).await;
+        all
+    })
+    .await
+    .expect("server closes");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        !text.contains("250 2.1.0"),
+        "the injected MAIL was answered: {text}"
+    );
+    let (end, rec) = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    assert!(
+        matches!(
+            end,
+            Err(ServeError::Remote(_)) | Err(ServeError::StartTls(_))
+        ),
+        "{end:?}"
+    );
+    assert_eq!(rec.messages.len(), 0);
+}
+
+#[tokio::test]
+async fn silent_client_gets_421_after_the_session_timeout() {
+    let (mut c, s) = pair().await;
+    let mut cfg = server_config();
+    cfg.timeouts.server = Duration::from_millis(300);
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(cfg).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        serve(s, &mut session, &mut rec, &ServeOptions::default())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"421 4.4.2").await;
+    let end = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    assert_eq!(end, Ok(ServeEnd::TimedOut));
+}
+
+#[tokio::test]
+async fn disconnect_mid_data_delivers_nothing() {
+    let (mut c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(server_config()).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
+        (end.map_err(|e| e.to_string()), rec)
+    });
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    c.write_all(
+        b"EHLO x.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n",
+    )
+    .await
+    .expect("write");
+    read_until(&mut c, &mut got, b"354 ").await;
+    c.write_all(b"Subject: cut\r\n\r\nhalf a mess")
+        .await
+        .expect("write");
+    drop(c);
+    let (end, rec) = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    assert_eq!(end, Ok(ServeEnd::PeerClosed));
+    assert!(!rec.saw_end);
+    assert!(rec.messages.is_empty());
+}
