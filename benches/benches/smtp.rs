@@ -200,6 +200,33 @@ fn reply_encode(c: &mut Criterion, inputs: &Inputs, items: &mut Items) {
     g.finish();
 }
 
+/// One whole transaction between our client and server machines (EHLO,
+/// MAIL, 3 RCPT, a 10 KB DATA, QUIT) in memory; throughput counts the bytes
+/// both sides wrote, items count transactions.
+fn session(c: &mut Criterion, items: &mut Items) {
+    let setup = smtp_proto_benches::session::Setup::new();
+    let mut body = b"Subject: session bench\r\n\r\n".to_vec();
+    while body.len() < 10 * 1024 {
+        body.extend_from_slice(b".a line that starts with a dot, then text to fill it out\r\n");
+        body.extend_from_slice(
+            b"an ordinary line of the message body, seventy-odd octets long.\r\n",
+        );
+    }
+    let moved =
+        smtp_proto_benches::session::transaction(&setup, &body).expect("a whole transaction");
+    assert_eq!(
+        moved.body_bytes,
+        body.len(),
+        "the server got the whole body"
+    );
+    items.add("session", 1, "transactions");
+    let mut g = group(c, "session", moved.wire_bytes);
+    run(&mut g, "smtp-proto", || {
+        smtp_proto_benches::session::transaction(black_box(&setup), black_box(&body))
+    });
+    g.finish();
+}
+
 /// Items per iteration of each group, saved for `ratios.py`.
 #[derive(Default)]
 struct Items(BTreeMap<&'static str, (usize, &'static str)>);
@@ -253,6 +280,7 @@ fn main() {
     dot_stuff(&mut c, &inputs);
     command_encode(&mut c, &inputs, &mut items);
     reply_encode(&mut c, &inputs, &mut items);
+    session(&mut c, &mut items);
     items.save();
     c.final_summary();
 }

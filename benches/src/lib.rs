@@ -12,6 +12,7 @@
 pub mod alloc;
 pub mod inputs;
 pub mod ours;
+pub mod session;
 pub mod stalwart;
 
 /// The floor every bulk benchmark is compared with: a plain copy of the same

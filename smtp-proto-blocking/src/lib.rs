@@ -7,6 +7,120 @@
 //! buffer and the clock (the read timeout per SMTP phase, as the machines
 //! report it). It re-exports the core and rustls, so one dependency is
 //! enough.
+//!
+//! - [`server::serve`] runs a [`smtp_proto::server::ServerSession`] over a
+//!   stream, handing events to a [`server::ServerHandler`].
+//! - [`client::run`] runs a [`smtp_proto::client::Client`] over a stream,
+//!   handing events to a [`client::ClientHandler`].
+//! - [`MaybeTls`] is the stream both drivers use: plaintext until
+//!   STARTTLS, then rustls over the same socket. Its
+//!   [`start_tls`](MaybeTls::start_tls) refuses to start TLS while
+//!   plaintext is waiting in the read buffer (RFC 3207 §5, CVE-2011-0411).
+//!
+//! Each connection runs on the calling thread to its end; a server runs one
+//! thread per connection (the `serve` example bounds the number of
+//! connection threads and delivers into a Maildir).
+//!
+//! # A server
+//!
+//! ```no_run
+//! use std::net::TcpListener;
+//!
+//! use smtp_proto_blocking::server::{serve, ServeOptions, ServerHandler};
+//! use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+//!
+//! /// Accepts every sender and recipient and counts message bytes.
+//! struct Sink(usize);
+//!
+//! impl ServerHandler for Sink {
+//!     fn on_event(
+//!         &mut self,
+//!         session: &mut ServerSession,
+//!         event: ServerEvent<'_>,
+//!     ) -> std::io::Result<()> {
+//!         match event {
+//!             ServerEvent::MessageChunk(bytes) => self.0 += bytes.len(),
+//!             ServerEvent::Hello { .. }
+//!             | ServerEvent::Mail { .. }
+//!             | ServerEvent::Rcpt { .. }
+//!             | ServerEvent::MessageEnd { .. } => {
+//!                 session.accept().map_err(std::io::Error::other)?;
+//!             }
+//!             _ => {} // information only
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = TcpListener::bind("127.0.0.1:2525")?;
+//! let (socket, _peer) = listener.accept()?;
+//! let mut session = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+//! session.greet()?;
+//! let end = serve(socket, &mut session, &mut Sink(0), &ServeOptions::default())?;
+//! println!("connection ended: {end:?}");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # A client
+//!
+//! ```no_run
+//! use std::net::TcpStream;
+//!
+//! use smtp_proto_blocking::client::{run, ClientHandler, RunOptions};
+//! use smtp_proto_blocking::smtp_proto::client::{
+//!     Client, ClientConfig, ClientEvent, Envelope, TlsPolicy,
+//! };
+//! use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+//!
+//! /// Sends one message, then QUIT.
+//! struct OneMessage {
+//!     body: Option<&'static [u8]>,
+//!     sent: bool,
+//! }
+//!
+//! impl ClientHandler for OneMessage {
+//!     fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> std::io::Result<()> {
+//!         use std::io::Error;
+//!         match event {
+//!             ClientEvent::Ready if !self.sent => {
+//!                 let from = Mailbox::parse("alice@example.net").map_err(Error::other)?;
+//!                 let to = Mailbox::parse("bob@example.com").map_err(Error::other)?;
+//!                 let envelope = Envelope::new(ReversePath::Mailbox(from))
+//!                     .recipient(ForwardPath::Mailbox(to));
+//!                 self.sent = true;
+//!                 client.send_mail(&envelope).map_err(Error::other)?;
+//!             }
+//!             ClientEvent::Ready | ClientEvent::TransactionEnd(_) => {
+//!                 client.quit().map_err(Error::other)?;
+//!             }
+//!             _ => {}
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+//!         match self.body.take() {
+//!             Some(body) => {
+//!                 piece.extend_from_slice(body);
+//!                 Ok(true)
+//!             }
+//!             None => Ok(false),
+//!         }
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ClientConfig::new(Domain::new("client.example.net")?).with_tls(TlsPolicy::Off);
+//! let mut client = Client::new(config);
+//! let body: &'static [u8] = b"Subject: hi\r\n\r\nhello\r\n";
+//! let mut handler = OneMessage { body: Some(body), sent: false };
+//! let socket = TcpStream::connect("127.0.0.1:2525")?;
+//! run(socket, &mut client, &mut handler, &RunOptions::default())?;
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -14,6 +128,7 @@
 pub use rustls;
 pub use smtp_proto;
 
+pub mod client;
 pub mod server;
 mod transport;
 

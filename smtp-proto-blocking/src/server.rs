@@ -1,4 +1,16 @@
 //! Drives a [`ServerSession`] over a blocking stream.
+//!
+//! The session does all SMTP work. This module owns the socket, the read
+//! buffer and the clock: it reads, feeds the session, hands every event to
+//! your [`ServerHandler`], writes the replies, applies the per-phase read
+//! timeout the session reports (sending `421 4.4.2` when it expires) and
+//! the same limit to each write (where the [`Transport`] supports it), and
+//! runs the STARTTLS handshake through rustls when the session asks for it.
+//!
+//! Writes block: replies are written whole while the client's next bytes
+//! wait in the socket buffers. A client that pipelines so much that the
+//! replies overflow those buffers while it does not read would make both
+//! sides wait on each other until the write timeout.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::Arc;
@@ -9,6 +21,7 @@ use smtp_proto::server::{
 };
 use smtp_proto::session::Outcome;
 
+use crate::client::is_timeout;
 use crate::transport::{MaybeTls, Transport};
 use crate::StartTlsError;
 
@@ -86,6 +99,9 @@ impl From<SessionError> for ServeError {
     }
 }
 
+/// How long to wait for the client when the session names no timeout.
+const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+
 /// Runs one server connection to its end. The session must already be
 /// greeted or refused.
 pub fn serve<S, H>(
@@ -98,8 +114,19 @@ where
     S: Transport,
     H: ServerHandler,
 {
+    let mut stream = stream;
+    // A client that stops reading our replies is as gone as one that
+    // stops sending: the same limit applies to each write.
+    stream.set_write_timeout(Some(
+        session
+            .config()
+            .timeouts
+            .server
+            .max(Duration::from_millis(1)),
+    ))?;
     let mut stream: MaybeTls<S, rustls::ServerConnection> = MaybeTls::Plain(stream);
-    let mut buf: Vec<u8> = Vec::with_capacity(options.read_size);
+    let read_size = options.read_size.max(512);
+    let mut buf: Vec<u8> = Vec::with_capacity(read_size);
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     loop {
         let step = match session.handle_input(&buf) {
@@ -128,19 +155,29 @@ where
             Outcome::NeedInput => {
                 buf.drain(..consumed);
                 send(&mut stream, session, &mut out)?;
-                stream.set_read_timeout(session.timeout())?;
+                let wait = session
+                    .timeout()
+                    .unwrap_or(DEFAULT_WAIT)
+                    .max(Duration::from_millis(1));
+                stream.set_read_timeout(Some(wait))?;
                 let start = buf.len();
-                buf.resize(start + options.read_size, 0);
+                buf.resize(start + read_size, 0);
                 let n = match stream.read(&mut buf[start..]) {
                     Ok(n) => n,
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    Err(e) if is_timeout(&e) => {
+                        buf.truncate(start);
                         session.timed_out();
                         let _ = send(&mut stream, session, &mut out);
+                        stream.close_notify();
                         return Ok(ServeEnd::TimedOut);
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => {
                         buf.truncate(start);
                         continue;
+                    }
+                    // The client ended TLS without close_notify.
+                    Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                        return Ok(ServeEnd::PeerClosed);
                     }
                     Err(e) => return Err(e.into()),
                 };
@@ -158,6 +195,7 @@ where
             Outcome::Paused => return Err(UsageError::DecisionPending.into()),
             Outcome::Closed => {
                 send(&mut stream, session, &mut out)?;
+                stream.close_notify();
                 return Ok(ServeEnd::Closed);
             }
             _ => {}

@@ -9,11 +9,24 @@ use std::time::Duration;
 pub trait Transport: Read + Write {
     /// Sets how long a read may block; `None` blocks without limit.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Sets how long a write may block, so a peer that stops reading
+    /// cannot hold the connection forever; `None` blocks without limit.
+    /// The default does nothing (writes block as long as the stream lets
+    /// them).
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
 }
 
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
     }
 }
 
@@ -91,6 +104,21 @@ where
             MaybeTls::Plain(s) => s.set_read_timeout(timeout),
             MaybeTls::Tls(t) => t.sock.set_read_timeout(timeout),
             MaybeTls::Switching => Err(switching()),
+        }
+    }
+
+    /// True once the stream carries TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, MaybeTls::Tls(_))
+    }
+
+    /// Ends TLS cleanly: sends `close_notify` so the peer can tell the end
+    /// of the session from a truncation. Does nothing in plaintext;
+    /// write errors are ignored (the peer may already be gone).
+    pub fn close_notify(&mut self) {
+        if let MaybeTls::Tls(t) = self {
+            t.conn.send_close_notify();
+            let _ = t.flush();
         }
     }
 

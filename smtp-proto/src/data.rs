@@ -378,39 +378,29 @@ impl DataDecoder {
         let Some(bytes) = input.get(pos..) else {
             return pos;
         };
-        let avail = bytes.len();
-        if avail < 64 || bytes[0] == b'\n' {
+        if bytes.len() < 64 {
             return pos;
         }
-        let mut n = avail.min(FAST_BLOCK);
-        if bytes[n - 1] == b'\r' {
-            // Keep a CRLF together.
-            n -= 1;
-        }
-        // Pairs (i, i + 1): the byte after the block is looked at when the
-        // input has it.
-        let pairs = if n < avail { n } else { n - 1 };
-        let (a, b) = (&bytes[..pairs], &bytes[1..=pairs]);
-        let (mut bad, mut dot) = (0u8, 0u8);
-        for (&x, &y) in a.iter().zip(b) {
-            // Every CR is followed by LF and every LF preceded by CR: the
-            // indicator "CR at i" equals "LF at i + 1" everywhere.
-            bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
-            dot |= u8::from(x == b'\n') & u8::from(y == b'.');
-        }
-        if bad != 0 {
+        let (end, lf_every_round) = clean_prefix(bytes);
+        if end == 0 {
             return pos;
         }
-        let end = if dot != 0 {
-            match dot_finder().find(&bytes[..=pairs]) {
-                Some(p) => p + 1,
-                None => return pos,
-            }
-        } else {
-            n
-        };
         let region = &bytes[..end];
         let max = self.limits.max_line_len;
+        // When every round held an LF, no LF-free run reaches two rounds, so
+        // no line in the region can be over the limit: only where the last
+        // line stands needs finding.
+        if lf_every_round && self.line_len + 2 * SUB_BLOCK <= max {
+            if region[end - 1] == b'\n' {
+                self.line_len = 0;
+                self.state = State::LineStart;
+            } else if let Some(last_lf) = memchr::memrchr(b'\n', region) {
+                self.line_len = end - last_lf - 1;
+            } else {
+                self.line_len += end;
+            }
+            return pos + end;
+        }
         match memchr::memchr(b'\n', region) {
             None => self.line_len += end,
             Some(first_lf) => {
@@ -568,33 +558,61 @@ impl DataDecoder {
     }
 }
 
-/// The length of the clean prefix of `bytes` the encoder may copy as it is:
-/// one block of CRLF-only text in which no line starts with a dot (0 when
-/// the block has anything to change).
-fn clean_block(bytes: &[u8]) -> usize {
+/// Bytes checked per round inside a block: a line that starts with a dot
+/// stops the scan at the end of its round, so at most this much is looked
+/// at twice.
+const SUB_BLOCK: usize = 256;
+
+/// The length of the prefix of `bytes` (at most [`FAST_BLOCK`]) that holds
+/// only CRLF line ends, cut after the LF of the first line that starts with
+/// a dot and never between a CR and its LF. 0 when `bytes` starts with LF
+/// (the byte before was not a CR) or nothing is clean.
+///
+/// Every CR is followed by LF and every LF preceded by CR exactly when the
+/// indicator "CR at i" equals "LF at i + 1" everywhere; that and the dot
+/// test are one branch-free pass per round, which compiles to vector code.
+fn clean_prefix(bytes: &[u8]) -> (usize, bool) {
     let avail = bytes.len();
-    if avail < 64 || bytes[0] == b'\n' {
-        return 0;
+    if avail == 0 || bytes[0] == b'\n' {
+        return (0, false);
     }
-    let mut n = avail.min(FAST_BLOCK);
-    if bytes[n - 1] == b'\r' {
-        n -= 1;
+    let n = avail.min(FAST_BLOCK);
+    let mut end = 0;
+    let mut lf_every_round = true;
+    while end < n {
+        let stop = (end + SUB_BLOCK).min(n);
+        // Pairs (i, i + 1) for i in end..pair_stop; the byte after the
+        // block is looked at when the input has it.
+        let pair_stop = stop.min(avail - 1);
+        let (a, b) = (&bytes[end..pair_stop], &bytes[end + 1..=pair_stop]);
+        let (mut bad, mut dot, mut lf) = (false, false, false);
+        for (&x, &y) in a.iter().zip(b) {
+            let x_lf = x == b'\n';
+            bad |= (x == b'\r') != (y == b'\n');
+            dot |= x_lf & (y == b'.');
+            lf |= x_lf;
+        }
+        if bad {
+            break;
+        }
+        if dot {
+            if let Some(p) = dot_finder().find(&bytes[end..=pair_stop]) {
+                // The cut ends on that LF; the round's LF test stays valid
+                // for the part before it.
+                return (end + p + 1, lf_every_round);
+            }
+            break;
+        }
+        if !lf {
+            lf_every_round = false;
+        }
+        end = stop;
     }
-    let pairs = if n < avail { n } else { n - 1 };
-    let (a, b) = (&bytes[..pairs], &bytes[1..=pairs]);
-    let (mut bad, mut dot) = (0u8, 0u8);
-    for (&x, &y) in a.iter().zip(b) {
-        bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
-        dot |= u8::from(x == b'\n') & u8::from(y == b'.');
+    if end > 0 && bytes[end - 1] == b'\r' {
+        // Keep a CRLF together.
+        end -= 1;
     }
-    if bad != 0 {
-        0
-    } else if dot != 0 {
-        // Copy up to the line that starts with a dot.
-        dot_finder().find(&bytes[..=pairs]).map_or(0, |p| p + 1)
-    } else {
-        n
-    }
+    (end, lf_every_round)
 }
 
 /// The searcher for a line that starts with a dot, built once.
@@ -681,7 +699,7 @@ impl DotStuffer {
         let mut fast_from = i;
         loop {
             if i >= fast_from && !(self.at_line_start && input.get(i) == Some(&b'.')) {
-                let n = clean_block(input.get(i..).unwrap_or_default());
+                let (n, _) = clean_prefix(input.get(i..).unwrap_or_default());
                 if n > 0 {
                     out.extend_from_slice(&input[run..i + n]);
                     i += n;

@@ -25,6 +25,8 @@
 
 use core::fmt;
 
+use crate::command::Mechanism;
+
 /// A password or token. `Debug` prints `<redacted>`; read it with
 /// [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]
@@ -145,9 +147,37 @@ impl SaslMechanism {
     /// Looks a mechanism name up, ignoring case.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Plain, Self::Login, Self::XOAuth2, Self::OAuthBearer]
-            .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(name))
+        Mechanism::parse(name).ok().as_ref().and_then(Self::from_mechanism)
+    }
+
+    /// The implemented mechanism a wire-level [`Mechanism`] names, if any.
+    ///
+    /// ```
+    /// use smtp_proto::command::Mechanism;
+    /// use smtp_proto::sasl::SaslMechanism;
+    /// assert_eq!(SaslMechanism::from_mechanism(&Mechanism::Login), Some(SaslMechanism::Login));
+    /// assert_eq!(SaslMechanism::from_mechanism(&Mechanism::CramMd5), None);
+    /// ```
+    #[must_use]
+    pub fn from_mechanism(mechanism: &Mechanism<'_>) -> Option<Self> {
+        match mechanism {
+            Mechanism::Plain => Some(Self::Plain),
+            Mechanism::Login => Some(Self::Login),
+            Mechanism::XOAuth2 => Some(Self::XOAuth2),
+            Mechanism::OAuthBearer => Some(Self::OAuthBearer),
+            _ => None,
+        }
+    }
+}
+
+impl From<SaslMechanism> for Mechanism<'static> {
+    fn from(m: SaslMechanism) -> Self {
+        match m {
+            SaslMechanism::Plain => Mechanism::Plain,
+            SaslMechanism::Login => Mechanism::Login,
+            SaslMechanism::XOAuth2 => Mechanism::XOAuth2,
+            SaslMechanism::OAuthBearer => Mechanism::OAuthBearer,
+        }
     }
 }
 

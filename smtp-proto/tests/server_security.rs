@@ -483,3 +483,53 @@ fn oauth_error_challenge_only_for_oauth_mechanisms() {
     s.poll_transmit(&mut out);
     assert!(out.ends_with(b"535 5.7.8 no\r\n"));
 }
+
+#[test]
+fn disconnect_mid_message_is_visible_in_the_phase() {
+    use smtp_proto::session::Phase;
+    for (client, phase) in [
+        (&b"BDAT 10\r\nabc"[..], Phase::Bdat),
+        (b"DATA\r\nSubject: x\r\n", Phase::Data),
+        (b"BDAT 3\r\nabcRSET\r\n", Phase::Ready),
+    ] {
+        let mut s = ServerSession::new(config()).unwrap();
+        s.greet().unwrap();
+        let mut input = b"EHLO a\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n".to_vec();
+        input.extend_from_slice(client);
+        let mut pos = 0;
+        loop {
+            let step = s.handle_input(&input[pos..]).unwrap();
+            pos += step.consumed;
+            if s.pending_decision().is_some() {
+                s.accept().unwrap();
+            }
+            if step.outcome == Outcome::NeedInput {
+                break;
+            }
+        }
+        assert_eq!(pos, input.len());
+        assert_eq!(s.phase(), phase, "{:?}", String::from_utf8_lossy(client));
+    }
+}
+
+#[test]
+fn timed_out_sends_421_and_closes() {
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    out.clear();
+    s.timed_out();
+    assert!(s.is_closed());
+    s.poll_transmit(&mut out);
+    assert_eq!(
+        out,
+        b"421 4.4.2 Timeout waiting for client input, closing connection\r\n"
+    );
+    s.timed_out();
+    assert!(!s.has_transmit(), "nothing more once closed");
+    assert_eq!(
+        s.handle_input(b"NOOP\r\n").unwrap().outcome,
+        Outcome::Closed
+    );
+}

@@ -284,7 +284,9 @@ impl ServerSession {
         &self.config
     }
 
-    /// Where the transaction stands.
+    /// Where the transaction stands. When the connection ends while this
+    /// is [`Phase::Data`] or [`Phase::Bdat`], the message was not complete:
+    /// the application drops what it received of it.
     #[must_use]
     pub fn phase(&self) -> Phase {
         self.phase
@@ -371,15 +373,11 @@ impl ServerSession {
         if matches!(self.state, State::Closed) {
             return;
         }
-        let e =
-            EnhancedStatusCode::new(crate::status::StatusClass::PersistentTransientFailure, 4, 2);
-        if let Some(e) = e {
-            self.send(
-                ReplyCode::SERVICE_NOT_AVAILABLE,
-                e,
-                "Timeout waiting for client input, closing connection",
-            );
-        }
+        self.send(
+            ReplyCode::SERVICE_NOT_AVAILABLE,
+            esc(4, 4, 2),
+            "Timeout waiting for client input, closing connection",
+        );
         self.close();
     }
 
@@ -1246,7 +1244,7 @@ impl ServerSession {
                         true,
                     );
                 }
-                let mech = SaslMechanism::from_name(mechanism.as_str())
+                let mech = SaslMechanism::from_mechanism(&mechanism)
                     .filter(|m| self.config.auth_mechanisms.contains(m));
                 let Some(mech) = mech else {
                     return self.machine_reject(

@@ -1,5 +1,5 @@
-//! The inspector example's `replies` and `ehlo` modes, run through the same
-//! code the example binary runs.
+//! The inspector example's `commands`, `replies` and `ehlo` modes, run
+//! through the same code the example binary runs.
 
 #[allow(dead_code)]
 #[path = "../examples/inspect.rs"]
@@ -89,4 +89,26 @@ fn unknown_mode_is_an_error() {
     let mut out = Vec::new();
     assert!(inspect::run("nonsense", b"", &mut out).is_err());
     assert!(out.is_empty());
+}
+
+#[test]
+fn commands_mode_prints_one_line_per_input_line() {
+    let mut input = b"ehlo client.example\r\nMAIL FROM:<>>>>\r\nRCPT TO:<postmaster>\r\n\
+MAIL FROM:<a@b.example> size=10 SIZE=20\r\nXCLIENT ADDR=192.0.2.1\r\nNOOP\n"
+        .to_vec();
+    // An over-long line whose tail looks like a command: one error, no RCPT.
+    input.extend(std::iter::repeat_n(b'A', 2000));
+    input.extend_from_slice(b"RCPT TO:<victim@example.com>\r\nQUIT\r\nNOOP");
+    assert_eq!(
+        run("commands", &input),
+        "OK EHLO client.example\n\
+ERR 501 5.1.7 invalid sender address: unexpected characters after the path\n\
+OK RCPT TO:<Postmaster>\n\
+ERR 501 5.5.4 duplicate SIZE parameter\n\
+OK XCLIENT ADDR=192.0.2.1\n\
+ERR 500 5.5.2 bare CR or LF in command line\n\
+ERR 500 5.5.2 line too long\n\
+OK QUIT\n\
+ERR 500 5.5.2 incomplete line at end of input\n"
+    );
 }

@@ -1,0 +1,883 @@
+//! The blocking server and client drivers against each other, and against
+//! hand-written peers, over real loopback TCP sockets.
+//!
+//! Every socket read in these tests has a read timeout and every loop a
+//! count bound, so a broken driver fails a test instead of hanging it. The
+//! timeouts are bounds, not performance assertions.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
+use smtp_proto_blocking::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_blocking::smtp_proto::client::{
+    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Envelope,
+    Protocol, TlsPolicy,
+};
+use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_blocking::smtp_proto::reply::OwnedReply;
+use smtp_proto_blocking::smtp_proto::sasl::{Credentials, SaslMechanism};
+use smtp_proto_blocking::smtp_proto::server::{
+    RemoteError, ServerConfig, ServerEvent, ServerSession,
+};
+use smtp_proto_blocking::smtp_proto::session::Timeouts;
+use smtp_proto_blocking::smtp_proto::status::ReplyCode;
+use smtp_proto_blocking::{rustls, StartTlsError};
+
+/// Upper bound on any single wait, so a broken test fails instead of
+/// hanging. Not a performance assertion.
+const BOUND: Duration = Duration::from_secs(20);
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A self-signed certificate for `localhost`, as a server config and a
+/// client config that trusts exactly it.
+fn tls_configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
+    let cert_der: CertificateDer<'static> = cert.der().clone();
+    let key_der = PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+    let server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der.clone()], key_der)
+        .expect("server config");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der).expect("root");
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (Arc::new(server), Arc::new(client))
+}
+
+fn bounded_timeouts() -> Timeouts {
+    let mut t = Timeouts::default();
+    t.initial = BOUND;
+    t.mail = BOUND;
+    t.rcpt = BOUND;
+    t.data_init = BOUND;
+    t.data_block = BOUND;
+    t.data_termination = BOUND;
+    t.server = BOUND;
+    t
+}
+
+fn other<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+/// What the server side saw of a connection.
+#[derive(Debug, Default)]
+struct Seen {
+    hello: Option<String>,
+    from: Option<String>,
+    rcpts: Vec<String>,
+    message: Vec<u8>,
+    message_starts: usize,
+    chunked: Vec<bool>,
+    message_ends: usize,
+    tls_at_end: bool,
+    auth_at_end: bool,
+    auth_user: Option<String>,
+    auth_failures: usize,
+    events: Vec<String>,
+}
+
+/// A server handler that accepts everything except recipients starting
+/// with `nobody`, and checks AUTH against one user name and password.
+struct Recorder {
+    seen: Seen,
+    auth: Option<(String, String)>,
+}
+
+impl Recorder {
+    fn new(auth: Option<(&str, &str)>) -> Self {
+        Recorder {
+            seen: Seen::default(),
+            auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
+        }
+    }
+}
+
+impl ServerHandler for Recorder {
+    fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        let name = format!("{event:?}");
+        self.seen
+            .events
+            .push(name.split([' ', '(', '{']).next().unwrap_or("").to_owned());
+        let decided = match event {
+            ServerEvent::Hello { domain, .. } => {
+                self.seen.hello = Some(domain.to_string());
+                session.accept()
+            }
+            ServerEvent::Mail { from, .. } => {
+                self.seen.from = Some(match from {
+                    ReversePath::Null => String::new(),
+                    ReversePath::Mailbox(m) => m.to_string(),
+                });
+                session.accept()
+            }
+            ServerEvent::Rcpt { to, .. } => {
+                let to = to.to_string();
+                if to.trim_start_matches('<').starts_with("nobody") {
+                    session.reject(
+                        OwnedReply::new(ReplyCode::MAILBOX_UNAVAILABLE, "No such user")
+                            .map_err(std::io::Error::other)?,
+                    )
+                } else {
+                    self.seen.rcpts.push(to);
+                    session.accept()
+                }
+            }
+            ServerEvent::Auth(credentials) => {
+                let ok = match (&credentials, &self.auth) {
+                    (
+                        Credentials::Plain {
+                            authcid, password, ..
+                        },
+                        Some((u, p)),
+                    )
+                    | (
+                        Credentials::Login {
+                            username: authcid,
+                            password,
+                        },
+                        Some((u, p)),
+                    ) => authcid == u && password.expose() == p,
+                    _ => false,
+                };
+                if ok {
+                    self.seen.auth_user = credentials.identity().map(str::to_owned);
+                    session.accept()
+                } else {
+                    self.seen.auth_failures += 1;
+                    session.reject(
+                        OwnedReply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "Invalid")
+                            .map_err(std::io::Error::other)?,
+                    )
+                }
+            }
+            ServerEvent::MessageStart { chunked } => {
+                self.seen.message_starts += 1;
+                self.seen.chunked.push(chunked);
+                Ok(())
+            }
+            ServerEvent::MessageChunk(bytes) => {
+                self.seen.message.extend_from_slice(bytes);
+                Ok(())
+            }
+            ServerEvent::MessageEnd { .. } => {
+                self.seen.message_ends += 1;
+                self.seen.tls_at_end = session.is_tls();
+                self.seen.auth_at_end = session.is_authenticated();
+                session.accept()
+            }
+            _ => Ok(()),
+        };
+        decided.map_err(std::io::Error::other)
+    }
+}
+
+/// What the client side saw.
+#[derive(Debug, Default)]
+struct ClientLog {
+    recipients: Vec<(usize, bool)>,
+    messages: Vec<(u16, String)>,
+    authenticated: bool,
+    auth_failed: bool,
+    tls_unavailable: bool,
+    delivered: Vec<usize>,
+    closed_with: Option<u16>,
+    tls_at_ready: Option<bool>,
+}
+
+/// A client handler that sends one message (optionally after AUTH) in
+/// pieces, then QUIT.
+struct Sender {
+    from: &'static str,
+    to: Vec<&'static str>,
+    pieces: Vec<Vec<u8>>,
+    next_piece: usize,
+    auth: Option<AuthCredentials>,
+    sent: bool,
+    log: ClientLog,
+}
+
+impl Sender {
+    fn new(to: &[&'static str], body: &[u8], piece: usize) -> Self {
+        Sender {
+            from: "alice@example.net",
+            to: to.to_vec(),
+            pieces: body.chunks(piece.max(1)).map(<[u8]>::to_vec).collect(),
+            next_piece: 0,
+            auth: None,
+            sent: false,
+            log: ClientLog::default(),
+        }
+    }
+
+    fn next(&mut self, client: &mut Client) -> std::io::Result<()> {
+        if let Some(creds) = self.auth.take() {
+            client.authenticate(creds, None).map_err(other)?;
+            return Ok(());
+        }
+        if self.sent {
+            return client.quit().map_err(other);
+        }
+        self.sent = true;
+        let mut envelope = Envelope::new(ReversePath::Mailbox(
+            Mailbox::parse(self.from).map_err(other)?,
+        ));
+        for to in &self.to {
+            envelope = envelope.recipient(ForwardPath::Mailbox(Mailbox::parse(to).map_err(other)?));
+        }
+        client.send_mail(&envelope).map_err(other)
+    }
+}
+
+impl ClientHandler for Sender {
+    fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> std::io::Result<()> {
+        match event {
+            ClientEvent::Ready => {
+                self.log.tls_at_ready = Some(client.is_tls());
+                self.next(client)?;
+            }
+            ClientEvent::Authenticated { .. } => {
+                self.log.authenticated = true;
+                self.next(client)?;
+            }
+            ClientEvent::AuthFailed { .. } => {
+                self.log.auth_failed = true;
+                self.sent = true;
+                client.quit().map_err(std::io::Error::other)?;
+            }
+            ClientEvent::TlsUnavailable { .. } => self.log.tls_unavailable = true,
+            ClientEvent::Recipient { index, verdict, .. } => {
+                self.log.recipients.push((index, verdict.is_success()));
+            }
+            ClientEvent::Message { reply, .. } => {
+                let text = String::from_utf8_lossy(reply.text()).into_owned();
+                self.log.messages.push((reply.code().get(), text));
+            }
+            ClientEvent::TransactionEnd(summary) => {
+                self.log.delivered = summary.delivered().collect();
+                self.next(client)?;
+            }
+            ClientEvent::Closed { reply } => self.log.closed_with = Some(reply.code().get()),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        match self.pieces.get(self.next_piece) {
+            Some(p) => {
+                piece.extend_from_slice(p);
+                self.next_piece += 1;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// The server thread: the driver's result and the handler.
+type ServerThread<H> = thread::JoinHandle<(Result<ServeEnd, ServeError>, H)>;
+
+/// Binds a loopback listener and serves one connection on a thread with
+/// `handler`; the thread returns the driver's result and the handler.
+fn spawn_server<H: ServerHandler + Send + 'static>(
+    config: ServerConfig,
+    options: ServeOptions,
+    mut handler: H,
+) -> (std::net::SocketAddr, ServerThread<H>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let join = thread::spawn(move || {
+        let (socket, _) = listener.accept().expect("accept");
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let end = serve(socket, &mut session, &mut handler, &options);
+        (end, handler)
+    });
+    (addr, join)
+}
+
+fn server_config() -> ServerConfig {
+    let mut config = ServerConfig::new("mx.test");
+    config.timeouts = bounded_timeouts();
+    config.chunking = true;
+    config
+}
+
+fn client_config(tls: TlsPolicy) -> ClientConfig {
+    ClientConfig::new(Domain::new("client.test").expect("domain"))
+        .with_tls(tls)
+        .with_timeouts(bounded_timeouts())
+}
+
+/// A raw loopback client with a bounded read timeout.
+fn connect(addr: std::net::SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(BOUND)).expect("timeout");
+    s
+}
+
+/// Reads until `buf` ends with `suffix` or the peer closes (bounded).
+fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, suffix: &[u8]) -> bool {
+    let mut chunk = [0u8; 1024];
+    for _ in 0..10_000 {
+        if buf.ends_with(suffix) {
+            return true;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    false
+}
+
+/// Reads until `n` more complete replies (final lines `NNN ...`) have
+/// arrived after what `buf` holds now; returns the text of those replies.
+fn read_replies(stream: &mut TcpStream, buf: &mut Vec<u8>, n: usize) -> String {
+    let start = buf.len();
+    let mut chunk = [0u8; 1024];
+    for _ in 0..10_000 {
+        let text = String::from_utf8_lossy(&buf[start..]).into_owned();
+        let finals = text
+            .split_inclusive("\r\n")
+            .filter(|l| l.ends_with("\r\n") && l.as_bytes().get(3) == Some(&b' '))
+            .count();
+        if finals >= n {
+            return text;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return text,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        }
+    }
+    String::from_utf8_lossy(&buf[start..]).into_owned()
+}
+
+/// Reads everything until the peer closes (bounded).
+fn read_to_close(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 1024];
+    for _ in 0..10_000 {
+        match stream.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// A message body with the lines that need care on the wire: a leading
+/// dot, a lone dot, a bare LF, and no final line ending.
+const BODY: &[u8] = b"Subject: test\r\n\r\n.leading dot\r\n.\r\nbare\nlf\r\nlast line";
+
+/// What the server must store for `BODY`: un-stuffed, bare LF made CRLF,
+/// a final CRLF added.
+const STORED: &[u8] = b"Subject: test\r\n\r\n.leading dot\r\n.\r\nbare\r\nlf\r\nlast line\r\n";
+
+#[test]
+fn plain_session_delivers_one_message() {
+    let (addr, server) = spawn_server(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+    );
+    let mut sender = Sender::new(&["bob@example.com", "nobody@example.com"], BODY, 7);
+    let mut client = Client::new(client_config(TlsPolicy::Off));
+    run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    )
+    .expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert!(client.is_closed());
+    let seen = recorder.seen;
+    assert_eq!(seen.hello.as_deref(), Some("client.test"));
+    assert_eq!(seen.from.as_deref(), Some("alice@example.net"));
+    assert_eq!(seen.rcpts, ["<bob@example.com>"]);
+    assert_eq!(seen.message, STORED);
+    assert_eq!((seen.message_starts, seen.message_ends), (1, 1));
+    assert_eq!(seen.chunked, [false], "DATA by default");
+    assert!(!seen.tls_at_end && !seen.auth_at_end);
+    assert_eq!(sender.log.recipients, [(0, true), (1, false)]);
+    assert_eq!(sender.log.delivered, [0]);
+    assert_eq!(sender.log.messages.len(), 1);
+    assert_eq!(sender.log.messages[0].0, 250);
+    assert_eq!(sender.log.closed_with, Some(221));
+    assert_eq!(sender.log.tls_at_ready, Some(false));
+}
+
+#[test]
+fn bdat_chunks_carry_a_large_message() {
+    // 2 MiB in 64 KiB pieces: each piece is one BDAT chunk, and the
+    // blocking writes must not stall on the socket buffers.
+    let mut body = Vec::new();
+    for i in 0..40_000u32 {
+        body.extend_from_slice(
+            format!("line {i:06} {}\r\n", ".".repeat(i as usize % 40)).as_bytes(),
+        );
+    }
+    let (addr, server) = spawn_server(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+    );
+    let mut sender = Sender::new(&["bob@example.com"], &body, 64 * 1024);
+    let config = client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer);
+    let mut client = Client::new(config);
+    run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    )
+    .expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert_eq!(recorder.seen.message, body);
+    assert_eq!(recorder.seen.message_ends, 1);
+    assert_eq!(
+        recorder.seen.chunked,
+        [true],
+        "the body came as BDAT chunks"
+    );
+    assert_eq!(sender.log.delivered, [0]);
+}
+
+#[test]
+fn starttls_then_auth_then_message() {
+    let (server_tls, client_tls) = tls_configs();
+    let mut config = server_config();
+    config.starttls = true;
+    config.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
+    config.auth_requires_tls = true;
+    let mut options = ServeOptions::default();
+    options.tls = Some(server_tls);
+    let (addr, server) = spawn_server(config, options, Recorder::new(Some(("user", "secret"))));
+
+    let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
+    sender.auth = Some(AuthCredentials::password("user", "secret"));
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let mut run_options = RunOptions::default();
+    run_options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    run(connect(addr), &mut client, &mut sender, &run_options).expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert!(client.is_tls() && client.is_authenticated());
+    assert_eq!(sender.log.tls_at_ready, Some(true));
+    assert!(sender.log.authenticated && !sender.log.auth_failed);
+    assert_eq!(sender.log.delivered, [0]);
+    let seen = recorder.seen;
+    assert!(seen.tls_at_end && seen.auth_at_end);
+    assert_eq!(seen.auth_user.as_deref(), Some("user"));
+    assert_eq!(seen.message, STORED);
+    // EHLO twice: before and after the handshake.
+    assert_eq!(seen.events.iter().filter(|e| *e == "Hello").count(), 2);
+}
+
+#[test]
+fn wrong_password_is_refused_and_no_mail_is_sent() {
+    let (server_tls, client_tls) = tls_configs();
+    let mut config = server_config();
+    config.starttls = true;
+    config.auth_mechanisms = vec![SaslMechanism::Plain];
+    let mut options = ServeOptions::default();
+    options.tls = Some(server_tls);
+    let (addr, server) = spawn_server(config, options, Recorder::new(Some(("user", "secret"))));
+
+    let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
+    sender.auth = Some(AuthCredentials::password("user", "wrong"));
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let mut run_options = RunOptions::default();
+    run_options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    run(connect(addr), &mut client, &mut sender, &run_options).expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert!(sender.log.auth_failed && !sender.log.authenticated);
+    assert_eq!(recorder.seen.auth_failures, 1);
+    assert_eq!(recorder.seen.from, None);
+    assert_eq!(recorder.seen.message_starts, 0);
+}
+
+#[test]
+fn required_tls_without_server_support_quits() {
+    let (_, client_tls) = tls_configs();
+    let (addr, server) = spawn_server(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+    );
+    let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let mut run_options = RunOptions::default();
+    run_options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    run(connect(addr), &mut client, &mut sender, &run_options).expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert!(sender.log.tls_unavailable);
+    assert!(!sender.sent);
+    assert_eq!(recorder.seen.from, None);
+}
+
+#[test]
+fn plaintext_injected_after_starttls_is_refused_by_the_server() {
+    let (server_tls, _) = tls_configs();
+    let mut config = server_config();
+    config.starttls = true;
+    let mut options = ServeOptions::default();
+    options.tls = Some(server_tls);
+    let (addr, server) = spawn_server(config, options, Recorder::new(None));
+
+    let mut peer = connect(addr);
+    let mut got = Vec::new();
+    assert!(
+        read_replies(&mut peer, &mut got, 1).starts_with("220 "),
+        "greeting"
+    );
+    peer.write_all(b"EHLO attacker.test\r\n").expect("ehlo");
+    let ehlo = read_replies(&mut peer, &mut got, 1);
+    assert!(
+        ehlo.contains("250-STARTTLS\r\n") || ehlo.contains("250 STARTTLS\r\n"),
+        "{ehlo:?}"
+    );
+    let before = got.len();
+    // The command and the injected plaintext in one write.
+    peer.write_all(b"STARTTLS\r\nMAIL FROM:<a@b>\r\n")
+        .expect("inject");
+    assert!(read_to_close(&mut peer, &mut got), "server closes");
+    let (end, recorder) = server.join().expect("server thread");
+
+    let after = String::from_utf8_lossy(&got[before..]).into_owned();
+    // No reply to MAIL, and no TLS handshake started: the server either
+    // refused the session (554) or refused the upgrade.
+    assert!(
+        !after.contains("250"),
+        "MAIL must not be answered: {after:?}"
+    );
+    assert!(
+        !after.as_bytes().contains(&0x16),
+        "no TLS record from the server: {after:?}"
+    );
+    match end {
+        Err(ServeError::Remote(RemoteError::StartTlsInjection)) => {
+            assert!(after.starts_with("554 "), "{after:?}");
+        }
+        Err(ServeError::StartTls(StartTlsError::PlaintextAfterStartTls(_))) => {}
+        other => panic!("expected a refused upgrade, got {other:?}"),
+    }
+    assert_eq!(recorder.seen.from, None);
+    assert!(!recorder.seen.events.iter().any(|e| e == "Mail"));
+}
+
+#[test]
+fn data_injected_after_the_starttls_220_is_refused_by_the_client() {
+    let (_, client_tls) = tls_configs();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let fake = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(BOUND)).expect("timeout");
+        s.write_all(b"220 fake.test ESMTP\r\n").expect("greeting");
+        let mut got = Vec::new();
+        assert!(read_until(&mut s, &mut got, b"\r\n"), "EHLO");
+        s.write_all(b"250-fake.test\r\n250 STARTTLS\r\n")
+            .expect("ehlo");
+        got.clear();
+        assert!(read_until(&mut s, &mut got, b"STARTTLS\r\n"), "STARTTLS");
+        // The 220 and a forged reply in one write.
+        s.write_all(b"220 2.0.0 go ahead\r\n250 2.0.0 forged\r\n")
+            .expect("inject");
+        let mut rest = Vec::new();
+        read_to_close(&mut s, &mut rest);
+        rest
+    });
+    let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let mut run_options = RunOptions::default();
+    run_options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    let result = run(connect(addr), &mut client, &mut sender, &run_options);
+    let after = fake.join().expect("fake server");
+
+    match result {
+        Err(RunError::Client(ClientError::ResponseInjection))
+        | Err(RunError::StartTls(StartTlsError::PlaintextAfterStartTls(_))) => {}
+        other => panic!("expected a refused upgrade, got {other:?}"),
+    }
+    assert!(!client.is_tls());
+    assert!(!sender.sent);
+    // The client sent nothing after STARTTLS: no ClientHello, no command.
+    assert!(after.is_empty(), "{:?}", String::from_utf8_lossy(&after));
+}
+
+#[test]
+fn silent_client_gets_421_and_the_server_times_out() {
+    let mut config = server_config();
+    config.timeouts.server = Duration::from_millis(200);
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let mut peer = connect(addr);
+    let mut got = Vec::new();
+    assert!(
+        read_replies(&mut peer, &mut got, 1).starts_with("220 "),
+        "greeting"
+    );
+    peer.write_all(b"EHLO slow.test\r\n").expect("ehlo");
+    // Then nothing: the server's timeout must end the session.
+    assert!(read_to_close(&mut peer, &mut got), "server closes");
+    let (end, _) = server.join().expect("server thread");
+
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let last = text.trim_end().rsplit("\r\n").next().unwrap_or("");
+    assert!(last.starts_with("421 4.4.2 "), "{text:?}");
+    assert_eq!(end.expect("server result"), ServeEnd::TimedOut);
+}
+
+#[test]
+fn silent_server_times_the_client_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let mute = thread::spawn(move || {
+        let (s, _) = listener.accept().expect("accept");
+        // Hold the connection open, greeting nobody, until the client
+        // gave up (bounded).
+        let _ = done_rx.recv_timeout(BOUND);
+        drop(s);
+    });
+    let mut timeouts = bounded_timeouts();
+    timeouts.initial = Duration::from_millis(200);
+    let config = client_config(TlsPolicy::Off).with_timeouts(timeouts);
+    let mut client = Client::new(config);
+    let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
+    let result = run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    );
+    done_tx.send(()).expect("signal");
+    mute.join().expect("mute server");
+    assert!(matches!(result, Err(RunError::TimedOut)), "{result:?}");
+}
+
+#[test]
+fn disconnect_mid_data_never_ends_the_message() {
+    let (addr, server) = spawn_server(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+    );
+    let mut peer = connect(addr);
+    let mut got = Vec::new();
+    assert!(
+        read_replies(&mut peer, &mut got, 1).starts_with("220 "),
+        "greeting"
+    );
+    peer.write_all(b"EHLO gone.test\r\n").expect("ehlo");
+    read_replies(&mut peer, &mut got, 1);
+    peer.write_all(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+        .expect("envelope");
+    let text = read_replies(&mut peer, &mut got, 3);
+    assert!(
+        text.starts_with("250 ") && text.contains("\r\n354 "),
+        "{text:?}"
+    );
+    // Part of a message, including what looks like an end but is not
+    // (a bare-LF dot line), then the connection goes away.
+    peer.write_all(b"Subject: cut\r\n\r\nfirst line\r\n\n.\nmore")
+        .expect("body");
+    peer.shutdown(std::net::Shutdown::Both).expect("shutdown");
+    drop(peer);
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::PeerClosed);
+    let seen = recorder.seen;
+    assert_eq!(seen.message_starts, 1);
+    assert_eq!(seen.message_ends, 0, "{:?}", seen.events);
+    assert!(!seen.events.iter().any(|e| e == "MessageEnd"));
+}
+
+#[test]
+fn lmtp_gives_one_reply_per_accepted_recipient() {
+    let mut config = server_config();
+    config.lmtp = true;
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let mut sender = Sender::new(
+        &["bob@example.com", "nobody@example.com", "carol@example.com"],
+        BODY,
+        5,
+    );
+    let config = client_config(TlsPolicy::Off).with_protocol(Protocol::Lmtp);
+    let mut client = Client::new(config);
+    run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    )
+    .expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert_eq!(recorder.seen.message, STORED);
+    assert_eq!(
+        recorder.seen.rcpts,
+        ["<bob@example.com>", "<carol@example.com>"]
+    );
+    assert_eq!(sender.log.recipients, [(0, true), (1, false), (2, true)]);
+    // One 250 per accepted recipient, none for the refused one.
+    assert_eq!(sender.log.messages.len(), 2);
+    assert!(sender.log.messages.iter().all(|(code, _)| *code == 250));
+    assert_eq!(sender.log.delivered, [0, 2]);
+}
+
+#[test]
+fn server_gone_mid_session_is_peer_closed() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let fake = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(BOUND)).expect("timeout");
+        s.write_all(b"220 fake.test ESMTP\r\n").expect("greeting");
+        let mut got = Vec::new();
+        assert!(read_until(&mut s, &mut got, b"\r\n"), "EHLO");
+        // Half of an EHLO reply, then the connection goes away.
+        s.write_all(b"250-fake.test\r\n").expect("partial reply");
+    });
+    let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
+    let mut client = Client::new(client_config(TlsPolicy::Off));
+    let result = run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    );
+    fake.join().expect("fake server");
+    assert!(matches!(result, Err(RunError::PeerClosed)), "{result:?}");
+    assert!(!sender.sent);
+}
+
+#[test]
+fn tls_client_gone_mid_data_never_ends_the_message() {
+    let (server_tls, client_tls) = tls_configs();
+    let mut config = server_config();
+    config.starttls = true;
+    let mut options = ServeOptions::default();
+    options.tls = Some(server_tls);
+    let (addr, server) = spawn_server(config, options, Recorder::new(None));
+
+    let mut peer = connect(addr);
+    let mut got = Vec::new();
+    assert!(read_replies(&mut peer, &mut got, 1).starts_with("220 "));
+    peer.write_all(b"EHLO tls.test\r\nSTARTTLS\r\n")
+        .expect("starttls");
+    let replies = read_replies(&mut peer, &mut got, 2);
+    assert!(replies.contains("\r\n220 "), "{replies:?}");
+    let conn =
+        rustls::ClientConnection::new(client_tls, ServerName::try_from("localhost").unwrap())
+            .expect("tls client");
+    let mut tls = rustls::StreamOwned::new(conn, peer);
+    tls.write_all(
+        b"EHLO tls.test\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n",
+    )
+    .expect("envelope over TLS");
+    let mut text = String::new();
+    let mut chunk = [0u8; 1024];
+    for _ in 0..1000 {
+        if text.contains("\r\n354 ") {
+            break;
+        }
+        let n = tls.read(&mut chunk).expect("read over TLS");
+        assert!(n > 0, "server closed early: {text:?}");
+        text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    assert!(text.contains("\r\n354 "), "{text:?}");
+    tls.write_all(b"Subject: cut\r\n\r\nhalf a message\r\n")
+        .expect("body");
+    tls.flush().expect("flush");
+    // Gone without close_notify: a truncation, not an end of message.
+    tls.sock
+        .shutdown(std::net::Shutdown::Both)
+        .expect("shutdown");
+    drop(tls);
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::PeerClosed);
+    assert_eq!(recorder.seen.message_starts, 1);
+    assert_eq!(recorder.seen.message_ends, 0);
+    assert_eq!(
+        recorder.seen.message,
+        b"Subject: cut\r\n\r\nhalf a message\r\n"
+    );
+}
+
+#[test]
+fn client_that_never_reads_cannot_hold_the_server() {
+    let mut config = server_config();
+    config.timeouts.server = Duration::from_millis(300);
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let mut peer = TcpStream::connect(addr).expect("connect");
+    peer.set_write_timeout(Some(BOUND)).expect("timeout");
+    // Each EHLO (13 bytes) draws a reply ten times as long; 200 000 of them
+    // make far more replies than the socket buffers hold, and this client
+    // reads none of them.
+    let flood = b"EHLO a.test\r\n".repeat(200_000);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let writer = thread::spawn(move || {
+        // Fails once the server gives up, or may fit in the buffers.
+        let _ = peer.write_all(&flood);
+        // Keep the connection open (still not reading) until the server
+        // is done; closing it after the bound ends the test even if the
+        // server had no write timeout.
+        let _ = done_rx.recv_timeout(BOUND);
+        drop(peer);
+    });
+    let (end, recorder) = server.join().expect("server thread");
+    let _ = done_tx.send(());
+    writer.join().expect("writer");
+
+    match end {
+        Err(ServeError::Io(e)) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{e:?}"
+        ),
+        other => panic!("expected a write timeout, got {other:?}"),
+    }
+    // The server stopped long before the end of the flood.
+    let hellos = recorder
+        .seen
+        .events
+        .iter()
+        .filter(|e| *e == "Hello")
+        .count();
+    assert!(hellos > 0 && hellos < 200_000, "{hellos}");
+}
