@@ -147,7 +147,10 @@ impl SaslMechanism {
     /// Looks a mechanism name up, ignoring case.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        Mechanism::parse(name).ok().as_ref().and_then(Self::from_mechanism)
+        Mechanism::parse(name)
+            .ok()
+            .as_ref()
+            .and_then(Self::from_mechanism)
     }
 
     /// The implemented mechanism a wire-level [`Mechanism`] names, if any.

@@ -518,7 +518,9 @@ fn parse_bdat(args: &[u8]) -> Result<Command<'_>, CommandError> {
     }
     let size = size
         .iter()
-        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+        .try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
         .ok_or(invalid("invalid chunk size"))?;
     let (marker, rest) = split_word(rest);
     let last = match marker {
