@@ -100,6 +100,44 @@ impl LineFramer {
         self.discarding
     }
 
+    /// [`LineFramer::next_frame`], and whether the line is plain: ASCII
+    /// without any octet below 14 (so no NUL, CR or LF) in its content.
+    ///
+    /// A fresh line (no earlier partial scan) is looked at word by word, once,
+    /// for its end and for such octets together. A line that is not plain, or
+    /// not complete within the limit, goes through [`LineFramer::next_frame`]
+    /// (which resumes, so a line fed byte by byte still costs O(n)).
+    #[inline(always)]
+    pub(crate) fn next_plain_frame(&mut self, buf: &[u8], max_len: usize) -> (Frame, bool) {
+        if !self.discarding && self.scanned == 0 && !self.bare_cr {
+            let window = &buf[..buf.len().min(max_len.max(1))];
+            if let Some(p) = first_special(window) {
+                match window[p] {
+                    b'\r' if window.get(p + 1) == Some(&b'\n') => {
+                        let line = Line {
+                            content_len: p,
+                            consumed: p + 2,
+                            bare_lf: false,
+                            bare_cr: false,
+                        };
+                        return (Frame::Line(line), true);
+                    }
+                    b'\n' => {
+                        let line = Line {
+                            content_len: p,
+                            consumed: p + 1,
+                            bare_lf: true,
+                            bare_cr: false,
+                        };
+                        return (Frame::Line(line), true);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (self.next_frame(buf, max_len), false)
+    }
+
     /// Looks for the next line at the start of `buf`.
     ///
     /// `max_len` is the longest line accepted, terminator included. `buf`
@@ -229,6 +267,64 @@ fn find_cr_or_lf(hay: &[u8]) -> Option<usize> {
     memchr::memchr2(b'\r', b'\n', hay.get(off..)?).map(|p| p + off)
 }
 
+/// The position of the first octet of `b` that is below 14 (NUL, TAB, LF,
+/// CR and the like) or not ASCII.
+///
+/// Eight octets at a time: for a word `x`, `(x - 0x0e * LO) | x` has the
+/// high bit of an octet set where that octet is below 14 or has its own
+/// high bit set. A borrow can only carry past an octet below 14, so the
+/// lowest flagged octet is always a true one.
+#[inline]
+pub(crate) fn first_special(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let m = (x.wrapping_sub(LO * 14) | x) & HI;
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&c| !(14..0x80).contains(&c))
+        .map(|p| base + p)
+}
+
+/// The length of the run of visible ASCII octets (`!` to `~`) at the start
+/// of `b`, eight octets at a time.
+///
+/// For a word `x`, an octet is outside the run when it is below `!` (the
+/// borrow test of [`first_special`]) or at least DEL (adding one to its low
+/// seven bits, or its own high bit, sets the high bit; no carry leaves the
+/// octet). The lowest flagged octet is always a true one.
+#[inline]
+pub(crate) fn visible_run(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let below = x.wrapping_sub(LO * u64::from(b'!')) & !x;
+        let above = ((x & !HI) + LO) | x;
+        let m = (below | above) & HI;
+        if m != 0 {
+            return base + (m.trailing_zeros() / 8) as usize;
+        }
+        base += 8;
+    }
+    base + words
+        .remainder()
+        .iter()
+        .take_while(|&&c| (b'!'..=b'~').contains(&c))
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,5 +431,91 @@ mod tests {
             }
         );
         assert!(matches!(f.next_frame(b"QUIT\r\n", 512), Frame::Line(_)));
+    }
+
+    #[test]
+    fn first_special_finds_the_first_low_or_non_ascii_octet() {
+        let naive = |b: &[u8]| b.iter().position(|&c| !(14..0x80).contains(&c));
+        for len in 0..24 {
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut b = vec![b'a'; len];
+                    b[pos] = c;
+                    // A second special octet further on must not hide the first.
+                    if pos + 1 < len {
+                        b[len - 1] = 0x0d;
+                    }
+                    assert_eq!(first_special(&b), naive(&b), "{b:?}");
+                }
+            }
+            assert_eq!(first_special(&vec![b'~'; len]), None);
+        }
+        // Octets just above the limits do not count; 13 and 0x80 do.
+        assert_eq!(
+            first_special(b"\x0e\x7f\x0e\x7f\x0e\x7f\x0e\x7f\x0d"),
+            Some(8)
+        );
+        assert_eq!(first_special(b"\x0e\x7f\x0e\x7f\x0e\x80"), Some(5));
+    }
+
+    #[test]
+    fn plain_frames_agree_with_next_frame() {
+        let cases: &[&[u8]] = &[
+            b"NOOP\r\n",
+            b"NOOP\n",
+            b"\r\n",
+            b"\n",
+            b"NO\rOP\r\n",
+            b"N\tOOP\r\n",
+            b"caf\xc3\xa9\r\n",
+            b"NOOP\r",
+            b"NOOP",
+            b"",
+            b"AAAAAAAAAA\r\n",
+            b"AAAAAAAA\r\n",
+            b"AAAAAAA\r\n",
+        ];
+        for &case in cases {
+            for max in [1, 4, 5, 6, 7, 9, 10, 12, 512] {
+                let (frame, plain) = LineFramer::new().next_plain_frame(case, max);
+                assert_eq!(
+                    frame,
+                    LineFramer::new().next_frame(case, max),
+                    "{case:?} {max}"
+                );
+                if let (Frame::Line(l), true) = (frame, plain) {
+                    let content = &case[..l.content_len];
+                    assert!(content.iter().all(|&c| (14..0x80).contains(&c)));
+                }
+            }
+        }
+        // A line cut short by the read goes the resuming way afterwards.
+        let mut f = LineFramer::new();
+        assert_eq!(f.next_plain_frame(b"NOO", 512), (Frame::Incomplete, false));
+        let (frame, _) = f.next_plain_frame(b"NOOP\r\n", 512);
+        assert!(matches!(frame, Frame::Line(Line { content_len: 4, .. })));
+    }
+
+    #[test]
+    fn visible_run_stops_at_the_first_space_control_del_or_non_ascii() {
+        let naive = |b: &[u8]| {
+            b.iter()
+                .take_while(|&&c| (b'!'..=b'~').contains(&c))
+                .count()
+        };
+        for len in 0..24 {
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut b = vec![b'a'; len];
+                    b[pos] = c;
+                    if pos + 1 < len {
+                        b[len - 1] = 0x7f;
+                    }
+                    assert_eq!(visible_run(&b), naive(&b), "{b:?}");
+                }
+            }
+            assert_eq!(visible_run(&vec![b'~'; len]), len);
+            assert_eq!(visible_run(&vec![b'!'; len]), len);
+        }
     }
 }

@@ -5,9 +5,11 @@ use std::borrow::Cow;
 use super::error::{CommandError, PathError};
 use super::params::{parse_mail_parameters, parse_rcpt_parameters};
 use super::path::{scan_path, ForwardPath, ReversePath, ScannedPath};
-use super::value::{check_domain_or_literal, class, Atom, Base64, Domain, Mechanism, Text};
+use super::value::{
+    check_domain_or_literal, class, scan_domain, Atom, Base64, Domain, Mechanism, Text,
+};
 use super::{Command, MailFrom, RcptTo};
-use crate::framer::{Frame, LineFramer};
+use crate::framer::{first_special, Frame, LineFramer};
 
 /// How strictly command lines must end in CRLF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,69 +137,84 @@ impl CommandDecoder {
 
     /// Frames and parses the next command at the start of `buf`.
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Decoded<'a> {
-        let max = if buf.len() >= 5 && buf[..5].eq_ignore_ascii_case(b"AUTH ") {
-            self.config.max_auth_line_length
-        } else {
-            self.config.max_line_length
+        // `AUTH` lines may be longer (RFC 4954 §4). Four letters folded
+        // match only those letters, in either case.
+        let max = match *buf {
+            [a, u, t, h, b' ', ..] if code(&[a, u, t, h]) == code(b"auth") => {
+                self.config.max_auth_line_length
+            }
+            _ => self.config.max_line_length,
         };
-        match self.framer.next_frame(buf, max) {
-            Frame::Incomplete => Decoded {
+        match self.framer.next_plain_frame(buf, max) {
+            (Frame::Line(line), plain) => {
+                let content = &buf[..line.content_len];
+                let consumed = line.consumed;
+                // Each arm builds its own value, so that the parsers write
+                // the command straight into the one returned.
+                if line.bare_cr
+                    || (line.bare_lf && self.config.line_endings == LineEndingPolicy::Strict)
+                {
+                    Decoded {
+                        consumed,
+                        item: Some(Err(CommandError::BareLineEnding)),
+                    }
+                } else if plain {
+                    Decoded {
+                        consumed,
+                        item: Some(parse_checked_line(content, &self.config.parse)),
+                    }
+                } else {
+                    Decoded {
+                        consumed,
+                        item: Some(parse_command(content, &self.config.parse)),
+                    }
+                }
+            }
+            (Frame::Incomplete, _) => Decoded {
                 consumed: 0,
                 item: None,
             },
-            Frame::Discarded { consumed, end } => Decoded {
+            (Frame::Discarded { consumed, end }, _) => Decoded {
                 consumed,
                 item: end.then_some(Err(CommandError::LineTooLong)),
             },
-            Frame::Line(line) => {
-                let bad_ending = line.bare_cr
-                    || (line.bare_lf && self.config.line_endings == LineEndingPolicy::Strict);
-                let item = if bad_ending {
-                    Err(CommandError::BareLineEnding)
-                } else {
-                    parse_command(&buf[..line.content_len], &self.config.parse)
-                };
-                Decoded {
-                    consumed: line.consumed,
-                    item: Some(item),
-                }
-            }
         }
     }
 }
 
-#[inline]
-fn verb_code(v: &[u8]) -> u32 {
-    u32::from_le_bytes([v[0], v[1], v[2], v[3]]) | 0x2020_2020
+/// The verbs parsed here, told apart by their four octets folded to lower
+/// case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Ehlo,
+    Helo,
+    Lhlo,
+    Mail,
+    Rcpt,
+    Data,
+    Bdat,
+    Rset,
+    Noop,
+    Quit,
+    Vrfy,
+    Expn,
+    Help,
+    Auth,
+    Etrn,
 }
 
 const fn code(v: &[u8; 4]) -> u32 {
     u32::from_le_bytes(*v) | 0x2020_2020
 }
 
-/// `command = verb [SP arguments]`: parses one line, without its CRLF.
-pub(crate) fn parse_command<'a>(
-    line: &'a [u8],
-    opts: &ParseOptions,
-) -> Result<Command<'a>, CommandError> {
-    if memchr::memchr(0, line).is_some() {
-        return Err(CommandError::NulOctet);
-    }
-    if memchr::memchr2(b'\r', b'\n', line).is_some() {
-        return Err(CommandError::BareLineEnding);
-    }
-    let line = std::str::from_utf8(line).map_err(|_| CommandError::InvalidUtf8)?;
-    let (verb, args) = match memchr::memchr(b' ', line.as_bytes()) {
-        Some(i) => (&line[..i], Some(&line[i + 1..])),
-        None => (line, None),
-    };
-    // Arguments: surrounding spaces are not significant.
-    let args = args.map(|a| a.trim_matches(' ')).filter(|a| !a.is_empty());
-    let vb = verb.as_bytes();
-    if vb.is_empty() || !vb.iter().all(|&c| class::is(c, class::KEYWORD)) {
-        return Err(CommandError::InvalidVerb);
-    }
-    if vb.len() == 4 {
+impl Verb {
+    /// The verb of four `KEYWORD` octets `v`, if it is one of ours.
+    ///
+    /// OR-ing 0x20 folds letters to lower case; the other octets a verb may
+    /// hold (digits, '-', '_' -> 0x7f) cannot land on a letter, so a match
+    /// is exact and case-insensitive.
+    #[inline]
+    fn from_octets(v: [u8; 4]) -> Option<Verb> {
         const EHLO: u32 = code(b"ehlo");
         const HELO: u32 = code(b"helo");
         const LHLO: u32 = code(b"lhlo");
@@ -213,81 +230,188 @@ pub(crate) fn parse_command<'a>(
         const HELP: u32 = code(b"help");
         const AUTH: u32 = code(b"auth");
         const ETRN: u32 = code(b"etrn");
-        // OR-ing 0x20 folds letters to lower case; the other octets a verb
-        // may hold (digits, '-', '_' -> 0x7f) cannot land on a letter, so a
-        // match is exact and case-insensitive.
-        let c = verb_code(vb);
-        let known = match c {
-            EHLO => Some("EHLO"),
-            HELO => Some("HELO"),
-            LHLO => Some("LHLO"),
-            MAIL => Some("MAIL"),
-            RCPT => Some("RCPT"),
-            DATA => Some("DATA"),
-            BDAT => Some("BDAT"),
-            RSET => Some("RSET"),
-            NOOP => Some("NOOP"),
-            QUIT => Some("QUIT"),
-            VRFY => Some("VRFY"),
-            EXPN => Some("EXPN"),
-            HELP => Some("HELP"),
-            AUTH => Some("AUTH"),
-            ETRN => Some("ETRN"),
-            _ => None,
-        };
-        if let Some(name) = known {
-            return parse_known(name, args, opts);
+        Some(match code(&v) {
+            EHLO => Verb::Ehlo,
+            HELO => Verb::Helo,
+            LHLO => Verb::Lhlo,
+            MAIL => Verb::Mail,
+            RCPT => Verb::Rcpt,
+            DATA => Verb::Data,
+            BDAT => Verb::Bdat,
+            RSET => Verb::Rset,
+            NOOP => Verb::Noop,
+            QUIT => Verb::Quit,
+            VRFY => Verb::Vrfy,
+            EXPN => Verb::Expn,
+            HELP => Verb::Help,
+            AUTH => Verb::Auth,
+            ETRN => Verb::Etrn,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Verb::Ehlo => "EHLO",
+            Verb::Helo => "HELO",
+            Verb::Lhlo => "LHLO",
+            Verb::Mail => "MAIL",
+            Verb::Rcpt => "RCPT",
+            Verb::Data => "DATA",
+            Verb::Bdat => "BDAT",
+            Verb::Rset => "RSET",
+            Verb::Noop => "NOOP",
+            Verb::Quit => "QUIT",
+            Verb::Vrfy => "VRFY",
+            Verb::Expn => "EXPN",
+            Verb::Help => "HELP",
+            Verb::Auth => "AUTH",
+            Verb::Etrn => "ETRN",
         }
-    } else if vb.len() == 8 && vb.eq_ignore_ascii_case(b"STARTTLS") {
-        return match args {
-            None => Ok(Command::StartTls),
-            Some(_) => Err(CommandError::UnexpectedArgument { verb: "STARTTLS" }),
-        };
+    }
+}
+
+/// `command = verb [SP arguments]`: parses one line, without its CRLF.
+pub(crate) fn parse_command<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<Command<'a>, CommandError> {
+    if first_special(line).is_some() {
+        check_line(line)?;
+    }
+    parse_checked_line(line, opts)
+}
+
+/// The checks a line that is not plain ASCII needs, in the order their
+/// errors are reported: NUL, then CR or LF, then UTF-8.
+fn check_line(line: &[u8]) -> Result<(), CommandError> {
+    if memchr::memchr(0, line).is_some() {
+        return Err(CommandError::NulOctet);
+    }
+    if memchr::memchr2(b'\r', b'\n', line).is_some() {
+        return Err(CommandError::BareLineEnding);
+    }
+    std::str::from_utf8(line).map_err(|_| CommandError::InvalidUtf8)?;
+    Ok(())
+}
+
+/// The text of part of a checked line. Any part of valid UTF-8 cut at
+/// ASCII delimiters is valid UTF-8 again, so the error cannot happen; it is
+/// mapped rather than unwrapped.
+#[inline]
+pub(crate) fn utf8(b: &[u8]) -> Result<&str, CommandError> {
+    std::str::from_utf8(b).map_err(|_| CommandError::InvalidUtf8)
+}
+
+/// Drops the spaces around `a`; `None` when nothing else is left.
+fn trim_spaces(mut a: &[u8]) -> Option<&[u8]> {
+    while let [b' ', rest @ ..] = a {
+        a = rest;
+    }
+    while let [rest @ .., b' '] = a {
+        a = rest;
+    }
+    (!a.is_empty()).then_some(a)
+}
+
+/// `command = verb [SP arguments]` of a line already known to hold no NUL,
+/// CR or LF and to be valid UTF-8. Text is only made a `str` where a value
+/// keeps it, so commands without such values never look at UTF-8 again.
+fn parse_checked_line<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<Command<'a>, CommandError> {
+    // The common case first: a known four-letter verb, then a space or the
+    // end (a folded match implies four letters).
+    if let [a, b, c, d, ref rest @ ..] = *line {
+        if let (Some(verb), None | Some(b' ')) = (Verb::from_octets([a, b, c, d]), rest.first()) {
+            let args = rest.get(1..).and_then(trim_spaces);
+            return parse_known(verb, args, opts);
+        }
+    }
+    let verb_len = line
+        .iter()
+        .position(|&c| !class::is(c, class::KEYWORD))
+        .unwrap_or(line.len());
+    let (verb, rest) = line.split_at(verb_len);
+    // Arguments: surrounding spaces are not significant.
+    let args = match rest.split_first() {
+        None => None,
+        Some((b' ', a)) => trim_spaces(a),
+        Some(_) => return Err(CommandError::InvalidVerb),
+    };
+    match *verb {
+        [] => return Err(CommandError::InvalidVerb),
+        [a, b, c, d] => {
+            if let Some(v) = Verb::from_octets([a, b, c, d]) {
+                return parse_known(v, args, opts);
+            }
+        }
+        _ if verb.eq_ignore_ascii_case(b"STARTTLS") => {
+            return match args {
+                None => Ok(Command::StartTls),
+                Some(_) => Err(CommandError::UnexpectedArgument { verb: "STARTTLS" }),
+            };
+        }
+        _ => {}
     }
     Ok(Command::Unknown {
-        verb: Atom(Cow::Borrowed(verb)),
-        args: args.map(|a| Text(Cow::Borrowed(a))),
+        verb: Atom(Cow::Borrowed(utf8(verb)?)),
+        args: match args {
+            Some(a) => Some(Text(Cow::Borrowed(utf8(a)?))),
+            None => None,
+        },
     })
 }
 
 fn parse_known<'a>(
-    verb: &'static str,
-    args: Option<&'a str>,
+    verb: Verb,
+    args: Option<&'a [u8]>,
     opts: &ParseOptions,
 ) -> Result<Command<'a>, CommandError> {
-    let required = || args.ok_or(CommandError::MissingArgument { verb });
-    let none = |cmd: Command<'a>| match args {
-        None => Ok(cmd),
-        Some(_) => Err(CommandError::UnexpectedArgument { verb }),
+    // Each arm builds its command where it is returned (no closure hands
+    // back a whole command to be copied).
+    let name = verb.name();
+    let required = || args.ok_or(CommandError::MissingArgument { verb: name });
+    let no_args = || match args {
+        None => Ok(()),
+        Some(_) => Err(CommandError::UnexpectedArgument { verb: name }),
     };
-    let text = |a: &'a str| Text(Cow::Borrowed(a));
+    let text = |a: &'a [u8]| Ok::<_, CommandError>(Text(Cow::Borrowed(utf8(a)?)));
+    let opt_text = |a: Option<&'a [u8]>| a.map(text).transpose();
     match verb {
-        "EHLO" => Ok(Command::Ehlo(parse_helo_domain(verb, required()?)?)),
-        "HELO" => Ok(Command::Helo(parse_helo_domain(verb, required()?)?)),
-        "LHLO" => Ok(Command::Lhlo(parse_helo_domain(verb, required()?)?)),
-        "MAIL" => parse_mail(required()?, opts),
-        "RCPT" => parse_rcpt(required()?, opts),
-        "DATA" => none(Command::Data),
-        "BDAT" => parse_bdat(required()?),
-        "RSET" => none(Command::Rset),
-        "QUIT" => none(Command::Quit),
-        "NOOP" => Ok(Command::Noop(args.map(text))),
-        "HELP" => Ok(Command::Help(args.map(text))),
-        "VRFY" => Ok(Command::Vrfy(text(required()?))),
-        "EXPN" => Ok(Command::Expn(text(required()?))),
-        "ETRN" => parse_etrn(required()?),
-        "AUTH" => parse_auth(required()?),
-        _ => Err(CommandError::InvalidVerb),
+        Verb::Ehlo => Ok(Command::Ehlo(parse_helo_domain(name, required()?)?)),
+        Verb::Helo => Ok(Command::Helo(parse_helo_domain(name, required()?)?)),
+        Verb::Lhlo => Ok(Command::Lhlo(parse_helo_domain(name, required()?)?)),
+        Verb::Mail => parse_mail(required()?, opts),
+        Verb::Rcpt => parse_rcpt(required()?, opts),
+        Verb::Data => no_args().map(|()| Command::Data),
+        Verb::Bdat => parse_bdat(required()?),
+        Verb::Rset => no_args().map(|()| Command::Rset),
+        Verb::Quit => no_args().map(|()| Command::Quit),
+        Verb::Noop => Ok(Command::Noop(opt_text(args)?)),
+        Verb::Help => Ok(Command::Help(opt_text(args)?)),
+        Verb::Vrfy => Ok(Command::Vrfy(text(required()?)?)),
+        Verb::Expn => Ok(Command::Expn(text(required()?)?)),
+        Verb::Etrn => parse_etrn(utf8(required()?)?),
+        Verb::Auth => parse_auth(required()?),
     }
 }
 
 /// `ehlo = "EHLO" SP ( Domain / address-literal ) CRLF`,
 /// `helo = "HELO" SP Domain CRLF` (RFC 5321 §4.1.1.1). Address literals are
 /// accepted after HELO too, as widely sent.
-fn parse_helo_domain<'a>(verb: &'static str, args: &'a str) -> Result<Domain<'a>, CommandError> {
+fn parse_helo_domain<'a>(verb: &'static str, args: &'a [u8]) -> Result<Domain<'a>, CommandError> {
     // Anything after the domain is ignored, as RFC 5321 §4.1.1.1 lets
     // servers do for historic clients that append text.
-    let dom = args.split(' ').next().unwrap_or(args);
+    // The common case in one scan: a valid domain up to a space or the end.
+    if let (n, true) = scan_domain(args) {
+        if matches!(args.get(n), None | Some(b' ')) {
+            return Ok(Domain(Cow::Borrowed(utf8(&args[..n])?)));
+        }
+    }
+    let end = args.iter().position(|&c| c == b' ').unwrap_or(args.len());
+    let dom = utf8(&args[..end])?;
     check_domain_or_literal(dom).map_err(|_| CommandError::InvalidArgument {
         verb,
         reason: "invalid domain",
@@ -297,21 +421,37 @@ fn parse_helo_domain<'a>(verb: &'static str, args: &'a str) -> Result<Domain<'a>
 
 /// Strips `prefix` (`FROM:` / `TO:`) and the optional spaces after it.
 fn after_prefix<'a>(
-    args: &'a str,
-    prefix: &str,
+    args: &'a [u8],
+    prefix: &[u8],
     verb: &'static str,
 ) -> Result<&'a str, CommandError> {
-    let rest = super::value::strip_prefix_ignore_case(args, prefix).ok_or(
-        CommandError::InvalidArgument {
+    // The prefix holds letters and ':' only: OR-ing 0x20 into the letters
+    // matches them in either case and nothing else.
+    let same = |p: &[u8]| {
+        p.iter().zip(prefix).all(|(&c, &w)| {
+            if w == b':' {
+                c == w
+            } else {
+                c | 0x20 == w | 0x20
+            }
+        })
+    };
+    match args.split_at_checked(prefix.len()) {
+        Some((p, mut rest)) if same(p) => {
+            while let [b' ', r @ ..] = rest {
+                rest = r;
+            }
+            utf8(rest)
+        }
+        _ => Err(CommandError::InvalidArgument {
             verb,
             reason: if verb == "MAIL" {
                 "expected FROM:"
             } else {
                 "expected TO:"
             },
-        },
-    )?;
-    Ok(rest.trim_start_matches(' '))
+        }),
+    }
 }
 
 /// Splits what follows a path: nothing, or `SP` parameters.
@@ -325,8 +465,8 @@ fn params_after(rest: &str) -> Result<&str, PathError> {
 
 /// `mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF`
 /// (RFC 5321 §4.1.1.2)
-fn parse_mail<'a>(args: &'a str, opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
-    let s = after_prefix(args, "FROM:", "MAIL")?;
+fn parse_mail<'a>(args: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
+    let s = after_prefix(args, b"FROM:", "MAIL")?;
     let (path, used) =
         scan_path(s, opts.allow_unbracketed_paths).map_err(CommandError::InvalidReversePath)?;
     let reverse_path = match path {
@@ -345,8 +485,8 @@ fn parse_mail<'a>(args: &'a str, opts: &ParseOptions) -> Result<Command<'a>, Com
 
 /// `rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" /
 /// Forward-path ) [SP Rcpt-parameters] CRLF` (RFC 5321 §4.1.1.3)
-fn parse_rcpt<'a>(args: &'a str, opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
-    let s = after_prefix(args, "TO:", "RCPT")?;
+fn parse_rcpt<'a>(args: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
+    let s = after_prefix(args, b"TO:", "RCPT")?;
     let (path, used) =
         scan_path(s, opts.allow_unbracketed_paths).map_err(CommandError::InvalidForwardPath)?;
     let forward_path = match path {
@@ -365,46 +505,61 @@ fn parse_rcpt<'a>(args: &'a str, opts: &ParseOptions) -> Result<Command<'a>, Com
 
 /// `bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF`,
 /// `chunk-size = 1*DIGIT`, `end-marker = "LAST"` (RFC 3030 §4)
-fn parse_bdat(args: &str) -> Result<Command<'_>, CommandError> {
+fn parse_bdat(args: &[u8]) -> Result<Command<'_>, CommandError> {
     let invalid = |reason| CommandError::InvalidArgument {
         verb: "BDAT",
         reason,
     };
-    let mut parts = args.split(' ').filter(|p| !p.is_empty());
-    let size = parts.next().unwrap_or("");
-    if size.is_empty() || size.len() > 19 || !size.bytes().all(|c| c.is_ascii_digit()) {
+    let (size, rest) = split_word(args);
+    if size.is_empty() || size.len() > 19 || !size.iter().all(u8::is_ascii_digit) {
         return Err(invalid("invalid chunk size"));
     }
-    let size: u64 = size.parse().map_err(|_| invalid("invalid chunk size"))?;
-    let last = match parts.next() {
-        None => false,
-        Some(m) if m.eq_ignore_ascii_case("LAST") => true,
-        Some(_) => return Err(invalid("expected LAST")),
+    // At most 19 digits: the value fits in a u64.
+    let size = size.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+    let (marker, rest) = split_word(rest);
+    let last = match marker {
+        [] => false,
+        m if m.eq_ignore_ascii_case(b"LAST") => true,
+        _ => return Err(invalid("expected LAST")),
     };
-    if parts.next().is_some() {
+    if !split_word(rest).0.is_empty() {
         return Err(invalid("unexpected text after LAST"));
     }
     Ok(Command::Bdat { size, last })
 }
 
+/// The first word of `s` after any spaces, and what follows it.
+fn split_word(s: &[u8]) -> (&[u8], &[u8]) {
+    let start = s.iter().position(|&c| c != b' ').unwrap_or(s.len());
+    let s = &s[start..];
+    let end = s.iter().position(|&c| c == b' ').unwrap_or(s.len());
+    s.split_at(end)
+}
+
 /// `auth-command = "AUTH" SP sasl-mech [SP initial-response]`,
 /// `initial-response = base64 / "="` (RFC 4954 §4)
-fn parse_auth(args: &str) -> Result<Command<'_>, CommandError> {
-    let (mech, ir) = match args.split_once(' ') {
-        Some((m, r)) => (m, Some(r.trim_matches(' '))),
+fn parse_auth(args: &[u8]) -> Result<Command<'_>, CommandError> {
+    let (mech, ir) = match args.iter().position(|&c| c == b' ') {
+        Some(i) => (&args[..i], trim_spaces(&args[i + 1..])),
         None => (args, None),
     };
-    let mechanism = Mechanism::parse(mech).map_err(|_| CommandError::InvalidArgument {
-        verb: "AUTH",
-        reason: "invalid mechanism name",
-    })?;
+    // A known name needs no text made of it.
+    let mechanism = match Mechanism::known(mech) {
+        Some(m) => m,
+        None => Mechanism::other(utf8(mech)?).map_err(|_| CommandError::InvalidArgument {
+            verb: "AUTH",
+            reason: "invalid mechanism name",
+        })?,
+    };
     let initial_response = match ir {
         None => None,
-        Some("=") => Some(Base64::empty()),
-        Some(r) => Some(Base64::new(r).map_err(|_| CommandError::InvalidArgument {
-            verb: "AUTH",
-            reason: "initial response is not base64",
-        })?),
+        Some(b"=") => Some(Base64::empty()),
+        Some(r) => Some(
+            Base64::new(utf8(r)?).map_err(|_| CommandError::InvalidArgument {
+                verb: "AUTH",
+                reason: "initial response is not base64",
+            })?,
+        ),
     };
     Ok(Command::Auth {
         mechanism,

@@ -20,6 +20,7 @@ mod encode;
 mod error;
 mod params;
 mod path;
+mod scan;
 mod value;
 
 pub use decode::{CommandDecoder, Decoded, DecoderConfig, LineEndingPolicy, ParseOptions};

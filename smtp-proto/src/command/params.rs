@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use super::error::{CommandError, ValueError};
+use super::scan::{token_end, Folded};
 use super::value::{check_atom, check_xtext, Atom, Text, XText};
 
 /// `BODY=` (RFC 6152, RFC 3030 §3)
@@ -291,21 +292,116 @@ impl RcptParameters<'_> {
     }
 }
 
+/// One `esmtp-param` as split by [`split_params`].
+struct RawParam<'a> {
+    keyword: &'a str,
+    /// The keyword folded, to compare with [`kw`].
+    key: Folded,
+    value: Option<&'a str>,
+    /// The value folded, to compare with constants such as `8BITMIME`.
+    value_key: Folded,
+}
+
 /// Splits `esmtp-param *(SP esmtp-param)` into keyword and value, checking
-/// `esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` and
 /// `esmtp-value = 1*(%d33-60 / %d62-126)` (RFC 5321 §4.1.2; UTF-8 allowed
-/// by RFC 6531 §3.3).
-fn split_params(s: &str) -> impl Iterator<Item = Result<(&str, Option<&str>), CommandError>> {
-    s.split(' ').filter(|p| !p.is_empty()).map(|p| {
-        let (k, v) = match p.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (p, None),
-        };
-        if !is_esmtp_keyword(k) || v.is_some_and(|v| !is_esmtp_value(v)) {
-            return Err(CommandError::InvalidParameter { keyword: "ESMTP" });
+/// by RFC 6531 §3.3). Parameters are separated by one or more spaces.
+///
+/// The keyword and the value each end at the first control, space, `=` or
+/// DEL, found eight octets at a time. A keyword equal to one this crate
+/// knows is thereby valid; any other is checked against `esmtp-keyword =
+/// (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` before it is kept (see
+/// [`push_other`]).
+struct SplitParams<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for SplitParams<'a> {
+    type Item = Result<RawParam<'a>, CommandError>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.s;
+        let b = s.as_bytes();
+        let mut start = self.pos;
+        while b.get(start) == Some(&b' ') {
+            start += 1;
         }
-        Ok((k, v))
-    })
+        if start >= b.len() {
+            return None;
+        }
+        let key_end = token_end(b, start);
+        let (value, value_key, end) = match b.get(key_end) {
+            None | Some(b' ') => (None, Folded::NONE, key_end),
+            Some(b'=') => {
+                let value_start = key_end + 1;
+                let value_end = token_end(b, value_start);
+                if value_end == value_start || !matches!(b.get(value_end), None | Some(b' ')) {
+                    return self.invalid();
+                }
+                match s.get(value_start..value_end) {
+                    Some(v) => (
+                        Some(v),
+                        Folded::at(b, value_start, value_end - value_start),
+                        value_end,
+                    ),
+                    None => return self.invalid(),
+                }
+            }
+            Some(_) => return self.invalid(),
+        };
+        let Some(keyword) = s.get(start..key_end) else {
+            return self.invalid();
+        };
+        self.pos = end;
+        Some(Ok(RawParam {
+            keyword,
+            key: Folded::at(b, start, key_end - start),
+            value,
+            value_key,
+        }))
+    }
+}
+
+impl SplitParams<'_> {
+    #[cold]
+    fn invalid<T>(&mut self) -> Option<Result<T, CommandError>> {
+        self.pos = self.s.len();
+        Some(Err(CommandError::InvalidParameter { keyword: "ESMTP" }))
+    }
+}
+
+fn split_params(s: &str) -> SplitParams<'_> {
+    SplitParams { s, pos: 0 }
+}
+
+/// The parameter keywords this crate interprets, and some of their values.
+mod kw {
+    use super::Folded;
+    pub const SIZE: Folded = Folded::new("SIZE");
+    pub const BODY: Folded = Folded::new("BODY");
+    pub const SMTPUTF8: Folded = Folded::new("SMTPUTF8");
+    pub const REQUIRETLS: Folded = Folded::new("REQUIRETLS");
+    pub const RET: Folded = Folded::new("RET");
+    pub const ENVID: Folded = Folded::new("ENVID");
+    pub const AUTH: Folded = Folded::new("AUTH");
+    pub const MT_PRIORITY: Folded = Folded::new("MT-PRIORITY");
+    pub const HOLDFOR: Folded = Folded::new("HOLDFOR");
+    pub const HOLDUNTIL: Folded = Folded::new("HOLDUNTIL");
+    pub const BY: Folded = Folded::new("BY");
+    pub const NOTIFY: Folded = Folded::new("NOTIFY");
+    pub const ORCPT: Folded = Folded::new("ORCPT");
+    pub const RRVS: Folded = Folded::new("RRVS");
+
+    pub const SEVEN_BIT: Folded = Folded::new("7BIT");
+    pub const EIGHT_BIT_MIME: Folded = Folded::new("8BITMIME");
+    pub const BINARY_MIME: Folded = Folded::new("BINARYMIME");
+    pub const FULL: Folded = Folded::new("FULL");
+    pub const HDRS: Folded = Folded::new("HDRS");
+    pub const NEVER: Folded = Folded::new("NEVER");
+    pub const SUCCESS: Folded = Folded::new("SUCCESS");
+    pub const FAILURE: Folded = Folded::new("FAILURE");
+    pub const DELAY: Folded = Folded::new("DELAY");
 }
 
 fn push_other<'a>(
@@ -313,6 +409,9 @@ fn push_other<'a>(
     k: &'a str,
     v: Option<&'a str>,
 ) -> Result<(), CommandError> {
+    if !is_esmtp_keyword(k) {
+        return Err(CommandError::InvalidParameter { keyword: "ESMTP" });
+    }
     if other
         .iter()
         .any(|p| p.keyword.as_str().eq_ignore_ascii_case(k))
@@ -338,10 +437,16 @@ fn value<'a>(keyword: &'static str, v: Option<&'a str>) -> Result<&'a str, Comma
 }
 
 fn digits(s: &str, max_len: usize) -> Option<u64> {
-    if s.is_empty() || s.len() > max_len || !s.bytes().all(|c| c.is_ascii_digit()) {
+    if s.is_empty() || s.len() > max_len {
         return None;
     }
-    s.parse().ok()
+    s.bytes().try_fold(0u64, |n, c| {
+        if c.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+        } else {
+            None
+        }
+    })
 }
 
 /// `date-time` of RFC 3339 §5.6, checked for shape:
@@ -381,10 +486,6 @@ fn is_date_time(s: &str) -> bool {
         && i + 6 == b.len()
 }
 
-fn is(k: &str, name: &str) -> bool {
-    k.eq_ignore_ascii_case(name)
-}
-
 macro_rules! set_once {
     ($field:expr, $kw:literal, $val:expr) => {{
         if $field.is_some() {
@@ -395,28 +496,34 @@ macro_rules! set_once {
 }
 
 /// `Mail-parameters = esmtp-param *(SP esmtp-param)` (RFC 5321 §4.1.2)
+#[inline(always)]
 pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, CommandError> {
     let mut p = MailParameters::default();
     for item in split_params(s) {
-        let (k, v) = item?;
-        if is(k, "SIZE") {
+        let RawParam {
+            keyword: k,
+            key,
+            value: v,
+            value_key,
+        } = item?;
+        if key == kw::SIZE {
             // size-value = 1*20DIGIT (RFC 1870 §3)
             let n = digits(value("SIZE", v)?, 20)
                 .ok_or(CommandError::InvalidParameter { keyword: "SIZE" })?;
             set_once!(p.size, "SIZE", n);
-        } else if is(k, "BODY") {
-            let v = value("BODY", v)?;
-            let body = if is(v, "7BIT") {
+        } else if key == kw::BODY {
+            value("BODY", v)?;
+            let body = if value_key == kw::SEVEN_BIT {
                 BodyType::SevenBit
-            } else if is(v, "8BITMIME") {
+            } else if value_key == kw::EIGHT_BIT_MIME {
                 BodyType::EightBitMime
-            } else if is(v, "BINARYMIME") {
+            } else if value_key == kw::BINARY_MIME {
                 BodyType::BinaryMime
             } else {
                 return Err(CommandError::InvalidParameter { keyword: "BODY" });
             };
             set_once!(p.body, "BODY", body);
-        } else if is(k, "SMTPUTF8") {
+        } else if key == kw::SMTPUTF8 {
             no_value("SMTPUTF8", v)?;
             if p.smtputf8 {
                 return Err(CommandError::DuplicateParameter {
@@ -424,7 +531,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 });
             }
             p.smtputf8 = true;
-        } else if is(k, "REQUIRETLS") {
+        } else if key == kw::REQUIRETLS {
             no_value("REQUIRETLS", v)?;
             if p.requiretls {
                 return Err(CommandError::DuplicateParameter {
@@ -432,24 +539,24 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 });
             }
             p.requiretls = true;
-        } else if is(k, "RET") {
-            let v = value("RET", v)?;
-            let ret = if is(v, "FULL") {
+        } else if key == kw::RET {
+            value("RET", v)?;
+            let ret = if value_key == kw::FULL {
                 Ret::Full
-            } else if is(v, "HDRS") {
+            } else if value_key == kw::HDRS {
                 Ret::Hdrs
             } else {
                 return Err(CommandError::InvalidParameter { keyword: "RET" });
             };
             set_once!(p.ret, "RET", ret);
-        } else if is(k, "ENVID") {
+        } else if key == kw::ENVID {
             // envid-value = xtext, at most 100 characters (RFC 3461 §4.4)
             let v = value("ENVID", v)?;
             if v.len() > 100 || check_xtext(v).is_err() {
                 return Err(CommandError::InvalidParameter { keyword: "ENVID" });
             }
             set_once!(p.envid, "ENVID", XText(Cow::Borrowed(v)));
-        } else if is(k, "AUTH") {
+        } else if key == kw::AUTH {
             let v = value("AUTH", v)?;
             let a = if v == "<>" {
                 AuthParam::Null
@@ -459,7 +566,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 return Err(CommandError::InvalidParameter { keyword: "AUTH" });
             };
             set_once!(p.auth, "AUTH", a);
-        } else if is(k, "MT-PRIORITY") {
+        } else if key == kw::MT_PRIORITY {
             // priority-value = [ "-" / "+" ] DIGIT, -9 to 9 (RFC 6710 §3)
             let v = value("MT-PRIORITY", v)?;
             let (neg, d) = match v.as_bytes() {
@@ -478,12 +585,12 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
             }
             let n = (d - b'0') as i8;
             set_once!(p.mt_priority, "MT-PRIORITY", if neg { -n } else { n });
-        } else if is(k, "HOLDFOR") {
+        } else if key == kw::HOLDFOR {
             // holdfor-value = 1*9DIGIT (RFC 4865 §5.1)
             let n = digits(value("HOLDFOR", v)?, 9)
                 .ok_or(CommandError::InvalidParameter { keyword: "HOLDFOR" })?;
             set_once!(p.hold, "HOLDFOR", Hold::For(n as u32));
-        } else if is(k, "HOLDUNTIL") {
+        } else if key == kw::HOLDUNTIL {
             let v = value("HOLDUNTIL", v)?;
             if !is_date_time(v) {
                 return Err(CommandError::InvalidParameter {
@@ -491,7 +598,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
                 });
             }
             set_once!(p.hold, "HOLDUNTIL", Hold::Until(Text(Cow::Borrowed(v))));
-        } else if is(k, "BY") {
+        } else if key == kw::BY {
             let by = parse_by(value("BY", v)?)
                 .ok_or(CommandError::InvalidParameter { keyword: "BY" })?;
             set_once!(p.by, "BY", by);
@@ -532,23 +639,36 @@ fn parse_by(v: &str) -> Option<DeliverBy> {
 }
 
 /// `Rcpt-parameters = esmtp-param *(SP esmtp-param)` (RFC 5321 §4.1.2)
+#[inline(always)]
 pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, CommandError> {
     let mut p = RcptParameters::default();
     for item in split_params(s) {
-        let (k, v) = item?;
-        if is(k, "NOTIFY") {
+        let RawParam {
+            keyword: k,
+            key,
+            value: v,
+            value_key,
+        } = item?;
+        if key == kw::NOTIFY {
             // notify-esmtp-value = "NEVER" / 1#notify-list-element (RFC 3461 §4.1)
             let v = value("NOTIFY", v)?;
-            let n = if is(v, "NEVER") {
+            let n = if value_key == kw::NEVER {
                 Notify::NEVER
             } else {
                 let mut n = Notify::default();
-                for el in v.split(',') {
-                    let flag = if is(el, "SUCCESS") {
+                let b = v.as_bytes();
+                let mut start = 0;
+                loop {
+                    let end = b[start..]
+                        .iter()
+                        .position(|&c| c == b',')
+                        .map_or(b.len(), |p| start + p);
+                    let el = Folded::at(b, start, end - start);
+                    let flag = if el == kw::SUCCESS {
                         &mut n.success
-                    } else if is(el, "FAILURE") {
+                    } else if el == kw::FAILURE {
                         &mut n.failure
-                    } else if is(el, "DELAY") {
+                    } else if el == kw::DELAY {
                         &mut n.delay
                     } else {
                         return Err(CommandError::InvalidParameter { keyword: "NOTIFY" });
@@ -557,16 +677,22 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
                         return Err(CommandError::InvalidParameter { keyword: "NOTIFY" });
                     }
                     *flag = true;
+                    if end == b.len() {
+                        break;
+                    }
+                    start = end + 1;
                 }
                 n
             };
             set_once!(p.notify, "NOTIFY", n);
-        } else if is(k, "ORCPT") {
+        } else if key == kw::ORCPT {
             // orcpt-value = addr-type ";" xtext, at most 500 characters (RFC 3461 §4.2)
             let v = value("ORCPT", v)?;
-            let (t, a) = v
-                .split_once(';')
+            let semi = v
+                .bytes()
+                .position(|c| c == b';')
                 .ok_or(CommandError::InvalidParameter { keyword: "ORCPT" })?;
+            let (t, a) = (&v[..semi], &v[semi + 1..]);
             if v.len() > 500 || check_atom(t).is_err() || a.is_empty() || check_xtext(a).is_err() {
                 return Err(CommandError::InvalidParameter { keyword: "ORCPT" });
             }
@@ -578,7 +704,7 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
                     addr: XText(Cow::Borrowed(a)),
                 }
             );
-        } else if is(k, "RRVS") {
+        } else if key == kw::RRVS {
             let v = value("RRVS", v)?;
             let (time, mode) = match v.split_once(';') {
                 Some((t, "C" | "c")) => (t, Some(RrvsMode::Continue)),

@@ -4,7 +4,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::error::{PathError, ValueError};
-use super::value::{check_address_literal, check_domain, scan_local_part, Domain, LocalPart};
+use super::value::{
+    check_address_literal, check_domain, scan_domain, scan_local_part, Domain, LocalPart,
+};
 
 /// `Mailbox = Local-part "@" ( Domain / address-literal )` (RFC 5321 §4.1.2)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -152,9 +154,10 @@ impl fmt::Display for ForwardPath<'_> {
 }
 
 /// Scans `Mailbox` at the start of `s`; returns it and the octets used.
+#[inline(always)]
 fn scan_mailbox(s: &str) -> Result<(Mailbox<'_>, usize), PathError> {
     let b = s.as_bytes();
-    let (lp_len, _) = scan_local_part(b).map_err(|e| match e {
+    let lp_len = scan_local_part(b).map_err(|e| match e {
         ValueError::TooLong => PathError::LocalPartTooLong,
         _ => PathError::InvalidLocalPart,
     })?;
@@ -172,15 +175,20 @@ fn scan_mailbox(s: &str) -> Result<(Mailbox<'_>, usize), PathError> {
         check_address_literal(lit).map_err(|_| PathError::InvalidDomain)?;
         close + 1
     } else {
-        let n = rest
-            .iter()
-            .position(|&c| c == b'>' || c == b' ')
-            .unwrap_or(rest.len());
-        check_domain(&s[dom_start..dom_start + n]).map_err(|e| match e {
-            ValueError::TooLong if n > 255 => PathError::DomainTooLong,
-            _ => PathError::InvalidDomain,
-        })?;
-        n
+        match scan_domain(rest) {
+            (n, true) if matches!(rest.get(n), None | Some(b'>' | b' ')) => n,
+            _ => {
+                let n = rest
+                    .iter()
+                    .position(|&c| c == b'>' || c == b' ')
+                    .unwrap_or(rest.len());
+                check_domain(&s[dom_start..dom_start + n]).map_err(|e| match e {
+                    ValueError::TooLong if n > 255 => PathError::DomainTooLong,
+                    _ => PathError::InvalidDomain,
+                })?;
+                n
+            }
+        }
     };
     let end = dom_start + dom_len;
     let mb = Mailbox {
@@ -202,6 +210,7 @@ pub(crate) enum ScannedPath<'a> {
 /// (RFC 5321 §4.1.1.3, Appendix C). Returns the path and the octets used.
 ///
 /// With `allow_unbracketed`, a bare `local@domain` is accepted too.
+#[inline(always)]
 pub(crate) fn scan_path(
     s: &str,
     allow_unbracketed: bool,
@@ -230,7 +239,8 @@ pub(crate) fn scan_path(
         start = colon + 1;
     }
     let inner = &s[start..];
-    if inner.len() >= 10
+    if inner.len() >= 11
+        && inner.as_bytes()[0] | 0x20 == b'p'
         && inner.as_bytes()[..10].eq_ignore_ascii_case(b"postmaster")
         && inner.as_bytes().get(10) == Some(&b'>')
     {

@@ -12,22 +12,31 @@ use super::owned;
 /// Byte classes used by the grammar rules, one table lookup per byte.
 pub(crate) mod class {
     /// `atext` (RFC 5322 §3.2.3, as used by RFC 5321 `Atom`).
-    pub const ATEXT: u8 = 1;
+    pub const ATEXT: u16 = 1;
     /// `Let-dig` / `Ldh-str` letters, digits and hyphen.
-    pub const LDH: u8 = 2;
+    pub const LDH: u16 = 2;
     /// `dcontent` (RFC 5321 §4.1.3): %d33-90 / %d94-126.
-    pub const DCONTENT: u8 = 4;
+    pub const DCONTENT: u16 = 4;
     /// `qtextSMTP` (RFC 5321 §4.1.2): %d32-33 / %d35-91 / %d93-126.
-    pub const QTEXT: u8 = 8;
+    pub const QTEXT: u16 = 8;
     /// `xchar` (RFC 3461 §4): "!" to "~" except "+" and "=".
-    pub const XCHAR: u8 = 16;
+    pub const XCHAR: u16 = 16;
     /// Characters of an ESMTP keyword or SASL mechanism: letters, digits, "-", "_".
-    pub const KEYWORD: u8 = 32;
+    pub const KEYWORD: u16 = 32;
     /// Base64 alphabet and padding.
-    pub const BASE64: u8 = 64;
+    pub const BASE64: u16 = 64;
+    /// `atext` or a non-ASCII octet: what an atom of a UTF-8 local part
+    /// (RFC 6531 §3.3) is made of.
+    pub const ATEXT_UTF8: u16 = 128;
+    /// `Let-dig`, `-`, or a non-ASCII octet: a label of a domain that may
+    /// hold U-labels (RFC 6531 §3.3).
+    pub const LDH_UTF8: u16 = 256;
+    /// `esmtp-value` octets: %d33-60 / %d62-126, or non-ASCII (RFC 5321
+    /// §4.1.2, RFC 6531 §3.3).
+    pub const ESMTP_VALUE: u16 = 512;
 
-    const fn build() -> [u8; 256] {
-        let mut t = [0u8; 256];
+    const fn build() -> [u16; 256] {
+        let mut t = [0u16; 256];
         let mut i = 0;
         while i < 256 {
             let c = i as u8;
@@ -76,6 +85,15 @@ pub(crate) mod class {
             if alnum || c == b'+' || c == b'/' || c == b'=' {
                 v |= BASE64;
             }
+            if v & ATEXT != 0 || c >= 0x80 {
+                v |= ATEXT_UTF8;
+            }
+            if v & LDH != 0 || c >= 0x80 {
+                v |= LDH_UTF8;
+            }
+            if (c >= 33 && c <= 126 && c != b'=') || c >= 0x80 {
+                v |= ESMTP_VALUE;
+            }
             t[i] = v;
             i += 1;
         }
@@ -83,11 +101,11 @@ pub(crate) mod class {
     }
 
     /// The lookup table.
-    pub static TABLE: [u8; 256] = build();
+    pub static TABLE: [u16; 256] = build();
 
     /// True when `b` belongs to class `c`.
     #[inline(always)]
-    pub fn is(b: u8, c: u8) -> bool {
+    pub fn is(b: u8, c: u16) -> bool {
         TABLE[b as usize] & c != 0
     }
 }
@@ -225,7 +243,7 @@ impl<'a> Domain<'a> {
     /// assert!(Domain::new("-bad.example").is_err());
     /// ```
     pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
-        cow_new(s, |s| check_domain_or_literal(s).map(|_| ()), Domain)
+        cow_new(s, check_domain_or_literal, Domain)
     }
 
     /// True for an address literal such as `[192.0.2.1]`.
@@ -241,11 +259,46 @@ impl<'a> Domain<'a> {
     }
 }
 
+/// Scans `Domain = sub-domain *("." sub-domain)` (RFC 5321 §4.1.2, with
+/// `sub-domain =/ U-label` of RFC 6531 §3.3) at the start of `b`, up to the
+/// first octet that is not a letter, digit, `-`, `.` or non-ASCII. Returns
+/// where it stopped and whether the octets before make a valid domain (no
+/// empty label, none over 63 octets or with `-` at either end, at most 255
+/// octets in all).
+#[inline(always)]
+pub(crate) fn scan_domain(b: &[u8]) -> (usize, bool) {
+    let mut i = 0;
+    let mut ok = true;
+    loop {
+        let start = i;
+        while i < b.len() && class::is(b[i], class::LDH_UTF8) {
+            i += 1;
+        }
+        ok &= match b.get(start..i) {
+            Some([first, .., last]) => *first != b'-' && *last != b'-' && i - start <= 63,
+            Some([only]) => *only != b'-',
+            _ => false,
+        };
+        if b.get(i) != Some(&b'.') {
+            break;
+        }
+        i += 1;
+    }
+    (i, ok && i <= 255)
+}
+
 /// `Domain = sub-domain *("." sub-domain)` (RFC 5321 §4.1.2), with
 /// `sub-domain =/ U-label` (RFC 6531 §3.3).
-///
-/// Returns whether the domain holds UTF-8.
-pub(crate) fn check_domain(s: &str) -> Result<bool, ValueError> {
+pub(crate) fn check_domain(s: &str) -> Result<(), ValueError> {
+    match scan_domain(s.as_bytes()) {
+        (n, true) if n == s.len() => Ok(()),
+        _ => domain_error(s),
+    }
+}
+
+/// Why `s` is not a domain, label by label (the error of its first fault).
+#[cold]
+fn domain_error(s: &str) -> Result<(), ValueError> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err(ValueError::Empty);
@@ -253,7 +306,6 @@ pub(crate) fn check_domain(s: &str) -> Result<bool, ValueError> {
     if b.len() > 255 {
         return Err(ValueError::TooLong);
     }
-    let mut utf8 = false;
     for label in b.split(|&c| c == b'.') {
         let (Some(&first), Some(&last)) = (label.first(), label.last()) else {
             return Err(ValueError::Syntax("empty domain label"));
@@ -264,15 +316,11 @@ pub(crate) fn check_domain(s: &str) -> Result<bool, ValueError> {
         if first == b'-' || last == b'-' {
             return Err(ValueError::Syntax("domain label starts or ends with '-'"));
         }
-        for &c in label {
-            if c >= 0x80 {
-                utf8 = true;
-            } else if !class::is(c, class::LDH) {
-                return Err(ValueError::Syntax("invalid character in domain"));
-            }
+        if !label.iter().all(|&c| class::is(c, class::LDH_UTF8)) {
+            return Err(ValueError::Syntax("invalid character in domain"));
         }
     }
-    Ok(utf8)
+    Ok(())
 }
 
 /// `address-literal = "[" ( IPv4-address-literal / IPv6-address-literal /
@@ -323,10 +371,10 @@ pub(crate) fn check_address_literal(s: &str) -> Result<(), ValueError> {
     }
 }
 
-/// A domain or an address literal; returns whether it holds UTF-8.
-pub(crate) fn check_domain_or_literal(s: &str) -> Result<bool, ValueError> {
+/// A domain or an address literal.
+pub(crate) fn check_domain_or_literal(s: &str) -> Result<(), ValueError> {
     if s.starts_with('[') {
-        check_address_literal(s).map(|()| false)
+        check_address_literal(s)
     } else {
         check_domain(s)
     }
@@ -525,21 +573,31 @@ impl<'a> Mechanism<'a> {
     /// assert!(Mechanism::parse("BAD MECH").is_err());
     /// ```
     pub fn parse(s: &'a str) -> Result<Self, ValueError> {
-        let known = [
-            ("PLAIN", Mechanism::Plain),
-            ("LOGIN", Mechanism::Login),
-            ("XOAUTH2", Mechanism::XOAuth2),
-            ("OAUTHBEARER", Mechanism::OAuthBearer),
-            ("CRAM-MD5", Mechanism::CramMd5),
-            ("EXTERNAL", Mechanism::External),
-            ("SCRAM-SHA-1", Mechanism::ScramSha1),
-            ("SCRAM-SHA-256", Mechanism::ScramSha256),
-        ];
-        for (name, m) in known {
-            if s.eq_ignore_ascii_case(name) {
-                return Ok(m);
-            }
+        match Mechanism::known(s.as_bytes()) {
+            Some(m) => Ok(m),
+            None => Mechanism::other(s),
         }
+    }
+
+    /// The known mechanism named `s` (ignoring case), if any.
+    pub(crate) fn known(s: &[u8]) -> Option<Mechanism<'static>> {
+        let is = |name: &str| s.eq_ignore_ascii_case(name.as_bytes());
+        Some(match s.len() {
+            5 if is("PLAIN") => Mechanism::Plain,
+            5 if is("LOGIN") => Mechanism::Login,
+            7 if is("XOAUTH2") => Mechanism::XOAuth2,
+            11 if is("OAUTHBEARER") => Mechanism::OAuthBearer,
+            8 if is("CRAM-MD5") => Mechanism::CramMd5,
+            8 if is("EXTERNAL") => Mechanism::External,
+            11 if is("SCRAM-SHA-1") => Mechanism::ScramSha1,
+            13 if is("SCRAM-SHA-256") => Mechanism::ScramSha256,
+            _ => return None,
+        })
+    }
+
+    /// A mechanism that is not one of the known ones:
+    /// `sasl-mech = 1*20mech-char`.
+    pub(crate) fn other(s: &'a str) -> Result<Self, ValueError> {
         if s.len() > 20 {
             return Err(ValueError::TooLong);
         }
@@ -607,7 +665,7 @@ impl<'a> LocalPart<'a> {
         cow_new(
             s,
             |s| match scan_local_part(s.as_bytes()) {
-                Ok((n, _)) if n == s.len() => Ok(()),
+                Ok(n) if n == s.len() => Ok(()),
                 Ok(_) => Err(ValueError::Syntax("invalid local part")),
                 Err(e) => Err(e),
             },
@@ -629,10 +687,10 @@ impl<'a> LocalPart<'a> {
 }
 
 /// Scans a `Local-part = Dot-string / Quoted-string` (RFC 5321 §4.1.2) at
-/// the start of `b`, with RFC 6531 UTF-8. Returns the octets it takes and
-/// whether it holds UTF-8. Stops at the first octet that cannot continue it.
-pub(crate) fn scan_local_part(b: &[u8]) -> Result<(usize, bool), ValueError> {
-    let mut utf8 = false;
+/// the start of `b`, with RFC 6531 UTF-8. Returns the octets it takes.
+/// Stops at the first octet that cannot continue it.
+#[inline(always)]
+pub(crate) fn scan_local_part(b: &[u8]) -> Result<usize, ValueError> {
     let n = if b.first() == Some(&b'"') {
         // Quoted-string = DQUOTE *QcontentSMTP DQUOTE
         let mut i = 1;
@@ -645,41 +703,29 @@ pub(crate) fn scan_local_part(b: &[u8]) -> Result<(usize, bool), ValueError> {
                     Some(&c) if (32..=126).contains(&c) => i += 2,
                     _ => return Err(ValueError::Syntax("invalid quoted pair")),
                 },
-                Some(&c) if c >= 0x80 => {
-                    utf8 = true;
-                    i += 1;
-                }
-                Some(&c) if class::is(c, class::QTEXT) => i += 1,
+                Some(&c) if c >= 0x80 || class::is(c, class::QTEXT) => i += 1,
                 Some(_) => return Err(ValueError::Syntax("invalid character in quoted string")),
             }
         }
     } else {
         // Dot-string = Atom *("."  Atom)
         let mut i = 0;
-        let mut atom_len = 0;
-        while let Some(&c) = b.get(i) {
-            if c == b'.' {
-                if atom_len == 0 {
-                    return Err(ValueError::Syntax("empty atom in local part"));
-                }
-                atom_len = 0;
-            } else if c >= 0x80 {
-                utf8 = true;
-                atom_len += 1;
-            } else if class::is(c, class::ATEXT) {
-                atom_len += 1;
-            } else {
-                break;
+        loop {
+            let start = i;
+            while i < b.len() && class::is(b[i], class::ATEXT_UTF8) {
+                i += 1;
+            }
+            if i == start {
+                return Err(ValueError::Syntax("empty atom in local part"));
+            }
+            if b.get(i) != Some(&b'.') {
+                break i;
             }
             i += 1;
         }
-        if atom_len == 0 {
-            return Err(ValueError::Syntax("empty atom in local part"));
-        }
-        i
     };
     if n > 64 {
         return Err(ValueError::TooLong);
     }
-    Ok((n, utf8))
+    Ok(n)
 }

@@ -2,7 +2,7 @@
 
 use super::ehlo::EhloSummary;
 use super::{
-    parse_reply_line, reply_line_head, EhloError, EhloReply, LineFault, ParsedLine, Reply,
+    parse_reply_line_with, reply_line_head, EhloError, EhloReply, LineFault, ParsedLine, Reply,
 };
 use crate::framer::{Frame, LineFramer};
 use crate::status::ReplyCode;
@@ -235,6 +235,8 @@ pub struct ReplyDecoder {
     lines: usize,
     /// The code of the current reply, once its first line is checked.
     code: Option<ReplyCode>,
+    /// The three digits of `code`, as sent.
+    code_digits: [u8; 3],
     /// The first line of the current reply, once checked.
     first: Option<ParsedLine>,
     /// An over-long line was reported and its tail is being thrown away.
@@ -245,6 +247,9 @@ pub struct ReplyDecoder {
     ehlo: EhloSummary,
     /// Every line of the current reply so far went into `ehlo`.
     ehlo_complete: bool,
+    /// A line of the current reply was not plain ASCII free of control
+    /// octets below 14, so it may hold a NUL.
+    maybe_nul: bool,
 }
 
 /// A successful step of [`ReplyDecoder::decode_ehlo`] (exhaustive, like
@@ -306,6 +311,7 @@ impl ReplyDecoder {
         self.lines = 0;
         self.code = None;
         self.first = None;
+        self.maybe_nul = false;
     }
 
     fn fail(&mut self, kind: ReplyErrorKind, consumed: usize) -> ReplyError {
@@ -365,7 +371,8 @@ impl ReplyDecoder {
     ) -> Result<Decoded<'a>, ReplyError> {
         loop {
             let rest = buf.get(self.pos..).unwrap_or(&[]);
-            let line = match self.framer.next_frame(rest, self.config.max_line_len) {
+            let (frame, plain) = self.framer.next_plain_frame(rest, self.config.max_line_len);
+            let line = match frame {
                 Frame::Incomplete => return Ok(Decoded::Incomplete),
                 Frame::Discarded { consumed, end } => {
                     if self.overlong_reported {
@@ -379,9 +386,21 @@ impl ReplyDecoder {
                 }
                 Frame::Line(line) => line,
             };
+            self.maybe_nul |= !plain;
             let line_end = self.pos + line.consumed;
             let content = rest.get(..line.content_len).unwrap_or(&[]);
-            let head = reply_line_head(content);
+            // A line that repeats the first line's digits has its code:
+            // only the separator is left to check.
+            let head = match (self.code, content) {
+                (Some(code), [a, b, c, rest @ ..]) if [*a, *b, *c] == self.code_digits => {
+                    match rest.first() {
+                        None | Some(b' ') => Ok((code, true)),
+                        Some(b'-') => Ok((code, false)),
+                        Some(_) => Err(LineFault::Separator),
+                    }
+                }
+                _ => reply_line_head(content),
+            };
 
             if let Some(skip) = self.skip_code {
                 match head {
@@ -423,9 +442,12 @@ impl ReplyDecoder {
                         self.ehlo_complete = false;
                     }
                 }
-                None => match parse_reply_line(content) {
+                None => match parse_reply_line_with(content, !plain) {
                     Ok(parsed) => {
                         self.code = Some(code);
+                        if let [a, b, c, ..] = *content {
+                            self.code_digits = [a, b, c];
+                        }
                         self.first = Some(parsed);
                         self.ehlo = EhloSummary::default();
                         self.ehlo_complete = EHLO;
@@ -442,8 +464,10 @@ impl ReplyDecoder {
             }
             if last {
                 let raw = buf.get(..line_end).unwrap_or(&[]);
-                // One scan of the whole reply for NUL, rather than one per line.
-                if memchr::memchr(0, raw).is_some() {
+                // One scan of the whole reply for NUL, rather than one per
+                // line, and none when every line was found plain as it was
+                // framed.
+                if self.maybe_nul && memchr::memchr(0, raw).is_some() {
                     return Err(self.fail(ReplyErrorKind::Nul, line_end));
                 }
                 let Some(first) = self.first else {

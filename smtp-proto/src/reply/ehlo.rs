@@ -11,6 +11,7 @@
 //! ```
 
 use super::{split_line, InvalidReply, OwnedReply, Reply};
+use crate::framer::visible_run;
 use crate::status::ReplyCode;
 use core::fmt;
 
@@ -52,30 +53,32 @@ fn key_upper(token: &[u8]) -> Option<Key> {
 }
 
 /// The key of the first `len` bytes of `buf`, compared without regard to
-/// ASCII case. When `buf` holds at least 24 bytes they are read as whole
-/// words and masked, which is faster than assembling the key byte by byte.
+/// ASCII case. The words the key needs are read whole and masked when
+/// `buf` holds them, which is faster than assembling the key byte by byte.
+#[inline]
 fn key_upper_in(buf: &[u8], len: usize) -> Option<Key> {
     if len == 0 || len > KEY_LEN || len > buf.len() {
         return None;
     }
-    if let Some(
-        &[b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23],
-    ) = buf.first_chunk::<KEY_LEN>()
-    {
-        let mask = |at: usize| -> u64 {
-            match len.saturating_sub(at).min(8) {
-                0 => 0,
-                n => u64::MAX >> (64 - 8 * n),
-            }
-        };
-        let a = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
-        let b = u64::from_le_bytes([b8, b9, b10, b11, b12, b13, b14, b15]);
-        let c = u64::from_le_bytes([b16, b17, b18, b19, b20, b21, b22, b23]);
-        return Some((
-            upper_word(a) & mask(0),
-            upper_word(b) & mask(8),
-            upper_word(c) & mask(16),
-        ));
+    // Only the words the keyword reaches into are loaded and folded.
+    let word = |at: usize| {
+        buf.get(at..)
+            .and_then(<[u8]>::first_chunk::<8>)
+            .map(|w| u64::from_le_bytes(*w))
+    };
+    let partial = |w: u64, n: usize| upper_word(w) & (u64::MAX >> (64 - 8 * n));
+    let fast = match len {
+        1..=8 => word(0).map(|a| (partial(a, len), 0, 0)),
+        9..=16 => word(0)
+            .zip(word(8))
+            .map(|(a, b)| (upper_word(a), partial(b, len - 8), 0)),
+        _ => word(0)
+            .zip(word(8))
+            .zip(word(16))
+            .map(|((a, b), c)| (upper_word(a), upper_word(b), partial(c, len - 16))),
+    };
+    if fast.is_some() {
+        return fast;
     }
     // Assembled in registers: writing bytes to a buffer and reading it back
     // as words would stall on store forwarding.
@@ -98,7 +101,9 @@ fn is_keyword_byte(b: u8) -> bool {
 
 /// The `ehlo-keyword` at the start of `line`: its length (the keyword is
 /// followed by SP, CR or LF, else `None`) and its key when it can be a known
-/// one. Keywords within the first 24 bytes are found eight bytes at a time.
+/// one. Keywords within the first 24 bytes are found eight bytes at a time
+/// (as far as the line holds whole words).
+#[inline]
 fn keyword_token(line: &[u8]) -> Option<(usize, Option<Extension>)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -112,18 +117,17 @@ fn keyword_token(line: &[u8]) -> Option<(usize, Option<Extension>)> {
             | (lf.wrapping_sub(ONES) & !lf))
             & HIGH
     };
-    if let Some(
-        &[b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23],
-    ) = line.first_chunk::<KEY_LEN>()
     {
-        let words = [
-            u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
-            u64::from_le_bytes([b8, b9, b10, b11, b12, b13, b14, b15]),
-            u64::from_le_bytes([b16, b17, b18, b19, b20, b21, b22, b23]),
-        ];
+        // As many whole words as the line holds, up to three, each loaded
+        // only when the keyword has not ended in the ones before.
+        let mut words = [0u64; 3];
         let mut len = None;
-        for (i, w) in words.iter().enumerate() {
-            let e = ends(*w);
+        for (i, slot) in words.iter_mut().enumerate() {
+            let Some(w) = line.get(i * 8..).and_then(<[u8]>::first_chunk::<8>) else {
+                break;
+            };
+            *slot = u64::from_le_bytes(*w);
+            let e = ends(*slot);
             if e != 0 {
                 len = Some(i * 8 + (e.trailing_zeros() / 8) as usize);
                 break;
@@ -927,11 +931,19 @@ impl<'a> EhloReply<'a> {
 
     /// `"250" ( SP / "-" ) Domain [ SP ehlo-greet ]`, with no capabilities
     /// recorded yet.
+    #[inline(always)]
     fn first_line(reply: &Reply<'a>) -> Result<Self, EhloError> {
         if reply.code() != ReplyCode::OK {
             return Err(EhloError::NotOk(reply.code()));
         }
-        let (first, body) = split_line(reply.as_bytes());
+        // The decoder recorded where the first line's content ends; its
+        // terminator follows (CR LF, or LF where bare LF is allowed).
+        let raw = reply.as_bytes();
+        let end = reply.text_end;
+        let (first, body) = match (raw.get(..end), raw.get(end..)) {
+            (Some(first), Some([b'\r', b'\n', body @ ..] | [b'\n', body @ ..])) => (first, body),
+            _ => split_line(raw),
+        };
         let first = trim(first.get(4..).unwrap_or(&[]));
         let (domain, greeting) = match memchr::memchr(b' ', first) {
             Some(sp) => (
@@ -1120,6 +1132,7 @@ impl EhloSummary {
     /// with its code) when it has one of the common shapes, and returns the
     /// bytes after it; `None` leaves the line to [`Capability::parse`],
     /// which reads every shape the same way, only slower.
+    #[inline(always)]
     pub(crate) fn fast_line<'b>(&mut self, rest: &'b [u8]) -> Option<&'b [u8]> {
         let line = rest.get(4..)?;
         let (kw_len, ext) = keyword_token(line)?;
@@ -1177,7 +1190,11 @@ impl EhloSummary {
                     let mut words = after;
                     loop {
                         words = skip_spaces(words);
-                        let len = words.iter().position(|&b| !(b'!'..=b'~').contains(&b))?;
+                        let len = visible_run(words);
+                        if len == words.len() {
+                            // No line end after the last mechanism.
+                            return None;
+                        }
                         if len == 0 {
                             break;
                         }

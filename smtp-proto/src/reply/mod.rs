@@ -288,10 +288,19 @@ pub(crate) enum LineFault {
 /// status code whose class matches the reply code's first digit, followed by
 /// SP or the end of the line, it is split off.
 pub(crate) fn parse_reply_line(content: &[u8]) -> Result<ParsedLine, LineFault> {
+    parse_reply_line_with(content, true)
+}
+
+/// [`parse_reply_line`]; `may_hold_nul` false skips the NUL scan of a line
+/// already known to hold none.
+pub(crate) fn parse_reply_line_with(
+    content: &[u8],
+    may_hold_nul: bool,
+) -> Result<ParsedLine, LineFault> {
     let (code, last) = reply_line_head(content)?;
     let raw_text_start = content.len().min(4);
     let raw_text = content.get(raw_text_start..).unwrap_or(&[]);
-    if memchr::memchr(0, raw_text).is_some() {
+    if may_hold_nul && memchr::memchr(0, raw_text).is_some() {
         return Err(LineFault::Nul);
     }
     let (enhanced, skip) = enhanced_prefix(code, raw_text);
