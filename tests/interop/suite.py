@@ -36,7 +36,7 @@ POSTFIX_LIB = os.path.join(PEERS_DIR, "postfix/usr/lib/postfix")
 SMTP_SINK = os.path.join(PEERS_DIR, "postfix/usr/sbin/smtp-sink")
 VENV_PY = os.path.join(PEERS_DIR, "venv/bin/python")
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-EXAMPLES = os.path.join(TARGET, "release/examples")
+EXAMPLES = os.environ.get("INTEROP_EXAMPLES", os.path.join(TARGET, "release/examples"))
 
 HOST = "127.0.0.1"
 CRLF = b"\r\n"
