@@ -10,6 +10,9 @@
 //! Prints one line per recipient and the final reply, and exits 0 only if
 //! every recipient was accepted.
 
+#[path = "../../smtp-proto-tokio/examples/support/line_ends.rs"]
+mod line_ends;
+
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::Path;
@@ -232,8 +235,11 @@ fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Box<dyn st
 }
 
 fn send(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
-    let mut message = Vec::new();
-    std::io::stdin().read_to_end(&mut message)?;
+    let mut input = Vec::new();
+    std::io::stdin().read_to_end(&mut input)?;
+    // Canonical CRLF line ends, as DATA's encoder makes them: BDAT carries
+    // the bytes unchanged (RFC 3030 §3 wants CRLF without BINARYMIME).
+    let message = line_ends::crlf_line_ends(&input);
     let host = args
         .server
         .rsplit_once(':')
@@ -249,7 +255,7 @@ fn send(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let mut config = ClientConfig::new(Domain::new(args.helo.clone())?.into_owned())
         .with_tls(tls_policy)
         .with_chunking(match args.chunking {
-            Chunking::Auto => ChunkingPolicy::WhenNeeded,
+            Chunking::Auto => ChunkingPolicy::Prefer,
             Chunking::Off => ChunkingPolicy::Never,
         });
     if args.lmtp {

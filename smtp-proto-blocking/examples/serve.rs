@@ -385,6 +385,19 @@ fn tls_config(
     Ok(Arc::new(config))
 }
 
+/// Binds `addr` with a listen queue of 1024 (`TcpListener::bind` asks for
+/// 128). A burst of connections larger than the queue overflows it; the
+/// kernel then drops the client's handshake ACK while the client believes
+/// it is connected and waits for a greeting that may never come.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
 /// Counts a connection thread for as long as it lives.
 struct Slot(Arc<Shared>);
 
@@ -482,7 +495,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         active: AtomicUsize::new(0),
         max_connections: args.max_connections.max(1),
     });
-    let listener = TcpListener::bind(args.listen)?;
+    let listener = listen(args.listen)?;
     log!(
         "INFO",
         "serving",

@@ -9,6 +9,9 @@
 //! Prints one line per recipient and the final reply, and exits 0 only if
 //! every recipient was accepted.
 
+#[path = "support/line_ends.rs"]
+mod line_ends;
+
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -204,8 +207,13 @@ impl ClientHandler for Sender {
 }
 
 async fn send(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
-    let mut message = Vec::new();
-    std::io::stdin().read_to_end(&mut message)?;
+    let mut input = Vec::new();
+    std::io::stdin().read_to_end(&mut input)?;
+    // BDAT sends the bytes as they are, and a message that is not
+    // BODY=BINARYMIME must be in canonical CRLF form (RFC 3030 §3), so line
+    // ends are made CRLF here, as DATA's encoder does: the same input then
+    // arrives the same over DATA and over BDAT.
+    let message = line_ends::crlf_line_ends(&input);
     let host = args
         .server
         .rsplit_once(':')
@@ -221,7 +229,7 @@ async fn send(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let mut config = ClientConfig::new(Domain::new(args.helo.clone())?.into_owned())
         .with_tls(tls_policy)
         .with_chunking(match args.chunking {
-            Chunking::Auto => ChunkingPolicy::WhenNeeded,
+            Chunking::Auto => ChunkingPolicy::Prefer,
             Chunking::Off => ChunkingPolicy::Never,
         });
     if args.lmtp {

@@ -28,7 +28,7 @@ use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SaslMechanism};
 use smtp_proto_tokio::smtp_proto::server::{HelloKind, ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use smtp_proto_tokio::tls;
-use tokio::net::TcpListener;
+use tokio::net::TcpSocket;
 use tokio_rustls::TlsAcceptor;
 
 /// Command line of the example server.
@@ -340,7 +340,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tls: options,
         ids: AtomicU64::new(0),
     });
-    let listener = TcpListener::bind(args.listen).await?;
+    // A listen queue of 1024 (TcpListener::bind asks for 128): a burst of
+    // connections larger than the queue overflows it, and the kernel then
+    // drops the client's handshake ACK while the client believes it is
+    // connected, so it waits for a greeting that may never come.
+    let socket = if args.listen.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(args.listen)?;
+    let listener = socket.listen(1024)?;
     tracing::info!(listen = %listener.local_addr()?, maildir = %args.maildir.display(), "serving");
     loop {
         let (socket, peer) = match listener.accept().await {

@@ -408,7 +408,7 @@ impl DataDecoder {
                 // The first line: what came before plus this block's part,
                 // without its CR.
                 let interior = region.get(first_lf + 1..last_lf).unwrap_or_default();
-                if self.line_len + first_lf > max + 1 || !short_lines(interior, max) {
+                if self.line_len + first_lf > max.saturating_add(1) || !short_lines(interior, max) {
                     return pos;
                 }
                 if last_lf + 1 == end {
@@ -633,7 +633,8 @@ const FAST_BLOCK: usize = 4096;
 /// whole block. Lines close to the limit can fail the test without being
 /// too long; the caller then checks line by line.
 fn short_lines(lines: &[u8], max: usize) -> bool {
-    let block = (max + 3) / 2;
+    // Saturating: `max_line_len` may be `usize::MAX` (no limit).
+    let block = max.saturating_add(3) / 2;
     if block == 0 {
         return lines.is_empty();
     }

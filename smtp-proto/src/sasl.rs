@@ -147,7 +147,10 @@ impl SaslMechanism {
     /// Looks a mechanism name up, ignoring case.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        Mechanism::parse(name).ok().as_ref().and_then(Self::from_mechanism)
+        Mechanism::parse(name)
+            .ok()
+            .as_ref()
+            .and_then(Self::from_mechanism)
     }
 
     /// The implemented mechanism a wire-level [`Mechanism`] names, if any.
@@ -357,6 +360,11 @@ fn kv_pairs(body: &[u8]) -> Result<Vec<(&str, &str)>, SaslError> {
         if item.is_empty() {
             return Err(SaslError::Malformed("empty key/value pair"));
         }
+        // The encoders never send NUL here (RFC 7628 §3.1 values are
+        // VCHAR, SP, HTAB, CR, LF).
+        if item.contains(&0) {
+            return Err(SaslError::Malformed("NUL in key/value pair"));
+        }
         let item = utf8(item)?;
         let (k, v) = item
             .split_once('=')
@@ -447,6 +455,10 @@ fn decode_oauthbearer(msg: &[u8]) -> Result<Credentials, SaslError> {
 
 /// `saslname`: `,` is sent as `=2C` and `=` as `=3D` (RFC 5801 §4).
 fn decode_saslname(s: &str) -> Result<String, SaslError> {
+    // UTF8-char-safe excludes NUL (RFC 5801 §4).
+    if s.contains('\0') {
+        return Err(SaslError::Malformed("NUL in saslname"));
+    }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(pos) = rest.find('=') {
@@ -480,12 +492,16 @@ pub fn plain_response(
     authcid: &str,
     password: &str,
 ) -> Result<Vec<u8>, SaslError> {
+    // Only NUL separates PLAIN's fields (RFC 4616 §2): every other octet,
+    // ^A included, is content the decoder reads back as sent.
     for (v, what) in [
         (authzid.unwrap_or_default(), "authzid"),
         (authcid, "authcid"),
         (password, "password"),
     ] {
-        no_ctl(v, what)?;
+        if v.contains('\0') {
+            return Err(SaslError::Unencodable(what));
+        }
     }
     if authcid.is_empty() || password.is_empty() {
         return Err(SaslError::Unencodable("empty authcid or password"));
@@ -503,6 +519,10 @@ pub fn plain_response(
 pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
     no_ctl(user, "user")?;
     no_ctl(token, "token")?;
+    // The decoder refuses an empty user or token: never send one.
+    if user.is_empty() || token.is_empty() {
+        return Err(SaslError::Unencodable("empty user or token"));
+    }
     Ok(format!("user={user}\x01auth=Bearer {token}\x01\x01").into_bytes())
 }
 
@@ -515,9 +535,17 @@ pub fn oauthbearer_response(
     token: &str,
 ) -> Result<Vec<u8>, SaslError> {
     no_ctl(token, "token")?;
+    // The decoder refuses an empty bearer token: never send one.
+    if token.is_empty() {
+        return Err(SaslError::Unencodable("empty token"));
+    }
     let mut s = String::from("n,");
     if let Some(a) = authzid {
-        no_ctl(a, "authzid")?;
+        // A saslname may hold any UTF-8 but NUL (RFC 5801 §4); `,` and `=`
+        // are escaped below.
+        if a.contains('\0') {
+            return Err(SaslError::Unencodable("authzid"));
+        }
         s.push_str("a=");
         s.push_str(&encode_saslname(a));
     }
@@ -738,6 +766,47 @@ mod tests {
         assert!(xoauth2_response("u", "t\x01").is_err());
         assert!(oauthbearer_response(None, Some("h\x01"), None, "t").is_err());
         assert_eq!(plain_response(Some("z"), "u", "p").unwrap(), b"z\0u\0p");
+    }
+
+    #[test]
+    fn nul_is_refused_both_ways_and_ctrl_a_carried_in_authzid() {
+        let nul_user = b"user=a\0b\x01auth=Bearer t\x01\x01";
+        assert!(SaslServer::new(SaslMechanism::XOAuth2)
+            .start(Some(nul_user))
+            .is_err());
+        assert!(SaslServer::new(SaslMechanism::OAuthBearer)
+            .start(Some(b"n,a=a\0b,\x01auth=Bearer t\x01\x01"))
+            .is_err());
+        assert!(oauthbearer_response(Some("a\0b"), None, None, "t").is_err());
+        let r = oauthbearer_response(Some("a\x01b"), None, None, "t").unwrap();
+        let Credentials::OAuthBearer { authzid, .. } =
+            done(SaslServer::new(SaslMechanism::OAuthBearer).start(Some(&r)))
+        else {
+            panic!()
+        };
+        assert_eq!(authzid.as_deref(), Some("a\x01b"));
+    }
+
+    #[test]
+    fn encoders_refuse_what_the_decoders_refuse() {
+        assert!(xoauth2_response("", "t").is_err());
+        assert!(xoauth2_response("u", "").is_err());
+        assert!(oauthbearer_response(None, None, None, "").is_err());
+    }
+
+    #[test]
+    fn plain_round_trips_control_a() {
+        // ^A is a separator of XOAUTH2 and OAUTHBEARER, not of PLAIN: what
+        // the PLAIN decoder accepts, the PLAIN encoder writes back.
+        let creds = done(SaslServer::new(SaslMechanism::Plain).start(Some(b"\0al\x01ice\0p\x01w")));
+        let Credentials::Plain {
+            authcid, password, ..
+        } = &creds
+        else {
+            panic!("{creds:?}")
+        };
+        let again = plain_response(None, authcid, password.expose()).unwrap();
+        assert_eq!(again, b"\0al\x01ice\0p\x01w");
     }
 
     #[test]

@@ -696,3 +696,33 @@ mod roundtrip {
         }
     }
 }
+
+/// Every chunk size the writer can put on the wire reads back: 20-digit
+/// sizes up to u64::MAX included, one more refused.
+#[test]
+fn bdat_sizes_of_twenty_digits() {
+    for size in [10_000_000_000_000_000_000u64, u64::MAX] {
+        let cmd = Command::Bdat { size, last: true };
+        let wire = cmd.to_bytes();
+        assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), cmd);
+    }
+    assert!(Command::parse(b"BDAT 18446744073709551616").is_err());
+    assert!(Command::parse(b"BDAT 000000000000000000001").is_err());
+}
+
+/// `=` on the wire is the empty initial response; `Base64::new("=")` is
+/// refused, so no value writes as `=` but the empty one.
+#[test]
+fn lone_equals_is_only_the_empty_response() {
+    assert!(smtp_proto::command::Base64::new("=").is_err());
+    let cmd = Command::parse(b"AUTH PLAIN =").unwrap();
+    let Command::Auth {
+        initial_response: Some(ir),
+        ..
+    } = &cmd
+    else {
+        panic!("{cmd:?}")
+    };
+    assert_eq!(ir.as_str(), "");
+    assert_eq!(cmd.to_bytes(), b"AUTH PLAIN =\r\n");
+}

@@ -27,7 +27,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod body;
+pub mod client;
+pub mod command;
+pub mod command_build;
+pub mod data;
+pub mod ehlo;
 pub mod framer;
+pub mod gen;
+pub mod pair;
+pub mod reply;
+pub mod reply_build;
+pub mod sasl;
+pub mod server;
 pub mod split;
 pub mod stream;
 
@@ -42,10 +54,56 @@ pub struct Target {
 }
 
 /// Every fuzz target, in the order the replay test runs them.
-pub const TARGETS: &[Target] = &[Target {
-    name: "framer",
-    run: framer::run,
-}];
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "framer",
+        run: framer::run,
+    },
+    Target {
+        name: "command",
+        run: command::run,
+    },
+    Target {
+        name: "command_build",
+        run: command_build::run,
+    },
+    Target {
+        name: "reply",
+        run: reply::run,
+    },
+    Target {
+        name: "reply_build",
+        run: reply_build::run,
+    },
+    Target {
+        name: "ehlo",
+        run: ehlo::run,
+    },
+    Target {
+        name: "sasl",
+        run: sasl::run,
+    },
+    Target {
+        name: "server",
+        run: server::run,
+    },
+    Target {
+        name: "client",
+        run: client::run,
+    },
+    Target {
+        name: "pair",
+        run: pair::run,
+    },
+    Target {
+        name: "data",
+        run: data::run,
+    },
+    Target {
+        name: "body",
+        run: body::run,
+    },
+];
 
 /// Looks a target up by name.
 #[must_use]

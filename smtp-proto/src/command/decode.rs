@@ -511,11 +511,17 @@ fn parse_bdat(args: &[u8]) -> Result<Command<'_>, CommandError> {
         reason,
     };
     let (size, rest) = split_word(args);
-    if size.is_empty() || size.len() > 19 || !size.iter().all(u8::is_ascii_digit) {
+    // Up to 20 digits: every u64 (the writer's range) reads back; larger
+    // values fail the parse below.
+    if size.is_empty() || size.len() > 20 || !size.iter().all(u8::is_ascii_digit) {
         return Err(invalid("invalid chunk size"));
     }
-    // At most 19 digits: the value fits in a u64.
-    let size = size.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+    let size = size
+        .iter()
+        .try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .ok_or(invalid("invalid chunk size"))?;
     let (marker, rest) = split_word(rest);
     let last = match marker {
         [] => false,

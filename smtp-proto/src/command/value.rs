@@ -505,7 +505,11 @@ impl<'a> Base64<'a> {
         cow_new(
             s,
             |s| {
-                if s.bytes().all(|c| class::is(c, class::BASE64)) {
+                // A lone `=` is how the empty response is written: as a
+                // value it would read back as `Base64::empty()`.
+                if s == "=" {
+                    Err(ValueError::Syntax("a lone '=' is the empty response"))
+                } else if s.bytes().all(|c| class::is(c, class::BASE64)) {
                     Ok(())
                 } else {
                     Err(ValueError::Syntax("invalid base64 character"))

@@ -1279,6 +1279,15 @@ impl EhloReplyBuilder {
         if !line.bytes().all(|b| (b' '..=b'~').contains(&b)) {
             return Err(InvalidReply::InvalidEhloLine);
         }
+        // The line must read back as what was given: a typed capability
+        // whose parameter is empty or holds a space (`MT-PRIORITY a b`)
+        // would come back as another capability, or another text.
+        let again = Capability::parse(&line);
+        if again.to_string() != line
+            || (cap.extension().is_some() && again.extension() != cap.extension())
+        {
+            return Err(InvalidReply::InvalidEhloLine);
+        }
         self.reply.push_line(None, line)?;
         Ok(self)
     }

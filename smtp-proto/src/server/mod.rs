@@ -934,13 +934,18 @@ impl ServerSession {
     }
 
     fn sequence<'a>(&mut self, pos: usize, e: SequenceError) -> Handled<'a> {
+        // A pipelining client sends RCPT and DATA before it learns that MAIL
+        // (or every RCPT) failed; the 503s that follow are expected (RFC 2920
+        // §3.1) and do not count toward the error limit.
+        let expected = self.config.pipelining
+            && matches!(e, SequenceError::NeedMail | SequenceError::NoRecipients);
         self.machine_reject(
             pos,
             e.reply_code(),
             e.enhanced_code(),
             &e.to_string(),
             Rejection::Sequence(e),
-            true,
+            !expected,
         )
     }
 

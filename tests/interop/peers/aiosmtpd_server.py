@@ -11,6 +11,7 @@ so a test can compare bytes with what the client sent.
 Run it with the venv's python (install.sh makes it):
   .peers/venv/bin/python peers/aiosmtpd_server.py --port 2526 --outdir DIR \
       [--tls-cert cert.pem --tls-key key.pem [--require-tls]] [--auth user:pass]
+      [--reject-rcpt ADDR ...]
 
 Listens on 127.0.0.1 only. Prints "READY <port>" once listening.
 Bounded: exits after --seconds (default 120) or --max-messages messages.
@@ -30,8 +31,9 @@ warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
 
 
 class StoreHandler:
-    def __init__(self, outdir, max_messages, done):
+    def __init__(self, outdir, max_messages, done, reject_rcpts=()):
         self.outdir = outdir
+        self.reject_rcpts = set(reject_rcpts)
         self.count = 0
         self.max_messages = max_messages
         self.done = done
@@ -43,6 +45,13 @@ class StoreHandler:
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, os.path.join(self.outdir, name))
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject_rcpts:
+            return f"550 5.1.1 <{address}>: recipient rejected"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         n = self.count
@@ -84,6 +93,8 @@ async def main():
     ap.add_argument("--require-tls", action="store_true")
     ap.add_argument("--auth", help="USER:PASS accepted by AUTH PLAIN/LOGIN (after STARTTLS)")
     ap.add_argument("--smtputf8", action="store_true")
+    ap.add_argument("--reject-rcpt", action="append", default=[],
+                    help="answer RCPT TO this address with 550 (repeatable)")
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--max-messages", type=int, default=0)
     args = ap.parse_args()
@@ -95,7 +106,7 @@ async def main():
         tls_context.load_cert_chain(args.tls_cert, args.tls_key)
 
     done = asyncio.Event()
-    handler = StoreHandler(args.outdir, args.max_messages, done)
+    handler = StoreHandler(args.outdir, args.max_messages, done, args.reject_rcpt)
     kwargs = dict(
         hostname="aiosmtpd.test",
         tls_context=tls_context,

@@ -8,7 +8,7 @@
 // Usage (from tests/interop/peers, after install.sh ran npm ci):
 //   node smtp_server.mjs --port 2527 --outdir DIR
 //        [--tls-cert cert.pem --tls-key key.pem] [--auth user:pass]
-//        [--seconds 120] [--max-messages N]
+//        [--seconds 120] [--max-messages N] [--reject-rcpt ADDR ...]
 // With --tls-cert, STARTTLS is offered; with --auth, AUTH PLAIN LOGIN is
 // offered after STARTTLS (or on plain text when no certificate is given)
 // and required before MAIL.
@@ -19,7 +19,7 @@ import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
 
 function parseArgs(argv) {
-    const opts = { seconds: 120, maxMessages: 0 };
+    const opts = { seconds: 120, maxMessages: 0, rejectRcpt: [] };
     for (let i = 0; i < argv.length; i++) {
         const key = argv[i];
         const value = argv[i + 1];
@@ -31,6 +31,7 @@ function parseArgs(argv) {
             case '--auth': opts.auth = value; i++; break;
             case '--seconds': opts.seconds = Number(value); i++; break;
             case '--max-messages': opts.maxMessages = Number(value); i++; break;
+            case '--reject-rcpt': opts.rejectRcpt.push(value); i++; break;
             default: throw new Error(`unknown argument ${key}`);
         }
     }
@@ -70,6 +71,14 @@ const serverOptions = {
             return callback(null, { user: auth.username });
         }
         return callback(new Error('Invalid username or password'));
+    },
+    onRcptTo(address, session, callback) {
+        if (opts.rejectRcpt.includes(address.address)) {
+            const err = new Error(`<${address.address}>: recipient rejected`);
+            err.responseCode = 550;
+            return callback(err);
+        }
+        return callback();
     },
     onData(stream, session, callback) {
         const chunks = [];

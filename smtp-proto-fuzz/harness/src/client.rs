@@ -1,0 +1,414 @@
+//! Target `client`: the client session machine (`smtp_proto::client::Client`)
+//! fed arbitrary server bytes, with the application's calls scripted from
+//! the input.
+//!
+//! Input: byte 0 picks the configuration (bit 0 LMTP, bits 1-2 the TLS
+//! policy: off, opportunistic, required; bits 3-4 the chunking policy:
+//! when needed, prefer, never; bit 5 no PIPELINING; bit 6 AUTH allowed
+//! without TLS); bytes 1-2 seed the script of the application's calls
+//! (after `Ready` and at the end of a transaction: send a message with one
+//! to three recipients, a body drawn from a list of awkward bodies and
+//! sometimes 8BITMIME/BINARYMIME/SMTPUTF8/SIZE/REQUIRETLS, authenticate
+//! with a password or a token, or quit; a body is sent in pieces, ended
+//! with `end_body` or `send_last`); the rest is what the server sends.
+//!
+//! Under every cut of [`crate::split::cuts`], the target plays the caller
+//! and asserts:
+//!
+//! - never a panic; a call the machine's documentation allows after the
+//!   event at hand never fails with a usage error (a `Refused` message, one
+//!   the server's extensions cannot carry, is fine);
+//! - every step consumes no more than the buffer holds; at most a bounded
+//!   number of steps in a row consume nothing, and the total is bounded by
+//!   the input length;
+//! - memory stays bounded: when the client asks for input, the caller's
+//!   buffer holds no more than the longest reply allowed (32 KiB and a
+//!   line);
+//! - a protocol error closes the session;
+//! - the events (replies owned), the bytes written and the bytes consumed
+//!   are the same under every cut, up to the first 220 to STARTTLS (after
+//!   it, server bytes in the same read as the 220 are an injection, so the
+//!   rest depends on the cut by design).
+
+use smtp_proto::client::{
+    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Envelope,
+    Protocol, TlsPolicy,
+};
+use smtp_proto::command::{BodyType, Domain, ForwardPath, Mailbox, ReversePath};
+
+use crate::server::Script;
+use crate::split::check_split_invariance;
+
+/// Most steps in a row that consume nothing.
+const MAX_STALLS: usize = 16;
+
+/// Bodies the script picks from: dots at line starts, bare CR and LF, a
+/// missing final line end, smuggling sequences, binary bytes, empty.
+pub const BODIES: &[&[u8]] = &[
+    b"Subject: hi\r\n\r\nHello.\r\n",
+    b".\r\n..\r\n.x\n\r\n.",
+    b"a\n.\nMAIL FROM:<evil@example.com>\r\n\r\n.\r",
+    b"",
+    b"no final line end",
+    b"\x00\x01\xff\r\r\n\n\x80binary",
+];
+
+/// The configuration picked by `bits`.
+pub fn config(bits: u8) -> ClientConfig {
+    let c = ClientConfig::new(Domain::new("client.example.net").expect("valid domain"));
+    let c = c.with_protocol(if bits & 1 != 0 {
+        Protocol::Lmtp
+    } else {
+        Protocol::Smtp
+    });
+    let c = c.with_tls(match (bits >> 1) & 3 {
+        0 => TlsPolicy::Off,
+        1 => TlsPolicy::Opportunistic,
+        _ => TlsPolicy::Required,
+    });
+    let c = c.with_chunking(match (bits >> 3) & 3 {
+        0 => ChunkingPolicy::WhenNeeded,
+        1 => ChunkingPolicy::Prefer,
+        _ => ChunkingPolicy::Never,
+    });
+    c.with_pipelining(bits & 32 == 0)
+        .with_auth_without_tls(bits & 64 != 0)
+}
+
+/// The envelope for a transaction.
+pub fn envelope(script: &mut Script) -> Envelope<'static> {
+    let from = Mailbox::parse("alice@example.net").expect("valid mailbox");
+    let mut env = Envelope::new(if script.next(5) == 0 {
+        ReversePath::Null
+    } else {
+        ReversePath::Mailbox(from)
+    });
+    for i in 0..=script.next(3) {
+        let to = match i {
+            0 => "bob@example.org",
+            1 => "carol@example.org",
+            _ => "dave@example.org",
+        };
+        env = env.recipient(ForwardPath::Mailbox(Mailbox::parse(to).expect("valid")));
+    }
+    match script.next(8) {
+        0 => env = env.with_body(BodyType::EightBitMime),
+        1 => env = env.with_body(BodyType::BinaryMime),
+        2 => env = env.with_smtputf8(true),
+        3 => env = env.with_size(script.next(200)),
+        4 => env = env.with_require_tls(true),
+        _ => {}
+    }
+    env
+}
+
+/// Sends one body in pieces, as far as the client takes them at once.
+#[derive(Debug, Clone)]
+pub struct BodySender {
+    /// The whole body.
+    pub body: &'static [u8],
+    pieces: Vec<&'static [u8]>,
+    last: bool,
+}
+
+impl BodySender {
+    /// A body from the script, cut in up to three pieces; ended with
+    /// `send_last` or with `end_body`.
+    pub fn new(script: &mut Script) -> Self {
+        let body = BODIES[script.next(BODIES.len() as u64) as usize];
+        let a = script.next(body.len() as u64 + 1) as usize;
+        let b = a + script.next((body.len() - a) as u64 + 1) as usize;
+        let pieces = vec![&body[..a], &body[a..b], &body[b..]];
+        Self {
+            body,
+            pieces,
+            last: script.next(2) == 0,
+        }
+    }
+
+    /// Sends what the client takes now; true once the body is ended.
+    pub fn send(&mut self, client: &mut Client) -> bool {
+        while client.wants_body() {
+            if self.pieces.len() == 1 && self.last {
+                let p = self.pieces.remove(0);
+                client
+                    .send_last(p)
+                    .expect("send_last while the body is wanted");
+                return true;
+            }
+            if self.pieces.is_empty() {
+                client
+                    .end_body()
+                    .expect("end_body while the body is wanted");
+                return true;
+            }
+            let p = self.pieces.remove(0);
+            client
+                .send_body(p)
+                .expect("send_body while the body is wanted");
+        }
+        false
+    }
+}
+
+/// What the application does when the client is idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Send a message.
+    Mail,
+    /// Authenticate.
+    Auth,
+    /// Quit.
+    Quit,
+}
+
+/// Drives a fresh client over `pieces`.
+pub fn drive(cfg: &ClientConfig, mut script: Script, pieces: &[&[u8]]) -> Run {
+    let mut client = Client::new(cfg.clone());
+    let total: usize = pieces.iter().map(|p| p.len()).sum();
+    let max_steps = 8 * total + 64;
+    let max_buffered = 32 * 1024 + 512;
+    let mut run = Run::default();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut steps = 0usize;
+    let mut transactions = 0usize;
+    let mut auth_tried = false;
+    let mut sender: Option<BodySender> = None;
+    client.poll_transmit(&mut run.output);
+    'outer: for piece in pieces {
+        buf.extend_from_slice(piece);
+        let mut stalls = 0usize;
+        loop {
+            steps += 1;
+            assert!(
+                steps <= max_steps,
+                "{steps} steps for {total} bytes of input"
+            );
+            let step = match client.handle_input(&buf) {
+                Ok(step) => step,
+                Err(ClientError::Usage(e)) => panic!("handle_input refused the caller: {e:?}"),
+                Err(e) => {
+                    // An over-long reply line is reported with the bytes
+                    // that had arrived: the count depends on the cut.
+                    let what = match &e {
+                        ClientError::BadReply(r) => format!("BadReply({:?})", r.kind()),
+                        e => format!("{e:?}"),
+                    };
+                    run.events.push(format!("Error({what})"));
+                    assert!(client.is_closed(), "open after the protocol error {e:?}");
+                    client.poll_transmit(&mut run.output);
+                    run.end = format!("error {what}");
+                    break 'outer;
+                }
+            };
+            let consumed = step.consumed;
+            assert!(
+                consumed <= buf.len(),
+                "consumed {consumed} of {}",
+                buf.len()
+            );
+            if consumed == 0 {
+                stalls += 1;
+                assert!(
+                    stalls <= MAX_STALLS,
+                    "{stalls} steps in a row consumed nothing"
+                );
+            } else {
+                stalls = 0;
+            }
+            let mut starttls = false;
+            match step.outcome {
+                smtp_proto::client::Outcome::Event(event) => {
+                    run.events.push(format!("{:?}", event.clone().into_owned()));
+                    match &event {
+                        ClientEvent::StartTls => starttls = true,
+                        ClientEvent::Ready
+                        | ClientEvent::Authenticated { .. }
+                        | ClientEvent::AuthFailed { .. }
+                        | ClientEvent::TransactionEnd(_) => {
+                            let choice = match script.next(6) {
+                                _ if transactions >= 3 => Idle::Quit,
+                                0 if !auth_tried => Idle::Auth,
+                                0 | 1 => Idle::Quit,
+                                _ => Idle::Mail,
+                            };
+                            idle(
+                                &mut client,
+                                choice,
+                                &mut script,
+                                &mut run,
+                                &mut transactions,
+                                &mut auth_tried,
+                            );
+                        }
+                        ClientEvent::SendBody => {
+                            if sender.is_none() {
+                                sender = Some(BodySender::new(&mut script));
+                            }
+                            if let Some(b) = sender.as_mut() {
+                                if b.send(&mut client) {
+                                    sender = None;
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                smtp_proto::client::Outcome::NeedInput => {
+                    assert!(
+                        buf.len() - consumed <= max_buffered,
+                        "asked for input while {} bytes are buffered",
+                        buf.len() - consumed
+                    );
+                    client.poll_transmit(&mut run.output);
+                    buf.drain(..consumed);
+                    run.consumed += consumed;
+                    if consumed == 0 {
+                        continue 'outer;
+                    }
+                    continue;
+                }
+                smtp_proto::client::Outcome::Paused => {
+                    client.poll_transmit(&mut run.output);
+                    buf.drain(..consumed);
+                    run.consumed += consumed;
+                    if client.is_idle() {
+                        client.quit().expect("quit when idle");
+                        continue;
+                    }
+                    if client.wants_body() {
+                        let b = sender.get_or_insert_with(|| BodySender::new(&mut script));
+                        if b.send(&mut client) {
+                            sender = None;
+                        }
+                        continue;
+                    }
+                    run.end = "paused".into();
+                    break 'outer;
+                }
+                smtp_proto::client::Outcome::Closed => {
+                    buf.drain(..consumed);
+                    run.consumed += consumed;
+                    client.poll_transmit(&mut run.output);
+                    assert!(client.is_closed());
+                    run.end = "closed".into();
+                    break 'outer;
+                }
+                smtp_proto::client::Outcome::Transmit => {
+                    client.poll_transmit(&mut run.output);
+                }
+                other => panic!("unexpected outcome {other:?}"),
+            }
+            buf.drain(..consumed);
+            run.consumed += consumed;
+            client.poll_transmit(&mut run.output);
+            if starttls {
+                if run.before_starttls.is_none() {
+                    run.before_starttls = Some((run.consumed - consumed, run.output.len()));
+                }
+                // The machine refuses server bytes before the handshake.
+                assert!(buf.is_empty(), "StartTls reported with bytes after the 220");
+                client.tls_established().expect("the handshake was awaited");
+                assert!(client.is_tls());
+                client.poll_transmit(&mut run.output);
+            }
+        }
+    }
+    client.poll_transmit(&mut run.output);
+    run
+}
+
+fn idle(
+    client: &mut Client,
+    choice: Idle,
+    script: &mut Script,
+    run: &mut Run,
+    transactions: &mut usize,
+    auth_tried: &mut bool,
+) {
+    match choice {
+        Idle::Mail => {
+            *transactions += 1;
+            let env = envelope(script);
+            match client.send_mail(&env) {
+                Ok(()) => {}
+                Err(ClientError::Refused(r)) => {
+                    run.events.push(format!("Refused({r:?})"));
+                    client.quit().expect("quit after a refused message");
+                }
+                Err(e) => panic!("send_mail when idle: {e:?}"),
+            }
+        }
+        Idle::Auth => {
+            *auth_tried = true;
+            let creds = if script.next(2) == 0 {
+                AuthCredentials::password("alice", "s3cret")
+            } else {
+                AuthCredentials::oauth2("alice@example.net", "tok3n")
+            };
+            match client.authenticate(creds, None) {
+                Ok(_) => {}
+                Err(ClientError::Usage(e)) => {
+                    // No TLS, or no common mechanism: documented refusals.
+                    run.events.push(format!("AuthNotPossible({e:?})"));
+                    client.quit().expect("quit after AUTH was not possible");
+                }
+                Err(e) => panic!("authenticate when idle: {e:?}"),
+            }
+        }
+        Idle::Quit => client.quit().expect("quit when idle"),
+    }
+}
+
+/// What the caller saw, compared across cuts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Run {
+    /// Events, owned and printed.
+    pub events: Vec<String>,
+    /// Bytes the client wrote.
+    pub output: Vec<u8>,
+    /// Bytes of input consumed.
+    pub consumed: usize,
+    /// How the run ended.
+    pub end: String,
+    /// Input consumed before the first 220 to STARTTLS, and the output then.
+    pub before_starttls: Option<(usize, usize)>,
+}
+
+/// Removes what depends on the cut by design: everything from the first
+/// 220 to STARTTLS on (server bytes in the same read as that 220 are an
+/// injection the client refuses; after the handshake they are not).
+fn normalize(mut r: Run) -> Run {
+    let tls = r
+        .events
+        .iter()
+        .position(|e| e == "StartTls" || e == "Error(ResponseInjection)");
+    // A protocol error comes without a count of consumed bytes (the
+    // session is over): what the last call had consumed is not reported.
+    if r.end.starts_with("error") {
+        r.consumed = 0;
+    }
+    if let Some(i) = tls {
+        r.events.truncate(i);
+        // The client reads replies without events in the same step as the
+        // 220 (the EHLO reply before it, for one), so the bytes consumed
+        // before it are not observable: only events and output compare.
+        let output = r.before_starttls.map_or(r.output.len(), |(_, o)| o);
+        r.consumed = 0;
+        r.output.truncate(output);
+        r.end = "STARTTLS".into();
+        r.before_starttls = None;
+    }
+    r
+}
+
+/// The fuzz target.
+pub fn run(data: &[u8]) {
+    let [bits, a, b, stream @ ..] = data else {
+        return;
+    };
+    let cfg = config(*bits);
+    let _ = check_split_invariance(stream, |pieces| {
+        normalize(drive(&cfg, Script::new(*a, *b), pieces))
+    });
+}

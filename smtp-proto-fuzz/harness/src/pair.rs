@@ -1,0 +1,437 @@
+//! Target `pair`: the client and server machines against each other, in
+//! memory, with arbitrary operations and arbitrary cuts.
+//!
+//! Input: byte 0 configures the server and byte 1 the client (the bits of
+//! [`crate::server::config`] and [`crate::client::config`], the server
+//! always greeting, STARTTLS and AUTH offered when the bits say so, LMTP on
+//! both sides or neither); bytes 2-3 seed the client application's script
+//! (messages, recipients, bodies, AUTH, QUIT, as in the `client` target),
+//! bytes 4-5 the server application's decisions (as in the `server`
+//! target); the rest gives the sizes of the reads on each side (each byte
+//! one read of 1 to 256 bytes, cycling).
+//!
+//! The target shuttles bytes between the two machines through those reads,
+//! runs both TLS handshakes (as calls, no bytes) when both ask for them,
+//! and asserts:
+//!
+//! - they never fall out of step: no protocol error on either side, no
+//!   usage error for a call the documentation allows, and the exchange
+//!   always moves on until both sides are closed (a state where both wait
+//!   for input with nothing in flight is a finding), within a bounded
+//!   number of steps;
+//! - both agree on what was delivered: the messages the server accepted,
+//!   each with the recipients it accepted for it and its content, are
+//!   exactly the messages the client reports delivered
+//!   (`TransactionSummary::delivered`), with the content the client sent
+//!   (over DATA: bare CR and LF made CRLF and a final CRLF added; over
+//!   BDAT: unchanged).
+
+use smtp_proto::client::{ClientError, ClientEvent, Outcome as ClientOutcome};
+use smtp_proto::server::{Error, ServerEvent, ServerSession};
+use smtp_proto::session::Outcome;
+
+use crate::client::{BodySender, Idle};
+use crate::server::Script;
+
+/// One delivered message: recipients (as written) and content.
+pub type Delivery = (Vec<String>, Vec<u8>);
+
+struct Reads<'a> {
+    sizes: &'a [u8],
+    i: usize,
+}
+
+impl Reads<'_> {
+    fn next(&mut self) -> usize {
+        if self.sizes.is_empty() {
+            return usize::MAX;
+        }
+        let n = self.sizes[self.i % self.sizes.len()];
+        self.i += 1;
+        usize::from(n) + 1
+    }
+}
+
+/// The fuzz target.
+pub fn run(data: &[u8]) {
+    let _ = exchange(data);
+}
+
+/// Runs the exchange `data` describes and checks it; returns the messages
+/// delivered.
+pub fn exchange(data: &[u8]) -> Vec<Delivery> {
+    let [sbits, cbits, c1, c2, s1, s2, sizes @ ..] = data else {
+        return Vec::new();
+    };
+    // LMTP on both sides or neither; the server always greets.
+    let lmtp = sbits & 1;
+    let sbits = (sbits & !1 & !128) | lmtp;
+    let cbits = (cbits & !1) | lmtp;
+    let scfg = crate::server::config(sbits);
+    let ccfg = crate::client::config(cbits);
+    let mut server = ServerSession::new(scfg).expect("valid server configuration");
+    let mut client = smtp_proto::client::Client::new(ccfg);
+    let mut cscript = Script::new(*c1, *c2);
+    let mut sscript = Script::new(*s1, *s2);
+    let mut reads = Reads { sizes, i: 0 };
+    server.greet().expect("greet");
+
+    let mut to_client: Vec<u8> = Vec::new();
+    let mut to_server: Vec<u8> = Vec::new();
+    let mut cbuf: Vec<u8> = Vec::new();
+    let mut sbuf: Vec<u8> = Vec::new();
+
+    // Server side bookkeeping.
+    let mut s_rcpts: Vec<String> = Vec::new();
+    let mut s_pending_rcpt: Option<String> = None;
+    let mut s_body: Vec<u8> = Vec::new();
+    let mut s_chunked: Vec<bool> = Vec::new();
+    let mut s_chunked_now = false;
+    let mut s_delivered: Vec<Delivery> = Vec::new();
+    // Client side bookkeeping.
+    let mut c_env: Option<Vec<String>> = None;
+    let mut c_sender: Option<BodySender> = None;
+    let mut c_body: Option<&'static [u8]> = None;
+    let mut c_delivered: Vec<Delivery> = Vec::new();
+    let mut transactions = 0usize;
+    let mut auth_tried = false;
+    let mut tls_client = false;
+    let mut tls_server = false;
+
+    let mut steps = 0usize;
+    let max_steps = 200_000;
+    loop {
+        steps += 1;
+        assert!(steps < max_steps, "no end after {steps} steps");
+        let mut progress = false;
+        server.poll_transmit(&mut to_client);
+        client.poll_transmit(&mut to_server);
+
+        // Deliver one read to the server, then run it until it waits.
+        if !to_server.is_empty() {
+            let n = reads.next().min(to_server.len());
+            sbuf.extend(to_server.drain(..n));
+            progress = true;
+        }
+        loop {
+            if server.is_closed() {
+                break;
+            }
+            let step = match server.handle_input(&sbuf) {
+                Ok(s) => s,
+                Err(Error::Remote(e)) => panic!("out of step: the server saw {e:?}"),
+                Err(e) => panic!("server refused the caller: {e:?}"),
+            };
+            let consumed = step.consumed;
+            match step.outcome {
+                Outcome::Event(ev) => {
+                    progress = true;
+                    let decision = matches!(
+                        ev,
+                        ServerEvent::Hello { .. }
+                            | ServerEvent::Mail { .. }
+                            | ServerEvent::Rcpt { .. }
+                            | ServerEvent::Vrfy(_)
+                            | ServerEvent::Expn(_)
+                            | ServerEvent::Auth(_)
+                            | ServerEvent::MessageEnd { .. }
+                    );
+                    match &ev {
+                        ServerEvent::Mail { .. }
+                        | ServerEvent::Reset
+                        | ServerEvent::Hello { .. } => {
+                            s_rcpts.clear();
+                            s_body.clear();
+                        }
+                        ServerEvent::Rcpt { to, .. } => s_pending_rcpt = Some(to.to_string()),
+                        ServerEvent::MessageStart { chunked } => {
+                            s_body.clear();
+                            s_chunked_now = *chunked;
+                        }
+                        ServerEvent::MessageChunk(c) => s_body.extend_from_slice(c),
+                        ServerEvent::StartTls => tls_server = true,
+                        _ => {}
+                    }
+                    if decision {
+                        let accepted = decide(&mut server, &ev, &mut sscript, &s_rcpts);
+                        match &ev {
+                            ServerEvent::Rcpt { .. } if accepted.first() == Some(&true) => {
+                                s_rcpts.extend(s_pending_rcpt.take());
+                            }
+                            ServerEvent::MessageEnd { .. } => {
+                                let got: Vec<String> = s_rcpts
+                                    .iter()
+                                    .zip(accepted.iter().chain(std::iter::repeat(&accepted[0])))
+                                    .filter(|(_, &ok)| ok)
+                                    .map(|(r, _)| r.clone())
+                                    .collect();
+                                if !got.is_empty() {
+                                    let mut got = got;
+                                    got.sort();
+                                    s_delivered.push((got, std::mem::take(&mut s_body)));
+                                    s_chunked.push(s_chunked_now);
+                                }
+                                s_rcpts.clear();
+                            }
+                            _ => {}
+                        }
+                    }
+                    if matches!(ev, ServerEvent::Rejected { .. }) {
+                        // A refused message (or BDAT chunk) ends the
+                        // transaction's message.
+                        s_body.clear();
+                    }
+                }
+                Outcome::NeedInput => {
+                    sbuf.drain(..consumed);
+                    if consumed == 0 {
+                        break;
+                    }
+                    continue;
+                }
+                Outcome::Transmit => {
+                    server.poll_transmit(&mut to_client);
+                }
+                Outcome::Paused => break,
+                Outcome::Closed => {
+                    sbuf.drain(..consumed);
+                    break;
+                }
+                other => panic!("server: unexpected outcome {other:?}"),
+            }
+            sbuf.drain(..consumed);
+        }
+        server.poll_transmit(&mut to_client);
+
+        // Deliver one read to the client, then run it until it waits.
+        if !to_client.is_empty() {
+            let n = reads.next().min(to_client.len());
+            cbuf.extend(to_client.drain(..n));
+            progress = true;
+        }
+        loop {
+            if client.is_closed() {
+                break;
+            }
+            let step = match client.handle_input(&cbuf) {
+                Ok(s) => s,
+                Err(ClientError::Usage(e)) => panic!("client refused the caller: {e:?}"),
+                Err(e) => panic!("out of step: the client saw {e:?}"),
+            };
+            let consumed = step.consumed;
+            match step.outcome {
+                ClientOutcome::Event(ev) => {
+                    progress = true;
+                    match &ev {
+                        ClientEvent::StartTls => tls_client = true,
+                        ClientEvent::Ready
+                        | ClientEvent::Authenticated { .. }
+                        | ClientEvent::AuthFailed { .. }
+                        | ClientEvent::TransactionEnd(_) => {
+                            if let ClientEvent::TransactionEnd(summary) = &ev {
+                                let env = c_env.take().expect("a transaction was started");
+                                let mut got: Vec<String> =
+                                    summary.delivered().map(|i| env[i].clone()).collect();
+                                if !got.is_empty() {
+                                    got.sort();
+                                    let body = c_body.take().unwrap_or_default();
+                                    c_delivered.push((got, body.to_vec()));
+                                }
+                                c_body = None;
+                            }
+                            let choice = match cscript.next(6) {
+                                _ if transactions >= 3 => Idle::Quit,
+                                0 if !auth_tried => Idle::Auth,
+                                0 => Idle::Quit,
+                                _ => Idle::Mail,
+                            };
+                            if choice == Idle::Mail {
+                                transactions += 1;
+                                let env = crate::client::envelope(&mut cscript);
+                                let rcpts: Vec<String> =
+                                    env.recipients.iter().map(|r| r.path.to_string()).collect();
+                                match client.send_mail(&env) {
+                                    Ok(()) => c_env = Some(rcpts),
+                                    Err(ClientError::Refused(_)) => {
+                                        client.quit().expect("quit after a refused message")
+                                    }
+                                    Err(e) => panic!("send_mail when idle: {e:?}"),
+                                }
+                            } else if choice == Idle::Auth {
+                                auth_tried = true;
+                                let creds = smtp_proto::client::AuthCredentials::password(
+                                    "alice", "s3cret",
+                                );
+                                if client.authenticate(creds, None).is_err() {
+                                    client.quit().expect("quit after AUTH was not possible");
+                                }
+                            } else {
+                                client.quit().expect("quit when idle");
+                            }
+                        }
+                        ClientEvent::SendBody => {
+                            let b = c_sender.get_or_insert_with(|| {
+                                let b = BodySender::new(&mut cscript);
+                                c_body = Some(b.body);
+                                b
+                            });
+                            if b.send(&mut client) {
+                                c_sender = None;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                ClientOutcome::NeedInput => {
+                    cbuf.drain(..consumed);
+                    if consumed == 0 {
+                        break;
+                    }
+                    continue;
+                }
+                ClientOutcome::Paused => {
+                    cbuf.drain(..consumed);
+                    if client.wants_body() {
+                        if let Some(b) = c_sender.as_mut() {
+                            if b.send(&mut client) {
+                                c_sender = None;
+                            }
+                            progress = true;
+                            continue;
+                        }
+                    }
+                    break;
+                }
+                ClientOutcome::Transmit => {
+                    client.poll_transmit(&mut to_server);
+                }
+                ClientOutcome::Closed => {
+                    cbuf.drain(..consumed);
+                    break;
+                }
+                other => panic!("client: unexpected outcome {other:?}"),
+            }
+            cbuf.drain(..consumed);
+        }
+        client.poll_transmit(&mut to_server);
+
+        // The TLS handshake, once both sides wait for it and nothing is in
+        // flight.
+        if tls_client && tls_server && to_server.is_empty() && to_client.is_empty() {
+            assert!(
+                cbuf.is_empty() && sbuf.is_empty(),
+                "bytes around the handshake"
+            );
+            server
+                .tls_established()
+                .expect("server awaited the handshake");
+            client
+                .tls_established()
+                .expect("client awaited the handshake");
+            tls_client = false;
+            tls_server = false;
+            progress = true;
+        }
+
+        if client.is_closed() && to_server.is_empty() && to_client.is_empty() {
+            break;
+        }
+        if !progress {
+            panic!(
+                "out of step: both sides wait (client closed {}, server closed {}, \
+                 {} bytes for the client, {} for the server)",
+                client.is_closed(),
+                server.is_closed(),
+                cbuf.len(),
+                sbuf.len()
+            );
+        }
+    }
+    assert!(client.is_closed(), "the client did not finish");
+    // What the client sent, as the server must have read it: over DATA
+    // with bare CR and LF made CRLF and a final CRLF added, over BDAT as is.
+    let expected: Vec<Delivery> = c_delivered
+        .into_iter()
+        .enumerate()
+        .map(|(i, (rcpts, body))| {
+            if s_chunked.get(i).copied().unwrap_or(false) {
+                (rcpts, body)
+            } else {
+                (rcpts, crate::body::normalized(&body))
+            }
+        })
+        .collect();
+    assert_eq!(
+        s_delivered, expected,
+        "server and client disagree on what was delivered"
+    );
+    s_delivered
+}
+
+/// Answers a server decision from the script; returns, for RCPT, whether
+/// it was accepted, and for a message, per recipient (or once for all).
+fn decide(
+    server: &mut ServerSession,
+    ev: &ServerEvent<'_>,
+    script: &mut Script,
+    rcpts: &[String],
+) -> Vec<bool> {
+    use smtp_proto::reply::OwnedReply;
+    use smtp_proto::status::ReplyCode;
+    let reply = |code: u16, text: &str| {
+        OwnedReply::new(ReplyCode::new(code).expect("code"), text).expect("reply")
+    };
+    let choice = script.next(8);
+    let lmtp = server.config().lmtp;
+    let r;
+    let accepted;
+    match ev {
+        ServerEvent::MessageEnd { .. } if lmtp && choice == 5 => {
+            let oks: Vec<bool> = rcpts.iter().map(|_| script.next(2) == 0).collect();
+            let replies: Vec<OwnedReply> = oks
+                .iter()
+                .map(|&ok| {
+                    if ok {
+                        reply(250, "2.0.0 ok")
+                    } else {
+                        reply(550, "5.1.1 no")
+                    }
+                })
+                .collect();
+            r = server.reply_per_recipient(&replies);
+            accepted = oks;
+        }
+        _ if choice == 6 => {
+            r = server.reject(reply(550, "5.7.1 refused"));
+            accepted = vec![false];
+        }
+        _ => {
+            r = server.accept();
+            accepted = vec![true];
+        }
+    }
+    r.unwrap_or_else(|e| panic!("answering {ev:?}: {e:?}"));
+    accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchanges_deliver_messages() {
+        // Some scripts send mail: over many of them, messages get through,
+        // to every recipient count, over DATA and over BDAT.
+        let mut delivered = 0;
+        let mut rcpt_counts = std::collections::BTreeSet::new();
+        for seed in 0..64u8 {
+            for cbits in [0u8, 8] {
+                let d = exchange(&[0, cbits, seed, 7, 0, 0, 255]);
+                delivered += d.len();
+                rcpt_counts.extend(d.iter().map(|(r, _)| r.len()));
+            }
+        }
+        assert!(delivered > 20, "only {delivered} messages delivered");
+        assert_eq!(rcpt_counts, [1, 2, 3].into_iter().collect());
+    }
+}

@@ -1,0 +1,437 @@
+//! Target `server`: the server session machine
+//! (`smtp_proto::server::ServerSession`) fed arbitrary client bytes, with
+//! the application's decisions scripted from the input.
+//!
+//! Input: byte 0 picks the configuration (bit 0 LMTP, bit 1 no PIPELINING,
+//! bit 2 STARTTLS, bit 3 AUTH PLAIN/LOGIN/XOAUTH2/OAUTHBEARER, bit 4 small
+//! limits: 64-octet messages, 2 recipients, 3 errors, 20-octet DATA lines,
+//! bit 5 bare line endings normalized, bit 6 SMTPUTF8, BINARYMIME, DSN,
+//! REQUIRETLS and LIMITS, bit 7 the connection refused instead of greeted);
+//! bytes 1-2 seed the script of the application's decisions (accept, reject
+//! with a 4xx/5xx reply, answer with a 2xx reply; for an LMTP message one
+//! reply per recipient); the rest is what the client sends.
+//!
+//! Under every cut of [`crate::split::cuts`], the target plays the caller
+//! (owning the read buffer, dropping what each step consumed, sending what
+//! `poll_transmit` gives at `NeedInput`, `Transmit` and `Closed`) and
+//! asserts:
+//!
+//! - never a panic; never a usage error for a call the machine's
+//!   documentation allows; a decision event always leaves a decision
+//!   pending, and while it is pending `handle_input` refuses with
+//!   `UsageError::DecisionPending` and changes nothing;
+//! - every step consumes no more than the buffer holds; at most a bounded
+//!   number of steps in a row consume nothing, and the total number of
+//!   steps is bounded by the input length (no loop);
+//! - memory stays bounded: when the machine asks for input, the caller's
+//!   buffer holds less than the longest line allowed (the AUTH line limit),
+//!   and the output piled up between two sends stays under 24 KiB;
+//! - everything the server writes is a sequence of well-formed replies
+//!   (the reply decoder reads all of it, strictly, with nothing left over);
+//! - a remote error closes the session; bytes after STARTTLS are refused
+//!   as an injection exactly when they arrive before the handshake;
+//! - the events (message chunks merged), the replies written and the bytes
+//!   consumed are the same under every cut, except what depends on the cut
+//!   by design (see [`normalize`]): the bytes of a message refused for its
+//!   content, and everything from the first STARTTLS on.
+
+use smtp_proto::reply::{Decoded, OwnedReply, ReplyDecoder};
+use smtp_proto::sasl::SaslMechanism;
+use smtp_proto::server::{
+    Decision, Error, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
+};
+use smtp_proto::session::Outcome;
+use smtp_proto::status::ReplyCode;
+
+use crate::split::check_split_invariance;
+
+/// Most steps in a row that consume nothing.
+const MAX_STALLS: usize = 16;
+
+/// Output allowed to pile up between two sends.
+const MAX_PENDING_OUTPUT: usize = 24 * 1024;
+
+/// The configuration picked by `bits`.
+pub fn config(bits: u8) -> ServerConfig {
+    let mut c = ServerConfig::new("mx.example.org");
+    c.lmtp = bits & 1 != 0;
+    c.pipelining = bits & 2 == 0;
+    c.starttls = bits & 4 != 0;
+    if bits & 8 != 0 {
+        c.auth_mechanisms = vec![
+            SaslMechanism::Plain,
+            SaslMechanism::Login,
+            SaslMechanism::XOAuth2,
+            SaslMechanism::OAuthBearer,
+        ];
+    }
+    if bits & 16 != 0 {
+        c.max_message_size = Some(64);
+        c.max_recipients = 2;
+        c.max_errors = 3;
+        c.max_data_line_length = 20;
+    }
+    if bits & 32 != 0 {
+        c.bare_endings = smtp_proto::data::BareEndingPolicy::Normalize;
+    }
+    if bits & 64 != 0 {
+        c.smtputf8 = true;
+        c.binarymime = true;
+        c.dsn = true;
+        c.requiretls = true;
+        c.limits = true;
+    }
+    c
+}
+
+/// The application's decisions, drawn from a seed.
+#[derive(Debug, Clone)]
+pub struct Script(u64);
+
+impl Script {
+    /// A script from two input bytes.
+    pub fn new(a: u8, b: u8) -> Self {
+        Script(u64::from(a) << 8 | u64::from(b) | 0x9e37_79b9_0000_0000)
+    }
+
+    /// The next choice in `0..n`.
+    pub fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn reply(code: u16, text: &str) -> OwnedReply {
+    OwnedReply::new(ReplyCode::new(code).expect("valid code"), text).expect("valid reply")
+}
+
+/// What the caller saw, compared across cuts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// Events, message chunks merged into `Body`.
+    pub events: Vec<String>,
+    /// Bytes the server wrote.
+    pub output: Vec<u8>,
+    /// Bytes of input consumed.
+    pub consumed: usize,
+    /// How the run ended.
+    pub end: String,
+    /// Input consumed before the first STARTTLS line, and the output
+    /// through its reply.
+    pub before_starttls: Option<(usize, usize)>,
+}
+
+/// The fuzz target.
+pub fn run(data: &[u8]) {
+    let [bits, a, b, stream @ ..] = data else {
+        return;
+    };
+    let cfg = config(*bits);
+    let refuse = bits & 128 != 0;
+    let _ = check_split_invariance(stream, |pieces| {
+        let r = drive(&cfg, refuse, Script::new(*a, *b), pieces);
+        check_output(&r.output);
+        normalize(r)
+    });
+}
+
+/// Removes what depends on the cut by design:
+///
+/// - the bytes of a message that ends refused for its content (too large,
+///   bare line endings, long lines), or that is still arriving when the
+///   input ends: the server stops handing them out as soon as it knows the
+///   message is refused, which depends on how much arrived at once;
+/// - everything from the first STARTTLS on: whether plaintext arrived in
+///   the same read as STARTTLS (an injection, refused) or after the
+///   handshake is the cut itself. What comes before, the STARTTLS line and
+///   its reply excluded, must agree.
+fn normalize(mut r: Run) -> Run {
+    let mut events: Vec<String> = Vec::with_capacity(r.events.len());
+    for e in r.events.drain(..) {
+        let refused_content = e.starts_with("Rejected")
+            && (e.contains("reason: Data(") || e.contains("MessageTooLarge"));
+        if refused_content && events.last().is_some_and(|l| l.starts_with("Body(")) {
+            events.pop();
+        }
+        events.push(e);
+    }
+    // A message still arriving when the input ends may already be known
+    // to be refused (over the size limit) under one cut and not yet under
+    // another.
+    if r.end == "input ended" && events.last().is_some_and(|l| l.starts_with("Body(")) {
+        events.pop();
+    }
+    r.events = events;
+    let tls = r
+        .events
+        .iter()
+        .position(|e| e == "StartTls" || e == "RemoteError(StartTlsInjection)");
+    if let Some(i) = tls {
+        r.events.truncate(i);
+        let (consumed, output) = r.before_starttls.unwrap_or((r.consumed, r.output.len()));
+        r.consumed = consumed;
+        r.output.truncate(output);
+        r.output.truncate(without_last_reply(&r.output));
+        r.end = "STARTTLS".into();
+        r.before_starttls = None;
+    }
+    // A remote error comes without a count of consumed bytes (the session
+    // is over): what the last call had consumed before it is not reported.
+    if r.end.starts_with("remote error") {
+        r.consumed = 0;
+    }
+    r
+}
+
+/// The length of `output` without its last reply.
+fn without_last_reply(output: &[u8]) -> usize {
+    let mut dec = ReplyDecoder::new();
+    let (mut pos, mut last) = (0, 0);
+    while let Ok(Decoded::Reply { consumed, .. }) = dec.decode(&output[pos..]) {
+        last = pos;
+        pos += consumed;
+    }
+    last
+}
+
+/// Everything the server wrote reads as well-formed replies.
+fn check_output(output: &[u8]) {
+    let mut dec = ReplyDecoder::new();
+    let mut pos = 0;
+    loop {
+        match dec.decode(&output[pos..]) {
+            Ok(Decoded::Reply { consumed, .. }) => pos += consumed,
+            Ok(Decoded::Incomplete) => break,
+            other => panic!(
+                "the server wrote something that is not a reply: {other:?} at {:?}",
+                String::from_utf8_lossy(&output[pos..output.len().min(pos + 200)])
+            ),
+        }
+    }
+    assert_eq!(
+        pos,
+        output.len(),
+        "the server's output ends in a partial reply: {:?}",
+        String::from_utf8_lossy(&output[pos..])
+    );
+}
+
+fn summary(e: &ServerEvent<'_>) -> String {
+    format!("{e:?}")
+}
+
+/// Answers the pending decision from the script.
+fn decide(server: &mut ServerSession, event: &ServerEvent<'_>, script: &mut Script) {
+    let pending = server
+        .pending_decision()
+        .unwrap_or_else(|| panic!("decision event {event:?} without a pending decision"));
+    let choice = script.next(8);
+    let r = match (pending, choice) {
+        (_, 0..=4) => server.accept(),
+        (Decision::Message, 5) if server.config().lmtp => {
+            let n = match event {
+                ServerEvent::MessageEnd { recipients, .. } => *recipients,
+                _ => panic!("a message decision after {event:?}"),
+            };
+            let replies: Vec<OwnedReply> = (0..n)
+                .map(|i| {
+                    if script.next(2) == 0 {
+                        reply(250, &format!("2.0.0 delivered to {i}"))
+                    } else {
+                        reply(550, "5.1.1 no such mailbox")
+                    }
+                })
+                .collect();
+            server.reply_per_recipient(&replies)
+        }
+        (_, 5 | 6) => {
+            let code = if script.next(2) == 0 { 451 } else { 550 };
+            server.reject(reply(code, "refused by policy"))
+        }
+        (Decision::Auth, _) => server.reply(reply(235, "2.7.0 welcome")),
+        (_, _) => server.reply(reply(250, "as you wish")),
+    };
+    r.unwrap_or_else(|e| panic!("answering {pending:?} after {event:?}: {e:?}"));
+    assert!(
+        server.pending_decision().is_none(),
+        "still pending after an answer"
+    );
+}
+
+/// Plays the caller of a fresh session over `pieces`.
+pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u8]]) -> Run {
+    let mut server = ServerSession::new(cfg.clone()).expect("a valid configuration");
+    if refuse {
+        server.refuse(None).expect("refuse a fresh session");
+    } else {
+        server.greet().expect("greet a fresh session");
+    }
+    let max_buffered = cfg.max_line_length.max(cfg.max_auth_line_length);
+    let total: usize = pieces.iter().map(|p| p.len()).sum();
+    let max_steps = 8 * total + 64;
+
+    let mut run = Run {
+        events: Vec::new(),
+        output: Vec::new(),
+        consumed: 0,
+        end: "input ended".into(),
+        before_starttls: None,
+    };
+    let mut body: Vec<u8> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut steps = 0usize;
+    let mut sent_since_poll;
+
+    let flush_body = |body: &mut Vec<u8>, events: &mut Vec<String>| {
+        if !body.is_empty() {
+            events.push(format!("Body({:?})", String::from_utf8_lossy(body)));
+            body.clear();
+        }
+    };
+    'outer: for piece in pieces {
+        buf.extend_from_slice(piece);
+        let mut stalls = 0usize;
+        loop {
+            steps += 1;
+            assert!(
+                steps <= max_steps,
+                "{steps} steps for {total} bytes of input"
+            );
+            let step = match server.handle_input(&buf) {
+                Ok(step) => step,
+                Err(Error::Remote(e)) => {
+                    flush_body(&mut body, &mut run.events);
+                    run.events.push(format!("RemoteError({e:?})"));
+                    assert!(server.is_closed(), "open after the remote error {e:?}");
+                    sent_since_poll = server.poll_transmit(&mut run.output);
+                    assert!(sent_since_poll <= MAX_PENDING_OUTPUT);
+                    run.end = format!("remote error {e:?}");
+                    break 'outer;
+                }
+                Err(e) => panic!("handle_input refused the caller: {e:?}"),
+            };
+            let consumed = step.consumed;
+            assert!(
+                consumed <= buf.len(),
+                "consumed {consumed} of a {}-byte buffer",
+                buf.len()
+            );
+            if consumed == 0 {
+                stalls += 1;
+                assert!(
+                    stalls <= MAX_STALLS,
+                    "{stalls} steps in a row consumed nothing"
+                );
+            } else {
+                stalls = 0;
+            }
+            let mut starttls = false;
+            match step.outcome {
+                Outcome::Event(event) => {
+                    if let ServerEvent::MessageChunk(c) = &event {
+                        assert!(!c.is_empty(), "an empty message chunk");
+                        body.extend_from_slice(c);
+                    } else {
+                        flush_body(&mut body, &mut run.events);
+                        run.events.push(summary(&event));
+                    }
+                    let decision = matches!(
+                        event,
+                        ServerEvent::Hello { .. }
+                            | ServerEvent::Mail { .. }
+                            | ServerEvent::Rcpt { .. }
+                            | ServerEvent::Vrfy(_)
+                            | ServerEvent::Expn(_)
+                            | ServerEvent::Auth(_)
+                            | ServerEvent::MessageEnd { .. }
+                    );
+                    if decision {
+                        let summary = summary(&event);
+                        // The machine reads nothing until it gets its answer.
+                        let rest = buf[consumed..].to_vec();
+                        match server.handle_input(&rest) {
+                            Err(Error::Usage(UsageError::DecisionPending)) => {}
+                            other => panic!("a call while {summary} is pending gave {other:?}"),
+                        }
+                        decide(&mut server, &event, &mut script);
+                    } else {
+                        assert!(
+                            server.pending_decision().is_none(),
+                            "{event:?} left a decision pending"
+                        );
+                    }
+                    starttls = matches!(event, ServerEvent::StartTls);
+                }
+                Outcome::NeedInput => {
+                    assert!(
+                        buf.len() - consumed <= max_buffered,
+                        "asked for input while {} bytes are buffered",
+                        buf.len() - consumed
+                    );
+                    sent_since_poll = server.poll_transmit(&mut run.output);
+                    assert!(
+                        sent_since_poll <= MAX_PENDING_OUTPUT,
+                        "{sent_since_poll} bytes of output piled up"
+                    );
+                    buf.drain(..consumed);
+                    run.consumed += consumed;
+                    if consumed == 0 {
+                        continue 'outer;
+                    }
+                    continue;
+                }
+                Outcome::Transmit => {
+                    sent_since_poll = server.poll_transmit(&mut run.output);
+                    assert!(sent_since_poll > 0, "Transmit with nothing to send");
+                    assert!(sent_since_poll <= MAX_PENDING_OUTPUT);
+                }
+                Outcome::Paused => panic!("Paused outside STARTTLS"),
+                Outcome::Closed => {
+                    buf.drain(..consumed);
+                    run.consumed += consumed;
+                    flush_body(&mut body, &mut run.events);
+                    sent_since_poll = server.poll_transmit(&mut run.output);
+                    assert!(sent_since_poll <= MAX_PENDING_OUTPUT);
+                    assert!(server.is_closed());
+                    run.end = "closed".into();
+                    break 'outer;
+                }
+                other => panic!("unexpected outcome {other:?}"),
+            }
+            buf.drain(..consumed);
+            run.consumed += consumed;
+            if starttls {
+                sent_since_poll = server.poll_transmit(&mut run.output);
+                assert!(sent_since_poll <= MAX_PENDING_OUTPUT);
+                if run.before_starttls.is_none() {
+                    run.before_starttls = Some((run.consumed - consumed, run.output.len()));
+                }
+                if buf.is_empty() {
+                    // Nothing arrived with STARTTLS: the machine waits for
+                    // the handshake, then starts over.
+                    match server.handle_input(&buf) {
+                        Ok(s) if s.outcome == Outcome::Paused && s.consumed == 0 => {}
+                        other => panic!("before the handshake: {other:?}"),
+                    }
+                    server.tls_established().expect("the handshake was awaited");
+                    assert!(server.is_tls());
+                } else {
+                    // Plaintext pipelined after STARTTLS: an injection.
+                    match server.handle_input(&buf) {
+                        Err(Error::Remote(RemoteError::StartTlsInjection)) => {}
+                        other => panic!("bytes after STARTTLS gave {other:?}"),
+                    }
+                    assert!(server.is_closed());
+                    run.end = "injection".into();
+                    break 'outer;
+                }
+            }
+        }
+    }
+    flush_body(&mut body, &mut run.events);
+    sent_since_poll = server.poll_transmit(&mut run.output);
+    assert!(sent_since_poll <= MAX_PENDING_OUTPUT);
+    run
+}

@@ -1,0 +1,1643 @@
+#!/usr/bin/env python3
+"""The interop suite: real SMTP peers against smtp-proto's example server
+and client, and adversarial clients over raw sockets.
+
+Run through run.sh (which installs the peers and builds the examples):
+    bash tests/interop/run.sh
+or directly, once both are done:
+    python3 tests/interop/suite.py [--only SUBSTRING ...]
+
+Prints one line per case, `PASS name` or `FAIL name: reason`, and ends with
+`N passed, M failed` alone on a line; the exit status is 1 if anything
+failed. Everything runs on 127.0.0.1; every peer is started in its own
+process group under a time limit and stopped at the end, whatever happens.
+Standard library only.
+"""
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+P = os.path.join(HERE, "peers")
+PEERS_DIR = os.environ.get("SMTP_INTEROP_PEERS", os.path.join(HERE, ".peers"))
+POSTFIX_LIB = os.path.join(PEERS_DIR, "postfix/usr/lib/postfix")
+SMTP_SINK = os.path.join(PEERS_DIR, "postfix/usr/sbin/smtp-sink")
+VENV_PY = os.path.join(PEERS_DIR, "venv/bin/python")
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+EXAMPLES = os.environ.get("INTEROP_EXAMPLES", os.path.join(TARGET, "release/examples"))
+
+HOST = "127.0.0.1"
+CRLF = b"\r\n"
+FROM = "sender@client.test"
+TO = "rcpt@server.test"
+USER, PASSWORD = "alice", "s3cret"
+
+# Every implementation of the server and client examples found in the build.
+SERVERS = [(name, os.path.join(EXAMPLES, f"{name}")) for name in ("serve", "serve-blocking")]
+CLIENTS = [(name, os.path.join(EXAMPLES, f"{name}")) for name in ("send", "send-blocking")]
+
+# ------------------------------------------------------------------ plumbing
+
+WORK = tempfile.mkdtemp(prefix="smtp-interop.")
+os.chmod(WORK, 0o755)  # exim runs as its own user below WORK
+PROCS = []
+RESULTS = {"passed": 0, "failed": 0}
+
+
+class CaseFailure(Exception):
+    pass
+
+
+def check(cond, reason):
+    if not cond:
+        raise CaseFailure(reason)
+
+
+def start(cmd, name, cwd=None, env=None):
+    """Starts a peer in its own process group; its output goes to WORK/name.log."""
+    log = open(os.path.join(WORK, f"{name}.log"), "ab")
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            cwd=cwd, env=full_env, start_new_session=True)
+    proc.log_path = log.name
+    PROCS.append(proc)
+    return proc
+
+
+def stop(proc, grace=5.0):
+    """SIGTERM to the process group we started, then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    # The group may outlive its leader (exim's per-connection children).
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(2)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def stop_all():
+    for proc in PROCS:
+        stop(proc, grace=2.0)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
+    return f"{HOST}:{port}" in out
+
+
+def wait_port(port, proc, seconds=15.0):
+    """Waits until something listens on the port (asks ss; never connects)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if listening(port):
+            return
+        if proc.poll() is not None:
+            raise CaseFailure(f"peer exited ({proc.returncode}) before listening: {tail(proc.log_path)}")
+        time.sleep(0.05)
+    raise CaseFailure(f"nothing listens on {port} after {seconds}s")
+
+
+def tail(path, n=6):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        return " | ".join(lines[-n:])
+    except OSError:
+        return "(no log)"
+
+
+def run(cmd, timeout=60, stdin=None, env=None, cwd=None):
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run(cmd, capture_output=True, timeout=timeout, env=full_env, cwd=cwd,
+                          stdin=stdin if stdin is not None else subprocess.DEVNULL)
+
+
+def short(b, n=300):
+    if isinstance(b, bytes):
+        b = b.decode("utf-8", "replace")
+    b = b.strip().replace("\n", " | ")
+    return b if len(b) <= n else b[:n] + "..."
+
+
+def first_diff(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
+
+
+def same(expected, actual, what="stored message"):
+    if expected != actual:
+        i = first_diff(expected, actual)
+        raise CaseFailure(f"{what} differs at byte {i} (len {len(actual)} vs {len(expected)} sent): "
+                          f"got {actual[max(0, i - 20):i + 30]!r}, want {expected[max(0, i - 20):i + 30]!r}")
+
+
+CASES = []
+
+
+def case(name):
+    def wrap(fn):
+        CASES.append((name, fn))
+        return fn
+    return wrap
+
+
+def report(name, error=None):
+    if error is None:
+        RESULTS["passed"] += 1
+        print(f"PASS {name}", flush=True)
+    else:
+        RESULTS["failed"] += 1
+        print(f"FAIL {name}: {error}", flush=True)
+
+
+# ---------------------------------------------------------------- the messages
+
+
+def write(name, data):
+    path = os.path.join(WORK, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+# CRLF only; dots at line starts (stuffed on the wire), 8-bit text, and the
+# headers that exim and msmtp would otherwise add.
+MSG = CRLF.join([
+    b"From: <sender@client.test>",
+    b"To: <rcpt@server.test>",
+    b"Subject: interop",
+    b"Date: Thu, 01 Jan 2026 00:00:00 +0000",
+    b"Message-ID: <interop.1@client.test>",
+    b"MIME-Version: 1.0",
+    b"Content-Type: text/plain; charset=utf-8",
+    b"Content-Transfer-Encoding: 8bit",
+    b"",
+    b".",
+    b"line one",
+    b".leading dot",
+    b"..two dots",
+    "Grüße, 8-bit body".encode(),
+    b"last line",
+]) + CRLF
+MSG_FILE = write("msg.eml", MSG)
+MSG_NO_FINAL_CRLF = write("msg-no-final-crlf.eml", MSG[:-2])   # swaks adds the CRLF
+MSG_LF_FILE = write("msg-lf.eml", MSG.replace(CRLF, b"\n"))      # curl --crlf, smtp-source
+# A larger message: exim sends it in more than one BDAT chunk.
+BIG = MSG + b"".join(b"%06d " % i + b"x" * 70 + CRLF for i in range(4000))
+BIG_FILE = write("big.eml", BIG)
+# A bare LF inside: curl without --crlf sends it as is.
+BARE_LF = b"Subject: bare LF\r\n\r\nline\nnext line\r\nend\r\n"
+BARE_LF_FILE = write("bare-lf.eml", BARE_LF)
+
+
+def cert():
+    d = os.path.join(WORK, "cert")
+    if not os.path.exists(os.path.join(d, "cert.pem")):
+        r = run([os.path.join(P, "make-cert.sh"), d])
+        check(r.returncode == 0, f"make-cert.sh failed: {short(r.stderr)}")
+    return os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+
+
+# ------------------------------------------------------------ our server
+
+
+class OurServer:
+    """One run of the example server with its own Maildir."""
+
+    def __init__(self, name, binary, *args):
+        self.port = free_port()
+        self.maildir = os.path.join(WORK, name, "maildir")
+        os.makedirs(os.path.dirname(self.maildir), exist_ok=True)
+        # Under `timeout`, like every peer: bounded even if the suite is killed.
+        self.proc = start(["timeout", "600", binary, "--listen", f"{HOST}:{self.port}", "--maildir",
+                           self.maildir, "--hostname", "mx.test", *args], name,
+                          env={"RUST_LOG": "info"})
+        wait_port(self.port, self.proc)
+
+    def new(self):
+        d = os.path.join(self.maildir, "new")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def tmp(self):
+        d = os.path.join(self.maildir, "tmp")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def wait_count(self, n, seconds=15.0):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if len(self.new()) >= n:
+                break
+            time.sleep(0.05)
+        return len(self.new())
+
+    def messages(self):
+        """Every stored message as (return_path, received, body), oldest first."""
+        out = []
+        for name in self.new():
+            with open(os.path.join(self.maildir, "new", name), "rb") as f:
+                out.append(split_trace(f.read(), name))
+        return out
+
+    def only_message(self, seconds=15.0):
+        n = self.wait_count(1, seconds)
+        check(n == 1, f"{n} messages stored, want 1")
+        time.sleep(0.1)
+        msgs = self.messages()
+        check(len(msgs) == 1, f"{len(msgs)} messages stored, want 1")
+        return msgs[0]
+
+    def stop(self):
+        stop(self.proc)
+        check(self.proc.returncode is not None, "server did not stop")
+
+
+def split_trace(data, name="message"):
+    """Strips our two trace lines; checks their form."""
+    m = re.match(rb"Return-Path: <([^\r\n>]*)>\r\nReceived: ([^\r\n]*)\r\n", data)
+    check(m is not None, f"{name} does not start with Return-Path: and Received: lines: {data[:120]!r}")
+    return m.group(1).decode("utf-8"), m.group(2).decode("utf-8"), data[m.end():]
+
+
+def check_stored(srv, body, sender=FROM, rcpt=TO, what="stored message"):
+    rp, received, got = srv.only_message()
+    check(rp == sender, f"Return-Path <{rp}>, want <{sender}>")
+    check(received.startswith("from ") and " by mx.test " in received,
+          f"Received line malformed: {received!r}")
+    if rcpt is not None:
+        check(f"for <{rcpt}>" in received, f"Received line lacks 'for <{rcpt}>': {received!r}")
+    same(body, got, what)
+    return received
+
+
+def serve_binaries():
+    found = [(n, b) for n, b in SERVERS if os.access(b, os.X_OK)]
+    return found
+
+
+# ------------------------------------------------------- raw socket client
+
+
+class Raw:
+    """A deliberately simple SMTP client over a raw socket."""
+
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("server closed the connection")
+        self.buf += chunk
+
+    def reply(self):
+        """Reads one (possibly multi-line) reply; returns (code, text lines)."""
+        lines = []
+        for _ in range(1000):
+            while CRLF not in self.buf:
+                self._fill()
+                check(len(self.buf) < 1 << 20, "reply line longer than 1 MiB")
+            line, self.buf = self.buf.split(CRLF, 1)
+            check(re.match(rb"^[2-5][0-9][0-9]([ -]|$)", line) is not None, f"not a reply line: {line!r}")
+            lines.append(line.decode("utf-8", "replace"))
+            if len(line) == 3 or line[3:4] == b" ":
+                return int(line[:3]), lines
+        raise CaseFailure("reply with more than 1000 lines")
+
+    def cmd(self, line, want=None):
+        self.send(line.encode() + CRLF if isinstance(line, str) else line + CRLF)
+        code, lines = self.reply()
+        if want is not None:
+            check(code == want, f"{line!r} got {lines}, want {want}")
+        return code, lines
+
+    def rest(self, seconds=10.0):
+        """Reads until the server closes; returns (bytes, closed)."""
+        data, self.buf = self.buf, b""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                return data, True
+            if not chunk:
+                return data, True
+            data += chunk
+        return data, False
+
+    def close(self):
+        self.sock.close()
+
+    def hello(self):
+        code, _ = self.reply()
+        check(code == 220, f"greeting {code}")
+        code, lines = self.cmd("EHLO client.test", 250)
+        return [l[4:] for l in lines]
+
+    def envelope(self, sender=FROM, rcpt=TO):
+        self.cmd(f"MAIL FROM:<{sender}>", 250)
+        self.cmd(f"RCPT TO:<{rcpt}>", 250)
+
+
+def reply_codes(data):
+    """The codes of the complete replies in data (last line of each)."""
+    codes = []
+    for line in data.split(CRLF):
+        m = re.match(rb"^([2-5][0-9][0-9])( |$)", line)
+        if m:
+            codes.append(int(m.group(1)))
+    return codes
+
+
+# ------------------------------------------------- real clients -> our server
+
+def smtplib_send(port, body, sender=FROM, rcpts=(TO,), starttls=False, auth=None,
+                 mail_options=()):
+    import smtplib
+    import ssl
+    with smtplib.SMTP(HOST, port, local_hostname="client.test", timeout=30) as smtp:
+        smtp.ehlo()
+        if starttls:
+            check(smtp.has_extn("starttls"), "STARTTLS not advertised")
+            check(not smtp.has_extn("auth") or not auth, "AUTH advertised before TLS")
+            ctx = ssl.create_default_context(cafile=cert()[0])
+            smtp.starttls(context=ctx)
+            smtp.ehlo()
+            check(not smtp.has_extn("starttls"), "STARTTLS still advertised after TLS")
+        if auth:
+            mech = auth
+            check(mech.lower() in smtp.esmtp_features.get("auth", "").lower(),
+                  f"AUTH {mech} not advertised: {smtp.esmtp_features.get('auth')}")
+            smtp.user, smtp.password = USER, PASSWORD
+            code, resp = smtp.auth(mech, getattr(smtp, f"auth_{mech.lower()}"))
+            check(code == 235, f"AUTH {mech}: {code} {resp}")
+        refused = smtp.sendmail(sender, list(rcpts), body, mail_options=list(mail_options))
+        check(not refused, f"refused: {refused}")
+
+
+def each_server(fn_name, fn):
+    """Registers fn(binary, label) once per server example that was built."""
+    for name, binary in SERVERS:
+        label = "" if name == "serve" else f" [{name}]"
+        case(fn_name + label)(lambda b=binary, n=name: fn(b, n))
+
+
+def t_smtplib_plain(binary, name):
+    srv = OurServer(f"{name}-smtplib-plain", binary)
+    smtplib_send(srv.port, MSG)
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_smtplib_starttls(binary, name):
+    c, k = cert()
+    srv = OurServer(f"{name}-smtplib-tls", binary, "--tls-cert", c, "--tls-key", k)
+    smtplib_send(srv.port, MSG, starttls=True)
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_smtplib_auth(mech):
+    def t(binary, name):
+        c, k = cert()
+        srv = OurServer(f"{name}-smtplib-auth-{mech}", binary, "--tls-cert", c, "--tls-key", k,
+                        "--auth", f"{USER}:{PASSWORD}")
+        smtplib_send(srv.port, MSG, starttls=True, auth=mech)
+        check_stored(srv, MSG)
+        srv.stop()
+    return t
+
+
+def t_smtplib_auth_wrong_password(binary, name):
+    import smtplib
+    c, k = cert()
+    srv = OurServer(f"{name}-smtplib-badauth", binary, "--auth", f"{USER}:{PASSWORD}",
+                    "--auth-plaintext")
+    with smtplib.SMTP(HOST, srv.port, local_hostname="client.test", timeout=30) as smtp:
+        smtp.ehlo()
+        check(smtp.has_extn("auth"), "AUTH not advertised with --auth-plaintext")
+        wrong = base64.b64encode(f"\0{USER}\0wrong".encode()).decode()
+        code, resp = smtp.docmd("AUTH", "PLAIN " + wrong)
+        check(code == 535, f"wrong password got {code} {resp}")
+        smtp.user, smtp.password = USER, PASSWORD
+        code, resp = smtp.auth("LOGIN", smtp.auth_login)
+        check(code == 235, f"right password after a wrong one got {code} {resp}")
+        refused = smtp.sendmail(FROM, [TO], MSG)
+        check(not refused, f"refused {refused}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_smtplib_smtputf8(binary, name):
+    srv = OurServer(f"{name}-smtplib-utf8", binary)
+    sender, rcpt = "ñoño@client.test", "пользователь@сервер.test"
+    body = "From: <ñoño@client.test>\r\nSubject: ünïcödé\r\n\r\nUTF-8 body ✓\r\n".encode()
+    smtplib_send(srv.port, body, sender=sender, rcpts=(rcpt,), mail_options=("SMTPUTF8",))
+    check_stored(srv, body, sender=sender, rcpt=rcpt)
+    srv.stop()
+
+
+def t_smtplib_dsn(binary, name):
+    """DSN parameters on MAIL and RCPT (RFC 3461) are accepted."""
+    import smtplib
+    srv = OurServer(f"{name}-smtplib-dsn", binary)
+    with smtplib.SMTP(HOST, srv.port, local_hostname="client.test", timeout=30) as smtp:
+        smtp.ehlo()
+        check(smtp.has_extn("dsn"), "DSN not advertised")
+        refused = smtp.sendmail(FROM, [TO], MSG, mail_options=["RET=HDRS", "ENVID=QQ314159+2B"],
+                                rcpt_options=["NOTIFY=SUCCESS,FAILURE", f"ORCPT=rfc822;{TO}"])
+        check(not refused, f"refused {refused}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_binarymime(binary, name):
+    """BODY=BINARYMIME over BDAT: bare CR, bare LF and NUL stored as sent."""
+    srv = OurServer(f"{name}-binarymime", binary)
+    c = Raw(srv.port)
+    ext = c.hello()
+    check("BINARYMIME" in ext and "CHUNKING" in ext, f"BINARYMIME/CHUNKING not advertised: {ext}")
+    c.cmd(f"MAIL FROM:<{FROM}> BODY=BINARYMIME", 250)
+    c.cmd(f"RCPT TO:<{TO}>", 250)
+    body = (b"Content-Type: application/octet-stream\r\n\r\n" + bytes(range(256)) +
+            b"\n.\n\r.\r\n.\r\n")
+    half = len(body) // 2
+    c.send(b"BDAT %d\r\n" % half + body[:half])
+    code, lines = c.reply()
+    check(code == 250, f"first chunk got {lines}")
+    c.send(b"BDAT %d LAST\r\n" % (len(body) - half) + body[half:])
+    code, lines = c.reply()
+    check(code == 250, f"last chunk got {lines}")
+    c.cmd("QUIT", 221)
+    c.close()
+    check_stored(srv, body)
+    srv.stop()
+
+
+def swaks(port, file, *flags):
+    return run([os.path.join(P, "send-swaks.sh"), str(port), FROM, TO, file, *flags])
+
+
+def t_swaks_pipeline(binary, name):
+    """swaks --pipeline through the tap: MAIL, RCPT and DATA in one write."""
+    srv = OurServer(f"{name}-swaks-pipe", binary)
+    tap_port, tapdir, tap = start_tap(srv.port, f"{name}-swaks-tap")
+    r = swaks(tap_port, MSG_NO_FINAL_CRLF, "--pipeline")
+    check(r.returncode == 0, f"swaks exit {r.returncode}: {short(r.stdout[-400:] + r.stderr)}")
+    tap.wait(10)
+    with open(os.path.join(tapdir, "conn-0.log")) as f:
+        log = f.read()
+    check(f"C: b'MAIL FROM:<{FROM}>\\r\\nRCPT TO:<{TO}>\\r\\nDATA\\r\\n'" in log,
+          "swaks did not pipeline MAIL, RCPT and DATA in one write")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_swaks_tls_auth(binary, name):
+    c, k = cert()
+    srv = OurServer(f"{name}-swaks-tls", binary, "--tls-cert", c, "--tls-key", k, "--auth",
+                    f"{USER}:{PASSWORD}")
+    r = swaks(srv.port, MSG_NO_FINAL_CRLF, "-tls", "--tls-verify", "--tls-ca-path", c, "--auth",
+              "LOGIN", "--auth-user", USER, "--auth-password", PASSWORD, "--pipeline")
+    check(r.returncode == 0, f"swaks exit {r.returncode}: {short(r.stdout[-400:] + r.stderr)}")
+    out = r.stdout.decode("utf-8", "replace")
+    check("<~  220" in out or "<-  220" in out, "no 220 to STARTTLS in swaks' transcript")
+    check(re.search(r"~>\s+AUTH LOGIN", out) is not None, "swaks did not AUTH LOGIN inside TLS")
+    check(re.search(r"<~\s+235", out) is not None, "AUTH not answered 235 inside TLS")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def msmtp(port, *flags):
+    return run([os.path.join(P, "send-msmtp.sh"), str(port), FROM, TO, MSG_FILE, *flags])
+
+
+def t_msmtp(binary, name):
+    srv = OurServer(f"{name}-msmtp", binary)
+    r = msmtp(srv.port)
+    check(r.returncode == 0, f"msmtp exit {r.returncode}: {short(r.stderr)}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_msmtp_tls_auth(binary, name):
+    c, k = cert()
+    srv = OurServer(f"{name}-msmtp-tls", binary, "--tls-cert", c, "--tls-key", k, "--auth",
+                    f"{USER}:{PASSWORD}")
+    r = msmtp(srv.port, "--tls=on", "--tls-starttls=on", f"--tls-trust-file={c}", "--auth=plain",
+              f"--user={USER}", f"--passwordeval=echo {PASSWORD}")
+    check(r.returncode == 0, f"msmtp exit {r.returncode}: {short(r.stderr)}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def curl(port, file, *flags):
+    return run([os.path.join(P, "send-curl.sh"), str(port), FROM, TO, file, *flags])
+
+
+def t_curl_crlf(binary, name):
+    srv = OurServer(f"{name}-curl-crlf", binary)
+    r = curl(srv.port, MSG_LF_FILE, "--crlf")
+    check(r.returncode == 0, f"curl exit {r.returncode}: {short(r.stderr)}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_curl_plain(binary, name):
+    srv = OurServer(f"{name}-curl", binary)
+    r = curl(srv.port, MSG_FILE)
+    check(r.returncode == 0, f"curl exit {r.returncode}: {short(r.stderr)}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_curl_bare_lf(binary, name):
+    """curl without --crlf sends the bare LF; the default policy refuses the message."""
+    srv = OurServer(f"{name}-curl-bare", binary)
+    r = curl(srv.port, BARE_LF_FILE, "-v")
+    err = r.stderr.decode("utf-8", "replace")
+    check(r.returncode != 0, "curl reported success for a message with a bare LF")
+    replies = [l for l in err.splitlines() if re.match(r"^< [2-5]\d\d ", l)]
+    check(replies and re.match(r"^< 554 5\.6\.0 ", replies[-1]) is not None,
+          f"last reply curl saw was not 554 5.6.0: {replies[-1:] if replies else err[-300:]}")
+    check(any(l.startswith("< 354") for l in replies), "the rejection came before DATA's 354")
+    time.sleep(0.3)
+    check(srv.new() == [] and srv.tmp() == [], f"stored {srv.new()} / tmp {srv.tmp()}")
+    srv.stop()
+
+
+def nodemailer(port, file, *flags):
+    return run(["node", os.path.join(P, "send_nodemailer.mjs"), "--port", str(port), "--from", FROM,
+                "--to", TO, "--file", file, *flags], cwd=P)
+
+
+def t_nodemailer(binary, name):
+    srv = OurServer(f"{name}-nodemailer", binary)
+    r = nodemailer(srv.port, MSG_FILE, "--no-tls")
+    check(r.returncode == 0, f"nodemailer exit {r.returncode}: {short(r.stderr)}")
+    check(b"250" in r.stdout, f"nodemailer response {short(r.stdout)}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_nodemailer_tls_auth(binary, name):
+    c, k = cert()
+    srv = OurServer(f"{name}-nodemailer-tls", binary, "--tls-cert", c, "--tls-key", k, "--auth",
+                    f"{USER}:{PASSWORD}")
+    r = nodemailer(srv.port, MSG_FILE, "--starttls", "--cafile", c, "--auth", f"{USER}:{PASSWORD}")
+    check(r.returncode == 0, f"nodemailer exit {r.returncode}: {short(r.stderr)}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def exim_send(port, body, workdir, env=None):
+    os.makedirs(os.path.dirname(workdir), exist_ok=True)
+    e = {"EXIM_WORKDIR": workdir}
+    e.update(env or {})
+    r = run([os.path.join(P, "send-exim.sh"), str(port), FROM, TO], stdin=open_bytes(body), env=e)
+    with open(os.path.join(workdir, "log/mainlog"), errors="replace") as f:
+        log = f.read()
+    return r, log
+
+
+def open_bytes(data):
+    path = write(f"stdin.{time.monotonic_ns()}", data)
+    return open(path, "rb")
+
+
+def check_exim_stored(srv, body):
+    """exim adds its own Received: first; the rest is the message exactly."""
+    rp, received, got = srv.only_message()
+    check(rp == FROM, f"Return-Path <{rp}>, want <{FROM}>")
+    check(got.startswith(b"Received: from "), f"exim's Received: not first: {got[:80]!r}")
+    head_end = got.find(b"\r\nFrom: ")
+    check(head_end > 0, "message From: header not found after exim's Received:")
+    same(body, got[head_end + 2:], "message after exim's Received:")
+    check(b"\n" not in got[:head_end].replace(CRLF, b""), "bare LF in exim's Received: header")
+
+
+def start_tap(target_port, name):
+    """tap.py between a client and target_port; one connection recorded."""
+    port = free_port()
+    tapdir = os.path.join(WORK, name)
+    proc = start([sys.executable, os.path.join(P, "tap.py"), "--listen", str(port), "--target",
+                  str(target_port), "--outdir", tapdir, "--max-conns", "1", "--seconds", "60"], name)
+    wait_port(port, proc)
+    return port, tapdir, proc
+
+
+def tap_bytes(tapdir, proc, direction):
+    proc.wait(10)
+    with open(os.path.join(tapdir, f"conn-0.{direction}"), "rb") as f:
+        return f.read()
+
+
+def t_exim_bdat(body, label, min_chunks):
+    def t(binary, name):
+        srv = OurServer(f"{name}-exim-{label}", binary)
+        tap_port, tapdir, tap = start_tap(srv.port, f"{name}-exim-{label}-tap")
+        r, log = exim_send(tap_port, body, os.path.join(WORK, f"{name}-exim-client-{label}"))
+        check(r.returncode == 0, f"exim exit {r.returncode}: {short(r.stderr)}")
+        m = re.search(r" => \S+ .*", log)
+        check(m is not None, f"no delivery line in exim's log: {short(log)}")
+        check(" K " in m.group(0), f"exim's log shows no CHUNKING (K flag): {m.group(0)}")
+        c2s = tap_bytes(tapdir, tap, "c2s")
+        chunks = re.findall(rb"(?:^|\r\n)BDAT (\d+)( LAST)?\r\n", c2s)
+        check(len(chunks) >= min_chunks and chunks[-1][1] == b" LAST",
+              f"exim sent {len(chunks)} BDAT commands, want at least {min_chunks} ending in LAST")
+        check(re.search(rb"(?:^|\r\n)DATA\r\n", c2s) is None, "exim sent DATA")
+        check_exim_stored(srv, body)
+        srv.stop()
+    return t
+
+
+def t_exim_tls_auth(binary, name):
+    c, k = cert()
+    srv = OurServer(f"{name}-exim-tls", binary, "--tls-cert", c, "--tls-key", k, "--auth",
+                    f"{USER}:{PASSWORD}")
+    r, log = exim_send(srv.port, MSG, os.path.join(WORK, f"{name}-exim-client-tls"),
+                       {"EXIM_REQUIRE_TLS": "1", "EXIM_TLS_CA": c, "EXIM_AUTH": f"{USER}:{PASSWORD}"})
+    check(r.returncode == 0, f"exim exit {r.returncode}: {short(r.stderr)}")
+    m = re.search(r" => \S+ .*", log)
+    check(m is not None and " X=TLS" in m.group(0), f"exim did not deliver over TLS: {short(log)}")
+    check(" A=plain" in m.group(0), f"exim did not authenticate: {m.group(0)}")
+    check(" K " in m.group(0), f"exim did not use CHUNKING inside TLS: {m.group(0)}")
+    check_exim_stored(srv, MSG)
+    srv.stop()
+
+
+def smtp_source(port, *flags, timeout=120):
+    return run([os.path.join(P, "send-smtp-source.sh"), str(port), FROM, TO, MSG_LF_FILE, *flags],
+               timeout=timeout)
+
+
+def t_smtp_source(flags, count, label):
+    def t(binary, name):
+        srv = OurServer(f"{name}-smtp-source-{label}", binary)
+        r = smtp_source(srv.port, *flags)
+        check(r.returncode == 0, f"smtp-source exit {r.returncode}: {short(r.stderr)}")
+        n = srv.wait_count(count, 30)
+        check(n == count, f"{n} messages stored, want {count}")
+        # smtp-source sends each LF line with CRLF and one empty line at the end.
+        want = MSG + CRLF
+        for rp, _, got in srv.messages():
+            check(rp == FROM, f"Return-Path <{rp}>")
+            same(want, got)
+        srv.stop()
+    return t
+
+
+# ------------------------------------------------------- adversarial clients
+
+SMUGGLE = [("LF.LF", b"\n.\n"), ("CRLF.LF", b"\r\n.\n"), ("LF.CRLF", b"\n.\r\n"),
+           ("CR.CRLF", b"\r.\r\n"), ("CRLF.CR", b"\r\n.\r")]
+
+
+def t_smuggling(seq):
+    def t(binary, name):
+        srv = OurServer(f"{name}-smuggle-{seq.hex()}", binary)
+        c = Raw(srv.port)
+        c.hello()
+        c.envelope(sender="first@client.test")
+        c.cmd("DATA", 354)
+        c.send(b"Subject: first\r\n\r\nbefore" + seq +
+               b"MAIL FROM:<smuggled@evil.test>\r\nRCPT TO:<victim@server.test>\r\nDATA\r\n"
+               b"Subject: smuggled\r\n\r\nsmuggled body\r\n.\r\n")
+        code, lines = c.reply()
+        check(500 <= code < 600, f"message with a bare line ending got {lines} (default policy rejects)")
+        # In step: the next transaction goes through, and nothing answers the
+        # smuggled commands.
+        c.envelope(sender="second@client.test")
+        c.cmd("DATA", 354)
+        c.send(b"Subject: second\r\n\r\nhonest\r\n.\r\n")
+        code, lines = c.reply()
+        check(code == 250, f"second message got {lines}")
+        c.send(b"QUIT\r\n")
+        rest, closed = c.rest()
+        check(closed and reply_codes(rest) == [221], f"after QUIT: {rest!r}")
+        c.close()
+        rp, _, body = srv.only_message()
+        check(rp == "second@client.test", f"stored message from <{rp}>")
+        same(b"Subject: second\r\n\r\nhonest\r\n", body)
+        srv.stop()
+    return t
+
+
+def t_smuggling_bdat(binary, name):
+    """BDAT carries bytes verbatim: a dot line inside a chunk is data."""
+    srv = OurServer(f"{name}-smuggle-bdat", binary)
+    c = Raw(srv.port)
+    ext = c.hello()
+    check("CHUNKING" in ext, f"CHUNKING not advertised: {ext}")
+    c.envelope()
+    body = (b"Subject: chunk\r\n\r\nbefore\r\n.\r\nMAIL FROM:<smuggled@evil.test>\r\n"
+            b"RCPT TO:<victim@server.test>\r\nDATA\r\n")
+    c.send(b"BDAT %d LAST\r\n" % len(body) + body)
+    code, lines = c.reply()
+    check(code == 250, f"BDAT LAST got {lines}")
+    c.send(b"QUIT\r\n")
+    rest, closed = c.rest()
+    check(closed and reply_codes(rest) == [221], f"after QUIT: {rest!r}")
+    check_stored(srv, body)
+    srv.stop()
+
+
+def t_starttls_injection(binary, name):
+    """STARTTLS with a command pipelined behind it in plain text."""
+    c_, k = cert()
+    srv = OurServer(f"{name}-starttls-inject", binary, "--tls-cert", c_, "--tls-key", k)
+    c = Raw(srv.port)
+    ext = c.hello()
+    check("STARTTLS" in ext, f"STARTTLS not advertised: {ext}")
+    c.send(b"STARTTLS\r\nMAIL FROM:<evil@evil.test>\r\n")
+    rest, closed = c.rest()
+    check(closed, f"server kept the connection open; got {rest!r}")
+    codes = reply_codes(rest)
+    check(250 not in codes and all(x in (220, 421, 454, 501, 503, 554) for x in codes),
+          f"server answered the injected command or sent something odd: {rest!r}")
+    check(rest.replace(CRLF, b"").isascii(), f"server sent non-SMTP bytes: {rest[:40]!r}")
+    c.close()
+    # And after the 220, plain text where the ClientHello should be.
+    c = Raw(srv.port)
+    c.hello()
+    c.cmd("STARTTLS", 220)
+    c.send(b"MAIL FROM:<evil@evil.test>\r\n")
+    rest, closed = c.rest()
+    check(closed, "server kept the connection open after plain text in place of a handshake")
+    check(b"250" not in rest, f"server answered the plain-text command: {rest!r}")
+    c.close()
+    srv.stop()
+
+
+def t_long_line(binary, name):
+    """An over-long command line, a command at its end: 500, and the tail is not run."""
+    srv = OurServer(f"{name}-long-line", binary)
+    for size in (1022, 1024, 1025, 2048, 4096, 70000):
+        c = Raw(srv.port)
+        c.hello()
+        c.send(b"NOOP " + b"x" * size + b"MAIL FROM:<tail@evil.test>\r\n")
+        code, lines = c.reply()
+        check(code == 500, f"{size}: over-long line got {lines}")
+        # Had the tail been parsed, MAIL would be open and RCPT would pass.
+        code, lines = c.cmd("RCPT TO:<victim@server.test>")
+        check(code == 503, f"{size}: RCPT after the long line got {lines} (tail command ran?)")
+        c.send(b"QUIT\r\n")
+        rest, closed = c.rest()
+        check(closed and reply_codes(rest) == [221], f"{size}: after QUIT: {rest!r}")
+        c.close()
+    srv.stop()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def server_pid(proc):
+    """The example server itself, below its `timeout` wrapper."""
+    with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+        children = f.read().split()
+    check(len(children) == 1, f"timeout has children {children}")
+    return int(children[0])
+
+
+def t_huge_line(binary, name):
+    """64 MiB without a line end costs bounded memory; the session recovers."""
+    srv = OurServer(f"{name}-huge-line", binary)
+    before = rss_kib(server_pid(srv.proc))
+    c = Raw(srv.port, timeout=30)
+    c.hello()
+    chunk = b"y" * (1 << 20)
+    for _ in range(64):
+        c.send(chunk)
+    c.send(b"MAIL FROM:<tail@evil.test>\r\n")
+    code, lines = c.reply()
+    check(code == 500, f"64 MiB line got {lines}")
+    code, lines = c.cmd("RCPT TO:<victim@server.test>")
+    check(code == 503, f"RCPT after the huge line got {lines}")
+    grown = rss_kib(server_pid(srv.proc)) - before
+    check(grown < 32 * 1024, f"server grew by {grown} KiB reading one long line")
+    c.envelope()
+    c.cmd("DATA", 354)
+    c.send(b"Subject: after\r\n\r\nok\r\n.\r\n")
+    code, lines = c.reply()
+    check(code == 250, f"message after the huge line got {lines}")
+    c.close()
+    check_stored(srv, b"Subject: after\r\n\r\nok\r\n")
+    srv.stop()
+
+
+def t_disconnect_mid_data(binary, name):
+    srv = OurServer(f"{name}-cut", binary)
+    # DATA cut short, by FIN and by RST.
+    for rst in (False, True):
+        c = Raw(srv.port)
+        c.hello()
+        c.envelope(sender="cut@client.test")
+        c.cmd("DATA", 354)
+        c.send(b"Subject: cut\r\n\r\nhalf a message\r\nand no end")
+        if rst:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()
+    # BDAT cut short: 100 octets announced, 20 sent.
+    c = Raw(srv.port)
+    c.hello()
+    c.envelope(sender="cut@client.test")
+    c.send(b"BDAT 100 LAST\r\n" + b"z" * 20)
+    c.close()
+    # A complete first chunk, then the connection drops before LAST.
+    c = Raw(srv.port)
+    c.hello()
+    c.envelope(sender="cut@client.test")
+    c.send(b"BDAT 10\r\n0123456789")
+    code, lines = c.reply()
+    check(code == 250, f"BDAT 10 got {lines}")
+    c.close()
+    # A complete message on a new connection marks the point the server has
+    # certainly seen all of the above.
+    time.sleep(0.5)
+    c = Raw(srv.port)
+    c.hello()
+    c.envelope(sender="marker@client.test")
+    c.cmd("DATA", 354)
+    c.send(b"Subject: marker\r\n\r\n.\r\n")
+    c.reply()
+    c.cmd("QUIT", 221)
+    c.close()
+    time.sleep(0.5)
+    rp, _, _ = srv.only_message()
+    check(rp == "marker@client.test", f"stored a message from <{rp}>")
+    check(srv.tmp() == [], f"left files in tmp/: {srv.tmp()}")
+    srv.stop()
+
+
+def t_concurrent(n):
+    def t(binary, name):
+        srv = OurServer(f"{name}-concurrent", binary)
+        results = asyncio.run(asyncio.wait_for(concurrent_clients(srv.port, n), 150))
+        bad = [r for r in results if r is not True]
+        check(not bad, f"{len(bad)} of {n} sessions failed, e.g. {bad[:3]}")
+        got = srv.wait_count(n, 30)
+        check(got == n, f"{got} messages stored, want {n}")
+        seen = set()
+        for rp, _, body in srv.messages():
+            m = re.match(r"c(\d+)@client\.test$", rp)
+            check(m is not None, f"unexpected sender {rp}")
+            i = int(m.group(1))
+            same(b"Subject: conn %d\r\n\r\nbody %d\r\n" % (i, i), body)
+            seen.add(i)
+        check(len(seen) == n, f"{n - len(seen)} senders missing or duplicated")
+        srv.stop()
+    return t
+
+
+async def concurrent_clients(port, n):
+    arrived = {"n": 0}
+    all_in = asyncio.Event()
+
+    def arrive():
+        arrived["n"] += 1
+        if arrived["n"] == n:
+            all_in.set()
+
+    async def one(i):
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 30)
+        except (OSError, asyncio.TimeoutError) as e:
+            arrive()  # a failed session must not hold the others at the barrier
+            return f"{i}: connect: {e!r}"
+        greeted = False
+        try:
+            async def reply():
+                while True:
+                    line = await reader.readline()
+                    if not line:
+                        raise EOFError("closed")
+                    if line[3:4] != b"-":
+                        return int(line[:3])
+
+            code = await asyncio.wait_for(reply(), 30)
+            greeted = True
+            arrive()
+            if code != 220:
+                return f"{i}: greeting {code}"
+            # Every session is open at once from here.
+            await asyncio.wait_for(all_in.wait(), 60)
+            steps = [(b"EHLO c%d.client.test\r\n" % i, 250),
+                     (b"MAIL FROM:<c%d@client.test>\r\n" % i, 250),
+                     (b"RCPT TO:<rcpt@server.test>\r\n", 250),
+                     (b"DATA\r\n", 354),
+                     (b"Subject: conn %d\r\n\r\nbody %d\r\n.\r\n" % (i, i), 250),
+                     (b"QUIT\r\n", 221)]
+            for data, want in steps:
+                writer.write(data)
+                await writer.drain()
+                code = await reply()
+                if code != want:
+                    return f"{i}: {data[:10]!r} got {code}"
+            return True
+        except (OSError, EOFError, ValueError, asyncio.TimeoutError) as e:
+            return f"{i}: {'' if greeted else 'before greeting: '}{e!r}"
+        finally:
+            if not greeted:
+                arrive()
+            writer.close()
+
+    return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+# ---------------------------------------------------- our client -> real servers
+
+def send_binaries():
+    return [(n, b) for n, b in CLIENTS if os.access(b, os.X_OK)]
+
+
+def our_send(binary, port, rcpts, body, *flags, sender=FROM):
+    args = [binary, "--server", f"{HOST}:{port}", "--from", sender]
+    for r in rcpts:
+        args += ["--to", r]
+    return run(args + list(flags), stdin=open_bytes(body), timeout=60)
+
+
+def send_out(r):
+    return (r.stdout + r.stderr).decode("utf-8", "replace")
+
+
+def check_rcpt_reported(r, addr, accepted):
+    """send prints `recipient <ADDR>: ACCEPTED|REJECTED CODE text` per recipient."""
+    out = send_out(r)
+    m = re.findall(rf"^recipient <{re.escape(addr)}>: (ACCEPTED|REJECTED) ([2-5]\d\d)\b.*$", out, re.M)
+    check(len(m) == 1, f"want one result line for <{addr}>, got {len(m)}: {short(out)}")
+    word, code = m[0]
+    if accepted:
+        check(word == "ACCEPTED" and code.startswith("2"), f"<{addr}> shown as {word} {code}")
+    else:
+        check(word == "REJECTED" and code[0] in "45", f"<{addr}> shown as {word} {code}")
+
+
+def check_message_reported(r, accepted=True):
+    out = send_out(r)
+    m = re.findall(r"^message: (ACCEPTED|REJECTED) ([2-5]\d\d)\b", out, re.M)
+    check(len(m) == 1, f"want one `message:` line, got {len(m)}: {short(out)}")
+    if accepted:
+        check(m[0][0] == "ACCEPTED" and m[0][1] == "250", f"final reply {m[0]}")
+    else:
+        check(m[0][0] == "REJECTED", f"final reply {m[0]}")
+
+
+def start_sink(name, *flags):
+    port = free_port()
+    dump = os.path.join(WORK, name)
+    proc = start([os.path.join(P, "start-smtp-sink.sh"), str(port), dump, *flags], name,
+                 env={"SINK_SECONDS": "120"})
+    wait_port(port, proc)
+    return port, dump, proc
+
+
+def sink_dumps(dump, n, seconds=10):
+    deadline = time.monotonic() + seconds
+    files = []
+    while time.monotonic() < deadline:
+        files = sorted(os.listdir(dump))
+        if len(files) >= n:
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)
+    files = sorted(os.listdir(dump))
+    out = []
+    for fn in files:
+        with open(os.path.join(dump, fn), "rb") as f:
+            out.append(f.read())
+    return out
+
+
+def each_client(fn_name, fn):
+    for name, binary in CLIENTS:
+        label = "" if name == "send" else f" [{name}]"
+        case(fn_name + label)(lambda b=binary, n=name: fn(b, n))
+
+
+def need(binary):
+    check(os.access(binary, os.X_OK), f"{os.path.basename(binary)} example not built")
+
+
+def t_send_sink(binary, name):
+    need(binary)
+    port, dump, proc = start_sink(f"{name}-sink")
+    r = our_send(binary, port, [TO, "second@server.test"], MSG)
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
+    check_rcpt_reported(r, "second@server.test", True)
+    check_message_reported(r)
+    dumps = sink_dumps(dump, 1)
+    check(len(dumps) == 1, f"smtp-sink dumped {len(dumps)} messages")
+    d = dumps[0]
+    # smtp-sink's dump: its own headers, then the message with CRs removed
+    # and dots un-stuffed, then one empty line of its own.
+    want = MSG.replace(CRLF, b"\n") + b"\n"
+    check(d.endswith(want), f"smtp-sink dump does not end with the message: {d[-200:]!r}")
+    head = d[:len(d) - len(want)].decode("utf-8", "replace")
+    check(re.search(rf"^X-Mail-Args: <{re.escape(FROM)}>( .*)?$", head, re.M),
+          f"sender not in smtp-sink's X-Mail-Args: {short(head)}")
+    rcpts = re.findall(r"^X-Rcpt-Args: <([^>]*)>", head, re.M)
+    check(rcpts == [TO, "second@server.test"], f"smtp-sink's X-Rcpt-Args: {rcpts}")
+    stop(proc)
+
+
+def t_send_sink_all_rejected(binary, name):
+    need(binary)
+    port, dump, proc = start_sink(f"{name}-sink-reject", "-f", "RCPT")
+    r = our_send(binary, port, [TO], MSG)
+    check(r.returncode != 0, f"send exit 0 though every RCPT was refused: {short(send_out(r))}")
+    check_rcpt_reported(r, TO, False)
+    check(sink_dumps(dump, 0, 0.5) == [], "smtp-sink stored a message")
+    stop(proc)
+
+
+def start_aio(name, *flags):
+    port = free_port()
+    outdir = os.path.join(WORK, name)
+    proc = start([VENV_PY, os.path.join(P, "aiosmtpd_server.py"), "--port", str(port), "--outdir",
+                  outdir, "--seconds", "120", *flags], name)
+    wait_port(port, proc)
+    return port, outdir, proc
+
+
+def stored_peer_messages(outdir, n, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.path.isdir(outdir) and len([f for f in os.listdir(outdir) if f.endswith(".json")]) >= n:
+            break
+        time.sleep(0.05)
+    out = []
+    i = 0
+    while os.path.exists(os.path.join(outdir, f"msg-{i}.json")):
+        with open(os.path.join(outdir, f"msg-{i}.eml"), "rb") as f:
+            body = f.read()
+        with open(os.path.join(outdir, f"msg-{i}.json")) as f:
+            meta = json.load(f)
+        out.append((body, meta))
+        i += 1
+    return out
+
+
+def t_send_aiosmtpd(binary, name):
+    need(binary)
+    c, k = cert()
+    port, outdir, proc = start_aio(f"{name}-aio", "--tls-cert", c, "--tls-key", k, "--require-tls",
+                                   "--auth", f"{USER}:{PASSWORD}")
+    r = our_send(binary, port, [TO], MSG, "--starttls", "required", "--tls-ca", c, "--auth",
+                 f"{USER}:{PASSWORD}")
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages")
+    body, meta = msgs[0]
+    same(MSG, body, "aiosmtpd's stored message")
+    check(meta["mail_from"] == FROM and meta["rcpt_tos"] == [TO], f"envelope {meta}")
+    check(meta["tls"] is True and meta["auth"] == USER, f"TLS/AUTH not used: {meta}")
+    stop(proc)
+
+
+def t_send_aiosmtpd_rejected_rcpt(binary, name):
+    need(binary)
+    c, k = cert()
+    bad = "nobody@server.test"
+    port, outdir, proc = start_aio(f"{name}-aio-reject", "--tls-cert", c, "--tls-key", k,
+                                   "--reject-rcpt", bad)
+    r = our_send(binary, port, [TO, bad], MSG, "--starttls", "required", "--tls-ca", c)
+    check(r.returncode != 0, f"send exit 0 though <{bad}> was refused: {short(send_out(r))}")
+    check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
+    check_rcpt_reported(r, bad, False)
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages, want 1 (for the good recipient)")
+    body, meta = msgs[0]
+    same(MSG, body, "aiosmtpd's stored message")
+    check(meta["rcpt_tos"] == [TO], f"recipients {meta['rcpt_tos']}")
+    stop(proc)
+
+
+def t_send_starttls_required_refused(binary, name):
+    """--starttls required against a server without STARTTLS: nothing is sent."""
+    need(binary)
+    port, outdir, proc = start_aio(f"{name}-aio-notls")
+    r = our_send(binary, port, [TO], MSG, "--starttls", "required")
+    check(r.returncode != 0, f"send exit 0 without TLS: {short(send_out(r))}")
+    time.sleep(0.3)
+    check(stored_peer_messages(outdir, 0, 0) == [], "a message was delivered in plain text")
+    stop(proc)
+
+
+def start_exim_server(name, *args):
+    port = free_port()
+    work = os.path.join(WORK, name)
+    proc = start([os.path.join(P, "start-exim-server.sh"), str(port), work, *args], name,
+                 env={"EXIM_SECONDS": "120"})
+    wait_port(port, proc)
+    return port, work, proc
+
+
+def exim_stored(work, n, seconds=10):
+    d = os.path.join(work, "mail/new")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.path.isdir(d) and len(os.listdir(d)) >= n:
+            break
+        time.sleep(0.05)
+    out = []
+    if os.path.isdir(d):
+        for fn in sorted(os.listdir(d)):
+            with open(os.path.join(d, fn), "rb") as f:
+                out.append(f.read())
+    return out
+
+
+def exim_log(work):
+    with open(os.path.join(work, "log/mainlog"), errors="replace") as f:
+        return f.read()
+
+
+def t_send_exim(body, label, tls):
+    def t(binary, name):
+        need(binary)
+        c, k = cert()
+        args = [c, k, USER, PASSWORD] if tls else []
+        port, work, proc = start_exim_server(f"{name}-exim-{label}", *args)
+        flags = ["--chunking", "auto"]
+        if tls:
+            flags += ["--starttls", "required", "--tls-ca", c, "--auth", f"{USER}:{PASSWORD}"]
+        else:
+            flags += ["--starttls", "off"]
+        r = our_send(binary, port, [TO], body, *flags)
+        check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+        check_rcpt_reported(r, TO, True)
+        check_message_reported(r)
+        stored = exim_stored(work, 1)
+        check(len(stored) == 1, f"exim stored {len(stored)} messages: {short(exim_log(work))}")
+        got = stored[0]
+        check(got.startswith(b"Received: "), "exim's Received: not first")
+        same(body, got[got.find(b"\r\nFrom: ") + 2:], "message after exim's Received:")
+        log = exim_log(work)
+        m = re.search(r" <= (\S+) .*", log)
+        check(m is not None and m.group(1) == FROM, f"exim's <= line: {short(log)}")
+        line = m.group(0)
+        via = re.findall(r"message data via: (.*)", log)
+        check(len(via) == 1 and re.fullmatch(r"BDAT \d+ LAST", via[0]),
+              f"exim did not receive the message over BDAT: {via}")
+        if tls:
+            check(" X=TLS" in line and " A=plain:" + USER in line, f"not TLS+AUTH: {line}")
+        stop(proc)
+    return t
+
+
+def t_send_exim_data(binary, name):
+    """--chunking off: DATA (dot-stuffed) even though exim offers CHUNKING."""
+    need(binary)
+    port, work, proc = start_exim_server(f"{name}-exim-data")
+    r = our_send(binary, port, [TO], MSG, "--chunking", "off", "--starttls", "off")
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check_message_reported(r)
+    stored = exim_stored(work, 1)
+    check(len(stored) == 1, f"exim stored {len(stored)} messages")
+    same(MSG, stored[0][stored[0].find(b"\r\nFrom: ") + 2:], "message after exim's Received:")
+    via = re.findall(r"message data via: (.*)", exim_log(work))
+    check(via == ["DATA"], f"exim received the message via {via}, want DATA")
+    stop(proc)
+
+
+def t_send_bare_lf(binary, name):
+    """A bare LF in the input goes out as CRLF, over DATA and over BDAT."""
+    need(binary)
+    want = BARE_LF.replace(b"line\nnext", b"line\r\nnext")
+    port, outdir, proc = start_aio(f"{name}-aio-bare")
+    r = our_send(binary, port, [TO], BARE_LF)
+    check(r.returncode == 0, f"send (DATA) exit {r.returncode}: {short(send_out(r))}")
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages")
+    same(want, msgs[0][0], "aiosmtpd's stored message")
+    stop(proc)
+    srv = OurServer(f"{name}-serve-bare", SERVERS[0][1])
+    r = our_send(binary, srv.port, [TO], BARE_LF)
+    check(r.returncode == 0, f"send (BDAT) to serve exit {r.returncode}: {short(send_out(r))}")
+    check_stored(srv, want)
+    srv.stop()
+
+
+def t_send_exim_rejected(binary, name):
+    """exim refuses RCPT before AUTH: send without --auth must fail, nothing stored."""
+    need(binary)
+    c, k = cert()
+    port, work, proc = start_exim_server(f"{name}-exim-reject", c, k, USER, PASSWORD)
+    r = our_send(binary, port, [TO], MSG, "--starttls", "required", "--tls-ca", c)
+    check(r.returncode != 0, f"send exit 0 though exim refused the recipient: {short(send_out(r))}")
+    check_rcpt_reported(r, TO, False)
+    check(exim_stored(work, 0, 0.3) == [], "exim stored a message")
+    stop(proc)
+
+
+def t_send_node(binary, name):
+    need(binary)
+    c, k = cert()
+    port = free_port()
+    outdir = os.path.join(WORK, f"{name}-node")
+    bad = "nobody@server.test"
+    proc = start(["node", os.path.join(P, "smtp_server.mjs"), "--port", str(port), "--outdir", outdir,
+                  "--tls-cert", c, "--tls-key", k, "--auth", f"{USER}:{PASSWORD}", "--seconds", "120",
+                  "--reject-rcpt", bad], f"{name}-node", cwd=P)
+    wait_port(port, proc)
+    r = our_send(binary, port, [TO, "second@server.test"], MSG, "--starttls", "required", "--tls-ca",
+                 c, "--auth", f"{USER}:{PASSWORD}")
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"smtp-server stored {len(msgs)} messages")
+    body, meta = msgs[0]
+    same(MSG, body, "smtp-server's stored message")
+    check(meta["mail_from"] == FROM and meta["rcpt_tos"] == [TO, "second@server.test"],
+          f"envelope {meta}")
+    check(meta["tls"] is True and meta["auth"] == USER, f"TLS/AUTH not used: {meta}")
+    # A refused recipient next to an accepted one.
+    r = our_send(binary, port, [bad, TO], MSG, "--starttls", "required", "--tls-ca", c, "--auth",
+                 f"{USER}:{PASSWORD}")
+    check(r.returncode != 0, f"send exit 0 though <{bad}> was refused: {short(send_out(r))}")
+    check_rcpt_reported(r, bad, False)
+    check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
+    msgs = stored_peer_messages(outdir, 2)
+    check(len(msgs) == 2 and msgs[1][1]["rcpt_tos"] == [TO], f"second delivery: {[m[1] for m in msgs]}")
+    same(MSG, msgs[1][0], "smtp-server's second stored message")
+    stop(proc)
+
+
+def t_send_to_serve(client, server):
+    """Our client to our server: both ends of the project over a socket."""
+    def t():
+        need(client)
+        need(server)
+        c, k = cert()
+        srv = OurServer(f"{os.path.basename(client)}-to-{os.path.basename(server)}", server,
+                        "--tls-cert", c, "--tls-key", k, "--auth", f"{USER}:{PASSWORD}")
+        r = our_send(client, srv.port, [TO], BIG, "--starttls", "required", "--tls-ca", c,
+                     "--auth", f"{USER}:{PASSWORD}")
+        check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+        check_stored(srv, BIG)
+        srv.stop()
+    return t
+
+
+# ------------------------------------------------ our client -> scripted servers
+
+class FakeServer:
+    """A scripted SMTP server for one connection, in a thread; records every
+    byte the client sends. `script(conn)` drives the conversation."""
+
+    def __init__(self, script):
+        import threading
+        self.listener = socket.socket()
+        self.listener.bind((HOST, 0))
+        self.listener.listen(1)
+        self.listener.settimeout(30)
+        self.port = self.listener.getsockname()[1]
+        self.received = b""
+        self.error = None
+        self.script = script
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            conn, _ = self.listener.accept()
+            conn.settimeout(10)
+            self.conn = conn
+            self.buf = b""
+            self.script(self)
+        except Exception as e:  # reported by the case through .error
+            self.error = repr(e)
+        finally:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            self.listener.close()
+
+    def send(self, data):
+        self.conn.sendall(data)
+
+    def _fill(self):
+        chunk = self.conn.recv(65536)
+        if not chunk:
+            raise EOFError("client closed")
+        self.received += chunk
+        self.buf += chunk
+
+    def line(self):
+        while CRLF not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(CRLF, 1)
+        return line
+
+    def until(self, marker):
+        while marker not in self.buf:
+            self._fill()
+        data, self.buf = self.buf.split(marker, 1)
+        return data + marker
+
+    def rest(self, seconds=3.0):
+        """Reads until the client closes or goes quiet."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                self._fill()
+            except (EOFError, OSError):
+                break
+        data, self.buf = self.buf, b""
+        return data
+
+    def join(self):
+        self.thread.join(40)
+        check(not self.thread.is_alive(), "scripted server still running")
+
+
+def t_send_wire_stuffing(binary, name):
+    """The exact DATA bytes: line ends made CRLF, every leading dot doubled,
+    the first line's included, CRLF . CRLF at the end."""
+    need(binary)
+    body_in = b".first\nsecond\r\n.\r\n..two\rthird"
+    want = b"..first\r\nsecond\r\n..\r\n...two\r\nthird\r\n.\r\n"
+    got = {}
+
+    def script(c):
+        c.send(b"220 fake.test ESMTP\r\n")
+        check(c.line().startswith(b"EHLO "), "no EHLO")
+        c.send(b"250 fake.test\r\n")
+        got["mail"] = c.line()
+        c.send(b"250 2.1.0 ok\r\n")
+        got["rcpt"] = c.line()
+        c.send(b"250 2.1.5 ok\r\n")
+        got["data"] = c.line()
+        c.send(b"354 go ahead\r\n")
+        got["body"] = c.until(b"\r\n.\r\n")
+        c.send(b"250 2.0.0 stored\r\n")
+        got["quit"] = c.line()
+        c.send(b"221 bye\r\n")
+
+    srv = FakeServer(script)
+    r = our_send(binary, srv.port, [TO], body_in, "--starttls", "off")
+    srv.join()
+    check(srv.error is None, f"scripted server: {srv.error}; send said {short(send_out(r))}")
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check(got["mail"] == f"MAIL FROM:<{FROM}>".encode() or
+          got["mail"].startswith(f"MAIL FROM:<{FROM}> ".encode()), f"MAIL line {got['mail']!r}")
+    check(got["rcpt"] == f"RCPT TO:<{TO}>".encode(), f"RCPT line {got['rcpt']!r}")
+    check(got["data"] == b"DATA", f"DATA line {got['data']!r}")
+    same(want, got["body"], "DATA bytes on the wire")
+    check(got["quit"] == b"QUIT", f"after the message: {got['quit']!r}")
+
+
+def t_send_starttls_injection(binary, name):
+    """A server that puts a plaintext reply right behind its 220 to STARTTLS:
+    the client must not read it as a reply nor carry on in plain text."""
+    need(binary)
+
+    def script(c):
+        c.send(b"220 fake.test ESMTP\r\n")
+        c.line()
+        c.send(b"250-fake.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
+        check(c.line() == b"STARTTLS", "client did not send STARTTLS")
+        c.send(b"220 2.0.0 go ahead\r\n250 2.1.0 injected\r\n")
+        c.after = c.rest()
+
+    srv = FakeServer(script)
+    r = our_send(binary, srv.port, [TO], MSG, "--starttls", "required")
+    srv.join()
+    check(srv.error is None, f"scripted server: {srv.error}")
+    check(r.returncode != 0, f"send exit 0 after injected plaintext: {short(send_out(r))}")
+    after = getattr(srv, "after", b"")
+    check(b"MAIL" not in after and b"EHLO" not in after,
+          f"client went on in plain text after STARTTLS: {after[:80]!r}")
+    check(not after.startswith(b"\x16\x03"), "client started a TLS handshake over injected bytes")
+    check("TLS" in send_out(r), f"send did not say the TLS upgrade failed: {short(send_out(r))}")
+
+
+def t_send_all_rcpts_failed_lone_dot(binary, name):
+    """RFC 2920: every RCPT refused but DATA got 354 -> the client sends a
+    lone dot at once, no message text."""
+    need(binary)
+    got = {}
+
+    def script(c):
+        c.send(b"220 fake.test ESMTP\r\n")
+        c.line()
+        c.send(b"250-fake.test\r\n250 PIPELINING\r\n")
+        got["batch"] = c.until(b"DATA\r\n")
+        c.send(b"250 2.1.0 ok\r\n550 5.1.1 no such user\r\n354 go ahead\r\n")
+        got["after"] = c.line()
+        c.send(b"554 5.5.1 no valid recipients\r\n")
+        got["quit"] = c.line()
+        c.send(b"221 bye\r\n")
+
+    srv = FakeServer(script)
+    r = our_send(binary, srv.port, [TO], b"Subject: 7-bit\r\n\r\nbody\r\n", "--starttls", "off")
+    srv.join()
+    check(srv.error is None, f"scripted server: {srv.error}; send said {short(send_out(r))}")
+    check(r.returncode != 0, f"send exit 0 though the recipient was refused: {short(send_out(r))}")
+    check_rcpt_reported(r, TO, False)
+    check(got["batch"].count(b"\r\n") == 3 and got["batch"].startswith(b"MAIL FROM:"),
+          f"MAIL, RCPT and DATA not pipelined in one batch: {got['batch']!r}")
+    check(got["after"] == b".", f"after 354 the client sent {got['after']!r}, want a lone dot")
+    check(got["quit"] == b"QUIT", f"then {got['quit']!r}")
+
+
+def t_send_lmtp(client, server):
+    def t():
+        need(client)
+        need(server)
+        srv = OurServer(f"{os.path.basename(client)}-lmtp-{os.path.basename(server)}", server, "--lmtp")
+        r = our_send(client, srv.port, [TO, "second@server.test"], MSG, "--lmtp", "--starttls", "off")
+        check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+        out = send_out(r)
+        for rc in (TO, "second@server.test"):
+            check(re.search(rf"^delivery <{re.escape(rc)}>: ACCEPTED 250\b", out, re.M),
+                  f"no per-recipient LMTP reply for <{rc}>: {short(out)}")
+        rp, received, got = srv.only_message()
+        check(rp == FROM, f"Return-Path <{rp}>")
+        check(" with LMTP" in received, f"Received line does not say LMTP: {received}")
+        same(MSG, got)
+        srv.stop()
+    return t
+
+
+# ------------------------------------------------------------- registration
+
+def register():
+    each_server("smtplib -> serve (plain)", t_smtplib_plain)
+    each_server("smtplib -> serve (STARTTLS, certificate verified)", t_smtplib_starttls)
+    each_server("smtplib -> serve (STARTTLS + AUTH PLAIN)", t_smtplib_auth("PLAIN"))
+    each_server("smtplib -> serve (STARTTLS + AUTH LOGIN)", t_smtplib_auth("LOGIN"))
+    each_server("smtplib -> serve (wrong password 535, then AUTH LOGIN)", t_smtplib_auth_wrong_password)
+    each_server("smtplib -> serve (SMTPUTF8 addresses)", t_smtplib_smtputf8)
+    each_server("smtplib -> serve (DSN parameters)", t_smtplib_dsn)
+    each_server("raw BDAT BODY=BINARYMIME -> serve (NUL, bare CR/LF stored as sent)", t_binarymime)
+    each_server("swaks --pipeline -> serve (one write for MAIL/RCPT/DATA)", t_swaks_pipeline)
+    each_server("swaks -> serve (STARTTLS + AUTH LOGIN, pipelined)", t_swaks_tls_auth)
+    each_server("msmtp -> serve (plain)", t_msmtp)
+    each_server("msmtp -> serve (STARTTLS + AUTH PLAIN)", t_msmtp_tls_auth)
+    each_server("curl -> serve (CRLF file)", t_curl_plain)
+    each_server("curl --crlf -> serve (LF file)", t_curl_crlf)
+    each_server("curl -> serve (bare LF refused, nothing stored)", t_curl_bare_lf)
+    each_server("nodemailer -> serve (plain, pipelined)", t_nodemailer)
+    each_server("nodemailer -> serve (STARTTLS + AUTH)", t_nodemailer_tls_auth)
+    each_server("exim client -> serve (BDAT)", t_exim_bdat(MSG, "small", 1))
+    each_server("exim client -> serve (BDAT, 320 KB in several chunks)", t_exim_bdat(BIG, "big", 2))
+    each_server("exim client -> serve (STARTTLS + AUTH + BDAT)", t_exim_tls_auth)
+    each_server("smtp-source -> serve (200 messages, 10 sessions, new connection each)",
+                t_smtp_source(["-s", "10", "-m", "200"], 200, "conn"))
+    each_server("smtp-source -> serve (200 messages, reused connections)",
+                t_smtp_source(["-s", "5", "-m", "200", "-d"], 200, "reuse"))
+    for label, seq in SMUGGLE:
+        each_server(f"smuggling {label} in DATA -> serve (refused, smuggled commands not run)",
+                    t_smuggling(seq))
+    each_server("smuggling CRLF.CRLF inside BDAT -> serve (data, not an end)", t_smuggling_bdat)
+    each_server("STARTTLS with plaintext pipelined behind it -> serve (closed, not answered)",
+                t_starttls_injection)
+    each_server("over-long line with a command at its end -> serve (500, tail not run)", t_long_line)
+    each_server("64 MiB line without CRLF -> serve (500, bounded memory, recovers)", t_huge_line)
+    each_server("client disconnects mid-DATA / mid-BDAT -> serve (nothing stored)",
+                t_disconnect_mid_data)
+    each_server("1000 concurrent connections -> serve (1000 messages stored)", t_concurrent(1000))
+
+    each_client("send -> smtp-sink (2 recipients)", t_send_sink)
+    each_client("send -> smtp-sink (every RCPT refused: non-zero exit)", t_send_sink_all_rejected)
+    each_client("send -> aiosmtpd (STARTTLS + AUTH)", t_send_aiosmtpd)
+    each_client("send -> aiosmtpd (one recipient refused)", t_send_aiosmtpd_rejected_rcpt)
+    each_client("send --starttls required -> aiosmtpd without TLS (refuses to send)",
+                t_send_starttls_required_refused)
+    each_client("send -> exim (CHUNKING, plain)", t_send_exim(MSG, "plain", False))
+    each_client("send -> exim (CHUNKING + STARTTLS + AUTH, 320 KB)", t_send_exim(BIG, "tls", True))
+    each_client("send --chunking off -> exim (DATA although CHUNKING is offered)", t_send_exim_data)
+    each_client("send -> exim (RCPT refused before AUTH)", t_send_exim_rejected)
+    each_client("send with a bare LF -> aiosmtpd (DATA) and serve (BDAT): CRLF on the wire",
+                t_send_bare_lf)
+    each_client("send -> node smtp-server (STARTTLS + AUTH, refused recipient)", t_send_node)
+    each_client("send -> scripted server (exact DATA bytes: CRLF, dots doubled, first line too)",
+                t_send_wire_stuffing)
+    each_client("send -> scripted server injecting plaintext after STARTTLS's 220 (refused)",
+                t_send_starttls_injection)
+    each_client("send -> scripted server refusing every RCPT, 354 to DATA (lone dot, RFC 2920)",
+                t_send_all_rcpts_failed_lone_dot)
+    for cname, cbin in CLIENTS:
+        for sname, sbin in SERVERS:
+            if (cname, sname) == ("send", "serve") or (os.access(cbin, os.X_OK) and os.access(sbin, os.X_OK)):
+                case(f"{cname} --lmtp -> {sname} --lmtp (a reply per recipient)")(t_send_lmtp(cbin, sbin))
+    for cname, cbin in CLIENTS:
+        for sname, sbin in SERVERS:
+            if (cname, sname) == ("send", "serve") or (os.access(cbin, os.X_OK) and os.access(sbin, os.X_OK)):
+                case(f"{cname} -> {sname} (STARTTLS + AUTH, 320 KB)")(t_send_to_serve(cbin, sbin))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", action="append", default=[], help="run cases whose name contains this")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+    # Optional implementations that were not built are left out.
+    global SERVERS, CLIENTS
+    SERVERS = [(n, b) for n, b in SERVERS if n == "serve" or os.access(b, os.X_OK)]
+    CLIENTS = [(n, b) for n, b in CLIENTS if n == "send" or os.access(b, os.X_OK)]
+    register()
+    if args.list:
+        for name, _ in CASES:
+            print(name)
+        return 0
+
+    def on_signal(signum, frame):
+        stop_all()
+        report("suite", f"interrupted by signal {signum}")
+        print(f"work directory: {WORK}", file=sys.stderr)
+        print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed", flush=True)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    started = time.monotonic()
+    try:
+        for name, fn in CASES:
+            if args.only and not any(o in name for o in args.only):
+                continue
+            t0 = time.monotonic()
+            try:
+                fn()
+                report(name)
+            except CaseFailure as e:
+                report(name, str(e))
+            except subprocess.TimeoutExpired as e:
+                report(name, f"timed out: {e.cmd[0] if e.cmd else e}")
+            except Exception as e:  # anything else is a failure of the case, not of the suite
+                report(name, f"{type(e).__name__}: {e} at {traceback.extract_tb(e.__traceback__)[-1].lineno}")
+            finally:
+                # Each case stops its own peers; anything left over goes now.
+                for proc in list(PROCS):
+                    if proc.poll() is None:
+                        stop(proc, grace=2.0)
+                PROCS.clear()
+            if os.environ.get("INTEROP_TIMES"):
+                print(f"     ({time.monotonic() - t0:.1f}s)", flush=True)
+    finally:
+        stop_all()
+    if RESULTS["failed"] == 0 and not args.keep:
+        shutil.rmtree(WORK, ignore_errors=True)
+    else:
+        print(f"work directory: {WORK} ({time.monotonic() - started:.0f}s)", file=sys.stderr)
+    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed", flush=True)
+    return 0 if RESULTS["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
