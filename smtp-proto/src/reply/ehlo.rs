@@ -103,7 +103,7 @@ fn is_keyword_byte(b: u8) -> bool {
 /// followed by SP, CR or LF, else `None`) and its key when it can be a known
 /// one. Keywords within the first 24 bytes are found eight bytes at a time
 /// (as far as the line holds whole words).
-#[inline]
+#[inline(always)]
 fn keyword_token(line: &[u8]) -> Option<(usize, Option<Extension>)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
