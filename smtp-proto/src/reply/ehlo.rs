@@ -822,7 +822,13 @@ fn skip_spaces(mut s: &[u8]) -> &[u8] {
 }
 
 /// The bytes after the next LF.
+#[inline(always)]
 fn after_lf(s: &[u8]) -> Option<&[u8]> {
+    // The usual case: `s` starts with the line's terminator.
+    match s {
+        [b'\r', b'\n', rest @ ..] | [b'\n', rest @ ..] => return Some(rest),
+        _ => {}
+    }
     let lf = s.iter().position(|&b| b == b'\n')?;
     s.get(lf + 1..)
 }
