@@ -59,6 +59,10 @@ fn reply_parse_ehlo(c: &mut Criterion, inputs: &Inputs, items: &mut Items) {
         "stalwart must parse every EHLO reply"
     );
     assert_eq!(ours::parse_ehlo_replies(stream), Ok(inputs.ehlo_count));
+    assert_eq!(
+        ours::parse_ehlo_replies_two_pass(stream),
+        Ok(inputs.ehlo_count)
+    );
     let mut g = group(c, "reply_parse_ehlo", stream.len());
     run(&mut g, "smtp-proto", || {
         ours::parse_ehlo_replies(black_box(stream))

@@ -6,7 +6,8 @@ use std::hint::black_box;
 use smtp_proto::command::{Command, CommandDecoder, CommandError};
 use smtp_proto::data::{ChunkReader, DataDecoder, DataLimits, DataOutput, DotStuffer};
 use smtp_proto::reply::{
-    Decoded, EhloError, EhloReply, EhloReplyBuilder, OwnedReply, ReplyDecoder, ReplyError,
+    Decoded, EhloDecoded, EhloError, EhloReply, EhloReplyBuilder, OwnedReply, ReplyDecoder,
+    ReplyError,
 };
 
 /// Frames and parses every command of `stream` with [`CommandDecoder`].
@@ -40,10 +41,31 @@ pub enum EhloStreamError {
     Unexpected,
 }
 
-/// Decodes every reply of `stream` with [`ReplyDecoder`] and reads each as
-/// an [`EhloReply`] (domain, capabilities, AUTH mechanisms, SIZE).
+/// Decodes every reply of `stream` with [`ReplyDecoder::decode_ehlo`], which
+/// reads each as an [`EhloReply`] (domain, capabilities, AUTH mechanisms,
+/// SIZE) in the same pass as it checks the lines; the result is the same as
+/// [`ReplyDecoder::decode`] followed by [`EhloReply::parse`].
 /// Returns the number of replies.
 pub fn parse_ehlo_replies(stream: &[u8]) -> Result<usize, EhloStreamError> {
+    let mut decoder = ReplyDecoder::new();
+    let mut buf = stream;
+    let mut count = 0;
+    while !buf.is_empty() {
+        match decoder.decode_ehlo(buf).map_err(EhloStreamError::Reply)? {
+            EhloDecoded::Reply { ehlo, consumed, .. } => {
+                black_box(ehlo.map_err(EhloStreamError::Ehlo)?);
+                count += 1;
+                buf = buf.get(consumed..).unwrap_or_default();
+            }
+            _ => return Err(EhloStreamError::Unexpected),
+        }
+    }
+    Ok(count)
+}
+
+/// [`parse_ehlo_replies`] in two passes: [`ReplyDecoder::decode`], then
+/// [`EhloReply::parse`] on each reply. Returns the number of replies.
+pub fn parse_ehlo_replies_two_pass(stream: &[u8]) -> Result<usize, EhloStreamError> {
     let mut decoder = ReplyDecoder::new();
     let mut buf = stream;
     let mut count = 0;

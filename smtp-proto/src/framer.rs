@@ -107,6 +107,27 @@ impl LineFramer {
     /// for its end and for such octets together. A line that is not plain, or
     /// not complete within the limit, goes through [`LineFramer::next_frame`]
     /// (which resumes, so a line fed byte by byte still costs O(n)).
+    /// At the start of a line, with nothing scanned or being discarded.
+    #[inline(always)]
+    pub(crate) fn is_fresh(&self) -> bool {
+        !self.discarding && self.scanned == 0 && !self.bare_cr
+    }
+
+    /// The line at the front of `buf` when it is plain and ends in CR LF
+    /// within `max_len` octets: `(content length, consumed)`. This is
+    /// exactly the line [`LineFramer::next_plain_frame`] reports as plain
+    /// and CR LF terminated when the framer [`is_fresh`](Self::is_fresh);
+    /// it changes no state, so a caller may use it instead for such lines.
+    #[inline(always)]
+    pub(crate) fn plain_crlf_line(buf: &[u8], max_len: usize) -> Option<(usize, usize)> {
+        let window = buf.get(..buf.len().min(max_len.max(1)))?;
+        let p = first_special(window)?;
+        match window.get(p..p + 2) {
+            Some([b'\r', b'\n']) => Some((p, p + 2)),
+            _ => None,
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn next_plain_frame(&mut self, buf: &[u8], max_len: usize) -> (Frame, bool) {
         if !self.discarding && self.scanned == 0 && !self.bare_cr {

@@ -3,8 +3,9 @@
 
 use proptest::prelude::*;
 use smtp_proto::reply::{
-    AuthMechanism, AuthMechanisms, Capability, Decoded, EhloDecoded, EhloError, EhloReply,
-    EhloReplyBuilder, Extension, FutureRelease, InvalidReply, Limits, Reply, ReplyDecoder,
+    AuthMechanism, AuthMechanisms, Capability, Decoded, DecoderConfig, EhloDecoded, EhloError,
+    EhloReply, EhloReplyBuilder, Extension, FutureRelease, InvalidReply, Limits, LineEndings,
+    Reply, ReplyDecoder,
 };
 use smtp_proto::status::ReplyCode;
 
@@ -390,6 +391,84 @@ fn decode_ehlo_is_split_invariant() {
             }
         }
         assert_eq!(got, expected, "step {step}");
+    }
+}
+
+/// Every step of a decode loop over `input`, with the replies reduced to
+/// their consumed bytes and line counts and the errors to kind and consumed.
+fn steps(input: &[u8], config: DecoderConfig, ehlo_mode: bool) -> Vec<String> {
+    let mut decoder = ReplyDecoder::with_config(config);
+    let mut buf = input;
+    let mut out = Vec::new();
+    for _ in 0..64 {
+        let (step, consumed) = if ehlo_mode {
+            match decoder.decode_ehlo(buf) {
+                Ok(EhloDecoded::Reply {
+                    reply, consumed, ..
+                }) => (
+                    format!("reply {} lines {consumed}", reply.line_count()),
+                    consumed,
+                ),
+                Ok(EhloDecoded::Skipped { consumed }) => (format!("skipped {consumed}"), consumed),
+                Ok(EhloDecoded::Incomplete) => ("incomplete".to_string(), 0),
+                Err(e) => (format!("{:?} {}", e.kind(), e.consumed()), e.consumed()),
+            }
+        } else {
+            match decoder.decode(buf) {
+                Ok(Decoded::Reply { reply, consumed }) => (
+                    format!("reply {} lines {consumed}", reply.line_count()),
+                    consumed,
+                ),
+                Ok(Decoded::Skipped { consumed }) => (format!("skipped {consumed}"), consumed),
+                Ok(Decoded::Incomplete) => ("incomplete".to_string(), 0),
+                Err(e) => (format!("{:?} {}", e.kind(), e.consumed()), e.consumed()),
+            }
+        };
+        out.push(step);
+        if consumed == 0 {
+            break;
+        }
+        buf = &buf[consumed..];
+    }
+    out
+}
+
+#[test]
+fn decode_ehlo_frames_and_refuses_exactly_like_decode() {
+    let long = format!("250-X-{}\r\n", "A".repeat(40));
+    let bad: [&[u8]; 9] = [
+        // A line past the line limit in the middle of the capabilities.
+        &[&POSTFIX[..40], long.as_bytes(), &POSTFIX[40..]].concat(),
+        // A reply past the reply limit.
+        POSTFIX,
+        // A line with another code, a bad separator, a bare LF, a bare CR.
+        b"250-a.example\r\n250-PIPELINING\r\n251-DSN\r\n250 HELP\r\n",
+        b"250-a.example\r\n250-PIPELINING\r\n250_DSN\r\n250 HELP\r\n",
+        b"250-a.example\r\n250-PIPELINING\n250-DSN\r\n250 HELP\r\n",
+        b"250-a.example\r\n250-PIPELINING\r250-DSN\r\n250 HELP\r\n",
+        // NUL and non-ASCII text inside the run; a line without its end.
+        b"250-a.example\r\n250-PIPE\0LINING\r\n250-DSN\r\n250 HELP\r\n",
+        b"250-a.example\r\n250-X-\xc3\xa9 p\r\n250-DSN\r\n250 HELP\r\n",
+        b"250-a.example\r\n250-PIPELINING\r\n250-DS",
+    ];
+    // Reply limits that fall on different lines of each input.
+    let configs = [60, 100, 120, 1000].map(|reply_len| {
+        DecoderConfig::default()
+            .with_max_line_len(32)
+            .with_max_reply_len(reply_len)
+    });
+    for input in bad {
+        for config in configs
+            .into_iter()
+            .flat_map(|c| [c, c.with_line_endings(LineEndings::Strict)])
+        {
+            assert_eq!(
+                steps(input, config, true),
+                steps(input, config, false),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 }
 

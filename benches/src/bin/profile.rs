@@ -29,7 +29,9 @@ fn work(inputs: &Inputs, group: &str, function: &str, out: &mut Vec<u8>) -> Opti
         ("command_parse", "smtp-proto") => ours::parse_commands(&inputs.command_stream).ok()?,
         ("command_parse", "stalwart") => stalwart::parse_commands(&inputs.command_stream).ok()?,
         ("reply_parse_ehlo", "smtp-proto") => ours::parse_ehlo_replies(&inputs.ehlo_stream).ok()?,
-        ("reply_parse_ehlo", "smtp-proto-fused") => fused_ehlo(&inputs.ehlo_stream)?,
+        ("reply_parse_ehlo", "smtp-proto-two-pass") => {
+            ours::parse_ehlo_replies_two_pass(&inputs.ehlo_stream).ok()?
+        }
         ("reply_parse_ehlo", "stalwart") => {
             stalwart::parse_ehlo_replies(&inputs.ehlo_stream).ok()?
         }
@@ -44,26 +46,6 @@ fn work(inputs: &Inputs, group: &str, function: &str, out: &mut Vec<u8>) -> Opti
         _ => return None,
     };
     Some(n)
-}
-
-/// The EHLO stream read with `ReplyDecoder::decode_ehlo`, which parses the
-/// capabilities while it checks the lines.
-fn fused_ehlo(stream: &[u8]) -> Option<usize> {
-    use smtp_proto::reply::{EhloDecoded, ReplyDecoder};
-    let mut decoder = ReplyDecoder::new();
-    let mut buf = stream;
-    let mut count = 0;
-    while !buf.is_empty() {
-        match decoder.decode_ehlo(buf).ok()? {
-            EhloDecoded::Reply { ehlo, consumed, .. } => {
-                black_box(ehlo.ok()?);
-                count += 1;
-                buf = buf.get(consumed..)?;
-            }
-            _ => return None,
-        }
-    }
-    Some(count)
 }
 
 fn main() -> ExitCode {

@@ -370,6 +370,9 @@ impl ReplyDecoder {
         buf: &'a [u8],
     ) -> Result<Decoded<'a>, ReplyError> {
         loop {
+            if EHLO {
+                self.ehlo_run(buf);
+            }
             let rest = buf.get(self.pos..).unwrap_or(&[]);
             let (frame, plain) = self.framer.next_plain_frame(rest, self.config.max_line_len);
             let line = match frame {
@@ -483,6 +486,47 @@ impl ReplyDecoder {
             }
             self.pos = line_end;
         }
+    }
+
+    /// Takes, in EHLO mode, the run of capability lines at `self.pos` that
+    /// the general loop of [`ReplyDecoder::decode_inner`] would accept with
+    /// no other effect than recording them: plain lines ending in CR LF
+    /// within the line limit, with the first line's digits and `-`, inside
+    /// the reply limit, and of a shape [`EhloSummary::fast_line`] records.
+    /// It stops at the first other line (the last line among them), which
+    /// the general loop then handles with every check.
+    #[inline(always)]
+    fn ehlo_run(&mut self, buf: &[u8]) {
+        if !self.ehlo_complete
+            || self.code.is_none()
+            || self.skip_code.is_some()
+            || !self.framer.is_fresh()
+        {
+            return;
+        }
+        let [a, b, c] = self.code_digits;
+        let max_line = self.config.max_line_len;
+        let max_reply = self.config.max_reply_len;
+        let mut pos = self.pos;
+        let mut lines = self.lines;
+        while let Some(rest) = buf.get(pos..) {
+            let Some((content_len, consumed)) = LineFramer::plain_crlf_line(rest, max_line) else {
+                break;
+            };
+            let line_end = pos + consumed;
+            if content_len < 4 || line_end > max_reply || rest.get(..4) != Some(&[a, b, c, b'-']) {
+                break;
+            }
+            if self.ehlo.fast_line(rest).is_none() {
+                // The general loop looks at this line again and leaves the
+                // reply to `EhloReply::parse`.
+                break;
+            }
+            pos = line_end;
+            lines += 1;
+        }
+        self.pos = pos;
+        self.lines = lines;
     }
 
     /// Decodes a buffer that must hold exactly one complete reply.
