@@ -4,6 +4,7 @@
 # socket clients. Everything on 127.0.0.1; every peer is stopped at the end.
 #
 # Usage: bash tests/interop/run.sh [--only SUBSTRING ...]   (as root)
+#        INTEROP_PROFILE=dev bash tests/interop/run.sh       (debug examples)
 # Steps: install.sh (idempotent), release build of the examples, suite.py.
 # Prints `PASS name` / `FAIL name: reason` per case and ends with
 # `N passed, M failed`; exit status non-zero if anything failed.
@@ -30,7 +31,15 @@ rm -f "$install_log"
 # send-blocking; the suite runs every server and client it finds.
 build_log="$(mktemp -t smtp-interop-build.XXXXXX)"
 cd "$REPO" || exit 1
-if ! cargo build --release --quiet -p smtp-proto-tokio -p smtp-proto-blocking --examples \
+# INTEROP_PROFILE=dev uses the debug examples that `cargo test --workspace`
+# has already built (CI); the default is a release build.
+profile="${INTEROP_PROFILE:-release}"
+case "$profile" in
+    release) profile_dir=release ;;
+    dev) profile_dir=debug ;;
+    *) echo "run.sh: INTEROP_PROFILE is release or dev" >&2; exit 1 ;;
+esac
+if ! cargo build --profile "$profile" --quiet -p smtp-proto-tokio -p smtp-proto-blocking --examples \
     >"$build_log" 2>&1; then
     tail -n 40 "$build_log" >&2
     echo "run.sh: cargo build failed" >&2
@@ -57,7 +66,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
-timeout --signal=TERM 900 python3 "$HERE/suite.py" "$@" &
+INTEROP_EXAMPLES="${CARGO_TARGET_DIR:-$REPO/target}/$profile_dir/examples" \
+    timeout --signal=TERM 900 python3 "$HERE/suite.py" "$@" &
 suite_pid=$!
 wait "$suite_pid"
 rc=$?

@@ -36,7 +36,7 @@ POSTFIX_LIB = os.path.join(PEERS_DIR, "postfix/usr/lib/postfix")
 SMTP_SINK = os.path.join(PEERS_DIR, "postfix/usr/sbin/smtp-sink")
 VENV_PY = os.path.join(PEERS_DIR, "venv/bin/python")
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-EXAMPLES = os.path.join(TARGET, "release/examples")
+EXAMPLES = os.environ.get("INTEROP_EXAMPLES", os.path.join(TARGET, "release/examples"))
 
 HOST = "127.0.0.1"
 CRLF = b"\r\n"
@@ -1331,6 +1331,188 @@ def t_send_to_serve(client, server):
     return t
 
 
+# ------------------------------------------------ our client -> scripted servers
+
+class FakeServer:
+    """A scripted SMTP server for one connection, in a thread; records every
+    byte the client sends. `script(conn)` drives the conversation."""
+
+    def __init__(self, script):
+        import threading
+        self.listener = socket.socket()
+        self.listener.bind((HOST, 0))
+        self.listener.listen(1)
+        self.listener.settimeout(30)
+        self.port = self.listener.getsockname()[1]
+        self.received = b""
+        self.error = None
+        self.script = script
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            conn, _ = self.listener.accept()
+            conn.settimeout(10)
+            self.conn = conn
+            self.buf = b""
+            self.script(self)
+        except Exception as e:  # reported by the case through .error
+            self.error = repr(e)
+        finally:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            self.listener.close()
+
+    def send(self, data):
+        self.conn.sendall(data)
+
+    def _fill(self):
+        chunk = self.conn.recv(65536)
+        if not chunk:
+            raise EOFError("client closed")
+        self.received += chunk
+        self.buf += chunk
+
+    def line(self):
+        while CRLF not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(CRLF, 1)
+        return line
+
+    def until(self, marker):
+        while marker not in self.buf:
+            self._fill()
+        data, self.buf = self.buf.split(marker, 1)
+        return data + marker
+
+    def rest(self, seconds=3.0):
+        """Reads until the client closes or goes quiet."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                self._fill()
+            except (EOFError, OSError):
+                break
+        data, self.buf = self.buf, b""
+        return data
+
+    def join(self):
+        self.thread.join(40)
+        check(not self.thread.is_alive(), "scripted server still running")
+
+
+def t_send_wire_stuffing(binary, name):
+    """The exact DATA bytes: line ends made CRLF, every leading dot doubled,
+    the first line's included, CRLF . CRLF at the end."""
+    need(binary)
+    body_in = b".first\nsecond\r\n.\r\n..two\rthird"
+    want = b"..first\r\nsecond\r\n..\r\n...two\r\nthird\r\n.\r\n"
+    got = {}
+
+    def script(c):
+        c.send(b"220 fake.test ESMTP\r\n")
+        check(c.line().startswith(b"EHLO "), "no EHLO")
+        c.send(b"250 fake.test\r\n")
+        got["mail"] = c.line()
+        c.send(b"250 2.1.0 ok\r\n")
+        got["rcpt"] = c.line()
+        c.send(b"250 2.1.5 ok\r\n")
+        got["data"] = c.line()
+        c.send(b"354 go ahead\r\n")
+        got["body"] = c.until(b"\r\n.\r\n")
+        c.send(b"250 2.0.0 stored\r\n")
+        got["quit"] = c.line()
+        c.send(b"221 bye\r\n")
+
+    srv = FakeServer(script)
+    r = our_send(binary, srv.port, [TO], body_in, "--starttls", "off")
+    srv.join()
+    check(srv.error is None, f"scripted server: {srv.error}; send said {short(send_out(r))}")
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check(got["mail"] == f"MAIL FROM:<{FROM}>".encode() or
+          got["mail"].startswith(f"MAIL FROM:<{FROM}> ".encode()), f"MAIL line {got['mail']!r}")
+    check(got["rcpt"] == f"RCPT TO:<{TO}>".encode(), f"RCPT line {got['rcpt']!r}")
+    check(got["data"] == b"DATA", f"DATA line {got['data']!r}")
+    same(want, got["body"], "DATA bytes on the wire")
+    check(got["quit"] == b"QUIT", f"after the message: {got['quit']!r}")
+
+
+def t_send_starttls_injection(binary, name):
+    """A server that puts a plaintext reply right behind its 220 to STARTTLS:
+    the client must not read it as a reply nor carry on in plain text."""
+    need(binary)
+
+    def script(c):
+        c.send(b"220 fake.test ESMTP\r\n")
+        c.line()
+        c.send(b"250-fake.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
+        check(c.line() == b"STARTTLS", "client did not send STARTTLS")
+        c.send(b"220 2.0.0 go ahead\r\n250 2.1.0 injected\r\n")
+        c.after = c.rest()
+
+    srv = FakeServer(script)
+    r = our_send(binary, srv.port, [TO], MSG, "--starttls", "required")
+    srv.join()
+    check(srv.error is None, f"scripted server: {srv.error}")
+    check(r.returncode != 0, f"send exit 0 after injected plaintext: {short(send_out(r))}")
+    after = getattr(srv, "after", b"")
+    check(b"MAIL" not in after and b"EHLO" not in after,
+          f"client went on in plain text after STARTTLS: {after[:80]!r}")
+    check(not after.startswith(b"\x16\x03"), "client started a TLS handshake over injected bytes")
+    check("TLS" in send_out(r), f"send did not say the TLS upgrade failed: {short(send_out(r))}")
+
+
+def t_send_all_rcpts_failed_lone_dot(binary, name):
+    """RFC 2920: every RCPT refused but DATA got 354 -> the client sends a
+    lone dot at once, no message text."""
+    need(binary)
+    got = {}
+
+    def script(c):
+        c.send(b"220 fake.test ESMTP\r\n")
+        c.line()
+        c.send(b"250-fake.test\r\n250 PIPELINING\r\n")
+        got["batch"] = c.until(b"DATA\r\n")
+        c.send(b"250 2.1.0 ok\r\n550 5.1.1 no such user\r\n354 go ahead\r\n")
+        got["after"] = c.line()
+        c.send(b"554 5.5.1 no valid recipients\r\n")
+        got["quit"] = c.line()
+        c.send(b"221 bye\r\n")
+
+    srv = FakeServer(script)
+    r = our_send(binary, srv.port, [TO], b"Subject: 7-bit\r\n\r\nbody\r\n", "--starttls", "off")
+    srv.join()
+    check(srv.error is None, f"scripted server: {srv.error}; send said {short(send_out(r))}")
+    check(r.returncode != 0, f"send exit 0 though the recipient was refused: {short(send_out(r))}")
+    check_rcpt_reported(r, TO, False)
+    check(got["batch"].count(b"\r\n") == 3 and got["batch"].startswith(b"MAIL FROM:"),
+          f"MAIL, RCPT and DATA not pipelined in one batch: {got['batch']!r}")
+    check(got["after"] == b".", f"after 354 the client sent {got['after']!r}, want a lone dot")
+    check(got["quit"] == b"QUIT", f"then {got['quit']!r}")
+
+
+def t_send_lmtp(client, server):
+    def t():
+        need(client)
+        need(server)
+        srv = OurServer(f"{os.path.basename(client)}-lmtp-{os.path.basename(server)}", server, "--lmtp")
+        r = our_send(client, srv.port, [TO, "second@server.test"], MSG, "--lmtp", "--starttls", "off")
+        check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+        out = send_out(r)
+        for rc in (TO, "second@server.test"):
+            check(re.search(rf"^delivery <{re.escape(rc)}>: ACCEPTED 250\b", out, re.M),
+                  f"no per-recipient LMTP reply for <{rc}>: {short(out)}")
+        rp, received, got = srv.only_message()
+        check(rp == FROM, f"Return-Path <{rp}>")
+        check(" with LMTP" in received, f"Received line does not say LMTP: {received}")
+        same(MSG, got)
+        srv.stop()
+    return t
+
+
 # ------------------------------------------------------------- registration
 
 def register():
@@ -1383,6 +1565,16 @@ def register():
     each_client("send with a bare LF -> aiosmtpd (DATA) and serve (BDAT): CRLF on the wire",
                 t_send_bare_lf)
     each_client("send -> node smtp-server (STARTTLS + AUTH, refused recipient)", t_send_node)
+    each_client("send -> scripted server (exact DATA bytes: CRLF, dots doubled, first line too)",
+                t_send_wire_stuffing)
+    each_client("send -> scripted server injecting plaintext after STARTTLS's 220 (refused)",
+                t_send_starttls_injection)
+    each_client("send -> scripted server refusing every RCPT, 354 to DATA (lone dot, RFC 2920)",
+                t_send_all_rcpts_failed_lone_dot)
+    for cname, cbin in CLIENTS:
+        for sname, sbin in SERVERS:
+            if (cname, sname) == ("send", "serve") or (os.access(cbin, os.X_OK) and os.access(sbin, os.X_OK)):
+                case(f"{cname} --lmtp -> {sname} --lmtp (a reply per recipient)")(t_send_lmtp(cbin, sbin))
     for cname, cbin in CLIENTS:
         for sname, sbin in SERVERS:
             if (cname, sname) == ("send", "serve") or (os.access(cbin, os.X_OK) and os.access(sbin, os.X_OK)):
