@@ -1003,3 +1003,46 @@ fn application_answers_hello_vrfy_and_expn() {
         ),
     );
 }
+
+/// LMTP with CHUNKING: a last chunk refused for size gets one reply per
+/// accepted recipient, as the message end would (RFC 2033 §4.2), so the
+/// client's count of replies stays in step; an earlier chunk's refusal is a
+/// single reply.
+#[test]
+fn lmtp_bdat_last_refused_for_size_answers_each_recipient() {
+    let mut c = config();
+    c.lmtp = true;
+    c.max_message_size = Some(10);
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com LMTP
+    C: LHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-SIZE 10
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<one@foo.com>
+    C: RCPT TO:<two@foo.com>
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 250 2.1.5 OK
+    C: BDAT 12 LAST
+    C~ 0123456789\\r\\n
+    S: 552 5.3.4 Message size exceeds fixed maximum message size
+    S: 552 5.3.4 Message size exceeds fixed maximum message size
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<one@foo.com>
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    C: BDAT 12
+    C~ 0123456789\\r\\n
+    S: 552 5.3.4 Message size exceeds fixed maximum message size
+    C: NOOP
+    S: 250 2.0.0 OK
+",
+    );
+}

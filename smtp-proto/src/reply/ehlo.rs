@@ -55,7 +55,7 @@ fn key_upper(token: &[u8]) -> Option<Key> {
 /// The key of the first `len` bytes of `buf`, compared without regard to
 /// ASCII case. The words the key needs are read whole and masked when
 /// `buf` holds them, which is faster than assembling the key byte by byte.
-#[inline]
+#[inline(always)]
 fn key_upper_in(buf: &[u8], len: usize) -> Option<Key> {
     if len == 0 || len > KEY_LEN || len > buf.len() {
         return None;

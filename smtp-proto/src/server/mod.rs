@@ -189,6 +189,9 @@ enum State {
         size: u64,
         last: bool,
         refusal: Option<Refusal>,
+        /// How many times a refusal is sent: once per accepted recipient
+        /// when LMTP refuses the last chunk (RFC 2033 §4.2), else once.
+        replies: usize,
     },
     Sasl {
         sasl: SaslServer,
@@ -802,6 +805,7 @@ impl ServerSession {
                     size,
                     last,
                     refusal,
+                    replies,
                 } => {
                     if !reader.is_done() {
                         let chunk = reader.read(&input[pos..]);
@@ -814,9 +818,12 @@ impl ServerSession {
                         }
                         continue;
                     }
-                    let (size, last, refusal) = (*size, *last, *refusal);
+                    let (size, last, refusal, replies) = (*size, *last, *refusal, *replies);
                     self.state = State::Command;
                     if let Some(r) = refusal {
+                        for _ in 1..replies {
+                            self.send(r.code, r.enhanced, r.text);
+                        }
                         let reason = match r.reason {
                             RefusalReason::Sequence(e) => Rejection::Sequence(e),
                             RefusalReason::TooLarge => Rejection::MessageTooLarge,
@@ -1335,6 +1342,13 @@ impl ServerSession {
             }
         };
         let first = !self.txn.chunked;
+        let replies = match refusal {
+            Some(Refusal {
+                reason: RefusalReason::TooLarge,
+                ..
+            }) if last => self.message_replies(),
+            _ => 1,
+        };
         match refusal {
             None => {
                 self.txn.size += size;
@@ -1355,6 +1369,7 @@ impl ServerSession {
             size,
             last,
             refusal,
+            replies,
         };
         if refusal.is_none() && first {
             return Ok(Step::event(
