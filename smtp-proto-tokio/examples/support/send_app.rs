@@ -1,0 +1,247 @@
+//! What the two `send` examples (tokio and blocking) share: the command
+//! line, the message as read from standard input, and the application logic
+//! that answers the client machine's events. Each example adds only its IO.
+
+use std::io::Read;
+
+use clap::{Parser, ValueEnum};
+use smtp_proto::client::{
+    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientEvent, Envelope, Protocol,
+    TlsPolicy,
+};
+use smtp_proto::command::{BodyType, Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto::reply::Reply;
+
+#[path = "line_ends.rs"]
+mod line_ends;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StartTls {
+    Required,
+    Opportunistic,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Chunking {
+    Auto,
+    Off,
+}
+
+/// Command line of the example client.
+#[derive(Debug, Parser)]
+#[command(about = "Send one message (read from standard input) over SMTP")]
+pub struct Args {
+    /// The server, as HOST:PORT.
+    #[arg(long)]
+    pub server: String,
+    /// The envelope sender (empty for the null sender).
+    #[arg(long)]
+    pub from: String,
+    /// An envelope recipient (repeat for more).
+    #[arg(long, required = true)]
+    pub to: Vec<String>,
+    /// STARTTLS policy.
+    #[arg(long, value_enum, default_value = "opportunistic")]
+    pub starttls: StartTls,
+    /// Authenticate with this user name and password.
+    #[arg(long, value_name = "USER:PASS")]
+    pub auth: Option<String>,
+    /// Use BDAT when the server offers CHUNKING (auto) or never (off).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub chunking: Chunking,
+    /// Trust this certificate (PEM) instead of the public roots.
+    #[arg(long)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The name to greet with.
+    #[arg(long, default_value = "localhost")]
+    pub helo: String,
+    /// Speak LMTP.
+    #[arg(long)]
+    pub lmtp: bool,
+}
+
+/// The application: one message to its recipients, printing each result.
+pub struct Sender {
+    from: String,
+    pub to: Vec<String>,
+    auth: Option<AuthCredentials>,
+    message: Vec<u8>,
+    sent: usize,
+    eight_bit: bool,
+    done: bool,
+    /// Every recipient was accepted and the message delivered to each.
+    pub all_delivered: bool,
+}
+
+fn mailbox(s: &str) -> std::io::Result<Mailbox<'_>> {
+    Mailbox::parse(s)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{s}: {e}")))
+}
+
+fn show(reply: &Reply<'_>) -> String {
+    let mut s = String::new();
+    for (i, line) in reply.lines().enumerate() {
+        if i > 0 {
+            s.push_str(" / ");
+        }
+        s.push_str(&String::from_utf8_lossy(line.raw_text()));
+    }
+    format!("{} {}", reply.code(), s.trim())
+}
+
+impl Sender {
+    fn start(&mut self, client: &mut Client) -> std::io::Result<()> {
+        if self.done {
+            return client.quit().map_err(std::io::Error::other);
+        }
+        if let Some(creds) = self.auth.take() {
+            client
+                .authenticate(creds, None)
+                .map_err(std::io::Error::other)?;
+            return Ok(());
+        }
+        let from = if self.from.is_empty() {
+            ReversePath::Null
+        } else {
+            ReversePath::Mailbox(mailbox(&self.from)?)
+        };
+        let mut envelope = Envelope::new(from).with_size(self.message.len() as u64);
+        if self.eight_bit {
+            envelope = envelope.with_body(BodyType::EightBitMime);
+        }
+        for to in &self.to {
+            envelope = envelope.recipient(ForwardPath::Mailbox(mailbox(to)?));
+        }
+        self.sent = 0;
+        self.done = true;
+        client.send_mail(&envelope).map_err(std::io::Error::other)
+    }
+
+    /// Handles one event of the client machine.
+    pub fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> std::io::Result<()> {
+        match event {
+            ClientEvent::Ready | ClientEvent::Authenticated { .. } => self.start(client)?,
+            ClientEvent::AuthFailed { reply, .. } => {
+                println!("auth: FAILED {}", show(&reply));
+                self.done = true;
+                client.quit().map_err(std::io::Error::other)?;
+            }
+            ClientEvent::GreetingRejected { reply } | ClientEvent::HelloRejected { reply } => {
+                println!("session: REFUSED {}", show(&reply));
+            }
+            ClientEvent::TlsUnavailable { reply } => {
+                println!(
+                    "starttls: UNAVAILABLE {}",
+                    reply.map(|r| show(&r)).unwrap_or_default()
+                );
+            }
+            ClientEvent::Sender { reply, verdict } if !verdict.is_success() => {
+                println!("sender <{}>: REJECTED {}", self.from, show(&reply));
+            }
+            ClientEvent::Recipient {
+                index,
+                reply,
+                verdict,
+            } => {
+                let to = self.to.get(index).map_or("?", String::as_str);
+                let word = if verdict.is_success() {
+                    "ACCEPTED"
+                } else {
+                    "REJECTED"
+                };
+                println!("recipient <{to}>: {word} {}", show(&reply));
+            }
+            ClientEvent::Message {
+                recipient,
+                reply,
+                verdict,
+            } => {
+                let word = if verdict.is_success() {
+                    "ACCEPTED"
+                } else {
+                    "REJECTED"
+                };
+                match recipient.and_then(|i| self.to.get(i)) {
+                    Some(to) => println!("delivery <{to}>: {word} {}", show(&reply)),
+                    None => println!("message: {word} {}", show(&reply)),
+                }
+            }
+            ClientEvent::TransactionEnd(summary) => {
+                self.all_delivered =
+                    summary.all_delivered() && summary.recipients.len() == self.to.len();
+                self.start(client)?;
+            }
+            ClientEvent::ServiceClosing { reply } => println!("session: CLOSING {}", show(&reply)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The next piece of the message, or `false` at its end.
+    pub fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        const PIECE: usize = 64 * 1024;
+        let rest = &self.message[self.sent..];
+        if rest.is_empty() {
+            return Ok(false);
+        }
+        let n = rest.len().min(PIECE);
+        piece.extend_from_slice(&rest[..n]);
+        self.sent += n;
+        Ok(true)
+    }
+}
+
+/// The host part of `--server`, for the certificate check.
+pub fn server_host(server: &str) -> String {
+    server
+        .rsplit_once(':')
+        .map_or(server, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
+}
+
+/// Reads the message from standard input and builds the client
+/// configuration and the application from the command line.
+pub fn prepare(args: &Args) -> Result<(ClientConfig, Sender), Box<dyn std::error::Error>> {
+    let mut input = Vec::new();
+    std::io::stdin().read_to_end(&mut input)?;
+    // BDAT sends the bytes as they are, and a message that is not
+    // BODY=BINARYMIME must be in canonical CRLF form (RFC 3030 §3), so line
+    // ends are made CRLF here, as DATA's encoder does: the same input then
+    // arrives the same over DATA and over BDAT.
+    let message = line_ends::crlf_line_ends(&input);
+    let tls_policy = match args.starttls {
+        StartTls::Required => TlsPolicy::Required,
+        StartTls::Opportunistic => TlsPolicy::Opportunistic,
+        StartTls::Off => TlsPolicy::Off,
+    };
+    let mut config = ClientConfig::new(Domain::new(args.helo.clone())?.into_owned())
+        .with_tls(tls_policy)
+        .with_chunking(match args.chunking {
+            Chunking::Auto => ChunkingPolicy::Prefer,
+            Chunking::Off => ChunkingPolicy::Never,
+        });
+    if args.lmtp {
+        config = config.with_protocol(Protocol::Lmtp);
+    }
+    let auth = match &args.auth {
+        Some(s) => {
+            let (u, p) = s.split_once(':').ok_or("--auth takes USER:PASS")?;
+            Some(AuthCredentials::password(u, p))
+        }
+        None => None,
+    };
+    let sender = Sender {
+        from: args.from.clone(),
+        to: args.to.clone(),
+        auth,
+        eight_bit: message.iter().any(|&b| b >= 0x80),
+        message,
+        sent: 0,
+        done: false,
+        all_delivered: false,
+    };
+    Ok((config, sender))
+}
