@@ -143,7 +143,6 @@ pub fn decode(pieces: &[&[u8]], limits: DataLimits) -> Body {
             }
         },
     );
-    let _ = fed.retained;
     Body {
         content: fed.events.into_iter().flatten().flatten().collect(),
         end: ended.as_ref().map(summary),
