@@ -16,62 +16,23 @@
 #[path = "../../smtp-proto-tokio/examples/support/maildir.rs"]
 #[allow(dead_code)]
 mod maildir;
+#[path = "../../smtp-proto-tokio/examples/support/serve_app.rs"]
+mod serve_app;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
+use serve_app::{Args, Envelope, Login, Next};
 use smtp_proto_blocking::rustls;
 use smtp_proto_blocking::rustls::pki_types::pem::PemObject;
 use smtp_proto_blocking::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use smtp_proto_blocking::server::{serve, ServeEnd, ServeOptions, ServerHandler};
-use smtp_proto_blocking::smtp_proto::command::ReversePath;
-use smtp_proto_blocking::smtp_proto::reply::OwnedReply;
-use smtp_proto_blocking::smtp_proto::sasl::{Credentials, SaslMechanism};
-use smtp_proto_blocking::smtp_proto::server::{
-    HelloKind, ServerConfig, ServerEvent, ServerSession,
-};
-use smtp_proto_blocking::smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
-
-/// Command line of the example server.
-#[derive(Debug, Parser)]
-#[command(about = "SMTP server that stores accepted messages in a Maildir")]
-struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:2525")]
-    listen: SocketAddr,
-    /// The Maildir to deliver into (created if missing).
-    #[arg(long, default_value = "./maildir")]
-    maildir: PathBuf,
-    /// Certificate chain (PEM) for STARTTLS.
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// Private key (PEM) for STARTTLS.
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Accept AUTH PLAIN and LOGIN with this user name and password.
-    #[arg(long, value_name = "USER:PASS")]
-    auth: Option<String>,
-    /// Offer AUTH before TLS too.
-    #[arg(long)]
-    auth_plaintext: bool,
-    /// Largest message accepted, in octets.
-    #[arg(long, default_value_t = 50 * 1024 * 1024)]
-    max_size: u64,
-    /// Speak LMTP instead of SMTP.
-    #[arg(long)]
-    lmtp: bool,
-    /// The name the server gives itself.
-    #[arg(long, default_value = "localhost")]
-    hostname: String,
-    /// Connections served at once; more are refused with 421.
-    #[arg(long, default_value_t = 1024)]
-    max_connections: usize,
-}
+use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 
 /// Logs one line to standard error: a level, a message and `key=value`
 /// fields.
@@ -90,7 +51,7 @@ fn timestamp() -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let secs = d.as_secs();
-    let (y, mo, day) = civil_date(secs / 86_400);
+    let (y, mo, day) = serve_app::civil_date(secs / 86_400);
     let rem = secs % 86_400;
     format!(
         "{y:04}-{mo:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -101,132 +62,49 @@ fn timestamp() -> String {
     )
 }
 
-/// Year, month (1-12) and day of the month of a count of days since
-/// 1970-01-01 (Howard Hinnant's civil-from-days algorithm).
-fn civil_date(days: u64) -> (i64, u64, u64) {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    (y, mo as u64, d as u64)
-}
-
 struct Shared {
     maildir: maildir::Maildir,
     config: ServerConfig,
-    auth: Option<(String, String)>,
+    login: Login,
     options: ServeOptions,
     ids: AtomicU64,
     active: AtomicUsize,
     max_connections: usize,
 }
 
-/// One connection's view: the envelope and the message being received.
 struct Connection {
     shared: Arc<Shared>,
     peer: SocketAddr,
-    helo: String,
-    protocol: &'static str,
-    from: String,
-    rcpts: Vec<String>,
-    message: Vec<u8>,
-    user: Option<String>,
-}
-
-fn code(class: StatusClass, subject: u16, detail: u16) -> Option<EnhancedStatusCode> {
-    EnhancedStatusCode::new(class, subject, detail)
-}
-
-fn rfc2822_now() -> String {
-    // Seconds since the epoch, written as an RFC 5322 date in UTC.
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-    let (y, mo, d) = civil_date(days);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    format!(
-        "{}, {d} {} {y} {h:02}:{m:02}:{s:02} +0000",
-        DAYS[(days % 7) as usize],
-        MONTHS[(mo - 1) as usize]
-    )
+    envelope: Envelope,
 }
 
 impl Connection {
-    fn reset(&mut self) {
-        self.from.clear();
-        self.rcpts.clear();
-        self.message.clear();
-    }
-
+    /// Stores the message and returns its queue id.
     fn deliver(&mut self) -> std::io::Result<String> {
         let id = format!(
             "{:X}{:04X}",
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            serve_app::epoch_seconds(),
             self.shared.ids.fetch_add(1, Ordering::Relaxed) & 0xffff
         );
-        // One header line: the maildir writer takes the value unfolded.
-        let for_clause = match self.rcpts.as_slice() {
-            [one] => format!(" for <{one}>"),
-            _ => String::new(),
-        };
-        let received = format!(
-            "from {} ([{}]) by {} with {} id {id}{for_clause}; {}",
-            self.helo,
-            self.peer.ip(),
-            self.shared.config.hostname,
-            self.protocol,
-            rfc2822_now()
-        );
+        let received = self
+            .envelope
+            .received(&id, self.peer.ip(), &self.shared.config.hostname);
         let path = self.shared.maildir.deliver(
             maildir::Trace {
-                return_path: &self.from,
+                return_path: &self.envelope.from,
                 received: &received,
             },
-            &self.message,
+            &self.envelope.message,
         )?;
         log!(
             "INFO",
             "message stored",
             id = id,
             peer = self.peer,
-            recipients = self.rcpts.len(),
+            recipients = self.envelope.rcpts.len(),
             file = path.display(),
         );
         Ok(id)
-    }
-
-    /// RFC 3848 protocol names: S for TLS, A for authenticated.
-    fn name_protocol(&mut self, session: &ServerSession) {
-        if self.protocol == "SMTP" {
-            return;
-        }
-        self.protocol = match (
-            self.protocol.starts_with("LMTP"),
-            session.is_tls(),
-            session.is_authenticated(),
-        ) {
-            (true, false, false) => "LMTP",
-            (true, true, false) => "LMTPS",
-            (true, false, true) => "LMTPA",
-            (true, true, true) => "LMTPSA",
-            (false, false, false) => "ESMTP",
-            (false, true, false) => "ESMTPS",
-            (false, false, true) => "ESMTPA",
-            (false, true, true) => "ESMTPSA",
-        };
     }
 }
 
@@ -236,131 +114,29 @@ impl ServerHandler for Connection {
         session: &mut ServerSession,
         event: ServerEvent<'_>,
     ) -> std::io::Result<()> {
-        let decided = match event {
-            ServerEvent::Hello { kind, domain } => {
-                self.helo = domain.to_string();
-                self.protocol = match kind {
-                    HelloKind::Helo => "SMTP",
-                    HelloKind::Lhlo => "LMTP",
-                    _ => "ESMTP",
-                };
-                self.reset();
-                session.accept()
-            }
-            ServerEvent::Mail { from, .. } => {
-                self.reset();
-                self.from = match from {
-                    ReversePath::Null => String::new(),
-                    ReversePath::Mailbox(m) => m.to_string(),
-                };
-                session.accept()
-            }
-            ServerEvent::Rcpt { to, .. } => {
-                let to = to.to_string();
-                self.rcpts
-                    .push(to.trim_start_matches('<').trim_end_matches('>').to_string());
-                session.accept()
-            }
-            ServerEvent::Auth(credentials) => {
-                let ok = match (&credentials, &self.shared.auth) {
-                    (
-                        Credentials::Plain {
-                            authcid, password, ..
-                        },
-                        Some((u, p)),
-                    )
-                    | (
-                        Credentials::Login {
-                            username: authcid,
-                            password,
-                        },
-                        Some((u, p)),
-                    ) => authcid == u && password.expose() == p,
-                    _ => false,
-                };
-                if ok {
-                    self.user = credentials.identity().map(str::to_string);
-                    log!(
-                        "INFO",
-                        "authenticated",
-                        peer = self.peer,
-                        user = authcid_of(&credentials)
-                    );
-                    session.accept()
-                } else {
-                    log!("WARN", "authentication failed", peer = self.peer);
-                    session.reject(
-                        OwnedReply::with_enhanced(
-                            ReplyCode::AUTH_CREDENTIALS_INVALID,
-                            code(StatusClass::PermanentFailure, 7, 8),
-                            "Authentication credentials invalid",
-                        )
-                        .map_err(std::io::Error::other)?,
-                    )
+        match self.envelope.on_event(session, event, &self.shared.login)? {
+            Next::Deliver => {
+                let stored = self.deliver();
+                if let Err(e) = &stored {
+                    log!("ERROR", "delivery failed", peer = self.peer, error = e);
                 }
+                self.envelope
+                    .finish(session, stored.as_deref().map_err(|_| ()))?;
             }
-            ServerEvent::MessageStart { .. } => {
-                self.message.clear();
-                Ok(())
+            Next::Authenticated(user) => {
+                log!("INFO", "authenticated", peer = self.peer, user = user)
             }
-            ServerEvent::MessageChunk(bytes) => {
-                self.message.extend_from_slice(bytes);
-                Ok(())
-            }
-            ServerEvent::MessageEnd { .. } => {
-                self.name_protocol(session);
-                let outcome = self.deliver();
-                let reply = match &outcome {
-                    Ok(id) => OwnedReply::with_enhanced(
-                        ReplyCode::OK,
-                        code(StatusClass::Success, 0, 0),
-                        format!("OK queued as {id}"),
-                    ),
-                    Err(e) => {
-                        log!("ERROR", "delivery failed", peer = self.peer, error = e);
-                        OwnedReply::with_enhanced(
-                            ReplyCode::LOCAL_ERROR,
-                            code(StatusClass::PersistentTransientFailure, 3, 0),
-                            "Local error in processing",
-                        )
-                    }
-                }
-                .map_err(std::io::Error::other)?;
-                let n = self.rcpts.len();
-                self.reset();
-                if self.shared.config.lmtp {
-                    session.reply_per_recipient(&vec![reply; n])
-                } else if outcome.is_ok() {
-                    session.reply(reply)
-                } else {
-                    session.reject(reply)
-                }
-            }
-            ServerEvent::Rejected { code, reason } => {
-                log!(
-                    "INFO",
-                    "refused",
-                    peer = self.peer,
-                    code = code.get(),
-                    reason = format!("{reason:?}"),
-                );
-                Ok(())
-            }
-            ServerEvent::Reset => {
-                self.reset();
-                Ok(())
-            }
-            _ => Ok(()),
-        };
-        decided.map_err(std::io::Error::other)
-    }
-}
-
-fn authcid_of(credentials: &Credentials) -> &str {
-    match credentials {
-        Credentials::Plain { authcid, .. } => authcid,
-        Credentials::Login { username, .. } => username,
-        _ => "?",
+            Next::AuthFailed => log!("WARN", "authentication failed", peer = self.peer),
+            Next::Refused(code, reason) => log!(
+                "INFO",
+                "refused",
+                peer = self.peer,
+                code = code.get(),
+                reason = format!("{reason:?}"),
+            ),
+            Next::Done => {}
+        }
+        Ok(())
     }
 }
 
@@ -420,12 +196,7 @@ fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let mut conn = Connection {
         shared: Arc::clone(&shared),
         peer,
-        helo: String::new(),
-        protocol: "ESMTP",
-        from: String::new(),
-        rcpts: Vec::new(),
-        message: Vec::new(),
-        user: None,
+        envelope: Envelope::default(),
     };
     match serve(socket, &mut session, &mut conn, &shared.options) {
         Ok(ServeEnd::Closed | ServeEnd::PeerClosed) => {}
@@ -446,50 +217,28 @@ fn refuse(config: &ServerConfig, mut socket: TcpStream, peer: SocketAddr) {
     let Ok(mut session) = ServerSession::new(config.clone()) else {
         return;
     };
-    let reply = OwnedReply::with_enhanced(
-        ReplyCode::SERVICE_NOT_AVAILABLE,
-        code(StatusClass::PersistentTransientFailure, 3, 2),
-        format!("{} Too many connections, try again later", config.hostname),
-    );
-    if let Ok(reply) = reply {
-        if session.refuse(Some(reply)).is_ok() {
-            let mut out = Vec::new();
-            session.poll_transmit(&mut out);
-            let _ = socket.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = socket.write_all(&out);
-        }
+    if session.refuse(serve_app::too_many_connections()).is_ok() {
+        let mut out = Vec::new();
+        session.poll_transmit(&mut out);
+        let _ = socket.set_write_timeout(Some(Duration::from_secs(1)));
+        let _ = socket.write_all(&out);
     }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let mut config = ServerConfig::new(args.hostname.clone());
-    config.lmtp = args.lmtp;
-    config.max_message_size = Some(args.max_size);
-    config.smtputf8 = true;
-    config.chunking = true;
-    config.binarymime = true;
-    config.dsn = true;
+    let (mut config, login) = serve_app::server_config(&args)?;
     let mut options = ServeOptions::default();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         options.tls = Some(tls_config(cert, key)?);
         config.starttls = true;
     }
-    let auth = match &args.auth {
-        Some(s) => {
-            let (u, p) = s.split_once(':').ok_or("--auth takes USER:PASS")?;
-            config.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
-            config.auth_requires_tls = !args.auth_plaintext;
-            Some((u.to_string(), p.to_string()))
-        }
-        None => None,
-    };
     // Fail early on a bad configuration.
     ServerSession::new(config.clone())?;
     let shared = Arc::new(Shared {
         maildir: maildir::Maildir::create(&args.maildir)?.with_hostname(&args.hostname),
         config,
-        auth,
+        login,
         options,
         ids: AtomicU64::new(0),
         active: AtomicUsize::new(0),

@@ -1,0 +1,324 @@
+//! What the two `serve` examples (tokio and blocking) share: the command
+//! line, the server configuration it gives, and the application logic that
+//! answers the server machine's events. Each example adds its IO, its way of
+//! storing the message (async or blocking) and its logging.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use smtp_proto::command::ReversePath;
+use smtp_proto::reply::OwnedReply;
+use smtp_proto::sasl::{Credentials, SaslMechanism};
+use smtp_proto::server::{HelloKind, Rejection, ServerConfig, ServerEvent, ServerSession};
+use smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+
+/// Command line of the example servers.
+#[derive(Debug, Parser)]
+#[command(about = "SMTP server that stores accepted messages in a Maildir")]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:2525")]
+    pub listen: SocketAddr,
+    /// The Maildir to deliver into (created if missing).
+    #[arg(long, default_value = "./maildir")]
+    pub maildir: PathBuf,
+    /// Certificate chain (PEM) for STARTTLS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for STARTTLS.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept AUTH PLAIN and LOGIN with this user name and password.
+    #[arg(long, value_name = "USER:PASS")]
+    pub auth: Option<String>,
+    /// Offer AUTH before TLS too.
+    #[arg(long)]
+    pub auth_plaintext: bool,
+    /// Largest message accepted, in octets.
+    #[arg(long, default_value_t = 50 * 1024 * 1024)]
+    pub max_size: u64,
+    /// Speak LMTP instead of SMTP.
+    #[arg(long)]
+    pub lmtp: bool,
+    /// The name the server gives itself.
+    #[arg(long, default_value = "localhost")]
+    pub hostname: String,
+    /// Connections served at once; more are refused with 421.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+}
+
+/// The user name and password `--auth` accepts.
+pub type Login = Option<(String, String)>;
+
+/// The session configuration the command line asks for (STARTTLS is
+/// switched on by the caller once its TLS configuration is loaded), and
+/// the accepted login.
+pub fn server_config(args: &Args) -> Result<(ServerConfig, Login), Box<dyn std::error::Error>> {
+    let mut config = ServerConfig::new(args.hostname.clone());
+    config.lmtp = args.lmtp;
+    config.max_message_size = Some(args.max_size);
+    config.smtputf8 = true;
+    config.chunking = true;
+    config.binarymime = true;
+    config.dsn = true;
+    let login = match &args.auth {
+        Some(s) => {
+            let (u, p) = s.split_once(':').ok_or("--auth takes USER:PASS")?;
+            config.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
+            config.auth_requires_tls = !args.auth_plaintext;
+            Some((u.to_string(), p.to_string()))
+        }
+        None => None,
+    };
+    Ok((config, login))
+}
+
+/// The reply to a connection beyond `--max-connections`.
+pub fn too_many_connections() -> Option<OwnedReply> {
+    OwnedReply::with_enhanced(
+        ReplyCode::SERVICE_NOT_AVAILABLE,
+        EnhancedStatusCode::new(StatusClass::PersistentTransientFailure, 3, 2),
+        "Too many connections, try again later",
+    )
+    .ok()
+}
+
+/// Year, month (1-12) and day of the month of a count of days since
+/// 1970-01-01 (Howard Hinnant's civil-from-days algorithm).
+pub fn civil_date(days: u64) -> (i64, u64, u64) {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    (y, mo as u64, d as u64)
+}
+
+/// Seconds since the epoch.
+pub fn epoch_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Now, as an RFC 5322 date in UTC.
+pub fn rfc5322_now() -> String {
+    let secs = epoch_seconds();
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let (y, mo, d) = civil_date(days);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    format!(
+        "{}, {d} {} {y} {h:02}:{m:02}:{s:02} +0000",
+        DAYS[(days % 7) as usize],
+        MONTHS[(mo - 1) as usize]
+    )
+}
+
+/// What an event asks of the example after [`Envelope::on_event`].
+#[derive(Debug)]
+pub enum Next {
+    /// Nothing more.
+    Done,
+    /// The message is complete: store it, then call [`Envelope::finish`].
+    Deliver,
+    /// A login was accepted.
+    Authenticated(String),
+    /// A login was refused.
+    AuthFailed,
+    /// The session refused something by itself (for the log).
+    Refused(ReplyCode, Rejection),
+}
+
+/// One connection's view: the envelope and the message being received.
+#[derive(Debug, Default)]
+pub struct Envelope {
+    /// The EHLO/HELO/LHLO name.
+    pub helo: String,
+    /// The RFC 3848 protocol name for `Received:`.
+    pub protocol: &'static str,
+    /// The sender, empty for `<>`.
+    pub from: String,
+    /// The accepted recipients.
+    pub rcpts: Vec<String>,
+    /// The message so far.
+    pub message: Vec<u8>,
+}
+
+impl Envelope {
+    fn reset(&mut self) {
+        self.from.clear();
+        self.rcpts.clear();
+        self.message.clear();
+    }
+
+    /// Answers one event; decisions are taken here, except storing the
+    /// message ([`Next::Deliver`]).
+    pub fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+        login: &Login,
+    ) -> std::io::Result<Next> {
+        let mut next = Next::Done;
+        let decided = match event {
+            ServerEvent::Hello { kind, domain } => {
+                self.helo = domain.to_string();
+                self.protocol = match kind {
+                    HelloKind::Helo => "SMTP",
+                    HelloKind::Lhlo => "LMTP",
+                    _ => "ESMTP",
+                };
+                self.reset();
+                session.accept()
+            }
+            ServerEvent::Mail { from, .. } => {
+                self.reset();
+                self.from = match from {
+                    ReversePath::Null => String::new(),
+                    ReversePath::Mailbox(m) => m.to_string(),
+                };
+                session.accept()
+            }
+            ServerEvent::Rcpt { to, .. } => {
+                let to = to.to_string();
+                self.rcpts
+                    .push(to.trim_start_matches('<').trim_end_matches('>').to_string());
+                session.accept()
+            }
+            ServerEvent::Auth(credentials) => {
+                let user = match &credentials {
+                    Credentials::Plain {
+                        authcid, password, ..
+                    }
+                    | Credentials::Login {
+                        username: authcid,
+                        password,
+                    } => login
+                        .as_ref()
+                        .filter(|(u, p)| authcid == u && password.expose() == p)
+                        .map(|(u, _)| u.clone()),
+                    _ => None,
+                };
+                match user {
+                    Some(user) => {
+                        next = Next::Authenticated(user);
+                        session.accept()
+                    }
+                    None => {
+                        next = Next::AuthFailed;
+                        session.reject(
+                            OwnedReply::with_enhanced(
+                                ReplyCode::AUTH_CREDENTIALS_INVALID,
+                                EnhancedStatusCode::new(StatusClass::PermanentFailure, 7, 8),
+                                "Authentication credentials invalid",
+                            )
+                            .map_err(std::io::Error::other)?,
+                        )
+                    }
+                }
+            }
+            ServerEvent::MessageStart { .. } => {
+                self.message.clear();
+                Ok(())
+            }
+            ServerEvent::MessageChunk(bytes) => {
+                self.message.extend_from_slice(bytes);
+                Ok(())
+            }
+            ServerEvent::MessageEnd { .. } => {
+                self.name_protocol(session);
+                return Ok(Next::Deliver);
+            }
+            ServerEvent::Rejected { code, reason } => {
+                next = Next::Refused(code, reason);
+                Ok(())
+            }
+            ServerEvent::Reset => {
+                self.reset();
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        decided.map_err(std::io::Error::other)?;
+        Ok(next)
+    }
+
+    /// RFC 3848 protocol names: S for TLS, A for authenticated.
+    fn name_protocol(&mut self, session: &ServerSession) {
+        if self.protocol == "SMTP" {
+            return;
+        }
+        self.protocol = match (
+            self.protocol.starts_with("LMTP"),
+            session.is_tls(),
+            session.is_authenticated(),
+        ) {
+            (true, false, false) => "LMTP",
+            (true, true, false) => "LMTPS",
+            (true, false, true) => "LMTPA",
+            (true, true, true) => "LMTPSA",
+            (false, false, false) => "ESMTP",
+            (false, true, false) => "ESMTPS",
+            (false, false, true) => "ESMTPA",
+            (false, true, true) => "ESMTPSA",
+        };
+    }
+
+    /// The `Received:` value for the message being delivered (one line).
+    pub fn received(&self, id: &str, peer: IpAddr, hostname: &str) -> String {
+        let for_clause = match self.rcpts.as_slice() {
+            [one] => format!(" for <{one}>"),
+            _ => String::new(),
+        };
+        format!(
+            "from {} ([{peer}]) by {hostname} with {} id {id}{for_clause}; {}",
+            self.helo,
+            self.protocol,
+            rfc5322_now()
+        )
+    }
+
+    /// Answers the end of the message once storing it succeeded (the queue
+    /// id) or failed, and starts over.
+    pub fn finish(
+        &mut self,
+        session: &mut ServerSession,
+        stored: Result<&str, ()>,
+    ) -> std::io::Result<()> {
+        let reply = match stored {
+            Ok(id) => OwnedReply::with_enhanced(
+                ReplyCode::OK,
+                EnhancedStatusCode::new(StatusClass::Success, 0, 0),
+                format!("OK queued as {id}"),
+            ),
+            Err(()) => OwnedReply::with_enhanced(
+                ReplyCode::LOCAL_ERROR,
+                EnhancedStatusCode::new(StatusClass::PersistentTransientFailure, 3, 0),
+                "Local error in processing",
+            ),
+        }
+        .map_err(std::io::Error::other)?;
+        let n = self.rcpts.len();
+        self.reset();
+        let decided = if session.config().lmtp {
+            session.reply_per_recipient(&vec![reply; n])
+        } else if stored.is_ok() {
+            session.reply(reply)
+        } else {
+            session.reject(reply)
+        };
+        decided.map_err(std::io::Error::other)
+    }
+}
