@@ -505,24 +505,27 @@ impl ReplyDecoder {
             return;
         }
         let [a, b, c] = self.code_digits;
-        let max_line = self.config.max_line_len;
+        let head = u32::from_le_bytes([a, b, c, b'-']);
+        // The framer accepts a line of at least one octet whatever the limit.
+        let max_line = self.config.max_line_len.max(1);
         let max_reply = self.config.max_reply_len;
         let mut pos = self.pos;
         let mut lines = self.lines;
         while let Some(rest) = buf.get(pos..) {
-            let Some((content_len, consumed)) = LineFramer::plain_crlf_line(rest, max_line) else {
+            // The line must fit both the line and the reply limit.
+            let limit = max_line.min(max_reply.saturating_sub(pos));
+            let Some(consumed) = self.ehlo.plain_crlf_line(rest, head, limit) else {
+                // The general loop looks at this line again, with every
+                // check.
                 break;
             };
-            let line_end = pos + consumed;
-            if content_len < 4 || line_end > max_reply || rest.get(..4) != Some(&[a, b, c, b'-']) {
-                break;
-            }
-            if self.ehlo.fast_line(rest).is_none() {
-                // The general loop looks at this line again and leaves the
-                // reply to `EhloReply::parse`.
-                break;
-            }
-            pos = line_end;
+            // The line is the one the framer would report as plain and
+            // CR LF terminated.
+            debug_assert_eq!(
+                LineFramer::plain_crlf_line(rest, limit).map(|(_, n)| n),
+                Some(consumed)
+            );
+            pos += consumed;
             lines += 1;
         }
         self.pos = pos;

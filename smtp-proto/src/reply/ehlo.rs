@@ -1217,6 +1217,316 @@ impl EhloSummary {
             _ => None,
         }
     }
+
+    /// Records the capability line at the start of `line` when it is plain
+    /// (octets 14 to 127 only), starts with `head` (the reply code and `-`
+    /// as a little-endian word), ends in CR LF within `limit` octets, and
+    /// has a shape [`EhloSummary::fast_line`] records; returns the octets
+    /// it takes. It records exactly what `fast_line` records for such a
+    /// line, but frames the line and finds its keyword in the same scan.
+    /// `None` records nothing.
+    #[inline(always)]
+    pub(crate) fn plain_crlf_line(
+        &mut self,
+        line: &[u8],
+        head: u32,
+        limit: usize,
+    ) -> Option<usize> {
+        // The line must end within the limit: nothing past it is looked at.
+        let line = line.get(..line.len().min(limit))?;
+        if load(line, 0) as u32 != head {
+            return None;
+        }
+        // The keyword ends at the first SP or octet below 14 (the CR of a
+        // plain line); a known keyword is at most 24 octets long.
+        let k0 = load(line, 4);
+        let (len, key) = match ends(k0) {
+            0 => {
+                let k1 = load(line, 12);
+                match ends(k1) {
+                    0 => {
+                        let k2 = load(line, 20);
+                        let e = ends(k2);
+                        if e == 0 {
+                            return None;
+                        }
+                        (16 + first_flag(e), (k0, k1, below_flag(k2, e)))
+                    }
+                    e => (8 + first_flag(e), (k0, below_flag(k1, e), 0)),
+                }
+            }
+            e => (first_flag(e), (below_flag(k0, e), 0, 0)),
+        };
+        let after = 4 + len;
+        let ext = if len == 0 {
+            None
+        } else {
+            extension_of_raw_key(key)
+        };
+        // An unknown keyword must be made of keyword octets (a known one is).
+        let unknown_ok = || {
+            line.get(4..after)
+                .is_some_and(|k| k.iter().all(|&b| is_keyword_byte(b)))
+        };
+        match line.get(after)? {
+            b'\r' => {
+                if line.get(after + 1) != Some(&b'\n') {
+                    return None;
+                }
+                match ext {
+                    None if len > 0 => {
+                        if !unknown_ok() {
+                            return None;
+                        }
+                        self.unknown += 1;
+                    }
+                    // An empty line (`250-` alone).
+                    None => {}
+                    Some(
+                        Extension::DeliverBy
+                        | Extension::FutureRelease
+                        | Extension::MtPriority
+                        | Extension::NoSoliciting
+                        | Extension::Limits
+                        | Extension::XClient,
+                    ) => return None,
+                    Some(ext) => {
+                        if ext == Extension::Size {
+                            self.size = None;
+                        }
+                        self.extensions.insert(ext);
+                    }
+                }
+                Some(after + 2)
+            }
+            b' ' => {
+                let (end, record) = match ext {
+                    None if len > 0 => {
+                        if !unknown_ok() {
+                            return None;
+                        }
+                        let cr = after + crate::framer::first_special(line.get(after..)?)?;
+                        (cr, Record::Unknown)
+                    }
+                    Some(Extension::Size) => {
+                        let (n, end) = size_param(line, after)?;
+                        (end, Record::Size(n))
+                    }
+                    Some(Extension::Auth) => {
+                        let (bits, end) = auth_param(line, after)?;
+                        (end, Record::Auth(bits))
+                    }
+                    _ => return None,
+                };
+                if line.get(end..end + 2) != Some(b"\r\n") {
+                    return None;
+                }
+                match record {
+                    Record::Unknown => self.unknown += 1,
+                    Record::Size(n) => {
+                        self.size = Some(n);
+                        self.extensions.insert(Extension::Size);
+                    }
+                    Record::Auth(bits) => {
+                        self.auth |= bits;
+                        self.extensions.insert(Extension::Auth);
+                    }
+                }
+                Some(end + 2)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What [`EhloSummary::plain_crlf_line`] records once the line's end is
+/// found.
+enum Record {
+    Unknown,
+    Size(u64),
+    Auth(u32),
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Eight octets of `buf` from `at` as a little-endian word; octets past
+/// its end read as 0, which no plain line holds before its CR.
+#[inline(always)]
+fn load(buf: &[u8], at: usize) -> u64 {
+    match buf.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(w) => u64::from_le_bytes(*w),
+        None => load_tail(buf, at),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn load_tail(buf: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    for (d, s) in w.iter_mut().zip(buf.get(at..).unwrap_or(&[])) {
+        *d = *s;
+    }
+    u64::from_le_bytes(w)
+}
+
+/// The high bit of each octet of `w` that is SP or below 14; the lowest
+/// one marks the first such octet exactly (a borrow only runs upwards).
+#[inline(always)]
+fn ends(w: u64) -> u64 {
+    let sp = w ^ (ONES * u64::from(b' '));
+    ((sp.wrapping_sub(ONES) & !sp) | (w.wrapping_sub(ONES * 14) & !w)) & HIGH
+}
+
+/// The high bit of each octet of `w` that is not a visible character
+/// (`!` to `~`), the lowest one exact.
+#[inline(always)]
+fn invisible(w: u64) -> u64 {
+    let below = w.wrapping_sub(ONES * u64::from(b'!')) & !w;
+    let above = ((w & !HIGH) + ONES) | w;
+    (below | above) & HIGH
+}
+
+/// The high bit of each octet of `w` that is not an ASCII digit, the
+/// lowest one exact.
+#[inline(always)]
+fn non_digits(w: u64) -> u64 {
+    let below = w.wrapping_sub(ONES * u64::from(b'0')) & !w;
+    let above = ((w & !HIGH) + ONES * (0x80 - u64::from(b'9') - 1)) | w;
+    (below | above) & HIGH
+}
+
+/// The index of the octet a non-zero flag mask marks first.
+#[inline(always)]
+fn first_flag(flags: u64) -> usize {
+    (flags.trailing_zeros() / 8) as usize
+}
+
+/// The octets of `w` below the first one `flags` (non-zero) marks.
+#[inline(always)]
+fn below_flag(w: u64, flags: u64) -> u64 {
+    w & ((flags & flags.wrapping_neg()) >> 7).wrapping_sub(1)
+}
+
+/// The known extension of a keyword key as sent: most servers send upper
+/// case, which is looked up as it is; any other is folded first.
+#[inline(always)]
+fn extension_of_raw_key(raw: Key) -> Option<Extension> {
+    Extension::from_key(raw).or_else(|| {
+        let upper = (upper_word(raw.0), upper_word(raw.1), upper_word(raw.2));
+        if upper == raw {
+            None
+        } else {
+            Extension::from_key(upper)
+        }
+    })
+}
+
+/// The value of eight decimal digits, one per octet with the most
+/// significant in the lowest octet (digit values, not ASCII).
+#[inline(always)]
+fn eight_digits(v: u64) -> u64 {
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    (v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF
+}
+
+/// The value of the first `n` (1 to 8) ASCII digits of `w`.
+#[inline(always)]
+fn digits_value(w: u64, n: usize) -> u64 {
+    // The low `n` octets are digits, so no borrow reaches them.
+    let v = w.wrapping_sub(ONES * u64::from(b'0'));
+    let v = v & (u64::MAX >> (64 - 8 * n));
+    eight_digits(v << (64 - 8 * n))
+}
+
+/// `SP *SP 1*20DIGIT *SP` from `at` (the SP after `SIZE`), as
+/// [`EhloSummary::fast_line`] reads it: the number and where the octets
+/// after it start.
+#[inline(always)]
+fn size_param(line: &[u8], at: usize) -> Option<(u64, usize)> {
+    let mut p = at;
+    while line.get(p) == Some(&b' ') {
+        p += 1;
+    }
+    let w0 = load(line, p);
+    let (n, len) = match non_digits(w0) {
+        0 => {
+            let w1 = load(line, p + 8);
+            match non_digits(w1) {
+                0 => {
+                    let digits = line.get(p..)?;
+                    let len = digits.iter().position(|b| !b.is_ascii_digit())?;
+                    if len > 20 {
+                        return None;
+                    }
+                    let mut n: u64 = 0;
+                    for &d in digits.get(..len)? {
+                        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+                    }
+                    (n, len)
+                }
+                f => {
+                    // 8 to 15 digits: no overflow.
+                    let high = digits_value(w0, 8);
+                    match first_flag(f) {
+                        0 => (high, 8),
+                        m => (high * POW10[m] + digits_value(w1, m), 8 + m),
+                    }
+                }
+            }
+        }
+        f => match first_flag(f) {
+            0 => return None,
+            len => (digits_value(w0, len), len),
+        },
+    };
+    p += len;
+    while line.get(p) == Some(&b' ') {
+        p += 1;
+    }
+    Some((n, p))
+}
+
+/// Powers of ten for up to seven digits.
+const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// `*( 1*SP mechanism )` from `at` (the SP after `AUTH`), as
+/// [`EhloSummary::fast_line`] reads it: the bits of the known mechanisms
+/// and where the first octet that is neither SP nor visible is.
+#[inline(always)]
+fn auth_param(line: &[u8], at: usize) -> Option<(u32, usize)> {
+    let mut bits = 0;
+    let mut p = at;
+    loop {
+        while line.get(p) == Some(&b' ') {
+            p += 1;
+        }
+        // Mechanisms of up to 15 octets are read a word at a time.
+        let w0 = load(line, p);
+        let (len, key) = match invisible(w0) {
+            0 => {
+                let w1 = load(line, p + 8);
+                match invisible(w1) {
+                    0 => {
+                        let words = line.get(p..)?;
+                        let len = visible_run(words);
+                        (len, key_upper_in(words, len))
+                    }
+                    f => (
+                        8 + first_flag(f),
+                        Some((upper_word(w0), upper_word(below_flag(w1, f)), 0)),
+                    ),
+                }
+            }
+            f => match first_flag(f) {
+                0 => return Some((bits, p)),
+                len => (len, Some((upper_word(below_flag(w0, f)), 0, 0))),
+            },
+        };
+        bits |= AuthMechanism::bit_of_key(key);
+        p += len;
+    }
 }
 
 /// Builds the reply a server sends to EHLO.
