@@ -413,7 +413,7 @@ macro_rules! mechanisms {
                 }
             }
 
-            fn bit(&self) -> u32 {
+            const fn bit(&self) -> u32 {
                 let mut i = 0u32;
                 $(
                     if matches!(self, AuthMechanism::$variant) { return 1 << i; }
@@ -1261,7 +1261,7 @@ impl EhloSummary {
         let ext = if len == 0 {
             None
         } else {
-            extension_of_raw_key(key)
+            extension_of_raw_key(len, key)
         };
         // An unknown keyword must be made of keyword octets (a known one is).
         let unknown_ok = || {
@@ -1408,18 +1408,116 @@ fn below_flag(w: u64, flags: u64) -> u64 {
     w & ((flags & flags.wrapping_neg()) >> 7).wrapping_sub(1)
 }
 
-/// The known extension of a keyword key as sent: most servers send upper
-/// case, which is looked up as it is; any other is folded first.
+/// The known extension of a keyword of `len` octets whose key, as sent,
+/// is `raw`: most servers send upper case, which is compared as it is;
+/// any other is folded first.
 #[inline(always)]
-fn extension_of_raw_key(raw: Key) -> Option<Extension> {
-    Extension::from_key(raw).or_else(|| {
+fn extension_of_raw_key(len: usize, raw: Key) -> Option<Extension> {
+    extension_by_len(len, raw).or_else(|| {
         let upper = (upper_word(raw.0), upper_word(raw.1), upper_word(raw.2));
         if upper == raw {
             None
         } else {
-            Extension::from_key(upper)
+            extension_by_len(len, upper)
         }
     })
+}
+
+/// The known extension whose keyword is `len` octets long and has the key
+/// `k`: a match on the length and a few word compares. Only the words the
+/// keyword reaches into are compared, the others of a key being 0.
+#[inline(always)]
+fn extension_by_len(len: usize, (a, b, c): Key) -> Option<Extension> {
+    use Extension as E;
+    macro_rules! pick {
+        ($( $kw:literal => $ext:expr ),* $(,)?) => {{
+            $(
+                let k = const { key($kw) };
+                let same = match len {
+                    0..=8 => a == k.0,
+                    9..=16 => a == k.0 && b == k.1,
+                    _ => a == k.0 && b == k.1 && c == k.2,
+                };
+                if same {
+                    return Some($ext);
+                }
+            )*
+        }};
+    }
+    match len {
+        3 => pick!(b"DSN" => E::Dsn),
+        4 => pick!(
+            b"SIZE" => E::Size,
+            b"AUTH" => E::Auth,
+            b"ETRN" => E::Etrn,
+            b"VRFY" => E::Vrfy,
+            b"HELP" => E::Help,
+            b"RRVS" => E::Rrvs,
+        ),
+        6 => pick!(b"LIMITS" => E::Limits),
+        7 => pick!(b"XCLIENT" => E::XClient),
+        8 => pick!(
+            b"STARTTLS" => E::StartTls,
+            b"8BITMIME" => E::EightBitMime,
+            b"SMTPUTF8" => E::SmtpUtf8,
+            b"CHUNKING" => E::Chunking,
+        ),
+        9 => pick!(b"DELIVERBY" => E::DeliverBy),
+        10 => pick!(
+            b"PIPELINING" => E::Pipelining,
+            b"BINARYMIME" => E::BinaryMime,
+            b"REQUIRETLS" => E::RequireTls,
+        ),
+        11 => pick!(b"MT-PRIORITY" => E::MtPriority),
+        13 => pick!(
+            b"FUTURERELEASE" => E::FutureRelease,
+            b"NO-SOLICITING" => E::NoSoliciting,
+        ),
+        19 => pick!(b"ENHANCEDSTATUSCODES" => E::EnhancedStatusCodes),
+        _ => {}
+    }
+    None
+}
+
+/// The bit of a known mechanism of up to eight octets whose first key
+/// word, as sent, is `raw` (0 for any other); upper case is compared as it
+/// is, any other folded first.
+#[inline(always)]
+fn short_mechanism_bit(raw: u64) -> u32 {
+    #[inline(always)]
+    fn by_key(a: u64) -> u32 {
+        use AuthMechanism as M;
+        macro_rules! pick {
+            ($( $name:literal => $m:expr ),* $(,)?) => {{
+                $(
+                    if a == const { key($name).0 } {
+                        return const { $m.bit() };
+                    }
+                )*
+            }};
+        }
+        pick!(
+            b"PLAIN" => M::Plain,
+            b"LOGIN" => M::Login,
+            b"XOAUTH2" => M::XOAuth2,
+            b"CRAM-MD5" => M::CramMd5,
+            b"GSSAPI" => M::Gssapi,
+            b"NTLM" => M::Ntlm,
+            b"EXTERNAL" => M::External,
+        );
+        0
+    }
+    match by_key(raw) {
+        0 => {
+            let upper = upper_word(raw);
+            if upper == raw {
+                0
+            } else {
+                by_key(upper)
+            }
+        }
+        bit => bit,
+    }
 }
 
 /// The value of eight decimal digits, one per octet with the most
@@ -1521,7 +1619,11 @@ fn auth_param(line: &[u8], at: usize) -> Option<(u32, usize)> {
             }
             f => match first_flag(f) {
                 0 => return Some((bits, p)),
-                len => (len, Some((upper_word(below_flag(w0, f)), 0, 0))),
+                len => {
+                    bits |= short_mechanism_bit(below_flag(w0, f));
+                    p += len;
+                    continue;
+                }
             },
         };
         bits |= AuthMechanism::bit_of_key(key);
@@ -1622,5 +1724,97 @@ impl EhloReplyBuilder {
     #[must_use]
     pub fn build(self) -> OwnedReply {
         self.reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key of `k` as the one-pass decoder builds it: the octets as
+    /// sent, zero-padded.
+    fn raw_key(k: &[u8]) -> Key {
+        let mut buf = [0u8; KEY_LEN];
+        buf[..k.len()].copy_from_slice(k);
+        (word(&buf, 0), word(&buf, 8), word(&buf, 16))
+    }
+
+    #[test]
+    fn keywords_found_by_length_agree_with_the_hash_table() {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for ext in Extension::ALL {
+            let k = ext.keyword().as_bytes();
+            names.push(k.to_vec());
+            names.push(k.to_ascii_lowercase());
+            // The same length with one octet changed, and one octet more
+            // or less.
+            for i in 0..k.len() {
+                let mut changed = k.to_vec();
+                changed[i] ^= 0x01;
+                names.push(changed);
+            }
+            names.push([k, b"S"].concat());
+            names.push(k[..k.len() - 1].to_vec());
+        }
+        for name in &names {
+            let expected = Extension::from_keyword(name);
+            assert_eq!(
+                extension_of_raw_key(name.len(), raw_key(name)),
+                expected,
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+        for ext in Extension::ALL {
+            let k = ext.keyword().as_bytes();
+            assert_eq!(extension_of_raw_key(k.len(), raw_key(k)), Some(*ext));
+        }
+    }
+
+    #[test]
+    fn short_mechanisms_agree_with_the_hash_table() {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for m in AuthMechanism::KNOWN {
+            let n = m.name().as_bytes();
+            if n.len() > 8 {
+                continue;
+            }
+            names.push(n.to_vec());
+            names.push(n.to_ascii_lowercase());
+            for i in 0..n.len() {
+                let mut changed = n.to_vec();
+                changed[i] ^= 0x01;
+                names.push(changed);
+            }
+            names.push(n[..n.len() - 1].to_vec());
+            assert_ne!(short_mechanism_bit(raw_key(n).0), 0, "{m}");
+        }
+        for name in &names {
+            let expected = AuthMechanism::bit_of_key(key_upper(name));
+            assert_eq!(
+                short_mechanism_bit(raw_key(name).0),
+                expected,
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+
+    #[test]
+    fn digits_are_read_eight_at_a_time() {
+        for n in 1..=8 {
+            for start in [0u64, 1, 9, 12_345_678, 98_765_432] {
+                let text = format!("{start:08}");
+                let digits = &text.as_bytes()[8 - n..];
+                let mut w = [b' '; 8];
+                w[..n].copy_from_slice(digits);
+                let expected: u64 = std::str::from_utf8(digits).unwrap().parse().unwrap();
+                assert_eq!(
+                    digits_value(u64::from_le_bytes(w), n),
+                    expected,
+                    "{text} {n}"
+                );
+            }
+        }
     }
 }
