@@ -949,7 +949,7 @@ impl<'a> EhloReply<'a> {
             _ => split_line(raw),
         };
         let first = trim(first.get(4..).unwrap_or(&[]));
-        let (domain, greeting) = match memchr::memchr(b' ', first) {
+        let (domain, greeting) = match find_space(first) {
             Some(sp) => (
                 first.get(..sp).unwrap_or(&[]),
                 trim(first.get(sp + 1..).unwrap_or(&[])),
@@ -1219,8 +1219,9 @@ impl EhloSummary {
     }
 
     /// Records the capability line at the start of `line` when it is plain
-    /// (octets 14 to 127 only), starts with `head` (the reply code and `-`
-    /// as a little-endian word), ends in CR LF within `limit` octets, and
+    /// (octets 14 to 127 only), starts with `code` (the reply code's three
+    /// digits as a little-endian word) and `-` or SP, ends in CR LF within
+    /// `limit` octets, and
     /// has a shape [`EhloSummary::fast_line`] records; returns the octets
     /// it takes. It records exactly what `fast_line` records for such a
     /// line, but frames the line and finds its keyword in the same scan.
@@ -1229,12 +1230,13 @@ impl EhloSummary {
     pub(crate) fn plain_crlf_line(
         &mut self,
         line: &[u8],
-        head: u32,
+        code: u32,
         limit: usize,
     ) -> Option<usize> {
         // The line must end within the limit: nothing past it is looked at.
         let line = line.get(..line.len().min(limit))?;
-        if load(line, 0) as u32 != head {
+        let head = load(line, 0) as u32;
+        if head & 0x00FF_FFFF != code || !matches!((head >> 24) as u8, b'-' | b' ') {
             return None;
         }
         // The keyword ends at the first SP or octet below 14 (the CR of a
@@ -1337,6 +1339,31 @@ impl EhloSummary {
             _ => None,
         }
     }
+}
+
+/// The index of the first SP in `s`, eight octets at a time (a domain is
+/// too short for `memchr` to pay for its set-up).
+#[inline(always)]
+fn find_space(s: &[u8]) -> Option<usize> {
+    let mut words = s.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let Ok(w) = <[u8; 8]>::try_from(w) else {
+            break;
+        };
+        let sp = u64::from_le_bytes(w) ^ (ONES * u64::from(b' '));
+        // Only an SP octet becomes 0; the lowest flag is exact.
+        let flags = sp.wrapping_sub(ONES) & !sp & HIGH;
+        if flags != 0 {
+            return Some(base + first_flag(flags));
+        }
+        base += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b' ')
+        .map(|p| base + p)
 }
 
 /// What [`EhloSummary::plain_crlf_line`] records once the line's end is
