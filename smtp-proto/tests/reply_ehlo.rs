@@ -488,6 +488,122 @@ fn switching_to_decode_ehlo_mid_reply_still_reads_every_line() {
     }
 }
 
+/// Capability lines of every length and shape around the word boundaries
+/// the one-pass decoder reads in: each one, in the middle of a reply and
+/// at its end, reads the same in one pass as in two, and frames the same
+/// under line and reply limits that cut it at every point.
+#[test]
+fn capability_lines_of_every_length_read_the_same_in_one_pass() {
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for n in 0..=24 {
+        let digits: String = (0..n).map(|i| char::from(b'1' + (i % 9) as u8)).collect();
+        lines.push(format!("SIZE {digits}").into_bytes());
+        lines.push(format!("size  {digits}  ").into_bytes());
+        lines.push(format!("SIZE {digits}x").into_bytes());
+        lines.push(format!("SIZE 0{digits}\t").into_bytes());
+    }
+    for big in [
+        "18446744073709551615",
+        "18446744073709551616",
+        "99999999999999999999",
+    ] {
+        lines.push(format!("SIZE {big}").into_bytes());
+    }
+    for n in 1..=30 {
+        let word = "x".repeat(n);
+        lines.push(word.to_uppercase().into_bytes());
+        lines.push(format!("{word} p").into_bytes());
+        lines.push(format!("AUTH {word} PLAIN").into_bytes());
+        lines.push(format!("AUTH PLAIN {}", word.to_uppercase()).into_bytes());
+        lines.push(format!("X-{word}\u{e9}").into_bytes());
+    }
+    for m in [
+        "PLAIN",
+        "login",
+        "Cram-Md5",
+        "DIGEST-MD5",
+        "xoauth2",
+        "OAUTHBEARER",
+        "SCRAM-SHA-1",
+        "scram-sha-1-plus",
+        "SCRAM-SHA-256",
+        "SCRAM-SHA-256-PLUS",
+        "GSSAPI",
+        "ntlm",
+        "ANONYMOUS",
+        "EXTERNAL",
+        "EXTERNALS",
+        "PLAINX",
+        "PLAI",
+    ] {
+        lines.push(format!("AUTH {m}").into_bytes());
+        lines.push(format!("AUTH  {m}  LOGIN ").into_bytes());
+        lines.push(format!("AUTH {m}\tLOGIN").into_bytes());
+        lines.push(format!("AUTH {m}\x7f").into_bytes());
+    }
+    for ext in Extension::ALL {
+        let k = ext.keyword();
+        lines.push(k.as_bytes().to_vec());
+        lines.push(k.to_lowercase().into_bytes());
+        lines.push(format!("{k} 1").into_bytes());
+        lines.push(format!("{k}x").into_bytes());
+        lines.push(format!("{k}=1").into_bytes());
+    }
+    lines.extend(
+        [
+            &b""[..],
+            b" ",
+            b" PIPELINING",
+            b"AUTH",
+            b"AUTH ",
+            b"X=Y",
+            b"-",
+            b"X-FOO bar \x01",
+            b"X-FOO b\xc3\xa9r",
+            b"X\xc3\xa9",
+            b"PIPE\tLINING",
+        ]
+        .map(<[u8]>::to_vec),
+    );
+    for line in &lines {
+        let middle = [
+            &b"250-mx.example.org\r\n250-"[..],
+            line,
+            b"\r\n250 HELP\r\n",
+        ]
+        .concat();
+        let last = [
+            &b"250-mx.example.org\r\n250-HELP\r\n250 "[..],
+            line,
+            b"\r\n",
+        ]
+        .concat();
+        for input in [middle, last] {
+            let two_pass = EhloReply::parse(&reply(&input));
+            match ReplyDecoder::new().decode_ehlo(&input) {
+                Ok(EhloDecoded::Reply { ehlo, consumed, .. }) => {
+                    assert_eq!(consumed, input.len());
+                    assert_eq!(ehlo, two_pass, "{:?}", String::from_utf8_lossy(&input));
+                }
+                other => panic!("{other:?}"),
+            }
+            for cut in [20, 26, 30, 34, 40, 48, 60] {
+                for config in [
+                    DecoderConfig::default().with_max_line_len(cut),
+                    DecoderConfig::default().with_max_reply_len(cut),
+                ] {
+                    assert_eq!(
+                        steps(&input, config, true),
+                        steps(&input, config, false),
+                        "{:?} {config:?}",
+                        String::from_utf8_lossy(&input)
+                    );
+                }
+            }
+        }
+    }
+}
+
 // ------------------------------------------------------------------ builder
 
 #[test]

@@ -371,7 +371,13 @@ impl ReplyDecoder {
     ) -> Result<Decoded<'a>, ReplyError> {
         loop {
             if EHLO {
-                self.ehlo_run(buf);
+                if let Some(line_end) = self.ehlo_run(buf) {
+                    // The last line has the first line's digits.
+                    let Some(code) = self.code else {
+                        return Err(self.fail(ReplyErrorKind::InvalidCode, line_end));
+                    };
+                    return self.finish(buf, code, line_end);
+                }
             }
             let rest = buf.get(self.pos..).unwrap_or(&[]);
             let (frame, plain) = self.framer.next_plain_frame(rest, self.config.max_line_len);
@@ -466,23 +472,7 @@ impl ReplyDecoder {
                 return Err(self.fail(ReplyErrorKind::ReplyTooLong, line_end));
             }
             if last {
-                let raw = buf.get(..line_end).unwrap_or(&[]);
-                // One scan of the whole reply for NUL, rather than one per
-                // line, and none when every line was found plain as it was
-                // framed.
-                if self.maybe_nul && memchr::memchr(0, raw).is_some() {
-                    return Err(self.fail(ReplyErrorKind::Nul, line_end));
-                }
-                let Some(first) = self.first else {
-                    // Unreachable: the first line of every reply is recorded.
-                    return Err(self.fail(ReplyErrorKind::InvalidCode, line_end));
-                };
-                let reply = Reply::from_parts(code, raw, self.lines, &first);
-                self.start_over();
-                return Ok(Decoded::Reply {
-                    reply,
-                    consumed: line_end,
-                });
+                return self.finish(buf, code, line_end);
             }
             self.pos = line_end;
         }
@@ -491,42 +481,78 @@ impl ReplyDecoder {
     /// Takes, in EHLO mode, the run of capability lines at `self.pos` that
     /// the general loop of [`ReplyDecoder::decode_inner`] would accept with
     /// no other effect than recording them: plain lines ending in CR LF
-    /// within the line limit, with the first line's digits and `-`, inside
-    /// the reply limit, and of a shape [`EhloSummary::fast_line`] records.
-    /// It stops at the first other line (the last line among them), which
-    /// the general loop then handles with every check.
+    /// within the line limit, with the first line's digits and `-` or SP,
+    /// inside the reply limit, and of a shape [`EhloSummary::fast_line`]
+    /// records. It stops at the first other line, which the general loop
+    /// then handles with every check, or after the last line of the reply,
+    /// whose end it returns.
     #[inline(always)]
-    fn ehlo_run(&mut self, buf: &[u8]) {
+    fn ehlo_run(&mut self, buf: &[u8]) -> Option<usize> {
         if !self.ehlo_complete
             || self.code.is_none()
             || self.skip_code.is_some()
             || !self.framer.is_fresh()
         {
-            return;
+            return None;
         }
         let [a, b, c] = self.code_digits;
-        let max_line = self.config.max_line_len;
+        let code = u32::from_le_bytes([a, b, c, 0]);
+        // The framer accepts a line of at least one octet whatever the limit.
+        let max_line = self.config.max_line_len.max(1);
         let max_reply = self.config.max_reply_len;
         let mut pos = self.pos;
         let mut lines = self.lines;
+        let mut last = None;
         while let Some(rest) = buf.get(pos..) {
-            let Some((content_len, consumed)) = LineFramer::plain_crlf_line(rest, max_line) else {
+            // The line must fit both the line and the reply limit.
+            let limit = max_line.min(max_reply.saturating_sub(pos));
+            let Some(consumed) = self.ehlo.plain_crlf_line(rest, code, limit) else {
+                // The general loop looks at this line again, with every
+                // check.
                 break;
             };
-            let line_end = pos + consumed;
-            if content_len < 4 || line_end > max_reply || rest.get(..4) != Some(&[a, b, c, b'-']) {
-                break;
-            }
-            if self.ehlo.fast_line(rest).is_none() {
-                // The general loop looks at this line again and leaves the
-                // reply to `EhloReply::parse`.
-                break;
-            }
-            pos = line_end;
+            // The line is the one the framer would report as plain and
+            // CR LF terminated.
+            debug_assert_eq!(
+                LineFramer::plain_crlf_line(rest, limit).map(|(_, n)| n),
+                Some(consumed)
+            );
+            pos += consumed;
             lines += 1;
+            if rest.get(3) == Some(&b' ') {
+                last = Some(pos);
+                break;
+            }
         }
         self.pos = pos;
         self.lines = lines;
+        last
+    }
+
+    /// Ends the reply whose last line ends at `line_end`.
+    #[inline(always)]
+    fn finish<'a>(
+        &mut self,
+        buf: &'a [u8],
+        code: ReplyCode,
+        line_end: usize,
+    ) -> Result<Decoded<'a>, ReplyError> {
+        let raw = buf.get(..line_end).unwrap_or(&[]);
+        // One scan of the whole reply for NUL, rather than one per line,
+        // and none when every line was found plain as it was framed.
+        if self.maybe_nul && memchr::memchr(0, raw).is_some() {
+            return Err(self.fail(ReplyErrorKind::Nul, line_end));
+        }
+        let Some(first) = self.first else {
+            // Unreachable: the first line of every reply is recorded.
+            return Err(self.fail(ReplyErrorKind::InvalidCode, line_end));
+        };
+        let reply = Reply::from_parts(code, raw, self.lines, &first);
+        self.start_over();
+        Ok(Decoded::Reply {
+            reply,
+            consumed: line_end,
+        })
     }
 
     /// Decodes a buffer that must hold exactly one complete reply.

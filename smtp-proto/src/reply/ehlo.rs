@@ -413,7 +413,7 @@ macro_rules! mechanisms {
                 }
             }
 
-            fn bit(&self) -> u32 {
+            const fn bit(&self) -> u32 {
                 let mut i = 0u32;
                 $(
                     if matches!(self, AuthMechanism::$variant) { return 1 << i; }
@@ -949,7 +949,7 @@ impl<'a> EhloReply<'a> {
             _ => split_line(raw),
         };
         let first = trim(first.get(4..).unwrap_or(&[]));
-        let (domain, greeting) = match memchr::memchr(b' ', first) {
+        let (domain, greeting) = match find_space(first) {
             Some(sp) => (
                 first.get(..sp).unwrap_or(&[]),
                 trim(first.get(sp + 1..).unwrap_or(&[])),
@@ -1217,6 +1217,445 @@ impl EhloSummary {
             _ => None,
         }
     }
+
+    /// Records the capability line at the start of `line` when it is plain
+    /// (octets 14 to 127 only), starts with `code` (the reply code's three
+    /// digits as a little-endian word) and `-` or SP, ends in CR LF within
+    /// `limit` octets, and
+    /// has a shape [`EhloSummary::fast_line`] records; returns the octets
+    /// it takes. It records exactly what `fast_line` records for such a
+    /// line, but frames the line and finds its keyword in the same scan.
+    /// `None` records nothing.
+    #[inline(always)]
+    pub(crate) fn plain_crlf_line(
+        &mut self,
+        line: &[u8],
+        code: u32,
+        limit: usize,
+    ) -> Option<usize> {
+        // The line must end within the limit: nothing past it is looked at.
+        let line = line.get(..line.len().min(limit))?;
+        let head = load(line, 0) as u32;
+        if head & 0x00FF_FFFF != code || !matches!((head >> 24) as u8, b'-' | b' ') {
+            return None;
+        }
+        // The keyword ends at the first SP or octet below 14 (the CR of a
+        // plain line); a known keyword is at most 24 octets long.
+        let k0 = load(line, 4);
+        let (len, key) = match ends(k0) {
+            0 => {
+                let k1 = load(line, 12);
+                match ends(k1) {
+                    0 => {
+                        let k2 = load(line, 20);
+                        let e = ends(k2);
+                        if e == 0 {
+                            return None;
+                        }
+                        (16 + first_flag(e), (k0, k1, below_flag(k2, e)))
+                    }
+                    e => (8 + first_flag(e), (k0, below_flag(k1, e), 0)),
+                }
+            }
+            e => (first_flag(e), (below_flag(k0, e), 0, 0)),
+        };
+        let after = 4 + len;
+        let ext = if len == 0 {
+            None
+        } else {
+            extension_of_raw_key(len, key)
+        };
+        // An unknown keyword must be made of keyword octets (a known one is).
+        let unknown_ok = || {
+            line.get(4..after)
+                .is_some_and(|k| k.iter().all(|&b| is_keyword_byte(b)))
+        };
+        match line.get(after)? {
+            b'\r' => {
+                if line.get(after + 1) != Some(&b'\n') {
+                    return None;
+                }
+                match ext {
+                    None if len > 0 => {
+                        if !unknown_ok() {
+                            return None;
+                        }
+                        self.unknown += 1;
+                    }
+                    // An empty line (`250-` alone).
+                    None => {}
+                    Some(
+                        Extension::DeliverBy
+                        | Extension::FutureRelease
+                        | Extension::MtPriority
+                        | Extension::NoSoliciting
+                        | Extension::Limits
+                        | Extension::XClient,
+                    ) => return None,
+                    Some(ext) => {
+                        if ext == Extension::Size {
+                            self.size = None;
+                        }
+                        self.extensions.insert(ext);
+                    }
+                }
+                Some(after + 2)
+            }
+            b' ' => {
+                let (end, record) = match ext {
+                    None if len > 0 => {
+                        if !unknown_ok() {
+                            return None;
+                        }
+                        let cr = after + crate::framer::first_special(line.get(after..)?)?;
+                        (cr, Record::Unknown)
+                    }
+                    Some(Extension::Size) => {
+                        let (n, end) = size_param(line, after)?;
+                        (end, Record::Size(n))
+                    }
+                    Some(Extension::Auth) => {
+                        let (bits, end) = auth_param(line, after)?;
+                        (end, Record::Auth(bits))
+                    }
+                    _ => return None,
+                };
+                if line.get(end..end + 2) != Some(b"\r\n") {
+                    return None;
+                }
+                match record {
+                    Record::Unknown => self.unknown += 1,
+                    Record::Size(n) => {
+                        self.size = Some(n);
+                        self.extensions.insert(Extension::Size);
+                    }
+                    Record::Auth(bits) => {
+                        self.auth |= bits;
+                        self.extensions.insert(Extension::Auth);
+                    }
+                }
+                Some(end + 2)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The index of the first SP in `s`, eight octets at a time (a domain is
+/// too short for `memchr` to pay for its set-up).
+#[inline(always)]
+fn find_space(s: &[u8]) -> Option<usize> {
+    let mut words = s.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let Ok(w) = <[u8; 8]>::try_from(w) else {
+            break;
+        };
+        let sp = u64::from_le_bytes(w) ^ (ONES * u64::from(b' '));
+        // Only an SP octet becomes 0; the lowest flag is exact.
+        let flags = sp.wrapping_sub(ONES) & !sp & HIGH;
+        if flags != 0 {
+            return Some(base + first_flag(flags));
+        }
+        base += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b' ')
+        .map(|p| base + p)
+}
+
+/// What [`EhloSummary::plain_crlf_line`] records once the line's end is
+/// found.
+enum Record {
+    Unknown,
+    Size(u64),
+    Auth(u32),
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Eight octets of `buf` from `at` as a little-endian word; octets past
+/// its end read as 0, which no plain line holds before its CR.
+#[inline(always)]
+fn load(buf: &[u8], at: usize) -> u64 {
+    match buf.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(w) => u64::from_le_bytes(*w),
+        None => load_tail(buf, at),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn load_tail(buf: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    for (d, s) in w.iter_mut().zip(buf.get(at..).unwrap_or(&[])) {
+        *d = *s;
+    }
+    u64::from_le_bytes(w)
+}
+
+/// The high bit of each octet of `w` that is SP or below 14; the lowest
+/// one marks the first such octet exactly (a borrow only runs upwards).
+#[inline(always)]
+fn ends(w: u64) -> u64 {
+    let sp = w ^ (ONES * u64::from(b' '));
+    ((sp.wrapping_sub(ONES) & !sp) | (w.wrapping_sub(ONES * 14) & !w)) & HIGH
+}
+
+/// The high bit of each octet of `w` that is not a visible character
+/// (`!` to `~`), the lowest one exact.
+#[inline(always)]
+fn invisible(w: u64) -> u64 {
+    let below = w.wrapping_sub(ONES * u64::from(b'!')) & !w;
+    let above = ((w & !HIGH) + ONES) | w;
+    (below | above) & HIGH
+}
+
+/// The high bit of each octet of `w` that is not an ASCII digit, the
+/// lowest one exact.
+#[inline(always)]
+fn non_digits(w: u64) -> u64 {
+    let below = w.wrapping_sub(ONES * u64::from(b'0')) & !w;
+    let above = ((w & !HIGH) + ONES * (0x80 - u64::from(b'9') - 1)) | w;
+    (below | above) & HIGH
+}
+
+/// The index of the octet a non-zero flag mask marks first.
+#[inline(always)]
+fn first_flag(flags: u64) -> usize {
+    (flags.trailing_zeros() / 8) as usize
+}
+
+/// The octets of `w` below the first one `flags` (non-zero) marks.
+#[inline(always)]
+fn below_flag(w: u64, flags: u64) -> u64 {
+    w & ((flags & flags.wrapping_neg()) >> 7).wrapping_sub(1)
+}
+
+/// The known extension of a keyword of `len` octets whose key, as sent,
+/// is `raw`: most servers send upper case, which is compared as it is;
+/// any other is folded first.
+#[inline(always)]
+fn extension_of_raw_key(len: usize, raw: Key) -> Option<Extension> {
+    extension_by_len(len, raw).or_else(|| {
+        let upper = (upper_word(raw.0), upper_word(raw.1), upper_word(raw.2));
+        if upper == raw {
+            None
+        } else {
+            extension_by_len(len, upper)
+        }
+    })
+}
+
+/// The known extension whose keyword is `len` octets long and has the key
+/// `k`: a match on the length and a few word compares. Only the words the
+/// keyword reaches into are compared, the others of a key being 0.
+#[inline(always)]
+fn extension_by_len(len: usize, (a, b, c): Key) -> Option<Extension> {
+    use Extension as E;
+    macro_rules! pick {
+        ($( $kw:literal => $ext:expr ),* $(,)?) => {{
+            $(
+                let k = const { key($kw) };
+                let same = match len {
+                    0..=8 => a == k.0,
+                    9..=16 => a == k.0 && b == k.1,
+                    _ => a == k.0 && b == k.1 && c == k.2,
+                };
+                if same {
+                    return Some($ext);
+                }
+            )*
+        }};
+    }
+    match len {
+        3 => pick!(b"DSN" => E::Dsn),
+        4 => pick!(
+            b"SIZE" => E::Size,
+            b"AUTH" => E::Auth,
+            b"ETRN" => E::Etrn,
+            b"VRFY" => E::Vrfy,
+            b"HELP" => E::Help,
+            b"RRVS" => E::Rrvs,
+        ),
+        6 => pick!(b"LIMITS" => E::Limits),
+        7 => pick!(b"XCLIENT" => E::XClient),
+        8 => pick!(
+            b"STARTTLS" => E::StartTls,
+            b"8BITMIME" => E::EightBitMime,
+            b"SMTPUTF8" => E::SmtpUtf8,
+            b"CHUNKING" => E::Chunking,
+        ),
+        9 => pick!(b"DELIVERBY" => E::DeliverBy),
+        10 => pick!(
+            b"PIPELINING" => E::Pipelining,
+            b"BINARYMIME" => E::BinaryMime,
+            b"REQUIRETLS" => E::RequireTls,
+        ),
+        11 => pick!(b"MT-PRIORITY" => E::MtPriority),
+        13 => pick!(
+            b"FUTURERELEASE" => E::FutureRelease,
+            b"NO-SOLICITING" => E::NoSoliciting,
+        ),
+        19 => pick!(b"ENHANCEDSTATUSCODES" => E::EnhancedStatusCodes),
+        _ => {}
+    }
+    None
+}
+
+/// The bit of a known mechanism of up to eight octets whose first key
+/// word, as sent, is `raw` (0 for any other); upper case is compared as it
+/// is, any other folded first.
+#[inline(always)]
+fn short_mechanism_bit(raw: u64) -> u32 {
+    #[inline(always)]
+    fn by_key(a: u64) -> u32 {
+        use AuthMechanism as M;
+        macro_rules! pick {
+            ($( $name:literal => $m:expr ),* $(,)?) => {{
+                $(
+                    if a == const { key($name).0 } {
+                        return const { $m.bit() };
+                    }
+                )*
+            }};
+        }
+        pick!(
+            b"PLAIN" => M::Plain,
+            b"LOGIN" => M::Login,
+            b"XOAUTH2" => M::XOAuth2,
+            b"CRAM-MD5" => M::CramMd5,
+            b"GSSAPI" => M::Gssapi,
+            b"NTLM" => M::Ntlm,
+            b"EXTERNAL" => M::External,
+        );
+        0
+    }
+    match by_key(raw) {
+        0 => {
+            let upper = upper_word(raw);
+            if upper == raw {
+                0
+            } else {
+                by_key(upper)
+            }
+        }
+        bit => bit,
+    }
+}
+
+/// The value of eight decimal digits, one per octet with the most
+/// significant in the lowest octet (digit values, not ASCII).
+#[inline(always)]
+fn eight_digits(v: u64) -> u64 {
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    (v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF
+}
+
+/// The value of the first `n` (1 to 8) ASCII digits of `w`.
+#[inline(always)]
+fn digits_value(w: u64, n: usize) -> u64 {
+    // The low `n` octets are digits, so no borrow reaches them.
+    let v = w.wrapping_sub(ONES * u64::from(b'0'));
+    let v = v & (u64::MAX >> (64 - 8 * n));
+    eight_digits(v << (64 - 8 * n))
+}
+
+/// `SP *SP 1*20DIGIT *SP` from `at` (the SP after `SIZE`), as
+/// [`EhloSummary::fast_line`] reads it: the number and where the octets
+/// after it start.
+#[inline(always)]
+fn size_param(line: &[u8], at: usize) -> Option<(u64, usize)> {
+    let mut p = at;
+    while line.get(p) == Some(&b' ') {
+        p += 1;
+    }
+    let w0 = load(line, p);
+    let (n, len) = match non_digits(w0) {
+        0 => {
+            let w1 = load(line, p + 8);
+            match non_digits(w1) {
+                0 => {
+                    let digits = line.get(p..)?;
+                    let len = digits.iter().position(|b| !b.is_ascii_digit())?;
+                    if len > 20 {
+                        return None;
+                    }
+                    let mut n: u64 = 0;
+                    for &d in digits.get(..len)? {
+                        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+                    }
+                    (n, len)
+                }
+                f => {
+                    // 8 to 15 digits: no overflow.
+                    let high = digits_value(w0, 8);
+                    match first_flag(f) {
+                        0 => (high, 8),
+                        m => (high * POW10[m] + digits_value(w1, m), 8 + m),
+                    }
+                }
+            }
+        }
+        f => match first_flag(f) {
+            0 => return None,
+            len => (digits_value(w0, len), len),
+        },
+    };
+    p += len;
+    while line.get(p) == Some(&b' ') {
+        p += 1;
+    }
+    Some((n, p))
+}
+
+/// Powers of ten for up to seven digits.
+const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// `*( 1*SP mechanism )` from `at` (the SP after `AUTH`), as
+/// [`EhloSummary::fast_line`] reads it: the bits of the known mechanisms
+/// and where the first octet that is neither SP nor visible is.
+#[inline(always)]
+fn auth_param(line: &[u8], at: usize) -> Option<(u32, usize)> {
+    let mut bits = 0;
+    let mut p = at;
+    loop {
+        while line.get(p) == Some(&b' ') {
+            p += 1;
+        }
+        // Mechanisms of up to 15 octets are read a word at a time.
+        let w0 = load(line, p);
+        let (len, key) = match invisible(w0) {
+            0 => {
+                let w1 = load(line, p + 8);
+                match invisible(w1) {
+                    0 => {
+                        let words = line.get(p..)?;
+                        let len = visible_run(words);
+                        (len, key_upper_in(words, len))
+                    }
+                    f => (
+                        8 + first_flag(f),
+                        Some((upper_word(w0), upper_word(below_flag(w1, f)), 0)),
+                    ),
+                }
+            }
+            f => match first_flag(f) {
+                0 => return Some((bits, p)),
+                len => {
+                    bits |= short_mechanism_bit(below_flag(w0, f));
+                    p += len;
+                    continue;
+                }
+            },
+        };
+        bits |= AuthMechanism::bit_of_key(key);
+        p += len;
+    }
 }
 
 /// Builds the reply a server sends to EHLO.
@@ -1312,5 +1751,97 @@ impl EhloReplyBuilder {
     #[must_use]
     pub fn build(self) -> OwnedReply {
         self.reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key of `k` as the one-pass decoder builds it: the octets as
+    /// sent, zero-padded.
+    fn raw_key(k: &[u8]) -> Key {
+        let mut buf = [0u8; KEY_LEN];
+        buf[..k.len()].copy_from_slice(k);
+        (word(&buf, 0), word(&buf, 8), word(&buf, 16))
+    }
+
+    #[test]
+    fn keywords_found_by_length_agree_with_the_hash_table() {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for ext in Extension::ALL {
+            let k = ext.keyword().as_bytes();
+            names.push(k.to_vec());
+            names.push(k.to_ascii_lowercase());
+            // The same length with one octet changed, and one octet more
+            // or less.
+            for i in 0..k.len() {
+                let mut changed = k.to_vec();
+                changed[i] ^= 0x01;
+                names.push(changed);
+            }
+            names.push([k, b"S"].concat());
+            names.push(k[..k.len() - 1].to_vec());
+        }
+        for name in &names {
+            let expected = Extension::from_keyword(name);
+            assert_eq!(
+                extension_of_raw_key(name.len(), raw_key(name)),
+                expected,
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+        for ext in Extension::ALL {
+            let k = ext.keyword().as_bytes();
+            assert_eq!(extension_of_raw_key(k.len(), raw_key(k)), Some(*ext));
+        }
+    }
+
+    #[test]
+    fn short_mechanisms_agree_with_the_hash_table() {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for m in AuthMechanism::KNOWN {
+            let n = m.name().as_bytes();
+            if n.len() > 8 {
+                continue;
+            }
+            names.push(n.to_vec());
+            names.push(n.to_ascii_lowercase());
+            for i in 0..n.len() {
+                let mut changed = n.to_vec();
+                changed[i] ^= 0x01;
+                names.push(changed);
+            }
+            names.push(n[..n.len() - 1].to_vec());
+            assert_ne!(short_mechanism_bit(raw_key(n).0), 0, "{m}");
+        }
+        for name in &names {
+            let expected = AuthMechanism::bit_of_key(key_upper(name));
+            assert_eq!(
+                short_mechanism_bit(raw_key(name).0),
+                expected,
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+
+    #[test]
+    fn digits_are_read_eight_at_a_time() {
+        for n in 1..=8 {
+            for start in [0u64, 1, 9, 12_345_678, 98_765_432] {
+                let text = format!("{start:08}");
+                let digits = &text.as_bytes()[8 - n..];
+                let mut w = [b' '; 8];
+                w[..n].copy_from_slice(digits);
+                let expected: u64 = std::str::from_utf8(digits).unwrap().parse().unwrap();
+                assert_eq!(
+                    digits_value(u64::from_le_bytes(w), n),
+                    expected,
+                    "{text} {n}"
+                );
+            }
+        }
     }
 }
