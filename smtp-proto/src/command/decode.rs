@@ -303,6 +303,35 @@ pub(crate) fn utf8(b: &[u8]) -> Result<&str, CommandError> {
     std::str::from_utf8(b).map_err(|_| CommandError::InvalidUtf8)
 }
 
+/// The text of `part`, a part of the checked `line`.
+///
+/// `std::str::from_utf8` goes octet by octet until it reaches an address
+/// that is a multiple of eight and only then a word at a time, so the check
+/// starts at such an address: up to seven octets before `part`, taken from
+/// `line` (the verb and delimiters in front of a value are ASCII), and the
+/// text is then cut where `part` begins. Should those octets not form text
+/// on their own (a cut through a multi-octet character), `part` alone is
+/// checked.
+#[inline]
+fn utf8_in<'a>(line: &'a [u8], part: &'a [u8]) -> Result<&'a str, CommandError> {
+    let addr = part.as_ptr() as usize;
+    let start = addr.wrapping_sub(line.as_ptr() as usize);
+    let back = addr % 8;
+    if back != 0 && back <= start {
+        if let Some(span) = start
+            .checked_add(part.len())
+            .and_then(|end| line.get(start - back..end))
+        {
+            if let Ok(s) = std::str::from_utf8(span) {
+                if let Some(text) = s.get(back..) {
+                    return Ok(text);
+                }
+            }
+        }
+    }
+    utf8(part)
+}
+
 /// Drops the spaces around `a`; `None` when nothing else is left.
 fn trim_spaces(mut a: &[u8]) -> Option<&[u8]> {
     while let [b' ', rest @ ..] = a {
@@ -326,9 +355,16 @@ fn parse_checked_line<'a>(
     if let [a, b, c, d, ref rest @ ..] = *line {
         if let (Some(verb), None | Some(b' ')) = (Verb::from_octets([a, b, c, d]), rest.first()) {
             let args = rest.get(1..).and_then(trim_spaces);
-            return parse_known(verb, args, opts);
+            return parse_known(line, verb, args, opts);
         }
     }
+    parse_other_verb(line, opts)
+}
+
+/// [`parse_checked_line`] for every line that does not start with one of
+/// the four-letter verbs and a space or the end.
+#[inline(never)]
+fn parse_other_verb<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
     let verb_len = line
         .iter()
         .position(|&c| !class::is(c, class::KEYWORD))
@@ -344,7 +380,7 @@ fn parse_checked_line<'a>(
         [] => return Err(CommandError::InvalidVerb),
         [a, b, c, d] => {
             if let Some(v) = Verb::from_octets([a, b, c, d]) {
-                return parse_known(v, args, opts);
+                return parse_known(line, v, args, opts);
             }
         }
         _ if verb.eq_ignore_ascii_case(b"STARTTLS") => {
@@ -365,6 +401,7 @@ fn parse_checked_line<'a>(
 }
 
 fn parse_known<'a>(
+    line: &'a [u8],
     verb: Verb,
     args: Option<&'a [u8]>,
     opts: &ParseOptions,
@@ -377,14 +414,14 @@ fn parse_known<'a>(
         None => Ok(()),
         Some(_) => Err(CommandError::UnexpectedArgument { verb: name }),
     };
-    let text = |a: &'a [u8]| Ok::<_, CommandError>(Text(Cow::Borrowed(utf8(a)?)));
+    let text = |a: &'a [u8]| Ok::<_, CommandError>(Text(Cow::Borrowed(utf8_in(line, a)?)));
     let opt_text = |a: Option<&'a [u8]>| a.map(text).transpose();
     match verb {
-        Verb::Ehlo => Ok(Command::Ehlo(parse_helo_domain(name, required()?)?)),
-        Verb::Helo => Ok(Command::Helo(parse_helo_domain(name, required()?)?)),
-        Verb::Lhlo => Ok(Command::Lhlo(parse_helo_domain(name, required()?)?)),
-        Verb::Mail => parse_mail(required()?, opts),
-        Verb::Rcpt => parse_rcpt(required()?, opts),
+        Verb::Ehlo => Ok(Command::Ehlo(parse_helo_domain(line, name, required()?)?)),
+        Verb::Helo => Ok(Command::Helo(parse_helo_domain(line, name, required()?)?)),
+        Verb::Lhlo => Ok(Command::Lhlo(parse_helo_domain(line, name, required()?)?)),
+        Verb::Mail => parse_mail(line, required()?, opts),
+        Verb::Rcpt => parse_rcpt(line, required()?, opts),
         Verb::Data => no_args().map(|()| Command::Data),
         Verb::Bdat => parse_bdat(required()?),
         Verb::Rset => no_args().map(|()| Command::Rset),
@@ -393,25 +430,29 @@ fn parse_known<'a>(
         Verb::Help => Ok(Command::Help(opt_text(args)?)),
         Verb::Vrfy => Ok(Command::Vrfy(text(required()?)?)),
         Verb::Expn => Ok(Command::Expn(text(required()?)?)),
-        Verb::Etrn => parse_etrn(utf8(required()?)?),
-        Verb::Auth => parse_auth(required()?),
+        Verb::Etrn => parse_etrn(utf8_in(line, required()?)?),
+        Verb::Auth => parse_auth(line, required()?),
     }
 }
 
 /// `ehlo = "EHLO" SP ( Domain / address-literal ) CRLF`,
 /// `helo = "HELO" SP Domain CRLF` (RFC 5321 §4.1.1.1). Address literals are
 /// accepted after HELO too, as widely sent.
-fn parse_helo_domain<'a>(verb: &'static str, args: &'a [u8]) -> Result<Domain<'a>, CommandError> {
+fn parse_helo_domain<'a>(
+    line: &'a [u8],
+    verb: &'static str,
+    args: &'a [u8],
+) -> Result<Domain<'a>, CommandError> {
     // Anything after the domain is ignored, as RFC 5321 §4.1.1.1 lets
     // servers do for historic clients that append text.
     // The common case in one scan: a valid domain up to a space or the end.
     if let (n, true) = scan_domain(args) {
         if matches!(args.get(n), None | Some(b' ')) {
-            return Ok(Domain(Cow::Borrowed(utf8(&args[..n])?)));
+            return Ok(Domain(Cow::Borrowed(utf8_in(line, &args[..n])?)));
         }
     }
     let end = args.iter().position(|&c| c == b' ').unwrap_or(args.len());
-    let dom = utf8(&args[..end])?;
+    let dom = utf8_in(line, &args[..end])?;
     check_domain_or_literal(dom).map_err(|_| CommandError::InvalidArgument {
         verb,
         reason: "invalid domain",
@@ -420,7 +461,9 @@ fn parse_helo_domain<'a>(verb: &'static str, args: &'a [u8]) -> Result<Domain<'a
 }
 
 /// Strips `prefix` (`FROM:` / `TO:`) and the optional spaces after it.
+#[inline(always)]
 fn after_prefix<'a>(
+    line: &'a [u8],
     args: &'a [u8],
     prefix: &[u8],
     verb: &'static str,
@@ -441,7 +484,7 @@ fn after_prefix<'a>(
             while let [b' ', r @ ..] = rest {
                 rest = r;
             }
-            utf8(rest)
+            utf8_in(line, rest)
         }
         _ => Err(CommandError::InvalidArgument {
             verb,
@@ -465,8 +508,12 @@ fn params_after(rest: &str) -> Result<&str, PathError> {
 
 /// `mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF`
 /// (RFC 5321 §4.1.1.2)
-fn parse_mail<'a>(args: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
-    let s = after_prefix(args, b"FROM:", "MAIL")?;
+fn parse_mail<'a>(
+    line: &'a [u8],
+    args: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<Command<'a>, CommandError> {
+    let s = after_prefix(line, args, b"FROM:", "MAIL")?;
     let (path, used) =
         scan_path(s, opts.allow_unbracketed_paths).map_err(CommandError::InvalidReversePath)?;
     let reverse_path = match path {
@@ -485,8 +532,12 @@ fn parse_mail<'a>(args: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, Co
 
 /// `rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" /
 /// Forward-path ) [SP Rcpt-parameters] CRLF` (RFC 5321 §4.1.1.3)
-fn parse_rcpt<'a>(args: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
-    let s = after_prefix(args, b"TO:", "RCPT")?;
+fn parse_rcpt<'a>(
+    line: &'a [u8],
+    args: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<Command<'a>, CommandError> {
+    let s = after_prefix(line, args, b"TO:", "RCPT")?;
     let (path, used) =
         scan_path(s, opts.allow_unbracketed_paths).map_err(CommandError::InvalidForwardPath)?;
     let forward_path = match path {
@@ -544,7 +595,7 @@ fn split_word(s: &[u8]) -> (&[u8], &[u8]) {
 
 /// `auth-command = "AUTH" SP sasl-mech [SP initial-response]`,
 /// `initial-response = base64 / "="` (RFC 4954 §4)
-fn parse_auth(args: &[u8]) -> Result<Command<'_>, CommandError> {
+fn parse_auth<'a>(line: &'a [u8], args: &'a [u8]) -> Result<Command<'a>, CommandError> {
     let (mech, ir) = match args.iter().position(|&c| c == b' ') {
         Some(i) => (&args[..i], trim_spaces(&args[i + 1..])),
         None => (args, None),
@@ -552,20 +603,24 @@ fn parse_auth(args: &[u8]) -> Result<Command<'_>, CommandError> {
     // A known name needs no text made of it.
     let mechanism = match Mechanism::known(mech) {
         Some(m) => m,
-        None => Mechanism::other(utf8(mech)?).map_err(|_| CommandError::InvalidArgument {
-            verb: "AUTH",
-            reason: "invalid mechanism name",
-        })?,
+        None => {
+            Mechanism::other(utf8_in(line, mech)?).map_err(|_| CommandError::InvalidArgument {
+                verb: "AUTH",
+                reason: "invalid mechanism name",
+            })?
+        }
     };
     let initial_response = match ir {
         None => None,
         Some(b"=") => Some(Base64::empty()),
-        Some(r) => Some(
-            Base64::new(utf8(r)?).map_err(|_| CommandError::InvalidArgument {
-                verb: "AUTH",
-                reason: "initial response is not base64",
-            })?,
-        ),
+        Some(r) => {
+            Some(
+                Base64::new(utf8_in(line, r)?).map_err(|_| CommandError::InvalidArgument {
+                    verb: "AUTH",
+                    reason: "initial response is not base64",
+                })?,
+            )
+        }
     };
     Ok(Command::Auth {
         mechanism,
