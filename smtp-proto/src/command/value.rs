@@ -487,6 +487,32 @@ pub(crate) fn check_xtext(s: &str) -> Result<(), ValueError> {
     Ok(())
 }
 
+/// [`check_xtext`] of an `esmtp-value` (RFC 5321 §4.1.2: no control,
+/// space, `=` or DEL in it), as the parameter splitter hands them out. Of
+/// the octets that are not `xchar`, only `+` (which must start a `hexchar`)
+/// and non-ASCII octets can then be left, so the value is looked at eight
+/// octets at a time for those two alone.
+pub(crate) fn check_xtext_value(s: &str) -> Result<(), ValueError> {
+    let b = s.as_bytes();
+    debug_assert!(!b.iter().any(|&c| c <= b' ' || c == b'=' || c == 0x7f));
+    let mut i = 0;
+    loop {
+        i = super::scan::plus_or_non_ascii(b, i);
+        match b.get(i) {
+            None => return Ok(()),
+            Some(b'+') => {
+                if hex_val(b.get(i + 1).copied()).is_none()
+                    || hex_val(b.get(i + 2).copied()).is_none()
+                {
+                    return Err(ValueError::Syntax("invalid xtext escape"));
+                }
+                i += 3;
+            }
+            Some(_) => return Err(ValueError::Syntax("invalid xtext character")),
+        }
+    }
+}
+
 string_value!(
     /// A base64 SASL response as sent (RFC 4954). The empty value is written
     /// as `=` on the wire.
