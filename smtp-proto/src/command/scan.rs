@@ -134,7 +134,8 @@ fn fold_part(b: &[u8], start: usize, n: usize) -> u64 {
             .rev()
             .fold(0, |w, &c| (w << 8) | u64::from(c)),
     };
-    let mask = if n >= 8 { !0 } else { (1u64 << (8 * n)) - 1 };
+    // `n` is 1 to 8: a shift of 0 to 56.
+    let mask = u64::MAX >> ((64 - 8 * n) & 63);
     (x | (LO * 0x20)) & mask
 }
 
