@@ -365,10 +365,7 @@ fn parse_checked_line<'a>(
 /// the four-letter verbs and a space or the end.
 #[inline(never)]
 fn parse_other_verb<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
-    let verb_len = line
-        .iter()
-        .position(|&c| !class::is(c, class::KEYWORD))
-        .unwrap_or(line.len());
+    let verb_len = class::run_end(line, 0, class::KEYWORD);
     let (verb, rest) = line.split_at(verb_len);
     // Arguments: surrounding spaces are not significant.
     let args = match rest.split_first() {
