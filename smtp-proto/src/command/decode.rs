@@ -161,7 +161,11 @@ impl CommandDecoder {
                 } else if plain {
                     Decoded {
                         consumed,
-                        item: Some(parse_checked_line(content, &self.config.parse)),
+                        item: Some(parse_checked_line(
+                            buf,
+                            line.content_len,
+                            &self.config.parse,
+                        )),
                     }
                 } else {
                     Decoded {
@@ -279,7 +283,7 @@ pub(crate) fn parse_command<'a>(
     if first_special(line).is_some() {
         check_line(line)?;
     }
-    parse_checked_line(line, opts)
+    parse_checked_line(line, line.len(), opts)
 }
 
 /// The checks a line that is not plain ASCII needs, in the order their
@@ -303,6 +307,40 @@ pub(crate) fn utf8(b: &[u8]) -> Result<&str, CommandError> {
     std::str::from_utf8(b).map_err(|_| CommandError::InvalidUtf8)
 }
 
+/// The text of `part`, a part of the checked line that starts `window`.
+///
+/// `std::str::from_utf8` goes octet by octet until it reaches an address
+/// that is a multiple of eight, then sixteen octets a step while sixteen
+/// remain, then octet by octet again. So the check covers a span that
+/// starts at such an address (up to seven octets before `part`: the verb
+/// and delimiters in front of a value are ASCII) and, where `window` holds
+/// enough octets after `part` (the line's CR LF and what follows it in the
+/// buffer), is a whole number of sixteen-octet steps long; the text is then
+/// cut to `part` exactly. Should the wider span not be UTF-8 on its own (a
+/// cut through a multi-octet character, or a following line that is not
+/// text), `part` alone is checked.
+#[inline]
+fn utf8_in<'a>(window: &'a [u8], part: &'a [u8]) -> Result<&'a str, CommandError> {
+    let addr = part.as_ptr() as usize;
+    let back = addr % 8;
+    let len = back + part.len();
+    let from = addr
+        .wrapping_sub(window.as_ptr() as usize)
+        .wrapping_sub(back);
+    if let Some(after) = window.get(from..) {
+        let span = match after.get(..(len + 15) & !15) {
+            Some(span) => Some(span),
+            None => after.get(..len),
+        };
+        if let Some(Ok(s)) = span.map(std::str::from_utf8) {
+            if let Some(text) = s.get(back..len) {
+                return Ok(text);
+            }
+        }
+    }
+    utf8(part)
+}
+
 /// Drops the spaces around `a`; `None` when nothing else is left.
 fn trim_spaces(mut a: &[u8]) -> Option<&[u8]> {
     while let [b' ', rest @ ..] = a {
@@ -317,22 +355,30 @@ fn trim_spaces(mut a: &[u8]) -> Option<&[u8]> {
 /// `command = verb [SP arguments]` of a line already known to hold no NUL,
 /// CR or LF and to be valid UTF-8. Text is only made a `str` where a value
 /// keeps it, so commands without such values never look at UTF-8 again.
+/// The line is the first `len` octets of `window`, which may hold more (the
+/// buffer the line was framed in; see [`utf8_in`]).
 fn parse_checked_line<'a>(
-    line: &'a [u8],
+    window: &'a [u8],
+    len: usize,
     opts: &ParseOptions,
 ) -> Result<Command<'a>, CommandError> {
+    let line = window.get(..len).unwrap_or(window);
     // The common case first: a known four-letter verb, then a space or the
     // end (a folded match implies four letters).
     if let [a, b, c, d, ref rest @ ..] = *line {
         if let (Some(verb), None | Some(b' ')) = (Verb::from_octets([a, b, c, d]), rest.first()) {
             let args = rest.get(1..).and_then(trim_spaces);
-            return parse_known(verb, args, opts);
+            return parse_known(window, verb, args, opts);
         }
     }
-    let verb_len = line
-        .iter()
-        .position(|&c| !class::is(c, class::KEYWORD))
-        .unwrap_or(line.len());
+    parse_other_verb(line, opts)
+}
+
+/// [`parse_checked_line`] for every line that does not start with one of
+/// the four-letter verbs and a space or the end.
+#[inline(never)]
+fn parse_other_verb<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
+    let verb_len = class::run_end(line, 0, class::KEYWORD);
     let (verb, rest) = line.split_at(verb_len);
     // Arguments: surrounding spaces are not significant.
     let args = match rest.split_first() {
@@ -344,7 +390,7 @@ fn parse_checked_line<'a>(
         [] => return Err(CommandError::InvalidVerb),
         [a, b, c, d] => {
             if let Some(v) = Verb::from_octets([a, b, c, d]) {
-                return parse_known(v, args, opts);
+                return parse_known(line, v, args, opts);
             }
         }
         _ if verb.eq_ignore_ascii_case(b"STARTTLS") => {
@@ -365,6 +411,7 @@ fn parse_checked_line<'a>(
 }
 
 fn parse_known<'a>(
+    window: &'a [u8],
     verb: Verb,
     args: Option<&'a [u8]>,
     opts: &ParseOptions,
@@ -377,14 +424,14 @@ fn parse_known<'a>(
         None => Ok(()),
         Some(_) => Err(CommandError::UnexpectedArgument { verb: name }),
     };
-    let text = |a: &'a [u8]| Ok::<_, CommandError>(Text(Cow::Borrowed(utf8(a)?)));
+    let text = |a: &'a [u8]| Ok::<_, CommandError>(Text(Cow::Borrowed(utf8_in(window, a)?)));
     let opt_text = |a: Option<&'a [u8]>| a.map(text).transpose();
     match verb {
-        Verb::Ehlo => Ok(Command::Ehlo(parse_helo_domain(name, required()?)?)),
-        Verb::Helo => Ok(Command::Helo(parse_helo_domain(name, required()?)?)),
-        Verb::Lhlo => Ok(Command::Lhlo(parse_helo_domain(name, required()?)?)),
-        Verb::Mail => parse_mail(required()?, opts),
-        Verb::Rcpt => parse_rcpt(required()?, opts),
+        Verb::Ehlo => Ok(Command::Ehlo(parse_helo_domain(window, name, required()?)?)),
+        Verb::Helo => Ok(Command::Helo(parse_helo_domain(window, name, required()?)?)),
+        Verb::Lhlo => Ok(Command::Lhlo(parse_helo_domain(window, name, required()?)?)),
+        Verb::Mail => parse_mail(window, required()?, opts),
+        Verb::Rcpt => parse_rcpt(window, required()?, opts),
         Verb::Data => no_args().map(|()| Command::Data),
         Verb::Bdat => parse_bdat(required()?),
         Verb::Rset => no_args().map(|()| Command::Rset),
@@ -393,25 +440,29 @@ fn parse_known<'a>(
         Verb::Help => Ok(Command::Help(opt_text(args)?)),
         Verb::Vrfy => Ok(Command::Vrfy(text(required()?)?)),
         Verb::Expn => Ok(Command::Expn(text(required()?)?)),
-        Verb::Etrn => parse_etrn(utf8(required()?)?),
-        Verb::Auth => parse_auth(required()?),
+        Verb::Etrn => parse_etrn(utf8_in(window, required()?)?),
+        Verb::Auth => parse_auth(window, required()?),
     }
 }
 
 /// `ehlo = "EHLO" SP ( Domain / address-literal ) CRLF`,
 /// `helo = "HELO" SP Domain CRLF` (RFC 5321 §4.1.1.1). Address literals are
 /// accepted after HELO too, as widely sent.
-fn parse_helo_domain<'a>(verb: &'static str, args: &'a [u8]) -> Result<Domain<'a>, CommandError> {
+fn parse_helo_domain<'a>(
+    window: &'a [u8],
+    verb: &'static str,
+    args: &'a [u8],
+) -> Result<Domain<'a>, CommandError> {
     // Anything after the domain is ignored, as RFC 5321 §4.1.1.1 lets
     // servers do for historic clients that append text.
     // The common case in one scan: a valid domain up to a space or the end.
     if let (n, true) = scan_domain(args) {
         if matches!(args.get(n), None | Some(b' ')) {
-            return Ok(Domain(Cow::Borrowed(utf8(&args[..n])?)));
+            return Ok(Domain(Cow::Borrowed(utf8_in(window, &args[..n])?)));
         }
     }
     let end = args.iter().position(|&c| c == b' ').unwrap_or(args.len());
-    let dom = utf8(&args[..end])?;
+    let dom = utf8_in(window, &args[..end])?;
     check_domain_or_literal(dom).map_err(|_| CommandError::InvalidArgument {
         verb,
         reason: "invalid domain",
@@ -420,7 +471,9 @@ fn parse_helo_domain<'a>(verb: &'static str, args: &'a [u8]) -> Result<Domain<'a
 }
 
 /// Strips `prefix` (`FROM:` / `TO:`) and the optional spaces after it.
+#[inline(always)]
 fn after_prefix<'a>(
+    window: &'a [u8],
     args: &'a [u8],
     prefix: &[u8],
     verb: &'static str,
@@ -441,7 +494,7 @@ fn after_prefix<'a>(
             while let [b' ', r @ ..] = rest {
                 rest = r;
             }
-            utf8(rest)
+            utf8_in(window, rest)
         }
         _ => Err(CommandError::InvalidArgument {
             verb,
@@ -465,8 +518,12 @@ fn params_after(rest: &str) -> Result<&str, PathError> {
 
 /// `mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF`
 /// (RFC 5321 §4.1.1.2)
-fn parse_mail<'a>(args: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
-    let s = after_prefix(args, b"FROM:", "MAIL")?;
+fn parse_mail<'a>(
+    window: &'a [u8],
+    args: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<Command<'a>, CommandError> {
+    let s = after_prefix(window, args, b"FROM:", "MAIL")?;
     let (path, used) =
         scan_path(s, opts.allow_unbracketed_paths).map_err(CommandError::InvalidReversePath)?;
     let reverse_path = match path {
@@ -485,8 +542,12 @@ fn parse_mail<'a>(args: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, Co
 
 /// `rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" /
 /// Forward-path ) [SP Rcpt-parameters] CRLF` (RFC 5321 §4.1.1.3)
-fn parse_rcpt<'a>(args: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
-    let s = after_prefix(args, b"TO:", "RCPT")?;
+fn parse_rcpt<'a>(
+    window: &'a [u8],
+    args: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<Command<'a>, CommandError> {
+    let s = after_prefix(window, args, b"TO:", "RCPT")?;
     let (path, used) =
         scan_path(s, opts.allow_unbracketed_paths).map_err(CommandError::InvalidForwardPath)?;
     let forward_path = match path {
@@ -544,7 +605,7 @@ fn split_word(s: &[u8]) -> (&[u8], &[u8]) {
 
 /// `auth-command = "AUTH" SP sasl-mech [SP initial-response]`,
 /// `initial-response = base64 / "="` (RFC 4954 §4)
-fn parse_auth(args: &[u8]) -> Result<Command<'_>, CommandError> {
+fn parse_auth<'a>(window: &'a [u8], args: &'a [u8]) -> Result<Command<'a>, CommandError> {
     let (mech, ir) = match args.iter().position(|&c| c == b' ') {
         Some(i) => (&args[..i], trim_spaces(&args[i + 1..])),
         None => (args, None),
@@ -552,21 +613,24 @@ fn parse_auth(args: &[u8]) -> Result<Command<'_>, CommandError> {
     // A known name needs no text made of it.
     let mechanism = match Mechanism::known(mech) {
         Some(m) => m,
-        None => Mechanism::other(utf8(mech)?).map_err(|_| CommandError::InvalidArgument {
-            verb: "AUTH",
-            reason: "invalid mechanism name",
-        })?,
-    };
-    let initial_response = match ir {
-        None => None,
-        Some(b"=") => Some(Base64::empty()),
-        Some(r) => Some(
-            Base64::new(utf8(r)?).map_err(|_| CommandError::InvalidArgument {
+        None => {
+            Mechanism::other(utf8_in(window, mech)?).map_err(|_| CommandError::InvalidArgument {
                 verb: "AUTH",
-                reason: "initial response is not base64",
-            })?,
-        ),
+                reason: "invalid mechanism name",
+            })?
+        }
     };
+    let initial_response =
+        match ir {
+            None => None,
+            Some(b"=") => Some(Base64::empty()),
+            Some(r) => Some(Base64::new(utf8_in(window, r)?).map_err(|_| {
+                CommandError::InvalidArgument {
+                    verb: "AUTH",
+                    reason: "initial response is not base64",
+                }
+            })?),
+        };
     Ok(Command::Auth {
         mechanism,
         initial_response,
@@ -588,5 +652,56 @@ fn parse_etrn(args: &str) -> Result<Command<'_>, CommandError> {
             verb: "ETRN",
             reason: "invalid node name",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first command of `buf`, decoded.
+    fn first(buf: &[u8]) -> Result<Command<'_>, CommandError> {
+        CommandDecoder::default()
+            .decode(buf)
+            .item
+            .expect("a whole line")
+    }
+
+    #[test]
+    fn values_are_cut_exactly_whatever_follows_the_line() {
+        let lines: [&[u8]; 4] = [
+            b"RCPT TO:<bob@example.org>",
+            b"EHLO mail.example.com",
+            b"MAIL FROM:<alice@example.com> SIZE=1 ENVID=QQ31",
+            b"VRFY bob",
+        ];
+        // What follows in the buffer: nothing, text, a line that is not
+        // UTF-8, and a multi-octet character cut short.
+        let tails: [&[u8]; 4] = [b"", b"QUIT\r\nNOOP\r\n", b"\xff\xfe\xfd\r\n", b"\xc3"];
+        for line in lines {
+            let alone = Command::parse(line).unwrap();
+            for tail in tails {
+                // Every alignment of the line in memory.
+                for lead in 0..16 {
+                    let mut buf = vec![b'x'; lead];
+                    buf.extend_from_slice(line);
+                    buf.extend_from_slice(b"\r\n");
+                    buf.extend_from_slice(tail);
+                    assert_eq!(first(&buf[lead..]), Ok(alone.clone()), "{buf:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn values_with_multi_octet_characters_keep_them() {
+        for lead in 0..16 {
+            let mut buf = vec![b'x'; lead];
+            buf.extend_from_slice("RCPT TO:<jörg@bücher.example>\r\n\u{e9}\r\n".as_bytes());
+            let Ok(Command::Rcpt(r)) = first(&buf[lead..]) else {
+                panic!("{buf:?}")
+            };
+            assert_eq!(r.forward_path.to_string(), "<jörg@bücher.example>");
+        }
     }
 }

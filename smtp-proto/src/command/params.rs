@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use super::error::{CommandError, ValueError};
 use super::scan::{token_end, Folded};
-use super::value::{check_atom, check_xtext, Atom, Text, XText};
+use super::value::{check_atom, check_xtext_value, Atom, Text, XText};
 
 /// `BODY=` (RFC 6152, RFC 3030 §3)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -552,7 +552,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
         } else if key == kw::ENVID {
             // envid-value = xtext, at most 100 characters (RFC 3461 §4.4)
             let v = value("ENVID", v)?;
-            if v.len() > 100 || check_xtext(v).is_err() {
+            if v.len() > 100 || check_xtext_value(v).is_err() {
                 return Err(CommandError::InvalidParameter { keyword: "ENVID" });
             }
             set_once!(p.envid, "ENVID", XText(Cow::Borrowed(v)));
@@ -560,7 +560,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
             let v = value("AUTH", v)?;
             let a = if v == "<>" {
                 AuthParam::Null
-            } else if check_xtext(v).is_ok() {
+            } else if check_xtext_value(v).is_ok() {
                 AuthParam::Identity(XText(Cow::Borrowed(v)))
             } else {
                 return Err(CommandError::InvalidParameter { keyword: "AUTH" });
@@ -693,7 +693,11 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
                 .position(|c| c == b';')
                 .ok_or(CommandError::InvalidParameter { keyword: "ORCPT" })?;
             let (t, a) = (&v[..semi], &v[semi + 1..]);
-            if v.len() > 500 || check_atom(t).is_err() || a.is_empty() || check_xtext(a).is_err() {
+            if v.len() > 500
+                || check_atom(t).is_err()
+                || a.is_empty()
+                || check_xtext_value(a).is_err()
+            {
                 return Err(CommandError::InvalidParameter { keyword: "ORCPT" });
             }
             set_once!(

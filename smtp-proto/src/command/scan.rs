@@ -57,6 +57,23 @@ pub(crate) fn token_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The position of the first `+` or non-ASCII octet at or after `i`, or
+/// `b.len()` when there is none.
+#[inline]
+pub(crate) fn plus_or_non_ascii(b: &[u8], mut i: usize) -> usize {
+    while let Some(x) = word_at(b, i) {
+        let m = equal(x, b'+') | (x & HI);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && b[i] != b'+' && b[i] < 0x80 {
+        i += 1;
+    }
+    i
+}
+
 /// A name of up to 16 octets folded to lower case, as two words (zero past
 /// its end), so that it can be compared with constants in one step.
 ///
@@ -117,7 +134,8 @@ fn fold_part(b: &[u8], start: usize, n: usize) -> u64 {
             .rev()
             .fold(0, |w, &c| (w << 8) | u64::from(c)),
     };
-    let mask = if n >= 8 { !0 } else { (1u64 << (8 * n)) - 1 };
+    // `n` is 1 to 8: a shift of 0 to 56.
+    let mask = u64::MAX >> ((64 - 8 * n) & 63);
     (x | (LO * 0x20)) & mask
 }
 
@@ -149,6 +167,60 @@ mod tests {
         assert_eq!(token_end(b"SIZE=1 BODY", 0), 4);
         assert_eq!(token_end(b"SIZE=1 BODY", 5), 6);
         assert_eq!(token_end(b"SIZE=1 BODY", 7), 11);
+    }
+
+    #[test]
+    fn plus_or_non_ascii_finds_the_first_of_either() {
+        let naive = |b: &[u8], i: usize| {
+            b[i..]
+                .iter()
+                .position(|&c| c == b'+' || c >= 0x80)
+                .map_or(b.len(), |p| i + p)
+        };
+        for len in 0..20 {
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut b = vec![b'x'; len];
+                    b[pos] = c;
+                    if pos + 2 < len {
+                        b[len - 1] = b'+';
+                    }
+                    for i in 0..=len {
+                        assert_eq!(plus_or_non_ascii(&b, i), naive(&b, i), "{b:?} {i}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn xtext_of_an_esmtp_value_is_judged_as_any_xtext() {
+        use crate::command::value::{check_xtext, check_xtext_value};
+        // Every esmtp-value of up to 4 characters over an alphabet with the
+        // escape, hex digits, other xchars and a non-ASCII character, also
+        // behind a run of eight octets.
+        let alphabet = ["+", "2", "B", "b", "F", "G", "x", "<", "é"];
+        for len in 1..=4u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                let mut v = String::new();
+                for _ in 0..len {
+                    v.push_str(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                for lead in ["", "rfc822;a", "abcdefgh.ijklmnop"] {
+                    let s = format!("{lead}{v}");
+                    assert_eq!(
+                        check_xtext_value(&s).is_ok(),
+                        check_xtext(&s).is_ok(),
+                        "{s:?}"
+                    );
+                }
+            }
+        }
+        assert!(check_xtext_value("carol.recipient@sub.example.net").is_ok());
+        assert!(check_xtext_value("a+2Bb+3D").is_ok());
+        assert!(check_xtext_value("abcdefgh+2").is_err());
+        assert!(check_xtext_value("abcdefgh+2g").is_err());
     }
 
     #[test]

@@ -108,6 +108,31 @@ pub(crate) mod class {
     pub fn is(b: u8, c: u16) -> bool {
         TABLE[b as usize] & c != 0
     }
+
+    /// The end of the run of octets of class `c` in `b` that starts at
+    /// `i`: four octets a step while four are left, then one at a time.
+    #[inline(always)]
+    pub fn run_end(b: &[u8], mut i: usize, c: u16) -> usize {
+        while let Some(&[w, x, y, z]) = b.get(i..i + 4) {
+            if !is(w, c) {
+                return i;
+            }
+            if !is(x, c) {
+                return i + 1;
+            }
+            if !is(y, c) {
+                return i + 2;
+            }
+            if !is(z, c) {
+                return i + 3;
+            }
+            i += 4;
+        }
+        while i < b.len() && is(b[i], c) {
+            i += 1;
+        }
+        i
+    }
 }
 
 macro_rules! string_value {
@@ -220,7 +245,7 @@ pub(crate) fn check_atom(s: &str) -> Result<(), ValueError> {
     match b.first() {
         None => Err(ValueError::Empty),
         Some(f) if !f.is_ascii_alphanumeric() => Err(ValueError::ForbiddenCharacter),
-        _ if b.iter().all(|&c| class::is(c, class::KEYWORD)) => Ok(()),
+        _ if class::run_end(b, 0, class::KEYWORD) == b.len() => Ok(()),
         _ => Err(ValueError::ForbiddenCharacter),
     }
 }
@@ -271,9 +296,7 @@ pub(crate) fn scan_domain(b: &[u8]) -> (usize, bool) {
     let mut ok = true;
     loop {
         let start = i;
-        while i < b.len() && class::is(b[i], class::LDH_UTF8) {
-            i += 1;
-        }
+        i = class::run_end(b, i, class::LDH_UTF8);
         ok &= match b.get(start..i) {
             Some([first, .., last]) => *first != b'-' && *last != b'-' && i - start <= 63,
             Some([only]) => *only != b'-',
@@ -487,6 +510,32 @@ pub(crate) fn check_xtext(s: &str) -> Result<(), ValueError> {
     Ok(())
 }
 
+/// [`check_xtext`] of an `esmtp-value` (RFC 5321 §4.1.2: no control,
+/// space, `=` or DEL in it), as the parameter splitter hands them out. Of
+/// the octets that are not `xchar`, only `+` (which must start a `hexchar`)
+/// and non-ASCII octets can then be left, so the value is looked at eight
+/// octets at a time for those two alone.
+pub(crate) fn check_xtext_value(s: &str) -> Result<(), ValueError> {
+    let b = s.as_bytes();
+    debug_assert!(!b.iter().any(|&c| c <= b' ' || c == b'=' || c == 0x7f));
+    let mut i = 0;
+    loop {
+        i = super::scan::plus_or_non_ascii(b, i);
+        match b.get(i) {
+            None => return Ok(()),
+            Some(b'+') => {
+                if hex_val(b.get(i + 1).copied()).is_none()
+                    || hex_val(b.get(i + 2).copied()).is_none()
+                {
+                    return Err(ValueError::Syntax("invalid xtext escape"));
+                }
+                i += 3;
+            }
+            Some(_) => return Err(ValueError::Syntax("invalid xtext character")),
+        }
+    }
+}
+
 string_value!(
     /// A base64 SASL response as sent (RFC 4954). The empty value is written
     /// as `=` on the wire.
@@ -509,7 +558,7 @@ impl<'a> Base64<'a> {
                 // value it would read back as `Base64::empty()`.
                 if s == "=" {
                     Err(ValueError::Syntax("a lone '=' is the empty response"))
-                } else if s.bytes().all(|c| class::is(c, class::BASE64)) {
+                } else if class::run_end(s.as_bytes(), 0, class::BASE64) == s.len() {
                     Ok(())
                 } else {
                     Err(ValueError::Syntax("invalid base64 character"))
@@ -716,9 +765,7 @@ pub(crate) fn scan_local_part(b: &[u8]) -> Result<usize, ValueError> {
         let mut i = 0;
         loop {
             let start = i;
-            while i < b.len() && class::is(b[i], class::ATEXT_UTF8) {
-                i += 1;
-            }
+            i = class::run_end(b, i, class::ATEXT_UTF8);
             if i == start {
                 return Err(ValueError::Syntax("empty atom in local part"));
             }
