@@ -16,6 +16,8 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=common.sh
+. "$here/common.sh"
 cpu_secs="${1:-}"
 parallel="${2:-}"
 case "$cpu_secs$parallel" in
@@ -61,31 +63,18 @@ cpu_of() {
     echo $(((${12} + ${13}) / tick))
 }
 
-count_artifacts() {
-    local dir="$here/artifacts/$1"
-    [ -d "$dir" ] || {
-        echo 0
-        return
-    }
-    find "$dir" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'oom-*' \
-        -o -name 'timeout-*' -o -name 'leak-*' -o -name 'slow-unit-*' \) | wc -l
-}
-
 run_one() {
     local t="$1" log="$logs/$1.long.log"
-    local work="$here/target/work-corpus/$t"
-    mkdir -p "$work" "$here/artifacts/$t"
-    local dirs=("$work" "$here/corpus/$t")
-    [ -d "$here/regressions/$t" ] && dirs+=("$here/regressions/$t")
+    mkdir -p "$here/artifacts/$t"
+    local dirs
+    mapfile -t dirs < <(input_dirs "$t")
     local before started start_s
     before=$(count_artifacts "$t")
     started="$(date -u '+%Y-%m-%d %H:%M')"
     start_s=$(date +%s)
     # The wall-time cap is a safety net only: the CPU budget stops the run.
-    "$bindir/$t" "${dirs[@]}" \
-        -dict="$here/smtp.dict" -timeout=10 -rss_limit_mb=2048 \
-        -artifact_prefix="$here/artifacts/$t/" -print_final_stats=1 \
-        -max_total_time=$((cpu_secs * 6)) >"$log" 2>&1 &
+    "$bindir/$t" "${dirs[@]}" "${fuzz_flags[@]}" \
+        -artifact_prefix="$here/artifacts/$t/" -max_total_time=$((cpu_secs * 6)) >"$log" 2>&1 &
     local pid=$! used=0 stopped=0
     while kill -0 "$pid" 2>/dev/null; do
         used="$(cpu_of "$pid")"
@@ -102,12 +91,8 @@ run_one() {
     local after crashes
     after=$(count_artifacts "$t")
     crashes=$((after - before))
-    local execs last cov ft corp
-    execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
-    last=$(grep -E '^#[0-9]+.*cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
-    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
-    ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
-    corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
+    local execs cov ft corp
+    log_stats "$log"
     local note=""
     if [ "$crashes" -gt 0 ]; then
         note=" (crash: see $log)"

@@ -12,6 +12,8 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=common.sh
+. "$here/common.sh"
 secs="${1:-60}"
 shift || true
 case "$secs" in
@@ -45,45 +47,24 @@ if ! "${fuzz[@]}" build "${build_flags[@]}"; then
     exit 2
 fi
 
-work="$here/target/work-corpus"
 logs="$here/target/fuzz-logs"
 mkdir -p "$logs"
-
-count_artifacts() {
-    local dir="$here/artifacts/$1"
-    [ -d "$dir" ] || {
-        echo 0
-        return
-    }
-    find "$dir" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'oom-*' \
-        -o -name 'timeout-*' -o -name 'leak-*' -o -name 'slow-unit-*' \) | wc -l
-}
 
 summary=()
 crashed=0
 failed=0
 for t in "${targets[@]}"; do
-    mkdir -p "$work/$t"
-    dirs=("$work/$t" "$here/corpus/$t")
-    [ -d "$here/regressions/$t" ] && dirs+=("$here/regressions/$t")
+    mapfile -t dirs < <(input_dirs "$t")
     log="$logs/$t.log"
     before=$(count_artifacts "$t")
     echo "== fuzzing $t for ${secs}s (log: $log)"
     "${fuzz[@]}" run "${build_flags[@]}" "$t" "${dirs[@]}" -- \
-        -max_total_time="$secs" \
-        -dict="$here/smtp.dict" \
-        -timeout=10 \
-        -rss_limit_mb=2048 \
-        -print_final_stats=1 >"$log" 2>&1
+        -max_total_time="$secs" "${fuzz_flags[@]}" >"$log" 2>&1
     rc=$?
     after=$(count_artifacts "$t")
     crashes=$((after - before))
 
-    execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
-    [ -n "$execs" ] || execs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
-    last=$(grep -E '^#[0-9]+.*cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
-    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
-    ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+    log_stats "$log"
     line=$(printf '%-24s execs=%-10s cov=%-6s ft=%-6s crashes=%s' \
         "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$crashes")
 
