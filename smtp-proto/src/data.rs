@@ -563,6 +563,73 @@ impl DataDecoder {
 /// at twice.
 const SUB_BLOCK: usize = 256;
 
+/// Bytes per lane group of the round kernel: one SSE2 register.
+const LANES: usize = 16;
+
+/// What one round found, over its pairs `(x, y)` of neighbouring bytes.
+#[derive(Clone, Copy)]
+struct RoundFlags {
+    /// A CR not followed by LF, or an LF not preceded by CR.
+    bad: bool,
+    /// An LF followed by a dot: a line that starts with a dot.
+    dot: bool,
+    /// An LF.
+    lf: bool,
+}
+
+/// The checks of one full round: `round` holds the round's bytes and the
+/// byte after it, so every byte of the round is the `x` of one pair.
+///
+/// The fixed sizes let the compiler drop every bounds check, unroll the
+/// round and keep each set of lanes of an accumulator in one vector
+/// register: per 16 bytes it is two loads, four byte compares and a few
+/// logic operations, and the lanes are only folded once, at the end of the
+/// round. Two sets of lanes (two groups of 16 bytes side by side) keep the
+/// dependency chains of the accumulators short.
+#[inline]
+fn round_flags(round: &[u8; SUB_BLOCK + 1]) -> RoundFlags {
+    let mut bad = [[false; LANES]; 2];
+    let mut dot = [[false; LANES]; 2];
+    let mut lf = [[false; LANES]; 2];
+    for group in 0..SUB_BLOCK / (2 * LANES) {
+        for (set, base) in [0, LANES].into_iter().enumerate() {
+            let base = group * 2 * LANES + base;
+            for lane in 0..LANES {
+                let (x, y) = (round[base + lane], round[base + lane + 1]);
+                let x_lf = x == b'\n';
+                bad[set][lane] |= (x == b'\r') != (y == b'\n');
+                dot[set][lane] |= x_lf & (y == b'.');
+                lf[set][lane] |= x_lf;
+            }
+        }
+    }
+    RoundFlags {
+        bad: any_lane(bad),
+        dot: any_lane(dot),
+        lf: any_lane(lf),
+    }
+}
+
+/// True when any lane of either set is set.
+#[inline]
+fn any_lane(sets: [[bool; LANES]; 2]) -> bool {
+    let lanes: [u8; LANES] = std::array::from_fn(|lane| u8::from(sets[0][lane] | sets[1][lane]));
+    u128::from_ne_bytes(lanes) != 0
+}
+
+/// The same checks for a short last round: the pairs `(x, y)` of
+/// `x_bytes` and `y_bytes` side by side.
+fn tail_flags(x_bytes: &[u8], y_bytes: &[u8]) -> RoundFlags {
+    let (mut bad, mut dot, mut lf) = (false, false, false);
+    for (&x, &y) in x_bytes.iter().zip(y_bytes) {
+        let x_lf = x == b'\n';
+        bad |= (x == b'\r') != (y == b'\n');
+        dot |= x_lf & (y == b'.');
+        lf |= x_lf;
+    }
+    RoundFlags { bad, dot, lf }
+}
+
 /// The length of the prefix of `bytes` (at most [`FAST_BLOCK`]) that holds
 /// only CRLF line ends, cut after the LF of the first line that starts with
 /// a dot and never between a CR and its LF. 0 when `bytes` starts with LF
@@ -584,18 +651,14 @@ fn clean_prefix(bytes: &[u8]) -> (usize, bool) {
         // Pairs (i, i + 1) for i in end..pair_stop; the byte after the
         // block is looked at when the input has it.
         let pair_stop = stop.min(avail - 1);
-        let (a, b) = (&bytes[end..pair_stop], &bytes[end + 1..=pair_stop]);
-        let (mut bad, mut dot, mut lf) = (false, false, false);
-        for (&x, &y) in a.iter().zip(b) {
-            let x_lf = x == b'\n';
-            bad |= (x == b'\r') != (y == b'\n');
-            dot |= x_lf & (y == b'.');
-            lf |= x_lf;
-        }
-        if bad {
+        let flags = match bytes.get(end..).and_then(<[u8]>::first_chunk) {
+            Some(round) if stop == end + SUB_BLOCK => round_flags(round),
+            _ => tail_flags(&bytes[end..pair_stop], &bytes[end + 1..=pair_stop]),
+        };
+        if flags.bad {
             break;
         }
-        if dot {
+        if flags.dot {
             if let Some(p) = dot_finder().find(&bytes[end..=pair_stop]) {
                 // The cut ends on that LF; the round's LF test stays valid
                 // for the part before it.
@@ -603,7 +666,7 @@ fn clean_prefix(bytes: &[u8]) -> (usize, bool) {
             }
             break;
         }
-        if !lf {
+        if !flags.lf {
             lf_every_round = false;
         }
         end = stop;
