@@ -1123,6 +1123,88 @@ mod tests {
         }
     }
 
+    /// A bare CR, a bare LF or a line that starts with a dot, placed at
+    /// every offset around the edges of the vector lanes (16 bytes), the
+    /// rounds ([`SUB_BLOCK`]) and the blocks ([`FAST_BLOCK`]) of the fast
+    /// path: both fast paths must agree with the reference there.
+    #[test]
+    fn odd_bytes_at_lane_round_and_block_edges() {
+        let mut base = Vec::new();
+        while base.len() < 2 * FAST_BLOCK + 2 * SUB_BLOCK {
+            base.extend_from_slice(&[b'x'; 62]);
+            base.extend_from_slice(b"\r\n");
+        }
+        let edges = [
+            16,
+            32,
+            SUB_BLOCK,
+            2 * SUB_BLOCK,
+            FAST_BLOCK,
+            FAST_BLOCK + SUB_BLOCK,
+        ];
+        let mut offsets: Vec<usize> = (0..20).collect();
+        for edge in edges {
+            offsets.extend(edge - 3..=edge + 3);
+        }
+        let events: [&[u8]; 4] = [b"\r", b"\n", b"\r\n.", b"\r\n..z"];
+        for limits in [reject(), normalize(), reject().with_max_line_len(80)] {
+            for &at in &offsets {
+                for event in events {
+                    // The fast path starts at the first byte, so `at` is
+                    // also the offset in its first block.
+                    let start = at;
+                    let mut input = base[..start].to_vec();
+                    input.extend_from_slice(event);
+                    input.extend_from_slice(&base[start..]);
+                    input.extend_from_slice(b"\r\n.\r\n");
+                    let (want, want_end, want_n) = reference(&input, limits);
+                    assert!(want_end.is_some(), "the terminator is in the input");
+                    let what = format!("{event:?} at {at}, {limits:?}");
+                    for cuts in [
+                        &[][..],
+                        &[start],
+                        &[start + 1],
+                        &[start.saturating_sub(1), start + 2],
+                    ] {
+                        let (got, got_end, got_n) = run_split(limits, &input, cuts);
+                        assert_eq!(got, want, "{what}, cuts {cuts:?}");
+                        assert_eq!(got_n, want_n, "{what}, cuts {cuts:?}");
+                        let got_end = got_end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
+                        assert_eq!(got_end, want_end, "{what}, cuts {cuts:?}");
+                    }
+                    let mut dec = DataDecoder::new(limits);
+                    let mut out = Vec::new();
+                    let (n, end) = dec.decode_into(&input, &mut out);
+                    assert_eq!(out, want, "{what}, decode_into");
+                    assert_eq!(n, want_n, "{what}, decode_into");
+                    let end = end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
+                    assert_eq!(end, want_end, "{what}, decode_into");
+                }
+            }
+        }
+    }
+
+    /// A CR as the last byte of the input is held back whichever path
+    /// reaches it, and resolved by the next byte.
+    #[test]
+    fn cr_at_the_end_of_a_long_input_waits_for_the_next_byte() {
+        let mut input = Vec::new();
+        while input.len() < 3 * SUB_BLOCK {
+            input.extend_from_slice(b"0123456789abcdef0123456789abcdef\r\n");
+        }
+        input.extend_from_slice(b"tail\r");
+        let mut dec = DataDecoder::new(reject());
+        let mut out = Vec::new();
+        let (n, end) = dec.decode_into(&input, &mut out);
+        assert_eq!((n, end), (input.len(), None));
+        assert_eq!(out, &input[..input.len() - 1]);
+        let (n, end) = dec.decode_into(b"x\r\n.\r\n", &mut out);
+        assert_eq!(n, 6);
+        let summary = end.expect("the message ended");
+        assert_eq!(summary.bare_cr, 1);
+        assert!(out.ends_with(b"tail\rx\r\n"));
+    }
+
     fn long_body() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(
             prop_oneof![
