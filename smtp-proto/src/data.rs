@@ -584,8 +584,11 @@ struct RoundFlags {
 /// round and keep each set of lanes of an accumulator in one vector
 /// register: per 16 bytes it is two loads, four byte compares and a few
 /// logic operations, and the lanes are only folded once, at the end of the
-/// round. Two sets of lanes (two groups of 16 bytes side by side) keep the
-/// dependency chains of the accumulators short.
+/// round. With two sets of lanes (two groups of 16 bytes side by side) the
+/// compiler unrolls the whole round, so there is no loop counter and each
+/// flag has two independent chains. Small changes to this function or to
+/// the loop it is inlined in can change how the registers are allocated;
+/// check the instruction count (benches/README.md) after any change.
 #[inline]
 fn round_flags(round: &[u8; SUB_BLOCK + 1]) -> RoundFlags {
     let mut bad = [[false; LANES]; 2];
