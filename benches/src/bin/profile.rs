@@ -14,7 +14,8 @@
 //!
 //! Arguments: `<group> <function> [iterations]`, with the group and
 //! function names of `benches/smtp.rs`; `command_line <n>` parses line `n`
-//! (from 0) of the command sample, repeated, to see what each command costs.
+//! (from 0) of the command sample, repeated, to see what each command costs;
+//! `command_line_stalwart <n>` does the same with the published parser.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -43,6 +44,7 @@ fn work(inputs: &Inputs, group: &str, function: &str, out: &mut Vec<u8>) -> Opti
         // One sample command (by its line number, from 0) repeated: `out`
         // holds the stream, built in `main`.
         ("command_line", _) => ours::parse_commands(out).ok()?,
+        ("command_line_stalwart", _) => stalwart::parse_commands(out).ok()?,
         _ => return None,
     };
     Some(n)
@@ -57,7 +59,7 @@ fn main() -> ExitCode {
     let iterations: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
     let inputs = Inputs::new();
     let mut out = Vec::with_capacity(inputs.data_wire.len() + 1024);
-    if group == "command_line" {
+    if group == "command_line" || group == "command_line_stalwart" {
         let Some(line) = function
             .parse::<usize>()
             .ok()
