@@ -35,6 +35,9 @@ fn verbs_are_case_insensitive() {
         ("help", "HELP"),
         ("HELP mail", "HELP mail"),
         ("starttls", "STARTTLS"),
+        ("StArTtLs", "STARTTLS"),
+        ("STARTTLS  ", "STARTTLS"),
+        ("STARTTLZ", "STARTTLZ"),
         ("vrfy bob", "VRFY bob"),
         ("expn staff", "EXPN staff"),
         ("etrn @example.com", "ETRN @example.com"),
@@ -325,6 +328,52 @@ fn rcpt_parameters() {
         panic!()
     };
     assert_eq!(r.params.notify, Some(Notify::NEVER));
+}
+
+/// BDAT sizes at the edges of the digit count and of `u64`, spaces between
+/// the words, and each malformed shape with the reason it is refused.
+#[test]
+fn bdat_sizes_markers_and_reasons() {
+    let ok = [
+        ("BDAT 18446744073709551615", u64::MAX, false),
+        ("BDAT 00000000000000000001", 1, false),
+        (
+            "BDAT 1999999999999999999 LAST",
+            1_999_999_999_999_999_999,
+            true,
+        ),
+        ("BDAT 7   last", 7, true),
+        ("BDAT   42  ", 42, false),
+    ];
+    for (line, size, last) in ok {
+        assert_eq!(
+            Command::parse(line.as_bytes()).unwrap(),
+            Command::Bdat { size, last },
+            "{line}"
+        );
+    }
+    let bad = [
+        ("BDAT 18446744073709551616", "invalid chunk size"),
+        ("BDAT 99999999999999999999", "invalid chunk size"),
+        ("BDAT 000000000000000000001", "invalid chunk size"),
+        ("BDAT 12x", "invalid chunk size"),
+        ("BDAT x12", "invalid chunk size"),
+        ("BDAT +1", "invalid chunk size"),
+        ("BDAT 1 LASTX", "expected LAST"),
+        ("BDAT 1 LAS", "expected LAST"),
+        ("BDAT 1 LAST  x", "unexpected text after LAST"),
+    ];
+    for (line, reason) in bad {
+        match Command::parse(line.as_bytes()) {
+            Err(CommandError::InvalidArgument {
+                verb: "BDAT",
+                reason: r,
+            }) => {
+                assert_eq!(r, reason, "{line}")
+            }
+            other => panic!("{line}: {other:?}"),
+        }
+    }
 }
 
 #[test]

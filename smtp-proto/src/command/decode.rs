@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use super::error::{CommandError, PathError};
-use super::params::{parse_mail_parameters, parse_rcpt_parameters};
+use super::params::{parse_mail_parameters, parse_rcpt_parameters, MailParameters, RcptParameters};
 use super::path::{scan_path, ForwardPath, ReversePath, ScannedPath};
 use super::value::{
     check_domain_or_literal, class, scan_domain, Atom, Base64, Domain, Mechanism, Text,
@@ -368,6 +368,16 @@ fn parse_checked_line<'a>(
     if let [a, b, c, d, ref rest @ ..] = *line {
         if let (Some(verb), None | Some(b' ')) = (Verb::from_octets([a, b, c, d]), rest.first()) {
             let args = rest.get(1..).and_then(trim_spaces);
+            // The verbs that stand alone, without the call.
+            if args.is_none() {
+                match verb {
+                    Verb::Data => return Ok(Command::Data),
+                    Verb::Rset => return Ok(Command::Rset),
+                    Verb::Quit => return Ok(Command::Quit),
+                    Verb::Noop => return Ok(Command::Noop(None)),
+                    _ => {}
+                }
+            }
             return parse_known(window, verb, args, opts);
         }
     }
@@ -378,6 +388,13 @@ fn parse_checked_line<'a>(
 /// the four-letter verbs and a space or the end.
 #[inline(never)]
 fn parse_other_verb<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Command<'a>, CommandError> {
+    // `STARTTLS` alone, the common case here, in one compare: OR-ing 0x20
+    // folds its letters to lower case and maps no other octet onto them.
+    if let Ok(word) = <[u8; 8]>::try_from(line) {
+        if u64::from_le_bytes(word) | 0x2020_2020_2020_2020 == u64::from_le_bytes(*b"starttls") {
+            return Ok(Command::StartTls);
+        }
+    }
     let verb_len = class::run_end(line, 0, class::KEYWORD);
     let (verb, rest) = line.split_at(verb_len);
     // Arguments: surrounding spaces are not significant.
@@ -534,10 +551,15 @@ fn parse_mail<'a>(
         }
     };
     let params = params_after(&s[used..]).map_err(CommandError::InvalidReversePath)?;
-    Ok(Command::Mail(MailFrom {
+    // Built where it is returned, the parameters filled in place.
+    let mut command = Command::Mail(MailFrom {
         reverse_path,
-        params: parse_mail_parameters(params)?,
-    }))
+        params: MailParameters::default(),
+    });
+    if let Command::Mail(mail) = &mut command {
+        parse_mail_parameters(params, &mut mail.params)?;
+    }
+    Ok(command)
 }
 
 /// `rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" /
@@ -558,10 +580,14 @@ fn parse_rcpt<'a>(
         }
     };
     let params = params_after(&s[used..]).map_err(CommandError::InvalidForwardPath)?;
-    Ok(Command::Rcpt(RcptTo {
+    let mut command = Command::Rcpt(RcptTo {
         forward_path,
-        params: parse_rcpt_parameters(params)?,
-    }))
+        params: RcptParameters::default(),
+    });
+    if let Command::Rcpt(rcpt) = &mut command {
+        parse_rcpt_parameters(params, &mut rcpt.params)?;
+    }
+    Ok(command)
 }
 
 /// `bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF`,
@@ -571,28 +597,44 @@ fn parse_bdat(args: &[u8]) -> Result<Command<'_>, CommandError> {
         verb: "BDAT",
         reason,
     };
-    let (size, rest) = split_word(args);
-    // Up to 20 digits: every u64 (the writer's range) reads back; larger
-    // values fail the parse below.
-    if size.is_empty() || size.len() > 20 || !size.iter().all(u8::is_ascii_digit) {
-        return Err(invalid("invalid chunk size"));
+    // The digits, read as they are found. Up to 20 of them: every u64 (the
+    // writer's range) reads back; 19 digits cannot overflow, the 20th is
+    // checked.
+    let mut size: u64 = 0;
+    let mut i = 0;
+    while let Some(&c) = args.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        size = if i < 19 {
+            size * 10 + u64::from(d)
+        } else {
+            size.checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d)))
+                .filter(|_| i == 19)
+                .ok_or(invalid("invalid chunk size"))?
+        };
+        i += 1;
     }
-    let size = size
-        .iter()
-        .try_fold(0u64, |n, &d| {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        })
-        .ok_or(invalid("invalid chunk size"))?;
-    let (marker, rest) = split_word(rest);
-    let last = match marker {
-        [] => false,
-        m if m.eq_ignore_ascii_case(b"LAST") => true,
-        _ => return Err(invalid("expected LAST")),
+    let rest = match args.get(i) {
+        _ if i == 0 => return Err(invalid("invalid chunk size")),
+        None => return Ok(Command::Bdat { size, last: false }),
+        Some(b' ') => &args[i..],
+        Some(_) => return Err(invalid("invalid chunk size")),
     };
-    if !split_word(rest).0.is_empty() {
-        return Err(invalid("unexpected text after LAST"));
+    let is_last = |w: &[u8]| matches!(*w, [a, b, c, d] if code(&[a, b, c, d]) == code(b"last"));
+    match trim_spaces(rest) {
+        None => Ok(Command::Bdat { size, last: false }),
+        Some(m) if is_last(m) => Ok(Command::Bdat { size, last: true }),
+        // `m` has no space at either end: a first word of LAST means more
+        // words follow it.
+        Some(m) => Err(invalid(if is_last(split_word(m).0) {
+            "unexpected text after LAST"
+        } else {
+            "expected LAST"
+        })),
     }
-    Ok(Command::Bdat { size, last })
 }
 
 /// The first word of `s` after any spaces, and what follows it.

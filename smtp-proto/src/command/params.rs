@@ -497,8 +497,10 @@ macro_rules! set_once {
 
 /// `Mail-parameters = esmtp-param *(SP esmtp-param)` (RFC 5321 §4.1.2)
 #[inline(always)]
-pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, CommandError> {
-    let mut p = MailParameters::default();
+pub(crate) fn parse_mail_parameters<'a>(
+    s: &'a str,
+    p: &mut MailParameters<'a>,
+) -> Result<(), CommandError> {
     for item in split_params(s) {
         let RawParam {
             keyword: k,
@@ -606,7 +608,7 @@ pub(crate) fn parse_mail_parameters(s: &str) -> Result<MailParameters<'_>, Comma
             push_other(&mut p.other, k, v)?;
         }
     }
-    Ok(p)
+    Ok(())
 }
 
 /// `by-value = by-time ";" by-mode [by-trace]`,
@@ -640,8 +642,10 @@ fn parse_by(v: &str) -> Option<DeliverBy> {
 
 /// `Rcpt-parameters = esmtp-param *(SP esmtp-param)` (RFC 5321 §4.1.2)
 #[inline(always)]
-pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, CommandError> {
-    let mut p = RcptParameters::default();
+pub(crate) fn parse_rcpt_parameters<'a>(
+    s: &'a str,
+    p: &mut RcptParameters<'a>,
+) -> Result<(), CommandError> {
     for item in split_params(s) {
         let RawParam {
             keyword: k,
@@ -731,5 +735,5 @@ pub(crate) fn parse_rcpt_parameters(s: &str) -> Result<RcptParameters<'_>, Comma
             push_other(&mut p.other, k, v)?;
         }
     }
-    Ok(p)
+    Ok(())
 }
