@@ -3,6 +3,7 @@
 use smtp_proto::command::{
     AuthParam, BodyType, ByMode, Command, CommandDecoder, CommandError, DecoderConfig, ForwardPath,
     Hold, LineEndingPolicy, Mechanism, Notify, ParseOptions, PathError, Ret, ReversePath, RrvsMode,
+    XText,
 };
 
 /// Parses `line`, re-encodes it, and checks the canonical form.
@@ -328,6 +329,32 @@ fn rcpt_parameters() {
         panic!()
     };
     assert_eq!(r.params.notify, Some(Notify::NEVER));
+}
+
+/// `AUTH=<>` is the null identity (RFC 4954 §5): read as `Null`, and an
+/// `Identity` whose xtext is `<>` is written the same way, so it reads back
+/// as `Null`; an identity that only decodes to `<>` stays an identity.
+#[test]
+fn auth_param_null_identity() {
+    fn parse_auth(line: &[u8]) -> Option<AuthParam<'_>> {
+        match Command::parse(line).unwrap() {
+            Command::Mail(m) => m.params.auth,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(parse_auth(b"MAIL FROM:<> AUTH=<>"), Some(AuthParam::Null));
+    let mut cmd = Command::parse(b"MAIL FROM:<>").unwrap();
+    let Command::Mail(mail) = &mut cmd else {
+        panic!("{cmd:?}")
+    };
+    mail.params.auth = Some(AuthParam::Identity(XText::new("<>").unwrap()));
+    let wire = cmd.to_bytes();
+    assert_eq!(wire, b"MAIL FROM:<> AUTH=<>\r\n");
+    assert_eq!(parse_auth(&wire[..wire.len() - 2]), Some(AuthParam::Null));
+    assert_eq!(
+        parse_auth(b"MAIL FROM:<> AUTH=+3C+3E"),
+        Some(AuthParam::Identity(XText::new("+3C+3E").unwrap()))
+    );
 }
 
 /// BDAT sizes at the edges of the digit count and of `u64`, spaces between

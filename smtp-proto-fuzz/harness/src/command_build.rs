@@ -20,8 +20,9 @@
 //! ETRN's node name, the verb of an unknown command (not a known verb),
 //! argument text without leading or trailing spaces, the ranges of
 //! `MT-PRIORITY`, `HOLDFOR`, `BY` and the lengths of `ENVID` and `ORCPT`,
-//! date-times for `HOLDUNTIL` and `RRVS`, and keywords of unknown
-//! parameters that are not the keywords the parameter parser interprets.
+//! an `AUTH=` identity other than `<>`, date-times for `HOLDUNTIL` and
+//! `RRVS`, and keywords of unknown parameters that are not the keywords
+//! the parameter parser interprets.
 
 use arbitrary::{Result, Unstructured};
 use smtp_proto::command::{
@@ -151,9 +152,11 @@ fn mail_params(u: &mut Unstructured<'_>) -> Result<MailParameters<'static>> {
     p.auth = match u.int_in_range(0..=2u8)? {
         0 => Some(AuthParam::Null),
         1 => {
-            // esmtp-value: at least one character.
+            // esmtp-value: at least one character; and not `<>`, which
+            // is the null identity on the wire (RFC 4954 §5), not one to
+            // keep apart from it.
             let mut raw = gen::bytes(u, 24)?;
-            if raw.is_empty() {
+            if raw.is_empty() || raw == b"<>" {
                 raw.push(b'a');
             }
             Some(AuthParam::Identity(XText::encode(&raw)))

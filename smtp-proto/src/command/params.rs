@@ -79,7 +79,10 @@ pub struct Orcpt<'a> {
 pub enum AuthParam<'a> {
     /// `AUTH=<>`: the submitter is not trusted to have authenticated.
     Null,
-    /// The authenticated identity, xtext-encoded.
+    /// The authenticated identity, xtext-encoded. `<>` is not one: that
+    /// text is the null identity on the wire (RFC 4954 §5), so an
+    /// `Identity` holding it is written as `AUTH=<>` and reads back as
+    /// [`AuthParam::Null`].
     Identity(XText<'a>),
 }
 
