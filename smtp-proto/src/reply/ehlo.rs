@@ -1132,6 +1132,28 @@ impl<'a> EhloReply<'a> {
 }
 
 impl EhloSummary {
+    /// Records a known capability that came without parameters. `None`
+    /// (nothing recorded) for the ones whose line the full parser reads.
+    #[inline(always)]
+    fn record_bare(&mut self, ext: Extension) -> Option<()> {
+        if matches!(
+            ext,
+            Extension::DeliverBy
+                | Extension::FutureRelease
+                | Extension::MtPriority
+                | Extension::NoSoliciting
+                | Extension::Limits
+                | Extension::XClient
+        ) {
+            return None;
+        }
+        if ext == Extension::Size {
+            self.size = None;
+        }
+        self.extensions.insert(ext);
+        Some(())
+    }
+
     /// Records the capability at the start of `rest` (a checked reply line
     /// with its code) when it has one of the common shapes, and returns the
     /// bytes after it; `None` leaves the line to [`Capability::parse`],
@@ -1147,20 +1169,7 @@ impl EhloSummary {
                     None if kw_len > 0 => self.unknown += 1,
                     // An empty line (`250 ` at the end of some replies).
                     None => {}
-                    Some(
-                        Extension::DeliverBy
-                        | Extension::FutureRelease
-                        | Extension::MtPriority
-                        | Extension::NoSoliciting
-                        | Extension::Limits
-                        | Extension::XClient,
-                    ) => return None,
-                    Some(ext) => {
-                        if ext == Extension::Size {
-                            self.size = None;
-                        }
-                        self.extensions.insert(ext);
-                    }
+                    Some(ext) => self.record_bare(ext)?,
                 }
                 after_lf(after)
             }
@@ -1284,20 +1293,7 @@ impl EhloSummary {
                     }
                     // An empty line (`250-` alone).
                     None => {}
-                    Some(
-                        Extension::DeliverBy
-                        | Extension::FutureRelease
-                        | Extension::MtPriority
-                        | Extension::NoSoliciting
-                        | Extension::Limits
-                        | Extension::XClient,
-                    ) => return None,
-                    Some(ext) => {
-                        if ext == Extension::Size {
-                            self.size = None;
-                        }
-                        self.extensions.insert(ext);
-                    }
+                    Some(ext) => self.record_bare(ext)?,
                 }
                 Some(after + 2)
             }
