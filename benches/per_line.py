@@ -29,17 +29,21 @@ SAMPLE = os.path.join(ROOT, "..", "shared", "bench-inputs", "commands.txt")
 GROUPS = {"ours": "command_line", "stalwart": "command_line_stalwart"}
 
 
+def stderr_match(argv, pattern):
+    """Runs `argv` and returns the match of `pattern` in its stderr."""
+    err = subprocess.run(argv, capture_output=True, text=True, check=True).stderr
+    m = re.search(pattern, err)
+    if not m:
+        sys.exit(f"unexpected output from {argv[0]}: {err!r}")
+    return m
+
+
 def run_profile(group, line, iterations):
     """Returns (items, fastest ms) from one plain run."""
-    err = subprocess.run(
+    m = stderr_match(
         [PROFILE, group, str(line), str(iterations)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stderr
-    m = re.search(r"(\d+) items per iteration, \d+ iterations, fastest ([0-9.]+) ms", err)
-    if not m:
-        sys.exit(f"unexpected output from profile: {err!r}")
+        r"(\d+) items per iteration, \d+ iterations, fastest ([0-9.]+) ms",
+    )
     return int(m.group(1)), float(m.group(2))
 
 
@@ -47,7 +51,7 @@ def instructions(group, line):
     """Instructions spent in the profile binary's work function, one pass."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        err = subprocess.run(
+        m = stderr_match(
             [
                 "valgrind",
                 "--tool=callgrind",
@@ -58,13 +62,8 @@ def instructions(group, line):
                 str(line),
                 "1",
             ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stderr
-    m = re.search(r"Collected : (\d+)", err)
-    if not m:
-        sys.exit(f"unexpected output from callgrind: {err!r}")
+            r"Collected : (\d+)",
+        )
     return int(m.group(1))
 
 
