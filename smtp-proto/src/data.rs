@@ -372,8 +372,7 @@ impl DataDecoder {
     /// `Mid` state: no bare CR or LF, no over-long line, and it stops after
     /// the LF of a line that starts with a dot. Returns the end of what was
     /// verified (`pos` when the block needs the line-by-line path) and
-    /// updates the line state. The CR/LF and dot checks are one
-    /// branch-free pass that compiles to vector code.
+    /// updates the line state. See [`clean_prefix`] for the checks.
     fn fast_block(&mut self, input: &[u8], pos: usize) -> usize {
         let Some(bytes) = input.get(pos..) else {
             return pos;
@@ -558,85 +557,59 @@ impl DataDecoder {
     }
 }
 
-/// Bytes checked per round inside a block: a line that starts with a dot
-/// stops the scan at the end of its round, so at most this much is looked
-/// at twice.
+/// Bytes checked per round inside a block: a bare CR or LF stops the
+/// check at the start of its round.
 const SUB_BLOCK: usize = 256;
 
 /// Bytes per lane group of the round kernel: one SSE2 register.
 const LANES: usize = 16;
 
-/// What one round found, over its pairs `(x, y)` of neighbouring bytes.
-#[derive(Clone, Copy)]
-struct RoundFlags {
-    /// A CR not followed by LF, or an LF not preceded by CR.
-    bad: bool,
-    /// An LF followed by a dot: a line that starts with a dot.
-    dot: bool,
-    /// An LF.
-    lf: bool,
-}
-
 /// The checks of one full round: `round` holds the round's bytes and the
-/// byte after it, so every byte of the round is the `x` of one pair.
+/// byte after it, so every byte of the round is the `x` of one pair
+/// `(x, y)` of neighbouring bytes. Returns whether a CR is not followed by
+/// LF or an LF is not preceded by CR (bad), and whether a `y` is an LF.
 ///
 /// The fixed sizes let the compiler drop every bounds check, unroll the
-/// round and keep each set of lanes of an accumulator in one vector
-/// register: per 16 bytes it is two loads, four byte compares and a few
-/// logic operations, and the lanes are only folded once, at the end of the
-/// round. With two sets of lanes (two groups of 16 bytes side by side) the
-/// compiler unrolls the whole round, so there is no loop counter and each
-/// flag has two independent chains. Small changes to this function or to
-/// the loop it is inlined in can change how the registers are allocated;
-/// check the instruction count (benches/README.md) after any change.
-///
-/// This shape suits SSE2, the baseline of x86-64. Built with AVX2 enabled
-/// (`-C target-cpu=x86-64-v3` or `native`), the plain loop of
-/// [`tail_flags`] compiles to faster 32-byte code than this function does
-/// (measured: 0.59 ms against 0.86 ms for the bench body), so
-/// [`clean_prefix`] uses that loop for every round there.
+/// round and keep each accumulator in two vector registers: per 16 bytes
+/// it is two loads, two byte compares, one xor and two ors, and the lanes
+/// are only folded once, at the end of the round. The same code suits
+/// SSE2 (the x86-64 baseline) and AVX2 builds. Small changes here (another
+/// lane count, another fold) have made the compiler give up on vectors
+/// altogether: check the instruction count (benches/README.md) after any
+/// change to this function or the loop it is inlined in.
 #[inline]
-fn round_flags(round: &[u8; SUB_BLOCK + 1]) -> RoundFlags {
-    let mut bad = [[false; LANES]; 2];
-    let mut dot = [[false; LANES]; 2];
-    let mut lf = [[false; LANES]; 2];
+fn round_flags(round: &[u8; SUB_BLOCK + 1]) -> (bool, bool) {
+    let mut bad = [false; 2 * LANES];
+    let mut lf = [false; 2 * LANES];
     for group in 0..SUB_BLOCK / (2 * LANES) {
-        for (set, base) in [0, LANES].into_iter().enumerate() {
-            let base = group * 2 * LANES + base;
-            for lane in 0..LANES {
-                let (x, y) = (round[base + lane], round[base + lane + 1]);
-                let x_lf = x == b'\n';
-                bad[set][lane] |= (x == b'\r') != (y == b'\n');
-                dot[set][lane] |= x_lf & (y == b'.');
-                lf[set][lane] |= x_lf;
-            }
+        let base = group * 2 * LANES;
+        for lane in 0..2 * LANES {
+            let (x, y) = (round[base + lane], round[base + lane + 1]);
+            let y_lf = y == b'\n';
+            bad[lane] |= (x == b'\r') != y_lf;
+            lf[lane] |= y_lf;
         }
     }
-    RoundFlags {
-        bad: any_lane(bad),
-        dot: any_lane(dot),
-        lf: any_lane(lf),
-    }
+    (any_lane(bad), any_lane(lf))
 }
 
-/// True when any lane of either set is set.
+/// True when any lane is set.
 #[inline]
-fn any_lane(sets: [[bool; LANES]; 2]) -> bool {
-    let lanes: [u8; LANES] = std::array::from_fn(|lane| u8::from(sets[0][lane] | sets[1][lane]));
+fn any_lane(set: [bool; 2 * LANES]) -> bool {
+    let lanes: [u8; LANES] = std::array::from_fn(|lane| u8::from(set[lane] | set[lane + LANES]));
     u128::from_ne_bytes(lanes) != 0
 }
 
-/// The same checks for a short last round: the pairs `(x, y)` of
-/// `x_bytes` and `y_bytes` side by side.
-fn tail_flags(x_bytes: &[u8], y_bytes: &[u8]) -> RoundFlags {
-    let (mut bad, mut dot, mut lf) = (false, false, false);
+/// The same checks for a short last round: the pairs `(x, y)` of `x_bytes`
+/// and `y_bytes` side by side.
+fn tail_flags(x_bytes: &[u8], y_bytes: &[u8]) -> (bool, bool) {
+    let (mut bad, mut lf) = (false, false);
     for (&x, &y) in x_bytes.iter().zip(y_bytes) {
-        let x_lf = x == b'\n';
-        bad |= (x == b'\r') != (y == b'\n');
-        dot |= x_lf & (y == b'.');
-        lf |= x_lf;
+        let y_lf = y == b'\n';
+        bad |= (x == b'\r') != y_lf;
+        lf |= y_lf;
     }
-    RoundFlags { bad, dot, lf }
+    (bad, lf)
 }
 
 /// The length of the prefix of `bytes` (at most [`FAST_BLOCK`]) that holds
@@ -644,44 +617,51 @@ fn tail_flags(x_bytes: &[u8], y_bytes: &[u8]) -> RoundFlags {
 /// a dot and never between a CR and its LF. 0 when `bytes` starts with LF
 /// (the byte before was not a CR) or nothing is clean.
 ///
-/// Every CR is followed by LF and every LF preceded by CR exactly when the
-/// indicator "CR at i" equals "LF at i + 1" everywhere; that and the dot
-/// test are one branch-free pass per round, which compiles to vector code.
+/// The line that starts with a dot is found first (a `memmem` search for
+/// LF followed by a dot, vectorised by `memchr`), so the CR/LF check only
+/// looks at what will be handed out. Every CR is followed by LF and every
+/// LF preceded by CR exactly when the indicator "CR at i" equals "LF at
+/// i + 1" everywhere: one branch-free pass per round, which compiles to
+/// vector code.
 fn clean_prefix(bytes: &[u8]) -> (usize, bool) {
     let avail = bytes.len();
     if avail == 0 || bytes[0] == b'\n' {
         return (0, false);
     }
     let n = avail.min(FAST_BLOCK);
+    // Pairs (i, i + 1) for i < pair_stop: the byte after the block is
+    // looked at when the input has it.
+    let pair_stop = n.min(avail - 1);
+    let (limit, pair_stop) = match dot_finder().find(&bytes[..=pair_stop]) {
+        // The cut ends on that LF.
+        Some(p) => (p + 1, p + 1),
+        None => (n, pair_stop),
+    };
     let mut end = 0;
     let mut lf_every_round = true;
-    while end < n {
-        let stop = (end + SUB_BLOCK).min(n);
-        // Pairs (i, i + 1) for i in end..pair_stop; the byte after the
-        // block is looked at when the input has it.
-        let pair_stop = stop.min(avail - 1);
-        let flags = match bytes.get(end..).and_then(<[u8]>::first_chunk) {
-            // Chosen at compile time: see `round_flags`.
-            Some(round) if stop == end + SUB_BLOCK && !cfg!(target_feature = "avx2") => {
-                round_flags(round)
-            }
-            _ => tail_flags(&bytes[end..pair_stop], &bytes[end + 1..=pair_stop]),
+    while end < pair_stop {
+        let stop = (end + SUB_BLOCK).min(pair_stop);
+        let (bad, lf) = match bytes.get(end..).and_then(<[u8]>::first_chunk) {
+            // A short round is checked as a full one when the input has the
+            // bytes: only a bad pair needs checking again on the round's
+            // own pairs. An LF past `stop` can only mark the last round,
+            // which no LF-free run inside the prefix holds whole.
+            Some(round) => match round_flags(round) {
+                (true, _) if stop < end + SUB_BLOCK => {
+                    tail_flags(&bytes[end..stop], &bytes[end + 1..=stop])
+                }
+                flags => flags,
+            },
+            None => tail_flags(&bytes[end..stop], &bytes[end + 1..=stop]),
         };
-        if flags.bad {
+        if bad {
             break;
         }
-        if flags.dot {
-            if let Some(p) = dot_finder().find(&bytes[end..=pair_stop]) {
-                // The cut ends on that LF; the round's LF test stays valid
-                // for the part before it.
-                return (end + p + 1, lf_every_round);
-            }
-            break;
-        }
-        if !flags.lf {
-            lf_every_round = false;
-        }
+        lf_every_round &= lf;
         end = stop;
+    }
+    if end == pair_stop {
+        end = limit;
     }
     if end > 0 && bytes[end - 1] == b'\r' {
         // Keep a CRLF together.
@@ -1191,6 +1171,43 @@ mod tests {
                     assert_eq!(n, want_n, "{what}, decode_into");
                     let end = end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
                     assert_eq!(end, want_end, "{what}, decode_into");
+                }
+            }
+        }
+    }
+
+    /// A line that starts with a dot cuts a round short; what follows in
+    /// the bytes of that round (a bare CR or LF, the end of a long line)
+    /// is still found, on the next call.
+    #[test]
+    fn events_just_after_a_dot_line() {
+        let mut base = Vec::new();
+        while base.len() < FAST_BLOCK + 2 * SUB_BLOCK {
+            base.extend_from_slice(&[b'y'; 46]);
+            base.extend_from_slice(b"\r\n");
+        }
+        let long = [b'z'; 1000];
+        let events: [&[u8]; 5] = [b"\r", b"\n", b"\r\r\n", &long[..997], &long];
+        for limits in [reject(), normalize(), DataLimits::default()] {
+            for dot_at in [0, 100, SUB_BLOCK - 50, SUB_BLOCK + 7] {
+                for gap in [1, 2, 15, 16, 17, 200, SUB_BLOCK - 1, SUB_BLOCK + 1] {
+                    for event in events {
+                        let mut input = base[..dot_at].to_vec();
+                        input.extend_from_slice(b"\r\n.dot line\r\n");
+                        input.extend_from_slice(&base[..gap]);
+                        input.extend_from_slice(event);
+                        input.extend_from_slice(&base);
+                        input.extend_from_slice(b"\r\n.\r\n");
+                        let (want, want_end, want_n) = reference(&input, limits);
+                        let what = format!("dot at {dot_at}, gap {gap}, {limits:?}");
+                        for cuts in [&[][..], &[dot_at + 3]] {
+                            let (got, got_end, got_n) = run_split(limits, &input, cuts);
+                            assert_eq!(got, want, "{what}, cuts {cuts:?}");
+                            assert_eq!(got_n, want_n, "{what}, cuts {cuts:?}");
+                            let got_end = got_end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
+                            assert_eq!(got_end, want_end, "{what}, cuts {cuts:?}");
+                        }
+                    }
                 }
             }
         }
