@@ -1115,6 +1115,25 @@ mod tests {
         }
     }
 
+    /// Decodes `input` read in the pieces `cuts` gives and asserts that
+    /// the output, the bytes consumed and the summary's counts are the
+    /// reference decoder's.
+    fn assert_split_matches(
+        limits: DataLimits,
+        input: &[u8],
+        cuts: &[usize],
+        want: &[u8],
+        want_end: Option<(u64, u64, u64)>,
+        want_n: usize,
+        what: &str,
+    ) {
+        let (got, got_end, got_n) = run_split(limits, input, cuts);
+        assert_eq!(got, want, "{what}, cuts {cuts:?}");
+        assert_eq!(got_n, want_n, "{what}, cuts {cuts:?}");
+        let got_end = got_end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
+        assert_eq!(got_end, want_end, "{what}, cuts {cuts:?}");
+    }
+
     /// A bare CR, a bare LF or a line that starts with a dot, placed at
     /// every offset around the edges of the vector lanes (16 bytes), the
     /// rounds ([`SUB_BLOCK`]) and the blocks ([`FAST_BLOCK`]) of the fast
@@ -1158,11 +1177,7 @@ mod tests {
                         &[start + 1],
                         &[start.saturating_sub(1), start + 2],
                     ] {
-                        let (got, got_end, got_n) = run_split(limits, &input, cuts);
-                        assert_eq!(got, want, "{what}, cuts {cuts:?}");
-                        assert_eq!(got_n, want_n, "{what}, cuts {cuts:?}");
-                        let got_end = got_end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
-                        assert_eq!(got_end, want_end, "{what}, cuts {cuts:?}");
+                        assert_split_matches(limits, &input, cuts, &want, want_end, want_n, &what);
                     }
                     let mut dec = DataDecoder::new(limits);
                     let mut out = Vec::new();
@@ -1201,11 +1216,9 @@ mod tests {
                         let (want, want_end, want_n) = reference(&input, limits);
                         let what = format!("dot at {dot_at}, gap {gap}, {limits:?}");
                         for cuts in [&[][..], &[dot_at + 3]] {
-                            let (got, got_end, got_n) = run_split(limits, &input, cuts);
-                            assert_eq!(got, want, "{what}, cuts {cuts:?}");
-                            assert_eq!(got_n, want_n, "{what}, cuts {cuts:?}");
-                            let got_end = got_end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
-                            assert_eq!(got_end, want_end, "{what}, cuts {cuts:?}");
+                            assert_split_matches(
+                                limits, &input, cuts, &want, want_end, want_n, &what,
+                            );
                         }
                     }
                 }
