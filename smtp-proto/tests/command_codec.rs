@@ -165,6 +165,39 @@ fn unbracketed_paths_need_the_option() {
 }
 
 #[test]
+fn unbracketed_paths_keep_the_path_limit() {
+    let opts = ParseOptions::default().allow_unbracketed_paths(true);
+    let label = "a".repeat(60);
+    // A mailbox of 254 octets fits between brackets (256 with them); one
+    // more octet does not, with or without the brackets on the wire.
+    let local = "b".repeat(254 - 1 - 243);
+    let dom243 = [label.as_str(); 4].join(".");
+    assert_eq!(dom243.len(), 243);
+    let fits = format!("{local}@{dom243}");
+    assert_eq!(fits.len(), 254);
+    let line = format!("MAIL FROM:{fits}");
+    let cmd = Command::parse_with(line.as_bytes(), &opts).unwrap();
+    let wire = cmd.to_bytes();
+    assert_eq!(wire, format!("MAIL FROM:<{fits}>\r\n").as_bytes());
+    // What is written back parses again, with and without the option.
+    assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), cmd);
+    assert_eq!(Command::parse_with(&wire[..wire.len() - 2], &opts).unwrap(), cmd);
+    let over = format!("b{fits}");
+    for line in [format!("MAIL FROM:{over}"), format!("MAIL FROM:<{over}>")] {
+        assert_eq!(
+            Command::parse_with(line.as_bytes(), &opts).unwrap_err(),
+            CommandError::InvalidReversePath(PathError::PathTooLong),
+            "{line}"
+        );
+    }
+    let over = format!("RCPT TO:{over}");
+    assert_eq!(
+        Command::parse_with(over.as_bytes(), &opts).unwrap_err(),
+        CommandError::InvalidForwardPath(PathError::PathTooLong)
+    );
+}
+
+#[test]
 fn length_limits() {
     let local64 = "a".repeat(64);
     let local65 = "a".repeat(65);

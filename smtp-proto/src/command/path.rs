@@ -221,6 +221,11 @@ pub(crate) fn scan_path(
             return Err(PathError::MissingBrackets);
         }
         let (mb, used) = scan_mailbox(s)?;
+        // The same limit as a bracketed path: the mailbox is written back
+        // between brackets.
+        if used + 2 > 256 {
+            return Err(PathError::PathTooLong);
+        }
         return Ok((ScannedPath::Mailbox(mb), used));
     }
     if b.get(1) == Some(&b'>') {
