@@ -1,7 +1,8 @@
 //! Line framing: finds the end of each SMTP line in a caller-owned buffer.
 //!
 //! The framer is the only part of the codecs that can say "need more
-//! input". It looks for the line feed with `memchr`, remembers how far it has
+//! input". It finds the first CR or LF of each line (short lines word by
+//! word inline, longer ones with `memchr`), remembers how far it has
 //! already scanned so that a line arriving one byte at a time still costs
 //! O(n), enforces a maximum line length, and after an over-long line throws
 //! the rest of that line away (through its line feed) so that the tail is
@@ -100,13 +101,6 @@ impl LineFramer {
         self.discarding
     }
 
-    /// [`LineFramer::next_frame`], and whether the line is plain: ASCII
-    /// without any octet below 14 (so no NUL, CR or LF) in its content.
-    ///
-    /// A fresh line (no earlier partial scan) is looked at word by word, once,
-    /// for its end and for such octets together. A line that is not plain, or
-    /// not complete within the limit, goes through [`LineFramer::next_frame`]
-    /// (which resumes, so a line fed byte by byte still costs O(n)).
     /// At the start of a line, with nothing scanned or being discarded.
     #[inline(always)]
     pub(crate) fn is_fresh(&self) -> bool {
@@ -128,6 +122,13 @@ impl LineFramer {
         }
     }
 
+    /// [`LineFramer::next_frame`], and whether the line is plain: ASCII
+    /// without any octet below 14 (so no NUL, CR or LF) in its content.
+    ///
+    /// A fresh line (no earlier partial scan) is looked at word by word, once,
+    /// for its end and for such octets together. A line that is not plain, or
+    /// not complete within the limit, goes through [`LineFramer::next_frame`]
+    /// (which resumes, so a line fed byte by byte still costs O(n)).
     #[inline(always)]
     pub(crate) fn next_plain_frame(&mut self, buf: &[u8], max_len: usize) -> (Frame, bool) {
         if !self.discarding && self.scanned == 0 && !self.bare_cr {

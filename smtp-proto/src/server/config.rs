@@ -57,7 +57,7 @@ pub struct ServerConfig {
     /// Advertise `LIMITS RCPTMAX=n` (RFC 9422) from `max_recipients`.
     pub limits: bool,
     /// Recipients accepted per message; more get 452 4.5.3 (RFC 5321
-    /// §4.5.3.1.10 requires at least 100).
+    /// §4.5.3.1.8 requires at least 100; §4.5.3.1.10 gives the 452).
     pub max_recipients: usize,
     /// Errors answered by the machine before it replies 421 and closes.
     pub max_errors: usize,

@@ -62,7 +62,9 @@ pub enum ServerEvent<'a> {
     /// use `reply` to answer otherwise.
     Expn(Text<'a>),
     /// **Decision.** A SASL exchange finished: judge the credentials.
-    /// Accepting answers `235 2.7.0`, rejecting defaults to `535 5.7.8`.
+    /// Accepting answers `235 2.7.0`; to refuse, `reject` with the reply to
+    /// send (usually `535 5.7.8`, authentication credentials invalid,
+    /// RFC 4954 §6).
     Auth(Credentials),
     /// A message body begins (after the 354 to DATA, or with the first
     /// accepted BDAT chunk).
@@ -170,7 +172,7 @@ pub enum Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsageError {
-    /// `handle_input` or `greet` was called while a decision is pending.
+    /// `handle_input` was called while a decision is pending.
     #[error("a decision is pending")]
     DecisionPending,
     /// A decision method was called with no decision pending.
@@ -199,9 +201,6 @@ pub enum UsageError {
     /// `tls_established` without a STARTTLS in progress.
     #[error("no STARTTLS in progress")]
     NotAwaitingTls,
-    /// `handle_input` while the TLS handshake is pending.
-    #[error("the TLS handshake is pending")]
-    AwaitingTls,
 }
 
 /// The peer broke the protocol and the session was closed.

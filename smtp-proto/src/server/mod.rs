@@ -523,7 +523,8 @@ impl ServerSession {
 
     /// Refuses the connection: `554` (or the given 4xx/5xx reply) instead
     /// of 220. The session then answers 503 to everything until QUIT
-    /// (RFC 5321 §3.1).
+    /// (RFC 5321 §3.1); these count as errors, so after
+    /// [`ServerConfig::max_errors`] of them it replies 421 and closes.
     pub fn refuse(&mut self, reply: Option<OwnedReply>) -> Result<(), UsageError> {
         if !matches!(self.state, State::AwaitGreeting) {
             return Err(UsageError::AlreadyGreeted);
