@@ -355,7 +355,7 @@ fn ehlo_reply(total: usize) -> Vec<u8> {
         let len = if rest > 512 { 400 } else { rest };
         assert!(len >= 14, "cannot fill {rest} octets");
         out.extend_from_slice(b"250-X-FILL ");
-        out.extend(std::iter::repeat_n(b'a' + (n % 26) as u8, len - 13));
+        out.resize(out.len() + len - 13, b'a' + (n % 26) as u8);
         out.extend_from_slice(b"\r\n");
         rest -= len;
         n += 1;
