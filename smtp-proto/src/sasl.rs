@@ -122,7 +122,11 @@ impl Credentials {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SaslMechanism {
-    /// `PLAIN` (RFC 4616)
+    /// `PLAIN` (RFC 4616). Each of the authorization identity, the
+    /// authentication identity and the password may be up to
+    /// [`PLAIN_MAX_LEN`] octets, the length RFC 4616 §2 says a server must
+    /// accept; longer values are refused by the decoder and by
+    /// [`plain_response`] alike.
     Plain,
     /// `LOGIN`
     Login,
@@ -315,6 +319,10 @@ fn utf8(b: &[u8]) -> Result<&str, SaslError> {
     core::str::from_utf8(b).map_err(|_| SaslError::NotUtf8)
 }
 
+/// The longest value, in octets, of each `PLAIN` field (RFC 4616 §2:
+/// `MUST accept up to 255 octets`).
+pub const PLAIN_MAX_LEN: usize = 255;
+
 /// `message = [authzid] UTF8NUL authcid UTF8NUL passwd` (RFC 4616 §2).
 fn decode_plain(msg: &[u8]) -> Result<Credentials, SaslError> {
     let mut parts = msg.splitn(3, |&b| b == 0);
@@ -330,7 +338,10 @@ fn decode_plain(msg: &[u8]) -> Result<Credentials, SaslError> {
     if authcid.is_empty() || passwd.is_empty() {
         return Err(SaslError::Malformed("empty PLAIN authcid or password"));
     }
-    if authcid.len() > 255 || passwd.len() > 255 || authzid.len() > 255 {
+    if [authzid, authcid, passwd]
+        .iter()
+        .any(|v| v.len() > PLAIN_MAX_LEN)
+    {
         return Err(SaslError::Malformed("PLAIN value over 255 octets"));
     }
     Ok(Credentials::Plain {
@@ -487,6 +498,17 @@ fn no_ctl(s: &str, what: &'static str) -> Result<(), SaslError> {
 }
 
 /// The `PLAIN` response: `[authzid] NUL authcid NUL password`.
+///
+/// Refused ([`SaslError::Unencodable`]): a NUL in any value, an empty
+/// authcid or password, and a value over [`PLAIN_MAX_LEN`] octets, which
+/// the server side refuses too.
+///
+/// ```
+/// use smtp_proto::sasl::{plain_response, SaslError, PLAIN_MAX_LEN};
+/// assert_eq!(plain_response(Some("admin"), "bob", "pw").unwrap(), b"admin\0bob\0pw");
+/// let long = "p".repeat(PLAIN_MAX_LEN + 1);
+/// assert!(matches!(plain_response(None, "bob", &long), Err(SaslError::Unencodable(_))));
+/// ```
 pub fn plain_response(
     authzid: Option<&str>,
     authcid: &str,
@@ -501,6 +523,9 @@ pub fn plain_response(
     ] {
         if v.contains('\0') {
             return Err(SaslError::Unencodable(what));
+        }
+        if v.len() > PLAIN_MAX_LEN {
+            return Err(SaslError::Unencodable("PLAIN value over 255 octets"));
         }
     }
     if authcid.is_empty() || password.is_empty() {
@@ -663,6 +688,47 @@ mod tests {
         assert_eq!(s.start(None), Ok(SaslStep::Challenge(b"")));
         assert!(matches!(s.respond(b"\0u\0p"), Ok(SaslStep::Done(_))));
         assert_eq!(s.respond(b"\0u\0p"), Err(SaslError::Finished));
+    }
+
+    #[test]
+    fn plain_length_limit_is_the_same_on_both_sides() {
+        let at = "x".repeat(PLAIN_MAX_LEN);
+        let over = "x".repeat(PLAIN_MAX_LEN + 1);
+        for (authzid, authcid, password) in [
+            (Some(at.as_str()), at.as_str(), at.as_str()),
+            (None, "u", at.as_str()),
+        ] {
+            let msg = plain_response(authzid, authcid, password).unwrap();
+            let c = done(SaslServer::new(SaslMechanism::Plain).start(Some(&msg)));
+            let Credentials::Plain {
+                authcid: id,
+                password: pw,
+                ..
+            } = &c
+            else {
+                panic!("{c:?}")
+            };
+            assert_eq!((id.as_str(), pw.expose()), (authcid, password));
+        }
+        for (authzid, authcid, password) in [
+            (Some(over.as_str()), "u", "p"),
+            (None, over.as_str(), "p"),
+            (None, "u", over.as_str()),
+        ] {
+            assert_eq!(
+                plain_response(authzid, authcid, password),
+                Err(SaslError::Unencodable("PLAIN value over 255 octets"))
+            );
+            let mut msg = authzid.unwrap_or_default().as_bytes().to_vec();
+            msg.push(0);
+            msg.extend_from_slice(authcid.as_bytes());
+            msg.push(0);
+            msg.extend_from_slice(password.as_bytes());
+            assert_eq!(
+                SaslServer::new(SaslMechanism::Plain).start(Some(&msg)),
+                Err(SaslError::Malformed("PLAIN value over 255 octets"))
+            );
+        }
     }
 
     #[test]

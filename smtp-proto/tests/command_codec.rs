@@ -2,8 +2,8 @@
 
 use smtp_proto::command::{
     AuthParam, BodyType, ByMode, Command, CommandDecoder, CommandError, DecoderConfig, ForwardPath,
-    Hold, LineEndingPolicy, Mechanism, Notify, ParseOptions, PathError, Ret, ReversePath, RrvsMode,
-    XText,
+    Hold, LineEndingPolicy, Mailbox, Mechanism, Notify, ParseOptions, PathError, Ret, ReversePath,
+    RrvsMode, XText,
 };
 
 /// Parses `line`, re-encodes it, and checks the canonical form.
@@ -161,6 +161,44 @@ fn unbracketed_paths_need_the_option() {
     assert_eq!(
         String::from_utf8(cmd.to_bytes()).unwrap(),
         "MAIL FROM:<a@b.example> SIZE=10\r\n"
+    );
+}
+
+#[test]
+fn unbracketed_paths_keep_the_path_limit() {
+    let opts = ParseOptions::default().allow_unbracketed_paths(true);
+    let label = "a".repeat(60);
+    // A mailbox of 254 octets fits between brackets (256 with them); one
+    // more octet does not, with or without the brackets on the wire.
+    let local = "b".repeat(254 - 1 - 243);
+    let dom243 = [label.as_str(); 4].join(".");
+    assert_eq!(dom243.len(), 243);
+    let fits = format!("{local}@{dom243}");
+    assert_eq!(fits.len(), 254);
+    let line = format!("MAIL FROM:{fits}");
+    let cmd = Command::parse_with(line.as_bytes(), &opts).unwrap();
+    let wire = cmd.to_bytes();
+    assert_eq!(wire, format!("MAIL FROM:<{fits}>\r\n").as_bytes());
+    // What is written back parses again, with and without the option.
+    assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), cmd);
+    assert_eq!(
+        Command::parse_with(&wire[..wire.len() - 2], &opts).unwrap(),
+        cmd
+    );
+    let over = format!("b{fits}");
+    for line in [format!("MAIL FROM:{over}"), format!("MAIL FROM:<{over}>")] {
+        assert_eq!(
+            Command::parse_with(line.as_bytes(), &opts).unwrap_err(),
+            CommandError::InvalidReversePath(PathError::PathTooLong),
+            "{line}"
+        );
+    }
+    assert_eq!(Mailbox::parse(&fits).unwrap().to_string(), fits);
+    assert_eq!(Mailbox::parse(&over), Err(PathError::PathTooLong));
+    let over = format!("RCPT TO:{over}");
+    assert_eq!(
+        Command::parse_with(over.as_bytes(), &opts).unwrap_err(),
+        CommandError::InvalidForwardPath(PathError::PathTooLong)
     );
 }
 
@@ -364,6 +402,7 @@ fn bdat_sizes_markers_and_reasons() {
     let ok = [
         ("BDAT 18446744073709551615", u64::MAX, false),
         ("BDAT 00000000000000000001", 1, false),
+        ("BDAT 000000000000000000001", 1, false),
         (
             "BDAT 1999999999999999999 LAST",
             1_999_999_999_999_999_999,
@@ -382,7 +421,6 @@ fn bdat_sizes_markers_and_reasons() {
     let bad = [
         ("BDAT 18446744073709551616", "invalid chunk size"),
         ("BDAT 99999999999999999999", "invalid chunk size"),
-        ("BDAT 000000000000000000001", "invalid chunk size"),
         ("BDAT 12x", "invalid chunk size"),
         ("BDAT x12", "invalid chunk size"),
         ("BDAT +1", "invalid chunk size"),
@@ -774,7 +812,9 @@ mod roundtrip {
 }
 
 /// Every chunk size the writer can put on the wire reads back: 20-digit
-/// sizes up to u64::MAX included, one more refused.
+/// sizes up to u64::MAX included, one more refused. Leading zeros are
+/// digits of `chunk-size = 1*DIGIT` (RFC 3030 §4) that add nothing, however
+/// many there are.
 #[test]
 fn bdat_sizes_of_twenty_digits() {
     for size in [10_000_000_000_000_000_000u64, u64::MAX] {
@@ -782,8 +822,33 @@ fn bdat_sizes_of_twenty_digits() {
         let wire = cmd.to_bytes();
         assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), cmd);
     }
-    assert!(Command::parse(b"BDAT 18446744073709551616").is_err());
-    assert!(Command::parse(b"BDAT 000000000000000000001").is_err());
+    let too_big = CommandError::InvalidArgument {
+        verb: "BDAT",
+        reason: "invalid chunk size",
+    };
+    assert_eq!(
+        Command::parse(b"BDAT 18446744073709551616").unwrap_err(),
+        too_big
+    );
+    assert_eq!(
+        Command::parse(b"BDAT 00000000000000000000018446744073709551616").unwrap_err(),
+        too_big
+    );
+    let cases: [(&[u8], u64, bool); 5] = [
+        (b"BDAT 000000000000000000001", 1, false),
+        (b"BDAT 0000000000000000000000 LAST", 0, true),
+        (b"BDAT 0", 0, false),
+        (b"BDAT 00018446744073709551615", u64::MAX, false),
+        (b"BDAT 010", 10, false),
+    ];
+    for (line, size, last) in cases {
+        assert_eq!(
+            Command::parse(line).unwrap(),
+            Command::Bdat { size, last },
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
 }
 
 /// `=` on the wire is the empty initial response; `Base64::new("=")` is

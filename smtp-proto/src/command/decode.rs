@@ -597,11 +597,13 @@ fn parse_bdat(args: &[u8]) -> Result<Command<'_>, CommandError> {
         verb: "BDAT",
         reason,
     };
-    // The digits, read as they are found. Up to 20 of them: every u64 (the
+    // The digits, read as they are found. Up to 20 of them after any
+    // leading zeros (`chunk-size = 1*DIGIT` allows those): every u64 (the
     // writer's range) reads back; 19 digits cannot overflow, the 20th is
     // checked.
     let mut size: u64 = 0;
     let mut i = 0;
+    let mut zeros = None;
     while let Some(&c) = args.get(i) {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
@@ -610,10 +612,17 @@ fn parse_bdat(args: &[u8]) -> Result<Command<'_>, CommandError> {
         size = if i < 19 {
             size * 10 + u64::from(d)
         } else {
-            size.checked_mul(10)
-                .and_then(|n| n.checked_add(u64::from(d)))
-                .filter(|_| i == 19)
-                .ok_or(invalid("invalid chunk size"))?
+            // Counted once, and only for long sizes.
+            let z = *zeros.get_or_insert_with(|| args.iter().take_while(|&&c| c == b'0').count());
+            let place = i.saturating_sub(z);
+            if place < 19 {
+                size * 10 + u64::from(d)
+            } else {
+                size.checked_mul(10)
+                    .and_then(|n| n.checked_add(u64::from(d)))
+                    .filter(|_| place == 19)
+                    .ok_or(invalid("invalid chunk size"))?
+            }
         };
         i += 1;
     }

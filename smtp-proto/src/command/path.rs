@@ -31,7 +31,9 @@ impl<'a> Mailbox<'a> {
         Ok(Self { local_part, domain })
     }
 
-    /// Parses `local@domain` without brackets.
+    /// Parses `local@domain` without brackets. As with [`Mailbox::new`], a
+    /// mailbox over 254 octets, which no 256-octet path can hold with its
+    /// brackets, is refused ([`PathError::PathTooLong`]).
     ///
     /// ```
     /// use smtp_proto::command::Mailbox;
@@ -191,6 +193,11 @@ fn scan_mailbox(s: &str) -> Result<(Mailbox<'_>, usize), PathError> {
         }
     };
     let end = dom_start + dom_len;
+    // A path holds at most 256 octets with its brackets (RFC 5321
+    // §4.5.3.1.3), so no mailbox in one is longer than 254.
+    if end > 254 {
+        return Err(PathError::PathTooLong);
+    }
     let mb = Mailbox {
         local_part: LocalPart(Cow::Borrowed(&s[..lp_len])),
         domain: Domain(Cow::Borrowed(&s[dom_start..end])),
