@@ -50,7 +50,13 @@ pub struct RunOptions {
     pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
     /// The longest one read of the TLS handshake may wait.
     pub handshake_timeout: Duration,
-    /// How many bytes one read asks for.
+    /// How many bytes one read asks for (at least 512). The read buffer
+    /// is not capped by it: each read adds room for one more read after
+    /// what the machine has not yet taken, so a reply up to the limits in
+    /// `ClientConfig::replies` is gathered over as many reads as it needs.
+    /// Memory stays bounded by `max_reply_len + max_line_len` plus one
+    /// read, since the machine refuses a reply as soon as it is known to
+    /// be too long.
     pub read_size: usize,
 }
 

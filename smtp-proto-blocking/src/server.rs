@@ -43,7 +43,13 @@ pub struct ServeOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The longest a TLS handshake may take.
     pub handshake_timeout: Duration,
-    /// How many bytes one read asks for.
+    /// How many bytes one read asks for (at least 512). The read buffer
+    /// is not capped by it: each read adds room for one more read after
+    /// what the session has not yet taken, so a line up to the session's
+    /// limits (`max_line_length`, and `max_auth_line_length` for AUTH and
+    /// SASL responses) is gathered over as many reads as it needs. Memory
+    /// stays bounded by those limits plus one read, since the session
+    /// drops a line as soon as it is known to be too long.
     pub read_size: usize,
 }
 

@@ -12,11 +12,12 @@ use std::io;
 use std::time::Duration;
 
 use smtp_proto::client::{Client, ClientError, ClientEvent, Outcome};
+use smtp_proto::reply::DecoderConfig;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
-use crate::io::{flush_reading, read_some, MaybeTls, PeerState};
+use crate::io::{buffer_full, flush_reading, read_some, Filled, MaybeTls, PeerState};
 use crate::tls::{connect_starttls, StartTlsError};
 
 /// The application's side of a client connection.
@@ -51,7 +52,15 @@ pub struct RunOptions {
     pub tls: Option<(TlsConnector, ServerName<'static>)>,
     /// The longest a TLS handshake may take.
     pub handshake_timeout: Duration,
-    /// The most bytes read ahead of the machine.
+    /// The most bytes held in the read buffer, not yet taken by the
+    /// machine (bounded memory). [`run`] raises it to what the longest
+    /// reply the machine accepts needs, from the reply limits in
+    /// [`ClientConfig::replies`]: `max_reply_len + max_line_len + 1`
+    /// (a whole reply is held until its last line, and the line after the
+    /// reply limit must be seen to refuse it). So every reply within those
+    /// limits is read whole, whatever this is set to.
+    ///
+    /// [`ClientConfig::replies`]: smtp_proto::client::ClientConfig::replies
     pub read_buffer: usize,
 }
 
@@ -104,6 +113,19 @@ pub enum RunError {
 /// How long to wait when the machine names no timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
+/// The most bytes the read buffer holds for a machine whose reply decoder
+/// has the limits `replies`: `options.read_buffer`, raised so that the
+/// decoder never waits on a full buffer. It holds a reply whole until its
+/// last line: the lines it accepted end within `max_reply_len` octets, and
+/// the next line is decided (complete, or too long) once `max_line_len`
+/// octets of it are there. One octet more is kept as margin.
+fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
+    let longest = replies
+        .max_reply_len
+        .saturating_add(replies.max_line_len.max(1));
+    options.read_buffer.max(longest.saturating_add(1))
+}
+
 /// Runs one client session to its end (the machine closed, after QUIT or a
 /// refusal). The machine must be new: it waits for the server's greeting.
 pub async fn run<S, H>(
@@ -117,7 +139,7 @@ where
     H: ClientHandler,
 {
     let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
-    let cap = options.read_buffer.max(1024);
+    let cap = read_cap(options, &client.config().replies);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     let mut piece: Vec<u8> = Vec::new();
@@ -212,8 +234,12 @@ where
                 }
                 let wait = client.timeout().unwrap_or(DEFAULT_WAIT);
                 match tokio::time::timeout(wait, read_some(&mut stream, &mut buf, cap)).await {
-                    Ok(Ok(0)) => break Err(RunError::PeerClosed),
-                    Ok(Ok(_)) => {}
+                    Ok(Ok(Filled::Bytes(_))) => {}
+                    Ok(Ok(Filled::Eof)) => break Err(RunError::PeerClosed),
+                    // The machine waits for more of a reply that fills the
+                    // buffer; `read_cap` makes this unreachable for the
+                    // machine's own limits.
+                    Ok(Ok(Filled::Full)) => break Err(buffer_full(cap).into()),
                     Ok(Err(e)) => break Err(e.into()),
                     Err(_) => break Err(RunError::TimedOut),
                 }

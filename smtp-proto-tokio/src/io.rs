@@ -117,10 +117,13 @@ where
                 Poll::Ready(Ok(n)) => written += n,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
-                    if peer == PeerState::Open && inbuf.len() < cap {
+                    if peer == PeerState::Open {
                         match poll_read_some(stream, cx, inbuf, cap) {
-                            Poll::Ready(Ok(0)) => peer = PeerState::Eof,
-                            Poll::Ready(Ok(_)) => continue,
+                            Poll::Ready(Ok(Filled::Bytes(_))) => continue,
+                            Poll::Ready(Ok(Filled::Eof)) => peer = PeerState::Eof,
+                            // No room: the peer's next bytes wait in the
+                            // socket until the session has taken some.
+                            Poll::Ready(Ok(Filled::Full)) => {}
                             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                             Poll::Pending => {}
                         }
@@ -136,16 +139,28 @@ where
     result.map(|()| peer)
 }
 
+/// What one read into the connection's buffer gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Filled {
+    /// This many bytes (at least one) were added.
+    Bytes(usize),
+    /// The peer closed its side (end of stream).
+    Eof,
+    /// The buffer already holds `cap` bytes, so nothing was read. This is
+    /// not the end of the stream: the peer may well have more to send.
+    Full,
+}
+
 /// Reads once into the spare room of `inbuf` (at most `cap` bytes held).
 fn poll_read_some<S: AsyncRead + Unpin>(
     stream: &mut S,
     cx: &mut Context<'_>,
     inbuf: &mut Vec<u8>,
     cap: usize,
-) -> Poll<io::Result<usize>> {
+) -> Poll<io::Result<Filled>> {
     let room = cap.saturating_sub(inbuf.len()).min(64 * 1024);
     if room == 0 {
-        return Poll::Ready(Ok(0));
+        return Poll::Ready(Ok(Filled::Full));
     }
     let start = inbuf.len();
     inbuf.resize(start + room, 0);
@@ -157,18 +172,71 @@ fn poll_read_some<S: AsyncRead + Unpin>(
     };
     inbuf.truncate(start + n);
     match res {
-        Poll::Ready(Ok(())) => Poll::Ready(Ok(n)),
+        Poll::Ready(Ok(())) if n == 0 => Poll::Ready(Ok(Filled::Eof)),
+        Poll::Ready(Ok(())) => Poll::Ready(Ok(Filled::Bytes(n))),
         Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
         Poll::Pending => Poll::Pending,
     }
 }
 
-/// Reads at least one byte into `inbuf` (at most `cap` held); `Ok(0)` at
-/// end of stream.
+/// Reads at least one byte into `inbuf` (at most `cap` held), or reports
+/// the end of the stream, or that the buffer is already full.
 pub(crate) async fn read_some<S: AsyncRead + Unpin>(
     stream: &mut S,
     inbuf: &mut Vec<u8>,
     cap: usize,
-) -> io::Result<usize> {
+) -> io::Result<Filled> {
     poll_fn(|cx| poll_read_some(stream, cx, inbuf, cap)).await
+}
+
+/// The error for a session that waits for more input while the read
+/// buffer is full. The drivers size the buffer so that the longest line
+/// or reply their session accepts fits, so this means a session and a
+/// buffer size that do not match; it is never reported as the peer's
+/// close.
+pub(crate) fn buffer_full(cap: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("read buffer full ({cap} bytes) while the session still waits for more input"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    /// Bounds each read, so a broken helper fails instead of hanging.
+    const BOUND: Duration = Duration::from_secs(10);
+
+    async fn read(stream: &mut tokio::io::DuplexStream, buf: &mut Vec<u8>, cap: usize) -> Filled {
+        tokio::time::timeout(BOUND, read_some(stream, buf, cap))
+            .await
+            .expect("bounded")
+            .expect("read")
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_is_reported_apart_from_the_end_of_the_stream() {
+        let (mut peer, mut ours) = tokio::io::duplex(64);
+        peer.write_all(b"0123456789").await.expect("write");
+        let mut buf = Vec::new();
+        assert_eq!(read(&mut ours, &mut buf, 4).await, Filled::Bytes(4));
+        // The peer is still open and has more to send: full, not closed.
+        assert_eq!(read(&mut ours, &mut buf, 4).await, Filled::Full);
+        assert_eq!(buf, b"0123");
+        buf.clear();
+        assert_eq!(read(&mut ours, &mut buf, 64).await, Filled::Bytes(6));
+        drop(peer);
+        assert_eq!(read(&mut ours, &mut buf, 64).await, Filled::Eof);
+        assert_eq!(buf, b"456789");
+    }
+
+    #[test]
+    fn the_full_buffer_error_is_invalid_data_naming_the_size() {
+        let e = buffer_full(2048);
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("2048 bytes"), "{e}");
+    }
 }

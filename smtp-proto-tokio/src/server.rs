@@ -12,13 +12,13 @@ use std::io;
 use std::time::Duration;
 
 use smtp_proto::server::{
-    Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError,
+    Error as SessionError, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::Outcome;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
-use crate::io::{flush_reading, read_some, MaybeTls, PeerState};
+use crate::io::{buffer_full, flush_reading, read_some, Filled, MaybeTls, PeerState};
 use crate::tls::{accept_starttls, StartTlsError};
 
 /// The application's side of a server connection.
@@ -44,8 +44,16 @@ pub struct ServeOptions {
     pub tls: Option<TlsAcceptor>,
     /// The longest a TLS handshake may take.
     pub handshake_timeout: Duration,
-    /// The most bytes read ahead of the session (bounded memory); at least
-    /// the session's longest line.
+    /// The most bytes held in the read buffer, not yet taken by the
+    /// session (bounded memory). [`serve`] raises it to one more than the
+    /// longest line the session accepts, the larger of the
+    /// [`ServerConfig`]'s `max_line_length` and `max_auth_line_length`
+    /// (AUTH commands and SASL responses), so every line within those
+    /// limits is read whole and answered, whatever this is set to. A
+    /// larger value lets the driver read further ahead of a pipelining
+    /// client or through a message body.
+    ///
+    /// [`ServerConfig`]: smtp_proto::server::ServerConfig
     pub read_buffer: usize,
 }
 
@@ -116,6 +124,17 @@ impl From<SessionError> for ServeError {
 /// How long to wait for the client when the session names no timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
+/// The most bytes the read buffer holds for a session with `config`:
+/// `options.read_buffer`, raised to one more than the longest line the
+/// session accepts. The session's line framer decides every line once it
+/// holds that many bytes of it (a complete line, or one known to be too
+/// long, whose bytes it then drops), so it never waits on a full buffer.
+/// SMTP bodies (DATA, BDAT) are taken in pieces and need no more.
+fn read_cap(options: &ServeOptions, config: &ServerConfig) -> usize {
+    let longest = config.max_line_length.max(config.max_auth_line_length);
+    options.read_buffer.max(longest.saturating_add(1))
+}
+
 /// Runs one server connection to its end.
 ///
 /// The session must already be greeted (`session.greet()`) or refused
@@ -131,9 +150,7 @@ where
     H: ServerHandler,
 {
     let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
-    let cap = options
-        .read_buffer
-        .max(session.config().max_line_length + 1);
+    let cap = read_cap(options, session.config());
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
     let mut peer = PeerState::Open;
@@ -201,8 +218,12 @@ where
                 }
                 let wait = session.timeout().unwrap_or(DEFAULT_WAIT);
                 match tokio::time::timeout(wait, read_some(&mut stream, &mut buf, cap)).await {
-                    Ok(Ok(0)) => break Ok(ServeEnd::PeerClosed),
-                    Ok(Ok(_)) => {}
+                    Ok(Ok(Filled::Bytes(_))) => {}
+                    Ok(Ok(Filled::Eof)) => break Ok(ServeEnd::PeerClosed),
+                    // The session waits for more of a line that fills the
+                    // buffer; `read_cap` makes this unreachable for the
+                    // session's own limits.
+                    Ok(Ok(Filled::Full)) => break Err(buffer_full(cap).into()),
                     Ok(Err(e)) => break Err(e.into()),
                     Err(_) => {
                         session.timed_out();

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::tls;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -98,22 +98,41 @@ async fn connect_with_retries(port: u16) -> TcpStream {
     panic!("nothing listens on 127.0.0.1:{port}");
 }
 
+/// The most lines one reply may have in these scripts.
+const MAX_REPLY_LINES: usize = 100;
+
+/// The most octets one reply line may have (RFC 5321 §4.5.3.1.5: 512).
+const MAX_LINE_LEN: usize = 512;
+
 /// Reads one SMTP reply (through its final `NNN ` line); returns its lines.
+/// The whole reply must arrive within `BOUND`, in at most
+/// `MAX_REPLY_LINES` lines of at most `MAX_LINE_LEN` octets each.
 async fn read_reply<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Vec<String> {
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        let n = tokio::time::timeout(BOUND, reader.read_line(&mut line))
-            .await
-            .expect("bounded read")
-            .expect("read");
-        assert!(n > 0, "peer closed; reply so far: {lines:?}");
-        let done = line.as_bytes().get(3) == Some(&b' ') || line.trim_end().len() == 3;
-        lines.push(line.trim_end().to_owned());
-        if done {
-            return lines;
+    tokio::time::timeout(BOUND, async {
+        let mut lines = Vec::new();
+        for _ in 0..MAX_REPLY_LINES {
+            let mut line = String::new();
+            // One octet over the limit is enough to tell a line too long.
+            let n = (&mut *reader)
+                .take(MAX_LINE_LEN as u64 + 1)
+                .read_line(&mut line)
+                .await
+                .expect("read");
+            assert!(n > 0, "peer closed; reply so far: {lines:?}");
+            assert!(
+                n <= MAX_LINE_LEN && line.ends_with('\n'),
+                "reply line over {MAX_LINE_LEN} octets: {line:?}"
+            );
+            let done = line.as_bytes().get(3) == Some(&b' ') || line.trim_end().len() == 3;
+            lines.push(line.trim_end().to_owned());
+            if done {
+                return lines;
+            }
         }
-    }
+        panic!("reply longer than {MAX_REPLY_LINES} lines: {lines:?}");
+    })
+    .await
+    .expect("bounded reply")
 }
 
 async fn send<W: AsyncWrite + Unpin>(writer: &mut W, line: &str) {
