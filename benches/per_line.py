@@ -25,7 +25,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PROFILE = os.path.join(ROOT, "target", "release", "profile")
-SAMPLE = os.path.join(ROOT, "..", "shared", "bench-inputs", "commands.txt")
+SAMPLE = os.path.join(HERE, "inputs", "commands.txt")  # the sample `profile` embeds
 GROUPS = {"ours": "command_line", "stalwart": "command_line_stalwart"}
 
 

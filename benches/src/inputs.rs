@@ -352,26 +352,3 @@ mod tests {
         );
     }
 }
-
-#[cfg(test)]
-mod shared_copy {
-    use std::path::Path;
-
-    /// The samples in `inputs/` are copies of `../shared/bench-inputs/` (beside
-    /// the repository, where that directory exists): they must not drift apart.
-    #[test]
-    fn in_repo_samples_match_the_shared_ones() {
-        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench-inputs");
-        if !shared.is_dir() {
-            eprintln!("{} not present; nothing to compare", shared.display());
-            return;
-        }
-        for (name, ours) in [
-            ("commands.txt", super::COMMANDS_FILE),
-            ("ehlo_reply.txt", super::EHLO_REPLY_FILE),
-        ] {
-            let theirs = std::fs::read(shared.join(name)).expect("readable sample");
-            assert!(theirs == ours, "inputs/{name} differs from the shared copy");
-        }
-    }
-}

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -40,6 +41,12 @@ EXAMPLES = os.environ.get("INTEROP_EXAMPLES", os.path.join(TARGET, "release/exam
 
 HOST = "127.0.0.1"
 CRLF = b"\r\n"
+# Every read from the network is bounded: at most READ_MAX bytes waiting
+# unparsed, at most REPLY_MAX_LINES lines (and READ_MAX bytes) in one reply,
+# and an overall deadline on each reply or conversation, not only a timeout
+# on each recv.
+READ_MAX = 1 << 20
+REPLY_MAX_LINES = 1000
 FROM = "sender@client.test"
 TO = "rcpt@server.test"
 USER, PASSWORD = "alice", "s3cret"
@@ -313,34 +320,53 @@ def serve_binaries():
 
 
 class Raw:
-    """A deliberately simple SMTP client over a raw socket."""
+    """A deliberately simple SMTP client over a raw socket. Each reply must
+    be complete within `timeout` seconds of asking for it (not per recv),
+    in at most REPLY_MAX_LINES lines and READ_MAX bytes."""
 
     def __init__(self, port, timeout=10.0):
+        self.timeout = timeout
         self.sock = socket.create_connection((HOST, port), timeout=timeout)
         self.buf = b""
 
     def send(self, data):
         self.sock.sendall(data)
 
-    def _fill(self):
-        chunk = self.sock.recv(65536)
+    def _fill(self, deadline):
+        """One recv that returns by the deadline (socket.timeout if not)."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline passed")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        finally:
+            self.sock.settimeout(self.timeout)
         if not chunk:
             raise EOFError("server closed the connection")
         self.buf += chunk
+        check(len(self.buf) <= READ_MAX, f"more than {READ_MAX} bytes from the server without a CRLF")
 
     def reply(self):
         """Reads one (possibly multi-line) reply; returns (code, text lines)."""
+        deadline = time.monotonic() + self.timeout
         lines = []
-        for _ in range(1000):
+        size = 0
+        for _ in range(REPLY_MAX_LINES):
             while CRLF not in self.buf:
-                self._fill()
-                check(len(self.buf) < 1 << 20, "reply line longer than 1 MiB")
+                try:
+                    self._fill(deadline)
+                except socket.timeout:
+                    raise CaseFailure(f"no complete reply within {self.timeout:g}s; got {lines} "
+                                      f"and {self.buf[:80]!r}") from None
             line, self.buf = self.buf.split(CRLF, 1)
+            size += len(line) + 2
+            check(size <= READ_MAX, f"reply longer than {READ_MAX} bytes")
             check(re.match(rb"^[2-5][0-9][0-9]([ -]|$)", line) is not None, f"not a reply line: {line!r}")
             lines.append(line.decode("utf-8", "replace"))
             if len(line) == 3 or line[3:4] == b" ":
                 return int(line[:3]), lines
-        raise CaseFailure("reply with more than 1000 lines")
+        raise CaseFailure(f"reply with more than {REPLY_MAX_LINES} lines")
 
     def cmd(self, line, want=None):
         self.send(line.encode() + CRLF if isinstance(line, str) else line + CRLF)
@@ -350,21 +376,27 @@ class Raw:
         return code, lines
 
     def rest(self, seconds=10.0):
-        """Reads until the server closes; returns (bytes, closed)."""
+        """Reads until the server closes, for at most `seconds` and READ_MAX
+        bytes; returns (bytes, closed)."""
         data, self.buf = self.buf, b""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except ConnectionResetError:
-                return data, True
-            if not chunk:
-                return data, True
-            data += chunk
-        return data, False
+        try:
+            while time.monotonic() < deadline:
+                self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+                try:
+                    chunk = self.sock.recv(65536)
+                except socket.timeout:
+                    continue
+                except ConnectionResetError:
+                    return data, True
+                if not chunk:
+                    return data, True
+                data += chunk
+                check(len(data) <= READ_MAX,
+                      f"more than {READ_MAX} bytes from the server before it closed: {data[:80]!r}...")
+            return data, False
+        finally:
+            self.sock.settimeout(self.timeout)
 
     def close(self):
         self.sock.close()
@@ -392,11 +424,57 @@ def reply_codes(data):
 
 # ------------------------------------------------- real clients -> our server
 
+SMTPLIB_SECONDS = 60.0
+
+
+def smtplib_session(port, seconds=SMTPLIB_SECONDS):
+    """smtplib's client to 127.0.0.1:port, for a `with` block. smtplib's
+    reads have only a timeout per recv and its reply loop no line limit, so
+    a timer shuts the socket down `seconds` after the connection starts,
+    which ends any read in progress; the case then fails saying so."""
+    import smtplib
+
+    class Bounded(smtplib.SMTP):
+        def __init__(self):
+            self.expired = False
+            self.watchdog = threading.Timer(seconds, self._expire)
+            self.watchdog.daemon = True
+            self.watchdog.start()
+            try:
+                super().__init__(HOST, port, local_hostname="client.test", timeout=30)
+            except BaseException as e:
+                self.watchdog.cancel()
+                self._check_expired(e)
+                raise
+
+        def _expire(self):
+            self.expired = True
+            sock = self.sock  # the TLS socket after STARTTLS
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        def _check_expired(self, cause=None):
+            if self.expired:
+                raise CaseFailure(f"smtplib session not finished within {seconds:g}s") from cause
+
+        def __exit__(self, exc_type, exc, tb):
+            try:
+                super().__exit__(exc_type, exc, tb)  # QUIT, also a read
+            finally:
+                self.watchdog.cancel()
+            self._check_expired(exc)
+            return False
+
+    return Bounded()
+
+
 def smtplib_send(port, body, sender=FROM, rcpts=(TO,), starttls=False, auth=None,
                  mail_options=()):
-    import smtplib
     import ssl
-    with smtplib.SMTP(HOST, port, local_hostname="client.test", timeout=30) as smtp:
+    with smtplib_session(port) as smtp:
         smtp.ehlo()
         if starttls:
             check(smtp.has_extn("starttls"), "STARTTLS not advertised")
@@ -450,11 +528,10 @@ def t_smtplib_auth(mech):
 
 
 def t_smtplib_auth_wrong_password(binary, name):
-    import smtplib
     c, k = cert()
     srv = OurServer(f"{name}-smtplib-badauth", binary, "--auth", f"{USER}:{PASSWORD}",
                     "--auth-plaintext")
-    with smtplib.SMTP(HOST, srv.port, local_hostname="client.test", timeout=30) as smtp:
+    with smtplib_session(srv.port) as smtp:
         smtp.ehlo()
         check(smtp.has_extn("auth"), "AUTH not advertised with --auth-plaintext")
         wrong = base64.b64encode(f"\0{USER}\0wrong".encode()).decode()
@@ -480,9 +557,8 @@ def t_smtplib_smtputf8(binary, name):
 
 def t_smtplib_dsn(binary, name):
     """DSN parameters on MAIL and RCPT (RFC 3461) are accepted."""
-    import smtplib
     srv = OurServer(f"{name}-smtplib-dsn", binary)
-    with smtplib.SMTP(HOST, srv.port, local_hostname="client.test", timeout=30) as smtp:
+    with smtplib_session(srv.port) as smtp:
         smtp.ehlo()
         check(smtp.has_extn("dsn"), "DSN not advertised")
         refused = smtp.sendmail(FROM, [TO], MSG, mail_options=["RET=HDRS", "ENVID=QQ314159+2B"],
@@ -918,7 +994,13 @@ def t_disconnect_mid_data(binary, name):
 def t_concurrent(n):
     def t(binary, name):
         srv = OurServer(f"{name}-concurrent", binary)
-        results = asyncio.run(asyncio.wait_for(concurrent_clients(srv.port, n), 150))
+        try:
+            # Each session has its own deadline (CONCURRENT_SECONDS); this one
+            # is the backstop for the whole run.
+            results = asyncio.run(asyncio.wait_for(concurrent_clients(srv.port, n),
+                                                   CONCURRENT_SECONDS + 10))
+        except asyncio.TimeoutError:
+            raise CaseFailure(f"{n} sessions not finished within {CONCURRENT_SECONDS + 10}s") from None
         bad = [r for r in results if r is not True]
         check(not bad, f"{len(bad)} of {n} sessions failed, e.g. {bad[:3]}")
         got = srv.wait_count(n, 30)
@@ -935,7 +1017,15 @@ def t_concurrent(n):
     return t
 
 
-async def concurrent_clients(port, n):
+CONCURRENT_SECONDS = 140
+
+
+async def concurrent_clients(port, n, seconds=CONCURRENT_SECONDS):
+    """n sessions at once; each must end within `seconds` of the start, and
+    each reply within REPLY_MAX_LINES lines and READ_MAX bytes (a line
+    within the StreamReader's 64 KiB limit)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
     arrived = {"n": 0}
     all_in = asyncio.Event()
 
@@ -953,14 +1043,27 @@ async def concurrent_clients(port, n):
         greeted = False
         try:
             async def reply():
-                while True:
+                size = 0
+                for _ in range(REPLY_MAX_LINES):
                     line = await reader.readline()
                     if not line:
                         raise EOFError("closed")
+                    size += len(line)
+                    if size > READ_MAX:
+                        raise ValueError(f"reply longer than {READ_MAX} bytes")
                     if line[3:4] != b"-":
                         return int(line[:3])
+                raise ValueError(f"reply with more than {REPLY_MAX_LINES} lines")
 
-            code = await asyncio.wait_for(reply(), 30)
+            async def step(data):
+                writer.write(data)
+                await writer.drain()
+                return await reply()
+
+            def left():
+                return max(0.0, deadline - loop.time())
+
+            code = await asyncio.wait_for(reply(), min(30, left()))
             greeted = True
             arrive()
             if code != 220:
@@ -974,9 +1077,10 @@ async def concurrent_clients(port, n):
                      (b"Subject: conn %d\r\n\r\nbody %d\r\n.\r\n" % (i, i), 250),
                      (b"QUIT\r\n", 221)]
             for data, want in steps:
-                writer.write(data)
-                await writer.drain()
-                code = await reply()
+                try:
+                    code = await asyncio.wait_for(step(data), left())
+                except asyncio.TimeoutError:
+                    return f"{i}: no reply to {data[:10]!r} within {seconds}s of the start"
                 if code != want:
                     return f"{i}: {data[:10]!r} got {code}"
             return True
@@ -1335,10 +1439,16 @@ def t_send_to_serve(client, server):
 
 class FakeServer:
     """A scripted SMTP server for one connection, in a thread; records every
-    byte the client sends. `script(conn)` drives the conversation."""
+    byte the client sends. `script(conn)` drives the conversation.
 
-    def __init__(self, script):
-        import threading
+    Every read is bounded: line() and until() must complete within
+    STEP_SECONDS, the whole conversation ends `seconds` after the connection
+    is accepted, and at most READ_MAX bytes wait unparsed. A script that
+    runs past a bound fails with a CaseFailure, reported through .error."""
+
+    STEP_SECONDS = 10.0
+
+    def __init__(self, script, seconds=30.0):
         self.listener = socket.socket()
         self.listener.bind((HOST, 0))
         self.listener.listen(1)
@@ -1347,16 +1457,24 @@ class FakeServer:
         self.received = b""
         self.error = None
         self.script = script
+        self.seconds = seconds
+        self.deadline = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self):
         try:
-            conn, _ = self.listener.accept()
-            conn.settimeout(10)
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                raise CaseFailure("the client did not connect within 30s") from None
+            self.deadline = time.monotonic() + self.seconds
+            conn.settimeout(self.STEP_SECONDS)
             self.conn = conn
             self.buf = b""
             self.script(self)
+        except CaseFailure as e:
+            self.error = str(e)
         except Exception as e:  # reported by the case through .error
             self.error = repr(e)
         finally:
@@ -1369,31 +1487,46 @@ class FakeServer:
     def send(self, data):
         self.conn.sendall(data)
 
-    def _fill(self):
+    def _fill(self, deadline):
+        """One recv that returns by the deadline and by the end of the
+        conversation (socket.timeout if not)."""
+        left = min(deadline, self.deadline) - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline passed")
+        self.conn.settimeout(left)
         chunk = self.conn.recv(65536)
         if not chunk:
             raise EOFError("client closed")
         self.received += chunk
         self.buf += chunk
+        check(len(self.buf) <= READ_MAX, f"more than {READ_MAX} bytes from the client unread: "
+                                         f"{self.buf[:80]!r}...")
+
+    def _read_to(self, marker):
+        deadline = time.monotonic() + self.STEP_SECONDS
+        try:
+            while marker not in self.buf:
+                self._fill(deadline)
+        except socket.timeout:
+            limit = (f"the conversation's {self.seconds:g}s" if self.deadline < deadline
+                     else f"{self.STEP_SECONDS:g}s")
+            raise CaseFailure(f"no {marker!r} from the client within {limit}; "
+                              f"unread: {self.buf[:80]!r}") from None
+        data, self.buf = self.buf.split(marker, 1)
+        return data
 
     def line(self):
-        while CRLF not in self.buf:
-            self._fill()
-        line, self.buf = self.buf.split(CRLF, 1)
-        return line
+        return self._read_to(CRLF)
 
     def until(self, marker):
-        while marker not in self.buf:
-            self._fill()
-        data, self.buf = self.buf.split(marker, 1)
-        return data + marker
+        return self._read_to(marker) + marker
 
     def rest(self, seconds=3.0):
-        """Reads until the client closes or goes quiet."""
+        """Reads until the client closes or goes quiet, for at most `seconds`."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
-                self._fill()
+                self._fill(deadline)
             except (EOFError, OSError):
                 break
         data, self.buf = self.buf, b""
