@@ -568,24 +568,31 @@ RCPT TO:<c@d.example> NOTIFY=NEVER\r\nRCPT TO:<bad\r\nDATA\r\nNOOP x\nQUIT\r\n";
 
 #[test]
 fn split_invariance() {
-    let whole = decode_stream(STREAM, &[], DecoderConfig::default());
-    assert_eq!(whole.len(), 7);
-    assert_eq!(whole[0], Ok("EHLO client.example\r\n".into()));
-    assert!(whole[3].is_err());
-    assert_eq!(whole[5], Err(CommandError::BareLineEnding));
-    assert_eq!(whole[6], Ok("QUIT\r\n".into()));
-    for cut in 0..=STREAM.len() {
-        assert_eq!(
-            decode_stream(STREAM, &[cut], DecoderConfig::default()),
-            whole,
-            "cut at {cut}"
-        );
+    let mut lenient = DecoderConfig::default();
+    lenient.line_endings = LineEndingPolicy::AllowBareLf;
+    // Strict: `NOOP x\nQUIT` is one line, refused as a whole. With bare
+    // LF allowed it is two commands.
+    for (config, count) in [(DecoderConfig::default(), 6), (lenient, 7)] {
+        let whole = decode_stream(STREAM, &[], config.clone());
+        assert_eq!(whole.len(), count, "{whole:?}");
+        assert_eq!(whole[0], Ok("EHLO client.example\r\n".into()));
+        assert!(whole[3].is_err());
+        if count == 6 {
+            assert_eq!(whole[5], Err(CommandError::BareLineEnding));
+        } else {
+            assert_eq!(whole[5], Ok("NOOP x\r\n".into()));
+            assert_eq!(whole[6], Ok("QUIT\r\n".into()));
+        }
+        for cut in 0..=STREAM.len() {
+            assert_eq!(
+                decode_stream(STREAM, &[cut], config.clone()),
+                whole,
+                "cut at {cut}"
+            );
+        }
+        let every: Vec<usize> = (0..STREAM.len()).collect();
+        assert_eq!(decode_stream(STREAM, &every, config.clone()), whole);
     }
-    let every: Vec<usize> = (0..STREAM.len()).collect();
-    assert_eq!(
-        decode_stream(STREAM, &every, DecoderConfig::default()),
-        whole
-    );
 }
 
 #[test]
@@ -601,11 +608,20 @@ fn bare_lf_policy() {
             Err(CommandError::BareLineEnding)
         ]
     );
+    // Strict: only CRLF ends a line, so the bare LF is part of one line
+    // `NOOP\nQUIT`, refused as a whole; nothing after the LF runs.
     let got = decode_stream(b"NOOP\nQUIT\r\n", &[], DecoderConfig::default());
+    assert_eq!(got, vec![Err(CommandError::BareLineEnding)]);
+    let got = decode_stream(b"NOOP\nQUIT\r\nNOOP\r\n", &[], DecoderConfig::default());
     assert_eq!(
         got,
-        vec![Err(CommandError::BareLineEnding), Ok("QUIT\r\n".into())]
+        vec![Err(CommandError::BareLineEnding), Ok("NOOP\r\n".into())]
     );
+    // The default decoder is the strict one.
+    let mut dec = CommandDecoder::default();
+    let d = dec.decode(b"NOOP\nQUIT\r\n");
+    assert_eq!(d.consumed, 11);
+    assert_eq!(d.item, Some(Err(CommandError::BareLineEnding)));
 }
 
 #[test]
@@ -630,6 +646,95 @@ fn overlong_line_then_rcpt_on_same_line_yields_no_rcpt() {
         decode_stream(&input, &every, DecoderConfig::default()),
         expect
     );
+}
+
+/// Decodes `input` whole, cut at every offset, and byte by byte, under
+/// the default (strict) configuration; every run must give `expect`.
+fn assert_every_split(input: &[u8], expect: &[Result<String, CommandError>]) {
+    let config = DecoderConfig::default();
+    assert_eq!(decode_stream(input, &[], config.clone()), expect);
+    for cut in 0..=input.len() {
+        assert_eq!(
+            decode_stream(input, &[cut], config.clone()),
+            expect,
+            "cut at {cut}"
+        );
+    }
+    let every: Vec<usize> = (0..input.len()).collect();
+    assert_eq!(decode_stream(input, &every, config), expect, "byte by byte");
+}
+
+#[test]
+fn overlong_line_then_rcpt_after_bare_lf_yields_no_rcpt() {
+    let expect = vec![
+        Ok("MAIL FROM:<a@b.example>\r\n".to_string()),
+        Err(CommandError::LineTooLong),
+        Ok("QUIT\r\n".into()),
+    ];
+    // A bare LF past the limit does not end the over-long line: it is
+    // thrown away through the next CRLF, the RCPT with it.
+    let mut input = b"MAIL FROM:<a@b.example>\r\nNOOP ".to_vec();
+    input.extend(std::iter::repeat(b'A').take(5000));
+    input.extend_from_slice(b"\nRCPT TO:<victim@example.com>\r\nQUIT\r\n");
+    assert_every_split(&input, &expect);
+
+    // Several bare LFs, and an LF followed by a CR: none is a CRLF.
+    let mut input = b"MAIL FROM:<a@b.example>\r\nNOOP ".to_vec();
+    input.extend(std::iter::repeat(b'A').take(2000));
+    input.extend_from_slice(b"\nRCPT TO:<v1@example.com>\n\rRCPT TO:<v2@example.com>\n");
+    input.extend_from_slice(b"RCPT TO:<v3@example.com>\r\nQUIT\r\n");
+    assert_every_split(&input, &expect);
+
+    // A bare CR as the last octet within the limit (1024), then a bare LF:
+    // the over-long line still runs to the CRLF after the RCPT.
+    let mut input = b"MAIL FROM:<a@b.example>\r\nNOOP ".to_vec();
+    input.extend(std::iter::repeat(b'A').take(1023 - 5));
+    input.extend_from_slice(b"\rX\nRCPT TO:<victim@example.com>\r\nQUIT\r\n");
+    assert_every_split(&input, &expect);
+
+    // A bare LF within the limit: the line is still one line, and too long.
+    let mut input = b"MAIL FROM:<a@b.example>\r\nNOOP x\n".to_vec();
+    input.extend(std::iter::repeat(b'A').take(2000));
+    input.extend_from_slice(b"RCPT TO:<victim@example.com>\r\nQUIT\r\n");
+    assert_every_split(&input, &expect);
+}
+
+#[test]
+fn bare_lf_then_rcpt_is_one_refused_line() {
+    assert_every_split(
+        b"MAIL FROM:<a@b.example>\r\nNOOP\nRCPT TO:<victim@example.com>\r\nQUIT\r\n",
+        &[
+            Ok("MAIL FROM:<a@b.example>\r\n".to_string()),
+            Err(CommandError::BareLineEnding),
+            Ok("QUIT\r\n".into()),
+        ],
+    );
+}
+
+#[test]
+fn only_bare_lfs_are_a_line_too_long_not_unbounded() {
+    // A client that only ever sends bare LFs: the line grows to the limit
+    // and is thrown away, a piece at a time, with nothing reported until
+    // its CRLF; the caller never holds more than one line.
+    let mut dec = CommandDecoder::default();
+    let piece = b"NOOP\n".repeat(1000);
+    for _ in 0..100 {
+        let mut buf: &[u8] = &piece;
+        loop {
+            let d = dec.decode(buf);
+            assert_eq!(d.item, None);
+            if d.consumed == 0 {
+                break;
+            }
+            buf = &buf[d.consumed..];
+        }
+        assert!(buf.is_empty(), "{} octets held", buf.len());
+    }
+    assert!(dec.is_discarding());
+    let d = dec.decode(b"\r\nQUIT\r\n");
+    assert_eq!(d.item, Some(Err(CommandError::LineTooLong)));
+    assert_eq!(d.consumed, 2);
+    assert_eq!(dec.decode(b"QUIT\r\n").item, Some(Ok(Command::Quit)));
 }
 
 #[test]

@@ -94,10 +94,13 @@ fn unknown_mode_is_an_error() {
 #[test]
 fn commands_mode_prints_one_line_per_input_line() {
     let mut input = b"ehlo client.example\r\nMAIL FROM:<>>>>\r\nRCPT TO:<postmaster>\r\n\
-MAIL FROM:<a@b.example> size=10 SIZE=20\r\nXCLIENT ADDR=192.0.2.1\r\nNOOP\n"
+MAIL FROM:<a@b.example> size=10 SIZE=20\r\nXCLIENT ADDR=192.0.2.1\r\nNOOP\nQUIT\r\n"
         .to_vec();
-    // An over-long line whose tail looks like a command: one error, no RCPT.
+    // A bare LF does not end a line: `NOOP\nQUIT` is one line, one error.
+    // An over-long line whose tail looks like a command, after a bare LF
+    // too: one error, no RCPT.
     input.extend(std::iter::repeat_n(b'A', 2000));
+    input.push(b'\n');
     input.extend_from_slice(b"RCPT TO:<victim@example.com>\r\nQUIT\r\nNOOP");
     assert_eq!(
         run("commands", &input),

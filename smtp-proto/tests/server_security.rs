@@ -231,6 +231,122 @@ fn overlong_line_then_command_on_same_line() {
     assert!(!r.events.iter().any(|e| e.contains("victim")));
 }
 
+/// The replies of `output` whose code is `code`.
+fn replies_with_code(output: &str, code: &str) -> usize {
+    output.split("\r\n").filter(|l| l.starts_with(code)).count()
+}
+
+const EHLO_REPLY: &str = "
+    S: 220 mx.example.com ESMTP
+    C: EHLO a.example
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+";
+
+#[test]
+fn overlong_line_then_bare_lf_then_rcpt() {
+    // The bare LF does not end the over-long line: it is thrown away
+    // through the CRLF after the RCPT, with one 500.
+    let long = "X".repeat(2000);
+    let r = check(
+        &Setup::new(config()),
+        &format!(
+            "{EHLO_REPLY}
+    C: MAIL FROM:<a@a.example>
+    S: 250 2.1.0 OK
+    C~ {long}\\nRCPT TO:<victim@b.example>\\r\\n
+    S: 500 5.5.2 line too long
+"
+        ),
+    );
+    assert_eq!(replies_with_code(&r.output_str(), "500 "), 1);
+    assert!(!r.events.iter().any(|e| e.starts_with("Rcpt")), "{r:#?}");
+    assert_eq!(r.leftover, 0);
+}
+
+#[test]
+fn bare_lf_does_not_split_a_command_line() {
+    // A front end that ends lines only at CRLF sees one line here; so does
+    // the server: one 500 for the whole line, no RCPT.
+    let r = check(
+        &Setup::new(config()),
+        &format!(
+            "{EHLO_REPLY}
+    C: MAIL FROM:<a@a.example>
+    S: 250 2.1.0 OK
+    C~ NOOP\\nRCPT TO:<x@y.example>\\r\\n
+    S: 500 5.5.2 bare CR or LF in command line
+    C: NOOP
+    S: 250 2.0.0 OK
+"
+        ),
+    );
+    assert_eq!(replies_with_code(&r.output_str(), "500 "), 1);
+    assert!(!r.events.iter().any(|e| e.starts_with("Rcpt")), "{r:#?}");
+}
+
+/// An AUTH-capable configuration and its EHLO exchange.
+fn auth_setup() -> (Setup, &'static str) {
+    let mut c = config();
+    c.auth_mechanisms = vec![
+        smtp_proto::sasl::SaslMechanism::Plain,
+        smtp_proto::sasl::SaslMechanism::XOAuth2,
+    ];
+    let ehlo = "
+    S: 220 mx.example.com ESMTP
+    C: EHLO a.example
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN XOAUTH2
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+";
+    (Setup::new(c), ehlo)
+}
+
+#[test]
+fn bare_lf_in_sasl_response_is_one_refused_line() {
+    let (setup, ehlo) = auth_setup();
+    let r = check(
+        &setup,
+        &format!(
+            "{ehlo}
+    C: AUTH PLAIN
+    S: 334 
+    C~ AGFsaWNlAHNlY3JldA==\\nMAIL FROM:<a@a.example>\\r\\n
+    S: 501 5.5.2 Cannot Base64-decode client response
+    C: NOOP
+    S: 250 2.0.0 OK
+"
+        ),
+    );
+    assert!(!r.events.iter().any(|e| e.starts_with("Mail")), "{r:#?}");
+    assert!(!r.events.iter().any(|e| e.starts_with("Auth(")), "{r:#?}");
+}
+
+#[test]
+fn bare_lf_in_answer_to_oauth_error_challenge_is_one_line() {
+    let (setup, ehlo) = auth_setup();
+    let r = check(
+        &setup,
+        &format!(
+            "{ehlo}
+    C: AUTH XOAUTH2 dXNlcj1hbGljZUBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB3cm9uZwEB
+    S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=
+    C~ \\nMAIL FROM:<b@a.example>\\r\\n
+    S: 535 5.7.8 Authentication credentials invalid
+    C: NOOP
+    S: 250 2.0.0 OK
+"
+        ),
+    );
+    assert!(!r.events.iter().any(|e| e.starts_with("Mail")), "{r:#?}");
+}
+
 /// Feeds `total` bytes of `fill` without a line end, 64 KiB at a time,
 /// dropping what the machine consumes; the unconsumed tail must stay below
 /// `bound` the whole time.

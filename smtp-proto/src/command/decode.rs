@@ -15,12 +15,18 @@ use crate::framer::{first_special, Frame, LineFramer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum LineEndingPolicy {
-    /// CRLF only: a bare LF or a bare CR in a command line is a syntax error
-    /// (500 5.5.2).
+    /// Only CRLF ends a command line (RFC 5321 §2.3.8). A bare LF is part of
+    /// the line, which runs on to the next CRLF; the whole line is then
+    /// refused as a syntax error (500 5.5.2,
+    /// [`CommandError::BareLineEnding`]), and nothing after the bare LF is
+    /// parsed as a command of its own. A line with a bare CR is refused the
+    /// same way. An over-long line is thrown away through the next CRLF.
+    /// A front end that ends lines only at CRLF sees the same lines.
     #[default]
     Strict,
-    /// A bare LF also ends a command line (some old clients send it). A bare
-    /// CR inside a line is still an error.
+    /// A bare LF also ends a command line (some old clients send it), and
+    /// an over-long line is thrown away through the next LF. A bare CR
+    /// inside a line is still an error.
     AllowBareLf,
 }
 
@@ -101,20 +107,44 @@ pub struct Decoded<'a> {
 /// }
 /// assert_eq!(seen, vec![Ok("HELO".into()), Err(CommandError::InvalidVerb), Ok("QUIT".into())]);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CommandDecoder {
     framer: LineFramer,
     config: DecoderConfig,
 }
 
+impl Default for CommandDecoder {
+    /// `CommandDecoder::new(DecoderConfig::default())`: lines end only at
+    /// CRLF ([`LineEndingPolicy::Strict`]).
+    fn default() -> Self {
+        Self::new(DecoderConfig::default())
+    }
+}
+
 impl CommandDecoder {
-    /// A decoder with the given configuration.
+    /// A decoder with the given configuration. Under
+    /// [`LineEndingPolicy::Strict`] only CRLF ends a line; under
+    /// [`LineEndingPolicy::AllowBareLf`] any LF does.
     #[must_use]
     pub fn new(config: DecoderConfig) -> Self {
         Self {
-            framer: LineFramer::new(),
+            framer: Self::framer_for(&config),
             config,
         }
+    }
+
+    /// A framer at the start of a line that ends lines as `config` says.
+    fn framer_for(config: &DecoderConfig) -> LineFramer {
+        match config.line_endings {
+            LineEndingPolicy::Strict => LineFramer::crlf_only(),
+            LineEndingPolicy::AllowBareLf => LineFramer::new(),
+        }
+    }
+
+    /// A fresh framer that ends lines the way this decoder does, for other
+    /// lines the same peer sends (SASL responses).
+    pub(crate) fn line_framer(&self) -> LineFramer {
+        Self::framer_for(&self.config)
     }
 
     /// The configuration.

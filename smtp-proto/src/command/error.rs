@@ -71,7 +71,9 @@ pub enum CommandError {
     /// The line exceeded the maximum length; it was discarded through its end.
     #[error("line too long")]
     LineTooLong,
-    /// The line ended in a bare LF, or holds a bare CR.
+    /// The line holds a bare CR, or, under
+    /// [`LineEndingPolicy::Strict`](super::LineEndingPolicy::Strict), an LF
+    /// without CR before it anywhere before the CRLF that ends the line.
     #[error("bare CR or LF in command line")]
     BareLineEnding,
     /// The line holds a NUL octet.

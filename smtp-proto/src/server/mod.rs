@@ -665,7 +665,7 @@ impl ServerSession {
         self.out.extend_from_slice(text.as_bytes());
         self.out.extend_from_slice(b"\r\n");
         self.state = State::SaslFailing {
-            framer: LineFramer::new(),
+            framer: self.decoder.line_framer(),
             reply,
         };
         Ok(())
@@ -1410,7 +1410,7 @@ impl ServerSession {
                 self.out.extend_from_slice(b"\r\n");
                 self.state = State::Sasl {
                     sasl,
-                    framer: LineFramer::new(),
+                    framer: self.decoder.line_framer(),
                 };
                 Ok(Step::need_input(pos))
             }
