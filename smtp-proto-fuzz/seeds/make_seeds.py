@@ -58,6 +58,8 @@ cmd = {
     "misc-verbs": "HELO client.example\r\nLHLO x.y\r\nNOOP\r\nNOOP hello there\r\nHELP\r\nVRFY postmaster\r\nEXPN list\r\nETRN @example.com\r\nETRN #queue1\r\nRSET\r\nSTARTTLS\r\nQUIT  \r\n",
     "unknown-verb": "XCLIENT ADDR=192.0.2.1 NAME=spike.example\r\nBOGUS<\r\n",
     "bare-lf-and-cr": "NOOP\nQUIT\r\nNO\rOP\r\n",
+    "bare-lf-smuggle": "MAIL FROM:<a@a.example>\r\nNOOP\nRCPT TO:<x@y.example>\r\nQUIT\r\n",
+    "overlong-bare-lf-rcpt": "MAIL FROM:<a@a.example>\r\n" + "X" * 2000 + "\nRCPT TO:<victim@b.example>\r\nQUIT\r\n",
     "invalid-utf8": "VRFY \xff\xfe\r\n".encode("latin-1"),
     "nul": b"NOOP a\x00b\r\nQUIT\r\n",
     "overlong-line": "NOOP " + "x" * 1100 + "\r\nQUIT\r\n",

@@ -2,9 +2,10 @@
 //! (`smtp_proto::command::CommandDecoder`, `Command::parse`, `Command::write_to`).
 //!
 //! The input is the byte stream a client might send. It is decoded under
-//! every configuration of [`CONFIGS`] (the default, and a permissive one
-//! with short lines, bare LF accepted and paths without brackets) and
-//! under every cut of [`crate::split::cuts`], and the target asserts:
+//! every configuration of [`CONFIGS`] (the default, the default line
+//! ending policy with short lines, and a permissive one with short lines,
+//! bare LF accepted and paths without brackets) and under every cut of
+//! [`crate::split::cuts`], and the target asserts:
 //!
 //! - the caller contract of [`crate::stream::feed`]: consumed bytes within
 //!   the buffer, no loop, and while waiting for input the buffer holds less
@@ -12,9 +13,12 @@
 //! - the same commands and errors, with the same bytes each, come out
 //!   however the input is cut (the pieces of one over-long line are merged
 //!   first: the decoder reports them as they arrive);
-//! - each item covers exactly one line: the bytes through the first LF, and
-//!   an over-long line is reported once, as `LineTooLong`, only when it is
-//!   longer than the limit;
+//! - each item covers exactly one line: the bytes through the first CRLF
+//!   under `LineEndingPolicy::Strict` (bare LFs inside), through the first
+//!   LF under `AllowBareLf`; an over-long line is reported once, as
+//!   `LineTooLong`, only when it is longer than the limit;
+//! - a line holding a bare CR, or under `Strict` a bare LF, is refused as
+//!   a whole with `BareLineEnding`;
 //! - every command decoded encodes to canonical bytes (one line, CRLF at the
 //!   end, no other CR, LF or NUL), which parse back to the same command with
 //!   the default options and encode to the same bytes again; `into_owned`
@@ -32,16 +36,21 @@ use crate::stream::{feed, Limits, Step};
 
 /// The decoder configurations every input is decoded with.
 pub fn configs() -> Vec<DecoderConfig> {
-    let mut small = DecoderConfig::default();
-    small.max_line_length = 24;
-    small.max_auth_line_length = 40;
+    let mut short = DecoderConfig::default();
+    short.max_line_length = 24;
+    short.max_auth_line_length = 40;
+    let mut small = short.clone();
     small.line_endings = LineEndingPolicy::AllowBareLf;
     small.parse = ParseOptions::default().allow_unbracketed_paths(true);
-    vec![DecoderConfig::default(), small]
+    vec![DecoderConfig::default(), short, small]
 }
 
 /// Names the configurations of [`configs`] in messages.
-pub const CONFIGS: &[&str] = &["default", "short lines, bare LF, unbracketed paths"];
+pub const CONFIGS: &[&str] = &[
+    "default",
+    "short lines",
+    "short lines, bare LF, unbracketed paths",
+];
 
 /// One item of the decoder, with the bytes it consumed (the pieces of an
 /// over-long line merged).
@@ -131,22 +140,32 @@ fn check_items(data: &[u8], got: &Decoding, config: &DecoderConfig, name: &str) 
         rebuilt, data,
         "[{name}] items and tail do not cover the input"
     );
-    assert!(
-        !got.discarding.contains(&b'\n'),
-        "[{name}] an LF inside a discarded tail"
+    // Under `Strict` only CRLF ends a line; otherwise any LF does.
+    let strict = config.line_endings == LineEndingPolicy::Strict;
+    let line_end = |b: &[u8]| {
+        if strict {
+            b.windows(2).position(|w| w == b"\r\n").map(|i| i + 1)
+        } else {
+            b.iter().position(|&c| c == b'\n')
+        }
+    };
+    assert_eq!(
+        line_end(&got.discarding),
+        None,
+        "[{name}] a line end inside a discarded tail"
     );
-    assert!(
-        !got.tail.contains(&b'\n'),
-        "[{name}] an LF left in the tail"
+    assert_eq!(
+        line_end(&got.tail),
+        None,
+        "[{name}] a line end left in the tail"
     );
 
     for item in &got.items {
         let wire = &item.wire;
-        let lf = wire.iter().position(|&b| b == b'\n');
         assert_eq!(
-            lf,
+            line_end(wire),
             Some(wire.len() - 1),
-            "[{name}] an item must cover one line through its LF: {item:?}"
+            "[{name}] an item must cover one line through its end: {item:?}"
         );
         let is_auth = wire.len() >= 5 && wire[..5].eq_ignore_ascii_case(b"AUTH ");
         let limit = if is_auth {
@@ -166,9 +185,9 @@ fn check_items(data: &[u8], got: &Decoding, config: &DecoderConfig, name: &str) 
             .strip_suffix(b"\n")
             .map(|c| c.strip_suffix(b"\r").unwrap_or(c))
             .unwrap_or(wire);
-        let bare_lf = !wire.ends_with(b"\r\n");
-        let bad_ending = content.contains(&b'\r')
-            || (bare_lf && config.line_endings == LineEndingPolicy::Strict);
+        // Under `Strict` every item ends in CRLF, and a bare LF can only
+        // be inside it.
+        let bad_ending = content.contains(&b'\r') || (strict && content.contains(&b'\n'));
         if bad_ending {
             assert_eq!(
                 item.result,
