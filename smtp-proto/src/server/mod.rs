@@ -830,7 +830,17 @@ impl ServerSession {
                             RefusalReason::TooLarge => Rejection::MessageTooLarge,
                             RefusalReason::NotImplemented => Rejection::NotImplemented("BDAT"),
                         };
-                        let counts = !matches!(r.reason, RefusalReason::TooLarge);
+                        // As in `sequence`: a pipelining client sends its
+                        // chunks before it learns that MAIL, every RCPT or an
+                        // earlier chunk (552) failed, so those refusals are
+                        // expected and do not count toward the error limit.
+                        let counts = match r.reason {
+                            RefusalReason::TooLarge => false,
+                            RefusalReason::Sequence(e) => {
+                                !pipelined_sequence_error(&self.config, e)
+                            }
+                            RefusalReason::NotImplemented => true,
+                        };
                         return self
                             .machine_reject(pos, r.code, r.enhanced, r.text, reason, counts);
                     }
@@ -945,8 +955,7 @@ impl ServerSession {
         // A pipelining client sends RCPT and DATA before it learns that MAIL
         // (or every RCPT) failed; the 503s that follow are expected (RFC 2920
         // §3.1) and do not count toward the error limit.
-        let expected = self.config.pipelining
-            && matches!(e, SequenceError::NeedMail | SequenceError::NoRecipients);
+        let expected = pipelined_sequence_error(&self.config, e);
         self.machine_reject(
             pos,
             e.reply_code(),
@@ -1512,4 +1521,11 @@ impl ServerSession {
             }
         }
     }
+}
+
+/// True for a sequence error a pipelining client meets in the normal course
+/// of things: commands sent after MAIL, or every RCPT, failed, before their
+/// replies arrived (RFC 2920 §3.1).
+fn pipelined_sequence_error(config: &ServerConfig, e: SequenceError) -> bool {
+    config.pipelining && matches!(e, SequenceError::NeedMail | SequenceError::NoRecipients)
 }
