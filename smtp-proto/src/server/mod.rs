@@ -101,9 +101,10 @@ use core::time::Duration;
 
 use base64::Engine as _;
 
+use crate::command::read_chunk_size;
 use crate::command::{
-    BodyType, Command, CommandDecoder, DecoderConfig, MailFrom, MailParameters, RcptParameters,
-    RcptTo,
+    BodyType, Command, CommandDecoder, CommandError, DecoderConfig, MailFrom, MailParameters,
+    RcptParameters, RcptTo,
 };
 use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
 use crate::framer::{Frame, Line, LineFramer};
@@ -172,6 +173,9 @@ enum RefusalReason {
     Sequence(SequenceError),
     TooLarge,
     NotImplemented,
+    /// The BDAT command's end marker was wrong (the reason given); its
+    /// chunk size was readable, so the chunk is read and dropped.
+    Syntax(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -829,6 +833,12 @@ impl ServerSession {
                             RefusalReason::Sequence(e) => Rejection::Sequence(e),
                             RefusalReason::TooLarge => Rejection::MessageTooLarge,
                             RefusalReason::NotImplemented => Rejection::NotImplemented("BDAT"),
+                            RefusalReason::Syntax(reason) => {
+                                Rejection::Syntax(CommandError::InvalidArgument {
+                                    verb: "BDAT",
+                                    reason,
+                                })
+                            }
                         };
                         // As in `sequence`: a pipelining client sends its
                         // chunks before it learns that MAIL, every RCPT or an
@@ -839,7 +849,7 @@ impl ServerSession {
                             RefusalReason::Sequence(e) => {
                                 !pipelined_sequence_error(&self.config, e)
                             }
-                            RefusalReason::NotImplemented => true,
+                            RefusalReason::NotImplemented | RefusalReason::Syntax(_) => true,
                         };
                         return self
                             .machine_reject(pos, r.code, r.enhanced, r.text, reason, counts);
@@ -896,12 +906,24 @@ impl ServerSession {
                     if decoded.consumed == 0 && decoded.item.is_none() {
                         return Ok(Step::need_input(pos));
                     }
+                    let line = &input[pos..pos + decoded.consumed];
                     pos += decoded.consumed;
                     let Some(item) = decoded.item else { continue };
                     if matches!(self.state, State::Refused) {
                         return self.refused_session(pos, item.ok());
                     }
                     return match item {
+                        Err(
+                            e @ (CommandError::InvalidArgument { verb: "BDAT", .. }
+                            | CommandError::MissingArgument { verb: "BDAT" }),
+                        ) => {
+                            let step = self.bad_bdat(pos, line, &e)?;
+                            if matches!(step.outcome, Outcome::NeedInput) {
+                                // The chunk follows: go on with its bytes.
+                                continue;
+                            }
+                            Ok(step)
+                        }
                         Err(e) => self.machine_reject(
                             pos,
                             e.reply_code(),
@@ -1389,6 +1411,51 @@ impl ServerSession {
         }
         // No event: the caller's loop goes on with the chunk's bytes.
         Ok(Step::need_input(pos))
+    }
+
+    /// A BDAT command line that did not parse. Its client sends the chunk
+    /// right after it all the same, so when the chunk size can be read
+    /// (only the end marker is wrong) the chunk is read and dropped before
+    /// the error is answered, and its bytes are never taken for commands.
+    /// When the size cannot be read, where the chunk ends is unknown: the
+    /// session answers and closes rather than guess.
+    fn bad_bdat<'a>(&mut self, pos: usize, line: &[u8], e: &CommandError) -> Handled<'a> {
+        let content = line
+            .strip_suffix(b"\r\n")
+            .or_else(|| line.strip_suffix(b"\n"))
+            .unwrap_or(line);
+        // After the four letters of the verb and the spaces that follow.
+        let mut args = content.get(4..).unwrap_or_default();
+        while let [b' ', rest @ ..] = args {
+            args = rest;
+        }
+        match (read_chunk_size(args), e) {
+            (Some((size, _)), CommandError::InvalidArgument { reason, .. }) => {
+                self.state = State::Bdat {
+                    reader: ChunkReader::new(size),
+                    size,
+                    last: false,
+                    refusal: Some(Refusal {
+                        code: e.reply_code(),
+                        enhanced: e.enhanced_code(),
+                        text: reason,
+                        reason: RefusalReason::Syntax(reason),
+                    }),
+                    replies: 1,
+                };
+                // No event: the caller's loop goes on with the chunk's bytes.
+                Ok(Step::need_input(pos))
+            }
+            _ => {
+                self.send(
+                    e.reply_code(),
+                    e.enhanced_code(),
+                    "Unreadable BDAT chunk size, closing",
+                );
+                self.close();
+                Err(RemoteError::UnreadableChunkSize.into())
+            }
+        }
     }
 
     fn auth_bad_base64<'a>(&mut self, pos: usize) -> Handled<'a> {
