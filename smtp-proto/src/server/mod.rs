@@ -88,6 +88,16 @@
 //! then starts over at EHLO. Bytes that follow the STARTTLS line in the same
 //! buffer, or that are passed in before `tls_established`, close the
 //! session with [`RemoteError::StartTlsInjection`].
+//!
+//! # BDAT
+//!
+//! The chunk of a BDAT command is always read, also when the command is
+//! refused (no transaction, no valid recipients, too large, or a wrong end
+//! marker such as `BDAT 100 NOW`), so its bytes are never taken for
+//! commands; the refusal is sent once the chunk is in. A BDAT command whose
+//! chunk size cannot be read leaves where the next command starts unknown:
+//! the session answers 501 and closes with
+//! [`RemoteError::UnreadableChunkSize`].
 
 mod config;
 mod event;
