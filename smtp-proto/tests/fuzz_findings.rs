@@ -88,3 +88,45 @@ fn pipelined_commands_after_a_refused_mail_are_not_errors() {
     let (_, failed) = run_server(config, &input, refuse);
     assert!(failed);
 }
+
+/// The same for BDAT: chunks pipelined after every RCPT was refused, or
+/// after MAIL was refused, get 554 or 503 (and their data is read and
+/// dropped), but with PIPELINING they do not count toward the error limit.
+#[test]
+fn pipelined_chunks_after_refused_recipients_are_not_errors() {
+    let mut config = ServerConfig::new("mx.example.org");
+    config.max_errors = 2;
+    let mut input = b"EHLO client.example\r\n".to_vec();
+    for _ in 0..4 {
+        input.extend_from_slice(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n");
+        input.extend_from_slice(b"BDAT 3\r\nabcBDAT 2 LAST\r\ndeRSET\r\n");
+    }
+    input.extend_from_slice(b"QUIT\r\n");
+    // Every recipient is refused: both chunks of each message get 554.
+    let refuse_rcpt = |ev: &ServerEvent<'_>| {
+        matches!(ev, ServerEvent::Rcpt { .. })
+            .then(|| OwnedReply::new(ReplyCode::new(550).unwrap(), "5.1.1 no such user").unwrap())
+    };
+    let (replies, failed) = run_server(config.clone(), &input, refuse_rcpt);
+    assert!(!failed, "{replies}");
+    assert_eq!(
+        replies.matches("554 5.5.1 No valid recipients\r\n").count(),
+        8,
+        "{replies}"
+    );
+    assert!(replies.ends_with("221 2.0.0 Bye\r\n"), "{replies}");
+    // MAIL refused: both chunks get 503.
+    let refuse_mail = |ev: &ServerEvent<'_>| {
+        matches!(ev, ServerEvent::Mail { .. })
+            .then(|| OwnedReply::new(ReplyCode::new(451).unwrap(), "4.7.1 try later").unwrap())
+    };
+    let (replies, failed) = run_server(config.clone(), &input, refuse_mail);
+    assert!(!failed, "{replies}");
+    assert_eq!(replies.matches("503 ").count(), 12, "{replies}");
+    assert!(replies.ends_with("221 2.0.0 Bye\r\n"), "{replies}");
+
+    // Without PIPELINING advertised, the same chunks are errors.
+    config.pipelining = false;
+    let (replies, failed) = run_server(config, &input, refuse_rcpt);
+    assert!(failed, "{replies}");
+}

@@ -293,17 +293,44 @@ fn line_limit_is_configurable() {
 fn over_long_line_is_dropped_then_decoding_resumes() {
     let mut input = b"250-".to_vec();
     input.extend(std::iter::repeat_n(b'x', 2000));
-    input.extend_from_slice(b"\r\n250 tail of the bad reply\r\n221 bye\r\n");
+    input.extend_from_slice(
+        b"\r\n250-more of the bad reply\r\n250 tail of the bad reply\r\n221 bye\r\n",
+    );
     let events = decode_all(&input);
     assert_eq!(
         events,
         vec![
+            // The whole reply is the error: its other lines are dropped,
+            // not handed out as a reply of their own.
             Event::Error(ReplyErrorKind::LineTooLong),
-            // Resynchronised at the next line.
             Event::Reply {
-                code: 250,
-                lines: vec![("-".into(), "tail of the bad reply".into())],
+                code: 221,
+                lines: vec![("-".into(), "bye".into())],
             },
+        ]
+    );
+    // An over-long last line: the next line starts the next reply.
+    let mut input = b"250 ".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 2000));
+    input.extend_from_slice(b"\r\n354 go ahead\r\n");
+    assert_eq!(
+        decode_all(&input),
+        vec![
+            Event::Error(ReplyErrorKind::LineTooLong),
+            Event::Reply {
+                code: 354,
+                lines: vec![("-".into(), "go ahead".into())],
+            },
+        ]
+    );
+    // An over-long line in the middle of a reply.
+    let mut input = b"250-first\r\n250-".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 2000));
+    input.extend_from_slice(b"\r\n250 last\r\n221 bye\r\n");
+    assert_eq!(
+        decode_all(&input),
+        vec![
+            Event::Error(ReplyErrorKind::LineTooLong),
             Event::Reply {
                 code: 221,
                 lines: vec![("-".into(), "bye".into())],

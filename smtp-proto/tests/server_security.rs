@@ -528,6 +528,77 @@ fn bdat_chunk_of_rejected_command_is_not_parsed() {
         .ends_with("503 5.5.1 Bad sequence of commands\r\n250 2.0.0 OK\r\n"));
 }
 
+/// A BDAT command with a readable size but a wrong end marker: the client
+/// sends the chunk anyway, so it is read and dropped before the 501, and
+/// the commands it holds never run.
+#[test]
+fn bdat_chunk_of_a_bdat_syntax_error_is_not_parsed() {
+    let chunk = "MAIL FROM:<evil@x.example>\r\nRCPT TO:<v@y.example>\r\n";
+    for (line, reason) in [
+        ("BDAT 51 NOW", "expected LAST"),
+        ("BDAT 51 LAST x", "unexpected text after LAST"),
+        ("bdat 0051  later", "expected LAST"),
+    ] {
+        let mut client = format!("EHLO a.example\r\n{line}\r\n{chunk}NOOP\r\n").into_bytes();
+        assert_eq!(chunk.len(), 51);
+        let t = support::Transcript {
+            segments: vec![std::mem::take(&mut client)],
+            expected: Vec::new(),
+        };
+        let r = run_all(&Setup::new(config()), &t);
+        assert!(
+            !r.events
+                .iter()
+                .any(|e| e.starts_with("Mail") || e.starts_with("Rcpt")),
+            "{line}: {:#?}",
+            r.events
+        );
+        let out = r.output_str();
+        assert!(
+            out.ends_with(&format!("\r\n501 5.5.4 {reason}\r\n250 2.0.0 OK\r\n")),
+            "{line}: {out}"
+        );
+        assert_eq!(r.remote_error, None, "{line}");
+    }
+}
+
+/// A BDAT command whose size cannot be read: where its chunk ends is
+/// unknown, so the session answers 501 and closes instead of reading the
+/// chunk's bytes as commands.
+#[test]
+fn bdat_with_an_unreadable_size_closes_the_session() {
+    for line in [
+        "BDAT x12",
+        "BDAT 12x",
+        "BDAT +12",
+        "BDAT",
+        "BDAT 99999999999999999999999",
+    ] {
+        let client = format!("EHLO a.example\r\n{line}\r\nMAIL FROM:<evil@x.example>\r\nNOOP\r\n");
+        let t = support::Transcript {
+            segments: vec![client.into_bytes()],
+            expected: Vec::new(),
+        };
+        let r = run_all(&Setup::new(config()), &t);
+        assert!(
+            !r.events.iter().any(|e| e.starts_with("Mail")),
+            "{line}: {:#?}",
+            r.events
+        );
+        let out = r.output_str();
+        assert!(
+            out.ends_with("\r\n501 5.5.4 Unreadable BDAT chunk size, closing\r\n"),
+            "{line}: {out}"
+        );
+        assert_eq!(
+            r.remote_error,
+            Some(RemoteError::UnreadableChunkSize),
+            "{line}"
+        );
+        assert!(r.closed, "{line}");
+    }
+}
+
 #[test]
 fn usage_errors_change_nothing() {
     let mut s = ServerSession::new(ServerConfig::default()).unwrap();

@@ -688,6 +688,48 @@ fn tls_config() -> smtp_proto::server::ServerConfig {
     c
 }
 
+/// RFC 3207 §4.2: after the TLS handshake the server forgets what the
+/// client told it before, the AUTH state included, so an identity
+/// established in the clear does not carry over: AUTH is allowed again.
+#[test]
+fn starttls_forgets_an_earlier_auth() {
+    let mut c = tls_config();
+    c.auth_requires_tls = false;
+    c.requiretls = false;
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-STARTTLS
+    S: 250-AUTH PLAIN LOGIN
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 235 2.7.0 Authentication successful
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 503 5.5.1 Already authenticated
+    C: STARTTLS
+    S: 220 2.0.0 Ready to start TLS
+    -- TLS --
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN LOGIN
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 235 2.7.0 Authentication successful
+",
+    );
+    let auths = r.events.iter().filter(|e| e.starts_with("Auth(")).count();
+    assert_eq!(auths, 2, "{:#?}", r.events);
+}
+
 #[test]
 fn starttls_forgets_everything_and_stops_advertising() {
     let r = check(

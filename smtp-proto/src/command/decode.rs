@@ -620,17 +620,16 @@ fn parse_rcpt<'a>(
     Ok(command)
 }
 
-/// `bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF`,
-/// `chunk-size = 1*DIGIT`, `end-marker = "LAST"` (RFC 3030 §4)
-fn parse_bdat(args: &[u8]) -> Result<Command<'_>, CommandError> {
-    let invalid = |reason| CommandError::InvalidArgument {
-        verb: "BDAT",
-        reason,
-    };
-    // The digits, read as they are found. Up to 20 of them after any
-    // leading zeros (`chunk-size = 1*DIGIT` allows those): every u64 (the
-    // writer's range) reads back; 19 digits cannot overflow, the 20th is
-    // checked.
+/// The `chunk-size` at the start of a BDAT command's arguments, and the
+/// octets it takes: `None` unless at least one digit is followed by a space
+/// or the end and the value fits a `u64`.
+///
+/// Up to 20 digits after any leading zeros (`chunk-size = 1*DIGIT` allows
+/// those): every u64 (the writer's range) reads back; 19 digits cannot
+/// overflow, the 20th is checked. The server also uses this to read the
+/// chunk of a BDAT command whose end marker is wrong.
+#[inline(always)]
+pub(crate) fn read_chunk_size(args: &[u8]) -> Option<(u64, usize)> {
     let mut size: u64 = 0;
     let mut i = 0;
     let mut zeros = None;
@@ -647,20 +646,34 @@ fn parse_bdat(args: &[u8]) -> Result<Command<'_>, CommandError> {
             let place = i.saturating_sub(z);
             if place < 19 {
                 size * 10 + u64::from(d)
+            } else if place == 19 {
+                size.checked_mul(10)?.checked_add(u64::from(d))?
             } else {
-                size.checked_mul(10)
-                    .and_then(|n| n.checked_add(u64::from(d)))
-                    .filter(|_| place == 19)
-                    .ok_or(invalid("invalid chunk size"))?
+                return None;
             }
         };
         i += 1;
     }
+    match args.get(i) {
+        _ if i == 0 => None,
+        None | Some(b' ') => Some((size, i)),
+        Some(_) => None,
+    }
+}
+
+/// `bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF`,
+/// `chunk-size = 1*DIGIT`, `end-marker = "LAST"` (RFC 3030 §4)
+fn parse_bdat(args: &[u8]) -> Result<Command<'_>, CommandError> {
+    let invalid = |reason| CommandError::InvalidArgument {
+        verb: "BDAT",
+        reason,
+    };
+    let Some((size, i)) = read_chunk_size(args) else {
+        return Err(invalid("invalid chunk size"));
+    };
     let rest = match args.get(i) {
-        _ if i == 0 => return Err(invalid("invalid chunk size")),
         None => return Ok(Command::Bdat { size, last: false }),
-        Some(b' ') => &args[i..],
-        Some(_) => return Err(invalid("invalid chunk size")),
+        Some(_) => &args[i..],
     };
     let is_last = |w: &[u8]| matches!(*w, [a, b, c, d] if code(&[a, b, c, d]) == code(b"last"));
     match trim_spaces(rest) {

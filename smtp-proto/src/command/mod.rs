@@ -23,6 +23,7 @@ mod path;
 mod scan;
 mod value;
 
+pub(crate) use decode::read_chunk_size;
 pub use decode::{CommandDecoder, Decoded, DecoderConfig, LineEndingPolicy, ParseOptions};
 pub use error::{CommandError, PathError, ValueError};
 pub use params::{

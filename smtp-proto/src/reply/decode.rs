@@ -389,7 +389,14 @@ impl ReplyDecoder {
                         return Ok(Decoded::Skipped { consumed });
                     }
                     self.overlong_reported = !end;
-                    self.skip_code = None;
+                    // When the dropped line says more lines of its reply
+                    // follow (`NNN-`), they are dropped too: the error stands
+                    // for the whole reply, and its tail is not handed out as
+                    // a reply of its own.
+                    self.skip_code = match rest.get(..4).map(reply_line_head) {
+                        Some(Ok((code, false))) => Some(code),
+                        _ => None,
+                    };
                     let total = self.pos + consumed;
                     return Err(self.fail(ReplyErrorKind::LineTooLong, total));
                 }

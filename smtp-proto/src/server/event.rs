@@ -214,4 +214,8 @@ pub enum RemoteError {
     /// The error limit was reached (421 4.7.0).
     #[error("too many errors")]
     TooManyErrors,
+    /// A BDAT command whose chunk size could not be read (501 5.5.4): where
+    /// its chunk ends, and so where the next command starts, is unknown.
+    #[error("BDAT chunk size unreadable")]
+    UnreadableChunkSize,
 }

@@ -88,6 +88,16 @@
 //! then starts over at EHLO. Bytes that follow the STARTTLS line in the same
 //! buffer, or that are passed in before `tls_established`, close the
 //! session with [`RemoteError::StartTlsInjection`].
+//!
+//! # BDAT
+//!
+//! The chunk of a BDAT command is always read, also when the command is
+//! refused (no transaction, no valid recipients, too large, or a wrong end
+//! marker such as `BDAT 100 NOW`), so its bytes are never taken for
+//! commands; the refusal is sent once the chunk is in. A BDAT command whose
+//! chunk size cannot be read leaves where the next command starts unknown:
+//! the session answers 501 and closes with
+//! [`RemoteError::UnreadableChunkSize`].
 
 mod config;
 mod event;
@@ -101,9 +111,10 @@ use core::time::Duration;
 
 use base64::Engine as _;
 
+use crate::command::read_chunk_size;
 use crate::command::{
-    BodyType, Command, CommandDecoder, DecoderConfig, MailFrom, MailParameters, RcptParameters,
-    RcptTo,
+    BodyType, Command, CommandDecoder, CommandError, DecoderConfig, MailFrom, MailParameters,
+    RcptParameters, RcptTo,
 };
 use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
 use crate::framer::{Frame, Line, LineFramer};
@@ -172,6 +183,9 @@ enum RefusalReason {
     Sequence(SequenceError),
     TooLarge,
     NotImplemented,
+    /// The BDAT command's end marker was wrong (the reason given); its
+    /// chunk size was readable, so the chunk is read and dropped.
+    Syntax(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -829,8 +843,24 @@ impl ServerSession {
                             RefusalReason::Sequence(e) => Rejection::Sequence(e),
                             RefusalReason::TooLarge => Rejection::MessageTooLarge,
                             RefusalReason::NotImplemented => Rejection::NotImplemented("BDAT"),
+                            RefusalReason::Syntax(reason) => {
+                                Rejection::Syntax(CommandError::InvalidArgument {
+                                    verb: "BDAT",
+                                    reason,
+                                })
+                            }
                         };
-                        let counts = !matches!(r.reason, RefusalReason::TooLarge);
+                        // As in `sequence`: a pipelining client sends its
+                        // chunks before it learns that MAIL, every RCPT or an
+                        // earlier chunk (552) failed, so those refusals are
+                        // expected and do not count toward the error limit.
+                        let counts = match r.reason {
+                            RefusalReason::TooLarge => false,
+                            RefusalReason::Sequence(e) => {
+                                !pipelined_sequence_error(&self.config, e)
+                            }
+                            RefusalReason::NotImplemented | RefusalReason::Syntax(_) => true,
+                        };
                         return self
                             .machine_reject(pos, r.code, r.enhanced, r.text, reason, counts);
                     }
@@ -886,12 +916,24 @@ impl ServerSession {
                     if decoded.consumed == 0 && decoded.item.is_none() {
                         return Ok(Step::need_input(pos));
                     }
+                    let line = &input[pos..pos + decoded.consumed];
                     pos += decoded.consumed;
                     let Some(item) = decoded.item else { continue };
                     if matches!(self.state, State::Refused) {
                         return self.refused_session(pos, item.ok());
                     }
                     return match item {
+                        Err(
+                            e @ (CommandError::InvalidArgument { verb: "BDAT", .. }
+                            | CommandError::MissingArgument { verb: "BDAT" }),
+                        ) => {
+                            let step = self.bad_bdat(pos, line, &e)?;
+                            if matches!(step.outcome, Outcome::NeedInput) {
+                                // The chunk follows: go on with its bytes.
+                                continue;
+                            }
+                            Ok(step)
+                        }
                         Err(e) => self.machine_reject(
                             pos,
                             e.reply_code(),
@@ -945,8 +987,7 @@ impl ServerSession {
         // A pipelining client sends RCPT and DATA before it learns that MAIL
         // (or every RCPT) failed; the 503s that follow are expected (RFC 2920
         // §3.1) and do not count toward the error limit.
-        let expected = self.config.pipelining
-            && matches!(e, SequenceError::NeedMail | SequenceError::NoRecipients);
+        let expected = pipelined_sequence_error(&self.config, e);
         self.machine_reject(
             pos,
             e.reply_code(),
@@ -1382,6 +1423,51 @@ impl ServerSession {
         Ok(Step::need_input(pos))
     }
 
+    /// A BDAT command line that did not parse. Its client sends the chunk
+    /// right after it all the same, so when the chunk size can be read
+    /// (only the end marker is wrong) the chunk is read and dropped before
+    /// the error is answered, and its bytes are never taken for commands.
+    /// When the size cannot be read, where the chunk ends is unknown: the
+    /// session answers and closes rather than guess.
+    fn bad_bdat<'a>(&mut self, pos: usize, line: &[u8], e: &CommandError) -> Handled<'a> {
+        let content = line
+            .strip_suffix(b"\r\n")
+            .or_else(|| line.strip_suffix(b"\n"))
+            .unwrap_or(line);
+        // After the four letters of the verb and the spaces that follow.
+        let mut args = content.get(4..).unwrap_or_default();
+        while let [b' ', rest @ ..] = args {
+            args = rest;
+        }
+        match (read_chunk_size(args), e) {
+            (Some((size, _)), CommandError::InvalidArgument { reason, .. }) => {
+                self.state = State::Bdat {
+                    reader: ChunkReader::new(size),
+                    size,
+                    last: false,
+                    refusal: Some(Refusal {
+                        code: e.reply_code(),
+                        enhanced: e.enhanced_code(),
+                        text: reason,
+                        reason: RefusalReason::Syntax(reason),
+                    }),
+                    replies: 1,
+                };
+                // No event: the caller's loop goes on with the chunk's bytes.
+                Ok(Step::need_input(pos))
+            }
+            _ => {
+                self.send(
+                    e.reply_code(),
+                    e.enhanced_code(),
+                    "Unreadable BDAT chunk size, closing",
+                );
+                self.close();
+                Err(RemoteError::UnreadableChunkSize.into())
+            }
+        }
+    }
+
     fn auth_bad_base64<'a>(&mut self, pos: usize) -> Handled<'a> {
         self.machine_reject(
             pos,
@@ -1512,4 +1598,11 @@ impl ServerSession {
             }
         }
     }
+}
+
+/// True for a sequence error a pipelining client meets in the normal course
+/// of things: commands sent after MAIL, or every RCPT, failed, before their
+/// replies arrived (RFC 2920 §3.1).
+fn pipelined_sequence_error(config: &ServerConfig, e: SequenceError) -> bool {
+    config.pipelining && matches!(e, SequenceError::NeedMail | SequenceError::NoRecipients)
 }
