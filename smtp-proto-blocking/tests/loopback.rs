@@ -5,6 +5,10 @@
 //! count bound, so a broken driver fails a test instead of hanging it. The
 //! timeouts are bounds, not performance assertions.
 
+mod support;
+
+use support::{bounded_timeouts, BOUND};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -24,13 +28,8 @@ use smtp_proto_blocking::smtp_proto::sasl::{Credentials, SaslMechanism};
 use smtp_proto_blocking::smtp_proto::server::{
     RemoteError, ServerConfig, ServerEvent, ServerSession,
 };
-use smtp_proto_blocking::smtp_proto::session::Timeouts;
 use smtp_proto_blocking::smtp_proto::status::ReplyCode;
 use smtp_proto_blocking::{rustls, StartTlsError};
-
-/// Upper bound on any single wait, so a broken test fails instead of
-/// hanging. Not a performance assertion.
-const BOUND: Duration = Duration::from_secs(20);
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -57,18 +56,6 @@ fn tls_configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
         .with_root_certificates(roots)
         .with_no_client_auth();
     (Arc::new(server), Arc::new(client))
-}
-
-fn bounded_timeouts() -> Timeouts {
-    let mut t = Timeouts::default();
-    t.initial = BOUND;
-    t.mail = BOUND;
-    t.rcpt = BOUND;
-    t.data_init = BOUND;
-    t.data_block = BOUND;
-    t.data_termination = BOUND;
-    t.server = BOUND;
-    t
 }
 
 fn other<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> std::io::Error {

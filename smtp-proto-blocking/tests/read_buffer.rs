@@ -5,10 +5,13 @@
 //! Every socket has a read timeout (`BOUND`) and every read loop a count
 //! bound, so a broken driver fails a test instead of hanging it.
 
+mod support;
+
+use support::{bounded_timeouts, BOUND};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
-use std::time::Duration;
 
 use base64::Engine as _;
 use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
@@ -20,12 +23,7 @@ use smtp_proto_blocking::smtp_proto::command::Domain;
 use smtp_proto_blocking::smtp_proto::reply::{DecoderConfig, OwnedReply, ReplyErrorKind};
 use smtp_proto_blocking::smtp_proto::sasl::{Credentials, SaslMechanism};
 use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
-use smtp_proto_blocking::smtp_proto::session::Timeouts;
 use smtp_proto_blocking::smtp_proto::status::ReplyCode;
-
-/// Upper bound on any single wait, so a broken test fails instead of
-/// hanging. Not a performance assertion.
-const BOUND: Duration = Duration::from_secs(20);
 
 /// The most reads one helper makes before it gives up.
 const MAX_READS: usize = 10_000;
@@ -38,18 +36,6 @@ const SMALL: usize = 512;
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn bounded_timeouts() -> Timeouts {
-    let mut t = Timeouts::default();
-    t.initial = BOUND;
-    t.mail = BOUND;
-    t.rcpt = BOUND;
-    t.data_init = BOUND;
-    t.data_block = BOUND;
-    t.data_termination = BOUND;
-    t.server = BOUND;
-    t
 }
 
 /// The end of the first complete reply at the front of `buf` (through the

@@ -1,6 +1,10 @@
 //! The tokio server and client drivers against each other, and against
 //! raw sockets, over loopback TCP.
 
+mod support;
+
+use support::pair;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +20,7 @@ use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SaslMechanism};
 use smtp_proto_tokio::smtp_proto::server::{RemoteError, ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::tls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Upper bound on each test, so a broken test fails instead of hanging.
@@ -35,13 +39,6 @@ fn tls_configs() -> (Arc<TlsServerConfig>, Arc<ClientConfig>) {
         server,
         tls::client_config_with_roots(roots).expect("client"),
     )
-}
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    (client.expect("connect"), accepted.expect("accept").0)
 }
 
 /// A server application that accepts everything (checking one password)

@@ -5,6 +5,10 @@
 //! Every wait is bounded in time (`BOUND`) and every read loop in count, so
 //! a broken driver fails a test instead of hanging it.
 
+mod support;
+
+use support::pair;
+
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -19,7 +23,7 @@ use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SaslMechanism};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::smtp_proto::status::ReplyCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 /// Upper bound on each wait, so a broken test fails instead of hanging.
@@ -37,13 +41,6 @@ const SMALL: usize = 2048;
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    (client.expect("connect"), accepted.expect("accept").0)
 }
 
 /// The end of the first complete reply at the front of `buf` (through the

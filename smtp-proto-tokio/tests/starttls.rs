@@ -1,6 +1,10 @@
 //! STARTTLS upgrades over loopback TCP: the clean case, and plaintext
 //! injected before the handshake on either side (CVE-2011-0411).
 
+mod support;
+
+use support::pair;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +12,7 @@ use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::rustls::{ClientConfig, ServerConfig};
 use smtp_proto_tokio::tls::{self, StartTlsError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Upper bound on each step, so a broken test fails instead of hanging.
@@ -25,13 +29,6 @@ fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
     roots.add(cert_der).expect("root");
     let client = tls::client_config_with_roots(roots).expect("client");
     (server, client)
-}
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    (client.expect("connect"), accepted.expect("accept").0)
 }
 
 /// Reads until `buf` holds at least `want` bytes (bounded).
