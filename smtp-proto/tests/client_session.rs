@@ -8,7 +8,7 @@ use smtp_proto::client::{
     AuthCredentials, AuthFailure, ChunkingPolicy, Client, ClientError, ClientEvent, Outcome,
     Protocol, Refusal, TlsPolicy, UsageError, Verdict,
 };
-use smtp_proto::command::{Atom, BodyType, Notify, Orcpt, Ret, XText};
+use smtp_proto::command::{Atom, BodyType, EnvId, Notify, Orcpt, Ret, XText};
 use smtp_proto::reply::Extension;
 use smtp_proto::sasl::SaslMechanism;
 
@@ -534,19 +534,22 @@ fn credentials_never_appear_in_debug_output() {
 
 fn dsn_job() -> Job {
     job().with_envelope(|e| {
-        let mut e = e
-            .with_size(100)
-            .with_body(BodyType::EightBitMime)
-            .with_dsn(Some(Ret::Hdrs), Some(XText::new("QQ314159").unwrap()));
+        let mut e = e.with_size(100).with_body(BodyType::EightBitMime).with_dsn(
+            Some(Ret::Hdrs),
+            Some(EnvId::new(XText::new("QQ314159").unwrap()).unwrap()),
+        );
         e.recipients[0].notify = Some(Notify {
             success: true,
             failure: true,
             delay: false,
         });
-        e.recipients[0].orcpt = Some(Orcpt {
-            addr_type: Atom::new("rfc822").unwrap(),
-            addr: XText::new("bob@example.org").unwrap(),
-        });
+        e.recipients[0].orcpt = Some(
+            Orcpt::new(
+                Atom::new("rfc822").unwrap(),
+                XText::new("bob@example.org").unwrap(),
+            )
+            .unwrap(),
+        );
         e
     })
 }

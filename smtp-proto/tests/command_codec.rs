@@ -1,9 +1,10 @@
 //! Known-answer tables, round trips and split invariance for the command codec.
 
 use smtp_proto::command::{
-    AuthParam, BodyType, ByMode, Command, CommandDecoder, CommandError, DecoderConfig, ForwardPath,
-    Hold, LineEndingPolicy, Mailbox, Mechanism, Notify, ParseOptions, PathError, Ret, ReversePath,
-    RrvsMode, XText,
+    Atom, AuthParam, BodyType, ByMode, Command, CommandDecoder, CommandError, DateTime,
+    DecoderConfig, DeliverBy, EnvId, ForwardPath, Hold, HoldFor, LineEndingPolicy, MailFrom,
+    MailParameters, Mailbox, Mechanism, MtPriority, NodeName, Notify, Orcpt, ParseOptions,
+    PathError, RcptParameters, RcptTo, Ret, ReversePath, Rrvs, RrvsMode, Text, ValueError, XText,
 };
 
 /// Parses `line`, re-encodes it, and checks the canonical form.
@@ -275,13 +276,19 @@ fn mail_parameters() {
     assert_eq!(p.body, Some(BodyType::EightBitMime));
     assert!(p.smtputf8);
     assert_eq!(p.ret, Some(Ret::Hdrs));
-    assert_eq!(p.envid.as_ref().unwrap().decode().as_ref(), b"QQ+314");
+    assert_eq!(
+        p.envid.as_ref().unwrap().as_xtext().decode().as_ref(),
+        b"QQ+314"
+    );
     assert_eq!(p.auth, Some(AuthParam::Null));
     assert!(p.requiretls);
-    assert_eq!(p.mt_priority, Some(-3));
-    assert_eq!(p.hold, Some(Hold::For(60)));
+    assert_eq!(p.mt_priority.map(MtPriority::get), Some(-3));
+    assert_eq!(p.hold, Some(Hold::For(HoldFor::new(60).unwrap())));
     let by = p.by.unwrap();
-    assert_eq!((by.time, by.mode, by.trace), (-120, ByMode::Return, true));
+    assert_eq!(
+        (by.time(), by.mode(), by.trace()),
+        (-120, ByMode::Return, true)
+    );
     assert_eq!(p.other.len(), 2);
     assert_eq!(p.other[0].keyword(), "X-FOO");
     assert_eq!(p.other[0].value(), Some("bar"));
@@ -347,6 +354,133 @@ fn rejected_parameters() {
     }
 }
 
+/// Encodes `cmd`, parses the line back and checks it is the same command.
+fn round_trip(cmd: &Command<'_>) -> String {
+    let mut out = Vec::new();
+    cmd.write_to(&mut out);
+    let line = out.strip_suffix(b"\r\n").expect("CRLF at the end");
+    let back = Command::parse(line).expect("the encoder's line parses");
+    assert_eq!(&back, cmd);
+    String::from_utf8(line.to_vec()).unwrap()
+}
+
+#[test]
+fn parameter_values_are_checked_when_built() {
+    assert_eq!(
+        MtPriority::new(10),
+        Err(ValueError::Syntax("MT-PRIORITY is -9 to 9"))
+    );
+    assert!(MtPriority::new(-10).is_err());
+    assert!(MtPriority::new(i8::MIN).is_err());
+    assert_eq!(HoldFor::new(1_000_000_000), Err(ValueError::TooLong));
+    assert_eq!(HoldFor::new(u32::MAX), Err(ValueError::TooLong));
+    assert!(DeliverBy::new(1_000_000_000, ByMode::Notify, false).is_err());
+    assert!(DeliverBy::new(-1_000_000_000, ByMode::Notify, false).is_err());
+    assert!(DeliverBy::new(i64::MIN, ByMode::Return, true).is_err());
+    for bad in [
+        "",
+        "2026-11-26",
+        "2026-11-26T10:00:00",
+        "2026-11-26T10:00:00Z x",
+        "now",
+    ] {
+        assert!(DateTime::new(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(EnvId::new(XText::encode(b"")), Err(ValueError::Empty));
+    assert_eq!(
+        EnvId::new(XText::encode(&[b'a'; 101])),
+        Err(ValueError::TooLong)
+    );
+    // Escapes count: 34 octets that each need `+XX` are 102 characters.
+    assert_eq!(
+        EnvId::new(XText::encode(&[b' '; 34])),
+        Err(ValueError::TooLong)
+    );
+    let rfc822 = || Atom::new("rfc822").unwrap();
+    assert_eq!(
+        Orcpt::new(rfc822(), XText::encode(b"")),
+        Err(ValueError::Empty)
+    );
+    // 6 + 1 + 494 = 501 characters.
+    assert_eq!(
+        Orcpt::new(rfc822(), XText::encode(&[b'a'; 494])),
+        Err(ValueError::TooLong)
+    );
+}
+
+#[test]
+fn parameters_built_at_their_limits_round_trip() {
+    let mb = || Mailbox::parse("a@b.example").unwrap();
+    let mut p = MailParameters::default();
+    p.envid = Some(EnvId::new(XText::encode(&[b'a'; 100])).unwrap());
+    p.mt_priority = Some(MtPriority::MIN);
+    p.hold = Some(Hold::For(HoldFor::new(HoldFor::MAX).unwrap()));
+    p.by = Some(DeliverBy::new(-DeliverBy::MAX_TIME, ByMode::Return, true).unwrap());
+    let mail = Command::Mail(MailFrom {
+        reverse_path: ReversePath::Mailbox(mb()),
+        params: p.clone(),
+    });
+    let line = round_trip(&mail);
+    assert!(
+        line.contains(" MT-PRIORITY=-9 HOLDFOR=999999999 BY=-999999999;RT"),
+        "{line}"
+    );
+
+    p.mt_priority = Some(MtPriority::MAX);
+    p.hold = Some(Hold::Until(
+        DateTime::new("2026-11-26T10:00:00.5-08:00").unwrap(),
+    ));
+    p.by = Some(DeliverBy::new(DeliverBy::MAX_TIME, ByMode::Notify, false).unwrap());
+    round_trip(&Command::Mail(MailFrom {
+        reverse_path: ReversePath::Null,
+        params: p,
+    }));
+
+    let mut r = RcptParameters::default();
+    r.orcpt = Some(Orcpt::new(Atom::new("rfc822").unwrap(), XText::encode(&[b'a'; 493])).unwrap());
+    r.rrvs = Some(Rrvs {
+        time: DateTime::new("2014-04-03T23:01:00Z").unwrap(),
+        mode: Some(RrvsMode::Reject),
+    });
+    round_trip(&Command::Rcpt(RcptTo {
+        forward_path: ForwardPath::Mailbox(mb()),
+        params: r,
+    }));
+}
+
+#[test]
+fn argument_text_and_etrn_nodes_that_could_not_be_read_back_are_refused() {
+    for bad in [" bob", "bob ", " "] {
+        assert!(Text::new(bad).is_err(), "{bad:?}");
+    }
+    for bad in ["#", "#my queue", "not a domain", "@", "a..b"] {
+        assert!(NodeName::new(bad).is_err(), "{bad:?}");
+    }
+    for good in ["@example.org", "#q1", "example.org", "[192.0.2.1]"] {
+        let node = NodeName::new(good).unwrap();
+        assert_eq!(round_trip(&Command::Etrn(node)), format!("ETRN {good}"));
+    }
+    let text = Text::new("bob  smith").unwrap();
+    assert_eq!(round_trip(&Command::Vrfy(text)), "VRFY bob  smith");
+}
+
+#[test]
+fn an_empty_auth_identity_is_written_as_the_null_identity() {
+    let mut p = MailParameters::default();
+    p.auth = Some(AuthParam::Identity(XText::encode(b"")));
+    let mut out = Vec::new();
+    Command::Mail(MailFrom {
+        reverse_path: ReversePath::Null,
+        params: p,
+    })
+    .write_to(&mut out);
+    assert_eq!(out, b"MAIL FROM:<> AUTH=<>\r\n");
+    let Command::Mail(m) = Command::parse(&out[..out.len() - 2]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(m.params.auth, Some(AuthParam::Null));
+}
+
 #[test]
 fn rcpt_parameters() {
     let line = "RCPT TO:<carol@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;carol@example.net RRVS=2014-04-03T23:01:00Z;C";
@@ -356,8 +490,8 @@ fn rcpt_parameters() {
     let n = r.params.notify.unwrap();
     assert!(n.success && n.failure && !n.delay);
     let o = r.params.orcpt.as_ref().unwrap();
-    assert_eq!(o.addr_type.as_str(), "rfc822");
-    assert_eq!(o.addr.decode().as_ref(), b"carol@example.net");
+    assert_eq!(o.addr_type().as_str(), "rfc822");
+    assert_eq!(o.addr().decode().as_ref(), b"carol@example.net");
     assert_eq!(
         r.params.rrvs.as_ref().unwrap().mode,
         Some(RrvsMode::Continue)

@@ -26,9 +26,10 @@
 
 use arbitrary::{Result, Unstructured};
 use smtp_proto::command::{
-    Atom, AuthParam, Base64, BodyType, ByMode, Command, DeliverBy, Domain, ForwardPath, Hold,
-    LocalPart, MailFrom, MailParameters, Mailbox, Mechanism, Notify, Orcpt, Parameter,
-    RcptParameters, RcptTo, Ret, ReversePath, Rrvs, RrvsMode, Text, XText,
+    Atom, AuthParam, Base64, BodyType, ByMode, Command, DateTime, DeliverBy, Domain, EnvId,
+    ForwardPath, Hold, HoldFor, LocalPart, MailFrom, MailParameters, Mailbox, Mechanism,
+    MtPriority, NodeName, Notify, Orcpt, Parameter, RcptParameters, RcptTo, Ret, ReversePath, Rrvs,
+    RrvsMode, Text, XText,
 };
 
 use crate::gen;
@@ -143,18 +144,13 @@ fn mail_params(u: &mut Unstructured<'_>) -> Result<MailParameters<'static>> {
     };
     if u.arbitrary()? {
         let raw = gen::bytes(u, 40)?;
-        let x = XText::encode(&raw);
-        // envid-value: 1 to 100 characters (RFC 3461 §4.4, esmtp-value).
-        if (1..=100).contains(&x.as_str().len()) {
-            p.envid = Some(x);
-        }
+        p.envid = EnvId::new(XText::encode(&raw)).ok();
     }
     p.auth = match u.int_in_range(0..=2u8)? {
         0 => Some(AuthParam::Null),
         1 => {
-            // esmtp-value: at least one character; and not `<>`, which
-            // is the null identity on the wire (RFC 4954 §5), not one to
-            // keep apart from it.
+            // Not `<>` or empty: both are written as the null identity
+            // (RFC 4954 §5), so they read back as `AuthParam::Null`.
             let mut raw = gen::bytes(u, 24)?;
             if raw.is_empty() || raw == b"<>" {
                 raw.push(b'a');
@@ -165,23 +161,22 @@ fn mail_params(u: &mut Unstructured<'_>) -> Result<MailParameters<'static>> {
     };
     p.requiretls = u.arbitrary()?;
     if u.arbitrary()? {
-        p.mt_priority = Some(u.int_in_range(-9..=9)?);
+        p.mt_priority = MtPriority::new(u.arbitrary()?).ok();
     }
     p.hold = match u.int_in_range(0..=2u8)? {
-        0 => Some(Hold::For(u.int_in_range(0..=999_999_999)?)),
-        1 => Text::new(gen::date_time(u)?).ok().map(Hold::Until),
+        0 => HoldFor::new(gen::nine_digit_edge(u)?).ok().map(Hold::For),
+        1 => DateTime::new(gen::date_time_or_near(u)?)
+            .ok()
+            .map(Hold::Until),
         _ => None,
     };
     if u.arbitrary()? {
-        p.by = Some(DeliverBy {
-            time: u.int_in_range(-999_999_999..=999_999_999)?,
-            mode: if u.arbitrary()? {
-                ByMode::Notify
-            } else {
-                ByMode::Return
-            },
-            trace: u.arbitrary()?,
-        });
+        let mode = if u.arbitrary()? {
+            ByMode::Notify
+        } else {
+            ByMode::Return
+        };
+        p.by = DeliverBy::new(gen::signed_nine_digit_edge(u)?, mode, u.arbitrary()?).ok();
     }
     p.other = others(u, MAIL_KEYWORDS)?;
     Ok(p)
@@ -204,14 +199,11 @@ fn rcpt_params(u: &mut Unstructured<'_>) -> Result<RcptParameters<'static>> {
         }
         let addr = XText::encode(&raw);
         if let Ok(addr_type) = addr_type {
-            // orcpt-value: at most 500 characters (RFC 3461 §4.2).
-            if addr_type.as_str().len() + 1 + addr.as_str().len() <= 500 {
-                p.orcpt = Some(Orcpt { addr_type, addr });
-            }
+            p.orcpt = Orcpt::new(addr_type, addr).ok();
         }
     }
     if u.arbitrary()? {
-        if let Ok(time) = Text::new(gen::date_time(u)?) {
+        if let Ok(time) = DateTime::new(gen::date_time_or_near(u)?) {
             let mode = match u.int_in_range(0..=2u8)? {
                 0 => Some(RrvsMode::Continue),
                 1 => Some(RrvsMode::Reject),
@@ -345,7 +337,7 @@ pub fn build(u: &mut Unstructured<'_>) -> Result<Option<Command<'static>>> {
                     d
                 }
             };
-            let Ok(t) = Text::new(node) else {
+            let Ok(t) = NodeName::new(node) else {
                 return Ok(None);
             };
             Command::Etrn(t)

@@ -109,13 +109,17 @@ pub fn local_part(u: &mut Unstructured<'_>) -> Result<String> {
     })
 }
 
-/// Free text without leading or trailing spaces (inner ones kept).
+/// Free text, mostly without leading or trailing spaces (inner ones kept);
+/// now and then with them, which `Text::new` must refuse.
 pub fn text(u: &mut Unstructured<'_>) -> Result<String> {
     let s = if u.ratio(1, 8)? {
         u.arbitrary::<String>()?
     } else {
         from_alphabet(u, TEXT, 1, 16)?
     };
+    if u.ratio(1, 16)? {
+        return Ok(s);
+    }
     Ok(s.trim_matches(' ').to_owned())
 }
 
@@ -154,6 +158,38 @@ pub fn date_time(u: &mut Unstructured<'_>) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// A [`date_time`], or now and then one with a character replaced (which
+/// may or may not break its shape): for checking that what a date-time
+/// constructor accepts, the parser reads back.
+pub fn date_time_or_near(u: &mut Unstructured<'_>) -> Result<String> {
+    let mut s = date_time(u)?;
+    if u.ratio(1, 4)? {
+        let at = u.choose_index(s.len())?;
+        let with = *u.choose(b"09TtZz:+-. x")?;
+        s.replace_range(at..=at, std::str::from_utf8(&[with]).unwrap_or("x"));
+    }
+    Ok(s)
+}
+
+/// A count that often sits at the edge of nine digits (999,999,999), the
+/// limit of `HOLDFOR=` and `BY=`; otherwise small or anywhere in `u32`.
+pub fn nine_digit_edge(u: &mut Unstructured<'_>) -> Result<u32> {
+    match u.int_in_range(0..=2u8)? {
+        0 => u.int_in_range(999_999_990..=1_000_000_010),
+        1 => u.int_in_range(0..=100_000),
+        _ => u.arbitrary(),
+    }
+}
+
+/// [`nine_digit_edge`] with either sign, or anywhere in `i64`.
+pub fn signed_nine_digit_edge(u: &mut Unstructured<'_>) -> Result<i64> {
+    if u.ratio(1, 8)? {
+        return u.arbitrary();
+    }
+    let n = i64::from(nine_digit_edge(u)?);
+    Ok(if u.arbitrary()? { -n } else { n })
 }
 
 /// Some bytes, mostly short.

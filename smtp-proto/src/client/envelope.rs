@@ -1,7 +1,7 @@
 //! What one mail transaction carries: the sender, the recipients and the
 //! MAIL / RCPT parameters the caller asks for.
 
-use crate::command::{BodyType, ForwardPath, Notify, Orcpt, Ret, ReversePath, XText};
+use crate::command::{BodyType, EnvId, ForwardPath, Notify, Orcpt, Ret, ReversePath};
 
 /// One recipient and its DSN parameters (RFC 3461), sent only when the
 /// server advertises DSN.
@@ -79,7 +79,7 @@ pub struct Envelope<'a> {
     /// `RET=` (DSN).
     pub ret: Option<Ret>,
     /// `ENVID=` (DSN).
-    pub envid: Option<XText<'a>>,
+    pub envid: Option<EnvId<'a>>,
     /// `REQUIRETLS` (RFC 8689): the message may only travel over TLS; it is
     /// refused locally unless the connection is encrypted and the server
     /// offers REQUIRETLS.
@@ -139,7 +139,7 @@ impl<'a> Envelope<'a> {
 
     /// Sets the DSN `RET=` and `ENVID=` parameters.
     #[must_use]
-    pub fn with_dsn(mut self, ret: Option<Ret>, envid: Option<XText<'a>>) -> Self {
+    pub fn with_dsn(mut self, ret: Option<Ret>, envid: Option<EnvId<'a>>) -> Self {
         self.ret = ret;
         self.envid = envid;
         self

@@ -6,7 +6,8 @@ use super::error::{CommandError, PathError};
 use super::params::{parse_mail_parameters, parse_rcpt_parameters, MailParameters, RcptParameters};
 use super::path::{scan_path, ForwardPath, ReversePath, ScannedPath};
 use super::value::{
-    check_domain_or_literal, class, scan_domain, Atom, Base64, Domain, Mechanism, Text,
+    check_domain_or_literal, check_node_name, class, scan_domain, Atom, Base64, Domain, Mechanism,
+    NodeName, Text,
 };
 use super::{Command, MailFrom, RcptTo};
 use crate::framer::{first_special, Frame, LineFramer};
@@ -734,18 +735,12 @@ fn parse_auth<'a>(window: &'a [u8], args: &'a [u8]) -> Result<Command<'a>, Comma
 /// `etrn = "ETRN" SP node-name`, `node-name = domain / "@" domain /
 /// "#" queue-name` (RFC 1985 §3)
 fn parse_etrn(args: &str) -> Result<Command<'_>, CommandError> {
-    let ok = if let Some(q) = args.strip_prefix('#') {
-        !q.is_empty() && q.bytes().all(|c| c > 32 && c < 127)
-    } else {
-        check_domain_or_literal(args.strip_prefix('@').unwrap_or(args)).is_ok()
-    };
-    if ok {
-        Ok(Command::Etrn(Text(Cow::Borrowed(args))))
-    } else {
-        Err(CommandError::InvalidArgument {
+    match check_node_name(args) {
+        Ok(()) => Ok(Command::Etrn(NodeName(Cow::Borrowed(args)))),
+        Err(_) => Err(CommandError::InvalidArgument {
             verb: "ETRN",
             reason: "invalid node name",
-        })
+        }),
     }
 }
 

@@ -60,10 +60,14 @@ pub(crate) fn write_command(cmd: &Command<'_>, out: &mut Vec<u8>) {
                 put(out, t.as_str());
             }
         }
-        Command::Vrfy(t) | Command::Expn(t) | Command::Etrn(t) => {
+        Command::Vrfy(t) | Command::Expn(t) => {
             put(out, cmd.verb());
             out.push(b' ');
             put(out, t.as_str());
+        }
+        Command::Etrn(node) => {
+            put(out, "ETRN ");
+            put(out, node.as_str());
         }
         Command::Auth {
             mechanism,
@@ -131,13 +135,16 @@ fn write_mail_params(out: &mut Vec<u8>, p: &MailParameters<'_>) {
         put(out, " AUTH=");
         match auth {
             AuthParam::Null => put(out, "<>"),
+            // An empty identity has no wire form of its own: it is
+            // written as the null identity.
+            AuthParam::Identity(x) if x.as_str().is_empty() => put(out, "<>"),
             AuthParam::Identity(x) => put(out, x.as_str()),
         }
     }
     if p.requiretls {
         put(out, " REQUIRETLS");
     }
-    if let Some(prio) = p.mt_priority {
+    if let Some(prio) = p.mt_priority.map(super::params::MtPriority::get) {
         put(out, " MT-PRIORITY=");
         if prio < 0 {
             out.push(b'-');
@@ -147,7 +154,7 @@ fn write_mail_params(out: &mut Vec<u8>, p: &MailParameters<'_>) {
     match &p.hold {
         Some(Hold::For(secs)) => {
             put(out, " HOLDFOR=");
-            put_num(out, u64::from(*secs));
+            put_num(out, u64::from(secs.seconds()));
         }
         Some(Hold::Until(t)) => {
             put(out, " HOLDUNTIL=");
@@ -157,18 +164,18 @@ fn write_mail_params(out: &mut Vec<u8>, p: &MailParameters<'_>) {
     }
     if let Some(by) = &p.by {
         put(out, " BY=");
-        if by.time < 0 {
+        if by.time() < 0 {
             out.push(b'-');
         }
-        put_num(out, by.time.unsigned_abs());
+        put_num(out, by.time().unsigned_abs());
         put(
             out,
-            match by.mode {
+            match by.mode() {
                 ByMode::Notify => ";N",
                 ByMode::Return => ";R",
             },
         );
-        if by.trace {
+        if by.trace() {
             out.push(b'T');
         }
     }
@@ -199,9 +206,9 @@ fn write_rcpt_params(out: &mut Vec<u8>, p: &RcptParameters<'_>) {
     }
     if let Some(o) = &p.orcpt {
         put(out, " ORCPT=");
-        put(out, o.addr_type.as_str());
+        put(out, o.addr_type().as_str());
         out.push(b';');
-        put(out, o.addr.as_str());
+        put(out, o.addr().as_str());
     }
     if let Some(r) = &p.rrvs {
         put(out, " RRVS=");

@@ -27,11 +27,11 @@ pub(crate) use decode::read_chunk_size;
 pub use decode::{CommandDecoder, Decoded, DecoderConfig, LineEndingPolicy, ParseOptions};
 pub use error::{CommandError, PathError, ValueError};
 pub use params::{
-    AuthParam, BodyType, ByMode, DeliverBy, Hold, MailParameters, Notify, Orcpt, Parameter,
-    RcptParameters, Ret, Rrvs, RrvsMode,
+    AuthParam, BodyType, ByMode, DeliverBy, EnvId, Hold, HoldFor, MailParameters, MtPriority,
+    Notify, Orcpt, Parameter, RcptParameters, Ret, Rrvs, RrvsMode,
 };
 pub use path::{ForwardPath, Mailbox, ReversePath};
-pub use value::{Atom, Base64, Domain, LocalPart, Mechanism, Text, XText};
+pub use value::{Atom, Base64, DateTime, Domain, LocalPart, Mechanism, NodeName, Text, XText};
 
 use std::borrow::Cow;
 
@@ -85,7 +85,7 @@ pub enum Command<'a> {
         initial_response: Option<Base64<'a>>,
     },
     /// `ETRN SP node` (RFC 1985 §3): `@domain`, `#queue` or a domain.
-    Etrn(Text<'a>),
+    Etrn(NodeName<'a>),
     /// A verb this crate does not know (for example `XCLIENT`), with its
     /// arguments, so the application can implement it or reply 500.
     Unknown {

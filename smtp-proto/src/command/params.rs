@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use super::error::{CommandError, ValueError};
 use super::scan::{token_end, Folded};
-use super::value::{check_atom, check_xtext_value, Atom, Text, XText};
+use super::value::{check_atom, check_xtext_value, is_date_time, Atom, DateTime, Text, XText};
 
 /// `BODY=` (RFC 6152, RFC 3030 §3)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,10 +68,99 @@ impl Notify {
 /// `ORCPT=addr-type ";" xtext` (RFC 3461 §4.2)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Orcpt<'a> {
+    addr_type: Atom<'a>,
+    addr: XText<'a>,
+}
+
+impl<'a> Orcpt<'a> {
+    /// The longest `orcpt-value` (address type, `;` and address) RFC 3461
+    /// §4.2 allows: 500 characters.
+    pub const MAX_LEN: usize = 500;
+
+    /// Builds an original-recipient value, checking that the address is
+    /// not empty and that the whole value fits in [`Orcpt::MAX_LEN`].
+    ///
+    /// ```
+    /// use smtp_proto::command::{Atom, Orcpt, XText};
+    /// let o = Orcpt::new(Atom::new("rfc822").unwrap(), XText::encode(b"a@example.org")).unwrap();
+    /// assert_eq!(o.addr().decode().as_ref(), b"a@example.org");
+    /// assert!(Orcpt::new(Atom::new("rfc822").unwrap(), XText::encode(b"")).is_err());
+    /// ```
+    pub fn new(addr_type: Atom<'a>, addr: XText<'a>) -> Result<Self, ValueError> {
+        if addr.as_str().is_empty() {
+            return Err(ValueError::Empty);
+        }
+        if addr_type.as_str().len() + 1 + addr.as_str().len() > Self::MAX_LEN {
+            return Err(ValueError::TooLong);
+        }
+        Ok(Orcpt { addr_type, addr })
+    }
+
     /// The address type, usually `rfc822`.
-    pub addr_type: Atom<'a>,
+    #[must_use]
+    pub fn addr_type(&self) -> &Atom<'a> {
+        &self.addr_type
+    }
+
     /// The original recipient, xtext-encoded.
-    pub addr: XText<'a>,
+    #[must_use]
+    pub fn addr(&self) -> &XText<'a> {
+        &self.addr
+    }
+
+    /// Copies the borrowed parts.
+    #[must_use]
+    pub fn into_owned(self) -> Orcpt<'static> {
+        Orcpt {
+            addr_type: self.addr_type.into_owned(),
+            addr: self.addr.into_owned(),
+        }
+    }
+}
+
+/// `ENVID=` (RFC 3461 §4.4): the envelope identifier, xtext-encoded, 1 to
+/// 100 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EnvId<'a>(XText<'a>);
+
+impl<'a> EnvId<'a> {
+    /// The longest `envid-value` RFC 3461 §4.4 allows: 100 characters.
+    pub const MAX_LEN: usize = 100;
+
+    /// Checks the length of an xtext value for use as `ENVID=`.
+    ///
+    /// ```
+    /// use smtp_proto::command::{EnvId, XText};
+    /// let id = EnvId::new(XText::encode(b"QQ314159")).unwrap();
+    /// assert_eq!(id.as_str(), "QQ314159");
+    /// assert!(EnvId::new(XText::encode(b"")).is_err());
+    /// assert!(EnvId::new(XText::encode(&[b'x'; 101])).is_err());
+    /// ```
+    pub fn new(id: XText<'a>) -> Result<Self, ValueError> {
+        match id.as_str().len() {
+            0 => Err(ValueError::Empty),
+            n if n > Self::MAX_LEN => Err(ValueError::TooLong),
+            _ => Ok(EnvId(id)),
+        }
+    }
+
+    /// The value, xtext-encoded, as on the wire.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The value as xtext; [`XText::decode`] gives the original bytes.
+    #[must_use]
+    pub fn as_xtext(&self) -> &XText<'a> {
+        &self.0
+    }
+
+    /// Copies a borrowed value so it no longer refers to the input.
+    #[must_use]
+    pub fn into_owned(self) -> EnvId<'static> {
+        EnvId(self.0.into_owned())
+    }
 }
 
 /// `AUTH=` on MAIL (RFC 4954 §5)
@@ -82,7 +171,8 @@ pub enum AuthParam<'a> {
     /// The authenticated identity, xtext-encoded. `<>` is not one: that
     /// text is the null identity on the wire (RFC 4954 §5), so an
     /// `Identity` holding it is written as `AUTH=<>` and reads back as
-    /// [`AuthParam::Null`].
+    /// [`AuthParam::Null`]. So is an empty identity, which has no wire
+    /// form (an `esmtp-value` is at least one character).
     Identity(XText<'a>),
 }
 
@@ -90,9 +180,69 @@ pub enum AuthParam<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Hold<'a> {
     /// `HOLDFOR=` seconds to hold the message.
-    For(u32),
+    For(HoldFor),
     /// `HOLDUNTIL=` an RFC 3339 date-time, as sent.
-    Until(Text<'a>),
+    Until(DateTime<'a>),
+}
+
+/// The seconds of `HOLDFOR=`: `holdfor-value = 1*9DIGIT` (RFC 4865 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HoldFor(u32);
+
+impl HoldFor {
+    /// The largest value nine digits can write.
+    pub const MAX: u32 = 999_999_999;
+
+    /// Checks that `seconds` fits in nine digits.
+    ///
+    /// ```
+    /// use smtp_proto::command::HoldFor;
+    /// assert_eq!(HoldFor::new(3600).unwrap().seconds(), 3600);
+    /// assert!(HoldFor::new(1_000_000_000).is_err());
+    /// ```
+    pub fn new(seconds: u32) -> Result<Self, ValueError> {
+        if seconds > Self::MAX {
+            return Err(ValueError::TooLong);
+        }
+        Ok(HoldFor(seconds))
+    }
+
+    /// The number of seconds.
+    #[must_use]
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+}
+
+/// The value of `MT-PRIORITY=` (RFC 6710 §3): -9 to 9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MtPriority(i8);
+
+impl MtPriority {
+    /// The lowest priority.
+    pub const MIN: MtPriority = MtPriority(-9);
+    /// The highest priority.
+    pub const MAX: MtPriority = MtPriority(9);
+
+    /// Checks that `priority` is in -9 to 9.
+    ///
+    /// ```
+    /// use smtp_proto::command::MtPriority;
+    /// assert_eq!(MtPriority::new(-3).unwrap().get(), -3);
+    /// assert!(MtPriority::new(10).is_err());
+    /// ```
+    pub fn new(priority: i8) -> Result<Self, ValueError> {
+        if !(Self::MIN.0..=Self::MAX.0).contains(&priority) {
+            return Err(ValueError::Syntax("MT-PRIORITY is -9 to 9"));
+        }
+        Ok(MtPriority(priority))
+    }
+
+    /// The priority, -9 to 9.
+    #[must_use]
+    pub fn get(self) -> i8 {
+        self.0
+    }
 }
 
 /// The mode of a `BY=` parameter (RFC 2852 §4).
@@ -107,19 +257,56 @@ pub enum ByMode {
 /// `BY=by-time ";" by-mode [by-trace]` (RFC 2852 §4, DELIVERBY)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeliverBy {
+    time: i64,
+    mode: ByMode,
+    trace: bool,
+}
+
+impl DeliverBy {
+    /// The largest `by-time` nine digits can write, either sign.
+    pub const MAX_TIME: i64 = 999_999_999;
+
+    /// Builds a deliver-by request, checking `by-time = ["-" / "+"]
+    /// 1*9digit`. Whether a time suits the mode (RFC 2852 wants a positive
+    /// time for `R`) is for the server to judge.
+    ///
+    /// ```
+    /// use smtp_proto::command::{ByMode, DeliverBy};
+    /// let by = DeliverBy::new(-120, ByMode::Notify, true).unwrap();
+    /// assert_eq!((by.time(), by.mode(), by.trace()), (-120, ByMode::Notify, true));
+    /// assert!(DeliverBy::new(1_000_000_000, ByMode::Return, false).is_err());
+    /// ```
+    pub fn new(time: i64, mode: ByMode, trace: bool) -> Result<Self, ValueError> {
+        if time.unsigned_abs() > Self::MAX_TIME.unsigned_abs() {
+            return Err(ValueError::TooLong);
+        }
+        Ok(DeliverBy { time, mode, trace })
+    }
+
     /// Seconds, possibly negative.
-    pub time: i64,
+    #[must_use]
+    pub fn time(&self) -> i64 {
+        self.time
+    }
+
     /// What to do when the time passes.
-    pub mode: ByMode,
+    #[must_use]
+    pub fn mode(&self) -> ByMode {
+        self.mode
+    }
+
     /// `T`: trace the message.
-    pub trace: bool,
+    #[must_use]
+    pub fn trace(&self) -> bool {
+        self.trace
+    }
 }
 
 /// `RRVS=date-time [";" ( "C" / "R" )]` (RFC 7293 §3)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rrvs<'a> {
     /// The RFC 3339 date-time, as sent.
-    pub time: Text<'a>,
+    pub time: DateTime<'a>,
     /// What to do if the mailbox cannot be checked.
     pub mode: Option<RrvsMode>,
 }
@@ -209,13 +396,13 @@ pub struct MailParameters<'a> {
     /// `RET=` (RFC 3461).
     pub ret: Option<Ret>,
     /// `ENVID=` (RFC 3461).
-    pub envid: Option<XText<'a>>,
+    pub envid: Option<EnvId<'a>>,
     /// `AUTH=` (RFC 4954).
     pub auth: Option<AuthParam<'a>>,
     /// `REQUIRETLS` (RFC 8689).
     pub requiretls: bool,
-    /// `MT-PRIORITY=` (RFC 6710), -9 to 9.
-    pub mt_priority: Option<i8>,
+    /// `MT-PRIORITY=` (RFC 6710).
+    pub mt_priority: Option<MtPriority>,
     /// `HOLDFOR=` or `HOLDUNTIL=` (RFC 4865).
     pub hold: Option<Hold<'a>>,
     /// `BY=` (RFC 2852).
@@ -253,7 +440,7 @@ impl MailParameters<'_> {
             body: self.body,
             smtputf8: self.smtputf8,
             ret: self.ret,
-            envid: self.envid.map(XText::into_owned),
+            envid: self.envid.map(EnvId::into_owned),
             auth: self.auth.map(|a| match a {
                 AuthParam::Null => AuthParam::Null,
                 AuthParam::Identity(x) => AuthParam::Identity(x.into_owned()),
@@ -282,10 +469,7 @@ impl RcptParameters<'_> {
     pub fn into_owned(self) -> RcptParameters<'static> {
         RcptParameters {
             notify: self.notify,
-            orcpt: self.orcpt.map(|o| Orcpt {
-                addr_type: o.addr_type.into_owned(),
-                addr: o.addr.into_owned(),
-            }),
+            orcpt: self.orcpt.map(Orcpt::into_owned),
             rrvs: self.rrvs.map(|r| Rrvs {
                 time: r.time.into_owned(),
                 mode: r.mode,
@@ -452,43 +636,6 @@ fn digits(s: &str, max_len: usize) -> Option<u64> {
     })
 }
 
-/// `date-time` of RFC 3339 §5.6, checked for shape:
-/// `YYYY-MM-DDTHH:MM:SS[.frac](Z / (+/-)HH:MM)`.
-fn is_date_time(s: &str) -> bool {
-    let b = s.as_bytes();
-    let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
-    let at = |i: usize, c: u8| b.get(i).is_some_and(|x| x.eq_ignore_ascii_case(&c));
-    if !((0..4).all(d) && at(4, b'-') && d(5) && d(6) && at(7, b'-') && d(8) && d(9)) {
-        return false;
-    }
-    if !(at(10, b'T') && d(11) && d(12) && at(13, b':') && d(14) && d(15) && at(16, b':'))
-        || !(d(17) && d(18))
-    {
-        return false;
-    }
-    let mut i = 19;
-    if at(i, b'.') {
-        i += 1;
-        let start = i;
-        while d(i) {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    if at(i, b'Z') {
-        return i + 1 == b.len();
-    }
-    (at(i, b'+') || at(i, b'-'))
-        && d(i + 1)
-        && d(i + 2)
-        && at(i + 3, b':')
-        && d(i + 4)
-        && d(i + 5)
-        && i + 6 == b.len()
-}
-
 macro_rules! set_once {
     ($field:expr, $kw:literal, $val:expr) => {{
         if $field.is_some() {
@@ -560,7 +707,7 @@ pub(crate) fn parse_mail_parameters<'a>(
             if v.len() > 100 || check_xtext_value(v).is_err() {
                 return Err(CommandError::InvalidParameter { keyword: "ENVID" });
             }
-            set_once!(p.envid, "ENVID", XText(Cow::Borrowed(v)));
+            set_once!(p.envid, "ENVID", EnvId(XText(Cow::Borrowed(v))));
         } else if key == kw::AUTH {
             let v = value("AUTH", v)?;
             let a = if v == "<>" {
@@ -589,12 +736,16 @@ pub(crate) fn parse_mail_parameters<'a>(
                 });
             }
             let n = (d - b'0') as i8;
-            set_once!(p.mt_priority, "MT-PRIORITY", if neg { -n } else { n });
+            set_once!(
+                p.mt_priority,
+                "MT-PRIORITY",
+                MtPriority(if neg { -n } else { n })
+            );
         } else if key == kw::HOLDFOR {
             // holdfor-value = 1*9DIGIT (RFC 4865 §5.1)
             let n = digits(value("HOLDFOR", v)?, 9)
                 .ok_or(CommandError::InvalidParameter { keyword: "HOLDFOR" })?;
-            set_once!(p.hold, "HOLDFOR", Hold::For(n as u32));
+            set_once!(p.hold, "HOLDFOR", Hold::For(HoldFor(n as u32)));
         } else if key == kw::HOLDUNTIL {
             let v = value("HOLDUNTIL", v)?;
             if !is_date_time(v) {
@@ -602,7 +753,7 @@ pub(crate) fn parse_mail_parameters<'a>(
                     keyword: "HOLDUNTIL",
                 });
             }
-            set_once!(p.hold, "HOLDUNTIL", Hold::Until(Text(Cow::Borrowed(v))));
+            set_once!(p.hold, "HOLDUNTIL", Hold::Until(DateTime(Cow::Borrowed(v))));
         } else if key == kw::BY {
             let by = parse_by(value("BY", v)?)
                 .ok_or(CommandError::InvalidParameter { keyword: "BY" })?;
@@ -730,7 +881,7 @@ pub(crate) fn parse_rcpt_parameters<'a>(
                 p.rrvs,
                 "RRVS",
                 Rrvs {
-                    time: Text(Cow::Borrowed(time)),
+                    time: DateTime(Cow::Borrowed(time)),
                     mode,
                 }
             );

@@ -193,8 +193,10 @@ fn cow_new<'a, T>(
 }
 
 string_value!(
-    /// Free text of a command argument (VRFY, EXPN, HELP, NOOP, ETRN, or an
-    /// unknown verb's arguments): anything but CR, LF and NUL, not empty.
+    /// Free text of a command argument (VRFY, EXPN, HELP, NOOP, or an
+    /// unknown verb's arguments): anything but CR, LF and NUL, not empty,
+    /// with no space at either end (the parser drops those, so they could
+    /// not be read back).
     Text
 );
 
@@ -204,7 +206,9 @@ impl<'a> Text<'a> {
     /// ```
     /// use smtp_proto::command::Text;
     /// assert!(Text::new("postmaster").is_ok());
+    /// assert!(Text::new("two words").is_ok());
     /// assert!(Text::new("a\r\nRCPT TO:<x@y>").is_err());
+    /// assert!(Text::new(" padded ").is_err());
     /// ```
     pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
         cow_new(s, check_text, Text)
@@ -218,7 +222,114 @@ pub(crate) fn check_text(s: &str) -> Result<(), ValueError> {
     if s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
         return Err(ValueError::ForbiddenCharacter);
     }
+    if s.starts_with(' ') || s.ends_with(' ') {
+        return Err(ValueError::Syntax("space at the start or end of text"));
+    }
     Ok(())
+}
+
+string_value!(
+    /// The node name of `ETRN` (RFC 1985 §3): `domain`, `"@" domain` or
+    /// `"#" queue-name`, kept as sent.
+    NodeName
+);
+
+impl<'a> NodeName<'a> {
+    /// Checks and wraps a node name: a domain or address literal, the same
+    /// after `@`, or `#` and a queue name of printable ASCII.
+    ///
+    /// ```
+    /// use smtp_proto::command::NodeName;
+    /// assert!(NodeName::new("@example.org").is_ok());
+    /// assert!(NodeName::new("#queue-7").is_ok());
+    /// assert!(NodeName::new("example.org").is_ok());
+    /// assert!(NodeName::new("two words").is_err());
+    /// assert!(NodeName::new("#").is_err());
+    /// ```
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
+        cow_new(s, check_node_name, NodeName)
+    }
+}
+
+/// `node-name = domain / "@" domain / "#" queue-name` (RFC 1985 §3); a
+/// queue name is taken as one or more printable ASCII characters.
+pub(crate) fn check_node_name(s: &str) -> Result<(), ValueError> {
+    match s.strip_prefix('#') {
+        Some("") => Err(ValueError::Empty),
+        Some(q) if q.bytes().all(|c| c > 32 && c < 127) => Ok(()),
+        Some(_) => Err(ValueError::Syntax("invalid queue name")),
+        None => check_domain_or_literal(s.strip_prefix('@').unwrap_or(s)),
+    }
+}
+
+string_value!(
+    /// An RFC 3339 `date-time` (§5.6), as `HOLDUNTIL=` (RFC 4865) and
+    /// `RRVS=` (RFC 7293) carry it, kept as sent.
+    DateTime
+);
+
+impl<'a> DateTime<'a> {
+    /// Checks and wraps a date-time:
+    /// `YYYY-MM-DDTHH:MM:SS[.frac](Z / (+/-)HH:MM)`, checked for shape
+    /// (not for a real calendar date).
+    ///
+    /// ```
+    /// use smtp_proto::command::DateTime;
+    /// assert!(DateTime::new("2026-11-26T15:00:00Z").is_ok());
+    /// assert!(DateTime::new("2026-11-26T15:00:00.25+01:00").is_ok());
+    /// assert!(DateTime::new("2026-11-26 15:00:00Z").is_err());
+    /// assert!(DateTime::new("tomorrow").is_err());
+    /// ```
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
+        cow_new(
+            s,
+            |s| {
+                if is_date_time(s) {
+                    Ok(())
+                } else {
+                    Err(ValueError::Syntax("invalid RFC 3339 date-time"))
+                }
+            },
+            DateTime,
+        )
+    }
+}
+
+/// `date-time` of RFC 3339 §5.6, checked for shape:
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z / (+/-)HH:MM)`.
+pub(crate) fn is_date_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let at = |i: usize, c: u8| b.get(i).is_some_and(|x| x.eq_ignore_ascii_case(&c));
+    if !((0..4).all(d) && at(4, b'-') && d(5) && d(6) && at(7, b'-') && d(8) && d(9)) {
+        return false;
+    }
+    if !(at(10, b'T') && d(11) && d(12) && at(13, b':') && d(14) && d(15) && at(16, b':'))
+        || !(d(17) && d(18))
+    {
+        return false;
+    }
+    let mut i = 19;
+    if at(i, b'.') {
+        i += 1;
+        let start = i;
+        while d(i) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    if at(i, b'Z') {
+        return i + 1 == b.len();
+    }
+    (at(i, b'+') || at(i, b'-'))
+        && d(i + 1)
+        && d(i + 2)
+        && at(i + 3, b':')
+        && d(i + 4)
+        && d(i + 5)
+        && i + 6 == b.len()
 }
 
 string_value!(
