@@ -465,6 +465,32 @@ fn argument_text_and_etrn_nodes_that_could_not_be_read_back_are_refused() {
 }
 
 #[test]
+fn mechanism_names_and_parameters_that_read_back_otherwise_are_refused() {
+    use smtp_proto::command::{MechanismName, Parameter};
+    assert!(MechanismName::new("plain").is_err());
+    assert!(MechanismName::new("CRAM-MD5").is_err());
+    assert!(MechanismName::new("X-A-NAME-OVER-20-CHARS").is_err());
+    let name = MechanismName::new("X-TOKEN").unwrap();
+    let auth = Command::Auth {
+        mechanism: Mechanism::Other(name),
+        initial_response: None,
+    };
+    assert_eq!(round_trip(&auth), "AUTH X-TOKEN");
+    for kw in [
+        "SIZE",
+        "body",
+        "Notify",
+        "ORCPT",
+        "rrvs",
+        "MT-PRIORITY",
+        "BY",
+    ] {
+        assert!(Parameter::new(kw, Some("1")).is_err(), "{kw}");
+    }
+    assert!(Parameter::new("X-SIZE", Some("1")).is_ok());
+}
+
+#[test]
 fn an_empty_auth_identity_is_written_as_the_null_identity() {
     let mut p = MailParameters::default();
     p.auth = Some(AuthParam::Identity(XText::encode(b"")));

@@ -48,3 +48,29 @@ fn valid_capabilities_still_build() {
         Some("X-CUSTOM a b")
     );
 }
+
+#[test]
+fn auth_lines_name_at_least_one_valid_mechanism() {
+    use smtp_proto::reply::AuthMechanism;
+    let builder = || EhloReplyBuilder::new("mx.example.org", "").unwrap();
+    for bad in [
+        &[][..],
+        &[AuthMechanism::Other("X-OAUTH BEARER")],
+        &[AuthMechanism::Plain, AuthMechanism::Other("")],
+        &[AuthMechanism::Other("A-NAME-LONGER-THAN-20")],
+    ] {
+        assert!(builder().auth(bad).is_err(), "{bad:?}");
+    }
+    let reply = builder()
+        .auth(&[AuthMechanism::Plain, AuthMechanism::Other("X-TOKEN")])
+        .unwrap()
+        .build()
+        .to_bytes();
+    let parsed = Reply::parse(&reply).unwrap();
+    let ehlo = EhloReply::parse(&parsed).unwrap();
+    let mechs: Vec<_> = ehlo.auth_mechanisms().collect();
+    assert_eq!(
+        mechs,
+        [AuthMechanism::Plain, AuthMechanism::Other("X-TOKEN")]
+    );
+}

@@ -70,7 +70,7 @@ fn config() -> impl Strategy<Value = ServerConfig> {
         any::<bool>(),
         1usize..5,
         0usize..6,
-        proptest::option::of(0u64..200),
+        proptest::option::of(1u64..200),
         any::<bool>(),
         any::<bool>(),
     )

@@ -720,3 +720,53 @@ fn timed_out_sends_421_and_closes() {
         Outcome::Closed
     );
 }
+
+#[test]
+fn a_size_limit_of_zero_is_refused_because_size_0_means_none() {
+    let mut c = config();
+    c.max_message_size = Some(0);
+    assert!(matches!(
+        ServerSession::new(c),
+        Err(smtp_proto::server::ConfigError::Limit(_))
+    ));
+    let mut c = config();
+    c.max_message_size = Some(1);
+    assert!(ServerSession::new(c).is_ok());
+}
+
+#[test]
+fn an_oauth_error_challenge_must_fit_one_reply_line() {
+    use base64::Engine as _;
+    let mut c = config();
+    c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::XOAuth2];
+    c.auth_requires_tls = false;
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let ir = base64::engine::general_purpose::STANDARD
+        .encode(b"user=a@b.example\x01auth=Bearer t\x01\x01");
+    let input = format!("EHLO a\r\nAUTH XOAUTH2 {ir}\r\n");
+    let step = s.handle_input(input.as_bytes()).unwrap();
+    s.accept().unwrap();
+    let step2 = s.handle_input(&input.as_bytes()[step.consumed..]).unwrap();
+    assert!(matches!(
+        step2.outcome,
+        Outcome::Event(ServerEvent::Auth(_))
+    ));
+    let r = support::reply(535, "5.7.8", "no");
+    assert_eq!(
+        s.reject_auth_with_challenge(&[b'x'; 379], r.clone()),
+        Err(UsageError::ChallengeTooLong)
+    );
+    // The decision is still open: the largest document that fits is sent.
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    out.clear();
+    s.reject_auth_with_challenge(&[b'x'; 378], r).unwrap();
+    s.poll_transmit(&mut out);
+    assert_eq!(out.len(), 510);
+    let mut decoder = smtp_proto::reply::ReplyDecoder::default();
+    let Ok(smtp_proto::reply::Decoded::Reply { reply, consumed }) = decoder.decode(&out) else {
+        panic!("the 334 line does not read back");
+    };
+    assert_eq!((reply.code().get(), consumed), (334, 510));
+}

@@ -97,15 +97,30 @@ fn text(u: &mut Unstructured<'_>) -> Result<Option<Text<'static>>> {
     Ok(Text::new(gen::text(u)?).ok())
 }
 
-/// Unknown parameters: keywords the parser does not interpret, no two
-/// alike (ignoring case), values `esmtp-value`.
-fn others(u: &mut Unstructured<'_>, known: &[&str]) -> Result<Vec<Parameter<'static>>> {
+/// Unknown parameters: no two alike (ignoring case), values
+/// `esmtp-value`. Now and then the keyword is one the parsers interpret,
+/// in any case, which `Parameter::new` must refuse.
+fn others(u: &mut Unstructured<'_>) -> Result<Vec<Parameter<'static>>> {
     let mut out: Vec<Parameter<'static>> = Vec::new();
     for _ in 0..u.int_in_range(0..=2)? {
+        if u.ratio(1, 8)? {
+            let k = *u.choose(MAIL_KEYWORDS)?;
+            let k = if u.arbitrary()? {
+                k.to_ascii_lowercase()
+            } else {
+                k.to_owned()
+            };
+            let known = Parameter::new(&k, Some("1"));
+            assert!(known.is_err(), "Parameter::new accepts {k}: {known:?}");
+            let k = u.choose(RCPT_KEYWORDS)?;
+            assert!(
+                Parameter::new(k, None).is_err(),
+                "Parameter::new accepts {k}"
+            );
+            continue;
+        }
         let k = gen::keyword(u)?;
-        if known.iter().any(|n| n.eq_ignore_ascii_case(&k))
-            || out.iter().any(|p| p.keyword().eq_ignore_ascii_case(&k))
-        {
+        if out.iter().any(|p| p.keyword().eq_ignore_ascii_case(&k)) {
             continue;
         }
         let v = if u.arbitrary()? {
@@ -178,7 +193,7 @@ fn mail_params(u: &mut Unstructured<'_>) -> Result<MailParameters<'static>> {
         };
         p.by = DeliverBy::new(gen::signed_nine_digit_edge(u)?, mode, u.arbitrary()?).ok();
     }
-    p.other = others(u, MAIL_KEYWORDS)?;
+    p.other = others(u)?;
     Ok(p)
 }
 
@@ -212,7 +227,7 @@ fn rcpt_params(u: &mut Unstructured<'_>) -> Result<RcptParameters<'static>> {
             p.rrvs = Some(Rrvs { time, mode });
         }
     }
-    p.other = others(u, RCPT_KEYWORDS)?;
+    p.other = others(u)?;
     Ok(p)
 }
 

@@ -36,7 +36,7 @@ pub struct Args {
     /// Offer AUTH before TLS too.
     #[arg(long)]
     pub auth_plaintext: bool,
-    /// Largest message accepted, in octets.
+    /// Largest message accepted, in octets; 0 for no limit.
     #[arg(long, default_value_t = 50 * 1024 * 1024)]
     pub max_size: u64,
     /// Speak LMTP instead of SMTP.
@@ -59,7 +59,7 @@ pub type Login = Option<(String, String)>;
 pub fn server_config(args: &Args) -> Result<(ServerConfig, Login), Box<dyn std::error::Error>> {
     let mut config = ServerConfig::new(args.hostname.clone());
     config.lmtp = args.lmtp;
-    config.max_message_size = Some(args.max_size);
+    config.max_message_size = (args.max_size > 0).then_some(args.max_size);
     config.smtputf8 = true;
     config.chunking = true;
     config.binarymime = true;

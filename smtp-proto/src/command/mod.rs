@@ -31,7 +31,9 @@ pub use params::{
     Notify, Orcpt, Parameter, RcptParameters, Ret, Rrvs, RrvsMode,
 };
 pub use path::{ForwardPath, Mailbox, ReversePath};
-pub use value::{Atom, Base64, DateTime, Domain, LocalPart, Mechanism, NodeName, Text, XText};
+pub use value::{
+    Atom, Base64, DateTime, Domain, LocalPart, Mechanism, MechanismName, NodeName, Text, XText,
+};
 
 use std::borrow::Cow;
 

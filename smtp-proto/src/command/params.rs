@@ -328,6 +328,24 @@ pub struct Parameter<'a> {
     value: Option<Text<'a>>,
 }
 
+/// The keywords the parameter parsers interpret, MAIL's and RCPT's.
+const INTERPRETED: [&str; 14] = [
+    "SIZE",
+    "BODY",
+    "SMTPUTF8",
+    "RET",
+    "ENVID",
+    "AUTH",
+    "REQUIRETLS",
+    "MT-PRIORITY",
+    "HOLDFOR",
+    "HOLDUNTIL",
+    "BY",
+    "NOTIFY",
+    "ORCPT",
+    "RRVS",
+];
+
 fn is_esmtp_keyword(k: &str) -> bool {
     check_atom(k).is_ok() && !k.contains('_')
 }
@@ -345,10 +363,17 @@ impl<'a> Parameter<'a> {
     /// use smtp_proto::command::Parameter;
     /// assert!(Parameter::new("X-TAG", Some("blue")).is_ok());
     /// assert!(Parameter::new("X-TAG", Some("two words")).is_err());
+    /// // Keywords this crate interprets have their own fields.
+    /// assert!(Parameter::new("size", Some("100")).is_err());
     /// ```
     pub fn new(keyword: &'a str, value: Option<&'a str>) -> Result<Self, ValueError> {
         if !is_esmtp_keyword(keyword) {
             return Err(ValueError::Syntax("invalid ESMTP keyword"));
+        }
+        if INTERPRETED.iter().any(|k| k.eq_ignore_ascii_case(keyword)) {
+            return Err(ValueError::Syntax(
+                "a keyword with its own field in MailParameters or RcptParameters",
+            ));
         }
         if let Some(v) = value {
             if !is_esmtp_value(v) {

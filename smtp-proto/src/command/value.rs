@@ -724,7 +724,41 @@ pub enum Mechanism<'a> {
     /// `SCRAM-SHA-256` (RFC 7677)
     ScramSha256,
     /// Any other mechanism, as sent.
-    Other(Atom<'a>),
+    Other(MechanismName<'a>),
+}
+
+string_value!(
+    /// The name of a SASL mechanism that [`Mechanism`] has no variant for:
+    /// `sasl-mech = 1*20mech-char` (RFC 4422 §3.1; letters of either case,
+    /// digits, `-` and `_`), not the name of a known mechanism.
+    MechanismName
+);
+
+impl<'a> MechanismName<'a> {
+    /// Checks and wraps a mechanism name. A known name is refused: it
+    /// reads back as its own variant, so [`Mechanism::parse`] is the way
+    /// to take any name.
+    ///
+    /// ```
+    /// use smtp_proto::command::MechanismName;
+    /// assert!(MechanismName::new("X-TOKEN").is_ok());
+    /// assert!(MechanismName::new("PLAIN").is_err());
+    /// assert!(MechanismName::new("A-NAME-LONGER-THAN-20").is_err());
+    /// ```
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
+        cow_new(s, check_mechanism_name, MechanismName)
+    }
+}
+
+fn check_mechanism_name(s: &str) -> Result<(), ValueError> {
+    if s.len() > 20 {
+        return Err(ValueError::TooLong);
+    }
+    check_atom(s)?;
+    if Mechanism::known(s.as_bytes()).is_some() {
+        return Err(ValueError::Syntax("a known mechanism name"));
+    }
+    Ok(())
 }
 
 impl<'a> Mechanism<'a> {
@@ -766,7 +800,7 @@ impl<'a> Mechanism<'a> {
             return Err(ValueError::TooLong);
         }
         check_atom(s)?;
-        Ok(Mechanism::Other(Atom(Cow::Borrowed(s))))
+        Ok(Mechanism::Other(MechanismName(Cow::Borrowed(s))))
     }
 
     /// The mechanism name as written on the wire.

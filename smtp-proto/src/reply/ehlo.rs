@@ -1731,14 +1731,31 @@ impl EhloReplyBuilder {
         Ok(self)
     }
 
-    /// Adds an `AUTH` line naming `mechanisms`.
+    /// Adds an `AUTH` line naming `mechanisms`: at least one, each a
+    /// `sasl-mech` (RFC 4422 §3.1: 1 to 20 letters, digits, `-` or `_`).
+    ///
+    /// ```
+    /// use smtp_proto::reply::{AuthMechanism, EhloReplyBuilder};
+    /// let b = EhloReplyBuilder::new("mx.example.org", "").unwrap();
+    /// assert!(b.clone().auth(&[AuthMechanism::Plain, AuthMechanism::Other("X-TOKEN")]).is_ok());
+    /// assert!(b.clone().auth(&[AuthMechanism::Other("TWO WORDS")]).is_err());
+    /// assert!(b.auth(&[]).is_err());
+    /// ```
     pub fn auth(self, mechanisms: &[AuthMechanism<'_>]) -> Result<Self, InvalidReply> {
+        if mechanisms.is_empty() {
+            return Err(InvalidReply::Empty);
+        }
         let mut list = String::new();
         for m in mechanisms {
+            let name = m.name();
+            let mech_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+            if name.is_empty() || name.len() > 20 || !name.bytes().all(|b| mech_char(&b)) {
+                return Err(InvalidReply::InvalidEhloLine);
+            }
             if !list.is_empty() {
                 list.push(' ');
             }
-            list.push_str(m.name());
+            list.push_str(name);
         }
         self.capability(&Capability::Auth(AuthMechanisms(&list)))
     }

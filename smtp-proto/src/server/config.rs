@@ -30,7 +30,9 @@ pub struct ServerConfig {
     /// Advertise PIPELINING (RFC 2920).
     pub pipelining: bool,
     /// Advertise `SIZE n` (RFC 1870) and refuse larger messages; `None`
-    /// advertises nothing and sets no limit.
+    /// advertises nothing and sets no limit. `Some(0)` is refused by
+    /// [`ServerSession::new`](super::ServerSession::new): `SIZE 0` tells
+    /// clients there is no fixed limit.
     pub max_message_size: Option<u64>,
     /// Advertise 8BITMIME (RFC 6152).
     pub eight_bit_mime: bool,

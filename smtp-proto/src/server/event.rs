@@ -198,6 +198,11 @@ pub enum UsageError {
     /// OAUTHBEARER or XOAUTH2.
     #[error("an error challenge needs OAUTHBEARER or XOAUTH2")]
     NotOAuth,
+    /// `reject_auth_with_challenge` with an error document whose `334`
+    /// line would exceed 512 octets (RFC 5321 §4.5.3.1.5): more than 378
+    /// octets before base64.
+    #[error("the error challenge would be a reply line over 512 octets")]
+    ChallengeTooLong,
     /// `tls_established` without a STARTTLS in progress.
     #[error("no STARTTLS in progress")]
     NotAwaitingTls,

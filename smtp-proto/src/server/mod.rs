@@ -276,6 +276,12 @@ impl ServerSession {
         if config.max_recipients == 0 {
             return Err(ConfigError::Limit("max_recipients is 0"));
         }
+        if config.max_message_size == Some(0) {
+            // `SIZE 0` tells clients there is no fixed limit (RFC 1870 §4).
+            return Err(ConfigError::Limit(
+                "max_message_size is 0, which SIZE advertises as no limit",
+            ));
+        }
         let dc = DecoderConfig {
             max_line_length: config.max_line_length,
             max_auth_line_length: config.max_auth_line_length,
@@ -661,12 +667,17 @@ impl ServerSession {
     /// §3.2.2 asks. The machine sends `error` (the JSON status document) in
     /// a `334` challenge, reads the client's answer to it (`^A`, or an empty
     /// line for XOAUTH2), then sends `reply` (4xx/5xx, typically
-    /// `535 5.7.8`).
+    /// `535 5.7.8`). The `334` line must fit in 512 octets, so `error` may
+    /// hold at most 378 octets.
     pub fn reject_auth_with_challenge(
         &mut self,
         error: &[u8],
         reply: OwnedReply,
     ) -> Result<(), UsageError> {
+        // `334 `, the base64 text and CRLF.
+        if 4 + error.len().div_ceil(3) * 4 + 2 > 512 {
+            return Err(UsageError::ChallengeTooLong);
+        }
         let pending = self.take_pending()?;
         let Pending::Auth(SaslMechanism::OAuthBearer | SaslMechanism::XOAuth2) = pending else {
             return Err(UsageError::NotOAuth);
