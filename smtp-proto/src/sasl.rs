@@ -431,7 +431,9 @@ fn decode_oauthbearer(msg: &[u8]) -> Result<Credentials, SaslError> {
         let name = authz
             .strip_prefix(b"a=")
             .ok_or(SaslError::Malformed("bad GS2 authzid"))?;
-        Some(decode_saslname(utf8(name)?)?)
+        // `saslname` is at least one character (RFC 5801 §4); an empty
+        // `a=` is read as no authorization identity.
+        Some(decode_saslname(utf8(name)?)?).filter(|n| !n.is_empty())
     };
     let kvs = rest[comma + 1..]
         .strip_prefix(b"\x01")
@@ -501,7 +503,7 @@ fn no_ctl(s: &str, what: &'static str) -> Result<(), SaslError> {
 ///
 /// Refused ([`SaslError::Unencodable`]): a NUL in any value, an empty
 /// authcid or password, and a value over [`PLAIN_MAX_LEN`] octets, which
-/// the server side refuses too.
+/// the server side refuses too. An empty `authzid` is the same as none.
 ///
 /// ```
 /// use smtp_proto::sasl::{plain_response, SaslError, PLAIN_MAX_LEN};
@@ -552,7 +554,8 @@ pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
 }
 
 /// The `OAUTHBEARER` response (RFC 7628 §3.1):
-/// `n,a=AUTHZID, ^A host=H ^A port=P ^A auth=Bearer T ^A ^A`.
+/// `n,a=AUTHZID, ^A host=H ^A port=P ^A auth=Bearer T ^A ^A`. An empty
+/// `authzid` is left out, like none.
 pub fn oauthbearer_response(
     authzid: Option<&str>,
     host: Option<&str>,
@@ -565,7 +568,8 @@ pub fn oauthbearer_response(
         return Err(SaslError::Unencodable("empty token"));
     }
     let mut s = String::from("n,");
-    if let Some(a) = authzid {
+    // `saslname = 1*(...)` (RFC 5801 §4): an empty authzid is left out.
+    if let Some(a) = authzid.filter(|a| !a.is_empty()) {
         // A saslname may hold any UTF-8 but NUL (RFC 5801 §4); `,` and `=`
         // are escaped below.
         if a.contains('\0') {

@@ -1414,3 +1414,54 @@ fn client_and_its_values_can_move_between_threads() {
     c.poll_transmit(&mut out);
     assert_eq!(out, b"EHLO client.example.net\r\n");
 }
+
+#[test]
+fn an_empty_login_user_name_is_refused_locally() {
+    let input = script(&[GREET, &ehlo(&["AUTH LOGIN PLAIN OAUTHBEARER"])]);
+    let mut c = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+    }
+    c.poll_transmit(&mut Vec::new());
+    // LOGIN's first answer would be an empty user name.
+    assert!(matches!(
+        c.authenticate(
+            AuthCredentials::password("", "pw"),
+            Some(SaslMechanism::Login)
+        ),
+        Err(ClientError::Usage(UsageError::Credentials(_)))
+    ));
+    assert!(!c.has_transmit());
+    assert!(c.is_idle());
+    assert_eq!(
+        c.authenticate(
+            AuthCredentials::password("alice", "pw"),
+            Some(SaslMechanism::Login)
+        ),
+        Ok(SaslMechanism::Login)
+    );
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(String::from_utf8_lossy(&out), "AUTH LOGIN\r\n");
+}
+
+#[test]
+fn an_empty_oauthbearer_authzid_is_left_out() {
+    use smtp_proto::sasl::oauthbearer_response;
+    assert_eq!(
+        oauthbearer_response(Some(""), None, None, "tok").unwrap(),
+        oauthbearer_response(None, None, None, "tok").unwrap()
+    );
+    assert_eq!(
+        oauthbearer_response(None, None, None, "tok").unwrap(),
+        b"n,,\x01auth=Bearer tok\x01\x01"
+    );
+    // A server reads an empty `a=` from another client as none too.
+    let mut server = smtp_proto::sasl::SaslServer::new(SaslMechanism::OAuthBearer);
+    match server.start(Some(b"n,a=,\x01auth=Bearer tok\x01\x01")) {
+        Ok(smtp_proto::sasl::SaslStep::Done(c)) => assert_eq!(c.identity(), None),
+        other => panic!("{other:?}"),
+    }
+}
