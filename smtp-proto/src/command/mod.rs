@@ -90,6 +90,9 @@ pub enum Command<'a> {
     Etrn(NodeName<'a>),
     /// A verb this crate does not know (for example `XCLIENT`), with its
     /// arguments, so the application can implement it or reply 500.
+    ///
+    /// When building one, use a verb that is not a known one: `MAIL` or
+    /// `data` here would be written as is and read back as that command.
     Unknown {
         /// The verb, as sent.
         verb: Atom<'a>,
