@@ -13,6 +13,14 @@
 //! bytes per command and wait in the socket buffers meanwhile; a group
 //! whose replies overflow them (thousands of recipients in one envelope)
 //! would make both sides wait on each other until the write timeout.
+//!
+//! The body is written one piece of [`ClientHandler::next_body_piece`] at
+//! a time. With BDAT and PIPELINING, the replies to the chunks that have
+//! arrived are read after each piece without waiting (see
+//! [`Transport::set_nonblocking`]), so any number of chunks can be sent;
+//! a refused chunk stops the body. Without PIPELINING, each chunk waits for
+//! its reply: the driver stops asking for pieces until the machine gives
+//! [`ClientEvent::SendBody`] again, then goes on with the next piece.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::Arc;
@@ -36,7 +44,9 @@ pub trait ClientHandler {
     /// into `piece` (empty on entry) and returns `true`, or returns `false`
     /// at the end of the message. Each piece is written before the next is
     /// asked for, so a message never needs to sit whole in memory; with
-    /// BDAT, each piece is one chunk.
+    /// BDAT, each piece is one chunk. A piece is asked for only when it
+    /// can be sent: with BDAT and no PIPELINING, `SendBody` comes again
+    /// after each chunk's reply and the pieces go on from there.
     fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool>;
 }
 
@@ -105,6 +115,14 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// # Errors
 /// See [`RunError`]. After an error the connection is dropped; nothing
 /// more is sent.
+///
+/// When writing the body fails (a server that refuses a message may
+/// answer and close at once), the driver reads what the server sent
+/// before (a bounded number of reads, each within the machine's timeout)
+/// and hands it to the machine, so the handler sees the server's reply as
+/// an event. The run then ends with `Ok(())` if that reply was `421` (as
+/// after any `421`), with [`RunError::PeerClosed`] after another reply,
+/// and with the write's [`RunError::Io`] if no reply came.
 pub fn run<S, H>(
     stream: S,
     client: &mut Client,
@@ -126,20 +144,25 @@ where
             .max(Duration::from_millis(1)),
     ))?;
     let mut stream: MaybeTls<S, rustls::ClientConnection> = MaybeTls::Plain(stream);
-    let read_size = options.read_size.max(512);
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let mut piece: Vec<u8> = Vec::new();
+    let mut io = Buffers {
+        read_size: options.read_size.max(512),
+        buf: Vec::new(),
+        start: 0,
+        end: 0,
+        out: Vec::with_capacity(4096),
+        piece: Vec::new(),
+    };
     let result = loop {
-        let step = match client.handle_input(&buf) {
+        let step = match client.handle_input(io.unconsumed()) {
             Ok(step) => step,
             Err(e) => break Err(e.into()),
         };
         let consumed = step.consumed;
         match step.outcome {
             Outcome::Event(ClientEvent::StartTls) => {
-                buf.drain(..consumed);
-                send(&mut stream, client, &mut out)?;
+                io.start += consumed;
+                io.compact();
+                send(&mut stream, client, &mut io.out)?;
                 let Some((config, name)) = options.tls.as_ref() else {
                     break Err(
                         StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
@@ -147,39 +170,32 @@ where
                 };
                 let conn = rustls::ClientConnection::new(Arc::clone(config), name.clone())
                     .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
-                stream.start_tls(conn, buf.len(), options.handshake_timeout)?;
+                stream.start_tls(conn, io.unconsumed().len(), options.handshake_timeout)?;
                 client.tls_established()?;
-                continue;
             }
             Outcome::Event(ClientEvent::SendBody) => {
-                buf.drain(..consumed);
+                io.start += consumed;
                 handler.on_event(client, ClientEvent::SendBody)?;
-                loop {
-                    piece.clear();
-                    if !handler.next_body_piece(&mut piece)? {
-                        client.end_body()?;
-                        break;
-                    }
-                    if piece.is_empty() {
-                        continue;
-                    }
-                    client.send_body(&piece)?;
-                    send(&mut stream, client, &mut out)?;
+                if let Err(e) = write_body(&mut stream, client, handler, &mut io) {
+                    break Err(e);
                 }
-                continue;
             }
-            Outcome::Event(event) => handler.on_event(client, event)?,
-            Outcome::Paused => {
-                buf.drain(..consumed);
-                send(&mut stream, client, &mut out)?;
-                if client.is_closed() {
-                    break Ok(());
-                }
-                break Err(RunError::Stalled);
+            Outcome::Event(event) => {
+                handler.on_event(client, event)?;
+                io.start += consumed;
             }
-            Outcome::NeedInput => {
-                buf.drain(..consumed);
-                send(&mut stream, client, &mut out)?;
+            Outcome::Transmit => {
+                io.start += consumed;
+                send(&mut stream, client, &mut io.out)?;
+            }
+            // A refused BDAT chunk leaves the replies to the chunks sent
+            // after it to come while the machine stays in the body: read
+            // them.
+            Outcome::NeedInput | Outcome::Paused
+                if matches!(step.outcome, Outcome::NeedInput) || client.wants_body() =>
+            {
+                io.start += consumed;
+                send(&mut stream, client, &mut io.out)?;
                 if client.is_closed() {
                     break Ok(());
                 }
@@ -188,11 +204,7 @@ where
                     .unwrap_or(DEFAULT_WAIT)
                     .max(Duration::from_millis(1));
                 stream.set_read_timeout(Some(wait))?;
-                let start = buf.len();
-                buf.resize(start + read_size, 0);
-                let read = stream.read(&mut buf[start..]);
-                buf.truncate(start + *read.as_ref().unwrap_or(&0));
-                match read {
+                match io.read(&mut stream) {
                     Ok(0) => break Err(RunError::PeerClosed),
                     Ok(_) => {}
                     Err(e) if is_timeout(&e) => break Err(RunError::TimedOut),
@@ -203,21 +215,262 @@ where
                     }
                     Err(e) => break Err(e.into()),
                 }
-                continue;
+            }
+            Outcome::Paused => {
+                io.start += consumed;
+                send(&mut stream, client, &mut io.out)?;
+                if client.is_closed() {
+                    break Ok(());
+                }
+                break Err(RunError::Stalled);
             }
             Outcome::Closed => {
-                buf.drain(..consumed);
-                send(&mut stream, client, &mut out)?;
+                io.start += consumed;
+                send(&mut stream, client, &mut io.out)?;
                 break Ok(());
             }
-            _ => {}
+            _ => io.start += consumed,
         }
-        buf.drain(..consumed);
     };
     if result.is_ok() {
         stream.close_notify();
     }
     result
+}
+
+/// The connection's buffers. `buf[start..end]` holds the bytes read and
+/// not yet consumed by the machine; consumed bytes are dropped from the
+/// front once per read, not once per reply. `buf` stays initialised past
+/// `end`, so a read does not clear its room first.
+struct Buffers {
+    read_size: usize,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    out: Vec<u8>,
+    piece: Vec<u8>,
+}
+
+impl Buffers {
+    fn unconsumed(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// Moves the unconsumed bytes to the front of the buffer.
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+
+    /// One read after the unconsumed bytes; returns what `read` returned.
+    fn read<R: Read>(&mut self, stream: &mut R) -> io::Result<usize> {
+        self.compact();
+        let want = self.end + self.read_size;
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        let n = stream.read(&mut self.buf[self.end..want])?;
+        self.end += n.min(self.read_size);
+        Ok(n)
+    }
+}
+
+/// How many reads one look for pipelined chunk replies may make.
+const POLL_READS: usize = 16;
+
+/// How many unconsumed bytes may wait before looking for replies stops
+/// reading (the machine reads nothing while it writes a DATA body).
+const POLL_LIMIT: usize = 64 * 1024;
+
+/// How many reads the look for the server's last reply after a failed
+/// write may make.
+const LAST_REPLY_READS: usize = 16;
+
+/// Writes body pieces while the machine takes them: to the end of the
+/// message, to a BDAT chunk that must be answered before the next one
+/// (without PIPELINING; the machine gives [`ClientEvent::SendBody`] again
+/// after the reply), or to a refused chunk.
+fn write_body<S, H>(
+    stream: &mut MaybeTls<S, rustls::ClientConnection>,
+    client: &mut Client,
+    handler: &mut H,
+    io: &mut Buffers,
+) -> Result<(), RunError>
+where
+    S: Transport,
+    H: ClientHandler,
+{
+    // Bounded by the handler: each round takes one piece from it.
+    loop {
+        if !client.wants_body() {
+            return Ok(());
+        }
+        io.piece.clear();
+        if !handler.next_body_piece(&mut io.piece)? {
+            client.end_body()?;
+            return send_in_body(stream, client, handler, io);
+        }
+        if io.piece.is_empty() {
+            continue;
+        }
+        client.send_body(&io.piece)?;
+        send_in_body(stream, client, handler, io)?;
+        if client.wants_body() && !take_replies(stream, client, handler, io)? {
+            return Ok(());
+        }
+    }
+}
+
+/// Sends what the machine has during the body. When the write fails (the
+/// server may have answered and closed: a refusal of the message, or
+/// `421`), reads what the server sent before and hands it to the machine,
+/// so the handler sees the server's reply; see [`run`].
+fn send_in_body<S, H>(
+    stream: &mut MaybeTls<S, rustls::ClientConnection>,
+    client: &mut Client,
+    handler: &mut H,
+    io: &mut Buffers,
+) -> Result<(), RunError>
+where
+    S: Transport,
+    H: ClientHandler,
+{
+    let Err(error) = send(stream, client, &mut io.out) else {
+        return Ok(());
+    };
+    io.out.clear();
+    // The reply the server sent before it closed answers the message:
+    // end the body (nothing more is sent) so the machine reads it as the
+    // reply to the message. Refused when the machine already waits for a
+    // chunk reply.
+    if client.wants_body() {
+        let _ = client.end_body();
+    }
+    let mut reported = false;
+    for _ in 0..LAST_REPLY_READS {
+        if client.is_closed() {
+            break;
+        }
+        let mut want_more = false;
+        // Bounded: each step consumes a reply or stops.
+        loop {
+            let step = client.handle_input(io.unconsumed())?;
+            let consumed = step.consumed;
+            match step.outcome {
+                Outcome::Event(event) => {
+                    reported = true;
+                    handler.on_event(client, event)?;
+                    io.start += consumed;
+                }
+                Outcome::NeedInput => {
+                    io.start += consumed;
+                    want_more = true;
+                    break;
+                }
+                _ => {
+                    io.start += consumed;
+                    break;
+                }
+            }
+        }
+        client.poll_transmit(&mut io.out);
+        io.out.clear();
+        if !want_more {
+            break;
+        }
+        let wait = client
+            .timeout()
+            .unwrap_or(DEFAULT_WAIT)
+            .max(Duration::from_millis(1));
+        if stream.set_read_timeout(Some(wait)).is_err() {
+            break;
+        }
+        match io.read(stream) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if client.is_closed() && reported {
+        // The server's 421 closed the session: the run ends as after any
+        // 421 (the handler had `ServiceClosing`).
+        return Ok(());
+    }
+    if reported {
+        return Err(RunError::PeerClosed);
+    }
+    Err(error.into())
+}
+
+/// Between body pieces: reads the replies that have arrived without
+/// waiting, and hands them to the machine, so that the replies to
+/// pipelined BDAT chunks cannot fill the socket buffers while the body is
+/// written. Returns `false` when the body must stop (a chunk was refused,
+/// the server closed, or the session ended).
+fn take_replies<S, H>(
+    stream: &mut MaybeTls<S, rustls::ClientConnection>,
+    client: &mut Client,
+    handler: &mut H,
+    io: &mut Buffers,
+) -> Result<bool, RunError>
+where
+    S: Transport,
+    H: ClientHandler,
+{
+    if stream.set_nonblocking(true).is_err() {
+        // The transport cannot read without waiting: the replies are read
+        // after the body.
+        return Ok(true);
+    }
+    let mut closed = false;
+    let mut failed = None;
+    for _ in 0..POLL_READS {
+        if io.unconsumed().len() >= POLL_LIMIT {
+            break;
+        }
+        match io.read(stream) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => break,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    stream.set_nonblocking(false)?;
+    let mut go_on = !closed && failed.is_none();
+    // Bounded: each step consumes a reply or stops.
+    loop {
+        let step = client.handle_input(io.unconsumed())?;
+        let consumed = step.consumed;
+        match step.outcome {
+            Outcome::Event(event) => {
+                // Pipelined chunks that are accepted give no event; any
+                // event here (a refused chunk, 421) ends the body.
+                go_on = false;
+                handler.on_event(client, event)?;
+                io.start += consumed;
+            }
+            Outcome::Transmit => {
+                io.start += consumed;
+                send(stream, client, &mut io.out)?;
+            }
+            _ => {
+                io.start += consumed;
+                break;
+            }
+        }
+    }
+    Ok(go_on && client.wants_body())
 }
 
 /// True for the errors a read gives when its timeout expires

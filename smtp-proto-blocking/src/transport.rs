@@ -18,6 +18,19 @@ pub trait Transport: Read + Write {
         let _ = timeout;
         Ok(())
     }
+
+    /// Makes reads and writes return [`io::ErrorKind::WouldBlock`] instead
+    /// of waiting (`true`), or wait again (`false`). The client driver uses
+    /// it between BDAT body pieces to take the replies to pipelined chunks
+    /// that have already arrived, so they cannot fill the socket buffers
+    /// while the body is written. The default returns an
+    /// [`io::ErrorKind::Unsupported`] error; the driver then reads those
+    /// replies only after the body, which holds for as many chunks as the
+    /// socket buffers can take replies for.
+    fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+        let _ = nonblocking;
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
 }
 
 impl Transport for TcpStream {
@@ -27,6 +40,10 @@ impl Transport for TcpStream {
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_write_timeout(self, timeout)
+    }
+
+    fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+        TcpStream::set_nonblocking(self, nonblocking)
     }
 }
 
@@ -103,6 +120,16 @@ where
         match self {
             MaybeTls::Plain(s) => s.set_read_timeout(timeout),
             MaybeTls::Tls(t) => t.sock.set_read_timeout(timeout),
+            MaybeTls::Switching => Err(switching()),
+        }
+    }
+
+    /// Sets the underlying stream non-blocking or blocking again (see
+    /// [`Transport::set_nonblocking`]).
+    pub(crate) fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+        match self {
+            MaybeTls::Plain(s) => s.set_nonblocking(nonblocking),
+            MaybeTls::Tls(t) => t.sock.set_nonblocking(nonblocking),
             MaybeTls::Switching => Err(switching()),
         }
     }

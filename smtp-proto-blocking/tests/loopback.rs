@@ -289,12 +289,28 @@ type ServerThread<H> = thread::JoinHandle<(Result<ServeEnd, ServeError>, H)>;
 fn spawn_server<H: ServerHandler + Send + 'static>(
     config: ServerConfig,
     options: ServeOptions,
+    handler: H,
+) -> (std::net::SocketAddr, ServerThread<H>) {
+    spawn_server_with_buffers(config, options, handler, None)
+}
+
+/// [`spawn_server`], with the server socket's send and receive buffers
+/// set to `buffers` bytes each (the kernel may round them).
+fn spawn_server_with_buffers<H: ServerHandler + Send + 'static>(
+    config: ServerConfig,
+    options: ServeOptions,
     mut handler: H,
+    buffers: Option<usize>,
 ) -> (std::net::SocketAddr, ServerThread<H>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let join = thread::spawn(move || {
         let (socket, _) = listener.accept().expect("accept");
+        if let Some(size) = buffers {
+            let s = socket2::SockRef::from(&socket);
+            s.set_send_buffer_size(size).expect("send buffer");
+            s.set_recv_buffer_size(size).expect("receive buffer");
+        }
         let mut session = ServerSession::new(config).expect("session");
         session.greet().expect("greet");
         let end = serve(socket, &mut session, &mut handler, &options);
@@ -321,6 +337,20 @@ fn connect(addr: std::net::SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(BOUND)).expect("timeout");
     s
+}
+
+/// A loopback client whose send and receive buffers are set to `size`
+/// bytes each before it connects (the kernel may round them), with the
+/// same read timeout as [`connect`].
+fn connect_with_buffers(addr: std::net::SocketAddr, size: usize) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(size).expect("receive buffer");
+    socket.set_send_buffer_size(size).expect("send buffer");
+    socket.connect(&addr.into()).expect("connect");
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(BOUND)).expect("timeout");
+    stream
 }
 
 /// Reads until `buf` ends with `suffix` or the peer closes (bounded).
@@ -867,4 +897,119 @@ fn client_that_never_reads_cannot_hold_the_server() {
         .filter(|e| *e == "Hello")
         .count();
     assert!(hellos > 0 && hellos < 200_000, "{hellos}");
+}
+
+/// A message of `lines` numbered lines.
+fn numbered_body(lines: u32) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..lines {
+        body.extend_from_slice(
+            format!("line {i:06} {}\r\n", "x".repeat(i as usize % 30)).as_bytes(),
+        );
+    }
+    body
+}
+
+#[test]
+fn bdat_without_pipelining_delivers_every_piece() {
+    // Without PIPELINING each chunk waits for its reply: the driver stops
+    // after each piece and goes on at the next SendBody.
+    let mut config = server_config();
+    config.pipelining = false;
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let body = numbered_body(50);
+    let mut sender = Sender::new(&["bob@example.com"], &body, 97);
+    let pieces = sender.pieces.len();
+    assert!(pieces > 5, "several pieces");
+    let mut client =
+        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
+    run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    )
+    .expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert_eq!(recorder.seen.message, body, "whole, in order, once");
+    assert_eq!(recorder.seen.chunked, [true]);
+    assert_eq!(recorder.seen.message_ends, 1);
+    assert_eq!(sender.next_piece, pieces);
+    assert_eq!(sender.log.delivered, [0]);
+    assert_eq!(sender.log.closed_with, Some(221));
+}
+
+#[test]
+fn many_small_pipelined_bdat_chunks_do_not_stall() {
+    // 2 MB in 100-byte pieces: over 20 000 chunks, whose replies must be
+    // read while the body is written or they fill the socket buffers
+    // (made small here, so they surely would).
+    let mut body = numbered_body(60_000);
+    body.truncate(2_000_000);
+    let (addr, server) = spawn_server_with_buffers(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+        Some(32 * 1024),
+    );
+    let mut sender = Sender::new(&["bob@example.com"], &body, 100);
+    let pieces = sender.pieces.len();
+    let mut client =
+        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
+    run(
+        connect_with_buffers(addr, 32 * 1024),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    )
+    .expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert_eq!(recorder.seen.message.len(), body.len());
+    assert!(recorder.seen.message == body, "the message arrived whole");
+    assert_eq!(recorder.seen.chunked, [true]);
+    assert_eq!(sender.next_piece, pieces);
+    assert_eq!(sender.log.delivered, [0]);
+    assert_eq!(sender.log.closed_with, Some(221));
+}
+
+#[test]
+fn refused_pipelined_chunk_stops_the_body() {
+    // The server refuses the chunk that passes its size limit; the client
+    // sees the refusal between pieces and sends no more of the message.
+    let mut config = server_config();
+    config.max_message_size = Some(20_000);
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let mut body = numbered_body(60_000);
+    body.truncate(2_000_000);
+    let mut sender = Sender::new(&["bob@example.com"], &body, 1000);
+    let pieces = sender.pieces.len();
+    let mut client =
+        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
+    run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    )
+    .expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert_eq!(recorder.seen.message_ends, 0);
+    assert!(sender.log.delivered.is_empty());
+    assert!(
+        sender.log.messages.iter().any(|(code, _)| *code == 552),
+        "{:?}",
+        sender.log.messages
+    );
+    assert!(
+        sender.next_piece < pieces,
+        "stopped after the refusal: {} of {pieces} pieces",
+        sender.next_piece
+    );
+    assert_eq!(sender.log.closed_with, Some(221));
 }
