@@ -16,10 +16,12 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use smtp_proto::reply::OwnedReply;
 use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::Outcome;
+use smtp_proto::status::ReplyCode;
 
 use crate::client::is_timeout;
 use crate::transport::{MaybeTls, Transport};
@@ -32,6 +34,11 @@ use crate::StartTlsError;
 /// `session.reject(...)` or `session.reply(...)` before it returns.
 pub trait ServerHandler {
     /// Handles one event; the event borrows the connection's read buffer.
+    ///
+    /// An error ends the connection: the driver sends `421 4.3.0` (best
+    /// effort; RFC 3463 X.3.0 "other or undefined mail system status")
+    /// after any replies already queued, and [`serve`] returns the error
+    /// as [`ServeError::Io`].
     fn on_event(&mut self, session: &mut ServerSession, event: ServerEvent<'_>) -> io::Result<()>;
 }
 
@@ -39,7 +46,9 @@ pub trait ServerHandler {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServeOptions {
-    /// The rustls configuration for STARTTLS; `None` refuses the upgrade.
+    /// The rustls configuration for STARTTLS. `None` is for sessions that
+    /// do not advertise STARTTLS (`ServerConfig::starttls` off): with it
+    /// on, [`serve`] refuses to start ([`ServeError::TlsNotConfigured`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The longest a TLS handshake may take.
     pub handshake_timeout: Duration,
@@ -93,6 +102,11 @@ pub enum ServeError {
     /// STARTTLS failed.
     #[error("STARTTLS failed: {0}")]
     StartTls(#[from] StartTlsError),
+    /// The session advertises STARTTLS (`ServerConfig::starttls`) but
+    /// [`ServeOptions::tls`] is `None`, so an upgrade could only fail after
+    /// its `220`. [`serve`] returns this before it sends anything.
+    #[error("STARTTLS is advertised but no TLS configuration was given")]
+    TlsNotConfigured,
 }
 
 impl From<SessionError> for ServeError {
@@ -110,6 +124,10 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
 /// Runs one server connection to its end. The session must already be
 /// greeted or refused.
+///
+/// # Errors
+/// See [`ServeError`]. A handler error is answered with `421 4.3.0` before
+/// the connection is dropped (see [`ServerHandler::on_event`]).
 pub fn serve<S, H>(
     stream: S,
     session: &mut ServerSession,
@@ -120,6 +138,9 @@ where
     S: Transport,
     H: ServerHandler,
 {
+    if session.config().starttls && options.tls.is_none() {
+        return Err(ServeError::TlsNotConfigured);
+    }
     let mut stream = stream;
     // A client that stops reading our replies is as gone as one that
     // stops sending: the same limit applies to each write.
@@ -132,10 +153,16 @@ where
     ))?;
     let mut stream: MaybeTls<S, rustls::ServerConnection> = MaybeTls::Plain(stream);
     let read_size = options.read_size.max(512);
-    let mut buf: Vec<u8> = Vec::with_capacity(read_size);
+    // `buf[start..end]` holds the bytes read and not yet consumed; the
+    // consumed ones are dropped once before each read, not once per
+    // command, and `buf` stays initialised past `end`.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut start = 0usize;
+    let mut end = 0usize;
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     loop {
-        let step = match session.handle_input(&buf) {
+        let input = buf.get(start..end).unwrap_or_default();
+        let step = match session.handle_input(input) {
             Ok(step) => step,
             Err(e) => {
                 session.poll_transmit(&mut out);
@@ -146,55 +173,60 @@ where
         let consumed = step.consumed;
         match step.outcome {
             Outcome::Event(ServerEvent::StartTls) => {
-                buf.drain(..consumed);
+                start += consumed;
+                compact(&mut buf, &mut start, &mut end);
                 send(&mut stream, session, &mut out)?;
                 let config = options.tls.clone().ok_or_else(|| {
                     StartTlsError::Handshake(io::Error::other("no TLS configured"))
                 })?;
                 let conn = rustls::ServerConnection::new(config)
                     .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
-                stream.start_tls(conn, buf.len(), options.handshake_timeout)?;
+                stream.start_tls(conn, end, options.handshake_timeout)?;
                 session.tls_established()?;
                 continue;
             }
-            Outcome::Event(event) => handler.on_event(session, event)?,
+            Outcome::Event(event) => {
+                if let Err(e) = handler.on_event(session, event) {
+                    local_error(&mut stream, session, &mut out);
+                    return Err(e.into());
+                }
+            }
             Outcome::NeedInput => {
-                buf.drain(..consumed);
+                start += consumed;
                 send(&mut stream, session, &mut out)?;
                 let wait = session
                     .timeout()
                     .unwrap_or(DEFAULT_WAIT)
                     .max(Duration::from_millis(1));
                 stream.set_read_timeout(Some(wait))?;
-                let start = buf.len();
-                buf.resize(start + read_size, 0);
-                let n = match stream.read(&mut buf[start..]) {
-                    Ok(n) => n,
+                compact(&mut buf, &mut start, &mut end);
+                let want = end + read_size;
+                if buf.len() < want {
+                    buf.resize(want, 0);
+                }
+                let n = match stream.read(&mut buf[end..want]) {
+                    Ok(n) => n.min(read_size),
                     Err(e) if is_timeout(&e) => {
-                        buf.truncate(start);
                         session.timed_out();
                         let _ = send(&mut stream, session, &mut out);
                         stream.close_notify();
                         return Ok(ServeEnd::TimedOut);
                     }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {
-                        buf.truncate(start);
-                        continue;
-                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     // The client ended TLS without close_notify.
                     Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
                         return Ok(ServeEnd::PeerClosed);
                     }
                     Err(e) => return Err(e.into()),
                 };
-                buf.truncate(start + n);
                 if n == 0 {
                     return Ok(ServeEnd::PeerClosed);
                 }
+                end += n;
                 continue;
             }
             Outcome::Transmit => {
-                buf.drain(..consumed);
+                start += consumed;
                 send(&mut stream, session, &mut out)?;
                 continue;
             }
@@ -206,8 +238,47 @@ where
             }
             _ => {}
         }
-        buf.drain(..consumed);
+        start += consumed;
     }
+}
+
+/// Moves the unconsumed bytes `buf[start..end]` to the front of `buf`.
+fn compact(buf: &mut [u8], start: &mut usize, end: &mut usize) {
+    if *start > 0 {
+        buf.copy_within(*start..*end, 0);
+        *end -= *start;
+        *start = 0;
+    }
+}
+
+/// After a handler error: sends what the session has queued, then `421
+/// 4.3.0` (best effort: the client may be gone), and ends TLS.
+fn local_error<S, C, D>(stream: &mut MaybeTls<S, C>, session: &mut ServerSession, out: &mut Vec<u8>)
+where
+    S: Transport,
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    session.poll_transmit(out);
+    let config = session.config();
+    let code = if config.enhanced_status_codes {
+        "4.3.0 "
+    } else {
+        ""
+    };
+    let text = format!(
+        "{code}{} Local error, closing transmission channel",
+        config.hostname
+    );
+    match OwnedReply::new(ReplyCode::SERVICE_NOT_AVAILABLE, &text)
+        .or_else(|_| OwnedReply::new(ReplyCode::SERVICE_NOT_AVAILABLE, "Local error"))
+    {
+        Ok(reply) => reply.write_to(out),
+        Err(_) => out.extend_from_slice(b"421 Local error\r\n"),
+    }
+    let _ = stream.write_all(out).and_then(|()| stream.flush());
+    out.clear();
+    stream.close_notify();
 }
 
 fn send<W: Write>(

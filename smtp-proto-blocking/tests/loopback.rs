@@ -1013,3 +1013,107 @@ fn refused_pipelined_chunk_stops_the_body() {
     );
     assert_eq!(sender.log.closed_with, Some(221));
 }
+
+#[test]
+fn many_pipelined_commands_each_get_their_reply() {
+    const NOOPS: usize = 20_000;
+    let (addr, server) = spawn_server(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+    );
+    let mut peer = connect(addr);
+    let mut writer = peer.try_clone().expect("clone");
+    writer.set_write_timeout(Some(BOUND)).expect("timeout");
+    let mut commands = b"EHLO many.test\r\n".to_vec();
+    commands.extend_from_slice(&b"NOOP\r\n".repeat(NOOPS));
+    commands.extend_from_slice(b"QUIT\r\n");
+    // Written from a thread while the replies are read here, so neither
+    // side waits on full socket buffers.
+    let write = thread::spawn(move || writer.write_all(&commands));
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    for _ in 0..1_000_000 {
+        match peer.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    write.join().expect("writer").expect("commands written");
+    let (end, _) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    let text = String::from_utf8_lossy(&got);
+    let lines: Vec<&str> = text.split_inclusive("\r\n").collect();
+    assert!(lines.iter().all(|l| l.ends_with("\r\n")), "whole lines");
+    let finals: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+        .map(|l| &l[..3])
+        .collect();
+    // Greeting, EHLO, every NOOP, QUIT: in order, one each.
+    assert_eq!(finals.len(), NOOPS + 3);
+    assert_eq!(finals[0], "220");
+    assert!(finals[1..=NOOPS + 1].iter().all(|c| *c == "250"));
+    assert_eq!(finals[NOOPS + 2], "221");
+}
+
+#[test]
+fn starttls_advertised_without_tls_config_is_refused_before_the_greeting() {
+    let mut config = server_config();
+    config.starttls = true;
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let mut peer = connect(addr);
+    let mut got = Vec::new();
+    let closed = read_to_close(&mut peer, &mut got);
+    let (end, _) = server.join().expect("server thread");
+
+    assert!(matches!(end, Err(ServeError::TlsNotConfigured)), "{end:?}");
+    assert!(closed, "the server closed the connection");
+    assert!(
+        got.is_empty(),
+        "nothing sent: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+/// A server handler whose store fails at MAIL.
+struct FailsAtMail;
+
+impl ServerHandler for FailsAtMail {
+    fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        match event {
+            ServerEvent::Hello { .. } => session.accept().map_err(other),
+            ServerEvent::Mail { .. } => Err(std::io::Error::other("store unavailable")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn handler_error_is_answered_with_421_before_closing() {
+    let (addr, server) = spawn_server(server_config(), ServeOptions::default(), FailsAtMail);
+    let mut peer = connect(addr);
+    let mut got = Vec::new();
+    assert!(read_replies(&mut peer, &mut got, 1).starts_with("220 "));
+    peer.write_all(b"EHLO fail.test\r\n").expect("ehlo");
+    assert!(read_replies(&mut peer, &mut got, 1).starts_with("250"));
+    peer.write_all(b"MAIL FROM:<a@example.net>\r\n")
+        .expect("mail");
+    let start = got.len();
+    let closed = read_to_close(&mut peer, &mut got);
+    let (end, _) = server.join().expect("server thread");
+
+    let text = String::from_utf8_lossy(&got[start..]).into_owned();
+    assert!(text.starts_with("421 4.3.0 mx.test "), "{text:?}");
+    assert!(text.ends_with("\r\n") && text.matches("\r\n").count() == 1);
+    assert!(closed, "the server closed the connection");
+    match end {
+        Err(ServeError::Io(e)) => assert_eq!(e.to_string(), "store unavailable"),
+        other => panic!("expected the handler's error, got {other:?}"),
+    }
+}
