@@ -338,9 +338,26 @@ where
     S: Transport,
     H: ClientHandler,
 {
-    let Err(error) = send(stream, client, &mut io.out) else {
-        return Ok(());
-    };
+    match send(stream, client, &mut io.out) {
+        Ok(()) => Ok(()),
+        Err(error) => connection_lost(stream, client, handler, io, error.into()),
+    }
+}
+
+/// The connection failed during the body (`error`): reads what the server
+/// sent before and hands it to the machine, so the handler sees the
+/// server's last reply; see [`run`] for the result.
+fn connection_lost<S, H>(
+    stream: &mut MaybeTls<S, rustls::ClientConnection>,
+    client: &mut Client,
+    handler: &mut H,
+    io: &mut Buffers,
+    error: RunError,
+) -> Result<(), RunError>
+where
+    S: Transport,
+    H: ClientHandler,
+{
     io.out.clear();
     // The reply the server sent before it closed answers the message:
     // end the body (nothing more is sent) so the machine reads it as the
@@ -403,7 +420,7 @@ where
     if reported {
         return Err(RunError::PeerClosed);
     }
-    Err(error.into())
+    Err(error)
 }
 
 /// Between body pieces: reads the replies that have arrived without
@@ -447,7 +464,13 @@ where
         }
     }
     stream.set_nonblocking(false)?;
-    let mut go_on = !closed && failed.is_none();
+    if closed {
+        return connection_lost(stream, client, handler, io, RunError::PeerClosed).map(|()| false);
+    }
+    if let Some(e) = failed {
+        return connection_lost(stream, client, handler, io, e.into()).map(|()| false);
+    }
+    let mut go_on = true;
     // Bounded: each step consumes a reply or stops.
     loop {
         let step = client.handle_input(io.unconsumed())?;

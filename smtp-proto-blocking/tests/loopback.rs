@@ -1117,3 +1117,81 @@ fn handler_error_is_answered_with_421_before_closing() {
         other => panic!("expected the handler's error, got {other:?}"),
     }
 }
+
+/// A [`Sender`] that, after its first body piece, waits until the server
+/// says it has closed the connection.
+struct SenderPastClose {
+    inner: Sender,
+    closed: std::sync::mpsc::Receiver<()>,
+    waited: bool,
+}
+
+impl ClientHandler for SenderPastClose {
+    fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> std::io::Result<()> {
+        self.inner.on_event(client, event)
+    }
+
+    fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        if self.inner.next_piece == 1 && !self.waited {
+            self.waited = true;
+            self.closed.recv_timeout(BOUND).map_err(other)?;
+        }
+        self.inner.next_body_piece(piece)
+    }
+}
+
+#[test]
+fn reply_sent_before_the_server_closes_mid_body_is_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (closed_tx, closed_rx) = std::sync::mpsc::channel::<()>();
+    // A server that refuses the message after its first bytes and closes
+    // at once, leaving the rest unread.
+    let fake = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(BOUND)).expect("timeout");
+        let mut got = Vec::new();
+        s.write_all(b"220 fake.test ESMTP\r\n").expect("greeting");
+        for reply in [
+            &b"250 fake.test\r\n"[..],
+            b"250 2.1.0 Ok\r\n",
+            b"250 2.1.5 Ok\r\n",
+            b"354 Go ahead\r\n",
+        ] {
+            got.clear();
+            assert!(read_until(&mut s, &mut got, b"\r\n"), "a command");
+            s.write_all(reply).expect("reply");
+        }
+        let mut first = [0u8; 64];
+        let n = s.read(&mut first).expect("body bytes");
+        s.write_all(b"552 5.3.4 Message too big\r\n").expect("552");
+        drop(s);
+        closed_tx.send(()).expect("signal");
+        n
+    });
+    let body = numbered_body(40_000);
+    let mut sender = SenderPastClose {
+        inner: Sender::new(&["bob@example.com"], &body, 1024),
+        closed: closed_rx,
+        waited: false,
+    };
+    let pieces = sender.inner.pieces.len();
+    let mut client = Client::new(client_config(TlsPolicy::Off).with_pipelining(false));
+    let result = run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &RunOptions::default(),
+    );
+    let body_bytes = fake.join().expect("fake server");
+
+    assert!(body_bytes > 0);
+    assert!(sender.waited, "the body went on after the server closed");
+    assert!(matches!(result, Err(RunError::PeerClosed)), "{result:?}");
+    let messages = &sender.inner.log.messages;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].0, 552, "the server's reply reached the handler");
+    assert!(messages[0].1.contains("Message too big"), "{messages:?}");
+    assert!(sender.inner.log.delivered.is_empty());
+    assert!(sender.inner.next_piece < pieces, "the body stopped");
+}
