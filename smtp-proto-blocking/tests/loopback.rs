@@ -1119,7 +1119,8 @@ fn handler_error_is_answered_with_421_before_closing() {
 }
 
 /// A [`Sender`] that, after its first body piece, waits until the server
-/// says it has closed the connection.
+/// says it has closed the connection (if the client has not stopped the
+/// body before), so the body is still being written after the close.
 struct SenderPastClose {
     inner: Sender,
     closed: std::sync::mpsc::Receiver<()>,
@@ -1185,8 +1186,10 @@ fn reply_sent_before_the_server_closes_mid_body_is_reported() {
     );
     let body_bytes = fake.join().expect("fake server");
 
+    // The client learns of the close either from a failed write or from
+    // the look for replies between pieces; either way the reply sent
+    // before the close must reach the handler.
     assert!(body_bytes > 0);
-    assert!(sender.waited, "the body went on after the server closed");
     assert!(matches!(result, Err(RunError::PeerClosed)), "{result:?}");
     let messages = &sender.inner.log.messages;
     assert_eq!(messages.len(), 1, "{messages:?}");
