@@ -58,7 +58,7 @@ pub struct RunOptions {
     /// server's certificate against; `None` makes STARTTLS fail (use
     /// `TlsPolicy::Off` then).
     pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
-    /// The longest one read of the TLS handshake may wait.
+    /// The longest the TLS handshake may take, in all (not per read).
     pub handshake_timeout: Duration,
     /// How many bytes one read asks for (at least 512). The read buffer
     /// is not capped by it: each read adds room for one more read after

@@ -50,7 +50,7 @@ pub struct ServeOptions {
     /// do not advertise STARTTLS (`ServerConfig::starttls` off): with it
     /// on, [`serve`] refuses to start ([`ServeError::TlsNotConfigured`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// The longest a TLS handshake may take.
+    /// The longest a TLS handshake may take, in all (not per read).
     pub handshake_timeout: Duration,
     /// How many bytes one read asks for (at least 512). The read buffer
     /// is not capped by it: each read adds room for one more read after

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A stream whose reads can time out: what the drivers need to apply the
 /// session's per-phase timeouts.
@@ -150,7 +150,9 @@ where
     }
 
     /// Runs the TLS handshake with `conn` over the plaintext stream, within
-    /// `timeout`. `buffered` must be empty: bytes read before the handshake
+    /// `timeout` in all: each read of the handshake may wait only for what
+    /// is left of it, so a peer that trickles its bytes cannot stretch the
+    /// handshake. `buffered` must be empty: bytes read before the handshake
     /// are plaintext injected after STARTTLS (CVE-2011-0411), and the switch
     /// is refused.
     pub fn start_tls(
@@ -167,13 +169,45 @@ where
                 "TLS already active",
             )));
         };
-        sock.set_read_timeout(Some(timeout))
-            .map_err(crate::StartTlsError::Handshake)?;
+        let mut timed = Deadline {
+            sock: &mut sock,
+            deadline: Instant::now() + timeout,
+        };
         while conn.is_handshaking() {
-            conn.complete_io(&mut sock)
+            conn.complete_io(&mut timed)
                 .map_err(crate::StartTlsError::Handshake)?;
         }
         *self = MaybeTls::Tls(Box::new(rustls::StreamOwned::new(conn, sock)));
         Ok(())
+    }
+}
+
+/// A stream whose reads all end by one instant: before each read, the read
+/// timeout is set to the time left, and a read after the instant fails
+/// with [`io::ErrorKind::TimedOut`].
+struct Deadline<'a, S> {
+    sock: &'a mut S,
+    deadline: Instant,
+}
+
+impl<S: Transport> Read for Deadline<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self
+            .deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?;
+        self.sock.set_read_timeout(Some(left))?;
+        self.sock.read(buf)
+    }
+}
+
+impl<S: Transport> Write for Deadline<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
     }
 }

@@ -1198,3 +1198,44 @@ fn reply_sent_before_the_server_closes_mid_body_is_reported() {
     assert!(sender.inner.log.delivered.is_empty());
     assert!(sender.inner.next_piece < pieces, "the body stopped");
 }
+
+#[test]
+fn tls_handshake_timeout_bounds_the_whole_handshake() {
+    let (server_tls, _) = tls_configs();
+    let mut config = server_config();
+    config.starttls = true;
+    let mut options = ServeOptions::default();
+    options.tls = Some(server_tls);
+    options.handshake_timeout = Duration::from_millis(800);
+    let (addr, server) = spawn_server(config, options, Recorder::new(None));
+    let mut peer = connect(addr);
+    let mut got = Vec::new();
+    assert!(read_replies(&mut peer, &mut got, 1).starts_with("220 "));
+    peer.write_all(b"EHLO slow.test\r\n").expect("ehlo");
+    assert!(read_replies(&mut peer, &mut got, 1).contains("STARTTLS"));
+    peer.write_all(b"STARTTLS\r\n").expect("starttls");
+    assert!(read_replies(&mut peer, &mut got, 1).starts_with("220 "));
+    // A handshake record that announces 512 bytes, then its bytes one at a
+    // time, each well within the handshake timeout of the one before.
+    peer.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .expect("record header");
+    let mut trickled = 0;
+    while trickled < 60 && !server.is_finished() {
+        thread::sleep(Duration::from_millis(200));
+        if peer.write_all(&[0]).is_err() {
+            break;
+        }
+        trickled += 1;
+    }
+    let finished_while_trickling = server.is_finished();
+    let (end, _) = server.join().expect("server thread");
+
+    assert!(
+        finished_while_trickling && trickled < 60,
+        "the server gave up while bytes still came ({trickled} sent)"
+    );
+    assert!(
+        matches!(end, Err(ServeError::StartTls(StartTlsError::Handshake(_)))),
+        "{end:?}"
+    );
+}
