@@ -1239,3 +1239,40 @@ fn tls_handshake_timeout_bounds_the_whole_handshake() {
         "{end:?}"
     );
 }
+
+#[test]
+fn many_small_pipelined_bdat_chunks_over_tls() {
+    // As above, over STARTTLS: the replies are read between pieces through
+    // rustls without waiting.
+    let (server_tls, client_tls) = tls_configs();
+    let mut config = server_config();
+    config.starttls = true;
+    let mut options = ServeOptions::default();
+    options.tls = Some(server_tls);
+    let mut body = numbered_body(60_000);
+    body.truncate(2_000_000);
+    let (addr, server) =
+        spawn_server_with_buffers(config, options, Recorder::new(None), Some(32 * 1024));
+    let mut sender = Sender::new(&["bob@example.com"], &body, 100);
+    let pieces = sender.pieces.len();
+    let mut client =
+        Client::new(client_config(TlsPolicy::Required).with_chunking(ChunkingPolicy::Prefer));
+    let mut run_options = RunOptions::default();
+    run_options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    run(
+        connect_with_buffers(addr, 32 * 1024),
+        &mut client,
+        &mut sender,
+        &run_options,
+    )
+    .expect("client run");
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert!(recorder.seen.tls_at_end);
+    assert!(recorder.seen.message == body, "the message arrived whole");
+    assert_eq!(recorder.seen.chunked, [true]);
+    assert_eq!(sender.next_piece, pieces);
+    assert_eq!(sender.log.delivered, [0]);
+    assert_eq!(sender.log.closed_with, Some(221));
+}
