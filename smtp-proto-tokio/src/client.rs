@@ -36,7 +36,10 @@ pub trait ClientHandler: Send {
     /// into `piece` (empty on entry) and returns `true`, or returns `false`
     /// at the end of the message. Each piece is written before the next is
     /// asked for, so a message never needs to sit whole in memory; with
-    /// BDAT, each piece is one chunk.
+    /// BDAT, each piece is one chunk. With BDAT to a server without
+    /// PIPELINING, each chunk is answered before the next is asked for, so
+    /// `SendBody` comes again (once per chunk) and the pieces of one message
+    /// are asked for across those events.
     fn next_body_piece(
         &mut self,
         piece: &mut Vec<u8>,
@@ -201,6 +204,14 @@ where
                     client.send_body(&piece)?;
                     client.poll_transmit(&mut out);
                     peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    if !client.wants_body() {
+                        // BDAT without PIPELINING: this chunk must be
+                        // answered before the next one. The piece is sent;
+                        // the machine emits `SendBody` again after the
+                        // chunk's reply, and the next piece is asked for
+                        // then.
+                        break;
+                    }
                 }
                 continue;
             }

@@ -1,0 +1,203 @@
+//! The drivers where the peer misbehaves or the setup is unusual: BDAT
+//! without PIPELINING, peers that stop reading, a server that closes in
+//! the middle of a body, handler errors and configuration errors. All over
+//! loopback TCP, every wait bounded.
+
+mod support;
+
+use support::pair;
+
+use std::time::Duration;
+
+use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
+use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_tokio::smtp_proto::client::{
+    ChunkingPolicy, Client, ClientConfig as SmtpClientConfig, ClientEvent, Envelope, TlsPolicy,
+};
+use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Upper bound on each wait, so a broken test fails instead of hanging.
+/// Not a performance assertion.
+const BOUND: Duration = Duration::from_secs(30);
+
+/// A server application that accepts everything and records the messages.
+#[derive(Default)]
+struct Recorder {
+    messages: Vec<Vec<u8>>,
+    current: Vec<u8>,
+    chunks: usize,
+}
+
+impl ServerHandler for Recorder {
+    async fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        let r = match event {
+            ServerEvent::Hello { .. } | ServerEvent::Mail { .. } | ServerEvent::Rcpt { .. } => {
+                session.accept()
+            }
+            ServerEvent::MessageChunk(b) => {
+                self.chunks += 1;
+                self.current.extend_from_slice(b);
+                Ok(())
+            }
+            ServerEvent::MessageEnd { .. } => {
+                self.messages.push(std::mem::take(&mut self.current));
+                session.accept()
+            }
+            _ => Ok(()),
+        };
+        r.map_err(std::io::Error::other)
+    }
+}
+
+/// A client application that sends one message, in the given pieces, to
+/// one recipient, and records what it saw.
+struct Pieces {
+    pieces: Vec<Vec<u8>>,
+    next: usize,
+    started: bool,
+    send_body_events: usize,
+    delivered: Option<bool>,
+    closing: Option<String>,
+}
+
+impl Pieces {
+    fn new(pieces: Vec<Vec<u8>>) -> Self {
+        Self {
+            pieces,
+            next: 0,
+            started: false,
+            send_body_events: 0,
+            delivered: None,
+            closing: None,
+        }
+    }
+
+    fn whole(&self) -> Vec<u8> {
+        self.pieces.concat()
+    }
+}
+
+impl ClientHandler for Pieces {
+    async fn on_event(
+        &mut self,
+        client: &mut Client,
+        event: ClientEvent<'_>,
+    ) -> std::io::Result<()> {
+        let r = match event {
+            ClientEvent::Ready if !self.started => {
+                self.started = true;
+                let env = Envelope::new(ReversePath::Mailbox(
+                    Mailbox::parse("a@example.com").expect("mb"),
+                ))
+                .recipient(ForwardPath::Mailbox(
+                    Mailbox::parse("b@example.org").expect("mb"),
+                ));
+                client.send_mail(&env)
+            }
+            ClientEvent::Ready => client.quit(),
+            ClientEvent::SendBody => {
+                self.send_body_events += 1;
+                Ok(())
+            }
+            ClientEvent::TransactionEnd(summary) => {
+                self.delivered = Some(summary.all_delivered());
+                client.quit()
+            }
+            ClientEvent::ServiceClosing { reply } => {
+                self.closing = Some(String::from_utf8_lossy(reply.as_bytes()).into_owned());
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        r.map_err(std::io::Error::other)
+    }
+
+    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        let Some(p) = self.pieces.get(self.next) else {
+            return Ok(false);
+        };
+        piece.extend_from_slice(p);
+        self.next += 1;
+        Ok(true)
+    }
+}
+
+fn client_config() -> SmtpClientConfig {
+    SmtpClientConfig::new(Domain::new("client.example.com").expect("domain"))
+        .with_tls(TlsPolicy::Off)
+}
+
+/// Reads from `stream` until `needle` has been seen, bounded.
+async fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 4096];
+        while !buf.windows(needle.len()).any(|w| w == needle) {
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed before {:?}", String::from_utf8_lossy(needle));
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("bounded read");
+}
+
+/// Reads until the peer closes (or resets), bounded; returns what came.
+async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 4096];
+        for _ in 0..100_000 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+        panic!("the server did not close");
+    })
+    .await
+    .expect("the server closes");
+    got
+}
+
+#[tokio::test]
+async fn bdat_without_pipelining_delivers_a_message_of_many_pieces() {
+    let (c, s) = pair().await;
+    let mut cfg = ServerConfig::new("mx.example.net");
+    cfg.chunking = true;
+    cfg.pipelining = false;
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(cfg).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
+        (end.map_err(|e| e.to_string()), rec)
+    });
+    let pieces: Vec<Vec<u8>> = (0..5)
+        .map(|i| format!("Piece-{i}: {}\r\n", "x".repeat(100 * i)).into_bytes())
+        .collect();
+    let mut app = Pieces::new(pieces);
+    let mut client = Client::new(client_config().with_chunking(ChunkingPolicy::Prefer));
+    tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded")
+    .expect("client run");
+    assert_eq!(app.delivered, Some(true));
+    // One SendBody per chunk: each chunk waited for its reply.
+    assert_eq!(app.send_body_events, 6);
+    let (end, rec) = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(rec.messages, vec![app.whole()]);
+}
