@@ -13,11 +13,14 @@ use std::time::Duration;
 
 use smtp_proto::client::{Client, ClientError, ClientEvent, Outcome};
 use smtp_proto::reply::DecoderConfig;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
-use crate::io::{buffer_full, flush_reading, read_some, Filled, MaybeTls, PeerState};
+use crate::io::{
+    buffer_full, flush_within, is_write_timeout, read_some, shutdown_within, write_within, Filled,
+    MaybeTls, PeerState,
+};
 use crate::tls::{connect_starttls, StartTlsError};
 
 /// The application's side of a client connection.
@@ -93,7 +96,7 @@ impl std::fmt::Debug for RunOptions {
 pub enum RunError {
     /// Reading or writing the socket failed.
     #[error("i/o error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The machine refused a call or the server broke the protocol.
     #[error("{0}")]
     Client(#[from] ClientError),
@@ -104,13 +107,24 @@ pub enum RunError {
     /// The server closed the connection before the session ended.
     #[error("the server closed the connection")]
     PeerClosed,
-    /// The server was silent longer than the machine's timeout.
+    /// The server was silent longer than the machine's timeout, or took
+    /// none of the bytes sent to it for that long (it does not read).
     #[error("timed out waiting for the server")]
     TimedOut,
     /// STARTTLS failed (data injected after the 220, or the handshake
     /// failed or timed out).
     #[error("STARTTLS failed: {0}")]
     StartTls(#[from] StartTlsError),
+}
+
+impl From<io::Error> for RunError {
+    fn from(e: io::Error) -> Self {
+        if is_write_timeout(&e) {
+            RunError::TimedOut
+        } else {
+            RunError::Io(e)
+        }
+    }
 }
 
 /// How long to wait when the machine names no timeout.
@@ -147,6 +161,15 @@ where
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     let mut piece: Vec<u8> = Vec::new();
     let mut peer = PeerState::Open;
+    // How long a write may wait for the server to take our bytes: the
+    // machine's timeout, or the last one it named while it names none.
+    let mut last_wait = DEFAULT_WAIT;
+    let mut write_wait = |client: &Client| {
+        if let Some(t) = client.timeout() {
+            last_wait = t;
+        }
+        last_wait
+    };
     let result = loop {
         let step = match client.handle_input(&buf) {
             Ok(step) => step,
@@ -158,9 +181,7 @@ where
                 buf.drain(..consumed);
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    stream.write_all(&out).await?;
-                    stream.flush().await?;
-                    out.clear();
+                    write_within(&mut stream, &mut out, write_wait(client)).await?;
                 }
                 let Some((connector, name)) = options.tls.as_ref() else {
                     break Err(
@@ -203,7 +224,8 @@ where
                     }
                     client.send_body(&piece)?;
                     client.poll_transmit(&mut out);
-                    peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    let wait = write_wait(client);
+                    peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                     if !client.wants_body() {
                         // BDAT without PIPELINING: this chunk must be
                         // answered before the next one. The piece is sent;
@@ -220,7 +242,8 @@ where
                 buf.drain(..consumed);
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    let wait = write_wait(client);
+                    flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                 }
                 if client.is_closed() {
                     break Ok(());
@@ -232,7 +255,8 @@ where
                 let held = buf.len();
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    let wait = write_wait(client);
+                    peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                     if buf.len() > held {
                         continue;
                     }
@@ -260,8 +284,7 @@ where
                 buf.drain(..consumed);
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    stream.write_all(&out).await?;
-                    stream.flush().await?;
+                    write_within(&mut stream, &mut out, write_wait(client)).await?;
                 }
                 break Ok(());
             }
@@ -269,6 +292,10 @@ where
         }
         buf.drain(..consumed);
     };
-    let _ = stream.shutdown().await;
+    // After a write timed out, nothing more is sent (not even TLS's
+    // close_notify): the connection is just dropped.
+    if !matches!(result, Err(RunError::TimedOut)) {
+        shutdown_within(&mut stream, write_wait(client)).await;
+    }
     result
 }

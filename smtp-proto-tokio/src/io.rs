@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// A stream that is plaintext until STARTTLS, then TLS.
 #[derive(Debug)]
@@ -137,6 +137,80 @@ where
     .await;
     out.clear();
     result.map(|()| peer)
+}
+
+/// The payload of the error [`flush_within`] and [`write_within`] return
+/// when the peer took too long to take our bytes; see
+/// [`is_write_timeout`].
+#[derive(Debug)]
+struct WriteTimeout(std::time::Duration);
+
+impl std::fmt::Display for WriteTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the peer took none of our bytes for {:?}", self.0)
+    }
+}
+
+impl std::error::Error for WriteTimeout {}
+
+fn write_timeout(wait: std::time::Duration) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, WriteTimeout(wait))
+}
+
+/// True for the error of a write that timed out (not for a read that
+/// timed out, nor for an operating system's time-out).
+pub(crate) fn is_write_timeout(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<WriteTimeout>())
+}
+
+/// [`flush_reading`], given at most `wait`; after that, `out` is dropped
+/// and the error is a write timeout ([`is_write_timeout`]).
+pub(crate) async fn flush_within<S>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    inbuf: &mut Vec<u8>,
+    cap: usize,
+    peer: PeerState,
+    wait: std::time::Duration,
+) -> io::Result<PeerState>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(wait, flush_reading(stream, out, inbuf, cap, peer)).await {
+        Ok(r) => r,
+        Err(_) => {
+            out.clear();
+            Err(write_timeout(wait))
+        }
+    }
+}
+
+/// Writes all of `out` and flushes it without reading, given at most
+/// `wait` (then the error is a write timeout); `out` is cleared.
+pub(crate) async fn write_within<S>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    wait: std::time::Duration,
+) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    let result = tokio::time::timeout(wait, async {
+        stream.write_all(out).await?;
+        stream.flush().await
+    })
+    .await;
+    out.clear();
+    result.unwrap_or_else(|_| Err(write_timeout(wait)))
+}
+
+/// Shuts the write side down (a TLS close_notify, then the FIN), given at
+/// most `wait`; errors are of no use at the end of a connection.
+pub(crate) async fn shutdown_within<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    wait: std::time::Duration,
+) {
+    let _ = tokio::time::timeout(wait, stream.shutdown()).await;
 }
 
 /// What one read into the connection's buffer gave.

@@ -15,10 +15,13 @@ use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::Outcome;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
-use crate::io::{buffer_full, flush_reading, read_some, Filled, MaybeTls, PeerState};
+use crate::io::{
+    buffer_full, flush_within, is_write_timeout, read_some, shutdown_within, write_within, Filled,
+    MaybeTls, PeerState,
+};
 use crate::tls::{accept_starttls, StartTlsError};
 
 /// The application's side of a server connection.
@@ -97,7 +100,12 @@ pub enum ServeEnd {
 pub enum ServeError {
     /// Reading or writing the socket failed.
     #[error("i/o error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+    /// The client took none of the bytes sent to it for the session's
+    /// timeout (it does not read, or reads too slowly): the connection was
+    /// closed without another reply.
+    #[error("timed out writing to the client")]
+    WriteTimedOut,
     /// The client broke the protocol beyond recovery (the session sent its
     /// last reply before this was returned).
     #[error("client error: {0}")]
@@ -109,6 +117,16 @@ pub enum ServeError {
     /// handshake failed or timed out).
     #[error("STARTTLS failed: {0}")]
     StartTls(#[from] StartTlsError),
+}
+
+impl From<io::Error> for ServeError {
+    fn from(e: io::Error) -> Self {
+        if is_write_timeout(&e) {
+            ServeError::WriteTimedOut
+        } else {
+            ServeError::Io(e)
+        }
+    }
 }
 
 impl From<SessionError> for ServeError {
@@ -123,6 +141,16 @@ impl From<SessionError> for ServeError {
 
 /// How long to wait for the client when the session names no timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+
+/// How long a write may wait for the client to take our bytes: the
+/// session's timeout, which is the configured server timeout whenever the
+/// session names one (the same limit also applies after the session has
+/// closed, to its last reply).
+fn write_wait(session: &ServerSession) -> Duration {
+    session
+        .timeout()
+        .unwrap_or(session.config().timeouts.server)
+}
 
 /// The most bytes the read buffer holds for a session with `config`:
 /// `options.read_buffer`, raised to one more than the longest line the
@@ -159,7 +187,8 @@ where
             Ok(step) => step,
             Err(e) => {
                 session.poll_transmit(&mut out);
-                let _ = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await;
+                let wait = write_wait(session);
+                let _ = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await;
                 break Err(e.into());
             }
         };
@@ -170,9 +199,7 @@ where
                 session.poll_transmit(&mut out);
                 // Send the 220 without reading: anything the client sends
                 // now must wait for the handshake.
-                stream.write_all(&out).await?;
-                stream.flush().await?;
-                out.clear();
+                write_within(&mut stream, &mut out, write_wait(session)).await?;
                 let Some(acceptor) = options.tls.as_ref() else {
                     break Err(
                         StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
@@ -208,7 +235,8 @@ where
                 let held = buf.len();
                 session.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    let wait = write_wait(session);
+                    peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                     if buf.len() > held {
                         continue; // bytes arrived while we wrote: feed them first
                     }
@@ -228,7 +256,14 @@ where
                     Err(_) => {
                         session.timed_out();
                         session.poll_transmit(&mut out);
-                        let _ = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await;
+                        let wait = write_wait(session);
+                        if let Err(e) =
+                            flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await
+                        {
+                            if is_write_timeout(&e) {
+                                break Err(e.into());
+                            }
+                        }
                         break Ok(ServeEnd::TimedOut);
                     }
                 }
@@ -237,7 +272,8 @@ where
             Outcome::Transmit => {
                 buf.drain(..consumed);
                 session.poll_transmit(&mut out);
-                peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                let wait = write_wait(session);
+                peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                 continue;
             }
             Outcome::Paused => {
@@ -247,7 +283,8 @@ where
             Outcome::Closed => {
                 buf.drain(..consumed);
                 session.poll_transmit(&mut out);
-                flush_reading(&mut stream, &mut out, &mut buf, cap, PeerState::Eof).await?;
+                let wait = write_wait(session);
+                flush_within(&mut stream, &mut out, &mut buf, cap, PeerState::Eof, wait).await?;
                 break Ok(ServeEnd::Closed);
             }
             _ => {
@@ -257,6 +294,10 @@ where
         }
         buf.drain(..consumed);
     };
-    let _ = stream.shutdown().await;
+    // After a write timed out, nothing more is sent (not even TLS's
+    // close_notify): the connection is just dropped.
+    if !matches!(result, Err(ServeError::WriteTimedOut)) {
+        shutdown_within(&mut stream, write_wait(session)).await;
+    }
     result
 }

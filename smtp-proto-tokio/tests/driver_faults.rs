@@ -201,3 +201,62 @@ async fn bdat_without_pipelining_delivers_a_message_of_many_pieces() {
     assert_eq!(end, Ok(ServeEnd::Closed));
     assert_eq!(rec.messages, vec![app.whole()]);
 }
+
+#[tokio::test]
+async fn server_ends_when_the_client_pipelines_and_never_reads() {
+    let (mut c, s) = pair().await;
+    let mut cfg = ServerConfig::new("mx.example.net");
+    cfg.timeouts.server = Duration::from_millis(300);
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(cfg).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        serve(s, &mut session, &mut rec, &ServeOptions::default()).await
+    });
+    // 4 MB of NOOP, and not one byte read: the replies fill the socket
+    // buffers, then the server's writes stall.
+    let noops = b"NOOP\r\n".repeat(4 * 1024 * 1024 / 6);
+    let writer = tokio::spawn(async move {
+        // This write stalls too once the server stops reading; it is
+        // dropped at the end of the test.
+        let _ = c.write_all(&noops).await;
+        c
+    });
+    let end = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("the server task ends although the client never reads")
+        .expect("join");
+    assert!(matches!(end, Err(ServeError::WriteTimedOut)), "{end:?}");
+    writer.abort();
+}
+
+#[tokio::test]
+async fn client_times_out_when_the_server_never_reads_the_body() {
+    let (c, mut s) = pair().await;
+    // The server answers everything up to DATA at once (no PIPELINING, so
+    // the client still sends one command at a time and finds each reply
+    // waiting), then reads nothing more and keeps the connection open.
+    let server = tokio::spawn(async move {
+        s.write_all(
+            b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+        )
+        .await
+        .expect("write");
+        tokio::time::sleep(BOUND).await;
+        drop(s);
+    });
+    let mut timeouts = client_config().timeouts;
+    timeouts.data_block = Duration::from_millis(300);
+    let mut client = Client::new(client_config().with_timeouts(timeouts));
+    // 16 MB of body in 64 KiB pieces: far more than the socket buffers.
+    let mut app = Pieces::new(vec![b"x".repeat(64 * 1024); 256]);
+    let end = tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("the client ends although the server never reads");
+    assert!(matches!(end, Err(client::RunError::TimedOut)), "{end:?}");
+    assert!(app.send_body_events == 1 && app.next < 256);
+    server.abort();
+}
