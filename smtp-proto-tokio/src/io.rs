@@ -132,7 +132,24 @@ where
                 }
             }
         }
-        Pin::new(&mut *stream).poll_flush(cx)
+        // The flush may wait too: a TLS stream takes the bytes into its
+        // own buffer (so `poll_write` succeeds) and only sends them from
+        // `poll_flush`. Keep reading here as well.
+        loop {
+            match Pin::new(&mut *stream).poll_flush(cx) {
+                Poll::Pending if peer == PeerState::Open => {
+                    match poll_read_some(stream, cx, inbuf, cap) {
+                        Poll::Ready(Ok(Filled::Bytes(_))) => continue,
+                        Poll::Ready(Ok(Filled::Eof)) => peer = PeerState::Eof,
+                        Poll::Ready(Ok(Filled::Full)) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => {}
+                    }
+                    return Poll::Pending;
+                }
+                other => return other,
+            }
+        }
     })
     .await;
     out.clear();
@@ -305,6 +322,90 @@ mod tests {
         drop(peer);
         assert_eq!(read(&mut ours, &mut buf, 64).await, Filled::Eof);
         assert_eq!(buf, b"456789");
+    }
+
+    /// A stream that takes every write into its own buffer (as a TLS
+    /// stream does) and only completes a flush once everything its peer
+    /// sent has been read: the peer reads nothing until its own write is
+    /// through.
+    struct BufferingStream {
+        incoming: Vec<u8>,
+        read_pos: usize,
+        written: Vec<u8>,
+        flush_waker: Option<std::task::Waker>,
+    }
+
+    impl AsyncRead for BufferingStream {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            let rest = &this.incoming[this.read_pos..];
+            if rest.is_empty() {
+                // Open, with nothing more to send until it is answered.
+                return Poll::Pending;
+            }
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.read_pos += n;
+            if this.read_pos == this.incoming.len() {
+                if let Some(w) = this.flush_waker.take() {
+                    w.wake();
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for BufferingStream {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if this.read_pos == this.incoming.len() {
+                Poll::Ready(Ok(()))
+            } else {
+                this.flush_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_flush_keeps_reading_while_the_stream_holds_our_bytes() {
+        let incoming = b"NOOP\r\n".repeat(100);
+        let mut stream = BufferingStream {
+            incoming: incoming.clone(),
+            read_pos: 0,
+            written: Vec::new(),
+            flush_waker: None,
+        };
+        let mut out = b"250 2.0.0 Ok\r\n".to_vec();
+        let mut inbuf = Vec::new();
+        let peer = tokio::time::timeout(
+            BOUND,
+            flush_reading(&mut stream, &mut out, &mut inbuf, 4096, PeerState::Open),
+        )
+        .await
+        .expect("the flush completes once the peer's bytes are read")
+        .expect("flush");
+        assert_eq!(peer, PeerState::Open);
+        assert_eq!(inbuf, incoming);
+        assert_eq!(stream.written, b"250 2.0.0 Ok\r\n");
+        assert!(out.is_empty());
     }
 
     #[test]
