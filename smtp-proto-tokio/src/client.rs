@@ -18,8 +18,8 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
 use crate::io::{
-    buffer_full, flush_within, is_write_timeout, read_some, shutdown_within, write_within, Filled,
-    MaybeTls, PeerState,
+    buffer_full, compact, flush_within, is_write_timeout, read_some, shutdown_within, write_within,
+    Filled, MaybeTls, PeerState,
 };
 use crate::tls::{connect_starttls, StartTlsError};
 
@@ -157,6 +157,8 @@ where
 {
     let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
     let cap = read_cap(options, &client.config().replies);
+    // The machine has consumed `buf[..start]`; see `compact`.
+    let mut start = 0;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     let mut piece: Vec<u8> = Vec::new();
@@ -171,14 +173,14 @@ where
         last_wait
     };
     let result = loop {
-        let step = match client.handle_input(&buf) {
+        let step = match client.handle_input(&buf[start..]) {
             Ok(step) => step,
             Err(e) => break Err(e.into()),
         };
         let consumed = step.consumed;
         match step.outcome {
             Outcome::Event(ClientEvent::StartTls) => {
-                buf.drain(..consumed);
+                start += consumed;
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
                     write_within(&mut stream, &mut out, write_wait(client)).await?;
@@ -188,6 +190,9 @@ where
                         StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
                     );
                 };
+                // The handshake refuses to start while plaintext waits:
+                // it must see exactly the unconsumed bytes.
+                compact(&mut buf, &mut start);
                 let MaybeTls::Plain(plain) = std::mem::replace(&mut stream, MaybeTls::Upgrading)
                 else {
                     break Err(
@@ -211,7 +216,7 @@ where
                 continue;
             }
             Outcome::Event(ClientEvent::SendBody) => {
-                buf.drain(..consumed);
+                start += consumed;
                 handler.on_event(client, ClientEvent::SendBody).await?;
                 loop {
                     piece.clear();
@@ -224,6 +229,7 @@ where
                     }
                     client.send_body(&piece)?;
                     client.poll_transmit(&mut out);
+                    compact(&mut buf, &mut start);
                     let wait = write_wait(client);
                     peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                     if !client.wants_body() {
@@ -239,9 +245,10 @@ where
             }
             Outcome::Event(event) => handler.on_event(client, event).await?,
             Outcome::Paused => {
-                buf.drain(..consumed);
+                start += consumed;
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
+                    compact(&mut buf, &mut start);
                     let wait = write_wait(client);
                     flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                 }
@@ -251,7 +258,8 @@ where
                 break Err(RunError::Stalled);
             }
             Outcome::NeedInput => {
-                buf.drain(..consumed);
+                start += consumed;
+                compact(&mut buf, &mut start);
                 let held = buf.len();
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
@@ -281,7 +289,6 @@ where
                 continue;
             }
             Outcome::Closed => {
-                buf.drain(..consumed);
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
                     write_within(&mut stream, &mut out, write_wait(client)).await?;
@@ -290,7 +297,7 @@ where
             }
             _ => {}
         }
-        buf.drain(..consumed);
+        start += consumed;
     };
     // After a write timed out, nothing more is sent (not even TLS's
     // close_notify): the connection is just dropped.

@@ -280,6 +280,15 @@ pub(crate) async fn read_some<S: AsyncRead + Unpin>(
     poll_fn(|cx| poll_read_some(stream, cx, inbuf, cap)).await
 }
 
+/// Drops the bytes before `*start` from `buf` (those the machine has
+/// consumed) and resets `start`. The drivers advance `start` past each
+/// step's consumed bytes and compact only before they read or write, so
+/// the rest of the buffer moves once per read, not once per event.
+pub(crate) fn compact(buf: &mut Vec<u8>, start: &mut usize) {
+    buf.drain(..(*start).min(buf.len()));
+    *start = 0;
+}
+
 /// The error for a session that waits for more input while the read
 /// buffer is full. The drivers size the buffer so that the longest line
 /// or reply their session accepts fits, so this means a session and a

@@ -19,8 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
 use crate::io::{
-    buffer_full, flush_within, is_write_timeout, read_some, shutdown_within, write_within, Filled,
-    MaybeTls, PeerState,
+    buffer_full, compact, flush_within, is_write_timeout, read_some, shutdown_within, write_within,
+    Filled, MaybeTls, PeerState,
 };
 use crate::tls::{accept_starttls, StartTlsError};
 
@@ -179,14 +179,17 @@ where
 {
     let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
     let cap = read_cap(options, session.config());
+    // The machine has consumed `buf[..start]`; see `compact`.
+    let mut start = 0;
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
     let mut peer = PeerState::Open;
     let result = loop {
-        let step = match session.handle_input(&buf) {
+        let step = match session.handle_input(&buf[start..]) {
             Ok(step) => step,
             Err(e) => {
                 session.poll_transmit(&mut out);
+                compact(&mut buf, &mut start);
                 let wait = write_wait(session);
                 let _ = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await;
                 break Err(e.into());
@@ -195,7 +198,7 @@ where
         let consumed = step.consumed;
         match step.outcome {
             Outcome::Event(ServerEvent::StartTls) => {
-                buf.drain(..consumed);
+                start += consumed;
                 session.poll_transmit(&mut out);
                 // Send the 220 without reading: anything the client sends
                 // now must wait for the handshake.
@@ -205,6 +208,9 @@ where
                         StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
                     );
                 };
+                // The handshake refuses to start while plaintext waits:
+                // it must see exactly the unconsumed bytes.
+                compact(&mut buf, &mut start);
                 let MaybeTls::Plain(plain) = std::mem::replace(&mut stream, MaybeTls::Upgrading)
                 else {
                     break Err(
@@ -231,7 +237,8 @@ where
                 handler.on_event(session, event).await?;
             }
             Outcome::NeedInput => {
-                buf.drain(..consumed);
+                start += consumed;
+                compact(&mut buf, &mut start);
                 let held = buf.len();
                 session.poll_transmit(&mut out);
                 if !out.is_empty() {
@@ -256,6 +263,7 @@ where
                     Err(_) => {
                         session.timed_out();
                         session.poll_transmit(&mut out);
+                        compact(&mut buf, &mut start);
                         let wait = write_wait(session);
                         if let Err(e) =
                             flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await
@@ -270,29 +278,30 @@ where
                 continue;
             }
             Outcome::Transmit => {
-                buf.drain(..consumed);
+                start += consumed;
                 session.poll_transmit(&mut out);
+                compact(&mut buf, &mut start);
                 let wait = write_wait(session);
                 peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                 continue;
             }
             Outcome::Paused => {
-                buf.drain(..consumed);
                 break Err(UsageError::DecisionPending.into());
             }
             Outcome::Closed => {
-                buf.drain(..consumed);
+                start += consumed;
                 session.poll_transmit(&mut out);
+                compact(&mut buf, &mut start);
                 let wait = write_wait(session);
                 flush_within(&mut stream, &mut out, &mut buf, cap, PeerState::Eof, wait).await?;
                 break Ok(ServeEnd::Closed);
             }
             _ => {
-                buf.drain(..consumed);
+                start += consumed;
                 continue;
             }
         }
-        buf.drain(..consumed);
+        start += consumed;
     };
     // After a write timed out, nothing more is sent (not even TLS's
     // close_notify): the connection is just dropped.

@@ -260,3 +260,70 @@ async fn client_times_out_when_the_server_never_reads_the_body() {
     assert!(app.send_body_events == 1 && app.next < 256);
     server.abort();
 }
+
+#[tokio::test]
+async fn many_pipelined_commands_are_each_answered_once_in_order() {
+    let (mut c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(ServerConfig::new("mx.example.net")).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
+        (end.map_err(|e| e.to_string()), rec)
+    });
+    // About 200 KB in one go, with one transaction in the middle, so the
+    // read buffer is refilled many times with commands already waiting.
+    const N: usize = 15_000;
+    let mut input = b"EHLO client.example.com\r\n".to_vec();
+    input.extend_from_slice(&b"NOOP\r\n".repeat(N));
+    input.extend_from_slice(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    let (mut rd, mut wr) = c.into_split();
+    let writer = tokio::spawn(async move {
+        wr.write_all(&input).await.expect("write");
+        wr
+    });
+    let mut chunk = [0u8; 4096];
+    tokio::time::timeout(BOUND, async {
+        while !got.windows(4).any(|w| w == b"354 ") {
+            let n = rd.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("bounded");
+    let mut wr = writer.await.expect("join");
+    wr.write_all(b"Subject: t\r\n\r\nbody\r\n.\r\n")
+        .await
+        .expect("write");
+    wr.write_all(&b"NOOP\r\n".repeat(N)).await.expect("write");
+    wr.write_all(b"QUIT\r\n").await.expect("write");
+    let mut c = rd.reunite(wr).expect("reunite");
+    got.extend_from_slice(&read_to_close(&mut c).await);
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    // Greeting, EHLO (its last line), N NOOPs, MAIL, RCPT, 354, the
+    // message, N NOOPs, 221: every reply once, in order.
+    let finals: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+        .collect();
+    assert_eq!(finals.len(), 1 + 1 + N + 3 + 1 + N + 1, "{}", &text[..200]);
+    assert!(finals[0].starts_with("220 "));
+    assert!(finals[2..2 + N].iter().all(|l| l.starts_with("250 ")));
+    assert!(finals[2 + N + 2].starts_with("354 "));
+    assert!(finals[2 + N + 3].starts_with("250 "));
+    assert!(finals[2 + N + 4..2 + 2 * N + 4]
+        .iter()
+        .all(|l| l.starts_with("250 ")));
+    assert!(finals[finals.len() - 1].starts_with("221 "));
+    let (end, rec) = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(rec.messages, vec![b"Subject: t\r\n\r\nbody\r\n".to_vec()]);
+}
