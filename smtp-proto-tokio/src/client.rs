@@ -18,8 +18,8 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
 use crate::io::{
-    buffer_full, compact, flush_within, is_write_timeout, read_some, shutdown_within, write_within,
-    Filled, MaybeTls, PeerState,
+    buffer_full, compact, flush_within, is_write_timeout, read_ready, read_some, shutdown_within,
+    write_within, Filled, MaybeTls, PeerState,
 };
 use crate::tls::{connect_starttls, StartTlsError};
 
@@ -127,6 +127,40 @@ impl From<io::Error> for RunError {
     }
 }
 
+/// How many reads gather what the server sent before a write failed.
+const AFTER_ERROR_READS: usize = 16;
+
+/// After a write failed in the body: gives the handler the replies the
+/// server sent before it closed (`input`, the unconsumed bytes). Returns
+/// `Ok` when one of them ended the session (a `421`, which the handler
+/// saw as [`ClientEvent::ServiceClosing`]), the machine's error when it
+/// refuses one (an unexpected `552`, say), else the write's error.
+async fn replies_after_write_error<H: ClientHandler>(
+    client: &mut Client,
+    handler: &mut H,
+    input: &[u8],
+    write_error: io::Error,
+) -> Result<(), RunError> {
+    let mut start = 0;
+    // Bounded: each event consumes a reply or comes from one.
+    for _ in 0..=input.len() {
+        let step = client.handle_input(input.get(start..).unwrap_or_default())?;
+        start += step.consumed;
+        match step.outcome {
+            Outcome::Event(event) => handler.on_event(client, event).await?,
+            _ => break,
+        }
+    }
+    // Nothing more can be sent.
+    let mut unsent = Vec::new();
+    client.poll_transmit(&mut unsent);
+    if client.is_closed() {
+        Ok(())
+    } else {
+        Err(write_error.into())
+    }
+}
+
 /// How long to wait when the machine names no timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
@@ -144,7 +178,15 @@ fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
 }
 
 /// Runs one client session to its end (the machine closed, after QUIT or a
-/// refusal). The machine must be new: it waits for the server's greeting.
+/// refusal, or after the server's `421`, which the handler sees as
+/// [`ClientEvent::ServiceClosing`]). The machine must be new: it waits for
+/// the server's greeting.
+///
+/// When a write of the message body fails because the server closed the
+/// connection, the replies it sent before closing are still read and
+/// handed to the handler: a `421` ends the session as it would at any
+/// other point (`Ok`), a reply the machine refuses is returned as its
+/// error, and only without a reply is the write's error returned.
 pub async fn run<S, H>(
     stream: S,
     client: &mut Client,
@@ -172,7 +214,7 @@ where
         }
         last_wait
     };
-    let result = loop {
+    let result = 'session: loop {
         let step = match client.handle_input(&buf[start..]) {
             Ok(step) => step,
             Err(e) => break Err(e.into()),
@@ -231,7 +273,22 @@ where
                     client.poll_transmit(&mut out);
                     compact(&mut buf, &mut start);
                     let wait = write_wait(client);
-                    peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
+                    match flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await {
+                        Ok(p) => peer = p,
+                        Err(e) if is_write_timeout(&e) => break 'session Err(e.into()),
+                        Err(e) => {
+                            // The server may have answered and closed
+                            // (552, 421): its reply comes before the error.
+                            read_ready(&mut stream, &mut buf, cap, AFTER_ERROR_READS).await;
+                            break 'session replies_after_write_error(
+                                client,
+                                handler,
+                                &buf[start..],
+                                e,
+                            )
+                            .await;
+                        }
+                    }
                     if !client.wants_body() {
                         // BDAT without PIPELINING: this chunk must be
                         // answered before the next one. The piece is sent;

@@ -280,6 +280,24 @@ pub(crate) async fn read_some<S: AsyncRead + Unpin>(
     poll_fn(|cx| poll_read_some(stream, cx, inbuf, cap)).await
 }
 
+/// Reads what the peer has already sent, without waiting for more: at
+/// most `rounds` reads, stopping at the first that would wait, at the end
+/// of the stream, at a full buffer or at an error (which is dropped: this
+/// gathers what is left after the connection failed).
+pub(crate) async fn read_ready<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    inbuf: &mut Vec<u8>,
+    cap: usize,
+    rounds: usize,
+) {
+    for _ in 0..rounds {
+        let r = poll_fn(|cx| Poll::Ready(poll_read_some(stream, cx, inbuf, cap))).await;
+        if !matches!(r, Poll::Ready(Ok(Filled::Bytes(_)))) {
+            break;
+        }
+    }
+}
+
 /// Drops the bytes before `*start` from `buf` (those the machine has
 /// consumed) and resets `start`. The drivers advance `start` past each
 /// step's consumed bytes and compact only before they read or write, so

@@ -327,3 +327,53 @@ async fn many_pipelined_commands_are_each_answered_once_in_order() {
     assert_eq!(end, Ok(ServeEnd::Closed));
     assert_eq!(rec.messages, vec![b"Subject: t\r\n\r\nbody\r\n".to_vec()]);
 }
+
+#[tokio::test]
+async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        s.write_all(
+            b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+        )
+        .await
+        .expect("write");
+        // Take about a megabyte of the body, then give up on the client:
+        // 421 and close, with more of the body unread (so the client's
+        // next writes fail).
+        let mut seen = 0usize;
+        let mut chunk = vec![0u8; 64 * 1024];
+        tokio::time::timeout(BOUND, async {
+            while seen < 1024 * 1024 {
+                let n = s.read(&mut chunk).await.expect("read");
+                assert!(n > 0, "the client closed");
+                seen += n;
+            }
+        })
+        .await
+        .expect("bounded");
+        s.write_all(b"421 4.3.0 mx.example.net out of space, closing\r\n")
+            .await
+            .expect("write");
+        drop(s);
+    });
+    let mut client = Client::new(client_config());
+    // 16 MB of body: the server closes long before it is all written.
+    let mut app = Pieces::new(vec![b"x".repeat(64 * 1024); 256]);
+    let end = tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    assert!(end.is_ok(), "{end:?}");
+    assert_eq!(
+        app.closing.as_deref(),
+        Some("421 4.3.0 mx.example.net out of space, closing\r\n")
+    );
+    assert!(app.next < 256, "the whole body went through");
+    assert!(client.is_closed());
+    tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+}
