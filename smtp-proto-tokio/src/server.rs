@@ -11,10 +11,12 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
+use smtp_proto::reply::OwnedReply;
 use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::Outcome;
+use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
@@ -29,6 +31,12 @@ use crate::tls::{accept_starttls, StartTlsError};
 /// `on_event` sees every event. For the events that wait for a decision
 /// (see [`ServerEvent`]), it must call `session.accept()`,
 /// `session.reject(...)` or `session.reply(...)` before it returns.
+///
+/// When `on_event` returns an error, the connection ends: the driver sends
+/// the replies the session had queued and then `421 4.3.0` (best effort,
+/// within the session's timeout), closes the connection and returns the
+/// error as [`ServeError::Io`]. The same `421` is sent when the handler
+/// leaves a decision open ([`UsageError::DecisionPending`]).
 pub trait ServerHandler: Send {
     /// Handles one event; the event borrows the connection's read buffer.
     fn on_event(
@@ -42,8 +50,12 @@ pub trait ServerHandler: Send {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ServeOptions {
-    /// The TLS acceptor for STARTTLS; `None` refuses the upgrade (the
-    /// session should then not advertise STARTTLS).
+    /// The TLS acceptor for STARTTLS. `None` is for sessions that do not
+    /// advertise STARTTLS: [`serve`] refuses to run a session whose
+    /// [`ServerConfig`]'s `starttls` is on without an acceptor
+    /// ([`ServeError::StartTlsWithoutAcceptor`]).
+    ///
+    /// [`ServerConfig`]: smtp_proto::server::ServerConfig
     pub tls: Option<TlsAcceptor>,
     /// The longest a TLS handshake may take.
     pub handshake_timeout: Duration,
@@ -117,6 +129,11 @@ pub enum ServeError {
     /// handshake failed or timed out).
     #[error("STARTTLS failed: {0}")]
     StartTls(#[from] StartTlsError),
+    /// The session advertises STARTTLS (`ServerConfig::starttls`) but
+    /// [`ServeOptions::tls`] holds no acceptor, so the upgrade could not be
+    /// made. Returned before anything is sent; the connection is closed.
+    #[error("STARTTLS is advertised but no TLS acceptor is configured")]
+    StartTlsWithoutAcceptor,
 }
 
 impl From<io::Error> for ServeError {
@@ -152,6 +169,34 @@ fn write_wait(session: &ServerSession) -> Duration {
         .unwrap_or(session.config().timeouts.server)
 }
 
+/// Before closing on the application's error: sends what the session
+/// has queued, then `421 4.3.0` (RFC 5321 §3.8, RFC 3463 X.3.0 "other or
+/// undefined mail system status"), without reading and within the
+/// session's timeout. Best effort: a failure to send changes nothing.
+async fn send_local_error<S>(stream: &mut S, session: &mut ServerSession, out: &mut Vec<u8>)
+where
+    S: AsyncWrite + Unpin,
+{
+    session.poll_transmit(out);
+    let config = session.config();
+    let enhanced = config
+        .enhanced_status_codes
+        .then_some(EnhancedStatusCode::TRANSIENT_SYSTEM);
+    let text = format!("{} Local error, closing connection", config.hostname);
+    let reply = OwnedReply::with_enhanced(ReplyCode::SERVICE_NOT_AVAILABLE, enhanced, text)
+        .or_else(|_| {
+            OwnedReply::with_enhanced(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                enhanced,
+                "Local error, closing connection",
+            )
+        });
+    if let Ok(reply) = reply {
+        reply.write_to(out);
+    }
+    let _ = write_within(stream, out, write_wait(session)).await;
+}
+
 /// The most bytes the read buffer holds for a session with `config`:
 /// `options.read_buffer`, raised to one more than the longest line the
 /// session accepts. The session's line framer decides every line once it
@@ -166,7 +211,9 @@ fn read_cap(options: &ServeOptions, config: &ServerConfig) -> usize {
 /// Runs one server connection to its end.
 ///
 /// The session must already be greeted (`session.greet()`) or refused
-/// (`session.refuse(..)`); what it queued is sent first.
+/// (`session.refuse(..)`); what it queued is sent first. A session that
+/// advertises STARTTLS needs [`ServeOptions::tls`]; without it this
+/// returns [`ServeError::StartTlsWithoutAcceptor`] and sends nothing.
 pub async fn serve<S, H>(
     stream: S,
     session: &mut ServerSession,
@@ -177,6 +224,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: ServerHandler,
 {
+    if session.config().starttls && options.tls.is_none() && !session.is_tls() {
+        return Err(ServeError::StartTlsWithoutAcceptor);
+    }
     let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
     let cap = read_cap(options, session.config());
     // The machine has consumed `buf[..start]`; see `compact`.
@@ -234,7 +284,10 @@ where
                 continue;
             }
             Outcome::Event(event) => {
-                handler.on_event(session, event).await?;
+                if let Err(e) = handler.on_event(session, event).await {
+                    send_local_error(&mut stream, session, &mut out).await;
+                    break Err(e.into());
+                }
             }
             Outcome::NeedInput => {
                 start += consumed;
@@ -286,6 +339,7 @@ where
                 continue;
             }
             Outcome::Paused => {
+                send_local_error(&mut stream, session, &mut out).await;
                 break Err(UsageError::DecisionPending.into());
             }
             Outcome::Closed => {

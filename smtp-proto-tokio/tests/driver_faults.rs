@@ -377,3 +377,73 @@ async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
         .expect("bounded")
         .expect("join");
 }
+
+#[tokio::test]
+async fn starttls_advertised_without_an_acceptor_is_refused_before_anything_is_sent() {
+    let (mut c, s) = pair().await;
+    let mut cfg = ServerConfig::new("mx.example.net");
+    cfg.starttls = true;
+    let mut session = ServerSession::new(cfg).expect("session");
+    session.greet().expect("greet");
+    let mut rec = Recorder::default();
+    let end = tokio::time::timeout(
+        BOUND,
+        serve(s, &mut session, &mut rec, &ServeOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    assert!(
+        matches!(end, Err(ServeError::StartTlsWithoutAcceptor)),
+        "{end:?}"
+    );
+    // Not even the greeting went out.
+    assert_eq!(read_to_close(&mut c).await, b"");
+}
+
+/// A server application that fails on MAIL.
+struct FailsOnMail;
+
+impl ServerHandler for FailsOnMail {
+    async fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        match event {
+            ServerEvent::Hello { .. } => session.accept().map_err(std::io::Error::other),
+            ServerEvent::Mail { .. } => Err(std::io::Error::other("spool unavailable")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_handler_error_sends_421_then_closes() {
+    let (mut c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(ServerConfig::new("mx.example.net")).expect("session");
+        session.greet().expect("greet");
+        serve(s, &mut session, &mut FailsOnMail, &ServeOptions::default()).await
+    });
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    c.write_all(b"EHLO client.example.com\r\nMAIL FROM:<a@example.com>\r\n")
+        .await
+        .expect("write");
+    got.extend_from_slice(&read_to_close(&mut c).await);
+    let text = String::from_utf8_lossy(&got).into_owned();
+    // The EHLO reply, decided before the error, still goes out first.
+    let ehlo = text.find("\r\n250 ").expect("EHLO answered");
+    assert!(
+        text[ehlo..].ends_with("\r\n421 4.3.0 mx.example.net Local error, closing connection\r\n"),
+        "{text}"
+    );
+    let end = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    match end {
+        Err(ServeError::Io(e)) => assert_eq!(e.to_string(), "spool unavailable"),
+        other => panic!("{other:?}"),
+    }
+}
