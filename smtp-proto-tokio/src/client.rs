@@ -352,6 +352,16 @@ where
                 }
                 break Ok(());
             }
+            Outcome::Transmit => {
+                // Output piled up: send it (reading meanwhile), then go on
+                // with the same unconsumed input.
+                start += consumed;
+                client.poll_transmit(&mut out);
+                compact(&mut buf, &mut start);
+                let wait = write_wait(client);
+                peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
+                continue;
+            }
             _ => {}
         }
         start += consumed;
