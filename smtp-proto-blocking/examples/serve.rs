@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Each message is written to `tmp/` and renamed into `new/` only once it is
-//! complete, with `Return-Path:` and `Received:` lines in front of it. At
+//! complete, with `Return-Path:` and `Received:` lines in front of it; a
+//! connection holds at most 1 MiB of a message in memory, the rest goes on
+//! to its file as it arrives. At
 //! most `--max-connections` connections are served at once; the ones beyond
 //! get `421 4.3.2` and are closed.
 
@@ -76,26 +78,61 @@ struct Connection {
     shared: Arc<Shared>,
     peer: SocketAddr,
     envelope: Envelope,
+    spool: Spool,
+}
+
+/// Where the message being received stands on disk.
+#[derive(Default)]
+enum Spool {
+    /// All of it is in memory (so far).
+    #[default]
+    InMemory,
+    /// Part of it is in its file in `tmp/`, under this queue id.
+    File(String, maildir::Delivery),
+    /// Writing it failed: the rest is dropped and the message refused.
+    Failed,
 }
 
 impl Connection {
+    /// The message's file in `tmp/` and queue id, started with its trace
+    /// lines when there is none yet.
+    fn file(&mut self) -> std::io::Result<(String, maildir::Delivery)> {
+        match std::mem::take(&mut self.spool) {
+            Spool::File(id, delivery) => Ok((id, delivery)),
+            Spool::Failed => Err(std::io::Error::other("writing the message failed")),
+            Spool::InMemory => {
+                let id = format!(
+                    "{:X}{:04X}",
+                    serve_app::epoch_seconds(),
+                    self.shared.ids.fetch_add(1, Ordering::Relaxed) & 0xffff
+                );
+                let received =
+                    self.envelope
+                        .received(&id, self.peer.ip(), &self.shared.config.hostname);
+                let delivery = self.shared.maildir.begin(maildir::Trace {
+                    return_path: &self.envelope.from,
+                    received: &received,
+                })?;
+                Ok((id, delivery))
+            }
+        }
+    }
+
+    /// Moves the message held in memory on to its file.
+    fn spill(&mut self) -> std::io::Result<()> {
+        let (id, mut delivery) = self.file()?;
+        delivery.write_all(&self.envelope.message)?;
+        self.envelope.message.clear();
+        self.spool = Spool::File(id, delivery);
+        Ok(())
+    }
+
     /// Stores the message and returns its queue id.
     fn deliver(&mut self) -> std::io::Result<String> {
-        let id = format!(
-            "{:X}{:04X}",
-            serve_app::epoch_seconds(),
-            self.shared.ids.fetch_add(1, Ordering::Relaxed) & 0xffff
-        );
-        let received = self
-            .envelope
-            .received(&id, self.peer.ip(), &self.shared.config.hostname);
-        let path = self.shared.maildir.deliver(
-            maildir::Trace {
-                return_path: &self.envelope.from,
-                received: &received,
-            },
-            &self.envelope.message,
-        )?;
+        let (id, mut delivery) = self.file()?;
+        delivery.write_all(&self.envelope.message)?;
+        self.envelope.message.clear();
+        let path = delivery.commit()?;
         log!(
             "INFO",
             "message stored",
@@ -123,6 +160,20 @@ impl ServerHandler for Connection {
                 self.envelope
                     .finish(session, stored.as_deref().map_err(|_| ()))?;
             }
+            Next::Spill => {
+                if let Err(e) = self.spill() {
+                    log!(
+                        "ERROR",
+                        "writing the message failed",
+                        peer = self.peer,
+                        error = e
+                    );
+                    self.spool = Spool::Failed;
+                    self.envelope.message.clear();
+                }
+            }
+            // Dropping a started file removes it from `tmp/`.
+            Next::Discard => self.spool = Spool::InMemory,
             Next::Authenticated(user) => {
                 log!("INFO", "authenticated", peer = self.peer, user = user)
             }
@@ -197,6 +248,7 @@ fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         shared: Arc::clone(&shared),
         peer,
         envelope: Envelope::default(),
+        spool: Spool::InMemory,
     };
     match serve(socket, &mut session, &mut conn, &shared.options) {
         Ok(ServeEnd::Closed | ServeEnd::PeerClosed) => {}

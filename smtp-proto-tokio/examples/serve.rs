@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Each message is written to `tmp/` and renamed into `new/` only once it is
-//! complete, with `Return-Path:` and `Received:` lines in front of it. At
+//! complete, with `Return-Path:` and `Received:` lines in front of it; a
+//! connection holds at most 1 MiB of a message in memory, the rest goes on
+//! to its file as it arrives. At
 //! most `--max-connections` connections are served at once; the ones beyond
 //! get `421 4.3.2` and are closed.
 
@@ -46,31 +48,93 @@ struct Connection {
     shared: Arc<Shared>,
     peer: SocketAddr,
     envelope: Envelope,
+    spool: Spool,
+}
+
+/// Where the message being received stands on disk.
+#[derive(Default)]
+enum Spool {
+    /// All of it is in memory (so far).
+    #[default]
+    InMemory,
+    /// Part of it is in its file in `tmp/`, under this queue id.
+    File(String, maildir::Delivery),
+    /// Writing it failed: the rest is dropped and the message refused.
+    Failed,
 }
 
 impl Connection {
-    /// Stores the message (blocking file IO, off the async threads) and
-    /// returns its queue id.
-    async fn deliver(&mut self) -> std::io::Result<String> {
-        let id = format!(
+    fn queue_id(&self) -> String {
+        format!(
             "{:X}{:04X}",
             serve_app::epoch_seconds(),
             self.shared.ids.fetch_add(1, Ordering::Relaxed) & 0xffff
-        );
+        )
+    }
+
+    /// Starts the message's file in `tmp/`, with its trace lines.
+    async fn begin(&self, id: &str) -> std::io::Result<maildir::Delivery> {
         let received = self
             .envelope
-            .received(&id, self.peer.ip(), &self.shared.config.hostname);
+            .received(id, self.peer.ip(), &self.shared.config.hostname);
         let shared = Arc::clone(&self.shared);
         let from = self.envelope.from.clone();
+        tokio::task::spawn_blocking(move || {
+            shared.maildir.begin(maildir::Trace {
+                return_path: &from,
+                received: &received,
+            })
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    /// Moves the message held in memory on to its file (blocking file IO,
+    /// off the async threads). The message's buffer is kept for reuse.
+    async fn spill(&mut self) -> std::io::Result<()> {
+        let (id, delivery) = match std::mem::take(&mut self.spool) {
+            Spool::File(id, delivery) => (id, delivery),
+            Spool::InMemory => {
+                let id = self.queue_id();
+                let delivery = self.begin(&id).await?;
+                (id, delivery)
+            }
+            Spool::Failed => {
+                self.spool = Spool::Failed;
+                self.envelope.message.clear();
+                return Ok(());
+            }
+        };
+        let mut bytes = std::mem::take(&mut self.envelope.message);
+        let (delivery, written) = tokio::task::spawn_blocking(move || {
+            let mut delivery = delivery;
+            let written = delivery.write_all(&bytes);
+            bytes.clear();
+            (delivery, written.map(|()| bytes))
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        self.envelope.message = written?;
+        self.spool = Spool::File(id, delivery);
+        Ok(())
+    }
+
+    /// Stores the message and returns its queue id.
+    async fn deliver(&mut self) -> std::io::Result<String> {
+        let (id, delivery) = match std::mem::take(&mut self.spool) {
+            Spool::Failed => return Err(std::io::Error::other("writing the message failed")),
+            Spool::File(id, delivery) => (id, delivery),
+            Spool::InMemory => {
+                let id = self.queue_id();
+                let delivery = self.begin(&id).await?;
+                (id, delivery)
+            }
+        };
         let message = std::mem::take(&mut self.envelope.message);
         let path = tokio::task::spawn_blocking(move || {
-            shared.maildir.deliver(
-                maildir::Trace {
-                    return_path: &from,
-                    received: &received,
-                },
-                &message,
-            )
+            let mut delivery = delivery;
+            delivery.write_all(&message)?;
+            delivery.commit()
         })
         .await
         .map_err(std::io::Error::other)??;
@@ -100,6 +164,15 @@ impl ServerHandler for Connection {
                 self.envelope
                     .finish(session, stored.as_deref().map_err(|_| ()))?;
             }
+            Next::Spill => {
+                if let Err(e) = self.spill().await {
+                    tracing::error!(peer = %self.peer, error = %e, "writing the message failed");
+                    self.spool = Spool::Failed;
+                    self.envelope.message.clear();
+                }
+            }
+            // Dropping a started file removes it from `tmp/`.
+            Next::Discard => self.spool = Spool::InMemory,
             Next::Authenticated(user) => tracing::info!(peer = %self.peer, user, "authenticated"),
             Next::AuthFailed => tracing::warn!(peer = %self.peer, "authentication failed"),
             Next::Refused(code, reason) => {
@@ -145,6 +218,7 @@ async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpStream, peer
         shared: Arc::clone(&shared),
         peer,
         envelope: Envelope::default(),
+        spool: Spool::InMemory,
     };
     match serve(socket, &mut session, &mut conn, &shared.tls).await {
         Ok(ServeEnd::Closed | ServeEnd::PeerClosed) => {}

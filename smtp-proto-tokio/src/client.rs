@@ -13,11 +13,14 @@ use std::time::Duration;
 
 use smtp_proto::client::{Client, ClientError, ClientEvent, Outcome};
 use smtp_proto::reply::DecoderConfig;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
-use crate::io::{buffer_full, flush_reading, read_some, Filled, MaybeTls, PeerState};
+use crate::io::{
+    buffer_full, compact, flush_within, is_write_timeout, read_ready, read_some, shutdown_within,
+    write_within, Filled, MaybeTls, PeerState,
+};
 use crate::tls::{connect_starttls, StartTlsError};
 
 /// The application's side of a client connection.
@@ -36,7 +39,10 @@ pub trait ClientHandler: Send {
     /// into `piece` (empty on entry) and returns `true`, or returns `false`
     /// at the end of the message. Each piece is written before the next is
     /// asked for, so a message never needs to sit whole in memory; with
-    /// BDAT, each piece is one chunk.
+    /// BDAT, each piece is one chunk. With BDAT to a server without
+    /// PIPELINING, each chunk is answered before the next is asked for, so
+    /// `SendBody` comes again (once per chunk) and the pieces of one message
+    /// are asked for across those events.
     fn next_body_piece(
         &mut self,
         piece: &mut Vec<u8>,
@@ -90,7 +96,7 @@ impl std::fmt::Debug for RunOptions {
 pub enum RunError {
     /// Reading or writing the socket failed.
     #[error("i/o error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The machine refused a call or the server broke the protocol.
     #[error("{0}")]
     Client(#[from] ClientError),
@@ -101,13 +107,58 @@ pub enum RunError {
     /// The server closed the connection before the session ended.
     #[error("the server closed the connection")]
     PeerClosed,
-    /// The server was silent longer than the machine's timeout.
+    /// The server was silent longer than the machine's timeout, or took
+    /// none of the bytes sent to it for that long (it does not read).
     #[error("timed out waiting for the server")]
     TimedOut,
     /// STARTTLS failed (data injected after the 220, or the handshake
     /// failed or timed out).
     #[error("STARTTLS failed: {0}")]
     StartTls(#[from] StartTlsError),
+}
+
+impl From<io::Error> for RunError {
+    fn from(e: io::Error) -> Self {
+        if is_write_timeout(&e) {
+            RunError::TimedOut
+        } else {
+            RunError::Io(e)
+        }
+    }
+}
+
+/// How many reads gather what the server sent before a write failed.
+const AFTER_ERROR_READS: usize = 16;
+
+/// After a write failed in the body: gives the handler the replies the
+/// server sent before it closed (`input`, the unconsumed bytes). Returns
+/// `Ok` when one of them ended the session (a `421`, which the handler
+/// saw as [`ClientEvent::ServiceClosing`]), the machine's error when it
+/// refuses one (an unexpected `552`, say), else the write's error.
+async fn replies_after_write_error<H: ClientHandler>(
+    client: &mut Client,
+    handler: &mut H,
+    input: &[u8],
+    write_error: io::Error,
+) -> Result<(), RunError> {
+    let mut start = 0;
+    // Bounded: each event consumes a reply or comes from one.
+    for _ in 0..=input.len() {
+        let step = client.handle_input(input.get(start..).unwrap_or_default())?;
+        start += step.consumed;
+        match step.outcome {
+            Outcome::Event(event) => handler.on_event(client, event).await?,
+            _ => break,
+        }
+    }
+    // Nothing more can be sent.
+    let mut unsent = Vec::new();
+    client.poll_transmit(&mut unsent);
+    if client.is_closed() {
+        Ok(())
+    } else {
+        Err(write_error.into())
+    }
 }
 
 /// How long to wait when the machine names no timeout.
@@ -127,7 +178,15 @@ fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
 }
 
 /// Runs one client session to its end (the machine closed, after QUIT or a
-/// refusal). The machine must be new: it waits for the server's greeting.
+/// refusal, or after the server's `421`, which the handler sees as
+/// [`ClientEvent::ServiceClosing`]). The machine must be new: it waits for
+/// the server's greeting.
+///
+/// When a write of the message body fails because the server closed the
+/// connection, the replies it sent before closing are still read and
+/// handed to the handler: a `421` ends the session as it would at any
+/// other point (`Ok`), a reply the machine refuses is returned as its
+/// error, and only without a reply is the write's error returned.
 pub async fn run<S, H>(
     stream: S,
     client: &mut Client,
@@ -140,30 +199,42 @@ where
 {
     let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
     let cap = read_cap(options, &client.config().replies);
+    // The machine has consumed `buf[..start]`; see `compact`.
+    let mut start = 0;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     let mut piece: Vec<u8> = Vec::new();
     let mut peer = PeerState::Open;
-    let result = loop {
-        let step = match client.handle_input(&buf) {
+    // How long a write may wait for the server to take our bytes: the
+    // machine's timeout, or the last one it named while it names none.
+    let mut last_wait = DEFAULT_WAIT;
+    let mut write_wait = |client: &Client| {
+        if let Some(t) = client.timeout() {
+            last_wait = t;
+        }
+        last_wait
+    };
+    let result = 'session: loop {
+        let step = match client.handle_input(&buf[start..]) {
             Ok(step) => step,
             Err(e) => break Err(e.into()),
         };
         let consumed = step.consumed;
         match step.outcome {
             Outcome::Event(ClientEvent::StartTls) => {
-                buf.drain(..consumed);
+                start += consumed;
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    stream.write_all(&out).await?;
-                    stream.flush().await?;
-                    out.clear();
+                    write_within(&mut stream, &mut out, write_wait(client)).await?;
                 }
                 let Some((connector, name)) = options.tls.as_ref() else {
                     break Err(
                         StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
                     );
                 };
+                // The handshake refuses to start while plaintext waits:
+                // it must see exactly the unconsumed bytes.
+                compact(&mut buf, &mut start);
                 let MaybeTls::Plain(plain) = std::mem::replace(&mut stream, MaybeTls::Upgrading)
                 else {
                     break Err(
@@ -187,7 +258,7 @@ where
                 continue;
             }
             Outcome::Event(ClientEvent::SendBody) => {
-                buf.drain(..consumed);
+                start += consumed;
                 handler.on_event(client, ClientEvent::SendBody).await?;
                 loop {
                     piece.clear();
@@ -200,16 +271,43 @@ where
                     }
                     client.send_body(&piece)?;
                     client.poll_transmit(&mut out);
-                    peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    compact(&mut buf, &mut start);
+                    let wait = write_wait(client);
+                    match flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await {
+                        Ok(p) => peer = p,
+                        Err(e) if is_write_timeout(&e) => break 'session Err(e.into()),
+                        Err(e) => {
+                            // The server may have answered and closed
+                            // (552, 421): its reply comes before the error.
+                            read_ready(&mut stream, &mut buf, cap, AFTER_ERROR_READS).await;
+                            break 'session replies_after_write_error(
+                                client,
+                                handler,
+                                &buf[start..],
+                                e,
+                            )
+                            .await;
+                        }
+                    }
+                    if !client.wants_body() {
+                        // BDAT without PIPELINING: this chunk must be
+                        // answered before the next one. The piece is sent;
+                        // the machine emits `SendBody` again after the
+                        // chunk's reply, and the next piece is asked for
+                        // then.
+                        break;
+                    }
                 }
                 continue;
             }
             Outcome::Event(event) => handler.on_event(client, event).await?,
             Outcome::Paused => {
-                buf.drain(..consumed);
+                start += consumed;
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    compact(&mut buf, &mut start);
+                    let wait = write_wait(client);
+                    flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                 }
                 if client.is_closed() {
                     break Ok(());
@@ -217,11 +315,13 @@ where
                 break Err(RunError::Stalled);
             }
             Outcome::NeedInput => {
-                buf.drain(..consumed);
+                start += consumed;
+                compact(&mut buf, &mut start);
                 let held = buf.len();
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    let wait = write_wait(client);
+                    peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                     if buf.len() > held {
                         continue;
                     }
@@ -246,18 +346,30 @@ where
                 continue;
             }
             Outcome::Closed => {
-                buf.drain(..consumed);
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    stream.write_all(&out).await?;
-                    stream.flush().await?;
+                    write_within(&mut stream, &mut out, write_wait(client)).await?;
                 }
                 break Ok(());
             }
+            Outcome::Transmit => {
+                // Output piled up: send it (reading meanwhile), then go on
+                // with the same unconsumed input.
+                start += consumed;
+                client.poll_transmit(&mut out);
+                compact(&mut buf, &mut start);
+                let wait = write_wait(client);
+                peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
+                continue;
+            }
             _ => {}
         }
-        buf.drain(..consumed);
+        start += consumed;
     };
-    let _ = stream.shutdown().await;
+    // After a write timed out, nothing more is sent (not even TLS's
+    // close_notify): the connection is just dropped.
+    if !matches!(result, Err(RunError::TimedOut)) {
+        shutdown_within(&mut stream, write_wait(client)).await;
+    }
     result
 }

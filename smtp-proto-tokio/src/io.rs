@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// A stream that is plaintext until STARTTLS, then TLS.
 #[derive(Debug)]
@@ -132,11 +132,102 @@ where
                 }
             }
         }
-        Pin::new(&mut *stream).poll_flush(cx)
+        // The flush may wait too: a TLS stream takes the bytes into its
+        // own buffer (so `poll_write` succeeds) and only sends them from
+        // `poll_flush`. Keep reading here as well.
+        loop {
+            match Pin::new(&mut *stream).poll_flush(cx) {
+                Poll::Pending if peer == PeerState::Open => {
+                    match poll_read_some(stream, cx, inbuf, cap) {
+                        Poll::Ready(Ok(Filled::Bytes(_))) => continue,
+                        Poll::Ready(Ok(Filled::Eof)) => peer = PeerState::Eof,
+                        Poll::Ready(Ok(Filled::Full)) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => {}
+                    }
+                    return Poll::Pending;
+                }
+                other => return other,
+            }
+        }
     })
     .await;
     out.clear();
     result.map(|()| peer)
+}
+
+/// The payload of the error [`flush_within`] and [`write_within`] return
+/// when the peer took too long to take our bytes; see
+/// [`is_write_timeout`].
+#[derive(Debug)]
+struct WriteTimeout(std::time::Duration);
+
+impl std::fmt::Display for WriteTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the peer took none of our bytes for {:?}", self.0)
+    }
+}
+
+impl std::error::Error for WriteTimeout {}
+
+fn write_timeout(wait: std::time::Duration) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, WriteTimeout(wait))
+}
+
+/// True for the error of a write that timed out (not for a read that
+/// timed out, nor for an operating system's time-out).
+pub(crate) fn is_write_timeout(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<WriteTimeout>())
+}
+
+/// [`flush_reading`], given at most `wait`; after that, `out` is dropped
+/// and the error is a write timeout ([`is_write_timeout`]).
+pub(crate) async fn flush_within<S>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    inbuf: &mut Vec<u8>,
+    cap: usize,
+    peer: PeerState,
+    wait: std::time::Duration,
+) -> io::Result<PeerState>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(wait, flush_reading(stream, out, inbuf, cap, peer)).await {
+        Ok(r) => r,
+        Err(_) => {
+            out.clear();
+            Err(write_timeout(wait))
+        }
+    }
+}
+
+/// Writes all of `out` and flushes it without reading, given at most
+/// `wait` (then the error is a write timeout); `out` is cleared.
+pub(crate) async fn write_within<S>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    wait: std::time::Duration,
+) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    let result = tokio::time::timeout(wait, async {
+        stream.write_all(out).await?;
+        stream.flush().await
+    })
+    .await;
+    out.clear();
+    result.unwrap_or_else(|_| Err(write_timeout(wait)))
+}
+
+/// Shuts the write side down (a TLS close_notify, then the FIN), given at
+/// most `wait`; errors are of no use at the end of a connection.
+pub(crate) async fn shutdown_within<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    wait: std::time::Duration,
+) {
+    let _ = tokio::time::timeout(wait, stream.shutdown()).await;
 }
 
 /// What one read into the connection's buffer gave.
@@ -189,6 +280,33 @@ pub(crate) async fn read_some<S: AsyncRead + Unpin>(
     poll_fn(|cx| poll_read_some(stream, cx, inbuf, cap)).await
 }
 
+/// Reads what the peer has already sent, without waiting for more: at
+/// most `rounds` reads, stopping at the first that would wait, at the end
+/// of the stream, at a full buffer or at an error (which is dropped: this
+/// gathers what is left after the connection failed).
+pub(crate) async fn read_ready<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    inbuf: &mut Vec<u8>,
+    cap: usize,
+    rounds: usize,
+) {
+    for _ in 0..rounds {
+        let r = poll_fn(|cx| Poll::Ready(poll_read_some(stream, cx, inbuf, cap))).await;
+        if !matches!(r, Poll::Ready(Ok(Filled::Bytes(_)))) {
+            break;
+        }
+    }
+}
+
+/// Drops the bytes before `*start` from `buf` (those the machine has
+/// consumed) and resets `start`. The drivers advance `start` past each
+/// step's consumed bytes and compact only before they read or write, so
+/// the rest of the buffer moves once per read, not once per event.
+pub(crate) fn compact(buf: &mut Vec<u8>, start: &mut usize) {
+    buf.drain(..(*start).min(buf.len()));
+    *start = 0;
+}
+
 /// The error for a session that waits for more input while the read
 /// buffer is full. The drivers size the buffer so that the longest line
 /// or reply their session accepts fits, so this means a session and a
@@ -231,6 +349,90 @@ mod tests {
         drop(peer);
         assert_eq!(read(&mut ours, &mut buf, 64).await, Filled::Eof);
         assert_eq!(buf, b"456789");
+    }
+
+    /// A stream that takes every write into its own buffer (as a TLS
+    /// stream does) and only completes a flush once everything its peer
+    /// sent has been read: the peer reads nothing until its own write is
+    /// through.
+    struct BufferingStream {
+        incoming: Vec<u8>,
+        read_pos: usize,
+        written: Vec<u8>,
+        flush_waker: Option<std::task::Waker>,
+    }
+
+    impl AsyncRead for BufferingStream {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            let rest = &this.incoming[this.read_pos..];
+            if rest.is_empty() {
+                // Open, with nothing more to send until it is answered.
+                return Poll::Pending;
+            }
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.read_pos += n;
+            if this.read_pos == this.incoming.len() {
+                if let Some(w) = this.flush_waker.take() {
+                    w.wake();
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for BufferingStream {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if this.read_pos == this.incoming.len() {
+                Poll::Ready(Ok(()))
+            } else {
+                this.flush_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_flush_keeps_reading_while_the_stream_holds_our_bytes() {
+        let incoming = b"NOOP\r\n".repeat(100);
+        let mut stream = BufferingStream {
+            incoming: incoming.clone(),
+            read_pos: 0,
+            written: Vec::new(),
+            flush_waker: None,
+        };
+        let mut out = b"250 2.0.0 Ok\r\n".to_vec();
+        let mut inbuf = Vec::new();
+        let peer = tokio::time::timeout(
+            BOUND,
+            flush_reading(&mut stream, &mut out, &mut inbuf, 4096, PeerState::Open),
+        )
+        .await
+        .expect("the flush completes once the peer's bytes are read")
+        .expect("flush");
+        assert_eq!(peer, PeerState::Open);
+        assert_eq!(inbuf, incoming);
+        assert_eq!(stream.written, b"250 2.0.0 Ok\r\n");
+        assert!(out.is_empty());
     }
 
     #[test]

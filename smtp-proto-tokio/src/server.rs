@@ -11,14 +11,19 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
+use smtp_proto::reply::OwnedReply;
 use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::Outcome;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
-use crate::io::{buffer_full, flush_reading, read_some, Filled, MaybeTls, PeerState};
+use crate::io::{
+    buffer_full, compact, flush_within, is_write_timeout, read_some, shutdown_within, write_within,
+    Filled, MaybeTls, PeerState,
+};
 use crate::tls::{accept_starttls, StartTlsError};
 
 /// The application's side of a server connection.
@@ -26,6 +31,12 @@ use crate::tls::{accept_starttls, StartTlsError};
 /// `on_event` sees every event. For the events that wait for a decision
 /// (see [`ServerEvent`]), it must call `session.accept()`,
 /// `session.reject(...)` or `session.reply(...)` before it returns.
+///
+/// When `on_event` returns an error, the connection ends: the driver sends
+/// the replies the session had queued and then `421 4.3.0` (best effort,
+/// within the session's timeout), closes the connection and returns the
+/// error as [`ServeError::Io`]. The same `421` is sent when the handler
+/// leaves a decision open ([`UsageError::DecisionPending`]).
 pub trait ServerHandler: Send {
     /// Handles one event; the event borrows the connection's read buffer.
     fn on_event(
@@ -39,8 +50,12 @@ pub trait ServerHandler: Send {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ServeOptions {
-    /// The TLS acceptor for STARTTLS; `None` refuses the upgrade (the
-    /// session should then not advertise STARTTLS).
+    /// The TLS acceptor for STARTTLS. `None` is for sessions that do not
+    /// advertise STARTTLS: [`serve`] refuses to run a session whose
+    /// [`ServerConfig`]'s `starttls` is on without an acceptor
+    /// ([`ServeError::StartTlsWithoutAcceptor`]).
+    ///
+    /// [`ServerConfig`]: smtp_proto::server::ServerConfig
     pub tls: Option<TlsAcceptor>,
     /// The longest a TLS handshake may take.
     pub handshake_timeout: Duration,
@@ -97,7 +112,12 @@ pub enum ServeEnd {
 pub enum ServeError {
     /// Reading or writing the socket failed.
     #[error("i/o error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+    /// The client took none of the bytes sent to it for the session's
+    /// timeout (it does not read, or reads too slowly): the connection was
+    /// closed without another reply.
+    #[error("timed out writing to the client")]
+    WriteTimedOut,
     /// The client broke the protocol beyond recovery (the session sent its
     /// last reply before this was returned).
     #[error("client error: {0}")]
@@ -109,6 +129,21 @@ pub enum ServeError {
     /// handshake failed or timed out).
     #[error("STARTTLS failed: {0}")]
     StartTls(#[from] StartTlsError),
+    /// The session advertises STARTTLS (`ServerConfig::starttls`) but
+    /// [`ServeOptions::tls`] holds no acceptor, so the upgrade could not be
+    /// made. Returned before anything is sent; the connection is closed.
+    #[error("STARTTLS is advertised but no TLS acceptor is configured")]
+    StartTlsWithoutAcceptor,
+}
+
+impl From<io::Error> for ServeError {
+    fn from(e: io::Error) -> Self {
+        if is_write_timeout(&e) {
+            ServeError::WriteTimedOut
+        } else {
+            ServeError::Io(e)
+        }
+    }
 }
 
 impl From<SessionError> for ServeError {
@@ -124,6 +159,44 @@ impl From<SessionError> for ServeError {
 /// How long to wait for the client when the session names no timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
+/// How long a write may wait for the client to take our bytes: the
+/// session's timeout, which is the configured server timeout whenever the
+/// session names one (the same limit also applies after the session has
+/// closed, to its last reply).
+fn write_wait(session: &ServerSession) -> Duration {
+    session
+        .timeout()
+        .unwrap_or(session.config().timeouts.server)
+}
+
+/// Before closing on the application's error: sends what the session
+/// has queued, then `421 4.3.0` (RFC 5321 §3.8, RFC 3463 X.3.0 "other or
+/// undefined mail system status"), without reading and within the
+/// session's timeout. Best effort: a failure to send changes nothing.
+async fn send_local_error<S>(stream: &mut S, session: &mut ServerSession, out: &mut Vec<u8>)
+where
+    S: AsyncWrite + Unpin,
+{
+    session.poll_transmit(out);
+    let config = session.config();
+    let enhanced = config
+        .enhanced_status_codes
+        .then_some(EnhancedStatusCode::TRANSIENT_SYSTEM);
+    let text = format!("{} Local error, closing connection", config.hostname);
+    let reply = OwnedReply::with_enhanced(ReplyCode::SERVICE_NOT_AVAILABLE, enhanced, text)
+        .or_else(|_| {
+            OwnedReply::with_enhanced(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                enhanced,
+                "Local error, closing connection",
+            )
+        });
+    if let Ok(reply) = reply {
+        reply.write_to(out);
+    }
+    let _ = write_within(stream, out, write_wait(session)).await;
+}
+
 /// The most bytes the read buffer holds for a session with `config`:
 /// `options.read_buffer`, raised to one more than the longest line the
 /// session accepts. The session's line framer decides every line once it
@@ -138,7 +211,9 @@ fn read_cap(options: &ServeOptions, config: &ServerConfig) -> usize {
 /// Runs one server connection to its end.
 ///
 /// The session must already be greeted (`session.greet()`) or refused
-/// (`session.refuse(..)`); what it queued is sent first.
+/// (`session.refuse(..)`); what it queued is sent first. A session that
+/// advertises STARTTLS needs [`ServeOptions::tls`]; without it this
+/// returns [`ServeError::StartTlsWithoutAcceptor`] and sends nothing.
 pub async fn serve<S, H>(
     stream: S,
     session: &mut ServerSession,
@@ -149,35 +224,43 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: ServerHandler,
 {
+    if session.config().starttls && options.tls.is_none() && !session.is_tls() {
+        return Err(ServeError::StartTlsWithoutAcceptor);
+    }
     let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
     let cap = read_cap(options, session.config());
+    // The machine has consumed `buf[..start]`; see `compact`.
+    let mut start = 0;
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
     let mut peer = PeerState::Open;
     let result = loop {
-        let step = match session.handle_input(&buf) {
+        let step = match session.handle_input(&buf[start..]) {
             Ok(step) => step,
             Err(e) => {
                 session.poll_transmit(&mut out);
-                let _ = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await;
+                compact(&mut buf, &mut start);
+                let wait = write_wait(session);
+                let _ = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await;
                 break Err(e.into());
             }
         };
         let consumed = step.consumed;
         match step.outcome {
             Outcome::Event(ServerEvent::StartTls) => {
-                buf.drain(..consumed);
+                start += consumed;
                 session.poll_transmit(&mut out);
                 // Send the 220 without reading: anything the client sends
                 // now must wait for the handshake.
-                stream.write_all(&out).await?;
-                stream.flush().await?;
-                out.clear();
+                write_within(&mut stream, &mut out, write_wait(session)).await?;
                 let Some(acceptor) = options.tls.as_ref() else {
                     break Err(
                         StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
                     );
                 };
+                // The handshake refuses to start while plaintext waits:
+                // it must see exactly the unconsumed bytes.
+                compact(&mut buf, &mut start);
                 let MaybeTls::Plain(plain) = std::mem::replace(&mut stream, MaybeTls::Upgrading)
                 else {
                     break Err(
@@ -201,14 +284,19 @@ where
                 continue;
             }
             Outcome::Event(event) => {
-                handler.on_event(session, event).await?;
+                if let Err(e) = handler.on_event(session, event).await {
+                    send_local_error(&mut stream, session, &mut out).await;
+                    break Err(e.into());
+                }
             }
             Outcome::NeedInput => {
-                buf.drain(..consumed);
+                start += consumed;
+                compact(&mut buf, &mut start);
                 let held = buf.len();
                 session.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                    let wait = write_wait(session);
+                    peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                     if buf.len() > held {
                         continue; // bytes arrived while we wrote: feed them first
                     }
@@ -228,35 +316,51 @@ where
                     Err(_) => {
                         session.timed_out();
                         session.poll_transmit(&mut out);
-                        let _ = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await;
+                        compact(&mut buf, &mut start);
+                        let wait = write_wait(session);
+                        if let Err(e) =
+                            flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await
+                        {
+                            if is_write_timeout(&e) {
+                                break Err(e.into());
+                            }
+                        }
                         break Ok(ServeEnd::TimedOut);
                     }
                 }
                 continue;
             }
             Outcome::Transmit => {
-                buf.drain(..consumed);
+                start += consumed;
                 session.poll_transmit(&mut out);
-                peer = flush_reading(&mut stream, &mut out, &mut buf, cap, peer).await?;
+                compact(&mut buf, &mut start);
+                let wait = write_wait(session);
+                peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
                 continue;
             }
             Outcome::Paused => {
-                buf.drain(..consumed);
+                send_local_error(&mut stream, session, &mut out).await;
                 break Err(UsageError::DecisionPending.into());
             }
             Outcome::Closed => {
-                buf.drain(..consumed);
+                start += consumed;
                 session.poll_transmit(&mut out);
-                flush_reading(&mut stream, &mut out, &mut buf, cap, PeerState::Eof).await?;
+                compact(&mut buf, &mut start);
+                let wait = write_wait(session);
+                flush_within(&mut stream, &mut out, &mut buf, cap, PeerState::Eof, wait).await?;
                 break Ok(ServeEnd::Closed);
             }
             _ => {
-                buf.drain(..consumed);
+                start += consumed;
                 continue;
             }
         }
-        buf.drain(..consumed);
+        start += consumed;
     };
-    let _ = stream.shutdown().await;
+    // After a write timed out, nothing more is sent (not even TLS's
+    // close_notify): the connection is just dropped.
+    if !matches!(result, Err(ServeError::WriteTimedOut)) {
+        shutdown_within(&mut stream, write_wait(session)).await;
+    }
     result
 }

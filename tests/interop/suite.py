@@ -947,6 +947,66 @@ def t_huge_line(binary, name):
     srv.stop()
 
 
+def t_vrfy_expn(binary, name):
+    """VRFY and EXPN get their standard answers and the session goes on."""
+    srv = OurServer(f"{name}-vrfy", binary)
+    c = Raw(srv.port)
+    c.hello()
+    c.cmd("VRFY root", 252)
+    c.cmd("EXPN staff", 502)
+    c.cmd("NOOP", 250)
+    c.cmd("QUIT", 221)
+    c.close()
+    srv.stop()
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def t_big_message(binary, name):
+    """A 32 MiB message is stored whole while the server holds only a small
+    part of it in memory; one cut short after several MiB leaves nothing."""
+    srv = OurServer(f"{name}-big-message", binary)
+    pid = server_pid(srv.proc)
+    before = peak_rss_kib(pid)
+    line = b"0123456789" * 7 + b"abcdef" + CRLF
+    mib = line * ((1 << 20) // len(line))
+    body = b"Subject: big\r\n\r\n" + mib * 32
+    c = Raw(srv.port, timeout=60)
+    c.hello()
+    c.envelope(sender="big@client.test")
+    c.cmd("DATA", 354)
+    for i in range(0, len(body), 1 << 20):
+        c.send(body[i:i + (1 << 20)])
+    c.send(b".\r\n")
+    code, lines = c.reply()
+    check(code == 250, f"32 MiB message got {lines}")
+    grown = peak_rss_kib(pid) - before
+    check(grown < 16 * 1024, f"server's peak memory grew by {grown} KiB for a 32 MiB message")
+    c.cmd("QUIT", 221)
+    c.close()
+    check_stored(srv, body, sender="big@client.test")
+    # Cut short after 4 MiB (part of it already in tmp/): nothing is left.
+    c = Raw(srv.port, timeout=60)
+    c.hello()
+    c.envelope(sender="cut@client.test")
+    c.cmd("DATA", 354)
+    for _ in range(4):
+        c.send(mib)
+    c.close()
+    deadline = time.monotonic() + 15
+    while srv.tmp() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    check(srv.tmp() == [], f"left files in tmp/: {srv.tmp()}")
+    check(len(srv.new()) == 1, f"new/ holds {srv.new()}")
+    srv.stop()
+
+
 def t_disconnect_mid_data(binary, name):
     srv = OurServer(f"{name}-cut", binary)
     # DATA cut short, by FIN and by RST.
@@ -1681,6 +1741,9 @@ def register():
                 t_starttls_injection)
     each_server("over-long line with a command at its end -> serve (500, tail not run)", t_long_line)
     each_server("64 MiB line without CRLF -> serve (500, bounded memory, recovers)", t_huge_line)
+    each_server("VRFY / EXPN -> serve (252 / 502, the session goes on)", t_vrfy_expn)
+    each_server("32 MiB message over DATA -> serve (stored whole, bounded memory; cut: nothing left)",
+                t_big_message)
     each_server("client disconnects mid-DATA / mid-BDAT -> serve (nothing stored)",
                 t_disconnect_mid_data)
     each_server("1000 concurrent connections -> serve (1000 messages stored)", t_concurrent(1000))

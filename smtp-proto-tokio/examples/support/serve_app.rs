@@ -133,6 +133,11 @@ pub enum Next {
     Done,
     /// The message is complete: store it, then call [`Envelope::finish`].
     Deliver,
+    /// The message held in memory reached [`SPILL_AT`]: write it to the
+    /// message's file in `tmp/` (started on the first spill) and clear it.
+    Spill,
+    /// A new message or a reset: drop any file started for the last one.
+    Discard,
     /// A login was accepted.
     Authenticated(String),
     /// A login was refused.
@@ -140,6 +145,11 @@ pub enum Next {
     /// The session refused something by itself (for the log).
     Refused(ReplyCode, Rejection),
 }
+
+/// The most of a message held in memory: past it, the message goes on to
+/// its file in `tmp/` as it arrives, so a connection holds at most this
+/// much of it, whatever the message size.
+pub const SPILL_AT: usize = 1 << 20;
 
 /// One connection's view: the envelope and the message being received.
 #[derive(Debug, Default)]
@@ -152,7 +162,8 @@ pub struct Envelope {
     pub from: String,
     /// The accepted recipients.
     pub rcpts: Vec<String>,
-    /// The message so far.
+    /// The message received since the last spill (at most about
+    /// [`SPILL_AT`] octets).
     pub message: Vec<u8>,
 }
 
@@ -231,22 +242,31 @@ impl Envelope {
             }
             ServerEvent::MessageStart { .. } => {
                 self.message.clear();
+                // The `Received:` line may be written at the first spill:
+                // name the protocol now (TLS and login cannot change during
+                // a message).
+                self.name_protocol(session);
+                next = Next::Discard;
                 Ok(())
             }
             ServerEvent::MessageChunk(bytes) => {
                 self.message.extend_from_slice(bytes);
+                if self.message.len() >= SPILL_AT {
+                    next = Next::Spill;
+                }
                 Ok(())
             }
-            ServerEvent::MessageEnd { .. } => {
-                self.name_protocol(session);
-                return Ok(Next::Deliver);
-            }
+            // Verifying and expanding are not offered: the standard answers
+            // (252 2.5.0 and 502 5.5.1).
+            ServerEvent::Vrfy(_) | ServerEvent::Expn(_) => session.accept(),
+            ServerEvent::MessageEnd { .. } => return Ok(Next::Deliver),
             ServerEvent::Rejected { code, reason } => {
                 next = Next::Refused(code, reason);
                 Ok(())
             }
             ServerEvent::Reset => {
                 self.reset();
+                next = Next::Discard;
                 Ok(())
             }
             _ => Ok(()),

@@ -1,0 +1,449 @@
+//! The drivers where the peer misbehaves or the setup is unusual: BDAT
+//! without PIPELINING, peers that stop reading, a server that closes in
+//! the middle of a body, handler errors and configuration errors. All over
+//! loopback TCP, every wait bounded.
+
+mod support;
+
+use support::pair;
+
+use std::time::Duration;
+
+use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
+use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_tokio::smtp_proto::client::{
+    ChunkingPolicy, Client, ClientConfig as SmtpClientConfig, ClientEvent, Envelope, TlsPolicy,
+};
+use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Upper bound on each wait, so a broken test fails instead of hanging.
+/// Not a performance assertion.
+const BOUND: Duration = Duration::from_secs(30);
+
+/// A server application that accepts everything and records the messages.
+#[derive(Default)]
+struct Recorder {
+    messages: Vec<Vec<u8>>,
+    current: Vec<u8>,
+    chunks: usize,
+}
+
+impl ServerHandler for Recorder {
+    async fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        let r = match event {
+            ServerEvent::Hello { .. } | ServerEvent::Mail { .. } | ServerEvent::Rcpt { .. } => {
+                session.accept()
+            }
+            ServerEvent::MessageChunk(b) => {
+                self.chunks += 1;
+                self.current.extend_from_slice(b);
+                Ok(())
+            }
+            ServerEvent::MessageEnd { .. } => {
+                self.messages.push(std::mem::take(&mut self.current));
+                session.accept()
+            }
+            _ => Ok(()),
+        };
+        r.map_err(std::io::Error::other)
+    }
+}
+
+/// A client application that sends one message, in the given pieces, to
+/// one recipient, and records what it saw.
+struct Pieces {
+    pieces: Vec<Vec<u8>>,
+    next: usize,
+    started: bool,
+    send_body_events: usize,
+    delivered: Option<bool>,
+    closing: Option<String>,
+}
+
+impl Pieces {
+    fn new(pieces: Vec<Vec<u8>>) -> Self {
+        Self {
+            pieces,
+            next: 0,
+            started: false,
+            send_body_events: 0,
+            delivered: None,
+            closing: None,
+        }
+    }
+
+    fn whole(&self) -> Vec<u8> {
+        self.pieces.concat()
+    }
+}
+
+impl ClientHandler for Pieces {
+    async fn on_event(
+        &mut self,
+        client: &mut Client,
+        event: ClientEvent<'_>,
+    ) -> std::io::Result<()> {
+        let r = match event {
+            ClientEvent::Ready if !self.started => {
+                self.started = true;
+                let env = Envelope::new(ReversePath::Mailbox(
+                    Mailbox::parse("a@example.com").expect("mb"),
+                ))
+                .recipient(ForwardPath::Mailbox(
+                    Mailbox::parse("b@example.org").expect("mb"),
+                ));
+                client.send_mail(&env)
+            }
+            ClientEvent::Ready => client.quit(),
+            ClientEvent::SendBody => {
+                self.send_body_events += 1;
+                Ok(())
+            }
+            ClientEvent::TransactionEnd(summary) => {
+                self.delivered = Some(summary.all_delivered());
+                client.quit()
+            }
+            ClientEvent::ServiceClosing { reply } => {
+                self.closing = Some(String::from_utf8_lossy(reply.as_bytes()).into_owned());
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        r.map_err(std::io::Error::other)
+    }
+
+    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        let Some(p) = self.pieces.get(self.next) else {
+            return Ok(false);
+        };
+        piece.extend_from_slice(p);
+        self.next += 1;
+        Ok(true)
+    }
+}
+
+fn client_config() -> SmtpClientConfig {
+    SmtpClientConfig::new(Domain::new("client.example.com").expect("domain"))
+        .with_tls(TlsPolicy::Off)
+}
+
+/// Reads from `stream` until `needle` has been seen, bounded.
+async fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 4096];
+        while !buf.windows(needle.len()).any(|w| w == needle) {
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed before {:?}", String::from_utf8_lossy(needle));
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("bounded read");
+}
+
+/// Reads until the peer closes (or resets), bounded; returns what came.
+async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 4096];
+        for _ in 0..100_000 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+        panic!("the server did not close");
+    })
+    .await
+    .expect("the server closes");
+    got
+}
+
+#[tokio::test]
+async fn bdat_without_pipelining_delivers_a_message_of_many_pieces() {
+    let (c, s) = pair().await;
+    let mut cfg = ServerConfig::new("mx.example.net");
+    cfg.chunking = true;
+    cfg.pipelining = false;
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(cfg).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
+        (end.map_err(|e| e.to_string()), rec)
+    });
+    let pieces: Vec<Vec<u8>> = (0..5)
+        .map(|i| format!("Piece-{i}: {}\r\n", "x".repeat(100 * i)).into_bytes())
+        .collect();
+    let mut app = Pieces::new(pieces);
+    let mut client = Client::new(client_config().with_chunking(ChunkingPolicy::Prefer));
+    tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded")
+    .expect("client run");
+    assert_eq!(app.delivered, Some(true));
+    // One SendBody per chunk: each chunk waited for its reply.
+    assert_eq!(app.send_body_events, 6);
+    let (end, rec) = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(rec.messages, vec![app.whole()]);
+}
+
+#[tokio::test]
+async fn server_ends_when_the_client_pipelines_and_never_reads() {
+    let (mut c, s) = pair().await;
+    let mut cfg = ServerConfig::new("mx.example.net");
+    cfg.timeouts.server = Duration::from_millis(300);
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(cfg).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        serve(s, &mut session, &mut rec, &ServeOptions::default()).await
+    });
+    // 4 MB of NOOP, and not one byte read: the replies fill the socket
+    // buffers, then the server's writes stall.
+    let noops = b"NOOP\r\n".repeat(4 * 1024 * 1024 / 6);
+    let writer = tokio::spawn(async move {
+        // This write stalls too once the server stops reading; it is
+        // dropped at the end of the test.
+        let _ = c.write_all(&noops).await;
+        c
+    });
+    let end = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("the server task ends although the client never reads")
+        .expect("join");
+    assert!(matches!(end, Err(ServeError::WriteTimedOut)), "{end:?}");
+    writer.abort();
+}
+
+#[tokio::test]
+async fn client_times_out_when_the_server_never_reads_the_body() {
+    let (c, mut s) = pair().await;
+    // The server answers everything up to DATA at once (no PIPELINING, so
+    // the client still sends one command at a time and finds each reply
+    // waiting), then reads nothing more and keeps the connection open.
+    let server = tokio::spawn(async move {
+        s.write_all(
+            b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+        )
+        .await
+        .expect("write");
+        tokio::time::sleep(BOUND).await;
+        drop(s);
+    });
+    let mut timeouts = client_config().timeouts;
+    timeouts.data_block = Duration::from_millis(300);
+    let mut client = Client::new(client_config().with_timeouts(timeouts));
+    // 16 MB of body in 64 KiB pieces: far more than the socket buffers.
+    let mut app = Pieces::new(vec![b"x".repeat(64 * 1024); 256]);
+    let end = tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("the client ends although the server never reads");
+    assert!(matches!(end, Err(client::RunError::TimedOut)), "{end:?}");
+    assert!(app.send_body_events == 1 && app.next < 256);
+    server.abort();
+}
+
+#[tokio::test]
+async fn many_pipelined_commands_are_each_answered_once_in_order() {
+    let (mut c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(ServerConfig::new("mx.example.net")).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
+        (end.map_err(|e| e.to_string()), rec)
+    });
+    // About 200 KB in one go, with one transaction in the middle, so the
+    // read buffer is refilled many times with commands already waiting.
+    const N: usize = 15_000;
+    let mut input = b"EHLO client.example.com\r\n".to_vec();
+    input.extend_from_slice(&b"NOOP\r\n".repeat(N));
+    input.extend_from_slice(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    let (mut rd, mut wr) = c.into_split();
+    let writer = tokio::spawn(async move {
+        wr.write_all(&input).await.expect("write");
+        wr
+    });
+    let mut chunk = [0u8; 4096];
+    tokio::time::timeout(BOUND, async {
+        while !got.windows(4).any(|w| w == b"354 ") {
+            let n = rd.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("bounded");
+    let mut wr = writer.await.expect("join");
+    wr.write_all(b"Subject: t\r\n\r\nbody\r\n.\r\n")
+        .await
+        .expect("write");
+    wr.write_all(&b"NOOP\r\n".repeat(N)).await.expect("write");
+    wr.write_all(b"QUIT\r\n").await.expect("write");
+    let mut c = rd.reunite(wr).expect("reunite");
+    got.extend_from_slice(&read_to_close(&mut c).await);
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    // Greeting, EHLO (its last line), N NOOPs, MAIL, RCPT, 354, the
+    // message, N NOOPs, 221: every reply once, in order.
+    let finals: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+        .collect();
+    assert_eq!(finals.len(), 1 + 1 + N + 3 + 1 + N + 1, "{}", &text[..200]);
+    assert!(finals[0].starts_with("220 "));
+    assert!(finals[2..2 + N].iter().all(|l| l.starts_with("250 ")));
+    assert!(finals[2 + N + 2].starts_with("354 "));
+    assert!(finals[2 + N + 3].starts_with("250 "));
+    assert!(finals[2 + N + 4..2 + 2 * N + 4]
+        .iter()
+        .all(|l| l.starts_with("250 ")));
+    assert!(finals[finals.len() - 1].starts_with("221 "));
+    let (end, rec) = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(rec.messages, vec![b"Subject: t\r\n\r\nbody\r\n".to_vec()]);
+}
+
+#[tokio::test]
+async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        s.write_all(
+            b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+        )
+        .await
+        .expect("write");
+        // Take about a megabyte of the body, then give up on the client:
+        // 421 and close, with more of the body unread (so the client's
+        // next writes fail).
+        let mut seen = 0usize;
+        let mut chunk = vec![0u8; 64 * 1024];
+        tokio::time::timeout(BOUND, async {
+            while seen < 1024 * 1024 {
+                let n = s.read(&mut chunk).await.expect("read");
+                assert!(n > 0, "the client closed");
+                seen += n;
+            }
+        })
+        .await
+        .expect("bounded");
+        s.write_all(b"421 4.3.0 mx.example.net out of space, closing\r\n")
+            .await
+            .expect("write");
+        drop(s);
+    });
+    let mut client = Client::new(client_config());
+    // 16 MB of body: the server closes long before it is all written.
+    let mut app = Pieces::new(vec![b"x".repeat(64 * 1024); 256]);
+    let end = tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    assert!(end.is_ok(), "{end:?}");
+    assert_eq!(
+        app.closing.as_deref(),
+        Some("421 4.3.0 mx.example.net out of space, closing\r\n")
+    );
+    assert!(app.next < 256, "the whole body went through");
+    assert!(client.is_closed());
+    tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+}
+
+#[tokio::test]
+async fn starttls_advertised_without_an_acceptor_is_refused_before_anything_is_sent() {
+    let (mut c, s) = pair().await;
+    let mut cfg = ServerConfig::new("mx.example.net");
+    cfg.starttls = true;
+    let mut session = ServerSession::new(cfg).expect("session");
+    session.greet().expect("greet");
+    let mut rec = Recorder::default();
+    let end = tokio::time::timeout(
+        BOUND,
+        serve(s, &mut session, &mut rec, &ServeOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    assert!(
+        matches!(end, Err(ServeError::StartTlsWithoutAcceptor)),
+        "{end:?}"
+    );
+    // Not even the greeting went out.
+    assert_eq!(read_to_close(&mut c).await, b"");
+}
+
+/// A server application that fails on MAIL.
+struct FailsOnMail;
+
+impl ServerHandler for FailsOnMail {
+    async fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        match event {
+            ServerEvent::Hello { .. } => session.accept().map_err(std::io::Error::other),
+            ServerEvent::Mail { .. } => Err(std::io::Error::other("spool unavailable")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_handler_error_sends_421_then_closes() {
+    let (mut c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(ServerConfig::new("mx.example.net")).expect("session");
+        session.greet().expect("greet");
+        serve(s, &mut session, &mut FailsOnMail, &ServeOptions::default()).await
+    });
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    c.write_all(b"EHLO client.example.com\r\nMAIL FROM:<a@example.com>\r\n")
+        .await
+        .expect("write");
+    got.extend_from_slice(&read_to_close(&mut c).await);
+    let text = String::from_utf8_lossy(&got).into_owned();
+    // The EHLO reply, decided before the error, still goes out first.
+    let ehlo = text.find("\r\n250 ").expect("EHLO answered");
+    assert!(
+        text[ehlo..].ends_with("\r\n421 4.3.0 mx.example.net Local error, closing connection\r\n"),
+        "{text}"
+    );
+    let end = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join");
+    match end {
+        Err(ServeError::Io(e)) => assert_eq!(e.to_string(), "spool unavailable"),
+        other => panic!("{other:?}"),
+    }
+}
