@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use serve_app::{Args, Envelope, Login, Next};
+use serve_app::{Args, Envelope, Login, Next, Spool};
 use smtp_proto_blocking::rustls;
 use smtp_proto_blocking::rustls::pki_types::pem::PemObject;
 use smtp_proto_blocking::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -81,18 +81,6 @@ struct Connection {
     spool: Spool,
 }
 
-/// Where the message being received stands on disk.
-#[derive(Default)]
-enum Spool {
-    /// All of it is in memory (so far).
-    #[default]
-    InMemory,
-    /// Part of it is in its file in `tmp/`, under this queue id.
-    File(String, maildir::Delivery),
-    /// Writing it failed: the rest is dropped and the message refused.
-    Failed,
-}
-
 impl Connection {
     /// The message's file in `tmp/` and queue id, started with its trace
     /// lines when there is none yet.
@@ -101,11 +89,7 @@ impl Connection {
             Spool::File(id, delivery) => Ok((id, delivery)),
             Spool::Failed => Err(std::io::Error::other("writing the message failed")),
             Spool::InMemory => {
-                let id = format!(
-                    "{:X}{:04X}",
-                    serve_app::epoch_seconds(),
-                    self.shared.ids.fetch_add(1, Ordering::Relaxed) & 0xffff
-                );
+                let id = serve_app::queue_id(&self.shared.ids);
                 let received =
                     self.envelope
                         .received(&id, self.peer.ip(), &self.shared.config.hostname);
@@ -160,6 +144,8 @@ impl ServerHandler for Connection {
                 self.envelope
                     .finish(session, stored.as_deref().map_err(|_| ()))?;
             }
+            // After a failed write the rest of the message is dropped.
+            Next::Spill if matches!(self.spool, Spool::Failed) => self.envelope.message.clear(),
             Next::Spill => {
                 if let Err(e) = self.spill() {
                     log!(

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use serve_app::{Args, Envelope, Login, Next};
+use serve_app::{Args, Envelope, Login, Next, Spool};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::tls;
@@ -51,60 +51,38 @@ struct Connection {
     spool: Spool,
 }
 
-/// Where the message being received stands on disk.
-#[derive(Default)]
-enum Spool {
-    /// All of it is in memory (so far).
-    #[default]
-    InMemory,
-    /// Part of it is in its file in `tmp/`, under this queue id.
-    File(String, maildir::Delivery),
-    /// Writing it failed: the rest is dropped and the message refused.
-    Failed,
-}
-
 impl Connection {
-    fn queue_id(&self) -> String {
-        format!(
-            "{:X}{:04X}",
-            serve_app::epoch_seconds(),
-            self.shared.ids.fetch_add(1, Ordering::Relaxed) & 0xffff
-        )
-    }
-
-    /// Starts the message's file in `tmp/`, with its trace lines.
-    async fn begin(&self, id: &str) -> std::io::Result<maildir::Delivery> {
-        let received = self
-            .envelope
-            .received(id, self.peer.ip(), &self.shared.config.hostname);
-        let shared = Arc::clone(&self.shared);
-        let from = self.envelope.from.clone();
-        tokio::task::spawn_blocking(move || {
-            shared.maildir.begin(maildir::Trace {
-                return_path: &from,
-                received: &received,
-            })
-        })
-        .await
-        .map_err(std::io::Error::other)?
-    }
-
-    /// Moves the message held in memory on to its file (blocking file IO,
-    /// off the async threads). The message's buffer is kept for reuse.
-    async fn spill(&mut self) -> std::io::Result<()> {
-        let (id, delivery) = match std::mem::take(&mut self.spool) {
-            Spool::File(id, delivery) => (id, delivery),
+    /// The message's file in `tmp/` and queue id, started with its trace
+    /// lines (blocking file IO, off the async threads) when there is none
+    /// yet.
+    async fn file(&mut self) -> std::io::Result<(String, maildir::Delivery)> {
+        match std::mem::take(&mut self.spool) {
+            Spool::File(id, delivery) => Ok((id, delivery)),
+            Spool::Failed => Err(std::io::Error::other("writing the message failed")),
             Spool::InMemory => {
-                let id = self.queue_id();
-                let delivery = self.begin(&id).await?;
-                (id, delivery)
+                let id = serve_app::queue_id(&self.shared.ids);
+                let received =
+                    self.envelope
+                        .received(&id, self.peer.ip(), &self.shared.config.hostname);
+                let shared = Arc::clone(&self.shared);
+                let from = self.envelope.from.clone();
+                let delivery = tokio::task::spawn_blocking(move || {
+                    shared.maildir.begin(maildir::Trace {
+                        return_path: &from,
+                        received: &received,
+                    })
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                Ok((id, delivery))
             }
-            Spool::Failed => {
-                self.spool = Spool::Failed;
-                self.envelope.message.clear();
-                return Ok(());
-            }
-        };
+        }
+    }
+
+    /// Moves the message held in memory on to its file (off the async
+    /// threads). The message's buffer is kept for reuse.
+    async fn spill(&mut self) -> std::io::Result<()> {
+        let (id, delivery) = self.file().await?;
         let mut bytes = std::mem::take(&mut self.envelope.message);
         let (delivery, written) = tokio::task::spawn_blocking(move || {
             let mut delivery = delivery;
@@ -121,15 +99,7 @@ impl Connection {
 
     /// Stores the message and returns its queue id.
     async fn deliver(&mut self) -> std::io::Result<String> {
-        let (id, delivery) = match std::mem::take(&mut self.spool) {
-            Spool::Failed => return Err(std::io::Error::other("writing the message failed")),
-            Spool::File(id, delivery) => (id, delivery),
-            Spool::InMemory => {
-                let id = self.queue_id();
-                let delivery = self.begin(&id).await?;
-                (id, delivery)
-            }
-        };
+        let (id, delivery) = self.file().await?;
         let message = std::mem::take(&mut self.envelope.message);
         let path = tokio::task::spawn_blocking(move || {
             let mut delivery = delivery;
@@ -164,6 +134,8 @@ impl ServerHandler for Connection {
                 self.envelope
                     .finish(session, stored.as_deref().map_err(|_| ()))?;
             }
+            // After a failed write the rest of the message is dropped.
+            Next::Spill if matches!(self.spool, Spool::Failed) => self.envelope.message.clear(),
             Next::Spill => {
                 if let Err(e) = self.spill().await {
                     tracing::error!(peer = %self.peer, error = %e, "writing the message failed");

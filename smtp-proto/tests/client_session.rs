@@ -12,6 +12,13 @@ use smtp_proto::command::{Atom, BodyType, EnvId, Notify, Orcpt, Ret, XText};
 use smtp_proto::reply::Extension;
 use smtp_proto::sasl::SaslMechanism;
 
+/// Feeds `buf` to the client until it is idle, dropping what it consumed.
+fn until_idle(c: &mut Client, buf: &mut &[u8]) {
+    while !c.is_idle() {
+        let step = c.handle_input(buf).unwrap();
+        *buf = &buf[step.consumed..];
+    }
+}
 fn ehlo(caps: &[&str]) -> String {
     let mut s = String::new();
     if caps.is_empty() {
@@ -473,10 +480,7 @@ fn auth_refused_locally_without_tls_or_common_mechanism() {
     let input = script(&[GREET, &ehlo(&["AUTH CRAM-MD5"])]);
     let mut c = Client::new(plain());
     let mut buf = &input[..];
-    while !c.is_idle() {
-        let step = c.handle_input(buf).unwrap();
-        buf = &buf[step.consumed..];
-    }
+    until_idle(&mut c, &mut buf);
     c.poll_transmit(&mut Vec::new());
     assert_eq!(
         c.authenticate(AuthCredentials::password("a", "b"), None),
@@ -484,10 +488,7 @@ fn auth_refused_locally_without_tls_or_common_mechanism() {
     );
     let mut c2 = Client::new(plain().with_auth_without_tls(true));
     let mut buf = &input[..];
-    while !c2.is_idle() {
-        let step = c2.handle_input(buf).unwrap();
-        buf = &buf[step.consumed..];
-    }
+    until_idle(&mut c2, &mut buf);
     c2.poll_transmit(&mut Vec::new());
     assert_eq!(
         c2.authenticate(AuthCredentials::password("a", "b"), None),
@@ -515,10 +516,7 @@ fn credentials_never_appear_in_debug_output() {
     let input = script(&[GREET, &ehlo(&["AUTH PLAIN"])]);
     let mut c = Client::new(plain().with_auth_without_tls(true));
     let mut buf = &input[..];
-    while !c.is_idle() {
-        let step = c.handle_input(buf).unwrap();
-        buf = &buf[step.consumed..];
-    }
+    until_idle(&mut c, &mut buf);
     c.poll_transmit(&mut Vec::new());
     c.authenticate(creds, None).unwrap();
     let dbg = format!("{c:?}");
@@ -715,10 +713,7 @@ fn pipelining_sends_mail_rcpts_and_data_in_one_write() {
     ] {
         let mut c = Client::new(plain().with_pipelining(pipelining));
         let mut buf = &input[..];
-        while !c.is_idle() {
-            let step = c.handle_input(buf).unwrap();
-            buf = &buf[step.consumed..];
-        }
+        until_idle(&mut c, &mut buf);
         c.poll_transmit(&mut Vec::new());
         c.send_mail(&j.envelope).unwrap();
         let mut out = Vec::new();
@@ -1112,10 +1107,7 @@ fn usage_errors_change_nothing() {
     assert!(!c.has_transmit());
     let input = script(&[GREET, &ehlo(&["PIPELINING"])]);
     let mut buf = &input[..];
-    while !c.is_idle() {
-        let step = c.handle_input(buf).unwrap();
-        buf = &buf[step.consumed..];
-    }
+    until_idle(&mut c, &mut buf);
     let mut out = Vec::new();
     c.poll_transmit(&mut out);
     assert_eq!(out, b"EHLO client.example.net\r\n");
@@ -1135,10 +1127,7 @@ fn unexpected_and_malformed_replies_close_the_session() {
     let mut c = Client::new(plain());
     let input = script(&[GREET, &ehlo(&[])]);
     let mut buf = &input[..];
-    while !c.is_idle() {
-        let step = c.handle_input(buf).unwrap();
-        buf = &buf[step.consumed..];
-    }
+    until_idle(&mut c, &mut buf);
     assert_eq!(
         c.handle_input(b"250 unsolicited\r\n").unwrap_err(),
         ClientError::UnexpectedReply(smtp_proto::status::ReplyCode::OK)
@@ -1156,10 +1145,7 @@ fn unexpected_and_malformed_replies_close_the_session() {
     // An unsolicited 421 while idle is a shutdown notice, not an error.
     let mut c = Client::new(plain());
     let mut buf = &input[..];
-    while !c.is_idle() {
-        let step = c.handle_input(buf).unwrap();
-        buf = &buf[step.consumed..];
-    }
+    until_idle(&mut c, &mut buf);
     let step = c.handle_input(b"421 4.4.2 idle too long\r\n").unwrap();
     assert!(matches!(
         step.outcome,
@@ -1223,10 +1209,7 @@ fn auth_twice_is_a_usage_error() {
     let input = script(&[GREET, &ehlo(&["AUTH PLAIN"]), "235 ok\r\n"]);
     let mut c = Client::new(plain().with_auth_without_tls(true));
     let mut buf = &input[..];
-    while !c.is_idle() {
-        let step = c.handle_input(buf).unwrap();
-        buf = &buf[step.consumed..];
-    }
+    until_idle(&mut c, &mut buf);
     c.authenticate(AuthCredentials::password("a", "b"), None)
         .unwrap();
     let step = c.handle_input(buf).unwrap();
@@ -1289,10 +1272,7 @@ fn pipelined_groups_end_at_starttls_and_auth() {
     let input = script(&[GREET, &ehlo(&["PIPELINING", "AUTH PLAIN"])]);
     let mut c = Client::new(plain().with_auth_without_tls(true));
     let mut buf = &input[..];
-    while !c.is_idle() {
-        let step = c.handle_input(buf).unwrap();
-        buf = &buf[step.consumed..];
-    }
+    until_idle(&mut c, &mut buf);
     c.poll_transmit(&mut Vec::new());
     c.authenticate(AuthCredentials::password("a", "b"), None)
         .unwrap();
@@ -1420,10 +1400,7 @@ fn an_empty_login_user_name_is_refused_locally() {
     let input = script(&[GREET, &ehlo(&["AUTH LOGIN PLAIN OAUTHBEARER"])]);
     let mut c = Client::new(plain().with_auth_without_tls(true));
     let mut buf = &input[..];
-    while !c.is_idle() {
-        let step = c.handle_input(buf).unwrap();
-        buf = &buf[step.consumed..];
-    }
+    until_idle(&mut c, &mut buf);
     c.poll_transmit(&mut Vec::new());
     // LOGIN's first answer would be an empty user name.
     assert!(matches!(

@@ -146,6 +146,27 @@ pub enum Next {
     Refused(ReplyCode, Rejection),
 }
 
+/// Where the message being received stands on disk.
+#[derive(Debug, Default)]
+pub enum Spool {
+    /// All of it is in memory (so far).
+    #[default]
+    InMemory,
+    /// Part of it is in its file in `tmp/`, under this queue id.
+    File(String, crate::maildir::Delivery),
+    /// Writing it failed: the rest is dropped and the message refused.
+    Failed,
+}
+
+/// A queue id: the time and a per-process counter, in hexadecimal.
+pub fn queue_id(counter: &std::sync::atomic::AtomicU64) -> String {
+    format!(
+        "{:X}{:04X}",
+        epoch_seconds(),
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff
+    )
+}
+
 /// The most of a message held in memory: past it, the message goes on to
 /// its file in `tmp/` as it arrives, so a connection holds at most this
 /// much of it, whatever the message size.
