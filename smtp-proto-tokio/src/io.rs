@@ -116,20 +116,11 @@ where
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => written += n,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    if peer == PeerState::Open {
-                        match poll_read_some(stream, cx, inbuf, cap) {
-                            Poll::Ready(Ok(Filled::Bytes(_))) => continue,
-                            Poll::Ready(Ok(Filled::Eof)) => peer = PeerState::Eof,
-                            // No room: the peer's next bytes wait in the
-                            // socket until the session has taken some.
-                            Poll::Ready(Ok(Filled::Full)) => {}
-                            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                            Poll::Pending => {}
-                        }
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => match read_while_blocked(stream, cx, inbuf, cap, &mut peer) {
+                    Ok(true) => continue,
+                    Ok(false) => return Poll::Pending,
+                    Err(e) => return Poll::Ready(Err(e)),
+                },
             }
         }
         // The flush may wait too: a TLS stream takes the bytes into its
@@ -137,16 +128,11 @@ where
         // `poll_flush`. Keep reading here as well.
         loop {
             match Pin::new(&mut *stream).poll_flush(cx) {
-                Poll::Pending if peer == PeerState::Open => {
-                    match poll_read_some(stream, cx, inbuf, cap) {
-                        Poll::Ready(Ok(Filled::Bytes(_))) => continue,
-                        Poll::Ready(Ok(Filled::Eof)) => peer = PeerState::Eof,
-                        Poll::Ready(Ok(Filled::Full)) => {}
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => {}
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => match read_while_blocked(stream, cx, inbuf, cap, &mut peer) {
+                    Ok(true) => continue,
+                    Ok(false) => return Poll::Pending,
+                    Err(e) => return Poll::Ready(Err(e)),
+                },
                 other => return other,
             }
         }
@@ -154,6 +140,34 @@ where
     .await;
     out.clear();
     result.map(|()| peer)
+}
+
+/// While a write or flush of [`flush_reading`] waits, reads what the peer
+/// sends into `inbuf` (up to `cap` bytes held). `Ok(true)`: bytes came, so
+/// try the write or flush again; `Ok(false)`: nothing to do but wait (no
+/// bytes yet, the peer has closed, or no room). A close seen here sets
+/// `peer` to [`PeerState::Eof`].
+fn read_while_blocked<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    inbuf: &mut Vec<u8>,
+    cap: usize,
+    peer: &mut PeerState,
+) -> io::Result<bool> {
+    if *peer != PeerState::Open {
+        return Ok(false);
+    }
+    match poll_read_some(stream, cx, inbuf, cap) {
+        Poll::Ready(Ok(Filled::Bytes(_))) => Ok(true),
+        Poll::Ready(Ok(Filled::Eof)) => {
+            *peer = PeerState::Eof;
+            Ok(false)
+        }
+        // No room: the peer's next bytes wait in the socket until the
+        // session has taken some.
+        Poll::Ready(Ok(Filled::Full)) | Poll::Pending => Ok(false),
+        Poll::Ready(Err(e)) => Err(e),
+    }
 }
 
 /// The payload of the error [`flush_within`] and [`write_within`] return

@@ -5,56 +5,19 @@
 
 mod support;
 
-use support::pair;
+use support::{client_config, join, pair, read_until, spawn_recorder, Recorder, BOUND};
 
 use std::time::Duration;
 
 use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
 use smtp_proto_tokio::smtp_proto::client::{
-    ChunkingPolicy, Client, ClientConfig as SmtpClientConfig, ClientEvent, Envelope, TlsPolicy,
+    ChunkingPolicy, Client, ClientEvent, Envelope, TlsPolicy,
 };
-use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Upper bound on each wait, so a broken test fails instead of hanging.
-/// Not a performance assertion.
-const BOUND: Duration = Duration::from_secs(30);
-
-/// A server application that accepts everything and records the messages.
-#[derive(Default)]
-struct Recorder {
-    messages: Vec<Vec<u8>>,
-    current: Vec<u8>,
-    chunks: usize,
-}
-
-impl ServerHandler for Recorder {
-    async fn on_event(
-        &mut self,
-        session: &mut ServerSession,
-        event: ServerEvent<'_>,
-    ) -> std::io::Result<()> {
-        let r = match event {
-            ServerEvent::Hello { .. } | ServerEvent::Mail { .. } | ServerEvent::Rcpt { .. } => {
-                session.accept()
-            }
-            ServerEvent::MessageChunk(b) => {
-                self.chunks += 1;
-                self.current.extend_from_slice(b);
-                Ok(())
-            }
-            ServerEvent::MessageEnd { .. } => {
-                self.messages.push(std::mem::take(&mut self.current));
-                session.accept()
-            }
-            _ => Ok(()),
-        };
-        r.map_err(std::io::Error::other)
-    }
-}
 
 /// A client application that sends one message, in the given pieces, to
 /// one recipient, and records what it saw.
@@ -129,23 +92,30 @@ impl ClientHandler for Pieces {
     }
 }
 
-fn client_config() -> SmtpClientConfig {
-    SmtpClientConfig::new(Domain::new("client.example.com").expect("domain"))
-        .with_tls(TlsPolicy::Off)
+/// Runs the client driver over `stream` with default options, bounded.
+async fn run_bounded(
+    stream: TcpStream,
+    client: &mut Client,
+    app: &mut Pieces,
+) -> Result<(), client::RunError> {
+    tokio::time::timeout(
+        BOUND,
+        client::run(stream, client, app, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded")
 }
 
-/// Reads from `stream` until `needle` has been seen, bounded.
-async fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
-    tokio::time::timeout(BOUND, async {
-        let mut chunk = [0u8; 4096];
-        while !buf.windows(needle.len()).any(|w| w == needle) {
-            let n = stream.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "closed before {:?}", String::from_utf8_lossy(needle));
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    })
+/// A scripted server's replies, all at once, to a client without
+/// PIPELINING that sends one message to one recipient: the greeting, EHLO,
+/// MAIL, RCPT and the 354 for DATA. The client sends one command at a time
+/// and finds each reply already waiting.
+async fn answer_up_to_data(s: &mut TcpStream) {
+    s.write_all(
+        b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+    )
     .await
-    .expect("bounded read");
+    .expect("write");
 }
 
 /// Reads until the peer closes (or resets), bounded; returns what came.
@@ -172,32 +142,20 @@ async fn bdat_without_pipelining_delivers_a_message_of_many_pieces() {
     let mut cfg = ServerConfig::new("mx.example.net");
     cfg.chunking = true;
     cfg.pipelining = false;
-    let server = tokio::spawn(async move {
-        let mut session = ServerSession::new(cfg).expect("session");
-        session.greet().expect("greet");
-        let mut rec = Recorder::default();
-        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
-        (end.map_err(|e| e.to_string()), rec)
-    });
+    let server = spawn_recorder(s, cfg);
     let pieces: Vec<Vec<u8>> = (0..5)
         .map(|i| format!("Piece-{i}: {}\r\n", "x".repeat(100 * i)).into_bytes())
         .collect();
     let mut app = Pieces::new(pieces);
-    let mut client = Client::new(client_config().with_chunking(ChunkingPolicy::Prefer));
-    tokio::time::timeout(
-        BOUND,
-        client::run(c, &mut client, &mut app, &RunOptions::default()),
-    )
-    .await
-    .expect("bounded")
-    .expect("client run");
+    let mut client =
+        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
+    run_bounded(c, &mut client, &mut app)
+        .await
+        .expect("client run");
     assert_eq!(app.delivered, Some(true));
     // One SendBody per chunk: each chunk waited for its reply.
     assert_eq!(app.send_body_events, 6);
-    let (end, rec) = tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    let (end, rec) = join(server).await;
     assert_eq!(end, Ok(ServeEnd::Closed));
     assert_eq!(rec.messages, vec![app.whole()]);
 }
@@ -237,17 +195,13 @@ async fn client_times_out_when_the_server_never_reads_the_body() {
     // the client still sends one command at a time and finds each reply
     // waiting), then reads nothing more and keeps the connection open.
     let server = tokio::spawn(async move {
-        s.write_all(
-            b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
-        )
-        .await
-        .expect("write");
+        answer_up_to_data(&mut s).await;
         tokio::time::sleep(BOUND).await;
         drop(s);
     });
-    let mut timeouts = client_config().timeouts;
+    let mut timeouts = client_config(TlsPolicy::Off).timeouts;
     timeouts.data_block = Duration::from_millis(300);
-    let mut client = Client::new(client_config().with_timeouts(timeouts));
+    let mut client = Client::new(client_config(TlsPolicy::Off).with_timeouts(timeouts));
     // 16 MB of body in 64 KiB pieces: far more than the socket buffers.
     let mut app = Pieces::new(vec![b"x".repeat(64 * 1024); 256]);
     let end = tokio::time::timeout(
@@ -264,13 +218,7 @@ async fn client_times_out_when_the_server_never_reads_the_body() {
 #[tokio::test]
 async fn many_pipelined_commands_are_each_answered_once_in_order() {
     let (mut c, s) = pair().await;
-    let server = tokio::spawn(async move {
-        let mut session = ServerSession::new(ServerConfig::new("mx.example.net")).expect("session");
-        session.greet().expect("greet");
-        let mut rec = Recorder::default();
-        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
-        (end.map_err(|e| e.to_string()), rec)
-    });
+    let server = spawn_recorder(s, ServerConfig::new("mx.example.net"));
     // About 200 KB in one go, with one transaction in the middle, so the
     // read buffer is refilled many times with commands already waiting.
     const N: usize = 15_000;
@@ -320,10 +268,7 @@ async fn many_pipelined_commands_are_each_answered_once_in_order() {
         .iter()
         .all(|l| l.starts_with("250 ")));
     assert!(finals[finals.len() - 1].starts_with("221 "));
-    let (end, rec) = tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    let (end, rec) = join(server).await;
     assert_eq!(end, Ok(ServeEnd::Closed));
     assert_eq!(rec.messages, vec![b"Subject: t\r\n\r\nbody\r\n".to_vec()]);
 }
@@ -332,11 +277,7 @@ async fn many_pipelined_commands_are_each_answered_once_in_order() {
 async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
     let (c, mut s) = pair().await;
     let server = tokio::spawn(async move {
-        s.write_all(
-            b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
-        )
-        .await
-        .expect("write");
+        answer_up_to_data(&mut s).await;
         // Take about a megabyte of the body, then give up on the client:
         // 421 and close, with more of the body unread (so the client's
         // next writes fail).
@@ -356,15 +297,10 @@ async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
             .expect("write");
         drop(s);
     });
-    let mut client = Client::new(client_config());
+    let mut client = Client::new(client_config(TlsPolicy::Off));
     // 16 MB of body: the server closes long before it is all written.
     let mut app = Pieces::new(vec![b"x".repeat(64 * 1024); 256]);
-    let end = tokio::time::timeout(
-        BOUND,
-        client::run(c, &mut client, &mut app, &RunOptions::default()),
-    )
-    .await
-    .expect("bounded");
+    let end = run_bounded(c, &mut client, &mut app).await;
     assert!(end.is_ok(), "{end:?}");
     assert_eq!(
         app.closing.as_deref(),
@@ -372,10 +308,7 @@ async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
     );
     assert!(app.next < 256, "the whole body went through");
     assert!(client.is_closed());
-    tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    join(server).await;
 }
 
 #[tokio::test]
@@ -438,10 +371,7 @@ async fn a_handler_error_sends_421_then_closes() {
         text[ehlo..].ends_with("\r\n421 4.3.0 mx.example.net Local error, closing connection\r\n"),
         "{text}"
     );
-    let end = tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    let end = join(server).await;
     match end {
         Err(ServeError::Io(e)) => assert_eq!(e.to_string(), "spool unavailable"),
         other => panic!("{other:?}"),

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::pair;
+use support::{client_config, join, pair, read_until, spawn_recorder, Recorder, BOUND};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,21 +11,16 @@ use std::time::Duration;
 use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::rustls::{ClientConfig, ServerConfig as TlsServerConfig};
-use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions};
 use smtp_proto_tokio::smtp_proto::client::{
-    AuthCredentials, Client, ClientConfig as SmtpClientConfig, ClientEvent, Envelope, TlsPolicy,
+    AuthCredentials, Client, ClientEvent, Envelope, TlsPolicy,
 };
-use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
-use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SaslMechanism};
-use smtp_proto_tokio::smtp_proto::server::{RemoteError, ServerConfig, ServerEvent, ServerSession};
+use smtp_proto_tokio::smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::sasl::SaslMechanism;
+use smtp_proto_tokio::smtp_proto::server::{RemoteError, ServerConfig, ServerSession};
 use smtp_proto_tokio::tls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-
-/// Upper bound on each test, so a broken test fails instead of hanging.
-/// Not a performance assertion.
-const BOUND: Duration = Duration::from_secs(30);
 
 fn tls_configs() -> (Arc<TlsServerConfig>, Arc<ClientConfig>) {
     let rcgen::CertifiedKey { cert, signing_key } =
@@ -39,60 +34,6 @@ fn tls_configs() -> (Arc<TlsServerConfig>, Arc<ClientConfig>) {
         server,
         tls::client_config_with_roots(roots).expect("client"),
     )
-}
-
-/// A server application that accepts everything (checking one password)
-/// and records what it saw.
-#[derive(Default)]
-struct Recorder {
-    messages: Vec<Vec<u8>>,
-    current: Vec<u8>,
-    recipients: usize,
-    auth_user: Option<String>,
-    saw_end: bool,
-}
-
-impl ServerHandler for Recorder {
-    async fn on_event(
-        &mut self,
-        session: &mut ServerSession,
-        event: ServerEvent<'_>,
-    ) -> std::io::Result<()> {
-        let r = match event {
-            ServerEvent::Hello { .. } | ServerEvent::Mail { .. } => session.accept(),
-            ServerEvent::Rcpt { .. } => {
-                self.recipients += 1;
-                session.accept()
-            }
-            ServerEvent::Auth(Credentials::Plain {
-                authcid, password, ..
-            }) => {
-                if password.expose() == "secret" {
-                    self.auth_user = Some(authcid);
-                    session.accept()
-                } else {
-                    let reply = smtp_proto_tokio::smtp_proto::reply::OwnedReply::new(
-                        smtp_proto_tokio::smtp_proto::status::ReplyCode::AUTH_CREDENTIALS_INVALID,
-                        "no",
-                    )
-                    .expect("reply");
-                    session.reject(reply)
-                }
-            }
-            ServerEvent::Auth(_) => session.accept(),
-            ServerEvent::MessageChunk(b) => {
-                self.current.extend_from_slice(b);
-                Ok(())
-            }
-            ServerEvent::MessageEnd { .. } => {
-                self.saw_end = true;
-                self.messages.push(std::mem::take(&mut self.current));
-                session.accept()
-            }
-            _ => Ok(()),
-        };
-        r.map_err(std::io::Error::other)
-    }
 }
 
 /// A client application that sends one message to `n` recipients.
@@ -178,10 +119,6 @@ fn server_config() -> ServerConfig {
     c
 }
 
-fn client_config(tls: TlsPolicy) -> SmtpClientConfig {
-    SmtpClientConfig::new(Domain::new("client.example.com").expect("domain")).with_tls(tls)
-}
-
 #[tokio::test]
 async fn client_and_server_drivers_deliver_over_starttls_with_auth() {
     let (server_tls, client_tls) = tls_configs();
@@ -213,10 +150,7 @@ async fn client_and_server_drivers_deliver_over_starttls_with_auth() {
         .expect("client run");
     assert_eq!(app.delivered, Some(true));
     assert!(client.is_tls() && client.is_authenticated());
-    let (end, rec, server_tls_on) = tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    let (end, rec, server_tls_on) = join(server).await;
     assert_eq!(end, Ok(ServeEnd::Closed));
     assert!(server_tls_on);
     assert_eq!(rec.auth_user.as_deref(), Some("alice"));
@@ -232,13 +166,7 @@ async fn large_pipelined_group_does_not_deadlock() {
     // of replies, more than socket buffers hold if neither side read while
     // writing.
     let (c, s) = pair().await;
-    let server = tokio::spawn(async move {
-        let mut session = ServerSession::new(server_config()).expect("session");
-        session.greet().expect("greet");
-        let mut rec = Recorder::default();
-        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
-        (end.map_err(|e| e.to_string()), rec)
-    });
+    let server = spawn_recorder(s, server_config());
     let mut app = OneMessage::new(3000, b"Subject: many\r\n\r\nhello\r\n");
     let mut client = Client::new(client_config(TlsPolicy::Off));
     tokio::time::timeout(
@@ -250,26 +178,10 @@ async fn large_pipelined_group_does_not_deadlock() {
     .expect("client run");
     assert_eq!(app.accepted, 3000);
     assert_eq!(app.delivered, Some(true));
-    let (end, rec) = tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    let (end, rec) = join(server).await;
     assert_eq!(end, Ok(ServeEnd::Closed));
     assert_eq!(rec.recipients, 3000);
     assert_eq!(rec.messages.len(), 1);
-}
-
-async fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
-    tokio::time::timeout(BOUND, async {
-        let mut chunk = [0u8; 4096];
-        while !buf.windows(needle.len()).any(|w| w == needle) {
-            let n = stream.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "closed before {:?}", String::from_utf8_lossy(needle));
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    })
-    .await
-    .expect("bounded read");
 }
 
 #[tokio::test]
@@ -325,10 +237,7 @@ async fn plaintext_after_starttls_is_refused_and_never_answered() {
         &text[ehlo_end..],
         "554 5.5.1 Data pipelined after STARTTLS, closing\r\n"
     );
-    let (end, rec) = tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    let (end, rec) = join(server).await;
     assert!(
         matches!(end, Err(ServeError::Remote(RemoteError::StartTlsInjection))),
         "{end:?}"
@@ -351,23 +260,14 @@ async fn silent_client_gets_421_after_the_session_timeout() {
     });
     let mut got = Vec::new();
     read_until(&mut c, &mut got, b"421 4.4.2").await;
-    let end = tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    let end = join(server).await;
     assert_eq!(end, Ok(ServeEnd::TimedOut));
 }
 
 #[tokio::test]
 async fn disconnect_mid_data_delivers_nothing() {
     let (mut c, s) = pair().await;
-    let server = tokio::spawn(async move {
-        let mut session = ServerSession::new(server_config()).expect("session");
-        session.greet().expect("greet");
-        let mut rec = Recorder::default();
-        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
-        (end.map_err(|e| e.to_string()), rec)
-    });
+    let server = spawn_recorder(s, server_config());
     let mut got = Vec::new();
     read_until(&mut c, &mut got, b"\r\n").await;
     c.write_all(
@@ -380,10 +280,7 @@ async fn disconnect_mid_data_delivers_nothing() {
         .await
         .expect("write");
     drop(c);
-    let (end, rec) = tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    let (end, rec) = join(server).await;
     assert_eq!(end, Ok(ServeEnd::PeerClosed));
     assert!(!rec.saw_end);
     assert!(rec.messages.is_empty());

@@ -7,17 +7,12 @@
 
 mod support;
 
-use support::pair;
-
-use std::time::Duration;
+use support::{client_config, join, pair, BOUND};
 
 use base64::Engine as _;
 use smtp_proto_tokio::client::{self, ClientHandler, RunError, RunOptions};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
-use smtp_proto_tokio::smtp_proto::client::{
-    Client, ClientConfig, ClientError, ClientEvent, TlsPolicy,
-};
-use smtp_proto_tokio::smtp_proto::command::Domain;
+use smtp_proto_tokio::smtp_proto::client::{Client, ClientError, ClientEvent, TlsPolicy};
 use smtp_proto_tokio::smtp_proto::reply::{DecoderConfig, OwnedReply, ReplyErrorKind};
 use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SaslMechanism};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
@@ -25,10 +20,6 @@ use smtp_proto_tokio::smtp_proto::status::ReplyCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-
-/// Upper bound on each wait, so a broken test fails instead of hanging.
-/// Not a performance assertion.
-const BOUND: Duration = Duration::from_secs(30);
 
 /// The most reads one helper makes before it gives up.
 const MAX_READS: usize = 10_000;
@@ -202,10 +193,7 @@ async fn quit_and_join(mut c: TcpStream, mut pending: Vec<u8>, server: ServerTas
         "{:?}",
         String::from_utf8_lossy(&bye)
     );
-    let (end, handler) = tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    let (end, handler) = join(server).await;
     assert_eq!(end, Ok(ServeEnd::Closed));
     handler
 }
@@ -426,27 +414,20 @@ async fn scripted_server(mut s: TcpStream, ehlo: Vec<u8>) -> Vec<Vec<u8>> {
     lines
 }
 
-fn client_config() -> ClientConfig {
-    ClientConfig::new(Domain::new("client.example.com").expect("domain")).with_tls(TlsPolicy::Off)
-}
-
 async fn run_client(
     read_buffer: usize,
     ehlo: Vec<u8>,
 ) -> (Result<(), RunError>, QuitWhenReady, Vec<Vec<u8>>) {
     let (c, s) = pair().await;
     let server = tokio::spawn(scripted_server(s, ehlo));
-    let mut client = Client::new(client_config());
+    let mut client = Client::new(client_config(TlsPolicy::Off));
     let mut app = QuitWhenReady::default();
     let mut options = RunOptions::default();
     options.read_buffer = read_buffer;
     let result = tokio::time::timeout(BOUND, client::run(c, &mut client, &mut app, &options))
         .await
         .expect("bounded");
-    let lines = tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join");
+    let lines = join(server).await;
     (result, app, lines)
 }
 
@@ -472,7 +453,7 @@ async fn long_multiline_ehlo_reply_fits_a_small_read_buffer() {
 #[tokio::test]
 async fn ehlo_reply_of_the_longest_accepted_length_fits_any_read_buffer() {
     let max = DecoderConfig::DEFAULT_MAX_REPLY_LEN;
-    assert_eq!(client_config().replies.max_reply_len, max);
+    assert_eq!(client_config(TlsPolicy::Off).replies.max_reply_len, max);
     let (result, app, sent) = run_client(1, ehlo_reply(max)).await;
     result.expect("client run");
     assert_eq!(app.max_size, Some(1_000_000));

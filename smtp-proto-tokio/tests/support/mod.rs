@@ -1,6 +1,23 @@
-//! Helpers shared by the loopback tests.
+//! Helpers shared by the loopback tests. Each test file uses only some of
+//! them.
+#![allow(dead_code)]
 
+use std::time::Duration;
+
+use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
+use smtp_proto_tokio::smtp_proto::client::{ClientConfig, TlsPolicy};
+use smtp_proto_tokio::smtp_proto::command::Domain;
+use smtp_proto_tokio::smtp_proto::reply::OwnedReply;
+use smtp_proto_tokio::smtp_proto::sasl::Credentials;
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+use smtp_proto_tokio::smtp_proto::status::ReplyCode;
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Upper bound on each wait, so a broken test fails instead of hanging.
+/// Not a performance assertion.
+pub const BOUND: Duration = Duration::from_secs(30);
 
 /// A connected client and server socket on 127.0.0.1.
 pub async fn pair() -> (TcpStream, TcpStream) {
@@ -8,4 +25,99 @@ pub async fn pair() -> (TcpStream, TcpStream) {
     let addr = listener.local_addr().expect("addr");
     let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
     (client.expect("connect"), accepted.expect("accept").0)
+}
+
+/// Reads from `stream` into `buf` until `needle` has been seen, bounded.
+pub async fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 4096];
+        while !buf.windows(needle.len()).any(|w| w == needle) {
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed before {:?}", String::from_utf8_lossy(needle));
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("bounded read");
+}
+
+/// Waits, bounded, for a spawned task and returns its output.
+pub async fn join<T>(task: JoinHandle<T>) -> T {
+    tokio::time::timeout(BOUND, task)
+        .await
+        .expect("bounded")
+        .expect("join")
+}
+
+/// A client configuration for `client.example.com` with the given TLS
+/// policy.
+pub fn client_config(tls: TlsPolicy) -> ClientConfig {
+    ClientConfig::new(Domain::new("client.example.com").expect("domain")).with_tls(tls)
+}
+
+/// A server application that accepts everything (checking one password)
+/// and records what it saw.
+#[derive(Default)]
+pub struct Recorder {
+    pub messages: Vec<Vec<u8>>,
+    pub current: Vec<u8>,
+    pub recipients: usize,
+    pub auth_user: Option<String>,
+    pub saw_end: bool,
+}
+
+impl ServerHandler for Recorder {
+    async fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        let r = match event {
+            ServerEvent::Hello { .. } | ServerEvent::Mail { .. } => session.accept(),
+            ServerEvent::Rcpt { .. } => {
+                self.recipients += 1;
+                session.accept()
+            }
+            ServerEvent::Auth(Credentials::Plain {
+                authcid, password, ..
+            }) => {
+                if password.expose() == "secret" {
+                    self.auth_user = Some(authcid);
+                    session.accept()
+                } else {
+                    let reply =
+                        OwnedReply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "no").expect("reply");
+                    session.reject(reply)
+                }
+            }
+            ServerEvent::Auth(_) => session.accept(),
+            ServerEvent::MessageChunk(b) => {
+                self.current.extend_from_slice(b);
+                Ok(())
+            }
+            ServerEvent::MessageEnd { .. } => {
+                self.saw_end = true;
+                self.messages.push(std::mem::take(&mut self.current));
+                session.accept()
+            }
+            _ => Ok(()),
+        };
+        r.map_err(std::io::Error::other)
+    }
+}
+
+/// What a task spawned by [`spawn_recorder`] returns: how `serve` ended
+/// (the error as text) and the [`Recorder`].
+pub type RecorderTask = JoinHandle<(Result<ServeEnd, String>, Recorder)>;
+
+/// Spawns a task that greets, then serves `stream` with `config`, default
+/// options and a [`Recorder`].
+pub fn spawn_recorder(stream: TcpStream, config: ServerConfig) -> RecorderTask {
+    tokio::spawn(async move {
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let end = serve(stream, &mut session, &mut rec, &ServeOptions::default()).await;
+        (end.map_err(|e| e.to_string()), rec)
+    })
 }
