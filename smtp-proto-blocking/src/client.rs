@@ -199,11 +199,7 @@ where
                 if client.is_closed() {
                     break Ok(());
                 }
-                let wait = client
-                    .timeout()
-                    .unwrap_or(DEFAULT_WAIT)
-                    .max(Duration::from_millis(1));
-                stream.set_read_timeout(Some(wait))?;
+                stream.set_read_timeout(Some(read_wait(client)))?;
                 match io.read(&mut stream) {
                     Ok(0) => break Err(RunError::PeerClosed),
                     Ok(_) => {}
@@ -371,38 +367,15 @@ where
         if client.is_closed() {
             break;
         }
-        let mut want_more = false;
-        // Bounded: each step consumes a reply or stops.
-        loop {
-            let step = client.handle_input(io.unconsumed())?;
-            let consumed = step.consumed;
-            match step.outcome {
-                Outcome::Event(event) => {
-                    reported = true;
-                    handler.on_event(client, event)?;
-                    io.start += consumed;
-                }
-                Outcome::NeedInput => {
-                    io.start += consumed;
-                    want_more = true;
-                    break;
-                }
-                _ => {
-                    io.start += consumed;
-                    break;
-                }
-            }
-        }
+        let (events, stop) = hand_replies(client, handler, io)?;
+        reported |= events;
+        // Nothing is sent any more: what the machine has is dropped.
         client.poll_transmit(&mut io.out);
         io.out.clear();
-        if !want_more {
+        if stop != Stop::NeedInput {
             break;
         }
-        let wait = client
-            .timeout()
-            .unwrap_or(DEFAULT_WAIT)
-            .max(Duration::from_millis(1));
-        if stream.set_read_timeout(Some(wait)).is_err() {
+        if stream.set_read_timeout(Some(read_wait(client))).is_err() {
             break;
         }
         match io.read(stream) {
@@ -471,29 +444,67 @@ where
         return connection_lost(stream, client, handler, io, e.into()).map(|()| false);
     }
     let mut go_on = true;
+    // Bounded: each round consumes replies or stops.
+    loop {
+        let (events, stop) = hand_replies(client, handler, io)?;
+        // Pipelined chunks that are accepted give no event; any event
+        // here (a refused chunk, 421) ends the body.
+        go_on &= !events;
+        if stop != Stop::Transmit {
+            break;
+        }
+        send(stream, client, &mut io.out)?;
+    }
+    Ok(go_on && client.wants_body())
+}
+
+/// Where [`hand_replies`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The machine needs more input.
+    NeedInput,
+    /// The machine has something to send.
+    Transmit,
+    /// Anything else (paused, closed).
+    Other,
+}
+
+/// Hands the unconsumed replies to the machine, and every event it gives
+/// to the handler, until the machine gives something other than an
+/// event. Returns whether any event came, and where it stopped.
+fn hand_replies<H: ClientHandler>(
+    client: &mut Client,
+    handler: &mut H,
+    io: &mut Buffers,
+) -> Result<(bool, Stop), RunError> {
+    let mut events = false;
     // Bounded: each step consumes a reply or stops.
     loop {
         let step = client.handle_input(io.unconsumed())?;
         let consumed = step.consumed;
-        match step.outcome {
+        let stop = match step.outcome {
             Outcome::Event(event) => {
-                // Pipelined chunks that are accepted give no event; any
-                // event here (a refused chunk, 421) ends the body.
-                go_on = false;
+                events = true;
                 handler.on_event(client, event)?;
                 io.start += consumed;
+                continue;
             }
-            Outcome::Transmit => {
-                io.start += consumed;
-                send(stream, client, &mut io.out)?;
-            }
-            _ => {
-                io.start += consumed;
-                break;
-            }
-        }
+            Outcome::NeedInput => Stop::NeedInput,
+            Outcome::Transmit => Stop::Transmit,
+            _ => Stop::Other,
+        };
+        io.start += consumed;
+        return Ok((events, stop));
     }
-    Ok(go_on && client.wants_body())
+}
+
+/// How long the next read may wait: the machine's timeout for what it
+/// waits for, or [`DEFAULT_WAIT`] when it names none.
+fn read_wait(client: &Client) -> Duration {
+    client
+        .timeout()
+        .unwrap_or(DEFAULT_WAIT)
+        .max(Duration::from_millis(1))
 }
 
 /// True for the errors a read gives when its timeout expires

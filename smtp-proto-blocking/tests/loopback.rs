@@ -7,17 +7,20 @@
 
 mod support;
 
-use support::{bounded_timeouts, BOUND};
+use support::{
+    bounded_timeouts, connect, spawn_peer, spawn_server, spawn_server_with_buffers, ServerThread,
+    BOUND,
+};
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
-use smtp_proto_blocking::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_blocking::server::{ServeEnd, ServeError, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::client::{
     AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Envelope,
     Protocol, TlsPolicy,
@@ -281,44 +284,6 @@ impl ClientHandler for Sender {
     }
 }
 
-/// The server thread: the driver's result and the handler.
-type ServerThread<H> = thread::JoinHandle<(Result<ServeEnd, ServeError>, H)>;
-
-/// Binds a loopback listener and serves one connection on a thread with
-/// `handler`; the thread returns the driver's result and the handler.
-fn spawn_server<H: ServerHandler + Send + 'static>(
-    config: ServerConfig,
-    options: ServeOptions,
-    handler: H,
-) -> (std::net::SocketAddr, ServerThread<H>) {
-    spawn_server_with_buffers(config, options, handler, None)
-}
-
-/// [`spawn_server`], with the server socket's send and receive buffers
-/// set to `buffers` bytes each (the kernel may round them).
-fn spawn_server_with_buffers<H: ServerHandler + Send + 'static>(
-    config: ServerConfig,
-    options: ServeOptions,
-    mut handler: H,
-    buffers: Option<usize>,
-) -> (std::net::SocketAddr, ServerThread<H>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let join = thread::spawn(move || {
-        let (socket, _) = listener.accept().expect("accept");
-        if let Some(size) = buffers {
-            let s = socket2::SockRef::from(&socket);
-            s.set_send_buffer_size(size).expect("send buffer");
-            s.set_recv_buffer_size(size).expect("receive buffer");
-        }
-        let mut session = ServerSession::new(config).expect("session");
-        session.greet().expect("greet");
-        let end = serve(socket, &mut session, &mut handler, &options);
-        (end, handler)
-    });
-    (addr, join)
-}
-
 fn server_config() -> ServerConfig {
     let mut config = ServerConfig::new("mx.test");
     config.timeouts = bounded_timeouts();
@@ -332,11 +297,48 @@ fn client_config(tls: TlsPolicy) -> ClientConfig {
         .with_timeouts(bounded_timeouts())
 }
 
-/// A raw loopback client with a bounded read timeout.
-fn connect(addr: std::net::SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(BOUND)).expect("timeout");
-    s
+/// [`server_config`] offering STARTTLS, and serve options with `tls`.
+fn starttls_server(tls: Arc<rustls::ServerConfig>) -> (ServerConfig, ServeOptions) {
+    let mut config = server_config();
+    config.starttls = true;
+    let mut options = ServeOptions::default();
+    options.tls = Some(tls);
+    (config, options)
+}
+
+/// Run options that do STARTTLS with `tls`, checking the name `localhost`.
+fn starttls_run_options(tls: Arc<rustls::ClientConfig>) -> RunOptions {
+    let mut options = RunOptions::default();
+    options.tls = Some((tls, ServerName::try_from("localhost").expect("name")));
+    options
+}
+
+/// Runs `client` with `handler` over `stream` (connected to `server`) to a
+/// clean end, then joins the server thread, checks that it ended with the
+/// client's QUIT, and returns its handler.
+fn run_to_close<H: ClientHandler, S>(
+    stream: TcpStream,
+    server: ServerThread<S>,
+    client: &mut Client,
+    handler: &mut H,
+    options: &RunOptions,
+) -> S {
+    run(stream, client, handler, options).expect("client run");
+    let (end, server_handler) = server.join().expect("server thread");
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    server_handler
+}
+
+/// A raw client of the server at `addr` that has read the greeting;
+/// returns it and what it has read.
+fn greeted(addr: std::net::SocketAddr) -> (TcpStream, Vec<u8>) {
+    let mut peer = connect(addr);
+    let mut got = Vec::new();
+    assert!(
+        read_replies(&mut peer, &mut got, 1).starts_with("220 "),
+        "greeting"
+    );
+    (peer, got)
 }
 
 /// A loopback client whose send and receive buffers are set to `size`
@@ -420,16 +422,14 @@ fn plain_session_delivers_one_message() {
     );
     let mut sender = Sender::new(&["bob@example.com", "nobody@example.com"], BODY, 7);
     let mut client = Client::new(client_config(TlsPolicy::Off));
-    run(
+    let recorder = run_to_close(
         connect(addr),
+        server,
         &mut client,
         &mut sender,
         &RunOptions::default(),
-    )
-    .expect("client run");
-    let (end, recorder) = server.join().expect("server thread");
+    );
 
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
     assert!(client.is_closed());
     let seen = recorder.seen;
     assert_eq!(seen.hello.as_deref(), Some("client.test"));
@@ -465,16 +465,14 @@ fn bdat_chunks_carry_a_large_message() {
     let mut sender = Sender::new(&["bob@example.com"], &body, 64 * 1024);
     let config = client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer);
     let mut client = Client::new(config);
-    run(
+    let recorder = run_to_close(
         connect(addr),
+        server,
         &mut client,
         &mut sender,
         &RunOptions::default(),
-    )
-    .expect("client run");
-    let (end, recorder) = server.join().expect("server thread");
+    );
 
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
     assert_eq!(recorder.seen.message, body);
     assert_eq!(recorder.seen.message_ends, 1);
     assert_eq!(
@@ -488,23 +486,17 @@ fn bdat_chunks_carry_a_large_message() {
 #[test]
 fn starttls_then_auth_then_message() {
     let (server_tls, client_tls) = tls_configs();
-    let mut config = server_config();
-    config.starttls = true;
+    let (mut config, options) = starttls_server(server_tls);
     config.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
     config.auth_requires_tls = true;
-    let mut options = ServeOptions::default();
-    options.tls = Some(server_tls);
     let (addr, server) = spawn_server(config, options, Recorder::new(Some(("user", "secret"))));
 
     let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
     sender.auth = Some(AuthCredentials::password("user", "secret"));
     let mut client = Client::new(client_config(TlsPolicy::Required));
-    let mut run_options = RunOptions::default();
-    run_options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
-    run(connect(addr), &mut client, &mut sender, &run_options).expect("client run");
-    let (end, recorder) = server.join().expect("server thread");
+    let options = starttls_run_options(client_tls);
+    let recorder = run_to_close(connect(addr), server, &mut client, &mut sender, &options);
 
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
     assert!(client.is_tls() && client.is_authenticated());
     assert_eq!(sender.log.tls_at_ready, Some(true));
     assert!(sender.log.authenticated && !sender.log.auth_failed);
@@ -520,22 +512,16 @@ fn starttls_then_auth_then_message() {
 #[test]
 fn wrong_password_is_refused_and_no_mail_is_sent() {
     let (server_tls, client_tls) = tls_configs();
-    let mut config = server_config();
-    config.starttls = true;
+    let (mut config, options) = starttls_server(server_tls);
     config.auth_mechanisms = vec![SaslMechanism::Plain];
-    let mut options = ServeOptions::default();
-    options.tls = Some(server_tls);
     let (addr, server) = spawn_server(config, options, Recorder::new(Some(("user", "secret"))));
 
     let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
     sender.auth = Some(AuthCredentials::password("user", "wrong"));
     let mut client = Client::new(client_config(TlsPolicy::Required));
-    let mut run_options = RunOptions::default();
-    run_options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
-    run(connect(addr), &mut client, &mut sender, &run_options).expect("client run");
-    let (end, recorder) = server.join().expect("server thread");
+    let options = starttls_run_options(client_tls);
+    let recorder = run_to_close(connect(addr), server, &mut client, &mut sender, &options);
 
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
     assert!(sender.log.auth_failed && !sender.log.authenticated);
     assert_eq!(recorder.seen.auth_failures, 1);
     assert_eq!(recorder.seen.from, None);
@@ -552,12 +538,9 @@ fn required_tls_without_server_support_quits() {
     );
     let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
     let mut client = Client::new(client_config(TlsPolicy::Required));
-    let mut run_options = RunOptions::default();
-    run_options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
-    run(connect(addr), &mut client, &mut sender, &run_options).expect("client run");
-    let (end, recorder) = server.join().expect("server thread");
+    let options = starttls_run_options(client_tls);
+    let recorder = run_to_close(connect(addr), server, &mut client, &mut sender, &options);
 
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
     assert!(sender.log.tls_unavailable);
     assert!(!sender.sent);
     assert_eq!(recorder.seen.from, None);
@@ -566,18 +549,10 @@ fn required_tls_without_server_support_quits() {
 #[test]
 fn plaintext_injected_after_starttls_is_refused_by_the_server() {
     let (server_tls, _) = tls_configs();
-    let mut config = server_config();
-    config.starttls = true;
-    let mut options = ServeOptions::default();
-    options.tls = Some(server_tls);
+    let (config, options) = starttls_server(server_tls);
     let (addr, server) = spawn_server(config, options, Recorder::new(None));
 
-    let mut peer = connect(addr);
-    let mut got = Vec::new();
-    assert!(
-        read_replies(&mut peer, &mut got, 1).starts_with("220 "),
-        "greeting"
-    );
+    let (mut peer, mut got) = greeted(addr);
     peer.write_all(b"EHLO attacker.test\r\n").expect("ehlo");
     let ehlo = read_replies(&mut peer, &mut got, 1);
     assert!(
@@ -616,11 +591,7 @@ fn plaintext_injected_after_starttls_is_refused_by_the_server() {
 #[test]
 fn data_injected_after_the_starttls_220_is_refused_by_the_client() {
     let (_, client_tls) = tls_configs();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let fake = thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        s.set_read_timeout(Some(BOUND)).expect("timeout");
+    let (addr, fake) = spawn_peer(move |mut s| {
         s.write_all(b"220 fake.test ESMTP\r\n").expect("greeting");
         let mut got = Vec::new();
         assert!(read_until(&mut s, &mut got, b"\r\n"), "EHLO");
@@ -637,9 +608,12 @@ fn data_injected_after_the_starttls_220_is_refused_by_the_client() {
     });
     let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
     let mut client = Client::new(client_config(TlsPolicy::Required));
-    let mut run_options = RunOptions::default();
-    run_options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
-    let result = run(connect(addr), &mut client, &mut sender, &run_options);
+    let result = run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &starttls_run_options(client_tls),
+    );
     let after = fake.join().expect("fake server");
 
     match result {
@@ -658,12 +632,7 @@ fn silent_client_gets_421_and_the_server_times_out() {
     let mut config = server_config();
     config.timeouts.server = Duration::from_millis(200);
     let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
-    let mut peer = connect(addr);
-    let mut got = Vec::new();
-    assert!(
-        read_replies(&mut peer, &mut got, 1).starts_with("220 "),
-        "greeting"
-    );
+    let (mut peer, mut got) = greeted(addr);
     peer.write_all(b"EHLO slow.test\r\n").expect("ehlo");
     // Then nothing: the server's timeout must end the session.
     assert!(read_to_close(&mut peer, &mut got), "server closes");
@@ -677,11 +646,8 @@ fn silent_client_gets_421_and_the_server_times_out() {
 
 #[test]
 fn silent_server_times_the_client_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let mute = thread::spawn(move || {
-        let (s, _) = listener.accept().expect("accept");
+    let (addr, mute) = spawn_peer(move |s| {
         // Hold the connection open, greeting nobody, until the client
         // gave up (bounded).
         let _ = done_rx.recv_timeout(BOUND);
@@ -710,12 +676,7 @@ fn disconnect_mid_data_never_ends_the_message() {
         ServeOptions::default(),
         Recorder::new(None),
     );
-    let mut peer = connect(addr);
-    let mut got = Vec::new();
-    assert!(
-        read_replies(&mut peer, &mut got, 1).starts_with("220 "),
-        "greeting"
-    );
+    let (mut peer, mut got) = greeted(addr);
     peer.write_all(b"EHLO gone.test\r\n").expect("ehlo");
     read_replies(&mut peer, &mut got, 1);
     peer.write_all(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
@@ -752,16 +713,14 @@ fn lmtp_gives_one_reply_per_accepted_recipient() {
     );
     let config = client_config(TlsPolicy::Off).with_protocol(Protocol::Lmtp);
     let mut client = Client::new(config);
-    run(
+    let recorder = run_to_close(
         connect(addr),
+        server,
         &mut client,
         &mut sender,
         &RunOptions::default(),
-    )
-    .expect("client run");
-    let (end, recorder) = server.join().expect("server thread");
+    );
 
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
     assert_eq!(recorder.seen.message, STORED);
     assert_eq!(
         recorder.seen.rcpts,
@@ -776,11 +735,7 @@ fn lmtp_gives_one_reply_per_accepted_recipient() {
 
 #[test]
 fn server_gone_mid_session_is_peer_closed() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let fake = thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        s.set_read_timeout(Some(BOUND)).expect("timeout");
+    let (addr, fake) = spawn_peer(move |mut s| {
         s.write_all(b"220 fake.test ESMTP\r\n").expect("greeting");
         let mut got = Vec::new();
         assert!(read_until(&mut s, &mut got, b"\r\n"), "EHLO");
@@ -803,15 +758,10 @@ fn server_gone_mid_session_is_peer_closed() {
 #[test]
 fn tls_client_gone_mid_data_never_ends_the_message() {
     let (server_tls, client_tls) = tls_configs();
-    let mut config = server_config();
-    config.starttls = true;
-    let mut options = ServeOptions::default();
-    options.tls = Some(server_tls);
+    let (config, options) = starttls_server(server_tls);
     let (addr, server) = spawn_server(config, options, Recorder::new(None));
 
-    let mut peer = connect(addr);
-    let mut got = Vec::new();
-    assert!(read_replies(&mut peer, &mut got, 1).starts_with("220 "));
+    let (mut peer, mut got) = greeted(addr);
     peer.write_all(b"EHLO tls.test\r\nSTARTTLS\r\n")
         .expect("starttls");
     let replies = read_replies(&mut peer, &mut got, 2);
@@ -899,6 +849,13 @@ fn client_that_never_reads_cannot_hold_the_server() {
     assert!(hellos > 0 && hellos < 200_000, "{hellos}");
 }
 
+/// 2 MB of [`numbered_body`].
+fn two_megabytes() -> Vec<u8> {
+    let mut body = numbered_body(60_000);
+    body.truncate(2_000_000);
+    body
+}
+
 /// A message of `lines` numbered lines.
 fn numbered_body(lines: u32) -> Vec<u8> {
     let mut body = Vec::new();
@@ -923,16 +880,14 @@ fn bdat_without_pipelining_delivers_every_piece() {
     assert!(pieces > 5, "several pieces");
     let mut client =
         Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
-    run(
+    let recorder = run_to_close(
         connect(addr),
+        server,
         &mut client,
         &mut sender,
         &RunOptions::default(),
-    )
-    .expect("client run");
-    let (end, recorder) = server.join().expect("server thread");
+    );
 
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
     assert_eq!(recorder.seen.message, body, "whole, in order, once");
     assert_eq!(recorder.seen.chunked, [true]);
     assert_eq!(recorder.seen.message_ends, 1);
@@ -941,39 +896,50 @@ fn bdat_without_pipelining_delivers_every_piece() {
     assert_eq!(sender.log.closed_with, Some(221));
 }
 
-#[test]
-fn many_small_pipelined_bdat_chunks_do_not_stall() {
-    // 2 MB in 100-byte pieces: over 20 000 chunks, whose replies must be
-    // read while the body is written or they fill the socket buffers
-    // (made small here, so they surely would).
-    let mut body = numbered_body(60_000);
-    body.truncate(2_000_000);
-    let (addr, server) = spawn_server_with_buffers(
-        server_config(),
-        ServeOptions::default(),
-        Recorder::new(None),
-        Some(32 * 1024),
-    );
+/// Sends [`two_megabytes`] in 100-byte pieces, with BDAT, through socket
+/// buffers of 32 KiB on both sides, to a server with `config` and
+/// `options`; checks that the message arrived whole in one transaction,
+/// and returns what the server saw. Over 20 000 chunks: their replies
+/// must be read while the body is written or they fill the socket
+/// buffers (made small here, so they surely would).
+fn small_chunks_through_small_buffers(
+    config: ServerConfig,
+    options: ServeOptions,
+    tls: TlsPolicy,
+    run_options: &RunOptions,
+) -> Seen {
+    let body = two_megabytes();
+    let (addr, server) =
+        spawn_server_with_buffers(config, options, Recorder::new(None), Some(32 * 1024));
     let mut sender = Sender::new(&["bob@example.com"], &body, 100);
     let pieces = sender.pieces.len();
-    let mut client =
-        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
-    run(
+    let mut client = Client::new(client_config(tls).with_chunking(ChunkingPolicy::Prefer));
+    let recorder = run_to_close(
         connect_with_buffers(addr, 32 * 1024),
+        server,
         &mut client,
         &mut sender,
-        &RunOptions::default(),
-    )
-    .expect("client run");
-    let (end, recorder) = server.join().expect("server thread");
+        run_options,
+    );
 
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
     assert_eq!(recorder.seen.message.len(), body.len());
     assert!(recorder.seen.message == body, "the message arrived whole");
     assert_eq!(recorder.seen.chunked, [true]);
     assert_eq!(sender.next_piece, pieces);
     assert_eq!(sender.log.delivered, [0]);
     assert_eq!(sender.log.closed_with, Some(221));
+    recorder.seen
+}
+
+#[test]
+fn many_small_pipelined_bdat_chunks_do_not_stall() {
+    let seen = small_chunks_through_small_buffers(
+        server_config(),
+        ServeOptions::default(),
+        TlsPolicy::Off,
+        &RunOptions::default(),
+    );
+    assert!(!seen.tls_at_end);
 }
 
 #[test]
@@ -983,22 +949,19 @@ fn refused_pipelined_chunk_stops_the_body() {
     let mut config = server_config();
     config.max_message_size = Some(20_000);
     let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
-    let mut body = numbered_body(60_000);
-    body.truncate(2_000_000);
+    let body = two_megabytes();
     let mut sender = Sender::new(&["bob@example.com"], &body, 1000);
     let pieces = sender.pieces.len();
     let mut client =
         Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
-    run(
+    let recorder = run_to_close(
         connect(addr),
+        server,
         &mut client,
         &mut sender,
         &RunOptions::default(),
-    )
-    .expect("client run");
-    let (end, recorder) = server.join().expect("server thread");
+    );
 
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
     assert_eq!(recorder.seen.message_ends, 0);
     assert!(sender.log.delivered.is_empty());
     assert!(
@@ -1097,9 +1060,7 @@ impl ServerHandler for FailsAtMail {
 #[test]
 fn handler_error_is_answered_with_421_before_closing() {
     let (addr, server) = spawn_server(server_config(), ServeOptions::default(), FailsAtMail);
-    let mut peer = connect(addr);
-    let mut got = Vec::new();
-    assert!(read_replies(&mut peer, &mut got, 1).starts_with("220 "));
+    let (mut peer, mut got) = greeted(addr);
     peer.write_all(b"EHLO fail.test\r\n").expect("ehlo");
     assert!(read_replies(&mut peer, &mut got, 1).starts_with("250"));
     peer.write_all(b"MAIL FROM:<a@example.net>\r\n")
@@ -1143,14 +1104,10 @@ impl ClientHandler for SenderPastClose {
 
 #[test]
 fn reply_sent_before_the_server_closes_mid_body_is_reported() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let (closed_tx, closed_rx) = std::sync::mpsc::channel::<()>();
     // A server that refuses the message after its first bytes and closes
     // at once, leaving the rest unread.
-    let fake = thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        s.set_read_timeout(Some(BOUND)).expect("timeout");
+    let (addr, fake) = spawn_peer(move |mut s| {
         let mut got = Vec::new();
         s.write_all(b"220 fake.test ESMTP\r\n").expect("greeting");
         for reply in [
@@ -1202,15 +1159,10 @@ fn reply_sent_before_the_server_closes_mid_body_is_reported() {
 #[test]
 fn tls_handshake_timeout_bounds_the_whole_handshake() {
     let (server_tls, _) = tls_configs();
-    let mut config = server_config();
-    config.starttls = true;
-    let mut options = ServeOptions::default();
-    options.tls = Some(server_tls);
+    let (config, mut options) = starttls_server(server_tls);
     options.handshake_timeout = Duration::from_millis(800);
     let (addr, server) = spawn_server(config, options, Recorder::new(None));
-    let mut peer = connect(addr);
-    let mut got = Vec::new();
-    assert!(read_replies(&mut peer, &mut got, 1).starts_with("220 "));
+    let (mut peer, mut got) = greeted(addr);
     peer.write_all(b"EHLO slow.test\r\n").expect("ehlo");
     assert!(read_replies(&mut peer, &mut got, 1).contains("STARTTLS"));
     peer.write_all(b"STARTTLS\r\n").expect("starttls");
@@ -1245,34 +1197,12 @@ fn many_small_pipelined_bdat_chunks_over_tls() {
     // As above, over STARTTLS: the replies are read between pieces through
     // rustls without waiting.
     let (server_tls, client_tls) = tls_configs();
-    let mut config = server_config();
-    config.starttls = true;
-    let mut options = ServeOptions::default();
-    options.tls = Some(server_tls);
-    let mut body = numbered_body(60_000);
-    body.truncate(2_000_000);
-    let (addr, server) =
-        spawn_server_with_buffers(config, options, Recorder::new(None), Some(32 * 1024));
-    let mut sender = Sender::new(&["bob@example.com"], &body, 100);
-    let pieces = sender.pieces.len();
-    let mut client =
-        Client::new(client_config(TlsPolicy::Required).with_chunking(ChunkingPolicy::Prefer));
-    let mut run_options = RunOptions::default();
-    run_options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
-    run(
-        connect_with_buffers(addr, 32 * 1024),
-        &mut client,
-        &mut sender,
-        &run_options,
-    )
-    .expect("client run");
-    let (end, recorder) = server.join().expect("server thread");
-
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
-    assert!(recorder.seen.tls_at_end);
-    assert!(recorder.seen.message == body, "the message arrived whole");
-    assert_eq!(recorder.seen.chunked, [true]);
-    assert_eq!(sender.next_piece, pieces);
-    assert_eq!(sender.log.delivered, [0]);
-    assert_eq!(sender.log.closed_with, Some(221));
+    let (config, options) = starttls_server(server_tls);
+    let seen = small_chunks_through_small_buffers(
+        config,
+        options,
+        TlsPolicy::Required,
+        &starttls_run_options(client_tls),
+    );
+    assert!(seen.tls_at_end);
 }

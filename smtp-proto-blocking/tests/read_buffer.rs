@@ -7,15 +7,14 @@
 
 mod support;
 
-use support::{bounded_timeouts, BOUND};
+use support::{bounded_timeouts, connect, spawn_peer, spawn_server, ServerThread};
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::thread;
+use std::net::TcpStream;
 
 use base64::Engine as _;
 use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
-use smtp_proto_blocking::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_blocking::server::{ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::client::{
     Client, ClientConfig, ClientError, ClientEvent, TlsPolicy,
 };
@@ -128,34 +127,22 @@ impl ServerHandler for AuthChecker {
     }
 }
 
-type ServerThread = thread::JoinHandle<(Result<ServeEnd, ServeError>, AuthChecker)>;
-
 /// Serves one loopback connection with `read_size`, AUTH LOGIN and XOAUTH2
 /// offered in plaintext, checking `user` / `secret`; returns a connected
 /// raw client (with a read timeout) and the server thread.
-fn start(read_size: usize, user: &str, secret: &str) -> (TcpStream, ServerThread) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
+fn start(read_size: usize, user: &str, secret: &str) -> (TcpStream, ServerThread<AuthChecker>) {
     let mut config = ServerConfig::new("mx.example.net");
     config.auth_mechanisms = vec![SaslMechanism::Login, SaslMechanism::XOAuth2];
     config.timeouts = bounded_timeouts();
-    let mut handler = AuthChecker {
+    let handler = AuthChecker {
         user: user.to_owned(),
         secret: secret.to_owned(),
         seen: Vec::new(),
     };
-    let server = thread::spawn(move || {
-        let (socket, _) = listener.accept().expect("accept");
-        let mut session = ServerSession::new(config).expect("session");
-        session.greet().expect("greet");
-        let mut options = ServeOptions::default();
-        options.read_size = read_size;
-        let end = serve(socket, &mut session, &mut handler, &options);
-        (end, handler)
-    });
-    let c = TcpStream::connect(addr).expect("connect");
-    c.set_read_timeout(Some(BOUND)).expect("timeout");
-    (c, server)
+    let mut options = ServeOptions::default();
+    options.read_size = read_size;
+    let (addr, server) = spawn_server(config, options, handler);
+    (connect(addr), server)
 }
 
 /// Reads the greeting and says EHLO; returns what is left unread.
@@ -170,7 +157,11 @@ fn greet_and_ehlo(c: &mut TcpStream) -> Vec<u8> {
 }
 
 /// Sends QUIT, expects the `221` and `ServeEnd::Closed`.
-fn quit_and_join(mut c: TcpStream, mut pending: Vec<u8>, server: ServerThread) -> AuthChecker {
+fn quit_and_join(
+    mut c: TcpStream,
+    mut pending: Vec<u8>,
+    server: ServerThread<AuthChecker>,
+) -> AuthChecker {
     c.write_all(b"QUIT\r\n").expect("write");
     let bye = read_reply(&mut c, &mut pending);
     assert!(
@@ -321,11 +312,7 @@ fn run_client(
     read_size: usize,
     ehlo: Vec<u8>,
 ) -> (Result<(), RunError>, QuitWhenReady, Vec<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        s.set_read_timeout(Some(BOUND)).expect("timeout");
+    let (addr, server) = spawn_peer(move |mut s| {
         let mut pending = Vec::new();
         let mut lines = Vec::new();
         s.write_all(b"220 mx.example.net ESMTP\r\n").expect("write");
@@ -338,7 +325,6 @@ fn run_client(
         }
         lines
     });
-    let c = TcpStream::connect(addr).expect("connect");
     let config = ClientConfig::new(Domain::new("client.example.com").expect("domain"))
         .with_tls(TlsPolicy::Off)
         .with_timeouts(bounded_timeouts());
@@ -346,7 +332,7 @@ fn run_client(
     let mut app = QuitWhenReady::default();
     let mut options = RunOptions::default();
     options.read_size = read_size;
-    let result = run(c, &mut client, &mut app, &options);
+    let result = run(connect(addr), &mut client, &mut app, &options);
     let lines = server.join().expect("server thread");
     (result, app, lines)
 }

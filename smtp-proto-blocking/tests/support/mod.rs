@@ -1,7 +1,12 @@
-//! Helpers shared by the loopback tests.
+//! Helpers shared by the loopback tests: bounded timeouts, loopback
+//! servers and peers on threads, and raw clients.
 
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use smtp_proto_blocking::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerSession};
 use smtp_proto_blocking::smtp_proto::session::Timeouts;
 
 /// Bounds every wait in the tests, so a broken driver fails instead of
@@ -19,4 +24,64 @@ pub fn bounded_timeouts() -> Timeouts {
     t.data_termination = BOUND;
     t.server = BOUND;
     t
+}
+
+/// The server thread of [`spawn_server`]: the driver's result and the
+/// handler.
+pub type ServerThread<H> = JoinHandle<(Result<ServeEnd, ServeError>, H)>;
+
+/// Binds a loopback listener and runs `peer` on a thread with the one
+/// connection it accepts, which has a read timeout of [`BOUND`] (a driver
+/// that gets it sets its own before each read).
+pub fn spawn_peer<T, F>(peer: F) -> (SocketAddr, JoinHandle<T>)
+where
+    T: Send + 'static,
+    F: FnOnce(TcpStream) -> T + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let join = thread::spawn(move || {
+        let (socket, _) = listener.accept().expect("accept");
+        socket.set_read_timeout(Some(BOUND)).expect("timeout");
+        peer(socket)
+    });
+    (addr, join)
+}
+
+/// Serves one loopback connection on a thread with `handler`; the thread
+/// returns the driver's result and the handler.
+pub fn spawn_server<H: ServerHandler + Send + 'static>(
+    config: ServerConfig,
+    options: ServeOptions,
+    handler: H,
+) -> (SocketAddr, ServerThread<H>) {
+    spawn_server_with_buffers(config, options, handler, None)
+}
+
+/// [`spawn_server`], with the server socket's send and receive buffers
+/// set to `buffers` bytes each (the kernel may round them).
+pub fn spawn_server_with_buffers<H: ServerHandler + Send + 'static>(
+    config: ServerConfig,
+    options: ServeOptions,
+    mut handler: H,
+    buffers: Option<usize>,
+) -> (SocketAddr, ServerThread<H>) {
+    spawn_peer(move |socket| {
+        if let Some(size) = buffers {
+            let s = socket2::SockRef::from(&socket);
+            s.set_send_buffer_size(size).expect("send buffer");
+            s.set_recv_buffer_size(size).expect("receive buffer");
+        }
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let end = serve(socket, &mut session, &mut handler, &options);
+        (end, handler)
+    })
+}
+
+/// A raw loopback client with a read timeout of [`BOUND`].
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(BOUND)).expect("timeout");
+    s
 }
