@@ -85,21 +85,18 @@ impl Connection {
     /// The message's file in `tmp/` and queue id, started with its trace
     /// lines when there is none yet.
     fn file(&mut self) -> std::io::Result<(String, maildir::Delivery)> {
-        match std::mem::take(&mut self.spool) {
-            Spool::File(id, delivery) => Ok((id, delivery)),
-            Spool::Failed => Err(std::io::Error::other("writing the message failed")),
-            Spool::InMemory => {
-                let id = serve_app::queue_id(&self.shared.ids);
-                let received =
-                    self.envelope
-                        .received(&id, self.peer.ip(), &self.shared.config.hostname);
-                let delivery = self.shared.maildir.begin(maildir::Trace {
-                    return_path: &self.envelope.from,
-                    received: &received,
-                })?;
-                Ok((id, delivery))
-            }
+        if let Some(started) = self.spool.take_file()? {
+            return Ok(started);
         }
+        let id = serve_app::queue_id(&self.shared.ids);
+        let received = self
+            .envelope
+            .received(&id, self.peer.ip(), &self.shared.config.hostname);
+        let delivery = self.shared.maildir.begin(maildir::Trace {
+            return_path: &self.envelope.from,
+            received: &received,
+        })?;
+        Ok((id, delivery))
     }
 
     /// Moves the message held in memory on to its file.

@@ -56,27 +56,24 @@ impl Connection {
     /// lines (blocking file IO, off the async threads) when there is none
     /// yet.
     async fn file(&mut self) -> std::io::Result<(String, maildir::Delivery)> {
-        match std::mem::take(&mut self.spool) {
-            Spool::File(id, delivery) => Ok((id, delivery)),
-            Spool::Failed => Err(std::io::Error::other("writing the message failed")),
-            Spool::InMemory => {
-                let id = serve_app::queue_id(&self.shared.ids);
-                let received =
-                    self.envelope
-                        .received(&id, self.peer.ip(), &self.shared.config.hostname);
-                let shared = Arc::clone(&self.shared);
-                let from = self.envelope.from.clone();
-                let delivery = tokio::task::spawn_blocking(move || {
-                    shared.maildir.begin(maildir::Trace {
-                        return_path: &from,
-                        received: &received,
-                    })
-                })
-                .await
-                .map_err(std::io::Error::other)??;
-                Ok((id, delivery))
-            }
+        if let Some(started) = self.spool.take_file()? {
+            return Ok(started);
         }
+        let id = serve_app::queue_id(&self.shared.ids);
+        let received = self
+            .envelope
+            .received(&id, self.peer.ip(), &self.shared.config.hostname);
+        let shared = Arc::clone(&self.shared);
+        let from = self.envelope.from.clone();
+        let delivery = tokio::task::spawn_blocking(move || {
+            shared.maildir.begin(maildir::Trace {
+                return_path: &from,
+                received: &received,
+            })
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok((id, delivery))
     }
 
     /// Moves the message held in memory on to its file (off the async

@@ -158,6 +158,19 @@ pub enum Spool {
     Failed,
 }
 
+impl Spool {
+    /// Takes the started file and its queue id (`None` while all of the
+    /// message is in memory), leaving `InMemory`; an error after a failed
+    /// write.
+    pub fn take_file(&mut self) -> std::io::Result<Option<(String, crate::maildir::Delivery)>> {
+        match std::mem::take(self) {
+            Spool::File(id, delivery) => Ok(Some((id, delivery))),
+            Spool::Failed => Err(std::io::Error::other("writing the message failed")),
+            Spool::InMemory => Ok(None),
+        }
+    }
+}
+
 /// A queue id: the time and a per-process counter, in hexadecimal.
 pub fn queue_id(counter: &std::sync::atomic::AtomicU64) -> String {
     format!(
