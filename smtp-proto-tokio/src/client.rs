@@ -297,6 +297,38 @@ where
                         // then.
                         break;
                     }
+                    // Pipelined BDAT: the chunk replies read while writing
+                    // go to the machine now, or they would fill the read
+                    // buffer and the socket buffers while the body is
+                    // written, and both sides would wait on each other.
+                    // An accepted chunk gives no event; any other event (a
+                    // refused chunk, 421) ends the body.
+                    let mut body_ends = false;
+                    loop {
+                        let step = client.handle_input(&buf[start..])?;
+                        start += step.consumed;
+                        match step.outcome {
+                            Outcome::Event(ClientEvent::SendBody) => {
+                                handler.on_event(client, ClientEvent::SendBody).await?;
+                            }
+                            Outcome::Event(event) => {
+                                body_ends = true;
+                                handler.on_event(client, event).await?;
+                            }
+                            Outcome::Transmit => {
+                                client.poll_transmit(&mut out);
+                                compact(&mut buf, &mut start);
+                                let wait = write_wait(client);
+                                peer =
+                                    flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait)
+                                        .await?;
+                            }
+                            _ => break,
+                        }
+                    }
+                    if body_ends || !client.wants_body() {
+                        break;
+                    }
                 }
                 continue;
             }

@@ -160,6 +160,49 @@ async fn bdat_without_pipelining_delivers_a_message_of_many_pieces() {
     assert_eq!(rec.messages, vec![app.whole()]);
 }
 
+/// A loopback pair whose sockets have 32 KiB send and receive buffers, so
+/// that unread bytes stall a writer soon.
+async fn small_buffer_pair() -> (TcpStream, TcpStream) {
+    const SIZE: u32 = 32 * 1024;
+    let listener = tokio::net::TcpSocket::new_v4().expect("socket");
+    listener.set_recv_buffer_size(SIZE).expect("rcvbuf");
+    listener.set_send_buffer_size(SIZE).expect("sndbuf");
+    listener
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = listener.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let client = tokio::net::TcpSocket::new_v4().expect("socket");
+    client.set_recv_buffer_size(SIZE).expect("rcvbuf");
+    client.set_send_buffer_size(SIZE).expect("sndbuf");
+    let (c, s) = tokio::join!(client.connect(addr), listener.accept());
+    (c.expect("connect"), s.expect("accept").0)
+}
+
+#[tokio::test]
+async fn many_small_pipelined_bdat_chunks_do_not_stall() {
+    let (c, s) = small_buffer_pair().await;
+    let mut cfg = ServerConfig::new("mx.example.net");
+    cfg.chunking = true;
+    cfg.pipelining = true;
+    let server = spawn_recorder(s, cfg);
+    // 2 MB in 100-octet pieces: 20,000 chunks, and as many replies, which
+    // are far more than the buffers hold if nobody reads them.
+    let line = format!("{}\r\n", "y".repeat(98)).into_bytes();
+    let mut app = Pieces::new(vec![line; 20_000]);
+    let mut client =
+        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
+    run_bounded(c, &mut client, &mut app)
+        .await
+        .expect("client run");
+    assert_eq!(app.delivered, Some(true));
+    // Pipelined: one SendBody for the whole message.
+    assert_eq!(app.send_body_events, 1);
+    let (end, rec) = join(server).await;
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(rec.messages, vec![app.whole()]);
+}
+
 #[tokio::test]
 async fn server_ends_when_the_client_pipelines_and_never_reads() {
     let (mut c, s) = pair().await;
