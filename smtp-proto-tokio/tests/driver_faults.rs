@@ -136,16 +136,18 @@ async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     got
 }
 
-#[tokio::test]
-async fn bdat_without_pipelining_delivers_a_message_of_many_pieces() {
-    let (c, s) = pair().await;
+/// Sends `pieces` as one message over BDAT (CHUNKING on, PIPELINING as
+/// given) to the crate's server over `(c, s)`, and checks that the server
+/// stored them whole. Returns the client application, to check more.
+async fn deliver_over_bdat(
+    (c, s): (TcpStream, TcpStream),
+    pipelining: bool,
+    pieces: Vec<Vec<u8>>,
+) -> Pieces {
     let mut cfg = ServerConfig::new("mx.example.net");
     cfg.chunking = true;
-    cfg.pipelining = false;
+    cfg.pipelining = pipelining;
     let server = spawn_recorder(s, cfg);
-    let pieces: Vec<Vec<u8>> = (0..5)
-        .map(|i| format!("Piece-{i}: {}\r\n", "x".repeat(100 * i)).into_bytes())
-        .collect();
     let mut app = Pieces::new(pieces);
     let mut client =
         Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
@@ -153,11 +155,20 @@ async fn bdat_without_pipelining_delivers_a_message_of_many_pieces() {
         .await
         .expect("client run");
     assert_eq!(app.delivered, Some(true));
-    // One SendBody per chunk: each chunk waited for its reply.
-    assert_eq!(app.send_body_events, 6);
     let (end, rec) = join(server).await;
     assert_eq!(end, Ok(ServeEnd::Closed));
     assert_eq!(rec.messages, vec![app.whole()]);
+    app
+}
+
+#[tokio::test]
+async fn bdat_without_pipelining_delivers_a_message_of_many_pieces() {
+    let pieces: Vec<Vec<u8>> = (0..5)
+        .map(|i| format!("Piece-{i}: {}\r\n", "x".repeat(100 * i)).into_bytes())
+        .collect();
+    let app = deliver_over_bdat(pair().await, false, pieces).await;
+    // One SendBody per chunk: each chunk waited for its reply.
+    assert_eq!(app.send_body_events, 6);
 }
 
 /// A loopback pair whose sockets have 32 KiB send and receive buffers, so
@@ -181,26 +192,12 @@ async fn small_buffer_pair() -> (TcpStream, TcpStream) {
 
 #[tokio::test]
 async fn many_small_pipelined_bdat_chunks_do_not_stall() {
-    let (c, s) = small_buffer_pair().await;
-    let mut cfg = ServerConfig::new("mx.example.net");
-    cfg.chunking = true;
-    cfg.pipelining = true;
-    let server = spawn_recorder(s, cfg);
     // 2 MB in 100-octet pieces: 20,000 chunks, and as many replies, which
     // are far more than the buffers hold if nobody reads them.
     let line = format!("{}\r\n", "y".repeat(98)).into_bytes();
-    let mut app = Pieces::new(vec![line; 20_000]);
-    let mut client =
-        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
-    run_bounded(c, &mut client, &mut app)
-        .await
-        .expect("client run");
-    assert_eq!(app.delivered, Some(true));
+    let app = deliver_over_bdat(small_buffer_pair().await, true, vec![line; 20_000]).await;
     // Pipelined: one SendBody for the whole message.
     assert_eq!(app.send_body_events, 1);
-    let (end, rec) = join(server).await;
-    assert_eq!(end, Ok(ServeEnd::Closed));
-    assert_eq!(rec.messages, vec![app.whole()]);
 }
 
 #[tokio::test]
