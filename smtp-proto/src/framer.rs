@@ -461,6 +461,12 @@ pub(crate) fn visible_run(b: &[u8]) -> usize {
 mod tests {
     use super::*;
 
+    /// The frame of `consumed` discarded octets, `end` when they reach the
+    /// end of the over-long line.
+    fn discarded(consumed: usize, end: bool) -> Frame {
+        Frame::Discarded { consumed, end }
+    }
+
     fn lines(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, &'static str>> {
         let mut f = LineFramer::new();
         let mut out = Vec::new();
@@ -555,13 +561,7 @@ mod tests {
             }
         }
         assert_eq!(dropped, 4096 * 1000);
-        assert_eq!(
-            f.next_frame(b"yy\r\nQUIT\r\n", 512),
-            Frame::Discarded {
-                consumed: 4,
-                end: true
-            }
-        );
+        assert_eq!(f.next_frame(b"yy\r\nQUIT\r\n", 512), discarded(4, true));
         assert!(matches!(f.next_frame(b"QUIT\r\n", 512), Frame::Line(_)));
     }
 
@@ -812,29 +812,11 @@ mod tests {
         // through the next CR LF, never held whole.
         let mut f = LineFramer::crlf_only();
         let piece = b"NOOP\n".repeat(200);
-        assert_eq!(
-            f.next_frame(&piece, 512),
-            Frame::Discarded {
-                consumed: 1000,
-                end: false
-            }
-        );
+        assert_eq!(f.next_frame(&piece, 512), discarded(1000, false));
         for _ in 0..100 {
-            assert_eq!(
-                f.next_frame(&piece, 512),
-                Frame::Discarded {
-                    consumed: 1000,
-                    end: false
-                }
-            );
+            assert_eq!(f.next_frame(&piece, 512), discarded(1000, false));
         }
-        assert_eq!(
-            f.next_frame(b"x\r\nQUIT\r\n", 512),
-            Frame::Discarded {
-                consumed: 3,
-                end: true
-            }
-        );
+        assert_eq!(f.next_frame(b"x\r\nQUIT\r\n", 512), discarded(3, true));
         assert!(matches!(f.next_frame(b"QUIT\r\n", 512), Frame::Line(_)));
         // Exactly at the limit, terminator included: accepted.
         let mut line = b"a\n".repeat(255);
@@ -875,20 +857,8 @@ mod tests {
         let mut f = LineFramer::crlf_only();
         let mut first = vec![b'X'; 600];
         first.push(b'\r');
-        assert_eq!(
-            f.next_frame(&first, 512),
-            Frame::Discarded {
-                consumed: 601,
-                end: false
-            }
-        );
-        assert_eq!(
-            f.next_frame(b"\nNOOP\r\n", 512),
-            Frame::Discarded {
-                consumed: 1,
-                end: true
-            }
-        );
+        assert_eq!(f.next_frame(&first, 512), discarded(601, false));
+        assert_eq!(f.next_frame(b"\nNOOP\r\n", 512), discarded(1, true));
         assert!(!f.is_discarding());
         assert!(matches!(
             f.next_frame(b"NOOP\r\n", 512),
@@ -904,10 +874,7 @@ mod tests {
         ));
         assert_eq!(
             f.next_frame(b"X\nNOOP\r\nQUIT\r\n", 512),
-            Frame::Discarded {
-                consumed: 8,
-                end: true
-            }
+            discarded(8, true)
         );
         let mut f = LineFramer::crlf_only();
         assert!(matches!(
@@ -918,56 +885,26 @@ mod tests {
             f.next_frame(b"XX", 512),
             Frame::Discarded { end: false, .. }
         ));
-        assert_eq!(
-            f.next_frame(b"\nNOOP\r\nQUIT\r\n", 512),
-            Frame::Discarded {
-                consumed: 7,
-                end: true
-            }
-        );
+        assert_eq!(f.next_frame(b"\nNOOP\r\nQUIT\r\n", 512), discarded(7, true));
 
         // First detection: the line reaches the limit with a CR as its last
         // octet within it; the LF comes with the next call.
         let mut f = LineFramer::crlf_only();
         let mut at_limit = vec![b'X'; 511];
         at_limit.push(b'\r');
-        assert_eq!(
-            f.next_frame(&at_limit, 512),
-            Frame::Discarded {
-                consumed: 512,
-                end: false
-            }
-        );
-        assert_eq!(
-            f.next_frame(b"\nNOOP\r\n", 512),
-            Frame::Discarded {
-                consumed: 1,
-                end: true
-            }
-        );
+        assert_eq!(f.next_frame(&at_limit, 512), discarded(512, false));
+        assert_eq!(f.next_frame(b"\nNOOP\r\n", 512), discarded(1, true));
         // ... or in the same call, just past the window.
         let mut f = LineFramer::crlf_only();
         let mut same = at_limit.clone();
         same.extend_from_slice(b"\nNOOP\r\n");
-        assert_eq!(
-            f.next_frame(&same, 512),
-            Frame::Discarded {
-                consumed: 513,
-                end: true
-            }
-        );
+        assert_eq!(f.next_frame(&same, 512), discarded(513, true));
         // A bare CR just before the window end followed by another octet
         // is no line end.
         let mut f = LineFramer::crlf_only();
         let mut bare = at_limit.clone();
         bare.extend_from_slice(b"X\nRCPT\r\nNOOP\r\n");
-        assert_eq!(
-            f.next_frame(&bare, 512),
-            Frame::Discarded {
-                consumed: 512 + 8,
-                end: true
-            }
-        );
+        assert_eq!(f.next_frame(&bare, 512), discarded(512 + 8, true));
         for input in [&first, &same, &bare] {
             let mut input = input.clone();
             input.extend_from_slice(b"\nX\r\nNOOP\r\n");

@@ -329,21 +329,21 @@ pub struct Parameter<'a> {
 }
 
 /// The keywords the parameter parsers interpret, MAIL's and RCPT's.
-const INTERPRETED: [&str; 14] = [
-    "SIZE",
-    "BODY",
-    "SMTPUTF8",
-    "RET",
-    "ENVID",
-    "AUTH",
-    "REQUIRETLS",
-    "MT-PRIORITY",
-    "HOLDFOR",
-    "HOLDUNTIL",
-    "BY",
-    "NOTIFY",
-    "ORCPT",
-    "RRVS",
+const INTERPRETED: [Folded; 14] = [
+    kw::SIZE,
+    kw::BODY,
+    kw::SMTPUTF8,
+    kw::RET,
+    kw::ENVID,
+    kw::AUTH,
+    kw::REQUIRETLS,
+    kw::MT_PRIORITY,
+    kw::HOLDFOR,
+    kw::HOLDUNTIL,
+    kw::BY,
+    kw::NOTIFY,
+    kw::ORCPT,
+    kw::RRVS,
 ];
 
 fn is_esmtp_keyword(k: &str) -> bool {
@@ -370,7 +370,8 @@ impl<'a> Parameter<'a> {
         if !is_esmtp_keyword(keyword) {
             return Err(ValueError::Syntax("invalid ESMTP keyword"));
         }
-        if INTERPRETED.iter().any(|k| k.eq_ignore_ascii_case(keyword)) {
+        // A valid keyword is letters, digits and `-`, which fold exactly.
+        if INTERPRETED.contains(&Folded::at(keyword.as_bytes(), 0, keyword.len())) {
             return Err(ValueError::Syntax(
                 "a keyword with its own field in MailParameters or RcptParameters",
             ));
