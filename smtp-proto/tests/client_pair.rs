@@ -190,6 +190,10 @@ impl Pair {
     }
 }
 
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 fn client_config() -> ClientConfig {
     ClientConfig::new(Domain::new("client.example.net").unwrap())
 }
@@ -260,6 +264,36 @@ fn pair_starttls_auth_and_two_messages() {
     assert_eq!(pair.summaries.len(), 3);
     assert_eq!(pair.summaries[1].message, None);
     assert!(pair.summaries[2].all_delivered());
+    assert!(pair.client.is_closed());
+}
+
+/// Both ends on implicit TLS (RFC 8314): no STARTTLS on the wire, and
+/// AUTH goes ahead on a server that requires TLS for it, with a client
+/// that refuses AUTH in the clear.
+#[test]
+fn pair_implicit_tls_auth_without_starttls() {
+    let mut actor = Actor::new(vec![Job::new(
+        "alice@example.net",
+        &["bob@example.org"],
+        &[b"over implicit TLS"],
+    )]);
+    actor.auth = Some((AuthCredentials::password("alice", "s3cret"), None));
+    let mut server = server_config();
+    server.starttls = true;
+    server.implicit_tls = true;
+    server.auth_requires_tls = true;
+    server.auth_mechanisms = vec![SaslMechanism::Plain];
+    let client = client_config()
+        .with_tls(TlsPolicy::Required)
+        .with_implicit_tls(true);
+    let mut pair = Pair::new(client, server, actor);
+    pair.drive();
+    assert!(pair.server.is_tls() && pair.server.is_authenticated());
+    assert!(pair.client.is_tls() && pair.client.is_authenticated());
+    assert!(!contains(&pair.client_wire, b"STARTTLS"));
+    assert!(contains(&pair.client_wire, b"AUTH PLAIN"));
+    assert_eq!(pair.app.messages, [b"over implicit TLS\r\n".to_vec()]);
+    assert!(pair.summaries[0].all_delivered());
     assert!(pair.client.is_closed());
 }
 

@@ -777,6 +777,68 @@ fn starttls_forgets_everything_and_stops_advertising() {
     assert!(r.events.contains(&"StartTls".to_string()));
 }
 
+/// RFC 8314 §3.3: on implicit TLS the session starts encrypted. Nothing
+/// offers STARTTLS (even with `starttls` set, as a server that also has a
+/// plain port would configure it), AUTH and REQUIRETLS are there from the
+/// first EHLO, and STARTTLS is refused as on any encrypted session.
+#[test]
+fn implicit_tls_starts_encrypted() {
+    let mut c = tls_config();
+    c.implicit_tls = true;
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN LOGIN
+    S: 250-CHUNKING
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 REQUIRETLS
+    C: STARTTLS
+    S: 503 5.5.1 TLS already active
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 235 2.7.0 Authentication successful
+    C: MAIL FROM:<a@bar.com> REQUIRETLS
+    S: 250 2.1.0 OK
+",
+    );
+    assert!(
+        !r.events.contains(&"StartTls".to_string()),
+        "{:#?}",
+        r.events
+    );
+    assert!(
+        r.events.iter().any(|e| e.starts_with("Auth(")),
+        "{:#?}",
+        r.events
+    );
+}
+
+/// Without STARTTLS in the configuration, an implicit-TLS session still
+/// answers STARTTLS with why it cannot start (TLS is up), not with 502.
+#[test]
+fn implicit_tls_without_starttls_says_tls_is_up() {
+    let mut c = config();
+    c.implicit_tls = true;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: STARTTLS
+    S: 503 5.5.1 TLS already active
+",
+    );
+}
+
 #[test]
 fn auth_exchanges() {
     let mut c = config();

@@ -81,6 +81,7 @@ pub fn config(bits: u8) -> ServerConfig {
         c.requiretls = true;
         c.limits = true;
     }
+    c.implicit_tls = bits & 128 != 0;
     c
 }
 

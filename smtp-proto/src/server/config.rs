@@ -41,6 +41,13 @@ pub struct ServerConfig {
     /// Advertise STARTTLS (RFC 3207) while TLS is not yet up. Set it only
     /// when the caller can run a TLS handshake.
     pub starttls: bool,
+    /// The connection is encrypted from its first byte (implicit TLS, RFC
+    /// 8314 §3.3, the submissions port 465): the session starts with TLS
+    /// up, so it never offers STARTTLS, answers a STARTTLS command with
+    /// `503 5.5.1`, and offers AUTH and REQUIRETLS as it would after
+    /// STARTTLS. The caller runs the handshake before the greeting (the
+    /// adapters' `serve` does, with their TLS acceptor).
+    pub implicit_tls: bool,
     /// SASL mechanisms advertised with AUTH (RFC 4954); empty for no AUTH.
     pub auth_mechanisms: Vec<SaslMechanism>,
     /// Offer AUTH only once TLS is up (538 5.7.11 before).
@@ -95,6 +102,7 @@ impl ServerConfig {
             eight_bit_mime: true,
             smtputf8: false,
             starttls: false,
+            implicit_tls: false,
             auth_mechanisms: Vec::new(),
             auth_requires_tls: false,
             chunking: true,

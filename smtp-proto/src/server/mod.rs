@@ -287,6 +287,7 @@ impl ServerSession {
             max_auth_line_length: config.max_auth_line_length,
             ..DecoderConfig::default()
         };
+        let config_tls = config.implicit_tls;
         Ok(Self {
             decoder: CommandDecoder::new(dc),
             config,
@@ -294,7 +295,7 @@ impl ServerSession {
             phase: Phase::Greeting,
             out: Vec::new(),
             hello: None,
-            tls: false,
+            tls: config_tls,
             authenticated: false,
             errors: 0,
             txn: Transaction::default(),
@@ -1252,9 +1253,8 @@ impl ServerSession {
                 Ok(Step::event(pos, ServerEvent::Expn(text)))
             }
             Command::StartTls => {
-                if !self.config.starttls {
-                    return self.not_implemented(pos, "STARTTLS");
-                }
+                // Checked first, so a session on implicit TLS that does not
+                // offer STARTTLS still says why it cannot start.
                 if self.tls {
                     return self.machine_reject(
                         pos,
@@ -1264,6 +1264,9 @@ impl ServerSession {
                         Rejection::TlsAlreadyActive,
                         true,
                     );
+                }
+                if !self.config.starttls {
+                    return self.not_implemented(pos, "STARTTLS");
                 }
                 if let Err(e) = self.phase.check(CommandKind::StartTls) {
                     return self.sequence(pos, e);
