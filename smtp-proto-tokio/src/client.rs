@@ -5,7 +5,9 @@
 //! machine, hands every event to your [`ClientHandler`], writes the
 //! commands (reading meanwhile, so a large pipelined group cannot deadlock
 //! the connection), applies the per-phase timeout the machine reports, and
-//! runs the STARTTLS handshake through tokio-rustls when the machine asks.
+//! runs the TLS handshake through tokio-rustls: before anything else for a
+//! machine with implicit TLS (RFC 8314, the submissions port 465), or when
+//! the machine asks for it after STARTTLS.
 
 use std::future::Future;
 use std::io;
@@ -21,7 +23,7 @@ use crate::io::{
     buffer_full, compact, flush_within, is_write_timeout, read_ready, read_some, shutdown_within,
     write_within, Filled, MaybeTls, PeerState,
 };
-use crate::tls::{connect_starttls, StartTlsError};
+use crate::tls::{connect_starttls, handshake_within, StartTlsError};
 
 /// The application's side of a client connection.
 pub trait ClientHandler: Send {
@@ -54,9 +56,16 @@ pub trait ClientHandler: Send {
 #[non_exhaustive]
 pub struct RunOptions {
     /// The TLS connector and the name to check the server's certificate
-    /// against; `None` makes STARTTLS fail (use `TlsPolicy::Off` then).
+    /// against, for STARTTLS and for implicit TLS. With the
+    /// [`ClientConfig`]'s `implicit_tls` on, [`run`] runs the handshake
+    /// with them before it reads the greeting, and refuses to run without
+    /// them ([`RunError::ImplicitTlsWithoutConnector`]). Otherwise `None`
+    /// makes STARTTLS fail (use `TlsPolicy::Off` then).
+    ///
+    /// [`ClientConfig`]: smtp_proto::client::ClientConfig
     pub tls: Option<(TlsConnector, ServerName<'static>)>,
-    /// The longest a TLS handshake may take.
+    /// The longest a TLS handshake may take (after STARTTLS, or at the
+    /// start of an implicit-TLS connection).
     pub handshake_timeout: Duration,
     /// The most bytes held in the read buffer, not yet taken by the
     /// machine (bounded memory). [`run`] raises it to what the longest
@@ -111,10 +120,22 @@ pub enum RunError {
     /// none of the bytes sent to it for that long (it does not read).
     #[error("timed out waiting for the server")]
     TimedOut,
-    /// STARTTLS failed (data injected after the 220, or the handshake
-    /// failed or timed out).
-    #[error("STARTTLS failed: {0}")]
+    /// TLS could not be started: after STARTTLS (data injected after the
+    /// 220, or the handshake failed or timed out), or at the start of an
+    /// implicit-TLS connection (the handshake or the certificate check
+    /// failed, for example because the server spoke plaintext, or it did
+    /// not complete within [`RunOptions::handshake_timeout`]:
+    /// [`StartTlsError::Handshake`], of kind [`io::ErrorKind::TimedOut`]
+    /// for the time-out).
+    #[error(transparent)]
     StartTls(#[from] StartTlsError),
+    /// The machine is for implicit TLS (`ClientConfig::implicit_tls`) but
+    /// [`RunOptions::tls`] holds no connector, so the connection could not
+    /// be encrypted. Returned before anything is read or sent: the machine
+    /// would otherwise talk in plaintext while it takes the connection for
+    /// encrypted (and send passwords).
+    #[error("implicit TLS is on but no TLS connector is configured")]
+    ImplicitTlsWithoutConnector,
 }
 
 impl From<io::Error> for RunError {
@@ -187,6 +208,39 @@ fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
 /// handed to the handler: a `421` ends the session as it would at any
 /// other point (`Ok`), a reply the machine refuses is returned as its
 /// error, and only without a reply is the write's error returned.
+///
+/// # Implicit TLS
+///
+/// When the machine's [`ClientConfig`] has `implicit_tls` on (RFC 8314
+/// §3, the submissions port 465), `stream` is the raw connection and the
+/// TLS handshake comes first: `run` runs it with the connector and server
+/// name of [`RunOptions::tls`], within [`RunOptions::handshake_timeout`],
+/// then reads the greeting over TLS; the machine never sends STARTTLS. A
+/// handshake that fails (a server that speaks plaintext, a certificate
+/// that does not check out) or times out returns [`RunError::StartTls`]
+/// with nothing sent but the handshake. Without a connector this returns
+/// [`RunError::ImplicitTlsWithoutConnector`] and sends nothing.
+///
+/// ```no_run
+/// use smtp_proto_tokio::client::{run, ClientHandler, RunOptions};
+/// use smtp_proto_tokio::rustls::pki_types::ServerName;
+/// use smtp_proto_tokio::smtp_proto::client::{Client, ClientConfig};
+/// use smtp_proto_tokio::smtp_proto::command::Domain;
+/// use smtp_proto_tokio::{tls, tokio_rustls::TlsConnector};
+///
+/// async fn submit(handler: &mut impl ClientHandler) -> Result<(), Box<dyn std::error::Error>> {
+///     let stream = tokio::net::TcpStream::connect(("mail.example.org", 465)).await?;
+///     let mut options = RunOptions::default();
+///     let connector = TlsConnector::from(tls::client_config_webpki_roots()?);
+///     options.tls = Some((connector, ServerName::try_from("mail.example.org")?));
+///     let config = ClientConfig::new(Domain::new("client.example.com")?).with_implicit_tls(true);
+///     let mut client = Client::new(config);
+///     run(stream, &mut client, handler, &options).await?;
+///     Ok(())
+/// }
+/// ```
+///
+/// [`ClientConfig`]: smtp_proto::client::ClientConfig
 pub async fn run<S, H>(
     stream: S,
     client: &mut Client,
@@ -197,7 +251,20 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: ClientHandler,
 {
-    let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
+    let mut stream: MaybeTls<S, TlsStream<S>> = if client.config().implicit_tls {
+        let Some((connector, name)) = options.tls.as_ref() else {
+            return Err(RunError::ImplicitTlsWithoutConnector);
+        };
+        // Nothing has been read, so nothing can wait in plaintext.
+        let tls = handshake_within(
+            options.handshake_timeout,
+            connect_starttls(connector, name.clone(), stream, &[]),
+        )
+        .await?;
+        MaybeTls::Tls(Box::new(tls))
+    } else {
+        MaybeTls::Plain(stream)
+    };
     let cap = read_cap(options, &client.config().replies);
     // The machine has consumed `buf[..start]`; see `compact`.
     let mut start = 0;
@@ -241,17 +308,14 @@ where
                         StartTlsError::Handshake(io::Error::other("TLS already active")).into(),
                     );
                 };
-                let tls = match tokio::time::timeout(
+                let tls = match handshake_within(
                     options.handshake_timeout,
                     connect_starttls(connector, name.clone(), plain, &buf),
                 )
                 .await
                 {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => break Err(e.into()),
-                    Err(_) => {
-                        break Err(StartTlsError::Handshake(io::ErrorKind::TimedOut.into()).into())
-                    }
+                    Ok(tls) => tls,
+                    Err(e) => break Err(e.into()),
                 };
                 stream = MaybeTls::Tls(Box::new(tls));
                 client.tls_established()?;

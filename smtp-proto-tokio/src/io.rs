@@ -10,7 +10,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-/// A stream that is plaintext until STARTTLS, then TLS.
+/// A stream that is plaintext until STARTTLS, then TLS (or TLS from the
+/// start, with implicit TLS).
 #[derive(Debug)]
 pub enum MaybeTls<S, T> {
     /// Before STARTTLS.

@@ -1,7 +1,8 @@
 //! Tokio adapter for [`smtp_proto`]: drives the sans-IO SMTP server and
 //! client machines over any [`tokio::io::AsyncRead`] +
 //! [`tokio::io::AsyncWrite`] stream, and upgrades the stream with STARTTLS
-//! through `tokio-rustls`.
+//! through `tokio-rustls`, or runs it encrypted from the first byte with
+//! implicit TLS (RFC 8314, the submissions port 465).
 //!
 //! The core does all protocol work; this crate owns the socket, the read
 //! buffer and the clock (the per-phase timeouts the machines report). It

@@ -4,8 +4,10 @@
 //! buffer and the clock: it reads, feeds the session, hands every event to
 //! your [`ServerHandler`], writes the replies (reading meanwhile, so a
 //! client that pipelines a large group cannot deadlock the connection),
-//! applies the per-phase timeout the session reports, and runs the
-//! STARTTLS handshake through tokio-rustls when the session asks for it.
+//! applies the per-phase timeout the session reports, and runs the TLS
+//! handshake through tokio-rustls: before anything else for a session with
+//! implicit TLS (RFC 8314, the submissions port 465), or when the session
+//! asks for it after STARTTLS.
 
 use std::future::Future;
 use std::io;
@@ -24,7 +26,7 @@ use crate::io::{
     buffer_full, compact, flush_within, is_write_timeout, read_some, shutdown_within, write_within,
     Filled, MaybeTls, PeerState,
 };
-use crate::tls::{accept_starttls, StartTlsError};
+use crate::tls::{accept_starttls, handshake_within, StartTlsError};
 
 /// The application's side of a server connection.
 ///
@@ -50,14 +52,18 @@ pub trait ServerHandler: Send {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ServeOptions {
-    /// The TLS acceptor for STARTTLS. `None` is for sessions that do not
-    /// advertise STARTTLS: [`serve`] refuses to run a session whose
-    /// [`ServerConfig`]'s `starttls` is on without an acceptor
-    /// ([`ServeError::StartTlsWithoutAcceptor`]).
+    /// The TLS acceptor, for STARTTLS and for implicit TLS. With the
+    /// [`ServerConfig`]'s `implicit_tls` on, [`serve`] runs the handshake
+    /// with it before it sends anything (the greeting goes out encrypted).
+    /// `None` is for plaintext sessions that do not advertise STARTTLS:
+    /// [`serve`] refuses to run a session with `implicit_tls`
+    /// ([`ServeError::ImplicitTlsWithoutAcceptor`]) or `starttls`
+    /// ([`ServeError::StartTlsWithoutAcceptor`]) on without an acceptor.
     ///
     /// [`ServerConfig`]: smtp_proto::server::ServerConfig
     pub tls: Option<TlsAcceptor>,
-    /// The longest a TLS handshake may take.
+    /// The longest a TLS handshake may take (after STARTTLS, or at the
+    /// start of an implicit-TLS connection).
     pub handshake_timeout: Duration,
     /// The most bytes held in the read buffer, not yet taken by the
     /// session (bounded memory). [`serve`] raises it to one more than the
@@ -125,15 +131,26 @@ pub enum ServeError {
     /// The handler left a decision open, or called the session wrongly.
     #[error("application error: {0}")]
     Usage(#[from] UsageError),
-    /// STARTTLS failed (plaintext injected before the handshake, or the
-    /// handshake failed or timed out).
-    #[error("STARTTLS failed: {0}")]
+    /// TLS could not be started: after STARTTLS (plaintext injected before
+    /// the handshake, or the handshake failed or timed out), or at the
+    /// start of an implicit-TLS connection (the handshake failed, for
+    /// example because the client spoke plaintext, or did not complete
+    /// within [`ServeOptions::handshake_timeout`]:
+    /// [`StartTlsError::Handshake`], of kind
+    /// [`io::ErrorKind::TimedOut`] for the time-out).
+    #[error(transparent)]
     StartTls(#[from] StartTlsError),
     /// The session advertises STARTTLS (`ServerConfig::starttls`) but
     /// [`ServeOptions::tls`] holds no acceptor, so the upgrade could not be
     /// made. Returned before anything is sent; the connection is closed.
     #[error("STARTTLS is advertised but no TLS acceptor is configured")]
     StartTlsWithoutAcceptor,
+    /// The session is for implicit TLS (`ServerConfig::implicit_tls`) but
+    /// [`ServeOptions::tls`] holds no acceptor, so no handshake could be
+    /// run. Returned before anything is read or sent (the session's
+    /// greeting is never sent in plaintext); the connection is closed.
+    #[error("implicit TLS is on but no TLS acceptor is configured")]
+    ImplicitTlsWithoutAcceptor,
 }
 
 impl From<io::Error> for ServeError {
@@ -214,6 +231,60 @@ fn read_cap(options: &ServeOptions, config: &ServerConfig) -> usize {
 /// (`session.refuse(..)`); what it queued is sent first. A session that
 /// advertises STARTTLS needs [`ServeOptions::tls`]; without it this
 /// returns [`ServeError::StartTlsWithoutAcceptor`] and sends nothing.
+///
+/// # Implicit TLS
+///
+/// When the session's [`ServerConfig`] has `implicit_tls` on (RFC 8314
+/// §3.3, the submissions port 465), `stream` is the raw connection and
+/// the TLS handshake comes first: `serve` runs it with the acceptor of
+/// [`ServeOptions::tls`], within [`ServeOptions::handshake_timeout`],
+/// before it reads or sends anything else, then runs the session over the
+/// TLS stream as it would after STARTTLS; the queued greeting is the first
+/// thing sent, encrypted. A handshake that fails or times out ends the
+/// connection with [`ServeError::StartTls`] and nothing sent in plaintext
+/// (only what rustls itself sends, such as a TLS alert). Without an
+/// acceptor this returns [`ServeError::ImplicitTlsWithoutAcceptor`] and
+/// sends nothing.
+///
+/// ```no_run
+/// use smtp_proto_tokio::server::{serve, ServeOptions, ServerHandler};
+/// use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+/// use smtp_proto_tokio::{tls, tokio_rustls::TlsAcceptor};
+///
+/// /// Takes every message (and drops it).
+/// struct TakeAll;
+///
+/// impl ServerHandler for TakeAll {
+///     async fn on_event(
+///         &mut self,
+///         session: &mut ServerSession,
+///         event: ServerEvent<'_>,
+///     ) -> std::io::Result<()> {
+///         match event {
+///             ServerEvent::Hello { .. }
+///             | ServerEvent::Mail { .. }
+///             | ServerEvent::Rcpt { .. }
+///             | ServerEvent::MessageEnd { .. } => session.accept().map_err(std::io::Error::other),
+///             _ => Ok(()),
+///         }
+///     }
+/// }
+///
+/// # async fn submissions() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:465").await?;
+/// let mut options = ServeOptions::default();
+/// let tls_config = tls::server_config("cert.pem".as_ref(), "key.pem".as_ref())?;
+/// options.tls = Some(TlsAcceptor::from(tls_config));
+///
+/// let (stream, _) = listener.accept().await?;
+/// let mut config = ServerConfig::new("mx.example.net");
+/// config.implicit_tls = true;
+/// let mut session = ServerSession::new(config)?;
+/// session.greet()?; // queued now, sent after the handshake
+/// serve(stream, &mut session, &mut TakeAll, &options).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn serve<S, H>(
     stream: S,
     session: &mut ServerSession,
@@ -224,10 +295,27 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: ServerHandler,
 {
+    // Checked first: an implicit-TLS session reports TLS as up from the
+    // start, so the STARTTLS check below would let it through.
+    let implicit_tls = session.config().implicit_tls;
+    if implicit_tls && options.tls.is_none() {
+        return Err(ServeError::ImplicitTlsWithoutAcceptor);
+    }
     if session.config().starttls && options.tls.is_none() && !session.is_tls() {
         return Err(ServeError::StartTlsWithoutAcceptor);
     }
-    let mut stream: MaybeTls<S, TlsStream<S>> = MaybeTls::Plain(stream);
+    let mut stream: MaybeTls<S, TlsStream<S>> = match options.tls.as_ref() {
+        Some(acceptor) if implicit_tls => {
+            // Nothing has been read, so nothing can wait in plaintext.
+            let tls = handshake_within(
+                options.handshake_timeout,
+                accept_starttls(acceptor, stream, &[]),
+            )
+            .await?;
+            MaybeTls::Tls(Box::new(tls))
+        }
+        _ => MaybeTls::Plain(stream),
+    };
     let cap = read_cap(options, session.config());
     // The machine has consumed `buf[..start]`; see `compact`.
     let mut start = 0;
@@ -267,17 +355,14 @@ where
                         StartTlsError::Handshake(io::Error::other("TLS already active")).into(),
                     );
                 };
-                let tls = match tokio::time::timeout(
+                let tls = match handshake_within(
                     options.handshake_timeout,
                     accept_starttls(acceptor, plain, &buf),
                 )
                 .await
                 {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => break Err(e.into()),
-                    Err(_) => {
-                        break Err(StartTlsError::Handshake(io::ErrorKind::TimedOut.into()).into())
-                    }
+                    Ok(tls) => tls,
+                    Err(e) => break Err(e.into()),
                 };
                 stream = MaybeTls::Tls(Box::new(tls));
                 session.tls_established()?;

@@ -1,4 +1,5 @@
-//! TLS configuration for STARTTLS, built on rustls with the *ring* provider.
+//! TLS configuration for STARTTLS and implicit TLS, built on rustls with
+//! the *ring* provider.
 //!
 //! The helpers here turn PEM files into ready [`ServerConfig`] and
 //! [`ClientConfig`] values:
@@ -12,7 +13,13 @@
 //!
 //! [`accept_starttls`] and [`connect_starttls`] upgrade a connection after
 //! the STARTTLS exchange, refusing to when plaintext is already waiting in
-//! the caller's read buffer (RFC 3207 §5, CVE-2011-0411).
+//! the caller's read buffer (RFC 3207 §5, CVE-2011-0411). For implicit TLS
+//! (RFC 8314, the submissions port 465), [`server::serve`] and
+//! [`client::run`] run the handshake themselves at the start of the
+//! connection, with the same acceptor or connector.
+//!
+//! [`server::serve`]: crate::server::serve
+//! [`client::run`]: crate::client::run
 //!
 //! Every config is built with an explicit [`CryptoProvider`] (see
 //! [`crypto_provider`]), so nothing depends on a process-wide default
@@ -31,9 +38,11 @@
 //! # }
 //! ```
 
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -199,7 +208,8 @@ pub fn client_config_with_roots(roots: RootCertStore) -> Result<Arc<ClientConfig
     Ok(Arc::new(config))
 }
 
-/// Why a STARTTLS upgrade did not happen.
+/// Why a STARTTLS upgrade, or the handshake at the start of an
+/// implicit-TLS connection, did not happen.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartTlsError {
@@ -210,7 +220,9 @@ pub enum StartTlsError {
     #[error("{0} bytes of plaintext arrived after STARTTLS, before the TLS handshake")]
     PlaintextAfterStartTls(usize),
     /// The TLS handshake failed (including when the peer sent plaintext
-    /// instead of a TLS record).
+    /// instead of a TLS record), or did not complete in time (the drivers'
+    /// `handshake_timeout`; the error's kind is then
+    /// [`io::ErrorKind::TimedOut`]).
     #[error("TLS handshake failed: {0}")]
     Handshake(#[source] io::Error),
 }
@@ -283,4 +295,18 @@ where
         .connect(server_name, stream)
         .await
         .map_err(StartTlsError::Handshake)
+}
+
+/// Runs a TLS handshake given at most `limit`; past it, the handshake is
+/// dropped (and with it the stream it owns, which closes the connection)
+/// and the error is [`StartTlsError::Handshake`] of kind
+/// [`io::ErrorKind::TimedOut`].
+pub(crate) async fn handshake_within<T>(
+    limit: Duration,
+    handshake: impl Future<Output = Result<T, StartTlsError>>,
+) -> Result<T, StartTlsError> {
+    match tokio::time::timeout(limit, handshake).await {
+        Ok(result) => result,
+        Err(_) => Err(StartTlsError::Handshake(io::ErrorKind::TimedOut.into())),
+    }
 }

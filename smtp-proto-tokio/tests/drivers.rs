@@ -3,14 +3,14 @@
 
 mod support;
 
-use support::{client_config, join, pair, read_until, spawn_recorder, Recorder, BOUND};
+use support::{
+    client_config, join, pair, read_until, spawn_recorder, tls_configs, Recorder, BOUND,
+};
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
-use smtp_proto_tokio::rustls::{ClientConfig, ServerConfig as TlsServerConfig};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions};
 use smtp_proto_tokio::smtp_proto::client::{
     AuthCredentials, Client, ClientEvent, Envelope, TlsPolicy,
@@ -18,23 +18,8 @@ use smtp_proto_tokio::smtp_proto::client::{
 use smtp_proto_tokio::smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto_tokio::smtp_proto::sasl::SaslMechanism;
 use smtp_proto_tokio::smtp_proto::server::{RemoteError, ServerConfig, ServerSession};
-use smtp_proto_tokio::tls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-
-fn tls_configs() -> (Arc<TlsServerConfig>, Arc<ClientConfig>) {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
-    let cert_der = cert.der().clone();
-    let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
-    let server = tls::server_config_from_der(vec![cert_der.clone()], key_der).expect("server");
-    let mut roots = smtp_proto_tokio::rustls::RootCertStore::empty();
-    roots.add(cert_der).expect("root");
-    (
-        server,
-        tls::client_config_with_roots(roots).expect("client"),
-    )
-}
 
 /// A client application that sends one message to `n` recipients.
 struct OneMessage {

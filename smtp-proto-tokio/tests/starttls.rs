@@ -3,13 +3,11 @@
 
 mod support;
 
-use support::pair;
+use support::{pair, tls_configs as configs};
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use smtp_proto_tokio::rustls::pki_types::ServerName;
-use smtp_proto_tokio::rustls::{ClientConfig, ServerConfig};
 use smtp_proto_tokio::tls::{self, StartTlsError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -18,18 +16,6 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 /// Upper bound on each step, so a broken test fails instead of hanging.
 /// Not a performance assertion.
 const BOUND: Duration = Duration::from_secs(20);
-
-fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
-    let cert_der = cert.der().clone();
-    let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
-    let server = tls::server_config_from_der(vec![cert_der.clone()], key_der).expect("server");
-    let mut roots = smtp_proto_tokio::rustls::RootCertStore::empty();
-    roots.add(cert_der).expect("root");
-    let client = tls::client_config_with_roots(roots).expect("client");
-    (server, client)
-}
 
 /// Reads until `buf` holds at least `want` bytes (bounded).
 async fn read_at_least(stream: &mut TcpStream, buf: &mut Vec<u8>, want: usize) {

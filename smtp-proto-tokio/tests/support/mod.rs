@@ -2,8 +2,10 @@
 //! them.
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use smtp_proto_tokio::rustls::{ClientConfig as TlsClientConfig, ServerConfig as TlsServerConfig};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_tokio::smtp_proto::client::{ClientConfig, TlsPolicy};
 use smtp_proto_tokio::smtp_proto::command::Domain;
@@ -11,6 +13,7 @@ use smtp_proto_tokio::smtp_proto::reply::OwnedReply;
 use smtp_proto_tokio::smtp_proto::sasl::Credentials;
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::smtp_proto::status::ReplyCode;
+use smtp_proto_tokio::tls;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -25,6 +28,20 @@ pub async fn pair() -> (TcpStream, TcpStream) {
     let addr = listener.local_addr().expect("addr");
     let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
     (client.expect("connect"), accepted.expect("accept").0)
+}
+
+/// A rustls server config with a fresh self-signed certificate for
+/// `localhost`, and a client config that trusts exactly that certificate.
+pub fn tls_configs() -> (Arc<TlsServerConfig>, Arc<TlsClientConfig>) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
+    let cert_der = cert.der().clone();
+    let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+    let server = tls::server_config_from_der(vec![cert_der.clone()], key_der).expect("server");
+    let mut roots = smtp_proto_tokio::rustls::RootCertStore::empty();
+    roots.add(cert_der).expect("root");
+    let client = tls::client_config_with_roots(roots).expect("client");
+    (server, client)
 }
 
 /// Reads from `stream` into `buf` until `needle` has been seen, bounded.
