@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p smtp-proto-blocking --example send-blocking -- --server HOST:PORT \
 //!     --from A --to B [--to C ...] [--starttls required|opportunistic|off] \
+//!     [--implicit-tls] \
 //!     [--auth USER:PASS] [--chunking auto|off] [--tls-ca FILE] [--helo NAME] \
 //!     [--lmtp] < message.eml
 //! ```
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use send_app::{Args, Sender, StartTls};
+use send_app::{Args, Sender};
 use smtp_proto_blocking::client::{run, ClientHandler, RunOptions};
 use smtp_proto_blocking::rustls;
 use smtp_proto_blocking::rustls::pki_types::pem::PemObject;
@@ -65,7 +66,7 @@ fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Box<dyn st
 fn send(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let (config, mut handler) = send_app::prepare(&args)?;
     let mut options = RunOptions::default();
-    if !matches!(args.starttls, StartTls::Off) {
+    if send_app::wants_tls(&args) {
         let name = ServerName::try_from(send_app::server_host(&args.server))?;
         options.tls = Some((tls_config(args.tls_ca.as_deref())?, name));
     }

@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release -p smtp-proto-blocking --example serve-blocking -- \
 //!     [--listen 127.0.0.1:2525] [--maildir ./maildir] \
-//!     [--tls-cert cert.pem --tls-key key.pem] [--auth USER:PASS [--auth-plaintext]] \
+//!     [--tls-cert cert.pem --tls-key key.pem [--implicit-tls]] \
+//!     [--auth USER:PASS [--auth-plaintext]] \
 //!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N]
 //! ```
 //!
@@ -266,7 +267,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut options = ServeOptions::default();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         options.tls = Some(tls_config(cert, key)?);
-        config.starttls = true;
+        serve_app::enable_tls(&args, &mut config);
     }
     // Fail early on a bad configuration.
     ServerSession::new(config.clone())?;

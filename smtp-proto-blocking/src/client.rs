@@ -6,7 +6,9 @@
 //! commands, applies the per-phase read timeout the machine reports
 //! ([`Client::timeout`], RFC 5321 §4.5.3.2) and the data block timeout to
 //! each write (where the [`Transport`] supports it), and runs the STARTTLS
-//! handshake through rustls when the machine asks for it.
+//! handshake through rustls when the machine asks for it, or before the
+//! greeting when the machine is on implicit TLS
+//! (`ClientConfig::implicit_tls`, RFC 8314, the submissions port 465).
 //!
 //! Writes block: a pipelined group (or one body piece) is written whole
 //! before the replies are read. The replies to one group are a few dozen
@@ -54,11 +56,19 @@ pub trait ClientHandler {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RunOptions {
-    /// The rustls configuration for STARTTLS and the name to check the
-    /// server's certificate against; `None` makes STARTTLS fail (use
+    /// The rustls configuration for STARTTLS and for implicit TLS, and the
+    /// name to check the server's certificate against.
+    ///
+    /// With `ClientConfig::implicit_tls` on, [`run`] runs the handshake
+    /// with it over the fresh connection before it reads the greeting;
+    /// `None` then makes [`run`] refuse to start
+    /// ([`RunError::ImplicitTlsNotConfigured`]). Otherwise it is used when
+    /// the session upgrades with STARTTLS: `None` makes STARTTLS fail (use
     /// `TlsPolicy::Off` then).
     pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
-    /// The longest the TLS handshake may take, in all (not per read).
+    /// The longest a TLS handshake may take, in all (not per read): the
+    /// handshake after STARTTLS, or the one that opens an implicit TLS
+    /// connection.
     pub handshake_timeout: Duration,
     /// How many bytes one read asks for (at least 512). The read buffer
     /// is not capped by it: each read adds room for one more read after
@@ -101,9 +111,17 @@ pub enum RunError {
     #[error("timed out waiting for the server")]
     TimedOut,
     /// STARTTLS failed (data injected after the 220, or the handshake
-    /// failed or timed out).
-    #[error("STARTTLS failed: {0}")]
+    /// failed or timed out), or the handshake that opens an implicit TLS
+    /// connection failed or timed out (then nothing was sent in
+    /// plaintext).
+    #[error("TLS failed: {0}")]
     StartTls(#[from] StartTlsError),
+    /// The machine is on implicit TLS (`ClientConfig::implicit_tls`) but
+    /// [`RunOptions::tls`] is `None`: there is no handshake to run, and the
+    /// session must not go on in plaintext while the machine believes it
+    /// is encrypted. [`run`] returns this before it sends anything.
+    #[error("implicit TLS is configured but no TLS configuration was given")]
+    ImplicitTlsNotConfigured,
 }
 
 /// How long to wait when the machine names no timeout.
@@ -111,6 +129,46 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
 /// Runs one client session to its end (the machine closed, after QUIT or a
 /// refusal). The machine must be new: it waits for the server's greeting.
+///
+/// # Implicit TLS
+///
+/// When the machine's configuration has `implicit_tls` on (RFC 8314 §3,
+/// the submissions port 465), the connection is encrypted from its first
+/// byte: `run` first runs the rustls client handshake with
+/// [`RunOptions::tls`] over `stream` (checking the server's certificate
+/// against the name given there), within
+/// [`RunOptions::handshake_timeout`] in all, and then reads the greeting
+/// over TLS. The machine never sends STARTTLS and may authenticate at
+/// once. A handshake that fails or times out (a server that speaks
+/// plaintext, or none at all) ends the run with [`RunError::StartTls`]
+/// before any SMTP byte was sent; without TLS options `run` sends nothing
+/// and returns [`RunError::ImplicitTlsNotConfigured`].
+///
+/// ```no_run
+/// use std::net::TcpStream;
+/// use std::sync::Arc;
+///
+/// use smtp_proto_blocking::client::{run, ClientHandler, RunOptions};
+/// use smtp_proto_blocking::rustls;
+/// use smtp_proto_blocking::rustls::pki_types::ServerName;
+/// use smtp_proto_blocking::smtp_proto::client::{Client, ClientConfig};
+/// use smtp_proto_blocking::smtp_proto::command::Domain;
+///
+/// /// Runs one session with the server's submissions port.
+/// fn submit<H: ClientHandler>(
+///     tls: Arc<rustls::ClientConfig>,
+///     handler: &mut H,
+/// ) -> Result<(), Box<dyn std::error::Error>> {
+///     let config =
+///         ClientConfig::new(Domain::new("client.example.net")?).with_implicit_tls(true);
+///     let mut client = Client::new(config);
+///     let mut options = RunOptions::default();
+///     options.tls = Some((tls, ServerName::try_from("mail.example.com")?));
+///     let socket = TcpStream::connect("mail.example.com:465")?;
+///     run(socket, &mut client, handler, &options)?;
+///     Ok(())
+/// }
+/// ```
 ///
 /// # Errors
 /// See [`RunError`]. After an error the connection is dropped; nothing
@@ -133,6 +191,11 @@ where
     S: Transport,
     H: ClientHandler,
 {
+    let implicit = match (client.config().implicit_tls, options.tls.as_ref()) {
+        (false, _) => None,
+        (true, Some(tls)) => Some(tls),
+        (true, None) => return Err(RunError::ImplicitTlsNotConfigured),
+    };
     let mut stream = stream;
     // Each write (a command group or one body piece) must get through
     // within the data block timeout (RFC 5321 §4.5.3.2.5).
@@ -144,6 +207,12 @@ where
             .max(Duration::from_millis(1)),
     ))?;
     let mut stream: MaybeTls<S, rustls::ClientConnection> = MaybeTls::Plain(stream);
+    if let Some((config, name)) = implicit {
+        // Before the greeting, which comes over TLS.
+        let conn = rustls::ClientConnection::new(Arc::clone(config), name.clone())
+            .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
+        stream.start_tls(conn, 0, options.handshake_timeout)?;
+    }
     let mut io = Buffers {
         read_size: options.read_size.max(512),
         buf: Vec::new(),

@@ -1,7 +1,8 @@
 //! Blocking adapter for [`smtp_proto`]: drives the sans-IO SMTP server and
 //! client machines over any [`std::io::Read`] + [`std::io::Write`] stream
 //! whose reads can time out (a `TcpStream`; see [`Transport`]), with
-//! STARTTLS through rustls.
+//! STARTTLS and implicit TLS (RFC 8314, the submissions port 465) through
+//! rustls.
 //!
 //! The core does all protocol work; this crate owns the socket, the read
 //! buffer and the clock (the read timeout per SMTP phase, as the machines
@@ -16,6 +17,13 @@
 //!   STARTTLS, then rustls over the same socket. Its
 //!   [`start_tls`](MaybeTls::start_tls) refuses to start TLS while
 //!   plaintext is waiting in the read buffer (RFC 3207 §5, CVE-2011-0411).
+//!
+//! With implicit TLS (`implicit_tls` in the session's or the machine's
+//! configuration), [`server::serve`] and [`client::run`] run the TLS
+//! handshake before the greeting, so no SMTP byte crosses the connection
+//! in plaintext; they refuse to start without a TLS configuration in their
+//! options ([`server::ServeError::ImplicitTlsNotConfigured`],
+//! [`client::RunError::ImplicitTlsNotConfigured`]).
 //!
 //! Each connection runs on the calling thread to its end; a server runs one
 //! thread per connection (the `serve` example bounds the number of
@@ -134,7 +142,8 @@ mod transport;
 
 pub use transport::{MaybeTls, Transport};
 
-/// Why a STARTTLS upgrade did not happen.
+/// Why a STARTTLS upgrade, or the handshake that opens an implicit TLS
+/// connection, did not happen.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartTlsError {

@@ -5,7 +5,9 @@
 //! your [`ServerHandler`], writes the replies, applies the per-phase read
 //! timeout the session reports (sending `421 4.4.2` when it expires) and
 //! the same limit to each write (where the [`Transport`] supports it), and
-//! runs the STARTTLS handshake through rustls when the session asks for it.
+//! runs the STARTTLS handshake through rustls when the session asks for it,
+//! or before anything is sent when the session is on implicit TLS
+//! (`ServerConfig::implicit_tls`, RFC 8314, the submissions port 465).
 //!
 //! Writes block: replies are written whole while the client's next bytes
 //! wait in the socket buffers. A client that pipelines so much that the
@@ -46,11 +48,20 @@ pub trait ServerHandler {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServeOptions {
-    /// The rustls configuration for STARTTLS. `None` is for sessions that
-    /// do not advertise STARTTLS (`ServerConfig::starttls` off): with it
+    /// The rustls configuration for STARTTLS and for implicit TLS.
+    ///
+    /// With `ServerConfig::implicit_tls` on, [`serve`] runs the handshake
+    /// with it over the fresh connection before it sends anything, so the
+    /// greeting goes out encrypted; `None` then makes [`serve`] refuse to
+    /// start ([`ServeError::ImplicitTlsNotConfigured`]). Otherwise it is
+    /// used when a client sends STARTTLS: `None` is for sessions that do
+    /// not advertise STARTTLS (`ServerConfig::starttls` off), and with it
     /// on, [`serve`] refuses to start ([`ServeError::TlsNotConfigured`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// The longest a TLS handshake may take, in all (not per read).
+    /// The longest a TLS handshake may take, in all (not per read): the
+    /// handshake after STARTTLS, or the one that opens an implicit TLS
+    /// connection (a client that connects and sends nothing is dropped
+    /// after it, without a reply).
     pub handshake_timeout: Duration,
     /// How many bytes one read asks for (at least 512). The read buffer
     /// is not capped by it: each read adds room for one more read after
@@ -99,14 +110,22 @@ pub enum ServeError {
     /// The handler left a decision open, or called the session wrongly.
     #[error("application error: {0}")]
     Usage(#[from] UsageError),
-    /// STARTTLS failed.
-    #[error("STARTTLS failed: {0}")]
+    /// The TLS handshake failed or timed out: after STARTTLS, or at the
+    /// start of an implicit TLS connection (then nothing was sent in
+    /// plaintext).
+    #[error("TLS failed: {0}")]
     StartTls(#[from] StartTlsError),
     /// The session advertises STARTTLS (`ServerConfig::starttls`) but
     /// [`ServeOptions::tls`] is `None`, so an upgrade could only fail after
     /// its `220`. [`serve`] returns this before it sends anything.
     #[error("STARTTLS is advertised but no TLS configuration was given")]
     TlsNotConfigured,
+    /// The session is on implicit TLS (`ServerConfig::implicit_tls`) but
+    /// [`ServeOptions::tls`] is `None`: there is no handshake to run, and
+    /// the session must not speak in plaintext. [`serve`] returns this
+    /// before it sends anything.
+    #[error("implicit TLS is configured but no TLS configuration was given")]
+    ImplicitTlsNotConfigured,
 }
 
 impl From<SessionError> for ServeError {
@@ -125,6 +144,47 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// Runs one server connection to its end. The session must already be
 /// greeted or refused.
 ///
+/// # Implicit TLS
+///
+/// When the session's configuration has `implicit_tls` on (RFC 8314 §3.3,
+/// the submissions port 465), the connection is encrypted from its first
+/// byte: `serve` first runs the rustls server handshake with
+/// [`ServeOptions::tls`] over `stream`, within
+/// [`ServeOptions::handshake_timeout`] in all, and only then sends the
+/// greeting the session has queued, over TLS. The session goes on as after
+/// STARTTLS; it never offers STARTTLS (`ServerConfig::starttls` is then
+/// ignored) and offers AUTH from the first EHLO. A handshake that fails or
+/// times out ends the connection with [`ServeError::StartTls`] before any
+/// SMTP byte was sent; without a TLS configuration `serve` sends nothing
+/// and returns [`ServeError::ImplicitTlsNotConfigured`].
+///
+/// ```no_run
+/// use std::net::TcpListener;
+/// use std::sync::Arc;
+///
+/// use smtp_proto_blocking::rustls;
+/// use smtp_proto_blocking::server::{serve, ServeOptions, ServerHandler};
+/// use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerSession};
+///
+/// /// Serves one connection on the submissions port.
+/// fn submissions<H: ServerHandler>(
+///     tls: Arc<rustls::ServerConfig>,
+///     handler: &mut H,
+/// ) -> Result<(), Box<dyn std::error::Error>> {
+///     let listener = TcpListener::bind("0.0.0.0:465")?;
+///     let (socket, _peer) = listener.accept()?;
+///     let mut config = ServerConfig::new("mail.example.com");
+///     config.implicit_tls = true;
+///     let mut session = ServerSession::new(config)?;
+///     // Queued now, sent once the handshake is done.
+///     session.greet()?;
+///     let mut options = ServeOptions::default();
+///     options.tls = Some(tls);
+///     serve(socket, &mut session, handler, &options)?;
+///     Ok(())
+/// }
+/// ```
+///
 /// # Errors
 /// See [`ServeError`]. A handler error is answered with `421 4.3.0` before
 /// the connection is dropped (see [`ServerHandler::on_event`]).
@@ -138,9 +198,19 @@ where
     S: Transport,
     H: ServerHandler,
 {
-    if session.config().starttls && options.tls.is_none() {
-        return Err(ServeError::TlsNotConfigured);
-    }
+    // On implicit TLS the session never offers STARTTLS, so only the
+    // handshake before the greeting needs the configuration.
+    let implicit = if session.config().implicit_tls {
+        match &options.tls {
+            Some(config) => Some(Arc::clone(config)),
+            None => return Err(ServeError::ImplicitTlsNotConfigured),
+        }
+    } else {
+        if session.config().starttls && options.tls.is_none() {
+            return Err(ServeError::TlsNotConfigured);
+        }
+        None
+    };
     let mut stream = stream;
     // A client that stops reading our replies is as gone as one that
     // stops sending: the same limit applies to each write.
@@ -152,6 +222,12 @@ where
             .max(Duration::from_millis(1)),
     ))?;
     let mut stream: MaybeTls<S, rustls::ServerConnection> = MaybeTls::Plain(stream);
+    if let Some(config) = implicit {
+        // Before anything is sent: the queued greeting goes out over TLS.
+        let conn = rustls::ServerConnection::new(config)
+            .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
+        stream.start_tls(conn, 0, options.handshake_timeout)?;
+    }
     let read_size = options.read_size.max(512);
     // `buf[start..end]` holds the bytes read and not yet consumed; the
     // consumed ones are dropped once before each read, not once per

@@ -1,4 +1,5 @@
-//! The byte streams the drivers run over, and the STARTTLS switch.
+//! The byte streams the drivers run over, and the switch to TLS (after
+//! STARTTLS, or before the greeting on implicit TLS).
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -47,7 +48,9 @@ impl Transport for TcpStream {
     }
 }
 
-/// Plaintext until STARTTLS, then TLS over the same stream.
+/// Plaintext until STARTTLS, then TLS over the same stream. On implicit
+/// TLS the drivers switch before anything is sent, so the plaintext side
+/// carries only the handshake.
 pub enum MaybeTls<S: Read + Write, C> {
     /// Before STARTTLS.
     Plain(S),
@@ -154,7 +157,8 @@ where
     /// is left of it, so a peer that trickles its bytes cannot stretch the
     /// handshake. `buffered` must be empty: bytes read before the handshake
     /// are plaintext injected after STARTTLS (CVE-2011-0411), and the switch
-    /// is refused.
+    /// is refused. For implicit TLS, call it on a new stream before
+    /// anything is read or written, with `buffered` 0.
     pub fn start_tls(
         &mut self,
         mut conn: C,

@@ -8,8 +8,8 @@
 mod support;
 
 use support::{
-    bounded_timeouts, connect, spawn_peer, spawn_server, spawn_server_with_buffers, ServerThread,
-    BOUND,
+    bounded_timeouts, connect, spawn_peer, spawn_server, spawn_server_with_buffers, tls_configs,
+    ServerThread, BOUND,
 };
 
 use std::io::{Read, Write};
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
 use smtp_proto_blocking::server::{ServeEnd, ServeError, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::client::{
@@ -33,33 +33,6 @@ use smtp_proto_blocking::smtp_proto::server::{
 };
 use smtp_proto_blocking::smtp_proto::status::ReplyCode;
 use smtp_proto_blocking::{rustls, StartTlsError};
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A self-signed certificate for `localhost`, as a server config and a
-/// client config that trusts exactly it.
-fn tls_configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
-    let cert_der: CertificateDer<'static> = cert.der().clone();
-    let key_der = PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
-    let server = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der.clone()], key_der)
-        .expect("server config");
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert_der).expect("root");
-    let client = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (Arc::new(server), Arc::new(client))
-}
 
 fn other<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> std::io::Error {
     std::io::Error::other(e)

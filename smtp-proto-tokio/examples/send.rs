@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p smtp-proto-tokio --example send -- --server HOST:PORT \
 //!     --from A --to B [--to C ...] [--starttls required|opportunistic|off] \
+//!     [--implicit-tls] \
 //!     [--auth USER:PASS] [--chunking auto|off] [--tls-ca FILE] [--helo NAME] \
 //!     [--lmtp] < message.eml
 //! ```
@@ -16,7 +17,7 @@ mod send_app;
 use std::process::ExitCode;
 
 use clap::Parser;
-use send_app::{Args, Sender, StartTls};
+use send_app::{Args, Sender};
 use smtp_proto_tokio::client::{run, ClientHandler, RunOptions};
 use smtp_proto_tokio::smtp_proto::client::{Client, ClientEvent};
 use smtp_proto_tokio::tls;
@@ -41,7 +42,7 @@ impl ClientHandler for Sender {
 async fn send(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let (config, mut handler) = send_app::prepare(&args)?;
     let mut options = RunOptions::default();
-    if !matches!(args.starttls, StartTls::Off) {
+    if send_app::wants_tls(&args) {
         let tls_config = match &args.tls_ca {
             Some(ca) => tls::client_config_trusting(ca)?,
             None => tls::client_config_webpki_roots()?,

@@ -427,21 +427,26 @@ def reply_codes(data):
 SMTPLIB_SECONDS = 60.0
 
 
-def smtplib_session(port, seconds=SMTPLIB_SECONDS):
+def smtplib_session(port, seconds=SMTPLIB_SECONDS, implicit_tls=False):
     """smtplib's client to 127.0.0.1:port, for a `with` block. smtplib's
     reads have only a timeout per recv and its reply loop no line limit, so
     a timer shuts the socket down `seconds` after the connection starts,
-    which ends any read in progress; the case then fails saying so."""
+    which ends any read in progress; the case then fails saying so. With
+    implicit_tls it is smtplib.SMTP_SSL, checking the test certificate."""
     import smtplib
+    import ssl
 
-    class Bounded(smtplib.SMTP):
+    base = smtplib.SMTP_SSL if implicit_tls else smtplib.SMTP
+    extra = {"context": ssl.create_default_context(cafile=cert()[0])} if implicit_tls else {}
+
+    class Bounded(base):
         def __init__(self):
             self.expired = False
             self.watchdog = threading.Timer(seconds, self._expire)
             self.watchdog.daemon = True
             self.watchdog.start()
             try:
-                super().__init__(HOST, port, local_hostname="client.test", timeout=30)
+                super().__init__(HOST, port, local_hostname="client.test", timeout=30, **extra)
             except BaseException as e:
                 self.watchdog.cancel()
                 self._check_expired(e)
@@ -472,10 +477,12 @@ def smtplib_session(port, seconds=SMTPLIB_SECONDS):
 
 
 def smtplib_send(port, body, sender=FROM, rcpts=(TO,), starttls=False, auth=None,
-                 mail_options=()):
+                 mail_options=(), implicit_tls=False):
     import ssl
-    with smtplib_session(port) as smtp:
+    with smtplib_session(port, implicit_tls=implicit_tls) as smtp:
         smtp.ehlo()
+        if implicit_tls:
+            check(not smtp.has_extn("starttls"), "STARTTLS offered on implicit TLS")
         if starttls:
             check(smtp.has_extn("starttls"), "STARTTLS not advertised")
             check(not smtp.has_extn("auth") or not auth, "AUTH advertised before TLS")
@@ -525,6 +532,63 @@ def t_smtplib_auth(mech):
         check_stored(srv, MSG)
         srv.stop()
     return t
+
+
+def t_smtplib_implicit_tls(binary, name):
+    """SMTP_SSL: TLS from the first byte, AUTH on the first EHLO."""
+    c, k = cert()
+    srv = OurServer(f"{name}-smtplib-implicit", binary, "--tls-cert", c, "--tls-key", k,
+                    "--implicit-tls", "--auth", f"{USER}:{PASSWORD}")
+    smtplib_send(srv.port, MSG, auth="PLAIN", implicit_tls=True)
+    check_stored(srv, MSG)
+    received = srv.messages()[0][1]
+    check("ESMTPSA" in received, f"Received does not say ESMTPSA: {received}")
+    srv.stop()
+
+
+def t_curl_implicit_tls(binary, name):
+    """curl smtps:// with the certificate checked and AUTH."""
+    c, k = cert()
+    srv = OurServer(f"{name}-curl-implicit", binary, "--tls-cert", c, "--tls-key", k,
+                    "--implicit-tls", "--auth", f"{USER}:{PASSWORD}")
+    r = run(["timeout", "60", "curl", "--silent", "--show-error", "--max-time", "30", "-v",
+             "--url", f"smtps://{HOST}:{srv.port}/client.test", "--cacert", c,
+             "--user", f"{USER}:{PASSWORD}", "--mail-from", FROM, "--mail-rcpt", TO,
+             "--upload-file", MSG_FILE])
+    err = r.stderr.decode("utf-8", "replace")
+    check(r.returncode == 0, f"curl exit {r.returncode}: {short(err)}")
+    check("STARTTLS" not in [l[2:].strip() for l in err.splitlines() if l.startswith("> ")],
+          "curl sent STARTTLS")
+    check(re.search(r"^> AUTH ", err, re.M) is not None, f"curl did not AUTH: {short(err)}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_implicit_tls_plaintext_client(binary, name):
+    """A plaintext client on the implicit-TLS port gets no SMTP greeting and
+    no answer to its command; the server goes on serving TLS clients."""
+    c, k = cert()
+    srv = OurServer(f"{name}-implicit-plain", binary, "--tls-cert", c, "--tls-key", k,
+                    "--implicit-tls")
+    sock = socket.create_connection((HOST, srv.port), timeout=10)
+    try:
+        sock.sendall(b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n")
+        got = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(got) < 4096:
+            try:
+                chunk = sock.recv(4096)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        sock.close()
+    check(b"220" not in got and b"250" not in got, f"plaintext SMTP answered: {short(got)}")
+    smtplib_send(srv.port, MSG, implicit_tls=True)
+    check_stored(srv, MSG)
+    srv.stop()
 
 
 def t_smtplib_auth_wrong_password(binary, name):
@@ -1472,6 +1536,53 @@ def t_send_node(binary, name):
     stop(proc)
 
 
+def t_send_node_implicit_tls(binary, name):
+    """send --implicit-tls to node smtp-server with `secure: true`."""
+    need(binary)
+    c, k = cert()
+    port = free_port()
+    outdir = os.path.join(WORK, f"{name}-node-implicit")
+    proc = start(["node", os.path.join(P, "smtp_server.mjs"), "--port", str(port), "--outdir", outdir,
+                  "--tls-cert", c, "--tls-key", k, "--implicit-tls", "--auth", f"{USER}:{PASSWORD}",
+                  "--seconds", "120"], f"{name}-node-implicit", cwd=P)
+    wait_port(port, proc)
+    r = our_send(binary, port, [TO], MSG, "--implicit-tls", "--tls-ca", c, "--auth",
+                 f"{USER}:{PASSWORD}")
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"smtp-server stored {len(msgs)} messages")
+    body, meta = msgs[0]
+    same(MSG, body, "smtp-server's stored message")
+    check(meta["tls"] is True and meta["auth"] == USER, f"TLS/AUTH not used: {meta}")
+    # Without a trusted certificate nothing is sent.
+    r = our_send(binary, port, [TO], MSG, "--implicit-tls", "--auth", f"{USER}:{PASSWORD}")
+    check(r.returncode != 0, f"send exit 0 with an untrusted certificate: {short(send_out(r))}")
+    time.sleep(0.3)
+    check(len(stored_peer_messages(outdir, 1, seconds=0)) == 1, "a message was stored over an untrusted TLS")
+    stop(proc)
+
+
+def t_send_to_serve_implicit_tls(client, server):
+    """Our client to our server on implicit TLS, both ends of the project."""
+    def t():
+        need(client)
+        need(server)
+        c, k = cert()
+        srv = OurServer(f"{os.path.basename(client)}-to-{os.path.basename(server)}-implicit", server,
+                        "--tls-cert", c, "--tls-key", k, "--implicit-tls",
+                        "--auth", f"{USER}:{PASSWORD}")
+        r = our_send(client, srv.port, [TO], BIG, "--implicit-tls", "--tls-ca", c,
+                     "--auth", f"{USER}:{PASSWORD}")
+        check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+        check_stored(srv, BIG)
+        received = srv.messages()[0][1]
+        check("ESMTPSA" in received, f"Received does not say ESMTPSA: {received}")
+        srv.stop()
+    return t
+
+
 def t_send_to_serve(client, server):
     """Our client to our server: both ends of the project over a socket."""
     def t():
@@ -1706,6 +1817,12 @@ def register():
     each_server("smtplib -> serve (STARTTLS, certificate verified)", t_smtplib_starttls)
     each_server("smtplib -> serve (STARTTLS + AUTH PLAIN)", t_smtplib_auth("PLAIN"))
     each_server("smtplib -> serve (STARTTLS + AUTH LOGIN)", t_smtplib_auth("LOGIN"))
+    each_server("smtplib SMTP_SSL -> serve --implicit-tls (AUTH PLAIN, no STARTTLS)",
+                t_smtplib_implicit_tls)
+    each_server("curl smtps:// -> serve --implicit-tls (certificate checked, AUTH)",
+                t_curl_implicit_tls)
+    each_server("plaintext client -> serve --implicit-tls (no plaintext answer)",
+                t_implicit_tls_plaintext_client)
     each_server("smtplib -> serve (wrong password 535, then AUTH LOGIN)", t_smtplib_auth_wrong_password)
     each_server("smtplib -> serve (SMTPUTF8 addresses)", t_smtplib_smtputf8)
     each_server("smtplib -> serve (DSN parameters)", t_smtplib_dsn)
@@ -1754,6 +1871,8 @@ def register():
     each_client("send with a bare LF -> aiosmtpd (DATA) and serve (BDAT): CRLF on the wire",
                 t_send_bare_lf)
     each_client("send -> node smtp-server (STARTTLS + AUTH, refused recipient)", t_send_node)
+    each_client("send --implicit-tls -> node smtp-server (secure: true, AUTH; untrusted: nothing sent)",
+                t_send_node_implicit_tls)
     each_client("send -> scripted server (exact DATA bytes: CRLF, dots doubled, first line too)",
                 t_send_wire_stuffing)
     each_client("send -> scripted server injecting plaintext after STARTTLS's 220 (refused)",
@@ -1768,6 +1887,8 @@ def register():
         for sname, sbin in SERVERS:
             if (cname, sname) == ("send", "serve") or (os.access(cbin, os.X_OK) and os.access(sbin, os.X_OK)):
                 case(f"{cname} -> {sname} (STARTTLS + AUTH, 320 KB)")(t_send_to_serve(cbin, sbin))
+                case(f"{cname} --implicit-tls -> {sname} --implicit-tls (AUTH, 320 KB)")(
+                    t_send_to_serve_implicit_tls(cbin, sbin))
 
 
 def main():

@@ -1,10 +1,13 @@
 //! Helpers shared by the loopback tests: bounded timeouts, loopback
-//! servers and peers on threads, and raw clients.
+//! servers and peers on threads, raw clients, and TLS configurations.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use smtp_proto_blocking::rustls;
 use smtp_proto_blocking::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerSession};
 use smtp_proto_blocking::smtp_proto::session::Timeouts;
@@ -84,4 +87,29 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(BOUND)).expect("timeout");
     s
+}
+
+/// A self-signed certificate for `localhost`, as a server config and a
+/// client config that trusts exactly it.
+#[allow(dead_code, reason = "not every test binary runs TLS")]
+pub fn tls_configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
+    let cert_der: CertificateDer<'static> = cert.der().clone();
+    let key_der = PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+    let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der.clone()], key_der)
+        .expect("server config");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der).expect("root");
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (Arc::new(server), Arc::new(client))
 }

@@ -44,6 +44,10 @@ pub struct Args {
     /// STARTTLS policy.
     #[arg(long, value_enum, default_value = "opportunistic")]
     pub starttls: StartTls,
+    /// Speak TLS from the first byte (implicit TLS, RFC 8314, as on the
+    /// submissions port 465); STARTTLS is then never used.
+    #[arg(long)]
+    pub implicit_tls: bool,
     /// Authenticate with this user name and password.
     #[arg(long, value_name = "USER:PASS")]
     pub auth: Option<String>,
@@ -202,6 +206,12 @@ pub fn server_host(server: &str) -> String {
         .to_string()
 }
 
+/// True when the command line asks for TLS at some point (implicit TLS,
+/// or a STARTTLS policy other than off), so a TLS configuration is needed.
+pub fn wants_tls(args: &Args) -> bool {
+    args.implicit_tls || !matches!(args.starttls, StartTls::Off)
+}
+
 /// Reads the message from standard input and builds the client
 /// configuration and the application from the command line.
 pub fn prepare(args: &Args) -> Result<(ClientConfig, Sender), Box<dyn std::error::Error>> {
@@ -223,6 +233,9 @@ pub fn prepare(args: &Args) -> Result<(ClientConfig, Sender), Box<dyn std::error
             Chunking::Auto => ChunkingPolicy::Prefer,
             Chunking::Off => ChunkingPolicy::Never,
         });
+    if args.implicit_tls {
+        config = config.with_implicit_tls(true);
+    }
     if args.lmtp {
         config = config.with_protocol(Protocol::Lmtp);
     }

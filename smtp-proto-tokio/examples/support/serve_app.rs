@@ -30,6 +30,10 @@ pub struct Args {
     /// Private key (PEM) for STARTTLS.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Speak TLS from the first byte (implicit TLS, RFC 8314, as on the
+    /// submissions port 465) instead of offering STARTTLS.
+    #[arg(long, requires = "tls_cert")]
+    pub implicit_tls: bool,
     /// Accept AUTH PLAIN and LOGIN with this user name and password.
     #[arg(long, value_name = "USER:PASS")]
     pub auth: Option<String>,
@@ -53,9 +57,9 @@ pub struct Args {
 /// The user name and password `--auth` accepts.
 pub type Login = Option<(String, String)>;
 
-/// The session configuration the command line asks for (STARTTLS is
-/// switched on by the caller once its TLS configuration is loaded), and
-/// the accepted login.
+/// The session configuration the command line asks for (STARTTLS or
+/// implicit TLS is switched on by the caller once its TLS configuration is
+/// loaded, see [`enable_tls`]), and the accepted login.
 pub fn server_config(args: &Args) -> Result<(ServerConfig, Login), Box<dyn std::error::Error>> {
     let mut config = ServerConfig::new(args.hostname.clone());
     config.lmtp = args.lmtp;
@@ -74,6 +78,16 @@ pub fn server_config(args: &Args) -> Result<(ServerConfig, Login), Box<dyn std::
         None => None,
     };
     Ok((config, login))
+}
+
+/// Switches TLS on in `config` once the caller holds a TLS configuration:
+/// implicit TLS with `--implicit-tls`, STARTTLS otherwise.
+pub fn enable_tls(args: &Args, config: &mut ServerConfig) {
+    if args.implicit_tls {
+        config.implicit_tls = true;
+    } else {
+        config.starttls = true;
+    }
 }
 
 /// The reply to a connection beyond `--max-connections`.

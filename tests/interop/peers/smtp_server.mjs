@@ -7,9 +7,10 @@
 //
 // Usage (from tests/interop/peers, after install.sh ran npm ci):
 //   node smtp_server.mjs --port 2527 --outdir DIR
-//        [--tls-cert cert.pem --tls-key key.pem] [--auth user:pass]
+//        [--tls-cert cert.pem --tls-key key.pem [--implicit-tls]] [--auth user:pass]
 //        [--seconds 120] [--max-messages N] [--reject-rcpt ADDR ...]
-// With --tls-cert, STARTTLS is offered; with --auth, AUTH PLAIN LOGIN is
+// With --tls-cert, STARTTLS is offered (--implicit-tls: TLS from the first
+// byte instead, as on port 465); with --auth, AUTH PLAIN LOGIN is
 // offered after STARTTLS (or on plain text when no certificate is given)
 // and required before MAIL.
 // Listens on 127.0.0.1 only. Prints "READY <port>" once listening.
@@ -28,6 +29,7 @@ function parseArgs(argv) {
             case '--outdir': opts.outdir = value; i++; break;
             case '--tls-cert': opts.cert = value; i++; break;
             case '--tls-key': opts.key = value; i++; break;
+            case '--implicit-tls': opts.implicitTls = true; break;
             case '--auth': opts.auth = value; i++; break;
             case '--seconds': opts.seconds = Number(value); i++; break;
             case '--max-messages': opts.maxMessages = Number(value); i++; break;
@@ -59,7 +61,7 @@ const [user, password] = opts.auth ? opts.auth.split(/:(.*)/s) : [];
 const serverOptions = {
     name: 'smtp-server.test',
     banner: 'node smtp-server peer',
-    secure: false,
+    secure: Boolean(opts.implicitTls),
     socketTimeout: 30000,
     closeTimeout: 2000,
     authOptional: !opts.auth,
