@@ -25,7 +25,7 @@
 
 use core::fmt;
 
-use crate::command::Mechanism;
+use crate::command::{Mechanism, MechanismName, ValueError};
 
 /// A password or token. `Debug` prints `<redacted>`; read it with
 /// [`Secret::expose`].
@@ -134,18 +134,38 @@ pub enum SaslMechanism {
     XOAuth2,
     /// `OAUTHBEARER` (RFC 7628)
     OAuthBearer,
+    /// A mechanism the application runs itself (CRAM-MD5, SCRAM-SHA-256,
+    /// EXTERNAL, GSSAPI...). The server machine frames the exchange and
+    /// hands each client response to the application in
+    /// [`ServerEvent::AuthExchange`](crate::server::ServerEvent::AuthExchange);
+    /// [`SaslServer`] and the client have no decoder or encoder for it.
+    Custom(CustomMechanism),
 }
 
 impl SaslMechanism {
     /// The name as advertised in EHLO and sent in AUTH.
     #[must_use]
-    pub fn as_str(&self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::Login => "LOGIN",
             SaslMechanism::XOAuth2 => "XOAUTH2",
             SaslMechanism::OAuthBearer => "OAUTHBEARER",
+            SaslMechanism::Custom(c) => c.as_str(),
         }
+    }
+
+    /// An application-run mechanism named `name`; see
+    /// [`CustomMechanism::new`] for the names refused.
+    ///
+    /// ```
+    /// use smtp_proto::sasl::SaslMechanism;
+    /// let cram = SaslMechanism::custom("CRAM-MD5").unwrap();
+    /// assert_eq!(cram.as_str(), "CRAM-MD5");
+    /// assert!(SaslMechanism::custom("PLAIN").is_err());
+    /// ```
+    pub fn custom(name: &str) -> Result<Self, ValueError> {
+        CustomMechanism::new(name).map(SaslMechanism::Custom)
     }
 
     /// Looks a mechanism name up, ignoring case.
@@ -157,7 +177,8 @@ impl SaslMechanism {
             .and_then(Self::from_mechanism)
     }
 
-    /// The implemented mechanism a wire-level [`Mechanism`] names, if any.
+    /// The built-in mechanism a wire-level [`Mechanism`] names, if any
+    /// (never [`SaslMechanism::Custom`]).
     ///
     /// ```
     /// use smtp_proto::command::Mechanism;
@@ -184,7 +205,85 @@ impl From<SaslMechanism> for Mechanism<'static> {
             SaslMechanism::Login => Mechanism::Login,
             SaslMechanism::XOAuth2 => Mechanism::XOAuth2,
             SaslMechanism::OAuthBearer => Mechanism::OAuthBearer,
+            SaslMechanism::Custom(c) => Mechanism::known(c.as_str().as_bytes())
+                .unwrap_or_else(|| Mechanism::Other(MechanismName(c.as_str().to_owned().into()))),
         }
+    }
+}
+
+/// The longest SASL mechanism name (RFC 4422 §3.1: `1*20mech-char`).
+const MECH_MAX: usize = 20;
+
+/// The validated name of a SASL mechanism run by the application:
+/// `sasl-mech = 1*20mech-char`, `mech-char = UPPER-ALPHA / DIGIT / "-" /
+/// "_"` (RFC 4422 §3.1), starting with a letter or digit as the AUTH
+/// command parser requires, and not the name of a built-in mechanism
+/// (`PLAIN`, `LOGIN`, `XOAUTH2`, `OAUTHBEARER`), so each name advertised
+/// has one meaning.
+///
+/// The name is kept inline (no allocation), so the type is `Copy`.
+/// Clients may send it in any case: the server compares it without regard
+/// to ASCII case.
+///
+/// ```
+/// use smtp_proto::sasl::CustomMechanism;
+/// assert_eq!(CustomMechanism::new("SCRAM-SHA-256").unwrap().as_str(), "SCRAM-SHA-256");
+/// assert!(CustomMechanism::new("EXTERNAL").is_ok());
+/// assert!(CustomMechanism::new("cram-md5").is_err()); // upper case only
+/// assert!(CustomMechanism::new("LOGIN").is_err()); // built in
+/// assert!(CustomMechanism::new("A-NAME-LONGER-THAN-20").is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CustomMechanism {
+    len: u8,
+    name: [u8; MECH_MAX],
+}
+
+impl CustomMechanism {
+    /// Checks and stores a mechanism name.
+    pub fn new(name: &str) -> Result<Self, ValueError> {
+        crate::command::check_sasl_mech(name)?;
+        if name.bytes().any(|b| b.is_ascii_lowercase()) {
+            return Err(ValueError::ForbiddenCharacter);
+        }
+        if SaslMechanism::from_name(name).is_some() {
+            return Err(ValueError::Syntax("the name of a built-in mechanism"));
+        }
+        let mut buf = [0u8; MECH_MAX];
+        let (Some(slot), Ok(len)) = (buf.get_mut(..name.len()), u8::try_from(name.len())) else {
+            return Err(ValueError::TooLong);
+        };
+        slot.copy_from_slice(name.as_bytes());
+        Ok(Self { len, name: buf })
+    }
+
+    /// The name, as advertised in EHLO.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        let bytes = self.name.get(..usize::from(self.len)).unwrap_or_default();
+        // Only ASCII was stored.
+        core::str::from_utf8(bytes).unwrap_or_default()
+    }
+
+    /// True when the client's AUTH command names this mechanism (ASCII
+    /// case is ignored).
+    #[must_use]
+    pub fn matches(&self, mechanism: &Mechanism<'_>) -> bool {
+        mechanism.as_str().eq_ignore_ascii_case(self.as_str())
+    }
+}
+
+impl fmt::Debug for CustomMechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CustomMechanism")
+            .field(&self.as_str())
+            .finish()
+    }
+}
+
+impl fmt::Display for CustomMechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -211,6 +310,10 @@ pub enum SaslError {
     /// A response arrived after the exchange had finished.
     #[error("SASL exchange already finished")]
     Finished,
+    /// [`SaslServer`] was given a [`SaslMechanism::Custom`] mechanism,
+    /// which only the application can run.
+    #[error("the mechanism is run by the application")]
+    NotBuiltIn,
 }
 
 /// What the server sends next.
@@ -267,6 +370,7 @@ impl SaslServer {
             return Err(SaslError::Finished);
         }
         match (self.mechanism, initial) {
+            (SaslMechanism::Custom(_), _) => Err(SaslError::NotBuiltIn),
             (SaslMechanism::Login, None) => {
                 self.state = ServerState::LoginUser;
                 Ok(SaslStep::Challenge(b"Username:"))
@@ -310,6 +414,7 @@ impl SaslServer {
                 SaslMechanism::XOAuth2 => decode_xoauth2(response).map(SaslStep::Done),
                 SaslMechanism::OAuthBearer => decode_oauthbearer(response).map(SaslStep::Done),
                 SaslMechanism::Login => Err(SaslError::Finished),
+                SaslMechanism::Custom(_) => Err(SaslError::NotBuiltIn),
             },
         }
     }

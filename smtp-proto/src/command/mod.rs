@@ -31,6 +31,7 @@ pub use params::{
     Notify, Orcpt, Parameter, RcptParameters, Ret, Rrvs, RrvsMode,
 };
 pub use path::{ForwardPath, Mailbox, ReversePath};
+pub(crate) use value::check_sasl_mech;
 pub use value::{
     Atom, Base64, DateTime, Domain, LocalPart, Mechanism, MechanismName, NodeName, Text, XText,
 };

@@ -750,11 +750,18 @@ impl<'a> MechanismName<'a> {
     }
 }
 
-fn check_mechanism_name(s: &str) -> Result<(), ValueError> {
+/// `sasl-mech = 1*20mech-char` (RFC 4422 §3.1), read as the command
+/// parser reads it: letters of either case, digits, `-` and `_`, starting
+/// with a letter or digit.
+pub(crate) fn check_sasl_mech(s: &str) -> Result<(), ValueError> {
     if s.len() > 20 {
         return Err(ValueError::TooLong);
     }
-    check_atom(s)?;
+    check_atom(s)
+}
+
+fn check_mechanism_name(s: &str) -> Result<(), ValueError> {
+    check_sasl_mech(s)?;
     if Mechanism::known(s.as_bytes()).is_some() {
         return Err(ValueError::Syntax("a known mechanism name"));
     }
@@ -796,10 +803,7 @@ impl<'a> Mechanism<'a> {
     /// A mechanism that is not one of the known ones:
     /// `sasl-mech = 1*20mech-char`.
     pub(crate) fn other(s: &'a str) -> Result<Self, ValueError> {
-        if s.len() > 20 {
-            return Err(ValueError::TooLong);
-        }
-        check_atom(s)?;
+        check_sasl_mech(s)?;
         Ok(Mechanism::Other(MechanismName(Cow::Borrowed(s))))
     }
 

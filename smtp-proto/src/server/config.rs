@@ -52,6 +52,11 @@ pub struct ServerConfig {
     pub auth_mechanisms: Vec<SaslMechanism>,
     /// Offer AUTH only once TLS is up (538 5.7.11 before).
     pub auth_requires_tls: bool,
+    /// Challenges the application may send in one exchange of a
+    /// [`SaslMechanism::Custom`] mechanism; asking for one more ends the
+    /// exchange with `535 5.7.8` (see
+    /// [`ServerSession::auth_challenge`](super::ServerSession::auth_challenge)).
+    pub max_auth_rounds: usize,
     /// Advertise CHUNKING (BDAT, RFC 3030).
     pub chunking: bool,
     /// Advertise BINARYMIME (RFC 3030 §3); needs `chunking`.
@@ -91,7 +96,7 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// The defaults: PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING on;
     /// no SIZE limit, no STARTTLS, no AUTH; 100 recipients, 10 errors,
-    /// 1024-octet command lines.
+    /// 1024-octet command lines, 10 challenges per custom SASL exchange.
     #[must_use]
     pub fn new(hostname: impl Into<String>) -> Self {
         Self {
@@ -105,6 +110,7 @@ impl ServerConfig {
             implicit_tls: false,
             auth_mechanisms: Vec::new(),
             auth_requires_tls: false,
+            max_auth_rounds: 10,
             chunking: true,
             binarymime: false,
             enhanced_status_codes: true,

@@ -4,7 +4,7 @@ use crate::command::{
     CommandError, Domain, ForwardPath, MailParameters, RcptParameters, ReversePath, Text,
 };
 use crate::data::DataError;
-use crate::sasl::{Credentials, SaslError};
+use crate::sasl::{Credentials, CustomMechanism, SaslError};
 use crate::session::SequenceError;
 use crate::status::ReplyCode;
 
@@ -66,6 +66,27 @@ pub enum ServerEvent<'a> {
     /// send (usually `535 5.7.8`, authentication credentials invalid,
     /// RFC 4954 §6).
     Auth(Credentials),
+    /// **Decision.** A step of an exchange of a
+    /// [`SaslMechanism::Custom`](crate::sasl::SaslMechanism::Custom)
+    /// mechanism, which the application runs. The machine has checked
+    /// what it checks for every AUTH (order, TLS requirement, already
+    /// authenticated, mechanism advertised, base64, line length, `*`
+    /// cancel). Answer with
+    /// [`auth_challenge`](super::ServerSession::auth_challenge) (send a
+    /// `334` challenge and wait for the next response),
+    /// [`accept_auth`](super::ServerSession::accept_auth) (`235 2.7.0`) or
+    /// [`reject`](super::ServerSession::reject) (usually `535 5.7.8`).
+    AuthExchange {
+        /// The mechanism the client chose, as advertised.
+        mechanism: CustomMechanism,
+        /// The client's data, base64-decoded: the AUTH command's initial
+        /// response when `round` is 0 (`None` when it sent none,
+        /// `Some(empty)` for `=`, RFC 4954 §4), else the answer to the
+        /// last challenge (possibly empty).
+        response: Option<Vec<u8>>,
+        /// How many challenges were sent before this response.
+        round: usize,
+    },
     /// A message body begins (after the 354 to DATA, or with the first
     /// accepted BDAT chunk).
     MessageStart {
@@ -198,11 +219,19 @@ pub enum UsageError {
     /// OAUTHBEARER or XOAUTH2.
     #[error("an error challenge needs OAUTHBEARER or XOAUTH2")]
     NotOAuth,
-    /// `reject_auth_with_challenge` with an error document whose `334`
-    /// line would exceed 512 octets (RFC 5321 §4.5.3.1.5): more than 378
-    /// octets before base64.
-    #[error("the error challenge would be a reply line over 512 octets")]
+    /// A challenge whose `334` line would be too long:
+    /// `reject_auth_with_challenge` with an error document over 378
+    /// octets (the line must fit in 512 octets, RFC 5321 §4.5.3.1.5), or
+    /// `auth_challenge` with a challenge whose line would exceed
+    /// [`ServerConfig::max_auth_line_length`](super::ServerConfig::max_auth_line_length).
+    /// Nothing was sent.
+    #[error("the challenge would not fit on one 334 line")]
     ChallengeTooLong,
+    /// `auth_challenge` or `accept_auth` without an AUTH decision pending
+    /// (`auth_challenge` needs a custom mechanism's
+    /// [`ServerEvent::AuthExchange`]).
+    #[error("no SASL exchange of an application mechanism is pending")]
+    NoAuthExchange,
     /// `tls_established` without a STARTTLS in progress.
     #[error("no STARTTLS in progress")]
     NotAwaitingTls,

@@ -119,7 +119,7 @@ use crate::command::{
 use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
 use crate::framer::{Frame, Line, LineFramer};
 use crate::reply::{AuthMechanism, Capability, EhloReplyBuilder, Limits};
-use crate::sasl::{SaslMechanism, SaslServer, SaslStep};
+use crate::sasl::{CustomMechanism, SaslMechanism, SaslServer, SaslStep};
 use crate::session::{CommandKind, Outcome, Phase, SequenceError, Step};
 use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use response::{rc, write_reply};
@@ -152,6 +152,9 @@ pub enum Decision {
     Expn,
     /// Accept the credentials.
     Auth,
+    /// Answer a step of a custom SASL mechanism's exchange: challenge,
+    /// accept or reject ([`ServerEvent::AuthExchange`]).
+    AuthExchange,
     /// Accept the message.
     Message,
 }
@@ -167,6 +170,11 @@ enum Pending {
     Vrfy,
     Expn,
     Auth(SaslMechanism),
+    /// A custom mechanism's step; `round` challenges were sent so far.
+    AuthExchange {
+        mechanism: CustomMechanism,
+        round: usize,
+    },
     Message,
 }
 
@@ -207,8 +215,9 @@ enum State {
         /// when LMTP refuses the last chunk (RFC 2033 §4.2), else once.
         replies: usize,
     },
+    /// A `334` challenge was sent; the client's response is read.
     Sasl {
-        sasl: SaslServer,
+        run: SaslRun,
         framer: LineFramer,
     },
     /// An OAuth error challenge was sent; the client's answer to it is
@@ -219,6 +228,19 @@ enum State {
     },
     AwaitTls,
     Closed,
+}
+
+/// Who runs the SASL exchange in progress.
+#[derive(Debug, Clone)]
+enum SaslRun {
+    /// A built-in mechanism, decoded by the machine.
+    BuiltIn(SaslServer),
+    /// A custom mechanism: each response goes to the application, which
+    /// has sent `round` challenges so far.
+    App {
+        mechanism: CustomMechanism,
+        round: usize,
+    },
 }
 
 /// Per-transaction facts.
@@ -242,6 +264,7 @@ pub struct ServerSession {
     hello: Option<HelloKind>,
     tls: bool,
     authenticated: bool,
+    identity: Option<String>,
     errors: usize,
     txn: Transaction,
 }
@@ -297,6 +320,7 @@ impl ServerSession {
             hello: None,
             tls: config_tls,
             authenticated: false,
+            identity: None,
             errors: 0,
             txn: Transaction::default(),
         })
@@ -327,6 +351,7 @@ impl ServerSession {
                 Pending::Vrfy => Decision::Vrfy,
                 Pending::Expn => Decision::Expn,
                 Pending::Auth(_) => Decision::Auth,
+                Pending::AuthExchange { .. } => Decision::AuthExchange,
                 Pending::Message => Decision::Message,
             }),
             _ => None,
@@ -349,6 +374,13 @@ impl ServerSession {
     #[must_use]
     pub fn is_authenticated(&self) -> bool {
         self.authenticated
+    }
+
+    /// The identity given to [`accept_auth`](Self::accept_auth), while
+    /// the session is authenticated.
+    #[must_use]
+    pub fn auth_identity(&self) -> Option<&str> {
+        self.identity.as_deref()
     }
 
     /// Recipients accepted in the current transaction.
@@ -601,7 +633,7 @@ impl ServerSession {
                 "Cannot VRFY user, but will accept message and attempt delivery",
             ),
             Pending::Expn => self.send(rc(502), esc(5, 5, 1), "EXPN not available"),
-            Pending::Auth(_) => {
+            Pending::Auth(_) | Pending::AuthExchange { .. } => {
                 self.authenticated = true;
                 self.send(rc(235), esc(2, 7, 0), "Authentication successful");
             }
@@ -634,7 +666,7 @@ impl ServerSession {
         if code.is_positive_intermediate() {
             return Err(UsageError::BadReplyCode);
         }
-        if matches!(pending, Pending::Auth(_))
+        if matches!(pending, Pending::Auth(_) | Pending::AuthExchange { .. })
             && code.is_positive_completion()
             && code != ReplyCode::AUTH_SUCCEEDED
         {
@@ -657,7 +689,9 @@ impl ServerSession {
                 self.mail_accepted(body, smtputf8);
             }
             Pending::Rcpt if positive => self.rcpt_accepted(),
-            Pending::Auth(_) if positive => self.authenticated = true,
+            Pending::Auth(_) | Pending::AuthExchange { .. } if positive => {
+                self.authenticated = true;
+            }
             _ => {}
         }
         reply.write_to(&mut self.out);
@@ -686,15 +720,123 @@ impl ServerSession {
         if !reply.code().is_negative() {
             return Err(UsageError::NotARejection);
         }
-        self.out.extend_from_slice(b"334 ");
-        let text = base64::engine::general_purpose::STANDARD.encode(error);
-        self.out.extend_from_slice(text.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
+        self.write_challenge(error);
         self.state = State::SaslFailing {
             framer: self.decoder.line_framer(),
             reply,
         };
         Ok(())
+    }
+
+    /// Answers a [`ServerEvent::AuthExchange`] with a challenge: the
+    /// machine sends `334` and `challenge` in base64 (RFC 4954 §4), reads
+    /// the client's response and reports it in the next
+    /// [`ServerEvent::AuthExchange`] (or answers a `*` cancel, bad base64
+    /// or an over-long line itself, as for the built-in mechanisms).
+    ///
+    /// The `334` line must fit in
+    /// [`ServerConfig::max_auth_line_length`]; a longer challenge is
+    /// refused with [`UsageError::ChallengeTooLong`] and nothing is sent.
+    /// When [`ServerConfig::max_auth_rounds`] challenges were already sent
+    /// in this exchange, the machine ends it instead with `535 5.7.8`: the
+    /// client is not authenticated and the session waits for its next
+    /// command.
+    ///
+    /// A two-step exchange (a CRAM-MD5-style challenge, then the
+    /// application's verdict on the answer):
+    ///
+    /// ```
+    /// use smtp_proto::sasl::SaslMechanism;
+    /// use smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+    /// use smtp_proto::session::Outcome;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = ServerConfig::new("mx.example.com");
+    /// config.auth_mechanisms = vec![SaslMechanism::custom("CRAM-MD5")?];
+    /// let mut server = ServerSession::new(config)?;
+    /// server.greet()?;
+    /// let mut wire = Vec::new();
+    ///
+    /// let step = server.handle_input(b"EHLO client.example\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Hello { .. })));
+    /// server.accept()?;
+    ///
+    /// let step = server.handle_input(b"AUTH CRAM-MD5\r\n")?;
+    /// let Outcome::Event(ServerEvent::AuthExchange { response: None, round: 0, .. }) =
+    ///     step.outcome
+    /// else {
+    ///     panic!("expected the first step");
+    /// };
+    /// server.auth_challenge(b"<1896.697170952@mx.example.com>")?;
+    ///
+    /// // The client answers with its user name and keyed digest.
+    /// let answer = b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n";
+    /// let step = server.handle_input(answer)?;
+    /// let Outcome::Event(ServerEvent::AuthExchange { response: Some(data), round: 1, .. }) =
+    ///     step.outcome
+    /// else {
+    ///     panic!("expected the answer");
+    /// };
+    /// // The application checks the digest with its own crypto here.
+    /// assert!(data.starts_with(b"tim "));
+    /// server.accept_auth("tim")?;
+    ///
+    /// server.poll_transmit(&mut wire);
+    /// let wire = String::from_utf8(wire)?;
+    /// assert!(wire.contains("AUTH CRAM-MD5\r\n"));
+    /// assert!(wire.contains("334 PDE4OTYuNjk3MTcwOTUyQG14LmV4YW1wbGUuY29tPg==\r\n"));
+    /// assert!(wire.ends_with("235 2.7.0 Authentication successful\r\n"));
+    /// assert_eq!(server.auth_identity(), Some("tim"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn auth_challenge(&mut self, challenge: &[u8]) -> Result<(), UsageError> {
+        let Pending::AuthExchange { mechanism, round } = self.take_pending()? else {
+            return Err(UsageError::NoAuthExchange);
+        };
+        // `334 `, the base64 text and CRLF.
+        if 4 + challenge.len().div_ceil(3) * 4 + 2 > self.config.max_auth_line_length {
+            return Err(UsageError::ChallengeTooLong);
+        }
+        if round >= self.config.max_auth_rounds {
+            self.state = State::Command;
+            self.send(
+                rc(535),
+                esc(5, 7, 8),
+                "Authentication failed: too many exchange steps",
+            );
+            return Ok(());
+        }
+        self.write_challenge(challenge);
+        self.state = State::Sasl {
+            run: SaslRun::App {
+                mechanism,
+                round: round + 1,
+            },
+            framer: self.decoder.line_framer(),
+        };
+        Ok(())
+    }
+
+    /// Accepts a pending AUTH decision ([`ServerEvent::Auth`] or
+    /// [`ServerEvent::AuthExchange`]) as `identity`: sends `235 2.7.0` and
+    /// keeps `identity` for [`auth_identity`](Self::auth_identity).
+    pub fn accept_auth(&mut self, identity: impl Into<String>) -> Result<(), UsageError> {
+        let (Pending::Auth(_) | Pending::AuthExchange { .. }) = self.take_pending()? else {
+            return Err(UsageError::NoAuthExchange);
+        };
+        self.identity = Some(identity.into());
+        self.accept()
+    }
+
+    /// `continue-req = "334" SP [base64] CRLF` (RFC 4954 §4): the space
+    /// stays even when the challenge is empty, so this line is written
+    /// here rather than as a generic reply.
+    fn write_challenge(&mut self, challenge: &[u8]) {
+        self.out.extend_from_slice(b"334 ");
+        let text = base64::engine::general_purpose::STANDARD.encode(challenge);
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
     }
 
     /// LMTP only: answers the end of a message with one reply per accepted
@@ -724,6 +866,7 @@ impl ServerSession {
         self.tls = true;
         self.hello = None;
         self.authenticated = false;
+        self.identity = None;
         self.txn = Transaction::default();
         self.phase = Phase::NeedHello;
         self.decoder.reset();
@@ -1308,7 +1451,12 @@ impl ServerSession {
                     );
                 }
                 let mech = SaslMechanism::from_mechanism(&mechanism)
-                    .filter(|m| self.config.auth_mechanisms.contains(m));
+                    .filter(|m| self.config.auth_mechanisms.contains(m))
+                    .or_else(|| {
+                        self.config.auth_mechanisms.iter().copied().find(
+                            |m| matches!(m, SaslMechanism::Custom(c) if c.matches(&mechanism)),
+                        )
+                    });
                 let Some(mech) = mech else {
                     return self.machine_reject(
                         pos,
@@ -1334,6 +1482,20 @@ impl ServerSession {
                     Some(Ok(raw)) => Some(raw),
                     Some(Err(_)) => return self.auth_bad_base64(pos),
                 };
+                if let SaslMechanism::Custom(mechanism) = mech {
+                    self.state = State::Decision(Pending::AuthExchange {
+                        mechanism,
+                        round: 0,
+                    });
+                    return Ok(Step::event(
+                        pos,
+                        ServerEvent::AuthExchange {
+                            mechanism,
+                            response: initial,
+                            round: 0,
+                        },
+                    ));
+                }
                 let mut sasl = SaslServer::new(mech);
                 let step = sasl.start(initial.as_deref());
                 self.sasl_step(pos, sasl, step)
@@ -1501,15 +1663,9 @@ impl ServerSession {
     ) -> Handled<'a> {
         match step {
             Ok(SaslStep::Challenge(c)) => {
-                // `continue-req = "334" SP [base64] CRLF` (RFC 4954 §4):
-                // the space stays even when the challenge is empty, so this
-                // line is written here rather than as a generic reply.
-                self.out.extend_from_slice(b"334 ");
-                let text = base64::engine::general_purpose::STANDARD.encode(c);
-                self.out.extend_from_slice(text.as_bytes());
-                self.out.extend_from_slice(b"\r\n");
+                self.write_challenge(c);
                 self.state = State::Sasl {
-                    sasl,
+                    run: SaslRun::BuiltIn(sasl),
                     framer: self.decoder.line_framer(),
                 };
                 Ok(Step::need_input(pos))
@@ -1575,7 +1731,7 @@ impl ServerSession {
             Frame::Line(line) => {
                 *pos += line.consumed;
                 let content = &rest[..line.content_len];
-                let State::Sasl { sasl, .. } = core::mem::replace(&mut self.state, State::Command)
+                let State::Sasl { run, .. } = core::mem::replace(&mut self.state, State::Command)
                 else {
                     return Ok(None);
                 };
@@ -1601,7 +1757,20 @@ impl ServerSession {
                 let Some(raw) = decoded else {
                     return self.auth_bad_base64(*pos).map(Some);
                 };
-                let mut sasl = sasl;
+                let mut sasl = match run {
+                    SaslRun::BuiltIn(sasl) => sasl,
+                    SaslRun::App { mechanism, round } => {
+                        self.state = State::Decision(Pending::AuthExchange { mechanism, round });
+                        return Ok(Some(Step::event(
+                            *pos,
+                            ServerEvent::AuthExchange {
+                                mechanism,
+                                response: Some(raw),
+                                round,
+                            },
+                        )));
+                    }
+                };
                 let step = sasl.respond(&raw);
                 let result = self.sasl_step(*pos, sasl, step)?;
                 if matches!(result.outcome, Outcome::NeedInput) {

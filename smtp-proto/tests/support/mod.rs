@@ -87,6 +87,10 @@ pub enum Action {
     PerRecipient(Vec<OwnedReply>),
     /// An OAuth error challenge, then the final reply.
     Challenge(Vec<u8>, OwnedReply),
+    /// A custom SASL mechanism's next challenge.
+    AuthChallenge(Vec<u8>),
+    /// Accepts a pending AUTH as this identity.
+    AcceptAs(String),
 }
 
 /// Application state a policy may keep (per run).
@@ -196,6 +200,8 @@ pub struct RunResult {
     pub closed: bool,
     /// Bytes never consumed when the run stopped.
     pub leftover: usize,
+    /// The session's authenticated identity at the end.
+    pub identity: Option<String>,
 }
 
 impl RunResult {
@@ -245,6 +251,7 @@ pub fn run_pieces(
         remote_error: None,
         closed: false,
         leftover: 0,
+        identity: None,
     };
     let mut body: Option<Vec<u8>> = None;
     let mut buf: Vec<u8> = Vec::new();
@@ -289,6 +296,8 @@ pub fn run_pieces(
                             Action::Challenge(error, r) => {
                                 server.reject_auth_with_challenge(&error, r).unwrap()
                             }
+                            Action::AuthChallenge(c) => server.auth_challenge(&c).unwrap(),
+                            Action::AcceptAs(who) => server.accept_auth(who).unwrap(),
                         }
                     }
                     if matches!(event, ServerEvent::StartTls) {
@@ -336,6 +345,7 @@ pub fn run_pieces(
         buf.extend_from_slice(&rest);
     }
     result.closed = server.is_closed();
+    result.identity = server.auth_identity().map(str::to_owned);
     // After a remote error the rest of the input no longer matters (and
     // the bytes consumed by the failing call are not reported).
     result.leftover = if result.remote_error.is_some() {
