@@ -118,7 +118,8 @@ impl Credentials {
     }
 }
 
-/// The mechanisms this module can decode and encode.
+/// A SASL mechanism: one this module can decode and encode, or one the
+/// application runs ([`SaslMechanism::Custom`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SaslMechanism {
@@ -168,7 +169,7 @@ impl SaslMechanism {
         CustomMechanism::new(name).map(SaslMechanism::Custom)
     }
 
-    /// Looks a mechanism name up, ignoring case.
+    /// Looks a built-in mechanism's name up, ignoring case.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
         Mechanism::parse(name)

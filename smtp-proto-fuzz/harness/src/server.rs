@@ -3,13 +3,17 @@
 //! the application's decisions scripted from the input.
 //!
 //! Input: byte 0 picks the configuration (bit 0 LMTP, bit 1 no PIPELINING,
-//! bit 2 STARTTLS, bit 3 AUTH PLAIN/LOGIN/XOAUTH2/OAUTHBEARER, bit 4 small
+//! bit 2 STARTTLS, bit 3 (value 8) AUTH PLAIN/LOGIN/XOAUTH2/OAUTHBEARER and
+//! the application-run mechanisms CRAM-MD5 and X-APP, bit 4 small
 //! limits: 64-octet messages, 2 recipients, 3 errors, 20-octet DATA lines,
 //! bit 5 bare line endings normalized, bit 6 SMTPUTF8, BINARYMIME, DSN,
 //! REQUIRETLS and LIMITS, bit 7 the connection refused instead of greeted);
 //! bytes 1-2 seed the script of the application's decisions (accept, reject
 //! with a 4xx/5xx reply, answer with a 2xx reply; for an LMTP message one
-//! reply per recipient); the rest is what the client sends.
+//! reply per recipient; for a step of an application-run SASL mechanism a
+//! challenge of scripted length, sometimes too long for its line, an
+//! acceptance with an identity, or a 535); the rest is what the client
+//! sends.
 //!
 //! Under every cut of [`crate::split::cuts`], the target plays the caller
 //! (owning the read buffer, dropping what each step consumed, sending what
@@ -63,6 +67,8 @@ pub fn config(bits: u8) -> ServerConfig {
             SaslMechanism::Login,
             SaslMechanism::XOAuth2,
             SaslMechanism::OAuthBearer,
+            SaslMechanism::custom("CRAM-MD5").expect("a valid name"),
+            SaslMechanism::custom("X-APP").expect("a valid name"),
         ];
     }
     if bits & 16 != 0 {
@@ -228,6 +234,14 @@ fn decide(server: &mut ServerSession, event: &ServerEvent<'_>, script: &mut Scri
     let pending = server
         .pending_decision()
         .unwrap_or_else(|| panic!("decision event {event:?} without a pending decision"));
+    if pending == Decision::AuthExchange {
+        auth_step(server, script);
+        assert!(
+            server.pending_decision().is_none(),
+            "still pending after an answer"
+        );
+        return;
+    }
     let choice = script.next(8);
     let r = match (pending, choice) {
         (_, 0..=4) => server.accept(),
@@ -259,6 +273,40 @@ fn decide(server: &mut ServerSession, event: &ServerEvent<'_>, script: &mut Scri
         server.pending_decision().is_none(),
         "still pending after an answer"
     );
+}
+
+/// Answers a step of an application-run SASL mechanism from the script.
+fn auth_step(server: &mut ServerSession, script: &mut Script) {
+    let r = match script.next(6) {
+        0..=2 => {
+            let len = match script.next(4) {
+                0 => 0,
+                // Too long for the 334 line: refused, nothing changes.
+                1 => {
+                    let limit = server.config().max_auth_line_length;
+                    let too_long = vec![b'c'; limit / 4 * 3];
+                    let before = server.has_transmit();
+                    assert_eq!(
+                        server.auth_challenge(&too_long),
+                        Err(UsageError::ChallengeTooLong)
+                    );
+                    assert_eq!(
+                        server.has_transmit(),
+                        before,
+                        "a refused challenge was sent"
+                    );
+                    assert_eq!(server.pending_decision(), Some(Decision::AuthExchange));
+                    0
+                }
+                _ => script.next(64) as usize,
+            };
+            server.auth_challenge(&vec![b'c'; len])
+        }
+        3 => server.accept_auth("fuzz@example.org"),
+        4 => server.reply(reply(235, "2.7.0 welcome")),
+        _ => server.reject(reply(535, "5.7.8 credentials invalid")),
+    };
+    r.unwrap_or_else(|e| panic!("answering an AUTH step: {e:?}"));
 }
 
 /// Plays the caller of a fresh session over `pieces`.
@@ -346,6 +394,7 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
                             | ServerEvent::Vrfy(_)
                             | ServerEvent::Expn(_)
                             | ServerEvent::Auth(_)
+                            | ServerEvent::AuthExchange { .. }
                             | ServerEvent::MessageEnd { .. }
                     );
                     if decision {
@@ -435,4 +484,37 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
     sent_since_poll = server.poll_transmit(&mut run.output);
     assert!(sent_since_poll <= MAX_PENDING_OUTPUT);
     run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{config, drive, run, Script};
+
+    /// With the AUTH bit, EHLO offers the application-run mechanisms and
+    /// the scripted application reaches every answer to their steps.
+    #[test]
+    fn auth_bit_reaches_application_mechanisms() {
+        let stream: &[u8] =
+            b"EHLO x\r\nAUTH X-APP\r\nYQ==\r\nYg==\r\nAUTH CRAM-MD5 =\r\n*\r\nQUIT\r\n";
+        let (mut steps, mut challenges, mut accepted, mut rejected) = (0, 0, 0, 0);
+        for seed in 0..64u8 {
+            let r = drive(&config(8), false, Script::new(seed, 7), &[stream]);
+            let out = String::from_utf8_lossy(&r.output);
+            if !out.contains("\r\n250-AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER CRAM-MD5 X-APP\r\n") {
+                continue;
+            }
+            steps += r
+                .events
+                .iter()
+                .filter(|e| e.starts_with("AuthExchange"))
+                .count();
+            challenges += out.matches("\r\n334 ").count();
+            accepted += out.matches("\r\n235 ").count();
+            rejected += out.matches("\r\n535 ").count();
+            let mut data = vec![8, seed, 7];
+            data.extend_from_slice(stream);
+            run(&data);
+        }
+        assert!(steps > 0 && challenges > 0 && accepted > 0 && rejected > 0);
+    }
 }

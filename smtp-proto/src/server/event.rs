@@ -26,8 +26,11 @@ pub enum HelloKind {
 /// [`accept`](super::ServerSession::accept),
 /// [`reject`](super::ServerSession::reject) or
 /// [`reply`](super::ServerSession::reply) (or, for an LMTP message,
-/// [`reply_per_recipient`](super::ServerSession::reply_per_recipient)). The
-/// others are information: the machine has already answered.
+/// [`reply_per_recipient`](super::ServerSession::reply_per_recipient); for
+/// AUTH, [`accept_auth`](super::ServerSession::accept_auth), and for a
+/// custom mechanism's step,
+/// [`auth_challenge`](super::ServerSession::auth_challenge)). The others
+/// are information: the machine has already answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServerEvent<'a> {
