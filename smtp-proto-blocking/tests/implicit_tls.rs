@@ -8,24 +8,25 @@
 
 mod support;
 
-use support::{bounded_timeouts, connect, spawn_peer, spawn_server, tls_configs, BOUND};
+use support::{
+    assert_nothing_sent, bounded_timeouts, connect, event_name, read_to_close, spawn_peer,
+    spawn_server, tls_configs, Recorder, BOUND,
+};
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
-use smtp_proto_blocking::server::{ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_blocking::server::{ServeEnd, ServeError, ServeOptions};
 use smtp_proto_blocking::smtp_proto::client::{
     AuthCredentials, Client, ClientConfig, ClientEvent, Envelope, TlsPolicy,
 };
 use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
-use smtp_proto_blocking::smtp_proto::reply::OwnedReply;
-use smtp_proto_blocking::smtp_proto::sasl::{Credentials, SaslMechanism};
-use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
-use smtp_proto_blocking::smtp_proto::status::ReplyCode;
+use smtp_proto_blocking::smtp_proto::sasl::SaslMechanism;
+use smtp_proto_blocking::smtp_proto::server::ServerConfig;
 use smtp_proto_blocking::{rustls, StartTlsError, Transport};
 
 /// The message sent; it ends with CRLF and has no dot lines, so the server
@@ -77,90 +78,16 @@ fn run_options(tls: Arc<rustls::ClientConfig>) -> RunOptions {
     options
 }
 
-/// Reads everything until the peer closes (bounded); returns whether it
-/// closed (rather than a read error or timeout).
-fn read_to_close(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
-    let mut chunk = [0u8; 1024];
-    for _ in 0..10_000 {
-        match stream.read(&mut chunk) {
-            Ok(0) => return true,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
 /// True when `needle` occurs in `haystack`.
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The name of an event, without its fields.
-fn event_name<T: std::fmt::Debug>(event: &T) -> String {
-    format!("{event:?}")
-        .split([' ', '(', '{'])
-        .next()
-        .unwrap_or("")
-        .to_owned()
-}
-
-/// What the server side saw of a connection.
-#[derive(Debug, Default)]
-struct Seen {
-    events: Vec<String>,
-    tls_at_hello: Vec<bool>,
-    plain_auth_user: Option<String>,
-    auth_failures: usize,
-    message: Vec<u8>,
-    message_ends: usize,
-    tls_at_end: bool,
-    auth_at_end: bool,
-}
-
-/// A server handler that accepts every hello, sender and recipient,
-/// accepts AUTH PLAIN as `user` / `secret` only, and records what it saw.
-#[derive(Debug, Default)]
-struct Submission {
-    seen: Seen,
-}
-
-impl ServerHandler for Submission {
-    fn on_event(&mut self, session: &mut ServerSession, event: ServerEvent<'_>) -> io::Result<()> {
-        self.seen.events.push(event_name(&event));
-        let decided = match event {
-            ServerEvent::Hello { .. } => {
-                self.seen.tls_at_hello.push(session.is_tls());
-                session.accept()
-            }
-            ServerEvent::Mail { .. } | ServerEvent::Rcpt { .. } => session.accept(),
-            ServerEvent::Auth(Credentials::Plain {
-                authcid, password, ..
-            }) if authcid == "user" && password.expose() == "secret" => {
-                self.seen.plain_auth_user = Some(authcid);
-                session.accept()
-            }
-            ServerEvent::Auth(_) => {
-                self.seen.auth_failures += 1;
-                session.reject(
-                    OwnedReply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "Invalid")
-                        .map_err(other)?,
-                )
-            }
-            ServerEvent::MessageChunk(bytes) => {
-                self.seen.message.extend_from_slice(bytes);
-                Ok(())
-            }
-            ServerEvent::MessageEnd { .. } => {
-                self.seen.message_ends += 1;
-                self.seen.tls_at_end = session.is_tls();
-                self.seen.auth_at_end = session.is_authenticated();
-                session.accept()
-            }
-            _ => Ok(()),
-        };
-        decided.map_err(other)
-    }
+/// The server handler of these tests: it accepts every hello, sender and
+/// recipient (none starts with `nobody`), accepts AUTH as `user` /
+/// `secret` only, and records what it saw.
+fn submission() -> Recorder {
+    Recorder::new(Some(("user", "secret")))
 }
 
 /// A client handler that authenticates with PLAIN as `user` / `secret`,
@@ -223,6 +150,15 @@ impl ClientHandler for Submitter {
         piece.extend_from_slice(BODY);
         Ok(true)
     }
+}
+
+/// Runs a [`Submitter`] on a client for implicit TLS over a new connection
+/// to `addr` with `options`; returns the result and the submitter.
+fn submit_to(addr: SocketAddr, options: &RunOptions) -> (Result<(), RunError>, Submitter) {
+    let mut client = Client::new(implicit_client_config());
+    let mut submitter = Submitter::default();
+    let result = run(connect(addr), &mut client, &mut submitter, options);
+    (result, submitter)
 }
 
 /// The raw bytes one side of a connection sent and received.
@@ -292,7 +228,7 @@ fn implicit_tls_client_delivers_to_implicit_tls_server_with_auth_plain() {
     config.starttls = true;
     config.auth_mechanisms = vec![SaslMechanism::Plain];
     config.auth_requires_tls = true;
-    let (addr, server) = spawn_server(config, serve_options(server_tls), Submission::default());
+    let (addr, server) = spawn_server(config, serve_options(server_tls), submission());
 
     let wire = Arc::new(Mutex::new(Wire::default()));
     let tap = Tap {
@@ -330,7 +266,8 @@ fn implicit_tls_client_delivers_to_implicit_tls_server_with_auth_plain() {
         "{:?}",
         seen.events
     );
-    assert_eq!(seen.plain_auth_user.as_deref(), Some("user"));
+    assert_eq!(seen.auth_mechanism, Some(SaslMechanism::Plain));
+    assert_eq!(seen.auth_user.as_deref(), Some("user"));
     assert_eq!(seen.auth_failures, 0);
     assert_eq!(seen.message, BODY);
     assert_eq!(seen.message_ends, 1);
@@ -372,7 +309,7 @@ fn plaintext_client_gets_no_greeting_from_an_implicit_tls_server() {
     let (addr, server) = spawn_server(
         implicit_server_config(),
         serve_options(server_tls),
-        Submission::default(),
+        submission(),
     );
     let mut peer = connect(addr);
     peer.write_all(b"EHLO plain.test\r\n").expect("ehlo");
@@ -411,7 +348,7 @@ fn serve_refuses_implicit_tls_without_tls_config_and_sends_nothing() {
     for starttls in [false, true] {
         let mut config = implicit_server_config();
         config.starttls = starttls;
-        let (addr, server) = spawn_server(config, ServeOptions::default(), Submission::default());
+        let (addr, server) = spawn_server(config, ServeOptions::default(), submission());
         let mut peer = connect(addr);
         let mut got = Vec::new();
         let closed = read_to_close(&mut peer, &mut got);
@@ -421,12 +358,7 @@ fn serve_refuses_implicit_tls_without_tls_config_and_sends_nothing() {
             matches!(end, Err(ServeError::ImplicitTlsNotConfigured)),
             "starttls {starttls}: {end:?}"
         );
-        assert!(closed, "the server closed the connection");
-        assert!(
-            got.is_empty(),
-            "nothing sent: {:?}",
-            String::from_utf8_lossy(&got)
-        );
+        assert_nothing_sent(closed, &got, "server");
         assert!(submission.seen.events.is_empty());
     }
 }
@@ -441,26 +373,14 @@ fn run_refuses_implicit_tls_without_tls_options_and_sends_nothing() {
         let closed = read_to_close(&mut s, &mut got);
         (closed, got)
     });
-    let mut client = Client::new(implicit_client_config());
-    let mut submitter = Submitter::default();
-    let result = run(
-        connect(addr),
-        &mut client,
-        &mut submitter,
-        &RunOptions::default(),
-    );
+    let (result, submitter) = submit_to(addr, &RunOptions::default());
     let (closed, got) = fake.join().expect("fake server");
 
     assert!(
         matches!(result, Err(RunError::ImplicitTlsNotConfigured)),
         "{result:?}"
     );
-    assert!(closed, "the client closed the connection");
-    assert!(
-        got.is_empty(),
-        "nothing sent: {:?}",
-        String::from_utf8_lossy(&got)
-    );
+    assert_nothing_sent(closed, &got, "client");
     assert!(submitter.events.is_empty(), "{:?}", submitter.events);
 }
 
@@ -469,19 +389,15 @@ fn silent_client_ends_the_implicit_tls_handshake_after_its_timeout() {
     let (server_tls, _) = tls_configs();
     let mut options = serve_options(server_tls);
     options.handshake_timeout = Duration::from_millis(200);
-    let (addr, server) = spawn_server(implicit_server_config(), options, Submission::default());
+    let (addr, server) = spawn_server(implicit_server_config(), options, submission());
     // Connects and sends nothing, reading until the server gives up.
     let mut peer = connect(addr);
     let mut got = Vec::new();
     let closed = read_to_close(&mut peer, &mut got);
     let (end, submission) = server.join().expect("server thread");
 
-    assert!(closed, "the server closed the connection");
-    assert!(
-        got.is_empty(),
-        "nothing sent, not even a greeting: {:?}",
-        String::from_utf8_lossy(&got)
-    );
+    // Nothing sent, not even a greeting.
+    assert_nothing_sent(closed, &got, "server");
     match end {
         Err(ServeError::StartTls(StartTlsError::Handshake(e))) => {
             assert!(is_timeout(&e), "{e:?}");
@@ -500,14 +416,7 @@ fn implicit_tls_client_refuses_a_plaintext_server() {
         read_to_close(&mut s, &mut got);
         got
     });
-    let mut client = Client::new(implicit_client_config());
-    let mut submitter = Submitter::default();
-    let result = run(
-        connect(addr),
-        &mut client,
-        &mut submitter,
-        &run_options(client_tls),
-    );
+    let (result, submitter) = submit_to(addr, &run_options(client_tls));
     let got = fake.join().expect("fake server");
 
     match result {
@@ -535,9 +444,7 @@ fn silent_server_ends_the_client_handshake_after_its_timeout() {
     });
     let mut options = run_options(client_tls);
     options.handshake_timeout = Duration::from_millis(200);
-    let mut client = Client::new(implicit_client_config());
-    let mut submitter = Submitter::default();
-    let result = run(connect(addr), &mut client, &mut submitter, &options);
+    let (result, submitter) = submit_to(addr, &options);
     let (closed, got) = mute.join().expect("mute server");
 
     match result {

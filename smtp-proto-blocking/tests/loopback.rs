@@ -8,8 +8,8 @@
 mod support;
 
 use support::{
-    bounded_timeouts, connect, spawn_peer, spawn_server, spawn_server_with_buffers, tls_configs,
-    ServerThread, BOUND,
+    assert_nothing_sent, bounded_timeouts, connect, read_to_close, spawn_peer, spawn_server,
+    spawn_server_with_buffers, tls_configs, Recorder, Seen, ServerThread, BOUND,
 };
 
 use std::io::{Read, Write};
@@ -26,132 +26,14 @@ use smtp_proto_blocking::smtp_proto::client::{
     Protocol, TlsPolicy,
 };
 use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
-use smtp_proto_blocking::smtp_proto::reply::OwnedReply;
-use smtp_proto_blocking::smtp_proto::sasl::{Credentials, SaslMechanism};
+use smtp_proto_blocking::smtp_proto::sasl::SaslMechanism;
 use smtp_proto_blocking::smtp_proto::server::{
     RemoteError, ServerConfig, ServerEvent, ServerSession,
 };
-use smtp_proto_blocking::smtp_proto::status::ReplyCode;
 use smtp_proto_blocking::{rustls, StartTlsError};
 
 fn other<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> std::io::Error {
     std::io::Error::other(e)
-}
-
-/// What the server side saw of a connection.
-#[derive(Debug, Default)]
-struct Seen {
-    hello: Option<String>,
-    from: Option<String>,
-    rcpts: Vec<String>,
-    message: Vec<u8>,
-    message_starts: usize,
-    chunked: Vec<bool>,
-    message_ends: usize,
-    tls_at_end: bool,
-    auth_at_end: bool,
-    auth_user: Option<String>,
-    auth_failures: usize,
-    events: Vec<String>,
-}
-
-/// A server handler that accepts everything except recipients starting
-/// with `nobody`, and checks AUTH against one user name and password.
-struct Recorder {
-    seen: Seen,
-    auth: Option<(String, String)>,
-}
-
-impl Recorder {
-    fn new(auth: Option<(&str, &str)>) -> Self {
-        Recorder {
-            seen: Seen::default(),
-            auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
-        }
-    }
-}
-
-impl ServerHandler for Recorder {
-    fn on_event(
-        &mut self,
-        session: &mut ServerSession,
-        event: ServerEvent<'_>,
-    ) -> std::io::Result<()> {
-        let name = format!("{event:?}");
-        self.seen
-            .events
-            .push(name.split([' ', '(', '{']).next().unwrap_or("").to_owned());
-        let decided = match event {
-            ServerEvent::Hello { domain, .. } => {
-                self.seen.hello = Some(domain.to_string());
-                session.accept()
-            }
-            ServerEvent::Mail { from, .. } => {
-                self.seen.from = Some(match from {
-                    ReversePath::Null => String::new(),
-                    ReversePath::Mailbox(m) => m.to_string(),
-                });
-                session.accept()
-            }
-            ServerEvent::Rcpt { to, .. } => {
-                let to = to.to_string();
-                if to.trim_start_matches('<').starts_with("nobody") {
-                    session.reject(
-                        OwnedReply::new(ReplyCode::MAILBOX_UNAVAILABLE, "No such user")
-                            .map_err(std::io::Error::other)?,
-                    )
-                } else {
-                    self.seen.rcpts.push(to);
-                    session.accept()
-                }
-            }
-            ServerEvent::Auth(credentials) => {
-                let ok = match (&credentials, &self.auth) {
-                    (
-                        Credentials::Plain {
-                            authcid, password, ..
-                        },
-                        Some((u, p)),
-                    )
-                    | (
-                        Credentials::Login {
-                            username: authcid,
-                            password,
-                        },
-                        Some((u, p)),
-                    ) => authcid == u && password.expose() == p,
-                    _ => false,
-                };
-                if ok {
-                    self.seen.auth_user = credentials.identity().map(str::to_owned);
-                    session.accept()
-                } else {
-                    self.seen.auth_failures += 1;
-                    session.reject(
-                        OwnedReply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "Invalid")
-                            .map_err(std::io::Error::other)?,
-                    )
-                }
-            }
-            ServerEvent::MessageStart { chunked } => {
-                self.seen.message_starts += 1;
-                self.seen.chunked.push(chunked);
-                Ok(())
-            }
-            ServerEvent::MessageChunk(bytes) => {
-                self.seen.message.extend_from_slice(bytes);
-                Ok(())
-            }
-            ServerEvent::MessageEnd { .. } => {
-                self.seen.message_ends += 1;
-                self.seen.tls_at_end = session.is_tls();
-                self.seen.auth_at_end = session.is_authenticated();
-                session.accept()
-            }
-            _ => Ok(()),
-        };
-        decided.map_err(std::io::Error::other)
-    }
 }
 
 /// What the client side saw.
@@ -363,19 +245,6 @@ fn read_replies(stream: &mut TcpStream, buf: &mut Vec<u8>, n: usize) -> String {
         }
     }
     String::from_utf8_lossy(&buf[start..]).into_owned()
-}
-
-/// Reads everything until the peer closes (bounded).
-fn read_to_close(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
-    let mut chunk = [0u8; 1024];
-    for _ in 0..10_000 {
-        match stream.read(&mut chunk) {
-            Ok(0) => return true,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(_) => return false,
-        }
-    }
-    false
 }
 
 /// A message body with the lines that need care on the wire: a leading
@@ -1005,12 +874,7 @@ fn starttls_advertised_without_tls_config_is_refused_before_the_greeting() {
     let (end, _) = server.join().expect("server thread");
 
     assert!(matches!(end, Err(ServeError::TlsNotConfigured)), "{end:?}");
-    assert!(closed, "the server closed the connection");
-    assert!(
-        got.is_empty(),
-        "nothing sent: {:?}",
-        String::from_utf8_lossy(&got)
-    );
+    assert_nothing_sent(closed, &got, "server");
 }
 
 /// A server handler whose store fails at MAIL.

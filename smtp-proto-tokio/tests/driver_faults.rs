@@ -5,16 +5,13 @@
 
 mod support;
 
-use support::{client_config, join, pair, read_until, spawn_recorder, Recorder, BOUND};
+use support::{client_config, envelope, join, pair, read_until, spawn_recorder, Recorder, BOUND};
 
 use std::time::Duration;
 
 use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
-use smtp_proto_tokio::smtp_proto::client::{
-    ChunkingPolicy, Client, ClientEvent, Envelope, TlsPolicy,
-};
-use smtp_proto_tokio::smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::client::{ChunkingPolicy, Client, ClientEvent, TlsPolicy};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -56,13 +53,7 @@ impl ClientHandler for Pieces {
         let r = match event {
             ClientEvent::Ready if !self.started => {
                 self.started = true;
-                let env = Envelope::new(ReversePath::Mailbox(
-                    Mailbox::parse("a@example.com").expect("mb"),
-                ))
-                .recipient(ForwardPath::Mailbox(
-                    Mailbox::parse("b@example.org").expect("mb"),
-                ));
-                client.send_mail(&env)
+                client.send_mail(&envelope("a@example.com", ["b@example.org"]))
             }
             ClientEvent::Ready => client.quit(),
             ClientEvent::SendBody => {

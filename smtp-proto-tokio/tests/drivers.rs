@@ -4,98 +4,27 @@
 mod support;
 
 use support::{
-    client_config, join, pair, read_until, spawn_recorder, tls_configs, Recorder, BOUND,
+    client_config, join, pair, read_until, spawn_recorder, tls_configs, OneMessage, Recorder, BOUND,
 };
 
 use std::time::Duration;
 
-use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
+use smtp_proto_tokio::client::{self, RunOptions};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions};
-use smtp_proto_tokio::smtp_proto::client::{
-    AuthCredentials, Client, ClientEvent, Envelope, TlsPolicy,
-};
-use smtp_proto_tokio::smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::client::{AuthCredentials, Client, TlsPolicy};
 use smtp_proto_tokio::smtp_proto::sasl::SaslMechanism;
 use smtp_proto_tokio::smtp_proto::server::{RemoteError, ServerConfig, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-/// A client application that sends one message to `n` recipients.
-struct OneMessage {
-    recipients: Vec<String>,
-    body: Vec<u8>,
-    sent: bool,
-    offset: usize,
-    auth: Option<AuthCredentials>,
-    delivered: Option<bool>,
-    accepted: usize,
-}
-
-impl OneMessage {
-    fn new(n: usize, body: &[u8]) -> Self {
-        Self {
-            recipients: (0..n).map(|i| format!("user{i}@example.org")).collect(),
-            body: body.to_vec(),
-            sent: false,
-            offset: 0,
-            auth: None,
-            delivered: None,
-            accepted: 0,
-        }
-    }
-}
-
-impl ClientHandler for OneMessage {
-    async fn on_event(
-        &mut self,
-        client: &mut Client,
-        event: ClientEvent<'_>,
-    ) -> std::io::Result<()> {
-        let r = match event {
-            ClientEvent::Ready | ClientEvent::Authenticated { .. } => {
-                if let Some(creds) = self.auth.take() {
-                    client.authenticate(creds, None).map(|_| ())
-                } else if self.sent {
-                    client.quit()
-                } else {
-                    self.sent = true;
-                    let mut env = Envelope::new(ReversePath::Mailbox(
-                        Mailbox::parse("a@example.com").expect("mb"),
-                    ));
-                    for r in &self.recipients {
-                        env = env.recipient(ForwardPath::Mailbox(Mailbox::parse(r).expect("mb")));
-                    }
-                    client.send_mail(&env)
-                }
-            }
-            ClientEvent::Recipient { verdict, .. } => {
-                if verdict.is_success() {
-                    self.accepted += 1;
-                }
-                Ok(())
-            }
-            ClientEvent::AuthFailed { .. } => client.quit(),
-            ClientEvent::TransactionEnd(summary) => {
-                self.delivered = Some(summary.all_delivered());
-                client.quit()
-            }
-            _ => Ok(()),
-        };
-        r.map_err(std::io::Error::other)
-    }
-
-    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
-        // Small pieces, so the body crosses many writes.
-        let rest = &self.body[self.offset..];
-        if rest.is_empty() {
-            return Ok(false);
-        }
-        let n = rest.len().min(1000);
-        piece.extend_from_slice(&rest[..n]);
-        self.offset += n;
-        Ok(true)
-    }
+/// A [`OneMessage`] from `a@example.com` to `n` recipients.
+fn to_recipients(n: usize, body: &[u8]) -> OneMessage {
+    OneMessage::new(
+        "a@example.com",
+        (0..n).map(|i| format!("user{i}@example.org")),
+        body,
+    )
 }
 
 fn server_config() -> ServerConfig {
@@ -121,7 +50,7 @@ async fn client_and_server_drivers_deliver_over_starttls_with_auth() {
         (end.map_err(|e| e.to_string()), rec, session.is_tls())
     });
     let body = b"Subject: over TLS\r\n\r\n.starts with a dot\r\nbare LF here\nend".to_vec();
-    let mut app = OneMessage::new(2, &body);
+    let mut app = to_recipients(2, &body);
     app.auth = Some(AuthCredentials::password("alice", "secret"));
     let mut client = Client::new(client_config(TlsPolicy::Required));
     let mut opts = RunOptions::default();
@@ -152,7 +81,7 @@ async fn large_pipelined_group_does_not_deadlock() {
     // writing.
     let (c, s) = pair().await;
     let server = spawn_recorder(s, server_config());
-    let mut app = OneMessage::new(3000, b"Subject: many\r\n\r\nhello\r\n");
+    let mut app = to_recipients(3000, b"Subject: many\r\n\r\nhello\r\n");
     let mut client = Client::new(client_config(TlsPolicy::Off));
     tokio::time::timeout(
         BOUND,

@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{client_config, join, pair, tls_configs, Recorder, BOUND};
+use support::{client_config, join, pair, tls_configs, OneMessage, Recorder, BOUND};
 
 use std::io;
 use std::pin::Pin;
@@ -13,13 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use smtp_proto_tokio::client::{self, ClientHandler, RunError, RunOptions};
+use smtp_proto_tokio::client::{self, RunError, RunOptions};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
-use smtp_proto_tokio::smtp_proto::client::{
-    AuthCredentials, Client, ClientEvent, Envelope, TlsPolicy,
-};
-use smtp_proto_tokio::smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::client::{AuthCredentials, Client, TlsPolicy};
 use smtp_proto_tokio::smtp_proto::sasl::SaslMechanism;
 use smtp_proto_tokio::smtp_proto::server::{Rejection, ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::tls::StartTlsError;
@@ -151,70 +148,11 @@ impl ServerHandler for Watcher {
 }
 
 /// A client application that authenticates (when given credentials),
-/// sends one message to one recipient, then quits.
-struct Submit {
-    auth: Option<AuthCredentials>,
-    body: Vec<u8>,
-    body_given: bool,
-    sent: bool,
-    greeted: bool,
-    delivered: Option<bool>,
-}
-
-impl Submit {
-    fn new(auth: Option<AuthCredentials>, body: &[u8]) -> Self {
-        Self {
-            auth,
-            body: body.to_vec(),
-            body_given: false,
-            sent: false,
-            greeted: false,
-            delivered: None,
-        }
-    }
-}
-
-impl ClientHandler for Submit {
-    async fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
-        let r = match event {
-            ClientEvent::Greeting { .. } => {
-                self.greeted = true;
-                Ok(())
-            }
-            ClientEvent::Ready | ClientEvent::Authenticated { .. } => {
-                if let Some(creds) = self.auth.take() {
-                    client.authenticate(creds, None).map(|_| ())
-                } else if self.sent {
-                    client.quit()
-                } else {
-                    self.sent = true;
-                    let env = Envelope::new(ReversePath::Mailbox(
-                        Mailbox::parse("alice@example.com").expect("mb"),
-                    ))
-                    .recipient(ForwardPath::Mailbox(
-                        Mailbox::parse("bob@example.org").expect("mb"),
-                    ));
-                    client.send_mail(&env)
-                }
-            }
-            ClientEvent::AuthFailed { .. } => client.quit(),
-            ClientEvent::TransactionEnd(summary) => {
-                self.delivered = Some(summary.all_delivered());
-                client.quit()
-            }
-            _ => Ok(()),
-        };
-        r.map_err(io::Error::other)
-    }
-
-    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
-        if self.body_given {
-            return Ok(false);
-        }
-        self.body_given = true;
-        piece.extend_from_slice(&self.body);
-        Ok(true)
-    }
+/// sends `body` from `alice@example.com` to `bob@example.org`, then quits.
+fn submit(auth: Option<AuthCredentials>, body: &[u8]) -> OneMessage {
+    let mut app = OneMessage::new("alice@example.com", ["bob@example.org".to_owned()], body);
+    app.auth = auth;
+    app
 }
 
 /// Spawns a task that greets and serves `stream` with `config`, the
@@ -265,7 +203,7 @@ async fn implicit_tls_client_and_server_deliver_with_auth_and_nothing_in_the_cle
     );
 
     let body = b"Subject: over port 465\r\n\r\nhello\r\n";
-    let mut app = Submit::new(Some(AuthCredentials::password("alice", "secret")), body);
+    let mut app = submit(Some(AuthCredentials::password("alice", "secret")), body);
     // Required: a client that wanted STARTTLS would have to send it.
     let mut client = Client::new(client_config(TlsPolicy::Required).with_implicit_tls(true));
     let mut opts = RunOptions::default();
@@ -376,7 +314,7 @@ async fn run_refuses_implicit_tls_without_a_connector_and_sends_nothing() {
     s.write_all(b"220 mx.example.net ESMTP\r\n")
         .await
         .expect("greeting");
-    let mut app = Submit::new(Some(AuthCredentials::password("alice", "secret")), b"x\r\n");
+    let mut app = submit(Some(AuthCredentials::password("alice", "secret")), b"x\r\n");
     let mut client = Client::new(client_config(TlsPolicy::Off).with_implicit_tls(true));
     let end = tokio::time::timeout(
         BOUND,
@@ -426,7 +364,7 @@ async fn implicit_tls_client_refuses_a_plaintext_server() {
             .expect("greeting");
         read_to_close(&mut s).await
     });
-    let mut app = Submit::new(Some(AuthCredentials::password("alice", "secret")), b"x\r\n");
+    let mut app = submit(Some(AuthCredentials::password("alice", "secret")), b"x\r\n");
     let mut client = Client::new(client_config(TlsPolicy::Off).with_implicit_tls(true));
     let mut opts = RunOptions::default();
     opts.tls = Some((TlsConnector::from(client_tls), localhost()));
@@ -451,7 +389,7 @@ async fn implicit_tls_client_gives_up_after_the_handshake_timeout() {
     let (c, mut s) = pair().await;
     // The server reads the ClientHello and never answers.
     let server = tokio::spawn(async move { read_to_close(&mut s).await });
-    let mut app = Submit::new(None, b"x\r\n");
+    let mut app = submit(None, b"x\r\n");
     let mut client = Client::new(client_config(TlsPolicy::Off).with_implicit_tls(true));
     let mut opts = RunOptions::default();
     opts.tls = Some((TlsConnector::from(client_tls), localhost()));

@@ -1,6 +1,8 @@
 //! Helpers shared by the loopback tests: bounded timeouts, loopback
-//! servers and peers on threads, raw clients, and TLS configurations.
+//! servers and peers on threads, raw clients, a recording server handler,
+//! and TLS configurations.
 
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -9,8 +11,12 @@ use std::time::Duration;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use smtp_proto_blocking::rustls;
 use smtp_proto_blocking::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
-use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerSession};
+use smtp_proto_blocking::smtp_proto::command::ReversePath;
+use smtp_proto_blocking::smtp_proto::reply::OwnedReply;
+use smtp_proto_blocking::smtp_proto::sasl::{Credentials, SaslMechanism};
+use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_blocking::smtp_proto::session::Timeouts;
+use smtp_proto_blocking::smtp_proto::status::ReplyCode;
 
 /// Bounds every wait in the tests, so a broken driver fails instead of
 /// hanging.
@@ -87,6 +93,180 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(BOUND)).expect("timeout");
     s
+}
+
+/// Reads everything until the peer closes (bounded); returns whether it
+/// closed (rather than a read error or timeout).
+#[allow(dead_code, reason = "not every test binary reads to the close")]
+pub fn read_to_close(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 1024];
+    for _ in 0..10_000 {
+        match stream.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Asserts that the peer closed the connection (`closed`, as returned by
+/// [`read_to_close`]) without sending a byte; `closer` names the side that
+/// closed it, for the failure message.
+#[allow(dead_code, reason = "not every test binary expects a silent peer")]
+#[track_caller]
+pub fn assert_nothing_sent(closed: bool, got: &[u8], closer: &str) {
+    assert!(closed, "the {closer} closed the connection");
+    assert!(
+        got.is_empty(),
+        "nothing sent: {:?}",
+        String::from_utf8_lossy(got)
+    );
+}
+
+/// The name of an event, without its fields.
+#[allow(dead_code, reason = "not every test binary records events")]
+pub fn event_name<T: std::fmt::Debug>(event: &T) -> String {
+    format!("{event:?}")
+        .split([' ', '(', '{'])
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// What the server side saw of a connection, as a [`Recorder`] keeps it.
+#[allow(dead_code, reason = "each test binary reads only some fields")]
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// The domain of the last EHLO or HELO.
+    pub hello: Option<String>,
+    /// Whether the session was on TLS, at each EHLO or HELO.
+    pub tls_at_hello: Vec<bool>,
+    /// The reverse path of the last MAIL (empty for the null path).
+    pub from: Option<String>,
+    /// The accepted recipients, in order.
+    pub rcpts: Vec<String>,
+    /// Every message byte, all messages together.
+    pub message: Vec<u8>,
+    pub message_starts: usize,
+    /// For each message start, whether it came by BDAT.
+    pub chunked: Vec<bool>,
+    pub message_ends: usize,
+    /// Whether the session was on TLS at the last message end.
+    pub tls_at_end: bool,
+    /// Whether the session was authenticated at the last message end.
+    pub auth_at_end: bool,
+    /// The identity of the accepted AUTH.
+    pub auth_user: Option<String>,
+    /// The mechanism of the accepted AUTH.
+    pub auth_mechanism: Option<SaslMechanism>,
+    pub auth_failures: usize,
+    /// The name of every event, in order.
+    pub events: Vec<String>,
+}
+
+/// A server handler that accepts everything except recipients starting
+/// with `nobody`, checks AUTH PLAIN and LOGIN against one user name and
+/// password (rejecting every AUTH when it has none), and records what it
+/// saw.
+#[allow(dead_code, reason = "not every test binary serves with it")]
+#[derive(Debug)]
+pub struct Recorder {
+    pub seen: Seen,
+    auth: Option<(String, String)>,
+}
+
+#[allow(dead_code, reason = "not every test binary serves with it")]
+impl Recorder {
+    /// A recorder that accepts AUTH as `auth` (user name, password) only.
+    pub fn new(auth: Option<(&str, &str)>) -> Self {
+        Recorder {
+            seen: Seen::default(),
+            auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
+        }
+    }
+}
+
+impl ServerHandler for Recorder {
+    fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        self.seen.events.push(event_name(&event));
+        let decided = match event {
+            ServerEvent::Hello { domain, .. } => {
+                self.seen.hello = Some(domain.to_string());
+                self.seen.tls_at_hello.push(session.is_tls());
+                session.accept()
+            }
+            ServerEvent::Mail { from, .. } => {
+                self.seen.from = Some(match from {
+                    ReversePath::Null => String::new(),
+                    ReversePath::Mailbox(m) => m.to_string(),
+                });
+                session.accept()
+            }
+            ServerEvent::Rcpt { to, .. } => {
+                let to = to.to_string();
+                if to.trim_start_matches('<').starts_with("nobody") {
+                    session.reject(
+                        OwnedReply::new(ReplyCode::MAILBOX_UNAVAILABLE, "No such user")
+                            .map_err(std::io::Error::other)?,
+                    )
+                } else {
+                    self.seen.rcpts.push(to);
+                    session.accept()
+                }
+            }
+            ServerEvent::Auth(credentials) => {
+                let ok = match (&credentials, &self.auth) {
+                    (
+                        Credentials::Plain {
+                            authcid, password, ..
+                        },
+                        Some((u, p)),
+                    )
+                    | (
+                        Credentials::Login {
+                            username: authcid,
+                            password,
+                        },
+                        Some((u, p)),
+                    ) => authcid == u && password.expose() == p,
+                    _ => false,
+                };
+                if ok {
+                    self.seen.auth_user = credentials.identity().map(str::to_owned);
+                    self.seen.auth_mechanism = Some(credentials.mechanism());
+                    session.accept()
+                } else {
+                    self.seen.auth_failures += 1;
+                    session.reject(
+                        OwnedReply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "Invalid")
+                            .map_err(std::io::Error::other)?,
+                    )
+                }
+            }
+            ServerEvent::MessageStart { chunked } => {
+                self.seen.message_starts += 1;
+                self.seen.chunked.push(chunked);
+                Ok(())
+            }
+            ServerEvent::MessageChunk(bytes) => {
+                self.seen.message.extend_from_slice(bytes);
+                Ok(())
+            }
+            ServerEvent::MessageEnd { .. } => {
+                self.seen.message_ends += 1;
+                self.seen.tls_at_end = session.is_tls();
+                self.seen.auth_at_end = session.is_authenticated();
+                session.accept()
+            }
+            _ => Ok(()),
+        };
+        decided.map_err(std::io::Error::other)
+    }
 }
 
 /// A self-signed certificate for `localhost`, as a server config and a

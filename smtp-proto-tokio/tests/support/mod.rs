@@ -5,10 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use smtp_proto_tokio::client::ClientHandler;
 use smtp_proto_tokio::rustls::{ClientConfig as TlsClientConfig, ServerConfig as TlsServerConfig};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
-use smtp_proto_tokio::smtp_proto::client::{ClientConfig, TlsPolicy};
-use smtp_proto_tokio::smtp_proto::command::Domain;
+use smtp_proto_tokio::smtp_proto::client::{
+    AuthCredentials, Client, ClientConfig, ClientEvent, Envelope, TlsPolicy,
+};
+use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto_tokio::smtp_proto::reply::OwnedReply;
 use smtp_proto_tokio::smtp_proto::sasl::Credentials;
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
@@ -70,6 +73,100 @@ pub async fn join<T>(task: JoinHandle<T>) -> T {
 /// policy.
 pub fn client_config(tls: TlsPolicy) -> ClientConfig {
     ClientConfig::new(Domain::new("client.example.com").expect("domain")).with_tls(tls)
+}
+
+/// An envelope from `from` to each of `to`.
+pub fn envelope<'a>(from: &'a str, to: impl IntoIterator<Item = &'a str>) -> Envelope<'a> {
+    let mut env = Envelope::new(ReversePath::Mailbox(Mailbox::parse(from).expect("mb")));
+    for r in to {
+        env = env.recipient(ForwardPath::Mailbox(Mailbox::parse(r).expect("mb")));
+    }
+    env
+}
+
+/// A client application that authenticates (when given credentials),
+/// sends one message from `from` to `recipients`, in pieces of at most
+/// 1000 bytes, then quits; it records what it saw.
+pub struct OneMessage {
+    pub from: String,
+    pub recipients: Vec<String>,
+    pub body: Vec<u8>,
+    pub sent: bool,
+    pub offset: usize,
+    pub auth: Option<AuthCredentials>,
+    /// Whether the greeting reached the application.
+    pub greeted: bool,
+    /// Whether every recipient got the message, once the transaction ended.
+    pub delivered: Option<bool>,
+    /// How many recipients the server accepted.
+    pub accepted: usize,
+}
+
+impl OneMessage {
+    pub fn new(from: &str, recipients: impl IntoIterator<Item = String>, body: &[u8]) -> Self {
+        Self {
+            from: from.to_owned(),
+            recipients: recipients.into_iter().collect(),
+            body: body.to_vec(),
+            sent: false,
+            offset: 0,
+            auth: None,
+            greeted: false,
+            delivered: None,
+            accepted: 0,
+        }
+    }
+}
+
+impl ClientHandler for OneMessage {
+    async fn on_event(
+        &mut self,
+        client: &mut Client,
+        event: ClientEvent<'_>,
+    ) -> std::io::Result<()> {
+        let r = match event {
+            ClientEvent::Greeting { .. } => {
+                self.greeted = true;
+                Ok(())
+            }
+            ClientEvent::Ready | ClientEvent::Authenticated { .. } => {
+                if let Some(creds) = self.auth.take() {
+                    client.authenticate(creds, None).map(|_| ())
+                } else if self.sent {
+                    client.quit()
+                } else {
+                    self.sent = true;
+                    let env = envelope(&self.from, self.recipients.iter().map(String::as_str));
+                    client.send_mail(&env)
+                }
+            }
+            ClientEvent::Recipient { verdict, .. } => {
+                if verdict.is_success() {
+                    self.accepted += 1;
+                }
+                Ok(())
+            }
+            ClientEvent::AuthFailed { .. } => client.quit(),
+            ClientEvent::TransactionEnd(summary) => {
+                self.delivered = Some(summary.all_delivered());
+                client.quit()
+            }
+            _ => Ok(()),
+        };
+        r.map_err(std::io::Error::other)
+    }
+
+    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        // Small pieces, so a long body crosses many writes.
+        let rest = &self.body[self.offset..];
+        if rest.is_empty() {
+            return Ok(false);
+        }
+        let n = rest.len().min(1000);
+        piece.extend_from_slice(&rest[..n]);
+        self.offset += n;
+        Ok(true)
+    }
 }
 
 /// A server application that accepts everything (checking one password)
