@@ -524,3 +524,37 @@ fn custom_mechanism_name_validator() {
         SaslMechanism::custom("X-TOKEN").unwrap().into();
     assert_eq!(other.as_str(), "X-TOKEN");
 }
+
+/// RFC 3207 §4.2: STARTTLS forgets what was learnt before it, the identity
+/// an exchange established included.
+#[test]
+fn starttls_forgets_the_auth_identity() {
+    let mut c = config();
+    c.starttls = true;
+    c.auth_mechanisms = vec![SaslMechanism::custom("EXTERNAL").expect("name")];
+    let mut server = ServerSession::new(c).expect("config");
+    server.greet().expect("greet");
+    let step = server
+        .handle_input(b"EHLO client.example\r\n")
+        .expect("ehlo");
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ServerEvent::Hello { .. })
+    ));
+    server.accept().expect("hello");
+    let step = server.handle_input(b"AUTH EXTERNAL =\r\n").expect("auth");
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ServerEvent::AuthExchange { round: 0, .. })
+    ));
+    server.accept_auth("CN=client.example").expect("accept");
+    assert_eq!(server.auth_identity(), Some("CN=client.example"));
+    let step = server.handle_input(b"STARTTLS\r\n").expect("starttls");
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ServerEvent::StartTls)
+    ));
+    server.tls_established().expect("tls");
+    assert!(!server.is_authenticated());
+    assert_eq!(server.auth_identity(), None);
+}
