@@ -9,6 +9,7 @@ pub mod client;
 pub mod command;
 pub mod data;
 pub mod framer;
+pub mod proxy;
 pub mod reply;
 pub mod sasl;
 pub mod server;
