@@ -164,6 +164,47 @@ body = {
 for k, v in body.items():
     put("body", k, v)
 
+# ------------------------------------------------------------------ proxy
+# The first octets of a connection behind a load balancer: a PROXY header
+# (v1 text, v2 binary) followed by the client's first bytes.
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v2(ver_cmd, fam, block):
+    return V2_SIG + bytes([ver_cmd, fam]) + len(block).to_bytes(2, "big") + block
+
+
+def tlv(kind, value):
+    return bytes([kind]) + len(value).to_bytes(2, "big") + value
+
+
+INET = bytes([192, 0, 2, 7, 198, 51, 100, 1]) + (56324).to_bytes(2, "big") + (25).to_bytes(2, "big")
+INET6 = bytes.fromhex("20010db8000000000000000000000007" "20010db8000000000000000000000001") + b"\x00\x01\x02\x4b"
+proxy = {
+    "v1-tcp4": b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\r\nEHLO client.example\r\n",
+    "v1-tcp6": b"PROXY TCP6 2001:db8::7 ::ffff:198.51.100.1 1 65535\r\n\x16\x03\x01",
+    "v1-unknown": b"PROXY UNKNOWN\r\nEHLO x\r\n",
+    "v1-unknown-addresses": b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n",
+    "v1-longest": b"PROXY UNKNOWN " + b"x" * 91 + b"\r\n",
+    "v1-too-long": b"PROXY UNKNOWN " + b"x" * 100 + b"\r\n",
+    "v1-bad-port": b"PROXY TCP4 1.2.3.4 5.6.7.8 65536 25\r\n",
+    "v1-bad-address": b"PROXY TCP4 2001:db8::1 5.6.7.8 1 2\r\n",
+    "v1-cr-without-lf": b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rEHLO\r\n",
+    "v2-inet-tlvs": v2(0x21, 0x11, INET + tlv(1, b"smtp") + tlv(4, b"\x00\x00")) + b"EHLO x\r\n",
+    "v2-inet6": v2(0x21, 0x21, INET6) + b"QUIT\r\n",
+    "v2-unix": v2(0x21, 0x31, b"/" * 216 + tlv(2, b"mx.example")),
+    "v2-local": v2(0x20, 0x00, b"") + b"EHLO x\r\n",
+    "v2-local-garbage": v2(0x20, 0x11, b"\xff\xfe"),
+    "v2-udp": v2(0x21, 0x12, INET),
+    "v2-short-length": v2(0x21, 0x21, INET),
+    "v2-bad-tlv": v2(0x21, 0x11, INET + b"\x01\x00\x09a"),
+    "v2-too-long": V2_SIG + b"\x21\x11\xff\xff" + INET,
+    "v2-bad-version": v2(0x11, 0x11, INET),
+    "not-proxy": b"EHLO client.example\r\n",
+}
+for k, v in proxy.items():
+    put("proxy", k, v)
+
 # Seeds from the transcript tests: every byte-string literal of
 # smtp-proto/tests/*.rs that looks like SMTP goes to `command` (client
 # lines) or `reply` (server lines).

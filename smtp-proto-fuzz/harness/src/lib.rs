@@ -36,6 +36,7 @@ pub mod ehlo;
 pub mod framer;
 pub mod gen;
 pub mod pair;
+pub mod proxy;
 pub mod reply;
 pub mod reply_build;
 pub mod sasl;
@@ -102,6 +103,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "body",
         run: body::run,
+    },
+    Target {
+        name: "proxy",
+        run: proxy::run,
     },
 ];
 
