@@ -13,6 +13,9 @@
 //!   stream, handing events to a [`server::ServerHandler`].
 //! - [`client::run`] runs a [`smtp_proto::client::Client`] over a stream,
 //!   handing events to a [`client::ClientHandler`].
+//! - [`proxy::read_proxy_header`] reads the PROXY protocol header (v1/v2)
+//!   a TCP load balancer sends before the client's bytes, and nothing
+//!   after it.
 //! - [`MaybeTls`] is the stream both drivers use: plaintext until
 //!   STARTTLS, then rustls over the same socket. Its
 //!   [`start_tls`](MaybeTls::start_tls) refuses to start TLS while
@@ -137,6 +140,7 @@ pub use rustls;
 pub use smtp_proto;
 
 pub mod client;
+pub mod proxy;
 pub mod server;
 mod transport;
 

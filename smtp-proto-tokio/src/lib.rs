@@ -13,6 +13,8 @@
 //!   handing events to a [`client::ClientHandler`].
 //! - [`server`]: runs a [`smtp_proto::server::ServerSession`] over a stream,
 //!   handing events to a [`server::ServerHandler`].
+//! - [`proxy`]: reads the PROXY protocol header (v1/v2) a TCP load
+//!   balancer sends before the client's bytes, and nothing after it.
 //! - [`tls`]: rustls server and client configurations from PEM files (the
 //!   *ring* provider), and the STARTTLS upgrade on both sides, which
 //!   refuses to start TLS while plaintext is waiting in the read buffer.
@@ -26,6 +28,7 @@ pub use tokio_rustls::rustls;
 
 pub mod client;
 mod io;
+pub mod proxy;
 pub mod server;
 pub mod tls;
 

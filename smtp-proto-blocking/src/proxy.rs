@@ -1,0 +1,102 @@
+//! Reads the PROXY protocol header (v1 or v2) that a TCP load balancer
+//! (HAProxy `send-proxy`/`send-proxy-v2`, AWS NLB, ...) sends at the start
+//! of each connection, before the client's own bytes.
+//!
+//! [`read_proxy_header`] reads exactly the header and nothing after it: it
+//! asks the core ([`smtp_proto::proxy::decode_with`]) how many octets are
+//! certainly still part of the header and reads only those, so the
+//! client's first SMTP (or TLS) bytes, even when they arrived in the same
+//! TCP segment, stay in the socket for [`serve`](crate::server::serve).
+//!
+//! ```no_run
+//! use std::net::TcpListener;
+//! use std::time::Duration;
+//!
+//! use smtp_proto_blocking::proxy::read_proxy_header;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = TcpListener::bind("127.0.0.1:2525")?;
+//! let (mut socket, peer) = listener.accept()?;
+//! let header = read_proxy_header(&mut socket, Duration::from_secs(10))?;
+//! let client = header.client_address(peer);
+//! println!("connection from {client}");
+//! // ... then serve(socket, ...) as usual.
+//! # Ok(())
+//! # }
+//! ```
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use smtp_proto::proxy::{decode_with, Decoded, ProxyConfig, ProxyError, ProxyHeader};
+
+use crate::client::is_timeout;
+use crate::transport::Transport;
+
+/// Why no PROXY header was read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyReadError {
+    /// The connection's first octets are not an acceptable PROXY header.
+    #[error("bad PROXY header: {0}")]
+    Invalid(#[from] ProxyError),
+    /// The peer closed the connection before the header was complete.
+    #[error("connection closed before the end of the PROXY header")]
+    Closed,
+    /// The header was not complete within the time limit.
+    #[error("timed out reading the PROXY header")]
+    TimedOut,
+    /// Reading the socket failed.
+    #[error("i/o error reading the PROXY header: {0}")]
+    Io(#[source] io::Error),
+}
+
+/// Reads one PROXY header from the start of `stream` within `timeout`, with
+/// the default [`ProxyConfig`]. See [`read_proxy_header_with`].
+pub fn read_proxy_header<S: Transport>(
+    stream: &mut S,
+    timeout: Duration,
+) -> Result<ProxyHeader<'static>, ProxyReadError> {
+    read_proxy_header_with(stream, timeout, &ProxyConfig::default())
+}
+
+/// Reads one PROXY header from the start of `stream`, which must not have
+/// been read from yet, within `timeout` in all (before each read, the
+/// stream's read timeout is set to the time left; it is left at its last
+/// value, and [`serve`](crate::server::serve) sets its own).
+///
+/// Never reads past the header; on success the stream's next octet is the
+/// client's first. Memory is bounded by the header limits (107 octets for
+/// v1, `config.max_v2_len` for v2). On an error the connection should be
+/// closed without a greeting.
+pub fn read_proxy_header_with<S: Transport>(
+    stream: &mut S,
+    timeout: Duration,
+    config: &ProxyConfig,
+) -> Result<ProxyHeader<'static>, ProxyReadError> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = Vec::new();
+    loop {
+        let want = match decode_with(&buf, config)? {
+            Decoded::Complete { header, .. } => return Ok(header.into_owned()),
+            Decoded::Incomplete { needed } => needed.get(),
+        };
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or(ProxyReadError::TimedOut)?;
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(ProxyReadError::Io)?;
+        let filled = buf.len();
+        buf.resize(filled + want, 0);
+        let n = match stream.read(&mut buf[filled..]) {
+            Ok(0) => return Err(ProxyReadError::Closed),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) if is_timeout(&e) => return Err(ProxyReadError::TimedOut),
+            Err(e) => return Err(ProxyReadError::Io(e)),
+        };
+        buf.truncate(filled + n);
+    }
+}
