@@ -6,7 +6,8 @@
 //!     [--listen 127.0.0.1:2525] [--maildir ./maildir] \
 //!     [--tls-cert cert.pem --tls-key key.pem [--implicit-tls]] \
 //!     [--auth USER:PASS [--auth-plaintext]] \
-//!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N]
+//!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N] \
+//!     [--proxy-protocol]
 //! ```
 //!
 //! Each message is written to `tmp/` and renamed into `new/` only once it is
@@ -14,7 +15,10 @@
 //! connection holds at most 1 MiB of a message in memory, the rest goes on
 //! to its file as it arrives. At
 //! most `--max-connections` connections are served at once; the ones beyond
-//! get `421 4.3.2` and are closed.
+//! get `421 4.3.2` and are closed. With `--proxy-protocol`, each connection
+//! must start with a PROXY header (v1 or v2) from a load balancer, whose
+//! client address is the one logged and written in `Received:`; a
+//! connection without one is closed without a greeting.
 
 #[path = "../../smtp-proto-tokio/examples/support/maildir.rs"]
 #[allow(dead_code)]
@@ -31,6 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use serve_app::{Args, Envelope, Login, Next, Spool};
+use smtp_proto_blocking::proxy::read_proxy_header;
 use smtp_proto_blocking::rustls;
 use smtp_proto_blocking::rustls::pki_types::pem::PemObject;
 use smtp_proto_blocking::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -70,6 +75,7 @@ struct Shared {
     config: ServerConfig,
     login: Login,
     options: ServeOptions,
+    proxy_protocol: bool,
     ids: AtomicU64,
     active: AtomicUsize,
     max_connections: usize,
@@ -219,8 +225,21 @@ impl Drop for Slot {
 }
 
 /// Serves one connection to its end, on the calling thread.
-fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
+fn connection(shared: Arc<Shared>, mut socket: TcpStream, mut peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
+    if shared.proxy_protocol {
+        match read_proxy_header(&mut socket, serve_app::PROXY_HEADER_TIMEOUT) {
+            Ok(header) => peer = header.client_address(peer),
+            Err(e) => {
+                return log!(
+                    "WARN",
+                    "no valid PROXY header, closed",
+                    peer = peer,
+                    error = e
+                );
+            }
+        }
+    }
     let mut session = match ServerSession::new(shared.config.clone()) {
         Ok(s) => s,
         Err(e) => return log!("ERROR", "session", error = e),
@@ -276,6 +295,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config,
         login,
         options,
+        proxy_protocol: args.proxy_protocol,
         ids: AtomicU64::new(0),
         active: AtomicUsize::new(0),
         max_connections: args.max_connections.max(1),

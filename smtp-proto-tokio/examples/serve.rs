@@ -6,7 +6,8 @@
 //!     [--listen 127.0.0.1:2525] [--maildir ./maildir] \
 //!     [--tls-cert cert.pem --tls-key key.pem [--implicit-tls]] \
 //!     [--auth USER:PASS [--auth-plaintext]] \
-//!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N]
+//!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N] \
+//!     [--proxy-protocol]
 //! ```
 //!
 //! Each message is written to `tmp/` and renamed into `new/` only once it is
@@ -14,7 +15,10 @@
 //! connection holds at most 1 MiB of a message in memory, the rest goes on
 //! to its file as it arrives. At
 //! most `--max-connections` connections are served at once; the ones beyond
-//! get `421 4.3.2` and are closed.
+//! get `421 4.3.2` and are closed. With `--proxy-protocol`, each connection
+//! must start with a PROXY header (v1 or v2) from a load balancer, whose
+//! client address is the one logged and written in `Received:`; a
+//! connection without one is closed without a greeting.
 
 #[path = "support/maildir.rs"]
 #[allow(dead_code)]
@@ -28,6 +32,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use serve_app::{Args, Envelope, Login, Next, Spool};
+use smtp_proto_tokio::proxy::read_proxy_header;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::tls;
@@ -40,6 +45,7 @@ struct Shared {
     config: ServerConfig,
     login: Login,
     tls: ServeOptions,
+    proxy_protocol: bool,
     ids: AtomicU64,
     active: AtomicUsize,
     max_connections: usize,
@@ -163,7 +169,7 @@ impl Drop for Slot {
     }
 }
 
-async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpStream, peer: SocketAddr) {
+async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpStream, mut peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
     let mut session = match ServerSession::new(shared.config.clone()) {
         Ok(s) => s,
@@ -181,6 +187,18 @@ async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpStream, peer
         return;
     }
     let _slot = Slot(Arc::clone(&shared));
+    if shared.proxy_protocol {
+        match read_proxy_header(&mut socket, serve_app::PROXY_HEADER_TIMEOUT).await {
+            Ok(header) => {
+                let client = header.client_address(peer);
+                tracing::debug!(%peer, %client, version = ?header.version(), "PROXY header");
+                peer = client;
+            }
+            Err(e) => {
+                return tracing::warn!(%peer, error = %e, "no valid PROXY header, closed");
+            }
+        }
+    }
     if let Err(e) = session.greet() {
         return tracing::error!(error = %e, "greet");
     }
@@ -218,6 +236,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config,
         login,
         tls: options,
+        proxy_protocol: args.proxy_protocol,
         ids: AtomicU64::new(0),
         active: AtomicUsize::new(0),
         max_connections: args.max_connections,

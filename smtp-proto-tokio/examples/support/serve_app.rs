@@ -52,7 +52,17 @@ pub struct Args {
     /// Connections served at once; more are refused with 421.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
+    /// Every connection starts with a PROXY protocol header (v1 or v2, as
+    /// a load balancer such as HAProxy with `send-proxy` sends it); the
+    /// client address it gives goes into the `Received:` line. A
+    /// connection without one is closed without a greeting.
+    #[arg(long)]
+    pub proxy_protocol: bool,
 }
+
+/// How long a connection may take to send its PROXY header
+/// (`--proxy-protocol`).
+pub const PROXY_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The user name and password `--auth` accepts.
 pub type Login = Option<(String, String)>;
