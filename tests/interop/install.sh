@@ -5,7 +5,7 @@
 # place before any package is installed.
 #
 # Results:
-#   Debian packages: swaks, msmtp, curl, exim4-daemon-light, openssl (+ Perl TLS/SASL)
+#   Debian packages: swaks, msmtp, curl, exim4-daemon-light, openssl, haproxy (+ Perl TLS/SASL)
 #   $PEERS_DIR/postfix/       postfix .deb unpacked (smtp-sink, smtp-source); never installed
 #   $PEERS_DIR/venv/          Python venv with aiosmtpd
 #   tests/interop/peers/node_modules   nodemailer + smtp-server (from package-lock.json)
@@ -29,7 +29,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 debs=(swaks libnet-ssleay-perl libio-socket-inet6-perl libauthen-sasl-perl
-      msmtp curl exim4-daemon-light openssl python3-venv iproute2)
+      msmtp curl exim4-daemon-light openssl python3-venv iproute2 haproxy)
 # Node: this machine kind ships Node 20 (nodesource); elsewhere take Debian's.
 # nodemailer 10 and smtp-server 3.21 declare node >= 20.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -427,12 +427,13 @@ def reply_codes(data):
 SMTPLIB_SECONDS = 60.0
 
 
-def smtplib_session(port, seconds=SMTPLIB_SECONDS, implicit_tls=False):
+def smtplib_session(port, seconds=SMTPLIB_SECONDS, implicit_tls=False, source_address=None):
     """smtplib's client to 127.0.0.1:port, for a `with` block. smtplib's
     reads have only a timeout per recv and its reply loop no line limit, so
     a timer shuts the socket down `seconds` after the connection starts,
     which ends any read in progress; the case then fails saying so. With
-    implicit_tls it is smtplib.SMTP_SSL, checking the test certificate."""
+    implicit_tls it is smtplib.SMTP_SSL, checking the test certificate.
+    source_address binds the client's end (another loopback address)."""
     import smtplib
     import ssl
 
@@ -446,7 +447,8 @@ def smtplib_session(port, seconds=SMTPLIB_SECONDS, implicit_tls=False):
             self.watchdog.daemon = True
             self.watchdog.start()
             try:
-                super().__init__(HOST, port, local_hostname="client.test", timeout=30, **extra)
+                super().__init__(HOST, port, local_hostname="client.test", timeout=30,
+                                 source_address=source_address, **extra)
             except BaseException as e:
                 self.watchdog.cancel()
                 self._check_expired(e)
@@ -477,9 +479,9 @@ def smtplib_session(port, seconds=SMTPLIB_SECONDS, implicit_tls=False):
 
 
 def smtplib_send(port, body, sender=FROM, rcpts=(TO,), starttls=False, auth=None,
-                 mail_options=(), implicit_tls=False):
+                 mail_options=(), implicit_tls=False, source_address=None):
     import ssl
-    with smtplib_session(port, implicit_tls=implicit_tls) as smtp:
+    with smtplib_session(port, implicit_tls=implicit_tls, source_address=source_address) as smtp:
         smtp.ehlo()
         if implicit_tls:
             check(not smtp.has_extn("starttls"), "STARTTLS offered on implicit TLS")
@@ -589,6 +591,92 @@ def t_implicit_tls_plaintext_client(binary, name):
     smtplib_send(srv.port, MSG, implicit_tls=True)
     check_stored(srv, MSG)
     srv.stop()
+
+
+# ------------------------------------------- behind a load balancer (PROXY)
+
+# The real client's address: another loopback address than the one HAProxy
+# connects to our server from.
+PROXY_CLIENT = "127.0.0.2"
+# A message without leading dots, for the raw client (which does not stuff).
+PROXIED = b"Subject: proxied\r\n\r\nhello\r\n"
+
+
+def start_haproxy(name, backend_port, send_proxy):
+    """HAProxy in TCP mode on a free port, forwarding every connection to
+    backend_port with a PROXY header (send_proxy: "send-proxy" for v1,
+    "send-proxy-v2"); in the foreground, under `timeout` like every peer."""
+    port = free_port()
+    cfg = write(f"{name}.cfg", f"""global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend smtp
+    bind {HOST}:{port}
+    default_backend ours
+backend ours
+    server ours {HOST}:{backend_port} {send_proxy}
+""".encode())
+    proc = start(["timeout", "600", "haproxy", "-db", "-f", cfg], name)
+    wait_port(port, proc)
+    return proc, port
+
+
+def t_haproxy(send_proxy):
+    def t(binary, name):
+        check(shutil.which("haproxy") is not None, "haproxy is not installed")
+        srv = OurServer(f"{name}-haproxy-{send_proxy}", binary, "--proxy-protocol")
+        lb, port = start_haproxy(f"{name}-haproxy-{send_proxy}-lb", srv.port, send_proxy)
+        smtplib_send(port, MSG, source_address=(PROXY_CLIENT, 0))
+        received = check_stored(srv, MSG)
+        check(f"([{PROXY_CLIENT}])" in received,
+              f"Received line does not name the client {PROXY_CLIENT}: {received!r}")
+        stop(lb)
+        srv.stop()
+    return t
+
+
+def t_proxy_protocol_required(binary, name):
+    """A client that connects straight to a --proxy-protocol server gets no
+    greeting, and once it speaks SMTP the connection is closed unanswered
+    (and logged); a connection with a PROXY header is then served, and the
+    header's client address is the one in Received:."""
+    srv = OurServer(f"{name}-proxy-required", binary, "--proxy-protocol")
+    raw = Raw(srv.port)
+    try:
+        raw.sock.settimeout(1.0)
+        try:
+            early = raw.sock.recv(4096)
+        except socket.timeout:
+            early = b""
+        raw.sock.settimeout(raw.timeout)
+        check(early == b"", f"sent before any PROXY header: {short(early)}")
+        raw.send(b"EHLO client.test\r\n")
+        got, closed = raw.rest(10.0)
+    finally:
+        raw.close()
+    check(closed, "connection without a PROXY header still open after 10s")
+    check(got == b"", f"answered without a PROXY header: {short(got)}")
+    raw = Raw(srv.port)
+    try:
+        raw.send(b"PROXY TCP4 192.0.2.9 127.0.0.1 40000 25\r\n")
+        raw.hello()
+        raw.envelope()
+        raw.cmd("DATA", 354)
+        raw.send(PROXIED + b".\r\n")
+        code, lines = raw.reply()
+        check(code == 250, f"end of DATA: {lines}")
+        raw.cmd("QUIT", 221)
+    finally:
+        raw.close()
+    received = check_stored(srv, PROXIED)
+    check("([192.0.2.9])" in received, f"Received line does not name 192.0.2.9: {received!r}")
+    srv.stop()
+    check("PROXY header" in tail(srv.proc.log_path, 50),
+          f"the refused connection was not logged: {tail(srv.proc.log_path)}")
 
 
 def t_smtplib_auth_wrong_password(binary, name):
@@ -1857,6 +1945,12 @@ def register():
     each_server("client disconnects mid-DATA / mid-BDAT -> serve (nothing stored)",
                 t_disconnect_mid_data)
     each_server("1000 concurrent connections -> serve (1000 messages stored)", t_concurrent(1000))
+    each_server("smtplib from 127.0.0.2 -> HAProxy send-proxy (v1) -> serve --proxy-protocol "
+                "(Received: names 127.0.0.2)", t_haproxy("send-proxy"))
+    each_server("smtplib from 127.0.0.2 -> HAProxy send-proxy-v2 -> serve --proxy-protocol "
+                "(Received: names 127.0.0.2)", t_haproxy("send-proxy-v2"))
+    each_server("raw client without a PROXY header -> serve --proxy-protocol "
+                "(no greeting, closed; with one: served)", t_proxy_protocol_required)
 
     each_client("send -> smtp-sink (2 recipients)", t_send_sink)
     each_client("send -> smtp-sink (every RCPT refused: non-zero exit)", t_send_sink_all_rejected)
