@@ -42,6 +42,10 @@ impl Job {
     }
 }
 
+/// The application side of a custom SASL mechanism: the response to a
+/// challenge (decoded bytes, round), or `None` to cancel.
+pub type SaslApp = fn(&[u8], usize) -> Option<Vec<u8>>;
+
 /// What the test client does when the machine asks.
 #[derive(Clone, Default)]
 pub struct Actor {
@@ -50,7 +54,7 @@ pub struct Actor {
     pub cancel_auth: bool,
     /// The application side of a custom SASL mechanism: the response to a
     /// challenge (decoded bytes, round), or `None` to cancel.
-    pub sasl: Option<fn(&[u8], usize) -> Option<Vec<u8>>>,
+    pub sasl: Option<SaslApp>,
     pub jobs: Vec<Job>,
     /// Send QUIT when there is nothing left to do.
     pub quit: bool,
