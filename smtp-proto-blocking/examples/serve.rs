@@ -247,9 +247,14 @@ fn connection(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
 }
 
 /// Refuses a connection beyond the limit: `421 4.3.2` through the
-/// session's refusal, then close.
+/// session's refusal, then close. On implicit TLS the client waits for a
+/// TLS handshake, to which a plaintext 421 would only be garbage, so the
+/// connection just closes.
 fn refuse(config: &ServerConfig, mut socket: TcpStream, peer: SocketAddr) {
     log!("WARN", "too many connections, refusing", peer = peer);
+    if config.implicit_tls {
+        return;
+    }
     let Ok(mut session) = ServerSession::new(config.clone()) else {
         return;
     };

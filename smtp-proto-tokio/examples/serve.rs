@@ -172,7 +172,10 @@ async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpStream, peer
     if shared.active.fetch_add(1, Ordering::AcqRel) >= shared.max_connections {
         shared.active.fetch_sub(1, Ordering::AcqRel);
         tracing::warn!(%peer, "too many connections, refused");
-        if session.refuse(serve_app::too_many_connections()).is_ok() {
+        // On implicit TLS the client waits for a TLS handshake: a plaintext
+        // 421 would only be garbage to it, so the connection just closes.
+        if !shared.config.implicit_tls && session.refuse(serve_app::too_many_connections()).is_ok()
+        {
             let mut out = Vec::new();
             session.poll_transmit(&mut out);
             let _ = socket.write_all(&out).await;

@@ -591,6 +591,37 @@ def t_implicit_tls_plaintext_client(binary, name):
     srv.stop()
 
 
+def t_implicit_tls_over_limit(binary, name):
+    """--max-connections 1 on implicit TLS: a second client gets no
+    plaintext 421 (garbage to a TLS client), only a closed connection; the
+    first one's session goes on."""
+    import ssl
+    c, k = cert()
+    srv = OurServer(f"{name}-implicit-limit", binary, "--tls-cert", c, "--tls-key", k,
+                    "--implicit-tls", "--max-connections", "1")
+    with smtplib_session(srv.port, implicit_tls=True) as first:
+        first.ehlo()
+        sock = socket.create_connection((HOST, srv.port), timeout=10)
+        got = b""
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and len(got) < 4096:
+                try:
+                    chunk = sock.recv(4096)
+                except (socket.timeout, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            sock.close()
+        check(got == b"", f"the refused connection got bytes: {short(got)}")
+        refused = first.sendmail(FROM, [TO], MSG)
+        check(not refused, f"refused: {refused}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
 def t_smtplib_auth_wrong_password(binary, name):
     c, k = cert()
     srv = OurServer(f"{name}-smtplib-badauth", binary, "--auth", f"{USER}:{PASSWORD}",
@@ -1823,6 +1854,8 @@ def register():
                 t_curl_implicit_tls)
     each_server("plaintext client -> serve --implicit-tls (no plaintext answer)",
                 t_implicit_tls_plaintext_client)
+    each_server("connection over --max-connections on implicit TLS (closed, no plaintext 421)",
+                t_implicit_tls_over_limit)
     each_server("smtplib -> serve (wrong password 535, then AUTH LOGIN)", t_smtplib_auth_wrong_password)
     each_server("smtplib -> serve (SMTPUTF8 addresses)", t_smtplib_smtputf8)
     each_server("smtplib -> serve (DSN parameters)", t_smtplib_dsn)
