@@ -289,6 +289,11 @@ client("starttls-injection", 2, "220 mx ESMTP\r\n" + EHLO_FULL + "220 2.0.0 go\r
 client("tls-required-unavailable", 4, "220 mx ESMTP\r\n250-mx\r\n250 8BITMIME\r\n221 bye\r\n")
 client("auth", 64, "220 mx ESMTP\r\n" + EHLO_FULL + "334 \r\n235 2.7.0 ok\r\n" + OKS + "221 bye\r\n", b"\x00\x00")
 client("auth-login", 64, "220 mx ESMTP\r\n250-mx\r\n250 AUTH LOGIN\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n535 5.7.8 no\r\n221 bye\r\n", b"\x00\x00")
+AUTH_CUSTOM = ("220 mx ESMTP\r\n250-mx\r\n250 AUTH CRAM-MD5 EXTERNAL SCRAM-SHA-256 X-FUZZ\r\n"
+               "334 \r\n334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n"
+               "334 %%%\r\n501 5.7.0 cancelled\r\n221 bye\r\n")
+client("auth-custom-cram", 64 | 128, AUTH_CUSTOM, b"\x00\x03")
+client("auth-custom-long-initial", 64 | 128, AUTH_CUSTOM, b"\x00\x01")
 client("lmtp", 1, "220 mx LMTP\r\n250-mx\r\n250 PIPELINING\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 a\r\n452 b\r\n221 bye\r\n")
 client("bdat", 8, "220 mx ESMTP\r\n" + EHLO_FULL + "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n221 bye\r\n")
 client("greeting-refused", 0, "554 no service\r\n221 bye\r\n")

@@ -52,6 +52,39 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Secret bytes, such as a SASL initial response computed by the
+/// application. `Debug` prints `<redacted>`; read them with
+/// [`SecretBytes::expose`].
+///
+/// ```
+/// use smtp_proto::sasl::SecretBytes;
+/// let s = SecretBytes::new(b"hunter2".to_vec());
+/// assert_eq!(s.expose(), b"hunter2");
+/// assert_eq!(format!("{s:?}"), "<redacted>");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    /// Wraps secret bytes.
+    #[must_use]
+    pub fn new(value: impl Into<Vec<u8>>) -> Self {
+        SecretBytes(value.into())
+    }
+
+    /// The secret bytes.
+    #[must_use]
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Credentials decoded from a finished SASL exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -50,6 +50,22 @@ impl ServerApp {
                     server.reject(reply.unwrap()).unwrap();
                 }
             }
+            // A CRAM-MD5-style application mechanism with RFC 2195's
+            // example: one challenge, then the user name and digest.
+            ServerEvent::AuthExchange {
+                response: None,
+                round: 0,
+                ..
+            } => server.auth_challenge(CRAM_CHALLENGE).unwrap(),
+            ServerEvent::AuthExchange {
+                response: Some(answer),
+                round: 1,
+                ..
+            } if answer == CRAM_ANSWER => server.accept_auth("tim").unwrap(),
+            ServerEvent::AuthExchange { .. } => {
+                let reply = OwnedReply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "Bad digest");
+                server.reject(reply.unwrap()).unwrap();
+            }
             ServerEvent::MessageChunk(bytes) => self.current.extend_from_slice(bytes),
             ServerEvent::MessageEnd { .. } => {
                 self.messages.push(std::mem::take(&mut self.current));
@@ -189,6 +205,10 @@ impl Pair {
         panic!("the pair did not settle");
     }
 }
+
+/// RFC 2195 §2's example challenge and answer.
+const CRAM_CHALLENGE: &[u8] = b"<1896.697170952@postoffice.reston.mci.net>";
+const CRAM_ANSWER: &[u8] = b"tim b913a602c7eda7a495b4e6e7334d3890";
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
@@ -412,6 +432,64 @@ fn pair_auth_every_mechanism() {
     );
     assert!(String::from_utf8_lossy(&pair.client_wire).contains("AUTH LOGIN\r\n"));
     assert!(pair.client.is_authenticated());
+}
+
+#[test]
+fn pair_auth_custom_mechanism_challenge_and_response() {
+    fn client_app(challenge: &[u8], round: usize) -> Option<Vec<u8>> {
+        // The client application computes the digest of the challenge it
+        // was given; here the known answer of RFC 2195.
+        (round == 1 && challenge == CRAM_CHALLENGE).then(|| CRAM_ANSWER.to_vec())
+    }
+    let cram = SaslMechanism::custom("CRAM-MD5").unwrap();
+    let SaslMechanism::Custom(name) = cram else {
+        unreachable!()
+    };
+    for max_read in [usize::MAX, 1] {
+        let mut actor = Actor::new(vec![Job::new("a@example.net", &["b@example.org"], &[b"x"])]);
+        actor.auth = Some((AuthCredentials::custom(name, None), None));
+        actor.sasl = Some(client_app);
+        let mut server = server_config();
+        server.auth_mechanisms = vec![SaslMechanism::Plain, cram];
+        let mut pair = Pair::new(
+            client_config()
+                .with_tls(TlsPolicy::Off)
+                .with_auth_without_tls(true),
+            server,
+            actor,
+        )
+        .with_max_read(max_read);
+        pair.drive();
+        let wire = String::from_utf8_lossy(&pair.client_wire).into_owned();
+        assert!(
+            wire.contains(
+                "AUTH CRAM-MD5\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\nMAIL FROM:"
+            ),
+            "{wire}"
+        );
+        let challenges: Vec<_> = pair
+            .client_events
+            .iter()
+            .filter(|e| e.starts_with("AuthChallenge"))
+            .collect();
+        assert_eq!(challenges.len(), 1, "{:?}", pair.client_events);
+        assert!(pair
+            .client_events
+            .iter()
+            .any(|e| e.starts_with("Authenticated")));
+        assert!(pair.client.is_authenticated());
+        assert_eq!(pair.server.auth_identity(), Some("tim"));
+        assert_eq!(
+            pair.app
+                .events
+                .iter()
+                .filter(|e| e.starts_with("AuthExchange"))
+                .count(),
+            2
+        );
+        assert!(pair.summaries[0].all_delivered());
+        assert!(pair.client.is_closed());
+    }
 }
 
 #[test]

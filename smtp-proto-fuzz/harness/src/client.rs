@@ -5,12 +5,16 @@
 //! Input: byte 0 picks the configuration (bit 0 LMTP, bits 1-2 the TLS
 //! policy: off, opportunistic, required; bits 3-4 the chunking policy:
 //! when needed, prefer, never; bit 5 no PIPELINING; bit 6 AUTH allowed
-//! without TLS); bytes 1-2 seed the script of the application's calls
+//! without TLS; bit 7 AUTH with a mechanism the application runs, see
+//! [`CUSTOM_AUTH`]); bytes 1-2 seed the script of the application's calls
 //! (after `Ready` and at the end of a transaction: send a message with one
 //! to three recipients, a body drawn from a list of awkward bodies and
 //! sometimes 8BITMIME/BINARYMIME/SMTPUTF8/SIZE/REQUIRETLS, authenticate
-//! with a password or a token, or quit; a body is sent in pieces, ended
-//! with `end_body` or `send_last`); the rest is what the server sends.
+//! with a password or a token (or, under bit 7, with CRAM-MD5, EXTERNAL,
+//! SCRAM-SHA-256 or X-FUZZ, whose initial response is too long for the
+//! AUTH line), or quit; a body is sent in pieces, ended with `end_body` or
+//! `send_last`; each challenge of a custom mechanism is answered with a
+//! response or cancelled); the rest is what the server sends.
 //!
 //! Under every cut of [`crate::split::cuts`], the target plays the caller
 //! and asserts:
@@ -25,16 +29,20 @@
 //!   buffer holds no more than the longest reply allowed (32 KiB and a
 //!   line);
 //! - a protocol error closes the session;
+//! - a custom mechanism's challenge is reported with a round from 1 to
+//!   `ClientConfig::max_auth_rounds`, and the application's answer to it
+//!   (`auth_response` or `cancel_auth`) is never refused;
 //! - the events (replies owned), the bytes written and the bytes consumed
 //!   are the same under every cut, up to the first 220 to STARTTLS (after
 //!   it, server bytes in the same read as the 220 are an injection, so the
 //!   rest depends on the cut by design).
 
 use smtp_proto::client::{
-    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Envelope,
-    Protocol, TlsPolicy,
+    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent,
+    CustomCredentials, Envelope, Protocol, TlsPolicy,
 };
 use smtp_proto::command::{BodyType, Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto::sasl::CustomMechanism;
 
 use crate::server::Script;
 use crate::split::check_split_invariance;
@@ -52,6 +60,58 @@ pub const BODIES: &[&[u8]] = &[
     b"no final line end",
     b"\x00\x01\xff\r\r\n\n\x80binary",
 ];
+
+/// The configuration bit that makes the application authenticate with a
+/// mechanism it runs itself ([`custom_credentials`]).
+pub const CUSTOM_AUTH: u8 = 128;
+
+/// Credentials for a mechanism the application runs, picked by the script:
+/// CRAM-MD5 (no initial response), EXTERNAL (`=`), SCRAM-SHA-256 (a short
+/// initial response) or X-FUZZ (an initial response too long for the AUTH
+/// line, sent after the server's first `334`).
+pub fn custom_credentials(script: &mut Script) -> AuthCredentials {
+    let (name, initial): (&str, Option<Vec<u8>>) = match script.next(4) {
+        0 => ("CRAM-MD5", None),
+        1 => ("EXTERNAL", Some(Vec::new())),
+        2 => (
+            "SCRAM-SHA-256",
+            Some(b"n,,n=alice,r=fyko+d2lbbFgONRv9qkxdawL".to_vec()),
+        ),
+        _ => ("X-FUZZ", Some(vec![b'x'; 9300])),
+    };
+    let c = CustomCredentials::new(CustomMechanism::new(name).expect("valid mechanism name"));
+    match initial {
+        Some(r) => c.with_initial_response(r).into(),
+        None => c.into(),
+    }
+}
+
+/// The application's answer to a custom mechanism's challenge: cancel, or
+/// a response made from the challenge (empty, the challenge echoed, or a
+/// CRAM-MD5-style user name and digest).
+pub fn answer_challenge(client: &mut Client, script: &mut Script, challenge: &[u8], round: usize) {
+    let max = client.config().max_auth_rounds;
+    assert!(
+        (1..=max).contains(&round),
+        "challenge round {round} outside 1..={max}"
+    );
+    let r = match script.next(4) {
+        0 => client.cancel_auth(),
+        1 => client.auth_response(b""),
+        2 => client.auth_response(challenge),
+        _ => {
+            let mut response = b"tim ".to_vec();
+            response.extend(
+                challenge
+                    .iter()
+                    .take(16)
+                    .map(|b| b"0123456789abcdef"[usize::from(b & 15)]),
+            );
+            client.auth_response(&response)
+        }
+    };
+    r.expect("the answer to a challenge");
+}
 
 /// The configuration picked by `bits`.
 pub fn config(bits: u8) -> ClientConfig {
@@ -162,8 +222,9 @@ pub enum Idle {
     Quit,
 }
 
-/// Drives a fresh client over `pieces`.
-pub fn drive(cfg: &ClientConfig, mut script: Script, pieces: &[&[u8]]) -> Run {
+/// Drives a fresh client over `pieces`; `custom_auth` makes the
+/// application authenticate with a mechanism it runs.
+pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: &[&[u8]]) -> Run {
     let mut client = Client::new(cfg.clone());
     let total: usize = pieces.iter().map(|p| p.len()).sum();
     let max_steps = 8 * total + 64;
@@ -235,12 +296,16 @@ pub fn drive(cfg: &ClientConfig, mut script: Script, pieces: &[&[u8]]) -> Run {
                             idle(
                                 &mut client,
                                 choice,
+                                custom_auth,
                                 &mut script,
                                 &mut run,
                                 &mut transactions,
                                 &mut auth_tried,
                             );
                         }
+                        ClientEvent::AuthChallenge {
+                            challenge, round, ..
+                        } => answer_challenge(&mut client, &mut script, challenge, *round),
                         ClientEvent::SendBody => {
                             if sender.is_none() {
                                 sender = Some(BodySender::new(&mut script));
@@ -321,6 +386,7 @@ pub fn drive(cfg: &ClientConfig, mut script: Script, pieces: &[&[u8]]) -> Run {
 fn idle(
     client: &mut Client,
     choice: Idle,
+    custom_auth: bool,
     script: &mut Script,
     run: &mut Run,
     transactions: &mut usize,
@@ -341,7 +407,9 @@ fn idle(
         }
         Idle::Auth => {
             *auth_tried = true;
-            let creds = if script.next(2) == 0 {
+            let creds = if custom_auth {
+                custom_credentials(script)
+            } else if script.next(2) == 0 {
                 AuthCredentials::password("alice", "s3cret")
             } else {
                 AuthCredentials::oauth2("alice@example.net", "tok3n")
@@ -408,7 +476,62 @@ pub fn run(data: &[u8]) {
         return;
     };
     let cfg = config(*bits);
+    let custom_auth = bits & CUSTOM_AUTH != 0;
     let _ = check_split_invariance(stream, |pieces| {
-        normalize(drive(&cfg, Script::new(*a, *b), pieces))
+        normalize(drive(&cfg, custom_auth, Script::new(*a, *b), pieces))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{config, drive, run, Script, CUSTOM_AUTH};
+
+    /// With the custom AUTH bit, the scripted application authenticates
+    /// with each mechanism it runs, answers challenges and cancels, and
+    /// the client cancels a bad challenge by itself.
+    #[test]
+    fn custom_auth_bit_reaches_application_mechanisms() {
+        let stream: &[u8] = b"220 mx ESMTP\r\n250-mx\r\n\
+            250 AUTH CRAM-MD5 EXTERNAL SCRAM-SHA-256 X-FUZZ\r\n\
+            334 \r\n334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n\
+            334 %%%\r\n501 5.7.0 cancelled\r\n221 bye\r\n";
+        let bits = 64 | CUSTOM_AUTH;
+        let (mut mechanisms, mut challenges, mut responses, mut cancels, mut bad) =
+            (std::collections::BTreeSet::new(), 0, 0, 0, 0);
+        for a in 0..=255u8 {
+            for b in 0..4u8 {
+                let r = drive(&config(bits), true, Script::new(a, b), &[stream]);
+                let out = String::from_utf8_lossy(&r.output);
+                let Some(line) = out.lines().find(|l| l.starts_with("AUTH ")) else {
+                    continue;
+                };
+                let new = mechanisms.insert(line.split(' ').nth(1).unwrap_or_default().to_owned());
+                challenges += r
+                    .events
+                    .iter()
+                    .filter(|e| e.starts_with("AuthChallenge"))
+                    .count();
+                // Response lines of the application: base64 (or empty),
+                // not `*`, not a command, not X-FUZZ's initial response.
+                responses += out
+                    .lines()
+                    .filter(|l| !l.contains(' ') && !matches!(*l, "*" | "QUIT") && l.len() < 1000)
+                    .count();
+                cancels += out.matches("\r\n*\r\n").count();
+                bad += r
+                    .events
+                    .iter()
+                    .filter(|e| e.contains("failure: BadChallenge"))
+                    .count();
+                // The whole target (every cut) once per mechanism.
+                if new {
+                    let mut data = vec![bits, a, b];
+                    data.extend_from_slice(stream);
+                    run(&data);
+                }
+            }
+        }
+        assert_eq!(mechanisms.len(), 4, "{mechanisms:?}");
+        assert!(challenges > 0 && responses > 0 && cancels > 0 && bad > 0);
+    }
 }

@@ -24,9 +24,16 @@
 //!   exactly the messages the client reports delivered
 //!   (`TransactionSummary::delivered`), with the content the client sent
 //!   (over DATA: bare CR and LF made CRLF and a final CRLF added; over
-//!   BDAT: unchanged).
+//!   BDAT: unchanged);
+//! - both agree on whether the client is authenticated at the end; when
+//!   the client authenticates with CRAM-MD5 run by both applications (a
+//!   mechanism the server offers under its AUTH bit), each challenge the
+//!   client sees and each answer the server sees is the one the other side
+//!   sent for that round, so both machines frame and count the rounds
+//!   alike.
 
 use smtp_proto::client::{ClientError, ClientEvent, Outcome as ClientOutcome};
+use smtp_proto::sasl::CustomMechanism;
 use smtp_proto::server::{Error, ServerEvent, ServerSession};
 use smtp_proto::session::Outcome;
 
@@ -60,8 +67,23 @@ pub fn run(data: &[u8]) {
 /// Runs the exchange `data` describes and checks it; returns the messages
 /// delivered.
 pub fn exchange(data: &[u8]) -> Vec<Delivery> {
+    exchange_report(data).delivered
+}
+
+/// What an exchange did, for the harness's own tests.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The messages delivered.
+    pub delivered: Vec<Delivery>,
+    /// Whether the server accepted an application-run mechanism after at
+    /// least one challenge and answer.
+    pub custom_auth_accepted: bool,
+}
+
+/// [`exchange`], with what it did.
+pub fn exchange_report(data: &[u8]) -> Report {
     let [sbits, cbits, c1, c2, s1, s2, sizes @ ..] = data else {
-        return Vec::new();
+        return Report::default();
     };
     // LMTP on both sides or neither; the server always greets.
     let lmtp = sbits & 1;
@@ -97,6 +119,7 @@ pub fn exchange(data: &[u8]) -> Vec<Delivery> {
     let mut auth_tried = false;
     let mut tls_client = false;
     let mut tls_server = false;
+    let mut custom_auth_accepted = false;
 
     let mut steps = 0usize;
     let max_steps = 200_000;
@@ -124,6 +147,14 @@ pub fn exchange(data: &[u8]) -> Vec<Delivery> {
             };
             let consumed = step.consumed;
             match step.outcome {
+                Outcome::Event(ServerEvent::AuthExchange {
+                    response, round, ..
+                }) => {
+                    progress = true;
+                    let accepted =
+                        exchange_step(&mut server, response.as_deref(), round, &mut sscript);
+                    custom_auth_accepted |= accepted && round > 0;
+                }
                 Outcome::Event(ev) => {
                     progress = true;
                     let decision = matches!(
@@ -259,14 +290,35 @@ pub fn exchange(data: &[u8]) -> Vec<Delivery> {
                                 }
                             } else if choice == Idle::Auth {
                                 auth_tried = true;
-                                let creds = smtp_proto::client::AuthCredentials::password(
-                                    "alice", "s3cret",
-                                );
+                                let creds = if cscript.next(2) == 0 {
+                                    let name = CustomMechanism::new("CRAM-MD5").expect("name");
+                                    smtp_proto::client::AuthCredentials::custom(name, None)
+                                } else {
+                                    smtp_proto::client::AuthCredentials::password("alice", "s3cret")
+                                };
                                 if client.authenticate(creds, None).is_err() {
                                     client.quit().expect("quit after AUTH was not possible");
                                 }
                             } else {
                                 client.quit().expect("quit when idle");
+                            }
+                        }
+                        ClientEvent::AuthChallenge {
+                            challenge, round, ..
+                        } => {
+                            // The server's challenge names the round it
+                            // was sent in (0 for the answer to AUTH).
+                            assert_eq!(
+                                challenge,
+                                &challenge_text(round - 1),
+                                "challenge of round {round}"
+                            );
+                            if cscript.next(5) == 0 {
+                                client.cancel_auth().expect("cancel a pending challenge");
+                            } else {
+                                client
+                                    .auth_response(&answer_text(*round))
+                                    .expect("answer a pending challenge");
                             }
                         }
                         ClientEvent::SendBody => {
@@ -348,6 +400,11 @@ pub fn exchange(data: &[u8]) -> Vec<Delivery> {
         }
     }
     assert!(client.is_closed(), "the client did not finish");
+    assert_eq!(
+        client.is_authenticated(),
+        server.is_authenticated(),
+        "client and server disagree on AUTH"
+    );
     // What the client sent, as the server must have read it: over DATA
     // with bare CR and LF made CRLF and a final CRLF added, over BDAT as is.
     let expected: Vec<Delivery> = c_delivered
@@ -365,7 +422,57 @@ pub fn exchange(data: &[u8]) -> Vec<Delivery> {
         s_delivered, expected,
         "server and client disagree on what was delivered"
     );
-    s_delivered
+    Report {
+        delivered: s_delivered,
+        custom_auth_accepted,
+    }
+}
+
+/// The server's challenge in `round` of an application mechanism.
+fn challenge_text(round: usize) -> Vec<u8> {
+    format!("challenge {round}").into_bytes()
+}
+
+/// The client's answer to the challenge it saw as `round` (from 1).
+fn answer_text(round: usize) -> Vec<u8> {
+    format!("answer {round}").into_bytes()
+}
+
+/// Answers a step of an application mechanism's exchange from the script:
+/// another challenge (at most three), acceptance or a 535. Each response
+/// must be the client's answer to the challenge before it, which checks
+/// that both machines frame and count the rounds alike. Returns whether
+/// the server accepted.
+fn exchange_step(
+    server: &mut ServerSession,
+    response: Option<&[u8]>,
+    round: usize,
+    script: &mut Script,
+) -> bool {
+    use smtp_proto::reply::OwnedReply;
+    use smtp_proto::status::ReplyCode;
+    if round == 0 {
+        // The client in this target sends no initial response.
+        assert_eq!(response, None, "initial response");
+    } else {
+        assert_eq!(
+            response,
+            Some(&answer_text(round)[..]),
+            "response of round {round}"
+        );
+    }
+    let choice = script.next(4);
+    let accept = choice == 1 || (choice > 1 && round >= 3);
+    let r = if choice == 0 {
+        server
+            .reject(OwnedReply::new(ReplyCode::new(535).expect("code"), "5.7.8 no").expect("reply"))
+    } else if accept {
+        server.accept_auth("fuzz")
+    } else {
+        server.auth_challenge(&challenge_text(round))
+    };
+    r.unwrap_or_else(|e| panic!("answering AUTH round {round}: {e:?}"));
+    accept
 }
 
 /// Answers a server decision from the script; returns, for RCPT, whether
@@ -433,5 +540,23 @@ mod tests {
         }
         assert!(delivered > 20, "only {delivered} messages delivered");
         assert_eq!(rcpt_counts, [1, 2, 3].into_iter().collect());
+    }
+
+    #[test]
+    fn exchanges_run_application_mechanisms() {
+        // With AUTH offered (server bit 8, client allowed AUTH in the
+        // clear), some scripts authenticate through CRAM-MD5 run by both
+        // applications: a challenge, an answer, then the server's verdict.
+        let mut authenticated = 0;
+        for seed in 0..=255u8 {
+            for s2 in 0..4u8 {
+                let report = exchange_report(&[8, 64, seed, 3, 1, s2, 255]);
+                authenticated += usize::from(report.custom_auth_accepted);
+            }
+        }
+        assert!(
+            authenticated > 0,
+            "no exchange authenticated through CRAM-MD5"
+        );
     }
 }

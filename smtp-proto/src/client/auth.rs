@@ -3,7 +3,7 @@
 
 use crate::command::Base64;
 use crate::reply::{AuthMechanism, EhloReply};
-use crate::sasl::{self, LoginClient, SaslMechanism, Secret};
+use crate::sasl::{self, CustomMechanism, LoginClient, SaslMechanism, Secret, SecretBytes};
 use core::fmt;
 
 /// What the client authenticates with. `Debug` never shows a password or
@@ -31,6 +31,85 @@ pub enum AuthCredentials {
         /// The server's port, sent in OAUTHBEARER.
         port: Option<u16>,
     },
+    /// A mechanism the application runs itself (CRAM-MD5, SCRAM-SHA-256,
+    /// EXTERNAL...): the machine frames the exchange and hands each
+    /// challenge to the application in
+    /// [`ClientEvent::AuthChallenge`](super::ClientEvent::AuthChallenge).
+    Custom(CustomCredentials),
+}
+
+/// Credentials for a SASL mechanism the application runs itself: the
+/// mechanism and, when it has one, the initial response sent with the AUTH
+/// command (RFC 4954 §4). `Debug` never shows the initial response.
+///
+/// ```
+/// use smtp_proto::client::{AuthCredentials, CustomCredentials};
+/// use smtp_proto::sasl::CustomMechanism;
+///
+/// // EXTERNAL with an empty initial response: `AUTH EXTERNAL =`.
+/// let external = CustomCredentials::new(CustomMechanism::new("EXTERNAL").unwrap())
+///     .with_initial_response(Vec::new());
+/// assert_eq!(external.initial_response(), Some(&b""[..]));
+/// let creds = AuthCredentials::from(external);
+/// assert_eq!(creds.mechanisms()[0].as_str(), "EXTERNAL");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct CustomCredentials {
+    mechanism: CustomMechanism,
+    /// `mechanism` as a [`SaslMechanism`], for
+    /// [`AuthCredentials::mechanisms`].
+    as_sasl: SaslMechanism,
+    initial_response: Option<SecretBytes>,
+}
+
+impl CustomCredentials {
+    /// Credentials for `mechanism`, without an initial response: the AUTH
+    /// command names the mechanism only and the server speaks first.
+    #[must_use]
+    pub fn new(mechanism: CustomMechanism) -> Self {
+        Self {
+            mechanism,
+            as_sasl: SaslMechanism::Custom(mechanism),
+            initial_response: None,
+        }
+    }
+
+    /// Sends `response` (raw bytes; the machine base64-encodes them) with
+    /// the AUTH command. An empty response goes out as `=` (RFC 4954 §4);
+    /// one too long for the 12288-octet AUTH line is sent after the
+    /// server's first, empty, `334` instead.
+    #[must_use]
+    pub fn with_initial_response(mut self, response: impl Into<Vec<u8>>) -> Self {
+        self.initial_response = Some(SecretBytes::new(response));
+        self
+    }
+
+    /// The mechanism.
+    #[must_use]
+    pub fn mechanism(&self) -> CustomMechanism {
+        self.mechanism
+    }
+
+    /// The initial response, if any.
+    #[must_use]
+    pub fn initial_response(&self) -> Option<&[u8]> {
+        self.initial_response.as_ref().map(SecretBytes::expose)
+    }
+}
+
+impl fmt::Debug for CustomCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CustomCredentials")
+            .field("mechanism", &self.mechanism)
+            .field("initial_response", &self.initial_response)
+            .finish()
+    }
+}
+
+impl From<CustomCredentials> for AuthCredentials {
+    fn from(c: CustomCredentials) -> Self {
+        AuthCredentials::Custom(c)
+    }
 }
 
 impl AuthCredentials {
@@ -55,23 +134,46 @@ impl AuthCredentials {
         }
     }
 
+    /// Credentials for a mechanism the application runs itself, with the
+    /// initial response to send with the AUTH command, if any (see
+    /// [`CustomCredentials`]).
+    #[must_use]
+    pub fn custom(mechanism: CustomMechanism, initial_response: Option<&[u8]>) -> Self {
+        let c = CustomCredentials::new(mechanism);
+        AuthCredentials::Custom(match initial_response {
+            Some(r) => c.with_initial_response(r),
+            None => c,
+        })
+    }
+
     /// The mechanisms these credentials can use, best first.
     #[must_use]
-    pub fn mechanisms(&self) -> &'static [SaslMechanism] {
+    pub fn mechanisms(&self) -> &[SaslMechanism] {
         match self {
             AuthCredentials::Password { .. } => &[SaslMechanism::Plain, SaslMechanism::Login],
             AuthCredentials::OAuth2 { .. } => &[SaslMechanism::OAuthBearer, SaslMechanism::XOAuth2],
+            AuthCredentials::Custom(c) => core::slice::from_ref(&c.as_sasl),
         }
     }
 }
 
 /// Picks the mechanism: the forced one when it suits the credentials, else
-/// the best one both sides support.
+/// the best one both sides support. A custom mechanism is used only when
+/// the server advertises it (the name is compared without regard to case),
+/// forced or not.
 pub(crate) fn choose(
     credentials: &AuthCredentials,
     forced: Option<SaslMechanism>,
     ehlo: Option<&EhloReply<'_>>,
 ) -> Option<SaslMechanism> {
+    if let AuthCredentials::Custom(c) = credentials {
+        if forced.is_some_and(|f| f != c.as_sasl) {
+            return None;
+        }
+        return ehlo?
+            .supports_auth(AuthMechanism::from_name(c.mechanism.as_str()))
+            .then_some(c.as_sasl);
+    }
     let usable = credentials.mechanisms();
     if let Some(m) = forced {
         return usable.contains(&m).then_some(m);
@@ -97,6 +199,13 @@ pub enum AuthFailure {
     Temporary,
     /// The exchange was cancelled with `*` (the server answers 501).
     Cancelled,
+    /// A challenge of a custom mechanism was not valid base64: the client
+    /// cancelled the exchange with `*` (RFC 4954 §4).
+    BadChallenge,
+    /// The server sent more challenges than
+    /// [`ClientConfig::max_auth_rounds`](super::ClientConfig::max_auth_rounds)
+    /// allows: the client cancelled the exchange with `*`.
+    TooManyRounds,
     /// Any other refusal (for example 504 unknown mechanism).
     Other,
 }
@@ -123,6 +232,10 @@ pub(crate) struct Exchange {
     answered: u8,
     pub(crate) cancel_requested: bool,
     pub(crate) cancelled: bool,
+    /// Why the machine cancelled a custom mechanism's exchange by itself.
+    pub(crate) cancel_reason: Option<AuthFailure>,
+    /// `334` challenges received (custom mechanisms).
+    round: usize,
     /// An initial response too long for the AUTH line, sent after the
     /// server's first (empty) 334 instead.
     pub(crate) delayed_initial: Option<Vec<u8>>,
@@ -134,6 +247,7 @@ impl fmt::Debug for Exchange {
             .field("mechanism", &self.mechanism)
             .field("credentials", &self.credentials)
             .field("answered", &self.answered)
+            .field("round", &self.round)
             .field("cancelled", &self.cancelled)
             .finish()
     }
@@ -157,6 +271,8 @@ impl Exchange {
             answered: 0,
             cancel_requested: false,
             cancelled: false,
+            cancel_reason: None,
+            round: 0,
             delayed_initial: None,
         }
     }
@@ -193,8 +309,61 @@ impl Exchange {
                 SaslMechanism::OAuthBearer,
             ) => sasl::oauthbearer_response(Some(user), host.as_deref(), *port, token.expose())
                 .map(Some),
+            (AuthCredentials::Custom(c), _) => Ok(c.initial_response().map(<[u8]>::to_vec)),
             _ => Ok(None),
         }
+    }
+
+    /// A `334` challenge (`text`, the reply's base64 text) in the exchange
+    /// of a custom mechanism, or `None` for a built-in one. The machine
+    /// answers by itself (writing the line to `out`) a cancel asked for
+    /// before the challenge came, the initial response that did not fit
+    /// on the AUTH line, a challenge past `max_rounds` and one that is not
+    /// base64; any other challenge is the application's to answer.
+    pub(crate) fn custom_challenge(
+        &mut self,
+        text: &[u8],
+        max_rounds: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<CustomStep> {
+        let SaslMechanism::Custom(mechanism) = self.mechanism else {
+            return None;
+        };
+        self.round = self.round.saturating_add(1);
+        if self.cancel_requested || self.cancelled {
+            return Some(self.cancel(None, out));
+        }
+        if let Some(initial) = self.delayed_initial.take() {
+            out.extend_from_slice(Base64::encode(&initial).as_str().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            return Some(CustomStep::Answered);
+        }
+        if self.round > max_rounds {
+            return Some(self.cancel(Some(AuthFailure::TooManyRounds), out));
+        }
+        let decoded = core::str::from_utf8(text)
+            .ok()
+            .and_then(|s| Base64::new(s.trim()).ok())
+            .and_then(|b| b.decode().ok());
+        match decoded {
+            Some(challenge) => Some(CustomStep::Ask {
+                mechanism,
+                challenge,
+                round: self.round,
+            }),
+            None => Some(self.cancel(Some(AuthFailure::BadChallenge), out)),
+        }
+    }
+
+    /// Cancels the exchange: writes `*` (RFC 4954 §4) and keeps the first
+    /// reason the machine had.
+    pub(crate) fn cancel(&mut self, reason: Option<AuthFailure>, out: &mut Vec<u8>) -> CustomStep {
+        self.cancelled = true;
+        if self.cancel_reason.is_none() {
+            self.cancel_reason = reason;
+        }
+        out.extend_from_slice(b"*\r\n");
+        CustomStep::Answered
     }
 
     /// The line answering a 334 challenge (base64 text of the reply),
@@ -236,4 +405,17 @@ impl Exchange {
             }
         }
     }
+}
+
+/// What the machine does with a custom mechanism's `334` challenge.
+#[derive(Debug)]
+pub(crate) enum CustomStep {
+    /// The machine answered it by itself.
+    Answered,
+    /// The application answers this decoded challenge.
+    Ask {
+        mechanism: CustomMechanism,
+        challenge: Vec<u8>,
+        round: usize,
+    },
 }

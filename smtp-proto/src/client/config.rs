@@ -75,6 +75,14 @@ pub struct ClientConfig {
     /// Allow AUTH on a connection that is not encrypted. Off by default:
     /// PLAIN and LOGIN would send the password in the clear.
     pub allow_auth_without_tls: bool,
+    /// The most `334` challenges the client takes in one exchange of a
+    /// custom SASL mechanism ([`AuthCredentials::Custom`]); the client
+    /// answers one more with `*` and reports
+    /// [`AuthFailure::TooManyRounds`]. Default 10.
+    ///
+    /// [`AuthCredentials::Custom`]: super::AuthCredentials::Custom
+    /// [`AuthFailure::TooManyRounds`]: super::AuthFailure::TooManyRounds
+    pub max_auth_rounds: usize,
     /// Limits of the reply decoder.
     pub replies: DecoderConfig,
     /// The RFC 5321 §4.5.3.2 timeouts reported by
@@ -95,6 +103,7 @@ impl ClientConfig {
             chunking: ChunkingPolicy::WhenNeeded,
             pipelining: true,
             allow_auth_without_tls: false,
+            max_auth_rounds: 10,
             replies: DecoderConfig::default(),
             timeouts: Timeouts::default(),
         }
@@ -139,6 +148,13 @@ impl ClientConfig {
     #[must_use]
     pub fn with_auth_without_tls(mut self, on: bool) -> Self {
         self.allow_auth_without_tls = on;
+        self
+    }
+
+    /// Sets [`ClientConfig::max_auth_rounds`].
+    #[must_use]
+    pub fn with_max_auth_rounds(mut self, rounds: usize) -> Self {
+        self.max_auth_rounds = rounds;
         self
     }
 

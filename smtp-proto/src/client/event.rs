@@ -2,7 +2,7 @@
 
 use super::auth::AuthFailure;
 use crate::reply::{OwnedReply, Reply, ReplyError};
-use crate::sasl::SaslError;
+use crate::sasl::{CustomMechanism, SaslError};
 use crate::status::ReplyCode;
 
 /// How a reply ends the request it answers, for the caller's retry logic.
@@ -155,6 +155,24 @@ pub enum ClientEvent<'a> {
     /// [`Client::send_mail`](super::Client::send_mail) or
     /// [`Client::quit`](super::Client::quit).
     Ready,
+    /// The server sent a `334` challenge in the exchange of a custom
+    /// mechanism ([`AuthCredentials::Custom`](super::AuthCredentials::Custom)).
+    /// The client waits for the application's answer: call
+    /// [`Client::auth_response`](super::Client::auth_response) with the
+    /// response, or [`Client::cancel_auth`](super::Client::cancel_auth).
+    /// Until then [`Client::handle_input`](super::Client::handle_input)
+    /// returns `Paused` and reads nothing.
+    AuthChallenge {
+        /// The mechanism in use.
+        mechanism: CustomMechanism,
+        /// The challenge, base64-decoded (possibly empty).
+        challenge: Vec<u8>,
+        /// Which `334` of the exchange this is, from 1 (the server
+        /// machine's `round` for the answer to it). A `334` the client
+        /// answered by itself with an initial response too long for the
+        /// AUTH line counts too.
+        round: usize,
+    },
     /// AUTH succeeded (235).
     Authenticated {
         /// The 235 reply.
@@ -233,6 +251,7 @@ impl<'a> ClientEvent<'a> {
             ClientEvent::TlsUnavailable { reply } => reply.as_ref(),
             ClientEvent::StartTls
             | ClientEvent::Ready
+            | ClientEvent::AuthChallenge { .. }
             | ClientEvent::SendBody
             | ClientEvent::TransactionEnd(_) => None,
         }
@@ -276,6 +295,15 @@ impl ClientEvent<'_> {
                 reply: reply.map(Reply::into_owned),
             },
             ClientEvent::Ready => O::Ready,
+            ClientEvent::AuthChallenge {
+                mechanism,
+                challenge,
+                round,
+            } => O::AuthChallenge {
+                mechanism,
+                challenge,
+                round,
+            },
             ClientEvent::Authenticated { reply } => O::Authenticated {
                 reply: reply.into_owned(),
             },
@@ -346,6 +374,15 @@ pub enum OwnedClientEvent {
     },
     /// See [`ClientEvent::Ready`].
     Ready,
+    /// See [`ClientEvent::AuthChallenge`].
+    AuthChallenge {
+        /// The mechanism in use.
+        mechanism: CustomMechanism,
+        /// The challenge, base64-decoded.
+        challenge: Vec<u8>,
+        /// Which `334` of the exchange this is, from 1.
+        round: usize,
+    },
     /// See [`ClientEvent::Authenticated`].
     Authenticated {
         /// The reply.
@@ -445,11 +482,15 @@ pub enum UsageError {
     /// `cancel_auth` without an AUTH exchange in progress.
     #[error("no AUTH exchange in progress")]
     NoAuthInProgress,
+    /// `auth_response` without a pending [`ClientEvent::AuthChallenge`].
+    #[error("no AUTH challenge awaits an answer")]
+    NoAuthChallenge,
     /// An envelope without recipients.
     #[error("the envelope has no recipients")]
     NoRecipients,
     /// No mechanism both the server and the credentials support, or a
-    /// forced mechanism that does not suit the credentials.
+    /// forced mechanism that does not suit the credentials (custom
+    /// credentials whose mechanism the server does not advertise, too).
     #[error("no usable SASL mechanism")]
     NoMechanism,
     /// AUTH on a plain-text connection while

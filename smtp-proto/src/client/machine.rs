@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use super::auth::{self, AuthCredentials, AuthFailure, Exchange};
+use super::auth::{self, AuthCredentials, AuthFailure, CustomStep, Exchange};
 use super::config::{ChunkingPolicy, ClientConfig, Protocol, TlsPolicy};
 use super::envelope::Envelope;
 use super::event::{
@@ -53,6 +53,9 @@ enum State {
     Busy,
     /// STARTTLS got its 220: waiting for the caller's handshake.
     AwaitTls,
+    /// A custom mechanism's challenge was reported: waiting for the
+    /// caller's answer.
+    AuthChallenge,
     /// Ready for AUTH, MAIL or QUIT.
     Idle,
     /// Waiting for body bytes from the caller.
@@ -289,7 +292,10 @@ impl Client {
     #[must_use]
     pub fn timeout(&self) -> Option<Duration> {
         let t = &self.config.timeouts;
-        if self.state == State::Closed || self.state == State::AwaitTls {
+        if matches!(
+            self.state,
+            State::Closed | State::AwaitTls | State::AuthChallenge
+        ) {
             return None;
         }
         match self.pending.front() {
@@ -347,6 +353,9 @@ impl Client {
                     }
                     return Err(self.fail(ClientError::ResponseInjection));
                 }
+                // The application answers first; what the server sent
+                // meanwhile stays in the caller's buffer.
+                State::AuthChallenge => return Ok(Step::paused(consumed)),
                 _ => {}
             }
             let waiting_for_caller = matches!(self.state, State::Idle | State::Body);
@@ -666,8 +675,12 @@ impl Client {
     /// Starts AUTH with `credentials`, using `mechanism` when given (even
     /// if the server does not list it) or else the best mechanism both
     /// sides support: PLAIN, then LOGIN for a password; OAUTHBEARER, then
-    /// XOAUTH2 for a token. The reply comes as
-    /// [`ClientEvent::Authenticated`] or [`ClientEvent::AuthFailed`].
+    /// XOAUTH2 for a token. [`AuthCredentials::Custom`] use their own
+    /// mechanism, and only when the server advertises it (in any case);
+    /// otherwise this returns [`UsageError::NoMechanism`] and sends
+    /// nothing. The reply comes as [`ClientEvent::Authenticated`] or
+    /// [`ClientEvent::AuthFailed`], after any number of
+    /// [`ClientEvent::AuthChallenge`] for a custom mechanism.
     pub fn authenticate(
         &mut self,
         credentials: AuthCredentials,
@@ -696,9 +709,8 @@ impl Client {
         {
             exchange.delayed_initial = initial.take();
         }
-        let mech = Mechanism::parse(chosen.as_str()).unwrap_or(Mechanism::Plain);
         let cmd = Command::Auth {
-            mechanism: mech,
+            mechanism: Mechanism::from(chosen),
             initial_response: initial.as_deref().map(|raw| {
                 if raw.is_empty() {
                     Base64::empty()
@@ -715,27 +727,117 @@ impl Client {
 
     /// Cancels the AUTH exchange in progress: the next 334 challenge is
     /// answered with `*` (RFC 4954 §4), and the result is reported as
-    /// [`AuthFailure::Cancelled`].
+    /// [`AuthFailure::Cancelled`]. After a [`ClientEvent::AuthChallenge`]
+    /// the `*` answers that challenge and goes out at once.
     pub fn cancel_auth(&mut self) -> Result<(), ClientError> {
-        match self.auth.as_mut() {
-            Some(x) => {
-                x.cancel_requested = true;
-                Ok(())
-            }
-            None => Err(UsageError::NoAuthInProgress.into()),
+        let Some(x) = self.auth.as_mut() else {
+            return Err(UsageError::NoAuthInProgress.into());
+        };
+        if self.state == State::AuthChallenge {
+            let _ = x.cancel(None, &mut self.out);
+            self.pending.push_back(Pending::Auth);
+            self.state = State::Busy;
+        } else {
+            x.cancel_requested = true;
         }
+        Ok(())
+    }
+
+    /// Answers the challenge of a [`ClientEvent::AuthChallenge`] with
+    /// `response` (raw bytes): the client sends it base64-encoded on a
+    /// line of its own (an empty response is an empty line, RFC 4954 §4)
+    /// and reads the server's next reply: another challenge, or the end of
+    /// the exchange as [`ClientEvent::Authenticated`] or
+    /// [`ClientEvent::AuthFailed`].
+    ///
+    /// The mechanism's computation (a keyed digest, a SCRAM proof...) is
+    /// the application's; here it is a CRAM-MD5 exchange with the answer
+    /// of RFC 2195's example:
+    ///
+    /// ```
+    /// use smtp_proto::client::{AuthCredentials, Client, ClientConfig, ClientEvent, Outcome, TlsPolicy};
+    /// use smtp_proto::command::Domain;
+    /// use smtp_proto::sasl::CustomMechanism;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = ClientConfig::new(Domain::new("client.example.net")?)
+    ///     .with_tls(TlsPolicy::Off)
+    ///     .with_auth_without_tls(true);
+    /// let mut client = Client::new(config);
+    /// let mut wire = Vec::new();
+    ///
+    /// let step = client.handle_input(b"220 mx.example.org ESMTP\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ClientEvent::Greeting { .. })));
+    /// let step = client.handle_input(b"250-mx.example.org\r\n250 AUTH CRAM-MD5\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ClientEvent::Ready)));
+    ///
+    /// let cram = CustomMechanism::new("CRAM-MD5")?;
+    /// client.authenticate(AuthCredentials::custom(cram, None), None)?;
+    ///
+    /// // The server's challenge: <1896.697170952@postoffice.reston.mci.net>
+    /// let challenge = b"334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n";
+    /// let step = client.handle_input(challenge)?;
+    /// let Outcome::Event(ClientEvent::AuthChallenge { challenge, round: 1, .. }) = step.outcome
+    /// else {
+    ///     panic!("expected the challenge");
+    /// };
+    /// assert_eq!(challenge, b"<1896.697170952@postoffice.reston.mci.net>");
+    /// // The application computes the keyed digest with its own crypto.
+    /// client.auth_response(b"tim b913a602c7eda7a495b4e6e7334d3890")?;
+    ///
+    /// let step = client.handle_input(b"235 2.7.0 Authentication successful\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ClientEvent::Authenticated { .. })));
+    /// assert!(client.is_authenticated());
+    ///
+    /// client.poll_transmit(&mut wire);
+    /// let wire = String::from_utf8(wire)?;
+    /// assert!(wire.ends_with(
+    ///     "AUTH CRAM-MD5\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn auth_response(&mut self, response: &[u8]) -> Result<(), ClientError> {
+        if self.state != State::AuthChallenge || self.auth.is_none() {
+            return Err(UsageError::NoAuthChallenge.into());
+        }
+        self.out
+            .extend_from_slice(Base64::encode(response).as_str().as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        self.pending.push_back(Pending::Auth);
+        self.state = State::Busy;
+        Ok(())
     }
 
     fn on_auth_reply<'a>(&mut self, reply: Reply<'a>) -> Option<ClientEvent<'a>> {
         let code = reply.code();
         if code == ReplyCode::AUTH_CONTINUE {
+            let max_rounds = self.config.max_auth_rounds;
             if let Some(x) = self.auth.as_mut() {
-                x.answer(reply.text(), &mut self.out);
+                match x.custom_challenge(reply.text(), max_rounds, &mut self.out) {
+                    Some(CustomStep::Ask {
+                        mechanism,
+                        challenge,
+                        round,
+                    }) => {
+                        self.state = State::AuthChallenge;
+                        return Some(ClientEvent::AuthChallenge {
+                            mechanism,
+                            challenge,
+                            round,
+                        });
+                    }
+                    Some(CustomStep::Answered) => {}
+                    None => x.answer(reply.text(), &mut self.out),
+                }
                 self.pending.push_back(Pending::Auth);
                 return None;
             }
         }
-        let cancelled = self.auth.take().is_some_and(|x| x.cancelled);
+        let (cancelled, reason) = self
+            .auth
+            .take()
+            .map_or((false, None), |x| (x.cancelled, x.cancel_reason));
         self.state = State::Idle;
         if code == ReplyCode::AUTH_SUCCEEDED || (code.is_positive_completion() && !cancelled) {
             self.authenticated = true;
@@ -743,7 +845,7 @@ impl Client {
         } else {
             Some(ClientEvent::AuthFailed {
                 reply,
-                failure: AuthFailure::of(code.get(), cancelled),
+                failure: reason.unwrap_or_else(|| AuthFailure::of(code.get(), cancelled)),
             })
         }
     }

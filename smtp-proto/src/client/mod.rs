@@ -28,6 +28,7 @@
 //! | [`ClientEvent::StartTls`]                | run the TLS handshake, then [`Client::tls_established`]      |
 //! | [`ClientEvent::SendBody`]                | [`Client::send_body`] (any number), then [`Client::end_body`] or [`Client::send_last`] |
 //! | during an AUTH exchange                  | [`Client::cancel_auth`]                                      |
+//! | [`ClientEvent::AuthChallenge`]           | [`Client::auth_response`] or [`Client::cancel_auth`]         |
 //!
 //! Any other call returns [`ClientError::Usage`] and changes nothing. The
 //! client drives everything else by itself: EHLO (HELO fallback), STARTTLS
@@ -123,7 +124,7 @@ mod event;
 mod machine;
 
 pub use crate::session::{Outcome, Phase, Step, Timeouts};
-pub use auth::{AuthCredentials, AuthFailure};
+pub use auth::{AuthCredentials, AuthFailure, CustomCredentials};
 pub use config::{ChunkingPolicy, ClientConfig, Protocol, TlsPolicy};
 pub use envelope::{Envelope, Recipient};
 pub use event::{

@@ -42,12 +42,19 @@ impl Job {
     }
 }
 
+/// The application side of a custom SASL mechanism: the response to a
+/// challenge (decoded bytes, round), or `None` to cancel.
+pub type SaslApp = fn(&[u8], usize) -> Option<Vec<u8>>;
+
 /// What the test client does when the machine asks.
 #[derive(Clone, Default)]
 pub struct Actor {
     pub auth: Option<(AuthCredentials, Option<SaslMechanism>)>,
     /// Cancel AUTH right after starting it.
     pub cancel_auth: bool,
+    /// The application side of a custom SASL mechanism: the response to a
+    /// challenge (decoded bytes, round), or `None` to cancel.
+    pub sasl: Option<SaslApp>,
     pub jobs: Vec<Job>,
     /// Send QUIT when there is nothing left to do.
     pub quit: bool,
@@ -110,6 +117,17 @@ impl Actor {
                     }
                 } else {
                     self.next(client);
+                }
+            }
+            ClientEvent::AuthChallenge {
+                challenge, round, ..
+            } => {
+                if let Some(app) = self.sasl {
+                    let r = match app(challenge, *round) {
+                        Some(response) => client.auth_response(&response),
+                        None => client.cancel_auth(),
+                    };
+                    self.check(r);
                 }
             }
             ClientEvent::Authenticated { .. } => self.next(client),
