@@ -90,7 +90,11 @@ pub fn exchange_report(data: &[u8]) -> Report {
     let sbits = (sbits & !1 & !128) | lmtp;
     let cbits = (cbits & !1) | lmtp;
     let scfg = crate::server::config(sbits);
-    let ccfg = crate::client::config(cbits);
+    let mut ccfg = crate::client::config(cbits);
+    if scfg.implicit_tls {
+        // Both ends of an implicit-TLS connection know it is encrypted.
+        ccfg = ccfg.with_implicit_tls(true);
+    }
     let mut server = ServerSession::new(scfg).expect("valid server configuration");
     let mut client = smtp_proto::client::Client::new(ccfg);
     let mut cscript = Script::new(*c1, *c2);

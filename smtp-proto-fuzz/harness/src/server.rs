@@ -87,7 +87,12 @@ pub fn config(bits: u8) -> ServerConfig {
         c.requiretls = true;
         c.limits = true;
     }
-    c.implicit_tls = bits & 128 != 0;
+    // Bit 7 is taken (the session is refused instead of greeted), so
+    // implicit TLS comes with STARTTLS and normalized bare endings: such a
+    // session starts encrypted and offers no STARTTLS. With STARTTLS or
+    // implicit TLS, AUTH needs TLS, as a real server would have it.
+    c.implicit_tls = bits & 4 != 0 && bits & 32 != 0;
+    c.auth_requires_tls = bits & 4 != 0;
     c
 }
 
@@ -516,5 +521,23 @@ mod tests {
             run(&data);
         }
         assert!(steps > 0 && challenges > 0 && accepted > 0 && rejected > 0);
+    }
+
+    /// Bits 2 and 5 together give a session on implicit TLS: no STARTTLS
+    /// offered, AUTH allowed at once although it needs TLS; bit 2 alone
+    /// offers STARTTLS and refuses AUTH before it.
+    #[test]
+    fn implicit_tls_bits() {
+        let stream: &[u8] = b"EHLO x\r\nAUTH PLAIN AGEAYg==\r\nSTARTTLS\r\nQUIT\r\n";
+        let r = drive(&config(4 | 8 | 32), false, Script::new(0, 0), &[stream]);
+        let out = String::from_utf8_lossy(&r.output);
+        assert!(!out.contains("STARTTLS\r\n"), "{out}");
+        assert!(out.contains("\r\n250-AUTH PLAIN"), "{out}");
+        assert!(!out.contains("\r\n538 "), "{out}");
+        assert!(out.contains("\r\n503 5.5.1 TLS already active\r\n"), "{out}");
+        let r = drive(&config(4 | 8), false, Script::new(0, 0), &[stream]);
+        let out = String::from_utf8_lossy(&r.output);
+        assert!(out.contains("\r\n250-STARTTLS\r\n"), "{out}");
+        assert!(out.contains("\r\n538 "), "{out}");
     }
 }
