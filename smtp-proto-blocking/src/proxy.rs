@@ -28,28 +28,11 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use smtp_proto::proxy::{decode_with, Decoded, ProxyConfig, ProxyError, ProxyHeader};
+pub use smtp_proto::proxy::ProxyReadError;
+use smtp_proto::proxy::{decode_with, Decoded, ProxyConfig, ProxyHeader};
 
 use crate::client::is_timeout;
 use crate::transport::Transport;
-
-/// Why no PROXY header was read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProxyReadError {
-    /// The connection's first octets are not an acceptable PROXY header.
-    #[error("bad PROXY header: {0}")]
-    Invalid(#[from] ProxyError),
-    /// The peer closed the connection before the header was complete.
-    #[error("connection closed before the end of the PROXY header")]
-    Closed,
-    /// The header was not complete within the time limit.
-    #[error("timed out reading the PROXY header")]
-    TimedOut,
-    /// Reading the socket failed.
-    #[error("i/o error reading the PROXY header: {0}")]
-    Io(#[source] io::Error),
-}
 
 /// Reads one PROXY header from the start of `stream` within `timeout`, with
 /// the default [`ProxyConfig`]. See [`read_proxy_header_with`].

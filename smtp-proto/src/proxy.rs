@@ -305,6 +305,26 @@ pub enum Decoded<'a> {
     },
 }
 
+/// Why a reader of the first octets of a connection (the adapters'
+/// `read_proxy_header`) got no PROXY header. The core reads nothing itself;
+/// this is the error such readers share.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyReadError {
+    /// The connection's first octets are not an acceptable PROXY header.
+    #[error("bad PROXY header: {0}")]
+    Invalid(#[from] ProxyError),
+    /// The peer closed the connection before the header was complete.
+    #[error("connection closed before the end of the PROXY header")]
+    Closed,
+    /// The header was not complete within the time limit.
+    #[error("timed out reading the PROXY header")]
+    TimedOut,
+    /// Reading the socket failed.
+    #[error("i/o error reading the PROXY header: {0}")]
+    Io(#[source] std::io::Error),
+}
+
 /// Why a connection's first octets are not an acceptable PROXY header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

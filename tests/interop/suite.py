@@ -566,6 +566,22 @@ def t_curl_implicit_tls(binary, name):
     srv.stop()
 
 
+def read_until_closed(sock, seconds=10.0, limit=4096):
+    """What the peer sends on sock until it closes, resets, stays silent
+    for the socket's timeout, `seconds` pass or `limit` bytes came."""
+    got = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and len(got) < limit:
+        try:
+            chunk = sock.recv(limit)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 def t_implicit_tls_plaintext_client(binary, name):
     """A plaintext client on the implicit-TLS port gets no SMTP greeting and
     no answer to its command; the server goes on serving TLS clients."""
@@ -575,16 +591,7 @@ def t_implicit_tls_plaintext_client(binary, name):
     sock = socket.create_connection((HOST, srv.port), timeout=10)
     try:
         sock.sendall(b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n")
-        got = b""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(got) < 4096:
-            try:
-                chunk = sock.recv(4096)
-            except (socket.timeout, ConnectionResetError):
-                break
-            if not chunk:
-                break
-            got += chunk
+        got = read_until_closed(sock)
     finally:
         sock.close()
     check(b"220" not in got and b"250" not in got, f"plaintext SMTP answered: {short(got)}")
@@ -604,17 +611,8 @@ def t_implicit_tls_over_limit(binary, name):
     with smtplib_session(srv.port, implicit_tls=True) as first:
         first.ehlo()
         sock = socket.create_connection((HOST, srv.port), timeout=10)
-        got = b""
         try:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and len(got) < 4096:
-                try:
-                    chunk = sock.recv(4096)
-                except (socket.timeout, ConnectionResetError):
-                    break
-                if not chunk:
-                    break
-                got += chunk
+            got = read_until_closed(sock)
         finally:
             sock.close()
         check(got == b"", f"the refused connection got bytes: {short(got)}")

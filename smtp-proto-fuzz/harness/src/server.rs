@@ -534,7 +534,10 @@ mod tests {
         assert!(!out.contains("STARTTLS\r\n"), "{out}");
         assert!(out.contains("\r\n250-AUTH PLAIN"), "{out}");
         assert!(!out.contains("\r\n538 "), "{out}");
-        assert!(out.contains("\r\n503 5.5.1 TLS already active\r\n"), "{out}");
+        assert!(
+            out.contains("\r\n503 5.5.1 TLS already active\r\n"),
+            "{out}"
+        );
         let r = drive(&config(4 | 8), false, Script::new(0, 0), &[stream]);
         let out = String::from_utf8_lossy(&r.output);
         assert!(out.contains("\r\n250-STARTTLS\r\n"), "{out}");
