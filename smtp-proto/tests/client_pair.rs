@@ -4,7 +4,7 @@
 
 mod client_support;
 
-use client_support::{Actor, Job};
+use client_support::{Actor, Job, SaslApp};
 use smtp_proto::client::{
     AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientEvent, Protocol, TlsPolicy,
     TransactionSummary, Verdict,
@@ -365,8 +365,22 @@ fn auth_pair(
     forced: Option<SaslMechanism>,
     mechs: Vec<SaslMechanism>,
 ) -> Pair {
+    auth_pair_with(creds, forced, mechs, None, usize::MAX)
+}
+
+/// [`auth_pair`] with the client application's answers to the challenges
+/// of an application-run mechanism, reading at most `max_read` bytes at a
+/// time.
+fn auth_pair_with(
+    creds: AuthCredentials,
+    forced: Option<SaslMechanism>,
+    mechs: Vec<SaslMechanism>,
+    sasl: Option<SaslApp>,
+    max_read: usize,
+) -> Pair {
     let mut actor = Actor::new(vec![Job::new("a@example.net", &["b@example.org"], &[b"x"])]);
     actor.auth = Some((creds, forced));
+    actor.sasl = sasl;
     let mut server = server_config();
     server.auth_mechanisms = mechs;
     let mut pair = Pair::new(
@@ -375,7 +389,8 @@ fn auth_pair(
             .with_auth_without_tls(true),
         server,
         actor,
-    );
+    )
+    .with_max_read(max_read);
     pair.drive();
     pair
 }
@@ -446,20 +461,13 @@ fn pair_auth_custom_mechanism_challenge_and_response() {
         unreachable!()
     };
     for max_read in [usize::MAX, 1] {
-        let mut actor = Actor::new(vec![Job::new("a@example.net", &["b@example.org"], &[b"x"])]);
-        actor.auth = Some((AuthCredentials::custom(name, None), None));
-        actor.sasl = Some(client_app);
-        let mut server = server_config();
-        server.auth_mechanisms = vec![SaslMechanism::Plain, cram];
-        let mut pair = Pair::new(
-            client_config()
-                .with_tls(TlsPolicy::Off)
-                .with_auth_without_tls(true),
-            server,
-            actor,
-        )
-        .with_max_read(max_read);
-        pair.drive();
+        let pair = auth_pair_with(
+            AuthCredentials::custom(name, None),
+            None,
+            vec![SaslMechanism::Plain, cram],
+            Some(client_app),
+            max_read,
+        );
         let wire = String::from_utf8_lossy(&pair.client_wire).into_owned();
         assert!(
             wire.contains(
