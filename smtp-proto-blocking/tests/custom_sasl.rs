@@ -43,13 +43,13 @@ impl ServerHandler for CramServer {
                 response: None,
                 round: 0,
                 ..
-            } => session.auth_challenge(CHALLENGE),
+            } => session.auth_challenge(CHALLENGE).map(|_| ()),
             ServerEvent::AuthExchange {
                 response: Some(r),
                 round: 1,
                 ..
-            } if r == ANSWER => {
-                self.responses.push(r);
+            } if r.expose() == ANSWER => {
+                self.responses.push(r.expose().to_vec());
                 session.accept_auth("tim")
             }
             ServerEvent::AuthExchange { .. } => session.reject(

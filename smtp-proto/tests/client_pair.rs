@@ -56,12 +56,14 @@ impl ServerApp {
                 response: None,
                 round: 0,
                 ..
-            } => server.auth_challenge(CRAM_CHALLENGE).unwrap(),
+            } => {
+                let _ = server.auth_challenge(CRAM_CHALLENGE).unwrap();
+            }
             ServerEvent::AuthExchange {
                 response: Some(answer),
                 round: 1,
                 ..
-            } if answer == CRAM_ANSWER => server.accept_auth("tim").unwrap(),
+            } if answer.expose() == CRAM_ANSWER => server.accept_auth("tim").unwrap(),
             ServerEvent::AuthExchange { .. } => {
                 let reply = OwnedReply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "Bad digest");
                 server.reject(reply.unwrap()).unwrap();

@@ -33,7 +33,7 @@
 //!   alike.
 
 use smtp_proto::client::{ClientError, ClientEvent, Outcome as ClientOutcome};
-use smtp_proto::sasl::CustomMechanism;
+use smtp_proto::sasl::{CustomMechanism, SecretBytes};
 use smtp_proto::server::{Error, ServerEvent, ServerSession};
 use smtp_proto::session::Outcome;
 
@@ -155,8 +155,12 @@ pub fn exchange_report(data: &[u8]) -> Report {
                     response, round, ..
                 }) => {
                     progress = true;
-                    let accepted =
-                        exchange_step(&mut server, response.as_deref(), round, &mut sscript);
+                    let accepted = exchange_step(
+                        &mut server,
+                        response.as_ref().map(SecretBytes::expose),
+                        round,
+                        &mut sscript,
+                    );
                     custom_auth_accepted |= accepted && round > 0;
                 }
                 Outcome::Event(ev) => {
@@ -473,7 +477,7 @@ fn exchange_step(
     } else if accept {
         server.accept_auth("fuzz")
     } else {
-        server.auth_challenge(&challenge_text(round))
+        server.auth_challenge(&challenge_text(round)).map(|_| ())
     };
     r.unwrap_or_else(|e| panic!("answering AUTH round {round}: {e:?}"));
     accept

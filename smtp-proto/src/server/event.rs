@@ -4,7 +4,7 @@ use crate::command::{
     CommandError, Domain, ForwardPath, MailParameters, RcptParameters, ReversePath, Text,
 };
 use crate::data::DataError;
-use crate::sasl::{Credentials, CustomMechanism, SaslError};
+use crate::sasl::{Credentials, CustomMechanism, SaslError, SecretBytes};
 use crate::session::SequenceError;
 use crate::status::ReplyCode;
 
@@ -85,8 +85,10 @@ pub enum ServerEvent<'a> {
         /// The client's data, base64-decoded: the AUTH command's initial
         /// response when `round` is 0 (`None` when it sent none,
         /// `Some(empty)` for `=`, RFC 4954 §4), else the answer to the
-        /// last challenge (possibly empty).
-        response: Option<Vec<u8>>,
+        /// last challenge (possibly empty). Its `Debug` shows no byte of
+        /// it (it may be a password, a digest or a token): read it with
+        /// [`SecretBytes::expose`](crate::sasl::SecretBytes::expose).
+        response: Option<SecretBytes>,
         /// How many challenges were sent before this response.
         round: usize,
     },
@@ -223,11 +225,10 @@ pub enum UsageError {
     #[error("an error challenge needs OAUTHBEARER or XOAUTH2")]
     NotOAuth,
     /// A challenge whose `334` line would be too long:
-    /// `reject_auth_with_challenge` with an error document over 378
-    /// octets (the line must fit in 512 octets, RFC 5321 §4.5.3.1.5), or
-    /// `auth_challenge` with a challenge whose line would exceed
-    /// [`ServerConfig::max_auth_line_length`](super::ServerConfig::max_auth_line_length).
-    /// Nothing was sent.
+    /// `reject_auth_with_challenge` with an error document, or
+    /// `auth_challenge` with a challenge, over 378 octets (the line must
+    /// fit in a reply line's 512 octets, RFC 5321 §4.5.3.1.5). Nothing was
+    /// sent.
     #[error("the challenge would not fit on one 334 line")]
     ChallengeTooLong,
     /// `auth_challenge` or `accept_auth` without an AUTH decision pending

@@ -119,7 +119,7 @@ use crate::command::{
 use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
 use crate::framer::{Frame, Line, LineFramer};
 use crate::reply::{AuthMechanism, Capability, EhloReplyBuilder, Limits};
-use crate::sasl::{CustomMechanism, SaslMechanism, SaslServer, SaslStep};
+use crate::sasl::{CustomMechanism, SaslMechanism, SaslServer, SaslStep, SecretBytes};
 use crate::session::{CommandKind, Outcome, Phase, SequenceError, Step};
 use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use response::{rc, write_reply};
@@ -228,6 +228,27 @@ enum State {
     },
     AwaitTls,
     Closed,
+}
+
+/// What [`ServerSession::auth_challenge`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum Challenge {
+    /// The `334` challenge was sent; the client's response comes in the
+    /// next [`ServerEvent::AuthExchange`].
+    Sent,
+    /// [`ServerConfig::max_auth_rounds`] challenges had been sent already:
+    /// the machine ended the exchange with `535 5.7.8` instead, and no
+    /// further [`ServerEvent::AuthExchange`] comes for it.
+    TooManyRounds,
+}
+
+/// Whether a `334` line carrying `challenge` in base64 fits in a reply
+/// line: `334 `, the base64 text and CRLF within 512 octets (RFC 5321
+/// §4.5.3.1.5), so at most 378 octets of challenge.
+fn challenge_fits(challenge: &[u8]) -> bool {
+    4 + challenge.len().div_ceil(3) * 4 + 2 <= 512
 }
 
 /// Who runs the SASL exchange in progress.
@@ -377,7 +398,10 @@ impl ServerSession {
     }
 
     /// The identity given to [`accept_auth`](Self::accept_auth), while
-    /// the session is authenticated.
+    /// the session is authenticated. Accepting AUTH with
+    /// [`accept`](Self::accept) or a `235` through [`reply`](Self::reply)
+    /// authenticates the session without an identity (this is `None`):
+    /// use `accept_auth` to record one, for built-in mechanisms too.
     #[must_use]
     pub fn auth_identity(&self) -> Option<&str> {
         self.identity.as_deref()
@@ -709,8 +733,7 @@ impl ServerSession {
         error: &[u8],
         reply: OwnedReply,
     ) -> Result<(), UsageError> {
-        // `334 `, the base64 text and CRLF.
-        if 4 + error.len().div_ceil(3) * 4 + 2 > 512 {
+        if !challenge_fits(error) {
             return Err(UsageError::ChallengeTooLong);
         }
         let pending = self.take_pending()?;
@@ -734,20 +757,21 @@ impl ServerSession {
     /// [`ServerEvent::AuthExchange`] (or answers a `*` cancel, bad base64
     /// or an over-long line itself, as for the built-in mechanisms).
     ///
-    /// The `334` line must fit in
-    /// [`ServerConfig::max_auth_line_length`]; a longer challenge is
-    /// refused with [`UsageError::ChallengeTooLong`] and nothing is sent.
+    /// The `334` line is a reply line, so it must fit in 512 octets
+    /// (RFC 5321 §4.5.3.1.5; clients, this crate's included, may refuse
+    /// longer ones): `challenge` may hold at most 378 octets. A longer one
+    /// is refused with [`UsageError::ChallengeTooLong`] and nothing is sent.
     /// When [`ServerConfig::max_auth_rounds`] challenges were already sent
-    /// in this exchange, the machine ends it instead with `535 5.7.8`: the
-    /// client is not authenticated and the session waits for its next
-    /// command.
+    /// in this exchange, the machine ends it instead with `535 5.7.8` and
+    /// returns [`Challenge::TooManyRounds`]: the client is not
+    /// authenticated and the session waits for its next command.
     ///
     /// A two-step exchange (a CRAM-MD5-style challenge, then the
     /// application's verdict on the answer):
     ///
     /// ```
     /// use smtp_proto::sasl::SaslMechanism;
-    /// use smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+    /// use smtp_proto::server::{Challenge, ServerConfig, ServerEvent, ServerSession};
     /// use smtp_proto::session::Outcome;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -767,7 +791,8 @@ impl ServerSession {
     /// else {
     ///     panic!("expected the first step");
     /// };
-    /// server.auth_challenge(b"<1896.697170952@mx.example.com>")?;
+    /// let sent = server.auth_challenge(b"<1896.697170952@mx.example.com>")?;
+    /// assert_eq!(sent, Challenge::Sent);
     ///
     /// // The client answers with its user name and keyed digest.
     /// let answer = b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n";
@@ -778,7 +803,7 @@ impl ServerSession {
     ///     panic!("expected the answer");
     /// };
     /// // The application checks the digest with its own crypto here.
-    /// assert!(data.starts_with(b"tim "));
+    /// assert!(data.expose().starts_with(b"tim "));
     /// server.accept_auth("tim")?;
     ///
     /// server.poll_transmit(&mut wire);
@@ -790,12 +815,11 @@ impl ServerSession {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn auth_challenge(&mut self, challenge: &[u8]) -> Result<(), UsageError> {
+    pub fn auth_challenge(&mut self, challenge: &[u8]) -> Result<Challenge, UsageError> {
         let Pending::AuthExchange { mechanism, round } = self.take_pending()? else {
             return Err(UsageError::NoAuthExchange);
         };
-        // `334 `, the base64 text and CRLF.
-        if 4 + challenge.len().div_ceil(3) * 4 + 2 > self.config.max_auth_line_length {
+        if !challenge_fits(challenge) {
             return Err(UsageError::ChallengeTooLong);
         }
         if round >= self.config.max_auth_rounds {
@@ -805,7 +829,7 @@ impl ServerSession {
                 esc(5, 7, 8),
                 "Authentication failed: too many exchange steps",
             );
-            return Ok(());
+            return Ok(Challenge::TooManyRounds);
         }
         self.write_challenge(challenge);
         self.state = State::Sasl {
@@ -815,7 +839,7 @@ impl ServerSession {
             },
             framer: self.decoder.line_framer(),
         };
-        Ok(())
+        Ok(Challenge::Sent)
     }
 
     /// Accepts a pending AUTH decision ([`ServerEvent::Auth`] or
@@ -1491,7 +1515,7 @@ impl ServerSession {
                         pos,
                         ServerEvent::AuthExchange {
                             mechanism,
-                            response: initial,
+                            response: initial.map(SecretBytes::new),
                             round: 0,
                         },
                     ));
@@ -1765,7 +1789,7 @@ impl ServerSession {
                             *pos,
                             ServerEvent::AuthExchange {
                                 mechanism,
-                                response: Some(raw),
+                                response: Some(SecretBytes::new(raw)),
                                 round,
                             },
                         )));

@@ -296,7 +296,9 @@ pub fn run_pieces(
                             Action::Challenge(error, r) => {
                                 server.reject_auth_with_challenge(&error, r).unwrap()
                             }
-                            Action::AuthChallenge(c) => server.auth_challenge(&c).unwrap(),
+                            Action::AuthChallenge(c) => {
+                                let _ = server.auth_challenge(&c).unwrap();
+                            }
                             Action::AcceptAs(who) => server.accept_auth(who).unwrap(),
                         }
                     }
