@@ -22,9 +22,16 @@
 //!
 //! ```text
 //! "PROXY" SP ( "TCP4" / "TCP6" ) SP src-address SP dst-address SP src-port SP dst-port CRLF
-//! "PROXY" SP "UNKNOWN" *( any octet but CR LF ) CRLF
+//! "PROXY" SP "UNKNOWN" [ ( SP / CR ) *OCTET ] CRLF
 //!                                   at most 107 octets, CRLF included
+//! port = "0" / ( %x31-39 *4DIGIT )  from 0 to 65535, no leading zero
 //! ```
+//!
+//! The family is the octets after `PROXY ` up to the first SP or CR. An
+//! `UNKNOWN` header ends at its first CRLF, and the octets between the
+//! family and that CRLF are ignored, whatever they are: a CR not followed
+//! by LF and a bare LF are part of them. A `TCP4` or `TCP6` header ends at
+//! its first CR, which must be followed by LF.
 //!
 //! Version 2 (binary):
 //!
@@ -88,6 +95,7 @@ pub const V2_FIXED_LEN: usize = 16;
 pub const DEFAULT_V2_MAX_LEN: usize = 4096;
 
 const V1_PREFIX: &[u8] = b"PROXY ";
+const V1_UNKNOWN: &[u8] = b"UNKNOWN";
 const INET_LEN: usize = 12;
 const INET6_LEN: usize = 36;
 const UNIX_LEN: usize = 216;
@@ -339,13 +347,15 @@ pub enum ProxyError {
     #[error("PROXY v1 header with an unknown address family")]
     V1BadFamily,
     /// v1: a field is missing, there are too many, the separators are not
-    /// single spaces, or a CR is not followed by LF.
+    /// single spaces, or a CR in a `TCP4`/`TCP6` header is not followed by
+    /// LF.
     #[error("PROXY v1 header with a malformed field list")]
     V1Syntax,
     /// v1: an address is not a valid address of the announced family.
     #[error("PROXY v1 header with a bad address")]
     V1BadAddress,
-    /// v1: a port is not a decimal number from 0 to 65535.
+    /// v1: a port is not a decimal number from 0 to 65535 written without
+    /// leading zeros.
     #[error("PROXY v1 header with a bad port")]
     V1BadPort,
     /// v2: the version nibble is not 2.
@@ -390,8 +400,21 @@ pub fn decode(input: &[u8]) -> Result<Decoded<'_>, ProxyError> {
 ///
 /// `input` holds the octets received so far on the connection, from its
 /// first octet. The answer depends only on `input` (call again with the
-/// longer input when more octets arrive), and an error is reported as soon
-/// as the octets received rule out a valid header.
+/// longer input when more octets arrive), and is the same however the
+/// octets were split on the way.
+///
+/// When errors are reported:
+///
+/// - as soon as the octets that show them have arrived: an input that
+///   starts with neither `PROXY ` nor the v2 signature; a v1 family that is
+///   not `TCP4`, `TCP6` or `UNKNOWN` (known once the octets after `PROXY `
+///   can no longer be the start of one of them followed by SP or CR); a CR
+///   right after `TCP4` or `TCP6`; the v2 version, command, family and
+///   length, each once its octet(s) arrived;
+/// - once the header is complete: a v1 `TCP4`/`TCP6` line's fields
+///   (addresses, ports, their number and separators) when its CR and the
+///   octet after it have arrived, and the v2 TLVs when the whole block has;
+/// - [`ProxyError::V1TooLong`] once 107 octets hold no end of line.
 pub fn decode_with<'a>(input: &'a [u8], config: &ProxyConfig) -> Result<Decoded<'a>, ProxyError> {
     match input.first() {
         None => Ok(incomplete(V1_MIN_LEN)),
@@ -418,53 +441,107 @@ fn decode_v1(input: &[u8]) -> Result<Decoded<'_>, ProxyError> {
         return Err(ProxyError::NotProxy);
     }
     let window = &input[..input.len().min(V1_MAX_LEN)];
+    let Some(family) = v1_family(window)? else {
+        return Ok(v1_incomplete(window));
+    };
+    if family == ProxyFamily::Unspecified {
+        // "the receiver must ignore anything presented before the CRLF is
+        // found": the first CRLF after the family ends the header, and a
+        // lone CR or LF before it is part of what is ignored.
+        let from = V1_PREFIX.len() + V1_UNKNOWN.len();
+        let rest = window.get(from..).unwrap_or_default();
+        return match memchr::memmem::find(rest, b"\r\n") {
+            Some(at) => Ok(Decoded::Complete {
+                header: ProxyHeader {
+                    version: ProxyVersion::V1,
+                    command: ProxyCommand::Proxy,
+                    family: ProxyFamily::Unspecified,
+                    datagram: false,
+                    source: None,
+                    destination: None,
+                    tlvs: Cow::Borrowed(&[]),
+                },
+                consumed: from + at + 2,
+            }),
+            None if window.len() >= V1_MAX_LEN => Err(ProxyError::V1TooLong),
+            None => Ok(v1_incomplete(window)),
+        };
+    }
     let Some(cr) = memchr::memchr(b'\r', window) else {
         if window.len() >= V1_MAX_LEN {
             return Err(ProxyError::V1TooLong);
         }
-        // The CRLF is at least two octets away, and the header at least
-        // V1_MIN_LEN long.
-        return Ok(incomplete(
-            V1_MIN_LEN
-                .saturating_sub(input.len())
-                .max(2)
-                .min(V1_MAX_LEN - input.len()),
-        ));
+        return Ok(v1_incomplete(window));
     };
     match window.get(cr + 1) {
         None if cr + 1 >= V1_MAX_LEN => return Err(ProxyError::V1TooLong),
-        None => return Ok(incomplete(V1_MIN_LEN.saturating_sub(input.len()).max(1))),
+        None => return Ok(v1_incomplete(window)),
         Some(b'\n') => {}
         Some(_) => return Err(ProxyError::V1Syntax),
     }
-    let line = &window[V1_PREFIX.len().min(cr)..cr];
-    let header = parse_v1_fields(line)?;
+    // `v1_family` found `TCP4 ` or `TCP6 `: the fields start after it.
+    let fields = window
+        .get(V1_PREFIX.len() + 5..cr)
+        .ok_or(ProxyError::V1Syntax)?;
+    let header = parse_v1_fields(fields, family)?;
     Ok(Decoded::Complete {
         header,
         consumed: cr + 2,
     })
 }
 
-/// `line` is the header after `PROXY ` and before CRLF.
-fn parse_v1_fields(line: &[u8]) -> Result<ProxyHeader<'static>, ProxyError> {
-    let mut fields = line.split(|&b| b == b' ');
-    let family = match fields.next() {
-        Some(b"UNKNOWN") => {
-            // "the receiver must ignore anything presented before the CRLF"
-            return Ok(ProxyHeader {
-                version: ProxyVersion::V1,
-                command: ProxyCommand::Proxy,
-                family: ProxyFamily::Unspecified,
-                datagram: false,
-                source: None,
-                destination: None,
-                tlvs: Cow::Borrowed(&[]),
-            });
-        }
-        Some(b"TCP4") => ProxyFamily::Inet,
-        Some(b"TCP6") => ProxyFamily::Inet6,
-        _ => return Err(ProxyError::V1BadFamily),
+/// The answer for a v1 header whose end has not arrived: the end of line
+/// is at least two octets away (one when the last octet is a CR), and the
+/// header is at least [`V1_MIN_LEN`] long and at most [`V1_MAX_LEN`].
+/// `input` is shorter than [`V1_MAX_LEN`].
+fn v1_incomplete(input: &[u8]) -> Decoded<'static> {
+    let to_end = if input.last() == Some(&b'\r') { 1 } else { 2 };
+    incomplete(
+        V1_MIN_LEN
+            .saturating_sub(input.len())
+            .max(to_end)
+            .min(V1_MAX_LEN.saturating_sub(input.len())),
+    )
+}
+
+/// The family of a v1 header that starts with `PROXY `: the octets after it
+/// up to the first SP or CR. `Ok(None)` while they may still become one of
+/// `TCP4`, `TCP6` or `UNKNOWN`; an error as soon as they cannot.
+/// `TCP4`/`TCP6` must be followed by SP (their fields come next), `UNKNOWN`
+/// by SP or CR.
+fn v1_family(input: &[u8]) -> Result<Option<ProxyFamily>, ProxyError> {
+    const FAMILIES: [(&[u8], ProxyFamily); 3] = [
+        (b"TCP4", ProxyFamily::Inet),
+        (b"TCP6", ProxyFamily::Inet6),
+        (V1_UNKNOWN, ProxyFamily::Unspecified),
+    ];
+    let after = input.get(V1_PREFIX.len()..).unwrap_or_default();
+    // The longest family and its separator.
+    let after = &after[..after.len().min(V1_UNKNOWN.len() + 1)];
+    let Some(end) = memchr::memchr2(b' ', b'\r', after) else {
+        // Eight octets without SP or CR are never the start of one.
+        return if FAMILIES.iter().any(|(name, _)| name.starts_with(after)) {
+            Ok(None)
+        } else {
+            Err(ProxyError::V1BadFamily)
+        };
     };
+    let (token, separator) = (&after[..end], after[end]);
+    let family = FAMILIES
+        .iter()
+        .find(|(name, _)| *name == token)
+        .map(|&(_, family)| family)
+        .ok_or(ProxyError::V1BadFamily)?;
+    if family != ProxyFamily::Unspecified && separator != b' ' {
+        // `PROXY TCP4` CR: the four fields are missing.
+        return Err(ProxyError::V1Syntax);
+    }
+    Ok(Some(family))
+}
+
+/// `line` is a `TCP4`/`TCP6` header after `PROXY TCP4 ` and before CRLF.
+fn parse_v1_fields(line: &[u8], family: ProxyFamily) -> Result<ProxyHeader<'static>, ProxyError> {
+    let mut fields = line.split(|&b| b == b' ');
     let mut next = || fields.next().ok_or(ProxyError::V1Syntax);
     let (src, dst, sport, dport) = (next()?, next()?, next()?, next()?);
     if fields.next().is_some() {
@@ -497,12 +574,16 @@ fn v1_address(field: &[u8], family: ProxyFamily) -> Result<IpAddr, ProxyError> {
     .map_err(|_| ProxyError::V1BadAddress)
 }
 
-/// A decimal number from 0 to 65535 (at most five digits).
+/// A decimal number from 0 to 65535 (at most five digits), without leading
+/// zeros: the format forbids them, `0` alone excepted.
 fn v1_port(field: &[u8]) -> Result<u16, ProxyError> {
     if field.is_empty() {
         return Err(ProxyError::V1Syntax);
     }
     if field.len() > 5 || !field.iter().all(u8::is_ascii_digit) {
+        return Err(ProxyError::V1BadPort);
+    }
+    if field.len() > 1 && field.starts_with(b"0") {
         return Err(ProxyError::V1BadPort);
     }
     let value = field

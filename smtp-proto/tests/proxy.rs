@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use proptest::prelude::*;
 use smtp_proto::proxy::{
     decode, decode_with, Decoded, ProxyCommand, ProxyConfig, ProxyError, ProxyFamily, ProxyHeader,
-    ProxyVersion, Tlv, V1_MAX_LEN, V2_SIGNATURE,
+    ProxyVersion, Tlv, V1_MAX_LEN, V1_MIN_LEN, V2_SIGNATURE,
 };
 
 /// A v2 header: signature, the two type octets, the length, the block.
@@ -201,8 +201,10 @@ fn v1_over_107_octets_without_crlf_is_refused() {
     fits.extend_from_slice(b"\r\n");
     assert_eq!(complete(&fits).1, V1_MAX_LEN);
     // 1 MiB of it costs nothing more.
-    let big = [&b"PROXY "[..], &vec![b'a'; 1 << 20]].concat();
-    assert_eq!(error(&big), ProxyError::V1TooLong);
+    for start in [&b"PROXY UNKNOWN "[..], b"PROXY TCP4 ", b"PROXY UNKNOWN\r"] {
+        let big = [start, &vec![b'a'; 1 << 20]].concat();
+        assert_eq!(error(&big), ProxyError::V1TooLong);
+    }
 }
 
 #[test]
@@ -246,7 +248,8 @@ fn v1_syntax() {
         b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n",
         b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rEHLO",
         b"PROXY TCP4\r\n",
-        b"PROXY UNKNOWN\rX",
+        b"PROXY TCP6\r",
+        b"PROXY TCP4 1.2.3.4\r5.6.7.8 1 2\r\n",
     ] {
         assert_eq!(error(input), ProxyError::V1Syntax, "{input:?}");
         check_prefixes(input);
@@ -282,6 +285,108 @@ fn v1_bad_port() {
     ] {
         assert_eq!(error(input), ProxyError::V1BadPort, "{input:?}");
         check_prefixes(input);
+    }
+}
+
+#[test]
+fn v1_port_with_leading_zeros_is_refused() {
+    for input in [
+        &b"PROXY TCP4 192.0.2.7 198.51.100.1 0025 025\r\n"[..],
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 25 025\r\n",
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 00 25\r\n",
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 25 00000\r\n",
+        b"PROXY TCP6 2001:db8::7 2001:db8::1 01 2\r\n",
+        b"PROXY TCP6 2001:db8::7 2001:db8::1 1 065535\r\n",
+    ] {
+        assert_eq!(error(input), ProxyError::V1BadPort, "{input:?}");
+        check_prefixes(input);
+    }
+    // "0" alone is a port.
+    let (h, _) = complete(b"PROXY TCP4 192.0.2.7 198.51.100.1 0 0\r\n");
+    assert_eq!(h.source(), Some(addr("192.0.2.7:0")));
+    assert_eq!(h.destination(), Some(addr("198.51.100.1:0")));
+    let (h, _) = complete(b"PROXY TCP4 192.0.2.7 198.51.100.1 10 100\r\n");
+    assert_eq!(h.source().map(|a| a.port()), Some(10));
+    assert_eq!(h.destination().map(|a| a.port()), Some(100));
+}
+
+#[test]
+fn v1_unknown_ignores_lone_cr_and_lf_up_to_the_crlf() {
+    let peer = addr("127.0.0.1:4000");
+    for header in [
+        &b"PROXY UNKNOWN a\rb\r\n"[..],
+        b"PROXY UNKNOWN\rX\r\n",
+        b"PROXY UNKNOWN\r\r\n",
+        b"PROXY UNKNOWN \r\r\r\n",
+        b"PROXY UNKNOWN a\nb\r\n",
+        b"PROXY UNKNOWN \n\r\r\n",
+    ] {
+        let input = [header, SMTP].concat();
+        let (h, consumed) = complete(&input);
+        assert_eq!(consumed, header.len(), "{header:?}");
+        assert_eq!(h.family(), ProxyFamily::Unspecified);
+        assert_eq!(h.client_address(peer), peer);
+        check_prefixes(&input);
+        for tail in [&b""[..], b"\r\n", b"\n", SMTP] {
+            let stream = [header, tail].concat();
+            let (result, read) = read_as_asked(&stream, &ProxyConfig::default());
+            assert_eq!(result, Ok(header.len()), "{header:?}");
+            assert_eq!(read, header.len(), "read past the header {header:?}");
+        }
+    }
+    // The first CRLF ends the header.
+    assert_eq!(complete(b"PROXY UNKNOWN\r\n\r\n").1, 15);
+    assert_eq!(complete(b"PROXY UNKNOWN \r\r\nX\r\n").1, 17);
+    // Lone CRs count toward the 107 octets: one that fits, one that does not.
+    let mut input = b"PROXY UNKNOWN ".to_vec();
+    input.resize(V1_MAX_LEN - 2, b'\r');
+    input.extend_from_slice(b"\r\n");
+    assert_eq!(input.len(), V1_MAX_LEN);
+    assert_eq!(complete(&input).1, V1_MAX_LEN);
+    let mut over = b"PROXY UNKNOWN ".to_vec();
+    over.resize(V1_MAX_LEN - 1, b'\r');
+    over.extend_from_slice(b"\r\n");
+    assert_eq!(error(&over), ProxyError::V1TooLong);
+    check_prefixes(&over);
+}
+
+#[test]
+fn v1_family_is_refused_as_soon_as_it_is_known() {
+    for input in [
+        &b"PROXY FOO "[..],
+        b"PROXY F",
+        b"PROXY TCP5",
+        b"PROXY TCP44",
+        b"PROXY tcp4",
+        b"PROXY UNKNOWNX",
+        b"PROXY UNKNOWN\n",
+        b"PROXY UNKNOW ",
+        b"PROXY TCP\r",
+        b"PROXY \r",
+        b"PROXY  ",
+    ] {
+        assert_eq!(error(input), ProxyError::V1BadFamily, "{input:?}");
+        check_prefixes(input);
+    }
+    // A reader is told at its first read (the shortest header's length),
+    // not after 107 octets.
+    let stream = [&b"PROXY FOO "[..], &[b'x'; 200]].concat();
+    let (result, read) = read_as_asked(&stream, &ProxyConfig::default());
+    assert_eq!(result, Err(ProxyError::V1BadFamily));
+    assert_eq!(read, V1_MIN_LEN);
+    // Starts of a valid family are not refused.
+    for input in [
+        &b"PROXY "[..],
+        b"PROXY T",
+        b"PROXY TCP",
+        b"PROXY TCP4",
+        b"PROXY TCP6 ",
+        b"PROXY U",
+        b"PROXY UNKNOWN",
+        b"PROXY UNKNOWN ",
+        b"PROXY UNKNOWN\r",
+    ] {
+        assert!(needed(input) > 0);
     }
 }
 
@@ -476,7 +581,9 @@ fn needed_counts() {
     assert_eq!(needed(b"PROXY UNKNOWN\r"), 1);
     assert_eq!(needed(b"PROXY TCP4 1.2.3.4"), 2);
     assert_eq!(needed(b"PROXY TCP4 1.2.3.4\r"), 1);
-    assert_eq!(needed(b"PROXY \r"), 8);
+    assert_eq!(needed(b"PROXY UNKNOWN\rX"), 2);
+    assert_eq!(needed(b"PROXY UNKNOWN x\r"), 1);
+    assert_eq!(needed(b"PROXY UNKNOWN\r\r"), 1);
     assert_eq!(needed(b"\r"), 15);
     assert_eq!(needed(&V2_SIGNATURE[..5]), 11);
     assert_eq!(needed(&[&V2_SIGNATURE[..], &[0x21, 0x11, 0]].concat()), 1);
@@ -498,6 +605,9 @@ fn samples() -> Vec<Vec<u8>> {
         b"PROXY TCP6 2001:db8::7 2001:db8::1 1 2\r\n".to_vec(),
         b"PROXY UNKNOWN\r\n".to_vec(),
         b"PROXY UNKNOWN x\r\n".to_vec(),
+        b"PROXY UNKNOWN a\rb\nc\r\r\n".to_vec(),
+        b"PROXY UNKNOWN\r\r\n".to_vec(),
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 0 10\r\n".to_vec(),
         v2(0x21, 0x11, &inet),
         v2(0x21, 0x11, &[&inet[..], &tlv(1, b"h2")].concat()),
         v2(0x21, 0x21, &inet6),
@@ -579,6 +689,24 @@ proptest! {
         let (result, read) = read_as_asked(&input, &ProxyConfig::default());
         prop_assert_eq!(result, Ok(line.len()));
         prop_assert_eq!(read, line.len());
+    }
+
+    #[test]
+    fn v1_unknown_ends_at_its_first_crlf(
+        rest in proptest::collection::vec(any::<u8>(), 0..=(V1_MAX_LEN - 16)),
+        tail in proptest::collection::vec(any::<u8>(), 0..40),
+    ) {
+        prop_assume!(!rest.windows(2).any(|w| w == b"\r\n"));
+        let header = [&b"PROXY UNKNOWN "[..], &rest[..], b"\r\n"].concat();
+        prop_assert!(header.len() <= V1_MAX_LEN);
+        let input = [&header[..], &tail[..]].concat();
+        let (h, consumed) = complete(&input);
+        prop_assert_eq!(consumed, header.len());
+        prop_assert_eq!(h.family(), ProxyFamily::Unspecified);
+        let (result, read) = read_as_asked(&input, &ProxyConfig::default());
+        prop_assert_eq!(result, Ok(header.len()));
+        prop_assert_eq!(read, header.len());
+        check_prefixes(&input);
     }
 
     #[test]
