@@ -175,9 +175,9 @@ where
     /// after the handshake), so a peer that does not read cannot either.
     /// Running out of time fails with
     /// [`StartTlsError::Handshake`](crate::StartTlsError::Handshake) of kind
-    /// [`io::ErrorKind::TimedOut`]. `buffered` must be empty: bytes read before the handshake
-    /// are plaintext injected after STARTTLS (CVE-2011-0411), and the switch
-    /// is refused. For implicit TLS, call it on a new stream before
+    /// [`io::ErrorKind::TimedOut`]. `buffered` must be empty: bytes read
+    /// before the handshake are plaintext injected after STARTTLS
+    /// (CVE-2011-0411), and the switch is refused. For implicit TLS, call it on a new stream before
     /// anything is read or written, with `buffered` 0.
     pub fn start_tls(
         &mut self,
