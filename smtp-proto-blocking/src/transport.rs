@@ -20,6 +20,17 @@ pub trait Transport: Read + Write {
         Ok(())
     }
 
+    /// The write timeout set now (`None`: writes block without limit).
+    /// [`MaybeTls::start_tls`] bounds the handshake's writes by what is
+    /// left of its timeout and then sets this one again; a transport whose
+    /// writes can time out should implement it along with
+    /// [`Transport::set_write_timeout`]. The default returns an
+    /// [`io::ErrorKind::Unsupported`] error, and the handshake's writes
+    /// then keep whatever bound the transport has.
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
     /// Makes reads and writes return [`io::ErrorKind::WouldBlock`] instead
     /// of waiting (`true`), or wait again (`false`). The client driver uses
     /// it between BDAT body pieces to take the replies to pipelined chunks
@@ -41,6 +52,10 @@ impl Transport for TcpStream {
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_write_timeout(self, timeout)
+    }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        TcpStream::write_timeout(self)
     }
 
     fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
@@ -155,9 +170,14 @@ where
     /// Runs the TLS handshake with `conn` over the plaintext stream, within
     /// `timeout` in all: each read of the handshake may wait only for what
     /// is left of it, so a peer that trickles its bytes cannot stretch the
-    /// handshake. `buffered` must be empty: bytes read before the handshake
-    /// are plaintext injected after STARTTLS (CVE-2011-0411), and the switch
-    /// is refused. For implicit TLS, call it on a new stream before
+    /// handshake, and so may each write when the stream tells its write
+    /// timeout ([`Transport::write_timeout`]; the one it had is set again
+    /// after the handshake), so a peer that does not read cannot either.
+    /// Running out of time fails with
+    /// [`StartTlsError::Handshake`](crate::StartTlsError::Handshake) of kind
+    /// [`io::ErrorKind::TimedOut`]. `buffered` must be empty: bytes read
+    /// before the handshake are plaintext injected after STARTTLS
+    /// (CVE-2011-0411), and the switch is refused. For implicit TLS, call it on a new stream before
     /// anything is read or written, with `buffered` 0.
     pub fn start_tls(
         &mut self,
@@ -173,45 +193,87 @@ where
                 "TLS already active",
             )));
         };
+        // The write timeout to set again after the handshake; a stream
+        // that does not tell it keeps its own.
+        let write_timeout = sock.write_timeout().ok();
         let mut timed = Deadline {
             sock: &mut sock,
             deadline: Instant::now() + timeout,
+            bound_writes: write_timeout.is_some(),
         };
+        let mut done = Ok(());
         while conn.is_handshaking() {
-            conn.complete_io(&mut timed)
-                .map_err(crate::StartTlsError::Handshake)?;
+            if let Err(e) = conn.complete_io(&mut timed) {
+                done = Err(e);
+                break;
+            }
         }
+        if let Some(restore) = write_timeout {
+            let restored = sock.set_write_timeout(restore);
+            done = done.and(restored);
+        }
+        done.map_err(crate::StartTlsError::Handshake)?;
         *self = MaybeTls::Tls(Box::new(rustls::StreamOwned::new(conn, sock)));
         Ok(())
     }
 }
 
-/// A stream whose reads all end by one instant: before each read, the read
-/// timeout is set to the time left, and a read after the instant fails
-/// with [`io::ErrorKind::TimedOut`].
+/// A stream whose reads (and writes, with `bound_writes`) all end by one
+/// instant: before each, the stream's timeout is set to the time left,
+/// and one that runs out of time, or starts after the instant, fails with
+/// [`io::ErrorKind::TimedOut`] (a socket read timeout is
+/// [`io::ErrorKind::WouldBlock`] on Unix).
 struct Deadline<'a, S> {
     sock: &'a mut S,
     deadline: Instant,
+    bound_writes: bool,
+}
+
+impl<S> Deadline<'_, S> {
+    /// The time left, or the error of a handshake out of time.
+    fn left(&self) -> io::Result<Duration> {
+        self.deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(timed_out)
+    }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+}
+
+/// A socket timeout (`WouldBlock` or `TimedOut`) as [`timed_out`].
+fn on_timeout<T>(r: io::Result<T>) -> io::Result<T> {
+    r.map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => timed_out(),
+        _ => e,
+    })
 }
 
 impl<S: Transport> Read for Deadline<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self
-            .deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?;
+        let left = self.left()?;
         self.sock.set_read_timeout(Some(left))?;
-        self.sock.read(buf)
+        on_timeout(self.sock.read(buf))
     }
 }
 
 impl<S: Transport> Write for Deadline<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.write(buf)
+        if self.bound_writes {
+            let left = self.left()?;
+            self.sock.set_write_timeout(Some(left))?;
+        }
+        on_timeout(self.sock.write(buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.sock.flush()
+        // A TCP stream's flush sends nothing; a buffering transport's may.
+        if self.bound_writes {
+            let left = self.left()?;
+            self.sock.set_write_timeout(Some(left))?;
+        }
+        on_timeout(self.sock.flush())
     }
 }

@@ -10,7 +10,7 @@ mod support;
 
 use support::{
     assert_nothing_sent, bounded_timeouts, connect, event_name, read_to_close, spawn_peer,
-    spawn_server, tls_configs, Recorder, BOUND,
+    spawn_server, spawn_server_with_buffers, tls_configs, Recorder, BOUND,
 };
 
 use std::io::{self, ErrorKind, Read, Write};
@@ -214,11 +214,6 @@ impl Transport for Tap {
     }
 }
 
-/// True for the errors a read gives when its timeout expires.
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
-}
-
 #[test]
 fn implicit_tls_client_delivers_to_implicit_tls_server_with_auth_plain() {
     let (server_tls, client_tls) = tls_configs();
@@ -400,7 +395,81 @@ fn silent_client_ends_the_implicit_tls_handshake_after_its_timeout() {
     assert_nothing_sent(closed, &got, "server");
     match end {
         Err(ServeError::StartTls(StartTlsError::Handshake(e))) => {
-            assert!(is_timeout(&e), "{e:?}");
+            // TimedOut, not the WouldBlock of a Unix socket read timeout.
+            assert_eq!(e.kind(), ErrorKind::TimedOut, "{e:?}");
+        }
+        other => panic!("expected a timed-out handshake, got {other:?}"),
+    }
+    assert!(submission.seen.events.is_empty());
+}
+
+/// A server TLS configuration whose certificate chain repeats its
+/// certificate `copies` times, so that the server's first flight is that
+/// many times larger; and a client configuration for it.
+fn bulky_tls_configs(copies: usize) -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
+    let cert_der: CertificateDer<'static> = cert.der().clone();
+    let key_der = PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+    let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der.clone(); copies], key_der)
+        .expect("server config");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der).expect("root");
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (Arc::new(server), Arc::new(client))
+}
+
+#[test]
+fn client_that_never_reads_ends_the_implicit_tls_handshake_after_its_timeout() {
+    // A server flight of some 200 certificates, far more than the small
+    // socket buffers on both sides hold.
+    let (server_tls, client_tls) = bulky_tls_configs(200);
+    let mut config = implicit_server_config();
+    // The session's write timeout outlasts the peer below: only the
+    // handshake timeout can end the stalled write in time.
+    config.timeouts.server = BOUND * 3;
+    let mut options = serve_options(server_tls);
+    options.handshake_timeout = Duration::from_millis(300);
+    let (addr, server) = spawn_server_with_buffers(config, options, submission(), Some(4096));
+
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("receive buffer");
+    socket.connect(&addr.into()).expect("connect");
+    let mut peer: TcpStream = socket.into();
+    peer.set_write_timeout(Some(BOUND)).expect("timeout");
+    // A real ClientHello, and then this client reads nothing.
+    let mut hello = Vec::new();
+    let mut conn =
+        rustls::ClientConnection::new(client_tls, ServerName::try_from("localhost").expect("name"))
+            .expect("client connection");
+    conn.write_tls(&mut hello).expect("client hello");
+    peer.write_all(&hello).expect("send the client hello");
+    // Keep the connection open, still not reading, until the server is
+    // done or the bound passes: closing it then ends the test even if the
+    // handshake's writes had no bound.
+    for _ in 0..(BOUND.as_millis() / 50) {
+        if server.is_finished() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(peer);
+    let (end, submission) = server.join().expect("server thread");
+
+    match end {
+        Err(ServeError::StartTls(StartTlsError::Handshake(e))) => {
+            assert_eq!(e.kind(), ErrorKind::TimedOut, "{e:?}");
         }
         other => panic!("expected a timed-out handshake, got {other:?}"),
     }
@@ -449,7 +518,7 @@ fn silent_server_ends_the_client_handshake_after_its_timeout() {
 
     match result {
         Err(RunError::StartTls(StartTlsError::Handshake(e))) => {
-            assert!(is_timeout(&e), "{e:?}");
+            assert_eq!(e.kind(), ErrorKind::TimedOut, "{e:?}");
         }
         other => panic!("expected a timed-out handshake, got {other:?}"),
     }

@@ -273,6 +273,51 @@ fn custom_bad_base64_challenge_is_cancelled_by_the_client() {
 }
 
 #[test]
+fn custom_multi_line_challenge_is_cancelled_by_the_client() {
+    // RFC 4954 §4: the continuation is one line. Its first line alone
+    // would decode ("<1896.") and must not reach the application.
+    for bad in [
+        "334-PDE4OTYu\r\n334 NjkuLi4+\r\n",
+        "334-\r\n334 \r\n",
+        "334-PDE4OTYu\r\n334-\r\n334 NjkuLi4+\r\n",
+    ] {
+        let run = custom_run(
+            auth_config(),
+            "AUTH CRAM-MD5",
+            AuthCredentials::custom(mech("CRAM-MD5"), None),
+            |_, _| panic!("a multi-line challenge is not the application's"),
+            &[bad, "501 5.5.2 Authentication cancelled\r\n", BYE],
+        );
+        assert_eq!(
+            run.wire_str(),
+            "EHLO client.example.net\r\nAUTH CRAM-MD5\r\n*\r\nQUIT\r\n",
+            "{bad}"
+        );
+        assert!(!run.has_event("AuthChallenge"));
+        assert!(
+            failure_of(&run).ends_with("failure: BadChallenge }"),
+            "{bad}"
+        );
+    }
+
+    // Nor is a multi-line 334 the empty one a delayed initial response
+    // waits for: the response is not sent.
+    let big = vec![b'x'; 9213];
+    let run = custom_run(
+        auth_config(),
+        "AUTH X-BIG",
+        AuthCredentials::custom(mech("X-BIG"), Some(&big)),
+        |_, _| panic!("a multi-line challenge is not the application's"),
+        &["334-\r\n334 \r\n", "501 5.5.2 cancelled\r\n", BYE],
+    );
+    assert_eq!(
+        run.wire_str(),
+        "EHLO client.example.net\r\nAUTH X-BIG\r\n*\r\nQUIT\r\n"
+    );
+    assert!(failure_of(&run).ends_with("failure: BadChallenge }"));
+}
+
+#[test]
 fn custom_too_many_rounds_is_cancelled_by_the_client() {
     fn echo(challenge: &[u8], _: usize) -> Option<Vec<u8>> {
         Some(challenge.to_vec())
@@ -372,7 +417,8 @@ fn custom_initial_response_too_long_for_the_auth_line_waits_for_334() {
     fn app(challenge: &[u8], round: usize) -> Option<Vec<u8>> {
         (round == 2 && challenge == b"more?").then(|| b"done".to_vec())
     }
-    let big = vec![b'x'; 9300];
+    // The longest response that fits alone on its line.
+    let big = vec![b'x'; LONGEST_RESPONSE];
     let run = custom_run(
         auth_config(),
         "AUTH X-BIG",
@@ -382,8 +428,10 @@ fn custom_initial_response_too_long_for_the_auth_line_waits_for_334() {
     );
     use base64::Engine as _;
     let big64 = base64::engine::general_purpose::STANDARD.encode(&big);
-    // `AUTH X-BIG ` and 12400 octets of base64 would pass 12288.
+    // `AUTH X-BIG ` and 12284 octets of base64 would pass 12288; the
+    // base64 alone fits.
     assert!(11 + big64.len() + 2 > 12288);
+    assert_eq!(big64.len() + 2, 12286);
     assert_eq!(
         run.wire_str(),
         format!("EHLO client.example.net\r\nAUTH X-BIG\r\n{big64}\r\nZG9uZQ==\r\nQUIT\r\n")
@@ -393,6 +441,77 @@ fn custom_initial_response_too_long_for_the_auth_line_waits_for_334() {
     assert_eq!(run.count("AuthChallenge"), 1);
     assert!(run.events.contains(&challenge_event("X-BIG", b"more?", 2)));
     assert!(run.has_event("Authenticated"));
+}
+
+/// The longest raw SASL response whose line (base64 and CRLF) fits in the
+/// 12288 octets of RFC 4954 §4: 3071 groups of four base64 octets.
+const LONGEST_RESPONSE: usize = 9213;
+
+#[test]
+fn custom_response_too_long_for_its_line_is_refused() {
+    use base64::Engine as _;
+    let b64 = |raw: &[u8]| base64::engine::general_purpose::STANDARD.encode(raw);
+    let fits = vec![b'r'; LONGEST_RESPONSE];
+    let over = vec![b'r'; LONGEST_RESPONSE + 1];
+    assert_eq!(b64(&fits).len() + 2, 12286);
+    assert_eq!(b64(&over).len() + 2, 12290);
+
+    let mut c = ready_client(&["AUTH CRAM-MD5"]);
+    c.authenticate(AuthCredentials::custom(mech("CRAM-MD5"), None), None)
+        .unwrap();
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    let challenge = format!("334 {CRAM_CHALLENGE_B64}\r\n");
+    let step = c.handle_input(challenge.as_bytes()).unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::AuthChallenge { round: 1, .. })
+    ));
+    // Refused, nothing sent, and the challenge still awaits its answer.
+    assert_eq!(
+        c.auth_response(&over),
+        Err(ClientError::Usage(UsageError::ResponseTooLong))
+    );
+    assert!(!c.has_transmit());
+    assert_eq!(c.timeout(), None);
+    c.auth_response(&fits).unwrap();
+    out.clear();
+    c.poll_transmit(&mut out);
+    assert_eq!(out, format!("{}\r\n", b64(&fits)).as_bytes());
+    let step = c.handle_input(b"235 2.7.0 ok\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::Authenticated { .. })
+    ));
+}
+
+#[test]
+fn custom_initial_response_too_long_for_any_line_is_refused() {
+    let mut c = ready_client(&["AUTH X-BIG"]);
+    let over = vec![b'x'; LONGEST_RESPONSE + 1];
+    assert_eq!(
+        c.authenticate(AuthCredentials::custom(mech("X-BIG"), Some(&over)), None),
+        Err(ClientError::Usage(UsageError::ResponseTooLong))
+    );
+    assert!(!c.has_transmit());
+    assert!(c.is_idle());
+    // Nothing changed: the longest that fits goes out after the empty 334.
+    let fits = vec![b'x'; LONGEST_RESPONSE];
+    c.authenticate(AuthCredentials::custom(mech("X-BIG"), Some(&fits)), None)
+        .unwrap();
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(out, b"AUTH X-BIG\r\n");
+
+    // A built-in mechanism's initial response is held to the same line.
+    let mut c = ready_client(&["AUTH XOAUTH2"]);
+    let token = "t".repeat(LONGEST_RESPONSE);
+    assert_eq!(
+        c.authenticate(AuthCredentials::oauth2("user@example.net", token), None),
+        Err(ClientError::Usage(UsageError::ResponseTooLong))
+    );
+    assert!(!c.has_transmit());
+    assert!(c.is_idle());
 }
 
 #[test]

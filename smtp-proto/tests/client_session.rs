@@ -1188,7 +1188,10 @@ fn timeouts_are_reported_per_phase() {
 
 #[test]
 fn auth_initial_response_too_long_for_the_line_waits_for_334() {
-    let token = "t".repeat(12_000);
+    // `user=u@example.org^Aauth=Bearer <token>^A^A`: 9213 octets, the
+    // longest response whose base64 line (12284 octets and CRLF) fits in
+    // 12288, too long for `AUTH XOAUTH2 ` in front of it.
+    let token = "t".repeat(9180);
     let run = auth_run(
         "AUTH XOAUTH2",
         AuthCredentials::oauth2("u@example.org", token.as_str()),
@@ -1199,7 +1202,8 @@ fn auth_initial_response_too_long_for_the_line_waits_for_334() {
     assert!(w.contains("AUTH XOAUTH2\r\n"), "{}", &w[..80]);
     let lines: Vec<&str> = w.split("\r\n").collect();
     let i = lines.iter().position(|l| *l == "AUTH XOAUTH2").unwrap();
-    assert!(lines[i + 1].len() > 12_288);
+    assert_eq!(lines[i + 1].len(), 12_284);
+    assert!("AUTH XOAUTH2 ".len() + lines[i + 1].len() + 2 > 12_288);
     assert!(lines[i + 1].starts_with("dXNlcj11QGV4YW1wbGUub3JnAWF1dGg9QmVhcmVy"));
     assert!(run.has_event("Authenticated"));
 }

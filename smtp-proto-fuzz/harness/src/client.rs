@@ -68,7 +68,8 @@ pub const CUSTOM_AUTH: u8 = 128;
 /// Credentials for a mechanism the application runs, picked by the script:
 /// CRAM-MD5 (no initial response), EXTERNAL (`=`), SCRAM-SHA-256 (a short
 /// initial response) or X-FUZZ (an initial response too long for the AUTH
-/// line, sent after the server's first `334`).
+/// line, sent after the server's first `334`, the longest that fits alone
+/// on that line).
 pub fn custom_credentials(script: &mut Script) -> AuthCredentials {
     let (name, initial): (&str, Option<Vec<u8>>) = match script.next(4) {
         0 => ("CRAM-MD5", None),
@@ -77,7 +78,7 @@ pub fn custom_credentials(script: &mut Script) -> AuthCredentials {
             "SCRAM-SHA-256",
             Some(b"n,,n=alice,r=fyko+d2lbbFgONRv9qkxdawL".to_vec()),
         ),
-        _ => ("X-FUZZ", Some(vec![b'x'; 9300])),
+        _ => ("X-FUZZ", Some(vec![b'x'; 9213])),
     };
     let c = CustomCredentials::new(CustomMechanism::new(name).expect("valid mechanism name"));
     match initial {

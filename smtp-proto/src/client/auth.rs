@@ -77,7 +77,11 @@ impl CustomCredentials {
     /// Sends `response` (raw bytes; the machine base64-encodes them) with
     /// the AUTH command. An empty response goes out as `=` (RFC 4954 §4);
     /// one too long for the 12288-octet AUTH line is sent after the
-    /// server's first, empty, `334` instead.
+    /// server's first, empty, `334` instead, on a line of its own that
+    /// must fit in 12288 octets too (base64 and CRLF: at most 9213 raw
+    /// octets), or
+    /// [`Client::authenticate`](super::Client::authenticate) refuses it
+    /// with [`UsageError::ResponseTooLong`](super::UsageError::ResponseTooLong).
     #[must_use]
     pub fn with_initial_response(mut self, response: impl Into<Vec<u8>>) -> Self {
         self.initial_response = Some(SecretBytes::new(response));
@@ -199,8 +203,9 @@ pub enum AuthFailure {
     Temporary,
     /// The exchange was cancelled with `*` (the server answers 501).
     Cancelled,
-    /// A challenge of a custom mechanism was not valid base64: the client
-    /// cancelled the exchange with `*` (RFC 4954 §4).
+    /// A challenge of a custom mechanism was not valid base64, or came as
+    /// a multi-line 334 reply where RFC 4954 §4 allows one line: the
+    /// client cancelled the exchange with `*`.
     BadChallenge,
     /// The server sent more challenges than
     /// [`ClientConfig::max_auth_rounds`](super::ClientConfig::max_auth_rounds)
@@ -314,15 +319,17 @@ impl Exchange {
         }
     }
 
-    /// A `334` challenge (`text`, the reply's base64 text) in the exchange
-    /// of a custom mechanism, or `None` for a built-in one. The machine
-    /// answers by itself (writing the line to `out`) a cancel asked for
-    /// before the challenge came, the initial response that did not fit
-    /// on the AUTH line, a challenge past `max_rounds` and one that is not
-    /// base64; any other challenge is the application's to answer.
+    /// A `334` challenge (`text`, the reply's base64 text, or `None` for a
+    /// multi-line reply) in the exchange of a custom mechanism, or `None`
+    /// for a built-in one. The machine answers by itself (writing the line
+    /// to `out`) a cancel asked for before the challenge came, a
+    /// multi-line 334 (RFC 4954 §4 allows one line only), the initial
+    /// response that did not fit on the AUTH line, a challenge past
+    /// `max_rounds` and one that is not base64; any other challenge is
+    /// the application's to answer.
     pub(crate) fn custom_challenge(
         &mut self,
-        text: &[u8],
+        text: Option<&[u8]>,
         max_rounds: usize,
         out: &mut Vec<u8>,
     ) -> Option<CustomStep> {
@@ -333,6 +340,9 @@ impl Exchange {
         if self.cancel_requested || self.cancelled {
             return Some(self.cancel(None, out));
         }
+        let Some(text) = text else {
+            return Some(self.cancel(Some(AuthFailure::BadChallenge), out));
+        };
         if let Some(initial) = self.delayed_initial.take() {
             out.extend_from_slice(Base64::encode(&initial).as_str().as_bytes());
             out.extend_from_slice(b"\r\n");

@@ -501,6 +501,11 @@ pub enum UsageError {
     /// AUTH after a successful AUTH (RFC 4954 §4 forbids it).
     #[error("already authenticated")]
     AlreadyAuthenticated,
+    /// A SASL response whose line (base64 text and CRLF) would pass the
+    /// 12288 octets RFC 4954 §4 allows: more than 9213 raw octets. Nothing
+    /// was sent.
+    #[error("the SASL response does not fit on a 12288-octet line")]
+    ResponseTooLong,
     /// The credentials cannot be encoded for the mechanism.
     #[error("credentials cannot be encoded: {0}")]
     Credentials(SaslError),

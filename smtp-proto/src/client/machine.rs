@@ -20,8 +20,15 @@ use crate::sasl::SaslMechanism;
 use crate::session::{Phase, Step};
 use crate::status::ReplyCode;
 
-/// Longest AUTH command line, CRLF included (RFC 4954 §4).
+/// Longest AUTH command line, CRLF included (RFC 4954 §4); a response
+/// line after a 334 challenge is held to it too.
 const AUTH_LINE_MAX: usize = 12288;
+
+/// The length of the line that carries the SASL response `raw`:
+/// its base64 text and CRLF.
+fn response_line_len(raw: &[u8]) -> usize {
+    raw.len().div_ceil(3).saturating_mul(4).saturating_add(2)
+}
 
 /// A command whose reply is awaited, in the order sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -681,6 +688,12 @@ impl Client {
     /// nothing. The reply comes as [`ClientEvent::Authenticated`] or
     /// [`ClientEvent::AuthFailed`], after any number of
     /// [`ClientEvent::AuthChallenge`] for a custom mechanism.
+    ///
+    /// An initial response goes on the AUTH line when that line fits in
+    /// the 12288 octets of RFC 4954 §4, else alone on the line after the
+    /// server's empty `334`. A response too long for even that line (its
+    /// base64 and CRLF past 12288 octets: more than 9213 raw octets) is
+    /// refused with [`UsageError::ResponseTooLong`] and nothing is sent.
     pub fn authenticate(
         &mut self,
         credentials: AuthCredentials,
@@ -701,13 +714,17 @@ impl Client {
             .initial_response()
             .map_err(UsageError::Credentials)?;
         // RFC 4954 §4: an AUTH line is at most 12288 octets; a longer
-        // initial response waits for the server's empty 334.
-        let line_len = |raw: &[u8]| 5 + chosen.as_str().len() + 1 + raw.len().div_ceil(3) * 4 + 2;
-        if initial
-            .as_deref()
-            .is_some_and(|raw| line_len(raw) > AUTH_LINE_MAX)
-        {
-            exchange.delayed_initial = initial.take();
+        // initial response waits for the server's empty 334, and one that
+        // does not fit on that line either is refused.
+        if let Some(raw) = initial.as_deref() {
+            let on_auth_line =
+                (5 + chosen.as_str().len() + 1).saturating_add(response_line_len(raw));
+            if on_auth_line > AUTH_LINE_MAX {
+                if response_line_len(raw) > AUTH_LINE_MAX {
+                    return Err(UsageError::ResponseTooLong.into());
+                }
+                exchange.delayed_initial = initial.take();
+            }
         }
         let cmd = Command::Auth {
             mechanism: Mechanism::from(chosen),
@@ -749,6 +766,12 @@ impl Client {
     /// and reads the server's next reply: another challenge, or the end of
     /// the exchange as [`ClientEvent::Authenticated`] or
     /// [`ClientEvent::AuthFailed`].
+    ///
+    /// The line must fit in the 12288 octets RFC 4954 §4 allows (and
+    /// servers enforce), so `response` is at most 9213 octets (12284 of
+    /// base64 and CRLF); a longer one is refused with
+    /// [`UsageError::ResponseTooLong`], nothing is sent and the challenge
+    /// still awaits its answer.
     ///
     /// The mechanism's computation (a keyed digest, a SCRAM proof...) is
     /// the application's; here it is a CRAM-MD5 exchange with the answer
@@ -801,6 +824,9 @@ impl Client {
         if self.state != State::AuthChallenge || self.auth.is_none() {
             return Err(UsageError::NoAuthChallenge.into());
         }
+        if response_line_len(response) > AUTH_LINE_MAX {
+            return Err(UsageError::ResponseTooLong.into());
+        }
         self.out
             .extend_from_slice(Base64::encode(response).as_str().as_bytes());
         self.out.extend_from_slice(b"\r\n");
@@ -814,7 +840,10 @@ impl Client {
         if code == ReplyCode::AUTH_CONTINUE {
             let max_rounds = self.config.max_auth_rounds;
             if let Some(x) = self.auth.as_mut() {
-                match x.custom_challenge(reply.text(), max_rounds, &mut self.out) {
+                // RFC 4954 §4: a continuation is one line; a multi-line
+                // 334 is no challenge at all.
+                let text = (!reply.is_multiline()).then(|| reply.text());
+                match x.custom_challenge(text, max_rounds, &mut self.out) {
                     Some(CustomStep::Ask {
                         mechanism,
                         challenge,
