@@ -36,7 +36,7 @@
 //!   as an injection exactly when they arrive before the handshake;
 //! - the events (message chunks merged), the replies written and the bytes
 //!   consumed are the same under every cut, except what depends on the cut
-//!   by design (see [`normalize`]): the bytes of a message refused for its
+//!   by design (see `normalize`): the bytes of a message refused for its
 //!   content, and everything from the first STARTTLS on.
 
 use smtp_proto::reply::{Decoded, OwnedReply, ReplyDecoder};
