@@ -13,7 +13,7 @@ use smtp_proto_tokio::smtp_proto::client::{
 };
 use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto_tokio::smtp_proto::reply::OwnedReply;
-use smtp_proto_tokio::smtp_proto::sasl::Credentials;
+use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SecretBytes};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::smtp_proto::status::ReplyCode;
 use smtp_proto_tokio::tls;
@@ -100,6 +100,10 @@ pub struct OneMessage {
     pub delivered: Option<bool>,
     /// How many recipients the server accepted.
     pub accepted: usize,
+    /// The answers to the challenges of an application-run SASL
+    /// mechanism, in order; the challenges seen are recorded.
+    pub answers: Vec<Vec<u8>>,
+    pub challenges: Vec<(Vec<u8>, usize)>,
 }
 
 impl OneMessage {
@@ -114,6 +118,8 @@ impl OneMessage {
             greeted: false,
             delivered: None,
             accepted: 0,
+            answers: Vec::new(),
+            challenges: Vec::new(),
         }
     }
 }
@@ -145,6 +151,17 @@ impl ClientHandler for OneMessage {
                     self.accepted += 1;
                 }
                 Ok(())
+            }
+            ClientEvent::AuthChallenge {
+                challenge, round, ..
+            } => {
+                self.challenges.push((challenge, round));
+                if self.answers.is_empty() {
+                    client.cancel_auth()
+                } else {
+                    let answer = self.answers.remove(0);
+                    client.auth_response(&answer)
+                }
             }
             ClientEvent::AuthFailed { .. } => client.quit(),
             ClientEvent::TransactionEnd(summary) => {
@@ -178,6 +195,9 @@ pub struct Recorder {
     pub recipients: usize,
     pub auth_user: Option<String>,
     pub saw_end: bool,
+    /// For an application-run SASL mechanism: the challenge to send to the
+    /// AUTH command, and the answer accepted (as `tim`) after it.
+    pub exchange: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl ServerHandler for Recorder {
@@ -205,6 +225,20 @@ impl ServerHandler for Recorder {
                 }
             }
             ServerEvent::Auth(_) => session.accept(),
+            ServerEvent::AuthExchange {
+                response, round, ..
+            } => match (&self.exchange, round) {
+                (Some((challenge, _)), 0) => session.auth_challenge(challenge).map(|_| ()),
+                (Some((_, answer)), 1)
+                    if response.as_ref().map(SecretBytes::expose) == Some(&answer[..]) =>
+                {
+                    self.auth_user = Some("tim".to_owned());
+                    session.accept_auth("tim")
+                }
+                _ => session.reject(
+                    OwnedReply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "no").expect("reply"),
+                ),
+            },
             ServerEvent::MessageChunk(b) => {
                 self.current.extend_from_slice(b);
                 Ok(())
