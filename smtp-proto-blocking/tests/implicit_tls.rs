@@ -10,7 +10,7 @@ mod support;
 
 use support::{
     assert_nothing_sent, bounded_timeouts, connect, event_name, read_to_close, spawn_peer,
-    spawn_server, spawn_server_with_buffers, tls_configs, Recorder, BOUND,
+    spawn_server, spawn_server_with_buffers, tls_configs, tls_configs_with_copies, Recorder, BOUND,
 };
 
 use std::io::{self, ErrorKind, Read, Write};
@@ -403,37 +403,11 @@ fn silent_client_ends_the_implicit_tls_handshake_after_its_timeout() {
     assert!(submission.seen.events.is_empty());
 }
 
-/// A server TLS configuration whose certificate chain repeats its
-/// certificate `copies` times, so that the server's first flight is that
-/// many times larger; and a client configuration for it.
-fn bulky_tls_configs(copies: usize) -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
-    let cert_der: CertificateDer<'static> = cert.der().clone();
-    let key_der = PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
-    let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der.clone(); copies], key_der)
-        .expect("server config");
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert_der).expect("root");
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (Arc::new(server), Arc::new(client))
-}
-
 #[test]
 fn client_that_never_reads_ends_the_implicit_tls_handshake_after_its_timeout() {
     // A server flight of some 200 certificates, far more than the small
     // socket buffers on both sides hold.
-    let (server_tls, client_tls) = bulky_tls_configs(200);
+    let (server_tls, client_tls) = tls_configs_with_copies(200);
     let mut config = implicit_server_config();
     // The session's write timeout outlasts the peer below: only the
     // handshake timeout can end the stalled write in time.

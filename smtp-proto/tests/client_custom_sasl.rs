@@ -249,26 +249,32 @@ fn custom_cancel_before_the_challenge_answers_it_with_star() {
     assert!(failure_of(&run).ends_with("failure: Cancelled }"));
 }
 
+/// The client cancels a challenge that is not the application's to see
+/// with `*` by itself, and reports `BadChallenge`.
+fn assert_cancelled_by_the_client(bad: &str) {
+    let run = custom_run(
+        auth_config(),
+        "AUTH CRAM-MD5",
+        AuthCredentials::custom(mech("CRAM-MD5"), None),
+        |_, _| panic!("this challenge is not the application's"),
+        &[bad, "501 5.5.2 Authentication cancelled\r\n", BYE],
+    );
+    assert_eq!(
+        run.wire_str(),
+        "EHLO client.example.net\r\nAUTH CRAM-MD5\r\n*\r\nQUIT\r\n",
+        "{bad}"
+    );
+    assert!(!run.has_event("AuthChallenge"));
+    assert!(
+        failure_of(&run).ends_with("failure: BadChallenge }"),
+        "{bad}"
+    );
+}
+
 #[test]
 fn custom_bad_base64_challenge_is_cancelled_by_the_client() {
     for bad in ["334 not*base64!\r\n", "334 PDE4OTYu=x\r\n", "334 =\r\n"] {
-        let run = custom_run(
-            auth_config(),
-            "AUTH CRAM-MD5",
-            AuthCredentials::custom(mech("CRAM-MD5"), None),
-            |_, _| panic!("a bad challenge is not the application's"),
-            &[bad, "501 5.5.2 Authentication cancelled\r\n", BYE],
-        );
-        assert_eq!(
-            run.wire_str(),
-            "EHLO client.example.net\r\nAUTH CRAM-MD5\r\n*\r\nQUIT\r\n",
-            "{bad}"
-        );
-        assert!(!run.has_event("AuthChallenge"));
-        assert!(
-            failure_of(&run).ends_with("failure: BadChallenge }"),
-            "{bad}"
-        );
+        assert_cancelled_by_the_client(bad);
     }
 }
 
@@ -281,25 +287,8 @@ fn custom_multi_line_challenge_is_cancelled_by_the_client() {
         "334-\r\n334 \r\n",
         "334-PDE4OTYu\r\n334-\r\n334 NjkuLi4+\r\n",
     ] {
-        let run = custom_run(
-            auth_config(),
-            "AUTH CRAM-MD5",
-            AuthCredentials::custom(mech("CRAM-MD5"), None),
-            |_, _| panic!("a multi-line challenge is not the application's"),
-            &[bad, "501 5.5.2 Authentication cancelled\r\n", BYE],
-        );
-        assert_eq!(
-            run.wire_str(),
-            "EHLO client.example.net\r\nAUTH CRAM-MD5\r\n*\r\nQUIT\r\n",
-            "{bad}"
-        );
-        assert!(!run.has_event("AuthChallenge"));
-        assert!(
-            failure_of(&run).ends_with("failure: BadChallenge }"),
-            "{bad}"
-        );
+        assert_cancelled_by_the_client(bad);
     }
-
     // Nor is a multi-line 334 the empty one a delayed initial response
     // waits for: the response is not sent.
     let big = vec![b'x'; 9213];

@@ -277,6 +277,16 @@ impl ServerHandler for Recorder {
 /// client config that trusts exactly it.
 #[allow(dead_code, reason = "not every test binary runs TLS")]
 pub fn tls_configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+    tls_configs_with_copies(1)
+}
+
+/// [`tls_configs`] with the server's certificate chain repeating its
+/// certificate `copies` times, so that the server's first flight is that
+/// many times larger.
+#[allow(dead_code, reason = "not every test binary runs TLS")]
+pub fn tls_configs_with_copies(
+    copies: usize,
+) -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let rcgen::CertifiedKey { cert, signing_key } =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
@@ -286,7 +296,7 @@ pub fn tls_configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_no_client_auth()
-        .with_single_cert(vec![cert_der.clone()], key_der)
+        .with_single_cert(vec![cert_der.clone(); copies], key_der)
         .expect("server config");
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert_der).expect("root");
