@@ -709,26 +709,32 @@ fn numbered_body(lines: u32) -> Vec<u8> {
     body
 }
 
+/// Runs `sender` with BDAT preferred against a recording server with
+/// `config`, both with default options; returns what the server saw.
+fn bdat_to_recorder(config: ServerConfig, sender: &mut Sender) -> Recorder {
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let mut client =
+        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
+    run_to_close(
+        connect(addr),
+        server,
+        &mut client,
+        sender,
+        &RunOptions::default(),
+    )
+}
+
 #[test]
 fn bdat_without_pipelining_delivers_every_piece() {
     // Without PIPELINING each chunk waits for its reply: the driver stops
     // after each piece and goes on at the next SendBody.
     let mut config = server_config();
     config.pipelining = false;
-    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
     let body = numbered_body(50);
     let mut sender = Sender::new(&["bob@example.com"], &body, 97);
     let pieces = sender.pieces.len();
     assert!(pieces > 5, "several pieces");
-    let mut client =
-        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
-    let recorder = run_to_close(
-        connect(addr),
-        server,
-        &mut client,
-        &mut sender,
-        &RunOptions::default(),
-    );
+    let recorder = bdat_to_recorder(config, &mut sender);
 
     assert_eq!(recorder.seen.message, body, "whole, in order, once");
     assert_eq!(recorder.seen.chunked, [true]);
@@ -790,19 +796,10 @@ fn refused_pipelined_chunk_stops_the_body() {
     // sees the refusal between pieces and sends no more of the message.
     let mut config = server_config();
     config.max_message_size = Some(20_000);
-    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
     let body = two_megabytes();
     let mut sender = Sender::new(&["bob@example.com"], &body, 1000);
     let pieces = sender.pieces.len();
-    let mut client =
-        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
-    let recorder = run_to_close(
-        connect(addr),
-        server,
-        &mut client,
-        &mut sender,
-        &RunOptions::default(),
-    );
+    let recorder = bdat_to_recorder(config, &mut sender);
 
     assert_eq!(recorder.seen.message_ends, 0);
     assert!(sender.log.delivered.is_empty());
