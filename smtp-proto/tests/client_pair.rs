@@ -682,3 +682,74 @@ mod body_roundtrip {
         }
     }
 }
+
+/// The longest MAIL and RCPT lines the client can write, every envelope
+/// value at the most its constructor allows (256-octet paths, a 20-digit
+/// SIZE, a 100-character ENVID, a 500-character ORCPT, every flag), stay
+/// within the server's default line limit (1024 octets): the server reads
+/// them and the message is delivered.
+#[test]
+fn pair_longest_envelope_fits_the_default_line_limit() {
+    use smtp_proto::client::{Envelope, Recipient};
+    use smtp_proto::command::{
+        Atom, BodyType, EnvId, ForwardPath, Mailbox, Notify, Orcpt, Ret, ReversePath, XText,
+    };
+
+    // "<" + 64 + "@" + 189 + ">": the 256 octets of RFC 5321 §4.5.3.1.3.
+    let domain = format!("{}.{}.{}", "d".repeat(63), "e".repeat(63), "f".repeat(61));
+    let address = |local: char| format!("{}@{domain}", local.to_string().repeat(64));
+    let (from, to) = (address('s'), address('r'));
+    assert_eq!(from.len() + 2, 256);
+    let from = Mailbox::parse(&from).unwrap().into_owned();
+    let to = Mailbox::parse(&to).unwrap().into_owned();
+    let orcpt_text = "o".repeat(Orcpt::MAX_LEN - "rfc822;".len());
+    let orcpt = Orcpt::new(
+        Atom::new("rfc822").unwrap(),
+        XText::new(orcpt_text).unwrap(),
+    )
+    .unwrap();
+    let envid = EnvId::new(XText::new("i".repeat(EnvId::MAX_LEN)).unwrap()).unwrap();
+    let recipient = Recipient::new(ForwardPath::Mailbox(to))
+        .with_notify(Notify {
+            success: true,
+            failure: true,
+            delay: true,
+        })
+        .with_orcpt(orcpt.into_owned());
+    let envelope = Envelope::new(ReversePath::Mailbox(from))
+        .with_recipient(recipient)
+        .with_body(BodyType::BinaryMime)
+        .with_size(u64::MAX)
+        .with_smtputf8(true)
+        .with_dsn(Some(Ret::Hdrs), Some(envid.into_owned()))
+        .with_require_tls(true);
+    let job = Job {
+        envelope,
+        body: vec![b"the longest envelope".to_vec()],
+    };
+
+    let mut server = server_config();
+    server.starttls = true;
+    server.max_message_size = Some(u64::MAX);
+    (server.smtputf8, server.dsn, server.requiretls) = (true, true, true);
+    (server.chunking, server.binarymime) = (true, true);
+    let limit = server.max_line_length;
+    assert_eq!(limit, 1024, "the default");
+    let client = client_config().with_tls(TlsPolicy::Required);
+    let mut pair = Pair::new(client, server, Actor::new(vec![job]));
+    pair.drive();
+
+    assert_eq!(pair.app.messages, [b"the longest envelope".to_vec()]);
+    assert!(pair.summaries[0].all_delivered());
+    let lines: Vec<&[u8]> = pair.client_wire.split(|&b| b == b'\n').collect();
+    let line = |verb: &[u8]| {
+        let found = lines.iter().find(|l| l.starts_with(verb));
+        found.expect("the command was sent").len() + 1
+    };
+    // 11 + 256 + 26 (SIZE) + 16 (BODY) + 9 (SMTPUTF8) + 9 (RET) + 107
+    // (ENVID) + 11 (REQUIRETLS) + CRLF; 9 + 256 + 29 (NOTIFY) + 507 (ORCPT)
+    // + CRLF.
+    assert_eq!(line(b"MAIL FROM:"), 446);
+    assert_eq!(line(b"RCPT TO:"), 802);
+    assert!(lines.iter().all(|l| l.len() < limit), "every line fits");
+}

@@ -1,7 +1,7 @@
 //! Reply encoding: canonical bytes, validating constructors, and round trips.
 
 use proptest::prelude::*;
-use smtp_proto::reply::{InvalidReply, OwnedReply, Reply};
+use smtp_proto::reply::{Decoded, InvalidReply, OwnedReply, Reply, ReplyDecoder, MAX_REPLY_LEN};
 use smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 
 fn code(n: u16) -> ReplyCode {
@@ -84,6 +84,49 @@ fn lines_longer_than_512_octets_cannot_be_built() {
         OwnedReply::new(ReplyCode::OK, "x".repeat(507)),
         Err(InvalidReply::LineTooLong)
     );
+}
+
+/// The longest reply that can be built is read back whole by a decoder
+/// with the default limits; one octet more is refused when it is built.
+#[test]
+fn replies_over_the_decoder_limit_cannot_be_built() {
+    // 500-octet lines ("250-" or "250 ", 494 octets of text, CRLF), then
+    // one line that brings the total to the limit exactly.
+    let full = "x".repeat(494);
+    let lines = MAX_REPLY_LEN / 500;
+    let rest = MAX_REPLY_LEN - lines * 500 - 6;
+    let mut texts = vec![full.clone(); lines];
+    texts.push("y".repeat(rest));
+    let reply = OwnedReply::from_lines(ReplyCode::OK, texts.iter().map(|t| (None, t)))
+        .expect("at the limit")
+        .expect("non-empty");
+    let bytes = reply.to_bytes();
+    assert_eq!(bytes.len(), MAX_REPLY_LEN);
+    match ReplyDecoder::new().decode(&bytes) {
+        Ok(Decoded::Reply {
+            reply: read,
+            consumed,
+        }) => {
+            assert_eq!(consumed, bytes.len());
+            assert_eq!(read.into_owned(), reply);
+        }
+        other => panic!("the default decoder should read it: {other:?}"),
+    }
+
+    // One octet more, built either way, is refused.
+    let mut over = texts.clone();
+    over.last_mut().expect("has lines").push('y');
+    assert_eq!(
+        OwnedReply::from_lines(ReplyCode::OK, over.iter().map(|t| (None, t))),
+        Err(InvalidReply::ReplyTooLong)
+    );
+    let mut grown = reply.clone();
+    assert_eq!(grown.push_line(None, ""), Err(InvalidReply::ReplyTooLong));
+    assert_eq!(grown, reply, "a refused line leaves the reply as it was");
+    // The decoder refuses the same bytes with one more line.
+    let mut longer = bytes[..bytes.len() - rest - 6].to_vec();
+    longer.extend_from_slice(format!("250-{}\r\n250 z\r\n", "y".repeat(rest)).as_bytes());
+    assert!(ReplyDecoder::new().decode(&longer).is_err());
 }
 
 #[test]

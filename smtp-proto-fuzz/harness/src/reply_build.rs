@@ -3,7 +3,8 @@
 //!
 //! The input drives [`arbitrary::Unstructured`]:
 //!
-//! - a reply code in 200–599 and one to six lines, each an optional
+//! - a reply code in 200–599 and one to six lines (now and then the last
+//!   one repeated up to 400 times more, past the total limit), each an optional
 //!   enhanced status code (class, subject and detail over their whole
 //!   range, the class usually matching the reply code) and a text drawn
 //!   from printable characters, tabs, UTF-8, control characters and
@@ -15,8 +16,8 @@
 //!   without an enhanced code whose text starts with one (of the reply's
 //!   class, followed by a space or the end) reads back with the code split
 //!   off. The constructor must refuse exactly the texts holding CR, LF or
-//!   NUL, lines over 512 octets, and enhanced codes of another class (or on
-//!   a 3yz reply).
+//!   NUL, lines over 512 octets, enhanced codes of another class (or on
+//!   a 3yz reply), and replies over `MAX_REPLY_LEN` octets in all.
 //! - an EHLO reply: a domain, a greeting and capabilities (typed ones with
 //!   parameters drawn from their RFC grammar, now and then with a space or
 //!   an empty parameter; `AUTH` lists; unknown keywords with parameters)
@@ -28,7 +29,7 @@
 use arbitrary::{Result, Unstructured};
 use smtp_proto::reply::{
     AuthMechanism, AuthMechanisms, Capability, EhloReply, EhloReplyBuilder, Extension,
-    FutureRelease, InvalidReply, Limits, OwnedReply, Reply,
+    FutureRelease, InvalidReply, Limits, OwnedReply, Reply, MAX_REPLY_LEN,
 };
 use smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 
@@ -116,16 +117,28 @@ fn reply(u: &mut Unstructured<'_>) -> Result<()> {
         };
         lines.push((enhanced, line_text(u, code)?));
     }
+    // Now and then a line repeated up to past the total limit.
+    if u.ratio(1, 8)? {
+        let (esc, text) = lines[lines.len() - 1].clone();
+        for _ in 0..u.int_in_range(0..=400)? {
+            lines.push((esc, text.clone()));
+        }
+    }
 
     // The constructor refuses exactly what cannot be written.
     let mut refusal = None;
+    let mut total = 0;
     for (esc, text) in &lines {
+        let len = 4 + esc.map_or(0, |e| e.to_string().len() + 1) + text.len() + 2;
+        total += len;
         let why = if let Some(&b) = text.iter().find(|&&b| matches!(b, b'\r' | b'\n' | 0)) {
             Some(InvalidReply::ForbiddenByte(b))
         } else if esc.is_some_and(|e| code.status_class() != Some(e.class())) {
             Some(InvalidReply::EnhancedClassMismatch)
-        } else if 4 + esc.map_or(0, |e| e.to_string().len() + 1) + text.len() + 2 > 512 {
+        } else if len > 512 {
             Some(InvalidReply::LineTooLong)
+        } else if total > MAX_REPLY_LEN {
+            Some(InvalidReply::ReplyTooLong)
         } else {
             None
         };

@@ -162,6 +162,13 @@ impl<'a> Command<'a> {
     }
 
     /// Writes the command as canonical bytes, CRLF included.
+    ///
+    /// The line is written whatever its length. Every value has a checked
+    /// length, so only [`MailParameters::other`] and [`RcptParameters::other`]
+    /// can make it long: RFC 5321 §4.5.3.1.4 allows 512 octets, extensions
+    /// add to it, and [`DecoderConfig::max_line_length`] is 1024 by default.
+    /// The client machine never sends `other` parameters; its longest MAIL
+    /// and RCPT lines are 446 and 802 octets.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         encode::write_command(self, out);
     }

@@ -26,7 +26,17 @@ pub enum InvalidReply {
     /// §4.1.1.1 does not allow there.
     #[error("invalid EHLO keyword or parameter")]
     InvalidEhloLine,
+    /// The written reply would exceed [`MAX_REPLY_LEN`] octets, the most a
+    /// [`ReplyDecoder`](super::ReplyDecoder) reads by default.
+    #[error("reply longer than {MAX_REPLY_LEN} octets")]
+    ReplyTooLong,
 }
+
+/// The longest reply [`OwnedReply`] builds, every line with its CRLF:
+/// [`DecoderConfig::DEFAULT_MAX_REPLY_LEN`](super::DecoderConfig::DEFAULT_MAX_REPLY_LEN),
+/// so that a client with the default limits reads back any reply a server
+/// writes.
+pub const MAX_REPLY_LEN: usize = super::DecoderConfig::DEFAULT_MAX_REPLY_LEN;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct OwnedLine {
@@ -56,30 +66,39 @@ struct OwnedLine {
 pub struct OwnedReply {
     code: ReplyCode,
     lines: Vec<OwnedLine>,
+    /// An upper bound of the octets [`OwnedReply::write_to`] writes (an
+    /// empty last line is written one octet shorter).
+    len: usize,
 }
 
 /// Longest line written: RFC 5321 §4.5.3.1.5, CRLF included.
 const MAX_LINE: usize = 512;
 
+/// The octets of one written line, CRLF included: code, separator, the
+/// enhanced code and a space when there is one, the text.
+fn line_len(enhanced: Option<EnhancedStatusCode>, text: &[u8]) -> usize {
+    4 + enhanced.map_or(0, |esc| esc.to_string().len() + 1) + text.len() + 2
+}
+
+/// Checks one line and returns its written length, CRLF included.
 fn check_line(
     code: ReplyCode,
     enhanced: Option<EnhancedStatusCode>,
     text: &[u8],
-) -> Result<(), InvalidReply> {
+) -> Result<usize, InvalidReply> {
     if let Some(&b) = text.iter().find(|&&b| matches!(b, b'\r' | b'\n' | 0)) {
         return Err(InvalidReply::ForbiddenByte(b));
     }
-    let mut len = 4 + text.len() + 2;
     if let Some(esc) = enhanced {
         if code.status_class() != Some(esc.class()) {
             return Err(InvalidReply::EnhancedClassMismatch);
         }
-        len += esc.to_string().len() + 1;
     }
+    let len = line_len(enhanced, text);
     if len > MAX_LINE {
         return Err(InvalidReply::LineTooLong);
     }
-    Ok(())
+    Ok(len)
 }
 
 impl OwnedReply {
@@ -108,6 +127,7 @@ impl OwnedReply {
         let mut reply = Self {
             code,
             lines: Vec::with_capacity(1),
+            len: 0,
         };
         reply.push_line(enhanced, text)?;
         Ok(reply)
@@ -121,6 +141,7 @@ impl OwnedReply {
         let mut reply = Self {
             code,
             lines: Vec::new(),
+            len: 0,
         };
         for (enhanced, text) in lines {
             reply.push_line(enhanced, text)?;
@@ -129,13 +150,32 @@ impl OwnedReply {
     }
 
     /// Appends a line (it becomes the last line of the reply).
+    ///
+    /// The whole reply may not pass [`MAX_REPLY_LEN`] octets:
+    ///
+    /// ```
+    /// use smtp_proto::reply::{InvalidReply, OwnedReply, MAX_REPLY_LEN};
+    /// use smtp_proto::status::ReplyCode;
+    ///
+    /// let line = "x".repeat(400); // 406 octets written
+    /// let mut reply = OwnedReply::new(ReplyCode::OK, &line).unwrap();
+    /// for _ in 1..MAX_REPLY_LEN / 406 {
+    ///     reply.push_line(None, &line).unwrap();
+    /// }
+    /// assert_eq!(reply.push_line(None, &line).unwrap_err(), InvalidReply::ReplyTooLong);
+    /// assert!(reply.to_bytes().len() <= MAX_REPLY_LEN);
+    /// ```
     pub fn push_line(
         &mut self,
         enhanced: Option<EnhancedStatusCode>,
         text: impl AsRef<[u8]>,
     ) -> Result<&mut Self, InvalidReply> {
         let text = text.as_ref();
-        check_line(self.code, enhanced, text)?;
+        let len = self.len + check_line(self.code, enhanced, text)?;
+        if len > MAX_REPLY_LEN {
+            return Err(InvalidReply::ReplyTooLong);
+        }
+        self.len = len;
         self.lines.push(OwnedLine {
             enhanced,
             text: text.to_vec(),
@@ -143,16 +183,20 @@ impl OwnedReply {
         Ok(self)
     }
 
+    /// A copy of a decoded reply. It is as long as the decoder allowed,
+    /// which may be over [`MAX_REPLY_LEN`].
     pub(crate) fn from_reply(reply: &Reply<'_>) -> Self {
+        let lines: Vec<OwnedLine> = reply
+            .lines()
+            .map(|l| OwnedLine {
+                enhanced: l.enhanced_code(),
+                text: l.text().to_vec(),
+            })
+            .collect();
         Self {
             code: reply.code(),
-            lines: reply
-                .lines()
-                .map(|l| OwnedLine {
-                    enhanced: l.enhanced_code(),
-                    text: l.text().to_vec(),
-                })
-                .collect(),
+            len: lines.iter().map(|l| line_len(l.enhanced, &l.text)).sum(),
+            lines,
         }
     }
 
@@ -197,7 +241,7 @@ impl OwnedReply {
     /// The canonical bytes of the reply.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.lines.iter().map(|l| l.text.len() + 16).sum());
+        let mut out = Vec::with_capacity(self.len);
         self.write_to(&mut out);
         out
     }

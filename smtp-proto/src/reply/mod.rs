@@ -41,7 +41,7 @@ pub use ehlo::{
     AuthMechanism, AuthMechanisms, Capabilities, Capability, EhloError, EhloReply,
     EhloReplyBuilder, Extension, Extensions, FutureRelease, Limits,
 };
-pub use encode::{InvalidReply, OwnedReply};
+pub use encode::{InvalidReply, OwnedReply, MAX_REPLY_LEN};
 
 use crate::status::{parse_status_code, EnhancedStatusCode, ReplyCode};
 use core::fmt;
