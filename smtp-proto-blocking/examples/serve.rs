@@ -41,6 +41,7 @@ use smtp_proto_blocking::rustls::pki_types::pem::PemObject;
 use smtp_proto_blocking::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use smtp_proto_blocking::server::{serve, ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+use smtp_proto_blocking::smtp_proto::trace::Timestamp;
 
 /// Logs one line to standard error: a level, a message and `key=value`
 /// fields.
@@ -55,19 +56,18 @@ macro_rules! log {
 
 /// The current time in UTC, RFC 3339 with milliseconds.
 fn timestamp() -> String {
-    let d = SystemTime::now()
+    let now = SystemTime::now();
+    let millis = now
         .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = d.as_secs();
-    let (y, mo, day) = serve_app::civil_date(secs / 86_400);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{mo:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+        .map_or(0, |d| d.subsec_millis());
+    match Timestamp::from_system_time(now) {
+        Ok(t) => {
+            let seconds = t.to_date_time();
+            let seconds = seconds.as_str().trim_end_matches('Z');
+            format!("{seconds}.{millis:03}Z")
+        }
+        Err(_) => "-".to_string(),
+    }
 }
 
 struct Shared {
@@ -96,13 +96,10 @@ impl Connection {
             return Ok(started);
         }
         let id = serve_app::queue_id(&self.shared.ids);
-        let received = self
+        let trace = self
             .envelope
-            .received(&id, self.peer.ip(), &self.shared.config.hostname);
-        let delivery = self.shared.maildir.begin(maildir::Trace {
-            return_path: &self.envelope.from,
-            received: &received,
-        })?;
+            .trace(&id, self.peer.ip(), &self.shared.config.hostname)?;
+        let delivery = self.shared.maildir.begin(&trace)?;
         Ok((id, delivery))
     }
 

@@ -67,19 +67,13 @@ impl Connection {
             return Ok(started);
         }
         let id = serve_app::queue_id(&self.shared.ids);
-        let received = self
+        let trace = self
             .envelope
-            .received(&id, self.peer.ip(), &self.shared.config.hostname);
+            .trace(&id, self.peer.ip(), &self.shared.config.hostname)?;
         let shared = Arc::clone(&self.shared);
-        let from = self.envelope.from.clone();
-        let delivery = tokio::task::spawn_blocking(move || {
-            shared.maildir.begin(maildir::Trace {
-                return_path: &from,
-                received: &received,
-            })
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        let delivery = tokio::task::spawn_blocking(move || shared.maildir.begin(&trace))
+            .await
+            .map_err(std::io::Error::other)??;
         Ok((id, delivery))
     }
 

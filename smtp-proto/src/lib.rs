@@ -15,6 +15,7 @@ pub mod sasl;
 pub mod server;
 pub mod session;
 pub mod status;
+pub mod trace;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

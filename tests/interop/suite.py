@@ -294,10 +294,13 @@ class OurServer:
 
 
 def split_trace(data, name="message"):
-    """Strips our two trace lines; checks their form."""
-    m = re.match(rb"Return-Path: <([^\r\n>]*)>\r\nReceived: ([^\r\n]*)\r\n", data)
-    check(m is not None, f"{name} does not start with Return-Path: and Received: lines: {data[:120]!r}")
-    return m.group(1).decode("utf-8"), m.group(2).decode("utf-8"), data[m.end():]
+    """Strips our two trace fields; checks their form. The Received: field
+    is folded (continuation lines start with a tab); it is returned
+    unfolded, without its name."""
+    m = re.match(rb"Return-Path: <([^\r\n>]*)>\r\nReceived: ([^\r\n]*(?:\r\n\t[^\r\n]*)*)\r\n", data)
+    check(m is not None, f"{name} does not start with Return-Path: and Received: fields: {data[:160]!r}")
+    received = m.group(2).decode("utf-8").replace("\r\n\t", " ")
+    return m.group(1).decode("utf-8"), received, data[m.end():]
 
 
 def check_stored(srv, body, sender=FROM, rcpt=TO, what="stored message"):

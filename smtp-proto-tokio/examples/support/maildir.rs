@@ -10,10 +10,11 @@
 //! number tell deliveries apart, and the host name (with `/` and `:` escaped
 //! as `\057` and `\072`) tells machines apart.
 //!
-//! The stored file is the message exactly as received, after two trace
-//! header lines the caller supplies (`Return-Path:` and `Received:`). Those
-//! lines end in CRLF like the SMTP message itself, so the file holds one
-//! consistent line ending.
+//! The stored file is the message exactly as received, after the two trace
+//! fields of final delivery (`Return-Path:` and `Received:`, RFC 5321
+//! §4.4), written by `smtp_proto::trace` from checked values, so nothing a
+//! client sent can add a header line. They end in CRLF like the SMTP
+//! message itself, so the file holds one consistent line ending.
 //!
 //! This writer is blocking (`std::fs`); an async server calls it from
 //! `tokio::task::spawn_blocking`, since file system calls block anyway.
@@ -25,6 +26,9 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use smtp_proto::command::ReversePath;
+use smtp_proto::trace::{write_return_path, Received};
 
 /// Deliveries made by this process, for unique names.
 static DELIVERIES: AtomicU64 = AtomicU64::new(0);
@@ -39,15 +43,27 @@ pub struct Maildir {
     hostname: String,
 }
 
-/// The trace lines put in front of a delivered message.
-#[derive(Debug, Clone, Copy)]
-pub struct Trace<'a> {
-    /// The envelope sender, without angle brackets; empty for the null
-    /// sender `<>`. Written as `Return-Path: <...>`.
-    pub return_path: &'a str,
-    /// The value of the `Received:` header, on one line (for example
-    /// `from client.test ([127.0.0.1]) by mx.test with ESMTP; <date>`).
-    pub received: &'a str,
+/// The trace fields put in front of a delivered message: `Return-Path:`
+/// and `Received:`, as the core writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    lines: Vec<u8>,
+}
+
+impl Trace {
+    /// The fields for a message from `sender`, received as `received`
+    /// tells.
+    pub fn new(sender: &ReversePath<'_>, received: &Received<'_>) -> Self {
+        let mut lines = Vec::with_capacity(256);
+        write_return_path(sender, &mut lines);
+        received.write_to(&mut lines);
+        Trace { lines }
+    }
+
+    /// The header lines, CRLF-ended.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.lines
+    }
 }
 
 impl Maildir {
@@ -96,11 +112,8 @@ impl Maildir {
     /// its file.
     ///
     /// # Errors
-    /// [`io::ErrorKind::InvalidInput`] when a trace value holds CR, LF or
-    /// NUL (it would forge or break headers); otherwise any I/O error.
-    pub fn begin(&self, trace: Trace<'_>) -> io::Result<Delivery> {
-        check_header_value("Return-Path", trace.return_path)?;
-        check_header_value("Received", trace.received)?;
+    /// Any I/O error.
+    pub fn begin(&self, trace: &Trace) -> io::Result<Delivery> {
         let (name, file) = self.create_unique()?;
         let mut delivery = Delivery {
             tmp_path: self.tmp_dir().join(&name),
@@ -108,11 +121,7 @@ impl Maildir {
             new_dir: self.new_dir(),
             file: Some(io::BufWriter::new(file)),
         };
-        let header = format!(
-            "Return-Path: <{}>\r\nReceived: {}\r\n",
-            trace.return_path, trace.received
-        );
-        delivery.write_all(header.as_bytes())?;
+        delivery.write_all(trace.as_bytes())?;
         Ok(delivery)
     }
 
@@ -121,7 +130,7 @@ impl Maildir {
     ///
     /// # Errors
     /// As [`Maildir::begin`] and [`Delivery::commit`].
-    pub fn deliver(&self, trace: Trace<'_>, message: &[u8]) -> io::Result<PathBuf> {
+    pub fn deliver(&self, trace: &Trace, message: &[u8]) -> io::Result<PathBuf> {
         let mut delivery = self.begin(trace)?;
         delivery.write_all(message)?;
         delivery.commit()
@@ -132,7 +141,7 @@ impl Maildir {
     ///
     /// # Errors
     /// The read error, or as [`Maildir::begin`] and [`Delivery::commit`].
-    pub fn deliver_from(&self, trace: Trace<'_>, message: &mut dyn Read) -> io::Result<PathBuf> {
+    pub fn deliver_from(&self, trace: &Trace, message: &mut dyn Read) -> io::Result<PathBuf> {
         let mut delivery = self.begin(trace)?;
         let mut buf = [0u8; 8192];
         loop {
@@ -277,16 +286,6 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(dir)
-}
-
-fn check_header_value(name: &str, value: &str) -> io::Result<()> {
-    if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{name} value holds CR, LF or NUL"),
-        ));
-    }
-    Ok(())
 }
 
 /// The host name for file names: `/proc/sys/kernel/hostname`, then

@@ -8,11 +8,14 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use smtp_proto::command::ReversePath;
+use smtp_proto::command::{Atom, Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::reply::OwnedReply;
 use smtp_proto::sasl::{Credentials, SaslMechanism};
-use smtp_proto::server::{HelloKind, Rejection, ServerConfig, ServerEvent, ServerSession};
+use smtp_proto::server::{Rejection, ServerConfig, ServerEvent, ServerSession};
 use smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+use smtp_proto::trace::{Received, Timestamp, WithProtocol};
+
+use crate::maildir::Trace;
 
 /// Command line of the example servers.
 #[derive(Debug, Parser)]
@@ -110,44 +113,11 @@ pub fn too_many_connections() -> Option<OwnedReply> {
     .ok()
 }
 
-/// Year, month (1-12) and day of the month of a count of days since
-/// 1970-01-01 (Howard Hinnant's civil-from-days algorithm).
-pub fn civil_date(days: u64) -> (i64, u64, u64) {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    (y, mo as u64, d as u64)
-}
-
 /// Seconds since the epoch.
 pub fn epoch_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Now, as an RFC 5322 date in UTC.
-pub fn rfc5322_now() -> String {
-    let secs = epoch_seconds();
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-    let (y, mo, d) = civil_date(days);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    format!(
-        "{}, {d} {} {y} {h:02}:{m:02}:{s:02} +0000",
-        DAYS[(days % 7) as usize],
-        MONTHS[(mo - 1) as usize]
-    )
 }
 
 /// What an event asks of the example after [`Envelope::on_event`].
@@ -214,8 +184,8 @@ pub const SPILL_AT: usize = 1 << 20;
 pub struct Envelope {
     /// The EHLO/HELO/LHLO name.
     pub helo: String,
-    /// The RFC 3848 protocol name for `Received:`.
-    pub protocol: &'static str,
+    /// The `with` protocol for `Received:`, named when the message starts.
+    pub protocol: Option<WithProtocol>,
     /// The sender, empty for `<>`.
     pub from: String,
     /// The accepted recipients.
@@ -242,13 +212,8 @@ impl Envelope {
     ) -> std::io::Result<Next> {
         let mut next = Next::Done;
         let decided = match event {
-            ServerEvent::Hello { kind, domain } => {
+            ServerEvent::Hello { domain, .. } => {
                 self.helo = domain.to_string();
-                self.protocol = match kind {
-                    HelloKind::Helo => "SMTP",
-                    HelloKind::Lhlo => "LMTP",
-                    _ => "ESMTP",
-                };
                 self.reset();
                 session.accept()
             }
@@ -303,7 +268,7 @@ impl Envelope {
                 // The `Received:` line may be written at the first spill:
                 // name the protocol now (TLS and login cannot change during
                 // a message).
-                self.name_protocol(session);
+                self.protocol = Some(session.with_protocol());
                 next = Next::Discard;
                 Ok(())
             }
@@ -333,39 +298,37 @@ impl Envelope {
         Ok(next)
     }
 
-    /// RFC 3848 protocol names: S for TLS, A for authenticated.
-    fn name_protocol(&mut self, session: &ServerSession) {
-        if self.protocol == "SMTP" {
-            return;
+    /// The trace fields for the message being delivered: `Return-Path:`
+    /// and a `Received:` naming the client's HELO name and address, this
+    /// host, the protocol, the queue id and, for a single recipient, the
+    /// recipient.
+    pub fn trace(&self, id: &str, peer: IpAddr, hostname: &str) -> std::io::Result<Trace> {
+        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+        let by = Domain::new(hostname).map_err(|_| bad("host name"))?;
+        let id = Atom::new(id).map_err(|_| bad("queue id"))?;
+        // Both were read by the session, so they parse again.
+        let helo = Domain::new(self.helo.as_str()).ok();
+        let sender = match self.from.as_str() {
+            "" => Some(ReversePath::Null),
+            from => Mailbox::parse(from).ok().map(ReversePath::Mailbox),
+        };
+        let sender = sender.ok_or_else(|| bad("sender"))?;
+        let recipient = match self.rcpts.as_slice() {
+            [one] => Mailbox::parse(one).ok().map(ForwardPath::Mailbox),
+            _ => None,
+        };
+        let now = Timestamp::from_system_time(SystemTime::now()).map_err(std::io::Error::other)?;
+        let mut received = Received::new(&by, now).peer(peer, None).id(&id);
+        if let Some(protocol) = self.protocol {
+            received = received.with(protocol);
         }
-        self.protocol = match (
-            self.protocol.starts_with("LMTP"),
-            session.is_tls(),
-            session.is_authenticated(),
-        ) {
-            (true, false, false) => "LMTP",
-            (true, true, false) => "LMTPS",
-            (true, false, true) => "LMTPA",
-            (true, true, true) => "LMTPSA",
-            (false, false, false) => "ESMTP",
-            (false, true, false) => "ESMTPS",
-            (false, false, true) => "ESMTPA",
-            (false, true, true) => "ESMTPSA",
-        };
-    }
-
-    /// The `Received:` value for the message being delivered (one line).
-    pub fn received(&self, id: &str, peer: IpAddr, hostname: &str) -> String {
-        let for_clause = match self.rcpts.as_slice() {
-            [one] => format!(" for <{one}>"),
-            _ => String::new(),
-        };
-        format!(
-            "from {} ([{peer}]) by {hostname} with {} id {id}{for_clause}; {}",
-            self.helo,
-            self.protocol,
-            rfc5322_now()
-        )
+        if let Some(helo) = &helo {
+            received = received.from(helo);
+        }
+        if let Some(path) = &recipient {
+            received = received.recipient(path);
+        }
+        Ok(Trace::new(&sender, &received))
     }
 
     /// Answers the end of the message once storing it succeeded (the queue

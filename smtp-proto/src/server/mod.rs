@@ -122,6 +122,7 @@ use crate::reply::{AuthMechanism, Capability, EhloReplyBuilder, Limits};
 use crate::sasl::{CustomMechanism, SaslMechanism, SaslServer, SaslStep, SecretBytes};
 use crate::session::{CommandKind, Outcome, Phase, SequenceError, Step};
 use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+use crate::trace::WithProtocol;
 use response::{rc, write_reply};
 
 /// Pending output above which [`Outcome::Transmit`] asks the caller to send.
@@ -405,6 +406,30 @@ impl ServerSession {
     #[must_use]
     pub fn auth_identity(&self) -> Option<&str> {
         self.identity.as_deref()
+    }
+
+    /// The `with` protocol for the `Received:` line of the current message
+    /// (RFC 3848, RFC 6531 §3.7.3): `LMTP`, `SMTP` after HELO or else
+    /// `ESMTP`; with `S` once TLS is up, `A` once authenticated and `UTF8`
+    /// when MAIL FROM carried `SMTPUTF8`. See [`crate::trace::Received`].
+    ///
+    /// ```
+    /// use smtp_proto::server::{ServerConfig, ServerSession};
+    /// let session = ServerSession::new(ServerConfig::new("mx.example.org")).unwrap();
+    /// assert_eq!(session.with_protocol().keyword(), "ESMTP");
+    /// ```
+    #[must_use]
+    pub fn with_protocol(&self) -> WithProtocol {
+        let base = if self.config.lmtp {
+            WithProtocol::lmtp()
+        } else if self.hello == Some(HelloKind::Helo) {
+            WithProtocol::smtp()
+        } else {
+            WithProtocol::esmtp()
+        };
+        base.tls(self.tls)
+            .auth(self.authenticated)
+            .utf8(self.txn.smtputf8)
     }
 
     /// Recipients accepted in the current transaction.

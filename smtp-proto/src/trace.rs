@@ -1,0 +1,667 @@
+//! Trace header fields (RFC 5321 §4.4): the `Received:` line a server puts
+//! in front of every message it takes, and the `Return-Path:` line of final
+//! delivery.
+//!
+//! The core has no clock: the caller gives the time as a [`Timestamp`]
+//! (from `SystemTime::now()` in a real server). Every part of a field is a
+//! checked value ([`Domain`], [`Atom`], [`ForwardPath`], an IP address), so
+//! nothing a client sent can add a header line.
+//!
+//! ```
+//! use smtp_proto::command::{Atom, Domain, ForwardPath, Mailbox};
+//! use smtp_proto::trace::{Received, Timestamp, WithProtocol};
+//!
+//! let by = Domain::new("mx.example.org").unwrap();
+//! let helo = Domain::new("client.example.net").unwrap();
+//! let id = Atom::new("4F1A2B").unwrap();
+//! let rcpt = ForwardPath::Mailbox(Mailbox::parse("bob@example.org").unwrap());
+//! let when = Timestamp::new(1_795_723_722, 60).unwrap();
+//! let received = Received::new(&by, when)
+//!     .from(&helo)
+//!     .peer("192.0.2.7".parse().unwrap(), None)
+//!     .with(WithProtocol::esmtp().tls(true))
+//!     .id(&id)
+//!     .recipient(&rcpt);
+//! assert_eq!(
+//!     String::from_utf8(received.to_bytes()).unwrap(),
+//!     "Received: from client.example.net ([192.0.2.7])\r\n\
+//!      \tby mx.example.org with ESMTPS id 4F1A2B\r\n\
+//!      \tfor <bob@example.org>;\r\n\
+//!      \tThu, 26 Nov 2026 21:08:42 +0100\r\n"
+//! );
+//! ```
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::command::{Atom, DateTime, Domain, ForwardPath, ReversePath};
+
+/// Why a [`Timestamp`] cannot be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidTimestamp {
+    /// The zone offset is over 99 hours 59 minutes either way, which the
+    /// four digits of an RFC 5322 zone cannot write.
+    #[error("zone offset outside -9959..=+9959")]
+    Offset,
+    /// The local date is before the year 1900 or after 9999 (RFC 5322
+    /// §3.3 wants a four-digit year from 1900).
+    #[error("date outside the years 1900 to 9999")]
+    Year,
+}
+
+/// A second in time and the zone offset to show it in.
+///
+/// It writes itself ([`fmt::Display`]) as an RFC 5322 `date-time`, the
+/// form of a trace field's date, and as an RFC 3339 date-time with
+/// [`Timestamp::to_date_time`], the form of `HOLDUNTIL=` and `RRVS=`.
+///
+/// ```
+/// use smtp_proto::trace::Timestamp;
+/// let t = Timestamp::new(0, 0).unwrap();
+/// assert_eq!(t.to_string(), "Thu, 1 Jan 1970 00:00:00 +0000");
+/// let t = Timestamp::new(951_782_400, -330).unwrap();
+/// assert_eq!(t.to_string(), "Mon, 28 Feb 2000 18:30:00 -0530");
+/// assert_eq!(t.to_date_time().as_str(), "2000-02-28T18:30:00-05:30");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timestamp {
+    unix: i64,
+    offset: i16,
+}
+
+/// The largest zone offset in minutes, `+9959`.
+const MAX_OFFSET: i16 = 99 * 60 + 59;
+
+/// Local date and time fields.
+struct Civil {
+    year: i64,
+    month: usize,
+    day: i64,
+    weekday: usize,
+    hour: i64,
+    minute: i64,
+    second: i64,
+}
+
+impl Timestamp {
+    /// A time in seconds since 1970-01-01T00:00:00Z (leap seconds not
+    /// counted), shown at `offset_minutes` east of UTC.
+    ///
+    /// # Errors
+    /// [`InvalidTimestamp`] when the offset or the local year cannot be
+    /// written.
+    pub fn new(unix_seconds: i64, offset_minutes: i16) -> Result<Self, InvalidTimestamp> {
+        if !(-MAX_OFFSET..=MAX_OFFSET).contains(&offset_minutes) {
+            return Err(InvalidTimestamp::Offset);
+        }
+        let t = Timestamp {
+            unix: unix_seconds,
+            offset: offset_minutes,
+        };
+        let local = unix_seconds.checked_add(i64::from(offset_minutes) * 60);
+        let year = local.map(|s| civil(s).year);
+        if !year.is_some_and(|y| (1900..=9999).contains(&y)) {
+            return Err(InvalidTimestamp::Year);
+        }
+        Ok(t)
+    }
+
+    /// A system time, shown in UTC (`+0000`); fractions of a second are
+    /// dropped.
+    ///
+    /// ```
+    /// use smtp_proto::trace::Timestamp;
+    /// let now = Timestamp::from_system_time(std::time::SystemTime::now()).unwrap();
+    /// assert!(now.unix_seconds() > 1_700_000_000);
+    /// ```
+    ///
+    /// # Errors
+    /// [`InvalidTimestamp::Year`] outside the years 1900 to 9999.
+    pub fn from_system_time(time: SystemTime) -> Result<Self, InvalidTimestamp> {
+        let secs = match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_secs()),
+            // Before 1970: round down to the whole second.
+            Err(e) => {
+                let before = e.duration();
+                let whole = before.as_secs() + u64::from(before.subsec_nanos() > 0);
+                i64::try_from(whole).map(|s| -s)
+            }
+        };
+        Self::new(secs.map_err(|_| InvalidTimestamp::Year)?, 0)
+    }
+
+    /// Seconds since 1970-01-01T00:00:00Z.
+    #[must_use]
+    pub fn unix_seconds(&self) -> i64 {
+        self.unix
+    }
+
+    /// The zone offset, in minutes east of UTC.
+    #[must_use]
+    pub fn offset_minutes(&self) -> i16 {
+        self.offset
+    }
+
+    /// The same time as an RFC 3339 date-time in its zone (`Z` for UTC),
+    /// for `HOLDUNTIL=` (RFC 4865) and `RRVS=` (RFC 7293). RFC 3339 offsets
+    /// stop at 23:59; a larger one is written in UTC.
+    ///
+    /// ```
+    /// use smtp_proto::trace::Timestamp;
+    /// let t = Timestamp::new(1_795_723_722, 0).unwrap();
+    /// assert_eq!(t.to_date_time().as_str(), "2026-11-26T20:08:42Z");
+    /// ```
+    #[must_use]
+    pub fn to_date_time(&self) -> DateTime<'static> {
+        let shown = if self.offset.abs() < 24 * 60 {
+            *self
+        } else {
+            Timestamp { offset: 0, ..*self }
+        };
+        let c = shown.local();
+        let zone = if shown.offset == 0 {
+            "Z".to_string()
+        } else {
+            let (sign, hh, mm) = shown.zone();
+            format!("{sign}{hh:02}:{mm:02}")
+        };
+        let text = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{zone}",
+            c.year,
+            c.month + 1,
+            c.day,
+            c.hour,
+            c.minute,
+            c.second
+        );
+        DateTime(text.into())
+    }
+
+    fn local(&self) -> Civil {
+        // `new` checked that this neither overflows nor leaves 1900-9999.
+        civil(self.unix + i64::from(self.offset) * 60)
+    }
+
+    fn zone(&self) -> (char, i16, i16) {
+        let sign = if self.offset < 0 { '-' } else { '+' };
+        let abs = self.offset.abs();
+        (sign, abs / 60, abs % 60)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// `day-name, day month year hh:mm:ss zone` (RFC 5322 §3.3).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let c = self.local();
+        let (sign, hh, mm) = self.zone();
+        write!(
+            f,
+            "{}, {} {} {} {:02}:{:02}:{:02} {sign}{hh:02}{mm:02}",
+            DAYS[c.weekday], c.day, MONTHS[c.month], c.year, c.hour, c.minute, c.second
+        )
+    }
+}
+
+/// The calendar fields of a count of seconds since the epoch (proleptic
+/// Gregorian calendar; the civil-from-days method of H. Hinnant). Months
+/// count from 0, weekdays from Sunday.
+fn civil(secs: i64) -> Civil {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // 1970-01-01 was a Thursday.
+    let weekday = (days + 4).rem_euclid(7) as usize;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    // March-based month `mp` (0 = March) to January-based.
+    let month = if mp < 10 { mp + 2 } else { mp - 10 } as usize;
+    let year = yoe + era * 400 + i64::from(month <= 1);
+    Civil {
+        year,
+        month,
+        day,
+        weekday,
+        hour: rem / 3600,
+        minute: rem / 60 % 60,
+        second: rem % 60,
+    }
+}
+
+/// What the service is, for the base of the `with` keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Service {
+    Smtp,
+    Esmtp,
+    Lmtp,
+}
+
+/// The `with` protocol of a `Received:` line: one of the mail transmission
+/// types registered by RFC 3848 and RFC 6531 (`ESMTP`, `ESMTPS`, `ESMTPA`,
+/// `ESMTPSA`, the `LMTP` forms, the `UTF8SMTP` and `UTF8LMTP` forms, and
+/// `SMTP` for a HELO session).
+///
+/// [`ServerSession::with_protocol`](crate::server::ServerSession::with_protocol)
+/// gives the one of the session's current message.
+///
+/// ```
+/// use smtp_proto::trace::WithProtocol;
+/// assert_eq!(WithProtocol::esmtp().keyword(), "ESMTP");
+/// assert_eq!(WithProtocol::esmtp().tls(true).auth(true).keyword(), "ESMTPSA");
+/// assert_eq!(WithProtocol::lmtp().utf8(true).auth(true).keyword(), "UTF8LMTPA");
+/// // HELO has no extensions: TLS (implicit) and UTF-8 leave it `SMTP`.
+/// assert_eq!(WithProtocol::smtp().tls(true).keyword(), "SMTP");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WithProtocol {
+    service: Service,
+    utf8: bool,
+    tls: bool,
+    auth: bool,
+}
+
+impl WithProtocol {
+    /// SMTP after HELO.
+    #[must_use]
+    pub fn smtp() -> Self {
+        Self::of(Service::Smtp)
+    }
+
+    /// SMTP after EHLO.
+    #[must_use]
+    pub fn esmtp() -> Self {
+        Self::of(Service::Esmtp)
+    }
+
+    /// LMTP (RFC 2033).
+    #[must_use]
+    pub fn lmtp() -> Self {
+        Self::of(Service::Lmtp)
+    }
+
+    fn of(service: Service) -> Self {
+        WithProtocol {
+            service,
+            utf8: false,
+            tls: false,
+            auth: false,
+        }
+    }
+
+    /// The message was sent with `SMTPUTF8` (RFC 6531 §3.7.3).
+    #[must_use]
+    pub fn utf8(mut self, on: bool) -> Self {
+        self.utf8 = on;
+        self
+    }
+
+    /// The session was encrypted (STARTTLS or implicit TLS).
+    #[must_use]
+    pub fn tls(mut self, on: bool) -> Self {
+        self.tls = on;
+        self
+    }
+
+    /// The client had authenticated (AUTH).
+    #[must_use]
+    pub fn auth(mut self, on: bool) -> Self {
+        self.auth = on;
+        self
+    }
+
+    /// The registered keyword. HELO sessions are `SMTP` whatever else
+    /// holds: the registry has no other form for them.
+    #[must_use]
+    pub fn keyword(&self) -> &'static str {
+        const ESMTP: [&str; 8] = [
+            "ESMTP",
+            "ESMTPA",
+            "ESMTPS",
+            "ESMTPSA",
+            "UTF8SMTP",
+            "UTF8SMTPA",
+            "UTF8SMTPS",
+            "UTF8SMTPSA",
+        ];
+        const LMTP: [&str; 8] = [
+            "LMTP",
+            "LMTPA",
+            "LMTPS",
+            "LMTPSA",
+            "UTF8LMTP",
+            "UTF8LMTPA",
+            "UTF8LMTPS",
+            "UTF8LMTPSA",
+        ];
+        let form =
+            usize::from(self.auth) | usize::from(self.tls) << 1 | usize::from(self.utf8) << 2;
+        match self.service {
+            Service::Smtp => "SMTP",
+            Service::Esmtp => ESMTP[form],
+            Service::Lmtp => LMTP[form],
+        }
+    }
+}
+
+impl fmt::Display for WithProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
+/// A `Received:` trace field (RFC 5321 §4.4 `Time-stamp-line`).
+///
+/// Built from the receiving host's name and the time, with optional
+/// clauses; written as one header field folded before `by`, before `for`
+/// and before the date:
+///
+/// ```text
+/// Received: from <helo> (<peer name> [<peer address>])
+///     by <host> with <protocol> id <id>
+///     for <recipient>;
+///     <date>
+/// ```
+///
+/// The peer address is written as an address literal (`[192.0.2.1]`,
+/// `[IPv6:2001:db8::1]`; an IPv4-mapped IPv6 address as IPv4). Without a
+/// HELO name the address literal stands in its place. The `for` clause
+/// names one recipient; RFC 5321 §7.2 advises leaving it out when there are
+/// several.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    by: &'a Domain<'a>,
+    date: Timestamp,
+    from: Option<&'a Domain<'a>>,
+    peer: Option<(IpAddr, Option<&'a Domain<'a>>)>,
+    with: Option<WithProtocol>,
+    id: Option<&'a Atom<'a>>,
+    recipient: Option<&'a ForwardPath<'a>>,
+}
+
+impl<'a> Received<'a> {
+    /// A field with only the receiving host (`by`) and the date.
+    #[must_use]
+    pub fn new(by: &'a Domain<'a>, date: Timestamp) -> Self {
+        Received {
+            by,
+            date,
+            from: None,
+            peer: None,
+            with: None,
+            id: None,
+            recipient: None,
+        }
+    }
+
+    /// The name the client gave in EHLO, HELO or LHLO.
+    #[must_use]
+    pub fn from(mut self, helo: &'a Domain<'a>) -> Self {
+        self.from = Some(helo);
+        self
+    }
+
+    /// The client's address, and the name its reverse lookup gave (checked
+    /// forward, for the name to mean anything).
+    #[must_use]
+    pub fn peer(mut self, address: IpAddr, name: Option<&'a Domain<'a>>) -> Self {
+        self.peer = Some((address.to_canonical(), name));
+        self
+    }
+
+    /// The protocol (`with` clause).
+    #[must_use]
+    pub fn with(mut self, protocol: WithProtocol) -> Self {
+        self.with = Some(protocol);
+        self
+    }
+
+    /// The receiver's identifier for the message (`id` clause).
+    #[must_use]
+    pub fn id(mut self, id: &'a Atom<'a>) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// The recipient (`for` clause).
+    #[must_use]
+    pub fn recipient(mut self, path: &'a ForwardPath<'a>) -> Self {
+        self.recipient = Some(path);
+        self
+    }
+
+    /// Appends the header field, every line ended by CRLF.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{self}");
+    }
+
+    /// The header field, every line ended by CRLF.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160);
+        self.write_to(&mut out);
+        out
+    }
+}
+
+/// `[192.0.2.1]` or `[IPv6:2001:db8::1]` (RFC 5321 §4.1.3).
+struct AddressLiteral(IpAddr);
+
+impl fmt::Display for AddressLiteral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "[{a}]"),
+            IpAddr::V6(a) => write!(f, "[IPv6:{a}]"),
+        }
+    }
+}
+
+impl fmt::Display for Received<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Received: ")?;
+        let mut fold = "";
+        match (self.from, self.peer) {
+            (Some(helo), Some((ip, Some(name)))) => {
+                write!(f, "from {helo} ({name} {})", AddressLiteral(ip))?;
+            }
+            (Some(helo), Some((ip, None))) => write!(f, "from {helo} ({})", AddressLiteral(ip))?,
+            (Some(helo), None) => write!(f, "from {helo}")?,
+            (None, Some((ip, Some(name)))) => {
+                let literal = AddressLiteral(ip);
+                write!(f, "from {literal} ({name} {literal})")?;
+            }
+            (None, Some((ip, None))) => write!(f, "from {}", AddressLiteral(ip))?,
+            (None, None) => {}
+        }
+        if self.from.is_some() || self.peer.is_some() {
+            fold = "\r\n\t";
+        }
+        write!(f, "{fold}by {}", self.by)?;
+        if let Some(with) = self.with {
+            write!(f, " with {with}")?;
+        }
+        if let Some(id) = self.id {
+            write!(f, " id {id}")?;
+        }
+        if let Some(path) = self.recipient {
+            write!(f, "\r\n\tfor {path}")?;
+        }
+        write!(f, ";\r\n\t{}\r\n", self.date)
+    }
+}
+
+/// Appends the `Return-Path:` line of final delivery (RFC 5321 §4.4): the
+/// reverse path of MAIL FROM, `<>` for the null sender.
+///
+/// ```
+/// use smtp_proto::command::{Mailbox, ReversePath};
+/// use smtp_proto::trace::write_return_path;
+/// let mut out = Vec::new();
+/// write_return_path(&ReversePath::Mailbox(Mailbox::parse("a@example.org").unwrap()), &mut out);
+/// write_return_path(&ReversePath::Null, &mut out);
+/// assert_eq!(out, b"Return-Path: <a@example.org>\r\nReturn-Path: <>\r\n");
+/// ```
+pub fn write_return_path(path: &ReversePath<'_>, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "Return-Path: {path}\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same fields counted day by day from 1970, both ways.
+    fn walk(days: i64) -> (i64, usize, i64) {
+        let month_len = |y: i64, m: usize| {
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ][m]
+        };
+        let (mut y, mut m, mut d) = (1970i64, 0usize, 1i64);
+        if days >= 0 {
+            for _ in 0..days {
+                d += 1;
+                if d > month_len(y, m) {
+                    d = 1;
+                    m += 1;
+                    if m == 12 {
+                        m = 0;
+                        y += 1;
+                    }
+                }
+            }
+        } else {
+            for _ in 0..-days {
+                d -= 1;
+                if d == 0 {
+                    if m == 0 {
+                        m = 11;
+                        y -= 1;
+                    } else {
+                        m -= 1;
+                    }
+                    d = month_len(y, m);
+                }
+            }
+        }
+        (y, m, d)
+    }
+
+    #[test]
+    fn civil_dates_match_counting_day_by_day() {
+        for days in (-30_000..30_000)
+            .step_by(7)
+            .chain([-25_567, 10_956, 11_016, 11_017])
+        {
+            let c = civil(days * 86_400 + 3_661);
+            assert_eq!((c.year, c.month, c.day), walk(days), "day {days}");
+            assert_eq!((c.hour, c.minute, c.second), (1, 1, 1));
+        }
+    }
+
+    #[test]
+    fn known_dates() {
+        let t = |secs, off| Timestamp::new(secs, off).unwrap().to_string();
+        assert_eq!(t(0, 0), "Thu, 1 Jan 1970 00:00:00 +0000");
+        // 2000-02-29, a leap day of a century leap year.
+        assert_eq!(t(951_782_400, 0), "Tue, 29 Feb 2000 00:00:00 +0000");
+        assert_eq!(t(951_782_399, 0), "Mon, 28 Feb 2000 23:59:59 +0000");
+        // The offset moves the date shown, not the time meant.
+        assert_eq!(t(951_782_400, -1), "Mon, 28 Feb 2000 23:59:00 -0001");
+        assert_eq!(t(-1, 0), "Wed, 31 Dec 1969 23:59:59 +0000");
+        assert_eq!(t(1_795_723_722, 0), "Thu, 26 Nov 2026 20:08:42 +0000");
+        assert_eq!(
+            t(1_795_723_722, MAX_OFFSET),
+            "Tue, 1 Dec 2026 00:07:42 +9959"
+        );
+        assert_eq!(t(-2_208_988_800, 0), "Mon, 1 Jan 1900 00:00:00 +0000");
+        assert_eq!(t(253_402_300_799, 0), "Fri, 31 Dec 9999 23:59:59 +0000");
+    }
+
+    #[test]
+    fn timestamps_out_of_range_are_refused() {
+        assert_eq!(
+            Timestamp::new(0, MAX_OFFSET + 1),
+            Err(InvalidTimestamp::Offset)
+        );
+        assert_eq!(
+            Timestamp::new(0, -MAX_OFFSET - 1),
+            Err(InvalidTimestamp::Offset)
+        );
+        assert_eq!(
+            Timestamp::new(-2_208_988_801, 0),
+            Err(InvalidTimestamp::Year)
+        );
+        assert!(Timestamp::new(-2_208_988_800 + 60, 1).is_ok());
+        assert_eq!(
+            Timestamp::new(-2_208_988_800, -1),
+            Err(InvalidTimestamp::Year)
+        );
+        assert_eq!(
+            Timestamp::new(253_402_300_800, 0),
+            Err(InvalidTimestamp::Year)
+        );
+        assert_eq!(
+            Timestamp::new(253_402_300_799, 1),
+            Err(InvalidTimestamp::Year)
+        );
+        for secs in [i64::MIN, i64::MAX, i64::MAX - 1, i64::MIN + 1] {
+            for off in [-MAX_OFFSET, 0, MAX_OFFSET] {
+                assert_eq!(Timestamp::new(secs, off), Err(InvalidTimestamp::Year));
+            }
+        }
+    }
+
+    #[test]
+    fn system_times_before_and_after_the_epoch() {
+        use std::time::Duration;
+        let t = |d: SystemTime| Timestamp::from_system_time(d).map(|t| t.unix_seconds());
+        assert_eq!(t(UNIX_EPOCH), Ok(0));
+        assert_eq!(t(UNIX_EPOCH + Duration::from_millis(1_500)), Ok(1));
+        assert_eq!(t(UNIX_EPOCH - Duration::from_millis(1_500)), Ok(-2));
+        assert_eq!(t(UNIX_EPOCH - Duration::from_secs(2)), Ok(-2));
+    }
+
+    #[test]
+    fn rfc3339_forms_are_valid_date_times() {
+        for (secs, off, want) in [
+            (0, 0, "1970-01-01T00:00:00Z"),
+            (0, 90, "1970-01-01T01:30:00+01:30"),
+            (0, -(24 * 60 - 1), "1969-12-31T00:01:00-23:59"),
+            // Past RFC 3339's offsets: the same time in UTC.
+            (0, -(24 * 60), "1970-01-01T00:00:00Z"),
+            (0, MAX_OFFSET, "1970-01-01T00:00:00Z"),
+        ] {
+            let dt = Timestamp::new(secs, off).unwrap().to_date_time();
+            assert_eq!(dt.as_str(), want);
+            assert_eq!(
+                DateTime::new(want).unwrap(),
+                dt,
+                "the checked constructor agrees"
+            );
+        }
+    }
+}

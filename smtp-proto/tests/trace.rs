@@ -1,0 +1,310 @@
+//! Trace fields: `Received:` lines written from checked parts, and the
+//! `with` protocol the server session reports at each stage of a session.
+
+use std::net::IpAddr;
+
+use proptest::prelude::*;
+use smtp_proto::command::{Atom, Domain, ForwardPath, Mailbox};
+use smtp_proto::sasl::SaslMechanism;
+use smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+use smtp_proto::session::Outcome;
+use smtp_proto::trace::{Received, Timestamp, WithProtocol};
+
+fn domain(s: &str) -> Domain<'_> {
+    Domain::new(s).unwrap()
+}
+
+fn text(r: &Received<'_>) -> String {
+    String::from_utf8(r.to_bytes()).unwrap()
+}
+
+const WHEN: i64 = 1_795_723_722; // Thu, 26 Nov 2026 20:08:42 +0000
+
+#[test]
+fn received_known_answers() {
+    let by = domain("mx.example.org");
+    let helo = domain("client.example.net");
+    let rdns = domain("host7.isp.example");
+    let id = Atom::new("q-1").unwrap();
+    let rcpt = ForwardPath::Mailbox(Mailbox::parse("bob@example.org").unwrap());
+    let at = Timestamp::new(WHEN, 0).unwrap();
+    let v4: IpAddr = "192.0.2.7".parse().unwrap();
+    let v6: IpAddr = "2001:db8::1".parse().unwrap();
+    let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+    let date = "\r\n\tThu, 26 Nov 2026 20:08:42 +0000\r\n";
+
+    let cases: Vec<(Received<'_>, String)> = vec![
+        (
+            Received::new(&by, at),
+            format!("Received: by mx.example.org;{date}"),
+        ),
+        (
+            Received::new(&by, at).from(&helo),
+            format!("Received: from client.example.net\r\n\tby mx.example.org;{date}"),
+        ),
+        (
+            Received::new(&by, at).from(&helo).peer(v4, Some(&rdns)),
+            format!(
+                "Received: from client.example.net (host7.isp.example [192.0.2.7])\r\n\tby mx.example.org;{date}"
+            ),
+        ),
+        (
+            Received::new(&by, at).peer(v6, None),
+            format!("Received: from [IPv6:2001:db8::1]\r\n\tby mx.example.org;{date}"),
+        ),
+        (
+            Received::new(&by, at).peer(v6, Some(&rdns)),
+            format!(
+                "Received: from [IPv6:2001:db8::1] (host7.isp.example [IPv6:2001:db8::1])\r\n\tby mx.example.org;{date}"
+            ),
+        ),
+        (
+            // A dual-stack socket's IPv4-mapped address is written as IPv4.
+            Received::new(&by, at).from(&helo).peer(mapped, None),
+            format!("Received: from client.example.net ([192.0.2.7])\r\n\tby mx.example.org;{date}"),
+        ),
+        (
+            Received::new(&by, at)
+                .with(WithProtocol::lmtp().tls(true))
+                .id(&id)
+                .recipient(&rcpt),
+            format!(
+                "Received: by mx.example.org with LMTPS id q-1\r\n\tfor <bob@example.org>;{date}"
+            ),
+        ),
+        (
+            Received::new(&by, at).recipient(&ForwardPath::Postmaster),
+            format!("Received: by mx.example.org\r\n\tfor <Postmaster>;{date}"),
+        ),
+    ];
+    for (received, want) in cases {
+        assert_eq!(text(&received), want);
+        assert_eq!(received.to_string(), want, "Display writes the same");
+    }
+}
+
+#[test]
+fn every_registered_with_keyword() {
+    let mut seen = Vec::new();
+    for (base, names) in [
+        (
+            WithProtocol::esmtp(),
+            ["ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA"],
+        ),
+        (WithProtocol::lmtp(), ["LMTP", "LMTPA", "LMTPS", "LMTPSA"]),
+    ] {
+        for utf8 in [false, true] {
+            for (i, name) in names.iter().enumerate() {
+                let p = base.utf8(utf8).tls(i >= 2).auth(i % 2 == 1);
+                let want = if utf8 {
+                    format!("UTF8{}", name.replace("ESMTP", "SMTP"))
+                } else {
+                    name.to_string()
+                };
+                assert_eq!(p.keyword(), want);
+                seen.push(want);
+            }
+        }
+    }
+    // RFC 3848 and RFC 6531 §3.7.3 register sixteen forms beside SMTP.
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 16);
+    for utf8 in [false, true] {
+        for tls in [false, true] {
+            for auth in [false, true] {
+                let p = WithProtocol::smtp().utf8(utf8).tls(tls).auth(auth);
+                assert_eq!(p.keyword(), "SMTP");
+            }
+        }
+    }
+}
+
+/// Feeds `input` and accepts every decision; returns the events (as
+/// `Debug` text).
+fn feed(s: &mut ServerSession, input: &[u8]) -> Vec<String> {
+    let mut events = Vec::new();
+    let mut rest = input;
+    for _ in 0..1_000 {
+        let step = s.handle_input(rest).expect("no error");
+        rest = &rest[step.consumed..];
+        match step.outcome {
+            Outcome::Event(ev) => {
+                events.push(format!("{ev:?}"));
+                if let ServerEvent::MessageEnd { .. } = ev {
+                    events.push(format!("with {}", s.with_protocol()));
+                }
+                if s.pending_decision().is_some() {
+                    s.accept().unwrap();
+                }
+            }
+            Outcome::Transmit => {
+                s.poll_transmit(&mut Vec::new());
+            }
+            _ => break,
+        }
+    }
+    s.poll_transmit(&mut Vec::new());
+    events
+}
+
+#[test]
+fn the_session_reports_its_protocol_at_each_stage() {
+    let mut config = ServerConfig::new("mx.example.org");
+    config.starttls = true;
+    config.smtputf8 = true;
+    config.auth_mechanisms = vec![SaslMechanism::Plain];
+    let mut s = ServerSession::new(config.clone()).unwrap();
+    s.greet().unwrap();
+    let at = |s: &ServerSession| s.with_protocol().keyword();
+    assert_eq!(at(&s), "ESMTP");
+    feed(&mut s, b"EHLO client.example.net\r\nSTARTTLS\r\n");
+    assert_eq!(at(&s), "ESMTP");
+    s.tls_established().unwrap();
+    assert_eq!(at(&s), "ESMTPS");
+    // AUTH PLAIN with `\0alice\0s3cret`.
+    feed(
+        &mut s,
+        b"EHLO client.example.net\r\nAUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n",
+    );
+    assert_eq!(at(&s), "ESMTPSA");
+    let events = feed(
+        &mut s,
+        b"MAIL FROM:<a@example.net> SMTPUTF8\r\nRCPT TO:<b@example.org>\r\nDATA\r\nhi\r\n.\r\n",
+    );
+    assert!(
+        events.contains(&"with UTF8SMTPSA".to_string()),
+        "{events:#?}"
+    );
+    // The UTF-8 form belongs to that message only.
+    assert_eq!(at(&s), "ESMTPSA");
+    let events = feed(
+        &mut s,
+        b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nhi\r\n.\r\n",
+    );
+    assert!(events.contains(&"with ESMTPSA".to_string()), "{events:#?}");
+
+    // HELO, and LMTP.
+    let mut s = ServerSession::new(config.clone()).unwrap();
+    s.greet().unwrap();
+    feed(&mut s, b"HELO old.example.net\r\n");
+    assert_eq!(at(&s), "SMTP");
+    config.lmtp = true;
+    let mut s = ServerSession::new(config).unwrap();
+    s.greet().unwrap();
+    feed(&mut s, b"LHLO client.example.net\r\n");
+    assert_eq!(at(&s), "LMTP");
+}
+
+fn label() -> impl Strategy<Value = String> {
+    "[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?"
+}
+
+fn domain_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(label(), 1..5).prop_map(|l| l.join("."))
+}
+
+fn ip() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(IpAddr::from),
+        any::<[u8; 16]>().prop_map(IpAddr::from),
+    ]
+}
+
+proptest! {
+    /// Whatever the parts, the field is one header field: the first line
+    /// starts `Received: `, every other one is a continuation (it starts
+    /// with a tab), every line ends in CRLF and none is over 998 octets;
+    /// unfolded, it holds the clauses in RFC 5321 §4.4's order and the
+    /// date after the semicolon.
+    #[test]
+    fn received_is_one_well_formed_field(
+        by in domain_text(),
+        helo in prop::option::of(domain_text()),
+        peer in prop::option::of((ip(), prop::option::of(domain_text()))),
+        id in prop::option::of("[A-Za-z0-9][A-Za-z0-9-]{0,39}"),
+        rcpt in prop::option::of(("[a-z0-9.]{1,30}", domain_text())),
+        secs in -2_208_988_800i64..=253_402_300_799,
+        protocol in (0usize..3, any::<bool>(), any::<bool>(), any::<bool>()),
+    ) {
+        let by = Domain::new(by.as_str()).unwrap();
+        let helo = helo.as_deref().map(|h| Domain::new(h).unwrap());
+        let names = peer.as_ref().map(|(_, n)| n.as_deref().map(|n| Domain::new(n).unwrap()));
+        let id = id.as_deref().map(|i| Atom::new(i).unwrap());
+        let rcpt = rcpt.as_ref().and_then(|(l, d)| {
+            Mailbox::parse(&format!("{l}@{d}")).ok().map(|m| ForwardPath::Mailbox(m.into_owned()))
+        });
+        let (service, utf8, tls, auth) = protocol;
+        let with = [WithProtocol::smtp(), WithProtocol::esmtp(), WithProtocol::lmtp()][service]
+            .utf8(utf8)
+            .tls(tls)
+            .auth(auth);
+        let at = Timestamp::new(secs, 0).unwrap();
+        let mut r = Received::new(&by, at).with(with);
+        if let Some(h) = &helo {
+            r = r.from(h);
+        }
+        if let (Some((address, _)), Some(name)) = (&peer, &names) {
+            r = r.peer(*address, name.as_ref());
+        }
+        if let Some(i) = &id {
+            r = r.id(i);
+        }
+        if let Some(p) = &rcpt {
+            r = r.recipient(p);
+        }
+        let bytes = r.to_bytes();
+        prop_assert!(bytes.starts_with(b"Received: "));
+        prop_assert!(bytes.ends_with(b"\r\n"));
+        let body = &bytes[..bytes.len() - 2];
+        let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+        for (i, line) in lines.iter().enumerate() {
+            let line = if i + 1 < lines.len() {
+                prop_assert!(line.ends_with(b"\r"), "LF without CR");
+                &line[..line.len() - 1]
+            } else {
+                line
+            };
+            prop_assert!(!line.contains(&b'\r'), "a bare CR");
+            prop_assert!(line.len() + 2 <= 998);
+            if i > 0 {
+                prop_assert!(line.starts_with(b"\t"), "not a continuation");
+            }
+        }
+
+        // Unfolded, the clauses in order.
+        let unfolded = String::from_utf8(body.to_vec()).unwrap().replace("\r\n\t", " ");
+        let (clauses, date) = unfolded.rsplit_once("; ").unwrap();
+        prop_assert_eq!(date, at.to_string());
+        let mut want = vec!["Received:".to_string()];
+        let literal = |a: &IpAddr| match a.to_canonical() {
+            IpAddr::V4(v4) => format!("[{v4}]"),
+            IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
+        };
+        match (&helo, &peer) {
+            (Some(h), Some((a, n))) => {
+                want.push(format!("from {h}"));
+                match n {
+                    Some(n) => want.push(format!("({n} {})", literal(a))),
+                    None => want.push(format!("({})", literal(a))),
+                }
+            }
+            (Some(h), None) => want.push(format!("from {h}")),
+            (None, Some((a, n))) => {
+                want.push(format!("from {}", literal(a)));
+                if let Some(n) = n {
+                    want.push(format!("({n} {})", literal(a)));
+                }
+            }
+            (None, None) => {}
+        }
+        want.push(format!("by {by} with {}", with.keyword()));
+        if let Some(i) = &id {
+            want.push(format!("id {i}"));
+        }
+        if let Some(p) = &rcpt {
+            want.push(format!("for {p}"));
+        }
+        prop_assert_eq!(clauses, want.join(" "));
+    }
+}
