@@ -824,6 +824,122 @@ fn mail_rejected_with_pipelining_drains_the_group() {
     assert!(run.closed);
 }
 
+/// MAIL refused with a temporary 451 in a pipelined group: the server
+/// answers the RCPT with 503 (no MAIL in effect). That 503 only echoes the
+/// MAIL failure (RFC 5321 §4.2.1): the recipient is retried later, not
+/// bounced, and the RCPT reply stays visible in `rcpt`.
+#[test]
+fn mail_451_pipelined_leaves_every_recipient_to_retry_despite_the_503s() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        "451 4.7.1 greylisted, try later\r\n",
+        "503 5.5.1 need MAIL first\r\n",
+        "503 5.5.1 need MAIL first\r\n",
+        "503 5.5.1 need MAIL first\r\n",
+        BYE,
+    ]);
+    let j = Job::new(
+        "alice@example.net",
+        &["bob@example.org", "carol@example.org"],
+        &[b"hi\r\n"],
+    );
+    let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
+    let sum = &run.summaries[0];
+    assert_eq!(sum.sender, Some(Verdict::RetryLater));
+    assert_eq!(sum.message, None);
+    for r in &sum.recipients {
+        assert_eq!(r.verdict(), Verdict::RetryLater, "{sum:?}");
+        assert_eq!(r.rcpt, Some(Verdict::Permanent), "the 503 is kept");
+        assert_eq!(r.delivery, Some(Verdict::RetryLater));
+        assert!(!r.is_delivered());
+    }
+    assert!(run.has_event("Recipient { index: 1"));
+}
+
+/// MAIL refused with 550 without PIPELINING: no RCPT is sent, and every
+/// recipient is bounced with the MAIL verdict.
+#[test]
+fn mail_550_without_pipelining_bounces_every_recipient() {
+    let s = script(&[GREET, &ehlo(&[]), "550 5.7.1 sender blocked\r\n", BYE]);
+    let j = Job::new(
+        "alice@example.net",
+        &["bob@example.org", "carol@example.org"],
+        &[b"hi\r\n"],
+    );
+    let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
+    assert!(!run.wire_str().contains("RCPT"));
+    let sum = &run.summaries[0];
+    assert_eq!(sum.sender, Some(Verdict::Permanent));
+    for r in &sum.recipients {
+        assert_eq!(r.verdict(), Verdict::Permanent, "{sum:?}");
+        assert_eq!(r.rcpt, None, "never sent");
+    }
+}
+
+/// DATA refused with 554 after 250 to MAIL and RCPT (RFC 5321 §4.2.1:
+/// 5yz, do not repeat): the message verdict is every accepted
+/// recipient's; a refused RCPT keeps its own. In LMTP the one DATA reply
+/// decides for every accepted recipient too.
+#[test]
+fn data_554_is_every_accepted_recipients_verdict() {
+    for protocol in [Protocol::Smtp, Protocol::Lmtp] {
+        let s = script(&[
+            GREET,
+            &ehlo(&["PIPELINING"]),
+            OK,
+            OK,
+            "450 4.2.1 mailbox busy\r\n",
+            OK,
+            "554 5.7.1 message refused by policy\r\n",
+            BYE,
+        ]);
+        let j = Job::new(
+            "alice@example.net",
+            &["bob@example.org", "carol@example.org", "dave@example.org"],
+            &[b"hi\r\n"],
+        );
+        let cfg = plain().with_protocol(protocol);
+        let run = run_split_invariant(cfg, &Actor::new(vec![j]), &[&s]);
+        let sum = &run.summaries[0];
+        assert_eq!(sum.message, Some(Verdict::Permanent));
+        assert_eq!(sum.recipients[0].verdict(), Verdict::Permanent, "{sum:?}");
+        assert_eq!(sum.recipients[0].rcpt, Some(Verdict::Success));
+        assert_eq!(sum.recipients[1].verdict(), Verdict::RetryLater, "{sum:?}");
+        assert_eq!(sum.recipients[1].delivery, None);
+        assert_eq!(sum.recipients[2].verdict(), Verdict::Permanent, "{sum:?}");
+        assert_eq!(sum.delivered().count(), 0);
+    }
+}
+
+/// The refusal of the message after the body is every accepted
+/// recipient's verdict.
+#[test]
+fn final_reply_refusal_is_every_accepted_recipients_verdict() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        OK,
+        OK,
+        OK,
+        "354 go\r\n",
+        "554 5.6.0 content rejected\r\n",
+        BYE,
+    ]);
+    let j = Job::new(
+        "alice@example.net",
+        &["bob@example.org", "carol@example.org"],
+        &[b"hi\r\n"],
+    );
+    let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
+    let sum = &run.summaries[0];
+    assert_eq!(sum.message, Some(Verdict::Permanent));
+    assert!(sum
+        .recipients
+        .iter()
+        .all(|r| r.verdict() == Verdict::Permanent && r.rcpt == Some(Verdict::Success)));
+}
+
 #[test]
 fn data_refused_is_the_message_verdict_and_rset_follows() {
     let s = script(&[
@@ -1061,6 +1177,150 @@ fn bdat_chunk_refused_fails_the_message_and_rsets() {
         run.wire_str()
     );
     assert!(run.summaries[1].all_delivered());
+}
+
+/// A BDAT chunk refused with 552 (RFC 3030 §2: the transaction has
+/// failed) is every accepted recipient's verdict, as the message's.
+#[test]
+fn bdat_chunk_refused_is_every_accepted_recipients_verdict() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING", "CHUNKING"]),
+        OK,
+        OK,
+        "550 5.1.1 no such user\r\n",
+        "552 5.3.4 message too big\r\n",
+        "503 5.5.1 no transaction\r\n",
+        BYE,
+    ]);
+    let j = Job::new(
+        "alice@example.net",
+        &["bob@example.org", "nobody@example.org"],
+        &[b"Subject: t\r\n\r\n", b"hi\r\n"],
+    );
+    let cfg = plain().with_chunking(ChunkingPolicy::Prefer);
+    let run = run_split_invariant(cfg, &Actor::new(vec![j]), &[&s]);
+    assert!(
+        run.wire_str().contains("BDAT 4 LAST\r\n"),
+        "{}",
+        run.wire_str()
+    );
+    let sum = &run.summaries[0];
+    assert_eq!(sum.message, Some(Verdict::Permanent));
+    assert_eq!(sum.recipients[0].verdict(), Verdict::Permanent, "{sum:?}");
+    assert_eq!(sum.recipients[0].rcpt, Some(Verdict::Success));
+    assert_eq!(sum.recipients[1].verdict(), Verdict::Permanent);
+    assert_eq!(sum.recipients[1].delivery, None, "refused by its RCPT");
+}
+
+/// Drives a client with `cfg` through the envelope to its first
+/// `SendBody`, the server's replies given by `replies`.
+fn client_in_body(
+    cfg: smtp_proto::client::ClientConfig,
+    replies: &[&str],
+    rcpts: &[&'static str],
+) -> Client {
+    let mut c = Client::new(cfg);
+    let j = Job::new("a@x.org", rcpts, &[]);
+    let input = script(replies);
+    let mut buf = &input[..];
+    for _ in 0..50 {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        match step.outcome {
+            Outcome::Event(ClientEvent::Ready) => c.send_mail(&j.envelope).unwrap(),
+            Outcome::Event(ClientEvent::SendBody) => break,
+            _ => {}
+        }
+    }
+    assert!(c.wants_body() && buf.is_empty());
+    c.poll_transmit(&mut Vec::new());
+    c
+}
+
+/// After a refused pipelined chunk (RFC 3030 §2: no more BDAT may be
+/// sent), the replies to the chunks already sent are still due: the
+/// client asks for input, not for a call, and refuses body calls; once
+/// the replies are in, the transaction ends with its summary and the
+/// client is idle.
+#[test]
+fn refused_pipelined_chunk_reads_the_replies_still_due() {
+    let cfg = plain().with_chunking(ChunkingPolicy::Prefer);
+    let mut c = client_in_body(
+        cfg,
+        &[GREET, &ehlo(&["PIPELINING", "CHUNKING"]), OK, OK],
+        &["b@y.org"],
+    );
+    c.send_body(b"chunk one\r\n").unwrap();
+    c.send_body(b"chunk two\r\n").unwrap();
+    let mut wire = Vec::new();
+    c.poll_transmit(&mut wire);
+    assert!(String::from_utf8_lossy(&wire).contains("BDAT 11\r\nchunk one\r\nBDAT 11\r\n"));
+    // The first chunk is refused; the second chunk's reply is not here yet.
+    let step = c.handle_input(b"552 5.3.4 too big\r\n").unwrap();
+    assert_eq!(step.consumed, 19);
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::Message {
+            verdict: Verdict::Permanent,
+            ..
+        })
+    ));
+    assert_eq!(c.handle_input(b"").unwrap().outcome, Outcome::NeedInput);
+    assert!(!c.wants_body() && !c.is_idle());
+    assert_eq!(
+        c.send_body(b"more"),
+        Err(ClientError::Usage(UsageError::NotInBody))
+    );
+    assert_eq!(c.end_body(), Err(ClientError::Usage(UsageError::NotInBody)));
+    assert_eq!(c.quit(), Err(ClientError::Usage(UsageError::NotIdle)));
+    assert_eq!(c.timeout(), Some(std::time::Duration::from_secs(180)));
+    // The second chunk's reply ends the transaction.
+    let step = c.handle_input(b"503 5.5.1 no transaction\r\n").unwrap();
+    let Outcome::Event(ClientEvent::TransactionEnd(sum)) = step.outcome else {
+        panic!("{:?}", step.outcome);
+    };
+    assert_eq!(sum.message, Some(Verdict::Permanent));
+    assert_eq!(sum.recipients[0].verdict(), Verdict::Permanent);
+    assert!(c.is_idle());
+    c.quit().unwrap();
+    c.poll_transmit(&mut wire);
+    assert!(
+        wire.ends_with(b"chunk two\r\nRSET\r\nQUIT\r\n")
+            || wire.ends_with(b"chunk two\r\nQUIT\r\n")
+    );
+}
+
+/// In LMTP a BDAT LAST sent after a chunk that is then refused is answered
+/// once (503, RFC 3030 §2), not once per recipient: the client waits for
+/// that one reply and ends the transaction.
+#[test]
+fn lmtp_refused_chunk_expects_one_reply_to_the_last_chunk() {
+    let cfg = plain()
+        .with_protocol(Protocol::Lmtp)
+        .with_chunking(ChunkingPolicy::Prefer);
+    let mut c = client_in_body(
+        cfg,
+        &[GREET, &ehlo(&["PIPELINING", "CHUNKING"]), OK, OK, OK],
+        &["a@y.org", "b@y.org"],
+    );
+    c.send_body(b"one\r\n").unwrap();
+    c.send_last(b"two\r\n").unwrap();
+    let step = c.handle_input(b"552 5.3.4 too big\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::Message { .. })
+    ));
+    assert_eq!(c.handle_input(b"").unwrap().outcome, Outcome::NeedInput);
+    let step = c.handle_input(b"503 5.5.1 no transaction\r\n").unwrap();
+    let Outcome::Event(ClientEvent::TransactionEnd(sum)) = step.outcome else {
+        panic!("{:?}", step.outcome);
+    };
+    assert!(sum
+        .recipients
+        .iter()
+        .all(|r| r.verdict() == Verdict::Permanent));
+    assert!(c.is_idle());
 }
 
 #[test]

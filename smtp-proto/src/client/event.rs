@@ -48,15 +48,34 @@ impl Verdict {
 }
 
 /// What happened to one recipient in a finished transaction.
+///
+/// The two fields keep apart what the server said to this recipient and
+/// what became of the message for it; [`RecipientStatus::verdict`] decides
+/// from both.
+///
+/// After a refused MAIL there is no transaction, so the MAIL reply decides
+/// for every recipient (RFC 5321 §4.2.1: after a 4yz "the action may be
+/// requested again", after a 5yz the client "SHOULD NOT repeat the exact
+/// request"). A pipelined RCPT that follows it is usually answered `503`
+/// (no MAIL in effect, RFC 2920 §3.1): that reply stays in `rcpt` but only
+/// echoes the MAIL refusal, and `delivery` holds the MAIL verdict. In the
+/// same way a refused DATA, a refused BDAT chunk (RFC 3030 §2: the
+/// transaction has failed) or the reply after the body decides for every
+/// recipient RCPT accepted; in LMTP each accepted recipient has its own
+/// reply after the body (RFC 2033 §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecipientStatus {
-    /// The verdict of the RCPT reply; `None` when RCPT was not answered
-    /// (the transaction stopped first).
+    /// The verdict of this recipient's RCPT reply, as the server gave it;
+    /// `None` when RCPT was not answered (not sent without PIPELINING
+    /// after a refused MAIL, or the transaction stopped first).
     pub rcpt: Option<Verdict>,
-    /// The verdict of the message for this recipient: the final reply
-    /// after the body (SMTP: shared by all accepted recipients; LMTP: one
-    /// reply each). `None` when no body reply concerns it.
+    /// The verdict of the transaction for this recipient, once something
+    /// decided it: the refused MAIL (for every recipient), the refusal of
+    /// DATA or of a BDAT chunk, or the reply after the body (SMTP: shared
+    /// by all accepted recipients; LMTP: one reply each). `None` when
+    /// nothing did: MAIL succeeded and this RCPT was refused, or the
+    /// transaction stopped before its end.
     pub delivery: Option<Verdict>,
 }
 
@@ -69,14 +88,18 @@ impl RecipientStatus {
     }
 
     /// What to do about this recipient: success, retry later or bounce.
-    /// A recipient never answered counts as retry later.
+    ///
+    /// [`RecipientStatus::delivery`] decides when set (a refused MAIL, a
+    /// refused message, or the reply after the body); otherwise a refused
+    /// RCPT decides by its own reply; a recipient never answered, or
+    /// accepted by a transaction that stopped before its end, counts as
+    /// retry later.
     #[must_use]
     pub fn verdict(&self) -> Verdict {
         match (self.rcpt, self.delivery) {
-            (Some(Verdict::Success), Some(d)) => d,
-            (Some(Verdict::Success), None) => Verdict::RetryLater,
-            (Some(r), _) => r,
-            (None, _) => Verdict::RetryLater,
+            (_, Some(d)) => d,
+            (Some(Verdict::Success) | None, None) => Verdict::RetryLater,
+            (Some(r), None) => r,
         }
     }
 }

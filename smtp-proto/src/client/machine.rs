@@ -108,6 +108,17 @@ struct Txn {
 }
 
 impl Txn {
+    /// Records `verdict` as the outcome for every recipient RCPT
+    /// accepted: the refusal of DATA or of a BDAT chunk, or the one reply
+    /// after the body in SMTP.
+    fn decide_accepted(&mut self, verdict: Verdict) {
+        for &i in &self.accepted {
+            if let Some(r) = self.recipients.get_mut(i) {
+                r.delivery = Some(verdict);
+            }
+        }
+    }
+
     fn summary(&self) -> TransactionSummary {
         TransactionSummary {
             sender: self.sender,
@@ -535,6 +546,12 @@ impl Client {
                     if verdict.is_success() {
                         t.needs_rset = true;
                     } else {
+                        // No transaction: the MAIL refusal decides for
+                        // every recipient (RFC 5321 §4.2.1), whatever the
+                        // pipelined RCPTs are answered (a 503 echoes it).
+                        for r in &mut t.recipients {
+                            r.delivery = Some(verdict);
+                        }
                         t.phase = TxnPhase::Failed;
                         t.needs_rset = false;
                         self.held.clear();
@@ -571,9 +588,29 @@ impl Client {
                 let pipelining = self.pipelining();
                 let event = match self.txn.as_mut() {
                     Some(t) if !verdict.is_success() && t.phase != TxnPhase::Failed => {
+                        // RFC 3030 §2: after a 4xx or 5xx to a chunk "the
+                        // transaction should be considered failed and the
+                        // sender-SMTP MUST NOT send any additional BDAT
+                        // segments": the refusal is every accepted
+                        // recipient's.
                         t.phase = TxnPhase::Failed;
                         t.message = Some(verdict);
+                        t.decide_accepted(verdict);
                         t.needs_rset = true;
+                        // The caller sends no more of the body; the replies
+                        // to the chunks already sent are still due, so the
+                        // client reads (NeedInput), and the transaction
+                        // ends once they are in.
+                        self.state = State::Busy;
+                        // A BDAT LAST already sent after the refused chunk
+                        // is answered once (503, RFC 3030 §2), not once per
+                        // recipient as a final chunk in LMTP would be.
+                        let before = self.pending.len();
+                        self.pending
+                            .retain(|p| !matches!(p, Pending::BodyEnd(Some(_))));
+                        if self.pending.len() < before {
+                            self.pending.push_back(Pending::BodyEnd(None));
+                        }
                         Some(ClientEvent::Message {
                             recipient: None,
                             reply,
@@ -606,11 +643,7 @@ impl Client {
                             t.message = Some(worst(t.message, verdict));
                         }
                         None => {
-                            for &i in &t.accepted {
-                                if let Some(r) = t.recipients.get_mut(i) {
-                                    r.delivery = Some(verdict);
-                                }
-                            }
+                            t.decide_accepted(verdict);
                             t.message = Some(verdict);
                         }
                     }
@@ -1115,7 +1148,9 @@ impl Client {
             t.needs_rset = true;
         }
         if had_recipients {
+            // The message is refused for every accepted recipient.
             t.message = Some(verdict);
+            t.decide_accepted(verdict);
         }
         self.advance_txn();
         Ok(had_recipients.then_some(ClientEvent::Message {
