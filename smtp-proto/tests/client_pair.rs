@@ -319,8 +319,11 @@ fn pair_implicit_tls_auth_without_starttls() {
     assert!(pair.client.is_closed());
 }
 
+/// A text body over BDAT: no dot-stuffing, but line ends made CRLF and
+/// the last line ended, as over DATA (RFC 5321 §2.3.8); each BDAT size
+/// counts the bytes sent.
 #[test]
-fn pair_bdat_chunks() {
+fn pair_bdat_chunks_get_crlf_line_ends() {
     let job = Job::new(
         "a@example.net",
         &["b@example.org"],
@@ -333,8 +336,14 @@ fn pair_bdat_chunks() {
         .with_chunking(ChunkingPolicy::Prefer);
     let mut pair = Pair::new(cfg, server, Actor::new(vec![job]));
     pair.drive();
-    assert!(pair.client_wire.windows(4).any(|w| w == b"BDAT"));
-    assert_eq!(pair.app.messages, [b".raw\nbytes\r\n.\r\nend".to_vec()]);
+    assert!(contains(
+        &pair.client_wire,
+        b"BDAT 6\r\n.raw\r\nBDAT 10\r\nbytes\r\n.\r\nBDAT 5 LAST\r\nend\r\n"
+    ));
+    assert_eq!(
+        pair.app.messages,
+        [b".raw\r\nbytes\r\n.\r\nend\r\n".to_vec()]
+    );
     assert!(pair.summaries[0].all_delivered());
 }
 
@@ -659,7 +668,8 @@ mod body_roundtrip {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
         /// Any body, in any pieces, reaches our server as the body with its
-        /// line ends made CRLF (DATA), or unchanged (BDAT).
+        /// line ends made CRLF, over DATA and over BDAT alike; only a
+        /// BINARYMIME body (over BDAT) arrives unchanged.
         #[test]
         fn bodies_reach_the_server(
             pieces in proptest::collection::vec(
@@ -667,16 +677,24 @@ mod body_roundtrip {
                 0..6,
             ),
             bdat in any::<bool>(),
+            binary in any::<bool>(),
             max_read in 1usize..40,
         ) {
             let refs: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
-            let job = Job::new("a@example.net", &["b@example.org"], &refs);
+            let binary = bdat && binary;
+            let mut job = Job::new("a@example.net", &["b@example.org"], &refs);
+            if binary {
+                job = job.with_envelope(|e| e.with_body(smtp_proto::command::BodyType::BinaryMime));
+            }
             let chunking = if bdat { ChunkingPolicy::Prefer } else { ChunkingPolicy::Never };
             let cfg = client_config().with_tls(TlsPolicy::Off).with_chunking(chunking);
-            let mut pair = Pair::new(cfg, server_config(), Actor::new(vec![job])).with_max_read(max_read);
+            let mut server = server_config();
+            server.binarymime = binary;
+            let mut pair = Pair::new(cfg, server, Actor::new(vec![job])).with_max_read(max_read);
             pair.drive();
+            prop_assert_eq!(contains(&pair.client_wire, b"BDAT"), bdat);
             let body: Vec<u8> = pieces.concat();
-            let expect = if bdat { body } else { normalized(&body) };
+            let expect = if binary { body } else { normalized(&body) };
             prop_assert_eq!(&pair.app.messages, &vec![expect]);
             prop_assert!(pair.summaries[0].all_delivered());
         }

@@ -1060,7 +1060,7 @@ fn service_closing_mid_transaction_ends_the_session() {
 // ----- BDAT -----
 
 #[test]
-fn bdat_with_chunks_the_caller_chooses_and_last() {
+fn bdat_chunks_are_not_dot_stuffed_but_get_crlf_line_ends() {
     let s = script(&[
         GREET,
         &ehlo(&["PIPELINING", "CHUNKING"]),
@@ -1071,14 +1071,18 @@ fn bdat_with_chunks_the_caller_chooses_and_last() {
         "250 2.0.0 Ok: queued as Z\r\n",
         BYE,
     ]);
-    let j = Job::new("a@x.org", &["b@y.org"], &[b".a\n\r", b"..\n", b"end"]);
+    let j = Job::new("a@x.org", &["b@y.org"], &[b".a\n\r", b"\n..\n", b"end"]);
     let cfg = plain().with_chunking(ChunkingPolicy::Prefer);
     let run = run_split_invariant(cfg, &Actor::new(vec![j]), &[&s]);
     let w = run.wire_str();
     assert!(!w.contains("DATA"));
-    // No dot-stuffing, no line-end changes in chunks.
+    // No dot-stuffing, but CRLF line ends (RFC 5321 §2.3.8): the bare LF
+    // and the CR that the next piece's LF completes become CRLF, the last
+    // line is ended, and each size counts the bytes sent.
     assert!(
-        w.contains("RCPT TO:<b@y.org>\r\nBDAT 4\r\n.a\n\rBDAT 3\r\n..\nBDAT 3 LAST\r\nendQUIT\r\n"),
+        w.contains(
+            "RCPT TO:<b@y.org>\r\nBDAT 6\r\n.a\r\n\r\nBDAT 4\r\n..\r\nBDAT 5 LAST\r\nend\r\nQUIT\r\n"
+        ),
         "{w}"
     );
     assert!(run.summaries[0].all_delivered());
@@ -1100,7 +1104,7 @@ fn bdat_without_pipelining_waits_for_each_chunk_reply() {
     let cfg = plain().with_chunking(ChunkingPolicy::Prefer);
     let run = run_split_invariant(cfg.clone(), &Actor::new(vec![j]), &[&s]);
     assert_eq!(run.count("SendBody"), 2);
-    assert!(run.wire_str().contains("BDAT 2\r\nabBDAT 2 LAST\r\ncd"));
+    assert!(run.wire_str().contains("BDAT 2\r\nabBDAT 4 LAST\r\ncd\r\n"));
 
     // Directly: a second chunk before the first is answered is refused.
     let input = script(&[GREET, &ehlo(&["CHUNKING"]), OK, OK]);
@@ -1172,11 +1176,58 @@ fn bdat_chunk_refused_fails_the_message_and_rsets() {
         .any(|e| e.starts_with("Message") && e.contains("too big")));
     assert_eq!(run.summaries[0].message, Some(Verdict::Permanent));
     assert!(
-        run.wire_str().contains("BDAT 4 LAST\r\nbbbbRSET\r\nMAIL"),
+        run.wire_str()
+            .contains("BDAT 6 LAST\r\nbbbb\r\nRSET\r\nMAIL"),
         "{}",
         run.wire_str()
     );
     assert!(run.summaries[1].all_delivered());
+}
+
+/// RFC 5321 §2.3.8: a client sends CR and LF only as CRLF. With
+/// `ChunkingPolicy::Prefer` a body that is not BINARYMIME goes out over
+/// BDAT with the line ends it would get over DATA.
+#[test]
+fn prefer_bdat_sends_a_text_body_with_crlf_line_ends() {
+    let s = script(&[GREET, &ehlo(&["PIPELINING", "CHUNKING"]), OK, OK, OK, BYE]);
+    let j = Job::new(
+        "alice@example.net",
+        &["bob@example.org"],
+        &[b"Subject: t\n\nhi\n"],
+    );
+    let cfg = plain().with_chunking(ChunkingPolicy::Prefer);
+    let run = run_split_invariant(cfg, &Actor::new(vec![j]), &[&s]);
+    let w = run.wire_str();
+    assert!(
+        w.contains("BDAT 18 LAST\r\nSubject: t\r\n\r\nhi\r\nQUIT"),
+        "{w:?}"
+    );
+    assert!(!w.contains("t\n\nhi\n"), "bare LF on the wire: {w:?}");
+    assert!(run.summaries[0].all_delivered());
+}
+
+/// A BINARYMIME body goes out byte for byte over BDAT (RFC 3030 §3), bare
+/// CR and LF and a missing last line end included.
+#[test]
+fn binarymime_chunks_go_out_byte_for_byte() {
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING", "CHUNKING", "BINARYMIME"]),
+        OK,
+        OK,
+        OK,
+        OK,
+        BYE,
+    ]);
+    let j = Job::new("a@x.org", &["b@y.org"], &[b"a\r", b"\nb\n\r\x00", b"c"])
+        .with_envelope(|e| e.with_body(BodyType::BinaryMime));
+    let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
+    assert!(
+        run.wire_str()
+            .contains("BDAT 2\r\na\rBDAT 5\r\n\nb\n\r\x00BDAT 1 LAST\r\ncQUIT\r\n"),
+        "{:?}",
+        run.wire_str()
+    );
 }
 
 /// A BDAT chunk refused with 552 (RFC 3030 §2: the transaction has

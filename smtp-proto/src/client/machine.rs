@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::auth::{self, AuthCredentials, AuthFailure, CustomStep, Exchange};
 use super::config::{ChunkingPolicy, ClientConfig, Protocol, TlsPolicy};
+use super::body::LineEnds;
 use super::envelope::Envelope;
 use super::event::{
     ClientError, ClientEvent, RecipientStatus, Refusal, TransactionSummary, UsageError, Verdict,
@@ -100,6 +101,11 @@ struct Txn {
     accepted: Vec<usize>,
     message: Option<Verdict>,
     stuffer: Option<DotStuffer>,
+    /// BDAT of a body that is not BINARYMIME: its line ends are made
+    /// CRLF; `None` sends the chunks byte for byte.
+    lines: Option<LineEnds>,
+    /// The encoded chunk, whose length its BDAT line carries.
+    chunk: Vec<u8>,
     /// BDAT chunks sent.
     chunks: u32,
     /// The server holds transaction state that needs RSET when this
@@ -1032,6 +1038,8 @@ impl Client {
             accepted: Vec::new(),
             message: None,
             stuffer: None,
+            lines: (bdat && envelope.body != Some(BodyType::BinaryMime)).then(LineEnds::new),
+            chunk: Vec::new(),
             chunks: 0,
             needs_rset: false,
         });
@@ -1162,8 +1170,20 @@ impl Client {
 
     /// Sends a piece of the message body. With DATA the bytes are
     /// dot-stuffed and line ends made CRLF, so nothing in them can end the
-    /// message early; with BDAT the piece becomes one chunk, unchanged.
-    /// Empty pieces send nothing.
+    /// message early; with BDAT the piece becomes one chunk.
+    ///
+    /// Line ends go out as CRLF either way (RFC 5321 §2.3.8: CR and LF
+    /// "MUST" only be sent "as a `<CRLF>` sequence"): a bare CR or bare LF
+    /// becomes CRLF, a CR at the end of one piece and an LF at the start
+    /// of the next make one CRLF, and the last line gets a CRLF when it
+    /// lacks one, so a server stores the same bytes over DATA and over
+    /// BDAT. BDAT chunks are not dot-stuffed, and their `BDAT` size counts
+    /// the bytes actually sent. Only a `BODY=BINARYMIME` body
+    /// ([`Envelope::body`]) goes out byte for byte, each piece one chunk
+    /// unchanged (RFC 3030 §3).
+    ///
+    /// Empty pieces send nothing (nor does a piece that is only the LF
+    /// completing a CRLF over BDAT).
     ///
     /// Without PIPELINING, a BDAT chunk must be answered before the next
     /// one: wait for the next [`ClientEvent::SendBody`].
@@ -1172,13 +1192,15 @@ impl Client {
     }
 
     /// Ends the message: `CRLF.CRLF` with DATA (adding the last CRLF when
-    /// the body lacks it), `BDAT 0 LAST` with BDAT.
+    /// the body lacks it), `BDAT 0 LAST` with BDAT (`BDAT 2 LAST` and the
+    /// last line's missing CRLF, unless the body is BINARYMIME).
     pub fn end_body(&mut self) -> Result<(), ClientError> {
         self.write_body(&[], true)
     }
 
     /// Sends the last piece of the body and ends the message; with BDAT it
-    /// goes out as `BDAT n LAST`.
+    /// goes out as `BDAT n LAST` (line ends as for
+    /// [`Client::send_body`]).
     pub fn send_last(&mut self, data: &[u8]) -> Result<(), ClientError> {
         self.write_body(data, true)
     }
@@ -1192,14 +1214,27 @@ impl Client {
             _ => return Err(UsageError::NotInBody.into()),
         };
         if t.bdat {
-            if !data.is_empty() || last {
+            // The chunk as sent: its line ends made CRLF unless the body is
+            // BINARYMIME, so the BDAT size counts the bytes that go out.
+            let chunk = match t.lines.as_mut() {
+                Some(lines) => {
+                    t.chunk.clear();
+                    lines.encode(data, &mut t.chunk);
+                    if last {
+                        lines.finish(&mut t.chunk);
+                    }
+                    &t.chunk[..]
+                }
+                None => data,
+            };
+            if !chunk.is_empty() || last {
                 Command::Bdat {
-                    size: data.len() as u64,
+                    size: chunk.len() as u64,
                     last,
                 }
                 .write_to(out);
                 t.chunks = t.chunks.saturating_add(1);
-                out.extend_from_slice(data);
+                out.extend_from_slice(chunk);
                 if !last {
                     self.pending.push_back(Pending::Bdat);
                     if !pipelining {

@@ -118,6 +118,7 @@
 //! ```
 
 mod auth;
+mod body;
 mod config;
 mod envelope;
 mod event;
