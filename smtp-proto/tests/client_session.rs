@@ -1013,6 +1013,40 @@ fn four_hundreds_and_five_hundreds_are_classified() {
     }
 }
 
+/// The server accepts the message with a 250 whose line is 600 octets,
+/// over the 512 of RFC 5321 §4.5.3.1.5 (§4.5.3.1 asks for no such limits
+/// where they can be avoided): the default reply limits take it, so the
+/// delivered message is reported delivered and not sent again. A client
+/// configured for the strict 512 refuses the line.
+#[test]
+fn a_600_octet_final_reply_still_reports_the_message_delivered() {
+    let long = format!("250 2.0.0 Ok: queued as {}\r\n", "X".repeat(574));
+    assert_eq!(long.len(), 600);
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        OK,
+        OK,
+        "354 go\r\n",
+        &long,
+        BYE,
+    ]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    assert_eq!(run.error, None);
+    assert!(run.summaries[0].all_delivered(), "{:?}", run.events);
+    assert!(run.has_event("Message"));
+
+    let strict = plain()
+        .with_reply_limits(smtp_proto::reply::DecoderConfig::default().with_max_line_len(512));
+    let run = client_support::run_with(strict, &Actor::new(vec![job()]), &[&s], &|_| Vec::new());
+    assert!(
+        matches!(run.error, Some(ClientError::BadReply(_))),
+        "{:?}",
+        run.error
+    );
+    assert!(run.summaries.is_empty());
+}
+
 #[test]
 fn several_transactions_then_quit() {
     let s = script(&[

@@ -262,37 +262,49 @@ fn reply_parse_wants_exactly_one_reply() {
 
 // ------------------------------------------------------------------- limits
 
+/// The default line limit is 2048 octets, CRLF included: more than the
+/// 512 of RFC 5321 §4.5.3.1.5, which servers pass (§4.5.3.1 asks
+/// receivers to avoid such limits where they can).
 #[test]
-fn line_of_512_octets_is_accepted_and_513_is_not() {
-    let mut ok = b"250 ".to_vec();
-    ok.resize(510, b'x');
-    ok.extend_from_slice(b"\r\n");
-    assert_eq!(ok.len(), 512);
-    assert_eq!(one(&ok).text().len(), 506);
-
-    let mut long = b"250 ".to_vec();
-    long.resize(511, b'x');
-    long.extend_from_slice(b"\r\n");
-    assert_eq!(err(&long).kind(), ReplyErrorKind::LineTooLong);
+fn line_of_2048_octets_is_accepted_and_2049_is_not() {
+    let line = |len: usize| {
+        let mut l = b"250 ".to_vec();
+        l.resize(len - 2, b'x');
+        l.extend_from_slice(b"\r\n");
+        l
+    };
+    assert_eq!(one(&line(513)).text().len(), 507);
+    let ok = line(2048);
+    assert_eq!(one(&ok).text().len(), 2042);
+    assert_eq!(err(&line(2049)).kind(), ReplyErrorKind::LineTooLong);
 }
 
 #[test]
 fn line_limit_is_configurable() {
-    let config = DecoderConfig::default().with_max_line_len(2000);
+    let config = DecoderConfig::default().with_max_line_len(4000);
     let mut input = b"250 ".to_vec();
-    input.resize(1500, b'x');
+    input.resize(3000, b'x');
     input.extend_from_slice(b"\r\n");
     let (events, left) = decode_pieces(config, &[&input]);
     assert_eq!(left, 0);
     assert!(matches!(&events[..], [Event::Reply { code: 250, .. }]));
     let (events, _) = decode_pieces(DecoderConfig::default(), &[&input]);
     assert_eq!(events, vec![Event::Error(ReplyErrorKind::LineTooLong)]);
+    // The strict RFC 5321 limit, for callers that want it.
+    let strict = DecoderConfig::default().with_max_line_len(512);
+    let mut input = b"250 ".to_vec();
+    input.resize(511, b'x');
+    input.extend_from_slice(b"\r\n");
+    let (events, _) = decode_pieces(strict, &[&input]);
+    assert_eq!(events, vec![Event::Error(ReplyErrorKind::LineTooLong)]);
+    let (events, _) = decode_pieces(DecoderConfig::default(), &[&input]);
+    assert!(matches!(&events[..], [Event::Reply { code: 250, .. }]));
 }
 
 #[test]
 fn over_long_line_is_dropped_then_decoding_resumes() {
     let mut input = b"250-".to_vec();
-    input.extend(std::iter::repeat_n(b'x', 2000));
+    input.extend(std::iter::repeat_n(b'x', 5000));
     input.extend_from_slice(
         b"\r\n250-more of the bad reply\r\n250 tail of the bad reply\r\n221 bye\r\n",
     );
@@ -311,7 +323,7 @@ fn over_long_line_is_dropped_then_decoding_resumes() {
     );
     // An over-long last line: the next line starts the next reply.
     let mut input = b"250 ".to_vec();
-    input.extend(std::iter::repeat_n(b'x', 2000));
+    input.extend(std::iter::repeat_n(b'x', 5000));
     input.extend_from_slice(b"\r\n354 go ahead\r\n");
     assert_eq!(
         decode_all(&input),
@@ -325,7 +337,7 @@ fn over_long_line_is_dropped_then_decoding_resumes() {
     );
     // An over-long line in the middle of a reply.
     let mut input = b"250-first\r\n250-".to_vec();
-    input.extend(std::iter::repeat_n(b'x', 2000));
+    input.extend(std::iter::repeat_n(b'x', 5000));
     input.extend_from_slice(b"\r\n250 last\r\n221 bye\r\n");
     assert_eq!(
         decode_all(&input),
@@ -392,9 +404,11 @@ fn over_long_reply_is_an_error_and_its_remaining_lines_are_skipped() {
 }
 
 #[test]
-fn default_limits_follow_rfc_5321() {
+fn default_limits_take_more_than_the_rfc_5321_line() {
     let config = DecoderConfig::default();
-    assert_eq!(config.max_line_len, 512);
+    assert_eq!(config.max_line_len, 2048);
+    assert_eq!(config.max_line_len, DecoderConfig::DEFAULT_MAX_LINE_LEN);
+    assert_eq!(config.max_reply_len, 32 * 1024);
     assert!(config.max_reply_len > config.max_line_len);
     assert_eq!(config.line_endings, LineEndings::Strict);
 }

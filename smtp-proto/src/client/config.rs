@@ -83,7 +83,10 @@ pub struct ClientConfig {
     /// [`AuthCredentials::Custom`]: super::AuthCredentials::Custom
     /// [`AuthFailure::TooManyRounds`]: super::AuthFailure::TooManyRounds
     pub max_auth_rounds: usize,
-    /// Limits of the reply decoder.
+    /// Limits of the reply decoder. By default a reply line may have
+    /// [`DecoderConfig::DEFAULT_MAX_LINE_LEN`] octets (2048, more than the
+    /// 512 of RFC 5321 §4.5.3.1.5, which servers pass), and a whole reply
+    /// [`DecoderConfig::DEFAULT_MAX_REPLY_LEN`] (32 KiB).
     pub replies: DecoderConfig,
     /// The RFC 5321 §4.5.3.2 timeouts reported by
     /// [`Client::timeout`](super::Client::timeout).

@@ -41,8 +41,19 @@ pub struct DecoderConfig {
 }
 
 impl DecoderConfig {
-    /// 512 octets: the RFC 5321 §4.5.3.1.5 reply line limit, CRLF included.
-    pub const DEFAULT_MAX_LINE_LEN: usize = 512;
+    /// 2048 octets, reply code and CRLF included.
+    ///
+    /// RFC 5321 §4.5.3.1.5 sets 512 octets as the most a server should
+    /// write on one reply line, but §4.5.3.1 adds: "To the maximum extent
+    /// possible, implementation techniques that impose no limits on the
+    /// length of these objects should be used." Servers do write longer
+    /// lines (a queue id with a long text after the message, a verbose
+    /// refusal), and refusing one turns a delivered message into a failed
+    /// one the client then sends again. So the reader takes four times the
+    /// limit by default; [`DecoderConfig::with_max_line_len`] sets another
+    /// (512 for the strict RFC limit). Replies this crate writes keep to
+    /// 512 octets a line ([`OwnedReply`](super::OwnedReply)).
+    pub const DEFAULT_MAX_LINE_LEN: usize = 2048;
     /// 32 KiB for a whole multi-line reply.
     pub const DEFAULT_MAX_REPLY_LEN: usize = 32 * 1024;
 
