@@ -124,6 +124,43 @@ fn ehlo_and_helo_refused_quits() {
     assert!(run.closed);
 }
 
+/// RFC 5321 §4.1.1.1: the EHLO argument is an ASCII `Domain` (or address
+/// literal); RFC 6531 allows U-labels only once SMTPUTF8 is in use, which
+/// the client cannot know before the EHLO reply. A U-label hello domain is
+/// refused with a typed error on the first call, before anything is sent;
+/// its A-label form works.
+#[test]
+fn utf8_hello_domain_is_refused_before_anything_is_sent() {
+    use smtp_proto::client::{ClientConfig, ConfigError};
+    use smtp_proto::command::Domain;
+    let cfg =
+        ClientConfig::new(Domain::new("b\u{fc}cher.example").unwrap()).with_tls(TlsPolicy::Off);
+    assert_eq!(cfg.check(), Err(ConfigError::NonAsciiHelloDomain));
+    let mut c = Client::new(cfg);
+    let err = c.handle_input(GREET.as_bytes()).unwrap_err();
+    assert_eq!(err, ClientError::Config(ConfigError::NonAsciiHelloDomain));
+    assert!(!err.is_remote());
+    assert!(c.is_closed());
+    assert!(!c.has_transmit());
+    assert_eq!(
+        c.handle_input(GREET.as_bytes()).unwrap().outcome,
+        Outcome::Closed
+    );
+
+    let cfg =
+        ClientConfig::new(Domain::new("xn--bcher-kva.example").unwrap()).with_tls(TlsPolicy::Off);
+    assert_eq!(cfg.check(), Ok(()));
+    let mut c = Client::new(cfg);
+    let step = c.handle_input(GREET.as_bytes()).unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::Greeting { .. })
+    ));
+    let mut wire = Vec::new();
+    c.poll_transmit(&mut wire);
+    assert_eq!(wire, b"EHLO xn--bcher-kva.example\r\n");
+}
+
 #[test]
 fn capabilities_are_kept_for_the_session() {
     let mut c = Client::new(plain());

@@ -47,6 +47,12 @@ pub enum ChunkingPolicy {
 
 /// Configuration of a [`Client`](super::Client).
 ///
+/// [`ClientConfig::hello_domain`] must be ASCII: a domain in A-labels
+/// (`xn--bcher-kva.example`, not `bücher.example`) or an address literal.
+/// The core does no IDNA conversion; [`ClientConfig::check`] tells whether
+/// a configuration is usable, and a [`Client`](super::Client) built from
+/// one that is not refuses to start (see [`ConfigError`]).
+///
 /// ```
 /// use smtp_proto::client::{ClientConfig, TlsPolicy};
 /// use smtp_proto::command::Domain;
@@ -60,6 +66,13 @@ pub enum ChunkingPolicy {
 #[non_exhaustive]
 pub struct ClientConfig {
     /// The domain (or address literal) sent with EHLO, HELO or LHLO.
+    ///
+    /// It must be ASCII, with internationalized labels as A-labels
+    /// (`xn--...`): EHLO goes out before the client can know whether the
+    /// server offers SMTPUTF8, and RFC 5321 §4.1.1.1 takes an ASCII
+    /// `Domain` there (RFC 6531 allows U-labels only once SMTPUTF8 is in
+    /// use). A UTF-8 domain is refused with
+    /// [`ConfigError::NonAsciiHelloDomain`] before anything is sent.
     pub hello_domain: Domain<'static>,
     /// SMTP or LMTP.
     pub protocol: Protocol,
@@ -110,6 +123,28 @@ impl ClientConfig {
             replies: DecoderConfig::default(),
             timeouts: Timeouts::default(),
         }
+    }
+
+    /// Checks that the configuration can be used: the
+    /// [`ClientConfig::hello_domain`] is ASCII. A [`Client`](super::Client)
+    /// runs this check itself and refuses to start when it fails
+    /// ([`ClientError::Config`](super::ClientError::Config)); call it to
+    /// find out before connecting.
+    ///
+    /// ```
+    /// use smtp_proto::client::{ClientConfig, ConfigError};
+    /// use smtp_proto::command::Domain;
+    ///
+    /// let ok = ClientConfig::new(Domain::new("xn--bcher-kva.example").unwrap());
+    /// assert_eq!(ok.check(), Ok(()));
+    /// let utf8 = ClientConfig::new(Domain::new("bücher.example").unwrap());
+    /// assert_eq!(utf8.check(), Err(ConfigError::NonAsciiHelloDomain));
+    /// ```
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.hello_domain.is_utf8() {
+            return Err(ConfigError::NonAsciiHelloDomain);
+        }
+        Ok(())
     }
 
     /// Sets [`ClientConfig::protocol`].
@@ -182,4 +217,16 @@ impl Default for ClientConfig {
         // "localhost" is a valid Domain.
         Self::new(Domain(std::borrow::Cow::Borrowed("localhost")))
     }
+}
+
+/// A [`ClientConfig`] the client cannot use; see [`ClientConfig::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// [`ClientConfig::hello_domain`] holds UTF-8 (U-labels). EHLO, HELO
+    /// and LHLO take an ASCII domain (RFC 5321 §4.1.1.1: `"EHLO" SP (
+    /// Domain / address-literal ) CRLF`, `Domain` being letters, digits
+    /// and hyphens); convert it to A-labels (`xn--...`) first.
+    #[error("the hello domain must be ASCII (A-labels), not UTF-8")]
+    NonAsciiHelloDomain,
 }

@@ -1,6 +1,7 @@
 //! What the client machine reports: events, verdicts and errors.
 
 use super::auth::AuthFailure;
+use super::config::ConfigError;
 use crate::reply::{OwnedReply, Reply, ReplyError};
 use crate::sasl::{CustomMechanism, SaslError};
 use crate::status::ReplyCode;
@@ -539,9 +540,11 @@ pub enum UsageError {
 
 /// Errors of the client machine.
 ///
-/// [`ClientError::Refused`] and [`ClientError::Usage`] change nothing; the
-/// others mean the server broke the protocol: the session is closed and
-/// the caller should drop the connection.
+/// [`ClientError::Refused`] and [`ClientError::Usage`] change nothing;
+/// [`ClientError::Config`] means the session could not start (closed
+/// before anything was sent); the others mean the server broke the
+/// protocol: the session is closed and the caller should drop the
+/// connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -561,13 +564,22 @@ pub enum ClientError {
     /// The call does not fit the client's state.
     #[error("usage error: {0}")]
     Usage(UsageError),
+    /// The [`ClientConfig`](super::ClientConfig) cannot be used (see
+    /// [`ClientConfig::check`](super::ClientConfig::check)): the first
+    /// [`Client::handle_input`](super::Client::handle_input) returns this
+    /// and closes the session, before anything is sent.
+    #[error("unusable configuration: {0}")]
+    Config(ConfigError),
 }
 
 impl ClientError {
     /// True when the server broke the protocol and the session is closed.
     #[must_use]
     pub fn is_remote(&self) -> bool {
-        !matches!(self, ClientError::Refused(_) | ClientError::Usage(_))
+        !matches!(
+            self,
+            ClientError::Refused(_) | ClientError::Usage(_) | ClientError::Config(_)
+        )
     }
 }
 

@@ -5,8 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::auth::{self, AuthCredentials, AuthFailure, CustomStep, Exchange};
-use super::config::{ChunkingPolicy, ClientConfig, Protocol, TlsPolicy};
 use super::body::LineEnds;
+use super::config::{ChunkingPolicy, ClientConfig, ConfigError, Protocol, TlsPolicy};
 use super::envelope::Envelope;
 use super::event::{
     ClientError, ClientEvent, RecipientStatus, Refusal, TransactionSummary, UsageError, Verdict,
@@ -141,6 +141,9 @@ impl Txn {
 /// [module documentation](super) for a complete run loop.
 pub struct Client {
     config: ClientConfig,
+    /// Why the configuration cannot be used, reported by the first
+    /// `handle_input`.
+    unusable: Option<ConfigError>,
     decoder: ReplyDecoder,
     state: State,
     out: Vec<u8>,
@@ -188,14 +191,21 @@ fn write(cmd: &Command<'_>) -> Vec<u8> {
 
 impl Client {
     /// A client at the start of a connection, waiting for the greeting.
+    ///
+    /// A configuration that [`ClientConfig::check`] refuses (a UTF-8
+    /// hello domain) gives a client whose first
+    /// [`Client::handle_input`] returns [`ClientError::Config`] and
+    /// closes the session, before anything is sent.
     #[must_use]
     pub fn new(config: ClientConfig) -> Self {
+        let unusable = config.check().err();
         let decoder = ReplyDecoder::with_config(config.replies);
         let tls = config.implicit_tls;
         let mut pending = VecDeque::new();
         pending.push_back(Pending::Greeting);
         Self {
             config,
+            unusable,
             decoder,
             state: State::Busy,
             out: Vec::new(),
@@ -357,11 +367,15 @@ impl Client {
     /// `NeedInput`, `Paused` or `Closed`.
     ///
     /// An `Err` other than [`ClientError::Usage`] means the server broke
-    /// the protocol; the session is then closed.
+    /// the protocol, or for [`ClientError::Config`] on the first call that
+    /// the configuration cannot be used; the session is then closed.
     pub fn handle_input<'a>(
         &mut self,
         input: &'a [u8],
     ) -> Result<Step<ClientEvent<'a>>, ClientError> {
+        if let Some(e) = self.unusable.take() {
+            return Err(self.fail(ClientError::Config(e)));
+        }
         if let Some(d) = self.deferred.pop_front() {
             return Ok(Step::event(0, self.deferred_event(d)));
         }

@@ -18,7 +18,9 @@
 //! Errors come in three kinds: the server broke the protocol (the session
 //! is closed), the call did not fit the state ([`UsageError`], nothing
 //! changes), or the message needs something the server lacks
-//! ([`Refusal`], refused before anything is sent).
+//! ([`Refusal`], refused before anything is sent). A configuration the
+//! client cannot use ([`ConfigError`]: a hello domain that is not ASCII)
+//! fails the first [`Client::handle_input`] before anything is sent.
 //!
 //! # Which call fits when
 //!
@@ -126,7 +128,7 @@ mod machine;
 
 pub use crate::session::{Outcome, Phase, Step, Timeouts};
 pub use auth::{AuthCredentials, AuthFailure, CustomCredentials};
-pub use config::{ChunkingPolicy, ClientConfig, Protocol, TlsPolicy};
+pub use config::{ChunkingPolicy, ClientConfig, ConfigError, Protocol, TlsPolicy};
 pub use envelope::{Envelope, Recipient};
 pub use event::{
     ClientError, ClientEvent, OwnedClientEvent, RecipientStatus, Refusal, TransactionSummary,
