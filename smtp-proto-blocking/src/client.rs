@@ -257,12 +257,9 @@ where
                 io.start += consumed;
                 send(&mut stream, client, &mut io.out)?;
             }
-            // A refused BDAT chunk leaves the replies to the chunks sent
-            // after it to come while the machine stays in the body: read
-            // them.
-            Outcome::NeedInput | Outcome::Paused
-                if matches!(step.outcome, Outcome::NeedInput) || client.wants_body() =>
-            {
+            // After a refused BDAT chunk too: the machine asks for the
+            // replies still due to the chunks sent after it.
+            Outcome::NeedInput => {
                 io.start += consumed;
                 send(&mut stream, client, &mut io.out)?;
                 if client.is_closed() {

@@ -23,7 +23,7 @@ use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
 use smtp_proto_blocking::server::{ServeEnd, ServeError, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::client::{
     AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Envelope,
-    Protocol, TlsPolicy,
+    Protocol, TlsPolicy, Verdict,
 };
 use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto_blocking::smtp_proto::sasl::SaslMechanism;
@@ -45,6 +45,8 @@ struct ClientLog {
     auth_failed: bool,
     tls_unavailable: bool,
     delivered: Vec<usize>,
+    /// Each recipient's verdict in the last transaction summary.
+    verdicts: Vec<Verdict>,
     closed_with: Option<u16>,
     tls_at_ready: Option<bool>,
 }
@@ -119,6 +121,7 @@ impl ClientHandler for Sender {
             }
             ClientEvent::TransactionEnd(summary) => {
                 self.log.delivered = summary.delivered().collect();
+                self.log.verdicts = summary.recipients.iter().map(|r| r.verdict()).collect();
                 self.next(client)?;
             }
             ClientEvent::Closed { reply } => self.log.closed_with = Some(reply.code().get()),
@@ -793,7 +796,10 @@ fn many_small_pipelined_bdat_chunks_do_not_stall() {
 #[test]
 fn refused_pipelined_chunk_stops_the_body() {
     // The server refuses the chunk that passes its size limit; the client
-    // sees the refusal between pieces and sends no more of the message.
+    // sees the refusal between pieces and sends no more of the message,
+    // reads the replies still due to the chunks it had sent, and ends the
+    // transaction with the refusal as the recipient's verdict (RFC 3030
+    // §2), then quits: the run ends, not `RunError::Stalled`.
     let mut config = server_config();
     config.max_message_size = Some(20_000);
     let body = two_megabytes();
@@ -813,6 +819,7 @@ fn refused_pipelined_chunk_stops_the_body() {
         "stopped after the refusal: {} of {pieces} pieces",
         sender.next_piece
     );
+    assert_eq!(sender.log.verdicts, [Verdict::Permanent]);
     assert_eq!(sender.log.closed_with, Some(221));
 }
 

@@ -366,7 +366,10 @@ where
                     // buffer and the socket buffers while the body is
                     // written, and both sides would wait on each other.
                     // An accepted chunk gives no event; any other event (a
-                    // refused chunk, 421) ends the body.
+                    // refused chunk, 421) ends the body. After a refused
+                    // chunk the machine asks for input while the replies
+                    // to the chunks sent after it are due: the session
+                    // loop reads them once the body is left.
                     let mut body_ends = false;
                     loop {
                         let step = client.handle_input(&buf[start..])?;

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
-use smtp_proto_tokio::smtp_proto::client::{ChunkingPolicy, Client, ClientEvent, TlsPolicy};
+use smtp_proto_tokio::smtp_proto::client::{
+    ChunkingPolicy, Client, ClientEvent, TlsPolicy, TransactionSummary, Verdict,
+};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,6 +27,9 @@ struct Pieces {
     send_body_events: usize,
     delivered: Option<bool>,
     closing: Option<String>,
+    /// The server's verdict on the message, as it wrote it.
+    message: Option<String>,
+    summary: Option<TransactionSummary>,
 }
 
 impl Pieces {
@@ -36,6 +41,8 @@ impl Pieces {
             send_body_events: 0,
             delivered: None,
             closing: None,
+            message: None,
+            summary: None,
         }
     }
 
@@ -60,8 +67,13 @@ impl ClientHandler for Pieces {
                 self.send_body_events += 1;
                 Ok(())
             }
+            ClientEvent::Message { reply, .. } => {
+                self.message = Some(String::from_utf8_lossy(reply.as_bytes()).into_owned());
+                Ok(())
+            }
             ClientEvent::TransactionEnd(summary) => {
                 self.delivered = Some(summary.all_delivered());
+                self.summary = Some(summary);
                 client.quit()
             }
             ClientEvent::ServiceClosing { reply } => {
@@ -189,6 +201,122 @@ async fn many_small_pipelined_bdat_chunks_do_not_stall() {
     let app = deliver_over_bdat(small_buffer_pair().await, true, vec![line; 20_000]).await;
     // Pipelined: one SendBody for the whole message.
     assert_eq!(app.send_body_events, 1);
+}
+
+/// A scripted server offering PIPELINING and CHUNKING that refuses the
+/// first BDAT chunk (552) and answers every later one with 503 (RFC 3030
+/// §2), each once it has read the chunk whole; everything else gets 250,
+/// QUIT 221. Returns the command lines it read.
+async fn refuse_the_first_chunk(mut s: TcpStream) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    s.write_all(b"220 mx.example.net ESMTP\r\n")
+        .await
+        .expect("write");
+    let mut chunks = 0;
+    tokio::time::timeout(BOUND, async {
+        for _ in 0..100 {
+            let mut line = None;
+            for _ in 0..100_000 {
+                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                    line = Some(String::from_utf8_lossy(&buf[..i]).into_owned());
+                    buf.drain(..i + 2);
+                    break;
+                }
+                let n = s.read(&mut chunk).await.expect("read");
+                assert!(n > 0, "the client closed before QUIT");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let line = line.expect("a command line");
+            let reply: &[u8] = if line.starts_with("EHLO ") {
+                b"250-mx.example.net\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
+            } else if let Some(args) = line.strip_prefix("BDAT ") {
+                let size: usize = args
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("size");
+                let mut left = size - size.min(buf.len());
+                buf.drain(..size.min(buf.len()));
+                for _ in 0..100_000 {
+                    if left == 0 {
+                        break;
+                    }
+                    let want = left.min(chunk.len());
+                    let n = s.read(&mut chunk[..want]).await.expect("read");
+                    assert!(n > 0, "the client closed in a chunk");
+                    left -= n;
+                }
+                assert_eq!(left, 0, "chunk read whole");
+                chunks += 1;
+                if chunks == 1 {
+                    b"552 5.3.4 message too big\r\n"
+                } else {
+                    b"503 5.5.1 no transaction\r\n"
+                }
+            } else if line == "QUIT" {
+                b"221 2.0.0 bye\r\n"
+            } else {
+                b"250 2.0.0 ok\r\n"
+            };
+            s.write_all(reply).await.expect("write");
+            seen.push(line);
+            if seen.last().is_some_and(|l| l == "QUIT") {
+                return;
+            }
+        }
+        panic!("no QUIT after 100 commands");
+    })
+    .await
+    .expect("bounded");
+    seen
+}
+
+/// The server refuses the first of several pipelined BDAT chunks while the
+/// client still writes the body. The client sends no more chunks, reads
+/// the reply still due for the chunk already sent, and ends the
+/// transaction with the refusal reported (not `RunError::Stalled`), then
+/// quits.
+#[tokio::test]
+async fn a_refused_pipelined_chunk_ends_the_transaction_with_the_refusal() {
+    let (c, s) = small_buffer_pair().await;
+    let server = tokio::spawn(refuse_the_first_chunk(s));
+    let line = format!("{}\r\n", "y".repeat(98)).into_bytes();
+    // A small first chunk, then chunks far larger than the socket buffers:
+    // the server refuses the first while the second is still being
+    // written, and the client reads the refusal meanwhile.
+    let mut app = Pieces::new(vec![
+        line.repeat(100),
+        line.repeat(10_000),
+        line.repeat(10_000),
+    ]);
+    let mut client =
+        Client::new(client_config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
+    let end = run_bounded(c, &mut client, &mut app).await;
+    assert!(end.is_ok(), "{end:?}");
+    assert_eq!(
+        app.message.as_deref(),
+        Some("552 5.3.4 message too big\r\n")
+    );
+    let summary = app.summary.expect("the transaction ended");
+    assert_eq!(summary.message, Some(Verdict::Permanent));
+    assert_eq!(summary.recipients[0].verdict(), Verdict::Permanent);
+    assert!(client.is_closed());
+    let seen = join(server).await;
+    assert_eq!(
+        seen,
+        [
+            "EHLO client.example.com",
+            "MAIL FROM:<a@example.com>",
+            "RCPT TO:<b@example.org>",
+            "BDAT 10000",
+            "BDAT 1000000",
+            "QUIT",
+        ]
+    );
+    // The third piece was never asked for.
+    assert_eq!(app.next, 2);
 }
 
 #[tokio::test]
