@@ -174,6 +174,11 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// See [`RunError`]. After an error the connection is dropped; nothing
 /// more is sent.
 ///
+/// A configuration the machine cannot use (see `ClientConfig::check`: a
+/// hello domain that is not ASCII) returns
+/// `RunError::Client(ClientError::Config(_))` before anything is sent, an
+/// implicit-TLS handshake included.
+///
 /// When writing the body fails (a server that refuses a message may
 /// answer and close at once), the driver reads what the server sent
 /// before (a bounded number of reads, each within the machine's timeout)
@@ -191,6 +196,9 @@ where
     S: Transport,
     H: ClientHandler,
 {
+    // The machine refuses such a configuration at its first step; checked
+    // here too so that not even an implicit-TLS handshake goes out.
+    client.config().check().map_err(ClientError::Config)?;
     let implicit = match (client.config().implicit_tls, options.tls.as_ref()) {
         (false, _) => None,
         (true, Some(tls)) => Some(tls),

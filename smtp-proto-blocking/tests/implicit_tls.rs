@@ -22,7 +22,8 @@ use rustls::pki_types::ServerName;
 use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
 use smtp_proto_blocking::server::{ServeEnd, ServeError, ServeOptions};
 use smtp_proto_blocking::smtp_proto::client::{
-    AuthCredentials, Client, ClientConfig, ClientEvent, Envelope, TlsPolicy,
+    AuthCredentials, Client, ClientConfig, ClientError, ClientEvent, ConfigError, Envelope,
+    TlsPolicy,
 };
 use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto_blocking::smtp_proto::sasl::SaslMechanism;
@@ -373,6 +374,43 @@ fn run_refuses_implicit_tls_without_tls_options_and_sends_nothing() {
 
     assert!(
         matches!(result, Err(RunError::ImplicitTlsNotConfigured)),
+        "{result:?}"
+    );
+    assert_nothing_sent(closed, &got, "client");
+    assert!(submitter.events.is_empty(), "{:?}", submitter.events);
+}
+
+/// A hello domain in UTF-8 (U-labels) cannot go out in EHLO (RFC 5321
+/// §4.1.1.1): `run` refuses the configuration before anything is sent,
+/// not even the ClientHello of implicit TLS.
+#[test]
+fn run_refuses_a_utf8_hello_domain_before_the_handshake() {
+    let (_, client_tls) = tls_configs();
+    let (addr, peer) = spawn_peer(move |mut s| {
+        let mut got = Vec::new();
+        let closed = read_to_close(&mut s, &mut got);
+        (closed, got)
+    });
+    let config = ClientConfig::new(Domain::new("b\u{fc}cher.example").expect("domain"))
+        .with_tls(TlsPolicy::Required)
+        .with_implicit_tls(true)
+        .with_timeouts(bounded_timeouts());
+    let mut client = Client::new(config);
+    let mut submitter = Submitter::default();
+    let result = run(
+        connect(addr),
+        &mut client,
+        &mut submitter,
+        &run_options(client_tls),
+    );
+    let (closed, got) = peer.join().expect("peer");
+    assert!(
+        matches!(
+            result,
+            Err(RunError::Client(ClientError::Config(
+                ConfigError::NonAsciiHelloDomain
+            )))
+        ),
         "{result:?}"
     );
     assert_nothing_sent(closed, &got, "client");

@@ -203,6 +203,11 @@ fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
 /// [`ClientEvent::ServiceClosing`]). The machine must be new: it waits for
 /// the server's greeting.
 ///
+/// A configuration the machine cannot use (see `ClientConfig::check`: a
+/// hello domain that is not ASCII) returns
+/// `RunError::Client(ClientError::Config(_))` before anything is sent, an
+/// implicit-TLS handshake included.
+///
 /// When a write of the message body fails because the server closed the
 /// connection, the replies it sent before closing are still read and
 /// handed to the handler: a `421` ends the session as it would at any
@@ -251,6 +256,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: ClientHandler,
 {
+    // The machine refuses such a configuration at its first step; checked
+    // here too so that not even an implicit-TLS handshake goes out.
+    client.config().check().map_err(ClientError::Config)?;
     let mut stream: MaybeTls<S, TlsStream<S>> = if client.config().implicit_tls {
         let Some((connector, name)) = options.tls.as_ref() else {
             return Err(RunError::ImplicitTlsWithoutConnector);

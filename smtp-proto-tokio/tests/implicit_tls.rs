@@ -16,7 +16,9 @@ use std::time::Duration;
 use smtp_proto_tokio::client::{self, RunError, RunOptions};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
-use smtp_proto_tokio::smtp_proto::client::{AuthCredentials, Client, TlsPolicy};
+use smtp_proto_tokio::smtp_proto::client::{
+    AuthCredentials, Client, ClientError, ConfigError, TlsPolicy,
+};
 use smtp_proto_tokio::smtp_proto::sasl::SaslMechanism;
 use smtp_proto_tokio::smtp_proto::server::{Rejection, ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::tls::StartTlsError;
@@ -381,6 +383,38 @@ async fn implicit_tls_client_refuses_a_plaintext_server() {
     assert_eq!(got.first(), Some(&TLS_HANDSHAKE_RECORD), "{got:?}");
     assert!(!contains(&got, b"EHLO"), "{got:?}");
     assert!(!contains(&got, b"AUTH"), "{got:?}");
+}
+
+/// A hello domain in UTF-8 (U-labels) cannot go out in EHLO (RFC 5321
+/// §4.1.1.1): `run` refuses the configuration before anything is sent,
+/// not even the ClientHello of implicit TLS.
+#[tokio::test]
+async fn run_refuses_a_utf8_hello_domain_before_the_handshake() {
+    let (_, client_tls) = tls_configs();
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move { read_to_close(&mut s).await });
+    let mut app = submit(None, b"x\r\n");
+    let config = smtp_proto_tokio::smtp_proto::client::ClientConfig::new(
+        smtp_proto_tokio::smtp_proto::command::Domain::new("b\u{fc}cher.example").expect("domain"),
+    )
+    .with_implicit_tls(true);
+    let mut client = Client::new(config);
+    let mut opts = RunOptions::default();
+    opts.tls = Some((TlsConnector::from(client_tls), localhost()));
+    let end = tokio::time::timeout(BOUND, client::run(c, &mut client, &mut app, &opts))
+        .await
+        .expect("bounded");
+    assert!(
+        matches!(
+            end,
+            Err(RunError::Client(ClientError::Config(
+                ConfigError::NonAsciiHelloDomain
+            )))
+        ),
+        "{end:?}"
+    );
+    assert!(!app.greeted);
+    assert_eq!(join(server).await, b"", "nothing sent");
 }
 
 #[tokio::test]
