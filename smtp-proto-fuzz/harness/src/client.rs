@@ -27,7 +27,13 @@
 //!   the input length;
 //! - memory stays bounded: when the client asks for input, the caller's
 //!   buffer holds no more than the longest reply allowed (32 KiB and a
-//!   line);
+//!   line of the configuration's reply limits);
+//! - `Paused` only when a call fits: the client is idle or wants body
+//!   bytes (while replies are due it asks for input, a refused pipelined
+//!   BDAT chunk included);
+//! - everything the client writes holds CR and LF only as CRLF (RFC 5321
+//!   §2.3.8), message bodies over DATA and over BDAT included, unless a
+//!   BINARYMIME message was sent (its chunks go out byte for byte);
 //! - a protocol error closes the session;
 //! - a custom mechanism's challenge is reported with a round from 1 to
 //!   `ClientConfig::max_auth_rounds`, and the application's answer to it
@@ -229,7 +235,7 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
     let mut client = Client::new(cfg.clone());
     let total: usize = pieces.iter().map(|p| p.len()).sum();
     let max_steps = 8 * total + 64;
-    let max_buffered = 32 * 1024 + 512;
+    let max_buffered = cfg.replies.max_reply_len + cfg.replies.max_line_len;
     let mut run = Run::default();
     let mut buf: Vec<u8> = Vec::new();
     let mut steps = 0usize;
@@ -342,15 +348,12 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
                         client.quit().expect("quit when idle");
                         continue;
                     }
-                    if client.wants_body() {
-                        let b = sender.get_or_insert_with(|| BodySender::new(&mut script));
-                        if b.send(&mut client) {
-                            sender = None;
-                        }
-                        continue;
+                    assert!(client.wants_body(), "Paused while no call fits: {client:?}");
+                    let b = sender.get_or_insert_with(|| BodySender::new(&mut script));
+                    if b.send(&mut client) {
+                        sender = None;
                     }
-                    run.end = "paused".into();
-                    break 'outer;
+                    continue;
                 }
                 smtp_proto::client::Outcome::Closed => {
                     buf.drain(..consumed);
@@ -381,7 +384,25 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
         }
     }
     client.poll_transmit(&mut run.output);
+    if !run.binary {
+        assert_crlf_only(&run.output);
+    }
     run
+}
+
+/// Asserts that `out` holds CR and LF only as CRLF.
+pub fn assert_crlf_only(out: &[u8]) {
+    for (i, &b) in out.iter().enumerate() {
+        match b {
+            b'\r' => assert_eq!(out.get(i + 1), Some(&b'\n'), "bare CR written at {i}"),
+            b'\n' => assert_eq!(
+                i.checked_sub(1).and_then(|j| out.get(j)),
+                Some(&b'\r'),
+                "bare LF written at {i}"
+            ),
+            _ => {}
+        }
+    }
 }
 
 fn idle(
@@ -398,7 +419,7 @@ fn idle(
             *transactions += 1;
             let env = envelope(script);
             match client.send_mail(&env) {
-                Ok(()) => {}
+                Ok(()) => run.binary |= env.body == Some(BodyType::BinaryMime),
                 Err(ClientError::Refused(r)) => {
                     run.events.push(format!("Refused({r:?})"));
                     client.quit().expect("quit after a refused message");
@@ -442,12 +463,17 @@ pub struct Run {
     pub end: String,
     /// Input consumed before the first 220 to STARTTLS, and the output then.
     pub before_starttls: Option<(usize, usize)>,
+    /// A BINARYMIME message was started: its body is written as it is.
+    pub binary: bool,
 }
 
 /// Removes what depends on the cut by design: everything from the first
 /// 220 to STARTTLS on (server bytes in the same read as that 220 are an
 /// injection the client refuses; after the handshake they are not).
 fn normalize(mut r: Run) -> Run {
+    // Only `drive` uses it (for its own check), and after STARTTLS the
+    // messages sent depend on the cut.
+    r.binary = false;
     let tls = r
         .events
         .iter()

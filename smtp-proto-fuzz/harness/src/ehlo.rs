@@ -25,7 +25,7 @@
 //! must be refused without a panic.
 
 use smtp_proto::reply::{
-    Capability, Decoded, EhloReply, EhloReplyBuilder, Extension, Reply, ReplyDecoder,
+    Capability, Decoded, DecoderConfig, EhloReply, EhloReplyBuilder, Extension, Reply, ReplyDecoder,
 };
 
 use crate::split::check_split_invariance;
@@ -79,7 +79,8 @@ pub fn run(data: &[u8]) {
     let replies = check_split_invariance(data, |pieces| {
         let mut decoder = ReplyDecoder::new();
         let limits = Limits {
-            max_retained: 32 * 1024 + 512,
+            max_retained: DecoderConfig::DEFAULT_MAX_REPLY_LEN
+                + DecoderConfig::DEFAULT_MAX_LINE_LEN,
             max_stalls: 0,
         };
         feed(pieces.iter().copied(), limits, |buf| {

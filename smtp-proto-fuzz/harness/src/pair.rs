@@ -22,9 +22,10 @@
 //! - both agree on what was delivered: the messages the server accepted,
 //!   each with the recipients it accepted for it and its content, are
 //!   exactly the messages the client reports delivered
-//!   (`TransactionSummary::delivered`), with the content the client sent
-//!   (over DATA: bare CR and LF made CRLF and a final CRLF added; over
-//!   BDAT: unchanged);
+//!   (`TransactionSummary::delivered`), with the content the client sent,
+//!   bare CR and LF made CRLF and a final CRLF added (RFC 5321 §2.3.8),
+//!   over DATA and over BDAT alike; only a BINARYMIME body, which always
+//!   goes over BDAT, arrives unchanged;
 //! - both agree on whether the client is authenticated at the end; when
 //!   the client authenticates with CRAM-MD5 run by both applications (a
 //!   mechanism the server offers under its AUTH bit), each challenge the
@@ -33,6 +34,7 @@
 //!   alike.
 
 use smtp_proto::client::{ClientError, ClientEvent, Outcome as ClientOutcome};
+use smtp_proto::command::BodyType;
 use smtp_proto::sasl::{CustomMechanism, SecretBytes};
 use smtp_proto::server::{Error, ServerEvent, ServerSession};
 use smtp_proto::session::Outcome;
@@ -114,11 +116,12 @@ pub fn exchange_report(data: &[u8]) -> Report {
     let mut s_chunked: Vec<bool> = Vec::new();
     let mut s_chunked_now = false;
     let mut s_delivered: Vec<Delivery> = Vec::new();
-    // Client side bookkeeping.
-    let mut c_env: Option<Vec<String>> = None;
+    // Client side bookkeeping: the recipients of the transaction under
+    // way, and whether its body is BINARYMIME.
+    let mut c_env: Option<(Vec<String>, bool)> = None;
     let mut c_sender: Option<BodySender> = None;
     let mut c_body: Option<&'static [u8]> = None;
-    let mut c_delivered: Vec<Delivery> = Vec::new();
+    let mut c_delivered: Vec<(Delivery, bool)> = Vec::new();
     let mut transactions = 0usize;
     let mut auth_tried = false;
     let mut tls_client = false;
@@ -268,13 +271,14 @@ pub fn exchange_report(data: &[u8]) -> Report {
                         | ClientEvent::AuthFailed { .. }
                         | ClientEvent::TransactionEnd(_) => {
                             if let ClientEvent::TransactionEnd(summary) = &ev {
-                                let env = c_env.take().expect("a transaction was started");
+                                let (env, binary) =
+                                    c_env.take().expect("a transaction was started");
                                 let mut got: Vec<String> =
                                     summary.delivered().map(|i| env[i].clone()).collect();
                                 if !got.is_empty() {
                                     got.sort();
                                     let body = c_body.take().unwrap_or_default();
-                                    c_delivered.push((got, body.to_vec()));
+                                    c_delivered.push(((got, body.to_vec()), binary));
                                 }
                                 c_body = None;
                             }
@@ -289,8 +293,9 @@ pub fn exchange_report(data: &[u8]) -> Report {
                                 let env = crate::client::envelope(&mut cscript);
                                 let rcpts: Vec<String> =
                                     env.recipients.iter().map(|r| r.path.to_string()).collect();
+                                let binary = env.body == Some(BodyType::BinaryMime);
                                 match client.send_mail(&env) {
-                                    Ok(()) => c_env = Some(rcpts),
+                                    Ok(()) => c_env = Some((rcpts, binary)),
                                     Err(ClientError::Refused(_)) => {
                                         client.quit().expect("quit after a refused message")
                                     }
@@ -413,13 +418,14 @@ pub fn exchange_report(data: &[u8]) -> Report {
         server.is_authenticated(),
         "client and server disagree on AUTH"
     );
-    // What the client sent, as the server must have read it: over DATA
-    // with bare CR and LF made CRLF and a final CRLF added, over BDAT as is.
+    // What the client sent, as the server must have read it: with bare CR
+    // and LF made CRLF and a final CRLF added, over DATA and BDAT alike; a
+    // BINARYMIME body as is, and over BDAT.
+    let binary: Vec<bool> = c_delivered.iter().map(|(_, b)| *b).collect();
     let expected: Vec<Delivery> = c_delivered
         .into_iter()
-        .enumerate()
-        .map(|(i, (rcpts, body))| {
-            if s_chunked.get(i).copied().unwrap_or(false) {
+        .map(|((rcpts, body), binary)| {
+            if binary {
                 (rcpts, body)
             } else {
                 (rcpts, crate::body::normalized(&body))
@@ -430,6 +436,9 @@ pub fn exchange_report(data: &[u8]) -> Report {
         s_delivered, expected,
         "server and client disagree on what was delivered"
     );
+    for (i, &b) in binary.iter().enumerate() {
+        assert!(!b || s_chunked[i], "a BINARYMIME message went over DATA");
+    }
     Report {
         delivered: s_delivered,
         custom_auth_accepted,
