@@ -58,8 +58,9 @@ impl Verdict {
 /// for every recipient (RFC 5321 §4.2.1: after a 4yz "the action may be
 /// requested again", after a 5yz the client "SHOULD NOT repeat the exact
 /// request"). A pipelined RCPT that follows it is usually answered `503`
-/// (no MAIL in effect, RFC 2920 §3.1): that reply stays in `rcpt` but only
-/// echoes the MAIL refusal, and `delivery` holds the MAIL verdict. In the
+/// (bad sequence of commands: no MAIL in effect): that reply stays in
+/// `rcpt` but only echoes the MAIL refusal, and `delivery` holds the MAIL
+/// verdict. In the
 /// same way a refused DATA, a refused BDAT chunk (RFC 3030 §2: the
 /// transaction has failed) or the reply after the body decides for every
 /// recipient RCPT accepted; in LMTP each accepted recipient has its own
