@@ -595,6 +595,47 @@ fn long_data_lines_are_read_then_refused() {
     assert!(r.events.iter().any(|e| e.contains("Data(LineTooLong)")));
 }
 
+/// RFC 5321 §4.5.3.1.6: "The maximum total length of a text line including
+/// the <CRLF> is 1000 octets (not counting the leading dot duplicated for
+/// transparency)." A 998-octet line that starts with a dot goes out as 999
+/// octets plus CRLF and is accepted; one octet more is refused.
+#[test]
+fn stuffed_dot_does_not_count_toward_the_line_limit() {
+    for (line, reply) in [
+        (
+            format!(".{}", "x".repeat(997)),
+            "250 2.0.0 OK: message accepted",
+        ),
+        (
+            format!(".{}", "x".repeat(998)),
+            "554 5.6.0 message contains over-long lines",
+        ),
+    ] {
+        let r = check(
+            &Setup::new(config()),
+            &format!(
+                "
+    S: 220 mx.example.com ESMTP
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: .{line}
+    C: .
+    S: {reply}
+"
+            ),
+        );
+        if reply.starts_with("250") {
+            assert_eq!(r.bodies, [format!("{line}\r\n").into_bytes()]);
+        }
+    }
+}
+
 #[test]
 fn bdat_rules() {
     let mut c = config();
