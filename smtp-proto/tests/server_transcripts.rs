@@ -1031,6 +1031,50 @@ fn lmtp_one_reply_per_recipient() {
         .any(|e| e == "MessageEnd { size: 4, recipients: 2 }"));
 }
 
+/// RFC 2033 §4.2: "when there have been no successful RCPT commands in
+/// the mail transaction, the DATA command MUST fail with a 503 reply
+/// code." SMTP keeps 554 (RFC 5321 §3.3 allows either; see
+/// `rfc2920_all_recipients_refused`). A BDAT chunk in the same state gets
+/// the same 503, and its bytes are read and dropped.
+#[test]
+fn lmtp_data_without_recipients_gets_503() {
+    let mut c = config();
+    c.lmtp = true;
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com LMTP
+    C: LHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<reject.one@foo.com>
+    S: 550 5.1.1 No such user
+    C: DATA
+    S: 503 5.5.1 no valid recipients
+    C: BDAT 6 LAST
+    C~ QUIT\\r\\n
+    S: 503 5.5.1 No valid recipients
+    C: NOOP
+    S: 250 2.0.0 OK
+",
+    );
+    assert!(!r.closed);
+    assert_eq!(
+        r.events
+            .iter()
+            .filter(|e| e.contains("code: ReplyCode(503), reason: Sequence(NoRecipients)"))
+            .count(),
+        2,
+        "{:#?}",
+        r.events
+    );
+}
+
 #[test]
 fn quit_closes_and_ignores_the_rest() {
     let r = check(

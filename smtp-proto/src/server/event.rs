@@ -137,7 +137,8 @@ pub enum ServerEvent<'a> {
 pub enum Rejection {
     /// The command line did not parse (500, 501 or 553).
     Syntax(CommandError),
-    /// The command came out of order (503, or 554 without recipients).
+    /// The command came out of order (503; 554 for DATA or BDAT without
+    /// recipients in SMTP, 503 in LMTP).
     Sequence(SequenceError),
     /// An unknown verb (500 5.5.1), kept for logging.
     UnknownCommand(String),

@@ -1187,6 +1187,18 @@ impl ServerSession {
         )
     }
 
+    /// The reply code for a command out of sequence. RFC 2033 §4.2: in
+    /// LMTP, "when there have been no successful RCPT commands in the mail
+    /// transaction, the DATA command MUST fail with a 503 reply code"; a
+    /// BDAT chunk there gets the same. SMTP keeps 554 "no valid
+    /// recipients" (RFC 5321 §3.3 allows 503 or 554, RFC 2920 §3.1).
+    fn sequence_code(&self, e: SequenceError) -> ReplyCode {
+        match e {
+            SequenceError::NoRecipients if self.config.lmtp => ReplyCode::BAD_SEQUENCE,
+            _ => e.reply_code(),
+        }
+    }
+
     fn sequence<'a>(&mut self, pos: usize, e: SequenceError) -> Handled<'a> {
         // A pipelining client sends RCPT and DATA before it learns that MAIL
         // (or every RCPT) failed; the 503s that follow are expected (RFC 2920
@@ -1194,7 +1206,7 @@ impl ServerSession {
         let expected = pipelined_sequence_error(&self.config, e);
         self.machine_reject(
             pos,
-            e.reply_code(),
+            self.sequence_code(e),
             e.enhanced_code(),
             &e.to_string(),
             Rejection::Sequence(e),
@@ -1584,7 +1596,7 @@ impl ServerSession {
         } else {
             match self.phase.check(kind) {
                 Err(e) => Some(Refusal {
-                    code: e.reply_code(),
+                    code: self.sequence_code(e),
                     enhanced: e.enhanced_code(),
                     text: match e {
                         SequenceError::NoRecipients => "No valid recipients",
