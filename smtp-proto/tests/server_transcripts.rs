@@ -336,6 +336,64 @@ fn ehlo_resets_the_transaction() {
     );
 }
 
+/// RFC 5321 §4.1.4: "If it is issued after the session begins and the EHLO
+/// command is acceptable to the SMTP server, the SMTP server MUST clear all
+/// buffers and reset the state exactly as if a RSET command had been
+/// issued." An EHLO the application refuses is not acceptable: the
+/// transaction goes on, and so does the earlier greeting (here HELO, so
+/// ESMTP parameters stay refused).
+#[test]
+fn refused_ehlo_keeps_the_transaction_and_the_greeting() {
+    let r = check(
+        &Setup::new(config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: EHLO reject.bar.com
+    S: 550 5.7.1 Go away
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: Hi
+    C: .
+    S: 250 2.0.0 OK: message accepted
+    C: MAIL FROM:<a@bar.com> BODY=8BITMIME
+    S: 555 5.5.4 ESMTP parameter not supported
+    C: EHLO reject.bar.com
+    S: 550 5.7.1 Go away
+    C: RCPT TO:<b@foo.com>
+    S: 503 5.5.1 need MAIL command
+",
+    );
+    assert_eq!(r.bodies, [b"Hi\r\n".to_vec()]);
+}
+
+/// A refused EHLO as the first command leaves the session waiting for a
+/// greeting it accepts.
+#[test]
+fn refused_first_ehlo_still_needs_a_greeting() {
+    check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO reject.bar.com
+    S: 550 5.7.1 Go away
+    C: MAIL FROM:<a@bar.com>
+    S: 503 5.5.1 send EHLO/HELO first
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+",
+        ),
+    );
+}
+
 #[test]
 fn syntax_errors_and_unknown_commands() {
     let r = check(

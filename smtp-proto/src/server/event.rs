@@ -34,8 +34,11 @@ pub enum HelloKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServerEvent<'a> {
-    /// **Decision.** EHLO, HELO or LHLO (the transaction was reset).
-    /// Accepting sends the greeting reply with the capabilities.
+    /// **Decision.** EHLO, HELO or LHLO. Accepting sends the greeting
+    /// reply with the capabilities and resets any transaction as RSET
+    /// would (RFC 5321 §4.1.4: when the EHLO "is acceptable to the SMTP
+    /// server"); refusing leaves the transaction and the earlier greeting
+    /// as they were.
     Hello {
         /// The command used.
         kind: HelloKind,

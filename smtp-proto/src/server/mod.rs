@@ -659,6 +659,10 @@ impl ServerSession {
         self.state = State::Command;
         match pending {
             Pending::Hello(kind) => {
+                // RFC 5321 §4.1.4: an EHLO that "is acceptable to the SMTP
+                // server" resets the state "exactly as if a RSET command
+                // had been issued"; a refused one changes nothing.
+                self.reset_transaction();
                 self.hello = Some(kind);
                 self.phase = Phase::Ready;
                 if kind == HelloKind::Helo {
@@ -1572,8 +1576,8 @@ impl ServerSession {
         kind: HelloKind,
         domain: crate::command::Domain<'a>,
     ) -> Step<ServerEvent<'a>> {
-        // EHLO/HELO reset any transaction (RFC 5321 §4.1.4).
-        self.reset_transaction();
+        // The transaction is reset once the application accepts the
+        // greeting (see `accept`).
         self.state = State::Decision(Pending::Hello(kind));
         Step::event(pos, ServerEvent::Hello { kind, domain })
     }
