@@ -5,6 +5,8 @@
 mod support;
 
 use smtp_proto::sasl::SaslMechanism;
+use smtp_proto::server::{Rejection, ServerEvent, ServerSession};
+use smtp_proto::session::{Outcome, Phase, Step};
 use support::{check, config, Setup};
 
 const EHLO_DEFAULT: &str = "
@@ -597,6 +599,38 @@ fn refused_connection_answers_503_until_quit() {
 ",
     );
     assert!(r.closed);
+}
+
+/// RFC 5321 §4.2.3: 421 is "Service not available, closing transmission
+/// channel" (and §3.8: the server closes after sending it). A greeting
+/// refused with 421 ends the session: nothing more is read, and the caller
+/// is told to close. A 554 refusal waits for QUIT (above, RFC 5321 §3.1).
+#[test]
+fn refused_connection_with_421_closes_at_once() {
+    let mut s = ServerSession::new(config()).unwrap();
+    s.refuse(Some(support::reply(421, "4.3.2", "Try again later")))
+        .unwrap();
+    assert!(s.is_closed());
+    assert_eq!(s.phase(), Phase::Closed);
+    assert_eq!(s.timeout(), None);
+    let step = s.handle_input(b"EHLO bar.com\r\nQUIT\r\n").unwrap();
+    assert_eq!(step, Step::closed(0));
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert_eq!(out, b"421 4.3.2 Try again later\r\n");
+
+    let mut s = ServerSession::new(config()).unwrap();
+    s.refuse(Some(support::reply(554, "5.7.1", "Not from you")))
+        .unwrap();
+    assert!(!s.is_closed());
+    let step = s.handle_input(b"EHLO bar.com\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ServerEvent::Rejected {
+            reason: Rejection::SessionRefused,
+            ..
+        })
+    ));
 }
 
 #[test]

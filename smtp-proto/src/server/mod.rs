@@ -627,12 +627,43 @@ impl ServerSession {
     /// of 220. The session then answers 503 to everything until QUIT
     /// (RFC 5321 §3.1); these count as errors, so after
     /// [`ServerConfig::max_errors`] of them it replies 421 and closes.
+    ///
+    /// A `421` reply closes the session at once: 421 is "Service not
+    /// available, closing transmission channel" (RFC 5321 §4.2.3, §3.8),
+    /// so nothing more is read; [`is_closed`](Self::is_closed) is true and
+    /// [`handle_input`](Self::handle_input) reports [`Outcome::Closed`].
+    /// Send what [`poll_transmit`](Self::poll_transmit) gives, then close
+    /// the connection.
+    ///
+    /// ```
+    /// use smtp_proto::server::{OwnedReply, ServerConfig, ServerSession};
+    /// use smtp_proto::session::Outcome;
+    /// use smtp_proto::status::ReplyCode;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut server = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+    /// let busy = OwnedReply::new(ReplyCode::SERVICE_NOT_AVAILABLE, "Too busy, try later")?;
+    /// server.refuse(Some(busy))?;
+    /// assert!(server.is_closed());
+    /// let step = server.handle_input(b"EHLO client.example\r\n")?;
+    /// assert_eq!((step.consumed, step.outcome), (0, Outcome::Closed));
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// assert_eq!(wire, b"421 Too busy, try later\r\n");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn refuse(&mut self, reply: Option<OwnedReply>) -> Result<(), UsageError> {
         if !matches!(self.state, State::AwaitGreeting) {
             return Err(UsageError::AlreadyGreeted);
         }
         match reply {
             Some(r) if r.code().is_positive() => return Err(UsageError::NotARejection),
+            Some(r) if r.code() == ReplyCode::SERVICE_NOT_AVAILABLE => {
+                r.write_to(&mut self.out);
+                self.close();
+                return Ok(());
+            }
             Some(r) => r.write_to(&mut self.out),
             None => {
                 let text = format!("{} No SMTP service here", self.config.hostname);
