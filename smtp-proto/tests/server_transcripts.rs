@@ -1066,6 +1066,51 @@ fn auth_line_too_long_is_500() {
     );
 }
 
+/// RFC 4954 §6: "500 5.5.6 Authentication Exchange line is too long" when
+/// the client sends a BASE64 response longer than the server's buffer. The
+/// initial response on the AUTH line is such a response: an AUTH line over
+/// the limit gets the same reply as a SASL response line over it (above),
+/// and is thrown away to its end. Other over-long lines keep 5.5.2.
+#[test]
+fn overlong_auth_command_line_gets_5_5_6() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.max_auth_line_length = 2048;
+    let long = "A".repeat(3000);
+    let r = check(
+        &Setup::new(c),
+        &format!(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH PLAIN {long}
+    S: 500 5.5.6 Authentication exchange line is too long
+    C: auth plain {long}RSET
+    S: 500 5.5.6 Authentication exchange line is too long
+    C: NOOP {long}
+    S: 500 5.5.2 line too long
+    C: NOOP
+    S: 250 2.0.0 OK
+"
+        ),
+    );
+    assert_eq!(
+        r.events
+            .iter()
+            .filter(|e| e.contains("reason: AuthLineTooLong"))
+            .count(),
+        2,
+        "{:#?}",
+        r.events
+    );
+}
+
 #[test]
 fn lmtp_one_reply_per_recipient() {
     let mut c = config();

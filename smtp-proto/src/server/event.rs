@@ -176,7 +176,9 @@ pub enum Rejection {
     AuthBadBase64,
     /// A SASL response did not follow its mechanism (501 5.5.2).
     AuthMalformed(SaslError),
-    /// A SASL response line was too long (500 5.5.6).
+    /// An AUTH command line or a SASL response line was over
+    /// [`ServerConfig::max_auth_line_length`](super::ServerConfig::max_auth_line_length)
+    /// (500 5.5.6, RFC 4954 §6).
     AuthLineTooLong,
     /// The application refused the connection: everything but QUIT gets
     /// 503 (RFC 5321 §3.1).

@@ -1173,6 +1173,10 @@ impl ServerSession {
                             }
                             Ok(step)
                         }
+                        // The same reply as for a SASL response line
+                        // over the limit (RFC 4954 §6): the AUTH line's
+                        // initial response is one.
+                        Err(CommandError::AuthLineTooLong) => self.auth_line_too_long(pos),
                         Err(e) => self.machine_reject(
                             pos,
                             e.reply_code(),
@@ -1740,6 +1744,20 @@ impl ServerSession {
         }
     }
 
+    /// An AUTH command line or a SASL response line over
+    /// [`ServerConfig::max_auth_line_length`], thrown away to its end:
+    /// RFC 4954 §6, "500 5.5.6 Authentication Exchange line is too long".
+    fn auth_line_too_long<'a>(&mut self, pos: usize) -> Handled<'a> {
+        self.machine_reject(
+            pos,
+            rc(500),
+            esc(5, 5, 6),
+            "Authentication exchange line is too long",
+            Rejection::AuthLineTooLong,
+            true,
+        )
+    }
+
     fn auth_bad_base64<'a>(&mut self, pos: usize) -> Handled<'a> {
         self.machine_reject(
             pos,
@@ -1814,15 +1832,7 @@ impl ServerSession {
                     return Ok(Some(Step::need_input(*pos)));
                 }
                 self.state = State::Command;
-                self.machine_reject(
-                    *pos,
-                    rc(500),
-                    esc(5, 5, 6),
-                    "Authentication exchange line is too long",
-                    Rejection::AuthLineTooLong,
-                    true,
-                )
-                .map(Some)
+                self.auth_line_too_long(*pos).map(Some)
             }
             Frame::Line(line) => {
                 *pos += line.consumed;
