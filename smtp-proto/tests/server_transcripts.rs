@@ -276,6 +276,14 @@ fn helo_gets_no_extensions_and_params_get_555() {
     C: BDAT 3 LAST
     C~ abc
     S: 502 5.5.1 Command not implemented
+    # The refused chunk ended the transaction (RFC 3030 §2): no message
+    # can go on without it.
+    C: DATA
+    S: 503 5.5.1 need MAIL command
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
     C: DATA
     S: 354 End data with <CR><LF>.<CR><LF>
     C: .
@@ -752,6 +760,11 @@ fn bdat_rules() {
     C: BDAT 4
     C~ NOOP
     S: 554 5.5.1 No valid recipients
+    # The refused chunk ended the transaction (RFC 3030 §2).
+    C: RCPT TO:<b@foo.com>
+    S: 503 5.5.1 need MAIL command
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
     C: RCPT TO:<b@foo.com>
     S: 250 2.1.5 OK
     C: BDAT 4
@@ -784,6 +797,70 @@ fn bdat_rules() {
     C: BDAT 0 LAST
     S: 250 2.0.0 OK: message accepted
 ",
+    );
+}
+
+/// RFC 3030 §2: "If a 5XX or 4XX code is received by the sender-SMTP in
+/// response to a BDAT chunk, the transaction should be considered failed
+/// [...]. If the receiver-SMTP has declined the transaction, it MUST reply
+/// with a failure code to any BDAT commands that the sender-SMTP
+/// pipelines." Every refused chunk (here a wrong end marker, in the
+/// middle and at the start of a message; see also
+/// `helo_gets_no_extensions_and_params_get_555` and `bdat_rules`) ends the
+/// transaction: the chunks pipelined after it get 503, their
+/// bytes are read and dropped, and no message with a chunk missing is
+/// ever delivered.
+#[test]
+fn refused_bdat_chunk_ends_the_transaction() {
+    let r = check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<b@foo.com>
+    C: BDAT 6
+    C~ AAAA\\r\\n
+    C: BDAT 6 NOW
+    C~ BBBB\\r\\n
+    C: BDAT 6 LAST
+    C~ RSET\\r\\n
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 250 2.0.0 6 octets received
+    S: 501 5.5.4 expected LAST
+    S: 503 5.5.1 Bad sequence of commands
+    C: RCPT TO:<c@foo.com>
+    S: 503 5.5.1 need MAIL command
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<b@foo.com>
+    C: BDAT 6 LAST junk
+    C~ AAAA\\r\\n
+    C: BDAT 6 LAST
+    C~ NOOP\\r\\n
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 501 5.5.4 unexpected text after LAST
+    S: 503 5.5.1 Bad sequence of commands
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<b@foo.com>
+    C: BDAT 3 LAST
+    C~ abc
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 250 2.0.0 OK: message accepted
+",
+        ),
+    );
+    assert_eq!(r.bodies, [b"abc".to_vec()]);
+    assert_eq!(
+        r.events
+            .iter()
+            .filter(|e| e.starts_with("MessageEnd"))
+            .count(),
+        1
     );
 }
 

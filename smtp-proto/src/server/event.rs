@@ -126,6 +126,12 @@ pub enum ServerEvent<'a> {
     /// QUIT was answered with 221; the session is closed.
     Quit,
     /// The machine refused a command or a message by itself.
+    ///
+    /// A refused message (DATA body read to its end) or a refused BDAT
+    /// command (any reason) ends the mail transaction: the message, and
+    /// any chunks of it already handed out, are void, and
+    /// [`phase`](super::ServerSession::phase) is no longer inside a
+    /// transaction (RFC 3030 §2 for BDAT).
     Rejected {
         /// The reply code sent.
         code: ReplyCode,

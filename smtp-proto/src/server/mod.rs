@@ -94,7 +94,13 @@
 //! The chunk of a BDAT command is always read, also when the command is
 //! refused (no transaction, no valid recipients, too large, or a wrong end
 //! marker such as `BDAT 100 NOW`), so its bytes are never taken for
-//! commands; the refusal is sent once the chunk is in. A BDAT command whose
+//! commands; the refusal is sent once the chunk is in. A refused chunk
+//! ends the mail transaction (RFC 3030 §2: the client "should consider the
+//! transaction failed", and the server "MUST reply with a failure code to
+//! any BDAT commands that the sender-SMTP pipelines"): the
+//! [`ServerEvent::Rejected`] that reports it tells the application to drop
+//! the message and the chunks it received of it, and the chunks pipelined
+//! after it get 503, their bytes read and dropped too. A BDAT command whose
 //! chunk size cannot be read leaves where the next command starts unknown:
 //! the session answers 501 and closes with
 //! [`RemoteError::UnreadableChunkSize`].
@@ -1619,6 +1625,14 @@ impl ServerSession {
 
     /// BDAT: the chunk is always read, even when the command is refused
     /// (RFC 3030 §2), so its bytes are never taken for commands.
+    ///
+    /// A refused chunk ends the transaction. RFC 3030 §2: "If a 5XX or 4XX
+    /// code is received by the sender-SMTP in response to a BDAT chunk, the
+    /// transaction should be considered failed [...]. If the
+    /// receiver-SMTP has declined the transaction, it MUST reply with a
+    /// failure code to any BDAT commands that the sender-SMTP pipelines."
+    /// Later chunks then meet no transaction and get 503, and no message
+    /// with a chunk missing can be completed.
     fn bdat<'a>(&mut self, pos: usize, size: u64, last: bool) -> Handled<'a> {
         let kind = if last {
             CommandKind::BdatLast
@@ -1673,14 +1687,8 @@ impl ServerSession {
                 self.txn.chunked = true;
                 self.phase = Phase::Bdat;
             }
-            Some(Refusal {
-                reason: RefusalReason::TooLarge,
-                ..
-            }) => {
-                // The transaction is over (RFC 3030 §2); later chunks get 503.
-                self.reset_transaction();
-            }
-            Some(_) => {}
+            // Whatever the reason, the transaction is over (RFC 3030 §2).
+            Some(_) => self.reset_transaction(),
         }
         self.state = State::Bdat {
             reader: ChunkReader::new(size),
@@ -1717,6 +1725,8 @@ impl ServerSession {
         }
         match (read_chunk_size(args), e) {
             (Some((size, _)), CommandError::InvalidArgument { reason, .. }) => {
+                // A refused chunk ends the transaction, as in `bdat`.
+                self.reset_transaction();
                 self.state = State::Bdat {
                     reader: ChunkReader::new(size),
                     size,
