@@ -268,4 +268,9 @@ pub enum RemoteError {
     /// its chunk ends, and so where the next command starts, is unknown.
     #[error("BDAT chunk size unreadable")]
     UnreadableChunkSize,
+    /// A BDAT command line holding a bare CR or LF (500 5.5.2): peers
+    /// disagree on where such a line ends, so where its chunk starts, and
+    /// where the next command starts, is unknown.
+    #[error("bare CR or LF in a BDAT command line")]
+    BdatBareLineEnding,
 }

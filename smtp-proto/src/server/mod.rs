@@ -100,10 +100,15 @@
 //! any BDAT commands that the sender-SMTP pipelines"): the
 //! [`ServerEvent::Rejected`] that reports it tells the application to drop
 //! the message and the chunks it received of it, and the chunks pipelined
-//! after it get 503, their bytes read and dropped too. A BDAT command whose
-//! chunk size cannot be read leaves where the next command starts unknown:
-//! the session answers 501 and closes with
-//! [`RemoteError::UnreadableChunkSize`].
+//! after it get 503, their bytes read and dropped too. This holds for a
+//! BDAT command line refused before its verb is read (a NUL octet or
+//! invalid UTF-8 in it): its chunk is read and dropped all the same.
+//!
+//! A BDAT command whose chunk size cannot be read leaves where the next
+//! command starts unknown: the session answers 501 and closes with
+//! [`RemoteError::UnreadableChunkSize`]. So does one whose line holds a
+//! bare CR or LF, since peers disagree on where such a line (and so its
+//! chunk) starts: 500 and [`RemoteError::BdatBareLineEnding`].
 
 mod config;
 mod event;
@@ -198,9 +203,10 @@ enum RefusalReason {
     Sequence(SequenceError),
     TooLarge,
     NotImplemented,
-    /// The BDAT command's end marker was wrong (the reason given); its
-    /// chunk size was readable, so the chunk is read and dropped.
-    Syntax(&'static str),
+    /// The BDAT command line did not parse (a wrong end marker, or a NUL
+    /// or non-UTF-8 octet in the line); its chunk size was readable, so
+    /// the chunk is read and dropped.
+    Syntax(CommandError),
 }
 
 #[derive(Debug, Clone)]
@@ -1088,12 +1094,7 @@ impl ServerSession {
                             RefusalReason::Sequence(e) => Rejection::Sequence(e),
                             RefusalReason::TooLarge => Rejection::MessageTooLarge,
                             RefusalReason::NotImplemented => Rejection::NotImplemented("BDAT"),
-                            RefusalReason::Syntax(reason) => {
-                                Rejection::Syntax(CommandError::InvalidArgument {
-                                    verb: "BDAT",
-                                    reason,
-                                })
-                            }
+                            RefusalReason::Syntax(e) => Rejection::Syntax(e),
                         };
                         // As in `sequence`: a pipelining client sends its
                         // chunks before it learns that MAIL, every RCPT or an
@@ -1172,6 +1173,20 @@ impl ServerSession {
                             e @ (CommandError::InvalidArgument { verb: "BDAT", .. }
                             | CommandError::MissingArgument { verb: "BDAT" }),
                         ) => {
+                            let step = self.bad_bdat(pos, line, &e)?;
+                            if matches!(step.outcome, Outcome::NeedInput) {
+                                // The chunk follows: go on with its bytes.
+                                continue;
+                            }
+                            Ok(step)
+                        }
+                        // A line refused before its verb was parsed: when it
+                        // is a BDAT command, its chunk follows all the same.
+                        Err(
+                            e @ (CommandError::NulOctet
+                            | CommandError::InvalidUtf8
+                            | CommandError::BareLineEnding),
+                        ) if is_bdat_line(line) => {
                             let step = self.bad_bdat(pos, line, &e)?;
                             if matches!(step.outcome, Outcome::NeedInput) {
                                 // The chunk follows: go on with its bytes.
@@ -1707,24 +1722,49 @@ impl ServerSession {
         Ok(Step::need_input(pos))
     }
 
-    /// A BDAT command line that did not parse. Its client sends the chunk
-    /// right after it all the same, so when the chunk size can be read
-    /// (only the end marker is wrong) the chunk is read and dropped before
-    /// the error is answered, and its bytes are never taken for commands.
-    /// When the size cannot be read, where the chunk ends is unknown: the
-    /// session answers and closes rather than guess.
+    /// A BDAT command line that did not parse: a wrong end marker (`BDAT
+    /// 100 NOW`), a missing or malformed size, or a line the codec refused
+    /// before its verb was parsed (a NUL octet, invalid UTF-8, a bare CR or
+    /// LF). Its client sends the chunk right after it all the same, so
+    /// when the chunk size can be read the chunk is read and dropped
+    /// before the error is answered, and its bytes are never taken for
+    /// commands (else they could smuggle commands past a front end that
+    /// saw a chunk). As for any refused chunk, the transaction ends (RFC
+    /// 3030 §2, see `bdat`).
+    ///
+    /// The session answers and closes rather than guess when where the
+    /// chunk lies is unknown: when the size cannot be read, and when the
+    /// line holds a bare CR or LF. Peers disagree on where such a line
+    /// ends (some end it at the bare LF), so they disagree on where its
+    /// chunk starts; RFC 5321 §2.3.8 lets CR and LF appear only together
+    /// as the line's CRLF.
     fn bad_bdat<'a>(&mut self, pos: usize, line: &[u8], e: &CommandError) -> Handled<'a> {
         let content = line
             .strip_suffix(b"\r\n")
             .or_else(|| line.strip_suffix(b"\n"))
             .unwrap_or(line);
+        if memchr::memchr2(b'\r', b'\n', content).is_some() {
+            self.send(
+                rc(500),
+                esc(5, 5, 2),
+                "Bare CR or LF in BDAT command line, closing",
+            );
+            self.close();
+            return Err(RemoteError::BdatBareLineEnding.into());
+        }
         // After the four letters of the verb and the spaces that follow.
         let mut args = content.get(4..).unwrap_or_default();
         while let [b' ', rest @ ..] = args {
             args = rest;
         }
-        match (read_chunk_size(args), e) {
-            (Some((size, _)), CommandError::InvalidArgument { reason, .. }) => {
+        let text = match e {
+            CommandError::InvalidArgument { reason, .. } => Some(*reason),
+            CommandError::NulOctet => Some("NUL octet in command line"),
+            CommandError::InvalidUtf8 => Some("command line is not valid UTF-8"),
+            _ => None,
+        };
+        match (read_chunk_size(args), text) {
+            (Some((size, _)), Some(text)) => {
                 // A refused chunk ends the transaction, as in `bdat`.
                 self.reset_transaction();
                 self.state = State::Bdat {
@@ -1734,8 +1774,8 @@ impl ServerSession {
                     refusal: Some(Refusal {
                         code: e.reply_code(),
                         enhanced: e.enhanced_code(),
-                        text: reason,
-                        reason: RefusalReason::Syntax(reason),
+                        text,
+                        reason: RefusalReason::Syntax(*e),
                     }),
                     replies: 1,
                 };
@@ -1743,11 +1783,7 @@ impl ServerSession {
                 Ok(Step::need_input(pos))
             }
             _ => {
-                self.send(
-                    e.reply_code(),
-                    e.enhanced_code(),
-                    "Unreadable BDAT chunk size, closing",
-                );
+                self.send(rc(501), esc(5, 5, 4), "Unreadable BDAT chunk size, closing");
                 self.close();
                 Err(RemoteError::UnreadableChunkSize.into())
             }
@@ -1897,6 +1933,14 @@ impl ServerSession {
             }
         }
     }
+}
+
+/// True when `line` is a BDAT command line as far as its first five
+/// octets tell: the verb in any case, then a space. The codec refuses a
+/// line with a NUL, a non-UTF-8 octet or a bare CR or LF before it looks
+/// at the verb; such a BDAT line is still followed by its chunk.
+fn is_bdat_line(line: &[u8]) -> bool {
+    matches!(line, [b, d, a, t, b' ', ..] if [*b, *d, *a, *t].eq_ignore_ascii_case(b"BDAT"))
 }
 
 /// True for a sequence error a pipelining client meets in the normal course
