@@ -346,6 +346,18 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
         end: "input ended".into(),
         before_starttls: None,
     };
+    if server.is_closed() {
+        // A 421 greeting: nothing is read, however the input arrives (or
+        // when none does).
+        let all = pieces.concat();
+        match server.handle_input(&all) {
+            Ok(s) if s.consumed == 0 && s.outcome == Outcome::Closed => {}
+            other => panic!("after a 421 greeting: {other:?}"),
+        }
+        server.poll_transmit(&mut run.output);
+        run.end = "closed".into();
+        return run;
+    }
     let mut body: Vec<u8> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut steps = 0usize;
