@@ -20,16 +20,18 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
-use smtp_proto_blocking::server::{ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_blocking::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::client::{
     AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Envelope,
     Protocol, TlsPolicy, Verdict,
 };
 use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_blocking::smtp_proto::reply::OwnedReply;
 use smtp_proto_blocking::smtp_proto::sasl::SaslMechanism;
 use smtp_proto_blocking::smtp_proto::server::{
     RemoteError, ServerConfig, ServerEvent, ServerSession,
 };
+use smtp_proto_blocking::smtp_proto::status::ReplyCode;
 use smtp_proto_blocking::{rustls, StartTlsError};
 
 fn other<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> std::io::Error {
@@ -487,6 +489,32 @@ fn silent_client_gets_421_and_the_server_times_out() {
     let last = text.trim_end().rsplit("\r\n").next().unwrap_or("");
     assert!(last.starts_with("421 4.4.2 "), "{text:?}");
     assert_eq!(end.expect("server result"), ServeEnd::TimedOut);
+}
+
+/// A greeting refused with 421 ("closing transmission channel", RFC 5321
+/// §4.2.3, §3.8): the driver sends it and closes the connection without
+/// waiting for a command.
+#[test]
+fn greeting_refused_with_421_closes_the_connection() {
+    let mut config = server_config();
+    // A session left open would wait this long and then say 421 4.4.2.
+    config.timeouts.server = Duration::from_secs(2);
+    let (addr, server) = spawn_peer(move |socket| {
+        let mut session = ServerSession::new(config).expect("session");
+        let busy =
+            OwnedReply::new(ReplyCode::SERVICE_NOT_AVAILABLE, "4.3.2 Too busy").expect("reply");
+        session.refuse(Some(busy)).expect("refuse");
+        let mut handler = Recorder::new(None);
+        let end = serve(socket, &mut session, &mut handler, &ServeOptions::default());
+        (end, handler)
+    });
+    let mut peer = connect(addr);
+    let mut got = Vec::new();
+    assert!(read_to_close(&mut peer, &mut got), "server closes");
+    assert_eq!(String::from_utf8_lossy(&got), "421 4.3.2 Too busy\r\n");
+    let (end, handler) = server.join().expect("server thread");
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert!(handler.seen.events.is_empty(), "{:?}", handler.seen.events);
 }
 
 #[test]

@@ -240,9 +240,10 @@ fn auth_lines_at_and_past_the_session_limit() {
     let (mut c, server) = start(SMALL, "bob", &token);
     let mut pending = greet_and_ehlo(&mut c);
     c.write_all(&too_long).expect("write");
+    // RFC 4954 §6: an over-long AUTH line is answered 5.5.6.
     assert_eq!(
         read_reply(&mut c, &mut pending),
-        b"500 5.5.2 line too long\r\n"
+        b"500 5.5.6 Authentication exchange line is too long\r\n"
     );
     c.write_all(&line).expect("write");
     assert_eq!(

@@ -146,6 +146,8 @@ data = {
     "long-lines": "x" * 1000 + "\r\n" + "y" * 998 + "\r\n.\r\n",
     "unterminated": "Subject: hi\r\n\r\nno end\r\n.",
     "held-cr": "abc\r",
+    # 998 and 999 octets after unstuffing: the doubled dot does not count.
+    "dot-line-limit": ".." + "x" * 997 + "\r\n.." + "x" * 998 + "\r\n.\r\n",
 }
 for k, v in data.items():
     put("data", k, v)
@@ -264,6 +266,11 @@ server("smuggling", 0, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\na\
 server("bdat", 0, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 5\r\nhelloBDAT 0 LAST\r\nMAIL FROM:<a@b> BODY=BINARYMIME\r\nQUIT\r\n")
 server("extensions", 64, "EHLO x\r\nMAIL FROM:<ü@x> SMTPUTF8 BODY=BINARYMIME RET=HDRS ENVID=a REQUIRETLS\r\nRCPT TO:<ü@y> NOTIFY=NEVER ORCPT=rfc822;a+40b\r\nBDAT 3 LAST\r\nabcQUIT\r\n")
 server("refused", 128, "EHLO x\r\nMAIL FROM:<a@b>\r\nQUIT\r\n")
+# The script's first draw picks the 421 refusal, which closes at once.
+server("refused-421", 128, "EHLO x\r\nQUIT\r\n", b"\x07\x02")
+# Refused BDAT chunks: a wrong end marker mid-message, a NUL and a non-UTF-8
+# octet in the line (chunks read and dropped), then a bare CR (closes).
+server("bdat-bad-lines", 0, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 4\r\nabcdBDAT 6 NOW\r\nRSET\r\nBDAT 17 LAST\x00\r\nMAIL FROM:<e@x>\r\nBDAT 6 \xff\r\nQUIT\r\nbdat 6\r\r\nNOOP\r\n")
 server("sequence-errors", 0, "MAIL FROM:<a@b>\r\nEHLO x\r\nDATA\r\nRCPT TO:<a@b>\r\nHELO x\r\nRSET\r\nVRFY a\r\nEXPN b\r\nHELP\r\nNOOP\r\nETRN x.y\r\nXCLIENT a\r\nQUIT\r\n")
 server("overlong-lines", 0, "EHLO " + "x" * 2000 + "\r\nNOOP\r\nAUTH PLAIN " + "A" * 13000 + "\r\nQUIT\r\n")
 server("everything", 0xff & ~128, "LHLO x\r\nSTARTTLS\r\n")

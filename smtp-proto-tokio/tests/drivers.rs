@@ -13,8 +13,10 @@ use smtp_proto_tokio::client::{self, RunOptions};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions};
 use smtp_proto_tokio::smtp_proto::client::{AuthCredentials, Client, TlsPolicy};
+use smtp_proto_tokio::smtp_proto::reply::OwnedReply;
 use smtp_proto_tokio::smtp_proto::sasl::SaslMechanism;
 use smtp_proto_tokio::smtp_proto::server::{RemoteError, ServerConfig, ServerSession};
+use smtp_proto_tokio::smtp_proto::status::ReplyCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -176,6 +178,35 @@ async fn silent_client_gets_421_after_the_session_timeout() {
     read_until(&mut c, &mut got, b"421 4.4.2").await;
     let end = join(server).await;
     assert_eq!(end, Ok(ServeEnd::TimedOut));
+}
+
+/// A greeting refused with 421 ("closing transmission channel", RFC 5321
+/// §4.2.3, §3.8): the driver sends it and closes the connection without
+/// waiting for a command.
+#[tokio::test]
+async fn greeting_refused_with_421_closes_the_connection() {
+    let (mut c, s) = pair().await;
+    let mut cfg = server_config();
+    // A session left open would wait this long and then say 421 4.4.2.
+    cfg.timeouts.server = Duration::from_secs(2);
+    let server = tokio::spawn(async move {
+        let mut session = ServerSession::new(cfg).expect("session");
+        let busy =
+            OwnedReply::new(ReplyCode::SERVICE_NOT_AVAILABLE, "4.3.2 Too busy").expect("reply");
+        session.refuse(Some(busy)).expect("refuse");
+        let mut rec = Recorder::default();
+        serve(s, &mut session, &mut rec, &ServeOptions::default())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let mut got = Vec::new();
+    tokio::time::timeout(BOUND, c.read_to_end(&mut got))
+        .await
+        .expect("bounded")
+        .expect("read");
+    assert_eq!(String::from_utf8_lossy(&got), "421 4.3.2 Too busy\r\n");
+    let end = join(server).await;
+    assert_eq!(end, Ok(ServeEnd::Closed));
 }
 
 #[tokio::test]

@@ -306,14 +306,14 @@ async fn auth_lines_up_to_the_session_limit_fit_any_read_buffer() {
     let (mut c, s) = pair().await;
     let server = spawn_server(s, 1, "bob", &token);
     let mut pending = greet_and_ehlo(&mut c).await;
-    // One line past the limit first: refused as too long, and the session
-    // stays in step.
+    // One line past the limit first: refused as too long (RFC 4954 §6,
+    // 5.5.6), and the session stays in step.
     let too_long = xoauth2_line(&"k".repeat(raw_len));
     assert!(too_long.len() > limit);
     c.write_all(&too_long).await.expect("write");
     assert_eq!(
         read_reply(&mut c, &mut pending).await,
-        b"500 5.5.2 line too long\r\n"
+        b"500 5.5.6 Authentication exchange line is too long\r\n"
     );
     c.write_all(&line).await.expect("write");
     assert_eq!(

@@ -55,8 +55,10 @@ pub enum BareEndingPolicy {
 pub struct DataLimits {
     /// What to do with bare CR and bare LF.
     pub bare_endings: BareEndingPolicy,
-    /// Longest line accepted, in octets on the wire without its CRLF (998
-    /// by RFC 5321 §4.5.3.1.6 and RFC 5322 §2.1.1).
+    /// Longest line accepted, in octets without its CRLF and without the
+    /// leading dot removed by unstuffing (998: RFC 5321 §4.5.3.1.6 allows
+    /// 1000 octets with the CRLF, "not counting the leading dot duplicated
+    /// for transparency"; RFC 5322 §2.1.1).
     pub max_line_len: usize,
     /// Largest message accepted, in octets after dot-unstuffing; `None` for
     /// no limit.
@@ -81,7 +83,8 @@ impl DataLimits {
         self
     }
 
-    /// Sets the maximum line length (without CRLF).
+    /// Sets the maximum line length (without CRLF, and without a leading
+    /// dot removed by unstuffing).
     #[must_use]
     pub fn with_max_line_len(mut self, len: usize) -> Self {
         self.max_line_len = len;
@@ -325,7 +328,11 @@ impl DataDecoder {
                     None => return Self::need_more(i),
                     Some(b'.') => {
                         i += 1;
-                        self.line_len = 1;
+                        // The removed dot is not part of the line: RFC 5321
+                        // §4.5.3.1.6 limits a text line to 1000 octets with
+                        // its CRLF "not counting the leading dot duplicated
+                        // for transparency".
+                        self.line_len = 0;
                         self.state = State::Dot;
                     }
                     Some(_) => self.state = State::Mid,
@@ -1015,6 +1022,49 @@ mod tests {
         assert_eq!(DataError::TooLarge.enhanced_code().to_string(), "5.3.4");
     }
 
+    /// RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets with its
+    /// CRLF, "not counting the leading dot duplicated for transparency".
+    /// A 998-octet line that starts with a dot is 999 octets on the wire
+    /// and within the limit; a 999-octet one is over it. Checked as the
+    /// first line and after a run the fast path takes, however cut.
+    #[test]
+    fn stuffed_dot_does_not_count_toward_the_line_limit() {
+        let mut run = Vec::new();
+        while run.len() < 2 * FAST_BLOCK {
+            run.extend_from_slice(b"An ordinary line of text\r\n");
+        }
+        for (len, long) in [(998, 0), (999, 1)] {
+            let mut line = vec![b'.'];
+            line.resize(len, b'x');
+            for prefix in [&b""[..], &run] {
+                let mut input = prefix.to_vec();
+                input.push(b'.');
+                input.extend_from_slice(&line);
+                input.extend_from_slice(b"\r\n.\r\n");
+                let mut want = prefix.to_vec();
+                want.extend_from_slice(&line);
+                want.extend_from_slice(b"\r\n");
+                let what = format!("a {len}-octet dot line after {} octets", prefix.len());
+                let at = prefix.len() + 1;
+                for cuts in [&[][..], &[at], &[at - 1, at + 500]] {
+                    assert_split_matches(
+                        reject(),
+                        &input,
+                        cuts,
+                        &want,
+                        Some((0, 0, long)),
+                        input.len(),
+                        &what,
+                    );
+                }
+                let mut dec = DataDecoder::new(reject());
+                let (n, end) = dec.decode_into(&input, &mut Vec::new());
+                assert_eq!(n, input.len(), "{what}");
+                assert_eq!(end.map(|s| s.long_lines), Some(long), "{what}");
+            }
+        }
+    }
+
     #[test]
     fn long_runs_come_out_as_one_chunk() {
         let mut input = Vec::new();
@@ -1074,8 +1124,8 @@ mod tests {
                     return (out, None, input.len());
                 }
                 if rest[0] == b'.' {
+                    // Removed, and not counted toward the line's length.
                     i += 1;
-                    line_len = 1;
                 }
             }
             let Some(&c) = input.get(i) else {

@@ -166,7 +166,10 @@ pub enum SequenceError {
     #[error("need MAIL command")]
     NeedMail,
     /// DATA or BDAT with no accepted recipient: `554 5.5.1` (RFC 5321
-    /// §3.3, RFC 2920 §3.1 "no valid recipients").
+    /// §3.3, RFC 2920 §3.1 "no valid recipients"). An LMTP server answers
+    /// `503 5.5.1` instead (RFC 2033 §4.2: such a DATA "MUST fail with a
+    /// 503 reply code"); [`reply_code`](Self::reply_code) gives the SMTP
+    /// code.
     #[error("no valid recipients")]
     NoRecipients,
     /// DATA after BDAT, or RCPT after BDAT in one transaction: `503 5.5.1`
@@ -183,7 +186,8 @@ pub enum SequenceError {
 }
 
 impl SequenceError {
-    /// The reply code for this refusal.
+    /// The reply code for this refusal in SMTP (see
+    /// [`NoRecipients`](Self::NoRecipients) for LMTP).
     #[must_use]
     pub fn reply_code(&self) -> ReplyCode {
         match self {

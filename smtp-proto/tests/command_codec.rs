@@ -913,6 +913,41 @@ fn auth_lines_get_the_larger_limit() {
     );
 }
 
+/// An `AUTH` line over its own limit is reported as such (RFC 4954 §6:
+/// `500 5.5.6`), however it arrives; an over-long line that only holds
+/// `AUTH ` past its start is an ordinary one.
+#[test]
+fn overlong_auth_lines_are_auth_line_too_long() {
+    let mut config = DecoderConfig::default();
+    config.max_line_length = 512;
+    config.max_auth_line_length = 600;
+    let mut input = b"Auth PLAIN ".to_vec();
+    input.extend(std::iter::repeat(b'Q').take(700));
+    input.extend_from_slice(b"\r\nNOOP AUTH ");
+    input.extend(std::iter::repeat(b'Q').take(700));
+    input.extend_from_slice(b"\r\nQUIT\r\n");
+    let expect = vec![
+        Err(CommandError::AuthLineTooLong),
+        Err(CommandError::LineTooLong),
+        Ok("QUIT\r\n".to_string()),
+    ];
+    assert_eq!(decode_stream(&input, &[], config.clone()), expect);
+    for cut in 0..=input.len() {
+        assert_eq!(
+            decode_stream(&input, &[cut], config.clone()),
+            expect,
+            "cut at {cut}"
+        );
+    }
+    let every: Vec<usize> = (0..input.len()).collect();
+    assert_eq!(decode_stream(&input, &every, config), expect);
+    assert_eq!(CommandError::AuthLineTooLong.reply_code().get(), 500);
+    assert_eq!(
+        CommandError::AuthLineTooLong.enhanced_code().to_string(),
+        "5.5.6"
+    );
+}
+
 #[test]
 fn decoder_memory_stays_bounded_on_endless_line() {
     // 1 GiB of input without a line feed, fed in 64 KiB pieces: the decoder

@@ -92,6 +92,8 @@ fn pipelined_commands_after_a_refused_mail_are_not_errors() {
 /// The same for BDAT: chunks pipelined after every RCPT was refused, or
 /// after MAIL was refused, get 554 or 503 (and their data is read and
 /// dropped), but with PIPELINING they do not count toward the error limit.
+/// A refused chunk ends the transaction (RFC 3030 §2), so the chunk after
+/// a 554 gets 503.
 #[test]
 fn pipelined_chunks_after_refused_recipients_are_not_errors() {
     let mut config = ServerConfig::new("mx.example.org");
@@ -102,7 +104,8 @@ fn pipelined_chunks_after_refused_recipients_are_not_errors() {
         input.extend_from_slice(b"BDAT 3\r\nabcBDAT 2 LAST\r\ndeRSET\r\n");
     }
     input.extend_from_slice(b"QUIT\r\n");
-    // Every recipient is refused: both chunks of each message get 554.
+    // Every recipient is refused: the first chunk of each message gets
+    // 554, which ends the transaction, and the second one 503.
     let refuse_rcpt = |ev: &ServerEvent<'_>| {
         matches!(ev, ServerEvent::Rcpt { .. })
             .then(|| OwnedReply::new(ReplyCode::new(550).unwrap(), "5.1.1 no such user").unwrap())
@@ -110,10 +113,13 @@ fn pipelined_chunks_after_refused_recipients_are_not_errors() {
     let (replies, failed) = run_server(config.clone(), &input, refuse_rcpt);
     assert!(!failed, "{replies}");
     assert_eq!(
-        replies.matches("554 5.5.1 No valid recipients\r\n").count(),
-        8,
+        replies
+            .matches("554 5.5.1 No valid recipients\r\n503 5.5.1 Bad sequence of commands\r\n")
+            .count(),
+        4,
         "{replies}"
     );
+    assert_eq!(replies.matches("554 ").count(), 4, "{replies}");
     assert!(replies.ends_with("221 2.0.0 Bye\r\n"), "{replies}");
     // MAIL refused: both chunks get 503.
     let refuse_mail = |ev: &ServerEvent<'_>| {

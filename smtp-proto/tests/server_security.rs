@@ -562,6 +562,147 @@ fn bdat_chunk_of_a_bdat_syntax_error_is_not_parsed() {
     }
 }
 
+/// A BDAT command line the codec refuses before it reads the verb (a NUL
+/// or a non-UTF-8 octet in it): the client sends the chunk right after it
+/// all the same, so the chunk is read and dropped before the refusal, and
+/// the MAIL and RCPT it holds never run. Inside a transaction the refused
+/// chunk ends it (RFC 3030 §2), and the chunk pipelined after it gets 503.
+#[test]
+fn bdat_chunk_after_a_nul_or_non_utf8_bdat_line_is_not_parsed() {
+    let chunk = "MAIL FROM:<evil@x.example>\\r\\nRCPT TO:<v@y.example>\\r\\n";
+    assert_eq!(support::unescape(chunk).len(), 51);
+    for (line, reply) in [
+        ("BDAT 51 LAST\\0", "500 5.5.6 NUL octet in command line"),
+        ("BDAT 51 \\0LAST", "500 5.5.6 NUL octet in command line"),
+        (
+            "bDaT 51 LAST\\xff",
+            "500 5.5.2 command line is not valid UTF-8",
+        ),
+        (
+            "BDAT 51 \\xc3\\x28",
+            "500 5.5.2 command line is not valid UTF-8",
+        ),
+    ] {
+        let t = parse(&format!(
+            "
+    C: EHLO a.example
+    C~ {line}\\r\\n{chunk}
+    C: NOOP
+"
+        ));
+        let r = run_all(&Setup::new(config()), &t);
+        assert!(
+            !r.events
+                .iter()
+                .any(|e| e.starts_with("Mail") || e.starts_with("Rcpt")),
+            "{line}: commands inside the chunk ran: {:#?}",
+            r.events
+        );
+        let out = r.output_str();
+        assert!(
+            out.ends_with(&format!("\r\n{reply}\r\n250 2.0.0 OK\r\n")),
+            "{line}: {out}"
+        );
+        assert_eq!(r.remote_error, None, "{line}");
+
+        // The same line in a transaction, with chunks before and after.
+        let t = parse(&format!(
+            "
+    C: EHLO a.example
+    C: MAIL FROM:<a@a.example>
+    C: RCPT TO:<b@b.example>
+    C: BDAT 4
+    C~ abcd
+    C~ {line}\\r\\n{chunk}
+    C: BDAT 4 LAST
+    C~ RSET
+    C: NOOP
+"
+        ));
+        let r = run_all(&Setup::new(config()), &t);
+        let out = r.output_str();
+        assert!(
+            out.ends_with(&format!(
+                "\r\n250 2.0.0 4 octets received\r\n{reply}\r\n\
+                 503 5.5.1 Bad sequence of commands\r\n250 2.0.0 OK\r\n"
+            )),
+            "{line}: {out}"
+        );
+        assert!(r.bodies.is_empty(), "{line}: {:?}", r.bodies);
+        assert_eq!(
+            r.events.iter().filter(|e| e.starts_with("Mail")).count(),
+            1,
+            "{line}: {:#?}",
+            r.events
+        );
+    }
+}
+
+/// A BDAT command line with a bare CR or LF: some peers end such a line
+/// at the bare LF (or CR), others at the CRLF, so they disagree on where
+/// its chunk starts. The session answers and closes rather than guess, and
+/// nothing after the line is parsed as commands. A NUL or non-UTF-8 octet
+/// where the size should be leaves the size unreadable: the session closes
+/// as for any unreadable size.
+#[test]
+fn bdat_line_with_a_bare_line_ending_or_unreadable_size_closes() {
+    let chunk = "MAIL FROM:<evil@x.example>\\r\\nRCPT TO:<v@y.example>\\r\\n";
+    for (line, reply, error) in [
+        (
+            "BDAT 51\\r",
+            "500 5.5.2 Bare CR or LF in BDAT command line, closing",
+            RemoteError::BdatBareLineEnding,
+        ),
+        (
+            "BDAT 51 LAST\\rX",
+            "500 5.5.2 Bare CR or LF in BDAT command line, closing",
+            RemoteError::BdatBareLineEnding,
+        ),
+        (
+            // A bare LF does not end a command line here: the line runs
+            // on to the CRLF.
+            "bdat 51\\n",
+            "500 5.5.2 Bare CR or LF in BDAT command line, closing",
+            RemoteError::BdatBareLineEnding,
+        ),
+        (
+            "BDAT 51\\0\\r",
+            "500 5.5.2 Bare CR or LF in BDAT command line, closing",
+            RemoteError::BdatBareLineEnding,
+        ),
+        (
+            "BDAT 51\\0",
+            "501 5.5.4 Unreadable BDAT chunk size, closing",
+            RemoteError::UnreadableChunkSize,
+        ),
+        (
+            "BDAT \\xff51",
+            "501 5.5.4 Unreadable BDAT chunk size, closing",
+            RemoteError::UnreadableChunkSize,
+        ),
+    ] {
+        let t = parse(&format!(
+            "
+    C: EHLO a.example
+    C~ {line}\\r\\n{chunk}
+    C: NOOP
+"
+        ));
+        let r = run_all(&Setup::new(config()), &t);
+        assert!(
+            !r.events
+                .iter()
+                .any(|e| e.starts_with("Mail") || e.starts_with("Rcpt")),
+            "{line}: commands after the line ran: {:#?}",
+            r.events
+        );
+        let out = r.output_str();
+        assert!(out.ends_with(&format!("\r\n{reply}\r\n")), "{line}: {out}");
+        assert_eq!(r.remote_error, Some(error), "{line}");
+        assert!(r.closed, "{line}");
+    }
+}
+
 /// A BDAT command whose size cannot be read: where its chunk ends is
 /// unknown, so the session answers 501 and closes instead of reading the
 /// chunk's bytes as commands.

@@ -5,6 +5,8 @@
 mod support;
 
 use smtp_proto::sasl::SaslMechanism;
+use smtp_proto::server::{Rejection, ServerEvent, ServerSession};
+use smtp_proto::session::{Outcome, Phase, Step};
 use support::{check, config, Setup};
 
 const EHLO_DEFAULT: &str = "
@@ -274,6 +276,14 @@ fn helo_gets_no_extensions_and_params_get_555() {
     C: BDAT 3 LAST
     C~ abc
     S: 502 5.5.1 Command not implemented
+    # The refused chunk ended the transaction (RFC 3030 §2): no message
+    # can go on without it.
+    C: DATA
+    S: 503 5.5.1 need MAIL command
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
     C: DATA
     S: 354 End data with <CR><LF>.<CR><LF>
     C: .
@@ -331,6 +341,64 @@ fn ehlo_resets_the_transaction() {
     S: EHLO-REPLY
     C: DATA
     S: 503 5.5.1 need MAIL command
+",
+        ),
+    );
+}
+
+/// RFC 5321 §4.1.4: "If it is issued after the session begins and the EHLO
+/// command is acceptable to the SMTP server, the SMTP server MUST clear all
+/// buffers and reset the state exactly as if a RSET command had been
+/// issued." An EHLO the application refuses is not acceptable: the
+/// transaction goes on, and so does the earlier greeting (here HELO, so
+/// ESMTP parameters stay refused).
+#[test]
+fn refused_ehlo_keeps_the_transaction_and_the_greeting() {
+    let r = check(
+        &Setup::new(config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: EHLO reject.bar.com
+    S: 550 5.7.1 Go away
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: Hi
+    C: .
+    S: 250 2.0.0 OK: message accepted
+    C: MAIL FROM:<a@bar.com> BODY=8BITMIME
+    S: 555 5.5.4 ESMTP parameter not supported
+    C: EHLO reject.bar.com
+    S: 550 5.7.1 Go away
+    C: RCPT TO:<b@foo.com>
+    S: 503 5.5.1 need MAIL command
+",
+    );
+    assert_eq!(r.bodies, [b"Hi\r\n".to_vec()]);
+}
+
+/// A refused EHLO as the first command leaves the session waiting for a
+/// greeting it accepts.
+#[test]
+fn refused_first_ehlo_still_needs_a_greeting() {
+    check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO reject.bar.com
+    S: 550 5.7.1 Go away
+    C: MAIL FROM:<a@bar.com>
+    S: 503 5.5.1 send EHLO/HELO first
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
 ",
         ),
     );
@@ -541,6 +609,38 @@ fn refused_connection_answers_503_until_quit() {
     assert!(r.closed);
 }
 
+/// RFC 5321 §4.2.3: 421 is "Service not available, closing transmission
+/// channel" (and §3.8: the server closes after sending it). A greeting
+/// refused with 421 ends the session: nothing more is read, and the caller
+/// is told to close. A 554 refusal waits for QUIT (above, RFC 5321 §3.1).
+#[test]
+fn refused_connection_with_421_closes_at_once() {
+    let mut s = ServerSession::new(config()).unwrap();
+    s.refuse(Some(support::reply(421, "4.3.2", "Try again later")))
+        .unwrap();
+    assert!(s.is_closed());
+    assert_eq!(s.phase(), Phase::Closed);
+    assert_eq!(s.timeout(), None);
+    let step = s.handle_input(b"EHLO bar.com\r\nQUIT\r\n").unwrap();
+    assert_eq!(step, Step::closed(0));
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert_eq!(out, b"421 4.3.2 Try again later\r\n");
+
+    let mut s = ServerSession::new(config()).unwrap();
+    s.refuse(Some(support::reply(554, "5.7.1", "Not from you")))
+        .unwrap();
+    assert!(!s.is_closed());
+    let step = s.handle_input(b"EHLO bar.com\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ServerEvent::Rejected {
+            reason: Rejection::SessionRefused,
+            ..
+        })
+    ));
+}
+
 #[test]
 fn data_size_limit_is_checked_at_the_end() {
     let mut c = config();
@@ -595,6 +695,47 @@ fn long_data_lines_are_read_then_refused() {
     assert!(r.events.iter().any(|e| e.contains("Data(LineTooLong)")));
 }
 
+/// RFC 5321 §4.5.3.1.6: "The maximum total length of a text line including
+/// the <CRLF> is 1000 octets (not counting the leading dot duplicated for
+/// transparency)." A 998-octet line that starts with a dot goes out as 999
+/// octets plus CRLF and is accepted; one octet more is refused.
+#[test]
+fn stuffed_dot_does_not_count_toward_the_line_limit() {
+    for (line, reply) in [
+        (
+            format!(".{}", "x".repeat(997)),
+            "250 2.0.0 OK: message accepted",
+        ),
+        (
+            format!(".{}", "x".repeat(998)),
+            "554 5.6.0 message contains over-long lines",
+        ),
+    ] {
+        let r = check(
+            &Setup::new(config()),
+            &format!(
+                "
+    S: 220 mx.example.com ESMTP
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: .{line}
+    C: .
+    S: {reply}
+"
+            ),
+        );
+        if reply.starts_with("250") {
+            assert_eq!(r.bodies, [format!("{line}\r\n").into_bytes()]);
+        }
+    }
+}
+
 #[test]
 fn bdat_rules() {
     let mut c = config();
@@ -619,6 +760,11 @@ fn bdat_rules() {
     C: BDAT 4
     C~ NOOP
     S: 554 5.5.1 No valid recipients
+    # The refused chunk ended the transaction (RFC 3030 §2).
+    C: RCPT TO:<b@foo.com>
+    S: 503 5.5.1 need MAIL command
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
     C: RCPT TO:<b@foo.com>
     S: 250 2.1.5 OK
     C: BDAT 4
@@ -651,6 +797,70 @@ fn bdat_rules() {
     C: BDAT 0 LAST
     S: 250 2.0.0 OK: message accepted
 ",
+    );
+}
+
+/// RFC 3030 §2: "If a 5XX or 4XX code is received by the sender-SMTP in
+/// response to a BDAT chunk, the transaction should be considered failed
+/// [...]. If the receiver-SMTP has declined the transaction, it MUST reply
+/// with a failure code to any BDAT commands that the sender-SMTP
+/// pipelines." Every refused chunk (here a wrong end marker, in the
+/// middle and at the start of a message; see also
+/// `helo_gets_no_extensions_and_params_get_555` and `bdat_rules`) ends the
+/// transaction: the chunks pipelined after it get 503, their
+/// bytes are read and dropped, and no message with a chunk missing is
+/// ever delivered.
+#[test]
+fn refused_bdat_chunk_ends_the_transaction() {
+    let r = check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<b@foo.com>
+    C: BDAT 6
+    C~ AAAA\\r\\n
+    C: BDAT 6 NOW
+    C~ BBBB\\r\\n
+    C: BDAT 6 LAST
+    C~ RSET\\r\\n
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 250 2.0.0 6 octets received
+    S: 501 5.5.4 expected LAST
+    S: 503 5.5.1 Bad sequence of commands
+    C: RCPT TO:<c@foo.com>
+    S: 503 5.5.1 need MAIL command
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<b@foo.com>
+    C: BDAT 6 LAST junk
+    C~ AAAA\\r\\n
+    C: BDAT 6 LAST
+    C~ NOOP\\r\\n
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 501 5.5.4 unexpected text after LAST
+    S: 503 5.5.1 Bad sequence of commands
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<b@foo.com>
+    C: BDAT 3 LAST
+    C~ abc
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 250 2.0.0 OK: message accepted
+",
+        ),
+    );
+    assert_eq!(r.bodies, [b"abc".to_vec()]);
+    assert_eq!(
+        r.events
+            .iter()
+            .filter(|e| e.starts_with("MessageEnd"))
+            .count(),
+        1
     );
 }
 
@@ -933,6 +1143,51 @@ fn auth_line_too_long_is_500() {
     );
 }
 
+/// RFC 4954 §6: "500 5.5.6 Authentication Exchange line is too long" when
+/// the client sends a BASE64 response longer than the server's buffer. The
+/// initial response on the AUTH line is such a response: an AUTH line over
+/// the limit gets the same reply as a SASL response line over it (above),
+/// and is thrown away to its end. Other over-long lines keep 5.5.2.
+#[test]
+fn overlong_auth_command_line_gets_5_5_6() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.max_auth_line_length = 2048;
+    let long = "A".repeat(3000);
+    let r = check(
+        &Setup::new(c),
+        &format!(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH PLAIN {long}
+    S: 500 5.5.6 Authentication exchange line is too long
+    C: auth plain {long}RSET
+    S: 500 5.5.6 Authentication exchange line is too long
+    C: NOOP {long}
+    S: 500 5.5.2 line too long
+    C: NOOP
+    S: 250 2.0.0 OK
+"
+        ),
+    );
+    assert_eq!(
+        r.events
+            .iter()
+            .filter(|e| e.contains("reason: AuthLineTooLong"))
+            .count(),
+        2,
+        "{:#?}",
+        r.events
+    );
+}
+
 #[test]
 fn lmtp_one_reply_per_recipient() {
     let mut c = config();
@@ -988,6 +1243,50 @@ fn lmtp_one_reply_per_recipient() {
         .events
         .iter()
         .any(|e| e == "MessageEnd { size: 4, recipients: 2 }"));
+}
+
+/// RFC 2033 §4.2: "when there have been no successful RCPT commands in
+/// the mail transaction, the DATA command MUST fail with a 503 reply
+/// code." SMTP keeps 554 (RFC 5321 §3.3 allows either; see
+/// `rfc2920_all_recipients_refused`). A BDAT chunk in the same state gets
+/// the same 503, and its bytes are read and dropped.
+#[test]
+fn lmtp_data_without_recipients_gets_503() {
+    let mut c = config();
+    c.lmtp = true;
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com LMTP
+    C: LHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<reject.one@foo.com>
+    S: 550 5.1.1 No such user
+    C: DATA
+    S: 503 5.5.1 no valid recipients
+    C: BDAT 6 LAST
+    C~ QUIT\\r\\n
+    S: 503 5.5.1 No valid recipients
+    C: NOOP
+    S: 250 2.0.0 OK
+",
+    );
+    assert!(!r.closed);
+    assert_eq!(
+        r.events
+            .iter()
+            .filter(|e| e.contains("code: ReplyCode(503), reason: Sequence(NoRecipients)"))
+            .count(),
+        2,
+        "{:#?}",
+        r.events
+    );
 }
 
 #[test]

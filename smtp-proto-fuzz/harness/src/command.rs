@@ -15,8 +15,9 @@
 //!   first: the decoder reports them as they arrive);
 //! - each item covers exactly one line: the bytes through the first CRLF
 //!   under `LineEndingPolicy::Strict` (bare LFs inside), through the first
-//!   LF under `AllowBareLf`; an over-long line is reported once, as
-//!   `LineTooLong`, only when it is longer than the limit;
+//!   LF under `AllowBareLf`; an over-long line is reported once, only
+//!   when it is longer than the limit, as `AuthLineTooLong` when it is an
+//!   `AUTH` command line and as `LineTooLong` otherwise;
 //! - a line holding a bare CR, or under `Strict` a bare LF, is refused as
 //!   a whole with `BareLineEnding`;
 //! - every command decoded encodes to canonical bytes (one line, CRLF at the
@@ -173,8 +174,13 @@ fn check_items(data: &[u8], got: &Decoding, config: &DecoderConfig, name: &str) 
         } else {
             config.max_line_length
         };
-        if item.result == Err(CommandError::LineTooLong) {
-            assert!(wire.len() > limit, "[{name}] LineTooLong for {wire:?}");
+        if let Err(e @ (CommandError::LineTooLong | CommandError::AuthLineTooLong)) = item.result {
+            assert!(wire.len() > limit, "[{name}] {e:?} for {wire:?}");
+            assert_eq!(
+                e == CommandError::AuthLineTooLong,
+                is_auth,
+                "[{name}] {e:?} for {wire:?}"
+            );
             continue;
         }
         assert!(

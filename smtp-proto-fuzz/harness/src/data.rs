@@ -18,7 +18,8 @@
 //!   and `\r\n.\r` are content); under `Normalize` every bare CR and bare
 //!   LF becomes CRLF, under `Reject` the bytes pass through and are
 //!   counted; the size, bare CR / LF counts and over-long line count of the
-//!   summary match, and so does the verdict;
+//!   summary match (a line's removed leading dot does not count toward its
+//!   length, RFC 5321 §4.5.3.1.6), and so does the verdict;
 //! - the bytes after the terminator are never consumed.
 
 use smtp_proto::data::{BareEndingPolicy, DataDecoder, DataLimits, DataOutput, DataSummary};
@@ -221,10 +222,13 @@ pub fn model(input: &[u8], limits: DataLimits) -> Body {
         i += 1;
     }
 
-    // Over-long lines, counted in wire octets (a stuffed dot included)
-    // between line ends: CRLF, bare LF, and under Normalize bare CR.
+    // Over-long lines, counted in octets between line ends (CRLF, bare LF,
+    // and under Normalize bare CR), without the leading dot removed from a
+    // line (RFC 5321 §4.5.3.1.6: "not counting the leading dot duplicated
+    // for transparency").
     let mut long_lines = 0u64;
     for line in &wire_lines {
+        let line = line.strip_prefix(b".").unwrap_or(line);
         let body = line.strip_suffix(b"\r\n").unwrap_or(line);
         let mut len = 0usize;
         let mut j = 0;

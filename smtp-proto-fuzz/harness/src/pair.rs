@@ -179,9 +179,7 @@ pub fn exchange_report(data: &[u8]) -> Report {
                             | ServerEvent::MessageEnd { .. }
                     );
                     match &ev {
-                        ServerEvent::Mail { .. }
-                        | ServerEvent::Reset
-                        | ServerEvent::Hello { .. } => {
+                        ServerEvent::Mail { .. } | ServerEvent::Reset => {
                             s_rcpts.clear();
                             s_body.clear();
                         }
@@ -199,6 +197,12 @@ pub fn exchange_report(data: &[u8]) -> Report {
                         match &ev {
                             ServerEvent::Rcpt { .. } if accepted.first() == Some(&true) => {
                                 s_rcpts.extend(s_pending_rcpt.take());
+                            }
+                            // An accepted greeting resets the transaction; a
+                            // refused one leaves it (RFC 5321 §4.1.4).
+                            ServerEvent::Hello { .. } if accepted.first() == Some(&true) => {
+                                s_rcpts.clear();
+                                s_body.clear();
                             }
                             ServerEvent::MessageEnd { .. } => {
                                 let got: Vec<String> = s_rcpts

@@ -7,7 +7,8 @@
 //! the application-run mechanisms CRAM-MD5 and X-APP, bit 4 small
 //! limits: 64-octet messages, 2 recipients, 3 errors, 20-octet DATA lines,
 //! bit 5 bare line endings normalized, bit 6 SMTPUTF8, BINARYMIME, DSN,
-//! REQUIRETLS and LIMITS, bit 7 the connection refused instead of greeted);
+//! REQUIRETLS and LIMITS, bit 7 the connection refused instead of greeted,
+//! with 554 or, one time in four, with 421, which closes the session);
 //! bytes 1-2 seed the script of the application's decisions (accept, reject
 //! with a 4xx/5xx reply, answer with a 2xx reply; for an LMTP message one
 //! reply per recipient; for a step of an application-run SASL mechanism a
@@ -319,7 +320,18 @@ fn auth_step(server: &mut ServerSession, script: &mut Script) {
 pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u8]]) -> Run {
     let mut server = ServerSession::new(cfg.clone()).expect("a valid configuration");
     if refuse {
-        server.refuse(None).expect("refuse a fresh session");
+        // One refusal in four is a 421, which closes the session at once
+        // (RFC 5321 §3.8); the others are the default 554, which waits for
+        // QUIT.
+        if script.next(4) == 0 {
+            server
+                .refuse(Some(reply(421, "4.3.2 try again later")))
+                .expect("refuse a fresh session");
+            assert!(server.is_closed(), "open after a 421 greeting");
+        } else {
+            server.refuse(None).expect("refuse a fresh session");
+            assert!(!server.is_closed(), "closed after a 554 greeting");
+        }
     } else {
         server.greet().expect("greet a fresh session");
     }
@@ -334,6 +346,18 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
         end: "input ended".into(),
         before_starttls: None,
     };
+    if server.is_closed() {
+        // A 421 greeting: nothing is read, however the input arrives (or
+        // when none does).
+        let all = pieces.concat();
+        match server.handle_input(&all) {
+            Ok(s) if s.consumed == 0 && s.outcome == Outcome::Closed => {}
+            other => panic!("after a 421 greeting: {other:?}"),
+        }
+        server.poll_transmit(&mut run.output);
+        run.end = "closed".into();
+        return run;
+    }
     let mut body: Vec<u8> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut steps = 0usize;
@@ -543,5 +567,35 @@ mod tests {
         let out = String::from_utf8_lossy(&r.output);
         assert!(out.contains("\r\n250-STARTTLS\r\n"), "{out}");
         assert!(out.contains("\r\n538 "), "{out}");
+    }
+
+    /// Bit 7 refuses the session: with 421 it is closed at once and reads
+    /// nothing; with 554 it answers 503 until QUIT. The script reaches
+    /// both.
+    #[test]
+    fn refusal_bit_reaches_421_and_554() {
+        let stream: &[u8] = b"EHLO x\r\nQUIT\r\n";
+        let (mut closing, mut waiting) = (0, 0);
+        for seed in 0..32u8 {
+            let r = drive(&config(128), true, Script::new(7, seed), &[stream]);
+            let out = String::from_utf8_lossy(&r.output);
+            if out.starts_with("421 ") {
+                closing += 1;
+                assert_eq!(out, "421 4.3.2 try again later\r\n");
+                assert_eq!((r.end.as_str(), r.consumed), ("closed", 0));
+                assert!(r.events.is_empty(), "{:?}", r.events);
+            } else {
+                waiting += 1;
+                assert!(out.starts_with("554 "), "{out}");
+                assert!(
+                    out.ends_with(
+                        "\r\n503 5.5.1 No SMTP service here, send QUIT\r\n221 2.0.0 Bye\r\n"
+                    ),
+                    "{out}"
+                );
+                assert_eq!(r.end, "closed");
+            }
+        }
+        assert!(closing > 0 && waiting > 0, "{closing} and {waiting}");
     }
 }

@@ -112,6 +112,8 @@ pub struct Decoded<'a> {
 pub struct CommandDecoder {
     framer: LineFramer,
     config: DecoderConfig,
+    /// The over-long line being thrown away is an `AUTH` command line.
+    discarding_auth: bool,
 }
 
 impl Default for CommandDecoder {
@@ -131,6 +133,7 @@ impl CommandDecoder {
         Self {
             framer: Self::framer_for(&config),
             config,
+            discarding_auth: false,
         }
     }
 
@@ -158,6 +161,7 @@ impl CommandDecoder {
     /// to TLS and the plaintext buffer is dropped).
     pub fn reset(&mut self) {
         self.framer.reset();
+        self.discarding_auth = false;
     }
 
     /// True while the rest of an over-long line is being thrown away.
@@ -167,15 +171,23 @@ impl CommandDecoder {
     }
 
     /// Frames and parses the next command at the start of `buf`.
+    ///
+    /// An over-long line is reported once its end has been thrown away:
+    /// as [`CommandError::AuthLineTooLong`] for an `AUTH` command line
+    /// (over [`DecoderConfig::max_auth_line_length`]), else as
+    /// [`CommandError::LineTooLong`].
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Decoded<'a> {
         // `AUTH` lines may be longer (RFC 4954 §4). Four letters folded
-        // match only those letters, in either case.
-        let max = match *buf {
-            [a, u, t, h, b' ', ..] if code(&[a, u, t, h]) == code(b"auth") => {
-                self.config.max_auth_line_length
-            }
-            _ => self.config.max_line_length,
+        // match only those letters, in either case. While a line is being
+        // thrown away `buf` starts inside it, so this only means something
+        // at a line start.
+        let auth = matches!(*buf, [a, u, t, h, b' ', ..] if code(&[a, u, t, h]) == code(b"auth"));
+        let max = if auth {
+            self.config.max_auth_line_length
+        } else {
+            self.config.max_line_length
         };
+        let at_line_start = !self.framer.is_discarding();
         match self.framer.next_plain_frame(buf, max) {
             (Frame::Line(line), plain) => {
                 let content = &buf[..line.content_len];
@@ -209,10 +221,20 @@ impl CommandDecoder {
                 consumed: 0,
                 item: None,
             },
-            (Frame::Discarded { consumed, end }, _) => Decoded {
-                consumed,
-                item: end.then_some(Err(CommandError::LineTooLong)),
-            },
+            (Frame::Discarded { consumed, end }, _) => {
+                if at_line_start {
+                    self.discarding_auth = auth;
+                }
+                let too_long = if self.discarding_auth {
+                    CommandError::AuthLineTooLong
+                } else {
+                    CommandError::LineTooLong
+                };
+                Decoded {
+                    consumed,
+                    item: end.then_some(Err(too_long)),
+                }
+            }
         }
     }
 }

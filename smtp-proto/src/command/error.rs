@@ -71,6 +71,12 @@ pub enum CommandError {
     /// The line exceeded the maximum length; it was discarded through its end.
     #[error("line too long")]
     LineTooLong,
+    /// An `AUTH` command line exceeded the longer limit of such lines; it
+    /// was discarded through its end. Its initial response is a SASL
+    /// response longer than the server's buffer: RFC 4954 §6 answers
+    /// `500 5.5.6 Authentication Exchange line is too long`.
+    #[error("authentication exchange line is too long")]
+    AuthLineTooLong,
     /// The line holds a bare CR, or, under
     /// [`LineEndingPolicy::Strict`](super::LineEndingPolicy::Strict), an LF
     /// without CR before it anywhere before the CRLF that ends the line.
@@ -132,6 +138,7 @@ impl CommandError {
     pub fn reply_code(&self) -> ReplyCode {
         match self {
             CommandError::LineTooLong
+            | CommandError::AuthLineTooLong
             | CommandError::BareLineEnding
             | CommandError::NulOctet
             | CommandError::InvalidUtf8
@@ -155,7 +162,9 @@ impl CommandError {
             | CommandError::BareLineEnding
             | CommandError::InvalidUtf8
             | CommandError::InvalidVerb => perm(5, 2),
-            CommandError::NulOctet => perm(5, 6),
+            // RFC 4954 §6: "500 5.5.6 Authentication Exchange line is too
+            // long".
+            CommandError::NulOctet | CommandError::AuthLineTooLong => perm(5, 6),
             // 5.1.7: bad sender's mailbox address syntax.
             CommandError::InvalidReversePath(_) => perm(1, 7),
             // 5.1.3: bad destination mailbox address syntax.

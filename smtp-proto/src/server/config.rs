@@ -79,7 +79,9 @@ pub struct ServerConfig {
     pub max_line_length: usize,
     /// Longest AUTH command or SASL response line (RFC 4954 §4: 12288).
     pub max_auth_line_length: usize,
-    /// Longest body line without CRLF (998, RFC 5322 §2.1.1).
+    /// Longest DATA body line without CRLF (998, RFC 5322 §2.1.1), not
+    /// counting the leading dot doubled for transparency (RFC 5321
+    /// §4.5.3.1.6).
     pub max_data_line_length: usize,
     /// Bare CR / LF policy inside DATA.
     pub bare_endings: BareEndingPolicy,

@@ -34,8 +34,11 @@ pub enum HelloKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServerEvent<'a> {
-    /// **Decision.** EHLO, HELO or LHLO (the transaction was reset).
-    /// Accepting sends the greeting reply with the capabilities.
+    /// **Decision.** EHLO, HELO or LHLO. Accepting sends the greeting
+    /// reply with the capabilities and resets any transaction as RSET
+    /// would (RFC 5321 §4.1.4: when the EHLO "is acceptable to the SMTP
+    /// server"); refusing leaves the transaction and the earlier greeting
+    /// as they were.
     Hello {
         /// The command used.
         kind: HelloKind,
@@ -123,6 +126,12 @@ pub enum ServerEvent<'a> {
     /// QUIT was answered with 221; the session is closed.
     Quit,
     /// The machine refused a command or a message by itself.
+    ///
+    /// A refused message (DATA body read to its end) or a refused BDAT
+    /// command (any reason) ends the mail transaction: the message, and
+    /// any chunks of it already handed out, are void, and
+    /// [`phase`](super::ServerSession::phase) is no longer inside a
+    /// transaction (RFC 3030 §2 for BDAT).
     Rejected {
         /// The reply code sent.
         code: ReplyCode,
@@ -137,7 +146,8 @@ pub enum ServerEvent<'a> {
 pub enum Rejection {
     /// The command line did not parse (500, 501 or 553).
     Syntax(CommandError),
-    /// The command came out of order (503, or 554 without recipients).
+    /// The command came out of order (503; 554 for DATA or BDAT without
+    /// recipients in SMTP, 503 in LMTP).
     Sequence(SequenceError),
     /// An unknown verb (500 5.5.1), kept for logging.
     UnknownCommand(String),
@@ -172,7 +182,9 @@ pub enum Rejection {
     AuthBadBase64,
     /// A SASL response did not follow its mechanism (501 5.5.2).
     AuthMalformed(SaslError),
-    /// A SASL response line was too long (500 5.5.6).
+    /// An AUTH command line or a SASL response line was over
+    /// [`ServerConfig::max_auth_line_length`](super::ServerConfig::max_auth_line_length)
+    /// (500 5.5.6, RFC 4954 §6).
     AuthLineTooLong,
     /// The application refused the connection: everything but QUIT gets
     /// 503 (RFC 5321 §3.1).
@@ -256,4 +268,9 @@ pub enum RemoteError {
     /// its chunk ends, and so where the next command starts, is unknown.
     #[error("BDAT chunk size unreadable")]
     UnreadableChunkSize,
+    /// A BDAT command line holding a bare CR or LF (500 5.5.2): peers
+    /// disagree on where such a line ends, so where its chunk starts, and
+    /// where the next command starts, is unknown.
+    #[error("bare CR or LF in a BDAT command line")]
+    BdatBareLineEnding,
 }

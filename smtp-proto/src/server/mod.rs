@@ -94,10 +94,21 @@
 //! The chunk of a BDAT command is always read, also when the command is
 //! refused (no transaction, no valid recipients, too large, or a wrong end
 //! marker such as `BDAT 100 NOW`), so its bytes are never taken for
-//! commands; the refusal is sent once the chunk is in. A BDAT command whose
-//! chunk size cannot be read leaves where the next command starts unknown:
-//! the session answers 501 and closes with
-//! [`RemoteError::UnreadableChunkSize`].
+//! commands; the refusal is sent once the chunk is in. A refused chunk
+//! ends the mail transaction (RFC 3030 §2: the client "should consider the
+//! transaction failed", and the server "MUST reply with a failure code to
+//! any BDAT commands that the sender-SMTP pipelines"): the
+//! [`ServerEvent::Rejected`] that reports it tells the application to drop
+//! the message and the chunks it received of it, and the chunks pipelined
+//! after it get 503, their bytes read and dropped too. This holds for a
+//! BDAT command line refused before its verb is read (a NUL octet or
+//! invalid UTF-8 in it): its chunk is read and dropped all the same.
+//!
+//! A BDAT command whose chunk size cannot be read leaves where the next
+//! command starts unknown: the session answers 501 and closes with
+//! [`RemoteError::UnreadableChunkSize`]. So does one whose line holds a
+//! bare CR or LF, since peers disagree on where such a line (and so its
+//! chunk) starts: 500 and [`RemoteError::BdatBareLineEnding`].
 
 mod config;
 mod event;
@@ -192,9 +203,10 @@ enum RefusalReason {
     Sequence(SequenceError),
     TooLarge,
     NotImplemented,
-    /// The BDAT command's end marker was wrong (the reason given); its
-    /// chunk size was readable, so the chunk is read and dropped.
-    Syntax(&'static str),
+    /// The BDAT command line did not parse (a wrong end marker, or a NUL
+    /// or non-UTF-8 octet in the line); its chunk size was readable, so
+    /// the chunk is read and dropped.
+    Syntax(CommandError),
 }
 
 #[derive(Debug, Clone)]
@@ -627,12 +639,43 @@ impl ServerSession {
     /// of 220. The session then answers 503 to everything until QUIT
     /// (RFC 5321 §3.1); these count as errors, so after
     /// [`ServerConfig::max_errors`] of them it replies 421 and closes.
+    ///
+    /// A `421` reply closes the session at once: 421 is "Service not
+    /// available, closing transmission channel" (RFC 5321 §4.2.3, §3.8),
+    /// so nothing more is read; [`is_closed`](Self::is_closed) is true and
+    /// [`handle_input`](Self::handle_input) reports [`Outcome::Closed`].
+    /// Send what [`poll_transmit`](Self::poll_transmit) gives, then close
+    /// the connection.
+    ///
+    /// ```
+    /// use smtp_proto::server::{OwnedReply, ServerConfig, ServerSession};
+    /// use smtp_proto::session::Outcome;
+    /// use smtp_proto::status::ReplyCode;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut server = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+    /// let busy = OwnedReply::new(ReplyCode::SERVICE_NOT_AVAILABLE, "Too busy, try later")?;
+    /// server.refuse(Some(busy))?;
+    /// assert!(server.is_closed());
+    /// let step = server.handle_input(b"EHLO client.example\r\n")?;
+    /// assert_eq!((step.consumed, step.outcome), (0, Outcome::Closed));
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// assert_eq!(wire, b"421 Too busy, try later\r\n");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn refuse(&mut self, reply: Option<OwnedReply>) -> Result<(), UsageError> {
         if !matches!(self.state, State::AwaitGreeting) {
             return Err(UsageError::AlreadyGreeted);
         }
         match reply {
             Some(r) if r.code().is_positive() => return Err(UsageError::NotARejection),
+            Some(r) if r.code() == ReplyCode::SERVICE_NOT_AVAILABLE => {
+                r.write_to(&mut self.out);
+                self.close();
+                return Ok(());
+            }
             Some(r) => r.write_to(&mut self.out),
             None => {
                 let text = format!("{} No SMTP service here", self.config.hostname);
@@ -659,6 +702,10 @@ impl ServerSession {
         self.state = State::Command;
         match pending {
             Pending::Hello(kind) => {
+                // RFC 5321 §4.1.4: an EHLO that "is acceptable to the SMTP
+                // server" resets the state "exactly as if a RSET command
+                // had been issued"; a refused one changes nothing.
+                self.reset_transaction();
                 self.hello = Some(kind);
                 self.phase = Phase::Ready;
                 if kind == HelloKind::Helo {
@@ -1047,12 +1094,7 @@ impl ServerSession {
                             RefusalReason::Sequence(e) => Rejection::Sequence(e),
                             RefusalReason::TooLarge => Rejection::MessageTooLarge,
                             RefusalReason::NotImplemented => Rejection::NotImplemented("BDAT"),
-                            RefusalReason::Syntax(reason) => {
-                                Rejection::Syntax(CommandError::InvalidArgument {
-                                    verb: "BDAT",
-                                    reason,
-                                })
-                            }
+                            RefusalReason::Syntax(e) => Rejection::Syntax(e),
                         };
                         // As in `sequence`: a pipelining client sends its
                         // chunks before it learns that MAIL, every RCPT or an
@@ -1138,6 +1180,24 @@ impl ServerSession {
                             }
                             Ok(step)
                         }
+                        // A line refused before its verb was parsed: when it
+                        // is a BDAT command, its chunk follows all the same.
+                        Err(
+                            e @ (CommandError::NulOctet
+                            | CommandError::InvalidUtf8
+                            | CommandError::BareLineEnding),
+                        ) if is_bdat_line(line) => {
+                            let step = self.bad_bdat(pos, line, &e)?;
+                            if matches!(step.outcome, Outcome::NeedInput) {
+                                // The chunk follows: go on with its bytes.
+                                continue;
+                            }
+                            Ok(step)
+                        }
+                        // The same reply as for a SASL response line
+                        // over the limit (RFC 4954 §6): the AUTH line's
+                        // initial response is one.
+                        Err(CommandError::AuthLineTooLong) => self.auth_line_too_long(pos),
                         Err(e) => self.machine_reject(
                             pos,
                             e.reply_code(),
@@ -1187,6 +1247,18 @@ impl ServerSession {
         )
     }
 
+    /// The reply code for a command out of sequence. RFC 2033 §4.2: in
+    /// LMTP, "when there have been no successful RCPT commands in the mail
+    /// transaction, the DATA command MUST fail with a 503 reply code"; a
+    /// BDAT chunk there gets the same. SMTP keeps 554 "no valid
+    /// recipients" (RFC 5321 §3.3 allows 503 or 554, RFC 2920 §3.1).
+    fn sequence_code(&self, e: SequenceError) -> ReplyCode {
+        match e {
+            SequenceError::NoRecipients if self.config.lmtp => ReplyCode::BAD_SEQUENCE,
+            _ => e.reply_code(),
+        }
+    }
+
     fn sequence<'a>(&mut self, pos: usize, e: SequenceError) -> Handled<'a> {
         // A pipelining client sends RCPT and DATA before it learns that MAIL
         // (or every RCPT) failed; the 503s that follow are expected (RFC 2920
@@ -1194,7 +1266,7 @@ impl ServerSession {
         let expected = pipelined_sequence_error(&self.config, e);
         self.machine_reject(
             pos,
-            e.reply_code(),
+            self.sequence_code(e),
             e.enhanced_code(),
             &e.to_string(),
             Rejection::Sequence(e),
@@ -1560,14 +1632,22 @@ impl ServerSession {
         kind: HelloKind,
         domain: crate::command::Domain<'a>,
     ) -> Step<ServerEvent<'a>> {
-        // EHLO/HELO reset any transaction (RFC 5321 §4.1.4).
-        self.reset_transaction();
+        // The transaction is reset once the application accepts the
+        // greeting (see `accept`).
         self.state = State::Decision(Pending::Hello(kind));
         Step::event(pos, ServerEvent::Hello { kind, domain })
     }
 
     /// BDAT: the chunk is always read, even when the command is refused
     /// (RFC 3030 §2), so its bytes are never taken for commands.
+    ///
+    /// A refused chunk ends the transaction. RFC 3030 §2: "If a 5XX or 4XX
+    /// code is received by the sender-SMTP in response to a BDAT chunk, the
+    /// transaction should be considered failed [...]. If the
+    /// receiver-SMTP has declined the transaction, it MUST reply with a
+    /// failure code to any BDAT commands that the sender-SMTP pipelines."
+    /// Later chunks then meet no transaction and get 503, and no message
+    /// with a chunk missing can be completed.
     fn bdat<'a>(&mut self, pos: usize, size: u64, last: bool) -> Handled<'a> {
         let kind = if last {
             CommandKind::BdatLast
@@ -1584,7 +1664,7 @@ impl ServerSession {
         } else {
             match self.phase.check(kind) {
                 Err(e) => Some(Refusal {
-                    code: e.reply_code(),
+                    code: self.sequence_code(e),
                     enhanced: e.enhanced_code(),
                     text: match e {
                         SequenceError::NoRecipients => "No valid recipients",
@@ -1622,14 +1702,8 @@ impl ServerSession {
                 self.txn.chunked = true;
                 self.phase = Phase::Bdat;
             }
-            Some(Refusal {
-                reason: RefusalReason::TooLarge,
-                ..
-            }) => {
-                // The transaction is over (RFC 3030 §2); later chunks get 503.
-                self.reset_transaction();
-            }
-            Some(_) => {}
+            // Whatever the reason, the transaction is over (RFC 3030 §2).
+            Some(_) => self.reset_transaction(),
         }
         self.state = State::Bdat {
             reader: ChunkReader::new(size),
@@ -1648,24 +1722,51 @@ impl ServerSession {
         Ok(Step::need_input(pos))
     }
 
-    /// A BDAT command line that did not parse. Its client sends the chunk
-    /// right after it all the same, so when the chunk size can be read
-    /// (only the end marker is wrong) the chunk is read and dropped before
-    /// the error is answered, and its bytes are never taken for commands.
-    /// When the size cannot be read, where the chunk ends is unknown: the
-    /// session answers and closes rather than guess.
+    /// A BDAT command line that did not parse: a wrong end marker (`BDAT
+    /// 100 NOW`), a missing or malformed size, or a line the codec refused
+    /// before its verb was parsed (a NUL octet, invalid UTF-8, a bare CR or
+    /// LF). Its client sends the chunk right after it all the same, so
+    /// when the chunk size can be read the chunk is read and dropped
+    /// before the error is answered, and its bytes are never taken for
+    /// commands (else they could smuggle commands past a front end that
+    /// saw a chunk). As for any refused chunk, the transaction ends (RFC
+    /// 3030 §2, see `bdat`).
+    ///
+    /// The session answers and closes rather than guess when where the
+    /// chunk lies is unknown: when the size cannot be read, and when the
+    /// line holds a bare CR or LF. Peers disagree on where such a line
+    /// ends (some end it at the bare LF), so they disagree on where its
+    /// chunk starts; RFC 5321 §2.3.8 lets CR and LF appear only together
+    /// as the line's CRLF.
     fn bad_bdat<'a>(&mut self, pos: usize, line: &[u8], e: &CommandError) -> Handled<'a> {
         let content = line
             .strip_suffix(b"\r\n")
             .or_else(|| line.strip_suffix(b"\n"))
             .unwrap_or(line);
+        if memchr::memchr2(b'\r', b'\n', content).is_some() {
+            self.send(
+                rc(500),
+                esc(5, 5, 2),
+                "Bare CR or LF in BDAT command line, closing",
+            );
+            self.close();
+            return Err(RemoteError::BdatBareLineEnding.into());
+        }
         // After the four letters of the verb and the spaces that follow.
         let mut args = content.get(4..).unwrap_or_default();
         while let [b' ', rest @ ..] = args {
             args = rest;
         }
-        match (read_chunk_size(args), e) {
-            (Some((size, _)), CommandError::InvalidArgument { reason, .. }) => {
+        let text = match e {
+            CommandError::InvalidArgument { reason, .. } => Some(*reason),
+            CommandError::NulOctet => Some("NUL octet in command line"),
+            CommandError::InvalidUtf8 => Some("command line is not valid UTF-8"),
+            _ => None,
+        };
+        match (read_chunk_size(args), text) {
+            (Some((size, _)), Some(text)) => {
+                // A refused chunk ends the transaction, as in `bdat`.
+                self.reset_transaction();
                 self.state = State::Bdat {
                     reader: ChunkReader::new(size),
                     size,
@@ -1673,8 +1774,8 @@ impl ServerSession {
                     refusal: Some(Refusal {
                         code: e.reply_code(),
                         enhanced: e.enhanced_code(),
-                        text: reason,
-                        reason: RefusalReason::Syntax(reason),
+                        text,
+                        reason: RefusalReason::Syntax(*e),
                     }),
                     replies: 1,
                 };
@@ -1682,15 +1783,25 @@ impl ServerSession {
                 Ok(Step::need_input(pos))
             }
             _ => {
-                self.send(
-                    e.reply_code(),
-                    e.enhanced_code(),
-                    "Unreadable BDAT chunk size, closing",
-                );
+                self.send(rc(501), esc(5, 5, 4), "Unreadable BDAT chunk size, closing");
                 self.close();
                 Err(RemoteError::UnreadableChunkSize.into())
             }
         }
+    }
+
+    /// An AUTH command line or a SASL response line over
+    /// [`ServerConfig::max_auth_line_length`], thrown away to its end:
+    /// RFC 4954 §6, "500 5.5.6 Authentication Exchange line is too long".
+    fn auth_line_too_long<'a>(&mut self, pos: usize) -> Handled<'a> {
+        self.machine_reject(
+            pos,
+            rc(500),
+            esc(5, 5, 6),
+            "Authentication exchange line is too long",
+            Rejection::AuthLineTooLong,
+            true,
+        )
     }
 
     fn auth_bad_base64<'a>(&mut self, pos: usize) -> Handled<'a> {
@@ -1767,15 +1878,7 @@ impl ServerSession {
                     return Ok(Some(Step::need_input(*pos)));
                 }
                 self.state = State::Command;
-                self.machine_reject(
-                    *pos,
-                    rc(500),
-                    esc(5, 5, 6),
-                    "Authentication exchange line is too long",
-                    Rejection::AuthLineTooLong,
-                    true,
-                )
-                .map(Some)
+                self.auth_line_too_long(*pos).map(Some)
             }
             Frame::Line(line) => {
                 *pos += line.consumed;
@@ -1830,6 +1933,14 @@ impl ServerSession {
             }
         }
     }
+}
+
+/// True when `line` is a BDAT command line as far as its first five
+/// octets tell: the verb in any case, then a space. The codec refuses a
+/// line with a NUL, a non-UTF-8 octet or a bare CR or LF before it looks
+/// at the verb; such a BDAT line is still followed by its chunk.
+fn is_bdat_line(line: &[u8]) -> bool {
+    matches!(line, [b, d, a, t, b' ', ..] if [*b, *d, *a, *t].eq_ignore_ascii_case(b"BDAT"))
 }
 
 /// True for a sequence error a pipelining client meets in the normal course
