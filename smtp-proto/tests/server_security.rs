@@ -703,6 +703,59 @@ fn bdat_line_with_a_bare_line_ending_or_unreadable_size_closes() {
     }
 }
 
+/// A BDAT command line over the line limit: the rest of the line is thrown
+/// away to find its end, so where the chunk starts rests on a framing the
+/// client does not share (it sent a line no peer accepts). The session
+/// answers and closes; nothing after the line runs as a command. Another
+/// over-long line is still only refused.
+#[test]
+fn overlong_bdat_line_closes_the_session() {
+    let chunk = "MAIL FROM:<evil@x.example>\\r\\nRCPT TO:<v@y.example>\\r\\n";
+    let padding = "x".repeat(1100);
+    for line in [
+        format!("BDAT 51 LAST {padding}"),
+        format!("bdat 51{}", " ".repeat(1100)),
+        format!("BdAt {padding}"),
+    ] {
+        let t = parse(&format!(
+            "
+    C: EHLO a.example
+    C: MAIL FROM:<a@a.example>
+    C: RCPT TO:<b@b.example>
+    C~ {line}\\r\\n{chunk}
+    C: NOOP
+"
+        ));
+        let r = run_all(&Setup::new(config()), &t);
+        assert_eq!(
+            r.events.iter().filter(|e| e.starts_with("Mail")).count(),
+            1,
+            "commands after the line ran: {:#?}",
+            r.events
+        );
+        let out = r.output_str();
+        assert!(
+            out.ends_with("\r\n500 5.5.2 BDAT command line too long, closing\r\n"),
+            "{out}"
+        );
+        assert_eq!(r.remote_error, Some(RemoteError::BdatLineTooLong));
+        assert!(r.closed);
+        assert!(r.bodies.is_empty());
+    }
+    let t = parse(&format!(
+        "
+    C: EHLO a.example
+    C~ NOOP {padding}\\r\\n
+    C: NOOP
+"
+    ));
+    let r = run_all(&Setup::new(config()), &t);
+    assert!(r
+        .output_str()
+        .ends_with("\r\n500 5.5.2 line too long\r\n250 2.0.0 OK\r\n"));
+    assert_eq!(r.remote_error, None);
+}
+
 /// A BDAT command whose size cannot be read: where its chunk ends is
 /// unknown, so the session answers 501 and closes instead of reading the
 /// chunk's bytes as commands.

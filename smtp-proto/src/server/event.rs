@@ -273,4 +273,10 @@ pub enum RemoteError {
     /// where the next command starts, is unknown.
     #[error("bare CR or LF in a BDAT command line")]
     BdatBareLineEnding,
+    /// A BDAT command line over the line limit (500 5.5.2): its end, so
+    /// where its chunk starts, is only found by throwing the rest of the
+    /// line away, and a client that sends one is not framing BDAT as its
+    /// peer does.
+    #[error("BDAT command line too long")]
+    BdatLineTooLong,
 }

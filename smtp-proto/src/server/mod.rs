@@ -108,7 +108,9 @@
 //! command starts unknown: the session answers 501 and closes with
 //! [`RemoteError::UnreadableChunkSize`]. So does one whose line holds a
 //! bare CR or LF, since peers disagree on where such a line (and so its
-//! chunk) starts: 500 and [`RemoteError::BdatBareLineEnding`].
+//! chunk) starts: 500 and [`RemoteError::BdatBareLineEnding`]. And so
+//! does a BDAT command line over the line limit: 500 and
+//! [`RemoteError::BdatLineTooLong`].
 
 mod config;
 mod event;
@@ -830,8 +832,9 @@ impl ServerSession {
     /// or an over-long line itself, as for the built-in mechanisms).
     ///
     /// The `334` line is a reply line, so it must fit in 512 octets
-    /// (RFC 5321 §4.5.3.1.5; clients, this crate's included, may refuse
-    /// longer ones): `challenge` may hold at most 378 octets. A longer one
+    /// (RFC 5321 §4.5.3.1.5; clients may refuse longer ones, though this
+    /// crate's reads up to 2048 by default): `challenge` may hold at most
+    /// 378 octets. A longer one
     /// is refused with [`UsageError::ChallengeTooLong`] and nothing is sent.
     /// When [`ServerConfig::max_auth_rounds`] challenges were already sent
     /// in this exchange, the machine ends it instead with `535 5.7.8` and
@@ -1158,12 +1161,32 @@ impl ServerSession {
                             outcome: Outcome::Transmit,
                         });
                     }
+                    let was_discarding = self.decoder.is_discarding();
                     let decoded = self.decoder.decode(&input[pos..]);
                     if decoded.consumed == 0 && decoded.item.is_none() {
                         return Ok(Step::need_input(pos));
                     }
                     let line = &input[pos..pos + decoded.consumed];
                     pos += decoded.consumed;
+                    // An over-long line that starts as a BDAT command: its
+                    // chunk cannot be placed with confidence (see
+                    // `bad_bdat`), so the session ends here.
+                    let overlong = match &decoded.item {
+                        None => self.decoder.is_discarding(),
+                        Some(item) => matches!(
+                            item,
+                            Err(CommandError::LineTooLong | CommandError::AuthLineTooLong)
+                        ),
+                    };
+                    if overlong
+                        && !was_discarding
+                        && matches!(self.state, State::Command)
+                        && is_bdat_line(line)
+                    {
+                        self.send(rc(500), esc(5, 5, 2), "BDAT command line too long, closing");
+                        self.close();
+                        return Err(RemoteError::BdatLineTooLong.into());
+                    }
                     let Some(item) = decoded.item else { continue };
                     if matches!(self.state, State::Refused) {
                         return self.refused_session(pos, item.ok());
