@@ -964,3 +964,115 @@ fn an_oauth_error_challenge_must_fit_one_reply_line() {
     };
     assert_eq!((reply.code().get(), consumed), (334, 510));
 }
+
+/// Password guessing: after `max_auth_failures` (3) refused credentials on
+/// one connection the session replies 421 and closes. Cancelled or
+/// malformed exchanges are not guesses and do not count (they count toward
+/// the error limit as before).
+#[test]
+fn failed_authentications_are_limited_per_connection() {
+    let mut c = config();
+    c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH PLAIN AGFsaWNlAHdyb25n
+    S: 535 5.7.8 Authentication credentials invalid
+    C: AUTH PLAIN
+    S: 334 
+    C: *
+    S: 501 5.0.0 Authentication cancelled
+    C: AUTH PLAIN AGFsaWNl
+    S: 501 5.5.2 Malformed authentication response
+    C: AUTH PLAIN
+    S: 334 
+    C: AGFsaWNlAHdyb25n
+    S: 535 5.7.8 Authentication credentials invalid
+    C: AUTH PLAIN AGFsaWNlAHdyb25n
+    S: 535 5.7.8 Authentication credentials invalid
+    S: 421 4.7.0 Too many failed authentication attempts, closing
+",
+    );
+    assert!(r.closed);
+    assert_eq!(
+        r.events.iter().filter(|e| e.starts_with("Auth(")).count(),
+        3
+    );
+}
+
+/// The limit through the API: temporary refusals (454) are the server's
+/// trouble, not guesses, and do not count; a success before the limit
+/// ends the matter; `max_auth_failures` of 0 is refused.
+#[test]
+fn only_permanent_auth_refusals_count_toward_the_limit() {
+    use smtp_proto::reply::OwnedReply;
+    use smtp_proto::sasl::SaslMechanism;
+    use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
+
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.max_auth_failures = 2;
+    let mut s = ServerSession::new(c.clone()).unwrap();
+    s.greet().unwrap();
+    let mut out = Vec::new();
+    let mut feed = |s: &mut ServerSession, line: &[u8]| -> Option<String> {
+        let step = s.handle_input(line).expect("no error");
+        assert_eq!(step.consumed, line.len());
+        let event = match step.outcome {
+            Outcome::Event(e) => Some(format!("{e:?}")),
+            _ => None,
+        };
+        s.poll_transmit(&mut out);
+        event
+    };
+    feed(&mut s, b"EHLO bar.com\r\n");
+    s.accept().unwrap();
+    let busy = OwnedReply::with_enhanced(
+        ReplyCode::new(454).unwrap(),
+        EnhancedStatusCode::parse(b"4.7.0"),
+        "Temporary authentication failure",
+    )
+    .unwrap();
+    let bad = OwnedReply::with_enhanced(
+        ReplyCode::AUTH_CREDENTIALS_INVALID,
+        EnhancedStatusCode::parse(b"5.7.8"),
+        "Authentication credentials invalid",
+    )
+    .unwrap();
+    for _ in 0..5 {
+        assert!(feed(&mut s, b"AUTH PLAIN AGFsaWNlAHdyb25n\r\n").is_some());
+        s.reject(busy.clone()).unwrap();
+    }
+    assert!(!s.is_closed(), "454 does not count");
+    feed(&mut s, b"AUTH PLAIN AGFsaWNlAHdyb25n\r\n");
+    s.reject(bad.clone()).unwrap();
+    assert!(!s.is_closed());
+    feed(&mut s, b"AUTH PLAIN AGFsaWNlAHdyb25n\r\n");
+    s.reject(bad).unwrap();
+    assert!(
+        s.is_closed(),
+        "the second 535 reaches max_auth_failures = 2"
+    );
+    s.poll_transmit(&mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.ends_with("535 5.7.8 Authentication credentials invalid\r\n421 4.7.0 Too many failed authentication attempts, closing\r\n"),
+        "{text}"
+    );
+    assert!(matches!(
+        s.handle_input(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n")
+            .map(|st| st.outcome),
+        Ok(Outcome::Closed)
+    ));
+
+    c.max_auth_failures = 0;
+    assert!(ServerSession::new(c).is_err());
+}

@@ -728,6 +728,35 @@ def t_smtplib_auth_wrong_password(binary, name):
     srv.stop()
 
 
+def t_smtplib_auth_guessing(binary, name):
+    """Three wrong passwords on one connection: the third 535 is followed by
+    421 4.7.0 and the server closes; a new connection may log in."""
+    import smtplib
+
+    srv = OurServer(f"{name}-smtplib-guessing", binary, "--auth", f"{USER}:{PASSWORD}",
+                    "--auth-plaintext")
+    with smtplib_session(srv.port) as smtp:
+        smtp.ehlo()
+        for i in range(3):
+            wrong = base64.b64encode(f"\0{USER}\0wrong{i}".encode()).decode()
+            code, resp = smtp.docmd("AUTH", "PLAIN " + wrong)
+            check(code == 535, f"wrong password {i + 1} got {code} {resp}")
+        code, resp = smtp.getreply()
+        check(code == 421 and b"Too many failed authentication" in resp,
+              f"after three failures: {code} {resp}")
+        try:
+            code, resp = smtp.docmd("NOOP")
+            check(False, f"the connection stayed open: NOOP got {code} {resp}")
+        except (smtplib.SMTPServerDisconnected, OSError):
+            pass
+    with smtplib_session(srv.port) as smtp:
+        smtp.ehlo()
+        smtp.user, smtp.password = USER, PASSWORD
+        code, resp = smtp.auth("PLAIN", smtp.auth_plain)
+        check(code == 235, f"a new connection could not log in: {code} {resp}")
+    srv.stop()
+
+
 def t_smtplib_smtputf8(binary, name):
     srv = OurServer(f"{name}-smtplib-utf8", binary)
     sender, rcpt = "ñoño@client.test", "пользователь@сервер.test"
@@ -1944,6 +1973,8 @@ def register():
     each_server("connection over --max-connections on implicit TLS (closed, no plaintext 421)",
                 t_implicit_tls_over_limit)
     each_server("smtplib -> serve (wrong password 535, then AUTH LOGIN)", t_smtplib_auth_wrong_password)
+    each_server("smtplib -> serve (three wrong passwords: 421, closed; a new connection logs in)",
+                t_smtplib_auth_guessing)
     each_server("smtplib -> serve (SMTPUTF8 addresses)", t_smtplib_smtputf8)
     each_server("smtplib -> serve (DSN parameters)", t_smtplib_dsn)
     each_server("raw BDAT BODY=BINARYMIME -> serve (NUL, bare CR/LF stored as sent)", t_binarymime)

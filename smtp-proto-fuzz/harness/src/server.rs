@@ -513,6 +513,24 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
     flush_body(&mut body, &mut run.events);
     sent_since_poll = server.poll_transmit(&mut run.output);
     assert!(sent_since_poll <= MAX_PENDING_OUTPUT);
+    // Password guessing is bounded: at most `max_auth_failures` refused
+    // authentications per connection (counted here by their 535s; the
+    // scripted application refuses some with 550, which count too), and
+    // the 421 that ends it is the session's last word.
+    let out = String::from_utf8_lossy(&run.output);
+    let refused = out
+        .match_indices("535 ")
+        .filter(|(i, _)| *i == 0 || out[..*i].ends_with('\n'))
+        .count();
+    assert!(
+        refused <= cfg.max_auth_failures,
+        "{refused} failed authentications on one connection"
+    );
+    const TOO_MANY: &str = "421 4.7.0 Too many failed authentication attempts, closing\r\n";
+    if out.contains(TOO_MANY) {
+        assert!(out.ends_with(TOO_MANY), "output after the 421: {out}");
+        assert!(server.is_closed());
+    }
     run
 }
 

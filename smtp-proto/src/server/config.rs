@@ -75,6 +75,11 @@ pub struct ServerConfig {
     pub max_recipients: usize,
     /// Errors answered by the machine before it replies 421 and closes.
     pub max_errors: usize,
+    /// Failed authentications per connection (AUTH exchanges the
+    /// application refused with a 5xx, or that ran out of rounds) before
+    /// the session replies `421 4.7.0` and closes: a password guesser gets
+    /// this many tries per connection. At least 1.
+    pub max_auth_failures: usize,
     /// Longest command line, CRLF included.
     pub max_line_length: usize,
     /// Longest AUTH command or SASL response line (RFC 4954 §4: 12288).
@@ -98,7 +103,8 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// The defaults: PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING on;
     /// no SIZE limit, no STARTTLS, no AUTH; 100 recipients, 10 errors,
-    /// 1024-octet command lines, 10 challenges per custom SASL exchange.
+    /// 3 failed authentications, 1024-octet command lines, 10 challenges
+    /// per custom SASL exchange.
     #[must_use]
     pub fn new(hostname: impl Into<String>) -> Self {
         Self {
@@ -121,6 +127,7 @@ impl ServerConfig {
             limits: false,
             max_recipients: 100,
             max_errors: 10,
+            max_auth_failures: 3,
             max_line_length: 1024,
             max_auth_line_length: 12288,
             max_data_line_length: 998,

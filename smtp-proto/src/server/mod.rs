@@ -302,6 +302,7 @@ pub struct ServerSession {
     authenticated: bool,
     identity: Option<String>,
     errors: usize,
+    auth_failures: usize,
     txn: Transaction,
 }
 
@@ -335,6 +336,9 @@ impl ServerSession {
         if config.max_recipients == 0 {
             return Err(ConfigError::Limit("max_recipients is 0"));
         }
+        if config.max_auth_failures == 0 {
+            return Err(ConfigError::Limit("max_auth_failures is 0"));
+        }
         if config.max_message_size == Some(0) {
             // `SIZE 0` tells clients there is no fixed limit (RFC 1870 §4).
             return Err(ConfigError::Limit(
@@ -358,6 +362,7 @@ impl ServerSession {
             authenticated: false,
             identity: None,
             errors: 0,
+            auth_failures: 0,
             txn: Transaction::default(),
         })
     }
@@ -615,6 +620,25 @@ impl ServerSession {
         self.phase = Phase::Closed;
     }
 
+    /// Counts an authentication that failed for good (a 5xx once the
+    /// exchange was run): at [`ServerConfig::max_auth_failures`] the
+    /// session replies `421 4.7.0` after the refusal and closes, so a
+    /// password guesser gets that many tries per connection.
+    fn auth_failed(&mut self, code: ReplyCode) {
+        if code.status_class() != Some(StatusClass::PermanentFailure) {
+            return;
+        }
+        self.auth_failures += 1;
+        if self.auth_failures >= self.config.max_auth_failures {
+            self.send(
+                rc(421),
+                esc(4, 7, 0),
+                "Too many failed authentication attempts, closing",
+            );
+            self.close();
+        }
+    }
+
     fn reset_transaction(&mut self) {
         self.txn = Transaction::default();
         if self.phase.in_transaction() {
@@ -790,6 +814,11 @@ impl ServerSession {
             Pending::Auth(_) | Pending::AuthExchange { .. } if positive => {
                 self.authenticated = true;
             }
+            Pending::Auth(_) | Pending::AuthExchange { .. } => {
+                reply.write_to(&mut self.out);
+                self.auth_failed(code);
+                return Ok(());
+            }
             _ => {}
         }
         reply.write_to(&mut self.out);
@@ -904,6 +933,7 @@ impl ServerSession {
                 esc(5, 7, 8),
                 "Authentication failed: too many exchange steps",
             );
+            self.auth_failed(rc(535));
             return Ok(Challenge::TooManyRounds);
         }
         self.write_challenge(challenge);
@@ -1150,6 +1180,7 @@ impl ServerSession {
                                 core::mem::replace(&mut self.state, State::Command)
                             {
                                 reply.write_to(&mut self.out);
+                                self.auth_failed(reply.code());
                             }
                         }
                     }
