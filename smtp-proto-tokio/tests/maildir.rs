@@ -25,10 +25,8 @@ fn trace_from(sender: &str) -> Trace {
     };
     let by = Domain::new("mx.test").expect("domain");
     let helo = Domain::new("client.test").expect("domain");
-    let received = Received::new(&by, Timestamp::new(NEW_YEAR, 0).expect("time"))
-        .from(&helo)
-        .peer([127, 0, 0, 1].into(), None)
-        .with(WithProtocol::esmtp());
+    let at = Timestamp::new(NEW_YEAR, 0).expect("time");
+    let received = Received::new(&helo, [127, 0, 0, 1].into(), &by, at).with(WithProtocol::esmtp());
     Trace::new(&sender, &received)
 }
 

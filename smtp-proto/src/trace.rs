@@ -16,11 +16,10 @@
 //! let id = Atom::new("4F1A2B").unwrap();
 //! let rcpt = ForwardPath::Mailbox(Mailbox::parse("bob@example.org").unwrap());
 //! let when = Timestamp::new(1_795_723_722, 60).unwrap();
-//! let received = Received::new(&by, when)
-//!     .from(&helo)
-//!     .peer("192.0.2.7".parse().unwrap(), None)
+//! let received = Received::new(&helo, "192.0.2.7".parse().unwrap(), &by, when)
 //!     .with(WithProtocol::esmtp().tls(true))
 //!     .id(&id)
+//!     .unwrap()
 //!     .recipient(&rcpt);
 //! assert_eq!(
 //!     String::from_utf8(received.to_bytes()).unwrap(),
@@ -37,18 +36,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::command::{Atom, DateTime, Domain, ForwardPath, ReversePath};
 
-/// Why a [`Timestamp`] cannot be made.
+/// Why a [`Timestamp`] or a [`Received`] clause cannot be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum InvalidTimestamp {
+pub enum TraceError {
     /// The zone offset is over 99 hours 59 minutes either way, which the
     /// four digits of an RFC 5322 zone cannot write.
     #[error("zone offset outside -9959..=+9959")]
     Offset,
-    /// The local date is before the year 1900 or after 9999 (RFC 5322
-    /// §3.3 wants a four-digit year from 1900).
+    /// The date, in UTC or at the offset, is before the year 1900 or after
+    /// 9999 (RFC 5322 §3.3 wants a four-digit year from 1900; RFC 3339
+    /// `date-fullyear` is four digits).
     #[error("date outside the years 1900 to 9999")]
     Year,
+    /// A `Received:` id over [`Received::MAX_ID_LEN`] octets, which would
+    /// not leave its line within 998 octets (RFC 5322 §2.1.1).
+    #[error("Received id longer than 255 octets")]
+    IdTooLong,
 }
 
 /// A second in time and the zone offset to show it in.
@@ -90,20 +94,22 @@ impl Timestamp {
     /// counted), shown at `offset_minutes` east of UTC.
     ///
     /// # Errors
-    /// [`InvalidTimestamp`] when the offset or the local year cannot be
-    /// written.
-    pub fn new(unix_seconds: i64, offset_minutes: i16) -> Result<Self, InvalidTimestamp> {
+    /// [`TraceError::Offset`] or [`TraceError::Year`] when the offset, or
+    /// the year in UTC or at the offset, cannot be written.
+    pub fn new(unix_seconds: i64, offset_minutes: i16) -> Result<Self, TraceError> {
         if !(-MAX_OFFSET..=MAX_OFFSET).contains(&offset_minutes) {
-            return Err(InvalidTimestamp::Offset);
+            return Err(TraceError::Offset);
         }
         let t = Timestamp {
             unix: unix_seconds,
             offset: offset_minutes,
         };
         let local = unix_seconds.checked_add(i64::from(offset_minutes) * 60);
-        let year = local.map(|s| civil(s).year);
-        if !year.is_some_and(|y| (1900..=9999).contains(&y)) {
-            return Err(InvalidTimestamp::Year);
+        let writable =
+            |secs: Option<i64>| secs.is_some_and(|s| (1900..=9999).contains(&civil(s).year));
+        // The UTC form is what `to_date_time` writes for a large offset.
+        if !writable(local) || !writable(Some(unix_seconds)) {
+            return Err(TraceError::Year);
         }
         Ok(t)
     }
@@ -118,8 +124,8 @@ impl Timestamp {
     /// ```
     ///
     /// # Errors
-    /// [`InvalidTimestamp::Year`] outside the years 1900 to 9999.
-    pub fn from_system_time(time: SystemTime) -> Result<Self, InvalidTimestamp> {
+    /// [`TraceError::Year`] outside the years 1900 to 9999.
+    pub fn from_system_time(time: SystemTime) -> Result<Self, TraceError> {
         let secs = match time.duration_since(UNIX_EPOCH) {
             Ok(after) => i64::try_from(after.as_secs()),
             // Before 1970: round down to the whole second.
@@ -129,7 +135,7 @@ impl Timestamp {
                 i64::try_from(whole).map(|s| -s)
             }
         };
-        Self::new(secs.map_err(|_| InvalidTimestamp::Year)?, 0)
+        Self::new(secs.map_err(|_| TraceError::Year)?, 0)
     }
 
     /// Seconds since 1970-01-01T00:00:00Z.
@@ -360,9 +366,9 @@ impl fmt::Display for WithProtocol {
 
 /// A `Received:` trace field (RFC 5321 §4.4 `Time-stamp-line`).
 ///
-/// Built from the receiving host's name and the time, with optional
-/// clauses; written as one header field folded before `by`, before `for`
-/// and before the date:
+/// Built from the client's HELO name and address, the receiving host's
+/// name and the time, with optional clauses; written as one header field
+/// folded before `by`, before `for` and before the date:
 ///
 /// ```text
 /// Received: from <helo> (<peer name> [<peer address>])
@@ -371,49 +377,53 @@ impl fmt::Display for WithProtocol {
 ///     <date>
 /// ```
 ///
-/// The peer address is written as an address literal (`[192.0.2.1]`,
-/// `[IPv6:2001:db8::1]`; an IPv4-mapped IPv6 address as IPv4). Without a
-/// HELO name the address literal stands in its place. The `for` clause
-/// names one recipient; RFC 5321 §7.2 advises leaving it out when there are
-/// several.
+/// The `from` and `by` parts are RFC 5321's `Extended-Domain`: the peer's
+/// address always follows the HELO name as `TCP-info`, an address literal
+/// (`[192.0.2.1]`, `[IPv6:2001:db8::1]`; an IPv4-mapped IPv6 address as
+/// IPv4), and a `by` host named by an address literal is followed by it
+/// again, since the grammar never lets a literal stand alone. Every part is
+/// at most 255 octets (RFC 5321 §4.5.3.1.2 for names, [`Self::MAX_ID_LEN`]
+/// for the id), so every line stays within the 998 octets of RFC 5322
+/// §2.1.1. The `for` clause names one recipient; RFC 5321 §7.2 advises
+/// leaving it out when there are several.
 #[derive(Debug, Clone, Copy)]
 pub struct Received<'a> {
+    from: &'a Domain<'a>,
+    peer: IpAddr,
+    peer_name: Option<&'a Domain<'a>>,
     by: &'a Domain<'a>,
     date: Timestamp,
-    from: Option<&'a Domain<'a>>,
-    peer: Option<(IpAddr, Option<&'a Domain<'a>>)>,
     with: Option<WithProtocol>,
     id: Option<&'a Atom<'a>>,
     recipient: Option<&'a ForwardPath<'a>>,
 }
 
 impl<'a> Received<'a> {
-    /// A field with only the receiving host (`by`) and the date.
+    /// The longest id [`Received::id`] takes, in octets.
+    pub const MAX_ID_LEN: usize = 255;
+
+    /// A field with the parts RFC 5321 §4.4 requires: the name the client
+    /// gave in EHLO, HELO or LHLO, its address, the receiving host (`by`)
+    /// and the date.
     #[must_use]
-    pub fn new(by: &'a Domain<'a>, date: Timestamp) -> Self {
+    pub fn new(from: &'a Domain<'a>, peer: IpAddr, by: &'a Domain<'a>, date: Timestamp) -> Self {
         Received {
+            from,
+            peer: peer.to_canonical(),
+            peer_name: None,
             by,
             date,
-            from: None,
-            peer: None,
             with: None,
             id: None,
             recipient: None,
         }
     }
 
-    /// The name the client gave in EHLO, HELO or LHLO.
-    #[must_use]
-    pub fn from(mut self, helo: &'a Domain<'a>) -> Self {
-        self.from = Some(helo);
-        self
-    }
-
-    /// The client's address, and the name its reverse lookup gave (checked
+    /// The name the reverse lookup of the client's address gave (checked
     /// forward, for the name to mean anything).
     #[must_use]
-    pub fn peer(mut self, address: IpAddr, name: Option<&'a Domain<'a>>) -> Self {
-        self.peer = Some((address.to_canonical(), name));
+    pub fn peer_name(mut self, name: &'a Domain<'a>) -> Self {
+        self.peer_name = Some(name);
         self
     }
 
@@ -425,10 +435,15 @@ impl<'a> Received<'a> {
     }
 
     /// The receiver's identifier for the message (`id` clause).
-    #[must_use]
-    pub fn id(mut self, id: &'a Atom<'a>) -> Self {
+    ///
+    /// # Errors
+    /// [`TraceError::IdTooLong`] over [`Self::MAX_ID_LEN`] octets.
+    pub fn id(mut self, id: &'a Atom<'a>) -> Result<Self, TraceError> {
+        if id.as_str().len() > Self::MAX_ID_LEN {
+            return Err(TraceError::IdTooLong);
+        }
         self.id = Some(id);
-        self
+        Ok(self)
     }
 
     /// The recipient (`for` clause).
@@ -468,25 +483,15 @@ impl fmt::Display for AddressLiteral {
 
 impl fmt::Display for Received<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Received: ")?;
-        let mut fold = "";
-        match (self.from, self.peer) {
-            (Some(helo), Some((ip, Some(name)))) => {
-                write!(f, "from {helo} ({name} {})", AddressLiteral(ip))?;
-            }
-            (Some(helo), Some((ip, None))) => write!(f, "from {helo} ({})", AddressLiteral(ip))?,
-            (Some(helo), None) => write!(f, "from {helo}")?,
-            (None, Some((ip, Some(name)))) => {
-                let literal = AddressLiteral(ip);
-                write!(f, "from {literal} ({name} {literal})")?;
-            }
-            (None, Some((ip, None))) => write!(f, "from {}", AddressLiteral(ip))?,
-            (None, None) => {}
+        let peer = AddressLiteral(self.peer);
+        write!(f, "Received: from {} (", self.from)?;
+        if let Some(name) = self.peer_name {
+            write!(f, "{name} ")?;
         }
-        if self.from.is_some() || self.peer.is_some() {
-            fold = "\r\n\t";
+        write!(f, "{peer})\r\n\tby {}", self.by)?;
+        if self.by.as_str().starts_with('[') {
+            write!(f, " ({})", self.by)?;
         }
-        write!(f, "{fold}by {}", self.by)?;
         if let Some(with) = self.with {
             write!(f, " with {with}")?;
         }
@@ -603,34 +608,16 @@ mod tests {
 
     #[test]
     fn timestamps_out_of_range_are_refused() {
-        assert_eq!(
-            Timestamp::new(0, MAX_OFFSET + 1),
-            Err(InvalidTimestamp::Offset)
-        );
-        assert_eq!(
-            Timestamp::new(0, -MAX_OFFSET - 1),
-            Err(InvalidTimestamp::Offset)
-        );
-        assert_eq!(
-            Timestamp::new(-2_208_988_801, 0),
-            Err(InvalidTimestamp::Year)
-        );
+        assert_eq!(Timestamp::new(0, MAX_OFFSET + 1), Err(TraceError::Offset));
+        assert_eq!(Timestamp::new(0, -MAX_OFFSET - 1), Err(TraceError::Offset));
+        assert_eq!(Timestamp::new(-2_208_988_801, 0), Err(TraceError::Year));
         assert!(Timestamp::new(-2_208_988_800 + 60, 1).is_ok());
-        assert_eq!(
-            Timestamp::new(-2_208_988_800, -1),
-            Err(InvalidTimestamp::Year)
-        );
-        assert_eq!(
-            Timestamp::new(253_402_300_800, 0),
-            Err(InvalidTimestamp::Year)
-        );
-        assert_eq!(
-            Timestamp::new(253_402_300_799, 1),
-            Err(InvalidTimestamp::Year)
-        );
+        assert_eq!(Timestamp::new(-2_208_988_800, -1), Err(TraceError::Year));
+        assert_eq!(Timestamp::new(253_402_300_800, 0), Err(TraceError::Year));
+        assert_eq!(Timestamp::new(253_402_300_799, 1), Err(TraceError::Year));
         for secs in [i64::MIN, i64::MAX, i64::MAX - 1, i64::MIN + 1] {
             for off in [-MAX_OFFSET, 0, MAX_OFFSET] {
-                assert_eq!(Timestamp::new(secs, off), Err(InvalidTimestamp::Year));
+                assert_eq!(Timestamp::new(secs, off), Err(TraceError::Year));
             }
         }
     }

@@ -73,6 +73,14 @@ fn ehlo_domain_rules() {
         assert_eq!(e.reply_code().get(), 501, "{bad}");
     }
     assert_eq!(err("EHLO"), CommandError::MissingArgument { verb: "EHLO" });
+    // An address literal is a "number" of RFC 5321 §4.5.3.1.2: at most
+    // 255 octets, as a domain name (a longer one would not fit a trace
+    // field's line).
+    let longest = format!("[x:{}]", "a".repeat(251));
+    assert_eq!(canon(&format!("EHLO {longest}")), format!("EHLO {longest}"));
+    let e = err(&format!("EHLO [x:{}]", "a".repeat(252)));
+    assert_eq!(e.reply_code().get(), 501);
+    assert!(smtp_proto::command::Domain::new(format!("[x:{}]", "a".repeat(252))).is_err());
 }
 
 #[test]

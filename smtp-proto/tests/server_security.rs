@@ -572,8 +572,8 @@ fn bdat_chunk_after_a_nul_or_non_utf8_bdat_line_is_not_parsed() {
     let chunk = "MAIL FROM:<evil@x.example>\\r\\nRCPT TO:<v@y.example>\\r\\n";
     assert_eq!(support::unescape(chunk).len(), 51);
     for (line, reply) in [
-        ("BDAT 51 LAST\\0", "500 5.5.6 NUL octet in command line"),
-        ("BDAT 51 \\0LAST", "500 5.5.6 NUL octet in command line"),
+        ("BDAT 51 LAST\\0", "500 5.5.2 NUL octet in command line"),
+        ("BDAT 51 \\0LAST", "500 5.5.2 NUL octet in command line"),
         (
             "bDaT 51 LAST\\xff",
             "500 5.5.2 command line is not valid UTF-8",

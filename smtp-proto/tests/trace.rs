@@ -23,7 +23,9 @@ const WHEN: i64 = 1_795_723_722; // Thu, 26 Nov 2026 20:08:42 +0000
 #[test]
 fn received_known_answers() {
     let by = domain("mx.example.org");
+    let by_literal = domain("[192.0.2.25]");
     let helo = domain("client.example.net");
+    let helo_literal = domain("[IPv6:2001:db8::7]");
     let rdns = domain("host7.isp.example");
     let id = Atom::new("q-1").unwrap();
     let rcpt = ForwardPath::Mailbox(Mailbox::parse("bob@example.org").unwrap());
@@ -35,46 +37,48 @@ fn received_known_answers() {
 
     let cases: Vec<(Received<'_>, String)> = vec![
         (
-            Received::new(&by, at),
-            format!("Received: by mx.example.org;{date}"),
+            Received::new(&helo, v4, &by, at),
+            format!("Received: from client.example.net ([192.0.2.7])\r\n\tby mx.example.org;{date}"),
         ),
         (
-            Received::new(&by, at).from(&helo),
-            format!("Received: from client.example.net\r\n\tby mx.example.org;{date}"),
-        ),
-        (
-            Received::new(&by, at).from(&helo).peer(v4, Some(&rdns)),
+            Received::new(&helo, v4, &by, at).peer_name(&rdns),
             format!(
                 "Received: from client.example.net (host7.isp.example [192.0.2.7])\r\n\tby mx.example.org;{date}"
             ),
         ),
         (
-            Received::new(&by, at).peer(v6, None),
-            format!("Received: from [IPv6:2001:db8::1]\r\n\tby mx.example.org;{date}"),
-        ),
-        (
-            Received::new(&by, at).peer(v6, Some(&rdns)),
-            format!(
-                "Received: from [IPv6:2001:db8::1] (host7.isp.example [IPv6:2001:db8::1])\r\n\tby mx.example.org;{date}"
-            ),
+            Received::new(&helo, v6, &by, at),
+            format!("Received: from client.example.net ([IPv6:2001:db8::1])\r\n\tby mx.example.org;{date}"),
         ),
         (
             // A dual-stack socket's IPv4-mapped address is written as IPv4.
-            Received::new(&by, at).from(&helo).peer(mapped, None),
+            Received::new(&helo, mapped, &by, at),
             format!("Received: from client.example.net ([192.0.2.7])\r\n\tby mx.example.org;{date}"),
         ),
         (
-            Received::new(&by, at)
-                .with(WithProtocol::lmtp().tls(true))
-                .id(&id)
-                .recipient(&rcpt),
+            // Address literals never stand alone (RFC 5321 §4.4
+            // Extended-Domain): the HELO literal has the peer's address
+            // after it, a literal `by` itself.
+            Received::new(&helo_literal, v4, &by_literal, at),
             format!(
-                "Received: by mx.example.org with LMTPS id q-1\r\n\tfor <bob@example.org>;{date}"
+                "Received: from [IPv6:2001:db8::7] ([192.0.2.7])\r\n\tby [192.0.2.25] ([192.0.2.25]);{date}"
             ),
         ),
         (
-            Received::new(&by, at).recipient(&ForwardPath::Postmaster),
-            format!("Received: by mx.example.org\r\n\tfor <Postmaster>;{date}"),
+            Received::new(&helo, v4, &by, at)
+                .with(WithProtocol::lmtp().tls(true))
+                .id(&id)
+                .unwrap()
+                .recipient(&rcpt),
+            format!(
+                "Received: from client.example.net ([192.0.2.7])\r\n\tby mx.example.org with LMTPS id q-1\r\n\tfor <bob@example.org>;{date}"
+            ),
+        ),
+        (
+            Received::new(&helo, v4, &by, at).recipient(&ForwardPath::Postmaster),
+            format!(
+                "Received: from client.example.net ([192.0.2.7])\r\n\tby mx.example.org\r\n\tfor <Postmaster>;{date}"
+            ),
         ),
     ];
     for (received, want) in cases {
@@ -82,6 +86,55 @@ fn received_known_answers() {
         assert_eq!(received.to_string(), want, "Display writes the same");
     }
 }
+
+/// The longest parts the types allow keep every line within the 998
+/// octets of RFC 5322 §2.1.1: a 255-octet HELO literal (longer ones are
+/// refused, as EHLO refuses them), a 255-octet peer name and host name,
+/// the longest id, a 256-octet path.
+#[test]
+fn received_lines_stay_within_998_octets_at_the_limits() {
+    let literal = format!("[x:{}]", "a".repeat(251));
+    assert_eq!(literal.len(), 255);
+    assert!(Domain::new(format!("[x:{}]", "a".repeat(252))).is_err());
+    let long_name = [
+        &"a".repeat(63)[..],
+        &"b".repeat(63),
+        &"c".repeat(63),
+        &"d".repeat(63),
+    ]
+    .join(".");
+    assert_eq!(long_name.len(), 255);
+    let helo = Domain::new(literal.as_str()).unwrap();
+    let name = Domain::new(long_name.as_str()).unwrap();
+    let id_text = "i".repeat(Received::MAX_ID_LEN);
+    let id = Atom::new(id_text.as_str()).unwrap();
+    let too_long = Atom::new("i".repeat(Received::MAX_ID_LEN + 1)).unwrap();
+    let local = "l".repeat(64);
+    let domain_part = [&"e".repeat(63)[..], &"f".repeat(63), &"g".repeat(61)].join(".");
+    let address = format!("{local}@{domain_part}");
+    let path = ForwardPath::Mailbox(Mailbox::parse(&address).unwrap());
+    let at = Timestamp::new(WHEN, -MAX_OFFSET_MINUTES).unwrap();
+    let v6: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
+    let base = Received::new(&helo, v6, &name, at).peer_name(&name);
+    assert_eq!(
+        base.id(&too_long).err(),
+        Some(smtp_proto::trace::TraceError::IdTooLong)
+    );
+    let r = base
+        .with(WithProtocol::esmtp().utf8(true).tls(true).auth(true))
+        .id(&id)
+        .unwrap()
+        .recipient(&path);
+    let bytes = r.to_bytes();
+    let longest = bytes.split(|&b| b == b'\n').map(<[u8]>::len).max().unwrap();
+    // Each split piece holds its line and the CR; with the LF a line is
+    // one octet more.
+    let longest_line = longest + 1;
+    assert!(longest_line <= 998, "a line of {longest_line} octets");
+    assert!(longest > 500, "the test reaches long lines: {longest}");
+}
+
+const MAX_OFFSET_MINUTES: i16 = 99 * 60 + 59;
 
 #[test]
 fn every_registered_with_keyword() {
@@ -220,16 +273,17 @@ proptest! {
     #[test]
     fn received_is_one_well_formed_field(
         by in domain_text(),
-        helo in prop::option::of(domain_text()),
-        peer in prop::option::of((ip(), prop::option::of(domain_text()))),
+        helo in domain_text(),
+        peer in ip(),
+        peer_name in prop::option::of(domain_text()),
         id in prop::option::of("[A-Za-z0-9][A-Za-z0-9-]{0,39}"),
         rcpt in prop::option::of(("[a-z0-9.]{1,30}", domain_text())),
         secs in -2_208_988_800i64..=253_402_300_799,
         protocol in (0usize..3, any::<bool>(), any::<bool>(), any::<bool>()),
     ) {
         let by = Domain::new(by.as_str()).unwrap();
-        let helo = helo.as_deref().map(|h| Domain::new(h).unwrap());
-        let names = peer.as_ref().map(|(_, n)| n.as_deref().map(|n| Domain::new(n).unwrap()));
+        let helo = Domain::new(helo.as_str()).unwrap();
+        let peer_name = peer_name.as_deref().map(|n| Domain::new(n).unwrap());
         let id = id.as_deref().map(|i| Atom::new(i).unwrap());
         let rcpt = rcpt.as_ref().and_then(|(l, d)| {
             Mailbox::parse(&format!("{l}@{d}")).ok().map(|m| ForwardPath::Mailbox(m.into_owned()))
@@ -240,15 +294,12 @@ proptest! {
             .tls(tls)
             .auth(auth);
         let at = Timestamp::new(secs, 0).unwrap();
-        let mut r = Received::new(&by, at).with(with);
-        if let Some(h) = &helo {
-            r = r.from(h);
-        }
-        if let (Some((address, _)), Some(name)) = (&peer, &names) {
-            r = r.peer(*address, name.as_ref());
+        let mut r = Received::new(&helo, peer, &by, at).with(with);
+        if let Some(n) = &peer_name {
+            r = r.peer_name(n);
         }
         if let Some(i) = &id {
-            r = r.id(i);
+            r = r.id(i).unwrap();
         }
         if let Some(p) = &rcpt {
             r = r.recipient(p);
@@ -276,27 +327,14 @@ proptest! {
         let unfolded = String::from_utf8(body.to_vec()).unwrap().replace("\r\n\t", " ");
         let (clauses, date) = unfolded.rsplit_once("; ").unwrap();
         prop_assert_eq!(date, at.to_string());
-        let mut want = vec!["Received:".to_string()];
-        let literal = |a: &IpAddr| match a.to_canonical() {
+        let literal = match peer.to_canonical() {
             IpAddr::V4(v4) => format!("[{v4}]"),
             IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
         };
-        match (&helo, &peer) {
-            (Some(h), Some((a, n))) => {
-                want.push(format!("from {h}"));
-                match n {
-                    Some(n) => want.push(format!("({n} {})", literal(a))),
-                    None => want.push(format!("({})", literal(a))),
-                }
-            }
-            (Some(h), None) => want.push(format!("from {h}")),
-            (None, Some((a, n))) => {
-                want.push(format!("from {}", literal(a)));
-                if let Some(n) = n {
-                    want.push(format!("({n} {})", literal(a)));
-                }
-            }
-            (None, None) => {}
+        let mut want = vec![format!("Received: from {helo}")];
+        match &peer_name {
+            Some(n) => want.push(format!("({n} {literal})")),
+            None => want.push(format!("({literal})")),
         }
         want.push(format!("by {by} with {}", with.keyword()));
         if let Some(i) = &id {

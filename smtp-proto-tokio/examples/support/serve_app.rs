@@ -307,7 +307,7 @@ impl Envelope {
         let by = Domain::new(hostname).map_err(|_| bad("host name"))?;
         let id = Atom::new(id).map_err(|_| bad("queue id"))?;
         // Both were read by the session, so they parse again.
-        let helo = Domain::new(self.helo.as_str()).ok();
+        let helo = Domain::new(self.helo.as_str()).map_err(|_| bad("HELO name"))?;
         let sender = match self.from.as_str() {
             "" => Some(ReversePath::Null),
             from => Mailbox::parse(from).ok().map(ReversePath::Mailbox),
@@ -318,12 +318,11 @@ impl Envelope {
             _ => None,
         };
         let now = Timestamp::from_system_time(SystemTime::now()).map_err(std::io::Error::other)?;
-        let mut received = Received::new(&by, now).peer(peer, None).id(&id);
+        let mut received = Received::new(&helo, peer, &by, now)
+            .id(&id)
+            .map_err(std::io::Error::other)?;
         if let Some(protocol) = self.protocol {
             received = received.with(protocol);
-        }
-        if let Some(helo) = &helo {
-            received = received.from(helo);
         }
         if let Some(path) = &recipient {
             received = received.recipient(path);

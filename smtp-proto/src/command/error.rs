@@ -157,14 +157,15 @@ impl CommandError {
     #[must_use]
     pub fn enhanced_code(&self) -> EnhancedStatusCode {
         match self {
-            // 5.5.2: syntax error; 5.5.6: invalid command content (RFC 5248).
+            // 5.5.2: syntax error (RFC 3463 §3.6).
             CommandError::LineTooLong
             | CommandError::BareLineEnding
+            | CommandError::NulOctet
             | CommandError::InvalidUtf8
             | CommandError::InvalidVerb => perm(5, 2),
-            // RFC 4954 §6: "500 5.5.6 Authentication Exchange line is too
-            // long".
-            CommandError::NulOctet | CommandError::AuthLineTooLong => perm(5, 6),
+            // RFC 4954 §6 registers 5.5.6 for one thing only: "500 5.5.6
+            // Authentication Exchange line is too long".
+            CommandError::AuthLineTooLong => perm(5, 6),
             // 5.1.7: bad sender's mailbox address syntax.
             CommandError::InvalidReversePath(_) => perm(1, 7),
             // 5.1.3: bad destination mailbox address syntax.

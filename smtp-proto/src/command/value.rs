@@ -460,6 +460,11 @@ fn domain_error(s: &str) -> Result<(), ValueError> {
 /// `address-literal = "[" ( IPv4-address-literal / IPv6-address-literal /
 /// General-address-literal ) "]"` (RFC 5321 §4.1.3).
 pub(crate) fn check_address_literal(s: &str) -> Result<(), ValueError> {
+    // RFC 5321 §4.5.3.1.2: "The maximum total length of a domain name or
+    // number is 255 octets."
+    if s.len() > 255 {
+        return Err(ValueError::TooLong);
+    }
     let inner = s
         .strip_prefix('[')
         .and_then(|r| r.strip_suffix(']'))

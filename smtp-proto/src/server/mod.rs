@@ -255,7 +255,9 @@ pub enum Challenge {
     Sent,
     /// [`ServerConfig::max_auth_rounds`] challenges had been sent already:
     /// the machine ended the exchange with `535 5.7.8` instead, and no
-    /// further [`ServerEvent::AuthExchange`] comes for it.
+    /// further [`ServerEvent::AuthExchange`] comes for it. The failure
+    /// counts toward [`ServerConfig::max_auth_failures`]: at the limit the
+    /// session has sent `421 4.7.0` too and is closed.
     TooManyRounds,
 }
 
@@ -868,7 +870,10 @@ impl ServerSession {
     /// When [`ServerConfig::max_auth_rounds`] challenges were already sent
     /// in this exchange, the machine ends it instead with `535 5.7.8` and
     /// returns [`Challenge::TooManyRounds`]: the client is not
-    /// authenticated and the session waits for its next command.
+    /// authenticated, the failure counts toward
+    /// [`ServerConfig::max_auth_failures`] (reaching it, the session also
+    /// sends `421 4.7.0` and closes), and otherwise the session waits for
+    /// its next command.
     ///
     /// A two-step exchange (a CRAM-MD5-style challenge, then the
     /// application's verdict on the answer):
