@@ -88,22 +88,24 @@ mod tests {
     use super::LineEnds;
 
     /// The reference: the DATA path's line ends (the body fuzz target's
-    /// rule), without the dot-stuffing and the terminator.
+    /// rule), without the dot-stuffing and the terminator, by whole-body
+    /// replacements: every CRLF, then every CR left, becomes LF; every LF
+    /// becomes CRLF; a last line without one gets it.
     fn reference(body: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < body.len() {
-            match body[i] {
-                b'\r' if body.get(i + 1) == Some(&b'\n') => {
-                    out.extend_from_slice(b"\r\n");
-                    i += 1;
-                }
-                b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
-                b => out.push(b),
+        fn replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut rest = hay;
+            while let Some(p) = rest.windows(from.len()).position(|w| w == from) {
+                out.extend_from_slice(&rest[..p]);
+                out.extend_from_slice(to);
+                rest = &rest[p + from.len()..];
             }
-            i += 1;
+            out.extend_from_slice(rest);
+            out
         }
-        if !out.is_empty() && !out.ends_with(b"\r\n") {
+        let lf = replace(&replace(body, b"\r\n", b"\n"), b"\r", b"\n");
+        let mut out = replace(&lf, b"\n", b"\r\n");
+        if !out.is_empty() && !out.ends_with(b"\n") {
             out.extend_from_slice(b"\r\n");
         }
         out
