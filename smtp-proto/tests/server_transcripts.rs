@@ -21,6 +21,18 @@ fn with_ehlo(t: &str) -> String {
     t.replace("    S: EHLO-REPLY\n", EHLO_DEFAULT)
 }
 
+/// The greeting, HELO and an accepted sender and recipient: a transcript
+/// that starts with it goes on inside the transaction.
+const HELO_TRANSACTION: &str = "
+    S: 220 mx.example.com ESMTP
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+";
+
 /// RFC 5321 Appendix D.1: a typical transaction, one recipient refused.
 #[test]
 fn rfc5321_d1_typical_transaction() {
@@ -356,14 +368,8 @@ fn ehlo_resets_the_transaction() {
 fn refused_ehlo_keeps_the_transaction_and_the_greeting() {
     let r = check(
         &Setup::new(config()),
-        "
-    S: 220 mx.example.com ESMTP
-    C: HELO bar.com
-    S: 250 mx.example.com
-    C: MAIL FROM:<a@bar.com>
-    S: 250 2.1.0 OK
-    C: RCPT TO:<b@foo.com>
-    S: 250 2.1.5 OK
+        &format!(
+            "{HELO_TRANSACTION}
     C: EHLO reject.bar.com
     S: 550 5.7.1 Go away
     C: DATA
@@ -377,7 +383,8 @@ fn refused_ehlo_keeps_the_transaction_and_the_greeting() {
     S: 550 5.7.1 Go away
     C: RCPT TO:<b@foo.com>
     S: 503 5.5.1 need MAIL command
-",
+"
+        ),
     );
     assert_eq!(r.bodies, [b"Hi\r\n".to_vec()]);
 }
@@ -647,14 +654,8 @@ fn data_size_limit_is_checked_at_the_end() {
     c.max_message_size = Some(10);
     let r = check(
         &Setup::new(c),
-        "
-    S: 220 mx.example.com ESMTP
-    C: HELO bar.com
-    S: 250 mx.example.com
-    C: MAIL FROM:<a@bar.com>
-    S: 250 2.1.0 OK
-    C: RCPT TO:<b@foo.com>
-    S: 250 2.1.5 OK
+        &format!(
+            "{HELO_TRANSACTION}
     C: DATA
     S: 354 End data with <CR><LF>.<CR><LF>
     C: 0123456789
@@ -663,7 +664,8 @@ fn data_size_limit_is_checked_at_the_end() {
     S: 552 5.3.4 message exceeds fixed maximum message size
     C: RCPT TO:<b@foo.com>
     S: 503 5.5.1 need MAIL command
-",
+"
+        ),
     );
     assert!(r.events.iter().any(|e| e.contains("Data(TooLarge)")));
 }
@@ -674,14 +676,7 @@ fn long_data_lines_are_read_then_refused() {
     let r = check(
         &Setup::new(config()),
         &format!(
-            "
-    S: 220 mx.example.com ESMTP
-    C: HELO bar.com
-    S: 250 mx.example.com
-    C: MAIL FROM:<a@bar.com>
-    S: 250 2.1.0 OK
-    C: RCPT TO:<b@foo.com>
-    S: 250 2.1.5 OK
+            "{HELO_TRANSACTION}
     C: DATA
     S: 354 End data with <CR><LF>.<CR><LF>
     C: {line}
@@ -714,14 +709,7 @@ fn stuffed_dot_does_not_count_toward_the_line_limit() {
         let r = check(
             &Setup::new(config()),
             &format!(
-                "
-    S: 220 mx.example.com ESMTP
-    C: HELO bar.com
-    S: 250 mx.example.com
-    C: MAIL FROM:<a@bar.com>
-    S: 250 2.1.0 OK
-    C: RCPT TO:<b@foo.com>
-    S: 250 2.1.5 OK
+                "{HELO_TRANSACTION}
     C: DATA
     S: 354 End data with <CR><LF>.<CR><LF>
     C: .{line}
