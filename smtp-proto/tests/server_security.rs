@@ -7,7 +7,7 @@ use smtp_proto::server::{
     Error, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::Outcome;
-use support::{check, config, parse, run_all, run_pieces, Setup};
+use support::{check, config, parse, run_all, run_pieces, Setup, EHLO_AUTH_PLAIN};
 
 const PROLOGUE: &str = "EHLO attacker.example\r\nMAIL FROM:<a@attacker.example>\r\nRCPT TO:<b@victim.example>\r\nDATA\r\n";
 const SMUGGLED: &str =
@@ -975,15 +975,8 @@ fn failed_authentications_are_limited_per_connection() {
     c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
     let r = check(
         &Setup::new(c),
-        "
-    S: 220 mx.example.com ESMTP
-    C: EHLO bar.com
-    S: 250-mx.example.com
-    S: 250-PIPELINING
-    S: 250-8BITMIME
-    S: 250-AUTH PLAIN
-    S: 250-CHUNKING
-    S: 250 ENHANCEDSTATUSCODES
+        &format!(
+            "{EHLO_AUTH_PLAIN}
     C: AUTH PLAIN AGFsaWNlAHdyb25n
     S: 535 5.7.8 Authentication credentials invalid
     C: AUTH PLAIN
@@ -999,7 +992,8 @@ fn failed_authentications_are_limited_per_connection() {
     C: AUTH PLAIN AGFsaWNlAHdyb25n
     S: 535 5.7.8 Authentication credentials invalid
     S: 421 4.7.0 Too many failed authentication attempts, closing
-",
+"
+        ),
     );
     assert!(r.closed);
     assert_eq!(

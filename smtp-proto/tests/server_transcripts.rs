@@ -7,7 +7,7 @@ mod support;
 use smtp_proto::sasl::SaslMechanism;
 use smtp_proto::server::{Rejection, ServerEvent, ServerSession};
 use smtp_proto::session::{Outcome, Phase, Step};
-use support::{check, config, Setup};
+use support::{check, config, Setup, EHLO_AUTH_PLAIN};
 
 const EHLO_DEFAULT: &str = "
     S: 250-mx.example.com
@@ -1102,24 +1102,21 @@ fn auth_exchanges() {
     }
 }
 
-#[test]
-fn auth_line_too_long_is_500() {
+/// A server offering AUTH PLAIN, with SASL lines up to 2048 octets.
+fn auth_lines_up_to_2048() -> Setup {
     let mut c = config();
     c.auth_mechanisms = vec![SaslMechanism::Plain];
     c.max_auth_line_length = 2048;
+    Setup::new(c)
+}
+
+#[test]
+fn auth_line_too_long_is_500() {
     let long = "A".repeat(3000);
     check(
-        &Setup::new(c),
+        &auth_lines_up_to_2048(),
         &format!(
-            "
-    S: 220 mx.example.com ESMTP
-    C: EHLO bar.com
-    S: 250-mx.example.com
-    S: 250-PIPELINING
-    S: 250-8BITMIME
-    S: 250-AUTH PLAIN
-    S: 250-CHUNKING
-    S: 250 ENHANCEDSTATUSCODES
+            "{EHLO_AUTH_PLAIN}
     C: AUTH PLAIN
     S: 334 
     C: {long}
@@ -1138,22 +1135,11 @@ fn auth_line_too_long_is_500() {
 /// and is thrown away to its end. Other over-long lines keep 5.5.2.
 #[test]
 fn overlong_auth_command_line_gets_5_5_6() {
-    let mut c = config();
-    c.auth_mechanisms = vec![SaslMechanism::Plain];
-    c.max_auth_line_length = 2048;
     let long = "A".repeat(3000);
     let r = check(
-        &Setup::new(c),
+        &auth_lines_up_to_2048(),
         &format!(
-            "
-    S: 220 mx.example.com ESMTP
-    C: EHLO bar.com
-    S: 250-mx.example.com
-    S: 250-PIPELINING
-    S: 250-8BITMIME
-    S: 250-AUTH PLAIN
-    S: 250-CHUNKING
-    S: 250 ENHANCEDSTATUSCODES
+            "{EHLO_AUTH_PLAIN}
     C: AUTH PLAIN {long}
     S: 500 5.5.6 Authentication exchange line is too long
     C: auth plain {long}RSET

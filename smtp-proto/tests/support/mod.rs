@@ -401,3 +401,16 @@ pub fn check(setup: &Setup, text: &str) -> RunResult {
 pub fn config() -> ServerConfig {
     ServerConfig::new("mx.example.com")
 }
+
+/// The greeting and the EHLO exchange (client `bar.com`) of [`config`]
+/// with `auth_mechanisms` set to PLAIN alone.
+pub const EHLO_AUTH_PLAIN: &str = "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+";
