@@ -7,7 +7,7 @@ use smtp_proto::server::{
     Error, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::Outcome;
-use support::{check, config, parse, run_all, run_pieces, Setup, EHLO_AUTH_PLAIN};
+use support::{check, config, parse, run_all, run_pieces, RunResult, Setup, EHLO_AUTH_PLAIN};
 
 const PROLOGUE: &str = "EHLO attacker.example\r\nMAIL FROM:<a@attacker.example>\r\nRCPT TO:<b@victim.example>\r\nDATA\r\n";
 const SMUGGLED: &str =
@@ -528,31 +528,53 @@ fn bdat_chunk_of_rejected_command_is_not_parsed() {
         .ends_with("503 5.5.1 Bad sequence of commands\r\n250 2.0.0 OK\r\n"));
 }
 
+/// A BDAT chunk of 51 octets (escaped, for a `C~` line) holding a MAIL
+/// and a RCPT that must never run.
+const EVIL_CHUNK: &str = "MAIL FROM:<evil@x.example>\\r\\nRCPT TO:<v@y.example>\\r\\n";
+
+/// Runs EHLO, the BDAT command line `line` (escaped, for a `C~` line) with
+/// [`EVIL_CHUNK`] right after it, and NOOP, all in one segment; checks
+/// that neither command in the chunk ran, and returns the run.
+fn bdat_line_then_evil_chunk(line: &str) -> RunResult {
+    assert_eq!(support::unescape(EVIL_CHUNK).len(), 51);
+    let t = parse(&format!(
+        "
+    C: EHLO a.example
+    C~ {line}\\r\\n{EVIL_CHUNK}
+    C: NOOP
+"
+    ));
+    let r = run_all(&Setup::new(config()), &t);
+    assert!(
+        !r.events
+            .iter()
+            .any(|e| e.starts_with("Mail") || e.starts_with("Rcpt")),
+        "{line}: commands in or after the line ran: {:#?}",
+        r.events
+    );
+    r
+}
+
+/// Asserts that the session's last reply was `reply` and that it closed
+/// on `error`.
+fn assert_closed_with(r: &RunResult, reply: &str, error: RemoteError, line: &str) {
+    let out = r.output_str();
+    assert!(out.ends_with(&format!("\r\n{reply}\r\n")), "{line}: {out}");
+    assert_eq!(r.remote_error, Some(error), "{line}");
+    assert!(r.closed, "{line}");
+}
+
 /// A BDAT command with a readable size but a wrong end marker: the client
 /// sends the chunk anyway, so it is read and dropped before the 501, and
 /// the commands it holds never run.
 #[test]
 fn bdat_chunk_of_a_bdat_syntax_error_is_not_parsed() {
-    let chunk = "MAIL FROM:<evil@x.example>\r\nRCPT TO:<v@y.example>\r\n";
     for (line, reason) in [
         ("BDAT 51 NOW", "expected LAST"),
         ("BDAT 51 LAST x", "unexpected text after LAST"),
         ("bdat 0051  later", "expected LAST"),
     ] {
-        let mut client = format!("EHLO a.example\r\n{line}\r\n{chunk}NOOP\r\n").into_bytes();
-        assert_eq!(chunk.len(), 51);
-        let t = support::Transcript {
-            segments: vec![std::mem::take(&mut client)],
-            expected: Vec::new(),
-        };
-        let r = run_all(&Setup::new(config()), &t);
-        assert!(
-            !r.events
-                .iter()
-                .any(|e| e.starts_with("Mail") || e.starts_with("Rcpt")),
-            "{line}: {:#?}",
-            r.events
-        );
+        let r = bdat_line_then_evil_chunk(line);
         let out = r.output_str();
         assert!(
             out.ends_with(&format!("\r\n501 5.5.4 {reason}\r\n250 2.0.0 OK\r\n")),
@@ -569,8 +591,6 @@ fn bdat_chunk_of_a_bdat_syntax_error_is_not_parsed() {
 /// chunk ends it (RFC 3030 §2), and the chunk pipelined after it gets 503.
 #[test]
 fn bdat_chunk_after_a_nul_or_non_utf8_bdat_line_is_not_parsed() {
-    let chunk = "MAIL FROM:<evil@x.example>\\r\\nRCPT TO:<v@y.example>\\r\\n";
-    assert_eq!(support::unescape(chunk).len(), 51);
     for (line, reply) in [
         ("BDAT 51 LAST\\0", "500 5.5.2 NUL octet in command line"),
         ("BDAT 51 \\0LAST", "500 5.5.2 NUL octet in command line"),
@@ -583,21 +603,7 @@ fn bdat_chunk_after_a_nul_or_non_utf8_bdat_line_is_not_parsed() {
             "500 5.5.2 command line is not valid UTF-8",
         ),
     ] {
-        let t = parse(&format!(
-            "
-    C: EHLO a.example
-    C~ {line}\\r\\n{chunk}
-    C: NOOP
-"
-        ));
-        let r = run_all(&Setup::new(config()), &t);
-        assert!(
-            !r.events
-                .iter()
-                .any(|e| e.starts_with("Mail") || e.starts_with("Rcpt")),
-            "{line}: commands inside the chunk ran: {:#?}",
-            r.events
-        );
+        let r = bdat_line_then_evil_chunk(line);
         let out = r.output_str();
         assert!(
             out.ends_with(&format!("\r\n{reply}\r\n250 2.0.0 OK\r\n")),
@@ -613,7 +619,7 @@ fn bdat_chunk_after_a_nul_or_non_utf8_bdat_line_is_not_parsed() {
     C: RCPT TO:<b@b.example>
     C: BDAT 4
     C~ abcd
-    C~ {line}\\r\\n{chunk}
+    C~ {line}\\r\\n{EVIL_CHUNK}
     C: BDAT 4 LAST
     C~ RSET
     C: NOOP
@@ -646,7 +652,6 @@ fn bdat_chunk_after_a_nul_or_non_utf8_bdat_line_is_not_parsed() {
 /// as for any unreadable size.
 #[test]
 fn bdat_line_with_a_bare_line_ending_or_unreadable_size_closes() {
-    let chunk = "MAIL FROM:<evil@x.example>\\r\\nRCPT TO:<v@y.example>\\r\\n";
     for (line, reply, error) in [
         (
             "BDAT 51\\r",
@@ -681,25 +686,8 @@ fn bdat_line_with_a_bare_line_ending_or_unreadable_size_closes() {
             RemoteError::UnreadableChunkSize,
         ),
     ] {
-        let t = parse(&format!(
-            "
-    C: EHLO a.example
-    C~ {line}\\r\\n{chunk}
-    C: NOOP
-"
-        ));
-        let r = run_all(&Setup::new(config()), &t);
-        assert!(
-            !r.events
-                .iter()
-                .any(|e| e.starts_with("Mail") || e.starts_with("Rcpt")),
-            "{line}: commands after the line ran: {:#?}",
-            r.events
-        );
-        let out = r.output_str();
-        assert!(out.ends_with(&format!("\r\n{reply}\r\n")), "{line}: {out}");
-        assert_eq!(r.remote_error, Some(error), "{line}");
-        assert!(r.closed, "{line}");
+        let r = bdat_line_then_evil_chunk(line);
+        assert_closed_with(&r, reply, error, line);
     }
 }
 
@@ -710,7 +698,6 @@ fn bdat_line_with_a_bare_line_ending_or_unreadable_size_closes() {
 /// over-long line is still only refused.
 #[test]
 fn overlong_bdat_line_closes_the_session() {
-    let chunk = "MAIL FROM:<evil@x.example>\\r\\nRCPT TO:<v@y.example>\\r\\n";
     let padding = "x".repeat(1100);
     for line in [
         format!("BDAT 51 LAST {padding}"),
@@ -722,7 +709,7 @@ fn overlong_bdat_line_closes_the_session() {
     C: EHLO a.example
     C: MAIL FROM:<a@a.example>
     C: RCPT TO:<b@b.example>
-    C~ {line}\\r\\n{chunk}
+    C~ {line}\\r\\n{EVIL_CHUNK}
     C: NOOP
 "
         ));
@@ -733,13 +720,12 @@ fn overlong_bdat_line_closes_the_session() {
             "commands after the line ran: {:#?}",
             r.events
         );
-        let out = r.output_str();
-        assert!(
-            out.ends_with("\r\n500 5.5.2 BDAT command line too long, closing\r\n"),
-            "{out}"
+        assert_closed_with(
+            &r,
+            "500 5.5.2 BDAT command line too long, closing",
+            RemoteError::BdatLineTooLong,
+            &line,
         );
-        assert_eq!(r.remote_error, Some(RemoteError::BdatLineTooLong));
-        assert!(r.closed);
         assert!(r.bodies.is_empty());
     }
     let t = parse(&format!(
@@ -779,17 +765,12 @@ fn bdat_with_an_unreadable_size_closes_the_session() {
             "{line}: {:#?}",
             r.events
         );
-        let out = r.output_str();
-        assert!(
-            out.ends_with("\r\n501 5.5.4 Unreadable BDAT chunk size, closing\r\n"),
-            "{line}: {out}"
+        assert_closed_with(
+            &r,
+            "501 5.5.4 Unreadable BDAT chunk size, closing",
+            RemoteError::UnreadableChunkSize,
+            line,
         );
-        assert_eq!(
-            r.remote_error,
-            Some(RemoteError::UnreadableChunkSize),
-            "{line}"
-        );
-        assert!(r.closed, "{line}");
     }
 }
 
