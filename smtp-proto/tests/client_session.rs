@@ -53,6 +53,26 @@ fn job() -> Job {
     )
 }
 
+/// A message from alice to `to` with the body `hi`.
+fn job_to(to: &[&'static str]) -> Job {
+    Job::new("alice@example.net", to, &[b"hi\r\n"])
+}
+
+/// The server's side of one message sent with PIPELINING and DATA: the
+/// greeting, the EHLO reply, 250 to MAIL and RCPT, 354, `final_reply` to
+/// the end of the message, and 221 to QUIT.
+fn one_message_script(final_reply: &str) -> Vec<u8> {
+    script(&[
+        GREET,
+        &ehlo(&["PIPELINING"]),
+        OK,
+        OK,
+        "354 go\r\n",
+        final_reply,
+        BYE,
+    ])
+}
+
 // ----- greeting -----
 
 #[test]
@@ -876,11 +896,7 @@ fn mail_451_pipelined_leaves_every_recipient_to_retry_despite_the_503s() {
         "503 5.5.1 need MAIL first\r\n",
         BYE,
     ]);
-    let j = Job::new(
-        "alice@example.net",
-        &["bob@example.org", "carol@example.org"],
-        &[b"hi\r\n"],
-    );
+    let j = job_to(&["bob@example.org", "carol@example.org"]);
     let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
     let sum = &run.summaries[0];
     assert_eq!(sum.sender, Some(Verdict::RetryLater));
@@ -899,11 +915,7 @@ fn mail_451_pipelined_leaves_every_recipient_to_retry_despite_the_503s() {
 #[test]
 fn mail_550_without_pipelining_bounces_every_recipient() {
     let s = script(&[GREET, &ehlo(&[]), "550 5.7.1 sender blocked\r\n", BYE]);
-    let j = Job::new(
-        "alice@example.net",
-        &["bob@example.org", "carol@example.org"],
-        &[b"hi\r\n"],
-    );
+    let j = job_to(&["bob@example.org", "carol@example.org"]);
     let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
     assert!(!run.wire_str().contains("RCPT"));
     let sum = &run.summaries[0];
@@ -931,11 +943,7 @@ fn data_554_is_every_accepted_recipients_verdict() {
             "554 5.7.1 message refused by policy\r\n",
             BYE,
         ]);
-        let j = Job::new(
-            "alice@example.net",
-            &["bob@example.org", "carol@example.org", "dave@example.org"],
-            &[b"hi\r\n"],
-        );
+        let j = job_to(&["bob@example.org", "carol@example.org", "dave@example.org"]);
         let cfg = plain().with_protocol(protocol);
         let run = run_split_invariant(cfg, &Actor::new(vec![j]), &[&s]);
         let sum = &run.summaries[0];
@@ -963,11 +971,7 @@ fn final_reply_refusal_is_every_accepted_recipients_verdict() {
         "554 5.6.0 content rejected\r\n",
         BYE,
     ]);
-    let j = Job::new(
-        "alice@example.net",
-        &["bob@example.org", "carol@example.org"],
-        &[b"hi\r\n"],
-    );
+    let j = job_to(&["bob@example.org", "carol@example.org"]);
     let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
     let sum = &run.summaries[0];
     assert_eq!(sum.message, Some(Verdict::Permanent));
@@ -1007,7 +1011,7 @@ fn data_refused_is_the_message_verdict_and_rset_follows() {
 
 #[test]
 fn data_body_is_dot_stuffed_and_line_ends_made_crlf() {
-    let s = script(&[GREET, &ehlo(&["PIPELINING"]), OK, OK, "354 go\r\n", OK, BYE]);
+    let s = one_message_script(OK);
     let j = Job::new(
         "a@x.org",
         &["b@y.org"],
@@ -1029,15 +1033,7 @@ fn four_hundreds_and_five_hundreds_are_classified() {
         ),
         ("554 5.7.1 Message rejected as spam\r\n", Verdict::Permanent),
     ] {
-        let s = script(&[
-            GREET,
-            &ehlo(&["PIPELINING"]),
-            OK,
-            OK,
-            "354 go\r\n",
-            final_reply,
-            BYE,
-        ]);
+        let s = one_message_script(final_reply);
         let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
         assert_eq!(run.summaries[0].message, Some(verdict));
         assert_eq!(run.summaries[0].recipients[0].verdict(), verdict);
@@ -1059,15 +1055,7 @@ fn four_hundreds_and_five_hundreds_are_classified() {
 fn a_600_octet_final_reply_still_reports_the_message_delivered() {
     let long = format!("250 2.0.0 Ok: queued as {}\r\n", "X".repeat(574));
     assert_eq!(long.len(), 600);
-    let s = script(&[
-        GREET,
-        &ehlo(&["PIPELINING"]),
-        OK,
-        OK,
-        "354 go\r\n",
-        &long,
-        BYE,
-    ]);
+    let s = one_message_script(&long);
     let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
     assert_eq!(run.error, None);
     assert!(run.summaries[0].all_delivered(), "{:?}", run.events);
