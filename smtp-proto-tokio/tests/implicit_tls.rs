@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use smtp_proto_tokio::client::{self, RunError, RunOptions};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
+use smtp_proto_tokio::rustls::ClientConfig as TlsClientConfig;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
 use smtp_proto_tokio::smtp_proto::client::{
     AuthCredentials, Client, ClientError, ConfigError, TlsPolicy,
@@ -45,6 +46,26 @@ fn implicit_config() -> ServerConfig {
 
 fn localhost() -> ServerName<'static> {
     ServerName::try_from("localhost").expect("name")
+}
+
+/// Run options that start TLS with `client_tls`, the server named
+/// `localhost`.
+fn tls_options(client_tls: Arc<TlsClientConfig>) -> RunOptions {
+    let mut opts = RunOptions::default();
+    opts.tls = Some((TlsConnector::from(client_tls), localhost()));
+    opts
+}
+
+/// Runs `client` with `app` over `stream`, bounded in time.
+async fn run_bounded(
+    stream: TcpStream,
+    client: &mut Client,
+    app: &mut OneMessage,
+    opts: &RunOptions,
+) -> Result<(), RunError> {
+    tokio::time::timeout(BOUND, client::run(stream, client, app, opts))
+        .await
+        .expect("bounded")
 }
 
 /// Reads until the peer closes (a reset counts as closed), bounded in
@@ -208,11 +229,8 @@ async fn implicit_tls_client_and_server_deliver_with_auth_and_nothing_in_the_cle
     let mut app = submit(Some(AuthCredentials::password("alice", "secret")), body);
     // Required: a client that wanted STARTTLS would have to send it.
     let mut client = Client::new(client_config(TlsPolicy::Required).with_implicit_tls(true));
-    let mut opts = RunOptions::default();
-    opts.tls = Some((TlsConnector::from(client_tls), localhost()));
-    tokio::time::timeout(BOUND, client::run(c, &mut client, &mut app, &opts))
+    run_bounded(c, &mut client, &mut app, &tls_options(client_tls))
         .await
-        .expect("bounded")
         .expect("client run");
     assert!(app.greeted);
     assert_eq!(app.delivered, Some(true));
@@ -318,12 +336,7 @@ async fn run_refuses_implicit_tls_without_a_connector_and_sends_nothing() {
         .expect("greeting");
     let mut app = submit(Some(AuthCredentials::password("alice", "secret")), b"x\r\n");
     let mut client = Client::new(client_config(TlsPolicy::Off).with_implicit_tls(true));
-    let end = tokio::time::timeout(
-        BOUND,
-        client::run(c, &mut client, &mut app, &RunOptions::default()),
-    )
-    .await
-    .expect("bounded");
+    let end = run_bounded(c, &mut client, &mut app, &RunOptions::default()).await;
     assert!(
         matches!(end, Err(RunError::ImplicitTlsWithoutConnector)),
         "{end:?}"
@@ -368,11 +381,7 @@ async fn implicit_tls_client_refuses_a_plaintext_server() {
     });
     let mut app = submit(Some(AuthCredentials::password("alice", "secret")), b"x\r\n");
     let mut client = Client::new(client_config(TlsPolicy::Off).with_implicit_tls(true));
-    let mut opts = RunOptions::default();
-    opts.tls = Some((TlsConnector::from(client_tls), localhost()));
-    let end = tokio::time::timeout(BOUND, client::run(c, &mut client, &mut app, &opts))
-        .await
-        .expect("bounded");
+    let end = run_bounded(c, &mut client, &mut app, &tls_options(client_tls)).await;
     assert!(
         matches!(end, Err(RunError::StartTls(StartTlsError::Handshake(_)))),
         "{end:?}"
@@ -399,11 +408,7 @@ async fn run_refuses_a_utf8_hello_domain_before_the_handshake() {
     )
     .with_implicit_tls(true);
     let mut client = Client::new(config);
-    let mut opts = RunOptions::default();
-    opts.tls = Some((TlsConnector::from(client_tls), localhost()));
-    let end = tokio::time::timeout(BOUND, client::run(c, &mut client, &mut app, &opts))
-        .await
-        .expect("bounded");
+    let end = run_bounded(c, &mut client, &mut app, &tls_options(client_tls)).await;
     assert!(
         matches!(
             end,
@@ -425,12 +430,9 @@ async fn implicit_tls_client_gives_up_after_the_handshake_timeout() {
     let server = tokio::spawn(async move { read_to_close(&mut s).await });
     let mut app = submit(None, b"x\r\n");
     let mut client = Client::new(client_config(TlsPolicy::Off).with_implicit_tls(true));
-    let mut opts = RunOptions::default();
-    opts.tls = Some((TlsConnector::from(client_tls), localhost()));
+    let mut opts = tls_options(client_tls);
     opts.handshake_timeout = SHORT_HANDSHAKE;
-    let end = tokio::time::timeout(BOUND, client::run(c, &mut client, &mut app, &opts))
-        .await
-        .expect("bounded");
+    let end = run_bounded(c, &mut client, &mut app, &opts).await;
     match end {
         Err(RunError::StartTls(StartTlsError::Handshake(e))) => {
             assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
