@@ -512,6 +512,15 @@ pub(crate) fn parse_status_code(input: &[u8]) -> Option<(EnhancedStatusCode, usi
     ))
 }
 
+impl EnhancedStatusCode {
+    /// The octets its text form (`class.subject.detail`) takes, without
+    /// writing it.
+    pub(crate) fn text_len(&self) -> usize {
+        let digits = |n: u16| n.checked_ilog10().map_or(1, |d| d as usize + 1);
+        1 + 1 + digits(self.subject) + 1 + digits(self.detail)
+    }
+}
+
 impl fmt::Display for EnhancedStatusCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.class.digit(), self.subject, self.detail)
@@ -593,5 +602,16 @@ mod tests {
         assert_eq!(ReplyCode::AUTH_CONTINUE.action(), ReplyAction::Continue);
         assert_eq!(ReplyCode::AUTH_CONTINUE.status_class(), None);
         assert_eq!(ReplyCode::OK.category(), ReplyCategory::MailSystem);
+    }
+
+    #[test]
+    fn text_len_is_the_written_length() {
+        for subject in [0u16, 9, 10, 99, 100, 999] {
+            for detail in [0u16, 7, 10, 100, 999] {
+                let esc = EnhancedStatusCode::new(StatusClass::PermanentFailure, subject, detail)
+                    .expect("in range");
+                assert_eq!(esc.text_len(), esc.to_string().len(), "{esc}");
+            }
+        }
     }
 }

@@ -77,7 +77,7 @@ const MAX_LINE: usize = 512;
 /// The octets of one written line, CRLF included: code, separator, the
 /// enhanced code and a space when there is one, the text.
 fn line_len(enhanced: Option<EnhancedStatusCode>, text: &[u8]) -> usize {
-    4 + enhanced.map_or(0, |esc| esc.to_string().len() + 1) + text.len() + 2
+    4 + enhanced.map_or(0, |esc| esc.text_len() + 1) + text.len() + 2
 }
 
 /// Checks one line and returns its written length, CRLF included.
