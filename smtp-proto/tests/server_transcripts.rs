@@ -1037,6 +1037,210 @@ fn implicit_tls_without_starttls_says_tls_is_up() {
     );
 }
 
+/// The EHLO reply of [`tls_config`] before TLS while STARTTLS is
+/// declined: no STARTTLS, and no AUTH (it needs TLS).
+const EHLO_TLS_DECLINED: &str = "
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+";
+
+/// RFC 3207 §4: a server that cannot run TLS for now answers STARTTLS
+/// with "454 TLS not available due to temporary reason". EHLO does not
+/// offer it, the sequence checks still come first, no handshake follows,
+/// so the MAIL pipelined after the declined STARTTLS is an ordinary
+/// command, and the session goes on in plaintext (AUTH still needs TLS).
+#[test]
+fn starttls_declined_at_run_time_gets_454_and_stays_plaintext() {
+    let setup = Setup {
+        starttls_available: false,
+        ..Setup::new(tls_config())
+    };
+    let r = check(
+        &setup,
+        &format!(
+            "
+    S: 220 mx.example.com ESMTP
+    C: STARTTLS
+    S: 503 5.5.1 send EHLO/HELO first
+    C: EHLO bar.com
+    {EHLO_TLS_DECLINED}
+    C: STARTTLS
+    C: MAIL FROM:<a@bar.com>
+    S: 454 4.7.0 TLS not available due to temporary reason
+    S: 250 2.1.0 OK
+    C: STARTTLS
+    S: 503 5.5.1 not allowed inside a mail transaction
+    C: RSET
+    S: 250 2.0.0 OK
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 538 5.7.11 Encryption required for requested authentication mechanism
+    C: STARTTLS
+    S: 454 4.7.0 TLS not available due to temporary reason
+    C: QUIT
+    S: 221 2.0.0 Bye
+"
+        ),
+    );
+    assert!(r.closed);
+    assert_eq!(r.remote_error, None);
+    assert!(
+        !r.events.contains(&"StartTls".to_string()),
+        "{:#?}",
+        r.events
+    );
+    let declined = r
+        .events
+        .iter()
+        .filter(|e| e.starts_with("Rejected") && e.contains("reason: TlsNotAvailable"))
+        .count();
+    assert_eq!(declined, 2, "{:#?}", r.events);
+    assert!(r.events.iter().any(|e| e.starts_with("Mail")));
+}
+
+/// A declined STARTTLS is the server's condition, not the client's error:
+/// it does not count toward `max_errors`.
+#[test]
+fn declined_starttls_does_not_count_as_an_error() {
+    let mut c = tls_config();
+    c.max_errors = 1;
+    check(
+        &Setup {
+            starttls_available: false,
+            ..Setup::new(c)
+        },
+        &format!(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    {EHLO_TLS_DECLINED}
+    C: STARTTLS
+    S: 454 4.7.0 TLS not available due to temporary reason
+    C: STARTTLS
+    S: 454 4.7.0 TLS not available due to temporary reason
+    C: STARTTLS
+    S: 454 4.7.0 TLS not available due to temporary reason
+    C: NOOP
+    S: 250 2.0.0 OK
+"
+        ),
+    );
+}
+
+/// Declining STARTTLS changes no other answer to it: 503 while TLS is
+/// up (implicit TLS), 502 when the configuration has no STARTTLS or the
+/// client greeted with HELO.
+#[test]
+fn declined_starttls_keeps_the_other_answers_first() {
+    let declined = |c| Setup {
+        starttls_available: false,
+        ..Setup::new(c)
+    };
+    let mut implicit = tls_config();
+    implicit.implicit_tls = true;
+    let r = check(
+        &declined(implicit),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN LOGIN
+    S: 250-CHUNKING
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 REQUIRETLS
+    C: STARTTLS
+    S: 503 5.5.1 TLS already active
+",
+    );
+    assert!(r.events.iter().any(|e| e.contains("TlsAlreadyActive")));
+    let r = check(
+        &declined(config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: STARTTLS
+    S: 502 5.5.1 Command not implemented
+",
+    );
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.contains("NotImplemented(\"STARTTLS\")")));
+    check(
+        &declined(tls_config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: STARTTLS
+    S: 502 5.5.1 Command not implemented
+",
+    );
+}
+
+/// The switch works at any time: declined, then allowed again (EHLO lists
+/// STARTTLS and STARTTLS gets 220), and a STARTTLS already answered with
+/// 220 is not undone by declining afterwards.
+#[test]
+fn starttls_can_be_declined_and_allowed_again() {
+    let mut s = ServerSession::new(tls_config()).unwrap();
+    assert!(s.starttls_available());
+    s.set_starttls_available(false);
+    assert!(!s.starttls_available());
+    s.greet().unwrap();
+    let mut out = Vec::new();
+
+    let step = s.handle_input(b"EHLO bar.com\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ServerEvent::Hello { .. })
+    ));
+    s.accept().unwrap();
+    let step = s.handle_input(b"STARTTLS\r\n").unwrap();
+    assert_eq!(step.consumed, 10);
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ServerEvent::Rejected {
+            reason: Rejection::TlsNotAvailable,
+            ..
+        })
+    ));
+    assert_eq!(s.phase(), Phase::Ready);
+    s.poll_transmit(&mut out);
+    let text = String::from_utf8(std::mem::take(&mut out)).unwrap();
+    assert!(!text.contains("STARTTLS"), "{text}");
+    assert!(text.ends_with("\r\n454 4.7.0 TLS not available due to temporary reason\r\n"));
+
+    s.set_starttls_available(true);
+    let step = s.handle_input(b"EHLO bar.com\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ServerEvent::Hello { .. })
+    ));
+    s.accept().unwrap();
+    let step = s.handle_input(b"STARTTLS\r\n").unwrap();
+    assert_eq!(step.outcome, Outcome::Event(ServerEvent::StartTls));
+    s.set_starttls_available(false);
+    s.poll_transmit(&mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("\r\n250-STARTTLS\r\n"), "{text}");
+    assert!(
+        text.ends_with("\r\n220 2.0.0 Ready to start TLS\r\n"),
+        "{text}"
+    );
+    s.tls_established().unwrap();
+    assert!(s.is_tls());
+}
+
 #[test]
 fn auth_exchanges() {
     let mut c = config();

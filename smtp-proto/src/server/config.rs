@@ -39,7 +39,10 @@ pub struct ServerConfig {
     /// Advertise SMTPUTF8 (RFC 6531).
     pub smtputf8: bool,
     /// Advertise STARTTLS (RFC 3207) while TLS is not yet up. Set it only
-    /// when the caller can run a TLS handshake.
+    /// when the caller can run a TLS handshake. While the handshake cannot
+    /// be run for a time, decline it per session with
+    /// [`ServerSession::set_starttls_available`](super::ServerSession::set_starttls_available)
+    /// (`454 4.7.0`) rather than turning this off (`502 5.5.1`).
     pub starttls: bool,
     /// The connection is encrypted from its first byte (implicit TLS, RFC
     /// 8314 §3.3, the submissions port 465): the session starts with TLS

@@ -170,6 +170,11 @@ pub enum Rejection {
     WrongHello,
     /// STARTTLS while TLS is already up (503 5.5.1).
     TlsAlreadyActive,
+    /// STARTTLS while the application declines it for now (454 4.7.0, RFC
+    /// 3207 §4; see
+    /// [`ServerSession::set_starttls_available`](super::ServerSession::set_starttls_available)).
+    /// The session goes on in plaintext.
+    TlsNotAvailable,
     /// AUTH after a successful AUTH (503 5.5.1, RFC 4954 §4).
     AlreadyAuthenticated,
     /// AUTH with a mechanism that was not advertised (504 5.5.4).

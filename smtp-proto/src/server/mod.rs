@@ -89,6 +89,12 @@
 //! buffer, or that are passed in before `tls_established`, close the
 //! session with [`RemoteError::StartTlsInjection`].
 //!
+//! When TLS cannot be offered for a while (the certificate failed to
+//! load, handshakes are shed under load), the application declines
+//! STARTTLS with [`ServerSession::set_starttls_available`]: EHLO stops
+//! listing it, and a STARTTLS gets `454 4.7.0` (RFC 3207 §4) while the
+//! session goes on in plaintext.
+//!
 //! # BDAT
 //!
 //! The chunk of a BDAT command is always read, also when the command is
@@ -301,6 +307,9 @@ pub struct ServerSession {
     out: Vec<u8>,
     hello: Option<HelloKind>,
     tls: bool,
+    /// Whether a STARTTLS would be answered with 220 now (see
+    /// [`ServerSession::set_starttls_available`]).
+    starttls_available: bool,
     authenticated: bool,
     identity: Option<String>,
     errors: usize,
@@ -361,6 +370,7 @@ impl ServerSession {
             out: Vec::new(),
             hello: None,
             tls: config_tls,
+            starttls_available: true,
             authenticated: false,
             identity: None,
             errors: 0,
@@ -411,6 +421,76 @@ impl ServerSession {
     #[must_use]
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// Declines or allows STARTTLS from now on (allowed when the session
+    /// is created). Use it when TLS cannot be offered for a while, for
+    /// example because the certificate failed to load or the server sheds
+    /// TLS handshakes under load.
+    ///
+    /// While STARTTLS is declined, an EHLO reply does not list `STARTTLS`,
+    /// and a STARTTLS command is answered `454 4.7.0 TLS not available due
+    /// to temporary reason` (RFC 3207 §4) and reported as
+    /// [`ServerEvent::Rejected`] with [`Rejection::TlsNotAvailable`]. The
+    /// session goes on in plaintext: the client may send more commands or
+    /// QUIT, and bytes it pipelined after the STARTTLS line are ordinary
+    /// commands, since no handshake follows. Such a 454 does not count
+    /// toward [`ServerConfig::max_errors`].
+    ///
+    /// The other answers to STARTTLS keep their order and come first: `503
+    /// 5.5.1` while TLS is up, `502 5.5.1` when
+    /// [`ServerConfig::starttls`] is off (the switch then changes nothing),
+    /// and `503` for a STARTTLS out of sequence (before EHLO, inside a
+    /// transaction). The EHLO reply follows the switch as it stands when
+    /// the application accepts the EHLO; a STARTTLS already answered with
+    /// `220` is not undone.
+    ///
+    /// ```
+    /// use smtp_proto::server::{Rejection, ServerConfig, ServerEvent, ServerSession};
+    /// use smtp_proto::session::Outcome;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = ServerConfig::new("mx.example.com");
+    /// config.starttls = true;
+    /// let mut server = ServerSession::new(config)?;
+    /// // The certificate could not be loaded: decline TLS for now.
+    /// server.set_starttls_available(false);
+    /// server.greet()?;
+    ///
+    /// let step = server.handle_input(b"EHLO client.example\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Hello { .. })));
+    /// server.accept()?;
+    ///
+    /// let input = b"STARTTLS\r\nMAIL FROM:<a@client.example>\r\n";
+    /// let step = server.handle_input(input)?;
+    /// let Outcome::Event(ServerEvent::Rejected { code, reason }) = step.outcome else {
+    ///     panic!("STARTTLS is declined");
+    /// };
+    /// assert_eq!((code.get(), reason), (454, Rejection::TlsNotAvailable));
+    /// // The session goes on in plaintext with the pipelined MAIL.
+    /// let rest = &input[step.consumed..];
+    /// let step = server.handle_input(rest)?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Mail { .. })));
+    ///
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// let wire = String::from_utf8(wire)?;
+    /// assert!(!wire.contains("STARTTLS"));
+    /// assert!(wire.ends_with("454 4.7.0 TLS not available due to temporary reason\r\n"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_starttls_available(&mut self, available: bool) {
+        self.starttls_available = available;
+    }
+
+    /// False while STARTTLS is declined with
+    /// [`set_starttls_available`](Self::set_starttls_available). It says
+    /// nothing of the configuration: STARTTLS is offered when
+    /// [`ServerConfig::starttls`] is on, this is true and TLS is not up.
+    #[must_use]
+    pub fn starttls_available(&self) -> bool {
+        self.starttls_available
     }
 
     /// True after a successful AUTH.
@@ -531,7 +611,7 @@ impl ServerSession {
         if c.smtputf8 {
             caps.push(Capability::SmtpUtf8);
         }
-        if c.starttls && !self.tls {
+        if c.starttls && self.starttls_available && !self.tls {
             caps.push(Capability::StartTls);
         }
         let auth: Vec<AuthMechanism<'_>> = if self.auth_offered() {
@@ -1596,6 +1676,20 @@ impl ServerSession {
                 }
                 if !self.ehlo_session() {
                     return self.not_implemented(pos, "STARTTLS");
+                }
+                if !self.starttls_available {
+                    // RFC 3207 §4: "454 TLS not available due to temporary
+                    // reason". No handshake follows, so what the client
+                    // pipelined after the line is read as commands. The
+                    // server's own condition, not the client's error.
+                    return self.machine_reject(
+                        pos,
+                        rc(454),
+                        esc(4, 7, 0),
+                        "TLS not available due to temporary reason",
+                        Rejection::TlsNotAvailable,
+                        false,
+                    );
                 }
                 if pos < input.len() {
                     // CVE-2011-0411: nothing may follow STARTTLS before the

@@ -214,6 +214,8 @@ impl RunResult {
 pub struct Setup {
     pub config: ServerConfig,
     pub refuse: bool,
+    /// What `set_starttls_available` is given before the greeting.
+    pub starttls_available: bool,
     pub policy: Policy,
 }
 
@@ -222,6 +224,7 @@ impl Setup {
         Self {
             config,
             refuse: false,
+            starttls_available: true,
             policy: default_policy,
         }
     }
@@ -235,6 +238,7 @@ pub fn run_pieces(
     piece: &dyn Fn(&[u8]) -> Vec<Vec<u8>>,
 ) -> RunResult {
     let mut server = ServerSession::new(setup.config.clone()).unwrap();
+    server.set_starttls_available(setup.starttls_available);
     if setup.refuse {
         server.refuse(None).unwrap();
     } else {
