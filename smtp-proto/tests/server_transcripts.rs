@@ -616,6 +616,125 @@ fn refused_connection_answers_503_until_quit() {
     assert!(r.closed);
 }
 
+/// A refused session acts on QUIT alone, but a BDAT command there is
+/// followed by its chunk all the same: the chunk is read and dropped (the
+/// QUIT and the lines in it are not commands), and the command gets one
+/// 503 once the chunk is in. Then the real QUIT is answered.
+#[test]
+fn refused_connection_reads_and_drops_a_bdat_chunk() {
+    let setup = Setup {
+        refuse: true,
+        ..Setup::new(config())
+    };
+    let r = check(
+        &setup,
+        "
+    S: 554 mx.example.com No SMTP service here
+    C: BDAT 12
+    C~ QUIT\\r\\nNOOP\\r\\n
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: NOOP
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: QUIT
+    S: 221 2.0.0 Bye
+",
+    );
+    assert!(r.closed);
+    assert_eq!(r.remote_error, None);
+    assert_eq!(r.leftover, 0);
+    assert_eq!(r.events.iter().filter(|e| *e == "Quit").count(), 1);
+    assert_eq!(r.events.len(), 3, "{:#?}", r.events);
+    assert!(r.bodies.is_empty());
+}
+
+/// The same for a last chunk of many lines, for a BDAT line refused for
+/// its end marker or a NUL octet (its size is readable, so its chunk is
+/// read as in a greeted session), and for an empty chunk: one 503 each,
+/// and the chunks' lines never answered. A BDAT line without a readable
+/// size, or with a bare LF, has no chunk to place: 503 at once, and the
+/// next line is a command.
+#[test]
+fn refused_connection_answers_each_bdat_once() {
+    let setup = Setup {
+        refuse: true,
+        ..Setup::new(config())
+    };
+    let lines = "RSET\\r\\n".repeat(50);
+    let r = check(
+        &setup,
+        &format!(
+            "
+    S: 554 mx.example.com No SMTP service here
+    C: BDAT 300 LAST
+    C~ {lines}
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: BDAT 12 NOW
+    C~ QUIT\\r\\nQUIT\\r\\n
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: BDAT 0
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C~ BDAT 6 LAST\\0\\r\\nNOOP\\r\\n
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: BDAT x
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C~ BDAT 6\\nx\\r\\n
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: NOOP
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: QUIT
+    S: 221 2.0.0 Bye
+"
+        ),
+    );
+    assert!(r.closed);
+    assert_eq!(r.remote_error, None);
+    assert_eq!(r.leftover, 0);
+}
+
+/// The 503 to a BDAT in a refused session counts toward the error limit
+/// once, for the command and its chunk: with a limit of one error the
+/// QUIT after it is still answered, and the next BDAT reaches the limit
+/// (421) once its chunk is in.
+#[test]
+fn refused_connection_bdat_counts_one_error() {
+    let mut c = config();
+    c.max_errors = 1;
+    let setup = Setup {
+        refuse: true,
+        ..Setup::new(c)
+    };
+    let r = check(
+        &setup,
+        "
+    S: 554 mx.example.com No SMTP service here
+    C: BDAT 6
+    C~ NOOP\\r\\n
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: QUIT
+    S: 221 2.0.0 Bye
+",
+    );
+    assert_eq!(r.remote_error, None);
+    let r = check(
+        &setup,
+        "
+    S: 554 mx.example.com No SMTP service here
+    C: BDAT 6
+    C~ NOOP\\r\\n
+    S: 503 5.5.1 No SMTP service here, send QUIT
+    C: BDAT 6
+    C~ NOOP\\r\\n
+    S: 421 4.7.0 Too many errors, closing connection
+    C: QUIT
+",
+    );
+    assert!(r.closed);
+    assert_eq!(
+        r.remote_error,
+        Some(smtp_proto::server::RemoteError::TooManyErrors)
+    );
+}
+
 /// RFC 5321 §4.2.3: 421 is "Service not available, closing transmission
 /// channel" (and §3.8: the server closes after sending it). A greeting
 /// refused with 421 ends the session: nothing more is read, and the caller

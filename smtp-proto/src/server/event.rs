@@ -192,7 +192,8 @@ pub enum Rejection {
     /// (500 5.5.6, RFC 4954 §6).
     AuthLineTooLong,
     /// The application refused the connection: everything but QUIT gets
-    /// 503 (RFC 5321 §3.1).
+    /// 503 (RFC 5321 §3.1), a BDAT command once its chunk was read and
+    /// dropped.
     SessionRefused,
 }
 

@@ -108,7 +108,9 @@
 //! the message and the chunks it received of it, and the chunks pipelined
 //! after it get 503, their bytes read and dropped too. This holds for a
 //! BDAT command line refused before its verb is read (a NUL octet or
-//! invalid UTF-8 in it): its chunk is read and dropped all the same.
+//! invalid UTF-8 in it): its chunk is read and dropped all the same. In a
+//! session refused at the greeting ([`ServerSession::refuse`]) the chunk
+//! of a BDAT command is read and dropped too, before its 503.
 //!
 //! A BDAT command whose chunk size cannot be read leaves where the next
 //! command starts unknown: the session answers 501 and closes with
@@ -143,6 +145,9 @@ use crate::session::{CommandKind, Outcome, Phase, SequenceError, Step};
 use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use crate::trace::WithProtocol;
 use response::{rc, write_reply};
+
+/// The 503 text of a session refused at the greeting.
+const REFUSED_SESSION_TEXT: &str = "No SMTP service here, send QUIT";
 
 /// Pending output above which [`Outcome::Transmit`] asks the caller to send.
 const TRANSMIT_HIGH_WATER: usize = 16 * 1024;
@@ -215,6 +220,10 @@ enum RefusalReason {
     /// or non-UTF-8 octet in the line); its chunk size was readable, so
     /// the chunk is read and dropped.
     Syntax(CommandError),
+    /// A BDAT command in a session refused at the greeting: its chunk is
+    /// read and dropped, then the usual 503 is sent and the session stays
+    /// refused.
+    SessionRefused,
 }
 
 #[derive(Debug, Clone)]
@@ -746,7 +755,11 @@ impl ServerSession {
     /// Refuses the connection: `554` (or the given 4xx/5xx reply) instead
     /// of 220. The session then answers 503 to everything until QUIT
     /// (RFC 5321 §3.1); these count as errors, so after
-    /// [`ServerConfig::max_errors`] of them it replies 421 and closes.
+    /// [`ServerConfig::max_errors`] of them it replies 421 and closes. A
+    /// BDAT command gets its 503 once its chunk has been read and dropped,
+    /// so the chunk's bytes are never taken for commands (a BDAT line
+    /// whose chunk cannot be placed, with no readable size, gets it at
+    /// once).
     ///
     /// A `421` reply closes the session at once: 421 is "Service not
     /// available, closing transmission channel" (RFC 5321 §4.2.3, §3.8),
@@ -1203,7 +1216,13 @@ impl ServerSession {
                         continue;
                     }
                     let (size, last, refusal, replies) = (*size, *last, *refusal, *replies);
-                    self.state = State::Command;
+                    self.state = match refusal {
+                        Some(Refusal {
+                            reason: RefusalReason::SessionRefused,
+                            ..
+                        }) => State::Refused,
+                        _ => State::Command,
+                    };
                     if let Some(r) = refusal {
                         for _ in 1..replies {
                             self.send(r.code, r.enhanced, r.text);
@@ -1213,6 +1232,7 @@ impl ServerSession {
                             RefusalReason::TooLarge => Rejection::MessageTooLarge,
                             RefusalReason::NotImplemented => Rejection::NotImplemented("BDAT"),
                             RefusalReason::Syntax(e) => Rejection::Syntax(e),
+                            RefusalReason::SessionRefused => Rejection::SessionRefused,
                         };
                         // As in `sequence`: a pipelining client sends its
                         // chunks before it learns that MAIL, every RCPT or an
@@ -1223,7 +1243,9 @@ impl ServerSession {
                             RefusalReason::Sequence(e) => {
                                 !pipelined_sequence_error(&self.config, e)
                             }
-                            RefusalReason::NotImplemented | RefusalReason::Syntax(_) => true,
+                            RefusalReason::NotImplemented
+                            | RefusalReason::Syntax(_)
+                            | RefusalReason::SessionRefused => true,
                         };
                         return self
                             .machine_reject(pos, r.code, r.enhanced, r.text, reason, counts);
@@ -1305,7 +1327,12 @@ impl ServerSession {
                     }
                     let Some(item) = decoded.item else { continue };
                     if matches!(self.state, State::Refused) {
-                        return self.refused_session(pos, item.ok());
+                        let step = self.refused_session(pos, line, item)?;
+                        if matches!(step.outcome, Outcome::NeedInput) {
+                            // A BDAT chunk follows: read it before the 503.
+                            continue;
+                        }
+                        return Ok(step);
                     }
                     return match item {
                         Err(
@@ -1370,17 +1397,56 @@ impl ServerSession {
         RemoteError::StartTlsInjection.into()
     }
 
-    fn refused_session<'a>(&mut self, pos: usize, cmd: Option<Command<'a>>) -> Handled<'a> {
-        if matches!(cmd, Some(Command::Quit)) {
-            self.send(rc(221), esc(2, 0, 0), "Bye");
-            self.close();
-            return Ok(Step::event(pos, ServerEvent::Quit));
+    /// A session refused at the greeting acts on QUIT alone and answers
+    /// 503 to the rest (RFC 5321 §3.1). A BDAT command is followed by its
+    /// chunk all the same, so when the line names a chunk size that can be
+    /// read (as in `bad_bdat`, a line refused for its end marker, a NUL or
+    /// invalid UTF-8 too), the chunk is read and dropped first, as for any
+    /// refused chunk, and its bytes are never taken for commands: one 503
+    /// for the command and its chunk. A BDAT line whose chunk cannot be
+    /// placed (no readable size, a bare CR or LF) gets its 503 at once.
+    fn refused_session<'a>(
+        &mut self,
+        pos: usize,
+        line: &[u8],
+        item: Result<Command<'a>, CommandError>,
+    ) -> Handled<'a> {
+        let chunk = match item {
+            Ok(Command::Quit) => {
+                self.send(rc(221), esc(2, 0, 0), "Bye");
+                self.close();
+                return Ok(Step::event(pos, ServerEvent::Quit));
+            }
+            Ok(Command::Bdat { size, .. }) => Some(size),
+            Err(
+                CommandError::InvalidArgument { verb: "BDAT", .. }
+                | CommandError::MissingArgument { verb: "BDAT" }
+                | CommandError::NulOctet
+                | CommandError::InvalidUtf8,
+            ) if is_bdat_line(line) => bdat_line_chunk_size(line),
+            _ => None,
+        };
+        if let Some(size) = chunk {
+            self.state = State::Bdat {
+                reader: ChunkReader::new(size),
+                size,
+                last: false,
+                refusal: Some(Refusal {
+                    code: rc(503),
+                    enhanced: esc(5, 5, 1),
+                    text: REFUSED_SESSION_TEXT,
+                    reason: RefusalReason::SessionRefused,
+                }),
+                replies: 1,
+            };
+            // No event: the caller's loop goes on with the chunk's bytes.
+            return Ok(Step::need_input(pos));
         }
         self.machine_reject(
             pos,
             rc(503),
             esc(5, 5, 1),
-            "No SMTP service here, send QUIT",
+            REFUSED_SESSION_TEXT,
             Rejection::SessionRefused,
             true,
         )
@@ -1892,11 +1958,7 @@ impl ServerSession {
     /// chunk starts; RFC 5321 §2.3.8 lets CR and LF appear only together
     /// as the line's CRLF.
     fn bad_bdat<'a>(&mut self, pos: usize, line: &[u8], e: &CommandError) -> Handled<'a> {
-        let content = line
-            .strip_suffix(b"\r\n")
-            .or_else(|| line.strip_suffix(b"\n"))
-            .unwrap_or(line);
-        if memchr::memchr2(b'\r', b'\n', content).is_some() {
+        if has_bare_line_ending(line) {
             self.send(
                 rc(500),
                 esc(5, 5, 2),
@@ -1905,19 +1967,14 @@ impl ServerSession {
             self.close();
             return Err(RemoteError::BdatBareLineEnding.into());
         }
-        // After the four letters of the verb and the spaces that follow.
-        let mut args = content.get(4..).unwrap_or_default();
-        while let [b' ', rest @ ..] = args {
-            args = rest;
-        }
         let text = match e {
             CommandError::InvalidArgument { reason, .. } => Some(*reason),
             CommandError::NulOctet => Some("NUL octet in command line"),
             CommandError::InvalidUtf8 => Some("command line is not valid UTF-8"),
             _ => None,
         };
-        match (read_chunk_size(args), text) {
-            (Some((size, _)), Some(text)) => {
+        match (bdat_line_chunk_size(line), text) {
+            (Some(size), Some(text)) => {
                 // A refused chunk ends the transaction, as in `bdat`.
                 self.reset_transaction();
                 self.state = State::Bdat {
@@ -2094,6 +2151,34 @@ impl ServerSession {
 /// at the verb; such a BDAT line is still followed by its chunk.
 fn is_bdat_line(line: &[u8]) -> bool {
     matches!(line, [b, d, a, t, b' ', ..] if [*b, *d, *a, *t].eq_ignore_ascii_case(b"BDAT"))
+}
+
+/// The content of a command line without its line ending.
+fn line_content(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))
+        .unwrap_or(line)
+}
+
+/// True when a CR or LF stands alone in `line`, its ending aside.
+fn has_bare_line_ending(line: &[u8]) -> bool {
+    memchr::memchr2(b'\r', b'\n', line_content(line)).is_some()
+}
+
+/// The chunk size a BDAT command line names (`line` starts with the verb,
+/// see [`is_bdat_line`]), read as far as it goes, whatever follows it;
+/// `None` when it cannot be read, or when the line holds a bare CR or LF,
+/// so that where its chunk starts is unknown.
+fn bdat_line_chunk_size(line: &[u8]) -> Option<u64> {
+    if has_bare_line_ending(line) {
+        return None;
+    }
+    // After the four letters of the verb and the spaces that follow.
+    let mut args = line_content(line).get(4..).unwrap_or_default();
+    while let [b' ', rest @ ..] = args {
+        args = rest;
+    }
+    read_chunk_size(args).map(|(size, _)| size)
 }
 
 /// True for a sequence error a pipelining client meets in the normal course
