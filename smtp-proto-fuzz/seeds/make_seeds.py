@@ -257,6 +257,9 @@ server("lmtp", 1, "LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r
 server("no-pipelining", 2, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
 server("starttls", 4, "EHLO x\r\nSTARTTLS\r\n")
 server("starttls-injection", 4, "EHLO x\r\nSTARTTLS\r\nMAIL FROM:<evil@x>\r\n")
+# The script accepts the EHLO, then declines STARTTLS (454): the NOOP
+# pipelined after it is a command.
+server("starttls-declined", 4, "EHLO x\r\nSTARTTLS\r\nNOOP\r\nQUIT\r\n", b"\x00\x0a")
 server("auth-plain", 8, "EHLO x\r\nAUTH PLAIN " + PLAIN_B64 + "\r\nAUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nQUIT\r\n")
 server("auth-cancel", 8, "EHLO x\r\nAUTH PLAIN\r\n*\r\nAUTH XOAUTH2\r\n!!!\r\nQUIT\r\n")
 server("auth-custom", 8, "EHLO x\r\nAUTH X-APP\r\nYQ==\r\nYg==\r\nAUTH CRAM-MD5 =\r\n*\r\nAUTH cram-md5\r\n=\r\n%%%\r\nQUIT\r\n", b"\x21\x07")
@@ -266,6 +269,9 @@ server("smuggling", 0, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\na\
 server("bdat", 0, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 5\r\nhelloBDAT 0 LAST\r\nMAIL FROM:<a@b> BODY=BINARYMIME\r\nQUIT\r\n")
 server("extensions", 64, "EHLO x\r\nMAIL FROM:<ü@x> SMTPUTF8 BODY=BINARYMIME RET=HDRS ENVID=a REQUIRETLS\r\nRCPT TO:<ü@y> NOTIFY=NEVER ORCPT=rfc822;a+40b\r\nBDAT 3 LAST\r\nabcQUIT\r\n")
 server("refused", 128, "EHLO x\r\nMAIL FROM:<a@b>\r\nQUIT\r\n")
+# A refused session reads and drops a BDAT chunk (holding a QUIT) before
+# its one 503.
+server("refused-bdat", 128, "BDAT 12\r\nQUIT\r\nNOOP\r\nQUIT\r\n")
 # The script's first draw picks the 421 refusal, which closes at once.
 server("refused-421", 128, "EHLO x\r\nQUIT\r\n", b"\x07\x02")
 # Refused BDAT chunks: a wrong end marker mid-message, a NUL and a non-UTF-8

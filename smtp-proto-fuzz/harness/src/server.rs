@@ -13,8 +13,9 @@
 //! with a 4xx/5xx reply, answer with a 2xx reply; for an LMTP message one
 //! reply per recipient; for a step of an application-run SASL mechanism a
 //! challenge of scripted length, sometimes too long for its line, an
-//! acceptance with an identity, or a 535); the rest is what the client
-//! sends.
+//! acceptance with an identity, or a 535; with STARTTLS configured, after
+//! each greeting decision, whether STARTTLS is declined from then on, one
+//! time in three); the rest is what the client sends.
 //!
 //! Under every cut of [`crate::split::cuts`], the target plays the caller
 //! (owning the read buffer, dropping what each step consumed, sending what
@@ -34,7 +35,9 @@
 //! - everything the server writes is a sequence of well-formed replies
 //!   (the reply decoder reads all of it, strictly, with nothing left over);
 //! - a remote error closes the session; bytes after STARTTLS are refused
-//!   as an injection exactly when they arrive before the handshake;
+//!   as an injection exactly when they arrive before the handshake (after
+//!   a STARTTLS declined with 454 no handshake follows, and they are
+//!   commands);
 //! - the events (message chunks merged), the replies written and the bytes
 //!   consumed are the same under every cut, except what depends on the cut
 //!   by design (see `normalize`): the bytes of a message refused for its
@@ -436,6 +439,12 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
                             other => panic!("a call while {summary} is pending gave {other:?}"),
                         }
                         decide(&mut server, &event, &mut script);
+                        if cfg.starttls && matches!(event, ServerEvent::Hello { .. }) {
+                            // TLS that cannot be offered for a while (RFC
+                            // 3207 §4: 454), decided after the EHLO reply
+                            // so that the client may meet it either way.
+                            server.set_starttls_available(script.next(3) != 0);
+                        }
                     } else {
                         assert!(
                             server.pending_decision().is_none(),
@@ -585,6 +594,66 @@ mod tests {
         let out = String::from_utf8_lossy(&r.output);
         assert!(out.contains("\r\n250-STARTTLS\r\n"), "{out}");
         assert!(out.contains("\r\n538 "), "{out}");
+    }
+
+    /// With STARTTLS configured, the script declines it now and then: a
+    /// declined STARTTLS gets 454, the bytes pipelined after it are
+    /// commands (no injection), and the session goes on in plaintext; an
+    /// available one with bytes after it is an injection.
+    #[test]
+    fn starttls_bit_reaches_a_declined_starttls() {
+        let stream: &[u8] = b"EHLO x\r\nSTARTTLS\r\nNOOP\r\nQUIT\r\n";
+        let (mut declined, mut injected) = (0, 0);
+        for seed in 0..32u8 {
+            let r = drive(&config(4), false, Script::new(seed, 3), &[stream]);
+            let out = String::from_utf8_lossy(&r.output);
+            if r.end == "remote error StartTlsInjection" {
+                injected += 1;
+            } else if out.contains("\r\n454 ") {
+                declined += 1;
+                assert!(
+                    out.ends_with(
+                        "\r\n454 4.7.0 TLS not available due to temporary reason\r\n\
+                         250 2.0.0 OK\r\n221 2.0.0 Bye\r\n"
+                    ),
+                    "{out}"
+                );
+                assert_eq!(r.end, "closed");
+                assert!(!r.events.iter().any(|e| e == "StartTls"), "{:?}", r.events);
+            }
+            let mut data = vec![4, seed, 3];
+            data.extend_from_slice(stream);
+            run(&data);
+        }
+        assert!(declined > 0 && injected > 0, "{declined} and {injected}");
+    }
+
+    /// In a session refused with 554, a BDAT command's chunk is read and
+    /// dropped: the QUIT inside it is no command, the BDAT gets one 503,
+    /// and the real QUIT after the chunk ends the session.
+    #[test]
+    fn refusal_bit_reads_bdat_chunks() {
+        let stream: &[u8] = b"BDAT 12\r\nQUIT\r\nNOOP\r\nQUIT\r\n";
+        let mut waiting = 0;
+        for seed in 0..32u8 {
+            let r = drive(&config(128), true, Script::new(7, seed), &[stream]);
+            let out = String::from_utf8_lossy(&r.output);
+            if out.starts_with("554 ") {
+                waiting += 1;
+                assert!(
+                    out.ends_with(
+                        "\r\n503 5.5.1 No SMTP service here, send QUIT\r\n221 2.0.0 Bye\r\n"
+                    ),
+                    "{out}"
+                );
+                assert_eq!(out.matches("\r\n503 ").count(), 1, "{out}");
+                assert_eq!((r.end.as_str(), r.consumed), ("closed", stream.len()));
+            }
+            let mut data = vec![128, 7, seed];
+            data.extend_from_slice(stream);
+            run(&data);
+        }
+        assert!(waiting > 0);
     }
 
     /// Bit 7 refuses the session: with 421 it is closed at once and reads
