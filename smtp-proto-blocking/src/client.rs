@@ -120,7 +120,7 @@ pub enum RunError {
     /// [`RunOptions::tls`] is `None`: there is no handshake to run, and the
     /// session must not go on in plaintext while the machine believes it
     /// is encrypted. [`run`] returns this before it sends anything.
-    #[error("implicit TLS is configured but no TLS configuration was given")]
+    #[error("implicit TLS is on but no TLS configuration is given")]
     ImplicitTlsNotConfigured,
 }
 

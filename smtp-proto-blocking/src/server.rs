@@ -34,6 +34,13 @@ use crate::StartTlsError;
 /// `on_event` sees every event. For the events that wait for a decision
 /// (see [`ServerEvent`]), it must call `session.accept()`,
 /// `session.reject(...)` or `session.reply(...)` before it returns.
+///
+/// The handler may also steer the session through `session` between
+/// events: for example
+/// [`session.set_starttls_available(false)`](ServerSession::set_starttls_available)
+/// on [`ServerEvent::Hello`], before accepting it, declines STARTTLS for
+/// now (EHLO does not offer it, a STARTTLS gets `454 4.7.0`), when TLS
+/// cannot be offered for a while (RFC 3207 §4).
 pub trait ServerHandler {
     /// Handles one event; the event borrows the connection's read buffer.
     ///
@@ -55,8 +62,13 @@ pub struct ServeOptions {
     /// greeting goes out encrypted; `None` then makes [`serve`] refuse to
     /// start ([`ServeError::ImplicitTlsNotConfigured`]). Otherwise it is
     /// used when a client sends STARTTLS: `None` is for sessions that do
-    /// not advertise STARTTLS (`ServerConfig::starttls` off), and with it
-    /// on, [`serve`] refuses to start ([`ServeError::TlsNotConfigured`]).
+    /// not offer STARTTLS (`ServerConfig::starttls` off, or declined with
+    /// [`ServerSession::set_starttls_available`], for example because the
+    /// certificate could not be loaded); with it offered, [`serve`]
+    /// refuses to start ([`ServeError::StartTlsNotConfigured`]). Without a
+    /// configuration [`serve`] keeps STARTTLS declined after every handler
+    /// call, so a STARTTLS gets `454 4.7.0`, never a `220` with no
+    /// handshake to follow.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The longest a TLS handshake may take, in all (not per read): the
     /// handshake after STARTTLS, or the one that opens an implicit TLS
@@ -115,16 +127,17 @@ pub enum ServeError {
     /// plaintext).
     #[error("TLS failed: {0}")]
     StartTls(#[from] StartTlsError),
-    /// The session advertises STARTTLS (`ServerConfig::starttls`) but
+    /// The session offers STARTTLS (`ServerConfig::starttls`, not declined
+    /// with [`ServerSession::set_starttls_available`]) but
     /// [`ServeOptions::tls`] is `None`, so an upgrade could only fail after
     /// its `220`. [`serve`] returns this before it sends anything.
-    #[error("STARTTLS is advertised but no TLS configuration was given")]
-    TlsNotConfigured,
+    #[error("STARTTLS is offered but no TLS configuration is given")]
+    StartTlsNotConfigured,
     /// The session is on implicit TLS (`ServerConfig::implicit_tls`) but
     /// [`ServeOptions::tls`] is `None`: there is no handshake to run, and
     /// the session must not speak in plaintext. [`serve`] returns this
     /// before it sends anything.
-    #[error("implicit TLS is configured but no TLS configuration was given")]
+    #[error("implicit TLS is on but no TLS configuration is given")]
     ImplicitTlsNotConfigured,
 }
 
@@ -206,8 +219,8 @@ where
             None => return Err(ServeError::ImplicitTlsNotConfigured),
         }
     } else {
-        if session.config().starttls && options.tls.is_none() {
-            return Err(ServeError::TlsNotConfigured);
+        if session.config().starttls && session.starttls_available() && options.tls.is_none() {
+            return Err(ServeError::StartTlsNotConfigured);
         }
         None
     };
@@ -265,6 +278,11 @@ where
                 if let Err(e) = handler.on_event(session, event) {
                     local_error(&mut stream, session, &mut out);
                     return Err(e.into());
+                }
+                if options.tls.is_none() {
+                    // No handshake can follow a 220: STARTTLS stays
+                    // declined (454) whatever the handler did.
+                    session.set_starttls_available(false);
                 }
             }
             Outcome::NeedInput => {

@@ -905,8 +905,99 @@ fn starttls_advertised_without_tls_config_is_refused_before_the_greeting() {
     let closed = read_to_close(&mut peer, &mut got);
     let (end, _) = server.join().expect("server thread");
 
-    assert!(matches!(end, Err(ServeError::TlsNotConfigured)), "{end:?}");
+    assert!(
+        matches!(end, Err(ServeError::StartTlsNotConfigured)),
+        "{end:?}"
+    );
     assert_nothing_sent(closed, &got, "server");
+}
+
+/// A server handler that sets whether STARTTLS is available when the
+/// client greets, then accepts whatever waits for a decision.
+struct StartTlsOnHello(bool);
+
+impl ServerHandler for StartTlsOnHello {
+    fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        if matches!(event, ServerEvent::Hello { .. }) {
+            session.set_starttls_available(self.0);
+        }
+        if session.pending_decision().is_some() {
+            session.accept().map_err(other)?;
+        }
+        Ok(())
+    }
+}
+
+/// Serves one connection with STARTTLS configured, `available` given to
+/// the session before the greeting, `handler` and the TLS configuration
+/// `tls`; the client pipelines EHLO, STARTTLS, NOOP and QUIT. Returns how
+/// `serve` ended and everything the client read.
+fn pipelined_starttls(
+    available: bool,
+    mut handler: StartTlsOnHello,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (Result<ServeEnd, ServeError>, String) {
+    let (addr, server) = spawn_peer(move |socket| {
+        let mut config = server_config();
+        config.starttls = true;
+        let mut session = ServerSession::new(config).expect("session");
+        session.set_starttls_available(available);
+        session.greet().expect("greet");
+        let mut options = ServeOptions::default();
+        options.tls = tls;
+        serve(socket, &mut session, &mut handler, &options)
+    });
+    let mut peer = connect(addr);
+    peer.write_all(b"EHLO client.test\r\nSTARTTLS\r\nNOOP\r\nQUIT\r\n")
+        .expect("write");
+    let mut got = Vec::new();
+    assert!(read_to_close(&mut peer, &mut got), "the server closes");
+    let end = server.join().expect("server thread");
+    (end, String::from_utf8_lossy(&got).into_owned())
+}
+
+const DECLINED_THEN_NOOP_AND_QUIT: &str =
+    "\r\n454 4.7.0 TLS not available due to temporary reason\r\n\
+    250 2.0.0 OK\r\n221 2.0.0 Bye\r\n";
+
+/// A server whose certificate could not be loaded declines STARTTLS and
+/// runs without a TLS configuration: EHLO does not offer it, STARTTLS
+/// gets 454 (RFC 3207 §4), and the commands pipelined after it are
+/// answered in plaintext.
+#[test]
+fn declined_starttls_runs_without_tls_config() {
+    let (end, got) = pipelined_starttls(false, StartTlsOnHello(false), None);
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert!(!got.contains("STARTTLS"), "{got}");
+    assert!(got.ends_with(DECLINED_THEN_NOOP_AND_QUIT), "{got}");
+}
+
+/// Without a TLS configuration `serve` keeps STARTTLS declined, whatever
+/// the handler does: a handler that makes it available again gets it
+/// listed in the EHLO reply it accepts, but the STARTTLS still gets 454,
+/// not a 220 with no handshake to follow.
+#[test]
+fn without_tls_config_starttls_stays_declined() {
+    let (end, got) = pipelined_starttls(false, StartTlsOnHello(true), None);
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert!(got.contains("\r\n250-STARTTLS\r\n"), "{got}");
+    assert!(got.ends_with(DECLINED_THEN_NOOP_AND_QUIT), "{got}");
+}
+
+/// With a TLS configuration, the handler declines STARTTLS for now when
+/// the client greets (a server shedding TLS handshakes under load): no
+/// handshake is started and the session goes on in plaintext.
+#[test]
+fn the_handler_declines_starttls_at_the_greeting() {
+    let (server_tls, _) = tls_configs();
+    let (end, got) = pipelined_starttls(true, StartTlsOnHello(false), Some(server_tls));
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert!(!got.contains("STARTTLS"), "{got}");
+    assert!(got.ends_with(DECLINED_THEN_NOOP_AND_QUIT), "{got}");
 }
 
 /// A server handler whose store fails at MAIL.

@@ -59,7 +59,7 @@ pub struct RunOptions {
     /// against, for STARTTLS and for implicit TLS. With the
     /// [`ClientConfig`]'s `implicit_tls` on, [`run`] runs the handshake
     /// with them before it reads the greeting, and refuses to run without
-    /// them ([`RunError::ImplicitTlsWithoutConnector`]). Otherwise `None`
+    /// them ([`RunError::ImplicitTlsNotConfigured`]). Otherwise `None`
     /// makes STARTTLS fail (use `TlsPolicy::Off` then).
     ///
     /// [`ClientConfig`]: smtp_proto::client::ClientConfig
@@ -135,7 +135,7 @@ pub enum RunError {
     /// would otherwise talk in plaintext while it takes the connection for
     /// encrypted (and send passwords).
     #[error("implicit TLS is on but no TLS connector is configured")]
-    ImplicitTlsWithoutConnector,
+    ImplicitTlsNotConfigured,
 }
 
 impl From<io::Error> for RunError {
@@ -224,7 +224,7 @@ fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
 /// handshake that fails (a server that speaks plaintext, a certificate
 /// that does not check out) or times out returns [`RunError::StartTls`]
 /// with nothing sent but the handshake. Without a connector this returns
-/// [`RunError::ImplicitTlsWithoutConnector`] and sends nothing.
+/// [`RunError::ImplicitTlsNotConfigured`] and sends nothing.
 ///
 /// ```no_run
 /// use smtp_proto_tokio::client::{run, ClientHandler, RunOptions};
@@ -261,7 +261,7 @@ where
     client.config().check().map_err(ClientError::Config)?;
     let mut stream: MaybeTls<S, TlsStream<S>> = if client.config().implicit_tls {
         let Some((connector, name)) = options.tls.as_ref() else {
-            return Err(RunError::ImplicitTlsWithoutConnector);
+            return Err(RunError::ImplicitTlsNotConfigured);
         };
         // Nothing has been read, so nothing can wait in plaintext.
         let tls = handshake_within(

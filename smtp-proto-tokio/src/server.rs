@@ -34,6 +34,13 @@ use crate::tls::{accept_starttls, handshake_within, StartTlsError};
 /// (see [`ServerEvent`]), it must call `session.accept()`,
 /// `session.reject(...)` or `session.reply(...)` before it returns.
 ///
+/// The handler may also steer the session through `session` between
+/// events: for example
+/// [`session.set_starttls_available(false)`](ServerSession::set_starttls_available)
+/// on [`ServerEvent::Hello`], before accepting it, declines STARTTLS for
+/// now (EHLO does not offer it, a STARTTLS gets `454 4.7.0`), when TLS
+/// cannot be offered for a while (RFC 3207 §4).
+///
 /// When `on_event` returns an error, the connection ends: the driver sends
 /// the replies the session had queued and then `421 4.3.0` (best effort,
 /// within the session's timeout), closes the connection and returns the
@@ -55,10 +62,15 @@ pub struct ServeOptions {
     /// The TLS acceptor, for STARTTLS and for implicit TLS. With the
     /// [`ServerConfig`]'s `implicit_tls` on, [`serve`] runs the handshake
     /// with it before it sends anything (the greeting goes out encrypted).
-    /// `None` is for plaintext sessions that do not advertise STARTTLS:
+    /// `None` is for plaintext sessions that do not offer STARTTLS:
     /// [`serve`] refuses to run a session with `implicit_tls`
-    /// ([`ServeError::ImplicitTlsWithoutAcceptor`]) or `starttls`
-    /// ([`ServeError::StartTlsWithoutAcceptor`]) on without an acceptor.
+    /// ([`ServeError::ImplicitTlsNotConfigured`]) or `starttls`
+    /// ([`ServeError::StartTlsNotConfigured`]) on without an acceptor,
+    /// unless the session declines STARTTLS
+    /// ([`ServerSession::set_starttls_available`], for example because the
+    /// certificate could not be loaded). Without an acceptor [`serve`]
+    /// keeps STARTTLS declined after every handler call, so a STARTTLS
+    /// gets `454 4.7.0`, never a `220` with no handshake to follow.
     ///
     /// [`ServerConfig`]: smtp_proto::server::ServerConfig
     pub tls: Option<TlsAcceptor>,
@@ -140,17 +152,18 @@ pub enum ServeError {
     /// [`io::ErrorKind::TimedOut`] for the time-out).
     #[error(transparent)]
     StartTls(#[from] StartTlsError),
-    /// The session advertises STARTTLS (`ServerConfig::starttls`) but
+    /// The session offers STARTTLS (`ServerConfig::starttls`, not
+    /// declined with [`ServerSession::set_starttls_available`]) but
     /// [`ServeOptions::tls`] holds no acceptor, so the upgrade could not be
     /// made. Returned before anything is sent; the connection is closed.
-    #[error("STARTTLS is advertised but no TLS acceptor is configured")]
-    StartTlsWithoutAcceptor,
+    #[error("STARTTLS is offered but no TLS acceptor is configured")]
+    StartTlsNotConfigured,
     /// The session is for implicit TLS (`ServerConfig::implicit_tls`) but
     /// [`ServeOptions::tls`] holds no acceptor, so no handshake could be
     /// run. Returned before anything is read or sent (the session's
     /// greeting is never sent in plaintext); the connection is closed.
     #[error("implicit TLS is on but no TLS acceptor is configured")]
-    ImplicitTlsWithoutAcceptor,
+    ImplicitTlsNotConfigured,
 }
 
 impl From<io::Error> for ServeError {
@@ -229,8 +242,11 @@ fn read_cap(options: &ServeOptions, config: &ServerConfig) -> usize {
 ///
 /// The session must already be greeted (`session.greet()`) or refused
 /// (`session.refuse(..)`); what it queued is sent first. A session that
-/// advertises STARTTLS needs [`ServeOptions::tls`]; without it this
-/// returns [`ServeError::StartTlsWithoutAcceptor`] and sends nothing.
+/// offers STARTTLS needs [`ServeOptions::tls`]; without it this returns
+/// [`ServeError::StartTlsNotConfigured`] and sends nothing. A session
+/// that declines STARTTLS
+/// ([`ServerSession::set_starttls_available`]) runs without one, and
+/// keeps declining it (see [`ServeOptions::tls`]).
 ///
 /// # Implicit TLS
 ///
@@ -243,7 +259,7 @@ fn read_cap(options: &ServeOptions, config: &ServerConfig) -> usize {
 /// thing sent, encrypted. A handshake that fails or times out ends the
 /// connection with [`ServeError::StartTls`] and nothing sent in plaintext
 /// (only what rustls itself sends, such as a TLS alert). Without an
-/// acceptor this returns [`ServeError::ImplicitTlsWithoutAcceptor`] and
+/// acceptor this returns [`ServeError::ImplicitTlsNotConfigured`] and
 /// sends nothing.
 ///
 /// ```no_run
@@ -299,10 +315,14 @@ where
     // start, so the STARTTLS check below would let it through.
     let implicit_tls = session.config().implicit_tls;
     if implicit_tls && options.tls.is_none() {
-        return Err(ServeError::ImplicitTlsWithoutAcceptor);
+        return Err(ServeError::ImplicitTlsNotConfigured);
     }
-    if session.config().starttls && options.tls.is_none() && !session.is_tls() {
-        return Err(ServeError::StartTlsWithoutAcceptor);
+    if session.config().starttls
+        && session.starttls_available()
+        && options.tls.is_none()
+        && !session.is_tls()
+    {
+        return Err(ServeError::StartTlsNotConfigured);
     }
     let mut stream: MaybeTls<S, TlsStream<S>> = match options.tls.as_ref() {
         Some(acceptor) if implicit_tls => {
@@ -372,6 +392,11 @@ where
                 if let Err(e) = handler.on_event(session, event).await {
                     send_local_error(&mut stream, session, &mut out).await;
                     break Err(e.into());
+                }
+                if options.tls.is_none() {
+                    // No handshake can follow a 220: STARTTLS stays
+                    // declined (454) whatever the handler did.
+                    session.set_starttls_available(false);
                 }
             }
             Outcome::NeedInput => {

@@ -485,11 +485,101 @@ async fn starttls_advertised_without_an_acceptor_is_refused_before_anything_is_s
     .await
     .expect("bounded");
     assert!(
-        matches!(end, Err(ServeError::StartTlsWithoutAcceptor)),
+        matches!(end, Err(ServeError::StartTlsNotConfigured)),
         "{end:?}"
     );
     // Not even the greeting went out.
     assert_eq!(read_to_close(&mut c).await, b"");
+}
+
+/// A server application that sets whether STARTTLS is available when
+/// the client greets, then accepts whatever waits for a decision.
+struct StartTlsOnHello(bool);
+
+impl ServerHandler for StartTlsOnHello {
+    async fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        if matches!(event, ServerEvent::Hello { .. }) {
+            session.set_starttls_available(self.0);
+        }
+        if session.pending_decision().is_some() {
+            session.accept().map_err(std::io::Error::other)?;
+        }
+        Ok(())
+    }
+}
+
+/// Serves one connection with STARTTLS configured, `available` given to
+/// the session before the greeting, the handler `handler` and the
+/// acceptor `tls`; the client pipelines EHLO, STARTTLS, NOOP and QUIT.
+/// Returns how `serve` ended and everything the client read.
+async fn pipelined_starttls(
+    available: bool,
+    mut handler: StartTlsOnHello,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (Result<ServeEnd, ServeError>, String) {
+    let (mut c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut cfg = ServerConfig::new("mx.example.net");
+        cfg.starttls = true;
+        let mut session = ServerSession::new(cfg).expect("session");
+        session.set_starttls_available(available);
+        session.greet().expect("greet");
+        let mut options = ServeOptions::default();
+        options.tls = tls;
+        tokio::time::timeout(BOUND, serve(s, &mut session, &mut handler, &options))
+            .await
+            .expect("bounded")
+    });
+    c.write_all(b"EHLO client.example.com\r\nSTARTTLS\r\nNOOP\r\nQUIT\r\n")
+        .await
+        .expect("write");
+    let got = String::from_utf8_lossy(&read_to_close(&mut c).await).into_owned();
+    (join(server).await, got)
+}
+
+const DECLINED_THEN_NOOP_AND_QUIT: &str =
+    "\r\n454 4.7.0 TLS not available due to temporary reason\r\n\
+    250 2.0.0 OK\r\n221 2.0.0 Bye\r\n";
+
+/// A server whose certificate could not be loaded declines STARTTLS and
+/// runs without an acceptor: EHLO does not offer it, STARTTLS gets 454
+/// (RFC 3207 §4), and the commands pipelined after it are answered in
+/// plaintext.
+#[tokio::test]
+async fn declined_starttls_runs_without_an_acceptor() {
+    let (end, got) = pipelined_starttls(false, StartTlsOnHello(false), None).await;
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+    assert!(!got.contains("STARTTLS"), "{got}");
+    assert!(got.ends_with(DECLINED_THEN_NOOP_AND_QUIT), "{got}");
+}
+
+/// Without an acceptor `serve` keeps STARTTLS declined, whatever the
+/// handler does: a handler that makes it available again gets it listed
+/// in the EHLO reply it accepts, but the STARTTLS still gets 454, not a
+/// 220 with no handshake to follow.
+#[tokio::test]
+async fn without_an_acceptor_starttls_stays_declined() {
+    let (end, got) = pipelined_starttls(false, StartTlsOnHello(true), None).await;
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+    assert!(got.contains("\r\n250-STARTTLS\r\n"), "{got}");
+    assert!(got.ends_with(DECLINED_THEN_NOOP_AND_QUIT), "{got}");
+}
+
+/// With an acceptor, the handler declines STARTTLS for now when the
+/// client greets (a server shedding TLS handshakes under load): no
+/// handshake is started and the session goes on in plaintext.
+#[tokio::test]
+async fn the_handler_declines_starttls_at_the_greeting() {
+    let (server_tls, _) = support::tls_configs();
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_tls);
+    let (end, got) = pipelined_starttls(true, StartTlsOnHello(false), Some(acceptor)).await;
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+    assert!(!got.contains("STARTTLS"), "{got}");
+    assert!(got.ends_with(DECLINED_THEN_NOOP_AND_QUIT), "{got}");
 }
 
 /// A server application that fails on MAIL.

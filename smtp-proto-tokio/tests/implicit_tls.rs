@@ -317,7 +317,7 @@ async fn serve_refuses_implicit_tls_without_an_acceptor_and_sends_nothing() {
         let server = spawn_server(s, cfg, None, Duration::from_secs(30));
         let (end, watcher, _) = join(server).await;
         assert!(
-            matches!(end, Err(ServeError::ImplicitTlsWithoutAcceptor)),
+            matches!(end, Err(ServeError::ImplicitTlsNotConfigured)),
             "starttls {starttls}: {end:?}"
         );
         assert_eq!(watcher.events, 0);
@@ -338,7 +338,7 @@ async fn run_refuses_implicit_tls_without_a_connector_and_sends_nothing() {
     let mut client = Client::new(client_config(TlsPolicy::Off).with_implicit_tls(true));
     let end = run_bounded(c, &mut client, &mut app, &RunOptions::default()).await;
     assert!(
-        matches!(end, Err(RunError::ImplicitTlsWithoutConnector)),
+        matches!(end, Err(RunError::ImplicitTlsNotConfigured)),
         "{end:?}"
     );
     assert!(!app.greeted);
