@@ -767,6 +767,88 @@ fn refused_connection_with_421_closes_at_once() {
     ));
 }
 
+/// Answers 421 to recipients whose local part starts with `busy`, else
+/// as [`support::default_policy`].
+fn busy_policy(event: &ServerEvent<'_>, app: &mut support::AppState) -> support::Action {
+    match event {
+        ServerEvent::Rcpt { to, .. } if to.to_string().starts_with("<busy") => {
+            support::Action::Reply(support::reply(421, "4.7.0", "Rate limited, closing"))
+        }
+        _ => support::default_policy(event, app),
+    }
+}
+
+/// RFC 5321 §3.8: a server that answers 421 closes the channel. A 421 the
+/// application gives to a decision ends the session like the machine's
+/// own: the pipelined commands after it are not read or answered.
+#[test]
+fn application_421_closes_the_session() {
+    let mut setup = Setup::new(config());
+    setup.policy = busy_policy;
+    let r = check(
+        &setup,
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<busy@foo.com>
+    S: 421 4.7.0 Rate limited, closing
+    C: RCPT TO:<b@foo.com>
+    C: DATA
+",
+        ),
+    );
+    assert!(r.closed);
+    assert!(r.bodies.is_empty());
+    assert!(!r.events.iter().any(|e| e.contains("b@foo.com")));
+}
+
+/// The same for LMTP: a 421 among the replies at the end of a message
+/// closes the session once every recipient has its reply.
+#[test]
+fn lmtp_421_for_a_recipient_closes_the_session() {
+    let mut c = config();
+    c.lmtp = true;
+    let mut setup = Setup::new(c);
+    setup.policy = |event, app| match event {
+        ServerEvent::MessageEnd { .. } => support::Action::PerRecipient(vec![
+            support::reply(250, "2.0.0", "Delivered"),
+            support::reply(421, "4.3.0", "Shutting down"),
+        ]),
+        _ => support::default_policy(event, app),
+    };
+    let r = check(
+        &setup,
+        "
+    S: 220 mx.example.com LMTP
+    C: LHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: RCPT TO:<c@foo.com>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: Hi
+    C: .
+    S: 250 2.0.0 Delivered
+    S: 421 4.3.0 Shutting down
+    C: QUIT
+",
+    );
+    assert!(r.closed);
+    assert_eq!(r.bodies, [b"Hi\r\n".to_vec()]);
+}
+
 #[test]
 fn data_size_limit_is_checked_at_the_end() {
     let mut c = config();

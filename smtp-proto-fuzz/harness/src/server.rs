@@ -271,8 +271,19 @@ fn decide(server: &mut ServerSession, event: &ServerEvent<'_>, script: &mut Scri
             server.reply_per_recipient(&replies)
         }
         (_, 5 | 6) => {
-            let code = if script.next(2) == 0 { 451 } else { 550 };
-            server.reject(reply(code, "refused by policy"))
+            let code = match script.next(3) {
+                0 => 451,
+                1 => 550,
+                _ => 421,
+            };
+            let r = server.reject(reply(code, "refused by policy"));
+            // A 421 from the application closes the session (RFC 5321
+            // §3.8), whatever the decision was about.
+            // (A 550 may close it too: the last allowed failed AUTH.)
+            if code == 421 {
+                assert!(server.is_closed(), "open after a 421");
+            }
+            r
         }
         (Decision::Auth, _) => server.reply(reply(235, "2.7.0 welcome")),
         (_, _) => server.reply(reply(250, "as you wish")),

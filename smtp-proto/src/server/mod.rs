@@ -866,7 +866,8 @@ impl ServerSession {
     }
 
     /// Rejects what the pending decision is about with `reply` (4xx/5xx).
-    /// For an LMTP message the reply is sent once per recipient.
+    /// For an LMTP message the reply is sent once per recipient. A `421`
+    /// closes the session (see [`reply`](Self::reply)).
     pub fn reject(&mut self, reply: OwnedReply) -> Result<(), UsageError> {
         if reply.code().is_positive() {
             return Err(UsageError::NotARejection);
@@ -877,7 +878,46 @@ impl ServerSession {
     /// Answers the pending decision with `reply`: a 2xx reply accepts (for
     /// EHLO the capability list is sent instead of the text), 4xx/5xx
     /// rejects. VRFY and EXPN take any code but 3xx.
+    ///
+    /// A `421` reply also closes the session, as [`refuse`](Self::refuse)
+    /// does: 421 is "Service not available, closing transmission channel"
+    /// (RFC 5321 §3.8, §4.2.3), so nothing the client sends after it is
+    /// read. Send what [`poll_transmit`](Self::poll_transmit) gives, then
+    /// close the connection.
+    ///
+    /// ```
+    /// use smtp_proto::server::{OwnedReply, ServerConfig, ServerEvent, ServerSession};
+    /// use smtp_proto::session::Outcome;
+    /// use smtp_proto::status::ReplyCode;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut server = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+    /// server.greet()?;
+    /// let step = server.handle_input(b"EHLO client.example\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Hello { .. })));
+    /// // Rate limited: the application answers 421 and the session ends.
+    /// let busy = OwnedReply::new(ReplyCode::SERVICE_NOT_AVAILABLE, "Too many connections")?;
+    /// server.reject(busy)?;
+    /// assert!(server.is_closed());
+    /// let step = server.handle_input(b"MAIL FROM:<a@example.com>\r\n")?;
+    /// assert_eq!((step.consumed, step.outcome), (0, Outcome::Closed));
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// assert!(wire.ends_with(b"\r\n421 Too many connections\r\n"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reply(&mut self, reply: OwnedReply) -> Result<(), UsageError> {
+        let closes = reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE;
+        self.answer(reply)?;
+        if closes {
+            self.close();
+        }
+        Ok(())
+    }
+
+    /// [`reply`](Self::reply) without the close after a 421.
+    fn answer(&mut self, reply: OwnedReply) -> Result<(), UsageError> {
         let pending = self.take_pending()?;
         let code = reply.code();
         if code.is_positive_intermediate() {
@@ -925,7 +965,8 @@ impl ServerSession {
     /// a `334` challenge, reads the client's answer to it (`^A`, or an empty
     /// line for XOAUTH2), then sends `reply` (4xx/5xx, typically
     /// `535 5.7.8`). The `334` line must fit in 512 octets, so `error` may
-    /// hold at most 378 octets.
+    /// hold at most 378 octets. A `421` reply closes the session once it is
+    /// sent, as with [`reply`](Self::reply).
     pub fn reject_auth_with_challenge(
         &mut self,
         error: &[u8],
@@ -1067,7 +1108,9 @@ impl ServerSession {
     }
 
     /// LMTP only: answers the end of a message with one reply per accepted
-    /// recipient, in RCPT order (RFC 2033 §4.2).
+    /// recipient, in RCPT order (RFC 2033 §4.2). When any of them is a
+    /// `421`, the session closes after the replies, as with
+    /// [`reply`](Self::reply).
     pub fn reply_per_recipient(&mut self, replies: &[OwnedReply]) -> Result<(), UsageError> {
         if !matches!(self.state, State::Decision(Pending::Message))
             || !self.config.lmtp
@@ -1081,6 +1124,14 @@ impl ServerSession {
         }
         self.state = State::Command;
         self.message_done();
+        if replies
+            .iter()
+            .any(|r| r.code() == ReplyCode::SERVICE_NOT_AVAILABLE)
+        {
+            // The server is going away (RFC 5321 §3.8): a 421 for any
+            // recipient ends the session, as it does in `reply`.
+            self.close();
+        }
         Ok(())
     }
 
@@ -1288,6 +1339,9 @@ impl ServerSession {
                             {
                                 reply.write_to(&mut self.out);
                                 self.auth_failed(reply.code());
+                                if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
+                                    self.close();
+                                }
                             }
                         }
                     }
