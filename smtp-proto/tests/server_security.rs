@@ -820,6 +820,59 @@ fn timeouts_are_reported_per_phase() {
     assert_eq!(s.timeout(), None, "waiting for the application");
 }
 
+/// The bytes of an over-long line, thrown away before its end, complete
+/// no command: `is_discarding_line` says so, for a command line and for a
+/// SASL response line, and never in a message body (whose bytes are the
+/// client's progress).
+#[test]
+fn discarding_an_over_long_line_is_reported_until_its_end() {
+    let mut c = config();
+    c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
+    let long = vec![b'x'; c.max_auth_line_length + 10];
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    assert!(!s.is_discarding_line());
+    // A command line: bytes consumed, no line complete.
+    let step = s.handle_input(&long[..2000]).unwrap();
+    assert_eq!(step.consumed, 2000);
+    assert!(matches!(step.outcome, Outcome::NeedInput));
+    assert!(s.is_discarding_line());
+    let step = s.handle_input(b"more\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ServerEvent::Rejected { .. })
+    ));
+    assert!(!s.is_discarding_line());
+    let _ = s.handle_input(b"EHLO a\r\n").unwrap();
+    s.accept().unwrap();
+    // A SASL response line after the 334.
+    let step = s.handle_input(b"AUTH PLAIN\r\n").unwrap();
+    assert_eq!(step.consumed, 12);
+    assert!(matches!(step.outcome, Outcome::NeedInput));
+    assert!(!s.is_discarding_line());
+    let step = s.handle_input(&long).unwrap();
+    assert_eq!(step.consumed, long.len());
+    assert!(s.is_discarding_line());
+    let _ = s.handle_input(b"\r\n").unwrap();
+    assert!(!s.is_discarding_line());
+    // A body line of any length is content, not a line thrown away.
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    for line in [
+        &b"EHLO a\r\n"[..],
+        b"MAIL FROM:<a@b.example>\r\n",
+        b"RCPT TO:<c@d.example>\r\n",
+    ] {
+        let _ = s.handle_input(line).unwrap();
+        s.accept().unwrap();
+    }
+    let step = s.handle_input(b"DATA\r\n").unwrap();
+    assert_eq!(step.consumed, 6);
+    let step = s.handle_input(&long).unwrap();
+    assert!(step.consumed > 0);
+    assert!(!s.is_discarding_line());
+}
+
 #[test]
 fn oauth_error_challenge_only_for_oauth_mechanisms() {
     let mut c = config();

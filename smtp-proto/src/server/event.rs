@@ -116,6 +116,11 @@ pub enum ServerEvent<'a> {
     /// The client sent STARTTLS and the machine answered 220: send what
     /// `poll_transmit` gives, run the TLS handshake, then call
     /// [`tls_established`](super::ServerSession::tls_established).
+    ///
+    /// The adapters do this themselves and then hand the event on to the
+    /// application, once the handshake has succeeded: the session has
+    /// forgotten everything from before TLS, and the application should
+    /// do the same with what it learned then (RFC 3207 §4.2).
     StartTls,
     /// RSET: the transaction was dropped (a partial message too).
     Reset,

@@ -552,6 +552,15 @@ impl ServerSession {
     /// the machine waits for the application or the TLS handshake. When it
     /// expires the adapter may send `421 4.4.2` and close (RFC 5321
     /// §4.5.3.2.7).
+    ///
+    /// The server timeout applies "while it is awaiting the next command",
+    /// so for a command (or a SASL response) it is a deadline: it starts
+    /// when the adapter begins to wait, after the replies are sent, and
+    /// only a step that consumes bytes while not
+    /// [discarding a line](Self::is_discarding_line), or that gives more
+    /// than [`Outcome::NeedInput`], restarts it; the unconsumed bytes of a
+    /// partial line do not. Inside a message body every step that consumes
+    /// bytes restarts it, which makes it a limit on the client's silence.
     #[must_use]
     pub fn timeout(&self) -> Option<Duration> {
         match self.state {
@@ -562,6 +571,38 @@ impl ServerSession {
             | State::Sasl { .. }
             | State::SaslFailing { .. } => Some(self.config.timeouts.server),
             State::AwaitGreeting | State::Decision(_) | State::AwaitTls | State::Closed => None,
+        }
+    }
+
+    /// True while the machine throws away the rest of an over-long line
+    /// (a command, or a response in an AUTH exchange) whose end has not
+    /// arrived yet. The bytes it consumes meanwhile complete no command:
+    /// an adapter that gives the client a deadline for each command (RFC
+    /// 5321 §4.5.3.2.7, the server "awaiting the next command") does not
+    /// restart it for them, so a client cannot hold the connection by
+    /// trickling an endless line.
+    ///
+    /// ```
+    /// use smtp_proto::server::{ServerConfig, ServerSession};
+    /// let mut session = ServerSession::new(ServerConfig::new("mx.example.org")).unwrap();
+    /// session.greet().unwrap();
+    /// // A line longer than `max_line_length` (1024), with no end yet.
+    /// let step = session.handle_input(&[b'x'; 2000]).unwrap();
+    /// assert!(step.consumed > 0);
+    /// assert!(session.is_discarding_line());
+    /// // Its end: the line is answered with 500 and the next can start.
+    /// let step = session.handle_input(b"\r\n").unwrap();
+    /// assert_eq!(step.consumed, 2);
+    /// assert!(!session.is_discarding_line());
+    /// ```
+    #[must_use]
+    pub fn is_discarding_line(&self) -> bool {
+        match &self.state {
+            State::Command | State::Refused => self.decoder.is_discarding(),
+            State::Sasl { framer, .. } | State::SaslFailing { framer, .. } => {
+                framer.is_discarding()
+            }
+            _ => false,
         }
     }
 
