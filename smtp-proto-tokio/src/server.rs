@@ -4,10 +4,25 @@
 //! buffer and the clock: it reads, feeds the session, hands every event to
 //! your [`ServerHandler`], writes the replies (reading meanwhile, so a
 //! client that pipelines a large group cannot deadlock the connection),
-//! applies the per-phase timeout the session reports, and runs the TLS
-//! handshake through tokio-rustls: before anything else for a session with
-//! implicit TLS (RFC 8314, the submissions port 465), or when the session
-//! asks for it after STARTTLS.
+//! applies the timeout the session reports, and runs the TLS handshake
+//! through tokio-rustls: before anything else for a session with implicit
+//! TLS (RFC 8314, the submissions port 465), or when the session asks for
+//! it after STARTTLS.
+//!
+//! # Timeouts
+//!
+//! The session's timeout (`Timeouts::server`, RFC 5321 §4.5.3.2.7) is a
+//! deadline for each command: it starts when the driver waits for the
+//! client, after the replies have been sent, and is not extended by the
+//! bytes of a command line that has not ended (nor by those of an
+//! over-long line being thrown away), so a client that trickles its
+//! commands a byte at a time cannot hold the connection. It starts again
+//! once the session has taken a command line. Inside a message body (DATA
+//! or a BDAT chunk) it starts again whenever the session takes body bytes,
+//! so it limits how long the client may stay silent, not how long the
+//! message takes; [`ServeOptions::session_timeout`] can bound the whole
+//! connection. When it runs out, the driver sends `421 4.4.2` and returns
+//! [`ServeEnd::TimedOut`].
 
 use std::future::Future;
 use std::io;
@@ -17,9 +32,10 @@ use smtp_proto::reply::OwnedReply;
 use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
-use smtp_proto::session::Outcome;
+use smtp_proto::session::{Outcome, Step};
 use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
 use crate::io::{
@@ -33,6 +49,13 @@ use crate::tls::{accept_starttls, handshake_within, StartTlsError};
 /// `on_event` sees every event. For the events that wait for a decision
 /// (see [`ServerEvent`]), it must call `session.accept()`,
 /// `session.reject(...)` or `session.reply(...)` before it returns.
+///
+/// [`ServerEvent::StartTls`] comes once the TLS handshake after STARTTLS
+/// has succeeded, before the next command is read (the driver runs the
+/// handshake itself): the session has forgotten everything from before
+/// TLS, and the application should drop what it learned from the client
+/// in plaintext too (RFC 3207 §4.2). With implicit TLS there is no
+/// STARTTLS and no such event.
 ///
 /// The handler may also steer the session through `session` between
 /// events: for example
@@ -88,6 +111,15 @@ pub struct ServeOptions {
     ///
     /// [`ServerConfig`]: smtp_proto::server::ServerConfig
     pub read_buffer: usize,
+    /// The longest the whole connection may last, from the call of
+    /// [`serve`]; `None` (the default) sets no limit. It is checked
+    /// whenever the driver waits for the client: once it has passed, the
+    /// session ends as on the session's own timeout (`421 4.4.2`,
+    /// [`ServeEnd::TimedOut`]). The session's timeout alone lets a client
+    /// that keeps sending body bytes, however slowly, go on; this bounds
+    /// it. The TLS handshake keeps its own limit
+    /// ([`ServeOptions::handshake_timeout`]).
+    pub session_timeout: Option<Duration>,
 }
 
 impl Default for ServeOptions {
@@ -96,6 +128,7 @@ impl Default for ServeOptions {
             tls: None,
             handshake_timeout: Duration::from_secs(30),
             read_buffer: 64 * 1024,
+            session_timeout: None,
         }
     }
 }
@@ -106,6 +139,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("tls", &self.tls.is_some())
             .field("handshake_timeout", &self.handshake_timeout)
             .field("read_buffer", &self.read_buffer)
+            .field("session_timeout", &self.session_timeout)
             .finish()
     }
 }
@@ -117,10 +151,14 @@ pub enum ServeEnd {
     /// The session closed (QUIT, or a refusal it sent).
     Closed,
     /// The client closed the connection first (any message in progress is
-    /// void: no `MessageEnd` was given for it).
+    /// void: no `MessageEnd` was given for it). Over TLS this is so whether
+    /// or not the client sent its `close_notify` first: a TLS connection
+    /// cut short is reported here too, not as [`ServeError::Io`].
     PeerClosed,
-    /// The client was silent longer than the session's timeout; `421` was
-    /// sent.
+    /// The client did not send its next command within the session's
+    /// timeout, or was silent that long inside a message body, or the
+    /// connection reached [`ServeOptions::session_timeout`]; `421 4.4.2`
+    /// was sent (see the [module](self) docs).
     TimedOut,
 }
 
@@ -140,7 +178,8 @@ pub enum ServeError {
     /// last reply before this was returned).
     #[error("client error: {0}")]
     Remote(#[from] RemoteError),
-    /// The handler left a decision open, or called the session wrongly.
+    /// The handler left a decision open, or called the session wrongly
+    /// (`421 4.3.0` was sent, as for a handler error).
     #[error("application error: {0}")]
     Usage(#[from] UsageError),
     /// TLS could not be started: after STARTTLS (plaintext injected before
@@ -227,6 +266,25 @@ where
     let _ = write_within(stream, out, write_wait(session)).await;
 }
 
+/// Whether `step` took the client's input, which starts the wait for the
+/// client again (see the [module](self) docs): it gave more than "need
+/// input" (a command line was taken, or body bytes), or it consumed bytes
+/// that are not the rest of an over-long line being thrown away (a
+/// command whose reply is a challenge, body bytes the session drops).
+fn took_input(session: &ServerSession, step: &Step<ServerEvent<'_>>) -> bool {
+    !matches!(step.outcome, Outcome::NeedInput)
+        || (step.consumed > 0 && !session.is_discarding_line())
+}
+
+/// A read error that means the client went away: over TLS, the end of the
+/// TCP stream without the client's close_notify, which rustls reports as
+/// [`io::ErrorKind::UnexpectedEof`] (a plaintext stream's end is a read of
+/// no bytes). The connection then ends as [`ServeEnd::PeerClosed`], as in
+/// the blocking adapter.
+fn is_peer_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::UnexpectedEof
+}
+
 /// The most bytes the read buffer holds for a session with `config`:
 /// `options.read_buffer`, raised to one more than the longest line the
 /// session accepts. The session's line framer decides every line once it
@@ -311,6 +369,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: ServerHandler,
 {
+    let started = Instant::now();
     // Checked first: an implicit-TLS session reports TLS as up from the
     // start, so the STARTTLS check below would let it through.
     let implicit_tls = session.config().implicit_tls;
@@ -342,17 +401,31 @@ where
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
     let mut peer = PeerState::Open;
+    // When the wait for the client's next command (or body bytes) runs
+    // out; `None` until the driver starts to wait (see the module docs).
+    let mut deadline: Option<Instant> = None;
+    let session_end = options.session_timeout.map(|limit| started + limit);
     let result = loop {
         let step = match session.handle_input(&buf[start..]) {
             Ok(step) => step,
             Err(e) => {
-                session.poll_transmit(&mut out);
-                compact(&mut buf, &mut start);
-                let wait = write_wait(session);
-                let _ = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await;
-                break Err(e.into());
+                let e = ServeError::from(e);
+                if matches!(e, ServeError::Usage(_)) {
+                    // The application's fault (a decision left open): the
+                    // client is told as for a handler error.
+                    send_local_error(&mut stream, session, &mut out).await;
+                } else {
+                    session.poll_transmit(&mut out);
+                    compact(&mut buf, &mut start);
+                    let wait = write_wait(session);
+                    let _ = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await;
+                }
+                break Err(e);
             }
         };
+        if took_input(session, &step) {
+            deadline = None;
+        }
         let consumed = step.consumed;
         match step.outcome {
             Outcome::Event(ServerEvent::StartTls) => {
@@ -385,7 +458,16 @@ where
                     Err(e) => break Err(e.into()),
                 };
                 stream = MaybeTls::Tls(Box::new(tls));
-                session.tls_established()?;
+                if let Err(e) = session.tls_established() {
+                    break Err(e.into());
+                }
+                // TLS is up and the session has forgotten the plaintext
+                // phase: the application hears of it before the next
+                // command (RFC 3207 §4.2).
+                if let Err(e) = handler.on_event(session, ServerEvent::StartTls).await {
+                    send_local_error(&mut stream, session, &mut out).await;
+                    break Err(e.into());
+                }
                 continue;
             }
             Outcome::Event(event) => {
@@ -406,7 +488,13 @@ where
                 session.poll_transmit(&mut out);
                 if !out.is_empty() {
                     let wait = write_wait(session);
-                    peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
+                    peer = match flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait)
+                        .await
+                    {
+                        Ok(peer) => peer,
+                        Err(e) if is_peer_gone(&e) => break Ok(ServeEnd::PeerClosed),
+                        Err(e) => break Err(e.into()),
+                    };
                     if buf.len() > held {
                         continue; // bytes arrived while we wrote: feed them first
                     }
@@ -414,16 +502,33 @@ where
                 if peer == PeerState::Eof {
                     break Ok(ServeEnd::PeerClosed);
                 }
+                // The wait starts now, after the replies went out, unless
+                // it already runs for a command that has not ended.
                 let wait = session.timeout().unwrap_or(DEFAULT_WAIT);
-                match tokio::time::timeout(wait, read_some(&mut stream, &mut buf, cap)).await {
-                    Ok(Ok(Filled::Bytes(_))) => {}
-                    Ok(Ok(Filled::Eof)) => break Ok(ServeEnd::PeerClosed),
+                let mut until = *deadline.get_or_insert_with(|| Instant::now() + wait);
+                if let Some(end) = session_end {
+                    until = until.min(end);
+                }
+                // Checked before the read too: a client that always has
+                // another byte ready would otherwise never see it pass.
+                let read = if Instant::now() < until {
+                    tokio::time::timeout_at(until, read_some(&mut stream, &mut buf, cap))
+                        .await
+                        .ok()
+                } else {
+                    None
+                };
+                match read {
+                    Some(Ok(Filled::Bytes(_))) => {}
+                    Some(Ok(Filled::Eof)) => break Ok(ServeEnd::PeerClosed),
                     // The session waits for more of a line that fills the
                     // buffer; `read_cap` makes this unreachable for the
                     // session's own limits.
-                    Ok(Ok(Filled::Full)) => break Err(buffer_full(cap).into()),
-                    Ok(Err(e)) => break Err(e.into()),
-                    Err(_) => {
+                    Some(Ok(Filled::Full)) => break Err(buffer_full(cap).into()),
+                    // Over TLS, the client went away without close_notify.
+                    Some(Err(e)) if is_peer_gone(&e) => break Ok(ServeEnd::PeerClosed),
+                    Some(Err(e)) => break Err(e.into()),
+                    None => {
                         session.timed_out();
                         session.poll_transmit(&mut out);
                         compact(&mut buf, &mut start);
@@ -445,7 +550,11 @@ where
                 session.poll_transmit(&mut out);
                 compact(&mut buf, &mut start);
                 let wait = write_wait(session);
-                peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
+                peer = match flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await {
+                    Ok(peer) => peer,
+                    Err(e) if is_peer_gone(&e) => break Ok(ServeEnd::PeerClosed),
+                    Err(e) => break Err(e.into()),
+                };
                 continue;
             }
             Outcome::Paused => {

@@ -17,7 +17,7 @@ use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SecretBytes};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::smtp_proto::status::ReplyCode;
 use smtp_proto_tokio::tls;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -48,7 +48,7 @@ pub fn tls_configs() -> (Arc<TlsServerConfig>, Arc<TlsClientConfig>) {
 }
 
 /// Reads from `stream` into `buf` until `needle` has been seen, bounded.
-pub async fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
+pub async fn read_until<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>, needle: &[u8]) {
     tokio::time::timeout(BOUND, async {
         let mut chunk = [0u8; 4096];
         while !buf.windows(needle.len()).any(|w| w == needle) {
@@ -198,6 +198,18 @@ pub struct Recorder {
     /// For an application-run SASL mechanism: the challenge to send to the
     /// AUTH command, and the answer accepted (as `tim`) after it.
     pub exchange: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name of every event, in order, with whether the session was on
+    /// TLS when it came.
+    pub events: Vec<(String, bool)>,
+}
+
+/// The name of an event, without its fields.
+pub fn event_name(event: &ServerEvent<'_>) -> String {
+    format!("{event:?}")
+        .split([' ', '(', '{'])
+        .next()
+        .unwrap_or("")
+        .to_owned()
 }
 
 impl ServerHandler for Recorder {
@@ -206,6 +218,7 @@ impl ServerHandler for Recorder {
         session: &mut ServerSession,
         event: ServerEvent<'_>,
     ) -> std::io::Result<()> {
+        self.events.push((event_name(&event), session.is_tls()));
         let r = match event {
             ServerEvent::Hello { .. } | ServerEvent::Mail { .. } => session.accept(),
             ServerEvent::Rcpt { .. } => {
