@@ -14,7 +14,7 @@ use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, Server
 use smtp_proto_tokio::smtp_proto::client::{
     ChunkingPolicy, Client, ClientEvent, TlsPolicy, TransactionSummary, Verdict,
 };
-use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession, UsageError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -599,13 +599,21 @@ impl ServerHandler for FailsOnMail {
     }
 }
 
-#[tokio::test]
-async fn a_handler_error_sends_421_then_closes() {
+/// What the client reads after the EHLO reply when the application gives
+/// up: the `421` of a local error, alone, then the close.
+const LOCAL_ERROR_421: &str = "421 4.3.0 mx.example.net Local error, closing connection\r\n";
+
+/// Serves one connection with `handler`; the client sends EHLO and MAIL
+/// and reads until the server closes. Returns how `serve` ended and what
+/// the client read after the EHLO reply.
+async fn ehlo_and_mail<H: ServerHandler + 'static>(
+    mut handler: H,
+) -> (Result<ServeEnd, ServeError>, String) {
     let (mut c, s) = pair().await;
     let server = tokio::spawn(async move {
         let mut session = ServerSession::new(ServerConfig::new("mx.example.net")).expect("session");
         session.greet().expect("greet");
-        serve(s, &mut session, &mut FailsOnMail, &ServeOptions::default()).await
+        serve(s, &mut session, &mut handler, &ServeOptions::default()).await
     });
     let mut got = Vec::new();
     read_until(&mut c, &mut got, b"\r\n").await;
@@ -614,15 +622,49 @@ async fn a_handler_error_sends_421_then_closes() {
         .expect("write");
     got.extend_from_slice(&read_to_close(&mut c).await);
     let text = String::from_utf8_lossy(&got).into_owned();
-    // The EHLO reply, decided before the error, still goes out first.
+    // The EHLO reply, decided before the failure, still goes out first.
     let ehlo = text.find("\r\n250 ").expect("EHLO answered");
-    assert!(
-        text[ehlo..].ends_with("\r\n421 4.3.0 mx.example.net Local error, closing connection\r\n"),
-        "{text}"
-    );
-    let end = join(server).await;
+    let after = text[ehlo + 2..]
+        .find("\r\n")
+        .map(|end| ehlo + 2 + end + 2)
+        .expect("the EHLO reply ends");
+    (join(server).await, text[after..].to_owned())
+}
+
+#[tokio::test]
+async fn a_handler_error_sends_421_then_closes() {
+    let (end, after_ehlo) = ehlo_and_mail(FailsOnMail).await;
+    assert_eq!(after_ehlo, LOCAL_ERROR_421);
     match end {
         Err(ServeError::Io(e)) => assert_eq!(e.to_string(), "spool unavailable"),
         other => panic!("{other:?}"),
     }
+}
+
+/// A server application that leaves MAIL undecided.
+struct LeavesMailOpen;
+
+impl ServerHandler for LeavesMailOpen {
+    async fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        match event {
+            ServerEvent::Hello { .. } => session.accept().map_err(std::io::Error::other),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A decision left open is the application's failure too: the client
+/// gets the same 421 as for a handler error, and the connection closes.
+#[tokio::test]
+async fn a_decision_left_open_sends_421_then_closes() {
+    let (end, after_ehlo) = ehlo_and_mail(LeavesMailOpen).await;
+    assert_eq!(after_ehlo, LOCAL_ERROR_421);
+    assert!(
+        matches!(end, Err(ServeError::Usage(UsageError::DecisionPending))),
+        "{end:?}"
+    );
 }
