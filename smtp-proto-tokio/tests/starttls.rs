@@ -1,15 +1,26 @@
-//! STARTTLS upgrades over loopback TCP: the clean case, and plaintext
-//! injected before the handshake on either side (CVE-2011-0411).
+//! STARTTLS upgrades over loopback TCP: the clean case, plaintext
+//! injected before the handshake on either side (CVE-2011-0411), and the
+//! server driver around the upgrade (what its handler hears, a client that
+//! goes away over TLS).
 
 mod support;
 
-use support::{pair, tls_configs as configs};
+use support::{
+    client_config, join, pair, read_until, tls_configs as configs, OneMessage, Recorder,
+    RecorderTask,
+};
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use smtp_proto_tokio::client::{self, RunOptions};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
+use smtp_proto_tokio::rustls::ServerConfig as TlsServerConfig;
+use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions};
+use smtp_proto_tokio::smtp_proto::client::{Client, TlsPolicy};
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
 use smtp_proto_tokio::tls::{self, StartTlsError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -172,4 +183,114 @@ async fn plaintext_arriving_during_the_handshake_fails_it() {
         .await
         .expect("bounded")
         .expect("client");
+}
+
+/// Serves one connection that offers STARTTLS with a [`Recorder`]; the
+/// task returns how `serve` ended (the error as text) and the recorder.
+fn spawn_starttls_server(s: TcpStream, server_tls: Arc<TlsServerConfig>) -> RecorderTask {
+    tokio::spawn(async move {
+        let mut config = ServerConfig::new("mx.example.net");
+        config.starttls = true;
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut options = ServeOptions::default();
+        options.tls = Some(TlsAcceptor::from(server_tls));
+        let mut rec = Recorder::default();
+        let end = serve(s, &mut session, &mut rec, &options).await;
+        (end.map_err(|e| e.to_string()), rec)
+    })
+}
+
+/// The handler hears of STARTTLS once the handshake is through, before
+/// the next command (the EHLO over TLS), with the session on TLS: the
+/// point where it must forget what it learned in plaintext (RFC 3207
+/// §4.2).
+#[tokio::test]
+async fn the_handler_sees_starttls_once_tls_is_up() {
+    let (server_tls, client_tls) = configs();
+    let (c, s) = pair().await;
+    let server = spawn_starttls_server(s, server_tls);
+    let mut app = OneMessage::new(
+        "a@example.com",
+        ["b@example.org".to_owned()],
+        b"Subject: tls\r\n\r\nhi\r\n",
+    );
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let mut options = RunOptions::default();
+    options.tls = Some((TlsConnector::from(client_tls), localhost()));
+    tokio::time::timeout(BOUND, client::run(c, &mut client, &mut app, &options))
+        .await
+        .expect("bounded")
+        .expect("client run");
+    let (end, rec) = join(server).await;
+
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(app.delivered, Some(true));
+    let events: Vec<(&str, bool)> = rec.events.iter().map(|(e, t)| (e.as_str(), *t)).collect();
+    assert_eq!(
+        events[..4],
+        [
+            ("Hello", false),
+            ("StartTls", true),
+            ("Hello", true),
+            ("Mail", true)
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events.iter().filter(|(e, _)| *e == "StartTls").count(), 1);
+}
+
+/// Reads over TLS until `text` holds `needle` (bounded).
+async fn read_tls_until<S: AsyncRead + Unpin>(tls: &mut S, text: &mut String, needle: &str) {
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 1024];
+        while !text.contains(needle) {
+            let n = tls.read(&mut chunk).await.expect("read over TLS");
+            assert!(n > 0, "server closed early: {text:?}");
+            text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    })
+    .await
+    .expect("bounded read");
+}
+
+/// A client that goes away in the middle of a body over STARTTLS, without
+/// TLS's close_notify, has closed the connection: `serve` ends with
+/// `PeerClosed`, as when it closes cleanly, and the message is void.
+#[tokio::test]
+async fn tls_client_gone_mid_data_is_peer_closed() {
+    let (server_tls, client_tls) = configs();
+    let (mut c, s) = pair().await;
+    let server = spawn_starttls_server(s, server_tls);
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    c.write_all(b"EHLO tls.example\r\nSTARTTLS\r\n")
+        .await
+        .expect("write");
+    read_until(&mut c, &mut got, b"\r\n220 2.0.0 Ready to start TLS\r\n").await;
+    let connector = TlsConnector::from(client_tls);
+    let mut tls = tokio::time::timeout(BOUND, connector.connect(localhost(), c))
+        .await
+        .expect("bounded")
+        .expect("handshake");
+    tls.write_all(
+        b"EHLO tls.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n",
+    )
+    .await
+    .expect("envelope over TLS");
+    let mut text = String::new();
+    read_tls_until(&mut tls, &mut text, "\r\n354 ").await;
+    tls.write_all(b"Subject: cut\r\n\r\nhalf a message\r\n")
+        .await
+        .expect("body");
+    tls.flush().await.expect("flush");
+    // Gone without close_notify: only the TCP stream is ended.
+    let (mut tcp, _) = tls.into_inner();
+    tcp.shutdown().await.expect("shutdown");
+    let (end, rec) = join(server).await;
+
+    assert_eq!(end, Ok(ServeEnd::PeerClosed));
+    assert!(!rec.saw_end);
+    assert!(rec.messages.is_empty());
+    assert_eq!(rec.current, b"Subject: cut\r\n\r\nhalf a message\r\n");
 }
