@@ -292,6 +292,15 @@ impl Envelope {
                 next = Next::Discard;
                 Ok(())
             }
+            // TLS is up and the session has forgotten the plaintext phase;
+            // so does the example (RFC 3207 §4.2): a new EHLO comes next.
+            ServerEvent::StartTls => {
+                self.helo.clear();
+                self.protocol = None;
+                self.reset();
+                next = Next::Discard;
+                Ok(())
+            }
             _ => Ok(()),
         };
         decided.map_err(std::io::Error::other)?;
