@@ -2,27 +2,45 @@
 //!
 //! The session does all SMTP work. This module owns the socket, the read
 //! buffer and the clock: it reads, feeds the session, hands every event to
-//! your [`ServerHandler`], writes the replies, applies the per-phase read
-//! timeout the session reports (sending `421 4.4.2` when it expires) and
-//! the same limit to each write (where the [`Transport`] supports it), and
-//! runs the STARTTLS handshake through rustls when the session asks for it,
-//! or before anything is sent when the session is on implicit TLS
+//! your [`ServerHandler`], writes the replies, applies the timeout the
+//! session reports (sending `421 4.4.2` when it expires) and the same
+//! limit to each write (where the [`Transport`] supports it), and runs the
+//! STARTTLS handshake through rustls when the session asks for it, or
+//! before anything is sent when the session is on implicit TLS
 //! (`ServerConfig::implicit_tls`, RFC 8314, the submissions port 465).
+//!
+//! # Timeouts
+//!
+//! The session's timeout (`Timeouts::server`, RFC 5321 §4.5.3.2.7) is a
+//! deadline for each command: it starts when the driver waits for the
+//! client, after the replies have been sent, and is not extended by the
+//! bytes of a command line that has not ended (nor by those of an
+//! over-long line being thrown away), so a client that trickles its
+//! commands a byte at a time cannot hold the connection. Before each read
+//! the driver sets the socket's read timeout to the time left; over TLS it
+//! does so before each of the socket reads rustls makes, so the deadline
+//! bounds the whole read. It starts again once the session has taken a
+//! command line. Inside a message body (DATA or a BDAT chunk) it starts
+//! again whenever the session takes body bytes, so it limits how long the
+//! client may stay silent, not how long the message takes;
+//! [`ServeOptions::session_timeout`] can bound the whole connection. When
+//! it runs out, the driver sends `421 4.4.2` and returns
+//! [`ServeEnd::TimedOut`].
 //!
 //! Writes block: replies are written whole while the client's next bytes
 //! wait in the socket buffers. A client that pipelines so much that the
 //! replies overflow those buffers while it does not read would make both
 //! sides wait on each other until the write timeout.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Write};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smtp_proto::reply::OwnedReply;
 use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError,
 };
-use smtp_proto::session::Outcome;
+use smtp_proto::session::{Outcome, Step};
 use smtp_proto::status::ReplyCode;
 
 use crate::client::is_timeout;
@@ -34,6 +52,13 @@ use crate::StartTlsError;
 /// `on_event` sees every event. For the events that wait for a decision
 /// (see [`ServerEvent`]), it must call `session.accept()`,
 /// `session.reject(...)` or `session.reply(...)` before it returns.
+///
+/// [`ServerEvent::StartTls`] comes once the TLS handshake after STARTTLS
+/// has succeeded, before the next command is read (the driver runs the
+/// handshake itself): the session has forgotten everything from before
+/// TLS, and the application should drop what it learned from the client
+/// in plaintext too (RFC 3207 §4.2). With implicit TLS there is no
+/// STARTTLS and no such event.
 ///
 /// The handler may also steer the session through `session` between
 /// events: for example
@@ -47,7 +72,9 @@ pub trait ServerHandler {
     /// An error ends the connection: the driver sends `421 4.3.0` (best
     /// effort; RFC 3463 X.3.0 "other or undefined mail system status")
     /// after any replies already queued, and [`serve`] returns the error
-    /// as [`ServeError::Io`].
+    /// as [`ServeError::Io`]. The same `421` is sent when the handler
+    /// leaves a decision open; [`serve`] then returns
+    /// [`ServeError::Usage`] ([`UsageError::DecisionPending`]).
     fn on_event(&mut self, session: &mut ServerSession, event: ServerEvent<'_>) -> io::Result<()>;
 }
 
@@ -83,6 +110,14 @@ pub struct ServeOptions {
     /// stays bounded by those limits plus one read, since the session
     /// drops a line as soon as it is known to be too long.
     pub read_size: usize,
+    /// The longest the whole connection may last, from the call of
+    /// [`serve`]; `None` (the default) sets no limit. It bounds every wait
+    /// for the client: once it has passed, the session ends as on the
+    /// session's own timeout (`421 4.4.2`, [`ServeEnd::TimedOut`]). The
+    /// session's timeout alone lets a client that keeps sending body
+    /// bytes, however slowly, go on; this bounds it. The TLS handshake
+    /// keeps its own limit ([`ServeOptions::handshake_timeout`]).
+    pub session_timeout: Option<Duration>,
 }
 
 impl Default for ServeOptions {
@@ -91,6 +126,7 @@ impl Default for ServeOptions {
             tls: None,
             handshake_timeout: Duration::from_secs(30),
             read_size: 16 * 1024,
+            session_timeout: None,
         }
     }
 }
@@ -102,10 +138,13 @@ pub enum ServeEnd {
     /// The session closed (QUIT, or a refusal it sent).
     Closed,
     /// The client closed the connection first (a message in progress is
-    /// void: no `MessageEnd` was given for it).
+    /// void: no `MessageEnd` was given for it). Over TLS this is so whether
+    /// or not the client sent its `close_notify` first.
     PeerClosed,
-    /// The client was silent longer than the session's timeout; `421` was
-    /// sent.
+    /// The client did not send its next command within the session's
+    /// timeout, or was silent that long inside a message body, or the
+    /// connection reached [`ServeOptions::session_timeout`]; `421 4.4.2`
+    /// was sent (see the [module](self) docs).
     TimedOut,
 }
 
@@ -119,7 +158,8 @@ pub enum ServeError {
     /// The client broke the protocol beyond recovery.
     #[error("client error: {0}")]
     Remote(#[from] RemoteError),
-    /// The handler left a decision open, or called the session wrongly.
+    /// The handler left a decision open, or called the session wrongly
+    /// (`421 4.3.0` was sent, as for a handler error).
     #[error("application error: {0}")]
     Usage(#[from] UsageError),
     /// The TLS handshake failed or timed out: after STARTTLS, or at the
@@ -199,8 +239,9 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// ```
 ///
 /// # Errors
-/// See [`ServeError`]. A handler error is answered with `421 4.3.0` before
-/// the connection is dropped (see [`ServerHandler::on_event`]).
+/// See [`ServeError`]. A handler error, or a decision the handler left
+/// open, is answered with `421 4.3.0` before the connection is dropped
+/// (see [`ServerHandler::on_event`]).
 pub fn serve<S, H>(
     stream: S,
     session: &mut ServerSession,
@@ -224,6 +265,7 @@ where
         }
         None
     };
+    let started = Instant::now();
     let mut stream = stream;
     // A client that stops reading our replies is as gone as one that
     // stops sending: the same limit applies to each write.
@@ -249,16 +291,30 @@ where
     let mut start = 0usize;
     let mut end = 0usize;
     let mut out: Vec<u8> = Vec::with_capacity(4096);
+    // When the wait for the client's next command (or body bytes) runs
+    // out; `None` until the driver starts to wait (see the module docs).
+    let mut deadline: Option<Instant> = None;
+    let session_end = options.session_timeout.map(|limit| started + limit);
     loop {
         let input = buf.get(start..end).unwrap_or_default();
         let step = match session.handle_input(input) {
             Ok(step) => step,
             Err(e) => {
-                session.poll_transmit(&mut out);
-                let _ = stream.write_all(&out).and_then(|()| stream.flush());
-                return Err(e.into());
+                let e = ServeError::from(e);
+                if matches!(e, ServeError::Usage(_)) {
+                    // The application's fault (a decision left open): the
+                    // client is told as for a handler error.
+                    local_error(&mut stream, session, &mut out);
+                } else {
+                    session.poll_transmit(&mut out);
+                    let _ = stream.write_all(&out).and_then(|()| stream.flush());
+                }
+                return Err(e);
             }
         };
+        if took_input(session, &step) {
+            deadline = None;
+        }
         let consumed = step.consumed;
         match step.outcome {
             Outcome::Event(ServerEvent::StartTls) => {
@@ -272,6 +328,13 @@ where
                     .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
                 stream.start_tls(conn, end, options.handshake_timeout)?;
                 session.tls_established()?;
+                // TLS is up and the session has forgotten the plaintext
+                // phase: the application hears of it before the next
+                // command (RFC 3207 §4.2).
+                if let Err(e) = handler.on_event(session, ServerEvent::StartTls) {
+                    local_error(&mut stream, session, &mut out);
+                    return Err(e.into());
+                }
                 continue;
             }
             Outcome::Event(event) => {
@@ -288,17 +351,19 @@ where
             Outcome::NeedInput => {
                 start += consumed;
                 send(&mut stream, session, &mut out)?;
-                let wait = session
-                    .timeout()
-                    .unwrap_or(DEFAULT_WAIT)
-                    .max(Duration::from_millis(1));
-                stream.set_read_timeout(Some(wait))?;
+                // The wait starts now, after the replies went out, unless
+                // it already runs for a command that has not ended.
+                let wait = session.timeout().unwrap_or(DEFAULT_WAIT);
+                let mut until = *deadline.get_or_insert_with(|| Instant::now() + wait);
+                if let Some(session_end) = session_end {
+                    until = until.min(session_end);
+                }
                 compact(&mut buf, &mut start, &mut end);
                 let want = end + read_size;
                 if buf.len() < want {
                     buf.resize(want, 0);
                 }
-                let n = match stream.read(&mut buf[end..want]) {
+                let n = match stream.read_by(&mut buf[end..want], until) {
                     Ok(n) => n.min(read_size),
                     Err(e) if is_timeout(&e) => {
                         session.timed_out();
@@ -324,7 +389,10 @@ where
                 send(&mut stream, session, &mut out)?;
                 continue;
             }
-            Outcome::Paused => return Err(UsageError::DecisionPending.into()),
+            Outcome::Paused => {
+                local_error(&mut stream, session, &mut out);
+                return Err(UsageError::DecisionPending.into());
+            }
             Outcome::Closed => {
                 send(&mut stream, session, &mut out)?;
                 stream.close_notify();
@@ -334,6 +402,16 @@ where
         }
         start += consumed;
     }
+}
+
+/// Whether `step` took the client's input, which starts the wait for the
+/// client again (see the [module](self) docs): it gave more than "need
+/// input" (a command line was taken, or body bytes), or it consumed bytes
+/// that are not the rest of an over-long line being thrown away (a
+/// command whose reply is a challenge, body bytes the session drops).
+fn took_input(session: &ServerSession, step: &Step<ServerEvent<'_>>) -> bool {
+    !matches!(step.outcome, Outcome::NeedInput)
+        || (step.consumed > 0 && !session.is_discarding_line())
 }
 
 /// Moves the unconsumed bytes `buf[start..end]` to the front of `buf`.

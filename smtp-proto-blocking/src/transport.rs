@@ -157,6 +157,36 @@ where
         matches!(self, MaybeTls::Tls(_))
     }
 
+    /// Reads once, done by `deadline`: before each read of the underlying
+    /// stream its read timeout is set to the time left, so over TLS the
+    /// deadline bounds the whole read, however many socket reads rustls
+    /// needs to complete a record. Fails with [`io::ErrorKind::TimedOut`]
+    /// once the deadline has passed, before or during the read.
+    pub(crate) fn read_by(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        let read = match self {
+            MaybeTls::Plain(s) => Deadline {
+                sock: s,
+                deadline,
+                bound_writes: false,
+            }
+            .read(buf),
+            MaybeTls::Tls(t) => {
+                let t = &mut **t;
+                let mut sock = Deadline {
+                    sock: &mut t.sock,
+                    deadline,
+                    bound_writes: false,
+                };
+                rustls::Stream::new(&mut t.conn, &mut sock).read(buf)
+            }
+            MaybeTls::Switching => Err(switching()),
+        };
+        read.map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => io::Error::new(io::ErrorKind::TimedOut, "read timed out"),
+            _ => e,
+        })
+    }
+
     /// Ends TLS cleanly: sends `close_notify` so the peer can tell the end
     /// of the session from a truncation. Does nothing in plaintext;
     /// write errors are ignored (the peer may already be gone).
