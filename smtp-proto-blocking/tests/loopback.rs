@@ -29,7 +29,7 @@ use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, Rev
 use smtp_proto_blocking::smtp_proto::reply::OwnedReply;
 use smtp_proto_blocking::smtp_proto::sasl::SaslMechanism;
 use smtp_proto_blocking::smtp_proto::server::{
-    RemoteError, ServerConfig, ServerEvent, ServerSession,
+    RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto_blocking::smtp_proto::status::ReplyCode;
 use smtp_proto_blocking::{rustls, StartTlsError};
@@ -352,8 +352,12 @@ fn starttls_then_auth_then_message() {
     assert!(seen.tls_at_end && seen.auth_at_end);
     assert_eq!(seen.auth_user.as_deref(), Some("user"));
     assert_eq!(seen.message, STORED);
-    // EHLO twice: before and after the handshake.
+    // EHLO twice: before and after the handshake, and the handler heard of
+    // TLS in between, with the session on TLS already (RFC 3207 §4.2).
     assert_eq!(seen.events.iter().filter(|e| *e == "Hello").count(), 2);
+    assert_eq!(seen.events[..3], ["Hello", "StartTls", "Hello"]);
+    assert_eq!(seen.tls_at_starttls, [true]);
+    assert_eq!(seen.tls_at_hello, [false, true]);
 }
 
 #[test]
@@ -1017,9 +1021,14 @@ impl ServerHandler for FailsAtMail {
     }
 }
 
-#[test]
-fn handler_error_is_answered_with_421_before_closing() {
-    let (addr, server) = spawn_server(server_config(), ServeOptions::default(), FailsAtMail);
+/// Serves one connection with `handler`; a raw client sends EHLO, then
+/// MAIL once the EHLO reply is in, and reads until the server closes.
+/// Returns what came after the EHLO reply, whether the server closed, and
+/// how `serve` ended.
+fn mail_until_close<H: ServerHandler + Send + 'static>(
+    handler: H,
+) -> (String, bool, Result<ServeEnd, ServeError>) {
+    let (addr, server) = spawn_server(server_config(), ServeOptions::default(), handler);
     let (mut peer, mut got) = greeted(addr);
     peer.write_all(b"EHLO fail.test\r\n").expect("ehlo");
     assert!(read_replies(&mut peer, &mut got, 1).starts_with("250"));
@@ -1028,15 +1037,58 @@ fn handler_error_is_answered_with_421_before_closing() {
     let start = got.len();
     let closed = read_to_close(&mut peer, &mut got);
     let (end, _) = server.join().expect("server thread");
+    (
+        String::from_utf8_lossy(&got[start..]).into_owned(),
+        closed,
+        end,
+    )
+}
 
-    let text = String::from_utf8_lossy(&got[start..]).into_owned();
+/// Asserts that `text` is one `421 4.3.0` line.
+#[track_caller]
+fn assert_local_error_421(text: &str) {
     assert!(text.starts_with("421 4.3.0 mx.test "), "{text:?}");
     assert!(text.ends_with("\r\n") && text.matches("\r\n").count() == 1);
+}
+
+#[test]
+fn handler_error_is_answered_with_421_before_closing() {
+    let (text, closed, end) = mail_until_close(FailsAtMail);
+    assert_local_error_421(&text);
     assert!(closed, "the server closed the connection");
     match end {
         Err(ServeError::Io(e)) => assert_eq!(e.to_string(), "store unavailable"),
         other => panic!("expected the handler's error, got {other:?}"),
     }
+}
+
+/// A server handler that leaves MAIL undecided.
+struct LeavesMailOpen;
+
+impl ServerHandler for LeavesMailOpen {
+    fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        match event {
+            ServerEvent::Hello { .. } => session.accept().map_err(other),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A decision left open is the application's failure too: the client
+/// gets the same 421 as for a handler error, and the connection closes.
+#[test]
+fn decision_left_open_is_answered_with_421_before_closing() {
+    let (text, closed, end) = mail_until_close(LeavesMailOpen);
+    assert_local_error_421(&text);
+    assert!(closed, "the server closed the connection");
+    assert!(
+        matches!(end, Err(ServeError::Usage(UsageError::DecisionPending))),
+        "{end:?}"
+    );
 }
 
 /// A [`Sender`] that, after its first body piece, waits until the server
@@ -1152,6 +1204,179 @@ fn tls_handshake_timeout_bounds_the_whole_handshake() {
         }
         other => panic!("expected a timed-out handshake, got {other:?}"),
     }
+}
+
+/// How long the server waits for each command in the trickle tests.
+const SHORT_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// The pause before each trickled byte: well within [`SHORT_TIMEOUT`] of
+/// the one before, so a timeout that restarts on every byte never ends.
+const TRICKLE: Duration = Duration::from_millis(100);
+
+/// Writes `bytes` to `peer` one at a time, [`TRICKLE`] apart, until the
+/// server thread ends; returns how many were written and whether the
+/// server ended while they still came.
+fn trickle<H>(peer: &mut impl Write, bytes: &[u8], server: &ServerThread<H>) -> (usize, bool) {
+    let mut sent = 0;
+    for byte in bytes {
+        thread::sleep(TRICKLE);
+        if server.is_finished() || peer.write_all(&[*byte]).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    (sent, server.is_finished())
+}
+
+/// A command trickled a byte at a time, each byte well within the timeout
+/// of the one before, does not hold the connection: the timeout is a
+/// deadline for the command, which ends it long before the line does.
+#[test]
+fn trickled_command_times_out_at_its_deadline() {
+    let mut config = server_config();
+    config.timeouts.server = SHORT_TIMEOUT;
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let (mut peer, mut got) = greeted(addr);
+    let from = got.len();
+    // 60 bytes, 6 s at the trickle's pace.
+    let line = format!("EHLO {}\r\n", "a".repeat(53));
+    let (sent, ended_while_trickling) = trickle(&mut peer, line.as_bytes(), &server);
+    let closed = read_to_close(&mut peer, &mut got);
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert!(
+        ended_while_trickling && sent < line.len(),
+        "the server gave up while bytes still came ({sent} sent)"
+    );
+    assert!(closed, "the server closed the connection");
+    let text = String::from_utf8_lossy(&got[from..]).into_owned();
+    assert!(text.starts_with("421 4.4.2 "), "{text:?}");
+    assert_eq!(text.matches("\r\n").count(), 1, "{text:?}");
+    assert_eq!(end.expect("server result"), ServeEnd::TimedOut);
+    assert!(
+        recorder.seen.events.is_empty(),
+        "{:?}",
+        recorder.seen.events
+    );
+}
+
+/// Over TLS the deadline bounds the whole read: one TLS record whose
+/// bytes trickle in holds rustls in one read call, over many socket
+/// reads, and must not get a fresh timeout for each of them.
+#[test]
+fn trickled_tls_record_times_out_at_the_command_deadline() {
+    let (server_tls, client_tls) = tls_configs();
+    let (mut config, options) = starttls_server(server_tls);
+    config.timeouts.server = SHORT_TIMEOUT;
+    let (addr, server) = spawn_server(config, options, Recorder::new(None));
+    let (mut peer, mut got) = greeted(addr);
+    peer.write_all(b"EHLO tls.test\r\nSTARTTLS\r\n")
+        .expect("starttls");
+    let replies = read_replies(&mut peer, &mut got, 2);
+    assert!(replies.contains("\r\n220 "), "{replies:?}");
+    let mut conn =
+        rustls::ClientConnection::new(client_tls, ServerName::try_from("localhost").unwrap())
+            .expect("tls client");
+    for _ in 0..100 {
+        if !conn.is_handshaking() {
+            break;
+        }
+        conn.complete_io(&mut peer).expect("handshake");
+    }
+    assert!(!conn.is_handshaking(), "handshake done");
+    // One record holding a whole command, sent a byte at a time.
+    let line = format!("EHLO {}\r\n", "b".repeat(53));
+    conn.writer().write_all(line.as_bytes()).expect("plaintext");
+    let mut record = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut record).expect("record");
+    }
+    let (sent, ended_while_trickling) = trickle(&mut peer, &record, &server);
+    let mut tls = rustls::StreamOwned::new(conn, peer);
+    let mut text = String::new();
+    let mut chunk = [0u8; 1024];
+    for _ in 0..1000 {
+        match tls.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&chunk[..n])),
+        }
+    }
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert!(
+        ended_while_trickling && sent < record.len(),
+        "the server gave up while bytes still came ({sent} of {} sent)",
+        record.len()
+    );
+    assert!(text.starts_with("421 4.4.2 "), "{text:?}");
+    assert_eq!(end.expect("server result"), ServeEnd::TimedOut);
+    // Only the first EHLO and the switch to TLS reached the handler.
+    assert_eq!(recorder.seen.events, ["Hello", "StartTls"]);
+}
+
+/// Sends EHLO, MAIL, RCPT and DATA to the server at `addr` and reads
+/// their replies, the 354 last; returns the client and what it read.
+fn at_data(addr: std::net::SocketAddr) -> (TcpStream, Vec<u8>) {
+    let (mut peer, mut got) = greeted(addr);
+    peer.write_all(
+        b"EHLO slow.test\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n",
+    )
+    .expect("envelope");
+    assert!(read_replies(&mut peer, &mut got, 4).contains("\r\n354 "));
+    (peer, got)
+}
+
+/// Inside a message body the timeout limits the client's silence, not
+/// the length of the message: a body that comes a byte at a time, each
+/// byte within the timeout, is taken whole, however long it takes.
+#[test]
+fn slow_body_is_limited_by_silence_only() {
+    let mut config = server_config();
+    // Ten times the trickle's pace, so a busy machine cannot fail this.
+    config.timeouts.server = Duration::from_secs(1);
+    let (addr, server) = spawn_server(config, ServeOptions::default(), Recorder::new(None));
+    let (mut peer, mut got) = at_data(addr);
+    // 2.5 s at the trickle's pace.
+    let body = format!("Subject: slow\r\n\r\n{}\r\n", "c".repeat(6));
+    let (sent, ended) = trickle(&mut peer, body.as_bytes(), &server);
+    assert!(!ended && sent == body.len(), "cut after {sent} bytes");
+    peer.write_all(b".\r\nQUIT\r\n").expect("end");
+    let start = got.len();
+    assert!(read_to_close(&mut peer, &mut got), "the server closes");
+    let (end, recorder) = server.join().expect("server thread");
+
+    let text = String::from_utf8_lossy(&got[start..]).into_owned();
+    assert!(
+        text.starts_with("250 ") && text.ends_with("221 2.0.0 Bye\r\n"),
+        "{text:?}"
+    );
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert_eq!(recorder.seen.message, body.as_bytes());
+}
+
+/// `session_timeout` bounds the whole connection, a trickled body too:
+/// the server ends it with the timeout's 421 while the body still comes.
+#[test]
+fn session_timeout_bounds_a_trickled_body() {
+    let mut options = ServeOptions::default();
+    options.session_timeout = Some(Duration::from_millis(800));
+    let (addr, server) = spawn_server(server_config(), options, Recorder::new(None));
+    let (mut peer, mut got) = at_data(addr);
+    let from = got.len();
+    // 6 s at the trickle's pace.
+    let (sent, ended_while_trickling) = trickle(&mut peer, &[b'd'; 60], &server);
+    let closed = read_to_close(&mut peer, &mut got);
+    let (end, recorder) = server.join().expect("server thread");
+
+    assert!(
+        ended_while_trickling && sent < 60,
+        "the server gave up while bytes still came ({sent} sent)"
+    );
+    assert!(closed, "the server closed the connection");
+    let text = String::from_utf8_lossy(&got[from..]).into_owned();
+    assert!(text.starts_with("421 4.4.2 "), "{text:?}");
+    assert_eq!(end.expect("server result"), ServeEnd::TimedOut);
+    assert_eq!(recorder.seen.message_ends, 0);
 }
 
 #[test]

@@ -146,6 +146,8 @@ pub struct Seen {
     pub hello: Option<String>,
     /// Whether the session was on TLS, at each EHLO or HELO.
     pub tls_at_hello: Vec<bool>,
+    /// Whether the session was on TLS, at each `StartTls` event.
+    pub tls_at_starttls: Vec<bool>,
     /// The reverse path of the last MAIL (empty for the null path).
     pub from: Option<String>,
     /// The accepted recipients, in order.
@@ -251,6 +253,10 @@ impl ServerHandler for Recorder {
                             .map_err(std::io::Error::other)?,
                     )
                 }
+            }
+            ServerEvent::StartTls => {
+                self.seen.tls_at_starttls.push(session.is_tls());
+                Ok(())
             }
             ServerEvent::MessageStart { chunked } => {
                 self.seen.message_starts += 1;
