@@ -104,7 +104,8 @@ pub enum RunError {
     /// neither `send_mail` nor `quit` after [`ClientEvent::Ready`]).
     #[error("the handler made no call where the session needed one")]
     Stalled,
-    /// The server closed the connection before the session ended.
+    /// The server closed the connection before the session ended (over
+    /// TLS also when it did so without TLS's close_notify).
     #[error("the server closed the connection")]
     PeerClosed,
     /// The server was silent longer than the machine's timeout.

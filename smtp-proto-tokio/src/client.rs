@@ -113,7 +113,8 @@ pub enum RunError {
     /// neither `send_mail` nor `quit` after [`ClientEvent::Ready`]).
     #[error("the handler made no call where the session needed one")]
     Stalled,
-    /// The server closed the connection before the session ended.
+    /// The server closed the connection before the session ended (over
+    /// TLS also when it did so without TLS's close_notify).
     #[error("the server closed the connection")]
     PeerClosed,
     /// The server was silent longer than the machine's timeout, or took
@@ -469,6 +470,10 @@ where
                     // buffer; `read_cap` makes this unreachable for the
                     // machine's own limits.
                     Ok(Ok(Filled::Full)) => break Err(buffer_full(cap).into()),
+                    // TLS ended without close_notify.
+                    Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        break Err(RunError::PeerClosed)
+                    }
                     Ok(Err(e)) => break Err(e.into()),
                     Err(_) => break Err(RunError::TimedOut),
                 }
