@@ -486,7 +486,10 @@ async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
 async fn client_takes_the_552_of_a_server_that_closes_mid_body_as_the_verdict() {
     let (end, app, _) = server_answers_mid_body_and_closes(b"552 5.3.4 Message too big\r\n").await;
     assert!(matches!(end, Err(client::RunError::PeerClosed)), "{end:?}");
-    assert_eq!(app.message.as_deref(), Some("552 5.3.4 Message too big\r\n"));
+    assert_eq!(
+        app.message.as_deref(),
+        Some("552 5.3.4 Message too big\r\n")
+    );
     let summary = app.summary.expect("the transaction ended");
     assert_eq!(summary.message, Some(Verdict::Permanent));
     assert_eq!(app.delivered, Some(false));
