@@ -3,9 +3,9 @@
 //! The client machine does all SMTP work. This module owns the socket, the
 //! read buffer and the clock: it reads the server's replies, feeds the
 //! machine, hands every event to your [`ClientHandler`], writes the
-//! commands, applies the per-phase read timeout the machine reports
-//! ([`Client::timeout`], RFC 5321 §4.5.3.2) and the data block timeout to
-//! each write (where the [`Transport`] supports it), and runs the STARTTLS
+//! commands, applies the per-phase timeout the machine reports
+//! ([`Client::timeout`], RFC 5321 §4.5.3.2) to each read and to each write
+//! (where the [`Transport`] supports write timeouts), and runs the STARTTLS
 //! handshake through rustls when the machine asks for it, or before the
 //! greeting when the machine is on implicit TLS
 //! (`ClientConfig::implicit_tls`, RFC 8314, the submissions port 465).
@@ -14,7 +14,8 @@
 //! before the replies are read. The replies to one group are a few dozen
 //! bytes per command and wait in the socket buffers meanwhile; a group
 //! whose replies overflow them (thousands of recipients in one envelope)
-//! would make both sides wait on each other until the write timeout.
+//! would make both sides wait on each other until the write timeout
+//! ([`RunError::TimedOut`]).
 //!
 //! The body is written one piece of [`ClientHandler::next_body_piece`] at
 //! a time. With BDAT and PIPELINING, the replies to the chunks that have
@@ -96,7 +97,7 @@ impl Default for RunOptions {
 pub enum RunError {
     /// Reading or writing the socket failed.
     #[error("i/o error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The machine refused a call or the server broke the protocol.
     #[error("{0}")]
     Client(#[from] ClientError),
@@ -104,10 +105,12 @@ pub enum RunError {
     /// neither `send_mail` nor `quit` after [`ClientEvent::Ready`]).
     #[error("the handler made no call where the session needed one")]
     Stalled,
-    /// The server closed the connection before the session ended.
+    /// The server closed the connection before the session ended (over
+    /// TLS also when it did so without TLS's close_notify).
     #[error("the server closed the connection")]
     PeerClosed,
-    /// The server was silent longer than the machine's timeout.
+    /// The server was silent longer than the machine's timeout, or took
+    /// none of the bytes sent to it for that long (it does not read).
     #[error("timed out waiting for the server")]
     TimedOut,
     /// STARTTLS failed (data injected after the 220, or the handshake
@@ -122,6 +125,16 @@ pub enum RunError {
     /// is encrypted. [`run`] returns this before it sends anything.
     #[error("implicit TLS is on but no TLS configuration is given")]
     ImplicitTlsNotConfigured,
+}
+
+impl From<io::Error> for RunError {
+    fn from(e: io::Error) -> Self {
+        if is_write_timeout(&e) {
+            RunError::TimedOut
+        } else {
+            RunError::Io(e)
+        }
+    }
 }
 
 /// How long to wait when the machine names no timeout.
@@ -182,10 +195,17 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// When writing the body fails (a server that refuses a message may
 /// answer and close at once), the driver reads what the server sent
 /// before (a bounded number of reads, each within the machine's timeout)
-/// and hands it to the machine, so the handler sees the server's reply as
-/// an event. The run then ends with `Ok(())` if that reply was `421` (as
-/// after any `421`), with [`RunError::PeerClosed`] after another reply,
-/// and with the write's [`RunError::Io`] if no reply came.
+/// and hands it to the machine, with the body ended (nothing more is
+/// sent), so the handler sees the server's reply as the message's verdict
+/// (RFC 5321 §4.2.5). The run then ends with `Ok(())` if that reply was
+/// `421` (as after any `421`), with [`RunError::PeerClosed`] after another
+/// reply, and with the write's [`RunError::Io`] if no reply came.
+///
+/// Each write may wait as long as the machine's timeout for the phase it
+/// belongs to (the last one it named while it names none), as each read
+/// does; a write that times out (the server takes none of the bytes for
+/// that long) ends the run with [`RunError::TimedOut`] at once, without
+/// waiting for replies.
 pub fn run<S, H>(
     stream: S,
     client: &mut Client,
@@ -204,23 +224,7 @@ where
         (true, Some(tls)) => Some(tls),
         (true, None) => return Err(RunError::ImplicitTlsNotConfigured),
     };
-    let mut stream = stream;
-    // Each write (a command group or one body piece) must get through
-    // within the data block timeout (RFC 5321 §4.5.3.2.5).
-    stream.set_write_timeout(Some(
-        client
-            .config()
-            .timeouts
-            .data_block
-            .max(Duration::from_millis(1)),
-    ))?;
     let mut stream: MaybeTls<S, rustls::ClientConnection> = MaybeTls::Plain(stream);
-    if let Some((config, name)) = implicit {
-        // Before the greeting, which comes over TLS.
-        let conn = rustls::ClientConnection::new(Arc::clone(config), name.clone())
-            .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
-        stream.start_tls(conn, 0, options.handshake_timeout)?;
-    }
     let mut io = Buffers {
         read_size: options.read_size.max(512),
         buf: Vec::new(),
@@ -228,7 +232,18 @@ where
         end: 0,
         out: Vec::with_capacity(4096),
         piece: Vec::new(),
+        last_wait: DEFAULT_WAIT,
+        write_timeout: None,
     };
+    // Set before an implicit-TLS handshake, which bounds its own writes
+    // and then sets this one again.
+    io.set_write_timeout(&mut stream, client)?;
+    if let Some((config, name)) = implicit {
+        // Before the greeting, which comes over TLS.
+        let conn = rustls::ClientConnection::new(Arc::clone(config), name.clone())
+            .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
+        stream.start_tls(conn, 0, options.handshake_timeout)?;
+    }
     let result = loop {
         let step = match client.handle_input(io.unconsumed()) {
             Ok(step) => step,
@@ -239,7 +254,7 @@ where
             Outcome::Event(ClientEvent::StartTls) => {
                 io.start += consumed;
                 io.compact();
-                send(&mut stream, client, &mut io.out)?;
+                send(&mut stream, client, &mut io)?;
                 let Some((config, name)) = options.tls.as_ref() else {
                     break Err(
                         StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
@@ -263,13 +278,13 @@ where
             }
             Outcome::Transmit => {
                 io.start += consumed;
-                send(&mut stream, client, &mut io.out)?;
+                send(&mut stream, client, &mut io)?;
             }
             // After a refused BDAT chunk too: the machine asks for the
             // replies still due to the chunks sent after it.
             Outcome::NeedInput => {
                 io.start += consumed;
-                send(&mut stream, client, &mut io.out)?;
+                send(&mut stream, client, &mut io)?;
                 if client.is_closed() {
                     break Ok(());
                 }
@@ -288,7 +303,7 @@ where
             }
             Outcome::Paused => {
                 io.start += consumed;
-                send(&mut stream, client, &mut io.out)?;
+                send(&mut stream, client, &mut io)?;
                 if client.is_closed() {
                     break Ok(());
                 }
@@ -296,7 +311,7 @@ where
             }
             Outcome::Closed => {
                 io.start += consumed;
-                send(&mut stream, client, &mut io.out)?;
+                send(&mut stream, client, &mut io)?;
                 break Ok(());
             }
             _ => io.start += consumed,
@@ -308,10 +323,11 @@ where
     result
 }
 
-/// The connection's buffers. `buf[start..end]` holds the bytes read and
-/// not yet consumed by the machine; consumed bytes are dropped from the
-/// front once per read, not once per reply. `buf` stays initialised past
-/// `end`, so a read does not clear its room first.
+/// The connection's buffers, and its write timeout. `buf[start..end]`
+/// holds the bytes read and not yet consumed by the machine; consumed
+/// bytes are dropped from the front once per read, not once per reply.
+/// `buf` stays initialised past `end`, so a read does not clear its room
+/// first.
 struct Buffers {
     read_size: usize,
     buf: Vec<u8>,
@@ -319,6 +335,11 @@ struct Buffers {
     end: usize,
     out: Vec<u8>,
     piece: Vec<u8>,
+    /// The machine's timeout, or the last one it named while it names
+    /// none: how long the next write may wait.
+    last_wait: Duration,
+    /// The write timeout set on the stream (`None`: not set yet).
+    write_timeout: Option<Duration>,
 }
 
 impl Buffers {
@@ -333,6 +354,25 @@ impl Buffers {
             self.end -= self.start;
             self.start = 0;
         }
+    }
+
+    /// Sets the stream's write timeout to the machine's timeout for the
+    /// phase it is in (see `last_wait`), when that is not the one set;
+    /// returns it.
+    fn set_write_timeout<S: Transport>(
+        &mut self,
+        stream: &mut MaybeTls<S, rustls::ClientConnection>,
+        client: &Client,
+    ) -> io::Result<Duration> {
+        if let Some(t) = client.timeout() {
+            self.last_wait = t.max(Duration::from_millis(1));
+        }
+        let wait = self.last_wait;
+        if self.write_timeout != Some(wait) {
+            stream.set_write_timeout(Some(wait))?;
+            self.write_timeout = Some(wait);
+        }
+        Ok(wait)
     }
 
     /// One read after the unconsumed bytes; returns what `read` returned.
@@ -408,8 +448,10 @@ where
     S: Transport,
     H: ClientHandler,
 {
-    match send(stream, client, &mut io.out) {
+    match send(stream, client, io) {
         Ok(()) => Ok(()),
+        // The server takes nothing: no reply is waited for.
+        Err(error) if is_write_timeout(&error) => Err(RunError::TimedOut),
         Err(error) => connection_lost(stream, client, handler, io, error.into()),
     }
 }
@@ -527,7 +569,7 @@ where
         if stop != Stop::Transmit {
             break;
         }
-        send(stream, client, &mut io.out)?;
+        send(stream, client, io)?;
     }
     Ok(go_on && client.wants_body())
 }
@@ -587,12 +629,47 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
-fn send<W: Write>(stream: &mut W, client: &mut Client, out: &mut Vec<u8>) -> io::Result<()> {
-    client.poll_transmit(out);
-    if !out.is_empty() {
-        stream.write_all(out)?;
-        stream.flush()?;
-        out.clear();
+/// The payload of the error [`send`] returns when the server took none of
+/// the bytes within the write timeout; see [`is_write_timeout`].
+#[derive(Debug)]
+struct WriteTimeout(Duration);
+
+impl std::fmt::Display for WriteTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the server took none of our bytes for {:?}", self.0)
     }
-    Ok(())
+}
+
+impl std::error::Error for WriteTimeout {}
+
+/// True for the error of a write that timed out (of kind
+/// [`ErrorKind::TimedOut`]), as [`send`] returns it; not for a read that
+/// timed out.
+fn is_write_timeout(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<WriteTimeout>())
+}
+
+/// Writes what the machine has to send, within the timeout of the phase
+/// the machine is in. A write that times out (a socket write timeout is
+/// [`ErrorKind::WouldBlock`] on Unix, [`ErrorKind::TimedOut`] on Windows)
+/// fails with a write timeout ([`is_write_timeout`]).
+fn send<S: Transport>(
+    stream: &mut MaybeTls<S, rustls::ClientConnection>,
+    client: &mut Client,
+    io: &mut Buffers,
+) -> io::Result<()> {
+    client.poll_transmit(&mut io.out);
+    if io.out.is_empty() {
+        return Ok(());
+    }
+    let wait = io.set_write_timeout(stream, client)?;
+    let written = stream.write_all(&io.out).and_then(|()| stream.flush());
+    io.out.clear();
+    written.map_err(|e| {
+        if is_timeout(&e) {
+            io::Error::new(ErrorKind::TimedOut, WriteTimeout(wait))
+        } else {
+            e
+        }
+    })
 }

@@ -5,8 +5,8 @@
 //! rustls.
 //!
 //! The core does all protocol work; this crate owns the socket, the read
-//! buffer and the clock (the read timeout per SMTP phase, as the machines
-//! report it). It re-exports the core and rustls, so one dependency is
+//! buffer and the clock (the timeouts per SMTP phase, as the machines
+//! report them). It re-exports the core and rustls, so one dependency is
 //! enough.
 //!
 //! - [`server::serve`] runs a [`smtp_proto::server::ServerSession`] over a

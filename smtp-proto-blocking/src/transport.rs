@@ -142,6 +142,16 @@ where
         }
     }
 
+    /// Sets the write timeout of the underlying stream (see
+    /// [`Transport::set_write_timeout`]).
+    pub(crate) fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            MaybeTls::Plain(s) => s.set_write_timeout(timeout),
+            MaybeTls::Tls(t) => t.sock.set_write_timeout(timeout),
+            MaybeTls::Switching => Err(switching()),
+        }
+    }
+
     /// Sets the underlying stream non-blocking or blocking again (see
     /// [`Transport::set_nonblocking`]).
     pub(crate) fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {

@@ -546,6 +546,102 @@ fn silent_server_times_the_client_out() {
     assert!(matches!(result, Err(RunError::TimedOut)), "{result:?}");
 }
 
+/// The socket buffers of [`spawn_deaf_peer`] and [`run_on_thread`]:
+/// small, so that bytes the peer does not read stall the writer soon.
+const SMALL_BUFFERS: usize = 32 * 1024;
+
+/// A server that writes `replies` at once when the client connects, then
+/// reads nothing and keeps the connection open until the returned sender
+/// signals or is dropped (or for [`BOUND`]).
+fn spawn_deaf_peer(
+    replies: &'static [u8],
+) -> (
+    std::net::SocketAddr,
+    std::sync::mpsc::Sender<()>,
+    thread::JoinHandle<()>,
+) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (addr, peer) = spawn_peer(move |mut s| {
+        socket2::SockRef::from(&s)
+            .set_recv_buffer_size(SMALL_BUFFERS)
+            .expect("receive buffer");
+        s.write_all(replies).expect("replies");
+        let _ = done_rx.recv_timeout(BOUND);
+        drop(s);
+    });
+    (addr, done_tx, peer)
+}
+
+/// Runs `client` with `sender` over a connection to `addr` (with
+/// [`SMALL_BUFFERS`]) on a thread; returns how the run ended and the
+/// handler. Panics when the run has not ended within [`BOUND`] (a bound on
+/// the test, not a measure of speed).
+fn run_on_thread(
+    addr: std::net::SocketAddr,
+    mut client: Client,
+    mut sender: Sender,
+) -> (Result<(), RunError>, Sender) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let socket = connect_with_buffers(addr, SMALL_BUFFERS);
+        let end = run(socket, &mut client, &mut sender, &RunOptions::default());
+        let _ = tx.send((end, sender));
+    });
+    rx.recv_timeout(BOUND)
+        .expect("the run ends although the server never reads")
+}
+
+/// The server answers everything up to DATA at once (the client, without
+/// PIPELINING, finds each reply waiting), then reads nothing of the body:
+/// the body write times out after the data block time-out, and the run
+/// ends with `TimedOut` at once, not after waiting for replies for the
+/// data termination time-out (an hour here).
+#[test]
+fn client_times_out_when_the_server_never_reads_the_body() {
+    let (addr, done, peer) = spawn_deaf_peer(
+        b"220 fake.test ESMTP\r\n250 fake.test\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 Go ahead\r\n",
+    );
+    let mut timeouts = bounded_timeouts();
+    timeouts.data_block = Duration::from_millis(300);
+    timeouts.data_termination = Duration::from_secs(3600);
+    let config = client_config(TlsPolicy::Off)
+        .with_pipelining(false)
+        .with_timeouts(timeouts);
+    // 16 MB of body in 64 KiB pieces: far more than the socket buffers.
+    let sender = Sender::new(&["bob@example.com"], &vec![b'x'; 16 << 20], 64 * 1024);
+    let pieces = sender.pieces.len();
+    let (end, sender) = run_on_thread(addr, Client::new(config), sender);
+    let _ = done.send(());
+    peer.join().expect("peer");
+    assert!(matches!(end, Err(RunError::TimedOut)), "{end:?}");
+    assert!(sender.next_piece > 0 && sender.next_piece < pieces);
+    assert!(sender.log.messages.is_empty());
+}
+
+/// Each write may wait as long as the phase it belongs to, as in the tokio
+/// client: a pipelined MAIL and RCPT group that the server does not read
+/// times out after the MAIL time-out, not after the data block time-out
+/// (an hour here).
+#[test]
+fn a_command_write_times_out_after_the_timeout_of_its_phase() {
+    let (addr, done, peer) =
+        spawn_deaf_peer(b"220 fake.test ESMTP\r\n250-fake.test\r\n250 PIPELINING\r\n");
+    let mut timeouts = bounded_timeouts();
+    timeouts.mail = Duration::from_millis(300);
+    timeouts.data_block = Duration::from_secs(3600);
+    let config = client_config(TlsPolicy::Off).with_timeouts(timeouts);
+    // About 1.5 MB of RCPT commands in one pipelined group.
+    let to: Vec<&'static str> = (0..50_000)
+        .map(|i| &*format!("r{i}@example.com").leak())
+        .collect();
+    let sender = Sender::new(&to, BODY, 1000);
+    let (end, sender) = run_on_thread(addr, Client::new(config), sender);
+    let _ = done.send(());
+    peer.join().expect("peer");
+    assert!(matches!(end, Err(RunError::TimedOut)), "{end:?}");
+    assert!(sender.sent && sender.log.recipients.is_empty());
+}
+
 #[test]
 fn disconnect_mid_data_never_ends_the_message() {
     let (addr, server) = spawn_server(

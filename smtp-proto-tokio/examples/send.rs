@@ -8,8 +8,12 @@
 //!     [--lmtp] < message.eml
 //! ```
 //!
-//! Prints one line per recipient and the final reply, and exits 0 only if
-//! every recipient was accepted.
+//! Prints one line per recipient and the final reply. Exits 0 only if
+//! every recipient was accepted and got the message, 1 if the server
+//! refused something, 2 if the run failed before the server's verdict on
+//! the message. A connection error after the verdict (a server that
+//! closes without answering QUIT) is printed as a warning and does not
+//! change the exit status: the server has taken the message.
 
 #[path = "support/send_app.rs"]
 mod send_app;
@@ -39,7 +43,7 @@ impl ClientHandler for Sender {
     }
 }
 
-async fn send(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
+async fn send(args: Args) -> Result<send_app::Exit, Box<dyn std::error::Error>> {
     let (config, mut handler) = send_app::prepare(&args)?;
     let mut options = RunOptions::default();
     if send_app::wants_tls(&args) {
@@ -53,16 +57,16 @@ async fn send(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let stream = TcpStream::connect(&args.server).await?;
     stream.set_nodelay(true)?;
     let mut client = Client::new(config);
-    run(stream, &mut client, &mut handler, &options).await?;
-    Ok(handler.all_delivered)
+    // The run's error does not decide alone: see `send_app::exit`.
+    let end = run(stream, &mut client, &mut handler, &options).await;
+    Ok(send_app::exit(handler.delivered, end))
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
     match send(args).await {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(exit) => exit.finish(),
         Err(e) => {
             eprintln!("send: {e}");
             ExitCode::from(2)

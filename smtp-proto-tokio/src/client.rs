@@ -113,7 +113,8 @@ pub enum RunError {
     /// neither `send_mail` nor `quit` after [`ClientEvent::Ready`]).
     #[error("the handler made no call where the session needed one")]
     Stalled,
-    /// The server closed the connection before the session ended.
+    /// The server closed the connection before the session ended (over
+    /// TLS also when it did so without TLS's close_notify).
     #[error("the server closed the connection")]
     PeerClosed,
     /// The server was silent longer than the machine's timeout, or took
@@ -152,31 +153,47 @@ impl From<io::Error> for RunError {
 const AFTER_ERROR_READS: usize = 16;
 
 /// After a write failed in the body: gives the handler the replies the
-/// server sent before it closed (`input`, the unconsumed bytes). Returns
-/// `Ok` when one of them ended the session (a `421`, which the handler
-/// saw as [`ClientEvent::ServiceClosing`]), the machine's error when it
-/// refuses one (an unexpected `552`, say), else the write's error.
+/// server sent before it closed (`input`, the unconsumed bytes). The body
+/// is ended first (nothing more is sent), so the machine takes the reply
+/// as the one to the message (RFC 5321 §4.2.5): a refusal (`552`, say)
+/// reaches the handler as the message's verdict and ends the transaction.
+/// Returns `Ok` when a reply ended the session (a `421`, which the handler
+/// saw as [`ClientEvent::ServiceClosing`]), [`RunError::PeerClosed`] after
+/// another reply, the machine's error when it refuses one, and the
+/// write's error when no reply came.
 async fn replies_after_write_error<H: ClientHandler>(
     client: &mut Client,
     handler: &mut H,
     input: &[u8],
     write_error: io::Error,
 ) -> Result<(), RunError> {
+    // Refused when the machine already waits for a chunk's reply (BDAT):
+    // the replies then answer the chunks.
+    if client.wants_body() {
+        let _ = client.end_body();
+    }
     let mut start = 0;
+    let mut reported = false;
     // Bounded: each event consumes a reply or comes from one.
     for _ in 0..=input.len() {
         let step = client.handle_input(input.get(start..).unwrap_or_default())?;
         start += step.consumed;
         match step.outcome {
-            Outcome::Event(event) => handler.on_event(client, event).await?,
+            Outcome::Event(event) => {
+                reported = true;
+                handler.on_event(client, event).await?;
+            }
             _ => break,
         }
     }
-    // Nothing more can be sent.
+    // Nothing more can be sent: what the machine has (the end of the
+    // body, a QUIT the handler asked for after the verdict) is dropped.
     let mut unsent = Vec::new();
     client.poll_transmit(&mut unsent);
-    if client.is_closed() {
+    if client.is_closed() && reported {
         Ok(())
+    } else if reported {
+        Err(RunError::PeerClosed)
     } else {
         Err(write_error.into())
     }
@@ -210,9 +227,15 @@ fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
 ///
 /// When a write of the message body fails because the server closed the
 /// connection, the replies it sent before closing are still read and
-/// handed to the handler: a `421` ends the session as it would at any
-/// other point (`Ok`), a reply the machine refuses is returned as its
-/// error, and only without a reply is the write's error returned.
+/// handed to the handler, with the body ended (nothing more is sent), so
+/// the machine takes the server's reply as the one to the message (RFC
+/// 5321 §4.2.5): a refusal such as `552` reaches the handler as the
+/// message's verdict ([`ClientEvent::Message`], then
+/// [`ClientEvent::TransactionEnd`]). The run then ends with `Ok(())` if
+/// that reply was `421` (as after any `421`), with
+/// [`RunError::PeerClosed`] after another reply, and with the write's
+/// error ([`RunError::Io`]) if no reply came. A write that timed out
+/// ends the run with [`RunError::TimedOut`] at once.
 ///
 /// # Implicit TLS
 ///
@@ -447,6 +470,10 @@ where
                     // buffer; `read_cap` makes this unreachable for the
                     // machine's own limits.
                     Ok(Ok(Filled::Full)) => break Err(buffer_full(cap).into()),
+                    // TLS ended without close_notify.
+                    Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        break Err(RunError::PeerClosed)
+                    }
                     Ok(Err(e)) => break Err(e.into()),
                     Err(_) => break Err(RunError::TimedOut),
                 }

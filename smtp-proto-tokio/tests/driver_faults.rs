@@ -432,14 +432,16 @@ async fn many_pipelined_commands_are_each_answered_once_in_order() {
     assert_eq!(rec.messages, vec![b"Subject: t\r\n\r\nbody\r\n".to_vec()]);
 }
 
-#[tokio::test]
-async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
+/// A server that takes about a megabyte of a 16 MB body, then writes
+/// `reply` and closes with more of the body unread (so the client's next
+/// writes fail). Returns how the client's run ended, its application and
+/// its machine.
+async fn server_answers_mid_body_and_closes(
+    reply: &'static [u8],
+) -> (Result<(), client::RunError>, Pieces, Client) {
     let (c, mut s) = pair().await;
     let server = tokio::spawn(async move {
         answer_up_to_data(&mut s).await;
-        // Take about a megabyte of the body, then give up on the client:
-        // 421 and close, with more of the body unread (so the client's
-        // next writes fail).
         let mut seen = 0usize;
         let mut chunk = vec![0u8; 64 * 1024];
         tokio::time::timeout(BOUND, async {
@@ -451,23 +453,47 @@ async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
         })
         .await
         .expect("bounded");
-        s.write_all(b"421 4.3.0 mx.example.net out of space, closing\r\n")
-            .await
-            .expect("write");
+        s.write_all(reply).await.expect("write");
         drop(s);
     });
     let mut client = Client::new(client_config(TlsPolicy::Off));
     // 16 MB of body: the server closes long before it is all written.
     let mut app = Pieces::new(vec![b"x".repeat(64 * 1024); 256]);
     let end = run_bounded(c, &mut client, &mut app).await;
+    join(server).await;
+    assert!(app.next < 256, "the whole body went through");
+    (end, app, client)
+}
+
+#[tokio::test]
+async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
+    let (end, app, client) =
+        server_answers_mid_body_and_closes(b"421 4.3.0 mx.example.net out of space, closing\r\n")
+            .await;
     assert!(end.is_ok(), "{end:?}");
     assert_eq!(
         app.closing.as_deref(),
         Some("421 4.3.0 mx.example.net out of space, closing\r\n")
     );
-    assert!(app.next < 256, "the whole body went through");
     assert!(client.is_closed());
-    join(server).await;
+}
+
+/// A server that refuses the message in the middle of its body and closes
+/// (RFC 5321 §4.2.5: the reply answers the message): the refusal is the
+/// message's verdict, so the application bounces the message instead of
+/// retrying it, and the run ends with the close.
+#[tokio::test]
+async fn client_takes_the_552_of_a_server_that_closes_mid_body_as_the_verdict() {
+    let (end, app, _) = server_answers_mid_body_and_closes(b"552 5.3.4 Message too big\r\n").await;
+    assert!(matches!(end, Err(client::RunError::PeerClosed)), "{end:?}");
+    assert_eq!(
+        app.message.as_deref(),
+        Some("552 5.3.4 Message too big\r\n")
+    );
+    let summary = app.summary.expect("the transaction ended");
+    assert_eq!(summary.message, Some(Verdict::Permanent));
+    assert_eq!(app.delivered, Some(false));
+    assert_eq!(app.closing, None);
 }
 
 #[tokio::test]

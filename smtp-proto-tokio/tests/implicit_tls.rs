@@ -443,3 +443,49 @@ async fn implicit_tls_client_gives_up_after_the_handshake_timeout() {
     let got = join(server).await;
     assert_eq!(got.first(), Some(&TLS_HANDSHAKE_RECORD), "{got:?}");
 }
+
+/// A server that goes away in the middle of a reply, over TLS and without
+/// TLS's close_notify: the client reports the server's close
+/// ([`RunError::PeerClosed`], as over plaintext), not the TLS layer's
+/// "unexpected end of file" as an I/O error.
+#[tokio::test]
+async fn implicit_tls_server_gone_without_close_notify_is_peer_closed() {
+    let (server_tls, client_tls) = tls_configs();
+    let (c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut tls = TlsAcceptor::from(server_tls)
+            .accept(s)
+            .await
+            .expect("handshake");
+        tls.write_all(b"220 mx.example.net ESMTP\r\n")
+            .await
+            .expect("greeting");
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 512];
+        tokio::time::timeout(BOUND, async {
+            while !contains(&got, b"\r\n") {
+                let n = tls.read(&mut chunk).await.expect("read");
+                assert!(n > 0, "the client closed");
+                got.extend_from_slice(&chunk[..n]);
+            }
+        })
+        .await
+        .expect("bounded");
+        // Half of an EHLO reply, then the connection goes away: the TLS
+        // session is dropped without close_notify, and the socket closes.
+        tls.write_all(b"250-mx.example.net\r\n")
+            .await
+            .expect("partial reply");
+        tls.flush().await.expect("flush");
+        let (tcp, _) = tls.into_inner();
+        drop(tcp);
+        got
+    });
+    let mut app = submit(None, b"x\r\n");
+    let mut client = Client::new(client_config(TlsPolicy::Off).with_implicit_tls(true));
+    let end = run_bounded(c, &mut client, &mut app, &tls_options(client_tls)).await;
+    assert!(matches!(end, Err(RunError::PeerClosed)), "{end:?}");
+    assert!(app.greeted);
+    assert!(!app.sent, "no transaction began");
+    assert!(join(server).await.starts_with(b"EHLO "));
+}

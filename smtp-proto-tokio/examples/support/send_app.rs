@@ -1,8 +1,11 @@
 //! What the two `send` examples (tokio and blocking) share: the command
-//! line, the message as read from standard input, and the application logic
-//! that answers the client machine's events. Each example adds only its IO.
+//! line, the message as read from standard input, the application logic
+//! that answers the client machine's events, and the exit status. Each
+//! example adds only its IO.
 
+use std::fmt::Display;
 use std::io::Read;
+use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use smtp_proto::client::{
@@ -74,8 +77,11 @@ pub struct Sender {
     sent: usize,
     eight_bit: bool,
     done: bool,
-    /// Every recipient was accepted and the message delivered to each.
-    pub all_delivered: bool,
+    /// Once the transaction ended (the server gave its verdict on the
+    /// message, or refused every recipient): whether every recipient was
+    /// accepted and the message delivered to each. `None` while no
+    /// transaction ended.
+    pub delivered: Option<bool>,
 }
 
 fn mailbox(s: &str) -> std::io::Result<Mailbox<'_>> {
@@ -172,8 +178,8 @@ impl Sender {
                 }
             }
             ClientEvent::TransactionEnd(summary) => {
-                self.all_delivered =
-                    summary.all_delivered() && summary.recipients.len() == self.to.len();
+                self.delivered =
+                    Some(summary.all_delivered() && summary.recipients.len() == self.to.len());
                 self.start(client)?;
             }
             ClientEvent::ServiceClosing { reply } => println!("session: CLOSING {}", show(&reply)),
@@ -217,11 +223,20 @@ pub fn wants_tls(args: &Args) -> bool {
 pub fn prepare(args: &Args) -> Result<(ClientConfig, Sender), Box<dyn std::error::Error>> {
     let mut input = Vec::new();
     std::io::stdin().read_to_end(&mut input)?;
+    configure(args, &input)
+}
+
+/// Builds the client configuration and the application from the command
+/// line, to send the message `input`.
+pub fn configure(
+    args: &Args,
+    input: &[u8],
+) -> Result<(ClientConfig, Sender), Box<dyn std::error::Error>> {
     // BDAT sends the bytes as they are, and a message that is not
     // BODY=BINARYMIME must be in canonical CRLF form (RFC 3030 §3), so line
     // ends are made CRLF here, as DATA's encoder does: the same input then
     // arrives the same over DATA and over BDAT.
-    let message = line_ends::crlf_line_ends(&input);
+    let message = line_ends::crlf_line_ends(input);
     let tls_policy = match args.starttls {
         StartTls::Required => TlsPolicy::Required,
         StartTls::Opportunistic => TlsPolicy::Opportunistic,
@@ -254,7 +269,63 @@ pub fn prepare(args: &Args) -> Result<(ClientConfig, Sender), Box<dyn std::error
         message,
         sent: 0,
         done: false,
-        all_delivered: false,
+        delivered: None,
     };
     Ok((config, sender))
+}
+
+/// How a `send` run ends: the exit status, and a line for standard error.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Exit {
+    /// 0 when every recipient got the message; 1 when the server refused
+    /// it (the message or a recipient, or before the transaction: the
+    /// session, the authentication, a required STARTTLS); 2 when the run
+    /// failed before the server's verdict on the message.
+    pub status: u8,
+    /// The error the run ended with (a warning after the verdict).
+    pub message: Option<String>,
+}
+
+impl Exit {
+    /// Prints the message, if any, to standard error and gives the exit
+    /// code.
+    pub fn finish(self) -> ExitCode {
+        if let Some(message) = &self.message {
+            eprintln!("send: {message}");
+        }
+        ExitCode::from(self.status)
+    }
+}
+
+/// The exit of a `send` run, from the transaction's result (`delivered`,
+/// as in [`Sender::delivered`]) and how the run ended.
+///
+/// The server's verdict on the message wins over an error that came after
+/// it: once the server accepted the message it is responsible for it (RFC
+/// 5321 §6.1), so a server that then closes without answering QUIT (or a
+/// QUIT that cannot be written) must not make the message look unsent,
+/// or a script that retries on failure sends it twice. The error is still
+/// reported, as a warning.
+pub fn exit<E: Display>(delivered: Option<bool>, run: Result<(), E>) -> Exit {
+    let verdict = |all: bool| if all { 0 } else { 1 };
+    match (delivered, run) {
+        (Some(all), Ok(())) => Exit {
+            status: verdict(all),
+            message: None,
+        },
+        (Some(all), Err(e)) => Exit {
+            status: verdict(all),
+            message: Some(format!(
+                "warning: {e} (after the server's verdict on the message)"
+            )),
+        },
+        (None, Ok(())) => Exit {
+            status: 1,
+            message: None,
+        },
+        (None, Err(e)) => Exit {
+            status: 2,
+            message: Some(e.to_string()),
+        },
+    }
 }

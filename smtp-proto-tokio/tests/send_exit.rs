@@ -1,0 +1,176 @@
+//! The `send` examples' exit status: the server's verdict on the message
+//! decides it, and an error after the verdict is only a warning (RFC 5321
+//! §6.1: once the server accepted the message, it is responsible for it;
+//! exiting as if it were unsent would make a script send it twice).
+
+// The examples use the rest of it.
+#[allow(dead_code)]
+#[path = "../examples/support/send_app.rs"]
+mod send_app;
+
+mod support;
+
+use support::{join, pair, BOUND};
+
+use clap::Parser;
+use send_app::{exit, Args, Exit, Sender};
+use smtp_proto_tokio::client::{run, ClientHandler, RunError, RunOptions};
+use smtp_proto_tokio::smtp_proto::client::{Client, ClientEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+impl ClientHandler for Sender {
+    async fn on_event(
+        &mut self,
+        client: &mut Client,
+        event: ClientEvent<'_>,
+    ) -> std::io::Result<()> {
+        Sender::on_event(self, client, event)
+    }
+
+    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        Sender::next_body_piece(self, piece)
+    }
+}
+
+#[test]
+fn the_verdict_on_the_message_decides_the_exit_status() {
+    let closed = || Err::<(), _>(RunError::PeerClosed);
+    let warning = Some(
+        "warning: the server closed the connection (after the server's verdict on the message)"
+            .to_owned(),
+    );
+    // Accepted, then the server closed without answering QUIT: success.
+    assert_eq!(
+        exit(Some(true), closed()),
+        Exit {
+            status: 0,
+            message: warning.clone()
+        }
+    );
+    // Refused (or refused for a recipient), then the close: still refused.
+    assert_eq!(
+        exit(Some(false), closed()),
+        Exit {
+            status: 1,
+            message: warning
+        }
+    );
+    // No verdict: the connection failed while the message was unsent.
+    assert_eq!(
+        exit(None, closed()),
+        Exit {
+            status: 2,
+            message: Some("the server closed the connection".to_owned())
+        }
+    );
+    // Clean ends.
+    let clean = || Ok::<(), RunError>(());
+    assert_eq!(
+        exit(Some(true), clean()),
+        Exit {
+            status: 0,
+            message: None
+        }
+    );
+    assert_eq!(
+        exit(Some(false), clean()),
+        Exit {
+            status: 1,
+            message: None
+        }
+    );
+    // Refused before any transaction (the session or AUTH).
+    assert_eq!(
+        exit(None, clean()),
+        Exit {
+            status: 1,
+            message: None
+        }
+    );
+}
+
+/// Reads one command line (bounded); returns it without its CRLF.
+async fn line(s: &mut TcpStream, buf: &mut Vec<u8>) -> String {
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&buf[..i]).into_owned();
+                buf.drain(..i + 2);
+                return line;
+            }
+            let n = s.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "the client closed");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("bounded")
+}
+
+/// The example's application against a server that accepts the message
+/// and closes without answering QUIT: the run ends with the close, and
+/// the example exits 0 with a warning.
+#[tokio::test]
+async fn a_server_that_accepts_and_closes_before_quit_gives_success() {
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        s.write_all(b"220 mx.example.net ESMTP\r\n")
+            .await
+            .expect("greeting");
+        for reply in [
+            &b"250 mx.example.net\r\n"[..],
+            b"250 2.1.0 Ok\r\n",
+            b"250 2.1.5 Ok\r\n",
+            b"354 Go ahead\r\n",
+        ] {
+            seen.push(line(&mut s, &mut buf).await);
+            s.write_all(reply).await.expect("reply");
+        }
+        while line(&mut s, &mut buf).await != "." {}
+        s.write_all(b"250 2.0.0 queued as 1234\r\n")
+            .await
+            .expect("reply");
+        // QUIT, unanswered: the server goes away.
+        seen.push(line(&mut s, &mut buf).await);
+        seen
+    });
+    let args = Args::try_parse_from([
+        "send",
+        "--server",
+        "127.0.0.1:25",
+        "--from",
+        "alice@example.com",
+        "--to",
+        "bob@example.org",
+        "--starttls",
+        "off",
+        "--chunking",
+        "off",
+    ])
+    .expect("arguments");
+    let (config, mut sender) =
+        send_app::configure(&args, b"Subject: once\r\n\r\nhello\r\n").expect("configure");
+    let mut client = Client::new(config);
+    let end = tokio::time::timeout(
+        BOUND,
+        run(c, &mut client, &mut sender, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    let seen = join(server).await;
+    assert_eq!(seen.last().map(String::as_str), Some("QUIT"), "{seen:?}");
+    assert!(matches!(end, Err(RunError::PeerClosed)), "{end:?}");
+    assert_eq!(sender.delivered, Some(true));
+    let exit = exit(sender.delivered, end);
+    assert_eq!(exit.status, 0, "{exit:?}");
+    assert!(
+        exit.message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("warning: ")),
+        "{exit:?}"
+    );
+}
