@@ -32,7 +32,7 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use smtp_proto::client::{Client, ClientError, ClientEvent, Outcome};
 
-use crate::transport::{MaybeTls, Transport};
+use crate::transport::{is_write_timeout, on_write_timeout, MaybeTls, Transport};
 use crate::StartTlsError;
 
 /// The application's side of a client connection.
@@ -629,26 +629,6 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
-/// The payload of the error [`send`] returns when the server took none of
-/// the bytes within the write timeout; see [`is_write_timeout`].
-#[derive(Debug)]
-struct WriteTimeout(Duration);
-
-impl std::fmt::Display for WriteTimeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the server took none of our bytes for {:?}", self.0)
-    }
-}
-
-impl std::error::Error for WriteTimeout {}
-
-/// True for the error of a write that timed out (of kind
-/// [`ErrorKind::TimedOut`]), as [`send`] returns it; not for a read that
-/// timed out.
-fn is_write_timeout(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<WriteTimeout>())
-}
-
 /// Writes what the machine has to send, within the timeout of the phase
 /// the machine is in. A write that times out (a socket write timeout is
 /// [`ErrorKind::WouldBlock`] on Unix, [`ErrorKind::TimedOut`] on Windows)
@@ -665,11 +645,5 @@ fn send<S: Transport>(
     let wait = io.set_write_timeout(stream, client)?;
     let written = stream.write_all(&io.out).and_then(|()| stream.flush());
     io.out.clear();
-    written.map_err(|e| {
-        if is_timeout(&e) {
-            io::Error::new(ErrorKind::TimedOut, WriteTimeout(wait))
-        } else {
-            e
-        }
-    })
+    written.map_err(|e| on_write_timeout(e, wait))
 }

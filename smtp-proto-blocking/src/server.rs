@@ -44,7 +44,7 @@ use smtp_proto::session::{Outcome, Step};
 use smtp_proto::status::ReplyCode;
 
 use crate::client::is_timeout;
-use crate::transport::{MaybeTls, Transport};
+use crate::transport::{is_write_timeout, on_write_timeout, MaybeTls, Transport};
 use crate::StartTlsError;
 
 /// The application's side of a server connection.
@@ -154,7 +154,12 @@ pub enum ServeEnd {
 pub enum ServeError {
     /// Reading or writing the socket failed.
     #[error("i/o error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+    /// The client took none of our bytes within the session's write
+    /// timeout (it does not read, or reads too slowly): the connection was
+    /// closed without another reply.
+    #[error("timed out writing to the client")]
+    WriteTimedOut,
     /// The client broke the protocol beyond recovery.
     #[error("client error: {0}")]
     Remote(#[from] RemoteError),
@@ -179,6 +184,16 @@ pub enum ServeError {
     /// before it sends anything.
     #[error("implicit TLS is on but no TLS configuration is given")]
     ImplicitTlsNotConfigured,
+}
+
+impl From<io::Error> for ServeError {
+    fn from(e: io::Error) -> Self {
+        if is_write_timeout(&e) {
+            ServeError::WriteTimedOut
+        } else {
+            ServeError::Io(e)
+        }
+    }
 }
 
 impl From<SessionError> for ServeError {
@@ -269,13 +284,7 @@ where
     let mut stream = stream;
     // A client that stops reading our replies is as gone as one that
     // stops sending: the same limit applies to each write.
-    stream.set_write_timeout(Some(
-        session
-            .config()
-            .timeouts
-            .server
-            .max(Duration::from_millis(1)),
-    ))?;
+    stream.set_write_timeout(Some(write_wait(session)))?;
     let mut stream: MaybeTls<S, rustls::ServerConnection> = MaybeTls::Plain(stream);
     if let Some(config) = implicit {
         // Before anything is sent: the queued greeting goes out over TLS.
@@ -453,6 +462,9 @@ where
     stream.close_notify();
 }
 
+/// Writes what the session has queued. A write that runs into the
+/// socket's write timeout fails as a write timeout ([`is_write_timeout`]),
+/// which [`ServeError`] takes as [`ServeError::WriteTimedOut`].
 fn send<W: Write>(
     stream: &mut W,
     session: &mut ServerSession,
@@ -460,9 +472,19 @@ fn send<W: Write>(
 ) -> io::Result<()> {
     session.poll_transmit(out);
     if !out.is_empty() {
-        stream.write_all(out)?;
-        stream.flush()?;
+        let written = stream.write_all(out).and_then(|()| stream.flush());
         out.clear();
+        written.map_err(|e| on_write_timeout(e, write_wait(session)))?;
     }
     Ok(())
+}
+
+/// The write timeout [`serve`] sets on the socket: the session's
+/// `timeouts.server`.
+fn write_wait(session: &ServerSession) -> Duration {
+    session
+        .config()
+        .timeouts
+        .server
+        .max(Duration::from_millis(1))
 }

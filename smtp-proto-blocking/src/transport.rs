@@ -317,3 +317,35 @@ impl<S: Transport> Write for Deadline<'_, S> {
         on_timeout(self.sock.flush())
     }
 }
+
+/// The payload of the error a write gives when the peer took none of the
+/// bytes within the write timeout; see [`is_write_timeout`].
+#[derive(Debug)]
+struct WriteTimeout(Duration);
+
+impl std::fmt::Display for WriteTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the peer took none of our bytes for {:?}", self.0)
+    }
+}
+
+impl std::error::Error for WriteTimeout {}
+
+/// The error of a write that ran into the socket's write timeout `wait`
+/// (`WouldBlock` on Unix, `TimedOut` on Windows) as a write timeout, of
+/// kind [`io::ErrorKind::TimedOut`] ([`is_write_timeout`]); any other
+/// error as it is.
+pub(crate) fn on_write_timeout(e: io::Error, wait: Duration) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            io::Error::new(io::ErrorKind::TimedOut, WriteTimeout(wait))
+        }
+        _ => e,
+    }
+}
+
+/// True for the error of a write that timed out, as [`on_write_timeout`]
+/// makes it; not for a read that timed out.
+pub(crate) fn is_write_timeout(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<WriteTimeout>())
+}
