@@ -1483,3 +1483,25 @@ fn many_small_pipelined_bdat_chunks_over_tls() {
     );
     assert!(seen.tls_at_end);
 }
+
+/// Timeouts too long to be an `Instant` (`Duration::MAX`, for "no limit")
+/// mean no limit: the session runs as usual instead of the driver's clock
+/// overflowing.
+#[test]
+fn timeouts_too_long_for_the_clock_mean_no_limit() {
+    let mut config = server_config();
+    config.timeouts.server = Duration::MAX;
+    let mut options = ServeOptions::default();
+    options.session_timeout = Some(Duration::MAX);
+    let (addr, server) = spawn_server(config, options, Recorder::new(None));
+    let mut peer = connect(addr);
+    peer.write_all(b"EHLO client.test\r\nQUIT\r\n")
+        .expect("write");
+    let mut got = Vec::new();
+    let closed = read_to_close(&mut peer, &mut got);
+    let (end, _) = server.join().expect("server thread");
+    let text = String::from_utf8_lossy(&got);
+    assert!(closed, "the server closed the connection");
+    assert!(text.ends_with("221 2.0.0 Bye\r\n"), "{text:?}");
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+}

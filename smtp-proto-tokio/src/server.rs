@@ -32,7 +32,7 @@ use smtp_proto::reply::OwnedReply;
 use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
-use smtp_proto::session::{Outcome, Step};
+use smtp_proto::session::Outcome;
 use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -118,7 +118,8 @@ pub struct ServeOptions {
     /// [`ServeEnd::TimedOut`]). The session's timeout alone lets a client
     /// that keeps sending body bytes, however slowly, go on; this bounds
     /// it. The TLS handshake keeps its own limit
-    /// ([`ServeOptions::handshake_timeout`]).
+    /// ([`ServeOptions::handshake_timeout`]), and a write under way may
+    /// take up to the session's timeout past it.
     pub session_timeout: Option<Duration>,
 }
 
@@ -228,6 +229,17 @@ impl From<SessionError> for ServeError {
 /// How long to wait for the client when the session names no timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
+/// When a wait of `wait` from `now` ends: at least a millisecond, so a
+/// zero timeout still lets the driver read what has arrived, and a wait
+/// too long to be an `Instant` (`Duration::MAX` for "no timeout") ends
+/// in a hundred years.
+fn wait_until(now: Instant, wait: Duration) -> Instant {
+    let wait = wait.max(Duration::from_millis(1));
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
 /// How long a write may wait for the client to take our bytes: the
 /// session's timeout, which is the configured server timeout whenever the
 /// session names one (the same limit also applies after the session has
@@ -264,16 +276,6 @@ where
         reply.write_to(out);
     }
     let _ = write_within(stream, out, write_wait(session)).await;
-}
-
-/// Whether `step` took the client's input, which starts the wait for the
-/// client again (see the [module](self) docs): it gave more than "need
-/// input" (a command line was taken, or body bytes), or it consumed bytes
-/// that are not the rest of an over-long line being thrown away (a
-/// command whose reply is a challenge, body bytes the session drops).
-fn took_input(session: &ServerSession, step: &Step<ServerEvent<'_>>) -> bool {
-    !matches!(step.outcome, Outcome::NeedInput)
-        || (step.consumed > 0 && !session.is_discarding_line())
 }
 
 /// A read error that means the client went away: over TLS, the end of the
@@ -404,7 +406,10 @@ where
     // When the wait for the client's next command (or body bytes) runs
     // out; `None` until the driver starts to wait (see the module docs).
     let mut deadline: Option<Instant> = None;
-    let session_end = options.session_timeout.map(|limit| started + limit);
+    // A limit too far away to be an `Instant` is no limit.
+    let session_end = options
+        .session_timeout
+        .and_then(|limit| started.checked_add(limit));
     let result = loop {
         let step = match session.handle_input(&buf[start..]) {
             Ok(step) => step,
@@ -423,7 +428,7 @@ where
                 break Err(e);
             }
         };
-        if took_input(session, &step) {
+        if session.restarts_timeout(&step) {
             deadline = None;
         }
         let consumed = step.consumed;
@@ -495,8 +500,11 @@ where
                         Err(e) if is_peer_gone(&e) => break Ok(ServeEnd::PeerClosed),
                         Err(e) => break Err(e.into()),
                     };
-                    if buf.len() > held {
-                        continue; // bytes arrived while we wrote: feed them first
+                    // Bytes arrived while we wrote: feed them first, unless
+                    // the connection's time is up (a client that always
+                    // has more ready would otherwise never be cut off).
+                    if buf.len() > held && session_end.is_none_or(|end| Instant::now() < end) {
+                        continue;
                     }
                 }
                 if peer == PeerState::Eof {
@@ -505,7 +513,7 @@ where
                 // The wait starts now, after the replies went out, unless
                 // it already runs for a command that has not ended.
                 let wait = session.timeout().unwrap_or(DEFAULT_WAIT);
-                let mut until = *deadline.get_or_insert_with(|| Instant::now() + wait);
+                let mut until = *deadline.get_or_insert_with(|| wait_until(Instant::now(), wait));
                 if let Some(end) = session_end {
                     until = until.min(end);
                 }

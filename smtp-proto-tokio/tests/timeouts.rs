@@ -30,10 +30,15 @@ type ServerTask = JoinHandle<(Result<ServeEnd, ServeError>, Recorder)>;
 /// timeout is [`TIMEOUT`], `options` and a [`Recorder`]; returns the
 /// client end.
 fn spawn_server(options: ServeOptions) -> (DuplexStream, ServerTask) {
+    spawn_server_with(TIMEOUT, options)
+}
+
+/// [`spawn_server`] with the session's timeout at `timeout`.
+fn spawn_server_with(timeout: Duration, options: ServeOptions) -> (DuplexStream, ServerTask) {
     let (client, server) = tokio::io::duplex(64 * 1024);
     let task = tokio::spawn(async move {
         let mut config = ServerConfig::new("mx.example.net");
-        config.timeouts.server = TIMEOUT;
+        config.timeouts.server = timeout;
         let mut session = ServerSession::new(config).expect("session");
         session.greet().expect("greet");
         let mut rec = Recorder::default();
@@ -214,4 +219,23 @@ async fn the_session_timeout_bounds_a_trickled_body() {
     assert_eq!(sent, 6);
     assert_timed_out(&got, from, &end);
     assert!(!rec.saw_end);
+}
+
+/// Timeouts too long to be an `Instant` (`Duration::MAX`, for "no limit")
+/// mean no limit: the session runs as usual instead of the driver's clock
+/// overflowing.
+#[tokio::test(start_paused = true)]
+async fn timeouts_too_long_for_the_clock_mean_no_limit() {
+    let mut options = ServeOptions::default();
+    options.session_timeout = Some(Duration::MAX);
+    let (mut c, server) = spawn_server_with(Duration::MAX, options);
+    c.write_all(b"EHLO client.example.com\r\nQUIT\r\n")
+        .await
+        .expect("write");
+    let mut got = Vec::new();
+    read_to_close(&mut c, &mut got).await;
+    let (end, _) = join(server).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.ends_with("221 2.0.0 Bye\r\n"), "{text:?}");
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
 }

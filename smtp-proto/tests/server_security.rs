@@ -821,40 +821,41 @@ fn timeouts_are_reported_per_phase() {
 }
 
 /// The bytes of an over-long line, thrown away before its end, complete
-/// no command: `is_discarding_line` says so, for a command line and for a
-/// SASL response line, and never in a message body (whose bytes are the
-/// client's progress).
+/// no command: they do not restart the wait for the client, for a command
+/// line and for a SASL response line, while body bytes (the client's
+/// progress) always do.
 #[test]
-fn discarding_an_over_long_line_is_reported_until_its_end() {
+fn discarded_line_bytes_do_not_restart_the_timeout() {
     let mut c = config();
     c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
     let long = vec![b'x'; c.max_auth_line_length + 10];
     let mut s = ServerSession::new(c).unwrap();
     s.greet().unwrap();
-    assert!(!s.is_discarding_line());
     // A command line: bytes consumed, no line complete.
     let step = s.handle_input(&long[..2000]).unwrap();
     assert_eq!(step.consumed, 2000);
     assert!(matches!(step.outcome, Outcome::NeedInput));
-    assert!(s.is_discarding_line());
+    assert!(!s.restarts_timeout(&step));
     let step = s.handle_input(b"more\r\n").unwrap();
     assert!(matches!(
         step.outcome,
         Outcome::Event(ServerEvent::Rejected { .. })
     ));
-    assert!(!s.is_discarding_line());
+    assert!(s.restarts_timeout(&step));
     let _ = s.handle_input(b"EHLO a\r\n").unwrap();
     s.accept().unwrap();
-    // A SASL response line after the 334.
+    // A SASL command whose reply is a challenge moves the session on.
     let step = s.handle_input(b"AUTH PLAIN\r\n").unwrap();
     assert_eq!(step.consumed, 12);
     assert!(matches!(step.outcome, Outcome::NeedInput));
-    assert!(!s.is_discarding_line());
+    assert!(s.restarts_timeout(&step));
+    // An over-long response line after the 334 does not.
     let step = s.handle_input(&long).unwrap();
     assert_eq!(step.consumed, long.len());
-    assert!(s.is_discarding_line());
-    let _ = s.handle_input(b"\r\n").unwrap();
-    assert!(!s.is_discarding_line());
+    assert!(!s.restarts_timeout(&step));
+    // Nothing consumed restarts nothing.
+    let step = s.handle_input(b"").unwrap();
+    assert!(!s.restarts_timeout(&step));
     // A body line of any length is content, not a line thrown away.
     let mut s = ServerSession::new(config()).unwrap();
     s.greet().unwrap();
@@ -870,7 +871,76 @@ fn discarding_an_over_long_line_is_reported_until_its_end() {
     assert_eq!(step.consumed, 6);
     let step = s.handle_input(&long).unwrap();
     assert!(step.consumed > 0);
-    assert!(!s.is_discarding_line());
+    assert!(s.restarts_timeout(&step));
+}
+
+/// Feeds `input` to `s` until it is all consumed or a step gives more
+/// than "need input"; returns whether any step with consumed bytes
+/// restarted the timeout, and the last step's outcome as text.
+fn feed_chunk(s: &mut ServerSession, input: &[u8]) -> (bool, String) {
+    let mut pos = 0;
+    let mut restarted = false;
+    loop {
+        let step = s.handle_input(&input[pos..]).unwrap();
+        pos += step.consumed;
+        if step.consumed > 0 && !matches!(step.outcome, Outcome::NeedInput) {
+            return (restarted, format!("{:?}", step.outcome));
+        }
+        restarted |= s.restarts_timeout(&step);
+        if step.consumed == 0 || pos == input.len() {
+            return (restarted, format!("{:?}", step.outcome));
+        }
+    }
+}
+
+/// The chunk of a BDAT the server drops completes nothing: in a session
+/// refused at the greeting, or out of sequence, its bytes do not restart
+/// the wait for the client, so an endless chunk cannot hold the
+/// connection; only the refusal at its end does. A chunk refused as too
+/// large is the client's message and restarts it as body bytes do.
+#[test]
+fn dropped_bdat_chunks_do_not_restart_the_timeout() {
+    let chunk = vec![b'z'; 5000];
+    // Refused at the greeting.
+    let mut s = ServerSession::new(config()).unwrap();
+    s.refuse(None).unwrap();
+    let (restarted, last) = feed_chunk(&mut s, b"BDAT 18446744073709551615\r\n");
+    assert!(!restarted, "{last}");
+    let (restarted, last) = feed_chunk(&mut s, &chunk);
+    assert!(!restarted, "{last}");
+    assert!(!s.is_closed());
+    // Out of sequence: BDAT before MAIL, in a greeted session.
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let _ = s.handle_input(b"EHLO a\r\n").unwrap();
+    s.accept().unwrap();
+    let (restarted, _) = feed_chunk(&mut s, b"BDAT 6000\r\n");
+    assert!(!restarted);
+    let (restarted, _) = feed_chunk(&mut s, &chunk);
+    assert!(!restarted);
+    // The rest of the chunk ends it: the refusal restarts the wait.
+    let step = s.handle_input(&chunk[..1000]).unwrap();
+    assert!(
+        matches!(step.outcome, Outcome::Event(ServerEvent::Rejected { .. })),
+        "{step:?}"
+    );
+    assert!(s.restarts_timeout(&step));
+    // Too large for the message size limit: body bytes, progress.
+    let mut c = config();
+    c.max_message_size = Some(1000);
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    for line in [
+        &b"EHLO a\r\n"[..],
+        b"MAIL FROM:<a@b.example>\r\n",
+        b"RCPT TO:<c@d.example>\r\n",
+    ] {
+        let _ = s.handle_input(line).unwrap();
+        s.accept().unwrap();
+    }
+    let _ = feed_chunk(&mut s, b"BDAT 6000 LAST\r\n");
+    let (restarted, last) = feed_chunk(&mut s, &chunk);
+    assert!(restarted, "{last}");
 }
 
 #[test]

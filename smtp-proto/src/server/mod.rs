@@ -556,11 +556,10 @@ impl ServerSession {
     /// The server timeout applies "while it is awaiting the next command",
     /// so for a command (or a SASL response) it is a deadline: it starts
     /// when the adapter begins to wait, after the replies are sent, and
-    /// only a step that consumes bytes while not
-    /// [discarding a line](Self::is_discarding_line), or that gives more
-    /// than [`Outcome::NeedInput`], restarts it; the unconsumed bytes of a
-    /// partial line do not. Inside a message body every step that consumes
-    /// bytes restarts it, which makes it a limit on the client's silence.
+    /// only a step for which [`restarts_timeout`](Self::restarts_timeout)
+    /// is true restarts it; the unconsumed bytes of a partial line do not.
+    /// Inside a message body every step that consumes bytes restarts it,
+    /// which makes it a limit on the client's silence.
     #[must_use]
     pub fn timeout(&self) -> Option<Duration> {
         match self.state {
@@ -574,13 +573,22 @@ impl ServerSession {
         }
     }
 
-    /// True while the machine throws away the rest of an over-long line
-    /// (a command, or a response in an AUTH exchange) whose end has not
-    /// arrived yet. The bytes it consumes meanwhile complete no command:
-    /// an adapter that gives the client a deadline for each command (RFC
-    /// 5321 §4.5.3.2.7, the server "awaiting the next command") does not
-    /// restart it for them, so a client cannot hold the connection by
-    /// trickling an endless line.
+    /// Whether `step`, just returned by [`handle_input`](Self::handle_input),
+    /// restarts the wait for the client ([`timeout`](Self::timeout)).
+    ///
+    /// RFC 5321 §4.5.3.2.7 times the server "awaiting the next command",
+    /// so a step restarts the wait when it gives more than
+    /// [`Outcome::NeedInput`] (a command was taken, body bytes came out),
+    /// or when it consumed bytes that move the session on. Bytes that
+    /// complete nothing do not: the rest of an over-long line being thrown
+    /// away (a command, or a SASL response), and the chunk of a BDAT
+    /// command refused for a reason other than its size (in a session
+    /// refused at the greeting, out of sequence, without CHUNKING, or with
+    /// a bad line). So a client cannot hold the connection by trickling an
+    /// endless line, or an endless chunk the server drops; such a command
+    /// and its chunk must arrive within one timeout. The chunk of a BDAT
+    /// refused as too large is the client's message and restarts it, as
+    /// every body byte does.
     ///
     /// ```
     /// use smtp_proto::server::{ServerConfig, ServerSession};
@@ -589,19 +597,29 @@ impl ServerSession {
     /// // A line longer than `max_line_length` (1024), with no end yet.
     /// let step = session.handle_input(&[b'x'; 2000]).unwrap();
     /// assert!(step.consumed > 0);
-    /// assert!(session.is_discarding_line());
+    /// assert!(!session.restarts_timeout(&step));
     /// // Its end: the line is answered with 500 and the next can start.
     /// let step = session.handle_input(b"\r\n").unwrap();
     /// assert_eq!(step.consumed, 2);
-    /// assert!(!session.is_discarding_line());
+    /// assert!(session.restarts_timeout(&step));
     /// ```
     #[must_use]
-    pub fn is_discarding_line(&self) -> bool {
+    pub fn restarts_timeout(&self, step: &Step<ServerEvent<'_>>) -> bool {
+        !matches!(step.outcome, Outcome::NeedInput) || (step.consumed > 0 && !self.drops_input())
+    }
+
+    /// True while the bytes the machine consumes complete nothing: the
+    /// rest of an over-long line, or a refused BDAT chunk (see
+    /// [`restarts_timeout`](Self::restarts_timeout)).
+    fn drops_input(&self) -> bool {
         match &self.state {
             State::Command | State::Refused => self.decoder.is_discarding(),
             State::Sasl { framer, .. } | State::SaslFailing { framer, .. } => {
                 framer.is_discarding()
             }
+            State::Bdat {
+                refusal: Some(r), ..
+            } => !matches!(r.reason, RefusalReason::TooLarge),
             _ => false,
         }
     }
