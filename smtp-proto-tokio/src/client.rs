@@ -225,8 +225,9 @@ fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
 /// `RunError::Client(ClientError::Config(_))` before anything is sent, an
 /// implicit-TLS handshake included.
 ///
-/// When a write of the message body fails because the server closed the
-/// connection, the replies it sent before closing are still read and
+/// When a write of the message body (a piece of it, or its end: the final
+/// `.` with DATA, the `LAST` chunk with BDAT) fails because the server closed
+/// the connection, the replies it sent before closing are still read and
 /// handed to the handler, with the body ended (nothing more is sent), so
 /// the machine takes the server's reply as the one to the message (RFC
 /// 5321 §4.2.5): a refusal such as `552` reaches the handler as the
@@ -357,14 +358,19 @@ where
                 handler.on_event(client, ClientEvent::SendBody).await?;
                 loop {
                     piece.clear();
-                    if !handler.next_body_piece(&mut piece).await? {
-                        client.end_body()?;
-                        break;
-                    }
-                    if piece.is_empty() {
+                    let more = handler.next_body_piece(&mut piece).await?;
+                    if more && piece.is_empty() {
                         continue;
                     }
-                    client.send_body(&piece)?;
+                    // The end of the message (the final `.` with DATA,
+                    // the `LAST` chunk with BDAT) is written as a piece is:
+                    // when the server answered and closed before it, the
+                    // write fails and that answer is still read.
+                    if more {
+                        client.send_body(&piece)?;
+                    } else {
+                        client.end_body()?;
+                    }
                     client.poll_transmit(&mut out);
                     compact(&mut buf, &mut start);
                     let wait = write_wait(client);
@@ -383,6 +389,9 @@ where
                             )
                             .await;
                         }
+                    }
+                    if !more {
+                        break;
                     }
                     if !client.wants_body() {
                         // BDAT without PIPELINING: this chunk must be

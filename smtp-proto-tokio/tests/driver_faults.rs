@@ -1,7 +1,8 @@
 //! The drivers where the peer misbehaves or the setup is unusual: BDAT
 //! without PIPELINING, peers that stop reading, a server that closes in
-//! the middle of a body, handler errors and configuration errors. All over
-//! loopback TCP, every wait bounded.
+//! the middle of a body or before its end, handler errors and
+//! configuration errors. Over loopback TCP (and an in-memory stream where
+//! a write must fail at an exact point), every wait bounded.
 
 mod support;
 
@@ -15,8 +16,9 @@ use smtp_proto_tokio::smtp_proto::client::{
     ChunkingPolicy, Client, ClientEvent, TlsPolicy, TransactionSummary, Verdict,
 };
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession, UsageError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 /// A client application that sends one message, in the given pieces, to
 /// one recipient, and records what it saw.
@@ -113,7 +115,7 @@ async fn run_bounded(
 /// PIPELINING that sends one message to one recipient: the greeting, EHLO,
 /// MAIL, RCPT and the 354 for DATA. The client sends one command at a time
 /// and finds each reply already waiting.
-async fn answer_up_to_data(s: &mut TcpStream) {
+async fn answer_up_to_data<S: AsyncWrite + Unpin>(s: &mut S) {
     s.write_all(
         b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
     )
@@ -465,11 +467,10 @@ async fn server_answers_mid_body_and_closes(
     (end, app, client)
 }
 
-#[tokio::test]
-async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
-    let (end, app, client) =
-        server_answers_mid_body_and_closes(b"421 4.3.0 mx.example.net out of space, closing\r\n")
-            .await;
+/// Checks a run whose server wrote `421 4.3.0 ... closing` and closed
+/// while the body was written: the handler saw the 421, the session is
+/// closed and the run ends as after any 421.
+fn assert_closed_by_421(end: Result<(), client::RunError>, app: &Pieces, client: &Client) {
     assert!(end.is_ok(), "{end:?}");
     assert_eq!(
         app.closing.as_deref(),
@@ -478,22 +479,159 @@ async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
     assert!(client.is_closed());
 }
 
-/// A server that refuses the message in the middle of its body and closes
-/// (RFC 5321 §4.2.5: the reply answers the message): the refusal is the
-/// message's verdict, so the application bounces the message instead of
-/// retrying it, and the run ends with the close.
-#[tokio::test]
-async fn client_takes_the_552_of_a_server_that_closes_mid_body_as_the_verdict() {
-    let (end, app, _) = server_answers_mid_body_and_closes(b"552 5.3.4 Message too big\r\n").await;
+/// Checks a run whose server refused the message with `552 5.3.4` and
+/// closed while the body was written (RFC 5321 §4.2.5: the reply answers
+/// the message): the refusal is the message's verdict, so the application
+/// bounces the message instead of retrying it, and the run ends with the
+/// close.
+fn assert_refused_with_552(end: Result<(), client::RunError>, app: &Pieces) {
     assert!(matches!(end, Err(client::RunError::PeerClosed)), "{end:?}");
     assert_eq!(
         app.message.as_deref(),
         Some("552 5.3.4 Message too big\r\n")
     );
-    let summary = app.summary.expect("the transaction ended");
+    let summary = app.summary.as_ref().expect("the transaction ended");
     assert_eq!(summary.message, Some(Verdict::Permanent));
     assert_eq!(app.delivered, Some(false));
     assert_eq!(app.closing, None);
+}
+
+#[tokio::test]
+async fn client_reports_the_421_of_a_server_that_closes_mid_body() {
+    let (end, app, client) =
+        server_answers_mid_body_and_closes(b"421 4.3.0 mx.example.net out of space, closing\r\n")
+            .await;
+    assert_closed_by_421(end, &app, &client);
+}
+
+#[tokio::test]
+async fn client_takes_the_552_of_a_server_that_closes_mid_body_as_the_verdict() {
+    let (end, app, _) = server_answers_mid_body_and_closes(b"552 5.3.4 Message too big\r\n").await;
+    assert_refused_with_552(end, &app);
+}
+
+/// A [`Pieces`] application that, once it has no piece left, waits for
+/// the scripted server's task to end (it has answered and closed) before
+/// it lets the client write the end of the message. Keeps what the server
+/// read.
+struct EndsAfterServer {
+    app: Pieces,
+    server: Option<JoinHandle<Vec<u8>>>,
+    server_read: Option<Vec<u8>>,
+}
+
+impl ClientHandler for EndsAfterServer {
+    async fn on_event(
+        &mut self,
+        client: &mut Client,
+        event: ClientEvent<'_>,
+    ) -> std::io::Result<()> {
+        self.app.on_event(client, event).await
+    }
+
+    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        let more = self.app.next_body_piece(piece).await?;
+        if !more {
+            if let Some(server) = self.server.take() {
+                self.server_read = Some(join(server).await);
+            }
+        }
+        Ok(more)
+    }
+}
+
+/// A scripted server, over an in-memory stream, that reads the whole body
+/// of a small message (DATA, or one BDAT chunk answered with `250` when
+/// `bdat`), then writes `reply` and closes before the client writes the
+/// end of the message (the final `.`, or `BDAT 0 LAST`): so the write that
+/// fails is that of the end, not of a piece. Returns how the client's run
+/// ended, its application and its machine.
+async fn server_answers_before_the_end_of_the_body_and_closes(
+    reply: &'static [u8],
+    bdat: bool,
+) -> (Result<(), client::RunError>, Pieces, Client) {
+    const BODY: &[u8] = b"Subject: t\r\n\r\nbody\r\n";
+    // Far more room than the session needs: no write waits for a read.
+    let (c, mut s) = tokio::io::duplex(64 * 1024);
+    let server = tokio::spawn(async move {
+        if bdat {
+            s.write_all(
+                b"220 mx.example.net ready\r\n250-mx.example.net\r\n250 CHUNKING\r\n\
+                  250 ok\r\n250 ok\r\n",
+            )
+            .await
+            .expect("write");
+        } else {
+            answer_up_to_data(&mut s).await;
+        }
+        let mut got = Vec::new();
+        read_until(&mut s, &mut got, BODY).await;
+        if bdat {
+            s.write_all(b"250 2.0.0 chunk ok\r\n").await.expect("write");
+        }
+        s.write_all(reply).await.expect("write");
+        // Dropping the stream closes it: the client's next write fails
+        // (broken pipe), and what was written stays to be read.
+        got
+    });
+    let config = client_config(TlsPolicy::Off);
+    let mut client = Client::new(if bdat {
+        config.with_chunking(ChunkingPolicy::Prefer)
+    } else {
+        config
+    });
+    let mut handler = EndsAfterServer {
+        app: Pieces::new(vec![BODY.to_vec()]),
+        server: Some(server),
+        server_read: None,
+    };
+    let end = tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut handler, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    let got = handler.server_read.expect("the body was ended");
+    // The server read the body and nothing after it.
+    assert!(got.ends_with(BODY), "{:?}", String::from_utf8_lossy(&got));
+    let chunk = format!("BDAT {}\r\n", BODY.len());
+    assert_eq!(
+        got.windows(chunk.len()).any(|w| w == chunk.as_bytes()),
+        bdat
+    );
+    (end, handler.app, client)
+}
+
+#[tokio::test]
+async fn client_reports_the_421_of_a_server_that_closes_before_the_end_of_the_body() {
+    let (end, app, client) = server_answers_before_the_end_of_the_body_and_closes(
+        b"421 4.3.0 mx.example.net out of space, closing\r\n",
+        false,
+    )
+    .await;
+    assert_closed_by_421(end, &app, &client);
+}
+
+#[tokio::test]
+async fn client_takes_the_552_of_a_server_that_closes_before_the_final_dot_as_the_verdict() {
+    let (end, app, _) = server_answers_before_the_end_of_the_body_and_closes(
+        b"552 5.3.4 Message too big\r\n",
+        false,
+    )
+    .await;
+    assert_refused_with_552(end, &app);
+}
+
+#[tokio::test]
+async fn client_takes_the_552_of_a_server_that_closes_before_bdat_last_as_the_verdict() {
+    let (end, app, _) = server_answers_before_the_end_of_the_body_and_closes(
+        b"552 5.3.4 Message too big\r\n",
+        true,
+    )
+    .await;
+    assert_refused_with_552(end, &app);
+    // The chunk was answered before the server closed.
+    assert_eq!(app.send_body_events, 2);
 }
 
 #[tokio::test]
