@@ -17,31 +17,19 @@
 
 #[path = "support/send_app.rs"]
 mod send_app;
+#[path = "support/send_tokio.rs"]
+mod send_tokio;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use send_app::{Args, Sender};
-use smtp_proto_tokio::client::{run, ClientHandler, RunOptions};
-use smtp_proto_tokio::smtp_proto::client::{Client, ClientEvent};
+use send_app::Args;
+use smtp_proto_tokio::client::{run, RunOptions};
+use smtp_proto_tokio::smtp_proto::client::Client;
 use smtp_proto_tokio::tls;
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
-
-impl ClientHandler for Sender {
-    async fn on_event(
-        &mut self,
-        client: &mut Client,
-        event: ClientEvent<'_>,
-    ) -> std::io::Result<()> {
-        Sender::on_event(self, client, event)
-    }
-
-    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
-        Sender::next_body_piece(self, piece)
-    }
-}
 
 async fn send(args: Args) -> Result<send_app::Exit, Box<dyn std::error::Error>> {
     let (config, mut handler) = send_app::prepare(&args)?;

@@ -7,31 +7,19 @@
 #[allow(dead_code)]
 #[path = "../examples/support/send_app.rs"]
 mod send_app;
+#[path = "../examples/support/send_tokio.rs"]
+mod send_tokio;
 
 mod support;
 
 use support::{join, pair, BOUND};
 
 use clap::Parser;
-use send_app::{exit, Args, Exit, Sender};
-use smtp_proto_tokio::client::{run, ClientHandler, RunError, RunOptions};
-use smtp_proto_tokio::smtp_proto::client::{Client, ClientEvent};
+use send_app::{exit, Args, Exit};
+use smtp_proto_tokio::client::{run, RunError, RunOptions};
+use smtp_proto_tokio::smtp_proto::client::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-impl ClientHandler for Sender {
-    async fn on_event(
-        &mut self,
-        client: &mut Client,
-        event: ClientEvent<'_>,
-    ) -> std::io::Result<()> {
-        Sender::on_event(self, client, event)
-    }
-
-    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
-        Sender::next_body_piece(self, piece)
-    }
-}
 
 #[test]
 fn the_verdict_on_the_message_decides_the_exit_status() {

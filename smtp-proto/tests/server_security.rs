@@ -857,7 +857,17 @@ fn discarded_line_bytes_do_not_restart_the_timeout() {
     let step = s.handle_input(b"").unwrap();
     assert!(!s.restarts_timeout(&step));
     // A body line of any length is content, not a line thrown away.
-    let mut s = ServerSession::new(config()).unwrap();
+    let mut s = in_transaction(config());
+    let step = s.handle_input(b"DATA\r\n").unwrap();
+    assert_eq!(step.consumed, 6);
+    let step = s.handle_input(&long).unwrap();
+    assert!(step.consumed > 0);
+    assert!(s.restarts_timeout(&step));
+}
+
+/// A greeted session with `config` after an accepted EHLO, MAIL and RCPT.
+fn in_transaction(config: smtp_proto::server::ServerConfig) -> ServerSession {
+    let mut s = ServerSession::new(config).unwrap();
     s.greet().unwrap();
     for line in [
         &b"EHLO a\r\n"[..],
@@ -867,11 +877,7 @@ fn discarded_line_bytes_do_not_restart_the_timeout() {
         let _ = s.handle_input(line).unwrap();
         s.accept().unwrap();
     }
-    let step = s.handle_input(b"DATA\r\n").unwrap();
-    assert_eq!(step.consumed, 6);
-    let step = s.handle_input(&long).unwrap();
-    assert!(step.consumed > 0);
-    assert!(s.restarts_timeout(&step));
+    s
 }
 
 /// Feeds `input` to `s` until it is all consumed or a step gives more
@@ -928,16 +934,7 @@ fn dropped_bdat_chunks_do_not_restart_the_timeout() {
     // Too large for the message size limit: body bytes, progress.
     let mut c = config();
     c.max_message_size = Some(1000);
-    let mut s = ServerSession::new(c).unwrap();
-    s.greet().unwrap();
-    for line in [
-        &b"EHLO a\r\n"[..],
-        b"MAIL FROM:<a@b.example>\r\n",
-        b"RCPT TO:<c@d.example>\r\n",
-    ] {
-        let _ = s.handle_input(line).unwrap();
-        s.accept().unwrap();
-    }
+    let mut s = in_transaction(c);
     let _ = feed_chunk(&mut s, b"BDAT 6000 LAST\r\n");
     let (restarted, last) = feed_chunk(&mut s, &chunk);
     assert!(restarted, "{last}");
