@@ -152,45 +152,80 @@ impl From<io::Error> for RunError {
 /// How many reads gather what the server sent before a write failed.
 const AFTER_ERROR_READS: usize = 16;
 
-/// After a write failed in the body: gives the handler the replies the
-/// server sent before it closed (`input`, the unconsumed bytes). The body
-/// is ended first (nothing more is sent), so the machine takes the reply
-/// as the one to the message (RFC 5321 §4.2.5): a refusal (`552`, say)
-/// reaches the handler as the message's verdict and ends the transaction.
-/// Returns `Ok` when a reply ended the session (a `421`, which the handler
-/// saw as [`ClientEvent::ServiceClosing`]), [`RunError::PeerClosed`] after
-/// another reply, the machine's error when it refuses one, and the
-/// write's error when no reply came.
+/// A write failed (`error`). A write timeout ends the run at once (the
+/// server takes nothing, so no reply is waited for). Otherwise the server
+/// may have answered and closed (a `421`, a refusal): what it sent before
+/// is read without waiting (at most [`AFTER_ERROR_READS`] reads into
+/// `buf`, whose unconsumed bytes start at `start`) and handed to the
+/// machine; see [`replies_after_write_error`] for the result.
+async fn after_write_error<S, H>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    start: usize,
+    cap: usize,
+    client: &mut Client,
+    handler: &mut H,
+    error: io::Error,
+) -> Result<(), RunError>
+where
+    S: AsyncRead + Unpin,
+    H: ClientHandler,
+{
+    if is_write_timeout(&error) {
+        return Err(RunError::TimedOut);
+    }
+    read_ready(stream, buf, cap, AFTER_ERROR_READS).await;
+    replies_after_write_error(client, handler, buf.get(start..).unwrap_or_default(), error).await
+}
+
+/// After a write failed: gives the handler the replies the server sent
+/// before it closed (`input`, the unconsumed bytes), and every event the
+/// machine makes of them. Nothing more is sent: what the machine has to
+/// send (commands the handler asks for meanwhile) is dropped. In the body,
+/// the body is ended first, so the machine takes the reply as the one to
+/// the message (RFC 5321 §4.2.5): a refusal (`552`, say) reaches the
+/// handler as the message's verdict and ends the transaction. The server's
+/// `220` to STARTTLS ends the look (there is no handshake to run, and the
+/// bytes after it are not replies); the event is the driver's, so the
+/// handler does not see it.
+///
+/// Returns `Ok` when the session has ended (a `421`, which the handler saw
+/// as [`ClientEvent::ServiceClosing`], or a reply that closed the machine
+/// before the write), [`RunError::PeerClosed`] when replies were handed
+/// over but the session did not end, the machine's error when it refuses
+/// one, and the write's error when no reply came.
 async fn replies_after_write_error<H: ClientHandler>(
     client: &mut Client,
     handler: &mut H,
     input: &[u8],
     write_error: io::Error,
 ) -> Result<(), RunError> {
-    // Refused when the machine already waits for a chunk's reply (BDAT):
-    // the replies then answer the chunks.
-    if client.wants_body() {
-        let _ = client.end_body();
-    }
+    let mut unsent = Vec::new();
     let mut start = 0;
     let mut reported = false;
-    // Bounded: each event consumes a reply or comes from one.
-    for _ in 0..=input.len() {
+    // Bounded: each event consumes a reply or comes from one (a reply
+    // gives at most one event and one deferred event).
+    for _ in 0..input.len().saturating_add(2) {
+        // Refused when the machine already waits for a chunk's reply
+        // (BDAT): the replies then answer the chunks.
+        if client.wants_body() {
+            let _ = client.end_body();
+        }
         let step = client.handle_input(input.get(start..).unwrap_or_default())?;
         start += step.consumed;
         match step.outcome {
+            Outcome::Event(ClientEvent::StartTls) => break,
             Outcome::Event(event) => {
                 reported = true;
                 handler.on_event(client, event).await?;
             }
             _ => break,
         }
+        client.poll_transmit(&mut unsent);
+        unsent.clear();
     }
-    // Nothing more can be sent: what the machine has (the end of the
-    // body, a QUIT the handler asked for after the verdict) is dropped.
-    let mut unsent = Vec::new();
     client.poll_transmit(&mut unsent);
-    if client.is_closed() && reported {
+    if client.is_closed() {
         Ok(())
     } else if reported {
         Err(RunError::PeerClosed)
@@ -225,18 +260,26 @@ fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
 /// `RunError::Client(ClientError::Config(_))` before anything is sent, an
 /// implicit-TLS handshake included.
 ///
-/// When a write of the message body (a piece of it, or its end: the final
-/// `.` with DATA, the `LAST` chunk with BDAT) fails because the server closed
-/// the connection, the replies it sent before closing are still read and
-/// handed to the handler, with the body ended (nothing more is sent), so
-/// the machine takes the server's reply as the one to the message (RFC
-/// 5321 §4.2.5): a refusal such as `552` reaches the handler as the
-/// message's verdict ([`ClientEvent::Message`], then
-/// [`ClientEvent::TransactionEnd`]). The run then ends with `Ok(())` if
-/// that reply was `421` (as after any `421`), with
-/// [`RunError::PeerClosed`] after another reply, and with the write's
-/// error ([`RunError::Io`]) if no reply came. A write that timed out
-/// ends the run with [`RunError::TimedOut`] at once.
+/// When a write fails because the server closed the connection (any
+/// write: EHLO, STARTTLS, AUTH, the pipelined MAIL / RCPT / DATA group, a
+/// piece of the body or its end, BDAT, QUIT), the replies it sent before
+/// closing are still read (what has arrived, without waiting) and handed
+/// to the machine, and the handler gets the events the machine makes of
+/// them; nothing more is sent (commands the handler asks for meanwhile are
+/// dropped). So a server that answers `421 4.7.0 Too many connections,
+/// closing` and closes before the client's next write is seen as
+/// [`ClientEvent::ServiceClosing`] (RFC 5321 §3.8), not as a broken pipe.
+/// In the body, the body is ended first, so the machine takes the server's
+/// reply as the one to the message (RFC 5321 §4.2.5): a refusal such as
+/// `552` reaches the handler as the message's verdict
+/// ([`ClientEvent::Message`], then [`ClientEvent::TransactionEnd`]). The
+/// run then ends with `Ok(())` if a reply ended the session (a `421`, as
+/// after any `421`), with [`RunError::PeerClosed`] after other replies (a
+/// `554` to MAIL, a `552` to the message), and with the write's error
+/// ([`RunError::Io`]) if no reply came. The server's `220` to STARTTLS
+/// ends the look: what follows it before a handshake is never taken as a
+/// reply. A write that timed out ends the run with [`RunError::TimedOut`]
+/// at once.
 ///
 /// # Implicit TLS
 ///
@@ -324,6 +367,10 @@ where
                 start += consumed;
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
+                    // Not a write after which replies are read: the
+                    // machine waits for the handshake, and bytes after the
+                    // 220 are plaintext injected before it (refused below,
+                    // never taken as replies).
                     write_within(&mut stream, &mut out, write_wait(client)).await?;
                 }
                 let Some((connector, name)) = options.tls.as_ref() else {
@@ -376,15 +423,16 @@ where
                     let wait = write_wait(client);
                     match flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await {
                         Ok(p) => peer = p,
-                        Err(e) if is_write_timeout(&e) => break 'session Err(e.into()),
+                        // The server may have answered and closed (552,
+                        // 421): its reply comes before the error.
                         Err(e) => {
-                            // The server may have answered and closed
-                            // (552, 421): its reply comes before the error.
-                            read_ready(&mut stream, &mut buf, cap, AFTER_ERROR_READS).await;
-                            break 'session replies_after_write_error(
+                            break 'session after_write_error(
+                                &mut stream,
+                                &mut buf,
+                                start,
+                                cap,
                                 client,
                                 handler,
-                                &buf[start..],
                                 e,
                             )
                             .await;
@@ -426,9 +474,23 @@ where
                                 client.poll_transmit(&mut out);
                                 compact(&mut buf, &mut start);
                                 let wait = write_wait(client);
-                                peer =
-                                    flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait)
-                                        .await?;
+                                match flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait)
+                                    .await
+                                {
+                                    Ok(p) => peer = p,
+                                    Err(e) => {
+                                        break 'session after_write_error(
+                                            &mut stream,
+                                            &mut buf,
+                                            start,
+                                            cap,
+                                            client,
+                                            handler,
+                                            e,
+                                        )
+                                        .await;
+                                    }
+                                }
                             }
                             _ => break,
                         }
@@ -446,7 +508,20 @@ where
                 if !out.is_empty() {
                     compact(&mut buf, &mut start);
                     let wait = write_wait(client);
-                    flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
+                    if let Err(e) =
+                        flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await
+                    {
+                        break after_write_error(
+                            &mut stream,
+                            &mut buf,
+                            start,
+                            cap,
+                            client,
+                            handler,
+                            e,
+                        )
+                        .await;
+                    }
                 }
                 if client.is_closed() {
                     break Ok(());
@@ -460,7 +535,24 @@ where
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
                     let wait = write_wait(client);
-                    peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
+                    match flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await {
+                        Ok(p) => peer = p,
+                        // The server may have answered and closed (a 421
+                        // to the greeting or to MAIL): its reply comes
+                        // before the error.
+                        Err(e) => {
+                            break after_write_error(
+                                &mut stream,
+                                &mut buf,
+                                start,
+                                cap,
+                                client,
+                                handler,
+                                e,
+                            )
+                            .await;
+                        }
+                    }
                     if buf.len() > held {
                         continue;
                     }
@@ -491,7 +583,19 @@ where
             Outcome::Closed => {
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
-                    write_within(&mut stream, &mut out, write_wait(client)).await?;
+                    if let Err(e) = write_within(&mut stream, &mut out, write_wait(client)).await {
+                        start += consumed;
+                        break after_write_error(
+                            &mut stream,
+                            &mut buf,
+                            start,
+                            cap,
+                            client,
+                            handler,
+                            e,
+                        )
+                        .await;
+                    }
                 }
                 break Ok(());
             }
@@ -502,7 +606,21 @@ where
                 client.poll_transmit(&mut out);
                 compact(&mut buf, &mut start);
                 let wait = write_wait(client);
-                peer = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await?;
+                match flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await {
+                    Ok(p) => peer = p,
+                    Err(e) => {
+                        break after_write_error(
+                            &mut stream,
+                            &mut buf,
+                            start,
+                            cap,
+                            client,
+                            handler,
+                            e,
+                        )
+                        .await;
+                    }
+                }
                 continue;
             }
             _ => {}

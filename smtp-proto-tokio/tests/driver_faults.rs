@@ -1,8 +1,9 @@
 //! The drivers where the peer misbehaves or the setup is unusual: BDAT
-//! without PIPELINING, peers that stop reading, a server that closes in
-//! the middle of a body or before its end, handler errors and
-//! configuration errors. Over loopback TCP (and an in-memory stream where
-//! a write must fail at an exact point), every wait bounded.
+//! without PIPELINING, peers that stop reading, a server that answers and
+//! closes in the middle of a body, before its end or before the client's
+//! next command is written, handler errors and configuration errors. Over
+//! loopback TCP (and an in-memory stream where a write must fail at an
+//! exact point), every wait bounded.
 
 mod support;
 
@@ -11,11 +12,13 @@ use support::{client_config, envelope, join, pair, read_until, spawn_recorder, R
 use std::time::Duration;
 
 use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
+use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
 use smtp_proto_tokio::smtp_proto::client::{
     ChunkingPolicy, Client, ClientEvent, TlsPolicy, TransactionSummary, Verdict,
 };
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession, UsageError};
+use smtp_proto_tokio::tls;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -29,6 +32,8 @@ struct Pieces {
     send_body_events: usize,
     delivered: Option<bool>,
     closing: Option<String>,
+    /// The server's reply to MAIL, as it wrote it.
+    sender: Option<String>,
     /// The server's verdict on the message, as it wrote it.
     message: Option<String>,
     summary: Option<TransactionSummary>,
@@ -43,6 +48,7 @@ impl Pieces {
             send_body_events: 0,
             delivered: None,
             closing: None,
+            sender: None,
             message: None,
             summary: None,
         }
@@ -67,6 +73,10 @@ impl ClientHandler for Pieces {
             ClientEvent::Ready => client.quit(),
             ClientEvent::SendBody => {
                 self.send_body_events += 1;
+                Ok(())
+            }
+            ClientEvent::Sender { reply, .. } => {
+                self.sender = Some(String::from_utf8_lossy(reply.as_bytes()).into_owned());
                 Ok(())
             }
             ClientEvent::Message { reply, .. } => {
@@ -632,6 +642,178 @@ async fn client_takes_the_552_of_a_server_that_closes_before_bdat_last_as_the_ve
     assert_refused_with_552(end, &app);
     // The chunk was answered before the server closed.
     assert_eq!(app.send_body_events, 2);
+}
+
+/// A scripted server offering PIPELINING, over an in-memory stream of 8
+/// octets: it greets, answers EHLO, reads the client's MAIL line, writes
+/// `reply` (if any) and closes. The stream holds so little that the rest
+/// of the pipelined group (RCPT, DATA) is still being written when the
+/// server closes, so that write fails (broken pipe) whatever the timing.
+/// Returns how the client's run ended, its application and its machine.
+async fn server_answers_mail_and_closes(
+    reply: Option<&'static [u8]>,
+) -> (Result<(), client::RunError>, Pieces, Client) {
+    let (c, mut s) = tokio::io::duplex(8);
+    let server = tokio::spawn(async move {
+        s.write_all(b"220 mx.example.net ready\r\n")
+            .await
+            .expect("write");
+        let mut got = Vec::new();
+        read_until(&mut s, &mut got, b"\r\n").await;
+        s.write_all(b"250-mx.example.net\r\n250 PIPELINING\r\n")
+            .await
+            .expect("write");
+        read_until(&mut s, &mut got, b"MAIL FROM:<a@example.com>\r\n").await;
+        if let Some(reply) = reply {
+            s.write_all(reply).await.expect("write");
+        }
+        got
+    });
+    let mut client = Client::new(client_config(TlsPolicy::Off));
+    let mut app = Pieces::new(vec![b"body\r\n".to_vec()]);
+    let end = tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    let got = join(server).await;
+    // The server closed before it had the whole group.
+    assert!(
+        !got.ends_with(b"DATA\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    (end, app, client)
+}
+
+/// A server that answers the pipelined MAIL with `421` and closes before
+/// the client has written the rest of the group (RFC 5321 §3.8): the
+/// handler sees the 421 and the run ends as after any 421, not with the
+/// broken pipe of the failed write.
+#[tokio::test]
+async fn client_reports_the_421_to_mail_of_a_server_that_closes_before_rcpt_is_written() {
+    let (end, app, client) =
+        server_answers_mail_and_closes(Some(b"421 4.7.0 Too many connections, closing\r\n")).await;
+    assert!(end.is_ok(), "{end:?}");
+    assert_eq!(
+        app.closing.as_deref(),
+        Some("421 4.7.0 Too many connections, closing\r\n")
+    );
+    assert_eq!(app.sender, None);
+    assert!(client.is_closed());
+    // The body was never asked for.
+    assert_eq!((app.send_body_events, app.next), (0, 0));
+}
+
+/// A server that refuses MAIL with `554` and closes before the client
+/// has written the rest of the group: the handler sees the refusal, and
+/// the run ends with the close (the replies to RCPT and DATA never come).
+#[tokio::test]
+async fn client_reports_the_554_to_mail_of_a_server_that_closes_before_rcpt_is_written() {
+    let (end, app, client) =
+        server_answers_mail_and_closes(Some(b"554 5.7.1 Sender blocked\r\n")).await;
+    assert!(matches!(end, Err(client::RunError::PeerClosed)), "{end:?}");
+    assert_eq!(app.sender.as_deref(), Some("554 5.7.1 Sender blocked\r\n"));
+    assert_eq!(app.closing, None);
+    assert!(!client.is_closed());
+}
+
+/// A server that closes after MAIL without a reply: the run ends with the
+/// failed write's error, as before.
+#[tokio::test]
+async fn a_server_that_closes_with_no_reply_ends_the_run_with_the_write_error() {
+    let (end, app, _) = server_answers_mail_and_closes(None).await;
+    match end {
+        Err(client::RunError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((app.sender, app.closing), (None, None));
+}
+
+/// A [`Pieces`] application that, at `Ready`, has the scripted server
+/// (the task `server`, which returns its end of the connection over TLS)
+/// write `last` and close, before it asks for the transaction: so the
+/// client's MAIL is written after the close.
+struct ServerEndsAtReady {
+    app: Pieces,
+    server: Option<JoinHandle<tokio_rustls::server::TlsStream<tokio::io::DuplexStream>>>,
+    last: &'static [u8],
+}
+
+impl ClientHandler for ServerEndsAtReady {
+    async fn on_event(
+        &mut self,
+        client: &mut Client,
+        event: ClientEvent<'_>,
+    ) -> std::io::Result<()> {
+        if matches!(event, ClientEvent::Ready) {
+            if let Some(server) = self.server.take() {
+                let mut tls = join(server).await;
+                tls.write_all(self.last).await?;
+                tls.shutdown().await?;
+            }
+        }
+        self.app.on_event(client, event).await
+    }
+
+    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        self.app.next_body_piece(piece).await
+    }
+}
+
+/// Over TLS after STARTTLS, a server that sends `421` and closes (with
+/// close_notify) before the client writes MAIL: the write fails, and the
+/// 421 is still read through TLS and reaches the handler.
+#[tokio::test]
+async fn client_reports_a_421_read_over_tls_after_a_failed_write() {
+    let (server_tls, client_tls) = support::tls_configs();
+    let (c, mut s) = tokio::io::duplex(64 * 1024);
+    let server = tokio::spawn(async move {
+        s.write_all(b"220 mx.example.net ready\r\n")
+            .await
+            .expect("write");
+        let mut got = Vec::new();
+        read_until(&mut s, &mut got, b"\r\n").await;
+        s.write_all(b"250-mx.example.net\r\n250 STARTTLS\r\n")
+            .await
+            .expect("write");
+        read_until(&mut s, &mut got, b"STARTTLS\r\n").await;
+        s.write_all(b"220 2.0.0 go ahead\r\n").await.expect("write");
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_tls);
+        let mut tls = tls::accept_starttls(&acceptor, s, &[])
+            .await
+            .expect("handshake");
+        let mut got = Vec::new();
+        read_until(&mut tls, &mut got, b"\r\n").await;
+        assert_eq!(got, b"EHLO client.example.com\r\n");
+        tls.write_all(b"250-mx.example.net\r\n250 PIPELINING\r\n")
+            .await
+            .expect("write");
+        tls.flush().await.expect("flush");
+        tls
+    });
+    let mut options = RunOptions::default();
+    options.tls = Some((
+        tokio_rustls::TlsConnector::from(client_tls),
+        ServerName::try_from("localhost").expect("name"),
+    ));
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let mut handler = ServerEndsAtReady {
+        app: Pieces::new(vec![b"body\r\n".to_vec()]),
+        server: Some(server),
+        last: b"421 4.3.2 mx.example.net shutting down\r\n",
+    };
+    let end = tokio::time::timeout(BOUND, client::run(c, &mut client, &mut handler, &options))
+        .await
+        .expect("bounded");
+    assert!(end.is_ok(), "{end:?}");
+    assert!(handler.server.is_none(), "the server was ended at Ready");
+    assert_eq!(
+        handler.app.closing.as_deref(),
+        Some("421 4.3.2 mx.example.net shutting down\r\n")
+    );
+    assert!(client.is_closed() && client.is_tls());
 }
 
 #[tokio::test]
