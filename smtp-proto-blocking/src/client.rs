@@ -141,7 +141,9 @@ impl From<io::Error> for RunError {
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
 /// Runs one client session to its end (the machine closed, after QUIT or a
-/// refusal). The machine must be new: it waits for the server's greeting.
+/// refusal, or after the server's `421`, which the handler sees as
+/// [`ClientEvent::ServiceClosing`]). The machine must be new: it waits for
+/// the server's greeting.
 ///
 /// # Implicit TLS
 ///
@@ -192,14 +194,23 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// `RunError::Client(ClientError::Config(_))` before anything is sent, an
 /// implicit-TLS handshake included.
 ///
-/// When writing the body fails (a server that refuses a message may
-/// answer and close at once), the driver reads what the server sent
-/// before (a bounded number of reads, each within the machine's timeout)
-/// and hands it to the machine, with the body ended (nothing more is
-/// sent), so the handler sees the server's reply as the message's verdict
-/// (RFC 5321 §4.2.5). The run then ends with `Ok(())` if that reply was
-/// `421` (as after any `421`), with [`RunError::PeerClosed`] after another
-/// reply, and with the write's [`RunError::Io`] if no reply came.
+/// When a write fails because the server closed the connection (any
+/// write: EHLO, STARTTLS, AUTH, the pipelined MAIL / RCPT / DATA group, a
+/// piece of the body or its end, BDAT, QUIT), the driver reads what the
+/// server sent before (a bounded number of reads, each within the
+/// machine's timeout; over TLS too) and hands it to the machine, and the
+/// handler gets the events the machine makes of it; nothing more is sent
+/// (commands the handler asks for meanwhile are dropped). So a server
+/// that answers `421 4.7.0 Too many connections, closing` and closes
+/// before the client's next write is seen as
+/// [`ClientEvent::ServiceClosing`] (RFC 5321 §3.8), not as a broken pipe.
+/// In the body, the body is ended first, so the handler sees the server's
+/// reply as the message's verdict (RFC 5321 §4.2.5). The run then ends
+/// with `Ok(())` if a reply ended the session (a `421`, as after any
+/// `421`), with [`RunError::PeerClosed`] after other replies (a `554` to
+/// MAIL, a `552` to the message), and with the write's [`RunError::Io`]
+/// if no reply came. The server's `220` to STARTTLS ends the look: what
+/// follows it before a handshake is never taken as a reply.
 ///
 /// Each write may wait as long as the machine's timeout for the phase it
 /// belongs to (the last one it named while it names none), as each read
@@ -254,6 +265,10 @@ where
             Outcome::Event(ClientEvent::StartTls) => {
                 io.start += consumed;
                 io.compact();
+                // Not a write after which replies are read: the machine
+                // waits for the handshake, and bytes after the 220 are
+                // plaintext injected before it (refused by `start_tls`,
+                // never taken as replies).
                 send(&mut stream, client, &mut io)?;
                 let Some((config, name)) = options.tls.as_ref() else {
                     break Err(
@@ -278,13 +293,13 @@ where
             }
             Outcome::Transmit => {
                 io.start += consumed;
-                send(&mut stream, client, &mut io)?;
+                send_or_recover(&mut stream, client, handler, &mut io)?;
             }
             // After a refused BDAT chunk too: the machine asks for the
             // replies still due to the chunks sent after it.
             Outcome::NeedInput => {
                 io.start += consumed;
-                send(&mut stream, client, &mut io)?;
+                send_or_recover(&mut stream, client, handler, &mut io)?;
                 if client.is_closed() {
                     break Ok(());
                 }
@@ -303,7 +318,7 @@ where
             }
             Outcome::Paused => {
                 io.start += consumed;
-                send(&mut stream, client, &mut io)?;
+                send_or_recover(&mut stream, client, handler, &mut io)?;
                 if client.is_closed() {
                     break Ok(());
                 }
@@ -311,7 +326,7 @@ where
             }
             Outcome::Closed => {
                 io.start += consumed;
-                send(&mut stream, client, &mut io)?;
+                send_or_recover(&mut stream, client, handler, &mut io)?;
                 break Ok(());
             }
             _ => io.start += consumed,
@@ -421,24 +436,25 @@ where
         io.piece.clear();
         if !handler.next_body_piece(&mut io.piece)? {
             client.end_body()?;
-            return send_in_body(stream, client, handler, io);
+            return send_or_recover(stream, client, handler, io);
         }
         if io.piece.is_empty() {
             continue;
         }
         client.send_body(&io.piece)?;
-        send_in_body(stream, client, handler, io)?;
+        send_or_recover(stream, client, handler, io)?;
         if client.wants_body() && !take_replies(stream, client, handler, io)? {
             return Ok(());
         }
     }
 }
 
-/// Sends what the machine has during the body. When the write fails (the
-/// server may have answered and closed: a refusal of the message, or
-/// `421`), reads what the server sent before and hands it to the machine,
-/// so the handler sees the server's reply; see [`run`].
-fn send_in_body<S, H>(
+/// Sends what the machine has. When the write fails (the server may have
+/// answered and closed: a `421`, a refusal of MAIL or of the message),
+/// reads what the server sent before and hands it to the machine, so the
+/// handler sees the server's reply; see [`run`]. After such a failure
+/// this returns `Ok` only when the session has ended.
+fn send_or_recover<S, H>(
     stream: &mut MaybeTls<S, rustls::ClientConnection>,
     client: &mut Client,
     handler: &mut H,
@@ -456,9 +472,15 @@ where
     }
 }
 
-/// The connection failed during the body (`error`): reads what the server
-/// sent before and hands it to the machine, so the handler sees the
-/// server's last reply; see [`run`] for the result.
+/// The connection failed (`error`: a write failed, or between body pieces
+/// the server closed or a read failed): reads what the server sent before
+/// and hands it to the machine, so the handler sees the server's last
+/// replies. Nothing more is sent: in the body, the body is ended first, so
+/// the machine takes the replies as the ones to the message; what the
+/// machine has to send (commands the handler asks for meanwhile) is
+/// dropped. The server's `220` to STARTTLS ends the look (there is no
+/// handshake to run, and the bytes after it are not replies). See [`run`]
+/// for the result.
 fn connection_lost<S, H>(
     stream: &mut MaybeTls<S, rustls::ClientConnection>,
     client: &mut Client,
@@ -471,23 +493,11 @@ where
     H: ClientHandler,
 {
     io.out.clear();
-    // The reply the server sent before it closed answers the message:
-    // end the body (nothing more is sent) so the machine reads it as the
-    // reply to the message. Refused when the machine already waits for a
-    // chunk reply.
-    if client.wants_body() {
-        let _ = client.end_body();
-    }
+    drop_unsent_tls(stream);
     let mut reported = false;
     for _ in 0..LAST_REPLY_READS {
-        if client.is_closed() {
-            break;
-        }
-        let (events, stop) = hand_replies(client, handler, io)?;
+        let (events, stop) = hand_replies(client, handler, io, Sending::Stopped)?;
         reported |= events;
-        // Nothing is sent any more: what the machine has is dropped.
-        client.poll_transmit(&mut io.out);
-        io.out.clear();
         if stop != Stop::NeedInput {
             break;
         }
@@ -501,15 +511,31 @@ where
             Err(_) => break,
         }
     }
-    if client.is_closed() && reported {
-        // The server's 421 closed the session: the run ends as after any
-        // 421 (the handler had `ServiceClosing`).
+    if client.is_closed() {
+        // A reply closed the session (the server's 421, which the handler
+        // had as `ServiceClosing`): the run ends as after any 421.
         return Ok(());
     }
     if reported {
         return Err(RunError::PeerClosed);
     }
     Err(error)
+}
+
+/// How many times [`drop_unsent_tls`] may take records from rustls.
+const UNSENT_ROUNDS: usize = 64;
+
+/// Drops the TLS records a failed write left unsent. rustls sends what it
+/// holds before each read, and would fail with the write's error again,
+/// so the replies that arrived before the failure could not be read.
+fn drop_unsent_tls<S: Transport>(stream: &mut MaybeTls<S, rustls::ClientConnection>) {
+    if let MaybeTls::Tls(tls) = stream {
+        for _ in 0..UNSENT_ROUNDS {
+            if !tls.conn.wants_write() || tls.conn.write_tls(&mut io::sink()).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 /// Between body pieces: reads the replies that have arrived without
@@ -562,14 +588,14 @@ where
     let mut go_on = true;
     // Bounded: each round consumes replies or stops.
     loop {
-        let (events, stop) = hand_replies(client, handler, io)?;
+        let (events, stop) = hand_replies(client, handler, io, Sending::On)?;
         // Pipelined chunks that are accepted give no event; any event
         // here (a refused chunk, 421) ends the body.
         go_on &= !events;
         if stop != Stop::Transmit {
             break;
         }
-        send(stream, client, io)?;
+        send_or_recover(stream, client, handler, io)?;
     }
     Ok(go_on && client.wants_body())
 }
@@ -581,24 +607,48 @@ enum Stop {
     NeedInput,
     /// The machine has something to send.
     Transmit,
-    /// Anything else (paused, closed).
+    /// Anything else (paused, closed, the server's 220 to STARTTLS).
     Other,
+}
+
+/// Whether [`hand_replies`] runs on a connection that can still send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    /// The caller sends what the machine has.
+    On,
+    /// The connection failed: nothing more is sent. The body is ended
+    /// (the replies then answer the message) and what the machine has to
+    /// send is dropped.
+    Stopped,
 }
 
 /// Hands the unconsumed replies to the machine, and every event it gives
 /// to the handler, until the machine gives something other than an
-/// event. Returns whether any event came, and where it stopped.
+/// event. The server's `220` to STARTTLS stops it too, and is not handed
+/// over (the handshake is the driver's). Returns whether any event came,
+/// and where it stopped.
 fn hand_replies<H: ClientHandler>(
     client: &mut Client,
     handler: &mut H,
     io: &mut Buffers,
+    sending: Sending,
 ) -> Result<(bool, Stop), RunError> {
     let mut events = false;
     // Bounded: each step consumes a reply or stops.
     loop {
+        if sending == Sending::Stopped {
+            // Refused when the machine already waits for a chunk's reply
+            // (BDAT): the replies then answer the chunks.
+            if client.wants_body() {
+                let _ = client.end_body();
+            }
+            client.poll_transmit(&mut io.out);
+            io.out.clear();
+        }
         let step = client.handle_input(io.unconsumed())?;
         let consumed = step.consumed;
         let stop = match step.outcome {
+            Outcome::Event(ClientEvent::StartTls) => Stop::Other,
             Outcome::Event(event) => {
                 events = true;
                 handler.on_event(client, event)?;
@@ -610,6 +660,10 @@ fn hand_replies<H: ClientHandler>(
             _ => Stop::Other,
         };
         io.start += consumed;
+        if sending == Sending::Stopped {
+            client.poll_transmit(&mut io.out);
+            io.out.clear();
+        }
         return Ok((events, stop));
     }
 }

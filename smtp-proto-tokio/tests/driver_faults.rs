@@ -15,7 +15,7 @@ use smtp_proto_tokio::client::{self, ClientHandler, RunOptions};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions, ServerHandler};
 use smtp_proto_tokio::smtp_proto::client::{
-    ChunkingPolicy, Client, ClientEvent, TlsPolicy, TransactionSummary, Verdict,
+    ChunkingPolicy, Client, ClientError, ClientEvent, TlsPolicy, TransactionSummary, Verdict,
 };
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession, UsageError};
 use smtp_proto_tokio::tls;
@@ -729,6 +729,43 @@ async fn a_server_that_closes_with_no_reply_ends_the_run_with_the_write_error() 
         other => panic!("{other:?}"),
     }
     assert_eq!((app.sender, app.closing), (None, None));
+}
+
+/// The look for replies after a failed write stops at the server's `220`
+/// to STARTTLS: what follows it before a handshake is plaintext injected
+/// into the session (RFC 3207 §5), refused as always, and never reaches
+/// the handler as a reply (here a forged `421`). The scripted server, over
+/// an in-memory stream of 8 octets, writes all that and closes without
+/// reading the client's EHLO, so that write fails.
+#[tokio::test]
+async fn plaintext_after_the_220_to_starttls_is_refused_after_a_failed_write() {
+    let (c, mut s) = tokio::io::duplex(8);
+    let server = tokio::spawn(async move {
+        s.write_all(
+            b"220 mx.example.net ready\r\n250-mx.example.net\r\n250 STARTTLS\r\n\
+              220 2.0.0 go ahead\r\n421 4.7.0 forged, closing\r\n",
+        )
+        .await
+        .expect("write");
+    });
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let mut app = Pieces::new(vec![b"body\r\n".to_vec()]);
+    let end = tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    join(server).await;
+    assert!(
+        matches!(
+            end,
+            Err(client::RunError::Client(ClientError::ResponseInjection))
+        ),
+        "{end:?}"
+    );
+    assert_eq!(app.closing, None);
+    assert!(!app.started);
 }
 
 /// A [`Pieces`] application that, at `Ready`, has the scripted server

@@ -1,0 +1,428 @@
+//! A server that answers and closes before the client's next command is
+//! written: the write fails, and the replies the server sent before it
+//! closed still reach the handler (a `421` as `ServiceClosing`, a refusal
+//! of MAIL as the sender's verdict). Over an in-memory scripted server, so
+//! the write fails at an exact point, and for TLS over a Unix socket pair.
+//! Every read is bounded.
+
+#[allow(dead_code, reason = "this binary uses only some of the helpers")]
+mod support;
+
+use support::{event_name, tls_configs, BOUND};
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+use std::time::Duration;
+
+use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
+use smtp_proto_blocking::smtp_proto::client::{
+    Client, ClientConfig, ClientError, ClientEvent, Envelope, TlsPolicy,
+};
+use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_blocking::Transport;
+
+fn other<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> io::Error {
+    io::Error::other(e)
+}
+
+/// A client application that sends one message to one recipient, then
+/// quits, and records every event it is told of.
+#[derive(Debug, Default)]
+struct OneMessage {
+    started: bool,
+    /// Each event's name, and the reply it carries as the server wrote it.
+    events: Vec<(String, Option<String>)>,
+}
+
+impl OneMessage {
+    /// The reply of the first event named `name`.
+    fn reply_of(&self, name: &str) -> Option<&str> {
+        self.events
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, reply)| reply.as_deref())
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.events.iter().map(|(n, _)| n.as_str()).collect()
+    }
+}
+
+impl ClientHandler for OneMessage {
+    fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
+        let reply = event
+            .reply()
+            .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
+        self.events.push((event_name(&event), reply));
+        match event {
+            ClientEvent::Ready if !self.started => {
+                self.started = true;
+                let from = Mailbox::parse("alice@example.net").map_err(other)?;
+                let to = Mailbox::parse("bob@example.com").map_err(other)?;
+                let envelope =
+                    Envelope::new(ReversePath::Mailbox(from)).recipient(ForwardPath::Mailbox(to));
+                client.send_mail(&envelope).map_err(other)
+            }
+            ClientEvent::Ready | ClientEvent::TransactionEnd(_) => client.quit().map_err(other),
+            _ => Ok(()),
+        }
+    }
+
+    fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
+        piece.extend_from_slice(b"Subject: t\r\n\r\nbody\r\n");
+        Ok(false)
+    }
+}
+
+fn client_config(tls: TlsPolicy) -> ClientConfig {
+    ClientConfig::new(Domain::new("client.test").expect("domain")).with_tls(tls)
+}
+
+/// What the scripted server has sent and read.
+#[derive(Debug, Default)]
+struct Wire {
+    /// What the server has sent and the client not yet read, as the pieces
+    /// that reads give one at a time.
+    to_client: VecDeque<Vec<u8>>,
+    from_client: Vec<u8>,
+    /// The replies to the client's next lines, in order.
+    script: VecDeque<&'static [u8]>,
+    closed: bool,
+}
+
+/// A scripted server as an in-memory transport. It starts with `sent`
+/// written (one piece per read), takes the client's bytes up to one line
+/// end per write, answers each line with the next reply of the script (an
+/// empty one: no reply), and closes once the script is done (at once for
+/// an empty script): reads then give what is left and the end of the
+/// stream, and writes fail with a broken pipe. A read with nothing to
+/// give while it is open is a read timeout.
+#[derive(Debug, Clone)]
+struct Scripted(Rc<RefCell<Wire>>);
+
+impl Scripted {
+    fn new(sent: &[&[u8]], script: &[&'static [u8]]) -> Self {
+        Scripted(Rc::new(RefCell::new(Wire {
+            to_client: sent.iter().map(|piece| piece.to_vec()).collect(),
+            script: script.iter().copied().collect(),
+            closed: script.is_empty(),
+            ..Wire::default()
+        })))
+    }
+
+    /// The lines the server read.
+    fn read_lines(&self) -> String {
+        String::from_utf8_lossy(&self.0.borrow().from_client).into_owned()
+    }
+}
+
+impl Read for Scripted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let wire = &mut *self.0.borrow_mut();
+        let Some(piece) = wire.to_client.front_mut() else {
+            if wire.closed {
+                return Ok(0);
+            }
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        let n = piece.len().min(buf.len());
+        buf[..n].copy_from_slice(&piece[..n]);
+        piece.drain(..n);
+        if piece.is_empty() {
+            wire.to_client.pop_front();
+        }
+        Ok(n)
+    }
+}
+
+impl Write for Scripted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let wire = &mut *self.0.borrow_mut();
+        if wire.closed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let n = buf
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(buf.len(), |i| i + 1);
+        wire.from_client.extend_from_slice(&buf[..n]);
+        if buf[..n].ends_with(b"\n") {
+            if let Some(reply) = wire.script.pop_front().filter(|r| !r.is_empty()) {
+                wire.to_client.push_back(reply.to_vec());
+            }
+            wire.closed = wire.script.is_empty();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for Scripted {
+    fn set_read_timeout(&mut self, _timeout: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A server offering PIPELINING that greets, answers EHLO, answers the
+/// client's MAIL line with `reply` (none when empty) and closes before the
+/// rest of the pipelined group (RCPT, DATA) is written, so that write
+/// fails. Returns how the run ended, the application, the machine and the
+/// lines the server read.
+fn server_answers_mail_and_closes(
+    reply: &'static [u8],
+) -> (Result<(), RunError>, OneMessage, Client, String) {
+    let server = Scripted::new(
+        &[b"220 mx.test ESMTP\r\n"],
+        &[b"250-mx.test\r\n250 PIPELINING\r\n", reply],
+    );
+    let mut app = OneMessage::default();
+    let mut client = Client::new(client_config(TlsPolicy::Off));
+    let end = run(
+        server.clone(),
+        &mut client,
+        &mut app,
+        &RunOptions::default(),
+    );
+    let lines = server.read_lines();
+    assert_eq!(
+        lines, "EHLO client.test\r\nMAIL FROM:<alice@example.net>\r\n",
+        "the server closed after MAIL"
+    );
+    (end, app, client, lines)
+}
+
+/// RFC 5321 §3.8: the `421` the server sent before it closed is the
+/// client's only diagnosis. The handler sees it as `ServiceClosing`, and
+/// the run ends as after any 421, not with the broken pipe of the write.
+#[test]
+fn the_421_to_pipelined_mail_of_a_server_that_closes_reaches_the_handler() {
+    let (end, app, client, _) =
+        server_answers_mail_and_closes(b"421 4.7.0 Too many connections, closing\r\n");
+    assert!(end.is_ok(), "{end:?}");
+    assert_eq!(
+        app.reply_of("ServiceClosing"),
+        Some("421 4.7.0 Too many connections, closing\r\n"),
+        "{app:?}"
+    );
+    assert_eq!(app.names().last(), Some(&"ServiceClosing"));
+    assert!(client.is_closed());
+}
+
+/// A refusal of MAIL before the close reaches the handler as the sender's
+/// verdict; the replies to RCPT and DATA never come, so the run ends with
+/// the close.
+#[test]
+fn the_554_to_pipelined_mail_of_a_server_that_closes_reaches_the_handler() {
+    let (end, app, client, _) = server_answers_mail_and_closes(b"554 5.7.1 Sender blocked\r\n");
+    assert!(matches!(end, Err(RunError::PeerClosed)), "{end:?}");
+    assert_eq!(
+        app.reply_of("Sender"),
+        Some("554 5.7.1 Sender blocked\r\n"),
+        "{app:?}"
+    );
+    assert_eq!(app.reply_of("ServiceClosing"), None);
+    assert!(!client.is_closed());
+}
+
+/// A server that closes with no reply: the run ends with the write's
+/// error, as it always did.
+#[test]
+fn a_server_that_closes_with_no_reply_ends_the_run_with_the_write_error() {
+    let (end, app, _, _) = server_answers_mail_and_closes(b"");
+    match end {
+        Err(RunError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::BrokenPipe),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(app.names(), ["Greeting", "Ready"]);
+}
+
+/// A server that greets, then sends `421` and closes before the client
+/// has written EHLO (shedding load): the EHLO write fails, and the 421
+/// read after it still reaches the handler.
+#[test]
+fn the_421_after_the_greeting_of_a_server_that_closes_reaches_the_handler() {
+    // The greeting comes in one read, the 421 in the next.
+    let server = Scripted::new(
+        &[
+            b"220 mx.test ESMTP\r\n",
+            b"421 4.7.0 Too many connections, closing\r\n",
+        ],
+        &[],
+    );
+    let mut app = OneMessage::default();
+    let mut client = Client::new(client_config(TlsPolicy::Off));
+    let end = run(
+        server.clone(),
+        &mut client,
+        &mut app,
+        &RunOptions::default(),
+    );
+    assert!(end.is_ok(), "{end:?}");
+    assert_eq!(app.names(), ["Greeting", "ServiceClosing"]);
+    assert!(client.is_closed());
+    assert_eq!(server.read_lines(), "");
+}
+
+/// The look for replies after a failed write stops at the server's `220`
+/// to STARTTLS: what follows it before a handshake is plaintext injected
+/// into the session (RFC 3207 §5), refused as always, and never reaches
+/// the handler as a reply (here a forged `421`).
+#[test]
+fn plaintext_after_the_220_to_starttls_is_refused_after_a_failed_write() {
+    let server = Scripted::new(
+        &[
+            b"220 mx.test ESMTP\r\n",
+            b"250-mx.test\r\n250 STARTTLS\r\n220 2.0.0 go ahead\r\n\
+              421 4.7.0 forged, closing\r\n",
+        ],
+        &[],
+    );
+    let mut app = OneMessage::default();
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let end = run(server, &mut client, &mut app, &RunOptions::default());
+    assert!(
+        matches!(end, Err(RunError::Client(ClientError::ResponseInjection))),
+        "{end:?}"
+    );
+    assert_eq!(app.names(), ["Greeting"]);
+}
+
+#[cfg(unix)]
+mod over_tls {
+    use super::*;
+
+    use std::os::unix::net::UnixStream;
+    use std::thread::{self, JoinHandle};
+
+    use smtp_proto_blocking::rustls;
+    use smtp_proto_blocking::rustls::pki_types::ServerName;
+
+    /// One end of a Unix socket pair as a transport.
+    struct Unix(UnixStream);
+
+    impl Read for Unix {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+
+    impl Write for Unix {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.write(buf)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            self.0.flush()
+        }
+    }
+
+    impl Transport for Unix {
+        fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+            self.0.set_read_timeout(timeout)
+        }
+
+        fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+            self.0.set_write_timeout(timeout)
+        }
+
+        fn write_timeout(&self) -> io::Result<Option<Duration>> {
+            self.0.write_timeout()
+        }
+    }
+
+    type ServerTls = rustls::StreamOwned<rustls::ServerConnection, UnixStream>;
+
+    /// Reads one line, byte by byte (bounded); returns it.
+    fn read_line(stream: &mut impl Read) -> String {
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        for _ in 0..1000 {
+            if line.ends_with(b"\n") {
+                break;
+            }
+            let n = stream.read(&mut byte).expect("read");
+            assert!(n > 0, "closed in a line");
+            line.push(byte[0]);
+        }
+        String::from_utf8_lossy(&line).into_owned()
+    }
+
+    /// A [`OneMessage`] application that, at `Ready`, has the scripted
+    /// server (the thread `server`, which returns its end of the
+    /// connection over TLS) send `last` and close, before it asks for the
+    /// transaction: so the client's MAIL is written after the close.
+    struct ServerEndsAtReady {
+        app: OneMessage,
+        server: Option<JoinHandle<ServerTls>>,
+        last: &'static [u8],
+    }
+
+    impl ClientHandler for ServerEndsAtReady {
+        fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
+            if matches!(event, ClientEvent::Ready) {
+                if let Some(server) = self.server.take() {
+                    let mut tls = server.join().expect("server thread");
+                    tls.write_all(self.last)?;
+                    tls.conn.send_close_notify();
+                    tls.flush()?;
+                }
+            }
+            self.app.on_event(client, event)
+        }
+
+        fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
+            self.app.next_body_piece(piece)
+        }
+    }
+
+    /// After STARTTLS, a server that sends `421` and closes (with
+    /// close_notify) before the client writes MAIL: the write fails, and
+    /// the 421 is still read through TLS (what the failed write left in
+    /// TLS's buffer is not sent again first) and reaches the handler.
+    #[test]
+    fn a_421_is_read_over_tls_after_a_failed_write() {
+        let (server_tls, client_tls) = tls_configs();
+        let (ours, mut theirs) = UnixStream::pair().expect("socket pair");
+        ours.set_read_timeout(Some(BOUND)).expect("timeout");
+        theirs.set_read_timeout(Some(BOUND)).expect("timeout");
+        let server = thread::spawn(move || {
+            theirs.write_all(b"220 mx.test ESMTP\r\n").expect("write");
+            assert_eq!(read_line(&mut theirs), "EHLO client.test\r\n");
+            theirs
+                .write_all(b"250-mx.test\r\n250 STARTTLS\r\n")
+                .expect("write");
+            assert_eq!(read_line(&mut theirs), "STARTTLS\r\n");
+            theirs.write_all(b"220 2.0.0 go ahead\r\n").expect("write");
+            let conn = rustls::ServerConnection::new(server_tls).expect("server connection");
+            let mut tls = rustls::StreamOwned::new(conn, theirs);
+            assert_eq!(read_line(&mut tls), "EHLO client.test\r\n");
+            tls.write_all(b"250-mx.test\r\n250 PIPELINING\r\n")
+                .expect("write");
+            tls.flush().expect("flush");
+            tls
+        });
+        let mut options = RunOptions::default();
+        options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+        let mut client = Client::new(client_config(TlsPolicy::Required));
+        let mut handler = ServerEndsAtReady {
+            app: OneMessage::default(),
+            server: Some(server),
+            last: b"421 4.3.2 mx.test shutting down\r\n",
+        };
+        let end = run(Unix(ours), &mut client, &mut handler, &options);
+        assert!(end.is_ok(), "{end:?}");
+        assert!(handler.server.is_none(), "the server was ended at Ready");
+        assert_eq!(
+            handler.app.reply_of("ServiceClosing"),
+            Some("421 4.3.2 mx.test shutting down\r\n"),
+            "{:?}",
+            handler.app
+        );
+        assert!(client.is_closed() && client.is_tls());
+    }
+}
