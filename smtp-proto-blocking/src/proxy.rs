@@ -57,7 +57,7 @@ pub fn read_proxy_header_with<S: Transport>(
     timeout: Duration,
     config: &ProxyConfig,
 ) -> Result<ProxyHeader<'static>, ProxyReadError> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::transport::instant_after(Instant::now(), timeout);
     let mut buf = Vec::new();
     loop {
         let want = match decode_with(&buf, config)? {

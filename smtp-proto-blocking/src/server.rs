@@ -44,7 +44,7 @@ use smtp_proto::session::Outcome;
 use smtp_proto::status::ReplyCode;
 
 use crate::client::is_timeout;
-use crate::transport::{is_write_timeout, on_write_timeout, MaybeTls, Transport};
+use crate::transport::{instant_after, is_write_timeout, on_write_timeout, MaybeTls, Transport};
 use crate::StartTlsError;
 
 /// The application's side of a server connection.
@@ -210,17 +210,6 @@ impl From<SessionError> for ServeError {
 /// How long to wait for the client when the session names no timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
-/// When a wait of `wait` from `now` ends: at least a millisecond, so a
-/// zero timeout still lets the driver read what has arrived, and a wait
-/// too long to be an `Instant` (`Duration::MAX` for "no timeout") ends
-/// in a hundred years.
-fn wait_until(now: Instant, wait: Duration) -> Instant {
-    let wait = wait.max(Duration::from_millis(1));
-    now.checked_add(wait)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
-        .unwrap_or(now)
-}
-
 /// Runs one server connection to its end. The session must already be
 /// greeted or refused.
 ///
@@ -378,7 +367,8 @@ where
                 // The wait starts now, after the replies went out, unless
                 // it already runs for a command that has not ended.
                 let wait = session.timeout().unwrap_or(DEFAULT_WAIT);
-                let mut until = *deadline.get_or_insert_with(|| wait_until(Instant::now(), wait));
+                let mut until =
+                    *deadline.get_or_insert_with(|| instant_after(Instant::now(), wait));
                 if let Some(session_end) = session_end {
                     until = until.min(session_end);
                 }

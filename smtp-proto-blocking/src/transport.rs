@@ -238,7 +238,7 @@ where
         let write_timeout = sock.write_timeout().ok();
         let mut timed = Deadline {
             sock: &mut sock,
-            deadline: Instant::now() + timeout,
+            deadline: instant_after(Instant::now(), timeout),
             bound_writes: write_timeout.is_some(),
         };
         let mut done = Ok(());
@@ -277,6 +277,17 @@ impl<S> Deadline<'_, S> {
             .filter(|d| !d.is_zero())
             .ok_or_else(timed_out)
     }
+}
+
+/// When a wait of `wait` from `now` ends: at least a millisecond, so a
+/// zero timeout still lets the driver read what has arrived, and a wait
+/// too long to be an `Instant` (`Duration::MAX` for "no timeout") ends
+/// in a hundred years.
+pub(crate) fn instant_after(now: Instant, wait: Duration) -> Instant {
+    let wait = wait.max(Duration::from_millis(1));
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 fn timed_out() -> io::Error {

@@ -538,3 +538,25 @@ fn silent_server_ends_the_client_handshake_after_its_timeout() {
     assert_eq!(got.first(), Some(&TLS_HANDSHAKE), "a ClientHello: {got:?}");
     assert!(submitter.events.is_empty(), "{:?}", submitter.events);
 }
+
+/// A handshake timeout too long to be an `Instant` (`Duration::MAX`, for
+/// "no limit") means no limit, on the server and on the client: the
+/// message goes through instead of the driver's clock overflowing.
+#[test]
+fn handshake_timeouts_too_long_for_the_clock_mean_no_limit() {
+    let (server_tls, client_tls) = tls_configs();
+    let mut options = serve_options(server_tls);
+    options.handshake_timeout = Duration::MAX;
+    let mut config = implicit_server_config();
+    config.auth_mechanisms = vec![SaslMechanism::Plain];
+    let (addr, server) = spawn_server(config, options, submission());
+    let mut run_opts = run_options(client_tls);
+    run_opts.handshake_timeout = Duration::MAX;
+    let (result, submitter) = submit_to(addr, &run_opts);
+    let (end, submission) = server.join().expect("server thread");
+
+    result.expect("client run");
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert_eq!(submitter.delivered, [0]);
+    assert_eq!(submission.seen.message, BODY);
+}

@@ -250,6 +250,30 @@ fn write_wait(session: &ServerSession) -> Duration {
         .unwrap_or(session.config().timeouts.server)
 }
 
+/// The wait for the client ran out (the session's timeout, or
+/// [`ServeOptions::session_timeout`]): sends what the session has queued
+/// and its `421 4.4.2`, within the write timeout. `buf` must be compacted
+/// (the flush reads into it while it writes).
+async fn end_timed_out<S>(
+    stream: &mut S,
+    session: &mut ServerSession,
+    out: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
+    cap: usize,
+    peer: PeerState,
+) -> Result<ServeEnd, ServeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    session.timed_out();
+    session.poll_transmit(out);
+    let wait = write_wait(session);
+    match flush_within(stream, out, buf, cap, peer, wait).await {
+        Err(e) if is_write_timeout(&e) => Err(e.into()),
+        _ => Ok(ServeEnd::TimedOut),
+    }
+}
+
 /// Before closing on the application's error: sends what the session
 /// has queued, then `421 4.3.0` (RFC 5321 §3.8, RFC 3463 X.3.0 "other or
 /// undefined mail system status"), without reading and within the
@@ -537,18 +561,9 @@ where
                     Some(Err(e)) if is_peer_gone(&e) => break Ok(ServeEnd::PeerClosed),
                     Some(Err(e)) => break Err(e.into()),
                     None => {
-                        session.timed_out();
-                        session.poll_transmit(&mut out);
                         compact(&mut buf, &mut start);
-                        let wait = write_wait(session);
-                        if let Err(e) =
-                            flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await
-                        {
-                            if is_write_timeout(&e) {
-                                break Err(e.into());
-                            }
-                        }
-                        break Ok(ServeEnd::TimedOut);
+                        break end_timed_out(&mut stream, session, &mut out, &mut buf, cap, peer)
+                            .await;
                     }
                 }
                 continue;
@@ -563,6 +578,12 @@ where
                     Err(e) if is_peer_gone(&e) => break Ok(ServeEnd::PeerClosed),
                     Err(e) => break Err(e.into()),
                 };
+                // The flush read what came meanwhile, so the session may
+                // never run out of input: the connection's time is checked
+                // here too.
+                if session_end.is_some_and(|end| Instant::now() >= end) {
+                    break end_timed_out(&mut stream, session, &mut out, &mut buf, cap, peer).await;
+                }
                 continue;
             }
             Outcome::Paused => {
