@@ -27,12 +27,12 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use smtp_proto::client::{Client, ClientError, ClientEvent, Outcome};
 
-use crate::transport::{is_write_timeout, on_write_timeout, MaybeTls, Transport};
+use crate::transport::{instant_after, is_write_timeout, on_write_timeout, MaybeTls, Transport};
 use crate::StartTlsError;
 
 /// The application's side of a client connection.
@@ -197,20 +197,30 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// When a write fails because the server closed the connection (any
 /// write: EHLO, STARTTLS, AUTH, the pipelined MAIL / RCPT / DATA group, a
 /// piece of the body or its end, BDAT, QUIT), the driver reads what the
-/// server sent before (a bounded number of reads, each within the
-/// machine's timeout; over TLS too) and hands it to the machine, and the
-/// handler gets the events the machine makes of it; nothing more is sent
-/// (commands the handler asks for meanwhile are dropped). So a server
-/// that answers `421 4.7.0 Too many connections, closing` and closes
-/// before the client's next write is seen as
-/// [`ClientEvent::ServiceClosing`] (RFC 5321 §3.8), not as a broken pipe.
-/// In the body, the body is ended first, so the handler sees the server's
-/// reply as the message's verdict (RFC 5321 §4.2.5). The run then ends
-/// with `Ok(())` if a reply ended the session (a `421`, as after any
-/// `421`), with [`RunError::PeerClosed`] after other replies (a `554` to
-/// MAIL, a `552` to the message), and with the write's [`RunError::Io`]
-/// if no reply came. The server's `220` to STARTTLS ends the look: what
+/// server sent before and hands it to the machine, and the handler gets
+/// the events the machine makes of it; nothing more is sent (commands the
+/// handler asks for meanwhile are dropped). So a server that answers
+/// `421 4.7.0 Too many connections, closing` and closes before the
+/// client's next write is seen as [`ClientEvent::ServiceClosing`]
+/// (RFC 5321 §3.8), not as a broken pipe. In the body, the body is ended
+/// first, so the handler sees the server's reply as the message's verdict
+/// (RFC 5321 §4.2.5). The run then ends with `Ok(())` if a reply ended
+/// the session (a `421`, as after any `421`), with
+/// [`RunError::PeerClosed`] after other replies (a `554` to MAIL, a `552`
+/// to the message), and with the write's [`RunError::Io`] if the handler
+/// was told of no reply. The server's `220` to STARTTLS ends the look
+/// (the event is the driver's, and the handler does not see it): what
 /// follows it before a handshake is never taken as a reply.
+///
+/// That look takes at most 2 seconds in all, or the machine's timeout for
+/// the reply it waits for if that is shorter: one deadline bounds all its
+/// reads (at most 16), over TLS each read as a whole, however many socket
+/// reads rustls needs for a record. The server has closed or reset the
+/// connection, so what it sent before has already arrived; a peer that
+/// keeps its side open and sends nothing, or trickles a TLS record,
+/// cannot hold the run longer. Between BDAT pieces, a server seen to close (over TLS
+/// also without close_notify) is handled the same way, and the run ends
+/// with [`RunError::PeerClosed`] if the handler was told of no reply.
 ///
 /// Each write may wait as long as the machine's timeout for the phase it
 /// belongs to (the last one it named while it names none), as each read
@@ -392,12 +402,33 @@ impl Buffers {
 
     /// One read after the unconsumed bytes; returns what `read` returned.
     fn read<R: Read>(&mut self, stream: &mut R) -> io::Result<usize> {
+        self.read_with(|room| stream.read(room))
+    }
+
+    /// One read after the unconsumed bytes, done by `deadline` however
+    /// many socket reads it takes (over TLS, rustls reads until it has a
+    /// whole record; see [`MaybeTls::read_by`]); returns what the read
+    /// returned.
+    fn read_by<S: Transport>(
+        &mut self,
+        stream: &mut MaybeTls<S, rustls::ClientConnection>,
+        deadline: Instant,
+    ) -> io::Result<usize> {
+        self.read_with(|room| stream.read_by(room, deadline))
+    }
+
+    /// Gives `read` the room after the unconsumed bytes, and keeps what it
+    /// read.
+    fn read_with(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         self.compact();
         let want = self.end + self.read_size;
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }
-        let n = stream.read(&mut self.buf[self.end..want])?;
+        let n = read(&mut self.buf[self.end..want])?;
         self.end += n.min(self.read_size);
         Ok(n)
     }
@@ -413,6 +444,14 @@ const POLL_LIMIT: usize = 64 * 1024;
 /// How many reads the look for the server's last reply after a failed
 /// write may make.
 const LAST_REPLY_READS: usize = 16;
+
+/// The longest the look for the server's last replies after a failed
+/// write may take, all its reads together (less when the machine's
+/// timeout is shorter). The server has closed or reset the connection by
+/// then, so what it sent before has already arrived: the bound only stops
+/// a peer that keeps the connection open, or trickles a TLS record, from
+/// holding the run.
+const LAST_REPLY_WAIT: Duration = Duration::from_secs(2);
 
 /// Writes body pieces while the machine takes them: to the end of the
 /// message, to a BDAT chunk that must be answered before the next one
@@ -479,8 +518,9 @@ where
 /// the machine takes the replies as the ones to the message; what the
 /// machine has to send (commands the handler asks for meanwhile) is
 /// dropped. The server's `220` to STARTTLS ends the look (there is no
-/// handshake to run, and the bytes after it are not replies). See [`run`]
-/// for the result.
+/// handshake to run, and the bytes after it are not replies). All the
+/// look's reads end by one deadline, [`LAST_REPLY_WAIT`] away at most.
+/// See [`run`] for the result.
 fn connection_lost<S, H>(
     stream: &mut MaybeTls<S, rustls::ClientConnection>,
     client: &mut Client,
@@ -495,19 +535,26 @@ where
     io.out.clear();
     drop_unsent_tls(stream);
     let mut reported = false;
+    // One deadline for the whole look, set before its first read (once
+    // the body is ended, so the machine's timeout is the one for the reply
+    // it waits for).
+    let mut deadline = None;
     for _ in 0..LAST_REPLY_READS {
         let (events, stop) = hand_replies(client, handler, io, Sending::Stopped)?;
         reported |= events;
         if stop != Stop::NeedInput {
             break;
         }
-        if stream.set_read_timeout(Some(read_wait(client))).is_err() {
-            break;
-        }
-        match io.read(stream) {
+        let by = *deadline.get_or_insert_with(|| {
+            instant_after(Instant::now(), read_wait(client).min(LAST_REPLY_WAIT))
+        });
+        match io.read_by(stream, by) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // Out of time, TLS ended without close_notify
+            // (`UnexpectedEof`), or the connection failed: what the server
+            // sent before has been read.
             Err(_) => break,
         }
     }
@@ -572,6 +619,12 @@ where
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if is_timeout(&e) => break,
+            // TLS ended without close_notify: the server closed, as in
+            // the session loop.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                closed = true;
+                break;
+            }
             Err(e) => {
                 failed = Some(e);
                 break;

@@ -1,9 +1,10 @@
 //! A server that answers and closes before the client's next command is
 //! written: the write fails, and the replies the server sent before it
 //! closed still reach the handler (a `421` as `ServiceClosing`, a refusal
-//! of MAIL as the sender's verdict). Over an in-memory scripted server, so
-//! the write fails at an exact point, and for TLS over a Unix socket pair.
-//! Every read is bounded.
+//! of MAIL as the sender's verdict), and a server that keeps the
+//! connection open cannot hold the run. Over an in-memory scripted server,
+//! so the write fails at an exact point, and over a Unix socket pair for
+//! TLS and for peers that keep the connection open. Every read is bounded.
 
 #[allow(dead_code, reason = "this binary uses only some of the helpers")]
 mod support;
@@ -115,6 +116,13 @@ impl Scripted {
     /// The lines the server read.
     fn read_lines(&self) -> String {
         String::from_utf8_lossy(&self.0.borrow().from_client).into_owned()
+    }
+
+    /// What the server sent and the client never read.
+    fn unread(&self) -> String {
+        let wire = self.0.borrow();
+        let unread: Vec<u8> = wire.to_client.iter().flatten().copied().collect();
+        String::from_utf8_lossy(&unread).into_owned()
     }
 }
 
@@ -269,11 +277,47 @@ fn the_421_after_the_greeting_of_a_server_that_closes_reaches_the_handler() {
 }
 
 /// The look for replies after a failed write stops at the server's `220`
-/// to STARTTLS: what follows it before a handshake is plaintext injected
-/// into the session (RFC 3207 §5), refused as always, and never reaches
+/// to STARTTLS, when the read that brings it ends with it: the event is
+/// the driver's (there is no handshake to run on a failed connection), so
+/// the handler does not see it and was told of no reply, and the run ends
+/// with the write's error. What the server sends after the 220 (here a
+/// forged `421`, in a later read) is never read, let alone taken as a
+/// reply.
+#[test]
+fn the_220_to_starttls_ends_the_look_for_replies_after_a_failed_write() {
+    let server = Scripted::new(
+        &[
+            b"220 mx.test ESMTP\r\n",
+            b"250-mx.test\r\n250 STARTTLS\r\n220 2.0.0 go ahead\r\n",
+            b"421 4.7.0 forged, closing\r\n",
+        ],
+        &[],
+    );
+    let mut app = OneMessage::default();
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let end = run(
+        server.clone(),
+        &mut client,
+        &mut app,
+        &RunOptions::default(),
+    );
+    match end {
+        Err(RunError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::BrokenPipe),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(app.names(), ["Greeting"]);
+    assert!(!client.is_closed());
+    assert_eq!(server.unread(), "421 4.7.0 forged, closing\r\n");
+    // The EHLO write failed: the server took nothing.
+    assert_eq!(server.read_lines(), "");
+}
+
+/// Bytes after the server's `220` to STARTTLS in the same read are
+/// plaintext injected into the session (RFC 3207 §5): after a failed
+/// write too, the machine refuses them as always, and they never reach
 /// the handler as a reply (here a forged `421`).
 #[test]
-fn plaintext_after_the_220_to_starttls_is_refused_after_a_failed_write() {
+fn plaintext_in_the_read_of_the_220_to_starttls_is_refused_after_a_failed_write() {
     let server = Scripted::new(
         &[
             b"220 mx.test ESMTP\r\n",
@@ -292,46 +336,82 @@ fn plaintext_after_the_220_to_starttls_is_refused_after_a_failed_write() {
     assert_eq!(app.names(), ["Greeting"]);
 }
 
+/// Over a Unix socket pair: TLS, and peers that keep the connection open.
 #[cfg(unix)]
-mod over_tls {
+mod over_sockets {
     use super::*;
 
+    use std::net::Shutdown;
     use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
     use std::thread::{self, JoinHandle};
 
     use smtp_proto_blocking::rustls;
     use smtp_proto_blocking::rustls::pki_types::ServerName;
+    use smtp_proto_blocking::smtp_proto::client::ChunkingPolicy;
 
-    /// One end of a Unix socket pair as a transport.
-    struct Unix(UnixStream);
+    /// One end of a Unix socket pair as a transport. Once `fail_writes` is
+    /// set, its writes fail with a broken pipe, as after the server reset
+    /// the connection, while its reads go on from the socket: so a write
+    /// fails at an exact point while the peer holds the connection open.
+    struct Unix {
+        sock: UnixStream,
+        fail_writes: Arc<AtomicBool>,
+    }
+
+    impl Unix {
+        /// The transport, and its switch for failing writes.
+        fn new(sock: UnixStream) -> (Self, Arc<AtomicBool>) {
+            let fail_writes = Arc::new(AtomicBool::new(false));
+            let unix = Unix {
+                sock,
+                fail_writes: Arc::clone(&fail_writes),
+            };
+            (unix, fail_writes)
+        }
+
+        fn check_write(&self) -> io::Result<()> {
+            if self.fail_writes.load(Ordering::SeqCst) {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            Ok(())
+        }
+    }
 
     impl Read for Unix {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.0.read(buf)
+            self.sock.read(buf)
         }
     }
 
     impl Write for Unix {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.write(buf)
+            self.check_write()?;
+            self.sock.write(buf)
         }
 
         fn flush(&mut self) -> io::Result<()> {
-            self.0.flush()
+            self.check_write()?;
+            self.sock.flush()
         }
     }
 
     impl Transport for Unix {
         fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-            self.0.set_read_timeout(timeout)
+            self.sock.set_read_timeout(timeout)
         }
 
         fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-            self.0.set_write_timeout(timeout)
+            self.sock.set_write_timeout(timeout)
         }
 
         fn write_timeout(&self) -> io::Result<Option<Duration>> {
-            self.0.write_timeout()
+            self.sock.write_timeout()
+        }
+
+        fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+            self.sock.set_nonblocking(nonblocking)
         }
     }
 
@@ -352,24 +432,66 @@ mod over_tls {
         String::from_utf8_lossy(&line).into_owned()
     }
 
-    /// A [`OneMessage`] application that, at `Ready`, has the scripted
-    /// server (the thread `server`, which returns its end of the
-    /// connection over TLS) send `last` and close, before it asks for the
-    /// transaction: so the client's MAIL is written after the close.
-    struct ServerEndsAtReady {
-        app: OneMessage,
-        server: Option<JoinHandle<ServerTls>>,
-        last: &'static [u8],
+    /// A socket pair whose ends both have a read timeout of [`BOUND`].
+    fn socket_pair() -> (UnixStream, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().expect("socket pair");
+        ours.set_read_timeout(Some(BOUND)).expect("timeout");
+        theirs.set_read_timeout(Some(BOUND)).expect("timeout");
+        (ours, theirs)
     }
 
-    impl ClientHandler for ServerEndsAtReady {
+    /// The scripted server's side up to the handshake after STARTTLS and
+    /// the EHLO over TLS, which it answers with `ehlo_reply`; returns the
+    /// connection over TLS.
+    fn serve_past_starttls(
+        mut theirs: UnixStream,
+        server_tls: Arc<rustls::ServerConfig>,
+        ehlo_reply: &[u8],
+    ) -> ServerTls {
+        theirs.write_all(b"220 mx.test ESMTP\r\n").expect("write");
+        assert_eq!(read_line(&mut theirs), "EHLO client.test\r\n");
+        theirs
+            .write_all(b"250-mx.test\r\n250 STARTTLS\r\n")
+            .expect("write");
+        assert_eq!(read_line(&mut theirs), "STARTTLS\r\n");
+        theirs.write_all(b"220 2.0.0 go ahead\r\n").expect("write");
+        let conn = rustls::ServerConnection::new(server_tls).expect("server connection");
+        let mut tls = rustls::StreamOwned::new(conn, theirs);
+        assert_eq!(read_line(&mut tls), "EHLO client.test\r\n");
+        tls.write_all(ehlo_reply).expect("write");
+        tls.flush().expect("flush");
+        tls
+    }
+
+    fn tls_options(client_tls: Arc<rustls::ClientConfig>) -> RunOptions {
+        let mut options = RunOptions::default();
+        options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+        options
+    }
+
+    /// A [`OneMessage`] application that runs `at_ready` once, at the
+    /// first `Ready`, before it asks for the transaction: so what
+    /// `at_ready` does to the connection comes before the client's MAIL is
+    /// written.
+    struct AtReady<F> {
+        app: OneMessage,
+        at_ready: Option<F>,
+    }
+
+    impl<F: FnOnce() -> io::Result<()>> AtReady<F> {
+        fn new(at_ready: F) -> Self {
+            AtReady {
+                app: OneMessage::default(),
+                at_ready: Some(at_ready),
+            }
+        }
+    }
+
+    impl<F: FnOnce() -> io::Result<()>> ClientHandler for AtReady<F> {
         fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
             if matches!(event, ClientEvent::Ready) {
-                if let Some(server) = self.server.take() {
-                    let mut tls = server.join().expect("server thread");
-                    tls.write_all(self.last)?;
-                    tls.conn.send_close_notify();
-                    tls.flush()?;
+                if let Some(at_ready) = self.at_ready.take() {
+                    at_ready()?;
                 }
             }
             self.app.on_event(client, event)
@@ -380,6 +502,26 @@ mod over_tls {
         }
     }
 
+    /// Runs the client over `transport` on a thread, so that a run that
+    /// hangs fails the test: returns how the run ended and the handler, or
+    /// panics when the run has not ended within [`BOUND`] (many times what
+    /// it should take).
+    fn run_on_a_thread<H: ClientHandler + Send + 'static>(
+        transport: Unix,
+        mut client: Client,
+        mut handler: H,
+        options: RunOptions,
+    ) -> (Result<(), RunError>, H) {
+        let (done, ended) = mpsc::channel();
+        thread::spawn(move || {
+            let end = run(transport, &mut client, &mut handler, &options);
+            let _ = done.send((end, handler));
+        });
+        ended
+            .recv_timeout(BOUND)
+            .expect("the run ends within the bound of the look for replies")
+    }
+
     /// After STARTTLS, a server that sends `421` and closes (with
     /// close_notify) before the client writes MAIL: the write fails, and
     /// the 421 is still read through TLS (what the failed write left in
@@ -387,36 +529,26 @@ mod over_tls {
     #[test]
     fn a_421_is_read_over_tls_after_a_failed_write() {
         let (server_tls, client_tls) = tls_configs();
-        let (ours, mut theirs) = UnixStream::pair().expect("socket pair");
-        ours.set_read_timeout(Some(BOUND)).expect("timeout");
-        theirs.set_read_timeout(Some(BOUND)).expect("timeout");
+        let (ours, theirs) = socket_pair();
         let server = thread::spawn(move || {
-            theirs.write_all(b"220 mx.test ESMTP\r\n").expect("write");
-            assert_eq!(read_line(&mut theirs), "EHLO client.test\r\n");
-            theirs
-                .write_all(b"250-mx.test\r\n250 STARTTLS\r\n")
-                .expect("write");
-            assert_eq!(read_line(&mut theirs), "STARTTLS\r\n");
-            theirs.write_all(b"220 2.0.0 go ahead\r\n").expect("write");
-            let conn = rustls::ServerConnection::new(server_tls).expect("server connection");
-            let mut tls = rustls::StreamOwned::new(conn, theirs);
-            assert_eq!(read_line(&mut tls), "EHLO client.test\r\n");
-            tls.write_all(b"250-mx.test\r\n250 PIPELINING\r\n")
-                .expect("write");
-            tls.flush().expect("flush");
-            tls
+            serve_past_starttls(theirs, server_tls, b"250-mx.test\r\n250 PIPELINING\r\n")
         });
-        let mut options = RunOptions::default();
-        options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
         let mut client = Client::new(client_config(TlsPolicy::Required));
-        let mut handler = ServerEndsAtReady {
-            app: OneMessage::default(),
-            server: Some(server),
-            last: b"421 4.3.2 mx.test shutting down\r\n",
-        };
-        let end = run(Unix(ours), &mut client, &mut handler, &options);
+        let mut handler = AtReady::new(move || {
+            let mut tls = server.join().expect("server thread");
+            tls.write_all(b"421 4.3.2 mx.test shutting down\r\n")?;
+            tls.conn.send_close_notify();
+            tls.flush()
+        });
+        let (transport, _) = Unix::new(ours);
+        let end = run(
+            transport,
+            &mut client,
+            &mut handler,
+            &tls_options(client_tls),
+        );
         assert!(end.is_ok(), "{end:?}");
-        assert!(handler.server.is_none(), "the server was ended at Ready");
+        assert!(handler.at_ready.is_none(), "the server was ended at Ready");
         assert_eq!(
             handler.app.reply_of("ServiceClosing"),
             Some("421 4.3.2 mx.test shutting down\r\n"),
@@ -424,5 +556,184 @@ mod over_tls {
             handler.app
         );
         assert!(client.is_closed() && client.is_tls());
+    }
+
+    /// A server that keeps the connection open and sends nothing after the
+    /// client's write failed (the pipelined MAIL group here, while the
+    /// machine's timeout for the reply to MAIL is its default, minutes):
+    /// the look for its last replies is bounded in all, short of the
+    /// machine's timeout, and the run ends with the write's error.
+    #[test]
+    fn a_silent_server_holding_the_connection_open_does_not_hold_the_look_for_replies() {
+        let (ours, mut theirs) = socket_pair();
+        let (release, released) = mpsc::channel::<()>();
+        let server = thread::spawn(move || {
+            theirs.write_all(b"220 mx.test ESMTP\r\n").expect("write");
+            assert_eq!(read_line(&mut theirs), "EHLO client.test\r\n");
+            theirs
+                .write_all(b"250-mx.test\r\n250 PIPELINING\r\n")
+                .expect("write");
+            // Holds the connection open, sending nothing, until the test
+            // is done with it (bounded).
+            let _ = released.recv_timeout(BOUND + BOUND);
+        });
+        let (transport, fail_writes) = Unix::new(ours);
+        let handler = AtReady::new(move || {
+            fail_writes.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        let client = Client::new(client_config(TlsPolicy::Off));
+        let (end, handler) = run_on_a_thread(transport, client, handler, RunOptions::default());
+        let _ = release.send(());
+        server.join().expect("server thread");
+        match end {
+            Err(RunError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::BrokenPipe),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(handler.app.names(), ["Greeting", "Ready"]);
+    }
+
+    /// Over TLS, a server that keeps the connection open after the client's
+    /// write failed and trickles the bytes of a TLS record that never
+    /// completes, each well within the machine's timeout: rustls would go
+    /// on reading for the record, but the one deadline of the look bounds
+    /// its reads together, and the run ends with the write's error.
+    #[test]
+    fn a_server_trickling_a_tls_record_does_not_hold_the_look_for_replies() {
+        let (server_tls, client_tls) = tls_configs();
+        let (ours, theirs) = socket_pair();
+        let server = thread::spawn(move || {
+            serve_past_starttls(theirs, server_tls, b"250-mx.test\r\n250 PIPELINING\r\n")
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (hand_over, handed) = mpsc::channel::<ServerTls>();
+        let trickler = thread::spawn({
+            let stop = Arc::clone(&stop);
+            move || {
+                let Ok(mut tls) = handed.recv_timeout(BOUND) else {
+                    return 0;
+                };
+                // The header of an application-data record of 16384 bytes,
+                // then its bytes one at a time: 3000 of them at most, far
+                // from the whole record, for a minute at most.
+                let mut sent = 0;
+                if tls.sock.write_all(&[0x17, 0x03, 0x03, 0x40, 0x00]).is_err() {
+                    return sent;
+                }
+                for _ in 0..3000 {
+                    if stop.load(Ordering::SeqCst) || tls.sock.write_all(&[0]).is_err() {
+                        break;
+                    }
+                    sent += 1;
+                    thread::sleep(Duration::from_millis(20));
+                }
+                sent
+            }
+        });
+        let (transport, fail_writes) = Unix::new(ours);
+        let handler = AtReady::new(move || {
+            let tls = server.join().expect("server thread");
+            fail_writes.store(true, Ordering::SeqCst);
+            hand_over
+                .send(tls)
+                .map_err(|_| other("the trickler is gone"))
+        });
+        let client = Client::new(client_config(TlsPolicy::Required));
+        let (end, handler) = run_on_a_thread(transport, client, handler, tls_options(client_tls));
+        stop.store(true, Ordering::SeqCst);
+        let sent = trickler.join().expect("trickler thread");
+        match end {
+            Err(RunError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::BrokenPipe),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(handler.app.names(), ["Greeting", "Ready"]);
+        assert!(sent < 3000, "the run outlasted the trickle");
+    }
+
+    /// A [`OneMessage`] application whose message comes in two pieces (two
+    /// BDAT chunks); before it gives the second one, it tells the scripted
+    /// server (the thread `server`) to go on (`go`), waits for it to be
+    /// done and keeps its end of the connection.
+    struct TwoPieces {
+        app: OneMessage,
+        pieces: usize,
+        go: mpsc::Sender<()>,
+        server: Option<JoinHandle<ServerTls>>,
+        kept: Option<ServerTls>,
+    }
+
+    impl ClientHandler for TwoPieces {
+        fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
+            self.app.on_event(client, event)
+        }
+
+        fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
+            self.pieces += 1;
+            match self.pieces {
+                1 => piece.extend_from_slice(b"Subject: t\r\n\r\n"),
+                2 => {
+                    if let Some(server) = self.server.take() {
+                        self.go.send(()).map_err(|_| other("the server is gone"))?;
+                        self.kept = Some(server.join().expect("server thread"));
+                    }
+                    piece.extend_from_slice(b"body\r\n");
+                }
+                _ => return Ok(false),
+            }
+            Ok(true)
+        }
+    }
+
+    /// Over TLS, a server that ends its side of the connection without
+    /// close_notify between BDAT chunks (after the first one is sent, before
+    /// the second), without a reply to either, and still takes the
+    /// client's bytes: the read after the second chunk sees the
+    /// close (rustls' `UnexpectedEof`), and the run ends with `PeerClosed`,
+    /// as the server's close does anywhere else.
+    #[test]
+    fn a_tls_close_without_close_notify_between_bdat_chunks_ends_the_run_as_peer_closed() {
+        let (server_tls, client_tls) = tls_configs();
+        let (ours, theirs) = socket_pair();
+        let (go, wait) = mpsc::channel();
+        let server = thread::spawn(move || {
+            let mut tls = serve_past_starttls(
+                theirs,
+                server_tls,
+                b"250-mx.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+            );
+            assert_eq!(read_line(&mut tls), "MAIL FROM:<alice@example.net>\r\n");
+            assert_eq!(read_line(&mut tls), "RCPT TO:<bob@example.com>\r\n");
+            tls.write_all(b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n")
+                .expect("write");
+            tls.flush().expect("flush");
+            assert_eq!(read_line(&mut tls), "BDAT 14\r\n");
+            wait.recv_timeout(BOUND).expect("told to go on");
+            // No close_notify: the socket's write side just ends.
+            tls.sock.shutdown(Shutdown::Write).expect("shutdown");
+            tls
+        });
+        let config = client_config(TlsPolicy::Required).with_chunking(ChunkingPolicy::Prefer);
+        let mut client = Client::new(config);
+        let mut handler = TwoPieces {
+            app: OneMessage::default(),
+            pieces: 0,
+            go,
+            server: Some(server),
+            kept: None,
+        };
+        let (transport, _) = Unix::new(ours);
+        let end = run(
+            transport,
+            &mut client,
+            &mut handler,
+            &tls_options(client_tls),
+        );
+        assert!(matches!(end, Err(RunError::PeerClosed)), "{end:?}");
+        assert!(handler.kept.is_some(), "the second piece was asked for");
+        assert_eq!(handler.pieces, 2, "the body stopped at the close");
+        assert_eq!(
+            handler.app.names(),
+            ["Greeting", "Ready", "Sender", "Recipient", "SendBody"]
+        );
     }
 }

@@ -30,6 +30,8 @@ struct Pieces {
     next: usize,
     started: bool,
     send_body_events: usize,
+    /// Whether the handler was given `StartTls` (the driver's own event).
+    starttls: bool,
     delivered: Option<bool>,
     closing: Option<String>,
     /// The server's reply to MAIL, as it wrote it.
@@ -46,6 +48,7 @@ impl Pieces {
             next: 0,
             started: false,
             send_body_events: 0,
+            starttls: false,
             delivered: None,
             closing: None,
             sender: None,
@@ -73,6 +76,10 @@ impl ClientHandler for Pieces {
             ClientEvent::Ready => client.quit(),
             ClientEvent::SendBody => {
                 self.send_body_events += 1;
+                Ok(())
+            }
+            ClientEvent::StartTls => {
+                self.starttls = true;
                 Ok(())
             }
             ClientEvent::Sender { reply, .. } => {
@@ -732,11 +739,51 @@ async fn a_server_that_closes_with_no_reply_ends_the_run_with_the_write_error() 
 }
 
 /// The look for replies after a failed write stops at the server's `220`
-/// to STARTTLS: what follows it before a handshake is plaintext injected
-/// into the session (RFC 3207 §5), refused as always, and never reaches
-/// the handler as a reply (here a forged `421`). The scripted server, over
-/// an in-memory stream of 8 octets, writes all that and closes without
-/// reading the client's EHLO, so that write fails.
+/// to STARTTLS, when it is the last of what the server sent: the event is
+/// the driver's (there is no handshake to run on a failed connection), so
+/// the handler does not see it and was told of no reply, and the run ends
+/// with the write's error. The scripted server, over an in-memory stream
+/// of 8 octets, sends the greeting, its answer to EHLO and the 220, and
+/// closes without reading the client's EHLO, so that write fails. (The
+/// driver reads what has arrived before it hands any of it to the
+/// machine, so plaintext after the 220 is always in the same input as the
+/// 220; see the next test.)
+#[tokio::test]
+async fn the_220_to_starttls_ends_the_look_for_replies_after_a_failed_write() {
+    let (c, mut s) = tokio::io::duplex(8);
+    let server = tokio::spawn(async move {
+        s.write_all(
+            b"220 mx.example.net ready\r\n250-mx.example.net\r\n250 STARTTLS\r\n\
+              220 2.0.0 go ahead\r\n",
+        )
+        .await
+        .expect("write");
+    });
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let mut app = Pieces::new(vec![b"body\r\n".to_vec()]);
+    let end = tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    join(server).await;
+    match end {
+        Err(client::RunError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe),
+        other => panic!("{other:?}"),
+    }
+    assert!(!app.starttls, "the handler was given StartTls");
+    assert_eq!(app.closing, None);
+    assert!(!app.started);
+    assert!(!client.is_closed());
+}
+
+/// Bytes after the server's `220` to STARTTLS in the input that holds it
+/// are plaintext injected into the session (RFC 3207 §5): after a failed
+/// write too, the machine refuses them as always, and they never reach
+/// the handler as a reply (here a forged `421`). The scripted server,
+/// over an in-memory stream of 8 octets, writes all that and closes
+/// without reading the client's EHLO, so that write fails.
 #[tokio::test]
 async fn plaintext_after_the_220_to_starttls_is_refused_after_a_failed_write() {
     let (c, mut s) = tokio::io::duplex(8);
@@ -765,7 +812,7 @@ async fn plaintext_after_the_220_to_starttls_is_refused_after_a_failed_write() {
         "{end:?}"
     );
     assert_eq!(app.closing, None);
-    assert!(!app.started);
+    assert!(!app.started && !app.starttls);
 }
 
 /// A [`Pieces`] application that, at `Ready`, has the scripted server
