@@ -276,9 +276,9 @@ fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
 /// run then ends with `Ok(())` if a reply ended the session (a `421`, as
 /// after any `421`), with [`RunError::PeerClosed`] after other replies (a
 /// `554` to MAIL, a `552` to the message), and with the write's error
-/// ([`RunError::Io`]) if no reply came. The server's `220` to STARTTLS
-/// ends the look: what follows it before a handshake is never taken as a
-/// reply. A write that timed out ends the run with [`RunError::TimedOut`]
+/// ([`RunError::Io`]) if the handler was told of no reply. The server's
+/// `220` to STARTTLS ends the look (the handler does not see it): what
+/// follows it before a handshake is never taken as a reply. A write that timed out ends the run with [`RunError::TimedOut`]
 /// at once.
 ///
 /// # Implicit TLS
