@@ -188,14 +188,7 @@ fn server_answers_mail_and_closes(
         &[b"220 mx.test ESMTP\r\n"],
         &[b"250-mx.test\r\n250 PIPELINING\r\n", reply],
     );
-    let mut app = OneMessage::default();
-    let mut client = Client::new(client_config(TlsPolicy::Off));
-    let end = run(
-        server.clone(),
-        &mut client,
-        &mut app,
-        &RunOptions::default(),
-    );
+    let (end, app, client) = run_scripted(&server, TlsPolicy::Off);
     let lines = server.read_lines();
     assert_eq!(
         lines, "EHLO client.test\r\nMAIL FROM:<alice@example.net>\r\n",
@@ -207,6 +200,20 @@ fn server_answers_mail_and_closes(
 /// RFC 5321 §3.8: the `421` the server sent before it closed is the
 /// client's only diagnosis. The handler sees it as `ServiceClosing`, and
 /// the run ends as after any 421, not with the broken pipe of the write.
+/// Runs a [`OneMessage`] client with `tls` against `server`; returns how
+/// the run ended, the handler and the machine.
+fn run_scripted(server: &Scripted, tls: TlsPolicy) -> (Result<(), RunError>, OneMessage, Client) {
+    let mut app = OneMessage::default();
+    let mut client = Client::new(client_config(tls));
+    let end = run(
+        server.clone(),
+        &mut client,
+        &mut app,
+        &RunOptions::default(),
+    );
+    (end, app, client)
+}
+
 #[test]
 fn the_421_to_pipelined_mail_of_a_server_that_closes_reaches_the_handler() {
     let (end, app, client, _) =
@@ -262,14 +269,7 @@ fn the_421_after_the_greeting_of_a_server_that_closes_reaches_the_handler() {
         ],
         &[],
     );
-    let mut app = OneMessage::default();
-    let mut client = Client::new(client_config(TlsPolicy::Off));
-    let end = run(
-        server.clone(),
-        &mut client,
-        &mut app,
-        &RunOptions::default(),
-    );
+    let (end, app, client) = run_scripted(&server, TlsPolicy::Off);
     assert!(end.is_ok(), "{end:?}");
     assert_eq!(app.names(), ["Greeting", "ServiceClosing"]);
     assert!(client.is_closed());
@@ -293,14 +293,7 @@ fn the_220_to_starttls_ends_the_look_for_replies_after_a_failed_write() {
         ],
         &[],
     );
-    let mut app = OneMessage::default();
-    let mut client = Client::new(client_config(TlsPolicy::Required));
-    let end = run(
-        server.clone(),
-        &mut client,
-        &mut app,
-        &RunOptions::default(),
-    );
+    let (end, app, client) = run_scripted(&server, TlsPolicy::Required);
     match end {
         Err(RunError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::BrokenPipe),
         other => panic!("{other:?}"),

@@ -356,6 +356,13 @@ where
         }
         last_wait
     };
+    // What a failed write ends the run with: the replies the server sent
+    // before it closed, handed to the machine (see `after_write_error`).
+    macro_rules! after_failed_write {
+        ($error:expr) => {
+            after_write_error(&mut stream, &mut buf, start, cap, client, handler, $error).await
+        };
+    }
     let result = 'session: loop {
         let step = match client.handle_input(&buf[start..]) {
             Ok(step) => step,
@@ -426,16 +433,7 @@ where
                         // The server may have answered and closed (552,
                         // 421): its reply comes before the error.
                         Err(e) => {
-                            break 'session after_write_error(
-                                &mut stream,
-                                &mut buf,
-                                start,
-                                cap,
-                                client,
-                                handler,
-                                e,
-                            )
-                            .await;
+                            break 'session after_failed_write!(e);
                         }
                     }
                     if !more {
@@ -479,16 +477,7 @@ where
                                 {
                                     Ok(p) => peer = p,
                                     Err(e) => {
-                                        break 'session after_write_error(
-                                            &mut stream,
-                                            &mut buf,
-                                            start,
-                                            cap,
-                                            client,
-                                            handler,
-                                            e,
-                                        )
-                                        .await;
+                                        break 'session after_failed_write!(e);
                                     }
                                 }
                             }
@@ -511,16 +500,7 @@ where
                     if let Err(e) =
                         flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await
                     {
-                        break after_write_error(
-                            &mut stream,
-                            &mut buf,
-                            start,
-                            cap,
-                            client,
-                            handler,
-                            e,
-                        )
-                        .await;
+                        break after_failed_write!(e);
                     }
                 }
                 if client.is_closed() {
@@ -541,16 +521,7 @@ where
                         // to the greeting or to MAIL): its reply comes
                         // before the error.
                         Err(e) => {
-                            break after_write_error(
-                                &mut stream,
-                                &mut buf,
-                                start,
-                                cap,
-                                client,
-                                handler,
-                                e,
-                            )
-                            .await;
+                            break after_failed_write!(e);
                         }
                     }
                     if buf.len() > held {
@@ -585,16 +556,7 @@ where
                 if !out.is_empty() {
                     if let Err(e) = write_within(&mut stream, &mut out, write_wait(client)).await {
                         start += consumed;
-                        break after_write_error(
-                            &mut stream,
-                            &mut buf,
-                            start,
-                            cap,
-                            client,
-                            handler,
-                            e,
-                        )
-                        .await;
+                        break after_failed_write!(e);
                     }
                 }
                 break Ok(());
@@ -609,16 +571,7 @@ where
                 match flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await {
                     Ok(p) => peer = p,
                     Err(e) => {
-                        break after_write_error(
-                            &mut stream,
-                            &mut buf,
-                            start,
-                            cap,
-                            client,
-                            handler,
-                            e,
-                        )
-                        .await;
+                        break after_failed_write!(e);
                     }
                 }
                 continue;

@@ -115,17 +115,35 @@ impl ClientHandler for Pieces {
 }
 
 /// Runs the client driver over `stream` with default options, bounded.
-async fn run_bounded(
-    stream: TcpStream,
+async fn run_bounded<S>(
+    stream: S,
     client: &mut Client,
     app: &mut Pieces,
-) -> Result<(), client::RunError> {
+) -> Result<(), client::RunError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     tokio::time::timeout(
         BOUND,
         client::run(stream, client, app, &RunOptions::default()),
     )
     .await
     .expect("bounded")
+}
+
+/// [`run_bounded`] of a client with `tls` that sends one short body;
+/// returns how the run ended, the handler and the machine.
+async fn run_one_body<S>(
+    stream: S,
+    tls: TlsPolicy,
+) -> (Result<(), client::RunError>, Pieces, Client)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let mut client = Client::new(client_config(tls));
+    let mut app = Pieces::new(vec![b"body\r\n".to_vec()]);
+    let end = run_bounded(stream, &mut client, &mut app).await;
+    (end, app, client)
 }
 
 /// A scripted server's replies, all at once, to a client without
@@ -676,14 +694,7 @@ async fn server_answers_mail_and_closes(
         }
         got
     });
-    let mut client = Client::new(client_config(TlsPolicy::Off));
-    let mut app = Pieces::new(vec![b"body\r\n".to_vec()]);
-    let end = tokio::time::timeout(
-        BOUND,
-        client::run(c, &mut client, &mut app, &RunOptions::default()),
-    )
-    .await
-    .expect("bounded");
+    let (end, app, client) = run_one_body(c, TlsPolicy::Off).await;
     let got = join(server).await;
     // The server closed before it had the whole group.
     assert!(
@@ -759,14 +770,7 @@ async fn the_220_to_starttls_ends_the_look_for_replies_after_a_failed_write() {
         .await
         .expect("write");
     });
-    let mut client = Client::new(client_config(TlsPolicy::Required));
-    let mut app = Pieces::new(vec![b"body\r\n".to_vec()]);
-    let end = tokio::time::timeout(
-        BOUND,
-        client::run(c, &mut client, &mut app, &RunOptions::default()),
-    )
-    .await
-    .expect("bounded");
+    let (end, app, client) = run_one_body(c, TlsPolicy::Required).await;
     join(server).await;
     match end {
         Err(client::RunError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe),
@@ -795,14 +799,7 @@ async fn plaintext_after_the_220_to_starttls_is_refused_after_a_failed_write() {
         .await
         .expect("write");
     });
-    let mut client = Client::new(client_config(TlsPolicy::Required));
-    let mut app = Pieces::new(vec![b"body\r\n".to_vec()]);
-    let end = tokio::time::timeout(
-        BOUND,
-        client::run(c, &mut client, &mut app, &RunOptions::default()),
-    )
-    .await
-    .expect("bounded");
+    let (end, app, _) = run_one_body(c, TlsPolicy::Required).await;
     join(server).await;
     assert!(
         matches!(
