@@ -239,3 +239,84 @@ async fn timeouts_too_long_for_the_clock_mean_no_limit() {
     assert!(text.ends_with("221 2.0.0 Bye\r\n"), "{text:?}");
     assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
 }
+
+/// A client stream that always has more pipelined `NOOP`s ready to read
+/// and takes the server's replies slowly: 4 KiB a second. The server
+/// never runs out of input (each write it waits on reads more), so only
+/// `session_timeout`, checked after such writes too, can end it.
+struct NoopFlood {
+    offset: usize,
+    /// The next write waits for this.
+    next_write: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl tokio::io::AsyncRead for NoopFlood {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        const LINE: &[u8] = b"NOOP\r\n";
+        while buf.remaining() > 0 {
+            let byte = LINE[self.offset % LINE.len()];
+            buf.put_slice(&[byte]);
+            self.offset += 1;
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for NoopFlood {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Some(sleep) = self.next_write.as_mut() {
+            std::task::ready!(std::future::Future::poll(sleep.as_mut(), cx));
+        }
+        self.next_write = Some(Box::pin(tokio::time::sleep(Duration::from_secs(1))));
+        std::task::Poll::Ready(Ok(buf.len().min(4096)))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// `session_timeout` ends a session that never waits for input: the
+/// client pipelines commands without end and reads the replies just fast
+/// enough that no write times out.
+#[tokio::test(start_paused = true)]
+async fn session_timeout_ends_a_client_that_always_has_more_commands() {
+    let mut config = ServerConfig::new("mx.example.net");
+    config.timeouts.server = TIMEOUT;
+    let mut session = ServerSession::new(config).expect("session");
+    session.greet().expect("greet");
+    let mut options = ServeOptions::default();
+    options.session_timeout = Some(Duration::from_secs(30));
+    let stream = NoopFlood {
+        offset: 0,
+        next_write: None,
+    };
+    let started = tokio::time::Instant::now();
+    let end = tokio::time::timeout(
+        Duration::from_secs(600),
+        serve(stream, &mut session, &mut Recorder::default(), &options),
+    )
+    .await
+    .expect("session_timeout ended the session");
+    assert!(matches!(end, Ok(ServeEnd::TimedOut)), "{end:?}");
+    // Within the limit, plus at most one write's wait.
+    assert!(started.elapsed() <= Duration::from_secs(30) + TIMEOUT);
+}
