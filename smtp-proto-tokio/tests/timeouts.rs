@@ -240,11 +240,12 @@ async fn timeouts_too_long_for_the_clock_mean_no_limit() {
     assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
 }
 
-/// A client stream that always has more pipelined `NOOP`s ready to read
-/// and takes the server's replies slowly: 4 KiB a second. The server
-/// never runs out of input (each write it waits on reads more), so only
-/// `session_timeout`, checked after such writes too, can end it.
+/// A client stream that always has more pipelined copies of `line` ready
+/// to read and takes the server's replies slowly: 4 KiB a second. The
+/// server never runs out of input (each write it waits on reads more), so
+/// only `session_timeout`, checked after such writes too, can end it.
 struct NoopFlood {
+    line: &'static [u8],
     offset: usize,
     /// The next write waits for this.
     next_write: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
@@ -256,9 +257,8 @@ impl tokio::io::AsyncRead for NoopFlood {
         _: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        const LINE: &[u8] = b"NOOP\r\n";
         while buf.remaining() > 0 {
-            let byte = LINE[self.offset % LINE.len()];
+            let byte = self.line[self.offset % self.line.len()];
             buf.put_slice(&[byte]);
             self.offset += 1;
         }
@@ -296,27 +296,33 @@ impl tokio::io::AsyncWrite for NoopFlood {
 
 /// `session_timeout` ends a session that never waits for input: the
 /// client pipelines commands without end and reads the replies just fast
-/// enough that no write times out.
+/// enough that no write times out. Short `NOOP`s make replies pile up
+/// (the session stops to have them sent); long ones make few replies, so
+/// the server waits for the client's next bytes after each write.
 #[tokio::test(start_paused = true)]
 async fn session_timeout_ends_a_client_that_always_has_more_commands() {
-    let mut config = ServerConfig::new("mx.example.net");
-    config.timeouts.server = TIMEOUT;
-    let mut session = ServerSession::new(config).expect("session");
-    session.greet().expect("greet");
-    let mut options = ServeOptions::default();
-    options.session_timeout = Some(Duration::from_secs(30));
-    let stream = NoopFlood {
-        offset: 0,
-        next_write: None,
-    };
-    let started = tokio::time::Instant::now();
-    let end = tokio::time::timeout(
-        Duration::from_secs(600),
-        serve(stream, &mut session, &mut Recorder::default(), &options),
-    )
-    .await
-    .expect("session_timeout ended the session");
-    assert!(matches!(end, Ok(ServeEnd::TimedOut)), "{end:?}");
-    // Within the limit, plus at most one write's wait.
-    assert!(started.elapsed() <= Duration::from_secs(30) + TIMEOUT);
+    let long_noop: &'static [u8] = format!("NOOP {}\r\n", "x".repeat(900)).leak().as_bytes();
+    for line in [&b"NOOP\r\n"[..], long_noop] {
+        let mut config = ServerConfig::new("mx.example.net");
+        config.timeouts.server = TIMEOUT;
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut options = ServeOptions::default();
+        options.session_timeout = Some(Duration::from_secs(30));
+        let stream = NoopFlood {
+            line,
+            offset: 0,
+            next_write: None,
+        };
+        let started = tokio::time::Instant::now();
+        let end = tokio::time::timeout(
+            Duration::from_secs(600),
+            serve(stream, &mut session, &mut Recorder::default(), &options),
+        )
+        .await
+        .expect("session_timeout ended the session");
+        assert!(matches!(end, Ok(ServeEnd::TimedOut)), "{end:?}");
+        // Within the limit, plus at most one write's wait.
+        assert!(started.elapsed() <= Duration::from_secs(30) + TIMEOUT);
+    }
 }
