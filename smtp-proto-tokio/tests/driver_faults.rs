@@ -95,7 +95,7 @@ impl ClientHandler for Pieces {
                 self.summary = Some(summary);
                 client.quit()
             }
-            ClientEvent::ServiceClosing { reply } => {
+            ClientEvent::ServiceClosing { reply, .. } => {
                 self.closing = Some(String::from_utf8_lossy(reply.as_bytes()).into_owned());
                 Ok(())
             }

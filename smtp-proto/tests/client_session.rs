@@ -307,6 +307,83 @@ fn starttls_refused_required_quits_opportunistic_goes_on() {
     assert!(run.summaries[0].all_delivered());
 }
 
+/// Opportunistic TLS against a server that does not offer STARTTLS: the
+/// application hears it (to log it, or to report it) before `Ready`, and
+/// the session goes on in plain text. After a HELO fallback too.
+#[test]
+fn starttls_not_offered_opportunistic_reports_it_and_goes_on() {
+    let s = script(&[GREET, &ehlo(&["PIPELINING"]), OK, OK, "354 go\r\n", OK, BYE]);
+    let run = run_split_invariant(config(), &Actor::new(vec![job()]), &[&s]);
+    assert_eq!(run.events[1], "TlsUnavailable { reply: None }");
+    assert_eq!(run.events[2], "Ready");
+    assert!(run.summaries[0].all_delivered());
+    assert!(!run.wire_str().contains("STARTTLS"));
+
+    let s = script(&[
+        GREET,
+        "502 5.5.1 EHLO not implemented\r\n",
+        OK,
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let run = run_split_invariant(config(), &Actor::new(vec![job()]), &[&s]);
+    assert_eq!(run.events[1], "TlsUnavailable { reply: None }");
+    assert_eq!(run.events[2], "Ready");
+    assert!(run
+        .wire_str()
+        .starts_with("EHLO client.example.net\r\nHELO client.example.net\r\n"));
+    assert!(run.summaries[0].all_delivered());
+
+    // With TLS off, nothing is reported.
+    let s = script(&[GREET, &ehlo(&["PIPELINING"]), BYE]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![]), &[&s]);
+    assert!(!run.has_event("TlsUnavailable"));
+}
+
+/// Each ehlo-line stands alone: a capability line that is not UTF-8, or a
+/// first line without a domain, does not cost the STARTTLS offered on
+/// another line (a silent downgrade to plain text).
+#[test]
+fn a_bad_ehlo_line_does_not_hide_starttls() {
+    for reply in [
+        &b"250-mx.example.org\r\n250-X-NOTE caf\xe9\r\n250-PIPELINING\r\n250 STARTTLS\r\n"[..],
+        b"250-\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+        b"250-mx\xff.example.org\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+    ] {
+        let mut first = GREET.as_bytes().to_vec();
+        first.extend_from_slice(reply);
+        first.extend_from_slice(b"220 2.0.0 go ahead\r\n");
+        let second = script(&[&ehlo(&["PIPELINING"]), BYE]);
+        let cfg = config().with_tls(TlsPolicy::Required);
+        let run = run_split_invariant(cfg, &Actor::new(vec![]), &[&first, &second]);
+        assert_eq!(
+            run.wire_str(),
+            "EHLO client.example.net\r\nSTARTTLS\r\n<TLS>EHLO client.example.net\r\nQUIT\r\n",
+            "{}",
+            String::from_utf8_lossy(reply)
+        );
+        assert!(!run.has_event("TlsUnavailable"));
+    }
+    // The capabilities read from such a reply.
+    let input = b"220 mx\r\n250-mx.example.org\r\n250-X-NOTE caf\xe9\r\n250 SIZE 1000\r\n";
+    let mut c = Client::new(plain());
+    let mut buf = &input[..];
+    until_idle(&mut c, &mut buf);
+    let caps = c.capabilities().unwrap();
+    assert_eq!(caps.invalid_lines(), 1);
+    assert_eq!(caps.max_size(), Some(1000));
+    let input = b"220 mx\r\n250-\r\n250 SIZE 1000\r\n";
+    let mut c = Client::new(plain());
+    let mut buf = &input[..];
+    until_idle(&mut c, &mut buf);
+    let caps = c.capabilities().unwrap();
+    assert_eq!(caps.domain(), "");
+    assert_eq!(caps.max_size(), Some(1000));
+}
+
 #[test]
 fn starttls_off_never_sends_it() {
     let s = script(&[GREET, &ehlo(&["STARTTLS"]), BYE]);
@@ -1111,9 +1188,53 @@ fn service_closing_mid_transaction_ends_the_session() {
         "421 4.4.2 timeout, closing\r\n",
     ]);
     let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
+    // The 421 carries the transaction's summary: nothing delivered, the
+    // recipient to retry later.
     assert!(run.events.last().unwrap().starts_with("ServiceClosing"));
+    assert!(!run.has_event("TransactionEnd"));
+    assert_eq!(run.summaries.len(), 1);
+    let sum = &run.summaries[0];
+    assert_eq!(sum.sender, Some(Verdict::Success));
+    assert_eq!(sum.recipients[0].verdict(), Verdict::RetryLater);
+    assert_eq!(sum.delivered().count(), 0);
     assert!(run.closed);
     assert!(!run.wire_str().contains("QUIT"));
+
+    // With no transaction in progress, a 421 carries no summary.
+    let s = script(&[GREET, &ehlo(&["PIPELINING"]), "421 4.3.2 shutting down\r\n"]);
+    let mut actor = Actor::new(vec![]);
+    actor.quit = false;
+    let run = run_split_invariant(plain(), &actor, &[&s]);
+    assert!(run.events.last().unwrap().ends_with("transaction: None }"));
+    assert!(run.summaries.is_empty());
+}
+
+/// LMTP (RFC 2033 §4.2): each recipient's reply after the body is final.
+/// A 421 after the first one must not lose it: the summary says recipient
+/// 0 has the message, so a retry goes to recipient 1 only.
+#[test]
+fn lmtp_421_after_a_partial_delivery_keeps_the_delivered_recipient() {
+    let s = script(&[
+        "220 lmtp.example.org LMTP\r\n",
+        &ehlo(&["PIPELINING"]),
+        OK,
+        OK,
+        OK,
+        "354 go\r\n",
+        "250 2.0.0 <a> delivered\r\n",
+        "421 4.3.2 shutting down\r\n",
+    ]);
+    let j = Job::new("a@x.org", &["a@y.org", "b@y.org"], &[b"hi\r\n"]);
+    let cfg = plain().with_protocol(Protocol::Lmtp);
+    let run = run_split_invariant(cfg, &Actor::new(vec![j]), &[&s]);
+    let n = run.events.len();
+    assert!(run.events[n - 2].starts_with("Message { recipient: Some(0)"));
+    assert!(run.events[n - 1].starts_with("ServiceClosing"));
+    assert_eq!(run.summaries.len(), 1);
+    let sum = &run.summaries[0];
+    assert_eq!(sum.delivered().collect::<Vec<_>>(), [0]);
+    assert_eq!(sum.recipients[1].verdict(), Verdict::RetryLater);
+    assert!(run.closed);
 }
 
 // ----- BDAT -----
@@ -1576,6 +1697,44 @@ fn auth_initial_response_too_long_for_the_line_waits_for_334() {
     assert!("AUTH XOAUTH2 ".len() + lines[i + 1].len() + 2 > 12_288);
     assert!(lines[i + 1].starts_with("dXNlcj11QGV4YW1wbGUub3JnAWF1dGg9QmVhcmVy"));
     assert!(run.has_event("Authenticated"));
+}
+
+/// RFC 7628 §3.2.3: after a delayed initial response, the server's error
+/// challenge still gets the empty response (XOAUTH2) or %x01
+/// (OAUTHBEARER), so the server's failure reply is what the caller sees,
+/// not a 501 to a cancel.
+#[test]
+fn oauth_error_challenge_after_a_delayed_initial_response_gets_its_answer() {
+    let token = "t".repeat(9180);
+    for (caps, forced, answer) in [
+        ("AUTH XOAUTH2", None, ""),
+        ("AUTH OAUTHBEARER", Some(SaslMechanism::OAuthBearer), "AQ=="),
+    ] {
+        let run = auth_run(
+            caps,
+            AuthCredentials::oauth2("u@example.org", token.as_str()),
+            forced,
+            &[
+                "334 \r\n",
+                "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n",
+                "535 5.7.8 token expired\r\n",
+                BYE,
+            ],
+        );
+        let w = run.wire_str();
+        let lines: Vec<&str> = w.split("\r\n").collect();
+        let i = lines.iter().position(|l| *l == caps).unwrap();
+        assert!(lines[i + 1].len() > 12_000, "{caps}");
+        assert_eq!(lines[i + 2], answer, "{caps}");
+        assert_eq!(lines[i + 3], "QUIT", "{caps}");
+        assert!(
+            run.events
+                .iter()
+                .any(|e| e.starts_with("AuthFailed") && e.contains("535")),
+            "{caps}: {:?}",
+            run.events
+        );
+    }
 }
 
 #[test]

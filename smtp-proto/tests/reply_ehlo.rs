@@ -350,7 +350,7 @@ fn refusals_and_bad_first_lines_are_errors() {
         Err(EhloError::MissingDomain)
     );
     assert_eq!(
-        EhloReply::parse(&reply(b"250-mx\r\n250 X-\xff\xfe\r\n")),
+        EhloReply::parse(&reply(b"250-m\xffx\r\n250 STARTTLS\r\n")),
         Err(EhloError::InvalidUtf8)
     );
     let mut decoder = ReplyDecoder::new();
@@ -364,6 +364,29 @@ fn refusals_and_bad_first_lines_are_errors() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Each ehlo-line stands alone (RFC 5321 §4.1.1.1): a capability line
+/// that is not UTF-8 is skipped and counted, and the others still count.
+#[test]
+fn a_capability_line_that_is_not_utf8_costs_only_itself() {
+    let wire = b"250-mx.example.org hi\r\n250-X-NOTE caf\xe9\r\n250-PIPELINING\r\n250-X-\xff\xfe\r\n250 STARTTLS\r\n";
+    for ehlo in [
+        EhloReply::parse(&reply(wire)).unwrap(),
+        match ReplyDecoder::new().decode_ehlo(wire) {
+            Ok(EhloDecoded::Reply { ehlo, .. }) => ehlo.unwrap(),
+            other => panic!("{other:?}"),
+        },
+    ] {
+        assert_eq!(ehlo.domain(), "mx.example.org");
+        assert!(ehlo.has(Extension::StartTls) && ehlo.has(Extension::Pipelining));
+        assert_eq!(ehlo.invalid_lines(), 2);
+        assert_eq!(ehlo.unknown_count(), 0);
+        let caps: Vec<String> = ehlo.capabilities().map(|c| c.to_string()).collect();
+        assert_eq!(caps, ["PIPELINING", "STARTTLS"]);
+    }
+    let clean = EhloReply::parse(&reply(b"250-mx\r\n250 STARTTLS\r\n")).unwrap();
+    assert_eq!(clean.invalid_lines(), 0);
 }
 
 #[test]

@@ -144,6 +144,21 @@ pub fn check(ehlo: &EhloReply<'_>, reply: &Reply<'_>) {
         .count();
     assert_eq!(ehlo.unknown_count(), unknown);
     assert_eq!(ehlo.unknown().count(), unknown);
+    // Every capability line with text is walked, or counted as not UTF-8.
+    let lines_with_text = reply
+        .as_bytes()
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter(|l| {
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            l.get(4..).is_some_and(|t| t.iter().any(|b| !ws(b)))
+        })
+        .count();
+    assert_eq!(
+        ehlo.capabilities().count() + ehlo.invalid_lines(),
+        lines_with_text,
+        "capability lines lost"
+    );
     for m in ehlo.auth_mechanisms() {
         assert!(
             ehlo.supports_auth(m),

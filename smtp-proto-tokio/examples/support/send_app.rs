@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use smtp_proto::client::{
     AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientEvent, Envelope, Protocol,
-    TlsPolicy,
+    TlsPolicy, TransactionSummary,
 };
 use smtp_proto::command::{BodyType, Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::reply::Reply;
@@ -178,14 +178,25 @@ impl Sender {
                 }
             }
             ClientEvent::TransactionEnd(summary) => {
-                self.delivered =
-                    Some(summary.all_delivered() && summary.recipients.len() == self.to.len());
+                self.record(&summary);
                 self.start(client)?;
             }
-            ClientEvent::ServiceClosing { reply } => println!("session: CLOSING {}", show(&reply)),
+            ClientEvent::ServiceClosing { reply, transaction } => {
+                println!("session: CLOSING {}", show(&reply));
+                // A message cut short by the 421: delivered only if every
+                // recipient already had it (LMTP).
+                if let Some(summary) = transaction {
+                    self.record(&summary);
+                }
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// Records a transaction's result in `delivered`.
+    fn record(&mut self, summary: &TransactionSummary) {
+        self.delivered = Some(summary.all_delivered() && summary.recipients.len() == self.to.len());
     }
 
     /// The next piece of the message, or `false` at its end.

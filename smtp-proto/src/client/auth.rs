@@ -233,7 +233,7 @@ pub(crate) struct Exchange {
     pub(crate) mechanism: SaslMechanism,
     credentials: AuthCredentials,
     login: Option<LoginClient>,
-    /// Responses sent after 334 challenges.
+    /// 334 challenges answered (a delayed initial response not counted).
     answered: u8,
     pub(crate) cancel_requested: bool,
     pub(crate) cancelled: bool,
@@ -387,10 +387,14 @@ impl Exchange {
             None
         } else if let Some(initial) = self.delayed_initial.take() {
             // RFC 4954 §4: the response that did not fit on the AUTH line.
+            // It is the initial response, not an answer to a challenge, so
+            // it is not counted: an XOAUTH2 or OAUTHBEARER error challenge
+            // after it still gets its empty (or %x01) line.
             Some(initial)
         } else {
+            self.answered = self.answered.saturating_add(1);
             match self.mechanism {
-                SaslMechanism::Login if self.answered < 2 => match (&mut self.login, decoded) {
+                SaslMechanism::Login if self.answered <= 2 => match (&mut self.login, decoded) {
                     (Some(login), Some(challenge)) => Some(login.respond(&challenge)),
                     _ => None,
                 },
@@ -398,12 +402,11 @@ impl Exchange {
                 // description; the client answers with an empty response
                 // (XOAUTH2) or %x01 (RFC 7628 §3.2.3) and the server then
                 // sends its failure reply.
-                SaslMechanism::XOAuth2 if self.answered == 0 => Some(Vec::new()),
-                SaslMechanism::OAuthBearer if self.answered == 0 => Some(vec![0x01]),
+                SaslMechanism::XOAuth2 if self.answered == 1 => Some(Vec::new()),
+                SaslMechanism::OAuthBearer if self.answered == 1 => Some(vec![0x01]),
                 _ => None,
             }
         };
-        self.answered = self.answered.saturating_add(1);
         match response {
             Some(raw) => {
                 out.extend_from_slice(Base64::encode(&raw).as_str().as_bytes());

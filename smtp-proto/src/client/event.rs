@@ -245,11 +245,16 @@ pub enum ClientEvent<'a> {
     /// The transaction is over; the client is ready for the next one.
     TransactionEnd(TransactionSummary),
     /// The server is shutting down (421, RFC 5321 §3.8): the session is
-    /// over, and a transaction in progress was not delivered (retry it
-    /// later).
+    /// over. A transaction in progress ends here, with its summary in
+    /// `transaction` instead of a [`ClientEvent::TransactionEnd`].
     ServiceClosing {
         /// The 421 reply.
         reply: Reply<'a>,
+        /// The summary of the transaction the 421 cut short, if one was in
+        /// progress: which recipients have the message (in LMTP some may,
+        /// from their replies before the 421) and which to retry later
+        /// (every recipient not decided by then).
+        transaction: Option<TransactionSummary>,
     },
     /// The server answered QUIT: the session is over.
     Closed {
@@ -271,7 +276,7 @@ impl<'a> ClientEvent<'a> {
             | ClientEvent::Sender { reply, .. }
             | ClientEvent::Recipient { reply, .. }
             | ClientEvent::Message { reply, .. }
-            | ClientEvent::ServiceClosing { reply }
+            | ClientEvent::ServiceClosing { reply, .. }
             | ClientEvent::Closed { reply } => Some(reply),
             ClientEvent::TlsUnavailable { reply } => reply.as_ref(),
             ClientEvent::StartTls
@@ -360,8 +365,9 @@ impl ClientEvent<'_> {
                 verdict,
             },
             ClientEvent::TransactionEnd(s) => O::TransactionEnd(s),
-            ClientEvent::ServiceClosing { reply } => O::ServiceClosing {
+            ClientEvent::ServiceClosing { reply, transaction } => O::ServiceClosing {
                 reply: reply.into_owned(),
+                transaction,
             },
             ClientEvent::Closed { reply } => O::Closed {
                 reply: reply.into_owned(),
@@ -453,6 +459,8 @@ pub enum OwnedClientEvent {
     ServiceClosing {
         /// The reply.
         reply: OwnedReply,
+        /// The summary of the transaction the 421 cut short, if any.
+        transaction: Option<TransactionSummary>,
     },
     /// See [`ClientEvent::Closed`].
     Closed {

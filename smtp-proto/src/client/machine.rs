@@ -234,6 +234,10 @@ impl Client {
 
     /// The server's capabilities from the last EHLO / LHLO reply, or `None`
     /// before it (and after HELO, and after STARTTLS until the new EHLO).
+    /// A capability line that is not UTF-8 is skipped
+    /// ([`EhloReply::invalid_lines`] counts it); when the first line has
+    /// no usable domain, [`EhloReply::domain`] is empty and the
+    /// capabilities are read all the same.
     #[must_use]
     pub fn capabilities(&self) -> Option<EhloReply<'_>> {
         if self.ehlo_raw.is_empty() {
@@ -241,7 +245,7 @@ impl Client {
         }
         let mut dec = ReplyDecoder::with_config(self.config.replies);
         match dec.decode(&self.ehlo_raw) {
-            Ok(Decoded::Reply { reply, .. }) => EhloReply::parse(&reply).ok(),
+            Ok(Decoded::Reply { reply, .. }) => EhloReply::parse_lenient(&reply).ok(),
             _ => None,
         }
     }
@@ -455,6 +459,15 @@ impl Client {
         self.txn = None;
     }
 
+    /// A 421 (RFC 5321 §3.8): the session is over. The event carries the
+    /// summary of a transaction in progress: in LMTP some recipients may
+    /// have their message already, and the others count as retry later.
+    fn service_closing<'a>(&mut self, reply: Reply<'a>) -> ClientEvent<'a> {
+        let transaction = self.txn.take().map(|t| t.summary());
+        self.close();
+        ClientEvent::ServiceClosing { reply, transaction }
+    }
+
     fn send(&mut self, cmd: &Command<'_>, pending: Pending) {
         cmd.write_to(&mut self.out);
         self.pending.push_back(pending);
@@ -485,14 +498,12 @@ impl Client {
         let Some(what) = self.pending.pop_front() else {
             // Nothing was asked: only a 421 shutdown notice is acceptable.
             if code == ReplyCode::SERVICE_NOT_AVAILABLE {
-                self.close();
-                return Ok(Some(ClientEvent::ServiceClosing { reply }));
+                return Ok(Some(self.service_closing(reply)));
             }
             return Err(self.fail(ClientError::UnexpectedReply(code)));
         };
         if code == ReplyCode::SERVICE_NOT_AVAILABLE && what != Pending::Quit {
-            self.close();
-            return Ok(Some(ClientEvent::ServiceClosing { reply }));
+            return Ok(Some(self.service_closing(reply)));
         }
         let verdict = Verdict::of(code);
         match what {
@@ -507,14 +518,15 @@ impl Client {
             }
             Pending::Ehlo | Pending::Lhlo if code == ReplyCode::OK => {
                 self.ehlo_raw.clear();
-                match EhloReply::parse(&reply) {
+                // A line that is not UTF-8, or a first line without a
+                // usable domain, costs nothing else: the capabilities on
+                // the other lines (STARTTLS above all) still count.
+                match EhloReply::parse_lenient(&reply) {
                     Ok(ehlo) => {
                         self.extensions = ehlo.extensions();
                         self.max_size = ehlo.max_size();
                         self.ehlo_raw.extend_from_slice(reply.as_bytes());
                     }
-                    // A 250 without a domain or with non-UTF-8 lines: the
-                    // session goes on as after HELO, with no extension.
                     Err(_) => {
                         self.extensions = Extensions::new();
                         self.max_size = None;
@@ -698,13 +710,13 @@ impl Client {
                     reply: starttls_refusal,
                 });
             }
-            if refused {
-                self.state = State::Idle;
-                self.deferred.push_back(Deferred::Ready);
-                return Some(ClientEvent::TlsUnavailable {
-                    reply: starttls_refusal,
-                });
-            }
+            // Opportunistic: the session goes on in plain text, and the
+            // application hears why first (not offered, or refused).
+            self.state = State::Idle;
+            self.deferred.push_back(Deferred::Ready);
+            return Some(ClientEvent::TlsUnavailable {
+                reply: starttls_refusal,
+            });
         }
         self.state = State::Idle;
         Some(ClientEvent::Ready)

@@ -799,8 +799,8 @@ pub enum EhloError {
     /// The first line has no domain.
     #[error("EHLO reply without domain")]
     MissingDomain,
-    /// The domain or a capability line is not UTF-8.
-    #[error("EHLO reply line is not UTF-8")]
+    /// The domain is not UTF-8.
+    #[error("EHLO reply domain is not UTF-8")]
     InvalidUtf8,
 }
 
@@ -853,7 +853,8 @@ impl<'a> Iterator for Capabilities<'a> {
             if text.is_empty() {
                 continue;
             }
-            // Every line was checked to be UTF-8 when the reply was parsed.
+            // A line that is not UTF-8 was skipped (and counted) when the
+            // reply was parsed.
             if let Ok(line) = core::str::from_utf8(text) {
                 return Some(Capability::parse(line));
             }
@@ -899,17 +900,55 @@ pub(crate) struct EhloSummary {
     auth: u32,
     size: Option<u64>,
     unknown: usize,
+    /// Capability lines skipped because they are not UTF-8.
+    invalid: usize,
 }
 
 impl<'a> EhloReply<'a> {
     /// Reads an EHLO reply out of a decoded reply (`ehlo-ok-rsp`, RFC 5321
     /// §4.1.1.1). Empty capability lines (some servers end with `250 `)
-    /// are skipped.
+    /// are skipped, and so is a capability line that is not UTF-8 (an
+    /// `ehlo-line` is ASCII): each line stands alone, so one bad line does
+    /// not cost the others. [`EhloReply::invalid_lines`] counts them.
+    ///
+    /// ```
+    /// use smtp_proto::reply::{EhloReply, Extension, Reply};
+    ///
+    /// let reply = Reply::parse(b"250-mx.example.org\r\n250-X-NOTE caf\xe9\r\n250 STARTTLS\r\n").unwrap();
+    /// let ehlo = EhloReply::parse(&reply).unwrap();
+    /// assert!(ehlo.has(Extension::StartTls));
+    /// assert_eq!(ehlo.invalid_lines(), 1);
+    /// ```
     pub fn parse(reply: &Reply<'a>) -> Result<Self, EhloError> {
-        let mut ehlo = Self::first_line(reply)?;
-        let mut rest = ehlo.body;
+        let ehlo = Self::first_line(reply)?;
+        Ok(ehlo.with_capabilities())
+    }
+
+    /// Reads the capabilities even when the first line is unusable (no
+    /// domain, or a domain that is not UTF-8): the domain is then empty and
+    /// the greeting is the first line's text. A client still learns what
+    /// the server offers (STARTTLS above all) from such a reply.
+    pub(crate) fn parse_lenient(reply: &Reply<'a>) -> Result<Self, EhloError> {
+        let ehlo = match Self::first_line(reply) {
+            Err(EhloError::MissingDomain | EhloError::InvalidUtf8) => {
+                let (first, body) = Self::split_first(reply);
+                Self {
+                    domain: "",
+                    greeting: trim(first.get(4..).unwrap_or(&[])),
+                    body,
+                    summary: EhloSummary::default(),
+                }
+            }
+            other => other?,
+        };
+        Ok(ehlo.with_capabilities())
+    }
+
+    /// Records every capability line of the body.
+    fn with_capabilities(mut self) -> Self {
+        let mut rest = self.body;
         while !rest.is_empty() {
-            if let Some(next) = ehlo.summary.fast_line(rest) {
+            if let Some(next) = self.summary.fast_line(rest) {
                 rest = next;
                 continue;
             }
@@ -919,10 +958,12 @@ impl<'a> EhloReply<'a> {
             if text.is_empty() {
                 continue;
             }
-            let line = core::str::from_utf8(text).map_err(|_| EhloError::InvalidUtf8)?;
-            ehlo.record(Capability::parse(line));
+            match core::str::from_utf8(text) {
+                Ok(line) => self.record(Capability::parse(line)),
+                Err(_) => self.summary.invalid += 1,
+            }
         }
-        Ok(ehlo)
+        self
     }
 
     /// An EHLO reply from a decoded reply whose capability lines were all
@@ -940,14 +981,7 @@ impl<'a> EhloReply<'a> {
         if reply.code() != ReplyCode::OK {
             return Err(EhloError::NotOk(reply.code()));
         }
-        // The decoder recorded where the first line's content ends; its
-        // terminator follows (CR LF, or LF where bare LF is allowed).
-        let raw = reply.as_bytes();
-        let end = reply.text_end;
-        let (first, body) = match (raw.get(..end), raw.get(end..)) {
-            (Some(first), Some([b'\r', b'\n', body @ ..] | [b'\n', body @ ..])) => (first, body),
-            _ => split_line(raw),
-        };
+        let (first, body) = Self::split_first(reply);
         let first = trim(first.get(4..).unwrap_or(&[]));
         let (domain, greeting) = match find_space(first) {
             Some(sp) => (
@@ -966,6 +1000,19 @@ impl<'a> EhloReply<'a> {
             body,
             summary: EhloSummary::default(),
         })
+    }
+
+    /// The first line's content and the lines after it.
+    #[inline(always)]
+    fn split_first(reply: &Reply<'a>) -> (&'a [u8], &'a [u8]) {
+        // The decoder recorded where the first line's content ends; its
+        // terminator follows (CR LF, or LF where bare LF is allowed).
+        let raw = reply.as_bytes();
+        let end = reply.text_end;
+        match (raw.get(..end), raw.get(end..)) {
+            (Some(first), Some([b'\r', b'\n', body @ ..] | [b'\n', body @ ..])) => (first, body),
+            _ => split_line(raw),
+        }
     }
 
     fn record(&mut self, cap: Capability<'a>) {
@@ -1116,6 +1163,14 @@ impl<'a> EhloReply<'a> {
     #[must_use]
     pub fn unknown_count(&self) -> usize {
         self.summary.unknown
+    }
+
+    /// Capability lines that were skipped because they are not UTF-8 (an
+    /// `ehlo-line` is ASCII, RFC 5321 §4.1.1.1). They are not typed, not
+    /// counted as unknown and not walked by [`EhloReply::capabilities`].
+    #[must_use]
+    pub fn invalid_lines(&self) -> usize {
+        self.summary.invalid
     }
 
     /// Every capability line, in the order sent.

@@ -248,8 +248,13 @@ pub fn run_with(
         match step.outcome {
             Outcome::Event(ev) => {
                 run.events.push(format!("{ev:?}"));
-                if let ClientEvent::TransactionEnd(s) = &ev {
-                    run.summaries.push(s.clone());
+                match &ev {
+                    ClientEvent::TransactionEnd(s)
+                    | ClientEvent::ServiceClosing {
+                        transaction: Some(s),
+                        ..
+                    } => run.summaries.push(s.clone()),
+                    _ => {}
                 }
                 let tls = matches!(ev, ClientEvent::StartTls);
                 actor.act(&mut client, &ev);
