@@ -43,9 +43,12 @@ pub enum BareEndingPolicy {
     /// (554 5.6.0) and the session stays in step.
     #[default]
     Reject,
-    /// Replace each bare CR and each bare LF by CRLF in the output. A bare
-    /// line ending still never starts a line for end-of-data purposes, so a
-    /// following `.` is ordinary content and can never end the message.
+    /// Replace each bare CR and each bare LF by CRLF in the output. The
+    /// line after a bare ending is un-stuffed like any other (a sender that
+    /// ends lines with a bare LF still doubles their leading dots, RFC 5321
+    /// §4.5.2): `a LF ..b` gives `a CRLF .b`. But a bare ending never
+    /// starts a line for end-of-data purposes, so a lone `.` there is kept
+    /// as content and can never end the message: only `CRLF.CRLF` does.
     Normalize,
 }
 
@@ -216,6 +219,12 @@ enum State {
     Dot,
     /// `.` CR at the start of a line was consumed.
     DotCr,
+    /// At the start of a line after a bare CR or LF written out as CRLF
+    /// ([`BareEndingPolicy::Normalize`]): a leading dot is un-stuffed, but
+    /// the line cannot end the message.
+    BareLineStart,
+    /// A `.` at the start of such a line was consumed.
+    BareDot,
     /// Inside a line.
     Mid,
     /// Inside a line, a CR at the end of the previous input is held back.
@@ -238,6 +247,9 @@ pub struct DataDecoder {
 
 const CRLF: &[u8] = b"\r\n";
 const CR: &[u8] = b"\r";
+const DOT: &[u8] = b".";
+const DOT_CR: &[u8] = b".\r";
+const DOT_CRLF: &[u8] = b".\r\n";
 
 impl DataDecoder {
     /// A decoder at the start of a body.
@@ -304,7 +316,70 @@ impl DataDecoder {
             }
             BareEndingPolicy::Normalize => {
                 self.end_line();
+                self.state = State::BareLineStart;
                 self.chunk(consumed, CRLF)
+            }
+        }
+    }
+
+    /// A `.` at the start of a line followed by a bare CR or LF: the line
+    /// holds only the dot, so it is not un-stuffed (RFC 5321 §4.5.2 removes
+    /// a leading dot only when other characters follow), and it is not the
+    /// end of the message. The dot is handed out; the ending that follows
+    /// is read in the `Mid` state.
+    #[inline]
+    fn kept_dot<'a>(&mut self, consumed: usize) -> DataStep<'a> {
+        self.line_len = 1;
+        self.state = State::Mid;
+        self.chunk(consumed, DOT)
+    }
+
+    /// [`Self::kept_dot`] when the bare CR after the dot was consumed
+    /// already (the byte after it is not LF): the dot and the CR as the
+    /// policy writes it.
+    fn kept_dot_bare_cr<'a>(&mut self, consumed: usize) -> DataStep<'a> {
+        self.summary.bare_cr += 1;
+        match self.limits.bare_endings {
+            BareEndingPolicy::Reject => {
+                self.line_len = 2;
+                self.state = State::Mid;
+                self.chunk(consumed, DOT_CR)
+            }
+            BareEndingPolicy::Normalize => {
+                self.line_len = 1;
+                self.end_line();
+                self.state = State::BareLineStart;
+                self.chunk(consumed, DOT_CRLF)
+            }
+        }
+    }
+
+    /// The start of a line after a bare CR or LF written out as CRLF: a
+    /// leading dot followed by other characters is removed; a dot followed
+    /// by a CR or LF is kept (content, never the end). Moves `i` past what
+    /// it consumed; `None` when decoding goes on in the state it left.
+    #[inline(never)]
+    fn after_bare_ending<'a>(&mut self, input: &[u8], i: &mut usize) -> Option<DataStep<'a>> {
+        if self.state == State::BareLineStart {
+            match input.get(*i) {
+                None => return Some(Self::need_more(*i)),
+                Some(b'.') => {
+                    *i += 1;
+                    self.line_len = 0;
+                    self.state = State::BareDot;
+                }
+                Some(_) => {
+                    self.state = State::Mid;
+                    return None;
+                }
+            }
+        }
+        match input.get(*i) {
+            None => Some(Self::need_more(*i)),
+            Some(b'\r' | b'\n') => Some(self.kept_dot(*i)),
+            Some(_) => {
+                self.state = State::Mid;
+                None
             }
         }
     }
@@ -343,6 +418,7 @@ impl DataDecoder {
                         i += 1;
                         self.state = State::DotCr;
                     }
+                    Some(b'\n') => return self.kept_dot(i),
                     // The leading dot is removed; the rest of the line,
                     // this byte included, is ordinary content.
                     Some(_) => self.state = State::Mid,
@@ -357,9 +433,14 @@ impl DataDecoder {
                             output: DataOutput::End(self.summary),
                         };
                     }
-                    // `.` CR x: the dot is removed and the CR is bare.
-                    Some(_) => return self.bare_cr(i),
+                    // `.` CR x: the dot is kept, and the CR is bare.
+                    Some(_) => return self.kept_dot_bare_cr(i),
                 },
+                State::BareLineStart | State::BareDot => {
+                    if let Some(step) = self.after_bare_ending(input, &mut i) {
+                        return step;
+                    }
+                }
                 State::Cr => match input.get(i) {
                     None => return Self::need_more(i),
                     Some(b'\n') => {
@@ -518,6 +599,7 @@ impl DataDecoder {
                         }
                         self.summary.bare_lf += 1;
                         self.end_line();
+                        self.state = State::BareLineStart;
                         return self.chunk(j + 1, CRLF);
                     }
                 }
@@ -990,6 +1072,47 @@ mod tests {
         assert_eq!(end.verdict().unwrap_err().reply_code().get(), 554);
     }
 
+    /// A sender that ends lines with a bare LF still doubles their leading
+    /// dots (RFC 5321 §4.5.2): under Normalize the line after a bare
+    /// ending is un-stuffed like any other, but a lone dot there stays
+    /// content and never ends the message.
+    #[test]
+    fn lines_after_normalized_bare_endings_are_unstuffed() {
+        for (input, want) in [
+            (&b"a\n..b\r\n.\r\n"[..], &b"a\r\n.b\r\n"[..]),
+            (b"a\n.b\nc\r\n.\r\n", b"a\r\nb\r\nc\r\n"),
+            (b"a\r..b\r\n.\r\n", b"a\r\n.b\r\n"),
+            (b"a\n.\nb\r\n.\r\n", b"a\r\n.\r\nb\r\n"),
+            (b"a\n.\r\nb\r\n.\r\n", b"a\r\n.\r\nb\r\n"),
+            (b"a\n.\rb\r\n.\r\n", b"a\r\n.\r\nb\r\n"),
+        ] {
+            let (out, end, n) = run(normalize(), input);
+            assert_eq!(out, want, "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(n, input.len());
+            assert!(end.unwrap().verdict().is_ok());
+        }
+    }
+
+    /// A dot at the start of a line followed by a bare CR or LF is the
+    /// whole line: it is kept (only a dot with other characters after it
+    /// is removed), under both policies.
+    #[test]
+    fn a_lone_dot_before_a_bare_ending_is_kept() {
+        for (input, rejected, normalized) in [
+            (&b".\nX\r\n.\r\n"[..], &b".\nX\r\n"[..], &b".\r\nX\r\n"[..]),
+            (b"a\r\n.\rX\r\n.\r\n", b"a\r\n.\rX\r\n", b"a\r\n.\r\nX\r\n"),
+            (b".\r\r\n.\r\n", b".\r\r\n", b".\r\n\r\n"),
+        ] {
+            let (out, end, n) = run(reject(), input);
+            assert_eq!(out, rejected);
+            assert_eq!(n, input.len());
+            assert_eq!(end.unwrap().verdict(), Err(DataError::BareLineEnding));
+            let (out, end, _) = run(normalize(), input);
+            assert_eq!(out, normalized);
+            assert!(end.unwrap().verdict().is_ok());
+        }
+    }
+
     #[test]
     fn bare_endings_are_normalized() {
         let (out, end, _) = run(normalize(), b"a\nb\rc\r\r\n\n.\r\n.\r\n");
@@ -1106,7 +1229,10 @@ mod tests {
         let normalize = limits.bare_endings == BareEndingPolicy::Normalize;
         let (mut out, mut i, mut line_len) = (Vec::new(), 0, 0usize);
         let (mut bare_cr, mut bare_lf, mut long) = (0, 0, 0);
-        let mut at_start = true;
+        // `Some(true)` at the start and after CRLF; `Some(false)` after a
+        // bare CR or LF written out as CRLF (Normalize): a line start that
+        // cannot end the message.
+        let mut at_start = Some(true);
         let end_line = |line_len: &mut usize, long: &mut u64| {
             if *line_len > limits.max_line_len {
                 *long += 1;
@@ -1114,17 +1240,18 @@ mod tests {
             *line_len = 0;
         };
         loop {
-            if at_start {
-                at_start = false;
+            if let Some(real) = at_start.take() {
                 let rest = &input[i..];
-                if rest.starts_with(b".\r\n") {
+                if real && rest.starts_with(b".\r\n") {
                     return (out, Some((bare_cr, bare_lf, long)), i + 3);
                 }
-                if b".\r\n".starts_with(rest) {
+                if (real && b".\r\n".starts_with(rest)) || rest == b"." {
                     return (out, None, input.len());
                 }
-                if rest[0] == b'.' {
-                    // Removed, and not counted toward the line's length.
+                // A leading dot is removed (and not counted toward the
+                // line's length) when other characters follow it; a dot
+                // followed by a bare CR or LF is the whole line and stays.
+                if rest.first() == Some(&b'.') && !matches!(rest.get(1), Some(b'\r' | b'\n')) {
                     i += 1;
                 }
             }
@@ -1136,13 +1263,14 @@ mod tests {
                     out.extend_from_slice(b"\r\n");
                     end_line(&mut line_len, &mut long);
                     i += 2;
-                    at_start = true;
+                    at_start = Some(true);
                 }
                 (b'\r', Some(_)) => {
                     bare_cr += 1;
                     if normalize {
                         out.extend_from_slice(b"\r\n");
                         end_line(&mut line_len, &mut long);
+                        at_start = Some(false);
                     } else {
                         out.push(b'\r');
                         line_len += 1;
@@ -1154,6 +1282,9 @@ mod tests {
                     bare_lf += 1;
                     out.extend_from_slice(if normalize { b"\r\n" } else { b"\n" });
                     end_line(&mut line_len, &mut long);
+                    if normalize {
+                        at_start = Some(false);
+                    }
                     i += 1;
                 }
                 (c, _) => {

@@ -13,11 +13,13 @@
 //! - all of it equals [`model`], a direct statement of RFC 5321 §4.1.1.4:
 //!   the message ends at the first `.` CRLF that starts a line, a line
 //!   starting only after a real CRLF (or at the very start); a leading dot
-//!   of such a line is removed; nothing else ends the message (bare LF or
-//!   CR never starts a line, so `\n.\n`, `\r\n.\n`, `\n.\r\n`, `\r.\r\n`
-//!   and `\r\n.\r` are content); under `Normalize` every bare CR and bare
-//!   LF becomes CRLF, under `Reject` the bytes pass through and are
-//!   counted; the size, bare CR / LF counts and over-long line count of the
+//!   of a line is removed when other characters follow it (a dot followed
+//!   by a bare CR or LF is kept); nothing else ends the message (bare LF
+//!   or CR never starts a line for the end, so `\n.\n`, `\r\n.\n`,
+//!   `\n.\r\n`, `\r.\r\n` and `\r\n.\r` are content); under `Normalize`
+//!   every bare CR and bare LF becomes CRLF and the line after it is
+//!   un-stuffed like any other, under `Reject` the bytes pass through and
+//!   are counted; the size, bare CR / LF counts and over-long line count of the
 //!   summary match (a line's removed leading dot does not count toward its
 //!   length, RFC 5321 §4.5.3.1.6), and so does the verdict;
 //! - the bytes after the terminator are never consumed.
@@ -153,9 +155,9 @@ pub fn decode(pieces: &[&[u8]], limits: DataLimits) -> Body {
 
 /// The body a server must see for `input`, stated directly.
 pub fn model(input: &[u8], limits: DataLimits) -> Body {
-    // Line starts are the start of the input and the byte after each CRLF.
+    // The end: the first `.` CRLF at the start of the input or right
+    // after a CRLF.
     let mut end = None;
-    let mut starts = vec![0];
     let mut p = 0;
     loop {
         if input.get(p..p + 3) == Some(b".\r\n") {
@@ -163,95 +165,86 @@ pub fn model(input: &[u8], limits: DataLimits) -> Body {
             break;
         }
         match memchr_crlf(input, p) {
-            Some(q) => {
-                p = q + 2;
-                starts.push(p);
-            }
+            Some(q) => p = q + 2,
             None => break,
         }
     }
     let region = &input[..end.unwrap_or(input.len())];
-    if end.is_none() {
-        // No terminator: a dot at the very end of the input is held (it
-        // may start `.` CRLF), a trailing CR too.
-        starts.retain(|&s| s <= region.len());
-    }
-    // Remove the leading dot of each line that has one.
-    let mut undotted = Vec::with_capacity(region.len());
-    let mut wire_lines: Vec<&[u8]> = Vec::new();
-    for (i, &s) in starts.iter().enumerate() {
-        let e = starts
-            .get(i + 1)
-            .copied()
-            .unwrap_or(region.len())
-            .min(region.len());
-        if s > e {
-            continue;
-        }
-        let line = &region[s..e];
-        wire_lines.push(line);
-        undotted.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
-    }
-
     let normalize = limits.bare_endings == BareEndingPolicy::Normalize;
-    let mut content = Vec::with_capacity(undotted.len());
-    let (mut bare_cr, mut bare_lf) = (0u64, 0u64);
+
+    // One walk over the region. A line starts at the start, after each
+    // CRLF, and under Normalize after each bare CR or LF (written out as
+    // CRLF). A leading dot is removed when other characters follow it on
+    // the line, kept when a bare CR or LF follows it (the line is only the
+    // dot, and it is not the end), and held back while the input ends
+    // before that is known. Line lengths are counted between line ends
+    // (CRLF, bare LF, and under Normalize bare CR) without a removed dot
+    // (RFC 5321 §4.5.3.1.6: "not counting the leading dot duplicated for
+    // transparency"); a line still open at the end is not counted.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Start {
+        Real,
+        Bare,
+    }
+    let mut content = Vec::with_capacity(region.len());
+    let (mut bare_cr, mut bare_lf, mut long_lines) = (0u64, 0u64, 0u64);
+    let mut len = 0usize;
+    let mut end_line = |len: &mut usize| {
+        if *len > limits.max_line_len {
+            long_lines += 1;
+        }
+        *len = 0;
+    };
+    let mut start = Some(Start::Real);
     let mut i = 0;
-    while i < undotted.len() {
-        let b = undotted[i];
-        match b {
-            b'\r' if undotted.get(i + 1) == Some(&b'\n') => {
+    while i < region.len() {
+        if let (Some(kind), b'.') = (start.take(), region[i]) {
+            let kept = match (kind, region.get(i + 1), region.get(i + 2)) {
+                (_, None, _) | (Start::Real, Some(b'\r'), None) => break,
+                (_, Some(b'\n'), _) | (Start::Bare, Some(b'\r'), _) => true,
+                (Start::Real, Some(b'\r'), Some(_)) => true,
+                _ => false,
+            };
+            if !kept {
+                i += 1;
+                continue;
+            }
+        }
+        match region[i] {
+            b'\r' if region.get(i + 1) == Some(&b'\n') => {
                 content.extend_from_slice(b"\r\n");
+                end_line(&mut len);
+                start = Some(Start::Real);
                 i += 2;
                 continue;
             }
-            b'\r' if i + 1 == undotted.len() && end.is_none() => {
-                // A CR at the end of the input: not yet known to be bare.
-                break;
+            // A CR at the end of the input: not yet known to be bare.
+            b'\r' if i + 1 == region.len() && end.is_none() => break,
+            b'\r' if normalize => {
+                bare_cr += 1;
+                content.extend_from_slice(b"\r\n");
+                end_line(&mut len);
+                start = Some(Start::Bare);
             }
             b'\r' => {
                 bare_cr += 1;
-                content.extend_from_slice(if normalize { b"\r\n" } else { b"\r" });
+                content.push(b'\r');
+                len += 1;
             }
             b'\n' => {
                 bare_lf += 1;
                 content.extend_from_slice(if normalize { b"\r\n" } else { b"\n" });
-            }
-            _ => content.push(b),
-        }
-        i += 1;
-    }
-
-    // Over-long lines, counted in octets between line ends (CRLF, bare LF,
-    // and under Normalize bare CR), without the leading dot removed from a
-    // line (RFC 5321 §4.5.3.1.6: "not counting the leading dot duplicated
-    // for transparency").
-    let mut long_lines = 0u64;
-    for line in &wire_lines {
-        let line = line.strip_prefix(b".").unwrap_or(line);
-        let body = line.strip_suffix(b"\r\n").unwrap_or(line);
-        let mut len = 0usize;
-        let mut j = 0;
-        let complete = line.ends_with(b"\r\n");
-        while j < body.len() {
-            let ends_line = match body[j] {
-                b'\n' => true,
-                b'\r' => normalize,
-                _ => false,
-            };
-            if ends_line {
-                if len > limits.max_line_len {
-                    long_lines += 1;
+                end_line(&mut len);
+                if normalize {
+                    start = Some(Start::Bare);
                 }
-                len = 0;
-            } else {
+            }
+            b => {
+                content.push(b);
                 len += 1;
             }
-            j += 1;
         }
-        if complete && len > limits.max_line_len {
-            long_lines += 1;
-        }
+        i += 1;
     }
 
     match end {
