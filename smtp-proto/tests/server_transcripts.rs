@@ -1828,3 +1828,85 @@ fn lmtp_bdat_last_refused_for_size_answers_each_recipient() {
 ",
     );
 }
+
+/// `phase()` walks the shared sequencing table, and stays `Data` (or
+/// `Bdat`) while the decision on a complete message is pending: the client
+/// has not been told the message was accepted, so a connection lost then
+/// drops it.
+#[test]
+fn phase_follows_the_transaction_and_holds_until_the_message_decision() {
+    /// Feeds `input` whole, accepting every decision, up to the end of
+    /// the message; returns each event's name and the phase it came in.
+    fn feed(s: &mut ServerSession, input: &[u8]) -> Vec<(String, Phase)> {
+        let mut seen = Vec::new();
+        let mut pos = 0;
+        for _ in 0..100 {
+            let step = s.handle_input(&input[pos..]).unwrap();
+            pos += step.consumed;
+            match step.outcome {
+                Outcome::Event(e) => {
+                    let name = format!("{e:?}");
+                    let name = name.split([' ', '(', '{']).next().unwrap().to_string();
+                    let end = matches!(e, ServerEvent::MessageEnd { .. });
+                    seen.push((name, s.phase()));
+                    if end {
+                        break;
+                    }
+                    if s.pending_decision().is_some() {
+                        s.accept().unwrap();
+                    }
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(pos, input.len());
+        seen
+    }
+    let mut s = ServerSession::new(config()).unwrap();
+    assert_eq!(s.phase(), Phase::Greeting);
+    s.greet().unwrap();
+    assert_eq!(s.phase(), Phase::NeedHello);
+    let seen = feed(
+        &mut s,
+        b"EHLO bar.com\r\nMAIL FROM:<a@bar.com>\r\nRCPT TO:<b@foo.com>\r\nDATA\r\nhi\r\n.\r\n",
+    );
+    let phases: Vec<Phase> = seen.iter().map(|(_, p)| *p).collect();
+    assert_eq!(
+        phases,
+        [
+            Phase::NeedHello, // Hello, before it is accepted
+            Phase::Ready,     // Mail, before it is accepted
+            Phase::Mail,      // Rcpt
+            Phase::Data,      // MessageStart
+            Phase::Data,      // MessageChunk
+            Phase::Data,      // MessageEnd: the decision is pending
+        ],
+        "{seen:?}"
+    );
+    assert_eq!(
+        s.pending_decision(),
+        Some(smtp_proto::server::Decision::Message)
+    );
+    assert_eq!(s.phase(), Phase::Data);
+    s.accept().unwrap();
+    assert_eq!(s.phase(), Phase::Ready);
+
+    // BDAT: `Bdat` from the first chunk until the decision on the last.
+    let seen = feed(
+        &mut s,
+        b"MAIL FROM:<a@bar.com>\r\nRCPT TO:<b@foo.com>\r\nBDAT 2\r\nhiBDAT 0 LAST\r\n",
+    );
+    assert!(seen.iter().any(|(n, _)| n == "MessageEnd"), "{seen:?}");
+    assert_eq!(seen.last().map(|(_, p)| *p), Some(Phase::Bdat), "{seen:?}");
+    assert_eq!(s.phase(), Phase::Bdat);
+    s.accept().unwrap();
+    assert_eq!(s.phase(), Phase::Ready);
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text.matches("250 2.0.0 OK: message accepted").count(),
+        2,
+        "{text}"
+    );
+}

@@ -395,8 +395,11 @@ impl ServerSession {
     }
 
     /// Where the transaction stands. When the connection ends while this
-    /// is [`Phase::Data`] or [`Phase::Bdat`], the message was not complete:
-    /// the application drops what it received of it.
+    /// is [`Phase::Data`] or [`Phase::Bdat`], the client was not told the
+    /// message was accepted: either it was not complete, or it was and the
+    /// decision on it ([`Decision::Message`]) was still pending. Either
+    /// way the application drops what it received of it (the client sends
+    /// it again; RFC 5321 §6.1 forbids losing it, not keeping it twice).
     #[must_use]
     pub fn phase(&self) -> Phase {
         self.phase
