@@ -439,10 +439,17 @@ impl SaslServer {
                 };
                 Ok(SaslStep::Challenge(b"Password:"))
             }
-            ServerState::LoginPassword { username } => Ok(SaslStep::Done(Credentials::Login {
-                username,
-                password: Secret::new(utf8(response)?),
-            })),
+            ServerState::LoginPassword { username } => {
+                // As for PLAIN (RFC 4616: `passwd = 1*SAFE`).
+                let password = utf8(response)?;
+                if password.is_empty() {
+                    return Err(SaslError::Malformed("empty password"));
+                }
+                Ok(SaslStep::Done(Credentials::Login {
+                    username,
+                    password: Secret::new(password),
+                }))
+            }
             ServerState::Response => match self.mechanism {
                 SaslMechanism::Plain => decode_plain(response).map(SaslStep::Done),
                 SaslMechanism::XOAuth2 => decode_xoauth2(response).map(SaslStep::Done),
@@ -886,6 +893,10 @@ mod tests {
         assert!(SaslServer::new(SaslMechanism::Login)
             .start(Some(b""))
             .is_err());
+        // An empty password is refused, as PLAIN refuses one.
+        let mut s = SaslServer::new(SaslMechanism::Login);
+        s.start(Some(b"bob")).unwrap();
+        assert_eq!(s.respond(b""), Err(SaslError::Malformed("empty password")));
     }
 
     #[test]

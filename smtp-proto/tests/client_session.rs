@@ -1929,7 +1929,7 @@ fn client_and_its_values_can_move_between_threads() {
 }
 
 #[test]
-fn an_empty_login_user_name_is_refused_locally() {
+fn an_empty_login_user_name_or_password_is_refused_locally() {
     let input = script(&[GREET, &ehlo(&["AUTH LOGIN PLAIN OAUTHBEARER"])]);
     let mut c = Client::new(plain().with_auth_without_tls(true));
     let mut buf = &input[..];
@@ -1945,6 +1945,15 @@ fn an_empty_login_user_name_is_refused_locally() {
     ));
     assert!(!c.has_transmit());
     assert!(c.is_idle());
+    // And so would an empty password, its second answer.
+    assert!(matches!(
+        c.authenticate(
+            AuthCredentials::password("alice", ""),
+            Some(SaslMechanism::Login)
+        ),
+        Err(ClientError::Usage(UsageError::Credentials(_)))
+    ));
+    assert!(!c.has_transmit());
     assert_eq!(
         c.authenticate(
             AuthCredentials::password("alice", "pw"),

@@ -152,6 +152,7 @@ fn login(username: &str, password: &str, initial: bool) -> Result<Credentials, S
     }
     match step {
         Ok(SaslStep::Done(c)) => Ok(c),
+        Err(e) => Err(e),
         other => panic!("LOGIN did not finish after two responses: {other:?}"),
     }
 }
@@ -251,7 +252,10 @@ fn encode_one(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
             let (username, password) = (text(u)?, text(u)?);
             let initial = u.arbitrary()?;
             let got = login(&username, &password, initial);
-            if !username.is_empty() {
+            if username.is_empty() || password.is_empty() {
+                // Refused by the server, as PLAIN refuses both.
+                assert!(got.is_err(), "LOGIN with an empty value: {got:?}");
+            } else {
                 let expected = Credentials::Login {
                     username,
                     password: Secret::new(password),

@@ -295,11 +295,17 @@ impl Exchange {
                 SaslMechanism::Plain,
             ) => sasl::plain_response(authzid.as_deref(), username, password.expose()).map(Some),
             // LOGIN sends nothing yet, but a server refuses an empty user
-            // name (its first answer): refuse it here instead.
+            // name or password (its answers), as PLAIN does: refuse them
+            // here instead.
             (AuthCredentials::Password { username, .. }, SaslMechanism::Login)
                 if username.is_empty() =>
             {
                 Err(sasl::SaslError::Unencodable("empty user name"))
+            }
+            (AuthCredentials::Password { password, .. }, SaslMechanism::Login)
+                if password.expose().is_empty() =>
+            {
+                Err(sasl::SaslError::Unencodable("empty password"))
             }
             (AuthCredentials::OAuth2 { user, token, .. }, SaslMechanism::XOAuth2) => {
                 sasl::xoauth2_response(user, token.expose()).map(Some)
