@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use smtp_proto_benches::alloc::{count, snapshot, CountingAlloc};
+use smtp_proto_benches::alloc::{count, CountingAlloc};
 use smtp_proto_benches::inputs::Inputs;
 use smtp_proto_benches::stalwart;
 
@@ -39,16 +39,28 @@ fn counts_reallocation() {
 
 #[test]
 fn other_threads_do_not_count() {
-    let before = snapshot();
-    let other = std::thread::scope(|s| {
-        let handle = s.spawn(|| count(|| black_box(vec![0u8; 1000])).1);
-        // Nothing allocated here while the other thread runs.
-        let mine = count(|| black_box(1u8)).1;
+    use std::sync::Barrier;
+    // The other thread allocates while this thread's count is open: the
+    // two barriers put its allocation between them.
+    let (start, done) = (Barrier::new(2), Barrier::new(2));
+    let (other, mine) = std::thread::scope(|s| {
+        let handle = s.spawn(|| {
+            start.wait();
+            let stats = count(|| black_box(vec![0u8; 1000])).1;
+            done.wait();
+            stats
+        });
+        let mine = count(|| {
+            start.wait();
+            done.wait();
+        })
+        .1;
         (handle.join().expect("thread"), mine)
     });
-    assert_eq!(other.0.allocations, 1);
-    assert_eq!(other.1.allocations, 0);
-    assert!(snapshot().allocations >= before.allocations);
+    assert_eq!(other.allocations, 1);
+    assert_eq!(other.bytes, 1000);
+    assert_eq!(mine.allocations, 0, "another thread's allocation counted");
+    assert_eq!(mine.bytes, 0);
 }
 
 #[test]

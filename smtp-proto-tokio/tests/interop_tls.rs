@@ -3,7 +3,8 @@
 //! and certificates made by `openssl req` (tests/interop/peers/make-cert.sh).
 //!
 //! These need the peers from `tests/interop/install.sh` and root (exim), so
-//! they are ignored by default:
+//! they are ignored by `cargo test --workspace`; `.ci/run` runs them right
+//! after the interop suite has installed the peers:
 //!
 //! ```sh
 //! sudo bash tests/interop/install.sh

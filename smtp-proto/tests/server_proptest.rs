@@ -43,6 +43,9 @@ fn token() -> impl Strategy<Value = Vec<u8>> {
         b"\r\n.\r",
         b"\r.\r\n",
         b"BDAT 0 LAST\r\n",
+        // Answered at once by the drivers that offer it (a TLS upgrade
+        // that forgets the session); 502 where it is not offered.
+        b"STARTTLS\r\n",
         b"garbage\x00\xff\r\n",
         b"MAIL FROM:<>>>>\r\n",
     ];
@@ -104,7 +107,8 @@ fn config() -> impl Strategy<Value = ServerConfig> {
 
 /// Drives the machine like an adapter would, cutting the input at `cuts`,
 /// answering STARTTLS at once, and checking the bounds after every step.
-fn drive_checked(config: &ServerConfig, input: &[u8], cuts: &[usize]) {
+/// Returns how many TLS upgrades it made.
+fn drive_checked(config: &ServerConfig, input: &[u8], cuts: &[usize]) -> usize {
     let mut server = ServerSession::new(config.clone()).unwrap();
     server.greet().unwrap();
     let mut bounds: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
@@ -116,6 +120,7 @@ fn drive_checked(config: &ServerConfig, input: &[u8], cuts: &[usize]) {
     let mut steps = 0usize;
     let step_limit = 4 * input.len() + 64;
     let mut out = Vec::new();
+    let mut upgrades = 0;
     loop {
         steps += 1;
         assert!(steps <= step_limit, "the machine loops");
@@ -123,7 +128,7 @@ fn drive_checked(config: &ServerConfig, input: &[u8], cuts: &[usize]) {
             Ok(s) => s,
             Err(Error::Remote(_)) => {
                 assert!(server.is_closed());
-                return;
+                return upgrades;
             }
             Err(e) => panic!("usage error from a correct driver: {e}"),
         };
@@ -137,6 +142,7 @@ fn drive_checked(config: &ServerConfig, input: &[u8], cuts: &[usize]) {
                 }
                 if matches!(event, ServerEvent::StartTls) {
                     server.tls_established().unwrap();
+                    upgrades += 1;
                 } else if server.pending_decision().is_some() {
                     server.accept().unwrap();
                 }
@@ -146,17 +152,43 @@ fn drive_checked(config: &ServerConfig, input: &[u8], cuts: &[usize]) {
                 assert!(arrived - pos <= config.max_auth_line_length);
                 match next.next() {
                     Some(b) => arrived = b.max(arrived),
-                    None => return,
+                    None => return upgrades,
                 }
             }
             Outcome::Transmit => {}
-            Outcome::Closed => return,
+            Outcome::Closed => return upgrades,
             Outcome::Paused => panic!("paused outside STARTTLS"),
             _ => panic!("unknown outcome"),
         }
         out.clear();
         server.poll_transmit(&mut out);
         assert!(out.len() < 64 * 1024, "one step queued {} bytes", out.len());
+    }
+}
+
+/// Where each `STARTTLS` CRLF in `input` ends.
+fn starttls_ends(input: &[u8]) -> Vec<usize> {
+    input
+        .windows(10)
+        .enumerate()
+        .filter(|(_, w)| *w == b"STARTTLS\r\n")
+        .map(|(i, _)| i + 10)
+        .collect()
+}
+
+/// The driver's STARTTLS branch runs: a session upgrades and goes on,
+/// however the part before the upgrade is cut.
+#[test]
+fn the_checked_driver_upgrades_to_tls() {
+    let mut config = ServerConfig::new("mx.example.com");
+    config.starttls = true;
+    let input = b"EHLO a\r\nSTARTTLS\r\nEHLO a\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n";
+    // Sent one command at a time (as a client waits for each reply), so
+    // nothing follows STARTTLS in the buffer before the handshake.
+    let starttls_end = starttls_ends(input)[0];
+    assert_eq!(drive_checked(&config, input, &[starttls_end]), 1);
+    for cut in 0..starttls_end {
+        assert_eq!(drive_checked(&config, input, &[cut, starttls_end]), 1);
     }
 }
 
@@ -168,9 +200,17 @@ proptest! {
         config in config(),
         tokens in proptest::collection::vec(token(), 0..40),
         cuts in proptest::collection::vec(0usize..4000, 0..8),
+        like_a_client in any::<bool>(),
     ) {
         let input: Vec<u8> = tokens.concat();
-        drive_checked(&config, &input, &cuts);
+        let mut cuts = cuts;
+        if like_a_client {
+            // Input ends after each STARTTLS, as a client stops there to
+            // wait for the 220: the upgrade happens instead of the refusal
+            // of plaintext sent ahead.
+            cuts.extend(starttls_ends(&input));
+        }
+        let _upgrades = drive_checked(&config, &input, &cuts);
     }
 
     #[test]
@@ -182,13 +222,16 @@ proptest! {
             b"EHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n",
             b"EHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 50\r\n",
             b"EHLO a\r\nAUTH LOGIN\r\n",
+            b"EHLO a\r\nSTARTTLS\r\n",
         ]),
         bytes in proptest::collection::vec(any::<u8>(), 0..600),
         cuts in proptest::collection::vec(0usize..700, 0..8),
     ) {
         let mut input = prefix.to_vec();
         input.extend(bytes);
-        drive_checked(&config, &input, &cuts);
+        let mut cuts = cuts;
+        cuts.extend(starttls_ends(prefix));
+        let _upgrades = drive_checked(&config, &input, &cuts);
     }
 
     #[test]
