@@ -449,8 +449,8 @@ impl EnhancedStatusCode {
     }
 
     /// Parses a whole code: `status-code = class "." subject "." detail`,
-    /// `class = "2" / "4" / "5"`, `subject = 1*3digit`, `detail = 1*3digit`
-    /// (RFC 3463 §2).
+    /// `class = "2" / "4" / "5"`, `subject = 1*3digit`, `detail = 1*3digit`,
+    /// each number without leading zeros (RFC 3463 §2).
     #[must_use]
     pub fn parse(input: &[u8]) -> Option<Self> {
         match parse_status_code(input) {
@@ -479,7 +479,9 @@ fn push_number(out: &mut Vec<u8>, n: u16) {
     out.push(b'0' + (n % 10) as u8);
 }
 
-/// `1*3digit`: returns the number and the digits used.
+/// `1*3digit` without a leading zero (RFC 3463 §2: "Each numeric sub-code
+/// within the status-code MUST be expressed without leading zero digits"):
+/// returns the number and the digits used.
 fn parse_1_3_digit(input: &[u8]) -> Option<(u16, usize)> {
     let mut n: u16 = 0;
     let mut used = 0;
@@ -490,7 +492,10 @@ fn parse_1_3_digit(input: &[u8]) -> Option<(u16, usize)> {
         n = n * 10 + u16::from(b - b'0');
         used += 1;
     }
-    (used > 0).then_some((n, used))
+    match input {
+        [b'0', d, ..] if used > 1 && d.is_ascii_digit() => None,
+        _ => (used > 0).then_some((n, used)),
+    }
 }
 
 /// `status-code = class "." subject "." detail` (RFC 3463 §2) at the start
@@ -573,6 +578,12 @@ mod tests {
             b"x.0.0",
             b"",
             b"25.0.0",
+            // RFC 3463 §2: no leading zero digits.
+            b"5.01.1",
+            b"5.1.01",
+            b"5.00.0",
+            b"5.0.000",
+            b"2.001.1",
         ] {
             assert_eq!(EnhancedStatusCode::parse(bad), None, "{bad:?}");
         }

@@ -83,6 +83,64 @@ fn ehlo_domain_rules() {
     assert!(smtp_proto::command::Domain::new(format!("[x:{}]", "a".repeat(252))).is_err());
 }
 
+/// `IPv6-addr = IPv6-full / IPv6-comp / IPv6v4-full / IPv6v4-comp` and the
+/// General-address-literal (RFC 5321 §4.1.3): "::" stands for at least two
+/// groups, so at most six other groups go with it (four beside an IPv4
+/// tail); an IPv4 tail's Snum is 1*3DIGIT as in an IPv4 literal; a
+/// Standardized-tag is an Ldh-str, which may start with a digit.
+#[test]
+fn address_literal_forms() {
+    use smtp_proto::command::Domain;
+    for good in [
+        "[IPv6:1:2:3:4:5:6:7:8]",
+        "[IPv6:::]",
+        "[IPv6:::1]",
+        "[IPv6:1::]",
+        "[IPv6:1:2:3:4:5:6::]",
+        "[IPv6:1::2:3:4:5:6]",
+        "[IPv6:FFFF:0db8::0001]",
+        "[IPv6:1:2:3:4:5:6:192.0.2.1]",
+        "[IPv6:::192.0.2.1]",
+        "[IPv6:::ffff:192.0.2.1]",
+        "[IPv6:1:2:3:4::192.0.2.1]",
+        "[IPv6:1::2:3:4:192.0.2.1]",
+        "[IPv6:::ffff:010.000.0.1]",
+        "[010.0.0.1]",
+        "[4x:abc]",
+        "[1-tag:x]",
+    ] {
+        assert!(Domain::new(good).is_ok(), "{good} refused");
+        let line = format!("EHLO {good}");
+        assert_eq!(canon(&line), line);
+    }
+    for bad in [
+        "[IPv6:1:2:3:4:5:6:7]",
+        "[IPv6:1:2:3:4:5:6:7:8:9]",
+        "[IPv6:1:2:3:4:5:6:7::]",
+        "[IPv6:::1:2:3:4:5:6:7]",
+        "[IPv6:1::2:3:4:5:6:7]",
+        "[IPv6:1::2::3]",
+        "[IPv6::::1]",
+        "[IPv6:1:::2]",
+        "[IPv6::1]",
+        "[IPv6:1:]",
+        "[IPv6:12345::1]",
+        "[IPv6:]",
+        "[IPv6:1:2:3:4:5::192.0.2.1]",
+        "[IPv6:1:2:3:4:5:192.0.2.1]",
+        "[IPv6:1:2:3:4:5:6:7:192.0.2.1]",
+        "[IPv6:::256.0.0.1]",
+        "[IPv6:::1.2.3]",
+        "[IPv6:1.2.3.4]",
+        "[IPv6:::1.2.3.4:5]",
+        "[1.2.3.4.5]",
+        "[4x-:abc]",
+    ] {
+        assert!(Domain::new(bad).is_err(), "{bad} accepted");
+        assert_eq!(err(&format!("EHLO {bad}")).reply_code().get(), 501, "{bad}");
+    }
+}
+
 #[test]
 fn mail_paths() {
     assert_eq!(canon("MAIL FROM:<>"), "MAIL FROM:<>");
@@ -310,6 +368,40 @@ fn mail_parameters() {
         canon("MAIL FROM:<a@b> HOLDUNTIL=2026-11-26T10:00:00Z"),
         "MAIL FROM:<a@b> HOLDUNTIL=2026-11-26T10:00:00Z"
     );
+    // The ends of each range, a leap second and an offset included.
+    for t in [
+        "2026-12-31T23:59:60Z",
+        "2026-01-01T00:00:00.5+23:59",
+        "2026-02-31T00:00:00-00:00",
+    ] {
+        let line = format!("MAIL FROM:<a@b> HOLDUNTIL={t}");
+        assert_eq!(canon(&line), line);
+    }
+}
+
+/// `size-value = 1*20DIGIT` (RFC 1870 §3): every 20-digit size is valid
+/// syntax; one over what a u64 holds is over any limit and reads as
+/// u64::MAX (the server answers 552 to it, not 501).
+#[test]
+fn size_takes_twenty_digits() {
+    let size = |line: &str| match Command::parse(line.as_bytes()).unwrap() {
+        Command::Mail(m) => m.params.size,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        size("MAIL FROM:<a@b> SIZE=18446744073709551615"),
+        Some(u64::MAX)
+    );
+    assert_eq!(
+        size("MAIL FROM:<a@b> SIZE=18446744073709551616"),
+        Some(u64::MAX)
+    );
+    assert_eq!(
+        size("MAIL FROM:<a@b> SIZE=99999999999999999999"),
+        Some(u64::MAX)
+    );
+    assert_eq!(size("MAIL FROM:<a@b> SIZE=00000000000000000042"), Some(42));
+    assert_eq!(size("MAIL FROM:<a@b> SIZE=0"), Some(0));
 }
 
 #[test]
@@ -327,6 +419,43 @@ fn rejected_parameters() {
         ("MAIL FROM:<a@b> MT-PRIORITY=10", "MT-PRIORITY"),
         ("MAIL FROM:<a@b> MT-PRIORITY=x", "MT-PRIORITY"),
         ("MAIL FROM:<a@b> HOLDUNTIL=tomorrow", "HOLDUNTIL"),
+        // RFC 3339 §5.6: each field within its range.
+        (
+            "MAIL FROM:<a@b> HOLDUNTIL=2026-13-01T10:00:00Z",
+            "HOLDUNTIL",
+        ),
+        (
+            "MAIL FROM:<a@b> HOLDUNTIL=2026-00-01T10:00:00Z",
+            "HOLDUNTIL",
+        ),
+        (
+            "MAIL FROM:<a@b> HOLDUNTIL=2026-12-32T10:00:00Z",
+            "HOLDUNTIL",
+        ),
+        (
+            "MAIL FROM:<a@b> HOLDUNTIL=2026-12-00T10:00:00Z",
+            "HOLDUNTIL",
+        ),
+        (
+            "MAIL FROM:<a@b> HOLDUNTIL=2026-12-01T24:00:00Z",
+            "HOLDUNTIL",
+        ),
+        (
+            "MAIL FROM:<a@b> HOLDUNTIL=2026-12-01T10:60:00Z",
+            "HOLDUNTIL",
+        ),
+        (
+            "MAIL FROM:<a@b> HOLDUNTIL=2026-12-01T10:00:61Z",
+            "HOLDUNTIL",
+        ),
+        (
+            "MAIL FROM:<a@b> HOLDUNTIL=2026-12-01T10:00:00+24:00",
+            "HOLDUNTIL",
+        ),
+        (
+            "MAIL FROM:<a@b> HOLDUNTIL=2026-12-01T10:00:00-01:60",
+            "HOLDUNTIL",
+        ),
         ("MAIL FROM:<a@b> BY=120;X", "BY"),
         ("MAIL FROM:<a@b> REQUIRETLS=1", "REQUIRETLS"),
         ("RCPT TO:<a@b> NOTIFY=NEVER,SUCCESS", "NOTIFY"),
@@ -525,7 +654,10 @@ fn rcpt_parameters() {
     assert!(n.success && n.failure && !n.delay);
     let o = r.params.orcpt.as_ref().unwrap();
     assert_eq!(o.addr_type().as_str(), "rfc822");
-    assert_eq!(o.addr().decode().as_ref(), b"carol@example.net");
+    let smtp_proto::command::OrcptAddr::XText(addr) = o.addr() else {
+        panic!("{o:?}")
+    };
+    assert_eq!(addr.decode().as_ref(), b"carol@example.net");
     assert_eq!(
         r.params.rrvs.as_ref().unwrap().mode,
         Some(RrvsMode::Continue)
@@ -658,8 +790,30 @@ fn bdat_and_auth() {
     assert_eq!(canon("AUTH EXTERNAL ="), "AUTH EXTERNAL =");
     assert_eq!(canon("auth login"), "AUTH LOGIN");
     assert_eq!(canon("AUTH X-CUSTOM abc="), "AUTH X-CUSTOM abc=");
-    assert_eq!(err("AUTH PLAIN not!base64").reply_code().get(), 501);
+    // RFC 4954 §4: a response that is not base64 gets 501 5.5.2, whether
+    // it came on the AUTH line or after a 334.
+    let e = err("AUTH PLAIN not!base64");
+    assert_eq!(e, CommandError::InvalidInitialResponse);
+    assert_eq!(
+        (e.reply_code().get(), e.enhanced_code().to_string()),
+        (501, "5.5.2".to_string())
+    );
     assert_eq!(err("AUTH").reply_code().get(), 501);
+}
+
+/// `sasl-mech = 1*20mech-char`, `mech-char = UPPER-ALPHA / DIGIT / HYPHEN
+/// / UNDERSCORE` (RFC 4422 §3.1): any mech-char may come first.
+#[test]
+fn sasl_mechanism_names() {
+    use smtp_proto::command::MechanismName;
+    for good in ["-X", "_X", "9-X_Y", "x-lower", "A2345678901234567890"] {
+        assert!(MechanismName::new(good).is_ok(), "{good}");
+        assert_eq!(canon(&format!("AUTH {good}")), format!("AUTH {good}"));
+    }
+    for bad in ["", "X!", "X.Y", "A23456789012345678901", "ÄX"] {
+        assert!(MechanismName::new(bad).is_err(), "{bad}");
+    }
+    assert_eq!(err("AUTH X!").reply_code().get(), 501);
 }
 
 #[test]
@@ -1213,4 +1367,96 @@ fn lone_equals_is_only_the_empty_response() {
     };
     assert_eq!(ir.as_str(), "");
     assert_eq!(cmd.to_bytes(), b"AUTH PLAIN =\r\n");
+}
+
+/// Parameters this crate does not interpret, added through `push_other`:
+/// a keyword given twice (ignoring case) is refused, as the parser refuses
+/// it, so what is built always reads back.
+#[test]
+fn built_other_parameters_read_back() {
+    use smtp_proto::command::{
+        ForwardPath, MailFrom, MailParameters, Mailbox, Parameter, RcptParameters, RcptTo,
+        ReversePath,
+    };
+    let mut mail = MailParameters::default();
+    mail.push_other(Parameter::new("X-TAG", Some("blue")).unwrap())
+        .unwrap();
+    mail.push_other(Parameter::new("X-FLAG", None).unwrap())
+        .unwrap();
+    assert!(mail
+        .push_other(Parameter::new("x-tag", Some("red")).unwrap())
+        .is_err());
+    let mut rcpt = RcptParameters::default();
+    rcpt.push_other(Parameter::new("X-ONE", None).unwrap())
+        .unwrap();
+    assert!(rcpt
+        .push_other(Parameter::new("X-One", None).unwrap())
+        .is_err());
+    let from = ReversePath::Mailbox(Mailbox::parse("a@b.example").unwrap());
+    let to = ForwardPath::Mailbox(Mailbox::parse("c@d.example").unwrap());
+    for cmd in [
+        Command::Mail(MailFrom {
+            reverse_path: from,
+            params: mail,
+        }),
+        Command::Rcpt(RcptTo {
+            forward_path: to,
+            params: rcpt,
+        }),
+    ] {
+        let wire = cmd.to_bytes();
+        assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), cmd);
+    }
+}
+
+/// RFC 6533 §3: with the address type `utf-8`, ORCPT may carry the address
+/// as UTF-8 (`utf-8-addr-unitext`, `\x{HEX}` for a code point); `+XX`
+/// escapes are xtext, and non-ASCII is refused with any other type.
+#[test]
+fn orcpt_utf8_address_forms() {
+    use smtp_proto::command::{Orcpt, OrcptAddr, Unitext};
+    let orcpt = |line: &str| match Command::parse(line.as_bytes()) {
+        Ok(Command::Rcpt(r)) => Ok(r.params.orcpt.unwrap().into_owned()),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e),
+    };
+    let line = "RCPT TO:<用户@example.com> ORCPT=utf-8;用户@example.com";
+    let o = orcpt(line).unwrap();
+    assert!(matches!(o.addr(), OrcptAddr::Unitext(u) if u.as_str() == "用户@example.com"));
+    assert!(o.is_utf8());
+    assert_eq!(canon(line), line);
+    let line = "RCPT TO:<a@example.com> ORCPT=UTF-8;\\x{7528}@example.com";
+    let o = orcpt(line).unwrap();
+    assert!(matches!(o.addr(), OrcptAddr::XText(_)));
+    assert!(!o.is_utf8());
+    assert_eq!(canon(line), line);
+    let o = orcpt("RCPT TO:<a@b> ORCPT=utf-8;a+2Bb@example.com").unwrap();
+    assert!(matches!(o.addr(), OrcptAddr::XText(_)));
+    for bad in [
+        "RCPT TO:<a@b> ORCPT=rfc822;用户@example.com",
+        "RCPT TO:<a@b> ORCPT=utf-8;用户+2B@example.com",
+        "RCPT TO:<a@b> ORCPT=utf-8;用户=@example.com",
+        "RCPT TO:<a@b> ORCPT=utf-8;用户\\x{}@example.com",
+        "RCPT TO:<a@b> ORCPT=utf-8;用户\\x{1234567}@example.com",
+        "RCPT TO:<a@b> ORCPT=utf-8;用户\\y@example.com",
+    ] {
+        // `=` cannot be in any esmtp-value: the parameter list itself is
+        // refused there.
+        assert!(
+            matches!(orcpt(bad), Err(CommandError::InvalidParameter { .. })),
+            "{bad}"
+        );
+    }
+    // Built, it writes and reads back the same.
+    let built = Orcpt::utf8(Unitext::new("用户@example.com").unwrap()).unwrap();
+    let mut cmd = Command::parse(b"RCPT TO:<a@example.com>").unwrap();
+    if let Command::Rcpt(r) = &mut cmd {
+        r.params.orcpt = Some(built.clone());
+    }
+    let wire = cmd.to_bytes();
+    assert_eq!(
+        String::from_utf8_lossy(&wire),
+        "RCPT TO:<a@example.com> ORCPT=utf-8;用户@example.com\r\n"
+    );
+    assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), cmd);
 }

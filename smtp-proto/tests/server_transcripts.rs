@@ -539,6 +539,37 @@ fn utf8_addresses_need_smtputf8() {
     S: 250 2.1.5 OK
 ",
     );
+    // RFC 6533 §3: an ORCPT address in UTF-8 (`utf-8-addr-unitext`) needs
+    // SMTPUTF8 as an address does; its xtext form does not.
+    let mut c = config();
+    c.smtputf8 = true;
+    c.dsn = true;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-SMTPUTF8
+    S: 250-CHUNKING
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 DSN
+    C: MAIL FROM:<a@bar.example>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@bar.example> ORCPT=utf-8;用户@example.com
+    S: 553 5.6.7 Non-ASCII address requires SMTPUTF8
+    C: RCPT TO:<b@bar.example> ORCPT=utf-8;\\x{7528}\\x{6237}@example.com
+    S: 250 2.1.5 OK
+    C: RSET
+    S: 250 2.0.0 OK
+    C: MAIL FROM:<a@bar.example> SMTPUTF8
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@bar.example> ORCPT=utf-8;用户@example.com
+    S: 250 2.1.5 OK
+",
+    );
 }
 
 #[test]
@@ -1466,7 +1497,7 @@ fn auth_exchanges() {
     C: AUTH CRAM-MD5
     S: 504 5.5.4 Unrecognized authentication type
     C: AUTH PLAIN not!base64
-    S: 501 5.5.4 invalid AUTH argument: initial response is not base64
+    S: 501 5.5.2 AUTH initial response is not base64
     C: AUTH PLAIN AGFsaWNl
     S: 501 5.5.2 Malformed authentication response
     C: AUTH PLAIN

@@ -29,7 +29,7 @@ use smtp_proto::command::{
     Atom, AuthParam, Base64, BodyType, ByMode, Command, DateTime, DeliverBy, Domain, EnvId,
     ForwardPath, Hold, HoldFor, LocalPart, MailFrom, MailParameters, Mailbox, Mechanism,
     MtPriority, NodeName, Notify, Orcpt, Parameter, RcptParameters, RcptTo, Ret, ReversePath, Rrvs,
-    RrvsMode, Text, XText,
+    RrvsMode, Text, Unitext, XText,
 };
 
 use crate::gen;
@@ -215,6 +215,13 @@ fn rcpt_params(u: &mut Unstructured<'_>) -> Result<RcptParameters<'static>> {
         let addr = XText::encode(&raw);
         if let Ok(addr_type) = addr_type {
             p.orcpt = Orcpt::new(addr_type, addr).ok();
+        }
+        // Now and then an RFC 6533 UTF-8 address as it is, when the text
+        // is one (`Unitext::new` refuses the others).
+        if u.ratio(1, 4)? {
+            if let Ok(addr) = Unitext::new(gen::text(u)?) {
+                p.orcpt = Orcpt::utf8(addr).ok();
+            }
         }
     }
     if u.arbitrary()? {

@@ -737,17 +737,13 @@ fn parse_auth<'a>(window: &'a [u8], args: &'a [u8]) -> Result<Command<'a>, Comma
             })?
         }
     };
-    let initial_response =
-        match ir {
-            None => None,
-            Some(b"=") => Some(Base64::empty()),
-            Some(r) => Some(Base64::new(utf8_in(window, r)?).map_err(|_| {
-                CommandError::InvalidArgument {
-                    verb: "AUTH",
-                    reason: "initial response is not base64",
-                }
-            })?),
-        };
+    let initial_response = match ir {
+        None => None,
+        Some(b"=") => Some(Base64::empty()),
+        Some(r) => Some(
+            Base64::new(utf8_in(window, r)?).map_err(|_| CommandError::InvalidInitialResponse)?,
+        ),
+    };
     Ok(Command::Auth {
         mechanism,
         initial_response,

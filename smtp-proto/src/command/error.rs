@@ -91,6 +91,10 @@ pub enum CommandError {
     /// The verb is missing or malformed.
     #[error("syntax error, command unrecognized")]
     InvalidVerb,
+    /// AUTH's initial response is not base64: 501 5.5.2, as for any SASL
+    /// response that cannot be decoded (RFC 4954 §4).
+    #[error("AUTH initial response is not base64")]
+    InvalidInitialResponse,
     /// The command needs an argument and got none.
     #[error("{verb} requires an argument")]
     MissingArgument {
@@ -162,7 +166,8 @@ impl CommandError {
             | CommandError::BareLineEnding
             | CommandError::NulOctet
             | CommandError::InvalidUtf8
-            | CommandError::InvalidVerb => perm(5, 2),
+            | CommandError::InvalidVerb
+            | CommandError::InvalidInitialResponse => perm(5, 2),
             // RFC 4954 §6 registers 5.5.6 for one thing only: "500 5.5.6
             // Authentication Exchange line is too long".
             CommandError::AuthLineTooLong => perm(5, 6),

@@ -28,12 +28,13 @@ pub use decode::{CommandDecoder, Decoded, DecoderConfig, LineEndingPolicy, Parse
 pub use error::{CommandError, PathError, ValueError};
 pub use params::{
     AuthParam, BodyType, ByMode, DeliverBy, EnvId, Hold, HoldFor, MailParameters, MtPriority,
-    Notify, Orcpt, Parameter, RcptParameters, Ret, Rrvs, RrvsMode,
+    Notify, Orcpt, OrcptAddr, Parameter, RcptParameters, Ret, Rrvs, RrvsMode,
 };
 pub use path::{ForwardPath, Mailbox, ReversePath};
 pub(crate) use value::check_sasl_mech;
 pub use value::{
-    Atom, Base64, DateTime, Domain, LocalPart, Mechanism, MechanismName, NodeName, Text, XText,
+    Atom, Base64, DateTime, Domain, LocalPart, Mechanism, MechanismName, NodeName, Text, Unitext,
+    XText,
 };
 
 use std::borrow::Cow;

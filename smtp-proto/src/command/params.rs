@@ -4,7 +4,10 @@ use std::borrow::Cow;
 
 use super::error::{CommandError, ValueError};
 use super::scan::{token_end, Folded};
-use super::value::{check_atom, check_xtext_value, is_date_time, Atom, DateTime, Text, XText};
+use super::value::{
+    check_atom, check_unitext, check_xtext_value, is_date_time, Atom, DateTime, Text, Unitext,
+    XText,
+};
 
 /// `BODY=` (RFC 6152, RFC 3030 §3)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,11 +68,47 @@ impl Notify {
     }
 }
 
-/// `ORCPT=addr-type ";" xtext` (RFC 3461 §4.2)
+/// `ORCPT=addr-type ";" xtext` (RFC 3461 §4.2), and with the address type
+/// `utf-8` the RFC 6533 forms: xtext, or UTF-8 as it is (`unitext`, with
+/// SMTPUTF8).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Orcpt<'a> {
     addr_type: Atom<'a>,
-    addr: XText<'a>,
+    addr: OrcptAddr<'a>,
+}
+
+/// The original recipient of an [`Orcpt`], in its encoded wire form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OrcptAddr<'a> {
+    /// `xtext` (RFC 3461 §4.2; RFC 6533's `utf-8-addr-xtext` too):
+    /// [`XText::decode`] gives the address.
+    XText(XText<'a>),
+    /// `utf-8-addr-unitext` (RFC 6533 §3), with the address type `utf-8`,
+    /// when it is not xtext too: the address in UTF-8, with at least one
+    /// non-ASCII character. A server takes it only in a transaction with
+    /// SMTPUTF8.
+    Unitext(Unitext<'a>),
+}
+
+impl<'a> OrcptAddr<'a> {
+    /// The value as it appears on the wire.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            OrcptAddr::XText(x) => x.as_str(),
+            OrcptAddr::Unitext(u) => u.as_str(),
+        }
+    }
+
+    /// Copies the borrowed parts.
+    #[must_use]
+    pub fn into_owned(self) -> OrcptAddr<'static> {
+        match self {
+            OrcptAddr::XText(x) => OrcptAddr::XText(x.into_owned()),
+            OrcptAddr::Unitext(u) => OrcptAddr::Unitext(u.into_owned()),
+        }
+    }
 }
 
 impl<'a> Orcpt<'a> {
@@ -81,12 +120,39 @@ impl<'a> Orcpt<'a> {
     /// not empty and that the whole value fits in [`Orcpt::MAX_LEN`].
     ///
     /// ```
-    /// use smtp_proto::command::{Atom, Orcpt, XText};
+    /// use smtp_proto::command::{Atom, Orcpt, OrcptAddr, XText};
     /// let o = Orcpt::new(Atom::new("rfc822").unwrap(), XText::encode(b"a@example.org")).unwrap();
-    /// assert_eq!(o.addr().decode().as_ref(), b"a@example.org");
+    /// let OrcptAddr::XText(addr) = o.addr() else { unreachable!() };
+    /// assert_eq!(addr.decode().as_ref(), b"a@example.org");
     /// assert!(Orcpt::new(Atom::new("rfc822").unwrap(), XText::encode(b"")).is_err());
     /// ```
     pub fn new(addr_type: Atom<'a>, addr: XText<'a>) -> Result<Self, ValueError> {
+        Self::checked(addr_type, OrcptAddr::XText(addr))
+    }
+
+    /// An original recipient with an internationalized address, sent as
+    /// it is (RFC 6533 §3: `utf-8;` and `utf-8-addr-unitext`, for a
+    /// transaction with SMTPUTF8). An address in plain ASCII is xtext as
+    /// well, and is kept as [`OrcptAddr::XText`], as the parser reads it.
+    ///
+    /// ```
+    /// use smtp_proto::command::{Orcpt, OrcptAddr, Unitext};
+    /// let o = Orcpt::utf8(Unitext::new("用户@example.com").unwrap()).unwrap();
+    /// assert_eq!(o.addr_type().as_str(), "utf-8");
+    /// assert!(o.is_utf8());
+    /// let ascii = Orcpt::utf8(Unitext::new("a@example.com").unwrap()).unwrap();
+    /// assert!(matches!(ascii.addr(), OrcptAddr::XText(_)));
+    /// ```
+    pub fn utf8(addr: Unitext<'a>) -> Result<Self, ValueError> {
+        let addr = if check_xtext_value(addr.as_str()).is_ok() {
+            OrcptAddr::XText(XText(addr.0))
+        } else {
+            OrcptAddr::Unitext(addr)
+        };
+        Self::checked(Atom(Cow::Borrowed("utf-8")), addr)
+    }
+
+    fn checked(addr_type: Atom<'a>, addr: OrcptAddr<'a>) -> Result<Self, ValueError> {
         if addr.as_str().is_empty() {
             return Err(ValueError::Empty);
         }
@@ -102,10 +168,17 @@ impl<'a> Orcpt<'a> {
         &self.addr_type
     }
 
-    /// The original recipient, xtext-encoded.
+    /// The original recipient, in its encoded form.
     #[must_use]
-    pub fn addr(&self) -> &XText<'a> {
+    pub fn addr(&self) -> &OrcptAddr<'a> {
         &self.addr
+    }
+
+    /// True when the address is UTF-8 as it is ([`OrcptAddr::Unitext`],
+    /// which always holds a non-ASCII character), which needs SMTPUTF8.
+    #[must_use]
+    pub fn is_utf8(&self) -> bool {
+        matches!(self.addr, OrcptAddr::Unitext(_))
     }
 
     /// Copies the borrowed parts.
@@ -413,7 +486,8 @@ impl<'a> Parameter<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct MailParameters<'a> {
-    /// `SIZE=` (RFC 1870): the declared message size.
+    /// `SIZE=` (RFC 1870): the declared message size. A 20-digit size
+    /// over `u64::MAX` (the grammar allows one) reads as `u64::MAX`.
     pub size: Option<u64>,
     /// `BODY=` (RFC 6152, RFC 3030).
     pub body: Option<BodyType>,
@@ -433,7 +507,9 @@ pub struct MailParameters<'a> {
     pub hold: Option<Hold<'a>>,
     /// `BY=` (RFC 2852).
     pub by: Option<DeliverBy>,
-    /// Parameters this crate does not interpret, in the order sent.
+    /// Parameters this crate does not interpret, in the order sent. Add to
+    /// it with [`MailParameters::push_other`], which refuses a keyword
+    /// already there: a line with one twice does not read back.
     pub other: Vec<Parameter<'a>>,
 }
 
@@ -447,8 +523,49 @@ pub struct RcptParameters<'a> {
     pub orcpt: Option<Orcpt<'a>>,
     /// `RRVS=` (RFC 7293).
     pub rrvs: Option<Rrvs<'a>>,
-    /// Parameters this crate does not interpret, in the order sent.
+    /// Parameters this crate does not interpret, in the order sent. Add to
+    /// it with [`RcptParameters::push_other`], which refuses a keyword
+    /// already there: a line with one twice does not read back.
     pub other: Vec<Parameter<'a>>,
+}
+
+/// True when `other` holds a parameter named `k` (ignoring case).
+fn has_keyword(other: &[Parameter<'_>], k: &str) -> bool {
+    other.iter().any(|p| p.keyword().eq_ignore_ascii_case(k))
+}
+
+/// Appends `p` to `other` unless its keyword is there already (ignoring
+/// case; the parser refuses a parameter given twice).
+fn push_built<'a>(other: &mut Vec<Parameter<'a>>, p: Parameter<'a>) -> Result<(), ValueError> {
+    if has_keyword(other, p.keyword()) {
+        return Err(ValueError::Syntax("ESMTP keyword given twice"));
+    }
+    other.push(p);
+    Ok(())
+}
+
+impl<'a> MailParameters<'a> {
+    /// Adds a parameter this crate does not interpret, refusing a keyword
+    /// already in [`MailParameters::other`] (ignoring case).
+    ///
+    /// ```
+    /// use smtp_proto::command::{MailParameters, Parameter};
+    /// let mut params = MailParameters::default();
+    /// params.push_other(Parameter::new("X-TAG", Some("blue")).unwrap()).unwrap();
+    /// assert!(params.push_other(Parameter::new("x-tag", None).unwrap()).is_err());
+    /// assert_eq!(params.other.len(), 1);
+    /// ```
+    pub fn push_other(&mut self, p: Parameter<'a>) -> Result<(), ValueError> {
+        push_built(&mut self.other, p)
+    }
+}
+
+impl<'a> RcptParameters<'a> {
+    /// Adds a parameter this crate does not interpret, refusing a keyword
+    /// already in [`RcptParameters::other`] (ignoring case).
+    pub fn push_other(&mut self, p: Parameter<'a>) -> Result<(), ValueError> {
+        push_built(&mut self.other, p)
+    }
 }
 
 impl MailParameters<'_> {
@@ -625,10 +742,7 @@ fn push_other<'a>(
     if !is_esmtp_keyword(k) {
         return Err(CommandError::InvalidParameter { keyword: "ESMTP" });
     }
-    if other
-        .iter()
-        .any(|p| p.keyword.as_str().eq_ignore_ascii_case(k))
-    {
+    if has_keyword(other, k) {
         return Err(CommandError::DuplicateParameter { keyword: "ESMTP" });
     }
     other.push(Parameter {
@@ -662,6 +776,17 @@ fn digits(s: &str, max_len: usize) -> Option<u64> {
     })
 }
 
+/// `size-value = 1*20DIGIT`, saturating at `u64::MAX`.
+fn size_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, c| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then(|| n.saturating_mul(10).saturating_add(u64::from(d)))
+    })
+}
+
 macro_rules! set_once {
     ($field:expr, $kw:literal, $val:expr) => {{
         if $field.is_some() {
@@ -685,8 +810,10 @@ pub(crate) fn parse_mail_parameters<'a>(
             value_key,
         } = item?;
         if key == kw::SIZE {
-            // size-value = 1*20DIGIT (RFC 1870 §3)
-            let n = digits(value("SIZE", v)?, 20)
+            // size-value = 1*20DIGIT (RFC 1870 §3): 20 digits may be more
+            // than a u64 holds; such a size is over any limit, so it reads
+            // as u64::MAX (the server then answers 552, RFC 1870 §6).
+            let n = size_digits(value("SIZE", v)?)
                 .ok_or(CommandError::InvalidParameter { keyword: "SIZE" })?;
             set_once!(p.size, "SIZE", n);
         } else if key == kw::BODY {
@@ -877,19 +1004,23 @@ pub(crate) fn parse_rcpt_parameters<'a>(
                 .position(|c| c == b';')
                 .ok_or(CommandError::InvalidParameter { keyword: "ORCPT" })?;
             let (t, a) = (&v[..semi], &v[semi + 1..]);
-            if v.len() > 500
-                || check_atom(t).is_err()
-                || a.is_empty()
-                || check_xtext_value(a).is_err()
-            {
+            if v.len() > 500 || check_atom(t).is_err() || a.is_empty() {
                 return Err(CommandError::InvalidParameter { keyword: "ORCPT" });
             }
+            let addr = if check_xtext_value(a).is_ok() {
+                OrcptAddr::XText(XText(Cow::Borrowed(a)))
+            } else if t.eq_ignore_ascii_case("utf-8") && check_unitext(a).is_ok() {
+                // RFC 6533 §3: `utf-8-addr-unitext`, UTF-8 as it is.
+                OrcptAddr::Unitext(Unitext(Cow::Borrowed(a)))
+            } else {
+                return Err(CommandError::InvalidParameter { keyword: "ORCPT" });
+            };
             set_once!(
                 p.orcpt,
                 "ORCPT",
                 Orcpt {
                     addr_type: Atom(Cow::Borrowed(t)),
-                    addr: XText(Cow::Borrowed(a)),
+                    addr,
                 }
             );
         } else if key == kw::RRVS {

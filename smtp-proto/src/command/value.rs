@@ -295,17 +295,31 @@ impl<'a> DateTime<'a> {
     }
 }
 
-/// `date-time` of RFC 3339 §5.6, checked for shape:
-/// `YYYY-MM-DDTHH:MM:SS[.frac](Z / (+/-)HH:MM)`.
+/// `date-time` of RFC 3339 §5.6:
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z / (+/-)HH:MM)`, each field in the range
+/// its rule gives (`date-month` 01-12, `date-mday` 01-31, `time-hour`
+/// 00-23, `time-minute` 00-59, `time-second` 00-60 for a leap second).
+/// Whether a day exists in its month is left to the application, as
+/// RFC 3339 §5.7 leaves it.
 pub(crate) fn is_date_time(s: &str) -> bool {
     let b = s.as_bytes();
     let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
     let at = |i: usize, c: u8| b.get(i).is_some_and(|x| x.eq_ignore_ascii_case(&c));
+    // The two-digit number at `i` (both digits checked by the caller).
+    let num = |i: usize| (b[i] - b'0') * 10 + (b[i + 1] - b'0');
     if !((0..4).all(d) && at(4, b'-') && d(5) && d(6) && at(7, b'-') && d(8) && d(9)) {
         return false;
     }
     if !(at(10, b'T') && d(11) && d(12) && at(13, b':') && d(14) && d(15) && at(16, b':'))
         || !(d(17) && d(18))
+    {
+        return false;
+    }
+    if !((1..=12).contains(&num(5))
+        && (1..=31).contains(&num(8))
+        && num(11) <= 23
+        && num(14) <= 59
+        && num(17) <= 60)
     {
         return false;
     }
@@ -330,6 +344,8 @@ pub(crate) fn is_date_time(s: &str) -> bool {
         && d(i + 4)
         && d(i + 5)
         && i + 6 == b.len()
+        && num(i + 1) <= 23
+        && num(i + 4) <= 59
 }
 
 string_value!(
@@ -473,24 +489,16 @@ pub(crate) fn check_address_literal(s: &str) -> Result<(), ValueError> {
         return Err(ValueError::Syntax("empty address literal"));
     }
     if let Some(v6) = strip_prefix_ignore_case(inner, "IPv6:") {
-        return v6
-            .parse::<std::net::Ipv6Addr>()
-            .map(|_| ())
-            .map_err(|_| ValueError::Syntax("invalid IPv6 address literal"));
+        return if is_ipv6_addr(v6) {
+            Ok(())
+        } else {
+            Err(ValueError::Syntax("invalid IPv6 address literal"))
+        };
     }
-    if inner.as_bytes()[0].is_ascii_digit() {
-        // IPv4-address-literal = Snum 3("."  Snum), Snum = 1*3DIGIT (0-255)
-        let mut parts = 0;
-        for part in inner.split('.') {
-            parts += 1;
-            if part.is_empty() || part.len() > 3 || !part.bytes().all(|c| c.is_ascii_digit()) {
-                return Err(ValueError::Syntax("invalid IPv4 address literal"));
-            }
-            if part.parse::<u16>().map_or(true, |v| v > 255) {
-                return Err(ValueError::Syntax("invalid IPv4 address literal"));
-            }
-        }
-        return if parts == 4 {
+    // A General-address-literal's tag (an Ldh-str) may start with a digit
+    // too; only its colon tells it apart.
+    if inner.as_bytes()[0].is_ascii_digit() && !inner.contains(':') {
+        return if is_ipv4_addr(inner) {
             Ok(())
         } else {
             Err(ValueError::Syntax("invalid IPv4 address literal"))
@@ -507,6 +515,76 @@ pub(crate) fn check_address_literal(s: &str) -> Result<(), ValueError> {
         Ok(())
     } else {
         Err(ValueError::Syntax("invalid general address literal"))
+    }
+}
+
+/// `IPv4-address-literal = Snum 3("." Snum)`, `Snum = 1*3DIGIT` with a
+/// value of 0 to 255 (RFC 5321 §4.1.3).
+fn is_ipv4_addr(s: &str) -> bool {
+    let mut parts = 0;
+    for part in s.split('.') {
+        parts += 1;
+        let snum = !part.is_empty() && part.len() <= 3 && part.bytes().all(|c| c.is_ascii_digit());
+        if !snum || part.parse::<u16>().map_or(true, |v| v > 255) {
+            return false;
+        }
+    }
+    parts == 4
+}
+
+/// `IPv6-addr = IPv6-full / IPv6-comp / IPv6v4-full / IPv6v4-comp`
+/// (RFC 5321 §4.1.3). In the compressed forms "::" stands for at least two
+/// groups, so at most six groups (four beside an IPv4 tail) may appear
+/// with it; the full forms have eight (six and an IPv4 tail).
+fn is_ipv6_addr(s: &str) -> bool {
+    // An IPv4 tail follows the last colon.
+    let (head, groups_for_v4) = match s.rfind(':') {
+        Some(i) if s[i + 1..].contains('.') => {
+            if !is_ipv4_addr(&s[i + 1..]) {
+                return false;
+            }
+            // Keep "::" whole when it ends the head; drop a lone ':'.
+            let head = &s[..=i];
+            let head = if head.ends_with("::") {
+                head
+            } else {
+                &head[..i]
+            };
+            (head, 2)
+        }
+        _ => (s, 0),
+    };
+    let Some((groups, compressed)) = ipv6_groups(head) else {
+        return false;
+    };
+    if compressed {
+        groups + groups_for_v4 <= 6
+    } else {
+        groups + groups_for_v4 == 8
+    }
+}
+
+/// The `IPv6-hex` groups of `s` (`1*4HEXDIG` separated by single colons,
+/// with at most one "::" among them): how many, and whether "::" was there.
+fn ipv6_groups(s: &str) -> Option<(usize, bool)> {
+    let run = |part: &str| -> Option<usize> {
+        if part.is_empty() {
+            return Some(0);
+        }
+        let mut n = 0;
+        for g in part.split(':') {
+            if g.is_empty() || g.len() > 4 || !g.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return None;
+            }
+            n += 1;
+        }
+        Some(n)
+    };
+    match s.split_once("::") {
+        Some((left, right)) if !right.contains("::") => Some((run(left)? + run(right)?, true)),
+        Some(_) => None,
+        None if s.is_empty() => None,
+        None => Some((run(s)?, false)),
     }
 }
 
@@ -594,6 +672,61 @@ impl<'a> XText<'a> {
         }
         Cow::Owned(out)
     }
+}
+
+string_value!(
+    /// An RFC 6533 `utf-8-addr-unitext` value: an internationalized address
+    /// as UTF-8, for an ORCPT of type `utf-8` sent with SMTPUTF8. Printable
+    /// ASCII but `+`, `=` and `\`, any non-ASCII character, and
+    /// `\x{HEX}` (`EmbeddedUnicodeChar`) for a character written as its
+    /// code point.
+    Unitext
+);
+
+impl<'a> Unitext<'a> {
+    /// Checks and wraps a unitext value.
+    ///
+    /// ```
+    /// use smtp_proto::command::Unitext;
+    /// assert!(Unitext::new("用户@例子.广告").is_ok());
+    /// assert!(Unitext::new("a\\x{2B}b@example.com").is_ok());
+    /// assert!(Unitext::new("a+2Bb@example.com").is_err());
+    /// assert!(Unitext::new("").is_err());
+    /// ```
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
+        cow_new(s, check_unitext, Unitext)
+    }
+}
+
+/// `utf-8-addr-unitext = 1*(QUCHAR / EmbeddedUnicodeChar)`, `QUCHAR =
+/// QCHAR / UTF8-2 / UTF8-3 / UTF8-4`, `QCHAR = %x21-2a / %x2c-3c /
+/// %x3e-5b / %x5d-7e`, `EmbeddedUnicodeChar = %x5C.78 "{" HEXPOINT "}"`
+/// (RFC 6533 §3; `HEXPOINT` is 2 to 6 hex digits, read here as 1 to 6).
+pub(crate) fn check_unitext(s: &str) -> Result<(), ValueError> {
+    if s.is_empty() {
+        return Err(ValueError::Empty);
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                let hex = b.get(i + 3..).unwrap_or_default();
+                let n = hex.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+                if b.get(i + 1..i + 3) != Some(b"x{")
+                    || !(1..=6).contains(&n)
+                    || hex.get(n) != Some(&b'}')
+                {
+                    return Err(ValueError::Syntax("invalid \\x{HEX} in unitext"));
+                }
+                i += 3 + n + 1;
+            }
+            b'+' | b'=' => return Err(ValueError::ForbiddenCharacter),
+            0x21..=0x7e | 0x80.. => i += 1,
+            _ => return Err(ValueError::ForbiddenCharacter),
+        }
+    }
+    Ok(())
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -755,14 +888,23 @@ impl<'a> MechanismName<'a> {
     }
 }
 
-/// `sasl-mech = 1*20mech-char` (RFC 4422 §3.1), read as the command
-/// parser reads it: letters of either case, digits, `-` and `_`, starting
-/// with a letter or digit.
+/// `sasl-mech = 1*20mech-char`, `mech-char = UPPER-ALPHA / DIGIT / HYPHEN
+/// / UNDERSCORE` (RFC 4422 §3.1), read as the command parser reads it:
+/// letters of either case, and any of them first.
 pub(crate) fn check_sasl_mech(s: &str) -> Result<(), ValueError> {
+    if s.is_empty() {
+        return Err(ValueError::Empty);
+    }
     if s.len() > 20 {
         return Err(ValueError::TooLong);
     }
-    check_atom(s)
+    if s.bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    {
+        Ok(())
+    } else {
+        Err(ValueError::ForbiddenCharacter)
+    }
 }
 
 fn check_mechanism_name(s: &str) -> Result<(), ValueError> {

@@ -1748,7 +1748,8 @@ impl ServerSession {
                 if let Some(k) = self.unadvertised_rcpt_param(&params) {
                     return self.not_advertised(pos, k);
                 }
-                if forward_path.is_utf8() && !self.txn.smtputf8 {
+                let utf8_orcpt = params.orcpt.as_ref().is_some_and(|o| o.is_utf8());
+                if (forward_path.is_utf8() || utf8_orcpt) && !self.txn.smtputf8 {
                     return self.utf8_refused(pos);
                 }
                 if self.txn.recipients >= self.config.max_recipients {
