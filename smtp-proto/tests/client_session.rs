@@ -1935,25 +1935,19 @@ fn an_empty_login_user_name_or_password_is_refused_locally() {
     let mut buf = &input[..];
     until_idle(&mut c, &mut buf);
     c.poll_transmit(&mut Vec::new());
-    // LOGIN's first answer would be an empty user name.
-    assert!(matches!(
-        c.authenticate(
-            AuthCredentials::password("", "pw"),
-            Some(SaslMechanism::Login)
-        ),
-        Err(ClientError::Usage(UsageError::Credentials(_)))
-    ));
-    assert!(!c.has_transmit());
-    assert!(c.is_idle());
-    // And so would an empty password, its second answer.
-    assert!(matches!(
-        c.authenticate(
-            AuthCredentials::password("alice", ""),
-            Some(SaslMechanism::Login)
-        ),
-        Err(ClientError::Usage(UsageError::Credentials(_)))
-    ));
-    assert!(!c.has_transmit());
+    // LOGIN's first answer would be an empty user name, or its second an
+    // empty password.
+    for (user, password) in [("", "pw"), ("alice", "")] {
+        assert!(matches!(
+            c.authenticate(
+                AuthCredentials::password(user, password),
+                Some(SaslMechanism::Login)
+            ),
+            Err(ClientError::Usage(UsageError::Credentials(_)))
+        ));
+        assert!(!c.has_transmit());
+        assert!(c.is_idle());
+    }
     assert_eq!(
         c.authenticate(
             AuthCredentials::password("alice", "pw"),
