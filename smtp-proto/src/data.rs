@@ -201,8 +201,10 @@ pub struct DataStep<'a> {
 /// The output of one decoding step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataOutput<'a> {
-    /// Message content, borrowed from the input (or a static `"\r\n"` /
-    /// `"\r"` where a line ending was rewritten). Never empty.
+    /// Message content, borrowed from the input, or a static piece where
+    /// the decoder writes what it held back or rewrote: `"\r\n"` / `"\r"`
+    /// for a line ending, `"."`, `".\r"` or `".\r\n"` for a dot kept
+    /// before a bare CR or LF. Never empty.
     Chunk(&'a [u8]),
     /// All input was consumed without finishing; call again with more.
     NeedMore,

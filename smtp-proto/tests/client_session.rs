@@ -712,6 +712,38 @@ fn mail_sends_only_advertised_parameters() {
         "{w}"
     );
 
+    // With SMTPUTF8 and DSN, an ORCPT address in UTF-8 is sent with
+    // SMTPUTF8 on MAIL; without DSN no ORCPT goes, so it needs nothing.
+    let utf8_orcpt = || {
+        job().with_envelope(|mut e| {
+            e.recipients[0].orcpt = Some(
+                Orcpt::utf8(smtp_proto::command::Unitext::new("用户@example.com").unwrap())
+                    .unwrap(),
+            );
+            e
+        })
+    };
+    let s = script(&[
+        GREET,
+        &ehlo(&["DSN", "SMTPUTF8"]),
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![utf8_orcpt()]), &[&s]);
+    let w = run.wire_str();
+    assert!(
+        w.contains("MAIL FROM:<alice@example.net> SMTPUTF8\r\nRCPT TO:<bob@example.org> ORCPT=utf-8;用户@example.com\r\n"),
+        "{w}"
+    );
+    let s = script(&[GREET, &ehlo(&["8BITMIME"]), OK, OK, "354 go\r\n", OK, BYE]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![utf8_orcpt()]), &[&s]);
+    assert!(run
+        .wire_str()
+        .contains("MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\n"));
+
     // The same message to a server with only 8BITMIME: no SIZE, no DSN.
     let s = script(&[GREET, &ehlo(&["8BITMIME"]), OK, OK, "354 go\r\n", OK, BYE]);
     let run = run_split_invariant(plain(), &Actor::new(vec![dsn_job()]), &[&s]);
@@ -743,6 +775,18 @@ fn messages_needing_missing_extensions_are_refused_locally() {
         (
             vec!["8BITMIME"],
             job().with_envelope(|e| e.with_smtputf8(true)),
+            Refusal::SmtpUtf8,
+        ),
+        // An ORCPT address in UTF-8 (RFC 6533) goes only with SMTPUTF8.
+        (
+            vec!["DSN"],
+            job().with_envelope(|mut e| {
+                e.recipients[0].orcpt = Some(
+                    Orcpt::utf8(smtp_proto::command::Unitext::new("用户@example.com").unwrap())
+                        .unwrap(),
+                );
+                e
+            }),
             Refusal::SmtpUtf8,
         ),
         (

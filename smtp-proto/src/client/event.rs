@@ -106,8 +106,10 @@ impl RecipientStatus {
     }
 }
 
-/// The summary of one transaction, reported when it is over and the
-/// client is ready for the next one (or QUIT).
+/// The summary of one transaction, reported when it is over: in
+/// [`ClientEvent::TransactionEnd`] when the client is ready for the next
+/// one (or QUIT), or in [`ClientEvent::ServiceClosing`] when a 421 cut it
+/// short and the session is over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TransactionSummary {

@@ -13,7 +13,7 @@ use super::event::{
 };
 use crate::command::Base64;
 use crate::command::{
-    BodyType, Command, MailFrom, MailParameters, Mechanism, RcptParameters, RcptTo,
+    BodyType, Command, MailFrom, MailParameters, Mechanism, Orcpt, RcptParameters, RcptTo,
 };
 use crate::data::DotStuffer;
 use crate::reply::{Decoded, EhloReply, Extension, Extensions, Reply, ReplyDecoder};
@@ -989,7 +989,14 @@ impl Client {
             }
             Some(_) | None => {}
         }
-        if envelope.needs_smtputf8() {
+        // An ORCPT address in UTF-8 (RFC 6533 §3), sent where DSN is
+        // offered, needs SMTPUTF8 as an address in UTF-8 does.
+        let utf8_orcpt = ext.contains(Extension::Dsn)
+            && envelope
+                .recipients
+                .iter()
+                .any(|r| r.orcpt.as_ref().is_some_and(Orcpt::is_utf8));
+        if envelope.needs_smtputf8() || utf8_orcpt {
             if !ext.contains(Extension::SmtpUtf8) {
                 return Err(Refusal::SmtpUtf8.into());
             }

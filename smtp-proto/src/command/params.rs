@@ -81,8 +81,9 @@ pub struct Orcpt<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OrcptAddr<'a> {
-    /// `xtext` (RFC 3461 §4.2; RFC 6533's `utf-8-addr-xtext` too):
-    /// [`XText::decode`] gives the address.
+    /// `xtext` (RFC 3461 §4.2), and RFC 6533's `utf-8-addr-xtext` with
+    /// the type `utf-8`. [`XText::decode`] undoes the `+XX` escapes; the
+    /// `\x{HEX}` code points of the `utf-8` forms stay as they are.
     XText(XText<'a>),
     /// `utf-8-addr-unitext` (RFC 6533 §3), with the address type `utf-8`,
     /// when it is not xtext too: the address in UTF-8, with at least one

@@ -270,14 +270,17 @@ string_value!(
 
 impl<'a> DateTime<'a> {
     /// Checks and wraps a date-time:
-    /// `YYYY-MM-DDTHH:MM:SS[.frac](Z / (+/-)HH:MM)`, checked for shape
-    /// (not for a real calendar date).
+    /// `YYYY-MM-DDTHH:MM:SS[.frac](Z / (+/-)HH:MM)`, each field within its
+    /// RFC 3339 §5.6 range (month 01-12, day 01-31, hour 00-23, minute
+    /// 00-59, second 00-60, offset up to 23:59); whether the day exists in
+    /// its month is not checked.
     ///
     /// ```
     /// use smtp_proto::command::DateTime;
     /// assert!(DateTime::new("2026-11-26T15:00:00Z").is_ok());
     /// assert!(DateTime::new("2026-11-26T15:00:00.25+01:00").is_ok());
     /// assert!(DateTime::new("2026-11-26 15:00:00Z").is_err());
+    /// assert!(DateTime::new("2026-13-26T15:00:00Z").is_err());
     /// assert!(DateTime::new("tomorrow").is_err());
     /// ```
     pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
