@@ -686,6 +686,15 @@ fn dsn_job() -> Job {
     })
 }
 
+/// The sample job with an ORCPT address in UTF-8 (RFC 6533).
+fn utf8_orcpt_job() -> Job {
+    job().with_envelope(|mut e| {
+        let addr = smtp_proto::command::Unitext::new("用户@example.com").unwrap();
+        e.recipients[0].orcpt = Some(Orcpt::utf8(addr).unwrap());
+        e
+    })
+}
+
 #[test]
 fn mail_sends_only_advertised_parameters() {
     let s = script(&[
@@ -714,15 +723,6 @@ fn mail_sends_only_advertised_parameters() {
 
     // With SMTPUTF8 and DSN, an ORCPT address in UTF-8 is sent with
     // SMTPUTF8 on MAIL; without DSN no ORCPT goes, so it needs nothing.
-    let utf8_orcpt = || {
-        job().with_envelope(|mut e| {
-            e.recipients[0].orcpt = Some(
-                Orcpt::utf8(smtp_proto::command::Unitext::new("用户@example.com").unwrap())
-                    .unwrap(),
-            );
-            e
-        })
-    };
     let s = script(&[
         GREET,
         &ehlo(&["DSN", "SMTPUTF8"]),
@@ -732,14 +732,14 @@ fn mail_sends_only_advertised_parameters() {
         OK,
         BYE,
     ]);
-    let run = run_split_invariant(plain(), &Actor::new(vec![utf8_orcpt()]), &[&s]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![utf8_orcpt_job()]), &[&s]);
     let w = run.wire_str();
     assert!(
         w.contains("MAIL FROM:<alice@example.net> SMTPUTF8\r\nRCPT TO:<bob@example.org> ORCPT=utf-8;用户@example.com\r\n"),
         "{w}"
     );
     let s = script(&[GREET, &ehlo(&["8BITMIME"]), OK, OK, "354 go\r\n", OK, BYE]);
-    let run = run_split_invariant(plain(), &Actor::new(vec![utf8_orcpt()]), &[&s]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![utf8_orcpt_job()]), &[&s]);
     assert!(run
         .wire_str()
         .contains("MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\n"));
@@ -778,17 +778,7 @@ fn messages_needing_missing_extensions_are_refused_locally() {
             Refusal::SmtpUtf8,
         ),
         // An ORCPT address in UTF-8 (RFC 6533) goes only with SMTPUTF8.
-        (
-            vec!["DSN"],
-            job().with_envelope(|mut e| {
-                e.recipients[0].orcpt = Some(
-                    Orcpt::utf8(smtp_proto::command::Unitext::new("用户@example.com").unwrap())
-                        .unwrap(),
-                );
-                e
-            }),
-            Refusal::SmtpUtf8,
-        ),
+        (vec!["DSN"], utf8_orcpt_job(), Refusal::SmtpUtf8),
         (
             vec!["BINARYMIME"],
             job().with_envelope(|e| e.with_body(BodyType::BinaryMime)),
