@@ -302,8 +302,8 @@ impl<'a> DateTime<'a> {
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z / (+/-)HH:MM)`, each field in the range
 /// its rule gives (`date-month` 01-12, `date-mday` 01-31, `time-hour`
 /// 00-23, `time-minute` 00-59, `time-second` 00-60 for a leap second).
-/// Whether a day exists in its month is left to the application, as
-/// RFC 3339 §5.7 leaves it.
+/// Whether the day exists in its month (the restriction of RFC 3339
+/// §5.7) is not checked.
 pub(crate) fn is_date_time(s: &str) -> bool {
     let b = s.as_bytes();
     let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
