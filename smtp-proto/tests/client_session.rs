@@ -695,18 +695,15 @@ fn utf8_orcpt_job() -> Job {
     })
 }
 
+/// One accepted message to a server with the capabilities `caps`.
+fn one_message(caps: &[&str], j: Job) -> client_support::Run {
+    let s = script(&[GREET, &ehlo(caps), OK, OK, "354 go\r\n", OK, BYE]);
+    run_split_invariant(plain(), &Actor::new(vec![j]), &[&s])
+}
+
 #[test]
 fn mail_sends_only_advertised_parameters() {
-    let s = script(&[
-        GREET,
-        &ehlo(&["SIZE 1000", "8BITMIME", "DSN"]),
-        OK,
-        OK,
-        "354 go\r\n",
-        OK,
-        BYE,
-    ]);
-    let run = run_split_invariant(plain(), &Actor::new(vec![dsn_job()]), &[&s]);
+    let run = one_message(&["SIZE 1000", "8BITMIME", "DSN"], dsn_job());
     let w = run.wire_str();
     assert!(
         w.contains(
@@ -723,30 +720,19 @@ fn mail_sends_only_advertised_parameters() {
 
     // With SMTPUTF8 and DSN, an ORCPT address in UTF-8 is sent with
     // SMTPUTF8 on MAIL; without DSN no ORCPT goes, so it needs nothing.
-    let s = script(&[
-        GREET,
-        &ehlo(&["DSN", "SMTPUTF8"]),
-        OK,
-        OK,
-        "354 go\r\n",
-        OK,
-        BYE,
-    ]);
-    let run = run_split_invariant(plain(), &Actor::new(vec![utf8_orcpt_job()]), &[&s]);
+    let run = one_message(&["DSN", "SMTPUTF8"], utf8_orcpt_job());
     let w = run.wire_str();
     assert!(
         w.contains("MAIL FROM:<alice@example.net> SMTPUTF8\r\nRCPT TO:<bob@example.org> ORCPT=utf-8;用户@example.com\r\n"),
         "{w}"
     );
-    let s = script(&[GREET, &ehlo(&["8BITMIME"]), OK, OK, "354 go\r\n", OK, BYE]);
-    let run = run_split_invariant(plain(), &Actor::new(vec![utf8_orcpt_job()]), &[&s]);
+    let run = one_message(&["8BITMIME"], utf8_orcpt_job());
     assert!(run
         .wire_str()
         .contains("MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\n"));
 
     // The same message to a server with only 8BITMIME: no SIZE, no DSN.
-    let s = script(&[GREET, &ehlo(&["8BITMIME"]), OK, OK, "354 go\r\n", OK, BYE]);
-    let run = run_split_invariant(plain(), &Actor::new(vec![dsn_job()]), &[&s]);
+    let run = one_message(&["8BITMIME"], dsn_job());
     let w = run.wire_str();
     assert!(
         w.contains("MAIL FROM:<alice@example.net> BODY=8BITMIME\r\nRCPT TO:<bob@example.org>\r\n"),
