@@ -901,9 +901,7 @@ pub(crate) fn check_sasl_mech(s: &str) -> Result<(), ValueError> {
     if s.len() > 20 {
         return Err(ValueError::TooLong);
     }
-    if s.bytes()
-        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-    {
+    if class::run_end(s.as_bytes(), 0, class::KEYWORD) == s.len() {
         Ok(())
     } else {
         Err(ValueError::ForbiddenCharacter)
