@@ -590,12 +590,7 @@ fn decode_oauthbearer(msg: &[u8]) -> Result<Credentials, SaslError> {
     for (k, v) in kv_pairs(kvs)? {
         match k {
             "host" if host.is_none() => host = Some(v.to_owned()),
-            "port" if port.is_none() => {
-                port = Some(
-                    v.parse::<u16>()
-                        .map_err(|_| SaslError::Malformed("bad port"))?,
-                );
-            }
+            "port" if port.is_none() => port = Some(oauth_port(v)?),
             "auth" if token.is_none() => token = Some(bearer(v)?),
             "host" | "port" | "auth" => {
                 return Err(SaslError::Malformed("duplicate OAUTHBEARER key"))
@@ -610,6 +605,17 @@ fn decode_oauthbearer(msg: &[u8]) -> Result<Credentials, SaslError> {
         port,
         token,
     })
+}
+
+/// The `port` value: "a decimal positive integer string without leading
+/// zeros" (RFC 7628 §3.1), so no sign, no `0` and nothing over 65535.
+fn oauth_port(v: &str) -> Result<u16, SaslError> {
+    let digits = v.as_bytes();
+    if !matches!(digits.first(), Some(b'1'..=b'9')) || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(SaslError::Malformed("bad port"));
+    }
+    v.parse::<u16>()
+        .map_err(|_| SaslError::Malformed("bad port"))
 }
 
 /// `saslname`: `,` is sent as `=2C` and `=` as `=3D` (RFC 5801 §4).
@@ -701,7 +707,8 @@ pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
 
 /// The `OAUTHBEARER` response (RFC 7628 §3.1):
 /// `n,a=AUTHZID, ^A host=H ^A port=P ^A auth=Bearer T ^A ^A`. An empty
-/// `authzid` is left out, like none.
+/// `authzid` is left out, like none. Port 0 is refused: the port is a
+/// positive integer (RFC 7628 §3.1).
 pub fn oauthbearer_response(
     authzid: Option<&str>,
     host: Option<&str>,
@@ -709,6 +716,9 @@ pub fn oauthbearer_response(
     token: &str,
 ) -> Result<Vec<u8>, SaslError> {
     no_ctl(token, "token")?;
+    if port == Some(0) {
+        return Err(SaslError::Unencodable("port 0"));
+    }
     // The decoder refuses an empty bearer token: never send one.
     if token.is_empty() {
         return Err(SaslError::Unencodable("empty token"));
@@ -953,6 +963,37 @@ mod tests {
         assert!(SaslServer::new(SaslMechanism::OAuthBearer)
             .start(Some(b"p=tls-unique,,\x01auth=Bearer t\x01\x01"))
             .is_err());
+    }
+
+    #[test]
+    fn oauthbearer_port_is_a_positive_integer_without_leading_zeros() {
+        let with_port = |port: &str| {
+            let msg = format!("n,,\x01port={port}\x01auth=Bearer t\x01\x01");
+            SaslServer::new(SaslMechanism::OAuthBearer).start(Some(msg.as_bytes()))
+        };
+        for (port, want) in [("1", 1), ("587", 587), ("65535", 65535)] {
+            let Credentials::OAuthBearer { port: got, .. } = done(with_port(port)) else {
+                panic!("{port}")
+            };
+            assert_eq!(got, Some(want));
+        }
+        for bad in ["+587", "0587", "0", "00", "", "65536", "-1", " 587", "587 "] {
+            assert_eq!(
+                with_port(bad),
+                Err(SaslError::Malformed("bad port")),
+                "{bad:?}"
+            );
+        }
+        // What the decoder refuses, the encoder does not write.
+        assert_eq!(
+            oauthbearer_response(None, None, Some(0), "t"),
+            Err(SaslError::Unencodable("port 0"))
+        );
+        let r = oauthbearer_response(None, None, Some(25), "t").unwrap();
+        assert!(matches!(
+            done(SaslServer::new(SaslMechanism::OAuthBearer).start(Some(&r))),
+            Credentials::OAuthBearer { port: Some(25), .. }
+        ));
     }
 
     #[test]
