@@ -588,6 +588,9 @@ fn decode_oauthbearer(msg: &[u8]) -> Result<Credentials, SaslError> {
     let mut port = None;
     let mut token = None;
     for (k, v) in kv_pairs(kvs)? {
+        if !is_oauth_key(k) || !is_oauth_value(v) {
+            return Err(SaslError::Malformed("bad OAUTHBEARER key/value pair"));
+        }
         match k {
             "host" if host.is_none() => host = Some(v.to_owned()),
             "port" if port.is_none() => port = Some(oauth_port(v)?),
@@ -605,6 +608,18 @@ fn decode_oauthbearer(msg: &[u8]) -> Result<Credentials, SaslError> {
         port,
         token,
     })
+}
+
+/// `key = 1*(ALPHA)` (RFC 7628 §3.1).
+fn is_oauth_key(k: &str) -> bool {
+    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// `value = *(VCHAR / SP / HTAB / CR / LF)` (RFC 7628 §3.1): printable
+/// ASCII and those four, so no other control octet and no UTF-8.
+fn is_oauth_value(v: &str) -> bool {
+    v.bytes()
+        .all(|b| matches!(b, b'!'..=b'~' | b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 /// The `port` value: "a decimal positive integer string without leading
@@ -707,15 +722,19 @@ pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
 
 /// The `OAUTHBEARER` response (RFC 7628 §3.1):
 /// `n,a=AUTHZID, ^A host=H ^A port=P ^A auth=Bearer T ^A ^A`. An empty
-/// `authzid` is left out, like none. Port 0 is refused: the port is a
-/// positive integer (RFC 7628 §3.1).
+/// `authzid` is left out, like none. Refused ([`SaslError::Unencodable`]),
+/// as the decoder refuses them: a host or token with an octet other than
+/// printable ASCII, SP, HTAB, CR and LF (RFC 7628 §3.1 `value`), and port
+/// 0 (the port is a positive integer).
 pub fn oauthbearer_response(
     authzid: Option<&str>,
     host: Option<&str>,
     port: Option<u16>,
     token: &str,
 ) -> Result<Vec<u8>, SaslError> {
-    no_ctl(token, "token")?;
+    if !is_oauth_value(token) {
+        return Err(SaslError::Unencodable("token"));
+    }
     if port == Some(0) {
         return Err(SaslError::Unencodable("port 0"));
     }
@@ -736,7 +755,9 @@ pub fn oauthbearer_response(
     }
     s.push_str(",\x01");
     if let Some(h) = host {
-        no_ctl(h, "host")?;
+        if !is_oauth_value(h) {
+            return Err(SaslError::Unencodable("host"));
+        }
         s.push_str("host=");
         s.push_str(h);
         s.push('\x01');
@@ -994,6 +1015,52 @@ mod tests {
             done(SaslServer::new(SaslMechanism::OAuthBearer).start(Some(&r))),
             Credentials::OAuthBearer { port: Some(25), .. }
         ));
+    }
+
+    #[test]
+    fn oauthbearer_keys_are_letters_and_values_printable_ascii() {
+        let start = |kvs: &[u8]| {
+            let msg = [&b"n,,\x01"[..], kvs, b"auth=Bearer t\x01\x01"].concat();
+            SaslServer::new(SaslMechanism::OAuthBearer).start(Some(&msg))
+        };
+        // SP, HTAB, CR and LF are part of `value`; unknown keys are skipped.
+        let c = done(start(b"host=a b\tc\r\nd\x01xyz=~!\x01"));
+        let Credentials::OAuthBearer { host, .. } = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(host.as_deref(), Some("a b\tc\r\nd"));
+        for bad in [
+            &b"host=mx\x1b[2J\x01"[..],
+            b"host=mx\x7f\x01",
+            b"host=b\xc3\xbccher.example\x01",
+            b"=x\x01",
+            b"h0st=x\x01",
+            b"ho-st=x\x01",
+        ] {
+            assert_eq!(
+                start(bad),
+                Err(SaslError::Malformed("bad OAUTHBEARER key/value pair")),
+                "{bad:?}"
+            );
+        }
+        let token = b"n,,\x01auth=Bearer t\x02\x01\x01";
+        assert_eq!(
+            SaslServer::new(SaslMechanism::OAuthBearer).start(Some(token)),
+            Err(SaslError::Malformed("bad OAUTHBEARER key/value pair"))
+        );
+        // The encoder refuses the same values.
+        assert_eq!(
+            oauthbearer_response(None, Some("b\u{fc}cher.example"), None, "t"),
+            Err(SaslError::Unencodable("host"))
+        );
+        assert_eq!(
+            oauthbearer_response(None, Some("mx\x1b"), None, "t"),
+            Err(SaslError::Unencodable("host"))
+        );
+        assert_eq!(
+            oauthbearer_response(None, None, None, "t\x7f"),
+            Err(SaslError::Unencodable("token"))
+        );
     }
 
     #[test]
