@@ -344,6 +344,9 @@ pub enum SaslError {
     /// A response arrived after the exchange had finished.
     #[error("SASL exchange already finished")]
     Finished,
+    /// [`SaslServer::respond`] was called before [`SaslServer::start`].
+    #[error("SASL exchange not started")]
+    NotStarted,
     /// [`SaslServer`] was given a [`SaslMechanism::Custom`] mechanism,
     /// which only the application can run.
     #[error("the mechanism is run by the application")]
@@ -425,10 +428,17 @@ impl SaslServer {
     }
 
     /// Feeds the client's next (decoded) response.
+    ///
+    /// Before [`start`](Self::start) this is a usage error
+    /// ([`SaslError::NotStarted`]) that leaves the exchange as it was.
     pub fn respond(&mut self, response: &[u8]) -> Result<SaslStep, SaslError> {
         let state = core::mem::replace(&mut self.state, ServerState::Finished);
         match state {
-            ServerState::Start | ServerState::Finished => Err(SaslError::Finished),
+            ServerState::Start => {
+                self.state = ServerState::Start;
+                Err(SaslError::NotStarted)
+            }
+            ServerState::Finished => Err(SaslError::Finished),
             ServerState::LoginUser => {
                 let username = utf8(response)?;
                 if username.is_empty() {
@@ -869,6 +879,20 @@ mod tests {
         assert_eq!(s.start(None), Ok(SaslStep::Challenge(b"")));
         assert!(matches!(s.respond(b"\0u\0p"), Ok(SaslStep::Done(_))));
         assert_eq!(s.respond(b"\0u\0p"), Err(SaslError::Finished));
+    }
+
+    #[test]
+    fn respond_before_start_changes_nothing() {
+        let mut s = SaslServer::new(SaslMechanism::Plain);
+        assert_eq!(s.respond(b"\0u\0p"), Err(SaslError::NotStarted));
+        // The exchange can still start and finish.
+        assert!(matches!(
+            s.start(Some(b"\0u\0p")),
+            Ok(SaslStep::Done(Credentials::Plain { .. }))
+        ));
+        let mut s = SaslServer::new(SaslMechanism::Login);
+        assert_eq!(s.respond(b"bob"), Err(SaslError::NotStarted));
+        assert_eq!(s.start(None), Ok(SaslStep::Challenge(b"Username:")));
     }
 
     #[test]
