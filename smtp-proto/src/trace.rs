@@ -446,7 +446,21 @@ impl<'a> Received<'a> {
         Ok(self)
     }
 
-    /// The recipient (`for` clause).
+    /// The recipient (`for` clause). `<Postmaster>` without a domain,
+    /// which RFC 5321 §4.4 (`For = CFWS "FOR" FWS ( Path / Mailbox )`)
+    /// cannot carry, names the postmaster of the receiving host and is
+    /// written with its name: `for <Postmaster@mx.example.org>`.
+    ///
+    /// ```
+    /// use smtp_proto::command::{Domain, ForwardPath};
+    /// use smtp_proto::trace::{Received, Timestamp};
+    ///
+    /// let (helo, by) = (Domain::new("client.example").unwrap(), Domain::new("mx.example.org").unwrap());
+    /// let at = Timestamp::new(0, 0).unwrap();
+    /// let received = Received::new(&helo, "192.0.2.7".parse().unwrap(), &by, at)
+    ///     .recipient(&ForwardPath::Postmaster);
+    /// assert!(received.to_string().contains("\tfor <Postmaster@mx.example.org>;"));
+    /// ```
     #[must_use]
     pub fn recipient(mut self, path: &'a ForwardPath<'a>) -> Self {
         self.recipient = Some(path);
@@ -498,8 +512,10 @@ impl fmt::Display for Received<'_> {
         if let Some(id) = self.id {
             write!(f, " id {id}")?;
         }
-        if let Some(path) = self.recipient {
-            write!(f, "\r\n\tfor {path}")?;
+        match self.recipient {
+            Some(ForwardPath::Postmaster) => write!(f, "\r\n\tfor <Postmaster@{}>", self.by)?,
+            Some(path) => write!(f, "\r\n\tfor {path}")?,
+            None => {}
         }
         write!(f, ";\r\n\t{}\r\n", self.date)
     }

@@ -77,13 +77,45 @@ fn received_known_answers() {
         (
             Received::new(&helo, v4, &by, at).recipient(&ForwardPath::Postmaster),
             format!(
-                "Received: from client.example.net ([192.0.2.7])\r\n\tby mx.example.org\r\n\tfor <Postmaster>;{date}"
+                "Received: from client.example.net ([192.0.2.7])\r\n\tby mx.example.org\r\n\tfor <Postmaster@mx.example.org>;{date}"
             ),
         ),
     ];
     for (received, want) in cases {
         assert_eq!(text(&received), want);
         assert_eq!(received.to_string(), want, "Display writes the same");
+    }
+}
+
+/// RFC 5321 §4.4 `For = CFWS "FOR" FWS ( Path / Mailbox )`: both need a
+/// domain, so the domainless `<Postmaster>` of RCPT (the postmaster of the
+/// receiving host, RFC 5321 §4.1.1.3) is written with the `by` host's name,
+/// an address literal included.
+#[test]
+fn postmaster_recipient_is_written_with_the_receiving_host() {
+    let helo = domain("client.example.net");
+    let at = Timestamp::new(WHEN, 0).unwrap();
+    let v4: IpAddr = "192.0.2.7".parse().unwrap();
+    for (by, want) in [
+        ("mx.example.org", "for <Postmaster@mx.example.org>;"),
+        ("[192.0.2.25]", "for <Postmaster@[192.0.2.25]>;"),
+    ] {
+        let by = domain(by);
+        let written = text(&Received::new(&helo, v4, &by, at).recipient(&ForwardPath::Postmaster));
+        assert!(written.contains(want), "{written}");
+        // What is written is a path that parses back as a mailbox.
+        let path = written
+            .split("\tfor <")
+            .nth(1)
+            .and_then(|rest| rest.split_once(">;"))
+            .map(|(mailbox, _)| mailbox)
+            .unwrap();
+        let mailbox = Mailbox::parse(path).unwrap();
+        assert!(mailbox
+            .local_part()
+            .as_str()
+            .eq_ignore_ascii_case("postmaster"));
+        assert_eq!(mailbox.domain(), &by);
     }
 }
 
