@@ -381,10 +381,13 @@ impl fmt::Display for WithProtocol {
 /// address always follows the HELO name as `TCP-info`, an address literal
 /// (`[192.0.2.1]`, `[IPv6:2001:db8::1]`; an IPv4-mapped IPv6 address as
 /// IPv4), and a `by` host named by an address literal is followed by it
-/// again, since the grammar never lets a literal stand alone. Every part is
+/// again, since the grammar never lets a literal stand alone. Inside those
+/// comments, the `(` and `)` a General-address-literal may hold are
+/// written as quoted-pairs (`\(`, `\)`, RFC 5322 §3.2.2). Every part is
 /// at most 255 octets (RFC 5321 §4.5.3.1.2 for names, [`Self::MAX_ID_LEN`]
 /// for the id), so every line stays within the 998 octets of RFC 5322
-/// §2.1.1. The `for` clause names one recipient; RFC 5321 §7.2 advises
+/// §2.1.1; an id that the quoted-pairs of a long `by` literal would push
+/// past them is folded onto a line of its own. The `for` clause names one recipient; RFC 5321 §7.2 advises
 /// leaving it out when there are several.
 #[derive(Debug, Clone, Copy)]
 pub struct Received<'a> {
@@ -495,22 +498,64 @@ impl fmt::Display for AddressLiteral {
     }
 }
 
+/// A domain or address literal written inside a comment: `(` and `)`,
+/// which `ctext` leaves out (RFC 5322 §3.2.2) but the `dcontent` of a
+/// General-address-literal lets in (RFC 5321 §4.1.3), are written as
+/// quoted-pairs (`\(`, `\)`; `\` too, though no domain holds one), so the
+/// comment ends where it should.
+struct InComment<'a>(&'a str);
+
+impl InComment<'_> {
+    const SPECIAL: [char; 3] = ['(', ')', '\\'];
+
+    /// The octets written.
+    fn len(&self) -> usize {
+        self.0.len() + self.0.matches(Self::SPECIAL).count()
+    }
+}
+
+impl fmt::Display for InComment<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(at) = rest.find(Self::SPECIAL) {
+            let (before, special) = rest.split_at(at);
+            f.write_str(before)?;
+            f.write_str("\\")?;
+            f.write_str(&special[..1])?;
+            rest = &special[1..];
+        }
+        f.write_str(rest)
+    }
+}
+
+/// The longest line of a header field, CRLF included (RFC 5322 §2.1.1:
+/// 998 octets before the CRLF; this writer keeps to 998 with it).
+const MAX_LINE: usize = 998;
+
 impl fmt::Display for Received<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let peer = AddressLiteral(self.peer);
         write!(f, "Received: from {} (", self.from)?;
         if let Some(name) = self.peer_name {
-            write!(f, "{name} ")?;
+            write!(f, "{} ", InComment(name.as_str()))?;
         }
         write!(f, "{peer})\r\n\tby {}", self.by)?;
-        if self.by.as_str().starts_with('[') {
-            write!(f, " ({})", self.by)?;
+        let mut line = "\tby ".len() + self.by.as_str().len();
+        if self.by.is_address_literal() {
+            let by = InComment(self.by.as_str());
+            write!(f, " ({by})")?;
+            line += " ()".len() + by.len();
         }
         if let Some(with) = self.with {
             write!(f, " with {with}")?;
+            line += " with ".len() + with.keyword().len();
         }
         if let Some(id) = self.id {
-            write!(f, " id {id}")?;
+            // After a `by` literal lengthened by quoted-pairs, the id may
+            // not fit on the line (with `;` and CRLF): it takes its own.
+            let fits = line + " id ".len() + id.as_str().len() + ";\r\n".len() <= MAX_LINE;
+            let sep = if fits { " " } else { "\r\n\t" };
+            write!(f, "{sep}id {id}")?;
         }
         match self.recipient {
             Some(ForwardPath::Postmaster) => write!(f, "\r\n\tfor <Postmaster@{}>", self.by)?,

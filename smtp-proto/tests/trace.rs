@@ -119,6 +119,102 @@ fn postmaster_recipient_is_written_with_the_receiving_host() {
     }
 }
 
+/// Walks an unfolded field the way an RFC 5322 reader does: a comment runs
+/// from `(` to its matching `)`, with nested comments and quoted-pairs
+/// inside; a domain literal runs from `[` to `]`. Returns the comments'
+/// contents with their quoted-pairs undone, or `None` when a `)` closes no
+/// comment or a comment or literal is still open at the end.
+fn comments(field: &str) -> Option<Vec<String>> {
+    let (mut found, mut current) = (Vec::new(), String::new());
+    let (mut depth, mut in_literal) = (0usize, false);
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        match (depth, c) {
+            (0, _) if in_literal => in_literal = c != ']',
+            (0, '[') => in_literal = true,
+            (0, '(') => depth = 1,
+            (0, ')') => return None,
+            (0, _) => {}
+            (_, '\\') => current.push(chars.next()?),
+            (_, '(') => {
+                depth += 1;
+                current.push(c);
+            }
+            (1, ')') => {
+                depth = 0;
+                found.push(std::mem::take(&mut current));
+            }
+            (_, ')') => {
+                depth -= 1;
+                current.push(c);
+            }
+            _ => current.push(c),
+        }
+    }
+    (depth == 0 && !in_literal).then_some(found)
+}
+
+/// A General-address-literal may hold `(` and `)` (RFC 5321 §4.1.3
+/// `dcontent`), which a comment may not hold bare (RFC 5322 §3.2.2
+/// `ctext`): inside the comments of the peer name and of a `by` literal
+/// they are written as quoted-pairs, and the comments read back as the
+/// values. Outside a comment, as the HELO domain, the literal is written
+/// as it is (`dtext` takes them).
+#[test]
+fn parentheses_of_general_literals_are_quoted_inside_comments() {
+    let helo = domain("[x-tag:a)b(c]");
+    let rdns = domain("[x-tag:(]");
+    let by = domain("[x-tag:m)x]");
+    let at = Timestamp::new(WHEN, 0).unwrap();
+    let v4: IpAddr = "192.0.2.7".parse().unwrap();
+    let written = text(&Received::new(&helo, v4, &by, at).peer_name(&rdns));
+    assert_eq!(
+        written,
+        "Received: from [x-tag:a)b(c] ([x-tag:\\(] [192.0.2.7])\r\n\tby [x-tag:m)x] ([x-tag:m\\)x]);\r\n\tThu, 26 Nov 2026 20:08:42 +0000\r\n"
+    );
+    let unfolded = written.replace("\r\n\t", " ");
+    assert_eq!(
+        comments(&unfolded),
+        Some(vec![
+            "[x-tag:(] [192.0.2.7]".to_string(),
+            "[x-tag:m)x]".to_string()
+        ])
+    );
+
+    // The longest such literals, with the longest id: the quoted-pairs
+    // lengthen the `by` line, and the id moves to a line of its own rather
+    // than take it past 998 octets.
+    let longest = domain_owned(format!("[x:{}]", ")".repeat(251)));
+    assert_eq!(longest.as_str().len(), 255);
+    let id = Atom::new("i".repeat(Received::MAX_ID_LEN)).unwrap();
+    let r = Received::new(&longest, v4, &longest, at)
+        .peer_name(&longest)
+        .with(WithProtocol::esmtp().utf8(true).tls(true).auth(true))
+        .id(&id)
+        .unwrap();
+    let written = text(&r);
+    for line in written.split_inclusive("\r\n") {
+        assert!(line.len() <= 998, "a line of {} octets", line.len());
+    }
+    assert!(written.contains(&format!("\r\n\tid {id};")), "{written}");
+    let unfolded = written.replace("\r\n\t", " ");
+    let found = comments(&unfolded).expect("balanced comments");
+    assert_eq!(
+        found,
+        [
+            format!("{longest} [192.0.2.7]"),
+            longest.as_str().to_string()
+        ]
+    );
+    // A short literal keeps the id on the `by` line.
+    let r = Received::new(&helo, v4, &by, at).id(&id).unwrap();
+    assert!(text(&r).contains(&format!("\tby [x-tag:m)x] ([x-tag:m\\)x]) id {id};")));
+}
+
+fn domain_owned(s: String) -> Domain<'static> {
+    Domain::new(s).unwrap()
+}
+
 /// The longest parts the types allow keep every line within the 998
 /// octets of RFC 5322 §2.1.1: a 255-octet HELO literal (longer ones are
 /// refused, as EHLO refuses them), a 255-octet peer name and host name,
