@@ -423,7 +423,21 @@ impl<'a> Received<'a> {
     }
 
     /// The name the reverse lookup of the client's address gave (checked
-    /// forward, for the name to mean anything).
+    /// forward, for the name to mean anything). An address literal is no
+    /// such name, and `TCP-info` (RFC 5321 §4.4: `address-literal /
+    /// ( Domain FWS address-literal )`) has no room for a second one: it is
+    /// left out, and the address stands alone.
+    ///
+    /// ```
+    /// use smtp_proto::command::Domain;
+    /// use smtp_proto::trace::{Received, Timestamp};
+    ///
+    /// let (helo, by) = (Domain::new("client.example").unwrap(), Domain::new("mx.example.org").unwrap());
+    /// let literal = Domain::new("[192.0.2.9]").unwrap();
+    /// let at = Timestamp::new(0, 0).unwrap();
+    /// let received = Received::new(&helo, "192.0.2.7".parse().unwrap(), &by, at).peer_name(&literal);
+    /// assert!(received.to_string().starts_with("Received: from client.example ([192.0.2.7])\r\n"));
+    /// ```
     #[must_use]
     pub fn peer_name(mut self, name: &'a Domain<'a>) -> Self {
         self.peer_name = Some(name);
@@ -536,7 +550,7 @@ impl fmt::Display for Received<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let peer = AddressLiteral(self.peer);
         write!(f, "Received: from {} (", self.from)?;
-        if let Some(name) = self.peer_name {
+        if let Some(name) = self.peer_name.filter(|n| !n.is_address_literal()) {
             write!(f, "{} ", InComment(name.as_str()))?;
         }
         write!(f, "{peer})\r\n\tby {}", self.by)?;
