@@ -333,7 +333,7 @@ fn postmaster_and_utf8() {
 #[test]
 fn mail_parameters() {
     let line = "MAIL FROM:<a@b.example> size=1000 body=8bitmime SMTPUTF8 RET=HDRS ENVID=QQ+2B314 \
-                AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=-120;RT X-FOO=bar X-FLAG";
+                AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=120;RT X-FOO=bar X-FLAG";
     let Command::Mail(m) = Command::parse(line.as_bytes()).unwrap() else {
         panic!()
     };
@@ -353,7 +353,7 @@ fn mail_parameters() {
     let by = p.by.unwrap();
     assert_eq!(
         (by.time(), by.mode(), by.trace()),
-        (-120, ByMode::Return, true)
+        (120, ByMode::Return, true)
     );
     assert_eq!(p.other.len(), 2);
     assert_eq!(p.other[0].keyword(), "X-FOO");
@@ -362,7 +362,7 @@ fn mail_parameters() {
     assert_eq!(
         canon(line),
         "MAIL FROM:<a@b.example> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B314 \
-         AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=-120;RT X-FOO=bar X-FLAG"
+         AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=120;RT X-FOO=bar X-FLAG"
     );
     assert_eq!(
         canon("MAIL FROM:<a@b> HOLDUNTIL=2026-11-26T10:00:00Z"),
@@ -545,6 +545,55 @@ fn parameter_values_are_checked_when_built() {
     );
 }
 
+/// RFC 2852 §4: `by-time = ["-" / "+"]1*9digit`, and "a negative or zero
+/// value is not allowed with a by-mode of "R"". Such a BY= is a syntax
+/// error (501 5.5.4), read or built; with `N` any time goes.
+#[test]
+fn by_time_zero_or_negative_with_mode_r_is_refused() {
+    for line in [
+        "MAIL FROM:<a@b> BY=0;R",
+        "MAIL FROM:<a@b> BY=0;RT",
+        "MAIL FROM:<a@b> BY=+0;R",
+        "MAIL FROM:<a@b> BY=-0;r",
+        "MAIL FROM:<a@b> BY=000000000;R",
+        "MAIL FROM:<a@b> BY=-1;R",
+        "MAIL FROM:<a@b> BY=-999999999;RT",
+    ] {
+        let e = err(line);
+        assert_eq!(
+            e,
+            CommandError::InvalidParameter { keyword: "BY" },
+            "{line}"
+        );
+        assert_eq!(e.reply_code().get(), 501, "{line}");
+        assert_eq!(e.enhanced_code().to_string(), "5.5.4", "{line}");
+    }
+    for (line, time, mode) in [
+        ("MAIL FROM:<a@b> BY=1;R", 1, ByMode::Return),
+        ("MAIL FROM:<a@b> BY=+000000001;R", 1, ByMode::Return),
+        ("MAIL FROM:<a@b> BY=0;N", 0, ByMode::Notify),
+        ("MAIL FROM:<a@b> BY=-0;N", 0, ByMode::Notify),
+        ("MAIL FROM:<a@b> BY=-60;NT", -60, ByMode::Notify),
+    ] {
+        let Command::Mail(m) = Command::parse(line.as_bytes()).unwrap() else {
+            panic!("{line}")
+        };
+        let by = m.params.by.unwrap();
+        assert_eq!((by.time(), by.mode()), (time, mode), "{line}");
+    }
+    for time in [0, -1, -DeliverBy::MAX_TIME] {
+        assert!(
+            DeliverBy::new(time, ByMode::Return, false).is_err(),
+            "{time}"
+        );
+        assert!(
+            DeliverBy::new(time, ByMode::Notify, false).is_ok(),
+            "{time}"
+        );
+    }
+    assert!(DeliverBy::new(1, ByMode::Return, true).is_ok());
+}
+
 #[test]
 fn parameters_built_at_their_limits_round_trip() {
     let mb = || Mailbox::parse("a@b.example").unwrap();
@@ -552,14 +601,14 @@ fn parameters_built_at_their_limits_round_trip() {
     p.envid = Some(EnvId::new(XText::encode(&[b'a'; 100])).unwrap());
     p.mt_priority = Some(MtPriority::MIN);
     p.hold = Some(Hold::For(HoldFor::new(HoldFor::MAX).unwrap()));
-    p.by = Some(DeliverBy::new(-DeliverBy::MAX_TIME, ByMode::Return, true).unwrap());
+    p.by = Some(DeliverBy::new(-DeliverBy::MAX_TIME, ByMode::Notify, true).unwrap());
     let mail = Command::Mail(MailFrom {
         reverse_path: ReversePath::Mailbox(mb()),
         params: p.clone(),
     });
     let line = round_trip(&mail);
     assert!(
-        line.contains(" MT-PRIORITY=-9 HOLDFOR=999999999 BY=-999999999;RT"),
+        line.contains(" MT-PRIORITY=-9 HOLDFOR=999999999 BY=-999999999;NT"),
         "{line}"
     );
 
@@ -567,7 +616,7 @@ fn parameters_built_at_their_limits_round_trip() {
     p.hold = Some(Hold::Until(
         DateTime::new("2026-11-26T10:00:00.5-08:00").unwrap(),
     ));
-    p.by = Some(DeliverBy::new(DeliverBy::MAX_TIME, ByMode::Notify, false).unwrap());
+    p.by = Some(DeliverBy::new(DeliverBy::MAX_TIME, ByMode::Return, false).unwrap());
     round_trip(&Command::Mail(MailFrom {
         reverse_path: ReversePath::Null,
         params: p,

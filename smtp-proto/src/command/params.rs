@@ -341,18 +341,25 @@ impl DeliverBy {
     pub const MAX_TIME: i64 = 999_999_999;
 
     /// Builds a deliver-by request, checking `by-time = ["-" / "+"]
-    /// 1*9digit`. Whether a time suits the mode (RFC 2852 wants a positive
-    /// time for `R`) is for the server to judge.
+    /// 1*9digit` and that a time for the mode `R` is positive: RFC 2852 §4
+    /// says of `by-time` "a negative or zero value is not allowed with a
+    /// by-mode of "R"" (a message to return once its time is up could
+    /// only be returned at once). `N` takes any time.
     ///
     /// ```
     /// use smtp_proto::command::{ByMode, DeliverBy};
     /// let by = DeliverBy::new(-120, ByMode::Notify, true).unwrap();
     /// assert_eq!((by.time(), by.mode(), by.trace()), (-120, ByMode::Notify, true));
     /// assert!(DeliverBy::new(1_000_000_000, ByMode::Return, false).is_err());
+    /// assert!(DeliverBy::new(0, ByMode::Return, false).is_err());
+    /// assert!(DeliverBy::new(1, ByMode::Return, false).is_ok());
     /// ```
     pub fn new(time: i64, mode: ByMode, trace: bool) -> Result<Self, ValueError> {
         if time.unsigned_abs() > Self::MAX_TIME.unsigned_abs() {
             return Err(ValueError::TooLong);
+        }
+        if mode == ByMode::Return && time <= 0 {
+            return Err(ValueError::Syntax("BY with mode R needs a positive time"));
         }
         Ok(DeliverBy { time, mode, trace })
     }
@@ -921,7 +928,8 @@ pub(crate) fn parse_mail_parameters<'a>(
 
 /// `by-value = by-time ";" by-mode [by-trace]`,
 /// `by-time = ["-" / "+"] 1*9digit`, `by-mode = "N" / "R"`, `by-trace = "T"`
-/// (RFC 2852 §4)
+/// (RFC 2852 §4), where a zero or negative `by-time` is "not allowed with a
+/// by-mode of "R"" (the comment on `by-time` in the same ABNF).
 fn parse_by(v: &str) -> Option<DeliverBy> {
     let (time, mode) = v.split_once(';')?;
     let (neg, digits_part) = match time.as_bytes().first()? {
@@ -941,8 +949,12 @@ fn parse_by(v: &str) -> Option<DeliverBy> {
         [t] if t.eq_ignore_ascii_case(&b'T') => true,
         _ => return None,
     };
+    let time = if neg { -t } else { t };
+    if m == ByMode::Return && time <= 0 {
+        return None;
+    }
     Some(DeliverBy {
-        time: if neg { -t } else { t },
+        time,
         mode: m,
         trace,
     })
