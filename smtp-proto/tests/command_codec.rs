@@ -58,7 +58,10 @@ fn ehlo_domain_rules() {
     assert_eq!(canon("EHLO [192.0.2.1]"), "EHLO [192.0.2.1]");
     assert_eq!(canon("EHLO [IPv6:2001:db8::1]"), "EHLO [IPv6:2001:db8::1]");
     assert_eq!(canon("EHLO [x-tag:content]"), "EHLO [x-tag:content]");
-    assert_eq!(canon("EHLO bücher.example"), "EHLO bücher.example");
+    assert_eq!(
+        canon("EHLO xn--bcher-kva.example"),
+        "EHLO xn--bcher-kva.example"
+    );
     for bad in [
         "EHLO",
         "EHLO -lead.example",
@@ -81,6 +84,38 @@ fn ehlo_domain_rules() {
     let e = err(&format!("EHLO [x:{}]", "a".repeat(252)));
     assert_eq!(e.reply_code().get(), 501);
     assert!(smtp_proto::command::Domain::new(format!("[x:{}]", "a".repeat(252))).is_err());
+}
+
+/// EHLO, HELO and LHLO take an ASCII domain: RFC 5321 §4.1.2's
+/// `sub-domain` is letters, digits and hyphens, and U-labels (RFC 6531)
+/// belong to the addresses of a transaction with SMTPUTF8, which the
+/// client cannot use before EHLO (RFC 6531 §3.7.1: A-labels there). A
+/// UTF-8 address after RCPT stays valid.
+#[test]
+fn hello_domains_must_be_ascii() {
+    for verb in ["EHLO", "HELO", "LHLO"] {
+        for domain in ["bücher.example", "例子.广告", "mail.bücher.example"] {
+            let line = format!("{verb} {domain}");
+            let e = err(&line);
+            assert!(
+                matches!(e, CommandError::InvalidArgument { .. }),
+                "{line}: {e:?}"
+            );
+            assert_eq!(e.reply_code().get(), 501, "{line}");
+            assert_eq!(e.enhanced_code().to_string(), "5.5.4", "{line}");
+            // Trailing text does not make it valid.
+            assert!(Command::parse(format!("{line} hello").as_bytes()).is_err());
+        }
+        let ascii = format!("{verb} xn--bcher-kva.example");
+        assert_eq!(canon(&ascii), ascii);
+        // Text after an ASCII domain may be anything, as before.
+        assert!(Command::parse(format!("{ascii} grüße").as_bytes()).is_ok());
+    }
+    let Command::Rcpt(r) = Command::parse("RCPT TO:<jörg@bücher.example>".as_bytes()).unwrap()
+    else {
+        panic!()
+    };
+    assert!(r.forward_path.is_utf8());
 }
 
 /// `IPv6-addr = IPv6-full / IPv6-comp / IPv6v4-full / IPv6v4-comp` and the

@@ -383,7 +383,9 @@ pub(crate) fn check_atom(s: &str) -> Result<(), ValueError> {
 string_value!(
     /// A domain name or an address literal (RFC 5321 §4.1.2, §4.1.3), kept as
     /// sent. Internationalized domain names (RFC 6531 U-labels) are accepted;
-    /// [`Domain::is_utf8`] tells when SMTPUTF8 is needed.
+    /// [`Domain::is_utf8`] tells when SMTPUTF8 is needed. EHLO, HELO and
+    /// LHLO take ASCII only (A-labels, `xn--...`): the parser refuses a
+    /// UTF-8 domain there.
     Domain
 );
 
