@@ -1493,6 +1493,87 @@ fn built_other_parameters_read_back() {
     }
 }
 
+/// RFC 6533 §3: in an ORCPT of type `utf-8`, `\` only starts an
+/// `EmbeddedUnicodeChar = "\x{" HEXPOINT "}"`, and HEXPOINT writes a code
+/// point with the fewest digits its rule allows: the ASCII that QCHAR
+/// leaves out (SP, `+`, `=`, `\`, DEL and some controls), or a code point
+/// past ASCII that is no surrogate and at most U+10FFFF. This holds for
+/// the ASCII (xtext) form as for the UTF-8 one, read or built.
+#[test]
+fn orcpt_utf8_hexpoint_follows_rfc6533() {
+    use smtp_proto::command::{Atom, Orcpt, Unitext, XText};
+    let orcpt = |addr: &str| {
+        Command::parse(format!("RCPT TO:<a@b> ORCPT=utf-8;{addr}").as_bytes()).map(|c| {
+            let Command::Rcpt(r) = c else { panic!() };
+            r.params.orcpt.unwrap().into_owned()
+        })
+    };
+    let good = [
+        "01", "09", "10", "11", "19", "20", "2B", "3D", "5C", "7F", "80", "e9", "FF", "100",
+        "7528", "fFf", "1000", "CFFF", "D000", "D7FF", "E000", "FFFF", "10000", "1F600", "FFFFF",
+        "100000", "10FFFF",
+    ];
+    for hex in good {
+        for addr in [
+            format!("a\\x{{{hex}}}b@example.com"),
+            format!("用户\\x{{{hex}}}@example.com"),
+        ] {
+            assert!(orcpt(&addr).is_ok(), "{addr}");
+            assert!(Unitext::new(addr.clone()).is_ok(), "{addr}");
+        }
+    }
+    let bad: [(&str, &[&str]); 6] = [
+        (
+            "printable ASCII but SP + = \\",
+            &["41", "21", "2A", "7E", "5B", "5D"],
+        ),
+        ("NUL", &["00"]),
+        (
+            "leading zero",
+            &["041", "0E9", "00E9", "0FFFF", "010000", "0010FFFF"],
+        ),
+        ("surrogate", &["D800", "DBFF", "DC00", "DFFF"]),
+        ("past U+10FFFF", &["110000", "1FFFFF", "1000000"]),
+        ("too few digits", &["", "7", "E"]),
+    ];
+    for (why, hexes) in bad {
+        for hex in hexes {
+            for addr in [
+                format!("a\\x{{{hex}}}b@example.com"),
+                format!("用户\\x{{{hex}}}@example.com"),
+            ] {
+                assert!(
+                    matches!(
+                        orcpt(&addr),
+                        Err(CommandError::InvalidParameter { keyword: "ORCPT" })
+                    ),
+                    "{why}: {addr}"
+                );
+                assert!(Unitext::new(addr.clone()).is_err(), "{why}: {addr}");
+            }
+        }
+    }
+    // `\` that does not start `\x{HEXPOINT}`.
+    for addr in [
+        "a\\b@example.com",
+        "a\\X{E9}@example.com",
+        "a\\xE9@example.com",
+        "a\\x{E9@example.com",
+        "a@example.com\\",
+    ] {
+        assert!(orcpt(addr).is_err(), "{addr}");
+    }
+    // Built: the xtext form of type utf-8 is checked the same way.
+    let utf8 = || Atom::new("UTF-8").unwrap();
+    assert!(Orcpt::new(utf8(), XText::new("a\\x{E9}@example.com").unwrap()).is_ok());
+    assert!(Orcpt::new(utf8(), XText::new("a\\x{41}@example.com").unwrap()).is_err());
+    assert!(Orcpt::new(utf8(), XText::new("a\\b@example.com").unwrap()).is_err());
+    // Other address types keep plain xtext, where `\` is an xchar.
+    let rfc822 = Atom::new("rfc822").unwrap();
+    assert!(Orcpt::new(rfc822, XText::new("a\\x{41}@example.com").unwrap()).is_ok());
+    assert!(Command::parse(b"RCPT TO:<a@b> ORCPT=rfc822;a\\b@example.com").is_ok());
+}
+
 /// RFC 6533 §3: with the address type `utf-8`, ORCPT may carry the address
 /// as UTF-8 (`utf-8-addr-unitext`, `\x{HEX}` for a code point); `+XX`
 /// escapes are xtext, and non-ASCII is refused with any other type.

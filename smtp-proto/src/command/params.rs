@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use super::error::{CommandError, ValueError};
 use super::scan::{token_end, Folded};
 use super::value::{
-    check_atom, check_unitext, check_xtext_value, is_date_time, Atom, DateTime, Text, Unitext,
-    XText,
+    check_atom, check_embedded_unicode, check_unitext, check_xtext_value, is_date_time, Atom,
+    DateTime, Text, Unitext, XText,
 };
 
 /// `BODY=` (RFC 6152, RFC 3030 §3)
@@ -119,6 +119,8 @@ impl<'a> Orcpt<'a> {
 
     /// Builds an original-recipient value, checking that the address is
     /// not empty and that the whole value fits in [`Orcpt::MAX_LEN`].
+    /// With the type `utf-8`, every `\` must start an RFC 6533
+    /// `\x{HEXPOINT}`.
     ///
     /// ```
     /// use smtp_proto::command::{Atom, Orcpt, OrcptAddr, XText};
@@ -126,6 +128,9 @@ impl<'a> Orcpt<'a> {
     /// let OrcptAddr::XText(addr) = o.addr() else { unreachable!() };
     /// assert_eq!(addr.decode().as_ref(), b"a@example.org");
     /// assert!(Orcpt::new(Atom::new("rfc822").unwrap(), XText::encode(b"")).is_err());
+    /// let utf8 = || Atom::new("utf-8").unwrap();
+    /// assert!(Orcpt::new(utf8(), XText::new("\\x{7528}@example.com").unwrap()).is_ok());
+    /// assert!(Orcpt::new(utf8(), XText::new("\\x{41}@example.com").unwrap()).is_err());
     /// ```
     pub fn new(addr_type: Atom<'a>, addr: XText<'a>) -> Result<Self, ValueError> {
         Self::checked(addr_type, OrcptAddr::XText(addr))
@@ -156,6 +161,9 @@ impl<'a> Orcpt<'a> {
     fn checked(addr_type: Atom<'a>, addr: OrcptAddr<'a>) -> Result<Self, ValueError> {
         if addr.as_str().is_empty() {
             return Err(ValueError::Empty);
+        }
+        if addr_type.as_str().eq_ignore_ascii_case("utf-8") {
+            check_embedded_unicode(addr.as_str())?;
         }
         if addr_type.as_str().len() + 1 + addr.as_str().len() > Self::MAX_LEN {
             return Err(ValueError::TooLong);
@@ -1020,9 +1028,14 @@ pub(crate) fn parse_rcpt_parameters<'a>(
             if v.len() > 500 || check_atom(t).is_err() || a.is_empty() {
                 return Err(CommandError::InvalidParameter { keyword: "ORCPT" });
             }
-            let addr = if check_xtext_value(a).is_ok() {
+            // RFC 6533 §3: with the type `utf-8`, a `\` only starts a
+            // `\x{HEXPOINT}`, in the xtext form as in the UTF-8 one.
+            let utf8_type = t.eq_ignore_ascii_case("utf-8");
+            let addr = if check_xtext_value(a).is_ok()
+                && (!utf8_type || check_embedded_unicode(a).is_ok())
+            {
                 OrcptAddr::XText(XText(Cow::Borrowed(a)))
-            } else if t.eq_ignore_ascii_case("utf-8") && check_unitext(a).is_ok() {
+            } else if utf8_type && check_unitext(a).is_ok() {
                 // RFC 6533 §3: `utf-8-addr-unitext`, UTF-8 as it is.
                 OrcptAddr::Unitext(Unitext(Cow::Borrowed(a)))
             } else {
