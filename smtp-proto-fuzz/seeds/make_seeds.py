@@ -42,7 +42,7 @@ D1_SERVER = (
 cmd = {
     "rfc5321-d1-client": D1_CLIENT + "QUIT\r\n",
     "mail-from-null-path": "MAIL FROM:<>\r\n",
-    "mail-from-params": "MAIL FROM:<a@b.example> SIZE=1024 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B314 AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=-120;RT X-TAG=blue\r\n",
+    "mail-from-params": "MAIL FROM:<a@b.example> SIZE=1024 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B314 AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=120;RT X-TAG=blue\r\n",
     "mail-holduntil": "MAIL FROM:<a@b> HOLDUNTIL=2026-01-02T03:04:05.5+01:00\r\n",
     "rcpt-postmaster": "RCPT TO:<postmaster>\r\nRCPT TO:<Postmaster@example.com>\r\n",
     "rcpt-ipv6-literal": "RCPT TO:<user@[IPv6:2001:db8::1]>\r\n",

@@ -1639,10 +1639,13 @@ fn unexpected_and_malformed_replies_close_the_session() {
     let input = script(&[GREET, &ehlo(&[])]);
     let mut buf = &input[..];
     until_idle(&mut c, &mut buf);
-    assert_eq!(
-        c.handle_input(b"250 unsolicited\r\n").unwrap_err(),
-        ClientError::UnexpectedReply(smtp_proto::status::ReplyCode::OK)
-    );
+    match c.handle_input(b"250 unsolicited\r\n").unwrap_err() {
+        ClientError::UnexpectedReply(r) => {
+            assert_eq!(r.code(), smtp_proto::status::ReplyCode::OK);
+            assert_eq!(r.text(), b"unsolicited");
+        }
+        e => panic!("{e:?}"),
+    }
     assert!(c.is_closed());
     assert_eq!(c.handle_input(b"").unwrap().outcome, Outcome::Closed);
 
@@ -1800,14 +1803,54 @@ fn bare_250_to_ehlo_means_no_extensions() {
 fn a_positive_reply_to_data_other_than_354_is_a_protocol_error() {
     let s = script(&[GREET, &ehlo(&["PIPELINING"]), OK, OK, "250 what body?\r\n"]);
     let run = run_split_invariant(plain(), &Actor::new(vec![job()]), &[&s]);
-    assert_eq!(
-        run.error,
-        Some(ClientError::UnexpectedReply(
-            smtp_proto::status::ReplyCode::OK
-        ))
-    );
+    let Some(ClientError::UnexpectedReply(r)) = &run.error else {
+        panic!("{:?}", run.error)
+    };
+    assert_eq!(r.code(), smtp_proto::status::ReplyCode::OK);
+    assert_eq!(r.text(), b"what body?");
     assert!(run.summaries.is_empty());
     assert!(!run.wire_str().contains("hi"));
+}
+
+/// A server that answers while the client is still sending the body
+/// (here a spam refusal before the end of DATA) breaks the order of RFC
+/// 5321 §4.1.1.4: the session is over, and the error keeps the whole
+/// reply, its text too, for the caller's log and bounce.
+#[test]
+fn an_early_reply_during_the_body_keeps_its_text() {
+    let mut c = Client::new(plain());
+    let input = script(&[GREET, &ehlo(&["PIPELINING"])]);
+    let mut buf = &input[..];
+    until_idle(&mut c, &mut buf);
+    c.send_mail(&job().envelope).unwrap();
+    let replies = script(&[OK, OK, "354 go\r\n"]);
+    let mut buf = &replies[..];
+    loop {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        if matches!(step.outcome, Outcome::Event(ClientEvent::SendBody)) {
+            break;
+        }
+    }
+    c.send_body(b"Subject: t\r\n").unwrap();
+    let early = b"554-5.7.1 Message rejected as spam\r\n554 5.7.1 See https://example.org/why\r\n";
+    let err = c.handle_input(early).unwrap_err();
+    let ClientError::UnexpectedReply(reply) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(reply.code().get(), 554);
+    assert_eq!(
+        reply.enhanced_code().map(|e| e.to_string()).as_deref(),
+        Some("5.7.1")
+    );
+    assert_eq!(reply.text(), b"Message rejected as spam");
+    assert_eq!(reply.line_count(), 2);
+    assert_eq!(
+        err.to_string(),
+        "unexpected reply: 554 5.7.1 Message rejected as spam (2 lines)"
+    );
+    assert!(err.is_remote());
+    assert!(c.is_closed());
 }
 
 #[test]

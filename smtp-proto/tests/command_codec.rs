@@ -58,7 +58,10 @@ fn ehlo_domain_rules() {
     assert_eq!(canon("EHLO [192.0.2.1]"), "EHLO [192.0.2.1]");
     assert_eq!(canon("EHLO [IPv6:2001:db8::1]"), "EHLO [IPv6:2001:db8::1]");
     assert_eq!(canon("EHLO [x-tag:content]"), "EHLO [x-tag:content]");
-    assert_eq!(canon("EHLO bücher.example"), "EHLO bücher.example");
+    assert_eq!(
+        canon("EHLO xn--bcher-kva.example"),
+        "EHLO xn--bcher-kva.example"
+    );
     for bad in [
         "EHLO",
         "EHLO -lead.example",
@@ -81,6 +84,38 @@ fn ehlo_domain_rules() {
     let e = err(&format!("EHLO [x:{}]", "a".repeat(252)));
     assert_eq!(e.reply_code().get(), 501);
     assert!(smtp_proto::command::Domain::new(format!("[x:{}]", "a".repeat(252))).is_err());
+}
+
+/// EHLO, HELO and LHLO take an ASCII domain: RFC 5321 §4.1.2's
+/// `sub-domain` is letters, digits and hyphens, and U-labels (RFC 6531)
+/// belong to the addresses of a transaction with SMTPUTF8, which the
+/// client cannot use before EHLO (RFC 6531 §3.7.1: A-labels there). A
+/// UTF-8 address after RCPT stays valid.
+#[test]
+fn hello_domains_must_be_ascii() {
+    for verb in ["EHLO", "HELO", "LHLO"] {
+        for domain in ["bücher.example", "例子.广告", "mail.bücher.example"] {
+            let line = format!("{verb} {domain}");
+            let e = err(&line);
+            assert!(
+                matches!(e, CommandError::InvalidArgument { .. }),
+                "{line}: {e:?}"
+            );
+            assert_eq!(e.reply_code().get(), 501, "{line}");
+            assert_eq!(e.enhanced_code().to_string(), "5.5.4", "{line}");
+            // Trailing text does not make it valid.
+            assert!(Command::parse(format!("{line} hello").as_bytes()).is_err());
+        }
+        let ascii = format!("{verb} xn--bcher-kva.example");
+        assert_eq!(canon(&ascii), ascii);
+        // Text after an ASCII domain may be anything, as before.
+        assert!(Command::parse(format!("{ascii} grüße").as_bytes()).is_ok());
+    }
+    let Command::Rcpt(r) = Command::parse("RCPT TO:<jörg@bücher.example>".as_bytes()).unwrap()
+    else {
+        panic!()
+    };
+    assert!(r.forward_path.is_utf8());
 }
 
 /// `IPv6-addr = IPv6-full / IPv6-comp / IPv6v4-full / IPv6v4-comp` and the
@@ -333,7 +368,7 @@ fn postmaster_and_utf8() {
 #[test]
 fn mail_parameters() {
     let line = "MAIL FROM:<a@b.example> size=1000 body=8bitmime SMTPUTF8 RET=HDRS ENVID=QQ+2B314 \
-                AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=-120;RT X-FOO=bar X-FLAG";
+                AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=120;RT X-FOO=bar X-FLAG";
     let Command::Mail(m) = Command::parse(line.as_bytes()).unwrap() else {
         panic!()
     };
@@ -353,7 +388,7 @@ fn mail_parameters() {
     let by = p.by.unwrap();
     assert_eq!(
         (by.time(), by.mode(), by.trace()),
-        (-120, ByMode::Return, true)
+        (120, ByMode::Return, true)
     );
     assert_eq!(p.other.len(), 2);
     assert_eq!(p.other[0].keyword(), "X-FOO");
@@ -362,7 +397,7 @@ fn mail_parameters() {
     assert_eq!(
         canon(line),
         "MAIL FROM:<a@b.example> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B314 \
-         AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=-120;RT X-FOO=bar X-FLAG"
+         AUTH=<> REQUIRETLS MT-PRIORITY=-3 HOLDFOR=60 BY=120;RT X-FOO=bar X-FLAG"
     );
     assert_eq!(
         canon("MAIL FROM:<a@b> HOLDUNTIL=2026-11-26T10:00:00Z"),
@@ -545,6 +580,55 @@ fn parameter_values_are_checked_when_built() {
     );
 }
 
+/// RFC 2852 §4: `by-time = ["-" / "+"]1*9digit`, and "a negative or zero
+/// value is not allowed with a by-mode of "R"". Such a BY= is a syntax
+/// error (501 5.5.4), read or built; with `N` any time goes.
+#[test]
+fn by_time_zero_or_negative_with_mode_r_is_refused() {
+    for line in [
+        "MAIL FROM:<a@b> BY=0;R",
+        "MAIL FROM:<a@b> BY=0;RT",
+        "MAIL FROM:<a@b> BY=+0;R",
+        "MAIL FROM:<a@b> BY=-0;r",
+        "MAIL FROM:<a@b> BY=000000000;R",
+        "MAIL FROM:<a@b> BY=-1;R",
+        "MAIL FROM:<a@b> BY=-999999999;RT",
+    ] {
+        let e = err(line);
+        assert_eq!(
+            e,
+            CommandError::InvalidParameter { keyword: "BY" },
+            "{line}"
+        );
+        assert_eq!(e.reply_code().get(), 501, "{line}");
+        assert_eq!(e.enhanced_code().to_string(), "5.5.4", "{line}");
+    }
+    for (line, time, mode) in [
+        ("MAIL FROM:<a@b> BY=1;R", 1, ByMode::Return),
+        ("MAIL FROM:<a@b> BY=+000000001;R", 1, ByMode::Return),
+        ("MAIL FROM:<a@b> BY=0;N", 0, ByMode::Notify),
+        ("MAIL FROM:<a@b> BY=-0;N", 0, ByMode::Notify),
+        ("MAIL FROM:<a@b> BY=-60;NT", -60, ByMode::Notify),
+    ] {
+        let Command::Mail(m) = Command::parse(line.as_bytes()).unwrap() else {
+            panic!("{line}")
+        };
+        let by = m.params.by.unwrap();
+        assert_eq!((by.time(), by.mode()), (time, mode), "{line}");
+    }
+    for time in [0, -1, -DeliverBy::MAX_TIME] {
+        assert!(
+            DeliverBy::new(time, ByMode::Return, false).is_err(),
+            "{time}"
+        );
+        assert!(
+            DeliverBy::new(time, ByMode::Notify, false).is_ok(),
+            "{time}"
+        );
+    }
+    assert!(DeliverBy::new(1, ByMode::Return, true).is_ok());
+}
+
 #[test]
 fn parameters_built_at_their_limits_round_trip() {
     let mb = || Mailbox::parse("a@b.example").unwrap();
@@ -552,14 +636,14 @@ fn parameters_built_at_their_limits_round_trip() {
     p.envid = Some(EnvId::new(XText::encode(&[b'a'; 100])).unwrap());
     p.mt_priority = Some(MtPriority::MIN);
     p.hold = Some(Hold::For(HoldFor::new(HoldFor::MAX).unwrap()));
-    p.by = Some(DeliverBy::new(-DeliverBy::MAX_TIME, ByMode::Return, true).unwrap());
+    p.by = Some(DeliverBy::new(-DeliverBy::MAX_TIME, ByMode::Notify, true).unwrap());
     let mail = Command::Mail(MailFrom {
         reverse_path: ReversePath::Mailbox(mb()),
         params: p.clone(),
     });
     let line = round_trip(&mail);
     assert!(
-        line.contains(" MT-PRIORITY=-9 HOLDFOR=999999999 BY=-999999999;RT"),
+        line.contains(" MT-PRIORITY=-9 HOLDFOR=999999999 BY=-999999999;NT"),
         "{line}"
     );
 
@@ -567,7 +651,7 @@ fn parameters_built_at_their_limits_round_trip() {
     p.hold = Some(Hold::Until(
         DateTime::new("2026-11-26T10:00:00.5-08:00").unwrap(),
     ));
-    p.by = Some(DeliverBy::new(DeliverBy::MAX_TIME, ByMode::Notify, false).unwrap());
+    p.by = Some(DeliverBy::new(DeliverBy::MAX_TIME, ByMode::Return, false).unwrap());
     round_trip(&Command::Mail(MailFrom {
         reverse_path: ReversePath::Null,
         params: p,
@@ -1407,6 +1491,87 @@ fn built_other_parameters_read_back() {
         let wire = cmd.to_bytes();
         assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), cmd);
     }
+}
+
+/// RFC 6533 §3: in an ORCPT of type `utf-8`, `\` only starts an
+/// `EmbeddedUnicodeChar = "\x{" HEXPOINT "}"`, and HEXPOINT writes a code
+/// point with the fewest digits its rule allows: the ASCII that QCHAR
+/// leaves out (SP, `+`, `=`, `\`, DEL and some controls), or a code point
+/// past ASCII that is no surrogate and at most U+10FFFF. This holds for
+/// the ASCII (xtext) form as for the UTF-8 one, read or built.
+#[test]
+fn orcpt_utf8_hexpoint_follows_rfc6533() {
+    use smtp_proto::command::{Atom, Orcpt, Unitext, XText};
+    let orcpt = |addr: &str| {
+        Command::parse(format!("RCPT TO:<a@b> ORCPT=utf-8;{addr}").as_bytes()).map(|c| {
+            let Command::Rcpt(r) = c else { panic!() };
+            r.params.orcpt.unwrap().into_owned()
+        })
+    };
+    let good = [
+        "01", "09", "10", "11", "19", "20", "2B", "3D", "5C", "7F", "80", "e9", "FF", "100",
+        "7528", "fFf", "1000", "CFFF", "D000", "D7FF", "E000", "FFFF", "10000", "1F600", "FFFFF",
+        "100000", "10FFFF",
+    ];
+    for hex in good {
+        for addr in [
+            format!("a\\x{{{hex}}}b@example.com"),
+            format!("用户\\x{{{hex}}}@example.com"),
+        ] {
+            assert!(orcpt(&addr).is_ok(), "{addr}");
+            assert!(Unitext::new(addr.clone()).is_ok(), "{addr}");
+        }
+    }
+    let bad: [(&str, &[&str]); 6] = [
+        (
+            "printable ASCII but SP + = \\",
+            &["41", "21", "2A", "7E", "5B", "5D"],
+        ),
+        ("NUL", &["00"]),
+        (
+            "leading zero",
+            &["041", "0E9", "00E9", "0FFFF", "010000", "0010FFFF"],
+        ),
+        ("surrogate", &["D800", "DBFF", "DC00", "DFFF"]),
+        ("past U+10FFFF", &["110000", "1FFFFF", "1000000"]),
+        ("too few digits", &["", "7", "E"]),
+    ];
+    for (why, hexes) in bad {
+        for hex in hexes {
+            for addr in [
+                format!("a\\x{{{hex}}}b@example.com"),
+                format!("用户\\x{{{hex}}}@example.com"),
+            ] {
+                assert!(
+                    matches!(
+                        orcpt(&addr),
+                        Err(CommandError::InvalidParameter { keyword: "ORCPT" })
+                    ),
+                    "{why}: {addr}"
+                );
+                assert!(Unitext::new(addr.clone()).is_err(), "{why}: {addr}");
+            }
+        }
+    }
+    // `\` that does not start `\x{HEXPOINT}`.
+    for addr in [
+        "a\\b@example.com",
+        "a\\X{E9}@example.com",
+        "a\\xE9@example.com",
+        "a\\x{E9@example.com",
+        "a@example.com\\",
+    ] {
+        assert!(orcpt(addr).is_err(), "{addr}");
+    }
+    // Built: the xtext form of type utf-8 is checked the same way.
+    let utf8 = || Atom::new("UTF-8").unwrap();
+    assert!(Orcpt::new(utf8(), XText::new("a\\x{E9}@example.com").unwrap()).is_ok());
+    assert!(Orcpt::new(utf8(), XText::new("a\\x{41}@example.com").unwrap()).is_err());
+    assert!(Orcpt::new(utf8(), XText::new("a\\b@example.com").unwrap()).is_err());
+    // Other address types keep plain xtext, where `\` is an xchar.
+    let rfc822 = Atom::new("rfc822").unwrap();
+    assert!(Orcpt::new(rfc822, XText::new("a\\x{41}@example.com").unwrap()).is_ok());
+    assert!(Command::parse(b"RCPT TO:<a@b> ORCPT=rfc822;a\\b@example.com").is_ok());
 }
 
 /// RFC 6533 §3: with the address type `utf-8`, ORCPT may carry the address

@@ -242,9 +242,14 @@ fn rcpt_params(u: &mut Unstructured<'_>) -> Result<RcptParameters<'static>> {
 pub fn build(u: &mut Unstructured<'_>) -> Result<Option<Command<'static>>> {
     Ok(Some(match u.int_in_range(0..=16u8)? {
         0..=2 => {
+            // EHLO, HELO and LHLO take ASCII domains only (RFC 6531
+            // §3.7.1); the parser refuses U-labels there.
             let Ok(d) = Domain::new(gen::domain(u)?) else {
                 return Ok(None);
             };
+            if d.is_utf8() {
+                return Ok(None);
+            }
             match u.int_in_range(0..=2u8)? {
                 0 => Command::Ehlo(d),
                 1 => Command::Helo(d),

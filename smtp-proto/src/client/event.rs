@@ -562,9 +562,20 @@ pub enum ClientError {
     /// A reply that is not well-formed.
     #[error("malformed reply: {0}")]
     BadReply(ReplyError),
-    /// A reply when none was due, or a code that makes no sense here.
-    #[error("unexpected reply {0}")]
-    UnexpectedReply(ReplyCode),
+    /// A reply when none was due (the server spoke while the client sent
+    /// the message body, for one), or a code that makes no sense here.
+    /// The whole reply is kept, its text too, for logs and bounces.
+    ///
+    /// ```
+    /// use smtp_proto::client::ClientError;
+    /// use smtp_proto::reply::Reply;
+    ///
+    /// let reply = Reply::parse(b"554 5.7.1 Rejected as spam\r\n").unwrap();
+    /// let e = ClientError::UnexpectedReply(reply.into_owned());
+    /// assert_eq!(e.to_string(), "unexpected reply: 554 5.7.1 Rejected as spam");
+    /// ```
+    #[error("unexpected reply: {}", ReplyLine(.0))]
+    UnexpectedReply(OwnedReply),
     /// The server sent bytes after its 220 to STARTTLS, before the TLS
     /// handshake: a response injection (CVE-2011-0411 class).
     #[error("data after the STARTTLS 220 reply, before the TLS handshake")]
@@ -581,6 +592,27 @@ pub enum ClientError {
     /// and closes the session, before anything is sent.
     #[error("unusable configuration: {0}")]
     Config(ConfigError),
+}
+
+/// The first line of a reply as the server wrote it (code, enhanced code,
+/// text, non-UTF-8 octets replaced), with `(N lines)` for a longer reply.
+struct ReplyLine<'r>(&'r OwnedReply);
+
+impl std::fmt::Display for ReplyLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.0;
+        write!(f, "{}", r.code())?;
+        if let Some(esc) = r.enhanced_code() {
+            write!(f, " {esc}")?;
+        }
+        if !r.text().is_empty() {
+            write!(f, " {}", String::from_utf8_lossy(r.text()))?;
+        }
+        if r.line_count() > 1 {
+            write!(f, " ({} lines)", r.line_count())?;
+        }
+        Ok(())
+    }
 }
 
 impl ClientError {

@@ -500,7 +500,7 @@ impl Client {
             if code == ReplyCode::SERVICE_NOT_AVAILABLE {
                 return Ok(Some(self.service_closing(reply)));
             }
-            return Err(self.fail(ClientError::UnexpectedReply(code)));
+            return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         };
         if code == ReplyCode::SERVICE_NOT_AVAILABLE && what != Pending::Quit {
             return Ok(Some(self.service_closing(reply)));
@@ -1161,7 +1161,7 @@ impl Client {
     ) -> Result<Option<ClientEvent<'a>>, ClientError> {
         let code = reply.code();
         let Some(t) = self.txn.as_mut() else {
-            return Err(self.fail(ClientError::UnexpectedReply(code)));
+            return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         };
         if code == ReplyCode::START_MAIL_INPUT {
             if t.accepted.is_empty() {
@@ -1180,7 +1180,7 @@ impl Client {
         if code.is_positive() {
             // Only 354 starts the body; a 2yz or another 3yz leaves the
             // server's state unknown.
-            return Err(self.fail(ClientError::UnexpectedReply(code)));
+            return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         }
         let verdict = Verdict::of(code);
         let had_recipients = !t.accepted.is_empty();

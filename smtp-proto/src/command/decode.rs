@@ -518,6 +518,12 @@ fn parse_known<'a>(
 /// `ehlo = "EHLO" SP ( Domain / address-literal ) CRLF`,
 /// `helo = "HELO" SP Domain CRLF` (RFC 5321 §4.1.1.1). Address literals are
 /// accepted after HELO too, as widely sent.
+///
+/// The domain is ASCII: RFC 5321's `sub-domain` is letters, digits and
+/// hyphens, and RFC 6531 allows U-labels only in the addresses of a
+/// transaction that uses SMTPUTF8, which cannot be negotiated before the
+/// EHLO it is offered in (RFC 6531 §3.7.1 wants an internationalized
+/// client name there in A-label form, `xn--...`).
 fn parse_helo_domain<'a>(
     window: &'a [u8],
     verb: &'static str,
@@ -527,7 +533,7 @@ fn parse_helo_domain<'a>(
     // servers do for historic clients that append text.
     // The common case in one scan: a valid domain up to a space or the end.
     if let (n, true) = scan_domain(args) {
-        if matches!(args.get(n), None | Some(b' ')) {
+        if matches!(args.get(n), None | Some(b' ')) && args[..n].is_ascii() {
             return Ok(Domain(Cow::Borrowed(utf8_in(window, &args[..n])?)));
         }
     }
@@ -537,6 +543,12 @@ fn parse_helo_domain<'a>(
         verb,
         reason: "invalid domain",
     })?;
+    if !dom.is_ascii() {
+        return Err(CommandError::InvalidArgument {
+            verb,
+            reason: "domain is not ASCII (send A-labels)",
+        });
+    }
     Ok(Domain(Cow::Borrowed(dom)))
 }
 

@@ -46,11 +46,14 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Command<'a> {
-    /// `EHLO SP ( Domain / address-literal )` (RFC 5321 §4.1.1.1)
+    /// `EHLO SP ( Domain / address-literal )` (RFC 5321 §4.1.1.1). The
+    /// domain is ASCII, an internationalized name in A-labels (RFC 6531
+    /// §3.7.1); one with U-labels is written as it is, but not read.
     Ehlo(Domain<'a>),
-    /// `HELO SP Domain` (RFC 5321 §4.1.1.1)
+    /// `HELO SP Domain` (RFC 5321 §4.1.1.1), ASCII as for EHLO.
     Helo(Domain<'a>),
-    /// `LHLO SP ( Domain / address-literal )` (RFC 2033 §4.1)
+    /// `LHLO SP ( Domain / address-literal )` (RFC 2033 §4.1), ASCII as for
+    /// EHLO.
     Lhlo(Domain<'a>),
     /// `MAIL FROM:Reverse-path [SP Mail-parameters]` (RFC 5321 §4.1.1.2)
     Mail(MailFrom<'a>),

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use super::error::{CommandError, ValueError};
 use super::scan::{token_end, Folded};
 use super::value::{
-    check_atom, check_unitext, check_xtext_value, is_date_time, Atom, DateTime, Text, Unitext,
-    XText,
+    check_atom, check_embedded_unicode, check_unitext, check_xtext_value, is_date_time, Atom,
+    DateTime, Text, Unitext, XText,
 };
 
 /// `BODY=` (RFC 6152, RFC 3030 §3)
@@ -119,6 +119,8 @@ impl<'a> Orcpt<'a> {
 
     /// Builds an original-recipient value, checking that the address is
     /// not empty and that the whole value fits in [`Orcpt::MAX_LEN`].
+    /// With the type `utf-8`, every `\` must start an RFC 6533
+    /// `\x{HEXPOINT}`.
     ///
     /// ```
     /// use smtp_proto::command::{Atom, Orcpt, OrcptAddr, XText};
@@ -126,6 +128,9 @@ impl<'a> Orcpt<'a> {
     /// let OrcptAddr::XText(addr) = o.addr() else { unreachable!() };
     /// assert_eq!(addr.decode().as_ref(), b"a@example.org");
     /// assert!(Orcpt::new(Atom::new("rfc822").unwrap(), XText::encode(b"")).is_err());
+    /// let utf8 = || Atom::new("utf-8").unwrap();
+    /// assert!(Orcpt::new(utf8(), XText::new("\\x{7528}@example.com").unwrap()).is_ok());
+    /// assert!(Orcpt::new(utf8(), XText::new("\\x{41}@example.com").unwrap()).is_err());
     /// ```
     pub fn new(addr_type: Atom<'a>, addr: XText<'a>) -> Result<Self, ValueError> {
         Self::checked(addr_type, OrcptAddr::XText(addr))
@@ -156,6 +161,9 @@ impl<'a> Orcpt<'a> {
     fn checked(addr_type: Atom<'a>, addr: OrcptAddr<'a>) -> Result<Self, ValueError> {
         if addr.as_str().is_empty() {
             return Err(ValueError::Empty);
+        }
+        if addr_type.as_str().eq_ignore_ascii_case("utf-8") {
+            check_embedded_unicode(addr.as_str())?;
         }
         if addr_type.as_str().len() + 1 + addr.as_str().len() > Self::MAX_LEN {
             return Err(ValueError::TooLong);
@@ -341,18 +349,25 @@ impl DeliverBy {
     pub const MAX_TIME: i64 = 999_999_999;
 
     /// Builds a deliver-by request, checking `by-time = ["-" / "+"]
-    /// 1*9digit`. Whether a time suits the mode (RFC 2852 wants a positive
-    /// time for `R`) is for the server to judge.
+    /// 1*9digit` and that a time for the mode `R` is positive: RFC 2852 §4
+    /// says of `by-time` "a negative or zero value is not allowed with a
+    /// by-mode of "R"" (a message to return once its time is up could
+    /// only be returned at once). `N` takes any time.
     ///
     /// ```
     /// use smtp_proto::command::{ByMode, DeliverBy};
     /// let by = DeliverBy::new(-120, ByMode::Notify, true).unwrap();
     /// assert_eq!((by.time(), by.mode(), by.trace()), (-120, ByMode::Notify, true));
     /// assert!(DeliverBy::new(1_000_000_000, ByMode::Return, false).is_err());
+    /// assert!(DeliverBy::new(0, ByMode::Return, false).is_err());
+    /// assert!(DeliverBy::new(1, ByMode::Return, false).is_ok());
     /// ```
     pub fn new(time: i64, mode: ByMode, trace: bool) -> Result<Self, ValueError> {
         if time.unsigned_abs() > Self::MAX_TIME.unsigned_abs() {
             return Err(ValueError::TooLong);
+        }
+        if mode == ByMode::Return && time <= 0 {
+            return Err(ValueError::Syntax("BY with mode R needs a positive time"));
         }
         Ok(DeliverBy { time, mode, trace })
     }
@@ -921,7 +936,8 @@ pub(crate) fn parse_mail_parameters<'a>(
 
 /// `by-value = by-time ";" by-mode [by-trace]`,
 /// `by-time = ["-" / "+"] 1*9digit`, `by-mode = "N" / "R"`, `by-trace = "T"`
-/// (RFC 2852 §4)
+/// (RFC 2852 §4), where a zero or negative `by-time` is "not allowed with a
+/// by-mode of "R"" (the comment on `by-time` in the same ABNF).
 fn parse_by(v: &str) -> Option<DeliverBy> {
     let (time, mode) = v.split_once(';')?;
     let (neg, digits_part) = match time.as_bytes().first()? {
@@ -941,8 +957,12 @@ fn parse_by(v: &str) -> Option<DeliverBy> {
         [t] if t.eq_ignore_ascii_case(&b'T') => true,
         _ => return None,
     };
+    let time = if neg { -t } else { t };
+    if m == ByMode::Return && time <= 0 {
+        return None;
+    }
     Some(DeliverBy {
-        time: if neg { -t } else { t },
+        time,
         mode: m,
         trace,
     })
@@ -1008,9 +1028,14 @@ pub(crate) fn parse_rcpt_parameters<'a>(
             if v.len() > 500 || check_atom(t).is_err() || a.is_empty() {
                 return Err(CommandError::InvalidParameter { keyword: "ORCPT" });
             }
-            let addr = if check_xtext_value(a).is_ok() {
+            // RFC 6533 §3: with the type `utf-8`, a `\` only starts a
+            // `\x{HEXPOINT}`, in the xtext form as in the UTF-8 one.
+            let utf8_type = t.eq_ignore_ascii_case("utf-8");
+            let addr = if check_xtext_value(a).is_ok()
+                && (!utf8_type || check_embedded_unicode(a).is_ok())
+            {
                 OrcptAddr::XText(XText(Cow::Borrowed(a)))
-            } else if t.eq_ignore_ascii_case("utf-8") && check_unitext(a).is_ok() {
+            } else if utf8_type && check_unitext(a).is_ok() {
                 // RFC 6533 §3: `utf-8-addr-unitext`, UTF-8 as it is.
                 OrcptAddr::Unitext(Unitext(Cow::Borrowed(a)))
             } else {

@@ -383,7 +383,9 @@ pub(crate) fn check_atom(s: &str) -> Result<(), ValueError> {
 string_value!(
     /// A domain name or an address literal (RFC 5321 §4.1.2, §4.1.3), kept as
     /// sent. Internationalized domain names (RFC 6531 U-labels) are accepted;
-    /// [`Domain::is_utf8`] tells when SMTPUTF8 is needed.
+    /// [`Domain::is_utf8`] tells when SMTPUTF8 is needed. EHLO, HELO and
+    /// LHLO take ASCII only (A-labels, `xn--...`): the parser refuses a
+    /// UTF-8 domain there.
     Domain
 );
 
@@ -694,6 +696,12 @@ impl<'a> Unitext<'a> {
     /// assert!(Unitext::new("用户@例子.广告").is_ok());
     /// assert!(Unitext::new("a\\x{2B}b@example.com").is_ok());
     /// assert!(Unitext::new("a+2Bb@example.com").is_err());
+    /// // RFC 6533 HEXPOINT: no printable ASCII but SP, `+`, `=` and `\`,
+    /// // no leading zero, no surrogate, nothing past U+10FFFF.
+    /// assert!(Unitext::new("a\\x{41}b@example.com").is_err());
+    /// assert!(Unitext::new("a\\x{0E9}@example.com").is_err());
+    /// assert!(Unitext::new("a\\x{D800}@example.com").is_err());
+    /// assert!(Unitext::new("a\\x{110000}@example.com").is_err());
     /// assert!(Unitext::new("").is_err());
     /// ```
     pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
@@ -704,7 +712,7 @@ impl<'a> Unitext<'a> {
 /// `utf-8-addr-unitext = 1*(QUCHAR / EmbeddedUnicodeChar)`, `QUCHAR =
 /// QCHAR / UTF8-2 / UTF8-3 / UTF8-4`, `QCHAR = %x21-2a / %x2c-3c /
 /// %x3e-5b / %x5d-7e`, `EmbeddedUnicodeChar = %x5C.78 "{" HEXPOINT "}"`
-/// (RFC 6533 §3; `HEXPOINT` is 2 to 6 hex digits, read here as 1 to 6).
+/// (RFC 6533 §3); see [`embedded_unicode_len`] for `HEXPOINT`.
 pub(crate) fn check_unitext(s: &str) -> Result<(), ValueError> {
     if s.is_empty() {
         return Err(ValueError::Empty);
@@ -713,23 +721,75 @@ pub(crate) fn check_unitext(s: &str) -> Result<(), ValueError> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'\\' => {
-                let hex = b.get(i + 3..).unwrap_or_default();
-                let n = hex.iter().take_while(|c| c.is_ascii_hexdigit()).count();
-                if b.get(i + 1..i + 3) != Some(b"x{")
-                    || !(1..=6).contains(&n)
-                    || hex.get(n) != Some(&b'}')
-                {
-                    return Err(ValueError::Syntax("invalid \\x{HEX} in unitext"));
-                }
-                i += 3 + n + 1;
-            }
+            b'\\' => i += embedded_unicode_len(&b[i..]).ok_or(BAD_EMBEDDED)?,
             b'+' | b'=' => return Err(ValueError::ForbiddenCharacter),
             0x21..=0x7e | 0x80.. => i += 1,
             _ => return Err(ValueError::ForbiddenCharacter),
         }
     }
     Ok(())
+}
+
+const BAD_EMBEDDED: ValueError = ValueError::Syntax("invalid \\x{HEXPOINT} (RFC 6533 §3)");
+
+/// Checks that every `\` of an address of type `utf-8` starts an
+/// `EmbeddedUnicodeChar` (RFC 6533 §3): `QCHAR` and `QUCHAR` leave `\` out,
+/// so in `utf-8-addr-xtext` and `utf-8-addr-unitext` it never stands for
+/// itself.
+pub(crate) fn check_embedded_unicode(s: &str) -> Result<(), ValueError> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'\\', &b[i..]) {
+        i += p;
+        i += embedded_unicode_len(&b[i..]).ok_or(BAD_EMBEDDED)?;
+    }
+    Ok(())
+}
+
+/// The length of the `EmbeddedUnicodeChar = %x5C.78 "{" HEXPOINT "}"` at
+/// the start of `b`, if one is there (RFC 6533 §3):
+///
+/// ```text
+/// HEXPOINT = ( ( "0"/"1" ) %x31-39 ) / "10" / "20" /
+///            "2B" / "3D" / "7F" /         ; all xtext-specials
+///            "5C" / (HEXDIG8 HEXDIG) /    ; 2-digit forms
+///            ( NZHEXDIG 2(HEXDIG) ) /     ; 3-digit forms
+///            ( NZDHEXDIG 3(HEXDIG) ) /    ; 4-digit forms excluding
+///            ( "D" %x30-37 2(HEXDIG) ) /  ; ... surrogate
+///            ( NZHEXDIG 4(HEXDIG) ) /     ; 5-digit forms
+///            ( "10" 4*HEXDIG )            ; 6-digit forms
+/// ```
+///
+/// So a code point is written with as few digits as its rule allows (no
+/// leading zero but in `01`-`09`), printable ASCII other than `SP`, `+`,
+/// `=` and `\` is never written this way, surrogates (U+D800-DFFF) are
+/// refused, and nothing goes past U+10FFFF: the 6-digit form is read as
+/// `"10" 4HEXDIG`, since its `4*HEXDIG` would pass the last code point
+/// the rule says it stands for. Hex digits may be either case (ABNF
+/// strings are case-insensitive); the `x` is `%x78`, lower case only.
+fn embedded_unicode_len(b: &[u8]) -> Option<usize> {
+    let hex = b.strip_prefix(b"\\x{")?;
+    let n = hex.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+    if hex.get(n) != Some(&b'}') || !(2..=6).contains(&n) {
+        return None;
+    }
+    let mut d = [0u8; 6];
+    for (to, from) in d.iter_mut().zip(&hex[..n]) {
+        *to = from.to_ascii_uppercase();
+    }
+    let ok = match &d[..n] {
+        [b'0' | b'1', b'1'..=b'9'] => true,
+        [b'1', b'0'] | [b'2', b'0'] | [b'2', b'B'] | [b'3', b'D'] | [b'7', b'F'] | [b'5', b'C'] => {
+            true
+        }
+        [b'8'..=b'9' | b'A'..=b'F', _] => true,
+        [first, _, _] | [first, _, _, _, _] => *first != b'0',
+        [b'D', second, _, _] => (b'0'..=b'7').contains(second),
+        [first, _, _, _] => *first != b'0',
+        [b'1', b'0', _, _, _, _] => true,
+        _ => false,
+    };
+    ok.then_some(3 + n + 1)
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
