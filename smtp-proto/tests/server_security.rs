@@ -1029,6 +1029,25 @@ fn a_size_limit_of_zero_is_refused_because_size_0_means_none() {
     assert!(ServerSession::new(c).is_ok());
 }
 
+/// The greeting and the EHLO reply carry the host name before SMTPUTF8
+/// can be in use: RFC 6531 §3.7.1 wants LDH labels or A-labels there.
+#[test]
+fn the_host_name_is_ascii() {
+    let mut c = config();
+    c.hostname = "b\u{fc}cher.example".to_string();
+    assert_eq!(
+        ServerSession::new(c).err(),
+        Some(smtp_proto::server::ConfigError::Hostname)
+    );
+    let mut c = config();
+    c.hostname = "xn--bcher-kva.example".to_string();
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert!(out.starts_with(b"220 xn--bcher-kva.example "), "{out:?}");
+}
+
 #[test]
 fn an_oauth_error_challenge_must_fit_one_reply_line() {
     use base64::Engine as _;

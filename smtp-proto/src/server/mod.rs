@@ -330,7 +330,10 @@ pub struct ServerSession {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The host name is not a valid domain or address literal.
+    /// The host name is not a valid domain or address literal, or it is
+    /// not ASCII: the greeting and the EHLO reply name the server before
+    /// SMTPUTF8 can be in use, so an internationalized name goes in
+    /// A-labels (`xn--...`, RFC 6531 §3.7.1).
     #[error("invalid server host name")]
     Hostname,
     /// A limit is zero or too small to work.
@@ -345,6 +348,9 @@ impl ServerSession {
     /// [`refuse`](Self::refuse).
     pub fn new(config: ServerConfig) -> Result<Self, ConfigError> {
         crate::command::Domain::new(config.hostname.as_str()).map_err(|_| ConfigError::Hostname)?;
+        if !config.hostname.is_ascii() {
+            return Err(ConfigError::Hostname);
+        }
         if config.max_line_length < 512 {
             return Err(ConfigError::Limit("max_line_length below 512"));
         }
