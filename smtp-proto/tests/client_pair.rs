@@ -371,6 +371,54 @@ fn pair_lmtp_per_recipient() {
     assert_eq!(pair.summaries[0].delivered().collect::<Vec<_>>(), [0, 2]);
 }
 
+/// LMTP over BDAT: a chunk refused for size ends the transaction, and the
+/// BDAT LAST the pipelining client sent after it gets the one refusal the
+/// client waits for, so the next transaction's replies stay in step.
+#[test]
+fn pair_lmtp_bdat_last_after_a_refused_chunk_stays_in_step() {
+    let big = [b'x'; 30];
+    let jobs = vec![
+        Job::new(
+            "a@example.net",
+            &["b@example.org", "c@example.org"],
+            &[&big, b"end"],
+        ),
+        Job::new(
+            "a@example.net",
+            &["b@example.org", "c@example.org"],
+            &[b"small"],
+        ),
+    ];
+    let mut server = server_config();
+    server.lmtp = true;
+    server.max_message_size = Some(20);
+    let cfg = client_config()
+        .with_tls(TlsPolicy::Off)
+        .with_protocol(Protocol::Lmtp)
+        .with_chunking(ChunkingPolicy::Prefer);
+    let mut pair = Pair::new(cfg, server, Actor::new(jobs));
+    pair.drive();
+    assert!(contains(&pair.client_wire, b"BDAT 30\r\n"));
+    // Each reply answered its own command, QUIT's last.
+    assert!(
+        pair.client_events
+            .iter()
+            .all(|e| !e.starts_with("Sender") || e.contains("raw: \"250 2.1.0 OK\\r\\n\"")),
+        "{:#?}",
+        pair.client_events
+    );
+    let last = pair.client_events.last().unwrap();
+    assert!(
+        last.starts_with("Closed") && last.contains("code: 221"),
+        "{last}"
+    );
+    assert_eq!(pair.summaries.len(), 2, "{:#?}", pair.client_events);
+    assert_eq!(pair.summaries[0].delivered().count(), 0);
+    assert_eq!(pair.summaries[1].delivered().collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(pair.app.messages, [b"small\r\n".to_vec()]);
+    assert!(pair.client.is_closed() && pair.server.is_closed());
+}
+
 fn auth_pair(
     creds: AuthCredentials,
     forced: Option<SaslMechanism>,

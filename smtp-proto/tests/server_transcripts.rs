@@ -1658,8 +1658,10 @@ fn lmtp_one_reply_per_recipient() {
 /// RFC 2033 §4.2: "when there have been no successful RCPT commands in
 /// the mail transaction, the DATA command MUST fail with a 503 reply
 /// code." SMTP keeps 554 (RFC 5321 §3.3 allows either; see
-/// `rfc2920_all_recipients_refused`). A BDAT chunk in the same state gets
-/// the same 503, and its bytes are read and dropped.
+/// `rfc2920_all_recipients_refused`). A BDAT LAST in the same state gets
+/// no reply (RFC 2033 §4.3, see
+/// `lmtp_bdat_last_without_recipients_gets_no_reply`), and its bytes
+/// are read and dropped.
 #[test]
 fn lmtp_data_without_recipients_gets_503() {
     let mut c = config();
@@ -1682,7 +1684,6 @@ fn lmtp_data_without_recipients_gets_503() {
     S: 503 5.5.1 no valid recipients
     C: BDAT 6 LAST
     C~ QUIT\\r\\n
-    S: 503 5.5.1 No valid recipients
     C: NOOP
     S: 250 2.0.0 OK
 ",
@@ -1858,6 +1859,102 @@ fn lmtp_bdat_last_refused_for_size_answers_each_recipient() {
     S: 250 2.0.0 OK
 ",
     );
+}
+
+/// RFC 2033 §4.3: in LMTP, "if there were no previously successful RCPT
+/// commands in the mail transaction, then the BDAT LAST command returns
+/// zero replies". The client counts its replies so: one more puts every
+/// later reply out of step. After a refused chunk of a transaction with
+/// recipients, the BDAT LAST gets its one refusal (RFC 3030 §2). Each
+/// chunk is read and dropped all the same.
+#[test]
+fn lmtp_bdat_last_without_recipients_gets_no_reply() {
+    let mut c = config();
+    c.lmtp = true;
+    c.max_message_size = Some(10);
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com LMTP
+    C: LHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-SIZE 10
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    # Every recipient refused: the last chunk gets no reply.
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<reject.one@foo.com>
+    C: BDAT 6 LAST
+    C~ QUIT\\r\\n
+    C: NOOP
+    S: 250 2.1.0 OK
+    S: 550 5.1.1 No such user
+    S: 250 2.0.0 OK
+    # The sender refused: nor does it then.
+    C: MAIL FROM:<reject@bar.com>
+    C: RCPT TO:<one@foo.com>
+    C: BDAT 3 LAST
+    C~ abc
+    C: NOOP
+    S: 550 5.7.1 Sender refused
+    S: 503 5.5.1 need MAIL command
+    S: 250 2.0.0 OK
+    # An earlier chunk refused: the last one gets the refusal.
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<one@foo.com>
+    C: RCPT TO:<two@foo.com>
+    C: BDAT 12
+    C~ 0123456789\\r\\n
+    C: BDAT 2
+    C~ ab
+    C: BDAT 0 LAST
+    C: NOOP
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 250 2.1.5 OK
+    S: 552 5.3.4 Message size exceeds fixed maximum message size
+    S: 503 5.5.1 Bad sequence of commands
+    S: 503 5.5.1 Bad sequence of commands
+    S: 250 2.0.0 OK
+    # Every recipient refused, the first chunk with them: no reply again.
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<reject.one@foo.com>
+    C: BDAT 2
+    C~ ab
+    C: BDAT 0 LAST
+    C: NOOP
+    S: 250 2.1.0 OK
+    S: 550 5.1.1 No such user
+    S: 503 5.5.1 No valid recipients
+    S: 250 2.0.0 OK
+    # After RSET no transaction is left: no reply.
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<one@foo.com>
+    C: BDAT 12
+    C~ 0123456789\\r\\n
+    C: RSET
+    C: BDAT 0 LAST
+    C: NOOP
+    S: 250 2.1.0 OK
+    S: 250 2.1.5 OK
+    S: 552 5.3.4 Message size exceeds fixed maximum message size
+    S: 250 2.0.0 OK
+    S: 250 2.0.0 OK
+",
+    );
+    assert!(!r.closed);
+    // The application hears of every refused chunk, answered or not.
+    let refused = |what: &str| r.events.iter().filter(|e| e.contains(what)).count();
+    assert_eq!(
+        refused("reason: Sequence(NoRecipients)"),
+        2,
+        "{:#?}",
+        r.events
+    );
+    assert_eq!(refused("reason: Sequence(NeedMail)"), 6, "{:#?}", r.events);
+    assert_eq!(refused("reason: MessageTooLarge"), 2, "{:#?}", r.events);
 }
 
 /// `phase()` walks the shared sequencing table, and stays `Data` (or

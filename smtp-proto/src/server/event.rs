@@ -138,7 +138,9 @@ pub enum ServerEvent<'a> {
     /// [`phase`](super::ServerSession::phase) is no longer inside a
     /// transaction (RFC 3030 §2 for BDAT).
     Rejected {
-        /// The reply code sent.
+        /// The reply code sent. An LMTP BDAT LAST that meets no accepted
+        /// recipient is refused without a reply (RFC 2033 §4.3 gives it
+        /// "zero replies"): this is then the code it would have had.
         code: ReplyCode,
         /// Why.
         reason: Rejection,
@@ -152,7 +154,8 @@ pub enum Rejection {
     /// The command line did not parse (500, 501 or 553).
     Syntax(CommandError),
     /// The command came out of order (503; 554 for DATA or BDAT without
-    /// recipients in SMTP, 503 in LMTP).
+    /// recipients in SMTP, 503 in LMTP, where a BDAT LAST that has no
+    /// accepted recipient to answer for gets no reply, RFC 2033 §4.3).
     Sequence(SequenceError),
     /// An unknown verb (500 5.5.1), kept for logging.
     UnknownCommand(String),

@@ -112,6 +112,12 @@
 //! session refused at the greeting ([`ServerSession::refuse`]) the chunk
 //! of a BDAT command is read and dropped too, before its 503.
 //!
+//! In LMTP a BDAT LAST that follows a failed MAIL, or a MAIL whose
+//! recipients all failed, gets no reply at all: RFC 2033 §4.3 gives it
+//! "zero replies", one per successful RCPT, and the client waits for none.
+//! Its chunk is read and dropped, and [`ServerEvent::Rejected`] still
+//! reports it.
+//!
 //! A BDAT command whose chunk size cannot be read leaves where the next
 //! command starts unknown: the session answers 501 and closes with
 //! [`RemoteError::UnreadableChunkSize`]. So does one whose line holds a
@@ -242,7 +248,9 @@ enum State {
         last: bool,
         refusal: Option<Refusal>,
         /// How many times a refusal is sent: once per accepted recipient
-        /// when LMTP refuses the last chunk (RFC 2033 §4.2), else once.
+        /// when LMTP refuses the last chunk for its size (RFC 2033 §4.2),
+        /// never when LMTP refuses a last chunk that has no recipient to
+        /// answer for (RFC 2033 §4.3), else once.
         replies: usize,
     },
     /// A `334` challenge was sent; the client's response is read.
@@ -324,6 +332,11 @@ pub struct ServerSession {
     errors: usize,
     auth_failures: usize,
     txn: Transaction,
+    /// The last refused BDAT chunk ended a transaction with an accepted
+    /// recipient, and the client has not started over since (MAIL, RSET,
+    /// a new greeting, TLS) nor sent its BDAT LAST: in LMTP that BDAT LAST
+    /// gets its one refusal (see [`Self::bdat_last_replies`]).
+    declined_with_recipients: bool,
 }
 
 /// The configuration cannot be used.
@@ -391,6 +404,7 @@ impl ServerSession {
             errors: 0,
             auth_failures: 0,
             txn: Transaction::default(),
+            declined_with_recipients: false,
         })
     }
 
@@ -805,6 +819,32 @@ impl ServerSession {
         }
     }
 
+    /// A refused BDAT chunk ends the transaction (RFC 3030 §2); whether it
+    /// had an accepted recipient is kept for a BDAT LAST the client
+    /// pipelined after it (see [`Self::bdat_last_replies`]).
+    fn decline_transaction(&mut self) {
+        if self.phase.in_transaction() {
+            self.declined_with_recipients = self.txn.recipients > 0;
+        }
+        self.reset_transaction();
+    }
+
+    /// How many replies a BDAT LAST refused with `e` gets. RFC 2033 §4.3:
+    /// in LMTP, "if there were no previously successful RCPT commands in
+    /// the mail transaction, then the BDAT LAST command returns zero
+    /// replies", and a client that pipelined it after its MAIL or every
+    /// RCPT failed waits for none. After a refused chunk of a transaction
+    /// with recipients it gets its one refusal (RFC 3030 §2), as this
+    /// crate's client expects. SMTP answers once.
+    fn bdat_last_replies(&self, e: SequenceError) -> usize {
+        match e {
+            SequenceError::NeedMail | SequenceError::NoRecipients if self.config.lmtp => {
+                usize::from(!self.phase.in_transaction() && self.declined_with_recipients)
+            }
+            _ => 1,
+        }
+    }
+
     // ----- greeting --------------------------------------------------------
 
     /// Sends the `220` greeting.
@@ -895,6 +935,7 @@ impl ServerSession {
                 // server" resets the state "exactly as if a RSET command
                 // had been issued"; a refused one changes nothing.
                 self.reset_transaction();
+                self.declined_with_recipients = false;
                 self.hello = Some(kind);
                 self.phase = Phase::Ready;
                 if kind == HelloKind::Helo {
@@ -1214,6 +1255,7 @@ impl ServerSession {
         self.authenticated = false;
         self.identity = None;
         self.txn = Transaction::default();
+        self.declined_with_recipients = false;
         self.phase = Phase::NeedHello;
         self.decoder.reset();
         self.state = State::Command;
@@ -1343,9 +1385,6 @@ impl ServerSession {
                         _ => State::Command,
                     };
                     if let Some(r) = refusal {
-                        for _ in 1..replies {
-                            self.send(r.code, r.enhanced, r.text);
-                        }
                         let reason = match r.reason {
                             RefusalReason::Sequence(e) => Rejection::Sequence(e),
                             RefusalReason::TooLarge => Rejection::MessageTooLarge,
@@ -1353,6 +1392,21 @@ impl ServerSession {
                             RefusalReason::Syntax(e) => Rejection::Syntax(e),
                             RefusalReason::SessionRefused => Rejection::SessionRefused,
                         };
+                        if replies == 0 {
+                            // An LMTP BDAT LAST with no recipient to answer
+                            // for gets no reply at all (RFC 2033 §4.3), as
+                            // the client expects: nothing is sent or counted.
+                            return Ok(Step::event(
+                                pos,
+                                ServerEvent::Rejected {
+                                    code: r.code,
+                                    reason,
+                                },
+                            ));
+                        }
+                        for _ in 1..replies {
+                            self.send(r.code, r.enhanced, r.text);
+                        }
                         // As in `sequence`: a pipelining client sends its
                         // chunks before it learns that MAIL, every RCPT or an
                         // earlier chunk (552) failed, so those refusals are
@@ -1711,6 +1765,9 @@ impl ServerSession {
                 reverse_path,
                 params,
             }) => {
+                // The client starts a new transaction: what a refused chunk
+                // ended is no longer counted (see `bdat_last_replies`).
+                self.declined_with_recipients = false;
                 if let Err(e) = self.phase.check(CommandKind::Mail) {
                     return self.sequence(pos, e);
                 }
@@ -1809,6 +1866,7 @@ impl ServerSession {
             Command::Bdat { size, last } => self.bdat(pos, size, last),
             Command::Rset => {
                 self.reset_transaction();
+                self.declined_with_recipients = false;
                 self.phase = self.phase.after(CommandKind::Rset);
                 self.send(rc(250), esc(2, 0, 0), "OK");
                 Ok(Step::event(pos, ServerEvent::Reset))
@@ -2036,6 +2094,10 @@ impl ServerSession {
                 reason: RefusalReason::TooLarge,
                 ..
             }) if last => self.message_replies(),
+            Some(Refusal {
+                reason: RefusalReason::Sequence(e),
+                ..
+            }) if last => self.bdat_last_replies(e),
             _ => 1,
         };
         match refusal {
@@ -2045,7 +2107,11 @@ impl ServerSession {
                 self.phase = Phase::Bdat;
             }
             // Whatever the reason, the transaction is over (RFC 3030 §2).
-            Some(_) => self.reset_transaction(),
+            Some(_) => self.decline_transaction(),
+        }
+        if last {
+            // The BDAT LAST ends what a refused chunk declined.
+            self.declined_with_recipients = false;
         }
         self.state = State::Bdat {
             reader: ChunkReader::new(size),
@@ -2099,7 +2165,7 @@ impl ServerSession {
         match (bdat_line_chunk_size(line), text) {
             (Some(size), Some(text)) => {
                 // A refused chunk ends the transaction, as in `bdat`.
-                self.reset_transaction();
+                self.decline_transaction();
                 self.state = State::Bdat {
                     reader: ChunkReader::new(size),
                     size,
