@@ -1048,6 +1048,33 @@ fn the_host_name_is_ascii() {
     assert!(out.starts_with(b"220 xn--bcher-kva.example "), "{out:?}");
 }
 
+/// RFC 6531 §3.1: "Servers offering this extension MUST provide support
+/// for, and announce, the 8BITMIME extension": an EHLO reply that lists
+/// SMTPUTF8 without 8BITMIME cannot be built.
+#[test]
+fn smtputf8_is_offered_only_with_8bitmime() {
+    let mut c = config();
+    c.smtputf8 = true;
+    c.eight_bit_mime = false;
+    assert!(matches!(
+        ServerSession::new(c),
+        Err(smtp_proto::server::ConfigError::Extension(_))
+    ));
+    let mut c = config();
+    c.smtputf8 = true;
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let _ = s.handle_input(b"EHLO a.example\r\n").unwrap();
+    s.accept().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"),
+        "{out}"
+    );
+}
+
 #[test]
 fn an_oauth_error_challenge_must_fit_one_reply_line() {
     use base64::Engine as _;

@@ -36,7 +36,9 @@ pub struct ServerConfig {
     pub max_message_size: Option<u64>,
     /// Advertise 8BITMIME (RFC 6152).
     pub eight_bit_mime: bool,
-    /// Advertise SMTPUTF8 (RFC 6531).
+    /// Advertise SMTPUTF8 (RFC 6531); needs `eight_bit_mime`, which RFC
+    /// 6531 §3.1 requires with it ([`ServerSession::new`](super::ServerSession::new)
+    /// refuses the configuration otherwise).
     pub smtputf8: bool,
     /// Advertise STARTTLS (RFC 3207) while TLS is not yet up. Set it only
     /// when the caller can run a TLS handshake. While the handshake cannot

@@ -352,6 +352,9 @@ pub enum ConfigError {
     /// A limit is zero or too small to work.
     #[error("invalid limit: {0}")]
     Limit(&'static str),
+    /// An extension is offered without one it requires.
+    #[error("invalid extensions: {0}")]
+    Extension(&'static str),
 }
 
 type Handled<'a> = Result<Step<ServerEvent<'a>>, Error>;
@@ -377,6 +380,11 @@ impl ServerSession {
         }
         if config.max_auth_failures == 0 {
             return Err(ConfigError::Limit("max_auth_failures is 0"));
+        }
+        if config.smtputf8 && !config.eight_bit_mime {
+            // RFC 6531 §3.1: "Servers offering this extension MUST provide
+            // support for, and announce, the 8BITMIME extension".
+            return Err(ConfigError::Extension("smtputf8 needs eight_bit_mime"));
         }
         if config.max_message_size == Some(0) {
             // `SIZE 0` tells clients there is no fixed limit (RFC 1870 §4).
