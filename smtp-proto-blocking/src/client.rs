@@ -4,8 +4,8 @@
 //! read buffer and the clock: it reads the server's replies, feeds the
 //! machine, hands every event to your [`ClientHandler`], writes the
 //! commands, applies the per-phase timeout the machine reports
-//! ([`Client::timeout`], RFC 5321 §4.5.3.2) to each read and to each write
-//! (where the [`Transport`] supports write timeouts), and runs the STARTTLS
+//! ([`Client::timeout`], RFC 5321 §4.5.3.2) to each reply and to each
+//! write (where the [`Transport`] supports write timeouts), and runs the STARTTLS
 //! handshake through rustls when the machine asks for it, or before the
 //! greeting when the machine is on implicit TLS
 //! (`ClientConfig::implicit_tls`, RFC 8314, the submissions port 465).
@@ -109,8 +109,10 @@ pub enum RunError {
     /// TLS also when it did so without TLS's close_notify).
     #[error("the server closed the connection")]
     PeerClosed,
-    /// The server was silent longer than the machine's timeout, or took
-    /// none of the bytes sent to it for that long (it does not read).
+    /// The server did not complete its next reply within the machine's
+    /// timeout (counted from when the driver began to wait for it: bytes
+    /// of a reply that has not ended do not extend it), or took none of
+    /// the bytes sent to it for that long (it does not read).
     #[error("timed out waiting for the server")]
     TimedOut,
     /// STARTTLS failed (data injected after the 220, or the handshake
@@ -265,12 +267,21 @@ where
             .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
         stream.start_tls(conn, 0, options.handshake_timeout)?;
     }
+    // When the wait for the server's next reply runs out: set when the
+    // driver starts to wait, after its commands went out, and cleared
+    // only when a reply is taken (the machine consumes whole replies) or
+    // something is sent, so bytes of a reply that never ends (over TLS:
+    // each socket read of one record) do not extend it.
+    let mut deadline: Option<Instant> = None;
     let result = loop {
         let step = match client.handle_input(io.unconsumed()) {
             Ok(step) => step,
             Err(e) => break Err(e.into()),
         };
         let consumed = step.consumed;
+        if consumed > 0 || !matches!(step.outcome, Outcome::NeedInput) {
+            deadline = None;
+        }
         match step.outcome {
             Outcome::Event(ClientEvent::StartTls) => {
                 io.start += consumed;
@@ -309,12 +320,17 @@ where
             // replies still due to the chunks sent after it.
             Outcome::NeedInput => {
                 io.start += consumed;
+                if client.has_transmit() {
+                    // The wait for the replies starts after this write.
+                    deadline = None;
+                }
                 send_or_recover(&mut stream, client, handler, &mut io)?;
                 if client.is_closed() {
                     break Ok(());
                 }
-                stream.set_read_timeout(Some(read_wait(client)))?;
-                match io.read(&mut stream) {
+                let until = *deadline
+                    .get_or_insert_with(|| instant_after(Instant::now(), read_wait(client)));
+                match io.read_by(&mut stream, until) {
                     Ok(0) => break Err(RunError::PeerClosed),
                     Ok(_) => {}
                     Err(e) if is_timeout(&e) => break Err(RunError::TimedOut),

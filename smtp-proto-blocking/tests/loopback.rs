@@ -1350,6 +1350,44 @@ fn trickled_command_times_out_at_its_deadline() {
     );
 }
 
+/// The client's wait for a reply is a deadline too: a server that sends
+/// its greeting a byte at a time, each byte well within the timeout of the
+/// one before, does not hold the client, which gives up long before the
+/// reply is complete.
+#[test]
+fn trickled_reply_times_out_at_its_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let client = thread::spawn(move || {
+        let mut config = client_config(TlsPolicy::Off);
+        config.timeouts.initial = SHORT_TIMEOUT;
+        let mut client = Client::new(config);
+        let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
+        let stream = TcpStream::connect(addr).expect("connect");
+        run(stream, &mut client, &mut sender, &RunOptions::default())
+    });
+    let (mut peer, _) = listener.accept().expect("accept");
+    // 60 bytes, 6 s at the trickle's pace.
+    let greeting = format!("220 {}\r\n", "a".repeat(54));
+    let mut sent = 0;
+    for byte in greeting.as_bytes() {
+        thread::sleep(TRICKLE);
+        if client.is_finished() || peer.write_all(&[*byte]).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let ended_while_trickling = client.is_finished();
+    drop(peer);
+    let end = client.join().expect("client thread");
+
+    assert!(
+        ended_while_trickling && sent < greeting.len(),
+        "the client gave up while bytes still came ({sent} sent)"
+    );
+    assert!(matches!(end, Err(RunError::TimedOut)), "{end:?}");
+}
+
 /// Over TLS the deadline bounds the whole read: one TLS record whose
 /// bytes trickle in holds rustls in one read call, over many socket
 /// reads, and must not get a fresh timeout for each of them.

@@ -8,6 +8,15 @@
 //! runs the TLS handshake through tokio-rustls: before anything else for a
 //! machine with implicit TLS (RFC 8314, the submissions port 465), or when
 //! the machine asks for it after STARTTLS.
+//!
+//! # Timeouts
+//!
+//! The machine's timeout ([`Client::timeout`], RFC 5321 §4.5.3.2) is a
+//! deadline for each reply: it starts when the driver waits for the
+//! server, after the commands have been sent, and starts again only once
+//! the machine has taken a whole reply (or the driver sends more), so a
+//! server that trickles a reply a byte at a time cannot hold the
+//! connection. When it runs out, the run ends with [`RunError::TimedOut`].
 
 use std::future::Future;
 use std::io;
@@ -21,7 +30,7 @@ use tokio_rustls::{client::TlsStream, TlsConnector};
 
 use crate::io::{
     buffer_full, compact, flush_within, is_write_timeout, read_ready, read_some, shutdown_within,
-    write_within, Filled, MaybeTls, PeerState,
+    wait_until, write_within, Filled, MaybeTls, PeerState,
 };
 use crate::tls::{connect_starttls, handshake_within, StartTlsError};
 
@@ -117,8 +126,10 @@ pub enum RunError {
     /// TLS also when it did so without TLS's close_notify).
     #[error("the server closed the connection")]
     PeerClosed,
-    /// The server was silent longer than the machine's timeout, or took
-    /// none of the bytes sent to it for that long (it does not read).
+    /// The server did not complete its next reply within the machine's
+    /// timeout (counted from when the driver began to wait for it: bytes
+    /// of a reply that has not ended do not extend it), or took none of
+    /// the bytes sent to it for that long (it does not read).
     #[error("timed out waiting for the server")]
     TimedOut,
     /// TLS could not be started: after STARTTLS (data injected after the
@@ -363,12 +374,21 @@ where
             after_write_error(&mut stream, &mut buf, start, cap, client, handler, $error).await
         };
     }
+    // When the wait for the server's next reply runs out: set when the
+    // driver starts to wait, after its commands went out, and cleared
+    // only when a reply is taken (the machine consumes whole replies) or
+    // something is sent, so bytes of a reply that never ends do not
+    // extend it.
+    let mut deadline: Option<tokio::time::Instant> = None;
     let result = 'session: loop {
         let step = match client.handle_input(&buf[start..]) {
             Ok(step) => step,
             Err(e) => break Err(e.into()),
         };
         let consumed = step.consumed;
+        if consumed > 0 || !matches!(step.outcome, Outcome::NeedInput) {
+            deadline = None;
+        }
         match step.outcome {
             Outcome::Event(ClientEvent::StartTls) => {
                 start += consumed;
@@ -514,6 +534,8 @@ where
                 let held = buf.len();
                 client.poll_transmit(&mut out);
                 if !out.is_empty() {
+                    // The wait for the replies starts after this write.
+                    deadline = None;
                     let wait = write_wait(client);
                     match flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await {
                         Ok(p) => peer = p,
@@ -535,19 +557,30 @@ where
                     break Err(RunError::PeerClosed);
                 }
                 let wait = client.timeout().unwrap_or(DEFAULT_WAIT);
-                match tokio::time::timeout(wait, read_some(&mut stream, &mut buf, cap)).await {
-                    Ok(Ok(Filled::Bytes(_))) => {}
-                    Ok(Ok(Filled::Eof)) => break Err(RunError::PeerClosed),
+                let until =
+                    *deadline.get_or_insert_with(|| wait_until(tokio::time::Instant::now(), wait));
+                // Checked before the read too: a server that always has
+                // another byte ready would otherwise never see it pass.
+                let read = if tokio::time::Instant::now() < until {
+                    tokio::time::timeout_at(until, read_some(&mut stream, &mut buf, cap))
+                        .await
+                        .ok()
+                } else {
+                    None
+                };
+                match read {
+                    Some(Ok(Filled::Bytes(_))) => {}
+                    Some(Ok(Filled::Eof)) => break Err(RunError::PeerClosed),
                     // The machine waits for more of a reply that fills the
                     // buffer; `read_cap` makes this unreachable for the
                     // machine's own limits.
-                    Ok(Ok(Filled::Full)) => break Err(buffer_full(cap).into()),
+                    Some(Ok(Filled::Full)) => break Err(buffer_full(cap).into()),
                     // TLS ended without close_notify.
-                    Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
                         break Err(RunError::PeerClosed)
                     }
-                    Ok(Err(e)) => break Err(e.into()),
-                    Err(_) => break Err(RunError::TimedOut),
+                    Some(Err(e)) => break Err(e.into()),
+                    None => break Err(RunError::TimedOut),
                 }
                 continue;
             }

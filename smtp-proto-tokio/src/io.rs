@@ -245,6 +245,20 @@ pub(crate) async fn shutdown_within<S: AsyncWrite + Unpin>(
     let _ = tokio::time::timeout(wait, stream.shutdown()).await;
 }
 
+/// When a wait of `wait` from `now` ends: at least a millisecond, so a
+/// zero timeout still lets the driver read what has arrived, and a wait
+/// too long to be an `Instant` (`Duration::MAX` for "no timeout") ends
+/// in a hundred years.
+pub(crate) fn wait_until(
+    now: tokio::time::Instant,
+    wait: std::time::Duration,
+) -> tokio::time::Instant {
+    let wait = wait.max(std::time::Duration::from_millis(1));
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
 /// What one read into the connection's buffer gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Filled {

@@ -39,8 +39,8 @@ use tokio::time::Instant;
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
 use crate::io::{
-    buffer_full, compact, flush_within, is_write_timeout, read_some, shutdown_within, write_within,
-    Filled, MaybeTls, PeerState,
+    buffer_full, compact, flush_within, is_write_timeout, read_some, shutdown_within, wait_until,
+    write_within, Filled, MaybeTls, PeerState,
 };
 use crate::tls::{accept_starttls, handshake_within, StartTlsError};
 
@@ -228,17 +228,6 @@ impl From<SessionError> for ServeError {
 
 /// How long to wait for the client when the session names no timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
-
-/// When a wait of `wait` from `now` ends: at least a millisecond, so a
-/// zero timeout still lets the driver read what has arrived, and a wait
-/// too long to be an `Instant` (`Duration::MAX` for "no timeout") ends
-/// in a hundred years.
-fn wait_until(now: Instant, wait: Duration) -> Instant {
-    let wait = wait.max(Duration::from_millis(1));
-    now.checked_add(wait)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
-        .unwrap_or(now)
-}
 
 /// How long a write may wait for the client to take our bytes: the
 /// session's timeout, which is the configured server timeout whenever the

@@ -1,17 +1,20 @@
-//! The server driver's clock: a deadline per command that bytes trickled
-//! into an unfinished line do not extend, a limit on silence inside a
-//! message body, and the optional cap on the whole connection. Over an
+//! The drivers' clocks: for the server, a deadline per command that bytes
+//! trickled into an unfinished line do not extend, a limit on silence
+//! inside a message body, and the optional cap on the whole connection;
+//! for the client, a deadline per reply. Over an
 //! in-memory stream, on tokio's paused clock (time moves on only while
 //! every task waits), so minutes pass in no time and nothing here depends
 //! on the machine's speed.
 
 mod support;
 
-use support::{read_until, Recorder, BOUND};
+use support::{client_config, read_until, OneMessage, Recorder, BOUND};
 
 use std::time::Duration;
 
+use smtp_proto_tokio::client::{run, RunError, RunOptions};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions};
+use smtp_proto_tokio::smtp_proto::client::{Client, TlsPolicy};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
@@ -328,4 +331,40 @@ async fn session_timeout_ends_a_client_that_always_has_more_commands() {
         // limit's logic and is no timing assertion.
         assert!(started.elapsed() <= Duration::from_secs(30) + TIMEOUT);
     }
+}
+
+/// The client's wait for a reply is a deadline too: a server that sends
+/// its greeting a byte at a time, each byte within the timeout of the one
+/// before, does not hold the client; the run ends timed out before the
+/// reply is complete.
+#[tokio::test(start_paused = true)]
+async fn a_trickled_reply_times_out_at_its_deadline() {
+    let (ours, mut server) = tokio::io::duplex(64 * 1024);
+    let task = tokio::spawn(async move {
+        let mut config = client_config(TlsPolicy::Off);
+        config.timeouts.initial = TIMEOUT;
+        let mut client = Client::new(config);
+        let mut handler = OneMessage::new("a@example.com", ["b@example.com".to_owned()], b"x\r\n");
+        let end = run(ours, &mut client, &mut handler, &RunOptions::default()).await;
+        (end, handler.greeted)
+    });
+    let greeting = b"220 mx.example.net ESMTP\r\n";
+    let mut sent = 0;
+    for byte in greeting {
+        tokio::time::sleep(STEP).await;
+        if task.is_finished() || server.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let (end, greeted) = tokio::time::timeout(BOUND, task)
+        .await
+        .expect("bounded")
+        .expect("join");
+
+    // One byte came 9 s into the 10 s deadline, the next would have come
+    // at 18 s.
+    assert!(matches!(end, Err(RunError::TimedOut)), "{end:?}");
+    assert_eq!(sent, 1);
+    assert!(!greeted);
 }
