@@ -29,8 +29,8 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
 use crate::io::{
-    buffer_full, compact, flush_within, is_write_timeout, read_ready, read_some, shutdown_within,
-    wait_until, write_within, Filled, MaybeTls, PeerState,
+    buffer_full, compact, flush_within, is_write_timeout, read_ready, read_some_by,
+    shutdown_within, wait_until, write_within, Filled, MaybeTls, PeerState,
 };
 use crate::tls::{connect_starttls, handshake_within, StartTlsError};
 
@@ -559,16 +559,7 @@ where
                 let wait = client.timeout().unwrap_or(DEFAULT_WAIT);
                 let until =
                     *deadline.get_or_insert_with(|| wait_until(tokio::time::Instant::now(), wait));
-                // Checked before the read too: a server that always has
-                // another byte ready would otherwise never see it pass.
-                let read = if tokio::time::Instant::now() < until {
-                    tokio::time::timeout_at(until, read_some(&mut stream, &mut buf, cap))
-                        .await
-                        .ok()
-                } else {
-                    None
-                };
-                match read {
+                match read_some_by(&mut stream, &mut buf, cap, until).await {
                     Some(Ok(Filled::Bytes(_))) => {}
                     Some(Ok(Filled::Eof)) => break Err(RunError::PeerClosed),
                     // The machine waits for more of a reply that fills the

@@ -309,6 +309,23 @@ pub(crate) async fn read_some<S: AsyncRead + Unpin>(
     poll_fn(|cx| poll_read_some(stream, cx, inbuf, cap)).await
 }
 
+/// [`read_some`] before `until`: `None` when it passes first. It is also
+/// checked before the read, so a peer that always has another byte ready
+/// still sees it pass.
+pub(crate) async fn read_some_by<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    inbuf: &mut Vec<u8>,
+    cap: usize,
+    until: tokio::time::Instant,
+) -> Option<io::Result<Filled>> {
+    if tokio::time::Instant::now() >= until {
+        return None;
+    }
+    tokio::time::timeout_at(until, read_some(stream, inbuf, cap))
+        .await
+        .ok()
+}
+
 /// Reads what the peer has already sent, without waiting for more: at
 /// most `rounds` reads, stopping at the first that would wait, at the end
 /// of the stream, at a full buffer or at an error (which is dropped: this

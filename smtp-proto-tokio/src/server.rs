@@ -39,8 +39,8 @@ use tokio::time::Instant;
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
 use crate::io::{
-    buffer_full, compact, flush_within, is_write_timeout, read_some, shutdown_within, wait_until,
-    write_within, Filled, MaybeTls, PeerState,
+    buffer_full, compact, flush_within, is_write_timeout, read_some_by, shutdown_within,
+    wait_until, write_within, Filled, MaybeTls, PeerState,
 };
 use crate::tls::{accept_starttls, handshake_within, StartTlsError};
 
@@ -530,16 +530,7 @@ where
                 if let Some(end) = session_end {
                     until = until.min(end);
                 }
-                // Checked before the read too: a client that always has
-                // another byte ready would otherwise never see it pass.
-                let read = if Instant::now() < until {
-                    tokio::time::timeout_at(until, read_some(&mut stream, &mut buf, cap))
-                        .await
-                        .ok()
-                } else {
-                    None
-                };
-                match read {
+                match read_some_by(&mut stream, &mut buf, cap, until).await {
                     Some(Ok(Filled::Bytes(_))) => {}
                     Some(Ok(Filled::Eof)) => break Ok(ServeEnd::PeerClosed),
                     // The session waits for more of a line that fills the
