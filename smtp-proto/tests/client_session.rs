@@ -2041,3 +2041,52 @@ fn an_empty_oauthbearer_authzid_is_left_out() {
         other => panic!("{other:?}"),
     }
 }
+
+/// RFC 4954 §4: the server answers the client's `*` with 501. A server
+/// that challenges again instead breaks the protocol and could keep the
+/// exchange going for ever; the session ends at its first 334 after `*`.
+#[test]
+fn a_challenge_after_the_cancel_ends_the_session() {
+    let endless = "334 \r\n".repeat(50);
+    for (caps, creds, cancel) in [
+        // PLAIN cancels an unexpected challenge after its initial response.
+        (
+            "AUTH PLAIN",
+            AuthCredentials::password("alice", "s3cret"),
+            false,
+        ),
+        // LOGIN cancels a third challenge.
+        (
+            "AUTH LOGIN",
+            AuthCredentials::password("alice", "s3cret"),
+            false,
+        ),
+        // The application cancels.
+        (
+            "AUTH LOGIN",
+            AuthCredentials::password("alice", "s3cret"),
+            true,
+        ),
+    ] {
+        let mut parts = vec![GREET.to_string(), ehlo(&[caps])];
+        if caps == "AUTH LOGIN" && !cancel {
+            parts.push("334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n".into());
+        }
+        parts.push(endless.clone());
+        let s = parts.concat().into_bytes();
+        let mut actor = Actor::new(vec![]);
+        actor.auth = Some((creds, None));
+        actor.cancel_auth = cancel;
+        let run =
+            client_support::run_with(plain().with_auth_without_tls(true), &actor, &[&s], &|_| {
+                Vec::new()
+            });
+        assert_eq!(run.wire_str().matches("*\r\n").count(), 1, "{caps}");
+        assert!(
+            matches!(&run.error, Some(ClientError::UnexpectedReply(r)) if r.code().get() == 334),
+            "{caps}: {:?}",
+            run.error
+        );
+        assert!(!run.has_event("Authenticated"), "{caps}");
+    }
+}

@@ -563,7 +563,7 @@ impl Client {
                     Ok(self.after_hello(Some(reply)))
                 }
             }
-            Pending::Auth => Ok(self.on_auth_reply(reply)),
+            Pending::Auth => self.on_auth_reply(reply),
             Pending::Quit => {
                 self.close();
                 Ok(Some(ClientEvent::Closed { reply }))
@@ -900,10 +900,19 @@ impl Client {
         Ok(())
     }
 
-    fn on_auth_reply<'a>(&mut self, reply: Reply<'a>) -> Option<ClientEvent<'a>> {
+    fn on_auth_reply<'a>(
+        &mut self,
+        reply: Reply<'a>,
+    ) -> Result<Option<ClientEvent<'a>>, ClientError> {
         let code = reply.code();
         if code == ReplyCode::AUTH_CONTINUE {
             let max_rounds = self.config.max_auth_rounds;
+            if self.auth.as_ref().is_some_and(|x| x.cancelled) {
+                // RFC 4954 §4: the server answers the client's `*` with
+                // 501; another challenge would go on for as long as the
+                // server likes.
+                return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
+            }
             if let Some(x) = self.auth.as_mut() {
                 // RFC 4954 §4: a continuation is one line; a multi-line
                 // 334 is no challenge at all.
@@ -915,17 +924,17 @@ impl Client {
                         round,
                     }) => {
                         self.state = State::AuthChallenge;
-                        return Some(ClientEvent::AuthChallenge {
+                        return Ok(Some(ClientEvent::AuthChallenge {
                             mechanism,
                             challenge,
                             round,
-                        });
+                        }));
                     }
                     Some(CustomStep::Answered) => {}
                     None => x.answer(reply.text(), &mut self.out),
                 }
                 self.pending.push_back(Pending::Auth);
-                return None;
+                return Ok(None);
             }
         }
         let (cancelled, reason) = self
@@ -935,12 +944,12 @@ impl Client {
         self.state = State::Idle;
         if code == ReplyCode::AUTH_SUCCEEDED || (code.is_positive_completion() && !cancelled) {
             self.authenticated = true;
-            Some(ClientEvent::Authenticated { reply })
+            Ok(Some(ClientEvent::Authenticated { reply }))
         } else {
-            Some(ClientEvent::AuthFailed {
+            Ok(Some(ClientEvent::AuthFailed {
                 reply,
                 failure: reason.unwrap_or_else(|| AuthFailure::of(code.get(), cancelled)),
-            })
+            }))
         }
     }
 
