@@ -512,10 +512,10 @@ impl fmt::Display for AddressLiteral {
     }
 }
 
-/// A domain or address literal written inside a comment: `(` and `)`,
-/// which `ctext` leaves out (RFC 5322 §3.2.2) but the `dcontent` of a
+/// An address literal written inside a comment: `(` and `)`, which
+/// `ctext` leaves out (RFC 5322 §3.2.2) but the `dcontent` of a
 /// General-address-literal lets in (RFC 5321 §4.1.3), are written as
-/// quoted-pairs (`\(`, `\)`; `\` too, though no domain holds one), so the
+/// quoted-pairs (`\(`, `\)`; `\` too, though no literal holds one), so the
 /// comment ends where it should.
 struct InComment<'a>(&'a str);
 
@@ -551,7 +551,8 @@ impl fmt::Display for Received<'_> {
         let peer = AddressLiteral(self.peer);
         write!(f, "Received: from {} (", self.from)?;
         if let Some(name) = self.peer_name.filter(|n| !n.is_address_literal()) {
-            write!(f, "{} ", InComment(name.as_str()))?;
+            // A name, not a literal: no `(`, `)` or `\` to quote.
+            write!(f, "{name} ")?;
         }
         write!(f, "{peer})\r\n\tby {}", self.by)?;
         let mut line = "\tby ".len() + self.by.as_str().len();
