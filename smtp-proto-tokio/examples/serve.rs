@@ -19,6 +19,12 @@
 //! must start with a PROXY header (v1 or v2) from a load balancer, whose
 //! client address is the one logged and written in `Received:`; a
 //! connection without one is closed without a greeting.
+//!
+//! On SIGTERM or Ctrl-C the server stops accepting connections and stops
+//! the open ones gracefully: an idle client gets `421 4.3.2` at once, a
+//! message under way is received, stored and acknowledged first. After
+//! [`SHUTDOWN_GRACE`] the connections still open are dropped (their
+//! messages were not acknowledged, so their clients send them again).
 
 #[path = "support/maildir.rs"]
 #[allow(dead_code)]
@@ -33,11 +39,16 @@ use std::sync::Arc;
 use clap::Parser;
 use serve_app::{Args, Envelope, Login, Next, Spool};
 use smtp_proto_tokio::proxy::read_proxy_header;
-use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
+use smtp_proto_tokio::server::{serve_until, ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_tokio::tls;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long open connections may take to end after a shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 use tokio_rustls::TlsAcceptor;
 
 struct Shared {
@@ -163,7 +174,12 @@ impl Drop for Slot {
     }
 }
 
-async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpStream, mut peer: SocketAddr) {
+async fn connection(
+    shared: Arc<Shared>,
+    mut socket: tokio::net::TcpStream,
+    mut peer: SocketAddr,
+    mut stopped: watch::Receiver<bool>,
+) {
     let _ = socket.set_nodelay(true);
     let mut session = match ServerSession::new(shared.config.clone()) {
         Ok(s) => s,
@@ -205,7 +221,11 @@ async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpStream, mut 
         envelope: Envelope::default(),
         spool: Spool::InMemory,
     };
-    match serve(socket, &mut session, &mut conn, &shared.tls).await {
+    // A closed channel (the sender gone) stops the connection too.
+    let shutdown = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    match serve_until(socket, &mut session, &mut conn, &shared.tls, shutdown).await {
         Ok(ServeEnd::Closed | ServeEnd::PeerClosed) => {}
         Ok(end) => tracing::info!(%peer, ?end, "connection ended"),
         Err(e) => tracing::warn!(%peer, error = %e, "connection error"),
@@ -251,16 +271,56 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     socket.bind(args.listen)?;
     let listener = socket.listen(1024)?;
     tracing::info!(listen = %listener.local_addr()?, maildir = %args.maildir.display(), "serving");
+    let (stop, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut signal = std::pin::pin!(shutdown_signal());
     loop {
-        let (socket, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little.
-                tracing::error!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        tokio::spawn(connection(Arc::clone(&shared), socket, peer));
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    connections.spawn(connection(Arc::clone(&shared), socket, peer, stopped.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            // Finished connections are reaped as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = &mut signal => break,
+        }
     }
+    drop(listener);
+    tracing::info!(open = connections.len(), "shutting down");
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "closing the connections still open"
+        );
+        connections.shutdown().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -24,15 +24,17 @@
 //! connection. When it runs out, the driver sends `421 4.4.2` and returns
 //! [`ServeEnd::TimedOut`].
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use smtp_proto::reply::OwnedReply;
 use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
-use smtp_proto::session::Outcome;
+use smtp_proto::session::{Outcome, Phase};
 use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -161,6 +163,9 @@ pub enum ServeEnd {
     /// connection reached [`ServeOptions::session_timeout`]; `421 4.4.2`
     /// was sent (see the [module](self) docs).
     TimedOut,
+    /// The shutdown signal of [`serve_until`] came: `421 4.3.2` was sent
+    /// at a point where no message was under way.
+    ShutDown,
 }
 
 /// Why a connection ended with an error.
@@ -261,6 +266,56 @@ where
         Err(e) if is_write_timeout(&e) => Err(e.into()),
         _ => Ok(ServeEnd::TimedOut),
     }
+}
+
+/// Ends the connection on a shutdown signal: the session's queued replies
+/// and its `421 4.3.2`, within the session's timeout.
+async fn end_shut_down<S>(
+    stream: &mut S,
+    session: &mut ServerSession,
+    out: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
+    cap: usize,
+    peer: PeerState,
+) -> Result<ServeEnd, ServeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Err(e) = session.shut_down() {
+        // A decision the handler left open: answered as for a handler
+        // error.
+        send_local_error(stream, session, out).await;
+        return Err(e.into());
+    }
+    session.poll_transmit(out);
+    let wait = write_wait(session);
+    match flush_within(stream, out, buf, cap, peer, wait).await {
+        Err(e) if is_write_timeout(&e) => Err(e.into()),
+        _ => Ok(ServeEnd::ShutDown),
+    }
+}
+
+/// Waits for `read`, or for `shutdown` while `stopping` is not yet set.
+/// `None` when `shutdown` completed first (`stopping` is then set and the
+/// read dropped: [`read_some_by`] takes no bytes until it completes).
+async fn read_or_stop<R, F>(
+    read: R,
+    mut shutdown: Pin<&mut F>,
+    stopping: &mut bool,
+) -> Option<R::Output>
+where
+    R: Future,
+    F: Future<Output = ()>,
+{
+    let mut read = std::pin::pin!(read);
+    poll_fn(|cx| {
+        if !*stopping && shutdown.as_mut().poll(cx).is_ready() {
+            *stopping = true;
+            return Poll::Ready(None);
+        }
+        read.as_mut().poll(cx).map(Some)
+    })
+    .await
 }
 
 /// Before closing on the application's error: sends what the session
@@ -384,6 +439,86 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: ServerHandler,
 {
+    serve_until(stream, session, handler, options, std::future::pending()).await
+}
+
+/// [`serve`], with a graceful stop: once `shutdown` completes, the
+/// connection ends at the next point where nothing is lost.
+///
+/// The signal is heeded when the driver would wait for the client: then
+/// it sends the replies it owes, then `421 4.3.2` ("Service shutting
+/// down", RFC 5321 §3.8; [`ServerSession::shut_down`]), closes the
+/// connection and returns [`ServeEnd::ShutDown`]. A message body under
+/// way is read to its end and decided by the handler first, so an
+/// accepted message is acknowledged and no client is cut off mid-message
+/// (the session's timeouts still bound how long that takes). Commands the
+/// client pipelined behind the point of the stop get no other reply: the
+/// 421 tells it to try again later.
+///
+/// `shutdown` is any future: a [`tokio::sync::watch`] receiver's
+/// `changed()`, a `CancellationToken::cancelled()` from `tokio-util`, or
+/// `tokio::signal::ctrl_c()`, mapped to `()`. It is not polled again once
+/// it has completed.
+///
+/// ```no_run
+/// use smtp_proto_tokio::server::{serve_until, ServeOptions, ServerHandler};
+/// use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+///
+/// struct TakeAll;
+///
+/// impl ServerHandler for TakeAll {
+///     async fn on_event(
+///         &mut self,
+///         session: &mut ServerSession,
+///         event: ServerEvent<'_>,
+///     ) -> std::io::Result<()> {
+///         match event {
+///             ServerEvent::Hello { .. }
+///             | ServerEvent::Mail { .. }
+///             | ServerEvent::Rcpt { .. }
+///             | ServerEvent::MessageEnd { .. } => session.accept().map_err(std::io::Error::other),
+///             _ => Ok(()),
+///         }
+///     }
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:2525").await?;
+/// // `true` is sent on the channel to stop every connection.
+/// let (stop, stopped) = tokio::sync::watch::channel(false);
+/// let (stream, _) = listener.accept().await?;
+/// let mut stopped = stopped.clone();
+/// let connection = tokio::spawn(async move {
+///     let mut session = ServerSession::new(ServerConfig::new("mx.example.net"))?;
+///     session.greet()?;
+///     let shutdown = async move {
+///         // An error means the sender is gone: stop too.
+///         let _ = stopped.wait_for(|stop| *stop).await;
+///     };
+///     let options = ServeOptions::default();
+///     let end = serve_until(stream, &mut session, &mut TakeAll, &options, shutdown).await?;
+///     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(end)
+/// });
+/// stop.send(true)?;
+/// let _ = connection.await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn serve_until<S, H, F>(
+    stream: S,
+    session: &mut ServerSession,
+    handler: &mut H,
+    options: &ServeOptions,
+    shutdown: F,
+) -> Result<ServeEnd, ServeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: ServerHandler,
+    F: Future<Output = ()> + Send,
+{
+    let mut shutdown = std::pin::pin!(shutdown);
+    // Set once `shutdown` has completed; it is not polled after that.
+    let mut stopping = false;
     let started = Instant::now();
     // Checked first: an implicit-TLS session reports TLS as up from the
     // start, so the STARTTLS check below would let it through.
@@ -424,6 +559,12 @@ where
         .session_timeout
         .and_then(|limit| started.checked_add(limit));
     let result = loop {
+        // Between steps no decision is pending: a stop waits only for the
+        // end of a message body.
+        if stopping && !matches!(session.phase(), Phase::Data | Phase::Bdat) {
+            compact(&mut buf, &mut start);
+            break end_shut_down(&mut stream, session, &mut out, &mut buf, cap, peer).await;
+        }
         let step = match session.handle_input(&buf[start..]) {
             Ok(step) => step,
             Err(e) => {
@@ -530,7 +671,12 @@ where
                 if let Some(end) = session_end {
                     until = until.min(end);
                 }
-                match read_some_by(&mut stream, &mut buf, cap, until).await {
+                let read = read_some_by(&mut stream, &mut buf, cap, until);
+                let Some(read) = read_or_stop(read, shutdown.as_mut(), &mut stopping).await else {
+                    // Stopping: check again whether that may happen now.
+                    continue;
+                };
+                match read {
                     Some(Ok(Filled::Bytes(_))) => {}
                     Some(Ok(Filled::Eof)) => break Ok(ServeEnd::PeerClosed),
                     // The session waits for more of a line that fills the

@@ -1017,6 +1017,79 @@ fn timed_out_sends_421_and_closes() {
 }
 
 #[test]
+fn shut_down_sends_421_4_3_2_after_queued_replies_and_closes() {
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let mut greeting = Vec::new();
+    s.poll_transmit(&mut greeting);
+    // Pipelined: the replies to MAIL and RCPT are queued, not yet sent.
+    drive(&mut s, b"EHLO c.example\r\n").unwrap();
+    s.poll_transmit(&mut Vec::new());
+    let mut pos = 0;
+    let input = b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n";
+    while pos < input.len() {
+        let step = s.handle_input(&input[pos..]).unwrap();
+        pos += step.consumed;
+        if s.pending_decision().is_some() {
+            s.accept().unwrap();
+        }
+    }
+    assert_eq!(s.phase(), smtp_proto::session::Phase::Rcpt);
+    s.shut_down().unwrap();
+    assert!(s.is_closed());
+    assert_eq!(s.phase(), smtp_proto::session::Phase::Closed);
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("250 "), "{text}");
+    assert!(lines[1].starts_with("250 "), "{text}");
+    assert_eq!(
+        lines[2],
+        format!(
+            "421 4.3.2 {} Service shutting down, closing connection",
+            config().hostname
+        )
+    );
+    // Closed: a second call adds nothing, input is not read.
+    s.shut_down().unwrap();
+    assert!(!s.has_transmit());
+    assert_eq!(
+        s.handle_input(b"DATA\r\n").unwrap().outcome,
+        Outcome::Closed
+    );
+}
+
+#[test]
+fn shut_down_waits_for_a_pending_decision_and_may_replace_the_greeting() {
+    let mut s = ServerSession::new(config()).unwrap();
+    // Before the greeting, the 421 is the greeting (RFC 5321 §3.1).
+    s.shut_down().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert!(out.starts_with(b"421 4.3.2 "), "{out:?}");
+    assert!(s.is_closed());
+
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let step = s.handle_input(b"EHLO c.example\r\n").unwrap();
+    assert!(matches!(step.outcome, Outcome::Event(_)));
+    assert!(s.pending_decision().is_some());
+    assert_eq!(s.shut_down(), Err(UsageError::DecisionPending));
+    assert!(!s.is_closed(), "a refused shut-down changes nothing");
+    s.accept().unwrap();
+    s.shut_down().unwrap();
+    out.clear();
+    s.poll_transmit(&mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("250-"), "{text}");
+    assert!(text.ends_with(" Service shutting down, closing connection\r\n"));
+}
+
+#[test]
 fn a_size_limit_of_zero_is_refused_because_size_0_means_none() {
     let mut c = config();
     c.max_message_size = Some(0);

@@ -686,6 +686,52 @@ impl ServerSession {
         self.close();
     }
 
+    /// The server is going away: queues `421 4.3.2 <hostname> Service
+    /// shutting down, closing connection` and closes the session. Send what
+    /// `poll_transmit` gives, then close the connection.
+    ///
+    /// RFC 5321 §3.8 lets a server send this 421 after any command or on
+    /// its own, while the client waits for nothing (it reads the reply
+    /// after its next command). Replies already queued go out first.
+    /// Before the greeting the 421 takes the greeting's place (RFC 5321
+    /// §3.1). Inside a message body ([`Phase::Data`] or [`Phase::Bdat`])
+    /// the message is lost to the client, which sends it again later: to
+    /// lose nothing, call this between transactions or once the body has
+    /// ended, as the tokio adapter's `serve_until` does.
+    ///
+    /// Fails with [`UsageError::DecisionPending`] while a decision is
+    /// pending (make it first); does nothing once the session is closed.
+    ///
+    /// ```
+    /// use smtp_proto::server::{ServerConfig, ServerSession};
+    ///
+    /// let mut s = ServerSession::new(ServerConfig::new("mx.example.org")).unwrap();
+    /// s.greet().unwrap();
+    /// s.shut_down().unwrap();
+    /// let mut wire = Vec::new();
+    /// s.poll_transmit(&mut wire);
+    /// assert_eq!(
+    ///     wire,
+    ///     b"220 mx.example.org ESMTP\r\n\
+    ///       421 4.3.2 mx.example.org Service shutting down, closing connection\r\n"
+    /// );
+    /// assert!(s.is_closed());
+    /// ```
+    pub fn shut_down(&mut self) -> Result<(), UsageError> {
+        match self.state {
+            State::Closed => return Ok(()),
+            State::Decision(_) => return Err(UsageError::DecisionPending),
+            _ => {}
+        }
+        let text = format!(
+            "{} Service shutting down, closing connection",
+            self.config.hostname
+        );
+        self.send(ReplyCode::SERVICE_NOT_AVAILABLE, esc(4, 3, 2), &text);
+        self.close();
+        Ok(())
+    }
+
     fn send(&mut self, code: ReplyCode, enhanced: EnhancedStatusCode, text: &str) {
         let e = self.config.enhanced_status_codes.then_some(enhanced);
         write_reply(&mut self.out, code, e, text);

@@ -1,0 +1,131 @@
+//! The server driver's graceful stop (`serve_until`): an idle client gets
+//! `421 4.3.2` at once; a message under way is read to its end, decided
+//! and acknowledged before the 421. Over an in-memory stream on tokio's
+//! paused clock, every wait bounded.
+
+mod support;
+
+use support::{read_until, Recorder, BOUND};
+
+use smtp_proto_tokio::server::{serve_until, ServeEnd, ServeError, ServeOptions};
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+type ServerTask = JoinHandle<(Result<ServeEnd, ServeError>, Recorder)>;
+
+const SHUT_DOWN: &str = "421 4.3.2 mx.example.net Service shutting down, closing connection\r\n";
+
+/// Serves the server end of an in-memory stream until `true` is sent on
+/// the returned channel; returns the client end too.
+fn spawn_server() -> (DuplexStream, watch::Sender<bool>, ServerTask) {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut session = ServerSession::new(ServerConfig::new("mx.example.net")).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let end = serve_until(
+            server,
+            &mut session,
+            &mut rec,
+            &ServeOptions::default(),
+            shutdown,
+        )
+        .await;
+        (end, rec)
+    });
+    (client, stop, task)
+}
+
+async fn read_to_close(client: &mut DuplexStream, got: &mut Vec<u8>) {
+    tokio::time::timeout(BOUND, client.read_to_end(got))
+        .await
+        .expect("the server closes")
+        .expect("read");
+}
+
+async fn join(server: ServerTask) -> (Result<ServeEnd, ServeError>, Recorder) {
+    tokio::time::timeout(BOUND, server)
+        .await
+        .expect("bounded")
+        .expect("join")
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_client_gets_421_4_3_2_and_the_connection_ends() {
+    let (mut c, stop, server) = spawn_server();
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    c.write_all(b"EHLO client.example.com\r\n")
+        .await
+        .expect("write");
+    read_until(&mut c, &mut got, b"250 ").await;
+    read_until(&mut c, &mut got, b"\r\n").await;
+    let before = got.len();
+    stop.send(true).expect("send");
+    read_to_close(&mut c, &mut got).await;
+    let (end, rec) = join(server).await;
+
+    assert_eq!(String::from_utf8_lossy(&got[before..]), SHUT_DOWN);
+    assert!(matches!(end, Ok(ServeEnd::ShutDown)), "{end:?}");
+    assert!(rec.messages.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_under_way_is_finished_and_acknowledged_first() {
+    let (mut c, stop, server) = spawn_server();
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    c.write_all(
+        b"EHLO client.example.com\r\nMAIL FROM:<a@example.com>\r\n\
+          RCPT TO:<b@example.org>\r\nDATA\r\n",
+    )
+    .await
+    .expect("write");
+    read_until(&mut c, &mut got, b"354 ").await;
+    read_until(&mut c, &mut got, b"\r\n").await;
+    c.write_all(b"Subject: half\r\n").await.expect("write");
+    // Let the server take the first part before the stop.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    stop.send(true).expect("send");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!server.is_finished(), "the server waits for the body's end");
+    let before = got.len();
+    // The rest of the body, and a command pipelined behind it.
+    c.write_all(b"\r\nsecond half\r\n.\r\nMAIL FROM:<c@example.com>\r\n")
+        .await
+        .expect("write");
+    read_to_close(&mut c, &mut got).await;
+    let (end, rec) = join(server).await;
+
+    let text = String::from_utf8_lossy(&got[before..]).into_owned();
+    let lines: Vec<&str> = text.split_inclusive("\r\n").collect();
+    assert_eq!(lines.len(), 2, "{text:?}");
+    assert!(lines[0].starts_with("250 "), "{text:?}");
+    assert_eq!(lines[1], SHUT_DOWN);
+    assert!(matches!(end, Ok(ServeEnd::ShutDown)), "{end:?}");
+    assert_eq!(
+        rec.messages,
+        vec![b"Subject: half\r\n\r\nsecond half\r\n".to_vec()]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_stop_the_session_runs_to_quit() {
+    let (mut c, stop, server) = spawn_server();
+    let mut got = Vec::new();
+    c.write_all(b"EHLO client.example.com\r\nQUIT\r\n")
+        .await
+        .expect("write");
+    read_to_close(&mut c, &mut got).await;
+    let (end, _) = join(server).await;
+    drop(stop);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.ends_with("221 2.0.0 Bye\r\n"), "{text}");
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+}
