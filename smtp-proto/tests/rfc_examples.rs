@@ -803,3 +803,42 @@ S~ 250 2.1.0 OK
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("requiretls: true"));
 }
+
+/// RFC 4954 §5's example: the AUTH parameter of MAIL FROM is an xtext, so
+/// `e+3Dmc2@example.com` names `e=mc2@example.com`; `AUTH=<>` says the
+/// submitter is unknown. Both are accepted where AUTH is offered.
+#[test]
+fn rfc4954_mail_auth_parameter() {
+    let mut c = ServerConfig::new("mx.example.com");
+    c.pipelining = false;
+    c.chunking = false;
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    let r = replay(
+        &Setup::new(c),
+        "
+S~ 220 mx.example.com ESMTP
+C: EHLO bar.com
+S~ 250-mx.example.com
+S: 250-8BITMIME
+S: 250-AUTH PLAIN
+S: 250 ENHANCEDSTATUSCODES
+C: MAIL FROM:<e=mc2@example.com> AUTH=e+3Dmc2@example.com
+S~ 250 OK
+C: RSET
+S~ 250 OK
+C: MAIL FROM:<e=mc2@example.com> AUTH=<>
+S~ 250 OK
+",
+    );
+    let mails: Vec<_> = r.events.iter().filter(|e| e.starts_with("Mail")).collect();
+    assert_eq!(mails.len(), 2, "{:#?}", r.events);
+    // The event keeps the xtext as sent; decoding it gives the identity.
+    assert!(
+        mails[0].contains(r#"auth: Some(Identity("e+3Dmc2@example.com"))"#),
+        "{}",
+        mails[0]
+    );
+    let x = smtp_proto::command::XText::new("e+3Dmc2@example.com").unwrap();
+    assert_eq!(&*x.decode(), b"e=mc2@example.com");
+    assert!(mails[1].contains("auth: Some(Null)"), "{}", mails[1]);
+}
