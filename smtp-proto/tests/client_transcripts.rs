@@ -1,5 +1,6 @@
 //! Recorded-style sessions with real server software (Postfix, Exim, a
-//! Gmail-like front end) and the RFC 5321 Appendix D.1 example, replayed
+//! Gmail-like front end) and the RFC examples (RFC 5321 Appendix D.1 and
+//! D.3, RFC 2920, RFC 3030, RFC 2033), replayed
 //! against the client. Each replay checks the exact bytes the client
 //! writes, the events, and split invariance.
 
@@ -445,4 +446,100 @@ fn rfc3030_chunking_examples() {
         .events
         .iter()
         .any(|e| e.contains("100324 octets received")));
+}
+
+/// RFC 2033 §4.2, the server's side byte for byte: the client says LHLO,
+/// pipelines the envelope (PIPELINING is offered), and reads one reply per
+/// accepted recipient after the dot: pat delivered, green over quota
+/// (a 452, so retry later), jones refused at RCPT.
+#[test]
+fn rfc2033_lmtp_example() {
+    let server = concat!(
+        "220 foo.edu LMTP server ready\r\n",
+        "250-foo.edu\r\n",
+        "250-PIPELINING\r\n",
+        "250 SIZE\r\n",
+        "250 OK\r\n",
+        "250 OK\r\n",
+        "550 No such user here\r\n",
+        "250 OK\r\n",
+        "354 Start mail input; end with <CRLF>.<CRLF>\r\n",
+        "250 OK\r\n",
+        "452 <green@foo.edu> is temporarily over quota\r\n",
+        "221 foo.edu closing connection\r\n",
+    );
+    let job = Job::new(
+        "chris@bar.com",
+        &["pat@foo.edu", "jones@foo.edu", "green@foo.edu"],
+        &[b"Blah blah blah...\r\n", b"...etc. etc. etc.\r\n"],
+    );
+    let mut cfg =
+        smtp_proto::client::ClientConfig::new(smtp_proto::command::Domain::new("foo.edu").unwrap());
+    cfg.protocol = smtp_proto::client::Protocol::Lmtp;
+    let run = run_split_invariant(cfg, &Actor::new(vec![job]), &[server.as_bytes()]);
+    assert_eq!(
+        run.wire_str(),
+        concat!(
+            "LHLO foo.edu\r\n",
+            "MAIL FROM:<chris@bar.com>\r\n",
+            "RCPT TO:<pat@foo.edu>\r\n",
+            "RCPT TO:<jones@foo.edu>\r\n",
+            "RCPT TO:<green@foo.edu>\r\n",
+            "DATA\r\n",
+            "Blah blah blah...\r\n",
+            "....etc. etc. etc.\r\n",
+            ".\r\n",
+            "QUIT\r\n",
+        )
+    );
+    let sum = &run.summaries[0];
+    assert_eq!(sum.delivered().collect::<Vec<_>>(), [0]);
+    assert_eq!(sum.recipients[1].verdict(), Verdict::Permanent);
+    assert_eq!(sum.recipients[2].verdict(), Verdict::RetryLater);
+    assert!(run.closed);
+}
+
+/// RFC 5321 Appendix D.3 step 2, the server's side byte for byte: a
+/// one-line EHLO reply with no extensions, so no pipelining: each command
+/// waits for its reply.
+#[test]
+fn rfc5321_appendix_d3_relay_to_destination() {
+    let server = concat!(
+        "220 xyz.com Simple Mail Transfer Service Ready\r\n",
+        "250 xyz.com is on the air\r\n",
+        "250 OK\r\n",
+        "250 OK\r\n",
+        "354 Start mail input; end with <CRLF>.<CRLF>\r\n",
+        "250 OK\r\n",
+        "221 foo.com Service closing transmission channel\r\n",
+    );
+    let body: &[&[u8]] = &[
+        b"Received: from bar.com by foo.com ; Thu, 21 May 1998\r\n",
+        b"    05:33:29 -0700\r\n",
+        b"Date: Thu, 21 May 1998 05:33:22 -0700\r\n",
+        b"\r\n",
+        b"Bill:\r\n",
+    ];
+    let job = Job::new("JQP@bar.com", &["Jones@XYZ.COM"], body);
+    let cfg =
+        smtp_proto::client::ClientConfig::new(smtp_proto::command::Domain::new("foo.com").unwrap());
+    let run = run_split_invariant(cfg, &Actor::new(vec![job]), &[server.as_bytes()]);
+    assert_eq!(
+        run.wire_str(),
+        concat!(
+            "EHLO foo.com\r\n",
+            "MAIL FROM:<JQP@bar.com>\r\n",
+            "RCPT TO:<Jones@XYZ.COM>\r\n",
+            "DATA\r\n",
+            "Received: from bar.com by foo.com ; Thu, 21 May 1998\r\n",
+            "    05:33:29 -0700\r\n",
+            "Date: Thu, 21 May 1998 05:33:22 -0700\r\n",
+            "\r\n",
+            "Bill:\r\n",
+            ".\r\n",
+            "QUIT\r\n",
+        )
+    );
+    assert_eq!(run.summaries[0].delivered().collect::<Vec<_>>(), [0]);
+    assert!(run.closed);
 }
