@@ -172,6 +172,17 @@ impl ServerHandler for Connection {
                 code = code.get(),
                 reason = format!("{reason:?}"),
             ),
+            Next::MessageRefused(code, reason) => {
+                log!(
+                    "INFO",
+                    "message refused",
+                    peer = self.peer,
+                    code = code.get(),
+                    reason = format!("{reason:?}"),
+                );
+                // Dropping a started file removes it from `tmp/`.
+                self.spool = Spool::InMemory;
+            }
             Next::Done => {}
         }
         Ok(())

@@ -159,6 +159,11 @@ impl ServerHandler for Connection {
             Next::Refused(code, reason) => {
                 tracing::info!(peer = %self.peer, code = code.get(), reason = ?reason, "refused");
             }
+            Next::MessageRefused(code, reason) => {
+                tracing::info!(peer = %self.peer, code = code.get(), reason = ?reason, "message refused");
+                // Dropping a started file removes it from `tmp/`.
+                self.spool = Spool::InMemory;
+            }
             Next::Done => {}
         }
         Ok(())

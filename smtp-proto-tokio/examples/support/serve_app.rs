@@ -12,6 +12,7 @@ use smtp_proto::command::{Atom, Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::reply::OwnedReply;
 use smtp_proto::sasl::{Credentials, SaslMechanism};
 use smtp_proto::server::{Rejection, ServerConfig, ServerEvent, ServerSession};
+use smtp_proto::session::Phase;
 use smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use smtp_proto::trace::{Received, Timestamp, WithProtocol};
 
@@ -138,6 +139,11 @@ pub enum Next {
     AuthFailed,
     /// The session refused something by itself (for the log).
     Refused(ReplyCode, Rejection),
+    /// The session refused the message being received by itself (over the
+    /// size limit, or a body it could not take) and the transaction is
+    /// over: log it, and drop any file started for the message, as for
+    /// [`Next::Discard`], so no part of a refused message stays in `tmp/`.
+    MessageRefused(ReplyCode, Rejection),
 }
 
 /// Where the message being received stands on disk.
@@ -193,6 +199,8 @@ pub struct Envelope {
     /// The message received since the last spill (at most about
     /// [`SPILL_AT`] octets).
     pub message: Vec<u8>,
+    /// A message has started and has been neither delivered nor dropped.
+    in_message: bool,
 }
 
 impl Envelope {
@@ -200,6 +208,7 @@ impl Envelope {
         self.from.clear();
         self.rcpts.clear();
         self.message.clear();
+        self.in_message = false;
     }
 
     /// Answers one event; decisions are taken here, except storing the
@@ -265,6 +274,7 @@ impl Envelope {
             }
             ServerEvent::MessageStart { .. } => {
                 self.message.clear();
+                self.in_message = true;
                 // The `Received:` line may be written at the first spill:
                 // name the protocol now (TLS and login cannot change during
                 // a message).
@@ -284,7 +294,19 @@ impl Envelope {
             ServerEvent::Vrfy(_) | ServerEvent::Expn(_) => session.accept(),
             ServerEvent::MessageEnd { .. } => return Ok(Next::Deliver),
             ServerEvent::Rejected { code, reason } => {
-                next = Next::Refused(code, reason);
+                // A refusal that ends the transaction while a message was
+                // being received voids the message (its file included).
+                let in_transaction = matches!(
+                    session.phase(),
+                    Phase::Mail | Phase::Rcpt | Phase::Data | Phase::Bdat
+                );
+                next = if self.in_message && !in_transaction {
+                    self.message.clear();
+                    self.in_message = false;
+                    Next::MessageRefused(code, reason)
+                } else {
+                    Next::Refused(code, reason)
+                };
                 Ok(())
             }
             ServerEvent::Reset => {

@@ -1,0 +1,98 @@
+//! The application logic of the `serve` examples (tokio and blocking),
+//! driven through the session without IO: what it asks the example to do
+//! with the message it holds.
+
+#[allow(dead_code)]
+#[path = "../examples/support/maildir.rs"]
+mod maildir;
+#[allow(dead_code)]
+#[path = "../examples/support/serve_app.rs"]
+mod serve_app;
+
+use serve_app::{Envelope, Next};
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
+use smtp_proto_tokio::smtp_proto::session::Outcome;
+
+/// Feeds `input` to the session, hands every event to the envelope and
+/// returns what it asked for, by name. Bounded by the input's length.
+fn feed(session: &mut ServerSession, envelope: &mut Envelope, input: &[u8]) -> Vec<String> {
+    let mut nexts = Vec::new();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for _ in 0..=input.len() + 16 {
+        let step = session.handle_input(&input[start..]).expect("step");
+        start += step.consumed;
+        match step.outcome {
+            Outcome::Event(event) => {
+                let next = envelope.on_event(session, event, &None).expect("event");
+                if matches!(next, Next::Deliver) {
+                    envelope.finish(session, Ok("Q1")).expect("finish");
+                }
+                let name = format!("{next:?}");
+                nexts.push(name.split('(').next().unwrap_or_default().to_owned());
+            }
+            Outcome::NeedInput if start == input.len() => break,
+            Outcome::NeedInput => panic!("input left that the session does not take"),
+            Outcome::Closed => break,
+            _ => {}
+        }
+        session.poll_transmit(&mut out);
+    }
+    assert_eq!(start, input.len(), "every byte taken");
+    nexts
+}
+
+fn session(max_size: u64) -> (ServerSession, Envelope) {
+    let mut config = ServerConfig::new("mx.example.net");
+    config.max_message_size = Some(max_size);
+    let mut session = ServerSession::new(config).expect("session");
+    session.greet().expect("greet");
+    let mut out = Vec::new();
+    session.poll_transmit(&mut out);
+    (session, Envelope::default())
+}
+
+#[test]
+fn a_message_the_session_refuses_for_its_size_is_dropped_with_its_file() {
+    let (mut session, mut envelope) = session(100);
+    let nexts = feed(
+        &mut session,
+        &mut envelope,
+        b"EHLO client.example.com\r\nMAIL FROM:<a@example.com>\r\n\
+          RCPT TO:<b@example.net>\r\nDATA\r\n",
+    );
+    assert_eq!(nexts, ["Done", "Done", "Done", "Discard"]);
+    // Part of the body, within the limit: held (and, past the spill size,
+    // written to the message's file).
+    let part = b"Subject: x\r\n\r\n".repeat(5);
+    let nexts = feed(&mut session, &mut envelope, &part);
+    assert!(nexts.iter().all(|n| n == "Done"), "{nexts:?}");
+    assert_eq!(envelope.message, part);
+    // The rest goes over the limit; the session refuses the message at
+    // its end, by itself.
+    let mut rest = b"0123456789\r\n".repeat(20);
+    rest.extend_from_slice(b".\r\n");
+    let nexts = feed(&mut session, &mut envelope, &rest);
+    assert_eq!(
+        nexts,
+        ["MessageRefused"],
+        "the refusal must drop the message and its file"
+    );
+    assert!(envelope.message.is_empty(), "nothing of it is kept");
+}
+
+#[test]
+fn a_command_refused_inside_the_transaction_keeps_the_transaction() {
+    let (mut session, mut envelope) = session(1000);
+    let nexts = feed(
+        &mut session,
+        &mut envelope,
+        b"EHLO client.example.com\r\nMAIL FROM:<a@example.com>\r\n\
+          RCPT TO:<b@example.net>\r\nRCPT TO:<bad\r\n",
+    );
+    assert_eq!(nexts, ["Done", "Done", "Done", "Refused"]);
+    assert_eq!(envelope.rcpts, ["b@example.net"]);
+    // The transaction goes on: a message after it is delivered.
+    let nexts = feed(&mut session, &mut envelope, b"DATA\r\nhello\r\n.\r\n");
+    assert_eq!(nexts, ["Discard", "Done", "Deliver"]);
+}
