@@ -551,6 +551,34 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
         assert!(out.ends_with(TOO_MANY), "output after the 421: {out}");
         assert!(server.is_closed());
     }
+    // Half the time the server goes away once the input has ended (RFC
+    // 5321 §3.8): one `421 4.3.2` after everything else, unless the
+    // session was over already, and nothing is read after it.
+    if run.end == "input ended" && script.next(2) == 0 {
+        let was_closed = server.is_closed();
+        let before = run.output.len();
+        server
+            .shut_down()
+            .expect("no decision is pending between steps");
+        assert!(server.is_closed());
+        server.poll_transmit(&mut run.output);
+        let tail = String::from_utf8_lossy(&run.output[before..]);
+        if was_closed {
+            assert!(tail.is_empty(), "a closed session wrote {tail:?}");
+        } else {
+            assert!(
+                tail.starts_with("421 ")
+                    && tail.ends_with(" Service shutting down, closing connection\r\n")
+                    && tail.matches("\r\n").count() == 1,
+                "{tail:?}"
+            );
+            run.end = "shut down".into();
+        }
+        match server.handle_input(b"NOOP\r\n") {
+            Ok(s) if s.consumed == 0 && s.outcome == Outcome::Closed => {}
+            other => panic!("after the shut-down: {other:?}"),
+        }
+    }
     run
 }
 
