@@ -7,15 +7,19 @@
 //!     [--tls-cert cert.pem --tls-key key.pem [--implicit-tls]] \
 //!     [--auth USER:PASS [--auth-plaintext]] \
 //!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N] \
-//!     [--proxy-protocol]
+//!     [--session-timeout SECONDS] [--proxy-protocol]
 //! ```
 //!
 //! Each message is written to `tmp/` and renamed into `new/` only once it is
 //! complete, with `Return-Path:` and `Received:` lines in front of it; a
 //! connection holds at most 1 MiB of a message in memory, the rest goes on
 //! to its file as it arrives. At
-//! most `--max-connections` connections are served at once; the ones beyond
-//! get `421 4.3.2` and are closed. With `--proxy-protocol`, each connection
+//! most `--max-connections` connections are served at once (0 is taken as
+//! 1); the ones beyond get `421 4.3.2` and are closed. A connection lasts
+//! at most `--session-timeout` seconds (default 1800, half an hour), however
+//! busy: then it gets `421 4.4.2` and is closed, so a client trickling a
+//! message byte by byte cannot hold its place for ever; `0` removes the
+//! limit. With `--proxy-protocol`, each connection
 //! must start with a PROXY header (v1 or v2) from a load balancer, whose
 //! client address is the one logged and written in `Received:`; a
 //! connection without one is closed without a greeting.
@@ -297,6 +301,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let (mut config, login) = serve_app::server_config(&args)?;
     let mut options = ServeOptions::default();
+    options.session_timeout = args.session_timeout();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         options.tls = Some(tls_config(cert, key)?);
         serve_app::enable_tls(&args, &mut config);
@@ -311,7 +316,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         proxy_protocol: args.proxy_protocol,
         ids: AtomicU64::new(0),
         active: AtomicUsize::new(0),
-        max_connections: args.max_connections.max(1),
+        max_connections: args.max_connections(),
     });
     let listener = listen(args.listen)?;
     log!(

@@ -7,15 +7,19 @@
 //!     [--tls-cert cert.pem --tls-key key.pem [--implicit-tls]] \
 //!     [--auth USER:PASS [--auth-plaintext]] \
 //!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N] \
-//!     [--proxy-protocol]
+//!     [--session-timeout SECONDS] [--proxy-protocol]
 //! ```
 //!
 //! Each message is written to `tmp/` and renamed into `new/` only once it is
 //! complete, with `Return-Path:` and `Received:` lines in front of it; a
 //! connection holds at most 1 MiB of a message in memory, the rest goes on
 //! to its file as it arrives. At
-//! most `--max-connections` connections are served at once; the ones beyond
-//! get `421 4.3.2` and are closed. With `--proxy-protocol`, each connection
+//! most `--max-connections` connections are served at once (0 is taken as
+//! 1); the ones beyond get `421 4.3.2` and are closed. A connection lasts
+//! at most `--session-timeout` seconds (default 1800, half an hour), however
+//! busy: then it gets `421 4.4.2` and is closed, so a client trickling a
+//! message byte by byte cannot hold its place for ever; `0` removes the
+//! limit. With `--proxy-protocol`, each connection
 //! must start with a PROXY header (v1 or v2) from a load balancer, whose
 //! client address is the one logged and written in `Received:`; a
 //! connection without one is closed without a greeting.
@@ -247,6 +251,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let (mut config, login) = serve_app::server_config(&args)?;
     let mut options = ServeOptions::default();
+    options.session_timeout = args.session_timeout();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         options.tls = Some(TlsAcceptor::from(tls::server_config(cert, key)?));
         serve_app::enable_tls(&args, &mut config);
@@ -261,8 +266,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         proxy_protocol: args.proxy_protocol,
         ids: AtomicU64::new(0),
         active: AtomicUsize::new(0),
-        max_connections: args.max_connections,
+        max_connections: args.max_connections(),
     });
+    // Before the port opens: SIGTERM stops the server gracefully from its
+    // first connection on.
+    let signal = shutdown_signal()?;
     // A listen queue of 1024 (TcpListener::bind asks for 128): a burst of
     // connections larger than the queue overflows it, and the kernel then
     // drops the client's handshake ACK while the client believes it is
@@ -278,7 +286,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(listen = %listener.local_addr()?, maildir = %args.maildir.display(), "serving");
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
-    let mut signal = std::pin::pin!(shutdown_signal());
+    let mut signal = std::pin::pin!(signal);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -314,18 +322,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Completes on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+/// A future that completes on SIGTERM or Ctrl-C (SIGINT). The handlers
+/// are installed here, at once (not when the future is first polled), so
+/// a signal that comes as soon as the port is open stops the server
+/// gracefully too, not by the signal's default action.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+/// A future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

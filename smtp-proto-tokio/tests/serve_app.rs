@@ -1,6 +1,6 @@
 //! The application logic of the `serve` examples (tokio and blocking),
 //! driven through the session without IO: what it asks the example to do
-//! with the message it holds.
+//! with the message it holds; and the command line they share.
 
 #[allow(dead_code)]
 #[path = "../examples/support/maildir.rs"]
@@ -9,7 +9,10 @@ mod maildir;
 #[path = "../examples/support/serve_app.rs"]
 mod serve_app;
 
-use serve_app::{Envelope, Next};
+use std::time::Duration;
+
+use clap::Parser;
+use serve_app::{Args, Envelope, Next};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
 use smtp_proto_tokio::smtp_proto::session::Outcome;
 
@@ -95,4 +98,30 @@ fn a_command_refused_inside_the_transaction_keeps_the_transaction() {
     // The transaction goes on: a message after it is delivered.
     let nexts = feed(&mut session, &mut envelope, b"DATA\r\nhello\r\n.\r\n");
     assert_eq!(nexts, ["Discard", "Done", "Deliver"]);
+}
+
+fn args(extra: &[&str]) -> Args {
+    Args::try_parse_from(std::iter::once("serve").chain(extra.iter().copied())).expect("args")
+}
+
+#[test]
+fn a_connection_is_bounded_in_time_unless_asked_otherwise() {
+    // By default: half an hour, so a client trickling a message cannot
+    // hold a connection slot for ever.
+    assert_eq!(args(&[]).session_timeout(), Some(Duration::from_secs(1800)));
+    assert_eq!(
+        args(&["--session-timeout", "7"]).session_timeout(),
+        Some(Duration::from_secs(7))
+    );
+    assert_eq!(args(&["--session-timeout", "0"]).session_timeout(), None);
+    assert!(Args::try_parse_from(["serve", "--session-timeout", "-1"]).is_err());
+    assert!(Args::try_parse_from(["serve", "--session-timeout", "x"]).is_err());
+}
+
+#[test]
+fn max_connections_zero_serves_one_connection() {
+    assert_eq!(args(&[]).max_connections(), 1024);
+    assert_eq!(args(&["--max-connections", "0"]).max_connections(), 1);
+    assert_eq!(args(&["--max-connections", "1"]).max_connections(), 1);
+    assert_eq!(args(&["--max-connections", "5"]).max_connections(), 5);
 }

@@ -1254,6 +1254,169 @@ def t_disconnect_mid_data(binary, name):
     srv.stop()
 
 
+def t_session_timeout(binary, name):
+    """--session-timeout bounds a whole connection, however busy: a client
+    trickling a DATA body (a byte every 0.2 s, each well within the
+    command timeout) gets `421 4.4.2` and a close once the limit has run
+    out, nothing of its message is stored, and its place (the only one,
+    --max-connections 1) is free again for a client that delivers."""
+    limit = 2.0
+    srv = OurServer(f"{name}-session-timeout", binary, "--session-timeout", f"{limit:g}",
+                    "--max-connections", "1")
+    started = time.monotonic()
+    c = Raw(srv.port)
+    c.hello()
+    c.envelope(sender="slow@client.test")
+    c.cmd("DATA", 354)
+    c.send(b"Subject: slow\r\n\r\n")
+    got, closed = b"", False
+    c.sock.settimeout(0.2)
+    try:
+        # Bounded: 15 s, far past the limit, and READ_MAX bytes.
+        while time.monotonic() - started < 15.0 and not closed and not got:
+            try:
+                c.sock.sendall(b"x")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            try:
+                chunk = c.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                break
+            closed = not chunk
+            got += chunk
+        elapsed = time.monotonic() - started
+        more, closed = c.rest()
+        got += more
+    finally:
+        c.close()
+    check(got.startswith(b"421 4.4.2 ") and got.endswith(CRLF) and got.count(CRLF) == 1,
+          f"the trickling client got {got!r}, want one 421 4.4.2 line")
+    check(closed, "the server did not close the connection after its 421")
+    check(limit - 0.5 <= elapsed <= limit + 8.0,
+          f"421 after {elapsed:.1f}s with --session-timeout {limit:g}")
+    # The place is free again: a new client is served (with its own limit).
+    c = Raw(srv.port)
+    c.hello()
+    c.envelope()
+    c.cmd("DATA", 354)
+    c.send(PROXIED + b".\r\n")
+    code, lines = c.reply()
+    check(code == 250, f"the message after the cut one got {lines}")
+    c.cmd("QUIT", 221)
+    c.close()
+    check_stored(srv, PROXIED)
+    check(srv.tmp() == [], f"left files in tmp/: {srv.tmp()}")
+    srv.stop()
+
+
+def t_max_connections_zero(binary, name):
+    """--max-connections 0 is taken as 1: one connection is served, a
+    second one at the same time gets `421 4.3.2` and is closed."""
+    srv = OurServer(f"{name}-max-zero", binary, "--max-connections", "0")
+    first = Raw(srv.port)
+    try:
+        first.hello()
+        second = Raw(srv.port)
+        try:
+            got, closed = second.rest()
+        finally:
+            second.close()
+        check(got.startswith(b"421 4.3.2 ") and got.count(CRLF) == 1 and got.endswith(CRLF),
+              f"the second connection got {got!r}, want one 421 4.3.2 line")
+        check(closed, "the second connection was not closed")
+        first.envelope()
+        first.cmd("DATA", 354)
+        first.send(PROXIED + b".\r\n")
+        code, lines = first.reply()
+        check(code == 250, f"the first connection's message got {lines}")
+        first.cmd("QUIT", 221)
+    finally:
+        first.close()
+    check_stored(srv, PROXIED)
+    srv.stop()
+
+
+# ------------------------------------ graceful shutdown of `serve` (SIGTERM)
+
+SHUTTING_DOWN = b"421 4.3.2 mx.test Service shutting down, closing connection\r\n"
+
+
+def sigterm(srv):
+    """SIGTERM to the server. It runs under `timeout`, which passes the
+    signal on to it and exits with its status."""
+    os.kill(srv.proc.pid, signal.SIGTERM)
+
+
+def exits_cleanly(srv, seconds=10.0):
+    try:
+        rc = srv.proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        raise CaseFailure(f"the server still runs {seconds:g}s after SIGTERM") from None
+    check(rc == 0, f"the server exited with status {rc} after SIGTERM: {tail(srv.proc.log_path)}")
+
+
+def t_shutdown_idle(binary, name):
+    """SIGTERM with an idle client (after EHLO): it gets exactly the
+    `421 4.3.2` line at once, then the connection closes; the server exits
+    with status 0."""
+    srv = OurServer(f"{name}-shutdown-idle", binary)
+    c = Raw(srv.port)
+    try:
+        c.hello()
+        sigterm(srv)
+        got, closed = c.rest(seconds=5.0)
+    finally:
+        c.close()
+    check(got == SHUTTING_DOWN, f"the idle client got {got!r}, want {SHUTTING_DOWN!r}")
+    check(closed, "the connection was not closed after the 421")
+    exits_cleanly(srv)
+    check(srv.new() == [] and srv.tmp() == [], f"files stored: {srv.new()} {srv.tmp()}")
+    srv.stop()
+
+
+def t_shutdown_mid_data(binary, name):
+    """SIGTERM while a client is in the middle of a DATA body: the server
+    stops listening at once (a new connection is refused), but the message
+    under way is received, stored and acknowledged with 250; then the
+    client gets the 421 and the close, and the server exits with status 0."""
+    srv = OurServer(f"{name}-shutdown-data", binary)
+    wire = MSG.replace(CRLF + b".", CRLF + b"..")  # dot-stuffed (MSG starts with no dot)
+    half = len(wire) // 2
+    c = Raw(srv.port)
+    try:
+        c.hello()
+        c.envelope()
+        c.cmd("DATA", 354)
+        c.send(wire[:half])
+        time.sleep(0.2)
+        sigterm(srv)
+        deadline = time.monotonic() + 5.0
+        while listening(srv.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check(not listening(srv.port), "the server still listens 5 s after SIGTERM")
+        try:
+            socket.create_connection((HOST, srv.port), timeout=5).close()
+            raise CaseFailure("a new connection was accepted after SIGTERM")
+        except ConnectionRefusedError:
+            pass
+        check(srv.proc.poll() is None,
+              f"the server exited ({srv.proc.returncode}) with a message under way")
+        c.send(wire[half:] + b".\r\n")
+        code, lines = c.reply()
+        check(code == 250, f"the message under way got {lines}, want 250")
+        got, closed = c.rest(seconds=5.0)
+    finally:
+        c.close()
+    check(got == SHUTTING_DOWN, f"after the 250 the client got {got!r}, want {SHUTTING_DOWN!r}")
+    check(closed, "the connection was not closed after the 421")
+    exits_cleanly(srv)
+    check_stored(srv, MSG)
+    check(srv.tmp() == [], f"left files in tmp/: {srv.tmp()}")
+    srv.stop()
+
+
 def t_concurrent(n):
     def t(binary, name):
         srv = OurServer(f"{name}-concurrent", binary)
@@ -2007,6 +2170,16 @@ def register():
     each_server("client disconnects mid-DATA / mid-BDAT -> serve (nothing stored)",
                 t_disconnect_mid_data)
     each_server("1000 concurrent connections -> serve (1000 messages stored)", t_concurrent(1000))
+    each_server("client trickling a DATA body -> serve --session-timeout 2 --max-connections 1 "
+                "(421 4.4.2, closed; the place is free again)", t_session_timeout)
+    each_server("second connection -> serve --max-connections 0 (taken as 1: 421 4.3.2)",
+                t_max_connections_zero)
+    # Only the tokio example stops gracefully on SIGTERM.
+    serve = dict(SERVERS)["serve"]
+    case("SIGTERM -> serve with an idle client (421 4.3.2 at once, closed, exit 0)")(
+        lambda: t_shutdown_idle(serve, "serve"))
+    case("SIGTERM -> serve in the middle of a DATA body (not listening; 250, stored, then 421, exit 0)")(
+        lambda: t_shutdown_mid_data(serve, "serve"))
     each_server("smtplib over ::1 -> HAProxy send-proxy (v1) -> serve --proxy-protocol "
                 "(Received: names ::1)", t_haproxy("send-proxy"))
     each_server("smtplib over ::1 -> HAProxy send-proxy-v2 -> serve --proxy-protocol "

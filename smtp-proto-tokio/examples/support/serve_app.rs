@@ -53,15 +53,39 @@ pub struct Args {
     /// The name the server gives itself.
     #[arg(long, default_value = "localhost")]
     pub hostname: String,
-    /// Connections served at once; more are refused with 421.
+    /// Connections served at once; more are refused with 421. 0 is taken
+    /// as 1.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
+    /// The longest a connection may last, in seconds, however busy it is;
+    /// when it runs out the server sends 421 4.4.2 and closes. 0 for no
+    /// limit (a client trickling a message then holds its place for as
+    /// long as it keeps sending).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SESSION_TIMEOUT)]
+    pub session_timeout: u64,
     /// Every connection starts with a PROXY protocol header (v1 or v2, as
     /// a load balancer such as HAProxy with `send-proxy` sends it); the
     /// client address it gives goes into the `Received:` line. A
     /// connection without one is closed without a greeting.
     #[arg(long)]
     pub proxy_protocol: bool,
+}
+
+/// The default of `--session-timeout`, in seconds: half an hour, ample
+/// for any message a client sends at a useful speed.
+pub const DEFAULT_SESSION_TIMEOUT: u64 = 30 * 60;
+
+impl Args {
+    /// The connections served at once (`--max-connections`, at least 1).
+    pub fn max_connections(&self) -> usize {
+        self.max_connections.max(1)
+    }
+
+    /// The limit on a whole connection (`--session-timeout`), `None` for
+    /// none (0).
+    pub fn session_timeout(&self) -> Option<std::time::Duration> {
+        (self.session_timeout > 0).then(|| std::time::Duration::from_secs(self.session_timeout))
+    }
 }
 
 /// How long a connection may take to send its PROXY header
