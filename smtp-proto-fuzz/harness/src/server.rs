@@ -48,7 +48,7 @@ use smtp_proto::sasl::SaslMechanism;
 use smtp_proto::server::{
     Decision, Error, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
-use smtp_proto::session::Outcome;
+use smtp_proto::session::{Outcome, Phase};
 use smtp_proto::status::ReplyCode;
 
 use crate::split::check_split_invariance;
@@ -176,7 +176,7 @@ fn normalize(mut r: Run) -> Run {
     // A message still arriving when the input ends may already be known
     // to be refused (over the size limit) under one cut and not yet under
     // another.
-    if r.end == "input ended" && events.last().is_some_and(|l| l.starts_with("Body(")) {
+    if r.end.starts_with("input ended") && events.last().is_some_and(|l| l.starts_with("Body(")) {
         events.pop();
     }
     r.events = events;
@@ -556,6 +556,7 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
     // session was over already, and nothing is read after it.
     if run.end == "input ended" && script.next(2) == 0 {
         let was_closed = server.is_closed();
+        let phase = server.phase();
         let before = run.output.len();
         server
             .shut_down()
@@ -572,7 +573,13 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
                     && tail.matches("\r\n").count() == 1,
                 "{tail:?}"
             );
-            run.end = "shut down".into();
+            // Inside a body, what was handed out of it so far depends on
+            // the cut, as when the input just ends (see `normalize`).
+            run.end = if matches!(phase, Phase::Data | Phase::Bdat) {
+                "input ended, then shut down".into()
+            } else {
+                "shut down".into()
+            };
         }
         match server.handle_input(b"NOOP\r\n") {
             Ok(s) if s.consumed == 0 && s.outcome == Outcome::Closed => {}
