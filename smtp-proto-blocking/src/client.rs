@@ -25,7 +25,7 @@
 //! its reply: the driver stops asking for pieces until the machine gives
 //! [`ClientEvent::SendBody`] again, then goes on with the next piece.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,8 +111,9 @@ pub enum RunError {
     PeerClosed,
     /// The server did not complete its next reply within the machine's
     /// timeout (counted from when the driver began to wait for it: bytes
-    /// of a reply that has not ended do not extend it), or took none of
-    /// the bytes sent to it for that long (it does not read).
+    /// of a reply that has not ended do not extend it), or did not take
+    /// all of a write within that time, counted from the write's start (it
+    /// does not read, or reads too slowly).
     #[error("timed out waiting for the server")]
     TimedOut,
     /// STARTTLS failed (data injected after the 220, or the handshake
@@ -224,10 +225,12 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// also without close_notify) is handled the same way, and the run ends
 /// with [`RunError::PeerClosed`] if the handler was told of no reply.
 ///
-/// Each write may wait as long as the machine's timeout for the phase it
-/// belongs to (the last one it named while it names none), as each read
-/// does; a write that times out (the server takes none of the bytes for
-/// that long) ends the run with [`RunError::TimedOut`] at once, without
+/// Each write (a command, a pipelined group, one body piece) must be done
+/// within the machine's timeout for the phase it belongs to (the last one
+/// it named while it names none), counted from its start, as each read
+/// must: one deadline bounds all the socket writes it takes, so a server
+/// that takes the bytes a few at a time cannot stretch it. A write that
+/// times out ends the run with [`RunError::TimedOut`] at once, without
 /// waiting for replies.
 pub fn run<S, H>(
     stream: S,
@@ -256,11 +259,13 @@ where
         out: Vec::with_capacity(4096),
         piece: Vec::new(),
         last_wait: DEFAULT_WAIT,
-        write_timeout: None,
     };
     // Set before an implicit-TLS handshake, which bounds its own writes
-    // and then sets this one again.
-    io.set_write_timeout(&mut stream, client)?;
+    // and then sets this one again (a transport that does not tell its
+    // write timeout keeps this one for the handshake); each later write
+    // sets it to what is left of its own deadline.
+    let wait = io.write_wait(client);
+    stream.set_write_timeout(Some(wait))?;
     if let Some((config, name)) = implicit {
         // Before the greeting, which comes over TLS.
         let conn = rustls::ClientConnection::new(Arc::clone(config), name.clone())
@@ -359,12 +364,12 @@ where
         }
     };
     if result.is_ok() {
-        stream.close_notify();
+        stream.close_notify_by(instant_after(Instant::now(), io.write_wait(client)));
     }
     result
 }
 
-/// The connection's buffers, and its write timeout. `buf[start..end]`
+/// The connection's buffers, and its write wait. `buf[start..end]`
 /// holds the bytes read and not yet consumed by the machine; consumed
 /// bytes are dropped from the front once per read, not once per reply.
 /// `buf` stays initialised past `end`, so a read does not clear its room
@@ -377,10 +382,8 @@ struct Buffers {
     out: Vec<u8>,
     piece: Vec<u8>,
     /// The machine's timeout, or the last one it named while it names
-    /// none: how long the next write may wait.
+    /// none: how long the next write may take.
     last_wait: Duration,
-    /// The write timeout set on the stream (`None`: not set yet).
-    write_timeout: Option<Duration>,
 }
 
 impl Buffers {
@@ -397,23 +400,13 @@ impl Buffers {
         }
     }
 
-    /// Sets the stream's write timeout to the machine's timeout for the
-    /// phase it is in (see `last_wait`), when that is not the one set;
-    /// returns it.
-    fn set_write_timeout<S: Transport>(
-        &mut self,
-        stream: &mut MaybeTls<S, rustls::ClientConnection>,
-        client: &Client,
-    ) -> io::Result<Duration> {
+    /// How long the next write may take in all: the machine's timeout for
+    /// the phase it is in (see `last_wait`).
+    fn write_wait(&mut self, client: &Client) -> Duration {
         if let Some(t) = client.timeout() {
             self.last_wait = t.max(Duration::from_millis(1));
         }
-        let wait = self.last_wait;
-        if self.write_timeout != Some(wait) {
-            stream.set_write_timeout(Some(wait))?;
-            self.write_timeout = Some(wait);
-        }
-        Ok(wait)
+        self.last_wait
     }
 
     /// One read after the unconsumed bytes; returns what `read` returned.
@@ -752,10 +745,13 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
-/// Writes what the machine has to send, within the timeout of the phase
-/// the machine is in. A write that times out (a socket write timeout is
-/// [`ErrorKind::WouldBlock`] on Unix, [`ErrorKind::TimedOut`] on Windows)
-/// fails with a write timeout ([`is_write_timeout`]).
+/// Writes what the machine has to send, all of it within the timeout of
+/// the phase the machine is in, counted from now: one deadline for the
+/// whole write, however many socket writes it takes (see
+/// [`MaybeTls::write_all_by`]). A write that runs out of time (a socket
+/// write timeout is [`ErrorKind::WouldBlock`] on Unix,
+/// [`ErrorKind::TimedOut`] on Windows) fails with a write timeout
+/// ([`is_write_timeout`]).
 fn send<S: Transport>(
     stream: &mut MaybeTls<S, rustls::ClientConnection>,
     client: &mut Client,
@@ -765,8 +761,8 @@ fn send<S: Transport>(
     if io.out.is_empty() {
         return Ok(());
     }
-    let wait = io.set_write_timeout(stream, client)?;
-    let written = stream.write_all(&io.out).and_then(|()| stream.flush());
+    let wait = io.write_wait(client);
+    let written = stream.write_all_by(&io.out, instant_after(Instant::now(), wait));
     io.out.clear();
     written.map_err(|e| on_write_timeout(e, wait))
 }

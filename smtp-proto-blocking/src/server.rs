@@ -4,7 +4,8 @@
 //! buffer and the clock: it reads, feeds the session, hands every event to
 //! your [`ServerHandler`], writes the replies, applies the timeout the
 //! session reports (sending `421 4.4.2` when it expires) and the same
-//! limit to each write (where the [`Transport`] supports it), and runs the
+//! limit to each write as a whole (where the [`Transport`] supports write
+//! timeouts), and runs the
 //! STARTTLS handshake through rustls when the session asks for it, or
 //! before anything is sent when the session is on implicit TLS
 //! (`ServerConfig::implicit_tls`, RFC 8314, the submissions port 465).
@@ -28,11 +29,16 @@
 //! [`ServeEnd::TimedOut`].
 //!
 //! Writes block: replies are written whole while the client's next bytes
-//! wait in the socket buffers. A client that pipelines so much that the
-//! replies overflow those buffers while it does not read would make both
-//! sides wait on each other until the write timeout.
+//! wait in the socket buffers. Each write (all the replies queued at one
+//! point) has one deadline, the session's timeout from its start: before
+//! each socket write, over TLS before each one rustls makes, the write
+//! timeout is set to the time left, so a client that reads a few bytes at
+//! a time cannot stretch a write past it ([`ServeError::WriteTimedOut`]).
+//! A client that pipelines so much that the replies overflow those buffers
+//! while it does not read would make both sides wait on each other until
+//! the write times out.
 
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -156,9 +162,10 @@ pub enum ServeError {
     /// Reading or writing the socket failed.
     #[error("i/o error: {0}")]
     Io(io::Error),
-    /// The client took none of our bytes within the session's write
-    /// timeout (it does not read, or reads too slowly): the connection was
-    /// closed without another reply.
+    /// The client did not take all of a write within the session's
+    /// timeout, counted from the start of the write (it does not read, or
+    /// reads too slowly): the connection was closed without another
+    /// reply.
     #[error("timed out writing to the client")]
     WriteTimedOut,
     /// The client broke the protocol beyond recovery.
@@ -319,8 +326,7 @@ where
                     // client is told as for a handler error.
                     local_error(&mut stream, session, &mut out);
                 } else {
-                    session.poll_transmit(&mut out);
-                    let _ = stream.write_all(&out).and_then(|()| stream.flush());
+                    let _ = send(&mut stream, session, &mut out);
                 }
                 return Err(e);
             }
@@ -382,7 +388,7 @@ where
                     Err(e) if is_timeout(&e) => {
                         session.timed_out();
                         let _ = send(&mut stream, session, &mut out);
-                        stream.close_notify();
+                        close_notify(&mut stream, session);
                         return Ok(ServeEnd::TimedOut);
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -409,7 +415,7 @@ where
             }
             Outcome::Closed => {
                 send(&mut stream, session, &mut out)?;
-                stream.close_notify();
+                close_notify(&mut stream, session);
                 return Ok(ServeEnd::Closed);
             }
             _ => {}
@@ -452,26 +458,47 @@ where
         Ok(reply) => reply.write_to(out),
         Err(_) => out.extend_from_slice(b"421 Local error\r\n"),
     }
-    let _ = stream.write_all(out).and_then(|()| stream.flush());
+    let deadline = instant_after(Instant::now(), write_wait(session));
+    let _ = stream.write_all_by(out, deadline);
     out.clear();
-    stream.close_notify();
+    close_notify(stream, session);
 }
 
-/// Writes what the session has queued. A write that runs into the
-/// socket's write timeout fails as a write timeout ([`is_write_timeout`]),
-/// which [`ServeError`] takes as [`ServeError::WriteTimedOut`].
-fn send<W: Write>(
-    stream: &mut W,
+/// Writes what the session has queued, all of it within the session's
+/// timeout from now ([`write_wait`]): one deadline for the whole write,
+/// however many socket writes it takes (see [`MaybeTls::write_all_by`]).
+/// A write that runs out of time fails as a write timeout
+/// ([`is_write_timeout`]), which [`ServeError`] takes as
+/// [`ServeError::WriteTimedOut`].
+fn send<S, C, D>(
+    stream: &mut MaybeTls<S, C>,
     session: &mut ServerSession,
     out: &mut Vec<u8>,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: Transport,
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
     session.poll_transmit(out);
     if !out.is_empty() {
-        let written = stream.write_all(out).and_then(|()| stream.flush());
+        let wait = write_wait(session);
+        let written = stream.write_all_by(out, instant_after(Instant::now(), wait));
         out.clear();
-        written.map_err(|e| on_write_timeout(e, write_wait(session)))?;
+        written.map_err(|e| on_write_timeout(e, wait))?;
     }
     Ok(())
+}
+
+/// Ends TLS cleanly (see [`MaybeTls::close_notify`]), within the
+/// session's timeout.
+fn close_notify<S, C, D>(stream: &mut MaybeTls<S, C>, session: &ServerSession)
+where
+    S: Transport,
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    stream.close_notify_by(instant_after(Instant::now(), write_wait(session)));
 }
 
 /// The write timeout [`serve`] sets on the socket: the session's

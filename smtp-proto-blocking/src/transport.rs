@@ -170,22 +170,25 @@ where
     /// Reads once, done by `deadline`: before each read of the underlying
     /// stream its read timeout is set to the time left, so over TLS the
     /// deadline bounds the whole read, however many socket reads rustls
-    /// needs to complete a record. Fails with [`io::ErrorKind::TimedOut`]
-    /// once the deadline has passed, before or during the read.
+    /// needs to complete a record (and any write rustls makes meanwhile).
+    /// Fails with [`io::ErrorKind::TimedOut`] once the deadline has passed,
+    /// before or during the read.
     pub(crate) fn read_by(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
         let read = match self {
             MaybeTls::Plain(s) => Deadline {
                 sock: s,
                 deadline,
-                bound_writes: false,
+                bound_writes: true,
             }
             .read(buf),
             MaybeTls::Tls(t) => {
                 let t = &mut **t;
+                // rustls may write while it reads (what a flush left
+                // unsent): those writes end by the deadline too.
                 let mut sock = Deadline {
                     sock: &mut t.sock,
                     deadline,
-                    bound_writes: false,
+                    bound_writes: true,
                 };
                 rustls::Stream::new(&mut t.conn, &mut sock).read(buf)
             }
@@ -195,6 +198,58 @@ where
             io::ErrorKind::TimedOut => io::Error::new(io::ErrorKind::TimedOut, "read timed out"),
             _ => e,
         })
+    }
+
+    /// Writes all of `bytes` and flushes them, done by `deadline`: before
+    /// each write of the underlying stream its write timeout is set to the
+    /// time left, so a peer that takes our bytes a few at a time cannot
+    /// stretch the write past the deadline, however many socket writes it
+    /// takes (over TLS, however many records rustls makes of them). Fails
+    /// with [`io::ErrorKind::TimedOut`] once the deadline has passed, or
+    /// with the kind of a socket write timeout (`WouldBlock` on Unix); the
+    /// drivers make either a write timeout ([`on_write_timeout`]). A
+    /// transport that cannot set its write timeout
+    /// ([`Transport::set_write_timeout`] does nothing) is bounded only
+    /// between its writes.
+    pub(crate) fn write_all_by(&mut self, bytes: &[u8], deadline: Instant) -> io::Result<()> {
+        match self {
+            MaybeTls::Plain(s) => {
+                let mut sock = Deadline {
+                    sock: s,
+                    deadline,
+                    bound_writes: true,
+                };
+                sock.write_all(bytes)?;
+                sock.flush()
+            }
+            MaybeTls::Tls(t) => {
+                let t = &mut **t;
+                let mut sock = Deadline {
+                    sock: &mut t.sock,
+                    deadline,
+                    bound_writes: true,
+                };
+                let mut tls = rustls::Stream::new(&mut t.conn, &mut sock);
+                tls.write_all(bytes)?;
+                tls.flush()
+            }
+            MaybeTls::Switching => Err(switching()),
+        }
+    }
+
+    /// [`MaybeTls::close_notify`], with its write done by `deadline` (see
+    /// [`MaybeTls::write_all_by`]).
+    pub(crate) fn close_notify_by(&mut self, deadline: Instant) {
+        if let MaybeTls::Tls(t) = self {
+            let t = &mut **t;
+            t.conn.send_close_notify();
+            let mut sock = Deadline {
+                sock: &mut t.sock,
+                deadline,
+                bound_writes: true,
+            };
+            let _ = rustls::Stream::new(&mut t.conn, &mut sock).flush();
+        }
     }
 
     /// Ends TLS cleanly: sends `close_notify` so the peer can tell the end
@@ -270,7 +325,7 @@ struct Deadline<'a, S> {
 }
 
 impl<S> Deadline<'_, S> {
-    /// The time left, or the error of a handshake out of time.
+    /// The time left, or a [`io::ErrorKind::TimedOut`] error once none is.
     fn left(&self) -> io::Result<Duration> {
         self.deadline
             .checked_duration_since(Instant::now())
@@ -329,14 +384,14 @@ impl<S: Transport> Write for Deadline<'_, S> {
     }
 }
 
-/// The payload of the error a write gives when the peer took none of the
-/// bytes within the write timeout; see [`is_write_timeout`].
+/// The payload of the error a write gives when the peer did not take all
+/// of the bytes within the write's time; see [`is_write_timeout`].
 #[derive(Debug)]
 struct WriteTimeout(Duration);
 
 impl std::fmt::Display for WriteTimeout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the peer took none of our bytes for {:?}", self.0)
+        write!(f, "the peer did not take our bytes within {:?}", self.0)
     }
 }
 

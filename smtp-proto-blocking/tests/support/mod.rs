@@ -59,6 +59,7 @@ where
 
 /// Serves one loopback connection on a thread with `handler`; the thread
 /// returns the driver's result and the handler.
+#[allow(dead_code, reason = "not every test binary serves with it")]
 pub fn spawn_server<H: ServerHandler + Send + 'static>(
     config: ServerConfig,
     options: ServeOptions,
@@ -89,6 +90,7 @@ pub fn spawn_server_with_buffers<H: ServerHandler + Send + 'static>(
 }
 
 /// A raw loopback client with a read timeout of [`BOUND`].
+#[allow(dead_code, reason = "not every test binary connects a raw client")]
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(BOUND)).expect("timeout");
