@@ -10,7 +10,9 @@
 //! enough.
 //!
 //! - [`server::serve`] runs a [`smtp_proto::server::ServerSession`] over a
-//!   stream, handing events to a [`server::ServerHandler`].
+//!   stream, handing events to a [`server::ServerHandler`];
+//!   [`server::serve_until`] does the same and stops gracefully (`421
+//!   4.3.2`, once no message is under way) when a flag is set.
 //! - [`client::run`] runs a [`smtp_proto::client::Client`] over a stream,
 //!   handing events to a [`client::ClientHandler`].
 //! - [`proxy::read_proxy_header`] reads the PROXY protocol header (v1/v2)

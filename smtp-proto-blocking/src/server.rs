@@ -39,6 +39,7 @@
 //! the write times out.
 
 use std::io::{self, ErrorKind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ use smtp_proto::reply::OwnedReply;
 use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError,
 };
-use smtp_proto::session::Outcome;
+use smtp_proto::session::{Outcome, Phase};
 use smtp_proto::status::ReplyCode;
 
 use crate::client::is_timeout;
@@ -153,6 +154,9 @@ pub enum ServeEnd {
     /// connection reached [`ServeOptions::session_timeout`]; `421 4.4.2`
     /// was sent (see the [module](self) docs).
     TimedOut,
+    /// The stop flag of [`serve_until`] was set: `421 4.3.2` was sent at a
+    /// point where no message was under way.
+    ShutDown,
 }
 
 /// Why a connection ended with an error.
@@ -275,6 +279,131 @@ where
     S: Transport,
     H: ServerHandler,
 {
+    // No flag can be set: the waits for the client need no slicing.
+    drive(stream, session, handler, options, None)
+}
+
+/// How long one socket read of [`serve_until`] may wait before the driver
+/// looks at the stop flag again.
+const STOP_POLL: Duration = Duration::from_millis(200);
+
+/// [`serve`], with a graceful stop: once `stop` is set, the connection
+/// ends at the next point where nothing is lost.
+///
+/// The flag is heeded when the driver would wait for the client: then it
+/// sends the replies it owes, then `421 4.3.2` ("Service shutting down",
+/// RFC 5321 §3.8; [`ServerSession::shut_down`]), closes the connection
+/// (after TLS's `close_notify`) and returns [`ServeEnd::ShutDown`]. A
+/// message body under way (DATA, or BDAT chunks before the one with
+/// LAST) is read to its end and decided by the handler first, so an
+/// accepted message is acknowledged and no client is cut off
+/// mid-message (the session's timeouts still bound how long that takes).
+/// Commands the client pipelined behind the point of the stop get no
+/// other reply: the 421 tells it to try again later.
+///
+/// A blocking read cannot be woken by the flag, so while it waits for the
+/// client the driver reads in slices of at most 200 ms and looks at the
+/// flag between them: an idle client gets the 421 within about that long
+/// of the flag being set. The deadlines are those of [`serve`] (the
+/// session's timeout, [`ServeOptions::session_timeout`]); only the
+/// waiting is sliced. A TLS handshake or a write under way is not cut
+/// short: each keeps its own limit, and the flag is heeded after it.
+///
+/// The flag is a plain [`AtomicBool`], borrowed for the connection: one
+/// flag can stop every connection, whether it lives in an
+/// [`Arc`], a `static`, or on the stack of a thread that
+/// outlives the connections ([`std::thread::scope`]). Set it with
+/// `store(true, _)` (any memory ordering will do: only the flag is read);
+/// the driver never clears it.
+///
+/// ```no_run
+/// use std::net::TcpListener;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use std::thread;
+///
+/// use smtp_proto_blocking::server::{serve_until, ServeEnd, ServeOptions, ServerHandler};
+/// use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+///
+/// struct TakeAll;
+///
+/// impl ServerHandler for TakeAll {
+///     fn on_event(
+///         &mut self,
+///         session: &mut ServerSession,
+///         event: ServerEvent<'_>,
+///     ) -> std::io::Result<()> {
+///         match event {
+///             ServerEvent::Hello { .. }
+///             | ServerEvent::Mail { .. }
+///             | ServerEvent::Rcpt { .. }
+///             | ServerEvent::MessageEnd { .. } => session.accept().map_err(std::io::Error::other),
+///             _ => Ok(()),
+///         }
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = TcpListener::bind("127.0.0.1:2525")?;
+/// // Set to stop every connection (by the thread that sees SIGTERM, say).
+/// let stop = Arc::new(AtomicBool::new(false));
+/// let (socket, _peer) = listener.accept()?;
+/// let flag = Arc::clone(&stop);
+/// let connection = thread::spawn(move || {
+///     let mut session = ServerSession::new(ServerConfig::new("mx.example.net"))?;
+///     session.greet()?;
+///     let options = ServeOptions::default();
+///     let end = serve_until(socket, &mut session, &mut TakeAll, &options, &flag)?;
+///     Ok::<ServeEnd, Box<dyn std::error::Error + Send + Sync>>(end)
+/// });
+/// stop.store(true, Ordering::Relaxed);
+/// // `ServeEnd::ShutDown`, unless the connection had ended before.
+/// let end = connection.join().map_err(|_| "connection thread panicked")?;
+/// println!("{:?}", end.map_err(|e| e.to_string())?);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// As [`serve`]. A write timeout while sending the 421 is
+/// [`ServeError::WriteTimedOut`]; a client gone by then changes nothing
+/// (the result is [`ServeEnd::ShutDown`]).
+pub fn serve_until<S, H>(
+    stream: S,
+    session: &mut ServerSession,
+    handler: &mut H,
+    options: &ServeOptions,
+    stop: &AtomicBool,
+) -> Result<ServeEnd, ServeError>
+where
+    S: Transport,
+    H: ServerHandler,
+{
+    drive(stream, session, handler, options, Some(stop))
+}
+
+/// True once `stop` is given and set.
+fn stop_set(stop: Option<&AtomicBool>) -> bool {
+    stop.is_some_and(|flag| flag.load(Ordering::Relaxed))
+}
+
+/// True inside a message body, where a stop waits for its end.
+fn in_body(session: &ServerSession) -> bool {
+    matches!(session.phase(), Phase::Data | Phase::Bdat)
+}
+
+/// [`serve`] and [`serve_until`]: `stop` is the flag of the latter.
+fn drive<S, H>(
+    stream: S,
+    session: &mut ServerSession,
+    handler: &mut H,
+    options: &ServeOptions,
+    stop: Option<&AtomicBool>,
+) -> Result<ServeEnd, ServeError>
+where
+    S: Transport,
+    H: ServerHandler,
+{
     // On implicit TLS the session never offers STARTTLS, so only the
     // handshake before the greeting needs the configuration.
     let implicit = if session.config().implicit_tls {
@@ -315,7 +444,15 @@ where
     let session_end = options
         .session_timeout
         .and_then(|limit| started.checked_add(limit));
+    // Set once the stop flag has been seen: the connection ends at the top
+    // of the loop once no body is under way.
+    let mut stopping = false;
     loop {
+        // Between steps no decision is pending: a stop waits only for the
+        // end of a message body.
+        if stopping && !in_body(session) {
+            return end_shut_down(&mut stream, session, &mut out);
+        }
         let input = buf.get(start..end).unwrap_or_default();
         let step = match session.handle_input(input) {
             Ok(step) => step,
@@ -370,6 +507,12 @@ where
             Outcome::NeedInput => {
                 start += consumed;
                 send(&mut stream, session, &mut out)?;
+                if !stopping && stop_set(stop) {
+                    stopping = true;
+                    if !in_body(session) {
+                        continue;
+                    }
+                }
                 // The wait starts now, after the replies went out, unless
                 // it already runs for a command that has not ended.
                 let wait = session.timeout().unwrap_or(DEFAULT_WAIT);
@@ -383,7 +526,29 @@ where
                 if buf.len() < want {
                     buf.resize(want, 0);
                 }
-                let n = match stream.read_by(&mut buf[end..want], until) {
+                // Bounded by `until`: with a flag to watch, the wait is cut
+                // into slices, and the flag looked at between them.
+                let read = loop {
+                    let slice_end = match stop {
+                        Some(_) if !stopping => until.min(instant_after(Instant::now(), STOP_POLL)),
+                        _ => until,
+                    };
+                    let read = stream.read_by(&mut buf[end..want], slice_end);
+                    match &read {
+                        Err(e) if is_timeout(e) && slice_end < until => {
+                            if stop_set(stop) {
+                                stopping = true;
+                                if !in_body(session) {
+                                    break None;
+                                }
+                            }
+                        }
+                        _ => break Some(read),
+                    }
+                };
+                // Stopped while waiting: the top of the loop ends it.
+                let Some(read) = read else { continue };
+                let n = match read {
                     Ok(n) => n.min(read_size),
                     Err(e) if is_timeout(&e) => {
                         session.timed_out();
@@ -421,6 +586,35 @@ where
             _ => {}
         }
         start += consumed;
+    }
+}
+
+/// Ends the connection on the stop flag of [`serve_until`]: the session's
+/// queued replies and its `421 4.3.2`, within the session's timeout, then
+/// TLS's `close_notify`.
+fn end_shut_down<S, C, D>(
+    stream: &mut MaybeTls<S, C>,
+    session: &mut ServerSession,
+    out: &mut Vec<u8>,
+) -> Result<ServeEnd, ServeError>
+where
+    S: Transport,
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    if let Err(e) = session.shut_down() {
+        // A decision the handler left open: answered as for a handler
+        // error.
+        local_error(stream, session, out);
+        return Err(e.into());
+    }
+    match send(stream, session, out) {
+        Err(e) if is_write_timeout(&e) => Err(e.into()),
+        // A client gone by now changes nothing.
+        _ => {
+            close_notify(stream, session);
+            Ok(ServeEnd::ShutDown)
+        }
     }
 }
 
