@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::{bounded_timeouts, spawn_server_with_buffers, Recorder, BOUND};
+use support::{bounded_timeouts, spawn_server_with_buffers, tls_configs, Recorder, BOUND};
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -18,6 +18,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use smtp_proto_blocking::client::{run, ClientHandler, RunError, RunOptions};
+use smtp_proto_blocking::rustls;
+use smtp_proto_blocking::rustls::pki_types::ServerName;
 use smtp_proto_blocking::server::{ServeError, ServeOptions};
 use smtp_proto_blocking::smtp_proto::client::{
     Client, ClientConfig, ClientEvent, Envelope, TlsPolicy,
@@ -291,4 +293,80 @@ fn a_server_that_reads_a_few_bytes_at_a_time_cannot_stretch_a_client_write() {
         "the write ended about one timeout after it started: {elapsed:?}"
     );
     assert!(got > 0, "the server read some of the body");
+}
+
+#[test]
+fn a_tls_client_that_reads_a_few_bytes_at_a_time_cannot_stretch_a_server_write() {
+    let (server_tls, client_tls) = tls_configs();
+    let mut config = ServerConfig::new("mx.test");
+    config.timeouts = bounded_timeouts();
+    config.timeouts.server = TIMEOUT;
+    config.implicit_tls = true;
+    let mut options = ServeOptions::default();
+    options.tls = Some(server_tls);
+    let (addr, server) =
+        spawn_server_with_buffers(config, options, Recorder::new(None), Some(BUFFERS));
+    let mut peer = connect_small(addr);
+    let mut conn =
+        rustls::ClientConnection::new(client_tls, ServerName::try_from("localhost").expect("name"))
+            .expect("client connection");
+    // Bounded: each round moves handshake bytes, or fails.
+    for _ in 0..100 {
+        if !conn.is_handshaking() {
+            break;
+        }
+        conn.complete_io(&mut peer).expect("handshake");
+    }
+    assert!(!conn.is_handshaking(), "handshake done");
+    // The flood of the plaintext test, encrypted up front: from here on
+    // the client only writes these bytes and trickle-reads the server's
+    // records without decrypting them.
+    conn.set_buffer_limit(None);
+    conn.writer()
+        .write_all(&b"EHLO a.test\r\n".repeat(2_000))
+        .expect("plaintext");
+    let mut flood = Vec::new();
+    for _ in 0..10_000 {
+        if !conn.wants_write() {
+            break;
+        }
+        conn.write_tls(&mut flood).expect("records");
+    }
+    let mut sender = peer.try_clone().expect("clone");
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let writer = thread::spawn(move || {
+        let _ = sender.write_all(&flood);
+        sender
+    });
+    let reader = {
+        let done = Arc::clone(&done);
+        thread::spawn(move || trickle_reader(peer, done))
+    };
+    let (end, recorder) = server.join().expect("server thread");
+    let elapsed = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let got = reader.join().expect("reader");
+    drop(writer.join().expect("writer"));
+
+    assert!(
+        matches!(end, Err(ServeError::WriteTimedOut)),
+        "expected a write timeout, got {end:?}"
+    );
+    assert!(
+        elapsed >= TIMEOUT.mul_f32(0.9),
+        "the write had its full time: {elapsed:?}"
+    );
+    assert!(
+        elapsed < TIMEOUT * 4,
+        "the write ended about one timeout after it started: {elapsed:?}"
+    );
+    assert!(got > 0, "the client read some of the records");
+    let hellos = recorder
+        .seen
+        .events
+        .iter()
+        .filter(|e| *e == "Hello")
+        .count();
+    assert!(hellos > 0 && hellos < 2_000, "{hellos}");
 }
