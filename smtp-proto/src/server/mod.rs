@@ -697,7 +697,7 @@ impl ServerSession {
     /// §3.1). Inside a message body ([`Phase::Data`] or [`Phase::Bdat`])
     /// the message is lost to the client, which sends it again later: to
     /// lose nothing, call this between transactions or once the body has
-    /// ended, as the tokio adapter's `serve_until` does.
+    /// ended, as the `serve_until` functions of both adapters do.
     ///
     /// Fails with [`UsageError::DecisionPending`] while a decision is
     /// pending (make it first); does nothing once the session is closed.
