@@ -246,8 +246,8 @@ fn write_wait(session: &ServerSession) -> Duration {
 
 /// The wait for the client ran out (the session's timeout, or
 /// [`ServeOptions::session_timeout`]): sends what the session has queued
-/// and its `421 4.4.2`, within the write timeout. `buf` must be compacted
-/// (the flush reads into it while it writes).
+/// and its `421 4.4.2`. `buf` must be compacted (the flush reads into it
+/// while it writes).
 async fn end_timed_out<S>(
     stream: &mut S,
     session: &mut ServerSession,
@@ -260,16 +260,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     session.timed_out();
-    session.poll_transmit(out);
-    let wait = write_wait(session);
-    match flush_within(stream, out, buf, cap, peer, wait).await {
-        Err(e) if is_write_timeout(&e) => Err(e.into()),
-        _ => Ok(ServeEnd::TimedOut),
-    }
+    send_last_words(stream, session, out, buf, cap, peer, ServeEnd::TimedOut).await
 }
 
 /// Ends the connection on a shutdown signal: the session's queued replies
-/// and its `421 4.3.2`, within the session's timeout.
+/// and its `421 4.3.2`. `buf` as for [`end_timed_out`].
 async fn end_shut_down<S>(
     stream: &mut S,
     session: &mut ServerSession,
@@ -287,11 +282,29 @@ where
         send_local_error(stream, session, out).await;
         return Err(e.into());
     }
+    send_last_words(stream, session, out, buf, cap, peer, ServeEnd::ShutDown).await
+}
+
+/// Sends what a session that has just closed queued, within the write
+/// timeout, and ends as `end` unless that write timed out (a client gone
+/// meanwhile changes nothing: it was told, or could not be).
+async fn send_last_words<S>(
+    stream: &mut S,
+    session: &mut ServerSession,
+    out: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
+    cap: usize,
+    peer: PeerState,
+    end: ServeEnd,
+) -> Result<ServeEnd, ServeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     session.poll_transmit(out);
     let wait = write_wait(session);
     match flush_within(stream, out, buf, cap, peer, wait).await {
         Err(e) if is_write_timeout(&e) => Err(e.into()),
-        _ => Ok(ServeEnd::ShutDown),
+        _ => Ok(end),
     }
 }
 

@@ -5,11 +5,11 @@
 
 mod support;
 
-use support::{read_until, Recorder, BOUND};
+use support::{join, read_to_close, read_until, Recorder};
 
 use smtp_proto_tokio::server::{serve_until, ServeEnd, ServeError, ServeOptions};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncWriteExt, DuplexStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -40,20 +40,6 @@ fn spawn_server() -> (DuplexStream, watch::Sender<bool>, ServerTask) {
         (end, rec)
     });
     (client, stop, task)
-}
-
-async fn read_to_close(client: &mut DuplexStream, got: &mut Vec<u8>) {
-    tokio::time::timeout(BOUND, client.read_to_end(got))
-        .await
-        .expect("the server closes")
-        .expect("read");
-}
-
-async fn join(server: ServerTask) -> (Result<ServeEnd, ServeError>, Recorder) {
-    tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join")
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::{client_config, read_until, OneMessage, Recorder, BOUND};
+use support::{client_config, join, read_to_close, read_until, OneMessage, Recorder, BOUND};
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use smtp_proto_tokio::client::{run, RunError, RunOptions};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeError, ServeOptions};
 use smtp_proto_tokio::smtp_proto::client::{Client, TlsPolicy};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
 
 /// The session's timeout in these tests.
@@ -63,22 +63,6 @@ async fn trickle(client: &mut DuplexStream, bytes: &[u8], server: &ServerTask) -
         sent += 1;
     }
     sent
-}
-
-/// Reads what the server sends until it closes (bounded).
-async fn read_to_close(client: &mut DuplexStream, got: &mut Vec<u8>) {
-    tokio::time::timeout(BOUND, client.read_to_end(got))
-        .await
-        .expect("the server closes")
-        .expect("read");
-}
-
-/// Waits for the server task (bounded) and returns what it gave.
-async fn join(server: ServerTask) -> (Result<ServeEnd, ServeError>, Recorder) {
-    tokio::time::timeout(BOUND, server)
-        .await
-        .expect("bounded")
-        .expect("join")
 }
 
 /// Asserts that the server's last words, after `from` in `got`, are the

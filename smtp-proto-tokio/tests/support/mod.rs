@@ -61,6 +61,15 @@ pub async fn read_until<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>,
     .expect("bounded read");
 }
 
+/// Reads what the peer sends until it closes, bounded in time; appends it
+/// to `got`.
+pub async fn read_to_close<S: AsyncRead + Unpin>(stream: &mut S, got: &mut Vec<u8>) {
+    tokio::time::timeout(BOUND, stream.read_to_end(got))
+        .await
+        .expect("the peer closes")
+        .expect("read");
+}
+
 /// Waits, bounded, for a spawned task and returns its output.
 pub async fn join<T>(task: JoinHandle<T>) -> T {
     tokio::time::timeout(BOUND, task)
