@@ -23,6 +23,13 @@
 //! must start with a PROXY header (v1 or v2) from a load balancer, whose
 //! client address is the one logged and written in `Received:`; a
 //! connection without one is closed without a greeting.
+//!
+//! On SIGTERM or Ctrl-C the server stops accepting connections (the port
+//! closes) and stops the open ones gracefully: an idle client gets
+//! `421 4.3.2` within about 200 ms, a message under way is received,
+//! stored and acknowledged first. After [`SHUTDOWN_GRACE`] the connections
+//! still open are dropped (their messages were not acknowledged, so their
+//! clients send them again), and the server exits with status 0.
 
 #[path = "../../smtp-proto-tokio/examples/support/maildir.rs"]
 #[allow(dead_code)]
@@ -33,19 +40,29 @@ mod serve_app;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use serve_app::{Args, Envelope, Login, Next, Spool};
+use signal_hook::consts::{SIGINT, SIGTERM};
 use smtp_proto_blocking::proxy::read_proxy_header;
 use smtp_proto_blocking::rustls;
 use smtp_proto_blocking::rustls::pki_types::pem::PemObject;
 use smtp_proto_blocking::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use smtp_proto_blocking::server::{serve, ServeEnd, ServeOptions, ServerHandler};
+use smtp_proto_blocking::server::{serve_until, ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_blocking::smtp_proto::trace::Timestamp;
+
+/// How long open connections may take to end after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
+/// How long the accept loop sleeps when no connection is waiting, and so
+/// how late it may see the stop flag; the listener is non-blocking, since
+/// a blocking `accept` would not return on a signal.
+const ACCEPT_POLL: Duration = Duration::from_millis(50);
 
 /// Logs one line to standard error: a level, a message and `key=value`
 /// fields.
@@ -83,6 +100,9 @@ struct Shared {
     ids: AtomicU64,
     active: AtomicUsize,
     max_connections: usize,
+    /// Set by SIGTERM or SIGINT: stops the accept loop and every
+    /// connection.
+    stop: Arc<AtomicBool>,
 }
 
 struct Connection {
@@ -265,7 +285,13 @@ fn connection(shared: Arc<Shared>, mut socket: TcpStream, mut peer: SocketAddr) 
         envelope: Envelope::default(),
         spool: Spool::InMemory,
     };
-    match serve(socket, &mut session, &mut conn, &shared.options) {
+    match serve_until(
+        socket,
+        &mut session,
+        &mut conn,
+        &shared.options,
+        &shared.stop,
+    ) {
         Ok(ServeEnd::Closed | ServeEnd::PeerClosed) => {}
         Ok(end) => log!(
             "INFO",
@@ -317,39 +343,110 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ids: AtomicU64::new(0),
         active: AtomicUsize::new(0),
         max_connections: args.max_connections(),
+        stop: Arc::new(AtomicBool::new(false)),
     });
+    // Before the port opens: SIGTERM stops the server gracefully from its
+    // first connection on, not by the signal's default action.
+    for signal in [SIGTERM, SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&shared.stop))?;
+    }
     let listener = listen(args.listen)?;
+    listener.set_nonblocking(true)?;
     log!(
         "INFO",
         "serving",
         listen = listener.local_addr()?,
         maildir = args.maildir.display(),
     );
-    loop {
-        let (socket, peer) = match listener.accept() {
-            Ok(x) => x,
+    let mut connections = Vec::new();
+    // The finished threads are reaped when no connection is waiting, or
+    // once the list has doubled: bounded under a steady stream of
+    // connections, at little cost per connection.
+    let mut reap_at = 64;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let idle = match listener.accept() {
+            Ok((socket, peer)) => {
+                accepted(&shared, socket, peer, &mut connections);
+                false
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(ACCEPT_POLL);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => false,
             Err(e) => {
                 // Out of file descriptors and the like: wait a little.
                 log!("ERROR", "accept failed", error = e);
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
+                std::thread::sleep(ACCEPT_POLL);
+                true
             }
         };
-        if shared.active.fetch_add(1, Ordering::AcqRel) >= shared.max_connections {
-            shared.active.fetch_sub(1, Ordering::AcqRel);
-            refuse(&shared.config, socket, peer);
-            continue;
+        if idle || connections.len() >= reap_at {
+            connections.retain(|c: &JoinHandle<()>| !c.is_finished());
+            reap_at = (2 * connections.len()).max(64);
         }
-        let slot = Slot(Arc::clone(&shared));
-        let spawned = std::thread::Builder::new()
-            .name(format!("smtp {peer}"))
-            .spawn(move || {
-                let slot = slot;
-                connection(Arc::clone(&slot.0), socket, peer);
-            });
-        if let Err(e) = spawned {
-            // The closure (and its slot) was dropped with the error.
-            log!("ERROR", "cannot start a connection thread", error = e);
+    }
+    // Closed at once: a new connection is refused from here on.
+    drop(listener);
+    connections.retain(|c| !c.is_finished());
+    log!("INFO", "shutting down", open = connections.len());
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while !connections.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(ACCEPT_POLL);
+        connections.retain(|c| !c.is_finished());
+    }
+    if !connections.is_empty() {
+        // Returning from `main` ends the process, and these connections
+        // with it.
+        log!(
+            "WARN",
+            "closing the connections still open",
+            open = connections.len()
+        );
+        for c in &connections {
+            log!(
+                "WARN",
+                "connection still open",
+                thread = c.thread().name().unwrap_or("-")
+            );
         }
+    }
+    log!("INFO", "stopped");
+    Ok(())
+}
+
+/// Starts a thread for a new connection, or refuses it beyond
+/// `--max-connections`.
+fn accepted(
+    shared: &Arc<Shared>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    connections: &mut Vec<JoinHandle<()>>,
+) {
+    // A socket accepted from a non-blocking listener is non-blocking on
+    // some systems (not on Linux); the connection's reads block.
+    if let Err(e) = socket.set_nonblocking(false) {
+        return log!(
+            "ERROR",
+            "cannot make the socket blocking",
+            peer = peer,
+            error = e
+        );
+    }
+    if shared.active.fetch_add(1, Ordering::AcqRel) >= shared.max_connections {
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        return refuse(&shared.config, socket, peer);
+    }
+    let slot = Slot(Arc::clone(shared));
+    let spawned = std::thread::Builder::new()
+        .name(format!("smtp {peer}"))
+        .spawn(move || {
+            let slot = slot;
+            connection(Arc::clone(&slot.0), socket, peer);
+        });
+    match spawned {
+        Ok(handle) => connections.push(handle),
+        // The closure (and its slot) was dropped with the error.
+        Err(e) => log!("ERROR", "cannot start a connection thread", error = e),
     }
 }

@@ -1338,7 +1338,7 @@ def t_max_connections_zero(binary, name):
     srv.stop()
 
 
-# ------------------------------------ graceful shutdown of `serve` (SIGTERM)
+# ----------------------- graceful shutdown of both example servers (SIGTERM)
 
 SHUTTING_DOWN = b"421 4.3.2 mx.test Service shutting down, closing connection\r\n"
 
@@ -2174,12 +2174,10 @@ def register():
                 "(421 4.4.2, closed; the place is free again)", t_session_timeout)
     each_server("second connection -> serve --max-connections 0 (taken as 1: 421 4.3.2)",
                 t_max_connections_zero)
-    # Only the tokio example stops gracefully on SIGTERM.
-    serve = dict(SERVERS)["serve"]
-    case("SIGTERM -> serve with an idle client (421 4.3.2 at once, closed, exit 0)")(
-        lambda: t_shutdown_idle(serve, "serve"))
-    case("SIGTERM -> serve in the middle of a DATA body (not listening; 250, stored, then 421, exit 0)")(
-        lambda: t_shutdown_mid_data(serve, "serve"))
+    each_server("SIGTERM -> serve with an idle client (421 4.3.2 at once, closed, exit 0)",
+                t_shutdown_idle)
+    each_server("SIGTERM -> serve in the middle of a DATA body "
+                "(not listening; 250, stored, then 421, exit 0)", t_shutdown_mid_data)
     each_server("smtplib over ::1 -> HAProxy send-proxy (v1) -> serve --proxy-protocol "
                 "(Received: names ::1)", t_haproxy("send-proxy"))
     each_server("smtplib over ::1 -> HAProxy send-proxy-v2 -> serve --proxy-protocol "
