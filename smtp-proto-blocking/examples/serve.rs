@@ -15,7 +15,9 @@
 //! connection holds at most 1 MiB of a message in memory, the rest goes on
 //! to its file as it arrives. At
 //! most `--max-connections` connections are served at once (0 is taken as
-//! 1); the ones beyond get `421 4.3.2` and are closed. A connection lasts
+//! 1); the ones beyond get `421 4.3.2` and are closed (with
+//! `--implicit-tls` closed without it: their client waits for a TLS
+//! handshake, not for plaintext). A connection lasts
 //! at most `--session-timeout` seconds (default 1800, half an hour), however
 //! busy: then it gets `421 4.4.2` and is closed, so a client trickling a
 //! message byte by byte cannot hold its place for ever; `0` removes the

@@ -31,7 +31,7 @@
 //! [`client::RunError::ImplicitTlsNotConfigured`]).
 //!
 //! Each connection runs on the calling thread to its end; a server runs one
-//! thread per connection (the `serve` example bounds the number of
+//! thread per connection (the `serve-blocking` example bounds the number of
 //! connection threads and delivers into a Maildir).
 //!
 //! # A server

@@ -12,7 +12,9 @@
 //! - [`client`]: runs a [`smtp_proto::client::Client`] over a stream,
 //!   handing events to a [`client::ClientHandler`].
 //! - [`server`]: runs a [`smtp_proto::server::ServerSession`] over a stream,
-//!   handing events to a [`server::ServerHandler`].
+//!   handing events to a [`server::ServerHandler`];
+//!   [`server::serve_until`] does the same and stops gracefully (`421
+//!   4.3.2`, once no message is under way) when a future completes.
 //! - [`proxy`]: reads the PROXY protocol header (v1/v2) a TCP load
 //!   balancer sends before the client's bytes, and nothing after it.
 //! - [`tls`]: rustls server and client configurations from PEM files (the

@@ -468,7 +468,7 @@ where
 /// client pipelined behind the point of the stop get no other reply: the
 /// 421 tells it to try again later.
 ///
-/// `shutdown` is any future: a [`tokio::sync::watch`] receiver's
+/// `shutdown` is any future: a `tokio::sync::watch` receiver's
 /// `changed()`, a `CancellationToken::cancelled()` from `tokio-util`, or
 /// `tokio::signal::ctrl_c()`, mapped to `()`. It is not polled again once
 /// it has completed.
