@@ -248,7 +248,11 @@ pub enum ClientEvent<'a> {
     TransactionEnd(TransactionSummary),
     /// The server is shutting down (421, RFC 5321 §3.8): the session is
     /// over. A transaction in progress ends here, with its summary in
-    /// `transaction` instead of a [`ClientEvent::TransactionEnd`].
+    /// `transaction` instead of a [`ClientEvent::TransactionEnd`]. Nothing
+    /// more is sent: what the client had queued and
+    /// [`Client::poll_transmit`](super::Client::poll_transmit) had not yet
+    /// handed out (a command queued while earlier replies were read, body
+    /// bytes) is dropped.
     ServiceClosing {
         /// The 421 reply.
         reply: Reply<'a>,

@@ -462,9 +462,16 @@ impl Client {
     /// A 421 (RFC 5321 §3.8): the session is over. The event carries the
     /// summary of a transaction in progress: in LMTP some recipients may
     /// have their message already, and the others count as retry later.
+    ///
+    /// Nothing more goes to the server: what was queued and not yet handed
+    /// out by `poll_transmit` is dropped, even a command queued before the
+    /// 421 was read (the HELO fallback, an AUTH response, the next RCPT
+    /// without PIPELINING, a message the application started, body
+    /// bytes). The server did not see it and is closing the connection.
     fn service_closing<'a>(&mut self, reply: Reply<'a>) -> ClientEvent<'a> {
         let transaction = self.txn.take().map(|t| t.summary());
         self.close();
+        self.out.clear();
         ClientEvent::ServiceClosing { reply, transaction }
     }
 
