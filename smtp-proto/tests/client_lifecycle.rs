@@ -204,3 +204,161 @@ fn a_421_during_the_body_drops_the_rest_of_it() {
         Err(ClientError::Usage(UsageError::NotInBody))
     );
 }
+
+// ----- several messages over one connection -----
+
+/// A message started while the previous one's replies are still due is a
+/// usage error that changes nothing: during the envelope, during the body,
+/// and between the message's reply and the `TransactionEnd` that follows
+/// it. Once that has been reported, the next message goes out, and a
+/// failed one is followed by RSET before the next MAIL.
+#[test]
+fn a_message_waits_for_the_end_of_the_previous_one() {
+    let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+    let first = envelope(&["bob@example.org"]);
+    let second = envelope(&["carol@example.org"]);
+    c.send_mail(&first).unwrap();
+    let not_idle = Err(ClientError::Usage(UsageError::NotIdle));
+    assert_eq!(c.send_mail(&second), not_idle);
+    assert_eq!(c.quit(), not_idle);
+    assert_eq!(
+        take(&mut c),
+        "MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
+    );
+    let fed = feed(&mut c, b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n");
+    assert_eq!(fed.events.last().unwrap(), "SendBody");
+    assert_eq!(c.send_mail(&second), not_idle);
+    c.send_last(b"hi").unwrap();
+    assert_eq!(take(&mut c), "hi\r\n.\r\n");
+    assert_eq!(c.send_mail(&second), not_idle);
+
+    // The message's reply, then (on the next call) the summary.
+    let step = c.handle_input(b"250 2.0.0 queued as A\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::Message { .. })
+    ));
+    assert!(!c.is_idle());
+    assert_eq!(c.send_mail(&second), not_idle);
+    assert!(!c.has_transmit());
+    let step = c.handle_input(b"").unwrap();
+    let Outcome::Event(ClientEvent::TransactionEnd(sum)) = step.outcome else {
+        panic!("{:?}", step.outcome)
+    };
+    assert!(sum.all_delivered());
+    assert!(c.is_idle());
+
+    // The second message is refused at DATA: RSET goes before the third.
+    c.send_mail(&second).unwrap();
+    assert_eq!(
+        take(&mut c),
+        "MAIL FROM:<alice@example.net>\r\nRCPT TO:<carol@example.org>\r\nDATA\r\n"
+    );
+    let fed = feed(
+        &mut c,
+        b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n451 4.3.0 try later\r\n",
+    );
+    let sum = &fed.summaries[0];
+    assert_eq!(sum.message, Some(Verdict::RetryLater));
+    assert_eq!(sum.recipients[0].verdict(), Verdict::RetryLater);
+    assert!(c.is_idle());
+    c.send_mail(&first).unwrap();
+    assert_eq!(
+        take(&mut c),
+        "RSET\r\nMAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
+    );
+    let fed = feed(
+        &mut c,
+        b"250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n",
+    );
+    assert_eq!(fed.events.last().unwrap(), "SendBody");
+    c.end_body().unwrap();
+    let fed = feed(&mut c, b"250 2.0.0 queued as C\r\n");
+    assert!(fed.summaries[0].all_delivered());
+    c.quit().unwrap();
+    assert_eq!(take(&mut c), ".\r\nQUIT\r\n");
+}
+
+// ----- reply codes the client does not expect -----
+
+/// RFC 5321 §4.2.1: a 3yz means the command was accepted and the server
+/// waits for more; §4.3.2 gives MAIL, RCPT and the end of the message no
+/// 3yz reply. Where a completion reply is due a 3yz leaves the server's
+/// state unknown, as a 2yz to DATA does: the session ends with the reply
+/// as a protocol error. It is neither taken for success nor reported as a
+/// permanent refusal, which would have the application bounce the
+/// message (the accepted recipients stay to be retried).
+#[test]
+fn a_3yz_where_a_completion_reply_is_due_ends_the_session() {
+    let cases: [(&str, &[u8]); 4] = [
+        ("MAIL", b"354 go ahead\r\n"),
+        ("RCPT", b"250 2.1.0 Ok\r\n334 what now\r\n"),
+        ("second RCPT", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"),
+        (
+            "end of the message",
+            b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n",
+        ),
+    ];
+    for (what, replies) in cases {
+        let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+        c.send_mail(&envelope(&["bob@example.org", "carol@example.org"]))
+            .unwrap();
+        take(&mut c);
+        let mut buf: &[u8] = replies;
+        let mut events = Vec::new();
+        let mut tail: &[u8] = b"";
+        if what == "end of the message" {
+            tail = b"354 and more\r\n";
+        }
+        let err = loop {
+            match c.handle_input(buf) {
+                Ok(step) => {
+                    buf = &buf[step.consumed..];
+                    match step.outcome {
+                        Outcome::Event(ClientEvent::SendBody) => {
+                            c.send_last(b"hi").unwrap();
+                            buf = tail;
+                        }
+                        Outcome::Event(ev) => events.push(format!("{ev:?}")),
+                        other => panic!("{what}: {other:?} after {events:?}"),
+                    }
+                }
+                Err(e) => break e,
+            }
+        };
+        let ClientError::UnexpectedReply(r) = &err else {
+            panic!("{what}: {err:?}")
+        };
+        assert!(r.code().is_positive_intermediate(), "{what}");
+        assert!(err.is_remote());
+        assert!(c.is_closed(), "{what}");
+        assert!(
+            !events.iter().any(|e| e.contains("Permanent")
+                || e.starts_with("TransactionEnd")
+                || e.starts_with("Message")),
+            "{what}: {events:?}"
+        );
+    }
+}
+
+/// RFC 5321 §4.3.2: 251 (will forward) and 252 (cannot verify, will try)
+/// accept a recipient, and a 2yz reply after the message other than 250
+/// delivers it all the same (the first digit decides, §4.2.1).
+#[test]
+fn other_2yz_replies_accept_recipients_and_the_message() {
+    let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+    c.send_mail(&envelope(&["bob@example.org", "carol@example.org"]))
+        .unwrap();
+    take(&mut c);
+    let fed = feed(
+        &mut c,
+        b"250 2.1.0 Ok\r\n251 2.1.5 User not local; will forward\r\n\
+          252 2.1.5 Cannot VRFY user, but will accept\r\n354 go\r\n",
+    );
+    assert_eq!(fed.events.last().unwrap(), "SendBody");
+    c.end_body().unwrap();
+    let fed = feed(&mut c, b"251 2.0.0 accepted\r\n");
+    let sum = &fed.summaries[0];
+    assert!(sum.all_delivered(), "{sum:?}");
+    assert_eq!(sum.delivered().collect::<Vec<_>>(), [0, 1]);
+}

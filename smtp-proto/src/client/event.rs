@@ -15,8 +15,10 @@ pub enum Verdict {
     /// 4yz: not done now; the same request may succeed later (queue and
     /// retry).
     RetryLater,
-    /// 5yz, or a 3yz where a completion reply was due: not done, and
-    /// repeating it will not help (bounce).
+    /// 5yz: not done, and repeating it will not help (bounce). (A 3yz
+    /// gives this from [`Verdict::of`] too, but the client machine never
+    /// reports one: a 3yz where a completion reply is due ends the session
+    /// with [`ClientError::UnexpectedReply`].)
     Permanent,
 }
 

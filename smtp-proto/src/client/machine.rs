@@ -512,6 +512,19 @@ impl Client {
         if code == ReplyCode::SERVICE_NOT_AVAILABLE && what != Pending::Quit {
             return Ok(Some(self.service_closing(reply)));
         }
+        if code.is_positive_intermediate()
+            && matches!(
+                what,
+                Pending::Mail | Pending::Rcpt(_) | Pending::Bdat | Pending::BodyEnd(_)
+            )
+        {
+            // RFC 5321 §4.2.1: a 3yz accepts the command and waits for
+            // more; §4.3.2 has none for MAIL, RCPT or the end of the
+            // message (nor RFC 3030 for BDAT). The server's state is
+            // unknown, as after a 2yz to DATA: neither a success nor a
+            // refusal to report (a bounce), but a broken protocol.
+            return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
+        }
         let verdict = Verdict::of(code);
         match what {
             Pending::Greeting => {
