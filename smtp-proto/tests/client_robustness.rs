@@ -200,17 +200,39 @@ proptest! {
         actor.auth = Some((AuthCredentials::password("u", "p"), None));
         actor.lenient = true;
         // How much input is still unread when the run stops depends on the
-        // read sizes; everything else must not.
+        // read sizes; everything else must not, but for one thing: when a
+        // 421 ends the session, what the client had
+        // queued and not yet written is dropped (RFC 5321 §3.8), and how
+        // much that is depends on how much of the input came in one read.
+        // The more input one read brings, the less goes out: the wire of
+        // the whole stream is a prefix of the wire of any cut, and that of
+        // one cut a prefix of the wire byte at a time.
         let run = |cut: &dyn Fn(usize) -> Vec<usize>| {
             let mut r = run_with(cfg.clone(), &actor, &[&stream], cut);
             r.leftover = 0;
             r
         };
+        let cut_short = |r: &client_support::Run| {
+            r.events.last().is_some_and(|e| e.starts_with("ServiceClosing"))
+        };
+        let same = |a: &client_support::Run, b: &client_support::Run| {
+            if cut_short(a) {
+                prop_assert!(b.wire.starts_with(&a.wire), "{:?}\n{:?}", a, b);
+                let (mut a, mut b) = (a.clone(), b.clone());
+                a.wire.clear();
+                b.wire.clear();
+                prop_assert_eq!(a, b);
+            } else {
+                prop_assert_eq!(a, b);
+            }
+            Ok(())
+        };
         let whole = run(&|_| Vec::new());
         let bytewise = run(&|n| (1..n).collect());
-        prop_assert_eq!(&whole, &bytewise);
+        same(&whole, &bytewise)?;
         let k = if stream.is_empty() { 0 } else { cut % stream.len() };
         let one_cut = run(&move |_| vec![k]);
-        prop_assert_eq!(&whole, &one_cut);
+        same(&whole, &one_cut)?;
+        same(&one_cut, &bytewise)?;
     }
 }

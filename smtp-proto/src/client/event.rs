@@ -15,8 +15,10 @@ pub enum Verdict {
     /// 4yz: not done now; the same request may succeed later (queue and
     /// retry).
     RetryLater,
-    /// 5yz, or a 3yz where a completion reply was due: not done, and
-    /// repeating it will not help (bounce).
+    /// 5yz: not done, and repeating it will not help (bounce). (A 3yz
+    /// gives this from [`Verdict::of`] too, but the client machine never
+    /// reports one: a 3yz where a completion reply is due ends the session
+    /// with [`ClientError::UnexpectedReply`].)
     Permanent,
 }
 
@@ -248,7 +250,11 @@ pub enum ClientEvent<'a> {
     TransactionEnd(TransactionSummary),
     /// The server is shutting down (421, RFC 5321 §3.8): the session is
     /// over. A transaction in progress ends here, with its summary in
-    /// `transaction` instead of a [`ClientEvent::TransactionEnd`].
+    /// `transaction` instead of a [`ClientEvent::TransactionEnd`]. Nothing
+    /// more is sent: what the client had queued and
+    /// [`Client::poll_transmit`](super::Client::poll_transmit) had not yet
+    /// handed out (a command queued while earlier replies were read, body
+    /// bytes) is dropped.
     ServiceClosing {
         /// The 421 reply.
         reply: Reply<'a>,

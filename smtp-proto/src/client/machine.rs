@@ -462,9 +462,16 @@ impl Client {
     /// A 421 (RFC 5321 §3.8): the session is over. The event carries the
     /// summary of a transaction in progress: in LMTP some recipients may
     /// have their message already, and the others count as retry later.
+    ///
+    /// Nothing more goes to the server: what was queued and not yet handed
+    /// out by `poll_transmit` is dropped, even a command queued before the
+    /// 421 was read (the HELO fallback, an AUTH response, the next RCPT
+    /// without PIPELINING, a message the application started, body
+    /// bytes). The server did not see it and is closing the connection.
     fn service_closing<'a>(&mut self, reply: Reply<'a>) -> ClientEvent<'a> {
         let transaction = self.txn.take().map(|t| t.summary());
         self.close();
+        self.out.clear();
         ClientEvent::ServiceClosing { reply, transaction }
     }
 
@@ -504,6 +511,19 @@ impl Client {
         };
         if code == ReplyCode::SERVICE_NOT_AVAILABLE && what != Pending::Quit {
             return Ok(Some(self.service_closing(reply)));
+        }
+        if code.is_positive_intermediate()
+            && matches!(
+                what,
+                Pending::Mail | Pending::Rcpt(_) | Pending::Bdat | Pending::BodyEnd(_)
+            )
+        {
+            // RFC 5321 §4.2.1: a 3yz accepts the command and waits for
+            // more; §4.3.2 has none for MAIL, RCPT or the end of the
+            // message (nor RFC 3030 for BDAT). The server's state is
+            // unknown, as after a 2yz to DATA: neither a success nor a
+            // refusal to report (a bounce), but a broken protocol.
+            return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         }
         let verdict = Verdict::of(code);
         match what {

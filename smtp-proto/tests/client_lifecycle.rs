@@ -1,0 +1,364 @@
+//! The client machine as an application sees it across a connection: a
+//! `421` wherever it comes (RFC 5321 §3.8), several messages over one
+//! session, calls made while replies are still due, and unexpected reply
+//! codes (RFC 5321 §4.2, §4.3). Each test drives the machine by hand
+//! against scripted replies, so a reply can arrive in the same read as the
+//! one before it, before the client has written what it queued.
+
+use smtp_proto::client::{
+    AuthCredentials, Client, ClientConfig, ClientError, ClientEvent, Envelope, Outcome, TlsPolicy,
+    TransactionSummary, UsageError, Verdict,
+};
+use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+
+const GREET: &str = "220 mx.example.org ESMTP\r\n";
+
+fn config() -> ClientConfig {
+    ClientConfig::new(Domain::new("client.example.net").unwrap()).with_tls(TlsPolicy::Off)
+}
+
+fn envelope(to: &[&str]) -> Envelope<'static> {
+    let mut env = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.net").unwrap(),
+    ));
+    for t in to {
+        env = env.recipient(ForwardPath::Mailbox(
+            Mailbox::parse(t).unwrap().into_owned(),
+        ));
+    }
+    env
+}
+
+/// What one `feed` saw: the events (as Debug text), the transaction
+/// summaries they carried, and how the feed stopped.
+#[derive(Debug, Default)]
+struct Fed {
+    events: Vec<String>,
+    summaries: Vec<TransactionSummary>,
+    last: Option<Outcome<()>>,
+}
+
+/// Feeds `input` to the client until it needs more input, pauses or
+/// closes, without writing anything: what the client queued stays queued,
+/// as in a driver that hands the events of one read to the application
+/// before it writes.
+fn feed(c: &mut Client, input: &[u8]) -> Fed {
+    let mut fed = Fed::default();
+    let mut buf = input;
+    for _ in 0..1000 {
+        let step = c.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        match step.outcome {
+            Outcome::Event(ev) => {
+                if let ClientEvent::TransactionEnd(s)
+                | ClientEvent::ServiceClosing {
+                    transaction: Some(s),
+                    ..
+                } = &ev
+                {
+                    fed.summaries.push(s.clone());
+                }
+                fed.events.push(format!("{ev:?}"));
+            }
+            Outcome::NeedInput => {
+                fed.last = Some(Outcome::NeedInput);
+                break;
+            }
+            Outcome::Paused => {
+                fed.last = Some(Outcome::Paused);
+                break;
+            }
+            Outcome::Closed => {
+                fed.last = Some(Outcome::Closed);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(buf.is_empty() || c.is_closed(), "input left: {buf:?}");
+    fed
+}
+
+fn take(c: &mut Client) -> String {
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+/// A client that has read the greeting and this EHLO reply, its EHLO
+/// written.
+fn ready(cfg: ClientConfig, ehlo: &str) -> Client {
+    let mut c = Client::new(cfg);
+    let fed = feed(&mut c, format!("{GREET}{ehlo}").as_bytes());
+    assert!(fed.events.iter().any(|e| e == "Ready"), "{fed:?}");
+    assert!(c.is_idle());
+    assert_eq!(take(&mut c), "EHLO client.example.net\r\n");
+    c
+}
+
+fn closing(fed: &Fed) -> bool {
+    fed.events
+        .last()
+        .is_some_and(|e| e.starts_with("ServiceClosing"))
+}
+
+// ----- 421: nothing more is sent -----
+
+/// RFC 5321 §3.8: after a `421` the client sends nothing more. A LOGIN
+/// challenge and the `421` that follows it in the same read must not leave
+/// the user name queued for the driver to write after the `421`.
+#[test]
+fn a_421_during_auth_drops_the_queued_response() {
+    let mut c = ready(
+        config().with_auth_without_tls(true),
+        "250-mx.example.org\r\n250 AUTH LOGIN\r\n",
+    );
+    c.authenticate(AuthCredentials::password("alice", "s3cret"), None)
+        .unwrap();
+    assert_eq!(take(&mut c), "AUTH LOGIN\r\n");
+    let fed = feed(&mut c, b"334 VXNlcm5hbWU6\r\n421 4.3.2 shutting down\r\n");
+    assert!(closing(&fed), "{fed:?}");
+    assert!(c.is_closed());
+    assert!(!c.is_authenticated());
+    assert_eq!(take(&mut c), "", "nothing may follow the 421");
+}
+
+/// The same for the HELO fallback queued on a `502` to EHLO, when a `421`
+/// follows it in the same read (right after the greeting).
+#[test]
+fn a_421_after_the_ehlo_refusal_drops_the_queued_helo() {
+    let mut c = Client::new(config());
+    let fed = feed(&mut c, GREET.as_bytes());
+    assert!(fed.events[0].starts_with("Greeting"));
+    assert_eq!(take(&mut c), "EHLO client.example.net\r\n");
+    let fed = feed(&mut c, b"502 5.5.1 no EHLO\r\n421 4.3.2 going down\r\n");
+    assert!(closing(&fed), "{fed:?}");
+    assert_eq!(take(&mut c), "");
+}
+
+/// The application starts a message while the server's `421` already waits
+/// in the read buffer: the `421` ends the session, every recipient is to
+/// be retried later, and the pipelined MAIL / RCPT / DATA the call queued
+/// is never written.
+#[test]
+fn a_421_waiting_when_a_message_starts_drops_the_message() {
+    let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+    c.send_mail(&envelope(&["bob@example.org", "carol@example.org"]))
+        .unwrap();
+    let fed = feed(&mut c, b"421 4.4.2 idle too long\r\n");
+    assert!(closing(&fed), "{fed:?}");
+    assert_eq!(take(&mut c), "");
+    let sum = &fed.summaries[0];
+    assert_eq!(sum.sender, None);
+    assert_eq!(sum.message, None);
+    assert_eq!(sum.recipients.len(), 2);
+    for r in &sum.recipients {
+        assert_eq!(r.verdict(), Verdict::RetryLater);
+        assert!(!r.is_delivered());
+    }
+}
+
+/// Without PIPELINING each RCPT waits for the reply before it; a `421`
+/// in the same read as the MAIL reply leaves the first RCPT unsent.
+#[test]
+fn a_421_without_pipelining_drops_the_held_rcpt() {
+    let mut c = ready(config(), "250 mx.example.org\r\n");
+    c.send_mail(&envelope(&["bob@example.org"])).unwrap();
+    assert_eq!(take(&mut c), "MAIL FROM:<alice@example.net>\r\n");
+    let fed = feed(&mut c, b"250 2.1.0 Ok\r\n421 4.3.2 going down\r\n");
+    assert!(fed.events[0].starts_with("Sender"));
+    assert!(closing(&fed), "{fed:?}");
+    assert_eq!(take(&mut c), "");
+    let sum = &fed.summaries[0];
+    assert_eq!(sum.sender, Some(Verdict::Success));
+    assert_eq!(sum.recipients[0].rcpt, None);
+    assert_eq!(sum.recipients[0].verdict(), Verdict::RetryLater);
+}
+
+/// A `421` after DATA's `354`, while the application sends the body: the
+/// body not yet written is dropped, and the accepted recipients are left
+/// to retry (the message was not delivered).
+#[test]
+fn a_421_during_the_body_drops_the_rest_of_it() {
+    let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+    c.send_mail(&envelope(&["bob@example.org", "nobody@example.org"]))
+        .unwrap();
+    take(&mut c);
+    let fed = feed(
+        &mut c,
+        b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n354 go\r\n",
+    );
+    assert_eq!(fed.events.last().unwrap(), "SendBody");
+    assert!(c.wants_body());
+    c.send_body(b"Subject: hi\r\n\r\n").unwrap();
+    let fed = feed(&mut c, b"421 4.4.2 timeout\r\n");
+    assert!(closing(&fed), "{fed:?}");
+    assert_eq!(take(&mut c), "");
+    let sum = &fed.summaries[0];
+    assert_eq!(sum.message, None);
+    assert_eq!(sum.recipients[0].verdict(), Verdict::RetryLater);
+    assert_eq!(sum.recipients[1].verdict(), Verdict::Permanent);
+    assert_eq!(sum.delivered().count(), 0);
+    assert_eq!(
+        c.send_body(b"more"),
+        Err(ClientError::Usage(UsageError::NotInBody))
+    );
+}
+
+// ----- several messages over one connection -----
+
+/// A message started while the previous one's replies are still due is a
+/// usage error that changes nothing: during the envelope, during the body,
+/// and between the message's reply and the `TransactionEnd` that follows
+/// it. Once that has been reported, the next message goes out, and a
+/// failed one is followed by RSET before the next MAIL.
+#[test]
+fn a_message_waits_for_the_end_of_the_previous_one() {
+    let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+    let first = envelope(&["bob@example.org"]);
+    let second = envelope(&["carol@example.org"]);
+    c.send_mail(&first).unwrap();
+    let not_idle = Err(ClientError::Usage(UsageError::NotIdle));
+    assert_eq!(c.send_mail(&second), not_idle);
+    assert_eq!(c.quit(), not_idle);
+    assert_eq!(
+        take(&mut c),
+        "MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
+    );
+    let fed = feed(&mut c, b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n");
+    assert_eq!(fed.events.last().unwrap(), "SendBody");
+    assert_eq!(c.send_mail(&second), not_idle);
+    c.send_last(b"hi").unwrap();
+    assert_eq!(take(&mut c), "hi\r\n.\r\n");
+    assert_eq!(c.send_mail(&second), not_idle);
+
+    // The message's reply, then (on the next call) the summary.
+    let step = c.handle_input(b"250 2.0.0 queued as A\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::Message { .. })
+    ));
+    assert!(!c.is_idle());
+    assert_eq!(c.send_mail(&second), not_idle);
+    assert!(!c.has_transmit());
+    let step = c.handle_input(b"").unwrap();
+    let Outcome::Event(ClientEvent::TransactionEnd(sum)) = step.outcome else {
+        panic!("{:?}", step.outcome)
+    };
+    assert!(sum.all_delivered());
+    assert!(c.is_idle());
+
+    // The second message is refused at DATA: RSET goes before the third.
+    c.send_mail(&second).unwrap();
+    assert_eq!(
+        take(&mut c),
+        "MAIL FROM:<alice@example.net>\r\nRCPT TO:<carol@example.org>\r\nDATA\r\n"
+    );
+    let fed = feed(
+        &mut c,
+        b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n451 4.3.0 try later\r\n",
+    );
+    let sum = &fed.summaries[0];
+    assert_eq!(sum.message, Some(Verdict::RetryLater));
+    assert_eq!(sum.recipients[0].verdict(), Verdict::RetryLater);
+    assert!(c.is_idle());
+    c.send_mail(&first).unwrap();
+    assert_eq!(
+        take(&mut c),
+        "RSET\r\nMAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
+    );
+    let fed = feed(
+        &mut c,
+        b"250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n",
+    );
+    assert_eq!(fed.events.last().unwrap(), "SendBody");
+    c.end_body().unwrap();
+    let fed = feed(&mut c, b"250 2.0.0 queued as C\r\n");
+    assert!(fed.summaries[0].all_delivered());
+    c.quit().unwrap();
+    assert_eq!(take(&mut c), ".\r\nQUIT\r\n");
+}
+
+// ----- reply codes the client does not expect -----
+
+/// RFC 5321 §4.2.1: a 3yz means the command was accepted and the server
+/// waits for more; §4.3.2 gives MAIL, RCPT and the end of the message no
+/// 3yz reply. Where a completion reply is due a 3yz leaves the server's
+/// state unknown, as a 2yz to DATA does: the session ends with the reply
+/// as a protocol error. It is neither taken for success nor reported as a
+/// permanent refusal, which would have the application bounce the
+/// message (the accepted recipients stay to be retried).
+#[test]
+fn a_3yz_where_a_completion_reply_is_due_ends_the_session() {
+    let cases: [(&str, &[u8]); 4] = [
+        ("MAIL", b"354 go ahead\r\n"),
+        ("RCPT", b"250 2.1.0 Ok\r\n334 what now\r\n"),
+        ("second RCPT", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"),
+        (
+            "end of the message",
+            b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n",
+        ),
+    ];
+    for (what, replies) in cases {
+        let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+        c.send_mail(&envelope(&["bob@example.org", "carol@example.org"]))
+            .unwrap();
+        take(&mut c);
+        let mut buf: &[u8] = replies;
+        let mut events = Vec::new();
+        let mut tail: &[u8] = b"";
+        if what == "end of the message" {
+            tail = b"354 and more\r\n";
+        }
+        let err = loop {
+            match c.handle_input(buf) {
+                Ok(step) => {
+                    buf = &buf[step.consumed..];
+                    match step.outcome {
+                        Outcome::Event(ClientEvent::SendBody) => {
+                            c.send_last(b"hi").unwrap();
+                            buf = tail;
+                        }
+                        Outcome::Event(ev) => events.push(format!("{ev:?}")),
+                        other => panic!("{what}: {other:?} after {events:?}"),
+                    }
+                }
+                Err(e) => break e,
+            }
+        };
+        let ClientError::UnexpectedReply(r) = &err else {
+            panic!("{what}: {err:?}")
+        };
+        assert!(r.code().is_positive_intermediate(), "{what}");
+        assert!(err.is_remote());
+        assert!(c.is_closed(), "{what}");
+        assert!(
+            !events.iter().any(|e| e.contains("Permanent")
+                || e.starts_with("TransactionEnd")
+                || e.starts_with("Message")),
+            "{what}: {events:?}"
+        );
+    }
+}
+
+/// RFC 5321 §4.3.2: 251 (will forward) and 252 (cannot verify, will try)
+/// accept a recipient, and a 2yz reply after the message other than 250
+/// delivers it all the same (the first digit decides, §4.2.1).
+#[test]
+fn other_2yz_replies_accept_recipients_and_the_message() {
+    let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+    c.send_mail(&envelope(&["bob@example.org", "carol@example.org"]))
+        .unwrap();
+    take(&mut c);
+    let fed = feed(
+        &mut c,
+        b"250 2.1.0 Ok\r\n251 2.1.5 User not local; will forward\r\n\
+          252 2.1.5 Cannot VRFY user, but will accept\r\n354 go\r\n",
+    );
+    assert_eq!(fed.events.last().unwrap(), "SendBody");
+    c.end_body().unwrap();
+    let fed = feed(&mut c, b"251 2.0.0 accepted\r\n");
+    let sum = &fed.summaries[0];
+    assert!(sum.all_delivered(), "{sum:?}");
+    assert_eq!(sum.delivered().collect::<Vec<_>>(), [0, 1]);
+}
