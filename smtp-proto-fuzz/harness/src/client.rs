@@ -243,6 +243,8 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
     let mut auth_tried = false;
     let mut sender: Option<BodySender> = None;
     client.poll_transmit(&mut run.output);
+    // The output once the last event (other than a 421) was handled.
+    let mut after_last_event = run.output.len();
     'outer: for piece in pieces {
         buf.extend_from_slice(piece);
         let mut stalls = 0usize;
@@ -285,9 +287,19 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
                 stalls = 0;
             }
             let mut starttls = false;
+            let mut event_step = false;
             match step.outcome {
                 smtp_proto::client::Outcome::Event(event) => {
                     run.events.push(format!("{:?}", event.clone().into_owned()));
+                    if let ClientEvent::ServiceClosing { .. } = &event {
+                        // Nothing is written after a 421 is read.
+                        let before = run.output.len();
+                        client.poll_transmit(&mut run.output);
+                        assert_eq!(run.output.len(), before, "output after a 421");
+                        run.before_421 = Some(after_last_event);
+                    } else {
+                        event_step = true;
+                    }
                     match &event {
                         ClientEvent::StartTls => starttls = true,
                         ClientEvent::Ready
@@ -371,6 +383,9 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
             buf.drain(..consumed);
             run.consumed += consumed;
             client.poll_transmit(&mut run.output);
+            if event_step {
+                after_last_event = run.output.len();
+            }
             if starttls {
                 if run.before_starttls.is_none() {
                     run.before_starttls = Some((run.consumed - consumed, run.output.len()));
@@ -465,12 +480,23 @@ pub struct Run {
     pub before_starttls: Option<(usize, usize)>,
     /// A BINARYMIME message was started: its body is written as it is.
     pub binary: bool,
+    /// After a 421 (`ServiceClosing`): the output as it stood once the
+    /// event before it was handled.
+    pub before_421: Option<usize>,
 }
 
 /// Removes what depends on the cut by design: everything from the first
 /// 220 to STARTTLS on (server bytes in the same read as that 220 are an
-/// injection the client refuses; after the handshake they are not).
+/// injection the client refuses; after the handshake they are not); and
+/// after a 421, the output queued since the event before it: a command
+/// queued on a reply without an event (the HELO fallback, an AUTH
+/// response, the next RCPT without PIPELINING) goes out when that reply
+/// came in a read of its own, and is dropped unsent when the 421 came in
+/// the same read (RFC 5321 §3.8: nothing more goes to a closing server).
 fn normalize(mut r: Run) -> Run {
+    if let Some(n) = r.before_421.take() {
+        r.output.truncate(n);
+    }
     // Only `drive` uses it (for its own check), and after STARTTLS the
     // messages sent depend on the cut.
     r.binary = false;
