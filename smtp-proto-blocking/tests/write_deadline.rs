@@ -8,7 +8,9 @@
 
 mod support;
 
-use support::{bounded_timeouts, spawn_server_with_buffers, tls_configs, Recorder, BOUND};
+use support::{
+    bounded_timeouts, spawn_server_with_buffers, tls_configs, Recorder, ServerThread, BOUND,
+};
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -98,11 +100,26 @@ fn a_client_that_reads_a_few_bytes_at_a_time_cannot_stretch_a_server_write() {
         Some(BUFFERS),
     );
     let peer = connect_small(addr);
-    let mut sender = peer.try_clone().expect("clone");
+    let sender = peer.try_clone().expect("clone");
     // Each EHLO (13 bytes) draws a reply about ten times as long: the
     // pipelined flood makes replies far beyond what the socket buffers
     // hold, queued in writes of up to 16 KiB each.
     let flood = b"EHLO a.test\r\n".repeat(2_000);
+    flood_slowly_until_the_write_times_out(peer, sender, flood, server);
+}
+
+/// Sends `flood` on `sender` while a slow reader takes the replies from
+/// `peer`; asserts that the server's write timed out about one
+/// [`TIMEOUT`] after it started, though the client read all the while
+/// (without the bound on the whole write, the server keeps writing for as
+/// long as the client reads, [`TRICKLE_FOR`]), and that the server took
+/// some but not all of the 2,000 pipelined EHLOs.
+fn flood_slowly_until_the_write_times_out(
+    peer: TcpStream,
+    mut sender: TcpStream,
+    flood: Vec<u8>,
+    server: ServerThread<Recorder>,
+) {
     let done = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let writer = thread::spawn(move || {
@@ -124,9 +141,6 @@ fn a_client_that_reads_a_few_bytes_at_a_time_cannot_stretch_a_server_write() {
         matches!(end, Err(ServeError::WriteTimedOut)),
         "expected a write timeout, got {end:?}"
     );
-    // The client read all the while: only the bound on the whole write
-    // can stop the server this early. Without it, the server keeps
-    // writing for as long as the client reads ([`TRICKLE_FOR`]).
     assert!(
         elapsed >= TIMEOUT.mul_f32(0.9),
         "the write had its full time: {elapsed:?}"
@@ -135,7 +149,7 @@ fn a_client_that_reads_a_few_bytes_at_a_time_cannot_stretch_a_server_write() {
         elapsed < TIMEOUT * 4,
         "the write ended about one timeout after it started: {elapsed:?}"
     );
-    assert!(got > 0, "the client read some of the replies");
+    assert!(got > 0, "the client read some of what the server wrote");
     let hellos = recorder
         .seen
         .events
@@ -332,41 +346,6 @@ fn a_tls_client_that_reads_a_few_bytes_at_a_time_cannot_stretch_a_server_write()
         }
         conn.write_tls(&mut flood).expect("records");
     }
-    let mut sender = peer.try_clone().expect("clone");
-    let done = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let writer = thread::spawn(move || {
-        let _ = sender.write_all(&flood);
-        sender
-    });
-    let reader = {
-        let done = Arc::clone(&done);
-        thread::spawn(move || trickle_reader(peer, done))
-    };
-    let (end, recorder) = server.join().expect("server thread");
-    let elapsed = started.elapsed();
-    done.store(true, Ordering::Relaxed);
-    let got = reader.join().expect("reader");
-    drop(writer.join().expect("writer"));
-
-    assert!(
-        matches!(end, Err(ServeError::WriteTimedOut)),
-        "expected a write timeout, got {end:?}"
-    );
-    assert!(
-        elapsed >= TIMEOUT.mul_f32(0.9),
-        "the write had its full time: {elapsed:?}"
-    );
-    assert!(
-        elapsed < TIMEOUT * 4,
-        "the write ended about one timeout after it started: {elapsed:?}"
-    );
-    assert!(got > 0, "the client read some of the records");
-    let hellos = recorder
-        .seen
-        .events
-        .iter()
-        .filter(|e| *e == "Hello")
-        .count();
-    assert!(hellos > 0 && hellos < 2_000, "{hellos}");
+    let sender = peer.try_clone().expect("clone");
+    flood_slowly_until_the_write_times_out(peer, sender, flood, server);
 }
