@@ -386,8 +386,11 @@ impl fmt::Display for WithProtocol {
 /// written as quoted-pairs (`\(`, `\)`, RFC 5322 §3.2.2). Every part is
 /// at most 255 octets (RFC 5321 §4.5.3.1.2 for names, [`Self::MAX_ID_LEN`]
 /// for the id), so every line stays within the 998 octets of RFC 5322
-/// §2.1.1; an id that the quoted-pairs of a long `by` literal would push
-/// past them is folded onto a line of its own. The `for` clause names one recipient; RFC 5321 §7.2 advises
+/// §2.1.1. Lines are also kept to the 78 octets that section advises
+/// where the grammar lets them fold: the peer's `TCP-info` comment, and
+/// each of the `by` line's clauses (a `by` literal's comment, `with`,
+/// `id`), go on a line of their own when they would take their line past
+/// 78. The `for` clause names one recipient; RFC 5321 §7.2 advises
 /// leaving it out when there are several.
 #[derive(Debug, Clone, Copy)]
 pub struct Received<'a> {
@@ -542,35 +545,56 @@ impl fmt::Display for InComment<'_> {
     }
 }
 
-/// The longest line of a header field, CRLF included (RFC 5322 §2.1.1:
-/// 998 octets before the CRLF; this writer keeps to 998 with it).
-const MAX_LINE: usize = 998;
+/// The line length RFC 5322 §2.1.1 says a line SHOULD keep to, CRLF not
+/// counted: the writer folds before a clause that would pass it, where the
+/// grammar has folding white space (before the TCP-info comment of `from`,
+/// and before each clause of the `by` line).
+const FOLD_AT: usize = 78;
 
 impl fmt::Display for Received<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let peer = AddressLiteral(self.peer);
-        write!(f, "Received: from {} (", self.from)?;
-        if let Some(name) = self.peer_name.filter(|n| !n.is_address_literal()) {
+        // `Extended-Domain = Domain FWS "(" TCP-info ")"` (RFC 5321
+        // §4.4): the comment may go on a line of its own.
+        let name = self.peer_name.filter(|n| !n.is_address_literal());
+        let comment = match name {
             // A name, not a literal: no `(`, `)` or `\` to quote.
-            write!(f, "{name} ")?;
+            Some(name) => format!("({name} {})", AddressLiteral(self.peer)),
+            None => format!("({})", AddressLiteral(self.peer)),
+        };
+        let head = format!("Received: from {}", self.from);
+        if head.len() + 1 + comment.len() <= FOLD_AT {
+            write!(f, "{head} {comment}")?;
+        } else {
+            write!(f, "{head}\r\n\t{comment}")?;
         }
-        write!(f, "{peer})\r\n\tby {}", self.by)?;
+        write!(f, "\r\n\tby {}", self.by)?;
+        // The `by` line's length so far, its tab counted as one octet.
         let mut line = "\tby ".len() + self.by.as_str().len();
+        // Each clause goes on the line when it fits with the `;` that may
+        // follow it, else on a line of its own (`CFWS` before each).
+        let mut clause = |f: &mut fmt::Formatter<'_>, text: fmt::Arguments<'_>, len: usize| {
+            // The space, the clause, and room for the `;`.
+            if line + 1 + len < FOLD_AT {
+                line += 1 + len;
+                write!(f, " {text}")
+            } else {
+                line = 1 + len;
+                write!(f, "\r\n\t{text}")
+            }
+        };
         if self.by.is_address_literal() {
             let by = InComment(self.by.as_str());
-            write!(f, " ({by})")?;
-            line += " ()".len() + by.len();
+            clause(f, format_args!("({by})"), 2 + by.len())?;
         }
         if let Some(with) = self.with {
-            write!(f, " with {with}")?;
-            line += " with ".len() + with.keyword().len();
+            clause(
+                f,
+                format_args!("with {with}"),
+                "with ".len() + with.keyword().len(),
+            )?;
         }
         if let Some(id) = self.id {
-            // After a `by` literal lengthened by quoted-pairs, the id may
-            // not fit on the line (with `;` and CRLF): it takes its own.
-            let fits = line + " id ".len() + id.as_str().len() + ";\r\n".len() <= MAX_LINE;
-            let sep = if fits { " " } else { "\r\n\t" };
-            write!(f, "{sep}id {id}")?;
+            clause(f, format_args!("id {id}"), "id ".len() + id.as_str().len())?;
         }
         match self.recipient {
             Some(ForwardPath::Postmaster) => write!(f, "\r\n\tfor <Postmaster@{}>", self.by)?,

@@ -200,9 +200,13 @@ fn parentheses_of_general_literals_are_quoted_inside_comments() {
         found,
         ["[192.0.2.7]".to_string(), longest.as_str().to_string()]
     );
-    // A short literal keeps the id on the `by` line.
+    // A short literal keeps a short id on the `by` line; one that would
+    // take the line past 78 octets goes on a line of its own.
+    let short_id = Atom::new("q1w2e3").unwrap();
+    let r = Received::new(&helo, v4, &by, at).id(&short_id).unwrap();
+    assert!(text(&r).contains("\tby [x-tag:m)x] ([x-tag:m\\)x]) id q1w2e3;"));
     let r = Received::new(&helo, v4, &by, at).id(&id).unwrap();
-    assert!(text(&r).contains(&format!("\tby [x-tag:m)x] ([x-tag:m\\)x]) id {id};")));
+    assert!(text(&r).contains(&format!("\tby [x-tag:m)x] ([x-tag:m\\)x])\r\n\tid {id};")));
 }
 
 fn domain_owned(s: String) -> Domain<'static> {
@@ -253,10 +257,51 @@ fn received_lines_stay_within_998_octets_at_the_limits() {
     // one octet more.
     let longest_line = longest + 1;
     assert!(longest_line <= 998, "a line of {longest_line} octets");
-    assert!(longest > 500, "the test reaches long lines: {longest}");
+    // Folded where the grammar allows it, the longest line is the one
+    // that holds the 255-octet HELO literal or the id.
+    assert!(longest > 255, "the test reaches long lines: {longest}");
 }
 
 const MAX_OFFSET_MINUTES: i16 = 99 * 60 + 59;
+
+/// RFC 5322 §2.1.1: lines SHOULD keep to 78 octets. Names of ordinary
+/// length that would take the `from` line or the `by` line past that are
+/// folded where the grammar has folding white space: before the TCP-info
+/// comment, and before `with` and `id`.
+#[test]
+fn received_lines_fold_at_78_octets_where_they_can() {
+    let helo = Domain::new("submission-client-with-a-long-name.branch-office.example.com").unwrap();
+    let rdns = Domain::new("host-192-0-2-7.dynamic.access-provider.example.net").unwrap();
+    let by = Domain::new("inbound-relay-07.mail-cluster.example.org").unwrap();
+    let id = Atom::new("3F2A9C41B7E0D5862F1A").unwrap();
+    let at = Timestamp::new(WHEN, 0).unwrap();
+    let r = Received::new(&helo, "192.0.2.7".parse().unwrap(), &by, at)
+        .peer_name(&rdns)
+        .with(WithProtocol::esmtp().tls(true).auth(true))
+        .id(&id)
+        .unwrap();
+    let written = text(&r);
+    assert_eq!(
+        written,
+        "Received: from submission-client-with-a-long-name.branch-office.example.com\r\n\
+         \t(host-192-0-2-7.dynamic.access-provider.example.net [192.0.2.7])\r\n\
+         \tby inbound-relay-07.mail-cluster.example.org with ESMTPSA\r\n\
+         \tid 3F2A9C41B7E0D5862F1A;\r\n\
+         \tThu, 26 Nov 2026 20:08:42 +0000\r\n"
+    );
+    for line in written.split_terminator("\r\n") {
+        assert!(line.len() <= 78, "{line:?}");
+    }
+    // Short names stay on one line each, as before.
+    let short = Domain::new("c.example").unwrap();
+    let r = Received::new(&short, "192.0.2.7".parse().unwrap(), &short, at)
+        .with(WithProtocol::esmtp())
+        .id(&id)
+        .unwrap();
+    assert!(text(&r).starts_with(
+        "Received: from c.example ([192.0.2.7])\r\n\tby c.example with ESMTP id 3F2A9C41B7E0D5862F1A;\r\n"
+    ));
+}
 
 #[test]
 fn every_registered_with_keyword() {
