@@ -381,6 +381,12 @@ impl ServerSession {
         if config.max_auth_failures == 0 {
             return Err(ConfigError::Limit("max_auth_failures is 0"));
         }
+        if config.auth_required && config.auth_mechanisms.is_empty() {
+            // No client could ever send mail.
+            return Err(ConfigError::Extension(
+                "auth_required needs auth_mechanisms",
+            ));
+        }
         if config.smtputf8 && !config.eight_bit_mime {
             // RFC 6531 §3.1: "Servers offering this extension MUST provide
             // support for, and announce, the 8BITMIME extension".
@@ -1732,6 +1738,23 @@ impl ServerSession {
         )
     }
 
+    /// MAIL, VRFY or EXPN before a successful AUTH in a session that
+    /// requires one ([`ServerConfig::auth_required`]): RFC 4954 §6, "530
+    /// 5.7.0 Authentication required".
+    fn auth_required<'a>(&mut self, pos: usize) -> Option<Handled<'a>> {
+        if !self.config.auth_required || self.authenticated {
+            return None;
+        }
+        Some(self.machine_reject(
+            pos,
+            rc(530),
+            esc(5, 7, 0),
+            "Authentication required",
+            Rejection::AuthRequired,
+            true,
+        ))
+    }
+
     fn utf8_refused<'a>(&mut self, pos: usize) -> Handled<'a> {
         self.machine_reject(
             pos,
@@ -1824,6 +1847,9 @@ impl ServerSession {
                 self.declined_with_recipients = false;
                 if let Err(e) = self.phase.check(CommandKind::Mail) {
                     return self.sequence(pos, e);
+                }
+                if let Some(refused) = self.auth_required(pos) {
+                    return refused;
                 }
                 if let Some(k) = self.unadvertised_mail_param(&params) {
                     return self.not_advertised(pos, k);
@@ -1946,12 +1972,18 @@ impl ServerSession {
                 if let Err(e) = self.phase.check(CommandKind::Neutral) {
                     return self.sequence(pos, e);
                 }
+                if let Some(refused) = self.auth_required(pos) {
+                    return refused;
+                }
                 self.state = State::Decision(Pending::Vrfy);
                 Ok(Step::event(pos, ServerEvent::Vrfy(text)))
             }
             Command::Expn(text) => {
                 if let Err(e) = self.phase.check(CommandKind::Neutral) {
                     return self.sequence(pos, e);
+                }
+                if let Some(refused) = self.auth_required(pos) {
+                    return refused;
                 }
                 self.state = State::Decision(Pending::Expn);
                 Ok(Step::event(pos, ServerEvent::Expn(text)))
