@@ -1786,6 +1786,50 @@ fn lmtp_one_reply_per_recipient() {
         .any(|e| e == "MessageEnd { size: 4, recipients: 2 }"));
 }
 
+/// HELP names the commands the session takes: LHLO and not HELO/EHLO in
+/// LMTP (RFC 2033 §4.1: those get 500), BDAT only with CHUNKING and after
+/// EHLO (502 otherwise).
+#[test]
+fn help_lists_the_commands_the_session_takes() {
+    let mut c = config();
+    c.lmtp = true;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com LMTP
+    C: HELP
+    S: 214 2.0.0 See RFC 2033: LHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN
+    C: EHLO bar.com
+    S: 500 5.5.1 Use LHLO in LMTP
+",
+    );
+    let mut c = config();
+    c.chunking = false;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELP
+    S: 214 2.0.0 See RFC 5321: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY EXPN
+",
+    );
+    check(
+        &Setup::new(config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELP
+    S: 214 2.0.0 See RFC 5321: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: HELP
+    S: 214 2.0.0 See RFC 5321: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY EXPN
+    C: BDAT 1 LAST
+    C~ x
+    S: 502 5.5.1 Command not implemented
+",
+    );
+}
+
 /// RFC 2033 §4.2: "when there have been no successful RCPT commands in
 /// the mail transaction, the DATA command MUST fail with a 503 reply
 /// code." SMTP keeps 554 (RFC 5321 §3.3 allows either; see

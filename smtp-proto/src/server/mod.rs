@@ -1961,11 +1961,8 @@ impl ServerSession {
                 Ok(Step::event(pos, ServerEvent::Quit))
             }
             Command::Help(topic) => {
-                self.send(
-                    rc(214),
-                    esc(2, 0, 0),
-                    "See RFC 5321: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN",
-                );
+                let text = self.help_text();
+                self.send(rc(214), esc(2, 0, 0), text);
                 Ok(Step::event(pos, ServerEvent::Help(topic)))
             }
             Command::Vrfy(text) => {
@@ -2109,6 +2106,23 @@ impl ServerSession {
             }
             Command::Etrn(_) => self.not_implemented(pos, "ETRN"),
             Command::Unknown { verb, .. } => self.unknown(pos, verb.as_str()),
+        }
+    }
+
+    /// The HELP reply: the commands this session takes now. LMTP takes
+    /// LHLO alone (RFC 2033 §4.1, EHLO and HELO get 500); BDAT needs
+    /// CHUNKING and an EHLO or LHLO session (502 otherwise).
+    fn help_text(&self) -> &'static str {
+        let bdat = self.config.chunking && self.hello != Some(HelloKind::Helo);
+        match (self.config.lmtp, bdat) {
+            (true, true) => "See RFC 2033: LHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN",
+            (true, false) => "See RFC 2033: LHLO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY EXPN",
+            (false, true) => {
+                "See RFC 5321: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN"
+            }
+            (false, false) => {
+                "See RFC 5321: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY EXPN"
+            }
         }
     }
 
