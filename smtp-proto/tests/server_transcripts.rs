@@ -1538,6 +1538,137 @@ fn auth_exchanges() {
     }
 }
 
+/// Accepts PLAIN credentials whose password is `secret` as their
+/// authentication identity; otherwise as `default_policy`.
+fn accept_as_authcid(event: &ServerEvent<'_>, app: &mut support::AppState) -> support::Action {
+    match event {
+        ServerEvent::Auth(smtp_proto::sasl::Credentials::Plain {
+            authcid, password, ..
+        }) if password.expose() == "secret" => support::Action::AcceptAs(authcid.clone()),
+        _ => support::default_policy(event, app),
+    }
+}
+
+/// A submission server (RFC 6409 §4.3: the MSA "MUST by default issue an
+/// error response to the MAIL command if the session has not been
+/// authenticated") with `auth_required`: MAIL, VRFY and EXPN get `530
+/// 5.7.0 Authentication required` (RFC 4954 §6) until AUTH succeeds,
+/// while EHLO, NOOP, RSET, HELP, STARTTLS, AUTH and QUIT work. Before TLS
+/// AUTH is not offered (RFC 4954 §4: 538 5.7.11). The identity accepted
+/// is the session's, and stays across a new EHLO.
+#[test]
+fn submission_requires_auth_before_mail() {
+    let mut c = tls_config();
+    c.requiretls = false;
+    c.auth_required = true;
+    let mut setup = Setup::new(c);
+    setup.policy = accept_as_authcid;
+    let r = check(
+        &setup,
+        "
+    S: 220 mx.example.com ESMTP
+    C: MAIL FROM:<alice@bar.com>
+    S: 503 5.5.1 send EHLO/HELO first
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-STARTTLS
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<alice@bar.com>
+    S: 530 5.7.0 Authentication required
+    C: RCPT TO:<bob@foo.com>
+    S: 503 5.5.1 need MAIL command
+    C: VRFY bob
+    S: 530 5.7.0 Authentication required
+    C: EXPN staff
+    S: 530 5.7.0 Authentication required
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 538 5.7.11 Encryption required for requested authentication mechanism
+    C: NOOP
+    S: 250 2.0.0 OK
+    C: RSET
+    S: 250 2.0.0 OK
+    C: STARTTLS
+    S: 220 2.0.0 Ready to start TLS
+    -- TLS --
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN LOGIN
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<alice@bar.com>
+    S: 530 5.7.0 Authentication required
+    C: AUTH PLAIN AGFsaWNlAHdyb25n
+    S: 535 5.7.8 Authentication credentials invalid
+    C: MAIL FROM:<alice@bar.com>
+    S: 530 5.7.0 Authentication required
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 235 2.7.0 Authentication successful
+    C: MAIL FROM:<alice@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<bob@foo.com>
+    S: 250 2.1.5 OK
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN LOGIN
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: VRFY bob
+    S: 252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery
+    C: MAIL FROM:<alice@bar.com>
+    S: 250 2.1.0 OK
+",
+    );
+    let refusals = r
+        .events
+        .iter()
+        .filter(|e| e.as_str() == "Rejected { code: ReplyCode(530), reason: AuthRequired }")
+        .count();
+    assert_eq!(refusals, 5, "{:#?}", r.events);
+    // Only the VRFY after AUTH reaches the application.
+    let vrfys = r.events.iter().filter(|e| e.starts_with("Vrfy(")).count();
+    assert_eq!(vrfys, 1, "{:#?}", r.events);
+    assert_eq!(r.identity.as_deref(), Some("alice"));
+}
+
+/// Without ENHANCEDSTATUSCODES the 530 is bare, and a configuration that
+/// requires AUTH but offers no mechanism is refused.
+#[test]
+fn auth_required_without_enhanced_codes_and_without_mechanisms() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_required = true;
+    c.enhanced_status_codes = false;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN
+    S: 250 CHUNKING
+    C: MAIL FROM:<alice@bar.com>
+    S: 530 Authentication required
+",
+    );
+    let mut c = config();
+    c.auth_required = true;
+    assert_eq!(
+        ServerSession::new(c).err(),
+        Some(smtp_proto::server::ConfigError::Extension(
+            "auth_required needs auth_mechanisms"
+        ))
+    );
+}
+
 /// A server offering AUTH PLAIN, with SASL lines up to 2048 octets.
 fn auth_lines_up_to_2048() -> Setup {
     let mut c = config();
@@ -1653,6 +1784,50 @@ fn lmtp_one_reply_per_recipient() {
         .events
         .iter()
         .any(|e| e == "MessageEnd { size: 4, recipients: 2 }"));
+}
+
+/// HELP names the commands the session takes: LHLO and not HELO/EHLO in
+/// LMTP (RFC 2033 §4.1: those get 500), BDAT only with CHUNKING and after
+/// EHLO (502 otherwise).
+#[test]
+fn help_lists_the_commands_the_session_takes() {
+    let mut c = config();
+    c.lmtp = true;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com LMTP
+    C: HELP
+    S: 214 2.0.0 See RFC 2033: LHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN
+    C: EHLO bar.com
+    S: 500 5.5.1 Use LHLO in LMTP
+",
+    );
+    let mut c = config();
+    c.chunking = false;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELP
+    S: 214 2.0.0 See RFC 5321: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY EXPN
+",
+    );
+    check(
+        &Setup::new(config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: HELP
+    S: 214 2.0.0 See RFC 5321: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN
+    C: HELO bar.com
+    S: 250 mx.example.com
+    C: HELP
+    S: 214 2.0.0 See RFC 5321: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY EXPN
+    C: BDAT 1 LAST
+    C~ x
+    S: 502 5.5.1 Command not implemented
+",
+    );
 }
 
 /// RFC 2033 §4.2: "when there have been no successful RCPT commands in

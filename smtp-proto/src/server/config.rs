@@ -57,6 +57,16 @@ pub struct ServerConfig {
     pub auth_mechanisms: Vec<SaslMechanism>,
     /// Offer AUTH only once TLS is up (538 5.7.11 before).
     pub auth_requires_tls: bool,
+    /// Require a successful AUTH before mail is accepted, as a submission
+    /// server does (RFC 6409 §4.3): until then MAIL, VRFY and EXPN get
+    /// `530 5.7.0 Authentication required` (RFC 4954 §6), reported as
+    /// [`Rejection::AuthRequired`](super::Rejection::AuthRequired) and
+    /// counted toward [`max_errors`](Self::max_errors); RCPT, DATA and
+    /// BDAT then find no transaction (503). EHLO, HELO, NOOP, RSET, HELP,
+    /// STARTTLS, AUTH and QUIT work as usual. Needs `auth_mechanisms`
+    /// ([`ServerSession::new`](super::ServerSession::new) refuses the
+    /// configuration otherwise).
+    pub auth_required: bool,
     /// Challenges the application may send in one exchange of a
     /// [`SaslMechanism::Custom`] mechanism; asking for one more ends the
     /// exchange with `535 5.7.8` (see
@@ -107,7 +117,7 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// The defaults: PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING on;
-    /// no SIZE limit, no STARTTLS, no AUTH; 100 recipients, 10 errors,
+    /// no SIZE limit, no STARTTLS, no AUTH (nor any required); 100 recipients, 10 errors,
     /// 3 failed authentications, 1024-octet command lines, 10 challenges
     /// per custom SASL exchange.
     #[must_use]
@@ -123,6 +133,7 @@ impl ServerConfig {
             implicit_tls: false,
             auth_mechanisms: Vec::new(),
             auth_requires_tls: false,
+            auth_required: false,
             max_auth_rounds: 10,
             chunking: true,
             binarymime: false,

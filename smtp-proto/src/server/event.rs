@@ -189,6 +189,10 @@ pub enum Rejection {
     UnsupportedMechanism,
     /// AUTH before TLS when the configuration requires it (538 5.7.11).
     AuthNeedsTls,
+    /// MAIL, VRFY or EXPN before a successful AUTH when
+    /// [`ServerConfig::auth_required`](super::ServerConfig::auth_required)
+    /// is set (530 5.7.0, RFC 4954 §6).
+    AuthRequired,
     /// The client answered `*` to a challenge (501 5.0.0).
     AuthCancelled,
     /// A SASL response was not valid base64 (501 5.5.2).

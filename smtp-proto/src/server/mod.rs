@@ -381,6 +381,12 @@ impl ServerSession {
         if config.max_auth_failures == 0 {
             return Err(ConfigError::Limit("max_auth_failures is 0"));
         }
+        if config.auth_required && config.auth_mechanisms.is_empty() {
+            // No client could ever send mail.
+            return Err(ConfigError::Extension(
+                "auth_required needs auth_mechanisms",
+            ));
+        }
         if config.smtputf8 && !config.eight_bit_mime {
             // RFC 6531 §3.1: "Servers offering this extension MUST provide
             // support for, and announce, the 8BITMIME extension".
@@ -1732,6 +1738,23 @@ impl ServerSession {
         )
     }
 
+    /// MAIL, VRFY or EXPN before a successful AUTH in a session that
+    /// requires one ([`ServerConfig::auth_required`]): RFC 4954 §6, "530
+    /// 5.7.0 Authentication required".
+    fn auth_required<'a>(&mut self, pos: usize) -> Option<Handled<'a>> {
+        if !self.config.auth_required || self.authenticated {
+            return None;
+        }
+        Some(self.machine_reject(
+            pos,
+            rc(530),
+            esc(5, 7, 0),
+            "Authentication required",
+            Rejection::AuthRequired,
+            true,
+        ))
+    }
+
     fn utf8_refused<'a>(&mut self, pos: usize) -> Handled<'a> {
         self.machine_reject(
             pos,
@@ -1824,6 +1847,9 @@ impl ServerSession {
                 self.declined_with_recipients = false;
                 if let Err(e) = self.phase.check(CommandKind::Mail) {
                     return self.sequence(pos, e);
+                }
+                if let Some(refused) = self.auth_required(pos) {
+                    return refused;
                 }
                 if let Some(k) = self.unadvertised_mail_param(&params) {
                     return self.not_advertised(pos, k);
@@ -1935,16 +1961,16 @@ impl ServerSession {
                 Ok(Step::event(pos, ServerEvent::Quit))
             }
             Command::Help(topic) => {
-                self.send(
-                    rc(214),
-                    esc(2, 0, 0),
-                    "See RFC 5321: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN",
-                );
+                let text = self.help_text();
+                self.send(rc(214), esc(2, 0, 0), text);
                 Ok(Step::event(pos, ServerEvent::Help(topic)))
             }
             Command::Vrfy(text) => {
                 if let Err(e) = self.phase.check(CommandKind::Neutral) {
                     return self.sequence(pos, e);
+                }
+                if let Some(refused) = self.auth_required(pos) {
+                    return refused;
                 }
                 self.state = State::Decision(Pending::Vrfy);
                 Ok(Step::event(pos, ServerEvent::Vrfy(text)))
@@ -1952,6 +1978,9 @@ impl ServerSession {
             Command::Expn(text) => {
                 if let Err(e) = self.phase.check(CommandKind::Neutral) {
                     return self.sequence(pos, e);
+                }
+                if let Some(refused) = self.auth_required(pos) {
+                    return refused;
                 }
                 self.state = State::Decision(Pending::Expn);
                 Ok(Step::event(pos, ServerEvent::Expn(text)))
@@ -2077,6 +2106,23 @@ impl ServerSession {
             }
             Command::Etrn(_) => self.not_implemented(pos, "ETRN"),
             Command::Unknown { verb, .. } => self.unknown(pos, verb.as_str()),
+        }
+    }
+
+    /// The HELP reply: the commands this session takes now. LMTP takes
+    /// LHLO alone (RFC 2033 §4.1, EHLO and HELO get 500); BDAT needs
+    /// CHUNKING and an EHLO or LHLO session (502 otherwise).
+    fn help_text(&self) -> &'static str {
+        let bdat = self.config.chunking && self.hello != Some(HelloKind::Helo);
+        match (self.config.lmtp, bdat) {
+            (true, true) => "See RFC 2033: LHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN",
+            (true, false) => "See RFC 2033: LHLO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY EXPN",
+            (false, true) => {
+                "See RFC 5321: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN"
+            }
+            (false, false) => {
+                "See RFC 5321: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY EXPN"
+            }
         }
     }
 

@@ -1,0 +1,271 @@
+//! Every reply the server machine writes itself carries an RFC 3463
+//! enhanced status code of its own class when ENHANCEDSTATUSCODES is on
+//! (RFC 2034 §4: all replies but the greeting and the answers to HELO and
+//! EHLO), and none when it is off. The transcripts walk every refusal the
+//! machine makes; the application only accepts, so every other reply is
+//! the machine's.
+
+mod support;
+
+use smtp_proto::sasl::SaslMechanism;
+use smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+use support::{config, parse, run_pieces, Action, AppState, Setup};
+
+/// Accepts everything, AUTH included.
+fn accept_all(_: &ServerEvent<'_>, _: &mut AppState) -> Action {
+    Action::Accept
+}
+
+/// Checks each reply in `wire`: with `enhanced`, every reply but the
+/// greeting, the HELO/EHLO/LHLO answer, 354 and 334 starts its text with
+/// an enhanced code whose class is the reply's; without, none does.
+/// Returns how many replies were checked.
+fn check_codes(wire: &str, enhanced: bool) -> usize {
+    let mut checked = 0;
+    let mut in_multiline = false;
+    for line in wire.split_terminator("\r\n") {
+        let (code, sep, text) = (&line[..3], &line[3..4], line.get(4..).unwrap_or(""));
+        // The machine's only multi-line reply is the EHLO/LHLO answer.
+        if sep == "-" || in_multiline {
+            in_multiline = sep == "-";
+            continue;
+        }
+        let exempt = (code == "220" && text.starts_with("mx.example.com"))
+            || (code == "250" && text == "mx.example.com")
+            || code == "354"
+            || code == "334";
+        if exempt {
+            continue;
+        }
+        let first = text.split(' ').next().unwrap_or("");
+        let parts: Vec<&str> = first.split('.').collect();
+        let is_code = parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if enhanced {
+            assert!(is_code, "no enhanced code in {line:?}");
+            assert_eq!(
+                &first[..1],
+                &code[..1],
+                "enhanced code of another class in {line:?}"
+            );
+        } else {
+            assert!(
+                !is_code,
+                "enhanced code while the extension is off: {line:?}"
+            );
+        }
+        checked += 1;
+    }
+    checked
+}
+
+/// Runs `client` (transcript `C:` lines) against `config` with
+/// ENHANCEDSTATUSCODES on and off, and checks both outputs.
+fn both_ways(config: ServerConfig, client: &str, at_least: usize) {
+    for enhanced in [true, false] {
+        let mut c = config.clone();
+        c.enhanced_status_codes = enhanced;
+        let mut setup = Setup::new(c);
+        setup.policy = accept_all;
+        let t = parse(client);
+        let r = run_pieces(&setup, &t.segments, &|s: &[u8]| vec![s.to_vec()]);
+        let wire = r.output_str();
+        let n = check_codes(&wire, enhanced);
+        assert!(n >= at_least, "only {n} replies checked:\n{wire}");
+    }
+}
+
+#[test]
+fn command_refusals_and_acceptances() {
+    let mut c = config();
+    c.max_message_size = Some(20);
+    c.max_recipients = 1;
+    c.max_errors = 100;
+    c.binarymime = true;
+    c.max_data_line_length = 30;
+    both_ways(
+        c,
+        "
+    C: MAIL FROM:<a@bar.com>
+    C: RSET
+    C: NOOP
+    C: HELP
+    C: VRFY someone
+    C: EXPN list
+    C: EHLO bar.com
+    C: RCPT TO:<b@foo.com>
+    C: DATA
+    C: MAIL FROM:<a@bar.com> SIZE=21
+    C: MAIL FROM:<a@bar.com> RET=HDRS
+    C: MAIL FROM:<jöran@bär.example>
+    C: MAIL FROM:<>>>
+    C: MAIL FROM:<a@b> SIZE=rabbit
+    C: XYZZY
+    C: ETRN example.com
+    C: STARTTLS
+    C: AUTH PLAIN
+    C: QUIT now
+    C: MAIL FROM:<a@bar.com>
+    C: MAIL FROM:<a@bar.com>
+    C: DATA
+    C: RCPT TO:<b@foo.com> NOTIFY=NEVER
+    C: RCPT TO:<>
+    C: RCPT TO:<b@foo.com>
+    C: RCPT TO:<c@foo.com>
+    C: DATA
+    C: 0123456789012345678901234567890123456789
+    C: .
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<b@foo.com>
+    C: DATA
+    C~ bare\\nline\\r\\n.\\r\\n
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<b@foo.com>
+    C: DATA
+    C: short
+    C: .
+    C: MAIL FROM:<a@bar.com> BODY=BINARYMIME
+    C: RCPT TO:<b@foo.com>
+    C: DATA
+    C: BDAT 3
+    C~ abc
+    C: BDAT 30 LAST
+    C~ 012345678901234567890123456789
+    C: MAIL FROM:<a@bar.com>
+    C: RCPT TO:<b@foo.com>
+    C: BDAT 2 LAST
+    C~ ok
+    C: BDAT 5 NOW
+    C~ abcde
+    C: HELO bar.com
+    C: BDAT 1 LAST
+    C~ x
+    C: QUIT
+",
+        40,
+    );
+}
+
+#[test]
+fn error_limit_421() {
+    let mut c = config();
+    c.max_errors = 1;
+    both_ways(c, "C: EHLO bar.com\nC: BAD1\nC: BAD2\n", 2);
+}
+
+#[test]
+fn auth_refusals() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
+    c.auth_required = true;
+    c.max_auth_line_length = 2048;
+    c.max_errors = 100;
+    let long = "A".repeat(2100);
+    both_ways(
+        c,
+        &format!(
+            "
+    C: EHLO bar.com
+    C: MAIL FROM:<a@bar.com>
+    C: VRFY someone
+    C: AUTH CRAM-MD5
+    C: AUTH PLAIN not!base64
+    C: AUTH PLAIN AGFsaWNl
+    C: AUTH PLAIN
+    C: *
+    C: AUTH LOGIN
+    C: %%%
+    C: AUTH PLAIN
+    C: {long}
+    C: AUTH PLAIN {long}
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    C: MAIL FROM:<a@bar.com>
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+"
+        ),
+        13,
+    );
+}
+
+#[test]
+fn tls_refusals() {
+    let mut c = config();
+    c.starttls = true;
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_requires_tls = true;
+    both_ways(
+        c.clone(),
+        "
+    C: EHLO bar.com
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    C: MAIL FROM:<a@bar.com>
+    C: STARTTLS
+    C: RSET
+    C: STARTTLS
+    -- TLS --
+    C: EHLO bar.com
+    C: STARTTLS
+    C: QUIT
+",
+        7,
+    );
+    // STARTTLS declined at run time, and a command pipelined after an
+    // accepted STARTTLS.
+    for available in [false, true] {
+        for enhanced in [true, false] {
+            let mut c = c.clone();
+            c.enhanced_status_codes = enhanced;
+            let mut setup = Setup::new(c);
+            setup.policy = accept_all;
+            setup.starttls_available = available;
+            let t = parse("C: EHLO bar.com\nC: STARTTLS\nC: NOOP\n");
+            let r = run_pieces(&setup, &t.segments, &|s: &[u8]| vec![s.to_vec()]);
+            let wire = r.output_str();
+            assert!(check_codes(&wire, enhanced) >= 1, "{wire}");
+        }
+    }
+}
+
+#[test]
+fn closing_replies() {
+    let mut c = config();
+    c.max_auth_failures = 1;
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    // An over-long BDAT line, an unreadable chunk size, a bare LF in a
+    // BDAT line: each closes the session with its reply.
+    both_ways(
+        c.clone(),
+        &format!("C: EHLO bar.com\nC: BDAT {}\n", "1".repeat(1100)),
+        1,
+    );
+    both_ways(c.clone(), "C: EHLO bar.com\nC: BDAT x\n", 1);
+    both_ways(c.clone(), "C: EHLO bar.com\nC~ BDAT 1\\nx\\r\\n", 1);
+    for enhanced in [true, false] {
+        let mut c = c.clone();
+        c.enhanced_status_codes = enhanced;
+        // Timeout, shutdown, refusal.
+        let mut s = ServerSession::new(c.clone()).unwrap();
+        s.greet().unwrap();
+        s.timed_out();
+        let mut s2 = ServerSession::new(c.clone()).unwrap();
+        s2.greet().unwrap();
+        s2.shut_down().unwrap();
+        let mut s3 = ServerSession::new(c.clone()).unwrap();
+        s3.refuse(None).unwrap();
+        let step = s3.handle_input(b"NOOP\r\n").unwrap();
+        assert!(step.consumed > 0);
+        let mut wire = Vec::new();
+        s.poll_transmit(&mut wire);
+        s2.poll_transmit(&mut wire);
+        let mut refused = Vec::new();
+        s3.poll_transmit(&mut refused);
+        // The refusal greeting is a greeting: only the 503 after it counts.
+        let refused = String::from_utf8(refused).unwrap();
+        let after_greeting = refused.split_once("\r\n").unwrap().1;
+        let wire = String::from_utf8(wire).unwrap() + after_greeting;
+        assert_eq!(check_codes(&wire, enhanced), 3, "{wire}");
+    }
+}
