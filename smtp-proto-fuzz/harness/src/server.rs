@@ -97,6 +97,9 @@ pub fn config(bits: u8) -> ServerConfig {
     // implicit TLS, AUTH needs TLS, as a real server would have it.
     c.implicit_tls = bits & 4 != 0 && bits & 32 != 0;
     c.auth_requires_tls = bits & 4 != 0;
+    // A submission server: with AUTH and the small limits, MAIL, VRFY and
+    // EXPN wait for a successful AUTH.
+    c.auth_required = bits & 8 != 0 && bits & 16 != 0;
     c
 }
 
