@@ -141,14 +141,7 @@ fn flood_slowly_until_the_write_times_out(
         matches!(end, Err(ServeError::WriteTimedOut)),
         "expected a write timeout, got {end:?}"
     );
-    assert!(
-        elapsed >= TIMEOUT.mul_f32(0.9),
-        "the write had its full time: {elapsed:?}"
-    );
-    assert!(
-        elapsed < TIMEOUT * 4,
-        "the write ended about one timeout after it started: {elapsed:?}"
-    );
+    assert_about_one_timeout(elapsed);
     assert!(got > 0, "the client read some of what the server wrote");
     let hellos = recorder
         .seen
@@ -157,6 +150,20 @@ fn flood_slowly_until_the_write_times_out(
         .filter(|e| *e == "Hello")
         .count();
     assert!(hellos > 0 && hellos < 2_000, "{hellos}");
+}
+
+/// Asserts that a write that timed out took about one [`TIMEOUT`]: its
+/// full time, and far less than the slow reader's [`TRICKLE_FOR`].
+#[track_caller]
+fn assert_about_one_timeout(elapsed: Duration) {
+    assert!(
+        elapsed >= TIMEOUT.mul_f32(0.9),
+        "the write had its full time: {elapsed:?}"
+    );
+    assert!(
+        elapsed < TIMEOUT * 4,
+        "the write ended about one timeout after it started: {elapsed:?}"
+    );
 }
 
 /// Timeouts that are all [`TIMEOUT`].
@@ -298,14 +305,7 @@ fn a_server_that_reads_a_few_bytes_at_a_time_cannot_stretch_a_client_write() {
     );
     // `elapsed` includes the four exchanges before the body, each a
     // fraction of a millisecond on loopback.
-    assert!(
-        elapsed >= TIMEOUT.mul_f32(0.9),
-        "the write had its full time: {elapsed:?}"
-    );
-    assert!(
-        elapsed < TIMEOUT * 4,
-        "the write ended about one timeout after it started: {elapsed:?}"
-    );
+    assert_about_one_timeout(elapsed);
     assert!(got > 0, "the server read some of the body");
 }
 
