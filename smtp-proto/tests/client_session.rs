@@ -783,6 +783,17 @@ fn messages_needing_missing_extensions_are_refused_locally() {
                 limit: 50,
             },
         ),
+        // RFC 9422 §4.2 and §4.3: over RCPTMAX or RCPTDOMAINMAX.
+        (
+            vec!["LIMITS RCPTMAX=2"],
+            Job::new("a@x.org", &["b@y.org", "c@y.org", "d@y.org"], &[b"x"]),
+            Refusal::TooManyRecipients { count: 3, limit: 2 },
+        ),
+        (
+            vec!["LIMITS RCPTDOMAINMAX=1 RCPTMAX=10"],
+            Job::new("a@x.org", &["b@y.org", "c@Y.ORG", "d@z.org"], &[b"x"]),
+            Refusal::TooManyDomains { count: 2, limit: 1 },
+        ),
     ];
     for (caps, j, refusal) in cases {
         let run = refused_with(&caps, j);
@@ -791,6 +802,105 @@ fn messages_needing_missing_extensions_are_refused_locally() {
         assert_eq!(run.wire_str(), "EHLO client.example.net\r\nQUIT\r\n");
         assert!(run.summaries.is_empty());
     }
+}
+
+#[test]
+fn envelopes_within_the_servers_limits_are_sent() {
+    // RCPTMAX=2 and RCPTDOMAINMAX=1: two recipients in one domain, whose
+    // case differs, are within both.
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING", "LIMITS RCPTMAX=2 RCPTDOMAINMAX=1"]),
+        OK,
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let j = Job::new("a@x.org", &["b@y.org", "c@Y.org"], &[b"x"]);
+    let run = run_split_invariant(plain(), &Actor::new(vec![j]), &[&s]);
+    assert!(run.refusals.is_empty(), "{:?}", run.refusals);
+    assert!(run
+        .wire_str()
+        .contains("MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nRCPT TO:<c@Y.org>\r\nDATA\r\n"));
+    assert!(run.summaries[0].all_delivered());
+}
+
+#[test]
+fn transactions_past_mailmax_are_refused_locally() {
+    // RFC 9422 §4.1: MAILMAX counts every MAIL on the connection, accepted
+    // or not. The first MAIL is refused by the server and still counts, the
+    // second is sent, the third is refused before anything is written.
+    let s = script(&[
+        GREET,
+        &ehlo(&["PIPELINING", "LIMITS MAILMAX=2"]),
+        "451 4.3.0 try later\r\n",
+        "503 5.5.1 no sender\r\n",
+        "503 5.5.1 no sender\r\n",
+        OK,
+        OK,
+        "354 go\r\n",
+        OK,
+        BYE,
+    ]);
+    let jobs = vec![
+        Job::new("a@x.org", &["b@y.org"], &[b"x"]),
+        Job::new("a@x.org", &["c@y.org"], &[b"x"]),
+        Job::new("a@x.org", &["d@y.org"], &[b"x"]),
+    ];
+    let run = run_split_invariant(plain(), &Actor::new(jobs), &[&s]);
+    assert_eq!(
+        run.refusals,
+        [ClientError::Refused(Refusal::TransactionLimit { limit: 2 })]
+    );
+    let w = run.wire_str();
+    assert_eq!(w.matches("MAIL FROM:").count(), 2, "{w}");
+    assert!(!w.contains("d@y.org"), "{w}");
+    assert!(w.ends_with("QUIT\r\n"), "{w}");
+    assert_eq!(run.summaries.len(), 2);
+    assert!(run.summaries[1].all_delivered());
+}
+
+#[test]
+fn limits_are_read_from_ehlo_and_forgotten_with_it() {
+    use smtp_proto::reply::Limits;
+    let mut client = Client::new(plain());
+    assert_eq!(client.limits(), Limits::default());
+    let input = script(&[
+        GREET,
+        &ehlo(&["LIMITS RCPTMAX=5 MAILMAX=3 RCPTDOMAINMAX=2"]),
+    ]);
+    let mut pos = 0;
+    while !client.is_idle() {
+        let step = client.handle_input(&input[pos..]).unwrap();
+        assert!(step.consumed > 0 || !matches!(step.outcome, Outcome::NeedInput));
+        pos += step.consumed;
+    }
+    assert_eq!(
+        client.limits(),
+        Limits {
+            rcpt_max: Some(5),
+            mail_max: Some(3),
+            rcpt_domain_max: Some(2),
+        }
+    );
+    // A server that answers EHLO with 502 gets HELO, and a HELO session
+    // has no extensions and no limits.
+    let mut client = Client::new(plain());
+    let input = script(&[GREET, "502 5.5.1 no EHLO here\r\n", OK]);
+    let mut pos = 0;
+    for _ in 0..10 {
+        if client.is_idle() {
+            break;
+        }
+        let step = client.handle_input(&input[pos..]).unwrap();
+        pos += step.consumed;
+        let mut out = Vec::new();
+        client.poll_transmit(&mut out);
+    }
+    assert!(client.is_idle());
+    assert_eq!(client.limits(), Limits::default());
 }
 
 #[test]

@@ -1908,6 +1908,34 @@ def t_send_to_serve(client, server):
     return t
 
 
+def t_send_rcptmax(client, server):
+    """Our server advertises LIMITS RCPTMAX=2 (RFC 9422): our client sends
+    five recipients as three transactions, each with the whole message,
+    rather than have the server refuse three RCPTs with 452."""
+    def t():
+        need(client)
+        need(server)
+        srv = OurServer(f"{os.path.basename(client)}-rcptmax-{os.path.basename(server)}", server,
+                        "--max-recipients", "2")
+        rcpts = [f"rcpt{i}@server.test" for i in range(5)]
+        r = our_send(client, srv.port, rcpts, MSG, "--starttls", "off")
+        check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+        for rc in rcpts:
+            check_rcpt_reported(r, rc, accepted=True)
+        finals = re.findall(r"^message: ACCEPTED 250\b", send_out(r), re.M)
+        check(len(finals) == 3, f"{len(finals)} accepted messages reported, want 3: {short(send_out(r))}")
+        n = srv.wait_count(3)
+        check(n == 3, f"{n} messages stored, want 3")
+        time.sleep(0.1)
+        msgs = srv.messages()
+        check(len(msgs) == 3, f"{len(msgs)} messages stored, want 3")
+        for rp, _, got in msgs:
+            check(rp == FROM, f"Return-Path <{rp}>")
+            same(MSG, got)
+        srv.stop()
+    return t
+
+
 # ------------------------------------------------ our client -> scripted servers
 
 class FakeServer:
@@ -2210,6 +2238,8 @@ def register():
         for sname, sbin in SERVERS:
             if (cname, sname) == ("send", "serve") or (os.access(cbin, os.X_OK) and os.access(sbin, os.X_OK)):
                 case(f"{cname} --lmtp -> {sname} --lmtp (a reply per recipient)")(t_send_lmtp(cbin, sbin))
+                case(f"{cname} -> {sname} --max-recipients 2 (LIMITS RCPTMAX: 5 recipients in 3 transactions)")(
+                    t_send_rcptmax(cbin, sbin))
     for cname, cbin in CLIENTS:
         for sname, sbin in SERVERS:
             if (cname, sname) == ("send", "serve") or (os.access(cbin, os.X_OK) and os.access(sbin, os.X_OK)):

@@ -69,6 +69,9 @@ pub struct Args {
 }
 
 /// The application: one message to its recipients, printing each result.
+///
+/// The recipients go in one transaction, or in as many as the server's
+/// `LIMITS RCPTMAX` (RFC 9422) asks for, each with the whole message.
 pub struct Sender {
     from: String,
     pub to: Vec<String>,
@@ -77,10 +80,15 @@ pub struct Sender {
     sent: usize,
     eight_bit: bool,
     done: bool,
-    /// Once the transaction ended (the server gave its verdict on the
-    /// message, or refused every recipient): whether every recipient was
-    /// accepted and the message delivered to each. `None` while no
-    /// transaction ended.
+    /// The recipients of the transaction under way: `to[batch]`.
+    batch: std::ops::Range<usize>,
+    /// Every transaction so far delivered the message to all its
+    /// recipients.
+    all_so_far: bool,
+    /// Once a transaction ended (the server gave its verdict on the
+    /// message, or refused every recipient): whether every recipient so
+    /// far was accepted and the message delivered to each, and none is
+    /// left to send to. `None` while no transaction ended.
     pub delivered: Option<bool>,
 }
 
@@ -120,12 +128,26 @@ impl Sender {
         if self.eight_bit {
             envelope = envelope.with_body(BodyType::EightBitMime);
         }
-        for to in &self.to {
+        // As many recipients as the server takes in one transaction.
+        let start = self.batch.end;
+        let left = self.to.len() - start;
+        let per_transaction = client
+            .limits()
+            .rcpt_max
+            .map_or(left, |n| usize::try_from(n).unwrap_or(usize::MAX).max(1));
+        self.batch = start..start + left.min(per_transaction);
+        for to in &self.to[self.batch.clone()] {
             envelope = envelope.recipient(ForwardPath::Mailbox(mailbox(to)?));
         }
         self.sent = 0;
-        self.done = true;
+        self.done = self.batch.end == self.to.len();
         client.send_mail(&envelope).map_err(std::io::Error::other)
+    }
+
+    /// The recipient at `index` in the transaction under way.
+    fn recipient(&self, index: usize) -> Option<&str> {
+        let i = self.batch.start.checked_add(index)?;
+        self.batch.contains(&i).then(|| self.to[i].as_str())
     }
 
     /// Handles one event of the client machine.
@@ -154,7 +176,7 @@ impl Sender {
                 reply,
                 verdict,
             } => {
-                let to = self.to.get(index).map_or("?", String::as_str);
+                let to = self.recipient(index).unwrap_or("?");
                 let word = if verdict.is_success() {
                     "ACCEPTED"
                 } else {
@@ -172,7 +194,7 @@ impl Sender {
                 } else {
                     "REJECTED"
                 };
-                match recipient.and_then(|i| self.to.get(i)) {
+                match recipient.and_then(|i| self.recipient(i)) {
                     Some(to) => println!("delivery <{to}>: {word} {}", show(&reply)),
                     None => println!("message: {word} {}", show(&reply)),
                 }
@@ -196,7 +218,8 @@ impl Sender {
 
     /// Records a transaction's result in `delivered`.
     fn record(&mut self, summary: &TransactionSummary) {
-        self.delivered = Some(summary.all_delivered() && summary.recipients.len() == self.to.len());
+        self.all_so_far &= summary.all_delivered() && summary.recipients.len() == self.batch.len();
+        self.delivered = Some(self.all_so_far && self.batch.end == self.to.len());
     }
 
     /// The next piece of the message, or `false` at its end.
@@ -280,6 +303,8 @@ pub fn configure(
         message,
         sent: 0,
         done: false,
+        batch: 0..0,
+        all_so_far: true,
         delivered: None,
     };
     Ok((config, sender))

@@ -69,6 +69,11 @@ pub struct Args {
     /// connection without one is closed without a greeting.
     #[arg(long)]
     pub proxy_protocol: bool,
+    /// Recipients accepted per transaction, advertised in the EHLO reply
+    /// as `LIMITS RCPTMAX=N` (RFC 9422); further RCPTs get 452 4.5.3.
+    /// Without it the limit is 100 and not advertised.
+    #[arg(long, value_name = "N")]
+    pub max_recipients: Option<usize>,
 }
 
 /// The default of `--session-timeout`, in seconds: half an hour, ample
@@ -106,6 +111,10 @@ pub fn server_config(args: &Args) -> Result<(ServerConfig, Login), Box<dyn std::
     config.chunking = true;
     config.binarymime = true;
     config.dsn = true;
+    if let Some(n) = args.max_recipients {
+        config.max_recipients = n;
+        config.limits = true;
+    }
     let login = match &args.auth {
         Some(s) => {
             let (u, p) = s.split_once(':').ok_or("--auth takes USER:PASS")?;

@@ -152,6 +152,36 @@ impl<'a> Envelope<'a> {
         self
     }
 
+    /// The number of distinct recipient domains, compared without regard
+    /// to ASCII case: what `LIMITS RCPTDOMAINMAX` (RFC 9422 §4.3) limits.
+    /// `<Postmaster>` names no domain and is not counted.
+    ///
+    /// ```
+    /// use smtp_proto::client::Envelope;
+    /// use smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
+    /// let to = |s| ForwardPath::Mailbox(Mailbox::parse(s).unwrap());
+    /// let env = Envelope::new(ReversePath::Null)
+    ///     .recipient(to("a@example.org"))
+    ///     .recipient(to("b@EXAMPLE.org"))
+    ///     .recipient(to("c@example.net"))
+    ///     .recipient(ForwardPath::Postmaster);
+    /// assert_eq!(env.recipient_domains(), 2);
+    /// ```
+    #[must_use]
+    pub fn recipient_domains(&self) -> usize {
+        let mut domains: Vec<String> = self
+            .recipients
+            .iter()
+            .filter_map(|r| match &r.path {
+                ForwardPath::Mailbox(mb) => Some(mb.domain().as_str().to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect();
+        domains.sort_unstable();
+        domains.dedup();
+        domains.len()
+    }
+
     /// True when the message needs SMTPUTF8: asked for, or an address is
     /// UTF-8.
     #[must_use]

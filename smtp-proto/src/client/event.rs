@@ -504,6 +504,33 @@ pub enum Refusal {
         /// The server's limit.
         limit: u64,
     },
+    /// More recipients than the server's `LIMITS RCPTMAX` allows in one
+    /// transaction (RFC 9422 §4.2): send them in several.
+    #[error("{count} recipients exceed the server's limit of {limit} per transaction")]
+    TooManyRecipients {
+        /// Recipients in the envelope.
+        count: usize,
+        /// The server's `RCPTMAX`.
+        limit: u32,
+    },
+    /// Recipients in more domains than the server's `LIMITS RCPTDOMAINMAX`
+    /// allows in one transaction (RFC 9422 §4.3), domains compared without
+    /// regard to case.
+    #[error("recipients in {count} domains exceed the server's limit of {limit} per transaction")]
+    TooManyDomains {
+        /// Distinct recipient domains in the envelope.
+        count: usize,
+        /// The server's `RCPTDOMAINMAX`.
+        limit: u32,
+    },
+    /// This connection has had as many transactions as the server's
+    /// `LIMITS MAILMAX` allows (RFC 9422 §4.1, which counts every MAIL,
+    /// accepted or not): quit and open another connection.
+    #[error("the server allows {limit} transactions per connection")]
+    TransactionLimit {
+        /// The server's `MAILMAX`.
+        limit: u32,
+    },
 }
 
 /// A call that does not fit the client's state. Nothing changed.

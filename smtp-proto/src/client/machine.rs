@@ -16,7 +16,7 @@ use crate::command::{
     BodyType, Command, MailFrom, MailParameters, Mechanism, Orcpt, RcptParameters, RcptTo,
 };
 use crate::data::DotStuffer;
-use crate::reply::{Decoded, EhloReply, Extension, Extensions, Reply, ReplyDecoder};
+use crate::reply::{Decoded, EhloReply, Extension, Extensions, Limits, Reply, ReplyDecoder};
 use crate::sasl::SaslMechanism;
 use crate::session::{Phase, Step};
 use crate::status::ReplyCode;
@@ -156,6 +156,11 @@ pub struct Client {
     ehlo_raw: Vec<u8>,
     extensions: Extensions,
     max_size: Option<u64>,
+    /// The server's `LIMITS` (RFC 9422), from the last EHLO or LHLO.
+    limits: Limits,
+    /// MAIL commands sent on this connection: `MAILMAX` counts every one,
+    /// accepted or not (RFC 9422 §4.1).
+    transactions: u32,
     tls: bool,
     /// EHLO, HELO or LHLO succeeded (since the last TLS start).
     hello_done: bool,
@@ -215,6 +220,8 @@ impl Client {
             ehlo_raw: Vec::new(),
             extensions: Extensions::new(),
             max_size: None,
+            limits: Limits::default(),
+            transactions: 0,
             tls,
             hello_done: false,
             authenticated: false,
@@ -254,6 +261,17 @@ impl Client {
     #[must_use]
     pub fn extensions(&self) -> Extensions {
         self.extensions
+    }
+
+    /// The limits of the last EHLO / LHLO reply's `LIMITS` line (RFC 9422;
+    /// none before EHLO or without the line). [`Client::send_mail`]
+    /// refuses an envelope over `RCPTMAX` or `RCPTDOMAINMAX`, and a
+    /// transaction past `MAILMAX` on this connection, with a [`Refusal`]:
+    /// split the recipients into several transactions, or open another
+    /// connection.
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// True when `ext` was advertised in the last EHLO / LHLO reply.
@@ -545,12 +563,10 @@ impl Client {
                     Ok(ehlo) => {
                         self.extensions = ehlo.extensions();
                         self.max_size = ehlo.max_size();
+                        self.limits = ehlo.limits();
                         self.ehlo_raw.extend_from_slice(reply.as_bytes());
                     }
-                    Err(_) => {
-                        self.extensions = Extensions::new();
-                        self.max_size = None;
-                    }
+                    Err(_) => self.forget_capabilities(),
                 }
                 Ok(self.after_hello(None))
             }
@@ -563,9 +579,7 @@ impl Client {
                 Ok(None)
             }
             Pending::Helo if code == ReplyCode::OK => {
-                self.extensions = Extensions::new();
-                self.max_size = None;
-                self.ehlo_raw.clear();
+                self.forget_capabilities();
                 Ok(self.after_hello(None))
             }
             Pending::Ehlo | Pending::Lhlo | Pending::Helo => {
@@ -754,9 +768,7 @@ impl Client {
         self.tls = true;
         self.hello_done = false;
         self.decoder.reset();
-        self.ehlo_raw.clear();
-        self.extensions = Extensions::new();
-        self.max_size = None;
+        self.forget_capabilities();
         self.authenticated = false;
         self.send_hello();
         Ok(())
@@ -973,6 +985,15 @@ impl Client {
         }
     }
 
+    /// Forgets what the last EHLO or LHLO said: after TLS starts, after a
+    /// HELO, or when the reply could not be read.
+    fn forget_capabilities(&mut self) {
+        self.ehlo_raw.clear();
+        self.extensions = Extensions::new();
+        self.max_size = None;
+        self.limits = Limits::default();
+    }
+
     // ----- transactions -----
 
     fn check_idle(&self) -> Result<(), ClientError> {
@@ -981,6 +1002,34 @@ impl Client {
             State::Closed => Err(UsageError::Closed.into()),
             _ => Err(UsageError::NotIdle.into()),
         }
+    }
+
+    /// The server's `LIMITS` (RFC 9422): `MAILMAX` for the connection so
+    /// far, `RCPTMAX` and `RCPTDOMAINMAX` for this envelope.
+    fn check_limits(&self, envelope: &Envelope<'_>) -> Result<(), Refusal> {
+        let Limits {
+            rcpt_max,
+            mail_max,
+            rcpt_domain_max,
+        } = self.limits;
+        if let Some(limit) = mail_max {
+            if self.transactions >= limit {
+                return Err(Refusal::TransactionLimit { limit });
+            }
+        }
+        let count = envelope.recipients.len();
+        if let Some(limit) = rcpt_max {
+            if count > limit as usize {
+                return Err(Refusal::TooManyRecipients { count, limit });
+            }
+        }
+        if let Some(limit) = rcpt_domain_max {
+            let count = envelope.recipient_domains();
+            if count > limit as usize {
+                return Err(Refusal::TooManyDomains { count, limit });
+            }
+        }
+        Ok(())
     }
 
     /// Starts a mail transaction. Everything is checked before anything is
@@ -1047,6 +1096,7 @@ impl Client {
                 params.size = Some(size);
             }
         }
+        self.check_limits(envelope)?;
         let dsn = ext.contains(Extension::Dsn);
         if dsn {
             params.ret = envelope.ret;
@@ -1086,6 +1136,7 @@ impl Client {
         }
 
         self.needs_rset = false;
+        self.transactions = self.transactions.saturating_add(1);
         self.txn = Some(Txn {
             bdat,
             phase: TxnPhase::Envelope,

@@ -17,8 +17,9 @@
 //!
 //! Errors come in three kinds: the server broke the protocol (the session
 //! is closed), the call did not fit the state ([`UsageError`], nothing
-//! changes), or the message needs something the server lacks
-//! ([`Refusal`], refused before anything is sent). A configuration the
+//! changes), or the message needs something the server lacks or goes
+//! past a limit it advertised (SIZE, LIMITS) ([`Refusal`], refused before
+//! anything is sent). A configuration the
 //! client cannot use ([`ConfigError`]: a hello domain that is not ASCII)
 //! fails the first [`Client::handle_input`] before anything is sent.
 //!
