@@ -313,6 +313,10 @@ client("greeting-refused", 0, "554 no service\r\n221 bye\r\n")
 client("helo-fallback", 0, "220 mx\r\n502 no ehlo\r\n250 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n221 bye\r\n")
 client("service-closing", 0, "220 mx ESMTP\r\n" + EHLO_FULL + "421 4.3.2 shutting down\r\n")
 client("bad-replies", 0, "220 mx ESMTP\r\n250-mx\r\n251 mismatch\r\n199 bad\r\n")
+# LIMITS (RFC 9422) small enough for the script's one to three recipients
+# and two messages: the client refuses what goes past them, sends nothing.
+client("limits", 0, "220 mx ESMTP\r\n250-mx.example.org\r\n250-PIPELINING\r\n"
+       "250 LIMITS RCPTMAX=1 MAILMAX=1 RCPTDOMAINMAX=1\r\n" + OKS + OKS + "221 bye\r\n")
 client("multiline-greeting", 0, "220-mx ESMTP\r\n220-more\r\n220 end\r\n" + EHLO_FULL + OKS + "221 bye\r\n")
 
 # Seeds from the session transcripts of smtp-proto/tests/*.rs: in each test
