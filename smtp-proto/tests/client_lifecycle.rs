@@ -362,3 +362,65 @@ fn other_2yz_replies_accept_recipients_and_the_message() {
     assert!(sum.all_delivered(), "{sum:?}");
     assert_eq!(sum.delivered().collect::<Vec<_>>(), [0, 1]);
 }
+
+// ----- NOOP between transactions -----
+
+/// RFC 5321 §4.1.1.9: NOOP between messages, to check a connection kept
+/// open. The reply comes as its own event and the client is idle again;
+/// a refusal is reported, not an error; a 421 closes as anywhere else.
+#[test]
+fn noop_between_transactions_reports_its_reply() {
+    let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+    c.noop().unwrap();
+    // Nothing else fits while its reply is due.
+    assert_eq!(
+        c.send_mail(&envelope(&["bob@example.org"])),
+        Err(ClientError::Usage(UsageError::NotIdle))
+    );
+    assert_eq!(c.noop(), Err(ClientError::Usage(UsageError::NotIdle)));
+    assert_eq!(take(&mut c), "NOOP\r\n");
+    let fed = feed(&mut c, b"250 2.0.0 Ok\r\n");
+    assert_eq!(fed.events.len(), 1, "{fed:?}");
+    assert!(
+        fed.events[0].starts_with("Noop {") && fed.events[0].ends_with("verdict: Success }"),
+        "{fed:?}"
+    );
+    assert_eq!(fed.last, Some(Outcome::Paused));
+    assert!(c.is_idle());
+
+    // A message goes out after it as after Ready.
+    c.send_mail(&envelope(&["bob@example.org"])).unwrap();
+    assert_eq!(
+        take(&mut c),
+        "MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
+    );
+
+    // A server that refuses NOOP (500) leaves the session as it was.
+    let mut c = ready(config(), "250 mx.example.org\r\n");
+    c.noop().unwrap();
+    take(&mut c);
+    let fed = feed(&mut c, b"502 5.5.1 not here\r\n");
+    assert!(fed.events[0].ends_with("verdict: Permanent }"), "{fed:?}");
+    assert!(c.is_idle() && !c.is_closed());
+
+    // A 421 to NOOP: the server is closing.
+    let mut c = ready(config(), "250 mx.example.org\r\n");
+    c.noop().unwrap();
+    take(&mut c);
+    let fed = feed(&mut c, b"421 4.3.2 mx.example.org shutting down\r\n");
+    assert!(closing(&fed), "{fed:?}");
+    assert!(fed.summaries.is_empty());
+    assert_eq!(take(&mut c), "");
+}
+
+/// A 3yz to NOOP is no reply RFC 5321 §4.3.2 allows for it: the session
+/// ends as for any unexpected reply.
+#[test]
+fn a_3yz_to_noop_ends_the_session() {
+    let mut c = ready(config(), "250 mx.example.org\r\n");
+    c.noop().unwrap();
+    take(&mut c);
+    let r = c.handle_input(b"354 go ahead\r\n");
+    assert!(matches!(r, Err(ClientError::UnexpectedReply(_))), "{r:?}");
+    assert!(c.is_closed());
+}

@@ -12,7 +12,7 @@
 //! sometimes 8BITMIME/BINARYMIME/SMTPUTF8/SIZE/REQUIRETLS, authenticate
 //! with a password or a token (or, under bit 7, with CRAM-MD5, EXTERNAL,
 //! SCRAM-SHA-256 or X-FUZZ, whose initial response is too long for the
-//! AUTH line), or quit; a body is sent in pieces, ended with `end_body` or
+//! AUTH line), send NOOP, or quit; a body is sent in pieces, ended with `end_body` or
 //! `send_last`; each challenge of a custom mechanism is answered with a
 //! response or cancelled); the rest is what the server sends.
 //!
@@ -227,6 +227,8 @@ pub enum Idle {
     Auth,
     /// Quit.
     Quit,
+    /// Send NOOP (counts as a transaction, so the script ends).
+    Noop,
 }
 
 /// Drives a fresh client over `pieces`; `custom_auth` makes the
@@ -305,11 +307,13 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
                         ClientEvent::Ready
                         | ClientEvent::Authenticated { .. }
                         | ClientEvent::AuthFailed { .. }
-                        | ClientEvent::TransactionEnd(_) => {
+                        | ClientEvent::TransactionEnd(_)
+                        | ClientEvent::Noop { .. } => {
                             let choice = match script.next(6) {
                                 _ if transactions >= 3 => Idle::Quit,
                                 0 if !auth_tried => Idle::Auth,
                                 0 | 1 => Idle::Quit,
+                                5 => Idle::Noop,
                                 _ => Idle::Mail,
                             };
                             idle(
@@ -462,6 +466,10 @@ fn idle(
             }
         }
         Idle::Quit => client.quit().expect("quit when idle"),
+        Idle::Noop => {
+            *transactions += 1;
+            client.noop().expect("noop when idle");
+        }
     }
 }
 

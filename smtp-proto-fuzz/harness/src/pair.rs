@@ -5,7 +5,7 @@
 //! [`crate::server::config`] and [`crate::client::config`], the server
 //! always greeting, STARTTLS and AUTH offered when the bits say so, LMTP on
 //! both sides or neither); bytes 2-3 seed the client application's script
-//! (messages, recipients, bodies, AUTH, QUIT, as in the `client` target),
+//! (messages, recipients, bodies, AUTH, NOOP, QUIT, as in the `client` target),
 //! bytes 4-5 the server application's decisions (as in the `server`
 //! target); the rest gives the sizes of the reads on each side (each byte
 //! one read of 1 to 256 bytes, cycling).
@@ -26,6 +26,7 @@
 //!   bare CR and LF made CRLF and a final CRLF added (RFC 5321 §2.3.8),
 //!   over DATA and over BDAT alike; only a BINARYMIME body, which always
 //!   goes over BDAT, arrives unchanged;
+//! - the server answers every NOOP the client sends with a success;
 //! - both agree on whether the client is authenticated at the end; when
 //!   the client authenticates with CRAM-MD5 run by both applications (a
 //!   mechanism the server offers under its AUTH bit), each challenge the
@@ -280,7 +281,12 @@ pub fn exchange_report(data: &[u8]) -> Report {
                         ClientEvent::Ready
                         | ClientEvent::Authenticated { .. }
                         | ClientEvent::AuthFailed { .. }
-                        | ClientEvent::TransactionEnd(_) => {
+                        | ClientEvent::TransactionEnd(_)
+                        | ClientEvent::Noop { .. } => {
+                            if let ClientEvent::Noop { verdict, .. } = &ev {
+                                // The server answers NOOP in every state.
+                                assert!(verdict.is_success(), "NOOP refused: {ev:?}");
+                            }
                             if let ClientEvent::TransactionEnd(summary) = &ev {
                                 let (env, binary) =
                                     c_env.take().expect("a transaction was started");
@@ -297,6 +303,7 @@ pub fn exchange_report(data: &[u8]) -> Report {
                                 _ if transactions >= 3 => Idle::Quit,
                                 0 if !auth_tried => Idle::Auth,
                                 0 => Idle::Quit,
+                                5 => Idle::Noop,
                                 _ => Idle::Mail,
                             };
                             if choice == Idle::Mail {
@@ -323,6 +330,9 @@ pub fn exchange_report(data: &[u8]) -> Report {
                                 if client.authenticate(creds, None).is_err() {
                                     client.quit().expect("quit after AUTH was not possible");
                                 }
+                            } else if choice == Idle::Noop {
+                                transactions += 1;
+                                client.noop().expect("noop when idle");
                             } else {
                                 client.quit().expect("quit when idle");
                             }

@@ -264,6 +264,15 @@ pub enum ClientEvent<'a> {
         /// (every recipient not decided by then).
         transaction: Option<TransactionSummary>,
     },
+    /// The reply to a NOOP sent by [`Client::noop`](super::Client::noop):
+    /// normally 250. The client is idle again, as after
+    /// [`ClientEvent::Ready`].
+    Noop {
+        /// The reply.
+        reply: Reply<'a>,
+        /// What the reply code says.
+        verdict: Verdict,
+    },
     /// The server answered QUIT: the session is over.
     Closed {
         /// The reply to QUIT (normally 221).
@@ -285,6 +294,7 @@ impl<'a> ClientEvent<'a> {
             | ClientEvent::Recipient { reply, .. }
             | ClientEvent::Message { reply, .. }
             | ClientEvent::ServiceClosing { reply, .. }
+            | ClientEvent::Noop { reply, .. }
             | ClientEvent::Closed { reply } => Some(reply),
             ClientEvent::TlsUnavailable { reply } => reply.as_ref(),
             ClientEvent::StartTls
@@ -376,6 +386,10 @@ impl ClientEvent<'_> {
             ClientEvent::ServiceClosing { reply, transaction } => O::ServiceClosing {
                 reply: reply.into_owned(),
                 transaction,
+            },
+            ClientEvent::Noop { reply, verdict } => O::Noop {
+                reply: reply.into_owned(),
+                verdict,
             },
             ClientEvent::Closed { reply } => O::Closed {
                 reply: reply.into_owned(),
@@ -469,6 +483,13 @@ pub enum OwnedClientEvent {
         reply: OwnedReply,
         /// The summary of the transaction the 421 cut short, if any.
         transaction: Option<TransactionSummary>,
+    },
+    /// See [`ClientEvent::Noop`].
+    Noop {
+        /// The reply.
+        reply: OwnedReply,
+        /// What the reply code says.
+        verdict: Verdict,
     },
     /// See [`ClientEvent::Closed`].
     Closed {

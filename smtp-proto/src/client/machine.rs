@@ -51,6 +51,8 @@ enum Pending {
     /// The end of the message (`.` or BDAT LAST): one reply, or in LMTP
     /// the reply for this accepted recipient.
     BodyEnd(Option<usize>),
+    /// A NOOP the caller asked for.
+    Noop,
     Quit,
 }
 
@@ -533,11 +535,15 @@ impl Client {
         if code.is_positive_intermediate()
             && matches!(
                 what,
-                Pending::Mail | Pending::Rcpt(_) | Pending::Bdat | Pending::BodyEnd(_)
+                Pending::Mail
+                    | Pending::Rcpt(_)
+                    | Pending::Bdat
+                    | Pending::BodyEnd(_)
+                    | Pending::Noop
             )
         {
             // RFC 5321 §4.2.1: a 3yz accepts the command and waits for
-            // more; §4.3.2 has none for MAIL, RCPT or the end of the
+            // more; §4.3.2 has none for MAIL, RCPT, NOOP or the end of the
             // message (nor RFC 3030 for BDAT). The server's state is
             // unknown, as after a 2yz to DATA: neither a success nor a
             // refusal to report (a bounce), but a broken protocol.
@@ -605,6 +611,10 @@ impl Client {
             Pending::Rset => {
                 self.release_held();
                 Ok(None)
+            }
+            Pending::Noop => {
+                self.state = State::Idle;
+                Ok(Some(ClientEvent::Noop { reply, verdict }))
             }
             Pending::Mail => {
                 if let Some(t) = self.txn.as_mut() {
@@ -1374,6 +1384,43 @@ impl Client {
             }
             self.state = State::Busy;
         }
+        Ok(())
+    }
+
+    /// Sends NOOP (RFC 5321 §4.1.1.9) between transactions, to check
+    /// that a connection kept open is still answered before the next
+    /// message goes out on it, or to keep it from timing out. The reply
+    /// comes as [`ClientEvent::Noop`]; the client is idle again after it.
+    ///
+    /// ```
+    /// use smtp_proto::client::{Client, ClientConfig, ClientEvent, Outcome, TlsPolicy};
+    /// use smtp_proto::command::Domain;
+    ///
+    /// let config = ClientConfig::new(Domain::new("client.example").unwrap()).with_tls(TlsPolicy::Off);
+    /// let mut client = Client::new(config);
+    /// let mut input: &[u8] = b"220 mx ESMTP\r\n250 mx\r\n250 2.0.0 Ok\r\n";
+    /// let mut out = Vec::new();
+    /// loop {
+    ///     let step = client.handle_input(input).unwrap();
+    ///     input = &input[step.consumed..];
+    ///     match step.outcome {
+    ///         Outcome::Event(ClientEvent::Ready) => client.noop().unwrap(),
+    ///         Outcome::Event(ClientEvent::Noop { verdict, .. }) => {
+    ///             assert!(verdict.is_success());
+    ///             break;
+    ///         }
+    ///         Outcome::Event(_) => {}
+    ///         _ => unreachable!("the replies are all in the input"),
+    ///     }
+    ///     client.poll_transmit(&mut out);
+    /// }
+    /// assert!(client.is_idle());
+    /// assert_eq!(out, b"EHLO client.example\r\nNOOP\r\n");
+    /// ```
+    pub fn noop(&mut self) -> Result<(), ClientError> {
+        self.check_idle()?;
+        self.send(&Command::Noop(None), Pending::Noop);
+        self.state = State::Busy;
         Ok(())
     }
 

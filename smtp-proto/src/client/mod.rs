@@ -27,7 +27,7 @@
 //!
 //! | After the event                          | Call                                                        |
 //! |------------------------------------------|-------------------------------------------------------------|
-//! | [`ClientEvent::Ready`], [`ClientEvent::Authenticated`], [`ClientEvent::AuthFailed`], [`ClientEvent::TransactionEnd`] | [`Client::authenticate`], [`Client::send_mail`], [`Client::quit`] |
+//! | [`ClientEvent::Ready`], [`ClientEvent::Authenticated`], [`ClientEvent::AuthFailed`], [`ClientEvent::TransactionEnd`], [`ClientEvent::Noop`] | [`Client::authenticate`], [`Client::send_mail`], [`Client::noop`], [`Client::quit`] |
 //! | [`ClientEvent::StartTls`]                | run the TLS handshake, then [`Client::tls_established`]      |
 //! | [`ClientEvent::SendBody`]                | [`Client::send_body`] (any number), then [`Client::end_body`] or [`Client::send_last`] |
 //! | during an AUTH exchange                  | [`Client::cancel_auth`]                                      |
