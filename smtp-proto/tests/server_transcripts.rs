@@ -443,6 +443,54 @@ fn syntax_errors_and_unknown_commands() {
         .any(|e| e.contains("UnknownCommand(\"XYZZY\")")));
 }
 
+/// RFC 5321 §4.2.4: "502 SHOULD be used when the command is actually
+/// recognized by the SMTP server, but not implemented. If the command is
+/// not recognized, code 500 SHOULD be returned." TURN (RFC 821 §3.8: "To
+/// refuse to change roles the receiver sends the 502 reply"; RFC 5321
+/// Appendix F.1), SEND, SOML and SAML (RFC 821 §3.4, RFC 5321 Appendix
+/// F.6) and ATRN (RFC 2645) are commands of the SMTP specifications that
+/// the session knows and does not implement, in any case; a verb that
+/// only starts like one is still unknown. None of them is advertised.
+#[test]
+fn known_but_unimplemented_commands_get_502() {
+    let r = check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: TURN
+    S: 502 5.5.1 Command not implemented
+    C: SEND FROM:<a@bar.com>
+    S: 502 5.5.1 Command not implemented
+    C: soml FROM:<a@bar.com>
+    S: 502 5.5.1 Command not implemented
+    C: Saml FROM:<a@bar.com>
+    S: 502 5.5.1 Command not implemented
+    C: ATRN example.com
+    S: 502 5.5.1 Command not implemented
+    C: TURNS
+    S: 500 5.5.1 Command unrecognized
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+",
+        ),
+    );
+    for verb in ["TURN", "SEND", "SOML", "SAML", "ATRN"] {
+        let event = format!("NotImplemented(\"{verb}\")");
+        assert!(
+            r.events.iter().any(|e| e.contains(&event)),
+            "no {event} in {:?}",
+            r.events
+        );
+    }
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.contains("UnknownCommand(\"TURNS\")")));
+}
+
 #[test]
 fn extension_parameters_need_advertising() {
     let mut c = config();

@@ -159,7 +159,9 @@ pub enum Rejection {
     Sequence(SequenceError),
     /// An unknown verb (500 5.5.1), kept for logging.
     UnknownCommand(String),
-    /// A command the configuration does not offer (502 5.5.1).
+    /// A command the configuration does not offer, or one of the SMTP
+    /// specifications this crate knows but does not implement (`TURN`,
+    /// `SEND`, `SOML`, `SAML`, `ATRN`, `ETRN`; RFC 5321 §4.2.4): 502 5.5.1.
     NotImplemented(&'static str),
     /// A parameter of an extension that was not advertised (555 5.5.4).
     ParameterNotAdvertised(&'static str),

@@ -9,7 +9,9 @@
 //! The application decides what policy decides (accept or reject MAIL, each
 //! RCPT, VRFY/EXPN, AUTH credentials, the message); the machine sequences
 //! the session and answers syntax errors (500/501), unknown commands
-//! (500/502), commands out of order (503), parameters of extensions it did
+//! (500), commands it knows but does not implement (502: `TURN`, `SEND`,
+//! `SOML`, `SAML`, `ATRN`, `ETRN`, and extensions it does not offer),
+//! commands out of order (503), parameters of extensions it did
 //! not advertise (555) and UTF-8 addresses without SMTPUTF8 (553) by
 //! itself, telling the application with [`ServerEvent::Rejected`].
 //!
@@ -2105,7 +2107,10 @@ impl ServerSession {
                 self.sasl_step(pos, sasl, step)
             }
             Command::Etrn(_) => self.not_implemented(pos, "ETRN"),
-            Command::Unknown { verb, .. } => self.unknown(pos, verb.as_str()),
+            Command::Unknown { verb, .. } => match recognized_unimplemented(verb.as_str()) {
+                Some(verb) => self.not_implemented(pos, verb),
+                None => self.unknown(pos, verb.as_str()),
+            },
         }
     }
 
@@ -2432,6 +2437,32 @@ impl ServerSession {
             }
         }
     }
+}
+
+/// Commands of the SMTP specifications this session knows but does not
+/// implement, so they get 502, not the 500 of a verb it does not know (RFC
+/// 5321 §4.2.4: "502 SHOULD be used when the command is actually recognized
+/// by the SMTP server, but not implemented. If the command is not
+/// recognized, code 500 SHOULD be returned"; §4.2.1: "The reply is 502
+/// when the command requests an unimplemented non-site-specific action"):
+///
+/// - `TURN` (RFC 821 §3.8: "To refuse to change roles the receiver sends
+///   the 502 reply"; deprecated by RFC 5321 Appendix F.1);
+/// - `SEND`, `SOML` and `SAML` (RFC 821 §3.4; RFC 5321 Appendix F.6:
+///   "Servers MAY implement them", and then must list them in the EHLO
+///   reply, which this session never does);
+/// - `ATRN` (RFC 2645, On-Demand Mail Relay), an extension command like
+///   `ETRN`, which gets 502 as well.
+///
+/// None of them is advertised, as RFC 5321 §4.2.4 requires of a command
+/// answered with 502.
+const RECOGNIZED_UNIMPLEMENTED: [&str; 5] = ["TURN", "SEND", "SOML", "SAML", "ATRN"];
+
+/// The name of `verb` in [`RECOGNIZED_UNIMPLEMENTED`], in any case.
+fn recognized_unimplemented(verb: &str) -> Option<&'static str> {
+    RECOGNIZED_UNIMPLEMENTED
+        .into_iter()
+        .find(|known| known.eq_ignore_ascii_case(verb))
 }
 
 /// True when `line` is a BDAT command line as far as its first five
