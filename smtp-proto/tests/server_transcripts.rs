@@ -665,7 +665,7 @@ fn error_limit_closes_with_421() {
     C: BAD2
     S: 500 5.5.1 Command unrecognized
     C: BAD3
-    S: 421 4.7.0 Too many errors, closing connection
+    S: 421 4.7.0 mx.example.com Too many errors, closing connection
     C: NOOP
 ",
     );
@@ -803,7 +803,7 @@ fn refused_connection_bdat_counts_one_error() {
     S: 503 5.5.1 No SMTP service here, send QUIT
     C: BDAT 6
     C~ NOOP\\r\\n
-    S: 421 4.7.0 Too many errors, closing connection
+    S: 421 4.7.0 mx.example.com Too many errors, closing connection
     C: QUIT
 ",
     );

@@ -679,15 +679,31 @@ impl ServerSession {
     // ----- writing ---------------------------------------------------------
 
     /// The client stayed silent past [`timeout`](Self::timeout): queues
-    /// `421 4.4.2` (RFC 5321 §4.5.3.2, RFC 3463 X.4.2 "bad connection") and
-    /// closes the session. Send what `poll_transmit` gives, then close the
-    /// connection. Does nothing once the session is closed.
+    /// `421 4.4.2 <hostname> Timeout waiting for client input, closing
+    /// connection` (RFC 5321 §4.5.3.2, RFC 3463 X.4.2 "bad connection")
+    /// and closes the session. Send what `poll_transmit` gives, then close
+    /// the connection. Does nothing once the session is closed.
+    ///
+    /// ```
+    /// use smtp_proto::server::{ServerConfig, ServerSession};
+    ///
+    /// let mut s = ServerSession::new(ServerConfig::new("mx.example.org")).unwrap();
+    /// s.greet().unwrap();
+    /// s.timed_out();
+    /// let mut wire = Vec::new();
+    /// s.poll_transmit(&mut wire);
+    /// assert_eq!(
+    ///     wire,
+    ///     b"220 mx.example.org ESMTP\r\n\
+    ///       421 4.4.2 mx.example.org Timeout waiting for client input, closing connection\r\n"
+    /// );
+    /// assert!(s.is_closed());
+    /// ```
     pub fn timed_out(&mut self) {
         if matches!(self.state, State::Closed) {
             return;
         }
-        self.send(
-            ReplyCode::SERVICE_NOT_AVAILABLE,
+        self.send_closing(
             esc(4, 4, 2),
             "Timeout waiting for client input, closing connection",
         );
@@ -731,13 +747,19 @@ impl ServerSession {
             State::Decision(_) => return Err(UsageError::DecisionPending),
             _ => {}
         }
-        let text = format!(
-            "{} Service shutting down, closing connection",
-            self.config.hostname
-        );
-        self.send(ReplyCode::SERVICE_NOT_AVAILABLE, esc(4, 3, 2), &text);
+        self.send_closing(esc(4, 3, 2), "Service shutting down, closing connection");
         self.close();
         Ok(())
+    }
+
+    /// A `421` the session sends on its own before it closes: the host
+    /// name comes first in the text, as in RFC 5321's "421 <domain>
+    /// Service not available, closing transmission channel" (§4.2.2,
+    /// §4.2.3; §3.8 lists the closes it allows), so every one of them reads
+    /// `421 [enhanced] <hostname> <text>`.
+    fn send_closing(&mut self, enhanced: EnhancedStatusCode, text: &str) {
+        let text = format!("{} {text}", self.config.hostname);
+        self.send(ReplyCode::SERVICE_NOT_AVAILABLE, enhanced, &text);
     }
 
     fn send(&mut self, code: ReplyCode, enhanced: EnhancedStatusCode, text: &str) {
@@ -838,7 +860,7 @@ impl ServerSession {
         if counts {
             self.errors += 1;
             if self.errors > self.config.max_errors {
-                self.send(rc(421), esc(4, 7, 0), "Too many errors, closing connection");
+                self.send_closing(esc(4, 7, 0), "Too many errors, closing connection");
                 self.close();
                 return Err(RemoteError::TooManyErrors.into());
             }
@@ -865,8 +887,7 @@ impl ServerSession {
         }
         self.auth_failures += 1;
         if self.auth_failures >= self.config.max_auth_failures {
-            self.send(
-                rc(421),
+            self.send_closing(
                 esc(4, 7, 0),
                 "Too many failed authentication attempts, closing",
             );
