@@ -1233,6 +1233,37 @@ fn smtputf8_is_offered_only_with_8bitmime() {
     );
 }
 
+/// RFC 3030 §3: "The BINARYMIME service extension can only be used with
+/// the "CHUNKING" service extension." A configuration that offers
+/// BINARYMIME without CHUNKING is refused, as SMTPUTF8 without 8BITMIME
+/// is, rather than advertising neither silently; with CHUNKING the EHLO
+/// reply lists both.
+#[test]
+fn binarymime_is_offered_only_with_chunking() {
+    let mut c = config();
+    c.binarymime = true;
+    c.chunking = false;
+    assert_eq!(
+        ServerSession::new(c).err(),
+        Some(smtp_proto::server::ConfigError::Extension(
+            "binarymime needs chunking"
+        ))
+    );
+    let mut c = config();
+    c.binarymime = true;
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let _ = s.handle_input(b"EHLO a.example\r\n").unwrap();
+    s.accept().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("\r\n250-CHUNKING\r\n250-BINARYMIME\r\n"),
+        "{out}"
+    );
+}
+
 #[test]
 fn an_oauth_error_challenge_must_fit_one_reply_line() {
     use base64::Engine as _;

@@ -394,6 +394,11 @@ impl ServerSession {
             // support for, and announce, the 8BITMIME extension".
             return Err(ConfigError::Extension("smtputf8 needs eight_bit_mime"));
         }
+        if config.binarymime && !config.chunking {
+            // RFC 3030 §3: "The BINARYMIME service extension can only be
+            // used with the "CHUNKING" service extension."
+            return Err(ConfigError::Extension("binarymime needs chunking"));
+        }
         if config.max_message_size == Some(0) {
             // `SIZE 0` tells clients there is no fixed limit (RFC 1870 §4).
             return Err(ConfigError::Limit(
