@@ -331,6 +331,10 @@ pub struct ServerSession {
     starttls_available: bool,
     authenticated: bool,
     identity: Option<String>,
+    /// While an AUTH decision is pending: the identity the session takes
+    /// if it is accepted (what the built-in mechanism's credentials claim,
+    /// or what was given to [`ServerSession::accept_auth`]).
+    claimed_identity: Option<String>,
     errors: usize,
     auth_failures: usize,
     txn: Transaction,
@@ -422,6 +426,7 @@ impl ServerSession {
             starttls_available: true,
             authenticated: false,
             identity: None,
+            claimed_identity: None,
             errors: 0,
             auth_failures: 0,
             txn: Transaction::default(),
@@ -552,11 +557,43 @@ impl ServerSession {
         self.authenticated
     }
 
-    /// The identity given to [`accept_auth`](Self::accept_auth), while
-    /// the session is authenticated. Accepting AUTH with
-    /// [`accept`](Self::accept) or a `235` through [`reply`](Self::reply)
-    /// authenticates the session without an identity (this is `None`):
-    /// use `accept_auth` to record one, for built-in mechanisms too.
+    /// The identity the session is authenticated as, while it is.
+    ///
+    /// With [`accept_auth`](Self::accept_auth) it is the identity given.
+    /// When the credentials of a built-in mechanism
+    /// ([`ServerEvent::Auth`]) are accepted with [`accept`](Self::accept)
+    /// or a `235` through [`reply`](Self::reply), it is the identity they
+    /// claim, [`Credentials::identity`](crate::sasl::Credentials::identity):
+    /// the authorization identity when the client sent one, else the user
+    /// name (RFC 4616 §2: the server verifies the credentials and "that the
+    /// authentication credentials permit the client to act as the
+    /// (presented or derived) authorization identity (authzid)"). OAUTHBEARER
+    /// without an authorization identity (the token names the user), and a
+    /// custom mechanism accepted with `accept` or `reply`, leave it `None`:
+    /// use `accept_auth` to record one.
+    ///
+    /// ```
+    /// use smtp_proto::sasl::SaslMechanism;
+    /// use smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+    /// use smtp_proto::session::Outcome;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = ServerConfig::new("mx.example.com");
+    /// config.auth_mechanisms = vec![SaslMechanism::Plain];
+    /// let mut server = ServerSession::new(config)?;
+    /// server.greet()?;
+    /// let step = server.handle_input(b"EHLO client.example\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Hello { .. })));
+    /// server.accept()?;
+    /// // PLAIN: no authorization identity, user "alice", password "secret".
+    /// let step = server.handle_input(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Auth(_))));
+    /// assert_eq!(server.auth_identity(), None);
+    /// server.accept()?; // the application checked the password
+    /// assert_eq!(server.auth_identity(), Some("alice"));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn auth_identity(&self) -> Option<&str> {
         self.identity.as_deref()
@@ -1049,6 +1086,7 @@ impl ServerSession {
             Pending::Expn => self.send(rc(502), esc(5, 5, 1), "EXPN not available"),
             Pending::Auth(_) | Pending::AuthExchange { .. } => {
                 self.authenticated = true;
+                self.identity = self.claimed_identity.take();
                 self.send(rc(235), esc(2, 7, 0), "Authentication successful");
             }
             Pending::Message => {
@@ -1145,8 +1183,10 @@ impl ServerSession {
             Pending::Rcpt if positive => self.rcpt_accepted(),
             Pending::Auth(_) | Pending::AuthExchange { .. } if positive => {
                 self.authenticated = true;
+                self.identity = self.claimed_identity.take();
             }
             Pending::Auth(_) | Pending::AuthExchange { .. } => {
+                self.claimed_identity = None;
                 reply.write_to(&mut self.out);
                 self.auth_failed(code);
                 return Ok(());
@@ -1179,6 +1219,7 @@ impl ServerSession {
         if !reply.code().is_negative() {
             return Err(UsageError::NotARejection);
         }
+        self.claimed_identity = None;
         self.write_challenge(error);
         self.state = State::SaslFailing {
             framer: self.decoder.line_framer(),
@@ -1285,12 +1326,13 @@ impl ServerSession {
 
     /// Accepts a pending AUTH decision ([`ServerEvent::Auth`] or
     /// [`ServerEvent::AuthExchange`]) as `identity`: sends `235 2.7.0` and
-    /// keeps `identity` for [`auth_identity`](Self::auth_identity).
+    /// keeps `identity` for [`auth_identity`](Self::auth_identity), in place
+    /// of what built-in credentials claim.
     pub fn accept_auth(&mut self, identity: impl Into<String>) -> Result<(), UsageError> {
         let (Pending::Auth(_) | Pending::AuthExchange { .. }) = self.take_pending()? else {
             return Err(UsageError::NoAuthExchange);
         };
-        self.identity = Some(identity.into());
+        self.claimed_identity = Some(identity.into());
         self.accept()
     }
 
@@ -2361,6 +2403,7 @@ impl ServerSession {
                 Ok(Step::need_input(pos))
             }
             Ok(SaslStep::Done(creds)) => {
+                self.claimed_identity = creds.identity().map(str::to_owned);
                 self.state = State::Decision(Pending::Auth(sasl.mechanism()));
                 Ok(Step::event(pos, ServerEvent::Auth(creds)))
             }
