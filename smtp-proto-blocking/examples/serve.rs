@@ -317,7 +317,10 @@ fn refuse(config: &ServerConfig, mut socket: TcpStream, peer: SocketAddr) {
     let Ok(mut session) = ServerSession::new(config.clone()) else {
         return;
     };
-    if session.refuse(serve_app::too_many_connections()).is_ok() {
+    if session
+        .refuse(serve_app::too_many_connections(&config.hostname))
+        .is_ok()
+    {
         let mut out = Vec::new();
         session.poll_transmit(&mut out);
         let _ = socket.set_write_timeout(Some(Duration::from_secs(1)));

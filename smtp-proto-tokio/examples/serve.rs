@@ -201,7 +201,10 @@ async fn connection(
         tracing::warn!(%peer, "too many connections, refused");
         // On implicit TLS the client waits for a TLS handshake: a plaintext
         // 421 would only be garbage to it, so the connection just closes.
-        if !shared.config.implicit_tls && session.refuse(serve_app::too_many_connections()).is_ok()
+        if !shared.config.implicit_tls
+            && session
+                .refuse(serve_app::too_many_connections(&shared.config.hostname))
+                .is_ok()
         {
             let mut out = Vec::new();
             session.poll_transmit(&mut out);

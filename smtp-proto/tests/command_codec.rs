@@ -439,6 +439,28 @@ fn size_takes_twenty_digits() {
     assert_eq!(size("MAIL FROM:<a@b> SIZE=0"), Some(0));
 }
 
+/// RFC 6710 §7: `priority-value = [priority-sign] NZDIGIT / "0"`,
+/// `priority-sign = "-" / "+"`: every value from -9 to 9, a sign on all
+/// but zero.
+#[test]
+fn mt_priority_values_of_the_grammar() {
+    for (value, expected) in [
+        ("0", 0),
+        ("1", 1),
+        ("+1", 1),
+        ("-1", -1),
+        ("9", 9),
+        ("+9", 9),
+        ("-9", -9),
+    ] {
+        let line = format!("MAIL FROM:<a@b> MT-PRIORITY={value}");
+        let Command::Mail(m) = Command::parse(line.as_bytes()).unwrap() else {
+            panic!("{line}");
+        };
+        assert_eq!(m.params.mt_priority.map(MtPriority::get), Some(expected));
+    }
+}
+
 #[test]
 fn rejected_parameters() {
     for (line, kw) in [
@@ -453,6 +475,12 @@ fn rejected_parameters() {
         ("MAIL FROM:<a@b> ENVID=a+2b", "ENVID"),
         ("MAIL FROM:<a@b> MT-PRIORITY=10", "MT-PRIORITY"),
         ("MAIL FROM:<a@b> MT-PRIORITY=x", "MT-PRIORITY"),
+        // RFC 6710 §7: priority-value = [priority-sign] NZDIGIT / "0", so
+        // zero takes no sign and there is one digit.
+        ("MAIL FROM:<a@b> MT-PRIORITY=-0", "MT-PRIORITY"),
+        ("MAIL FROM:<a@b> MT-PRIORITY=+0", "MT-PRIORITY"),
+        ("MAIL FROM:<a@b> MT-PRIORITY=05", "MT-PRIORITY"),
+        ("MAIL FROM:<a@b> MT-PRIORITY=+-1", "MT-PRIORITY"),
         ("MAIL FROM:<a@b> HOLDUNTIL=tomorrow", "HOLDUNTIL"),
         // RFC 3339 §5.6: each field within its range.
         (

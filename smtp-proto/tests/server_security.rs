@@ -1006,7 +1006,7 @@ fn timed_out_sends_421_and_closes() {
     s.poll_transmit(&mut out);
     assert_eq!(
         out,
-        b"421 4.4.2 Timeout waiting for client input, closing connection\r\n"
+        b"421 4.4.2 mx.example.com Timeout waiting for client input, closing connection\r\n"
     );
     s.timed_out();
     assert!(!s.has_transmit(), "nothing more once closed");
@@ -1014,6 +1014,91 @@ fn timed_out_sends_421_and_closes() {
         s.handle_input(b"NOOP\r\n").unwrap().outcome,
         Outcome::Closed
     );
+}
+
+/// Every 421 the session sends on its own before it closes names the
+/// server first, as RFC 5321 shows the reply: "421 <domain> Service not
+/// available, closing transmission channel" (§4.2.2, §4.2.3; §3.8 lists
+/// these closes), with ENHANCEDSTATUSCODES off as on: the timeout, the
+/// error limit and the limit on failed authentications, like the
+/// graceful shut-down.
+#[test]
+fn self_initiated_421s_name_the_host() {
+    for enhanced in [true, false] {
+        let mut c = config();
+        c.enhanced_status_codes = enhanced;
+        c.max_errors = 0;
+        c.max_auth_failures = 1;
+        c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
+        let code = |e: &str| {
+            if enhanced {
+                format!("{e} ")
+            } else {
+                String::new()
+            }
+        };
+        let last_line = |s: &mut ServerSession| {
+            let mut out = Vec::new();
+            s.poll_transmit(&mut out);
+            assert!(s.is_closed());
+            let out = String::from_utf8(out).unwrap();
+            let line = out.lines().last().unwrap_or_default().to_owned();
+            line
+        };
+
+        let mut s = ServerSession::new(c.clone()).unwrap();
+        s.greet().unwrap();
+        s.timed_out();
+        assert_eq!(
+            last_line(&mut s),
+            format!(
+                "421 {}mx.example.com Timeout waiting for client input, closing connection",
+                code("4.4.2")
+            )
+        );
+
+        let mut s = ServerSession::new(c.clone()).unwrap();
+        s.greet().unwrap();
+        let err = s.handle_input(b"XYZZY\r\n").unwrap_err();
+        assert_eq!(err, Error::Remote(RemoteError::TooManyErrors));
+        assert_eq!(
+            last_line(&mut s),
+            format!(
+                "421 {}mx.example.com Too many errors, closing connection",
+                code("4.7.0")
+            )
+        );
+
+        let mut s = ServerSession::new(c.clone()).unwrap();
+        s.greet().unwrap();
+        drive(&mut s, b"EHLO c.example\r\n").unwrap();
+        let step = s.handle_input(b"AUTH PLAIN AGFsaWNlAHdyb25n\r\n").unwrap();
+        assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Auth(_))));
+        let no = smtp_proto::reply::OwnedReply::new(
+            smtp_proto::status::ReplyCode::AUTH_CREDENTIALS_INVALID,
+            "Authentication credentials invalid",
+        )
+        .unwrap();
+        s.reject(no).unwrap();
+        assert_eq!(
+            last_line(&mut s),
+            format!(
+                "421 {}mx.example.com Too many failed authentication attempts, closing",
+                code("4.7.0")
+            )
+        );
+
+        let mut s = ServerSession::new(c).unwrap();
+        s.greet().unwrap();
+        s.shut_down().unwrap();
+        assert_eq!(
+            last_line(&mut s),
+            format!(
+                "421 {}mx.example.com Service shutting down, closing connection",
+                code("4.3.2")
+            )
+        );
+    }
 }
 
 #[test]
@@ -1148,6 +1233,37 @@ fn smtputf8_is_offered_only_with_8bitmime() {
     );
 }
 
+/// RFC 3030 §3: "The BINARYMIME service extension can only be used with
+/// the "CHUNKING" service extension." A configuration that offers
+/// BINARYMIME without CHUNKING is refused, as SMTPUTF8 without 8BITMIME
+/// is, rather than advertising neither silently; with CHUNKING the EHLO
+/// reply lists both.
+#[test]
+fn binarymime_is_offered_only_with_chunking() {
+    let mut c = config();
+    c.binarymime = true;
+    c.chunking = false;
+    assert_eq!(
+        ServerSession::new(c).err(),
+        Some(smtp_proto::server::ConfigError::Extension(
+            "binarymime needs chunking"
+        ))
+    );
+    let mut c = config();
+    c.binarymime = true;
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let _ = s.handle_input(b"EHLO a.example\r\n").unwrap();
+    s.accept().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("\r\n250-CHUNKING\r\n250-BINARYMIME\r\n"),
+        "{out}"
+    );
+}
+
 #[test]
 fn an_oauth_error_challenge_must_fit_one_reply_line() {
     use base64::Engine as _;
@@ -1211,7 +1327,7 @@ fn failed_authentications_are_limited_per_connection() {
     S: 535 5.7.8 Authentication credentials invalid
     C: AUTH PLAIN AGFsaWNlAHdyb25n
     S: 535 5.7.8 Authentication credentials invalid
-    S: 421 4.7.0 Too many failed authentication attempts, closing
+    S: 421 4.7.0 mx.example.com Too many failed authentication attempts, closing
 "
         ),
     );
@@ -1278,7 +1394,10 @@ fn only_permanent_auth_refusals_count_toward_the_limit() {
     s.poll_transmit(&mut out);
     let text = String::from_utf8(out).unwrap();
     assert!(
-        text.ends_with("535 5.7.8 Authentication credentials invalid\r\n421 4.7.0 Too many failed authentication attempts, closing\r\n"),
+        text.ends_with(
+            "535 5.7.8 Authentication credentials invalid\r\n\
+             421 4.7.0 mx.example.com Too many failed authentication attempts, closing\r\n"
+        ),
         "{text}"
     );
     assert!(matches!(

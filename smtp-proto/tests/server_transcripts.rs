@@ -443,6 +443,54 @@ fn syntax_errors_and_unknown_commands() {
         .any(|e| e.contains("UnknownCommand(\"XYZZY\")")));
 }
 
+/// RFC 5321 §4.2.4: "502 SHOULD be used when the command is actually
+/// recognized by the SMTP server, but not implemented. If the command is
+/// not recognized, code 500 SHOULD be returned." TURN (RFC 821 §3.8: "To
+/// refuse to change roles the receiver sends the 502 reply"; RFC 5321
+/// Appendix F.1), SEND, SOML and SAML (RFC 821 §3.4, RFC 5321 Appendix
+/// F.6) and ATRN (RFC 2645) are commands of the SMTP specifications that
+/// the session knows and does not implement, in any case; a verb that
+/// only starts like one is still unknown. None of them is advertised.
+#[test]
+fn known_but_unimplemented_commands_get_502() {
+    let r = check(
+        &Setup::new(config()),
+        &with_ehlo(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: EHLO-REPLY
+    C: TURN
+    S: 502 5.5.1 Command not implemented
+    C: SEND FROM:<a@bar.com>
+    S: 502 5.5.1 Command not implemented
+    C: soml FROM:<a@bar.com>
+    S: 502 5.5.1 Command not implemented
+    C: Saml FROM:<a@bar.com>
+    S: 502 5.5.1 Command not implemented
+    C: ATRN example.com
+    S: 502 5.5.1 Command not implemented
+    C: TURNS
+    S: 500 5.5.1 Command unrecognized
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+",
+        ),
+    );
+    for verb in ["TURN", "SEND", "SOML", "SAML", "ATRN"] {
+        let event = format!("NotImplemented(\"{verb}\")");
+        assert!(
+            r.events.iter().any(|e| e.contains(&event)),
+            "no {event} in {:?}",
+            r.events
+        );
+    }
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.contains("UnknownCommand(\"TURNS\")")));
+}
+
 #[test]
 fn extension_parameters_need_advertising() {
     let mut c = config();
@@ -617,7 +665,7 @@ fn error_limit_closes_with_421() {
     C: BAD2
     S: 500 5.5.1 Command unrecognized
     C: BAD3
-    S: 421 4.7.0 Too many errors, closing connection
+    S: 421 4.7.0 mx.example.com Too many errors, closing connection
     C: NOOP
 ",
     );
@@ -755,7 +803,7 @@ fn refused_connection_bdat_counts_one_error() {
     S: 503 5.5.1 No SMTP service here, send QUIT
     C: BDAT 6
     C~ NOOP\\r\\n
-    S: 421 4.7.0 Too many errors, closing connection
+    S: 421 4.7.0 mx.example.com Too many errors, closing connection
     C: QUIT
 ",
     );
@@ -2212,4 +2260,148 @@ fn phase_follows_the_transaction_and_holds_until_the_message_decision() {
         2,
         "{text}"
     );
+}
+
+/// Credentials of a built-in mechanism accepted with `accept` or a `235`
+/// through `reply` authenticate the session as the identity they claim:
+/// the authorization identity when one was sent, else the user (RFC 4616
+/// §2: the server verifies the credentials and "that the authentication
+/// credentials permit the client to act as the (presented or derived)
+/// authorization identity (authzid)"). OAUTHBEARER without one has none
+/// (the token names the user); `accept_auth` gives one in any case; a
+/// refusal leaves the session without.
+#[test]
+fn accepted_builtin_credentials_give_the_auth_identity() {
+    use base64::Engine as _;
+    use smtp_proto::sasl::{oauthbearer_response, plain_response, xoauth2_response};
+    use smtp_proto::server::OwnedReply;
+    use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
+
+    #[derive(Clone, Copy)]
+    enum Answer {
+        Accept,
+        Reply235,
+        AcceptAs(&'static str),
+        Reject,
+    }
+    let b64 = |raw: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(raw);
+    let plain = |authzid, authcid| b64(plain_response(authzid, authcid, "secret").unwrap());
+    let cases = [
+        (
+            format!("AUTH PLAIN {}\r\n", plain(None, "alice")),
+            Answer::Accept,
+            Some("alice"),
+        ),
+        (
+            format!("AUTH PLAIN {}\r\n", plain(Some("bob"), "alice")),
+            Answer::Accept,
+            Some("bob"),
+        ),
+        (
+            format!("AUTH PLAIN {}\r\n", plain(None, "alice")),
+            Answer::Reply235,
+            Some("alice"),
+        ),
+        (
+            format!(
+                "AUTH LOGIN {}\r\n{}\r\n",
+                b64(b"carol".to_vec()),
+                b64(b"secret".to_vec())
+            ),
+            Answer::Accept,
+            Some("carol"),
+        ),
+        (
+            format!(
+                "AUTH XOAUTH2 {}\r\n",
+                b64(xoauth2_response("dave@example.com", "token").unwrap())
+            ),
+            Answer::Accept,
+            Some("dave@example.com"),
+        ),
+        (
+            format!(
+                "AUTH OAUTHBEARER {}\r\n",
+                b64(oauthbearer_response(Some("erin"), None, None, "token").unwrap())
+            ),
+            Answer::Reply235,
+            Some("erin"),
+        ),
+        (
+            format!(
+                "AUTH OAUTHBEARER {}\r\n",
+                b64(oauthbearer_response(None, None, None, "token").unwrap())
+            ),
+            Answer::Accept,
+            None,
+        ),
+        (
+            format!("AUTH PLAIN {}\r\n", plain(None, "alice")),
+            Answer::AcceptAs("uid=42"),
+            Some("uid=42"),
+        ),
+        (
+            format!("AUTH PLAIN {}\r\n", plain(None, "alice")),
+            Answer::Reject,
+            None,
+        ),
+    ];
+    for (input, answer, identity) in cases {
+        let mut c = config();
+        c.auth_mechanisms = vec![
+            SaslMechanism::Plain,
+            SaslMechanism::Login,
+            SaslMechanism::XOAuth2,
+            SaslMechanism::OAuthBearer,
+        ];
+        let mut s = ServerSession::new(c).unwrap();
+        s.greet().unwrap();
+        let step = s.handle_input(b"EHLO bar.com\r\n").unwrap();
+        assert!(matches!(
+            step.outcome,
+            Outcome::Event(ServerEvent::Hello { .. })
+        ));
+        s.accept().unwrap();
+        let mut rest = input.as_bytes();
+        loop {
+            let step = s.handle_input(rest).unwrap();
+            rest = &rest[step.consumed..];
+            match step.outcome {
+                Outcome::Event(ServerEvent::Auth(_)) => break,
+                Outcome::NeedInput => assert!(!rest.is_empty(), "{input:?}"),
+                other => panic!("{input:?}: {other:?}"),
+            }
+        }
+        assert_eq!(s.auth_identity(), None, "none before the decision");
+        match answer {
+            Answer::Accept => s.accept().unwrap(),
+            Answer::Reply235 => s
+                .reply(
+                    OwnedReply::with_enhanced(
+                        ReplyCode::AUTH_SUCCEEDED,
+                        EnhancedStatusCode::parse(b"2.7.0"),
+                        "Welcome",
+                    )
+                    .unwrap(),
+                )
+                .unwrap(),
+            Answer::AcceptAs(who) => s.accept_auth(who).unwrap(),
+            Answer::Reject => s
+                .reject(
+                    OwnedReply::with_enhanced(
+                        ReplyCode::AUTH_CREDENTIALS_INVALID,
+                        EnhancedStatusCode::parse(b"5.7.8"),
+                        "Authentication credentials invalid",
+                    )
+                    .unwrap(),
+                )
+                .unwrap(),
+        }
+        assert_eq!(s.auth_identity(), identity, "{input:?}");
+        assert_eq!(
+            s.is_authenticated(),
+            !matches!(answer, Answer::Reject),
+            "{input:?}"
+        );
+    }
 }

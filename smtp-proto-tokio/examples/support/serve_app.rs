@@ -137,12 +137,15 @@ pub fn enable_tls(args: &Args, config: &mut ServerConfig) {
     }
 }
 
-/// The reply to a connection beyond `--max-connections`.
-pub fn too_many_connections() -> Option<OwnedReply> {
+/// The reply to a connection beyond `--max-connections`: `421 4.3.2
+/// <hostname> Too many connections, try again later`, the host name first
+/// as in RFC 5321's "421 <domain> Service not available, closing
+/// transmission channel" (§4.2.3), like the 421s the session sends itself.
+pub fn too_many_connections(hostname: &str) -> Option<OwnedReply> {
     OwnedReply::with_enhanced(
         ReplyCode::SERVICE_NOT_AVAILABLE,
         EnhancedStatusCode::new(StatusClass::PersistentTransientFailure, 3, 2),
-        "Too many connections, try again later",
+        format!("{hostname} Too many connections, try again later"),
     )
     .ok()
 }

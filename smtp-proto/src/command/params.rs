@@ -888,28 +888,21 @@ pub(crate) fn parse_mail_parameters<'a>(
             };
             set_once!(p.auth, "AUTH", a);
         } else if key == kw::MT_PRIORITY {
-            // priority-value = [ "-" / "+" ] DIGIT, -9 to 9 (RFC 6710 §3)
-            let v = value("MT-PRIORITY", v)?;
-            let (neg, d) = match v.as_bytes() {
-                [b'-', d] => (true, *d),
-                [b'+', d] | [d] => (false, *d),
+            // priority-value = [priority-sign] NZDIGIT / "0",
+            // priority-sign = "-" / "+", NZDIGIT = %x31-39 (RFC 6710 §7;
+            // §3 item 5: "a decimal integer number from -9 to 9"): zero
+            // is "0" alone, never "-0" or "+0".
+            let n = match value("MT-PRIORITY", v)?.as_bytes() {
+                [b'0'] => 0,
+                [b'-', d @ b'1'..=b'9'] => -((d - b'0') as i8),
+                [b'+', d @ b'1'..=b'9'] | [d @ b'1'..=b'9'] => (d - b'0') as i8,
                 _ => {
                     return Err(CommandError::InvalidParameter {
                         keyword: "MT-PRIORITY",
                     })
                 }
             };
-            if !d.is_ascii_digit() {
-                return Err(CommandError::InvalidParameter {
-                    keyword: "MT-PRIORITY",
-                });
-            }
-            let n = (d - b'0') as i8;
-            set_once!(
-                p.mt_priority,
-                "MT-PRIORITY",
-                MtPriority(if neg { -n } else { n })
-            );
+            set_once!(p.mt_priority, "MT-PRIORITY", MtPriority(n));
         } else if key == kw::HOLDFOR {
             // holdfor-value = 1*9DIGIT (RFC 4865 §5.1)
             let n = digits(value("HOLDFOR", v)?, 9)

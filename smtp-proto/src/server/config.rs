@@ -74,7 +74,9 @@ pub struct ServerConfig {
     pub max_auth_rounds: usize,
     /// Advertise CHUNKING (BDAT, RFC 3030).
     pub chunking: bool,
-    /// Advertise BINARYMIME (RFC 3030 §3); needs `chunking`.
+    /// Advertise BINARYMIME (RFC 3030 §3); needs `chunking`, which RFC
+    /// 3030 §3 requires with it ([`ServerSession::new`](super::ServerSession::new)
+    /// refuses the configuration otherwise).
     pub binarymime: bool,
     /// Advertise ENHANCEDSTATUSCODES (RFC 2034) and put the codes in
     /// replies.

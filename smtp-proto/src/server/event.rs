@@ -68,9 +68,14 @@ pub enum ServerEvent<'a> {
     /// use `reply` to answer otherwise.
     Expn(Text<'a>),
     /// **Decision.** A SASL exchange finished: judge the credentials.
-    /// Accepting answers `235 2.7.0`; to refuse, `reject` with the reply to
-    /// send (usually `535 5.7.8`, authentication credentials invalid,
-    /// RFC 4954 §6).
+    /// Accepting answers `235 2.7.0`, and the session is then authenticated
+    /// as the identity they claim ([`Credentials::identity`]: accept only
+    /// when the credentials permit acting as the authorization identity, if
+    /// one was sent, RFC 4616 §2), or as the one given to
+    /// [`accept_auth`](super::ServerSession::accept_auth); see
+    /// [`auth_identity`](super::ServerSession::auth_identity). To refuse,
+    /// `reject` with the reply to send (usually `535 5.7.8`,
+    /// authentication credentials invalid, RFC 4954 §6).
     Auth(Credentials),
     /// **Decision.** A step of an exchange of a
     /// [`SaslMechanism::Custom`](crate::sasl::SaslMechanism::Custom)
@@ -159,7 +164,9 @@ pub enum Rejection {
     Sequence(SequenceError),
     /// An unknown verb (500 5.5.1), kept for logging.
     UnknownCommand(String),
-    /// A command the configuration does not offer (502 5.5.1).
+    /// A command the configuration does not offer, or one of the SMTP
+    /// specifications this crate knows but does not implement (`TURN`,
+    /// `SEND`, `SOML`, `SAML`, `ATRN`, `ETRN`; RFC 5321 §4.2.4): 502 5.5.1.
     NotImplemented(&'static str),
     /// A parameter of an extension that was not advertised (555 5.5.4).
     ParameterNotAdvertised(&'static str),

@@ -9,7 +9,9 @@
 //! The application decides what policy decides (accept or reject MAIL, each
 //! RCPT, VRFY/EXPN, AUTH credentials, the message); the machine sequences
 //! the session and answers syntax errors (500/501), unknown commands
-//! (500/502), commands out of order (503), parameters of extensions it did
+//! (500), commands it knows but does not implement (502: `TURN`, `SEND`,
+//! `SOML`, `SAML`, `ATRN`, `ETRN`, and extensions it does not offer),
+//! commands out of order (503), parameters of extensions it did
 //! not advertise (555) and UTF-8 addresses without SMTPUTF8 (553) by
 //! itself, telling the application with [`ServerEvent::Rejected`].
 //!
@@ -329,6 +331,10 @@ pub struct ServerSession {
     starttls_available: bool,
     authenticated: bool,
     identity: Option<String>,
+    /// While an AUTH decision is pending: the identity the session takes
+    /// if it is accepted (what the built-in mechanism's credentials claim,
+    /// or what was given to [`ServerSession::accept_auth`]).
+    claimed_identity: Option<String>,
     errors: usize,
     auth_failures: usize,
     txn: Transaction,
@@ -392,6 +398,11 @@ impl ServerSession {
             // support for, and announce, the 8BITMIME extension".
             return Err(ConfigError::Extension("smtputf8 needs eight_bit_mime"));
         }
+        if config.binarymime && !config.chunking {
+            // RFC 3030 §3: "The BINARYMIME service extension can only be
+            // used with the "CHUNKING" service extension."
+            return Err(ConfigError::Extension("binarymime needs chunking"));
+        }
         if config.max_message_size == Some(0) {
             // `SIZE 0` tells clients there is no fixed limit (RFC 1870 §4).
             return Err(ConfigError::Limit(
@@ -415,6 +426,7 @@ impl ServerSession {
             starttls_available: true,
             authenticated: false,
             identity: None,
+            claimed_identity: None,
             errors: 0,
             auth_failures: 0,
             txn: Transaction::default(),
@@ -545,11 +557,43 @@ impl ServerSession {
         self.authenticated
     }
 
-    /// The identity given to [`accept_auth`](Self::accept_auth), while
-    /// the session is authenticated. Accepting AUTH with
-    /// [`accept`](Self::accept) or a `235` through [`reply`](Self::reply)
-    /// authenticates the session without an identity (this is `None`):
-    /// use `accept_auth` to record one, for built-in mechanisms too.
+    /// The identity the session is authenticated as, while it is.
+    ///
+    /// With [`accept_auth`](Self::accept_auth) it is the identity given.
+    /// When the credentials of a built-in mechanism
+    /// ([`ServerEvent::Auth`]) are accepted with [`accept`](Self::accept)
+    /// or a `235` through [`reply`](Self::reply), it is the identity they
+    /// claim, [`Credentials::identity`](crate::sasl::Credentials::identity):
+    /// the authorization identity when the client sent one, else the user
+    /// name (RFC 4616 §2: the server verifies the credentials and "that the
+    /// authentication credentials permit the client to act as the
+    /// (presented or derived) authorization identity (authzid)"). OAUTHBEARER
+    /// without an authorization identity (the token names the user), and a
+    /// custom mechanism accepted with `accept` or `reply`, leave it `None`:
+    /// use `accept_auth` to record one.
+    ///
+    /// ```
+    /// use smtp_proto::sasl::SaslMechanism;
+    /// use smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+    /// use smtp_proto::session::Outcome;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = ServerConfig::new("mx.example.com");
+    /// config.auth_mechanisms = vec![SaslMechanism::Plain];
+    /// let mut server = ServerSession::new(config)?;
+    /// server.greet()?;
+    /// let step = server.handle_input(b"EHLO client.example\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Hello { .. })));
+    /// server.accept()?;
+    /// // PLAIN: no authorization identity, user "alice", password "secret".
+    /// let step = server.handle_input(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Auth(_))));
+    /// assert_eq!(server.auth_identity(), None);
+    /// server.accept()?; // the application checked the password
+    /// assert_eq!(server.auth_identity(), Some("alice"));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn auth_identity(&self) -> Option<&str> {
         self.identity.as_deref()
@@ -677,15 +721,31 @@ impl ServerSession {
     // ----- writing ---------------------------------------------------------
 
     /// The client stayed silent past [`timeout`](Self::timeout): queues
-    /// `421 4.4.2` (RFC 5321 §4.5.3.2, RFC 3463 X.4.2 "bad connection") and
-    /// closes the session. Send what `poll_transmit` gives, then close the
-    /// connection. Does nothing once the session is closed.
+    /// `421 4.4.2 <hostname> Timeout waiting for client input, closing
+    /// connection` (RFC 5321 §4.5.3.2, RFC 3463 X.4.2 "bad connection")
+    /// and closes the session. Send what `poll_transmit` gives, then close
+    /// the connection. Does nothing once the session is closed.
+    ///
+    /// ```
+    /// use smtp_proto::server::{ServerConfig, ServerSession};
+    ///
+    /// let mut s = ServerSession::new(ServerConfig::new("mx.example.org")).unwrap();
+    /// s.greet().unwrap();
+    /// s.timed_out();
+    /// let mut wire = Vec::new();
+    /// s.poll_transmit(&mut wire);
+    /// assert_eq!(
+    ///     wire,
+    ///     b"220 mx.example.org ESMTP\r\n\
+    ///       421 4.4.2 mx.example.org Timeout waiting for client input, closing connection\r\n"
+    /// );
+    /// assert!(s.is_closed());
+    /// ```
     pub fn timed_out(&mut self) {
         if matches!(self.state, State::Closed) {
             return;
         }
-        self.send(
-            ReplyCode::SERVICE_NOT_AVAILABLE,
+        self.send_closing(
             esc(4, 4, 2),
             "Timeout waiting for client input, closing connection",
         );
@@ -729,13 +789,19 @@ impl ServerSession {
             State::Decision(_) => return Err(UsageError::DecisionPending),
             _ => {}
         }
-        let text = format!(
-            "{} Service shutting down, closing connection",
-            self.config.hostname
-        );
-        self.send(ReplyCode::SERVICE_NOT_AVAILABLE, esc(4, 3, 2), &text);
+        self.send_closing(esc(4, 3, 2), "Service shutting down, closing connection");
         self.close();
         Ok(())
+    }
+
+    /// A `421` the session sends on its own before it closes: the host
+    /// name comes first in the text, as in RFC 5321's "421 <domain>
+    /// Service not available, closing transmission channel" (§4.2.2,
+    /// §4.2.3; §3.8 lists the closes it allows), so every one of them reads
+    /// `421 [enhanced] <hostname> <text>`.
+    fn send_closing(&mut self, enhanced: EnhancedStatusCode, text: &str) {
+        let text = format!("{} {text}", self.config.hostname);
+        self.send(ReplyCode::SERVICE_NOT_AVAILABLE, enhanced, &text);
     }
 
     fn send(&mut self, code: ReplyCode, enhanced: EnhancedStatusCode, text: &str) {
@@ -836,7 +902,7 @@ impl ServerSession {
         if counts {
             self.errors += 1;
             if self.errors > self.config.max_errors {
-                self.send(rc(421), esc(4, 7, 0), "Too many errors, closing connection");
+                self.send_closing(esc(4, 7, 0), "Too many errors, closing connection");
                 self.close();
                 return Err(RemoteError::TooManyErrors.into());
             }
@@ -863,8 +929,7 @@ impl ServerSession {
         }
         self.auth_failures += 1;
         if self.auth_failures >= self.config.max_auth_failures {
-            self.send(
-                rc(421),
+            self.send_closing(
                 esc(4, 7, 0),
                 "Too many failed authentication attempts, closing",
             );
@@ -1021,6 +1086,7 @@ impl ServerSession {
             Pending::Expn => self.send(rc(502), esc(5, 5, 1), "EXPN not available"),
             Pending::Auth(_) | Pending::AuthExchange { .. } => {
                 self.authenticated = true;
+                self.identity = self.claimed_identity.take();
                 self.send(rc(235), esc(2, 7, 0), "Authentication successful");
             }
             Pending::Message => {
@@ -1117,8 +1183,10 @@ impl ServerSession {
             Pending::Rcpt if positive => self.rcpt_accepted(),
             Pending::Auth(_) | Pending::AuthExchange { .. } if positive => {
                 self.authenticated = true;
+                self.identity = self.claimed_identity.take();
             }
             Pending::Auth(_) | Pending::AuthExchange { .. } => {
+                self.claimed_identity = None;
                 reply.write_to(&mut self.out);
                 self.auth_failed(code);
                 return Ok(());
@@ -1151,6 +1219,7 @@ impl ServerSession {
         if !reply.code().is_negative() {
             return Err(UsageError::NotARejection);
         }
+        self.claimed_identity = None;
         self.write_challenge(error);
         self.state = State::SaslFailing {
             framer: self.decoder.line_framer(),
@@ -1257,12 +1326,13 @@ impl ServerSession {
 
     /// Accepts a pending AUTH decision ([`ServerEvent::Auth`] or
     /// [`ServerEvent::AuthExchange`]) as `identity`: sends `235 2.7.0` and
-    /// keeps `identity` for [`auth_identity`](Self::auth_identity).
+    /// keeps `identity` for [`auth_identity`](Self::auth_identity), in place
+    /// of what built-in credentials claim.
     pub fn accept_auth(&mut self, identity: impl Into<String>) -> Result<(), UsageError> {
         let (Pending::Auth(_) | Pending::AuthExchange { .. }) = self.take_pending()? else {
             return Err(UsageError::NoAuthExchange);
         };
-        self.identity = Some(identity.into());
+        self.claimed_identity = Some(identity.into());
         self.accept()
     }
 
@@ -2105,7 +2175,10 @@ impl ServerSession {
                 self.sasl_step(pos, sasl, step)
             }
             Command::Etrn(_) => self.not_implemented(pos, "ETRN"),
-            Command::Unknown { verb, .. } => self.unknown(pos, verb.as_str()),
+            Command::Unknown { verb, .. } => match recognized_unimplemented(verb.as_str()) {
+                Some(verb) => self.not_implemented(pos, verb),
+                None => self.unknown(pos, verb.as_str()),
+            },
         }
     }
 
@@ -2330,6 +2403,7 @@ impl ServerSession {
                 Ok(Step::need_input(pos))
             }
             Ok(SaslStep::Done(creds)) => {
+                self.claimed_identity = creds.identity().map(str::to_owned);
                 self.state = State::Decision(Pending::Auth(sasl.mechanism()));
                 Ok(Step::event(pos, ServerEvent::Auth(creds)))
             }
@@ -2432,6 +2506,32 @@ impl ServerSession {
             }
         }
     }
+}
+
+/// Commands of the SMTP specifications this session knows but does not
+/// implement, so they get 502, not the 500 of a verb it does not know (RFC
+/// 5321 §4.2.4: "502 SHOULD be used when the command is actually recognized
+/// by the SMTP server, but not implemented. If the command is not
+/// recognized, code 500 SHOULD be returned"; §4.2.1: "The reply is 502
+/// when the command requests an unimplemented non-site-specific action"):
+///
+/// - `TURN` (RFC 821 §3.8: "To refuse to change roles the receiver sends
+///   the 502 reply"; deprecated by RFC 5321 Appendix F.1);
+/// - `SEND`, `SOML` and `SAML` (RFC 821 §3.4; RFC 5321 Appendix F.6:
+///   "Servers MAY implement them", and then must list them in the EHLO
+///   reply, which this session never does);
+/// - `ATRN` (RFC 2645, On-Demand Mail Relay), an extension command like
+///   `ETRN`, which gets 502 as well.
+///
+/// None of them is advertised, as RFC 5321 §4.2.4 requires of a command
+/// answered with 502.
+const RECOGNIZED_UNIMPLEMENTED: [&str; 5] = ["TURN", "SEND", "SOML", "SAML", "ATRN"];
+
+/// The name of `verb` in [`RECOGNIZED_UNIMPLEMENTED`], in any case.
+fn recognized_unimplemented(verb: &str) -> Option<&'static str> {
+    RECOGNIZED_UNIMPLEMENTED
+        .into_iter()
+        .find(|known| known.eq_ignore_ascii_case(verb))
 }
 
 /// True when `line` is a BDAT command line as far as its first five
