@@ -2292,9 +2292,16 @@ fn accepted_builtin_credentials_give_the_auth_identity() {
             Answer::Accept,
             Some("alice"),
         ),
+        // An authorization identity is only a claim: the session is the
+        // user whose password was checked, unless `accept_auth` says more.
         (
             format!("AUTH PLAIN {}\r\n", plain(Some("bob"), "alice")),
             Answer::Accept,
+            Some("alice"),
+        ),
+        (
+            format!("AUTH PLAIN {}\r\n", plain(Some("bob"), "alice")),
+            Answer::AcceptAs("bob"),
             Some("bob"),
         ),
         (
@@ -2317,7 +2324,7 @@ fn accepted_builtin_credentials_give_the_auth_identity() {
                 b64(xoauth2_response("dave@example.com", "token").unwrap())
             ),
             Answer::Accept,
-            Some("dave@example.com"),
+            None,
         ),
         (
             format!(
@@ -2325,7 +2332,7 @@ fn accepted_builtin_credentials_give_the_auth_identity() {
                 b64(oauthbearer_response(Some("erin"), None, None, "token").unwrap())
             ),
             Answer::Reply235,
-            Some("erin"),
+            None,
         ),
         (
             format!(

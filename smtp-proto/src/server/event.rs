@@ -69,10 +69,12 @@ pub enum ServerEvent<'a> {
     Expn(Text<'a>),
     /// **Decision.** A SASL exchange finished: judge the credentials.
     /// Accepting answers `235 2.7.0`, and the session is then authenticated
-    /// as the identity they claim ([`Credentials::identity`]: accept only
-    /// when the credentials permit acting as the authorization identity, if
-    /// one was sent, RFC 4616 §2), or as the one given to
-    /// [`accept_auth`](super::ServerSession::accept_auth); see
+    /// as the PLAIN or LOGIN user name whose password was checked (never a
+    /// PLAIN authorization identity, which is only a claim), or as the
+    /// identity given to
+    /// [`accept_auth`](super::ServerSession::accept_auth): use it to act
+    /// as a PLAIN `authzid` the credentials permit (RFC 4616 §2), or as the
+    /// user a token names; see
     /// [`auth_identity`](super::ServerSession::auth_identity). To refuse,
     /// `reject` with the reply to send (usually `535 5.7.8`,
     /// authentication credentials invalid, RFC 4954 §6).

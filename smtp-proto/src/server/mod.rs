@@ -148,7 +148,7 @@ use crate::command::{
 use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
 use crate::framer::{Frame, Line, LineFramer};
 use crate::reply::{AuthMechanism, Capability, EhloReplyBuilder, Limits};
-use crate::sasl::{CustomMechanism, SaslMechanism, SaslServer, SaslStep, SecretBytes};
+use crate::sasl::{Credentials, CustomMechanism, SaslMechanism, SaslServer, SaslStep, SecretBytes};
 use crate::session::{CommandKind, Outcome, Phase, SequenceError, Step};
 use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use crate::trace::WithProtocol;
@@ -560,18 +560,17 @@ impl ServerSession {
     /// The identity the session is authenticated as, while it is.
     ///
     /// With [`accept_auth`](Self::accept_auth) it is the identity given.
-    /// When the credentials of a built-in mechanism
-    /// ([`ServerEvent::Auth`]) are accepted with [`accept`](Self::accept)
-    /// or a `235` through [`reply`](Self::reply), it is the identity they
-    /// claim, [`Credentials::identity`](crate::sasl::Credentials::identity):
-    /// the authorization identity when the client sent one, else the user
-    /// name (RFC 4616 §2: the server verifies the credentials and "that the
-    /// authentication credentials permit the client to act as the
-    /// (presented or derived) authorization identity (authzid)"). OAUTHBEARER
-    /// without an authorization identity (the token names the user), and a
-    /// custom mechanism accepted with `accept` or `reply`, leave it `None`:
-    /// use `accept_auth` to record one.
-    ///
+    /// When PLAIN or LOGIN credentials ([`ServerEvent::Auth`]) are accepted
+    /// with [`accept`](Self::accept) or a `235` through
+    /// [`reply`](Self::reply), it is the user name whose password the
+    /// application checked: PLAIN's authentication identity (`authcid`),
+    /// LOGIN's user name. A PLAIN authorization identity (`authzid`) is
+    /// only a claim (RFC 4616 §2: the server must verify that the
+    /// credentials "permit the client to act as" it): to let the session
+    /// act as it, check that and pass it to `accept_auth`. A token
+    /// (XOAUTH2, OAUTHBEARER) names its user only to whoever checks it,
+    /// and a custom mechanism's outcome is the application's, so those
+    /// leave it `None` unless `accept_auth` gives one.    ///
     /// ```
     /// use smtp_proto::sasl::SaslMechanism;
     /// use smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
@@ -2403,7 +2402,7 @@ impl ServerSession {
                 Ok(Step::need_input(pos))
             }
             Ok(SaslStep::Done(creds)) => {
-                self.claimed_identity = creds.identity().map(str::to_owned);
+                self.claimed_identity = password_identity(&creds);
                 self.state = State::Decision(Pending::Auth(sasl.mechanism()));
                 Ok(Step::event(pos, ServerEvent::Auth(creds)))
             }
@@ -2575,4 +2574,16 @@ fn bdat_line_chunk_size(line: &[u8]) -> Option<u64> {
 /// replies arrived (RFC 2920 §3.1).
 fn pipelined_sequence_error(config: &ServerConfig, e: SequenceError) -> bool {
     config.pipelining && matches!(e, SequenceError::NeedMail | SequenceError::NoRecipients)
+}
+
+/// The user name a password was checked for, for [`ServerSession::auth_identity`]
+/// when built-in credentials are accepted without an identity: PLAIN's
+/// `authcid` (never its `authzid`, which is only a claim) and LOGIN's user
+/// name. Token mechanisms give none.
+fn password_identity(creds: &Credentials) -> Option<String> {
+    match creds {
+        Credentials::Plain { authcid, .. } => Some(authcid.clone()),
+        Credentials::Login { username, .. } => Some(username.clone()),
+        _ => None,
+    }
 }
