@@ -819,3 +819,59 @@ fn pair_longest_envelope_fits_the_default_line_limit() {
     assert_eq!(line(b"RCPT TO:"), 802);
     assert!(lines.iter().all(|l| l.len() < limit), "every line fits");
 }
+
+/// RFC 9422: the server advertises its LIMITS, and the client keeps to
+/// them before sending anything: an envelope over RCPTMAX is refused
+/// locally, and so is the transaction after MAILMAX, over STARTTLS.
+#[test]
+fn pair_client_keeps_to_the_servers_limits() {
+    let jobs = vec![
+        Job::new(
+            "alice@example.net",
+            &["a@example.org", "b@example.org", "c@example.org"],
+            &[b"too many recipients"],
+        ),
+        Job::new("alice@example.net", &["a@example.org"], &[b"one"]),
+        Job::new("alice@example.net", &["b@example.org"], &[b"two"]),
+        Job::new("alice@example.net", &["c@example.org"], &[b"three"]),
+    ];
+    let mut server = server_config();
+    server.starttls = true;
+    server.limits = true;
+    server.max_recipients = 2;
+    server.max_transactions = Some(2);
+    let mut pair = Pair::new(
+        client_config().with_tls(TlsPolicy::Required),
+        server,
+        Actor::new(jobs),
+    );
+    pair.drive();
+    assert!(pair.client.is_tls());
+    assert_eq!(
+        pair.client.limits(),
+        smtp_proto::reply::Limits {
+            rcpt_max: Some(2),
+            mail_max: Some(2),
+            rcpt_domain_max: None,
+        }
+    );
+    use smtp_proto::client::{ClientError, Refusal};
+    assert_eq!(
+        pair.actor.refusals,
+        [
+            ClientError::Refused(Refusal::TooManyRecipients { count: 3, limit: 2 }),
+            ClientError::Refused(Refusal::TransactionLimit { limit: 2 }),
+        ]
+    );
+    assert_eq!(
+        pair.app.messages,
+        [b"one\r\n".to_vec(), b"two\r\n".to_vec()]
+    );
+    // The server never had to refuse anything itself.
+    assert!(
+        !pair.app.events.iter().any(|e| e.starts_with("Rejected")),
+        "{:?}",
+        pair.app.events
+    );
+    assert!(pair.client.is_closed() && pair.server.is_closed());
+}

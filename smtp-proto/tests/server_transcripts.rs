@@ -2412,3 +2412,44 @@ fn accepted_builtin_credentials_give_the_auth_identity() {
         );
     }
 }
+
+/// RFC 9422 §4.1: `max_transactions` is advertised as `LIMITS MAILMAX`, and
+/// every MAIL counts, the refused one too; the MAIL after the last gets a
+/// 421 and the session closes, STARTTLS or not.
+#[test]
+fn mail_past_max_transactions_gets_421_and_closes() {
+    let mut c = config();
+    c.limits = true;
+    c.max_transactions = Some(2);
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 LIMITS RCPTMAX=100 MAILMAX=2
+    C: MAIL FROM:<a@bar.com> BODY=8BITMIME
+    S: 250 2.1.0 OK
+    C: MAIL FROM:<a@bar.com>
+    S: 503 5.5.1 nested MAIL command
+    C: RSET
+    S: 250 2.0.0 OK
+    C: MAIL FROM:<a@bar.com>
+    S: 421 4.7.0 mx.example.com Too many messages on this connection, closing
+    C: RCPT TO:<b@foo.com>
+",
+    );
+    assert!(r.closed);
+    assert_eq!(r.remote_error, None);
+}
+
+#[test]
+fn max_transactions_of_zero_is_refused() {
+    let mut c = config();
+    c.max_transactions = Some(0);
+    assert!(ServerSession::new(c).is_err());
+}

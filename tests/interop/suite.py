@@ -708,6 +708,32 @@ def t_proxy_protocol_required(binary, name):
     srv.stop()
     check("PROXY header" in tail(srv.proc.log_path, 50),
           f"the refused connection was not logged: {tail(srv.proc.log_path)}")
+def t_max_messages(binary, name):
+    """--max-messages 2: EHLO advertises LIMITS MAILMAX=2 (RFC 9422), two
+    messages go through on one connection, the third MAIL gets 421 4.7.0
+    naming the host and the server closes; both messages are stored."""
+    import smtplib
+    srv = OurServer(f"{name}-max-messages", binary, "--max-messages", "2")
+    with smtplib_session(srv.port) as smtp:
+        smtp.ehlo()
+        limits = smtp.esmtp_features.get("limits", "")
+        check("MAILMAX=2" in limits.split(), f"EHLO LIMITS is {limits!r}")
+        for i in range(2):
+            refused = smtp.sendmail(FROM, [TO], MSG)
+            check(not refused, f"message {i + 1} refused: {refused}")
+        code, text = smtp.mail(FROM)
+        check(code == 421, f"third MAIL got {code} {text!r}")
+        check(text.startswith(b"4.7.0 mx.test "), f"421 text {text!r}")
+        smtp.close()  # the server closed: no QUIT
+    check(srv.wait_count(2) == 2, f"{len(srv.new())} messages stored, want 2")
+    time.sleep(0.1)
+    msgs = srv.messages()
+    check(len(msgs) == 2, f"{len(msgs)} messages stored, want 2")
+    for _, _, got in msgs:
+        same(MSG, got)
+    srv.stop()
+
+
 def t_smtplib_auth_wrong_password(binary, name):
     c, k = cert()
     srv = OurServer(f"{name}-smtplib-badauth", binary, "--auth", f"{USER}:{PASSWORD}",
@@ -2163,6 +2189,8 @@ def register():
                 t_implicit_tls_plaintext_client)
     each_server("connection over --max-connections on implicit TLS (closed, no plaintext 421)",
                 t_implicit_tls_over_limit)
+    each_server("smtplib -> serve --max-messages 2 (LIMITS MAILMAX: third MAIL gets 421, closed)",
+                t_max_messages)
     each_server("smtplib -> serve (wrong password 535, then AUTH LOGIN)", t_smtplib_auth_wrong_password)
     each_server("smtplib -> serve (three wrong passwords: 421, closed; a new connection logs in)",
                 t_smtplib_auth_guessing)

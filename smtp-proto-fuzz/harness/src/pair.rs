@@ -100,6 +100,14 @@ pub fn exchange_report(data: &[u8]) -> Report {
     // server closes: by design, not out of step. The `server` target
     // covers sessions that require AUTH.
     scfg.auth_required = false;
+    // A server that limits the messages of a connection without
+    // advertising LIMITS answers the MAIL after the last with 421 and
+    // closes, which the client cannot foresee: by design, not out of step
+    // (the `server` target covers it). With LIMITS advertised, the client
+    // keeps to MAILMAX and the pair must stay in step.
+    if !scfg.limits {
+        scfg.max_transactions = None;
+    }
     let mut ccfg = crate::client::config(cbits);
     if scfg.implicit_tls {
         // Both ends of an implicit-TLS connection know it is encrypted.

@@ -74,6 +74,11 @@ pub struct Args {
     /// Without it the limit is 100 and not advertised.
     #[arg(long, value_name = "N")]
     pub max_recipients: Option<usize>,
+    /// Messages (MAIL commands) accepted per connection, advertised as
+    /// `LIMITS MAILMAX=N` (RFC 9422); the MAIL after the last gets 421
+    /// 4.7.0 and the connection closes. Without it there is no limit.
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<usize>,
 }
 
 /// The default of `--session-timeout`, in seconds: half an hour, ample
@@ -113,6 +118,10 @@ pub fn server_config(args: &Args) -> Result<(ServerConfig, Login), Box<dyn std::
     config.dsn = true;
     if let Some(n) = args.max_recipients {
         config.max_recipients = n;
+        config.limits = true;
+    }
+    if let Some(n) = args.max_messages {
+        config.max_transactions = Some(n);
         config.limits = true;
     }
     let login = match &args.auth {

@@ -85,11 +85,18 @@ pub struct ServerConfig {
     pub dsn: bool,
     /// Advertise REQUIRETLS (RFC 8689) once TLS is up.
     pub requiretls: bool,
-    /// Advertise `LIMITS RCPTMAX=n` (RFC 9422) from `max_recipients`.
+    /// Advertise `LIMITS` (RFC 9422): `RCPTMAX=n` from `max_recipients`,
+    /// and `MAILMAX=n` from `max_transactions` when it is set.
     pub limits: bool,
     /// Recipients accepted per message; more get 452 4.5.3 (RFC 5321
     /// §4.5.3.1.8 requires at least 100; §4.5.3.1.10 gives the 452).
     pub max_recipients: usize,
+    /// MAIL commands accepted per connection, every one counted whatever
+    /// its outcome (RFC 9422 §4.1), STARTTLS or not. The one after the
+    /// last gets `421 4.7.0 <hostname> Too many messages on this
+    /// connection, closing` and the session closes, so the client goes on
+    /// over a new connection. `None` (the default): no limit. At least 1.
+    pub max_transactions: Option<usize>,
     /// Errors answered by the machine before it replies 421 and closes.
     pub max_errors: usize,
     /// Failed authentications per connection (AUTH exchanges the
@@ -144,6 +151,7 @@ impl ServerConfig {
             requiretls: false,
             limits: false,
             max_recipients: 100,
+            max_transactions: None,
             max_errors: 10,
             max_auth_failures: 3,
             max_line_length: 1024,

@@ -176,6 +176,10 @@ pub enum Rejection {
     Utf8AddressWithoutSmtputf8,
     /// Over the recipient limit (452 4.5.3).
     TooManyRecipients,
+    /// A MAIL past
+    /// [`ServerConfig::max_transactions`](super::ServerConfig::max_transactions)
+    /// on this connection (421 4.7.0; the session is closed).
+    TooManyTransactions,
     /// MAIL declared a SIZE over the limit, or BDAT chunks went over it
     /// (552 5.3.4).
     MessageTooLarge,

@@ -337,6 +337,8 @@ pub struct ServerSession {
     claimed_identity: Option<String>,
     errors: usize,
     auth_failures: usize,
+    /// MAIL commands on this connection, for `max_transactions`.
+    transactions: usize,
     txn: Transaction,
     /// The last refused BDAT chunk ended a transaction with an accepted
     /// recipient, and the client has not started over since (MAIL, RSET,
@@ -387,6 +389,9 @@ impl ServerSession {
         if config.max_auth_failures == 0 {
             return Err(ConfigError::Limit("max_auth_failures is 0"));
         }
+        if config.max_transactions == Some(0) {
+            return Err(ConfigError::Limit("max_transactions is 0"));
+        }
         if config.auth_required && config.auth_mechanisms.is_empty() {
             // No client could ever send mail.
             return Err(ConfigError::Extension(
@@ -429,6 +434,7 @@ impl ServerSession {
             claimed_identity: None,
             errors: 0,
             auth_failures: 0,
+            transactions: 0,
             txn: Transaction::default(),
             declined_with_recipients: false,
         })
@@ -857,6 +863,7 @@ impl ServerSession {
         if c.limits {
             after_auth.push(Capability::Limits(Limits {
                 rcpt_max: u32::try_from(c.max_recipients).ok(),
+                mail_max: c.max_transactions.and_then(|n| u32::try_from(n).ok()),
                 ..Limits::default()
             }));
         }
@@ -1914,6 +1921,26 @@ impl ServerSession {
                 // The client starts a new transaction: what a refused chunk
                 // ended is no longer counted (see `bdat_last_replies`).
                 self.declined_with_recipients = false;
+                // RFC 9422 §4.1: every MAIL counts, whatever comes of it.
+                self.transactions = self.transactions.saturating_add(1);
+                if self
+                    .config
+                    .max_transactions
+                    .is_some_and(|max| self.transactions > max)
+                {
+                    self.send_closing(
+                        esc(4, 7, 0),
+                        "Too many messages on this connection, closing",
+                    );
+                    self.close();
+                    return Ok(Step::event(
+                        pos,
+                        ServerEvent::Rejected {
+                            code: rc(421),
+                            reason: Rejection::TooManyTransactions,
+                        },
+                    ));
+                }
                 if let Err(e) = self.phase.check(CommandKind::Mail) {
                     return self.sequence(pos, e);
                 }
