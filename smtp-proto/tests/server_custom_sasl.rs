@@ -11,7 +11,7 @@ use smtp_proto::server::{
     Challenge, Decision, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::Outcome;
-use support::{check, config, default_policy, reply, Action, AppState, Setup};
+use support::{after_ehlo, check, config, default_policy, reply, Action, AppState, Setup};
 
 /// RFC 2195 §2 example: the server's challenge and the client's answer
 /// (user `tim`, keyed MD5 digest with the secret `tanstaaftanstaaf`).
@@ -377,14 +377,7 @@ fn custom_exchange_too_many_round_trips() {
 
 /// Drives a session to its first `AuthExchange` for `AUTH X-LOOP`.
 fn at_first_step(c: ServerConfig) -> ServerSession {
-    let mut s = ServerSession::new(c).unwrap();
-    s.greet().unwrap();
-    let step = s.handle_input(b"EHLO bar.com\r\n").unwrap();
-    assert!(matches!(
-        step.outcome,
-        Outcome::Event(ServerEvent::Hello { .. })
-    ));
-    s.accept().unwrap();
+    let mut s = after_ehlo(c);
     let step = s.handle_input(b"AUTH X-LOOP\r\n").unwrap();
     assert!(matches!(
         step.outcome,
@@ -445,10 +438,7 @@ fn custom_exchange_usage_errors() {
 
     // A built-in mechanism's decision takes no challenge, but may be
     // accepted with an identity.
-    let mut s = ServerSession::new(custom_config(&["X-LOOP"])).unwrap();
-    s.greet().unwrap();
-    let _ = s.handle_input(b"EHLO bar.com\r\n").unwrap();
-    s.accept().unwrap();
+    let mut s = after_ehlo(custom_config(&["X-LOOP"]));
     let step = s
         .handle_input(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n")
         .unwrap();
@@ -592,10 +582,7 @@ fn custom_challenge_past_the_round_limit_says_so() {
 /// password, a digest or a token), as for the built-in mechanisms.
 #[test]
 fn custom_exchange_event_debug_hides_the_response() {
-    let mut s = ServerSession::new(custom_config(&["X-TOKEN"])).unwrap();
-    s.greet().unwrap();
-    let _ = s.handle_input(b"EHLO bar.com\r\n").unwrap();
-    s.accept().unwrap();
+    let mut s = after_ehlo(custom_config(&["X-TOKEN"]));
     // base64 of `s3cr3t-token`
     let step = s
         .handle_input(b"AUTH X-TOKEN czNjcjN0LXRva2Vu\r\n")

@@ -1220,13 +1220,7 @@ fn smtputf8_is_offered_only_with_8bitmime() {
     ));
     let mut c = config();
     c.smtputf8 = true;
-    let mut s = ServerSession::new(c).unwrap();
-    s.greet().unwrap();
-    let _ = s.handle_input(b"EHLO a.example\r\n").unwrap();
-    s.accept().unwrap();
-    let mut out = Vec::new();
-    s.poll_transmit(&mut out);
-    let out = String::from_utf8(out).unwrap();
+    let out = ehlo_reply(c);
     assert!(
         out.contains("\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"),
         "{out}"
@@ -1251,13 +1245,7 @@ fn binarymime_is_offered_only_with_chunking() {
     );
     let mut c = config();
     c.binarymime = true;
-    let mut s = ServerSession::new(c).unwrap();
-    s.greet().unwrap();
-    let _ = s.handle_input(b"EHLO a.example\r\n").unwrap();
-    s.accept().unwrap();
-    let mut out = Vec::new();
-    s.poll_transmit(&mut out);
-    let out = String::from_utf8(out).unwrap();
+    let out = ehlo_reply(c);
     assert!(
         out.contains("\r\n250-CHUNKING\r\n250-BINARYMIME\r\n"),
         "{out}"
@@ -1408,4 +1396,15 @@ fn only_permanent_auth_refusals_count_toward_the_limit() {
 
     c.max_auth_failures = 0;
     assert!(ServerSession::new(c).is_err());
+}
+
+/// What a session with `c` writes up to its EHLO reply.
+fn ehlo_reply(c: smtp_proto::server::ServerConfig) -> String {
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let _ = s.handle_input(b"EHLO a.example\r\n").unwrap();
+    s.accept().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    String::from_utf8(out).unwrap()
 }

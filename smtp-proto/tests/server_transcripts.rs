@@ -2361,14 +2361,7 @@ fn accepted_builtin_credentials_give_the_auth_identity() {
             SaslMechanism::XOAuth2,
             SaslMechanism::OAuthBearer,
         ];
-        let mut s = ServerSession::new(c).unwrap();
-        s.greet().unwrap();
-        let step = s.handle_input(b"EHLO bar.com\r\n").unwrap();
-        assert!(matches!(
-            step.outcome,
-            Outcome::Event(ServerEvent::Hello { .. })
-        ));
-        s.accept().unwrap();
+        let mut s = support::after_ehlo(c);
         let mut rest = input.as_bytes();
         loop {
             let step = s.handle_input(rest).unwrap();
@@ -2414,11 +2407,12 @@ fn accepted_builtin_credentials_give_the_auth_identity() {
 }
 
 /// RFC 9422 §4.1: `max_transactions` is advertised as `LIMITS MAILMAX`, and
-/// every MAIL counts, the refused one too; the MAIL after the last gets a
-/// 421 and the session closes, STARTTLS or not.
+/// every MAIL of the connection counts, a refused one too, and across
+/// STARTTLS; the MAIL after the last gets a 421 and the session closes.
 #[test]
 fn mail_past_max_transactions_gets_421_and_closes() {
     let mut c = config();
+    c.starttls = true;
     c.limits = true;
     c.max_transactions = Some(2);
     let r = check(
@@ -2429,6 +2423,7 @@ fn mail_past_max_transactions_gets_421_and_closes() {
     S: 250-mx.example.com
     S: 250-PIPELINING
     S: 250-8BITMIME
+    S: 250-STARTTLS
     S: 250-CHUNKING
     S: 250-ENHANCEDSTATUSCODES
     S: 250 LIMITS RCPTMAX=100 MAILMAX=2
@@ -2438,6 +2433,16 @@ fn mail_past_max_transactions_gets_421_and_closes() {
     S: 503 5.5.1 nested MAIL command
     C: RSET
     S: 250 2.0.0 OK
+    C: STARTTLS
+    S: 220 2.0.0 Ready to start TLS
+    -- TLS --
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 LIMITS RCPTMAX=100 MAILMAX=2
     C: MAIL FROM:<a@bar.com>
     S: 421 4.7.0 mx.example.com Too many messages on this connection, closing
     C: RCPT TO:<b@foo.com>
@@ -2445,6 +2450,10 @@ fn mail_past_max_transactions_gets_421_and_closes() {
     );
     assert!(r.closed);
     assert_eq!(r.remote_error, None);
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.contains("reason: TooManyTransactions")));
 }
 
 #[test]

@@ -406,6 +406,20 @@ pub fn config() -> ServerConfig {
     ServerConfig::new("mx.example.com")
 }
 
+/// A session of `c`, greeted, its `EHLO bar.com` accepted; what it wrote
+/// is still to be taken with `poll_transmit`.
+pub fn after_ehlo(c: ServerConfig) -> ServerSession {
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let step = s.handle_input(b"EHLO bar.com\r\n").unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ServerEvent::Hello { .. })
+    ));
+    s.accept().unwrap();
+    s
+}
+
 /// The greeting and the EHLO exchange (client `bar.com`) of [`config`]
 /// with `auth_mechanisms` set to PLAIN alone.
 pub const EHLO_AUTH_PLAIN: &str = "
