@@ -1963,6 +1963,38 @@ def t_send_rcptmax(client, server):
     return t
 
 
+def t_send_mailmax(client, server):
+    """Our server advertises LIMITS RCPTMAX=1 MAILMAX=1 (RFC 9422): of two
+    recipients our client sends the first in the one transaction the
+    connection allows, prints the second as NOT SENT, quits rather than
+    let the server answer a second MAIL with 421, and exits 1."""
+    def t():
+        need(client)
+        need(server)
+        srv = OurServer(f"{os.path.basename(client)}-mailmax-{os.path.basename(server)}", server,
+                        "--max-recipients", "1", "--max-messages", "1")
+        rcpts = ["rcpt0@server.test", "rcpt1@server.test"]
+        r = our_send(client, srv.port, rcpts, MSG, "--starttls", "off")
+        out = send_out(r)
+        check(r.returncode == 1, f"send exit {r.returncode}: {short(out)}")
+        check_rcpt_reported(r, rcpts[0], accepted=True)
+        check_message_reported(r, accepted=True)
+        m = re.findall(rf"^recipient <{re.escape(rcpts[1])}>: NOT SENT \(the server allows 1 transactions"
+                       r" per connection\)$", out, re.M)
+        check(len(m) == 1, f"<{rcpts[1]}> not reported as NOT SENT: {short(out)}")
+        check(not re.search(r"^session: CLOSING|warning", out, re.M),
+              f"the server closed the session, or the run ended with an error: {short(out)}")
+        n = srv.wait_count(1)
+        check(n == 1, f"{n} messages stored, want 1")
+        time.sleep(0.1)
+        msgs = srv.messages()
+        check(len(msgs) == 1, f"{len(msgs)} messages stored, want 1")
+        for _, _, got in msgs:
+            same(MSG, got)
+        srv.stop()
+    return t
+
+
 # ------------------------------------------------ our client -> scripted servers
 
 class FakeServer:
@@ -2269,6 +2301,8 @@ def register():
                 case(f"{cname} --lmtp -> {sname} --lmtp (a reply per recipient)")(t_send_lmtp(cbin, sbin))
                 case(f"{cname} -> {sname} --max-recipients 2 (LIMITS RCPTMAX: 5 recipients in 3 transactions)")(
                     t_send_rcptmax(cbin, sbin))
+                case(f"{cname} -> {sname} --max-messages 1 (LIMITS MAILMAX: the rest NOT SENT, QUIT, exit 1)")(
+                    t_send_mailmax(cbin, sbin))
     for cname, cbin in CLIENTS:
         for sname, sbin in SERVERS:
             if (cname, sname) == ("send", "serve") or (os.access(cbin, os.X_OK) and os.access(sbin, os.X_OK)):

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use smtp_proto::client::{
-    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientEvent, Envelope, Protocol,
-    TlsPolicy, TransactionSummary,
+    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Envelope,
+    Protocol, Refusal, TlsPolicy, TransactionSummary,
 };
 use smtp_proto::command::{BodyType, Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::reply::Reply;
@@ -71,7 +71,9 @@ pub struct Args {
 /// The application: one message to its recipients, printing each result.
 ///
 /// The recipients go in one transaction, or in as many as the server's
-/// `LIMITS RCPTMAX` (RFC 9422) asks for, each with the whole message.
+/// `LIMITS RCPTMAX` and `RCPTDOMAINMAX` (RFC 9422) ask for, each with the
+/// whole message. Recipients the session ends before (the server's
+/// `MAILMAX` reached, or a 421) are printed as `NOT SENT`.
 pub struct Sender {
     from: String,
     pub to: Vec<String>,
@@ -88,7 +90,8 @@ pub struct Sender {
     /// Once a transaction ended (the server gave its verdict on the
     /// message, or refused every recipient): whether every recipient so
     /// far was accepted and the message delivered to each, and none is
-    /// left to send to. `None` while no transaction ended.
+    /// left to send to. `None` while no transaction ended and no
+    /// recipient was printed as `NOT SENT`.
     pub delivered: Option<bool>,
 }
 
@@ -128,20 +131,61 @@ impl Sender {
         if self.eight_bit {
             envelope = envelope.with_body(BodyType::EightBitMime);
         }
-        // As many recipients as the server takes in one transaction.
+        // As many recipients as the server takes in one transaction: at
+        // most RCPTMAX of them, in at most RCPTDOMAINMAX domains (compared
+        // as `Envelope::recipient_domains` does), in the order given.
+        let limits = client.limits();
+        let most = |limit: Option<u32>| {
+            limit.map_or(usize::MAX, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX).max(1)
+            })
+        };
+        let (max_rcpts, max_domains) = (most(limits.rcpt_max), most(limits.rcpt_domain_max));
         let start = self.batch.end;
-        let left = self.to.len() - start;
-        let per_transaction = client
-            .limits()
-            .rcpt_max
-            .map_or(left, |n| usize::try_from(n).unwrap_or(usize::MAX).max(1));
-        self.batch = start..start + left.min(per_transaction);
-        for to in &self.to[self.batch.clone()] {
-            envelope = envelope.recipient(ForwardPath::Mailbox(mailbox(to)?));
+        let mut end = start;
+        let mut domains: Vec<String> = Vec::new();
+        while end < self.to.len() && end - start < max_rcpts {
+            let to = mailbox(&self.to[end])?;
+            let domain = to.domain().as_str().to_ascii_lowercase();
+            if !domains.contains(&domain) {
+                if domains.len() == max_domains {
+                    break;
+                }
+                domains.push(domain);
+            }
+            envelope = envelope.recipient(ForwardPath::Mailbox(to));
+            end += 1;
         }
+        self.batch = start..end;
         self.sent = 0;
         self.done = self.batch.end == self.to.len();
-        client.send_mail(&envelope).map_err(std::io::Error::other)
+        match client.send_mail(&envelope) {
+            // The server's MAILMAX is reached: the rest cannot go on this
+            // connection. Say so for each of them and end the session
+            // properly; the run then exits 1, not every recipient having
+            // the message.
+            Err(ClientError::Refused(e @ Refusal::TransactionLimit { .. })) => {
+                self.batch = start..start;
+                self.not_sent(&e.to_string());
+                client.quit().map_err(std::io::Error::other)
+            }
+            other => other.map_err(std::io::Error::other),
+        }
+    }
+
+    /// Prints the recipients after `batch`, for which no transaction will
+    /// be started, as `NOT SENT`, and counts the run as not delivered to
+    /// every recipient.
+    fn not_sent(&mut self, why: &str) {
+        if self.batch.end == self.to.len() {
+            return;
+        }
+        for to in &self.to[self.batch.end..] {
+            println!("recipient <{to}>: NOT SENT ({why})");
+        }
+        self.all_so_far = false;
+        self.delivered = Some(false);
+        self.done = true;
     }
 
     /// The recipient at `index` in the transaction under way.
@@ -209,6 +253,11 @@ impl Sender {
                 // recipient already had it (LMTP).
                 if let Some(summary) = transaction {
                     self.record(&summary);
+                }
+                // Recipients left for later transactions, once the first
+                // one started (before it, the line above says it all).
+                if self.batch.end > 0 {
+                    self.not_sent("the server closed the session");
                 }
             }
             _ => {}
@@ -315,7 +364,8 @@ pub fn configure(
 pub struct Exit {
     /// 0 when every recipient got the message; 1 when the server refused
     /// it (the message or a recipient, or before the transaction: the
-    /// session, the authentication, a required STARTTLS); 2 when the run
+    /// session, the authentication, a required STARTTLS), or its `MAILMAX`
+    /// or a 421 left recipients without a transaction; 2 when the run
     /// failed before the server's verdict on the message.
     pub status: u8,
     /// The error the run ended with (a warning after the verdict).

@@ -1,0 +1,182 @@
+//! The `send` examples against a server's `LIMITS` (RFC 9422): the
+//! recipients split into transactions by `RCPTMAX` and `RCPTDOMAINMAX`,
+//! and a `MAILMAX` reached before the last of them.
+
+// The examples use the rest of it.
+#[allow(dead_code)]
+#[path = "../examples/support/send_app.rs"]
+mod send_app;
+#[path = "../examples/support/send_tokio.rs"]
+mod send_tokio;
+
+mod support;
+
+use support::{join, pair, BOUND};
+
+use clap::Parser;
+use send_app::{exit, Args, Exit};
+use smtp_proto_tokio::client::{run, RunError, RunOptions};
+use smtp_proto_tokio::smtp_proto::client::Client;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Reads one command line (bounded), without its CRLF; `None` once the
+/// client closed the connection.
+async fn line(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&buf[..i]).into_owned();
+                buf.drain(..i + 2);
+                return Some(line);
+            }
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
+    .expect("bounded")
+}
+
+/// A server without PIPELINING that advertises `limits`, accepts every
+/// command and message, answers QUIT, and returns the command lines it
+/// read (the message lines left out) once the client is gone.
+async fn accepting_server(mut s: TcpStream, limits: &'static str) -> Vec<String> {
+    let mut buf = Vec::new();
+    let mut seen = Vec::new();
+    s.write_all(b"220 mx.example.net ESMTP\r\n")
+        .await
+        .expect("greeting");
+    while let Some(cmd) = line(&mut s, &mut buf).await {
+        seen.push(cmd.clone());
+        let verb = cmd
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let reply = match verb.as_str() {
+            "EHLO" => format!("250-mx.example.net\r\n250 {limits}\r\n"),
+            "DATA" => {
+                s.write_all(b"354 Go ahead\r\n").await.expect("354");
+                loop {
+                    match line(&mut s, &mut buf).await {
+                        Some(l) if l == "." => break,
+                        Some(_) => {}
+                        None => return seen,
+                    }
+                }
+                "250 2.0.0 queued\r\n".to_owned()
+            }
+            "QUIT" => "221 2.0.0 bye\r\n".to_owned(),
+            _ => "250 2.0.0 Ok\r\n".to_owned(),
+        };
+        if s.write_all(reply.as_bytes()).await.is_err() || verb == "QUIT" {
+            break;
+        }
+    }
+    seen
+}
+
+async fn send_with(limits: &'static str, to: &[&str]) -> (Vec<String>, Option<bool>, Exit) {
+    let (c, s) = pair().await;
+    let server = tokio::spawn(accepting_server(s, limits));
+    let mut argv = vec![
+        "send",
+        "--server",
+        "127.0.0.1:25",
+        "--from",
+        "alice@example.com",
+        "--starttls",
+        "off",
+        "--chunking",
+        "off",
+    ];
+    for rcpt in to {
+        argv.extend(["--to", rcpt]);
+    }
+    let args = Args::try_parse_from(argv).expect("arguments");
+    let (config, mut sender) =
+        send_app::configure(&args, b"Subject: limits\r\n\r\nhello\r\n").expect("configure");
+    let mut client = Client::new(config);
+    let end: Result<(), RunError> = tokio::time::timeout(
+        BOUND,
+        run(c, &mut client, &mut sender, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    let seen = join(server).await;
+    (seen, sender.delivered, exit(sender.delivered, end))
+}
+
+/// `MAILMAX=1` with recipients for two transactions (`RCPTMAX=1`): the
+/// first is delivered, the second cannot go on this connection. The
+/// session ends with QUIT (not a dropped connection), the run with no
+/// error, and the exit status is 1: not every recipient got the message.
+#[tokio::test]
+async fn mailmax_reached_before_the_last_batch_quits_and_exits_1() {
+    let (seen, delivered, exit) = send_with(
+        "LIMITS RCPTMAX=1 MAILMAX=1",
+        &["bob@example.org", "carol@example.org"],
+    )
+    .await;
+    assert_eq!(
+        seen,
+        [
+            "EHLO localhost",
+            "MAIL FROM:<alice@example.com>",
+            "RCPT TO:<bob@example.org>",
+            "DATA",
+            "QUIT",
+        ],
+        "{seen:?}"
+    );
+    assert_eq!(delivered, Some(false));
+    assert_eq!(
+        exit,
+        Exit {
+            status: 1,
+            message: None
+        }
+    );
+}
+
+/// `RCPTDOMAINMAX=1`: recipients in two domains go in two transactions,
+/// each with the message, rather than an envelope the client refuses.
+#[tokio::test]
+async fn recipients_are_split_by_rcptdomainmax() {
+    let (seen, delivered, exit) = send_with(
+        "LIMITS RCPTMAX=10 RCPTDOMAINMAX=1",
+        &["bob@example.org", "carol@EXAMPLE.org", "dave@example.net"],
+    )
+    .await;
+    let rcpts: Vec<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.starts_with("MAIL ") || l.starts_with("RCPT ") || *l == "DATA")
+        .collect();
+    assert_eq!(
+        rcpts,
+        [
+            "MAIL FROM:<alice@example.com>",
+            "RCPT TO:<bob@example.org>",
+            "RCPT TO:<carol@EXAMPLE.org>",
+            "DATA",
+            "MAIL FROM:<alice@example.com>",
+            "RCPT TO:<dave@example.net>",
+            "DATA",
+        ],
+        "{seen:?}"
+    );
+    assert_eq!(seen.last().map(String::as_str), Some("QUIT"));
+    assert_eq!(delivered, Some(true));
+    assert_eq!(
+        exit,
+        Exit {
+            status: 0,
+            message: None
+        }
+    );
+}
