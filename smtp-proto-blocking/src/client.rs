@@ -38,9 +38,9 @@ use crate::StartTlsError;
 /// The application's side of a client connection.
 pub trait ClientHandler {
     /// Handles one event; the event borrows the connection's read buffer.
-    /// After [`ClientEvent::Ready`] and [`ClientEvent::TransactionEnd`] it
-    /// calls `client.send_mail(..)` or `client.quit()` (or
-    /// `client.authenticate(..)`).
+    /// After [`ClientEvent::Ready`], [`ClientEvent::TransactionEnd`] and
+    /// [`ClientEvent::Noop`] it calls `client.send_mail(..)`,
+    /// `client.noop()` or `client.quit()` (or `client.authenticate(..)`).
     fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()>;
 
     /// After [`ClientEvent::SendBody`]: puts the next piece of the message

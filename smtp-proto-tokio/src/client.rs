@@ -37,9 +37,9 @@ use crate::tls::{connect_starttls, handshake_within, StartTlsError};
 /// The application's side of a client connection.
 pub trait ClientHandler: Send {
     /// Handles one event; the event borrows the connection's read buffer.
-    /// After [`ClientEvent::Ready`] and [`ClientEvent::TransactionEnd`] it
-    /// calls `client.send_mail(..)` or `client.quit()` (or
-    /// `client.authenticate(..)`).
+    /// After [`ClientEvent::Ready`], [`ClientEvent::TransactionEnd`] and
+    /// [`ClientEvent::Noop`] it calls `client.send_mail(..)`,
+    /// `client.noop()` or `client.quit()` (or `client.authenticate(..)`).
     fn on_event(
         &mut self,
         client: &mut Client,

@@ -901,6 +901,34 @@ fn limits_are_read_from_ehlo_and_forgotten_with_it() {
     }
     assert!(client.is_idle());
     assert_eq!(client.limits(), Limits::default());
+
+    // STARTTLS forgets them with the other capabilities (RFC 3207 §4.2),
+    // and the EHLO after it gives the limits from then on.
+    let mut client = Client::new(config());
+    let input = script(&[GREET, &ehlo(&["STARTTLS", "LIMITS RCPTMAX=5 MAILMAX=3"])]);
+    let mut buf = &input[..];
+    loop {
+        let step = client.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        if step.outcome == Outcome::NeedInput {
+            break;
+        }
+    }
+    assert_eq!(client.limits().mail_max, Some(3));
+    let step = client.handle_input(b"220 go ahead\r\n").unwrap();
+    assert_eq!(step.outcome, Outcome::Event(ClientEvent::StartTls));
+    client.tls_established().unwrap();
+    assert_eq!(client.limits(), Limits::default());
+    let after = ehlo(&["LIMITS RCPTMAX=7"]);
+    let mut buf = after.as_bytes();
+    until_idle(&mut client, &mut buf);
+    assert_eq!(
+        client.limits(),
+        Limits {
+            rcpt_max: Some(7),
+            ..Limits::default()
+        }
+    );
 }
 
 #[test]

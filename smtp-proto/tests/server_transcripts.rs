@@ -2262,14 +2262,15 @@ fn phase_follows_the_transaction_and_holds_until_the_message_decision() {
     );
 }
 
-/// Credentials of a built-in mechanism accepted with `accept` or a `235`
-/// through `reply` authenticate the session as the identity they claim:
-/// the authorization identity when one was sent, else the user (RFC 4616
-/// §2: the server verifies the credentials and "that the authentication
-/// credentials permit the client to act as the (presented or derived)
-/// authorization identity (authzid)"). OAUTHBEARER without one has none
-/// (the token names the user); `accept_auth` gives one in any case; a
-/// refusal leaves the session without.
+/// Credentials of a built-in password mechanism accepted with `accept` or
+/// a `235` through `reply` authenticate the session as the user whose
+/// password was checked: PLAIN's authcid, LOGIN's user name. A PLAIN
+/// authorization identity is never taken on its own (RFC 4616 §2: the
+/// server must also verify "that the authentication credentials permit
+/// the client to act as the (presented or derived) authorization identity
+/// (authzid)"), only through `accept_auth`. The token mechanisms (XOAUTH2,
+/// OAUTHBEARER) give none, whatever user they name; `accept_auth` gives
+/// one in any case; a refusal leaves the session without.
 #[test]
 fn accepted_builtin_credentials_give_the_auth_identity() {
     use base64::Engine as _;

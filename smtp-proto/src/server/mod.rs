@@ -576,7 +576,8 @@ impl ServerSession {
     /// act as it, check that and pass it to `accept_auth`. A token
     /// (XOAUTH2, OAUTHBEARER) names its user only to whoever checks it,
     /// and a custom mechanism's outcome is the application's, so those
-    /// leave it `None` unless `accept_auth` gives one.    ///
+    /// leave it `None` unless `accept_auth` gives one.
+    ///
     /// ```
     /// use smtp_proto::sasl::SaslMechanism;
     /// use smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
