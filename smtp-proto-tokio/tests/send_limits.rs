@@ -41,10 +41,15 @@ async fn line(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
     .expect("bounded")
 }
 
-/// A server without PIPELINING that advertises `limits`, accepts every
-/// command and message, answers QUIT, and returns the command lines it
-/// read (the message lines left out) once the client is gone.
-async fn accepting_server(mut s: TcpStream, limits: &'static str) -> Vec<String> {
+/// A server without PIPELINING that advertises `limits`, answers MAIL
+/// with `mail`, accepts every other command and message, answers QUIT,
+/// and returns the command lines it read (the message lines left out)
+/// once the client is gone.
+async fn scripted_server(
+    mut s: TcpStream,
+    limits: &'static str,
+    mail: &'static str,
+) -> Vec<String> {
     let mut buf = Vec::new();
     let mut seen = Vec::new();
     s.write_all(b"220 mx.example.net ESMTP\r\n")
@@ -70,6 +75,7 @@ async fn accepting_server(mut s: TcpStream, limits: &'static str) -> Vec<String>
                 }
                 "250 2.0.0 queued\r\n".to_owned()
             }
+            "MAIL" => mail.to_owned(),
             "QUIT" => "221 2.0.0 bye\r\n".to_owned(),
             _ => "250 2.0.0 Ok\r\n".to_owned(),
         };
@@ -80,9 +86,15 @@ async fn accepting_server(mut s: TcpStream, limits: &'static str) -> Vec<String>
     seen
 }
 
-async fn send_with(limits: &'static str, to: &[&str]) -> (Vec<String>, Option<bool>, Exit) {
+const OK: &str = "250 2.0.0 Ok\r\n";
+
+async fn send_with(
+    limits: &'static str,
+    mail: &'static str,
+    to: &[&str],
+) -> (Vec<String>, Option<bool>, Exit) {
     let (c, s) = pair().await;
-    let server = tokio::spawn(accepting_server(s, limits));
+    let server = tokio::spawn(scripted_server(s, limits, mail));
     let mut argv = vec![
         "send",
         "--server",
@@ -119,6 +131,7 @@ async fn send_with(limits: &'static str, to: &[&str]) -> (Vec<String>, Option<bo
 async fn mailmax_reached_before_the_last_batch_quits_and_exits_1() {
     let (seen, delivered, exit) = send_with(
         "LIMITS RCPTMAX=1 MAILMAX=1",
+        OK,
         &["bob@example.org", "carol@example.org"],
     )
     .await;
@@ -149,6 +162,7 @@ async fn mailmax_reached_before_the_last_batch_quits_and_exits_1() {
 async fn recipients_are_split_by_rcptdomainmax() {
     let (seen, delivered, exit) = send_with(
         "LIMITS RCPTMAX=10 RCPTDOMAINMAX=1",
+        OK,
         &["bob@example.org", "carol@EXAMPLE.org", "dave@example.net"],
     )
     .await;
@@ -179,4 +193,54 @@ async fn recipients_are_split_by_rcptdomainmax() {
             message: None
         }
     );
+}
+
+/// A sender refused with 5yz: RFC 5321 §4.2.1, the client "SHOULD NOT
+/// repeat the exact request", so the batches after the first are not
+/// tried (the same MAIL again); the session ends with QUIT, exit 1.
+#[tokio::test]
+async fn a_sender_refused_for_good_is_not_sent_again_for_the_next_batch() {
+    let (seen, delivered, exit) = send_with(
+        "LIMITS RCPTMAX=1",
+        "550 5.7.1 sender refused\r\n",
+        &["bob@example.org", "carol@example.org", "dave@example.org"],
+    )
+    .await;
+    assert_eq!(
+        seen,
+        ["EHLO localhost", "MAIL FROM:<alice@example.com>", "QUIT"],
+        "{seen:?}"
+    );
+    assert_eq!(delivered, Some(false));
+    assert_eq!(
+        exit,
+        Exit {
+            status: 1,
+            message: None
+        }
+    );
+}
+
+/// A sender refused for now (4yz) may be accepted for the next batch: it
+/// is tried again, once per batch.
+#[tokio::test]
+async fn a_sender_refused_for_now_is_tried_for_the_next_batch() {
+    let (seen, delivered, exit) = send_with(
+        "LIMITS RCPTMAX=1",
+        "451 4.3.0 try later\r\n",
+        &["bob@example.org", "carol@example.org"],
+    )
+    .await;
+    assert_eq!(
+        seen,
+        [
+            "EHLO localhost",
+            "MAIL FROM:<alice@example.com>",
+            "MAIL FROM:<alice@example.com>",
+            "QUIT"
+        ],
+        "{seen:?}"
+    );
+    assert_eq!(delivered, Some(false));
+    assert_eq!(exit.status, 1, "{exit:?}");
 }

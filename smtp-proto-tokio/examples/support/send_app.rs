@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use smtp_proto::client::{
     AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Envelope,
-    Protocol, Refusal, TlsPolicy, TransactionSummary,
+    Protocol, Refusal, TlsPolicy, TransactionSummary, Verdict,
 };
 use smtp_proto::command::{BodyType, Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::reply::Reply;
@@ -73,7 +73,8 @@ pub struct Args {
 /// The recipients go in one transaction, or in as many as the server's
 /// `LIMITS RCPTMAX` and `RCPTDOMAINMAX` (RFC 9422) ask for, each with the
 /// whole message. Recipients the session ends before (the server's
-/// `MAILMAX` reached, or a 421) are printed as `NOT SENT`.
+/// `MAILMAX` reached, or a 421), and those after a sender the server
+/// refused for good (5yz), are printed as `NOT SENT`.
 pub struct Sender {
     from: String,
     pub to: Vec<String>,
@@ -244,7 +245,23 @@ impl Sender {
                 }
             }
             ClientEvent::TransactionEnd(summary) => {
+                let refused_sender = summary.sender.is_some_and(|v| !v.is_success());
+                if refused_sender {
+                    // Without PIPELINING the RCPTs after a refused MAIL
+                    // are not sent: name their recipients all the same.
+                    for (i, r) in summary.recipients.iter().enumerate() {
+                        if let (None, Some(to)) = (r.rcpt, self.recipient(i)) {
+                            println!("recipient <{to}>: NOT SENT (the server refused the sender)");
+                        }
+                    }
+                }
                 self.record(&summary);
+                if summary.sender == Some(Verdict::Permanent) {
+                    // RFC 5321 §4.2.1: after a 5yz the client "SHOULD NOT
+                    // repeat the exact request": the MAIL of the next
+                    // batch would be the same one.
+                    self.not_sent("the server refused the sender");
+                }
                 self.start(client)?;
             }
             ClientEvent::ServiceClosing { reply, transaction } => {
