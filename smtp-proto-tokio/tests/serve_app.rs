@@ -125,3 +125,29 @@ fn max_connections_zero_serves_one_connection() {
     assert_eq!(args(&["--max-connections", "1"]).max_connections(), 1);
     assert_eq!(args(&["--max-connections", "5"]).max_connections(), 5);
 }
+
+/// `--max-recipients` and `--max-messages` set the limits and turn on
+/// their `LIMITS` advertisement (RFC 9422); without either, the default
+/// of 100 recipients holds and nothing is advertised. The session refuses
+/// `--max-messages 0` (the example checks its configuration at start).
+#[test]
+fn limit_flags_set_and_advertise_the_limits() {
+    let config = |extra: &[&str]| serve_app::server_config(&args(extra)).expect("config").0;
+    let c = config(&[]);
+    assert_eq!(
+        (c.limits, c.max_recipients, c.max_transactions),
+        (false, 100, None)
+    );
+    let c = config(&["--max-recipients", "2"]);
+    assert_eq!(
+        (c.limits, c.max_recipients, c.max_transactions),
+        (true, 2, None)
+    );
+    let c = config(&["--max-messages", "3"]);
+    assert_eq!(
+        (c.limits, c.max_recipients, c.max_transactions),
+        (true, 100, Some(3))
+    );
+    assert!(ServerSession::new(config(&["--max-messages", "0"])).is_err());
+    assert!(ServerSession::new(config(&["--max-recipients", "0"])).is_err());
+}

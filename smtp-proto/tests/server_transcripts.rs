@@ -2461,5 +2461,10 @@ fn mail_past_max_transactions_gets_421_and_closes() {
 fn max_transactions_of_zero_is_refused() {
     let mut c = config();
     c.max_transactions = Some(0);
-    assert!(ServerSession::new(c).is_err());
+    assert_eq!(
+        ServerSession::new(c).err(),
+        Some(smtp_proto::server::ConfigError::Limit(
+            "max_transactions is 0"
+        ))
+    );
 }

@@ -71,7 +71,8 @@ pub struct Args {
     pub proxy_protocol: bool,
     /// Recipients accepted per transaction, advertised in the EHLO reply
     /// as `LIMITS RCPTMAX=N` (RFC 9422); further RCPTs get 452 4.5.3.
-    /// Without it the limit is 100 and not advertised.
+    /// Without it the limit is 100, advertised (as `RCPTMAX=100`) only
+    /// along with `--max-messages`.
     #[arg(long, value_name = "N")]
     pub max_recipients: Option<usize>,
     /// Messages (MAIL commands) accepted per connection, advertised as
