@@ -2228,3 +2228,101 @@ fn a_challenge_after_the_cancel_ends_the_session() {
         assert!(!run.has_event("Authenticated"), "{caps}");
     }
 }
+
+/// `Envelope::split_to_fit` cuts an envelope into transactions that keep to
+/// RCPTMAX and RCPTDOMAINMAX (RFC 9422 §4.2, §4.3), in order, each with the
+/// sender and parameters of the whole, and at least one recipient each.
+#[test]
+fn envelopes_split_to_fit_the_servers_limits() {
+    use smtp_proto::client::Envelope;
+    use smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
+    use smtp_proto::reply::Limits;
+    let to = |s: &'static str| ForwardPath::Mailbox(Mailbox::parse(s).unwrap());
+    let whole = |rcpts: &[&'static str]| {
+        let mut env = Envelope::new(ReversePath::Mailbox(Mailbox::parse("a@x.org").unwrap()))
+            .with_size(1234)
+            .with_body(BodyType::EightBitMime)
+            .with_dsn(
+                Some(Ret::Hdrs),
+                Some(EnvId::new(XText::new("id-1").unwrap()).unwrap()),
+            );
+        for r in rcpts {
+            env = match *r {
+                "postmaster" => env.recipient(ForwardPath::Postmaster),
+                r => env.recipient(to(r)),
+            };
+        }
+        env
+    };
+    let limits = |rcpt_max, rcpt_domain_max| Limits {
+        rcpt_max,
+        rcpt_domain_max,
+        mail_max: None,
+    };
+    // (recipients, limits, the sizes of the transactions)
+    let cases: Vec<(Vec<&'static str>, Limits, Vec<usize>)> = vec![
+        (vec!["a@y.org", "b@y.org"], Limits::default(), vec![2]),
+        (
+            vec!["a@y.org", "b@y.org", "c@y.org", "d@y.org", "e@y.org"],
+            limits(Some(2), None),
+            vec![2, 2, 1],
+        ),
+        (
+            vec!["a@y.org", "b@Y.ORG", "c@z.org", "d@y.org"],
+            limits(None, Some(1)),
+            vec![2, 1, 1],
+        ),
+        // `<Postmaster>` names no domain.
+        (
+            vec!["postmaster", "a@y.org", "b@z.org"],
+            limits(None, Some(1)),
+            vec![2, 1],
+        ),
+        (
+            vec!["a@y.org", "b@z.org", "c@y.org", "d@w.org"],
+            limits(Some(3), Some(2)),
+            vec![3, 1],
+        ),
+        // A limit of 0 still lets one recipient through per transaction.
+        (
+            vec!["a@y.org", "b@y.org"],
+            limits(Some(0), Some(0)),
+            vec![1, 1],
+        ),
+    ];
+    for (rcpts, lim, sizes) in cases {
+        let original = whole(&rcpts);
+        let mut env = original.clone();
+        let mut got = Vec::new();
+        let mut sent = Vec::new();
+        loop {
+            let rest = env.split_to_fit(&lim);
+            let n = env.recipients.len();
+            assert!(n >= 1, "{rcpts:?}");
+            if let (Some(max), true) = (lim.rcpt_max, n > 1) {
+                assert!(n <= max as usize, "{rcpts:?}");
+            }
+            if let (Some(max), true) = (lim.rcpt_domain_max, n > 1) {
+                assert!(env.recipient_domains() <= max as usize, "{rcpts:?}");
+            }
+            assert_eq!(
+                (&env.sender, env.size, env.body, env.ret, &env.envid),
+                (
+                    &original.sender,
+                    original.size,
+                    original.body,
+                    original.ret,
+                    &original.envid
+                )
+            );
+            got.push(n);
+            sent.extend(env.recipients.clone());
+            match rest {
+                Some(r) => env = r,
+                None => break,
+            }
+        }
+        assert_eq!(got, sizes, "{rcpts:?}");
+        assert_eq!(sent, original.recipients, "{rcpts:?}");
+    }
+}

@@ -133,30 +133,15 @@ impl Sender {
             envelope = envelope.with_body(BodyType::EightBitMime);
         }
         // As many recipients as the server takes in one transaction: at
-        // most RCPTMAX of them, in at most RCPTDOMAINMAX domains (compared
-        // as `Envelope::recipient_domains` does), in the order given.
-        let limits = client.limits();
-        let most = |limit: Option<u32>| {
-            limit.map_or(usize::MAX, |n| {
-                usize::try_from(n).unwrap_or(usize::MAX).max(1)
-            })
-        };
-        let (max_rcpts, max_domains) = (most(limits.rcpt_max), most(limits.rcpt_domain_max));
+        // most RCPTMAX of them, in at most RCPTDOMAINMAX domains, in the
+        // order given.
         let start = self.batch.end;
-        let mut end = start;
-        let mut domains: Vec<String> = Vec::new();
-        while end < self.to.len() && end - start < max_rcpts {
-            let to = mailbox(&self.to[end])?;
-            let domain = to.domain().as_str().to_ascii_lowercase();
-            if !domains.contains(&domain) {
-                if domains.len() == max_domains {
-                    break;
-                }
-                domains.push(domain);
-            }
-            envelope = envelope.recipient(ForwardPath::Mailbox(to));
-            end += 1;
+        for to in &self.to[start..] {
+            envelope = envelope.recipient(ForwardPath::Mailbox(mailbox(to)?));
         }
+        // The rest is built again from `self.to` for the next transaction.
+        let _rest = envelope.split_to_fit(&client.limits());
+        let end = start + envelope.recipients.len();
         self.batch = start..end;
         self.sent = 0;
         self.done = self.batch.end == self.to.len();

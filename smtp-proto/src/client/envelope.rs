@@ -2,6 +2,7 @@
 //! MAIL / RCPT parameters the caller asks for.
 
 use crate::command::{BodyType, EnvId, ForwardPath, Notify, Orcpt, Ret, ReversePath};
+use crate::reply::Limits;
 
 /// One recipient and its DSN parameters (RFC 3461), sent only when the
 /// server advertises DSN.
@@ -169,17 +170,73 @@ impl<'a> Envelope<'a> {
     /// ```
     #[must_use]
     pub fn recipient_domains(&self) -> usize {
-        let mut domains: Vec<String> = self
-            .recipients
-            .iter()
-            .filter_map(|r| match &r.path {
-                ForwardPath::Mailbox(mb) => Some(mb.domain().as_str().to_ascii_lowercase()),
-                _ => None,
-            })
-            .collect();
+        let mut domains: Vec<String> = self.recipients.iter().filter_map(domain_key).collect();
         domains.sort_unstable();
         domains.dedup();
         domains.len()
+    }
+
+    /// Keeps in this envelope the recipients, from the first, that one
+    /// transaction can carry under the server's `limits` (at most
+    /// `RCPTMAX`, in at most `RCPTDOMAINMAX` domains as
+    /// [`Envelope::recipient_domains`] counts them, and always at least
+    /// one), and returns the others in an envelope with the same sender and
+    /// parameters, or `None` when they all fit. Send this one, then the
+    /// rest (split again) in the transactions that follow; the events of
+    /// each transaction number its recipients from 0.
+    ///
+    /// ```
+    /// use smtp_proto::client::Envelope;
+    /// use smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
+    /// use smtp_proto::reply::Limits;
+    ///
+    /// let to = |s| ForwardPath::Mailbox(Mailbox::parse(s).unwrap());
+    /// let mut env = Envelope::new(ReversePath::Null)
+    ///     .recipient(to("a@one.example"))
+    ///     .recipient(to("b@one.example"))
+    ///     .recipient(to("c@two.example"))
+    ///     .recipient(to("d@two.example"));
+    /// let limits = Limits { rcpt_max: Some(3), rcpt_domain_max: Some(1), ..Limits::default() };
+    /// let rest = env.split_to_fit(&limits).unwrap();
+    /// assert_eq!(env.recipients.len(), 2); // a@ and b@: one domain
+    /// assert_eq!(rest.recipients.len(), 2); // c@ and d@
+    /// assert!(rest.clone().split_to_fit(&limits).is_none());
+    /// ```
+    #[must_use]
+    pub fn split_to_fit(&mut self, limits: &Limits) -> Option<Envelope<'a>> {
+        let most = |limit: Option<u32>| {
+            limit.map_or(usize::MAX, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX).max(1)
+            })
+        };
+        let (max_rcpts, max_domains) = (most(limits.rcpt_max), most(limits.rcpt_domain_max));
+        let mut domains: Vec<String> = Vec::new();
+        let mut fit = 0;
+        for r in self.recipients.iter().take(max_rcpts) {
+            if let Some(domain) = domain_key(r) {
+                if !domains.contains(&domain) {
+                    if domains.len() == max_domains && fit > 0 {
+                        break;
+                    }
+                    domains.push(domain);
+                }
+            }
+            fit += 1;
+        }
+        if fit >= self.recipients.len() {
+            return None;
+        }
+        let rest = self.recipients.split_off(fit);
+        Some(Envelope {
+            sender: self.sender.clone(),
+            recipients: rest,
+            body: self.body,
+            size: self.size,
+            smtputf8: self.smtputf8,
+            ret: self.ret,
+            envid: self.envid.clone(),
+            require_tls: self.require_tls,
+        })
     }
 
     /// True when the message needs SMTPUTF8: asked for, or an address is
@@ -187,5 +244,14 @@ impl<'a> Envelope<'a> {
     #[must_use]
     pub fn needs_smtputf8(&self) -> bool {
         self.smtputf8 || self.sender.is_utf8() || self.recipients.iter().any(|r| r.path.is_utf8())
+    }
+}
+
+/// The domain of a recipient as `RCPTDOMAINMAX` counts it: ASCII case
+/// folded; `<Postmaster>` has none.
+fn domain_key(r: &Recipient<'_>) -> Option<String> {
+    match &r.path {
+        ForwardPath::Mailbox(mb) => Some(mb.domain().as_str().to_ascii_lowercase()),
+        _ => None,
     }
 }
