@@ -821,8 +821,9 @@ fn pair_longest_envelope_fits_the_default_line_limit() {
 }
 
 /// RFC 9422: the server advertises its LIMITS, and the client keeps to
-/// them before sending anything: an envelope over RCPTMAX is refused
-/// locally, and so is the transaction after MAILMAX, over STARTTLS.
+/// them before sending anything: an envelope over RCPTMAX or RCPTDOMAINMAX
+/// is refused locally, and so is the transaction after MAILMAX, over
+/// STARTTLS.
 #[test]
 fn pair_client_keeps_to_the_servers_limits() {
     let jobs = vec![
@@ -830,6 +831,11 @@ fn pair_client_keeps_to_the_servers_limits() {
             "alice@example.net",
             &["a@example.org", "b@example.org", "c@example.org"],
             &[b"too many recipients"],
+        ),
+        Job::new(
+            "alice@example.net",
+            &["a@example.org", "b@example.com"],
+            &[b"too many domains"],
         ),
         Job::new("alice@example.net", &["a@example.org"], &[b"one"]),
         Job::new("alice@example.net", &["b@example.org"], &[b"two"]),
@@ -840,6 +846,7 @@ fn pair_client_keeps_to_the_servers_limits() {
     server.limits = true;
     server.max_recipients = 2;
     server.max_transactions = Some(2);
+    server.max_recipient_domains = Some(1);
     let mut pair = Pair::new(
         client_config().with_tls(TlsPolicy::Required),
         server,
@@ -852,7 +859,7 @@ fn pair_client_keeps_to_the_servers_limits() {
         smtp_proto::reply::Limits {
             rcpt_max: Some(2),
             mail_max: Some(2),
-            rcpt_domain_max: None,
+            rcpt_domain_max: Some(1),
         }
     );
     use smtp_proto::client::{ClientError, Refusal};
@@ -860,6 +867,7 @@ fn pair_client_keeps_to_the_servers_limits() {
         pair.actor.refusals,
         [
             ClientError::Refused(Refusal::TooManyRecipients { count: 3, limit: 2 }),
+            ClientError::Refused(Refusal::TooManyDomains { count: 2, limit: 1 }),
             ClientError::Refused(Refusal::TransactionLimit { limit: 2 }),
         ]
     );

@@ -2468,3 +2468,58 @@ fn max_transactions_of_zero_is_refused() {
         ))
     );
 }
+
+/// RFC 9422 §4.3: `max_recipient_domains` is advertised as `LIMITS
+/// RCPTDOMAINMAX`; a RCPT in one domain more than it allows gets 452 4.5.3,
+/// while more recipients in the domains already there (compared without
+/// regard to case) and `<Postmaster>` go on. A refused recipient's
+/// domain does not count, and a new transaction starts afresh.
+#[test]
+fn rcpt_past_max_recipient_domains_gets_452() {
+    let mut c = config();
+    c.limits = true;
+    c.max_recipient_domains = Some(1);
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 LIMITS RCPTMAX=100 RCPTDOMAINMAX=1
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<reject@first.example>
+    S: 550 5.1.1 No such user
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: RCPT TO:<c@FOO.com>
+    S: 250 2.1.5 OK
+    C: RCPT TO:<d@other.example>
+    S: 452 4.5.3 Too many recipient domains
+    C: RCPT TO:<postmaster>
+    S: 250 2.1.5 OK
+    C: RSET
+    S: 250 2.0.0 OK
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<d@other.example>
+    S: 250 2.1.5 OK
+",
+    );
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.contains("reason: TooManyDomains")));
+    let mut c = config();
+    c.max_recipient_domains = Some(0);
+    assert_eq!(
+        ServerSession::new(c).err(),
+        Some(smtp_proto::server::ConfigError::Limit(
+            "max_recipient_domains is 0"
+        ))
+    );
+}

@@ -5,8 +5,8 @@
 //! Input: byte 0 picks the configuration (bit 0 LMTP, bit 1 no PIPELINING,
 //! bit 2 STARTTLS, bit 3 (value 8) AUTH PLAIN/LOGIN/XOAUTH2/OAUTHBEARER and
 //! the application-run mechanisms CRAM-MD5 and X-APP, bit 4 small
-//! limits: 64-octet messages, 2 recipients, 2 messages per connection, 3
-//! errors, 20-octet DATA lines,
+//! limits: 64-octet messages, 2 recipients in 1 domain, 2 messages per
+//! connection, 3 errors, 20-octet DATA lines,
 //! bit 5 bare line endings normalized, bit 6 SMTPUTF8, BINARYMIME, DSN,
 //! REQUIRETLS and LIMITS, bit 7 the connection refused instead of greeted,
 //! with 554 or, one time in four, with 421, which closes the session);
@@ -80,6 +80,7 @@ pub fn config(bits: u8) -> ServerConfig {
         c.max_message_size = Some(64);
         c.max_recipients = 2;
         c.max_transactions = Some(2);
+        c.max_recipient_domains = Some(1);
         c.max_errors = 3;
         c.max_data_line_length = 20;
     }

@@ -86,7 +86,8 @@ pub struct ServerConfig {
     /// Advertise REQUIRETLS (RFC 8689) once TLS is up.
     pub requiretls: bool,
     /// Advertise `LIMITS` (RFC 9422): `RCPTMAX=n` from `max_recipients`,
-    /// and `MAILMAX=n` from `max_transactions` when it is set.
+    /// `MAILMAX=n` from `max_transactions` and `RCPTDOMAINMAX=n` from
+    /// `max_recipient_domains` when they are set.
     pub limits: bool,
     /// Recipients accepted per message; more get 452 4.5.3 (RFC 5321
     /// §4.5.3.1.8 requires at least 100; §4.5.3.1.10 gives the 452).
@@ -97,6 +98,12 @@ pub struct ServerConfig {
     /// connection, closing` and the session closes, so the client goes on
     /// over a new connection. `None` (the default): no limit. At least 1.
     pub max_transactions: Option<usize>,
+    /// Distinct domains among a message's accepted recipients (RFC 9422
+    /// §4.3), compared without regard to ASCII case (`<Postmaster>` names
+    /// none): a RCPT in one more domain gets `452 4.5.3 Too many recipient
+    /// domains`, and the client sends it in another transaction. `None`
+    /// (the default): no limit. At least 1.
+    pub max_recipient_domains: Option<usize>,
     /// Errors answered by the machine before it replies 421 and closes.
     pub max_errors: usize,
     /// Failed authentications per connection (AUTH exchanges the
@@ -152,6 +159,7 @@ impl ServerConfig {
             limits: false,
             max_recipients: 100,
             max_transactions: None,
+            max_recipient_domains: None,
             max_errors: 10,
             max_auth_failures: 3,
             max_line_length: 1024,

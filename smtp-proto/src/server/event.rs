@@ -180,6 +180,10 @@ pub enum Rejection {
     /// [`ServerConfig::max_transactions`](super::ServerConfig::max_transactions)
     /// on this connection (421 4.7.0; the session is closed).
     TooManyTransactions,
+    /// A RCPT in one domain more than
+    /// [`ServerConfig::max_recipient_domains`](super::ServerConfig::max_recipient_domains)
+    /// allows in a message (452 4.5.3).
+    TooManyDomains,
     /// MAIL declared a SIZE over the limit, or BDAT chunks went over it
     /// (552 5.3.4).
     MessageTooLarge,

@@ -142,8 +142,8 @@ use base64::Engine as _;
 
 use crate::command::read_chunk_size;
 use crate::command::{
-    BodyType, Command, CommandDecoder, CommandError, DecoderConfig, MailFrom, MailParameters,
-    RcptParameters, RcptTo,
+    BodyType, Command, CommandDecoder, CommandError, DecoderConfig, ForwardPath, MailFrom,
+    MailParameters, RcptParameters, RcptTo,
 };
 use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
 use crate::framer::{Frame, Line, LineFramer};
@@ -307,9 +307,15 @@ enum SaslRun {
 }
 
 /// Per-transaction facts.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Transaction {
     recipients: usize,
+    /// The domains of the accepted recipients, ASCII lower case, kept only
+    /// with `max_recipient_domains` (at most `max_recipients` of them).
+    domains: Vec<String>,
+    /// The domain of the RCPT waiting for its decision, with
+    /// `max_recipient_domains`.
+    pending_domain: Option<String>,
     body: Option<BodyType>,
     smtputf8: bool,
     size: u64,
@@ -391,6 +397,9 @@ impl ServerSession {
         }
         if config.max_transactions == Some(0) {
             return Err(ConfigError::Limit("max_transactions is 0"));
+        }
+        if config.max_recipient_domains == Some(0) {
+            return Err(ConfigError::Limit("max_recipient_domains is 0"));
         }
         if config.auth_required && config.auth_mechanisms.is_empty() {
             // No client could ever send mail.
@@ -865,7 +874,7 @@ impl ServerSession {
             after_auth.push(Capability::Limits(Limits {
                 rcpt_max: u32::try_from(c.max_recipients).ok(),
                 mail_max: c.max_transactions.and_then(|n| u32::try_from(n).ok()),
-                ..Limits::default()
+                rcpt_domain_max: c.max_recipient_domains.and_then(|n| u32::try_from(n).ok()),
             }));
         }
         let built = EhloReplyBuilder::new(&c.hostname, "").and_then(|mut b| {
@@ -1410,6 +1419,11 @@ impl ServerSession {
 
     fn rcpt_accepted(&mut self) {
         self.txn.recipients += 1;
+        if let Some(domain) = self.txn.pending_domain.take() {
+            if !self.txn.domains.contains(&domain) {
+                self.txn.domains.push(domain);
+            }
+        }
         self.phase = self.phase.after(CommandKind::Rcpt);
     }
 
@@ -2001,6 +2015,25 @@ impl ServerSession {
                         Rejection::TooManyRecipients,
                         false,
                     );
+                }
+                if let Some(max) = self.config.max_recipient_domains {
+                    let domain = match &forward_path {
+                        ForwardPath::Mailbox(mb) => Some(mb.domain().as_str().to_ascii_lowercase()),
+                        _ => None,
+                    };
+                    if let Some(d) = &domain {
+                        if !self.txn.domains.contains(d) && self.txn.domains.len() >= max {
+                            return self.machine_reject(
+                                pos,
+                                rc(452),
+                                esc(4, 5, 3),
+                                "Too many recipient domains",
+                                Rejection::TooManyDomains,
+                                false,
+                            );
+                        }
+                    }
+                    self.txn.pending_domain = domain;
                 }
                 self.state = State::Decision(Pending::Rcpt);
                 Ok(Step::event(
