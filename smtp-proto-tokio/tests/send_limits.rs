@@ -147,13 +147,7 @@ async fn mailmax_reached_before_the_last_batch_quits_and_exits_1() {
         "{seen:?}"
     );
     assert_eq!(delivered, Some(false));
-    assert_eq!(
-        exit,
-        Exit {
-            status: 1,
-            message: None
-        }
-    );
+    assert_clean_exit(&exit, 1);
 }
 
 /// `RCPTDOMAINMAX=1`: recipients in two domains go in two transactions,
@@ -186,13 +180,7 @@ async fn recipients_are_split_by_rcptdomainmax() {
     );
     assert_eq!(seen.last().map(String::as_str), Some("QUIT"));
     assert_eq!(delivered, Some(true));
-    assert_eq!(
-        exit,
-        Exit {
-            status: 0,
-            message: None
-        }
-    );
+    assert_clean_exit(&exit, 0);
 }
 
 /// A sender refused with 5yz: RFC 5321 §4.2.1, the client "SHOULD NOT
@@ -212,13 +200,7 @@ async fn a_sender_refused_for_good_is_not_sent_again_for_the_next_batch() {
         "{seen:?}"
     );
     assert_eq!(delivered, Some(false));
-    assert_eq!(
-        exit,
-        Exit {
-            status: 1,
-            message: None
-        }
-    );
+    assert_clean_exit(&exit, 1);
 }
 
 /// A sender refused for now (4yz) may be accepted for the next batch: it
@@ -243,4 +225,15 @@ async fn a_sender_refused_for_now_is_tried_for_the_next_batch() {
     );
     assert_eq!(delivered, Some(false));
     assert_eq!(exit.status, 1, "{exit:?}");
+}
+
+/// The run ended with `status` and no error to report.
+fn assert_clean_exit(exit: &Exit, status: u8) {
+    assert_eq!(
+        exit,
+        &Exit {
+            status,
+            message: None
+        }
+    );
 }
