@@ -288,6 +288,18 @@ class OurServer:
         check(len(msgs) == 1, f"{len(msgs)} messages stored, want 1")
         return msgs[0]
 
+    def check_messages(self, n, body, sender=FROM):
+        """Exactly n messages stored (none more arriving within 0.1 s), each
+        from sender with the bytes of body."""
+        got_n = self.wait_count(n)
+        check(got_n == n, f"{got_n} messages stored, want {n}")
+        time.sleep(0.1)
+        msgs = self.messages()
+        check(len(msgs) == n, f"{len(msgs)} messages stored, want {n}")
+        for rp, _, got in msgs:
+            check(rp == sender, f"Return-Path <{rp}>, want <{sender}>")
+            same(body, got)
+
     def stop(self):
         stop(self.proc)
         check(self.proc.returncode is not None, "server did not stop")
@@ -725,12 +737,7 @@ def t_max_messages(binary, name):
         check(code == 421, f"third MAIL got {code} {text!r}")
         check(text.startswith(b"4.7.0 mx.test "), f"421 text {text!r}")
         smtp.close()  # the server closed: no QUIT
-    check(srv.wait_count(2) == 2, f"{len(srv.new())} messages stored, want 2")
-    time.sleep(0.1)
-    msgs = srv.messages()
-    check(len(msgs) == 2, f"{len(msgs)} messages stored, want 2")
-    for _, _, got in msgs:
-        same(MSG, got)
+    srv.check_messages(2, MSG)
     srv.stop()
 
 
@@ -1951,14 +1958,7 @@ def t_send_rcptmax(client, server):
             check_rcpt_reported(r, rc, accepted=True)
         finals = re.findall(r"^message: ACCEPTED 250\b", send_out(r), re.M)
         check(len(finals) == 3, f"{len(finals)} accepted messages reported, want 3: {short(send_out(r))}")
-        n = srv.wait_count(3)
-        check(n == 3, f"{n} messages stored, want 3")
-        time.sleep(0.1)
-        msgs = srv.messages()
-        check(len(msgs) == 3, f"{len(msgs)} messages stored, want 3")
-        for rp, _, got in msgs:
-            check(rp == FROM, f"Return-Path <{rp}>")
-            same(MSG, got)
+        srv.check_messages(3, MSG)
         srv.stop()
     return t
 
@@ -1984,13 +1984,7 @@ def t_send_mailmax(client, server):
         check(len(m) == 1, f"<{rcpts[1]}> not reported as NOT SENT: {short(out)}")
         check(not re.search(r"^session: CLOSING|warning", out, re.M),
               f"the server closed the session, or the run ended with an error: {short(out)}")
-        n = srv.wait_count(1)
-        check(n == 1, f"{n} messages stored, want 1")
-        time.sleep(0.1)
-        msgs = srv.messages()
-        check(len(msgs) == 1, f"{len(msgs)} messages stored, want 1")
-        for _, _, got in msgs:
-            same(MSG, got)
+        srv.check_messages(1, MSG)
         srv.stop()
     return t
 
