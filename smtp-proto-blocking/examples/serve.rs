@@ -39,7 +39,7 @@ mod maildir;
 #[path = "../../smtp-proto-tokio/examples/support/serve_app.rs"]
 mod serve_app;
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -99,6 +99,7 @@ struct Shared {
     login: Login,
     options: ServeOptions,
     proxy_protocol: bool,
+    greeting_delay: Option<std::time::Duration>,
     ids: AtomicU64,
     active: AtomicUsize,
     max_connections: usize,
@@ -258,6 +259,22 @@ impl Drop for Slot {
     }
 }
 
+/// Whether the client sends something within `delay` (without taking it
+/// from the socket): `Some(true)` if it did, `Some(false)` if it stayed
+/// quiet, `None` if it closed the connection.
+fn talks_within(socket: &TcpStream, delay: std::time::Duration) -> std::io::Result<Option<bool>> {
+    socket.set_read_timeout(Some(delay))?;
+    let mut probe = [0u8; 1];
+    let talked = match socket.peek(&mut probe) {
+        Ok(0) => None,
+        Ok(_) => Some(true),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Some(false),
+        Err(e) => return Err(e),
+    };
+    socket.set_read_timeout(None)?;
+    Ok(talked)
+}
+
 /// Serves one connection to its end, on the calling thread.
 fn connection(shared: Arc<Shared>, mut socket: TcpStream, mut peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
@@ -278,7 +295,21 @@ fn connection(shared: Arc<Shared>, mut socket: TcpStream, mut peer: SocketAddr) 
         Ok(s) => s,
         Err(e) => return log!("ERROR", "session", error = e),
     };
-    if let Err(e) = session.greet() {
+    let talked_first = match shared.greeting_delay {
+        Some(delay) => match talks_within(&socket, delay) {
+            Ok(Some(talked)) => talked,
+            // Gone before the greeting, or the socket failed.
+            Ok(None) | Err(_) => return,
+        },
+        None => false,
+    };
+    let greeted = if talked_first {
+        log!("WARN", "input before the greeting, refused", peer = peer);
+        session.refuse(serve_app::early_talker(&shared.config.hostname))
+    } else {
+        session.greet()
+    };
+    if let Err(e) = greeted {
         return log!("ERROR", "greet", error = e);
     }
     let mut conn = Connection {
@@ -345,6 +376,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         login,
         options,
         proxy_protocol: args.proxy_protocol,
+        greeting_delay: args.greeting_delay(),
         ids: AtomicU64::new(0),
         active: AtomicUsize::new(0),
         max_connections: args.max_connections(),

@@ -63,6 +63,7 @@ struct Shared {
     login: Login,
     tls: ServeOptions,
     proxy_protocol: bool,
+    greeting_delay: Option<std::time::Duration>,
     ids: AtomicU64,
     active: AtomicUsize,
     max_connections: usize,
@@ -226,7 +227,24 @@ async fn connection(
             }
         }
     }
-    if let Err(e) = session.greet() {
+    let talked_first = match shared.greeting_delay {
+        Some(delay) => {
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(delay, socket.peek(&mut probe)).await {
+                Ok(Ok(0) | Err(_)) => return, // gone before the greeting
+                Ok(Ok(_)) => true,
+                Err(_) => false, // quiet for the whole delay
+            }
+        }
+        None => false,
+    };
+    let greeted = if talked_first {
+        tracing::warn!(%peer, "input before the greeting, refused");
+        session.refuse(serve_app::early_talker(&shared.config.hostname))
+    } else {
+        session.greet()
+    };
+    if let Err(e) = greeted {
         return tracing::error!(error = %e, "greet");
     }
     let mut conn = Connection {
@@ -269,6 +287,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         login,
         tls: options,
         proxy_protocol: args.proxy_protocol,
+        greeting_delay: args.greeting_delay(),
         ids: AtomicU64::new(0),
         active: AtomicUsize::new(0),
         max_connections: args.max_connections(),

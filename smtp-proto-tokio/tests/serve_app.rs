@@ -151,3 +151,34 @@ fn limit_flags_set_and_advertise_the_limits() {
     assert!(ServerSession::new(config(&["--max-messages", "0"])).is_err());
     assert!(ServerSession::new(config(&["--max-recipients", "0"])).is_err());
 }
+
+/// `--greeting-delay` is a wait in milliseconds before the greeting; none
+/// by default, and none on implicit TLS, where the client speaks first.
+/// An early talker's refusal is a 554 5.5.1 naming the host first.
+#[test]
+fn greeting_delay_flag_and_the_early_talker_refusal() {
+    assert_eq!(args(&[]).greeting_delay(), None);
+    assert_eq!(args(&["--greeting-delay", "0"]).greeting_delay(), None);
+    assert_eq!(
+        args(&["--greeting-delay", "250"]).greeting_delay(),
+        Some(Duration::from_millis(250))
+    );
+    assert_eq!(
+        args(&[
+            "--greeting-delay",
+            "250",
+            "--implicit-tls",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem"
+        ])
+        .greeting_delay(),
+        None
+    );
+    let reply = serve_app::early_talker("mx.example.com").expect("a valid reply");
+    assert_eq!(
+        reply.to_bytes(),
+        b"554 5.5.1 mx.example.com Protocol error: input before the greeting\r\n"
+    );
+}

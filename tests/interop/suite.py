@@ -1204,6 +1204,29 @@ def t_vrfy_expn(binary, name):
     srv.stop()
 
 
+def t_greeting_delay(binary, name):
+    """--greeting-delay 400: a client that sends EHLO at once, before the
+    greeting, gets `554 5.5.1 mx.test ...` instead of 220, then 503 for its
+    commands, and 221 for QUIT; a client that waits for the greeting (smtplib)
+    is served as always, its message stored."""
+    srv = OurServer(f"{name}-greeting-delay", binary, "--greeting-delay", "400")
+    c = Raw(srv.port)
+    c.send(b"EHLO early.test\r\n")
+    code, lines = c.reply()
+    check(code == 554 and lines[0].startswith("554 5.5.1 mx.test "),
+          f"talking first got {lines}, want 554 5.5.1")
+    code, lines = c.reply()
+    check(code == 503, f"EHLO after the refusal got {lines}, want 503")
+    c.cmd("MAIL FROM:<a@early.test>", 503)
+    c.cmd("QUIT", 221)
+    c.close()
+    started = time.monotonic()
+    smtplib_send(srv.port, MSG)
+    check(time.monotonic() - started >= 0.35, "the greeting came before the delay")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
 def t_big_message(binary, name):
     """A 32 MiB message is stored whole while the server holds only a small
     part of it in memory; one cut short after several MiB leaves nothing."""
@@ -2215,6 +2238,8 @@ def register():
                 t_implicit_tls_plaintext_client)
     each_server("connection over --max-connections on implicit TLS (closed, no plaintext 421)",
                 t_implicit_tls_over_limit)
+    each_server("raw client talking before the greeting -> serve --greeting-delay (554, 503s); smtplib waits",
+                t_greeting_delay)
     each_server("smtplib -> serve --max-messages 2 (LIMITS MAILMAX: third MAIL gets 421, closed)",
                 t_max_messages)
     each_server("smtplib -> serve (wrong password 535, then AUTH LOGIN)", t_smtplib_auth_wrong_password)

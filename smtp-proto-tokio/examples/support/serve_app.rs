@@ -80,6 +80,14 @@ pub struct Args {
     /// 4.7.0 and the connection closes. Without it there is no limit.
     #[arg(long, value_name = "N")]
     pub max_messages: Option<usize>,
+    /// Wait this long before the greeting. The session opens with the
+    /// server's greeting (RFC 5321 §3.1), so a client that sends anything
+    /// before it is refused with `554 5.5.1` (then 503 until QUIT): spam
+    /// software that talks first gives itself away. 0 (the default)
+    /// greets at once; with --implicit-tls the client speaks first (the
+    /// TLS handshake) and there is no wait.
+    #[arg(long, value_name = "MILLISECONDS", default_value_t = 0)]
+    pub greeting_delay: u64,
 }
 
 /// The default of `--session-timeout`, in seconds: half an hour, ample
@@ -90,6 +98,13 @@ impl Args {
     /// The connections served at once (`--max-connections`, at least 1).
     pub fn max_connections(&self) -> usize {
         self.max_connections.max(1)
+    }
+
+    /// The wait before the greeting (`--greeting-delay`), `None` for none
+    /// (0, or implicit TLS).
+    pub fn greeting_delay(&self) -> Option<std::time::Duration> {
+        (self.greeting_delay > 0 && !self.implicit_tls)
+            .then(|| std::time::Duration::from_millis(self.greeting_delay))
     }
 
     /// The limit on a whole connection (`--session-timeout`), `None` for
@@ -156,6 +171,18 @@ pub fn too_many_connections(hostname: &str) -> Option<OwnedReply> {
         ReplyCode::SERVICE_NOT_AVAILABLE,
         EnhancedStatusCode::new(StatusClass::PersistentTransientFailure, 3, 2),
         format!("{hostname} Too many connections, try again later"),
+    )
+    .ok()
+}
+
+/// The refusal of a client that talked before the greeting
+/// (`--greeting-delay`): `554 5.5.1 <hostname> Protocol error: input before
+/// the greeting`.
+pub fn early_talker(hostname: &str) -> Option<OwnedReply> {
+    OwnedReply::with_enhanced(
+        ReplyCode::TRANSACTION_FAILED,
+        EnhancedStatusCode::new(StatusClass::PermanentFailure, 5, 1),
+        format!("{hostname} Protocol error: input before the greeting"),
     )
     .ok()
 }
