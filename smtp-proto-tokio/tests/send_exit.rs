@@ -12,13 +12,13 @@ mod send_tokio;
 
 mod support;
 
-use support::{join, pair, BOUND};
+use support::{join, pair, read_line, BOUND};
 
 use clap::Parser;
 use send_app::{exit, Args, Exit};
 use smtp_proto_tokio::client::{run, RunError, RunOptions};
 use smtp_proto_tokio::smtp_proto::client::Client;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 #[test]
@@ -80,21 +80,7 @@ fn the_verdict_on_the_message_decides_the_exit_status() {
 
 /// Reads one command line (bounded); returns it without its CRLF.
 async fn line(s: &mut TcpStream, buf: &mut Vec<u8>) -> String {
-    tokio::time::timeout(BOUND, async {
-        let mut chunk = [0u8; 1024];
-        loop {
-            if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&buf[..i]).into_owned();
-                buf.drain(..i + 2);
-                return line;
-            }
-            let n = s.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "the client closed");
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    })
-    .await
-    .expect("bounded")
+    read_line(s, buf).await.expect("the client closed")
 }
 
 /// The example's application against a server that accepts the message

@@ -11,35 +11,14 @@ mod send_tokio;
 
 mod support;
 
-use support::{join, pair, BOUND};
+use support::{join, pair, read_line, BOUND};
 
 use clap::Parser;
 use send_app::{exit, Args, Exit};
 use smtp_proto_tokio::client::{run, RunError, RunOptions};
 use smtp_proto_tokio::smtp_proto::client::Client;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-/// Reads one command line (bounded), without its CRLF; `None` once the
-/// client closed the connection.
-async fn line(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
-    tokio::time::timeout(BOUND, async {
-        let mut chunk = [0u8; 1024];
-        loop {
-            if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&buf[..i]).into_owned();
-                buf.drain(..i + 2);
-                return Some(line);
-            }
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await
-    .expect("bounded")
-}
 
 /// A server without PIPELINING that advertises `limits`, answers MAIL
 /// with `mail`, accepts every other command and message, answers QUIT,
@@ -55,7 +34,7 @@ async fn scripted_server(
     s.write_all(b"220 mx.example.net ESMTP\r\n")
         .await
         .expect("greeting");
-    while let Some(cmd) = line(&mut s, &mut buf).await {
+    while let Some(cmd) = read_line(&mut s, &mut buf).await {
         seen.push(cmd.clone());
         let verb = cmd
             .split(' ')
@@ -67,7 +46,7 @@ async fn scripted_server(
             "DATA" => {
                 s.write_all(b"354 Go ahead\r\n").await.expect("354");
                 loop {
-                    match line(&mut s, &mut buf).await {
+                    match read_line(&mut s, &mut buf).await {
                         Some(l) if l == "." => break,
                         Some(_) => {}
                         None => return seen,

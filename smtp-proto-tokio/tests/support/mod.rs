@@ -61,6 +61,28 @@ pub async fn read_until<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>,
     .expect("bounded read");
 }
 
+/// Reads one CRLF-ended line from `stream` (bounded by [`BOUND`]), without
+/// its CRLF; `None` once the peer closed the connection. `buf` keeps what
+/// was read past the line.
+pub async fn read_line<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Option<String> {
+    tokio::time::timeout(BOUND, async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&buf[..i]).into_owned();
+                buf.drain(..i + 2);
+                return Some(line);
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
+    .expect("bounded")
+}
+
 /// Reads what the peer sends until it closes, bounded in time; appends it
 /// to `got`.
 pub async fn read_to_close<S: AsyncRead + Unpin>(stream: &mut S, got: &mut Vec<u8>) {
