@@ -889,8 +889,8 @@ pub(crate) fn parse_mail_parameters<'a>(
             set_once!(p.auth, "AUTH", a);
         } else if key == kw::MT_PRIORITY {
             // priority-value = [priority-sign] NZDIGIT / "0",
-            // priority-sign = "-" / "+", NZDIGIT = %x31-39 (RFC 6710 §7;
-            // §3 item 5: "a decimal integer number from -9 to 9"): zero
+            // priority-sign = "-" / "+", NZDIGIT = %x31-39 (RFC 6710's
+            // formal syntax; a priority is an integer from -9 to 9): zero
             // is "0" alone, never "-0" or "+0".
             let n = match value("MT-PRIORITY", v)?.as_bytes() {
                 [b'0'] => 0,

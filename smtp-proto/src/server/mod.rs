@@ -338,8 +338,8 @@ pub struct ServerSession {
     authenticated: bool,
     identity: Option<String>,
     /// While an AUTH decision is pending: the identity the session takes
-    /// if it is accepted (what the built-in mechanism's credentials claim,
-    /// or what was given to [`ServerSession::accept_auth`]).
+    /// if it is accepted (the PLAIN or LOGIN user whose password is being
+    /// checked, or what was given to [`ServerSession::accept_auth`]).
     claimed_identity: Option<String>,
     errors: usize,
     auth_failures: usize,
@@ -1343,7 +1343,8 @@ impl ServerSession {
     /// Accepts a pending AUTH decision ([`ServerEvent::Auth`] or
     /// [`ServerEvent::AuthExchange`]) as `identity`: sends `235 2.7.0` and
     /// keeps `identity` for [`auth_identity`](Self::auth_identity), in place
-    /// of what built-in credentials claim.
+    /// of the PLAIN or LOGIN user: a PLAIN authorization identity the
+    /// credentials permit, or the user a token names.
     pub fn accept_auth(&mut self, identity: impl Into<String>) -> Result<(), UsageError> {
         let (Pending::Auth(_) | Pending::AuthExchange { .. }) = self.take_pending()? else {
             return Err(UsageError::NoAuthExchange);
