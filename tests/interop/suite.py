@@ -416,6 +416,14 @@ class Raw:
     def close(self):
         self.sock.close()
 
+    def data(self, wire, what):
+        """DATA, then `wire` (the dot-stuffed body and its end marker); the
+        message must be accepted with 250 (`what` names it on failure)."""
+        self.cmd("DATA", 354)
+        self.send(wire)
+        code, lines = self.reply()
+        check(code == 250, f"{what} got {lines}")
+
     def hello(self):
         code, _ = self.reply()
         check(code == 220, f"greeting {code}")
@@ -708,10 +716,7 @@ def t_proxy_protocol_required(binary, name):
         raw.send(b"PROXY TCP4 192.0.2.9 127.0.0.1 40000 25\r\n")
         raw.hello()
         raw.envelope()
-        raw.cmd("DATA", 354)
-        raw.send(PROXIED + b".\r\n")
-        code, lines = raw.reply()
-        check(code == 250, f"end of DATA: {lines}")
+        raw.data(PROXIED + b".\r\n", "end of DATA")
         raw.cmd("QUIT", 221)
     finally:
         raw.close()
@@ -1068,10 +1073,7 @@ def t_smuggling(seq):
         # In step: the next transaction goes through, and nothing answers the
         # smuggled commands.
         c.envelope(sender="second@client.test")
-        c.cmd("DATA", 354)
-        c.send(b"Subject: second\r\n\r\nhonest\r\n.\r\n")
-        code, lines = c.reply()
-        check(code == 250, f"second message got {lines}")
+        c.data(b"Subject: second\r\n\r\nhonest\r\n.\r\n", "second message")
         c.send(b"QUIT\r\n")
         rest, closed = c.rest()
         check(closed and reply_codes(rest) == [221], f"after QUIT: {rest!r}")
@@ -1182,10 +1184,7 @@ def t_huge_line(binary, name):
     grown = rss_kib(server_pid(srv.proc)) - before
     check(grown < 32 * 1024, f"server grew by {grown} KiB reading one long line")
     c.envelope()
-    c.cmd("DATA", 354)
-    c.send(b"Subject: after\r\n\r\nok\r\n.\r\n")
-    code, lines = c.reply()
-    check(code == 250, f"message after the huge line got {lines}")
+    c.data(b"Subject: after\r\n\r\nok\r\n.\r\n", "message after the huge line")
     c.close()
     check_stored(srv, b"Subject: after\r\n\r\nok\r\n")
     srv.stop()
@@ -1356,10 +1355,7 @@ def t_session_timeout(binary, name):
     c = Raw(srv.port)
     c.hello()
     c.envelope()
-    c.cmd("DATA", 354)
-    c.send(PROXIED + b".\r\n")
-    code, lines = c.reply()
-    check(code == 250, f"the message after the cut one got {lines}")
+    c.data(PROXIED + b".\r\n", "the message after the cut one")
     c.cmd("QUIT", 221)
     c.close()
     check_stored(srv, PROXIED)
@@ -1384,10 +1380,7 @@ def t_max_connections_zero(binary, name):
               f"the second connection got {got!r}, want one 421 4.3.2 mx.test line")
         check(closed, "the second connection was not closed")
         first.envelope()
-        first.cmd("DATA", 354)
-        first.send(PROXIED + b".\r\n")
-        code, lines = first.reply()
-        check(code == 250, f"the first connection's message got {lines}")
+        first.data(PROXIED + b".\r\n", "the first connection's message")
         first.cmd("QUIT", 221)
     finally:
         first.close()
