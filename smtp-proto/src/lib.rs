@@ -8,6 +8,7 @@
 pub mod client;
 pub mod command;
 pub mod data;
+pub mod dsn;
 pub mod framer;
 pub mod proxy;
 pub mod reply;

@@ -1,0 +1,302 @@
+//! Writes a delivery status notification (bounce) with `smtp_proto::dsn`:
+//! the original message from standard input, the bounce to standard
+//! output, and `body=<BODY> returned=<what> boundary=<boundary>` on
+//! standard error.
+//!
+//! ```text
+//! cargo run -q -p smtp-proto --example bounce -- \
+//!     --reporting-mta mx.example.org --sender alice@example.org \
+//!     --date 1795723722 --token 4F1A2B [--envid XTEXT] [--ret full|hdrs] \
+//!     [--received-from HOST] [--arrival UNIX] [--max-returned OCTETS] \
+//!     [--from ADDR] [--subject TEXT] [--message-id ID] \
+//!     --rcpt bob@example.net --action failed --reply '550 5.1.1 No such user' \
+//!     [--orcpt 'rfc822;bob+2Bx@example.net'] [--remote-mta HOST] \
+//!     [--last-attempt UNIX] [--retry-until UNIX] \
+//!     [--rcpt ... --action ... (--reply TEXT | --status X.Y.Z) ...] < message.eml
+//! ```
+//!
+//! Options after a `--rcpt` belong to that recipient. A reply of several
+//! lines is given with a line feed between them (`$'550-a\n550 b'`); times
+//! are seconds since the epoch, shown in UTC. Exit status: 0 when written,
+//! 1 when the library refused a value (the reason on standard error), 2
+//! for a usage error.
+
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+
+use smtp_proto::command::{
+    Atom, Domain, EnvId, ForwardPath, Mailbox, Orcpt, Ret, ReversePath, Unitext, XText,
+};
+use smtp_proto::dsn::{Action, Bounce, Recipient};
+use smtp_proto::reply::Reply;
+use smtp_proto::status::EnhancedStatusCode;
+use smtp_proto::trace::Timestamp;
+
+/// One recipient's options, as given.
+#[derive(Default)]
+struct RcptArgs {
+    address: String,
+    action: Option<String>,
+    reply: Option<String>,
+    status: Option<String>,
+    orcpt: Option<String>,
+    remote_mta: Option<String>,
+    last_attempt: Option<String>,
+    retry_until: Option<String>,
+}
+
+#[derive(Default)]
+struct Args {
+    reporting_mta: Option<String>,
+    sender: Option<String>,
+    date: Option<String>,
+    token: Option<String>,
+    envid: Option<String>,
+    ret: Option<String>,
+    received_from: Option<String>,
+    arrival: Option<String>,
+    max_returned: Option<String>,
+    from: Option<String>,
+    subject: Option<String>,
+    message_id: Option<String>,
+    rcpts: Vec<RcptArgs>,
+}
+
+fn parse_args(argv: &[String]) -> Result<Args, String> {
+    let mut args = Args::default();
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value"))?
+            .clone();
+        let rcpt = args.rcpts.last_mut();
+        let slot = match (flag.as_str(), rcpt) {
+            ("--rcpt", _) => {
+                args.rcpts.push(RcptArgs {
+                    address: value,
+                    ..RcptArgs::default()
+                });
+                continue;
+            }
+            ("--action", Some(r)) => &mut r.action,
+            ("--reply", Some(r)) => &mut r.reply,
+            ("--status", Some(r)) => &mut r.status,
+            ("--orcpt", Some(r)) => &mut r.orcpt,
+            ("--remote-mta", Some(r)) => &mut r.remote_mta,
+            ("--last-attempt", Some(r)) => &mut r.last_attempt,
+            ("--retry-until", Some(r)) => &mut r.retry_until,
+            ("--reporting-mta", _) => &mut args.reporting_mta,
+            ("--sender", _) => &mut args.sender,
+            ("--date", _) => &mut args.date,
+            ("--token", _) => &mut args.token,
+            ("--envid", _) => &mut args.envid,
+            ("--ret", _) => &mut args.ret,
+            ("--received-from", _) => &mut args.received_from,
+            ("--arrival", _) => &mut args.arrival,
+            ("--max-returned", _) => &mut args.max_returned,
+            ("--from", _) => &mut args.from,
+            ("--subject", _) => &mut args.subject,
+            ("--message-id", _) => &mut args.message_id,
+            (other, _) => return Err(format!("unknown or misplaced option {other}")),
+        };
+        *slot = Some(value);
+    }
+    Ok(args)
+}
+
+fn need<'s>(v: &'s Option<String>, what: &str) -> Result<&'s str, String> {
+    v.as_deref().ok_or_else(|| format!("{what} is required"))
+}
+
+fn time(v: &str) -> Result<Timestamp, String> {
+    let secs: i64 = v.parse().map_err(|_| format!("bad time {v:?}"))?;
+    Timestamp::new(secs, 0).map_err(|e| e.to_string())
+}
+
+fn action(v: &str) -> Result<Action, String> {
+    Ok(match v {
+        "failed" => Action::Failed,
+        "delayed" => Action::Delayed,
+        "delivered" => Action::Delivered,
+        "relayed" => Action::Relayed,
+        "expanded" => Action::Expanded,
+        other => return Err(format!("unknown action {other:?}")),
+    })
+}
+
+/// A reply given with LF between its lines, as wire bytes.
+fn reply_bytes(text: &str) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for line in text.trim_end_matches('\n').split('\n') {
+        wire.extend_from_slice(line.trim_end_matches('\r').as_bytes());
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire
+}
+
+fn orcpt(v: &str) -> Result<Orcpt<'_>, String> {
+    let (kind, addr) = v
+        .split_once(';')
+        .ok_or_else(|| format!("ORCPT {v:?} is not TYPE;ADDRESS"))?;
+    let bad = |e| format!("ORCPT {v:?}: {e}");
+    if kind.eq_ignore_ascii_case("utf-8") && !addr.is_ascii() {
+        return Orcpt::utf8(Unitext::new(addr).map_err(bad)?).map_err(bad);
+    }
+    Orcpt::new(
+        Atom::new(kind).map_err(bad)?,
+        XText::new(addr).map_err(bad)?,
+    )
+    .map_err(bad)
+}
+
+fn run(
+    argv: &[String],
+    original: &[u8],
+    out: &mut dyn Write,
+) -> Result<Result<(), String>, String> {
+    let args = parse_args(argv)?;
+    let host = Domain::new(need(&args.reporting_mta, "--reporting-mta")?)
+        .map_err(|e| format!("--reporting-mta: {e}"))?;
+    let sender = match need(&args.sender, "--sender")? {
+        "" | "<>" => ReversePath::Null,
+        s => ReversePath::Mailbox(Mailbox::parse(s).map_err(|e| format!("--sender: {e}"))?),
+    };
+    let date = time(need(&args.date, "--date")?)?;
+    let token = Atom::new(need(&args.token, "--token")?).map_err(|e| format!("--token: {e}"))?;
+    let envid = match &args.envid {
+        Some(v) => Some(
+            XText::new(v.as_str())
+                .and_then(EnvId::new)
+                .map_err(|e| format!("--envid: {e}"))?,
+        ),
+        None => None,
+    };
+    let received_from = match &args.received_from {
+        Some(v) => Some(Domain::new(v.as_str()).map_err(|e| format!("--received-from: {e}"))?),
+        None => None,
+    };
+    let from = match &args.from {
+        Some(v) => Some(Mailbox::parse(v).map_err(|e| format!("--from: {e}"))?),
+        None => None,
+    };
+    if args.rcpts.is_empty() {
+        return Err("at least one --rcpt is required".into());
+    }
+    // Everything the recipients borrow, made first.
+    let mut paths = Vec::new();
+    let mut orcpts = Vec::new();
+    let mut remotes = Vec::new();
+    let mut replies = Vec::new();
+    for r in &args.rcpts {
+        paths.push(ForwardPath::Mailbox(
+            Mailbox::parse(&r.address).map_err(|e| format!("--rcpt {}: {e}", r.address))?,
+        ));
+        orcpts.push(r.orcpt.as_deref().map(orcpt).transpose()?);
+        remotes.push(
+            r.remote_mta
+                .as_deref()
+                .map(Domain::new)
+                .transpose()
+                .map_err(|e| format!("--remote-mta: {e}"))?,
+        );
+        replies.push(r.reply.as_deref().map(reply_bytes));
+    }
+
+    // From here on, a refusal is the library's: exit status 1.
+    let built = (|| -> Result<Bounce<'_>, String> {
+        let mut bounce = Bounce::new(&host, &sender, date, &token).map_err(|e| e.to_string())?;
+        if let Some(e) = &envid {
+            bounce = bounce.envelope_id(e);
+        }
+        if let Some(h) = &received_from {
+            bounce = bounce.received_from_mta(h).map_err(|e| e.to_string())?;
+        }
+        if let Some(f) = &from {
+            bounce = bounce.from(f).map_err(|e| e.to_string())?;
+        }
+        if let Some(s) = &args.subject {
+            bounce = bounce.subject(s).map_err(|e| e.to_string())?;
+        }
+        if let Some(m) = &args.message_id {
+            bounce = bounce.message_id(m).map_err(|e| e.to_string())?;
+        }
+        if let Some(a) = &args.arrival {
+            bounce = bounce.arrival_date(time(a)?);
+        }
+        match args.ret.as_deref() {
+            None => {}
+            Some("full" | "FULL") => bounce = bounce.ret(Some(Ret::Full)),
+            Some("hdrs" | "HDRS") => bounce = bounce.ret(Some(Ret::Hdrs)),
+            Some(other) => return Err(format!("--ret {other:?}: full or hdrs")),
+        }
+        if let Some(m) = &args.max_returned {
+            bounce = bounce.max_returned_len(m.parse().map_err(|_| "--max-returned: a number")?);
+        }
+        for (i, r) in args.rcpts.iter().enumerate() {
+            let act = action(need(&r.action, "--action")?)?;
+            let mut rcpt = match (&replies[i], &r.status) {
+                (Some(wire), _) => {
+                    let reply = Reply::parse(wire).map_err(|e| format!("--reply: {e}"))?;
+                    Recipient::from_reply(&paths[i], act, &reply)
+                }
+                (None, Some(s)) => {
+                    let status = EnhancedStatusCode::parse(s.as_bytes())
+                        .ok_or_else(|| format!("--status {s:?}"))?;
+                    Recipient::new(&paths[i], act, status)
+                }
+                (None, None) => return Err("each --rcpt needs --reply or --status".into()),
+            }
+            .map_err(|e| e.to_string())?;
+            if let Some(o) = &orcpts[i] {
+                rcpt = rcpt.original_recipient(o);
+            }
+            if let Some(h) = &remotes[i] {
+                rcpt = rcpt.remote_mta(h).map_err(|e| e.to_string())?;
+            }
+            if let Some(t) = &r.last_attempt {
+                rcpt = rcpt.last_attempt(time(t)?);
+            }
+            if let Some(t) = &r.retry_until {
+                rcpt = rcpt.will_retry_until(time(t)?).map_err(|e| e.to_string())?;
+            }
+            bounce = bounce.recipient(rcpt);
+        }
+        Ok(bounce)
+    })();
+    let report = match built.and_then(|b| b.write(original).map_err(|e| e.to_string())) {
+        Ok(report) => report,
+        Err(e) => return Ok(Err(e)),
+    };
+    out.write_all(report.as_bytes())
+        .map_err(|e| format!("write error: {e}"))?;
+    eprintln!(
+        "body={} returned={:?} boundary={}",
+        report.body_type().as_str(),
+        report.returned(),
+        report.boundary()
+    );
+    Ok(Ok(()))
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut original = Vec::new();
+    if let Err(e) = io::stdin().read_to_end(&mut original) {
+        eprintln!("bounce: reading standard input: {e}");
+        return ExitCode::from(2);
+    }
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match run(&argv, &original, &mut out) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("bounce: refused: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("bounce: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,1342 @@
+//! Delivery status notifications (bounces): a `multipart/report;
+//! report-type=delivery-status` message (RFC 6522) with a
+//! `message/delivery-status` part (RFC 3464), written from checked values.
+//!
+//! A [`Bounce`] names the reporting host, the original envelope sender (the
+//! bounce goes to it), the date and a unique token for the `Message-ID:`;
+//! each [`Recipient`] gives the address, the [`Action`] taken, the status,
+//! and usually the remote server's reply ([`Recipient::from_reply`]).
+//! [`Bounce::write`] adds the original message and writes:
+//!
+//! 1. the header: `From:` (`Mail Delivery System <MAILER-DAEMON@host>`
+//!    unless [`Bounce::from`] sets another), `To:` the sender, `Subject:`,
+//!    `Date:`, `Message-ID:`, `Auto-Submitted: auto-replied` (RFC 3834 §5),
+//!    `MIME-Version:` and `Content-Type:`;
+//! 2. a `text/plain` explanation, one paragraph per recipient with the
+//!    remote server's reply;
+//! 3. the `message/delivery-status` fields: `Original-Envelope-Id`,
+//!    `Reporting-MTA`, `Received-From-MTA`, `Arrival-Date`, then per
+//!    recipient `Original-Recipient`, `Final-Recipient`, `Action`,
+//!    `Status`, `Remote-MTA`, `Diagnostic-Code`, `Last-Attempt-Date` and
+//!    `Will-Retry-Until`;
+//! 4. the original message: whole (`message/rfc822`) or its header section
+//!    only (`text/rfc822-headers`), see [`Bounce::ret`].
+//!
+//! The bounce is sent with the null reverse path, `MAIL FROM:<>` (RFC 5321
+//! §4.5.5), so that no bounce is ever sent back for it; for the same
+//! reason [`Bounce::new`] refuses to address one to `<>`
+//! ([`DsnError::NullSender`]). Send it with the `BODY=` of
+//! [`Report::body_type`]: everything but a returned 8-bit or binary
+//! original is 7-bit.
+//!
+//! ```
+//! use smtp_proto::command::{Atom, Domain, ForwardPath, Mailbox, ReversePath};
+//! use smtp_proto::dsn::{Action, Bounce, Recipient};
+//! use smtp_proto::reply::Reply;
+//! use smtp_proto::trace::Timestamp;
+//!
+//! let host = Domain::new("mx.example.org").unwrap();
+//! let sender = ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap());
+//! let rcpt = ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap());
+//! let remote = Domain::new("mx.example.net").unwrap();
+//! let reply = Reply::parse(b"550 5.1.1 No such user\r\n").unwrap();
+//! let token = Atom::new("4F1A2B").unwrap();
+//! let when = Timestamp::new(1_795_723_722, 0).unwrap();
+//!
+//! let bounce = Bounce::new(&host, &sender, when, &token)
+//!     .unwrap()
+//!     .recipient(
+//!         Recipient::from_reply(&rcpt, Action::Failed, &reply)
+//!             .unwrap()
+//!             .remote_mta(&remote)
+//!             .unwrap(),
+//!     );
+//! let report = bounce
+//!     .write(b"Subject: hello\r\n\r\nHi Bob\r\n")
+//!     .unwrap();
+//! let text = String::from_utf8(report.into_bytes()).unwrap();
+//! assert!(text.starts_with(
+//!     "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r\n\
+//!      To: <alice@example.org>\r\n\
+//!      Subject: Undelivered Mail Returned to Sender\r\n"
+//! ));
+//! assert!(text.contains(
+//!     "Final-Recipient: rfc822; bob@example.net\r\n\
+//!      Action: failed\r\n\
+//!      Status: 5.1.1\r\n\
+//!      Remote-MTA: dns; mx.example.net\r\n\
+//!      Diagnostic-Code: smtp; 550 5.1.1 No such user\r\n"
+//! ));
+//! assert!(text.contains("Content-Type: message/rfc822\r\n\r\nSubject: hello\r\n"));
+//! ```
+//!
+//! # Values and limits
+//!
+//! * Nothing reaches a header line unchecked: addresses, hosts and ids are
+//!   checked types, the subject and `Message-ID:` are checked by their
+//!   setters, and the text of a remote reply (which may hold UTF-8, RFC
+//!   6531) is made 7-bit: tabs become spaces, every other control or
+//!   non-ASCII character is written as `\x{HEX}` (the RFC 6533
+//!   `EmbeddedUnicodeChar` form; an octet that is not UTF-8 as
+//!   `\x{FFFD}`). A multi-line reply is joined on one field: the code, the
+//!   first line's enhanced code, and the text of each line, separated by
+//!   spaces.
+//! * Every field is folded at spaces to keep its lines within 78 octets
+//!   where it can, and always within 998 (RFC 5322 §2.1.1); a run of
+//!   over 997 octets without a space is cut, which adds a space when the
+//!   field is unfolded.
+//! * `Original-Envelope-Id` and the address of `Original-Recipient` are
+//!   written decoded from their xtext, the value the sender gave: RFC 3461
+//!   §4.4 and §4.2 require that value to be printable US-ASCII "due to
+//!   limitations in the Delivery Status Notification format". A value
+//!   that decodes to anything else (a control character, CR or LF,
+//!   8-bit) is written in its xtext form, which always is. An ORCPT of
+//!   the type `utf-8` (RFC 6533) is written in its `utf-8-addr-xtext`
+//!   form, with each non-ASCII character as `\x{HEX}`.
+//! * Internationalized mail (RFC 6533) is supported as far as it fits a
+//!   7-bit report: a recipient with a UTF-8 address is written
+//!   `Final-Recipient: utf-8; <utf-8-addr-xtext>`, and an original message
+//!   whose header section holds 8-bit octets is returned as
+//!   `message/global` (or `message/global-headers`). The header of the
+//!   bounce is ASCII only: a UTF-8 sender, reporting host or `From:`
+//!   address is refused ([`DsnError::Utf8`]), and
+//!   `message/global-delivery-status` is never written.
+
+use std::fmt;
+
+use crate::command::{
+    Atom, BodyType, Domain, EnvId, ForwardPath, Mailbox, Notify, Orcpt, OrcptAddr, Ret, ReversePath,
+};
+use crate::reply::{OwnedReply, Reply};
+use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+use crate::trace::Timestamp;
+
+/// Why a bounce, or a part of one, cannot be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DsnError {
+    /// The original sender is the null reverse path `<>`: nothing is ever
+    /// sent back to it (RFC 5321 §4.5.5, §6.1).
+    #[error("no bounce is sent to the null reverse path <>")]
+    NullSender,
+    /// The named value holds UTF-8, which the header of the bounce does
+    /// not carry (no RFC 6532 header fields are written).
+    #[error("{0} holds UTF-8, which this writer does not put in the header")]
+    Utf8(&'static str),
+    /// The named value holds a character not allowed there (CR, LF, a
+    /// control character or 8-bit), or does not follow its syntax.
+    #[error("{0} holds a character or form not allowed there")]
+    Invalid(&'static str),
+    /// The named value is empty.
+    #[error("{0} is empty")]
+    Empty(&'static str),
+    /// The named value is over its length limit.
+    #[error("{0} is too long")]
+    TooLong(&'static str),
+    /// The status class does not go with the action: `delivered`,
+    /// `relayed` and `expanded` take a `2.x.x` status, `delayed` a
+    /// `4.x.x` one, and `failed` a `4.x.x` or `5.x.x` one (RFC 3464
+    /// §2.3.3, §2.3.4).
+    #[error("status {status} does not go with the action {action}")]
+    StatusMismatch {
+        /// The action.
+        action: Action,
+        /// The status given or read from the reply.
+        status: EnhancedStatusCode,
+    },
+    /// `Will-Retry-Until` was given for a recipient whose action is not
+    /// `delayed` (RFC 3464 §2.3.9).
+    #[error("Will-Retry-Until is only for a delayed recipient")]
+    RetryNotDelayed,
+    /// A `3yz` reply, which carries no delivery status.
+    #[error("reply code {0} carries no delivery status")]
+    NoStatus(ReplyCode),
+    /// [`Bounce::write`] was called with no recipient.
+    #[error("the report names no recipient")]
+    NoRecipients,
+}
+
+/// The `Action` of a recipient (RFC 3464 §2.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// `failed`: the message could not be delivered and will not be tried
+    /// again.
+    Failed,
+    /// `delayed`: not delivered yet; the reporting host keeps trying.
+    Delayed,
+    /// `delivered`: delivered to the recipient's mailbox.
+    Delivered,
+    /// `relayed`: passed on to a system that sends no further
+    /// notifications.
+    Relayed,
+    /// `expanded`: delivered to a list or alias and sent on to its
+    /// members.
+    Expanded,
+}
+
+impl Action {
+    /// The keyword as written in the report.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Failed => "failed",
+            Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
+            Action::Expanded => "expanded",
+        }
+    }
+
+    fn allows(self, class: StatusClass) -> bool {
+        match self {
+            Action::Failed => class != StatusClass::Success,
+            Action::Delayed => class == StatusClass::PersistentTransientFailure,
+            Action::Delivered | Action::Relayed | Action::Expanded => class == StatusClass::Success,
+        }
+    }
+
+    /// The phrase of the human-readable part.
+    fn phrase(self) -> &'static str {
+        match self {
+            Action::Failed => "delivery failed",
+            Action::Delayed => "delivery delayed, still trying",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed to a system that sends no further notifications",
+            Action::Expanded => "delivered to a list or alias, which sent it on",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a recipient without `NOTIFY=` is taken to have asked for:
+/// `FAILURE,DELAY`.
+///
+/// RFC 3461 §4.1: "the absence of a NOTIFY parameter in a RCPT command may
+/// be interpreted as either NOTIFY=FAILURE or NOTIFY=FAILURE,DELAY". This
+/// default takes the wider one, so that [`should_notify`] answers yes to a
+/// delay report and the reporting host decides whether it sends delay
+/// reports at all; a host that wants `FAILURE` alone passes
+/// `notify.or(Some(Notify { failure: true, ..Notify::NEVER }))`.
+pub const DEFAULT_NOTIFY: Notify = Notify {
+    success: false,
+    failure: true,
+    delay: true,
+};
+
+/// Whether a report with this action may be sent for a recipient that
+/// gave this `NOTIFY=` (RFC 3461 §4.1): `failed` with `FAILURE`,
+/// `delayed` with `DELAY`, `delivered`, `relayed` and `expanded` with
+/// `SUCCESS` (§5.2.2, §5.2.7), never with `NEVER`. Without `NOTIFY=`,
+/// [`DEFAULT_NOTIFY`] applies.
+///
+/// ```
+/// use smtp_proto::command::Notify;
+/// use smtp_proto::dsn::{should_notify, Action};
+///
+/// assert!(should_notify(None, Action::Failed));
+/// assert!(should_notify(None, Action::Delayed));
+/// assert!(!should_notify(None, Action::Delivered));
+/// assert!(!should_notify(Some(Notify::NEVER), Action::Failed));
+/// let success = Notify { success: true, ..Notify::NEVER };
+/// assert!(should_notify(Some(success), Action::Relayed));
+/// assert!(!should_notify(Some(success), Action::Failed));
+/// ```
+#[must_use]
+pub fn should_notify(notify: Option<Notify>, action: Action) -> bool {
+    let notify = notify.unwrap_or(DEFAULT_NOTIFY);
+    match action {
+        Action::Failed => notify.failure,
+        Action::Delayed => notify.delay,
+        Action::Delivered | Action::Relayed | Action::Expanded => notify.success,
+    }
+}
+
+/// The reply of a remote server, as a `Diagnostic-Code: smtp; ...` value:
+/// 7-bit, on one line before folding (see the [module](self) notes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Diagnostic {
+    code: ReplyCode,
+    text: String,
+}
+
+impl Diagnostic {
+    /// The diagnostic of a decoded reply.
+    ///
+    /// ```
+    /// use smtp_proto::dsn::Diagnostic;
+    /// use smtp_proto::reply::Reply;
+    /// let reply = Reply::parse(b"550-5.1.1 No such user\r\n550 5.1.1 Try another\r\n").unwrap();
+    /// assert_eq!(Diagnostic::from_reply(&reply).text(), "550 5.1.1 No such user Try another");
+    /// let utf8 = Reply::parse("550 Benutzer unbekannt: Müller\r\n".as_bytes()).unwrap();
+    /// assert_eq!(Diagnostic::from_reply(&utf8).text(), "550 Benutzer unbekannt: M\\x{FC}ller");
+    /// ```
+    #[must_use]
+    pub fn from_reply(reply: &Reply<'_>) -> Self {
+        Self::joined(
+            reply.code(),
+            reply.enhanced_code(),
+            reply.lines().map(|l| l.text()),
+        )
+    }
+
+    /// The diagnostic of a built or copied reply.
+    #[must_use]
+    pub fn from_owned_reply(reply: &OwnedReply) -> Self {
+        Self::joined(
+            reply.code(),
+            reply.enhanced_code(),
+            reply.lines().map(|(_, text)| text),
+        )
+    }
+
+    fn joined<'t>(
+        code: ReplyCode,
+        enhanced: Option<EnhancedStatusCode>,
+        lines: impl Iterator<Item = &'t [u8]>,
+    ) -> Self {
+        let mut text = code.to_string();
+        if let Some(esc) = enhanced {
+            text.push(' ');
+            text.push_str(&esc.to_string());
+        }
+        for line in lines {
+            let line = seven_bit(line);
+            let line = line.trim_matches(' ');
+            if !line.is_empty() {
+                text.push(' ');
+                text.push_str(line);
+            }
+        }
+        Diagnostic { code, text }
+    }
+
+    /// The reply code.
+    #[must_use]
+    pub fn code(&self) -> ReplyCode {
+        self.code
+    }
+
+    /// The value after `smtp; `: the code, the enhanced code if any, and
+    /// the text of every line.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The status a reply stands for: its enhanced code, or `X.0.0` of its
+/// class when it has none.
+fn status_of(
+    code: ReplyCode,
+    enhanced: Option<EnhancedStatusCode>,
+) -> Result<EnhancedStatusCode, DsnError> {
+    if let Some(esc) = enhanced {
+        return Ok(esc);
+    }
+    code.status_class()
+        .and_then(|class| EnhancedStatusCode::new(class, 0, 0))
+        .ok_or(DsnError::NoStatus(code))
+}
+
+/// One recipient of a report: its per-recipient fields (RFC 3464 §2.3).
+#[derive(Debug, Clone)]
+pub struct Recipient<'a> {
+    address: &'a ForwardPath<'a>,
+    original: Option<&'a Orcpt<'a>>,
+    action: Action,
+    status: EnhancedStatusCode,
+    remote_mta: Option<&'a Domain<'a>>,
+    diagnostic: Option<Diagnostic>,
+    last_attempt: Option<Timestamp>,
+    retry_until: Option<Timestamp>,
+}
+
+impl<'a> Recipient<'a> {
+    /// A recipient (the address of RCPT TO, written as `Final-Recipient`),
+    /// what was done and its status.
+    ///
+    /// # Errors
+    /// [`DsnError::StatusMismatch`] when the status class does not go with
+    /// the action.
+    pub fn new(
+        address: &'a ForwardPath<'a>,
+        action: Action,
+        status: EnhancedStatusCode,
+    ) -> Result<Self, DsnError> {
+        if !action.allows(status.class()) {
+            return Err(DsnError::StatusMismatch { action, status });
+        }
+        Ok(Recipient {
+            address,
+            original: None,
+            action,
+            status,
+            remote_mta: None,
+            diagnostic: None,
+            last_attempt: None,
+            retry_until: None,
+        })
+    }
+
+    /// A recipient whose status and `Diagnostic-Code` come from the remote
+    /// server's reply: its enhanced status code, or `5.0.0`, `4.0.0` or
+    /// `2.0.0` from the reply code when it carries none.
+    ///
+    /// ```
+    /// use smtp_proto::command::{ForwardPath, Mailbox};
+    /// use smtp_proto::dsn::{Action, DsnError, Recipient};
+    /// use smtp_proto::reply::Reply;
+    ///
+    /// let rcpt = ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap());
+    /// let reply = Reply::parse(b"452 Mailbox full\r\n").unwrap();
+    /// let r = Recipient::from_reply(&rcpt, Action::Delayed, &reply).unwrap();
+    /// assert_eq!(r.status().to_string(), "4.0.0");
+    /// assert!(matches!(
+    ///     Recipient::from_reply(&rcpt, Action::Delivered, &reply),
+    ///     Err(DsnError::StatusMismatch { .. })
+    /// ));
+    /// ```
+    ///
+    /// # Errors
+    /// [`DsnError::NoStatus`] for a `3yz` reply;
+    /// [`DsnError::StatusMismatch`] as for [`Recipient::new`].
+    pub fn from_reply(
+        address: &'a ForwardPath<'a>,
+        action: Action,
+        reply: &Reply<'_>,
+    ) -> Result<Self, DsnError> {
+        let status = status_of(reply.code(), reply.enhanced_code())?;
+        Ok(Self::new(address, action, status)?.diagnostic(Diagnostic::from_reply(reply)))
+    }
+
+    /// [`Recipient::from_reply`] for an [`OwnedReply`].
+    ///
+    /// # Errors
+    /// As for [`Recipient::from_reply`].
+    pub fn from_owned_reply(
+        address: &'a ForwardPath<'a>,
+        action: Action,
+        reply: &OwnedReply,
+    ) -> Result<Self, DsnError> {
+        let status = status_of(reply.code(), reply.enhanced_code())?;
+        Ok(Self::new(address, action, status)?.diagnostic(Diagnostic::from_owned_reply(reply)))
+    }
+
+    /// The `ORCPT=` of the recipient, written as `Original-Recipient`
+    /// (RFC 3461 §6.3: it appears when, and only when, ORCPT was given).
+    #[must_use]
+    pub fn original_recipient(mut self, orcpt: &'a Orcpt<'a>) -> Self {
+        self.original = Some(orcpt);
+        self
+    }
+
+    /// The remote server's reply, as `Diagnostic-Code` (set by
+    /// [`Recipient::from_reply`]).
+    #[must_use]
+    pub fn diagnostic(mut self, diagnostic: Diagnostic) -> Self {
+        self.diagnostic = Some(diagnostic);
+        self
+    }
+
+    /// The host that gave the reply (`Remote-MTA: dns; <host>`).
+    ///
+    /// # Errors
+    /// [`DsnError::Utf8`] for a name with U-labels (give its A-labels).
+    pub fn remote_mta(mut self, host: &'a Domain<'a>) -> Result<Self, DsnError> {
+        self.remote_mta = Some(ascii_domain(host, "Remote-MTA")?);
+        Ok(self)
+    }
+
+    /// The time of the last attempt (`Last-Attempt-Date`).
+    #[must_use]
+    pub fn last_attempt(mut self, when: Timestamp) -> Self {
+        self.last_attempt = Some(when);
+        self
+    }
+
+    /// Until when the reporting host keeps trying (`Will-Retry-Until`),
+    /// for a delayed recipient only.
+    ///
+    /// # Errors
+    /// [`DsnError::RetryNotDelayed`] unless the action is
+    /// [`Action::Delayed`].
+    pub fn will_retry_until(mut self, until: Timestamp) -> Result<Self, DsnError> {
+        if self.action != Action::Delayed {
+            return Err(DsnError::RetryNotDelayed);
+        }
+        self.retry_until = Some(until);
+        Ok(self)
+    }
+
+    /// The action.
+    #[must_use]
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The status.
+    #[must_use]
+    pub fn status(&self) -> EnhancedStatusCode {
+        self.status
+    }
+}
+
+fn ascii_domain<'d>(host: &'d Domain<'d>, field: &'static str) -> Result<&'d Domain<'d>, DsnError> {
+    if host.is_utf8() {
+        Err(DsnError::Utf8(field))
+    } else {
+        Ok(host)
+    }
+}
+
+/// What part 3 of a report holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Returned {
+    /// The whole message (`message/rfc822`, or `message/global`).
+    Full,
+    /// Its header section (`text/rfc822-headers`, or
+    /// `message/global-headers`).
+    Headers,
+    /// Nothing: even the header section was over the size limit, and the
+    /// third part is left out (RFC 6522 §3 makes it optional).
+    Nothing,
+}
+
+/// A written report: the bytes of the bounce and what to send it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    bytes: Vec<u8>,
+    body: BodyType,
+    returned: Returned,
+    boundary: String,
+}
+
+impl Report {
+    /// The message, header and body, every line ended by CRLF.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The message.
+    #[must_use]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The body type to send it with (`BODY=` of `MAIL FROM:<>`): 7-bit
+    /// unless the returned original holds 8-bit octets (`8BITMIME`) or
+    /// NUL, a bare CR or LF, or a line over 998 octets (`BINARYMIME`).
+    #[must_use]
+    pub fn body_type(&self) -> BodyType {
+        self.body
+    }
+
+    /// What of the original message was returned.
+    #[must_use]
+    pub fn returned(&self) -> Returned {
+        self.returned
+    }
+
+    /// The MIME boundary chosen: one that occurs in none of the parts.
+    #[must_use]
+    pub fn boundary(&self) -> &str {
+        &self.boundary
+    }
+}
+
+/// A delivery status notification to the original sender, for one message
+/// and one or more of its recipients. See the [module](self) for the
+/// layout and an example.
+#[derive(Debug, Clone)]
+pub struct Bounce<'a> {
+    reporting_mta: &'a Domain<'a>,
+    sender: &'a Mailbox<'a>,
+    from: Option<&'a Mailbox<'a>>,
+    date: Timestamp,
+    message_id: String,
+    subject: Option<String>,
+    envid: Option<&'a EnvId<'a>>,
+    received_from: Option<&'a Domain<'a>>,
+    arrival: Option<Timestamp>,
+    ret: Option<Ret>,
+    max_returned: Option<usize>,
+    recipients: Vec<Recipient<'a>>,
+}
+
+/// The longest subject and `Message-ID:` taken, in octets.
+const MAX_HEADER_VALUE: usize = 250;
+
+impl<'a> Bounce<'a> {
+    /// A bounce written by `reporting_mta` (`Reporting-MTA: dns; <host>`,
+    /// `From: MAILER-DAEMON@<host>`), to the original envelope sender, on
+    /// `date`, with the `Message-ID: <token@host>`: the token must be unique
+    /// to this bounce on this host (a queue id and a counter, for example).
+    ///
+    /// ```
+    /// use smtp_proto::command::{Atom, Domain, ReversePath};
+    /// use smtp_proto::dsn::{Bounce, DsnError};
+    /// use smtp_proto::trace::Timestamp;
+    ///
+    /// let host = Domain::new("mx.example.org").unwrap();
+    /// let token = Atom::new("Q1").unwrap();
+    /// let at = Timestamp::new(0, 0).unwrap();
+    /// let err = Bounce::new(&host, &ReversePath::Null, at, &token).unwrap_err();
+    /// assert_eq!(err, DsnError::NullSender);
+    /// ```
+    ///
+    /// # Errors
+    /// [`DsnError::NullSender`] for `<>`; [`DsnError::Utf8`] for a sender
+    /// or host with UTF-8; [`DsnError::TooLong`] for a `Message-ID:` over
+    /// 250 octets.
+    pub fn new(
+        reporting_mta: &'a Domain<'a>,
+        sender: &'a ReversePath<'a>,
+        date: Timestamp,
+        token: &Atom<'_>,
+    ) -> Result<Self, DsnError> {
+        let sender = match sender {
+            ReversePath::Null => return Err(DsnError::NullSender),
+            ReversePath::Mailbox(m) if m.is_utf8() => return Err(DsnError::Utf8("To")),
+            ReversePath::Mailbox(m) => m,
+        };
+        let reporting_mta = ascii_domain(reporting_mta, "Reporting-MTA")?;
+        let message_id = format!("{token}@{reporting_mta}");
+        if message_id.len() > MAX_HEADER_VALUE {
+            return Err(DsnError::TooLong("Message-ID"));
+        }
+        Ok(Bounce {
+            reporting_mta,
+            sender,
+            from: None,
+            date,
+            message_id,
+            subject: None,
+            envid: None,
+            received_from: None,
+            arrival: None,
+            ret: None,
+            max_returned: None,
+            recipients: Vec::new(),
+        })
+    }
+
+    /// The `From:` address, instead of `MAILER-DAEMON@<reporting host>`.
+    ///
+    /// # Errors
+    /// [`DsnError::Utf8`] for an address with UTF-8.
+    pub fn from(mut self, from: &'a Mailbox<'a>) -> Result<Self, DsnError> {
+        if from.is_utf8() {
+            return Err(DsnError::Utf8("From"));
+        }
+        self.from = Some(from);
+        Ok(self)
+    }
+
+    /// A `Message-ID:` of the caller's, `id-left@id-right` with or without
+    /// its angle brackets (RFC 5322 §3.6.4: a dot-atom on the left, a
+    /// dot-atom or a domain literal on the right), instead of the one
+    /// made from the token.
+    ///
+    /// ```
+    /// use smtp_proto::command::{Atom, Domain, Mailbox, ReversePath};
+    /// use smtp_proto::dsn::Bounce;
+    /// use smtp_proto::trace::Timestamp;
+    ///
+    /// let host = Domain::new("mx.example.org").unwrap();
+    /// let sender = ReversePath::Mailbox(Mailbox::parse("a@example.org").unwrap());
+    /// let b = || Bounce::new(&host, &sender, Timestamp::new(0, 0).unwrap(), &Atom::new("t").unwrap()).unwrap();
+    /// assert!(b().message_id("<20261126.1@mx.example.org>").is_ok());
+    /// assert!(b().message_id("x@[192.0.2.1]").is_ok());
+    /// assert!(b().message_id("a b@example.org").is_err());
+    /// assert!(b().message_id("a@example.org>\r\nBcc: x@example.net").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`DsnError::Invalid`] for anything else; [`DsnError::TooLong`] over
+    /// 250 octets.
+    pub fn message_id(mut self, id: &str) -> Result<Self, DsnError> {
+        let inner = id
+            .strip_prefix('<')
+            .and_then(|s| s.strip_suffix('>'))
+            .unwrap_or(id);
+        if inner.len() > MAX_HEADER_VALUE {
+            return Err(DsnError::TooLong("Message-ID"));
+        }
+        let (left, right) = inner
+            .rsplit_once('@')
+            .ok_or(DsnError::Invalid("Message-ID"))?;
+        let literal = right
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .is_some_and(|d| d.bytes().all(|b| matches!(b, 33..=90 | 94..=126)));
+        if !is_dot_atom(left) || !(literal || is_dot_atom(right)) {
+            return Err(DsnError::Invalid("Message-ID"));
+        }
+        self.message_id = inner.to_string();
+        Ok(self)
+    }
+
+    /// The `Subject:`, instead of one chosen from the actions
+    /// (`Undelivered Mail Returned to Sender` when a recipient failed,
+    /// `Delayed Mail (still being retried)` when one is delayed, else
+    /// `Successful Mail Delivery Report`). Printable ASCII and spaces, at
+    /// most 250 octets.
+    ///
+    /// # Errors
+    /// [`DsnError::Invalid`] for CR, LF, another control character or
+    /// 8-bit; [`DsnError::Empty`]; [`DsnError::TooLong`].
+    pub fn subject(mut self, subject: &str) -> Result<Self, DsnError> {
+        if subject.trim_matches(' ').is_empty() {
+            return Err(DsnError::Empty("Subject"));
+        }
+        if !subject.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(DsnError::Invalid("Subject"));
+        }
+        if subject.len() > MAX_HEADER_VALUE {
+            return Err(DsnError::TooLong("Subject"));
+        }
+        self.subject = Some(subject.to_string());
+        Ok(self)
+    }
+
+    /// The `ENVID=` of the original MAIL command (`Original-Envelope-Id`,
+    /// which RFC 3461 §6.3 requires when ENVID was given).
+    #[must_use]
+    pub fn envelope_id(mut self, envid: &'a EnvId<'a>) -> Self {
+        self.envid = Some(envid);
+        self
+    }
+
+    /// The host the message came from (`Received-From-MTA: dns; <host>`).
+    ///
+    /// # Errors
+    /// [`DsnError::Utf8`] for a name with U-labels.
+    pub fn received_from_mta(mut self, host: &'a Domain<'a>) -> Result<Self, DsnError> {
+        self.received_from = Some(ascii_domain(host, "Received-From-MTA")?);
+        Ok(self)
+    }
+
+    /// When the message arrived at the reporting host (`Arrival-Date`).
+    #[must_use]
+    pub fn arrival_date(mut self, when: Timestamp) -> Self {
+        self.arrival = Some(when);
+        self
+    }
+
+    /// The `RET=` of the original MAIL command (RFC 3461 §4.3), which
+    /// chooses what part 3 holds. It asks for the whole message in a
+    /// report of a failure: with `RET=FULL`, or without `RET=` (where the
+    /// choice is the reporting host's), a report with a failed recipient
+    /// returns the whole message, and one without returns the header
+    /// section. `RET=HDRS` always returns the header section.
+    #[must_use]
+    pub fn ret(mut self, ret: Option<Ret>) -> Self {
+        self.ret = ret;
+        self
+    }
+
+    /// The largest original returned whole, in octets: a larger one is
+    /// returned as its header section, and a header section over it is
+    /// left out.
+    #[must_use]
+    pub fn max_returned_len(mut self, octets: usize) -> Self {
+        self.max_returned = Some(octets);
+        self
+    }
+
+    /// Adds a recipient.
+    #[must_use]
+    pub fn recipient(mut self, recipient: Recipient<'a>) -> Self {
+        self.recipients.push(recipient);
+        self
+    }
+
+    /// Adds a recipient, in place.
+    pub fn push_recipient(&mut self, recipient: Recipient<'a>) {
+        self.recipients.push(recipient);
+    }
+
+    /// Writes the bounce, with the original message (its bytes as
+    /// received, CRLF line ends) in part 3 as [`Bounce::ret`] chooses.
+    ///
+    /// # Errors
+    /// [`DsnError::NoRecipients`] without a recipient.
+    pub fn write(&self, original: &[u8]) -> Result<Report, DsnError> {
+        if self.recipients.is_empty() {
+            return Err(DsnError::NoRecipients);
+        }
+        let human = self.human_part();
+        let status = self.status_part();
+
+        let any_failed = self.recipients.iter().any(|r| r.action == Action::Failed);
+        let full = any_failed && self.ret != Some(Ret::Hdrs);
+        let cap = self.max_returned.unwrap_or(usize::MAX);
+        let header = header_section(original);
+        let (returned, content) = if full && original.len() <= cap {
+            (Returned::Full, original)
+        } else if header.len() <= cap {
+            (Returned::Headers, header)
+        } else {
+            (Returned::Nothing, &[][..])
+        };
+        let global = !header.is_ascii();
+        let content_type = match (returned, global) {
+            (Returned::Full, false) => "message/rfc822",
+            (Returned::Full, true) => "message/global",
+            (_, false) => "text/rfc822-headers",
+            (_, true) => "message/global-headers",
+        };
+        let body = body_type(content);
+        let boundary = pick_boundary(&[human.as_bytes(), status.as_bytes(), content]);
+
+        let mut out = Vec::with_capacity(2048 + content.len());
+        self.write_header(&mut out, &boundary, body);
+        out.extend_from_slice(b"\r\nThis is a MIME-encapsulated message.\r\n\r\n");
+        let delimiter = |out: &mut Vec<u8>| {
+            out.extend_from_slice(b"--");
+            out.extend_from_slice(boundary.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        };
+        delimiter(&mut out);
+        out.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n\r\n");
+        out.extend_from_slice(human.as_bytes());
+        delimiter(&mut out);
+        out.extend_from_slice(b"Content-Type: message/delivery-status\r\n\r\n");
+        out.extend_from_slice(status.as_bytes());
+        if returned != Returned::Nothing {
+            delimiter(&mut out);
+            out.extend_from_slice(b"Content-Type: ");
+            out.extend_from_slice(content_type.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            match body {
+                BodyType::SevenBit => {}
+                BodyType::EightBitMime => {
+                    out.extend_from_slice(b"Content-Transfer-Encoding: 8bit\r\n");
+                }
+                _ => out.extend_from_slice(b"Content-Transfer-Encoding: binary\r\n"),
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(content);
+            if !content.ends_with(b"\r\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(boundary.as_bytes());
+        out.extend_from_slice(b"--\r\n");
+        Ok(Report {
+            bytes: out,
+            body,
+            returned,
+            boundary,
+        })
+    }
+
+    fn write_header(&self, out: &mut Vec<u8>, boundary: &str, body: BodyType) {
+        let from = match self.from {
+            Some(m) => format!("Mail Delivery System <{m}>"),
+            None => format!(
+                "Mail Delivery System <MAILER-DAEMON@{}>",
+                self.reporting_mta
+            ),
+        };
+        field(out, "From", &from);
+        field(out, "To", &format!("<{}>", self.sender));
+        let subject = self.subject.as_deref().unwrap_or_else(|| {
+            let has = |a| self.recipients.iter().any(|r| r.action == a);
+            if has(Action::Failed) {
+                "Undelivered Mail Returned to Sender"
+            } else if has(Action::Delayed) {
+                "Delayed Mail (still being retried)"
+            } else {
+                "Successful Mail Delivery Report"
+            }
+        });
+        field(out, "Subject", subject);
+        field(out, "Date", &self.date.to_string());
+        field(out, "Message-ID", &format!("<{}>", self.message_id));
+        field(out, "Auto-Submitted", "auto-replied");
+        field(out, "MIME-Version", "1.0");
+        field(
+            out,
+            "Content-Type",
+            &format!("multipart/report; report-type=delivery-status; boundary=\"{boundary}\""),
+        );
+        match body {
+            BodyType::SevenBit => {}
+            BodyType::EightBitMime => field(out, "Content-Transfer-Encoding", "8bit"),
+            _ => field(out, "Content-Transfer-Encoding", "binary"),
+        }
+    }
+
+    /// Part 1, every line ended by CRLF.
+    fn human_part(&self) -> String {
+        let has = |a| self.recipients.iter().any(|r| r.action == a);
+        let mut out = Vec::new();
+        let para = |out: &mut Vec<u8>, text: &str| {
+            wrap(out, text, b"");
+            out.extend_from_slice(b"\r\n");
+        };
+        para(
+            &mut out,
+            &format!("This is the mail system at host {}.", self.reporting_mta),
+        );
+        let summary = if has(Action::Failed) {
+            "Your message could not be delivered to one or more of its recipients. \
+             The details are below; your message is returned in the last part."
+        } else if has(Action::Delayed) {
+            "Your message has not been delivered yet to one or more of its recipients. \
+             The mail system will keep trying; you need not send it again."
+        } else {
+            "Your message was delivered or passed on as listed below."
+        };
+        para(&mut out, summary);
+        for r in &self.recipients {
+            let line = format!(
+                "{}: {}",
+                r.address_text(self.reporting_mta),
+                r.action.phrase()
+            );
+            wrap(&mut out, &line, b"");
+            if let Some(until) = r.retry_until {
+                wrap(&mut out, &format!("Will retry until {until}."), b"    ");
+            }
+            if let Some(d) = &r.diagnostic {
+                let said = match r.remote_mta {
+                    Some(host) => format!("{host} said: {}", d.text),
+                    None => format!("The reply was: {}", d.text),
+                };
+                wrap(&mut out, &said, b"    ");
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        // Only ASCII was written.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Part 2: the per-message block and one block per recipient, each
+    /// followed by an empty line.
+    fn status_part(&self) -> String {
+        let mut out = Vec::new();
+        if let Some(envid) = self.envid {
+            field(
+                &mut out,
+                "Original-Envelope-Id",
+                &decoded_or_xtext(envid.as_xtext()),
+            );
+        }
+        field(
+            &mut out,
+            "Reporting-MTA",
+            &format!("dns; {}", self.reporting_mta),
+        );
+        if let Some(host) = self.received_from {
+            field(&mut out, "Received-From-MTA", &format!("dns; {host}"));
+        }
+        if let Some(when) = self.arrival {
+            field(&mut out, "Arrival-Date", &when.to_string());
+        }
+        out.extend_from_slice(b"\r\n");
+        for r in &self.recipients {
+            if let Some(orcpt) = r.original {
+                field(&mut out, "Original-Recipient", &orcpt_value(orcpt));
+            }
+            field(
+                &mut out,
+                "Final-Recipient",
+                &r.final_recipient(self.reporting_mta),
+            );
+            field(&mut out, "Action", r.action.as_str());
+            field(&mut out, "Status", &r.status.to_string());
+            if let Some(host) = r.remote_mta {
+                field(&mut out, "Remote-MTA", &format!("dns; {host}"));
+            }
+            if let Some(d) = &r.diagnostic {
+                field(&mut out, "Diagnostic-Code", &format!("smtp; {}", d.text));
+            }
+            if let Some(when) = r.last_attempt {
+                field(&mut out, "Last-Attempt-Date", &when.to_string());
+            }
+            if let Some(when) = r.retry_until {
+                field(&mut out, "Will-Retry-Until", &when.to_string());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Recipient<'_> {
+    /// The address as a mailbox; `<Postmaster>` is the reporting host's.
+    fn mailbox_text(&self, host: &Domain<'_>) -> String {
+        match self.address {
+            ForwardPath::Postmaster => format!("Postmaster@{host}"),
+            ForwardPath::Mailbox(m) => m.to_string(),
+        }
+    }
+
+    /// `<address>` for the human-readable part, made 7-bit.
+    fn address_text(&self, host: &Domain<'_>) -> String {
+        format!("<{}>", embed_non_ascii(&self.mailbox_text(host)))
+    }
+
+    /// `rfc822; local@domain`, or `utf-8; <utf-8-addr-xtext>` (RFC 6533
+    /// §3) for an address with UTF-8.
+    fn final_recipient(&self, host: &Domain<'_>) -> String {
+        let addr = self.mailbox_text(host);
+        if addr.is_ascii() {
+            format!("rfc822; {addr}")
+        } else {
+            format!("utf-8; {}", utf8_addr_xtext(&addr))
+        }
+    }
+}
+
+/// `addr-type; address` of an ORCPT (see the [module](self) notes).
+fn orcpt_value(orcpt: &Orcpt<'_>) -> String {
+    let kind = orcpt.addr_type().as_str();
+    let addr = match orcpt.addr() {
+        // Unitext: QCHAR, `\x{HEX}` and non-ASCII; only the last needs
+        // writing as `\x{HEX}`.
+        OrcptAddr::Unitext(u) => embed_non_ascii(u.as_str()),
+        // The `utf-8` forms are written as sent (RFC 6533 §3).
+        OrcptAddr::XText(x) if kind.eq_ignore_ascii_case("utf-8") => x.as_str().to_string(),
+        OrcptAddr::XText(x) => decoded_or_xtext(x),
+    };
+    format!("{kind}; {addr}")
+}
+
+/// The decoded value when it is printable ASCII (graphic and space, RFC
+/// 3461 §4.2, §4.4), else the xtext as sent.
+fn decoded_or_xtext(x: &crate::command::XText<'_>) -> String {
+    let raw = x.decode();
+    if !raw.is_empty() && raw.iter().all(|b| (0x20..0x7f).contains(b)) {
+        String::from_utf8_lossy(&raw).into_owned()
+    } else {
+        x.as_str().to_string()
+    }
+}
+
+/// `\x{HEX}` for a character (RFC 6533 `EmbeddedUnicodeChar`).
+fn push_embedded(out: &mut String, c: char) {
+    out.push_str(&format!("\\x{{{:X}}}", u32::from(c)));
+}
+
+/// Every non-ASCII character as `\x{HEX}`.
+fn embed_non_ascii(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            push_embedded(&mut out, c);
+        }
+    }
+    out
+}
+
+/// `utf-8-addr-xtext` (RFC 6533 §3): `QCHAR` as it is (printable ASCII but
+/// `+`, `=` and `\`), every other character as `\x{HEX}`.
+fn utf8_addr_xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if matches!(c, '!'..='~') && !matches!(c, '+' | '=' | '\\') {
+            out.push(c);
+        } else {
+            push_embedded(&mut out, c);
+        }
+    }
+    out
+}
+
+/// Reply text made 7-bit: a tab as a space, printable ASCII as it is,
+/// every other character as `\x{HEX}`, an octet that is not UTF-8 as
+/// `\x{FFFD}`.
+fn seven_bit(text: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for chunk in text.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\t' => out.push(' '),
+                ' '..='~' => out.push(c),
+                _ => push_embedded(&mut out, c),
+            }
+        }
+        for _ in chunk.invalid() {
+            push_embedded(&mut out, char::REPLACEMENT_CHARACTER);
+        }
+    }
+    out
+}
+
+/// `dot-atom-text` (RFC 5322 §3.2.3).
+fn is_dot_atom(s: &str) -> bool {
+    const SPECIAL: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
+    !s.is_empty()
+        && !s.starts_with('.')
+        && !s.ends_with('.')
+        && !s.contains("..")
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || SPECIAL.contains(&b))
+}
+
+/// The header section of a message: the lines before the first empty one
+/// (each with its line end), or the whole message when none is empty.
+fn header_section(message: &[u8]) -> &[u8] {
+    let mut start = 0;
+    while start < message.len() {
+        let rest = &message[start..];
+        if rest.starts_with(b"\r\n") || rest.starts_with(b"\n") {
+            return &message[..start];
+        }
+        match memchr::memchr(b'\n', rest) {
+            Some(lf) => start += lf + 1,
+            None => break,
+        }
+    }
+    message
+}
+
+/// The body type content needs (RFC 2045 §2.7, §2.8, RFC 6152, RFC 3030):
+/// binary with NUL, a CR or LF outside CRLF, or a line over 998 octets;
+/// 8-bit with an octet over 127; else 7-bit.
+fn body_type(content: &[u8]) -> BodyType {
+    let mut line = 0usize;
+    let mut eight = false;
+    let mut i = 0;
+    while i < content.len() {
+        match content[i] {
+            0 => return BodyType::BinaryMime,
+            b'\r' if content.get(i + 1) == Some(&b'\n') => {
+                line = 0;
+                i += 2;
+                continue;
+            }
+            b'\r' | b'\n' => return BodyType::BinaryMime,
+            b => eight |= b > 127,
+        }
+        line += 1;
+        if line > 998 {
+            return BodyType::BinaryMime;
+        }
+        i += 1;
+    }
+    if eight {
+        BodyType::EightBitMime
+    } else {
+        BodyType::SevenBit
+    }
+}
+
+/// The boundaries tried are this prefix and a decimal number.
+const BOUNDARY_PREFIX: &[u8] = b"=_smtp-proto-dsn-";
+
+/// The first boundary `=_smtp-proto-dsn-N` (N = 0, 1, ...) that occurs in
+/// none of the parts, found in one pass: after every occurrence of the
+/// prefix, each leading run of the digits that follow rules out the number
+/// it spells.
+fn pick_boundary(parts: &[&[u8]]) -> String {
+    let mut taken: Vec<u64> = Vec::new();
+    for part in parts {
+        for at in memchr::memmem::find_iter(part, BOUNDARY_PREFIX) {
+            let digits = &part[at + BOUNDARY_PREFIX.len()..];
+            let mut n: u64 = 0;
+            for (i, &d) in digits.iter().take(18).enumerate() {
+                if !d.is_ascii_digit() || (i == 1 && digits[0] == b'0') {
+                    break;
+                }
+                n = n * 10 + u64::from(d - b'0');
+                taken.push(n);
+            }
+        }
+    }
+    taken.sort_unstable();
+    taken.dedup();
+    // The first number missing from the sorted list.
+    let n = taken
+        .iter()
+        .enumerate()
+        .find(|&(i, &t)| t != i as u64)
+        .map_or(taken.len() as u64, |(i, _)| i as u64);
+    format!("{}{n}", String::from_utf8_lossy(BOUNDARY_PREFIX))
+}
+
+/// Lines are folded to this length where the text has a space (RFC 5322
+/// §2.1.1 SHOULD), CRLF not counted.
+const SOFT_LINE: usize = 78;
+/// And never past this one (RFC 5322 §2.1.1 MUST).
+const HARD_LINE: usize = 998;
+
+/// Appends `Name: value` CRLF, folded before a space (RFC 5322 §2.2.3),
+/// so the field unfolds to the value itself. `value` is printable ASCII
+/// and spaces.
+fn field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    fold(out, name.len() + 2, value.as_bytes(), None);
+}
+
+/// Appends a paragraph of text, each line starting with `indent`, wrapped
+/// at spaces (which the line breaks replace).
+fn wrap(out: &mut Vec<u8>, text: &str, indent: &[u8]) {
+    out.extend_from_slice(indent);
+    fold(out, indent.len(), text.as_bytes(), Some(indent));
+}
+
+/// Writes `rest` from a line already `used` octets long, breaking lines
+/// before spaces to keep them within [`SOFT_LINE`] where there is a space
+/// to break at, and cutting them at [`HARD_LINE`] where there is not.
+/// With `indent` (text), a break replaces the space by CRLF and the
+/// indent; without (a header field), the space starts the next line.
+fn fold(out: &mut Vec<u8>, mut used: usize, mut rest: &[u8], indent: Option<&[u8]>) {
+    let cont = indent.unwrap_or(b"");
+    while !rest.is_empty() && used + rest.len() > SOFT_LINE {
+        // A break leaves something other than spaces on the line.
+        let min = rest
+            .iter()
+            .position(|&b| b != b' ')
+            .map_or(rest.len(), |p| p + 1);
+        let last = rest.len() - 1;
+        let soft = SOFT_LINE.saturating_sub(used).min(last);
+        let hard = HARD_LINE.saturating_sub(used).min(last);
+        let space = |i: &usize| rest[*i] == b' ';
+        let cut = (min..=soft)
+            .rev()
+            .find(space)
+            .or_else(|| (min.max(soft + 1)..=hard).find(space));
+        match cut {
+            Some(i) => {
+                out.extend_from_slice(&rest[..i]);
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(cont);
+                rest = &rest[i..];
+                used = cont.len();
+                if indent.is_some() {
+                    rest = &rest[1..];
+                }
+            }
+            None if used + rest.len() <= HARD_LINE => break,
+            None => {
+                let i = HARD_LINE.saturating_sub(used).max(1);
+                out.extend_from_slice(&rest[..i]);
+                out.extend_from_slice(b"\r\n");
+                let cont: &[u8] = if indent.is_some() { cont } else { b" " };
+                out.extend_from_slice(cont);
+                rest = &rest[i..];
+                used = cont.len();
+            }
+        }
+    }
+    out.extend_from_slice(rest);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_keeps_lines_short_and_unfolds_to_the_value() {
+        let value = "smtp; 550 5.1.1 ".to_string() + &"word ".repeat(60) + &"x".repeat(1500);
+        let mut out = Vec::new();
+        field(&mut out, "Diagnostic-Code", &value);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("\r\n"));
+        let lines: Vec<&str> = text.trim_end_matches("\r\n").split("\r\n").collect();
+        assert!(lines.len() > 5);
+        for l in &lines {
+            assert!(l.len() <= HARD_LINE, "line of {}", l.len());
+            assert!(!l.trim().is_empty(), "whitespace-only line");
+        }
+        // Lines up to the long run keep to 78 octets.
+        for l in lines.iter().take_while(|l| !l.contains("xxx")) {
+            assert!(l.len() <= SOFT_LINE, "{l:?}");
+        }
+        // Unfolding gives the value back, but for the space the cut of the
+        // 1500-octet run added.
+        let unfolded = text.trim_end_matches("\r\n").replace("\r\n", "");
+        let want = format!("Diagnostic-Code: {value}");
+        assert_eq!(unfolded.len(), want.len() + 1);
+        assert_eq!(unfolded.replace(' ', ""), want.replace(' ', ""));
+    }
+
+    #[test]
+    fn fold_never_leaves_a_blank_line() {
+        let mut out = Vec::new();
+        field(&mut out, "X", &" ".repeat(200));
+        field(&mut out, "Y", &format!("a{}b", " ".repeat(300)));
+        let text = String::from_utf8(out).unwrap();
+        for l in text.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(!l.trim().is_empty(), "{text:?}");
+        }
+        assert_eq!(text.replace("\r\n ", " ").matches("\r\n").count(), 2);
+    }
+
+    #[test]
+    fn header_section_stops_at_the_empty_line() {
+        assert_eq!(
+            header_section(b"A: 1\r\nB: 2\r\n\r\nbody\r\n"),
+            b"A: 1\r\nB: 2\r\n"
+        );
+        assert_eq!(header_section(b"A: 1\r\n"), b"A: 1\r\n");
+        assert_eq!(header_section(b"\r\nbody"), b"");
+        assert_eq!(header_section(b"A: 1\n\nbody"), b"A: 1\n");
+    }
+
+    #[test]
+    fn body_types() {
+        assert_eq!(body_type(b"a\r\nb\r\n"), BodyType::SevenBit);
+        assert_eq!(body_type("ä\r\n".as_bytes()), BodyType::EightBitMime);
+        assert_eq!(body_type(b"a\nb"), BodyType::BinaryMime);
+        assert_eq!(body_type(b"a\rb"), BodyType::BinaryMime);
+        assert_eq!(body_type(b"a\0b"), BodyType::BinaryMime);
+        assert_eq!(body_type(&[b'a'; 998]), BodyType::SevenBit);
+        assert_eq!(body_type(&[b'a'; 999]), BodyType::BinaryMime);
+    }
+
+    #[test]
+    fn boundary_skips_numbers_the_parts_hold() {
+        assert_eq!(pick_boundary(&[b"nothing"]), "=_smtp-proto-dsn-0");
+        assert_eq!(
+            pick_boundary(&[b"--=_smtp-proto-dsn-0\r\n"]),
+            "=_smtp-proto-dsn-1"
+        );
+        // "...-12" holds "...-1" too.
+        let held = b"=_smtp-proto-dsn-0 =_smtp-proto-dsn-12 =_smtp-proto-dsn-3";
+        let b = pick_boundary(&[held, b"=_smtp-proto-dsn-2"]);
+        assert_eq!(b, "=_smtp-proto-dsn-4");
+        // A leading zero spells only 0.
+        assert_eq!(
+            pick_boundary(&[b"=_smtp-proto-dsn-01"]),
+            "=_smtp-proto-dsn-1"
+        );
+        // Every candidate up to 999 held: the next is 1000, and it is not
+        // in the content.
+        let mut many = Vec::new();
+        for i in 0..1000 {
+            many.extend_from_slice(format!("=_smtp-proto-dsn-{i}\r\n").as_bytes());
+        }
+        let b = pick_boundary(&[&many]);
+        assert_eq!(b, "=_smtp-proto-dsn-1000");
+        assert!(memchr::memmem::find(&many, b.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn seven_bit_text() {
+        assert_eq!(seven_bit(b"a\tb"), "a b");
+        assert_eq!(seven_bit("é".as_bytes()), "\\x{E9}");
+        assert_eq!(seven_bit(b"a\xffb"), "a\\x{FFFD}b");
+        assert_eq!(seven_bit(b"a\x1bb\x7f"), "a\\x{1B}b\\x{7F}");
+        assert_eq!(
+            utf8_addr_xtext("a+b=\\ c@ü.example"),
+            "a\\x{2B}b\\x{3D}\\x{5C}\\x{20}c@\\x{FC}.example"
+        );
+    }
+}
