@@ -1,0 +1,765 @@
+//! Delivery status notifications (`smtp_proto::dsn`): the bytes written,
+//! the choices of part 3, the encodings of the DSN fields, folding, the
+//! boundary, and the values refused.
+
+use smtp_proto::command::{
+    Atom, BodyType, Domain, EnvId, ForwardPath, Mailbox, Notify, Orcpt, Ret, ReversePath, Unitext,
+    XText,
+};
+use smtp_proto::dsn::{
+    should_notify, Action, Bounce, Diagnostic, DsnError, Recipient, Report, Returned,
+};
+use smtp_proto::reply::{OwnedReply, Reply};
+use smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+use smtp_proto::trace::Timestamp;
+
+const MESSAGE: &[u8] = b"From: <alice@example.org>\r\n\
+To: <bob@example.net>\r\n\
+Subject: lunch\r\n\
+\r\n\
+See you at noon.\r\n";
+
+fn host() -> Domain<'static> {
+    Domain::new("mx.example.org").unwrap()
+}
+
+fn sender() -> ReversePath<'static> {
+    ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap())
+}
+
+fn rcpt(addr: &str) -> ForwardPath<'_> {
+    ForwardPath::Mailbox(Mailbox::parse(addr).unwrap())
+}
+
+fn when(secs: i64) -> Timestamp {
+    Timestamp::new(secs, 0).unwrap()
+}
+
+fn token() -> Atom<'static> {
+    Atom::new("Q1").unwrap()
+}
+
+fn text(report: &Report) -> String {
+    String::from_utf8(report.as_bytes().to_vec()).unwrap()
+}
+
+/// The parts between the boundary lines: (header, body) of each.
+fn parts(report: &Report) -> Vec<(String, String)> {
+    let t = text(report);
+    let delimiter = format!("\r\n--{}", report.boundary());
+    let mut pieces: Vec<&str> = t.split(&delimiter).collect();
+    assert_eq!(pieces.pop(), Some("--\r\n"), "close delimiter last");
+    pieces
+        .into_iter()
+        .skip(1)
+        .map(|p| {
+            let p = p.strip_prefix("\r\n").unwrap();
+            let (head, body) = p.split_once("\r\n\r\n").unwrap_or((p, ""));
+            (head.to_string(), body.to_string())
+        })
+        .collect()
+}
+
+/// The blocks of the `message/delivery-status` part, as (name, value)
+/// fields with the folding undone.
+fn status_blocks(report: &Report) -> Vec<Vec<(String, String)>> {
+    let parts = parts(report);
+    let (head, body) = &parts[1];
+    assert_eq!(head, "Content-Type: message/delivery-status");
+    body.split("\r\n\r\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            block
+                .replace("\r\n ", " ")
+                .replace("\r\n\t", "\t")
+                .split("\r\n")
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let (n, v) = l.split_once(": ").unwrap();
+                    (n.to_string(), v.to_string())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn get<'b>(block: &'b [(String, String)], name: &str) -> Option<&'b str> {
+    block
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn known_answer_for_one_failed_recipient() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let remote = Domain::new("mx.example.net").unwrap();
+    let reply = Reply::parse(b"550 5.1.1 <bob@example.net>: No such user\r\n").unwrap();
+    let report = Bounce::new(&host, &sender, when(1_795_723_722), &token())
+        .unwrap()
+        .arrival_date(when(1_795_723_000))
+        .recipient(
+            Recipient::from_reply(&bob, Action::Failed, &reply)
+                .unwrap()
+                .remote_mta(&remote)
+                .unwrap()
+                .last_attempt(when(1_795_723_700)),
+        )
+        .write(MESSAGE)
+        .unwrap();
+    let want = "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r\n\
+To: <alice@example.org>\r\n\
+Subject: Undelivered Mail Returned to Sender\r\n\
+Date: Thu, 26 Nov 2026 20:08:42 +0000\r\n\
+Message-ID: <Q1@mx.example.org>\r\n\
+Auto-Submitted: auto-replied\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status;\r\n \
+boundary=\"=_smtp-proto-dsn-0\"\r\n\
+\r\n\
+This is a MIME-encapsulated message.\r\n\
+\r\n\
+--=_smtp-proto-dsn-0\r\n\
+Content-Type: text/plain; charset=us-ascii\r\n\
+\r\n\
+This is the mail system at host mx.example.org.\r\n\
+\r\n\
+Your message could not be delivered to one or more of its recipients. The\r\n\
+details are below; your message is returned in the last part.\r\n\
+\r\n\
+<bob@example.net>: delivery failed\r\n    \
+mx.example.net said: 550 5.1.1 <bob@example.net>: No such user\r\n\
+\r\n\
+--=_smtp-proto-dsn-0\r\n\
+Content-Type: message/delivery-status\r\n\
+\r\n\
+Reporting-MTA: dns; mx.example.org\r\n\
+Arrival-Date: Thu, 26 Nov 2026 19:56:40 +0000\r\n\
+\r\n\
+Final-Recipient: rfc822; bob@example.net\r\n\
+Action: failed\r\n\
+Status: 5.1.1\r\n\
+Remote-MTA: dns; mx.example.net\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: No such user\r\n\
+Last-Attempt-Date: Thu, 26 Nov 2026 20:08:20 +0000\r\n\
+\r\n\
+--=_smtp-proto-dsn-0\r\n\
+Content-Type: message/rfc822\r\n\
+\r\n\
+From: <alice@example.org>\r\n\
+To: <bob@example.net>\r\n\
+Subject: lunch\r\n\
+\r\n\
+See you at noon.\r\n\
+--=_smtp-proto-dsn-0--\r\n";
+    assert_eq!(text(&report), want);
+    assert_eq!(report.body_type(), BodyType::SevenBit);
+    assert_eq!(report.returned(), Returned::Full);
+    assert_eq!(report.boundary(), "=_smtp-proto-dsn-0");
+    // The same values write the same bytes.
+    let again = Bounce::new(&host, &sender, when(1_795_723_722), &token())
+        .unwrap()
+        .arrival_date(when(1_795_723_000))
+        .recipient(
+            Recipient::from_reply(&bob, Action::Failed, &reply)
+                .unwrap()
+                .remote_mta(&remote)
+                .unwrap()
+                .last_attempt(when(1_795_723_700)),
+        )
+        .write(MESSAGE)
+        .unwrap();
+    assert_eq!(again, report);
+}
+
+fn failed_bounce<'a>(
+    host: &'a Domain<'a>,
+    sender: &'a ReversePath<'a>,
+    bob: &'a ForwardPath<'a>,
+) -> Bounce<'a> {
+    let status = EnhancedStatusCode::new(StatusClass::PermanentFailure, 1, 1).unwrap();
+    Bounce::new(host, sender, when(0), &token())
+        .unwrap()
+        .recipient(Recipient::new(bob, Action::Failed, status).unwrap())
+}
+
+#[test]
+fn ret_full_returns_the_message_and_ret_hdrs_its_header_section() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let header = "From: <alice@example.org>\r\nTo: <bob@example.net>\r\nSubject: lunch";
+
+    for ret in [Some(Ret::Full), None] {
+        let report = failed_bounce(&host, &sender, &bob)
+            .ret(ret)
+            .write(MESSAGE)
+            .unwrap();
+        let parts = parts(&report);
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[2].0, "Content-Type: message/rfc822");
+        assert_eq!(
+            parts[2].1,
+            format!("{header}\r\n\r\nSee you at noon."),
+            "{ret:?}"
+        );
+        assert_eq!(report.returned(), Returned::Full);
+    }
+
+    let report = failed_bounce(&host, &sender, &bob)
+        .ret(Some(Ret::Hdrs))
+        .write(MESSAGE)
+        .unwrap();
+    let parts = parts(&report);
+    assert_eq!(parts[2].0, "Content-Type: text/rfc822-headers");
+    assert_eq!(parts[2].1, header);
+    let whole = text(&report);
+    assert!(whole.contains(&format!(
+        "Content-Type: text/rfc822-headers\r\n\r\n{header}\r\n--="
+    )));
+    assert!(!whole.contains("See you at noon."));
+    assert_eq!(report.returned(), Returned::Headers);
+}
+
+#[test]
+fn size_limit_and_reports_without_a_failure_return_less() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    // Over the limit: the header section only.
+    let report = failed_bounce(&host, &sender, &bob)
+        .ret(Some(Ret::Full))
+        .max_returned_len(MESSAGE.len() - 1)
+        .write(MESSAGE)
+        .unwrap();
+    assert_eq!(report.returned(), Returned::Headers);
+    assert!(!text(&report).contains("See you at noon."));
+    // Even the header section over it: no third part.
+    let report = failed_bounce(&host, &sender, &bob)
+        .max_returned_len(10)
+        .write(MESSAGE)
+        .unwrap();
+    assert_eq!(report.returned(), Returned::Nothing);
+    assert_eq!(parts(&report).len(), 2);
+    assert!(!text(&report).contains("Subject: lunch"));
+    // A delay report returns the header section, RET=FULL or not.
+    let reply = Reply::parse(b"451 4.4.1 No answer\r\n").unwrap();
+    let report = Bounce::new(&host, &sender, when(0), &token())
+        .unwrap()
+        .ret(Some(Ret::Full))
+        .recipient(Recipient::from_reply(&bob, Action::Delayed, &reply).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    assert_eq!(report.returned(), Returned::Headers);
+    assert!(text(&report).contains("Subject: Delayed Mail (still being retried)\r\n"));
+}
+
+#[test]
+fn failed_and_delayed_recipients_each_get_a_block() {
+    let (host, sender) = (host(), sender());
+    let (bob, carol) = (rcpt("bob@example.net"), rcpt("carol@example.com"));
+    let remote = Domain::new("mx.example.net").unwrap();
+    let failed = OwnedReply::with_enhanced(
+        ReplyCode::MAILBOX_UNAVAILABLE,
+        Some(EnhancedStatusCode::BAD_MAILBOX),
+        "No such user",
+    )
+    .unwrap();
+    let later = Reply::parse(b"421 Too busy, try later\r\n").unwrap();
+    let report = Bounce::new(&host, &sender, when(0), &token())
+        .unwrap()
+        .recipient(
+            Recipient::from_owned_reply(&bob, Action::Failed, &failed)
+                .unwrap()
+                .remote_mta(&remote)
+                .unwrap(),
+        )
+        .recipient(
+            Recipient::from_reply(&carol, Action::Delayed, &later)
+                .unwrap()
+                .last_attempt(when(3_600))
+                .will_retry_until(when(432_000))
+                .unwrap(),
+        )
+        .write(MESSAGE)
+        .unwrap();
+    let blocks = status_blocks(&report);
+    assert_eq!(blocks.len(), 3);
+    assert_eq!(
+        get(&blocks[0], "Reporting-MTA"),
+        Some("dns; mx.example.org")
+    );
+    assert_eq!(get(&blocks[0], "Original-Envelope-Id"), None);
+
+    let b = &blocks[1];
+    assert_eq!(get(b, "Final-Recipient"), Some("rfc822; bob@example.net"));
+    assert_eq!(get(b, "Action"), Some("failed"));
+    assert_eq!(get(b, "Status"), Some("5.1.1"));
+    assert_eq!(get(b, "Remote-MTA"), Some("dns; mx.example.net"));
+    assert_eq!(
+        get(b, "Diagnostic-Code"),
+        Some("smtp; 550 5.1.1 No such user")
+    );
+    assert_eq!(get(b, "Will-Retry-Until"), None);
+    assert_eq!(get(b, "Original-Recipient"), None);
+
+    let c = &blocks[2];
+    assert_eq!(get(c, "Final-Recipient"), Some("rfc822; carol@example.com"));
+    assert_eq!(get(c, "Action"), Some("delayed"));
+    // No enhanced code in the reply: the class of 421, X.0.0.
+    assert_eq!(get(c, "Status"), Some("4.0.0"));
+    assert_eq!(
+        get(c, "Diagnostic-Code"),
+        Some("smtp; 421 Too busy, try later")
+    );
+    assert_eq!(
+        get(c, "Last-Attempt-Date"),
+        Some("Thu, 1 Jan 1970 01:00:00 +0000")
+    );
+    assert_eq!(
+        get(c, "Will-Retry-Until"),
+        Some("Tue, 6 Jan 1970 00:00:00 +0000")
+    );
+    assert_eq!(get(c, "Remote-MTA"), None);
+
+    let human = &parts(&report)[0].1;
+    assert!(human.contains(
+        "<bob@example.net>: delivery failed\r\n    mx.example.net said: 550 5.1.1 No such user\r\n"
+    ));
+    assert!(human.contains(
+        "<carol@example.com>: delivery delayed, still trying\r\n    \
+         Will retry until Tue, 6 Jan 1970 00:00:00 +0000.\r\n    \
+         The reply was: 421 Too busy, try later\r\n"
+    ));
+    // A failure among them: the failure subject, the whole message back.
+    assert!(text(&report).contains("Subject: Undelivered Mail Returned to Sender\r\n"));
+    assert_eq!(report.returned(), Returned::Full);
+}
+
+#[test]
+fn orcpt_and_envid_are_written_decoded_from_xtext() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let envid = EnvId::new(XText::new("QQ+2B314159").unwrap()).unwrap();
+    let orcpt = Orcpt::new(
+        Atom::new("rfc822").unwrap(),
+        XText::new("bob+2Balias@example.net").unwrap(),
+    )
+    .unwrap();
+    // Decoded, this one holds CR LF: it stays xtext.
+    let crlf_envid = EnvId::new(XText::encode(b"id\r\nBcc: x@example.com")).unwrap();
+    let crlf_orcpt = Orcpt::new(
+        Atom::new("rfc822").unwrap(),
+        XText::encode(b"a\r\nBcc: x@example.com"),
+    )
+    .unwrap();
+    let utf8_orcpt = Orcpt::utf8(Unitext::new("用户@example.com").unwrap()).unwrap();
+    let status = EnhancedStatusCode::new(StatusClass::PermanentFailure, 1, 1).unwrap();
+    let failed = |to| Recipient::new(to, Action::Failed, status).unwrap();
+
+    let report = Bounce::new(&host, &sender, when(0), &token())
+        .unwrap()
+        .envelope_id(&envid)
+        .recipient(failed(&bob).original_recipient(&orcpt))
+        .write(MESSAGE)
+        .unwrap();
+    let blocks = status_blocks(&report);
+    assert_eq!(get(&blocks[0], "Original-Envelope-Id"), Some("QQ+314159"));
+    assert_eq!(
+        get(&blocks[1], "Original-Recipient"),
+        Some("rfc822; bob+alias@example.net")
+    );
+    // Original-Envelope-Id comes first in its block (RFC 3464 §2.2).
+    assert_eq!(blocks[0][0].0, "Original-Envelope-Id");
+
+    let report = Bounce::new(&host, &sender, when(0), &token())
+        .unwrap()
+        .envelope_id(&crlf_envid)
+        .recipient(failed(&bob).original_recipient(&crlf_orcpt))
+        .recipient(failed(&bob).original_recipient(&utf8_orcpt))
+        .write(MESSAGE)
+        .unwrap();
+    let blocks = status_blocks(&report);
+    assert_eq!(
+        get(&blocks[0], "Original-Envelope-Id"),
+        Some("id+0D+0ABcc:+20x@example.com")
+    );
+    assert_eq!(
+        get(&blocks[1], "Original-Recipient"),
+        Some("rfc822; a+0D+0ABcc:+20x@example.com")
+    );
+    assert_eq!(
+        get(&blocks[2], "Original-Recipient"),
+        Some("utf-8; \\x{7528}\\x{6237}@example.com")
+    );
+    assert!(!text(&report).contains("\r\nBcc:"));
+    assert!(report.as_bytes().is_ascii());
+}
+
+#[test]
+fn utf8_recipients_are_written_as_utf8_addr_xtext() {
+    let (host, sender) = (host(), sender());
+    let jose = rcpt("josé+x@example.com");
+    let status = EnhancedStatusCode::new(StatusClass::PermanentFailure, 1, 1).unwrap();
+    let report = Bounce::new(&host, &sender, when(0), &token())
+        .unwrap()
+        .recipient(Recipient::new(&jose, Action::Failed, status).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    let blocks = status_blocks(&report);
+    assert_eq!(
+        get(&blocks[1], "Final-Recipient"),
+        Some("utf-8; jos\\x{E9}\\x{2B}x@example.com")
+    );
+    assert!(parts(&report)[0]
+        .1
+        .contains("<jos\\x{E9}+x@example.com>: delivery failed"));
+    assert!(report.as_bytes().is_ascii());
+}
+
+#[test]
+fn a_long_diagnostic_is_folded_and_unfolds_to_the_reply() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let lines: Vec<String> = (0..12)
+        .map(|i| format!("line {i} of a policy explanation that goes on for a while"))
+        .collect();
+    let reply = OwnedReply::from_lines(
+        ReplyCode::MAILBOX_UNAVAILABLE,
+        lines
+            .iter()
+            .map(|l| (Some(EnhancedStatusCode::NOT_AUTHORIZED), l.as_str())),
+    )
+    .unwrap()
+    .unwrap();
+    // And one line with a run of 600 octets and no space, twice over 78.
+    let mut long = reply.clone();
+    long.push_line(None, "y".repeat(480)).unwrap();
+    let report = Bounce::new(&host, &sender, when(0), &token())
+        .unwrap()
+        .recipient(Recipient::from_owned_reply(&bob, Action::Failed, &reply).unwrap())
+        .recipient(Recipient::from_owned_reply(&bob, Action::Failed, &long).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    let whole = text(&report);
+    for line in whole.split("\r\n") {
+        assert!(line.len() <= 998);
+    }
+    let start = whole.find("Diagnostic-Code: ").unwrap();
+    let field: Vec<&str> = whole[start..]
+        .split("\r\n")
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with(' '))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(field.len() > 5, "{field:?}");
+    for line in &field {
+        assert!(line.len() <= 78, "{line:?}");
+    }
+    let want = format!("smtp; 550 5.7.1 {}", lines.join(" "));
+    let blocks = status_blocks(&report);
+    assert_eq!(get(&blocks[1], "Diagnostic-Code"), Some(want.as_str()));
+    // The long run fits in 998: it is not cut, only put on its own line.
+    let want_long = format!("{want} {}", "y".repeat(480));
+    assert_eq!(get(&blocks[2], "Diagnostic-Code"), Some(want_long.as_str()));
+    assert!(whole.contains(&format!("\r\n {}\r\n", "y".repeat(480))));
+    // In the human part, wrapped and indented.
+    for line in parts(&report)[0].1.split("\r\n") {
+        assert!(
+            line.len() <= 78 || !line.trim_start().contains(' '),
+            "{line:?}"
+        );
+    }
+}
+
+#[test]
+fn the_boundary_is_one_the_parts_do_not_hold() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let original = b"Subject: boundaries\r\n\r\n--=_smtp-proto-dsn-0\r\n\
+--=_smtp-proto-dsn-1--\r\nnot a part\r\n";
+    // The reply text holds the next candidate.
+    let reply = Reply::parse(b"550 5.7.1 refused =_smtp-proto-dsn-2\r\n").unwrap();
+    let report = Bounce::new(&host, &sender, when(0), &token())
+        .unwrap()
+        .recipient(Recipient::from_reply(&bob, Action::Failed, &reply).unwrap())
+        .write(original)
+        .unwrap();
+    assert_eq!(report.boundary(), "=_smtp-proto-dsn-3");
+    let whole = text(&report);
+    assert!(whole.contains("boundary=\"=_smtp-proto-dsn-3\""));
+    // Three opening delimiters and the closing one, nothing else.
+    let delimiters = whole
+        .split("\r\n")
+        .filter(|l| l.starts_with("--=_smtp-proto-dsn-3"))
+        .count();
+    assert_eq!(delimiters, 4);
+    let parts = parts(&report);
+    assert_eq!(parts.len(), 3);
+    assert!(parts[2]
+        .1
+        .contains("--=_smtp-proto-dsn-0\r\n--=_smtp-proto-dsn-1--\r\nnot a part"));
+}
+
+#[test]
+fn values_that_could_add_header_lines_are_refused_or_escaped() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let b = || failed_bounce(&host, &sender, &bob);
+    for bad in [
+        "Oops\r\nBcc: x@example.com",
+        "Oops\nX: y",
+        "tab\there",
+        "8-bit é",
+    ] {
+        assert_eq!(b().subject(bad).unwrap_err(), DsnError::Invalid("Subject"));
+    }
+    assert_eq!(b().subject("  ").unwrap_err(), DsnError::Empty("Subject"));
+    assert_eq!(
+        b().subject(&"s".repeat(251)).unwrap_err(),
+        DsnError::TooLong("Subject")
+    );
+    for bad in [
+        "<a@example.org>\r\nBcc: x@example.com",
+        "a@example.org\r\n",
+        "no-at-sign",
+        "a..b@example.org",
+        "a@[1.2.3.4\r\n]",
+        "<a b@example.org>",
+    ] {
+        assert_eq!(
+            b().message_id(bad).unwrap_err(),
+            DsnError::Invalid("Message-ID"),
+            "{bad:?}"
+        );
+    }
+    // A reply cannot hold CR or LF; other control characters and 8-bit
+    // text are written as \x{HEX}.
+    assert!(OwnedReply::new(ReplyCode::MAILBOX_UNAVAILABLE, "a\r\nBcc: x").is_err());
+    let nasty = Reply::parse(b"550 5.1.1 a\x0bb\x1b[31m \xff Bcc: x\r\n").unwrap();
+    let report = b()
+        .recipient(Recipient::from_reply(&bob, Action::Failed, &nasty).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    let blocks = status_blocks(&report);
+    assert_eq!(
+        get(&blocks[2], "Diagnostic-Code"),
+        Some("smtp; 550 5.1.1 a\\x{B}b\\x{1B}[31m \\x{FFFD} Bcc: x")
+    );
+    // Every header line of the bounce is one the writer made.
+    let whole = text(&report);
+    let (head, _) = whole.split_once("\r\n\r\n").unwrap();
+    let names: Vec<&str> = head
+        .split("\r\n")
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| l.split_once(':').unwrap().0)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "Auto-Submitted",
+            "MIME-Version",
+            "Content-Type"
+        ]
+    );
+    // UTF-8 where the header would need it.
+    let utf8_sender = ReversePath::Mailbox(Mailbox::parse("ñoño@example.com").unwrap());
+    assert_eq!(
+        Bounce::new(&host, &utf8_sender, when(0), &token()).unwrap_err(),
+        DsnError::Utf8("To")
+    );
+    let utf8_host = Domain::new("correo.españa.example").unwrap();
+    assert_eq!(
+        Bounce::new(&utf8_host, &sender, when(0), &token()).unwrap_err(),
+        DsnError::Utf8("Reporting-MTA")
+    );
+    let utf8_from = Mailbox::parse("postmaster@españa.example").unwrap();
+    assert_eq!(b().from(&utf8_from).unwrap_err(), DsnError::Utf8("From"));
+    let status = EnhancedStatusCode::new(StatusClass::PermanentFailure, 1, 1).unwrap();
+    assert_eq!(
+        Recipient::new(&bob, Action::Failed, status)
+            .unwrap()
+            .remote_mta(&utf8_host)
+            .unwrap_err(),
+        DsnError::Utf8("Remote-MTA")
+    );
+    assert_eq!(
+        b().received_from_mta(&utf8_host).unwrap_err(),
+        DsnError::Utf8("Received-From-MTA")
+    );
+    // A token too long for a Message-ID line.
+    let long = Atom::new("t".repeat(240)).unwrap();
+    assert_eq!(
+        Bounce::new(&host, &sender, when(0), &long).unwrap_err(),
+        DsnError::TooLong("Message-ID")
+    );
+}
+
+#[test]
+fn no_bounce_to_the_null_sender() {
+    let host = host();
+    assert_eq!(
+        Bounce::new(&host, &ReversePath::Null, when(0), &token()).unwrap_err(),
+        DsnError::NullSender
+    );
+}
+
+#[test]
+fn statuses_must_go_with_their_actions() {
+    let bob = rcpt("bob@example.net");
+    let ok = EnhancedStatusCode::SUCCESS;
+    let temp = EnhancedStatusCode::TRANSIENT_SYSTEM;
+    let perm = EnhancedStatusCode::BAD_MAILBOX;
+    for (action, status, fine) in [
+        (Action::Failed, perm, true),
+        (Action::Failed, temp, true),
+        (Action::Failed, ok, false),
+        (Action::Delayed, temp, true),
+        (Action::Delayed, perm, false),
+        (Action::Delivered, ok, true),
+        (Action::Relayed, ok, true),
+        (Action::Expanded, ok, true),
+        (Action::Delivered, perm, false),
+        (Action::Relayed, temp, false),
+    ] {
+        let r = Recipient::new(&bob, action, status);
+        if fine {
+            assert!(r.is_ok(), "{action} {status}");
+        } else {
+            assert_eq!(
+                r.unwrap_err(),
+                DsnError::StatusMismatch { action, status },
+                "{action} {status}"
+            );
+        }
+    }
+    let go_on = Reply::parse(b"354 go on\r\n").unwrap();
+    assert_eq!(
+        Recipient::from_reply(&bob, Action::Failed, &go_on).unwrap_err(),
+        DsnError::NoStatus(ReplyCode::START_MAIL_INPUT)
+    );
+    assert_eq!(
+        Recipient::new(&bob, Action::Failed, perm)
+            .unwrap()
+            .will_retry_until(when(0))
+            .unwrap_err(),
+        DsnError::RetryNotDelayed
+    );
+    let (host, sender) = (host(), sender());
+    assert_eq!(
+        Bounce::new(&host, &sender, when(0), &token())
+            .unwrap()
+            .write(MESSAGE)
+            .unwrap_err(),
+        DsnError::NoRecipients
+    );
+    // A success report.
+    let report = Bounce::new(&host, &sender, when(0), &token())
+        .unwrap()
+        .recipient(Recipient::new(&bob, Action::Delivered, ok).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    assert!(text(&report).contains("Subject: Successful Mail Delivery Report\r\n"));
+    assert_eq!(report.returned(), Returned::Headers);
+}
+
+#[test]
+fn eight_bit_and_international_originals() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let body8 = "Subject: hi\r\n\r\nGrüße\r\n".as_bytes();
+    let report = failed_bounce(&host, &sender, &bob).write(body8).unwrap();
+    assert_eq!(report.body_type(), BodyType::EightBitMime);
+    let whole = String::from_utf8_lossy(report.as_bytes()).into_owned();
+    assert!(whole.contains("MIME-Version: 1.0\r\nContent-Type: multipart/report"));
+    let (head, _) = whole.split_once("\r\n\r\n").unwrap();
+    assert!(head.ends_with("\r\nContent-Transfer-Encoding: 8bit"));
+    assert!(whole.contains(
+        "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSubject: hi"
+    ));
+    // RET=HDRS: the header section is 7-bit, so is the bounce.
+    let report = failed_bounce(&host, &sender, &bob)
+        .ret(Some(Ret::Hdrs))
+        .write(body8)
+        .unwrap();
+    assert_eq!(report.body_type(), BodyType::SevenBit);
+    assert!(report.as_bytes().is_ascii());
+
+    // A header with UTF-8 (RFC 6532): message/global, message/global-headers.
+    let intl = "Subject: Grüße\r\n\r\nHallo\r\n".as_bytes();
+    let report = failed_bounce(&host, &sender, &bob).write(intl).unwrap();
+    assert!(String::from_utf8_lossy(report.as_bytes()).contains("Content-Type: message/global\r\n"));
+    let report = failed_bounce(&host, &sender, &bob)
+        .ret(Some(Ret::Hdrs))
+        .write(intl)
+        .unwrap();
+    assert!(String::from_utf8_lossy(report.as_bytes())
+        .contains("Content-Type: message/global-headers\r\nContent-Transfer-Encoding: 8bit\r\n"));
+
+    // Bare LF: binary.
+    let report = failed_bounce(&host, &sender, &bob)
+        .write(b"Subject: x\n\nbody\n")
+        .unwrap();
+    assert_eq!(report.body_type(), BodyType::BinaryMime);
+    assert!(text(&report).contains("Content-Transfer-Encoding: binary\r\n"));
+}
+
+#[test]
+fn notify_semantics() {
+    let all = [
+        Action::Failed,
+        Action::Delayed,
+        Action::Delivered,
+        Action::Relayed,
+        Action::Expanded,
+    ];
+    let failure = Notify {
+        failure: true,
+        ..Notify::NEVER
+    };
+    let delay = Notify {
+        delay: true,
+        ..Notify::NEVER
+    };
+    let success = Notify {
+        success: true,
+        ..Notify::NEVER
+    };
+    for action in all {
+        assert!(!should_notify(Some(Notify::NEVER), action));
+        assert_eq!(
+            should_notify(Some(failure), action),
+            action == Action::Failed
+        );
+        assert_eq!(
+            should_notify(Some(delay), action),
+            action == Action::Delayed
+        );
+        assert_eq!(
+            should_notify(Some(success), action),
+            !matches!(action, Action::Failed | Action::Delayed)
+        );
+        // Absent: FAILURE,DELAY.
+        assert_eq!(
+            should_notify(None, action),
+            matches!(action, Action::Failed | Action::Delayed)
+        );
+    }
+}
+
+#[test]
+fn diagnostics_from_both_reply_types_agree() {
+    let wire = b"550-5.7.1 first\r\n550-5.7.1 second\r\n550 5.7.1 third\r\n";
+    let reply = Reply::parse(wire).unwrap();
+    let owned = reply.into_owned();
+    assert_eq!(
+        Diagnostic::from_reply(&reply),
+        Diagnostic::from_owned_reply(&owned)
+    );
+    assert_eq!(
+        Diagnostic::from_reply(&reply).text(),
+        "550 5.7.1 first second third"
+    );
+    assert_eq!(
+        Diagnostic::from_reply(&reply).code(),
+        ReplyCode::MAILBOX_UNAVAILABLE
+    );
+    let bare = Reply::parse(b"554\r\n").unwrap();
+    assert_eq!(Diagnostic::from_reply(&bare).text(), "554");
+}
