@@ -28,7 +28,8 @@ fi
 rm -f "$install_log"
 
 # The examples of both adapters: serve, send (tokio) and serve-blocking,
-# send-blocking; the suite runs every server and client it finds.
+# send-blocking; the suite runs every server and client it finds. And the
+# core's examples, for `bounce` (the DSN writer, parsed by Python's email).
 build_log="$(mktemp -t smtp-interop-build.XXXXXX)"
 cd "$REPO" || exit 1
 # INTEROP_PROFILE=dev uses the debug examples that `cargo test --workspace`
@@ -39,7 +40,7 @@ case "$profile" in
     dev) profile_dir=debug ;;
     *) echo "run.sh: INTEROP_PROFILE is release or dev" >&2; exit 1 ;;
 esac
-if ! cargo build --profile "$profile" --quiet -p smtp-proto-tokio -p smtp-proto-blocking --examples \
+if ! cargo build --profile "$profile" --quiet -p smtp-proto@0.1.0 -p smtp-proto-tokio -p smtp-proto-blocking --examples \
     >"$build_log" 2>&1; then
     tail -n 40 "$build_log" >&2
     echo "run.sh: cargo build failed" >&2

@@ -16,6 +16,8 @@ Standard library only.
 import argparse
 import asyncio
 import base64
+import email
+import email.policy
 import json
 import os
 import re
@@ -1570,6 +1572,155 @@ async def concurrent_clients(port, n, seconds=CONCURRENT_SECONDS):
     return await asyncio.gather(*(one(i) for i in range(n)))
 
 
+# ------------------------------------------- bounces: the core's dsn writer
+
+BOUNCE = os.path.join(EXAMPLES, "bounce")
+# A date, a token and hosts, so every run writes the same bytes.
+BOUNCE_BASE = ["--reporting-mta", "mx.test", "--sender", FROM, "--date", "1795723722",
+               "--token", "Q1", "--arrival", "1795723000", "--received-from", "client.test"]
+# Two recipients: one refused for good with a two-line reply, one delayed.
+BOUNCE_RCPTS = [
+    "--rcpt", TO, "--action", "failed", "--remote-mta", "mx.server.test",
+    "--reply", "550-5.1.1 <rcpt@server.test>: no such user here\n550 5.1.1 see the postmaster",
+    "--orcpt", "rfc822;Rcpt+2Balias@server.test", "--last-attempt", "1795723700",
+    "--rcpt", "slow@server.test", "--action", "delayed", "--reply", "451 4.4.1 no answer from host",
+    "--retry-until", "1796155722",
+]
+
+
+def bounce(body, *args):
+    """Runs the bounce example on body; returns (bounce bytes, stderr text)."""
+    need(BOUNCE)
+    r = run([BOUNCE, *args], stdin=open_bytes(body), timeout=30)
+    check(r.returncode == 0, f"bounce exit {r.returncode}: {short(r.stderr)}")
+    return r.stdout, r.stderr.decode("utf-8", "replace")
+
+
+def parse_bounce(data):
+    """Parses a bounce with the standard email package and checks its frame:
+    multipart/report; report-type=delivery-status, no defects, three parts,
+    the first text/plain, the second message/delivery-status."""
+    for line in data.split(b"\r\n"):
+        check(len(line) <= 998, f"a line of {len(line)} octets")
+    check(b"\n" not in data.replace(b"\r\n", b""), "a bare LF or CR in the bounce")
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    check(msg.get_content_type() == "multipart/report", f"Content-Type {msg.get_content_type()}")
+    check(msg.get_param("report-type") == "delivery-status", f"report-type {msg.get_param('report-type')}")
+    check([a.addr_spec for a in msg["To"].addresses] == [FROM], f"To: {msg['To']}")
+    check(msg["From"].addresses[0].addr_spec == "MAILER-DAEMON@mx.test", f"From: {msg['From']}")
+    check(msg["Auto-Submitted"] == "auto-replied", f"Auto-Submitted: {msg['Auto-Submitted']}")
+    check(msg["Message-ID"] == "<Q1@mx.test>", f"Message-ID: {msg['Message-ID']}")
+    check(msg["Date"].datetime.timestamp() == 1795723722, f"Date: {msg['Date']}")
+    parts = list(msg.iter_parts())
+    check(len(parts) == 3, f"{len(parts)} parts")
+    check(parts[0].get_content_type() == "text/plain", f"part 1 {parts[0].get_content_type()}")
+    check(parts[1].get_content_type() == "message/delivery-status", f"part 2 {parts[1].get_content_type()}")
+    defects = [d for p in [msg, *parts] for d in p.defects]
+    check(not defects, f"parser defects: {defects}")
+    blocks = parts[1].get_payload()
+    check(isinstance(blocks, list), f"delivery-status not parsed into blocks: {type(blocks)}")
+    return msg, parts, blocks
+
+
+def ds_field(block, name):
+    value = block[name]
+    return None if value is None else str(value)
+
+
+def t_bounce_full():
+    data, err = bounce(MSG, *BOUNCE_BASE, "--envid", "QQ+2B314159", "--ret", "full", *BOUNCE_RCPTS)
+    check("body=8BITMIME returned=Full" in err, f"the example said {err.strip()}")
+    msg, parts, blocks = parse_bounce(data)
+    check(msg["Subject"] == "Undelivered Mail Returned to Sender", f"Subject: {msg['Subject']}")
+    check(len(blocks) == 3, f"{len(blocks)} delivery-status blocks, want 3")
+    per_msg, failed, delayed = blocks
+    want = {"Original-Envelope-Id": "QQ+314159", "Reporting-MTA": "dns; mx.test",
+            "Received-From-MTA": "dns; client.test", "Arrival-Date": "Thu, 26 Nov 2026 19:56:40 +0000"}
+    for name, value in want.items():
+        check(ds_field(per_msg, name) == value, f"{name}: {ds_field(per_msg, name)!r}, want {value!r}")
+    want = {"Original-Recipient": "rfc822; Rcpt+alias@server.test",
+            "Final-Recipient": f"rfc822; {TO}", "Action": "failed", "Status": "5.1.1",
+            "Remote-MTA": "dns; mx.server.test",
+            "Diagnostic-Code": "smtp; 550 5.1.1 <rcpt@server.test>: no such user here see the postmaster",
+            "Last-Attempt-Date": "Thu, 26 Nov 2026 20:08:20 +0000", "Will-Retry-Until": None}
+    for name, value in want.items():
+        check(ds_field(failed, name) == value, f"failed: {name}: {ds_field(failed, name)!r}, want {value!r}")
+    want = {"Original-Recipient": None, "Final-Recipient": "rfc822; slow@server.test",
+            "Action": "delayed", "Status": "4.4.1", "Remote-MTA": None,
+            "Diagnostic-Code": "smtp; 451 4.4.1 no answer from host",
+            "Will-Retry-Until": "Tue, 1 Dec 2026 20:08:42 +0000"}
+    for name, value in want.items():
+        check(ds_field(delayed, name) == value, f"delayed: {name}: {ds_field(delayed, name)!r}, want {value!r}")
+    human = parts[0].get_content()
+    for want in (f"<{TO}>: delivery failed", "mx.server.test said: 550 5.1.1", "<slow@server.test>: delivery delayed"):
+        check(want in human, f"text part lacks {want!r}: {short(human)}")
+    check(parts[2].get_content_type() == "message/rfc822", f"part 3 {parts[2].get_content_type()}")
+    check(parts[2]["Content-Transfer-Encoding"] == "8bit", "8-bit original without CTE 8bit")
+    inner = parts[2].get_payload(0)
+    check(inner["Message-ID"] == "<interop.1@client.test>", f"returned Message-ID {inner['Message-ID']}")
+    # The returned message is the original, byte for byte (the delimiter's
+    # CRLF ends it).
+    start = data.index(b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+    start = data.index(b"\r\n\r\n", start) + 4
+    end = data.index(b"\r\n--=_smtp-proto-dsn-", start)
+    same(MSG[:-2], data[start:end], "returned message")
+
+
+def t_bounce_hdrs():
+    data, err = bounce(MSG, *BOUNCE_BASE, "--ret", "hdrs", *BOUNCE_RCPTS)
+    check("body=7BIT returned=Headers" in err, f"the example said {err.strip()}")
+    check(data.isascii(), "a 7-bit bounce holds 8-bit octets")
+    msg, parts, blocks = parse_bounce(data)
+    check(ds_field(blocks[0], "Original-Envelope-Id") is None, "Original-Envelope-Id without ENVID")
+    check(parts[2].get_content_type() == "text/rfc822-headers", f"part 3 {parts[2].get_content_type()}")
+    headers = parts[2].get_content()
+    header_section = MSG.split(b"\r\n\r\n")[0].decode()
+    check(headers.replace("\r\n", "\n").strip() == header_section.replace("\r\n", "\n"),
+          f"returned headers differ: {short(headers)}")
+    check("line one" not in headers, "the body came back with RET=HDRS")
+    # Python reads the returned header section as a header block too.
+    returned = email.message_from_string(headers, policy=email.policy.default)
+    check(returned["Subject"] == "interop", f"returned Subject {returned['Subject']}")
+
+
+def t_bounce_boundary_and_folding():
+    # The original holds the first boundaries the writer would pick, and the
+    # reply is long enough to fold.
+    body = (b"Subject: boundaries\r\n\r\n--=_smtp-proto-dsn-0\r\nContent-Type: text/plain\r\n\r\n"
+            b"fake part\r\n--=_smtp-proto-dsn-1--\r\n")
+    lines = [f"line {i} of a long policy statement from the remote server" for i in range(20)]
+    reply = "\n".join(f"550{'-' if i < 19 else ' '}5.7.1 {l}" for i, l in enumerate(lines))
+    data, err = bounce(body, *BOUNCE_BASE, "--rcpt", TO, "--action", "failed", "--reply", reply)
+    check("boundary==_smtp-proto-dsn-2" in err, f"the example said {err.strip()}")
+    msg, parts, blocks = parse_bounce(data)
+    check(msg.get_param("boundary") == "=_smtp-proto-dsn-2", f"boundary {msg.get_param('boundary')}")
+    start = data.index(b"Diagnostic-Code: ")
+    folded = data[start:].split(b"\r\n")
+    n = 1
+    while folded[n].startswith(b" "):
+        n += 1
+    check(n > 5, f"Diagnostic-Code on {n} lines, want it folded")
+    check(all(len(l) <= 78 for l in folded[:n]), "a folded Diagnostic-Code line over 78 octets")
+    want = "smtp; 550 5.7.1 " + " ".join(lines)
+    got = ds_field(blocks[1], "Diagnostic-Code")
+    check(got == want, f"Diagnostic-Code unfolds to {short(got)}")
+    inner = parts[2].get_payload(0)
+    check(inner["Subject"] == "boundaries", f"returned Subject {inner['Subject']}")
+    check("--=_smtp-proto-dsn-1--" in inner.get_content(), "the returned body lost its fake delimiters")
+
+
+def t_bounce_refused():
+    r = run([BOUNCE, *[a if a != FROM else "<>" for a in BOUNCE_BASE], *BOUNCE_RCPTS],
+            stdin=open_bytes(MSG), timeout=30)
+    check(r.returncode == 1 and b"null reverse path" in r.stderr,
+          f"to <>: exit {r.returncode}, {short(r.stderr)}")
+    check(r.stdout == b"", "a bounce to <> was written")
+    r = run([BOUNCE, *BOUNCE_BASE, "--subject", "x\r\nBcc: victim@server.test", *BOUNCE_RCPTS],
+            stdin=open_bytes(MSG), timeout=30)
+    check(r.returncode == 1 and b"Subject" in r.stderr, f"CRLF subject: exit {r.returncode}, {short(r.stderr)}")
+    check(r.stdout == b"", "a bounce with an injected header was written")
+
+
 # ---------------------------------------------------- our client -> real servers
 
 def send_binaries():
@@ -2285,6 +2436,13 @@ def register():
                 "(Received: names ::1)", t_haproxy("send-proxy-v2"))
     each_server("raw client without a PROXY header -> serve --proxy-protocol "
                 "(no greeting, closed; with one: served)", t_proxy_protocol_required)
+
+    case("bounce example -> Python email (RET=FULL: 3 parts, delivery-status blocks, message/rfc822)")(
+        t_bounce_full)
+    case("bounce example -> Python email (RET=HDRS: text/rfc822-headers)")(t_bounce_hdrs)
+    case("bounce example -> Python email (boundary held by the original; long reply folded)")(
+        t_bounce_boundary_and_folding)
+    case("bounce example refuses <> and a subject with CRLF (exit 1, nothing written)")(t_bounce_refused)
 
     each_client("send -> smtp-sink (2 recipients)", t_send_sink)
     each_client("send -> smtp-sink (every RCPT refused: non-zero exit)", t_send_sink_all_rejected)
