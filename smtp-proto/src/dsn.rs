@@ -230,9 +230,9 @@ pub const DEFAULT_NOTIFY: Notify = Notify {
 
 /// Whether a report with this action may be sent for a recipient that
 /// gave this `NOTIFY=` (RFC 3461 §4.1): `failed` with `FAILURE`,
-/// `delayed` with `DELAY`, `delivered`, `relayed` and `expanded` with
-/// `SUCCESS` (§5.2.2, §5.2.7), never with `NEVER`. Without `NOTIFY=`,
-/// [`DEFAULT_NOTIFY`] applies.
+/// `delayed` with `DELAY`, `delivered`, `relayed` and `expanded` (the
+/// success notifications) with `SUCCESS`, never with `NEVER`. Without
+/// `NOTIFY=`, [`DEFAULT_NOTIFY`] applies.
 ///
 /// ```
 /// use smtp_proto::command::Notify;

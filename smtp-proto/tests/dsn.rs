@@ -763,3 +763,23 @@ fn diagnostics_from_both_reply_types_agree() {
     let bare = Reply::parse(b"554\r\n").unwrap();
     assert_eq!(Diagnostic::from_reply(&bare).text(), "554");
 }
+
+#[test]
+fn postmaster_is_the_reporting_hosts() {
+    let (host, sender) = (host(), sender());
+    let pm = ForwardPath::Postmaster;
+    let report = Bounce::new(&host, &sender, when(0), &token())
+        .unwrap()
+        .recipient(Recipient::new(&pm, Action::Delivered, EnhancedStatusCode::SUCCESS).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    let blocks = status_blocks(&report);
+    assert_eq!(
+        get(&blocks[1], "Final-Recipient"),
+        Some("rfc822; Postmaster@mx.example.org")
+    );
+    assert_eq!(get(&blocks[1], "Action"), Some("delivered"));
+    assert!(parts(&report)[0]
+        .1
+        .contains("<Postmaster@mx.example.org>: delivered\r\n"));
+}
