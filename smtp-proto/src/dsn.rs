@@ -8,7 +8,7 @@
 //! and usually the remote server's reply ([`Recipient::from_reply`]).
 //! [`Bounce::write`] adds the original message and writes:
 //!
-//! 1. the header: `From:` (`Mail Delivery System <MAILER-DAEMON@host>`
+//! 1. the header: `From:` (`Delivery Reports <MAILER-DAEMON@host>`
 //!    unless [`Bounce::from`] sets another), `To:` the sender, `Subject:`,
 //!    `Date:`, `Message-ID:`, `Auto-Submitted: auto-replied` (RFC 3834 §5),
 //!    `MIME-Version:` and `Content-Type:`;
@@ -56,9 +56,9 @@
 //!     .unwrap();
 //! let text = String::from_utf8(report.into_bytes()).unwrap();
 //! assert!(text.starts_with(
-//!     "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r\n\
+//!     "From: Delivery Reports <MAILER-DAEMON@mx.example.org>\r\n\
 //!      To: <alice@example.org>\r\n\
-//!      Subject: Undelivered Mail Returned to Sender\r\n"
+//!      Subject: Delivery failed: your message is returned\r\n"
 //! ));
 //! assert!(text.contains(
 //!     "Final-Recipient: rfc822; bob@example.net\r\n\
@@ -684,9 +684,9 @@ impl<'a> Bounce<'a> {
     }
 
     /// The `Subject:`, instead of one chosen from the actions
-    /// (`Undelivered Mail Returned to Sender` when a recipient failed,
-    /// `Delayed Mail (still being retried)` when one is delayed, else
-    /// `Successful Mail Delivery Report`). Printable ASCII and spaces, at
+    /// (`Delivery failed: your message is returned` when a recipient failed,
+    /// `Delivery delayed: your message is still queued` when one is delayed, else
+    /// `Delivery report: your message was delivered`). Printable ASCII and spaces, at
     /// most 250 octets.
     ///
     /// # Errors
@@ -798,7 +798,9 @@ impl<'a> Bounce<'a> {
 
         let mut out = Vec::with_capacity(2048 + content.len());
         self.write_header(&mut out, &boundary, body);
-        out.extend_from_slice(b"\r\nThis is a MIME-encapsulated message.\r\n\r\n");
+        out.extend_from_slice(
+            b"\r\nA delivery status report in MIME multipart/report form.\r\n\r\n",
+        );
         let delimiter = |out: &mut Vec<u8>| {
             out.extend_from_slice(b"--");
             out.extend_from_slice(boundary.as_bytes());
@@ -841,22 +843,19 @@ impl<'a> Bounce<'a> {
 
     fn write_header(&self, out: &mut Vec<u8>, boundary: &str, body: BodyType) {
         let from = match self.from {
-            Some(m) => format!("Mail Delivery System <{m}>"),
-            None => format!(
-                "Mail Delivery System <MAILER-DAEMON@{}>",
-                self.reporting_mta
-            ),
+            Some(m) => format!("Delivery Reports <{m}>"),
+            None => format!("Delivery Reports <MAILER-DAEMON@{}>", self.reporting_mta),
         };
         field(out, "From", &from);
         field(out, "To", &format!("<{}>", self.sender));
         let subject = self.subject.as_deref().unwrap_or_else(|| {
             let has = |a| self.recipients.iter().any(|r| r.action == a);
             if has(Action::Failed) {
-                "Undelivered Mail Returned to Sender"
+                "Delivery failed: your message is returned"
             } else if has(Action::Delayed) {
-                "Delayed Mail (still being retried)"
+                "Delivery delayed: your message is still queued"
             } else {
-                "Successful Mail Delivery Report"
+                "Delivery report: your message was delivered"
             }
         });
         field(out, "Subject", subject);
@@ -886,7 +885,7 @@ impl<'a> Bounce<'a> {
         };
         para(
             &mut out,
-            &format!("This is the mail system at host {}.", self.reporting_mta),
+            &format!("Delivery report from {}.", self.reporting_mta),
         );
         let summary = if has(Action::Failed) {
             "Your message could not be delivered to one or more of its recipients. \
@@ -910,7 +909,7 @@ impl<'a> Bounce<'a> {
             }
             if let Some(d) = &r.diagnostic {
                 let said = match r.remote_mta {
-                    Some(host) => format!("{host} said: {}", d.text),
+                    Some(host) => format!("{host} replied: {}", d.text),
                     None => format!("The reply was: {}", d.text),
                 };
                 wrap(&mut out, &said, b"    ");

@@ -107,9 +107,9 @@ fn known_answer_for_one_failed_recipient() {
         )
         .write(MESSAGE)
         .unwrap();
-    let want = "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r\n\
+    let want = "From: Delivery Reports <MAILER-DAEMON@mx.example.org>\r\n\
 To: <alice@example.org>\r\n\
-Subject: Undelivered Mail Returned to Sender\r\n\
+Subject: Delivery failed: your message is returned\r\n\
 Date: Thu, 26 Nov 2026 20:08:42 +0000\r\n\
 Message-ID: <Q1@mx.example.org>\r\n\
 Auto-Submitted: auto-replied\r\n\
@@ -117,18 +117,18 @@ MIME-Version: 1.0\r\n\
 Content-Type: multipart/report; report-type=delivery-status;\r\n \
 boundary=\"=_smtp-proto-dsn-0\"\r\n\
 \r\n\
-This is a MIME-encapsulated message.\r\n\
+A delivery status report in MIME multipart/report form.\r\n\
 \r\n\
 --=_smtp-proto-dsn-0\r\n\
 Content-Type: text/plain; charset=us-ascii\r\n\
 \r\n\
-This is the mail system at host mx.example.org.\r\n\
+Delivery report from mx.example.org.\r\n\
 \r\n\
 Your message could not be delivered to one or more of its recipients. The\r\n\
 details are below; your message is returned in the last part.\r\n\
 \r\n\
 <bob@example.net>: delivery failed\r\n    \
-mx.example.net said: 550 5.1.1 <bob@example.net>: No such user\r\n\
+mx.example.net replied: 550 5.1.1 <bob@example.net>: No such user\r\n\
 \r\n\
 --=_smtp-proto-dsn-0\r\n\
 Content-Type: message/delivery-status\r\n\
@@ -247,7 +247,7 @@ fn size_limit_and_reports_without_a_failure_return_less() {
         .write(MESSAGE)
         .unwrap();
     assert_eq!(report.returned(), Returned::Headers);
-    assert!(text(&report).contains("Subject: Delayed Mail (still being retried)\r\n"));
+    assert!(text(&report).contains("Subject: Delivery delayed: your message is still queued\r\n"));
 }
 
 #[test]
@@ -320,7 +320,7 @@ fn failed_and_delayed_recipients_each_get_a_block() {
 
     let human = &parts(&report)[0].1;
     assert!(human.contains(
-        "<bob@example.net>: delivery failed\r\n    mx.example.net said: 550 5.1.1 No such user\r\n"
+        "<bob@example.net>: delivery failed\r\n    mx.example.net replied: 550 5.1.1 No such user\r\n"
     ));
     assert!(human.contains(
         "<carol@example.com>: delivery delayed, still trying\r\n    \
@@ -328,7 +328,7 @@ fn failed_and_delayed_recipients_each_get_a_block() {
          The reply was: 421 Too busy, try later\r\n"
     ));
     // A failure among them: the failure subject, the whole message back.
-    assert!(text(&report).contains("Subject: Undelivered Mail Returned to Sender\r\n"));
+    assert!(text(&report).contains("Subject: Delivery failed: your message is returned\r\n"));
     assert_eq!(report.returned(), Returned::Full);
 }
 
@@ -656,7 +656,7 @@ fn statuses_must_go_with_their_actions() {
         .recipient(Recipient::new(&bob, Action::Delivered, ok).unwrap())
         .write(MESSAGE)
         .unwrap();
-    assert!(text(&report).contains("Subject: Successful Mail Delivery Report\r\n"));
+    assert!(text(&report).contains("Subject: Delivery report: your message was delivered\r\n"));
     assert_eq!(report.returned(), Returned::Headers);
 }
 

@@ -1631,7 +1631,7 @@ def t_bounce_full():
     data, err = bounce(MSG, *BOUNCE_BASE, "--envid", "QQ+2B314159", "--ret", "full", *BOUNCE_RCPTS)
     check("body=8BITMIME returned=Full" in err, f"the example said {err.strip()}")
     msg, parts, blocks = parse_bounce(data)
-    check(msg["Subject"] == "Undelivered Mail Returned to Sender", f"Subject: {msg['Subject']}")
+    check(msg["Subject"] == "Delivery failed: your message is returned", f"Subject: {msg['Subject']}")
     check(len(blocks) == 3, f"{len(blocks)} delivery-status blocks, want 3")
     per_msg, failed, delayed = blocks
     want = {"Original-Envelope-Id": "QQ+314159", "Reporting-MTA": "dns; mx.test",
@@ -1652,7 +1652,7 @@ def t_bounce_full():
     for name, value in want.items():
         check(ds_field(delayed, name) == value, f"delayed: {name}: {ds_field(delayed, name)!r}, want {value!r}")
     human = parts[0].get_content()
-    for want in (f"<{TO}>: delivery failed", "mx.server.test said: 550 5.1.1", "<slow@server.test>: delivery delayed"):
+    for want in (f"<{TO}>: delivery failed", "mx.server.test replied: 550 5.1.1", "<slow@server.test>: delivery delayed"):
         check(want in human, f"text part lacks {want!r}: {short(human)}")
     check(parts[2].get_content_type() == "message/rfc822", f"part 3 {parts[2].get_content_type()}")
     check(parts[2]["Content-Transfer-Encoding"] == "8bit", "8-bit original without CTE 8bit")
