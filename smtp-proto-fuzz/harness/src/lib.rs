@@ -32,6 +32,7 @@ pub mod client;
 pub mod command;
 pub mod command_build;
 pub mod data;
+pub mod dsn;
 pub mod ehlo;
 pub mod framer;
 pub mod gen;
@@ -107,6 +108,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "proxy",
         run: proxy::run,
+    },
+    Target {
+        name: "dsn",
+        run: dsn::run,
     },
 ];
 
