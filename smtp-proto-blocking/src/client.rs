@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
-use smtp_proto::client::{Client, ClientError, ClientEvent, Outcome};
+use smtp_proto::client::{Client, ClientError, ClientEvent, Delivery, DeliveryReport, Outcome};
 
 use crate::transport::{instant_after, is_write_timeout, on_write_timeout, MaybeTls, Transport};
 use crate::StartTlsError;
@@ -295,7 +295,7 @@ where
                 // waits for the handshake, and bytes after the 220 are
                 // plaintext injected before it (refused by `start_tls`,
                 // never taken as replies).
-                send(&mut stream, client, &mut io)?;
+                write_out(&mut stream, client, &mut io)?;
                 let Some((config, name)) = options.tls.as_ref() else {
                     break Err(
                         StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
@@ -512,7 +512,7 @@ where
     S: Transport,
     H: ClientHandler,
 {
-    match send(stream, client, io) {
+    match write_out(stream, client, io) {
         Ok(()) => Ok(()),
         // The server takes nothing: no reply is waited for.
         Err(error) if is_write_timeout(&error) => Err(RunError::TimedOut),
@@ -752,7 +752,7 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
 /// write timeout is [`ErrorKind::WouldBlock`] on Unix,
 /// [`ErrorKind::TimedOut`] on Windows) fails with a write timeout
 /// ([`is_write_timeout`]).
-fn send<S: Transport>(
+fn write_out<S: Transport>(
     stream: &mut MaybeTls<S, rustls::ClientConnection>,
     client: &mut Client,
     io: &mut Buffers,
@@ -765,4 +765,117 @@ fn send<S: Transport>(
     let written = stream.write_all_by(&io.out, instant_after(Instant::now(), wait));
     io.out.clear();
     written.map_err(|e| on_write_timeout(e, wait))
+}
+
+/// The most octets of the message [`send`] hands the machine at a time
+/// (one BDAT chunk with CHUNKING).
+pub const PIECE_SIZE: usize = 64 * 1024;
+
+/// Why [`send`] failed, with the report all the same: which recipients
+/// have the message, which do not, and which are
+/// [`RecipientOutcome::Unknown`] because the connection broke after the
+/// message was sent and before the server's reply to it.
+///
+/// An error after every recipient was decided (a server that closes
+/// without answering QUIT) leaves the report as it was: the report
+/// decides what to do with the message, the error is for the log.
+///
+/// [`RecipientOutcome::Unknown`]: smtp_proto::client::RecipientOutcome::Unknown
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+#[non_exhaustive]
+pub struct SendError {
+    /// How the run ended.
+    #[source]
+    pub error: RunError,
+    /// The outcome for each recipient, with
+    /// [`DeliveryReport::error`] set to `error`'s text.
+    pub report: DeliveryReport,
+}
+
+/// The handler [`send`] runs: every decision is the [`Delivery`]'s, and the
+/// message goes out in pieces of [`PIECE_SIZE`].
+struct DeliveryHandler<'m> {
+    delivery: Delivery,
+    message: &'m [u8],
+}
+
+impl ClientHandler for DeliveryHandler<'_> {
+    fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
+        self.delivery
+            .on_event(client, &event)
+            .map_err(io::Error::other)
+    }
+
+    fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
+        Ok(match self.delivery.next_piece(self.message, PIECE_SIZE) {
+            Some(p) => {
+                piece.extend_from_slice(p);
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+/// Sends one message over `stream` with [`run`], every decision made by
+/// `delivery` (AUTH, one transaction per batch of recipients the server's
+/// `LIMITS` allow, QUIT; see [`Delivery`]), and returns the report: the
+/// outcome for each recipient, in the envelope's order.
+///
+/// `message` is the whole message (header and body, CRLF line ends for
+/// BDAT); it is handed to the machine in pieces of [`PIECE_SIZE`], once
+/// per transaction. `client` must be new, as for [`run`]; it is left
+/// closed, with the server's capabilities, for the caller to look at.
+///
+/// # Errors
+///
+/// [`SendError`] when the run failed, with the report all the same (see
+/// [`Delivery::finish`]): the recipients that no transaction reached are
+/// [`NotAttempted::ConnectionLost`], and those whose message was sent
+/// whole without a reply [`RecipientOutcome::Unknown`].
+///
+/// ```no_run
+/// use std::net::TcpStream;
+///
+/// use smtp_proto_blocking::client::{send, RunOptions};
+/// use smtp_proto_blocking::smtp_proto::client::{Client, ClientConfig, Delivery, Envelope, TlsPolicy};
+/// use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+///
+/// fn deliver(message: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+///     let envelope = Envelope::new(ReversePath::Mailbox(Mailbox::parse("alice@example.net")?))
+///         .recipient(ForwardPath::Mailbox(Mailbox::parse("bob@example.org")?))
+///         .with_size(message.len() as u64);
+///     let config = ClientConfig::new(Domain::new("client.example.net")?).with_tls(TlsPolicy::Off);
+///     let stream = TcpStream::connect("mx.example.org:25")?;
+///     let mut client = Client::new(config);
+///     let delivery = Delivery::new(envelope);
+///     let report = match send(stream, &mut client, delivery, message, &RunOptions::default()) {
+///         Ok(report) => report,
+///         Err(e) => e.report,
+///     };
+///     for r in report.to_retry() {
+///         println!("retry {:?}: {:?}", r.recipient.path, r.outcome);
+///     }
+///     Ok(())
+/// }
+/// ```
+///
+/// [`NotAttempted::ConnectionLost`]: smtp_proto::client::NotAttempted::ConnectionLost
+/// [`RecipientOutcome::Unknown`]: smtp_proto::client::RecipientOutcome::Unknown
+pub fn send<S: Transport>(
+    stream: S,
+    client: &mut Client,
+    delivery: Delivery,
+    message: &[u8],
+    options: &RunOptions,
+) -> Result<DeliveryReport, SendError> {
+    let mut handler = DeliveryHandler { delivery, message };
+    match run(stream, client, &mut handler, options) {
+        Ok(()) => Ok(handler.delivery.finish(None)),
+        Err(error) => {
+            let report = handler.delivery.finish(Some(error.to_string()));
+            Err(SendError { error, report })
+        }
+    }
 }

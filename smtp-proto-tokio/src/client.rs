@@ -22,7 +22,7 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use smtp_proto::client::{Client, ClientError, ClientEvent, Outcome};
+use smtp_proto::client::{Client, ClientError, ClientEvent, Delivery, DeliveryReport, Outcome};
 use smtp_proto::reply::DecoderConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::pki_types::ServerName;
@@ -610,4 +610,125 @@ where
         shutdown_within(&mut stream, write_wait(client)).await;
     }
     result
+}
+
+/// The most octets of the message [`send`] hands the machine at a time
+/// (one BDAT chunk with CHUNKING).
+pub const PIECE_SIZE: usize = 64 * 1024;
+
+/// Why [`send`] failed, with the report all the same: which recipients
+/// have the message, which do not, and which are
+/// [`RecipientOutcome::Unknown`] because the connection broke after the
+/// message was sent and before the server's reply to it.
+///
+/// An error after every recipient was decided (a server that closes
+/// without answering QUIT) leaves the report as it was: the report
+/// decides what to do with the message, the error is for the log.
+///
+/// [`RecipientOutcome::Unknown`]: smtp_proto::client::RecipientOutcome::Unknown
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+#[non_exhaustive]
+pub struct SendError {
+    /// How the run ended.
+    #[source]
+    pub error: RunError,
+    /// The outcome for each recipient, with
+    /// [`DeliveryReport::error`] set to `error`'s text.
+    pub report: DeliveryReport,
+}
+
+/// The handler [`send`] runs: every decision is the [`Delivery`]'s, and the
+/// message goes out in pieces of [`PIECE_SIZE`].
+struct DeliveryHandler<'m> {
+    delivery: Delivery,
+    message: &'m [u8],
+}
+
+impl ClientHandler for DeliveryHandler<'_> {
+    async fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
+        self.delivery
+            .on_event(client, &event)
+            .map_err(io::Error::other)
+    }
+
+    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
+        Ok(match self.delivery.next_piece(self.message, PIECE_SIZE) {
+            Some(p) => {
+                piece.extend_from_slice(p);
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+/// Sends one message over `stream` with [`run`], every decision made by
+/// `delivery` (AUTH, one transaction per batch of recipients the server's
+/// `LIMITS` allow, QUIT; see [`Delivery`]), and returns the report: the
+/// outcome for each recipient, in the envelope's order.
+///
+/// `message` is the whole message (header and body, CRLF line ends for
+/// BDAT); it is handed to the machine in pieces of [`PIECE_SIZE`], once
+/// per transaction. `client` must be new, as for [`run`]; it is left
+/// closed, with the server's capabilities, for the caller to look at.
+///
+/// # Errors
+///
+/// [`SendError`] when the run failed, with the report all the same (see
+/// [`Delivery::finish`]): the recipients that no transaction reached are
+/// [`NotAttempted::ConnectionLost`], and those whose message was sent
+/// whole without a reply [`RecipientOutcome::Unknown`].
+///
+/// ```no_run
+/// use smtp_proto_tokio::client::{send, RunOptions};
+/// use smtp_proto_tokio::smtp_proto::client::{Client, ClientConfig, Delivery, Envelope, TlsPolicy};
+/// use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+///
+/// async fn deliver(message: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+///     let envelope = Envelope::new(ReversePath::Mailbox(Mailbox::parse("alice@example.net")?))
+///         .recipient(ForwardPath::Mailbox(Mailbox::parse("bob@example.org")?))
+///         .with_size(message.len() as u64);
+///     let config = ClientConfig::new(Domain::new("client.example.net")?).with_tls(TlsPolicy::Off);
+///     let stream = tokio::net::TcpStream::connect("mx.example.org:25").await?;
+///     let report = match send(
+///         stream,
+///         &mut Client::new(config),
+///         Delivery::new(envelope),
+///         message,
+///         &RunOptions::default(),
+///     )
+///     .await
+///     {
+///         Ok(report) => report,
+///         Err(e) => e.report,
+///     };
+///     for r in report.permanent_failures() {
+///         println!("bounce {:?}: {:?}", r.recipient.path, r.outcome.reply());
+///     }
+///     Ok(())
+/// }
+/// ```
+///
+/// [`NotAttempted::ConnectionLost`]: smtp_proto::client::NotAttempted::ConnectionLost
+/// [`RecipientOutcome::Unknown`]: smtp_proto::client::RecipientOutcome::Unknown
+pub async fn send<S>(
+    stream: S,
+    client: &mut Client,
+    delivery: Delivery,
+    message: &[u8],
+    options: &RunOptions,
+) -> Result<DeliveryReport, SendError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut handler = DeliveryHandler { delivery, message };
+    let end = run(stream, client, &mut handler, options).await;
+    match end {
+        Ok(()) => Ok(handler.delivery.finish(None)),
+        Err(error) => {
+            let report = handler.delivery.finish(Some(error.to_string()));
+            Err(SendError { error, report })
+        }
+    }
 }

@@ -123,6 +123,7 @@
 mod auth;
 mod body;
 mod config;
+mod delivery;
 mod envelope;
 mod event;
 mod machine;
@@ -130,6 +131,9 @@ mod machine;
 pub use crate::session::{Outcome, Phase, Step, Timeouts};
 pub use auth::{AuthCredentials, AuthFailure, CustomCredentials};
 pub use config::{ChunkingPolicy, ClientConfig, ConfigError, Protocol, TlsPolicy};
+pub use delivery::{
+    Delivery, DeliveryReport, NotAttempted, RecipientOutcome, RecipientReport, Stage,
+};
 pub use envelope::{Envelope, Recipient};
 pub use event::{
     ClientError, ClientEvent, OwnedClientEvent, RecipientStatus, Refusal, TransactionSummary,

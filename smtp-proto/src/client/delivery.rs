@@ -1,0 +1,853 @@
+//! One message to its recipients, decided from the client machine's
+//! events: [`Delivery`] and the [`DeliveryReport`] it ends with.
+//!
+//! [`Delivery`] makes the calls a mail sender makes after each
+//! [`ClientEvent`]: AUTH after [`ClientEvent::Ready`] when it has
+//! credentials, then MAIL / RCPT / DATA (or BDAT) for as many recipients
+//! as one transaction may carry under the server's `LIMITS` (RFC 9422),
+//! again for the rest, and QUIT at the end. It records for every recipient
+//! what became of the message, and the reply that decided it, so that an
+//! MTA knows whom to bounce, whom to retry and whom the message reached.
+
+use core::fmt;
+use core::ops::Range;
+
+use super::auth::AuthCredentials;
+use super::config::TlsPolicy;
+use super::envelope::{Envelope, Recipient};
+use super::event::{ClientError, ClientEvent, Refusal, UsageError, Verdict};
+use super::machine::Client;
+use crate::reply::{OwnedReply, Reply};
+
+/// Which part of a transaction decided a recipient's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// The reply to `MAIL FROM` (a refused sender decides for every
+    /// recipient of the transaction).
+    Mail,
+    /// The reply to this recipient's `RCPT TO`.
+    Rcpt,
+    /// The reply to `DATA` or to a BDAT chunk, before the end of the
+    /// message was sent.
+    Data,
+    /// The reply after the whole message was sent (the one to the final
+    /// `.` or to `BDAT ... LAST`; in LMTP, this recipient's reply).
+    EndOfData,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Mail => "MAIL",
+            Stage::Rcpt => "RCPT",
+            Stage::Data => "DATA",
+            Stage::EndOfData => "end of data",
+        })
+    }
+}
+
+/// Why no transaction was tried for a recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotAttempted {
+    /// The server's `LIMITS MAILMAX` (RFC 9422 §4.1) was reached on this
+    /// connection: send to this recipient over another one.
+    TransactionLimit {
+        /// The server's `MAILMAX`.
+        limit: u32,
+    },
+    /// An earlier transaction's `MAIL FROM` was refused with a 5yz, and
+    /// RFC 5321 §4.2.1 says the client "SHOULD NOT repeat the exact
+    /// request": this recipient's transaction would have sent the same
+    /// MAIL.
+    SenderRefused {
+        /// The refusal of MAIL.
+        reply: OwnedReply,
+    },
+    /// The server closed the session with a `421` (RFC 5321 §3.8) before
+    /// this recipient's transaction.
+    ServiceClosing {
+        /// The 421 reply.
+        reply: OwnedReply,
+    },
+    /// Authentication failed, so nothing was sent.
+    AuthFailed {
+        /// The refusal of AUTH.
+        reply: OwnedReply,
+    },
+    /// Authentication could not start: no mechanism both sides support,
+    /// or the connection is not encrypted (see [`UsageError`]).
+    AuthUnavailable(UsageError),
+    /// The server refused the session: its greeting, or EHLO and HELO
+    /// (or LHLO).
+    SessionRefused {
+        /// The greeting or the refusal of the hello.
+        reply: OwnedReply,
+    },
+    /// The configuration requires TLS ([`TlsPolicy::Required`]) and the
+    /// server does not offer STARTTLS or refused it.
+    TlsUnavailable {
+        /// The refusal of STARTTLS, if it was sent.
+        reply: Option<OwnedReply>,
+    },
+    /// The client refused the message for this server before sending
+    /// anything: it needs an extension the server lacks (8BITMIME,
+    /// SMTPUTF8, REQUIRETLS, ...) or is above its SIZE.
+    Refused(Refusal),
+    /// The connection ended (an IO error, a timeout, a reply that broke
+    /// the protocol) before the whole message was sent for this
+    /// recipient. The server cannot have taken it: send it again.
+    ConnectionLost,
+    /// The transaction ended with no reply that decided this recipient.
+    /// The client machine always decides every recipient of a transaction
+    /// it ends; this is kept for completeness.
+    Unanswered,
+}
+
+impl NotAttempted {
+    /// True when sending again to this server will fail the same way: the
+    /// sender was refused with a 5yz, or the message needs what the server
+    /// lacks. The others may succeed later or over another connection.
+    #[must_use]
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            NotAttempted::SenderRefused { .. }
+                | NotAttempted::Refused(
+                    Refusal::EightBitMime
+                        | Refusal::BinaryMime
+                        | Refusal::SmtpUtf8
+                        | Refusal::RequireTls
+                        | Refusal::TooLarge { .. }
+                )
+        )
+    }
+}
+
+impl fmt::Display for NotAttempted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotAttempted::TransactionLimit { limit } => {
+                write!(f, "{}", Refusal::TransactionLimit { limit: *limit })
+            }
+            NotAttempted::SenderRefused { reply } => {
+                write!(f, "the server refused the sender: {}", line(reply))
+            }
+            NotAttempted::ServiceClosing { reply } => {
+                write!(f, "the server closed the session: {}", line(reply))
+            }
+            NotAttempted::AuthFailed { reply } => {
+                write!(f, "authentication failed: {}", line(reply))
+            }
+            NotAttempted::AuthUnavailable(e) => write!(f, "authentication unavailable: {e}"),
+            NotAttempted::SessionRefused { reply } => {
+                write!(f, "the server refused the session: {}", line(reply))
+            }
+            NotAttempted::TlsUnavailable { reply: Some(reply) } => {
+                write!(f, "TLS is required but unavailable: {}", line(reply))
+            }
+            NotAttempted::TlsUnavailable { reply: None } => {
+                f.write_str("TLS is required but the server does not offer STARTTLS")
+            }
+            NotAttempted::Refused(r) => write!(f, "{r}"),
+            NotAttempted::ConnectionLost => {
+                f.write_str("the connection ended before the message was sent")
+            }
+            NotAttempted::Unanswered => f.write_str("the transaction ended without a reply"),
+        }
+    }
+}
+
+/// What became of the message for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecipientOutcome {
+    /// The server took responsibility for the message (RFC 5321 §6.1).
+    Delivered {
+        /// The reply after the message (its text usually carries the
+        /// queue id).
+        reply: OwnedReply,
+    },
+    /// Refused with a 5yz: bounce.
+    PermanentFailure {
+        /// The command the reply answered.
+        stage: Stage,
+        /// The refusal, to quote in the bounce.
+        reply: OwnedReply,
+    },
+    /// Refused with a 4yz (a `421` that cut the transaction short
+    /// included): retry later.
+    TemporaryFailure {
+        /// The command the reply answered (for a `421`: where the
+        /// transaction stood for this recipient).
+        stage: Stage,
+        /// The refusal.
+        reply: OwnedReply,
+    },
+    /// No transaction carried the message to this recipient.
+    NotAttempted {
+        /// Why.
+        reason: NotAttempted,
+    },
+    /// The whole message was sent, and the connection ended before the
+    /// server's reply to it (RFC 5321 §6.1, RFC 1047): the server may have
+    /// taken it or not. The caller decides; sending again (usually right)
+    /// risks a duplicate.
+    Unknown,
+}
+
+impl RecipientOutcome {
+    /// True for [`RecipientOutcome::Delivered`].
+    #[must_use]
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, RecipientOutcome::Delivered { .. })
+    }
+
+    /// True when the message must be bounced for this recipient: a 5yz,
+    /// or a reason not to try that sending again will not change (see
+    /// [`NotAttempted::is_permanent`]).
+    #[must_use]
+    pub fn is_permanent_failure(&self) -> bool {
+        match self {
+            RecipientOutcome::PermanentFailure { .. } => true,
+            RecipientOutcome::NotAttempted { reason } => reason.is_permanent(),
+            _ => false,
+        }
+    }
+
+    /// True when the message should be sent to this recipient again later
+    /// (a 4yz, or no attempt for a reason that may pass). Not for
+    /// [`RecipientOutcome::Unknown`], which the caller decides.
+    #[must_use]
+    pub fn is_retry(&self) -> bool {
+        match self {
+            RecipientOutcome::TemporaryFailure { .. } => true,
+            RecipientOutcome::NotAttempted { reason } => !reason.is_permanent(),
+            _ => false,
+        }
+    }
+
+    /// The reply that decided this outcome, if one did.
+    #[must_use]
+    pub fn reply(&self) -> Option<&OwnedReply> {
+        match self {
+            RecipientOutcome::Delivered { reply }
+            | RecipientOutcome::PermanentFailure { reply, .. }
+            | RecipientOutcome::TemporaryFailure { reply, .. } => Some(reply),
+            RecipientOutcome::NotAttempted { reason } => match reason {
+                NotAttempted::SenderRefused { reply }
+                | NotAttempted::ServiceClosing { reply }
+                | NotAttempted::AuthFailed { reply }
+                | NotAttempted::SessionRefused { reply } => Some(reply),
+                NotAttempted::TlsUnavailable { reply } => reply.as_ref(),
+                _ => None,
+            },
+            RecipientOutcome::Unknown => None,
+        }
+    }
+}
+
+/// One recipient of a [`DeliveryReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecipientReport {
+    /// The recipient, as in the envelope.
+    pub recipient: Recipient<'static>,
+    /// What became of the message for it.
+    pub outcome: RecipientOutcome,
+}
+
+/// What [`Delivery::finish`] returns: one entry per recipient, in the
+/// envelope's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryReport {
+    /// Every recipient and its outcome, in the envelope's order.
+    pub recipients: Vec<RecipientReport>,
+    /// The transactions started (MAIL commands sent).
+    pub transactions: usize,
+    /// The error the run ended with, as text, if it failed.
+    pub error: Option<String>,
+}
+
+impl DeliveryReport {
+    /// True when the envelope had recipients and the message reached
+    /// every one of them.
+    #[must_use]
+    pub fn all_delivered(&self) -> bool {
+        !self.recipients.is_empty() && self.recipients.iter().all(|r| r.outcome.is_delivered())
+    }
+
+    /// The recipients the message reached.
+    pub fn delivered(&self) -> impl Iterator<Item = &RecipientReport> + '_ {
+        self.recipients.iter().filter(|r| r.outcome.is_delivered())
+    }
+
+    /// The recipients to bounce (see
+    /// [`RecipientOutcome::is_permanent_failure`]).
+    pub fn permanent_failures(&self) -> impl Iterator<Item = &RecipientReport> + '_ {
+        self.recipients
+            .iter()
+            .filter(|r| r.outcome.is_permanent_failure())
+    }
+
+    /// The recipients to send to again later (see
+    /// [`RecipientOutcome::is_retry`]).
+    pub fn to_retry(&self) -> impl Iterator<Item = &RecipientReport> + '_ {
+        self.recipients.iter().filter(|r| r.outcome.is_retry())
+    }
+
+    /// The recipients whose outcome is [`RecipientOutcome::Unknown`]: the
+    /// message may have reached them.
+    pub fn unknown(&self) -> impl Iterator<Item = &RecipientReport> + '_ {
+        self.recipients
+            .iter()
+            .filter(|r| r.outcome == RecipientOutcome::Unknown)
+    }
+}
+
+/// Where one recipient stands during the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    /// No reply decided it yet (and RCPT was not accepted).
+    Pending,
+    /// RCPT accepted; the message's fate is not known yet.
+    Accepted,
+    Done(RecipientOutcome),
+}
+
+/// Sends one message to the recipients of one envelope over one
+/// connection, deciding every call from the client machine's events.
+///
+/// Hand it every [`ClientEvent`] with [`Delivery::on_event`]. After
+/// [`ClientEvent::Ready`] it authenticates (when given credentials), then
+/// starts a transaction for as many recipients, from the first, as the
+/// server's `LIMITS RCPTMAX` and `RCPTDOMAINMAX` allow in one (RFC 9422;
+/// see [`Envelope::split_to_fit`]), and after each
+/// [`ClientEvent::TransactionEnd`] the next one, until every recipient had
+/// one; then it sends QUIT. It stops early, leaving the recipients without
+/// a transaction [`RecipientOutcome::NotAttempted`] with the reason, and
+/// sends QUIT when the session is still usable:
+///
+/// * the server's `MAILMAX` is reached ([`NotAttempted::TransactionLimit`]);
+/// * a MAIL refused with a 5yz, which must not be repeated
+///   ([`NotAttempted::SenderRefused`]); a 4yz is tried again for the next
+///   transaction;
+/// * a `421` ([`NotAttempted::ServiceClosing`]), a failed AUTH, a refused
+///   greeting or hello, a required TLS that is not available, or a message
+///   the client refuses to send to this server ([`Refusal`]).
+///
+/// The body is the caller's: at [`ClientEvent::SendBody`] pass it to the
+/// machine, with [`Delivery::next_piece`] (which also tells the delivery
+/// when the end of the message goes out) or with your own pieces and a
+/// call to [`Delivery::body_ended`] before [`Client::end_body`]. That is
+/// how, when the connection breaks after the end of the message and
+/// before its reply, [`Delivery::finish`] reports
+/// [`RecipientOutcome::Unknown`] rather than
+/// [`NotAttempted::ConnectionLost`].
+///
+/// When the run is over, [`Delivery::finish`] gives the
+/// [`DeliveryReport`]. The delivery holds at most one reply per recipient
+/// (and one per transaction), so its memory is bounded by the envelope
+/// and the machine's reply limits. It does not answer the challenges of a
+/// custom SASL mechanism ([`ClientEvent::AuthChallenge`]): it cancels the
+/// exchange, and the recipients are not attempted.
+///
+/// ```
+/// use smtp_proto::client::{
+///     Client, ClientConfig, ClientEvent, Delivery, Envelope, Outcome, RecipientOutcome, Stage,
+///     TlsPolicy,
+/// };
+/// use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+///
+/// let to = |s| ForwardPath::Mailbox(Mailbox::parse(s).unwrap());
+/// let envelope = Envelope::new(ReversePath::Mailbox(Mailbox::parse("alice@example.net").unwrap()))
+///     .recipient(to("bob@example.org"))
+///     .recipient(to("nobody@example.org"));
+/// let mut delivery = Delivery::new(envelope);
+/// let message = b"Subject: hi\r\n\r\nhello\r\n";
+///
+/// // What the server says, as it arrives on the socket.
+/// let mut server: std::collections::VecDeque<&[u8]> = [
+///     &b"220 mx.example.org ESMTP\r\n"[..],
+///     b"250-mx.example.org\r\n250 PIPELINING\r\n",
+///     b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n354 go ahead\r\n",
+///     b"250 2.0.0 Ok: queued as 4BXq3\r\n",
+///     b"221 2.0.0 Bye\r\n",
+/// ]
+/// .into();
+///
+/// let config = ClientConfig::new(Domain::new("client.example.net").unwrap())
+///     .with_tls(TlsPolicy::Off);
+/// let mut client = Client::new(config);
+/// let (mut inbuf, mut wire) = (Vec::new(), Vec::new());
+/// for _ in 0..100 {
+///     let step = client.handle_input(&inbuf).unwrap();
+///     let consumed = step.consumed;
+///     match step.outcome {
+///         Outcome::Event(event) => {
+///             delivery.on_event(&mut client, &event).unwrap();
+///             if event == ClientEvent::SendBody {
+///                 while let Some(piece) = delivery.next_piece(message, 64 * 1024) {
+///                     client.send_body(piece).unwrap();
+///                 }
+///                 client.end_body().unwrap();
+///             }
+///         }
+///         Outcome::NeedInput => match server.pop_front() {
+///             Some(bytes) => inbuf.extend_from_slice(bytes),
+///             None => break,
+///         },
+///         _ => break,
+///     }
+///     inbuf.drain(..consumed);
+///     client.poll_transmit(&mut wire);
+/// }
+/// assert!(client.is_closed());
+/// assert!(String::from_utf8(wire).unwrap().ends_with("\r\n.\r\nQUIT\r\n"));
+///
+/// let report = delivery.finish(None);
+/// let RecipientOutcome::Delivered { reply } = &report.recipients[0].outcome else { panic!() };
+/// assert_eq!(reply.text(), b"Ok: queued as 4BXq3");
+/// let RecipientOutcome::PermanentFailure { stage, reply } = &report.recipients[1].outcome
+/// else {
+///     panic!()
+/// };
+/// assert_eq!((*stage, reply.code().as_u16()), (Stage::Rcpt, 550));
+/// assert_eq!(report.permanent_failures().count(), 1);
+/// assert!(!report.all_delivered());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    envelope: Envelope<'static>,
+    auth: Option<AuthCredentials>,
+    slots: Vec<Slot>,
+    /// The recipients of the transaction under way, or of the last one.
+    batch: Range<usize>,
+    /// A transaction is under way.
+    in_transaction: bool,
+    /// Its MAIL was accepted.
+    sender_accepted: bool,
+    /// Its MAIL's refusal, kept until the transaction ends.
+    sender_refusal: Option<OwnedReply>,
+    /// The end of its message was handed to the machine.
+    body_ended: bool,
+    /// Octets of the message [`Delivery::next_piece`] gave out for it.
+    body_offset: usize,
+    transactions: usize,
+    /// QUIT was asked for, or the session ended on its own.
+    stopped: bool,
+}
+
+/// The first line of a reply, for messages.
+fn line(reply: &OwnedReply) -> String {
+    let mut s = reply.code().to_string();
+    if let Some(esc) = reply.enhanced_code() {
+        s.push(' ');
+        s.push_str(&esc.to_string());
+    }
+    if !reply.text().is_empty() {
+        s.push(' ');
+        s.push_str(&String::from_utf8_lossy(reply.text()));
+    }
+    s
+}
+
+fn owned(reply: &Reply<'_>) -> OwnedReply {
+    reply.into_owned()
+}
+
+impl Delivery {
+    /// A delivery of one message to `envelope`'s recipients, in order.
+    ///
+    /// Set [`Envelope::size`] (and [`Envelope::body`] for 8-bit content):
+    /// the delivery sends the envelope's parameters as they are.
+    #[must_use]
+    pub fn new(envelope: Envelope<'static>) -> Self {
+        let slots = vec![Slot::Pending; envelope.recipients.len()];
+        Self {
+            envelope,
+            auth: None,
+            slots,
+            batch: 0..0,
+            in_transaction: false,
+            sender_accepted: false,
+            sender_refusal: None,
+            body_ended: false,
+            body_offset: 0,
+            transactions: 0,
+            stopped: false,
+        }
+    }
+
+    /// Authenticates with `credentials` after [`ClientEvent::Ready`],
+    /// before the first transaction. If AUTH fails, nothing is sent
+    /// ([`NotAttempted::AuthFailed`]).
+    #[must_use]
+    pub fn with_auth(mut self, credentials: AuthCredentials) -> Self {
+        self.auth = Some(credentials);
+        self
+    }
+
+    /// The envelope.
+    #[must_use]
+    pub fn envelope(&self) -> &Envelope<'static> {
+        &self.envelope
+    }
+
+    /// The envelope indices of the recipients of the transaction under
+    /// way (or of the last one), empty before the first.
+    #[must_use]
+    pub fn current_transaction(&self) -> Range<usize> {
+        self.batch.clone()
+    }
+
+    /// The transactions started so far.
+    #[must_use]
+    pub fn transactions(&self) -> usize {
+        self.transactions
+    }
+
+    /// The envelope index of the recipient that the events of the
+    /// transaction under way number `index` ([`ClientEvent::Recipient`],
+    /// [`ClientEvent::Message`]), or `None` when there is none.
+    #[must_use]
+    pub fn envelope_index(&self, index: usize) -> Option<usize> {
+        let i = self.batch.start.checked_add(index)?;
+        self.batch.contains(&i).then_some(i)
+    }
+
+    /// The outcome of the recipient at envelope index `index` once
+    /// decided, `None` while it is not (or for an index out of range).
+    #[must_use]
+    pub fn outcome(&self, index: usize) -> Option<&RecipientOutcome> {
+        match self.slots.get(index)? {
+            Slot::Done(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// Handles one event of the client machine, making the call it needs
+    /// (AUTH, MAIL, QUIT, or cancelling a custom SASL exchange), and
+    /// records what the event decides. Events that need no call from it
+    /// (the body, STARTTLS) are left to the caller.
+    ///
+    /// # Errors
+    ///
+    /// An error of a call to the machine that the delivery cannot turn into
+    /// an outcome (a usage error, which the delivery's own sequencing never
+    /// causes with the events of one machine given in order).
+    pub fn on_event(
+        &mut self,
+        client: &mut Client,
+        event: &ClientEvent<'_>,
+    ) -> Result<(), ClientError> {
+        match event {
+            ClientEvent::Ready | ClientEvent::Authenticated { .. } => self.next(client),
+            ClientEvent::TransactionEnd(_) => {
+                self.end_transaction();
+                if let Some(reply) = self.sender_refusal.take() {
+                    if Verdict::of(reply.code()) == Verdict::Permanent {
+                        self.stop(&NotAttempted::SenderRefused { reply });
+                        return self.quit(client);
+                    }
+                }
+                self.next(client)
+            }
+            ClientEvent::AuthFailed { reply, .. } => {
+                self.stop(&NotAttempted::AuthFailed {
+                    reply: owned(reply),
+                });
+                self.quit(client)
+            }
+            ClientEvent::AuthChallenge { .. } => client.cancel_auth(),
+            ClientEvent::GreetingRejected { reply } | ClientEvent::HelloRejected { reply } => {
+                // The machine sends QUIT itself.
+                self.stop(&NotAttempted::SessionRefused {
+                    reply: owned(reply),
+                });
+                Ok(())
+            }
+            ClientEvent::TlsUnavailable { reply } => {
+                if client.config().tls == TlsPolicy::Required {
+                    // The machine sends QUIT itself.
+                    self.stop(&NotAttempted::TlsUnavailable {
+                        reply: reply.as_ref().map(owned),
+                    });
+                }
+                Ok(())
+            }
+            ClientEvent::Sender { reply, verdict } => {
+                if !self.in_transaction {
+                    return Ok(());
+                }
+                if verdict.is_success() {
+                    self.sender_accepted = true;
+                } else {
+                    let reply = owned(reply);
+                    for i in self.batch.clone() {
+                        self.decide(i, Stage::Mail, *verdict, &reply);
+                    }
+                    self.sender_refusal = Some(reply);
+                }
+                Ok(())
+            }
+            ClientEvent::Recipient {
+                index,
+                reply,
+                verdict,
+            } => {
+                if let Some(i) = self.envelope_index(*index).filter(|_| self.in_transaction) {
+                    if verdict.is_success() {
+                        if let Some(slot @ Slot::Pending) = self.slots.get_mut(i) {
+                            *slot = Slot::Accepted;
+                        }
+                    } else {
+                        self.decide(i, Stage::Rcpt, *verdict, &owned(reply));
+                    }
+                }
+                Ok(())
+            }
+            ClientEvent::Message {
+                recipient,
+                reply,
+                verdict,
+            } => {
+                if !self.in_transaction {
+                    return Ok(());
+                }
+                let stage = if self.body_ended {
+                    Stage::EndOfData
+                } else {
+                    Stage::Data
+                };
+                let reply = owned(reply);
+                match recipient {
+                    Some(index) => {
+                        if let Some(i) = self.envelope_index(*index) {
+                            if self.slots.get(i) == Some(&Slot::Accepted) {
+                                self.decide(i, stage, *verdict, &reply);
+                            }
+                        }
+                    }
+                    None => {
+                        for i in self.batch.clone() {
+                            if self.slots.get(i) == Some(&Slot::Accepted) {
+                                self.decide(i, stage, *verdict, &reply);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+            ClientEvent::ServiceClosing { reply, .. } => {
+                let reply = owned(reply);
+                if self.in_transaction {
+                    for i in self.batch.clone() {
+                        let stage = match self.slots.get(i) {
+                            Some(Slot::Pending) if !self.sender_accepted => Stage::Mail,
+                            Some(Slot::Pending) => Stage::Rcpt,
+                            Some(Slot::Accepted) if self.body_ended => Stage::EndOfData,
+                            Some(Slot::Accepted) => Stage::Data,
+                            _ => continue,
+                        };
+                        self.set(
+                            i,
+                            RecipientOutcome::TemporaryFailure {
+                                stage,
+                                reply: reply.clone(),
+                            },
+                        );
+                    }
+                    self.in_transaction = false;
+                }
+                self.stop(&NotAttempted::ServiceClosing { reply });
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The next piece of `message` for the transaction under way, at most
+    /// `max` octets (at least one), or `None` once all of it was given
+    /// out: then call [`Client::end_body`], as the delivery counts the end
+    /// of the message as sent (see [`Delivery::body_ended`]). Each
+    /// transaction sends the whole message from its start.
+    ///
+    /// ```
+    /// use smtp_proto::client::{Delivery, Envelope};
+    /// use smtp_proto::command::ReversePath;
+    ///
+    /// let mut delivery = Delivery::new(Envelope::new(ReversePath::Null));
+    /// let message = b"0123456789";
+    /// assert_eq!(delivery.next_piece(message, 4), Some(&b"0123"[..]));
+    /// assert_eq!(delivery.next_piece(message, 4), Some(&b"4567"[..]));
+    /// assert_eq!(delivery.next_piece(message, 4), Some(&b"89"[..]));
+    /// assert_eq!(delivery.next_piece(message, 4), None);
+    /// ```
+    pub fn next_piece<'m>(&mut self, message: &'m [u8], max: usize) -> Option<&'m [u8]> {
+        let rest = message.get(self.body_offset..).unwrap_or_default();
+        if rest.is_empty() {
+            self.body_ended();
+            return None;
+        }
+        let n = rest.len().min(max.max(1));
+        self.body_offset += n;
+        rest.get(..n)
+    }
+
+    /// Records that the end of the message of the transaction under way is
+    /// handed to the machine now ([`Client::end_body`] or
+    /// [`Client::send_last`] follows): from here on, a connection that
+    /// breaks before the reply leaves its accepted recipients
+    /// [`RecipientOutcome::Unknown`]. [`Delivery::next_piece`] calls it
+    /// when it runs out of message.
+    pub fn body_ended(&mut self) {
+        self.body_ended = true;
+    }
+
+    /// Ends the run and gives the report. `error` is the run's error (as
+    /// text) when it failed. A recipient still undecided is
+    /// [`RecipientOutcome::Unknown`] when the whole message was sent for
+    /// it (RCPT accepted, [`Delivery::body_ended`]) and no reply to it
+    /// came, and [`NotAttempted::ConnectionLost`] otherwise.
+    #[must_use]
+    pub fn finish(self, error: Option<String>) -> DeliveryReport {
+        let in_batch = |i: usize| self.in_transaction && self.batch.contains(&i);
+        let recipients = self
+            .envelope
+            .recipients
+            .into_iter()
+            .zip(self.slots)
+            .enumerate()
+            .map(|(i, (recipient, slot))| {
+                let outcome = match slot {
+                    Slot::Done(outcome) => outcome,
+                    Slot::Accepted if in_batch(i) && self.body_ended => RecipientOutcome::Unknown,
+                    _ => RecipientOutcome::NotAttempted {
+                        reason: NotAttempted::ConnectionLost,
+                    },
+                };
+                RecipientReport { recipient, outcome }
+            })
+            .collect();
+        DeliveryReport {
+            recipients,
+            transactions: self.transactions,
+            error,
+        }
+    }
+
+    /// Starts the next step: AUTH, the next transaction, or QUIT.
+    fn next(&mut self, client: &mut Client) -> Result<(), ClientError> {
+        if self.stopped {
+            return Ok(());
+        }
+        if let Some(credentials) = self.auth.take() {
+            return match client.authenticate(credentials, None) {
+                Err(ClientError::Usage(e)) if e != UsageError::NotIdle => {
+                    self.stop(&NotAttempted::AuthUnavailable(e));
+                    self.quit(client)
+                }
+                other => other.map(|_| ()),
+            };
+        }
+        let start = self.batch.end;
+        if start >= self.slots.len() {
+            return self.quit(client);
+        }
+        let all = std::mem::take(&mut self.envelope.recipients);
+        let mut envelope = self.envelope.clone();
+        envelope.recipients = all.get(start..).unwrap_or_default().to_vec();
+        self.envelope.recipients = all;
+        // The rest goes in the next transactions, split again then.
+        let _rest = envelope.split_to_fit(&client.limits());
+        match client.send_mail(&envelope) {
+            Ok(()) => {
+                self.batch = start..start + envelope.recipients.len();
+                self.in_transaction = true;
+                self.sender_accepted = false;
+                self.sender_refusal = None;
+                self.body_ended = false;
+                self.body_offset = 0;
+                self.transactions += 1;
+                Ok(())
+            }
+            Err(ClientError::Refused(Refusal::TransactionLimit { limit })) => {
+                self.stop(&NotAttempted::TransactionLimit { limit });
+                self.quit(client)
+            }
+            Err(ClientError::Refused(refusal)) => {
+                self.stop(&NotAttempted::Refused(refusal));
+                self.quit(client)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The transaction is over: a recipient of it that no event decided
+    /// is [`NotAttempted::Unanswered`].
+    fn end_transaction(&mut self) {
+        if !self.in_transaction {
+            return;
+        }
+        self.in_transaction = false;
+        for i in self.batch.clone() {
+            if matches!(self.slots.get(i), Some(Slot::Pending | Slot::Accepted)) {
+                // The machine decides every recipient of a transaction it
+                // ends, in an event with the reply; this is a fallback.
+                self.set(
+                    i,
+                    RecipientOutcome::NotAttempted {
+                        reason: NotAttempted::Unanswered,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Decides recipient `i` by a refusal or acceptance `verdict` given in
+    /// `reply` at `stage`, unless already decided.
+    fn decide(&mut self, i: usize, stage: Stage, verdict: Verdict, reply: &OwnedReply) {
+        if matches!(self.slots.get(i), None | Some(Slot::Done(_))) {
+            return;
+        }
+        let reply = reply.clone();
+        let outcome = match verdict {
+            Verdict::Success if stage >= Stage::Data => RecipientOutcome::Delivered { reply },
+            // A success anywhere else decides nothing.
+            Verdict::Success => return,
+            Verdict::RetryLater => RecipientOutcome::TemporaryFailure { stage, reply },
+            Verdict::Permanent => RecipientOutcome::PermanentFailure { stage, reply },
+        };
+        self.set(i, outcome);
+    }
+
+    fn set(&mut self, i: usize, outcome: RecipientOutcome) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = Slot::Done(outcome);
+        }
+    }
+
+    /// No more transactions: every recipient not yet in one is not
+    /// attempted, for `reason`.
+    fn stop(&mut self, reason: &NotAttempted) {
+        self.stopped = true;
+        for slot in self.slots.iter_mut().skip(self.batch.end) {
+            if *slot == Slot::Pending {
+                *slot = Slot::Done(RecipientOutcome::NotAttempted {
+                    reason: reason.clone(),
+                });
+            }
+        }
+    }
+
+    fn quit(&mut self, client: &mut Client) -> Result<(), ClientError> {
+        self.stopped = true;
+        if client.is_closed() {
+            return Ok(());
+        }
+        client.quit()
+    }
+}
