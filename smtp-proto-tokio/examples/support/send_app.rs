@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use smtp_proto::client::{
-    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Envelope,
-    Protocol, Refusal, TlsPolicy, TransactionSummary, Verdict,
+    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Delivery,
+    Envelope, NotAttempted, Protocol, RecipientOutcome, Refusal, TlsPolicy,
 };
 use smtp_proto::command::{BodyType, Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::reply::Reply;
@@ -70,24 +70,17 @@ pub struct Args {
 
 /// The application: one message to its recipients, printing each result.
 ///
-/// The recipients go in one transaction, or in as many as the server's
-/// `LIMITS RCPTMAX` and `RCPTDOMAINMAX` (RFC 9422) ask for, each with the
-/// whole message. Recipients the session ends before (the server's
-/// `MAILMAX` reached, or a 421), and those after a sender the server
-/// refused for good (5yz), are printed as `NOT SENT`.
+/// The decisions are the library's [`Delivery`]: the recipients go in one
+/// transaction, or in as many as the server's `LIMITS RCPTMAX` and
+/// `RCPTDOMAINMAX` (RFC 9422) ask for, each with the whole message.
+/// Recipients the session ends before (the server's `MAILMAX` reached, or
+/// a 421), and those after a sender the server refused for good (5yz), are
+/// printed as `NOT SENT`.
 pub struct Sender {
     from: String,
     pub to: Vec<String>,
-    auth: Option<AuthCredentials>,
     message: Vec<u8>,
-    sent: usize,
-    eight_bit: bool,
-    done: bool,
-    /// The recipients of the transaction under way: `to[batch]`.
-    batch: std::ops::Range<usize>,
-    /// Every transaction so far delivered the message to all its
-    /// recipients.
-    all_so_far: bool,
+    delivery: Delivery,
     /// Once a transaction ended (the server gave its verdict on the
     /// message, or refused every recipient): whether every recipient so
     /// far was accepted and the message delivered to each, and none is
@@ -96,8 +89,9 @@ pub struct Sender {
     pub delivered: Option<bool>,
 }
 
-fn mailbox(s: &str) -> std::io::Result<Mailbox<'_>> {
+fn mailbox(s: &str) -> std::io::Result<Mailbox<'static>> {
     Mailbox::parse(s)
+        .map(Mailbox::into_owned)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{s}: {e}")))
 }
 
@@ -113,106 +107,41 @@ fn show(reply: &Reply<'_>) -> String {
 }
 
 impl Sender {
-    fn start(&mut self, client: &mut Client) -> std::io::Result<()> {
-        if self.done {
-            return client.quit().map_err(std::io::Error::other);
-        }
-        if let Some(creds) = self.auth.take() {
-            client
-                .authenticate(creds, None)
-                .map_err(std::io::Error::other)?;
-            return Ok(());
-        }
-        let from = if self.from.is_empty() {
-            ReversePath::Null
-        } else {
-            ReversePath::Mailbox(mailbox(&self.from)?)
-        };
-        let mut envelope = Envelope::new(from).with_size(self.message.len() as u64);
-        if self.eight_bit {
-            envelope = envelope.with_body(BodyType::EightBitMime);
-        }
-        // As many recipients as the server takes in one transaction: at
-        // most RCPTMAX of them, in at most RCPTDOMAINMAX domains, in the
-        // order given.
-        let start = self.batch.end;
-        for to in &self.to[start..] {
-            envelope = envelope.recipient(ForwardPath::Mailbox(mailbox(to)?));
-        }
-        // The rest is built again from `self.to` for the next transaction.
-        let _rest = envelope.split_to_fit(&client.limits());
-        let end = start + envelope.recipients.len();
-        self.batch = start..end;
-        self.sent = 0;
-        self.done = self.batch.end == self.to.len();
-        match client.send_mail(&envelope) {
-            // The server's MAILMAX is reached: the rest cannot go on this
-            // connection. Say so for each of them and end the session
-            // properly; the run then exits 1, not every recipient having
-            // the message.
-            Err(ClientError::Refused(e @ Refusal::TransactionLimit { .. })) => {
-                self.batch = start..start;
-                self.not_sent(&e.to_string());
-                client.quit().map_err(std::io::Error::other)
-            }
-            other => other.map_err(std::io::Error::other),
-        }
-    }
-
-    /// Prints the recipients after `batch`, for which no transaction will
-    /// be started, as `NOT SENT`, and counts the run as not delivered to
-    /// every recipient.
-    fn not_sent(&mut self, why: &str) {
-        if self.batch.end == self.to.len() {
-            return;
-        }
-        for to in &self.to[self.batch.end..] {
-            println!("recipient <{to}>: NOT SENT ({why})");
-        }
-        self.all_so_far = false;
-        self.delivered = Some(false);
-        self.done = true;
-    }
-
-    /// The recipient at `index` in the transaction under way.
+    /// The recipient the transaction under way numbers `index`.
     fn recipient(&self, index: usize) -> Option<&str> {
-        let i = self.batch.start.checked_add(index)?;
-        self.batch.contains(&i).then(|| self.to[i].as_str())
+        let i = self.delivery.envelope_index(index)?;
+        self.to.get(i).map(String::as_str)
     }
 
-    /// Handles one event of the client machine.
-    pub fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> std::io::Result<()> {
+    /// Prints what `event` says, before the delivery acts on it (the
+    /// transaction under way still names its recipients).
+    fn print(&self, event: &ClientEvent<'_>) {
         match event {
-            ClientEvent::Ready | ClientEvent::Authenticated { .. } => self.start(client)?,
-            ClientEvent::AuthFailed { reply, .. } => {
-                println!("auth: FAILED {}", show(&reply));
-                self.done = true;
-                client.quit().map_err(std::io::Error::other)?;
-            }
+            ClientEvent::AuthFailed { reply, .. } => println!("auth: FAILED {}", show(reply)),
             ClientEvent::GreetingRejected { reply } | ClientEvent::HelloRejected { reply } => {
-                println!("session: REFUSED {}", show(&reply));
+                println!("session: REFUSED {}", show(reply));
             }
             ClientEvent::TlsUnavailable { reply } => {
                 println!(
                     "starttls: UNAVAILABLE {}",
-                    reply.map(|r| show(&r)).unwrap_or_default()
+                    reply.as_ref().map(show).unwrap_or_default()
                 );
             }
             ClientEvent::Sender { reply, verdict } if !verdict.is_success() => {
-                println!("sender <{}>: REJECTED {}", self.from, show(&reply));
+                println!("sender <{}>: REJECTED {}", self.from, show(reply));
             }
             ClientEvent::Recipient {
                 index,
                 reply,
                 verdict,
             } => {
-                let to = self.recipient(index).unwrap_or("?");
+                let to = self.recipient(*index).unwrap_or("?");
                 let word = if verdict.is_success() {
                     "ACCEPTED"
                 } else {
                     "REJECTED"
                 };
-                println!("recipient <{to}>: {word} {}", show(&reply));
+                println!("recipient <{to}>: {word} {}", show(reply));
             }
             ClientEvent::Message {
                 recipient,
@@ -225,65 +154,97 @@ impl Sender {
                     "REJECTED"
                 };
                 match recipient.and_then(|i| self.recipient(i)) {
-                    Some(to) => println!("delivery <{to}>: {word} {}", show(&reply)),
-                    None => println!("message: {word} {}", show(&reply)),
+                    Some(to) => println!("delivery <{to}>: {word} {}", show(reply)),
+                    None => println!("message: {word} {}", show(reply)),
                 }
             }
-            ClientEvent::TransactionEnd(summary) => {
-                let refused_sender = summary.sender.is_some_and(|v| !v.is_success());
-                if refused_sender {
-                    // Without PIPELINING the RCPTs after a refused MAIL
-                    // are not sent: name their recipients all the same.
-                    for (i, r) in summary.recipients.iter().enumerate() {
-                        if let (None, Some(to)) = (r.rcpt, self.recipient(i)) {
-                            println!("recipient <{to}>: NOT SENT (the server refused the sender)");
-                        }
+            // Without PIPELINING the RCPTs after a refused MAIL are not
+            // sent: name their recipients all the same.
+            ClientEvent::TransactionEnd(summary)
+                if summary.sender.is_some_and(|v| !v.is_success()) =>
+            {
+                for (i, r) in summary.recipients.iter().enumerate() {
+                    if let (None, Some(to)) = (r.rcpt, self.recipient(i)) {
+                        println!("recipient <{to}>: NOT SENT (the server refused the sender)");
                     }
                 }
-                self.record(&summary);
-                if summary.sender == Some(Verdict::Permanent) {
-                    // RFC 5321 §4.2.1: after a 5yz the client "SHOULD NOT
-                    // repeat the exact request": the MAIL of the next
-                    // batch would be the same one.
-                    self.not_sent("the server refused the sender");
-                }
-                self.start(client)?;
             }
-            ClientEvent::ServiceClosing { reply, transaction } => {
-                println!("session: CLOSING {}", show(&reply));
-                // A message cut short by the 421: delivered only if every
-                // recipient already had it (LMTP).
-                if let Some(summary) = transaction {
-                    self.record(&summary);
-                }
-                // Recipients left for later transactions, once the first
-                // one started (before it, the line above says it all).
-                if self.batch.end > 0 {
-                    self.not_sent("the server closed the session");
-                }
+            ClientEvent::ServiceClosing { reply, .. } => {
+                println!("session: CLOSING {}", show(reply));
             }
             _ => {}
         }
-        Ok(())
     }
 
-    /// Records a transaction's result in `delivered`.
-    fn record(&mut self, summary: &TransactionSummary) {
-        self.all_so_far &= summary.all_delivered() && summary.recipients.len() == self.batch.len();
-        self.delivered = Some(self.all_so_far && self.batch.end == self.to.len());
+    /// Handles one event of the client machine: prints it, lets the
+    /// delivery make its call, then prints the recipients the delivery
+    /// gave up on.
+    pub fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> std::io::Result<()> {
+        self.print(&event);
+        let batch = self.delivery.current_transaction();
+        let started = self.delivery.transactions() > 0;
+        let undecided: Vec<usize> = (0..self.to.len())
+            .filter(|&i| self.delivery.outcome(i).is_none())
+            .collect();
+        self.delivery
+            .on_event(client, &event)
+            .map_err(std::io::Error::other)?;
+        if matches!(
+            event,
+            ClientEvent::TransactionEnd(_)
+                | ClientEvent::ServiceClosing {
+                    transaction: Some(_),
+                    ..
+                }
+        ) {
+            // The transaction is over: delivered to all so far, and the
+            // last recipient had one.
+            let all = (0..batch.end).all(|i| {
+                self.delivery
+                    .outcome(i)
+                    .is_some_and(RecipientOutcome::is_delivered)
+            });
+            self.delivered = Some(all && batch.end == self.to.len());
+        }
+        for i in undecided {
+            let Some(RecipientOutcome::NotAttempted { reason }) = self.delivery.outcome(i) else {
+                continue;
+            };
+            let why = match reason {
+                NotAttempted::TransactionLimit { limit } => {
+                    Refusal::TransactionLimit { limit: *limit }.to_string()
+                }
+                NotAttempted::SenderRefused { .. } => "the server refused the sender".to_owned(),
+                // Before the first transaction, the CLOSING line says it
+                // all.
+                NotAttempted::ServiceClosing { .. } if started => {
+                    "the server closed the session".to_owned()
+                }
+                // The message cannot go to this server at all.
+                NotAttempted::Refused(r) => {
+                    return Err(std::io::Error::other(ClientError::Refused(*r)));
+                }
+                NotAttempted::AuthUnavailable(e) => {
+                    return Err(std::io::Error::other(ClientError::Usage(*e)));
+                }
+                _ => continue,
+            };
+            println!("recipient <{}>: NOT SENT ({why})", self.to[i]);
+            self.delivered = Some(false);
+        }
+        Ok(())
     }
 
     /// The next piece of the message, or `false` at its end.
     pub fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> std::io::Result<bool> {
         const PIECE: usize = 64 * 1024;
-        let rest = &self.message[self.sent..];
-        if rest.is_empty() {
-            return Ok(false);
-        }
-        let n = rest.len().min(PIECE);
-        piece.extend_from_slice(&rest[..n]);
-        self.sent += n;
-        Ok(true)
+        Ok(match self.delivery.next_piece(&self.message, PIECE) {
+            Some(p) => {
+                piece.extend_from_slice(p);
+                true
+            }
+            None => false,
+        })
     }
 }
 
@@ -346,16 +307,27 @@ pub fn configure(
         }
         None => None,
     };
+    let from = if args.from.is_empty() {
+        ReversePath::Null
+    } else {
+        ReversePath::Mailbox(mailbox(&args.from)?)
+    };
+    let mut envelope = Envelope::new(from).with_size(message.len() as u64);
+    if message.iter().any(|&b| b >= 0x80) {
+        envelope = envelope.with_body(BodyType::EightBitMime);
+    }
+    for to in &args.to {
+        envelope = envelope.recipient(ForwardPath::Mailbox(mailbox(to)?));
+    }
+    let mut delivery = Delivery::new(envelope);
+    if let Some(creds) = auth {
+        delivery = delivery.with_auth(creds);
+    }
     let sender = Sender {
         from: args.from.clone(),
         to: args.to.clone(),
-        auth,
-        eight_bit: message.iter().any(|&b| b >= 0x80),
         message,
-        sent: 0,
-        done: false,
-        batch: 0..0,
-        all_so_far: true,
+        delivery,
         delivered: None,
     };
     Ok((config, sender))

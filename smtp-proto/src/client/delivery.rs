@@ -414,7 +414,7 @@ enum Slot {
 /// else {
 ///     panic!()
 /// };
-/// assert_eq!((*stage, reply.code().as_u16()), (Stage::Rcpt, 550));
+/// assert_eq!((*stage, u16::from(reply.code())), (Stage::Rcpt, 550));
 /// assert_eq!(report.permanent_failures().count(), 1);
 /// assert!(!report.all_delivered());
 /// ```

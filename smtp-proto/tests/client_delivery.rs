@@ -1,0 +1,778 @@
+//! [`Delivery`] driving the client machine against scripted servers: the
+//! calls it makes (what goes on the wire) and the report it ends with.
+//!
+//! The servers advertise no PIPELINING, so the client sends one command
+//! and waits for its reply: the script gives one reply per read, in order,
+//! and a script that runs out is a connection that broke there.
+
+use smtp_proto::client::{
+    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientEvent, Delivery, DeliveryReport,
+    Envelope, NotAttempted, Outcome, Protocol, RecipientOutcome, Refusal, Stage, TlsPolicy,
+};
+use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto::reply::{OwnedReply, Reply};
+
+const MESSAGE: &[u8] = b"Subject: test\r\n\r\nhello\r\n";
+
+fn envelope(to: &[&str]) -> Envelope<'static> {
+    let mut env = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.net").unwrap().into_owned(),
+    ));
+    for t in to {
+        env = env.recipient(ForwardPath::Mailbox(
+            Mailbox::parse(t).unwrap().into_owned(),
+        ));
+    }
+    env
+}
+
+fn config() -> ClientConfig {
+    ClientConfig::new(Domain::new("client.example.net").unwrap()).with_tls(TlsPolicy::Off)
+}
+
+/// What a run gave: the report, the client's bytes, and whether the
+/// session ended (QUIT answered, or closed by the server).
+struct Run {
+    report: DeliveryReport,
+    wire: String,
+    closed: bool,
+}
+
+impl Run {
+    /// The client's command lines (the message lines left out).
+    fn commands(&self) -> Vec<&str> {
+        let mut in_body = false;
+        let mut out = Vec::new();
+        for line in self.wire.split("\r\n") {
+            if in_body {
+                in_body = line != ".";
+                continue;
+            }
+            if line.is_empty() {
+                continue;
+            }
+            out.push(line);
+            in_body = line == "DATA";
+        }
+        out
+    }
+
+    fn count(&self, prefix: &str) -> usize {
+        self.commands()
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
+    }
+
+    fn outcome(&self, i: usize) -> &RecipientOutcome {
+        &self.report.recipients[i].outcome
+    }
+}
+
+/// Runs `delivery` against the server replies `script`, one per read;
+/// when the script runs out while the client waits, the connection is
+/// lost.
+fn run(config: ClientConfig, mut delivery: Delivery, script: &[&str]) -> Run {
+    let mut client = Client::new(config);
+    let mut script = script.iter();
+    let mut inbuf: Vec<u8> = Vec::new();
+    let mut wire: Vec<u8> = Vec::new();
+    let mut error = None;
+    for _ in 0..10_000 {
+        let step = match client.handle_input(&inbuf) {
+            Ok(step) => step,
+            Err(e) => {
+                error = Some(e.to_string());
+                break;
+            }
+        };
+        let consumed = step.consumed;
+        let mut done = false;
+        match step.outcome {
+            Outcome::Event(event) => {
+                delivery.on_event(&mut client, &event).expect("delivery");
+                if event == ClientEvent::SendBody {
+                    loop {
+                        match delivery.next_piece(MESSAGE, 8) {
+                            Some(piece) => {
+                                client.send_body(piece).unwrap();
+                                if !client.wants_body() {
+                                    break;
+                                }
+                            }
+                            None => {
+                                client.end_body().unwrap();
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Outcome::NeedInput => match script.next() {
+                Some(reply) => inbuf.extend_from_slice(reply.as_bytes()),
+                None => {
+                    error = Some("connection lost".to_owned());
+                    done = true;
+                }
+            },
+            Outcome::Closed => done = true,
+            Outcome::Transmit => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        inbuf.drain(..consumed);
+        client.poll_transmit(&mut wire);
+        if done {
+            break;
+        }
+    }
+    let closed = client.is_closed();
+    Run {
+        report: delivery.finish(error),
+        wire: String::from_utf8(wire).unwrap(),
+        closed,
+    }
+}
+
+const GREETING: &str = "220 mx.example.org ESMTP\r\n";
+const EHLO: &str = "250 mx.example.org\r\n";
+const OK: &str = "250 2.0.0 Ok\r\n";
+const GO: &str = "354 go ahead\r\n";
+const QUEUED: &str = "250 2.0.0 queued as 42\r\n";
+const BYE: &str = "221 2.0.0 bye\r\n";
+
+fn ehlo(lines: &str) -> String {
+    format!("250-mx.example.org\r\n{lines}")
+}
+
+fn reply(s: &str) -> OwnedReply {
+    Reply::parse(s.as_bytes()).unwrap().into_owned()
+}
+
+fn delivered(text: &str) -> RecipientOutcome {
+    RecipientOutcome::Delivered { reply: reply(text) }
+}
+
+fn permanent(stage: Stage, text: &str) -> RecipientOutcome {
+    RecipientOutcome::PermanentFailure {
+        stage,
+        reply: reply(text),
+    }
+}
+
+fn temporary(stage: Stage, text: &str) -> RecipientOutcome {
+    RecipientOutcome::TemporaryFailure {
+        stage,
+        reply: reply(text),
+    }
+}
+
+fn not_attempted(reason: NotAttempted) -> RecipientOutcome {
+    RecipientOutcome::NotAttempted { reason }
+}
+
+fn paths(it: impl Iterator<Item = String>) -> Vec<String> {
+    it.collect()
+}
+
+fn names<'r>(it: impl Iterator<Item = &'r smtp_proto::client::RecipientReport>) -> Vec<String> {
+    paths(it.map(|r| match &r.recipient.path {
+        ForwardPath::Mailbox(m) => m.to_string(),
+        other => format!("{other:?}"),
+    }))
+}
+
+#[test]
+fn every_recipient_delivered_in_one_transaction() {
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
+        &[GREETING, EHLO, OK, OK, OK, GO, QUEUED, BYE],
+    );
+    assert_eq!(
+        r.commands(),
+        [
+            "EHLO client.example.net",
+            "MAIL FROM:<alice@example.net>",
+            "RCPT TO:<bob@example.org>",
+            "RCPT TO:<carol@example.org>",
+            "DATA",
+            "QUIT"
+        ]
+    );
+    assert!(r.wire.contains("Subject: test\r\n\r\nhello\r\n.\r\n"));
+    assert!(r.closed);
+    assert_eq!(r.outcome(0), &delivered(QUEUED));
+    assert_eq!(r.outcome(1), &delivered(QUEUED));
+    assert!(r.report.all_delivered());
+    assert_eq!(r.report.transactions, 1);
+    assert_eq!(r.report.error, None);
+    assert_eq!(r.report.to_retry().count(), 0);
+}
+
+#[test]
+fn one_recipient_refused_for_good_and_one_for_now() {
+    let refused = "550 5.1.1 no such user\r\n";
+    let busy = "450 4.2.1 mailbox busy\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&[
+            "bob@example.org",
+            "nobody@example.org",
+            "busy@example.org",
+        ])),
+        &[GREETING, EHLO, OK, OK, refused, busy, GO, QUEUED, BYE],
+    );
+    assert_eq!(r.outcome(0), &delivered(QUEUED));
+    assert_eq!(r.outcome(1), &permanent(Stage::Rcpt, refused));
+    assert_eq!(r.outcome(2), &temporary(Stage::Rcpt, busy));
+    assert!(!r.report.all_delivered());
+    assert_eq!(names(r.report.delivered()), ["bob@example.org"]);
+    assert_eq!(names(r.report.permanent_failures()), ["nobody@example.org"]);
+    assert_eq!(names(r.report.to_retry()), ["busy@example.org"]);
+    // The reply a bounce quotes: code, enhanced code and text.
+    let quoted = r.outcome(1).reply().unwrap();
+    assert_eq!(quoted.enhanced_code().unwrap().to_string(), "5.1.1");
+    assert_eq!(quoted.text(), b"no such user");
+}
+
+#[test]
+fn a_sender_refused_for_good_refuses_all_and_is_not_repeated() {
+    let refused = "550 5.7.1 sender refused\r\n";
+    // RCPTMAX=1: three transactions would be needed.
+    let r = run(
+        config(),
+        Delivery::new(envelope(&[
+            "bob@example.org",
+            "carol@example.org",
+            "dave@example.org",
+        ])),
+        &[GREETING, &ehlo("250 LIMITS RCPTMAX=1\r\n"), refused, BYE],
+    );
+    assert_eq!(
+        r.commands(),
+        [
+            "EHLO client.example.net",
+            "MAIL FROM:<alice@example.net>",
+            "QUIT"
+        ]
+    );
+    assert_eq!(r.outcome(0), &permanent(Stage::Mail, refused));
+    let reason = NotAttempted::SenderRefused {
+        reply: reply(refused),
+    };
+    assert_eq!(r.outcome(1), &not_attempted(reason.clone()));
+    assert_eq!(r.outcome(2), &not_attempted(reason));
+    assert_eq!(r.report.permanent_failures().count(), 3);
+    assert_eq!(r.report.to_retry().count(), 0);
+}
+
+#[test]
+fn a_sender_refused_in_one_transaction_refuses_every_recipient() {
+    let refused = "553 5.1.8 bad sender domain\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
+        &[GREETING, EHLO, refused, BYE],
+    );
+    assert_eq!(r.count("MAIL "), 1);
+    assert_eq!(r.count("RCPT "), 0);
+    assert_eq!(r.outcome(0), &permanent(Stage::Mail, refused));
+    assert_eq!(r.outcome(1), &permanent(Stage::Mail, refused));
+    assert!(r.closed);
+}
+
+#[test]
+fn a_sender_refused_for_now_is_tried_again_for_the_next_transaction() {
+    let later = "451 4.3.0 try later\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
+        &[
+            GREETING,
+            &ehlo("250 LIMITS RCPTMAX=1\r\n"),
+            later,
+            OK,
+            OK,
+            GO,
+            QUEUED,
+            BYE,
+        ],
+    );
+    assert_eq!(r.count("MAIL "), 2);
+    assert_eq!(r.outcome(0), &temporary(Stage::Mail, later));
+    assert_eq!(r.outcome(1), &delivered(QUEUED));
+    assert_eq!(names(r.report.to_retry()), ["bob@example.org"]);
+}
+
+#[test]
+fn rcptmax_splits_the_recipients_into_transactions() {
+    let first = "250 2.0.0 queued as A\r\n";
+    let second = "250 2.0.0 queued as B\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&[
+            "bob@example.org",
+            "carol@example.org",
+            "dave@example.org",
+        ])),
+        &[
+            GREETING,
+            &ehlo("250 LIMITS RCPTMAX=2\r\n"),
+            OK,
+            OK,
+            OK,
+            GO,
+            first,
+            OK,
+            OK,
+            GO,
+            second,
+            BYE,
+        ],
+    );
+    assert_eq!(
+        r.commands(),
+        [
+            "EHLO client.example.net",
+            "MAIL FROM:<alice@example.net>",
+            "RCPT TO:<bob@example.org>",
+            "RCPT TO:<carol@example.org>",
+            "DATA",
+            "MAIL FROM:<alice@example.net>",
+            "RCPT TO:<dave@example.org>",
+            "DATA",
+            "QUIT"
+        ]
+    );
+    // The whole message went out once per transaction.
+    assert_eq!(r.wire.matches("hello\r\n.\r\n").count(), 2);
+    assert_eq!(r.outcome(0), &delivered(first));
+    assert_eq!(r.outcome(1), &delivered(first));
+    assert_eq!(r.outcome(2), &delivered(second));
+    assert_eq!(r.report.transactions, 2);
+    assert!(r.report.all_delivered());
+}
+
+#[test]
+fn mailmax_leaves_the_rest_not_attempted_and_quits() {
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
+        &[
+            GREETING,
+            &ehlo("250 LIMITS RCPTMAX=1 MAILMAX=1\r\n"),
+            OK,
+            OK,
+            GO,
+            QUEUED,
+            BYE,
+        ],
+    );
+    assert_eq!(r.count("MAIL "), 1);
+    assert_eq!(r.commands().last(), Some(&"QUIT"));
+    assert!(r.closed);
+    assert_eq!(r.outcome(0), &delivered(QUEUED));
+    assert_eq!(
+        r.outcome(1),
+        &not_attempted(NotAttempted::TransactionLimit { limit: 1 })
+    );
+    assert_eq!(names(r.report.to_retry()), ["carol@example.org"]);
+    assert_eq!(r.report.error, None);
+}
+
+#[test]
+fn a_421_in_the_middle_ends_the_session() {
+    let closing = "421 4.3.2 shutting down\r\n";
+    // Second transaction: MAIL and RCPT accepted, then 421 to DATA.
+    let r = run(
+        config(),
+        Delivery::new(envelope(&[
+            "bob@example.org",
+            "carol@example.org",
+            "dave@example.org",
+        ])),
+        &[
+            GREETING,
+            &ehlo("250 LIMITS RCPTMAX=1\r\n"),
+            OK,
+            OK,
+            GO,
+            QUEUED,
+            OK,
+            OK,
+            closing,
+        ],
+    );
+    assert!(r.closed);
+    assert_eq!(r.count("MAIL "), 2);
+    assert_eq!(r.count("QUIT"), 0);
+    assert_eq!(r.outcome(0), &delivered(QUEUED));
+    assert_eq!(r.outcome(1), &temporary(Stage::Data, closing));
+    assert_eq!(
+        r.outcome(2),
+        &not_attempted(NotAttempted::ServiceClosing {
+            reply: reply(closing)
+        })
+    );
+    assert_eq!(
+        names(r.report.to_retry()),
+        ["carol@example.org", "dave@example.org"]
+    );
+}
+
+#[test]
+fn a_421_to_mail_decides_the_transaction_at_mail() {
+    let closing = "421 4.7.0 too many connections\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[GREETING, EHLO, closing],
+    );
+    assert_eq!(r.outcome(0), &temporary(Stage::Mail, closing));
+}
+
+#[test]
+fn a_421_greeting_leaves_everyone_not_attempted() {
+    let closing = "421 4.3.2 not now\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[closing],
+    );
+    assert_eq!(r.count("MAIL "), 0);
+    assert_eq!(
+        r.outcome(0),
+        &not_attempted(NotAttempted::ServiceClosing {
+            reply: reply(closing)
+        })
+    );
+    assert_eq!(r.report.transactions, 0);
+}
+
+#[test]
+fn a_connection_lost_after_the_body_leaves_the_outcome_unknown() {
+    // The whole message and its end went out; no reply came.
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org", "nobody@example.org"])),
+        &[GREETING, EHLO, OK, OK, "550 5.1.1 no such user\r\n", GO],
+    );
+    assert!(r.wire.contains("hello\r\n.\r\n"));
+    assert_eq!(r.outcome(0), &RecipientOutcome::Unknown);
+    // Refused at RCPT: that is known.
+    assert_eq!(
+        r.outcome(1),
+        &permanent(Stage::Rcpt, "550 5.1.1 no such user\r\n")
+    );
+    assert_eq!(names(r.report.unknown()), ["bob@example.org"]);
+    assert_eq!(r.report.to_retry().count(), 0);
+    assert_eq!(r.report.error.as_deref(), Some("connection lost"));
+}
+
+#[test]
+fn a_connection_lost_before_the_body_leaves_the_message_unsent() {
+    // RCPT accepted, DATA unanswered: nothing of the message went out.
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
+        &[GREETING, &ehlo("250 LIMITS RCPTMAX=1\r\n"), OK, OK],
+    );
+    assert!(!r.wire.contains("hello"));
+    assert_eq!(r.commands().last(), Some(&"DATA"));
+    let lost = not_attempted(NotAttempted::ConnectionLost);
+    assert_eq!(r.outcome(0), &lost);
+    assert_eq!(r.outcome(1), &lost);
+    assert_eq!(r.report.unknown().count(), 0);
+    assert_eq!(
+        names(r.report.to_retry()),
+        ["bob@example.org", "carol@example.org"]
+    );
+}
+
+#[test]
+fn a_body_ended_by_the_caller_counts_as_sent() {
+    // A caller that streams the body itself says when its end goes out.
+    let mut delivery = Delivery::new(envelope(&["bob@example.org"]));
+    let mut client = Client::new(config());
+    let mut wire = Vec::new();
+    let mut script = [GREETING, EHLO, OK, OK, GO].into_iter();
+    let mut inbuf = Vec::new();
+    for _ in 0..100 {
+        let step = client.handle_input(&inbuf).unwrap();
+        let consumed = step.consumed;
+        match step.outcome {
+            Outcome::Event(ClientEvent::SendBody) => {
+                delivery
+                    .on_event(&mut client, &ClientEvent::SendBody)
+                    .unwrap();
+                client.send_body(MESSAGE).unwrap();
+                delivery.body_ended();
+                client.end_body().unwrap();
+            }
+            Outcome::Event(event) => delivery.on_event(&mut client, &event).unwrap(),
+            Outcome::NeedInput => match script.next() {
+                Some(s) => inbuf.extend_from_slice(s.as_bytes()),
+                None => break,
+            },
+            other => panic!("{other:?}"),
+        }
+        inbuf.drain(..consumed);
+        client.poll_transmit(&mut wire);
+    }
+    let report = delivery.finish(Some("reset".into()));
+    assert_eq!(report.recipients[0].outcome, RecipientOutcome::Unknown);
+}
+
+#[test]
+fn a_failed_auth_sends_no_transaction() {
+    let failed = "535 5.7.8 authentication failed\r\n";
+    let r = run(
+        config().with_auth_without_tls(true),
+        Delivery::new(envelope(&["bob@example.org", "carol@example.org"]))
+            .with_auth(AuthCredentials::password("alice", "secret")),
+        &[GREETING, &ehlo("250 AUTH PLAIN\r\n"), failed, BYE],
+    );
+    assert_eq!(r.count("AUTH PLAIN"), 1);
+    assert_eq!(r.count("MAIL "), 0);
+    assert_eq!(r.commands().last(), Some(&"QUIT"));
+    let reason = not_attempted(NotAttempted::AuthFailed {
+        reply: reply(failed),
+    });
+    assert_eq!(r.outcome(0), &reason);
+    assert_eq!(r.outcome(1), &reason);
+    assert_eq!(r.report.to_retry().count(), 2);
+}
+
+#[test]
+fn a_successful_auth_comes_before_the_transaction() {
+    let r = run(
+        config().with_auth_without_tls(true),
+        Delivery::new(envelope(&["bob@example.org"]))
+            .with_auth(AuthCredentials::password("alice", "secret")),
+        &[
+            GREETING,
+            &ehlo("250 AUTH PLAIN\r\n"),
+            "235 2.7.0 ok\r\n",
+            OK,
+            OK,
+            GO,
+            QUEUED,
+            BYE,
+        ],
+    );
+    let commands = r.commands();
+    assert!(commands[1].starts_with("AUTH PLAIN "), "{commands:?}");
+    assert_eq!(commands[2], "MAIL FROM:<alice@example.net>");
+    assert!(r.report.all_delivered());
+}
+
+#[test]
+fn auth_without_a_common_mechanism_is_not_attempted() {
+    let r = run(
+        config().with_auth_without_tls(true),
+        Delivery::new(envelope(&["bob@example.org"]))
+            .with_auth(AuthCredentials::password("alice", "secret")),
+        &[GREETING, &ehlo("250 AUTH GSSAPI\r\n"), BYE],
+    );
+    assert_eq!(r.count("AUTH"), 0);
+    assert_eq!(r.count("MAIL "), 0);
+    assert!(matches!(
+        r.outcome(0),
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::AuthUnavailable(_)
+        }
+    ));
+    assert!(r.closed);
+}
+
+#[test]
+fn lmtp_gives_each_recipient_its_own_reply() {
+    let full = "452 4.2.2 mailbox full\r\n";
+    let stored = "250 2.0.0 stored\r\n";
+    let unknown = "550 5.1.1 unknown\r\n";
+    let r = run(
+        config().with_protocol(Protocol::Lmtp),
+        Delivery::new(envelope(&[
+            "bob@example.org",
+            "nobody@example.org",
+            "carol@example.org",
+        ])),
+        &[GREETING, EHLO, OK, OK, unknown, OK, GO, stored, full, BYE],
+    );
+    assert_eq!(r.commands()[0], "LHLO client.example.net");
+    assert_eq!(r.outcome(0), &delivered(stored));
+    assert_eq!(r.outcome(1), &permanent(Stage::Rcpt, unknown));
+    assert_eq!(r.outcome(2), &temporary(Stage::EndOfData, full));
+}
+
+#[test]
+fn lmtp_connection_lost_between_the_replies_after_the_body() {
+    let stored = "250 2.0.0 stored\r\n";
+    let r = run(
+        config().with_protocol(Protocol::Lmtp),
+        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
+        &[GREETING, EHLO, OK, OK, OK, GO, stored],
+    );
+    assert_eq!(r.outcome(0), &delivered(stored));
+    assert_eq!(r.outcome(1), &RecipientOutcome::Unknown);
+}
+
+#[test]
+fn a_refused_message_is_decided_after_the_body() {
+    let spam = "554 5.7.1 looks like spam\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[GREETING, EHLO, OK, OK, GO, spam, BYE],
+    );
+    assert_eq!(r.outcome(0), &permanent(Stage::EndOfData, spam));
+}
+
+#[test]
+fn a_refused_data_is_decided_at_data() {
+    let no = "451 4.3.0 no DATA now\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[GREETING, EHLO, OK, OK, no, BYE],
+    );
+    assert!(!r.wire.contains("hello"));
+    assert_eq!(r.outcome(0), &temporary(Stage::Data, no));
+}
+
+#[test]
+fn a_refused_greeting_or_hello_is_reported() {
+    let refused = "554 5.7.1 no service\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[refused, BYE],
+    );
+    assert_eq!(
+        r.outcome(0),
+        &not_attempted(NotAttempted::SessionRefused {
+            reply: reply(refused)
+        })
+    );
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[GREETING, "550 no\r\n", "550 no\r\n", BYE],
+    );
+    assert!(matches!(
+        r.outcome(0),
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::SessionRefused { .. }
+        }
+    ));
+}
+
+#[test]
+fn required_tls_that_is_unavailable_is_reported() {
+    let r = run(
+        config().with_tls(TlsPolicy::Required),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[GREETING, EHLO, BYE],
+    );
+    assert_eq!(r.count("MAIL "), 0);
+    assert_eq!(
+        r.outcome(0),
+        &not_attempted(NotAttempted::TlsUnavailable { reply: None })
+    );
+}
+
+#[test]
+fn a_message_above_the_servers_size_is_refused_locally() {
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"]).with_size(10_000)),
+        &[GREETING, &ehlo("250 SIZE 1000\r\n"), BYE],
+    );
+    assert_eq!(r.count("MAIL "), 0);
+    assert_eq!(r.commands().last(), Some(&"QUIT"));
+    let outcome = r.outcome(0);
+    assert_eq!(
+        outcome,
+        &not_attempted(NotAttempted::Refused(Refusal::TooLarge {
+            size: 10_000,
+            limit: 1000
+        }))
+    );
+    assert!(outcome.is_permanent_failure());
+}
+
+#[test]
+fn bdat_without_pipelining_sends_the_pieces_as_chunks() {
+    let r = run(
+        config().with_chunking(ChunkingPolicy::Prefer),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[
+            GREETING,
+            &ehlo("250 CHUNKING\r\n"),
+            OK,
+            OK,
+            // One reply per chunk of at most 8 octets (CR LF kept
+            // together: 8, 9 and 7), then the one to `BDAT 0 LAST`.
+            OK,
+            OK,
+            OK,
+            QUEUED,
+            BYE,
+        ],
+    );
+    assert_eq!(r.wire.matches("BDAT ").count(), 4, "{}", r.wire);
+    assert!(r.wire.contains("BDAT 8\r\nSubject:"), "{}", r.wire);
+    assert!(r.wire.contains("BDAT 0 LAST\r\n"), "{}", r.wire);
+    assert_eq!(r.outcome(0), &delivered(QUEUED), "{}", r.wire);
+}
+
+#[test]
+fn outcomes_are_visible_while_the_run_goes_on() {
+    let mut delivery = Delivery::new(envelope(&["bob@example.org", "carol@example.org"]));
+    assert_eq!(delivery.outcome(0), None);
+    assert_eq!(delivery.current_transaction(), 0..0);
+    assert_eq!(delivery.envelope_index(0), None);
+    let mut client = Client::new(config());
+    let mut inbuf = b"220 mx\r\n250 mx\r\n".to_vec();
+    for _ in 0..10 {
+        let step = client.handle_input(&inbuf).unwrap();
+        let consumed = step.consumed;
+        match step.outcome {
+            Outcome::Event(event) => delivery.on_event(&mut client, &event).unwrap(),
+            _ => break,
+        }
+        inbuf.drain(..consumed);
+    }
+    assert_eq!(delivery.current_transaction(), 0..2);
+    assert_eq!(delivery.envelope_index(1), Some(1));
+    assert_eq!(delivery.envelope_index(2), None);
+    assert_eq!(delivery.transactions(), 1);
+    assert_eq!(delivery.outcome(0), None);
+    let report = delivery.finish(Some("stopped".into()));
+    assert_eq!(report.error.as_deref(), Some("stopped"));
+    assert!(report
+        .recipients
+        .iter()
+        .all(|r| r.outcome == not_attempted(NotAttempted::ConnectionLost)));
+}
+
+#[test]
+fn pipelined_replies_after_a_refused_sender_do_not_change_the_outcome() {
+    let refused = "550 5.7.1 sender refused\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
+        &[
+            GREETING,
+            &ehlo("250 PIPELINING\r\n"),
+            // MAIL, both RCPTs and DATA went in one group.
+            &format!("{refused}503 5.5.1 no MAIL\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no MAIL\r\n"),
+            BYE,
+        ],
+    );
+    assert_eq!(r.count("RCPT "), 2);
+    assert_eq!(r.count("MAIL "), 1);
+    assert_eq!(r.outcome(0), &permanent(Stage::Mail, refused));
+    assert_eq!(r.outcome(1), &permanent(Stage::Mail, refused));
+    assert!(r.closed);
+}
