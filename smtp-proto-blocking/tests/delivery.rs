@@ -1,0 +1,206 @@
+//! `client::send`: one message to its recipients over loopback, against
+//! the blocking server driver and against scripted peers, and the report
+//! it returns, the run failed or not.
+
+mod support;
+
+use support::{bounded_timeouts, connect, spawn_peer, spawn_server, Recorder, BOUND};
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+
+use smtp_proto_blocking::client::{send, RunError, RunOptions, SendError};
+use smtp_proto_blocking::server::{ServeEnd, ServeOptions};
+use smtp_proto_blocking::smtp_proto::client::{
+    AuthCredentials, Client, ClientConfig, Delivery, DeliveryReport, Envelope, NotAttempted,
+    RecipientOutcome, Stage, TlsPolicy,
+};
+use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_blocking::smtp_proto::sasl::SaslMechanism;
+use smtp_proto_blocking::smtp_proto::server::ServerConfig;
+
+const MESSAGE: &[u8] = b"Subject: hello\r\n\r\nhello\r\n";
+
+fn envelope(to: &[&str]) -> Envelope<'static> {
+    let mut env = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.net").unwrap().into_owned(),
+    ))
+    .with_size(MESSAGE.len() as u64);
+    for t in to {
+        env = env.recipient(ForwardPath::Mailbox(
+            Mailbox::parse(t).unwrap().into_owned(),
+        ));
+    }
+    env
+}
+
+fn client_config() -> ClientConfig {
+    ClientConfig::new(Domain::new("client.test").expect("domain"))
+        .with_tls(TlsPolicy::Off)
+        .with_timeouts(bounded_timeouts())
+}
+
+fn server_config() -> ServerConfig {
+    let mut config = ServerConfig::new("mx.test");
+    config.timeouts = bounded_timeouts();
+    config
+}
+
+/// Against the blocking server: AUTH, then the recipients in transactions
+/// of at most two (`LIMITS RCPTMAX=2`); the server refuses `nobody@`.
+#[test]
+fn auth_then_two_transactions_against_the_server_driver() {
+    let mut config = server_config();
+    config.auth_mechanisms = vec![SaslMechanism::Plain];
+    config.auth_requires_tls = false;
+    config.limits = true;
+    config.max_recipients = 2;
+    let (addr, server) = spawn_server(
+        config,
+        ServeOptions::default(),
+        Recorder::new(Some(("user", "secret"))),
+    );
+    let mut client = Client::new(client_config().with_auth_without_tls(true));
+    let delivery = Delivery::new(envelope(&[
+        "bob@example.com",
+        "nobody@example.com",
+        "carol@example.com",
+    ]))
+    .with_auth(AuthCredentials::password("user", "secret"));
+    let report = send(
+        connect(addr),
+        &mut client,
+        delivery,
+        MESSAGE,
+        &RunOptions::default(),
+    )
+    .expect("the run ends with QUIT");
+    let (end, recorder) = server.join().expect("server thread");
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+
+    let seen = recorder.seen;
+    assert_eq!(seen.auth_user.as_deref(), Some("user"));
+    assert_eq!(seen.message_ends, 2, "one message per transaction");
+    assert_eq!(seen.rcpts, ["<bob@example.com>", "<carol@example.com>"]);
+    assert_eq!(report.transactions, 2);
+    assert!(report.recipients[0].outcome.is_delivered(), "{report:?}");
+    let RecipientOutcome::PermanentFailure { stage, reply } = &report.recipients[1].outcome else {
+        panic!("{report:?}")
+    };
+    assert_eq!((*stage, u16::from(reply.code())), (Stage::Rcpt, 550));
+    assert!(report.recipients[2].outcome.is_delivered(), "{report:?}");
+    assert_eq!(report.error, None);
+}
+
+#[test]
+fn a_failed_auth_sends_nothing_and_quits() {
+    let mut config = server_config();
+    config.auth_mechanisms = vec![SaslMechanism::Plain];
+    config.auth_requires_tls = false;
+    let (addr, server) = spawn_server(
+        config,
+        ServeOptions::default(),
+        Recorder::new(Some(("user", "secret"))),
+    );
+    let mut client = Client::new(client_config().with_auth_without_tls(true));
+    let delivery = Delivery::new(envelope(&["bob@example.com"]))
+        .with_auth(AuthCredentials::password("user", "wrong"));
+    let report = send(
+        connect(addr),
+        &mut client,
+        delivery,
+        MESSAGE,
+        &RunOptions::default(),
+    )
+    .expect("the run ends with QUIT");
+    let (end, recorder) = server.join().expect("server thread");
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    assert_eq!(recorder.seen.auth_failures, 1);
+    assert_eq!(recorder.seen.message_starts, 0);
+    assert!(matches!(
+        &report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::AuthFailed { reply }
+        } if u16::from(reply.code()) == 535
+    ));
+}
+
+/// A peer without PIPELINING that accepts the envelope, reads the message
+/// after DATA, and closes without a reply (`close_at_data`: closes at DATA
+/// instead). Returns the command lines it read.
+fn closing_peer(socket: TcpStream, close_at_data: bool) -> Vec<String> {
+    let mut out = socket.try_clone().expect("clone");
+    let mut lines = BufReader::new(socket);
+    let mut seen = Vec::new();
+    out.write_all(b"220 mx.test ESMTP\r\n").expect("greeting");
+    for _ in 0..100 {
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let line = line.trim_end().to_owned();
+        seen.push(line.clone());
+        let reply: &[u8] = match line.as_str() {
+            "DATA" if close_at_data => break,
+            "DATA" => {
+                out.write_all(b"354 go ahead\r\n").expect("354");
+                for _ in 0..100 {
+                    let mut body = String::new();
+                    if lines.read_line(&mut body).unwrap_or(0) == 0 || body == ".\r\n" {
+                        break;
+                    }
+                }
+                // The message is in; the connection breaks before the reply.
+                break;
+            }
+            l if l.starts_with("EHLO") => b"250 mx.test\r\n",
+            _ => b"250 2.0.0 Ok\r\n",
+        };
+        out.write_all(reply).expect("reply");
+    }
+    seen
+}
+
+fn send_to_closing_peer(close_at_data: bool) -> (Vec<String>, SendError) {
+    let (addr, peer) = spawn_peer(move |socket| closing_peer(socket, close_at_data));
+    let stream = connect(addr);
+    stream.set_read_timeout(Some(BOUND)).expect("timeout");
+    let mut client = Client::new(client_config());
+    let result: Result<DeliveryReport, SendError> = send(
+        stream,
+        &mut client,
+        Delivery::new(envelope(&["bob@example.com", "carol@example.com"])),
+        MESSAGE,
+        &RunOptions::default(),
+    );
+    let seen = peer.join().expect("peer thread");
+    (seen, result.expect_err("the peer closed"))
+}
+
+#[test]
+fn a_connection_closed_after_the_message_leaves_the_outcome_unknown() {
+    let (seen, e) = send_to_closing_peer(false);
+    assert_eq!(seen.last().map(String::as_str), Some("DATA"), "{seen:?}");
+    assert!(matches!(e.error, RunError::PeerClosed), "{:?}", e.error);
+    for r in &e.report.recipients {
+        assert_eq!(r.outcome, RecipientOutcome::Unknown);
+    }
+    assert_eq!(e.report.unknown().count(), 2);
+    assert!(e.report.error.is_some());
+}
+
+#[test]
+fn a_connection_closed_before_the_message_leaves_it_unsent() {
+    let (seen, e) = send_to_closing_peer(true);
+    assert_eq!(seen.last().map(String::as_str), Some("DATA"), "{seen:?}");
+    for r in &e.report.recipients {
+        assert_eq!(
+            r.outcome,
+            RecipientOutcome::NotAttempted {
+                reason: NotAttempted::ConnectionLost
+            }
+        );
+    }
+    assert_eq!(e.report.to_retry().count(), 2);
+    assert_eq!(e.report.unknown().count(), 0);
+}
