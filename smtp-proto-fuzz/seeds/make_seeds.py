@@ -319,6 +319,43 @@ client("limits", 0, "220 mx ESMTP\r\n250-mx.example.org\r\n250-PIPELINING\r\n"
        "250 LIMITS RCPTMAX=1 MAILMAX=1 RCPTDOMAINMAX=1\r\n" + OKS + OKS + "221 bye\r\n")
 client("multiline-greeting", 0, "220-mx ESMTP\r\n220-more\r\n220 end\r\n" + EHLO_FULL + OKS + "221 bye\r\n")
 
+# --------------------------------------------------------------- delivery
+# Byte 0: configuration bits (as for `client`); byte 1: the delivery
+# (recipients, body, SIZE, AUTH; see harness/src/delivery.rs); byte 2: the
+# body piece size; then the server's bytes.
+def delivery(name, bits, params, stream, size=255):
+    if isinstance(stream, str):
+        stream = stream.encode("latin-1")
+    put("delivery", name, bytes([bits, params, size]) + stream)
+
+
+NOPIPE = "220 mx ESMTP\r\n250-mx.example.org\r\n250-8BITMIME\r\n250 SIZE 1000\r\n"
+ONE = "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n250 2.0.0 queued\r\n"
+delivery("one", 32, 0, NOPIPE + ONE + "221 bye\r\n")
+delivery("three-pipelined", 0, 2, "220 mx ESMTP\r\n" + EHLO_FULL +
+         "250 Ok\r\n250 Ok\r\n550 5.1.1 no\r\n450 4.2.1 busy\r\n354 go\r\n250 queued\r\n221 bye\r\n")
+delivery("rcptmax", 32, 2, "220 mx ESMTP\r\n250-mx\r\n250 LIMITS RCPTMAX=2\r\n"
+         "250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n250 a\r\n250 Ok\r\n250 Ok\r\n354 go\r\n250 b\r\n221 bye\r\n")
+delivery("mailmax", 32, 5, "220 mx ESMTP\r\n250-mx\r\n250 LIMITS RCPTMAX=1 MAILMAX=1 RCPTDOMAINMAX=1\r\n"
+         + ONE + "221 bye\r\n")
+delivery("sender-refused", 32, 5, "220 mx ESMTP\r\n250-mx\r\n250 LIMITS RCPTMAX=2\r\n550 5.7.1 no\r\n221 bye\r\n")
+delivery("sender-later", 32, 3, "220 mx ESMTP\r\n250-mx\r\n250 LIMITS RCPTMAX=2\r\n451 4.3.0 later\r\n"
+         + ONE.replace("250 2.1.5 Ok\r\n", "250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n") + "221 bye\r\n")
+delivery("service-closing", 32, 3, "220 mx ESMTP\r\n250-mx\r\n250 LIMITS RCPTMAX=1\r\n" + ONE
+         + "250 Ok\r\n250 Ok\r\n421 4.3.2 bye\r\n")
+delivery("lost-after-body", 32, 1, NOPIPE + "250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n")
+delivery("auth-failed", 64 | 32, 64 | 1, "220 mx ESMTP\r\n250-mx\r\n250 AUTH PLAIN\r\n535 5.7.8 no\r\n221 bye\r\n")
+delivery("auth-ok", 64 | 32, 64, "220 mx ESMTP\r\n250-mx\r\n250 AUTH PLAIN\r\n235 ok\r\n" + ONE + "221 bye\r\n")
+delivery("auth-custom", 64 | 32, 192, "220 mx ESMTP\r\n250-mx\r\n250 AUTH CRAM-MD5\r\n334 PDE4OT4=\r\n501 cancelled\r\n221 bye\r\n")
+delivery("lmtp", 1 | 32, 2, "220 mx LMTP\r\n250-mx\r\n250 8BITMIME\r\n250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n250 a\r\n452 b\r\n221 bye\r\n")
+delivery("bdat", 8 | 32, 0, "220 mx ESMTP\r\n250-mx\r\n250 CHUNKING\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n221 bye\r\n", 7)
+delivery("eight-bit-refused", 32, 3 << 3, "220 mx ESMTP\r\n250 mx\r\n221 bye\r\n")
+delivery("too-large", 32, 32, "220 mx ESMTP\r\n250-mx\r\n250 SIZE 5\r\n221 bye\r\n")
+delivery("greeting-refused", 32, 0, "554 no service\r\n221 bye\r\n")
+delivery("tls-required", 4, 0, "220 mx ESMTP\r\n250 mx\r\n221 bye\r\n")
+delivery("starttls", 2, 0, "220 mx ESMTP\r\n" + EHLO_FULL + "220 2.0.0 go\r\n" + EHLO_FULL
+         + "250 Ok\r\n250 Ok\r\n354 go\r\n250 queued\r\n221 bye\r\n")
+
 # Seeds from the session transcripts of smtp-proto/tests/*.rs: in each test
 # function, `C: line` / `C~ raw` lines are what the client sends and `S:`
 # lines what the server sends (`S: EHLO-REPLY` stands for the default EHLO

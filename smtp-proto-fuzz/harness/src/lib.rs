@@ -32,6 +32,7 @@ pub mod client;
 pub mod command;
 pub mod command_build;
 pub mod data;
+pub mod delivery;
 pub mod dsn;
 pub mod ehlo;
 pub mod framer;
@@ -96,6 +97,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "pair",
         run: pair::run,
+    },
+    Target {
+        name: "delivery",
+        run: delivery::run,
     },
     Target {
         name: "data",
