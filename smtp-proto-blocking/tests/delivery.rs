@@ -204,3 +204,22 @@ fn a_connection_closed_before_the_message_leaves_it_unsent() {
     assert_eq!(e.report.to_retry().count(), 2);
     assert_eq!(e.report.unknown().count(), 0);
 }
+
+/// The README's "Sending a message" example is the `deliver` example's
+/// code, which `cargo build --examples` compiles.
+#[test]
+fn the_readme_shows_the_deliver_example() {
+    let example = include_str!("../examples/deliver.rs");
+    let readme = include_str!("../../README.md");
+    let start = "// README: sending a message (start)\n";
+    let from = example.find(start).expect("start marker") + start.len();
+    let to = example
+        .find("// README: sending a message (end)")
+        .expect("end marker");
+    let code = &example[from..to];
+    assert!(code.contains("send(stream, &mut client, delivery, message, &options)"));
+    assert!(
+        readme.contains(&format!("```rust,ignore\n{code}```")),
+        "README.md does not show examples/deliver.rs between its markers"
+    );
+}
