@@ -757,12 +757,20 @@ impl Delivery {
         if start >= self.slots.len() {
             return self.quit(client);
         }
+        // The recipients from `start`, at most RCPTMAX of them (so that a
+        // long envelope is not copied whole for each transaction), cut
+        // down to what one transaction may carry; the rest goes in the
+        // next transactions.
+        let limits = client.limits();
+        let most = limits.rcpt_max.map_or(usize::MAX, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX).max(1)
+        });
+        let end = start.saturating_add(most).min(self.slots.len());
         let all = std::mem::take(&mut self.envelope.recipients);
         let mut envelope = self.envelope.clone();
-        envelope.recipients = all.get(start..).unwrap_or_default().to_vec();
+        envelope.recipients = all.get(start..end).unwrap_or_default().to_vec();
         self.envelope.recipients = all;
-        // The rest goes in the next transactions, split again then.
-        let _rest = envelope.split_to_fit(&client.limits());
+        let _rest = envelope.split_to_fit(&limits);
         match client.send_mail(&envelope) {
             Ok(()) => {
                 self.batch = start..start + envelope.recipients.len();
