@@ -39,6 +39,14 @@
 //! when a failed transaction left state behind, and QUIT after a refused
 //! greeting, a refused EHLO or a required TLS that is not available.
 //!
+//! For the common case, one message to the recipients of one envelope,
+//! [`Delivery`] makes these calls from the events (AUTH, as many
+//! transactions as the server's `LIMITS` ask for, QUIT) and ends with a
+//! [`DeliveryReport`]: for each recipient, whether the message was
+//! delivered, refused for good or for now (with the reply), not attempted
+//! (and why), or of unknown fate (the connection broke after the message,
+//! before its reply).
+//!
 //! [`ClientEvent::Sender`], [`ClientEvent::Recipient`] and
 //! [`ClientEvent::Message`] carry the server's reply and its [`Verdict`]
 //! (success, retry later, permanent); [`ClientEvent::TransactionEnd`]
