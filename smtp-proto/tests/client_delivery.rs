@@ -776,3 +776,93 @@ fn pipelined_replies_after_a_refused_sender_do_not_change_the_outcome() {
     assert_eq!(r.outcome(1), &permanent(Stage::Mail, refused));
     assert!(r.closed);
 }
+
+#[test]
+fn rcptdomainmax_splits_the_recipients_by_domain() {
+    let r = run(
+        config(),
+        Delivery::new(envelope(&[
+            "bob@one.example",
+            "carol@ONE.example",
+            "dave@two.example",
+        ])),
+        &[
+            GREETING,
+            &ehlo("250 LIMITS RCPTDOMAINMAX=1\r\n"),
+            OK,
+            OK,
+            OK,
+            GO,
+            QUEUED,
+            OK,
+            OK,
+            GO,
+            QUEUED,
+            BYE,
+        ],
+    );
+    let rcpts: Vec<&str> = r
+        .commands()
+        .into_iter()
+        .filter(|c| c.starts_with("MAIL ") || c.starts_with("RCPT "))
+        .collect();
+    assert_eq!(
+        rcpts,
+        [
+            "MAIL FROM:<alice@example.net>",
+            "RCPT TO:<bob@one.example>",
+            "RCPT TO:<carol@ONE.example>",
+            "MAIL FROM:<alice@example.net>",
+            "RCPT TO:<dave@two.example>",
+        ]
+    );
+    assert!(r.report.all_delivered());
+}
+
+#[test]
+fn a_421_to_the_end_of_the_message_is_a_temporary_failure_there() {
+    let closing = "421 4.3.0 queue trouble\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[GREETING, EHLO, OK, OK, GO, closing],
+    );
+    assert!(r.wire.contains("hello\r\n.\r\n"));
+    assert!(r.closed);
+    // The server answered the message: not unknown.
+    assert_eq!(r.outcome(0), &temporary(Stage::EndOfData, closing));
+    assert_eq!(r.report.unknown().count(), 0);
+}
+
+#[test]
+fn an_accepted_message_is_delivered_even_without_body_ended() {
+    // A caller that streams the body and forgets `body_ended`: the
+    // server's acceptance still decides.
+    let mut delivery = Delivery::new(envelope(&["bob@example.org"]));
+    let mut client = Client::new(config());
+    let mut script = [GREETING, EHLO, OK, OK, GO, QUEUED, BYE].into_iter();
+    let mut inbuf = Vec::new();
+    let mut sink = Vec::new();
+    for _ in 0..100 {
+        let step = client.handle_input(&inbuf).unwrap();
+        let consumed = step.consumed;
+        match step.outcome {
+            Outcome::Event(ClientEvent::SendBody) => {
+                client.send_body(MESSAGE).unwrap();
+                client.end_body().unwrap();
+            }
+            Outcome::Event(event) => delivery.on_event(&mut client, &event).unwrap(),
+            Outcome::NeedInput => match script.next() {
+                Some(s) => inbuf.extend_from_slice(s.as_bytes()),
+                None => break,
+            },
+            Outcome::Closed => break,
+            other => panic!("{other:?}"),
+        }
+        inbuf.drain(..consumed);
+        client.poll_transmit(&mut sink);
+    }
+    assert!(client.is_closed());
+    let report = delivery.finish(None);
+    assert_eq!(report.recipients[0].outcome, delivered(QUEUED));
+}
