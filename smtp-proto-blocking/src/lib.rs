@@ -14,7 +14,9 @@
 //!   [`server::serve_until`] does the same and stops gracefully (`421
 //!   4.3.2`, once no message is under way) when a flag is set.
 //! - [`client::run`] runs a [`smtp_proto::client::Client`] over a stream,
-//!   handing events to a [`client::ClientHandler`].
+//!   handing events to a [`client::ClientHandler`]; [`client::send`] sends
+//!   one message with a [`smtp_proto::client::Delivery`] and returns the
+//!   report.
 //! - [`proxy::read_proxy_header`] reads the PROXY protocol header (v1/v2)
 //!   a TCP load balancer sends before the client's bytes, and nothing
 //!   after it.

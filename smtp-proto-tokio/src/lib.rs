@@ -10,7 +10,9 @@
 //! is enough.
 //!
 //! - [`client`]: runs a [`smtp_proto::client::Client`] over a stream,
-//!   handing events to a [`client::ClientHandler`].
+//!   handing events to a [`client::ClientHandler`]; [`client::send`] sends
+//!   one message with a [`smtp_proto::client::Delivery`] and returns the
+//!   report.
 //! - [`server`]: runs a [`smtp_proto::server::ServerSession`] over a stream,
 //!   handing events to a [`server::ServerHandler`];
 //!   [`server::serve_until`] does the same and stops gracefully (`421
