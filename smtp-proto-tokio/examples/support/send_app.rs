@@ -1,7 +1,8 @@
 //! What the two `send` examples (tokio and blocking) share: the command
-//! line, the message as read from standard input, the application logic
-//! that answers the client machine's events, and the exit status. Each
-//! example adds only its IO.
+//! line, the message as read from standard input, the application that
+//! prints the client machine's events (the calls are made by the
+//! library's `Delivery`), and the exit status. Each example adds only its
+//! IO.
 
 use std::fmt::Display;
 use std::io::Read;
