@@ -124,10 +124,7 @@ fn one(mut u: Unstructured<'_>) -> Result<()> {
     if let Some(o) = &orcpt {
         recipient = recipient.original_recipient(o);
     }
-    recipient = recipient
-        .remote_mta(&remote)
-        .unwrap()
-        .last_attempt(date);
+    recipient = recipient.remote_mta(&remote).unwrap().last_attempt(date);
     if action == Action::Delayed {
         recipient = recipient.will_retry_until(date).unwrap();
     }
@@ -144,7 +141,12 @@ fn one(mut u: Unstructured<'_>) -> Result<()> {
         Err(DsnError::Utf8(_) | DsnError::Invalid(_)) => return Ok(()),
         Err(e) => panic!("write refused with {e:?}"),
     };
-    check_report(report.as_bytes(), report.boundary(), report.returned(), original);
+    check_report(
+        report.as_bytes(),
+        report.boundary(),
+        report.returned(),
+        original,
+    );
     Ok(())
 }
 
@@ -179,7 +181,10 @@ fn check_report(bytes: &[u8], boundary: &str, returned: Returned, original: &[u8
         !boundary.is_empty() && memchr::memmem::find(original, boundary.as_bytes()).is_none(),
         "boundary {boundary:?} occurs in the original"
     );
-    assert!(bytes.ends_with(close.as_bytes()), "no closing delimiter at the end");
+    assert!(
+        bytes.ends_with(close.as_bytes()),
+        "no closing delimiter at the end"
+    );
     let body_end = bytes.len() - close.len();
     let starts: Vec<usize> = memchr::memmem::find_iter(&bytes[..body_end], delimiter.as_bytes())
         .map(|at| at + delimiter.len())
@@ -216,7 +221,11 @@ fn check_report(bytes: &[u8], boundary: &str, returned: Returned, original: &[u8
     match (returned, content) {
         (Returned::Full, Some(c)) => assert_eq!(c, in_part(original), "the returned message"),
         (Returned::Headers, Some(c)) => {
-            assert_eq!(c, in_part(header_section(original)), "the returned header section");
+            assert_eq!(
+                c,
+                in_part(header_section(original)),
+                "the returned header section"
+            );
         }
         (Returned::Nothing, None) => {}
         (r, c) => panic!("{r:?} with part 3 {c:?}"),
