@@ -104,6 +104,7 @@
 
 use std::fmt;
 
+use crate::client::{NotAttempted, RecipientOutcome, RecipientReport, Refusal};
 use crate::command::{
     Atom, BodyType, Domain, EnvId, ForwardPath, Mailbox, Notify, Orcpt, OrcptAddr, Ret, ReversePath,
 };
@@ -343,6 +344,37 @@ fn status_of(
         .ok_or(DsnError::NoStatus(code))
 }
 
+/// The status of an outcome that no fitting reply decided (see
+/// [`Recipient::from_report`]); its class always goes with `action`.
+fn outcome_status(outcome: &RecipientOutcome, action: Action) -> EnhancedStatusCode {
+    let (subject, detail) = match outcome {
+        RecipientOutcome::NotAttempted { reason } => match reason {
+            NotAttempted::ConnectionLost => (4, 2),
+            NotAttempted::Refused(Refusal::TooLarge { .. }) => (3, 4),
+            NotAttempted::Refused(Refusal::EightBitMime | Refusal::BinaryMime) => (6, 3),
+            NotAttempted::Refused(Refusal::SmtpUtf8) => (6, 7),
+            NotAttempted::Refused(Refusal::RequireTls) => (7, 30),
+            NotAttempted::AuthFailed { .. }
+            | NotAttempted::AuthUnavailable(_)
+            | NotAttempted::TlsUnavailable { .. } => (7, 0),
+            NotAttempted::Refused(
+                Refusal::TooManyRecipients { .. }
+                | Refusal::TooManyDomains { .. }
+                | Refusal::TransactionLimit { .. },
+            )
+            | NotAttempted::TransactionLimit { .. } => (5, 3),
+            _ => (0, 0),
+        },
+        _ => (0, 0),
+    };
+    let class = if action == Action::Failed {
+        StatusClass::PermanentFailure
+    } else {
+        StatusClass::PersistentTransientFailure
+    };
+    EnhancedStatusCode::known(class, subject, detail)
+}
+
 /// One recipient of a report: its per-recipient fields (RFC 3464 §2.3).
 #[derive(Debug, Clone)]
 pub struct Recipient<'a> {
@@ -425,6 +457,84 @@ impl<'a> Recipient<'a> {
     ) -> Result<Self, DsnError> {
         let status = status_of(reply.code(), reply.enhanced_code())?;
         Ok(Self::new(address, action, status)?.diagnostic(Diagnostic::from_owned_reply(reply)))
+    }
+
+    /// The entry for one recipient of a [`DeliveryReport`](crate::client::DeliveryReport), or `None` when
+    /// it calls for no report.
+    ///
+    /// - [`RecipientOutcome::is_permanent_failure`] gives
+    ///   [`Action::Failed`], [`RecipientOutcome::is_retry`]
+    ///   [`Action::Delayed`]; a delivered recipient and an
+    ///   [`Unknown`](RecipientOutcome::Unknown) one (the message may have
+    ///   arrived) give `None`. A success notice depends on whether the
+    ///   next hop takes over the DSN request, which only the caller knows:
+    ///   build it with [`Recipient::from_owned_reply`] and
+    ///   [`Action::Relayed`] or [`Action::Delivered`].
+    /// - `None` too when the recipient's `NOTIFY=` does not ask for this
+    ///   kind of report ([`should_notify`]).
+    /// - The status is the deciding reply's (its enhanced code, or `5.0.0`
+    ///   / `4.0.0` from its code) and the reply is the `Diagnostic-Code`.
+    ///   Where no reply decided, or its class does not go with the action
+    ///   (a `554` greeting is a reason to try again later, from elsewhere),
+    ///   the status comes from the reason (RFC 3463): `4.4.2` for a lost
+    ///   connection, `5.3.4` for a message over the server's SIZE, `5.6.3`
+    ///   for 8-bit or binary content the server cannot take, `5.6.7` for
+    ///   UTF-8 without SMTPUTF8 (RFC 6531 §3.5), `5.7.30` when REQUIRETLS is
+    ///   not available (RFC 8689 §5), `4.7.0` for authentication or TLS
+    ///   that failed, `4.5.3` for the server's per-transaction limits, and
+    ///   `4.0.0` or `5.0.0` otherwise.
+    /// - `ORCPT=` becomes `Original-Recipient`.
+    ///
+    /// ```
+    /// use smtp_proto::client::{DeliveryReport, RecipientOutcome};
+    /// use smtp_proto::dsn::{Action, Recipient};
+    ///
+    /// fn bounce_entries(report: &DeliveryReport) -> Vec<Recipient<'_>> {
+    ///     report
+    ///         .recipients
+    ///         .iter()
+    ///         .filter_map(|r| Recipient::from_report(r).ok().flatten())
+    ///         .filter(|r| r.action() == Action::Failed)
+    ///         .collect()
+    /// }
+    /// # let _ = bounce_entries;
+    /// ```
+    ///
+    /// # Errors
+    /// None in practice: the status is always chosen to match the action.
+    /// The result is a `Result` because a `3yz` reply carries no status
+    /// ([`DsnError::NoStatus`]), which the client never records as an
+    /// outcome.
+    pub fn from_report(report: &'a RecipientReport) -> Result<Option<Self>, DsnError> {
+        let outcome = &report.outcome;
+        let action = if outcome.is_permanent_failure() {
+            Action::Failed
+        } else if outcome.is_retry() {
+            Action::Delayed
+        } else {
+            return Ok(None);
+        };
+        if !should_notify(report.recipient.notify, action) {
+            return Ok(None);
+        }
+        let address = &report.recipient.path;
+        let fallback = || outcome_status(outcome, action);
+        let mut entry = match outcome.reply() {
+            Some(reply) => {
+                let status = status_of(reply.code(), reply.enhanced_code())?;
+                let status = if action.allows(status.class()) {
+                    status
+                } else {
+                    fallback()
+                };
+                Self::new(address, action, status)?.diagnostic(Diagnostic::from_owned_reply(reply))
+            }
+            None => Self::new(address, action, fallback())?,
+        };
+        if let Some(orcpt) = &report.recipient.orcpt {
+            entry = entry.original_recipient(orcpt);
+        }
+        Ok(Some(entry))
     }
 
     /// The `ORCPT=` of the recipient, written as `Original-Recipient`

@@ -866,3 +866,180 @@ fn an_accepted_message_is_delivered_even_without_body_ended() {
     let report = delivery.finish(None);
     assert_eq!(report.recipients[0].outcome, delivered(QUEUED));
 }
+
+/// The `Action` and `Status` lines of each recipient block of a bounce.
+fn status_lines(bounce: &[u8]) -> Vec<(String, String, String)> {
+    let text = String::from_utf8_lossy(bounce);
+    let part = text
+        .split("Content-Type: message/delivery-status\r\n\r\n")
+        .nth(1)
+        .expect("a delivery-status part");
+    let part = part.split("\r\n--").next().unwrap();
+    part.split("\r\n\r\n")
+        .skip(1)
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let get = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (
+                get("Final-Recipient: rfc822; "),
+                get("Action: "),
+                get("Status: "),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_report_gives_the_bounce_entries_of_its_failed_and_delayed_recipients() {
+    use smtp_proto::dsn::{Action, Bounce, Recipient};
+    use smtp_proto::trace::Timestamp;
+
+    let refused = "550 5.1.1 no such user\r\n";
+    let busy = "450 mailbox busy\r\n";
+    let r = run(
+        config(),
+        Delivery::new(envelope(&[
+            "bob@example.org",
+            "nobody@example.org",
+            "busy@example.org",
+        ])),
+        &[GREETING, EHLO, OK, OK, refused, busy, GO, QUEUED, BYE],
+    );
+    let entries: Vec<Recipient<'_>> = r
+        .report
+        .recipients
+        .iter()
+        .filter_map(|rr| Recipient::from_report(rr).unwrap())
+        .collect();
+    // The delivered recipient gives no entry.
+    let actions: Vec<(Action, String)> = entries
+        .iter()
+        .map(|e| (e.action(), e.status().to_string()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (Action::Failed, "5.1.1".to_owned()),
+            // No enhanced code in the reply: the class of its code.
+            (Action::Delayed, "4.0.0".to_owned())
+        ]
+    );
+
+    let host = Domain::new("relay.example.net").unwrap();
+    let sender = ReversePath::Mailbox(Mailbox::parse("alice@example.net").unwrap());
+    let token = smtp_proto::command::Atom::new("Q7").unwrap();
+    let mut bounce = Bounce::new(&host, &sender, Timestamp::new(0, 0).unwrap(), &token).unwrap();
+    for e in entries {
+        bounce.push_recipient(e);
+    }
+    let written = bounce.write(MESSAGE).unwrap();
+    assert_eq!(
+        status_lines(written.as_bytes()),
+        [
+            ("nobody@example.org".into(), "failed".into(), "5.1.1".into()),
+            ("busy@example.org".into(), "delayed".into(), "4.0.0".into()),
+        ]
+    );
+    let text = String::from_utf8_lossy(written.as_bytes());
+    assert!(text.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n"));
+    assert!(text.contains("Diagnostic-Code: smtp; 450 mailbox busy\r\n"));
+}
+
+#[test]
+fn report_entries_without_a_fitting_reply_take_their_status_from_the_reason() {
+    use smtp_proto::dsn::{Action, Recipient};
+
+    let entry = |run: &Run, i: usize| {
+        Recipient::from_report(&run.report.recipients[i])
+            .unwrap()
+            .map(|e| (e.action(), e.status().to_string()))
+    };
+    // Lost before the body: retry, 4.4.2 (bad connection).
+    let lost = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[GREETING, EHLO, OK, OK],
+    );
+    assert_eq!(entry(&lost, 0), Some((Action::Delayed, "4.4.2".into())));
+    // Lost after the body: the message may have arrived, no entry.
+    let unknown = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[GREETING, EHLO, OK, OK, GO],
+    );
+    assert_eq!(
+        unknown.report.recipients[0].outcome,
+        RecipientOutcome::Unknown
+    );
+    assert_eq!(entry(&unknown, 0), None);
+    // Over the server's SIZE: failed, 5.3.4, with no reply to quote.
+    let big = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"]).with_size(1_000_000)),
+        &[GREETING, &ehlo("250 SIZE 1000\r\n"), BYE],
+    );
+    assert!(matches!(
+        big.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::Refused(Refusal::TooLarge { .. })
+        }
+    ));
+    assert_eq!(entry(&big, 0), Some((Action::Failed, "5.3.4".into())));
+    // A 554 greeting is a reason to try again (later, or from elsewhere):
+    // delayed, with a 4.x.x status and the greeting quoted.
+    let refused = run(
+        config(),
+        Delivery::new(envelope(&["bob@example.org"])),
+        &["554 5.7.1 go away\r\n", BYE],
+    );
+    assert!(refused.report.recipients[0].outcome.is_retry());
+    assert_eq!(entry(&refused, 0), Some((Action::Delayed, "4.0.0".into())));
+}
+
+#[test]
+fn report_entries_follow_notify() {
+    use smtp_proto::client::Recipient as EnvelopeRecipient;
+    use smtp_proto::command::Notify;
+    use smtp_proto::dsn::Recipient;
+
+    let path = |s: &str| ForwardPath::Mailbox(Mailbox::parse(s).unwrap().into_owned());
+    let env = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.net").unwrap().into_owned(),
+    ))
+    .with_recipient(EnvelopeRecipient::new(path("never@example.org")).with_notify(Notify::NEVER))
+    .with_recipient(
+        EnvelopeRecipient::new(path("success@example.org")).with_notify(Notify {
+            success: true,
+            ..Notify::NEVER
+        }),
+    )
+    .with_recipient(EnvelopeRecipient::new(path("default@example.org")));
+    let refused = "550 5.1.1 no such user\r\n";
+    let r = run(
+        config(),
+        Delivery::new(env),
+        &[
+            GREETING,
+            &ehlo("250 DSN\r\n"),
+            OK,
+            refused,
+            refused,
+            refused,
+            BYE,
+        ],
+    );
+    let has_entry: Vec<bool> = r
+        .report
+        .recipients
+        .iter()
+        .map(|rr| Recipient::from_report(rr).unwrap().is_some())
+        .collect();
+    // NEVER and SUCCESS alone ask for no failure report; no NOTIFY does.
+    assert_eq!(has_entry, [false, false, true]);
+}
