@@ -482,7 +482,8 @@ impl<'a> Recipient<'a> {
     ///   UTF-8 without SMTPUTF8 (RFC 6531 §3.5), `5.7.30` when REQUIRETLS is
     ///   not available (RFC 8689 §5), `4.7.0` for authentication or TLS
     ///   that failed, `4.5.3` for the server's per-transaction limits, and
-    ///   `4.0.0` or `5.0.0` otherwise.
+    ///   `4.0.0` or `5.0.0` otherwise. A `3yz` reply where a completion was
+    ///   due (to STARTTLS or AUTH) is quoted, with the reason's status.
     /// - `ORCPT=` becomes `Original-Recipient`.
     ///
     /// ```
@@ -493,48 +494,42 @@ impl<'a> Recipient<'a> {
     ///     report
     ///         .recipients
     ///         .iter()
-    ///         .filter_map(|r| Recipient::from_report(r).ok().flatten())
+    ///         .filter_map(Recipient::from_report)
     ///         .filter(|r| r.action() == Action::Failed)
     ///         .collect()
     /// }
     /// # let _ = bounce_entries;
     /// ```
     ///
-    /// # Errors
-    /// None in practice: the status is always chosen to match the action.
-    /// The result is a `Result` because a `3yz` reply carries no status
-    /// ([`DsnError::NoStatus`]), which the client never records as an
-    /// outcome.
-    pub fn from_report(report: &'a RecipientReport) -> Result<Option<Self>, DsnError> {
+    pub fn from_report(report: &'a RecipientReport) -> Option<Self> {
         let outcome = &report.outcome;
         let action = if outcome.is_permanent_failure() {
             Action::Failed
         } else if outcome.is_retry() {
             Action::Delayed
         } else {
-            return Ok(None);
+            return None;
         };
         if !should_notify(report.recipient.notify, action) {
-            return Ok(None);
+            return None;
         }
-        let address = &report.recipient.path;
-        let fallback = || outcome_status(outcome, action);
-        let mut entry = match outcome.reply() {
-            Some(reply) => {
-                let status = status_of(reply.code(), reply.enhanced_code())?;
-                let status = if action.allows(status.class()) {
-                    status
-                } else {
-                    fallback()
-                };
-                Self::new(address, action, status)?.diagnostic(Diagnostic::from_owned_reply(reply))
-            }
-            None => Self::new(address, action, fallback())?,
-        };
-        if let Some(orcpt) = &report.recipient.orcpt {
-            entry = entry.original_recipient(orcpt);
-        }
-        Ok(Some(entry))
+        let reply = outcome.reply();
+        // The reply's status where it goes with the action; a 3yz reply
+        // (to STARTTLS or AUTH, where a completion was due) has none.
+        let status = reply
+            .and_then(|r| status_of(r.code(), r.enhanced_code()).ok())
+            .filter(|s| action.allows(s.class()))
+            .unwrap_or_else(|| outcome_status(outcome, action));
+        Some(Recipient {
+            address: &report.recipient.path,
+            original: report.recipient.orcpt.as_ref(),
+            action,
+            status,
+            remote_mta: None,
+            diagnostic: reply.map(Diagnostic::from_owned_reply),
+            last_attempt: None,
+            retry_until: None,
+        })
     }
 
     /// The `ORCPT=` of the recipient, written as `Original-Recipient`

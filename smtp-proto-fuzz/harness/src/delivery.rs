@@ -24,6 +24,9 @@
 //!   recipient is delivered only if the server accepted a message; when
 //!   the server answered QUIT, no recipient is left unknown or lost;
 //!   unknown recipients belong to the last transaction;
+//! - each failed or delayed recipient, and only those, gives a bounce
+//!   entry (`dsn::Recipient::from_report`), of the same action and a
+//!   status class that goes with it;
 //! - everything written holds CR and LF only as CRLF;
 //! - the report and the bytes written are the same under every cut (up
 //!   to STARTTLS: after its 220, server bytes in the same read are an
@@ -31,10 +34,12 @@
 
 use smtp_proto::client::{
     AuthCredentials, Client, ClientError, ClientEvent, CustomCredentials, Delivery, DeliveryReport,
-    Envelope, NotAttempted, Outcome, RecipientOutcome, Verdict,
+    Envelope, NotAttempted, Outcome, RecipientOutcome, RecipientReport, Verdict,
 };
 use smtp_proto::command::{BodyType, ForwardPath, Mailbox, ReversePath};
+use smtp_proto::dsn;
 use smtp_proto::sasl::CustomMechanism;
+use smtp_proto::status::StatusClass;
 
 use crate::client::{assert_crlf_only, config};
 use crate::split::check_split_invariance;
@@ -306,6 +311,30 @@ fn check_report(
                 reason: NotAttempted::ConnectionLost,
             } => assert!(!quit_answered, "lost after QUIT was answered"),
             _ => {}
+        }
+        check_bounce_entry(r);
+    }
+}
+
+/// The bounce entry of a report entry: one exactly for a failure or a
+/// delay (the envelope asks for no NOTIFY, so both are reported), failed
+/// or delayed as the outcome says, with a status of a class that goes with
+/// it, and the deciding reply quoted.
+fn check_bounce_entry(r: &RecipientReport) {
+    let entry = dsn::Recipient::from_report(r);
+    let want = if r.outcome.is_permanent_failure() {
+        Some(dsn::Action::Failed)
+    } else if r.outcome.is_retry() {
+        Some(dsn::Action::Delayed)
+    } else {
+        None
+    };
+    assert_eq!(entry.as_ref().map(dsn::Recipient::action), want, "{r:?}");
+    if let Some(entry) = entry {
+        let class = entry.status().class();
+        match entry.action() {
+            dsn::Action::Delayed => assert_eq!(class, StatusClass::PersistentTransientFailure),
+            _ => assert_ne!(class, StatusClass::Success),
         }
     }
 }
