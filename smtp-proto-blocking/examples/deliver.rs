@@ -4,11 +4,17 @@
 //! example does the rest).
 //!
 //! ```text
-//! cargo run -p smtp-proto-blocking --example deliver -- HOST:PORT FROM TO [TO ...] < message.eml
+//! cargo run -p smtp-proto-blocking --example deliver -- [--bounce FILE] HOST:PORT FROM TO [TO ...] < message.eml
 //! ```
 //!
 //! Exits 0 when every recipient has the message, 1 when one must be
 //! bounced, 75 (`EX_TEMPFAIL`) when the others are to be tried again.
+//!
+//! With `--bounce FILE`, it also writes to FILE the bounce a relay would
+//! send back to FROM (with `MAIL FROM:<>`) for the recipients that failed
+//! or are delayed: `smtp_proto::dsn`, one entry per recipient from
+//! `dsn::Recipient::from_report`, the whole message returned. No file is
+//! written when every recipient has the message (or its fate is unknown).
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -53,6 +59,48 @@ fn deliver(
 // README: sending a message (end)
 
 use smtp_proto_blocking::smtp_proto::client::RecipientOutcome;
+use smtp_proto_blocking::smtp_proto::command::Atom;
+use smtp_proto_blocking::smtp_proto::dsn::{Bounce, Recipient};
+use smtp_proto_blocking::smtp_proto::trace::Timestamp;
+
+/// Writes the bounce for `report`'s failed and delayed recipients to
+/// `path`; `Ok(false)` when no recipient calls for one.
+fn write_bounce(
+    path: &str,
+    server: &str,
+    from: &str,
+    report: &DeliveryReport,
+    message: &[u8],
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let entries: Vec<Recipient<'_>> = report
+        .recipients
+        .iter()
+        .filter_map(Recipient::from_report)
+        .collect();
+    if entries.is_empty() {
+        return Ok(false);
+    }
+    let host = Domain::new("client.example")?;
+    let sender = ReversePath::Mailbox(Mailbox::parse(from)?);
+    // The server, as `Remote-MTA`, when it is named by a domain.
+    let remote = server
+        .rsplit_once(':')
+        .and_then(|(h, _)| Domain::new(h).ok())
+        .filter(|d| !d.as_str().bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+    let now = Timestamp::from_system_time(std::time::SystemTime::now())?;
+    let token = Atom::new(format!("{}-{}", now.unix_seconds(), std::process::id()))?;
+    let mut bounce = Bounce::new(&host, &sender, now, &token)?;
+    for entry in entries {
+        let entry = match &remote {
+            Some(d) => entry.remote_mta(d)?,
+            None => entry,
+        }
+        .last_attempt(now);
+        bounce.push_recipient(entry);
+    }
+    std::fs::write(path, bounce.write(message)?.as_bytes())?;
+    Ok(true)
+}
 
 /// One line per recipient.
 fn print(report: &DeliveryReport) {
@@ -83,13 +131,22 @@ fn print(report: &DeliveryReport) {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let bounce = match args.first().map(String::as_str) {
+        Some("--bounce") if args.len() > 1 => {
+            let path = args.remove(1);
+            args.remove(0);
+            Some(path)
+        }
+        _ => None,
+    };
+    let usage = "usage: deliver [--bounce FILE] HOST:PORT FROM TO [TO ...] < message";
     let [server, from, to @ ..] = &args[..] else {
-        eprintln!("usage: deliver HOST:PORT FROM TO [TO ...] < message");
+        eprintln!("{usage}");
         return ExitCode::from(2);
     };
     if to.is_empty() {
-        eprintln!("usage: deliver HOST:PORT FROM TO [TO ...] < message");
+        eprintln!("{usage}");
         return ExitCode::from(2);
     }
     let mut message = Vec::new();
@@ -100,6 +157,16 @@ fn main() -> ExitCode {
     match deliver(server, from, to, &message) {
         Ok(report) => {
             print(&report);
+            if let Some(path) = &bounce {
+                match write_bounce(path, server, from, &report, &message) {
+                    Ok(true) => println!("bounce written to {path}"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        eprintln!("deliver: bounce: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             if report.all_delivered() {
                 ExitCode::SUCCESS
             } else if report.permanent_failures().next().is_some() {

@@ -1596,10 +1596,12 @@ def bounce(body, *args):
     return r.stdout, r.stderr.decode("utf-8", "replace")
 
 
-def parse_bounce(data):
+def parse_bounce(data, host="mx.test", token="Q1"):
     """Parses a bounce with the standard email package and checks its frame:
     multipart/report; report-type=delivery-status, no defects, three parts,
-    the first text/plain, the second message/delivery-status."""
+    the first text/plain, the second message/delivery-status. The reporting
+    host is `host`; with a `token`, the Message-ID and the date are the
+    bounce example's fixed ones."""
     for line in data.split(b"\r\n"):
         check(len(line) <= 998, f"a line of {len(line)} octets")
     check(b"\n" not in data.replace(b"\r\n", b""), "a bare LF or CR in the bounce")
@@ -1607,10 +1609,14 @@ def parse_bounce(data):
     check(msg.get_content_type() == "multipart/report", f"Content-Type {msg.get_content_type()}")
     check(msg.get_param("report-type") == "delivery-status", f"report-type {msg.get_param('report-type')}")
     check([a.addr_spec for a in msg["To"].addresses] == [FROM], f"To: {msg['To']}")
-    check(msg["From"].addresses[0].addr_spec == "MAILER-DAEMON@mx.test", f"From: {msg['From']}")
+    check(msg["From"].addresses[0].addr_spec == f"MAILER-DAEMON@{host}", f"From: {msg['From']}")
     check(msg["Auto-Submitted"] == "auto-replied", f"Auto-Submitted: {msg['Auto-Submitted']}")
-    check(msg["Message-ID"] == "<Q1@mx.test>", f"Message-ID: {msg['Message-ID']}")
-    check(msg["Date"].datetime.timestamp() == 1795723722, f"Date: {msg['Date']}")
+    if token is not None:
+        check(msg["Message-ID"] == f"<{token}@{host}>", f"Message-ID: {msg['Message-ID']}")
+        check(msg["Date"].datetime.timestamp() == 1795723722, f"Date: {msg['Date']}")
+    else:
+        check(str(msg["Message-ID"]).endswith(f"@{host}>"), f"Message-ID: {msg['Message-ID']}")
+        check(msg["Date"].datetime is not None, f"Date: {msg['Date']}")
     parts = list(msg.iter_parts())
     check(len(parts) == 3, f"{len(parts)} parts")
     check(parts[0].get_content_type() == "text/plain", f"part 1 {parts[0].get_content_type()}")
@@ -1893,6 +1899,49 @@ def t_send_aiosmtpd_rejected_rcpt(binary, name):
     same(MSG, body, "aiosmtpd's stored message")
     check(meta["rcpt_tos"] == [TO], f"recipients {meta['rcpt_tos']}")
     stop(proc)
+
+
+DELIVER = os.path.join(EXAMPLES, "deliver")
+
+
+def t_deliver_bounce():
+    """deliver --bounce against aiosmtpd refusing one recipient: the other
+    gets the message, and the bounce written from the DeliveryReport
+    (dsn::Recipient::from_report) names the refused one with aiosmtpd's
+    reply, as Python's email package reads it."""
+    need(DELIVER)
+    bad = "nobody@server.test"
+    port, outdir, proc = start_aio("deliver-aio-reject", "--reject-rcpt", bad)
+    path = os.path.join(WORK, "deliver-bounce.eml")
+    r = run([DELIVER, "--bounce", path, f"{HOST}:{port}", FROM, TO, bad], stdin=open_bytes(MSG))
+    out = r.stdout.decode("utf-8", "replace")
+    check(r.returncode == 1, f"deliver exit {r.returncode}, want 1 (a bounce): {short(out + r.stderr.decode())}")
+    check(f"<{TO}>: delivered" in out, f"no delivered line: {short(out)}")
+    check(f"<{bad}>: bounce: 550" in out, f"no bounce line: {short(out)}")
+    check(f"bounce written to {path}" in out, f"no bounce written: {short(out)}")
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages, want 1")
+    body, meta = msgs[0]
+    same(MSG, body, "aiosmtpd's stored message")
+    check(meta["rcpt_tos"] == [TO], f"recipients {meta['rcpt_tos']}")
+    stop(proc)
+    with open(path, "rb") as f:
+        data = f.read()
+    msg, parts, blocks = parse_bounce(data, host="client.example", token=None)
+    check(len(blocks) == 2, f"{len(blocks)} delivery-status blocks, want 2 (one recipient)")
+    per_msg, failed = blocks
+    check(ds_field(per_msg, "Reporting-MTA") == "dns; client.example", f"Reporting-MTA {ds_field(per_msg, 'Reporting-MTA')}")
+    want = {"Final-Recipient": f"rfc822; {bad}", "Action": "failed", "Status": "5.1.1",
+            "Diagnostic-Code": f"smtp; 550 5.1.1 <{bad}>: recipient rejected",
+            "Remote-MTA": None, "Original-Recipient": None}
+    for name, value in want.items():
+        check(ds_field(failed, name) == value, f"{name}: {ds_field(failed, name)!r}, want {value!r}")
+    check(f"<{bad}>: delivery failed" in parts[0].get_content(), f"text part: {short(parts[0].get_content())}")
+    check(parts[2].get_content_type() == "message/rfc822", f"part 3 {parts[2].get_content_type()}")
+    start = data.index(b"Content-Type: message/rfc822\r\n")
+    start = data.index(b"\r\n\r\n", start) + 4
+    end = data.index(b"\r\n--=_smtp-proto-dsn-", start)
+    same(MSG[:-2], data[start:end], "returned message")
 
 
 def t_send_starttls_required_refused(binary, name):
@@ -2443,6 +2492,8 @@ def register():
     case("bounce example -> Python email (boundary held by the original; long reply folded)")(
         t_bounce_boundary_and_folding)
     case("bounce example refuses <> and a subject with CRLF (exit 1, nothing written)")(t_bounce_refused)
+    case("deliver --bounce -> aiosmtpd refusing one recipient (report -> bounce -> Python email)")(
+        t_deliver_bounce)
 
     each_client("send -> smtp-sink (2 recipients)", t_send_sink)
     each_client("send -> smtp-sink (every RCPT refused: non-zero exit)", t_send_sink_all_rejected)
