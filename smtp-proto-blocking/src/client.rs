@@ -30,7 +30,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
-use smtp_proto::client::{Client, ClientError, ClientEvent, Delivery, DeliveryReport, Outcome};
+use smtp_proto::client::{
+    Client, ClientError, ClientEvent, Delivery, DeliveryReport, Outcome, SendFailure,
+};
 
 use crate::transport::{instant_after, is_write_timeout, on_write_timeout, MaybeTls, Transport};
 use crate::StartTlsError;
@@ -771,27 +773,9 @@ fn write_out<S: Transport>(
 /// (one BDAT chunk with CHUNKING).
 pub const PIECE_SIZE: usize = 64 * 1024;
 
-/// Why [`send`] failed, with the report all the same: which recipients
-/// have the message, which do not, and which are
-/// [`RecipientOutcome::Unknown`] because the connection broke after the
-/// message was sent and before the server's reply to it.
-///
-/// An error after every recipient was decided (a server that closes
-/// without answering QUIT) leaves the report as it was: the report
-/// decides what to do with the message, the error is for the log.
-///
-/// [`RecipientOutcome::Unknown`]: smtp_proto::client::RecipientOutcome::Unknown
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
-#[non_exhaustive]
-pub struct SendError {
-    /// How the run ended.
-    #[source]
-    pub error: RunError,
-    /// The outcome for each recipient, with
-    /// [`DeliveryReport::error`] set to `error`'s text.
-    pub report: DeliveryReport,
-}
+/// Why [`send`] failed, with the report all the same (see
+/// [`SendFailure`]).
+pub type SendError = SendFailure<RunError>;
 
 /// The handler [`send`] runs: every decision is the [`Delivery`]'s, and the
 /// message goes out in pieces of [`PIECE_SIZE`].
@@ -808,13 +792,7 @@ impl ClientHandler for DeliveryHandler<'_> {
     }
 
     fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
-        Ok(match self.delivery.next_piece(self.message, PIECE_SIZE) {
-            Some(p) => {
-                piece.extend_from_slice(p);
-                true
-            }
-            None => false,
-        })
+        Ok(self.delivery.fill_piece(self.message, PIECE_SIZE, piece))
     }
 }
 
@@ -871,11 +849,6 @@ pub fn send<S: Transport>(
     options: &RunOptions,
 ) -> Result<DeliveryReport, SendError> {
     let mut handler = DeliveryHandler { delivery, message };
-    match run(stream, client, &mut handler, options) {
-        Ok(()) => Ok(handler.delivery.finish(None)),
-        Err(error) => {
-            let report = handler.delivery.finish(Some(error.to_string()));
-            Err(SendError { error, report })
-        }
-    }
+    let end = run(stream, client, &mut handler, options);
+    handler.delivery.conclude(end)
 }

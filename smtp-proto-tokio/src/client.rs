@@ -22,7 +22,9 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use smtp_proto::client::{Client, ClientError, ClientEvent, Delivery, DeliveryReport, Outcome};
+use smtp_proto::client::{
+    Client, ClientError, ClientEvent, Delivery, DeliveryReport, Outcome, SendFailure,
+};
 use smtp_proto::reply::DecoderConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::pki_types::ServerName;
@@ -616,27 +618,9 @@ where
 /// (one BDAT chunk with CHUNKING).
 pub const PIECE_SIZE: usize = 64 * 1024;
 
-/// Why [`send`] failed, with the report all the same: which recipients
-/// have the message, which do not, and which are
-/// [`RecipientOutcome::Unknown`] because the connection broke after the
-/// message was sent and before the server's reply to it.
-///
-/// An error after every recipient was decided (a server that closes
-/// without answering QUIT) leaves the report as it was: the report
-/// decides what to do with the message, the error is for the log.
-///
-/// [`RecipientOutcome::Unknown`]: smtp_proto::client::RecipientOutcome::Unknown
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
-#[non_exhaustive]
-pub struct SendError {
-    /// How the run ended.
-    #[source]
-    pub error: RunError,
-    /// The outcome for each recipient, with
-    /// [`DeliveryReport::error`] set to `error`'s text.
-    pub report: DeliveryReport,
-}
+/// Why [`send`] failed, with the report all the same (see
+/// [`SendFailure`]).
+pub type SendError = SendFailure<RunError>;
 
 /// The handler [`send`] runs: every decision is the [`Delivery`]'s, and the
 /// message goes out in pieces of [`PIECE_SIZE`].
@@ -653,13 +637,7 @@ impl ClientHandler for DeliveryHandler<'_> {
     }
 
     async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
-        Ok(match self.delivery.next_piece(self.message, PIECE_SIZE) {
-            Some(p) => {
-                piece.extend_from_slice(p);
-                true
-            }
-            None => false,
-        })
+        Ok(self.delivery.fill_piece(self.message, PIECE_SIZE, piece))
     }
 }
 
@@ -724,11 +702,5 @@ where
 {
     let mut handler = DeliveryHandler { delivery, message };
     let end = run(stream, client, &mut handler, options).await;
-    match end {
-        Ok(()) => Ok(handler.delivery.finish(None)),
-        Err(error) => {
-            let report = handler.delivery.finish(Some(error.to_string()));
-            Err(SendError { error, report })
-        }
-    }
+    handler.delivery.conclude(end)
 }

@@ -209,11 +209,10 @@ fn every_recipient_delivered_in_one_transaction() {
     assert_eq!(r.report.to_retry().count(), 0);
 }
 
-#[test]
-fn one_recipient_refused_for_good_and_one_for_now() {
-    let refused = "550 5.1.1 no such user\r\n";
-    let busy = "450 4.2.1 mailbox busy\r\n";
-    let r = run(
+/// Three recipients: delivered, refused with `refused`, refused for now
+/// with `busy`.
+fn mixed_run(refused: &str, busy: &str) -> Run {
+    run(
         config(),
         Delivery::new(envelope(&[
             "bob@example.org",
@@ -221,7 +220,14 @@ fn one_recipient_refused_for_good_and_one_for_now() {
             "busy@example.org",
         ])),
         &[GREETING, EHLO, OK, OK, refused, busy, GO, QUEUED, BYE],
-    );
+    )
+}
+
+#[test]
+fn one_recipient_refused_for_good_and_one_for_now() {
+    let refused = "550 5.1.1 no such user\r\n";
+    let busy = "450 4.2.1 mailbox busy\r\n";
+    let r = mixed_run(refused, busy);
     assert_eq!(r.outcome(0), &delivered(QUEUED));
     assert_eq!(r.outcome(1), &permanent(Stage::Rcpt, refused));
     assert_eq!(r.outcome(2), &temporary(Stage::Rcpt, busy));
@@ -900,17 +906,7 @@ fn a_report_gives_the_bounce_entries_of_its_failed_and_delayed_recipients() {
     use smtp_proto::dsn::{Action, Bounce, Recipient};
     use smtp_proto::trace::Timestamp;
 
-    let refused = "550 5.1.1 no such user\r\n";
-    let busy = "450 mailbox busy\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&[
-            "bob@example.org",
-            "nobody@example.org",
-            "busy@example.org",
-        ])),
-        &[GREETING, EHLO, OK, OK, refused, busy, GO, QUEUED, BYE],
-    );
+    let r = mixed_run("550 5.1.1 no such user\r\n", "450 mailbox busy\r\n");
     let entries: Vec<Recipient<'_>> = r
         .report
         .recipients

@@ -150,21 +150,21 @@ fn one(mut u: Unstructured<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The header section of `message` as the writer returns it: through the
-/// first empty line (exclusive), or all of it.
+/// The header section of `message` as the writer returns it: the lines
+/// before the first empty one (each with its line end), or all of it.
+/// Written apart from the writer's own scan: the end is the earliest of
+/// an empty first line, `LF CR LF` and `LF LF`.
 fn header_section(message: &[u8]) -> &[u8] {
-    let mut start = 0;
-    while start < message.len() {
-        let rest = &message[start..];
-        if rest.starts_with(b"\r\n") || rest.starts_with(b"\n") {
-            return &message[..start];
-        }
-        match memchr::memchr(b'\n', rest) {
-            Some(lf) => start += lf + 1,
-            None => return message,
-        }
+    if message.starts_with(b"\r\n") || message.starts_with(b"\n") {
+        return &message[..0];
     }
-    message
+    let crlf = memchr::memmem::find(message, b"\n\r\n");
+    let lflf = memchr::memmem::find(message, b"\n\n");
+    match (crlf, lflf) {
+        (Some(a), Some(b)) => &message[..a.min(b) + 1],
+        (Some(a), None) | (None, Some(a)) => &message[..a + 1],
+        (None, None) => message,
+    }
 }
 
 /// What part 3 holds of `returned`: the writer ends the part with CRLF,

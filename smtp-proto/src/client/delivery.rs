@@ -307,6 +307,27 @@ impl DeliveryReport {
     }
 }
 
+/// A run of a [`Delivery`] that failed, with its report all the same:
+/// which recipients have the message, which do not, and which are
+/// [`RecipientOutcome::Unknown`] because the connection broke after the
+/// message was sent and before the server's reply to it. The adapters'
+/// `send` functions return it with their run errors.
+///
+/// An error after every recipient was decided (a server that closes
+/// without answering QUIT) leaves the report as it was: the report
+/// decides what to do with the message, the error is for the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+#[non_exhaustive]
+pub struct SendFailure<E: std::error::Error + 'static> {
+    /// How the run ended.
+    #[source]
+    pub error: E,
+    /// The outcome for each recipient, with [`DeliveryReport::error`] set
+    /// to `error`'s text.
+    pub report: DeliveryReport,
+}
+
 /// Where one recipient stands during the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Slot {
@@ -697,6 +718,31 @@ impl Delivery {
         rest.get(..n)
     }
 
+    /// [`Delivery::next_piece`] of at most `max` octets, appended to
+    /// `piece`; `false` at the end of the message. This is what a
+    /// driver's body callback does.
+    ///
+    /// ```
+    /// use smtp_proto::client::{Delivery, Envelope};
+    /// use smtp_proto::command::ReversePath;
+    ///
+    /// let mut delivery = Delivery::new(Envelope::new(ReversePath::Null));
+    /// let mut piece = Vec::new();
+    /// assert!(delivery.fill_piece(b"0123456789", 6, &mut piece));
+    /// assert!(delivery.fill_piece(b"0123456789", 6, &mut piece));
+    /// assert!(!delivery.fill_piece(b"0123456789", 6, &mut piece));
+    /// assert_eq!(piece, b"0123456789");
+    /// ```
+    pub fn fill_piece(&mut self, message: &[u8], max: usize, piece: &mut Vec<u8>) -> bool {
+        match self.next_piece(message, max) {
+            Some(p) => {
+                piece.extend_from_slice(p);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Records that the end of the message of the transaction under way is
     /// handed to the machine now ([`Client::end_body`] or
     /// [`Client::send_last`] follows): from here on, a connection that
@@ -714,6 +760,30 @@ impl Delivery {
     /// came, and [`NotAttempted::ConnectionLost`] otherwise.
     #[must_use]
     pub fn finish(self, error: Option<String>) -> DeliveryReport {
+        self.report(error)
+    }
+
+    /// Ends the run with how it ended: the report when the run succeeded,
+    /// or the run's error with the report all the same (its
+    /// [`DeliveryReport::error`] set to the error's text). The adapters'
+    /// `send` functions end with it.
+    ///
+    /// # Errors
+    /// [`SendFailure`] when `end` is an error.
+    pub fn conclude<E>(self, end: Result<(), E>) -> Result<DeliveryReport, SendFailure<E>>
+    where
+        E: std::error::Error + 'static,
+    {
+        match end {
+            Ok(()) => Ok(self.report(None)),
+            Err(error) => {
+                let report = self.report(Some(error.to_string()));
+                Err(SendFailure { error, report })
+            }
+        }
+    }
+
+    fn report(self, error: Option<String>) -> DeliveryReport {
         let in_batch = |i: usize| self.in_transaction && self.batch.contains(&i);
         let recipients = self
             .envelope

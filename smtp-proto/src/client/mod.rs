@@ -140,7 +140,7 @@ pub use crate::session::{Outcome, Phase, Step, Timeouts};
 pub use auth::{AuthCredentials, AuthFailure, CustomCredentials};
 pub use config::{ChunkingPolicy, ClientConfig, ConfigError, Protocol, TlsPolicy};
 pub use delivery::{
-    Delivery, DeliveryReport, NotAttempted, RecipientOutcome, RecipientReport, Stage,
+    Delivery, DeliveryReport, NotAttempted, RecipientOutcome, RecipientReport, SendFailure, Stage,
 };
 pub use envelope::{Envelope, Recipient};
 pub use event::{
