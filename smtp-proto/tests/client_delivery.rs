@@ -133,12 +133,21 @@ fn run(config: ClientConfig, mut delivery: Delivery, script: &[&str]) -> Run {
     }
 }
 
+/// [`run`] with the default configuration, delivering to `to`.
+fn send(to: &[&str], script: &[&str]) -> Run {
+    run(config(), Delivery::new(envelope(to)), script)
+}
+
+const BOB_CAROL_DAVE: [&str; 3] = ["bob@example.org", "carol@example.org", "dave@example.org"];
+
 const GREETING: &str = "220 mx.example.org ESMTP\r\n";
 const EHLO: &str = "250 mx.example.org\r\n";
 const OK: &str = "250 2.0.0 Ok\r\n";
 const GO: &str = "354 go ahead\r\n";
 const QUEUED: &str = "250 2.0.0 queued as 42\r\n";
 const BYE: &str = "221 2.0.0 bye\r\n";
+/// The EHLO reply of a server that takes one recipient per transaction.
+const RCPTMAX_1: &str = "250-mx.example.org\r\n250 LIMITS RCPTMAX=1\r\n";
 
 fn ehlo(lines: &str) -> String {
     format!("250-mx.example.org\r\n{lines}")
@@ -183,9 +192,8 @@ fn names<'r>(it: impl Iterator<Item = &'r smtp_proto::client::RecipientReport>) 
 
 #[test]
 fn every_recipient_delivered_in_one_transaction() {
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
+    let r = send(
+        &["bob@example.org", "carol@example.org"],
         &[GREETING, EHLO, OK, OK, OK, GO, QUEUED, BYE],
     );
     assert_eq!(
@@ -212,13 +220,8 @@ fn every_recipient_delivered_in_one_transaction() {
 /// Three recipients: delivered, refused with `refused`, refused for now
 /// with `busy`.
 fn mixed_run(refused: &str, busy: &str) -> Run {
-    run(
-        config(),
-        Delivery::new(envelope(&[
-            "bob@example.org",
-            "nobody@example.org",
-            "busy@example.org",
-        ])),
+    send(
+        &["bob@example.org", "nobody@example.org", "busy@example.org"],
         &[GREETING, EHLO, OK, OK, refused, busy, GO, QUEUED, BYE],
     )
 }
@@ -245,15 +248,7 @@ fn one_recipient_refused_for_good_and_one_for_now() {
 fn a_sender_refused_for_good_refuses_all_and_is_not_repeated() {
     let refused = "550 5.7.1 sender refused\r\n";
     // RCPTMAX=1: three transactions would be needed.
-    let r = run(
-        config(),
-        Delivery::new(envelope(&[
-            "bob@example.org",
-            "carol@example.org",
-            "dave@example.org",
-        ])),
-        &[GREETING, &ehlo("250 LIMITS RCPTMAX=1\r\n"), refused, BYE],
-    );
+    let r = send(&BOB_CAROL_DAVE, &[GREETING, RCPTMAX_1, refused, BYE]);
     assert_eq!(
         r.commands(),
         [
@@ -272,37 +267,32 @@ fn a_sender_refused_for_good_refuses_all_and_is_not_repeated() {
     assert_eq!(r.report.to_retry().count(), 0);
 }
 
-#[test]
-fn a_sender_refused_in_one_transaction_refuses_every_recipient() {
-    let refused = "553 5.1.8 bad sender domain\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
-        &[GREETING, EHLO, refused, BYE],
-    );
+/// The sender of a run to two recipients was refused with `refused`: one
+/// MAIL, both recipients failed there, the session ended.
+fn assert_both_refused_at_mail(r: &Run, refused: &str) {
     assert_eq!(r.count("MAIL "), 1);
-    assert_eq!(r.count("RCPT "), 0);
     assert_eq!(r.outcome(0), &permanent(Stage::Mail, refused));
     assert_eq!(r.outcome(1), &permanent(Stage::Mail, refused));
     assert!(r.closed);
 }
 
 #[test]
+fn a_sender_refused_in_one_transaction_refuses_every_recipient() {
+    let refused = "553 5.1.8 bad sender domain\r\n";
+    let r = send(
+        &["bob@example.org", "carol@example.org"],
+        &[GREETING, EHLO, refused, BYE],
+    );
+    assert_eq!(r.count("RCPT "), 0);
+    assert_both_refused_at_mail(&r, refused);
+}
+
+#[test]
 fn a_sender_refused_for_now_is_tried_again_for_the_next_transaction() {
     let later = "451 4.3.0 try later\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
-        &[
-            GREETING,
-            &ehlo("250 LIMITS RCPTMAX=1\r\n"),
-            later,
-            OK,
-            OK,
-            GO,
-            QUEUED,
-            BYE,
-        ],
+    let r = send(
+        &["bob@example.org", "carol@example.org"],
+        &[GREETING, RCPTMAX_1, later, OK, OK, GO, QUEUED, BYE],
     );
     assert_eq!(r.count("MAIL "), 2);
     assert_eq!(r.outcome(0), &temporary(Stage::Mail, later));
@@ -314,26 +304,11 @@ fn a_sender_refused_for_now_is_tried_again_for_the_next_transaction() {
 fn rcptmax_splits_the_recipients_into_transactions() {
     let first = "250 2.0.0 queued as A\r\n";
     let second = "250 2.0.0 queued as B\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&[
-            "bob@example.org",
-            "carol@example.org",
-            "dave@example.org",
-        ])),
+    let limits = ehlo("250 LIMITS RCPTMAX=2\r\n");
+    let r = send(
+        &BOB_CAROL_DAVE,
         &[
-            GREETING,
-            &ehlo("250 LIMITS RCPTMAX=2\r\n"),
-            OK,
-            OK,
-            OK,
-            GO,
-            first,
-            OK,
-            OK,
-            GO,
-            second,
-            BYE,
+            GREETING, &limits, OK, OK, OK, GO, first, OK, OK, GO, second, BYE,
         ],
     );
     assert_eq!(
@@ -361,18 +336,10 @@ fn rcptmax_splits_the_recipients_into_transactions() {
 
 #[test]
 fn mailmax_leaves_the_rest_not_attempted_and_quits() {
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
-        &[
-            GREETING,
-            &ehlo("250 LIMITS RCPTMAX=1 MAILMAX=1\r\n"),
-            OK,
-            OK,
-            GO,
-            QUEUED,
-            BYE,
-        ],
+    let limits = ehlo("250 LIMITS RCPTMAX=1 MAILMAX=1\r\n");
+    let r = send(
+        &["bob@example.org", "carol@example.org"],
+        &[GREETING, &limits, OK, OK, GO, QUEUED, BYE],
     );
     assert_eq!(r.count("MAIL "), 1);
     assert_eq!(r.commands().last(), Some(&"QUIT"));
@@ -390,24 +357,9 @@ fn mailmax_leaves_the_rest_not_attempted_and_quits() {
 fn a_421_in_the_middle_ends_the_session() {
     let closing = "421 4.3.2 shutting down\r\n";
     // Second transaction: MAIL and RCPT accepted, then 421 to DATA.
-    let r = run(
-        config(),
-        Delivery::new(envelope(&[
-            "bob@example.org",
-            "carol@example.org",
-            "dave@example.org",
-        ])),
-        &[
-            GREETING,
-            &ehlo("250 LIMITS RCPTMAX=1\r\n"),
-            OK,
-            OK,
-            GO,
-            QUEUED,
-            OK,
-            OK,
-            closing,
-        ],
+    let r = send(
+        &BOB_CAROL_DAVE,
+        &[GREETING, RCPTMAX_1, OK, OK, GO, QUEUED, OK, OK, closing],
     );
     assert!(r.closed);
     assert_eq!(r.count("MAIL "), 2);
@@ -429,22 +381,14 @@ fn a_421_in_the_middle_ends_the_session() {
 #[test]
 fn a_421_to_mail_decides_the_transaction_at_mail() {
     let closing = "421 4.7.0 too many connections\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org"])),
-        &[GREETING, EHLO, closing],
-    );
+    let r = send(&["bob@example.org"], &[GREETING, EHLO, closing]);
     assert_eq!(r.outcome(0), &temporary(Stage::Mail, closing));
 }
 
 #[test]
 fn a_421_greeting_leaves_everyone_not_attempted() {
     let closing = "421 4.3.2 not now\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org"])),
-        &[closing],
-    );
+    let r = send(&["bob@example.org"], &[closing]);
     assert_eq!(r.count("MAIL "), 0);
     assert_eq!(
         r.outcome(0),
@@ -458,9 +402,8 @@ fn a_421_greeting_leaves_everyone_not_attempted() {
 #[test]
 fn a_connection_lost_after_the_body_leaves_the_outcome_unknown() {
     // The whole message and its end went out; no reply came.
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org", "nobody@example.org"])),
+    let r = send(
+        &["bob@example.org", "nobody@example.org"],
         &[GREETING, EHLO, OK, OK, "550 5.1.1 no such user\r\n", GO],
     );
     assert!(r.wire.contains("hello\r\n.\r\n"));
@@ -478,10 +421,9 @@ fn a_connection_lost_after_the_body_leaves_the_outcome_unknown() {
 #[test]
 fn a_connection_lost_before_the_body_leaves_the_message_unsent() {
     // RCPT accepted, DATA unanswered: nothing of the message went out.
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
-        &[GREETING, &ehlo("250 LIMITS RCPTMAX=1\r\n"), OK, OK],
+    let r = send(
+        &["bob@example.org", "carol@example.org"],
+        &[GREETING, RCPTMAX_1, OK, OK],
     );
     assert!(!r.wire.contains("hello"));
     assert_eq!(r.commands().last(), Some(&"DATA"));
@@ -495,36 +437,56 @@ fn a_connection_lost_before_the_body_leaves_the_message_unsent() {
     );
 }
 
-#[test]
-fn a_body_ended_by_the_caller_counts_as_sent() {
-    // A caller that streams the body itself says when its end goes out.
-    let mut delivery = Delivery::new(envelope(&["bob@example.org"]));
-    let mut client = Client::new(config());
-    let mut wire = Vec::new();
-    let mut script = [GREETING, EHLO, OK, OK, GO].into_iter();
+/// Drives `delivery` against the server replies `script` for a caller
+/// that streams the body itself: at `SendBody` it calls `on_body` (which
+/// tells the delivery what it chooses to) instead of sending the
+/// delivery's pieces. Stops when the script runs out or the session
+/// closes; any other outcome than an event or a wait for input panics.
+fn stream_body_by_hand(
+    client: &mut Client,
+    delivery: &mut Delivery,
+    script: &[&str],
+    mut on_body: impl FnMut(&mut Client, &mut Delivery),
+) {
+    let mut script = script.iter();
     let mut inbuf = Vec::new();
+    let mut wire = Vec::new();
     for _ in 0..100 {
         let step = client.handle_input(&inbuf).unwrap();
         let consumed = step.consumed;
         match step.outcome {
-            Outcome::Event(ClientEvent::SendBody) => {
-                delivery
-                    .on_event(&mut client, &ClientEvent::SendBody)
-                    .unwrap();
-                client.send_body(MESSAGE).unwrap();
-                delivery.body_ended();
-                client.end_body().unwrap();
-            }
-            Outcome::Event(event) => delivery.on_event(&mut client, &event).unwrap(),
+            Outcome::Event(ClientEvent::SendBody) => on_body(client, delivery),
+            Outcome::Event(event) => delivery.on_event(client, &event).unwrap(),
             Outcome::NeedInput => match script.next() {
                 Some(s) => inbuf.extend_from_slice(s.as_bytes()),
                 None => break,
             },
+            Outcome::Closed => break,
             other => panic!("{other:?}"),
         }
         inbuf.drain(..consumed);
         client.poll_transmit(&mut wire);
     }
+}
+
+#[test]
+fn a_body_ended_by_the_caller_counts_as_sent() {
+    // A caller that streams the body itself says when its end goes out.
+    let mut delivery = Delivery::new(envelope(&["bob@example.org"]));
+    let mut client = Client::new(config());
+    stream_body_by_hand(
+        &mut client,
+        &mut delivery,
+        &[GREETING, EHLO, OK, OK, GO],
+        |client, delivery| {
+            delivery.on_event(client, &ClientEvent::SendBody).unwrap();
+            client.send_body(MESSAGE).unwrap();
+            delivery.body_ended();
+            client.end_body().unwrap();
+        },
+    );
+    // The script ran out: the session is open, waiting for the reply.
+    assert!(!client.is_closed());
     let report = delivery.finish(Some("reset".into()));
     assert_eq!(report.recipients[0].outcome, RecipientOutcome::Unknown);
 }
@@ -551,20 +513,12 @@ fn a_failed_auth_sends_no_transaction() {
 
 #[test]
 fn a_successful_auth_comes_before_the_transaction() {
+    let auth = ehlo("250 AUTH PLAIN\r\n");
     let r = run(
         config().with_auth_without_tls(true),
         Delivery::new(envelope(&["bob@example.org"]))
             .with_auth(AuthCredentials::password("alice", "secret")),
-        &[
-            GREETING,
-            &ehlo("250 AUTH PLAIN\r\n"),
-            "235 2.7.0 ok\r\n",
-            OK,
-            OK,
-            GO,
-            QUEUED,
-            BYE,
-        ],
+        &[GREETING, &auth, "235 2.7.0 ok\r\n", OK, OK, GO, QUEUED, BYE],
     );
     let commands = r.commands();
     assert!(commands[1].starts_with("AUTH PLAIN "), "{commands:?}");
@@ -626,9 +580,8 @@ fn lmtp_connection_lost_between_the_replies_after_the_body() {
 #[test]
 fn a_refused_message_is_decided_after_the_body() {
     let spam = "554 5.7.1 looks like spam\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org"])),
+    let r = send(
+        &["bob@example.org"],
         &[GREETING, EHLO, OK, OK, GO, spam, BYE],
     );
     assert_eq!(r.outcome(0), &permanent(Stage::EndOfData, spam));
@@ -637,11 +590,7 @@ fn a_refused_message_is_decided_after_the_body() {
 #[test]
 fn a_refused_data_is_decided_at_data() {
     let no = "451 4.3.0 no DATA now\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org"])),
-        &[GREETING, EHLO, OK, OK, no, BYE],
-    );
+    let r = send(&["bob@example.org"], &[GREETING, EHLO, OK, OK, no, BYE]);
     assert!(!r.wire.contains("hello"));
     assert_eq!(r.outcome(0), &temporary(Stage::Data, no));
 }
@@ -649,20 +598,15 @@ fn a_refused_data_is_decided_at_data() {
 #[test]
 fn a_refused_greeting_or_hello_is_reported() {
     let refused = "554 5.7.1 no service\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org"])),
-        &[refused, BYE],
-    );
+    let r = send(&["bob@example.org"], &[refused, BYE]);
     assert_eq!(
         r.outcome(0),
         &not_attempted(NotAttempted::SessionRefused {
             reply: reply(refused)
         })
     );
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org"])),
+    let r = send(
+        &["bob@example.org"],
         &[GREETING, "550 no\r\n", "550 no\r\n", BYE],
     );
     assert!(matches!(
@@ -765,9 +709,8 @@ fn outcomes_are_visible_while_the_run_goes_on() {
 #[test]
 fn pipelined_replies_after_a_refused_sender_do_not_change_the_outcome() {
     let refused = "550 5.7.1 sender refused\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])),
+    let r = send(
+        &["bob@example.org", "carol@example.org"],
         &[
             GREETING,
             &ehlo("250 PIPELINING\r\n"),
@@ -777,34 +720,16 @@ fn pipelined_replies_after_a_refused_sender_do_not_change_the_outcome() {
         ],
     );
     assert_eq!(r.count("RCPT "), 2);
-    assert_eq!(r.count("MAIL "), 1);
-    assert_eq!(r.outcome(0), &permanent(Stage::Mail, refused));
-    assert_eq!(r.outcome(1), &permanent(Stage::Mail, refused));
-    assert!(r.closed);
+    assert_both_refused_at_mail(&r, refused);
 }
 
 #[test]
 fn rcptdomainmax_splits_the_recipients_by_domain() {
-    let r = run(
-        config(),
-        Delivery::new(envelope(&[
-            "bob@one.example",
-            "carol@ONE.example",
-            "dave@two.example",
-        ])),
+    let limits = ehlo("250 LIMITS RCPTDOMAINMAX=1\r\n");
+    let r = send(
+        &["bob@one.example", "carol@ONE.example", "dave@two.example"],
         &[
-            GREETING,
-            &ehlo("250 LIMITS RCPTDOMAINMAX=1\r\n"),
-            OK,
-            OK,
-            OK,
-            GO,
-            QUEUED,
-            OK,
-            OK,
-            GO,
-            QUEUED,
-            BYE,
+            GREETING, &limits, OK, OK, OK, GO, QUEUED, OK, OK, GO, QUEUED, BYE,
         ],
     );
     let rcpts: Vec<&str> = r
@@ -828,11 +753,7 @@ fn rcptdomainmax_splits_the_recipients_by_domain() {
 #[test]
 fn a_421_to_the_end_of_the_message_is_a_temporary_failure_there() {
     let closing = "421 4.3.0 queue trouble\r\n";
-    let r = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org"])),
-        &[GREETING, EHLO, OK, OK, GO, closing],
-    );
+    let r = send(&["bob@example.org"], &[GREETING, EHLO, OK, OK, GO, closing]);
     assert!(r.wire.contains("hello\r\n.\r\n"));
     assert!(r.closed);
     // The server answered the message: not unknown.
@@ -846,28 +767,15 @@ fn an_accepted_message_is_delivered_even_without_body_ended() {
     // server's acceptance still decides.
     let mut delivery = Delivery::new(envelope(&["bob@example.org"]));
     let mut client = Client::new(config());
-    let mut script = [GREETING, EHLO, OK, OK, GO, QUEUED, BYE].into_iter();
-    let mut inbuf = Vec::new();
-    let mut sink = Vec::new();
-    for _ in 0..100 {
-        let step = client.handle_input(&inbuf).unwrap();
-        let consumed = step.consumed;
-        match step.outcome {
-            Outcome::Event(ClientEvent::SendBody) => {
-                client.send_body(MESSAGE).unwrap();
-                client.end_body().unwrap();
-            }
-            Outcome::Event(event) => delivery.on_event(&mut client, &event).unwrap(),
-            Outcome::NeedInput => match script.next() {
-                Some(s) => inbuf.extend_from_slice(s.as_bytes()),
-                None => break,
-            },
-            Outcome::Closed => break,
-            other => panic!("{other:?}"),
-        }
-        inbuf.drain(..consumed);
-        client.poll_transmit(&mut sink);
-    }
+    stream_body_by_hand(
+        &mut client,
+        &mut delivery,
+        &[GREETING, EHLO, OK, OK, GO, QUEUED, BYE],
+        |client, _| {
+            client.send_body(MESSAGE).unwrap();
+            client.end_body().unwrap();
+        },
+    );
     assert!(client.is_closed());
     let report = delivery.finish(None);
     assert_eq!(report.recipients[0].outcome, delivered(QUEUED));
@@ -956,18 +864,10 @@ fn report_entries_without_a_fitting_reply_take_their_status_from_the_reason() {
             .map(|e| (e.action(), e.status().to_string()))
     };
     // Lost before the body: retry, 4.4.2 (bad connection).
-    let lost = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org"])),
-        &[GREETING, EHLO, OK, OK],
-    );
+    let lost = send(&["bob@example.org"], &[GREETING, EHLO, OK, OK]);
     assert_eq!(entry(&lost, 0), Some((Action::Delayed, "4.4.2".into())));
     // Lost after the body: the message may have arrived, no entry.
-    let unknown = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org"])),
-        &[GREETING, EHLO, OK, OK, GO],
-    );
+    let unknown = send(&["bob@example.org"], &[GREETING, EHLO, OK, OK, GO]);
     assert_eq!(
         unknown.report.recipients[0].outcome,
         RecipientOutcome::Unknown
@@ -988,11 +888,7 @@ fn report_entries_without_a_fitting_reply_take_their_status_from_the_reason() {
     assert_eq!(entry(&big, 0), Some((Action::Failed, "5.3.4".into())));
     // A 554 greeting is a reason to try again (later, or from elsewhere):
     // delayed, with a 4.x.x status and the greeting quoted.
-    let refused = run(
-        config(),
-        Delivery::new(envelope(&["bob@example.org"])),
-        &["554 5.7.1 go away\r\n", BYE],
-    );
+    let refused = send(&["bob@example.org"], &["554 5.7.1 go away\r\n", BYE]);
     assert!(refused.report.recipients[0].outcome.is_retry());
     assert_eq!(entry(&refused, 0), Some((Action::Delayed, "4.0.0".into())));
     // A 3yz where a completion was due carries no status: the reason's
@@ -1034,18 +930,11 @@ fn report_entries_follow_notify() {
     )
     .with_recipient(EnvelopeRecipient::new(path("default@example.org")));
     let refused = "550 5.1.1 no such user\r\n";
+    let dsn = ehlo("250 DSN\r\n");
     let r = run(
         config(),
         Delivery::new(env),
-        &[
-            GREETING,
-            &ehlo("250 DSN\r\n"),
-            OK,
-            refused,
-            refused,
-            refused,
-            BYE,
-        ],
+        &[GREETING, &dsn, OK, refused, refused, refused, BYE],
     );
     let has_entry: Vec<bool> = r
         .report
