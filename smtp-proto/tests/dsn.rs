@@ -95,18 +95,21 @@ fn known_answer_for_one_failed_recipient() {
     let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
     let remote = Domain::new("mx.example.net").unwrap();
     let reply = Reply::parse(b"550 5.1.1 <bob@example.net>: No such user\r\n").unwrap();
-    let report = Bounce::new(&host, &sender, when(1_795_723_722), &token())
-        .unwrap()
-        .arrival_date(when(1_795_723_000))
-        .recipient(
-            Recipient::from_reply(&bob, Action::Failed, &reply)
-                .unwrap()
-                .remote_mta(&remote)
-                .unwrap()
-                .last_attempt(when(1_795_723_700)),
-        )
-        .write(MESSAGE)
-        .unwrap();
+    let write = || {
+        Bounce::new(&host, &sender, when(1_795_723_722), &token())
+            .unwrap()
+            .arrival_date(when(1_795_723_000))
+            .recipient(
+                Recipient::from_reply(&bob, Action::Failed, &reply)
+                    .unwrap()
+                    .remote_mta(&remote)
+                    .unwrap()
+                    .last_attempt(when(1_795_723_700)),
+            )
+            .write(MESSAGE)
+            .unwrap()
+    };
+    let report = write();
     let want = "From: Delivery Reports <MAILER-DAEMON@mx.example.org>\r\n\
 To: <alice@example.org>\r\n\
 Subject: Delivery failed: your message is returned\r\n\
@@ -157,30 +160,27 @@ See you at noon.\r\n\
     assert_eq!(report.returned(), Returned::Full);
     assert_eq!(report.boundary(), "=_smtp-proto-dsn-0");
     // The same values write the same bytes.
-    let again = Bounce::new(&host, &sender, when(1_795_723_722), &token())
-        .unwrap()
-        .arrival_date(when(1_795_723_000))
-        .recipient(
-            Recipient::from_reply(&bob, Action::Failed, &reply)
-                .unwrap()
-                .remote_mta(&remote)
-                .unwrap()
-                .last_attempt(when(1_795_723_700)),
-        )
-        .write(MESSAGE)
-        .unwrap();
+    let again = write();
     assert_eq!(again, report);
 }
 
+/// A bounce from `host` to `sender`, dated 0, with the test token.
+fn bounce<'a>(host: &'a Domain<'a>, sender: &'a ReversePath<'a>) -> Bounce<'a> {
+    Bounce::new(host, sender, when(0), &token()).unwrap()
+}
+
+/// 5.1.1, bad destination mailbox.
+fn bad_mailbox() -> EnhancedStatusCode {
+    EnhancedStatusCode::new(StatusClass::PermanentFailure, 1, 1).unwrap()
+}
+
+/// [`bounce`] with one recipient, `bob`, failed with [`bad_mailbox`].
 fn failed_bounce<'a>(
     host: &'a Domain<'a>,
     sender: &'a ReversePath<'a>,
     bob: &'a ForwardPath<'a>,
 ) -> Bounce<'a> {
-    let status = EnhancedStatusCode::new(StatusClass::PermanentFailure, 1, 1).unwrap();
-    Bounce::new(host, sender, when(0), &token())
-        .unwrap()
-        .recipient(Recipient::new(bob, Action::Failed, status).unwrap())
+    bounce(host, sender).recipient(Recipient::new(bob, Action::Failed, bad_mailbox()).unwrap())
 }
 
 #[test]
@@ -240,8 +240,7 @@ fn size_limit_and_reports_without_a_failure_return_less() {
     assert!(!text(&report).contains("Subject: lunch"));
     // A delay report returns the header section, RET=FULL or not.
     let reply = Reply::parse(b"451 4.4.1 No answer\r\n").unwrap();
-    let report = Bounce::new(&host, &sender, when(0), &token())
-        .unwrap()
+    let report = bounce(&host, &sender)
         .ret(Some(Ret::Full))
         .recipient(Recipient::from_reply(&bob, Action::Delayed, &reply).unwrap())
         .write(MESSAGE)
@@ -262,8 +261,7 @@ fn failed_and_delayed_recipients_each_get_a_block() {
     )
     .unwrap();
     let later = Reply::parse(b"421 Too busy, try later\r\n").unwrap();
-    let report = Bounce::new(&host, &sender, when(0), &token())
-        .unwrap()
+    let report = bounce(&host, &sender)
         .recipient(
             Recipient::from_owned_reply(&bob, Action::Failed, &failed)
                 .unwrap()
@@ -349,11 +347,9 @@ fn orcpt_and_envid_are_written_decoded_from_xtext() {
     )
     .unwrap();
     let utf8_orcpt = Orcpt::utf8(Unitext::new("用户@example.com").unwrap()).unwrap();
-    let status = EnhancedStatusCode::new(StatusClass::PermanentFailure, 1, 1).unwrap();
-    let failed = |to| Recipient::new(to, Action::Failed, status).unwrap();
+    let failed = |to| Recipient::new(to, Action::Failed, bad_mailbox()).unwrap();
 
-    let report = Bounce::new(&host, &sender, when(0), &token())
-        .unwrap()
+    let report = bounce(&host, &sender)
         .envelope_id(&envid)
         .recipient(failed(&bob).original_recipient(&orcpt))
         .write(MESSAGE)
@@ -367,8 +363,7 @@ fn orcpt_and_envid_are_written_decoded_from_xtext() {
     // Original-Envelope-Id comes first in its block (RFC 3464 §2.2).
     assert_eq!(blocks[0][0].0, "Original-Envelope-Id");
 
-    let report = Bounce::new(&host, &sender, when(0), &token())
-        .unwrap()
+    let report = bounce(&host, &sender)
         .envelope_id(&crlf_envid)
         .recipient(failed(&bob).original_recipient(&crlf_orcpt))
         .recipient(failed(&bob).original_recipient(&utf8_orcpt))
@@ -395,10 +390,8 @@ fn orcpt_and_envid_are_written_decoded_from_xtext() {
 fn utf8_recipients_are_written_as_utf8_addr_xtext() {
     let (host, sender) = (host(), sender());
     let jose = rcpt("josé+x@example.com");
-    let status = EnhancedStatusCode::new(StatusClass::PermanentFailure, 1, 1).unwrap();
-    let report = Bounce::new(&host, &sender, when(0), &token())
-        .unwrap()
-        .recipient(Recipient::new(&jose, Action::Failed, status).unwrap())
+    let report = bounce(&host, &sender)
+        .recipient(Recipient::new(&jose, Action::Failed, bad_mailbox()).unwrap())
         .write(MESSAGE)
         .unwrap();
     let blocks = status_blocks(&report);
@@ -429,8 +422,7 @@ fn a_long_diagnostic_is_folded_and_unfolds_to_the_reply() {
     // And one line with a run of 600 octets and no space, twice over 78.
     let mut long = reply.clone();
     long.push_line(None, "y".repeat(480)).unwrap();
-    let report = Bounce::new(&host, &sender, when(0), &token())
-        .unwrap()
+    let report = bounce(&host, &sender)
         .recipient(Recipient::from_owned_reply(&bob, Action::Failed, &reply).unwrap())
         .recipient(Recipient::from_owned_reply(&bob, Action::Failed, &long).unwrap())
         .write(MESSAGE)
@@ -473,8 +465,7 @@ fn the_boundary_is_one_the_parts_do_not_hold() {
 --=_smtp-proto-dsn-1--\r\nnot a part\r\n";
     // The reply text holds the next candidate.
     let reply = Reply::parse(b"550 5.7.1 refused =_smtp-proto-dsn-2\r\n").unwrap();
-    let report = Bounce::new(&host, &sender, when(0), &token())
-        .unwrap()
+    let report = bounce(&host, &sender)
         .recipient(Recipient::from_reply(&bob, Action::Failed, &reply).unwrap())
         .write(original)
         .unwrap();
@@ -572,9 +563,8 @@ fn values_that_could_add_header_lines_are_refused_or_escaped() {
     );
     let utf8_from = Mailbox::parse("postmaster@españa.example").unwrap();
     assert_eq!(b().from(&utf8_from).unwrap_err(), DsnError::Utf8("From"));
-    let status = EnhancedStatusCode::new(StatusClass::PermanentFailure, 1, 1).unwrap();
     assert_eq!(
-        Recipient::new(&bob, Action::Failed, status)
+        Recipient::new(&bob, Action::Failed, bad_mailbox())
             .unwrap()
             .remote_mta(&utf8_host)
             .unwrap_err(),
@@ -644,15 +634,11 @@ fn statuses_must_go_with_their_actions() {
     );
     let (host, sender) = (host(), sender());
     assert_eq!(
-        Bounce::new(&host, &sender, when(0), &token())
-            .unwrap()
-            .write(MESSAGE)
-            .unwrap_err(),
+        bounce(&host, &sender).write(MESSAGE).unwrap_err(),
         DsnError::NoRecipients
     );
     // A success report.
-    let report = Bounce::new(&host, &sender, when(0), &token())
-        .unwrap()
+    let report = bounce(&host, &sender)
         .recipient(Recipient::new(&bob, Action::Delivered, ok).unwrap())
         .write(MESSAGE)
         .unwrap();
@@ -768,8 +754,7 @@ fn diagnostics_from_both_reply_types_agree() {
 fn postmaster_is_the_reporting_hosts() {
     let (host, sender) = (host(), sender());
     let pm = ForwardPath::Postmaster;
-    let report = Bounce::new(&host, &sender, when(0), &token())
-        .unwrap()
+    let report = bounce(&host, &sender)
         .recipient(Recipient::new(&pm, Action::Delivered, EnhancedStatusCode::SUCCESS).unwrap())
         .write(MESSAGE)
         .unwrap();
