@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{bounded_timeouts, connect, spawn_peer, spawn_server, Recorder, BOUND};
+use support::{bounded_timeouts, connect, spawn_peer, spawn_server, Recorder, Seen, BOUND};
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -46,27 +46,24 @@ fn server_config() -> ServerConfig {
     config
 }
 
-/// Against the blocking server: AUTH, then the recipients in transactions
-/// of at most two (`LIMITS RCPTMAX=2`); the server refuses `nobody@`.
-#[test]
-fn auth_then_two_transactions_against_the_server_driver() {
+/// Sends `delivery` (AUTH without TLS allowed) to the blocking server,
+/// which takes PLAIN for `user`/`secret` without TLS, its configuration
+/// changed by `adjust`. Checks that the run and the server both end with
+/// QUIT; returns the report and what the server saw.
+fn send_to_auth_server(
+    adjust: impl FnOnce(&mut ServerConfig),
+    delivery: Delivery,
+) -> (DeliveryReport, Seen) {
     let mut config = server_config();
     config.auth_mechanisms = vec![SaslMechanism::Plain];
     config.auth_requires_tls = false;
-    config.limits = true;
-    config.max_recipients = 2;
+    adjust(&mut config);
     let (addr, server) = spawn_server(
         config,
         ServeOptions::default(),
         Recorder::new(Some(("user", "secret"))),
     );
     let mut client = Client::new(client_config().with_auth_without_tls(true));
-    let delivery = Delivery::new(envelope(&[
-        "bob@example.com",
-        "nobody@example.com",
-        "carol@example.com",
-    ]))
-    .with_auth(AuthCredentials::password("user", "secret"));
     let report = send(
         connect(addr),
         &mut client,
@@ -77,8 +74,27 @@ fn auth_then_two_transactions_against_the_server_driver() {
     .expect("the run ends with QUIT");
     let (end, recorder) = server.join().expect("server thread");
     assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    (report, recorder.seen)
+}
 
-    let seen = recorder.seen;
+/// Against the blocking server: AUTH, then the recipients in transactions
+/// of at most two (`LIMITS RCPTMAX=2`); the server refuses `nobody@`.
+#[test]
+fn auth_then_two_transactions_against_the_server_driver() {
+    let delivery = Delivery::new(envelope(&[
+        "bob@example.com",
+        "nobody@example.com",
+        "carol@example.com",
+    ]))
+    .with_auth(AuthCredentials::password("user", "secret"));
+    let (report, seen) = send_to_auth_server(
+        |config| {
+            config.limits = true;
+            config.max_recipients = 2;
+        },
+        delivery,
+    );
+
     assert_eq!(seen.auth_user.as_deref(), Some("user"));
     assert_eq!(seen.message_ends, 2, "one message per transaction");
     assert_eq!(seen.rcpts, ["<bob@example.com>", "<carol@example.com>"]);
@@ -94,29 +110,11 @@ fn auth_then_two_transactions_against_the_server_driver() {
 
 #[test]
 fn a_failed_auth_sends_nothing_and_quits() {
-    let mut config = server_config();
-    config.auth_mechanisms = vec![SaslMechanism::Plain];
-    config.auth_requires_tls = false;
-    let (addr, server) = spawn_server(
-        config,
-        ServeOptions::default(),
-        Recorder::new(Some(("user", "secret"))),
-    );
-    let mut client = Client::new(client_config().with_auth_without_tls(true));
     let delivery = Delivery::new(envelope(&["bob@example.com"]))
         .with_auth(AuthCredentials::password("user", "wrong"));
-    let report = send(
-        connect(addr),
-        &mut client,
-        delivery,
-        MESSAGE,
-        &RunOptions::default(),
-    )
-    .expect("the run ends with QUIT");
-    let (end, recorder) = server.join().expect("server thread");
-    assert_eq!(end.expect("server result"), ServeEnd::Closed);
-    assert_eq!(recorder.seen.auth_failures, 1);
-    assert_eq!(recorder.seen.message_starts, 0);
+    let (report, seen) = send_to_auth_server(|_| {}, delivery);
+    assert_eq!(seen.auth_failures, 1);
+    assert_eq!(seen.message_starts, 0);
     assert!(matches!(
         &report.recipients[0].outcome,
         RecipientOutcome::NotAttempted {
