@@ -52,9 +52,7 @@ use smtp_proto::sasl::CustomMechanism;
 
 use crate::server::Script;
 use crate::split::check_split_invariance;
-
-/// Most steps in a row that consume nothing.
-const MAX_STALLS: usize = 16;
+use crate::stream::Progress;
 
 /// Bodies the script picks from: dots at line starts, bare CR and LF, a
 /// missing final line end, smuggling sequences, binary bytes, empty.
@@ -236,11 +234,10 @@ pub enum Idle {
 pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: &[&[u8]]) -> Run {
     let mut client = Client::new(cfg.clone());
     let total: usize = pieces.iter().map(|p| p.len()).sum();
-    let max_steps = 8 * total + 64;
     let max_buffered = cfg.replies.max_reply_len + cfg.replies.max_line_len;
     let mut run = Run::default();
     let mut buf: Vec<u8> = Vec::new();
-    let mut steps = 0usize;
+    let mut progress = Progress::for_input(total);
     let mut transactions = 0usize;
     let mut auth_tried = false;
     let mut sender: Option<BodySender> = None;
@@ -249,13 +246,9 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
     let mut after_last_event = run.output.len();
     'outer: for piece in pieces {
         buf.extend_from_slice(piece);
-        let mut stalls = 0usize;
+        progress.next_piece();
         loop {
-            steps += 1;
-            assert!(
-                steps <= max_steps,
-                "{steps} steps for {total} bytes of input"
-            );
+            progress.call();
             let step = match client.handle_input(&buf) {
                 Ok(step) => step,
                 Err(ClientError::Usage(e)) => panic!("handle_input refused the caller: {e:?}"),
@@ -274,20 +267,7 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
                 }
             };
             let consumed = step.consumed;
-            assert!(
-                consumed <= buf.len(),
-                "consumed {consumed} of {}",
-                buf.len()
-            );
-            if consumed == 0 {
-                stalls += 1;
-                assert!(
-                    stalls <= MAX_STALLS,
-                    "{stalls} steps in a row consumed nothing"
-                );
-            } else {
-                stalls = 0;
-            }
+            progress.consumed(consumed, buf.len());
             let mut starttls = false;
             let mut event_step = false;
             match step.outcome {

@@ -89,24 +89,12 @@ pub fn feed<'a, E>(
     let mut buf = Vec::new();
     let mut events = Vec::new();
     let mut consumed_total = 0usize;
+    let mut progress = Progress::new(usize::MAX, limits.max_stalls);
     for piece in pieces {
         buf.extend_from_slice(piece);
-        let mut stalls = 0usize;
+        progress.next_piece();
         while let Step::Advance { consumed, event } = step(&buf) {
-            assert!(
-                consumed <= buf.len(),
-                "consumed {consumed} bytes of a {}-byte buffer",
-                buf.len()
-            );
-            if consumed == 0 {
-                stalls += 1;
-                assert!(
-                    stalls <= limits.max_stalls,
-                    "{stalls} steps in a row consumed nothing"
-                );
-            } else {
-                stalls = 0;
-            }
+            progress.consumed(consumed, buf.len());
             buf.drain(..consumed);
             consumed_total += consumed;
             events.push(event);
@@ -122,6 +110,83 @@ pub fn feed<'a, E>(
         events,
         consumed: consumed_total,
         retained: buf,
+    }
+}
+
+/// Most calls in a row within one piece that may consume nothing, in the
+/// session targets.
+pub const MAX_STALLS: usize = 16;
+
+/// The progress checks of [`feed`], for a target that calls its machine
+/// itself because it acts between the calls on what the machine reported
+/// (the client, server and delivery targets).
+///
+/// Per piece of input: [`next_piece`](Self::next_piece) when it is
+/// appended, then for each call of the machine [`call`](Self::call)
+/// before it and [`consumed`](Self::consumed) once it has said how many
+/// bytes it consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    calls: usize,
+    max_calls: usize,
+    stalls: usize,
+    max_stalls: usize,
+}
+
+impl Progress {
+    /// At most `max_calls` calls in all, and at most `max_stalls` calls in
+    /// a row within one piece that consume nothing.
+    pub fn new(max_calls: usize, max_stalls: usize) -> Self {
+        Self {
+            calls: 0,
+            max_calls,
+            stalls: 0,
+            max_stalls,
+        }
+    }
+
+    /// The bounds of the session targets, fed `total` bytes in all: at
+    /// most `8 * total + 64` calls, and [`MAX_STALLS`] in a row that
+    /// consume nothing.
+    pub fn for_input(total: usize) -> Self {
+        Self::new(8 * total + 64, MAX_STALLS)
+    }
+
+    /// A new piece of input was appended: the stalls count again from 0.
+    pub fn next_piece(&mut self) {
+        self.stalls = 0;
+    }
+
+    /// Counts one call of the machine, about to be made; panics past the
+    /// most calls (a machine that loops).
+    pub fn call(&mut self) {
+        self.calls += 1;
+        assert!(
+            self.calls <= self.max_calls,
+            "{} calls, more than the {} allowed",
+            self.calls,
+            self.max_calls
+        );
+    }
+
+    /// Checks one call that consumed `consumed` of the `buffered` bytes
+    /// it was given: no more than those, and not nothing too many times
+    /// in a row.
+    pub fn consumed(&mut self, consumed: usize, buffered: usize) {
+        assert!(
+            consumed <= buffered,
+            "consumed {consumed} bytes of a {buffered}-byte buffer"
+        );
+        if consumed == 0 {
+            self.stalls += 1;
+            assert!(
+                self.stalls <= self.max_stalls,
+                "{} steps in a row consumed nothing",
+                self.stalls
+            );
+        } else {
+            self.stalls = 0;
+        }
     }
 }
 
@@ -185,5 +250,25 @@ mod tests {
         assert_eq!(fed.events, vec!['p', 'p', 'p', 'c', 'c']);
         assert_eq!(fed.consumed, 2);
         assert!(fed.retained.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "3 calls, more than the 2 allowed")]
+    fn too_many_calls_are_caught() {
+        let mut progress = Progress::new(2, 16);
+        for _ in 0..3 {
+            progress.call();
+            progress.consumed(1, 1);
+        }
+    }
+
+    #[test]
+    fn stalls_count_again_from_each_piece() {
+        let mut progress = Progress::new(usize::MAX, 2);
+        for _ in 0..3 {
+            progress.next_piece();
+            progress.consumed(0, 0);
+            progress.consumed(0, 0);
+        }
     }
 }
