@@ -229,6 +229,16 @@ pub enum Idle {
     Noop,
 }
 
+/// How the client targets name a protocol error of the client. An
+/// over-long reply line is reported with the bytes that had arrived,
+/// which depend on where the input was cut: it is named by its kind.
+pub(crate) fn error_name(e: &ClientError) -> String {
+    match e {
+        ClientError::BadReply(r) => format!("BadReply({:?})", r.kind()),
+        e => format!("{e:?}"),
+    }
+}
+
 /// Drives a fresh client over `pieces`; `custom_auth` makes the
 /// application authenticate with a mechanism it runs.
 pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: &[&[u8]]) -> Run {
@@ -253,12 +263,7 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
                 Ok(step) => step,
                 Err(ClientError::Usage(e)) => panic!("handle_input refused the caller: {e:?}"),
                 Err(e) => {
-                    // An over-long reply line is reported with the bytes
-                    // that had arrived: the count depends on the cut.
-                    let what = match &e {
-                        ClientError::BadReply(r) => format!("BadReply({:?})", r.kind()),
-                        e => format!("{e:?}"),
-                    };
+                    let what = error_name(&e);
                     run.events.push(format!("Error({what})"));
                     assert!(client.is_closed(), "open after the protocol error {e:?}");
                     client.poll_transmit(&mut run.output);

@@ -41,7 +41,7 @@ use smtp_proto::dsn;
 use smtp_proto::sasl::CustomMechanism;
 use smtp_proto::status::StatusClass;
 
-use crate::client::{assert_crlf_only, config};
+use crate::client::{assert_crlf_only, config, error_name};
 use crate::split::check_split_invariance;
 use crate::stream::Progress;
 
@@ -126,12 +126,7 @@ fn drive(bits: u8, params: u8, piece_size: usize, pieces: &[&[u8]]) -> Result {
                 Err(ClientError::Usage(e)) => panic!("handle_input refused the caller: {e:?}"),
                 Err(e) => {
                     assert!(client.is_closed(), "open after the protocol error {e:?}");
-                    // An over-long line is reported with the bytes that
-                    // had arrived: the text depends on the cut.
-                    error = Some(match &e {
-                        ClientError::BadReply(r) => format!("BadReply({:?})", r.kind()),
-                        e => format!("{e:?}"),
-                    });
+                    error = Some(error_name(&e));
                     break 'outer;
                 }
             };
