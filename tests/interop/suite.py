@@ -1863,6 +1863,16 @@ def stored_peer_messages(outdir, n, seconds=10):
     return out
 
 
+def one_stored_message(outdir, peer, why=""):
+    """Checks that `peer` stored one message in `outdir`, and that it is
+    MSG; returns its metadata (envelope, TLS, AUTH)."""
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"{peer} stored {len(msgs)} messages, want 1{why}")
+    body, meta = msgs[0]
+    same(MSG, body, f"{peer}'s stored message")
+    return meta
+
+
 def t_send_aiosmtpd(binary, name):
     need(binary)
     c, k = cert()
@@ -1873,10 +1883,7 @@ def t_send_aiosmtpd(binary, name):
     check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
     check_rcpt_reported(r, TO, True)
     check_message_reported(r)
-    msgs = stored_peer_messages(outdir, 1)
-    check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages")
-    body, meta = msgs[0]
-    same(MSG, body, "aiosmtpd's stored message")
+    meta = one_stored_message(outdir, "aiosmtpd")
     check(meta["mail_from"] == FROM and meta["rcpt_tos"] == [TO], f"envelope {meta}")
     check(meta["tls"] is True and meta["auth"] == USER, f"TLS/AUTH not used: {meta}")
     stop(proc)
@@ -1893,10 +1900,7 @@ def t_send_aiosmtpd_rejected_rcpt(binary, name):
     check_rcpt_reported(r, TO, True)
     check_message_reported(r)
     check_rcpt_reported(r, bad, False)
-    msgs = stored_peer_messages(outdir, 1)
-    check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages, want 1 (for the good recipient)")
-    body, meta = msgs[0]
-    same(MSG, body, "aiosmtpd's stored message")
+    meta = one_stored_message(outdir, "aiosmtpd", " (for the good recipient)")
     check(meta["rcpt_tos"] == [TO], f"recipients {meta['rcpt_tos']}")
     stop(proc)
 
@@ -1919,10 +1923,7 @@ def t_deliver_bounce():
     check(f"<{TO}>: delivered" in out, f"no delivered line: {short(out)}")
     check(f"<{bad}>: bounce: 550" in out, f"no bounce line: {short(out)}")
     check(f"bounce written to {path}" in out, f"no bounce written: {short(out)}")
-    msgs = stored_peer_messages(outdir, 1)
-    check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages, want 1")
-    body, meta = msgs[0]
-    same(MSG, body, "aiosmtpd's stored message")
+    meta = one_stored_message(outdir, "aiosmtpd")
     check(meta["rcpt_tos"] == [TO], f"recipients {meta['rcpt_tos']}")
     stop(proc)
     with open(path, "rb") as f:
@@ -2075,10 +2076,7 @@ def t_send_node(binary, name):
     r = our_send(binary, port, [TO, "second@server.test"], MSG, "--starttls", "required", "--tls-ca",
                  c, "--auth", f"{USER}:{PASSWORD}")
     check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
-    msgs = stored_peer_messages(outdir, 1)
-    check(len(msgs) == 1, f"smtp-server stored {len(msgs)} messages")
-    body, meta = msgs[0]
-    same(MSG, body, "smtp-server's stored message")
+    meta = one_stored_message(outdir, "smtp-server")
     check(meta["mail_from"] == FROM and meta["rcpt_tos"] == [TO, "second@server.test"],
           f"envelope {meta}")
     check(meta["tls"] is True and meta["auth"] == USER, f"TLS/AUTH not used: {meta}")
@@ -2110,10 +2108,7 @@ def t_send_node_implicit_tls(binary, name):
     check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
     check_rcpt_reported(r, TO, True)
     check_message_reported(r)
-    msgs = stored_peer_messages(outdir, 1)
-    check(len(msgs) == 1, f"smtp-server stored {len(msgs)} messages")
-    body, meta = msgs[0]
-    same(MSG, body, "smtp-server's stored message")
+    meta = one_stored_message(outdir, "smtp-server")
     check(meta["tls"] is True and meta["auth"] == USER, f"TLS/AUTH not used: {meta}")
     # Without a trusted certificate nothing is sent.
     r = our_send(binary, port, [TO], MSG, "--implicit-tls", "--auth", f"{USER}:{PASSWORD}")
