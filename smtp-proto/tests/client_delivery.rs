@@ -437,17 +437,17 @@ fn a_connection_lost_before_the_body_leaves_the_message_unsent() {
     );
 }
 
-/// Drives `delivery` against the server replies `script` for a caller
-/// that streams the body itself: at `SendBody` it calls `on_body` (which
-/// tells the delivery what it chooses to) instead of sending the
+/// Drives a delivery to bob against the server replies `script` for a
+/// caller that streams the body itself: at `SendBody` it calls `on_body`
+/// (which tells the delivery what it chooses to) instead of sending the
 /// delivery's pieces. Stops when the script runs out or the session
 /// closes; any other outcome than an event or a wait for input panics.
 fn stream_body_by_hand(
-    client: &mut Client,
-    delivery: &mut Delivery,
     script: &[&str],
     mut on_body: impl FnMut(&mut Client, &mut Delivery),
-) {
+) -> (Client, Delivery) {
+    let mut delivery = Delivery::new(envelope(&["bob@example.org"]));
+    let mut client = Client::new(config());
     let mut script = script.iter();
     let mut inbuf = Vec::new();
     let mut wire = Vec::new();
@@ -455,8 +455,8 @@ fn stream_body_by_hand(
         let step = client.handle_input(&inbuf).unwrap();
         let consumed = step.consumed;
         match step.outcome {
-            Outcome::Event(ClientEvent::SendBody) => on_body(client, delivery),
-            Outcome::Event(event) => delivery.on_event(client, &event).unwrap(),
+            Outcome::Event(ClientEvent::SendBody) => on_body(&mut client, &mut delivery),
+            Outcome::Event(event) => delivery.on_event(&mut client, &event).unwrap(),
             Outcome::NeedInput => match script.next() {
                 Some(s) => inbuf.extend_from_slice(s.as_bytes()),
                 None => break,
@@ -467,24 +467,19 @@ fn stream_body_by_hand(
         inbuf.drain(..consumed);
         client.poll_transmit(&mut wire);
     }
+    (client, delivery)
 }
 
 #[test]
 fn a_body_ended_by_the_caller_counts_as_sent() {
     // A caller that streams the body itself says when its end goes out.
-    let mut delivery = Delivery::new(envelope(&["bob@example.org"]));
-    let mut client = Client::new(config());
-    stream_body_by_hand(
-        &mut client,
-        &mut delivery,
-        &[GREETING, EHLO, OK, OK, GO],
-        |client, delivery| {
+    let (client, delivery) =
+        stream_body_by_hand(&[GREETING, EHLO, OK, OK, GO], |client, delivery| {
             delivery.on_event(client, &ClientEvent::SendBody).unwrap();
             client.send_body(MESSAGE).unwrap();
             delivery.body_ended();
             client.end_body().unwrap();
-        },
-    );
+        });
     // The script ran out: the session is open, waiting for the reply.
     assert!(!client.is_closed());
     let report = delivery.finish(Some("reset".into()));
@@ -765,17 +760,11 @@ fn a_421_to_the_end_of_the_message_is_a_temporary_failure_there() {
 fn an_accepted_message_is_delivered_even_without_body_ended() {
     // A caller that streams the body and forgets `body_ended`: the
     // server's acceptance still decides.
-    let mut delivery = Delivery::new(envelope(&["bob@example.org"]));
-    let mut client = Client::new(config());
-    stream_body_by_hand(
-        &mut client,
-        &mut delivery,
-        &[GREETING, EHLO, OK, OK, GO, QUEUED, BYE],
-        |client, _| {
+    let (client, delivery) =
+        stream_body_by_hand(&[GREETING, EHLO, OK, OK, GO, QUEUED, BYE], |client, _| {
             client.send_body(MESSAGE).unwrap();
             client.end_body().unwrap();
-        },
-    );
+        });
     assert!(client.is_closed());
     let report = delivery.finish(None);
     assert_eq!(report.recipients[0].outcome, delivered(QUEUED));
