@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Continuous integration for the fuzz targets: installs cargo-fuzz when it is
 # missing, then fuzzes every target briefly on stable Rust (no sanitizer):
-# 15 s each, so that with fourteen targets and the build the fuzz step stays
+# 15 s each, so that with fifteen targets and the build the fuzz step stays
 # under five minutes.
 # The corpora also replay under `cargo test --workspace`; this adds a short
 # run of fresh inputs on top.
