@@ -18,6 +18,7 @@ use super::envelope::{Envelope, Recipient};
 use super::event::{ClientError, ClientEvent, Refusal, UsageError, Verdict};
 use super::machine::Client;
 use crate::reply::{OwnedReply, Reply};
+use crate::session::Phase;
 
 /// Which part of a transaction decided a recipient's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -28,8 +29,8 @@ pub enum Stage {
     Mail,
     /// The reply to this recipient's `RCPT TO`.
     Rcpt,
-    /// The reply to `DATA` or to a BDAT chunk, before the end of the
-    /// message was sent.
+    /// The reply to `DATA` or to a BDAT chunk that is not the last (also
+    /// when PIPELINING sent the last chunk before that reply came).
     Data,
     /// The reply after the whole message was sent (the one to the final
     /// `.` or to `BDAT ... LAST`; in LMTP, this recipient's reply).
@@ -638,7 +639,13 @@ impl Delivery {
                 if !self.in_transaction {
                     return Ok(());
                 }
-                let stage = if self.body_ended {
+                // The reply to the end of the message ends the
+                // transaction (SMTP) or is one recipient's (LMTP). A
+                // refusal for all that leaves the transaction open answers
+                // a BDAT chunk, even when pipelining sent `BDAT ... LAST`
+                // before it came: its reply, still due, only confirms it.
+                let answers_end = recipient.is_some() || client.phase() == Phase::Ready;
+                let stage = if self.body_ended && answers_end {
                     Stage::EndOfData
                 } else {
                     Stage::Data
