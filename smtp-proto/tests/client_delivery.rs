@@ -10,7 +10,7 @@ use smtp_proto::client::{
     Envelope, NotAttempted, Outcome, Protocol, RecipientOutcome, Refusal, Stage, TlsPolicy,
 };
 use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
-use smtp_proto::reply::{OwnedReply, Reply};
+use smtp_proto::reply::{Limits, OwnedReply, Reply};
 
 const MESSAGE: &[u8] = b"Subject: test\r\n\r\nhello\r\n";
 
@@ -743,6 +743,34 @@ fn rcptdomainmax_splits_the_recipients_by_domain() {
         ]
     );
     assert!(r.report.all_delivered());
+}
+
+#[test]
+fn splitting_a_long_envelope_is_one_pass() {
+    // 100 000 recipients in as many domains. Without LIMITS they all fit;
+    // under RCPTDOMAINMAX the first 60 000 do. Each is found in one pass,
+    // not by comparing every domain with each one before it (minutes for
+    // this envelope).
+    let mut env = Envelope::new(ReversePath::Null);
+    for i in 0..100_000 {
+        let address = format!("u@d{i}.example");
+        let mailbox = Mailbox::parse(&address).unwrap().into_owned();
+        env = env.recipient(ForwardPath::Mailbox(mailbox));
+    }
+    let start = std::time::Instant::now();
+    assert!(env.split_to_fit(&Limits::default()).is_none());
+    let limits = Limits {
+        rcpt_domain_max: Some(60_000),
+        ..Limits::default()
+    };
+    let rest = env.split_to_fit(&limits).unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(env.recipients.len(), 60_000);
+    assert_eq!(rest.recipients.len(), 40_000);
+    assert!(
+        elapsed < std::time::Duration::from_secs(10),
+        "{elapsed:?} to split"
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ use core::ops::Range;
 
 use super::auth::AuthCredentials;
 use super::config::TlsPolicy;
-use super::envelope::{Envelope, Recipient};
+use super::envelope::{fitting, Envelope, Recipient};
 use super::event::{ClientError, ClientEvent, Refusal, UsageError, Verdict};
 use super::machine::Client;
 use crate::reply::{OwnedReply, Reply};
@@ -834,20 +834,17 @@ impl Delivery {
         if start >= self.slots.len() {
             return self.quit(client);
         }
-        // The recipients from `start`, at most RCPTMAX of them (so that a
-        // long envelope is not copied whole for each transaction), cut
-        // down to what one transaction may carry; the rest goes in the
-        // next transactions.
+        // The recipients from `start` that one transaction may carry
+        // (RCPTMAX, RCPTDOMAINMAX), and only those are copied, so that a
+        // long envelope is not copied whole for each transaction; the
+        // rest goes in the next transactions.
         let limits = client.limits();
-        let most = limits.rcpt_max.map_or(usize::MAX, |n| {
-            usize::try_from(n).unwrap_or(usize::MAX).max(1)
-        });
-        let end = start.saturating_add(most).min(self.slots.len());
         let all = std::mem::take(&mut self.envelope.recipients);
+        let rest = all.get(start..).unwrap_or_default();
+        let fit = rest.get(..fitting(rest, &limits)).unwrap_or_default();
         let mut envelope = self.envelope.clone();
-        envelope.recipients = all.get(start..end).unwrap_or_default().to_vec();
+        envelope.recipients = fit.to_vec();
         self.envelope.recipients = all;
-        let _rest = envelope.split_to_fit(&limits);
         match client.send_mail(&envelope) {
             Ok(()) => {
                 self.batch = start..start + envelope.recipients.len();

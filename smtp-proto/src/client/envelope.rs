@@ -2,6 +2,8 @@
 //! MAIL / RCPT parameters the caller asks for.
 
 use crate::command::{BodyType, EnvId, ForwardPath, Notify, Orcpt, Ret, ReversePath};
+use std::collections::HashSet;
+
 use crate::reply::Limits;
 
 /// One recipient and its DSN parameters (RFC 3461), sent only when the
@@ -204,25 +206,7 @@ impl<'a> Envelope<'a> {
     /// ```
     #[must_use]
     pub fn split_to_fit(&mut self, limits: &Limits) -> Option<Envelope<'a>> {
-        let most = |limit: Option<u32>| {
-            limit.map_or(usize::MAX, |n| {
-                usize::try_from(n).unwrap_or(usize::MAX).max(1)
-            })
-        };
-        let (max_rcpts, max_domains) = (most(limits.rcpt_max), most(limits.rcpt_domain_max));
-        let mut domains: Vec<String> = Vec::new();
-        let mut fit = 0;
-        for r in self.recipients.iter().take(max_rcpts) {
-            if let Some(domain) = domain_key(r) {
-                if !domains.contains(&domain) {
-                    if domains.len() == max_domains && fit > 0 {
-                        break;
-                    }
-                    domains.push(domain);
-                }
-            }
-            fit += 1;
-        }
+        let fit = fitting(&self.recipients, limits);
         if fit >= self.recipients.len() {
             return None;
         }
@@ -245,6 +229,35 @@ impl<'a> Envelope<'a> {
     pub fn needs_smtputf8(&self) -> bool {
         self.smtputf8 || self.sender.is_utf8() || self.recipients.iter().any(|r| r.path.is_utf8())
     }
+}
+
+/// How many of `recipients`, from the first, one transaction can carry
+/// under `limits` (see [`Envelope::split_to_fit`]): at least one when there
+/// is one. One pass, whatever the number of domains.
+pub(crate) fn fitting(recipients: &[Recipient<'_>], limits: &Limits) -> usize {
+    let most = |limit: Option<u32>| {
+        limit.map_or(usize::MAX, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX).max(1)
+        })
+    };
+    let max_rcpts = most(limits.rcpt_max);
+    let Some(max_domains) = limits.rcpt_domain_max.map(|n| most(Some(n))) else {
+        return recipients.len().min(max_rcpts);
+    };
+    let mut domains: HashSet<String> = HashSet::new();
+    let mut fit = 0;
+    for r in recipients.iter().take(max_rcpts) {
+        if let Some(domain) = domain_key(r) {
+            if !domains.contains(&domain) {
+                if domains.len() == max_domains && fit > 0 {
+                    break;
+                }
+                domains.insert(domain);
+            }
+        }
+        fit += 1;
+    }
+    fit
 }
 
 /// The domain of a recipient as `RCPTDOMAINMAX` counts it: ASCII case
