@@ -774,6 +774,49 @@ fn splitting_a_long_envelope_is_one_pass() {
 }
 
 #[test]
+fn one_reply_that_decides_many_recipients_is_held_once() {
+    // The reply after the message decides every recipient of the
+    // transaction, and a 421 every recipient left: each outcome holds the
+    // same reply text, not a copy of it per recipient (with a reply of up
+    // to 32 KiB, a copy each for a long envelope is a server's way to make
+    // the client hold gigabytes).
+    let long = format!("250 2.0.0 {}\r\n", "x".repeat(400));
+    let closing = format!("421 4.3.2 {}\r\n", "y".repeat(400));
+    let r = send(
+        &BOB_CAROL_DAVE,
+        &[
+            GREETING,
+            "250-mx.example.org\r\n250 LIMITS RCPTMAX=2\r\n",
+            OK,
+            OK,
+            OK,
+            GO,
+            &long,
+            &closing,
+        ],
+    );
+    let text = |r: &Run, i: usize| r.outcome(i).reply().unwrap().text().as_ptr();
+    assert_eq!(r.outcome(0), &delivered(&long));
+    assert_eq!(r.outcome(1), &delivered(&long));
+    assert!(std::ptr::eq(text(&r, 0), text(&r, 1)));
+    let mut many = Vec::new();
+    for i in 0..50 {
+        many.push(format!("u{i}@example.org"));
+    }
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let r = send(&many, &[GREETING, EHLO, &closing]);
+    assert_eq!(r.outcome(0), &temporary(Stage::Mail, &closing));
+    assert!(r
+        .report
+        .recipients
+        .iter()
+        .all(|x| x.outcome.reply().is_some()));
+    for i in 1..many.len() {
+        assert!(std::ptr::eq(text(&r, 0), text(&r, i)), "recipient {i}");
+    }
+}
+
+#[test]
 fn a_421_to_the_end_of_the_message_is_a_temporary_failure_there() {
     let closing = "421 4.3.0 queue trouble\r\n";
     let r = send(&["bob@example.org"], &[GREETING, EHLO, OK, OK, GO, closing]);

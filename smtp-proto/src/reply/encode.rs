@@ -1,5 +1,7 @@
 //! Constructed replies and their canonical bytes.
 
+use std::sync::Arc;
+
 use super::Reply;
 use crate::status::{EnhancedStatusCode, ReplyCode};
 
@@ -65,7 +67,9 @@ struct OwnedLine {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OwnedReply {
     code: ReplyCode,
-    lines: Vec<OwnedLine>,
+    /// Shared by the clones: one reply that decides many recipients (of a
+    /// client's delivery, say) is held once.
+    lines: Arc<Vec<OwnedLine>>,
     /// An upper bound of the octets [`OwnedReply::write_to`] writes (an
     /// empty last line is written one octet shorter).
     len: usize,
@@ -126,7 +130,7 @@ impl OwnedReply {
     ) -> Result<Self, InvalidReply> {
         let mut reply = Self {
             code,
-            lines: Vec::with_capacity(1),
+            lines: Arc::new(Vec::with_capacity(1)),
             len: 0,
         };
         reply.push_line(enhanced, text)?;
@@ -140,7 +144,7 @@ impl OwnedReply {
     ) -> Result<Option<Self>, InvalidReply> {
         let mut reply = Self {
             code,
-            lines: Vec::new(),
+            lines: Arc::new(Vec::new()),
             len: 0,
         };
         for (enhanced, text) in lines {
@@ -176,7 +180,7 @@ impl OwnedReply {
             return Err(InvalidReply::ReplyTooLong);
         }
         self.len = len;
-        self.lines.push(OwnedLine {
+        Arc::make_mut(&mut self.lines).push(OwnedLine {
             enhanced,
             text: text.to_vec(),
         });
@@ -196,7 +200,7 @@ impl OwnedReply {
         Self {
             code: reply.code(),
             len: lines.iter().map(|l| line_len(l.enhanced, &l.text)).sum(),
-            lines,
+            lines: Arc::new(lines),
         }
     }
 
