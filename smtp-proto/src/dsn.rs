@@ -877,7 +877,6 @@ impl<'a> Bounce<'a> {
         if self.recipients.is_empty() {
             return Err(DsnError::NoRecipients);
         }
-        let human = self.human_part();
         let status = self.status_part();
 
         let any_failed = self.recipients.iter().any(|r| r.action == Action::Failed);
@@ -891,6 +890,7 @@ impl<'a> Bounce<'a> {
         } else {
             (Returned::Nothing, &[][..])
         };
+        let human = self.human_part(returned);
         let global = !header.is_ascii();
         let content_type = match (returned, global) {
             (Returned::Full, false) => "message/rfc822",
@@ -981,7 +981,7 @@ impl<'a> Bounce<'a> {
     }
 
     /// Part 1, every line ended by CRLF.
-    fn human_part(&self) -> String {
+    fn human_part(&self, returned: Returned) -> String {
         let has = |a| self.recipients.iter().any(|r| r.action == a);
         let mut out = Vec::new();
         let para = |out: &mut Vec<u8>, text: &str| {
@@ -993,8 +993,21 @@ impl<'a> Bounce<'a> {
             &format!("Delivery report from {}.", self.reporting_mta),
         );
         let summary = if has(Action::Failed) {
-            "Your message could not be delivered to one or more of its recipients. \
-             The details are below; your message is returned in the last part."
+            match returned {
+                Returned::Full => {
+                    "Your message could not be delivered to one or more of its recipients. \
+                     The details are below; your message is returned in the last part."
+                }
+                Returned::Headers => {
+                    "Your message could not be delivered to one or more of its recipients. \
+                     The details are below; the header of your message is returned in the \
+                     last part."
+                }
+                Returned::Nothing => {
+                    "Your message could not be delivered to one or more of its recipients. \
+                     The details are below."
+                }
+            }
         } else if has(Action::Delayed) {
             "Your message has not been delivered yet to one or more of its recipients. \
              The mail system will keep trying; you need not send it again."

@@ -1042,3 +1042,50 @@ fn report_entries_follow_notify() {
     // NEVER and SUCCESS alone ask for no failure report; no NOTIFY does.
     assert_eq!(has_entry, [false, false, true]);
 }
+
+#[test]
+fn a_noop_the_application_sent_first_does_not_stall_the_delivery() {
+    // The application checks the connection with NOOP at Ready, and
+    // hands the delivery the events from then on: the NOOP's reply (the
+    // client idle again) starts the transaction.
+    let mut client = Client::new(config());
+    let mut delivery = Delivery::new(envelope(&["bob@example.org"]));
+    let mut script = [GREETING, EHLO, OK, OK, OK, GO, QUEUED, BYE].into_iter();
+    let (mut inbuf, mut wire) = (Vec::new(), Vec::new());
+    let mut noop_sent = false;
+    for _ in 0..1_000 {
+        let step = client.handle_input(&inbuf).unwrap();
+        let consumed = step.consumed;
+        match step.outcome {
+            Outcome::Event(ClientEvent::Ready) if !noop_sent => {
+                client.noop().unwrap();
+                noop_sent = true;
+            }
+            Outcome::Event(event) => {
+                delivery.on_event(&mut client, &event).unwrap();
+                if event == ClientEvent::SendBody {
+                    let mut piece = Vec::new();
+                    while delivery.fill_piece(MESSAGE, 64, &mut piece) {}
+                    client.send_body(&piece).unwrap();
+                    client.end_body().unwrap();
+                }
+            }
+            Outcome::NeedInput => match script.next() {
+                Some(reply) => inbuf.extend_from_slice(reply.as_bytes()),
+                None => break,
+            },
+            Outcome::Closed => break,
+            _ => {}
+        }
+        inbuf.drain(..consumed);
+        client.poll_transmit(&mut wire);
+    }
+    let wire = String::from_utf8(wire).unwrap();
+    assert!(
+        wire.starts_with("EHLO client.example.net\r\nNOOP\r\nMAIL FROM:<alice@example.net>"),
+        "{wire}"
+    );
+    assert!(wire.ends_with("QUIT\r\n"), "{wire}");
+    let report = delivery.finish(None);
+    assert_eq!(report.recipients[0].outcome, delivered(QUEUED));
+}

@@ -217,6 +217,10 @@ fn ret_full_returns_the_message_and_ret_hdrs_its_header_section() {
     )));
     assert!(!whole.contains("See you at noon."));
     assert_eq!(report.returned(), Returned::Headers);
+    // The text part says what came back.
+    let said = |whole: &str| whole.replace("\r\n", " ");
+    assert!(said(&whole).contains("the header of your message is returned in the last part"));
+    assert!(!said(&whole).contains("below; your message is returned"));
 }
 
 #[test]
@@ -238,6 +242,7 @@ fn size_limit_and_reports_without_a_failure_return_less() {
     assert_eq!(report.returned(), Returned::Nothing);
     assert_eq!(parts(&report).len(), 2);
     assert!(!text(&report).contains("Subject: lunch"));
+    assert!(!text(&report).contains("returned in the last part"));
     // A delay report returns the header section, RET=FULL or not.
     let reply = Reply::parse(b"451 4.4.1 No answer\r\n").unwrap();
     let report = bounce(&host, &sender)

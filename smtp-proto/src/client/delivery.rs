@@ -343,7 +343,8 @@ enum Slot {
 /// connection, deciding every call from the client machine's events.
 ///
 /// Hand it every [`ClientEvent`] with [`Delivery::on_event`]. After
-/// [`ClientEvent::Ready`] it authenticates (when given credentials), then
+/// [`ClientEvent::Ready`] (or the [`ClientEvent::Noop`] of a NOOP the
+/// application sent first) it authenticates (when given credentials), then
 /// starts a transaction for as many recipients, from the first, as the
 /// server's `LIMITS RCPTMAX` and `RCPTDOMAINMAX` allow in one (RFC 9422;
 /// see [`Envelope::split_to_fit`]), and after each
@@ -566,7 +567,11 @@ impl Delivery {
         event: &ClientEvent<'_>,
     ) -> Result<(), ClientError> {
         match event {
-            ClientEvent::Ready | ClientEvent::Authenticated { .. } => self.next(client),
+            // A NOOP the application sent (to check a kept connection)
+            // leaves the client idle again, as Ready does.
+            ClientEvent::Ready | ClientEvent::Authenticated { .. } | ClientEvent::Noop { .. } => {
+                self.next(client)
+            }
             ClientEvent::TransactionEnd(_) => {
                 self.end_transaction();
                 if let Some(reply) = self.sender_refusal.take() {
