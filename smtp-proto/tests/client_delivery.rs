@@ -824,24 +824,31 @@ fn a_421_to_the_end_of_the_message_is_a_temporary_failure_there() {
     assert_eq!(r.report.unknown().count(), 0);
 }
 
-#[test]
-fn a_pipelined_chunk_refused_after_the_last_one_went_out_is_decided_at_data() {
-    // PIPELINING and CHUNKING: the three chunks and `BDAT 0 LAST` go out
-    // before any reply is read. The second chunk is refused; the reply to
-    // LAST only confirms it. The refusal answers a chunk, not the end of
-    // the message.
-    let full = "452 4.3.1 no room for this chunk\r\n";
-    let r = run(
+/// One recipient to a server with PIPELINING and CHUNKING: MAIL and RCPT
+/// accepted, then `chunk_replies` answer the chunks and `BDAT 0 LAST`,
+/// which all go out before any reply is read.
+fn pipelined_bdat(chunk_replies: &str) -> Run {
+    run(
         config().with_chunking(ChunkingPolicy::Prefer),
         Delivery::new(envelope(&["bob@example.org"])),
         &[
             GREETING,
             &ehlo("250-PIPELINING\r\n250 CHUNKING\r\n"),
             &format!("{OK}{OK}"),
-            &format!("{OK}{full}503 5.5.1 no transaction\r\n503 5.5.1 no transaction\r\n"),
+            chunk_replies,
             BYE,
         ],
-    );
+    )
+}
+
+#[test]
+fn a_pipelined_chunk_refused_after_the_last_one_went_out_is_decided_at_data() {
+    // The second chunk is refused; the reply to LAST only confirms it. The
+    // refusal answers a chunk, not the end of the message.
+    let full = "452 4.3.1 no room for this chunk\r\n";
+    let r = pipelined_bdat(&format!(
+        "{OK}{full}503 5.5.1 no transaction\r\n503 5.5.1 no transaction\r\n"
+    ));
     assert!(r.wire.contains("BDAT 0 LAST\r\n"), "{}", r.wire);
     assert!(r.closed);
     assert_eq!(r.outcome(0), &temporary(Stage::Data, full));
@@ -850,17 +857,7 @@ fn a_pipelined_chunk_refused_after_the_last_one_went_out_is_decided_at_data() {
 #[test]
 fn a_pipelined_refusal_of_bdat_last_is_decided_at_the_end_of_data() {
     let spam = "554 5.7.1 looks like spam\r\n";
-    let r = run(
-        config().with_chunking(ChunkingPolicy::Prefer),
-        Delivery::new(envelope(&["bob@example.org"])),
-        &[
-            GREETING,
-            &ehlo("250-PIPELINING\r\n250 CHUNKING\r\n"),
-            &format!("{OK}{OK}"),
-            &format!("{OK}{OK}{OK}{spam}"),
-            BYE,
-        ],
-    );
+    let r = pipelined_bdat(&format!("{OK}{OK}{OK}{spam}"));
     assert_eq!(r.outcome(0), &permanent(Stage::EndOfData, spam));
 }
 
