@@ -5,12 +5,16 @@
 //! and waits for its reply: the script gives one reply per read, in order,
 //! and a script that runs out is a connection that broke there.
 
+use std::sync::{Arc, Mutex};
+
 use smtp_proto::client::{
-    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientEvent, Delivery, DeliveryReport,
-    Envelope, NotAttempted, Outcome, Protocol, RecipientOutcome, Refusal, Stage, TlsPolicy,
+    AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientEvent, CustomCredentials,
+    Delivery, DeliveryReport, Envelope, NotAttempted, Outcome, Protocol, RecipientOutcome, Refusal,
+    SaslAnswer, SaslResponder, Stage, TlsPolicy,
 };
-use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto::command::{Base64, Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::reply::{Limits, OwnedReply, Reply};
+use smtp_proto::sasl::CustomMechanism;
 
 const MESSAGE: &[u8] = b"Subject: test\r\n\r\nhello\r\n";
 
@@ -1085,4 +1089,337 @@ fn a_noop_the_application_sent_first_does_not_stall_the_delivery() {
     assert!(wire.ends_with("QUIT\r\n"), "{wire}");
     let report = delivery.finish(None);
     assert_eq!(report.recipients[0].outcome, delivered(QUEUED));
+}
+
+// ----- AUTH with a mechanism the application runs (a SaslResponder) -----
+
+/// RFC 2195 §2's CRAM-MD5 example: the challenge and tim's answer (the
+/// HMAC-MD5 of the challenge keyed with his password, in hex).
+const CRAM_CHALLENGE: &[u8] = b"<1896.697170952@postoffice.reston.mci.net>";
+const CRAM_ANSWER: &[u8] = b"tim b913a602c7eda7a495b4e6e7334d3890";
+const CRAM_EHLO: &str = "250-mx.example.org\r\n250 AUTH CRAM-MD5\r\n";
+const AUTH_OK: &str = "235 2.7.0 Authentication successful\r\n";
+const CANCELLED: &str = "501 5.7.0 AUTH cancelled\r\n";
+
+fn b64(raw: &[u8]) -> String {
+    Base64::encode(raw).as_str().to_owned()
+}
+
+/// A `334` carrying `challenge`.
+fn challenge(raw: &[u8]) -> String {
+    format!("334 {}\r\n", b64(raw))
+}
+
+fn cram() -> AuthCredentials {
+    AuthCredentials::custom(CustomMechanism::new("CRAM-MD5").unwrap(), None)
+}
+
+/// Every challenge a responder was asked, shared with its clones.
+type Asked = Arc<Mutex<Vec<(String, Vec<u8>, usize)>>>;
+
+/// A responder that records what it is asked and answers with `answer`.
+fn recording(
+    answer: impl Fn(&[u8], usize) -> SaslAnswer + Clone + Send + Sync + 'static,
+) -> (impl SaslResponder + Clone + Send + Sync + 'static, Asked) {
+    let asked = Asked::default();
+    let log = Arc::clone(&asked);
+    let responder = move |m: CustomMechanism, c: &[u8], round: usize| {
+        log.lock()
+            .unwrap()
+            .push((m.as_str().to_owned(), c.to_vec(), round));
+        answer(c, round)
+    };
+    (responder, asked)
+}
+
+/// Delivers to bob with CRAM-MD5 answered by `responder`.
+fn cram_run(responder: impl SaslResponder + Clone + Send + Sync + 'static, script: &[&str]) -> Run {
+    run(
+        config().with_auth_without_tls(true),
+        Delivery::new(envelope(&["bob@example.org"]))
+            .with_auth(cram())
+            .with_auth_responder(responder),
+        script,
+    )
+}
+
+fn auth_failed(text: &str) -> RecipientOutcome {
+    not_attempted(NotAttempted::AuthFailed { reply: reply(text) })
+}
+
+#[test]
+fn a_responder_answers_the_cram_md5_challenge_and_the_message_follows() {
+    let (responder, asked) = recording(|c, round| {
+        if c == CRAM_CHALLENGE && round == 1 {
+            SaslAnswer::respond(CRAM_ANSWER)
+        } else {
+            SaslAnswer::Cancel
+        }
+    });
+    let r = cram_run(
+        responder,
+        &[
+            GREETING,
+            CRAM_EHLO,
+            &challenge(CRAM_CHALLENGE),
+            AUTH_OK,
+            OK,
+            OK,
+            GO,
+            QUEUED,
+            BYE,
+        ],
+    );
+    assert_eq!(
+        r.commands(),
+        [
+            "EHLO client.example.net",
+            "AUTH CRAM-MD5",
+            // base64 of "tim b913a602c7eda7a495b4e6e7334d3890" (RFC 2195 §2)
+            "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw",
+            "MAIL FROM:<alice@example.net>",
+            "RCPT TO:<bob@example.org>",
+            "DATA",
+            "QUIT"
+        ]
+    );
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [("CRAM-MD5".to_owned(), CRAM_CHALLENGE.to_vec(), 1)]
+    );
+    assert_eq!(r.outcome(0), &delivered(QUEUED));
+    assert!(r.report.all_delivered());
+    assert_eq!(r.report.error, None);
+    assert!(r.closed);
+}
+
+/// A SCRAM-like exchange: an initial response, two challenges answered,
+/// and the server's final message answered with an empty response.
+#[test]
+fn a_responder_answers_every_round_of_a_longer_exchange() {
+    let (responder, asked) = recording(|c, round| match (round, c) {
+        (1, b"r=nonce,s=salt,i=4096") => SaslAnswer::respond(&b"c=biws,r=nonce,p=proof"[..]),
+        (2, b"v=signature") => SaslAnswer::respond(Vec::new()),
+        _ => SaslAnswer::Cancel,
+    });
+    let scram = CustomCredentials::new(CustomMechanism::new("SCRAM-SHA-256").unwrap())
+        .with_initial_response(&b"n,,n=tim,r=nonce"[..]);
+    let r = run(
+        config().with_auth_without_tls(true),
+        Delivery::new(envelope(&["bob@example.org"]))
+            .with_auth(scram.into())
+            .with_auth_responder(responder),
+        &[
+            GREETING,
+            "250-mx.example.org\r\n250 AUTH SCRAM-SHA-256\r\n",
+            &challenge(b"r=nonce,s=salt,i=4096"),
+            &challenge(b"v=signature"),
+            AUTH_OK,
+            OK,
+            OK,
+            GO,
+            QUEUED,
+            BYE,
+        ],
+    );
+    let expected = format!(
+        "EHLO client.example.net\r\nAUTH SCRAM-SHA-256 {}\r\n{}\r\n\r\nMAIL FROM:<alice@example.net>\r\n",
+        b64(b"n,,n=tim,r=nonce"),
+        b64(b"c=biws,r=nonce,p=proof"),
+    );
+    assert!(r.wire.starts_with(&expected), "{}", r.wire);
+    let rounds: Vec<usize> = asked.lock().unwrap().iter().map(|a| a.2).collect();
+    assert_eq!(rounds, [1, 2]);
+    assert!(r.report.all_delivered(), "{:?}", r.report);
+}
+
+/// A server that challenges for ever: the responder is asked up to
+/// `max_auth_rounds`, then the client cancels by itself.
+#[test]
+fn a_responder_is_asked_no_more_than_max_auth_rounds() {
+    let (responder, asked) = recording(|_, _| SaslAnswer::respond(&b"more"[..]));
+    let more = challenge(b"again");
+    let r = run(
+        config().with_auth_without_tls(true).with_max_auth_rounds(3),
+        Delivery::new(envelope(&["bob@example.org"]))
+            .with_auth(cram())
+            .with_auth_responder(responder),
+        &[
+            GREETING, CRAM_EHLO, &more, &more, &more, &more, CANCELLED, BYE,
+        ],
+    );
+    assert_eq!(asked.lock().unwrap().len(), 3);
+    assert_eq!(r.count("bW9yZQ=="), 3, "{:?}", r.commands());
+    assert_eq!(r.count("*"), 1);
+    assert_eq!(r.count("MAIL "), 0);
+    assert_eq!(r.outcome(0), &auth_failed(CANCELLED));
+    assert_eq!(r.commands().last(), Some(&"QUIT"));
+}
+
+#[test]
+fn a_responder_that_cancels_ends_the_auth_and_sends_nothing() {
+    let (responder, asked) = recording(|_, _| SaslAnswer::Cancel);
+    let r = run(
+        config().with_auth_without_tls(true),
+        Delivery::new(envelope(&["bob@example.org", "carol@example.org"]))
+            .with_auth(cram())
+            .with_auth_responder(responder),
+        &[
+            GREETING,
+            CRAM_EHLO,
+            &challenge(CRAM_CHALLENGE),
+            CANCELLED,
+            BYE,
+        ],
+    );
+    assert_eq!(asked.lock().unwrap().len(), 1);
+    assert_eq!(
+        r.commands(),
+        ["EHLO client.example.net", "AUTH CRAM-MD5", "*", "QUIT"]
+    );
+    assert_eq!(r.outcome(0), &auth_failed(CANCELLED));
+    assert_eq!(r.outcome(1), &auth_failed(CANCELLED));
+    assert_eq!(r.report.to_retry().count(), 2);
+    assert_eq!(r.report.error, None);
+    assert!(r.closed);
+}
+
+/// RFC 4954 §4's 12288-octet line holds 9213 raw octets: one more cannot
+/// be sent, so the exchange is cancelled, without a panic or a stall.
+#[test]
+fn a_response_too_long_for_the_line_cancels_the_auth() {
+    let (responder, _) = recording(|_, _| SaslAnswer::respond(vec![b'x'; 9214]));
+    let r = cram_run(
+        responder,
+        &[
+            GREETING,
+            CRAM_EHLO,
+            &challenge(CRAM_CHALLENGE),
+            CANCELLED,
+            BYE,
+        ],
+    );
+    assert_eq!(
+        r.commands(),
+        ["EHLO client.example.net", "AUTH CRAM-MD5", "*", "QUIT"]
+    );
+    assert_eq!(r.outcome(0), &auth_failed(CANCELLED));
+    assert!(r.closed);
+
+    // The longest response that fits goes out.
+    let (responder, _) = recording(|_, _| SaslAnswer::respond(vec![b'x'; 9213]));
+    let r = cram_run(
+        responder,
+        &[
+            GREETING,
+            CRAM_EHLO,
+            &challenge(CRAM_CHALLENGE),
+            AUTH_OK,
+            OK,
+            OK,
+            GO,
+            QUEUED,
+            BYE,
+        ],
+    );
+    let line = b64(&[b'x'; 9213]);
+    // 12284 octets of base64 and CRLF; 9214 raw octets would take 12290.
+    assert_eq!(line.len(), 12284);
+    assert_eq!(b64(&[b'x'; 9214]).len() + 2, 12290);
+    assert_eq!(r.commands()[2], line);
+    assert!(r.report.all_delivered());
+}
+
+#[test]
+fn a_refusal_after_the_response_is_a_failed_auth() {
+    let refused = "535 5.7.8 Authentication credentials invalid\r\n";
+    let (responder, asked) = recording(|_, _| SaslAnswer::respond(CRAM_ANSWER));
+    let r = cram_run(
+        responder,
+        &[
+            GREETING,
+            CRAM_EHLO,
+            &challenge(CRAM_CHALLENGE),
+            refused,
+            BYE,
+        ],
+    );
+    assert_eq!(asked.lock().unwrap().len(), 1);
+    assert_eq!(r.count("MAIL "), 0);
+    assert_eq!(r.count("*"), 0);
+    assert_eq!(r.commands().last(), Some(&"QUIT"));
+    assert_eq!(r.outcome(0), &auth_failed(refused));
+    assert!(r.closed);
+}
+
+#[test]
+fn without_a_responder_a_custom_challenge_is_cancelled() {
+    let r = run(
+        config().with_auth_without_tls(true),
+        Delivery::new(envelope(&["bob@example.org"])).with_auth(cram()),
+        &[
+            GREETING,
+            CRAM_EHLO,
+            &challenge(CRAM_CHALLENGE),
+            CANCELLED,
+            BYE,
+        ],
+    );
+    assert_eq!(
+        r.commands(),
+        ["EHLO client.example.net", "AUTH CRAM-MD5", "*", "QUIT"]
+    );
+    assert_eq!(r.outcome(0), &auth_failed(CANCELLED));
+}
+
+/// A responder's state is cloned with the delivery, and `Debug` shows
+/// neither the responder nor a response.
+#[test]
+fn a_delivery_with_a_responder_clones_and_hides_it() {
+    #[derive(Clone)]
+    struct Counting {
+        secret: String,
+        asked: usize,
+    }
+    impl SaslResponder for Counting {
+        fn respond(&mut self, _: CustomMechanism, _: &[u8], round: usize) -> SaslAnswer {
+            self.asked += 1;
+            SaslAnswer::respond(format!("{} {round} {}", self.secret, self.asked))
+        }
+    }
+    let delivery = Delivery::new(envelope(&["bob@example.org"]))
+        .with_auth(cram())
+        .with_auth_responder(Counting {
+            secret: "hunter2".to_owned(),
+            asked: 0,
+        });
+    let shown = format!("{delivery:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("SaslResponder(..)"), "{shown}");
+    assert!(!format!("{:?}", SaslAnswer::respond(&b"hunter2"[..])).contains("hunter2"));
+
+    fn is_send_sync<T: Send + Sync>(_: &T) {}
+    is_send_sync(&delivery);
+
+    let script = [
+        GREETING,
+        CRAM_EHLO,
+        &challenge(b"1"),
+        &challenge(b"2"),
+        AUTH_OK,
+        OK,
+        OK,
+        GO,
+        QUEUED,
+        BYE,
+    ];
+    let copy = delivery.clone();
+    let a = run(config().with_auth_without_tls(true), delivery, &script);
+    let b = run(config().with_auth_without_tls(true), copy, &script);
+    // Each run counts from the same state: the clone did not share it.
+    for r in [&a, &b] {
+        assert_eq!(r.commands()[2], b64(b"hunter2 1 1"));
+        assert_eq!(r.commands()[3], b64(b"hunter2 2 2"));
+        assert!(r.report.all_delivered());
+    }
 }

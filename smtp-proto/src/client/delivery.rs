@@ -17,6 +17,7 @@ use super::config::TlsPolicy;
 use super::envelope::{fitting, Envelope, Recipient};
 use super::event::{ClientError, ClientEvent, Refusal, UsageError, Verdict};
 use super::machine::Client;
+use super::responder::{Responder, SaslAnswer, SaslResponder};
 use crate::reply::{OwnedReply, Reply};
 use crate::session::Phase;
 
@@ -373,9 +374,15 @@ enum Slot {
 /// When the run is over, [`Delivery::finish`] gives the
 /// [`DeliveryReport`]. The delivery holds at most one reply per recipient
 /// (and one per transaction), so its memory is bounded by the envelope
-/// and the machine's reply limits. It does not answer the challenges of a
-/// custom SASL mechanism ([`ClientEvent::AuthChallenge`]): it cancels the
-/// exchange, and the recipients are not attempted.
+/// and the machine's reply limits.
+///
+/// The challenges of a SASL mechanism the application runs itself
+/// ([`AuthCredentials::Custom`], [`ClientEvent::AuthChallenge`]) go to the
+/// [`SaslResponder`] given with [`Delivery::with_auth_responder`]; without
+/// one, the delivery cancels the exchange. A cancelled exchange (by the
+/// responder, or because its response is too long to send) is a failed
+/// AUTH: nothing is sent and the recipients are
+/// [`NotAttempted::AuthFailed`] with the server's reply to the `*`.
 ///
 /// ```
 /// use smtp_proto::client::{
@@ -445,6 +452,8 @@ enum Slot {
 pub struct Delivery {
     envelope: Envelope<'static>,
     auth: Option<AuthCredentials>,
+    /// Answers the challenges of a custom mechanism.
+    responder: Option<Responder>,
     slots: Vec<Slot>,
     /// The recipients of the transaction under way, or of the last one.
     batch: Range<usize>,
@@ -492,6 +501,7 @@ impl Delivery {
         Self {
             envelope,
             auth: None,
+            responder: None,
             slots,
             batch: 0..0,
             in_transaction: false,
@@ -510,6 +520,98 @@ impl Delivery {
     #[must_use]
     pub fn with_auth(mut self, credentials: AuthCredentials) -> Self {
         self.auth = Some(credentials);
+        self
+    }
+
+    /// Answers the challenges of the custom SASL mechanism of the
+    /// credentials given with [`Delivery::with_auth`]
+    /// ([`AuthCredentials::Custom`]) with `responder`: at each
+    /// [`ClientEvent::AuthChallenge`] the delivery asks it for the answer
+    /// and sends it with [`Client::auth_response`], or cancels the exchange
+    /// with `*` ([`Client::cancel_auth`]) when it answers
+    /// [`SaslAnswer::Cancel`] or a response too long for the line of
+    /// RFC 4954 §4 ([`UsageError::ResponseTooLong`]). A cancelled exchange
+    /// ends as a failed AUTH ([`NotAttempted::AuthFailed`], with the
+    /// server's reply to the `*`), as does a refusal after the last
+    /// response (a `535`). Built-in mechanisms (PLAIN, LOGIN, XOAUTH2,
+    /// OAUTHBEARER) never ask it.
+    ///
+    /// The responder is cloned with the delivery, and `Send` and `Sync` so
+    /// that the delivery is too (the tokio adapter's `send` runs it in a
+    /// future that may move between threads). `Debug` does not show it.
+    ///
+    /// A CRAM-MD5 exchange (RFC 2195 §2's example; the keyed digest is the
+    /// application's to compute):
+    ///
+    /// ```
+    /// use smtp_proto::client::{
+    ///     AuthCredentials, Client, ClientConfig, Delivery, Envelope, NotAttempted, Outcome,
+    ///     SaslAnswer, TlsPolicy,
+    /// };
+    /// use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+    /// use smtp_proto::sasl::CustomMechanism;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cram = CustomMechanism::new("CRAM-MD5")?;
+    /// let envelope = Envelope::new(ReversePath::Mailbox(Mailbox::parse("tim@example.net")?))
+    ///     .recipient(ForwardPath::Mailbox(Mailbox::parse("bob@example.org")?));
+    /// let mut delivery = Delivery::new(envelope)
+    ///     .with_auth(AuthCredentials::custom(cram, None))
+    ///     .with_auth_responder(|_, challenge: &[u8], round| {
+    ///         if round == 1 && challenge == b"<1896.697170952@postoffice.reston.mci.net>" {
+    ///             // HMAC-MD5 of the challenge keyed with the password, in hex.
+    ///             SaslAnswer::respond(&b"tim b913a602c7eda7a495b4e6e7334d3890"[..])
+    ///         } else {
+    ///             SaslAnswer::Cancel
+    ///         }
+    ///     });
+    ///
+    /// let config = ClientConfig::new(Domain::new("client.example.net")?)
+    ///     .with_tls(TlsPolicy::Off)
+    ///     .with_auth_without_tls(true);
+    /// let mut client = Client::new(config);
+    /// let mut server: std::collections::VecDeque<&[u8]> = [
+    ///     &b"220 mx.example.org ESMTP\r\n"[..],
+    ///     b"250-mx.example.org\r\n250 AUTH CRAM-MD5\r\n",
+    ///     b"334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n",
+    ///     b"535 5.7.8 authentication failed\r\n",
+    ///     b"221 2.0.0 bye\r\n",
+    /// ]
+    /// .into();
+    /// let (mut inbuf, mut wire) = (Vec::new(), Vec::new());
+    /// for _ in 0..100 {
+    ///     let step = client.handle_input(&inbuf)?;
+    ///     let consumed = step.consumed;
+    ///     match step.outcome {
+    ///         Outcome::Event(event) => delivery.on_event(&mut client, &event)?,
+    ///         Outcome::NeedInput => match server.pop_front() {
+    ///             Some(bytes) => inbuf.extend_from_slice(bytes),
+    ///             None => break,
+    ///         },
+    ///         _ => break,
+    ///     }
+    ///     inbuf.drain(..consumed);
+    ///     client.poll_transmit(&mut wire);
+    /// }
+    /// let wire = String::from_utf8(wire)?;
+    /// assert!(wire.contains("AUTH CRAM-MD5\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"));
+    /// assert!(wire.ends_with("QUIT\r\n"));
+    /// // The server refused the answer: nothing was sent.
+    /// let report = delivery.finish(None);
+    /// let reason = match &report.recipients[0].outcome {
+    ///     smtp_proto::client::RecipientOutcome::NotAttempted { reason } => reason,
+    ///     other => panic!("{other:?}"),
+    /// };
+    /// assert!(matches!(reason, NotAttempted::AuthFailed { reply } if u16::from(reply.code()) == 535));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_auth_responder<R>(mut self, responder: R) -> Self
+    where
+        R: SaslResponder + Clone + Send + Sync + 'static,
+    {
+        self.responder = Some(Responder::new(responder));
         self
     }
 
@@ -552,7 +654,8 @@ impl Delivery {
     }
 
     /// Handles one event of the client machine, making the call it needs
-    /// (AUTH, MAIL, QUIT, or cancelling a custom SASL exchange), and
+    /// (AUTH, MAIL, QUIT, or the answer to a custom SASL mechanism's
+    /// challenge: see [`Delivery::with_auth_responder`]), and
     /// records what the event decides. Events that need no call from it
     /// (the body, STARTTLS) are left to the caller.
     ///
@@ -588,7 +691,28 @@ impl Delivery {
                 });
                 self.quit(client)
             }
-            ClientEvent::AuthChallenge { .. } => client.cancel_auth(),
+            ClientEvent::AuthChallenge {
+                mechanism,
+                challenge,
+                round,
+            } => {
+                let answer = match self.responder.as_mut() {
+                    Some(r) => r.respond(*mechanism, challenge, *round),
+                    None => SaslAnswer::Cancel,
+                };
+                match answer {
+                    SaslAnswer::Respond(response) => {
+                        match client.auth_response(response.expose()) {
+                            // RFC 4954 §4: no line can carry it.
+                            Err(ClientError::Usage(UsageError::ResponseTooLong)) => {
+                                client.cancel_auth()
+                            }
+                            other => other,
+                        }
+                    }
+                    SaslAnswer::Cancel => client.cancel_auth(),
+                }
+            }
             ClientEvent::GreetingRejected { reply } | ClientEvent::HelloRejected { reply } => {
                 // The machine sends QUIT itself.
                 self.stop(&NotAttempted::SessionRefused {

@@ -40,8 +40,9 @@
 //! greeting, a refused EHLO or a required TLS that is not available.
 //!
 //! For the common case, one message to the recipients of one envelope,
-//! [`Delivery`] makes these calls from the events (AUTH, as many
-//! transactions as the server's `LIMITS` ask for, QUIT) and ends with a
+//! [`Delivery`] makes these calls from the events (AUTH, with the
+//! challenges of a custom mechanism answered by a [`SaslResponder`], as
+//! many transactions as the server's `LIMITS` ask for, QUIT) and ends with a
 //! [`DeliveryReport`]: for each recipient, whether the message was
 //! delivered, refused for good or for now (with the reply), not attempted
 //! (and why), or of unknown fate (the connection broke after the message,
@@ -135,6 +136,7 @@ mod delivery;
 mod envelope;
 mod event;
 mod machine;
+mod responder;
 
 pub use crate::session::{Outcome, Phase, Step, Timeouts};
 pub use auth::{AuthCredentials, AuthFailure, CustomCredentials};
@@ -148,3 +150,4 @@ pub use event::{
     UsageError, Verdict,
 };
 pub use machine::Client;
+pub use responder::{SaslAnswer, SaslResponder};
