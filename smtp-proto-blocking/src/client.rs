@@ -799,7 +799,9 @@ impl ClientHandler for DeliveryHandler<'_> {
 /// Sends one message over `stream` with [`run`], every decision made by
 /// `delivery` (AUTH, one transaction per batch of recipients the server's
 /// `LIMITS` allow, QUIT; see [`Delivery`]), and returns the report: the
-/// outcome for each recipient, in the envelope's order.
+/// outcome for each recipient, in the envelope's order. The challenges of
+/// a SASL mechanism the application runs (CRAM-MD5, SCRAM...) are answered
+/// by the delivery's responder ([`Delivery::with_auth_responder`]).
 ///
 /// `message` is the whole message (header and body, CRLF line ends for
 /// BDAT); it is handed to the machine in pieces of [`PIECE_SIZE`], once

@@ -10,14 +10,16 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 
 use smtp_proto_blocking::client::{send, RunError, RunOptions, SendError};
-use smtp_proto_blocking::server::{ServeEnd, ServeOptions};
+use smtp_proto_blocking::server::{ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::client::{
     AuthCredentials, Client, ClientConfig, Delivery, DeliveryReport, Envelope, NotAttempted,
-    RecipientOutcome, Stage, TlsPolicy,
+    RecipientOutcome, SaslAnswer, SaslResponder, Stage, TlsPolicy,
 };
 use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
-use smtp_proto_blocking::smtp_proto::sasl::SaslMechanism;
-use smtp_proto_blocking::smtp_proto::server::ServerConfig;
+use smtp_proto_blocking::smtp_proto::reply::OwnedReply;
+use smtp_proto_blocking::smtp_proto::sasl::{CustomMechanism, SaslMechanism};
+use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+use smtp_proto_blocking::smtp_proto::status::ReplyCode;
 
 const MESSAGE: &[u8] = b"Subject: hello\r\n\r\nhello\r\n";
 
@@ -220,4 +222,117 @@ fn the_readme_shows_the_deliver_example() {
         readme.contains(&format!("```rust,ignore\n{code}```")),
         "README.md does not show examples/deliver.rs between its markers"
     );
+}
+
+/// The server side of a two-step mechanism run by the application:
+/// `user?`, then `code?`, then accepts `tim` with the code `123456`;
+/// everything else goes to the [`Recorder`].
+struct TwoStepServer {
+    recorder: Recorder,
+    /// The responses to the challenges, in order.
+    responses: Vec<Vec<u8>>,
+}
+
+impl ServerHandler for TwoStepServer {
+    fn on_event(
+        &mut self,
+        session: &mut ServerSession,
+        event: ServerEvent<'_>,
+    ) -> std::io::Result<()> {
+        let ServerEvent::AuthExchange {
+            response, round, ..
+        } = &event
+        else {
+            return self.recorder.on_event(session, event);
+        };
+        let response = response.as_ref().map(|r| r.expose().to_vec());
+        if *round > 0 {
+            self.responses.push(response.clone().unwrap_or_default());
+        }
+        let r = match (*round, response.as_deref()) {
+            (0, None) => session.auth_challenge(b"user?").map(|_| ()),
+            (1, Some(b"tim")) => session.auth_challenge(b"code?").map(|_| ()),
+            (2, Some(b"123456")) => {
+                self.recorder.seen.auth_user = Some("tim".to_owned());
+                session.accept_auth("tim")
+            }
+            _ => session.reject(
+                OwnedReply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "Invalid")
+                    .map_err(std::io::Error::other)?,
+            ),
+        };
+        r.map_err(std::io::Error::other)
+    }
+}
+
+/// The client side: the user name, then `code`.
+#[derive(Clone)]
+struct TwoStepClient {
+    code: &'static [u8],
+}
+
+impl SaslResponder for TwoStepClient {
+    fn respond(&mut self, _: CustomMechanism, challenge: &[u8], round: usize) -> SaslAnswer {
+        match (round, challenge) {
+            (1, b"user?") => SaslAnswer::respond(&b"tim"[..]),
+            (2, b"code?") => SaslAnswer::respond(self.code),
+            _ => SaslAnswer::Cancel,
+        }
+    }
+}
+
+/// Sends to `bob@` with the two-step mechanism answered by `responder`,
+/// against the blocking server driver; both end with QUIT.
+fn send_two_step(responder: TwoStepClient) -> (DeliveryReport, TwoStepServer) {
+    let mut config = server_config();
+    config.auth_mechanisms = vec![SaslMechanism::custom("X-TWO-STEP").expect("name")];
+    config.auth_requires_tls = false;
+    let handler = TwoStepServer {
+        recorder: Recorder::new(None),
+        responses: Vec::new(),
+    };
+    let (addr, server) = spawn_server(config, ServeOptions::default(), handler);
+    let mechanism = CustomMechanism::new("X-TWO-STEP").expect("name");
+    let delivery = Delivery::new(envelope(&["bob@example.com"]))
+        .with_auth(AuthCredentials::custom(mechanism, None))
+        .with_auth_responder(responder);
+    let mut client = Client::new(client_config().with_auth_without_tls(true));
+    let report = send(
+        connect(addr),
+        &mut client,
+        delivery,
+        MESSAGE,
+        &RunOptions::default(),
+    )
+    .expect("the run ends with QUIT");
+    let (end, handler) = server.join().expect("server thread");
+    assert_eq!(end.expect("server result"), ServeEnd::Closed);
+    (report, handler)
+}
+
+#[test]
+fn a_custom_mechanism_answered_by_a_responder_against_the_server_driver() {
+    let (report, server) = send_two_step(TwoStepClient { code: b"123456" });
+    assert_eq!(server.responses, [b"tim".to_vec(), b"123456".to_vec()]);
+    let seen = &server.recorder.seen;
+    assert_eq!(seen.auth_user.as_deref(), Some("tim"));
+    assert!(seen.auth_at_end);
+    assert_eq!(seen.rcpts, ["<bob@example.com>"]);
+    assert_eq!(seen.message, MESSAGE);
+    assert!(report.all_delivered(), "{report:?}");
+    assert_eq!(report.error, None);
+}
+
+#[test]
+fn a_wrong_answer_from_the_responder_is_a_failed_auth() {
+    let (report, server) = send_two_step(TwoStepClient { code: b"000000" });
+    assert_eq!(server.responses, [b"tim".to_vec(), b"000000".to_vec()]);
+    assert_eq!(server.recorder.seen.auth_user, None);
+    assert_eq!(server.recorder.seen.message_starts, 0);
+    assert!(matches!(
+        &report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::AuthFailed { reply }
+        } if u16::from(reply.code()) == 535
+    ));
 }

@@ -1,16 +1,22 @@
 //! `client::send`: one message to its recipients over loopback against
-//! scripted servers, and the report it returns, the run failed or not.
+//! scripted servers and the server driver, and the report it returns, the
+//! run failed or not.
 
 mod support;
 
-use support::{join, pair, read_line, BOUND};
+use support::{join, pair, read_line, Recorder, BOUND};
+
+use std::sync::{Arc, Mutex};
 
 use smtp_proto_tokio::client::{send, RunError, RunOptions, SendError, PIECE_SIZE};
+use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions};
 use smtp_proto_tokio::smtp_proto::client::{
-    ChunkingPolicy, Client, ClientConfig, Delivery, DeliveryReport, Envelope, NotAttempted,
-    RecipientOutcome, Stage, TlsPolicy,
+    AuthCredentials, ChunkingPolicy, Client, ClientConfig, Delivery, DeliveryReport, Envelope,
+    NotAttempted, RecipientOutcome, SaslAnswer, SaslResponder, Stage, TlsPolicy,
 };
 use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::sasl::{CustomMechanism, SaslMechanism};
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -268,4 +274,83 @@ async fn limits_split_the_recipients_and_mailmax_stops_the_rest() {
         }
     );
     assert_eq!(report.transactions, 2);
+}
+
+/// RFC 2195 §2's CRAM-MD5 example: the challenge and tim's answer.
+const CRAM_CHALLENGE: &[u8] = b"<1896.697170952@postoffice.reston.mci.net>";
+const CRAM_ANSWER: &[u8] = b"tim b913a602c7eda7a495b4e6e7334d3890";
+
+/// Sends to `bob@` with CRAM-MD5 answered by `responder`, against the
+/// server driver running CRAM-MD5 through its application (the
+/// [`Recorder`] sends [`CRAM_CHALLENGE`] and accepts [`CRAM_ANSWER`] as
+/// `tim`). The run is spawned: the future of `send` with a responder
+/// is `Send`.
+async fn send_with_responder(
+    responder: impl SaslResponder + Clone + Send + Sync + 'static,
+) -> (Result<DeliveryReport, SendError>, Recorder) {
+    let (c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut config = ServerConfig::new("mx.example.org");
+        config.auth_mechanisms = vec![SaslMechanism::custom("CRAM-MD5").expect("name")];
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder {
+            exchange: Some((CRAM_CHALLENGE.to_vec(), CRAM_ANSWER.to_vec())),
+            ..Recorder::default()
+        };
+        let end = serve(s, &mut session, &mut rec, &ServeOptions::default()).await;
+        assert_eq!(end.expect("serve"), ServeEnd::Closed);
+        rec
+    });
+    let cram = CustomMechanism::new("CRAM-MD5").expect("name");
+    let delivery = Delivery::new(envelope(&["bob@example.org"], MESSAGE.len()))
+        .with_auth(AuthCredentials::custom(cram, None))
+        .with_auth_responder(responder);
+    let run = tokio::spawn(async move {
+        let config = ClientConfig::new(Domain::new("client.example.com").unwrap())
+            .with_tls(TlsPolicy::Off)
+            .with_auth_without_tls(true);
+        let mut client = Client::new(config);
+        send(c, &mut client, delivery, MESSAGE, &RunOptions::default()).await
+    });
+    let result = tokio::time::timeout(BOUND, run)
+        .await
+        .expect("bounded")
+        .expect("join");
+    (result, join(server).await)
+}
+
+#[tokio::test]
+async fn a_custom_mechanism_answered_by_a_responder_against_the_server_driver() {
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&asked);
+    let responder = move |_: CustomMechanism, challenge: &[u8], round: usize| {
+        log.lock().unwrap().push((challenge.to_vec(), round));
+        SaslAnswer::respond(CRAM_ANSWER)
+    };
+    let (result, rec) = send_with_responder(responder).await;
+    let report = result.expect("the run ends with QUIT");
+    assert_eq!(*asked.lock().unwrap(), [(CRAM_CHALLENGE.to_vec(), 1)]);
+    assert_eq!(rec.auth_user.as_deref(), Some("tim"));
+    assert_eq!(rec.messages, [MESSAGE.to_vec()]);
+    assert!(report.all_delivered(), "{report:?}");
+    assert_eq!(report.error, None);
+}
+
+#[tokio::test]
+async fn a_responder_that_cancels_leaves_the_message_unsent() {
+    let (result, rec) =
+        send_with_responder(|_: CustomMechanism, _: &[u8], _: usize| SaslAnswer::Cancel).await;
+    let report = result.expect("the run ends with QUIT");
+    assert_eq!(rec.auth_user, None);
+    assert!(rec.messages.is_empty());
+    let RecipientOutcome::NotAttempted {
+        reason: NotAttempted::AuthFailed { reply },
+    } = &report.recipients[0].outcome
+    else {
+        panic!("{report:?}")
+    };
+    // RFC 4954 §4: the server answers the client's `*` with 501.
+    assert_eq!(u16::from(reply.code()), 501);
+    assert_eq!(report.to_retry().count(), 1);
 }
