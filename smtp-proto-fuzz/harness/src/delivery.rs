@@ -7,7 +7,8 @@
 //! delivery: bits 0-2 the number of recipients (1 to 6, in three domains),
 //! bits 3-4 the body (one of [`BODIES`], the 8-bit one sent as
 //! `BODY=8BITMIME`), bit 5 `SIZE=`, bits 6-7 AUTH (none, a password, a
-//! token, or a mechanism whose challenges the delivery cancels); byte 2
+//! token, or a mechanism run by the application, whose challenges
+//! [`responder`] answers); byte 2
 //! the size of the body pieces (1 to 256 octets); the rest is what the
 //! server sends.
 //!
@@ -34,7 +35,7 @@
 
 use smtp_proto::client::{
     AuthCredentials, Client, ClientError, ClientEvent, CustomCredentials, Delivery, DeliveryReport,
-    Envelope, NotAttempted, Outcome, RecipientOutcome, RecipientReport, Verdict,
+    Envelope, NotAttempted, Outcome, RecipientOutcome, RecipientReport, SaslAnswer, Verdict,
 };
 use smtp_proto::command::{BodyType, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::dsn;
@@ -89,9 +90,27 @@ fn delivery(params: u8, body: &[u8]) -> Delivery {
         0 => d,
         1 => d.with_auth(AuthCredentials::password("alice", "s3cret")),
         2 => d.with_auth(AuthCredentials::oauth2("alice@example.net", "tok3n")),
-        _ => d.with_auth(
-            CustomCredentials::new(CustomMechanism::new("CRAM-MD5").expect("valid name")).into(),
-        ),
+        _ => d
+            .with_auth(
+                CustomCredentials::new(CustomMechanism::new("CRAM-MD5").expect("valid name"))
+                    .into(),
+            )
+            .with_auth_responder(responder),
+    }
+}
+
+/// The answer of the application's mechanism, from the challenge alone
+/// (so the same under every cut): by its first octet, the challenge
+/// echoed, an empty response, a cancel, or a response one octet too long
+/// for RFC 4954's line (which the delivery must cancel, not send); an
+/// empty challenge gets the round's number.
+pub fn responder(_: CustomMechanism, challenge: &[u8], round: usize) -> SaslAnswer {
+    match challenge.first().map(|b| b % 4) {
+        None => SaslAnswer::respond(round.to_string()),
+        Some(0) => SaslAnswer::respond(challenge),
+        Some(1) => SaslAnswer::respond(Vec::new()),
+        Some(2) => SaslAnswer::Cancel,
+        _ => SaslAnswer::respond(vec![b'x'; 9214]),
     }
 }
 
@@ -335,6 +354,7 @@ pub fn run(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::{drive, run};
+    use smtp_proto::client::{NotAttempted, RecipientOutcome};
 
     const SESSION: &[u8] = b"220 mx\r\n250-mx\r\n250 LIMITS RCPTMAX=1\r\n250 ok\r\n250 ok\r\n\
         354 go\r\n250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n";
@@ -350,6 +370,40 @@ mod tests {
         assert!(out.ends_with(b"QUIT\r\n"));
         let mut input = vec![32, 1, 3];
         input.extend_from_slice(SESSION);
+        run(&input);
+    }
+
+    /// CRAM-MD5 run by the application: a challenge answered (with an
+    /// empty line), and one answered too long (cancelled with `*`: a
+    /// failed AUTH).
+    #[test]
+    fn a_custom_mechanism_is_answered_or_cancelled() {
+        // `A` (65 % 4 == 1) is answered with an empty line.
+        let session = b"220 mx\r\n250-mx\r\n250 AUTH CRAM-MD5\r\n334 QQ==\r\n235 ok\r\n\
+            250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n";
+        let (report, out) = drive(64, 192, 255, &[session]);
+        let report = report.expect("no STARTTLS");
+        assert!(report.all_delivered(), "{report:?}");
+        let out = String::from_utf8(out).expect("ASCII");
+        assert!(out.contains("AUTH CRAM-MD5\r\n\r\nMAIL FROM:"), "{out}");
+        let mut input = vec![64, 192, 255];
+        input.extend_from_slice(session);
+        run(&input);
+
+        // `C` (67 % 4 == 3) gets a response too long to send.
+        let session = b"220 mx\r\n250-mx\r\n250 AUTH CRAM-MD5\r\n334 Qw==\r\n501 no\r\n\
+            221 bye\r\n";
+        let (report, out) = drive(64, 192, 255, &[session]);
+        let report = report.expect("no STARTTLS");
+        assert!(matches!(
+            &report.recipients[0].outcome,
+            RecipientOutcome::NotAttempted {
+                reason: NotAttempted::AuthFailed { .. }
+            }
+        ));
+        assert!(out.ends_with(b"AUTH CRAM-MD5\r\n*\r\nQUIT\r\n"));
+        let mut input = vec![64, 192, 255];
+        input.extend_from_slice(session);
         run(&input);
     }
 
