@@ -347,6 +347,12 @@ delivery("lost-after-body", 32, 1, NOPIPE + "250 Ok\r\n250 Ok\r\n250 Ok\r\n354 g
 delivery("auth-failed", 64 | 32, 64 | 1, "220 mx ESMTP\r\n250-mx\r\n250 AUTH PLAIN\r\n535 5.7.8 no\r\n221 bye\r\n")
 delivery("auth-ok", 64 | 32, 64, "220 mx ESMTP\r\n250-mx\r\n250 AUTH PLAIN\r\n235 ok\r\n" + ONE + "221 bye\r\n")
 delivery("auth-custom", 64 | 32, 192, "220 mx ESMTP\r\n250-mx\r\n250 AUTH CRAM-MD5\r\n334 PDE4OT4=\r\n501 cancelled\r\n221 bye\r\n")
+# The target's responder answers by the challenge's first octet (% 4):
+# `A` an empty line, `C` a response too long to send (cancelled), `B` a
+# cancel, an empty challenge the round's number, NUL an echo.
+delivery("responder-answered", 64 | 32, 192, "220 mx ESMTP\r\n250-mx\r\n250 AUTH CRAM-MD5\r\n334 QQ==\r\n235 ok\r\n" + ONE + "221 bye\r\n")
+delivery("responder-too-long", 64 | 32, 192, "220 mx ESMTP\r\n250-mx\r\n250 AUTH CRAM-MD5\r\n334 Qw==\r\n501 cancelled\r\n221 bye\r\n")
+delivery("responder-rounds", 64 | 32, 192, "220 mx ESMTP\r\n250-mx\r\n250 AUTH CRAM-MD5\r\n334 \r\n334 AA==\r\n334 Qg==\r\n501 cancelled\r\n221 bye\r\n")
 delivery("lmtp", 1 | 32, 2, "220 mx LMTP\r\n250-mx\r\n250 8BITMIME\r\n250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n250 a\r\n452 b\r\n221 bye\r\n")
 delivery("bdat", 8 | 32, 0, "220 mx ESMTP\r\n250-mx\r\n250 CHUNKING\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n221 bye\r\n", 7)
 delivery("eight-bit-refused", 32, 3 << 3, "220 mx ESMTP\r\n250 mx\r\n221 bye\r\n")
