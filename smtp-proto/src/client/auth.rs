@@ -34,7 +34,10 @@ pub enum AuthCredentials {
     /// A mechanism the application runs itself (CRAM-MD5, SCRAM-SHA-256,
     /// EXTERNAL...): the machine frames the exchange and hands each
     /// challenge to the application in
-    /// [`ClientEvent::AuthChallenge`](super::ClientEvent::AuthChallenge).
+    /// [`ClientEvent::AuthChallenge`](super::ClientEvent::AuthChallenge)
+    /// (a [`Delivery`](super::Delivery) hands them to its
+    /// [`SaslResponder`](super::SaslResponder), see
+    /// [`Delivery::with_auth_responder`](super::Delivery::with_auth_responder)).
     Custom(CustomCredentials),
 }
 
