@@ -98,7 +98,8 @@ pub enum Credentials {
         /// The password.
         password: Secret,
     },
-    /// `LOGIN` (draft-murchison-sasl-login): user name, then password.
+    /// `LOGIN` (draft-murchison-sasl-login): user name, then password,
+    /// each UTF-8, not empty and without NUL, as in `PLAIN`.
     Login {
         /// The user name.
         username: String,
@@ -444,6 +445,13 @@ impl SaslServer {
                 if username.is_empty() {
                     return Err(SaslError::Malformed("empty user name"));
                 }
+                // PLAIN's `authcid = 1*SAFE` (RFC 4616 §2, SAFE being any
+                // UTF-8 character but NUL), which the other built-in
+                // decoders keep too: a NUL would cut the name short in
+                // C-string back ends.
+                if username.contains('\0') {
+                    return Err(SaslError::Malformed("NUL in LOGIN user name"));
+                }
                 self.state = ServerState::LoginPassword {
                     username: username.to_owned(),
                 };
@@ -454,6 +462,9 @@ impl SaslServer {
                 let password = utf8(response)?;
                 if password.is_empty() {
                     return Err(SaslError::Malformed("empty password"));
+                }
+                if password.contains('\0') {
+                    return Err(SaslError::Malformed("NUL in LOGIN password"));
                 }
                 Ok(SaslStep::Done(Credentials::Login {
                     username,
@@ -952,6 +963,40 @@ mod tests {
         let mut s = SaslServer::new(SaslMechanism::Login);
         assert_eq!(s.start(Some(b"bob")), Ok(SaslStep::Challenge(b"Password:")));
         assert_eq!(s.respond(b""), Err(SaslError::Malformed("empty password")));
+    }
+
+    /// LOGIN's user name and password are PLAIN's authcid and passwd
+    /// (`1*SAFE`, RFC 4616 §2: any UTF-8 character but NUL): a NUL is
+    /// refused, as PLAIN, XOAUTH2 and OAUTHBEARER refuse one, rather than
+    /// handed to the application, whose back end may stop at it.
+    #[test]
+    fn login_refuses_nul_in_user_name_and_password() {
+        for initial in [Some(&b"alice\0admin"[..]), None] {
+            let mut s = SaslServer::new(SaslMechanism::Login);
+            let step = match initial {
+                Some(user) => s.start(Some(user)),
+                None => s.start(None).and_then(|_| s.respond(b"\0alice")),
+            };
+            assert_eq!(step, Err(SaslError::Malformed("NUL in LOGIN user name")));
+            assert_eq!(s.respond(b"pw"), Err(SaslError::Finished));
+        }
+        let mut s = SaslServer::new(SaslMechanism::Login);
+        assert_eq!(
+            s.start(Some(b"alice")),
+            Ok(SaslStep::Challenge(b"Password:"))
+        );
+        assert_eq!(
+            s.respond(b"s3cret\0anything"),
+            Err(SaslError::Malformed("NUL in LOGIN password"))
+        );
+        // Other control characters are content, as in PLAIN.
+        let mut s = SaslServer::new(SaslMechanism::Login);
+        assert_eq!(
+            s.start(Some(b"al\x01ice")),
+            Ok(SaslStep::Challenge(b"Password:"))
+        );
+        let c = done(s.respond(b"p\x01w"));
+        assert_eq!(c.identity(), Some("al\x01ice"));
     }
 
     #[test]
