@@ -65,7 +65,7 @@
 //! assert_eq!(header.source().unwrap().to_string(), "192.0.2.7:56324");
 //! assert_eq!(&input[consumed..], b"EHLO client.example\r\n");
 //!
-//! // The first octets of a v2 header: read at least 6 more before asking again.
+//! // The first octets of a v2 header: 13 of the 16 fixed octets, so read 3 more.
 //! let start = b"\r\n\r\n\0\r\nQUIT\n!";
 //! match decode(start).unwrap() {
 //!     Decoded::Incomplete { needed } => assert_eq!(needed.get(), 3),
