@@ -31,7 +31,8 @@
 //! `UNKNOWN` header ends at its first CRLF, and the octets between the
 //! family and that CRLF are ignored, whatever they are: a CR not followed
 //! by LF and a bare LF are part of them. A `TCP4` or `TCP6` header ends at
-//! its first CR, which must be followed by LF.
+//! its first CR, which must be followed by LF; a LF before that CR is an
+//! error.
 //!
 //! Version 2 (binary):
 //!
@@ -64,7 +65,7 @@
 //! assert_eq!(header.source().unwrap().to_string(), "192.0.2.7:56324");
 //! assert_eq!(&input[consumed..], b"EHLO client.example\r\n");
 //!
-//! // The first octets of a v2 header: read at least 6 more before asking again.
+//! // The first octets of a v2 header: 13 of the 16 fixed octets, so read 3 more.
 //! let start = b"\r\n\r\n\0\r\nQUIT\n!";
 //! match decode(start).unwrap() {
 //!     Decoded::Incomplete { needed } => assert_eq!(needed.get(), 3),
@@ -347,8 +348,8 @@ pub enum ProxyError {
     #[error("PROXY v1 header with an unknown address family")]
     V1BadFamily,
     /// v1: a field is missing, there are too many, the separators are not
-    /// single spaces, or a CR in a `TCP4`/`TCP6` header is not followed by
-    /// LF.
+    /// single spaces, or a `TCP4`/`TCP6` header has a LF before its first
+    /// CR or a CR not followed by LF.
     #[error("PROXY v1 header with a malformed field list")]
     V1Syntax,
     /// v1: an address is not a valid address of the announced family.
@@ -410,7 +411,8 @@ pub fn decode(input: &[u8]) -> Result<Decoded<'_>, ProxyError> {
 ///   not `TCP4`, `TCP6` or `UNKNOWN` (known once the octets after `PROXY `
 ///   can no longer be the start of one of them followed by SP or CR); a CR
 ///   right after `TCP4` or `TCP6`; the v2 version, command, family and
-///   length, each once its octet(s) arrived;
+///   length, each once its octet(s) arrived; a LF before the first CR of
+///   a `TCP4` or `TCP6` line, once it arrived;
 /// - once the header is complete: a v1 `TCP4`/`TCP6` line's fields
 ///   (addresses, ports, their number and separators) when its CR and the
 ///   octet after it have arrived, and the v2 TLVs when the whole block has;
@@ -467,12 +469,19 @@ fn decode_v1(input: &[u8]) -> Result<Decoded<'_>, ProxyError> {
             None => Ok(v1_incomplete(window)),
         };
     }
-    let Some(cr) = memchr::memchr(b'\r', window) else {
+    // The first CR or LF: a LF before the CR is a line ended the wrong way
+    // ("the receiver must not tolerate a single CR or LF character to end
+    // the line"), refused at once rather than after a wait for a CRLF that
+    // may never come.
+    let Some(cr) = memchr::memchr2(b'\r', b'\n', window) else {
         if window.len() >= V1_MAX_LEN {
             return Err(ProxyError::V1TooLong);
         }
         return Ok(v1_incomplete(window));
     };
+    if window[cr] == b'\n' {
+        return Err(ProxyError::V1Syntax);
+    }
     match window.get(cr + 1) {
         None if cr + 1 >= V1_MAX_LEN => return Err(ProxyError::V1TooLong),
         None => return Ok(v1_incomplete(window)),

@@ -98,7 +98,8 @@ pub enum Credentials {
         /// The password.
         password: Secret,
     },
-    /// `LOGIN` (draft-murchison-sasl-login): user name, then password.
+    /// `LOGIN` (draft-murchison-sasl-login): user name, then password,
+    /// each UTF-8, not empty and without NUL, as in `PLAIN`.
     Login {
         /// The user name.
         username: String,
@@ -444,6 +445,13 @@ impl SaslServer {
                 if username.is_empty() {
                     return Err(SaslError::Malformed("empty user name"));
                 }
+                // PLAIN's `authcid = 1*SAFE` (RFC 4616 §2, SAFE being any
+                // UTF-8 character but NUL), which the other built-in
+                // decoders keep too: a NUL would cut the name short in
+                // C-string back ends.
+                if username.contains('\0') {
+                    return Err(SaslError::Malformed("NUL in LOGIN user name"));
+                }
                 self.state = ServerState::LoginPassword {
                     username: username.to_owned(),
                 };
@@ -454,6 +462,9 @@ impl SaslServer {
                 let password = utf8(response)?;
                 if password.is_empty() {
                     return Err(SaslError::Malformed("empty password"));
+                }
+                if password.contains('\0') {
+                    return Err(SaslError::Malformed("NUL in LOGIN password"));
                 }
                 Ok(SaslStep::Done(Credentials::Login {
                     username,
@@ -541,12 +552,15 @@ fn kv_pairs(body: &[u8]) -> Result<Vec<(&str, &str)>, SaslError> {
     Ok(out)
 }
 
+/// The token of an `auth` value (RFC 7628 §3.1: what would be in the HTTP
+/// `Authorization` header), `credentials = "Bearer" 1*SP b64token`
+/// (RFC 6750 §2.1): the scheme in any case, then one or more spaces.
 fn bearer(auth: &str) -> Result<Secret, SaslError> {
     let scheme = auth.get(..7).unwrap_or_default();
     if !scheme.eq_ignore_ascii_case("Bearer ") {
         return Err(SaslError::Malformed("auth is not a Bearer token"));
     }
-    let token = &auth[7..];
+    let token = auth[7..].trim_start_matches(' ');
     if token.is_empty() {
         return Err(SaslError::Malformed("empty bearer token"));
     }
@@ -719,10 +733,17 @@ pub fn plain_response(
     Ok(out)
 }
 
-/// The `XOAUTH2` response: `user=U ^A auth=Bearer T ^A ^A`.
+/// The `XOAUTH2` response: `user=U ^A auth=Bearer T ^A ^A`. Refused
+/// ([`SaslError::Unencodable`]): a NUL or ^A in either value, an empty
+/// one, and a token starting with SP (read as part of the separator after
+/// `Bearer`).
 pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
     no_ctl(user, "user")?;
     no_ctl(token, "token")?;
+    // Spaces after `Bearer` are the separator (`1*SP`), never the token's.
+    if token.starts_with(' ') {
+        return Err(SaslError::Unencodable("token"));
+    }
     // The decoder refuses an empty user or token: never send one.
     if user.is_empty() || token.is_empty() {
         return Err(SaslError::Unencodable("empty user or token"));
@@ -734,15 +755,17 @@ pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
 /// `n,a=AUTHZID, ^A host=H ^A port=P ^A auth=Bearer T ^A ^A`. An empty
 /// `authzid` is left out, like none. Refused ([`SaslError::Unencodable`]),
 /// as the decoder refuses them: a host or token with an octet other than
-/// printable ASCII, SP, HTAB, CR and LF (RFC 7628 §3.1 `value`), and port
-/// 0 (the port is a positive integer).
+/// printable ASCII, SP, HTAB, CR and LF (RFC 7628 §3.1 `value`), a token
+/// starting with SP (read as part of the separator after `Bearer`), and
+/// port 0 (the port is a positive integer).
 pub fn oauthbearer_response(
     authzid: Option<&str>,
     host: Option<&str>,
     port: Option<u16>,
     token: &str,
 ) -> Result<Vec<u8>, SaslError> {
-    if !is_oauth_value(token) {
+    // Spaces after `Bearer` are the separator (`1*SP`), never the token's.
+    if !is_oauth_value(token) || token.starts_with(' ') {
         return Err(SaslError::Unencodable("token"));
     }
     if port == Some(0) {
@@ -952,6 +975,78 @@ mod tests {
         let mut s = SaslServer::new(SaslMechanism::Login);
         assert_eq!(s.start(Some(b"bob")), Ok(SaslStep::Challenge(b"Password:")));
         assert_eq!(s.respond(b""), Err(SaslError::Malformed("empty password")));
+    }
+
+    /// LOGIN's user name and password are PLAIN's authcid and passwd
+    /// (`1*SAFE`, RFC 4616 §2: any UTF-8 character but NUL): a NUL is
+    /// refused, as PLAIN, XOAUTH2 and OAUTHBEARER refuse one, rather than
+    /// handed to the application, whose back end may stop at it.
+    #[test]
+    fn login_refuses_nul_in_user_name_and_password() {
+        for initial in [Some(&b"alice\0admin"[..]), None] {
+            let mut s = SaslServer::new(SaslMechanism::Login);
+            let step = match initial {
+                Some(user) => s.start(Some(user)),
+                None => s.start(None).and_then(|_| s.respond(b"\0alice")),
+            };
+            assert_eq!(step, Err(SaslError::Malformed("NUL in LOGIN user name")));
+            assert_eq!(s.respond(b"pw"), Err(SaslError::Finished));
+        }
+        let mut s = SaslServer::new(SaslMechanism::Login);
+        assert_eq!(
+            s.start(Some(b"alice")),
+            Ok(SaslStep::Challenge(b"Password:"))
+        );
+        assert_eq!(
+            s.respond(b"s3cret\0anything"),
+            Err(SaslError::Malformed("NUL in LOGIN password"))
+        );
+        // Other control characters are content, as in PLAIN.
+        let mut s = SaslServer::new(SaslMechanism::Login);
+        assert_eq!(
+            s.start(Some(b"al\x01ice")),
+            Ok(SaslStep::Challenge(b"Password:"))
+        );
+        let c = done(s.respond(b"p\x01w"));
+        assert_eq!(c.identity(), Some("al\x01ice"));
+    }
+
+    /// `credentials = "Bearer" 1*SP b64token` (RFC 6750 §2.1, the form of
+    /// the `auth` value): the spaces after the scheme separate it from the
+    /// token and are no part of it.
+    #[test]
+    fn bearer_token_follows_one_or_more_spaces() {
+        for (mechanism, msg) in [
+            (
+                SaslMechanism::OAuthBearer,
+                &b"n,,\x01auth=Bearer   vF9dft4qmTc2\x01\x01"[..],
+            ),
+            (
+                SaslMechanism::XOAuth2,
+                b"user=u@example.com\x01auth=bearer  vF9dft4qmTc2\x01\x01",
+            ),
+        ] {
+            let c = done(SaslServer::new(mechanism).start(Some(msg)));
+            let (Credentials::OAuthBearer { token, .. } | Credentials::XOAuth2 { token, .. }) = &c
+            else {
+                panic!("{c:?}")
+            };
+            assert_eq!(token.expose(), "vF9dft4qmTc2", "{mechanism:?}");
+        }
+        assert_eq!(
+            SaslServer::new(SaslMechanism::OAuthBearer)
+                .start(Some(b"n,,\x01auth=Bearer   \x01\x01")),
+            Err(SaslError::Malformed("empty bearer token"))
+        );
+        // A token starting with a space would not read back: not written.
+        assert_eq!(
+            oauthbearer_response(None, None, None, " t"),
+            Err(SaslError::Unencodable("token"))
+        );
+        assert_eq!(
+            xoauth2_response("u", " t"),
+            Err(SaslError::Unencodable("token"))
+        );
     }
 
     #[test]

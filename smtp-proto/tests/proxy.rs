@@ -256,6 +256,35 @@ fn v1_syntax() {
     }
 }
 
+/// "The receiver must not tolerate a single CR or LF character to end the
+/// line when a complete CRLF sequence is expected", and "it is recommended
+/// to abort the connection as soon as possible": a `TCP4`/`TCP6` line with
+/// a LF before its CR (typically one ended by a bare LF, after which the
+/// client waits for the greeting and sends nothing more) is refused as soon
+/// as the LF arrives, not after a wait for octets that never come.
+#[test]
+fn v1_bare_lf_in_a_tcp_line_is_refused_at_once() {
+    for input in [
+        &b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\n"[..],
+        b"PROXY TCP6 2001:db8::7 2001:db8::1 56324 25\n",
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\n\r\n",
+        b"PROXY TCP4 192.0.2.7\n198.51.100.1 56324 25\r\n",
+        b"PROXY TCP4 \n",
+    ] {
+        assert_eq!(error(input), ProxyError::V1Syntax, "{input:?}");
+        check_prefixes(input);
+    }
+    // The reader that reads what `needed` asks stops at the LF.
+    let stream = b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\n";
+    assert_eq!(
+        read_as_asked(stream, &ProxyConfig::default()),
+        (Err(ProxyError::V1Syntax), stream.len())
+    );
+    // In an UNKNOWN line a bare LF is still part of what is ignored.
+    let (h, consumed) = complete(b"PROXY UNKNOWN \nx\r\nEHLO");
+    assert_eq!((h.family(), consumed), (ProxyFamily::Unspecified, 18));
+}
+
 #[test]
 fn v1_bad_address() {
     for input in [

@@ -1978,6 +1978,41 @@ fn oauth_failure_uses_an_error_challenge() {
         .all(|e| !e.contains("wrong") && !e.contains("secret")));
 }
 
+/// RFC 7628 §3.2.2: the client answers the error challenge with %x01 "or
+/// a SASL abort message", which in SMTP is `*`, and RFC 4954 §4: "If the
+/// server receives such a response, it MUST reject the AUTH command by
+/// sending a 501 reply". The token was refused all the same: the failure
+/// counts toward `max_auth_failures`, so cancelling is no way round it.
+#[test]
+fn oauth_error_challenge_answered_with_a_cancel_is_501() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::XOAuth2, SaslMechanism::OAuthBearer];
+    c.max_auth_failures = 2;
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH XOAUTH2 OAUTHBEARER
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH OAUTHBEARER bixhPWFsaWNlQGV4YW1wbGUuY29tLAFob3N0PW14LmV4YW1wbGUuY29tAXBvcnQ9NTg3AWF1dGg9QmVhcmVyIHdyb25nAQE=
+    S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=
+    C: *
+    S: 501 5.0.0 Authentication cancelled
+    C: AUTH XOAUTH2 dXNlcj1hbGljZUBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB3cm9uZwEB
+    S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=
+    C: *
+    S: 501 5.0.0 Authentication cancelled
+    S: 421 4.7.0 mx.example.com Too many failed authentication attempts, closing
+",
+    );
+    assert!(r.closed);
+}
+
 /// RFC 2920 §3: the replies to a pipelined batch are queued in order and
 /// handed out together once the whole batch is processed.
 #[test]

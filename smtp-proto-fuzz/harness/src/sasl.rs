@@ -252,9 +252,12 @@ fn encode_one(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
             let (username, password) = (text(u)?, text(u)?);
             let initial = u.arbitrary()?;
             let got = login(&username, &password, initial);
-            if username.is_empty() || password.is_empty() {
+            if [&username, &password]
+                .iter()
+                .any(|v| v.is_empty() || v.contains('\0'))
+            {
                 // Refused by the server, as PLAIN refuses both.
-                assert!(got.is_err(), "LOGIN with an empty value: {got:?}");
+                assert!(got.is_err(), "LOGIN with an empty value or a NUL: {got:?}");
             } else {
                 let expected = Credentials::Login {
                     username,

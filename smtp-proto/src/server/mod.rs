@@ -1217,7 +1217,9 @@ impl ServerSession {
     /// §3.2.2 asks. The machine sends `error` (the JSON status document) in
     /// a `334` challenge, reads the client's answer to it (`^A`, or an empty
     /// line for XOAUTH2), then sends `reply` (4xx/5xx, typically
-    /// `535 5.7.8`). The `334` line must fit in 512 octets, so `error` may
+    /// `535 5.7.8`); to a `*` cancel it sends `501 5.0.0` instead (RFC 4954
+    /// §4), but for a `421` `reply`, and the failure counts toward
+    /// [`ServerConfig::max_auth_failures`] all the same. The `334` line must fit in 512 octets, so `error` may
     /// hold at most 378 octets. A `421` reply closes the session once it is
     /// sent, as with [`reply`](Self::reply).
     pub fn reject_auth_with_challenge(
@@ -1605,13 +1607,23 @@ impl ServerSession {
                             return Ok(Step::need_input(pos));
                         }
                         Frame::Discarded { consumed, .. } | Frame::Line(Line { consumed, .. }) => {
+                            let cancelled = input
+                                .get(pos..pos + consumed)
+                                .is_some_and(|line| matches!(line, b"*\r\n" | b"*\n"));
                             pos += consumed;
                             // Whatever the client answered, the exchange
-                            // ends with the application's reply.
+                            // ends with the application's reply, but for a
+                            // `*` cancel (RFC 7628 §3.2.2 allows one), which
+                            // "MUST" get 501 (RFC 4954 §4). The refused
+                            // credentials count as a failure either way.
                             if let State::SaslFailing { reply, .. } =
                                 core::mem::replace(&mut self.state, State::Command)
                             {
-                                reply.write_to(&mut self.out);
+                                if cancelled && reply.code() != ReplyCode::SERVICE_NOT_AVAILABLE {
+                                    self.send(rc(501), esc(5, 0, 0), "Authentication cancelled");
+                                } else {
+                                    reply.write_to(&mut self.out);
+                                }
                                 self.auth_failed(reply.code());
                                 if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
                                     self.close();
