@@ -975,6 +975,11 @@ impl<'a> Bounce<'a> {
 
     /// Writes the bounce, with the original message (its bytes as
     /// received, CRLF line ends) in part 3 as [`Bounce::ret`] chooses.
+    /// With a UTF-8 address or an original with UTF-8 header fields, the
+    /// report is internationalized ([`Report::is_global`], see the
+    /// [module](self#internationalized-bounces-rfc-6533) notes); send it
+    /// with the `BODY=` of [`Report::body_type`], and with `SMTPUTF8` when
+    /// [`Report::requires_smtputf8`].
     ///
     /// # Errors
     /// [`DsnError::NoRecipients`] without a recipient.

@@ -1096,3 +1096,28 @@ fn postmaster_at_a_remote_host_is_that_hosts() {
         .1
         .contains("<Postmaster@mx.example.net>: delivery failed\r\n"));
 }
+
+#[test]
+fn a_long_utf8_to_is_folded_at_spaces_and_unfolds_to_the_address() {
+    let host = host();
+    let addr =
+        "\"José María de la Cruz Pérez\"@correo-electronico.departamento-de-sistemas.example.org";
+    let sender = ReversePath::Mailbox(Mailbox::parse(addr).unwrap());
+    let bob = rcpt("bob@example.net");
+    let report = failed_bounce(&host, &sender, &bob).write(MESSAGE).unwrap();
+    assert!(report.requires_smtputf8());
+    let whole = text(&report);
+    let (head, _) = whole.split_once("\r\n\r\n").unwrap();
+    let to: Vec<&str> = head
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("To: "))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with(' '))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(to.len() > 1, "{to:?}");
+    for line in &to {
+        assert!(line.len() <= 78, "{line:?}");
+    }
+    assert_eq!(to.join(""), format!("To: <{addr}>"));
+}
