@@ -1,7 +1,13 @@
 //! Writes a delivery status notification (bounce) with `smtp_proto::dsn`:
 //! the original message from standard input, the bounce to standard
-//! output, and `body=<BODY> returned=<what> boundary=<boundary>` on
-//! standard error.
+//! output, and `body=<BODY> returned=<what> boundary=<boundary>
+//! global=<yes|no> smtputf8=<yes|no>` on standard error (`global`: an
+//! internationalized report, RFC 6533; `smtputf8`: it must be sent with
+//! SMTPUTF8).
+//!
+//! Addresses may be UTF-8 (`--sender ñoño@example.org`, `--rcpt
+//! 用户@example.com`, `--orcpt 'utf-8;用户@example.com'`): the bounce is
+//! then written with the global types.
 //!
 //! ```text
 //! cargo run -q -p smtp-proto --example bounce -- \
@@ -270,11 +276,14 @@ fn run(
     };
     out.write_all(report.as_bytes())
         .map_err(|e| format!("write error: {e}"))?;
+    let yes = |b: bool| if b { "yes" } else { "no" };
     eprintln!(
-        "body={} returned={:?} boundary={}",
+        "body={} returned={:?} boundary={} global={} smtputf8={}",
         report.body_type().as_str(),
         report.returned(),
-        report.boundary()
+        report.boundary(),
+        yes(report.is_global()),
+        yes(report.requires_smtputf8())
     );
     Ok(Ok(()))
 }

@@ -14,20 +14,24 @@
 //!    `MIME-Version:` and `Content-Type:`;
 //! 2. a `text/plain` explanation, one paragraph per recipient with the
 //!    remote server's reply;
-//! 3. the `message/delivery-status` fields: `Original-Envelope-Id`,
+//! 3. the `message/delivery-status` fields (`message/global-delivery-status`
+//!    in an internationalized bounce): `Original-Envelope-Id`,
 //!    `Reporting-MTA`, `Received-From-MTA`, `Arrival-Date`, then per
 //!    recipient `Original-Recipient`, `Final-Recipient`, `Action`,
 //!    `Status`, `Remote-MTA`, `Diagnostic-Code`, `Last-Attempt-Date` and
 //!    `Will-Retry-Until`;
-//! 4. the original message: whole (`message/rfc822`) or its header section
-//!    only (`text/rfc822-headers`), see [`Bounce::ret`].
+//! 4. the original message: whole (`message/rfc822`, or `message/global`)
+//!    or its header section only (`text/rfc822-headers`, or
+//!    `message/global-headers`), see [`Bounce::ret`].
 //!
 //! The bounce is sent with the null reverse path, `MAIL FROM:<>` (RFC 5321
 //! §4.5.5), so that no bounce is ever sent back for it; for the same
 //! reason [`Bounce::new`] refuses to address one to `<>`
 //! ([`DsnError::NullSender`]). Send it with the `BODY=` of
-//! [`Report::body_type`]: everything but a returned 8-bit or binary
-//! original is 7-bit.
+//! [`Report::body_type`] (everything but a returned 8-bit or binary
+//! original and the UTF-8 of an internationalized report is 7-bit), and
+//! with `SMTPUTF8` when [`Report::requires_smtputf8`] says so (see
+//! [Internationalized bounces](#internationalized-bounces-rfc-6533)).
 //!
 //! ```
 //! use smtp_proto::command::{Atom, Domain, ForwardPath, Mailbox, ReversePath};
@@ -91,16 +95,68 @@
 //!   limitations in the Delivery Status Notification format". A value
 //!   that decodes to anything else (a control character, CR or LF,
 //!   8-bit) is written in its xtext form, which always is. An ORCPT of
-//!   the type `utf-8` (RFC 6533) is written in its `utf-8-addr-xtext`
-//!   form, with each non-ASCII character as `\x{HEX}`.
-//! * Internationalized mail (RFC 6533) is supported as far as it fits a
-//!   7-bit report: a recipient with a UTF-8 address is written
-//!   `Final-Recipient: utf-8; <utf-8-addr-xtext>`, and an original message
-//!   whose header section holds 8-bit octets is returned as
-//!   `message/global` (or `message/global-headers`). The header of the
-//!   bounce is ASCII only: a UTF-8 sender, reporting host or `From:`
-//!   address is refused ([`DsnError::Utf8`]), and
-//!   `message/global-delivery-status` is never written.
+//!   the type `utf-8` (RFC 6533) whose address is an internationalized
+//!   mailbox is written as that mailbox in UTF-8 (see below); any other
+//!   is written in its `utf-8-addr-xtext` form as sent, with each
+//!   non-ASCII character of a `utf-8-addr-unitext` value as `\x{HEX}`.
+//! * A recipient given as `<Postmaster>` (RFC 5321 §4.1.1.3) has no
+//!   domain, and `rfc822; Postmaster` is not an `addr-spec`, so it is
+//!   written as the postmaster of the host that took the `RCPT`:
+//!   `Postmaster@<remote host>` when the recipient names one
+//!   ([`Recipient::remote_mta`]: the address went to that server), else
+//!   `Postmaster@<reporting host>` (the address was this host's own).
+//!   It is an `addr-spec` that parses, with the local part every SMTP
+//!   server must take (RFC 5321 §4.5.1), naming the mailbox the `RCPT`
+//!   was for.
+//!
+//! # Internationalized bounces (RFC 6533)
+//!
+//! A bounce carries UTF-8 when the sender or the [`Bounce::from`] address
+//! is an internationalized mailbox (RFC 6531), a recipient's address is
+//! one, an ORCPT of the type `utf-8` names one, or the returned original
+//! (whole or its header section) has 8-bit octets in its header section
+//! (RFC 6532 header fields). The writer then picks the internationalized
+//! types by itself, and [`Report::is_global`] says it did:
+//!
+//! * the header of the bounce holds the UTF-8 address as it is (`To:
+//!   <ñoño@example.com>`, RFC 6532); the other fields stay ASCII;
+//! * part 1 is `text/plain; charset=utf-8` (with
+//!   `Content-Transfer-Encoding: 8bit`) when it names a UTF-8 address;
+//! * part 2 is `message/global-delivery-status` (RFC 6533), where a
+//!   UTF-8 address is written in UTF-8 as its `utf-8-address` form:
+//!   `Final-Recipient: utf-8; josé@example.com`,
+//!   `Original-Recipient: utf-8; 用户@example.com` (with
+//!   `Content-Transfer-Encoding: 8bit`); ASCII addresses keep the
+//!   `rfc822` type, and the remote reply in `Diagnostic-Code` stays 7-bit
+//!   as above;
+//! * part 3 is `message/global` (RFC 6532 §3.7), or
+//!   `message/global-headers` (RFC 6533) for the header section.
+//!
+//! Without any of these, the bounce is the 7-bit `message/delivery-status`
+//! report described above, with none of these changes. Every address written in UTF-8 is a
+//! checked [`Mailbox`]: an ORCPT that does not decode to one keeps its
+//! 7-bit xtext form and does not make the report internationalized.
+//!
+//! Sending it: an address in UTF-8 in the envelope (`RCPT TO:` the sender)
+//! or in the header of the message needs the `SMTPUTF8` extension (RFC
+//! 6531, RFC 6532): [`Report::requires_smtputf8`] is true when the
+//! sender or the `From:` address holds UTF-8, and such a bounce must be
+//! sent with `MAIL FROM:<> SMTPUTF8`, to a server that offers it. UTF-8 in
+//! the parts only is body content: `message/global`,
+//! `message/global-headers` and `message/global-delivery-status` may be
+//! sent with any content transfer encoding, 8-bit recommended (RFC 6532
+//! §3.7, RFC 6533), so such a bounce needs only `BODY=8BITMIME`
+//! ([`Report::body_type`]); a caller that wants to send every
+//! internationalized report with SMTPUTF8 anyway checks
+//! [`Report::is_global`].
+//!
+//! The RFC 6533 rules above (the `utf-8-address` form in
+//! `message/global-delivery-status`, `utf-8-addr-xtext` in
+//! `message/delivery-status`, the encodings of the global types) follow
+//! RFC 6533 as recalled, not checked against its text line by line; check
+//! them there before relying on a detail. `dns;` MTA names stay ASCII,
+//! so a host given in U-labels is still refused ([`DsnError::Utf8`]): give
+//! its A-labels.
 
 use std::fmt;
 
@@ -120,9 +176,12 @@ pub enum DsnError {
     /// sent back to it (RFC 5321 §4.5.5, §6.1).
     #[error("no bounce is sent to the null reverse path <>")]
     NullSender,
-    /// The named value holds UTF-8, which the header of the bounce does
-    /// not carry (no RFC 6532 header fields are written).
-    #[error("{0} holds UTF-8, which this writer does not put in the header")]
+    /// The named host is given in U-labels (UTF-8): the `dns;` names of
+    /// the report (`Reporting-MTA`, `Remote-MTA`, `Received-From-MTA`),
+    /// the `Message-ID:` and the default `From:` take its A-labels
+    /// (`xn--...`). UTF-8 addresses are taken (see the
+    /// [module](self#internationalized-bounces-rfc-6533) notes).
+    #[error("{0} is a host name in U-labels; give its A-labels")]
     Utf8(&'static str),
     /// The named value holds a character not allowed there (CR, LF, a
     /// control character or 8-bit), or does not follow its syntax.
@@ -620,6 +679,8 @@ pub struct Report {
     body: BodyType,
     returned: Returned,
     boundary: String,
+    global: bool,
+    smtputf8: bool,
 }
 
 impl Report {
@@ -636,11 +697,52 @@ impl Report {
     }
 
     /// The body type to send it with (`BODY=` of `MAIL FROM:<>`): 7-bit
-    /// unless the returned original holds 8-bit octets (`8BITMIME`) or
+    /// unless the returned original or an internationalized report's
+    /// UTF-8 parts hold 8-bit octets (`8BITMIME`), or the original holds
     /// NUL, a bare CR or LF, or a line over 998 octets (`BINARYMIME`).
     #[must_use]
     pub fn body_type(&self) -> BodyType {
         self.body
+    }
+
+    /// Whether the bounce must be sent with `SMTPUTF8` (RFC 6531): its
+    /// envelope recipient (the original sender) or a header field
+    /// (`To:`, `From:`) holds a UTF-8 address. Send it as `MAIL FROM:<>
+    /// SMTPUTF8`, and only to a server that offers the extension.
+    ///
+    /// ```
+    /// use smtp_proto::command::{Atom, Domain, ForwardPath, Mailbox, ReversePath};
+    /// use smtp_proto::dsn::{Action, Bounce, Recipient};
+    /// use smtp_proto::status::EnhancedStatusCode;
+    /// use smtp_proto::trace::Timestamp;
+    ///
+    /// let host = Domain::new("mx.example.org").unwrap();
+    /// let sender = ReversePath::Mailbox(Mailbox::parse("ñoño@example.org").unwrap());
+    /// let rcpt = ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap());
+    /// let when = Timestamp::new(0, 0).unwrap();
+    /// let report = Bounce::new(&host, &sender, when, &Atom::new("Q1").unwrap())
+    ///     .unwrap()
+    ///     .recipient(Recipient::new(&rcpt, Action::Failed, EnhancedStatusCode::BAD_MAILBOX).unwrap())
+    ///     .write(b"Subject: hi\r\n\r\nHi\r\n")
+    ///     .unwrap();
+    /// assert!(report.requires_smtputf8());
+    /// assert!(report.is_global());
+    /// let text = String::from_utf8(report.into_bytes()).unwrap();
+    /// assert!(text.contains("\r\nTo: <ñoño@example.org>\r\n"));
+    /// assert!(text.contains("Content-Type: message/global-delivery-status\r\n"));
+    /// ```
+    #[must_use]
+    pub fn requires_smtputf8(&self) -> bool {
+        self.smtputf8
+    }
+
+    /// Whether the report is internationalized (RFC 6533): part 2 is
+    /// `message/global-delivery-status` and part 3 `message/global` or
+    /// `message/global-headers`. See the
+    /// [module](self#internationalized-bounces-rfc-6533) notes for when.
+    #[must_use]
+    pub fn is_global(&self) -> bool {
+        self.global
     }
 
     /// What of the original message was returned.
@@ -696,10 +798,14 @@ impl<'a> Bounce<'a> {
     /// assert_eq!(err, DsnError::NullSender);
     /// ```
     ///
+    /// A sender with a UTF-8 address makes the bounce internationalized
+    /// and [`Report::requires_smtputf8`] true (see the
+    /// [module](self#internationalized-bounces-rfc-6533) notes).
+    ///
     /// # Errors
-    /// [`DsnError::NullSender`] for `<>`; [`DsnError::Utf8`] for a sender
-    /// or host with UTF-8; [`DsnError::TooLong`] for a `Message-ID:` over
-    /// 250 octets.
+    /// [`DsnError::NullSender`] for `<>`; [`DsnError::Utf8`] for a host
+    /// in U-labels; [`DsnError::TooLong`] for a `Message-ID:` over 250
+    /// octets.
     pub fn new(
         reporting_mta: &'a Domain<'a>,
         sender: &'a ReversePath<'a>,
@@ -708,7 +814,6 @@ impl<'a> Bounce<'a> {
     ) -> Result<Self, DsnError> {
         let sender = match sender {
             ReversePath::Null => return Err(DsnError::NullSender),
-            ReversePath::Mailbox(m) if m.is_utf8() => return Err(DsnError::Utf8("To")),
             ReversePath::Mailbox(m) => m,
         };
         let reporting_mta = ascii_domain(reporting_mta, "Reporting-MTA")?;
@@ -733,13 +838,13 @@ impl<'a> Bounce<'a> {
     }
 
     /// The `From:` address, instead of `MAILER-DAEMON@<reporting host>`.
+    /// A UTF-8 address is written as it is (RFC 6532), which makes the
+    /// bounce internationalized and [`Report::requires_smtputf8`] true.
     ///
     /// # Errors
-    /// [`DsnError::Utf8`] for an address with UTF-8.
+    /// None today: the `Result` is kept for the checks a later version may
+    /// add.
     pub fn from(mut self, from: &'a Mailbox<'a>) -> Result<Self, DsnError> {
-        if from.is_utf8() {
-            return Err(DsnError::Utf8("From"));
-        }
         self.from = Some(from);
         Ok(self)
     }
@@ -870,6 +975,11 @@ impl<'a> Bounce<'a> {
 
     /// Writes the bounce, with the original message (its bytes as
     /// received, CRLF line ends) in part 3 as [`Bounce::ret`] chooses.
+    /// With a UTF-8 address or an original with UTF-8 header fields, the
+    /// report is internationalized ([`Report::is_global`], see the
+    /// [module](self#internationalized-bounces-rfc-6533) notes); send it
+    /// with the `BODY=` of [`Report::body_type`], and with `SMTPUTF8` when
+    /// [`Report::requires_smtputf8`].
     ///
     /// # Errors
     /// [`DsnError::NoRecipients`] without a recipient.
@@ -877,8 +987,6 @@ impl<'a> Bounce<'a> {
         if self.recipients.is_empty() {
             return Err(DsnError::NoRecipients);
         }
-        let status = self.status_part();
-
         let any_failed = self.recipients.iter().any(|r| r.action == Action::Failed);
         let full = any_failed && self.ret != Some(Ret::Hdrs);
         let cap = self.max_returned.unwrap_or(usize::MAX);
@@ -890,15 +998,32 @@ impl<'a> Bounce<'a> {
         } else {
             (Returned::Nothing, &[][..])
         };
+        // RFC 6533: UTF-8 anywhere makes the whole report internationalized.
+        let smtputf8 = self.sender.is_utf8() || self.from.is_some_and(Mailbox::is_utf8);
+        let global = smtputf8
+            || self.recipients.iter().any(Recipient::is_utf8)
+            || (returned != Returned::Nothing && !header.is_ascii());
+        let status = self.status_part();
         let human = self.human_part(returned);
-        let global = !header.is_ascii();
         let content_type = match (returned, global) {
             (Returned::Full, false) => "message/rfc822",
             (Returned::Full, true) => "message/global",
             (_, false) => "text/rfc822-headers",
             (_, true) => "message/global-headers",
         };
-        let body = body_type(content);
+        let content_body = body_type(content);
+        // The multipart's encoding is the widest of its parts' (RFC 2045
+        // §6.4); the first two are 8-bit only with UTF-8 addresses.
+        let text_body = if human.is_ascii() && status.is_ascii() {
+            BodyType::SevenBit
+        } else {
+            BodyType::EightBitMime
+        };
+        let body = if content_body == BodyType::SevenBit {
+            text_body
+        } else {
+            content_body
+        };
         let boundary = pick_boundary(&[human.as_bytes(), status.as_bytes(), content]);
 
         let mut out = Vec::with_capacity(2048 + content.len());
@@ -912,17 +1037,32 @@ impl<'a> Bounce<'a> {
             out.extend_from_slice(b"\r\n");
         };
         delimiter(&mut out);
-        out.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n\r\n");
+        if human.is_ascii() {
+            out.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n\r\n");
+        } else {
+            out.extend_from_slice(
+                b"Content-Type: text/plain; charset=utf-8\r\n\
+                  Content-Transfer-Encoding: 8bit\r\n\r\n",
+            );
+        }
         out.extend_from_slice(human.as_bytes());
         delimiter(&mut out);
-        out.extend_from_slice(b"Content-Type: message/delivery-status\r\n\r\n");
+        if global {
+            out.extend_from_slice(b"Content-Type: message/global-delivery-status\r\n");
+            if !status.is_ascii() {
+                out.extend_from_slice(b"Content-Transfer-Encoding: 8bit\r\n");
+            }
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(b"Content-Type: message/delivery-status\r\n\r\n");
+        }
         out.extend_from_slice(status.as_bytes());
         if returned != Returned::Nothing {
             delimiter(&mut out);
             out.extend_from_slice(b"Content-Type: ");
             out.extend_from_slice(content_type.as_bytes());
             out.extend_from_slice(b"\r\n");
-            match body {
+            match content_body {
                 BodyType::SevenBit => {}
                 BodyType::EightBitMime => {
                     out.extend_from_slice(b"Content-Transfer-Encoding: 8bit\r\n");
@@ -943,6 +1083,8 @@ impl<'a> Bounce<'a> {
             body,
             returned,
             boundary,
+            global,
+            smtputf8,
         })
     }
 
@@ -1034,7 +1176,7 @@ impl<'a> Bounce<'a> {
             }
             out.extend_from_slice(b"\r\n");
         }
-        // Only ASCII was written.
+        // Only ASCII and UTF-8 addresses were written.
         String::from_utf8(out).unwrap_or_default()
     }
 
@@ -1091,34 +1233,52 @@ impl<'a> Bounce<'a> {
 }
 
 impl Recipient<'_> {
-    /// The address as a mailbox; `<Postmaster>` is the reporting host's.
+    /// The address as a mailbox; `<Postmaster>` is the postmaster of the
+    /// remote host when there is one, else of the reporting host (see the
+    /// [module](self) notes).
     fn mailbox_text(&self, host: &Domain<'_>) -> String {
         match self.address {
-            ForwardPath::Postmaster => format!("Postmaster@{host}"),
+            ForwardPath::Postmaster => {
+                format!("Postmaster@{}", self.remote_mta.unwrap_or(host))
+            }
             ForwardPath::Mailbox(m) => m.to_string(),
         }
     }
 
-    /// `<address>` for the human-readable part, made 7-bit.
+    /// `<address>` for the human-readable part, in UTF-8 if it is.
     fn address_text(&self, host: &Domain<'_>) -> String {
-        format!("<{}>", embed_non_ascii(&self.mailbox_text(host)))
+        format!("<{}>", self.mailbox_text(host))
     }
 
-    /// `rfc822; local@domain`, or `utf-8; <utf-8-addr-xtext>` (RFC 6533
-    /// §3) for an address with UTF-8.
+    /// `rfc822; local@domain`, or for an internationalized mailbox
+    /// `utf-8; <utf-8-address>`: the mailbox in UTF-8, for
+    /// `message/global-delivery-status` (RFC 6533), which a report with
+    /// such a recipient always is.
     fn final_recipient(&self, host: &Domain<'_>) -> String {
         let addr = self.mailbox_text(host);
         if addr.is_ascii() {
             format!("rfc822; {addr}")
         } else {
-            format!("utf-8; {}", utf8_addr_xtext(&addr))
+            format!("utf-8; {addr}")
         }
+    }
+
+    /// Whether this recipient makes the report internationalized: its
+    /// address, or the address of its ORCPT, is a UTF-8 mailbox.
+    fn is_utf8(&self) -> bool {
+        self.address.is_utf8() || self.original.and_then(utf8_orcpt_mailbox).is_some()
     }
 }
 
-/// `addr-type; address` of an ORCPT (see the [module](self) notes).
+/// `addr-type; address` of an ORCPT (see the [module](self) notes): an
+/// internationalized mailbox of the type `utf-8` in UTF-8, as its RFC 6533
+/// `utf-8-address` form (the report is `message/global-delivery-status`
+/// then).
 fn orcpt_value(orcpt: &Orcpt<'_>) -> String {
     let kind = orcpt.addr_type().as_str();
+    if let Some(mailbox) = utf8_orcpt_mailbox(orcpt) {
+        return format!("{kind}; {mailbox}");
+    }
     let addr = match orcpt.addr() {
         // Unitext: QCHAR, `\x{HEX}` and non-ASCII; only the last needs
         // writing as `\x{HEX}`.
@@ -1128,6 +1288,43 @@ fn orcpt_value(orcpt: &Orcpt<'_>) -> String {
         OrcptAddr::XText(x) => decoded_or_xtext(x),
     };
     format!("{kind}; {addr}")
+}
+
+/// The address of an ORCPT of the type `utf-8`, decoded (`+XX` of xtext,
+/// then `\x{HEX}`), when it is a mailbox (RFC 6531) with a non-ASCII
+/// character; `None` for any other ORCPT.
+fn utf8_orcpt_mailbox(orcpt: &Orcpt<'_>) -> Option<String> {
+    if !orcpt.addr_type().as_str().eq_ignore_ascii_case("utf-8") {
+        return None;
+    }
+    let text = match orcpt.addr() {
+        OrcptAddr::XText(x) => String::from_utf8(x.decode().into_owned()).ok()?,
+        OrcptAddr::Unitext(u) => u.as_str().to_string(),
+    };
+    let decoded = decode_embedded(&text)?;
+    let valid = !decoded.is_ascii() && Mailbox::parse(&decoded).is_ok();
+    valid.then_some(decoded)
+}
+
+/// `text` with every `\x{HEX}` (RFC 6533 `EmbeddedUnicodeChar`) replaced
+/// by its character; `None` when a `\` starts none, or names no
+/// character.
+fn decode_embedded(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let after = rest[at..].strip_prefix("\\x{")?;
+        let close = after.find('}')?;
+        let hex = &after[..close];
+        if hex.is_empty() || hex.len() > 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// The decoded value when it is printable ASCII (graphic and space, RFC
@@ -1151,20 +1348,6 @@ fn embed_non_ascii(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_ascii() {
-            out.push(c);
-        } else {
-            push_embedded(&mut out, c);
-        }
-    }
-    out
-}
-
-/// `utf-8-addr-xtext` (RFC 6533 §3): `QCHAR` as it is (printable ASCII but
-/// `+`, `=` and `\`), every other character as `\x{HEX}`.
-fn utf8_addr_xtext(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if matches!(c, '!'..='~') && !matches!(c, '+' | '=' | '\\') {
             out.push(c);
         } else {
             push_embedded(&mut out, c);
@@ -1293,7 +1476,8 @@ const HARD_LINE: usize = 998;
 
 /// Appends `Name: value` CRLF, folded before a space (RFC 5322 §2.2.3),
 /// so the field unfolds to the value itself. `value` is printable ASCII
-/// and spaces.
+/// and spaces, and UTF-8 in the addresses of an internationalized report
+/// (RFC 6532).
 fn field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
@@ -1341,7 +1525,11 @@ fn fold(out: &mut Vec<u8>, mut used: usize, mut rest: &[u8], indent: Option<&[u8
             }
             None if used + rest.len() <= HARD_LINE => break,
             None => {
-                let i = HARD_LINE.saturating_sub(used).max(1);
+                let mut i = HARD_LINE.saturating_sub(used).max(1);
+                // Never inside a UTF-8 character.
+                while i > 1 && (rest[i] & 0xC0) == 0x80 {
+                    i -= 1;
+                }
                 out.extend_from_slice(&rest[..i]);
                 out.extend_from_slice(b"\r\n");
                 let cont: &[u8] = if indent.is_some() { cont } else { b" " };
@@ -1446,14 +1634,40 @@ mod tests {
     }
 
     #[test]
+    fn fold_never_cuts_a_utf8_character() {
+        // A run of 2-octet characters with no space, over 998 octets, put
+        // after an odd number of octets so that 998 falls inside one.
+        let value = "é".repeat(700);
+        let mut out = Vec::new();
+        field(&mut out, "X-Odd", &value);
+        let text = String::from_utf8(out).expect("still UTF-8");
+        for line in text.split("\r\n") {
+            assert!(line.len() <= HARD_LINE, "line of {}", line.len());
+        }
+        assert_eq!(
+            text.replace("\r\n ", "").replace("\r\n", ""),
+            format!("X-Odd: {value}")
+        );
+    }
+
+    #[test]
+    fn embedded_unicode_is_decoded() {
+        assert_eq!(
+            decode_embedded("\\x{7528}\\x{6237}@example.com").as_deref(),
+            Some("用户@example.com")
+        );
+        assert_eq!(decode_embedded("a\\x{2B}b").as_deref(), Some("a+b"));
+        assert_eq!(decode_embedded("plain").as_deref(), Some("plain"));
+        assert_eq!(decode_embedded("a\\b"), None);
+        assert_eq!(decode_embedded("a\\x{D800}"), None);
+        assert_eq!(decode_embedded("a\\x{}"), None);
+    }
+
+    #[test]
     fn seven_bit_text() {
         assert_eq!(seven_bit(b"a\tb"), "a b");
         assert_eq!(seven_bit("é".as_bytes()), "\\x{E9}");
         assert_eq!(seven_bit(b"a\xffb"), "a\\x{FFFD}b");
         assert_eq!(seven_bit(b"a\x1bb\x7f"), "a\\x{1B}b\\x{7F}");
-        assert_eq!(
-            utf8_addr_xtext("a+b=\\ c@ü.example"),
-            "a\\x{2B}b\\x{3D}\\x{5C}\\x{20}c@\\x{FC}.example"
-        );
     }
 }

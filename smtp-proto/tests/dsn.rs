@@ -60,12 +60,23 @@ fn parts(report: &Report) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The blocks of the `message/delivery-status` part, as (name, value)
-/// fields with the folding undone.
+/// The blocks of the `message/delivery-status` part (or
+/// `message/global-delivery-status`, as the report says), as (name,
+/// value) fields with the folding undone.
 fn status_blocks(report: &Report) -> Vec<Vec<(String, String)>> {
     let parts = parts(report);
     let (head, body) = &parts[1];
-    assert_eq!(head, "Content-Type: message/delivery-status");
+    if report.is_global() {
+        assert!(
+            head == "Content-Type: message/global-delivery-status"
+                || head
+                    == "Content-Type: message/global-delivery-status\r\n\
+                        Content-Transfer-Encoding: 8bit",
+            "{head:?}"
+        );
+    } else {
+        assert_eq!(head, "Content-Type: message/delivery-status");
+    }
     body.split("\r\n\r\n")
         .filter(|b| !b.trim().is_empty())
         .map(|block| {
@@ -371,7 +382,6 @@ fn orcpt_and_envid_are_written_decoded_from_xtext() {
     let report = bounce(&host, &sender)
         .envelope_id(&crlf_envid)
         .recipient(failed(&bob).original_recipient(&crlf_orcpt))
-        .recipient(failed(&bob).original_recipient(&utf8_orcpt))
         .write(MESSAGE)
         .unwrap();
     let blocks = status_blocks(&report);
@@ -383,31 +393,60 @@ fn orcpt_and_envid_are_written_decoded_from_xtext() {
         get(&blocks[1], "Original-Recipient"),
         Some("rfc822; a+0D+0ABcc:+20x@example.com")
     );
-    assert_eq!(
-        get(&blocks[2], "Original-Recipient"),
-        Some("utf-8; \\x{7528}\\x{6237}@example.com")
-    );
     assert!(!text(&report).contains("\r\nBcc:"));
     assert!(report.as_bytes().is_ascii());
+    assert!(!report.is_global());
+
+    // A UTF-8 ORCPT makes the report internationalized: the address in
+    // UTF-8 (RFC 6533 utf-8-address), whichever form it was sent in.
+    let report = bounce(&host, &sender)
+        .envelope_id(&crlf_envid)
+        .recipient(failed(&bob).original_recipient(&crlf_orcpt))
+        .recipient(failed(&bob).original_recipient(&utf8_orcpt))
+        .write(MESSAGE)
+        .unwrap();
+    assert!(report.is_global());
+    let blocks = status_blocks(&report);
+    assert_eq!(
+        get(&blocks[1], "Original-Recipient"),
+        Some("rfc822; a+0D+0ABcc:+20x@example.com")
+    );
+    assert_eq!(
+        get(&blocks[2], "Original-Recipient"),
+        Some("utf-8; 用户@example.com")
+    );
+    assert!(!text(&report).contains("\r\nBcc:"));
 }
 
 #[test]
-fn utf8_recipients_are_written_as_utf8_addr_xtext() {
+fn a_utf8_recipient_makes_a_global_report_without_smtputf8() {
     let (host, sender) = (host(), sender());
     let jose = rcpt("josé+x@example.com");
     let report = bounce(&host, &sender)
         .recipient(Recipient::new(&jose, Action::Failed, bad_mailbox()).unwrap())
         .write(MESSAGE)
         .unwrap();
+    assert!(report.is_global());
+    // The envelope and the header are ASCII: 8BITMIME is enough.
+    assert!(!report.requires_smtputf8());
+    assert_eq!(report.body_type(), BodyType::EightBitMime);
     let blocks = status_blocks(&report);
     assert_eq!(
         get(&blocks[1], "Final-Recipient"),
-        Some("utf-8; jos\\x{E9}\\x{2B}x@example.com")
+        Some("utf-8; josé+x@example.com")
     );
-    assert!(parts(&report)[0]
-        .1
-        .contains("<jos\\x{E9}+x@example.com>: delivery failed"));
-    assert!(report.as_bytes().is_ascii());
+    let parts = parts(&report);
+    assert_eq!(
+        parts[0].0,
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit"
+    );
+    assert!(parts[0].1.contains("<josé+x@example.com>: delivery failed"));
+    // The original is returned as message/global, 7-bit as it is.
+    assert_eq!(parts[2].0, "Content-Type: message/global");
+    let whole = text(&report);
+    let (head, _) = whole.split_once("\r\n\r\n").unwrap();
+    assert!(head.is_ascii());
+    assert!(head.ends_with("\r\nContent-Transfer-Encoding: 8bit"));
 }
 
 #[test]
@@ -555,19 +594,12 @@ fn values_that_could_add_header_lines_are_refused_or_escaped() {
             "Content-Type"
         ]
     );
-    // UTF-8 where the header would need it.
-    let utf8_sender = ReversePath::Mailbox(Mailbox::parse("ñoño@example.com").unwrap());
-    assert_eq!(
-        Bounce::new(&host, &utf8_sender, when(0), &token()).unwrap_err(),
-        DsnError::Utf8("To")
-    );
+    // A host name in U-labels, where only A-labels go.
     let utf8_host = Domain::new("correo.españa.example").unwrap();
     assert_eq!(
         Bounce::new(&utf8_host, &sender, when(0), &token()).unwrap_err(),
         DsnError::Utf8("Reporting-MTA")
     );
-    let utf8_from = Mailbox::parse("postmaster@españa.example").unwrap();
-    assert_eq!(b().from(&utf8_from).unwrap_err(), DsnError::Utf8("From"));
     assert_eq!(
         Recipient::new(&bob, Action::Failed, bad_mailbox())
             .unwrap()
@@ -772,4 +804,320 @@ fn postmaster_is_the_reporting_hosts() {
     assert!(parts(&report)[0]
         .1
         .contains("<Postmaster@mx.example.org>: delivered\r\n"));
+}
+
+/// An original sent with SMTPUTF8: a UTF-8 header section.
+const INTL_MESSAGE: &str = "From: <ñoño@example.org>\r\n\
+To: <用户@example.com>\r\n\
+Subject: Grüße\r\n\
+\r\n\
+Hallo\r\n";
+
+#[test]
+fn known_answer_for_a_utf8_sender_recipient_and_orcpt() {
+    let host = host();
+    let sender = ReversePath::Mailbox(Mailbox::parse("ñoño@example.org").unwrap());
+    let yonghu = rcpt("用户@example.com");
+    // ORCPT=utf-8;\x{7528}\x{6237}@example.com, the xtext form.
+    let orcpt = Orcpt::new(
+        Atom::new("utf-8").unwrap(),
+        XText::new("\\x{7528}\\x{6237}@example.com").unwrap(),
+    )
+    .unwrap();
+    let reply = Reply::parse("550 5.1.1 <用户@example.com>: unknown\r\n".as_bytes()).unwrap();
+    let report = Bounce::new(&host, &sender, when(1_795_723_722), &token())
+        .unwrap()
+        .ret(Some(Ret::Hdrs))
+        .recipient(
+            Recipient::from_reply(&yonghu, Action::Failed, &reply)
+                .unwrap()
+                .original_recipient(&orcpt),
+        )
+        .write(INTL_MESSAGE.as_bytes())
+        .unwrap();
+    let want = "From: Delivery Reports <MAILER-DAEMON@mx.example.org>\r\n\
+To: <ñoño@example.org>\r\n\
+Subject: Delivery failed: your message is returned\r\n\
+Date: Thu, 26 Nov 2026 20:08:42 +0000\r\n\
+Message-ID: <Q1@mx.example.org>\r\n\
+Auto-Submitted: auto-replied\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status;\r\n \
+boundary=\"=_smtp-proto-dsn-0\"\r\n\
+Content-Transfer-Encoding: 8bit\r\n\
+\r\n\
+A delivery status report in MIME multipart/report form.\r\n\
+\r\n\
+--=_smtp-proto-dsn-0\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: 8bit\r\n\
+\r\n\
+Delivery report from mx.example.org.\r\n\
+\r\n\
+Your message could not be delivered to one or more of its recipients. The\r\n\
+details are below; the header of your message is returned in the last part.\r\n\
+\r\n\
+<用户@example.com>: delivery failed\r\n    \
+The reply was: 550 5.1.1 <\\x{7528}\\x{6237}@example.com>: unknown\r\n\
+\r\n\
+--=_smtp-proto-dsn-0\r\n\
+Content-Type: message/global-delivery-status\r\n\
+Content-Transfer-Encoding: 8bit\r\n\
+\r\n\
+Reporting-MTA: dns; mx.example.org\r\n\
+\r\n\
+Original-Recipient: utf-8; 用户@example.com\r\n\
+Final-Recipient: utf-8; 用户@example.com\r\n\
+Action: failed\r\n\
+Status: 5.1.1\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 <\\x{7528}\\x{6237}@example.com>: unknown\r\n\
+\r\n\
+--=_smtp-proto-dsn-0\r\n\
+Content-Type: message/global-headers\r\n\
+Content-Transfer-Encoding: 8bit\r\n\
+\r\n\
+From: <ñoño@example.org>\r\n\
+To: <用户@example.com>\r\n\
+Subject: Grüße\r\n\
+--=_smtp-proto-dsn-0--\r\n";
+    assert_eq!(text(&report), want);
+    assert!(report.is_global());
+    assert!(report.requires_smtputf8());
+    assert_eq!(report.body_type(), BodyType::EightBitMime);
+    assert_eq!(report.returned(), Returned::Headers);
+}
+
+#[test]
+fn what_makes_a_report_global_and_what_needs_smtputf8() {
+    let (host, ascii_sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let utf8_sender = ReversePath::Mailbox(Mailbox::parse("ñoño@example.org").unwrap());
+    let utf8_from = Mailbox::parse("postmaster@españa.example").unwrap();
+    let jose = rcpt("josé@example.com");
+    let unitext_orcpt = Orcpt::utf8(Unitext::new("josé@example.com").unwrap()).unwrap();
+    let failed = |to| Recipient::new(to, Action::Failed, bad_mailbox()).unwrap();
+    let intl = INTL_MESSAGE.as_bytes();
+
+    // (report, is_global, requires_smtputf8, part 3's type)
+    let cases: Vec<(&str, Report, bool, bool, Option<&str>)> = vec![
+        (
+            "all ASCII",
+            failed_bounce(&host, &ascii_sender, &bob)
+                .write(MESSAGE)
+                .unwrap(),
+            false,
+            false,
+            Some("message/rfc822"),
+        ),
+        (
+            "UTF-8 sender",
+            failed_bounce(&host, &utf8_sender, &bob)
+                .write(MESSAGE)
+                .unwrap(),
+            true,
+            true,
+            Some("message/global"),
+        ),
+        (
+            "UTF-8 From:",
+            failed_bounce(&host, &ascii_sender, &bob)
+                .from(&utf8_from)
+                .unwrap()
+                .write(MESSAGE)
+                .unwrap(),
+            true,
+            true,
+            Some("message/global"),
+        ),
+        (
+            "UTF-8 recipient",
+            bounce(&host, &ascii_sender)
+                .recipient(failed(&jose))
+                .write(MESSAGE)
+                .unwrap(),
+            true,
+            false,
+            Some("message/global"),
+        ),
+        (
+            "UTF-8 ORCPT",
+            bounce(&host, &ascii_sender)
+                .recipient(failed(&bob).original_recipient(&unitext_orcpt))
+                .write(MESSAGE)
+                .unwrap(),
+            true,
+            false,
+            Some("message/global"),
+        ),
+        (
+            "UTF-8 header returned whole",
+            failed_bounce(&host, &ascii_sender, &bob)
+                .write(intl)
+                .unwrap(),
+            true,
+            false,
+            Some("message/global"),
+        ),
+        (
+            "UTF-8 header section returned",
+            failed_bounce(&host, &ascii_sender, &bob)
+                .ret(Some(Ret::Hdrs))
+                .write(intl)
+                .unwrap(),
+            true,
+            false,
+            Some("message/global-headers"),
+        ),
+        (
+            "UTF-8 header section not returned",
+            failed_bounce(&host, &ascii_sender, &bob)
+                .max_returned_len(10)
+                .write(intl)
+                .unwrap(),
+            false,
+            false,
+            None,
+        ),
+        (
+            "ASCII header section returned",
+            failed_bounce(&host, &ascii_sender, &bob)
+                .ret(Some(Ret::Hdrs))
+                .write(MESSAGE)
+                .unwrap(),
+            false,
+            false,
+            Some("text/rfc822-headers"),
+        ),
+    ];
+    for (what, report, global, smtputf8, returned_type) in cases {
+        assert_eq!(report.is_global(), global, "{what}");
+        assert_eq!(report.requires_smtputf8(), smtputf8, "{what}");
+        let parts = parts(&report);
+        let status_type = if global {
+            "Content-Type: message/global-delivery-status"
+        } else {
+            "Content-Type: message/delivery-status"
+        };
+        assert!(
+            parts[1].0.starts_with(status_type),
+            "{what}: {:?}",
+            parts[1].0
+        );
+        match returned_type {
+            Some(t) => assert!(
+                parts[2].0.starts_with(&format!("Content-Type: {t}")),
+                "{what}: {:?}",
+                parts[2].0
+            ),
+            None => assert_eq!(parts.len(), 2, "{what}"),
+        }
+        // The header section holds UTF-8 exactly when SMTPUTF8 is needed.
+        let (head, _) = report
+            .as_bytes()
+            .split_at(memchr_crlfcrlf(report.as_bytes()));
+        assert_eq!(!head.is_ascii(), smtputf8, "{what}");
+        // Nothing else than the returned message is 8-bit in a report
+        // that is not global.
+        if !global {
+            let whole = text(&report);
+            let cut = whole.rfind("\r\n--=_smtp-proto-dsn-0\r\n").unwrap();
+            assert!(whole[..cut].is_ascii(), "{what}");
+        }
+    }
+    // The UTF-8 From: and To: as they are, the other fields ASCII.
+    let report = failed_bounce(&host, &utf8_sender, &bob)
+        .from(&utf8_from)
+        .unwrap()
+        .write(MESSAGE)
+        .unwrap();
+    let whole = text(&report);
+    assert!(whole.starts_with(
+        "From: Delivery Reports <postmaster@españa.example>\r\nTo: <ñoño@example.org>\r\n"
+    ));
+    // The whole message is returned 7-bit as it was: the report is 8-bit
+    // for nothing, so 7BIT.
+    assert_eq!(report.body_type(), BodyType::SevenBit);
+}
+
+/// Where the header section of `bytes` ends.
+fn memchr_crlfcrlf(bytes: &[u8]) -> usize {
+    bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap()
+}
+
+#[test]
+fn an_orcpt_that_is_no_mailbox_keeps_its_7bit_form() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    // UTF-8, but no domain: not a mailbox, written as utf-8-addr-xtext.
+    let no_domain = Orcpt::utf8(Unitext::new("用户").unwrap()).unwrap();
+    // Plain ASCII of the type utf-8: as sent.
+    let ascii = Orcpt::new(
+        Atom::new("utf-8").unwrap(),
+        XText::new("bob@example.net").unwrap(),
+    )
+    .unwrap();
+    let failed = || Recipient::new(&bob, Action::Failed, bad_mailbox()).unwrap();
+    let report = bounce(&host, &sender)
+        .recipient(failed().original_recipient(&no_domain))
+        .recipient(failed().original_recipient(&ascii))
+        .write(MESSAGE)
+        .unwrap();
+    assert!(!report.is_global());
+    assert!(report.as_bytes().is_ascii());
+    let blocks = status_blocks(&report);
+    assert_eq!(
+        get(&blocks[1], "Original-Recipient"),
+        Some("utf-8; \\x{7528}\\x{6237}")
+    );
+    assert_eq!(
+        get(&blocks[2], "Original-Recipient"),
+        Some("utf-8; bob@example.net")
+    );
+}
+
+#[test]
+fn postmaster_at_a_remote_host_is_that_hosts() {
+    let (host, sender) = (host(), sender());
+    let pm = ForwardPath::Postmaster;
+    let remote = Domain::new("mx.example.net").unwrap();
+    let report = bounce(&host, &sender)
+        .recipient(
+            Recipient::new(&pm, Action::Failed, bad_mailbox())
+                .unwrap()
+                .remote_mta(&remote)
+                .unwrap(),
+        )
+        .write(MESSAGE)
+        .unwrap();
+    let blocks = status_blocks(&report);
+    assert_eq!(
+        get(&blocks[1], "Final-Recipient"),
+        Some("rfc822; Postmaster@mx.example.net")
+    );
+    assert!(parts(&report)[0]
+        .1
+        .contains("<Postmaster@mx.example.net>: delivery failed\r\n"));
+}
+
+#[test]
+fn a_long_utf8_to_is_folded_at_spaces_and_unfolds_to_the_address() {
+    let host = host();
+    let addr =
+        "\"José María de la Cruz Pérez\"@correo-electronico.departamento-de-sistemas.example.org";
+    let sender = ReversePath::Mailbox(Mailbox::parse(addr).unwrap());
+    let bob = rcpt("bob@example.net");
+    let report = failed_bounce(&host, &sender, &bob).write(MESSAGE).unwrap();
+    assert!(report.requires_smtputf8());
+    let whole = text(&report);
+    let (head, _) = whole.split_once("\r\n\r\n").unwrap();
+    let to: Vec<&str> = head
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("To: "))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with(' '))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(to.len() > 1, "{to:?}");
+    for line in &to {
+        assert!(line.len() <= 78, "{line:?}");
+    }
+    assert_eq!(to.join(""), format!("To: <{addr}>"));
 }

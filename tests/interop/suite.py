@@ -1727,6 +1727,82 @@ def t_bounce_refused():
     check(r.stdout == b"", "a bounce with an injected header was written")
 
 
+
+# An original sent with SMTPUTF8: UTF-8 addresses and subject (RFC 6532).
+UTF8_SENDER, UTF8_RCPT = "ñoño@client.test", "用户@server.test"
+UTF8_MSG = CRLF.join([
+    f"From: <{UTF8_SENDER}>".encode(),
+    f"To: <{UTF8_RCPT}>".encode(),
+    "Subject: Grüße".encode(),
+    b"Message-ID: <interop.utf8@client.test>",
+    b"",
+    "Hallo, 世界".encode(),
+    b"",
+])
+
+
+def t_bounce_utf8():
+    """A bounce to a UTF-8 sender for a UTF-8 recipient with a UTF-8 ORCPT
+    (RFC 6533): Python's email package finds message/global-delivery-status
+    and message/global, the UTF-8 To:, and the addresses in UTF-8."""
+    args = ["--reporting-mta", "mx.test", "--sender", UTF8_SENDER, "--date", "1795723722",
+            "--token", "Q1", "--rcpt", UTF8_RCPT, "--action", "failed",
+            "--reply", "550 5.1.1 no such user", "--orcpt", f"utf-8;{UTF8_RCPT}"]
+    data, err = bounce(UTF8_MSG, *args)
+    check("body=8BITMIME returned=Full" in err and "global=yes smtputf8=yes" in err,
+          f"the example said {err.strip()}")
+    for line in data.split(b"\r\n"):
+        check(len(line) <= 998, f"a line of {len(line)} octets")
+    check(b"\n" not in data.replace(b"\r\n", b""), "a bare LF or CR in the bounce")
+    text = data.decode("utf-8")  # all of it is UTF-8
+    head = text.split("\r\n\r\n", 1)[0]
+    check(f"\r\nTo: <{UTF8_SENDER}>\r\n" in head, f"To: not in UTF-8: {short(head)}")
+    check(all(l.isascii() for l in head.split("\r\n") if not l.startswith("To:")),
+          "UTF-8 in a header field other than To:")
+
+    # From bytes, as a mail store reads it: structure, types, content.
+    msg = email.message_from_bytes(data, policy=email.policy.SMTPUTF8)
+    check(msg.get_content_type() == "multipart/report", f"Content-Type {msg.get_content_type()}")
+    check(msg.get_param("report-type") == "delivery-status", f"report-type {msg.get_param('report-type')}")
+    check(msg["Content-Transfer-Encoding"] == "8bit", f"CTE {msg['Content-Transfer-Encoding']}")
+    parts = list(msg.iter_parts())
+    types = [p.get_content_type() for p in parts]
+    check(types == ["text/plain", "message/global-delivery-status", "message/global"], f"parts {types}")
+    defects = [d for p in [msg, *parts] for d in p.defects]
+    check(not defects, f"parser defects: {defects}")
+    check(parts[0].get_content_charset() == "utf-8", f"text charset {parts[0].get_content_charset()}")
+    human = parts[0].get_content()
+    check(f"<{UTF8_RCPT}>: delivery failed" in human, f"text part lacks the UTF-8 address: {short(human)}")
+    inner = parts[2].get_payload(0)
+    check(inner["Subject"] == "Grüße", f"returned Subject {inner['Subject']}")
+    check(inner["Message-ID"] == "<interop.utf8@client.test>", f"returned Message-ID {inner['Message-ID']}")
+
+    # From text, with the SMTPUTF8 policy: the UTF-8 addresses.
+    msg = email.message_from_string(text, policy=email.policy.SMTPUTF8)
+    check([a.addr_spec for a in msg["To"].addresses] == [UTF8_SENDER], f"To: {msg['To']}")
+    status = list(msg.iter_parts())[1]
+    # message/global-delivery-status is read as a message: the per-message
+    # block is its header, the per-recipient blocks its body.
+    (per_msg,) = status.get_payload()
+    check(per_msg["Reporting-MTA"] == "dns; mx.test", f"Reporting-MTA {per_msg['Reporting-MTA']}")
+    rcpt = email.message_from_string(per_msg.get_payload().lstrip("\r\n"), policy=email.policy.SMTPUTF8)
+    want = {"Original-Recipient": f"utf-8; {UTF8_RCPT}", "Final-Recipient": f"utf-8; {UTF8_RCPT}",
+            "Action": "failed", "Status": "5.1.1", "Diagnostic-Code": "smtp; 550 5.1.1 no such user"}
+    for name, value in want.items():
+        check(ds_field(rcpt, name) == value, f"{name}: {ds_field(rcpt, name)!r}, want {value!r}")
+
+    # With RET=HDRS: message/global-headers, still a UTF-8 header section.
+    data, err = bounce(UTF8_MSG, *args, "--ret", "hdrs")
+    check("returned=Headers" in err, f"the example said {err.strip()}")
+    msg = email.message_from_bytes(data, policy=email.policy.SMTPUTF8)
+    parts = list(msg.iter_parts())
+    check(parts[2].get_content_type() == "message/global-headers", f"part 3 {parts[2].get_content_type()}")
+    check("Grüße".encode() in data and "Hallo".encode() not in data, "the header section was not returned alone")
+
+    # An ASCII bounce stays message/delivery-status.
+    _, err = bounce(MSG, *BOUNCE_BASE, *BOUNCE_RCPTS)
+    check("global=no smtputf8=no" in err, f"the example said {err.strip()}")
+
 # ---------------------------------------------------- our client -> real servers
 
 def send_binaries():
@@ -2486,6 +2562,8 @@ def register():
     case("bounce example -> Python email (RET=HDRS: text/rfc822-headers)")(t_bounce_hdrs)
     case("bounce example -> Python email (boundary held by the original; long reply folded)")(
         t_bounce_boundary_and_folding)
+    case("bounce example -> Python email (UTF-8 sender, recipient and ORCPT: "
+         "message/global-delivery-status, message/global, RFC 6533)")(t_bounce_utf8)
     case("bounce example refuses <> and a subject with CRLF (exit 1, nothing written)")(t_bounce_refused)
     case("deliver --bounce -> aiosmtpd refusing one recipient (report -> bounce -> Python email)")(
         t_deliver_bounce)

@@ -8,7 +8,10 @@
 //! - the argument of a `MAIL FROM:` line, the argument of a `RCPT TO:`
 //!   line and a reply's wire bytes, each parsed as the session would
 //!   (a line that does not parse falls back to a fixed sender, recipient
-//!   or `550` reply, so the rest of the input still counts);
+//!   or `550` reply, so the rest of the input still counts; setting bits
+//!   make the fallback sender and recipient UTF-8 mailboxes, and add a
+//!   UTF-8 ORCPT in either of its forms, so internationalized reports are
+//!   written often);
 //! - `RET` taken from the `MAIL` line or overridden, a size limit for the
 //!   returned message now and then, a second recipient with another
 //!   action now and then;
@@ -22,16 +25,30 @@
 //!   line is one of its two or three parts, and the boundary occurs
 //!   nowhere in the original message;
 //! - everything before the returned message (the header section and the
-//!   first two parts) is 7-bit text with CRLF line ends only and no line
-//!   over 998 octets (RFC 5322 §2.1.1), so no peer value can break a
-//!   header line or add one;
+//!   first two parts) is UTF-8 text with CRLF line ends only, no ASCII
+//!   control character and no line over 998 octets (RFC 5322 §2.1.1), so
+//!   no peer value can break a header line or add one;
+//! - that text is 7-bit unless the report is internationalized
+//!   (`Report::is_global`), and its header section is 7-bit unless
+//!   `Report::requires_smtputf8`, which is true exactly for a UTF-8
+//!   sender, and then only the `To:` field holds 8-bit octets;
+//! - the report is global when the sender or the recipient is a UTF-8
+//!   mailbox or a returned header section holds 8-bit octets, and is not
+//!   when none of these nor a `utf-8` ORCPT is there; a global report
+//!   has the types `message/global-delivery-status` and
+//!   `message/global` or `message/global-headers`, and writes a UTF-8
+//!   recipient as `Final-Recipient: utf-8; <mailbox>`; one that is not
+//!   has `message/delivery-status` and `message/rfc822` or
+//!   `text/rfc822-headers`;
 //! - the third part holds the whole original (`Returned::Full`), its
 //!   header section (`Returned::Headers`), or is absent
 //!   (`Returned::Nothing`), as the report says.
 
 use arbitrary::{Result, Unstructured};
-use smtp_proto::command::{Atom, Command, Domain, ForwardPath, Mailbox, Ret, ReversePath};
-use smtp_proto::dsn::{Action, Bounce, DsnError, Recipient, Returned};
+use smtp_proto::command::{
+    Atom, Command, Domain, ForwardPath, Mailbox, Orcpt, Ret, ReversePath, Unitext, XText,
+};
+use smtp_proto::dsn::{Action, Bounce, DsnError, Recipient, Report, Returned};
 use smtp_proto::reply::Reply;
 use smtp_proto::status::EnhancedStatusCode;
 use smtp_proto::trace::Timestamp;
@@ -56,16 +73,39 @@ fn one(mut u: Unstructured<'_>) -> Result<()> {
     let original = u.take_rest();
 
     let (mut mail_line, mut rcpt_line) = (Vec::new(), Vec::new());
-    let fallback_sender = ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap());
+    let fallback_sender = ReversePath::Mailbox(
+        Mailbox::parse(if flags & 0x200 != 0 {
+            "ñoño@españa.example"
+        } else {
+            "alice@example.org"
+        })
+        .unwrap(),
+    );
     let (sender, envid, ret) = match parse_with_prefix(b"MAIL FROM:", mail_arg, &mut mail_line) {
         Some(Command::Mail(m)) => (m.reverse_path, m.params.envid, m.params.ret),
         _ => (fallback_sender, None, None),
     };
-    let fallback_rcpt = ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap());
-    let (rcpt, orcpt) = match parse_with_prefix(b"RCPT TO:", rcpt_arg, &mut rcpt_line) {
+    let fallback_rcpt = ForwardPath::Mailbox(
+        Mailbox::parse(if flags & 0x400 != 0 {
+            "用户@例子.广告"
+        } else {
+            "bob@example.net"
+        })
+        .unwrap(),
+    );
+    let (rcpt, mut orcpt) = match parse_with_prefix(b"RCPT TO:", rcpt_arg, &mut rcpt_line) {
         Some(Command::Rcpt(r)) => (r.forward_path, r.params.orcpt),
         _ => (fallback_rcpt, None),
     };
+    // A UTF-8 ORCPT where the RCPT gave none: the unitext or the xtext form.
+    if orcpt.is_none() && flags & 0x800 != 0 {
+        orcpt = Some(if flags & 0x1000 != 0 {
+            Orcpt::utf8(Unitext::new("josé@example.com").unwrap()).unwrap()
+        } else {
+            let addr = XText::new("jos\\x{E9}@example.com").unwrap();
+            Orcpt::new(Atom::new("utf-8").unwrap(), addr).unwrap()
+        });
+    }
     let fallback_reply = Reply::parse(b"550 5.1.1 no such user\r\n").unwrap();
     let reply = Reply::parse(reply_wire).unwrap_or(fallback_reply);
 
@@ -79,7 +119,6 @@ fn one(mut u: Unstructured<'_>) -> Result<()> {
         Err(e) => {
             match (&sender, e) {
                 (ReversePath::Null, DsnError::NullSender) => {}
-                (ReversePath::Mailbox(m), DsnError::Utf8(_)) if m.is_utf8() => {}
                 (s, e) => panic!("Bounce::new({s:?}) refused with {e:?}"),
             }
             return Ok(());
@@ -137,17 +176,108 @@ fn one(mut u: Unstructured<'_>) -> Result<()> {
 
     let report = match bounce.write(original) {
         Ok(r) => r,
-        // A UTF-8 sender or a recipient the header cannot carry.
-        Err(DsnError::Utf8(_) | DsnError::Invalid(_)) => return Ok(()),
         Err(e) => panic!("write refused with {e:?}"),
     };
     check_report(
         report.as_bytes(),
         report.boundary(),
         report.returned(),
+        report.is_global(),
         original,
     );
+    check_global(&report, &sender, &rcpt, orcpt.as_ref(), original);
     Ok(())
+}
+
+/// The choice of the internationalized types and of SMTPUTF8, and what
+/// they mean for the bytes.
+fn check_global(
+    report: &Report,
+    sender: &ReversePath<'_>,
+    rcpt: &ForwardPath<'_>,
+    orcpt: Option<&Orcpt<'_>>,
+    original: &[u8],
+) {
+    let bytes = report.as_bytes();
+    let utf8_header =
+        report.returned() != Returned::Nothing && !header_section(original).is_ascii();
+    let utf8_orcpt = orcpt.is_some_and(|o| o.addr_type().as_str().eq_ignore_ascii_case("utf-8"));
+    assert_eq!(
+        report.requires_smtputf8(),
+        sender.is_utf8(),
+        "requires_smtputf8"
+    );
+    if sender.is_utf8() || rcpt.is_utf8() || utf8_header {
+        assert!(report.is_global(), "UTF-8 without the global types");
+    }
+    if report.is_global() {
+        assert!(
+            sender.is_utf8() || rcpt.is_utf8() || utf8_header || utf8_orcpt,
+            "global types without UTF-8"
+        );
+    }
+    // The header section: 7-bit but for the UTF-8 sender in To: (which
+    // may be folded, at the spaces of a quoted local part).
+    let head_end = memchr::memmem::find(bytes, b"\r\n\r\n").expect("a header section");
+    let mut in_to = false;
+    for line in bytes[..head_end].split(|&b| b == b'\n') {
+        if !line.starts_with(b" ") {
+            in_to = line.starts_with(b"To: <");
+        }
+        if !line.is_ascii() {
+            assert!(report.requires_smtputf8(), "8-bit header without SMTPUTF8");
+            assert!(in_to, "8-bit in {line:?}");
+        }
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let (status_type, returned_types): (&str, &[&str]) = if report.is_global() {
+        (
+            "\r\nContent-Type: message/global-delivery-status\r\n",
+            &[
+                "\r\nContent-Type: message/global\r\n",
+                "\r\nContent-Type: message/global-headers\r\n",
+            ],
+        )
+    } else {
+        (
+            "\r\nContent-Type: message/delivery-status\r\n",
+            &[
+                "\r\nContent-Type: message/rfc822\r\n",
+                "\r\nContent-Type: text/rfc822-headers\r\n",
+            ],
+        )
+    };
+    let boundary_line = format!("\r\n--{}\r\n", report.boundary());
+    let part = |n: usize| {
+        let at = text
+            .match_indices(&boundary_line)
+            .nth(n)
+            .map(|(at, _)| at)?;
+        Some(&text[at + boundary_line.len() - 2..])
+    };
+    assert!(
+        part(1).is_some_and(|p| p.starts_with(status_type)),
+        "part 2 is not {status_type:?}"
+    );
+    if report.returned() != Returned::Nothing {
+        let want = if report.returned() == Returned::Full {
+            returned_types[0]
+        } else {
+            returned_types[1]
+        };
+        assert!(
+            part(2).is_some_and(|p| p.starts_with(want)),
+            "part 3 is not {want:?}"
+        );
+    }
+    if let ForwardPath::Mailbox(m) = rcpt {
+        if m.is_utf8() {
+            let part2 = part(1).and_then(|p| p.split(&boundary_line).next());
+            let status = part2.unwrap_or_default().replace("\r\n ", " ");
+            let want = format!("\r\nFinal-Recipient: utf-8; {m}\r\n");
+            assert!(status.contains(&want), "no {want:?}");
+        }
+    }
 }
 
 /// The header section of `message` as the writer returns it: the lines
@@ -174,7 +304,7 @@ fn in_part(returned: &[u8]) -> &[u8] {
     returned.strip_suffix(b"\r\n").unwrap_or(returned)
 }
 
-fn check_report(bytes: &[u8], boundary: &str, returned: Returned, original: &[u8]) {
+fn check_report(bytes: &[u8], boundary: &str, returned: Returned, global: bool, original: &[u8]) {
     let delimiter = format!("\r\n--{boundary}\r\n");
     let close = format!("\r\n--{boundary}--\r\n");
     assert!(
@@ -203,7 +333,14 @@ fn check_report(bytes: &[u8], boundary: &str, returned: Returned, original: &[u8
     } else {
         (bytes, None)
     };
-    assert!(text.is_ascii(), "8-bit octets in the report's own text");
+    assert!(
+        std::str::from_utf8(text).is_ok(),
+        "the report's own text is not UTF-8"
+    );
+    assert!(
+        global || text.is_ascii(),
+        "8-bit octets in the own text of a report that is not global"
+    );
     let Some(text) = text.strip_suffix(b"\r\n") else {
         panic!("the report's text does not end with CRLF");
     };
@@ -211,6 +348,10 @@ fn check_report(bytes: &[u8], boundary: &str, returned: Returned, original: &[u8
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         assert!(!line.contains(&b'\r'), "a bare CR in the report's text");
         assert!(!line.contains(&0), "NUL in the report's text");
+        assert!(
+            !line.iter().any(|&b| b < 0x20 || b == 0x7f),
+            "a control character in the report's text"
+        );
         assert!(line.len() <= 998, "a line of {} octets", line.len());
     }
     // Every LF of the text ends a CRLF pair.
