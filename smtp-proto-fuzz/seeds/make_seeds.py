@@ -119,9 +119,12 @@ sasl = {
     "plain-after-challenge": b"\x00\n\x00alice\x00s3cret",
     "plain-too-few-nul": b"\x04alice\x00s3cret",
     "plain-ctrl-a": b"\x04\x00al\x01ice\x00pw",
+    # RFC 4616 §2's 255 octets per field are a floor: a 300-octet password.
+    "plain-long-password": b"\x04\x00alice\x00" + b"p" * 300,
     "login": b"\x01\nalice\ns3cret",
     "login-initial": b"\x05alice\ns3cret",
     "login-empty-user": b"\x01\n\ns3cret",
+    "login-nul-password": b"\x05alice\ns3\x00cret",
     "xoauth2": b"\x06user=someuser@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01",
     "xoauth2-dup": b"\x06user=a\x01user=b\x01auth=Bearer t\x01\x01",
     "oauthbearer": b"\x07n,a=user@example.com,\x01host=server.example.com\x01port=143\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01",

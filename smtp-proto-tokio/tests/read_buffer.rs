@@ -227,28 +227,38 @@ async fn long_xoauth2_line_fits_a_small_read_buffer_and_is_answered() {
 
 #[tokio::test]
 async fn long_plain_line_is_answered_not_taken_for_a_close() {
-    // An `AUTH PLAIN` line of about 3.3 KB: over the configured read
-    // buffer, within the AUTH line limit. Its password is longer than the
-    // 255 octets a PLAIN value may have, so the session itself refuses it
-    // (501): what matters is that it is read whole and answered.
-    let raw = format!("\0alice\0{}", "p".repeat(2500));
-    let line = format!("AUTH PLAIN {}\r\n", b64(raw.as_bytes())).into_bytes();
-    assert!(line.len() > 3000 && line.len() < 12288, "{}", line.len());
+    // `AUTH PLAIN` lines of about 3.3 KB: over the configured read buffer,
+    // within the AUTH line limit. The 2500-octet passwords are longer than
+    // the 255 octets RFC 4616 §2 asks a server to accept at least, and are
+    // decoded whole: the application judges them.
+    let good = "p".repeat(2500);
+    let plain_line = |password: &str| {
+        let raw = format!("\0alice\0{password}");
+        format!("AUTH PLAIN {}\r\n", b64(raw.as_bytes())).into_bytes()
+    };
+    let wrong = plain_line(&"q".repeat(2500));
+    assert!(wrong.len() > 3000 && wrong.len() < 12288, "{}", wrong.len());
     let (mut c, s) = pair().await;
-    let server = spawn_server(s, SMALL, "alice", "secret");
+    let server = spawn_server(s, SMALL, "alice", &good);
     let mut pending = greet_and_ehlo(&mut c).await;
-    c.write_all(&line).await.expect("write");
+    c.write_all(&wrong).await.expect("write");
     let reply = read_reply(&mut c, &mut pending).await;
-    assert_eq!(reply, b"501 5.5.2 Malformed authentication response\r\n");
-    // The session is still in step: a valid PLAIN exchange works next.
-    let good = format!("AUTH PLAIN {}\r\n", b64(b"\0alice\0secret"));
-    c.write_all(good.as_bytes()).await.expect("write");
+    assert!(
+        reply.starts_with(b"535 "),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
+    // The session is still in step: the right long password works next.
+    c.write_all(&plain_line(&good)).await.expect("write");
     let reply = read_reply(&mut c, &mut pending).await;
     assert_eq!(reply, b"235 2.7.0 Authentication successful\r\n");
     let handler = quit_and_join(c, pending, server).await;
     assert_eq!(
         handler.seen,
-        vec![(SaslMechanism::Plain, "alice".to_owned(), true)]
+        vec![
+            (SaslMechanism::Plain, "alice".to_owned(), false),
+            (SaslMechanism::Plain, "alice".to_owned(), true)
+        ]
     );
 }
 

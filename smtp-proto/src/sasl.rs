@@ -157,11 +157,12 @@ impl Credentials {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SaslMechanism {
-    /// `PLAIN` (RFC 4616). Each of the authorization identity, the
-    /// authentication identity and the password may be up to
-    /// [`PLAIN_MAX_LEN`] octets, the length RFC 4616 §2 says a server must
-    /// accept; longer values are refused by the decoder and by
-    /// [`plain_response`] alike.
+    /// `PLAIN` (RFC 4616). The authorization identity, the authentication
+    /// identity and the password may each be longer than the
+    /// [`PLAIN_MAX_LEN`] octets RFC 4616 §2 says a server must accept at
+    /// least: neither the decoder nor [`plain_response`] limits them, and
+    /// what bounds a response is the line that carries it (see
+    /// [`plain_response`]).
     Plain,
     /// `LOGIN`
     Login,
@@ -486,11 +487,25 @@ fn utf8(b: &[u8]) -> Result<&str, SaslError> {
     core::str::from_utf8(b).map_err(|_| SaslError::NotUtf8)
 }
 
-/// The longest value, in octets, of each `PLAIN` field (RFC 4616 §2:
-/// `MUST accept up to 255 octets`).
+/// The length, in octets, up to which a server must accept each `PLAIN`
+/// field (RFC 4616 §2: "MUST accept up to 255 octets").
+///
+/// A floor, not a ceiling: longer authorization identities, user names and
+/// passwords (application passwords, tokens used as passwords) are decoded
+/// and encoded too, as other servers accept them. What bounds a `PLAIN`
+/// response is the line that carries it: the server machine reads an AUTH
+/// line or SASL response line of at most
+/// [`ServerConfig::max_auth_line_length`](crate::server::ServerConfig::max_auth_line_length)
+/// octets (12288 by default, RFC 4954 §4), and the client machine sends
+/// none longer than 12288 octets. Any conforming server takes values of up
+/// to this length; many take longer ones.
 pub const PLAIN_MAX_LEN: usize = 255;
 
 /// `message = [authzid] UTF8NUL authcid UTF8NUL passwd` (RFC 4616 §2).
+///
+/// No field is limited to [`PLAIN_MAX_LEN`] octets (a minimum, not a
+/// maximum); the credentials hold no more than `msg`, whose length the
+/// caller bounds (the server machine, by its AUTH line limit).
 fn decode_plain(msg: &[u8]) -> Result<Credentials, SaslError> {
     let mut parts = msg.splitn(3, |&b| b == 0);
     let (Some(authzid), Some(authcid), Some(passwd)) = (parts.next(), parts.next(), parts.next())
@@ -504,12 +519,6 @@ fn decode_plain(msg: &[u8]) -> Result<Credentials, SaslError> {
     }
     if authcid.is_empty() || passwd.is_empty() {
         return Err(SaslError::Malformed("empty PLAIN authcid or password"));
-    }
-    if [authzid, authcid, passwd]
-        .iter()
-        .any(|v| v.len() > PLAIN_MAX_LEN)
-    {
-        return Err(SaslError::Malformed("PLAIN value over 255 octets"));
     }
     Ok(Credentials::Plain {
         authzid: (!authzid.is_empty())
@@ -692,15 +701,24 @@ fn no_ctl(s: &str, what: &'static str) -> Result<(), SaslError> {
 
 /// The `PLAIN` response: `[authzid] NUL authcid NUL password`.
 ///
-/// Refused ([`SaslError::Unencodable`]): a NUL in any value, an empty
-/// authcid or password, and a value over [`PLAIN_MAX_LEN`] octets, which
-/// the server side refuses too. An empty `authzid` is the same as none.
+/// Refused ([`SaslError::Unencodable`]): a NUL in any value and an empty
+/// authcid or password, which the server side refuses too. An empty
+/// `authzid` is the same as none.
+///
+/// Values longer than [`PLAIN_MAX_LEN`] octets (the least a server must
+/// accept, RFC 4616 §2) are encoded: many servers take longer passwords
+/// and tokens. The response is as long as its values; the client machine
+/// sends it on the AUTH line when it fits there, else after the server's
+/// empty `334`, and refuses one whose line would pass the 12288 octets of
+/// RFC 4954 §4 (more than 9213 octets) with
+/// [`UsageError::ResponseTooLong`](crate::client::UsageError::ResponseTooLong).
 ///
 /// ```
 /// use smtp_proto::sasl::{plain_response, SaslError, PLAIN_MAX_LEN};
 /// assert_eq!(plain_response(Some("admin"), "bob", "pw").unwrap(), b"admin\0bob\0pw");
-/// let long = "p".repeat(PLAIN_MAX_LEN + 1);
-/// assert!(matches!(plain_response(None, "bob", &long), Err(SaslError::Unencodable(_))));
+/// let long = "p".repeat(PLAIN_MAX_LEN + 45);
+/// assert_eq!(plain_response(None, "bob", &long).unwrap().len(), 5 + 300);
+/// assert!(matches!(plain_response(None, "bob", "p\0w"), Err(SaslError::Unencodable(_))));
 /// ```
 pub fn plain_response(
     authzid: Option<&str>,
@@ -717,14 +735,18 @@ pub fn plain_response(
         if v.contains('\0') {
             return Err(SaslError::Unencodable(what));
         }
-        if v.len() > PLAIN_MAX_LEN {
-            return Err(SaslError::Unencodable("PLAIN value over 255 octets"));
-        }
     }
     if authcid.is_empty() || password.is_empty() {
         return Err(SaslError::Unencodable("empty authcid or password"));
     }
-    let mut out = Vec::with_capacity(authcid.len() + password.len() + 34);
+    let mut out = Vec::with_capacity(
+        authzid
+            .unwrap_or_default()
+            .len()
+            .saturating_add(authcid.len())
+            .saturating_add(password.len())
+            .saturating_add(2),
+    );
     out.extend_from_slice(authzid.unwrap_or_default().as_bytes());
     out.push(0);
     out.extend_from_slice(authcid.as_bytes());
@@ -807,11 +829,18 @@ pub fn oauthbearer_response(
 /// The client side of `LOGIN`: answers the server's `Username:` and
 /// `Password:` challenges.
 ///
+/// [`LoginClient::try_new`] refuses the values a server's decoder refuses
+/// (an empty one, a NUL in either); [`LoginClient::new`] takes any.
+///
 /// ```
-/// use smtp_proto::sasl::LoginClient;
-/// let mut login = LoginClient::new("alice", "s3cret");
+/// use smtp_proto::sasl::{LoginClient, SaslError};
+/// let mut login = LoginClient::try_new("alice", "s3cret").unwrap();
 /// assert_eq!(login.respond(b"Username:"), b"alice");
 /// assert_eq!(login.respond(b"Password:"), b"s3cret");
+/// assert_eq!(
+///     LoginClient::try_new("alice", "s3\0cret").unwrap_err(),
+///     SaslError::Unencodable("NUL in password")
+/// );
 /// ```
 #[derive(Clone)]
 pub struct LoginClient {
@@ -829,8 +858,30 @@ impl fmt::Debug for LoginClient {
     }
 }
 
+/// The `LOGIN` values a server decodes: each is `1*SAFE`, as PLAIN's
+/// authcid and passwd (RFC 4616 §2, SAFE being any UTF-8 character but
+/// NUL), so neither is empty nor holds a NUL, which [`SaslServer`] refuses
+/// (a NUL would cut the value short in C-string back ends).
+pub(crate) fn check_login(username: &str, password: &str) -> Result<(), SaslError> {
+    if username.is_empty() {
+        return Err(SaslError::Unencodable("empty user name"));
+    }
+    if password.is_empty() {
+        return Err(SaslError::Unencodable("empty password"));
+    }
+    if username.contains('\0') {
+        return Err(SaslError::Unencodable("NUL in user name"));
+    }
+    if password.contains('\0') {
+        return Err(SaslError::Unencodable("NUL in password"));
+    }
+    Ok(())
+}
+
 impl LoginClient {
-    /// A LOGIN exchange for these credentials.
+    /// A LOGIN exchange for these credentials, whatever they are (see
+    /// [`LoginClient::try_new`] for one that refuses what a server
+    /// refuses).
     #[must_use]
     pub fn new(username: &str, password: &str) -> Self {
         Self {
@@ -838,6 +889,17 @@ impl LoginClient {
             password: Secret::new(password),
             sent_user: false,
         }
+    }
+
+    /// A LOGIN exchange for these credentials, refused
+    /// ([`SaslError::Unencodable`]) when the server's decoder would refuse
+    /// them: an empty user name or password, or a NUL in either (LOGIN's
+    /// values are PLAIN's authcid and passwd, `1*SAFE`, RFC 4616 §2). No
+    /// length is refused: a line carries each value (see
+    /// [`plain_response`] for the limit of that line).
+    pub fn try_new(username: &str, password: &str) -> Result<Self, SaslError> {
+        check_login(username, password)?;
+        Ok(Self::new(username, password))
     }
 
     /// The initial response to send with `AUTH LOGIN` (the user name).
@@ -918,43 +980,121 @@ mod tests {
         assert_eq!(s.start(None), Ok(SaslStep::Challenge(b"Username:")));
     }
 
+    /// RFC 4616 §2's 255 octets are the least a server must accept per
+    /// field: longer passwords (application passwords, tokens used as
+    /// passwords) and identities are encoded and decoded on both sides,
+    /// whether the response comes as the initial response or after the
+    /// empty challenge.
     #[test]
-    fn plain_length_limit_is_the_same_on_both_sides() {
+    fn plain_values_longer_than_255_octets_round_trip() {
+        let pw300 = "p".repeat(300);
+        let pw4000 = "\u{e9}".repeat(2000);
+        let id1000 = "i".repeat(1000);
         let at = "x".repeat(PLAIN_MAX_LEN);
-        let over = "x".repeat(PLAIN_MAX_LEN + 1);
         for (authzid, authcid, password) in [
+            (None, "alice", pw300.as_str()),
+            (None, "alice", pw4000.as_str()),
+            (Some(id1000.as_str()), id1000.as_str(), pw300.as_str()),
             (Some(at.as_str()), at.as_str(), at.as_str()),
-            (None, "u", at.as_str()),
         ] {
             let msg = plain_response(authzid, authcid, password).unwrap();
-            let c = done(SaslServer::new(SaslMechanism::Plain).start(Some(&msg)));
-            let Credentials::Plain {
-                authcid: id,
-                password: pw,
-                ..
-            } = &c
-            else {
-                panic!("{c:?}")
+            let len = authzid.map_or(0, str::len) + authcid.len() + password.len() + 2;
+            assert_eq!(msg.len(), len);
+            let want = Credentials::Plain {
+                authzid: authzid.map(str::to_owned),
+                authcid: authcid.to_owned(),
+                password: Secret::new(password),
             };
-            assert_eq!((id.as_str(), pw.expose()), (authcid, password));
+            assert_eq!(
+                done(SaslServer::new(SaslMechanism::Plain).start(Some(&msg))),
+                want
+            );
+            let mut s = SaslServer::new(SaslMechanism::Plain);
+            assert_eq!(s.start(None), Ok(SaslStep::Challenge(b"")));
+            assert_eq!(done(s.respond(&msg)), want);
         }
-        for (authzid, authcid, password) in [
-            (Some(over.as_str()), "u", "p"),
-            (None, over.as_str(), "p"),
-            (None, "u", over.as_str()),
+        assert_eq!(pw4000.len(), 4000);
+    }
+
+    /// What PLAIN still refuses, on both sides, whatever the length: a NUL
+    /// inside a value (NUL separates the fields, so the password would
+    /// read differently) and an empty authcid or password (`1*SAFE`).
+    #[test]
+    fn plain_refuses_nul_and_empty_values_at_any_length() {
+        let long = "p".repeat(4000);
+        let nul_in_long = format!("{long}\0{long}");
+        for (authzid, authcid, password, what) in [
+            (None, "alice", nul_in_long.as_str(), "password"),
+            (None, nul_in_long.as_str(), "pw", "authcid"),
+            (Some(nul_in_long.as_str()), "alice", "pw", "authzid"),
         ] {
             assert_eq!(
                 plain_response(authzid, authcid, password),
-                Err(SaslError::Unencodable("PLAIN value over 255 octets"))
+                Err(SaslError::Unencodable(what))
             );
-            let mut msg = authzid.unwrap_or_default().as_bytes().to_vec();
-            msg.push(0);
-            msg.extend_from_slice(authcid.as_bytes());
-            msg.push(0);
-            msg.extend_from_slice(password.as_bytes());
+        }
+        assert_eq!(
+            SaslServer::new(SaslMechanism::Plain)
+                .start(Some(format!("\0alice\0{nul_in_long}").as_bytes())),
+            Err(SaslError::Malformed("NUL inside PLAIN password"))
+        );
+        for (authcid, password) in [("", long.as_str()), (long.as_str(), "")] {
             assert_eq!(
-                SaslServer::new(SaslMechanism::Plain).start(Some(&msg)),
-                Err(SaslError::Malformed("PLAIN value over 255 octets"))
+                plain_response(None, authcid, password),
+                Err(SaslError::Unencodable("empty authcid or password"))
+            );
+            assert_eq!(
+                SaslServer::new(SaslMechanism::Plain)
+                    .start(Some(format!("\0{authcid}\0{password}").as_bytes())),
+                Err(SaslError::Malformed("empty PLAIN authcid or password"))
+            );
+        }
+        // Long values must still be UTF-8.
+        let mut not_utf8 = format!("\0alice\0{long}").into_bytes();
+        not_utf8.push(0xff);
+        assert_eq!(
+            SaslServer::new(SaslMechanism::Plain).start(Some(&not_utf8)),
+            Err(SaslError::NotUtf8)
+        );
+    }
+
+    /// `LoginClient::try_new` refuses what the LOGIN decoder refuses, so
+    /// the client never sends a value the server answers with 501.
+    #[test]
+    fn login_client_refuses_what_the_login_decoder_refuses() {
+        for (user, password, why) in [
+            ("", "pw", "empty user name"),
+            ("alice", "", "empty password"),
+            ("alice\0admin", "pw", "NUL in user name"),
+            ("alice", "s3cret\0x", "NUL in password"),
+            ("\0", "\0", "NUL in user name"),
+        ] {
+            assert_eq!(
+                LoginClient::try_new(user, password).map(|_| ()),
+                Err(SaslError::Unencodable(why)),
+                "{user:?} {password:?}"
+            );
+            // The server refuses the same values.
+            let mut s = SaslServer::new(SaslMechanism::Login);
+            let step = s
+                .start(Some(user.as_bytes()))
+                .and_then(|_| s.respond(password.as_bytes()));
+            assert!(matches!(step, Err(SaslError::Malformed(_))), "{step:?}");
+        }
+        // Any other value, long ones and control characters included.
+        let long = "w".repeat(4000);
+        for (user, password) in [("al\x01ice", "p\x01w"), ("carol", long.as_str())] {
+            let mut login = LoginClient::try_new(user, password).unwrap();
+            let mut s = SaslServer::new(SaslMechanism::Login);
+            let step = s
+                .start(Some(&login.initial_response()))
+                .and_then(|_| s.respond(&login.respond(b"Password:")));
+            assert_eq!(
+                done(step),
+                Credentials::Login {
+                    username: user.to_owned(),
+                    password: Secret::new(password),
+                }
             );
         }
     }

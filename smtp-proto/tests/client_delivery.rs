@@ -544,6 +544,31 @@ fn auth_without_a_common_mechanism_is_not_attempted() {
     assert!(r.closed);
 }
 
+/// Credentials the server would refuse with 501 (here a NUL in a LOGIN
+/// password) are refused before AUTH is sent: the recipients are not
+/// attempted, for the reason the client gave, and the session ends.
+#[test]
+fn unencodable_login_credentials_are_not_sent() {
+    use smtp_proto::client::UsageError;
+    use smtp_proto::sasl::SaslError;
+    let r = run(
+        config().with_auth_without_tls(true),
+        Delivery::new(envelope(&["bob@example.org"]))
+            .with_auth(AuthCredentials::password("alice", "s3cret\0admin")),
+        &[GREETING, &ehlo("250 AUTH LOGIN\r\n"), BYE],
+    );
+    assert_eq!(r.commands(), ["EHLO client.example.net", "QUIT"]);
+    assert_eq!(
+        r.outcome(0),
+        &RecipientOutcome::NotAttempted {
+            reason: NotAttempted::AuthUnavailable(UsageError::Credentials(SaslError::Unencodable(
+                "NUL in password"
+            )))
+        }
+    );
+    assert!(r.closed);
+}
+
 #[test]
 fn lmtp_gives_each_recipient_its_own_reply() {
     let full = "452 4.2.2 mailbox full\r\n";

@@ -2161,6 +2161,175 @@ fn an_empty_login_user_name_or_password_is_refused_locally() {
     assert_eq!(String::from_utf8_lossy(&out), "AUTH LOGIN\r\n");
 }
 
+/// A LOGIN user name or password holding a NUL is refused by the server
+/// (501: LOGIN's values are PLAIN's `1*SAFE`, RFC 4616 §2), as PLAIN's
+/// are: the client refuses it before sending anything, as it refuses an
+/// empty one, with the reason in `UsageError::Credentials`.
+#[test]
+fn a_nul_in_a_login_user_name_or_password_is_refused_locally() {
+    use smtp_proto::sasl::SaslError;
+    let input = script(&[GREET, &ehlo(&["AUTH LOGIN PLAIN"])]);
+    let mut c = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    until_idle(&mut c, &mut buf);
+    c.poll_transmit(&mut Vec::new());
+    for (user, password, why) in [
+        ("alice\0admin", "pw", "NUL in user name"),
+        ("alice", "s3cret\0", "NUL in password"),
+        ("\0", "\0", "NUL in user name"),
+    ] {
+        assert_eq!(
+            c.authenticate(
+                AuthCredentials::password(user, password),
+                Some(SaslMechanism::Login)
+            ),
+            Err(ClientError::Usage(UsageError::Credentials(
+                SaslError::Unencodable(why)
+            )))
+        );
+        assert!(!c.has_transmit());
+        assert!(c.is_idle());
+    }
+    // PLAIN refuses the same credentials, naming the field.
+    assert_eq!(
+        c.authenticate(AuthCredentials::password("alice", "s3cret\0"), None),
+        Err(ClientError::Usage(UsageError::Credentials(
+            SaslError::Unencodable("password")
+        )))
+    );
+    assert!(!c.has_transmit());
+    // Other control characters are content, sent as they are.
+    assert_eq!(
+        c.authenticate(
+            AuthCredentials::password("al\x01ice", "p\tw"),
+            Some(SaslMechanism::Login)
+        ),
+        Ok(SaslMechanism::Login)
+    );
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(out, b"AUTH LOGIN\r\n");
+}
+
+fn b64(raw: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// RFC 4616 §2's 255 octets are the least a server must take per PLAIN
+/// field, and servers take longer passwords: a 1000-octet password goes
+/// out as PLAIN's initial response on the AUTH line.
+#[test]
+fn auth_plain_sends_a_1000_octet_password() {
+    let password = "p".repeat(1000);
+    let run = auth_run(
+        "AUTH LOGIN PLAIN",
+        AuthCredentials::password("alice", password.clone()),
+        None,
+        &["235 2.7.0 Authentication successful\r\n", BYE],
+    );
+    let raw = format!("\0alice\0{password}");
+    assert_eq!(
+        run.wire_str(),
+        format!(
+            "EHLO client.example.net\r\nAUTH PLAIN {}\r\nQUIT\r\n",
+            b64(raw.as_bytes())
+        )
+    );
+    assert!(run.has_event("Authenticated"));
+}
+
+/// A PLAIN response is held to RFC 4954 §4's 12288-octet lines, not to
+/// 255 octets per field: on the AUTH line while it fits there, alone
+/// after the empty `334` while it fits on a line (9213 octets), refused
+/// with `ResponseTooLong` past that, nothing sent.
+#[test]
+fn long_plain_responses_take_the_line_they_fit() {
+    // `NUL alice NUL` is 7 octets.
+    let on_auth_line = "p".repeat(9000);
+    let run = auth_run(
+        "AUTH PLAIN",
+        AuthCredentials::password("alice", on_auth_line.clone()),
+        None,
+        &["235 2.7.0 ok\r\n", BYE],
+    );
+    let b = b64(format!("\0alice\0{on_auth_line}").as_bytes());
+    assert!("AUTH PLAIN ".len() + b.len() + 2 <= 12288);
+    assert!(run
+        .wire_str()
+        .contains(&format!("\r\nAUTH PLAIN {b}\r\nQUIT")));
+    assert!(run.has_event("Authenticated"));
+
+    let alone = "p".repeat(9213 - 7);
+    let run = auth_run(
+        "AUTH PLAIN",
+        AuthCredentials::password("alice", alone.clone()),
+        None,
+        &["334 \r\n", "235 2.7.0 ok\r\n", BYE],
+    );
+    let b = b64(format!("\0alice\0{alone}").as_bytes());
+    assert_eq!(b.len() + 2, 12286);
+    assert!(run
+        .wire_str()
+        .contains(&format!("\r\nAUTH PLAIN\r\n{b}\r\nQUIT")));
+    assert!(run.has_event("Authenticated"));
+
+    let input = script(&[GREET, &ehlo(&["AUTH PLAIN"])]);
+    let mut c = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    until_idle(&mut c, &mut buf);
+    c.poll_transmit(&mut Vec::new());
+    assert_eq!(
+        c.authenticate(
+            AuthCredentials::password("alice", "p".repeat(9213 - 6)),
+            None
+        ),
+        Err(ClientError::Usage(UsageError::ResponseTooLong))
+    );
+    assert!(!c.has_transmit());
+    assert!(c.is_idle());
+}
+
+/// LOGIN sends its user name and password each on a line of its own after
+/// a `334`: a value whose line would pass RFC 4954 §4's 12288 octets (over
+/// 9213 octets), which a server answers with `500 5.5.6`, is refused
+/// before AUTH is sent; one that fits goes out.
+#[test]
+fn a_login_value_too_long_for_its_line_is_refused_locally() {
+    let input = script(&[GREET, &ehlo(&["AUTH LOGIN"])]);
+    let mut c = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    until_idle(&mut c, &mut buf);
+    c.poll_transmit(&mut Vec::new());
+    let over = "w".repeat(9214);
+    for (user, password) in [("alice", over.as_str()), (over.as_str(), "pw")] {
+        assert_eq!(
+            c.authenticate(AuthCredentials::password(user, password), None),
+            Err(ClientError::Usage(UsageError::ResponseTooLong))
+        );
+        assert!(!c.has_transmit());
+        assert!(c.is_idle());
+    }
+    let fits = "w".repeat(9213);
+    let run = auth_run(
+        "AUTH LOGIN",
+        AuthCredentials::password("alice", fits.clone()),
+        None,
+        &[
+            "334 VXNlcm5hbWU6\r\n",
+            "334 UGFzc3dvcmQ6\r\n",
+            "235 2.7.0 ok\r\n",
+            BYE,
+        ],
+    );
+    let b = b64(fits.as_bytes());
+    assert_eq!(b.len() + 2, 12286);
+    assert!(run
+        .wire_str()
+        .contains(&format!("AUTH LOGIN\r\nYWxpY2U=\r\n{b}\r\nQUIT")));
+    assert!(run.has_event("Authenticated"));
+}
+
 #[test]
 fn an_empty_oauthbearer_authzid_is_left_out() {
     use smtp_proto::sasl::oauthbearer_response;

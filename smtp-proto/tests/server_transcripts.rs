@@ -1777,6 +1777,142 @@ fn overlong_auth_command_line_gets_5_5_6() {
     );
 }
 
+/// A PLAIN password of `len` octets: `p` repeated.
+fn long_password(len: usize) -> String {
+    "p".repeat(len)
+}
+
+/// Accepts PLAIN credentials of `alice` whose password is exactly one of
+/// [`long_password`]'s (of 1000 or 1400 octets); refuses any other with
+/// 535, so a 235 shows the whole password reached the application.
+fn long_password_app(event: &ServerEvent<'_>, app: &mut support::AppState) -> support::Action {
+    match event {
+        ServerEvent::Auth(smtp_proto::sasl::Credentials::Plain {
+            authzid: None,
+            authcid,
+            password,
+        }) if authcid == "alice"
+            && [1000, 1400]
+                .iter()
+                .any(|&n| password.expose() == long_password(n)) =>
+        {
+            support::Action::Accept
+        }
+        ServerEvent::Auth(_) => support::Action::Reply(support::reply(
+            535,
+            "5.7.8",
+            "Authentication credentials invalid",
+        )),
+        _ => support::default_policy(event, app),
+    }
+}
+
+/// The base64 of PLAIN's `NUL alice NUL password` for a password of
+/// `len` octets.
+fn plain_b64(len: usize) -> String {
+    use base64::Engine as _;
+    let raw = smtp_proto::sasl::plain_response(None, "alice", &long_password(len)).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// RFC 4616 §2's 255 octets per PLAIN field are what a server must accept
+/// at least: a 1000-octet password (an application password, a token used
+/// as one) authenticates, as the initial response on the AUTH line and as
+/// the response after the empty `334`. The AUTH line limit (12288 octets
+/// by default, RFC 4954 §4) is what bounds it.
+#[test]
+fn auth_plain_with_a_1000_octet_password_succeeds() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    let setup = Setup {
+        policy: long_password_app,
+        ..Setup::new(c)
+    };
+    let b64 = plain_b64(1000);
+    assert!(b64.len() > 1300 && b64.len() < 12288, "{}", b64.len());
+    for exchange in [
+        format!("C: AUTH PLAIN {b64}\n"),
+        format!("C: AUTH PLAIN\n    S: 334 \n    C: {b64}\n"),
+    ] {
+        let r = check(
+            &setup,
+            &format!(
+                "{EHLO_AUTH_PLAIN}
+    {exchange}    S: 235 2.7.0 Authentication successful
+    C: MAIL FROM:<alice@bar.com>
+    S: 250 2.1.0 OK
+"
+            ),
+        );
+        assert_eq!(r.identity.as_deref(), Some("alice"));
+        let auth = r.events.iter().find(|e| e.starts_with("Auth(")).unwrap();
+        assert!(!auth.contains("ppp"), "{auth}");
+    }
+    // A password one octet shorter is the application's to refuse.
+    let other = plain_b64(999);
+    let r = check(
+        &setup,
+        &format!(
+            "{EHLO_AUTH_PLAIN}
+    C: AUTH PLAIN {other}
+    S: 535 5.7.8 Authentication credentials invalid
+"
+        ),
+    );
+    assert_eq!(r.identity, None);
+}
+
+/// Long PLAIN values are held to the session's AUTH line limit on every
+/// path a response takes: with 2048-octet lines, a 1400-octet password
+/// (1876 octets of base64) authenticates on the AUTH line and after the
+/// `334`, and a 1600-octet one (2144 octets) gets `500 5.5.6` on either.
+#[test]
+fn long_plain_responses_are_bounded_by_the_auth_line_limit() {
+    let setup = Setup {
+        policy: long_password_app,
+        ..auth_lines_up_to_2048()
+    };
+    let fits = plain_b64(1400);
+    let over = plain_b64(1600);
+    assert!("AUTH PLAIN ".len() + fits.len() + 2 <= 2048);
+    assert!(over.len() + 2 > 2048);
+    for exchange in [
+        format!("C: AUTH PLAIN {fits}\n"),
+        format!("C: AUTH PLAIN\n    S: 334 \n    C: {fits}\n"),
+    ] {
+        let r = check(
+            &setup,
+            &format!(
+                "{EHLO_AUTH_PLAIN}
+    {exchange}    S: 235 2.7.0 Authentication successful
+"
+            ),
+        );
+        assert_eq!(r.identity.as_deref(), Some("alice"));
+    }
+    let r = check(
+        &setup,
+        &format!(
+            "{EHLO_AUTH_PLAIN}
+    C: AUTH PLAIN {over}
+    S: 500 5.5.6 Authentication exchange line is too long
+    C: AUTH PLAIN
+    S: 334 
+    C: {over}
+    S: 500 5.5.6 Authentication exchange line is too long
+    C: NOOP
+    S: 250 2.0.0 OK
+"
+        ),
+    );
+    assert_eq!(r.identity, None);
+    assert!(
+        !r.events.iter().any(|e| e.starts_with("Auth(")),
+        "{:#?}",
+        r.events
+    );
+}
+
 #[test]
 fn lmtp_one_reply_per_recipient() {
     let mut c = config();

@@ -20,7 +20,12 @@
 //!
 //! The same bytes also drive the encoders directly: values drawn from the
 //! input (with `arbitrary`) are encoded, and whenever an encoder accepts
-//! them, a fresh server decodes its response to exactly those values.
+//! them, a fresh server decodes its response to exactly those values. The
+//! PLAIN encoder refuses a value exactly when it holds a NUL, or is an
+//! empty authcid or password, at any length (values past
+//! `sasl::PLAIN_MAX_LEN`, the 255 octets RFC 4616 §2 asks a server to
+//! accept at least, are drawn too); `LoginClient::try_new` refuses
+//! exactly the values the LOGIN decoder refuses.
 
 use arbitrary::Unstructured;
 use smtp_proto::sasl::{
@@ -227,15 +232,25 @@ fn encode_one(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
     match u.int_in_range(0..=3u8)? {
         0 => {
             let authzid = if u.arbitrary()? { Some(text(u)?) } else { None };
-            let (authcid, password) = (text(u)?, text(u)?);
-            if let Ok(r) = sasl::plain_response(authzid.as_deref(), &authcid, &password) {
-                // Both sides take values of up to 255 octets (RFC 4616 §2
-                // asks a server for at least that much) and refuse longer
-                // ones.
-                let long = [authzid.as_deref().unwrap_or(""), &authcid, &password]
-                    .iter()
-                    .any(|v| v.len() > sasl::PLAIN_MAX_LEN);
-                assert!(!long, "the PLAIN encoder took a value over 255 octets");
+            let (authcid, mut password) = (text(u)?, text(u)?);
+            // RFC 4616 §2's 255 octets are a floor: longer values are
+            // encoded and decoded too.
+            if u.ratio(1, 4)? {
+                password = password.repeat(sasl::PLAIN_MAX_LEN / password.len().max(1) + 1);
+            }
+            let refusable = [authzid.as_deref().unwrap_or(""), &authcid, &password]
+                .iter()
+                .any(|v| v.contains('\0'))
+                || authcid.is_empty()
+                || password.is_empty();
+            let encoded = sasl::plain_response(authzid.as_deref(), &authcid, &password);
+            assert_eq!(
+                encoded.is_err(),
+                refusable,
+                "PLAIN encoder on {} octets of password: {encoded:?}",
+                password.len()
+            );
+            if let Ok(r) = encoded {
                 let expected = Credentials::Plain {
                     authzid: authzid.filter(|a| !a.is_empty()),
                     authcid,
@@ -252,6 +267,12 @@ fn encode_one(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
             let (username, password) = (text(u)?, text(u)?);
             let initial = u.arbitrary()?;
             let got = login(&username, &password, initial);
+            // The client's check refuses what the server refuses.
+            assert_eq!(
+                LoginClient::try_new(&username, &password).is_err(),
+                got.is_err(),
+                "LoginClient::try_new and the LOGIN decoder differ: {got:?}"
+            );
             if [&username, &password]
                 .iter()
                 .any(|v| v.is_empty() || v.contains('\0'))

@@ -298,18 +298,14 @@ impl Exchange {
                 SaslMechanism::Plain,
             ) => sasl::plain_response(authzid.as_deref(), username, password.expose()).map(Some),
             // LOGIN sends nothing yet, but a server refuses an empty user
-            // name or password (its answers), as PLAIN does: refuse them
-            // here instead.
-            (AuthCredentials::Password { username, .. }, SaslMechanism::Login)
-                if username.is_empty() =>
-            {
-                Err(sasl::SaslError::Unencodable("empty user name"))
-            }
-            (AuthCredentials::Password { password, .. }, SaslMechanism::Login)
-                if password.expose().is_empty() =>
-            {
-                Err(sasl::SaslError::Unencodable("empty password"))
-            }
+            // name or password (its answers), or a NUL in either, as PLAIN
+            // does: refuse them here instead.
+            (
+                AuthCredentials::Password {
+                    username, password, ..
+                },
+                SaslMechanism::Login,
+            ) => sasl::check_login(username, password.expose()).map(|()| None),
             (AuthCredentials::OAuth2 { user, token, .. }, SaslMechanism::XOAuth2) => {
                 sasl::xoauth2_response(user, token.expose()).map(Some)
             }
@@ -325,6 +321,20 @@ impl Exchange {
                 .map(Some),
             (AuthCredentials::Custom(c), _) => Ok(c.initial_response().map(<[u8]>::to_vec)),
             _ => Ok(None),
+        }
+    }
+
+    /// The longest response LOGIN will send after a `334` (its user name
+    /// or its password), in octets; 0 for other mechanisms.
+    pub(crate) fn longest_login_response(&self) -> usize {
+        match (&self.credentials, self.mechanism) {
+            (
+                AuthCredentials::Password {
+                    username, password, ..
+                },
+                SaslMechanism::Login,
+            ) => username.len().max(password.expose().len()),
+            _ => 0,
         }
     }
 

@@ -28,7 +28,13 @@ const AUTH_LINE_MAX: usize = 12288;
 /// The length of the line that carries the SASL response `raw`:
 /// its base64 text and CRLF.
 fn response_line_len(raw: &[u8]) -> usize {
-    raw.len().div_ceil(3).saturating_mul(4).saturating_add(2)
+    line_len_of(raw.len())
+}
+
+/// The length of the line that carries a SASL response of `len` octets:
+/// its base64 text and CRLF.
+fn line_len_of(len: usize) -> usize {
+    len.div_ceil(3).saturating_mul(4).saturating_add(2)
 }
 
 /// A command whose reply is awaited, in the order sent.
@@ -801,6 +807,18 @@ impl Client {
     /// server's empty `334`. A response too long for even that line (its
     /// base64 and CRLF past 12288 octets: more than 9213 raw octets) is
     /// refused with [`UsageError::ResponseTooLong`] and nothing is sent.
+    /// LOGIN's user name and password, each sent on a line of its own,
+    /// are held to the same limit.
+    ///
+    /// Credentials the mechanism cannot carry, or that the server's
+    /// decoder refuses, are refused with [`UsageError::Credentials`] and
+    /// nothing is sent: for a password (PLAIN and LOGIN), an empty user
+    /// name or password and a NUL in the user name, password or authzid;
+    /// for a token, the values
+    /// [`sasl::xoauth2_response`](crate::sasl::xoauth2_response) and
+    /// [`sasl::oauthbearer_response`](crate::sasl::oauthbearer_response)
+    /// refuse. PLAIN values are not limited to the 255 octets RFC 4616 §2
+    /// asks a server to accept at least; the line limit above applies.
     pub fn authenticate(
         &mut self,
         credentials: AuthCredentials,
@@ -820,6 +838,10 @@ impl Client {
         let mut initial = exchange
             .initial_response()
             .map_err(UsageError::Credentials)?;
+        // LOGIN answers each 334 with a value on a line of its own.
+        if line_len_of(exchange.longest_login_response()) > AUTH_LINE_MAX {
+            return Err(UsageError::ResponseTooLong.into());
+        }
         // RFC 4954 §4: an AUTH line is at most 12288 octets; a longer
         // initial response waits for the server's empty 334, and one that
         // does not fit on that line either is refused.
