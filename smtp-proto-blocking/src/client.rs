@@ -1003,6 +1003,7 @@ pub enum ConnectionError {
 /// authenticates once for the session. Each [`Connection::send`] then
 /// sends one message with a [`Delivery`] (made [`Delivery::keep_open`]: it
 /// ends without QUIT) and returns its report, as [`send`] does.
+/// [`Connection::noop`] checks a session kept open a while.
 /// [`Connection::quit`] ends the session with QUIT; dropping the
 /// connection just closes the stream.
 ///
@@ -1223,6 +1224,44 @@ impl<S: Transport> Connection<S> {
             self.link.close(&self.client);
         }
         end
+    }
+
+    /// Checks the kept session with NOOP (RFC 5321 §4.1.1.9): first takes
+    /// what the server sent while the session was idle (a `421`, its
+    /// close), then sends NOOP and reads the reply. `Ok` when the server
+    /// answered (whatever the code): the session is still there.
+    ///
+    /// # Errors
+    /// [`ConnectionError::Refused`] with [`NotAttempted::ServiceClosing`]
+    /// when the server closes the session with a `421`;
+    /// [`ConnectionError::Run`] when the connection failed (the server
+    /// closed it: [`RunError::PeerClosed`]). The session has ended then.
+    pub fn noop(&mut self) -> Result<(), ConnectionError> {
+        if let Some(reason) = &self.ended {
+            return Err(ConnectionError::Refused(reason.clone()));
+        }
+        let mut handler = DeliveryHandler::new(no_message().keep_open(), &[]);
+        let end = self.check(&mut handler);
+        self.settle(&end, &handler);
+        end?;
+        match &self.ended {
+            Some(reason) => Err(ConnectionError::Refused(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Connection::noop`]'s exchange.
+    fn check(&mut self, handler: &mut DeliveryHandler<'_>) -> Result<(), RunError> {
+        if !self.link.take_arrived() {
+            return Err(RunError::PeerClosed);
+        }
+        let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
+        drive(link, client, handler, options, Until::Idle)?;
+        if client.is_closed() {
+            return Ok(());
+        }
+        client.noop()?;
+        drive(link, client, handler, options, Until::Idle)
     }
 
     /// True while the session can carry mail: it has not ended (no `421`,

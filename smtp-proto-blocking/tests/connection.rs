@@ -379,3 +379,51 @@ fn a_refused_greeting_fails_the_open() {
     assert_eq!(u16::from(reply.code()), 554);
     assert_eq!(server.join().expect("server"), "QUIT\r\n");
 }
+
+#[test]
+fn noop_checks_the_kept_session() {
+    let (addr, server) = spawn_server(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+    );
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    );
+    conn.noop().expect("the session is there");
+    let [one, ..] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("send");
+    assert!(report.all_delivered());
+    conn.noop().expect("still there");
+    conn.quit().expect("quit");
+    let (end, rec) = server.join().expect("server");
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+    assert_eq!(count(&rec.seen.events, "Noop"), 2, "{:?}", rec.seen.events);
+    assert_eq!(rec.seen.message, one);
+}
+
+#[test]
+fn noop_finds_a_session_the_server_ended() {
+    let (mut conn, _) = after_one_message(AfterFirst::Closing);
+    let e = conn.noop().expect_err("the server sent 421");
+    assert!(
+        matches!(
+            &e,
+            ConnectionError::Refused(NotAttempted::ServiceClosing { reply })
+                if u16::from(reply.code()) == 421
+        ),
+        "{e:?}"
+    );
+    assert!(!conn.is_open());
+    let (mut conn, _) = after_one_message(AfterFirst::Close);
+    let e = conn.noop().expect_err("the server closed");
+    assert!(
+        matches!(e, ConnectionError::Run(RunError::PeerClosed)),
+        "{e:?}"
+    );
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+}

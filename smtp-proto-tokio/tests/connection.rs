@@ -431,3 +431,59 @@ async fn a_refused_greeting_fails_the_open() {
     assert_eq!(u16::from(reply.code()), 554);
     assert_eq!(join(server).await.as_deref(), Some("QUIT"));
 }
+
+#[tokio::test]
+async fn noop_checks_the_kept_session() {
+    let (c, s) = pair().await;
+    let server = spawn_recorder(s, ServerConfig::new("mx.example.net"));
+    let mut conn = open(
+        c,
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    )
+    .await;
+    tokio::time::timeout(BOUND, conn.noop())
+        .await
+        .expect("bounded")
+        .expect("the session is there");
+    let [one, ..] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .await
+        .expect("send");
+    assert!(report.all_delivered());
+    conn.noop().await.expect("still there");
+    conn.quit().await.expect("quit");
+    let (end, rec) = join(server).await;
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(count(&rec, "Noop"), 2, "{:?}", names(&rec));
+    assert_eq!(rec.messages, [one]);
+}
+
+#[tokio::test]
+async fn noop_finds_a_session_the_server_ended() {
+    let (mut conn, _) = after_one_message(AfterFirst::Closing).await;
+    let e = tokio::time::timeout(BOUND, conn.noop())
+        .await
+        .expect("bounded")
+        .expect_err("the server sent 421");
+    assert!(
+        matches!(
+            &e,
+            ConnectionError::Refused(NotAttempted::ServiceClosing { reply })
+                if u16::from(reply.code()) == 421
+        ),
+        "{e:?}"
+    );
+    assert!(!conn.is_open());
+    let (mut conn, _) = after_one_message(AfterFirst::Close).await;
+    let e = tokio::time::timeout(BOUND, conn.noop())
+        .await
+        .expect("bounded")
+        .expect_err("the server closed");
+    assert!(
+        matches!(e, ConnectionError::Run(RunError::PeerClosed)),
+        "{e:?}"
+    );
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+}
