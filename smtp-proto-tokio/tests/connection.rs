@@ -49,12 +49,16 @@ fn names(rec: &Recorder) -> Vec<&str> {
     rec.events.iter().map(|(e, _)| e.as_str()).collect()
 }
 
+fn assert_send<T: Send>(_: &T) {}
+
 fn count(rec: &Recorder, name: &str) -> usize {
     names(rec).iter().filter(|e| **e == name).count()
 }
 
 async fn open(stream: TcpStream, client: Client, options: RunOptions) -> Connection<TcpStream> {
-    tokio::time::timeout(BOUND, Connection::open(stream, client, options))
+    let opening = Connection::open(stream, client, options);
+    assert_send(&opening);
+    tokio::time::timeout(BOUND, opening)
         .await
         .expect("bounded")
         .expect("open")
@@ -74,7 +78,10 @@ async fn three_messages_over_one_session_against_the_server_driver() {
     assert!(conn.client().is_idle());
     let to = ["bob@example.org", "carol@example.org", "dave@example.org"];
     for (to, message) in to.iter().zip(messages()) {
-        let report = tokio::time::timeout(BOUND, conn.send(envelope(&[to]), &message))
+        let sending = conn.send(envelope(&[to]), &message);
+        // The future may move between threads (tokio::spawn).
+        assert_send(&sending);
+        let report = tokio::time::timeout(BOUND, sending)
             .await
             .expect("bounded")
             .expect("send");
@@ -150,13 +157,12 @@ async fn a_session_upgraded_with_starttls_and_authenticated_once_carries_every_m
     options.tls = Some((TlsConnector::from(client_tls), localhost()));
     let mut conn = open(c, Client::new(config(TlsPolicy::Required)), options).await;
     assert!(conn.client().is_tls());
-    tokio::time::timeout(
-        BOUND,
-        conn.authenticate(AuthCredentials::password("alice", "secret")),
-    )
-    .await
-    .expect("bounded")
-    .expect("auth");
+    let auth = conn.authenticate(AuthCredentials::password("alice", "secret"));
+    assert_send(&auth);
+    tokio::time::timeout(BOUND, auth)
+        .await
+        .expect("bounded")
+        .expect("auth");
     assert!(conn.client().is_authenticated());
     // Authenticating again does nothing.
     conn.authenticate(AuthCredentials::password("alice", "secret"))
@@ -173,7 +179,9 @@ async fn a_session_upgraded_with_starttls_and_authenticated_once_carries_every_m
             .expect("send");
         assert!(report.all_delivered(), "{report:?}");
     }
-    conn.quit().await.expect("quit");
+    let quit = conn.quit();
+    assert_send(&quit);
+    quit.await.expect("quit");
     let (end, rec) = join(server).await;
     assert_eq!(end, Ok(ServeEnd::Closed));
     assert_eq!(rec.messages, [one, two]);
