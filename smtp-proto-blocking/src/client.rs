@@ -31,8 +31,11 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use smtp_proto::client::{
-    Client, ClientError, ClientEvent, Delivery, DeliveryReport, Outcome, SendFailure,
+    AuthCredentials, Client, ClientError, ClientEvent, Delivery, DeliveryReport, Envelope,
+    NotAttempted, Outcome, SaslResponder, SendFailure,
 };
+use smtp_proto::command::ReversePath;
+use smtp_proto::reply::OwnedReply;
 
 use crate::transport::{instant_after, is_write_timeout, on_write_timeout, MaybeTls, Transport};
 use crate::StartTlsError;
@@ -244,36 +247,139 @@ where
     S: Transport,
     H: ClientHandler,
 {
-    // The machine refuses such a configuration at its first step; checked
-    // here too so that not even an implicit-TLS handshake goes out.
-    client.config().check().map_err(ClientError::Config)?;
-    let implicit = match (client.config().implicit_tls, options.tls.as_ref()) {
-        (false, _) => None,
-        (true, Some(tls)) => Some(tls),
-        (true, None) => return Err(RunError::ImplicitTlsNotConfigured),
-    };
-    let mut stream: MaybeTls<S, rustls::ClientConnection> = MaybeTls::Plain(stream);
-    let mut io = Buffers {
-        read_size: options.read_size.max(512),
-        buf: Vec::new(),
-        start: 0,
-        end: 0,
-        out: Vec::with_capacity(4096),
-        piece: Vec::new(),
-        last_wait: DEFAULT_WAIT,
-    };
-    // Set before an implicit-TLS handshake, which bounds its own writes
-    // and then sets this one again (a transport that does not tell its
-    // write timeout keeps this one for the handshake); each later write
-    // sets it to what is left of its own deadline.
-    let wait = io.write_wait(client);
-    stream.set_write_timeout(Some(wait))?;
-    if let Some((config, name)) = implicit {
-        // Before the greeting, which comes over TLS.
-        let conn = rustls::ClientConnection::new(Arc::clone(config), name.clone())
-            .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
-        stream.start_tls(conn, 0, options.handshake_timeout)?;
+    let mut link = Link::connect(stream, client, options)?;
+    let result = drive(&mut link, client, handler, options, Until::Closed);
+    if result.is_ok() {
+        link.close(client);
     }
+    result
+}
+
+/// A client connection between two stretches of [`drive`]: the stream
+/// (over TLS once upgraded) and the buffers.
+struct Link<S: Transport> {
+    /// `None` once a stretch ended early on an error: the connection is
+    /// dropped then, as [`run`] always did.
+    stream: Option<MaybeTls<S, rustls::ClientConnection>>,
+    io: Buffers,
+}
+
+/// Where a stretch of [`drive`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// The session's end (the machine closed); a machine that waits for a
+    /// call is [`RunError::Stalled`].
+    Closed,
+    /// The session's end, or the machine idle with nothing to send or
+    /// wait for (the next call is the caller's: MAIL, NOOP, QUIT).
+    Idle,
+}
+
+impl<S: Transport> Link<S> {
+    /// Checks the machine's configuration and, for implicit TLS, runs the
+    /// handshake (see [`run`]).
+    fn connect(stream: S, client: &Client, options: &RunOptions) -> Result<Self, RunError> {
+        // The machine refuses such a configuration at its first step;
+        // checked here too so that not even an implicit-TLS handshake goes
+        // out.
+        client.config().check().map_err(ClientError::Config)?;
+        let implicit = match (client.config().implicit_tls, options.tls.as_ref()) {
+            (false, _) => None,
+            (true, Some(tls)) => Some(tls),
+            (true, None) => return Err(RunError::ImplicitTlsNotConfigured),
+        };
+        let mut stream: MaybeTls<S, rustls::ClientConnection> = MaybeTls::Plain(stream);
+        let mut io = Buffers {
+            read_size: options.read_size.max(512),
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            out: Vec::with_capacity(4096),
+            piece: Vec::new(),
+            last_wait: DEFAULT_WAIT,
+        };
+        // Set before an implicit-TLS handshake, which bounds its own
+        // writes and then sets this one again (a transport that does not
+        // tell its write timeout keeps this one for the handshake); each
+        // later write sets it to what is left of its own deadline.
+        let wait = io.write_wait(client);
+        stream.set_write_timeout(Some(wait))?;
+        if let Some((config, name)) = implicit {
+            // Before the greeting, which comes over TLS.
+            let conn = rustls::ClientConnection::new(Arc::clone(config), name.clone())
+                .map_err(|e| StartTlsError::Handshake(io::Error::other(e)))?;
+            stream.start_tls(conn, 0, options.handshake_timeout)?;
+        }
+        Ok(Self {
+            stream: Some(stream),
+            io,
+        })
+    }
+
+    /// Reads what the server sent while the session was idle (a `421`, or
+    /// its close), without waiting. Returns `false` when the server has
+    /// closed the connection and sent nothing the machine has not taken.
+    /// A transport that cannot read without waiting reads nothing.
+    fn take_arrived(&mut self) -> bool {
+        let Some(stream) = self.stream.as_mut() else {
+            return false;
+        };
+        if stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut closed = false;
+        for _ in 0..POLL_READS {
+            match self.io.read(stream) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // TLS ended without close_notify.
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                    closed = true;
+                    break;
+                }
+                // Nothing more has arrived (or the connection failed: the
+                // next write or read tells).
+                Err(_) => break,
+            }
+        }
+        if stream.set_nonblocking(false).is_err() {
+            return false;
+        }
+        !closed || !self.io.unconsumed().is_empty()
+    }
+
+    /// Closes the session's stream: TLS's close_notify within the write
+    /// wait, then the stream is dropped.
+    fn close(&mut self, client: &Client) {
+        if let Some(mut stream) = self.stream.take() {
+            stream.close_notify_by(instant_after(Instant::now(), self.io.write_wait(client)));
+        }
+    }
+}
+
+/// Runs the session over `link` until `until`: reads the server's
+/// replies, feeds the machine, hands its events to `handler`, writes what
+/// it sends, and upgrades the stream after STARTTLS. [`run`] is one
+/// stretch to the session's end; a [`Connection`] runs one per message.
+fn drive<S, H>(
+    link: &mut Link<S>,
+    client: &mut Client,
+    handler: &mut H,
+    options: &RunOptions,
+    until: Until,
+) -> Result<(), RunError>
+where
+    S: Transport,
+    H: ClientHandler,
+{
+    let Some(mut stream) = link.stream.take() else {
+        return Err(RunError::PeerClosed);
+    };
+    let io = &mut link.io;
     // When the wait for the server's next reply runs out: set when the
     // driver starts to wait, after its commands went out, and cleared
     // only when a reply is taken (the machine consumes whole replies) or
@@ -297,7 +403,7 @@ where
                 // waits for the handshake, and bytes after the 220 are
                 // plaintext injected before it (refused by `start_tls`,
                 // never taken as replies).
-                write_out(&mut stream, client, &mut io)?;
+                write_out(&mut stream, client, io)?;
                 let Some((config, name)) = options.tls.as_ref() else {
                     break Err(
                         StartTlsError::Handshake(io::Error::other("no TLS configured")).into(),
@@ -311,7 +417,7 @@ where
             Outcome::Event(ClientEvent::SendBody) => {
                 io.start += consumed;
                 handler.on_event(client, ClientEvent::SendBody)?;
-                if let Err(e) = write_body(&mut stream, client, handler, &mut io) {
+                if let Err(e) = write_body(&mut stream, client, handler, io) {
                     break Err(e);
                 }
             }
@@ -321,7 +427,7 @@ where
             }
             Outcome::Transmit => {
                 io.start += consumed;
-                send_or_recover(&mut stream, client, handler, &mut io)?;
+                send_or_recover(&mut stream, client, handler, io)?;
             }
             // After a refused BDAT chunk too: the machine asks for the
             // replies still due to the chunks sent after it.
@@ -331,7 +437,7 @@ where
                     // The wait for the replies starts after this write.
                     deadline = None;
                 }
-                send_or_recover(&mut stream, client, handler, &mut io)?;
+                send_or_recover(&mut stream, client, handler, io)?;
                 if client.is_closed() {
                     break Ok(());
                 }
@@ -351,23 +457,24 @@ where
             }
             Outcome::Paused => {
                 io.start += consumed;
-                send_or_recover(&mut stream, client, handler, &mut io)?;
+                send_or_recover(&mut stream, client, handler, io)?;
                 if client.is_closed() {
+                    break Ok(());
+                }
+                if until == Until::Idle && client.is_idle() {
                     break Ok(());
                 }
                 break Err(RunError::Stalled);
             }
             Outcome::Closed => {
                 io.start += consumed;
-                send_or_recover(&mut stream, client, handler, &mut io)?;
+                send_or_recover(&mut stream, client, handler, io)?;
                 break Ok(());
             }
             _ => io.start += consumed,
         }
     };
-    if result.is_ok() {
-        stream.close_notify_by(instant_after(Instant::now(), io.write_wait(client)));
-    }
+    link.stream = Some(stream);
     result
 }
 
@@ -782,10 +889,25 @@ pub type SendError = SendFailure<RunError>;
 struct DeliveryHandler<'m> {
     delivery: Delivery,
     message: &'m [u8],
+    /// The server's `421`, when it ended the session.
+    closing: Option<OwnedReply>,
+}
+
+impl<'m> DeliveryHandler<'m> {
+    fn new(delivery: Delivery, message: &'m [u8]) -> Self {
+        Self {
+            delivery,
+            message,
+            closing: None,
+        }
+    }
 }
 
 impl ClientHandler for DeliveryHandler<'_> {
     fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
+        if let ClientEvent::ServiceClosing { reply, .. } = &event {
+            self.closing = Some(reply.into_owned());
+        }
         self.delivery
             .on_event(client, &event)
             .map_err(io::Error::other)
@@ -850,7 +972,361 @@ pub fn send<S: Transport>(
     message: &[u8],
     options: &RunOptions,
 ) -> Result<DeliveryReport, SendError> {
-    let mut handler = DeliveryHandler { delivery, message };
+    let mut handler = DeliveryHandler::new(delivery, message);
     let end = run(stream, client, &mut handler, options);
     handler.delivery.conclude(end)
+}
+
+/// Why [`Connection::open`] or [`Connection::authenticate`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The connection failed (see [`RunError`]); it is closed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The session cannot carry mail, for this reason: the server refused
+    /// it ([`NotAttempted::SessionRefused`]), TLS is required and
+    /// unavailable ([`NotAttempted::TlsUnavailable`]), the server closed it
+    /// with a `421` ([`NotAttempted::ServiceClosing`]), or AUTH failed
+    /// ([`NotAttempted::AuthFailed`], [`NotAttempted::AuthUnavailable`];
+    /// the session stays open then, for another try or [`Connection::quit`]).
+    #[error("{0}")]
+    Refused(NotAttempted),
+}
+
+/// One SMTP session kept open for several messages (RFC 5321 §3.3 allows
+/// any number of transactions in one session).
+///
+/// [`Connection::open`] reads the greeting, sends EHLO and upgrades with
+/// STARTTLS as the machine's configuration says (or runs the implicit-TLS
+/// handshake first), keeping the upgraded stream; [`Connection::authenticate`]
+/// authenticates once for the session. Each [`Connection::send`] then
+/// sends one message with a [`Delivery`] (made [`Delivery::keep_open`]: it
+/// ends without QUIT) and returns its report, as [`send`] does.
+/// [`Connection::noop`] checks a session kept open a while.
+/// [`Connection::quit`] ends the session with QUIT; dropping the
+/// connection just closes the stream.
+///
+/// When the session ends on its own (the server's `421`, even one sent
+/// while the session was idle, or a failed connection), the next sends
+/// try nothing: every recipient is [`RecipientOutcome::NotAttempted`] for
+/// the reason the session ended ([`Connection::end_reason`]). A server
+/// that closed the connection while it was idle is found before anything
+/// is sent (with a [`Transport`] that can read without waiting; see
+/// [`Transport::set_nonblocking`]): that send fails with
+/// [`RunError::PeerClosed`], its recipients [`NotAttempted::ConnectionLost`].
+///
+/// ```no_run
+/// use std::net::TcpStream;
+///
+/// use smtp_proto_blocking::client::{Connection, RunOptions};
+/// use smtp_proto_blocking::smtp_proto::client::{Client, ClientConfig, Envelope, TlsPolicy};
+/// use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+///
+/// fn deliver_all(messages: &[(&str, Vec<u8>)]) -> Result<(), Box<dyn std::error::Error>> {
+///     let config = ClientConfig::new(Domain::new("client.example.net")?).with_tls(TlsPolicy::Off);
+///     let stream = TcpStream::connect("mx.example.org:25")?;
+///     let mut conn = Connection::open(stream, Client::new(config), RunOptions::default())?;
+///     for (to, message) in messages {
+///         let sender = Mailbox::parse("alice@example.net")?.into_owned();
+///         let envelope = Envelope::new(ReversePath::Mailbox(sender))
+///             .recipient(ForwardPath::Mailbox(Mailbox::parse(to)?.into_owned()))
+///             .with_size(message.len() as u64);
+///         let report = match conn.send(envelope, message) {
+///             Ok(report) => report,
+///             Err(e) => e.report,
+///         };
+///         for r in report.to_retry() {
+///             println!("retry {:?}: {:?}", r.recipient.path, r.outcome);
+///         }
+///     }
+///     conn.quit()?;
+///     Ok(())
+/// }
+/// ```
+///
+/// [`RecipientOutcome::NotAttempted`]: smtp_proto::client::RecipientOutcome::NotAttempted
+pub struct Connection<S: Transport> {
+    link: Link<S>,
+    client: Client,
+    options: RunOptions,
+    /// Why the session is over, once it is.
+    ended: Option<NotAttempted>,
+}
+
+impl<S: Transport> std::fmt::Debug for Connection<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("client", &self.client)
+            .field("options", &self.options)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An envelope without recipients, for the deliveries that only open or
+/// authenticate the session.
+fn no_message() -> Delivery {
+    Delivery::new(Envelope::new(ReversePath::Null))
+}
+
+impl<S: Transport> Connection<S> {
+    /// Opens the session over `stream`: the implicit-TLS handshake when
+    /// the configuration has it, the greeting, EHLO, STARTTLS as the
+    /// configuration's [`TlsPolicy`] says (the stream is upgraded and kept
+    /// so), and EHLO again; it returns once the session is ready for mail.
+    /// `client` must be new, as for [`run`].
+    ///
+    /// # Errors
+    /// [`ConnectionError::Refused`] when the server refused the session,
+    /// TLS is required and unavailable, or the server answered `421`;
+    /// [`ConnectionError::Run`] when the connection failed (see [`run`]).
+    ///
+    /// [`TlsPolicy`]: smtp_proto::client::TlsPolicy
+    pub fn open(
+        stream: S,
+        mut client: Client,
+        options: RunOptions,
+    ) -> Result<Self, ConnectionError> {
+        let mut link = Link::connect(stream, &client, &options)?;
+        let mut handler = DeliveryHandler::new(no_message().keep_open(), &[]);
+        let end = drive(&mut link, &mut client, &mut handler, &options, Until::Idle);
+        let mut conn = Self {
+            link,
+            client,
+            options,
+            ended: None,
+        };
+        conn.settle(&end, &handler);
+        // A refusal decides, even when the server then closed without
+        // answering QUIT.
+        if let Some(reason) = handler.delivery.stopped_by() {
+            return Err(ConnectionError::Refused(reason.clone()));
+        }
+        end?;
+        match &conn.ended {
+            Some(reason) => Err(ConnectionError::Refused(reason.clone())),
+            None => Ok(conn),
+        }
+    }
+
+    /// Authenticates the session with `credentials` (AUTH, RFC 4954),
+    /// once for all the messages sent over it. A session already
+    /// authenticated is left as it is. Deliveries given to
+    /// [`Connection::send`] with their own credentials
+    /// ([`Delivery::with_auth`]) authenticate the session the first time
+    /// and not again.
+    ///
+    /// # Errors
+    /// [`ConnectionError::Refused`] with [`NotAttempted::AuthFailed`] (the
+    /// server's refusal) or [`NotAttempted::AuthUnavailable`] (no
+    /// mechanism in common, no TLS): the session stays open. A `421` or a
+    /// failed connection ends it.
+    pub fn authenticate(&mut self, credentials: AuthCredentials) -> Result<(), ConnectionError> {
+        self.login(no_message().with_auth(credentials))
+    }
+
+    /// [`Connection::authenticate`] with a custom SASL mechanism whose
+    /// challenges `responder` answers (see [`Delivery::with_auth_responder`]).
+    ///
+    /// # Errors
+    /// As [`Connection::authenticate`].
+    pub fn authenticate_with_responder<R>(
+        &mut self,
+        credentials: AuthCredentials,
+        responder: R,
+    ) -> Result<(), ConnectionError>
+    where
+        R: SaslResponder + Clone + Send + Sync + 'static,
+    {
+        self.login(
+            no_message()
+                .with_auth(credentials)
+                .with_auth_responder(responder),
+        )
+    }
+
+    fn login(&mut self, delivery: Delivery) -> Result<(), ConnectionError> {
+        if let Some(reason) = &self.ended {
+            return Err(ConnectionError::Refused(reason.clone()));
+        }
+        let mut handler = DeliveryHandler::new(delivery.keep_open(), &[]);
+        let end = self.exchange(&mut handler);
+        self.settle(&end, &handler);
+        end?;
+        if self.client.is_authenticated() {
+            return Ok(());
+        }
+        let reason = handler
+            .delivery
+            .stopped_by()
+            .or(self.ended.as_ref())
+            .cloned()
+            .unwrap_or(NotAttempted::SessionClosed);
+        Err(ConnectionError::Refused(reason))
+    }
+
+    /// Sends one message over the session: `delivery` (or an
+    /// [`Envelope`], made a [`Delivery`]) is run as [`send`] runs it, but
+    /// ends without QUIT ([`Delivery::keep_open`]), so that the session is
+    /// left ready for the next message. `message` is the whole message,
+    /// handed to the machine in pieces of [`PIECE_SIZE`].
+    ///
+    /// Over a session that has ended ([`Connection::is_open`] is false),
+    /// nothing is sent and every recipient is
+    /// [`RecipientOutcome::NotAttempted`] for the reason it ended
+    /// ([`Connection::end_reason`]). A `421` that the server sent while the
+    /// session was idle is read before anything is sent: the recipients
+    /// are [`NotAttempted::ServiceClosing`] with it.
+    ///
+    /// # Errors
+    /// [`SendError`] when the connection failed, with the report all the
+    /// same (see [`send`]); the session has ended then.
+    ///
+    /// [`RecipientOutcome::NotAttempted`]: smtp_proto::client::RecipientOutcome::NotAttempted
+    pub fn send(
+        &mut self,
+        delivery: impl Into<Delivery>,
+        message: &[u8],
+    ) -> Result<DeliveryReport, SendError> {
+        let delivery = delivery.into().keep_open();
+        if let Some(reason) = &self.ended {
+            return Ok(delivery.abandon(reason.clone()));
+        }
+        let mut handler = DeliveryHandler::new(delivery, message);
+        let end = self.exchange(&mut handler);
+        self.settle(&end, &handler);
+        handler.delivery.conclude(end)
+    }
+
+    /// Ends the session: sends QUIT, reads the reply and closes the
+    /// stream (over TLS with close_notify). Over a session that has
+    /// already ended, just closes.
+    ///
+    /// # Errors
+    /// [`RunError`] when the connection fails meanwhile (the messages sent
+    /// before are not affected: their reports decide).
+    pub fn quit(mut self) -> Result<(), RunError> {
+        if self.ended.is_some() || self.client.is_closed() {
+            self.link.close(&self.client);
+            return Ok(());
+        }
+        self.client.quit()?;
+        let mut handler = DeliveryHandler::new(no_message(), &[]);
+        let end = drive(
+            &mut self.link,
+            &mut self.client,
+            &mut handler,
+            &self.options,
+            Until::Closed,
+        );
+        if end.is_ok() {
+            self.link.close(&self.client);
+        }
+        end
+    }
+
+    /// Checks the kept session with NOOP (RFC 5321 §4.1.1.9): first takes
+    /// what the server sent while the session was idle (a `421`, its
+    /// close), then sends NOOP and reads the reply. `Ok` when the server
+    /// answered (whatever the code): the session is still there.
+    ///
+    /// # Errors
+    /// [`ConnectionError::Refused`] with [`NotAttempted::ServiceClosing`]
+    /// when the server closes the session with a `421`;
+    /// [`ConnectionError::Run`] when the connection failed (the server
+    /// closed it: [`RunError::PeerClosed`]). The session has ended then.
+    pub fn noop(&mut self) -> Result<(), ConnectionError> {
+        if let Some(reason) = &self.ended {
+            return Err(ConnectionError::Refused(reason.clone()));
+        }
+        let mut handler = DeliveryHandler::new(no_message().keep_open(), &[]);
+        let end = self.check(&mut handler);
+        self.settle(&end, &handler);
+        end?;
+        match &self.ended {
+            Some(reason) => Err(ConnectionError::Refused(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Connection::noop`]'s exchange.
+    fn check(&mut self, handler: &mut DeliveryHandler<'_>) -> Result<(), RunError> {
+        if !self.link.take_arrived() {
+            return Err(RunError::PeerClosed);
+        }
+        let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
+        drive(link, client, handler, options, Until::Idle)?;
+        if client.is_closed() {
+            return Ok(());
+        }
+        client.noop()?;
+        drive(link, client, handler, options, Until::Idle)
+    }
+
+    /// True while the session can carry mail: it has not ended (no `421`,
+    /// no failed connection, not closed).
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.ended.is_none() && !self.client.is_closed()
+    }
+
+    /// Why the session ended, once it has: the reason every recipient of
+    /// a later [`Connection::send`] gets.
+    #[must_use]
+    pub fn end_reason(&self) -> Option<&NotAttempted> {
+        self.ended.as_ref()
+    }
+
+    /// The client machine: the server's capabilities, whether the session
+    /// is on TLS or authenticated.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs `handler`'s delivery on the idle session until it is finished:
+    /// first what the server sent while the session was idle (a `421`),
+    /// then the delivery from its first call.
+    fn exchange(&mut self, handler: &mut DeliveryHandler<'_>) -> Result<(), RunError> {
+        if !self.link.take_arrived() {
+            return Err(RunError::PeerClosed);
+        }
+        let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
+        drive(link, client, handler, options, Until::Idle)?;
+        if !handler.delivery.is_finished() {
+            handler.delivery.start(client)?;
+            drive(link, client, handler, options, Until::Idle)?;
+        }
+        if handler.delivery.is_finished() || client.is_closed() {
+            Ok(())
+        } else {
+            Err(RunError::Stalled)
+        }
+    }
+
+    /// After a stretch of the session: when it has ended (an error, or the
+    /// machine closed), records why and closes the stream (with TLS's
+    /// close_notify when the session ended cleanly).
+    fn settle(&mut self, end: &Result<(), RunError>, handler: &DeliveryHandler<'_>) {
+        let reason = match end {
+            Err(_) => NotAttempted::ConnectionLost,
+            Ok(()) if self.client.is_closed() => match &handler.closing {
+                Some(reply) => NotAttempted::ServiceClosing {
+                    reply: reply.clone(),
+                },
+                None => handler
+                    .delivery
+                    .stopped_by()
+                    .cloned()
+                    .unwrap_or(NotAttempted::SessionClosed),
+            },
+            Ok(()) => return,
+        };
+        self.ended = Some(reason);
+        if end.is_ok() {
+            self.link.close(&self.client);
+        }
+        self.link.stream = None;
+    }
 }

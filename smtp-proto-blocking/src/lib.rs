@@ -16,7 +16,8 @@
 //! - [`client::run`] runs a [`smtp_proto::client::Client`] over a stream,
 //!   handing events to a [`client::ClientHandler`]; [`client::send`] sends
 //!   one message with a [`smtp_proto::client::Delivery`] and returns the
-//!   report.
+//!   report, and [`client::Connection`] keeps one session open for several
+//!   messages (one greeting, EHLO, STARTTLS and AUTH for all).
 //! - [`proxy::read_proxy_header`] reads the PROXY protocol header (v1/v2)
 //!   a TCP load balancer sends before the client's bytes, and nothing
 //!   after it.

@@ -23,9 +23,12 @@ use std::io;
 use std::time::Duration;
 
 use smtp_proto::client::{
-    Client, ClientError, ClientEvent, Delivery, DeliveryReport, Outcome, SendFailure,
+    AuthCredentials, Client, ClientError, ClientEvent, Delivery, DeliveryReport, Envelope,
+    NotAttempted, Outcome, SaslResponder, SendFailure,
 };
+use smtp_proto::command::ReversePath;
 use smtp_proto::reply::DecoderConfig;
+use smtp_proto::reply::OwnedReply;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{client::TlsStream, TlsConnector};
@@ -336,33 +339,134 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: ClientHandler,
 {
-    // The machine refuses such a configuration at its first step; checked
-    // here too so that not even an implicit-TLS handshake goes out.
-    client.config().check().map_err(ClientError::Config)?;
-    let mut stream: MaybeTls<S, TlsStream<S>> = if client.config().implicit_tls {
-        let Some((connector, name)) = options.tls.as_ref() else {
-            return Err(RunError::ImplicitTlsNotConfigured);
+    let mut link = Link::connect(stream, client, options).await?;
+    let result = drive(&mut link, client, handler, options, Until::Closed).await;
+    // After a write timed out, nothing more is sent (not even TLS's
+    // close_notify): the connection is just dropped.
+    if !matches!(result, Err(RunError::TimedOut)) {
+        link.shutdown(client).await;
+    }
+    result
+}
+
+/// A client connection between two stretches of [`drive`]: the stream
+/// (over TLS once upgraded), the read buffer with what the machine has
+/// not consumed yet, and the write wait.
+struct Link<S> {
+    /// `None` once a stretch ended early on an error: the connection is
+    /// dropped then, as [`run`] always did.
+    stream: Option<MaybeTls<S, TlsStream<S>>>,
+    buf: Vec<u8>,
+    /// The machine has consumed `buf[..start]`; see `compact`.
+    start: usize,
+    out: Vec<u8>,
+    piece: Vec<u8>,
+    peer: PeerState,
+    /// How long a write may wait for the server to take our bytes: the
+    /// machine's timeout, or the last one it named while it names none.
+    last_wait: Duration,
+    cap: usize,
+}
+
+/// Where a stretch of [`drive`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// The session's end (the machine closed); a machine that waits for a
+    /// call is [`RunError::Stalled`].
+    Closed,
+    /// The session's end, or the machine idle with nothing to send or
+    /// wait for (the next call is the caller's: MAIL, NOOP, QUIT).
+    Idle,
+}
+
+impl<S> Link<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// Checks the machine's configuration and, for implicit TLS, runs the
+    /// handshake (see [`run`]).
+    async fn connect(stream: S, client: &Client, options: &RunOptions) -> Result<Self, RunError> {
+        // The machine refuses such a configuration at its first step;
+        // checked here too so that not even an implicit-TLS handshake goes
+        // out.
+        client.config().check().map_err(ClientError::Config)?;
+        let stream: MaybeTls<S, TlsStream<S>> = if client.config().implicit_tls {
+            let Some((connector, name)) = options.tls.as_ref() else {
+                return Err(RunError::ImplicitTlsNotConfigured);
+            };
+            // Nothing has been read, so nothing can wait in plaintext.
+            let tls = handshake_within(
+                options.handshake_timeout,
+                connect_starttls(connector, name.clone(), stream, &[]),
+            )
+            .await?;
+            MaybeTls::Tls(Box::new(tls))
+        } else {
+            MaybeTls::Plain(stream)
         };
-        // Nothing has been read, so nothing can wait in plaintext.
-        let tls = handshake_within(
-            options.handshake_timeout,
-            connect_starttls(connector, name.clone(), stream, &[]),
-        )
-        .await?;
-        MaybeTls::Tls(Box::new(tls))
-    } else {
-        MaybeTls::Plain(stream)
+        Ok(Self {
+            stream: Some(stream),
+            buf: Vec::with_capacity(4096),
+            start: 0,
+            out: Vec::with_capacity(4096),
+            piece: Vec::new(),
+            peer: PeerState::Open,
+            last_wait: DEFAULT_WAIT,
+            cap: read_cap(options, &client.config().replies),
+        })
+    }
+
+    /// Reads what the server sent while the session was idle (a `421`, or
+    /// its close), without waiting. Returns `false` when the server has
+    /// closed the connection and sent nothing the machine has not taken.
+    async fn take_arrived(&mut self) -> bool {
+        let Some(stream) = self.stream.as_mut() else {
+            return false;
+        };
+        compact(&mut self.buf, &mut self.start);
+        if read_ready(stream, &mut self.buf, self.cap, AFTER_ERROR_READS).await {
+            self.peer = PeerState::Eof;
+        }
+        self.peer == PeerState::Open || !self.buf.is_empty()
+    }
+
+    /// Shuts the stream down (over TLS with close_notify), within the
+    /// write wait, and drops it.
+    async fn shutdown(&mut self, client: &Client) {
+        if let Some(t) = client.timeout() {
+            self.last_wait = t;
+        }
+        if let Some(mut stream) = self.stream.take() {
+            shutdown_within(&mut stream, self.last_wait).await;
+        }
+    }
+}
+
+/// Runs the session over `link` until `until`: reads the server's
+/// replies, feeds the machine, hands its events to `handler`, writes what
+/// it sends, and upgrades the stream after STARTTLS. [`run`] is one
+/// stretch to the session's end; a [`Connection`] runs one per message.
+async fn drive<S, H>(
+    link: &mut Link<S>,
+    client: &mut Client,
+    handler: &mut H,
+    options: &RunOptions,
+    until: Until,
+) -> Result<(), RunError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: ClientHandler,
+{
+    let Some(mut stream) = link.stream.take() else {
+        return Err(RunError::PeerClosed);
     };
-    let cap = read_cap(options, &client.config().replies);
-    // The machine has consumed `buf[..start]`; see `compact`.
-    let mut start = 0;
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let mut piece: Vec<u8> = Vec::new();
-    let mut peer = PeerState::Open;
-    // How long a write may wait for the server to take our bytes: the
-    // machine's timeout, or the last one it named while it names none.
-    let mut last_wait = DEFAULT_WAIT;
+    let cap = link.cap;
+    let mut start = link.start;
+    let mut buf = std::mem::take(&mut link.buf);
+    let mut out = std::mem::take(&mut link.out);
+    let mut piece = std::mem::take(&mut link.piece);
+    let mut peer = link.peer;
+    let mut last_wait = link.last_wait;
     let mut write_wait = |client: &Client| {
         if let Some(t) = client.timeout() {
             last_wait = t;
@@ -528,6 +632,9 @@ where
                 if client.is_closed() {
                     break Ok(());
                 }
+                if until == Until::Idle && client.is_idle() {
+                    break Ok(());
+                }
                 break Err(RunError::Stalled);
             }
             Outcome::NeedInput => {
@@ -606,11 +713,13 @@ where
         }
         start += consumed;
     };
-    // After a write timed out, nothing more is sent (not even TLS's
-    // close_notify): the connection is just dropped.
-    if !matches!(result, Err(RunError::TimedOut)) {
-        shutdown_within(&mut stream, write_wait(client)).await;
-    }
+    link.stream = Some(stream);
+    link.buf = buf;
+    link.start = start;
+    link.out = out;
+    link.piece = piece;
+    link.peer = peer;
+    link.last_wait = last_wait;
     result
 }
 
@@ -627,10 +736,25 @@ pub type SendError = SendFailure<RunError>;
 struct DeliveryHandler<'m> {
     delivery: Delivery,
     message: &'m [u8],
+    /// The server's `421`, when it ended the session.
+    closing: Option<OwnedReply>,
+}
+
+impl<'m> DeliveryHandler<'m> {
+    fn new(delivery: Delivery, message: &'m [u8]) -> Self {
+        Self {
+            delivery,
+            message,
+            closing: None,
+        }
+    }
 }
 
 impl ClientHandler for DeliveryHandler<'_> {
     async fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
+        if let ClientEvent::ServiceClosing { reply, .. } = &event {
+            self.closing = Some(reply.into_owned());
+        }
         self.delivery
             .on_event(client, &event)
             .map_err(io::Error::other)
@@ -702,7 +826,371 @@ pub async fn send<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut handler = DeliveryHandler { delivery, message };
+    let mut handler = DeliveryHandler::new(delivery, message);
     let end = run(stream, client, &mut handler, options).await;
     handler.delivery.conclude(end)
+}
+
+/// Why [`Connection::open`] or [`Connection::authenticate`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The connection failed (see [`RunError`]); it is closed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The session cannot carry mail, for this reason: the server refused
+    /// it ([`NotAttempted::SessionRefused`]), TLS is required and
+    /// unavailable ([`NotAttempted::TlsUnavailable`]), the server closed it
+    /// with a `421` ([`NotAttempted::ServiceClosing`]), or AUTH failed
+    /// ([`NotAttempted::AuthFailed`], [`NotAttempted::AuthUnavailable`];
+    /// the session stays open then, for another try or [`Connection::quit`]).
+    #[error("{0}")]
+    Refused(NotAttempted),
+}
+
+/// One SMTP session kept open for several messages (RFC 5321 §3.3 allows
+/// any number of transactions in one session).
+///
+/// [`Connection::open`] reads the greeting, sends EHLO and upgrades with
+/// STARTTLS as the machine's configuration says (or runs the implicit-TLS
+/// handshake first), keeping the upgraded stream; [`Connection::authenticate`]
+/// authenticates once for the session. Each [`Connection::send`] then
+/// sends one message with a [`Delivery`] (made [`Delivery::keep_open`]: it
+/// ends without QUIT) and returns its report, as [`send`] does.
+/// [`Connection::noop`] checks a session kept open a while.
+/// [`Connection::quit`] ends the session with QUIT; dropping the
+/// connection just closes the stream.
+///
+/// When the session ends on its own (the server's `421`, even one sent
+/// while the session was idle, or a failed connection), the next sends
+/// try nothing: every recipient is [`RecipientOutcome::NotAttempted`] for
+/// the reason the session ended ([`Connection::end_reason`]). A server
+/// that closed the connection while it was idle is found before anything
+/// is sent: that send fails with [`RunError::PeerClosed`], its recipients
+/// [`NotAttempted::ConnectionLost`].
+///
+/// ```no_run
+/// use smtp_proto_tokio::client::{Connection, RunOptions};
+/// use smtp_proto_tokio::smtp_proto::client::{AuthCredentials, Client, ClientConfig, Envelope};
+/// use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+/// use smtp_proto_tokio::{tls, tokio_rustls::TlsConnector};
+/// use smtp_proto_tokio::rustls::pki_types::ServerName;
+///
+/// async fn newsletter(messages: &[(&str, Vec<u8>)]) -> Result<(), Box<dyn std::error::Error>> {
+///     let config = ClientConfig::new(Domain::new("client.example.net")?);
+///     let mut options = RunOptions::default();
+///     let connector = TlsConnector::from(tls::client_config_webpki_roots()?);
+///     options.tls = Some((connector, ServerName::try_from("mail.example.org")?));
+///     let stream = tokio::net::TcpStream::connect("mail.example.org:587").await?;
+///     let mut conn = Connection::open(stream, Client::new(config), options).await?;
+///     conn.authenticate(AuthCredentials::password("alice", "secret")).await?;
+///     for (to, message) in messages {
+///         let sender = Mailbox::parse("alice@example.net")?.into_owned();
+///         let envelope = Envelope::new(ReversePath::Mailbox(sender))
+///             .recipient(ForwardPath::Mailbox(Mailbox::parse(to)?.into_owned()))
+///             .with_size(message.len() as u64);
+///         let report = match conn.send(envelope, message).await {
+///             Ok(report) => report,
+///             Err(e) => e.report,
+///         };
+///         for r in report.to_retry() {
+///             println!("retry {:?}: {:?}", r.recipient.path, r.outcome);
+///         }
+///     }
+///     conn.quit().await?;
+///     Ok(())
+/// }
+/// ```
+///
+/// [`RecipientOutcome::NotAttempted`]: smtp_proto::client::RecipientOutcome::NotAttempted
+pub struct Connection<S> {
+    link: Link<S>,
+    client: Client,
+    options: RunOptions,
+    /// Why the session is over, once it is.
+    ended: Option<NotAttempted>,
+}
+
+impl<S> std::fmt::Debug for Connection<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("client", &self.client)
+            .field("options", &self.options)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An envelope without recipients, for the deliveries that only open or
+/// authenticate the session.
+fn no_message() -> Delivery {
+    Delivery::new(Envelope::new(ReversePath::Null))
+}
+
+impl<S> Connection<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// Opens the session over `stream`: the implicit-TLS handshake when
+    /// the configuration has it, the greeting, EHLO, STARTTLS as the
+    /// configuration's [`TlsPolicy`] says (the stream is upgraded and kept
+    /// so), and EHLO again; it returns once the session is ready for mail.
+    /// `client` must be new, as for [`run`].
+    ///
+    /// # Errors
+    /// [`ConnectionError::Refused`] when the server refused the session,
+    /// TLS is required and unavailable, or the server answered `421`;
+    /// [`ConnectionError::Run`] when the connection failed (see [`run`]).
+    ///
+    /// [`TlsPolicy`]: smtp_proto::client::TlsPolicy
+    pub async fn open(
+        stream: S,
+        mut client: Client,
+        options: RunOptions,
+    ) -> Result<Self, ConnectionError> {
+        let mut link = Link::connect(stream, &client, &options).await?;
+        let mut handler = DeliveryHandler::new(no_message().keep_open(), &[]);
+        let end = drive(&mut link, &mut client, &mut handler, &options, Until::Idle).await;
+        let mut conn = Self {
+            link,
+            client,
+            options,
+            ended: None,
+        };
+        conn.settle(&end, &handler).await;
+        // A refusal decides, even when the server then closed without
+        // answering QUIT.
+        if let Some(reason) = handler.delivery.stopped_by() {
+            return Err(ConnectionError::Refused(reason.clone()));
+        }
+        end?;
+        match &conn.ended {
+            Some(reason) => Err(ConnectionError::Refused(reason.clone())),
+            None => Ok(conn),
+        }
+    }
+
+    /// Authenticates the session with `credentials` (AUTH, RFC 4954),
+    /// once for all the messages sent over it. A session already
+    /// authenticated is left as it is. Deliveries given to
+    /// [`Connection::send`] with their own credentials
+    /// ([`Delivery::with_auth`]) authenticate the session the first time
+    /// and not again.
+    ///
+    /// # Errors
+    /// [`ConnectionError::Refused`] with [`NotAttempted::AuthFailed`] (the
+    /// server's refusal) or [`NotAttempted::AuthUnavailable`] (no
+    /// mechanism in common, no TLS): the session stays open. A `421` or a
+    /// failed connection ends it.
+    pub async fn authenticate(
+        &mut self,
+        credentials: AuthCredentials,
+    ) -> Result<(), ConnectionError> {
+        self.login(no_message().with_auth(credentials)).await
+    }
+
+    /// [`Connection::authenticate`] with a custom SASL mechanism whose
+    /// challenges `responder` answers (see [`Delivery::with_auth_responder`]).
+    ///
+    /// # Errors
+    /// As [`Connection::authenticate`].
+    pub async fn authenticate_with_responder<R>(
+        &mut self,
+        credentials: AuthCredentials,
+        responder: R,
+    ) -> Result<(), ConnectionError>
+    where
+        R: SaslResponder + Clone + Send + Sync + 'static,
+    {
+        self.login(
+            no_message()
+                .with_auth(credentials)
+                .with_auth_responder(responder),
+        )
+        .await
+    }
+
+    async fn login(&mut self, delivery: Delivery) -> Result<(), ConnectionError> {
+        if let Some(reason) = &self.ended {
+            return Err(ConnectionError::Refused(reason.clone()));
+        }
+        let mut handler = DeliveryHandler::new(delivery.keep_open(), &[]);
+        let end = self.exchange(&mut handler).await;
+        self.settle(&end, &handler).await;
+        end?;
+        if self.client.is_authenticated() {
+            return Ok(());
+        }
+        let reason = handler
+            .delivery
+            .stopped_by()
+            .or(self.ended.as_ref())
+            .cloned()
+            .unwrap_or(NotAttempted::SessionClosed);
+        Err(ConnectionError::Refused(reason))
+    }
+
+    /// Sends one message over the session: `delivery` (or an
+    /// [`Envelope`], made a [`Delivery`]) is run as [`send`] runs it, but
+    /// ends without QUIT ([`Delivery::keep_open`]), so that the session is
+    /// left ready for the next message. `message` is the whole message,
+    /// handed to the machine in pieces of [`PIECE_SIZE`].
+    ///
+    /// Over a session that has ended ([`Connection::is_open`] is false),
+    /// nothing is sent and every recipient is
+    /// [`RecipientOutcome::NotAttempted`] for the reason it ended
+    /// ([`Connection::end_reason`]). A `421` that the server sent while the
+    /// session was idle is read before anything is sent: the recipients
+    /// are [`NotAttempted::ServiceClosing`] with it.
+    ///
+    /// # Errors
+    /// [`SendError`] when the connection failed, with the report all the
+    /// same (see [`send`]); the session has ended then.
+    ///
+    /// [`RecipientOutcome::NotAttempted`]: smtp_proto::client::RecipientOutcome::NotAttempted
+    pub async fn send(
+        &mut self,
+        delivery: impl Into<Delivery>,
+        message: &[u8],
+    ) -> Result<DeliveryReport, SendError> {
+        let delivery = delivery.into().keep_open();
+        if let Some(reason) = &self.ended {
+            return Ok(delivery.abandon(reason.clone()));
+        }
+        let mut handler = DeliveryHandler::new(delivery, message);
+        let end = self.exchange(&mut handler).await;
+        self.settle(&end, &handler).await;
+        handler.delivery.conclude(end)
+    }
+
+    /// Ends the session: sends QUIT, reads the reply and closes the
+    /// stream (over TLS with close_notify). Over a session that has
+    /// already ended, just closes.
+    ///
+    /// # Errors
+    /// [`RunError`] when the connection fails meanwhile (the messages sent
+    /// before are not affected: their reports decide).
+    pub async fn quit(mut self) -> Result<(), RunError> {
+        if self.ended.is_some() || self.client.is_closed() {
+            self.link.shutdown(&self.client).await;
+            return Ok(());
+        }
+        self.client.quit()?;
+        let mut handler = DeliveryHandler::new(no_message(), &[]);
+        let end = drive(
+            &mut self.link,
+            &mut self.client,
+            &mut handler,
+            &self.options,
+            Until::Closed,
+        )
+        .await;
+        if !matches!(end, Err(RunError::TimedOut)) {
+            self.link.shutdown(&self.client).await;
+        }
+        end
+    }
+
+    /// Checks the kept session with NOOP (RFC 5321 §4.1.1.9): first takes
+    /// what the server sent while the session was idle (a `421`, its
+    /// close), then sends NOOP and reads the reply. `Ok` when the server
+    /// answered (whatever the code): the session is still there.
+    ///
+    /// # Errors
+    /// [`ConnectionError::Refused`] with [`NotAttempted::ServiceClosing`]
+    /// when the server closes the session with a `421`;
+    /// [`ConnectionError::Run`] when the connection failed (the server
+    /// closed it: [`RunError::PeerClosed`]). The session has ended then.
+    pub async fn noop(&mut self) -> Result<(), ConnectionError> {
+        if let Some(reason) = &self.ended {
+            return Err(ConnectionError::Refused(reason.clone()));
+        }
+        let mut handler = DeliveryHandler::new(no_message().keep_open(), &[]);
+        let end = self.check(&mut handler).await;
+        self.settle(&end, &handler).await;
+        end?;
+        match &self.ended {
+            Some(reason) => Err(ConnectionError::Refused(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Connection::noop`]'s exchange.
+    async fn check(&mut self, handler: &mut DeliveryHandler<'_>) -> Result<(), RunError> {
+        if !self.link.take_arrived().await {
+            return Err(RunError::PeerClosed);
+        }
+        let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
+        drive(link, client, handler, options, Until::Idle).await?;
+        if client.is_closed() {
+            return Ok(());
+        }
+        client.noop()?;
+        drive(link, client, handler, options, Until::Idle).await
+    }
+
+    /// True while the session can carry mail: it has not ended (no `421`,
+    /// no failed connection, not closed).
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.ended.is_none() && !self.client.is_closed()
+    }
+
+    /// Why the session ended, once it has: the reason every recipient of
+    /// a later [`Connection::send`] gets.
+    #[must_use]
+    pub fn end_reason(&self) -> Option<&NotAttempted> {
+        self.ended.as_ref()
+    }
+
+    /// The client machine: the server's capabilities, whether the session
+    /// is on TLS or authenticated.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs `handler`'s delivery on the idle session until it is finished:
+    /// first what the server sent while the session was idle (a `421`),
+    /// then the delivery from its first call.
+    async fn exchange(&mut self, handler: &mut DeliveryHandler<'_>) -> Result<(), RunError> {
+        if !self.link.take_arrived().await {
+            return Err(RunError::PeerClosed);
+        }
+        let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
+        drive(link, client, handler, options, Until::Idle).await?;
+        if !handler.delivery.is_finished() {
+            handler.delivery.start(client)?;
+            drive(link, client, handler, options, Until::Idle).await?;
+        }
+        if handler.delivery.is_finished() || client.is_closed() {
+            Ok(())
+        } else {
+            Err(RunError::Stalled)
+        }
+    }
+
+    /// After a stretch of the session: when it has ended (an error, or the
+    /// machine closed), records why and closes the stream.
+    async fn settle(&mut self, end: &Result<(), RunError>, handler: &DeliveryHandler<'_>) {
+        let reason = match end {
+            Err(_) => NotAttempted::ConnectionLost,
+            Ok(()) if self.client.is_closed() => match &handler.closing {
+                Some(reply) => NotAttempted::ServiceClosing {
+                    reply: reply.clone(),
+                },
+                None => handler
+                    .delivery
+                    .stopped_by()
+                    .cloned()
+                    .unwrap_or(NotAttempted::SessionClosed),
+            },
+            Ok(()) => return,
+        };
+        self.ended = Some(reason);
+        if !matches!(end, Err(RunError::TimedOut)) {
+            self.link.shutdown(&self.client).await;
+        }
+        self.link.stream = None;
+    }
 }

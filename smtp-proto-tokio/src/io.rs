@@ -329,19 +329,25 @@ pub(crate) async fn read_some_by<S: AsyncRead + Unpin>(
 /// Reads what the peer has already sent, without waiting for more: at
 /// most `rounds` reads, stopping at the first that would wait, at the end
 /// of the stream, at a full buffer or at an error (which is dropped: this
-/// gathers what is left after the connection failed).
+/// gathers what is left after the connection failed). Returns `true`
+/// when it saw the end of the stream (over TLS also without
+/// close_notify).
 pub(crate) async fn read_ready<S: AsyncRead + Unpin>(
     stream: &mut S,
     inbuf: &mut Vec<u8>,
     cap: usize,
     rounds: usize,
-) {
+) -> bool {
     for _ in 0..rounds {
         let r = poll_fn(|cx| Poll::Ready(poll_read_some(stream, cx, inbuf, cap))).await;
-        if !matches!(r, Poll::Ready(Ok(Filled::Bytes(_)))) {
-            break;
+        match r {
+            Poll::Ready(Ok(Filled::Bytes(_))) => {}
+            Poll::Ready(Ok(Filled::Eof)) => return true,
+            Poll::Ready(Err(e)) => return e.kind() == io::ErrorKind::UnexpectedEof,
+            _ => return false,
         }
     }
+    false
 }
 
 /// Drops the bytes before `*start` from `buf` (those the machine has

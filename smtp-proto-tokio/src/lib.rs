@@ -12,7 +12,8 @@
 //! - [`client`]: runs a [`smtp_proto::client::Client`] over a stream,
 //!   handing events to a [`client::ClientHandler`]; [`client::send`] sends
 //!   one message with a [`smtp_proto::client::Delivery`] and returns the
-//!   report.
+//!   report, and [`client::Connection`] keeps one session open for several
+//!   messages (one greeting, EHLO, STARTTLS and AUTH for all).
 //! - [`server`]: runs a [`smtp_proto::server::ServerSession`] over a stream,
 //!   handing events to a [`server::ServerHandler`];
 //!   [`server::serve_until`] does the same and stops gracefully (`421

@@ -105,6 +105,11 @@ pub enum NotAttempted {
     /// The client machine always decides every recipient of a transaction
     /// it ends; this is kept for completeness.
     Unanswered,
+    /// The session was already over when the delivery was started on it
+    /// ([`Delivery::start`] on a closed [`Client`]: after QUIT, a `421`
+    /// or an error). Nothing was sent: send the message over another
+    /// connection.
+    SessionClosed,
 }
 
 impl NotAttempted {
@@ -157,6 +162,9 @@ impl fmt::Display for NotAttempted {
                 f.write_str("the connection ended before the message was sent")
             }
             NotAttempted::Unanswered => f.write_str("the transaction ended without a reply"),
+            NotAttempted::SessionClosed => {
+                f.write_str("the session was over before the delivery started")
+            }
         }
     }
 }
@@ -371,6 +379,11 @@ enum Slot {
 /// [`RecipientOutcome::Unknown`] rather than
 /// [`NotAttempted::ConnectionLost`].
 ///
+/// With [`Delivery::keep_open`] it ends without QUIT, leaving the client
+/// idle, and the next message goes over the same session: start its
+/// delivery with [`Delivery::start`] (RFC 5321 §3.3: any number of
+/// transactions in one session; see the example there).
+///
 /// When the run is over, [`Delivery::finish`] gives the
 /// [`DeliveryReport`]. The delivery holds at most one reply per recipient
 /// (and one per transaction), so its memory is bounded by the envelope
@@ -468,8 +481,20 @@ pub struct Delivery {
     /// Octets of the message [`Delivery::next_piece`] gave out for it.
     body_offset: usize,
     transactions: usize,
-    /// QUIT was asked for, or the session ended on its own.
+    /// QUIT was asked for (or, kept open, no more calls are due), or the
+    /// session ended on its own.
     stopped: bool,
+    /// End without QUIT, the client left idle.
+    keep_open: bool,
+    /// Why the delivery stopped before every recipient had a transaction.
+    stop_reason: Option<NotAttempted>,
+}
+
+impl From<Envelope<'static>> for Delivery {
+    /// [`Delivery::new`].
+    fn from(envelope: Envelope<'static>) -> Self {
+        Delivery::new(envelope)
+    }
 }
 
 /// The first line of a reply, for messages.
@@ -511,7 +536,130 @@ impl Delivery {
             body_offset: 0,
             transactions: 0,
             stopped: false,
+            keep_open: false,
+            stop_reason: None,
         }
+    }
+
+    /// Ends the delivery without QUIT: once every recipient had its
+    /// transaction (or the delivery stopped early for a reason that leaves
+    /// the session usable: a refused sender, `MAILMAX`, a refused message,
+    /// a failed AUTH), the client is left idle for the next delivery over
+    /// the same connection ([`Delivery::start`]) or for [`Client::quit`].
+    /// RFC 5321 §3.3 allows any number of transactions in one session.
+    /// [`Delivery::is_finished`] tells when it is done.
+    ///
+    /// The machine still ends the session itself when the server refuses
+    /// it (greeting, EHLO, a required TLS) or answers `421`. A kept-open
+    /// delivery never ends a run of the adapters' `run` functions, which
+    /// wait for the session's end: send it with their `Connection`.
+    #[must_use]
+    pub fn keep_open(mut self) -> Self {
+        self.keep_open = true;
+        self
+    }
+
+    /// True when the delivery has no more calls to make: every recipient
+    /// had its transaction, or it stopped early (see
+    /// [`Delivery::stopped_by`]), and no transaction is under way. Without
+    /// [`Delivery::keep_open`] the reply to its QUIT may still be due; with
+    /// it, the client is idle (or closed, when the server ended the
+    /// session) and the report is complete.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.stopped && !self.in_transaction
+    }
+
+    /// Why the delivery stopped before every recipient had a transaction
+    /// (the reason given to those left [`RecipientOutcome::NotAttempted`]),
+    /// or `None` while it did not.
+    #[must_use]
+    pub fn stopped_by(&self) -> Option<&NotAttempted> {
+        self.stop_reason.as_ref()
+    }
+
+    /// Starts the delivery on a client that is idle now: a session whose
+    /// previous delivery was [`Delivery::keep_open`] and is finished.
+    /// There is no event to wait for: this makes the first call (AUTH
+    /// when given credentials and the client is not authenticated yet,
+    /// else the first MAIL), and the delivery goes on from the events as
+    /// after [`ClientEvent::Ready`]. (Sending `NOOP` with [`Client::noop`]
+    /// first, to check a kept connection, and handing its
+    /// [`ClientEvent::Noop`] to [`Delivery::on_event`] does the same.)
+    ///
+    /// On a closed client nothing is sent and every recipient is
+    /// [`NotAttempted::SessionClosed`]; the delivery is finished.
+    ///
+    /// # Errors
+    /// [`UsageError::NotIdle`] when the client is not idle (a transaction
+    /// or a reply is under way), and the errors of [`Client::send_mail`]
+    /// the delivery cannot turn into an outcome.
+    ///
+    /// Two messages over one session:
+    ///
+    /// ```
+    /// use smtp_proto::client::{Client, ClientConfig, ClientEvent, Delivery, Envelope, Outcome, TlsPolicy};
+    /// use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let envelope = |to: &str| -> Result<Envelope<'static>, Box<dyn std::error::Error>> {
+    ///     Ok(Envelope::new(ReversePath::Mailbox(Mailbox::parse("alice@example.net")?.into_owned()))
+    ///         .recipient(ForwardPath::Mailbox(Mailbox::parse(to)?.into_owned())))
+    /// };
+    /// let config = ClientConfig::new(Domain::new("client.example.net")?).with_tls(TlsPolicy::Off);
+    /// let mut client = Client::new(config);
+    /// let mut input: &[u8] = b"220 mx ESMTP\r\n250 mx\r\n\
+    ///     250 Ok\r\n250 Ok\r\n354 Go\r\n250 Ok: queued as A\r\n\
+    ///     250 Ok\r\n250 Ok\r\n354 Go\r\n250 Ok: queued as B\r\n";
+    /// let mut wire = Vec::new();
+    /// // Each delivery runs until it is finished; the client stays idle.
+    /// let mut reports = Vec::new();
+    /// for (to, started) in [("bob@example.org", false), ("carol@example.org", true)] {
+    ///     let mut delivery = Delivery::new(envelope(to)?).keep_open();
+    ///     if started {
+    ///         // The session is ready: no event to wait for.
+    ///         delivery.start(&mut client)?;
+    ///     }
+    ///     while !delivery.is_finished() {
+    ///         client.poll_transmit(&mut wire);
+    ///         let step = client.handle_input(input)?;
+    ///         input = &input[step.consumed..];
+    ///         let Outcome::Event(event) = step.outcome else { panic!("{:?}", step.outcome) };
+    ///         delivery.on_event(&mut client, &event)?;
+    ///         if event == ClientEvent::SendBody {
+    ///             while let Some(piece) = delivery.next_piece(b"Hi\r\n", 1024) {
+    ///                 client.send_body(piece)?;
+    ///             }
+    ///             client.end_body()?;
+    ///         }
+    ///     }
+    ///     reports.push(delivery.finish(None));
+    /// }
+    /// assert!(reports.iter().all(|r| r.all_delivered()));
+    /// assert!(client.is_idle());
+    /// let wire = String::from_utf8(wire)?;
+    /// assert_eq!(wire.matches("MAIL FROM").count(), 2);
+    /// assert!(!wire.contains("QUIT"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn start(&mut self, client: &mut Client) -> Result<(), ClientError> {
+        if client.is_closed() {
+            self.stop(&NotAttempted::SessionClosed);
+            return Ok(());
+        }
+        self.next(client)
+    }
+
+    /// Gives up on a delivery that was not started (or stopped) and gives
+    /// its report: every recipient without an outcome is
+    /// [`RecipientOutcome::NotAttempted`] for `reason`. For a connection
+    /// known to be over (a `421` came, or it failed), so that the message
+    /// is reported as not sent without trying.
+    #[must_use]
+    pub fn abandon(mut self, reason: NotAttempted) -> DeliveryReport {
+        self.stop(&reason);
+        self.report(None)
     }
 
     /// Authenticates with `credentials` after [`ClientEvent::Ready`],
@@ -950,7 +1098,9 @@ impl Delivery {
         if self.stopped {
             return Ok(());
         }
-        if let Some(credentials) = self.auth.take() {
+        if let Some(credentials) = self.auth.take().filter(|_| !client.is_authenticated()) {
+            // A session already authenticated (by an earlier delivery
+            // over it) is not authenticated again.
             return match client.authenticate(credentials, None) {
                 Err(ClientError::Usage(e)) if e != UsageError::NotIdle => {
                     self.stop(&NotAttempted::AuthUnavailable(e));
@@ -1045,6 +1195,9 @@ impl Delivery {
     /// attempted, for `reason`.
     fn stop(&mut self, reason: &NotAttempted) {
         self.stopped = true;
+        if self.stop_reason.is_none() {
+            self.stop_reason = Some(reason.clone());
+        }
         for slot in self.slots.iter_mut().skip(self.batch.end) {
             if *slot == Slot::Pending {
                 *slot = Slot::Done(RecipientOutcome::NotAttempted {
@@ -1056,7 +1209,7 @@ impl Delivery {
 
     fn quit(&mut self, client: &mut Client) -> Result<(), ClientError> {
         self.stopped = true;
-        if client.is_closed() {
+        if self.keep_open || client.is_closed() {
             return Ok(());
         }
         client.quit()

@@ -1,0 +1,429 @@
+//! `client::Connection`: several messages over one session, over loopback
+//! against the server driver and scripted servers: one greeting, one EHLO
+//! (two with STARTTLS), AUTH once, a message per `send`; and a session
+//! that the server ends between two messages.
+
+mod support;
+
+use support::{bounded_timeouts, connect, spawn_peer, spawn_server, tls_configs, Recorder, BOUND};
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Instant;
+
+use smtp_proto_blocking::client::{Connection, ConnectionError, RunError, RunOptions};
+use smtp_proto_blocking::rustls::pki_types::ServerName;
+use smtp_proto_blocking::server::{ServeEnd, ServeOptions};
+use smtp_proto_blocking::smtp_proto::client::{
+    AuthCredentials, Client, ClientConfig, Delivery, DeliveryReport, Envelope, NotAttempted,
+    RecipientOutcome, Stage, TlsPolicy,
+};
+use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_blocking::smtp_proto::sasl::SaslMechanism;
+use smtp_proto_blocking::smtp_proto::server::ServerConfig;
+
+fn envelope(to: &[&str]) -> Envelope<'static> {
+    let mut env = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.com").unwrap().into_owned(),
+    ));
+    for t in to {
+        env = env.recipient(ForwardPath::Mailbox(
+            Mailbox::parse(t).unwrap().into_owned(),
+        ));
+    }
+    env
+}
+
+fn config(tls: TlsPolicy) -> ClientConfig {
+    ClientConfig::new(Domain::new("client.example.com").unwrap())
+        .with_tls(tls)
+        .with_timeouts(bounded_timeouts())
+}
+
+fn server_config() -> ServerConfig {
+    let mut config = ServerConfig::new("mx.example.net");
+    config.timeouts = bounded_timeouts();
+    config
+}
+
+fn messages() -> [Vec<u8>; 3] {
+    [1, 2, 3].map(|i| format!("Subject: message {i}\r\n\r\nbody {i}\r\n").into_bytes())
+}
+
+fn count(events: &[String], name: &str) -> usize {
+    events.iter().filter(|e| *e == name).count()
+}
+
+fn open(stream: TcpStream, client: Client, options: RunOptions) -> Connection<TcpStream> {
+    Connection::open(stream, client, options).expect("open")
+}
+
+#[test]
+fn three_messages_over_one_session_against_the_server_driver() {
+    let (addr, server) = spawn_server(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+    );
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    );
+    assert!(conn.is_open());
+    assert!(conn.client().is_idle());
+    let to = ["bob@example.org", "carol@example.org", "dave@example.org"];
+    for (to, message) in to.iter().zip(messages()) {
+        let report = conn.send(envelope(&[to]), &message).expect("send");
+        assert!(report.all_delivered(), "{report:?}");
+        assert_eq!(report.transactions, 1);
+        assert!(conn.is_open());
+    }
+    conn.quit().expect("quit");
+    let (end, rec) = server.join().expect("server");
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+    assert_eq!(rec.seen.message, messages().concat());
+    assert_eq!(rec.seen.message_ends, 3);
+    assert_eq!(count(&rec.seen.events, "Hello"), 1, "{:?}", rec.seen.events);
+    assert_eq!(count(&rec.seen.events, "Mail"), 3);
+    assert_eq!(rec.seen.rcpts.len(), 3);
+}
+
+#[test]
+fn a_connection_dropped_without_quit_just_closes() {
+    let (addr, server) = spawn_server(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+    );
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    );
+    let [one, ..] = messages();
+    let report = conn
+        .send(Delivery::new(envelope(&["bob@example.org"])), &one)
+        .expect("send");
+    assert!(report.all_delivered());
+    drop(conn);
+    let (end, rec) = server.join().expect("server");
+    assert!(
+        !rec.seen.events.iter().any(|e| e == "Quit"),
+        "{:?}",
+        rec.seen.events
+    );
+    assert!(!matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+    assert_eq!(rec.seen.message, one);
+}
+
+#[test]
+fn a_session_upgraded_with_starttls_and_authenticated_once_carries_every_message() {
+    let (server_tls, client_tls) = tls_configs();
+    let mut cfg = server_config();
+    cfg.starttls = true;
+    cfg.auth_mechanisms = vec![SaslMechanism::Plain];
+    let mut serve_options = ServeOptions::default();
+    serve_options.tls = Some(server_tls);
+    let (addr, server) = spawn_server(cfg, serve_options, Recorder::new(Some(("alice", "secret"))));
+    let mut options = RunOptions::default();
+    options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Required)),
+        options,
+    );
+    assert!(conn.client().is_tls());
+    conn.authenticate(AuthCredentials::password("alice", "secret"))
+        .expect("auth");
+    assert!(conn.client().is_authenticated());
+    // Authenticating again does nothing.
+    conn.authenticate(AuthCredentials::password("alice", "secret"))
+        .expect("auth again");
+    let [one, two, _] = messages();
+    for (to, message) in [("bob@example.org", &one), ("carol@example.org", &two)] {
+        // A delivery with its own credentials does not authenticate again.
+        let delivery =
+            Delivery::new(envelope(&[to])).with_auth(AuthCredentials::password("alice", "secret"));
+        let report = conn.send(delivery, message).expect("send");
+        assert!(report.all_delivered(), "{report:?}");
+    }
+    conn.quit().expect("quit");
+    let (end, rec) = server.join().expect("server");
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+    assert_eq!(rec.seen.message, [one, two].concat());
+    assert_eq!(rec.seen.auth_user.as_deref(), Some("alice"));
+    assert_eq!(count(&rec.seen.events, "Auth"), 1, "{:?}", rec.seen.events);
+    // The server hears of STARTTLS once TLS is up, once.
+    assert_eq!(rec.seen.tls_at_starttls, [true]);
+    // One EHLO in plaintext, one over TLS (RFC 3207 §4.2).
+    assert_eq!(rec.seen.tls_at_hello, [false, true]);
+    assert!(rec.seen.tls_at_end && rec.seen.auth_at_end);
+}
+
+#[test]
+fn a_refused_password_leaves_the_session_open() {
+    let mut cfg = server_config();
+    cfg.auth_mechanisms = vec![SaslMechanism::Plain];
+    cfg.auth_requires_tls = false;
+    let (addr, server) = spawn_server(
+        cfg,
+        ServeOptions::default(),
+        Recorder::new(Some(("alice", "secret"))),
+    );
+    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
+    let mut conn = open(connect(addr), client, RunOptions::default());
+    let e = conn
+        .authenticate(AuthCredentials::password("alice", "wrong"))
+        .expect_err("refused");
+    let ConnectionError::Refused(NotAttempted::AuthFailed { reply }) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 535);
+    assert!(conn.is_open());
+    conn.authenticate(AuthCredentials::password("alice", "secret"))
+        .expect("auth");
+    let [one, ..] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("send");
+    assert!(report.all_delivered());
+    conn.quit().expect("quit");
+    let (end, rec) = server.join().expect("server");
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+    assert_eq!(rec.seen.message, one);
+    assert_eq!(rec.seen.auth_failures, 1);
+}
+
+/// What the scripted server does once it has answered the first message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterFirst {
+    /// Closes the connection.
+    Close,
+    /// Sends `421` and closes.
+    Closing,
+    /// Answers the next MAIL with `421` and closes.
+    ClosingAtMail,
+}
+
+const CLOSING: &str = "421 4.3.2 shutting down\r\n";
+
+/// A server with PIPELINING that takes one message, then acts as
+/// `after`. Returns the command lines it read.
+fn scripted_server(s: TcpStream, after: AfterFirst) -> Vec<String> {
+    let mut w = s.try_clone().expect("clone");
+    let mut r = BufReader::new(s);
+    let mut seen = Vec::new();
+    w.write_all(b"220 mx.example.net ESMTP\r\n").unwrap();
+    let mut messages = 0;
+    let mut line = String::new();
+    for _ in 0..100 {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let cmd = line.trim_end().to_owned();
+        seen.push(cmd.clone());
+        let upper = cmd.to_ascii_uppercase();
+        let reply = if upper.starts_with("EHLO") {
+            "250-mx.example.net\r\n250 PIPELINING\r\n"
+        } else if upper.starts_with("MAIL") && messages == 1 {
+            assert_eq!(after, AfterFirst::ClosingAtMail);
+            let _ = w.write_all(CLOSING.as_bytes());
+            break;
+        } else if upper == "DATA" {
+            w.write_all(b"354 go ahead\r\n").unwrap();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
+                    break;
+                }
+            }
+            messages += 1;
+            w.write_all(b"250 2.0.0 queued\r\n").unwrap();
+            match after {
+                AfterFirst::Close => break,
+                AfterFirst::Closing => {
+                    w.write_all(CLOSING.as_bytes()).unwrap();
+                    break;
+                }
+                AfterFirst::ClosingAtMail => continue,
+            }
+        } else {
+            "250 2.0.0 Ok\r\n"
+        };
+        if w.write_all(reply.as_bytes()).is_err() {
+            break;
+        }
+    }
+    seen
+}
+
+/// Opens a connection to a [`scripted_server`], sends one message and
+/// waits for the server to be done (closed; with
+/// [`AfterFirst::ClosingAtMail`], after a second send got its `421`).
+fn after_one_message(after: AfterFirst) -> (Connection<TcpStream>, Vec<String>) {
+    let (addr, server) = spawn_peer(move |s| scripted_server(s, after));
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    );
+    let [one, two, _] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("first send");
+    assert!(report.all_delivered(), "{report:?}");
+    if after == AfterFirst::ClosingAtMail {
+        let report = conn
+            .send(envelope(&["carol@example.org", "dave@example.org"]), &two)
+            .expect("a 421 ends the send without an error");
+        for r in &report.recipients {
+            let RecipientOutcome::TemporaryFailure { stage, reply } = &r.outcome else {
+                panic!("{report:?}")
+            };
+            assert_eq!((*stage, u16::from(reply.code())), (Stage::Mail, 421));
+        }
+    }
+    let seen = server.join().expect("server");
+    (conn, seen)
+}
+
+#[test]
+fn a_server_that_closes_after_the_first_message_fails_the_second_send() {
+    let (mut conn, seen) = after_one_message(AfterFirst::Close);
+    let [_, two, three] = messages();
+    let started = Instant::now();
+    let e = conn
+        .send(envelope(&["carol@example.org"]), &two)
+        .expect_err("the server is gone");
+    assert!(started.elapsed() < BOUND, "not hanging");
+    assert!(matches!(e.error, RunError::PeerClosed), "{:?}", e.error);
+    assert_eq!(
+        e.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ConnectionLost
+        }
+    );
+    assert!(!conn.is_open());
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+    // Later sends try nothing.
+    let report = conn
+        .send(envelope(&["dave@example.org"]), &three)
+        .expect("nothing tried");
+    assert_eq!(report.to_retry().count(), 1);
+    assert_eq!(report.transactions, 0);
+    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
+    conn.quit().expect("quit on an ended session just closes");
+}
+
+fn all_closing(report: &DeliveryReport) -> bool {
+    report.recipients.iter().all(|r| match &r.outcome {
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ServiceClosing { reply },
+        } => u16::from(reply.code()) == 421 && reply.text() == b"shutting down",
+        _ => false,
+    })
+}
+
+#[test]
+fn a_421_while_idle_leaves_the_next_messages_not_attempted() {
+    let (mut conn, _) = after_one_message(AfterFirst::Closing);
+    let [_, two, three] = messages();
+    let report = conn
+        .send(envelope(&["carol@example.org", "dave@example.org"]), &two)
+        .expect("a 421 is no error");
+    assert!(all_closing(&report), "{report:?}");
+    assert_eq!(report.transactions, 0);
+    assert!(!conn.is_open());
+    let report = conn
+        .send(envelope(&["erin@example.org"]), &three)
+        .expect("nothing tried");
+    assert!(all_closing(&report), "{report:?}");
+}
+
+#[test]
+fn a_421_to_the_next_mail_ends_the_session() {
+    let (mut conn, seen) = after_one_message(AfterFirst::ClosingAtMail);
+    assert!(!conn.is_open());
+    assert!(matches!(
+        conn.end_reason(),
+        Some(NotAttempted::ServiceClosing { .. })
+    ));
+    assert_eq!(seen.iter().filter(|l| l.starts_with("EHLO")).count(), 1);
+    let [_, _, three] = messages();
+    let report = conn
+        .send(envelope(&["erin@example.org"]), &three)
+        .expect("nothing tried");
+    assert!(all_closing(&report), "{report:?}");
+}
+
+#[test]
+fn a_refused_greeting_fails_the_open() {
+    let (addr, server) = spawn_peer(|s| {
+        let mut w = s.try_clone().expect("clone");
+        w.write_all(b"554 5.7.1 go away\r\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        line
+    });
+    let e = Connection::open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    )
+    .expect_err("refused");
+    let ConnectionError::Refused(NotAttempted::SessionRefused { reply }) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 554);
+    assert_eq!(server.join().expect("server"), "QUIT\r\n");
+}
+
+#[test]
+fn noop_checks_the_kept_session() {
+    let (addr, server) = spawn_server(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+    );
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    );
+    conn.noop().expect("the session is there");
+    let [one, ..] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("send");
+    assert!(report.all_delivered());
+    conn.noop().expect("still there");
+    conn.quit().expect("quit");
+    let (end, rec) = server.join().expect("server");
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+    assert_eq!(count(&rec.seen.events, "Noop"), 2, "{:?}", rec.seen.events);
+    assert_eq!(rec.seen.message, one);
+}
+
+#[test]
+fn noop_finds_a_session_the_server_ended() {
+    let (mut conn, _) = after_one_message(AfterFirst::Closing);
+    let e = conn.noop().expect_err("the server sent 421");
+    assert!(
+        matches!(
+            &e,
+            ConnectionError::Refused(NotAttempted::ServiceClosing { reply })
+                if u16::from(reply.code()) == 421
+        ),
+        "{e:?}"
+    );
+    assert!(!conn.is_open());
+    let (mut conn, _) = after_one_message(AfterFirst::Close);
+    let e = conn.noop().expect_err("the server closed");
+    assert!(
+        matches!(e, ConnectionError::Run(RunError::PeerClosed)),
+        "{e:?}"
+    );
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+}

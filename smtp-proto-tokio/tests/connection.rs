@@ -1,0 +1,497 @@
+//! `client::Connection`: several messages over one session, over loopback
+//! against the server driver and scripted servers: one greeting, one EHLO
+//! (two with STARTTLS), AUTH once, a message per `send`; and a session
+//! that the server ends between two messages.
+
+mod support;
+
+use support::{join, pair, read_line, spawn_recorder, tls_configs, Recorder, BOUND};
+
+use std::sync::Arc;
+
+use smtp_proto_tokio::client::{Connection, ConnectionError, RunError, RunOptions};
+use smtp_proto_tokio::rustls::pki_types::ServerName;
+use smtp_proto_tokio::rustls::ServerConfig as TlsServerConfig;
+use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions};
+use smtp_proto_tokio::smtp_proto::client::{
+    AuthCredentials, Client, ClientConfig, Delivery, Envelope, NotAttempted, RecipientOutcome,
+    Stage, TlsPolicy,
+};
+use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::sasl::SaslMechanism;
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
+use smtp_proto_tokio::tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+fn envelope(to: &[&str]) -> Envelope<'static> {
+    let mut env = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.com").unwrap().into_owned(),
+    ));
+    for t in to {
+        env = env.recipient(ForwardPath::Mailbox(
+            Mailbox::parse(t).unwrap().into_owned(),
+        ));
+    }
+    env
+}
+
+fn config(tls: TlsPolicy) -> ClientConfig {
+    ClientConfig::new(Domain::new("client.example.com").unwrap()).with_tls(tls)
+}
+
+fn messages() -> [Vec<u8>; 3] {
+    [1, 2, 3].map(|i| format!("Subject: message {i}\r\n\r\nbody {i}\r\n").into_bytes())
+}
+
+/// The names of the server's events, in order.
+fn names(rec: &Recorder) -> Vec<&str> {
+    rec.events.iter().map(|(e, _)| e.as_str()).collect()
+}
+
+fn assert_send<T: Send>(_: &T) {}
+
+fn count(rec: &Recorder, name: &str) -> usize {
+    names(rec).iter().filter(|e| **e == name).count()
+}
+
+async fn open(stream: TcpStream, client: Client, options: RunOptions) -> Connection<TcpStream> {
+    let opening = Connection::open(stream, client, options);
+    assert_send(&opening);
+    tokio::time::timeout(BOUND, opening)
+        .await
+        .expect("bounded")
+        .expect("open")
+}
+
+#[tokio::test]
+async fn three_messages_over_one_session_against_the_server_driver() {
+    let (c, s) = pair().await;
+    let server = spawn_recorder(s, ServerConfig::new("mx.example.net"));
+    let mut conn = open(
+        c,
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    )
+    .await;
+    assert!(conn.is_open());
+    assert!(conn.client().is_idle());
+    let to = ["bob@example.org", "carol@example.org", "dave@example.org"];
+    for (to, message) in to.iter().zip(messages()) {
+        let sending = conn.send(envelope(&[to]), &message);
+        // The future may move between threads (tokio::spawn).
+        assert_send(&sending);
+        let report = tokio::time::timeout(BOUND, sending)
+            .await
+            .expect("bounded")
+            .expect("send");
+        assert!(report.all_delivered(), "{report:?}");
+        assert_eq!(report.transactions, 1);
+        assert!(conn.is_open());
+    }
+    tokio::time::timeout(BOUND, conn.quit())
+        .await
+        .expect("bounded")
+        .expect("quit");
+    let (end, rec) = join(server).await;
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(rec.messages, messages());
+    assert_eq!(count(&rec, "Hello"), 1, "{:?}", names(&rec));
+    assert_eq!(count(&rec, "Mail"), 3);
+    assert_eq!(rec.recipients, 3);
+}
+
+#[tokio::test]
+async fn a_connection_dropped_without_quit_just_closes() {
+    let (c, s) = pair().await;
+    let server = spawn_recorder(s, ServerConfig::new("mx.example.net"));
+    let mut conn = open(
+        c,
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    )
+    .await;
+    let [one, ..] = messages();
+    let report = conn
+        .send(Delivery::new(envelope(&["bob@example.org"])), &one)
+        .await
+        .expect("send");
+    assert!(report.all_delivered());
+    drop(conn);
+    let (end, rec) = join(server).await;
+    // No QUIT came: the server saw the connection close.
+    assert!(!names(&rec).contains(&"Quit"), "{:?}", names(&rec));
+    assert_ne!(end, Ok(ServeEnd::Closed), "{end:?}");
+    assert_eq!(rec.messages, [one]);
+}
+
+fn localhost() -> ServerName<'static> {
+    ServerName::try_from("localhost").expect("name")
+}
+
+/// The server driver offering STARTTLS and AUTH PLAIN (over TLS only).
+fn spawn_tls_server(
+    s: TcpStream,
+    server_tls: Arc<TlsServerConfig>,
+) -> tokio::task::JoinHandle<(Result<ServeEnd, String>, Recorder)> {
+    tokio::spawn(async move {
+        let mut config = ServerConfig::new("mx.example.net");
+        config.starttls = true;
+        config.auth_mechanisms = vec![SaslMechanism::Plain];
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut options = ServeOptions::default();
+        options.tls = Some(TlsAcceptor::from(server_tls));
+        let mut rec = Recorder::default();
+        let end = serve(s, &mut session, &mut rec, &options).await;
+        (end.map_err(|e| e.to_string()), rec)
+    })
+}
+
+#[tokio::test]
+async fn a_session_upgraded_with_starttls_and_authenticated_once_carries_every_message() {
+    let (server_tls, client_tls) = tls_configs();
+    let (c, s) = pair().await;
+    let server = spawn_tls_server(s, server_tls);
+    let mut options = RunOptions::default();
+    options.tls = Some((TlsConnector::from(client_tls), localhost()));
+    let mut conn = open(c, Client::new(config(TlsPolicy::Required)), options).await;
+    assert!(conn.client().is_tls());
+    let auth = conn.authenticate(AuthCredentials::password("alice", "secret"));
+    assert_send(&auth);
+    tokio::time::timeout(BOUND, auth)
+        .await
+        .expect("bounded")
+        .expect("auth");
+    assert!(conn.client().is_authenticated());
+    // Authenticating again does nothing.
+    conn.authenticate(AuthCredentials::password("alice", "secret"))
+        .await
+        .expect("auth again");
+    let [one, two, _] = messages();
+    for (to, message) in [("bob@example.org", &one), ("carol@example.org", &two)] {
+        // A delivery with its own credentials does not authenticate again.
+        let delivery =
+            Delivery::new(envelope(&[to])).with_auth(AuthCredentials::password("alice", "secret"));
+        let report = tokio::time::timeout(BOUND, conn.send(delivery, message))
+            .await
+            .expect("bounded")
+            .expect("send");
+        assert!(report.all_delivered(), "{report:?}");
+    }
+    let quit = conn.quit();
+    assert_send(&quit);
+    quit.await.expect("quit");
+    let (end, rec) = join(server).await;
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(rec.messages, [one, two]);
+    assert_eq!(rec.auth_user.as_deref(), Some("alice"));
+    assert_eq!(count(&rec, "StartTls"), 1);
+    assert_eq!(count(&rec, "Auth"), 1, "{:?}", names(&rec));
+    // One EHLO in plaintext, one over TLS (RFC 3207 §4.2).
+    assert_eq!(count(&rec, "Hello"), 2);
+    // Everything after STARTTLS went over TLS.
+    let after: Vec<&(String, bool)> = rec
+        .events
+        .iter()
+        .skip_while(|(e, _)| e != "StartTls")
+        .collect();
+    assert!(after.iter().all(|(_, tls)| *tls), "{:?}", rec.events);
+    assert!(after.iter().any(|(e, _)| e == "MessageEnd"));
+}
+
+#[tokio::test]
+async fn a_refused_password_leaves_the_session_open() {
+    let (c, s) = pair().await;
+    let mut cfg = ServerConfig::new("mx.example.net");
+    cfg.auth_mechanisms = vec![SaslMechanism::Plain];
+    cfg.auth_requires_tls = false;
+    let server = spawn_recorder(s, cfg);
+    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
+    let mut conn = open(c, client, RunOptions::default()).await;
+    let e = conn
+        .authenticate(AuthCredentials::password("alice", "wrong"))
+        .await
+        .expect_err("refused");
+    let ConnectionError::Refused(NotAttempted::AuthFailed { reply }) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 535);
+    assert!(conn.is_open());
+    conn.authenticate(AuthCredentials::password("alice", "secret"))
+        .await
+        .expect("auth");
+    let [one, ..] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .await
+        .expect("send");
+    assert!(report.all_delivered());
+    conn.quit().await.expect("quit");
+    let (end, rec) = join(server).await;
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(rec.messages, [one]);
+    assert_eq!(rec.auth_user.as_deref(), Some("alice"));
+}
+
+/// What the scripted server does once it has answered the first message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterFirst {
+    /// Closes the connection.
+    Close,
+    /// Sends `421` and closes.
+    Closing,
+    /// Answers the next MAIL with `421` and closes.
+    ClosingAtMail,
+}
+
+const CLOSING: &str = "421 4.3.2 shutting down\r\n";
+
+/// A server with PIPELINING that takes one message, then acts as
+/// `after`. Returns the command lines it read.
+async fn scripted_server(mut s: TcpStream, after: AfterFirst) -> Vec<String> {
+    let mut buf = Vec::new();
+    let mut seen = Vec::new();
+    s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
+    let mut messages = 0;
+    for _ in 0..100 {
+        let Some(cmd) = read_line(&mut s, &mut buf).await else {
+            break;
+        };
+        seen.push(cmd.clone());
+        let upper = cmd.to_ascii_uppercase();
+        let reply = if upper.starts_with("EHLO") {
+            "250-mx.example.net\r\n250 PIPELINING\r\n"
+        } else if upper.starts_with("MAIL") && messages == 1 {
+            assert_eq!(after, AfterFirst::ClosingAtMail);
+            let _ = s.write_all(CLOSING.as_bytes()).await;
+            break;
+        } else if upper == "DATA" {
+            s.write_all(b"354 go ahead\r\n").await.unwrap();
+            while let Some(line) = read_line(&mut s, &mut buf).await {
+                if line == "." {
+                    break;
+                }
+            }
+            messages += 1;
+            s.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+            match after {
+                AfterFirst::Close => break,
+                AfterFirst::Closing => {
+                    s.write_all(CLOSING.as_bytes()).await.unwrap();
+                    break;
+                }
+                AfterFirst::ClosingAtMail => continue,
+            }
+        } else {
+            "250 2.0.0 Ok\r\n"
+        };
+        if s.write_all(reply.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    seen
+}
+
+/// Opens a connection to a [`scripted_server`], sends one message and
+/// waits for the server to be done (closed; with
+/// [`AfterFirst::ClosingAtMail`], after a second send got its `421`).
+async fn after_one_message(after: AfterFirst) -> (Connection<TcpStream>, Vec<String>) {
+    let (c, s) = pair().await;
+    let server = tokio::spawn(scripted_server(s, after));
+    let mut conn = open(
+        c,
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    )
+    .await;
+    let [one, ..] = messages();
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["bob@example.org"]), &one))
+        .await
+        .expect("bounded")
+        .expect("first send");
+    assert!(report.all_delivered(), "{report:?}");
+    if after == AfterFirst::ClosingAtMail {
+        // The server waits for the next command.
+        let [_, two, _] = messages();
+        let report = tokio::time::timeout(
+            BOUND,
+            conn.send(envelope(&["carol@example.org", "dave@example.org"]), &two),
+        )
+        .await
+        .expect("bounded")
+        .expect("a 421 ends the send without an error");
+        for r in &report.recipients {
+            let RecipientOutcome::TemporaryFailure { stage, reply } = &r.outcome else {
+                panic!("{report:?}")
+            };
+            assert_eq!((*stage, u16::from(reply.code())), (Stage::Mail, 421));
+        }
+    }
+    let seen = join(server).await;
+    (conn, seen)
+}
+
+#[tokio::test]
+async fn a_server_that_closes_after_the_first_message_fails_the_second_send() {
+    let (mut conn, seen) = after_one_message(AfterFirst::Close).await;
+    let [_, two, three] = messages();
+    let e = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+        .await
+        .expect("bounded, not hanging")
+        .expect_err("the server is gone");
+    assert!(matches!(e.error, RunError::PeerClosed), "{:?}", e.error);
+    assert_eq!(
+        e.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ConnectionLost
+        }
+    );
+    assert!(!conn.is_open());
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+    // Later sends try nothing.
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["dave@example.org"]), &three))
+        .await
+        .expect("bounded")
+        .expect("nothing tried");
+    assert_eq!(report.to_retry().count(), 1);
+    assert_eq!(report.transactions, 0);
+    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
+    tokio::time::timeout(BOUND, conn.quit())
+        .await
+        .expect("bounded")
+        .expect("quit on an ended session just closes");
+}
+
+#[tokio::test]
+async fn a_421_while_idle_leaves_the_next_messages_not_attempted() {
+    let (mut conn, _) = after_one_message(AfterFirst::Closing).await;
+    let [_, two, three] = messages();
+    let closing = |report: &smtp_proto_tokio::smtp_proto::client::DeliveryReport| {
+        report.recipients.iter().all(|r| match &r.outcome {
+            RecipientOutcome::NotAttempted {
+                reason: NotAttempted::ServiceClosing { reply },
+            } => u16::from(reply.code()) == 421 && reply.text() == b"shutting down",
+            _ => false,
+        })
+    };
+    let report = tokio::time::timeout(
+        BOUND,
+        conn.send(envelope(&["carol@example.org", "dave@example.org"]), &two),
+    )
+    .await
+    .expect("bounded")
+    .expect("a 421 is no error");
+    assert!(closing(&report), "{report:?}");
+    assert_eq!(report.transactions, 0);
+    assert!(!conn.is_open());
+    let report = conn
+        .send(envelope(&["erin@example.org"]), &three)
+        .await
+        .expect("nothing tried");
+    assert!(closing(&report), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_421_to_the_next_mail_ends_the_session() {
+    let (mut conn, seen) = after_one_message(AfterFirst::ClosingAtMail).await;
+    assert!(!conn.is_open());
+    assert!(matches!(
+        conn.end_reason(),
+        Some(NotAttempted::ServiceClosing { .. })
+    ));
+    assert_eq!(seen.iter().filter(|l| l.starts_with("EHLO")).count(), 1);
+    let [_, _, three] = messages();
+    let report = conn
+        .send(envelope(&["erin@example.org"]), &three)
+        .await
+        .expect("nothing tried");
+    assert!(matches!(
+        &report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ServiceClosing { .. }
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_refused_greeting_fails_the_open() {
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        s.write_all(b"554 5.7.1 go away\r\n").await.unwrap();
+        let mut buf = Vec::new();
+        read_line(&mut s, &mut buf).await
+    });
+    let e = tokio::time::timeout(
+        BOUND,
+        Connection::open(
+            c,
+            Client::new(config(TlsPolicy::Off)),
+            RunOptions::default(),
+        ),
+    )
+    .await
+    .expect("bounded")
+    .expect_err("refused");
+    let ConnectionError::Refused(NotAttempted::SessionRefused { reply }) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 554);
+    assert_eq!(join(server).await.as_deref(), Some("QUIT"));
+}
+
+#[tokio::test]
+async fn noop_checks_the_kept_session() {
+    let (c, s) = pair().await;
+    let server = spawn_recorder(s, ServerConfig::new("mx.example.net"));
+    let mut conn = open(
+        c,
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    )
+    .await;
+    tokio::time::timeout(BOUND, conn.noop())
+        .await
+        .expect("bounded")
+        .expect("the session is there");
+    let [one, ..] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .await
+        .expect("send");
+    assert!(report.all_delivered());
+    conn.noop().await.expect("still there");
+    conn.quit().await.expect("quit");
+    let (end, rec) = join(server).await;
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(count(&rec, "Noop"), 2, "{:?}", names(&rec));
+    assert_eq!(rec.messages, [one]);
+}
+
+#[tokio::test]
+async fn noop_finds_a_session_the_server_ended() {
+    let (mut conn, _) = after_one_message(AfterFirst::Closing).await;
+    let e = tokio::time::timeout(BOUND, conn.noop())
+        .await
+        .expect("bounded")
+        .expect_err("the server sent 421");
+    assert!(
+        matches!(
+            &e,
+            ConnectionError::Refused(NotAttempted::ServiceClosing { reply })
+                if u16::from(reply.code()) == 421
+        ),
+        "{e:?}"
+    );
+    assert!(!conn.is_open());
+    let (mut conn, _) = after_one_message(AfterFirst::Close).await;
+    let e = tokio::time::timeout(BOUND, conn.noop())
+        .await
+        .expect("bounded")
+        .expect_err("the server closed");
+    assert!(
+        matches!(e, ConnectionError::Run(RunError::PeerClosed)),
+        "{e:?}"
+    );
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+}

@@ -1,0 +1,461 @@
+//! Several messages over one session: [`Delivery::keep_open`] ends a
+//! delivery without QUIT, and [`Delivery::start`] starts the next one on
+//! the idle client (RFC 5321 §3.3: any number of transactions in one
+//! session).
+//!
+//! The servers advertise no PIPELINING: the client sends one command and
+//! waits for its reply, and the script gives one reply per read, in order.
+
+use std::collections::VecDeque;
+
+use smtp_proto::client::{
+    AuthCredentials, Client, ClientConfig, ClientEvent, Delivery, DeliveryReport, Envelope,
+    NotAttempted, Outcome, RecipientOutcome, Stage, TlsPolicy,
+};
+use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto::reply::{OwnedReply, Reply};
+
+const GREETING: &str = "220 mx.example.org ESMTP\r\n";
+const EHLO: &str = "250 mx.example.org\r\n";
+const OK: &str = "250 2.0.0 Ok\r\n";
+const GO: &str = "354 go ahead\r\n";
+const BYE: &str = "221 2.0.0 bye\r\n";
+const CLOSING: &str = "421 4.3.2 shutting down\r\n";
+
+fn envelope(to: &[&str]) -> Envelope<'static> {
+    let mut env = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.net").unwrap().into_owned(),
+    ));
+    for t in to {
+        env = env.recipient(ForwardPath::Mailbox(
+            Mailbox::parse(t).unwrap().into_owned(),
+        ));
+    }
+    env
+}
+
+fn config() -> ClientConfig {
+    ClientConfig::new(Domain::new("client.example.net").unwrap()).with_tls(TlsPolicy::Off)
+}
+
+fn reply(s: &str) -> OwnedReply {
+    Reply::parse(s.as_bytes()).unwrap().into_owned()
+}
+
+fn queued(id: &str) -> String {
+    format!("250 2.0.0 queued as {id}\r\n")
+}
+
+/// One session: the client machine, the server's replies still to come
+/// (one per read), and the bytes the client sent.
+struct Session {
+    client: Client,
+    script: VecDeque<String>,
+    inbuf: Vec<u8>,
+    wire: Vec<u8>,
+}
+
+/// What one delivery gave: its report, whether it said it was finished,
+/// and the client's command lines while it ran (message lines left out).
+struct Sent {
+    report: DeliveryReport,
+    finished: bool,
+    commands: Vec<String>,
+    /// Everything the client sent while it ran.
+    wire: String,
+}
+
+impl Session {
+    fn new(config: ClientConfig, script: &[&str]) -> Self {
+        Self {
+            client: Client::new(config),
+            script: script.iter().map(|s| (*s).to_owned()).collect(),
+            inbuf: Vec::new(),
+            wire: Vec::new(),
+        }
+    }
+
+    /// Hands the machine's events to `delivery` until the machine waits
+    /// for a call (idle), closes, or needs input: then the next reply of
+    /// the script is read when `read` is set, and the run stops
+    /// otherwise. Returns the error that ended the run, if any.
+    fn pump(&mut self, delivery: &mut Delivery, read: bool, message: &[u8]) -> Option<String> {
+        for _ in 0..10_000 {
+            let step = match self.client.handle_input(&self.inbuf) {
+                Ok(step) => step,
+                Err(e) => return Some(e.to_string()),
+            };
+            let consumed = step.consumed;
+            let mut stop = false;
+            match step.outcome {
+                Outcome::Event(event) => {
+                    delivery
+                        .on_event(&mut self.client, &event)
+                        .expect("delivery");
+                    if event == ClientEvent::SendBody {
+                        while let Some(piece) = delivery.next_piece(message, 8) {
+                            self.client.send_body(piece).unwrap();
+                        }
+                        self.client.end_body().unwrap();
+                    }
+                }
+                Outcome::NeedInput if read => match self.script.pop_front() {
+                    Some(reply) => self.inbuf.extend_from_slice(reply.as_bytes()),
+                    None => {
+                        self.inbuf.drain(..consumed);
+                        return Some("connection lost".to_owned());
+                    }
+                },
+                Outcome::Transmit => {}
+                _ => stop = true,
+            }
+            self.inbuf.drain(..consumed);
+            self.client.poll_transmit(&mut self.wire);
+            if stop {
+                return None;
+            }
+        }
+        panic!("the run does not end");
+    }
+
+    /// Runs `delivery` of `message`: on a new session from the greeting,
+    /// or (`start`) on the idle session, first with the replies that
+    /// arrived while it was idle, then from [`Delivery::start`].
+    fn deliver(&mut self, mut delivery: Delivery, start: bool, message: &[u8]) -> Sent {
+        self.wire.clear();
+        let mut error = None;
+        if start {
+            error = self.pump(&mut delivery, false, message);
+            if error.is_none() && !delivery.is_finished() {
+                delivery.start(&mut self.client).expect("start");
+                self.client.poll_transmit(&mut self.wire);
+            }
+        }
+        if error.is_none() {
+            error = self.pump(&mut delivery, true, message);
+        }
+        let finished = delivery.is_finished();
+        let wire = String::from_utf8(std::mem::take(&mut self.wire)).unwrap();
+        let mut commands = Vec::new();
+        let mut in_body = false;
+        for line in wire.split("\r\n").filter(|l| !l.is_empty()) {
+            if in_body {
+                in_body = line != ".";
+                continue;
+            }
+            commands.push(line.to_owned());
+            in_body = line == "DATA";
+        }
+        Sent {
+            report: delivery.finish(error),
+            finished,
+            commands,
+            wire,
+        }
+    }
+}
+
+fn delivered(text: &str) -> RecipientOutcome {
+    RecipientOutcome::Delivered { reply: reply(text) }
+}
+
+fn not_attempted(reason: NotAttempted) -> RecipientOutcome {
+    RecipientOutcome::NotAttempted { reason }
+}
+
+/// The replies to one transaction for one recipient, without PIPELINING.
+fn transaction(id: &str) -> [String; 4] {
+    [OK.into(), OK.into(), GO.into(), queued(id)]
+}
+
+#[test]
+fn a_kept_open_delivery_ends_without_quit_and_leaves_the_client_idle() {
+    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
+    script.extend(transaction("A"));
+    let script: Vec<&str> = script.iter().map(String::as_str).collect();
+    let mut s = Session::new(config(), &script);
+    let sent = s.deliver(
+        Delivery::new(envelope(&["bob@example.org"])).keep_open(),
+        false,
+        b"one\r\n",
+    );
+    assert!(sent.finished);
+    assert_eq!(
+        sent.commands,
+        [
+            "EHLO client.example.net",
+            "MAIL FROM:<alice@example.net>",
+            "RCPT TO:<bob@example.org>",
+            "DATA",
+        ]
+    );
+    assert_eq!(sent.report.recipients[0].outcome, delivered(&queued("A")));
+    assert_eq!(sent.report.error, None);
+    assert!(s.client.is_idle());
+    assert!(!s.client.is_closed());
+    assert!(s.script.is_empty());
+}
+
+#[test]
+fn the_next_deliveries_start_on_the_idle_client_and_the_last_one_quits() {
+    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
+    script.extend(transaction("A"));
+    script.extend(transaction("B"));
+    script.extend(transaction("C"));
+    script.push(BYE.to_owned());
+    let script: Vec<&str> = script.iter().map(String::as_str).collect();
+    let mut s = Session::new(config(), &script);
+    let first = s.deliver(
+        Delivery::new(envelope(&["bob@example.org"])).keep_open(),
+        false,
+        b"one\r\n",
+    );
+    let second = s.deliver(
+        Delivery::new(envelope(&["carol@example.org"])).keep_open(),
+        true,
+        b"two\r\n",
+    );
+    assert!(second.finished);
+    assert_eq!(
+        second.commands,
+        [
+            "MAIL FROM:<alice@example.net>",
+            "RCPT TO:<carol@example.org>",
+            "DATA",
+        ]
+    );
+    assert_eq!(second.report.recipients[0].outcome, delivered(&queued("B")));
+    assert_eq!(second.report.transactions, 1);
+    assert!(s.client.is_idle());
+    // A delivery that is not kept open ends the session.
+    let third = s.deliver(
+        Delivery::new(envelope(&["dave@example.org"])),
+        true,
+        b"3\r\n",
+    );
+    assert_eq!(third.commands.last().map(String::as_str), Some("QUIT"));
+    assert_eq!(third.report.recipients[0].outcome, delivered(&queued("C")));
+    assert!(s.client.is_closed());
+    assert!(first.report.all_delivered());
+    assert_eq!(third.report.error, None);
+}
+
+#[test]
+fn the_message_of_each_delivery_goes_out_whole() {
+    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
+    script.extend(transaction("A"));
+    script.extend(transaction("B"));
+    let script: Vec<&str> = script.iter().map(String::as_str).collect();
+    let mut s = Session::new(config(), &script);
+    let env = || Delivery::new(envelope(&["bob@example.org"])).keep_open();
+    let first = s.deliver(env(), false, b"Subject: one\r\n\r\nfirst body\r\n");
+    let second = s.deliver(env(), true, b"Subject: two\r\n\r\nsecond body\r\n");
+    assert!(
+        first
+            .wire
+            .ends_with("DATA\r\nSubject: one\r\n\r\nfirst body\r\n.\r\n"),
+        "{:?}",
+        first.wire
+    );
+    assert_eq!(
+        second.wire,
+        "MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+         DATA\r\nSubject: two\r\n\r\nsecond body\r\n.\r\n"
+    );
+}
+
+#[test]
+fn a_421_between_deliveries_leaves_the_next_one_not_attempted() {
+    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
+    script.extend(transaction("A"));
+    let script: Vec<&str> = script.iter().map(String::as_str).collect();
+    let mut s = Session::new(config(), &script);
+    let first = s.deliver(
+        Delivery::new(envelope(&["bob@example.org"])).keep_open(),
+        false,
+        b"one\r\n",
+    );
+    assert!(first.report.all_delivered());
+    // The server gives up on the idle session.
+    s.inbuf.extend_from_slice(CLOSING.as_bytes());
+    let second = s.deliver(
+        Delivery::new(envelope(&["carol@example.org", "dave@example.org"])).keep_open(),
+        true,
+        b"two\r\n",
+    );
+    assert!(second.finished);
+    assert!(second.commands.is_empty(), "{:?}", second.commands);
+    let reason = not_attempted(NotAttempted::ServiceClosing {
+        reply: reply(CLOSING),
+    });
+    assert_eq!(second.report.recipients[0].outcome, reason);
+    assert_eq!(second.report.recipients[1].outcome, reason);
+    assert_eq!(second.report.transactions, 0);
+    assert_eq!(second.report.to_retry().count(), 2);
+    assert!(s.client.is_closed());
+    // And a delivery started on the closed client after that sends
+    // nothing either.
+    let third = s.deliver(
+        Delivery::new(envelope(&["erin@example.org"])).keep_open(),
+        true,
+        b"3\r\n",
+    );
+    assert!(third.finished);
+    assert!(third.commands.is_empty());
+    assert_eq!(
+        third.report.recipients[0].outcome,
+        not_attempted(NotAttempted::SessionClosed)
+    );
+    assert!(third.report.recipients[0].outcome.is_retry());
+}
+
+#[test]
+fn a_421_that_ends_a_kept_open_delivery_closes_the_session() {
+    let script = [GREETING, EHLO, OK, OK, GO, CLOSING];
+    let mut s = Session::new(config(), &script);
+    let sent = s.deliver(
+        Delivery::new(envelope(&["bob@example.org"])).keep_open(),
+        false,
+        b"one\r\n",
+    );
+    assert!(sent.finished);
+    assert_eq!(
+        sent.report.recipients[0].outcome,
+        RecipientOutcome::TemporaryFailure {
+            stage: Stage::EndOfData,
+            reply: reply(CLOSING),
+        }
+    );
+    assert!(s.client.is_closed());
+}
+
+#[test]
+fn the_session_authenticates_once_for_all_deliveries() {
+    let auth = "250-mx.example.org\r\n250 AUTH PLAIN\r\n";
+    let mut script = vec![
+        GREETING.to_owned(),
+        auth.to_owned(),
+        "235 2.7.0 ok\r\n".to_owned(),
+    ];
+    script.extend(transaction("A"));
+    script.extend(transaction("B"));
+    let script: Vec<&str> = script.iter().map(String::as_str).collect();
+    let mut s = Session::new(config().with_auth_without_tls(true), &script);
+    let with_auth = |to: &str| {
+        Delivery::new(envelope(&[to]))
+            .with_auth(AuthCredentials::password("alice", "secret"))
+            .keep_open()
+    };
+    let first = s.deliver(with_auth("bob@example.org"), false, b"one\r\n");
+    assert!(
+        first.commands[1].starts_with("AUTH PLAIN "),
+        "{:?}",
+        first.commands
+    );
+    assert!(s.client.is_authenticated());
+    let second = s.deliver(with_auth("carol@example.org"), true, b"two\r\n");
+    assert_eq!(second.commands[0], "MAIL FROM:<alice@example.net>");
+    assert!(!second.commands.iter().any(|c| c.starts_with("AUTH")));
+    assert!(first.report.all_delivered() && second.report.all_delivered());
+}
+
+#[test]
+fn a_failed_auth_kept_open_sends_no_quit() {
+    let failed = "535 5.7.8 authentication failed\r\n";
+    let script = [GREETING, "250-mx.example.org\r\n250 AUTH PLAIN\r\n", failed];
+    let mut s = Session::new(config().with_auth_without_tls(true), &script);
+    let d = Delivery::new(envelope(&["bob@example.org"]))
+        .with_auth(AuthCredentials::password("alice", "wrong"))
+        .keep_open();
+    let sent = s.deliver(d, false, b"one\r\n");
+    assert!(sent.finished);
+    assert!(
+        !sent.commands.iter().any(|c| c == "QUIT"),
+        "{:?}",
+        sent.commands
+    );
+    let reason = NotAttempted::AuthFailed {
+        reply: reply(failed),
+    };
+    assert_eq!(sent.report.recipients[0].outcome, not_attempted(reason));
+    assert!(s.client.is_idle());
+}
+
+#[test]
+fn mailmax_counts_the_transactions_of_the_whole_session() {
+    let limits = "250-mx.example.org\r\n250 LIMITS MAILMAX=2\r\n";
+    let mut script = vec![GREETING.to_owned(), limits.to_owned()];
+    script.extend(transaction("A"));
+    script.extend(transaction("B"));
+    let script: Vec<&str> = script.iter().map(String::as_str).collect();
+    let mut s = Session::new(config(), &script);
+    let d = |to: &str| Delivery::new(envelope(&[to])).keep_open();
+    assert!(s
+        .deliver(d("bob@example.org"), false, b"1\r\n")
+        .report
+        .all_delivered());
+    assert!(s
+        .deliver(d("carol@example.org"), true, b"2\r\n")
+        .report
+        .all_delivered());
+    let mut third = d("dave@example.org");
+    third.start(&mut s.client).unwrap();
+    assert!(third.is_finished());
+    assert_eq!(
+        third.stopped_by(),
+        Some(&NotAttempted::TransactionLimit { limit: 2 })
+    );
+    assert!(!s.client.has_transmit(), "nothing is sent, not even QUIT");
+    let report = third.finish(None);
+    assert_eq!(
+        report.recipients[0].outcome,
+        not_attempted(NotAttempted::TransactionLimit { limit: 2 })
+    );
+    assert!(s.client.is_idle());
+}
+
+#[test]
+fn a_noop_on_the_idle_session_starts_the_next_delivery() {
+    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
+    script.extend(transaction("A"));
+    script.push(OK.to_owned());
+    script.extend(transaction("B"));
+    let script: Vec<&str> = script.iter().map(String::as_str).collect();
+    let mut s = Session::new(config(), &script);
+    let d = |to: &str| Delivery::new(envelope(&[to])).keep_open();
+    s.deliver(d("bob@example.org"), false, b"1\r\n");
+    s.client.noop().unwrap();
+    let second = s.deliver(d("carol@example.org"), false, b"2\r\n");
+    assert_eq!(second.commands[0], "NOOP");
+    assert_eq!(second.commands[1], "MAIL FROM:<alice@example.net>");
+    assert!(second.report.all_delivered());
+}
+
+#[test]
+fn start_on_a_busy_client_is_refused() {
+    let mut s = Session::new(config(), &[GREETING, EHLO]);
+    let mut first = Delivery::new(envelope(&["bob@example.org"])).keep_open();
+    s.pump(&mut first, true, b"");
+    // The first delivery's MAIL waits for its reply.
+    assert!(!s.client.is_idle());
+    let mut second = Delivery::new(envelope(&["carol@example.org"])).keep_open();
+    assert!(second.start(&mut s.client).is_err());
+    assert!(!second.is_finished());
+}
+
+#[test]
+fn abandon_reports_every_recipient_not_attempted() {
+    let reason = NotAttempted::ServiceClosing {
+        reply: reply(CLOSING),
+    };
+    let report =
+        Delivery::new(envelope(&["bob@example.org", "carol@example.org"])).abandon(reason.clone());
+    assert_eq!(report.transactions, 0);
+    for r in &report.recipients {
+        assert_eq!(r.outcome, not_attempted(reason.clone()));
+    }
+    let d: Delivery = envelope(&["bob@example.org"]).into();
+    assert_eq!(d.envelope().recipients.len(), 1);
+    assert!(!d.is_finished());
+    assert_eq!(d.stopped_by(), None);
+}
