@@ -408,7 +408,7 @@ fn status_of(
 fn outcome_status(outcome: &RecipientOutcome, action: Action) -> EnhancedStatusCode {
     let (subject, detail) = match outcome {
         RecipientOutcome::NotAttempted { reason } => match reason {
-            NotAttempted::ConnectionLost => (4, 2),
+            NotAttempted::ConnectionLost | NotAttempted::SessionClosed => (4, 2),
             NotAttempted::Refused(Refusal::TooLarge { .. }) => (3, 4),
             NotAttempted::Refused(Refusal::EightBitMime | Refusal::BinaryMime) => (6, 3),
             NotAttempted::Refused(Refusal::SmtpUtf8) => (6, 7),
@@ -536,7 +536,7 @@ impl<'a> Recipient<'a> {
     ///   Where no reply decided, or its class does not go with the action
     ///   (a `554` greeting is a reason to try again later, from elsewhere),
     ///   the status comes from the reason (RFC 3463): `4.4.2` for a lost
-    ///   connection, `5.3.4` for a message over the server's SIZE, `5.6.3`
+    ///   connection or a session already closed, `5.3.4` for a message over the server's SIZE, `5.6.3`
     ///   for 8-bit or binary content the server cannot take, `5.6.7` for
     ///   UTF-8 without SMTPUTF8 (RFC 6531 §3.5), `5.7.30` when REQUIRETLS is
     ///   not available (RFC 8689 §5), `4.7.0` for authentication or TLS

@@ -307,6 +307,14 @@ fn a_421_between_deliveries_leaves_the_next_one_not_attempted() {
         not_attempted(NotAttempted::SessionClosed)
     );
     assert!(third.report.recipients[0].outcome.is_retry());
+    // Its bounce entry, if the sender gives up: delayed, 4.4.2 (bad
+    // connection), as for a connection lost before the message.
+    let entry = smtp_proto::dsn::Recipient::from_report(&third.report.recipients[0])
+        .map(|e| (e.action(), e.status().to_string()));
+    assert_eq!(
+        entry,
+        Some((smtp_proto::dsn::Action::Delayed, "4.4.2".into()))
+    );
 }
 
 #[test]
