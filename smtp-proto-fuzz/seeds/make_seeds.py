@@ -365,6 +365,38 @@ delivery("tls-required", 4, 0, "220 mx ESMTP\r\n250 mx\r\n221 bye\r\n")
 delivery("starttls", 2, 0, "220 mx ESMTP\r\n" + EHLO_FULL + "220 2.0.0 go\r\n" + EHLO_FULL
          + "250 Ok\r\n250 Ok\r\n354 go\r\n250 queued\r\n221 bye\r\n")
 
+# --------------------------------------------------------- delivery_reuse
+# Byte 0: configuration bits (as for `client`); byte 1: the plan (bits 0-1
+# the number of deliveries, 1 to 3; bit 2 + i delivery i quits; bit 5 NOOP
+# before the next delivery; bit 6 read the idle session first; bit 7 small
+# body pieces; see harness/src/delivery_reuse.rs); bytes 2-4: each
+# delivery as byte 1 of `delivery`; then the server's bytes.
+def delivery_reuse(name, bits, plan, params, stream):
+    if isinstance(stream, str):
+        stream = stream.encode("latin-1")
+    put("delivery_reuse", name, bytes([bits, plan] + list(params)) + stream)
+
+
+REUSE_EHLO = "220 mx ESMTP\r\n250-mx.example.org\r\n250-8BITMIME\r\n250 AUTH PLAIN\r\n"
+delivery_reuse("two-kept-open", 32, 1, [0, 1, 0], REUSE_EHLO + ONE + ONE + ONE)
+delivery_reuse("three-last-quits", 32, 2 | 16, [0, 0, 0], REUSE_EHLO + ONE + ONE + ONE + "221 bye\r\n")
+delivery_reuse("auth-once", 64 | 32, 2, [64, 64, 128], REUSE_EHLO + "235 ok\r\n" + ONE + ONE + ONE)
+delivery_reuse("auth-failed-then-retried", 64 | 32, 1, [64, 64, 0], REUSE_EHLO + "535 5.7.8 no\r\n"
+               + "235 ok\r\n" + ONE)
+delivery_reuse("quit-then-closed", 32, 2 | 4, [0, 1, 2], REUSE_EHLO + ONE + "221 bye\r\n")
+delivery_reuse("noop-between", 32, 2 | 32 | 16, [0, 0, 0], REUSE_EHLO + ONE + "250 ok\r\n" + ONE
+               + "250 ok\r\n" + ONE + "221 bye\r\n")
+delivery_reuse("421-in-second", 32, 2, [0, 0, 0], REUSE_EHLO + ONE + "421 4.3.2 bye\r\n")
+delivery_reuse("421-while-idle", 32, 2 | 64, [0, 0, 0], REUSE_EHLO + ONE + "421 4.3.2 bye\r\n")
+delivery_reuse("sender-refused-then-next", 32, 1 | 8, [1, 0, 0], REUSE_EHLO + "550 5.7.1 no\r\n"
+               + ONE + "221 bye\r\n")
+delivery_reuse("mailmax-across", 32, 2, [1, 0, 0], "220 mx ESMTP\r\n250-mx\r\n250 LIMITS MAILMAX=2 RCPTMAX=1\r\n"
+               + ONE + ONE)
+delivery_reuse("pipelined-bdat", 8, 2 | 128, [2, 3 << 3, 1], "220 mx ESMTP\r\n" + EHLO_FULL
+               + "250 ok\r\n" * 12)
+delivery_reuse("lost-in-second", 32, 2, [0, 0, 0], REUSE_EHLO + ONE + "250 ok\r\n250 ok\r\n354 go\r\n")
+delivery_reuse("greeting-refused", 32, 2, [0, 0, 0], "554 no service\r\n221 bye\r\n")
+
 # Seeds from the session transcripts of smtp-proto/tests/*.rs: in each test
 # function, `C: line` / `C~ raw` lines are what the client sends and `S:`
 # lines what the server sends (`S: EHLO-REPLY` stands for the default EHLO

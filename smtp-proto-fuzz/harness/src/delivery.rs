@@ -71,7 +71,7 @@ pub const BODIES: &[&[u8]] = &[
 type Result = (Option<DeliveryReport>, Vec<u8>);
 
 /// The envelope and delivery picked by `params`.
-fn delivery(params: u8, body: &[u8]) -> Delivery {
+pub(crate) fn delivery(params: u8, body: &[u8]) -> Delivery {
     let n = 1 + usize::from(params & 7) % RECIPIENTS.len();
     let from = Mailbox::parse("alice@example.net").expect("valid mailbox");
     let mut env = Envelope::new(ReversePath::Mailbox(from.into_owned()));
@@ -258,7 +258,12 @@ fn drive(bits: u8, params: u8, piece_size: usize, pieces: &[&[u8]]) -> Result {
 }
 
 /// Hands the body to the machine as the delivery gives it out.
-fn send_body(client: &mut Client, delivery: &mut Delivery, body: &[u8], piece_size: usize) {
+pub(crate) fn send_body(
+    client: &mut Client,
+    delivery: &mut Delivery,
+    body: &[u8],
+    piece_size: usize,
+) {
     for _ in 0..=body.len() + 1 {
         if !client.wants_body() {
             return;
@@ -274,7 +279,7 @@ fn send_body(client: &mut Client, delivery: &mut Delivery, body: &[u8], piece_si
     panic!("the body did not end");
 }
 
-fn check_report(
+pub(crate) fn check_report(
     report: &DeliveryReport,
     n: usize,
     accepted_messages: usize,
@@ -323,7 +328,7 @@ fn check_report(
 /// delay (the envelope asks for no NOTIFY, so both are reported), failed
 /// or delayed as the outcome says, with a status of a class that goes with
 /// it, and the deciding reply quoted.
-fn check_bounce_entry(r: &RecipientReport) {
+pub(crate) fn check_bounce_entry(r: &RecipientReport) {
     let entry = dsn::Recipient::from_report(r);
     let want = if r.outcome.is_permanent_failure() {
         Some(dsn::Action::Failed)

@@ -33,6 +33,7 @@ pub mod command;
 pub mod command_build;
 pub mod data;
 pub mod delivery;
+pub mod delivery_reuse;
 pub mod dsn;
 pub mod ehlo;
 pub mod framer;
@@ -101,6 +102,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "delivery",
         run: delivery::run,
+    },
+    Target {
+        name: "delivery_reuse",
+        run: delivery_reuse::run,
     },
     Target {
         name: "data",
