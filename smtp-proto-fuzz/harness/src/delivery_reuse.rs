@@ -55,6 +55,7 @@ use smtp_proto::client::{
     Client, ClientError, ClientEvent, Delivery, DeliveryReport, NotAttempted, Outcome,
     RecipientOutcome, Verdict,
 };
+use smtp_proto::session::Phase;
 
 use crate::client::{assert_crlf_only, config, error_name};
 use crate::delivery::{check_report, delivery, send_body, BODIES};
@@ -91,6 +92,30 @@ struct Seen {
     quit_answered: bool,
     refused_for_good_after: Option<usize>,
     last_batch: core::ops::Range<usize>,
+    /// Every recipient's outcome when the delivery first said it was
+    /// finished.
+    at_finish: Option<Vec<RecipientOutcome>>,
+}
+
+impl Seen {
+    /// Once `d` is finished: every recipient is decided, and stays as it
+    /// was when it first said so.
+    fn note_finished(&mut self, d: &Delivery) {
+        if !d.is_finished() {
+            return;
+        }
+        let now: Vec<RecipientOutcome> = (0..d.envelope().recipients.len())
+            .map(|i| {
+                d.outcome(i)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("finished with recipient {i} undecided"))
+            })
+            .collect();
+        match &self.at_finish {
+            Some(then) => assert_eq!(then, &now, "outcomes changed after the delivery finished"),
+            None => self.at_finish = Some(now),
+        }
+    }
 }
 
 /// The client, the server's bytes still to come and what was written.
@@ -183,6 +208,7 @@ impl Session<'_> {
                     d.on_event(&mut self.client, &event)
                         .expect("the delivery's call fits the event");
                     self.check_transaction(d, before, seen);
+                    seen.note_finished(d);
                     if event == ClientEvent::SendBody {
                         send_body(&mut self.client, d, body, self.piece_size);
                     }
@@ -341,6 +367,7 @@ fn play(
                 None if s.client.is_closed() => {
                     started_closed = true;
                     d.start(&mut s.client).expect("start on a closed client");
+                    seen.note_finished(&d);
                     assert!(d.is_finished(), "started on a closed client, not finished");
                     End::Closed
                 }
@@ -351,6 +378,7 @@ fn play(
                         d.start(&mut s.client).expect("start on the idle client");
                         s.check_transaction(&d, 0, &mut seen);
                     }
+                    seen.note_finished(&d);
                     s.client.poll_transmit(&mut s.out);
                     s.pump(&mut d, body, &mut seen, true)
                 }
@@ -367,6 +395,7 @@ fn play(
         match end {
             End::Finished => {
                 assert!(d.is_finished() && s.client.is_idle());
+                assert_eq!(s.client.phase(), Phase::Ready);
                 assert!(keep_open, "idle after a delivery that quits");
             }
             End::Closed => assert!(d.is_finished(), "the session closed under a delivery"),
@@ -374,6 +403,8 @@ fn play(
             End::Error | End::InputEnded => {}
         }
         let stopped_by = d.stopped_by().cloned();
+        seen.note_finished(&d);
+        let at_finish = seen.at_finish.take();
         let report = d.finish(error);
         let written = &s.out[start..];
         check_report(
@@ -383,6 +414,17 @@ fn play(
             seen.quit_answered,
             &seen.last_batch,
         );
+        if let Some(then) = at_finish {
+            let now: Vec<_> = report
+                .recipients
+                .iter()
+                .map(|r| r.outcome.clone())
+                .collect();
+            assert_eq!(
+                then, now,
+                "the report differs from the outcomes at the finish"
+            );
+        }
         if end == End::Finished {
             for r in &report.recipients {
                 assert!(
@@ -439,6 +481,14 @@ fn play(
     assert!(count(&out, b"QUIT\r") <= 1, "QUIT written more than once");
     let mails = count(&out, b"MAIL FROM:");
     assert!(mails <= transactions && transactions <= mails + 1);
+    if let Some(max) = s.client.limits().mail_max {
+        // RFC 9422 §4.1: MAILMAX counts the transactions of the session.
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        assert!(
+            mails <= max,
+            "{mails} MAIL over the session above MAILMAX {max}"
+        );
+    }
     // See the `delivery` target: after a 421 the output is compared up to
     // the event before it, and after STARTTLS's 220 not at all.
     if let Some(n) = s.before_421 {
