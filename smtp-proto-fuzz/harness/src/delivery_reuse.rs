@@ -26,8 +26,12 @@
 //!   the progress checks of [`crate::stream::Progress`] over the whole
 //!   session (no stall, a bounded number of calls);
 //! - each delivery finishes ([`Delivery::is_finished`]) unless the
-//!   connection failed or the input ended under it; one that ended with
-//!   the client idle decided every recipient (none unknown or lost);
+//!   connection failed or the input ended under it; once it says so,
+//!   every recipient is decided and stays so; one that ended with the
+//!   client idle decided every recipient (none unknown or lost) and left
+//!   the client in the `Ready` phase; a recipient not attempted for a
+//!   reason (other than a lost connection) has the one
+//!   [`Delivery::stopped_by`] gives;
 //! - between deliveries the client is idle or closed (or the input ended:
 //!   the later deliveries are then given up with
 //!   [`Delivery::abandon`]);
@@ -42,7 +46,8 @@
 //!   sends itself when the server refuses the session or a required TLS);
 //!   QUIT is written at most once in the session;
 //! - the MAIL commands each delivery writes match its report's
-//!   `transactions` (one fewer when a 421 dropped a queued MAIL);
+//!   `transactions` (one fewer when a 421 dropped a queued MAIL), and
+//!   those of the session stay within the server's `MAILMAX`;
 //! - everything written holds CR and LF only as CRLF;
 //! - the reports and the bytes written are the same under every cut (up
 //!   to STARTTLS, and after a 421 up to the event before it, as in the
@@ -424,6 +429,19 @@ fn play(
                 then, now,
                 "the report differs from the outcomes at the finish"
             );
+        }
+        for r in &report.recipients {
+            // A recipient left out for a reason is left out for the one
+            // the delivery stopped by (what `Connection` records as the
+            // session's end).
+            if let RecipientOutcome::NotAttempted { reason } = &r.outcome {
+                if !matches!(
+                    reason,
+                    NotAttempted::ConnectionLost | NotAttempted::Unanswered
+                ) {
+                    assert_eq!(Some(reason), stopped_by.as_ref(), "not the stop reason");
+                }
+            }
         }
         if end == End::Finished {
             for r in &report.recipients {
