@@ -35,7 +35,6 @@ use smtp_proto::client::{
     NotAttempted, Outcome, SaslResponder, SendFailure,
 };
 use smtp_proto::command::ReversePath;
-use smtp_proto::reply::OwnedReply;
 
 use crate::transport::{instant_after, is_write_timeout, on_write_timeout, MaybeTls, Transport};
 use crate::StartTlsError;
@@ -889,25 +888,16 @@ pub type SendError = SendFailure<RunError>;
 struct DeliveryHandler<'m> {
     delivery: Delivery,
     message: &'m [u8],
-    /// The server's `421`, when it ended the session.
-    closing: Option<OwnedReply>,
 }
 
 impl<'m> DeliveryHandler<'m> {
     fn new(delivery: Delivery, message: &'m [u8]) -> Self {
-        Self {
-            delivery,
-            message,
-            closing: None,
-        }
+        Self { delivery, message }
     }
 }
 
 impl ClientHandler for DeliveryHandler<'_> {
     fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
-        if let ClientEvent::ServiceClosing { reply, .. } = &event {
-            self.closing = Some(reply.into_owned());
-        }
         self.delivery
             .on_event(client, &event)
             .map_err(io::Error::other)
@@ -1311,17 +1301,10 @@ impl<S: Transport> Connection<S> {
     fn settle(&mut self, end: &Result<(), RunError>, handler: &DeliveryHandler<'_>) {
         let reason = match end {
             Err(_) => NotAttempted::ConnectionLost,
-            Ok(()) if self.client.is_closed() => match &handler.closing {
-                Some(reply) => NotAttempted::ServiceClosing {
-                    reply: reply.clone(),
-                },
-                None => handler
-                    .delivery
-                    .stopped_by()
-                    .cloned()
-                    .unwrap_or(NotAttempted::SessionClosed),
+            Ok(()) => match handler.delivery.session_end(&self.client) {
+                Some(reason) => reason,
+                None => return,
             },
-            Ok(()) => return,
         };
         self.ended = Some(reason);
         if end.is_ok() {

@@ -28,7 +28,6 @@ use smtp_proto::client::{
 };
 use smtp_proto::command::ReversePath;
 use smtp_proto::reply::DecoderConfig;
-use smtp_proto::reply::OwnedReply;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{client::TlsStream, TlsConnector};
@@ -736,25 +735,16 @@ pub type SendError = SendFailure<RunError>;
 struct DeliveryHandler<'m> {
     delivery: Delivery,
     message: &'m [u8],
-    /// The server's `421`, when it ended the session.
-    closing: Option<OwnedReply>,
 }
 
 impl<'m> DeliveryHandler<'m> {
     fn new(delivery: Delivery, message: &'m [u8]) -> Self {
-        Self {
-            delivery,
-            message,
-            closing: None,
-        }
+        Self { delivery, message }
     }
 }
 
 impl ClientHandler for DeliveryHandler<'_> {
     async fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
-        if let ClientEvent::ServiceClosing { reply, .. } = &event {
-            self.closing = Some(reply.into_owned());
-        }
         self.delivery
             .on_event(client, &event)
             .map_err(io::Error::other)
@@ -1175,17 +1165,10 @@ where
     async fn settle(&mut self, end: &Result<(), RunError>, handler: &DeliveryHandler<'_>) {
         let reason = match end {
             Err(_) => NotAttempted::ConnectionLost,
-            Ok(()) if self.client.is_closed() => match &handler.closing {
-                Some(reply) => NotAttempted::ServiceClosing {
-                    reply: reply.clone(),
-                },
-                None => handler
-                    .delivery
-                    .stopped_by()
-                    .cloned()
-                    .unwrap_or(NotAttempted::SessionClosed),
+            Ok(()) => match handler.delivery.session_end(&self.client) {
+                Some(reason) => reason,
+                None => return,
             },
-            Ok(()) => return,
         };
         self.ended = Some(reason);
         if !matches!(end, Err(RunError::TimedOut)) {

@@ -63,6 +63,8 @@ struct Sent {
     commands: Vec<String>,
     /// Everything the client sent while it ran.
     wire: String,
+    /// [`Delivery::session_end`] when it ended.
+    session_end: Option<NotAttempted>,
 }
 
 impl Session {
@@ -135,6 +137,7 @@ impl Session {
             error = self.pump(&mut delivery, true, message);
         }
         let finished = delivery.is_finished();
+        let session_end = delivery.session_end(&self.client);
         let wire = String::from_utf8(std::mem::take(&mut self.wire)).unwrap();
         let mut commands = Vec::new();
         let mut in_body = false;
@@ -151,12 +154,20 @@ impl Session {
             finished,
             commands,
             wire,
+            session_end,
         }
     }
 }
 
 fn delivered(text: &str) -> RecipientOutcome {
     RecipientOutcome::Delivered { reply: reply(text) }
+}
+
+/// The server's `421` as the reason a session ended.
+fn reason_421() -> NotAttempted {
+    NotAttempted::ServiceClosing {
+        reply: reply(CLOSING),
+    }
 }
 
 fn not_attempted(reason: NotAttempted) -> RecipientOutcome {
@@ -193,6 +204,7 @@ fn a_kept_open_delivery_ends_without_quit_and_leaves_the_client_idle() {
     assert_eq!(sent.report.error, None);
     assert!(s.client.is_idle());
     assert!(!s.client.is_closed());
+    assert_eq!(sent.session_end, None);
     assert!(s.script.is_empty());
 }
 
@@ -236,6 +248,8 @@ fn the_next_deliveries_start_on_the_idle_client_and_the_last_one_quits() {
     assert_eq!(third.commands.last().map(String::as_str), Some("QUIT"));
     assert_eq!(third.report.recipients[0].outcome, delivered(&queued("C")));
     assert!(s.client.is_closed());
+    // Ended by QUIT: a message for this session now has no session.
+    assert_eq!(third.session_end, Some(NotAttempted::SessionClosed));
     assert!(first.report.all_delivered());
     assert_eq!(third.report.error, None);
 }
@@ -285,14 +299,13 @@ fn a_421_between_deliveries_leaves_the_next_one_not_attempted() {
     );
     assert!(second.finished);
     assert!(second.commands.is_empty(), "{:?}", second.commands);
-    let reason = not_attempted(NotAttempted::ServiceClosing {
-        reply: reply(CLOSING),
-    });
+    let reason = not_attempted(reason_421());
     assert_eq!(second.report.recipients[0].outcome, reason);
     assert_eq!(second.report.recipients[1].outcome, reason);
     assert_eq!(second.report.transactions, 0);
     assert_eq!(second.report.to_retry().count(), 2);
     assert!(s.client.is_closed());
+    assert_eq!(second.session_end, Some(reason_421()));
     // And a delivery started on the closed client after that sends
     // nothing either.
     let third = s.deliver(
@@ -335,6 +348,9 @@ fn a_421_that_ends_a_kept_open_delivery_closes_the_session() {
         }
     );
     assert!(s.client.is_closed());
+    // The 421 is why the session ended, though every recipient of the
+    // delivery had a transaction (no recipient was left not attempted).
+    assert_eq!(sent.session_end, Some(reason_421()));
 }
 
 #[test]

@@ -488,6 +488,8 @@ pub struct Delivery {
     keep_open: bool,
     /// Why the delivery stopped before every recipient had a transaction.
     stop_reason: Option<NotAttempted>,
+    /// The server's `421`, when it ended the session.
+    closing: Option<OwnedReply>,
 }
 
 impl From<Envelope<'static>> for Delivery {
@@ -538,6 +540,7 @@ impl Delivery {
             stopped: false,
             keep_open: false,
             stop_reason: None,
+            closing: None,
         }
     }
 
@@ -576,6 +579,31 @@ impl Delivery {
     #[must_use]
     pub fn stopped_by(&self) -> Option<&NotAttempted> {
         self.stop_reason.as_ref()
+    }
+
+    /// Why the session the delivery ran on is over, once `client` is
+    /// closed (`None` while it is not): the server's `421`
+    /// ([`NotAttempted::ServiceClosing`]) when it sent one, else the
+    /// reason the delivery stopped ([`Delivery::stopped_by`]: a refused
+    /// greeting or EHLO, TLS required and unavailable...), else
+    /// [`NotAttempted::SessionClosed`] (QUIT). A session kept open for
+    /// several messages gives this reason to the messages it can no longer
+    /// carry; a failed connection is [`NotAttempted::ConnectionLost`]
+    /// instead, which the caller knows from its IO.
+    #[must_use]
+    pub fn session_end(&self, client: &Client) -> Option<NotAttempted> {
+        if !client.is_closed() {
+            return None;
+        }
+        Some(match &self.closing {
+            Some(reply) => NotAttempted::ServiceClosing {
+                reply: reply.clone(),
+            },
+            None => self
+                .stop_reason
+                .clone()
+                .unwrap_or(NotAttempted::SessionClosed),
+        })
     }
 
     /// Starts the delivery on a client that is idle now: a session whose
@@ -967,6 +995,7 @@ impl Delivery {
                     }
                     self.in_transaction = false;
                 }
+                self.closing = Some(reply.clone());
                 self.stop(&NotAttempted::ServiceClosing { reply });
                 Ok(())
             }
