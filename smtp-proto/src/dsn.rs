@@ -157,8 +157,109 @@
 //! them there before relying on a detail. `dns;` MTA names stay ASCII,
 //! so a host given in U-labels is still refused ([`DsnError::Utf8`]): give
 //! its A-labels.
+//!
+//! # Reading bounces
+//!
+//! A sender learns from the bounces that come back which recipients
+//! failed and why. [`parse_report`] reads a whole bounce message, and
+//! [`parse_delivery_status`] the fields of its status part alone:
+//!
+//! ```
+//! use smtp_proto::dsn::{parse_report, Action};
+//!
+//! let bounce = b"From: MAILER-DAEMON@mx.example.org\r\n\
+//!     Content-Type: multipart/report; report-type=delivery-status;\r\n\
+//!     \tboundary=\"b1\"\r\n\
+//!     \r\n\
+//!     --b1\r\n\
+//!     Content-Type: text/plain\r\n\
+//!     \r\n\
+//!     Your message could not be delivered.\r\n\
+//!     --b1\r\n\
+//!     Content-Type: message/delivery-status\r\n\
+//!     \r\n\
+//!     Reporting-MTA: dns; mx.example.org\r\n\
+//!     \r\n\
+//!     Final-Recipient: rfc822; bob@example.net\r\n\
+//!     Action: failed\r\n\
+//!     Status: 5.1.1 (bad mailbox)\r\n\
+//!     Diagnostic-Code: smtp; 550 5.1.1 No such\r\n\
+//!     \x20user\r\n\
+//!     \r\n\
+//!     --b1\r\n\
+//!     Content-Type: text/rfc822-headers\r\n\
+//!     \r\n\
+//!     Message-ID: <m1@example.org>\r\n\
+//!     Subject: hello\r\n\
+//!     --b1--\r\n";
+//! let report = parse_report(bounce).unwrap();
+//! let r = &report.status.recipients[0];
+//! assert_eq!(r.address(), "bob@example.net");
+//! assert_eq!(r.action, Action::Failed);
+//! assert_eq!(r.status.to_string(), "5.1.1");
+//! assert_eq!(r.reply_code().map(|c| c.get()), Some(550));
+//! let diagnostic = r.diagnostic_code.as_ref().unwrap();
+//! assert_eq!(diagnostic.value, "550 5.1.1 No such user");
+//! let returned = report.returned.unwrap();
+//! assert!(returned.is_headers_only());
+//! assert_eq!(returned.message_id.as_deref(), Some("<m1@example.org>"));
+//! ```
+//!
+//! The message:
+//!
+//! * its `Content-Type` must be `multipart/*` with a `boundary` (quoted
+//!   or not; names of types and parameters in any case); the parts are
+//!   cut at the lines `--boundary` (with transport padding) and the
+//!   closing `--boundary--` (RFC 2046 §5.1.1), CRLF or LF line ends;
+//! * the first part of the type `message/delivery-status` or
+//!   `message/global-delivery-status` is read, in the multipart or, when
+//!   it has none, in a multipart part one level inside it; its
+//!   `Content-Transfer-Encoding` may be `7bit`, `8bit`, `binary`,
+//!   `base64` or `quoted-printable`;
+//! * a message cut short after the status part is read
+//!   ([`ParsedReport::complete`] is `false`); one that ends inside it is
+//!   [`ReadError::Unterminated`];
+//! * the first part after it of a returned type (`message/rfc822`,
+//!   `text/rfc822-headers`, `message/global`, `message/global-headers`)
+//!   is [`ParsedReport::returned`]: its byte range, and the `Message-ID`
+//!   of the returned message, to match the bounce to the message sent.
+//!
+//! The fields (RFC 3464 §2):
+//!
+//! * blocks are separated by one or more empty (or whitespace-only)
+//!   lines; the first is the per-message block, the others recipient
+//!   blocks. A first block that holds a recipient field is cut there,
+//!   and a block with a second `Final-Recipient` before it, as some
+//!   hosts leave out the empty line;
+//! * folded lines are unfolded (the line ends removed), names match in any
+//!   case, values are trimmed; lines that are not fields are skipped;
+//!   fields the reader does not know, and a repeated field, are kept in
+//!   `extensions`;
+//! * comments (`(...)`) are removed from `Action`, `Status`, the
+//!   addresses and the MTA names; a `Diagnostic-Code` and the dates are
+//!   kept as written;
+//! * `Final-Recipient`, `Action` (`failed`, `delayed`, `delivered`,
+//!   `relayed`, `expanded`) and `Status` (`class.subject.detail`, leading
+//!   zeros taken) are required in a recipient block; a block without them,
+//!   or where they do not parse, is left out of
+//!   [`DeliveryStatus::recipients`] and named in
+//!   [`DeliveryStatus::problems`] with its [`ReadError`], so that one
+//!   bad block does not hide the others. Only when no block is read is
+//!   the status an error. Whether the status class goes with the action
+//!   is not checked;
+//! * [`TypedValue::address`] gives an address: `rfc822` as written, `utf-8`
+//!   (RFC 6533) with its xtext and `\x{HEX}` decoded.
+//!
+//! Reading takes time and memory linear in the input, and never panics.
 
 use std::fmt;
+
+mod read;
+
+pub use read::{
+    parse_delivery_status, parse_report, BlockProblem, DeliveryStatus, Field, ParsedReport,
+    PerMessage, ReadError, RecipientStatus, ReturnedPart, TypedValue,
+};
 
 use crate::client::{NotAttempted, RecipientOutcome, RecipientReport, Refusal};
 use crate::command::{

@@ -1,0 +1,1014 @@
+//! Reading bounces: the delivery status fields of a `message/delivery-status`
+//! or `message/global-delivery-status` part ([`parse_delivery_status`]), and
+//! that part found in a whole bounce message ([`parse_report`]).
+//!
+//! See the [module](super#reading-bounces) notes for the rules and an
+//! example.
+
+use std::ops::Range;
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+
+use super::Action;
+use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+
+/// Why a bounce, or a recipient block of one, cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The message's `Content-Type` is missing or not `multipart/*`.
+    #[error("the message is not a multipart message")]
+    NotMultipart,
+    /// The multipart `Content-Type` has no `boundary` parameter, or one
+    /// that is empty or over 200 octets.
+    #[error("the multipart content type has no usable boundary")]
+    NoBoundary,
+    /// No line of the body is a delimiter of the boundary.
+    #[error("no delimiter of the boundary is in the body")]
+    NoDelimiter,
+    /// The delivery status part is the last one and no closing delimiter
+    /// ends it: the message was cut short.
+    #[error("the multipart body ends before the delivery status part does")]
+    Unterminated,
+    /// No part is `message/delivery-status` or
+    /// `message/global-delivery-status`.
+    #[error("no delivery status part")]
+    NoStatusPart,
+    /// The delivery status part has a `Content-Transfer-Encoding` other
+    /// than `7bit`, `8bit`, `binary`, `base64` and `quoted-printable`.
+    #[error("unknown content transfer encoding")]
+    UnknownEncoding,
+    /// The delivery status part is `base64` that does not decode.
+    #[error("the base64 of the delivery status part does not decode")]
+    BadBase64,
+    /// A recipient block lacks the named required field.
+    #[error("the {0} field is missing")]
+    MissingField(&'static str),
+    /// The named field's value does not parse.
+    #[error("the {0} field does not parse")]
+    InvalidField(&'static str),
+    /// The delivery status fields hold no recipient block.
+    #[error("the delivery status names no recipient")]
+    NoRecipients,
+}
+
+/// A field kept as it was: an extension field (`X-Postfix-Queue-ID`,
+/// `X-Display-Name`, ...), or a known one the reader does not interpret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Field {
+    /// The name, as written.
+    pub name: String,
+    /// The value, unfolded (line ends of folding removed) and trimmed.
+    pub value: String,
+}
+
+/// A value of the form `type; value` (RFC 3464 §2.1.2): an address
+/// (`rfc822; bob@example.net`), an MTA name (`dns; mx.example.net`) or a
+/// diagnostic (`smtp; 550 5.1.1 No such user`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TypedValue {
+    /// The type before the `;`, as written, trimmed (empty when the value
+    /// has no `;`).
+    pub kind: String,
+    /// What follows the `;`, trimmed. For addresses and MTA names, the
+    /// comments (`(...)`) are removed; a `Diagnostic-Code` is kept as it is.
+    pub value: String,
+}
+
+impl TypedValue {
+    /// Whether the type is `kind`, ignoring case.
+    #[must_use]
+    pub fn is_kind(&self, kind: &str) -> bool {
+        self.kind.eq_ignore_ascii_case(kind)
+    }
+
+    /// The address of an `Original-Recipient` or `Final-Recipient`:
+    /// the value without enclosing `<` `>`; for the type `utf-8` (RFC
+    /// 6533), with the `+XX` of its xtext form (when it is ASCII) and its
+    /// `\x{HEX}` decoded. A value that does not decode is returned as it
+    /// is. An `rfc822` address is written decoded (RFC 3461 §6.3), and
+    /// is not decoded again (`+` is common in local parts).
+    #[must_use]
+    pub fn address(&self) -> String {
+        let v = self.value.trim();
+        let v = v
+            .strip_prefix('<')
+            .and_then(|s| s.strip_suffix('>'))
+            .unwrap_or(v);
+        if !self.is_kind("utf-8") {
+            return v.to_string();
+        }
+        let unxtext = if v.is_ascii() {
+            let raw = crate::command::XText::new(v).map(|x| x.decode().into_owned());
+            raw.ok().and_then(|r| String::from_utf8(r).ok())
+        } else {
+            None
+        };
+        let text = unxtext.as_deref().unwrap_or(v);
+        super::decode_embedded(text).unwrap_or_else(|| v.to_string())
+    }
+}
+
+/// The per-message fields of a delivery status (RFC 3464 §2.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PerMessage {
+    /// `Original-Envelope-Id`: the `ENVID=` the message was sent with.
+    pub original_envelope_id: Option<String>,
+    /// `Reporting-MTA` (required by RFC 3464, not by this reader).
+    pub reporting_mta: Option<TypedValue>,
+    /// `DSN-Gateway`.
+    pub dsn_gateway: Option<TypedValue>,
+    /// `Received-From-MTA`.
+    pub received_from_mta: Option<TypedValue>,
+    /// `Arrival-Date`, as written.
+    pub arrival_date: Option<String>,
+    /// Every other field, in order.
+    pub extensions: Vec<Field>,
+}
+
+/// The fields of one recipient (RFC 3464 §2.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecipientStatus {
+    /// `Original-Recipient`: the `ORCPT=` the recipient was given with.
+    pub original_recipient: Option<TypedValue>,
+    /// `Final-Recipient`: the address the report is about.
+    pub final_recipient: TypedValue,
+    /// `Action`.
+    pub action: Action,
+    /// `Status`.
+    pub status: EnhancedStatusCode,
+    /// `Remote-MTA`.
+    pub remote_mta: Option<TypedValue>,
+    /// `Diagnostic-Code`, usually `smtp; <the remote reply>`.
+    pub diagnostic_code: Option<TypedValue>,
+    /// `Last-Attempt-Date`, as written.
+    pub last_attempt_date: Option<String>,
+    /// `Final-Log-ID`, as written.
+    pub final_log_id: Option<String>,
+    /// `Will-Retry-Until`, as written.
+    pub will_retry_until: Option<String>,
+    /// Every other field, in order.
+    pub extensions: Vec<Field>,
+}
+
+impl RecipientStatus {
+    /// The address of `Final-Recipient` (see [`TypedValue::address`]).
+    #[must_use]
+    pub fn address(&self) -> String {
+        self.final_recipient.address()
+    }
+
+    /// The reply code at the start of an `smtp` `Diagnostic-Code`.
+    #[must_use]
+    pub fn reply_code(&self) -> Option<ReplyCode> {
+        let d = self
+            .diagnostic_code
+            .as_ref()
+            .filter(|d| d.is_kind("smtp"))?;
+        let digits = d.value.as_bytes().get(..3)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = digits
+            .iter()
+            .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+        ReplyCode::new(n)
+    }
+}
+
+/// A recipient block left out of [`DeliveryStatus::recipients`], and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BlockProblem {
+    /// Which recipient block, counted from 0 in the order written.
+    pub block: usize,
+    /// What is wrong with it.
+    pub error: ReadError,
+}
+
+/// The fields of a delivery status part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryStatus {
+    /// The per-message fields.
+    pub message: PerMessage,
+    /// The recipients read, in order.
+    pub recipients: Vec<RecipientStatus>,
+    /// The recipient blocks that could not be read.
+    pub problems: Vec<BlockProblem>,
+}
+
+/// One field as read: name and unfolded value.
+struct RawField {
+    name: Vec<u8>,
+    value: Vec<u8>,
+}
+
+impl RawField {
+    fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name.as_bytes())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.value).trim().to_string()
+    }
+}
+
+/// The lines of `bytes`: each line's start and its content without the
+/// line end (LF, or CRLF).
+fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= bytes.len() {
+            return None;
+        }
+        let start = at;
+        let rest = &bytes[start..];
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(lf) => (&rest[..lf], start + lf + 1),
+            None => (rest, bytes.len()),
+        };
+        at = next;
+        Some((start, line.strip_suffix(b"\r").unwrap_or(line)))
+    })
+}
+
+fn is_wsp(b: &u8) -> bool {
+    *b == b' ' || *b == b'\t'
+}
+
+/// Adds a line to the fields read: a continuation line (starting with a
+/// space or tab) to the value of the last field, a `name: value` line as a
+/// new field. Other lines are skipped.
+fn push_line(fields: &mut Vec<RawField>, line: &[u8]) {
+    if line.first().is_some_and(is_wsp) {
+        if let Some(last) = fields.last_mut() {
+            last.value.extend_from_slice(line);
+        }
+        return;
+    }
+    let Some(colon) = memchr::memchr(b':', line) else {
+        return;
+    };
+    let name = line[..colon].trim_ascii();
+    if name.is_empty() {
+        return;
+    }
+    fields.push(RawField {
+        name: name.to_vec(),
+        value: line[colon + 1..].to_vec(),
+    });
+}
+
+/// The header section of `bytes`: its fields, and where the body starts
+/// (after the empty line; the end when there is none).
+fn header(bytes: &[u8]) -> (Vec<RawField>, usize) {
+    let mut fields = Vec::new();
+    for (start, line) in lines(bytes) {
+        if line.is_empty() {
+            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |l| start + l + 1);
+            return (fields, end);
+        }
+        push_line(&mut fields, line);
+    }
+    (fields, bytes.len())
+}
+
+/// `text` without its comments (`(...)`, nested, with `\` quoting),
+/// quoted strings kept.
+fn strip_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0usize;
+    let mut quoted = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted || depth > 0 => {
+                let next = chars.next();
+                if depth == 0 {
+                    out.push(c);
+                    out.extend(next);
+                }
+            }
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            _ => out.push(c),
+        }
+    }
+    out.trim().to_string()
+}
+
+fn typed(text: &str, comments: bool) -> TypedValue {
+    let text = if comments {
+        strip_comments(text)
+    } else {
+        text.trim().to_string()
+    };
+    match text.split_once(';') {
+        Some((kind, value)) => TypedValue {
+            kind: kind.trim().to_string(),
+            value: value.trim().to_string(),
+        },
+        None => TypedValue {
+            kind: String::new(),
+            value: text,
+        },
+    }
+}
+
+fn parse_action(text: &str) -> Option<Action> {
+    let text = strip_comments(text);
+    let word = text.split_ascii_whitespace().next()?;
+    [
+        Action::Failed,
+        Action::Delayed,
+        Action::Delivered,
+        Action::Relayed,
+        Action::Expanded,
+    ]
+    .into_iter()
+    .find(|a| a.as_str().eq_ignore_ascii_case(word))
+}
+
+/// The first word of the value as `class.subject.detail`, leading zeros
+/// taken (RFC 3463 forbids them; some hosts write them).
+fn parse_status(text: &str) -> Option<EnhancedStatusCode> {
+    let text = strip_comments(text);
+    let word = text.split_ascii_whitespace().next()?;
+    let mut numbers = word.split('.');
+    let mut next = || -> Option<u16> {
+        let n = numbers.next()?;
+        if n.is_empty() || n.len() > 3 || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        n.parse().ok()
+    };
+    let class = StatusClass::from_digit(u8::try_from(next()?).ok()?)?;
+    let (subject, detail) = (next()?, next()?);
+    if numbers.next().is_some() {
+        return None;
+    }
+    EnhancedStatusCode::new(class, subject, detail)
+}
+
+/// The fields of a delivery status part, as bytes already decoded from its
+/// transfer encoding: a per-message block, then one block per recipient,
+/// separated by empty lines. See the [module](super#reading-bounces) notes.
+///
+/// # Errors
+/// When no recipient block is read: the error of the first block that
+/// could not be, or [`ReadError::NoRecipients`] when there is none.
+pub fn parse_delivery_status(bytes: &[u8]) -> Result<DeliveryStatus, ReadError> {
+    let mut blocks: Vec<Vec<RawField>> = Vec::new();
+    let mut current: Vec<RawField> = Vec::new();
+    for (_, line) in lines(bytes) {
+        if line.iter().all(is_wsp) {
+            if !current.is_empty() {
+                blocks.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        push_line(&mut current, line);
+    }
+    if !current.is_empty() {
+        blocks.push(current);
+    }
+
+    // A block is a recipient block from its first recipient field on: a
+    // first block holding one is cut there (a report without the empty
+    // line after the per-message fields); a block is cut before a second
+    // `Final-Recipient` (or before the `Original-Recipient` just ahead of
+    // it) or a second `Original-Recipient`. Either may come first.
+    let is_recipient_field = |f: &RawField| {
+        f.is("Final-Recipient") || f.is("Original-Recipient") || f.is("Action") || f.is("Status")
+    };
+    let mut message_fields: Vec<RawField> = Vec::new();
+    let mut recipient_blocks: Vec<Vec<RawField>> = Vec::new();
+    for (i, mut block) in blocks.into_iter().enumerate() {
+        if i == 0 {
+            let cut = block.iter().position(is_recipient_field);
+            let rest = match cut {
+                Some(at) => block.split_off(at),
+                None => Vec::new(),
+            };
+            message_fields = block;
+            if rest.is_empty() {
+                continue;
+            }
+            block = rest;
+        }
+        let mut out: Vec<RawField> = Vec::new();
+        let (mut has_final, mut has_original) = (false, false);
+        for f in block {
+            if f.is("Final-Recipient") && has_final {
+                // An `Original-Recipient` just before it is its own.
+                let original = out
+                    .last()
+                    .is_some_and(|l| l.is("Original-Recipient"))
+                    .then(|| out.pop())
+                    .flatten();
+                recipient_blocks.push(std::mem::take(&mut out));
+                has_original = original.is_some();
+                has_final = false;
+                out.extend(original);
+            } else if f.is("Original-Recipient") && has_original {
+                recipient_blocks.push(std::mem::take(&mut out));
+                (has_final, has_original) = (false, false);
+            }
+            has_final |= f.is("Final-Recipient");
+            has_original |= f.is("Original-Recipient");
+            out.push(f);
+        }
+        recipient_blocks.push(out);
+    }
+
+    let message = per_message(message_fields);
+    let mut recipients = Vec::new();
+    let mut problems = Vec::new();
+    for (block, fields) in recipient_blocks.into_iter().enumerate() {
+        match recipient(fields) {
+            Ok(r) => recipients.push(r),
+            Err(error) => problems.push(BlockProblem { block, error }),
+        }
+    }
+    if recipients.is_empty() {
+        return Err(problems
+            .first()
+            .map_or(ReadError::NoRecipients, |p| p.error));
+    }
+    Ok(DeliveryStatus {
+        message,
+        recipients,
+        problems,
+    })
+}
+
+fn per_message(fields: Vec<RawField>) -> PerMessage {
+    let mut m = PerMessage::default();
+    for f in fields {
+        let set = |slot: &mut Option<TypedValue>| {
+            if slot.is_none() {
+                *slot = Some(typed(&f.text(), true));
+                true
+            } else {
+                false
+            }
+        };
+        let used = if f.is("Original-Envelope-Id") && m.original_envelope_id.is_none() {
+            m.original_envelope_id = Some(f.text());
+            true
+        } else if f.is("Reporting-MTA") {
+            set(&mut m.reporting_mta)
+        } else if f.is("DSN-Gateway") {
+            set(&mut m.dsn_gateway)
+        } else if f.is("Received-From-MTA") {
+            set(&mut m.received_from_mta)
+        } else if f.is("Arrival-Date") && m.arrival_date.is_none() {
+            m.arrival_date = Some(f.text());
+            true
+        } else {
+            false
+        };
+        if !used {
+            m.extensions.push(Field {
+                name: String::from_utf8_lossy(&f.name).into_owned(),
+                value: f.text(),
+            });
+        }
+    }
+    m
+}
+
+fn recipient(fields: Vec<RawField>) -> Result<RecipientStatus, ReadError> {
+    let mut original_recipient = None;
+    let mut final_recipient = None;
+    let mut action = None;
+    let mut status = None;
+    let mut remote_mta = None;
+    let mut diagnostic_code = None;
+    let mut last_attempt_date = None;
+    let mut final_log_id = None;
+    let mut will_retry_until = None;
+    let mut extensions = Vec::new();
+    for f in fields {
+        let text = f.text();
+        let (typed_slot, comments) = if f.is("Original-Recipient") {
+            (Some(&mut original_recipient), true)
+        } else if f.is("Final-Recipient") {
+            (Some(&mut final_recipient), true)
+        } else if f.is("Remote-MTA") {
+            (Some(&mut remote_mta), true)
+        } else if f.is("Diagnostic-Code") {
+            (Some(&mut diagnostic_code), false)
+        } else {
+            (None, false)
+        };
+        if let Some(slot) = typed_slot {
+            if slot.is_none() {
+                *slot = Some(typed(&text, comments));
+                continue;
+            }
+        } else if f.is("Action") && action.is_none() {
+            action = Some(parse_action(&text).ok_or(ReadError::InvalidField("Action"))?);
+            continue;
+        } else if f.is("Status") && status.is_none() {
+            status = Some(parse_status(&text).ok_or(ReadError::InvalidField("Status"))?);
+            continue;
+        } else {
+            let text_slot = if f.is("Last-Attempt-Date") {
+                Some(&mut last_attempt_date)
+            } else if f.is("Final-Log-ID") {
+                Some(&mut final_log_id)
+            } else if f.is("Will-Retry-Until") {
+                Some(&mut will_retry_until)
+            } else {
+                None
+            };
+            if let Some(slot) = text_slot.filter(|s| s.is_none()) {
+                *slot = Some(text);
+                continue;
+            }
+        }
+        extensions.push(Field {
+            name: String::from_utf8_lossy(&f.name).into_owned(),
+            value: f.text(),
+        });
+    }
+    let final_recipient = final_recipient.ok_or(ReadError::MissingField("Final-Recipient"))?;
+    if final_recipient.value.is_empty() {
+        return Err(ReadError::InvalidField("Final-Recipient"));
+    }
+    Ok(RecipientStatus {
+        original_recipient,
+        final_recipient,
+        action: action.ok_or(ReadError::MissingField("Action"))?,
+        status: status.ok_or(ReadError::MissingField("Status"))?,
+        remote_mta,
+        diagnostic_code,
+        last_attempt_date,
+        final_log_id,
+        will_retry_until,
+        extensions,
+    })
+}
+
+/// A `Content-Type` value: the lowercased `type/subtype` and the
+/// parameters (names lowercased).
+#[derive(Debug, Default)]
+struct ContentType {
+    mime: String,
+    params: Vec<(String, String)>,
+}
+
+impl ContentType {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn is_multipart(&self) -> bool {
+        self.mime.starts_with("multipart/")
+    }
+}
+
+/// `type/subtype *(";" attribute "=" value)` (RFC 2045 §5.1), comments
+/// removed, a value a token or a quoted string.
+fn parse_content_type(value: &[u8]) -> ContentType {
+    let text = strip_comments(&String::from_utf8_lossy(value));
+    let mut parts = split_params(&text).into_iter();
+    let mime = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mut params = Vec::new();
+    for p in parts {
+        let Some((name, value)) = p.split_once('=') else {
+            continue;
+        };
+        let value = value.trim();
+        let value = match value.strip_prefix('"') {
+            Some(q) => {
+                let mut out = String::new();
+                let mut chars = q.chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => out.extend(chars.next()),
+                        '"' => break,
+                        _ => out.push(c),
+                    }
+                }
+                out
+            }
+            None => value.to_string(),
+        };
+        params.push((name.trim().to_ascii_lowercase(), value));
+    }
+    ContentType { mime, params }
+}
+
+/// `text` cut at the `;` outside quoted strings.
+fn split_params(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// The parts of a multipart body (RFC 2046 §5.1.1): the byte range of each
+/// (in `bytes`, without the line end before the next delimiter), and
+/// whether the closing delimiter was found.
+fn split_parts(bytes: &[u8], body: Range<usize>, boundary: &str) -> (Vec<Range<usize>>, bool) {
+    let mut parts = Vec::new();
+    let mut open: Option<usize> = None;
+    let region = &bytes[body.clone()];
+    for (start, line) in lines(region) {
+        let Some(rest) = line
+            .strip_prefix(b"--")
+            .and_then(|l| l.strip_prefix(boundary.as_bytes()))
+        else {
+            continue;
+        };
+        let close = rest.starts_with(b"--");
+        if !close && !rest.iter().all(is_wsp) {
+            continue;
+        }
+        if let Some(from) = open.take() {
+            // The line end before the delimiter belongs to it.
+            let mut end = start.max(from);
+            if end > from && region[end - 1] == b'\n' {
+                end -= 1;
+                if end > from && region[end - 1] == b'\r' {
+                    end -= 1;
+                }
+            }
+            parts.push(body.start + from..body.start + end);
+        }
+        if close {
+            return (parts, true);
+        }
+        let next = start + line.len();
+        let next = memchr::memchr(b'\n', &region[next..]).map_or(region.len(), |l| next + l + 1);
+        open = Some(next);
+    }
+    if let Some(from) = open {
+        parts.push(body.start + from..body.end);
+    }
+    (parts, false)
+}
+
+/// The part of a returned original message (RFC 6522 §3, the third part).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReturnedPart {
+    /// Its content type, lowercased: `message/rfc822`,
+    /// `text/rfc822-headers`, `message/global` or `message/global-headers`.
+    pub content_type: String,
+    /// Where its body (after the part's own header) is in the message
+    /// read, still in its transfer encoding.
+    pub range: Range<usize>,
+    /// The `Message-ID` of the returned message, when its header holds
+    /// one: to match the bounce to the message sent.
+    pub message_id: Option<String>,
+}
+
+impl ReturnedPart {
+    /// Whether only the header section was returned
+    /// (`text/rfc822-headers` or `message/global-headers`).
+    #[must_use]
+    pub fn is_headers_only(&self) -> bool {
+        self.content_type.ends_with("-headers")
+    }
+}
+
+/// A bounce read by [`parse_report`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParsedReport {
+    /// The `report-type` parameter of the multipart, lowercased, when
+    /// there is one (`delivery-status` for a bounce).
+    pub report_type: Option<String>,
+    /// Whether the status part is `message/global-delivery-status`
+    /// (RFC 6533).
+    pub global: bool,
+    /// Where the delivery status part's body is in the message, still in
+    /// its transfer encoding.
+    pub status_range: Range<usize>,
+    /// The delivery status fields.
+    pub status: DeliveryStatus,
+    /// The returned original, when a part after the status part holds it.
+    pub returned: Option<ReturnedPart>,
+    /// Whether the multipart holding the status part ends with its
+    /// closing delimiter; `false` for a message cut short after it.
+    pub complete: bool,
+}
+
+/// A part: its header's content type and encoding, and its body.
+struct Part {
+    content_type: ContentType,
+    encoding: Option<String>,
+    body: Range<usize>,
+}
+
+fn part(bytes: &[u8], range: Range<usize>) -> Part {
+    let (fields, body) = header(&bytes[range.clone()]);
+    let content_type = fields
+        .iter()
+        .find(|f| f.is("Content-Type"))
+        .map(|f| parse_content_type(&f.value))
+        .unwrap_or_default();
+    let encoding = fields
+        .iter()
+        .find(|f| f.is("Content-Transfer-Encoding"))
+        .map(|f| strip_comments(&f.text()).to_ascii_lowercase());
+    Part {
+        content_type,
+        encoding,
+        body: range.start + body..range.end,
+    }
+}
+
+fn multipart_boundary(ct: &ContentType) -> Result<&str, ReadError> {
+    match ct.param("boundary") {
+        Some(b) if !b.is_empty() && b.len() <= 200 => Ok(b),
+        _ => Err(ReadError::NoBoundary),
+    }
+}
+
+fn is_status_type(mime: &str) -> bool {
+    mime == "message/delivery-status" || mime == "message/global-delivery-status"
+}
+
+fn is_returned_type(mime: &str) -> bool {
+    matches!(
+        mime,
+        "message/rfc822" | "text/rfc822-headers" | "message/global" | "message/global-headers"
+    )
+}
+
+/// Reads a whole bounce message: finds the `message/delivery-status` or
+/// `message/global-delivery-status` part of its `multipart/report` (or of
+/// a multipart one level inside it), decodes its transfer encoding and
+/// reads its fields ([`parse_delivery_status`]), and locates the returned
+/// original after it. See the [module](super#reading-bounces) notes.
+///
+/// # Errors
+/// [`ReadError::NotMultipart`], [`ReadError::NoBoundary`],
+/// [`ReadError::NoDelimiter`], [`ReadError::NoStatusPart`],
+/// [`ReadError::Unterminated`] for the structure;
+/// [`ReadError::UnknownEncoding`] and [`ReadError::BadBase64`] for the
+/// status part's encoding; the errors of [`parse_delivery_status`].
+pub fn parse_report(message: &[u8]) -> Result<ParsedReport, ReadError> {
+    let top = part(message, 0..message.len());
+    if !top.content_type.is_multipart() {
+        return Err(ReadError::NotMultipart);
+    }
+    let report_type = top
+        .content_type
+        .param("report-type")
+        .map(str::to_ascii_lowercase);
+    let boundary = multipart_boundary(&top.content_type)?;
+    let (parts, closed) = split_parts(message, top.body.clone(), boundary);
+    if parts.is_empty() {
+        return Err(ReadError::NoDelimiter);
+    }
+    let parts: Vec<Part> = parts.into_iter().map(|r| part(message, r)).collect();
+    let mut found = find_status(message, parts, closed);
+    if found.is_none() {
+        // One level down: a multipart part holding the report.
+        let top_parts: Vec<Range<usize>> = split_parts(message, top.body.clone(), boundary).0;
+        for range in top_parts {
+            let p = part(message, range);
+            let Ok(b) = multipart_boundary(&p.content_type) else {
+                continue;
+            };
+            let (inner, inner_closed) = split_parts(message, p.body.clone(), b);
+            let inner: Vec<Part> = inner.into_iter().map(|r| part(message, r)).collect();
+            found = find_status(message, inner, inner_closed);
+            if found.is_some() {
+                break;
+            }
+        }
+    }
+    let (status_part, returned, complete, last) = found.ok_or(ReadError::NoStatusPart)?;
+    if last && !complete {
+        return Err(ReadError::Unterminated);
+    }
+    let decoded = decode(
+        &message[status_part.body.clone()],
+        status_part.encoding.as_deref(),
+    )?;
+    let status = parse_delivery_status(&decoded)?;
+    Ok(ParsedReport {
+        report_type,
+        global: status_part.content_type.mime == "message/global-delivery-status",
+        status_range: status_part.body,
+        status,
+        returned,
+        complete,
+    })
+}
+
+/// The status part of `parts`, the returned part after it, whether the
+/// multipart was closed, and whether the status part is the last one.
+fn find_status(
+    message: &[u8],
+    parts: Vec<Part>,
+    closed: bool,
+) -> Option<(Part, Option<ReturnedPart>, bool, bool)> {
+    let at = parts
+        .iter()
+        .position(|p| is_status_type(&p.content_type.mime))?;
+    let last = at + 1 == parts.len();
+    let mut parts = parts.into_iter().skip(at);
+    let status = parts.next()?;
+    let returned = parts
+        .find(|p| is_returned_type(&p.content_type.mime))
+        .map(|p| {
+            let message_id = decode(&message[p.body.clone()], p.encoding.as_deref())
+                .ok()
+                .and_then(|content| {
+                    let (fields, _) = header(&content);
+                    fields
+                        .iter()
+                        .find(|f| f.is("Message-ID"))
+                        .map(RawField::text)
+                });
+            ReturnedPart {
+                content_type: p.content_type.mime,
+                range: p.body,
+                message_id,
+            }
+        });
+    Some((status, returned, closed, last))
+}
+
+/// A part's body decoded from its `Content-Transfer-Encoding`.
+fn decode(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, ReadError> {
+    match encoding.unwrap_or("7bit") {
+        "7bit" | "8bit" | "binary" | "" => Ok(body.to_vec()),
+        "base64" => decode_base64(body),
+        "quoted-printable" => Ok(decode_quoted_printable(body)),
+        _ => Err(ReadError::UnknownEncoding),
+    }
+}
+
+/// Base64 (RFC 2045 §6.8): whitespace and line ends skipped, padding
+/// optional.
+fn decode_base64(body: &[u8]) -> Result<Vec<u8>, ReadError> {
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let clean: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    ENGINE.decode(clean).map_err(|_| ReadError::BadBase64)
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Quoted-printable (RFC 2045 §6.7): `=XX` is an octet, `=` at the end of
+/// a line (after optional whitespace) a soft line break, whitespace at the
+/// end of a line dropped; an `=` that starts neither is kept as it is.
+/// Line ends are written CRLF.
+fn decode_quoted_printable(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let ends_with_lf = body.ends_with(b"\n");
+    let mut lines = lines(body).peekable();
+    while let Some((_, line)) = lines.next() {
+        let line = line.trim_ascii_end();
+        let (line, soft) = match line.strip_suffix(b"=") {
+            Some(l) => (l, true),
+            None => (line, false),
+        };
+        let mut i = 0;
+        while i < line.len() {
+            if line[i] == b'=' {
+                let hi = line.get(i + 1).copied().and_then(hex_digit);
+                let lo = line.get(i + 2).copied().and_then(hex_digit);
+                if let (Some(h), Some(l)) = (hi, lo) {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(line[i]);
+            i += 1;
+        }
+        if !soft && (lines.peek().is_some() || ends_with_lf) {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_printable() {
+        assert_eq!(decode_quoted_printable(b"a=3Db=\r\nc\r\n"), b"a=bc\r\n");
+        assert_eq!(
+            decode_quoted_printable(b"caf=C3=A9  \nx"),
+            "café\r\nx".as_bytes()
+        );
+        assert_eq!(decode_quoted_printable(b"soft= \t\r\nend"), b"softend");
+        // Lowercase hex taken; a broken escape kept as it is.
+        assert_eq!(decode_quoted_printable(b"=3d=ZZ=4"), b"==ZZ=4");
+        assert_eq!(decode_quoted_printable(b"="), b"");
+        assert_eq!(decode_quoted_printable(b""), b"");
+    }
+
+    #[test]
+    fn base64_with_line_breaks_and_without_padding() {
+        assert_eq!(decode_base64(b"aGVs\r\nbG8=\r\n").unwrap(), b"hello");
+        assert_eq!(decode_base64(b"aGVsbG8").unwrap(), b"hello");
+        assert_eq!(decode_base64(b"a*b"), Err(ReadError::BadBase64));
+    }
+
+    #[test]
+    fn comments_are_removed_outside_quotes() {
+        assert_eq!(strip_comments("5.1.1 (bad (nested) mailbox)"), "5.1.1");
+        assert_eq!(strip_comments("dns; mx (1.2.3.4\\) x)"), "dns; mx");
+        assert_eq!(strip_comments("\"a (b)\"@x (c"), "\"a (b)\"@x");
+        assert_eq!(strip_comments(")x"), ")x");
+    }
+
+    #[test]
+    fn content_type_parameters() {
+        let ct = parse_content_type(
+            b"Multipart/Report; Report-Type=delivery-status;\r\n\tBOUNDARY=\"a;b \\\"c\\\"\" (note)",
+        );
+        assert_eq!(ct.mime, "multipart/report");
+        assert_eq!(ct.param("report-type"), Some("delivery-status"));
+        assert_eq!(ct.param("boundary"), Some("a;b \"c\""));
+        let ct = parse_content_type(b"multipart/mixed; boundary=simple");
+        assert_eq!(ct.param("boundary"), Some("simple"));
+    }
+
+    #[test]
+    fn status_codes_leniently() {
+        assert_eq!(parse_status("5.1.1").unwrap().to_string(), "5.1.1");
+        assert_eq!(parse_status(" 5.1.10 (x)").unwrap().to_string(), "5.1.10");
+        assert_eq!(parse_status("4.07.01").unwrap().to_string(), "4.7.1");
+        assert_eq!(parse_status("5.1.1 extra").unwrap().to_string(), "5.1.1");
+        for bad in [
+            "", "550", "3.1.1", "5.1", "5.1.1.1", "5.1000.1", "5.a.1", "(5.1.1)",
+        ] {
+            assert_eq!(parse_status(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parts_split_on_delimiter_lines_only() {
+        let body = b"preamble\r\n--b\r\nA\r\n--bx\r\n--b  \r\nB\n--b--\r\nepilogue";
+        let (parts, closed) = split_parts(body, 0..body.len(), "b");
+        assert!(closed);
+        let got: Vec<&[u8]> = parts.iter().map(|r| &body[r.clone()]).collect();
+        assert_eq!(got, [&b"A\r\n--bx"[..], b"B"]);
+        // Unterminated: the last part runs to the end.
+        let body = b"--b\r\nA\r\n--b\r\nB";
+        let (parts, closed) = split_parts(body, 0..body.len(), "b");
+        assert!(!closed);
+        assert_eq!(&body[parts[1].clone()], b"B");
+        // Empty parts between adjacent delimiters.
+        let body = b"--b\r\n--b\r\n--b--";
+        let (parts, _) = split_parts(body, 0..body.len(), "b");
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|r| r.is_empty()));
+    }
+}

@@ -1,0 +1,951 @@
+//! Reading bounces (`smtp_proto::dsn::parse_report`,
+//! `parse_delivery_status`): round trips through the crate's own writer,
+//! samples in the shapes common mail servers write, and malformed input.
+
+use smtp_proto::command::{
+    Atom, Domain, EnvId, ForwardPath, Mailbox, Orcpt, Ret, ReversePath, Unitext, XText,
+};
+use smtp_proto::dsn::{
+    parse_delivery_status, parse_report, Action, Bounce, Diagnostic, ParsedReport, ReadError,
+    Recipient,
+};
+use smtp_proto::reply::Reply;
+use smtp_proto::status::{EnhancedStatusCode, StatusClass};
+use smtp_proto::trace::Timestamp;
+
+const MESSAGE: &[u8] = b"From: <alice@example.org>\r\n\
+To: <bob@example.net>\r\n\
+Message-ID: <lunch.42@example.org>\r\n\
+Subject: lunch\r\n\
+\r\n\
+See you at noon.\r\n";
+
+fn host() -> Domain<'static> {
+    Domain::new("mx.example.org").unwrap()
+}
+
+fn sender() -> ReversePath<'static> {
+    ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap())
+}
+
+fn rcpt(addr: &str) -> ForwardPath<'_> {
+    ForwardPath::Mailbox(Mailbox::parse(addr).unwrap())
+}
+
+fn when(secs: i64) -> Timestamp {
+    Timestamp::new(secs, 60).unwrap()
+}
+
+fn code(s: &str) -> EnhancedStatusCode {
+    EnhancedStatusCode::parse(s.as_bytes()).unwrap()
+}
+
+fn bounce<'a>(host: &'a Domain<'a>, sender: &'a ReversePath<'a>) -> Bounce<'a> {
+    Bounce::new(host, sender, when(1_795_723_722), &Atom::new("Q1").unwrap()).unwrap()
+}
+
+/// (address, action, status) of every recipient read.
+fn summary(report: &ParsedReport) -> Vec<(String, Action, String)> {
+    report
+        .status
+        .recipients
+        .iter()
+        .map(|r| (r.address(), r.action, r.status.to_string()))
+        .collect()
+}
+
+#[test]
+fn every_action_round_trips_with_its_fields() {
+    let (host, sender) = (host(), sender());
+    let remote = Domain::new("mx.example.net").unwrap();
+    let from = Domain::new("client.example.org").unwrap();
+    let envid = EnvId::new(XText::new("QQ+2B314159").unwrap()).unwrap();
+    let addrs = [
+        "failed@example.net",
+        "delayed@example.net",
+        "delivered@example.net",
+        "relayed@example.net",
+        "expanded@example.net",
+    ];
+    let paths: Vec<ForwardPath<'_>> = addrs.iter().map(|a| rcpt(a)).collect();
+    let reply = Reply::parse(b"550 5.1.1 No such user\r\n").unwrap();
+    let report = bounce(&host, &sender)
+        .envelope_id(&envid)
+        .received_from_mta(&from)
+        .unwrap()
+        .arrival_date(when(1_795_723_000))
+        .recipient(
+            Recipient::from_reply(&paths[0], Action::Failed, &reply)
+                .unwrap()
+                .remote_mta(&remote)
+                .unwrap()
+                .last_attempt(when(1_795_723_700)),
+        )
+        .recipient(
+            Recipient::new(&paths[1], Action::Delayed, code("4.4.1"))
+                .unwrap()
+                .will_retry_until(when(1_796_000_000))
+                .unwrap(),
+        )
+        .recipient(Recipient::new(&paths[2], Action::Delivered, code("2.0.0")).unwrap())
+        .recipient(Recipient::new(&paths[3], Action::Relayed, code("2.1.5")).unwrap())
+        .recipient(Recipient::new(&paths[4], Action::Expanded, code("2.0.0")).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    let read = parse_report(report.as_bytes()).unwrap();
+    assert_eq!(
+        summary(&read),
+        vec![
+            (addrs[0].to_string(), Action::Failed, "5.1.1".to_string()),
+            (addrs[1].to_string(), Action::Delayed, "4.4.1".to_string()),
+            (addrs[2].to_string(), Action::Delivered, "2.0.0".to_string()),
+            (addrs[3].to_string(), Action::Relayed, "2.1.5".to_string()),
+            (addrs[4].to_string(), Action::Expanded, "2.0.0".to_string()),
+        ]
+    );
+    assert!(read.status.problems.is_empty());
+    assert_eq!(read.report_type.as_deref(), Some("delivery-status"));
+    assert!(!read.global);
+    assert!(read.complete);
+
+    let m = &read.status.message;
+    assert_eq!(m.original_envelope_id.as_deref(), Some("QQ+314159"));
+    let mta = m.reporting_mta.as_ref().unwrap();
+    assert!(mta.is_kind("DNS"));
+    assert_eq!(mta.value, "mx.example.org");
+    assert_eq!(
+        m.received_from_mta.as_ref().unwrap().value,
+        "client.example.org"
+    );
+    assert_eq!(
+        m.arrival_date.as_deref(),
+        Some(when(1_795_723_000).to_string().as_str())
+    );
+    assert!(m.extensions.is_empty());
+
+    let failed = &read.status.recipients[0];
+    assert!(failed.final_recipient.is_kind("rfc822"));
+    assert_eq!(failed.remote_mta.as_ref().unwrap().value, "mx.example.net");
+    let diag = failed.diagnostic_code.as_ref().unwrap();
+    assert!(diag.is_kind("smtp"));
+    assert_eq!(diag.value, Diagnostic::from_reply(&reply).text());
+    assert_eq!(failed.reply_code().map(|c| c.get()), Some(550));
+    assert_eq!(
+        failed.last_attempt_date.as_deref(),
+        Some(when(1_795_723_700).to_string().as_str())
+    );
+    assert_eq!(failed.will_retry_until, None);
+    let delayed = &read.status.recipients[1];
+    assert_eq!(
+        delayed.will_retry_until.as_deref(),
+        Some(when(1_796_000_000).to_string().as_str())
+    );
+    assert_eq!(delayed.diagnostic_code, None);
+    assert_eq!(delayed.reply_code(), None);
+
+    // The whole original was returned, and names its Message-ID.
+    let returned = read.returned.unwrap();
+    assert_eq!(returned.content_type, "message/rfc822");
+    assert!(!returned.is_headers_only());
+    assert_eq!(
+        returned.message_id.as_deref(),
+        Some("<lunch.42@example.org>")
+    );
+    // The part ends before the CRLF of the closing delimiter.
+    assert_eq!(
+        &report.as_bytes()[returned.range],
+        MESSAGE.strip_suffix(b"\r\n").unwrap()
+    );
+    let status_part = &report.as_bytes()[read.status_range];
+    assert!(status_part.starts_with(b"Original-Envelope-Id: QQ+314159\r\n"));
+}
+
+#[test]
+fn header_only_and_nothing_returned() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let failed = || Recipient::new(&bob, Action::Failed, code("5.1.1")).unwrap();
+    let report = bounce(&host, &sender)
+        .ret(Some(Ret::Hdrs))
+        .recipient(failed())
+        .write(MESSAGE)
+        .unwrap();
+    let read = parse_report(report.as_bytes()).unwrap();
+    let returned = read.returned.unwrap();
+    assert_eq!(returned.content_type, "text/rfc822-headers");
+    assert!(returned.is_headers_only());
+    assert_eq!(
+        returned.message_id.as_deref(),
+        Some("<lunch.42@example.org>")
+    );
+
+    let report = bounce(&host, &sender)
+        .max_returned_len(10)
+        .recipient(failed())
+        .write(MESSAGE)
+        .unwrap();
+    let read = parse_report(report.as_bytes()).unwrap();
+    assert_eq!(read.returned, None);
+    assert_eq!(summary(&read).len(), 1);
+}
+
+#[test]
+fn global_reports_round_trip_with_utf8_addresses() {
+    let (host, sender) = (host(), sender());
+    let yonghu = rcpt("用户@example.com");
+    let jose = rcpt("jose@example.com");
+    // ORCPT=utf-8;\x{7528}\x{6237}@example.com (the xtext form) and the
+    // unitext form.
+    let xtext_orcpt = Orcpt::new(
+        Atom::new("utf-8").unwrap(),
+        XText::new("\\x{7528}\\x{6237}@example.com").unwrap(),
+    )
+    .unwrap();
+    let unitext_orcpt = Orcpt::utf8(Unitext::new("josé@example.com").unwrap()).unwrap();
+    let reply = Reply::parse("550 5.1.1 <用户@example.com>: unknown\r\n".as_bytes()).unwrap();
+    let report = bounce(&host, &sender)
+        .recipient(
+            Recipient::from_reply(&yonghu, Action::Failed, &reply)
+                .unwrap()
+                .original_recipient(&xtext_orcpt),
+        )
+        .recipient(
+            Recipient::new(&jose, Action::Delayed, code("4.2.2"))
+                .unwrap()
+                .original_recipient(&unitext_orcpt),
+        )
+        .write("Subject: héllo\r\nMessage-ID: <ü@example.org>\r\n\r\nhi\r\n".as_bytes())
+        .unwrap();
+    assert!(report.is_global());
+    let read = parse_report(report.as_bytes()).unwrap();
+    assert!(read.global);
+    let r = &read.status.recipients;
+    assert!(r[0].final_recipient.is_kind("utf-8"));
+    assert_eq!(r[0].address(), "用户@example.com");
+    assert_eq!(
+        r[0].original_recipient.as_ref().unwrap().address(),
+        "用户@example.com"
+    );
+    // The reply's UTF-8 is written as \x{HEX} in Diagnostic-Code, and read
+    // as written.
+    assert_eq!(
+        r[0].diagnostic_code.as_ref().unwrap().value,
+        Diagnostic::from_reply(&reply).text()
+    );
+    assert_eq!(r[1].address(), "jose@example.com");
+    assert_eq!(
+        r[1].original_recipient.as_ref().unwrap().address(),
+        "josé@example.com"
+    );
+    let returned = read.returned.unwrap();
+    assert_eq!(returned.content_type, "message/global");
+    assert_eq!(returned.message_id.as_deref(), Some("<ü@example.org>"));
+}
+
+#[test]
+fn orcpt_of_rfc822_and_a_utf8_one_that_is_no_mailbox() {
+    let (host, sender, bob, carol) = (
+        host(),
+        sender(),
+        rcpt("bob@example.net"),
+        rcpt("carol@example.net"),
+    );
+    let plus = Orcpt::new(
+        Atom::new("rfc822").unwrap(),
+        XText::new("bob+2Balias@example.net").unwrap(),
+    )
+    .unwrap();
+    // No domain: it stays 7-bit, `utf-8; \x{7528}\x{6237}`.
+    let no_domain = Orcpt::utf8(Unitext::new("用户").unwrap()).unwrap();
+    let report = bounce(&host, &sender)
+        .recipient(
+            Recipient::new(&bob, Action::Failed, code("5.1.1"))
+                .unwrap()
+                .original_recipient(&plus),
+        )
+        .recipient(
+            Recipient::new(&carol, Action::Failed, code("5.2.2"))
+                .unwrap()
+                .original_recipient(&no_domain),
+        )
+        .write(MESSAGE)
+        .unwrap();
+    assert!(!report.is_global());
+    let read = parse_report(report.as_bytes()).unwrap();
+    let r = &read.status.recipients;
+    assert_eq!(
+        r[0].original_recipient.as_ref().unwrap().address(),
+        "bob+alias@example.net"
+    );
+    let o = r[1].original_recipient.as_ref().unwrap();
+    assert_eq!(o.value, "\\x{7528}\\x{6237}");
+    assert_eq!(o.address(), "用户");
+    assert_eq!(r[1].status.to_string(), "5.2.2");
+}
+
+#[test]
+fn a_long_folded_diagnostic_unfolds_to_the_reply() {
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let mut wire = Vec::new();
+    for i in 0..6 {
+        wire.extend_from_slice(
+            format!("550-5.7.1 line {i} of a long explanation of the policy that refused it\r\n")
+                .as_bytes(),
+        );
+    }
+    wire.extend_from_slice(b"550 5.7.1 see https://example.net/policy\r\n");
+    let reply = Reply::parse(&wire).unwrap();
+    let report = bounce(&host, &sender)
+        .recipient(Recipient::from_reply(&bob, Action::Failed, &reply).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    let text = String::from_utf8(report.as_bytes().to_vec()).unwrap();
+    assert!(text.contains("Diagnostic-Code: smtp; 550 5.7.1 line 0"));
+    let field = &text[text.find("Diagnostic-Code:").unwrap()..];
+    let field = &field[..field.find("\r\n\r\n").unwrap()];
+    assert!(field.matches("\r\n ").count() >= 3, "folded: {field:?}");
+    let read = parse_report(report.as_bytes()).unwrap();
+    let d = read.status.recipients[0].diagnostic_code.as_ref().unwrap();
+    assert_eq!(d.value, Diagnostic::from_reply(&reply).text());
+    assert_eq!(read.status.recipients[0].status.to_string(), "5.7.1");
+}
+
+const POSTFIX: &str = "Return-Path: <>\r
+Date: Mon,  2 Nov 2026 10:00:05 +0100 (CET)
+From: MAILER-DAEMON@mail.example.org (Mail Delivery System)
+Subject: Undelivered Mail Returned to Sender
+To: alice@example.org
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+\tboundary=\"4ABCD1234.1793610005/mail.example.org\"
+Message-Id: <20261102090005.5F00A1234@mail.example.org>
+
+This is a MIME-encapsulated message.
+
+--4ABCD1234.1793610005/mail.example.org
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mail.example.org.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+--4ABCD1234.1793610005/mail.example.org
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mail.example.org
+X-Postfix-Queue-ID: 4ABCD1234
+X-Postfix-Sender: rfc822; alice@example.org
+Arrival-Date: Mon,  2 Nov 2026 10:00:00 +0100 (CET)
+
+Final-Recipient: rfc822; nobody@example.net
+Original-Recipient: rfc822;nobody@example.net
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; mx.example.net
+Diagnostic-Code: smtp; 550 5.1.1 <nobody@example.net>: Recipient address
+    rejected: User unknown in virtual mailbox table
+
+Final-Recipient: rfc822; slow@example.com
+Original-Recipient: rfc822;slow@example.com
+Action: delayed
+Status: 4.4.1
+Diagnostic-Code: X-Postfix; connect to mx.example.com[192.0.2.7]:25: Connection
+    timed out
+Will-Retry-Until: Mon,  7 Nov 2026 10:00:00 +0100 (CET)
+
+--4ABCD1234.1793610005/mail.example.org
+Content-Description: Undelivered Message Headers
+Content-Type: text/rfc822-headers
+
+From: alice@example.org
+To: nobody@example.net, slow@example.com
+Subject: news
+Message-Id: <news-17@example.org>
+
+--4ABCD1234.1793610005/mail.example.org--
+";
+
+#[test]
+fn postfix_shape() {
+    let read = parse_report(POSTFIX.as_bytes()).unwrap();
+    assert_eq!(
+        summary(&read),
+        vec![
+            ("nobody@example.net".into(), Action::Failed, "5.1.1".into()),
+            ("slow@example.com".into(), Action::Delayed, "4.4.1".into()),
+        ]
+    );
+    let m = &read.status.message;
+    assert_eq!(m.reporting_mta.as_ref().unwrap().value, "mail.example.org");
+    assert_eq!(m.extensions.len(), 2);
+    assert_eq!(m.extensions[0].name, "X-Postfix-Queue-ID");
+    assert_eq!(m.extensions[0].value, "4ABCD1234");
+    assert_eq!(
+        m.arrival_date.as_deref(),
+        Some("Mon,  2 Nov 2026 10:00:00 +0100 (CET)")
+    );
+    let r = &read.status.recipients;
+    // Final-Recipient before Original-Recipient, as Postfix writes them.
+    assert_eq!(
+        r[0].original_recipient.as_ref().unwrap().address(),
+        "nobody@example.net"
+    );
+    // Unfolding keeps the whitespace of the continuation line.
+    assert_eq!(
+        r[0].diagnostic_code.as_ref().unwrap().value,
+        "550 5.1.1 <nobody@example.net>: Recipient address    rejected: User unknown in virtual mailbox table"
+    );
+    let d = r[1].diagnostic_code.as_ref().unwrap();
+    assert!(d.is_kind("x-postfix"));
+    assert_eq!(r[1].reply_code(), None);
+    assert!(r[1].will_retry_until.is_some());
+    let returned = read.returned.unwrap();
+    assert!(returned.is_headers_only());
+    assert_eq!(
+        returned.message_id.as_deref(),
+        Some("<news-17@example.org>")
+    );
+}
+
+const EXIM: &str = "From: Mail Delivery System <Mailer-Daemon@mx.example.org>
+To: alice@example.org
+Subject: Mail delivery failed: returning message to sender
+Content-Type: multipart/report; report-type=delivery-status; boundary=1793610005-eximdsn-1234567890
+MIME-Version: 1.0
+Auto-Submitted: auto-replied
+
+--1793610005-eximdsn-1234567890
+Content-type: text/plain; charset=us-ascii
+
+This message was created automatically by mail delivery software.
+
+  nobody@example.net
+    host mx.example.net [192.0.2.25]
+    SMTP error from remote mail server after RCPT TO:<nobody@example.net>:
+    550 5.1.1 User unknown
+
+--1793610005-eximdsn-1234567890
+Content-type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.org
+
+Action: failed
+Final-Recipient: rfc822;nobody@example.net
+Status: 5.0.0
+Remote-MTA: dns; mx.example.net
+Diagnostic-Code: smtp; 550 5.1.1 User unknown
+
+Action: failed
+Final-Recipient: rfc822;other@example.net
+Status: 5.0.0
+
+--1793610005-eximdsn-1234567890
+Content-type: message/rfc822
+
+Received: from alice by mx.example.org with local (Exim 4.97)
+Message-Id: <E1abcde-000123-AB@mx.example.org>
+From: alice@example.org
+Subject: news
+
+Hello.
+
+--1793610005-eximdsn-1234567890--
+";
+
+#[test]
+fn exim_shape() {
+    let read = parse_report(EXIM.as_bytes()).unwrap();
+    assert_eq!(
+        summary(&read),
+        vec![
+            ("nobody@example.net".into(), Action::Failed, "5.0.0".into()),
+            ("other@example.net".into(), Action::Failed, "5.0.0".into()),
+        ]
+    );
+    assert_eq!(
+        read.status.recipients[0]
+            .diagnostic_code
+            .as_ref()
+            .unwrap()
+            .value,
+        "550 5.1.1 User unknown"
+    );
+    let returned = read.returned.unwrap();
+    assert_eq!(returned.content_type, "message/rfc822");
+    assert_eq!(
+        returned.message_id.as_deref(),
+        Some("<E1abcde-000123-AB@mx.example.org>")
+    );
+    assert!(EXIM[returned.range].ends_with("Hello.\n"));
+}
+
+const SENDMAIL: &str = "From: Mail Delivery Subsystem <MAILER-DAEMON@mail.example.org>\r
+To: <alice@example.org>\r
+MIME-Version: 1.0\r
+Content-Type: multipart/report; report-type=delivery-status;\r
+\tboundary=\"A12BCD3456.1793610005/mail.example.org\"\r
+Subject: Returned mail: see transcript for details\r
+Auto-Submitted: auto-generated (failure)\r
+\r
+This is a MIME-encapsulated message\r
+\r
+--A12BCD3456.1793610005/mail.example.org\r
+\r
+The original message was received at Mon, 2 Nov 2026 10:00:00 +0100\r
+\r
+   ----- The following addresses had permanent fatal errors -----\r
+<nobody@example.net>\r
+\r
+--A12BCD3456.1793610005/mail.example.org\r
+Content-Type: message/delivery-status\r
+\r
+Reporting-MTA: dns; mail.example.org\r
+Received-From-MTA: DNS; localhost\r
+Arrival-Date: Mon, 2 Nov 2026 10:00:00 +0100\r
+\r
+Final-Recipient: RFC822; nobody@example.net\r
+X-Actual-Recipient: RFC822; nobody@example.net\r
+Action: failed\r
+Status: 5.1.1\r
+Remote-MTA: DNS; mx.example.net\r
+Diagnostic-Code: SMTP; 550 5.1.1 <nobody@example.net>... User unknown\r
+Last-Attempt-Date: Mon, 2 Nov 2026 10:00:01 +0100\r
+\r
+--A12BCD3456.1793610005/mail.example.org\r
+Content-Type: message/rfc822\r
+\r
+Return-Path: <alice@example.org>\r
+Message-Id: <202611020900.A12BCD3456@mail.example.org>\r
+Subject: news\r
+\r
+Hello.\r
+\r
+--A12BCD3456.1793610005/mail.example.org--\r
+\r
+";
+
+#[test]
+fn sendmail_shape() {
+    let read = parse_report(SENDMAIL.as_bytes()).unwrap();
+    assert_eq!(
+        summary(&read),
+        vec![("nobody@example.net".into(), Action::Failed, "5.1.1".into())]
+    );
+    let r = &read.status.recipients[0];
+    assert!(r.final_recipient.is_kind("rfc822"));
+    assert_eq!(r.final_recipient.kind, "RFC822");
+    assert_eq!(r.reply_code().map(|c| c.get()), Some(550));
+    assert_eq!(r.extensions.len(), 1);
+    assert_eq!(r.extensions[0].name, "X-Actual-Recipient");
+    assert_eq!(
+        read.status
+            .message
+            .received_from_mta
+            .as_ref()
+            .unwrap()
+            .value,
+        "localhost"
+    );
+    let returned = read.returned.unwrap();
+    assert_eq!(
+        returned.message_id.as_deref(),
+        Some("<202611020900.A12BCD3456@mail.example.org>")
+    );
+    // The empty line before the delimiter is the message's own.
+    assert!(SENDMAIL[returned.range].ends_with("Hello.\r\n"));
+}
+
+const EXCHANGE: &str =
+    "From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@example.org>\r
+To: <alice@example.org>\r
+Subject: Undeliverable: news\r
+Content-Type: multipart/report; report-type=delivery-status;\r
+\tboundary=\"b1_00000000-1111-2222-3333-444444444444\"\r
+MIME-Version: 1.0\r
+\r
+--b1_00000000-1111-2222-3333-444444444444\r
+Content-Type: multipart/alternative; differences=Content-Type;\r
+\tboundary=\"b2_00000000-1111-2222-3333-444444444444\"\r
+\r
+--b2_00000000-1111-2222-3333-444444444444\r
+Content-Type: text/plain; charset=\"us-ascii\"\r
+Content-Transfer-Encoding: quoted-printable\r
+\r
+Your message to nobody@example.net couldn't be delivered.=0D=0A\r
+--b2_00000000-1111-2222-3333-444444444444\r
+Content-Type: text/html; charset=\"us-ascii\"\r
+\r
+<html><body>Your message couldn't be delivered.</body></html>\r
+--b2_00000000-1111-2222-3333-444444444444--\r
+\r
+--b1_00000000-1111-2222-3333-444444444444\r
+Content-Type: message/delivery-status\r
+\r
+Reporting-MTA: dns;AM0PR01MB1234.eurprd01.prod.exchangelabs.com\r
+Received-From-MTA: dns;AM0PR01MB5678.eurprd01.prod.exchangelabs.com\r
+Arrival-Date: Mon, 2 Nov 2026 09:00:00 +0000\r
+\r
+Final-Recipient: rfc822;nobody@example.net\r
+Action: failed\r
+Status: 5.1.10\r
+Diagnostic-Code: smtp;550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not\r
+ found by SMTP address lookup\r
+Remote-MTA: dns;mx.example.net\r
+X-Display-Name: Nobody\r
+\r
+\r
+--b1_00000000-1111-2222-3333-444444444444\r
+Content-Type: text/rfc822-headers\r
+\r
+From: Alice <alice@example.org>\r
+To: Nobody <nobody@example.net>\r
+Subject: news\r
+Message-ID:\r
+ <AM0PR01MB5678ABCDEF@AM0PR01MB5678.eurprd01.prod.exchangelabs.com>\r
+\r
+--b1_00000000-1111-2222-3333-444444444444--\r
+";
+
+#[test]
+fn exchange_shape() {
+    let read = parse_report(EXCHANGE.as_bytes()).unwrap();
+    assert_eq!(
+        summary(&read),
+        vec![("nobody@example.net".into(), Action::Failed, "5.1.10".into())]
+    );
+    let r = &read.status.recipients[0];
+    assert_eq!(
+        r.diagnostic_code.as_ref().unwrap().value,
+        "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
+    );
+    assert_eq!(r.remote_mta.as_ref().unwrap().value, "mx.example.net");
+    assert_eq!(r.extensions[0].value, "Nobody");
+    assert_eq!(
+        read.returned.unwrap().message_id.as_deref(),
+        Some("<AM0PR01MB5678ABCDEF@AM0PR01MB5678.eurprd01.prod.exchangelabs.com>")
+    );
+}
+
+const GMAIL: &str = "Delivered-To: alice@example.org\r
+From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r
+To: alice@example.org\r
+Auto-Submitted: auto-replied\r
+Subject: Delivery Status Notification (Failure)\r
+Content-Type: multipart/report; boundary=\"000000000000abcdef0123456789\"; report-type=delivery-status\r
+\r
+--000000000000abcdef0123456789\r
+Content-Type: multipart/related; boundary=\"000000000000fedcba9876543210\"\r
+\r
+--000000000000fedcba9876543210\r
+Content-Type: text/plain; charset=\"UTF-8\"\r
+\r
+Address not found\r
+--000000000000fedcba9876543210--\r
+--000000000000abcdef0123456789\r
+Content-Type: message/delivery-status\r
+\r
+Reporting-MTA: dns; googlemail.com\r
+Received-From-MTA: dns; alice@example.org\r
+Arrival-Date: Mon, 02 Nov 2026 01:02:03 -0800 (PST)\r
+X-Original-Message-ID: <CAabc123@mail.gmail.com>\r
+\r
+Final-Recipient: rfc822; nobody@example.net\r
+Action: failed\r
+Status: 5.1.1\r
+Remote-MTA: dns; mx.example.net. (192.0.2.1, the server for the domain\r
+ example.net.)\r
+Diagnostic-Code: smtp; 550-5.1.1 The email account that you tried to reach does\r
+ not exist.\r
+Last-Attempt-Date: Mon, 02 Nov 2026 01:02:04 -0800 (PST)\r
+\r
+--000000000000abcdef0123456789\r
+Content-Type: message/rfc822\r
+\r
+Message-ID: <CAabc123@mail.gmail.com>\r
+Subject: news\r
+\r
+Hi\r
+\r
+--000000000000abcdef0123456789--\r
+";
+
+#[test]
+fn gmail_shape() {
+    let read = parse_report(GMAIL.as_bytes()).unwrap();
+    assert_eq!(
+        summary(&read),
+        vec![("nobody@example.net".into(), Action::Failed, "5.1.1".into())]
+    );
+    let r = &read.status.recipients[0];
+    // The comment after the host name is removed.
+    assert_eq!(r.remote_mta.as_ref().unwrap().value, "mx.example.net.");
+    assert_eq!(
+        read.status.message.extensions[0].value,
+        "<CAabc123@mail.gmail.com>"
+    );
+    assert_eq!(
+        read.returned.unwrap().message_id.as_deref(),
+        Some("<CAabc123@mail.gmail.com>")
+    );
+}
+
+/// The sample with its status part encoded by `encode`, under the
+/// `Content-Transfer-Encoding` named.
+fn reencoded(sample: &str, encoding: &str, encode: impl Fn(&[u8]) -> String) -> String {
+    let read = parse_report(sample.as_bytes()).unwrap();
+    let range = read.status_range;
+    let head = &sample[..range.start];
+    let head = head.replacen(
+        "Content-Type: message/delivery-status\r\n",
+        &format!(
+            "Content-Type: message/delivery-status\r\nContent-Transfer-Encoding: {encoding}\r\n"
+        ),
+        1,
+    );
+    format!(
+        "{head}{}{}",
+        encode(sample[range.clone()].as_bytes()),
+        &sample[range.end..]
+    )
+}
+
+#[test]
+fn status_part_in_base64_and_quoted_printable() {
+    use base64::Engine as _;
+    let plain = parse_report(SENDMAIL.as_bytes()).unwrap().status;
+    let b64 = reencoded(SENDMAIL, "Base64", |b| {
+        let text = base64::engine::general_purpose::STANDARD.encode(b);
+        let lines: Vec<&str> = text
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        lines.join("\r\n") + "\r\n"
+    });
+    assert_eq!(parse_report(b64.as_bytes()).unwrap().status, plain);
+    let qp = reencoded(SENDMAIL, "quoted-printable", |b| {
+        let mut out = String::new();
+        for (i, &c) in b.iter().enumerate() {
+            // Every '=', ';' and 'e' encoded, and a soft break now and then.
+            match c {
+                b'=' | b';' | b'e' => out.push_str(&format!("={c:02X}")),
+                _ => out.push(c as char),
+            }
+            if i % 50 == 49 && c != b'\r' && c != b'\n' && b.get(i + 1) != Some(&b'\n') {
+                out.push_str("=\r\n");
+            }
+        }
+        out
+    });
+    assert!(qp.contains("=3B"));
+    assert_eq!(parse_report(qp.as_bytes()).unwrap().status, plain);
+
+    let bad = SENDMAIL.replacen(
+        "Content-Type: message/delivery-status\r\n",
+        "Content-Type: message/delivery-status\r\nContent-Transfer-Encoding: base64\r\n",
+        1,
+    );
+    assert_eq!(parse_report(bad.as_bytes()), Err(ReadError::BadBase64));
+    let unknown = SENDMAIL.replacen(
+        "Content-Type: message/delivery-status\r\n",
+        "Content-Type: message/delivery-status\r\nContent-Transfer-Encoding: x-uuencode\r\n",
+        1,
+    );
+    assert_eq!(
+        parse_report(unknown.as_bytes()),
+        Err(ReadError::UnknownEncoding)
+    );
+}
+
+#[test]
+fn lf_line_ends_and_sloppy_fields() {
+    // LF only, names in any case, no empty line after the per-message
+    // block, several empty lines (one with spaces) between blocks, tabs,
+    // comments, angle brackets, a field without a type.
+    let status = b"reporting-mta:dns;mx.example.org\n\
+        FINAL-RECIPIENT:  rfc822; <a@example.net> (first)\n\
+        action: FAILED (permanently)\n\
+        status:\t5.1.1 (unknown user)\n\
+        \n\
+        \n   \n\n\
+        Final-Recipient: b@example.net\n\
+        Action: delayed\n\
+        Status: 4.04.07\n\
+        Final-Recipient: rfc822; c@example.net\n\
+        Action: delivered\n\
+        Status: 2.0.0\n\
+        this line is no field\n\
+        Status: 5.0.0\n";
+    let s = parse_delivery_status(status).unwrap();
+    assert_eq!(
+        s.message.reporting_mta.as_ref().unwrap().value,
+        "mx.example.org"
+    );
+    let got: Vec<(String, Action, String)> = s
+        .recipients
+        .iter()
+        .map(|r| (r.address(), r.action, r.status.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a@example.net".into(), Action::Failed, "5.1.1".into()),
+            ("b@example.net".into(), Action::Delayed, "4.4.7".into()),
+            ("c@example.net".into(), Action::Delivered, "2.0.0".into()),
+        ]
+    );
+    assert_eq!(s.recipients[1].final_recipient.kind, "");
+    // The repeated Status is kept as an extension.
+    assert_eq!(s.recipients[2].extensions[0].name, "Status");
+    assert!(s.problems.is_empty());
+}
+
+#[test]
+fn bad_recipient_blocks_are_recorded_and_the_others_read() {
+    let status = b"Reporting-MTA: dns; mx.example.org\r\n\r\n\
+        Final-Recipient: rfc822; a@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+        Final-Recipient: rfc822; b@example.net\r\nAction: failed\r\nStatus: five\r\n\r\n\
+        Final-Recipient: rfc822; c@example.net\r\nAction: bounced\r\nStatus: 5.1.1\r\n\r\n\
+        Final-Recipient: rfc822; d@example.net\r\nStatus: 5.1.1\r\n\r\n\
+        Action: failed\r\nStatus: 5.1.1\r\n\r\n\
+        Final-Recipient: rfc822;\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+        Final-Recipient: rfc822; e@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n";
+    let s = parse_delivery_status(status).unwrap();
+    let addrs: Vec<String> = s.recipients.iter().map(|r| r.address()).collect();
+    assert_eq!(addrs, ["a@example.net", "e@example.net"]);
+    let problems: Vec<(usize, ReadError)> = s.problems.iter().map(|p| (p.block, p.error)).collect();
+    assert_eq!(
+        problems,
+        vec![
+            (1, ReadError::InvalidField("Status")),
+            (2, ReadError::InvalidField("Action")),
+            (3, ReadError::MissingField("Action")),
+            (4, ReadError::MissingField("Final-Recipient")),
+            (5, ReadError::InvalidField("Final-Recipient")),
+        ]
+    );
+    // With no good block, the first block's error.
+    assert_eq!(
+        parse_delivery_status(b"Reporting-MTA: dns; x\r\n\r\nFinal-Recipient: rfc822; a@b\r\nAction: failed\r\nStatus: 9.9.9\r\n"),
+        Err(ReadError::InvalidField("Status"))
+    );
+    assert_eq!(
+        parse_delivery_status(b"Reporting-MTA: dns; x\r\n\r\n"),
+        Err(ReadError::NoRecipients)
+    );
+    assert_eq!(parse_delivery_status(b""), Err(ReadError::NoRecipients));
+}
+
+#[test]
+fn malformed_messages_give_typed_errors() {
+    assert_eq!(parse_report(b""), Err(ReadError::NotMultipart));
+    assert_eq!(
+        parse_report(b"Content-Type: text/plain\r\n\r\nhi\r\n"),
+        Err(ReadError::NotMultipart)
+    );
+    assert_eq!(
+        parse_report(b"Content-Type: multipart/report; report-type=delivery-status\r\n\r\n--x\r\n"),
+        Err(ReadError::NoBoundary)
+    );
+    assert_eq!(
+        parse_report(b"Content-Type: multipart/report; boundary=\"\"\r\n\r\n--\r\n"),
+        Err(ReadError::NoBoundary)
+    );
+    let long = format!(
+        "Content-Type: multipart/mixed; boundary={}\r\n\r\n",
+        "b".repeat(201)
+    );
+    assert_eq!(parse_report(long.as_bytes()), Err(ReadError::NoBoundary));
+    // A boundary named but never used.
+    let wrong = POSTFIX.replace("--4ABCD1234", "--5ABCD1234");
+    assert_eq!(parse_report(wrong.as_bytes()), Err(ReadError::NoDelimiter));
+    // No status part.
+    let no_status = POSTFIX.replace("message/delivery-status", "text/plain");
+    assert_eq!(
+        parse_report(no_status.as_bytes()),
+        Err(ReadError::NoStatusPart)
+    );
+    // Cut inside the status part: unterminated.
+    let cut = &POSTFIX[..POSTFIX.find("Will-Retry-Until").unwrap()];
+    assert_eq!(parse_report(cut.as_bytes()), Err(ReadError::Unterminated));
+    // Cut inside the returned part: the status is read, marked incomplete.
+    let cut = &POSTFIX[..POSTFIX.find("Subject: news").unwrap()];
+    let read = parse_report(cut.as_bytes()).unwrap();
+    assert!(!read.complete);
+    assert_eq!(read.status.recipients.len(), 2);
+    assert_eq!(read.returned.unwrap().message_id, None);
+    // Garbage status in the only block.
+    let garbage = POSTFIX
+        .replace("Status: 5.1.1", "Status: 5.1.1.1.1")
+        .replace("Status: 4.4.1", "Status: x");
+    assert_eq!(
+        parse_report(garbage.as_bytes()),
+        Err(ReadError::InvalidField("Status"))
+    );
+}
+
+#[test]
+fn huge_and_hostile_inputs_are_read_without_panic() {
+    // A Diagnostic-Code folded over 200 000 lines.
+    let mut status = b"Reporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822; a@example.net\r\nAction: failed\r\nStatus: 5.0.0\r\nDiagnostic-Code: smtp; 550".to_vec();
+    for _ in 0..200_000 {
+        status.extend_from_slice(b"\r\n more");
+    }
+    status.extend_from_slice(b"\r\n");
+    let s = parse_delivery_status(&status).unwrap();
+    let d = s.recipients[0].diagnostic_code.as_ref().unwrap();
+    assert_eq!(d.value.len(), 3 + 200_000 * 5);
+    // Deeply nested comments and an unclosed one.
+    let mut status = b"Final-Recipient: rfc822; a@b\r\nAction: failed\r\nStatus: 5.0.0 ".to_vec();
+    status.extend_from_slice(&[b'('; 100_000]);
+    status.extend_from_slice(b"\r\n");
+    assert_eq!(parse_delivery_status(&status).unwrap().recipients.len(), 1);
+    // Many recipient blocks without empty lines.
+    let mut status = Vec::new();
+    for i in 0..10_000 {
+        status.extend_from_slice(
+            format!("Final-Recipient: rfc822; r{i}@x\nAction: failed\nStatus: 5.0.0\n").as_bytes(),
+        );
+    }
+    assert_eq!(
+        parse_delivery_status(&status).unwrap().recipients.len(),
+        10_000
+    );
+    // A multipart nested in itself many times over, and binary junk.
+    let mut msg = b"Content-Type: multipart/mixed; boundary=a\r\n\r\n".to_vec();
+    for _ in 0..1000 {
+        msg.extend_from_slice(b"--a\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n");
+    }
+    assert_eq!(parse_report(&msg), Err(ReadError::NoStatusPart));
+    let junk: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    assert!(parse_report(&junk).is_err());
+    assert!(parse_delivery_status(&junk).is_err());
+}
+
+#[test]
+fn the_status_part_one_multipart_down() {
+    // A report forwarded inside a multipart/mixed.
+    let inner = EXIM.split_once("\n\n").unwrap();
+    let msg = format!(
+        "Content-Type: multipart/mixed; boundary=\"outer\"\n\n--outer\nContent-Type: text/plain\n\nsee below\n--outer\n{}\n\n{}\n--outer--\n",
+        inner.0.lines().find(|l| l.starts_with("Content-Type")).unwrap(),
+        inner.1
+    );
+    let read = parse_report(msg.as_bytes()).unwrap();
+    assert_eq!(read.report_type, None);
+    assert_eq!(read.status.recipients.len(), 2);
+    assert!(read.returned.is_some());
+}
+
+#[test]
+fn statuses_keep_their_class() {
+    let s = parse_delivery_status(b"Final-Recipient: rfc822; a@b\nAction: failed\nStatus: 4.2.2\n")
+        .unwrap();
+    assert_eq!(
+        s.recipients[0].status.class(),
+        StatusClass::PersistentTransientFailure
+    );
+}
