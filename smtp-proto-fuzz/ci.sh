@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Continuous integration for the fuzz targets: installs cargo-fuzz when it is
 # missing, then fuzzes every target briefly on stable Rust (no sanitizer):
-# 15 s each, so that with sixteen targets and the build the fuzz step takes
+# 15 s each, so that with seventeen targets and the build the fuzz step takes
 # about five and a half minutes.
 # The corpora also replay under `cargo test --workspace`; this adds a short
 # run of fresh inputs on top.

@@ -465,3 +465,28 @@ for fn in sorted(os.listdir(tests)) if os.path.isdir(tests) else []:
         if sbytes:
             client(f"tr-{stem}-{n}", 0, bytes(sbytes))
             put("reply", f"tr-{stem}-{n}", bytes(sbytes))
+
+# --------------------------------------------------------------- dsn_read
+# The bounce samples of smtp-proto/tests/dsn_read.rs (`const NAME: &str`),
+# as they are and with LF line ends, and their status parts alone.
+with open(os.path.join(tests, "dsn_read.rs"), encoding="utf-8") as f:
+    dsn_source = f.read()
+for name, lit in re.findall(r'^const (\w+): &str = "(.*?)";$', dsn_source, re.S | re.M):
+    sample = rust_unescape(lit).encode("utf-8")
+    stem = name.lower()
+    put("dsn_read", f"sample-{stem}", sample)
+    put("dsn_read", f"sample-{stem}-lf", sample.replace(b"\r\n", b"\n"))
+    at = sample.find(b"Reporting-MTA:")
+    end = sample.find(b"\n--", at)
+    if at >= 0 and end > at:
+        put("dsn_read", f"status-{stem}", sample[at:end + 1])
+put("dsn_read", "status-sloppy",
+    "reporting-mta:dns;mx.example.org\nFINAL-RECIPIENT: rfc822; <a@example.net> (x)\n"
+    "action: FAILED (permanently)\nstatus:\t5.1.1 (unknown)\n\n\n   \n"
+    "Final-Recipient: b@example.net\nAction: delayed\nStatus: 4.04.07\n"
+    "Final-Recipient: utf-8; \\x{7528}\\x{6237}@example.com\nAction: bounced\nStatus: five\n")
+put("dsn_read", "report-base64-status",
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
+    "--b\r\nContent-Type: message/delivery-status\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    "UmVwb3J0aW5nLU1UQTogZG5zOyBteAoKRmluYWwtUmVjaXBpZW50OiByZmM4MjI7IGFAYgpBY3Rp\r\n"
+    "b246IGZhaWxlZApTdGF0dXM6IDUuMS4xCg==\r\n--b--\r\n")

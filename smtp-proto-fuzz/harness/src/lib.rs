@@ -35,6 +35,7 @@ pub mod data;
 pub mod delivery;
 pub mod delivery_reuse;
 pub mod dsn;
+pub mod dsn_read;
 pub mod ehlo;
 pub mod framer;
 pub mod gen;
@@ -122,6 +123,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "dsn",
         run: dsn::run,
+    },
+    Target {
+        name: "dsn_read",
+        run: dsn_read::run,
     },
 ];
 

@@ -1,0 +1,212 @@
+//! Target `dsn_read`: bounces read back.
+//!
+//! The same input is used twice:
+//!
+//! - as it is, a whole message for `dsn::parse_report` and a status part
+//!   for `dsn::parse_delivery_status`: nothing panics; a report read has
+//!   at least one recipient, each with a `Final-Recipient` value; the byte
+//!   ranges it gives lie in the input, the returned part after the status
+//!   part; reading does not depend on CRLF or LF line ends (for an input
+//!   with no CR outside CRLF, the status read with every CRLF made LF is
+//!   the same);
+//! - through [`arbitrary::Unstructured`], as the choices of a bounce the
+//!   crate's writer writes: one to four recipients (an address from the
+//!   input or a fixed one, ASCII or UTF-8; an action; a status of its
+//!   class; now and then a remote reply as the `Diagnostic-Code`), an
+//!   `ENVID`, `RET` and a size limit for the returned message, and the
+//!   rest of the input as the original message. The report read back has
+//!   the same recipients, actions and statuses in the same order, no
+//!   problem, the diagnostics (but for the spaces folding may add), the
+//!   `ENVID` when it is printable, the global types when the writer chose
+//!   them, the closing delimiter, and the returned part as
+//!   `Report::returned` says, holding the original when it is whole.
+
+use arbitrary::{Result, Unstructured};
+use smtp_proto::command::{Atom, Domain, EnvId, ForwardPath, Mailbox, Ret, ReversePath, XText};
+use smtp_proto::dsn::{
+    parse_delivery_status, parse_report, Action, Bounce, Diagnostic, Recipient, Returned,
+};
+use smtp_proto::reply::Reply;
+use smtp_proto::status::{EnhancedStatusCode, StatusClass};
+use smtp_proto::trace::Timestamp;
+
+/// The fuzz target.
+pub fn run(data: &[u8]) {
+    read_raw(data);
+    let _ = round_trip(Unstructured::new(data));
+}
+
+fn read_raw(data: &[u8]) {
+    if let Ok(report) = parse_report(data) {
+        assert!(
+            !report.status.recipients.is_empty(),
+            "a report without recipients"
+        );
+        let r = &report.status_range;
+        assert!(
+            r.start <= r.end && r.end <= data.len(),
+            "status range {r:?}"
+        );
+        if let Some(returned) = &report.returned {
+            let p = &returned.range;
+            assert!(
+                p.start <= p.end && p.end <= data.len(),
+                "returned range {p:?}"
+            );
+            assert!(p.start >= r.end, "returned part before the status part");
+        }
+    }
+    let status = parse_delivery_status(data);
+    if let Ok(s) = &status {
+        assert!(!s.recipients.is_empty(), "a status without recipients");
+        for r in &s.recipients {
+            assert!(!r.final_recipient.value.is_empty(), "empty Final-Recipient");
+        }
+    }
+    let crs = memchr::memchr_iter(b'\r', data).count();
+    let crlfs = memchr::memmem::find_iter(data, b"\r\n").count();
+    if crs > 0 && crs == crlfs {
+        let lf: Vec<u8> = data.iter().copied().filter(|&b| b != b'\r').collect();
+        assert_eq!(parse_delivery_status(&lf), status, "CRLF and LF read apart");
+    }
+}
+
+const ACTIONS: [Action; 5] = [
+    Action::Failed,
+    Action::Delayed,
+    Action::Delivered,
+    Action::Relayed,
+    Action::Expanded,
+];
+
+fn class_of(action: Action, permanent: bool) -> StatusClass {
+    match action {
+        Action::Failed if permanent => StatusClass::PermanentFailure,
+        Action::Failed | Action::Delayed => StatusClass::PersistentTransientFailure,
+        _ => StatusClass::Success,
+    }
+}
+
+fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
+    let flags: u16 = u.arbitrary()?;
+    let count = 1 + usize::from(flags & 3);
+    let mut paths = Vec::new();
+    let mut choices = Vec::new();
+    for i in 0..count {
+        let local: &str = u.arbitrary()?;
+        let (action, subject, detail): (u8, u16, u16) =
+            (u.arbitrary()?, u.arbitrary()?, u.arbitrary()?);
+        let reply: &[u8] = u.arbitrary()?;
+        let fallback = if flags & (0x10 << i) != 0 {
+            format!("用户{i}@例子.广告")
+        } else {
+            format!("r{i}@example.net")
+        };
+        let mailbox = Mailbox::parse(&format!("{local}@example.net"))
+            .map(|m| m.to_string())
+            .unwrap_or(fallback);
+        paths.push(mailbox);
+        choices.push((
+            ACTIONS[usize::from(action) % 5],
+            subject % 1000,
+            detail % 1000,
+            reply,
+        ));
+    }
+    let envid_raw: &[u8] = u.arbitrary()?;
+    let max_returned: u16 = u.arbitrary()?;
+    let original = u.take_rest();
+
+    let forward: Vec<ForwardPath<'_>> = paths
+        .iter()
+        .map(|p| ForwardPath::Mailbox(Mailbox::parse(p).expect("a mailbox written parses")))
+        .collect();
+    let host = Domain::new("mx.example.org").unwrap();
+    let sender = ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap());
+    let date = Timestamp::new(1_795_723_722, 60).unwrap();
+    let envid = EnvId::new(XText::encode(envid_raw)).ok();
+    let mut bounce = Bounce::new(&host, &sender, date, &Atom::new("Q1").unwrap()).unwrap();
+    if let Some(e) = &envid {
+        bounce = bounce.envelope_id(e);
+    }
+    bounce = bounce.ret(match flags >> 8 & 3 {
+        0 => None,
+        1 => Some(Ret::Full),
+        _ => Some(Ret::Hdrs),
+    });
+    if flags & 0x400 != 0 {
+        bounce = bounce.max_returned_len(usize::from(max_returned));
+    }
+    let mut want = Vec::new();
+    for (path, &(action, subject, detail, reply)) in forward.iter().zip(&choices) {
+        let class = class_of(action, flags & 0x800 == 0);
+        let status = EnhancedStatusCode::new(class, subject, detail).expect("in range");
+        let from_reply = Reply::parse(reply)
+            .ok()
+            .and_then(|r| Some((Recipient::from_reply(path, action, &r).ok()?, r)));
+        let recipient = match from_reply {
+            Some((recipient, r)) => {
+                let d = Diagnostic::from_reply(&r);
+                want.push((recipient.status(), Some(d.text().to_string())));
+                recipient
+            }
+            None => {
+                want.push((status, None));
+                Recipient::new(path, action, status).expect("the class goes with the action")
+            }
+        };
+        bounce = bounce.recipient(recipient);
+    }
+    let report = bounce.write(original).expect("a bounce with recipients");
+    let read = match parse_report(report.as_bytes()) {
+        Ok(read) => read,
+        Err(e) => panic!("the writer's report does not read: {e:?}"),
+    };
+    assert!(read.complete, "no closing delimiter read");
+    assert!(
+        read.status.problems.is_empty(),
+        "{:?}",
+        read.status.problems
+    );
+    assert_eq!(read.global, report.is_global(), "global");
+    assert_eq!(read.report_type.as_deref(), Some("delivery-status"));
+    assert_eq!(read.status.recipients.len(), count, "recipients read");
+    for (i, r) in read.status.recipients.iter().enumerate() {
+        let (status, diagnostic) = &want[i];
+        // `\x{HEX}` in a UTF-8 address is decoded: compare those that
+        // hold no backslash.
+        if !paths[i].contains('\\') {
+            assert_eq!(r.address(), paths[i], "address of recipient {i}");
+        }
+        assert_eq!(r.action, choices[i].0, "action of recipient {i}");
+        assert_eq!(r.status, *status, "status of recipient {i}");
+        let got = r.diagnostic_code.as_ref().map(|d| d.value.replace(' ', ""));
+        assert_eq!(
+            got,
+            diagnostic.as_ref().map(|d| d.replace(' ', "")),
+            "diagnostic {i}"
+        );
+    }
+    if let Some(e) = &envid {
+        let raw = e.as_xtext().decode();
+        if raw.iter().all(|b| (0x20..0x7f).contains(b)) {
+            let want = String::from_utf8_lossy(&raw);
+            assert_eq!(
+                read.status.message.original_envelope_id.as_deref(),
+                Some(want.trim()),
+                "ENVID"
+            );
+        }
+    }
+    match (report.returned(), &read.returned) {
+        (Returned::Nothing, None) => {}
+        (Returned::Full, Some(p)) => {
+            assert!(!p.is_headers_only(), "a whole message read as headers");
+            let content = &report.as_bytes()[p.range.clone()];
+            assert_eq!(content, original.strip_suffix(b"\r\n").unwrap_or(original));
+        }
+        (Returned::Headers, Some(p)) => assert!(p.is_headers_only(), "headers read as whole"),
+        (r, p) => panic!("returned {r:?} read as {p:?}"),
+    }
+    Ok(())
+}
