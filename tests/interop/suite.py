@@ -2021,6 +2021,117 @@ def t_deliver_bounce():
     same(MSG[:-2], data[start:end], "returned message")
 
 
+
+# ------------------------------------------- bounces read: the core's dsn reader
+
+READ_BOUNCE = os.path.join(EXAMPLES, "read_bounce")
+
+
+def read_bounce(data, *args):
+    """Runs the read_bounce example on data; returns its lines."""
+    need(READ_BOUNCE)
+    r = run([READ_BOUNCE, *args], stdin=open_bytes(data), timeout=30)
+    check(r.returncode == 0, f"read_bounce exit {r.returncode}: {short(r.stderr)}")
+    return r.stdout.decode("utf-8").splitlines()
+
+
+def t_read_bounce_exim():
+    """exim refuses two recipients (a :fail: router) and bounces the message
+    to its local sender; read_bounce reads exim's multipart/report: both
+    recipients failed, and the Message-ID of the message returned."""
+    msg = (b"From: alice@exim.test\r\nTo: nobody@fail.test\r\n"
+           b"Message-ID: <read-bounce-1@exim.test>\r\nSubject: news\r\n\r\nHello\r\n")
+    work = os.path.join(WORK, "exim-bounce")
+    r = run([os.path.join(P, "exim-bounce.sh"), work, "alice@exim.test",
+             "nobody@fail.test", "other@fail.test"], stdin=open_bytes(msg), timeout=90)
+    check(r.returncode == 0, f"exim-bounce exit {r.returncode}: {short(r.stderr)}")
+    data = r.stdout
+    check(b"message/delivery-status" in data, f"exim wrote no delivery-status part: {short(data)}")
+    lines = read_bounce(data)
+    check(lines[0].startswith("report type=delivery-status global=no complete=yes reporting-mta=exim.test "),
+          f"first line {lines[0]!r}")
+    rcpts = sorted(l for l in lines if l.startswith("recipient "))
+    check(len(rcpts) == 2, f"recipients read: {lines}")
+    for line, addr in zip(rcpts, ["nobody@fail.test", "other@fail.test"]):
+        check(re.fullmatch(rf"recipient <{re.escape(addr)}> action=failed status=5\.\d+\.\d+.*", line),
+              f"{line!r} for {addr}")
+    check("returned type=message/rfc822 message-id=<read-bounce-1@exim.test>" in lines,
+          f"returned line: {lines}")
+    check(not any(l.startswith("problem ") for l in lines), f"problems: {lines}")
+
+
+def python_report(policy):
+    """A multipart/report built with Python's email package: two recipient
+    blocks (a long Diagnostic-Code, which the generator folds), and the
+    original as message/rfc822."""
+    from email.message import Message
+    from email.mime.message import MIMEMessage
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    def block(*fields):
+        m = Message()
+        for name, value in fields:
+            m[name] = value
+        return m
+
+    original = email.message_from_bytes(
+        b"From: alice@py.test\r\nTo: a@x.test\r\nMessage-ID: <py-1@py.test>\r\n"
+        b"Subject: hi\r\n\r\nHello\r\n")
+    report = MIMEMultipart("report", report_type="delivery-status")
+    report["From"] = "MAILER-DAEMON@py.test"
+    report["To"] = "alice@py.test"
+    report.attach(MIMEText("Delivery failed.\n"))
+    status = Message()
+    status["Content-Type"] = "message/delivery-status"
+    status.set_payload([
+        block(("Original-Envelope-Id", "ENV-7"), ("Reporting-MTA", "dns; py.test")),
+        block(("Final-Recipient", "rfc822; a@x.test"), ("Action", "failed"), ("Status", "5.1.1"),
+              ("Remote-MTA", "dns; mx.x.test"), ("Diagnostic-Code", PY_DIAGNOSTIC)),
+        block(("Original-Recipient", "rfc822; b@x.test"), ("Final-Recipient", "rfc822; b@x.test"),
+              ("Action", "delayed"), ("Status", "4.4.1")),
+    ])
+    report.attach(status)
+    report.attach(MIMEMessage(original))
+    return report.as_bytes(policy=policy)
+
+
+PY_DIAGNOSTIC = "smtp; 550 5.1.1 " + " ".join(["the mailbox does not exist"] * 6)
+
+
+def t_read_bounce_python():
+    """A multipart/report built with Python's email.mime, with CRLF and with
+    LF line ends: read_bounce reads both recipients, the folded diagnostic
+    unfolded, the ENVID and the returned Message-ID."""
+    for policy in (email.policy.SMTP, email.policy.default):
+        data = python_report(policy)
+        check((b"\r\n" in data) == (policy is email.policy.SMTP), "line ends not as the policy says")
+        check(b"\n not exist" in data or b"\n does" in data or b"\n the" in data,
+              "the generator did not fold the Diagnostic-Code")
+        want = [
+            "report type=delivery-status global=no complete=yes reporting-mta=py.test envid=ENV-7",
+            f'recipient <a@x.test> action=failed status=5.1.1 diagnostic="{PY_DIAGNOSTIC}"',
+            "recipient <b@x.test> action=delayed status=4.4.1 original=<b@x.test>",
+            "returned type=message/rfc822 message-id=<py-1@py.test>",
+        ]
+        got = read_bounce(data)
+        check(got == want, f"read {got}, want {want}")
+
+
+def t_read_bounce_own():
+    """The bounce example's output read back by read_bounce (the writer and
+    the reader of the core agree, through the example binaries)."""
+    data, _ = bounce(MSG, *BOUNCE_BASE, "--envid", "QQ+2B314159", *BOUNCE_RCPTS)
+    got = read_bounce(data)
+    check(got[0] == "report type=delivery-status global=no complete=yes reporting-mta=mx.test envid=QQ+314159",
+          f"first line {got[0]!r}")
+    check(got[1].startswith(f"recipient <{TO}> action=failed status=5.1.1 original=<Rcpt+alias@server.test> "
+                            'diagnostic="smtp; 550 5.1.1 <rcpt@server.test>: no such user here see the postmaster"'),
+          f"second line {got[1]!r}")
+    check(got[2] == 'recipient <slow@server.test> action=delayed status=4.4.1 '
+                    'diagnostic="smtp; 451 4.4.1 no answer from host"', f"third line {got[2]!r}")
+    check(got[3].startswith("returned type=message/rfc822 message-id="), f"fourth line {got[3]!r}")
+
 def t_send_starttls_required_refused(binary, name):
     """--starttls required against a server without STARTTLS: nothing is sent."""
     need(binary)
@@ -2567,6 +2678,11 @@ def register():
     case("bounce example refuses <> and a subject with CRLF (exit 1, nothing written)")(t_bounce_refused)
     case("deliver --bounce -> aiosmtpd refusing one recipient (report -> bounce -> Python email)")(
         t_deliver_bounce)
+    case("exim bounce (:fail: router) -> read_bounce (dsn::parse_report: both recipients failed, "
+         "returned Message-ID)")(t_read_bounce_exim)
+    case("Python email.mime multipart/report (CRLF and LF, folded Diagnostic-Code) -> read_bounce")(
+        t_read_bounce_python)
+    case("bounce example -> read_bounce (the core's writer and reader agree)")(t_read_bounce_own)
 
     each_client("send -> smtp-sink (2 recipients)", t_send_sink)
     each_client("send -> smtp-sink (every RCPT refused: non-zero exit)", t_send_sink_all_rejected)

@@ -1,0 +1,128 @@
+//! Reads a bounce (a delivery status notification) with
+//! `smtp_proto::dsn::parse_report`: the whole message from standard input,
+//! and on standard output one line per recipient, then a line for the
+//! returned message and one per recipient block that could not be read:
+//!
+//! ```text
+//! recipient <bob@example.net> action=failed status=5.1.1 diagnostic="smtp; 550 5.1.1 No such user"
+//! returned type=message/rfc822 message-id=<m1@example.org>
+//! problem block=1 error="the Status field does not parse"
+//! ```
+//!
+//! The first line says what was read: `report type=<report-type>
+//! global=<yes|no> complete=<yes|no> reporting-mta=<name>
+//! envid=<Original-Envelope-Id>` (`-` for a value not there). With
+//! `--status`, standard input is the delivery status fields alone
+//! (`dsn::parse_delivery_status`), and only the recipient and problem
+//! lines are written.
+//!
+//! ```text
+//! cargo run -q -p smtp-proto --example read_bounce [-- --status] < bounce.eml
+//! ```
+//!
+//! Exit status: 0 when read, 1 when the input is no bounce that reads
+//! (the reason on standard error), 2 for a usage error.
+
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+
+use smtp_proto::dsn::{parse_delivery_status, parse_report, DeliveryStatus};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let status_only = match args.as_slice() {
+        [] => false,
+        [flag] if flag == "--status" => true,
+        _ => {
+            eprintln!("usage: read_bounce [--status] < message");
+            return ExitCode::from(2);
+        }
+    };
+    let mut input = Vec::new();
+    if let Err(e) = io::stdin().read_to_end(&mut input) {
+        eprintln!("reading standard input: {e}");
+        return ExitCode::from(2);
+    }
+    let mut out = String::new();
+    let status = if status_only {
+        match parse_delivery_status(&input) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("not read: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        let report = match parse_report(&input) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("not read: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        let m = &report.status.message;
+        out.push_str(&format!(
+            "report type={} global={} complete={} reporting-mta={} envid={}\n",
+            report.report_type.as_deref().unwrap_or("-"),
+            yes(report.global),
+            yes(report.complete),
+            m.reporting_mta.as_ref().map_or("-", |v| v.value.as_str()),
+            m.original_envelope_id.as_deref().unwrap_or("-"),
+        ));
+        recipients(&mut out, &report.status);
+        if let Some(r) = &report.returned {
+            out.push_str(&format!(
+                "returned type={} message-id={}\n",
+                r.content_type,
+                r.message_id.as_deref().unwrap_or("-")
+            ));
+        }
+        problems(&mut out, &report.status);
+        return write(&out);
+    };
+    recipients(&mut out, &status);
+    problems(&mut out, &status);
+    write(&out)
+}
+
+fn recipients(out: &mut String, status: &DeliveryStatus) {
+    for r in &status.recipients {
+        out.push_str(&format!(
+            "recipient <{}> action={} status={}",
+            r.address(),
+            r.action,
+            r.status
+        ));
+        if let Some(o) = &r.original_recipient {
+            out.push_str(&format!(" original=<{}>", o.address()));
+        }
+        if let Some(d) = &r.diagnostic_code {
+            out.push_str(&format!(" diagnostic=\"{}; {}\"", d.kind, d.value));
+        }
+        out.push('\n');
+    }
+}
+
+fn problems(out: &mut String, status: &DeliveryStatus) {
+    for p in &status.problems {
+        out.push_str(&format!(
+            "problem block={} error=\"{}\"\n",
+            p.block, p.error
+        ));
+    }
+}
+
+fn write(out: &str) -> ExitCode {
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("writing standard output: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
