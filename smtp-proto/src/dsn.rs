@@ -226,8 +226,9 @@
 //!
 //! The fields (RFC 3464 §2):
 //!
-//! * blocks are separated by one or more empty (or whitespace-only)
-//!   lines; the first is the per-message block, the others recipient
+//! * blocks are separated by one or more empty lines (a line of spaces
+//!   alone continues the field before it, RFC 5322's obsolete folding);
+//!   the first is the per-message block, the others recipient
 //!   blocks. A first block that holds a recipient field is cut there,
 //!   and a block with a second `Final-Recipient` before it, as some
 //!   hosts leave out the empty line;
@@ -1599,6 +1600,12 @@ fn wrap(out: &mut Vec<u8>, text: &str, indent: &[u8]) {
 /// indent; without (a header field), the space starts the next line.
 fn fold(out: &mut Vec<u8>, mut used: usize, mut rest: &[u8], indent: Option<&[u8]>) {
     let cont = indent.unwrap_or(b"");
+    if indent.is_none() && used + rest.len() > SOFT_LINE {
+        // A folded field ends with no line of spaces alone (RFC 5322
+        // §3.2.2 and §4.2: obsolete); its trailing spaces carry nothing.
+        let end = rest.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
+        rest = &rest[..end];
+    }
     while !rest.is_empty() && used + rest.len() > SOFT_LINE {
         // A break leaves something other than spaces on the line.
         let min = rest
@@ -1683,6 +1690,28 @@ mod tests {
             assert!(!l.trim().is_empty(), "{text:?}");
         }
         assert_eq!(text.replace("\r\n ", " ").matches("\r\n").count(), 2);
+    }
+
+    #[test]
+    fn a_folded_field_with_trailing_spaces_leaves_no_line_of_spaces() {
+        for value in [
+            format!("{} ", "x".repeat(70)),
+            format!("a {}  ", "b".repeat(80)),
+            format!("{}{}", "word ".repeat(30), " ".repeat(1200)),
+        ] {
+            let mut out = Vec::new();
+            field(&mut out, "Original-Envelope-Id", &value);
+            let text = String::from_utf8(out).unwrap();
+            let body = text.strip_suffix("\r\n").unwrap();
+            for line in body.split("\r\n") {
+                assert!(!line.trim().is_empty(), "a line of spaces in {text:?}");
+                assert!(line.len() <= HARD_LINE);
+            }
+            assert_eq!(
+                body.replace("\r\n", ""),
+                format!("Original-Envelope-Id: {}", value.trim_end())
+            );
+        }
     }
 
     #[test]

@@ -162,11 +162,22 @@ fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
         Ok(read) => read,
         Err(e) => panic!("the writer's report does not read: {e:?}"),
     };
+    // Up to the end of the status part, no line of spaces alone (RFC 5322
+    // §4.2: obsolete folding, which a reader may take for an empty line).
+    for line in report.as_bytes()[..read.status_range.end].split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        assert!(
+            line.is_empty() || !line.iter().all(|&b| b == b' ' || b == b'\t'),
+            "a line of spaces alone in {}",
+            String::from_utf8_lossy(report.as_bytes())
+        );
+    }
     assert!(read.complete, "no closing delimiter read");
     assert!(
         read.status.problems.is_empty(),
-        "{:?}",
-        read.status.problems
+        "{:?} in {}",
+        read.status.problems,
+        String::from_utf8_lossy(report.as_bytes())
     );
     assert_eq!(read.global, report.is_global(), "global");
     assert_eq!(read.report_type.as_deref(), Some("delivery-status"));

@@ -371,7 +371,9 @@ pub fn parse_delivery_status(bytes: &[u8]) -> Result<DeliveryStatus, ReadError> 
     let mut blocks: Vec<Vec<RawField>> = Vec::new();
     let mut current: Vec<RawField> = Vec::new();
     for (_, line) in lines(bytes) {
-        if line.iter().all(is_wsp) {
+        // A line of spaces alone continues the field before it (RFC 5322
+        // §4.2, obsolete folding); it separates nothing.
+        if line.is_empty() {
             if !current.is_empty() {
                 blocks.push(std::mem::take(&mut current));
             }
@@ -938,6 +940,19 @@ fn decode_quoted_printable(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_of_spaces_continues_the_field() {
+        let s = parse_delivery_status(
+            b"Original-Envelope-Id: QQ\r\n \r\nReporting-MTA: dns; mx\r\n\r\n\
+              Final-Recipient: rfc822; a@b\r\n\t\r\nAction: failed\r\nStatus: 5.0.0\r\n",
+        )
+        .unwrap();
+        assert_eq!(s.message.original_envelope_id.as_deref(), Some("QQ"));
+        assert_eq!(s.message.reporting_mta.unwrap().value, "mx");
+        assert_eq!(s.recipients.len(), 1);
+        assert!(s.problems.is_empty());
+    }
 
     #[test]
     fn quoted_printable() {
