@@ -949,3 +949,26 @@ fn statuses_keep_their_class() {
         StatusClass::PersistentTransientFailure
     );
 }
+
+#[test]
+fn a_long_envid_ending_in_a_space_reads_back() {
+    // Folded by the writer; once it ended with a line of one space, which
+    // was read as the end of the per-message block.
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let raw = format!("{} ", "E".repeat(70));
+    let envid = EnvId::new(XText::encode(raw.as_bytes())).unwrap();
+    let report = bounce(&host, &sender)
+        .envelope_id(&envid)
+        .recipient(Recipient::new(&bob, Action::Failed, code("5.1.1")).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    let read = parse_report(report.as_bytes()).unwrap();
+    assert!(
+        read.status.problems.is_empty(),
+        "{:?}",
+        read.status.problems
+    );
+    let m = &read.status.message;
+    assert_eq!(m.original_envelope_id.as_deref(), Some(raw.trim_end()));
+    assert_eq!(m.reporting_mta.as_ref().unwrap().value, "mx.example.org");
+}
