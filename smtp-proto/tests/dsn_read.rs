@@ -972,3 +972,20 @@ fn a_long_envid_ending_in_a_space_reads_back() {
     assert_eq!(m.original_envelope_id.as_deref(), Some(raw.trim_end()));
     assert_eq!(m.reporting_mta.as_ref().unwrap().value, "mx.example.org");
 }
+
+#[test]
+fn only_ascii_whitespace_is_trimmed() {
+    // U+00A0 is a UTF-8 local part (RFC 6531), not space to trim.
+    let (host, sender, nbsp) = (host(), sender(), rcpt("\u{a0}@example.net"));
+    let report = bounce(&host, &sender)
+        .recipient(Recipient::new(&nbsp, Action::Failed, code("5.1.1")).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    let read = parse_report(report.as_bytes()).unwrap();
+    assert_eq!(read.status.recipients[0].address(), "\u{a0}@example.net");
+    let s = parse_delivery_status(
+        "Final-Recipient: rfc822;\u{2003}x@y\u{2003}\nAction: failed\nStatus: 5.0.0\n".as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(s.recipients[0].final_recipient.value, "\u{2003}x@y\u{2003}");
+}

@@ -92,7 +92,7 @@ impl TypedValue {
     /// is not decoded again (`+` is common in local parts).
     #[must_use]
     pub fn address(&self) -> String {
-        let v = self.value.trim();
+        let v = self.value.trim_ascii();
         let v = v
             .strip_prefix('<')
             .and_then(|s| s.strip_suffix('>'))
@@ -214,7 +214,9 @@ impl RawField {
     }
 
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.value).trim().to_string()
+        String::from_utf8_lossy(&self.value)
+            .trim_ascii()
+            .to_string()
     }
 }
 
@@ -304,19 +306,19 @@ fn strip_comments(text: &str) -> String {
             _ => out.push(c),
         }
     }
-    out.trim().to_string()
+    out.trim_ascii().to_string()
 }
 
 fn typed(text: &str, comments: bool) -> TypedValue {
     let text = if comments {
         strip_comments(text)
     } else {
-        text.trim().to_string()
+        text.trim_ascii().to_string()
     };
     match text.split_once(';') {
         Some((kind, value)) => TypedValue {
-            kind: kind.trim().to_string(),
-            value: value.trim().to_string(),
+            kind: kind.trim_ascii().to_string(),
+            value: value.trim_ascii().to_string(),
         },
         None => TypedValue {
             kind: String::new(),
@@ -589,13 +591,17 @@ impl ContentType {
 fn parse_content_type(value: &[u8]) -> ContentType {
     let text = strip_comments(&String::from_utf8_lossy(value));
     let mut parts = split_params(&text).into_iter();
-    let mime = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mime = parts
+        .next()
+        .unwrap_or_default()
+        .trim_ascii()
+        .to_ascii_lowercase();
     let mut params = Vec::new();
     for p in parts {
         let Some((name, value)) = p.split_once('=') else {
             continue;
         };
-        let value = value.trim();
+        let value = value.trim_ascii();
         let value = match value.strip_prefix('"') {
             Some(q) => {
                 let mut out = String::new();
@@ -611,7 +617,7 @@ fn parse_content_type(value: &[u8]) -> ContentType {
             }
             None => value.to_string(),
         };
-        params.push((name.trim().to_ascii_lowercase(), value));
+        params.push((name.trim_ascii().to_ascii_lowercase(), value));
     }
     ContentType { mime, params }
 }
