@@ -2,6 +2,9 @@
 //! the choices of part 3, the encodings of the DSN fields, folding, the
 //! boundary, and the values refused.
 
+mod dsn_support;
+use dsn_support::{at, host, rcpt, sender};
+
 use smtp_proto::command::{
     Atom, BodyType, Domain, EnvId, ForwardPath, Mailbox, Notify, Orcpt, Ret, ReversePath, Unitext,
     XText,
@@ -19,20 +22,8 @@ Subject: lunch\r\n\
 \r\n\
 See you at noon.\r\n";
 
-fn host() -> Domain<'static> {
-    Domain::new("mx.example.org").unwrap()
-}
-
-fn sender() -> ReversePath<'static> {
-    ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap())
-}
-
-fn rcpt(addr: &str) -> ForwardPath<'_> {
-    ForwardPath::Mailbox(Mailbox::parse(addr).unwrap())
-}
-
 fn when(secs: i64) -> Timestamp {
-    Timestamp::new(secs, 0).unwrap()
+    at(secs, 0)
 }
 
 fn token() -> Atom<'static> {

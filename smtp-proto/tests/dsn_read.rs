@@ -2,8 +2,11 @@
 //! `parse_delivery_status`): round trips through the crate's own writer,
 //! samples in the shapes common mail servers write, and malformed input.
 
+mod dsn_support;
+use dsn_support::{at, host, rcpt, sender};
+
 use smtp_proto::command::{
-    Atom, Domain, EnvId, ForwardPath, Mailbox, Orcpt, Ret, ReversePath, Unitext, XText,
+    Atom, Domain, EnvId, ForwardPath, Orcpt, Ret, ReversePath, Unitext, XText,
 };
 use smtp_proto::dsn::{
     parse_delivery_status, parse_report, Action, Bounce, Diagnostic, ParsedReport, ReadError,
@@ -20,20 +23,8 @@ Subject: lunch\r\n\
 \r\n\
 See you at noon.\r\n";
 
-fn host() -> Domain<'static> {
-    Domain::new("mx.example.org").unwrap()
-}
-
-fn sender() -> ReversePath<'static> {
-    ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap())
-}
-
-fn rcpt(addr: &str) -> ForwardPath<'_> {
-    ForwardPath::Mailbox(Mailbox::parse(addr).unwrap())
-}
-
 fn when(secs: i64) -> Timestamp {
-    Timestamp::new(secs, 60).unwrap()
+    at(secs, 60)
 }
 
 fn code(s: &str) -> EnhancedStatusCode {
