@@ -1830,21 +1830,11 @@ fn auth_plain_with_a_1000_octet_password_succeeds() {
     };
     let b64 = plain_b64(1000);
     assert!(b64.len() > 1300 && b64.len() < 12288, "{}", b64.len());
-    for exchange in [
-        format!("C: AUTH PLAIN {b64}\n"),
-        format!("C: AUTH PLAIN\n    S: 334 \n    C: {b64}\n"),
-    ] {
-        let r = check(
-            &setup,
-            &format!(
-                "{EHLO_AUTH_PLAIN}
-    {exchange}    S: 235 2.7.0 Authentication successful
-    C: MAIL FROM:<alice@bar.com>
-    S: 250 2.1.0 OK
-"
-            ),
-        );
-        assert_eq!(r.identity.as_deref(), Some("alice"));
+    for r in plain_logins(
+        &setup,
+        &b64,
+        "    C: MAIL FROM:<alice@bar.com>\n    S: 250 2.1.0 OK\n",
+    ) {
         let auth = r.events.iter().find(|e| e.starts_with("Auth(")).unwrap();
         assert!(!auth.contains("ppp"), "{auth}");
     }
@@ -1862,6 +1852,31 @@ fn auth_plain_with_a_1000_octet_password_succeeds() {
     assert_eq!(r.identity, None);
 }
 
+/// Authenticates with the base64 PLAIN response `b64` on each path a
+/// response takes (the AUTH line, and the line after an empty `334`),
+/// each run followed by `then` (transcript lines); checks that the
+/// session authenticated as alice and returns the runs.
+fn plain_logins(setup: &Setup, b64: &str, then: &str) -> Vec<support::RunResult> {
+    [
+        format!("C: AUTH PLAIN {b64}\n"),
+        format!("C: AUTH PLAIN\n    S: 334 \n    C: {b64}\n"),
+    ]
+    .iter()
+    .map(|exchange| {
+        let r = check(
+            setup,
+            &format!(
+                "{EHLO_AUTH_PLAIN}
+    {exchange}    S: 235 2.7.0 Authentication successful
+{then}"
+            ),
+        );
+        assert_eq!(r.identity.as_deref(), Some("alice"));
+        r
+    })
+    .collect()
+}
+
 /// Long PLAIN values are held to the session's AUTH line limit on every
 /// path a response takes: with 2048-octet lines, a 1400-octet password
 /// (1876 octets of base64) authenticates on the AUTH line and after the
@@ -1876,20 +1891,7 @@ fn long_plain_responses_are_bounded_by_the_auth_line_limit() {
     let over = plain_b64(1600);
     assert!("AUTH PLAIN ".len() + fits.len() + 2 <= 2048);
     assert!(over.len() + 2 > 2048);
-    for exchange in [
-        format!("C: AUTH PLAIN {fits}\n"),
-        format!("C: AUTH PLAIN\n    S: 334 \n    C: {fits}\n"),
-    ] {
-        let r = check(
-            &setup,
-            &format!(
-                "{EHLO_AUTH_PLAIN}
-    {exchange}    S: 235 2.7.0 Authentication successful
-"
-            ),
-        );
-        assert_eq!(r.identity.as_deref(), Some("alice"));
-    }
+    plain_logins(&setup, &fits, "");
     let r = check(
         &setup,
         &format!(
