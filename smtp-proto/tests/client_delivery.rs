@@ -1158,15 +1158,24 @@ fn recording(
 }
 
 /// Delivers to bob with CRAM-MD5 answered by `responder`.
-fn cram_run(responder: impl SaslResponder + Clone + Send + Sync + 'static, script: &[&str]) -> Run {
+/// A CRAM-MD5 delivery answered by `responder`: the server sends
+/// [`CRAM_CHALLENGE`], then `after` (its reply to the answer and what
+/// follows).
+fn cram_run(responder: impl SaslResponder + Clone + Send + Sync + 'static, after: &[&str]) -> Run {
+    let challenge = challenge(CRAM_CHALLENGE);
+    let mut script = vec![GREETING, CRAM_EHLO, &challenge];
+    script.extend_from_slice(after);
     run(
         config().with_auth_without_tls(true),
         Delivery::new(envelope(&["bob@example.org"]))
             .with_auth(cram())
             .with_auth_responder(responder),
-        script,
+        &script,
     )
 }
+
+/// After an accepted AUTH: one transaction delivered, then QUIT.
+const DELIVERED_AFTER_AUTH: [&str; 6] = [AUTH_OK, OK, OK, GO, QUEUED, BYE];
 
 fn auth_failed(text: &str) -> RecipientOutcome {
     not_attempted(NotAttempted::AuthFailed { reply: reply(text) })
@@ -1181,20 +1190,7 @@ fn a_responder_answers_the_cram_md5_challenge_and_the_message_follows() {
             SaslAnswer::Cancel
         }
     });
-    let r = cram_run(
-        responder,
-        &[
-            GREETING,
-            CRAM_EHLO,
-            &challenge(CRAM_CHALLENGE),
-            AUTH_OK,
-            OK,
-            OK,
-            GO,
-            QUEUED,
-            BYE,
-        ],
-    );
+    let r = cram_run(responder, &DELIVERED_AFTER_AUTH);
     assert_eq!(
         r.commands(),
         [
@@ -1314,16 +1310,7 @@ fn a_responder_that_cancels_ends_the_auth_and_sends_nothing() {
 #[test]
 fn a_response_too_long_for_the_line_cancels_the_auth() {
     let (responder, _) = recording(|_, _| SaslAnswer::respond(vec![b'x'; 9214]));
-    let r = cram_run(
-        responder,
-        &[
-            GREETING,
-            CRAM_EHLO,
-            &challenge(CRAM_CHALLENGE),
-            CANCELLED,
-            BYE,
-        ],
-    );
+    let r = cram_run(responder, &[CANCELLED, BYE]);
     assert_eq!(
         r.commands(),
         ["EHLO client.example.net", "AUTH CRAM-MD5", "*", "QUIT"]
@@ -1333,20 +1320,7 @@ fn a_response_too_long_for_the_line_cancels_the_auth() {
 
     // The longest response that fits goes out.
     let (responder, _) = recording(|_, _| SaslAnswer::respond(vec![b'x'; 9213]));
-    let r = cram_run(
-        responder,
-        &[
-            GREETING,
-            CRAM_EHLO,
-            &challenge(CRAM_CHALLENGE),
-            AUTH_OK,
-            OK,
-            OK,
-            GO,
-            QUEUED,
-            BYE,
-        ],
-    );
+    let r = cram_run(responder, &DELIVERED_AFTER_AUTH);
     let line = b64(&[b'x'; 9213]);
     // 12284 octets of base64 and CRLF; 9214 raw octets would take 12290.
     assert_eq!(line.len(), 12284);
@@ -1359,16 +1333,7 @@ fn a_response_too_long_for_the_line_cancels_the_auth() {
 fn a_refusal_after_the_response_is_a_failed_auth() {
     let refused = "535 5.7.8 Authentication credentials invalid\r\n";
     let (responder, asked) = recording(|_, _| SaslAnswer::respond(CRAM_ANSWER));
-    let r = cram_run(
-        responder,
-        &[
-            GREETING,
-            CRAM_EHLO,
-            &challenge(CRAM_CHALLENGE),
-            refused,
-            BYE,
-        ],
-    );
+    let r = cram_run(responder, &[refused, BYE]);
     assert_eq!(asked.lock().unwrap().len(), 1);
     assert_eq!(r.count("MAIL "), 0);
     assert_eq!(r.count("*"), 0);
