@@ -1,4 +1,5 @@
-//! Sends one message read from standard input, over blocking IO.
+//! Sends one message read from standard input, or several over one
+//! connection, over blocking IO.
 //!
 //! ```text
 //! cargo run --release -p smtp-proto-blocking --example send-blocking -- --server HOST:PORT \
@@ -6,6 +7,7 @@
 //!     [--implicit-tls] \
 //!     [--auth USER:PASS] [--chunking auto|off] [--tls-ca FILE] [--helo NAME] \
 //!     [--lmtp] < message.eml
+//! ... same options ... --message a.eml [--message b.eml ...]
 //! ```
 //!
 //! Prints one line per recipient and the final reply. Exits 0 only if
@@ -14,6 +16,11 @@
 //! the message. A connection error after the verdict (a server that
 //! closes without answering QUIT) is printed as a warning and does not
 //! change the exit status: the server has taken the message.
+//!
+//! With `--message FILE` (repeatable) the messages are read from the
+//! files and sent one after the other over one session
+//! (`client::Connection`), printed and judged as the tokio `send` example
+//! does (see its documentation).
 
 #[path = "../../smtp-proto-tokio/examples/support/send_app.rs"]
 mod send_app;
@@ -24,8 +31,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use send_app::{Args, Sender};
-use smtp_proto_blocking::client::{run, ClientHandler, RunOptions};
+use send_app::{Args, Sender, Tally};
+use smtp_proto_blocking::client::{run, ClientHandler, Connection, ConnectionError, RunOptions};
 use smtp_proto_blocking::rustls;
 use smtp_proto_blocking::rustls::pki_types::pem::PemObject;
 use smtp_proto_blocking::rustls::pki_types::{CertificateDer, ServerName};
@@ -67,13 +74,20 @@ fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Box<dyn st
     Ok(Arc::new(config))
 }
 
-fn send(args: Args) -> Result<send_app::Exit, Box<dyn std::error::Error>> {
-    let (config, mut handler) = send_app::prepare(&args)?;
+/// The driver's options: the TLS configuration when the command line
+/// asks for TLS.
+fn run_options(args: &Args) -> Result<RunOptions, Box<dyn std::error::Error>> {
     let mut options = RunOptions::default();
-    if send_app::wants_tls(&args) {
+    if send_app::wants_tls(args) {
         let name = ServerName::try_from(send_app::server_host(&args.server))?;
         options.tls = Some((tls_config(args.tls_ca.as_deref())?, name));
     }
+    Ok(options)
+}
+
+fn send(args: Args) -> Result<send_app::Exit, Box<dyn std::error::Error>> {
+    let (config, mut handler) = send_app::prepare(&args)?;
+    let options = run_options(&args)?;
     let stream = TcpStream::connect(&args.server)?;
     stream.set_nodelay(true)?;
     let mut client = Client::new(config);
@@ -82,9 +96,53 @@ fn send(args: Args) -> Result<send_app::Exit, Box<dyn std::error::Error>> {
     Ok(send_app::exit(handler.delivered, end))
 }
 
+/// `--message FILE ...`: every message over one session.
+fn send_several(args: Args) -> Result<send_app::Exit, Box<dyn std::error::Error>> {
+    let messages = send_app::read_messages(&args)?;
+    let config = send_app::client_config(&args)?;
+    let options = run_options(&args)?;
+    let stream = TcpStream::connect(&args.server)?;
+    stream.set_nodelay(true)?;
+    let mut conn = match Connection::open(stream, Client::new(config), options) {
+        Ok(conn) => conn,
+        Err(ConnectionError::Refused(reason)) => {
+            return Ok(Tally::refused(messages, &reason, Ok::<_, String>(())));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(credentials) = send_app::credentials(&args)? {
+        match conn.authenticate(credentials) {
+            Ok(()) => {}
+            Err(ConnectionError::Refused(reason)) => {
+                let quit = conn.quit();
+                return Ok(Tally::refused(messages, &reason, quit));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut tally = Tally::default();
+    for (i, m) in messages.into_iter().enumerate() {
+        let report = match conn.send(m.envelope, &m.message) {
+            Ok(report) => report,
+            // The report still says who has the message.
+            Err(e) => {
+                eprintln!("send: message {}: {e}", i + 1);
+                e.report
+            }
+        };
+        tally.record(i + 1, &m.name, &report);
+    }
+    Ok(tally.finish(1, conn.quit()))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    match send(args) {
+    let end = if args.messages.is_empty() {
+        send(args)
+    } else {
+        send_several(args)
+    };
+    match end {
         Ok(exit) => exit.finish(),
         Err(e) => {
             eprintln!("send: {e}");

@@ -229,6 +229,11 @@ MSG_LF_FILE = write("msg-lf.eml", MSG.replace(CRLF, b"\n"))      # curl --crlf, 
 # A larger message: exim sends it in more than one BDAT chunk.
 BIG = MSG + b"".join(b"%06d " % i + b"x" * 70 + CRLF for i in range(4000))
 BIG_FILE = write("big.eml", BIG)
+# Three different messages, for one session carrying several.
+SEVERAL = [MSG.replace(b"Subject: interop", b"Subject: interop %d" % i)
+              .replace(b"<interop.1@", b"<interop.several.%d@" % i)
+              .replace(b"last line", b"last line of message %d" % i) for i in (1, 2, 3)]
+SEVERAL_FILES = [write(f"several-{i}.eml", m) for i, m in enumerate(SEVERAL, 1)]
 # A bare LF inside: curl without --crlf sends it as is.
 BARE_LF = b"Subject: bare LF\r\n\r\nline\nnext line\r\nend\r\n"
 BARE_LF_FILE = write("bare-lf.eml", BARE_LF)
@@ -2598,6 +2603,163 @@ def t_send_lmtp(client, server):
     return t
 
 
+# ------------------------------------- our client: several messages, one session
+
+def our_send_several(binary, port, rcpts, files, *flags, timeout=60):
+    """send --message FILE ... : the messages over one connection."""
+    args = [binary, "--server", f"{HOST}:{port}", "--from", FROM]
+    for r in rcpts:
+        args += ["--to", r]
+    for f in files:
+        args += ["--message", f]
+    return run(args + list(flags), timeout=timeout)
+
+
+def several_blocks(r, n, rcpts=(TO,)):
+    """The blocks `send --message` prints: `message N (FILE):`, then one
+    line per recipient; returns {N: [lines]} and checks there are n, in
+    order, each naming its file, each with one line per recipient."""
+    out = send_out(r)
+    blocks = {}
+    current = None
+    for line in out.splitlines():
+        m = re.fullmatch(r"message (\d+) \((.*)\):", line)
+        if m:
+            current = int(m.group(1))
+            check(current not in blocks, f"message {current} reported twice: {short(out)}")
+            check(m.group(2) == SEVERAL_FILES[current - 1], f"message {current} names {m.group(2)}")
+            blocks[current] = []
+        elif current is not None and re.match(r"(recipient|delivery) <", line):
+            blocks[current].append(line)
+    check(sorted(blocks) == list(range(1, n + 1)), f"blocks {sorted(blocks)}, want 1..{n}: {short(out)}")
+    for i, lines in blocks.items():
+        for rc in rcpts:
+            got = [l for l in lines if f"<{rc}>:" in l]
+            check(len(got) == 1, f"message {i}: {len(got)} lines for <{rc}>: {lines}")
+    return blocks
+
+
+def check_several_delivered(r, n, rcpts=(TO,)):
+    out = send_out(r)
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(out)}")
+    for i, lines in several_blocks(r, n, rcpts).items():
+        for line in lines:
+            check(re.match(r"delivery <[^>]+>: ACCEPTED 250\b", line), f"message {i}: {line}")
+    check(re.search(rf"^connections: 1 \({n} messages, {n} delivered to every recipient\)$", out, re.M),
+          f"no `connections: 1 ({n} messages, {n} delivered ...)` line: {short(out)}")
+
+
+def same_set(want, got, what):
+    """The stored messages are the ones sent, each once, in any order."""
+    check(len(got) == len(want), f"{len(got)} {what}, want {len(want)}")
+    for w, g in zip(sorted(want), sorted(got)):
+        same(w, g, what)
+
+
+def t_several_aiosmtpd(binary, name):
+    """Three messages over one session to aiosmtpd, STARTTLS and AUTH once:
+    all three stored, bytes as sent, in order, all over connection 0 from
+    one client port."""
+    need(binary)
+    c, k = cert()
+    port, outdir, proc = start_aio(f"{name}-aio-several", "--tls-cert", c, "--tls-key", k,
+                                   "--require-tls", "--auth", f"{USER}:{PASSWORD}")
+    r = our_send_several(binary, port, [TO], SEVERAL_FILES, "--starttls", "required", "--tls-ca", c,
+                         "--auth", f"{USER}:{PASSWORD}")
+    check_several_delivered(r, 3)
+    msgs = stored_peer_messages(outdir, 3)
+    check(len(msgs) == 3, f"aiosmtpd stored {len(msgs)} messages, want 3")
+    for i, (body, meta) in enumerate(msgs):
+        same(SEVERAL[i], body, f"aiosmtpd's message {i + 1}")
+        check(meta["mail_from"] == FROM and meta["rcpt_tos"] == [TO], f"envelope {meta}")
+        check(meta["tls"] is True and meta["auth"] == USER, f"TLS/AUTH not used: {meta}")
+    conns = {m["connection"] for _, m in msgs}
+    peers = {tuple(m["peer"]) for _, m in msgs}
+    check(conns == {0} and len(peers) == 1, f"connections {conns}, client ports {peers}: want one")
+    stop(proc)
+
+
+def t_several_aiosmtpd_dropped(binary, name):
+    """aiosmtpd answers the first message, then closes the connection
+    (no 421): the first is reported delivered, the other two NOT SENT
+    (the connection ended), exit 1, within the run's time limit; only the
+    first stored."""
+    need(binary)
+    port, outdir, proc = start_aio(f"{name}-aio-several-drop", "--close-after", "1")
+    t0 = time.monotonic()
+    r = our_send_several(binary, port, [TO], SEVERAL_FILES, "--starttls", "off", timeout=30)
+    took = time.monotonic() - t0
+    out = send_out(r)
+    check(r.returncode == 1, f"send exit {r.returncode}: {short(out)}")
+    check(took < 20, f"send took {took:.1f}s")
+    blocks = several_blocks(r, 3)
+    check(re.match(rf"delivery <{re.escape(TO)}>: ACCEPTED 250\b", blocks[1][0]), f"message 1: {blocks[1]}")
+    for i in (2, 3):
+        check(blocks[i] == [f"recipient <{TO}>: NOT SENT (the connection ended before the message was sent)"],
+              f"message {i}: {blocks[i]}")
+    check(re.search(r"^connections: 1 \(3 messages, 1 delivered to every recipient\)$", out, re.M),
+          f"no `connections: 1 (3 messages, 1 delivered ...)` line: {short(out)}")
+    time.sleep(0.3)
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"aiosmtpd stored {len(msgs)} messages, want 1")
+    same(SEVERAL[0], msgs[0][0], "aiosmtpd's stored message")
+    stop(proc)
+
+
+def t_several_exim(binary, name):
+    """Three messages over one session to exim (CHUNKING): three stored,
+    bytes after exim's Received:, one SMTP connection in exim's log."""
+    need(binary)
+    port, work, proc = start_exim_server(f"{name}-exim-several")
+    r = our_send_several(binary, port, [TO], SEVERAL_FILES, "--starttls", "off")
+    check_several_delivered(r, 3)
+    stored = exim_stored(work, 3)
+    same_set(SEVERAL, [m[m.find(b"\r\nFrom: ") + 2:] for m in stored], "messages stored by exim")
+    time.sleep(0.3)
+    log = exim_log(work)
+    received = re.findall(r" <= (\S+) ", log)
+    check(received == [FROM] * 3, f"exim's <= lines: {received}")
+    via = re.findall(r"message data via: (.*)", log)
+    check(len(via) == 3 and all(re.fullmatch(r"BDAT \d+ LAST", v) for v in via), f"via {via}")
+    conns = re.findall(r"SMTP connection from \S+ \(TCP/IP connection count", log)
+    check(len(conns) == 1, f"exim logged {len(conns)} connections, want 1: {conns}")
+    check(re.search(r"SMTP connection from .* closed by QUIT", log), "the session did not end with QUIT")
+    ports = set(re.findall(r" <= \S+ H=.*?\[127\.0\.0\.1\]:(\d+) ", log))
+    check(len(ports) == 1, f"exim received the messages from client ports {ports}, want one")
+    stop(proc)
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def t_several_to_serve(client, server):
+    """Three messages over one session (STARTTLS + AUTH) to our server:
+    three stored with the bytes sent, all logged from one client port."""
+    def t():
+        need(client)
+        need(server)
+        c, k = cert()
+        srv = OurServer(f"{os.path.basename(client)}-several-{os.path.basename(server)}", server,
+                        "--tls-cert", c, "--tls-key", k, "--auth", f"{USER}:{PASSWORD}")
+        r = our_send_several(client, srv.port, [TO], SEVERAL_FILES, "--starttls", "required",
+                             "--tls-ca", c, "--auth", f"{USER}:{PASSWORD}")
+        check_several_delivered(r, 3)
+        n = srv.wait_count(3)
+        check(n == 3, f"{n} messages stored, want 3")
+        time.sleep(0.1)
+        msgs = srv.messages()
+        for rp, _, _ in msgs:
+            check(rp == FROM, f"Return-Path <{rp}>")
+        same_set(SEVERAL, [m[2] for m in msgs], "stored messages")
+        with open(srv.proc.log_path, "rb") as f:
+            log = ANSI.sub("", f.read().decode("utf-8", "replace"))
+        peers = re.findall(r"message stored .*?peer=(\S+)", log)
+        check(len(peers) == 3 and len(set(peers)) == 1,
+              f"the server logged the messages from {peers}, want 3 from one connection")
+        srv.stop()
+    return t
+
+
 # ------------------------------------------------------------- registration
 
 def register():
@@ -2713,6 +2875,16 @@ def register():
                     t_send_rcptmax(cbin, sbin))
                 case(f"{cname} -> {sname} --max-messages 1 (LIMITS MAILMAX: the rest NOT SENT, QUIT, exit 1)")(
                     t_send_mailmax(cbin, sbin))
+    each_client("send --message x3 -> aiosmtpd (one session: STARTTLS + AUTH once, one connection)",
+                t_several_aiosmtpd)
+    each_client("send --message x3 -> exim (one session, one connection in exim's log)", t_several_exim)
+    each_client("send --message x3 -> aiosmtpd closing after the first (the rest NOT SENT, exit 1)",
+                t_several_aiosmtpd_dropped)
+    for cname, cbin in CLIENTS:
+        for sname, sbin in SERVERS:
+            if (cname, sname) == ("send", "serve") or (os.access(cbin, os.X_OK) and os.access(sbin, os.X_OK)):
+                case(f"{cname} --message x3 -> {sname} (STARTTLS + AUTH, one connection, 3 stored)")(
+                    t_several_to_serve(cbin, sbin))
     for cname, cbin in CLIENTS:
         for sname, sbin in SERVERS:
             if (cname, sname) == ("send", "serve") or (os.access(cbin, os.X_OK) and os.access(sbin, os.X_OK)):

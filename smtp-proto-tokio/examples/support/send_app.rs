@@ -11,10 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use smtp_proto::client::{
     AuthCredentials, ChunkingPolicy, Client, ClientConfig, ClientError, ClientEvent, Delivery,
-    Envelope, NotAttempted, Protocol, RecipientOutcome, Refusal, TlsPolicy,
+    DeliveryReport, Envelope, NotAttempted, Protocol, RecipientOutcome, RecipientReport, Refusal,
+    Stage, TlsPolicy,
 };
 use smtp_proto::command::{BodyType, Domain, ForwardPath, Mailbox, ReversePath};
-use smtp_proto::reply::Reply;
+use smtp_proto::reply::{OwnedReply, Reply};
 
 #[path = "line_ends.rs"]
 mod line_ends;
@@ -67,6 +68,11 @@ pub struct Args {
     /// Speak LMTP.
     #[arg(long)]
     pub lmtp: bool,
+    /// Send the message in FILE instead of the one on standard input;
+    /// repeat it to send several messages, one after the other, over one
+    /// connection (one SMTP session), each to every `--to`.
+    #[arg(long = "message", value_name = "FILE")]
+    pub messages: Vec<std::path::PathBuf>,
 }
 
 /// The application: one message to its recipients, printing each result.
@@ -279,11 +285,24 @@ pub fn configure(
     args: &Args,
     input: &[u8],
 ) -> Result<(ClientConfig, Sender), Box<dyn std::error::Error>> {
-    // BDAT sends the bytes as they are, and a message that is not
-    // BODY=BINARYMIME must be in canonical CRLF form (RFC 3030 §3), so line
-    // ends are made CRLF here, as DATA's encoder does: the same input then
-    // arrives the same over DATA and over BDAT.
-    let message = line_ends::crlf_line_ends(input);
+    let config = client_config(args)?;
+    let (message, envelope) = outgoing(args, input)?;
+    let mut delivery = Delivery::new(envelope);
+    if let Some(creds) = credentials(args)? {
+        delivery = delivery.with_auth(creds);
+    }
+    let sender = Sender {
+        from: args.from.clone(),
+        to: args.to.clone(),
+        message,
+        delivery,
+        delivered: None,
+    };
+    Ok((config, sender))
+}
+
+/// The client configuration the command line asks for.
+pub fn client_config(args: &Args) -> Result<ClientConfig, Box<dyn std::error::Error>> {
     let tls_policy = match args.starttls {
         StartTls::Required => TlsPolicy::Required,
         StartTls::Opportunistic => TlsPolicy::Opportunistic,
@@ -301,13 +320,31 @@ pub fn configure(
     if args.lmtp {
         config = config.with_protocol(Protocol::Lmtp);
     }
-    let auth = match &args.auth {
+    Ok(config)
+}
+
+/// The credentials of `--auth`, if given.
+pub fn credentials(args: &Args) -> Result<Option<AuthCredentials>, Box<dyn std::error::Error>> {
+    match &args.auth {
         Some(s) => {
             let (u, p) = s.split_once(':').ok_or("--auth takes USER:PASS")?;
-            Some(AuthCredentials::password(u, p))
+            Ok(Some(AuthCredentials::password(u, p)))
         }
-        None => None,
-    };
+        None => Ok(None),
+    }
+}
+
+/// The message `input` as it goes out, and its envelope: from `--from` to
+/// every `--to`.
+pub fn outgoing(
+    args: &Args,
+    input: &[u8],
+) -> Result<(Vec<u8>, Envelope<'static>), Box<dyn std::error::Error>> {
+    // BDAT sends the bytes as they are, and a message that is not
+    // BODY=BINARYMIME must be in canonical CRLF form (RFC 3030 §3), so line
+    // ends are made CRLF here, as DATA's encoder does: the same input then
+    // arrives the same over DATA and over BDAT.
+    let message = line_ends::crlf_line_ends(input);
     let from = if args.from.is_empty() {
         ReversePath::Null
     } else {
@@ -320,18 +357,139 @@ pub fn configure(
     for to in &args.to {
         envelope = envelope.recipient(ForwardPath::Mailbox(mailbox(to)?));
     }
-    let mut delivery = Delivery::new(envelope);
-    if let Some(creds) = auth {
-        delivery = delivery.with_auth(creds);
+    Ok((message, envelope))
+}
+
+/// One message of a `--message` run: the file it came from, its bytes as
+/// they go out and its envelope.
+pub struct Outgoing {
+    /// The file, as given.
+    pub name: String,
+    /// The message (CRLF line ends).
+    pub message: Vec<u8>,
+    /// From `--from` to every `--to`.
+    pub envelope: Envelope<'static>,
+}
+
+/// Reads every `--message` file, in order.
+pub fn read_messages(args: &Args) -> Result<Vec<Outgoing>, Box<dyn std::error::Error>> {
+    args.messages
+        .iter()
+        .map(|path| {
+            let input = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let (message, envelope) = outgoing(args, &input)?;
+            Ok(Outgoing {
+                name: path.display().to_string(),
+                message,
+                envelope,
+            })
+        })
+        .collect()
+}
+
+/// A reply on one line: the code, then each line's text (with its
+/// enhanced status code), joined by ` / `.
+fn show_owned(reply: &OwnedReply) -> String {
+    let lines: Vec<String> = reply
+        .lines()
+        .map(|(esc, text)| {
+            let text = String::from_utf8_lossy(text);
+            match esc {
+                Some(esc) => format!("{esc} {text}"),
+                None => text.into_owned(),
+            }
+        })
+        .collect();
+    format!("{} {}", reply.code(), lines.join(" / ").trim())
+}
+
+/// The line a `--message` run prints for one recipient of a message,
+/// from the delivery's report: `recipient <A>: REJECTED ...` for a refusal
+/// of RCPT (or of MAIL), `delivery <A>: ACCEPTED|REJECTED ...` with the
+/// reply to the message, `recipient <A>: NOT SENT (why)` when no
+/// transaction carried it, `delivery <A>: UNKNOWN ...` when the
+/// connection ended before the reply to the whole message.
+pub fn report_line(report: &RecipientReport) -> String {
+    // The path's own brackets: `<a@example.org>`.
+    let to = &report.recipient.path;
+    match &report.outcome {
+        RecipientOutcome::Delivered { reply } => {
+            format!("delivery {to}: ACCEPTED {}", show_owned(reply))
+        }
+        RecipientOutcome::PermanentFailure { stage, reply }
+        | RecipientOutcome::TemporaryFailure { stage, reply } => match stage {
+            Stage::Rcpt => format!("recipient {to}: REJECTED {}", show_owned(reply)),
+            Stage::Mail => format!("recipient {to}: REJECTED {} (MAIL)", show_owned(reply)),
+            _ => format!("delivery {to}: REJECTED {}", show_owned(reply)),
+        },
+        RecipientOutcome::NotAttempted { reason } => {
+            format!("recipient {to}: NOT SENT ({reason})")
+        }
+        _ => {
+            format!("delivery {to}: UNKNOWN (the connection ended before the reply to the message)")
+        }
     }
-    let sender = Sender {
-        from: args.from.clone(),
-        to: args.to.clone(),
-        message,
-        delivery,
-        delivered: None,
-    };
-    Ok((config, sender))
+}
+
+/// What a `--message` run prints and how it ends: one block per message,
+/// then a line with the number of connections.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Messages reported.
+    pub messages: usize,
+    /// Messages that reached every recipient.
+    pub delivered: usize,
+}
+
+impl Tally {
+    /// Prints the block of message `index` (from 1), named `name`: a line
+    /// naming it, then [`report_line`] for each recipient.
+    pub fn record(&mut self, index: usize, name: &str, report: &DeliveryReport) {
+        println!("message {index} ({name}):");
+        for r in &report.recipients {
+            println!("{}", report_line(r));
+        }
+        self.messages += 1;
+        if report.all_delivered() {
+            self.delivered += 1;
+        }
+    }
+
+    /// When the session cannot carry mail (the server refused it, TLS is
+    /// required and unavailable, AUTH failed): prints every message's
+    /// recipients as `NOT SENT` for `reason`, then the closing line.
+    pub fn refused<E: Display>(
+        messages: Vec<Outgoing>,
+        reason: &NotAttempted,
+        quit: Result<(), E>,
+    ) -> Exit {
+        let mut tally = Tally::default();
+        for (i, m) in messages.into_iter().enumerate() {
+            let report = Delivery::new(m.envelope).abandon(reason.clone());
+            tally.record(i + 1, &m.name, &report);
+        }
+        tally.finish(1, quit)
+    }
+
+    /// Prints the closing line and gives the exit: 0 when every message
+    /// reached every recipient, 1 otherwise. An error ending the session
+    /// (`quit`) is only a warning: the reports decide.
+    pub fn finish<E: Display>(self, connections: usize, quit: Result<(), E>) -> Exit {
+        println!(
+            "connections: {connections} ({} messages, {} delivered to every recipient)",
+            self.messages, self.delivered
+        );
+        Exit {
+            status: if self.delivered == self.messages {
+                0
+            } else {
+                1
+            },
+            message: quit
+                .err()
+                .map(|e| format!("warning: {e} (after the messages were sent)")),
+        }
+    }
 }
 
 /// How a `send` run ends: the exit status, and a line for standard error.

@@ -5,19 +5,27 @@ For message N (from 0) it writes, each atomically (temp file, then rename):
   OUTDIR/msg-N.eml   the message bytes as aiosmtpd hands them over: after
                      dot-unstuffing, CRLF line endings kept, no header added
   OUTDIR/msg-N.json  the envelope: mail_from, rcpt_tos, mail_options,
-                     rcpt_options, tls (bool), auth (login name or null)
+                     rcpt_options, tls (bool), auth (login name or null),
+                     and the connection it came over: connection (its
+                     number, from 0, in the order they were accepted) and
+                     peer (the client's [address, port])
 so a test can compare bytes with what the client sent.
 
 Run it with the venv's python (install.sh makes it):
   .peers/venv/bin/python peers/aiosmtpd_server.py --port 2526 --outdir DIR \
       [--tls-cert cert.pem --tls-key key.pem [--require-tls]] [--auth user:pass]
-      [--reject-rcpt ADDR ...]
+      [--reject-rcpt ADDR ...] [--close-after N]
+
+--close-after N closes each connection right after the reply to its Nth
+message (the 250 goes out, then the close; no 421): a server that drops
+a session the client keeps open for more messages.
 
 Listens on 127.0.0.1 only. Prints "READY <port>" once listening.
 Bounded: exits after --seconds (default 120) or --max-messages messages.
 """
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import ssl
@@ -31,8 +39,9 @@ warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
 
 
 class StoreHandler:
-    def __init__(self, outdir, max_messages, done, reject_rcpts=()):
+    def __init__(self, outdir, max_messages, done, reject_rcpts=(), close_after=0):
         self.outdir = outdir
+        self.close_after = close_after
         self.reject_rcpts = set(reject_rcpts)
         self.count = 0
         self.max_messages = max_messages
@@ -64,9 +73,16 @@ class StoreHandler:
             "tls": session.ssl is not None,
             "auth": session.auth_data.decode() if isinstance(session.auth_data, bytes)
             else session.auth_data,
+            "connection": getattr(server, "connection_number", None),
+            "peer": list(session.peer[:2]) if session.peer else None,
         }
         self._write(f"msg-{n}.eml", envelope.original_content)
         self._write(f"msg-{n}.json", json.dumps(meta, indent=1).encode())
+        server.messages_here = getattr(server, "messages_here", 0) + 1
+        if self.close_after and server.messages_here >= self.close_after:
+            # After the reply below is written (the push that follows is
+            # synchronous), before anything else is read.
+            asyncio.get_running_loop().call_soon(server.transport.close)
         if self.max_messages and self.count >= self.max_messages:
             self.done.set()
         return "250 OK stored"
@@ -95,6 +111,8 @@ async def main():
     ap.add_argument("--smtputf8", action="store_true")
     ap.add_argument("--reject-rcpt", action="append", default=[],
                     help="answer RCPT TO this address with 550 (repeatable)")
+    ap.add_argument("--close-after", type=int, default=0,
+                    help="close each connection after the reply to its Nth message")
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--max-messages", type=int, default=0)
     args = ap.parse_args()
@@ -106,7 +124,8 @@ async def main():
         tls_context.load_cert_chain(args.tls_cert, args.tls_key)
 
     done = asyncio.Event()
-    handler = StoreHandler(args.outdir, args.max_messages, done, args.reject_rcpt)
+    handler = StoreHandler(args.outdir, args.max_messages, done, args.reject_rcpt,
+                           args.close_after)
     kwargs = dict(
         hostname="aiosmtpd.test",
         tls_context=tls_context,
@@ -120,7 +139,14 @@ async def main():
         kwargs["auth_require_tls"] = tls_context is not None
 
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(handler, **kwargs), "127.0.0.1", args.port)
+    accepted = itertools.count()
+
+    def connection():
+        smtp = SMTP(handler, **kwargs)
+        smtp.connection_number = next(accepted)
+        return smtp
+
+    server = await loop.create_server(connection, "127.0.0.1", args.port)
     print(f"READY {args.port}", flush=True)
     try:
         await asyncio.wait_for(done.wait(), args.seconds)
