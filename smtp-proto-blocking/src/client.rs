@@ -360,6 +360,45 @@ impl<S: Transport> Link<S> {
     }
 }
 
+/// On an idle session: when the server began a reply that nothing asked
+/// for (only a `421` may come so, RFC 5321 §3.8) and its end has not
+/// arrived, reads on until the machine has taken it whole, before
+/// anything is sent: otherwise it would be taken as the reply to the next
+/// command, and every later reply as the one to the command before its
+/// own (a refused message reported delivered). The machine then ends the
+/// session (a `421`) or refuses the reply ([`ClientError::UnexpectedReply`]).
+/// The reads end by the machine's timeout for the reply to MAIL; a server
+/// that closes first is [`RunError::PeerClosed`].
+fn read_unasked<S: Transport>(
+    link: &mut Link<S>,
+    client: &mut Client,
+    handler: &mut DeliveryHandler<'_>,
+    options: &RunOptions,
+) -> Result<(), RunError> {
+    let deadline = instant_after(
+        Instant::now(),
+        client.config().timeouts.mail.max(Duration::from_millis(1)),
+    );
+    // Bounded: each round reads, and the reads end by the deadline (or
+    // when the machine refuses a reply too long).
+    while !client.is_closed() && !link.io.unconsumed().is_empty() {
+        let Some(stream) = link.stream.as_mut() else {
+            return Err(RunError::PeerClosed);
+        };
+        match link.io.read_by(stream, deadline) {
+            Ok(0) => return Err(RunError::PeerClosed),
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => return Err(RunError::TimedOut),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // TLS ended without close_notify.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Err(RunError::PeerClosed),
+            Err(e) => return Err(e.into()),
+        }
+        drive(link, client, handler, options, Until::Idle)?;
+    }
+    Ok(())
+}
+
 /// Runs the session over `link` until `until`: reads the server's
 /// replies, feeds the machine, hands its events to `handler`, writes what
 /// it sends, and upgrades the stream after STARTTLS. [`run`] is one
@@ -1166,8 +1205,12 @@ impl<S: Transport> Connection<S> {
     /// nothing is sent and every recipient is
     /// [`RecipientOutcome::NotAttempted`] for the reason it ended
     /// ([`Connection::end_reason`]). A `421` that the server sent while the
-    /// session was idle is read before anything is sent: the recipients
-    /// are [`NotAttempted::ServiceClosing`] with it.
+    /// session was idle is read before anything is sent (all of it, when
+    /// only its start has arrived: the rest is waited for, within the
+    /// machine's MAIL timeout): the recipients are
+    /// [`NotAttempted::ServiceClosing`] with it. Any other reply the server
+    /// sent unasked breaks the protocol: nothing is sent, and the send
+    /// fails with [`RunError::Client`].
     ///
     /// # Errors
     /// [`SendError`] when the connection failed, with the report all the
@@ -1247,6 +1290,7 @@ impl<S: Transport> Connection<S> {
         }
         let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
         drive(link, client, handler, options, Until::Idle)?;
+        read_unasked(link, client, handler, options)?;
         if client.is_closed() {
             return Ok(());
         }
@@ -1284,6 +1328,7 @@ impl<S: Transport> Connection<S> {
         }
         let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
         drive(link, client, handler, options, Until::Idle)?;
+        read_unasked(link, client, handler, options)?;
         if !handler.delivery.is_finished() {
             handler.delivery.start(client)?;
             drive(link, client, handler, options, Until::Idle)?;
