@@ -1150,7 +1150,10 @@ impl<S: Transport> Connection<S> {
     /// [`ConnectionError::Refused`] with [`NotAttempted::AuthFailed`] (the
     /// server's refusal) or [`NotAttempted::AuthUnavailable`] (no
     /// mechanism in common, no TLS): the session stays open. A `421` or a
-    /// failed connection ends it.
+    /// failed connection ends it: [`ConnectionError::Refused`] with
+    /// [`NotAttempted::ServiceClosing`] (also when the `421` came right
+    /// after the server accepted the credentials) or
+    /// [`ConnectionError::Run`].
     pub fn authenticate(&mut self, credentials: AuthCredentials) -> Result<(), ConnectionError> {
         self.login(no_message().with_auth(credentials))
     }
@@ -1183,7 +1186,9 @@ impl<S: Transport> Connection<S> {
         let end = self.exchange(&mut handler);
         self.settle(&end, &handler);
         end?;
-        if self.client.is_authenticated() {
+        // Authenticated, unless the server then closed the session (a
+        // `421` right after its `235`).
+        if self.client.is_authenticated() && self.ended.is_none() {
             return Ok(());
         }
         let reason = handler

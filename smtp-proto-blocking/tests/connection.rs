@@ -805,3 +805,36 @@ fn a_421_split_while_idle_is_read_whole_before_the_next_message() {
         "{seen:?}"
     );
 }
+
+/// The server accepts AUTH and closes the session with a `421` in the
+/// same breath: the session cannot carry mail, and `authenticate` says
+/// so rather than succeed.
+#[test]
+fn an_authentication_the_server_follows_with_421_fails() {
+    let (addr, server) = spawn_peer(|s| {
+        answering_server(s, |cmd, _| {
+            Some(if cmd.to_ascii_uppercase().starts_with("AUTH") {
+                format!("235 2.7.0 accepted\r\n{CLOSING}")
+            } else {
+                usual(cmd, "250-PIPELINING\r\n250 AUTH PLAIN\r\n")
+            })
+        })
+    });
+    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
+    let mut conn = open(connect(addr), client, RunOptions::default());
+    let e = conn
+        .authenticate(AuthCredentials::password("alice", "secret"))
+        .expect_err("the session is over");
+    let ConnectionError::Refused(NotAttempted::ServiceClosing { reply }) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 421);
+    assert!(!conn.is_open());
+    drop(conn);
+    let seen = server.join().expect("server");
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("AUTH")).count(),
+        1,
+        "{seen:?}"
+    );
+}

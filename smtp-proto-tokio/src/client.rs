@@ -1016,7 +1016,10 @@ where
     /// [`ConnectionError::Refused`] with [`NotAttempted::AuthFailed`] (the
     /// server's refusal) or [`NotAttempted::AuthUnavailable`] (no
     /// mechanism in common, no TLS): the session stays open. A `421` or a
-    /// failed connection ends it.
+    /// failed connection ends it: [`ConnectionError::Refused`] with
+    /// [`NotAttempted::ServiceClosing`] (also when the `421` came right
+    /// after the server accepted the credentials) or
+    /// [`ConnectionError::Run`].
     pub async fn authenticate(
         &mut self,
         credentials: AuthCredentials,
@@ -1053,7 +1056,9 @@ where
         let end = self.exchange(&mut handler).await;
         self.settle(&end, &handler).await;
         end?;
-        if self.client.is_authenticated() {
+        // Authenticated, unless the server then closed the session (a
+        // `421` right after its `235`).
+        if self.client.is_authenticated() && self.ended.is_none() {
             return Ok(());
         }
         let reason = handler

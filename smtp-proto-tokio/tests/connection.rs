@@ -619,3 +619,52 @@ async fn a_421_split_while_idle_is_read_whole_before_the_next_message() {
         "{seen:?}"
     );
 }
+
+/// The server accepts AUTH and closes the session with a `421` in the
+/// same breath: the session cannot carry mail, and `authenticate` says
+/// so rather than succeed.
+#[tokio::test]
+async fn an_authentication_the_server_follows_with_421_fails() {
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
+        while let Some(cmd) = read_line(&mut s, &mut buf).await {
+            let upper = cmd.to_ascii_uppercase();
+            seen.push(cmd);
+            let reply = if upper.starts_with("EHLO") {
+                "250-mx.example.net\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n".to_owned()
+            } else if upper.starts_with("AUTH") {
+                format!("235 2.7.0 accepted\r\n{CLOSING}")
+            } else {
+                "250 2.0.0 Ok\r\n".to_owned()
+            };
+            if s.write_all(reply.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        seen
+    });
+    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
+    let mut conn = open(c, client, RunOptions::default()).await;
+    let e = tokio::time::timeout(
+        BOUND,
+        conn.authenticate(AuthCredentials::password("alice", "secret")),
+    )
+    .await
+    .expect("bounded")
+    .expect_err("the session is over");
+    let ConnectionError::Refused(NotAttempted::ServiceClosing { reply }) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 421);
+    assert!(!conn.is_open());
+    drop(conn);
+    let seen = join(server).await;
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("AUTH")).count(),
+        1,
+        "{seen:?}"
+    );
+}
