@@ -838,3 +838,89 @@ fn an_authentication_the_server_follows_with_421_fails() {
         "{seen:?}"
     );
 }
+
+/// A server on implicit TLS that takes one message, then ends TLS with
+/// close_notify while the session is idle, keeping the TCP connection
+/// open until `done` (or [`BOUND`]). Returns the command lines it read.
+fn close_notify_server(
+    s: TcpStream,
+    server_tls: std::sync::Arc<smtp_proto_blocking::rustls::ServerConfig>,
+    done: std::sync::mpsc::Receiver<()>,
+) -> Vec<String> {
+    use smtp_proto_blocking::rustls;
+    let conn = rustls::ServerConnection::new(server_tls).expect("server connection");
+    let mut r = BufReader::new(rustls::StreamOwned::new(conn, s));
+    r.get_mut()
+        .write_all(b"220 mx.example.net ESMTP\r\n")
+        .expect("greeting");
+    let mut seen = Vec::new();
+    let mut line = String::new();
+    for _ in 0..100 {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let cmd = line.trim_end().to_owned();
+        seen.push(cmd.clone());
+        let upper = cmd.to_ascii_uppercase();
+        let reply = if upper.starts_with("EHLO") {
+            "250-mx.example.net\r\n250 PIPELINING\r\n"
+        } else if upper == "DATA" {
+            r.get_mut().write_all(b"354 go ahead\r\n").unwrap();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
+                    break;
+                }
+            }
+            r.get_mut().write_all(b"250 2.0.0 queued\r\n").unwrap();
+            let tls = r.get_mut();
+            tls.conn.send_close_notify();
+            tls.flush().expect("close_notify");
+            let _ = done.recv_timeout(BOUND);
+            break;
+        } else {
+            "250 2.0.0 Ok\r\n"
+        };
+        r.get_mut().write_all(reply.as_bytes()).unwrap();
+    }
+    seen
+}
+
+#[test]
+fn a_tls_session_ended_with_close_notify_while_idle_fails_the_next_send() {
+    let (server_tls, client_tls) = tls_configs();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (addr, server) = spawn_peer(move |s| close_notify_server(s, server_tls, done_rx));
+    let mut options = RunOptions::default();
+    options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    let client = Client::new(config(TlsPolicy::Required).with_implicit_tls(true));
+    let mut conn = open(connect(addr), client, options);
+    assert!(conn.client().is_tls());
+    let [one, two, _] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = Instant::now();
+    let e = conn
+        .send(envelope(&["carol@example.org"]), &two)
+        .expect_err("TLS has ended");
+    assert!(started.elapsed() < BOUND, "not hanging");
+    assert!(matches!(e.error, RunError::PeerClosed), "{:?}", e.error);
+    assert_eq!(
+        e.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ConnectionLost
+        }
+    );
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+    done_tx.send(()).expect("server waits");
+    let seen = server.join().expect("server");
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
+        1,
+        "{seen:?}"
+    );
+}

@@ -668,3 +668,67 @@ async fn an_authentication_the_server_follows_with_421_fails() {
         "{seen:?}"
     );
 }
+
+/// The server driver's own idle timeout (RFC 5321 §4.5.3.2) after one
+/// message: it sends `421 4.4.2` and ends the connection (over TLS with
+/// close_notify). The next send reads the 421 and tries nothing.
+async fn idle_timeout_of_the_server(tls: bool) {
+    let (server_tls, client_tls) = tls_configs();
+    let (c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut config = ServerConfig::new("mx.example.net");
+        config.starttls = tls;
+        config.timeouts.server = std::time::Duration::from_millis(300);
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut options = ServeOptions::default();
+        options.tls = Some(TlsAcceptor::from(server_tls));
+        let mut rec = Recorder::default();
+        let end = serve(s, &mut session, &mut rec, &options).await;
+        (end.map_err(|e| e.to_string()), rec)
+    });
+    let mut options = RunOptions::default();
+    options.tls = Some((TlsConnector::from(client_tls), localhost()));
+    let policy = if tls {
+        TlsPolicy::Required
+    } else {
+        TlsPolicy::Off
+    };
+    let mut conn = open(c, Client::new(config(policy)), options).await;
+    assert_eq!(conn.client().is_tls(), tls);
+    let [one, two, _] = messages();
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["bob@example.org"]), &one))
+        .await
+        .expect("bounded")
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    let (_end, rec) = join(server).await;
+    assert_eq!(rec.messages, [one]);
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+        .await
+        .expect("bounded, not hanging")
+        .expect("a 421 is no error");
+    let RecipientOutcome::NotAttempted {
+        reason: NotAttempted::ServiceClosing { reply },
+    } = &report.recipients[0].outcome
+    else {
+        panic!("{report:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 421);
+    assert_eq!(report.transactions, 0);
+    assert!(!conn.is_open());
+    tokio::time::timeout(BOUND, conn.quit())
+        .await
+        .expect("bounded")
+        .expect("quit just closes");
+}
+
+#[tokio::test]
+async fn the_servers_idle_timeout_is_read_before_the_next_message() {
+    idle_timeout_of_the_server(false).await;
+}
+
+#[tokio::test]
+async fn the_servers_idle_timeout_is_read_before_the_next_message_over_tls() {
+    idle_timeout_of_the_server(true).await;
+}
