@@ -732,3 +732,78 @@ async fn the_servers_idle_timeout_is_read_before_the_next_message() {
 async fn the_servers_idle_timeout_is_read_before_the_next_message_over_tls() {
     idle_timeout_of_the_server(true).await;
 }
+
+/// The server resets the connection while the session is idle: the next
+/// send's write of MAIL fails (or its read does), and the send reports
+/// it with every recipient not attempted, without hanging or panicking.
+#[tokio::test]
+async fn a_connection_reset_while_idle_fails_the_next_send() {
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
+        while let Some(cmd) = read_line(&mut s, &mut buf).await {
+            let upper = cmd.to_ascii_uppercase();
+            seen.push(cmd);
+            let reply = if upper.starts_with("EHLO") {
+                "250-mx.example.net\r\n250 PIPELINING\r\n"
+            } else if upper == "DATA" {
+                s.write_all(b"354 go ahead\r\n").await.unwrap();
+                while let Some(line) = read_line(&mut s, &mut buf).await {
+                    if line == "." {
+                        break;
+                    }
+                }
+                s.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+                // A reset rather than a close.
+                s.set_zero_linger().expect("linger");
+                break;
+            } else {
+                "250 2.0.0 Ok\r\n"
+            };
+            s.write_all(reply.as_bytes()).await.unwrap();
+        }
+        drop(s);
+        seen
+    });
+    let mut conn = open(
+        c,
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    )
+    .await;
+    let [one, two, three] = messages();
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["bob@example.org"]), &one))
+        .await
+        .expect("bounded")
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    let seen = join(server).await;
+    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
+    let e = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+        .await
+        .expect("bounded, not hanging")
+        .expect_err("the connection is gone");
+    assert!(
+        matches!(e.error, RunError::Io(_) | RunError::PeerClosed),
+        "{:?}",
+        e.error
+    );
+    assert_eq!(
+        e.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ConnectionLost
+        }
+    );
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["dave@example.org"]), &three))
+        .await
+        .expect("bounded")
+        .expect("nothing tried");
+    assert_eq!(report.transactions, 0);
+    tokio::time::timeout(BOUND, conn.quit())
+        .await
+        .expect("bounded")
+        .expect("quit on an ended session just closes");
+}
