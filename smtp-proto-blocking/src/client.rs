@@ -1304,7 +1304,11 @@ impl<S: Transport> Connection<S> {
     }
 
     /// True while the session can carry mail: it has not ended (no `421`,
-    /// no failed connection, not closed).
+    /// no failed connection, not closed). The server's `LIMITS MAILMAX`
+    /// (RFC 9422) is not counted here: once the session has had that many
+    /// transactions it stays open, and every later message is
+    /// [`NotAttempted::TransactionLimit`] without anything sent (see
+    /// [`Client::limits`]).
     #[must_use]
     pub fn is_open(&self) -> bool {
         self.ended.is_none() && !self.client.is_closed()

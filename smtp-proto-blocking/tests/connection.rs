@@ -635,6 +635,8 @@ fn mailmax_reached_in_the_second_of_three_messages() {
             reason: NotAttempted::TransactionLimit { limit: 2 }
         }
     );
+    // MAILMAX does not end the session.
+    assert!(conn.is_open());
     conn.quit().expect("quit");
     let seen = server.join().expect("server");
     assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 2);

@@ -1175,7 +1175,11 @@ where
     }
 
     /// True while the session can carry mail: it has not ended (no `421`,
-    /// no failed connection, not closed).
+    /// no failed connection, not closed). The server's `LIMITS MAILMAX`
+    /// (RFC 9422) is not counted here: once the session has had that many
+    /// transactions it stays open, and every later message is
+    /// [`NotAttempted::TransactionLimit`] without anything sent (see
+    /// [`Client::limits`]).
     #[must_use]
     pub fn is_open(&self) -> bool {
         self.ended.is_none() && !self.client.is_closed()
