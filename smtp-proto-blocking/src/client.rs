@@ -319,6 +319,11 @@ impl<S: Transport> Link<S> {
     /// its close), without waiting. Returns `false` when the server has
     /// closed the connection and sent nothing the machine has not taken.
     /// A transport that cannot read without waiting reads nothing.
+    ///
+    /// One read at most: the machine has not seen what it holds, so more
+    /// would let a server that floods the idle session grow the buffer
+    /// past its bound (see [`RunOptions::read_size`]). The rest of a reply
+    /// is read with the machine taking each read ([`read_unasked`]).
     fn take_arrived(&mut self) -> bool {
         let Some(stream) = self.stream.as_mut() else {
             return false;
@@ -327,13 +332,14 @@ impl<S: Transport> Link<S> {
             return true;
         }
         let mut closed = false;
+        // Bounded: only an interrupted read is tried again.
         for _ in 0..POLL_READS {
             match self.io.read(stream) {
                 Ok(0) => {
                     closed = true;
                     break;
                 }
-                Ok(_) => {}
+                Ok(_) => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // TLS ended without close_notify.
                 Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
@@ -1365,5 +1371,91 @@ impl<S: Transport> Connection<S> {
             self.link.close(&self.client);
         }
         self.link.stream = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::io::Write;
+
+    use smtp_proto::client::{ClientConfig, TlsPolicy};
+    use smtp_proto::command::Domain;
+
+    use super::*;
+
+    /// A stream whose peer has sent `arrived`, one chunk per read; once it
+    /// is read, a read would wait (`WouldBlock` while non-blocking).
+    struct Arrived {
+        arrived: VecDeque<Vec<u8>>,
+        nonblocking: bool,
+    }
+
+    impl Read for Arrived {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(chunk) = self.arrived.front_mut() else {
+                assert!(self.nonblocking, "a blocking read would wait");
+                return Err(ErrorKind::WouldBlock.into());
+            };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            chunk.drain(..n);
+            if chunk.is_empty() {
+                self.arrived.pop_front();
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Arrived {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Arrived {
+        fn set_read_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+            self.nonblocking = nonblocking;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn what_arrived_while_idle_is_taken_one_read_at_a_time() {
+        let config = ClientConfig::new(Domain::new("client.example.net").expect("domain"))
+            .with_tls(TlsPolicy::Off);
+        let client = Client::new(config);
+        let options = RunOptions {
+            read_size: 512,
+            ..RunOptions::default()
+        };
+        // A server that floods the idle session: many reads' worth of
+        // reply lines.
+        let line = format!("250-{}\r\n", "x".repeat(506));
+        let arrived = (0..64).map(|_| line.clone().into_bytes()).collect();
+        let stream = Arrived {
+            arrived,
+            nonblocking: false,
+        };
+        let mut link = Link::connect(stream, &client, &options).expect("link");
+        assert!(link.take_arrived());
+        // One read: the machine takes it before the next.
+        assert_eq!(link.io.unconsumed().len(), line.len());
+        assert!(link.io.unconsumed() == line.as_bytes());
+        assert!(link.io.buf.len() <= options.read_size);
+        // Blocking again.
+        let Some(MaybeTls::Plain(stream)) = &link.stream else {
+            panic!("the stream is kept, in plaintext")
+        };
+        assert!(!stream.nonblocking);
+        assert_eq!(stream.arrived.len(), 63);
     }
 }
