@@ -319,6 +319,11 @@ impl<S: Transport> Link<S> {
     /// its close), without waiting. Returns `false` when the server has
     /// closed the connection and sent nothing the machine has not taken.
     /// A transport that cannot read without waiting reads nothing.
+    ///
+    /// One read at most: the machine has not seen what it holds, so more
+    /// would let a server that floods the idle session grow the buffer
+    /// past its bound (see [`RunOptions::read_size`]). The rest of a reply
+    /// is read with the machine taking each read ([`read_unasked`]).
     fn take_arrived(&mut self) -> bool {
         let Some(stream) = self.stream.as_mut() else {
             return false;
@@ -327,13 +332,14 @@ impl<S: Transport> Link<S> {
             return true;
         }
         let mut closed = false;
+        // Bounded: only an interrupted read is tried again.
         for _ in 0..POLL_READS {
             match self.io.read(stream) {
                 Ok(0) => {
                     closed = true;
                     break;
                 }
-                Ok(_) => {}
+                Ok(_) => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // TLS ended without close_notify.
                 Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
@@ -358,6 +364,45 @@ impl<S: Transport> Link<S> {
             stream.close_notify_by(instant_after(Instant::now(), self.io.write_wait(client)));
         }
     }
+}
+
+/// On an idle session: when the server began a reply that nothing asked
+/// for (only a `421` may come so, RFC 5321 §3.8) and its end has not
+/// arrived, reads on until the machine has taken it whole, before
+/// anything is sent: otherwise it would be taken as the reply to the next
+/// command, and every later reply as the one to the command before its
+/// own (a refused message reported delivered). The machine then ends the
+/// session (a `421`) or refuses the reply ([`ClientError::UnexpectedReply`]).
+/// The reads end by the machine's timeout for the reply to MAIL; a server
+/// that closes first is [`RunError::PeerClosed`].
+fn read_unasked<S: Transport>(
+    link: &mut Link<S>,
+    client: &mut Client,
+    handler: &mut DeliveryHandler<'_>,
+    options: &RunOptions,
+) -> Result<(), RunError> {
+    let deadline = instant_after(
+        Instant::now(),
+        client.config().timeouts.mail.max(Duration::from_millis(1)),
+    );
+    // Bounded: each round reads, and the reads end by the deadline (or
+    // when the machine refuses a reply too long).
+    while !client.is_closed() && !link.io.unconsumed().is_empty() {
+        let Some(stream) = link.stream.as_mut() else {
+            return Err(RunError::PeerClosed);
+        };
+        match link.io.read_by(stream, deadline) {
+            Ok(0) => return Err(RunError::PeerClosed),
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => return Err(RunError::TimedOut),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // TLS ended without close_notify.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Err(RunError::PeerClosed),
+            Err(e) => return Err(e.into()),
+        }
+        drive(link, client, handler, options, Until::Idle)?;
+    }
+    Ok(())
 }
 
 /// Runs the session over `link` until `until`: reads the server's
@@ -1111,7 +1156,10 @@ impl<S: Transport> Connection<S> {
     /// [`ConnectionError::Refused`] with [`NotAttempted::AuthFailed`] (the
     /// server's refusal) or [`NotAttempted::AuthUnavailable`] (no
     /// mechanism in common, no TLS): the session stays open. A `421` or a
-    /// failed connection ends it.
+    /// failed connection ends it: [`ConnectionError::Refused`] with
+    /// [`NotAttempted::ServiceClosing`] (also when the `421` came right
+    /// after the server accepted the credentials) or
+    /// [`ConnectionError::Run`].
     pub fn authenticate(&mut self, credentials: AuthCredentials) -> Result<(), ConnectionError> {
         self.login(no_message().with_auth(credentials))
     }
@@ -1144,7 +1192,9 @@ impl<S: Transport> Connection<S> {
         let end = self.exchange(&mut handler);
         self.settle(&end, &handler);
         end?;
-        if self.client.is_authenticated() {
+        // Authenticated, unless the server then closed the session (a
+        // `421` right after its `235`).
+        if self.client.is_authenticated() && self.ended.is_none() {
             return Ok(());
         }
         let reason = handler
@@ -1166,8 +1216,12 @@ impl<S: Transport> Connection<S> {
     /// nothing is sent and every recipient is
     /// [`RecipientOutcome::NotAttempted`] for the reason it ended
     /// ([`Connection::end_reason`]). A `421` that the server sent while the
-    /// session was idle is read before anything is sent: the recipients
-    /// are [`NotAttempted::ServiceClosing`] with it.
+    /// session was idle is read before anything is sent (all of it, when
+    /// only its start has arrived: the rest is waited for, within the
+    /// machine's MAIL timeout): the recipients are
+    /// [`NotAttempted::ServiceClosing`] with it. Any other reply the server
+    /// sent unasked breaks the protocol: nothing is sent, and the send
+    /// fails with [`RunError::Client`].
     ///
     /// # Errors
     /// [`SendError`] when the connection failed, with the report all the
@@ -1247,6 +1301,7 @@ impl<S: Transport> Connection<S> {
         }
         let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
         drive(link, client, handler, options, Until::Idle)?;
+        read_unasked(link, client, handler, options)?;
         if client.is_closed() {
             return Ok(());
         }
@@ -1255,7 +1310,11 @@ impl<S: Transport> Connection<S> {
     }
 
     /// True while the session can carry mail: it has not ended (no `421`,
-    /// no failed connection, not closed).
+    /// no failed connection, not closed). The server's `LIMITS MAILMAX`
+    /// (RFC 9422) is not counted here: once the session has had that many
+    /// transactions it stays open, and every later message is
+    /// [`NotAttempted::TransactionLimit`] without anything sent (see
+    /// [`Client::limits`]).
     #[must_use]
     pub fn is_open(&self) -> bool {
         self.ended.is_none() && !self.client.is_closed()
@@ -1284,6 +1343,7 @@ impl<S: Transport> Connection<S> {
         }
         let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
         drive(link, client, handler, options, Until::Idle)?;
+        read_unasked(link, client, handler, options)?;
         if !handler.delivery.is_finished() {
             handler.delivery.start(client)?;
             drive(link, client, handler, options, Until::Idle)?;
@@ -1311,5 +1371,91 @@ impl<S: Transport> Connection<S> {
             self.link.close(&self.client);
         }
         self.link.stream = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::io::Write;
+
+    use smtp_proto::client::{ClientConfig, TlsPolicy};
+    use smtp_proto::command::Domain;
+
+    use super::*;
+
+    /// A stream whose peer has sent `arrived`, one chunk per read; once it
+    /// is read, a read would wait (`WouldBlock` while non-blocking).
+    struct Arrived {
+        arrived: VecDeque<Vec<u8>>,
+        nonblocking: bool,
+    }
+
+    impl Read for Arrived {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(chunk) = self.arrived.front_mut() else {
+                assert!(self.nonblocking, "a blocking read would wait");
+                return Err(ErrorKind::WouldBlock.into());
+            };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            chunk.drain(..n);
+            if chunk.is_empty() {
+                self.arrived.pop_front();
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Arrived {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Arrived {
+        fn set_read_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+            self.nonblocking = nonblocking;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn what_arrived_while_idle_is_taken_one_read_at_a_time() {
+        let config = ClientConfig::new(Domain::new("client.example.net").expect("domain"))
+            .with_tls(TlsPolicy::Off);
+        let client = Client::new(config);
+        let options = RunOptions {
+            read_size: 512,
+            ..RunOptions::default()
+        };
+        // A server that floods the idle session: many reads' worth of
+        // reply lines.
+        let line = format!("250-{}\r\n", "x".repeat(506));
+        let arrived = (0..64).map(|_| line.clone().into_bytes()).collect();
+        let stream = Arrived {
+            arrived,
+            nonblocking: false,
+        };
+        let mut link = Link::connect(stream, &client, &options).expect("link");
+        assert!(link.take_arrived());
+        // One read: the machine takes it before the next.
+        assert_eq!(link.io.unconsumed().len(), line.len());
+        assert!(link.io.unconsumed() == line.as_bytes());
+        assert!(link.io.buf.len() <= options.read_size);
+        // Blocking again.
+        let Some(MaybeTls::Plain(stream)) = &link.stream else {
+            panic!("the stream is kept, in plaintext")
+        };
+        assert!(!stream.nonblocking);
+        assert_eq!(stream.arrived.len(), 63);
     }
 }

@@ -38,7 +38,12 @@ pub trait Transport: Read + Write {
     /// while the body is written. The default returns an
     /// [`io::ErrorKind::Unsupported`] error; the driver then reads those
     /// replies only after the body, which holds for as many chunks as the
-    /// socket buffers can take replies for.
+    /// socket buffers can take replies for. [`Connection`] also uses it
+    /// before each message, to read what the server sent while the
+    /// session was idle (a `421`, its close); without it, that is found
+    /// only once the next command is sent.
+    ///
+    /// [`Connection`]: crate::client::Connection
     fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
         let _ = nonblocking;
         Err(io::Error::from(io::ErrorKind::Unsupported))

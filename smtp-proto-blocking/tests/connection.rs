@@ -427,3 +427,502 @@ fn noop_finds_a_session_the_server_ended() {
     );
     assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
 }
+
+/// A server with PIPELINING whose replies `reply` decides: given the
+/// command line and the number of messages taken so far, the bytes to
+/// send (`None` closes the connection). After DATA's `354` it reads the
+/// message, counts it and answers with what `reply` gives for `.`; it
+/// reads a `BDAT` chunk before answering it, and counts a `LAST` one as
+/// a message. A `|` in the bytes to send is a pause of 300 ms.
+fn answering_server<F>(s: TcpStream, mut reply: F) -> Vec<String>
+where
+    F: FnMut(&str, usize) -> Option<String>,
+{
+    let mut w = s.try_clone().expect("clone");
+    let mut r = BufReader::new(s);
+    let mut seen = Vec::new();
+    w.write_all(b"220 mx.example.net ESMTP\r\n").unwrap();
+    let mut messages = 0;
+    let mut line = String::new();
+    for _ in 0..100 {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let cmd = line.trim_end().to_owned();
+        seen.push(cmd.clone());
+        let upper = cmd.to_ascii_uppercase();
+        if let Some(args) = upper.strip_prefix("BDAT ") {
+            let size: usize = args.split(' ').next().unwrap().parse().unwrap();
+            let mut chunk = vec![0; size];
+            std::io::Read::read_exact(&mut r, &mut chunk).unwrap();
+            if args.ends_with("LAST") {
+                messages += 1;
+            }
+        }
+        let Some(out) = reply(&cmd, messages) else {
+            break;
+        };
+        if write_paused(&mut w, &out).is_err() {
+            break;
+        }
+        if cmd.eq_ignore_ascii_case("DATA") && out.starts_with("354") {
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
+                    break;
+                }
+            }
+            messages += 1;
+            let Some(out) = reply(".", messages) else {
+                break;
+            };
+            if write_paused(&mut w, &out).is_err() {
+                break;
+            }
+        }
+    }
+    seen
+}
+
+/// Writes `out`, pausing 200 ms at each `|`.
+fn write_paused(w: &mut TcpStream, out: &str) -> std::io::Result<()> {
+    for (i, part) in out.split('|').enumerate() {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        w.write_all(part.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The usual replies of [`answering_server`], EHLO with `ehlo` lines.
+fn usual(cmd: &str, ehlo: &str) -> String {
+    let upper = cmd.to_ascii_uppercase();
+    if upper.starts_with("EHLO") {
+        format!("250-mx.example.net\r\n{ehlo}")
+    } else if upper == "DATA" {
+        "354 go ahead\r\n".into()
+    } else if upper == "QUIT" {
+        "221 2.0.0 bye\r\n".into()
+    } else if cmd == "." {
+        "250 2.0.0 queued\r\n".into()
+    } else {
+        "250 2.0.0 Ok\r\n".into()
+    }
+}
+
+#[test]
+fn a_sender_refused_with_5yz_stops_only_its_own_message() {
+    let (addr, server) = spawn_peer(|s| {
+        let mut mails = 0;
+        answering_server(s, move |cmd, _| {
+            let upper = cmd.to_ascii_uppercase();
+            if upper.starts_with("MAIL") {
+                mails += 1;
+            }
+            Some(if upper.starts_with("MAIL") && mails == 1 {
+                "550 5.7.1 sender refused\r\n".into()
+            } else if mails == 1 && (upper.starts_with("RCPT") || upper == "DATA") {
+                "503 5.5.1 no sender\r\n".into()
+            } else {
+                usual(cmd, "250 PIPELINING\r\n")
+            })
+        })
+    });
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    );
+    let [one, two, _] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("a refusal is no error");
+    let RecipientOutcome::PermanentFailure { stage, reply } = &report.recipients[0].outcome else {
+        panic!("{report:?}")
+    };
+    assert_eq!((*stage, u16::from(reply.code())), (Stage::Mail, 550));
+    assert!(conn.is_open());
+    assert_eq!(conn.end_reason(), None);
+    // The next message is tried, and goes through.
+    let report = conn
+        .send(envelope(&["carol@example.org"]), &two)
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    conn.quit().expect("quit");
+    let seen = server.join().expect("server");
+    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 2);
+    assert_eq!(seen.last().map(String::as_str), Some("QUIT"));
+}
+
+#[test]
+fn an_unsolicited_reply_while_idle_fails_the_next_send_without_a_delivery() {
+    let (addr, server) = spawn_peer(|s| {
+        answering_server(s, |cmd, messages| {
+            Some(if cmd == "." && messages == 1 {
+                "250 2.0.0 queued\r\n|250 2.0.0 one more\r\n".into()
+            } else {
+                usual(cmd, "250 PIPELINING\r\n")
+            })
+        })
+    });
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    );
+    let [one, two, _] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let started = Instant::now();
+    let second = conn.send(envelope(&["carol@example.org"]), &two);
+    assert!(started.elapsed() < BOUND, "not hanging");
+    let e = second.expect_err("the session is broken");
+    assert_eq!(
+        e.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ConnectionLost
+        }
+    );
+    assert!(!conn.is_open());
+    drop(conn);
+    let seen = server.join().expect("server");
+    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
+}
+
+#[test]
+fn mailmax_reached_in_the_second_of_three_messages() {
+    let (addr, server) = spawn_peer(|s| {
+        answering_server(s, |cmd, _| {
+            Some(usual(
+                cmd,
+                "250-PIPELINING\r\n250 LIMITS MAILMAX=2 RCPTMAX=1\r\n",
+            ))
+        })
+    });
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    );
+    let [one, two, three] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("send");
+    assert!(report.all_delivered());
+    let report = conn
+        .send(envelope(&["carol@example.org", "dave@example.org"]), &two)
+        .expect("send");
+    assert!(report.recipients[0].outcome.is_delivered(), "{report:?}");
+    assert_eq!(
+        report.recipients[1].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::TransactionLimit { limit: 2 }
+        }
+    );
+    assert!(conn.client().is_idle());
+    let report = conn
+        .send(envelope(&["erin@example.org"]), &three)
+        .expect("send");
+    assert_eq!(report.transactions, 0);
+    assert_eq!(
+        report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::TransactionLimit { limit: 2 }
+        }
+    );
+    // MAILMAX does not end the session.
+    assert!(conn.is_open());
+    conn.quit().expect("quit");
+    let seen = server.join().expect("server");
+    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 2);
+    assert_eq!(seen.last().map(String::as_str), Some("QUIT"));
+}
+
+#[test]
+fn a_delivery_without_recipients_sends_nothing() {
+    let (addr, server) =
+        spawn_peer(|s| answering_server(s, |cmd, _| Some(usual(cmd, "250 PIPELINING\r\n"))));
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    );
+    let [one, ..] = messages();
+    let report = conn.send(envelope(&[]), &one).expect("nothing to do");
+    assert!(report.recipients.is_empty());
+    assert_eq!(report.transactions, 0);
+    assert!(conn.is_open());
+    conn.quit().expect("quit");
+    let seen = server.join().expect("server");
+    assert!(!seen.iter().any(|l| l.starts_with("MAIL")), "{seen:?}");
+}
+
+/// The server driver's own idle timeout (RFC 5321 §4.5.3.2): it sends
+/// `421 4.4.2` and closes, over TLS with close_notify.
+fn idle_timeout_of_the_server(tls: bool) {
+    let (server_tls, client_tls) = tls_configs();
+    let mut cfg = server_config();
+    cfg.timeouts.server = std::time::Duration::from_millis(300);
+    let mut serve_options = ServeOptions::default();
+    let mut options = RunOptions::default();
+    let policy = if tls {
+        cfg.starttls = true;
+        serve_options.tls = Some(server_tls);
+        options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+        TlsPolicy::Required
+    } else {
+        TlsPolicy::Off
+    };
+    let (addr, server) = spawn_server(cfg, serve_options, Recorder::new(None));
+    let mut conn = open(connect(addr), Client::new(config(policy)), options);
+    assert_eq!(conn.client().is_tls(), tls);
+    let [one, two, _] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("send");
+    assert!(report.all_delivered());
+    let (_end, rec) = server.join().expect("server");
+    assert_eq!(rec.seen.message, one);
+    let started = Instant::now();
+    let report = conn
+        .send(envelope(&["carol@example.org"]), &two)
+        .expect("a 421 is no error");
+    assert!(started.elapsed() < BOUND, "not hanging");
+    let RecipientOutcome::NotAttempted {
+        reason: NotAttempted::ServiceClosing { reply },
+    } = &report.recipients[0].outcome
+    else {
+        panic!("{report:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 421);
+    assert_eq!(report.transactions, 0);
+    assert!(!conn.is_open());
+    conn.quit().expect("quit just closes");
+}
+
+#[test]
+fn the_servers_idle_timeout_is_read_before_the_next_message() {
+    idle_timeout_of_the_server(false);
+}
+
+#[test]
+fn the_servers_idle_timeout_is_read_before_the_next_message_over_tls() {
+    idle_timeout_of_the_server(true);
+}
+
+/// The server begins a reply nobody asked for while the session is idle,
+/// and ends it a moment later: that reply must not be taken as the one to
+/// the next MAIL. Here it would be, and every later reply would answer
+/// the command before its own: with BDAT, the reply to RCPT would be
+/// taken as the message's, and the server's refusal of the message lost.
+#[test]
+fn a_reply_begun_unasked_while_idle_is_not_taken_for_the_next_ones() {
+    use smtp_proto_blocking::smtp_proto::client::ChunkingPolicy;
+    let (addr, server) = spawn_peer(|s| {
+        answering_server(s, |cmd, messages| {
+            let upper = cmd.to_ascii_uppercase();
+            Some(if !upper.starts_with("BDAT") || !upper.ends_with("LAST") {
+                usual(cmd, "250-PIPELINING\r\n250 CHUNKING\r\n")
+            } else if messages == 1 {
+                "250 2.0.0 queued\r\n|250 2.0.0 sta|le\r\n".into()
+            } else {
+                "554 5.7.1 message refused\r\n".into()
+            })
+        })
+    });
+    let client = Client::new(config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
+    let mut conn = open(connect(addr), client, RunOptions::default());
+    let [one, two, _] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    // Half of the reply has arrived, the rest is on its way.
+    std::thread::sleep(std::time::Duration::from_millis(450));
+    let started = Instant::now();
+    let report = match conn.send(envelope(&["carol@example.org"]), &two) {
+        Ok(report) => report,
+        Err(e) => e.report,
+    };
+    assert!(started.elapsed() < BOUND, "not hanging");
+    assert!(report.delivered().next().is_none(), "{report:?}");
+    assert!(!conn.is_open());
+    drop(conn);
+    let seen = server.join().expect("server");
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
+        1,
+        "{seen:?}"
+    );
+}
+
+/// A `421` whose end comes a moment after its start, while the session
+/// is idle: the next message is not attempted, and no MAIL goes out.
+#[test]
+fn a_421_split_while_idle_is_read_whole_before_the_next_message() {
+    let (addr, server) = spawn_peer(|s| {
+        answering_server(s, |cmd, messages| {
+            if cmd == "." && messages == 1 {
+                Some("250 2.0.0 queued\r\n|421 4.4.2 idle| timeout\r\n".into())
+            } else if messages == 1 && cmd.to_ascii_uppercase().starts_with("MAIL") {
+                None
+            } else {
+                Some(usual(cmd, "250 PIPELINING\r\n"))
+            }
+        })
+    });
+    let mut conn = open(
+        connect(addr),
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    );
+    let [one, two, _] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    std::thread::sleep(std::time::Duration::from_millis(450));
+    let report = conn
+        .send(envelope(&["carol@example.org"]), &two)
+        .expect("a 421 is no error");
+    let RecipientOutcome::NotAttempted {
+        reason: NotAttempted::ServiceClosing { reply },
+    } = &report.recipients[0].outcome
+    else {
+        panic!("{report:?}")
+    };
+    assert_eq!(reply.text(), b"idle timeout");
+    assert_eq!(report.transactions, 0);
+    assert!(!conn.is_open());
+    conn.quit().expect("quit just closes");
+    let seen = server.join().expect("server");
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
+        1,
+        "{seen:?}"
+    );
+}
+
+/// The server accepts AUTH and closes the session with a `421` in the
+/// same breath: the session cannot carry mail, and `authenticate` says
+/// so rather than succeed.
+#[test]
+fn an_authentication_the_server_follows_with_421_fails() {
+    let (addr, server) = spawn_peer(|s| {
+        answering_server(s, |cmd, _| {
+            Some(if cmd.to_ascii_uppercase().starts_with("AUTH") {
+                format!("235 2.7.0 accepted\r\n{CLOSING}")
+            } else {
+                usual(cmd, "250-PIPELINING\r\n250 AUTH PLAIN\r\n")
+            })
+        })
+    });
+    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
+    let mut conn = open(connect(addr), client, RunOptions::default());
+    let e = conn
+        .authenticate(AuthCredentials::password("alice", "secret"))
+        .expect_err("the session is over");
+    let ConnectionError::Refused(NotAttempted::ServiceClosing { reply }) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 421);
+    assert!(!conn.is_open());
+    drop(conn);
+    let seen = server.join().expect("server");
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("AUTH")).count(),
+        1,
+        "{seen:?}"
+    );
+}
+
+/// A server on implicit TLS that takes one message, then ends TLS with
+/// close_notify while the session is idle, keeping the TCP connection
+/// open until `done` (or [`BOUND`]). Returns the command lines it read.
+fn close_notify_server(
+    s: TcpStream,
+    server_tls: std::sync::Arc<smtp_proto_blocking::rustls::ServerConfig>,
+    done: std::sync::mpsc::Receiver<()>,
+) -> Vec<String> {
+    use smtp_proto_blocking::rustls;
+    let conn = rustls::ServerConnection::new(server_tls).expect("server connection");
+    let mut r = BufReader::new(rustls::StreamOwned::new(conn, s));
+    r.get_mut()
+        .write_all(b"220 mx.example.net ESMTP\r\n")
+        .expect("greeting");
+    let mut seen = Vec::new();
+    let mut line = String::new();
+    for _ in 0..100 {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let cmd = line.trim_end().to_owned();
+        seen.push(cmd.clone());
+        let upper = cmd.to_ascii_uppercase();
+        let reply = if upper.starts_with("EHLO") {
+            "250-mx.example.net\r\n250 PIPELINING\r\n"
+        } else if upper == "DATA" {
+            r.get_mut().write_all(b"354 go ahead\r\n").unwrap();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
+                    break;
+                }
+            }
+            r.get_mut().write_all(b"250 2.0.0 queued\r\n").unwrap();
+            let tls = r.get_mut();
+            tls.conn.send_close_notify();
+            tls.flush().expect("close_notify");
+            let _ = done.recv_timeout(BOUND);
+            break;
+        } else {
+            "250 2.0.0 Ok\r\n"
+        };
+        r.get_mut().write_all(reply.as_bytes()).unwrap();
+    }
+    seen
+}
+
+#[test]
+fn a_tls_session_ended_with_close_notify_while_idle_fails_the_next_send() {
+    let (server_tls, client_tls) = tls_configs();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (addr, server) = spawn_peer(move |s| close_notify_server(s, server_tls, done_rx));
+    let mut options = RunOptions::default();
+    options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    let client = Client::new(config(TlsPolicy::Required).with_implicit_tls(true));
+    let mut conn = open(connect(addr), client, options);
+    assert!(conn.client().is_tls());
+    let [one, two, _] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = Instant::now();
+    let e = conn
+        .send(envelope(&["carol@example.org"]), &two)
+        .expect_err("TLS has ended");
+    assert!(started.elapsed() < BOUND, "not hanging");
+    assert!(matches!(e.error, RunError::PeerClosed), "{:?}", e.error);
+    assert_eq!(
+        e.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ConnectionLost
+        }
+    );
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+    done_tx.send(()).expect("server waits");
+    let seen = server.join().expect("server");
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
+        1,
+        "{seen:?}"
+    );
+}

@@ -441,6 +441,51 @@ where
     }
 }
 
+/// On an idle session: when the server began a reply that nothing asked
+/// for (only a `421` may come so, RFC 5321 §3.8) and its end has not
+/// arrived, reads on until the machine has taken it whole, before
+/// anything is sent: otherwise it would be taken as the reply to the next
+/// command, and every later reply as the one to the command before its
+/// own (a refused message reported delivered). The machine then ends the
+/// session (a `421`) or refuses the reply ([`ClientError::UnexpectedReply`]).
+/// The reads end by the machine's timeout for the reply to MAIL; a server
+/// that closes first is [`RunError::PeerClosed`].
+async fn read_unasked<S>(
+    link: &mut Link<S>,
+    client: &mut Client,
+    handler: &mut DeliveryHandler<'_>,
+    options: &RunOptions,
+) -> Result<(), RunError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let until = wait_until(tokio::time::Instant::now(), client.config().timeouts.mail);
+    // Bounded: each round reads, and the reads end by the deadline (or
+    // when the buffer is full).
+    while !client.is_closed() && link.buf.len() > link.start {
+        if link.peer == PeerState::Eof {
+            return Err(RunError::PeerClosed);
+        }
+        let Some(stream) = link.stream.as_mut() else {
+            return Err(RunError::PeerClosed);
+        };
+        compact(&mut link.buf, &mut link.start);
+        match read_some_by(stream, &mut link.buf, link.cap, until).await {
+            Some(Ok(Filled::Bytes(_))) => {}
+            Some(Ok(Filled::Eof)) => return Err(RunError::PeerClosed),
+            Some(Ok(Filled::Full)) => return Err(buffer_full(link.cap).into()),
+            // TLS ended without close_notify.
+            Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(RunError::PeerClosed)
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(RunError::TimedOut),
+        }
+        drive(link, client, handler, options, Until::Idle).await?;
+    }
+    Ok(())
+}
+
 /// Runs the session over `link` until `until`: reads the server's
 /// replies, feeds the machine, hands its events to `handler`, writes what
 /// it sends, and upgrades the stream after STARTTLS. [`run`] is one
@@ -971,7 +1016,10 @@ where
     /// [`ConnectionError::Refused`] with [`NotAttempted::AuthFailed`] (the
     /// server's refusal) or [`NotAttempted::AuthUnavailable`] (no
     /// mechanism in common, no TLS): the session stays open. A `421` or a
-    /// failed connection ends it.
+    /// failed connection ends it: [`ConnectionError::Refused`] with
+    /// [`NotAttempted::ServiceClosing`] (also when the `421` came right
+    /// after the server accepted the credentials) or
+    /// [`ConnectionError::Run`].
     pub async fn authenticate(
         &mut self,
         credentials: AuthCredentials,
@@ -1008,7 +1056,9 @@ where
         let end = self.exchange(&mut handler).await;
         self.settle(&end, &handler).await;
         end?;
-        if self.client.is_authenticated() {
+        // Authenticated, unless the server then closed the session (a
+        // `421` right after its `235`).
+        if self.client.is_authenticated() && self.ended.is_none() {
             return Ok(());
         }
         let reason = handler
@@ -1030,8 +1080,12 @@ where
     /// nothing is sent and every recipient is
     /// [`RecipientOutcome::NotAttempted`] for the reason it ended
     /// ([`Connection::end_reason`]). A `421` that the server sent while the
-    /// session was idle is read before anything is sent: the recipients
-    /// are [`NotAttempted::ServiceClosing`] with it.
+    /// session was idle is read before anything is sent (all of it, when
+    /// only its start has arrived: the rest is waited for, within the
+    /// machine's MAIL timeout): the recipients are
+    /// [`NotAttempted::ServiceClosing`] with it. Any other reply the server
+    /// sent unasked breaks the protocol: nothing is sent, and the send
+    /// fails with [`RunError::Client`].
     ///
     /// # Errors
     /// [`SendError`] when the connection failed, with the report all the
@@ -1112,6 +1166,7 @@ where
         }
         let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
         drive(link, client, handler, options, Until::Idle).await?;
+        read_unasked(link, client, handler, options).await?;
         if client.is_closed() {
             return Ok(());
         }
@@ -1120,7 +1175,11 @@ where
     }
 
     /// True while the session can carry mail: it has not ended (no `421`,
-    /// no failed connection, not closed).
+    /// no failed connection, not closed). The server's `LIMITS MAILMAX`
+    /// (RFC 9422) is not counted here: once the session has had that many
+    /// transactions it stays open, and every later message is
+    /// [`NotAttempted::TransactionLimit`] without anything sent (see
+    /// [`Client::limits`]).
     #[must_use]
     pub fn is_open(&self) -> bool {
         self.ended.is_none() && !self.client.is_closed()
@@ -1149,6 +1208,7 @@ where
         }
         let (link, client, options) = (&mut self.link, &mut self.client, &self.options);
         drive(link, client, handler, options, Until::Idle).await?;
+        read_unasked(link, client, handler, options).await?;
         if !handler.delivery.is_finished() {
             handler.delivery.start(client)?;
             drive(link, client, handler, options, Until::Idle).await?;

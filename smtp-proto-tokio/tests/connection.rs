@@ -9,13 +9,13 @@ use support::{join, pair, read_line, spawn_recorder, tls_configs, Recorder, BOUN
 
 use std::sync::Arc;
 
-use smtp_proto_tokio::client::{Connection, ConnectionError, RunError, RunOptions};
+use smtp_proto_tokio::client::{Connection, ConnectionError, RunError, RunOptions, SendError};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::rustls::ServerConfig as TlsServerConfig;
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions};
 use smtp_proto_tokio::smtp_proto::client::{
-    AuthCredentials, Client, ClientConfig, Delivery, Envelope, NotAttempted, RecipientOutcome,
-    Stage, TlsPolicy,
+    AuthCredentials, Client, ClientConfig, Delivery, DeliveryReport, Envelope, NotAttempted,
+    RecipientOutcome, Stage, TlsPolicy,
 };
 use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto_tokio::smtp_proto::sasl::SaslMechanism;
@@ -494,4 +494,316 @@ async fn noop_finds_a_session_the_server_ended() {
         "{e:?}"
     );
     assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+}
+
+/// A server with PIPELINING that takes messages with DATA; after the
+/// first one's reply it writes each of `after`, 300 ms apart, while the
+/// session is idle. Returns the command lines it read.
+async fn pausing_server(mut s: TcpStream, after: &'static [&'static str]) -> Vec<String> {
+    let mut buf = Vec::new();
+    let mut seen = Vec::new();
+    s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
+    let mut messages = 0;
+    for _ in 0..100 {
+        let Some(cmd) = read_line(&mut s, &mut buf).await else {
+            break;
+        };
+        seen.push(cmd.clone());
+        let upper = cmd.to_ascii_uppercase();
+        let reply = if upper.starts_with("EHLO") {
+            "250-mx.example.net\r\n250 PIPELINING\r\n"
+        } else if upper == "DATA" {
+            s.write_all(b"354 go ahead\r\n").await.unwrap();
+            while let Some(line) = read_line(&mut s, &mut buf).await {
+                if line == "." {
+                    break;
+                }
+            }
+            messages += 1;
+            if s.write_all(b"250 2.0.0 queued\r\n").await.is_err() {
+                break;
+            }
+            if messages == 1 {
+                for piece in after {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    let _ = s.write_all(piece.as_bytes()).await;
+                }
+            }
+            continue;
+        } else if upper == "QUIT" {
+            "221 2.0.0 bye\r\n"
+        } else {
+            "250 2.0.0 Ok\r\n"
+        };
+        if s.write_all(reply.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    seen
+}
+
+/// Sends a message to a [`pausing_server`] writing `after`, waits until
+/// the first of `after` has arrived and the rest has not, and sends a
+/// second message. Returns whether the session is still open after it,
+/// its result, and the server's command lines once the connection is
+/// dropped.
+async fn second_send_while_a_reply_arrives(
+    after: &'static [&'static str],
+) -> (bool, Result<DeliveryReport, SendError>, Vec<String>) {
+    let (c, s) = pair().await;
+    let server = tokio::spawn(pausing_server(s, after));
+    let mut conn = open(
+        c,
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    )
+    .await;
+    let [one, two, _] = messages();
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["bob@example.org"]), &one))
+        .await
+        .expect("bounded")
+        .expect("first send");
+    assert!(report.all_delivered(), "{report:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+    let second = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+        .await
+        .expect("bounded, not hanging");
+    let open = conn.is_open();
+    drop(conn);
+    (open, second, join(server).await)
+}
+
+/// The server begins a reply nobody asked for while the session is idle,
+/// and ends it a moment later: that reply must not be taken as the one to
+/// the next MAIL (every later reply would then answer the command before
+/// its own).
+#[tokio::test]
+async fn a_reply_begun_unasked_while_idle_is_not_taken_for_the_next_ones() {
+    let (open, second, seen) =
+        second_send_while_a_reply_arrives(&["250 2.0.0 sta", "le\r\n"]).await;
+    let e = second.expect_err("the server broke the protocol");
+    assert!(matches!(e.error, RunError::Client(_)), "{:?}", e.error);
+    assert_eq!(
+        e.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ConnectionLost
+        }
+    );
+    assert!(!open);
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
+        1,
+        "{seen:?}"
+    );
+}
+
+/// A `421` whose end comes a moment after its start, while the session
+/// is idle: the next message is not attempted, and no MAIL goes out.
+#[tokio::test]
+async fn a_421_split_while_idle_is_read_whole_before_the_next_message() {
+    let (open, second, seen) =
+        second_send_while_a_reply_arrives(&["421 4.4.2 idle", " timeout\r\n"]).await;
+    let report = second.expect("a 421 is no error");
+    let RecipientOutcome::NotAttempted {
+        reason: NotAttempted::ServiceClosing { reply },
+    } = &report.recipients[0].outcome
+    else {
+        panic!("{report:?}")
+    };
+    assert_eq!(reply.text(), b"idle timeout");
+    assert_eq!(report.transactions, 0);
+    assert!(!open);
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
+        1,
+        "{seen:?}"
+    );
+}
+
+/// The server accepts AUTH and closes the session with a `421` in the
+/// same breath: the session cannot carry mail, and `authenticate` says
+/// so rather than succeed.
+#[tokio::test]
+async fn an_authentication_the_server_follows_with_421_fails() {
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
+        while let Some(cmd) = read_line(&mut s, &mut buf).await {
+            let upper = cmd.to_ascii_uppercase();
+            seen.push(cmd);
+            let reply = if upper.starts_with("EHLO") {
+                "250-mx.example.net\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n".to_owned()
+            } else if upper.starts_with("AUTH") {
+                format!("235 2.7.0 accepted\r\n{CLOSING}")
+            } else {
+                "250 2.0.0 Ok\r\n".to_owned()
+            };
+            if s.write_all(reply.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        seen
+    });
+    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
+    let mut conn = open(c, client, RunOptions::default()).await;
+    let e = tokio::time::timeout(
+        BOUND,
+        conn.authenticate(AuthCredentials::password("alice", "secret")),
+    )
+    .await
+    .expect("bounded")
+    .expect_err("the session is over");
+    let ConnectionError::Refused(NotAttempted::ServiceClosing { reply }) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 421);
+    assert!(!conn.is_open());
+    drop(conn);
+    let seen = join(server).await;
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("AUTH")).count(),
+        1,
+        "{seen:?}"
+    );
+}
+
+/// The server driver's own idle timeout (RFC 5321 §4.5.3.2) after one
+/// message: it sends `421 4.4.2` and ends the connection (over TLS with
+/// close_notify). The next send reads the 421 and tries nothing.
+async fn idle_timeout_of_the_server(tls: bool) {
+    let (server_tls, client_tls) = tls_configs();
+    let (c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut config = ServerConfig::new("mx.example.net");
+        config.starttls = tls;
+        config.timeouts.server = std::time::Duration::from_millis(300);
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut options = ServeOptions::default();
+        options.tls = Some(TlsAcceptor::from(server_tls));
+        let mut rec = Recorder::default();
+        let end = serve(s, &mut session, &mut rec, &options).await;
+        (end.map_err(|e| e.to_string()), rec)
+    });
+    let mut options = RunOptions::default();
+    options.tls = Some((TlsConnector::from(client_tls), localhost()));
+    let policy = if tls {
+        TlsPolicy::Required
+    } else {
+        TlsPolicy::Off
+    };
+    let mut conn = open(c, Client::new(config(policy)), options).await;
+    assert_eq!(conn.client().is_tls(), tls);
+    let [one, two, _] = messages();
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["bob@example.org"]), &one))
+        .await
+        .expect("bounded")
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    let (_end, rec) = join(server).await;
+    assert_eq!(rec.messages, [one]);
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+        .await
+        .expect("bounded, not hanging")
+        .expect("a 421 is no error");
+    let RecipientOutcome::NotAttempted {
+        reason: NotAttempted::ServiceClosing { reply },
+    } = &report.recipients[0].outcome
+    else {
+        panic!("{report:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 421);
+    assert_eq!(report.transactions, 0);
+    assert!(!conn.is_open());
+    tokio::time::timeout(BOUND, conn.quit())
+        .await
+        .expect("bounded")
+        .expect("quit just closes");
+}
+
+#[tokio::test]
+async fn the_servers_idle_timeout_is_read_before_the_next_message() {
+    idle_timeout_of_the_server(false).await;
+}
+
+#[tokio::test]
+async fn the_servers_idle_timeout_is_read_before_the_next_message_over_tls() {
+    idle_timeout_of_the_server(true).await;
+}
+
+/// The server resets the connection while the session is idle: the next
+/// send's write of MAIL fails (or its read does), and the send reports
+/// it with every recipient not attempted, without hanging or panicking.
+#[tokio::test]
+async fn a_connection_reset_while_idle_fails_the_next_send() {
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
+        while let Some(cmd) = read_line(&mut s, &mut buf).await {
+            let upper = cmd.to_ascii_uppercase();
+            seen.push(cmd);
+            let reply = if upper.starts_with("EHLO") {
+                "250-mx.example.net\r\n250 PIPELINING\r\n"
+            } else if upper == "DATA" {
+                s.write_all(b"354 go ahead\r\n").await.unwrap();
+                while let Some(line) = read_line(&mut s, &mut buf).await {
+                    if line == "." {
+                        break;
+                    }
+                }
+                s.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+                // A reset rather than a close.
+                s.set_zero_linger().expect("linger");
+                break;
+            } else {
+                "250 2.0.0 Ok\r\n"
+            };
+            s.write_all(reply.as_bytes()).await.unwrap();
+        }
+        drop(s);
+        seen
+    });
+    let mut conn = open(
+        c,
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    )
+    .await;
+    let [one, two, three] = messages();
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["bob@example.org"]), &one))
+        .await
+        .expect("bounded")
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    let seen = join(server).await;
+    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
+    let e = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+        .await
+        .expect("bounded, not hanging")
+        .expect_err("the connection is gone");
+    assert!(
+        matches!(e.error, RunError::Io(_) | RunError::PeerClosed),
+        "{:?}",
+        e.error
+    );
+    assert_eq!(
+        e.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ConnectionLost
+        }
+    );
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["dave@example.org"]), &three))
+        .await
+        .expect("bounded")
+        .expect("nothing tried");
+    assert_eq!(report.transactions, 0);
+    tokio::time::timeout(BOUND, conn.quit())
+        .await
+        .expect("bounded")
+        .expect("quit on an ended session just closes");
 }

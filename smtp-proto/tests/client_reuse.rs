@@ -65,6 +65,8 @@ struct Sent {
     wire: String,
     /// [`Delivery::session_end`] when it ended.
     session_end: Option<NotAttempted>,
+    /// [`Delivery::stopped_by`] when it ended.
+    stopped_by: Option<NotAttempted>,
 }
 
 impl Session {
@@ -138,6 +140,7 @@ impl Session {
         }
         let finished = delivery.is_finished();
         let session_end = delivery.session_end(&self.client);
+        let stopped_by = delivery.stopped_by().cloned();
         let wire = String::from_utf8(std::mem::take(&mut self.wire)).unwrap();
         let mut commands = Vec::new();
         let mut in_body = false;
@@ -155,6 +158,7 @@ impl Session {
             commands,
             wire,
             session_end,
+            stopped_by,
         }
     }
 }
@@ -482,4 +486,26 @@ fn abandon_reports_every_recipient_not_attempted() {
     assert_eq!(d.envelope().recipients.len(), 1);
     assert!(!d.is_finished());
     assert_eq!(d.stopped_by(), None);
+}
+
+#[test]
+fn a_421_after_the_last_transaction_is_why_the_delivery_stopped() {
+    // The 421 comes in the same read as the reply to the message.
+    let last = format!("{}{CLOSING}", queued("A"));
+    let script = [GREETING, EHLO, OK, OK, GO, &last];
+    let mut s = Session::new(config(), &script);
+    let delivery = Delivery::new(envelope(&["bob@example.org"])).keep_open();
+    assert_eq!(delivery.stopped_by(), None);
+    let sent = s.deliver(delivery, false, b"one\r\n");
+    // Every recipient had its transaction, and the message reached it.
+    assert_eq!(sent.report.recipients[0].outcome, delivered(&queued("A")));
+    assert!(sent.finished);
+    assert!(s.client.is_closed());
+    assert_eq!(sent.stopped_by, Some(reason_421()));
+    assert_eq!(sent.session_end, Some(reason_421()));
+    // Started on the closed session, even without recipients.
+    let mut delivery = Delivery::new(envelope(&[])).keep_open();
+    delivery.start(&mut s.client).expect("start");
+    assert_eq!(delivery.stopped_by(), Some(&NotAttempted::SessionClosed));
+    assert!(delivery.is_finished());
 }

@@ -575,7 +575,10 @@ impl Delivery {
 
     /// Why the delivery stopped before every recipient had a transaction
     /// (the reason given to those left [`RecipientOutcome::NotAttempted`]),
-    /// or `None` while it did not.
+    /// or `None` while it did not. The server's `421` is such a reason
+    /// even when it comes after every recipient had its transaction (then
+    /// no recipient carries it), and so is [`Delivery::start`] on a closed
+    /// client ([`NotAttempted::SessionClosed`]), recipients or not.
     #[must_use]
     pub fn stopped_by(&self) -> Option<&NotAttempted> {
         self.stop_reason.as_ref()
