@@ -1245,13 +1245,16 @@ impl<S: Transport> Connection<S> {
 
     /// Ends the session: sends QUIT, reads the reply and closes the
     /// stream (over TLS with close_notify). Over a session that has
-    /// already ended, just closes.
+    /// already ended, or that the server closed while it was idle (its
+    /// own idle timeout, RFC 5321 §4.5.3.2), just closes.
     ///
     /// # Errors
     /// [`RunError`] when the connection fails meanwhile (the messages sent
     /// before are not affected: their reports decide).
     pub fn quit(mut self) -> Result<(), RunError> {
-        if self.ended.is_some() || self.client.is_closed() {
+        // A server that closed the idle connection (its own idle timeout)
+        // has ended the session: there is no one to say QUIT to.
+        if self.ended.is_some() || self.client.is_closed() || !self.link.take_arrived() {
             self.link.close(&self.client);
             return Ok(());
         }

@@ -428,6 +428,16 @@ fn noop_finds_a_session_the_server_ended() {
     assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
 }
 
+#[test]
+fn quit_after_the_server_closed_the_idle_session_just_closes() {
+    let (conn, seen) = after_one_message(AfterFirst::Close);
+    let started = Instant::now();
+    conn.quit()
+        .expect("nothing to say QUIT to: the session is over, not failed");
+    assert!(started.elapsed() < BOUND, "not hanging");
+    assert!(!seen.iter().any(|l| l.starts_with("QUIT")), "{seen:?}");
+}
+
 /// A server with PIPELINING whose replies `reply` decides: given the
 /// command line and the number of messages taken so far, the bytes to
 /// send (`None` closes the connection). After DATA's `354` it reads the

@@ -364,6 +364,16 @@ async fn a_server_that_closes_after_the_first_message_fails_the_second_send() {
 }
 
 #[tokio::test]
+async fn quit_after_the_server_closed_the_idle_session_just_closes() {
+    let (conn, seen) = after_one_message(AfterFirst::Close).await;
+    tokio::time::timeout(BOUND, conn.quit())
+        .await
+        .expect("bounded")
+        .expect("nothing to say QUIT to: the session is over, not failed");
+    assert!(!seen.iter().any(|l| l.starts_with("QUIT")), "{seen:?}");
+}
+
+#[tokio::test]
 async fn a_421_while_idle_leaves_the_next_messages_not_attempted() {
     let (mut conn, _) = after_one_message(AfterFirst::Closing).await;
     let [_, two, three] = messages();
