@@ -199,7 +199,8 @@ impl Timestamp {
     /// against the date); a day of one or two digits; a month name in
     /// any case; a year of four or more digits, or an obsolete one of two
     /// (`50` to `99` are 1950 to 1999, `00` to `49` 2000 to 2049) or three
-    /// (1900 added); `hh:mm` or `hh:mm:ss`; a zone `+hhmm` / `-hhmm` or an
+    /// (1900 added); `hh:mm` or `hh:mm:ss` (whitespace around the colons
+    /// taken); a zone `+hhmm` / `-hhmm` or an
     /// obsolete one: `UT`, `GMT`, `EST`, `EDT`, `CST`, `CDT`, `MST`,
     /// `MDT`, `PST`, `PDT`, or a military letter, which RFC 5322 §4.3
     /// says to take as `-0000` (UTC). A leap second (`:60`) is the
@@ -225,6 +226,12 @@ impl Timestamp {
         ];
         const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
         let text = without_comments(text).ok_or(TraceError::Date)?;
+        // Obsolete: whitespace (and comments) around the colons of the time.
+        let text = text
+            .split(':')
+            .map(str::trim_ascii)
+            .collect::<Vec<_>>()
+            .join(":");
         let rest = match text.split_once(',') {
             Some((day, rest)) => {
                 let day = day.trim_ascii();
@@ -847,6 +854,10 @@ mod tests {
             Ok((noon, 0))
         );
         assert_eq!(parsed("Fri, 27 Nov 26 07:00:00 EST"), Ok((noon, -300)));
+        assert_eq!(
+            parsed("27 Nov 2026 12 : 00 (c) :\r\n 00 +0000"),
+            Ok((noon, 0))
+        );
         assert_eq!(parsed("27 Nov 126 08:00:00 edt"), Ok((noon, -240)));
         assert_eq!(parsed("27 Nov 2026 12:00:00 GMT"), Ok((noon, 0)));
         assert_eq!(parsed("27 Nov 2026 12:00:00 UT"), Ok((noon, 0)));

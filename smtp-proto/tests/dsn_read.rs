@@ -1153,3 +1153,24 @@ fn many_tiny_parts_and_long_lines() {
     msg.extend_from_slice(format!("\r\n\r\n--b\r\n{STATUS_PART}--b--\r\n").as_bytes());
     assert_eq!(parse_report(&msg).unwrap().status.recipients.len(), 1);
 }
+
+#[test]
+fn many_parameters_are_read_in_linear_time() {
+    // 100 000 extended parameters of distinct names, and as many plain
+    // ones: each name is looked up once in a sorted list, not in all the
+    // others.
+    let mut ct = String::from("multipart/report");
+    for i in 0..100_000 {
+        ct.push_str(&format!("; p{i}*0=x; q{i}=y"));
+    }
+    ct.push_str("; boundary*0=b; boundary*1=1c");
+    let msg = format!("Content-Type: {ct}\r\n\r\n--b1c\r\n{STATUS_PART}--b1c--\r\n");
+    assert_eq!(
+        parse_report(msg.as_bytes())
+            .unwrap()
+            .status
+            .recipients
+            .len(),
+        1
+    );
+}

@@ -700,8 +700,17 @@ fn join_extended(params: &mut Vec<(String, String)>) {
             sections.push((base, n, encoded, value));
         }
     }
+    if sections.is_empty() {
+        return;
+    }
     // Stable: the first of a repeated section comes first.
     sections.sort_by_key(|&(base, n, _, _)| (base, n));
+    let mut plain: Vec<&str> = params
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| !n.contains('*'))
+        .collect();
+    plain.sort_unstable();
     let mut joined: Vec<(String, String)> = Vec::new();
     let mut i = 0;
     while i < sections.len() {
@@ -731,8 +740,7 @@ fn join_extended(params: &mut Vec<(String, String)>) {
                 octets.extend_from_slice(value);
             }
         }
-        let plain = params.iter().any(|(n, _)| n == base);
-        if whole && !plain {
+        if whole && plain.binary_search(&base).is_err() {
             joined.push((
                 base.to_string(),
                 String::from_utf8_lossy(&octets).into_owned(),
