@@ -70,8 +70,9 @@ pub struct Field {
 /// diagnostic (`smtp; 550 5.1.1 No such user`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TypedValue {
-    /// The type before the `;`, as written, trimmed (empty when the value
-    /// has no `;`).
+    /// The type before the `;`, as written, trimmed; empty when the value
+    /// has no `;` or when its text before the first `;` is not an atom
+    /// (an address written without its type, `"a;b"@example.net`).
     pub kind: String,
     /// What follows the `;`, trimmed. For addresses and MTA names, the
     /// comments (`(...)`) are removed; a `Diagnostic-Code` is kept as it is.
