@@ -208,14 +208,25 @@
 //! The message:
 //!
 //! * its `Content-Type` must be `multipart/*` with a `boundary` (quoted
-//!   or not; names of types and parameters in any case); the parts are
-//!   cut at the lines `--boundary` (with transport padding) and the
-//!   closing `--boundary--` (RFC 2046 §5.1.1), CRLF or LF line ends;
+//!   or not, or in the forms of RFC 2231: `boundary*=''b%31`, or cut
+//!   into `boundary*0=`, `boundary*1=`, ...; names of types and
+//!   parameters in any case, parameters in any order, comments
+//!   removed; the first of a repeated parameter is taken); the parts are
+//!   cut at the lines `--boundary` and the closing `--boundary--`, each
+//!   matched exactly (case counts) at the start of a line and followed by
+//!   transport padding (spaces, tabs) alone (RFC 2046 §5.1.1), CRLF or LF
+//!   line ends; the preamble and the epilogue are skipped;
 //! * the first part of the type `message/delivery-status` or
 //!   `message/global-delivery-status` is read, in the multipart or, when
 //!   it has none, in a multipart part one level inside it; its
 //!   `Content-Transfer-Encoding` may be `7bit`, `8bit`, `binary`,
-//!   `base64` or `quoted-printable`;
+//!   `base64` or `quoted-printable` (in any case). Decoding is lenient, as
+//!   RFC 2045 asks: in base64 (§6.8) every character outside its
+//!   alphabet is skipped and the data ends at the first `=`; in
+//!   quoted-printable (§6.7) an `=` that starts neither an `=XX` octet
+//!   (hex digits in either case) nor a soft line break (`=` at the end
+//!   of a line) is kept as it is, and whitespace at the end of a line is
+//!   dropped;
 //! * a message cut short after the status part is read
 //!   ([`ParsedReport::complete`] is `false`); one that ends inside it is
 //!   [`ReadError::Unterminated`];
@@ -231,7 +242,8 @@
 //!   the first is the per-message block, the others recipient
 //!   blocks. A first block that holds a recipient field is cut there,
 //!   and a block with a second `Final-Recipient` before it, as some
-//!   hosts leave out the empty line;
+//!   hosts leave out the empty line; so a status that starts with its
+//!   recipient fields has an empty [`PerMessage`];
 //! * folded lines are unfolded (the line ends removed), names match in any
 //!   case, values are trimmed; lines that are not fields are skipped;
 //!   fields the reader does not know, and a repeated field, are kept in
@@ -248,8 +260,18 @@
 //!   bad block does not hide the others. Only when no block is read is
 //!   the status an error. Whether the status class goes with the action
 //!   is not checked;
+//! * a `type; value` field whose text before the first `;` is not an atom
+//!   (`"a;b"@example.net`), or that has no `;`, is read as a value
+//!   without its type ([`TypedValue::kind`] empty): some hosts write a
+//!   `Final-Recipient` as the address alone;
 //! * [`TypedValue::address`] gives an address: `rfc822` as written, `utf-8`
-//!   (RFC 6533) with its xtext and `\x{HEX}` decoded.
+//!   (RFC 6533) with its xtext and `\x{HEX}` decoded;
+//! * the dates are kept as written, and read as times by
+//!   [`PerMessage::arrival`], [`RecipientStatus::last_attempt`] and
+//!   [`RecipientStatus::retry_until`] (RFC 5322 `date-time`, obsolete
+//!   forms taken: see [`Timestamp::parse_date_time`]); each gives
+//!   `None` without its field and [`ReadError::InvalidField`] for a date
+//!   that does not parse, without making the recipient block a problem.
 //!
 //! Reading takes time and memory linear in the input, and never panics.
 

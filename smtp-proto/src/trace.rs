@@ -53,6 +53,11 @@ pub enum TraceError {
     /// not leave its line within 998 octets (RFC 5322 §2.1.1).
     #[error("Received id longer than 255 octets")]
     IdTooLong,
+    /// Text given to [`Timestamp::parse_date_time`] is not an RFC 5322
+    /// `date-time`, or names a day, hour, minute, second or zone offset
+    /// out of range.
+    #[error("not an RFC 5322 date-time")]
+    Date,
 }
 
 /// A second in time and the zone offset to show it in.
@@ -185,6 +190,117 @@ impl Timestamp {
         DateTime(text.into())
     }
 
+    /// Reads an RFC 5322 `date-time` (§3.3, with the obsolete forms of
+    /// §4.3), the form [`fmt::Display`] writes and the form of a trace
+    /// field's date or of the dates of a delivery status notification.
+    ///
+    /// Taken: comments (`(...)`, nested) and any whitespace between the
+    /// parts; an optional day of the week (`Mon,`, any case, not checked
+    /// against the date); a day of one or two digits; a month name in
+    /// any case; a year of four or more digits, or an obsolete one of two
+    /// (`50` to `99` are 1950 to 1999, `00` to `49` 2000 to 2049) or three
+    /// (1900 added); `hh:mm` or `hh:mm:ss` (whitespace around the colons
+    /// taken); a zone `+hhmm` / `-hhmm` or an
+    /// obsolete one: `UT`, `GMT`, `EST`, `EDT`, `CST`, `CDT`, `MST`,
+    /// `MDT`, `PST`, `PDT`, or a military letter, which RFC 5322 §4.3
+    /// says to take as `-0000` (UTC). A leap second (`:60`) is the
+    /// first second of the next minute.
+    ///
+    /// ```
+    /// use smtp_proto::trace::Timestamp;
+    /// let t = Timestamp::parse_date_time("Thu, 26 Nov 2026 21:08:42 +0100").unwrap();
+    /// assert_eq!((t.unix_seconds(), t.offset_minutes()), (1_795_723_722, 60));
+    /// let t = Timestamp::parse_date_time("26 nov 26 15:08 EST (New York)").unwrap();
+    /// assert_eq!((t.unix_seconds(), t.offset_minutes()), (1_795_723_680, -300));
+    /// assert!(Timestamp::parse_date_time("Thu, 31 Nov 2026 21:08:42 +0100").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`TraceError::Date`] when the text is not of that form or a field
+    /// is out of range (month, day of that month, leap years counted,
+    /// hour below 24, minute below 60, second at most 60, zone minutes
+    /// below 60); [`TraceError::Year`] for a year outside 1900 to 9999.
+    pub fn parse_date_time(text: &str) -> Result<Self, TraceError> {
+        const MONTHS: [&str; 12] = [
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ];
+        const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+        let text = without_comments(text).ok_or(TraceError::Date)?;
+        // Obsolete: whitespace (and comments) around the colons of the time.
+        let text = text
+            .split(':')
+            .map(str::trim_ascii)
+            .collect::<Vec<_>>()
+            .join(":");
+        let rest = match text.split_once(',') {
+            Some((day, rest)) => {
+                let day = day.trim_ascii();
+                if !DAYS.iter().any(|d| d.eq_ignore_ascii_case(day)) {
+                    return Err(TraceError::Date);
+                }
+                rest
+            }
+            None => text.as_str(),
+        };
+        let mut words = rest.split_ascii_whitespace();
+        let mut word = || words.next().ok_or(TraceError::Date);
+        let day = number(word()?, 1, 2)?;
+        let month_name = word()?;
+        let month = MONTHS
+            .iter()
+            .position(|m| m.eq_ignore_ascii_case(month_name))
+            .ok_or(TraceError::Date)?;
+        let year_text = word()?;
+        let year = number(year_text, 2, 9)?;
+        let year = match year_text.len() {
+            2 if year < 50 => year + 2000,
+            2 | 3 => year + 1900,
+            _ => year,
+        };
+        if !(1900..=9999).contains(&year) {
+            return Err(TraceError::Year);
+        }
+        let mut clock = word()?.split(':');
+        let mut part = |max: i64| -> Result<Option<i64>, TraceError> {
+            clock
+                .next()
+                .map(|p| {
+                    number(p, 2, 2).and_then(|n| (n <= max).then_some(n).ok_or(TraceError::Date))
+                })
+                .transpose()
+        };
+        let hour = part(23)?.ok_or(TraceError::Date)?;
+        let minute = part(59)?.ok_or(TraceError::Date)?;
+        let second = part(60)?.unwrap_or(0);
+        if part(0)?.is_some() {
+            return Err(TraceError::Date);
+        }
+        let offset = zone(word()?)?;
+        if words.next().is_some() {
+            return Err(TraceError::Date);
+        }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_days = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        if day == 0 || day > month_days[month] {
+            return Err(TraceError::Date);
+        }
+        let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+        Self::new(local - i64::from(offset) * 60, offset)
+    }
+
     fn local(&self) -> Civil {
         // `new` checked that this neither overflows nor leaves 1900-9999.
         civil(self.unix + i64::from(self.offset) * 60)
@@ -212,6 +328,88 @@ impl fmt::Display for Timestamp {
             DAYS[c.weekday], c.day, MONTHS[c.month], c.year, c.hour, c.minute, c.second
         )
     }
+}
+
+/// `text` with its comments (`(...)`, nested, `\` quoting a character)
+/// made spaces; `None` for a comment left open.
+fn without_comments(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0usize;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    out.push(' ');
+                }
+            }
+            '\\' if depth > 0 => {
+                chars.next();
+            }
+            _ if depth > 0 => {}
+            _ => out.push(c),
+        }
+    }
+    (depth == 0).then_some(out)
+}
+
+/// A number of `min` to `max` ASCII digits.
+fn number(text: &str, min: usize, max: usize) -> Result<i64, TraceError> {
+    if !(min..=max).contains(&text.len()) || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TraceError::Date);
+    }
+    text.parse().map_err(|_| TraceError::Date)
+}
+
+/// A zone in minutes east of UTC: `+hhmm`, `-hhmm`, or an obsolete name
+/// (RFC 5322 §4.3).
+fn zone(text: &str) -> Result<i16, TraceError> {
+    if let Some(digits) = text.strip_prefix(['+', '-']) {
+        let negative = text.starts_with('-');
+        let n = number(digits, 4, 4)?;
+        let (hh, mm) = (n / 100, n % 100);
+        if mm >= 60 {
+            return Err(TraceError::Date);
+        }
+        let minutes = i16::try_from(hh * 60 + mm).map_err(|_| TraceError::Date)?;
+        return Ok(if negative { -minutes } else { minutes });
+    }
+    const NAMES: [(&str, i16); 10] = [
+        ("UT", 0),
+        ("GMT", 0),
+        ("EST", -5),
+        ("EDT", -4),
+        ("CST", -6),
+        ("CDT", -5),
+        ("MST", -7),
+        ("MDT", -6),
+        ("PST", -8),
+        ("PDT", -7),
+    ];
+    if let Some((_, hours)) = NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(text)) {
+        return Ok(hours * 60);
+    }
+    // Military zones: any letter but J, taken as -0000.
+    match text.as_bytes() {
+        [c] if c.is_ascii_alphabetic() && !c.eq_ignore_ascii_case(&b'j') => Ok(0),
+        _ => Err(TraceError::Date),
+    }
+}
+
+/// Days since 1970-01-01 of a date of the proleptic Gregorian calendar
+/// (`month` from 0; the days-from-civil method of H. Hinnant).
+fn days_from_civil(year: i64, month: usize, day: i64) -> i64 {
+    // March-based: January and February count in the year before.
+    let month = month as i64 + 1;
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// The calendar fields of a count of seconds since the epoch (proleptic
@@ -625,6 +823,100 @@ pub fn write_return_path(path: &ReversePath<'_>, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parsed(text: &str) -> Result<(i64, i16), TraceError> {
+        Timestamp::parse_date_time(text).map(|t| (t.unix_seconds(), t.offset_minutes()))
+    }
+
+    #[test]
+    fn date_time_written_reads_back() {
+        // Every day of 1900..=2100 and around, at several offsets.
+        for day in (-25_567..47_482).step_by(7) {
+            for (secs, offset) in [(0, 0), (86_399, 60), (45_296, -330), (3_723, 5999)] {
+                let Ok(t) = Timestamp::new(day * 86_400 + secs, offset) else {
+                    continue;
+                };
+                assert_eq!(Timestamp::parse_date_time(&t.to_string()), Ok(t), "{t}");
+            }
+        }
+        let last = Timestamp::new(253_402_300_799, 0).unwrap();
+        assert_eq!(Timestamp::parse_date_time(&last.to_string()), Ok(last));
+    }
+
+    #[test]
+    fn date_time_obsolete_and_lenient_forms() {
+        let noon = 1_795_780_800; // 2026-11-27T12:00:00Z
+        assert_eq!(parsed("Fri, 27 Nov 2026 12:00:00 +0000"), Ok((noon, 0)));
+        assert_eq!(parsed("27 Nov 2026 12:00 +0000"), Ok((noon, 0)));
+        assert_eq!(parsed("fri,27 NOV 2026 13:00:00 +0100"), Ok((noon, 60)));
+        assert_eq!(
+            parsed(" (c) Fri (d) , 27 (e\\) (f)) Nov\r\n 2026 12:00:00 (g) -0000 (UTC)"),
+            Ok((noon, 0))
+        );
+        assert_eq!(parsed("Fri, 27 Nov 26 07:00:00 EST"), Ok((noon, -300)));
+        assert_eq!(
+            parsed("27 Nov 2026 12 : 00 (c) :\r\n 00 +0000"),
+            Ok((noon, 0))
+        );
+        assert_eq!(parsed("27 Nov 126 08:00:00 edt"), Ok((noon, -240)));
+        assert_eq!(parsed("27 Nov 2026 12:00:00 GMT"), Ok((noon, 0)));
+        assert_eq!(parsed("27 Nov 2026 12:00:00 UT"), Ok((noon, 0)));
+        assert_eq!(parsed("27 Nov 2026 04:00:00 PST"), Ok((noon, -480)));
+        assert_eq!(parsed("27 Nov 2026 12:00:00 Z"), Ok((noon, 0)));
+        assert_eq!(parsed("27 Nov 2026 12:00:00 a"), Ok((noon, 0)));
+        assert_eq!(parsed("1 Jan 70 00:00:00 +0000"), Ok((0, 0)));
+        assert_eq!(parsed("1 Jan 49 00:00:00 +0000"), Ok((2_493_072_000, 0)));
+        assert_eq!(parsed("01 Jan 1950 00:00:00 +0000"), Ok((-631_152_000, 0)));
+        // Leap days and a leap second.
+        assert_eq!(parsed("29 Feb 2000 00:00:00 +0000"), Ok((951_782_400, 0)));
+        assert_eq!(parsed("29 Feb 2024 00:00:00 +0000"), Ok((1_709_164_800, 0)));
+        assert_eq!(parsed("31 Dec 2016 23:59:60 +0000"), Ok((1_483_228_800, 0)));
+        assert_eq!(parsed("1 Jan 1900 00:00:00 +0000"), Ok((-2_208_988_800, 0)));
+    }
+
+    #[test]
+    fn date_time_out_of_range_or_malformed() {
+        for bad in [
+            "",
+            "Fri, 27 Nov 2026",
+            "Fri, 27 Nov 2026 12:00:00",
+            "Fri, 27 Nov 2026 12:00:00 +0000 extra",
+            "Fri 27 Nov 2026 12:00:00 +0000",
+            "Xyz, 27 Nov 2026 12:00:00 +0000",
+            "27 Novem 2026 12:00:00 +0000",
+            "0 Nov 2026 12:00:00 +0000",
+            "31 Nov 2026 12:00:00 +0000",
+            "29 Feb 2100 00:00:00 +0000",
+            "29 Feb 2023 00:00:00 +0000",
+            "123 Nov 2026 12:00:00 +0000",
+            "27 Nov 2026 24:00:00 +0000",
+            "27 Nov 2026 12:60:00 +0000",
+            "27 Nov 2026 12:00:61 +0000",
+            "27 Nov 2026 12:00:00:00 +0000",
+            "27 Nov 2026 1:00:00 +0000",
+            "27 Nov 2026 12 +0000",
+            "27 Nov 2026 12:00:00 +060",
+            "27 Nov 2026 12:00:00 +0060",
+            "27 Nov 2026 12:00:00 0100",
+            "27 Nov 2026 12:00:00 +-100",
+            "27 Nov 2026 12:00:00 J",
+            "27 Nov 2026 12:00:00 CET",
+            "27 Nov 2026 12:00:00 +0000 (open",
+            "27 Nov 1 12:00:00 +0000",
+            "27 Nov +026 12:00:00 +0000",
+            "٢٧ Nov 2026 12:00:00 +0000",
+        ] {
+            assert_eq!(parsed(bad), Err(TraceError::Date), "{bad:?}");
+        }
+        assert_eq!(parsed("31 Dec 1899 23:59:59 +0000"), Err(TraceError::Year));
+        assert_eq!(parsed("1 Jan 10000 00:00:00 +0000"), Err(TraceError::Year));
+        // The year at the offset and in UTC must both be written.
+        assert_eq!(parsed("1 Jan 1900 00:00:00 +0100"), Err(TraceError::Year));
+        assert_eq!(
+            parsed("1 Jan 2026 00:00:00 +9959"),
+            Ok((1_767_225_600 - 359_940, 5999))
+        );
+    }
 
     /// The same fields counted day by day from 1970, both ways.
     fn walk(days: i64) -> (i64, usize, i64) {

@@ -8,15 +8,19 @@
 //!   ranges it gives lie in the input, the returned part after the status
 //!   part; reading does not depend on CRLF or LF line ends (for an input
 //!   with no CR outside CRLF, the status read with every CRLF made LF is
-//!   the same);
+//!   the same); a date field read as a time writes a `date-time` that
+//!   reads back as the same time;
 //! - through [`arbitrary::Unstructured`], as the choices of a bounce the
 //!   crate's writer writes: one to four recipients (an address from the
 //!   input or a fixed one, ASCII or UTF-8; an action; a status of its
-//!   class; now and then a remote reply as the `Diagnostic-Code`), an
-//!   `ENVID`, `RET` and a size limit for the returned message, and the
-//!   rest of the input as the original message. The report read back has
-//!   the same recipients, actions and statuses in the same order, no
-//!   problem, the diagnostics (but for the spaces folding may add), the
+//!   class; now and then a remote reply as the `Diagnostic-Code`; now and
+//!   then a `Last-Attempt-Date` and, when delayed, a `Will-Retry-Until`),
+//!   an `ENVID`, now and then an `Arrival-Date`, `RET` and a size limit
+//!   for the returned message, and the rest of the input as the original
+//!   message; the dates at any second and zone offset of the years 1900
+//!   to 9999. The report read back has the same recipients, actions and
+//!   statuses in the same order, no problem, the diagnostics (but for the
+//!   spaces folding may add), the same dates as times, the
 //!   `ENVID` when it is printable, the global types when the writer chose
 //!   them, the closing delimiter, and the returned part as
 //!   `Report::returned` says, holding the original when it is whole.
@@ -24,7 +28,7 @@
 use arbitrary::{Result, Unstructured};
 use smtp_proto::command::{Atom, Domain, EnvId, ForwardPath, Mailbox, Ret, ReversePath, XText};
 use smtp_proto::dsn::{
-    parse_delivery_status, parse_report, Action, Bounce, Diagnostic, Recipient, Returned,
+    parse_delivery_status, parse_report, Action, Bounce, Diagnostic, ReadError, Recipient, Returned,
 };
 use smtp_proto::reply::Reply;
 use smtp_proto::status::{EnhancedStatusCode, StatusClass};
@@ -59,8 +63,11 @@ fn read_raw(data: &[u8]) {
     let status = parse_delivery_status(data);
     if let Ok(s) = &status {
         assert!(!s.recipients.is_empty(), "a status without recipients");
+        dates_reread(s.message.arrival());
         for r in &s.recipients {
             assert!(!r.final_recipient.value.is_empty(), "empty Final-Recipient");
+            dates_reread(r.last_attempt());
+            dates_reread(r.retry_until());
         }
     }
     let crs = memchr::memchr_iter(b'\r', data).count();
@@ -69,6 +76,26 @@ fn read_raw(data: &[u8]) {
         let lf: Vec<u8> = data.iter().copied().filter(|&b| b != b'\r').collect();
         assert_eq!(parse_delivery_status(&lf), status, "CRLF and LF read apart");
     }
+}
+
+/// A date read as a time writes a `date-time` that reads back the same.
+fn dates_reread(date: Option<std::result::Result<Timestamp, ReadError>>) {
+    if let Some(Ok(t)) = date {
+        assert_eq!(
+            Timestamp::parse_date_time(&t.to_string()),
+            Ok(t),
+            "{t} reread"
+        );
+    }
+}
+
+/// A time of the years 1900 to 9999 from any numbers, when the offset
+/// keeps it there.
+fn stamp(choice: Option<(i64, i16)>) -> Option<Timestamp> {
+    const FIRST: i64 = -2_208_988_800; // 1900-01-01T00:00:00Z
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let (secs, offset) = choice?;
+    Timestamp::new(FIRST + secs.rem_euclid(LAST - FIRST + 1), offset % 6000).ok()
 }
 
 const ACTIONS: [Action; 5] = [
@@ -115,6 +142,11 @@ fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
     }
     let envid_raw: &[u8] = u.arbitrary()?;
     let max_returned: u16 = u.arbitrary()?;
+    let arrival = stamp(u.arbitrary()?);
+    let mut dates = Vec::new();
+    for _ in 0..count {
+        dates.push((stamp(u.arbitrary()?), stamp(u.arbitrary()?)));
+    }
     let original = u.take_rest();
 
     let forward: Vec<ForwardPath<'_>> = paths
@@ -129,6 +161,9 @@ fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
     if let Some(e) = &envid {
         bounce = bounce.envelope_id(e);
     }
+    if let Some(t) = arrival {
+        bounce = bounce.arrival_date(t);
+    }
     bounce = bounce.ret(match flags >> 8 & 3 {
         0 => None,
         1 => Some(Ret::Full),
@@ -138,7 +173,10 @@ fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
         bounce = bounce.max_returned_len(usize::from(max_returned));
     }
     let mut want = Vec::new();
-    for (path, &(action, subject, detail, reply)) in forward.iter().zip(&choices) {
+    let mut want_dates = Vec::new();
+    for ((path, &(action, subject, detail, reply)), &(last, retry)) in
+        forward.iter().zip(&choices).zip(&dates)
+    {
         let class = class_of(action, flags & 0x800 == 0);
         let status = EnhancedStatusCode::new(class, subject, detail).expect("in range");
         let from_reply = Reply::parse(reply)
@@ -155,6 +193,20 @@ fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
                 Recipient::new(path, action, status).expect("the class goes with the action")
             }
         };
+        let recipient = match last {
+            Some(t) => recipient.last_attempt(t),
+            None => recipient,
+        };
+        let (recipient, retry) = match retry.filter(|_| action == Action::Delayed) {
+            Some(t) => (
+                recipient
+                    .will_retry_until(t)
+                    .expect("a delayed recipient takes a retry date"),
+                Some(t),
+            ),
+            None => (recipient, None),
+        };
+        want_dates.push((last, retry));
         bounce = bounce.recipient(recipient);
     }
     let report = bounce.write(original).expect("a bounce with recipients");
@@ -181,6 +233,7 @@ fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
     );
     assert_eq!(read.global, report.is_global(), "global");
     assert_eq!(read.report_type.as_deref(), Some("delivery-status"));
+    assert_eq!(read.status.message.arrival(), arrival.map(Ok), "arrival");
     assert_eq!(read.status.recipients.len(), count, "recipients read");
     for (i, r) in read.status.recipients.iter().enumerate() {
         let (status, diagnostic) = &want[i];
@@ -190,6 +243,9 @@ fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
             assert_eq!(r.address(), paths[i], "address of recipient {i}");
         }
         assert_eq!(r.action, choices[i].0, "action of recipient {i}");
+        let (last, retry) = want_dates[i];
+        assert_eq!(r.last_attempt(), last.map(Ok), "last attempt of {i}");
+        assert_eq!(r.retry_until(), retry.map(Ok), "retry until of {i}");
         assert_eq!(r.status, *status, "status of recipient {i}");
         let got = r.diagnostic_code.as_ref().map(|d| d.value.replace(' ', ""));
         assert_eq!(

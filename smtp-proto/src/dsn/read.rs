@@ -13,6 +13,7 @@ use base64::Engine as _;
 
 use super::Action;
 use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+use crate::trace::Timestamp;
 
 /// Why a bounce, or a recipient block of one, cannot be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -69,8 +70,9 @@ pub struct Field {
 /// diagnostic (`smtp; 550 5.1.1 No such user`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TypedValue {
-    /// The type before the `;`, as written, trimmed (empty when the value
-    /// has no `;`).
+    /// The type before the `;`, as written, trimmed; empty when the value
+    /// has no `;` or when its text before the first `;` is not an atom
+    /// (an address written without its type, `"a;b"@example.net`).
     pub kind: String,
     /// What follows the `;`, trimmed. For addresses and MTA names, the
     /// comments (`(...)`) are removed; a `Diagnostic-Code` is kept as it is.
@@ -123,10 +125,27 @@ pub struct PerMessage {
     pub dsn_gateway: Option<TypedValue>,
     /// `Received-From-MTA`.
     pub received_from_mta: Option<TypedValue>,
-    /// `Arrival-Date`, as written.
+    /// `Arrival-Date`, as written ([`PerMessage::arrival`] reads it).
     pub arrival_date: Option<String>,
     /// Every other field, in order.
     pub extensions: Vec<Field>,
+}
+
+impl PerMessage {
+    /// `Arrival-Date` read as a time: `None` without the field, and
+    /// [`ReadError::InvalidField`] when it is not an RFC 5322 `date-time`
+    /// (see [`Timestamp::parse_date_time`] for the forms taken).
+    #[must_use]
+    pub fn arrival(&self) -> Option<Result<Timestamp, ReadError>> {
+        self.arrival_date
+            .as_deref()
+            .map(|d| date(d, "Arrival-Date"))
+    }
+}
+
+/// A date field's value as a time.
+fn date(text: &str, field: &'static str) -> Result<Timestamp, ReadError> {
+    Timestamp::parse_date_time(text).map_err(|_| ReadError::InvalidField(field))
 }
 
 /// The fields of one recipient (RFC 3464 §2.3).
@@ -145,17 +164,38 @@ pub struct RecipientStatus {
     pub remote_mta: Option<TypedValue>,
     /// `Diagnostic-Code`, usually `smtp; <the remote reply>`.
     pub diagnostic_code: Option<TypedValue>,
-    /// `Last-Attempt-Date`, as written.
+    /// `Last-Attempt-Date`, as written ([`RecipientStatus::last_attempt`]
+    /// reads it).
     pub last_attempt_date: Option<String>,
     /// `Final-Log-ID`, as written.
     pub final_log_id: Option<String>,
-    /// `Will-Retry-Until`, as written.
+    /// `Will-Retry-Until`, as written ([`RecipientStatus::retry_until`]
+    /// reads it).
     pub will_retry_until: Option<String>,
     /// Every other field, in order.
     pub extensions: Vec<Field>,
 }
 
 impl RecipientStatus {
+    /// `Last-Attempt-Date` read as a time: `None` without the field, and
+    /// [`ReadError::InvalidField`] when it is not an RFC 5322 `date-time`
+    /// (see [`Timestamp::parse_date_time`] for the forms taken).
+    #[must_use]
+    pub fn last_attempt(&self) -> Option<Result<Timestamp, ReadError>> {
+        self.last_attempt_date
+            .as_deref()
+            .map(|d| date(d, "Last-Attempt-Date"))
+    }
+
+    /// `Will-Retry-Until` read as a time, as
+    /// [`RecipientStatus::last_attempt`] reads its field.
+    #[must_use]
+    pub fn retry_until(&self) -> Option<Result<Timestamp, ReadError>> {
+        self.will_retry_until
+            .as_deref()
+            .map(|d| date(d, "Will-Retry-Until"))
+    }
+
     /// The address of `Final-Recipient` (see [`TypedValue::address`]).
     #[must_use]
     pub fn address(&self) -> String {
@@ -315,7 +355,17 @@ fn typed(text: &str, comments: bool) -> TypedValue {
     } else {
         text.trim_ascii().to_string()
     };
-    match text.split_once(';') {
+    // The type is an atom (RFC 3464 §2.1.2), or left out before the `;`: a
+    // value whose text before the `;` is neither is an address or name
+    // written without its type (`"a;b"@example.net`).
+    let is_atom = |kind: &str| {
+        kind.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
+    };
+    match text
+        .split_once(';')
+        .filter(|(kind, _)| is_atom(kind.trim_ascii()))
+    {
         Some((kind, value)) => TypedValue {
             kind: kind.trim_ascii().to_string(),
             value: value.trim_ascii().to_string(),
@@ -619,7 +669,104 @@ fn parse_content_type(value: &[u8]) -> ContentType {
         };
         params.push((name.trim_ascii().to_ascii_lowercase(), value));
     }
+    join_extended(&mut params);
     ContentType { mime, params }
+}
+
+/// Adds the parameters written in the forms of RFC 2231 (`name*=charset'
+/// lang'%XX...`, and continuations `name*0=`, `name*1*=`, ...) under their
+/// plain name, when no parameter of that name is written plainly. The
+/// octets are read as UTF-8 (lossily, whatever the charset); continuations
+/// that do not run from 0 without a gap are left out.
+fn join_extended(params: &mut Vec<(String, String)>) {
+    // (base name, section, encoded, value) of each extended parameter.
+    let mut sections: Vec<(&str, u32, bool, &str)> = Vec::new();
+    for (name, value) in params.iter() {
+        let Some((base, rest)) = name.split_once('*') else {
+            continue;
+        };
+        let (digits, encoded) = match rest.strip_suffix('*') {
+            Some(d) => (d, true),
+            None => (rest, false),
+        };
+        let section = if rest.is_empty() {
+            // `name*=`: one section, encoded.
+            Some((0, true))
+        } else if (1..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            digits.parse().ok().map(|n| (n, encoded))
+        } else {
+            None
+        };
+        if let Some((n, encoded)) = section {
+            sections.push((base, n, encoded, value));
+        }
+    }
+    if sections.is_empty() {
+        return;
+    }
+    // Stable: the first of a repeated section comes first.
+    sections.sort_by_key(|&(base, n, _, _)| (base, n));
+    let mut plain: Vec<&str> = params
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| !n.contains('*'))
+        .collect();
+    plain.sort_unstable();
+    let mut joined: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while i < sections.len() {
+        let base = sections[i].0;
+        let mut octets = Vec::new();
+        let mut next = 0;
+        let mut whole = true;
+        while i < sections.len() && sections[i].0 == base {
+            let (_, n, encoded, value) = sections[i];
+            i += 1;
+            if n != next {
+                whole &= n < next;
+                continue;
+            }
+            next += 1;
+            let mut value = value.as_bytes();
+            if encoded && n == 0 {
+                // charset'language' before the octets.
+                let mut quotes = memchr::memchr_iter(b'\'', value);
+                if let (Some(_), Some(second)) = (quotes.next(), quotes.next()) {
+                    value = &value[second + 1..];
+                }
+            }
+            if encoded {
+                percent_decode(value, &mut octets);
+            } else {
+                octets.extend_from_slice(value);
+            }
+        }
+        if whole && plain.binary_search(&base).is_err() {
+            joined.push((
+                base.to_string(),
+                String::from_utf8_lossy(&octets).into_owned(),
+            ));
+        }
+    }
+    params.extend(joined);
+}
+
+/// `%XX` made octets, the rest kept.
+fn percent_decode(value: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'%' {
+            let hi = value.get(i + 1).copied().and_then(hex_digit);
+            let lo = value.get(i + 2).copied().and_then(hex_digit);
+            if let (Some(h), Some(l)) = (hi, lo) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(value[i]);
+        i += 1;
+    }
 }
 
 /// `text` cut at the `;` outside quoted strings.
@@ -658,8 +805,12 @@ fn split_parts(bytes: &[u8], body: Range<usize>, boundary: &str) -> (Vec<Range<u
         else {
             continue;
         };
-        let close = rest.starts_with(b"--");
-        if !close && !rest.iter().all(is_wsp) {
+        // `--boundary` or `--boundary--`, then transport padding alone.
+        let (close, padding) = match rest.strip_prefix(b"--") {
+            Some(after) => (true, after),
+            None => (false, rest),
+        };
+        if !padding.iter().all(is_wsp) {
             continue;
         }
         if let Some(from) = open.take() {
@@ -882,7 +1033,8 @@ fn decode(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, ReadError> {
     }
 }
 
-/// Base64 (RFC 2045 §6.8): whitespace and line ends skipped, padding
+/// Base64 (RFC 2045 §6.8): line ends and every other character outside
+/// the base64 alphabet skipped, the data ending at the first `=`, padding
 /// optional.
 fn decode_base64(body: &[u8]) -> Result<Vec<u8>, ReadError> {
     const ENGINE: GeneralPurpose = GeneralPurpose::new(
@@ -891,10 +1043,11 @@ fn decode_base64(body: &[u8]) -> Result<Vec<u8>, ReadError> {
             .with_decode_padding_mode(DecodePaddingMode::Indifferent)
             .with_decode_allow_trailing_bits(true),
     );
-    let clean: Vec<u8> = body
+    let data = memchr::memchr(b'=', body).map_or(body, |end| &body[..end]);
+    let clean: Vec<u8> = data
         .iter()
         .copied()
-        .filter(|b| !b.is_ascii_whitespace())
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
         .collect();
     ENGINE.decode(clean).map_err(|_| ReadError::BadBase64)
 }
@@ -978,7 +1131,11 @@ mod tests {
     fn base64_with_line_breaks_and_without_padding() {
         assert_eq!(decode_base64(b"aGVs\r\nbG8=\r\n").unwrap(), b"hello");
         assert_eq!(decode_base64(b"aGVsbG8").unwrap(), b"hello");
-        assert_eq!(decode_base64(b"a*b"), Err(ReadError::BadBase64));
+        // Characters outside the alphabet skipped; the data ends at `=`.
+        assert_eq!(decode_base64(b"a*G-V\x00s!bG8").unwrap(), b"hello");
+        assert_eq!(decode_base64(b"aGk=\r\n--=\r\nxx").unwrap(), b"hi");
+        assert_eq!(decode_base64(b"a*b").unwrap(), b"i");
+        assert_eq!(decode_base64(b"aGVsb"), Err(ReadError::BadBase64));
     }
 
     #[test]
@@ -1026,6 +1183,12 @@ mod tests {
         let (parts, closed) = split_parts(body, 0..body.len(), "b");
         assert!(!closed);
         assert_eq!(&body[parts[1].clone()], b"B");
+        // A close delimiter is followed by padding alone.
+        let body = b"--b\r\nA\r\n--b--x\r\n--b-- \t\r\n--b\r\n";
+        let (parts, closed) = split_parts(body, 0..body.len(), "b");
+        assert!(closed);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(&body[parts[0].clone()], b"A\r\n--b--x");
         // Empty parts between adjacent delimiters.
         let body = b"--b\r\n--b\r\n--b--";
         let (parts, _) = split_parts(body, 0..body.len(), "b");
