@@ -5,10 +5,13 @@
 
 mod support;
 
-use support::{bounded_timeouts, connect, spawn_peer, spawn_server, tls_configs, Recorder, BOUND};
+use support::{
+    bounded_timeouts, connect, spawn_peer, spawn_server, tls_configs, Recorder, ServerThread, BOUND,
+};
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Instant;
 
 use smtp_proto_blocking::client::{Connection, ConnectionError, RunError, RunOptions};
@@ -58,24 +61,57 @@ fn open(stream: TcpStream, client: Client, options: RunOptions) -> Connection<Tc
     Connection::open(stream, client, options).expect("open")
 }
 
-#[test]
-fn three_messages_over_one_session_against_the_server_driver() {
-    let (addr, server) = spawn_server(
-        server_config(),
-        ServeOptions::default(),
-        Recorder::new(None),
-    );
-    let mut conn = open(
+/// Opens a plaintext session to `addr` with the default options.
+fn open_plain(addr: SocketAddr) -> Connection<TcpStream> {
+    open(
         connect(addr),
         Client::new(config(TlsPolicy::Off)),
         RunOptions::default(),
-    );
+    )
+}
+
+/// Run options that verify the server's certificate as `localhost`.
+fn tls_options(client_tls: Arc<smtp_proto_blocking::rustls::ClientConfig>) -> RunOptions {
+    let mut options = RunOptions::default();
+    options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    options
+}
+
+/// The server driver with the usual configuration, recording what it sees.
+fn spawn_recording() -> (SocketAddr, ServerThread<Recorder>) {
+    spawn_server(
+        server_config(),
+        ServeOptions::default(),
+        Recorder::new(None),
+    )
+}
+
+/// Sends `message` to `to` and asserts that every recipient took it.
+fn send_delivered(conn: &mut Connection<TcpStream>, to: &[&str], message: &[u8]) -> DeliveryReport {
+    let report = conn.send(envelope(to), message).expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    report
+}
+
+/// How many of the command lines in `seen` begin with `verb`.
+fn commands(seen: &[String], verb: &str) -> usize {
+    seen.iter().filter(|l| l.starts_with(verb)).count()
+}
+
+/// The outcome of a recipient not tried because the connection was lost.
+const CONNECTION_LOST: RecipientOutcome = RecipientOutcome::NotAttempted {
+    reason: NotAttempted::ConnectionLost,
+};
+
+#[test]
+fn three_messages_over_one_session_against_the_server_driver() {
+    let (addr, server) = spawn_recording();
+    let mut conn = open_plain(addr);
     assert!(conn.is_open());
     assert!(conn.client().is_idle());
     let to = ["bob@example.org", "carol@example.org", "dave@example.org"];
     for (to, message) in to.iter().zip(messages()) {
-        let report = conn.send(envelope(&[to]), &message).expect("send");
-        assert!(report.all_delivered(), "{report:?}");
+        let report = send_delivered(&mut conn, &[to], &message);
         assert_eq!(report.transactions, 1);
         assert!(conn.is_open());
     }
@@ -91,16 +127,8 @@ fn three_messages_over_one_session_against_the_server_driver() {
 
 #[test]
 fn a_connection_dropped_without_quit_just_closes() {
-    let (addr, server) = spawn_server(
-        server_config(),
-        ServeOptions::default(),
-        Recorder::new(None),
-    );
-    let mut conn = open(
-        connect(addr),
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    );
+    let (addr, server) = spawn_recording();
+    let mut conn = open_plain(addr);
     let [one, ..] = messages();
     let report = conn
         .send(Delivery::new(envelope(&["bob@example.org"])), &one)
@@ -126,8 +154,7 @@ fn a_session_upgraded_with_starttls_and_authenticated_once_carries_every_message
     let mut serve_options = ServeOptions::default();
     serve_options.tls = Some(server_tls);
     let (addr, server) = spawn_server(cfg, serve_options, Recorder::new(Some(("alice", "secret"))));
-    let mut options = RunOptions::default();
-    options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    let options = tls_options(client_tls);
     let mut conn = open(
         connect(addr),
         Client::new(config(TlsPolicy::Required)),
@@ -184,10 +211,7 @@ fn a_refused_password_leaves_the_session_open() {
     conn.authenticate(AuthCredentials::password("alice", "secret"))
         .expect("auth");
     let [one, ..] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .expect("send");
-    assert!(report.all_delivered());
+    send_delivered(&mut conn, &["bob@example.org"], &one);
     conn.quit().expect("quit");
     let (end, rec) = server.join().expect("server");
     assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
@@ -264,16 +288,9 @@ fn scripted_server(s: TcpStream, after: AfterFirst) -> Vec<String> {
 /// [`AfterFirst::ClosingAtMail`], after a second send got its `421`).
 fn after_one_message(after: AfterFirst) -> (Connection<TcpStream>, Vec<String>) {
     let (addr, server) = spawn_peer(move |s| scripted_server(s, after));
-    let mut conn = open(
-        connect(addr),
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    );
+    let mut conn = open_plain(addr);
     let [one, two, _] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .expect("first send");
-    assert!(report.all_delivered(), "{report:?}");
+    send_delivered(&mut conn, &["bob@example.org"], &one);
     if after == AfterFirst::ClosingAtMail {
         let report = conn
             .send(envelope(&["carol@example.org", "dave@example.org"]), &two)
@@ -299,12 +316,7 @@ fn a_server_that_closes_after_the_first_message_fails_the_second_send() {
         .expect_err("the server is gone");
     assert!(started.elapsed() < BOUND, "not hanging");
     assert!(matches!(e.error, RunError::PeerClosed), "{:?}", e.error);
-    assert_eq!(
-        e.report.recipients[0].outcome,
-        RecipientOutcome::NotAttempted {
-            reason: NotAttempted::ConnectionLost
-        }
-    );
+    assert_eq!(e.report.recipients[0].outcome, CONNECTION_LOST);
     assert!(!conn.is_open());
     assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
     // Later sends try nothing.
@@ -313,7 +325,7 @@ fn a_server_that_closes_after_the_first_message_fails_the_second_send() {
         .expect("nothing tried");
     assert_eq!(report.to_retry().count(), 1);
     assert_eq!(report.transactions, 0);
-    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
+    assert_eq!(commands(&seen, "MAIL"), 1, "{seen:?}");
     conn.quit().expect("quit on an ended session just closes");
 }
 
@@ -350,7 +362,7 @@ fn a_421_to_the_next_mail_ends_the_session() {
         conn.end_reason(),
         Some(NotAttempted::ServiceClosing { .. })
     ));
-    assert_eq!(seen.iter().filter(|l| l.starts_with("EHLO")).count(), 1);
+    assert_eq!(commands(&seen, "EHLO"), 1, "{seen:?}");
     let [_, _, three] = messages();
     let report = conn
         .send(envelope(&["erin@example.org"]), &three)
@@ -382,22 +394,11 @@ fn a_refused_greeting_fails_the_open() {
 
 #[test]
 fn noop_checks_the_kept_session() {
-    let (addr, server) = spawn_server(
-        server_config(),
-        ServeOptions::default(),
-        Recorder::new(None),
-    );
-    let mut conn = open(
-        connect(addr),
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    );
+    let (addr, server) = spawn_recording();
+    let mut conn = open_plain(addr);
     conn.noop().expect("the session is there");
     let [one, ..] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .expect("send");
-    assert!(report.all_delivered());
+    send_delivered(&mut conn, &["bob@example.org"], &one);
     conn.noop().expect("still there");
     conn.quit().expect("quit");
     let (end, rec) = server.join().expect("server");
@@ -540,11 +541,7 @@ fn a_sender_refused_with_5yz_stops_only_its_own_message() {
             })
         })
     });
-    let mut conn = open(
-        connect(addr),
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    );
+    let mut conn = open_plain(addr);
     let [one, two, _] = messages();
     let report = conn
         .send(envelope(&["bob@example.org"]), &one)
@@ -556,13 +553,10 @@ fn a_sender_refused_with_5yz_stops_only_its_own_message() {
     assert!(conn.is_open());
     assert_eq!(conn.end_reason(), None);
     // The next message is tried, and goes through.
-    let report = conn
-        .send(envelope(&["carol@example.org"]), &two)
-        .expect("send");
-    assert!(report.all_delivered(), "{report:?}");
+    send_delivered(&mut conn, &["carol@example.org"], &two);
     conn.quit().expect("quit");
     let seen = server.join().expect("server");
-    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 2);
+    assert_eq!(commands(&seen, "MAIL"), 2, "{seen:?}");
     assert_eq!(seen.last().map(String::as_str), Some("QUIT"));
 }
 
@@ -577,31 +571,19 @@ fn an_unsolicited_reply_while_idle_fails_the_next_send_without_a_delivery() {
             })
         })
     });
-    let mut conn = open(
-        connect(addr),
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    );
+    let mut conn = open_plain(addr);
     let [one, two, _] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .expect("send");
-    assert!(report.all_delivered(), "{report:?}");
+    send_delivered(&mut conn, &["bob@example.org"], &one);
     std::thread::sleep(std::time::Duration::from_millis(700));
     let started = Instant::now();
     let second = conn.send(envelope(&["carol@example.org"]), &two);
     assert!(started.elapsed() < BOUND, "not hanging");
     let e = second.expect_err("the session is broken");
-    assert_eq!(
-        e.report.recipients[0].outcome,
-        RecipientOutcome::NotAttempted {
-            reason: NotAttempted::ConnectionLost
-        }
-    );
+    assert_eq!(e.report.recipients[0].outcome, CONNECTION_LOST);
     assert!(!conn.is_open());
     drop(conn);
     let seen = server.join().expect("server");
-    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
+    assert_eq!(commands(&seen, "MAIL"), 1, "{seen:?}");
 }
 
 #[test]
@@ -614,16 +596,9 @@ fn mailmax_reached_in_the_second_of_three_messages() {
             ))
         })
     });
-    let mut conn = open(
-        connect(addr),
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    );
+    let mut conn = open_plain(addr);
     let [one, two, three] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .expect("send");
-    assert!(report.all_delivered());
+    send_delivered(&mut conn, &["bob@example.org"], &one);
     let report = conn
         .send(envelope(&["carol@example.org", "dave@example.org"]), &two)
         .expect("send");
@@ -649,7 +624,7 @@ fn mailmax_reached_in_the_second_of_three_messages() {
     assert!(conn.is_open());
     conn.quit().expect("quit");
     let seen = server.join().expect("server");
-    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 2);
+    assert_eq!(commands(&seen, "MAIL"), 2, "{seen:?}");
     assert_eq!(seen.last().map(String::as_str), Some("QUIT"));
 }
 
@@ -657,11 +632,7 @@ fn mailmax_reached_in_the_second_of_three_messages() {
 fn a_delivery_without_recipients_sends_nothing() {
     let (addr, server) =
         spawn_peer(|s| answering_server(s, |cmd, _| Some(usual(cmd, "250 PIPELINING\r\n"))));
-    let mut conn = open(
-        connect(addr),
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    );
+    let mut conn = open_plain(addr);
     let [one, ..] = messages();
     let report = conn.send(envelope(&[]), &one).expect("nothing to do");
     assert!(report.recipients.is_empty());
@@ -692,10 +663,7 @@ fn idle_timeout_of_the_server(tls: bool) {
     let mut conn = open(connect(addr), Client::new(config(policy)), options);
     assert_eq!(conn.client().is_tls(), tls);
     let [one, two, _] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .expect("send");
-    assert!(report.all_delivered());
+    send_delivered(&mut conn, &["bob@example.org"], &one);
     let (_end, rec) = server.join().expect("server");
     assert_eq!(rec.seen.message, one);
     let started = Instant::now();
@@ -748,10 +716,7 @@ fn a_reply_begun_unasked_while_idle_is_not_taken_for_the_next_ones() {
     let client = Client::new(config(TlsPolicy::Off).with_chunking(ChunkingPolicy::Prefer));
     let mut conn = open(connect(addr), client, RunOptions::default());
     let [one, two, _] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .expect("send");
-    assert!(report.all_delivered(), "{report:?}");
+    send_delivered(&mut conn, &["bob@example.org"], &one);
     // Half of the reply has arrived, the rest is on its way.
     std::thread::sleep(std::time::Duration::from_millis(450));
     let started = Instant::now();
@@ -764,11 +729,7 @@ fn a_reply_begun_unasked_while_idle_is_not_taken_for_the_next_ones() {
     assert!(!conn.is_open());
     drop(conn);
     let seen = server.join().expect("server");
-    assert_eq!(
-        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
-        1,
-        "{seen:?}"
-    );
+    assert_eq!(commands(&seen, "MAIL"), 1, "{seen:?}");
 }
 
 /// A `421` whose end comes a moment after its start, while the session
@@ -786,16 +747,9 @@ fn a_421_split_while_idle_is_read_whole_before_the_next_message() {
             }
         })
     });
-    let mut conn = open(
-        connect(addr),
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    );
+    let mut conn = open_plain(addr);
     let [one, two, _] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .expect("send");
-    assert!(report.all_delivered(), "{report:?}");
+    send_delivered(&mut conn, &["bob@example.org"], &one);
     std::thread::sleep(std::time::Duration::from_millis(450));
     let report = conn
         .send(envelope(&["carol@example.org"]), &two)
@@ -811,11 +765,7 @@ fn a_421_split_while_idle_is_read_whole_before_the_next_message() {
     assert!(!conn.is_open());
     conn.quit().expect("quit just closes");
     let seen = server.join().expect("server");
-    assert_eq!(
-        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
-        1,
-        "{seen:?}"
-    );
+    assert_eq!(commands(&seen, "MAIL"), 1, "{seen:?}");
 }
 
 /// The server accepts AUTH and closes the session with a `421` in the
@@ -844,11 +794,7 @@ fn an_authentication_the_server_follows_with_421_fails() {
     assert!(!conn.is_open());
     drop(conn);
     let seen = server.join().expect("server");
-    assert_eq!(
-        seen.iter().filter(|l| l.starts_with("AUTH")).count(),
-        1,
-        "{seen:?}"
-    );
+    assert_eq!(commands(&seen, "AUTH"), 1, "{seen:?}");
 }
 
 /// A server on implicit TLS that takes one message, then ends TLS with
@@ -904,16 +850,12 @@ fn a_tls_session_ended_with_close_notify_while_idle_fails_the_next_send() {
     let (server_tls, client_tls) = tls_configs();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let (addr, server) = spawn_peer(move |s| close_notify_server(s, server_tls, done_rx));
-    let mut options = RunOptions::default();
-    options.tls = Some((client_tls, ServerName::try_from("localhost").expect("name")));
+    let options = tls_options(client_tls);
     let client = Client::new(config(TlsPolicy::Required).with_implicit_tls(true));
     let mut conn = open(connect(addr), client, options);
     assert!(conn.client().is_tls());
     let [one, two, _] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .expect("send");
-    assert!(report.all_delivered(), "{report:?}");
+    send_delivered(&mut conn, &["bob@example.org"], &one);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let started = Instant::now();
     let e = conn
@@ -921,18 +863,9 @@ fn a_tls_session_ended_with_close_notify_while_idle_fails_the_next_send() {
         .expect_err("TLS has ended");
     assert!(started.elapsed() < BOUND, "not hanging");
     assert!(matches!(e.error, RunError::PeerClosed), "{:?}", e.error);
-    assert_eq!(
-        e.report.recipients[0].outcome,
-        RecipientOutcome::NotAttempted {
-            reason: NotAttempted::ConnectionLost
-        }
-    );
+    assert_eq!(e.report.recipients[0].outcome, CONNECTION_LOST);
     assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
     done_tx.send(()).expect("server waits");
     let seen = server.join().expect("server");
-    assert_eq!(
-        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
-        1,
-        "{seen:?}"
-    );
+    assert_eq!(commands(&seen, "MAIL"), 1, "{seen:?}");
 }
