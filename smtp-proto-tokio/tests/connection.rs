@@ -64,16 +64,46 @@ async fn open(stream: TcpStream, client: Client, options: RunOptions) -> Connect
         .expect("open")
 }
 
+/// Opens a plaintext session over `stream` with the default options.
+async fn open_plain(stream: TcpStream) -> Connection<TcpStream> {
+    open(
+        stream,
+        Client::new(config(TlsPolicy::Off)),
+        RunOptions::default(),
+    )
+    .await
+}
+
+/// Sends `message` to `to` within [`BOUND`] and asserts that every
+/// recipient took it.
+async fn send_delivered(
+    conn: &mut Connection<TcpStream>,
+    to: &[&str],
+    message: &[u8],
+) -> DeliveryReport {
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(to), message))
+        .await
+        .expect("bounded")
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    report
+}
+
+/// How many of the command lines in `seen` begin with `verb`.
+fn commands(seen: &[String], verb: &str) -> usize {
+    seen.iter().filter(|l| l.starts_with(verb)).count()
+}
+
+/// The outcome of a recipient not tried because the connection was lost.
+const CONNECTION_LOST: RecipientOutcome = RecipientOutcome::NotAttempted {
+    reason: NotAttempted::ConnectionLost,
+};
+
 #[tokio::test]
 async fn three_messages_over_one_session_against_the_server_driver() {
     let (c, s) = pair().await;
     let server = spawn_recorder(s, ServerConfig::new("mx.example.net"));
-    let mut conn = open(
-        c,
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    )
-    .await;
+    let mut conn = open_plain(c).await;
     assert!(conn.is_open());
     assert!(conn.client().is_idle());
     let to = ["bob@example.org", "carol@example.org", "dave@example.org"];
@@ -105,12 +135,7 @@ async fn three_messages_over_one_session_against_the_server_driver() {
 async fn a_connection_dropped_without_quit_just_closes() {
     let (c, s) = pair().await;
     let server = spawn_recorder(s, ServerConfig::new("mx.example.net"));
-    let mut conn = open(
-        c,
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    )
-    .await;
+    let mut conn = open_plain(c).await;
     let [one, ..] = messages();
     let report = conn
         .send(Delivery::new(envelope(&["bob@example.org"])), &one)
@@ -222,11 +247,7 @@ async fn a_refused_password_leaves_the_session_open() {
         .await
         .expect("auth");
     let [one, ..] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .await
-        .expect("send");
-    assert!(report.all_delivered());
+    send_delivered(&mut conn, &["bob@example.org"], &one).await;
     conn.quit().await.expect("quit");
     let (end, rec) = join(server).await;
     assert_eq!(end, Ok(ServeEnd::Closed));
@@ -299,18 +320,9 @@ async fn scripted_server(mut s: TcpStream, after: AfterFirst) -> Vec<String> {
 async fn after_one_message(after: AfterFirst) -> (Connection<TcpStream>, Vec<String>) {
     let (c, s) = pair().await;
     let server = tokio::spawn(scripted_server(s, after));
-    let mut conn = open(
-        c,
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    )
-    .await;
+    let mut conn = open_plain(c).await;
     let [one, ..] = messages();
-    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["bob@example.org"]), &one))
-        .await
-        .expect("bounded")
-        .expect("first send");
-    assert!(report.all_delivered(), "{report:?}");
+    send_delivered(&mut conn, &["bob@example.org"], &one).await;
     if after == AfterFirst::ClosingAtMail {
         // The server waits for the next command.
         let [_, two, _] = messages();
@@ -341,12 +353,7 @@ async fn a_server_that_closes_after_the_first_message_fails_the_second_send() {
         .expect("bounded, not hanging")
         .expect_err("the server is gone");
     assert!(matches!(e.error, RunError::PeerClosed), "{:?}", e.error);
-    assert_eq!(
-        e.report.recipients[0].outcome,
-        RecipientOutcome::NotAttempted {
-            reason: NotAttempted::ConnectionLost
-        }
-    );
+    assert_eq!(e.report.recipients[0].outcome, CONNECTION_LOST);
     assert!(!conn.is_open());
     assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
     // Later sends try nothing.
@@ -356,7 +363,7 @@ async fn a_server_that_closes_after_the_first_message_fails_the_second_send() {
         .expect("nothing tried");
     assert_eq!(report.to_retry().count(), 1);
     assert_eq!(report.transactions, 0);
-    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
+    assert_eq!(commands(&seen, "MAIL"), 1, "{seen:?}");
     tokio::time::timeout(BOUND, conn.quit())
         .await
         .expect("bounded")
@@ -410,7 +417,7 @@ async fn a_421_to_the_next_mail_ends_the_session() {
         conn.end_reason(),
         Some(NotAttempted::ServiceClosing { .. })
     ));
-    assert_eq!(seen.iter().filter(|l| l.starts_with("EHLO")).count(), 1);
+    assert_eq!(commands(&seen, "EHLO"), 1, "{seen:?}");
     let [_, _, three] = messages();
     let report = conn
         .send(envelope(&["erin@example.org"]), &three)
@@ -454,22 +461,13 @@ async fn a_refused_greeting_fails_the_open() {
 async fn noop_checks_the_kept_session() {
     let (c, s) = pair().await;
     let server = spawn_recorder(s, ServerConfig::new("mx.example.net"));
-    let mut conn = open(
-        c,
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    )
-    .await;
+    let mut conn = open_plain(c).await;
     tokio::time::timeout(BOUND, conn.noop())
         .await
         .expect("bounded")
         .expect("the session is there");
     let [one, ..] = messages();
-    let report = conn
-        .send(envelope(&["bob@example.org"]), &one)
-        .await
-        .expect("send");
-    assert!(report.all_delivered());
+    send_delivered(&mut conn, &["bob@example.org"], &one).await;
     conn.noop().await.expect("still there");
     conn.quit().await.expect("quit");
     let (end, rec) = join(server).await;
@@ -562,18 +560,9 @@ async fn second_send_while_a_reply_arrives(
 ) -> (bool, Result<DeliveryReport, SendError>, Vec<String>) {
     let (c, s) = pair().await;
     let server = tokio::spawn(pausing_server(s, after));
-    let mut conn = open(
-        c,
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    )
-    .await;
+    let mut conn = open_plain(c).await;
     let [one, two, _] = messages();
-    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["bob@example.org"]), &one))
-        .await
-        .expect("bounded")
-        .expect("first send");
-    assert!(report.all_delivered(), "{report:?}");
+    send_delivered(&mut conn, &["bob@example.org"], &one).await;
     tokio::time::sleep(std::time::Duration::from_millis(450)).await;
     let second = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
         .await
@@ -593,18 +582,9 @@ async fn a_reply_begun_unasked_while_idle_is_not_taken_for_the_next_ones() {
         second_send_while_a_reply_arrives(&["250 2.0.0 sta", "le\r\n"]).await;
     let e = second.expect_err("the server broke the protocol");
     assert!(matches!(e.error, RunError::Client(_)), "{:?}", e.error);
-    assert_eq!(
-        e.report.recipients[0].outcome,
-        RecipientOutcome::NotAttempted {
-            reason: NotAttempted::ConnectionLost
-        }
-    );
+    assert_eq!(e.report.recipients[0].outcome, CONNECTION_LOST);
     assert!(!open);
-    assert_eq!(
-        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
-        1,
-        "{seen:?}"
-    );
+    assert_eq!(commands(&seen, "MAIL"), 1, "{seen:?}");
 }
 
 /// A `421` whose end comes a moment after its start, while the session
@@ -623,11 +603,7 @@ async fn a_421_split_while_idle_is_read_whole_before_the_next_message() {
     assert_eq!(reply.text(), b"idle timeout");
     assert_eq!(report.transactions, 0);
     assert!(!open);
-    assert_eq!(
-        seen.iter().filter(|l| l.starts_with("MAIL")).count(),
-        1,
-        "{seen:?}"
-    );
+    assert_eq!(commands(&seen, "MAIL"), 1, "{seen:?}");
 }
 
 /// The server accepts AUTH and closes the session with a `421` in the
@@ -672,11 +648,7 @@ async fn an_authentication_the_server_follows_with_421_fails() {
     assert!(!conn.is_open());
     drop(conn);
     let seen = join(server).await;
-    assert_eq!(
-        seen.iter().filter(|l| l.starts_with("AUTH")).count(),
-        1,
-        "{seen:?}"
-    );
+    assert_eq!(commands(&seen, "AUTH"), 1, "{seen:?}");
 }
 
 /// The server driver's own idle timeout (RFC 5321 §4.5.3.2) after one
@@ -707,11 +679,7 @@ async fn idle_timeout_of_the_server(tls: bool) {
     let mut conn = open(c, Client::new(config(policy)), options).await;
     assert_eq!(conn.client().is_tls(), tls);
     let [one, two, _] = messages();
-    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["bob@example.org"]), &one))
-        .await
-        .expect("bounded")
-        .expect("send");
-    assert!(report.all_delivered(), "{report:?}");
+    send_delivered(&mut conn, &["bob@example.org"], &one).await;
     let (_end, rec) = join(server).await;
     assert_eq!(rec.messages, [one]);
     let report = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
@@ -777,20 +745,11 @@ async fn a_connection_reset_while_idle_fails_the_next_send() {
         drop(s);
         seen
     });
-    let mut conn = open(
-        c,
-        Client::new(config(TlsPolicy::Off)),
-        RunOptions::default(),
-    )
-    .await;
+    let mut conn = open_plain(c).await;
     let [one, two, three] = messages();
-    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["bob@example.org"]), &one))
-        .await
-        .expect("bounded")
-        .expect("send");
-    assert!(report.all_delivered(), "{report:?}");
+    send_delivered(&mut conn, &["bob@example.org"], &one).await;
     let seen = join(server).await;
-    assert_eq!(seen.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
+    assert_eq!(commands(&seen, "MAIL"), 1, "{seen:?}");
     let e = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
         .await
         .expect("bounded, not hanging")
@@ -800,12 +759,7 @@ async fn a_connection_reset_while_idle_fails_the_next_send() {
         "{:?}",
         e.error
     );
-    assert_eq!(
-        e.report.recipients[0].outcome,
-        RecipientOutcome::NotAttempted {
-            reason: NotAttempted::ConnectionLost
-        }
-    );
+    assert_eq!(e.report.recipients[0].outcome, CONNECTION_LOST);
     assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
     let report = tokio::time::timeout(BOUND, conn.send(envelope(&["dave@example.org"]), &three))
         .await
