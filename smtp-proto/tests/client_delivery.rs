@@ -5,6 +5,10 @@
 //! and waits for its reply: the script gives one reply per read, in order,
 //! and a script that runs out is a connection that broke there.
 
+mod delivery_support;
+
+use delivery_support::{config, envelope, reply};
+
 use std::sync::{Arc, Mutex};
 
 use smtp_proto::client::{
@@ -13,26 +17,10 @@ use smtp_proto::client::{
     SaslAnswer, SaslResponder, Stage, TlsPolicy,
 };
 use smtp_proto::command::{Base64, Domain, ForwardPath, Mailbox, ReversePath};
-use smtp_proto::reply::{Limits, OwnedReply, Reply};
+use smtp_proto::reply::Limits;
 use smtp_proto::sasl::CustomMechanism;
 
 const MESSAGE: &[u8] = b"Subject: test\r\n\r\nhello\r\n";
-
-fn envelope(to: &[&str]) -> Envelope<'static> {
-    let mut env = Envelope::new(ReversePath::Mailbox(
-        Mailbox::parse("alice@example.net").unwrap().into_owned(),
-    ));
-    for t in to {
-        env = env.recipient(ForwardPath::Mailbox(
-            Mailbox::parse(t).unwrap().into_owned(),
-        ));
-    }
-    env
-}
-
-fn config() -> ClientConfig {
-    ClientConfig::new(Domain::new("client.example.net").unwrap()).with_tls(TlsPolicy::Off)
-}
 
 /// What a run gave: the report, the client's bytes, and whether the
 /// session ended (QUIT answered, or closed by the server).
@@ -155,10 +143,6 @@ const RCPTMAX_1: &str = "250-mx.example.org\r\n250 LIMITS RCPTMAX=1\r\n";
 
 fn ehlo(lines: &str) -> String {
     format!("250-mx.example.org\r\n{lines}")
-}
-
-fn reply(s: &str) -> OwnedReply {
-    Reply::parse(s.as_bytes()).unwrap().into_owned()
 }
 
 fn delivered(text: &str) -> RecipientOutcome {

@@ -6,14 +6,16 @@
 //! The servers advertise no PIPELINING: the client sends one command and
 //! waits for its reply, and the script gives one reply per read, in order.
 
+mod delivery_support;
+
+use delivery_support::{config, envelope, reply};
+
 use std::collections::VecDeque;
 
 use smtp_proto::client::{
-    AuthCredentials, Client, ClientConfig, ClientEvent, Delivery, DeliveryReport, Envelope,
-    NotAttempted, Outcome, RecipientOutcome, Stage, TlsPolicy,
+    AuthCredentials, Client, ClientConfig, ClientEvent, Delivery, DeliveryReport, NotAttempted,
+    Outcome, RecipientOutcome, Stage,
 };
-use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
-use smtp_proto::reply::{OwnedReply, Reply};
 
 const GREETING: &str = "220 mx.example.org ESMTP\r\n";
 const EHLO: &str = "250 mx.example.org\r\n";
@@ -21,26 +23,6 @@ const OK: &str = "250 2.0.0 Ok\r\n";
 const GO: &str = "354 go ahead\r\n";
 const BYE: &str = "221 2.0.0 bye\r\n";
 const CLOSING: &str = "421 4.3.2 shutting down\r\n";
-
-fn envelope(to: &[&str]) -> Envelope<'static> {
-    let mut env = Envelope::new(ReversePath::Mailbox(
-        Mailbox::parse("alice@example.net").unwrap().into_owned(),
-    ));
-    for t in to {
-        env = env.recipient(ForwardPath::Mailbox(
-            Mailbox::parse(t).unwrap().into_owned(),
-        ));
-    }
-    env
-}
-
-fn config() -> ClientConfig {
-    ClientConfig::new(Domain::new("client.example.net").unwrap()).with_tls(TlsPolicy::Off)
-}
-
-fn reply(s: &str) -> OwnedReply {
-    Reply::parse(s.as_bytes()).unwrap().into_owned()
-}
 
 fn queued(id: &str) -> String {
     format!("250 2.0.0 queued as {id}\r\n")
@@ -70,10 +52,10 @@ struct Sent {
 }
 
 impl Session {
-    fn new(config: ClientConfig, script: &[&str]) -> Self {
+    fn new<S: AsRef<str>>(config: ClientConfig, script: &[S]) -> Self {
         Self {
             client: Client::new(config),
-            script: script.iter().map(|s| (*s).to_owned()).collect(),
+            script: script.iter().map(|s| s.as_ref().to_owned()).collect(),
             inbuf: Vec::new(),
             wire: Vec::new(),
         }
@@ -183,17 +165,25 @@ fn transaction(id: &str) -> [String; 4] {
     [OK.into(), OK.into(), GO.into(), queued(id)]
 }
 
+/// A server's replies: the greeting, `ehlo`, then one [`transaction`]
+/// for each of `ids`.
+fn script(ehlo: &str, ids: &[&str]) -> Vec<String> {
+    let mut script = vec![GREETING.to_owned(), ehlo.to_owned()];
+    for id in ids {
+        script.extend(transaction(id));
+    }
+    script
+}
+
+/// A delivery to `to` that leaves the session open.
+fn kept_open(to: &[&str]) -> Delivery {
+    Delivery::new(envelope(to)).keep_open()
+}
+
 #[test]
 fn a_kept_open_delivery_ends_without_quit_and_leaves_the_client_idle() {
-    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
-    script.extend(transaction("A"));
-    let script: Vec<&str> = script.iter().map(String::as_str).collect();
-    let mut s = Session::new(config(), &script);
-    let sent = s.deliver(
-        Delivery::new(envelope(&["bob@example.org"])).keep_open(),
-        false,
-        b"one\r\n",
-    );
+    let mut s = Session::new(config(), &script(EHLO, &["A"]));
+    let sent = s.deliver(kept_open(&["bob@example.org"]), false, b"one\r\n");
     assert!(sent.finished);
     assert_eq!(
         sent.commands,
@@ -214,23 +204,11 @@ fn a_kept_open_delivery_ends_without_quit_and_leaves_the_client_idle() {
 
 #[test]
 fn the_next_deliveries_start_on_the_idle_client_and_the_last_one_quits() {
-    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
-    script.extend(transaction("A"));
-    script.extend(transaction("B"));
-    script.extend(transaction("C"));
+    let mut script = script(EHLO, &["A", "B", "C"]);
     script.push(BYE.to_owned());
-    let script: Vec<&str> = script.iter().map(String::as_str).collect();
     let mut s = Session::new(config(), &script);
-    let first = s.deliver(
-        Delivery::new(envelope(&["bob@example.org"])).keep_open(),
-        false,
-        b"one\r\n",
-    );
-    let second = s.deliver(
-        Delivery::new(envelope(&["carol@example.org"])).keep_open(),
-        true,
-        b"two\r\n",
-    );
+    let first = s.deliver(kept_open(&["bob@example.org"]), false, b"one\r\n");
+    let second = s.deliver(kept_open(&["carol@example.org"]), true, b"two\r\n");
     assert!(second.finished);
     assert_eq!(
         second.commands,
@@ -260,12 +238,8 @@ fn the_next_deliveries_start_on_the_idle_client_and_the_last_one_quits() {
 
 #[test]
 fn the_message_of_each_delivery_goes_out_whole() {
-    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
-    script.extend(transaction("A"));
-    script.extend(transaction("B"));
-    let script: Vec<&str> = script.iter().map(String::as_str).collect();
-    let mut s = Session::new(config(), &script);
-    let env = || Delivery::new(envelope(&["bob@example.org"])).keep_open();
+    let mut s = Session::new(config(), &script(EHLO, &["A", "B"]));
+    let env = || kept_open(&["bob@example.org"]);
     let first = s.deliver(env(), false, b"Subject: one\r\n\r\nfirst body\r\n");
     let second = s.deliver(env(), true, b"Subject: two\r\n\r\nsecond body\r\n");
     assert!(
@@ -284,20 +258,13 @@ fn the_message_of_each_delivery_goes_out_whole() {
 
 #[test]
 fn a_421_between_deliveries_leaves_the_next_one_not_attempted() {
-    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
-    script.extend(transaction("A"));
-    let script: Vec<&str> = script.iter().map(String::as_str).collect();
-    let mut s = Session::new(config(), &script);
-    let first = s.deliver(
-        Delivery::new(envelope(&["bob@example.org"])).keep_open(),
-        false,
-        b"one\r\n",
-    );
+    let mut s = Session::new(config(), &script(EHLO, &["A"]));
+    let first = s.deliver(kept_open(&["bob@example.org"]), false, b"one\r\n");
     assert!(first.report.all_delivered());
     // The server gives up on the idle session.
     s.inbuf.extend_from_slice(CLOSING.as_bytes());
     let second = s.deliver(
-        Delivery::new(envelope(&["carol@example.org", "dave@example.org"])).keep_open(),
+        kept_open(&["carol@example.org", "dave@example.org"]),
         true,
         b"two\r\n",
     );
@@ -312,11 +279,7 @@ fn a_421_between_deliveries_leaves_the_next_one_not_attempted() {
     assert_eq!(second.session_end, Some(reason_421()));
     // And a delivery started on the closed client after that sends
     // nothing either.
-    let third = s.deliver(
-        Delivery::new(envelope(&["erin@example.org"])).keep_open(),
-        true,
-        b"3\r\n",
-    );
+    let third = s.deliver(kept_open(&["erin@example.org"]), true, b"3\r\n");
     assert!(third.finished);
     assert!(third.commands.is_empty());
     assert_eq!(
@@ -338,11 +301,7 @@ fn a_421_between_deliveries_leaves_the_next_one_not_attempted() {
 fn a_421_that_ends_a_kept_open_delivery_closes_the_session() {
     let script = [GREETING, EHLO, OK, OK, GO, CLOSING];
     let mut s = Session::new(config(), &script);
-    let sent = s.deliver(
-        Delivery::new(envelope(&["bob@example.org"])).keep_open(),
-        false,
-        b"one\r\n",
-    );
+    let sent = s.deliver(kept_open(&["bob@example.org"]), false, b"one\r\n");
     assert!(sent.finished);
     assert_eq!(
         sent.report.recipients[0].outcome,
@@ -367,7 +326,6 @@ fn the_session_authenticates_once_for_all_deliveries() {
     ];
     script.extend(transaction("A"));
     script.extend(transaction("B"));
-    let script: Vec<&str> = script.iter().map(String::as_str).collect();
     let mut s = Session::new(config().with_auth_without_tls(true), &script);
     let with_auth = |to: &str| {
         Delivery::new(envelope(&[to]))
@@ -412,12 +370,8 @@ fn a_failed_auth_kept_open_sends_no_quit() {
 #[test]
 fn mailmax_counts_the_transactions_of_the_whole_session() {
     let limits = "250-mx.example.org\r\n250 LIMITS MAILMAX=2\r\n";
-    let mut script = vec![GREETING.to_owned(), limits.to_owned()];
-    script.extend(transaction("A"));
-    script.extend(transaction("B"));
-    let script: Vec<&str> = script.iter().map(String::as_str).collect();
-    let mut s = Session::new(config(), &script);
-    let d = |to: &str| Delivery::new(envelope(&[to])).keep_open();
+    let mut s = Session::new(config(), &script(limits, &["A", "B"]));
+    let d = |to: &str| kept_open(&[to]);
     assert!(s
         .deliver(d("bob@example.org"), false, b"1\r\n")
         .report
@@ -444,13 +398,11 @@ fn mailmax_counts_the_transactions_of_the_whole_session() {
 
 #[test]
 fn a_noop_on_the_idle_session_starts_the_next_delivery() {
-    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
-    script.extend(transaction("A"));
+    let mut script = script(EHLO, &["A"]);
     script.push(OK.to_owned());
     script.extend(transaction("B"));
-    let script: Vec<&str> = script.iter().map(String::as_str).collect();
     let mut s = Session::new(config(), &script);
-    let d = |to: &str| Delivery::new(envelope(&[to])).keep_open();
+    let d = |to: &str| kept_open(&[to]);
     s.deliver(d("bob@example.org"), false, b"1\r\n");
     s.client.noop().unwrap();
     let second = s.deliver(d("carol@example.org"), false, b"2\r\n");
@@ -462,11 +414,11 @@ fn a_noop_on_the_idle_session_starts_the_next_delivery() {
 #[test]
 fn start_on_a_busy_client_is_refused() {
     let mut s = Session::new(config(), &[GREETING, EHLO]);
-    let mut first = Delivery::new(envelope(&["bob@example.org"])).keep_open();
+    let mut first = kept_open(&["bob@example.org"]);
     s.pump(&mut first, true, b"");
     // The first delivery's MAIL waits for its reply.
     assert!(!s.client.is_idle());
-    let mut second = Delivery::new(envelope(&["carol@example.org"])).keep_open();
+    let mut second = kept_open(&["carol@example.org"]);
     assert!(second.start(&mut s.client).is_err());
     assert!(!second.is_finished());
 }
@@ -494,7 +446,7 @@ fn a_421_after_the_last_transaction_is_why_the_delivery_stopped() {
     let last = format!("{}{CLOSING}", queued("A"));
     let script = [GREETING, EHLO, OK, OK, GO, &last];
     let mut s = Session::new(config(), &script);
-    let delivery = Delivery::new(envelope(&["bob@example.org"])).keep_open();
+    let delivery = kept_open(&["bob@example.org"]);
     assert_eq!(delivery.stopped_by(), None);
     let sent = s.deliver(delivery, false, b"one\r\n");
     // Every recipient had its transaction, and the message reached it.
@@ -504,7 +456,7 @@ fn a_421_after_the_last_transaction_is_why_the_delivery_stopped() {
     assert_eq!(sent.stopped_by, Some(reason_421()));
     assert_eq!(sent.session_end, Some(reason_421()));
     // Started on the closed session, even without recipients.
-    let mut delivery = Delivery::new(envelope(&[])).keep_open();
+    let mut delivery = kept_open(&[]);
     delivery.start(&mut s.client).expect("start");
     assert_eq!(delivery.stopped_by(), Some(&NotAttempted::SessionClosed));
     assert!(delivery.is_finished());
