@@ -232,6 +232,18 @@ enum AfterFirst {
 
 const CLOSING: &str = "421 4.3.2 shutting down\r\n";
 
+/// Reads the lines of a message after DATA's `354`, up to its ending `.`
+/// (or the end of the connection).
+fn read_message(r: &mut impl BufRead) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
+            break;
+        }
+    }
+}
+
 /// A server with PIPELINING that takes one message, then acts as
 /// `after`. Returns the command lines it read.
 fn scripted_server(s: TcpStream, after: AfterFirst) -> Vec<String> {
@@ -257,12 +269,7 @@ fn scripted_server(s: TcpStream, after: AfterFirst) -> Vec<String> {
             break;
         } else if upper == "DATA" {
             w.write_all(b"354 go ahead\r\n").unwrap();
-            loop {
-                line.clear();
-                if r.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
-                    break;
-                }
-            }
+            read_message(&mut r);
             messages += 1;
             w.write_all(b"250 2.0.0 queued\r\n").unwrap();
             match after {
@@ -478,12 +485,7 @@ where
             break;
         }
         if cmd.eq_ignore_ascii_case("DATA") && out.starts_with("354") {
-            loop {
-                line.clear();
-                if r.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
-                    break;
-                }
-            }
+            read_message(&mut r);
             messages += 1;
             let Some(out) = reply(".", messages) else {
                 break;
@@ -825,12 +827,7 @@ fn close_notify_server(
             "250-mx.example.net\r\n250 PIPELINING\r\n"
         } else if upper == "DATA" {
             r.get_mut().write_all(b"354 go ahead\r\n").unwrap();
-            loop {
-                line.clear();
-                if r.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
-                    break;
-                }
-            }
+            read_message(&mut r);
             r.get_mut().write_all(b"250 2.0.0 queued\r\n").unwrap();
             let tls = r.get_mut();
             tls.conn.send_close_notify();

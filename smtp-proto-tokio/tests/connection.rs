@@ -268,6 +268,16 @@ enum AfterFirst {
 
 const CLOSING: &str = "421 4.3.2 shutting down\r\n";
 
+/// Reads the lines of a message after DATA's `354`, up to its ending `.`
+/// (or the end of the connection).
+async fn read_message(s: &mut TcpStream, buf: &mut Vec<u8>) {
+    while let Some(line) = read_line(s, buf).await {
+        if line == "." {
+            break;
+        }
+    }
+}
+
 /// A server with PIPELINING that takes one message, then acts as
 /// `after`. Returns the command lines it read.
 async fn scripted_server(mut s: TcpStream, after: AfterFirst) -> Vec<String> {
@@ -289,11 +299,7 @@ async fn scripted_server(mut s: TcpStream, after: AfterFirst) -> Vec<String> {
             break;
         } else if upper == "DATA" {
             s.write_all(b"354 go ahead\r\n").await.unwrap();
-            while let Some(line) = read_line(&mut s, &mut buf).await {
-                if line == "." {
-                    break;
-                }
-            }
+            read_message(&mut s, &mut buf).await;
             messages += 1;
             s.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
             match after {
@@ -522,11 +528,7 @@ async fn pausing_server(mut s: TcpStream, after: &'static [&'static str]) -> Vec
             "250-mx.example.net\r\n250 PIPELINING\r\n"
         } else if upper == "DATA" {
             s.write_all(b"354 go ahead\r\n").await.unwrap();
-            while let Some(line) = read_line(&mut s, &mut buf).await {
-                if line == "." {
-                    break;
-                }
-            }
+            read_message(&mut s, &mut buf).await;
             messages += 1;
             if s.write_all(b"250 2.0.0 queued\r\n").await.is_err() {
                 break;
@@ -728,11 +730,7 @@ async fn a_connection_reset_while_idle_fails_the_next_send() {
                 "250-mx.example.net\r\n250 PIPELINING\r\n"
             } else if upper == "DATA" {
                 s.write_all(b"354 go ahead\r\n").await.unwrap();
-                while let Some(line) = read_line(&mut s, &mut buf).await {
-                    if line == "." {
-                        break;
-                    }
-                }
+                read_message(&mut s, &mut buf).await;
                 s.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
                 // A reset rather than a close.
                 s.set_zero_linger().expect("linger");
