@@ -1052,13 +1052,12 @@ fn decode_base64(body: &[u8]) -> Result<Vec<u8>, ReadError> {
     ENGINE.decode(clean).map_err(|_| ReadError::BadBase64)
 }
 
+/// A hexadecimal digit of either case (RFC 2045 §6.7 and RFC 2231 take
+/// lower case too, unlike xtext).
 fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Quoted-printable (RFC 2045 §6.7): `=XX` is an octet, `=` at the end of
