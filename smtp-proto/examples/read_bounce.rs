@@ -1,7 +1,9 @@
 //! Reads a bounce (a delivery status notification) with
 //! `smtp_proto::dsn::parse_report`: the whole message from standard input,
 //! and on standard output one line per recipient, then a line for the
-//! returned message and one per recipient block that could not be read:
+//! returned message and one per recipient block that could not be read
+//! or whose status does not go with its action (that recipient is listed
+//! all the same):
 //!
 //! ```text
 //! recipient <bob@example.net> action=failed status=5.1.1 diagnostic="smtp; 550 5.1.1 No such user"

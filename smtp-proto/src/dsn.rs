@@ -258,8 +258,14 @@
 //!   [`DeliveryStatus::recipients`] and named in
 //!   [`DeliveryStatus::problems`] with its [`ReadError`], so that one
 //!   bad block does not hide the others. Only when no block is read is
-//!   the status an error. Whether the status class goes with the action
-//!   is not checked;
+//!   the status an error;
+//! * a recipient whose status class does not go with its action
+//!   (`delivered`, `relayed` and `expanded` take `2.x.x`, `delayed`
+//!   `4.x.x`, `failed` `4.x.x` or `5.x.x`: RFC 3464 §2.3.3, §2.3.4, as
+//!   the writer checks) is read all the same, as some hosts get this
+//!   wrong, and named in [`DeliveryStatus::problems`] with
+//!   [`ReadError::StatusMismatch`] and its place in
+//!   [`DeliveryStatus::recipients`] ([`BlockProblem::recipient`]);
 //! * a `type; value` field whose text before the first `;` is not an atom
 //!   (`"a;b"@example.net`), or that has no `;`, is read as a value
 //!   without its type ([`TypedValue::kind`] empty): some hosts write a

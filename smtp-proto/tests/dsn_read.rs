@@ -942,6 +942,106 @@ fn the_status_part_one_multipart_down() {
 }
 
 #[test]
+fn a_status_that_does_not_go_with_its_action_is_read_and_named() {
+    let status = b"Reporting-MTA: dns; mx.example.org\r\n\r\n\
+        Final-Recipient: rfc822; a@example.net\r\nAction: failed\r\nStatus: 2.0.0\r\n\r\n\
+        Final-Recipient: rfc822; b@example.net\r\nAction: failed\r\nStatus: 4.4.7\r\n\r\n\
+        Final-Recipient: rfc822; c@example.net\r\nAction: bounced\r\nStatus: 5.1.1\r\n\r\n\
+        Final-Recipient: rfc822; d@example.net\r\nAction: delayed\r\nStatus: 5.4.7\r\n\r\n\
+        Final-Recipient: rfc822; e@example.net\r\nAction: Delivered\r\nStatus: 5.1.1 (x)\r\n\r\n\
+        Final-Recipient: rfc822; f@example.net\r\nAction: relayed\r\nStatus: 4.0.0\r\n\r\n\
+        Final-Recipient: rfc822; g@example.net\r\nAction: expanded\r\nStatus: 5.0.0\r\n\r\n\
+        Final-Recipient: rfc822; h@example.net\r\nAction: delayed\r\nStatus: 4.4.1\r\n";
+    let s = parse_delivery_status(status).unwrap();
+    // Every block that parses is read, whatever its status.
+    let got: Vec<(String, Action, String)> = s
+        .recipients
+        .iter()
+        .map(|r| (r.address(), r.action, r.status.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a@example.net".into(), Action::Failed, "2.0.0".into()),
+            ("b@example.net".into(), Action::Failed, "4.4.7".into()),
+            ("d@example.net".into(), Action::Delayed, "5.4.7".into()),
+            ("e@example.net".into(), Action::Delivered, "5.1.1".into()),
+            ("f@example.net".into(), Action::Relayed, "4.0.0".into()),
+            ("g@example.net".into(), Action::Expanded, "5.0.0".into()),
+            ("h@example.net".into(), Action::Delayed, "4.4.1".into()),
+        ]
+    );
+    let mismatch = |action, status: &str| ReadError::StatusMismatch {
+        action,
+        status: code(status),
+    };
+    let problems: Vec<(usize, ReadError, Option<usize>)> = s
+        .problems
+        .iter()
+        .map(|p| (p.block, p.error, p.recipient))
+        .collect();
+    // `failed` with 4.4.7 goes (RFC 3464 §2.3.3's note); the block that
+    // does not parse is left out and the others keep their place.
+    assert_eq!(
+        problems,
+        vec![
+            (0, mismatch(Action::Failed, "2.0.0"), Some(0)),
+            (2, ReadError::InvalidField("Action"), None),
+            (3, mismatch(Action::Delayed, "5.4.7"), Some(2)),
+            (4, mismatch(Action::Delivered, "5.1.1"), Some(3)),
+            (5, mismatch(Action::Relayed, "4.0.0"), Some(4)),
+            (6, mismatch(Action::Expanded, "5.0.0"), Some(5)),
+        ]
+    );
+    for p in &s.problems {
+        if let Some(i) = p.recipient {
+            let r = &s.recipients[i];
+            assert_eq!(
+                p.error,
+                ReadError::StatusMismatch {
+                    action: r.action,
+                    status: r.status
+                }
+            );
+        }
+    }
+    assert_eq!(
+        s.problems[0].error.to_string(),
+        "the status 2.0.0 does not go with the action failed"
+    );
+
+    // A status whose only recipient disagrees is still read.
+    let s =
+        parse_delivery_status(b"Final-Recipient: rfc822; a@b\nAction: delivered\nStatus: 4.2.2\n")
+            .unwrap();
+    assert_eq!(s.recipients.len(), 1);
+    assert_eq!(s.problems.len(), 1);
+    assert_eq!(s.problems[0].error, mismatch(Action::Delivered, "4.2.2"));
+}
+
+#[test]
+fn a_whole_bounce_names_a_status_that_does_not_go_with_its_action() {
+    let report = b"Content-Type: multipart/report; report-type=delivery-status;\r\n\
+        \tboundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nYour message was delivered.\r\n\
+        --b\r\nContent-Type: message/delivery-status\r\n\r\n\
+        Reporting-MTA: dns; mx.example.org\r\n\r\n\
+        Final-Recipient: rfc822; bob@example.net\r\nAction: failed\r\n\
+        Status: 2.0.0\r\n\r\n--b--\r\n";
+    let read = parse_report(report).unwrap();
+    assert_eq!(read.status.recipients[0].action, Action::Failed);
+    let p = &read.status.problems[0];
+    assert_eq!((p.block, p.recipient), (0, Some(0)));
+    assert_eq!(
+        p.error,
+        ReadError::StatusMismatch {
+            action: Action::Failed,
+            status: code("2.0.0")
+        }
+    );
+}
+
+#[test]
 fn statuses_keep_their_class() {
     let s = parse_delivery_status(b"Final-Recipient: rfc822; a@b\nAction: failed\nStatus: 4.2.2\n")
         .unwrap();

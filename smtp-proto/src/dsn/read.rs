@@ -15,7 +15,9 @@ use super::Action;
 use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use crate::trace::Timestamp;
 
-/// Why a bounce, or a recipient block of one, cannot be read.
+/// Why a bounce, or a recipient block of one, cannot be read; or, for
+/// [`ReadError::StatusMismatch`], what is wrong with a recipient block read
+/// all the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
@@ -53,6 +55,19 @@ pub enum ReadError {
     /// The delivery status fields hold no recipient block.
     #[error("the delivery status names no recipient")]
     NoRecipients,
+    /// A recipient block's `Status` class does not go with its `Action`:
+    /// `delivered`, `relayed` and `expanded` take a `2.x.x` status,
+    /// `delayed` a `4.x.x` one, and `failed` a `4.x.x` or `5.x.x` one
+    /// (RFC 3464 §2.3.3, §2.3.4; the note of §2.3.3 gives `failed` with a
+    /// `4.x.x` status, for a temporary failure given up on). The block is
+    /// read all the same: see [`BlockProblem::recipient`].
+    #[error("the status {status} does not go with the action {action}")]
+    StatusMismatch {
+        /// The `Action` read.
+        action: Action,
+        /// The `Status` read.
+        status: EnhancedStatusCode,
+    },
 }
 
 /// A field kept as it was: an extension field (`X-Postfix-Queue-ID`,
@@ -220,7 +235,9 @@ impl RecipientStatus {
     }
 }
 
-/// A recipient block left out of [`DeliveryStatus::recipients`], and why.
+/// A recipient block with something wrong: one left out of
+/// [`DeliveryStatus::recipients`], or one read in spite of a
+/// [`ReadError::StatusMismatch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BlockProblem {
@@ -228,6 +245,12 @@ pub struct BlockProblem {
     pub block: usize,
     /// What is wrong with it.
     pub error: ReadError,
+    /// Where the recipient read from the block is in
+    /// [`DeliveryStatus::recipients`]: `Some` for a
+    /// [`ReadError::StatusMismatch`], whose block is read all the same
+    /// (some hosts write, say, `Action: failed` with `Status: 2.0.0`);
+    /// `None` for a block left out.
+    pub recipient: Option<usize>,
 }
 
 /// The fields of a delivery status part.
@@ -238,7 +261,8 @@ pub struct DeliveryStatus {
     pub message: PerMessage,
     /// The recipients read, in order.
     pub recipients: Vec<RecipientStatus>,
-    /// The recipient blocks that could not be read.
+    /// The recipient blocks that could not be read, and those read whose
+    /// `Status` does not go with their `Action`, in the order written.
     pub problems: Vec<BlockProblem>,
 }
 
@@ -416,6 +440,10 @@ fn parse_status(text: &str) -> Option<EnhancedStatusCode> {
 /// transfer encoding: a per-message block, then one block per recipient,
 /// separated by empty lines. See the [module](super#reading-bounces) notes.
 ///
+/// A recipient whose `Status` does not go with its `Action` is read, and
+/// named in [`DeliveryStatus::problems`] with
+/// [`ReadError::StatusMismatch`].
+///
 /// # Errors
 /// When no recipient block is read: the error of the first block that
 /// could not be, or [`ReadError::NoRecipients`] when there is none.
@@ -490,8 +518,24 @@ pub fn parse_delivery_status(bytes: &[u8]) -> Result<DeliveryStatus, ReadError> 
     let mut problems = Vec::new();
     for (block, fields) in recipient_blocks.into_iter().enumerate() {
         match recipient(fields) {
-            Ok(r) => recipients.push(r),
-            Err(error) => problems.push(BlockProblem { block, error }),
+            Ok(r) => {
+                if !r.action.allows(r.status.class()) {
+                    problems.push(BlockProblem {
+                        block,
+                        error: ReadError::StatusMismatch {
+                            action: r.action,
+                            status: r.status,
+                        },
+                        recipient: Some(recipients.len()),
+                    });
+                }
+                recipients.push(r);
+            }
+            Err(error) => problems.push(BlockProblem {
+                block,
+                error,
+                recipient: None,
+            }),
         }
     }
     if recipients.is_empty() {
