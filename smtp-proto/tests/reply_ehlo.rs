@@ -332,6 +332,39 @@ fn typed_values_are_exposed_on_the_reply() {
     assert_eq!(e.max_size(), None);
 }
 
+/// `limit-name-value = limit-name ["=" limit-value]` (RFC 9422 §3): a
+/// limit may come without a value. One this crate does not know is
+/// ignored, with or without a value, and the known ones are still read.
+#[test]
+fn limits_without_a_value_are_ignored_and_the_others_read() {
+    let want = Limits {
+        rcpt_max: Some(50),
+        mail_max: Some(10),
+        rcpt_domain_max: None,
+    };
+    for line in [
+        "LIMITS RCPTMAX=50 FUTURE-FLAG MAILMAX=10",
+        "LIMITS FUTURE_FLAG RCPTMAX=50 MAILMAX=10",
+        "LIMITS RCPTMAX=50 MAILMAX=10 X",
+    ] {
+        assert_eq!(Capability::parse(line), Capability::Limits(want), "{line}");
+        let input = format!("250-mx.example\r\n250 {line}\r\n");
+        let e = ehlo(input.as_bytes());
+        assert!(e.has(Extension::Limits), "{line}");
+        assert_eq!(e.limits(), want, "{line}");
+        assert_eq!(e.unknown_count(), 0, "{line}");
+    }
+    // A known limit needs its number: without one the line stays untyped,
+    // as with `RCPTMAX=lots`.
+    assert_eq!(
+        Capability::parse("LIMITS RCPTMAX MAILMAX=10"),
+        Capability::Other {
+            keyword: "LIMITS",
+            params: "RCPTMAX MAILMAX=10",
+        }
+    );
+}
+
 #[test]
 fn size_zero_means_no_limit() {
     let e = ehlo(b"250-mx\r\n250 SIZE 0\r\n");

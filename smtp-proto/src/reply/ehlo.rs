@@ -501,8 +501,9 @@ fn same_mechanism(a: AuthMechanism<'_>, b: AuthMechanism<'_>) -> bool {
     }
 }
 
-/// The limits advertised by `LIMITS` (RFC 9422 §4). Limit names this type
-/// does not know are ignored, as RFC 9422 asks.
+/// The limits advertised by `LIMITS` (RFC 9422 §4). Limits this type does
+/// not know are ignored, as RFC 9422 asks, whether they come with a value
+/// or without one (`limit-name ["=" limit-value]`, RFC 9422 §3).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// `RCPTMAX`: recipients per transaction.
@@ -612,10 +613,14 @@ fn optional_one(params: &str) -> Option<Option<&str>> {
     }
 }
 
+/// `limits-param = limit-name-value 0*[SP limit-name-value]`,
+/// `limit-name-value = limit-name ["=" limit-value]` (RFC 9422 §3): the
+/// known limits, each with its number; any other limit, with a value or
+/// without, is skipped. `None` when a known limit has no number.
 fn parse_limits(params: &str) -> Option<Limits> {
     let mut limits = Limits::default();
     for word in words(params) {
-        let (name, value) = word.split_once('=')?;
+        let (name, value) = word.split_once('=').unwrap_or((word, ""));
         let slot = if name.eq_ignore_ascii_case("RCPTMAX") {
             &mut limits.rcpt_max
         } else if name.eq_ignore_ascii_case("MAILMAX") {
