@@ -1174,6 +1174,67 @@ fn shut_down_waits_for_a_pending_decision_and_may_replace_the_greeting() {
     assert!(text.ends_with(" Service shutting down, closing connection\r\n"));
 }
 
+/// After the `220` to STARTTLS the next bytes on the connection are the
+/// TLS handshake's (RFC 3207 §4: the client "MUST start the TLS
+/// negotiation before giving any other SMTP commands"). A shut-down or a
+/// timeout while the handshake is pending closes the session without a
+/// plaintext `421`, which the client's TLS stack would read as a broken
+/// handshake record; the `220` already queued still goes out.
+#[test]
+fn no_plaintext_421_while_the_starttls_handshake_is_pending() {
+    type Stop = fn(&mut ServerSession);
+    let stops: [(&str, Stop); 2] = [
+        ("shut_down", |s| s.shut_down().unwrap()),
+        ("timed_out", ServerSession::timed_out),
+    ];
+    for (name, stop) in stops {
+        // The 220 already handed out: nothing follows it.
+        let mut s = tls_server();
+        drive(&mut s, b"EHLO a.example\r\nSTARTTLS\r\n").unwrap();
+        let mut out = Vec::new();
+        s.poll_transmit(&mut out);
+        assert!(out.ends_with(b"220 2.0.0 Ready to start TLS\r\n"), "{name}");
+        assert_eq!(
+            s.timeout(),
+            None,
+            "{name}: the handshake is the caller's to time"
+        );
+        stop(&mut s);
+        assert!(s.is_closed(), "{name}");
+        assert!(!s.has_transmit(), "{name}: plaintext after the 220");
+        assert_eq!(
+            s.tls_established(),
+            Err(UsageError::NotAwaitingTls),
+            "{name}"
+        );
+
+        // The 220 still queued: it goes out alone.
+        let mut s = tls_server();
+        s.poll_transmit(&mut Vec::new());
+        drive(&mut s, b"EHLO a.example\r\nSTARTTLS\r\n").unwrap();
+        stop(&mut s);
+        let mut out = Vec::new();
+        s.poll_transmit(&mut out);
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.ends_with("\r\n220 2.0.0 Ready to start TLS\r\n"),
+            "{name}: {out}"
+        );
+        assert!(!out.contains("421"), "{name}: {out}");
+        assert!(s.is_closed(), "{name}");
+    }
+
+    // Once TLS is up the 421 goes out as usual, over TLS.
+    let mut s = tls_server();
+    drive(&mut s, b"EHLO a.example\r\nSTARTTLS\r\n").unwrap();
+    s.poll_transmit(&mut Vec::new());
+    s.tls_established().unwrap();
+    s.shut_down().unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert!(out.starts_with(b"421 4.3.2 "), "{out:?}");
+}
+
 #[test]
 fn a_size_limit_of_zero_is_refused_because_size_0_means_none() {
     let mut c = config();

@@ -741,6 +741,14 @@ impl ServerSession {
     /// and closes the session. Send what `poll_transmit` gives, then close
     /// the connection. Does nothing once the session is closed.
     ///
+    /// While a STARTTLS handshake is pending (after
+    /// [`ServerEvent::StartTls`], before
+    /// [`tls_established`](Self::tls_established)) the session closes
+    /// without the `421`: once the `220` is out, the next bytes on the
+    /// connection belong to the TLS handshake (RFC 3207 §4), and a
+    /// plaintext reply there would only break it. [`timeout`](Self::timeout)
+    /// is `None` then: the caller times the handshake itself.
+    ///
     /// ```
     /// use smtp_proto::server::{ServerConfig, ServerSession};
     ///
@@ -757,13 +765,15 @@ impl ServerSession {
     /// assert!(s.is_closed());
     /// ```
     pub fn timed_out(&mut self) {
-        if matches!(self.state, State::Closed) {
-            return;
+        match self.state {
+            State::Closed => return,
+            // No plaintext after the 220 to STARTTLS (RFC 3207 §4).
+            State::AwaitTls => {}
+            _ => self.send_closing(
+                esc(4, 4, 2),
+                "Timeout waiting for client input, closing connection",
+            ),
         }
-        self.send_closing(
-            esc(4, 4, 2),
-            "Timeout waiting for client input, closing connection",
-        );
         self.close();
     }
 
@@ -778,7 +788,11 @@ impl ServerSession {
     /// §3.1). Inside a message body ([`Phase::Data`] or [`Phase::Bdat`])
     /// the message is lost to the client, which sends it again later: to
     /// lose nothing, call this between transactions or once the body has
-    /// ended, as the `serve_until` functions of both adapters do.
+    /// ended, as the `serve_until` functions of both adapters do. While a
+    /// STARTTLS handshake is pending (after [`ServerEvent::StartTls`],
+    /// before [`tls_established`](Self::tls_established)) the session
+    /// closes without the `421`, as [`timed_out`](Self::timed_out) does:
+    /// the bytes after the `220` belong to the TLS handshake (RFC 3207 §4).
     ///
     /// Fails with [`UsageError::DecisionPending`] while a decision is
     /// pending (make it first); does nothing once the session is closed.
@@ -802,9 +816,10 @@ impl ServerSession {
         match self.state {
             State::Closed => return Ok(()),
             State::Decision(_) => return Err(UsageError::DecisionPending),
-            _ => {}
+            // No plaintext after the 220 to STARTTLS (RFC 3207 §4).
+            State::AwaitTls => {}
+            _ => self.send_closing(esc(4, 3, 2), "Service shutting down, closing connection"),
         }
-        self.send_closing(esc(4, 3, 2), "Service shutting down, closing connection");
         self.close();
         Ok(())
     }
