@@ -1152,6 +1152,16 @@ impl<S: Transport> Connection<S> {
     /// ([`Delivery::with_auth`]) authenticate the session the first time
     /// and not again.
     ///
+    /// When it fails, the session stays unauthenticated and
+    /// [`Connection::send`] sends nothing until an AUTH succeeds (this
+    /// one again, with other credentials, or a delivery's own): each
+    /// recipient is [`NotAttempted::AuthFailed`] with the server's
+    /// refusal, or [`NotAttempted::AuthUnavailable`] when the AUTH could
+    /// not start, a reason to retry rather than to bounce. Mail sent
+    /// without the authentication asked for would be refused (`530`,
+    /// RFC 4954 §6) as if its recipients were bad. A session never asked
+    /// to authenticate sends mail without AUTH.
+    ///
     /// # Errors
     /// [`ConnectionError::Refused`] with [`NotAttempted::AuthFailed`] (the
     /// server's refusal) or [`NotAttempted::AuthUnavailable`] (no
@@ -1222,6 +1232,23 @@ impl<S: Transport> Connection<S> {
     /// [`NotAttempted::ServiceClosing`] with it. Any other reply the server
     /// sent unasked breaks the protocol: nothing is sent, and the send
     /// fails with [`RunError::Client`].
+    ///
+    /// The session's past holds, and nothing is sent either (the session
+    /// stays open):
+    ///
+    /// * after a failed [`Connection::authenticate`] (or a delivery's own
+    ///   failed AUTH), until an AUTH succeeds: a delivery without
+    ///   credentials of its own has its recipients
+    ///   [`NotAttempted::AuthFailed`] with the refusal
+    ///   ([`NotAttempted::AuthUnavailable`] when the AUTH could not
+    ///   start); one with credentials tries them. Without any
+    ///   `authenticate` call, mail goes without AUTH;
+    /// * when the MAIL this message needs, the same reverse path with the
+    ///   same parameters, was refused with a 5yz by an earlier message
+    ///   (RFC 5321 §4.2.1: the client "SHOULD NOT repeat the exact
+    ///   request"): the recipients are [`NotAttempted::SenderRefused`]
+    ///   with that refusal. A MAIL refused with a 4yz is tried again
+    ///   ([`Client::mail_refusal`]).
     ///
     /// # Errors
     /// [`SendError`] when the connection failed, with the report all the

@@ -526,25 +526,27 @@ fn usual(cmd: &str, ehlo: &str) -> String {
 }
 
 #[test]
-fn a_sender_refused_with_5yz_stops_only_its_own_message() {
+fn a_mail_refused_with_5yz_is_not_sent_again_over_the_session() {
     let (addr, server) = spawn_peer(|s| {
-        let mut mails = 0;
+        // Refuses `MAIL FROM:<alice@example.com>` without parameters, and
+        // the pipelined commands after it.
+        let mut refused = false;
         answering_server(s, move |cmd, _| {
             let upper = cmd.to_ascii_uppercase();
             if upper.starts_with("MAIL") {
-                mails += 1;
+                refused = upper == "MAIL FROM:<ALICE@EXAMPLE.COM>";
             }
-            Some(if upper.starts_with("MAIL") && mails == 1 {
+            Some(if upper.starts_with("MAIL") && refused {
                 "550 5.7.1 sender refused\r\n".into()
-            } else if mails == 1 && (upper.starts_with("RCPT") || upper == "DATA") {
+            } else if refused && (upper.starts_with("RCPT") || upper == "DATA") {
                 "503 5.5.1 no sender\r\n".into()
             } else {
-                usual(cmd, "250 PIPELINING\r\n")
+                usual(cmd, "250-PIPELINING\r\n250 SIZE 1000000\r\n")
             })
         })
     });
     let mut conn = open_plain(addr);
-    let [one, two, _] = messages();
+    let [one, two, three] = messages();
     let report = conn
         .send(envelope(&["bob@example.org"]), &one)
         .expect("a refusal is no error");
@@ -554,12 +556,89 @@ fn a_sender_refused_with_5yz_stops_only_its_own_message() {
     assert_eq!((*stage, u16::from(reply.code())), (Stage::Mail, 550));
     assert!(conn.is_open());
     assert_eq!(conn.end_reason(), None);
-    // The next message is tried, and goes through.
-    send_delivered(&mut conn, &["carol@example.org"], &two);
+    // RFC 5321 §4.2.1: the same MAIL, for another message, is not sent
+    // again.
+    let refusal = reply.clone();
+    let report = conn
+        .send(envelope(&["carol@example.org"]), &two)
+        .expect("nothing sent, nothing failed");
+    assert_eq!(
+        report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::SenderRefused { reply: refusal }
+        }
+    );
+    assert_eq!(report.transactions, 0);
+    assert!(conn.is_open());
+    // Another sender is tried, and goes through; so does the same sender
+    // with a parameter.
+    let mut other = envelope(&["carol@example.org"]);
+    other.sender = ReversePath::Mailbox(Mailbox::parse("bob@example.com").unwrap().into_owned());
+    assert!(conn.send(other, &two).expect("send").all_delivered());
+    let sized = envelope(&["carol@example.org"]).with_size(three.len() as u64);
+    assert!(conn.send(sized, &three).expect("send").all_delivered());
     conn.quit().expect("quit");
     let seen = server.join().expect("server");
-    assert_eq!(commands(&seen, "MAIL"), 2, "{seen:?}");
+    let mails: Vec<&String> = seen.iter().filter(|l| l.starts_with("MAIL")).collect();
+    assert_eq!(
+        mails,
+        [
+            "MAIL FROM:<alice@example.com>",
+            "MAIL FROM:<bob@example.com>",
+            &format!("MAIL FROM:<alice@example.com> SIZE={}", three.len()),
+        ],
+        "{seen:?}"
+    );
     assert_eq!(seen.last().map(String::as_str), Some("QUIT"));
+}
+
+#[test]
+fn after_a_refused_password_send_sends_nothing_until_an_authentication_succeeds() {
+    let mut cfg = server_config();
+    cfg.auth_mechanisms = vec![SaslMechanism::Plain];
+    cfg.auth_requires_tls = false;
+    // A submission server: MAIL without AUTH is refused with 530.
+    cfg.auth_required = true;
+    let (addr, server) = spawn_server(
+        cfg,
+        ServeOptions::default(),
+        Recorder::new(Some(("alice", "secret"))),
+    );
+    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
+    let mut conn = open(connect(addr), client, RunOptions::default());
+    let e = conn
+        .authenticate(AuthCredentials::password("alice", "wrong"))
+        .expect_err("refused");
+    let ConnectionError::Refused(NotAttempted::AuthFailed { reply: refusal }) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(refusal.code()), 535);
+    let [one, two, _] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org", "carol@example.org"]), &one)
+        .expect("nothing sent, nothing failed");
+    // Not refused as if the recipients were bad: not attempted, to retry.
+    let not_attempted = RecipientOutcome::NotAttempted {
+        reason: NotAttempted::AuthFailed {
+            reply: refusal.clone(),
+        },
+    };
+    for r in &report.recipients {
+        assert_eq!(r.outcome, not_attempted, "{report:?}");
+        assert!(r.outcome.is_retry());
+    }
+    assert_eq!(report.transactions, 0);
+    assert!(conn.is_open());
+    // Other credentials: the session carries mail again.
+    conn.authenticate(AuthCredentials::password("alice", "secret"))
+        .expect("auth");
+    send_delivered(&mut conn, &["bob@example.org"], &two);
+    conn.quit().expect("quit");
+    let (end, rec) = server.join().expect("server");
+    assert!(matches!(end, Ok(ServeEnd::Closed)), "{end:?}");
+    assert_eq!(rec.seen.message, two);
+    assert_eq!(rec.seen.auth_failures, 1);
+    assert_eq!(count(&rec.seen.events, "Mail"), 1, "{:?}", rec.seen.events);
 }
 
 #[test]

@@ -769,3 +769,142 @@ async fn a_connection_reset_while_idle_fails_the_next_send() {
         .expect("bounded")
         .expect("quit on an ended session just closes");
 }
+
+/// A submission server: AUTH PLAIN without TLS, and MAIL refused with
+/// `530` until AUTH succeeds (RFC 4954 §6).
+fn submission_config() -> ServerConfig {
+    let mut cfg = ServerConfig::new("mx.example.net");
+    cfg.auth_mechanisms = vec![SaslMechanism::Plain];
+    cfg.auth_requires_tls = false;
+    cfg.auth_required = true;
+    cfg
+}
+
+#[tokio::test]
+async fn after_a_refused_password_send_sends_nothing_until_an_authentication_succeeds() {
+    let (c, s) = pair().await;
+    let server = spawn_recorder(s, submission_config());
+    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
+    let mut conn = open(c, client, RunOptions::default()).await;
+    let e = conn
+        .authenticate(AuthCredentials::password("alice", "wrong"))
+        .await
+        .expect_err("refused");
+    let ConnectionError::Refused(NotAttempted::AuthFailed { reply: refusal }) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(refusal.code()), 535);
+    let [one, two, _] = messages();
+    let report = tokio::time::timeout(
+        BOUND,
+        conn.send(envelope(&["bob@example.org", "carol@example.org"]), &one),
+    )
+    .await
+    .expect("bounded")
+    .expect("nothing sent, nothing failed");
+    // Not refused as if the recipients were bad: not attempted, to retry.
+    let not_attempted = RecipientOutcome::NotAttempted {
+        reason: NotAttempted::AuthFailed {
+            reply: refusal.clone(),
+        },
+    };
+    for r in &report.recipients {
+        assert_eq!(r.outcome, not_attempted, "{report:?}");
+        assert!(r.outcome.is_retry());
+    }
+    assert_eq!(report.transactions, 0);
+    assert!(conn.is_open());
+    // Other credentials: the session carries mail again.
+    conn.authenticate(AuthCredentials::password("alice", "secret"))
+        .await
+        .expect("auth");
+    send_delivered(&mut conn, &["bob@example.org"], &two).await;
+    conn.quit().await.expect("quit");
+    let (end, rec) = join(server).await;
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert_eq!(rec.messages, [two]);
+    assert_eq!(count(&rec, "Mail"), 1, "{:?}", names(&rec));
+    assert_eq!(count(&rec, "Auth"), 2, "{:?}", names(&rec));
+}
+
+/// A server without PIPELINING that refuses `MAIL FROM:<alice@example.com>`
+/// (without parameters) with `550` and takes everything else. Returns the
+/// command lines it read.
+async fn sender_refusing_server(mut s: TcpStream) -> Vec<String> {
+    let mut buf = Vec::new();
+    let mut seen = Vec::new();
+    s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
+    while let Some(cmd) = read_line(&mut s, &mut buf).await {
+        let upper = cmd.to_ascii_uppercase();
+        seen.push(cmd);
+        let reply = if upper.starts_with("EHLO") {
+            "250-mx.example.net\r\n250 SIZE 1000000\r\n"
+        } else if upper == "MAIL FROM:<ALICE@EXAMPLE.COM>" {
+            "550 5.7.1 sender refused\r\n"
+        } else if upper == "DATA" {
+            s.write_all(b"354 go ahead\r\n").await.unwrap();
+            read_message(&mut s, &mut buf).await;
+            "250 2.0.0 queued\r\n"
+        } else if upper == "QUIT" {
+            let _ = s.write_all(b"221 2.0.0 bye\r\n").await;
+            break;
+        } else {
+            "250 2.0.0 Ok\r\n"
+        };
+        if s.write_all(reply.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_mail_refused_with_5yz_is_not_sent_again_over_the_session() {
+    let (c, s) = pair().await;
+    let server = tokio::spawn(sender_refusing_server(s));
+    let mut conn = open_plain(c).await;
+    let [one, two, three] = messages();
+    let report = conn
+        .send(envelope(&["bob@example.org"]), &one)
+        .await
+        .expect("a refusal is no error");
+    let RecipientOutcome::PermanentFailure { stage, reply } = &report.recipients[0].outcome else {
+        panic!("{report:?}")
+    };
+    assert_eq!((*stage, u16::from(reply.code())), (Stage::Mail, 550));
+    let refusal = reply.clone();
+    // RFC 5321 §4.2.1: the same MAIL is not sent again.
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+        .await
+        .expect("bounded")
+        .expect("nothing sent, nothing failed");
+    assert_eq!(
+        report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::SenderRefused { reply: refusal }
+        }
+    );
+    assert!(report.recipients[0].outcome.is_permanent_failure());
+    assert_eq!(report.transactions, 0);
+    assert!(conn.is_open());
+    // Another sender is tried, and so is the same one with a parameter.
+    let mut other = envelope(&["carol@example.org"]);
+    other.sender = ReversePath::Mailbox(Mailbox::parse("bob@example.com").unwrap().into_owned());
+    let report = conn.send(other, &two).await.expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    let sized = envelope(&["carol@example.org"]).with_size(three.len() as u64);
+    let report = conn.send(sized, &three).await.expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    conn.quit().await.expect("quit");
+    let seen = join(server).await;
+    let mails: Vec<&String> = seen.iter().filter(|l| l.starts_with("MAIL")).collect();
+    assert_eq!(
+        mails,
+        [
+            "MAIL FROM:<alice@example.com>",
+            "MAIL FROM:<bob@example.com>",
+            &format!("MAIL FROM:<alice@example.com> SIZE={}", three.len()),
+        ],
+        "{seen:?}"
+    );
+}

@@ -13,9 +13,10 @@ use delivery_support::{config, envelope, reply};
 use std::collections::VecDeque;
 
 use smtp_proto::client::{
-    AuthCredentials, Client, ClientConfig, ClientEvent, Delivery, DeliveryReport, NotAttempted,
-    Outcome, RecipientOutcome, Stage,
+    AuthCredentials, Client, ClientConfig, ClientEvent, Delivery, DeliveryReport, FailedAuth,
+    NotAttempted, Outcome, RecipientOutcome, Stage, UsageError,
 };
+use smtp_proto::command::{Mailbox, ReversePath};
 
 const GREETING: &str = "220 mx.example.org ESMTP\r\n";
 const EHLO: &str = "250 mx.example.org\r\n";
@@ -460,4 +461,253 @@ fn a_421_after_the_last_transaction_is_why_the_delivery_stopped() {
     delivery.start(&mut s.client).expect("start");
     assert_eq!(delivery.stopped_by(), Some(&NotAttempted::SessionClosed));
     assert!(delivery.is_finished());
+}
+
+const AUTH_PLAIN: &str = "250-mx.example.org\r\n250 AUTH PLAIN\r\n";
+const AUTH_REFUSED: &str = "535 5.7.8 authentication failed\r\n";
+const AUTH_REQUIRED: &str = "530 5.7.0 authentication required\r\n";
+
+/// A kept-open delivery to `to` authenticating with `password`.
+fn with_password(to: &[&str], password: &str) -> Delivery {
+    kept_open(to).with_auth(AuthCredentials::password("alice", password))
+}
+
+#[test]
+fn after_a_refused_auth_a_delivery_without_credentials_sends_nothing() {
+    // What `Connection::authenticate` and then `send` do: a delivery
+    // without recipients that only authenticates, then the messages.
+    let mut script = vec![GREETING.to_owned(), AUTH_PLAIN.to_owned()];
+    script.push(AUTH_REFUSED.to_owned());
+    // Were MAIL sent without AUTH, a submission server would refuse it.
+    script.push(AUTH_REQUIRED.to_owned());
+    let mut s = Session::new(config().with_auth_without_tls(true), &script);
+    let login = s.deliver(with_password(&[], "wrong"), false, b"");
+    assert!(login.commands[1].starts_with("AUTH PLAIN "));
+    assert_eq!(
+        login.stopped_by,
+        Some(NotAttempted::AuthFailed {
+            reply: reply(AUTH_REFUSED)
+        })
+    );
+    assert!(!s.client.is_authenticated());
+
+    let sent = s.deliver(
+        kept_open(&["bob@example.org", "carol@example.org"]),
+        true,
+        b"one\r\n",
+    );
+    assert!(sent.finished);
+    assert!(sent.commands.is_empty(), "{:?}", sent.commands);
+    let reason = NotAttempted::AuthFailed {
+        reply: reply(AUTH_REFUSED),
+    };
+    for r in &sent.report.recipients {
+        assert_eq!(r.outcome, not_attempted(reason.clone()));
+        // Not a bounce: the recipients are not at fault.
+        assert!(r.outcome.is_retry() && !r.outcome.is_permanent_failure());
+    }
+    assert_eq!(sent.report.transactions, 0);
+    assert_eq!(sent.stopped_by, Some(reason));
+    assert!(s.client.is_idle());
+    assert_eq!(s.script.len(), 1, "the 530 was never asked for");
+}
+
+#[test]
+fn a_later_successful_auth_lets_the_deliveries_through_again() {
+    let mut script = vec![
+        GREETING.to_owned(),
+        AUTH_PLAIN.to_owned(),
+        AUTH_REFUSED.to_owned(),
+        "235 2.7.0 ok\r\n".to_owned(),
+    ];
+    script.extend(transaction("A"));
+    script.extend(transaction("B"));
+    let mut s = Session::new(config().with_auth_without_tls(true), &script);
+    // The refused password: this delivery's recipient is not attempted.
+    let first = s.deliver(
+        with_password(&["bob@example.org"], "wrong"),
+        false,
+        b"1\r\n",
+    );
+    assert!(matches!(
+        first.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::AuthFailed { .. }
+        }
+    ));
+    // Other credentials of a delivery of its own are tried.
+    let second = s.deliver(
+        with_password(&["carol@example.org"], "secret"),
+        true,
+        b"2\r\n",
+    );
+    assert!(second.commands[0].starts_with("AUTH PLAIN "));
+    assert_eq!(second.commands[1], "MAIL FROM:<alice@example.net>");
+    assert_eq!(second.report.recipients[0].outcome, delivered(&queued("A")));
+    assert!(s.client.is_authenticated());
+    assert_eq!(s.client.failed_auth(), None);
+    // And the session carries messages without credentials again.
+    let third = s.deliver(kept_open(&["dave@example.org"]), true, b"3\r\n");
+    assert_eq!(third.commands[0], "MAIL FROM:<alice@example.net>");
+    assert_eq!(third.report.recipients[0].outcome, delivered(&queued("B")));
+}
+
+#[test]
+fn after_an_auth_that_could_not_start_a_delivery_without_credentials_sends_nothing() {
+    // No TLS and AUTH not allowed without it: the first delivery's AUTH
+    // cannot start.
+    let mut s = Session::new(config(), &[GREETING, AUTH_PLAIN, AUTH_REQUIRED]);
+    let first = s.deliver(
+        with_password(&["bob@example.org"], "secret"),
+        false,
+        b"1\r\n",
+    );
+    let reason = NotAttempted::AuthUnavailable(UsageError::AuthNeedsTls);
+    assert_eq!(
+        first.report.recipients[0].outcome,
+        not_attempted(reason.clone())
+    );
+    assert_eq!(
+        s.client.failed_auth(),
+        Some(&FailedAuth::Unavailable(UsageError::AuthNeedsTls))
+    );
+    let second = s.deliver(kept_open(&["carol@example.org"]), true, b"2\r\n");
+    assert!(second.commands.is_empty(), "{:?}", second.commands);
+    assert_eq!(second.report.recipients[0].outcome, not_attempted(reason));
+}
+
+#[test]
+fn a_session_never_asked_to_authenticate_sends_mail_without_auth() {
+    let mut s = Session::new(
+        config().with_auth_without_tls(true),
+        &script(AUTH_PLAIN, &["A", "B"]),
+    );
+    let first = s.deliver(kept_open(&["bob@example.org"]), false, b"1\r\n");
+    let second = s.deliver(kept_open(&["carol@example.org"]), true, b"2\r\n");
+    assert!(first.report.all_delivered() && second.report.all_delivered());
+    assert!(!first.commands.iter().any(|c| c.starts_with("AUTH")));
+    assert_eq!(s.client.failed_auth(), None);
+}
+
+const SENDER_REFUSED: &str = "550 5.7.1 sender not allowed\r\n";
+
+/// A delivery from `from` to `to`, kept open.
+fn from(from: &str, to: &str) -> Delivery {
+    let mut env = envelope(&[to]);
+    env.sender = ReversePath::Mailbox(Mailbox::parse(from).unwrap().into_owned());
+    Delivery::new(env).keep_open()
+}
+
+#[test]
+fn a_mail_refused_with_a_5yz_is_not_repeated_by_the_next_delivery() {
+    let ehlo = "250-mx.example.org\r\n250 SIZE 1000000\r\n";
+    let mut script = vec![GREETING.to_owned(), ehlo.to_owned(), SENDER_REFUSED.into()];
+    script.extend(transaction("A"));
+    script.extend(transaction("B"));
+    let mut s = Session::new(config(), &script);
+    let first = s.deliver(kept_open(&["bob@example.org"]), false, b"1\r\n");
+    let refused = RecipientOutcome::PermanentFailure {
+        stage: Stage::Mail,
+        reply: reply(SENDER_REFUSED),
+    };
+    assert_eq!(first.report.recipients[0].outcome, refused);
+    assert_eq!(first.commands[1], "MAIL FROM:<alice@example.net>");
+
+    // The same MAIL, for other recipients: not sent.
+    let second = s.deliver(
+        kept_open(&["carol@example.org", "dave@example.org"]),
+        true,
+        b"2\r\n",
+    );
+    assert!(second.finished);
+    assert!(second.commands.is_empty(), "{:?}", second.commands);
+    let reason = NotAttempted::SenderRefused {
+        reply: reply(SENDER_REFUSED),
+    };
+    for r in &second.report.recipients {
+        assert_eq!(r.outcome, not_attempted(reason.clone()));
+        assert!(r.outcome.is_permanent_failure());
+    }
+    assert_eq!(second.report.transactions, 0);
+    assert_eq!(second.stopped_by, Some(reason));
+    assert!(s.client.is_idle());
+
+    // Another sender is tried.
+    let third = s.deliver(from("bob@example.net", "carol@example.org"), true, b"3\r\n");
+    assert_eq!(third.commands[0], "MAIL FROM:<bob@example.net>");
+    assert_eq!(third.report.recipients[0].outcome, delivered(&queued("A")));
+    // So is the same sender with other parameters.
+    let sized = Delivery::new(envelope(&["carol@example.org"]).with_size(4)).keep_open();
+    let fourth = s.deliver(sized, true, b"4\r\n");
+    assert_eq!(fourth.commands[0], "MAIL FROM:<alice@example.net> SIZE=4");
+    assert_eq!(fourth.report.recipients[0].outcome, delivered(&queued("B")));
+    // And the refusal is still remembered.
+    let mut fifth = kept_open(&["erin@example.org"]);
+    fifth.start(&mut s.client).unwrap();
+    assert!(fifth.is_finished());
+    assert!(!s.client.has_transmit());
+}
+
+#[test]
+fn a_mail_refused_with_a_4yz_is_tried_again() {
+    let busy = "451 4.3.0 try later\r\n";
+    let mut script = vec![GREETING.to_owned(), EHLO.to_owned(), busy.to_owned()];
+    script.extend(transaction("A"));
+    let mut s = Session::new(config(), &script);
+    let first = s.deliver(kept_open(&["bob@example.org"]), false, b"1\r\n");
+    assert!(first.report.recipients[0].outcome.is_retry());
+    let second = s.deliver(kept_open(&["bob@example.org"]), true, b"1\r\n");
+    assert_eq!(second.commands[0], "MAIL FROM:<alice@example.net>");
+    assert!(second.report.all_delivered());
+}
+
+#[test]
+fn a_successful_auth_forgets_the_refused_mail() {
+    let mut script = vec![
+        GREETING.to_owned(),
+        AUTH_PLAIN.to_owned(),
+        AUTH_REQUIRED.to_owned(),
+        "235 2.7.0 ok\r\n".to_owned(),
+    ];
+    script.extend(transaction("A"));
+    let mut s = Session::new(config().with_auth_without_tls(true), &script);
+    let first = s.deliver(kept_open(&["bob@example.org"]), false, b"1\r\n");
+    assert!(first.report.recipients[0].outcome.is_permanent_failure());
+    assert!(s
+        .client
+        .mail_refusal(&envelope(&["x@example.org"]))
+        .is_some());
+    // RFC 4954 §6: the 530 asked for AUTH; once it succeeded, the same
+    // MAIL is another request.
+    let second = s.deliver(
+        with_password(&["bob@example.org"], "secret"),
+        true,
+        b"1\r\n",
+    );
+    assert_eq!(second.commands[1], "MAIL FROM:<alice@example.net>");
+    assert!(second.report.all_delivered());
+    assert!(s
+        .client
+        .mail_refusal(&envelope(&["x@example.org"]))
+        .is_none());
+}
+
+#[test]
+fn the_session_remembers_a_bounded_number_of_refused_mails() {
+    let senders: Vec<String> = (0..9).map(|i| format!("s{i}@example.net")).collect();
+    let mut script = vec![GREETING.to_owned(), EHLO.to_owned()];
+    script.extend(senders.iter().map(|_| SENDER_REFUSED.to_owned()));
+    script.push(SENDER_REFUSED.to_owned());
+    let mut s = Session::new(config(), &script);
+    for (i, sender) in senders.iter().enumerate() {
+        let sent = s.deliver(from(sender, "bob@example.org"), i > 0, b"1\r\n");
+        assert_eq!(sent.report.transactions, 1, "{sender}");
+    }
+    // The oldest refusal was forgotten: its MAIL goes out again; the
+    // others do not.
+    let again = s.deliver(from(&senders[0], "bob@example.org"), true, b"1\r\n");
+    assert_eq!(again.commands, [format!("MAIL FROM:<{}>", senders[0])]);
+    let not_again = s.deliver(from(&senders[8], "bob@example.org"), true, b"1\r\n");
+    assert!(not_again.commands.is_empty());
+    assert!(s.script.is_empty());
 }

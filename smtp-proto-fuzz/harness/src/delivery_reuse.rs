@@ -42,6 +42,12 @@
 //!   credentials, and never again once the session is authenticated
 //!   (RFC 4954 §4: a second AUTH after a successful one is refused with
 //!   503);
+//! - after an AUTH that failed (refused, or unable to start) and none
+//!   that succeeded since, a delivery without credentials writes no MAIL
+//!   and makes no transaction;
+//! - a MAIL command line refused with a 5yz is never written again in the
+//!   session (RFC 5321 §4.2.1), until an AUTH succeeds or TLS starts (the
+//!   session remembers the last 8 such lines, as the machine does);
 //! - a kept-open delivery writes no QUIT (except the one the machine
 //!   sends itself when the server refuses the session or a required TLS);
 //!   QUIT is written at most once in the session;
@@ -56,6 +62,8 @@
 //!   is read as unsolicited, one still to come answers the next MAIL), so
 //!   with bit 6 only the checks of each run hold.
 
+use std::collections::VecDeque;
+
 use smtp_proto::client::{
     Client, ClientError, ClientEvent, Delivery, DeliveryReport, NotAttempted, Outcome,
     RecipientOutcome, Verdict,
@@ -69,6 +77,9 @@ use crate::stream::Progress;
 
 /// Most deliveries over one session.
 pub const MAX_DELIVERIES: usize = 3;
+
+/// Most MAIL lines refused with a 5yz that the session remembers.
+const REFUSED_MAIL_MAX: usize = 8;
 
 /// What one run gave, compared across cuts: the reports (`None` when they
 /// depend on the cut by design) and the bytes written.
@@ -137,6 +148,71 @@ struct Session<'p> {
     after_last_event: usize,
     /// That length when a 421 came.
     before_421: Option<usize>,
+    past: Past,
+}
+
+/// What the session's past says of the next commands.
+#[derive(Debug, Default)]
+struct Past {
+    /// How much of the output [`Past::scan_mail`] has read.
+    scanned: usize,
+    /// The MAIL lines written whose reply has not come, in order.
+    unanswered_mail: VecDeque<Vec<u8>>,
+    /// The MAIL lines refused with a 5yz, oldest first, since the last
+    /// successful AUTH or TLS start.
+    refused_mail: VecDeque<Vec<u8>>,
+    /// An AUTH failed and none succeeded since.
+    auth_failed: bool,
+}
+
+impl Past {
+    /// Reads the command lines of `out` written since the last call: a
+    /// MAIL line is never one refused with a 5yz before, and awaits its
+    /// reply.
+    fn scan_mail(&mut self, out: &[u8]) {
+        let Some(end) = out.iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
+        let end = end + 1;
+        if end <= self.scanned {
+            return;
+        }
+        for line in out[self.scanned..end].split_inclusive(|&b| b == b'\n') {
+            if line.starts_with(b"MAIL FROM:") {
+                assert!(
+                    !self.refused_mail.iter().any(|l| l == line),
+                    "MAIL refused with a 5yz repeated: {:?}",
+                    String::from_utf8_lossy(line)
+                );
+                self.unanswered_mail.push_back(line.to_vec());
+            }
+        }
+        self.scanned = end;
+    }
+
+    /// What an event tells of the session's past: a MAIL refused for
+    /// good, an AUTH that failed or succeeded, TLS.
+    fn note(&mut self, out: &[u8], event: &ClientEvent<'_>) {
+        self.scan_mail(out);
+        match event {
+            ClientEvent::Sender { verdict, .. } => {
+                let line = self.unanswered_mail.pop_front();
+                if let (Verdict::Permanent, Some(line)) = (verdict, line) {
+                    self.refused_mail.retain(|l| *l != line);
+                    if self.refused_mail.len() >= REFUSED_MAIL_MAX {
+                        self.refused_mail.pop_front();
+                    }
+                    self.refused_mail.push_back(line);
+                }
+            }
+            ClientEvent::AuthFailed { .. } => self.auth_failed = true,
+            ClientEvent::Authenticated { .. } | ClientEvent::StartTls => {
+                self.auth_failed = false;
+                self.refused_mail.clear();
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Session<'_> {
@@ -194,6 +270,7 @@ impl Session<'_> {
             self.progress.consumed(consumed, self.buf.len());
             match step.outcome {
                 Outcome::Event(event) => {
+                    self.past.note(&self.out, &event);
                     match &event {
                         ClientEvent::Sender {
                             verdict: Verdict::Permanent,
@@ -317,6 +394,7 @@ fn play(
         error: None,
         after_last_event: 0,
         before_421: None,
+        past: Past::default(),
     };
     let mut reports = Vec::new();
     let mut lost = false;
@@ -344,6 +422,9 @@ fn play(
         }
         let start = s.out.len();
         let was_authenticated = s.client.is_authenticated();
+        // An AUTH of the session failed: without credentials of its own,
+        // this delivery sends no MAIL.
+        let auth_blocked = s.past.auth_failed && !has_auth;
         let mut seen = Seen::default();
         let mut started_closed = false;
         let end = if i == 0 {
@@ -407,7 +488,13 @@ fn play(
             End::Paused => unreachable!("only while reading an idle session"),
             End::Error | End::InputEnded => {}
         }
+        s.client.poll_transmit(&mut s.out);
+        s.past.scan_mail(&s.out);
         let stopped_by = d.stopped_by().cloned();
+        if matches!(stopped_by, Some(NotAttempted::AuthUnavailable(_))) {
+            // Its AUTH could not start (or an earlier one's could not).
+            s.past.auth_failed = true;
+        }
         seen.note_finished(&d);
         let at_finish = seen.at_finish.take();
         let report = d.finish(error);
@@ -485,6 +572,10 @@ fn play(
             );
         }
         let mails = count(written, b"MAIL FROM:");
+        if auth_blocked {
+            assert_eq!(mails, 0, "MAIL written after a failed AUTH");
+            assert_eq!(report.transactions, 0);
+        }
         assert!(
             mails <= report.transactions && mails + 1 >= report.transactions,
             "{mails} MAIL written for {} transactions",
@@ -623,5 +714,47 @@ mod tests {
             1
         );
         run(&input(32, 2 | 64, [0; 3], &stream));
+    }
+
+    /// A MAIL refused with a 5yz: the next delivery, whose MAIL would be
+    /// the same, writes nothing and reports its recipients
+    /// `SenderRefused`.
+    #[test]
+    fn a_mail_refused_for_good_is_not_repeated() {
+        let stream = format!("{EHLO}550 5.7.1 no\r\n");
+        let (reports, out) = drive(32, 1, [0; 3], &[stream.as_bytes()]);
+        let reports = reports.expect("compared");
+        assert!(reports[0].recipients[0].outcome.is_permanent_failure());
+        assert!(matches!(
+            &reports[1].recipients[0].outcome,
+            RecipientOutcome::NotAttempted {
+                reason: NotAttempted::SenderRefused { reply }
+            } if u16::from(reply.code()) == 550
+        ));
+        assert_eq!(reports[1].transactions, 0);
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out.matches("MAIL FROM:").count(), 1, "{out}");
+        run(&input(32, 1, [0; 3], &stream));
+    }
+
+    /// A refused password: the next delivery, without credentials, writes
+    /// nothing and reports its recipients `AuthFailed`.
+    #[test]
+    fn after_a_refused_auth_a_delivery_without_credentials_sends_nothing() {
+        let stream = format!("{EHLO}535 5.7.8 no\r\n");
+        let (reports, out) = drive(96, 1, [64, 0, 0], &[stream.as_bytes()]);
+        let reports = reports.expect("compared");
+        for report in &reports {
+            assert!(matches!(
+                &report.recipients[0].outcome,
+                RecipientOutcome::NotAttempted {
+                    reason: NotAttempted::AuthFailed { reply }
+                } if u16::from(reply.code()) == 535
+            ));
+        }
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out.matches("AUTH PLAIN").count(), 1, "{out}");
+        assert!(!out.contains("MAIL FROM:"), "{out}");
+        run(&input(96, 1, [64, 0, 0], &stream));
     }
 }

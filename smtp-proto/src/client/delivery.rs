@@ -15,7 +15,7 @@ use core::ops::Range;
 use super::auth::AuthCredentials;
 use super::config::TlsPolicy;
 use super::envelope::{fitting, Envelope, Recipient};
-use super::event::{ClientError, ClientEvent, Refusal, UsageError, Verdict};
+use super::event::{ClientError, ClientEvent, FailedAuth, Refusal, UsageError, Verdict};
 use super::machine::Client;
 use super::responder::{Responder, SaslAnswer, SaslResponder};
 use crate::reply::{OwnedReply, Reply};
@@ -62,7 +62,9 @@ pub enum NotAttempted {
     /// An earlier transaction's `MAIL FROM` was refused with a 5yz, and
     /// RFC 5321 §4.2.1 says the client "SHOULD NOT repeat the exact
     /// request": this recipient's transaction would have sent the same
-    /// MAIL.
+    /// MAIL. The earlier transaction is this delivery's, or, on a session
+    /// kept for several messages, an earlier message's with the same
+    /// reverse path and parameters ([`Client::mail_refusal`]).
     SenderRefused {
         /// The refusal of MAIL.
         reply: OwnedReply,
@@ -73,13 +75,18 @@ pub enum NotAttempted {
         /// The 421 reply.
         reply: OwnedReply,
     },
-    /// Authentication failed, so nothing was sent.
+    /// Authentication failed, so nothing was sent: this delivery's AUTH
+    /// ([`Delivery::with_auth`]), or, for a delivery without credentials
+    /// of its own on a session kept for several messages, the session's
+    /// last AUTH, when none succeeded since ([`Client::failed_auth`]).
     AuthFailed {
         /// The refusal of AUTH.
         reply: OwnedReply,
     },
     /// Authentication could not start: no mechanism both sides support,
-    /// or the connection is not encrypted (see [`UsageError`]).
+    /// or the connection is not encrypted (see [`UsageError`]). As for
+    /// [`NotAttempted::AuthFailed`], the AUTH is this delivery's or the
+    /// session's last one.
     AuthUnavailable(UsageError),
     /// The server refused the session: its greeting, or EHLO and HELO
     /// (or LHLO).
@@ -370,6 +377,21 @@ enum Slot {
 ///   greeting or hello, a required TLS that is not available, or a message
 ///   the client refuses to send to this server ([`Refusal`]).
 ///
+/// On a session kept for several messages ([`Delivery::keep_open`],
+/// [`Delivery::start`]) it also starts no transaction, and sends nothing,
+/// when the session says so:
+///
+/// * an AUTH of the session failed and none succeeded since
+///   ([`Client::failed_auth`]), and this delivery has no credentials of
+///   its own to try ([`NotAttempted::AuthFailed`],
+///   [`NotAttempted::AuthUnavailable`]): MAIL without the authentication
+///   the application asked for would be refused (`530`, RFC 4954 §6) as
+///   if the recipients were bad. A session never asked to authenticate
+///   sends MAIL without AUTH;
+/// * the MAIL it would send, the same reverse path with the same
+///   parameters, was refused with a 5yz earlier in the session
+///   ([`Client::mail_refusal`], [`NotAttempted::SenderRefused`]).
+///
 /// The body is the caller's: at [`ClientEvent::SendBody`] pass it to the
 /// machine, with [`Delivery::next_piece`] (which also tells the delivery
 /// when the end of the message goes out) or with your own pieces and a
@@ -619,7 +641,12 @@ impl Delivery {
     /// [`ClientEvent::Noop`] to [`Delivery::on_event`] does the same.)
     ///
     /// On a closed client nothing is sent and every recipient is
-    /// [`NotAttempted::SessionClosed`]; the delivery is finished.
+    /// [`NotAttempted::SessionClosed`]; the delivery is finished. What
+    /// the session learnt before holds: after a failed AUTH (none
+    /// succeeded since), a delivery without credentials of its own sends
+    /// nothing ([`NotAttempted::AuthFailed`]), nor one whose MAIL was
+    /// refused with a 5yz before ([`NotAttempted::SenderRefused`]); see
+    /// [`Delivery`].
     ///
     /// # Errors
     /// [`UsageError::NotIdle`] when the client is not idle (a transaction
@@ -695,7 +722,9 @@ impl Delivery {
 
     /// Authenticates with `credentials` after [`ClientEvent::Ready`],
     /// before the first transaction. If AUTH fails, nothing is sent
-    /// ([`NotAttempted::AuthFailed`]).
+    /// ([`NotAttempted::AuthFailed`]). On a session already authenticated
+    /// the credentials are not used; on one whose last AUTH failed they
+    /// are tried (and a delivery without them sends nothing there).
     #[must_use]
     pub fn with_auth(mut self, credentials: AuthCredentials) -> Self {
         self.auth = Some(credentials);
@@ -1156,6 +1185,33 @@ impl Delivery {
         let mut envelope = self.envelope.clone();
         envelope.recipients = fit.to_vec();
         self.envelope.recipients = all;
+        if !client.is_authenticated() {
+            // An AUTH of this session failed (this delivery's own
+            // credentials were tried above): the application asked for
+            // authentication and did not get it, and MAIL without it
+            // would be refused (530, RFC 4954 §6) as if the recipients
+            // were bad.
+            let reason = match client.failed_auth() {
+                Some(FailedAuth::Refused(reply)) => Some(NotAttempted::AuthFailed {
+                    reply: reply.clone(),
+                }),
+                Some(FailedAuth::Unavailable(e)) => Some(NotAttempted::AuthUnavailable(*e)),
+                None => None,
+            };
+            if let Some(reason) = reason {
+                self.stop(&reason);
+                return self.quit(client);
+            }
+        }
+        if let Some(reply) = client.mail_refusal(&envelope) {
+            // RFC 5321 §4.2.1: the same MAIL was refused with a 5yz
+            // earlier in this session, and is not repeated.
+            let reason = NotAttempted::SenderRefused {
+                reply: reply.clone(),
+            };
+            self.stop(&reason);
+            return self.quit(client);
+        }
         match client.send_mail(&envelope) {
             Ok(()) => {
                 self.batch = start..start + envelope.recipients.len();

@@ -498,6 +498,24 @@ pub enum OwnedClientEvent {
     },
 }
 
+/// The last AUTH tried on a session, when it did not authenticate the
+/// session and no AUTH did since: see [`Client::failed_auth`].
+///
+/// [`Client::failed_auth`]: super::Client::failed_auth
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailedAuth {
+    /// The server refused it ([`ClientEvent::AuthFailed`]: wrong
+    /// credentials, a mechanism too weak, a cancelled exchange...): its
+    /// reply.
+    Refused(OwnedReply),
+    /// It could not start, and nothing was sent: no mechanism both sides
+    /// support, no TLS, or credentials the mechanism cannot carry (the
+    /// error [`Client::authenticate`](super::Client::authenticate)
+    /// returned).
+    Unavailable(UsageError),
+}
+
 /// A message the client refuses to send, before sending anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

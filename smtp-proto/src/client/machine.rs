@@ -9,14 +9,17 @@ use super::body::LineEnds;
 use super::config::{ChunkingPolicy, ClientConfig, ConfigError, Protocol, TlsPolicy};
 use super::envelope::Envelope;
 use super::event::{
-    ClientError, ClientEvent, RecipientStatus, Refusal, TransactionSummary, UsageError, Verdict,
+    ClientError, ClientEvent, FailedAuth, RecipientStatus, Refusal, TransactionSummary, UsageError,
+    Verdict,
 };
 use crate::command::Base64;
 use crate::command::{
     BodyType, Command, MailFrom, MailParameters, Mechanism, Orcpt, RcptParameters, RcptTo,
 };
 use crate::data::DotStuffer;
-use crate::reply::{Decoded, EhloReply, Extension, Extensions, Limits, Reply, ReplyDecoder};
+use crate::reply::{
+    Decoded, EhloReply, Extension, Extensions, Limits, OwnedReply, Reply, ReplyDecoder,
+};
 use crate::sasl::SaslMechanism;
 use crate::session::{Phase, Step};
 use crate::status::ReplyCode;
@@ -24,6 +27,10 @@ use crate::status::ReplyCode;
 /// Longest AUTH command line, CRLF included (RFC 4954 §4); a response
 /// line after a 334 challenge is held to it too.
 const AUTH_LINE_MAX: usize = 12288;
+
+/// Most MAIL requests refused with a 5yz that a session remembers
+/// ([`Client::mail_refusal`]); past it, the oldest is forgotten.
+const REFUSED_MAIL_MAX: usize = 8;
 
 /// The length of the line that carries the SASL response `raw`:
 /// its base64 text and CRLF.
@@ -102,6 +109,8 @@ enum TxnPhase {
 
 #[derive(Debug, Clone)]
 struct Txn {
+    /// The MAIL command line sent, CRLF included.
+    mail: Vec<u8>,
     bdat: bool,
     phase: TxnPhase,
     sender: Option<Verdict>,
@@ -173,8 +182,13 @@ pub struct Client {
     /// EHLO, HELO or LHLO succeeded (since the last TLS start).
     hello_done: bool,
     authenticated: bool,
+    /// The last AUTH, when it failed and none succeeded since.
+    failed_auth: Option<FailedAuth>,
     auth: Option<Exchange>,
     txn: Option<Txn>,
+    /// MAIL command lines refused with a 5yz in this session, with the
+    /// refusal, oldest first; at most [`REFUSED_MAIL_MAX`].
+    refused_mail: VecDeque<(Vec<u8>, OwnedReply)>,
     /// A failed transaction left state on the server: RSET goes before the
     /// next MAIL.
     needs_rset: bool,
@@ -233,8 +247,10 @@ impl Client {
             tls,
             hello_done: false,
             authenticated: false,
+            failed_auth: None,
             auth: None,
             txn: None,
+            refused_mail: VecDeque::new(),
             needs_rset: false,
         }
     }
@@ -299,6 +315,50 @@ impl Client {
     #[must_use]
     pub fn is_authenticated(&self) -> bool {
         self.authenticated
+    }
+
+    /// The last AUTH tried on this session, when it did not authenticate
+    /// the session: the server's refusal ([`ClientEvent::AuthFailed`]), or
+    /// the error of a [`Client::authenticate`] that could not start it.
+    /// `None` before any AUTH, and again once one succeeds or TLS starts
+    /// (RFC 3207 §4.2: the session starts over).
+    ///
+    /// The machine still lets MAIL go out after it: a relay may take mail
+    /// without AUTH. [`Delivery`](super::Delivery) sends none then for a
+    /// delivery without credentials of its own
+    /// ([`NotAttempted::AuthFailed`](super::NotAttempted::AuthFailed)): on
+    /// a session kept for several messages, the application asked for
+    /// authentication and did not get it.
+    #[must_use]
+    pub fn failed_auth(&self) -> Option<&FailedAuth> {
+        self.failed_auth.as_ref()
+    }
+
+    /// The server's 5yz refusal of an earlier MAIL in this session that
+    /// was the very request [`Client::send_mail`] would send for
+    /// `envelope` now: the same reverse path and the same parameters
+    /// (those the envelope gives and the server's extensions let through,
+    /// `SIZE=` included). RFC 5321 §4.2.1: after a 5yz, "the SMTP client
+    /// SHOULD NOT repeat the exact request". `None` when there is none, or
+    /// when `send_mail` would refuse the envelope anyway.
+    ///
+    /// The machine still sends what `send_mail` is given;
+    /// [`Delivery`](super::Delivery) asks this first and sends nothing
+    /// for such a message
+    /// ([`NotAttempted::SenderRefused`](super::NotAttempted::SenderRefused)).
+    /// The session remembers the last 8 such refusals; a successful AUTH
+    /// or the start of TLS forgets them, as the same MAIL may be taken
+    /// then (a `530` "Authentication required", RFC 4954 §6).
+    #[must_use]
+    pub fn mail_refusal(&self, envelope: &Envelope<'_>) -> Option<&OwnedReply> {
+        if self.refused_mail.is_empty() {
+            return None;
+        }
+        let line = write(&Command::Mail(self.mail_from(envelope).ok()?));
+        self.refused_mail
+            .iter()
+            .find(|(l, _)| *l == line)
+            .map(|(_, reply)| reply)
     }
 
     /// True when the client waits for a call: AUTH, MAIL or QUIT.
@@ -637,6 +697,15 @@ impl Client {
                         t.phase = TxnPhase::Failed;
                         t.needs_rset = false;
                         self.held.clear();
+                        if verdict == Verdict::Permanent {
+                            // RFC 5321 §4.2.1: not to be repeated.
+                            let line = std::mem::take(&mut t.mail);
+                            self.refused_mail.retain(|(l, _)| *l != line);
+                            if self.refused_mail.len() >= REFUSED_MAIL_MAX {
+                                self.refused_mail.pop_front();
+                            }
+                            self.refused_mail.push_back((line, reply.into_owned()));
+                        }
                     }
                 }
                 self.advance_txn();
@@ -786,6 +855,8 @@ impl Client {
         self.decoder.reset();
         self.forget_capabilities();
         self.authenticated = false;
+        self.failed_auth = None;
+        self.refused_mail.clear();
         self.send_hello();
         Ok(())
     }
@@ -819,6 +890,13 @@ impl Client {
     /// [`sasl::oauthbearer_response`](crate::sasl::oauthbearer_response)
     /// refuse. PLAIN values are not limited to the 255 octets RFC 4616 §2
     /// asks a server to accept at least; the line limit above applies.
+    ///
+    /// An AUTH that fails, refused by the server or unable to start
+    /// ([`UsageError::AuthNeedsTls`], [`UsageError::NoMechanism`],
+    /// [`UsageError::Credentials`], [`UsageError::ResponseTooLong`]; not
+    /// a call on a session that is busy, closed or already
+    /// authenticated), is remembered until one succeeds: see
+    /// [`Client::failed_auth`].
     pub fn authenticate(
         &mut self,
         credentials: AuthCredentials,
@@ -828,8 +906,20 @@ impl Client {
         if self.authenticated {
             return Err(UsageError::AlreadyAuthenticated.into());
         }
+        self.start_auth(credentials, mechanism).map_err(|e| {
+            self.failed_auth = Some(FailedAuth::Unavailable(e));
+            e.into()
+        })
+    }
+
+    /// [`Client::authenticate`] on an idle session not authenticated yet.
+    fn start_auth(
+        &mut self,
+        credentials: AuthCredentials,
+        mechanism: Option<SaslMechanism>,
+    ) -> Result<SaslMechanism, UsageError> {
         if !self.tls && !self.config.allow_auth_without_tls {
-            return Err(UsageError::AuthNeedsTls.into());
+            return Err(UsageError::AuthNeedsTls);
         }
         let ehlo = self.capabilities();
         let chosen =
@@ -840,7 +930,7 @@ impl Client {
             .map_err(UsageError::Credentials)?;
         // LOGIN answers each 334 with a value on a line of its own.
         if line_len_of(exchange.longest_login_response()) > AUTH_LINE_MAX {
-            return Err(UsageError::ResponseTooLong.into());
+            return Err(UsageError::ResponseTooLong);
         }
         // RFC 4954 §4: an AUTH line is at most 12288 octets; a longer
         // initial response waits for the server's empty 334, and one that
@@ -850,7 +940,7 @@ impl Client {
                 (5 + chosen.as_str().len() + 1).saturating_add(response_line_len(raw));
             if on_auth_line > AUTH_LINE_MAX {
                 if response_line_len(raw) > AUTH_LINE_MAX {
-                    return Err(UsageError::ResponseTooLong.into());
+                    return Err(UsageError::ResponseTooLong);
                 }
                 exchange.delayed_initial = initial.take();
             }
@@ -1008,8 +1098,14 @@ impl Client {
         self.state = State::Idle;
         if code == ReplyCode::AUTH_SUCCEEDED || (code.is_positive_completion() && !cancelled) {
             self.authenticated = true;
+            self.failed_auth = None;
+            // The session's state changed: a MAIL refused before (a `530`
+            // "Authentication required", RFC 4954 §6) is another request
+            // now.
+            self.refused_mail.clear();
             Ok(Some(ClientEvent::Authenticated { reply }))
         } else {
+            self.failed_auth = Some(FailedAuth::Refused(reply.into_owned()));
             Ok(Some(ClientEvent::AuthFailed {
                 reply,
                 failure: reason.unwrap_or_else(|| AuthFailure::of(code.get(), cancelled)),
@@ -1064,17 +1160,11 @@ impl Client {
         Ok(())
     }
 
-    /// Starts a mail transaction. Everything is checked before anything is
-    /// sent: a message that needs an extension the server lacks is
-    /// refused with [`ClientError::Refused`] and nothing changes.
-    ///
-    /// With PIPELINING, MAIL, every RCPT and DATA (and a needed RSET
-    /// before them) go out in one write; without it, one at a time.
-    pub fn send_mail(&mut self, envelope: &Envelope<'_>) -> Result<(), ClientError> {
-        self.check_idle()?;
-        if envelope.recipients.is_empty() {
-            return Err(UsageError::NoRecipients.into());
-        }
+    /// The MAIL command [`Client::send_mail`] sends for `envelope`: its
+    /// reverse path, and the parameters the envelope asks for that the
+    /// server's extensions let through; a [`Refusal`] when the message
+    /// needs an extension the server lacks or is above its SIZE.
+    fn mail_from<'e>(&self, envelope: &Envelope<'e>) -> Result<MailFrom<'e>, Refusal> {
         let ext = self.extensions;
         let chunking_ok =
             ext.contains(Extension::Chunking) && self.config.chunking != ChunkingPolicy::Never;
@@ -1082,13 +1172,13 @@ impl Client {
         match envelope.body {
             Some(BodyType::EightBitMime) => {
                 if !ext.contains(Extension::EightBitMime) {
-                    return Err(Refusal::EightBitMime.into());
+                    return Err(Refusal::EightBitMime);
                 }
                 params.body = Some(BodyType::EightBitMime);
             }
             Some(BodyType::BinaryMime) => {
                 if !(chunking_ok && ext.contains(Extension::BinaryMime)) {
-                    return Err(Refusal::BinaryMime.into());
+                    return Err(Refusal::BinaryMime);
                 }
                 params.body = Some(BodyType::BinaryMime);
             }
@@ -1108,32 +1198,57 @@ impl Client {
                 .any(|r| r.orcpt.as_ref().is_some_and(Orcpt::is_utf8));
         if envelope.needs_smtputf8() || utf8_orcpt {
             if !ext.contains(Extension::SmtpUtf8) {
-                return Err(Refusal::SmtpUtf8.into());
+                return Err(Refusal::SmtpUtf8);
             }
             params.smtputf8 = true;
         }
         if envelope.require_tls {
             if !(self.tls && ext.contains(Extension::RequireTls)) {
-                return Err(Refusal::RequireTls.into());
+                return Err(Refusal::RequireTls);
             }
             params.requiretls = true;
         }
         if let Some(size) = envelope.size {
             if let Some(limit) = self.max_size {
                 if size > limit {
-                    return Err(Refusal::TooLarge { size, limit }.into());
+                    return Err(Refusal::TooLarge { size, limit });
                 }
             }
             if ext.contains(Extension::Size) {
                 params.size = Some(size);
             }
         }
-        self.check_limits(envelope)?;
-        let dsn = ext.contains(Extension::Dsn);
-        if dsn {
+        if ext.contains(Extension::Dsn) {
             params.ret = envelope.ret;
             params.envid = envelope.envid.clone();
         }
+        Ok(MailFrom {
+            reverse_path: envelope.sender.clone(),
+            params,
+        })
+    }
+
+    /// Starts a mail transaction. Everything is checked before anything is
+    /// sent: a message that needs an extension the server lacks is
+    /// refused with [`ClientError::Refused`] and nothing changes.
+    ///
+    /// With PIPELINING, MAIL, every RCPT and DATA (and a needed RSET
+    /// before them) go out in one write; without it, one at a time.
+    ///
+    /// A MAIL refused with a 5yz is remembered for the session, and this
+    /// sends it again all the same: ask [`Client::mail_refusal`] first
+    /// (RFC 5321 §4.2.1), as [`Delivery`](super::Delivery) does.
+    pub fn send_mail(&mut self, envelope: &Envelope<'_>) -> Result<(), ClientError> {
+        self.check_idle()?;
+        if envelope.recipients.is_empty() {
+            return Err(UsageError::NoRecipients.into());
+        }
+        let mail = self.mail_from(envelope)?;
+        self.check_limits(envelope)?;
+        let ext = self.extensions;
+        let chunking_ok =
+            ext.contains(Extension::Chunking) && self.config.chunking != ChunkingPolicy::Never;
+        let dsn = ext.contains(Extension::Dsn);
         let bdat = chunking_ok
             && (self.config.chunking == ChunkingPolicy::Prefer
                 || envelope.body == Some(BodyType::BinaryMime));
@@ -1142,13 +1257,8 @@ impl Client {
         if self.needs_rset {
             cmds.push((Pending::Rset, write(&Command::Rset)));
         }
-        cmds.push((
-            Pending::Mail,
-            write(&Command::Mail(MailFrom {
-                reverse_path: envelope.sender.clone(),
-                params,
-            })),
-        ));
+        let mail = write(&Command::Mail(mail));
+        cmds.push((Pending::Mail, mail.clone()));
         for (i, r) in envelope.recipients.iter().enumerate() {
             let mut p = RcptParameters::default();
             if dsn {
@@ -1170,6 +1280,7 @@ impl Client {
         self.needs_rset = false;
         self.transactions = self.transactions.saturating_add(1);
         self.txn = Some(Txn {
+            mail,
             bdat,
             phase: TxnPhase::Envelope,
             sender: None,

@@ -146,8 +146,8 @@ pub use delivery::{
 };
 pub use envelope::{Envelope, Recipient};
 pub use event::{
-    ClientError, ClientEvent, OwnedClientEvent, RecipientStatus, Refusal, TransactionSummary,
-    UsageError, Verdict,
+    ClientError, ClientEvent, FailedAuth, OwnedClientEvent, RecipientStatus, Refusal,
+    TransactionSummary, UsageError, Verdict,
 };
 pub use machine::Client;
 pub use responder::{SaslAnswer, SaslResponder};
