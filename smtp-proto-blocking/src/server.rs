@@ -648,7 +648,8 @@ fn compact(buf: &mut [u8], start: &mut usize, end: &mut usize) {
 }
 
 /// After a handler error: sends what the session has queued, then `421
-/// 4.3.0` (best effort: the client may be gone), and ends TLS.
+/// 4.3.0` (best effort: the client may be gone), and ends TLS unless that
+/// write timed out.
 fn local_error<S, C, D>(stream: &mut MaybeTls<S, C>, session: &mut ServerSession, out: &mut Vec<u8>)
 where
     S: Transport,
@@ -673,9 +674,13 @@ where
         Err(_) => out.extend_from_slice(b"421 Local error\r\n"),
     }
     let deadline = instant_after(Instant::now(), write_wait(session));
-    let _ = stream.write_all_by(out, deadline);
+    let written = stream.write_all_by(out, deadline);
     out.clear();
-    close_notify(stream, session);
+    // After a write that timed out nothing more is written: close_notify
+    // would wait as long again behind the bytes the client did not take.
+    if !written.is_err_and(|e| is_timeout(&e)) {
+        close_notify(stream, session);
+    }
 }
 
 /// Writes what the session has queued, all of it within the session's
