@@ -172,7 +172,9 @@ pub enum ServeError {
     /// reply.
     #[error("timed out writing to the client")]
     WriteTimedOut,
-    /// The client broke the protocol beyond recovery.
+    /// The client broke the protocol beyond recovery: the session's last
+    /// reply was sent (over TLS followed by `close_notify`) before this
+    /// was returned.
     #[error("client error: {0}")]
     Remote(#[from] RemoteError),
     /// The handler left a decision open, or called the session wrongly
@@ -462,8 +464,10 @@ where
                     // The application's fault (a decision left open): the
                     // client is told as for a handler error.
                     local_error(&mut stream, session, &mut out);
-                } else {
-                    let _ = send(&mut stream, session, &mut out);
+                } else if send(&mut stream, session, &mut out).is_ok() {
+                    // The session's last reply is out: end TLS cleanly,
+                    // as after any other reply that closes the session.
+                    close_notify(&mut stream, session);
                 }
                 return Err(e);
             }
@@ -552,9 +556,7 @@ where
                     Ok(n) => n.min(read_size),
                     Err(e) if is_timeout(&e) => {
                         session.timed_out();
-                        let _ = send(&mut stream, session, &mut out);
-                        close_notify(&mut stream, session);
-                        return Ok(ServeEnd::TimedOut);
+                        return send_last_words(&mut stream, session, &mut out, ServeEnd::TimedOut);
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     // The client ended TLS without close_notify.
@@ -608,12 +610,30 @@ where
         local_error(stream, session, out);
         return Err(e.into());
     }
+    send_last_words(stream, session, out, ServeEnd::ShutDown)
+}
+
+/// Sends what a session that has just closed queued (its `421`), within
+/// the session's timeout, then TLS's `close_notify`, and ends as `end`;
+/// a client gone by now changes nothing. A write that times out ends the
+/// connection with [`ServeError::WriteTimedOut`] and nothing more is
+/// written (not even `close_notify`, which would wait as long again).
+fn send_last_words<S, C, D>(
+    stream: &mut MaybeTls<S, C>,
+    session: &mut ServerSession,
+    out: &mut Vec<u8>,
+    end: ServeEnd,
+) -> Result<ServeEnd, ServeError>
+where
+    S: Transport,
+    C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
     match send(stream, session, out) {
         Err(e) if is_write_timeout(&e) => Err(e.into()),
-        // A client gone by now changes nothing.
         _ => {
             close_notify(stream, session);
-            Ok(ServeEnd::ShutDown)
+            Ok(end)
         }
     }
 }
@@ -628,7 +648,8 @@ fn compact(buf: &mut [u8], start: &mut usize, end: &mut usize) {
 }
 
 /// After a handler error: sends what the session has queued, then `421
-/// 4.3.0` (best effort: the client may be gone), and ends TLS.
+/// 4.3.0` (best effort: the client may be gone), and ends TLS unless that
+/// write timed out.
 fn local_error<S, C, D>(stream: &mut MaybeTls<S, C>, session: &mut ServerSession, out: &mut Vec<u8>)
 where
     S: Transport,
@@ -653,9 +674,13 @@ where
         Err(_) => out.extend_from_slice(b"421 Local error\r\n"),
     }
     let deadline = instant_after(Instant::now(), write_wait(session));
-    let _ = stream.write_all_by(out, deadline);
+    let written = stream.write_all_by(out, deadline);
     out.clear();
-    close_notify(stream, session);
+    // After a write that timed out nothing more is written: close_notify
+    // would wait as long again behind the bytes the client did not take.
+    if !written.is_err_and(|e| is_timeout(&e)) {
+        close_notify(stream, session);
+    }
 }
 
 /// Writes what the session has queued, all of it within the session's

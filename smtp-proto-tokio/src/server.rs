@@ -264,7 +264,8 @@ where
 }
 
 /// Ends the connection on a shutdown signal: the session's queued replies
-/// and its `421 4.3.2`. `buf` as for [`end_timed_out`].
+/// and its `421 4.3.2`. `buf` as for [`end_timed_out`]; `dropped` as for
+/// [`send_local_error`].
 async fn end_shut_down<S>(
     stream: &mut S,
     session: &mut ServerSession,
@@ -272,6 +273,7 @@ async fn end_shut_down<S>(
     buf: &mut Vec<u8>,
     cap: usize,
     peer: PeerState,
+    dropped: &mut bool,
 ) -> Result<ServeEnd, ServeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -279,7 +281,7 @@ where
     if let Err(e) = session.shut_down() {
         // A decision the handler left open: answered as for a handler
         // error.
-        send_local_error(stream, session, out).await;
+        *dropped = send_local_error(stream, session, out).await;
         return Err(e.into());
     }
     send_last_words(stream, session, out, buf, cap, peer, ServeEnd::ShutDown).await
@@ -334,8 +336,10 @@ where
 /// Before closing on the application's error: sends what the session
 /// has queued, then `421 4.3.0` (RFC 5321 §3.8, RFC 3463 X.3.0 "other or
 /// undefined mail system status"), without reading and within the
-/// session's timeout. Best effort: a failure to send changes nothing.
-async fn send_local_error<S>(stream: &mut S, session: &mut ServerSession, out: &mut Vec<u8>)
+/// session's timeout. Best effort: a failure to send changes nothing,
+/// but `true` tells that the write timed out, so nothing more may be
+/// sent (see [`serve_until`]).
+async fn send_local_error<S>(stream: &mut S, session: &mut ServerSession, out: &mut Vec<u8>) -> bool
 where
     S: AsyncWrite + Unpin,
 {
@@ -356,7 +360,9 @@ where
     if let Ok(reply) = reply {
         reply.write_to(out);
     }
-    let _ = write_within(stream, out, write_wait(session)).await;
+    write_within(stream, out, write_wait(session))
+        .await
+        .is_err_and(|e| is_write_timeout(&e))
 }
 
 /// A read error that means the client went away: over TLS, the end of the
@@ -564,6 +570,9 @@ where
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
     let mut peer = PeerState::Open;
+    // Set when a last reply (to a handler error, or before a protocol
+    // error ends the session) could not be written in time.
+    let mut dropped = false;
     // When the wait for the client's next command (or body bytes) runs
     // out; `None` until the driver starts to wait (see the module docs).
     let mut deadline: Option<Instant> = None;
@@ -576,7 +585,16 @@ where
         // end of a message body.
         if stopping && !matches!(session.phase(), Phase::Data | Phase::Bdat) {
             compact(&mut buf, &mut start);
-            break end_shut_down(&mut stream, session, &mut out, &mut buf, cap, peer).await;
+            break end_shut_down(
+                &mut stream,
+                session,
+                &mut out,
+                &mut buf,
+                cap,
+                peer,
+                &mut dropped,
+            )
+            .await;
         }
         let step = match session.handle_input(&buf[start..]) {
             Ok(step) => step,
@@ -585,12 +603,14 @@ where
                 if matches!(e, ServeError::Usage(_)) {
                     // The application's fault (a decision left open): the
                     // client is told as for a handler error.
-                    send_local_error(&mut stream, session, &mut out).await;
+                    dropped = send_local_error(&mut stream, session, &mut out).await;
                 } else {
                     session.poll_transmit(&mut out);
                     compact(&mut buf, &mut start);
                     let wait = write_wait(session);
-                    let _ = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait).await;
+                    dropped = flush_within(&mut stream, &mut out, &mut buf, cap, peer, wait)
+                        .await
+                        .is_err_and(|e| is_write_timeout(&e));
                 }
                 break Err(e);
             }
@@ -637,14 +657,14 @@ where
                 // phase: the application hears of it before the next
                 // command (RFC 3207 §4.2).
                 if let Err(e) = handler.on_event(session, ServerEvent::StartTls).await {
-                    send_local_error(&mut stream, session, &mut out).await;
+                    dropped = send_local_error(&mut stream, session, &mut out).await;
                     break Err(e.into());
                 }
                 continue;
             }
             Outcome::Event(event) => {
                 if let Err(e) = handler.on_event(session, event).await {
-                    send_local_error(&mut stream, session, &mut out).await;
+                    dropped = send_local_error(&mut stream, session, &mut out).await;
                     break Err(e.into());
                 }
                 if options.tls.is_none() {
@@ -726,7 +746,7 @@ where
                 continue;
             }
             Outcome::Paused => {
-                send_local_error(&mut stream, session, &mut out).await;
+                dropped = send_local_error(&mut stream, session, &mut out).await;
                 break Err(UsageError::DecisionPending.into());
             }
             Outcome::Closed => {
@@ -745,8 +765,9 @@ where
         start += consumed;
     };
     // After a write timed out, nothing more is sent (not even TLS's
-    // close_notify): the connection is just dropped.
-    if !matches!(result, Err(ServeError::WriteTimedOut)) {
+    // close_notify, which would wait as long again behind the bytes the
+    // client did not take): the connection is just dropped.
+    if !dropped && !matches!(result, Err(ServeError::WriteTimedOut)) {
         shutdown_within(&mut stream, write_wait(session)).await;
     }
     result
