@@ -99,7 +99,10 @@ pub struct ClientConfig {
     /// Limits of the reply decoder. By default a reply line may have
     /// [`DecoderConfig::DEFAULT_MAX_LINE_LEN`] octets (2048, more than the
     /// 512 of RFC 5321 §4.5.3.1.5, which servers pass), and a whole reply
-    /// [`DecoderConfig::DEFAULT_MAX_REPLY_LEN`] (32 KiB).
+    /// [`DecoderConfig::DEFAULT_MAX_REPLY_LEN`] (32 KiB). The replies of an
+    /// AUTH exchange may take lines of up to 12288 octets whatever these
+    /// limits say (RFC 4954 §4: a client "MUST be able to handle the
+    /// maximum encoded size of challenges").
     pub replies: DecoderConfig,
     /// The RFC 5321 §4.5.3.2 timeouts reported by
     /// [`Client::timeout`](super::Client::timeout).

@@ -18,7 +18,8 @@ use crate::command::{
 };
 use crate::data::DotStuffer;
 use crate::reply::{
-    Decoded, EhloReply, Extension, Extensions, Limits, OwnedReply, Reply, ReplyDecoder,
+    Decoded, DecoderConfig, EhloReply, Extension, Extensions, Limits, OwnedReply, Reply,
+    ReplyDecoder,
 };
 use crate::sasl::SaslMechanism;
 use crate::session::{Phase, Step};
@@ -494,6 +495,8 @@ impl Client {
                     Step::need_input(consumed)
                 });
             }
+            let limits = self.reply_limits();
+            self.decoder.set_config(limits);
             let (reply, used) = match self.decoder.decode(rest) {
                 Ok(Decoded::Reply { reply, consumed }) => (reply, consumed),
                 Ok(Decoded::Incomplete) => {
@@ -520,6 +523,22 @@ impl Client {
             if let Some(d) = self.deferred.pop_front() {
                 return Ok(Step::event(consumed, self.deferred_event(d)));
             }
+        }
+    }
+
+    /// The limits the next reply is read with: the configured ones, but
+    /// while an AUTH exchange waits for the server a `334` challenge line
+    /// may take 12288 octets (RFC 4954 §4: "Clients and servers MUST be
+    /// able to handle the maximum encoded size of challenges", 12288
+    /// octets being enough for the deployed mechanisms).
+    fn reply_limits(&self) -> DecoderConfig {
+        let limits = self.config.replies;
+        if self.pending.front() == Some(&Pending::Auth) {
+            limits
+                .with_max_line_len(limits.max_line_len.max(AUTH_LINE_MAX))
+                .with_max_reply_len(limits.max_reply_len.max(AUTH_LINE_MAX))
+        } else {
+            limits
         }
     }
 

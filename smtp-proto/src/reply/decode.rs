@@ -310,6 +310,13 @@ impl ReplyDecoder {
         &self.config
     }
 
+    /// Sets the limits and policies the next lines are read with (the
+    /// client machine reads the lines of an AUTH exchange with a larger
+    /// line limit). A partial reply already checked stays accepted.
+    pub(crate) fn set_config(&mut self, config: DecoderConfig) {
+        self.config = config;
+    }
+
     /// Forgets any partial reply (for example when the connection restarts,
     /// or after STARTTLS).
     pub fn reset(&mut self) {
