@@ -1,9 +1,10 @@
 //! The client's side of the AUTH 334 exchange against RFC 4954 §4: how
-//! long a challenge it reads.
+//! long a challenge it reads, and what it answers to a challenge it cannot
+//! decode, whatever the mechanism.
 
 mod client_support;
 
-use client_support::{config, run_with, Actor, Run};
+use client_support::{config, run_split_invariant, run_with, Actor, Run};
 use smtp_proto::client::{AuthCredentials, ClientConfig, TlsPolicy};
 use smtp_proto::sasl::{CustomMechanism, SaslMechanism};
 
@@ -41,6 +42,13 @@ fn run_twice(config: ClientConfig, actor: &Actor, script: &[u8]) -> Run {
     let bytewise = run_with(config, actor, &[script], &|n| (1..n).collect());
     assert_eq!(whole, bytewise, "byte-at-a-time run differs");
     whole
+}
+
+fn failure_of(run: &Run) -> &str {
+    run.events
+        .iter()
+        .find(|e| e.starts_with("AuthFailed"))
+        .unwrap_or_else(|| panic!("no AuthFailed in {:?}", run.events))
 }
 
 /// RFC 4954 §4: "Clients and servers MUST be able to handle the maximum
@@ -112,4 +120,91 @@ fn outside_auth_the_configured_line_limit_holds() {
         "{:?}",
         run.error
     );
+}
+
+/// RFC 4954 §4: "If the client cannot BASE64 decode any of the server's
+/// challenges, it MUST cancel the authentication using the "*" response",
+/// for the built-in mechanisms as for custom ones: no OAuth error answer,
+/// no LOGIN value and no delayed initial response goes out then, and the
+/// failure says why.
+#[test]
+fn a_challenge_that_is_not_base64_is_cancelled_whatever_the_mechanism() {
+    let token = "t".repeat(9180);
+    let cases: [(&str, AuthCredentials, Option<SaslMechanism>, &str); 5] = [
+        (
+            "AUTH XOAUTH2",
+            AuthCredentials::oauth2("u@example.org", "tok"),
+            None,
+            "AUTH XOAUTH2 dXNlcj11QGV4YW1wbGUub3JnAWF1dGg9QmVhcmVyIHRvawEB\r\n",
+        ),
+        (
+            "AUTH OAUTHBEARER",
+            AuthCredentials::oauth2("u@example.org", "tok"),
+            None,
+            "AUTH OAUTHBEARER bixhPXVAZXhhbXBsZS5vcmcsAWF1dGg9QmVhcmVyIHRvawEB\r\n",
+        ),
+        (
+            "AUTH LOGIN",
+            AuthCredentials::password("alice", "s3cret"),
+            None,
+            "AUTH LOGIN\r\n",
+        ),
+        (
+            "AUTH PLAIN",
+            AuthCredentials::password("alice", "s3cret"),
+            None,
+            "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n",
+        ),
+        // The empty 334 a delayed initial response waits for.
+        (
+            "AUTH XOAUTH2",
+            AuthCredentials::oauth2("u@example.org", token.as_str()),
+            None,
+            "AUTH XOAUTH2\r\n",
+        ),
+    ];
+    for (caps, creds, forced, auth_line) in cases {
+        for bad in [
+            "334 {\"status\":\"401\"}\r\n",
+            "334 not*base64!\r\n",
+            "334 eyJz=dGF0\r\n",
+        ] {
+            let script = server(caps, &[bad, "501 5.5.2 Authentication cancelled\r\n", BYE]);
+            let run = run_split_invariant(auth_config(), &actor(creds.clone(), forced), &[&script]);
+            assert_eq!(
+                run.wire_str(),
+                format!("EHLO client.example.net\r\n{auth_line}*\r\nQUIT\r\n"),
+                "{caps} {bad}"
+            );
+            assert!(
+                failure_of(&run).ends_with("failure: BadChallenge }"),
+                "{caps} {bad}: {}",
+                failure_of(&run)
+            );
+        }
+    }
+}
+
+/// RFC 4954 §4: a challenge is one line. A multi-line 334 is no challenge
+/// for a built-in mechanism either: its first line alone is not answered.
+#[test]
+fn a_multi_line_challenge_is_cancelled_for_a_built_in_mechanism() {
+    let script = server(
+        "AUTH LOGIN",
+        &[
+            "334-VXNlcm5hbWU6\r\n334 VXNlcm5hbWU6\r\n",
+            "501 5.5.2 Authentication cancelled\r\n",
+            BYE,
+        ],
+    );
+    let run = run_split_invariant(
+        auth_config(),
+        &actor(AuthCredentials::password("alice", "s3cret"), None),
+        &[&script],
+    );
+    assert_eq!(
+        run.wire_str(),
+        "EHLO client.example.net\r\nAUTH LOGIN\r\n*\r\nQUIT\r\n"
+    );
+    assert!(failure_of(&run).ends_with("failure: BadChallenge }"));
 }

@@ -206,9 +206,10 @@ pub enum AuthFailure {
     Temporary,
     /// The exchange was cancelled with `*` (the server answers 501).
     Cancelled,
-    /// A challenge of a custom mechanism was not valid base64, or came as
-    /// a multi-line 334 reply where RFC 4954 §4 allows one line: the
-    /// client cancelled the exchange with `*`.
+    /// A challenge was not valid base64 (RFC 4954 §4: the client "MUST
+    /// cancel the authentication using the "*" response"), or came as a
+    /// multi-line 334 reply where RFC 4954 §4 allows one line: the client
+    /// cancelled the exchange with `*`, whatever the mechanism.
     BadChallenge,
     /// The server sent more challenges than
     /// [`ClientConfig::max_auth_rounds`](super::ClientConfig::max_auth_rounds)
@@ -359,7 +360,7 @@ impl Exchange {
         if self.cancel_requested || self.cancelled {
             return Some(self.cancel(None, out));
         }
-        let Some(text) = text else {
+        let Some(challenge) = text.and_then(decode_challenge) else {
             return Some(self.cancel(Some(AuthFailure::BadChallenge), out));
         };
         if let Some(initial) = self.delayed_initial.take() {
@@ -370,18 +371,11 @@ impl Exchange {
         if self.round > max_rounds {
             return Some(self.cancel(Some(AuthFailure::TooManyRounds), out));
         }
-        let decoded = core::str::from_utf8(text)
-            .ok()
-            .and_then(|s| Base64::new(s.trim()).ok())
-            .and_then(|b| b.decode().ok());
-        match decoded {
-            Some(challenge) => Some(CustomStep::Ask {
-                mechanism,
-                challenge,
-                round: self.round,
-            }),
-            None => Some(self.cancel(Some(AuthFailure::BadChallenge), out)),
-        }
+        Some(CustomStep::Ask {
+            mechanism,
+            challenge,
+            round: self.round,
+        })
     }
 
     /// Cancels the exchange: writes `*` (RFC 4954 §4) and keeps the first
@@ -395,13 +389,17 @@ impl Exchange {
         CustomStep::Answered
     }
 
-    /// The line answering a 334 challenge (base64 text of the reply),
-    /// CRLF included: a response, or `*` to cancel.
-    pub(crate) fn answer(&mut self, challenge_b64: &[u8], out: &mut Vec<u8>) {
-        let decoded = core::str::from_utf8(challenge_b64)
-            .ok()
-            .and_then(|s| Base64::new(s.trim()).ok())
-            .and_then(|b| b.decode().ok());
+    /// The line answering a 334 challenge of a built-in mechanism (the
+    /// base64 text of the reply, or `None` for a multi-line reply), CRLF
+    /// included: a response, or `*` to cancel. A challenge that does not
+    /// decode is cancelled (RFC 4954 §4: the client "MUST cancel the
+    /// authentication using the "*" response"), so is a multi-line one.
+    pub(crate) fn answer(&mut self, challenge_b64: Option<&[u8]>, out: &mut Vec<u8>) {
+        let decoded = challenge_b64.and_then(decode_challenge);
+        if !(self.cancel_requested || self.cancelled) && decoded.is_none() {
+            self.cancel(Some(AuthFailure::BadChallenge), out);
+            return;
+        }
         let response: Option<Vec<u8>> = if self.cancel_requested || self.cancelled {
             None
         } else if let Some(initial) = self.delayed_initial.take() {
@@ -437,6 +435,15 @@ impl Exchange {
             }
         }
     }
+}
+
+/// The raw bytes of a `334` challenge's base64 text, or `None` when it is
+/// not base64 (RFC 4954 §4: characters outside the alphabet and padding
+/// inside the text are refused, not ignored). The empty text, the empty
+/// challenge, decodes to nothing.
+fn decode_challenge(text: &[u8]) -> Option<Vec<u8>> {
+    let text = core::str::from_utf8(text).ok()?;
+    Base64::new(text.trim()).ok()?.decode().ok()
 }
 
 /// What the machine does with a custom mechanism's `334` challenge.

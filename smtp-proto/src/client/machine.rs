@@ -1104,7 +1104,7 @@ impl Client {
                         }));
                     }
                     Some(CustomStep::Answered) => {}
-                    None => x.answer(reply.text(), &mut self.out),
+                    None => x.answer(text, &mut self.out),
                 }
                 self.pending.push_back(Pending::Auth);
                 return Ok(None);
