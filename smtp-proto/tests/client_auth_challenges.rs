@@ -208,3 +208,36 @@ fn a_multi_line_challenge_is_cancelled_for_a_built_in_mechanism() {
     );
     assert!(failure_of(&run).ends_with("failure: BadChallenge }"));
 }
+
+/// RFC 4954 §4: "the AUTH command is still subject to the line length
+/// limitations defined in [SMTP]" (512 octets, RFC 5321 §4.5.3.1.4): an
+/// OAuth token of usual size, or a custom mechanism's initial response,
+/// that would make the AUTH line longer waits for the server's empty `334`.
+#[test]
+fn an_initial_response_that_would_pass_512_octets_waits_for_334() {
+    let token = "t".repeat(1500);
+    let raw = format!("user=u@example.org\x01auth=Bearer {token}\x01\x01");
+    let custom = vec![b'c'; 400];
+    let cases: [(&str, AuthCredentials, String); 2] = [
+        (
+            "AUTH XOAUTH2",
+            AuthCredentials::oauth2("u@example.org", token.as_str()),
+            format!("AUTH XOAUTH2\r\n{}\r\n", b64(raw.as_bytes())),
+        ),
+        (
+            "AUTH X-TOKEN",
+            AuthCredentials::custom(CustomMechanism::new("X-TOKEN").unwrap(), Some(&custom)),
+            format!("AUTH X-TOKEN\r\n{}\r\n", b64(&custom)),
+        ),
+    ];
+    for (caps, creds, exchange) in cases {
+        let script = server(caps, &["334 \r\n", "235 2.7.0 ok\r\n", BYE]);
+        let run = run_twice(auth_config(), &actor(creds, None), &script);
+        assert_eq!(
+            run.wire_str(),
+            format!("EHLO client.example.net\r\n{exchange}QUIT\r\n"),
+            "{caps}"
+        );
+        assert!(run.has_event("Authenticated"), "{caps}");
+    }
+}

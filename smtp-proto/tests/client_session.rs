@@ -2218,7 +2218,8 @@ fn b64(raw: &[u8]) -> String {
 
 /// RFC 4616 §2's 255 octets are the least a server must take per PLAIN
 /// field, and servers take longer passwords: a 1000-octet password goes
-/// out as PLAIN's initial response on the AUTH line.
+/// out as PLAIN's initial response, alone after the server's empty `334`
+/// since the AUTH line would pass the 512 octets of a command line.
 #[test]
 fn auth_plain_sends_a_1000_octet_password() {
     let password = "p".repeat(1000);
@@ -2226,39 +2227,53 @@ fn auth_plain_sends_a_1000_octet_password() {
         "AUTH LOGIN PLAIN",
         AuthCredentials::password("alice", password.clone()),
         None,
-        &["235 2.7.0 Authentication successful\r\n", BYE],
+        &["334 \r\n", "235 2.7.0 Authentication successful\r\n", BYE],
     );
     let raw = format!("\0alice\0{password}");
     assert_eq!(
         run.wire_str(),
         format!(
-            "EHLO client.example.net\r\nAUTH PLAIN {}\r\nQUIT\r\n",
+            "EHLO client.example.net\r\nAUTH PLAIN\r\n{}\r\nQUIT\r\n",
             b64(raw.as_bytes())
         )
     );
     assert!(run.has_event("Authenticated"));
 }
 
-/// A PLAIN response is held to RFC 4954 §4's 12288-octet lines, not to
-/// 255 octets per field: on the AUTH line while it fits there, alone
-/// after the empty `334` while it fits on a line (9213 octets), refused
-/// with `ResponseTooLong` past that, nothing sent.
+/// A PLAIN response is not held to 255 octets per field but to the lines
+/// that carry it: on the AUTH line while that line keeps to the 512
+/// octets of a command line (RFC 4954 §4: "the AUTH command is still
+/// subject to the line length limitations defined in [SMTP]", RFC 5321
+/// §4.5.3.1.4), alone after the empty `334` while it fits on RFC 4954
+/// §4's 12288-octet line (9213 octets), refused with `ResponseTooLong`
+/// past that, nothing sent.
 #[test]
 fn long_plain_responses_take_the_line_they_fit() {
-    // `NUL alice NUL` is 7 octets.
-    let on_auth_line = "p".repeat(9000);
-    let run = auth_run(
-        "AUTH PLAIN",
-        AuthCredentials::password("alice", on_auth_line.clone()),
-        None,
-        &["235 2.7.0 ok\r\n", BYE],
-    );
-    let b = b64(format!("\0alice\0{on_auth_line}").as_bytes());
-    assert!("AUTH PLAIN ".len() + b.len() + 2 <= 12288);
-    assert!(run
-        .wire_str()
-        .contains(&format!("\r\nAUTH PLAIN {b}\r\nQUIT")));
-    assert!(run.has_event("Authenticated"));
+    // `NUL alice NUL` is 7 octets: 372 raw octets are 496 of base64, and
+    // `AUTH PLAIN `, those and CRLF make 509 octets; one more octet makes
+    // 500 of base64 and a line of 513.
+    for (password_len, on_auth_line) in [(365, true), (366, false), (9000, false)] {
+        let password = "p".repeat(password_len);
+        let empty_334: &[&str] = if on_auth_line { &[] } else { &["334 \r\n"] };
+        let run = auth_run(
+            "AUTH PLAIN",
+            AuthCredentials::password("alice", password.clone()),
+            None,
+            &[empty_334, &["235 2.7.0 ok\r\n", BYE]].concat(),
+        );
+        let b = b64(format!("\0alice\0{password}").as_bytes());
+        let w = run.wire_str();
+        if on_auth_line {
+            assert!("AUTH PLAIN ".len() + b.len() + 2 <= 512);
+            assert!(w.contains(&format!("\r\nAUTH PLAIN {b}\r\nQUIT")), "{w}");
+        } else {
+            assert!("AUTH PLAIN ".len() + b.len() + 2 > 512);
+            assert!(w.contains(&format!("\r\nAUTH PLAIN\r\n{b}\r\nQUIT")), "{w}");
+        }
+        assert!(run.error.is_none(), "{:?}", run.error);
+        assert!(run.has_event("Authenticated"), "{password_len}");
+        assert!(w.lines().all(|l| l.len() + 2 <= 12288));
+    }
 
     let alone = "p".repeat(9213 - 7);
     let run = auth_run(

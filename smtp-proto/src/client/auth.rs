@@ -79,9 +79,10 @@ impl CustomCredentials {
 
     /// Sends `response` (raw bytes; the machine base64-encodes them) with
     /// the AUTH command. An empty response goes out as `=` (RFC 4954 §4);
-    /// one too long for the 12288-octet AUTH line is sent after the
+    /// one too long for the AUTH line, which keeps to the 512 octets of a
+    /// command line (RFC 4954 §4, RFC 5321 §4.5.3.1.4), is sent after the
     /// server's first, empty, `334` instead, on a line of its own that
-    /// must fit in 12288 octets too (base64 and CRLF: at most 9213 raw
+    /// must fit in 12288 octets (base64 and CRLF: at most 9213 raw
     /// octets), or
     /// [`Client::authenticate`](super::Client::authenticate) refuses it
     /// with [`UsageError::ResponseTooLong`](super::UsageError::ResponseTooLong).

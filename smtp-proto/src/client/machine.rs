@@ -25,13 +25,21 @@ use crate::sasl::SaslMechanism;
 use crate::session::{Phase, Step};
 use crate::status::ReplyCode;
 
-/// Longest AUTH command line, CRLF included (RFC 4954 §4); a response
-/// line after a 334 challenge is held to it too.
+/// Longest line of the AUTH exchange after the command, CRLF included: a
+/// SASL response after a 334 challenge, and the challenge the client
+/// reads (RFC 4954 §4: 12288 octets are "a sufficient line length limit
+/// for handling of deployed authentication mechanisms").
 const AUTH_LINE_MAX: usize = 12288;
 
 /// Most MAIL requests refused with a 5yz that a session remembers
 /// ([`Client::mail_refusal`]); past it, the oldest is forgotten.
 const REFUSED_MAIL_MAX: usize = 8;
+
+/// Longest command line, CRLF included (RFC 5321 §4.5.3.1.4). RFC 4954 §4
+/// holds the AUTH command to it, initial response included: "If use of
+/// the initial response argument would cause the AUTH command to exceed
+/// this length, the client MUST NOT use the initial response parameter".
+const COMMAND_LINE_MAX: usize = 512;
 
 /// The length of the line that carries the SASL response `raw`:
 /// its base64 text and CRLF.
@@ -893,10 +901,13 @@ impl Client {
     /// [`ClientEvent::AuthChallenge`] for a custom mechanism.
     ///
     /// An initial response goes on the AUTH line when that line fits in
-    /// the 12288 octets of RFC 4954 §4, else alone on the line after the
-    /// server's empty `334`. A response too long for even that line (its
-    /// base64 and CRLF past 12288 octets: more than 9213 raw octets) is
-    /// refused with [`UsageError::ResponseTooLong`] and nothing is sent.
+    /// the 512 octets of a command line (RFC 5321 §4.5.3.1.4; RFC 4954 §4:
+    /// "the AUTH command is still subject to the line length limitations
+    /// defined in \[SMTP\]"), else alone on the line after the server's
+    /// empty `334`, where RFC 4954 §4 allows 12288 octets. A response too
+    /// long for even that line (its base64 and CRLF past 12288 octets: more
+    /// than 9213 raw octets) is refused with
+    /// [`UsageError::ResponseTooLong`] and nothing is sent.
     /// LOGIN's user name and password, each sent on a line of its own,
     /// are held to the same limit.
     ///
@@ -951,13 +962,14 @@ impl Client {
         if line_len_of(exchange.longest_login_response()) > AUTH_LINE_MAX {
             return Err(UsageError::ResponseTooLong);
         }
-        // RFC 4954 §4: an AUTH line is at most 12288 octets; a longer
-        // initial response waits for the server's empty 334, and one that
-        // does not fit on that line either is refused.
+        // RFC 4954 §4: the AUTH command keeps to the 512 octets of a
+        // command line; a longer initial response waits for the server's
+        // empty 334 and goes alone on a line of up to 12288 octets, and one
+        // that does not fit there either is refused.
         if let Some(raw) = initial.as_deref() {
             let on_auth_line =
                 (5 + chosen.as_str().len() + 1).saturating_add(response_line_len(raw));
-            if on_auth_line > AUTH_LINE_MAX {
+            if on_auth_line > COMMAND_LINE_MAX {
                 if response_line_len(raw) > AUTH_LINE_MAX {
                     return Err(UsageError::ResponseTooLong);
                 }
