@@ -227,7 +227,10 @@ pub enum ClientEvent<'a> {
         index: usize,
         /// The reply.
         reply: Reply<'a>,
-        /// Its verdict.
+        /// Its verdict: [`Verdict::of`] its code, except that a `552`
+        /// with the enhanced status code X.5.3 (too many recipients) is
+        /// [`Verdict::RetryLater`], as RFC 5321 §4.5.3.1.10 asks of
+        /// clients.
         verdict: Verdict,
     },
     /// The client is ready for (more of) the message body: call

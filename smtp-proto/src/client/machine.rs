@@ -739,6 +739,7 @@ impl Client {
                 Ok(Some(ClientEvent::Sender { reply, verdict }))
             }
             Pending::Rcpt(index) => {
+                let verdict = rcpt_verdict(&reply);
                 if let Some(t) = self.txn.as_mut() {
                     if let Some(r) = t.recipients.get_mut(index) {
                         r.rcpt = Some(verdict);
@@ -1594,6 +1595,25 @@ impl Client {
         self.check_idle()?;
         self.send_quit();
         Ok(())
+    }
+}
+
+/// The verdict of a reply to RCPT. RFC 5321 §4.5.3.1.10: RFC 821 gave
+/// "too many recipients" the code 552, the right one being 452, and
+/// "Clients SHOULD treat a 552 code in this case as a temporary, rather
+/// than permanent, failure". A 552 whose enhanced status code is X.5.3
+/// ("Too many recipients", RFC 3463 §3.6: the other recipients go "on a
+/// subsequent delivery attempt") is that case; any other 552 (a full
+/// mailbox, 5.2.2) keeps its permanent verdict.
+fn rcpt_verdict(reply: &Reply<'_>) -> Verdict {
+    let code = reply.code();
+    let too_many = reply
+        .enhanced_code()
+        .is_some_and(|e| e.subject() == 5 && e.detail() == 3);
+    if code == ReplyCode::EXCEEDED_STORAGE && too_many {
+        Verdict::RetryLater
+    } else {
+        Verdict::of(code)
     }
 }
 
