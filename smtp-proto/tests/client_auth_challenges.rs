@@ -1,11 +1,13 @@
-//! The client's side of the AUTH 334 exchange against RFC 4954 §4: how
-//! long a challenge it reads, and what it answers to a challenge it cannot
-//! decode, whatever the mechanism.
+//! The client's side of AUTH against RFC 4954 §4: how long a challenge it
+//! reads, what it answers to a challenge it cannot decode whatever the
+//! mechanism, how long an AUTH line it writes, and no AUTH inside a mail
+//! transaction.
 
 mod client_support;
 
 use client_support::{config, run_split_invariant, run_with, Actor, Run};
-use smtp_proto::client::{AuthCredentials, ClientConfig, TlsPolicy};
+use smtp_proto::client::{AuthCredentials, Client, ClientConfig, Envelope, Outcome, TlsPolicy};
+use smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::sasl::{CustomMechanism, SaslMechanism};
 
 const GREET: &str = "220 mx.example.org ESMTP\r\n";
@@ -239,5 +241,80 @@ fn an_initial_response_that_would_pass_512_octets_waits_for_334() {
             "{caps}"
         );
         assert!(run.has_event("Authenticated"), "{caps}");
+    }
+}
+
+/// Feeds `input` to `client` until it waits for a call, handing out what
+/// it writes; returns the Debug text of the events.
+fn drive(client: &mut Client, input: &mut &[u8], wire: &mut Vec<u8>) -> Vec<String> {
+    let mut events = Vec::new();
+    loop {
+        let step = client.handle_input(input).expect("no protocol error");
+        *input = &input[step.consumed..];
+        client.poll_transmit(wire);
+        match step.outcome {
+            Outcome::Event(e) => events.push(format!("{e:?}")),
+            _ => return events,
+        }
+    }
+}
+
+/// RFC 4954 §4: "The AUTH command is not permitted during a mail
+/// transaction. An AUTH command issued during a mail transaction MUST be
+/// rejected with a 503 reply." A transaction that failed after its MAIL
+/// was accepted (every recipient refused, say because the server relays
+/// only for authenticated clients) is still open on the server: AUTH on
+/// that session goes after an RSET, as the next MAIL would.
+#[test]
+fn auth_after_a_failed_transaction_is_sent_after_rset() {
+    for pipelining in [true, false] {
+        let caps = if pipelining {
+            "250-PIPELINING\r\n250 AUTH PLAIN\r\n"
+        } else {
+            "250 AUTH PLAIN\r\n"
+        };
+        let mut client = Client::new(auth_config().with_pipelining(pipelining));
+        let mut wire = Vec::new();
+        let start = format!("{GREET}250-mx.example.org\r\n{caps}");
+        let mut input = start.as_bytes();
+        let events = drive(&mut client, &mut input, &mut wire);
+        assert_eq!(events.last().map(String::as_str), Some("Ready"));
+
+        let envelope = Envelope::new(ReversePath::Mailbox(Mailbox::parse("a@x.org").unwrap()))
+            .recipient(ForwardPath::Mailbox(Mailbox::parse("b@y.org").unwrap()));
+        client.send_mail(&envelope).unwrap();
+        let refused = if pipelining {
+            "250 2.1.0 ok\r\n554 5.7.1 Relay access denied\r\n554 5.5.1 No valid recipients\r\n"
+        } else {
+            "250 2.1.0 ok\r\n554 5.7.1 Relay access denied\r\n"
+        };
+        let mut input = refused.as_bytes();
+        let events = drive(&mut client, &mut input, &mut wire);
+        assert!(
+            events.last().unwrap().starts_with("TransactionEnd"),
+            "{events:?}"
+        );
+        assert!(client.is_idle());
+        wire.clear();
+
+        client
+            .authenticate(AuthCredentials::password("alice", "s3cret"), None)
+            .unwrap();
+        let mut input: &[u8] = b"250 2.0.0 Reset\r\n235 2.7.0 Authentication successful\r\n";
+        let events = drive(&mut client, &mut input, &mut wire);
+        assert_eq!(
+            String::from_utf8_lossy(&wire),
+            "RSET\r\nAUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n",
+            "pipelining: {pipelining}"
+        );
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(events[0].starts_with("Authenticated"), "{events:?}");
+        assert!(client.is_authenticated() && client.is_idle());
+
+        // The next message needs no RSET of its own.
+        wire.clear();
+        client.send_mail(&envelope).unwrap();
+        client.poll_transmit(&mut wire);
+        assert!(String::from_utf8_lossy(&wire).starts_with("MAIL FROM:<a@x.org>\r\n"));
     }
 }

@@ -928,6 +928,11 @@ impl Client {
     /// a call on a session that is busy, closed or already
     /// authenticated), is remembered until one succeeds: see
     /// [`Client::failed_auth`].
+    ///
+    /// After a transaction that failed once its MAIL was accepted (every
+    /// recipient refused, DATA refused), the server still holds it, and
+    /// RFC 4954 §4 does not permit AUTH during a mail transaction: RSET
+    /// goes first, and AUTH once it is answered.
     pub fn authenticate(
         &mut self,
         credentials: AuthCredentials,
@@ -987,7 +992,17 @@ impl Client {
                 }
             }),
         };
-        self.send(&cmd, Pending::Auth);
+        if self.needs_rset {
+            // RFC 4954 §4: "The AUTH command is not permitted during a mail
+            // transaction" (the server answers 503). A failed transaction
+            // the server still holds is reset first; AUTH waits for the
+            // RSET reply.
+            self.needs_rset = false;
+            self.send(&Command::Rset, Pending::Rset);
+            self.held.push_back((Pending::Auth, write(&cmd)));
+        } else {
+            self.send(&cmd, Pending::Auth);
+        }
         self.auth = Some(exchange);
         self.state = State::Busy;
         Ok(chosen)
