@@ -361,7 +361,8 @@ impl<S: Transport> Link<S> {
     /// wait, then the stream is dropped.
     fn close(&mut self, client: &Client) {
         if let Some(mut stream) = self.stream.take() {
-            stream.close_notify_by(instant_after(Instant::now(), self.io.write_wait(client)));
+            let _ =
+                stream.close_notify_by(instant_after(Instant::now(), self.io.write_wait(client)));
         }
     }
 }

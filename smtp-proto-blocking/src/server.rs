@@ -37,6 +37,16 @@
 //! A client that pipelines so much that the replies overflow those buffers
 //! while it does not read would make both sides wait on each other until
 //! the write times out.
+//!
+//! # Closing
+//!
+//! Once the session has ended and its last reply is out (over TLS
+//! followed by `close_notify`), the driver shuts its write side down and,
+//! for a short while, reads and drops what the client still sends (a
+//! lingering close, [`ServeOptions::linger_time`] and
+//! [`ServeOptions::linger_bytes`]) before it closes, so that bytes the
+//! client sent after the end do not turn the close into a reset that
+//! could cost the client the last reply.
 
 use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,6 +136,36 @@ pub struct ServeOptions {
     /// keeps its own limit ([`ServeOptions::handshake_timeout`]), and a
     /// write under way may take up to the session's timeout past it.
     pub session_timeout: Option<Duration>,
+    /// The lingering close: how long, at most, the driver goes on reading
+    /// once it has ended the connection, to drop what the client still
+    /// sends. Default: two seconds; [`Duration::ZERO`] turns it off.
+    ///
+    /// When the session ends (the `221` to QUIT, a closing `421`, `554`
+    /// or `501`, the `421` to a handler error), the client may still be
+    /// sending: commands pipelined behind QUIT, the rest of a message, or
+    /// more commands. Closing the socket with those bytes unread makes
+    /// the kernel answer with a TCP reset instead of a clean end, and on
+    /// many systems the reset makes the client throw away the last reply
+    /// before it has read it, so it never learns why the session ended.
+    /// So after the last reply (and, over TLS, `close_notify`) the driver
+    /// shuts its write side down ([`Transport::shutdown_write`]), which
+    /// tells the client the end has come, then reads and drops the
+    /// client's bytes, unparsed, until the client closes its side, this
+    /// time has passed, or [`ServeOptions::linger_bytes`] have been
+    /// dropped, and only then closes. This runs after the handler has
+    /// seen its last event, may take this long past
+    /// [`ServeOptions::session_timeout`] (and past the stop of
+    /// [`serve_until`]), and never runs after a write
+    /// that timed out (nor when the transport cannot shut its write side
+    /// down: the default of [`Transport::shutdown_write`]; [`TcpStream`]
+    /// can).
+    ///
+    /// [`TcpStream`]: std::net::TcpStream
+    pub linger_time: Duration,
+    /// The most bytes the lingering close drops before it gives up and
+    /// closes (see [`ServeOptions::linger_time`]). Default: 64 KiB; `0`
+    /// turns the lingering close off.
+    pub linger_bytes: usize,
 }
 
 impl Default for ServeOptions {
@@ -135,9 +175,17 @@ impl Default for ServeOptions {
             handshake_timeout: Duration::from_secs(30),
             read_size: 16 * 1024,
             session_timeout: None,
+            linger_time: DEFAULT_LINGER_TIME,
+            linger_bytes: DEFAULT_LINGER_BYTES,
         }
     }
 }
+
+/// The default of [`ServeOptions::linger_time`].
+const DEFAULT_LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// The default of [`ServeOptions::linger_bytes`].
+const DEFAULT_LINGER_BYTES: usize = 64 * 1024;
 
 /// How a connection ended without an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,7 +501,7 @@ where
         // Between steps no decision is pending: a stop waits only for the
         // end of a message body.
         if stopping && !in_body(session) {
-            return end_shut_down(&mut stream, session, &mut out);
+            return end_shut_down(&mut stream, session, &mut out, options);
         }
         let input = buf.get(start..end).unwrap_or_default();
         let step = match session.handle_input(input) {
@@ -463,11 +511,11 @@ where
                 if matches!(e, ServeError::Usage(_)) {
                     // The application's fault (a decision left open): the
                     // client is told as for a handler error.
-                    local_error(&mut stream, session, &mut out);
+                    local_error(&mut stream, session, &mut out, options);
                 } else if send(&mut stream, session, &mut out).is_ok() {
                     // The session's last reply is out: end TLS cleanly,
                     // as after any other reply that closes the session.
-                    close_notify(&mut stream, session);
+                    close(&mut stream, session, options);
                 }
                 return Err(e);
             }
@@ -492,14 +540,14 @@ where
                 // phase: the application hears of it before the next
                 // command (RFC 3207 §4.2).
                 if let Err(e) = handler.on_event(session, ServerEvent::StartTls) {
-                    local_error(&mut stream, session, &mut out);
+                    local_error(&mut stream, session, &mut out, options);
                     return Err(e.into());
                 }
                 continue;
             }
             Outcome::Event(event) => {
                 if let Err(e) = handler.on_event(session, event) {
-                    local_error(&mut stream, session, &mut out);
+                    local_error(&mut stream, session, &mut out, options);
                     return Err(e.into());
                 }
                 if options.tls.is_none() {
@@ -556,7 +604,13 @@ where
                     Ok(n) => n.min(read_size),
                     Err(e) if is_timeout(&e) => {
                         session.timed_out();
-                        return send_last_words(&mut stream, session, &mut out, ServeEnd::TimedOut);
+                        return send_last_words(
+                            &mut stream,
+                            session,
+                            &mut out,
+                            options,
+                            ServeEnd::TimedOut,
+                        );
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     // The client ended TLS without close_notify.
@@ -577,12 +631,12 @@ where
                 continue;
             }
             Outcome::Paused => {
-                local_error(&mut stream, session, &mut out);
+                local_error(&mut stream, session, &mut out, options);
                 return Err(UsageError::DecisionPending.into());
             }
             Outcome::Closed => {
                 send(&mut stream, session, &mut out)?;
-                close_notify(&mut stream, session);
+                close(&mut stream, session, options);
                 return Ok(ServeEnd::Closed);
             }
             _ => {}
@@ -593,11 +647,12 @@ where
 
 /// Ends the connection on the stop flag of [`serve_until`]: the session's
 /// queued replies and its `421 4.3.2`, within the session's timeout, then
-/// TLS's `close_notify`.
+/// [`close`].
 fn end_shut_down<S, C, D>(
     stream: &mut MaybeTls<S, C>,
     session: &mut ServerSession,
     out: &mut Vec<u8>,
+    options: &ServeOptions,
 ) -> Result<ServeEnd, ServeError>
 where
     S: Transport,
@@ -607,21 +662,22 @@ where
     if let Err(e) = session.shut_down() {
         // A decision the handler left open: answered as for a handler
         // error.
-        local_error(stream, session, out);
+        local_error(stream, session, out, options);
         return Err(e.into());
     }
-    send_last_words(stream, session, out, ServeEnd::ShutDown)
+    send_last_words(stream, session, out, options, ServeEnd::ShutDown)
 }
 
 /// Sends what a session that has just closed queued (its `421`), within
-/// the session's timeout, then TLS's `close_notify`, and ends as `end`;
-/// a client gone by now changes nothing. A write that times out ends the
+/// the session's timeout, then [`close`]s, and ends as `end`; a client
+/// gone by now changes nothing. A write that times out ends the
 /// connection with [`ServeError::WriteTimedOut`] and nothing more is
 /// written (not even `close_notify`, which would wait as long again).
 fn send_last_words<S, C, D>(
     stream: &mut MaybeTls<S, C>,
     session: &mut ServerSession,
     out: &mut Vec<u8>,
+    options: &ServeOptions,
     end: ServeEnd,
 ) -> Result<ServeEnd, ServeError>
 where
@@ -632,7 +688,7 @@ where
     match send(stream, session, out) {
         Err(e) if is_write_timeout(&e) => Err(e.into()),
         _ => {
-            close_notify(stream, session);
+            close(stream, session, options);
             Ok(end)
         }
     }
@@ -648,10 +704,14 @@ fn compact(buf: &mut [u8], start: &mut usize, end: &mut usize) {
 }
 
 /// After a handler error: sends what the session has queued, then `421
-/// 4.3.0` (best effort: the client may be gone), and ends TLS unless that
-/// write timed out.
-fn local_error<S, C, D>(stream: &mut MaybeTls<S, C>, session: &mut ServerSession, out: &mut Vec<u8>)
-where
+/// 4.3.0` (best effort: the client may be gone), and [`close`]s unless
+/// that write timed out.
+fn local_error<S, C, D>(
+    stream: &mut MaybeTls<S, C>,
+    session: &mut ServerSession,
+    out: &mut Vec<u8>,
+    options: &ServeOptions,
+) where
     S: Transport,
     C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
     D: rustls::SideData,
@@ -679,7 +739,7 @@ where
     // After a write that timed out nothing more is written: close_notify
     // would wait as long again behind the bytes the client did not take.
     if !written.is_err_and(|e| is_timeout(&e)) {
-        close_notify(stream, session);
+        close(stream, session, options);
     }
 }
 
@@ -709,15 +769,31 @@ where
     Ok(())
 }
 
-/// Ends TLS cleanly (see [`MaybeTls::close_notify`]), within the
-/// session's timeout.
-fn close_notify<S, C, D>(stream: &mut MaybeTls<S, C>, session: &ServerSession)
+/// Ends the connection after its last reply was written: TLS's
+/// `close_notify` (see [`MaybeTls::close_notify`]) within the session's
+/// timeout, then the lingering close (see [`ServeOptions::linger_time`]):
+/// the write side is shut down and what the client still sends is
+/// dropped, within the configured bounds. Nothing lingers when the
+/// `close_notify` could not be written, or the write side not shut down.
+fn close<S, C, D>(stream: &mut MaybeTls<S, C>, session: &ServerSession, options: &ServeOptions)
 where
     S: Transport,
     C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
     D: rustls::SideData,
 {
-    stream.close_notify_by(instant_after(Instant::now(), write_wait(session)));
+    if stream
+        .close_notify_by(instant_after(Instant::now(), write_wait(session)))
+        .is_err()
+    {
+        return;
+    }
+    if options.linger_time.is_zero() || options.linger_bytes == 0 {
+        return;
+    }
+    if stream.shutdown_write().is_ok() {
+        let deadline = instant_after(Instant::now(), options.linger_time);
+        stream.drain_by(deadline, options.linger_bytes);
+    }
 }
 
 /// The write timeout [`serve`] sets on the socket: the session's

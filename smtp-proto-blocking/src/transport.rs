@@ -48,6 +48,18 @@ pub trait Transport: Read + Write {
         let _ = nonblocking;
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
+
+    /// Shuts the write side down (for TCP, sends the FIN) while reads go
+    /// on. The server driver does this after its last reply, before the
+    /// lingering close (see
+    /// [`ServeOptions::linger_time`](crate::server::ServeOptions::linger_time)):
+    /// the client learns that the end has come, and what it still sends
+    /// is read and dropped so that the close does not reset the
+    /// connection. The default returns an [`io::ErrorKind::Unsupported`]
+    /// error; the driver then closes without lingering, as it did before.
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
 }
 
 impl Transport for TcpStream {
@@ -65,6 +77,10 @@ impl Transport for TcpStream {
 
     fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
         TcpStream::set_nonblocking(self, nonblocking)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        TcpStream::shutdown(self, std::net::Shutdown::Write)
     }
 }
 
@@ -243,8 +259,9 @@ where
     }
 
     /// [`MaybeTls::close_notify`], with its write done by `deadline` (see
-    /// [`MaybeTls::write_all_by`]).
-    pub(crate) fn close_notify_by(&mut self, deadline: Instant) {
+    /// [`MaybeTls::write_all_by`]). Fails when the write did (in
+    /// plaintext there is nothing to write).
+    pub(crate) fn close_notify_by(&mut self, deadline: Instant) -> io::Result<()> {
         if let MaybeTls::Tls(t) = self {
             let t = &mut **t;
             t.conn.send_close_notify();
@@ -253,8 +270,56 @@ where
                 deadline,
                 bound_writes: true,
             };
-            let _ = rustls::Stream::new(&mut t.conn, &mut sock).flush();
+            rustls::Stream::new(&mut t.conn, &mut sock).flush()?;
         }
+        Ok(())
+    }
+
+    /// Shuts the write side of the underlying stream down (see
+    /// [`Transport::shutdown_write`]). Over TLS, `close_notify` goes
+    /// first ([`MaybeTls::close_notify_by`]).
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            MaybeTls::Plain(s) => s.shutdown_write(),
+            MaybeTls::Tls(t) => t.sock.shutdown_write(),
+            MaybeTls::Switching => Err(switching()),
+        }
+    }
+
+    /// The lingering close, once the write side is shut down: reads and
+    /// drops what the peer still sends, from the underlying stream (over
+    /// TLS undecrypted: nothing read here is looked at), until the peer
+    /// closes its side, a read fails, `max` bytes have been dropped or
+    /// `deadline` has passed, whichever comes first. Closing a socket
+    /// with bytes of the peer's still unread makes the kernel reset the
+    /// connection, and a reset can make the peer lose our last reply
+    /// before it reads it. Returns how many bytes were dropped.
+    pub(crate) fn drain_by(&mut self, deadline: Instant, max: usize) -> usize {
+        let sock: &mut S = match self {
+            MaybeTls::Plain(s) => s,
+            MaybeTls::Tls(t) => &mut t.sock,
+            MaybeTls::Switching => return 0,
+        };
+        let mut timed = Deadline {
+            sock,
+            deadline,
+            bound_writes: false,
+        };
+        let mut scratch = vec![0u8; max.min(8 * 1024)];
+        let mut dropped = 0usize;
+        while dropped < max {
+            let room = (max - dropped).min(scratch.len());
+            // Each read waits at most until the deadline, and one that
+            // starts after it fails at once.
+            match timed.read(&mut scratch[..room]) {
+                Ok(0) => break,
+                Ok(n) => dropped += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A reset, or the deadline.
+                Err(_) => break,
+            }
+        }
+        dropped
     }
 
     /// Ends TLS cleanly: sends `close_notify` so the peer can tell the end

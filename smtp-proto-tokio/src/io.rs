@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// A stream that is plaintext until STARTTLS, then TLS (or TLS from the
 /// start, with implicit TLS).
@@ -237,12 +237,52 @@ where
 }
 
 /// Shuts the write side down (a TLS close_notify, then the FIN), given at
-/// most `wait`; errors are of no use at the end of a connection.
+/// most `wait`. `true` when the shutdown completed; an error or a time-out
+/// is otherwise of no use at the end of a connection.
 pub(crate) async fn shutdown_within<S: AsyncWrite + Unpin>(
     stream: &mut S,
     wait: std::time::Duration,
-) {
-    let _ = tokio::time::timeout(wait, stream.shutdown()).await;
+) -> bool {
+    matches!(
+        tokio::time::timeout(wait, stream.shutdown()).await,
+        Ok(Ok(()))
+    )
+}
+
+/// The lingering close: once the write side is shut down, reads and
+/// drops what the peer still sends, until it closes its side, a read
+/// fails, `max` bytes have been dropped or `wait` has passed, whichever
+/// comes first. Closing a socket with bytes of the peer's still unread
+/// makes the kernel reset the connection, and a reset can make the peer
+/// lose our last reply before it reads it; reading those bytes first
+/// lets the close be a clean end of stream. Returns how many bytes were
+/// dropped. Nothing read here is looked at.
+pub(crate) async fn drain_within<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    wait: std::time::Duration,
+    max: usize,
+) -> usize {
+    if wait.is_zero() || max == 0 {
+        return 0;
+    }
+    let until = wait_until(tokio::time::Instant::now(), wait);
+    let mut scratch = vec![0u8; max.min(8 * 1024)];
+    let mut dropped = 0usize;
+    while dropped < max {
+        // Checked before each read too: a peer that always has more ready
+        // still sees the time run out.
+        if tokio::time::Instant::now() >= until {
+            break;
+        }
+        let room = (max - dropped).min(scratch.len());
+        match tokio::time::timeout_at(until, stream.read(&mut scratch[..room])).await {
+            Ok(Ok(n)) if n > 0 => dropped += n,
+            // The end of the stream, an error (a reset, or over TLS the
+            // end without close_notify) or the time-out.
+            _ => break,
+        }
+    }
+    dropped
 }
 
 /// When a wait of `wait` from `now` ends: at least a millisecond, so a

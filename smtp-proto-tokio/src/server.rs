@@ -23,6 +23,16 @@
 //! message takes; [`ServeOptions::session_timeout`] can bound the whole
 //! connection. When it runs out, the driver sends `421 4.4.2` and returns
 //! [`ServeEnd::TimedOut`].
+//!
+//! # Closing
+//!
+//! Once the session has ended and its last reply is out (over TLS
+//! followed by `close_notify`), the driver shuts its write side down and,
+//! for a short while, reads and drops what the client still sends (a
+//! lingering close, [`ServeOptions::linger_time`] and
+//! [`ServeOptions::linger_bytes`]) before it closes, so that bytes the
+//! client sent after the end do not turn the close into a reset that
+//! could cost the client the last reply.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -41,8 +51,8 @@ use tokio::time::Instant;
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
 use crate::io::{
-    buffer_full, compact, flush_within, is_write_timeout, read_some_by, shutdown_within,
-    wait_until, write_within, Filled, MaybeTls, PeerState,
+    buffer_full, compact, drain_within, flush_within, is_write_timeout, read_some_by,
+    shutdown_within, wait_until, write_within, Filled, MaybeTls, PeerState,
 };
 use crate::tls::{accept_starttls, handshake_within, StartTlsError};
 
@@ -123,6 +133,32 @@ pub struct ServeOptions {
     /// ([`ServeOptions::handshake_timeout`]), and a write under way may
     /// take up to the session's timeout past it.
     pub session_timeout: Option<Duration>,
+    /// The lingering close: how long, at most, the driver goes on reading
+    /// once it has ended the connection, to drop what the client still
+    /// sends. Default: two seconds; [`Duration::ZERO`] turns it off.
+    ///
+    /// When the session ends (the `221` to QUIT, a closing `421`, `554`
+    /// or `501`, the `421` to a handler error), the client may still be
+    /// sending: commands pipelined behind QUIT, the rest of a message, or
+    /// more commands. Closing the socket with those bytes unread makes
+    /// the kernel answer with a TCP reset instead of a clean end, and on
+    /// many systems the reset makes the client throw away the last reply
+    /// before it has read it, so it never learns why the session ended.
+    /// So after the last reply (and, over TLS, `close_notify`) the driver
+    /// shuts its write side down, which tells the client the end has
+    /// come, then reads and drops the client's bytes, unparsed, until the
+    /// client closes its side, this time has passed, or
+    /// [`ServeOptions::linger_bytes`] have been dropped, and only then
+    /// closes. This runs after the handler has seen its last event, may
+    /// take this long past [`ServeOptions::session_timeout`] (and past
+    /// the shutdown signal of [`serve_until`]), and never runs after a
+    /// write that timed out (nor when the shutdown of the write side
+    /// failed or timed out).
+    pub linger_time: Duration,
+    /// The most bytes the lingering close drops before it gives up and
+    /// closes (see [`ServeOptions::linger_time`]). Default: 64 KiB; `0`
+    /// turns the lingering close off.
+    pub linger_bytes: usize,
 }
 
 impl Default for ServeOptions {
@@ -132,9 +168,17 @@ impl Default for ServeOptions {
             handshake_timeout: Duration::from_secs(30),
             read_buffer: 64 * 1024,
             session_timeout: None,
+            linger_time: DEFAULT_LINGER_TIME,
+            linger_bytes: DEFAULT_LINGER_BYTES,
         }
     }
 }
+
+/// The default of [`ServeOptions::linger_time`].
+const DEFAULT_LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// The default of [`ServeOptions::linger_bytes`].
+const DEFAULT_LINGER_BYTES: usize = 64 * 1024;
 
 impl std::fmt::Debug for ServeOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,6 +187,8 @@ impl std::fmt::Debug for ServeOptions {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("read_buffer", &self.read_buffer)
             .field("session_timeout", &self.session_timeout)
+            .field("linger_time", &self.linger_time)
+            .field("linger_bytes", &self.linger_bytes)
             .finish()
     }
 }
@@ -766,9 +812,30 @@ where
     };
     // After a write timed out, nothing more is sent (not even TLS's
     // close_notify, which would wait as long again behind the bytes the
-    // client did not take): the connection is just dropped.
-    if !dropped && !matches!(result, Err(ServeError::WriteTimedOut)) {
-        shutdown_within(&mut stream, write_wait(session)).await;
+    // client did not take): the connection is just dropped. Otherwise the
+    // write side is shut down and the close lingers (see
+    // `ServeOptions::linger_time`).
+    if !dropped
+        && !matches!(result, Err(ServeError::WriteTimedOut))
+        && shutdown_within(&mut stream, write_wait(session)).await
+    {
+        linger(&mut stream, options).await;
     }
     result
+}
+
+/// The lingering close, once the write side is shut down: drops what the
+/// client still sends, within [`ServeOptions::linger_time`] and
+/// [`ServeOptions::linger_bytes`]. Over TLS the bytes are read from the
+/// underlying stream, undecrypted: they are not looked at.
+async fn linger<S>(stream: &mut MaybeTls<S, TlsStream<S>>, options: &ServeOptions)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let raw = match stream {
+        MaybeTls::Plain(s) => s,
+        MaybeTls::Tls(tls) => tls.get_mut().0,
+        MaybeTls::Upgrading => return,
+    };
+    drain_within(raw, options.linger_time, options.linger_bytes).await;
 }
