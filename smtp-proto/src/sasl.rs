@@ -110,7 +110,8 @@ pub enum Credentials {
     XOAuth2 {
         /// The user.
         user: String,
-        /// The OAuth 2.0 bearer token.
+        /// The OAuth 2.0 bearer token: one or more printable ASCII
+        /// characters (no space, control character or non-ASCII).
         token: Secret,
     },
     /// `OAUTHBEARER` (RFC 7628 §3.1).
@@ -121,7 +122,7 @@ pub enum Credentials {
         host: Option<String>,
         /// The `port` key, when sent.
         port: Option<u16>,
-        /// The OAuth 2.0 bearer token.
+        /// The OAuth 2.0 bearer token, printable ASCII as for `XOAUTH2`.
         token: Secret,
     },
 }
@@ -563,7 +564,8 @@ fn kv_pairs(body: &[u8]) -> Result<Vec<(&str, &str)>, SaslError> {
 
 /// The token of an `auth` value (RFC 7628 §3.1: what would be in the HTTP
 /// `Authorization` header), `credentials = "Bearer" 1*SP b64token`
-/// (RFC 6750 §2.1): the scheme in any case, then one or more spaces.
+/// (RFC 6750 §2.1): the scheme in any case, then one or more spaces, then
+/// the token (see [`is_bearer_token`]).
 fn bearer(auth: &str) -> Result<Secret, SaslError> {
     let scheme = auth.get(..7).unwrap_or_default();
     if !scheme.eq_ignore_ascii_case("Bearer ") {
@@ -573,7 +575,23 @@ fn bearer(auth: &str) -> Result<Secret, SaslError> {
     if token.is_empty() {
         return Err(SaslError::Malformed("empty bearer token"));
     }
+    if !is_bearer_token(token) {
+        return Err(SaslError::Malformed("bad bearer token"));
+    }
     Ok(Secret::new(token))
+}
+
+/// A bearer token as decoded and encoded: `1*VCHAR`, printable ASCII.
+///
+/// RFC 6750 §2.1's `b64token` (letters, digits, `-._~+/`, then `=`
+/// padding) is a subset, so every conforming token passes, and so do the
+/// other printable characters some issuers put in tokens. What is refused
+/// can be in no `b64token`: SP and HTAB (after the token, or splitting it
+/// in two), CR and LF (a token forwarded in an HTTP request, to check it,
+/// would add header lines of the client's choosing), any other control
+/// character, and non-ASCII characters.
+fn is_bearer_token(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// `"user=" user ^A "auth=Bearer " token ^A ^A`.
@@ -756,19 +774,19 @@ pub fn plain_response(
 }
 
 /// The `XOAUTH2` response: `user=U ^A auth=Bearer T ^A ^A`. Refused
-/// ([`SaslError::Unencodable`]): a NUL or ^A in either value, an empty
-/// one, and a token starting with SP (read as part of the separator after
-/// `Bearer`).
+/// ([`SaslError::Unencodable`]), as the decoder refuses them: a NUL or ^A
+/// in the user, an empty user or token, and a token with an octet other
+/// than printable ASCII (a space, a control character such as CR or LF, a
+/// non-ASCII character; RFC 6750 §2.1 `b64token` has none of them).
 pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
     no_ctl(user, "user")?;
-    no_ctl(token, "token")?;
-    // Spaces after `Bearer` are the separator (`1*SP`), never the token's.
-    if token.starts_with(' ') {
-        return Err(SaslError::Unencodable("token"));
-    }
     // The decoder refuses an empty user or token: never send one.
     if user.is_empty() || token.is_empty() {
         return Err(SaslError::Unencodable("empty user or token"));
+    }
+    // Spaces after `Bearer` are the separator (`1*SP`), never the token's.
+    if !is_bearer_token(token) {
+        return Err(SaslError::Unencodable("token"));
     }
     Ok(format!("user={user}\x01auth=Bearer {token}\x01\x01").into_bytes())
 }
@@ -776,26 +794,28 @@ pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
 /// The `OAUTHBEARER` response (RFC 7628 §3.1):
 /// `n,a=AUTHZID, ^A host=H ^A port=P ^A auth=Bearer T ^A ^A`. An empty
 /// `authzid` is left out, like none. Refused ([`SaslError::Unencodable`]),
-/// as the decoder refuses them: a host or token with an octet other than
-/// printable ASCII, SP, HTAB, CR and LF (RFC 7628 §3.1 `value`), a token
-/// starting with SP (read as part of the separator after `Bearer`), and
-/// port 0 (the port is a positive integer).
+/// as the decoder refuses them: a host with an octet other than printable
+/// ASCII, SP, HTAB, CR and LF (RFC 7628 §3.1 `value`), an empty token, a
+/// token with an octet other than printable ASCII (a space, a control
+/// character such as CR or LF, a non-ASCII character; RFC 6750 §2.1
+/// `b64token` has none of them), and port 0 (the port is a positive
+/// integer).
 pub fn oauthbearer_response(
     authzid: Option<&str>,
     host: Option<&str>,
     port: Option<u16>,
     token: &str,
 ) -> Result<Vec<u8>, SaslError> {
+    // The decoder refuses an empty bearer token: never send one.
+    if token.is_empty() {
+        return Err(SaslError::Unencodable("empty token"));
+    }
     // Spaces after `Bearer` are the separator (`1*SP`), never the token's.
-    if !is_oauth_value(token) || token.starts_with(' ') {
+    if !is_bearer_token(token) {
         return Err(SaslError::Unencodable("token"));
     }
     if port == Some(0) {
         return Err(SaslError::Unencodable("port 0"));
-    }
-    // The decoder refuses an empty bearer token: never send one.
-    if token.is_empty() {
-        return Err(SaslError::Unencodable("empty token"));
     }
     let mut s = String::from("n,");
     // `saslname = 1*(...)` (RFC 5801 §4): an empty authzid is left out.
@@ -1187,6 +1207,71 @@ mod tests {
             xoauth2_response("u", " t"),
             Err(SaslError::Unencodable("token"))
         );
+    }
+
+    /// The token is what would follow `Bearer ` in an HTTP `Authorization`
+    /// header (RFC 7628 §3.1, RFC 6750 §2.1 `b64token`): no CR or LF (an
+    /// application that forwards it in an HTTP request to check it would
+    /// write a header of the client's choosing), no SP or HTAB inside or
+    /// after it, no other control character and no non-ASCII character.
+    #[test]
+    fn bearer_token_is_printable_ascii_only() {
+        let bad_tokens = [
+            "t\r\nX-Injected: 1",
+            "t\n",
+            "t\r",
+            "t\tu",
+            "t u",
+            "t ",
+            "t\x1b",
+            "t\x7f",
+            "t\u{e9}",
+        ];
+        for bad in bad_tokens {
+            let oauthbearer = format!("n,,\x01auth=Bearer {bad}\x01\x01");
+            let xoauth2 = format!("user=u@example.com\x01auth=Bearer {bad}\x01\x01");
+            for (mechanism, msg) in [
+                (SaslMechanism::OAuthBearer, oauthbearer),
+                (SaslMechanism::XOAuth2, xoauth2),
+            ] {
+                let step = SaslServer::new(mechanism).start(Some(msg.as_bytes()));
+                assert!(
+                    matches!(step, Err(SaslError::Malformed(_))),
+                    "{mechanism:?} {bad:?}: {step:?}"
+                );
+            }
+            // The encoders do not write what the decoders refuse.
+            assert_eq!(
+                xoauth2_response("u@example.com", bad),
+                Err(SaslError::Unencodable("token")),
+                "{bad:?}"
+            );
+            assert_eq!(
+                oauthbearer_response(None, None, None, bad),
+                Err(SaslError::Unencodable("token")),
+                "{bad:?}"
+            );
+        }
+        // Tokens of `b64token` characters and other printable ASCII pass.
+        for good in ["ya29.a0Af-_~+/x==", "EAAB|x!y:z"] {
+            for msg in [
+                oauthbearer_response(None, None, None, good).unwrap(),
+                xoauth2_response("u@example.com", good).unwrap(),
+            ] {
+                let mechanism = if msg.starts_with(b"n,") {
+                    SaslMechanism::OAuthBearer
+                } else {
+                    SaslMechanism::XOAuth2
+                };
+                let c = done(SaslServer::new(mechanism).start(Some(&msg)));
+                let (Credentials::OAuthBearer { token, .. } | Credentials::XOAuth2 { token, .. }) =
+                    &c
+                else {
+                    panic!("{c:?}")
+                };
+                assert_eq!(token.expose(), good);
+            }
+        }
     }
 
     #[test]
