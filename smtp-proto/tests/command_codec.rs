@@ -1653,3 +1653,27 @@ fn orcpt_utf8_address_forms() {
     );
     assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), cmd);
 }
+
+/// An AUTH initial response is the client's credentials in base64 (a PLAIN
+/// password decodes from it at sight): `Debug`, as used in logs, does not
+/// show it, as it shows no [`smtp_proto::sasl::Secret`]. `Display` and
+/// `as_str` still give the wire text.
+#[test]
+fn auth_initial_response_is_redacted_in_debug() {
+    let cmd = Command::parse(b"AUTH PLAIN AGFsaWNlAHMzY3JldA==").unwrap();
+    let Command::Auth {
+        initial_response: Some(ir),
+        ..
+    } = &cmd
+    else {
+        panic!("not AUTH")
+    };
+    assert_eq!(ir.as_str(), "AGFsaWNlAHMzY3JldA==");
+    assert_eq!(ir.to_string(), "AGFsaWNlAHMzY3JldA==");
+    for dbg in [format!("{cmd:?}"), format!("{cmd:#?}"), format!("{ir:?}")] {
+        assert!(!dbg.contains("AGFsaWNl"), "{dbg}");
+        assert!(dbg.contains("<redacted>"), "{dbg}");
+    }
+    let built = smtp_proto::command::Base64::encode(b"\0alice\0s3cret");
+    assert_eq!(format!("{built:?}"), "<redacted>");
+}

@@ -136,7 +136,27 @@ pub(crate) mod class {
 }
 
 macro_rules! string_value {
+    // A value whose `Debug` shows `<redacted>` instead of its text (a
+    // secret; `Display` and `as_str` still give it).
+    (@redacted $(#[$m:meta])* $name:ident) => {
+        string_value!(@common $(#[$m])* $name);
+
+        impl fmt::Debug for $name<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("<redacted>")
+            }
+        }
+    };
     ($(#[$m:meta])* $name:ident) => {
+        string_value!(@common $(#[$m])* $name);
+
+        impl fmt::Debug for $name<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+    };
+    (@common $(#[$m:meta])* $name:ident) => {
         $(#[$m])*
         #[derive(Clone, PartialEq, Eq, Hash)]
         pub struct $name<'a>(pub(crate) Cow<'a, str>);
@@ -152,12 +172,6 @@ macro_rules! string_value {
             #[must_use]
             pub fn into_owned(self) -> $name<'static> {
                 $name(owned(self.0))
-            }
-        }
-
-        impl fmt::Debug for $name<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&*self.0, f)
             }
         }
 
@@ -849,8 +863,13 @@ pub(crate) fn check_xtext_value(s: &str) -> Result<(), ValueError> {
 }
 
 string_value!(
+    @redacted
     /// A base64 SASL response as sent (RFC 4954). The empty value is written
     /// as `=` on the wire.
+    ///
+    /// It carries credentials (a `PLAIN` password is read from it at
+    /// sight), so `Debug` prints `<redacted>`; `Display` and
+    /// [`as_str`](Self::as_str) give the text.
     Base64
 );
 
