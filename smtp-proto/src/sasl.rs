@@ -253,8 +253,8 @@ const MECH_MAX: usize = 20;
 
 /// The validated name of a SASL mechanism run by the application:
 /// `sasl-mech = 1*20mech-char`, `mech-char = UPPER-ALPHA / DIGIT / "-" /
-/// "_"` (RFC 4422 §3.1), starting with a letter or digit as the AUTH
-/// command parser requires, and not the name of a built-in mechanism
+/// "_"` (RFC 4422 §3.1; any of them may come first, and the AUTH command
+/// parser takes such names too), and not the name of a built-in mechanism
 /// (`PLAIN`, `LOGIN`, `XOAUTH2`, `OAUTHBEARER`), so each name advertised
 /// has one meaning.
 ///

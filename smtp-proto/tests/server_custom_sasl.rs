@@ -470,8 +470,8 @@ fn custom_exchange_usage_errors() {
 }
 
 /// RFC 4422 §3.1 `sasl-mech`: 1 to 20 of upper-case letters, digits, `-`
-/// and `_` (starting with a letter or digit, as AUTH is parsed); the
-/// built-in names are refused so each name has one meaning.
+/// and `_`, any of them first, as AUTH is parsed; the built-in names are
+/// refused so each name has one meaning.
 #[test]
 fn custom_mechanism_name_validator() {
     for ok in [
@@ -492,6 +492,13 @@ fn custom_mechanism_name_validator() {
         assert_eq!(m.to_string(), ok);
         assert_eq!(SaslMechanism::custom(ok).unwrap().as_str(), ok);
         assert_eq!(SaslMechanism::custom(ok).unwrap(), SaslMechanism::Custom(m));
+        // A client naming it in AUTH is understood.
+        let line = format!("AUTH {ok}");
+        let cmd = smtp_proto::command::Command::parse(line.as_bytes()).unwrap();
+        let smtp_proto::command::Command::Auth { mechanism, .. } = &cmd else {
+            panic!("{cmd:?}")
+        };
+        assert!(m.matches(mechanism), "{ok}");
     }
     for (bad, why) in [
         ("", ValueError::Empty),
