@@ -88,7 +88,9 @@
 //! * Every field is folded at spaces to keep its lines within 78 octets
 //!   where it can, and always within 998 (RFC 5322 §2.1.1); a run of
 //!   over 997 octets without a space is cut, which adds a space when the
-//!   field is unfolded.
+//!   field is unfolded, and what of a run of spaces (from a reply's text)
+//!   does not fit on its line is written as one space, so that no line
+//!   holds spaces alone.
 //! * `Original-Envelope-Id` and the address of `Original-Recipient` are
 //!   written decoded from their xtext, the value the sender gave: RFC 3461
 //!   §4.4 and §4.2 require that value to be printable US-ASCII "due to
@@ -1623,7 +1625,9 @@ fn wrap(out: &mut Vec<u8>, text: &str, indent: &[u8]) {
 
 /// Writes `rest` from a line already `used` octets long, breaking lines
 /// before spaces to keep them within [`SOFT_LINE`] where there is a space
-/// to break at, and cutting them at [`HARD_LINE`] where there is not.
+/// to break at, and cutting them at [`HARD_LINE`] where there is not;
+/// what of a run of spaces does not fit on its line is written as one
+/// space.
 /// With `indent` (text), a break replaces the space by CRLF and the
 /// indent; without (a header field), the space starts the next line.
 fn fold(out: &mut Vec<u8>, mut used: usize, mut rest: &[u8], indent: Option<&[u8]>) {
@@ -1662,6 +1666,21 @@ fn fold(out: &mut Vec<u8>, mut used: usize, mut rest: &[u8], indent: Option<&[u8
             None if used + rest.len() <= HARD_LINE => break,
             None => {
                 let mut i = HARD_LINE.saturating_sub(used).max(1);
+                let blanks = rest.iter().take_while(|&&b| b == b' ').count();
+                if i <= blanks {
+                    // Only spaces would fit on the line: a run of them
+                    // longer than a line cannot be written without a line
+                    // of spaces alone, which a reader takes for the empty
+                    // line that ends a header or a block (RFC 5322 §3.2.2,
+                    // §4.2: obsolete). One space stands for what is left
+                    // of the run.
+                    rest = if blanks == rest.len() {
+                        &[]
+                    } else {
+                        &rest[blanks - 1..]
+                    };
+                    continue;
+                }
                 // Never inside a UTF-8 character.
                 while i > 1 && (rest[i] & 0xC0) == 0x80 {
                     i -= 1;
@@ -1713,11 +1732,19 @@ mod tests {
         let mut out = Vec::new();
         field(&mut out, "X", &" ".repeat(200));
         field(&mut out, "Y", &format!("a{}b", " ".repeat(300)));
+        // A run longer than a line: one space stands for what does not
+        // fit on its line.
+        field(&mut out, "Z", &format!("a{}b", " ".repeat(1200)));
         let text = String::from_utf8(out).unwrap();
         for l in text.split("\r\n").filter(|l| !l.is_empty()) {
             assert!(!l.trim().is_empty(), "{text:?}");
+            assert!(l.len() <= HARD_LINE);
         }
-        assert_eq!(text.replace("\r\n ", " ").matches("\r\n").count(), 2);
+        assert_eq!(text.replace("\r\n ", " ").matches("\r\n").count(), 3);
+        let z = &text[text.find("Z: ").unwrap()..];
+        let z = z.trim_end_matches("\r\n").replace("\r\n", "");
+        assert!(z.starts_with("Z: a ") && z.ends_with(" b"), "{z:?}");
+        assert!(z.len() < 1000, "{}", z.len());
     }
 
     #[test]

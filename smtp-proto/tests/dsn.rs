@@ -1112,3 +1112,41 @@ fn a_long_utf8_to_is_folded_at_spaces_and_unfolds_to_the_address() {
     }
     assert_eq!(to.join(""), format!("To: <{addr}>"));
 }
+
+#[test]
+fn a_reply_with_a_run_of_blanks_longer_than_a_line_leaves_no_blank_line() {
+    // A reply line may hold up to 2048 octets: here a run of 1200 tabs,
+    // written as spaces, longer than a line can hold.
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let wire = format!("550 5.7.1 before{}after\r\n", "\t".repeat(1200));
+    let reply = Reply::parse(wire.as_bytes()).unwrap();
+    let report = bounce(&host, &sender)
+        .recipient(Recipient::from_reply(&bob, Action::Failed, &reply).unwrap())
+        .write(MESSAGE)
+        .unwrap();
+    let whole = text(&report);
+    let status = &parts(&report)[1].1;
+    // A line of blanks alone in a field would read as the empty line that
+    // ends the recipient block (RFC 5322 §3.2.2: obsolete; RFC 3464 §2.1).
+    for line in status.split("\r\n") {
+        assert!(
+            line.is_empty() || !line.trim().is_empty(),
+            "a line of {} blanks in the status part",
+            line.len()
+        );
+    }
+    for line in whole.split("\r\n") {
+        assert!(line.len() <= 998, "a line of {} octets", line.len());
+    }
+    let blocks = status_blocks(&report);
+    assert_eq!(blocks.len(), 2, "{status:?}");
+    let code = get(&blocks[1], "Diagnostic-Code").unwrap();
+    assert!(code.starts_with("smtp; 550 5.7.1 before "), "{code:?}");
+    assert!(code.ends_with(" after"), "{code:?}");
+    assert_eq!(code.replace(' ', ""), "smtp;5505.7.1beforeafter");
+    assert_eq!(get(&blocks[1], "Action"), Some("failed"));
+    // The human-readable part has no line of blanks either.
+    for line in parts(&report)[0].1.split("\r\n") {
+        assert!(line.is_empty() || !line.trim().is_empty());
+    }
+}
