@@ -270,6 +270,11 @@ impl Session<'_> {
             self.progress.consumed(consumed, self.buf.len());
             match step.outcome {
                 Outcome::Event(event) => {
+                    // The commands the machine counts as sent are in its
+                    // queue: take them first, or a reply (the scripted
+                    // server does not wait for the command) would be
+                    // matched to an earlier MAIL line.
+                    self.client.poll_transmit(&mut self.out);
                     self.past.note(&self.out, &event);
                     match &event {
                         ClientEvent::Sender {
