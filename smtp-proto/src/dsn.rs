@@ -124,6 +124,9 @@
 //!   <ñoño@example.com>`, RFC 6532); the other fields stay ASCII;
 //! * part 1 is `text/plain; charset=utf-8` (with
 //!   `Content-Transfer-Encoding: 8bit`) when it names a UTF-8 address;
+//! * the top-level `multipart/report` says
+//!   `report-type=global-delivery-status`, the subtype of part 2 (RFC
+//!   6522 §3);
 //! * part 2 is `message/global-delivery-status` (RFC 6533), where a
 //!   UTF-8 address is written in UTF-8 as its `utf-8-address` form:
 //!   `Final-Recipient: utf-8; josé@example.com`,
@@ -1159,7 +1162,7 @@ impl<'a> Bounce<'a> {
         let boundary = pick_boundary(&[human.as_bytes(), status.as_bytes(), content]);
 
         let mut out = Vec::with_capacity(2048 + content.len());
-        self.write_header(&mut out, &boundary, body);
+        self.write_header(&mut out, &boundary, body, global);
         out.extend_from_slice(
             b"\r\nA delivery status report in MIME multipart/report form.\r\n\r\n",
         );
@@ -1220,7 +1223,7 @@ impl<'a> Bounce<'a> {
         })
     }
 
-    fn write_header(&self, out: &mut Vec<u8>, boundary: &str, body: BodyType) {
+    fn write_header(&self, out: &mut Vec<u8>, boundary: &str, body: BodyType, global: bool) {
         let from = match self.from {
             Some(m) => format!("Delivery Reports <{m}>"),
             None => format!("Delivery Reports <MAILER-DAEMON@{}>", self.reporting_mta),
@@ -1242,10 +1245,16 @@ impl<'a> Bounce<'a> {
         field(out, "Message-ID", &format!("<{}>", self.message_id));
         field(out, "Auto-Submitted", "auto-replied");
         field(out, "MIME-Version", "1.0");
+        // RFC 6522 §3: `report-type` names the subtype of part 2.
+        let report_type = if global {
+            "global-delivery-status"
+        } else {
+            "delivery-status"
+        };
         field(
             out,
             "Content-Type",
-            &format!("multipart/report; report-type=delivery-status; boundary=\"{boundary}\""),
+            &format!("multipart/report; report-type={report_type}; boundary=\"{boundary}\""),
         );
         match body {
             BodyType::SevenBit => {}

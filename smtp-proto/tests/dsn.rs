@@ -833,7 +833,7 @@ Date: Thu, 26 Nov 2026 20:08:42 +0000\r\n\
 Message-ID: <Q1@mx.example.org>\r\n\
 Auto-Submitted: auto-replied\r\n\
 MIME-Version: 1.0\r\n\
-Content-Type: multipart/report; report-type=delivery-status;\r\n \
+Content-Type: multipart/report; report-type=global-delivery-status;\r\n \
 boundary=\"=_smtp-proto-dsn-0\"\r\n\
 Content-Transfer-Encoding: 8bit\r\n\
 \r\n\

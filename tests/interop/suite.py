@@ -1768,7 +1768,7 @@ def t_bounce_utf8():
     # From bytes, as a mail store reads it: structure, types, content.
     msg = email.message_from_bytes(data, policy=email.policy.SMTPUTF8)
     check(msg.get_content_type() == "multipart/report", f"Content-Type {msg.get_content_type()}")
-    check(msg.get_param("report-type") == "delivery-status", f"report-type {msg.get_param('report-type')}")
+    check(msg.get_param("report-type") == "global-delivery-status", f"report-type {msg.get_param('report-type')}")
     check(msg["Content-Transfer-Encoding"] == "8bit", f"CTE {msg['Content-Transfer-Encoding']}")
     parts = list(msg.iter_parts())
     types = [p.get_content_type() for p in parts]

@@ -232,7 +232,12 @@ fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
         String::from_utf8_lossy(report.as_bytes())
     );
     assert_eq!(read.global, report.is_global(), "global");
-    assert_eq!(read.report_type.as_deref(), Some("delivery-status"));
+    let report_type = if report.is_global() {
+        "global-delivery-status"
+    } else {
+        "delivery-status"
+    };
+    assert_eq!(read.report_type.as_deref(), Some(report_type));
     assert_eq!(read.status.message.arrival(), arrival.map(Ok), "arrival");
     assert_eq!(read.status.recipients.len(), count, "recipients read");
     for (i, r) in read.status.recipients.iter().enumerate() {
