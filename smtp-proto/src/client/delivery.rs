@@ -502,6 +502,10 @@ pub struct Delivery {
     body_ended: bool,
     /// Octets of the message [`Delivery::next_piece`] gave out for it.
     body_offset: usize,
+    /// The message needs SMTPUTF8 ([`Envelope::needs_smtputf8`] of the
+    /// whole envelope): every transaction asks for it, whichever
+    /// recipients it carries (RFC 6531 §3.4).
+    smtputf8: bool,
     transactions: usize,
     /// QUIT was asked for (or, kept open, no more calls are due), or the
     /// session ended on its own.
@@ -547,6 +551,7 @@ impl Delivery {
     #[must_use]
     pub fn new(envelope: Envelope<'static>) -> Self {
         let slots = vec![Slot::Pending; envelope.recipients.len()];
+        let smtputf8 = envelope.needs_smtputf8();
         Self {
             envelope,
             auth: None,
@@ -558,6 +563,7 @@ impl Delivery {
             sender_refusal: None,
             body_ended: false,
             body_offset: 0,
+            smtputf8,
             transactions: 0,
             stopped: false,
             keep_open: false,
@@ -1184,6 +1190,11 @@ impl Delivery {
         let fit = rest.get(..fitting(rest, &limits)).unwrap_or_default();
         let mut envelope = self.envelope.clone();
         envelope.recipients = fit.to_vec();
+        // One message: a transaction of ASCII addresses asks for SMTPUTF8
+        // too when another recipient of the message needs it (RFC 6531
+        // §3.4), so that the outcome for a recipient does not depend on
+        // how LIMITS split the envelope, nor on its place in it.
+        envelope.smtputf8 = self.smtputf8;
         self.envelope.recipients = all;
         if !client.is_authenticated() {
             // An AUTH of this session failed (this delivery's own
