@@ -824,6 +824,38 @@ fn every_transaction_of_a_utf8_message_asks_for_smtputf8() {
 }
 
 #[test]
+fn a_utf8_orcpt_in_a_later_transaction_refuses_the_whole_message_where_dsn_is_offered() {
+    // RFC 6533 §3: an ORCPT in UTF-8 needs SMTPUTF8 where DSN sends it.
+    // The first recipient's transaction carries none, the second's does;
+    // the server offers DSN and no SMTPUTF8: neither goes, whatever the
+    // split, as when the envelope goes unsplit.
+    let mut env = envelope(&["bob@example.org", "carol@example.org"]);
+    let addr = smtp_proto::command::Unitext::new("用户@example.com").unwrap();
+    env.recipients[1].orcpt = Some(smtp_proto::command::Orcpt::utf8(addr).unwrap());
+    let limits = ehlo("250-LIMITS RCPTMAX=1\r\n250 DSN\r\n");
+    let r = run(
+        config(),
+        Delivery::new(env.clone()),
+        &[GREETING, &limits, BYE],
+    );
+    assert_eq!(r.count("MAIL "), 0, "{:?}", r.commands());
+    let refused = not_attempted(NotAttempted::Refused(Refusal::SmtpUtf8));
+    assert_eq!(r.outcome(0), &refused);
+    assert_eq!(r.outcome(1), &refused);
+    // Without DSN the ORCPT does not go out, and nor does SMTPUTF8.
+    let limits = ehlo("250 LIMITS RCPTMAX=1\r\n");
+    let r = run(
+        config(),
+        Delivery::new(env),
+        &[
+            GREETING, &limits, OK, OK, GO, QUEUED, OK, OK, GO, QUEUED, BYE,
+        ],
+    );
+    assert!(r.report.all_delivered());
+    assert!(!r.wire.contains("SMTPUTF8"));
+}
+
+#[test]
 fn split_to_fit_keeps_smtputf8_for_every_part() {
     let mut env = envelope(&["bob@example.org", "jösé@example.org"]);
     assert!(!env.smtputf8);

@@ -18,7 +18,8 @@ use super::envelope::{fitting, Envelope, Recipient};
 use super::event::{ClientError, ClientEvent, FailedAuth, Refusal, UsageError, Verdict};
 use super::machine::Client;
 use super::responder::{Responder, SaslAnswer, SaslResponder};
-use crate::reply::{OwnedReply, Reply};
+use crate::command::Orcpt;
+use crate::reply::{Extension, OwnedReply, Reply};
 use crate::session::Phase;
 
 /// Which part of a transaction decided a recipient's outcome.
@@ -506,6 +507,9 @@ pub struct Delivery {
     /// whole envelope): every transaction asks for it, whichever
     /// recipients it carries (RFC 6531 §3.4).
     smtputf8: bool,
+    /// A recipient's ORCPT is in UTF-8 (RFC 6533 §3): where DSN is
+    /// offered, and the ORCPT goes out, the message needs SMTPUTF8 too.
+    utf8_orcpt: bool,
     transactions: usize,
     /// QUIT was asked for (or, kept open, no more calls are due), or the
     /// session ended on its own.
@@ -552,6 +556,10 @@ impl Delivery {
     pub fn new(envelope: Envelope<'static>) -> Self {
         let slots = vec![Slot::Pending; envelope.recipients.len()];
         let smtputf8 = envelope.needs_smtputf8();
+        let utf8_orcpt = envelope
+            .recipients
+            .iter()
+            .any(|r| r.orcpt.as_ref().is_some_and(Orcpt::is_utf8));
         Self {
             envelope,
             auth: None,
@@ -564,6 +572,7 @@ impl Delivery {
             body_ended: false,
             body_offset: 0,
             smtputf8,
+            utf8_orcpt,
             transactions: 0,
             stopped: false,
             keep_open: false,
@@ -1194,7 +1203,7 @@ impl Delivery {
         // too when another recipient of the message needs it (RFC 6531
         // §3.4), so that the outcome for a recipient does not depend on
         // how LIMITS split the envelope, nor on its place in it.
-        envelope.smtputf8 = self.smtputf8;
+        envelope.smtputf8 = self.smtputf8 || (self.utf8_orcpt && client.has(Extension::Dsn));
         self.envelope.recipients = all;
         if !client.is_authenticated() {
             // An AUTH of this session failed (this delivery's own
