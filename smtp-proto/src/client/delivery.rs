@@ -551,7 +551,11 @@ impl Delivery {
     /// A delivery of one message to `envelope`'s recipients, in order.
     ///
     /// Set [`Envelope::size`] (and [`Envelope::body`] for 8-bit content):
-    /// the delivery sends the envelope's parameters as they are.
+    /// the delivery sends the envelope's parameters as they are. When
+    /// `LIMITS` split the recipients over several transactions, each one
+    /// asks for SMTPUTF8 if the whole message needs it (a UTF-8 address
+    /// or ORCPT in any of them, RFC 6531 §3.4), so that every recipient
+    /// has the outcome it would have unsplit.
     #[must_use]
     pub fn new(envelope: Envelope<'static>) -> Self {
         let slots = vec![Slot::Pending; envelope.recipients.len()];
