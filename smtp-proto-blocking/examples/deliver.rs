@@ -26,10 +26,12 @@ use smtp_proto_blocking::client::{send, RunOptions};
 use smtp_proto_blocking::smtp_proto::client::{
     Client, ClientConfig, Delivery, DeliveryReport, Envelope, TlsPolicy,
 };
-use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_blocking::smtp_proto::command::{
+    BodyType, Domain, ForwardPath, Mailbox, ReversePath,
+};
 
 /// Sends `message` from `from` to `to` through the server at `server`.
-fn deliver(
+pub fn deliver(
     server: &str,
     from: &str,
     to: &[String],
@@ -37,6 +39,11 @@ fn deliver(
 ) -> Result<DeliveryReport, Box<dyn std::error::Error>> {
     let sender = ReversePath::Mailbox(Mailbox::parse(from)?.into_owned());
     let mut envelope = Envelope::new(sender).with_size(message.len() as u64);
+    // 8-bit content only goes to a server that offers 8BITMIME, and says
+    // so (RFC 6152 §3); the delivery refuses it for any other.
+    if message.iter().any(|&b| b >= 0x80) {
+        envelope = envelope.with_body(BodyType::EightBitMime);
+    }
     for rcpt in to {
         envelope = envelope.recipient(ForwardPath::Mailbox(Mailbox::parse(rcpt)?.into_owned()));
     }

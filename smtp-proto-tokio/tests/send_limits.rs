@@ -206,6 +206,93 @@ async fn a_sender_refused_for_now_is_tried_for_the_next_batch() {
     assert_eq!(exit.status, 1, "{exit:?}");
 }
 
+/// `RCPTMAX=1` and a server that breaks the connection at the second
+/// MAIL: the first recipient has the message, the second had no
+/// transaction. The run failed before the server's verdict on the message
+/// for the second: exit 2 (send again), not 1 (the server refused
+/// something), which would leave the second recipient without the message.
+#[tokio::test]
+async fn a_connection_lost_before_the_last_batch_exits_2() {
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        let mut mails = 0;
+        s.write_all(b"220 mx.example.net ESMTP\r\n")
+            .await
+            .expect("greeting");
+        // Bounded: at most 100 commands and 1000 message lines, each
+        // read within BOUND.
+        for _ in 0..100 {
+            let Some(cmd) = read_line(&mut s, &mut buf).await else {
+                break;
+            };
+            seen.push(cmd.clone());
+            let reply: &[u8] = match cmd.split(' ').next().unwrap_or_default() {
+                "EHLO" => b"250-mx.example.net\r\n250 LIMITS RCPTMAX=1\r\n",
+                "MAIL" if mails == 1 => break,
+                "MAIL" => {
+                    mails += 1;
+                    OK.as_bytes()
+                }
+                "DATA" => {
+                    s.write_all(b"354 Go ahead\r\n").await.expect("354");
+                    for _ in 0..1000 {
+                        if read_line(&mut s, &mut buf).await.is_none_or(|l| l == ".") {
+                            break;
+                        }
+                    }
+                    b"250 2.0.0 queued\r\n"
+                }
+                _ => OK.as_bytes(),
+            };
+            s.write_all(reply).await.expect("reply");
+        }
+        seen
+    });
+    let args = Args::try_parse_from([
+        "send",
+        "--server",
+        "127.0.0.1:25",
+        "--from",
+        "alice@example.com",
+        "--to",
+        "bob@example.org",
+        "--to",
+        "carol@example.org",
+        "--starttls",
+        "off",
+    ])
+    .expect("arguments");
+    let (config, mut sender) =
+        send_app::configure(&args, b"Subject: limits\r\n\r\nhello\r\n").expect("configure");
+    let mut client = Client::new(config);
+    let end: Result<(), RunError> = tokio::time::timeout(
+        BOUND,
+        run(c, &mut client, &mut sender, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded");
+    let seen = join(server).await;
+    assert_eq!(
+        seen.iter().filter(|c| c.starts_with("MAIL ")).count(),
+        2,
+        "{seen:?}"
+    );
+    assert!(end.is_err(), "{end:?}");
+    assert_eq!(sender.delivered, None);
+    let exit = exit(sender.delivered, end);
+    assert_eq!(exit.status, 2, "{exit:?}");
+    assert!(
+        !exit
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("verdict"),
+        "{exit:?}"
+    );
+}
+
 /// The run ended with `status` and no error to report.
 fn assert_clean_exit(exit: &Exit, status: u8) {
     assert_eq!(

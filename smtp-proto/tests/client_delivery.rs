@@ -758,6 +758,121 @@ fn rcptdomainmax_splits_the_recipients_by_domain() {
     assert!(r.report.all_delivered());
 }
 
+/// The MAIL commands and the outcomes of a run to `to` split one
+/// recipient per transaction, against a server whose EHLO has `ehlo`.
+fn utf8_split_run(to: &[&str], ehlo_lines: &str, replies: &[&str]) -> Run {
+    let limits = ehlo(&format!("250-LIMITS RCPTMAX=1\r\n{ehlo_lines}"));
+    let mut script = vec![GREETING, &limits];
+    script.extend_from_slice(replies);
+    send(to, &script)
+}
+
+#[test]
+fn a_utf8_recipient_refuses_the_message_whatever_its_place_in_the_split() {
+    // RFC 6531 §3.4: the "envelope or message" needs SMTPUTF8, which this
+    // server lacks. Split one recipient per transaction, the ASCII
+    // recipient went out (without SMTPUTF8) when it came first, and was
+    // refused when it came after the UTF-8 one.
+    let refused = not_attempted(NotAttempted::Refused(Refusal::SmtpUtf8));
+    for to in [
+        ["bob@example.org", "jösé@example.org"],
+        ["jösé@example.org", "bob@example.org"],
+    ] {
+        let r = utf8_split_run(&to, "250 8BITMIME\r\n", &[BYE]);
+        assert_eq!(r.count("MAIL "), 0, "{to:?}: {:?}", r.commands());
+        assert_eq!(r.outcome(0), &refused, "{to:?}");
+        assert_eq!(r.outcome(1), &refused, "{to:?}");
+        assert!(r.closed);
+    }
+    // Unsplit, the same.
+    let r = send(
+        &["bob@example.org", "jösé@example.org"],
+        &[GREETING, EHLO, BYE],
+    );
+    assert_eq!(r.count("MAIL "), 0);
+    assert_eq!(r.outcome(0), &refused);
+}
+
+#[test]
+fn every_transaction_of_a_utf8_message_asks_for_smtputf8() {
+    let r = utf8_split_run(
+        &["bob@example.org", "jösé@example.org"],
+        "250-8BITMIME\r\n250 SMTPUTF8\r\n",
+        &[OK, OK, GO, QUEUED, OK, OK, GO, QUEUED, BYE],
+    );
+    let mails: Vec<&str> = r
+        .commands()
+        .into_iter()
+        .filter(|c| c.starts_with("MAIL "))
+        .collect();
+    assert_eq!(
+        mails,
+        [
+            "MAIL FROM:<alice@example.net> SMTPUTF8",
+            "MAIL FROM:<alice@example.net> SMTPUTF8"
+        ]
+    );
+    assert!(r.report.all_delivered());
+    // A message of ASCII addresses does not ask for it.
+    let r = utf8_split_run(
+        &["bob@example.org", "carol@example.org"],
+        "250-8BITMIME\r\n250 SMTPUTF8\r\n",
+        &[OK, OK, GO, QUEUED, OK, OK, GO, QUEUED, BYE],
+    );
+    assert!(!r.wire.contains("SMTPUTF8"));
+    assert!(r.report.all_delivered());
+}
+
+#[test]
+fn a_utf8_orcpt_in_a_later_transaction_refuses_the_whole_message_where_dsn_is_offered() {
+    // RFC 6533 §3: an ORCPT in UTF-8 needs SMTPUTF8 where DSN sends it.
+    // The first recipient's transaction carries none, the second's does;
+    // the server offers DSN and no SMTPUTF8: neither goes, whatever the
+    // split, as when the envelope goes unsplit.
+    let mut env = envelope(&["bob@example.org", "carol@example.org"]);
+    let addr = smtp_proto::command::Unitext::new("用户@example.com").unwrap();
+    env.recipients[1].orcpt = Some(smtp_proto::command::Orcpt::utf8(addr).unwrap());
+    let limits = ehlo("250-LIMITS RCPTMAX=1\r\n250 DSN\r\n");
+    let r = run(
+        config(),
+        Delivery::new(env.clone()),
+        &[GREETING, &limits, BYE],
+    );
+    assert_eq!(r.count("MAIL "), 0, "{:?}", r.commands());
+    let refused = not_attempted(NotAttempted::Refused(Refusal::SmtpUtf8));
+    assert_eq!(r.outcome(0), &refused);
+    assert_eq!(r.outcome(1), &refused);
+    // Without DSN the ORCPT does not go out, and nor does SMTPUTF8.
+    let limits = ehlo("250 LIMITS RCPTMAX=1\r\n");
+    let r = run(
+        config(),
+        Delivery::new(env),
+        &[
+            GREETING, &limits, OK, OK, GO, QUEUED, OK, OK, GO, QUEUED, BYE,
+        ],
+    );
+    assert!(r.report.all_delivered());
+    assert!(!r.wire.contains("SMTPUTF8"));
+}
+
+#[test]
+fn split_to_fit_keeps_smtputf8_for_every_part() {
+    let mut env = envelope(&["bob@example.org", "jösé@example.org"]);
+    assert!(!env.smtputf8);
+    let limits = Limits {
+        rcpt_max: Some(1),
+        ..Limits::default()
+    };
+    let rest = env.split_to_fit(&limits).unwrap();
+    // The part of ASCII addresses still needs SMTPUTF8: its message does.
+    assert!(env.needs_smtputf8());
+    assert!(rest.needs_smtputf8());
+    // An ASCII envelope is left as it was.
+    let mut env = envelope(&["bob@example.org", "carol@example.org"]);
+    let rest = env.split_to_fit(&limits).unwrap();
+    assert!(!env.needs_smtputf8() && !rest.needs_smtputf8());
+}
+
 #[test]
 fn splitting_a_long_envelope_is_one_pass() {
     // 100 000 recipients in as many domains. Without LIMITS they all fit;

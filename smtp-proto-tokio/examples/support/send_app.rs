@@ -92,7 +92,9 @@ pub struct Sender {
     /// message, or refused every recipient): whether every recipient so
     /// far was accepted and the message delivered to each, and none is
     /// left to send to. `None` while no transaction ended and no
-    /// recipient was printed as `NOT SENT`.
+    /// recipient was printed as `NOT SENT`, and while every recipient so
+    /// far has the message and the next transactions (`LIMITS`) are still
+    /// to come: the server has given no verdict for their recipients yet.
     pub delivered: Option<bool>,
 }
 
@@ -205,13 +207,17 @@ impl Sender {
                 }
         ) {
             // The transaction is over: delivered to all so far, and the
-            // last recipient had one.
+            // last recipient had one. Delivered to all so far with
+            // recipients left, nothing is decided yet: a run that fails
+            // before their transaction failed before the server's verdict
+            // on the message for them (exit 2), not after it.
             let all = (0..batch.end).all(|i| {
                 self.delivery
                     .outcome(i)
                     .is_some_and(RecipientOutcome::is_delivered)
             });
-            self.delivered = Some(all && batch.end == self.to.len());
+            let last = batch.end == self.to.len();
+            self.delivered = (last || !all).then_some(all && last);
         }
         for i in undecided {
             let Some(RecipientOutcome::NotAttempted { reason }) = self.delivery.outcome(i) else {

@@ -18,7 +18,8 @@ use super::envelope::{fitting, Envelope, Recipient};
 use super::event::{ClientError, ClientEvent, FailedAuth, Refusal, UsageError, Verdict};
 use super::machine::Client;
 use super::responder::{Responder, SaslAnswer, SaslResponder};
-use crate::reply::{OwnedReply, Reply};
+use crate::command::Orcpt;
+use crate::reply::{Extension, OwnedReply, Reply};
 use crate::session::Phase;
 
 /// Which part of a transaction decided a recipient's outcome.
@@ -502,6 +503,13 @@ pub struct Delivery {
     body_ended: bool,
     /// Octets of the message [`Delivery::next_piece`] gave out for it.
     body_offset: usize,
+    /// The message needs SMTPUTF8 ([`Envelope::needs_smtputf8`] of the
+    /// whole envelope): every transaction asks for it, whichever
+    /// recipients it carries (RFC 6531 §3.4).
+    smtputf8: bool,
+    /// A recipient's ORCPT is in UTF-8 (RFC 6533 §3): where DSN is
+    /// offered, and the ORCPT goes out, the message needs SMTPUTF8 too.
+    utf8_orcpt: bool,
     transactions: usize,
     /// QUIT was asked for (or, kept open, no more calls are due), or the
     /// session ended on its own.
@@ -543,10 +551,19 @@ impl Delivery {
     /// A delivery of one message to `envelope`'s recipients, in order.
     ///
     /// Set [`Envelope::size`] (and [`Envelope::body`] for 8-bit content):
-    /// the delivery sends the envelope's parameters as they are.
+    /// the delivery sends the envelope's parameters as they are. When
+    /// `LIMITS` split the recipients over several transactions, each one
+    /// asks for SMTPUTF8 if the whole message needs it (a UTF-8 address
+    /// or ORCPT in any of them, RFC 6531 §3.4), so that every recipient
+    /// has the outcome it would have unsplit.
     #[must_use]
     pub fn new(envelope: Envelope<'static>) -> Self {
         let slots = vec![Slot::Pending; envelope.recipients.len()];
+        let smtputf8 = envelope.needs_smtputf8();
+        let utf8_orcpt = envelope
+            .recipients
+            .iter()
+            .any(|r| r.orcpt.as_ref().is_some_and(Orcpt::is_utf8));
         Self {
             envelope,
             auth: None,
@@ -558,6 +575,8 @@ impl Delivery {
             sender_refusal: None,
             body_ended: false,
             body_offset: 0,
+            smtputf8,
+            utf8_orcpt,
             transactions: 0,
             stopped: false,
             keep_open: false,
@@ -1184,6 +1203,11 @@ impl Delivery {
         let fit = rest.get(..fitting(rest, &limits)).unwrap_or_default();
         let mut envelope = self.envelope.clone();
         envelope.recipients = fit.to_vec();
+        // One message: a transaction of ASCII addresses asks for SMTPUTF8
+        // too when another recipient of the message needs it (RFC 6531
+        // §3.4), so that the outcome for a recipient does not depend on
+        // how LIMITS split the envelope, nor on its place in it.
+        envelope.smtputf8 = self.smtputf8 || (self.utf8_orcpt && client.has(Extension::Dsn));
         self.envelope.recipients = all;
         if !client.is_authenticated() {
             // An AUTH of this session failed (this delivery's own

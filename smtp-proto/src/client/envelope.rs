@@ -187,6 +187,14 @@ impl<'a> Envelope<'a> {
     /// rest (split again) in the transactions that follow; the events of
     /// each transaction number its recipients from 0.
     ///
+    /// The parts are one message: when the whole envelope needs SMTPUTF8
+    /// ([`Envelope::needs_smtputf8`]: a UTF-8 address in any part), both
+    /// parts ask for it ([`Envelope::smtputf8`] is set), as RFC 6531 §3.4
+    /// asks of an "envelope or message" that needs it. A part of ASCII
+    /// addresses is thus never sent without SMTPUTF8 while another part of
+    /// the same message needs it, and a server without SMTPUTF8 refuses the
+    /// message for all its recipients, as it does unsplit.
+    ///
     /// ```
     /// use smtp_proto::client::Envelope;
     /// use smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
@@ -210,13 +218,15 @@ impl<'a> Envelope<'a> {
         if fit >= self.recipients.len() {
             return None;
         }
+        let smtputf8 = self.needs_smtputf8();
+        self.smtputf8 = smtputf8;
         let rest = self.recipients.split_off(fit);
         Some(Envelope {
             sender: self.sender.clone(),
             recipients: rest,
             body: self.body,
             size: self.size,
-            smtputf8: self.smtputf8,
+            smtputf8,
             ret: self.ret,
             envid: self.envid.clone(),
             require_tls: self.require_tls,

@@ -1,0 +1,112 @@
+//! The `deliver` example's `deliver` (the README's "Sending a message")
+//! against scripted peers over loopback: what it sends for the message it
+//! is given.
+
+#[allow(dead_code, reason = "this binary uses the peer helper only")]
+mod support;
+
+#[path = "../examples/deliver.rs"]
+#[allow(dead_code, reason = "the example's main and printing are not run here")]
+mod deliver_example;
+
+use support::spawn_peer;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+
+use smtp_proto_blocking::smtp_proto::client::{NotAttempted, RecipientOutcome, Refusal};
+
+/// A peer without PIPELINING whose EHLO reply is `ehlo`: it accepts what
+/// it is sent, reads the message after DATA, and answers QUIT. Returns the
+/// command lines it read, and whether a message line had an octet above
+/// 0x7F. Bounded: at most 100 commands and 1000 message lines, each read
+/// within the support module's read timeout.
+fn peer(socket: TcpStream, ehlo: &'static str) -> (Vec<String>, bool) {
+    let mut out = socket.try_clone().expect("clone");
+    let mut lines = BufReader::new(socket);
+    let (mut seen, mut eight_bit) = (Vec::new(), false);
+    out.write_all(b"220 mx.test ESMTP\r\n").expect("greeting");
+    for _ in 0..100 {
+        let mut line = Vec::new();
+        if lines.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+        seen.push(line.clone());
+        let reply: &[u8] = match line.as_str() {
+            l if l.starts_with("EHLO") => ehlo.as_bytes(),
+            "DATA" => {
+                out.write_all(b"354 go ahead\r\n").expect("354");
+                for _ in 0..1000 {
+                    let mut body = Vec::new();
+                    if lines.read_until(b'\n', &mut body).unwrap_or(0) == 0 || body == b".\r\n" {
+                        break;
+                    }
+                    eight_bit |= body.iter().any(|&b| b >= 0x80);
+                }
+                b"250 2.0.0 queued\r\n"
+            }
+            "QUIT" => {
+                out.write_all(b"221 2.0.0 bye\r\n").expect("221");
+                break;
+            }
+            _ => b"250 2.0.0 Ok\r\n",
+        };
+        out.write_all(reply).expect("reply");
+    }
+    (seen, eight_bit)
+}
+
+const EIGHT_BIT: &[u8] = "Subject: caf\u{e9}\r\n\r\nd\u{e9}j\u{e0} vu\r\n".as_bytes();
+
+fn deliver(ehlo: &'static str, message: &'static [u8]) -> (Vec<String>, bool, RecipientOutcome) {
+    let (addr, peer) = spawn_peer(move |socket| peer(socket, ehlo));
+    let report = deliver_example::deliver(
+        &addr.to_string(),
+        "alice@example.net",
+        &["bob@example.org".to_owned()],
+        message,
+    )
+    .expect("deliver");
+    let (seen, eight_bit) = peer.join().expect("peer thread");
+    let outcome = report.recipients[0].outcome.clone();
+    (seen, eight_bit, outcome)
+}
+
+#[test]
+fn an_8bit_message_does_not_go_to_a_server_without_8bitmime() {
+    // RFC 6152 §3: without 8BITMIME the client "must not, under any
+    // circumstances, attempt to transfer a content that contains
+    // characters outside of the US-ASCII octet range".
+    let (seen, eight_bit, outcome) = deliver("250 mx.test\r\n", EIGHT_BIT);
+    assert!(!eight_bit, "8-bit octets sent: {seen:?}");
+    assert!(
+        !seen.iter().any(|c| c.starts_with("MAIL ")),
+        "a transaction was started: {seen:?}"
+    );
+    assert_eq!(
+        outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::Refused(Refusal::EightBitMime)
+        }
+    );
+    assert!(outcome.is_permanent_failure());
+    assert_eq!(seen.last().map(String::as_str), Some("QUIT"), "{seen:?}");
+}
+
+#[test]
+fn an_8bit_message_is_declared_to_a_server_with_8bitmime() {
+    let (seen, eight_bit, outcome) = deliver("250-mx.test\r\n250 8BITMIME\r\n", EIGHT_BIT);
+    assert!(eight_bit);
+    let mail = seen.iter().find(|c| c.starts_with("MAIL ")).expect("MAIL");
+    assert!(mail.ends_with(" BODY=8BITMIME"), "{mail}");
+    assert!(outcome.is_delivered(), "{outcome:?}");
+}
+
+#[test]
+fn a_7bit_message_is_sent_without_a_body_parameter() {
+    let (seen, _, outcome) = deliver("250 mx.test\r\n", b"Subject: hi\r\n\r\nhello\r\n");
+    let mail = seen.iter().find(|c| c.starts_with("MAIL ")).expect("MAIL");
+    assert!(!mail.contains("BODY="), "{mail}");
+    assert!(outcome.is_delivered(), "{outcome:?}");
+}
