@@ -22,6 +22,7 @@ use smtp_proto_blocking::smtp_proto::client::{
     RecipientOutcome, Stage, TlsPolicy,
 };
 use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_blocking::smtp_proto::reply::OwnedReply;
 use smtp_proto_blocking::smtp_proto::sasl::SaslMechanism;
 use smtp_proto_blocking::smtp_proto::server::ServerConfig;
 
@@ -84,6 +85,36 @@ fn spawn_recording() -> (SocketAddr, ServerThread<Recorder>) {
         ServeOptions::default(),
         Recorder::new(None),
     )
+}
+
+/// The server driver taking AUTH PLAIN without TLS for `alice` with the
+/// password `secret`; with `auth_required` (a submission server), MAIL
+/// without AUTH is refused with 530.
+fn spawn_auth_plain(auth_required: bool) -> (SocketAddr, ServerThread<Recorder>) {
+    let mut cfg = server_config();
+    cfg.auth_mechanisms = vec![SaslMechanism::Plain];
+    cfg.auth_requires_tls = false;
+    cfg.auth_required = auth_required;
+    spawn_server(
+        cfg,
+        ServeOptions::default(),
+        Recorder::new(Some(("alice", "secret"))),
+    )
+}
+
+/// Opens a session to `addr` that may authenticate without TLS and tries
+/// a wrong password: the session and the refusal, asserted to be a `535`.
+fn open_with_a_refused_password(addr: SocketAddr) -> (Connection<TcpStream>, OwnedReply) {
+    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
+    let mut conn = open(connect(addr), client, RunOptions::default());
+    let e = conn
+        .authenticate(AuthCredentials::password("alice", "wrong"))
+        .expect_err("refused");
+    let ConnectionError::Refused(NotAttempted::AuthFailed { reply }) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 535);
+    (conn, reply)
 }
 
 /// Sends `message` to `to` and asserts that every recipient took it.
@@ -190,23 +221,8 @@ fn a_session_upgraded_with_starttls_and_authenticated_once_carries_every_message
 
 #[test]
 fn a_refused_password_leaves_the_session_open() {
-    let mut cfg = server_config();
-    cfg.auth_mechanisms = vec![SaslMechanism::Plain];
-    cfg.auth_requires_tls = false;
-    let (addr, server) = spawn_server(
-        cfg,
-        ServeOptions::default(),
-        Recorder::new(Some(("alice", "secret"))),
-    );
-    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
-    let mut conn = open(connect(addr), client, RunOptions::default());
-    let e = conn
-        .authenticate(AuthCredentials::password("alice", "wrong"))
-        .expect_err("refused");
-    let ConnectionError::Refused(NotAttempted::AuthFailed { reply }) = &e else {
-        panic!("{e:?}")
-    };
-    assert_eq!(u16::from(reply.code()), 535);
+    let (addr, server) = spawn_auth_plain(false);
+    let (mut conn, _) = open_with_a_refused_password(addr);
     assert!(conn.is_open());
     conn.authenticate(AuthCredentials::password("alice", "secret"))
         .expect("auth");
@@ -594,25 +610,9 @@ fn a_mail_refused_with_5yz_is_not_sent_again_over_the_session() {
 
 #[test]
 fn after_a_refused_password_send_sends_nothing_until_an_authentication_succeeds() {
-    let mut cfg = server_config();
-    cfg.auth_mechanisms = vec![SaslMechanism::Plain];
-    cfg.auth_requires_tls = false;
     // A submission server: MAIL without AUTH is refused with 530.
-    cfg.auth_required = true;
-    let (addr, server) = spawn_server(
-        cfg,
-        ServeOptions::default(),
-        Recorder::new(Some(("alice", "secret"))),
-    );
-    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
-    let mut conn = open(connect(addr), client, RunOptions::default());
-    let e = conn
-        .authenticate(AuthCredentials::password("alice", "wrong"))
-        .expect_err("refused");
-    let ConnectionError::Refused(NotAttempted::AuthFailed { reply: refusal }) = e else {
-        panic!("{e:?}")
-    };
-    assert_eq!(u16::from(refusal.code()), 535);
+    let (addr, server) = spawn_auth_plain(true);
+    let (mut conn, refusal) = open_with_a_refused_password(addr);
     let [one, two, _] = messages();
     let report = conn
         .send(envelope(&["bob@example.org", "carol@example.org"]), &one)

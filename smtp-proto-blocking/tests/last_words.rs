@@ -186,17 +186,7 @@ impl Write for Stallable {
 }
 
 impl Transport for Stallable {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_read_timeout(timeout)
-    }
-
-    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_write_timeout(timeout)
-    }
-
-    fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.sock.write_timeout()
-    }
+    support::socket_timeouts!(sock);
 }
 
 /// Tells the client to stop reading at the first event; fails it too

@@ -391,17 +391,7 @@ mod over_sockets {
     }
 
     impl Transport for Unix {
-        fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-            self.sock.set_read_timeout(timeout)
-        }
-
-        fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-            self.sock.set_write_timeout(timeout)
-        }
-
-        fn write_timeout(&self) -> io::Result<Option<Duration>> {
-            self.sock.write_timeout()
-        }
+        crate::support::socket_timeouts!(sock);
 
         fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
             self.sock.set_nonblocking(nonblocking)

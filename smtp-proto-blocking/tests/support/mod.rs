@@ -315,3 +315,31 @@ pub fn tls_configs_with_copies(
         .with_no_client_auth();
     (Arc::new(server), Arc::new(client))
 }
+
+/// The timeout methods of [`smtp_proto_blocking::Transport`] for a
+/// wrapper whose socket is its field `$sock`, each passed on to the
+/// socket. Impl items: expand it inside `impl Transport for ...`.
+#[allow(unused_macros, reason = "not every test binary wraps a socket")]
+macro_rules! socket_timeouts {
+    ($sock:ident) => {
+        fn set_read_timeout(
+            &mut self,
+            timeout: Option<std::time::Duration>,
+        ) -> std::io::Result<()> {
+            self.$sock.set_read_timeout(timeout)
+        }
+
+        fn set_write_timeout(
+            &mut self,
+            timeout: Option<std::time::Duration>,
+        ) -> std::io::Result<()> {
+            self.$sock.set_write_timeout(timeout)
+        }
+
+        fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            self.$sock.write_timeout()
+        }
+    };
+}
+#[allow(unused_imports, reason = "not every test binary wraps a socket")]
+pub(crate) use socket_timeouts;
