@@ -18,6 +18,7 @@ use smtp_proto_tokio::smtp_proto::client::{
     RecipientOutcome, Stage, TlsPolicy,
 };
 use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::reply::OwnedReply;
 use smtp_proto_tokio::smtp_proto::sasl::SaslMechanism;
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
 use smtp_proto_tokio::tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -74,6 +75,34 @@ async fn open_plain(stream: TcpStream) -> Connection<TcpStream> {
     .await
 }
 
+/// Opens a session over `stream` that may authenticate without TLS and
+/// tries a wrong password: the session and the refusal, asserted to be a
+/// `535`.
+async fn open_with_a_refused_password(stream: TcpStream) -> (Connection<TcpStream>, OwnedReply) {
+    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
+    let mut conn = open(stream, client, RunOptions::default()).await;
+    let e = conn
+        .authenticate(AuthCredentials::password("alice", "wrong"))
+        .await
+        .expect_err("refused");
+    let ConnectionError::Refused(NotAttempted::AuthFailed { reply }) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u16::from(reply.code()), 535);
+    (conn, reply)
+}
+
+/// Sends `message` to `to`, waiting at most [`BOUND`] for the send.
+async fn send_bounded(
+    conn: &mut Connection<TcpStream>,
+    to: &[&str],
+    message: &[u8],
+) -> Result<DeliveryReport, SendError> {
+    tokio::time::timeout(BOUND, conn.send(envelope(to), message))
+        .await
+        .expect("bounded, not hanging")
+}
+
 /// Sends `message` to `to` within [`BOUND`] and asserts that every
 /// recipient took it.
 async fn send_delivered(
@@ -81,10 +110,7 @@ async fn send_delivered(
     to: &[&str],
     message: &[u8],
 ) -> DeliveryReport {
-    let report = tokio::time::timeout(BOUND, conn.send(envelope(to), message))
-        .await
-        .expect("bounded")
-        .expect("send");
+    let report = send_bounded(conn, to, message).await.expect("send");
     assert!(report.all_delivered(), "{report:?}");
     report
 }
@@ -232,16 +258,7 @@ async fn a_refused_password_leaves_the_session_open() {
     cfg.auth_mechanisms = vec![SaslMechanism::Plain];
     cfg.auth_requires_tls = false;
     let server = spawn_recorder(s, cfg);
-    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
-    let mut conn = open(c, client, RunOptions::default()).await;
-    let e = conn
-        .authenticate(AuthCredentials::password("alice", "wrong"))
-        .await
-        .expect_err("refused");
-    let ConnectionError::Refused(NotAttempted::AuthFailed { reply }) = &e else {
-        panic!("{e:?}")
-    };
-    assert_eq!(u16::from(reply.code()), 535);
+    let (mut conn, _) = open_with_a_refused_password(c).await;
     assert!(conn.is_open());
     conn.authenticate(AuthCredentials::password("alice", "secret"))
         .await
@@ -278,34 +295,69 @@ async fn read_message(s: &mut TcpStream, buf: &mut Vec<u8>) {
     }
 }
 
+/// The server side of a scripted exchange: the stream, what is buffered
+/// of it and the command lines read so far.
+struct Peer {
+    s: TcpStream,
+    buf: Vec<u8>,
+    seen: Vec<String>,
+}
+
+impl Peer {
+    /// Sends the `220` greeting on `s`.
+    async fn greet(mut s: TcpStream) -> Peer {
+        s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
+        Peer {
+            s,
+            buf: Vec::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads the next command line and keeps it: the line in upper case,
+    /// or `None` at the end of the connection.
+    async fn next(&mut self) -> Option<String> {
+        let cmd = read_line(&mut self.s, &mut self.buf).await?;
+        let upper = cmd.to_ascii_uppercase();
+        self.seen.push(cmd);
+        Some(upper)
+    }
+
+    /// Answers DATA with `354` and reads the message up to its ending `.`.
+    async fn take_message(&mut self) {
+        self.s.write_all(b"354 go ahead\r\n").await.unwrap();
+        read_message(&mut self.s, &mut self.buf).await;
+    }
+
+    /// Writes `reply`: false when the write failed.
+    async fn reply(&mut self, reply: &str) -> bool {
+        self.s.write_all(reply.as_bytes()).await.is_ok()
+    }
+}
+
 /// A server with PIPELINING that takes one message, then acts as
 /// `after`. Returns the command lines it read.
-async fn scripted_server(mut s: TcpStream, after: AfterFirst) -> Vec<String> {
-    let mut buf = Vec::new();
-    let mut seen = Vec::new();
-    s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
+async fn scripted_server(s: TcpStream, after: AfterFirst) -> Vec<String> {
+    let mut peer = Peer::greet(s).await;
     let mut messages = 0;
     for _ in 0..100 {
-        let Some(cmd) = read_line(&mut s, &mut buf).await else {
+        let Some(upper) = peer.next().await else {
             break;
         };
-        seen.push(cmd.clone());
-        let upper = cmd.to_ascii_uppercase();
         let reply = if upper.starts_with("EHLO") {
             "250-mx.example.net\r\n250 PIPELINING\r\n"
         } else if upper.starts_with("MAIL") && messages == 1 {
             assert_eq!(after, AfterFirst::ClosingAtMail);
-            let _ = s.write_all(CLOSING.as_bytes()).await;
+            peer.reply(CLOSING).await;
             break;
         } else if upper == "DATA" {
-            s.write_all(b"354 go ahead\r\n").await.unwrap();
-            read_message(&mut s, &mut buf).await;
+            peer.take_message().await;
             messages += 1;
-            s.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+            assert!(peer.reply("250 2.0.0 queued\r\n").await);
             match after {
                 AfterFirst::Close => break,
                 AfterFirst::Closing => {
-                    s.write_all(CLOSING.as_bytes()).await.unwrap();
+                    assert!(peer.reply(CLOSING).await);
                     break;
                 }
                 AfterFirst::ClosingAtMail => continue,
@@ -313,11 +365,11 @@ async fn scripted_server(mut s: TcpStream, after: AfterFirst) -> Vec<String> {
         } else {
             "250 2.0.0 Ok\r\n"
         };
-        if s.write_all(reply.as_bytes()).await.is_err() {
+        if !peer.reply(reply).await {
             break;
         }
     }
-    seen
+    peer.seen
 }
 
 /// Opens a connection to a [`scripted_server`], sends one message and
@@ -332,13 +384,9 @@ async fn after_one_message(after: AfterFirst) -> (Connection<TcpStream>, Vec<Str
     if after == AfterFirst::ClosingAtMail {
         // The server waits for the next command.
         let [_, two, _] = messages();
-        let report = tokio::time::timeout(
-            BOUND,
-            conn.send(envelope(&["carol@example.org", "dave@example.org"]), &two),
-        )
-        .await
-        .expect("bounded")
-        .expect("a 421 ends the send without an error");
+        let report = send_bounded(&mut conn, &["carol@example.org", "dave@example.org"], &two)
+            .await
+            .expect("a 421 ends the send without an error");
         for r in &report.recipients {
             let RecipientOutcome::TemporaryFailure { stage, reply } = &r.outcome else {
                 panic!("{report:?}")
@@ -354,18 +402,16 @@ async fn after_one_message(after: AfterFirst) -> (Connection<TcpStream>, Vec<Str
 async fn a_server_that_closes_after_the_first_message_fails_the_second_send() {
     let (mut conn, seen) = after_one_message(AfterFirst::Close).await;
     let [_, two, three] = messages();
-    let e = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+    let e = send_bounded(&mut conn, &["carol@example.org"], &two)
         .await
-        .expect("bounded, not hanging")
         .expect_err("the server is gone");
     assert!(matches!(e.error, RunError::PeerClosed), "{:?}", e.error);
     assert_eq!(e.report.recipients[0].outcome, CONNECTION_LOST);
     assert!(!conn.is_open());
     assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
     // Later sends try nothing.
-    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["dave@example.org"]), &three))
+    let report = send_bounded(&mut conn, &["dave@example.org"], &three)
         .await
-        .expect("bounded")
         .expect("nothing tried");
     assert_eq!(report.to_retry().count(), 1);
     assert_eq!(report.transactions, 0);
@@ -398,13 +444,9 @@ async fn a_421_while_idle_leaves_the_next_messages_not_attempted() {
             _ => false,
         })
     };
-    let report = tokio::time::timeout(
-        BOUND,
-        conn.send(envelope(&["carol@example.org", "dave@example.org"]), &two),
-    )
-    .await
-    .expect("bounded")
-    .expect("a 421 is no error");
+    let report = send_bounded(&mut conn, &["carol@example.org", "dave@example.org"], &two)
+        .await
+        .expect("a 421 is no error");
     assert!(closing(&report), "{report:?}");
     assert_eq!(report.transactions, 0);
     assert!(!conn.is_open());
@@ -513,30 +555,25 @@ async fn noop_finds_a_session_the_server_ended() {
 /// A server with PIPELINING that takes messages with DATA; after the
 /// first one's reply it writes each of `after`, 300 ms apart, while the
 /// session is idle. Returns the command lines it read.
-async fn pausing_server(mut s: TcpStream, after: &'static [&'static str]) -> Vec<String> {
-    let mut buf = Vec::new();
-    let mut seen = Vec::new();
-    s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
+async fn pausing_server(s: TcpStream, after: &'static [&'static str]) -> Vec<String> {
+    let mut peer = Peer::greet(s).await;
     let mut messages = 0;
     for _ in 0..100 {
-        let Some(cmd) = read_line(&mut s, &mut buf).await else {
+        let Some(upper) = peer.next().await else {
             break;
         };
-        seen.push(cmd.clone());
-        let upper = cmd.to_ascii_uppercase();
         let reply = if upper.starts_with("EHLO") {
             "250-mx.example.net\r\n250 PIPELINING\r\n"
         } else if upper == "DATA" {
-            s.write_all(b"354 go ahead\r\n").await.unwrap();
-            read_message(&mut s, &mut buf).await;
+            peer.take_message().await;
             messages += 1;
-            if s.write_all(b"250 2.0.0 queued\r\n").await.is_err() {
+            if !peer.reply("250 2.0.0 queued\r\n").await {
                 break;
             }
             if messages == 1 {
                 for piece in after {
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                    let _ = s.write_all(piece.as_bytes()).await;
+                    peer.reply(piece).await;
                 }
             }
             continue;
@@ -545,11 +582,11 @@ async fn pausing_server(mut s: TcpStream, after: &'static [&'static str]) -> Vec
         } else {
             "250 2.0.0 Ok\r\n"
         };
-        if s.write_all(reply.as_bytes()).await.is_err() {
+        if !peer.reply(reply).await {
             break;
         }
     }
-    seen
+    peer.seen
 }
 
 /// Sends a message to a [`pausing_server`] writing `after`, waits until
@@ -566,9 +603,7 @@ async fn second_send_while_a_reply_arrives(
     let [one, two, _] = messages();
     send_delivered(&mut conn, &["bob@example.org"], &one).await;
     tokio::time::sleep(std::time::Duration::from_millis(450)).await;
-    let second = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
-        .await
-        .expect("bounded, not hanging");
+    let second = send_bounded(&mut conn, &["carol@example.org"], &two).await;
     let open = conn.is_open();
     drop(conn);
     (open, second, join(server).await)
@@ -613,14 +648,10 @@ async fn a_421_split_while_idle_is_read_whole_before_the_next_message() {
 /// so rather than succeed.
 #[tokio::test]
 async fn an_authentication_the_server_follows_with_421_fails() {
-    let (c, mut s) = pair().await;
+    let (c, s) = pair().await;
     let server = tokio::spawn(async move {
-        let mut buf = Vec::new();
-        let mut seen = Vec::new();
-        s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
-        while let Some(cmd) = read_line(&mut s, &mut buf).await {
-            let upper = cmd.to_ascii_uppercase();
-            seen.push(cmd);
+        let mut peer = Peer::greet(s).await;
+        while let Some(upper) = peer.next().await {
             let reply = if upper.starts_with("EHLO") {
                 "250-mx.example.net\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n".to_owned()
             } else if upper.starts_with("AUTH") {
@@ -628,11 +659,11 @@ async fn an_authentication_the_server_follows_with_421_fails() {
             } else {
                 "250 2.0.0 Ok\r\n".to_owned()
             };
-            if s.write_all(reply.as_bytes()).await.is_err() {
+            if !peer.reply(&reply).await {
                 break;
             }
         }
-        seen
+        peer.seen
     });
     let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
     let mut conn = open(c, client, RunOptions::default()).await;
@@ -684,9 +715,8 @@ async fn idle_timeout_of_the_server(tls: bool) {
     send_delivered(&mut conn, &["bob@example.org"], &one).await;
     let (_end, rec) = join(server).await;
     assert_eq!(rec.messages, [one]);
-    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+    let report = send_bounded(&mut conn, &["carol@example.org"], &two)
         .await
-        .expect("bounded, not hanging")
         .expect("a 421 is no error");
     let RecipientOutcome::NotAttempted {
         reason: NotAttempted::ServiceClosing { reply },
@@ -718,39 +748,33 @@ async fn the_servers_idle_timeout_is_read_before_the_next_message_over_tls() {
 /// it with every recipient not attempted, without hanging or panicking.
 #[tokio::test]
 async fn a_connection_reset_while_idle_fails_the_next_send() {
-    let (c, mut s) = pair().await;
+    let (c, s) = pair().await;
     let server = tokio::spawn(async move {
-        let mut buf = Vec::new();
-        let mut seen = Vec::new();
-        s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
-        while let Some(cmd) = read_line(&mut s, &mut buf).await {
-            let upper = cmd.to_ascii_uppercase();
-            seen.push(cmd);
+        let mut peer = Peer::greet(s).await;
+        while let Some(upper) = peer.next().await {
             let reply = if upper.starts_with("EHLO") {
                 "250-mx.example.net\r\n250 PIPELINING\r\n"
             } else if upper == "DATA" {
-                s.write_all(b"354 go ahead\r\n").await.unwrap();
-                read_message(&mut s, &mut buf).await;
-                s.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+                peer.take_message().await;
+                assert!(peer.reply("250 2.0.0 queued\r\n").await);
                 // A reset rather than a close.
-                s.set_zero_linger().expect("linger");
+                peer.s.set_zero_linger().expect("linger");
                 break;
             } else {
                 "250 2.0.0 Ok\r\n"
             };
-            s.write_all(reply.as_bytes()).await.unwrap();
+            assert!(peer.reply(reply).await);
         }
-        drop(s);
-        seen
+        drop(peer.s);
+        peer.seen
     });
     let mut conn = open_plain(c).await;
     let [one, two, three] = messages();
     send_delivered(&mut conn, &["bob@example.org"], &one).await;
     let seen = join(server).await;
     assert_eq!(commands(&seen, "MAIL"), 1, "{seen:?}");
-    let e = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+    let e = send_bounded(&mut conn, &["carol@example.org"], &two)
         .await
-        .expect("bounded, not hanging")
         .expect_err("the connection is gone");
     assert!(
         matches!(e.error, RunError::Io(_) | RunError::PeerClosed),
@@ -759,9 +783,8 @@ async fn a_connection_reset_while_idle_fails_the_next_send() {
     );
     assert_eq!(e.report.recipients[0].outcome, CONNECTION_LOST);
     assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
-    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["dave@example.org"]), &three))
+    let report = send_bounded(&mut conn, &["dave@example.org"], &three)
         .await
-        .expect("bounded")
         .expect("nothing tried");
     assert_eq!(report.transactions, 0);
     tokio::time::timeout(BOUND, conn.quit())
@@ -784,24 +807,11 @@ fn submission_config() -> ServerConfig {
 async fn after_a_refused_password_send_sends_nothing_until_an_authentication_succeeds() {
     let (c, s) = pair().await;
     let server = spawn_recorder(s, submission_config());
-    let client = Client::new(config(TlsPolicy::Off).with_auth_without_tls(true));
-    let mut conn = open(c, client, RunOptions::default()).await;
-    let e = conn
-        .authenticate(AuthCredentials::password("alice", "wrong"))
-        .await
-        .expect_err("refused");
-    let ConnectionError::Refused(NotAttempted::AuthFailed { reply: refusal }) = e else {
-        panic!("{e:?}")
-    };
-    assert_eq!(u16::from(refusal.code()), 535);
+    let (mut conn, refusal) = open_with_a_refused_password(c).await;
     let [one, two, _] = messages();
-    let report = tokio::time::timeout(
-        BOUND,
-        conn.send(envelope(&["bob@example.org", "carol@example.org"]), &one),
-    )
-    .await
-    .expect("bounded")
-    .expect("nothing sent, nothing failed");
+    let report = send_bounded(&mut conn, &["bob@example.org", "carol@example.org"], &one)
+        .await
+        .expect("nothing sent, nothing failed");
     // Not refused as if the recipients were bad: not attempted, to retry.
     let not_attempted = RecipientOutcome::NotAttempted {
         reason: NotAttempted::AuthFailed {
@@ -830,32 +840,27 @@ async fn after_a_refused_password_send_sends_nothing_until_an_authentication_suc
 /// A server without PIPELINING that refuses `MAIL FROM:<alice@example.com>`
 /// (without parameters) with `550` and takes everything else. Returns the
 /// command lines it read.
-async fn sender_refusing_server(mut s: TcpStream) -> Vec<String> {
-    let mut buf = Vec::new();
-    let mut seen = Vec::new();
-    s.write_all(b"220 mx.example.net ESMTP\r\n").await.unwrap();
-    while let Some(cmd) = read_line(&mut s, &mut buf).await {
-        let upper = cmd.to_ascii_uppercase();
-        seen.push(cmd);
+async fn sender_refusing_server(s: TcpStream) -> Vec<String> {
+    let mut peer = Peer::greet(s).await;
+    while let Some(upper) = peer.next().await {
         let reply = if upper.starts_with("EHLO") {
             "250-mx.example.net\r\n250 SIZE 1000000\r\n"
         } else if upper == "MAIL FROM:<ALICE@EXAMPLE.COM>" {
             "550 5.7.1 sender refused\r\n"
         } else if upper == "DATA" {
-            s.write_all(b"354 go ahead\r\n").await.unwrap();
-            read_message(&mut s, &mut buf).await;
+            peer.take_message().await;
             "250 2.0.0 queued\r\n"
         } else if upper == "QUIT" {
-            let _ = s.write_all(b"221 2.0.0 bye\r\n").await;
+            peer.reply("221 2.0.0 bye\r\n").await;
             break;
         } else {
             "250 2.0.0 Ok\r\n"
         };
-        if s.write_all(reply.as_bytes()).await.is_err() {
+        if !peer.reply(reply).await {
             break;
         }
     }
-    seen
+    peer.seen
 }
 
 #[tokio::test]
@@ -874,9 +879,8 @@ async fn a_mail_refused_with_5yz_is_not_sent_again_over_the_session() {
     assert_eq!((*stage, u16::from(reply.code())), (Stage::Mail, 550));
     let refusal = reply.clone();
     // RFC 5321 §4.2.1: the same MAIL is not sent again.
-    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &two))
+    let report = send_bounded(&mut conn, &["carol@example.org"], &two)
         .await
-        .expect("bounded")
         .expect("nothing sent, nothing failed");
     assert_eq!(
         report.recipients[0].outcome,

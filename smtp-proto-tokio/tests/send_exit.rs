@@ -10,14 +10,15 @@ mod send_app;
 #[path = "../examples/support/send_tokio.rs"]
 mod send_tokio;
 
+#[path = "support/send_run.rs"]
+mod send_run;
 mod support;
 
-use support::{join, pair, read_line, BOUND};
+use send_run::{run_send, send_args};
+use support::{join, pair, read_line};
 
-use clap::Parser;
-use send_app::{exit, Args, Exit};
-use smtp_proto_tokio::client::{run, RunError, RunOptions};
-use smtp_proto_tokio::smtp_proto::client::Client;
+use send_app::{exit, Exit};
+use smtp_proto_tokio::client::RunError;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -112,29 +113,11 @@ async fn a_server_that_accepts_and_closes_before_quit_gives_success() {
         seen.push(line(&mut s, &mut buf).await);
         seen
     });
-    let args = Args::try_parse_from([
-        "send",
-        "--server",
-        "127.0.0.1:25",
-        "--from",
-        "alice@example.com",
-        "--to",
-        "bob@example.org",
-        "--starttls",
-        "off",
-        "--chunking",
-        "off",
-    ])
-    .expect("arguments");
-    let (config, mut sender) =
-        send_app::configure(&args, b"Subject: once\r\n\r\nhello\r\n").expect("configure");
-    let mut client = Client::new(config);
-    let end = tokio::time::timeout(
-        BOUND,
-        run(c, &mut client, &mut sender, &RunOptions::default()),
-    )
-    .await
-    .expect("bounded");
+    let args = send_args(
+        &["bob@example.org"],
+        &["--starttls", "off", "--chunking", "off"],
+    );
+    let (end, sender) = run_send(c, &args, b"Subject: once\r\n\r\nhello\r\n").await;
     let seen = join(server).await;
     assert_eq!(seen.last().map(String::as_str), Some("QUIT"), "{seen:?}");
     assert!(matches!(end, Err(RunError::PeerClosed)), "{end:?}");

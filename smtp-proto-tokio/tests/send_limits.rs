@@ -9,14 +9,14 @@ mod send_app;
 #[path = "../examples/support/send_tokio.rs"]
 mod send_tokio;
 
+#[path = "support/send_run.rs"]
+mod send_run;
 mod support;
 
-use support::{join, pair, read_line, BOUND};
+use send_run::{run_send, send_args};
+use support::{join, pair, read_line};
 
-use clap::Parser;
-use send_app::{exit, Args, Exit};
-use smtp_proto_tokio::client::{run, RunError, RunOptions};
-use smtp_proto_tokio::smtp_proto::client::Client;
+use send_app::{exit, Exit};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -67,6 +67,9 @@ async fn scripted_server(
 
 const OK: &str = "250 2.0.0 Ok\r\n";
 
+/// The message every run here sends.
+const LIMITS_MESSAGE: &[u8] = b"Subject: limits\r\n\r\nhello\r\n";
+
 async fn send_with(
     limits: &'static str,
     mail: &'static str,
@@ -74,30 +77,8 @@ async fn send_with(
 ) -> (Vec<String>, Option<bool>, Exit) {
     let (c, s) = pair().await;
     let server = tokio::spawn(scripted_server(s, limits, mail));
-    let mut argv = vec![
-        "send",
-        "--server",
-        "127.0.0.1:25",
-        "--from",
-        "alice@example.com",
-        "--starttls",
-        "off",
-        "--chunking",
-        "off",
-    ];
-    for rcpt in to {
-        argv.extend(["--to", rcpt]);
-    }
-    let args = Args::try_parse_from(argv).expect("arguments");
-    let (config, mut sender) =
-        send_app::configure(&args, b"Subject: limits\r\n\r\nhello\r\n").expect("configure");
-    let mut client = Client::new(config);
-    let end: Result<(), RunError> = tokio::time::timeout(
-        BOUND,
-        run(c, &mut client, &mut sender, &RunOptions::default()),
-    )
-    .await
-    .expect("bounded");
+    let args = send_args(to, &["--starttls", "off", "--chunking", "off"]);
+    let (end, sender) = run_send(c, &args, LIMITS_MESSAGE).await;
     let seen = join(server).await;
     (seen, sender.delivered, exit(sender.delivered, end))
 }
@@ -250,29 +231,11 @@ async fn a_connection_lost_before_the_last_batch_exits_2() {
         }
         seen
     });
-    let args = Args::try_parse_from([
-        "send",
-        "--server",
-        "127.0.0.1:25",
-        "--from",
-        "alice@example.com",
-        "--to",
-        "bob@example.org",
-        "--to",
-        "carol@example.org",
-        "--starttls",
-        "off",
-    ])
-    .expect("arguments");
-    let (config, mut sender) =
-        send_app::configure(&args, b"Subject: limits\r\n\r\nhello\r\n").expect("configure");
-    let mut client = Client::new(config);
-    let end: Result<(), RunError> = tokio::time::timeout(
-        BOUND,
-        run(c, &mut client, &mut sender, &RunOptions::default()),
-    )
-    .await
-    .expect("bounded");
+    let args = send_args(
+        &["bob@example.org", "carol@example.org"],
+        &["--starttls", "off"],
+    );
+    let (end, sender) = run_send(c, &args, LIMITS_MESSAGE).await;
     let seen = join(server).await;
     assert_eq!(
         seen.iter().filter(|c| c.starts_with("MAIL ")).count(),

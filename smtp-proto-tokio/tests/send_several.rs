@@ -6,9 +6,17 @@
 #[allow(dead_code)]
 #[path = "../examples/support/send_app.rs"]
 mod send_app;
+#[path = "../examples/support/send_tokio.rs"]
+mod send_tokio;
 
-use clap::Parser;
+mod support;
+// Only its command line is used here.
+#[allow(dead_code)]
+#[path = "support/send_run.rs"]
+mod send_run;
+
 use send_app::{report_line, Args, Exit, Tally};
+use send_run::send_args;
 use smtp_proto_tokio::smtp_proto::client::{
     Delivery, DeliveryReport, NotAttempted, RecipientOutcome, Stage,
 };
@@ -16,18 +24,7 @@ use smtp_proto_tokio::smtp_proto::reply::OwnedReply;
 use smtp_proto_tokio::smtp_proto::status::ReplyCode;
 
 fn args(extra: &[&str]) -> Args {
-    let base = [
-        "send",
-        "--server",
-        "127.0.0.1:25",
-        "--from",
-        "alice@example.com",
-        "--to",
-        "bob@example.org",
-        "--to",
-        "carol@example.org",
-    ];
-    Args::try_parse_from(base.iter().chain(extra)).expect("arguments")
+    send_args(&["bob@example.org", "carol@example.org"], extra)
 }
 
 fn reply(code: u16, text: &str) -> OwnedReply {
