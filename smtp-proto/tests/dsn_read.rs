@@ -9,8 +9,8 @@ use smtp_proto::command::{
     Atom, Domain, EnvId, ForwardPath, Orcpt, Ret, ReversePath, Unitext, XText,
 };
 use smtp_proto::dsn::{
-    parse_delivery_status, parse_report, Action, Bounce, Diagnostic, ParsedReport, ReadError,
-    Recipient,
+    parse_delivery_status, parse_report, Action, Bounce, DeliveryStatus, Diagnostic, ParsedReport,
+    ReadError, Recipient,
 };
 use smtp_proto::reply::Reply;
 use smtp_proto::status::{EnhancedStatusCode, StatusClass};
@@ -37,8 +37,12 @@ fn bounce<'a>(host: &'a Domain<'a>, sender: &'a ReversePath<'a>) -> Bounce<'a> {
 
 /// (address, action, status) of every recipient read.
 fn summary(report: &ParsedReport) -> Vec<(String, Action, String)> {
-    report
-        .status
+    status_summary(&report.status)
+}
+
+/// (address, action, status) of every recipient of `status`.
+fn status_summary(status: &DeliveryStatus) -> Vec<(String, Action, String)> {
+    status
         .recipients
         .iter()
         .map(|r| (r.address(), r.action, r.status.to_string()))
@@ -785,11 +789,7 @@ fn lf_line_ends_and_sloppy_fields() {
         s.message.reporting_mta.as_ref().unwrap().value,
         "mx.example.org"
     );
-    let got: Vec<(String, Action, String)> = s
-        .recipients
-        .iter()
-        .map(|r| (r.address(), r.action, r.status.to_string()))
-        .collect();
+    let got = status_summary(&s);
     assert_eq!(
         got,
         vec![
@@ -954,11 +954,7 @@ fn a_status_that_does_not_go_with_its_action_is_read_and_named() {
         Final-Recipient: rfc822; h@example.net\r\nAction: delayed\r\nStatus: 4.4.1\r\n";
     let s = parse_delivery_status(status).unwrap();
     // Every block that parses is read, whatever its status.
-    let got: Vec<(String, Action, String)> = s
-        .recipients
-        .iter()
-        .map(|r| (r.address(), r.action, r.status.to_string()))
-        .collect();
+    let got = status_summary(&s);
     assert_eq!(
         got,
         vec![
