@@ -336,3 +336,37 @@ fn a_wrong_answer_from_the_responder_is_a_failed_auth() {
         } if u16::from(reply.code()) == 535
     ));
 }
+
+/// Against the blocking server taking two recipients per transaction
+/// without saying so in `LIMITS`: it answers `452 4.5.3` to the others,
+/// and the client sends them in the next transactions over the same
+/// session (RFC 5321 §4.5.3.1.10), until every one has the message.
+#[test]
+fn recipients_refused_as_too_many_go_in_the_next_transactions_over_the_session() {
+    let to = [
+        "r1@example.com",
+        "r2@example.com",
+        "r3@example.com",
+        "r4@example.com",
+        "r5@example.com",
+    ];
+    let (report, seen) = send_to_auth_server(
+        |config| {
+            config.limits = false;
+            config.max_recipients = 2;
+        },
+        Delivery::new(envelope(&to)),
+    );
+    assert_eq!(report.transactions, 3);
+    assert_eq!(seen.message_ends, 3, "one message per transaction");
+    let want: Vec<String> = to.iter().map(|t| format!("<{t}>")).collect();
+    assert_eq!(seen.rcpts, want, "each recipient accepted once, in order");
+    assert!(report.all_delivered(), "{report:?}");
+    for (r, t) in report.recipients.iter().zip(to) {
+        let ForwardPath::Mailbox(m) = &r.recipient.path else {
+            panic!("{r:?}")
+        };
+        assert_eq!(m.to_string(), t, "the report's order");
+    }
+    assert_eq!(report.error, None);
+}

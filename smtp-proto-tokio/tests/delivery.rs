@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{join, pair, read_line, Recorder, BOUND};
+use support::{join, pair, read_line, spawn_recorder, Recorder, BOUND};
 
 use std::sync::{Arc, Mutex};
 
@@ -274,6 +274,52 @@ async fn limits_split_the_recipients_and_mailmax_stops_the_rest() {
         }
     );
     assert_eq!(report.transactions, 2);
+}
+
+/// Against the server driver taking two recipients per transaction
+/// without saying so in `LIMITS`: it answers `452 4.5.3` to the others,
+/// and the client sends them in the next transactions over the same
+/// session (RFC 5321 §4.5.3.1.10), until every one has the message.
+#[tokio::test]
+async fn recipients_refused_as_too_many_go_in_the_next_transactions_over_the_session() {
+    let to = [
+        "r1@example.org",
+        "r2@example.org",
+        "r3@example.org",
+        "r4@example.org",
+        "r5@example.org",
+    ];
+    let (c, s) = pair().await;
+    let mut config = ServerConfig::new("mx.example.org");
+    config.max_recipients = 2;
+    let server = spawn_recorder(s, config);
+    let mut client = Client::new(
+        ClientConfig::new(Domain::new("client.example.com").unwrap()).with_tls(TlsPolicy::Off),
+    );
+    let delivery = Delivery::new(envelope(&to, MESSAGE.len()));
+    let report = tokio::time::timeout(
+        BOUND,
+        send(c, &mut client, delivery, MESSAGE, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded")
+    .expect("the run ends with QUIT");
+    let (end, rec) = join(server).await;
+    assert_eq!(end.expect("serve"), ServeEnd::Closed);
+    assert_eq!(report.transactions, 3);
+    assert_eq!(rec.messages, vec![MESSAGE.to_vec(); 3]);
+    assert_eq!(rec.recipients, 5, "each recipient accepted once");
+    assert!(report.all_delivered(), "{report:?}");
+    let order: Vec<String> = report
+        .recipients
+        .iter()
+        .map(|r| match &r.recipient.path {
+            ForwardPath::Mailbox(m) => m.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(order, to, "the report's order");
+    assert_eq!(report.error, None);
 }
 
 /// RFC 2195 §2's CRAM-MD5 example: the challenge and tim's answer.

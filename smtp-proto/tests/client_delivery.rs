@@ -688,7 +688,7 @@ fn bdat_without_pipelining_sends_the_pieces_as_chunks() {
 fn outcomes_are_visible_while_the_run_goes_on() {
     let mut delivery = Delivery::new(envelope(&["bob@example.org", "carol@example.org"]));
     assert_eq!(delivery.outcome(0), None);
-    assert_eq!(delivery.current_transaction(), 0..0);
+    assert!(delivery.current_transaction().is_empty());
     assert_eq!(delivery.envelope_index(0), None);
     let mut client = Client::new(config());
     let mut inbuf = b"220 mx\r\n250 mx\r\n".to_vec();
@@ -701,7 +701,7 @@ fn outcomes_are_visible_while_the_run_goes_on() {
         }
         inbuf.drain(..consumed);
     }
-    assert_eq!(delivery.current_transaction(), 0..2);
+    assert_eq!(delivery.current_transaction(), [0, 1]);
     assert_eq!(delivery.envelope_index(1), Some(1));
     assert_eq!(delivery.envelope_index(2), None);
     assert_eq!(delivery.transactions(), 1);
@@ -1511,4 +1511,308 @@ fn a_delivery_with_a_responder_clones_and_hides_it() {
         assert_eq!(r.commands()[3], b64(b"hunter2 2 2"));
         assert!(r.report.all_delivered());
     }
+}
+
+/// RFC 5321 §4.5.3.1.10: the server's reply to a RCPT above the number of
+/// recipients it takes in one transaction.
+const TOO_MANY: &str = "452 4.5.3 too many recipients\r\n";
+
+fn queued(id: &str) -> String {
+    format!("250 2.0.0 queued as {id}\r\n")
+}
+
+#[test]
+fn recipients_refused_as_too_many_go_in_the_next_transactions() {
+    // A server that takes two recipients per transaction and does not say
+    // so in LIMITS.
+    let (a, b, c) = (queued("A"), queued("B"), queued("C"));
+    let to = [
+        "r1@example.org",
+        "r2@example.org",
+        "r3@example.org",
+        "r4@example.org",
+        "r5@example.org",
+    ];
+    let r = send(
+        &to,
+        &[
+            GREETING, EHLO, // first transaction: r1, r2
+            OK, OK, OK, TOO_MANY, TOO_MANY, TOO_MANY, GO, &a, // r3, r4
+            OK, OK, OK, TOO_MANY, GO, &b, // r5
+            OK, OK, GO, &c, BYE,
+        ],
+    );
+    let mut expected = vec!["EHLO client.example.net".to_owned()];
+    for batch in [&[1, 2, 3, 4, 5][..], &[3, 4, 5], &[5]] {
+        expected.push("MAIL FROM:<alice@example.net>".to_owned());
+        expected.extend(batch.iter().map(|i| format!("RCPT TO:<r{i}@example.org>")));
+        expected.push("DATA".to_owned());
+    }
+    expected.push("QUIT".to_owned());
+    assert_eq!(r.commands(), expected);
+    assert_eq!(r.wire.matches("hello\r\n.\r\n").count(), 3);
+    assert!(r.closed);
+    assert_eq!(r.report.transactions, 3);
+    assert_eq!(r.report.error, None);
+    // One entry per recipient, in the envelope's order, each delivered
+    // once, by the transaction that carried it.
+    assert_eq!(names(r.report.recipients.iter()), to);
+    for (i, reply) in [&a, &a, &b, &b, &c].into_iter().enumerate() {
+        assert_eq!(r.outcome(i), &delivered(reply), "recipient {i}");
+    }
+    assert!(r.report.all_delivered());
+    assert_eq!(r.report.to_retry().count(), 0);
+}
+
+#[test]
+fn a_retried_recipient_goes_before_the_ones_not_tried_yet() {
+    // RCPTMAX=3 splits four recipients; the server takes r1 and r3 but
+    // answers "too many" to r2: the next transaction carries r2, then r4.
+    let limits = ehlo("250 LIMITS RCPTMAX=3\r\n");
+    let (a, b) = (queued("A"), queued("B"));
+    let too_many = "452 too many recipients\r\n";
+    let r = send(
+        &[
+            "r1@example.org",
+            "r2@example.org",
+            "r3@example.org",
+            "r4@example.org",
+        ],
+        &[
+            GREETING, &limits, OK, OK, too_many, OK, GO, &a, OK, OK, OK, GO, &b, BYE,
+        ],
+    );
+    let rcpts: Vec<&str> = r
+        .commands()
+        .into_iter()
+        .filter(|c| c.starts_with("RCPT"))
+        .collect();
+    assert_eq!(
+        rcpts,
+        [
+            "RCPT TO:<r1@example.org>",
+            "RCPT TO:<r2@example.org>",
+            "RCPT TO:<r3@example.org>",
+            "RCPT TO:<r2@example.org>",
+            "RCPT TO:<r4@example.org>",
+        ]
+    );
+    assert_eq!(r.outcome(0), &delivered(&a));
+    assert_eq!(r.outcome(1), &delivered(&b));
+    assert_eq!(r.outcome(2), &delivered(&a));
+    assert_eq!(r.outcome(3), &delivered(&b));
+    assert_eq!(r.report.transactions, 2);
+}
+
+#[test]
+fn the_current_transaction_names_the_retried_recipients() {
+    let limits = ehlo("250 LIMITS RCPTMAX=3\r\n");
+    let too_many = "452 too many recipients\r\n";
+    let mut delivery = Delivery::new(envelope(&[
+        "r1@example.org",
+        "r2@example.org",
+        "r3@example.org",
+        "r4@example.org",
+    ]));
+    let mut client = Client::new(config());
+    let mut inbuf =
+        format!("{GREETING}{limits}{OK}{OK}{too_many}{OK}{GO}{QUEUED}{OK}{OK}").into_bytes();
+    let mut batches = vec![delivery.current_transaction().to_vec()];
+    for _ in 0..100 {
+        let step = client.handle_input(&inbuf).unwrap();
+        let consumed = step.consumed;
+        match step.outcome {
+            Outcome::Event(event) => {
+                delivery.on_event(&mut client, &event).unwrap();
+                if batches.last().map(Vec::as_slice) != Some(delivery.current_transaction()) {
+                    batches.push(delivery.current_transaction().to_vec());
+                }
+                if event == ClientEvent::SendBody {
+                    while let Some(piece) = delivery.next_piece(MESSAGE, 64) {
+                        client.send_body(piece).unwrap();
+                    }
+                    client.end_body().unwrap();
+                }
+            }
+            Outcome::Transmit => {}
+            _ => break,
+        }
+        inbuf.drain(..consumed);
+        client.poll_transmit(&mut Vec::new());
+    }
+    assert_eq!(batches, [vec![], vec![0, 1, 2], vec![1, 3]]);
+    // The events of the second transaction number r2 and r4 0 and 1.
+    assert_eq!(delivery.envelope_index(0), Some(1));
+    assert_eq!(delivery.envelope_index(1), Some(3));
+    assert_eq!(delivery.envelope_index(2), None);
+    assert_eq!(delivery.outcome(1), None);
+    assert_eq!(delivery.outcome(0), Some(&delivered(QUEUED)));
+}
+
+#[test]
+fn a_transaction_where_every_recipient_is_too_many_ends_the_retrying() {
+    let a = queued("A");
+    let r = send(
+        &["r1@example.org", "r2@example.org", "r3@example.org"],
+        &[
+            GREETING, EHLO, OK, OK, TOO_MANY, TOO_MANY, GO, &a, // r2, r3 again
+            OK, TOO_MANY, TOO_MANY, OK, BYE,
+        ],
+    );
+    assert_eq!(r.count("MAIL "), 2);
+    assert_eq!(r.count("DATA"), 1);
+    assert_eq!(r.count("RCPT "), 5);
+    assert_eq!(r.commands().last(), Some(&"QUIT"));
+    assert!(r.closed);
+    assert_eq!(r.outcome(0), &delivered(&a));
+    assert_eq!(r.outcome(1), &temporary(Stage::Rcpt, TOO_MANY));
+    assert_eq!(r.outcome(2), &temporary(Stage::Rcpt, TOO_MANY));
+    assert_eq!(
+        names(r.report.to_retry()),
+        ["r2@example.org", "r3@example.org"]
+    );
+    assert_eq!(r.report.transactions, 2);
+}
+
+#[test]
+fn a_first_transaction_where_every_recipient_is_too_many_is_not_repeated() {
+    let r = send(
+        &["r1@example.org", "r2@example.org"],
+        &[GREETING, EHLO, OK, TOO_MANY, TOO_MANY, OK, BYE],
+    );
+    assert_eq!(r.count("MAIL "), 1);
+    assert_eq!(r.outcome(0), &temporary(Stage::Rcpt, TOO_MANY));
+    assert_eq!(r.outcome(1), &temporary(Stage::Rcpt, TOO_MANY));
+}
+
+#[test]
+fn mailmax_leaves_the_recipients_refused_as_too_many_temporary_failures() {
+    let limits = ehlo("250 LIMITS MAILMAX=1\r\n");
+    let r = send(
+        &BOB_CAROL_DAVE,
+        &[
+            GREETING, &limits, OK, OK, TOO_MANY, TOO_MANY, GO, QUEUED, BYE,
+        ],
+    );
+    assert_eq!(r.count("MAIL "), 1);
+    assert_eq!(r.commands().last(), Some(&"QUIT"));
+    assert_eq!(r.outcome(0), &delivered(QUEUED));
+    assert_eq!(r.outcome(1), &temporary(Stage::Rcpt, TOO_MANY));
+    assert_eq!(r.outcome(2), &temporary(Stage::Rcpt, TOO_MANY));
+    assert_eq!(r.report.transactions, 1);
+}
+
+#[test]
+fn mailmax_stops_the_retrying_after_the_transactions_it_allows() {
+    let limits = ehlo("250 LIMITS MAILMAX=2\r\n");
+    let (a, b) = (queued("A"), queued("B"));
+    let r = send(
+        &["r1@example.org", "r2@example.org", "r3@example.org"],
+        &[
+            GREETING, &limits, OK, OK, TOO_MANY, TOO_MANY, GO, &a, OK, OK, TOO_MANY, GO, &b, BYE,
+        ],
+    );
+    assert_eq!(r.count("MAIL "), 2);
+    assert_eq!(r.outcome(0), &delivered(&a));
+    assert_eq!(r.outcome(1), &delivered(&b));
+    assert_eq!(r.outcome(2), &temporary(Stage::Rcpt, TOO_MANY));
+}
+
+#[test]
+fn a_421_while_retrying_ends_the_session() {
+    let closing = "421 4.3.2 shutting down\r\n";
+    let r = send(
+        &BOB_CAROL_DAVE,
+        &[
+            GREETING, EHLO, OK, OK, TOO_MANY, TOO_MANY, GO, QUEUED, OK, OK, closing,
+        ],
+    );
+    assert!(r.closed);
+    assert_eq!(r.count("MAIL "), 2);
+    assert_eq!(r.count("QUIT"), 0);
+    assert_eq!(r.outcome(0), &delivered(QUEUED));
+    // Carol's RCPT was accepted again, Dave's answered with the 421.
+    assert_eq!(r.outcome(1), &temporary(Stage::Data, closing));
+    assert_eq!(r.outcome(2), &temporary(Stage::Rcpt, closing));
+    assert_eq!(
+        names(r.report.to_retry()),
+        ["carol@example.org", "dave@example.org"]
+    );
+}
+
+#[test]
+fn a_552_too_many_is_retried_and_other_4yz_are_not() {
+    let too_many = "552 5.5.3 too many recipients\r\n";
+    let full = "452 4.2.2 mailbox full\r\n";
+    let busy = "450 4.2.1 busy\r\n";
+    let (a, b) = (queued("A"), queued("B"));
+    let r = send(
+        &[
+            "r1@example.org",
+            "r2@example.org",
+            "r3@example.org",
+            "r4@example.org",
+        ],
+        &[
+            GREETING, EHLO, OK, OK, too_many, full, busy, GO, &a, OK, OK, GO, &b, BYE,
+        ],
+    );
+    assert_eq!(r.count("MAIL "), 2);
+    assert_eq!(r.count("RCPT TO:<r2@"), 2);
+    assert_eq!(r.count("RCPT TO:<r3@"), 1);
+    assert_eq!(r.count("RCPT TO:<r4@"), 1);
+    assert_eq!(r.outcome(0), &delivered(&a));
+    assert_eq!(r.outcome(1), &delivered(&b));
+    assert_eq!(r.outcome(2), &temporary(Stage::Rcpt, full));
+    assert_eq!(r.outcome(3), &temporary(Stage::Rcpt, busy));
+}
+
+#[test]
+fn a_retried_transaction_whose_message_is_refused_decides_its_recipients() {
+    let spam = "554 5.7.1 looks like spam\r\n";
+    let r = send(
+        &["r1@example.org", "r2@example.org"],
+        &[
+            GREETING, EHLO, OK, OK, TOO_MANY, GO, spam, OK, OK, GO, spam, BYE,
+        ],
+    );
+    assert_eq!(r.count("MAIL "), 2);
+    assert_eq!(r.outcome(0), &permanent(Stage::EndOfData, spam));
+    assert_eq!(r.outcome(1), &permanent(Stage::EndOfData, spam));
+}
+
+#[test]
+fn lmtp_sends_the_recipients_refused_as_too_many_in_the_next_transaction() {
+    let stored = "250 2.0.0 stored\r\n";
+    let full = "452 4.2.2 mailbox full\r\n";
+    let r = run(
+        config().with_protocol(Protocol::Lmtp),
+        Delivery::new(envelope(&[
+            "bob@example.org",
+            "carol@example.org",
+            "dave@example.org",
+        ])),
+        &[
+            GREETING, EHLO, OK, OK, TOO_MANY, TOO_MANY, GO, stored, // carol, dave
+            OK, OK, OK, GO, stored, full, BYE,
+        ],
+    );
+    assert_eq!(r.commands()[0], "LHLO client.example.net");
+    assert_eq!(r.count("MAIL "), 2);
+    assert_eq!(r.outcome(0), &delivered(stored));
+    assert_eq!(r.outcome(1), &delivered(stored));
+    assert_eq!(r.outcome(2), &temporary(Stage::EndOfData, full));
+}
+
+#[test]
+fn a_connection_lost_during_the_retry_leaves_the_recipient_unsent() {
+    let r = send(
+        &["r1@example.org", "r2@example.org"],
+        &[GREETING, EHLO, OK, OK, TOO_MANY, GO, QUEUED],
+    );
+    assert_eq!(r.count("MAIL "), 2);
+    assert_eq!(r.outcome(0), &delivered(QUEUED));
+    // Its second MAIL went out unanswered.
+    assert_eq!(r.outcome(1), &not_attempted(NotAttempted::ConnectionLost));
+    assert!(r.report.error.is_some());
 }

@@ -79,7 +79,10 @@ pub struct Args {
 ///
 /// The decisions are the library's [`Delivery`]: the recipients go in one
 /// transaction, or in as many as the server's `LIMITS RCPTMAX` and
-/// `RCPTDOMAINMAX` (RFC 9422) ask for, each with the whole message.
+/// `RCPTDOMAINMAX` (RFC 9422) ask for, each with the whole message; the
+/// recipients the server refuses as too many for one transaction (`452`,
+/// RFC 5321 §4.5.3.1.10) are printed as `REJECTED` and sent again in the
+/// next one.
 /// Recipients the session ends before (the server's `MAILMAX` reached, or
 /// a 421), and those after a sender the server refused for good (5yz), are
 /// printed as `NOT SENT`.
@@ -190,7 +193,6 @@ impl Sender {
     /// gave up on.
     pub fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> std::io::Result<()> {
         self.print(&event);
-        let batch = self.delivery.current_transaction();
         let started = self.delivery.transactions() > 0;
         let undecided: Vec<usize> = (0..self.to.len())
             .filter(|&i| self.delivery.outcome(i).is_none())
@@ -206,17 +208,18 @@ impl Sender {
                     ..
                 }
         ) {
-            // The transaction is over: delivered to all so far, and the
-            // last recipient had one. Delivered to all so far with
-            // recipients left, nothing is decided yet: a run that fails
-            // before their transaction failed before the server's verdict
-            // on the message for them (exit 2), not after it.
-            let all = (0..batch.end).all(|i| {
-                self.delivery
-                    .outcome(i)
-                    .is_some_and(RecipientOutcome::is_delivered)
-            });
-            let last = batch.end == self.to.len();
+            // The transaction is over: delivered to every recipient
+            // decided so far, and every recipient is. Delivered to all so
+            // far with recipients left (the next transactions of LIMITS,
+            // or the ones the server refused as too many, sent again),
+            // nothing is decided yet: a run that fails before their
+            // transaction failed before the server's verdict on the
+            // message for them (exit 2), not after it.
+            let outcome = |i| self.delivery.outcome(i);
+            let all = (0..self.to.len())
+                .filter_map(outcome)
+                .all(RecipientOutcome::is_delivered);
+            let last = (0..self.to.len()).all(|i| outcome(i).is_some());
             self.delivered = (last || !all).then_some(all && last);
         }
         for i in undecided {

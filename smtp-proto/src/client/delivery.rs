@@ -10,7 +10,6 @@
 //! MTA knows whom to bounce, whom to retry and whom the message reached.
 
 use core::fmt;
-use core::ops::Range;
 
 use super::auth::AuthCredentials;
 use super::config::TlsPolicy;
@@ -21,6 +20,7 @@ use super::responder::{Responder, SaslAnswer, SaslResponder};
 use crate::command::Orcpt;
 use crate::reply::{Extension, OwnedReply, Reply};
 use crate::session::Phase;
+use crate::status::ReplyCode;
 
 /// Which part of a transaction decided a recipient's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -353,6 +353,10 @@ enum Slot {
     Pending,
     /// RCPT accepted; the message's fate is not known yet.
     Accepted,
+    /// RCPT refused with "too many recipients" (the reply): sent again in
+    /// the next transaction, or [`RecipientOutcome::TemporaryFailure`]
+    /// when there is none.
+    Deferred(OwnedReply),
     Done(RecipientOutcome),
 }
 
@@ -377,6 +381,23 @@ enum Slot {
 /// * a `421` ([`NotAttempted::ServiceClosing`]), a failed AUTH, a refused
 ///   greeting or hello, a required TLS that is not available, or a message
 ///   the client refuses to send to this server ([`Refusal`]).
+///
+/// A server without `LIMITS` may take fewer recipients in a transaction
+/// than it was given, and refuse the others as too many: a `452` to their
+/// RCPT (without an enhanced code, or with `X.5.3`), or a `552 X.5.3`,
+/// which RFC 821 used. RFC 5321 §4.5.3.1.10 has the client send those in
+/// a following transaction, and so the delivery does, over the same
+/// session, once the message went to the ones accepted: the next
+/// transaction carries them first, in envelope order, then the recipients
+/// no transaction carried yet, as many as `LIMITS` allow
+/// ([`Delivery::current_transaction`]). Each recipient has one entry in
+/// the report all the same, in the envelope's order, with the outcome of
+/// its last transaction. The retrying ends, and those recipients are
+/// [`RecipientOutcome::TemporaryFailure`] with the refusal, when the
+/// transaction accepted none of its recipients (the next one could fare no
+/// better, so this cannot loop), when `MAILMAX` allows no more
+/// transactions, or when the session ends (a `421`). A recipient refused
+/// with any other 4yz is a [`RecipientOutcome::TemporaryFailure`] at once.
 ///
 /// On a session kept for several messages ([`Delivery::keep_open`],
 /// [`Delivery::start`]) it also starts no transaction, and sends nothing,
@@ -491,12 +512,18 @@ pub struct Delivery {
     /// Answers the challenges of a custom mechanism.
     responder: Option<Responder>,
     slots: Vec<Slot>,
-    /// The recipients of the transaction under way, or of the last one.
-    batch: Range<usize>,
+    /// The envelope indices of the recipients of the transaction under
+    /// way, or of the last one, in envelope order.
+    batch: Vec<usize>,
+    /// The envelope index of the first recipient no transaction carried
+    /// yet: the ones after it had none either.
+    untried: usize,
     /// A transaction is under way.
     in_transaction: bool,
     /// Its MAIL was accepted.
     sender_accepted: bool,
+    /// One of its RCPT was accepted.
+    rcpt_accepted: bool,
     /// Its MAIL's refusal, kept until the transaction ends.
     sender_refusal: Option<OwnedReply>,
     /// The end of its message was handed to the machine.
@@ -547,6 +574,33 @@ fn owned(reply: &Reply<'_>) -> OwnedReply {
     reply.into_owned()
 }
 
+/// True for a refusal of RCPT that says the transaction has as many
+/// recipients as the server takes (RFC 5321 §4.5.3.1.10): a `452` whose
+/// enhanced code, if any, is `X.5.3` (RFC 3463 "too many recipients";
+/// a `452 4.2.2` mailbox full or `4.3.1` out of storage is not it), or a
+/// `552 X.5.3`, which RFC 821 gave this meaning.
+fn too_many_recipients(reply: &Reply<'_>) -> bool {
+    let code = reply.code();
+    let esc = reply.enhanced_code();
+    let too_many = esc.is_some_and(|e| e.subject() == 5 && e.detail() == 3);
+    (code == ReplyCode::INSUFFICIENT_STORAGE && (esc.is_none() || too_many))
+        || (code == ReplyCode::EXCEEDED_STORAGE && too_many)
+}
+
+/// A recipient refused with "too many recipients" that no transaction
+/// will carry again keeps that refusal.
+fn give_up(slot: &mut Slot) {
+    if !matches!(slot, Slot::Deferred(_)) {
+        return;
+    }
+    if let Slot::Deferred(reply) = core::mem::replace(slot, Slot::Pending) {
+        *slot = Slot::Done(RecipientOutcome::TemporaryFailure {
+            stage: Stage::Rcpt,
+            reply,
+        });
+    }
+}
+
 impl Delivery {
     /// A delivery of one message to `envelope`'s recipients, in order.
     ///
@@ -569,9 +623,11 @@ impl Delivery {
             auth: None,
             responder: None,
             slots,
-            batch: 0..0,
+            batch: Vec::new(),
+            untried: 0,
             in_transaction: false,
             sender_accepted: false,
+            rcpt_accepted: false,
             sender_refusal: None,
             body_ended: false,
             body_offset: 0,
@@ -849,10 +905,14 @@ impl Delivery {
     }
 
     /// The envelope indices of the recipients of the transaction under
-    /// way (or of the last one), empty before the first.
+    /// way (or of the last one), in envelope order, which is the order of
+    /// their RCPT commands; empty before the first. A transaction that
+    /// sends again the recipients the last one refused with "too many
+    /// recipients" (see [`Delivery`]) carries them first, then the ones
+    /// no transaction carried yet: its indices need not be contiguous.
     #[must_use]
-    pub fn current_transaction(&self) -> Range<usize> {
-        self.batch.clone()
+    pub fn current_transaction(&self) -> &[usize] {
+        &self.batch
     }
 
     /// The transactions started so far.
@@ -866,8 +926,7 @@ impl Delivery {
     /// [`ClientEvent::Message`]), or `None` when there is none.
     #[must_use]
     pub fn envelope_index(&self, index: usize) -> Option<usize> {
-        let i = self.batch.start.checked_add(index)?;
-        self.batch.contains(&i).then_some(i)
+        self.batch.get(index).copied()
     }
 
     /// The outcome of the recipient at envelope index `index` once
@@ -964,9 +1023,11 @@ impl Delivery {
                     self.sender_accepted = true;
                 } else {
                     let reply = owned(reply);
-                    for i in self.batch.clone() {
+                    let batch = core::mem::take(&mut self.batch);
+                    for &i in &batch {
                         self.decide(i, Stage::Mail, *verdict, &reply);
                     }
+                    self.batch = batch;
                     self.sender_refusal = Some(reply);
                 }
                 Ok(())
@@ -977,12 +1038,15 @@ impl Delivery {
                 verdict,
             } => {
                 if let Some(i) = self.envelope_index(*index).filter(|_| self.in_transaction) {
-                    if verdict.is_success() {
-                        if let Some(slot @ Slot::Pending) = self.slots.get_mut(i) {
+                    if let Some(slot @ Slot::Pending) = self.slots.get_mut(i) {
+                        if verdict.is_success() {
                             *slot = Slot::Accepted;
+                            self.rcpt_accepted = true;
+                        } else if *verdict == Verdict::RetryLater && too_many_recipients(reply) {
+                            *slot = Slot::Deferred(owned(reply));
+                        } else {
+                            self.decide(i, Stage::Rcpt, *verdict, &owned(reply));
                         }
-                    } else {
-                        self.decide(i, Stage::Rcpt, *verdict, &owned(reply));
                     }
                 }
                 Ok(())
@@ -1016,11 +1080,13 @@ impl Delivery {
                         }
                     }
                     None => {
-                        for i in self.batch.clone() {
+                        let batch = core::mem::take(&mut self.batch);
+                        for &i in &batch {
                             if self.slots.get(i) == Some(&Slot::Accepted) {
                                 self.decide(i, stage, *verdict, &reply);
                             }
                         }
+                        self.batch = batch;
                     }
                 }
                 Ok(())
@@ -1028,7 +1094,8 @@ impl Delivery {
             ClientEvent::ServiceClosing { reply, .. } => {
                 let reply = owned(reply);
                 if self.in_transaction {
-                    for i in self.batch.clone() {
+                    let batch = core::mem::take(&mut self.batch);
+                    for &i in &batch {
                         let stage = match self.slots.get(i) {
                             Some(Slot::Pending) if !self.sender_accepted => Stage::Mail,
                             Some(Slot::Pending) => Stage::Rcpt,
@@ -1044,6 +1111,7 @@ impl Delivery {
                             },
                         );
                     }
+                    self.batch = batch;
                     self.in_transaction = false;
                 }
                 self.closing = Some(reply.clone());
@@ -1148,17 +1216,21 @@ impl Delivery {
     }
 
     fn report(self, error: Option<String>) -> DeliveryReport {
-        let in_batch = |i: usize| self.in_transaction && self.batch.contains(&i);
+        // Only the transaction under way has accepted recipients.
+        let sent = self.in_transaction && self.body_ended;
         let recipients = self
             .envelope
             .recipients
             .into_iter()
             .zip(self.slots)
-            .enumerate()
-            .map(|(i, (recipient, slot))| {
+            .map(|(recipient, slot)| {
                 let outcome = match slot {
                     Slot::Done(outcome) => outcome,
-                    Slot::Accepted if in_batch(i) && self.body_ended => RecipientOutcome::Unknown,
+                    Slot::Deferred(reply) => RecipientOutcome::TemporaryFailure {
+                        stage: Stage::Rcpt,
+                        reply,
+                    },
+                    Slot::Accepted if sent => RecipientOutcome::Unknown,
                     _ => RecipientOutcome::NotAttempted {
                         reason: NotAttempted::ConnectionLost,
                     },
@@ -1189,20 +1261,30 @@ impl Delivery {
                 other => other.map(|_| ()),
             };
         }
-        let start = self.batch.end;
-        if start >= self.slots.len() {
+        // The recipients still due, in envelope order: the ones the last
+        // transaction refused with "too many recipients" (RFC 5321
+        // §4.5.3.1.10), then the ones no transaction carried yet.
+        let untried = self.untried.min(self.slots.len());
+        let deferred: Vec<usize> = self
+            .batch
+            .iter()
+            .copied()
+            .filter(|&i| matches!(self.slots.get(i), Some(Slot::Deferred(_))))
+            .collect();
+        if deferred.is_empty() && untried >= self.slots.len() {
             return self.quit(client);
         }
-        // The recipients from `start` that one transaction may carry
+        // As many of them, from the first, as one transaction may carry
         // (RCPTMAX, RCPTDOMAINMAX), and only those are copied, so that a
         // long envelope is not copied whole for each transaction; the
         // rest goes in the next transactions.
         let limits = client.limits();
         let all = std::mem::take(&mut self.envelope.recipients);
-        let rest = all.get(start..).unwrap_or_default();
-        let fit = rest.get(..fitting(rest, &limits)).unwrap_or_default();
+        let candidates = deferred.iter().copied().chain(untried..all.len());
+        let fit = fitting(candidates.clone().filter_map(|i| all.get(i)), &limits);
+        let batch: Vec<usize> = candidates.take(fit).collect();
         let mut envelope = self.envelope.clone();
-        envelope.recipients = fit.to_vec();
+        envelope.recipients = batch.iter().filter_map(|&i| all.get(i).cloned()).collect();
         // One message: a transaction of ASCII addresses asks for SMTPUTF8
         // too when another recipient of the message needs it (RFC 6531
         // §3.4), so that the outcome for a recipient does not depend on
@@ -1238,9 +1320,17 @@ impl Delivery {
         }
         match client.send_mail(&envelope) {
             Ok(()) => {
-                self.batch = start..start + envelope.recipients.len();
+                for &i in &batch {
+                    // Pending again: its RCPT goes out in this transaction.
+                    if let Some(slot @ Slot::Deferred(_)) = self.slots.get_mut(i) {
+                        *slot = Slot::Pending;
+                    }
+                }
+                self.untried = batch.last().map_or(untried, |&i| (i + 1).max(untried));
+                self.batch = batch;
                 self.in_transaction = true;
                 self.sender_accepted = false;
+                self.rcpt_accepted = false;
                 self.sender_refusal = None;
                 self.body_ended = false;
                 self.body_offset = 0;
@@ -1260,30 +1350,37 @@ impl Delivery {
     }
 
     /// The transaction is over: a recipient of it that no event decided
-    /// is [`NotAttempted::Unanswered`].
+    /// is [`NotAttempted::Unanswered`]. When it accepted no recipient, the
+    /// ones refused with "too many recipients" are not sent again (the
+    /// next transaction could fare no better): they are
+    /// [`RecipientOutcome::TemporaryFailure`].
     fn end_transaction(&mut self) {
         if !self.in_transaction {
             return;
         }
         self.in_transaction = false;
-        for i in self.batch.clone() {
-            if matches!(self.slots.get(i), Some(Slot::Pending | Slot::Accepted)) {
-                // The machine decides every recipient of a transaction it
-                // ends, in an event with the reply; this is a fallback.
-                self.set(
-                    i,
-                    RecipientOutcome::NotAttempted {
+        let batch = core::mem::take(&mut self.batch);
+        for &i in &batch {
+            match self.slots.get_mut(i) {
+                Some(slot @ (Slot::Pending | Slot::Accepted)) => {
+                    // The machine decides every recipient of a transaction
+                    // it ends, in an event with the reply; this is a
+                    // fallback.
+                    *slot = Slot::Done(RecipientOutcome::NotAttempted {
                         reason: NotAttempted::Unanswered,
-                    },
-                );
+                    });
+                }
+                Some(slot @ Slot::Deferred(_)) if !self.rcpt_accepted => give_up(slot),
+                _ => {}
             }
         }
+        self.batch = batch;
     }
 
     /// Decides recipient `i` by a refusal or acceptance `verdict` given in
     /// `reply` at `stage`, unless already decided.
     fn decide(&mut self, i: usize, stage: Stage, verdict: Verdict, reply: &OwnedReply) {
-        if matches!(self.slots.get(i), None | Some(Slot::Done(_))) {
+        if !matches!(self.slots.get(i), Some(Slot::Pending | Slot::Accepted)) {
             return;
         }
         let reply = reply.clone();
@@ -1304,17 +1401,22 @@ impl Delivery {
     }
 
     /// No more transactions: every recipient not yet in one is not
-    /// attempted, for `reason`.
+    /// attempted, for `reason`, and one refused with "too many recipients"
+    /// keeps that refusal ([`RecipientOutcome::TemporaryFailure`]).
     fn stop(&mut self, reason: &NotAttempted) {
         self.stopped = true;
         if self.stop_reason.is_none() {
             self.stop_reason = Some(reason.clone());
         }
-        for slot in self.slots.iter_mut().skip(self.batch.end) {
-            if *slot == Slot::Pending {
-                *slot = Slot::Done(RecipientOutcome::NotAttempted {
-                    reason: reason.clone(),
-                });
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            match slot {
+                Slot::Pending if i >= self.untried => {
+                    *slot = Slot::Done(RecipientOutcome::NotAttempted {
+                        reason: reason.clone(),
+                    });
+                }
+                Slot::Deferred(_) => give_up(slot),
+                _ => {}
             }
         }
     }

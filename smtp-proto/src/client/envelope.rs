@@ -244,7 +244,10 @@ impl<'a> Envelope<'a> {
 /// How many of `recipients`, from the first, one transaction can carry
 /// under `limits` (see [`Envelope::split_to_fit`]): at least one when there
 /// is one. One pass, whatever the number of domains.
-pub(crate) fn fitting(recipients: &[Recipient<'_>], limits: &Limits) -> usize {
+pub(crate) fn fitting<'r, 'a: 'r>(
+    recipients: impl IntoIterator<Item = &'r Recipient<'a>>,
+    limits: &Limits,
+) -> usize {
     let most = |limit: Option<u32>| {
         limit.map_or(usize::MAX, |n| {
             usize::try_from(n).unwrap_or(usize::MAX).max(1)
@@ -252,11 +255,11 @@ pub(crate) fn fitting(recipients: &[Recipient<'_>], limits: &Limits) -> usize {
     };
     let max_rcpts = most(limits.rcpt_max);
     let Some(max_domains) = limits.rcpt_domain_max.map(|n| most(Some(n))) else {
-        return recipients.len().min(max_rcpts);
+        return recipients.into_iter().take(max_rcpts).count();
     };
     let mut domains: HashSet<String> = HashSet::new();
     let mut fit = 0;
-    for r in recipients.iter().take(max_rcpts) {
+    for r in recipients.into_iter().take(max_rcpts) {
         if let Some(domain) = domain_key(r) {
             if !domains.contains(&domain) {
                 if domains.len() == max_domains && fit > 0 {
