@@ -260,38 +260,64 @@ fn read_message(r: &mut impl BufRead) {
     }
 }
 
+/// A scripted server's end of a connection: it has sent the greeting,
+/// and keeps every command line it reads.
+struct Peer {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+    seen: Vec<String>,
+}
+
+impl Peer {
+    /// Sends the `220` greeting on `s`.
+    fn greet(s: TcpStream) -> Peer {
+        let mut w = s.try_clone().expect("clone");
+        w.write_all(b"220 mx.example.net ESMTP\r\n").unwrap();
+        Peer {
+            w,
+            r: BufReader::new(s),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads the next command line and keeps it: the line as sent,
+    /// without its line ending, or `None` at the end of the connection.
+    fn next(&mut self) -> Option<String> {
+        let mut line = String::new();
+        if self.r.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
+        }
+        let cmd = line.trim_end().to_owned();
+        self.seen.push(cmd.clone());
+        Some(cmd)
+    }
+}
+
 /// A server with PIPELINING that takes one message, then acts as
 /// `after`. Returns the command lines it read.
 fn scripted_server(s: TcpStream, after: AfterFirst) -> Vec<String> {
-    let mut w = s.try_clone().expect("clone");
-    let mut r = BufReader::new(s);
-    let mut seen = Vec::new();
-    w.write_all(b"220 mx.example.net ESMTP\r\n").unwrap();
+    let mut peer = Peer::greet(s);
     let mut messages = 0;
-    let mut line = String::new();
     for _ in 0..100 {
-        line.clear();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
+        let Some(cmd) = peer.next() else {
             break;
-        }
-        let cmd = line.trim_end().to_owned();
-        seen.push(cmd.clone());
+        };
         let upper = cmd.to_ascii_uppercase();
         let reply = if upper.starts_with("EHLO") {
             "250-mx.example.net\r\n250 PIPELINING\r\n"
         } else if upper.starts_with("MAIL") && messages == 1 {
             assert_eq!(after, AfterFirst::ClosingAtMail);
-            let _ = w.write_all(CLOSING.as_bytes());
+            let _ = peer.w.write_all(CLOSING.as_bytes());
             break;
         } else if upper == "DATA" {
-            w.write_all(b"354 go ahead\r\n").unwrap();
-            read_message(&mut r);
+            peer.w.write_all(b"354 go ahead\r\n").unwrap();
+            read_message(&mut peer.r);
             messages += 1;
-            w.write_all(b"250 2.0.0 queued\r\n").unwrap();
+            peer.w.write_all(b"250 2.0.0 queued\r\n").unwrap();
             match after {
                 AfterFirst::Close => break,
                 AfterFirst::Closing => {
-                    w.write_all(CLOSING.as_bytes()).unwrap();
+                    peer.w.write_all(CLOSING.as_bytes()).unwrap();
                     break;
                 }
                 AfterFirst::ClosingAtMail => continue,
@@ -299,11 +325,11 @@ fn scripted_server(s: TcpStream, after: AfterFirst) -> Vec<String> {
         } else {
             "250 2.0.0 Ok\r\n"
         };
-        if w.write_all(reply.as_bytes()).is_err() {
+        if peer.w.write_all(reply.as_bytes()).is_err() {
             break;
         }
     }
-    seen
+    peer.seen
 }
 
 /// Opens a connection to a [`scripted_server`], sends one message and
@@ -472,24 +498,17 @@ fn answering_server<F>(s: TcpStream, mut reply: F) -> Vec<String>
 where
     F: FnMut(&str, usize) -> Option<String>,
 {
-    let mut w = s.try_clone().expect("clone");
-    let mut r = BufReader::new(s);
-    let mut seen = Vec::new();
-    w.write_all(b"220 mx.example.net ESMTP\r\n").unwrap();
+    let mut peer = Peer::greet(s);
     let mut messages = 0;
-    let mut line = String::new();
     for _ in 0..100 {
-        line.clear();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
+        let Some(cmd) = peer.next() else {
             break;
-        }
-        let cmd = line.trim_end().to_owned();
-        seen.push(cmd.clone());
+        };
         let upper = cmd.to_ascii_uppercase();
         if let Some(args) = upper.strip_prefix("BDAT ") {
             let size: usize = args.split(' ').next().unwrap().parse().unwrap();
             let mut chunk = vec![0; size];
-            std::io::Read::read_exact(&mut r, &mut chunk).unwrap();
+            std::io::Read::read_exact(&mut peer.r, &mut chunk).unwrap();
             if args.ends_with("LAST") {
                 messages += 1;
             }
@@ -497,24 +516,24 @@ where
         let Some(out) = reply(&cmd, messages) else {
             break;
         };
-        if write_paused(&mut w, &out).is_err() {
+        if write_paused(&mut peer.w, &out).is_err() {
             break;
         }
         if cmd.eq_ignore_ascii_case("DATA") && out.starts_with("354") {
-            read_message(&mut r);
+            read_message(&mut peer.r);
             messages += 1;
             let Some(out) = reply(".", messages) else {
                 break;
             };
-            if write_paused(&mut w, &out).is_err() {
+            if write_paused(&mut peer.w, &out).is_err() {
                 break;
             }
         }
     }
-    seen
+    peer.seen
 }
 
-/// Writes `out`, pausing 200 ms at each `|`.
+/// Writes `out`, pausing 300 ms at each `|`.
 fn write_paused(w: &mut TcpStream, out: &str) -> std::io::Result<()> {
     for (i, part) in out.split('|').enumerate() {
         if i > 0 {
