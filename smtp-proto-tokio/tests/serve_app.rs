@@ -182,3 +182,16 @@ fn greeting_delay_flag_and_the_early_talker_refusal() {
         b"554 5.5.1 mx.example.com Protocol error: input before the greeting\r\n"
     );
 }
+
+#[test]
+fn credentials_match_only_when_every_octet_does() {
+    use serve_app::same_secret;
+    assert!(same_secret("s3cret", "s3cret"));
+    assert!(same_secret("", ""));
+    // Differing last octet, a prefix, a longer guess, another case.
+    assert!(!same_secret("s3crex", "s3cret"));
+    assert!(!same_secret("s3cre", "s3cret"));
+    assert!(!same_secret("s3crets", "s3cret"));
+    assert!(!same_secret("S3CRET", "s3cret"));
+    assert!(!same_secret("", "s3cret"));
+}

@@ -15,6 +15,7 @@ use smtp_proto::server::{Rejection, ServerConfig, ServerEvent, ServerSession};
 use smtp_proto::session::Phase;
 use smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use smtp_proto::trace::{Received, Timestamp, WithProtocol};
+use subtle::ConstantTimeEq;
 
 use crate::maildir::Trace;
 
@@ -154,6 +155,13 @@ pub fn server_config(args: &Args) -> Result<(ServerConfig, Login), Box<dyn std::
 
 /// Switches TLS on in `config` once the caller holds a TLS configuration:
 /// implicit TLS with `--implicit-tls`, STARTTLS otherwise.
+/// Whether a name or password the client sent is the configured one, in
+/// time that does not depend on where they differ (only on their lengths),
+/// so that timing the replies does not reveal a password octet by octet.
+pub fn same_secret(sent: &str, expected: &str) -> bool {
+    bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
+}
+
 pub fn enable_tls(args: &Args, config: &mut ServerConfig) {
     if args.implicit_tls {
         config.implicit_tls = true;
@@ -323,7 +331,9 @@ impl Envelope {
                         password,
                     } => login
                         .as_ref()
-                        .filter(|(u, p)| authcid == u && password.expose() == p)
+                        .filter(|(u, p)| {
+                            same_secret(authcid, u) & same_secret(password.expose(), p)
+                        })
                         .map(|(u, _)| u.clone()),
                     _ => None,
                 };
