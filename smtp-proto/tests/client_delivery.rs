@@ -322,6 +322,39 @@ fn rcptmax_splits_the_recipients_into_transactions() {
     assert!(r.report.all_delivered());
 }
 
+/// `LIMITS RCPTMAX=0` (or `MAILMAX=0`, `RCPTDOMAINMAX=0`) is out of
+/// range: taken at its word, no transaction could carry a recipient and
+/// every one would be retried forever. The limit is ignored and the
+/// message goes to every recipient; the other limits still hold.
+#[test]
+fn limits_of_zero_are_ignored_and_the_message_goes_out() {
+    for line in [
+        "250 LIMITS RCPTMAX=0\r\n",
+        "250 LIMITS MAILMAX=0\r\n",
+        "250 LIMITS RCPTDOMAINMAX=0\r\n",
+    ] {
+        let limits = ehlo(line);
+        let r = send(
+            &["bob@example.org", "carol@example.org"],
+            &[GREETING, &limits, OK, OK, OK, GO, QUEUED, BYE],
+        );
+        assert_eq!(r.count("MAIL "), 1, "{line}");
+        assert_eq!(r.count("RCPT "), 2, "{line}");
+        assert!(r.report.all_delivered(), "{line}: {:?}", r.report);
+        assert_eq!(r.report.to_retry().count(), 0, "{line}");
+    }
+    // A zero next to a usable limit: the usable one splits the envelope.
+    let limits = ehlo("250 LIMITS RCPTMAX=0 RCPTDOMAINMAX=1\r\n");
+    let r = send(
+        &["bob@example.org", "carol@example.net"],
+        &[
+            GREETING, &limits, OK, OK, GO, QUEUED, OK, OK, GO, QUEUED, BYE,
+        ],
+    );
+    assert_eq!(r.count("MAIL "), 2);
+    assert!(r.report.all_delivered(), "{:?}", r.report);
+}
+
 #[test]
 fn mailmax_leaves_the_rest_not_attempted_and_quits() {
     let limits = ehlo("250 LIMITS RCPTMAX=1 MAILMAX=1\r\n");
