@@ -672,6 +672,52 @@ fn required_tls_that_is_unavailable_is_reported() {
     );
 }
 
+/// A message that needs REQUIRETLS (RFC 8689), under opportunistic TLS,
+/// on a server that refused STARTTLS: nothing is sent in plain text. A
+/// `454` is a temporary refusal of TLS (RFC 3207 §4): the message is to be
+/// sent again later, not bounced. A 5yz, or a server that does not offer
+/// STARTTLS, is for good.
+#[test]
+fn requiretls_after_a_temporary_starttls_refusal_is_retried_not_bounced() {
+    let mut env = envelope(&["bob@example.org"]);
+    env.require_tls = true;
+    let offer = ehlo("250-STARTTLS\r\n250 REQUIRETLS\r\n");
+    let opportunistic = config().with_tls(TlsPolicy::Opportunistic);
+    let temporary = "454 4.7.0 TLS not available due to temporary reason\r\n";
+    let r = run(
+        opportunistic.clone(),
+        Delivery::new(env.clone()),
+        &[GREETING, &offer, temporary, BYE],
+    );
+    assert_eq!(
+        r.commands(),
+        ["EHLO client.example.net", "STARTTLS", "QUIT"]
+    );
+    let outcome = r.outcome(0);
+    assert_eq!(
+        outcome,
+        &not_attempted(NotAttempted::TlsUnavailable {
+            reply: Some(reply(temporary))
+        })
+    );
+    assert!(outcome.is_retry() && !outcome.is_permanent_failure());
+    assert_eq!(names(r.report.to_retry()), ["bob@example.org"]);
+
+    for script in [
+        &[GREETING, &offer, "554 5.7.0 no TLS for you\r\n", BYE][..],
+        &[GREETING, &ehlo("250 REQUIRETLS\r\n"), BYE],
+    ] {
+        let r = run(opportunistic.clone(), Delivery::new(env.clone()), script);
+        assert_eq!(r.count("MAIL "), 0);
+        let outcome = r.outcome(0);
+        assert_eq!(
+            outcome,
+            &not_attempted(NotAttempted::Refused(Refusal::RequireTls))
+        );
+        assert!(outcome.is_permanent_failure());
+    }
+}
+
 #[test]
 fn a_message_above_the_servers_size_is_refused_locally() {
     let r = run(

@@ -193,6 +193,8 @@ pub struct Client {
     authenticated: bool,
     /// The last AUTH, when it failed and none succeeded since.
     failed_auth: Option<FailedAuth>,
+    /// The server's refusal of STARTTLS in this session.
+    starttls_refusal: Option<OwnedReply>,
     auth: Option<Exchange>,
     txn: Option<Txn>,
     /// MAIL command lines refused with a 5yz in this session, with the
@@ -257,6 +259,7 @@ impl Client {
             hello_done: false,
             authenticated: false,
             failed_auth: None,
+            starttls_refusal: None,
             auth: None,
             txn: None,
             refused_mail: VecDeque::new(),
@@ -341,6 +344,18 @@ impl Client {
     #[must_use]
     pub fn failed_auth(&self) -> Option<&FailedAuth> {
         self.failed_auth.as_ref()
+    }
+
+    /// The server's refusal of STARTTLS in this session (a `454 4.7.0`
+    /// "TLS not available due to temporary reason", RFC 3207 §4, or a
+    /// 5yz), `None` when STARTTLS was not sent or was accepted. Under
+    /// [`TlsPolicy::Opportunistic`] the session goes on in plain text
+    /// after it; [`Delivery`](super::Delivery) reads it to tell a message
+    /// that needs TLS (REQUIRETLS, RFC 8689) to retry later after a 4yz
+    /// rather than to bounce.
+    #[must_use]
+    pub fn starttls_refusal(&self) -> Option<&OwnedReply> {
+        self.starttls_refusal.as_ref()
     }
 
     /// The server's 5yz refusal of an earlier MAIL in this session that
@@ -845,6 +860,9 @@ impl Client {
     fn after_hello<'a>(&mut self, starttls_refusal: Option<Reply<'a>>) -> Option<ClientEvent<'a>> {
         self.hello_done = true;
         let refused = starttls_refusal.is_some();
+        if let Some(reply) = &starttls_refusal {
+            self.starttls_refusal = Some(reply.into_owned());
+        }
         if !self.tls && self.config.tls != TlsPolicy::Off {
             if !refused && self.extensions.contains(Extension::StartTls) {
                 self.send(&Command::StartTls, Pending::StartTls);
