@@ -64,8 +64,12 @@ impl Run {
 /// Runs `delivery` against the server replies `script`, one per read;
 /// when the script runs out while the client waits, the connection is
 /// lost.
-fn run(config: ClientConfig, mut delivery: Delivery, script: &[&str]) -> Run {
-    let mut client = Client::new(config);
+fn run(config: ClientConfig, delivery: Delivery, script: &[&str]) -> Run {
+    run_client(Client::new(config), delivery, script)
+}
+
+/// [`run`] with a client made by the caller.
+fn run_client(mut client: Client, mut delivery: Delivery, script: &[&str]) -> Run {
     let mut script = script.iter();
     let mut inbuf: Vec<u8> = Vec::new();
     let mut wire: Vec<u8> = Vec::new();
@@ -670,6 +674,39 @@ fn required_tls_that_is_unavailable_is_reported() {
         r.outcome(0),
         &not_attempted(NotAttempted::TlsUnavailable { reply: None })
     );
+}
+
+/// Opportunistic TLS is TLS when it can be had: a caller that cannot run
+/// the handshake (no TLS configuration) does not send STARTTLS, even when
+/// the server offers it, and the message goes in plain text. Required TLS
+/// still sends it (and fails at the handshake the caller cannot run).
+#[test]
+fn opportunistic_tls_without_a_handshake_goes_on_in_plain_text() {
+    let offer = ehlo("250 STARTTLS\r\n");
+    let mut client = Client::new(config().with_tls(TlsPolicy::Opportunistic));
+    client.set_can_start_tls(false);
+    let r = run_client(
+        client,
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[GREETING, &offer, OK, OK, GO, QUEUED, BYE],
+    );
+    assert_eq!(r.count("STARTTLS"), 0);
+    assert_eq!(r.count("MAIL "), 1);
+    assert_eq!(r.outcome(0), &delivered(QUEUED));
+
+    let mut client = Client::new(config().with_tls(TlsPolicy::Required));
+    client.set_can_start_tls(false);
+    let input = format!("{GREETING}{offer}");
+    let mut buf = input.as_bytes();
+    let mut wire = Vec::new();
+    while !buf.is_empty() {
+        let step = client.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        client.poll_transmit(&mut wire);
+    }
+    assert_eq!(wire, b"EHLO client.example.net\r\nSTARTTLS\r\n");
+    let step = client.handle_input(b"220 2.0.0 go ahead\r\n").unwrap();
+    assert_eq!(step.outcome, Outcome::Event(ClientEvent::StartTls));
 }
 
 /// A message that needs REQUIRETLS (RFC 8689), under opportunistic TLS,

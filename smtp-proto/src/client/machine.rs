@@ -188,6 +188,9 @@ pub struct Client {
     /// accepted or not (RFC 9422 §4.1).
     transactions: u32,
     tls: bool,
+    /// The caller can run a TLS handshake after STARTTLS; see
+    /// [`Client::set_can_start_tls`].
+    can_start_tls: bool,
     /// EHLO, HELO or LHLO succeeded (since the last TLS start).
     hello_done: bool,
     authenticated: bool,
@@ -256,6 +259,7 @@ impl Client {
             limits: Limits::default(),
             transactions: 0,
             tls,
+            can_start_tls: true,
             hello_done: false,
             authenticated: false,
             failed_auth: None,
@@ -321,6 +325,22 @@ impl Client {
     #[must_use]
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// Tells the client whether its caller can run the TLS handshake that
+    /// follows a `220` to STARTTLS (it has a TLS configuration); `true`
+    /// for a new client. Without it, [`TlsPolicy::Opportunistic`] does
+    /// not send STARTTLS, as when the server does not offer it: the
+    /// session goes on in plain text after [`ClientEvent::TlsUnavailable`]
+    /// without a reply (whether the server offered STARTTLS is in
+    /// [`Client::has`]). [`TlsPolicy::Required`] still sends it, and the
+    /// session fails at the handshake the caller cannot run. Decided when
+    /// the reply to EHLO comes: set it before.
+    ///
+    /// The adapters' drivers set it to `false` when they are given no TLS
+    /// configuration.
+    pub fn set_can_start_tls(&mut self, can: bool) {
+        self.can_start_tls = can;
     }
 
     /// True after a successful AUTH.
@@ -864,7 +884,10 @@ impl Client {
             self.starttls_refusal = Some(reply.into_owned());
         }
         if !self.tls && self.config.tls != TlsPolicy::Off {
-            if !refused && self.extensions.contains(Extension::StartTls) {
+            // Opportunistic TLS is TLS when it can be had: not when the
+            // caller cannot run the handshake.
+            let can = self.can_start_tls || self.config.tls == TlsPolicy::Required;
+            if !refused && can && self.extensions.contains(Extension::StartTls) {
                 self.send(&Command::StartTls, Pending::StartTls);
                 self.state = State::Busy;
                 return None;
@@ -876,7 +899,8 @@ impl Client {
                 });
             }
             // Opportunistic: the session goes on in plain text, and the
-            // application hears why first (not offered, or refused).
+            // application hears why first (not offered, refused, or no
+            // handshake possible).
             self.state = State::Idle;
             self.deferred.push_back(Deferred::Ready);
             return Some(ClientEvent::TlsUnavailable {
