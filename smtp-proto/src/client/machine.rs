@@ -366,9 +366,10 @@ impl Client {
         self.failed_auth.as_ref()
     }
 
-    /// The server's refusal of STARTTLS in this session (a `454 4.7.0`
-    /// "TLS not available due to temporary reason", RFC 3207 §4, or a
-    /// 5yz), `None` when STARTTLS was not sent or was accepted. Under
+    /// The server's refusal of STARTTLS in this session: its reply when it
+    /// was not `220` (a `454 4.7.0` "TLS not available due to temporary
+    /// reason", RFC 3207 §4, or a 5yz); `None` when STARTTLS was not sent
+    /// or was accepted. Under
     /// [`TlsPolicy::Opportunistic`] the session goes on in plain text
     /// after it; [`Delivery`](super::Delivery) reads it to tell a message
     /// that needs TLS (REQUIRETLS, RFC 8689) to retry later after a 4yz
