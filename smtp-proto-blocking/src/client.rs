@@ -68,8 +68,14 @@ pub struct RunOptions {
     /// with it over the fresh connection before it reads the greeting;
     /// `None` then makes [`run`] refuse to start
     /// ([`RunError::ImplicitTlsNotConfigured`]). Otherwise it is used when
-    /// the session upgrades with STARTTLS: `None` makes STARTTLS fail (use
-    /// `TlsPolicy::Off` then).
+    /// the session upgrades with STARTTLS. With `None` the client cannot
+    /// start TLS: under `TlsPolicy::Opportunistic` it does not send
+    /// STARTTLS, even to a server that offers it, and the session goes on
+    /// in plain text (the handler sees `ClientEvent::TlsUnavailable`
+    /// without a reply, as when the server does not offer it; see
+    /// `Client::set_can_start_tls`); under `TlsPolicy::Required` it sends
+    /// STARTTLS and the run fails with [`RunError::StartTls`] after the
+    /// server's `220`.
     pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
     /// The longest a TLS handshake may take, in all (not per read): the
     /// handshake after STARTTLS, or the one that opens an implicit TLS
@@ -276,12 +282,16 @@ enum Until {
 
 impl<S: Transport> Link<S> {
     /// Checks the machine's configuration and, for implicit TLS, runs the
-    /// handshake (see [`run`]).
-    fn connect(stream: S, client: &Client, options: &RunOptions) -> Result<Self, RunError> {
+    /// handshake (see [`run`]). Without a TLS configuration, tells the
+    /// machine it cannot start TLS (see [`RunOptions::tls`]).
+    fn connect(stream: S, client: &mut Client, options: &RunOptions) -> Result<Self, RunError> {
         // The machine refuses such a configuration at its first step;
         // checked here too so that not even an implicit-TLS handshake goes
         // out.
         client.config().check().map_err(ClientError::Config)?;
+        if options.tls.is_none() {
+            client.set_can_start_tls(false);
+        }
         let implicit = match (client.config().implicit_tls, options.tls.as_ref()) {
             (false, _) => None,
             (true, Some(tls)) => Some(tls),
@@ -999,6 +1009,64 @@ impl ClientHandler for DeliveryHandler<'_> {
 /// }
 /// ```
 ///
+///
+/// # Opportunistic TLS
+///
+/// Under `TlsPolicy::Opportunistic`, a server that does not offer
+/// STARTTLS or refuses it, or a [`RunOptions::tls`] of `None`, leaves the
+/// message to go in plain text over the same connection. A TLS handshake
+/// that fails after the server's `220` to STARTTLS (a certificate that
+/// does not check out, no protocol in common, the handshake timeout) is
+/// another matter: the connection cannot be used after it, and `send`
+/// does not open connections, so it does not retry. The run ends with
+/// [`RunError::StartTls`] ([`StartTlsError::Handshake`]) before anything
+/// of the message was sent: every recipient is
+/// [`NotAttempted::ConnectionLost`], to send again. To do what MTAs do
+/// with opportunistic TLS (Postfix's `may` security level, RFC 7435),
+/// open a new connection and send once more, once, with a new machine
+/// whose configuration has `TlsPolicy::Off`. Not under
+/// `TlsPolicy::Required`, where the failure stands, nor for a message
+/// that needs TLS (`Envelope::require_tls`, RFC 8689), which a session
+/// without TLS refuses for good (`Refusal::RequireTls`): send that one
+/// again later.
+///
+/// ```no_run
+/// use std::net::TcpStream;
+///
+/// use smtp_proto_blocking::client::{send, RunError, RunOptions};
+/// use smtp_proto_blocking::smtp_proto::client::{
+///     Client, ClientConfig, Delivery, DeliveryReport, Envelope, TlsPolicy,
+/// };
+/// use smtp_proto_blocking::StartTlsError;
+///
+/// fn deliver(
+///     config: ClientConfig,
+///     envelope: Envelope<'static>,
+///     message: &[u8],
+///     options: &RunOptions,
+/// ) -> std::io::Result<DeliveryReport> {
+///     let stream = TcpStream::connect("mx.example.org:25")?;
+///     let mut client = Client::new(config.clone());
+///     let delivery = Delivery::new(envelope.clone());
+///     let failed = match send(stream, &mut client, delivery, message, options) {
+///         Ok(report) => return Ok(report),
+///         Err(failed) => failed,
+///     };
+///     let handshake = matches!(failed.error, RunError::StartTls(StartTlsError::Handshake(_)));
+///     if !(handshake && config.tls == TlsPolicy::Opportunistic && !envelope.require_tls) {
+///         return Ok(failed.report);
+///     }
+///     // Once, in plain text, over a new connection.
+///     let stream = TcpStream::connect("mx.example.org:25")?;
+///     let mut client = Client::new(config.with_tls(TlsPolicy::Off));
+///     let delivery = Delivery::new(envelope);
+///     Ok(match send(stream, &mut client, delivery, message, options) {
+///         Ok(report) => report,
+///         Err(failed) => failed.report,
+///     })
+/// }
+/// ```
+///
 /// [`NotAttempted::ConnectionLost`]: smtp_proto::client::NotAttempted::ConnectionLost
 /// [`RecipientOutcome::Unknown`]: smtp_proto::client::RecipientOutcome::Unknown
 pub fn send<S: Transport>(
@@ -1116,7 +1184,10 @@ impl<S: Transport> Connection<S> {
     /// # Errors
     /// [`ConnectionError::Refused`] when the server refused the session,
     /// TLS is required and unavailable, or the server answered `421`;
-    /// [`ConnectionError::Run`] when the connection failed (see [`run`]).
+    /// [`ConnectionError::Run`] when the connection failed (see [`run`]),
+    /// a TLS handshake after STARTTLS included, under opportunistic TLS
+    /// too ([`RunError::StartTls`]: the connection is unusable; see
+    /// [`send`] for going on in plain text over a new one).
     ///
     /// [`TlsPolicy`]: smtp_proto::client::TlsPolicy
     pub fn open(
@@ -1124,7 +1195,7 @@ impl<S: Transport> Connection<S> {
         mut client: Client,
         options: RunOptions,
     ) -> Result<Self, ConnectionError> {
-        let mut link = Link::connect(stream, &client, &options)?;
+        let mut link = Link::connect(stream, &mut client, &options)?;
         let mut handler = DeliveryHandler::new(no_message().keep_open(), &[]);
         let end = drive(&mut link, &mut client, &mut handler, &options, Until::Idle);
         let mut conn = Self {
@@ -1463,7 +1534,7 @@ mod tests {
     fn what_arrived_while_idle_is_taken_one_read_at_a_time() {
         let config = ClientConfig::new(Domain::new("client.example.net").expect("domain"))
             .with_tls(TlsPolicy::Off);
-        let client = Client::new(config);
+        let mut client = Client::new(config);
         let options = RunOptions {
             read_size: 512,
             ..RunOptions::default()
@@ -1476,7 +1547,7 @@ mod tests {
             arrived,
             nonblocking: false,
         };
-        let mut link = Link::connect(stream, &client, &options).expect("link");
+        let mut link = Link::connect(stream, &mut client, &options).expect("link");
         assert!(link.take_arrived());
         // One read: the machine takes it before the next.
         assert_eq!(link.io.unconsumed().len(), line.len());

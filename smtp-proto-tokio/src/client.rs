@@ -72,8 +72,14 @@ pub struct RunOptions {
     /// against, for STARTTLS and for implicit TLS. With the
     /// [`ClientConfig`]'s `implicit_tls` on, [`run`] runs the handshake
     /// with them before it reads the greeting, and refuses to run without
-    /// them ([`RunError::ImplicitTlsNotConfigured`]). Otherwise `None`
-    /// makes STARTTLS fail (use `TlsPolicy::Off` then).
+    /// them ([`RunError::ImplicitTlsNotConfigured`]). Otherwise, with
+    /// `None` the client cannot start TLS: under `TlsPolicy::Opportunistic`
+    /// it does not send STARTTLS, even to a server that offers it, and
+    /// the session goes on in plain text (the handler sees
+    /// `ClientEvent::TlsUnavailable` without a reply, as when the server
+    /// does not offer it; see `Client::set_can_start_tls`); under
+    /// `TlsPolicy::Required` it sends STARTTLS and the run fails with
+    /// [`RunError::StartTls`] after the server's `220`.
     ///
     /// [`ClientConfig`]: smtp_proto::client::ClientConfig
     pub tls: Option<(TlsConnector, ServerName<'static>)>,
@@ -383,12 +389,20 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     /// Checks the machine's configuration and, for implicit TLS, runs the
-    /// handshake (see [`run`]).
-    async fn connect(stream: S, client: &Client, options: &RunOptions) -> Result<Self, RunError> {
+    /// handshake (see [`run`]). Without a connector, tells the machine it
+    /// cannot start TLS (see [`RunOptions::tls`]).
+    async fn connect(
+        stream: S,
+        client: &mut Client,
+        options: &RunOptions,
+    ) -> Result<Self, RunError> {
         // The machine refuses such a configuration at its first step;
         // checked here too so that not even an implicit-TLS handshake goes
         // out.
         client.config().check().map_err(ClientError::Config)?;
+        if options.tls.is_none() {
+            client.set_can_start_tls(false);
+        }
         let stream: MaybeTls<S, TlsStream<S>> = if client.config().implicit_tls {
             let Some((connector, name)) = options.tls.as_ref() else {
                 return Err(RunError::ImplicitTlsNotConfigured);
@@ -849,6 +863,63 @@ impl ClientHandler for DeliveryHandler<'_> {
 /// }
 /// ```
 ///
+///
+/// # Opportunistic TLS
+///
+/// Under `TlsPolicy::Opportunistic`, a server that does not offer
+/// STARTTLS or refuses it, or a [`RunOptions::tls`] of `None`, leaves the
+/// message to go in plain text over the same connection. A TLS handshake
+/// that fails after the server's `220` to STARTTLS (a certificate that
+/// does not check out, no protocol in common, the handshake timeout) is
+/// another matter: the connection cannot be used after it, and `send`
+/// does not open connections, so it does not retry. The run ends with
+/// [`RunError::StartTls`] ([`StartTlsError::Handshake`]) before anything
+/// of the message was sent: every recipient is
+/// [`NotAttempted::ConnectionLost`], to send again. To do what MTAs do
+/// with opportunistic TLS (Postfix's `may` security level, RFC 7435),
+/// open a new connection and send once more, once, with a new machine
+/// whose configuration has `TlsPolicy::Off`. Not under
+/// `TlsPolicy::Required`, where the failure stands, nor for a message
+/// that needs TLS (`Envelope::require_tls`, RFC 8689), which a session
+/// without TLS refuses for good (`Refusal::RequireTls`): send that one
+/// again later.
+///
+/// ```no_run
+/// use smtp_proto_tokio::client::{send, RunError, RunOptions};
+/// use smtp_proto_tokio::smtp_proto::client::{
+///     Client, ClientConfig, Delivery, DeliveryReport, Envelope, TlsPolicy,
+/// };
+/// use smtp_proto_tokio::tls::StartTlsError;
+/// use tokio::net::TcpStream;
+///
+/// async fn deliver(
+///     config: ClientConfig,
+///     envelope: Envelope<'static>,
+///     message: &[u8],
+///     options: &RunOptions,
+/// ) -> std::io::Result<DeliveryReport> {
+///     let stream = TcpStream::connect("mx.example.org:25").await?;
+///     let mut client = Client::new(config.clone());
+///     let delivery = Delivery::new(envelope.clone());
+///     let failed = match send(stream, &mut client, delivery, message, options).await {
+///         Ok(report) => return Ok(report),
+///         Err(failed) => failed,
+///     };
+///     let handshake = matches!(failed.error, RunError::StartTls(StartTlsError::Handshake(_)));
+///     if !(handshake && config.tls == TlsPolicy::Opportunistic && !envelope.require_tls) {
+///         return Ok(failed.report);
+///     }
+///     // Once, in plain text, over a new connection.
+///     let stream = TcpStream::connect("mx.example.org:25").await?;
+///     let mut client = Client::new(config.with_tls(TlsPolicy::Off));
+///     let delivery = Delivery::new(envelope);
+///     Ok(match send(stream, &mut client, delivery, message, options).await {
+///         Ok(report) => report,
+///         Err(failed) => failed.report,
+///     })
+/// }
+/// ```
+///
 /// [`NotAttempted::ConnectionLost`]: smtp_proto::client::NotAttempted::ConnectionLost
 /// [`RecipientOutcome::Unknown`]: smtp_proto::client::RecipientOutcome::Unknown
 pub async fn send<S>(
@@ -975,7 +1046,10 @@ where
     /// # Errors
     /// [`ConnectionError::Refused`] when the server refused the session,
     /// TLS is required and unavailable, or the server answered `421`;
-    /// [`ConnectionError::Run`] when the connection failed (see [`run`]).
+    /// [`ConnectionError::Run`] when the connection failed (see [`run`]),
+    /// a TLS handshake after STARTTLS included, under opportunistic TLS
+    /// too ([`RunError::StartTls`]: the connection is unusable; see
+    /// [`send`] for going on in plain text over a new one).
     ///
     /// [`TlsPolicy`]: smtp_proto::client::TlsPolicy
     pub async fn open(
@@ -983,7 +1057,7 @@ where
         mut client: Client,
         options: RunOptions,
     ) -> Result<Self, ConnectionError> {
-        let mut link = Link::connect(stream, &client, &options).await?;
+        let mut link = Link::connect(stream, &mut client, &options).await?;
         let mut handler = DeliveryHandler::new(no_message().keep_open(), &[]);
         let end = drive(&mut link, &mut client, &mut handler, &options, Until::Idle).await;
         let mut conn = Self {

@@ -64,8 +64,12 @@ impl Run {
 /// Runs `delivery` against the server replies `script`, one per read;
 /// when the script runs out while the client waits, the connection is
 /// lost.
-fn run(config: ClientConfig, mut delivery: Delivery, script: &[&str]) -> Run {
-    let mut client = Client::new(config);
+fn run(config: ClientConfig, delivery: Delivery, script: &[&str]) -> Run {
+    run_client(Client::new(config), delivery, script)
+}
+
+/// [`run`] with a client made by the caller.
+fn run_client(mut client: Client, mut delivery: Delivery, script: &[&str]) -> Run {
     let mut script = script.iter();
     let mut inbuf: Vec<u8> = Vec::new();
     let mut wire: Vec<u8> = Vec::new();
@@ -320,6 +324,39 @@ fn rcptmax_splits_the_recipients_into_transactions() {
     assert_eq!(r.outcome(2), &delivered(second));
     assert_eq!(r.report.transactions, 2);
     assert!(r.report.all_delivered());
+}
+
+/// `LIMITS RCPTMAX=0` (or `MAILMAX=0`, `RCPTDOMAINMAX=0`) is out of
+/// range: taken at its word, no transaction could carry a recipient and
+/// every one would be retried forever. The limit is ignored and the
+/// message goes to every recipient; the other limits still hold.
+#[test]
+fn limits_of_zero_are_ignored_and_the_message_goes_out() {
+    for line in [
+        "250 LIMITS RCPTMAX=0\r\n",
+        "250 LIMITS MAILMAX=0\r\n",
+        "250 LIMITS RCPTDOMAINMAX=0\r\n",
+    ] {
+        let limits = ehlo(line);
+        let r = send(
+            &["bob@example.org", "carol@example.org"],
+            &[GREETING, &limits, OK, OK, OK, GO, QUEUED, BYE],
+        );
+        assert_eq!(r.count("MAIL "), 1, "{line}");
+        assert_eq!(r.count("RCPT "), 2, "{line}");
+        assert!(r.report.all_delivered(), "{line}: {:?}", r.report);
+        assert_eq!(r.report.to_retry().count(), 0, "{line}");
+    }
+    // A zero next to a usable limit: the usable one splits the envelope.
+    let limits = ehlo("250 LIMITS RCPTMAX=0 RCPTDOMAINMAX=1\r\n");
+    let r = send(
+        &["bob@example.org", "carol@example.net"],
+        &[
+            GREETING, &limits, OK, OK, GO, QUEUED, OK, OK, GO, QUEUED, BYE,
+        ],
+    );
+    assert_eq!(r.count("MAIL "), 2);
+    assert!(r.report.all_delivered(), "{:?}", r.report);
 }
 
 #[test]
@@ -637,6 +674,85 @@ fn required_tls_that_is_unavailable_is_reported() {
         r.outcome(0),
         &not_attempted(NotAttempted::TlsUnavailable { reply: None })
     );
+}
+
+/// Opportunistic TLS is TLS when it can be had: a caller that cannot run
+/// the handshake (no TLS configuration) does not send STARTTLS, even when
+/// the server offers it, and the message goes in plain text. Required TLS
+/// still sends it (and fails at the handshake the caller cannot run).
+#[test]
+fn opportunistic_tls_without_a_handshake_goes_on_in_plain_text() {
+    let offer = ehlo("250 STARTTLS\r\n");
+    let mut client = Client::new(config().with_tls(TlsPolicy::Opportunistic));
+    client.set_can_start_tls(false);
+    let r = run_client(
+        client,
+        Delivery::new(envelope(&["bob@example.org"])),
+        &[GREETING, &offer, OK, OK, GO, QUEUED, BYE],
+    );
+    assert_eq!(r.count("STARTTLS"), 0);
+    assert_eq!(r.count("MAIL "), 1);
+    assert_eq!(r.outcome(0), &delivered(QUEUED));
+
+    let mut client = Client::new(config().with_tls(TlsPolicy::Required));
+    client.set_can_start_tls(false);
+    let input = format!("{GREETING}{offer}");
+    let mut buf = input.as_bytes();
+    let mut wire = Vec::new();
+    while !buf.is_empty() {
+        let step = client.handle_input(buf).unwrap();
+        buf = &buf[step.consumed..];
+        client.poll_transmit(&mut wire);
+    }
+    assert_eq!(wire, b"EHLO client.example.net\r\nSTARTTLS\r\n");
+    let step = client.handle_input(b"220 2.0.0 go ahead\r\n").unwrap();
+    assert_eq!(step.outcome, Outcome::Event(ClientEvent::StartTls));
+}
+
+/// A message that needs REQUIRETLS (RFC 8689), under opportunistic TLS,
+/// on a server that refused STARTTLS: nothing is sent in plain text. A
+/// `454` is a temporary refusal of TLS (RFC 3207 §4): the message is to be
+/// sent again later, not bounced. A 5yz, or a server that does not offer
+/// STARTTLS, is for good.
+#[test]
+fn requiretls_after_a_temporary_starttls_refusal_is_retried_not_bounced() {
+    let mut env = envelope(&["bob@example.org"]);
+    env.require_tls = true;
+    let offer = ehlo("250-STARTTLS\r\n250 REQUIRETLS\r\n");
+    let opportunistic = config().with_tls(TlsPolicy::Opportunistic);
+    let temporary = "454 4.7.0 TLS not available due to temporary reason\r\n";
+    let r = run(
+        opportunistic.clone(),
+        Delivery::new(env.clone()),
+        &[GREETING, &offer, temporary, BYE],
+    );
+    assert_eq!(
+        r.commands(),
+        ["EHLO client.example.net", "STARTTLS", "QUIT"]
+    );
+    let outcome = r.outcome(0);
+    assert_eq!(
+        outcome,
+        &not_attempted(NotAttempted::TlsUnavailable {
+            reply: Some(reply(temporary))
+        })
+    );
+    assert!(outcome.is_retry() && !outcome.is_permanent_failure());
+    assert_eq!(names(r.report.to_retry()), ["bob@example.org"]);
+
+    for script in [
+        &[GREETING, &offer, "554 5.7.0 no TLS for you\r\n", BYE][..],
+        &[GREETING, &ehlo("250 REQUIRETLS\r\n"), BYE],
+    ] {
+        let r = run(opportunistic.clone(), Delivery::new(env.clone()), script);
+        assert_eq!(r.count("MAIL "), 0);
+        let outcome = r.outcome(0);
+        assert_eq!(
+            outcome,
+            &not_attempted(NotAttempted::Refused(Refusal::RequireTls))
+        );
+        assert!(outcome.is_permanent_failure());
+    }
 }
 
 #[test]

@@ -365,6 +365,38 @@ fn limits_without_a_value_are_ignored_and_the_others_read() {
     );
 }
 
+/// A known limit of 0 is out of range (a server allows at least one
+/// transaction, recipient and domain): it is ignored, as if not
+/// advertised, and the other limits on the line are still read.
+#[test]
+fn limits_of_zero_are_ignored_and_the_others_read() {
+    for (line, want) in [
+        (
+            "LIMITS RCPTMAX=0 MAILMAX=10",
+            Limits {
+                rcpt_max: None,
+                mail_max: Some(10),
+                rcpt_domain_max: None,
+            },
+        ),
+        (
+            "LIMITS MAILMAX=0 RCPTDOMAINMAX=000 RCPTMAX=5",
+            Limits {
+                rcpt_max: Some(5),
+                mail_max: None,
+                rcpt_domain_max: None,
+            },
+        ),
+        ("LIMITS RCPTMAX=0", Limits::default()),
+    ] {
+        assert_eq!(Capability::parse(line), Capability::Limits(want), "{line}");
+        let input = format!("250-mx.example\r\n250 {line}\r\n");
+        let e = ehlo(input.as_bytes());
+        assert!(e.has(Extension::Limits), "{line}");
+        assert_eq!(e.limits(), want, "{line}");
+    }
+}
+
 #[test]
 fn size_zero_means_no_limit() {
     let e = ehlo(b"250-mx\r\n250 SIZE 0\r\n");

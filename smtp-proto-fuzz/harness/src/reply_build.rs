@@ -191,10 +191,12 @@ fn capability<'a>(u: &mut Unstructured<'_>, words: &'a [String]) -> Result<Capab
         }),
         3 => Capability::MtPriority(if u.arbitrary()? { Some(word(u)?) } else { None }),
         4 => Capability::NoSoliciting(if u.arbitrary()? { Some(word(u)?) } else { None }),
+        // A limit of 0 is out of range and read back as not advertised:
+        // only the values a server can mean are built.
         5 => Capability::Limits(Limits {
-            rcpt_max: u.arbitrary()?,
-            mail_max: u.arbitrary()?,
-            rcpt_domain_max: u.arbitrary()?,
+            rcpt_max: u.arbitrary::<Option<u32>>()?.filter(|&n| n > 0),
+            mail_max: u.arbitrary::<Option<u32>>()?.filter(|&n| n > 0),
+            rcpt_domain_max: u.arbitrary::<Option<u32>>()?.filter(|&n| n > 0),
         }),
         6 => Capability::XClient(word(u)?),
         7 => Capability::Auth(AuthMechanisms::new(word(u)?)),

@@ -21,8 +21,15 @@ pub enum Protocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum TlsPolicy {
-    /// Use STARTTLS when the server offers it; go on in plain text when it
-    /// does not, or when it refuses the command.
+    /// Use STARTTLS when the server offers it and the caller can run the
+    /// handshake; go on in plain text when the server does not offer it,
+    /// when it refuses the command, or when the caller has no TLS
+    /// configuration (see [`Client::set_can_start_tls`]: the adapters'
+    /// drivers without a TLS connector). A handshake that fails after the
+    /// server's `220` ends the connection, which cannot be used after it;
+    /// see the adapters' `send` for sending again in plain text.
+    ///
+    /// [`Client::set_can_start_tls`]: super::Client::set_can_start_tls
     #[default]
     Opportunistic,
     /// Use STARTTLS; when the server does not offer it or refuses it, the

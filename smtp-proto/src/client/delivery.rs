@@ -96,7 +96,12 @@ pub enum NotAttempted {
         reply: OwnedReply,
     },
     /// The configuration requires TLS ([`TlsPolicy::Required`]) and the
-    /// server does not offer STARTTLS or refused it.
+    /// server does not offer STARTTLS or refused it; or the message
+    /// requires TLS ([`Envelope::require_tls`], REQUIRETLS, RFC 8689) and
+    /// the server refused STARTTLS with a 4yz (`454`, "TLS not available
+    /// due to temporary reason", RFC 3207 §4), so the session went on in
+    /// plain text: TLS may be available later, and the message is to be
+    /// sent again then, not bounced.
     TlsUnavailable {
         /// The refusal of STARTTLS, if it was sent.
         reply: Option<OwnedReply>,
@@ -1339,6 +1344,25 @@ impl Delivery {
             }
             Err(ClientError::Refused(Refusal::TransactionLimit { limit })) => {
                 self.stop(&NotAttempted::TransactionLimit { limit });
+                self.quit(client)
+            }
+            Err(ClientError::Refused(Refusal::RequireTls)) => {
+                // A message that may only travel over TLS (RFC 8689) on a
+                // session without it: for good when the server does not
+                // offer STARTTLS or refused it with a 5yz, but a 4yz is a
+                // temporary refusal of TLS (RFC 3207 §4), so the message
+                // is sent again later rather than bounced.
+                let reason = match client.starttls_refusal() {
+                    Some(reply)
+                        if !client.is_tls() && Verdict::of(reply.code()) == Verdict::RetryLater =>
+                    {
+                        NotAttempted::TlsUnavailable {
+                            reply: Some(reply.clone()),
+                        }
+                    }
+                    _ => NotAttempted::Refused(Refusal::RequireTls),
+                };
+                self.stop(&reason);
                 self.quit(client)
             }
             Err(ClientError::Refused(refusal)) => {

@@ -171,8 +171,10 @@ pub enum ClientEvent<'a> {
     /// [`Client::tls_established`](super::Client::tls_established). No
     /// byte may come from the server before the handshake.
     StartTls,
-    /// TLS could not be started: the server does not offer STARTTLS
-    /// (`reply` is `None`) or refused it. Under
+    /// TLS could not be started: the server does not offer STARTTLS, or
+    /// the caller cannot run the handshake
+    /// ([`Client::set_can_start_tls`](super::Client::set_can_start_tls))
+    /// (`reply` is `None` for both), or the server refused it. Under
     /// [`TlsPolicy::Required`](super::TlsPolicy::Required) the client has
     /// queued QUIT; otherwise the session goes on in plain text.
     TlsUnavailable {

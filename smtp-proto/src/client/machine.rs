@@ -188,11 +188,16 @@ pub struct Client {
     /// accepted or not (RFC 9422 §4.1).
     transactions: u32,
     tls: bool,
+    /// The caller can run a TLS handshake after STARTTLS; see
+    /// [`Client::set_can_start_tls`].
+    can_start_tls: bool,
     /// EHLO, HELO or LHLO succeeded (since the last TLS start).
     hello_done: bool,
     authenticated: bool,
     /// The last AUTH, when it failed and none succeeded since.
     failed_auth: Option<FailedAuth>,
+    /// The server's refusal of STARTTLS in this session.
+    starttls_refusal: Option<OwnedReply>,
     auth: Option<Exchange>,
     txn: Option<Txn>,
     /// MAIL command lines refused with a 5yz in this session, with the
@@ -254,9 +259,11 @@ impl Client {
             limits: Limits::default(),
             transactions: 0,
             tls,
+            can_start_tls: true,
             hello_done: false,
             authenticated: false,
             failed_auth: None,
+            starttls_refusal: None,
             auth: None,
             txn: None,
             refused_mail: VecDeque::new(),
@@ -320,6 +327,22 @@ impl Client {
         self.tls
     }
 
+    /// Tells the client whether its caller can run the TLS handshake that
+    /// follows a `220` to STARTTLS (it has a TLS configuration); `true`
+    /// for a new client. Without it, [`TlsPolicy::Opportunistic`] does
+    /// not send STARTTLS, as when the server does not offer it: the
+    /// session goes on in plain text after [`ClientEvent::TlsUnavailable`]
+    /// without a reply (whether the server offered STARTTLS is in
+    /// [`Client::has`]). [`TlsPolicy::Required`] still sends it, and the
+    /// session fails at the handshake the caller cannot run. Decided when
+    /// the reply to EHLO comes: set it before.
+    ///
+    /// The adapters' drivers set it to `false` when they are given no TLS
+    /// configuration.
+    pub fn set_can_start_tls(&mut self, can: bool) {
+        self.can_start_tls = can;
+    }
+
     /// True after a successful AUTH.
     #[must_use]
     pub fn is_authenticated(&self) -> bool {
@@ -341,6 +364,19 @@ impl Client {
     #[must_use]
     pub fn failed_auth(&self) -> Option<&FailedAuth> {
         self.failed_auth.as_ref()
+    }
+
+    /// The server's refusal of STARTTLS in this session: its reply when it
+    /// was not `220` (a `454 4.7.0` "TLS not available due to temporary
+    /// reason", RFC 3207 §4, or a 5yz); `None` when STARTTLS was not sent
+    /// or was accepted. Under
+    /// [`TlsPolicy::Opportunistic`] the session goes on in plain text
+    /// after it; [`Delivery`](super::Delivery) reads it to tell a message
+    /// that needs TLS (REQUIRETLS, RFC 8689) to retry later after a 4yz
+    /// rather than to bounce.
+    #[must_use]
+    pub fn starttls_refusal(&self) -> Option<&OwnedReply> {
+        self.starttls_refusal.as_ref()
     }
 
     /// The server's 5yz refusal of an earlier MAIL in this session that
@@ -845,8 +881,14 @@ impl Client {
     fn after_hello<'a>(&mut self, starttls_refusal: Option<Reply<'a>>) -> Option<ClientEvent<'a>> {
         self.hello_done = true;
         let refused = starttls_refusal.is_some();
+        if let Some(reply) = &starttls_refusal {
+            self.starttls_refusal = Some(reply.into_owned());
+        }
         if !self.tls && self.config.tls != TlsPolicy::Off {
-            if !refused && self.extensions.contains(Extension::StartTls) {
+            // Opportunistic TLS is TLS when it can be had: not when the
+            // caller cannot run the handshake.
+            let can = self.can_start_tls || self.config.tls == TlsPolicy::Required;
+            if !refused && can && self.extensions.contains(Extension::StartTls) {
                 self.send(&Command::StartTls, Pending::StartTls);
                 self.state = State::Busy;
                 return None;
@@ -858,7 +900,8 @@ impl Client {
                 });
             }
             // Opportunistic: the session goes on in plain text, and the
-            // application hears why first (not offered, or refused).
+            // application hears why first (not offered, refused, or no
+            // handshake possible).
             self.state = State::Idle;
             self.deferred.push_back(Deferred::Ready);
             return Some(ClientEvent::TlsUnavailable {

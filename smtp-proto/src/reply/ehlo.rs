@@ -503,7 +503,10 @@ fn same_mechanism(a: AuthMechanism<'_>, b: AuthMechanism<'_>) -> bool {
 
 /// The limits advertised by `LIMITS` (RFC 9422 §4). Limits this type does
 /// not know are ignored, as RFC 9422 asks, whether they come with a value
-/// or without one (`limit-name ["=" limit-value]`, RFC 9422 §3).
+/// or without one (`limit-name ["=" limit-value]`, RFC 9422 §3). A known
+/// limit advertised with the value 0 is out of range (a server allows at
+/// least one transaction, recipient, domain) and ignored as well:
+/// `LIMITS RCPTMAX=0 MAILMAX=10` reads as `MAILMAX` 10 and no `RCPTMAX`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// `RCPTMAX`: recipients per transaction.
@@ -617,6 +620,12 @@ fn optional_one(params: &str) -> Option<Option<&str>> {
 /// `limit-name-value = limit-name ["=" limit-value]` (RFC 9422 §3): the
 /// known limits, each with its number; any other limit, with a value or
 /// without, is skipped. `None` when a known limit has no number.
+///
+/// A known limit whose value is 0 is skipped too, as if it had not been
+/// advertised: each of the three is the most of something a server that
+/// takes mail allows at least one of (RFC 9422 §4.1 to §4.3), so 0 is out
+/// of range, and taken at its word it would have the client send nothing
+/// at all (no transaction, or no recipient in one) and retry forever.
 fn parse_limits(params: &str) -> Option<Limits> {
     let mut limits = Limits::default();
     for word in words(params) {
@@ -630,7 +639,10 @@ fn parse_limits(params: &str) -> Option<Limits> {
         } else {
             continue;
         };
-        *slot = Some(u32::try_from(number(value)?).ok()?);
+        let value = u32::try_from(number(value)?).ok()?;
+        if value > 0 {
+            *slot = Some(value);
+        }
     }
     Some(limits)
 }

@@ -1,0 +1,195 @@
+//! `TlsPolicy::Opportunistic` is TLS when it can be had: `client::send`
+//! without a TLS connector, and with one whose handshake fails, against
+//! the server driver offering STARTTLS over loopback.
+
+mod support;
+
+use support::{client_config, join, pair, Recorder, BOUND};
+
+use std::sync::Arc;
+
+use smtp_proto_tokio::client::{send, RunError, RunOptions};
+use smtp_proto_tokio::rustls::pki_types::ServerName;
+use smtp_proto_tokio::rustls::ClientConfig as TlsClientConfig;
+use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions};
+use smtp_proto_tokio::smtp_proto::client::{
+    Client, Delivery, Envelope, NotAttempted, RecipientOutcome, TlsPolicy,
+};
+use smtp_proto_tokio::smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
+use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
+use smtp_proto_tokio::tls::StartTlsError;
+use smtp_proto_tokio::tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+const MESSAGE: &[u8] = b"Subject: hi\r\n\r\nhello\r\n";
+
+fn delivery() -> Delivery {
+    Delivery::new(
+        Envelope::new(ReversePath::Mailbox(
+            Mailbox::parse("alice@example.com").unwrap().into_owned(),
+        ))
+        .recipient(ForwardPath::Mailbox(
+            Mailbox::parse("bob@example.org").unwrap().into_owned(),
+        )),
+    )
+}
+
+/// Serves `stream` with the server driver, offering STARTTLS with a
+/// certificate for `localhost`; returns how `serve` ended and the
+/// recorder.
+fn spawn_starttls_server(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+) -> JoinHandle<(Result<ServeEnd, String>, Recorder)> {
+    tokio::spawn(async move {
+        let mut config = ServerConfig::new("mx.example.net");
+        config.starttls = true;
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut options = ServeOptions::default();
+        options.tls = Some(acceptor);
+        let mut rec = Recorder::default();
+        let end = serve(stream, &mut session, &mut rec, &options).await;
+        (end.map_err(|e| e.to_string()), rec)
+    })
+}
+
+fn tls_options(client: Arc<TlsClientConfig>) -> RunOptions {
+    let mut options = RunOptions::default();
+    options.tls = Some((
+        TlsConnector::from(client),
+        ServerName::try_from("localhost").expect("name"),
+    ));
+    options
+}
+
+fn saw(rec: &Recorder, name: &str) -> bool {
+    rec.events.iter().any(|(e, _)| e == name)
+}
+
+/// Without a connector, an opportunistic client does not send STARTTLS
+/// to a server that offers it: the message goes in plain text. Before,
+/// it sent STARTTLS and the run failed at the handshake it could not run.
+#[tokio::test]
+async fn opportunistic_without_a_connector_delivers_in_plain_text() {
+    let (server_tls, _) = support::tls_configs();
+    let (c, s) = pair().await;
+    let server = spawn_starttls_server(s, TlsAcceptor::from(server_tls));
+    let mut client = Client::new(client_config(TlsPolicy::Opportunistic));
+    let report = tokio::time::timeout(
+        BOUND,
+        send(c, &mut client, delivery(), MESSAGE, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded")
+    .expect("the run ends with QUIT");
+    assert!(report.all_delivered(), "{report:?}");
+    assert!(!client.is_tls());
+    let (end, rec) = join(server).await;
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert!(!saw(&rec, "StartTls"), "{:?}", rec.events);
+    assert_eq!(rec.messages, [MESSAGE.to_vec()]);
+    // Every event of the session came in plain text.
+    assert!(rec.events.iter().all(|(_, tls)| !tls), "{:?}", rec.events);
+}
+
+/// Required TLS without a connector still fails: STARTTLS goes out, and
+/// the run ends at the handshake it cannot run, with nothing sent.
+#[tokio::test]
+async fn required_without_a_connector_still_fails() {
+    let (server_tls, _) = support::tls_configs();
+    let (c, s) = pair().await;
+    let server = spawn_starttls_server(s, TlsAcceptor::from(server_tls));
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let failed = tokio::time::timeout(
+        BOUND,
+        send(c, &mut client, delivery(), MESSAGE, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded")
+    .expect_err("no TLS");
+    assert!(
+        matches!(
+            failed.error,
+            RunError::StartTls(StartTlsError::Handshake(_))
+        ),
+        "{:?}",
+        failed.error
+    );
+    assert_eq!(
+        failed.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ConnectionLost
+        }
+    );
+    let (_, rec) = join(server).await;
+    assert!(rec.messages.is_empty());
+    assert!(!saw(&rec, "Mail"), "{:?}", rec.events);
+}
+
+/// A handshake that fails after the server's `220` (here: a certificate
+/// the client does not trust) ends the run under opportunistic TLS too:
+/// the connection cannot be used after it, and nothing was sent (the
+/// recipients are `ConnectionLost`, to retry). The documented way on is
+/// a new connection with a machine whose policy is `TlsPolicy::Off`,
+/// once; it delivers in plain text.
+#[tokio::test]
+async fn a_failed_handshake_ends_the_run_and_a_plaintext_retry_delivers() {
+    let (server_tls, _) = support::tls_configs();
+    // Trusts another certificate only.
+    let (_, untrusting) = support::tls_configs();
+
+    let (c, s) = pair().await;
+    let server = spawn_starttls_server(s, TlsAcceptor::from(Arc::clone(&server_tls)));
+    let mut client = Client::new(client_config(TlsPolicy::Opportunistic));
+    let failed = tokio::time::timeout(
+        BOUND,
+        send(
+            c,
+            &mut client,
+            delivery(),
+            MESSAGE,
+            &tls_options(untrusting),
+        ),
+    )
+    .await
+    .expect("bounded")
+    .expect_err("the certificate is not trusted");
+    assert!(
+        matches!(
+            failed.error,
+            RunError::StartTls(StartTlsError::Handshake(_))
+        ),
+        "{:?}",
+        failed.error
+    );
+    assert_eq!(
+        failed.report.recipients[0].outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::ConnectionLost
+        }
+    );
+    assert!(failed.report.recipients[0].outcome.is_retry());
+    // The server answered 220 and its handshake failed too.
+    let (end, rec) = join(server).await;
+    assert!(end.is_err(), "{end:?}");
+    assert!(!saw(&rec, "Mail"), "{:?}", rec.events);
+
+    // The retry: a new connection, TLS off.
+    let (c, s) = pair().await;
+    let server = spawn_starttls_server(s, TlsAcceptor::from(server_tls));
+    let mut client = Client::new(client_config(TlsPolicy::Off));
+    let report = tokio::time::timeout(
+        BOUND,
+        send(c, &mut client, delivery(), MESSAGE, &RunOptions::default()),
+    )
+    .await
+    .expect("bounded")
+    .expect("the run ends with QUIT");
+    assert!(report.all_delivered(), "{report:?}");
+    let (end, rec) = join(server).await;
+    assert_eq!(end, Ok(ServeEnd::Closed));
+    assert!(!saw(&rec, "StartTls"), "{:?}", rec.events);
+    assert_eq!(rec.messages, [MESSAGE.to_vec()]);
+}
