@@ -194,6 +194,16 @@ impl Decoded<'_> {
     }
 }
 
+/// The code of a refused line that says more lines of its reply follow
+/// (`NNN-`): those lines are skipped, so that the error stands for the
+/// whole reply and its tail is not handed out as a reply of its own.
+fn continued_code(head: Option<Result<(ReplyCode, bool), LineFault>>) -> Option<ReplyCode> {
+    match head {
+        Some(Ok((code, false))) => Some(code),
+        _ => None,
+    }
+}
+
 fn fault_kind(fault: LineFault) -> ReplyErrorKind {
     match fault {
         LineFault::Code => ReplyErrorKind::InvalidCode,
@@ -407,14 +417,25 @@ impl ReplyDecoder {
                         return Ok(Decoded::Skipped { consumed });
                     }
                     self.overlong_reported = !end;
+                    let head = rest.get(..4).map(reply_line_head);
+                    // An over-long line of a reply whose error was already
+                    // reported is dropped with the rest of that reply, not
+                    // reported a second time.
+                    if let Some(skip) = self.skip_code {
+                        if let Some(Ok((code, last))) = head {
+                            if code == skip {
+                                if last {
+                                    self.skip_code = None;
+                                }
+                                return Ok(Decoded::Skipped { consumed });
+                            }
+                        }
+                    }
                     // When the dropped line says more lines of its reply
                     // follow (`NNN-`), they are dropped too: the error stands
                     // for the whole reply, and its tail is not handed out as
                     // a reply of its own.
-                    self.skip_code = match rest.get(..4).map(reply_line_head) {
-                        Some(Ok((code, false))) => Some(code),
-                        _ => None,
-                    };
+                    self.skip_code = continued_code(head);
                     let total = self.pos + consumed;
                     return Err(self.fail(ReplyErrorKind::LineTooLong, total));
                 }
@@ -450,10 +471,14 @@ impl ReplyDecoder {
                 }
             }
 
+            // A line refused for its ending that says more lines of its
+            // reply follow has them dropped too, as an over-long one.
             if line.bare_cr {
+                self.skip_code = continued_code(Some(head));
                 return Err(self.fail(ReplyErrorKind::BareCr, line_end));
             }
             if line.bare_lf && self.config.line_endings == LineEndings::Strict {
+                self.skip_code = continued_code(Some(head));
                 return Err(self.fail(ReplyErrorKind::BareLf, line_end));
             }
             let (code, last) = match head {
@@ -486,7 +511,12 @@ impl ReplyDecoder {
                         self.ehlo = EhloSummary::default();
                         self.ehlo_complete = EHLO;
                     }
-                    Err(fault) => return Err(self.fail(fault_kind(fault), line_end)),
+                    Err(fault) => {
+                        // A NUL in a first line that says more lines
+                        // follow: they are dropped with it.
+                        self.skip_code = continued_code(Some(head));
+                        return Err(self.fail(fault_kind(fault), line_end));
+                    }
                 },
             }
             self.lines += 1;
