@@ -446,11 +446,11 @@ fn a_refused_reply_is_one_error_however_many_long_lines_it_has() {
     );
 }
 
-/// A line refused for a bare CR, a bare LF or a NUL that says more lines
-/// of its reply follow (`NNN-`) has them dropped too, as an over-long line
-/// does: the error stands for the whole reply, and its tail is not handed
-/// out as a reply of its own (which a pipelining client would take as the
-/// answer to its next command).
+/// A line refused for a bare CR, a bare LF, a NUL or a code other than its
+/// reply's, that says more lines of its reply follow (`NNN-`), has them
+/// dropped too, as an over-long line does: the error stands for the whole
+/// reply, and its tail is not handed out as a reply of its own (which a
+/// pipelining client would take as the answer to its next command).
 #[test]
 fn the_tail_of_a_reply_refused_for_a_bad_line_is_not_a_reply() {
     let bye = Event::Reply {
@@ -459,7 +459,11 @@ fn the_tail_of_a_reply_refused_for_a_bad_line_is_not_a_reply() {
     };
     let strict = DecoderConfig::default();
     let lenient = DecoderConfig::default().with_line_endings(LineEndings::AllowBareLf);
-    let cases: [(&[u8], DecoderConfig, ReplyErrorKind); 6] = [
+    let mismatch = ReplyErrorKind::CodeMismatch {
+        expected: ReplyCode::OK,
+        found: ReplyCode::USER_NOT_LOCAL_WILL_FORWARD,
+    };
+    let cases: [(&[u8], DecoderConfig, ReplyErrorKind); 7] = [
         (
             b"250-a\rx\r\n250-b\r\n250 end\r\n",
             strict,
@@ -490,6 +494,7 @@ fn the_tail_of_a_reply_refused_for_a_bad_line_is_not_a_reply() {
             strict,
             ReplyErrorKind::Nul,
         ),
+        (b"250-a\r\n251-b\r\n251 end\r\n", strict, mismatch),
     ];
     for (reply, config, kind) in cases {
         let mut input = reply.to_vec();

@@ -491,6 +491,9 @@ impl ReplyDecoder {
                         expected,
                         found: code,
                     };
+                    // The refused line's own reply continues after it
+                    // (`NNN-`): those lines go with the error.
+                    self.skip_code = continued_code(Some(head));
                     return Err(self.fail(kind, line_end));
                 }
                 Some(_) => {
