@@ -134,7 +134,10 @@ pub enum ReplyErrorKind {
 ///
 /// The decoder has already reset itself: the caller drops
 /// [`ReplyError::consumed`] bytes from the front of its buffer and calls
-/// [`ReplyDecoder::decode`] again, which resumes at the next line.
+/// [`ReplyDecoder::decode`] again, which resumes at the next line. When the
+/// refused line says more lines of its reply follow (`NNN-`), or the reply
+/// was too long, those lines come back as [`Decoded::Skipped`]: one bad
+/// reply is one error, and no part of it is handed out as a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}")]
 pub struct ReplyError {
@@ -262,7 +265,9 @@ pub struct ReplyDecoder {
     first: Option<ParsedLine>,
     /// An over-long line was reported and its tail is being thrown away.
     overlong_reported: bool,
-    /// An over-long reply was reported; its remaining lines are skipped.
+    /// A reply was refused at a line that says more lines follow (or for
+    /// being too long): its remaining lines, which carry this code, are
+    /// skipped up to its last one.
     skip_code: Option<ReplyCode>,
     /// Capabilities recorded while decoding with [`ReplyDecoder::decode_ehlo`].
     ehlo: EhloSummary,
