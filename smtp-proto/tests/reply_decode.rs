@@ -403,6 +403,128 @@ fn over_long_reply_is_an_error_and_its_remaining_lines_are_skipped() {
     );
 }
 
+/// One bad reply is one error, whatever else is wrong in its tail: a
+/// second over-long line of a reply already refused (for an over-long
+/// line, or for being too long) is dropped with the rest of it rather
+/// than reported again, which would count as the answer to the next
+/// pipelined command.
+#[test]
+fn a_refused_reply_is_one_error_however_many_long_lines_it_has() {
+    let long = "x".repeat(3000);
+    let bye = Event::Reply {
+        code: 221,
+        lines: vec![("-".into(), "bye".into())],
+    };
+    for input in [
+        format!("250-{long}\r\n250-{long}\r\n250 end\r\n221 bye\r\n"),
+        format!("250-{long}\r\n250-a\r\n250-{long}\r\n250 end\r\n221 bye\r\n"),
+        format!("250-{long}\r\n250 {long}\r\n221 bye\r\n"),
+    ] {
+        for pieces in [
+            vec![input.as_bytes()],
+            input.as_bytes().chunks(700).collect::<Vec<_>>(),
+        ] {
+            let (events, left) = decode_pieces(DecoderConfig::default(), &pieces);
+            assert_eq!(left, 0);
+            assert_eq!(
+                events,
+                vec![Event::Error(ReplyErrorKind::LineTooLong), bye.clone()]
+            );
+        }
+    }
+    let config = DecoderConfig::default().with_max_reply_len(100);
+    let mut input = Vec::new();
+    for i in 0..20 {
+        input.extend_from_slice(format!("250-line {i}\r\n").as_bytes());
+    }
+    input.extend_from_slice(format!("250-{long}\r\n250 end\r\n221 bye\r\n").as_bytes());
+    let (events, left) = decode_pieces(config, &[&input]);
+    assert_eq!(left, 0);
+    assert_eq!(
+        events,
+        vec![Event::Error(ReplyErrorKind::ReplyTooLong), bye]
+    );
+}
+
+/// A line refused for a bare CR, a bare LF, a NUL or a code other than its
+/// reply's, that says more lines of its reply follow (`NNN-`), has them
+/// dropped too, as an over-long line does: the error stands for the whole
+/// reply, and its tail is not handed out as a reply of its own (which a
+/// pipelining client would take as the answer to its next command).
+#[test]
+fn the_tail_of_a_reply_refused_for_a_bad_line_is_not_a_reply() {
+    let bye = Event::Reply {
+        code: 221,
+        lines: vec![("-".into(), "bye".into())],
+    };
+    let strict = DecoderConfig::default();
+    let lenient = DecoderConfig::default().with_line_endings(LineEndings::AllowBareLf);
+    let mismatch = ReplyErrorKind::CodeMismatch {
+        expected: ReplyCode::OK,
+        found: ReplyCode::USER_NOT_LOCAL_WILL_FORWARD,
+    };
+    let cases: [(&[u8], DecoderConfig, ReplyErrorKind); 7] = [
+        (
+            b"250-a\rx\r\n250-b\r\n250 end\r\n",
+            strict,
+            ReplyErrorKind::BareCr,
+        ),
+        (
+            b"250-a\r\n250-b\rx\r\n250 end\r\n",
+            strict,
+            ReplyErrorKind::BareCr,
+        ),
+        (
+            b"250-a\rx\n250-b\n250 end\n",
+            lenient,
+            ReplyErrorKind::BareCr,
+        ),
+        (
+            b"250-a\n250-b\r\n250 end\r\n",
+            strict,
+            ReplyErrorKind::BareLf,
+        ),
+        (
+            b"250-a\r\n250-b\n250 end\r\n",
+            strict,
+            ReplyErrorKind::BareLf,
+        ),
+        (
+            b"250-a\0\r\n250-b\r\n250 end\r\n",
+            strict,
+            ReplyErrorKind::Nul,
+        ),
+        (b"250-a\r\n251-b\r\n251 end\r\n", strict, mismatch),
+    ];
+    for (reply, config, kind) in cases {
+        let mut input = reply.to_vec();
+        input.extend_from_slice(b"221 bye\r\n");
+        for step in [input.len(), 1] {
+            let pieces: Vec<&[u8]> = input.chunks(step).collect();
+            let (events, left) = decode_pieces(config, &pieces);
+            assert_eq!(left, 0);
+            assert_eq!(
+                events,
+                vec![Event::Error(kind), bye.clone()],
+                "{:?}",
+                String::from_utf8_lossy(reply)
+            );
+        }
+    }
+    // A bad last line ends its reply: the next line is the next reply.
+    let (events, _) = decode_pieces(strict, &[b"250-a\r\n250 b\rx\r\n250 next\r\n"]);
+    assert_eq!(
+        events,
+        vec![
+            Event::Error(ReplyErrorKind::BareCr),
+            Event::Reply {
+                code: 250,
+                lines: vec![("-".into(), "next".into())],
+            },
+        ]
+    );
+}
+
 #[test]
 fn default_limits_take_more_than_the_rfc_5321_line() {
     let config = DecoderConfig::default();

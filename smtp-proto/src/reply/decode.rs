@@ -134,7 +134,10 @@ pub enum ReplyErrorKind {
 ///
 /// The decoder has already reset itself: the caller drops
 /// [`ReplyError::consumed`] bytes from the front of its buffer and calls
-/// [`ReplyDecoder::decode`] again, which resumes at the next line.
+/// [`ReplyDecoder::decode`] again, which resumes at the next line. When the
+/// refused line says more lines of its reply follow (`NNN-`), or the reply
+/// was too long, those lines come back as [`Decoded::Skipped`]: one bad
+/// reply is one error, and no part of it is handed out as a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}")]
 pub struct ReplyError {
@@ -191,6 +194,16 @@ impl Decoded<'_> {
             Self::Reply { consumed, .. } | Self::Skipped { consumed } => consumed,
             Self::Incomplete => 0,
         }
+    }
+}
+
+/// The code of a refused line that says more lines of its reply follow
+/// (`NNN-`): those lines are skipped, so that the error stands for the
+/// whole reply and its tail is not handed out as a reply of its own.
+fn continued_code(head: Option<Result<(ReplyCode, bool), LineFault>>) -> Option<ReplyCode> {
+    match head {
+        Some(Ok((code, false))) => Some(code),
+        _ => None,
     }
 }
 
@@ -252,7 +265,9 @@ pub struct ReplyDecoder {
     first: Option<ParsedLine>,
     /// An over-long line was reported and its tail is being thrown away.
     overlong_reported: bool,
-    /// An over-long reply was reported; its remaining lines are skipped.
+    /// A reply was refused at a line that says more lines follow (or for
+    /// being too long): its remaining lines, which carry this code, are
+    /// skipped up to its last one.
     skip_code: Option<ReplyCode>,
     /// Capabilities recorded while decoding with [`ReplyDecoder::decode_ehlo`].
     ehlo: EhloSummary,
@@ -407,14 +422,25 @@ impl ReplyDecoder {
                         return Ok(Decoded::Skipped { consumed });
                     }
                     self.overlong_reported = !end;
+                    let head = rest.get(..4).map(reply_line_head);
+                    // An over-long line of a reply whose error was already
+                    // reported is dropped with the rest of that reply, not
+                    // reported a second time.
+                    if let Some(skip) = self.skip_code {
+                        if let Some(Ok((code, last))) = head {
+                            if code == skip {
+                                if last {
+                                    self.skip_code = None;
+                                }
+                                return Ok(Decoded::Skipped { consumed });
+                            }
+                        }
+                    }
                     // When the dropped line says more lines of its reply
                     // follow (`NNN-`), they are dropped too: the error stands
                     // for the whole reply, and its tail is not handed out as
                     // a reply of its own.
-                    self.skip_code = match rest.get(..4).map(reply_line_head) {
-                        Some(Ok((code, false))) => Some(code),
-                        _ => None,
-                    };
+                    self.skip_code = continued_code(head);
                     let total = self.pos + consumed;
                     return Err(self.fail(ReplyErrorKind::LineTooLong, total));
                 }
@@ -450,10 +476,14 @@ impl ReplyDecoder {
                 }
             }
 
+            // A line refused for its ending that says more lines of its
+            // reply follow has them dropped too, as an over-long one.
             if line.bare_cr {
+                self.skip_code = continued_code(Some(head));
                 return Err(self.fail(ReplyErrorKind::BareCr, line_end));
             }
             if line.bare_lf && self.config.line_endings == LineEndings::Strict {
+                self.skip_code = continued_code(Some(head));
                 return Err(self.fail(ReplyErrorKind::BareLf, line_end));
             }
             let (code, last) = match head {
@@ -466,6 +496,9 @@ impl ReplyDecoder {
                         expected,
                         found: code,
                     };
+                    // The refused line's own reply continues after it
+                    // (`NNN-`): those lines go with the error.
+                    self.skip_code = continued_code(Some(head));
                     return Err(self.fail(kind, line_end));
                 }
                 Some(_) => {
@@ -486,7 +519,12 @@ impl ReplyDecoder {
                         self.ehlo = EhloSummary::default();
                         self.ehlo_complete = EHLO;
                     }
-                    Err(fault) => return Err(self.fail(fault_kind(fault), line_end)),
+                    Err(fault) => {
+                        // A NUL in a first line that says more lines
+                        // follow: they are dropped with it.
+                        self.skip_code = continued_code(Some(head));
+                        return Err(self.fail(fault_kind(fault), line_end));
+                    }
                 },
             }
             self.lines += 1;
