@@ -777,6 +777,39 @@ fn builder_rejects_what_would_break_the_wire() {
     }
 }
 
+#[test]
+fn an_auth_capability_is_held_to_the_rules_of_auth() {
+    let b = || EhloReplyBuilder::new("mx.example.org", "").expect("valid");
+    // No mechanism at all: RFC 4954 §3 names at least one.
+    let empty = Capability::Auth(AuthMechanisms::new(""));
+    assert_eq!(b().capability(&empty).err(), Some(InvalidReply::Empty));
+    assert_eq!(b().auth(&[]).err(), Some(InvalidReply::Empty));
+    // Names that are not SASL mechanism names (RFC 4422 §3.1): too long,
+    // or with a character outside A-Z, 0-9, '-' and '_'.
+    for list in ["PLAIN ABCDEFGHIJKLMNOPQRSTU", "PLAIN X.TOKEN", "SCRAM+SHA"] {
+        let bad = Capability::Auth(AuthMechanisms::new(list));
+        assert_eq!(
+            b().capability(&bad).err(),
+            Some(InvalidReply::InvalidEhloLine),
+            "{list}"
+        );
+    }
+    // What `auth` accepts, `capability` accepts, with the same line.
+    let good = Capability::Auth(AuthMechanisms::new("PLAIN SCRAM-SHA-256 X_TOKEN"));
+    let via_capability = b().capability(&good).expect("valid").build().to_bytes();
+    let via_auth = b()
+        .auth(&[
+            AuthMechanism::Plain,
+            AuthMechanism::Other("SCRAM-SHA-256"),
+            AuthMechanism::Other("X_TOKEN"),
+        ])
+        .expect("valid")
+        .build()
+        .to_bytes();
+    assert_eq!(via_capability, via_auth);
+    assert!(via_auth.ends_with(b"250 AUTH PLAIN SCRAM-SHA-256 X_TOKEN\r\n"));
+}
+
 // ------------------------------------------------- one pass equals two pass
 
 fn keyword() -> impl Strategy<Value = String> {

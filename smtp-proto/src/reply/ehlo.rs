@@ -1772,8 +1772,20 @@ impl EhloReplyBuilder {
     }
 
     /// Adds a capability line. Its keyword must be an `ehlo-keyword` and its
-    /// parameters `ehlo-param`s (printable US-ASCII without spaces).
+    /// parameters `ehlo-param`s (printable US-ASCII without spaces); an
+    /// `AUTH` list is held to the rules of [`auth`](Self::auth).
     pub fn capability(mut self, cap: &Capability<'_>) -> Result<Self, InvalidReply> {
+        if let Capability::Auth(list) = cap {
+            // The same rules as [`auth`](Self::auth): RFC 4954 §3 names at
+            // least one mechanism, each a SASL mechanism name.
+            let mut names = list.iter().map(|m| m.name()).peekable();
+            if names.peek().is_none() {
+                return Err(InvalidReply::Empty);
+            }
+            if !names.all(is_mechanism_name) {
+                return Err(InvalidReply::InvalidEhloLine);
+            }
+        }
         let line = cap.to_string();
         let keyword = cap.keyword().as_bytes();
         match keyword.first() {
@@ -1820,8 +1832,7 @@ impl EhloReplyBuilder {
         let mut list = String::new();
         for m in mechanisms {
             let name = m.name();
-            let mech_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
-            if name.is_empty() || name.len() > 20 || !name.bytes().all(|b| mech_char(&b)) {
+            if !is_mechanism_name(name) {
                 return Err(InvalidReply::InvalidEhloLine);
             }
             if !list.is_empty() {
@@ -1837,6 +1848,16 @@ impl EhloReplyBuilder {
     pub fn build(self) -> OwnedReply {
         self.reply
     }
+}
+
+/// `sasl-mech = 1*20mech-char`, `mech-char = UPPER-ALPHA / DIGIT / HYPHEN /
+/// UNDERSCORE` (RFC 4422 §3.1); lower case is accepted as written, since
+/// mechanism names compare without regard to case.
+fn is_mechanism_name(name: &str) -> bool {
+    (1..=20).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
 #[cfg(test)]
