@@ -362,7 +362,7 @@ fn no_enhanced_code_in_replies_to_hello_or_for_the_greeting() {
     limit.max_errors = 1;
     assert_eq!(
         replies_after_greeting(limit.clone(), false, "C: BAD1\nC: EHLO\n"),
-        "500 5.5.1 Command unrecognized\r\n\
+        "500 5.5.2 Command unrecognized\r\n\
          421 mx.example.com Too many errors, closing connection\r\n",
     );
     assert_eq!(
@@ -391,4 +391,41 @@ fn no_enhanced_code_in_replies_to_hello_or_for_the_greeting() {
         s.poll_transmit(&mut wire);
         assert_eq!(String::from_utf8(wire).unwrap(), want);
     }
+}
+
+/// RFC 3463 §3.6: X.5.2 "Syntax error" is for a command that "could not be
+/// interpreted, either because the syntax was wrong or the command is
+/// unrecognized"; X.5.1 "Invalid command" for one "out of sequence or
+/// unsupported". An unknown verb is `500 5.5.2`, as a malformed one is; a
+/// known but unimplemented one `502 5.5.1`, one out of order `503 5.5.1`.
+#[test]
+fn unknown_verb_is_500_5_5_2() {
+    let mut c = config();
+    c.max_errors = 100;
+    assert_eq!(
+        replies_after_greeting(
+            c,
+            false,
+            "
+    C: XYZZY plugh
+    C: EHLO bar.com
+    C: LHLO bar.com
+    C: TURN
+    C: M@IL FROM:<a@bar.com>
+    C: ETRN example.com
+    C: RCPT TO:<b@foo.com>
+",
+        ),
+        "500 5.5.2 Command unrecognized\r\n\
+         250-mx.example.com\r\n\
+         250-PIPELINING\r\n\
+         250-8BITMIME\r\n\
+         250-CHUNKING\r\n\
+         250 ENHANCEDSTATUSCODES\r\n\
+         500 5.5.2 Command unrecognized\r\n\
+         502 5.5.1 Command not implemented\r\n\
+         500 5.5.2 syntax error, command unrecognized\r\n\
+         502 5.5.1 Command not implemented\r\n\
+         503 5.5.1 need MAIL command\r\n",
+    );
 }

@@ -425,7 +425,7 @@ fn syntax_errors_and_unknown_commands() {
     C: MAIL FROM:<a@b> SIZE=rabbit
     S: 501 5.5.4 invalid SIZE parameter
     C: XYZZY plugh
-    S: 500 5.5.1 Command unrecognized
+    S: 500 5.5.2 Command unrecognized
     C: ETRN example.com
     S: 502 5.5.1 Command not implemented
     C: STARTTLS
@@ -433,7 +433,7 @@ fn syntax_errors_and_unknown_commands() {
     C: AUTH PLAIN
     S: 502 5.5.1 Command not implemented
     C: LHLO bar.com
-    S: 500 5.5.1 Command unrecognized
+    S: 500 5.5.2 Command unrecognized
 ",
         ),
     );
@@ -471,7 +471,7 @@ fn known_but_unimplemented_commands_get_502() {
     C: ATRN example.com
     S: 502 5.5.1 Command not implemented
     C: TURNS
-    S: 500 5.5.1 Command unrecognized
+    S: 500 5.5.2 Command unrecognized
     C: MAIL FROM:<a@bar.com>
     S: 250 2.1.0 OK
 ",
@@ -661,9 +661,9 @@ fn error_limit_closes_with_421() {
         "
     S: 220 mx.example.com ESMTP
     C: BAD1
-    S: 500 5.5.1 Command unrecognized
+    S: 500 5.5.2 Command unrecognized
     C: BAD2
-    S: 500 5.5.1 Command unrecognized
+    S: 500 5.5.2 Command unrecognized
     C: BAD3
     S: 421 4.7.0 mx.example.com Too many errors, closing connection
     C: NOOP

@@ -165,7 +165,8 @@ pub enum Rejection {
     /// recipients in SMTP, 503 in LMTP, where a BDAT LAST that has no
     /// accepted recipient to answer for gets no reply, RFC 2033 §4.3).
     Sequence(SequenceError),
-    /// An unknown verb (500 5.5.1), kept for logging.
+    /// An unknown verb (500 5.5.2, RFC 3463 §3.6: X.5.2 covers a command
+    /// that "is unrecognized"), kept for logging.
     UnknownCommand(String),
     /// A command the configuration does not offer, or one of the SMTP
     /// specifications this crate knows but does not implement (`TURN`,

@@ -2580,11 +2580,17 @@ impl ServerSession {
         }
     }
 
+    /// A verb the session does not know: `500 5.5.2`. RFC 3463 §3.6 gives
+    /// X.5.2 "Syntax error" to a command that "could not be interpreted,
+    /// either because the syntax was wrong or the command is
+    /// unrecognized", and keeps X.5.1 "Invalid command" for one "out of
+    /// sequence or unsupported" (the 503s and 502s); a line whose verb is
+    /// malformed gets the same `500 5.5.2` ([`CommandError::InvalidVerb`]).
     fn unknown<'a>(&mut self, pos: usize, verb: &str) -> Handled<'a> {
         self.machine_reject(
             pos,
             rc(500),
-            esc(5, 5, 1),
+            esc(5, 5, 2),
             "Command unrecognized",
             Rejection::UnknownCommand(verb.to_owned()),
             true,
