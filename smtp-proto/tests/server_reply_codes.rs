@@ -269,3 +269,163 @@ fn closing_replies() {
         assert_eq!(check_codes(&wire, enhanced), 3, "{wire}");
     }
 }
+
+/// Every reply `client` gets from a session of `config` (greeted, or
+/// refused at the greeting when `refuse`), ENHANCEDSTATUSCODES on, the
+/// greeting left out.
+fn replies_after_greeting(config: ServerConfig, refuse: bool, client: &str) -> String {
+    let mut setup = Setup::new(config);
+    setup.policy = accept_all;
+    setup.refuse = refuse;
+    let t = parse(client);
+    let r = run_pieces(&setup, &t.segments, &|s: &[u8]| vec![s.to_vec()]);
+    let wire = r.output_str();
+    wire.split_once("\r\n").unwrap().1.to_owned()
+}
+
+/// RFC 2034 §3: the text of "all 2xx, 4xx, and 5xx SMTP responses other
+/// than the initial greeting and any response to HELO or EHLO" starts with
+/// an enhanced code. The client learns of ENHANCEDSTATUSCODES from the EHLO
+/// reply, so the replies the machine gives to a HELO, EHLO or LHLO line it
+/// refuses, the 421 that replaces such a reply at the error limit, and a
+/// 421 sent in place of the greeting carry none.
+#[test]
+fn no_enhanced_code_in_replies_to_hello_or_for_the_greeting() {
+    let mut c = config();
+    c.max_errors = 100;
+    assert_eq!(
+        replies_after_greeting(
+            c.clone(),
+            false,
+            "
+    C: HELO
+    C: EHLO -bad-
+    C: EHLO
+    C: MAIL FROM:<a@bar.com>
+    C: EHLO bar.com
+    C: LHLO
+    C: QUIT
+",
+        ),
+        "501 HELO requires an argument\r\n\
+         501 invalid EHLO argument: invalid domain\r\n\
+         501 EHLO requires an argument\r\n\
+         503 5.5.1 send EHLO/HELO first\r\n\
+         250-mx.example.com\r\n\
+         250-PIPELINING\r\n\
+         250-8BITMIME\r\n\
+         250-CHUNKING\r\n\
+         250 ENHANCEDSTATUSCODES\r\n\
+         501 5.5.4 LHLO requires an argument\r\n\
+         221 2.0.0 Bye\r\n",
+        "in SMTP, LHLO is no greeting command and keeps its enhanced code"
+    );
+
+    let mut lmtp = c.clone();
+    lmtp.lmtp = true;
+    assert_eq!(
+        replies_after_greeting(
+            lmtp,
+            false,
+            "
+    C: EHLO bar.com
+    C: HELO bar.com
+    C: LHLO
+    C: NOOP
+",
+        ),
+        "500 Use LHLO in LMTP\r\n\
+         500 Use LHLO in LMTP\r\n\
+         501 LHLO requires an argument\r\n\
+         250 2.0.0 OK\r\n",
+    );
+
+    // A session refused at the greeting: the 503 to EHLO has no code, the
+    // 503 to any other command has one.
+    assert_eq!(
+        replies_after_greeting(
+            c.clone(),
+            true,
+            "
+    C: EHLO bar.com
+    C: HELO
+    C: NOOP
+",
+        ),
+        "503 No SMTP service here, send QUIT\r\n\
+         503 No SMTP service here, send QUIT\r\n\
+         503 5.5.1 No SMTP service here, send QUIT\r\n",
+    );
+
+    // The error limit reached by a refused EHLO: the 421 that answers it.
+    let mut limit = c.clone();
+    limit.max_errors = 1;
+    assert_eq!(
+        replies_after_greeting(limit.clone(), false, "C: BAD1\nC: EHLO\n"),
+        "500 5.5.2 Command unrecognized\r\n\
+         421 mx.example.com Too many errors, closing connection\r\n",
+    );
+    assert_eq!(
+        replies_after_greeting(limit, false, "C: EHLO\nC: BAD1\n"),
+        "501 EHLO requires an argument\r\n\
+         421 4.7.0 mx.example.com Too many errors, closing connection\r\n",
+    );
+
+    // A 421 in place of the greeting is the greeting (RFC 5321 §3.1).
+    type Stop = fn(&mut ServerSession);
+    let stops: [(Stop, &str); 2] = [
+        (
+            |s| s.shut_down().unwrap(),
+            "421 mx.example.com Service shutting down, closing connection\r\n",
+        ),
+        (
+            ServerSession::timed_out,
+            "421 mx.example.com Timeout waiting for client input, closing connection\r\n",
+        ),
+    ];
+    for (stop, want) in stops {
+        let mut s = ServerSession::new(c.clone()).unwrap();
+        stop(&mut s);
+        assert!(s.is_closed());
+        let mut wire = Vec::new();
+        s.poll_transmit(&mut wire);
+        assert_eq!(String::from_utf8(wire).unwrap(), want);
+    }
+}
+
+/// RFC 3463 §3.6: X.5.2 "Syntax error" is for a command that "could not be
+/// interpreted, either because the syntax was wrong or the command is
+/// unrecognized"; X.5.1 "Invalid command" for one "out of sequence or
+/// unsupported". An unknown verb is `500 5.5.2`, as a malformed one is; a
+/// known but unimplemented one `502 5.5.1`, one out of order `503 5.5.1`.
+#[test]
+fn unknown_verb_is_500_5_5_2() {
+    let mut c = config();
+    c.max_errors = 100;
+    assert_eq!(
+        replies_after_greeting(
+            c,
+            false,
+            "
+    C: XYZZY plugh
+    C: EHLO bar.com
+    C: LHLO bar.com
+    C: TURN
+    C: M@IL FROM:<a@bar.com>
+    C: ETRN example.com
+    C: RCPT TO:<b@foo.com>
+",
+        ),
+        "500 5.5.2 Command unrecognized\r\n\
+         250-mx.example.com\r\n\
+         250-PIPELINING\r\n\
+         250-8BITMIME\r\n\
+         250-CHUNKING\r\n\
+         250 ENHANCEDSTATUSCODES\r\n\
+         500 5.5.2 Command unrecognized\r\n\
+         502 5.5.1 Command not implemented\r\n\
+         500 5.5.2 syntax error, command unrecognized\r\n\
+         502 5.5.1 Command not implemented\r\n\
+         503 5.5.1 need MAIL command\r\n",
+    );
+}

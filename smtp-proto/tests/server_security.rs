@@ -1149,11 +1149,17 @@ fn shut_down_sends_421_4_3_2_after_queued_replies_and_closes() {
 #[test]
 fn shut_down_waits_for_a_pending_decision_and_may_replace_the_greeting() {
     let mut s = ServerSession::new(config()).unwrap();
-    // Before the greeting, the 421 is the greeting (RFC 5321 §3.1).
+    // Before the greeting, the 421 is the greeting (RFC 5321 §3.1), so it
+    // carries no enhanced code (RFC 2034 §3).
     s.shut_down().unwrap();
     let mut out = Vec::new();
     s.poll_transmit(&mut out);
-    assert!(out.starts_with(b"421 4.3.2 "), "{out:?}");
+    assert_eq!(
+        out,
+        b"421 mx.example.com Service shutting down, closing connection\r\n",
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
     assert!(s.is_closed());
 
     let mut s = ServerSession::new(config()).unwrap();

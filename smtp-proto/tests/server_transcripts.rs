@@ -425,7 +425,7 @@ fn syntax_errors_and_unknown_commands() {
     C: MAIL FROM:<a@b> SIZE=rabbit
     S: 501 5.5.4 invalid SIZE parameter
     C: XYZZY plugh
-    S: 500 5.5.1 Command unrecognized
+    S: 500 5.5.2 Command unrecognized
     C: ETRN example.com
     S: 502 5.5.1 Command not implemented
     C: STARTTLS
@@ -433,7 +433,7 @@ fn syntax_errors_and_unknown_commands() {
     C: AUTH PLAIN
     S: 502 5.5.1 Command not implemented
     C: LHLO bar.com
-    S: 500 5.5.1 Command unrecognized
+    S: 500 5.5.2 Command unrecognized
 ",
         ),
     );
@@ -471,7 +471,7 @@ fn known_but_unimplemented_commands_get_502() {
     C: ATRN example.com
     S: 502 5.5.1 Command not implemented
     C: TURNS
-    S: 500 5.5.1 Command unrecognized
+    S: 500 5.5.2 Command unrecognized
     C: MAIL FROM:<a@bar.com>
     S: 250 2.1.0 OK
 ",
@@ -661,9 +661,9 @@ fn error_limit_closes_with_421() {
         "
     S: 220 mx.example.com ESMTP
     C: BAD1
-    S: 500 5.5.1 Command unrecognized
+    S: 500 5.5.2 Command unrecognized
     C: BAD2
-    S: 500 5.5.1 Command unrecognized
+    S: 500 5.5.2 Command unrecognized
     C: BAD3
     S: 421 4.7.0 mx.example.com Too many errors, closing connection
     C: NOOP
@@ -676,6 +676,8 @@ fn error_limit_closes_with_421() {
     );
 }
 
+/// The 503 to EHLO carries no enhanced code: RFC 2034 §3 leaves "any
+/// response to HELO or EHLO" without one.
 #[test]
 fn refused_connection_answers_503_until_quit() {
     let mut setup = Setup::new(config());
@@ -685,7 +687,7 @@ fn refused_connection_answers_503_until_quit() {
         "
     S: 554 mx.example.com No SMTP service here
     C: EHLO bar.com
-    S: 503 5.5.1 No SMTP service here, send QUIT
+    S: 503 No SMTP service here, send QUIT
     C: MAIL FROM:<a@bar.com>
     S: 503 5.5.1 No SMTP service here, send QUIT
     C: QUIT
@@ -1925,7 +1927,7 @@ fn lmtp_one_reply_per_recipient() {
         "
     S: 220 mx.example.com LMTP
     C: EHLO bar.com
-    S: 500 5.5.1 Use LHLO in LMTP
+    S: 500 Use LHLO in LMTP
     C: LHLO bar.com
     S: 250-mx.example.com
     S: 250-PIPELINING
@@ -1986,7 +1988,7 @@ fn help_lists_the_commands_the_session_takes() {
     C: HELP
     S: 214 2.0.0 See RFC 2033: LHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN
     C: EHLO bar.com
-    S: 500 5.5.1 Use LHLO in LMTP
+    S: 500 Use LHLO in LMTP
 ",
     );
     let mut c = config();

@@ -78,8 +78,11 @@ pub struct ServerConfig {
     /// 3030 §3 requires with it ([`ServerSession::new`](super::ServerSession::new)
     /// refuses the configuration otherwise).
     pub binarymime: bool,
-    /// Advertise ENHANCEDSTATUSCODES (RFC 2034) and put the codes in
-    /// replies.
+    /// Advertise ENHANCEDSTATUSCODES (RFC 2034) and put the codes in the
+    /// replies the machine writes, but for 3xx replies, the greeting (or a
+    /// 421 sent in its place) and any reply to HELO, EHLO or LHLO, a
+    /// refusal too (RFC 2034 §3). Replies the application gives are sent
+    /// as given.
     pub enhanced_status_codes: bool,
     /// Advertise DSN (RFC 3461) and accept its parameters.
     pub dsn: bool,

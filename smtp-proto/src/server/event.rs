@@ -158,13 +158,15 @@ pub enum ServerEvent<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// The command line did not parse (500, 501 or 553).
+    /// The command line did not parse (500, 501 or 553; for a HELO, EHLO
+    /// or LHLO line, without an enhanced code, RFC 2034 §3).
     Syntax(CommandError),
     /// The command came out of order (503; 554 for DATA or BDAT without
     /// recipients in SMTP, 503 in LMTP, where a BDAT LAST that has no
     /// accepted recipient to answer for gets no reply, RFC 2033 §4.3).
     Sequence(SequenceError),
-    /// An unknown verb (500 5.5.1), kept for logging.
+    /// An unknown verb (500 5.5.2, RFC 3463 §3.6: X.5.2 covers a command
+    /// that "is unrecognized"), kept for logging.
     UnknownCommand(String),
     /// A command the configuration does not offer, or one of the SMTP
     /// specifications this crate knows but does not implement (`TURN`,
@@ -191,7 +193,8 @@ pub enum Rejection {
     Data(DataError),
     /// DATA for a BINARYMIME message (503 5.5.1, RFC 3030 §3).
     BinaryMimeNeedsBdat,
-    /// EHLO or HELO in LMTP mode (500 5.5.1, RFC 2033 §4.1).
+    /// EHLO or HELO in LMTP mode (500, RFC 2033 §4.1; like every reply to
+    /// HELO or EHLO, without an enhanced code, RFC 2034 §3).
     WrongHello,
     /// STARTTLS while TLS is already up (503 5.5.1).
     TlsAlreadyActive,
@@ -222,7 +225,8 @@ pub enum Rejection {
     AuthLineTooLong,
     /// The application refused the connection: everything but QUIT gets
     /// 503 (RFC 5321 §3.1), a BDAT command once its chunk was read and
-    /// dropped.
+    /// dropped; a HELO, EHLO or LHLO gets it without an enhanced code (RFC
+    /// 2034 §3).
     SessionRefused,
 }
 

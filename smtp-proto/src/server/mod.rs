@@ -739,7 +739,9 @@ impl ServerSession {
     /// `421 4.4.2 <hostname> Timeout waiting for client input, closing
     /// connection` (RFC 5321 §4.5.3.2, RFC 3463 X.4.2 "bad connection")
     /// and closes the session. Send what `poll_transmit` gives, then close
-    /// the connection. Does nothing once the session is closed.
+    /// the connection. Does nothing once the session is closed. Before the
+    /// greeting the 421 is the greeting, so it has no enhanced code (RFC
+    /// 2034 §3), as with [`shut_down`](Self::shut_down).
     ///
     /// While a STARTTLS handshake is pending (after
     /// [`ServerEvent::StartTls`], before
@@ -770,7 +772,7 @@ impl ServerSession {
             // No plaintext after the 220 to STARTTLS (RFC 3207 §4).
             State::AwaitTls => {}
             _ => self.send_closing(
-                esc(4, 4, 2),
+                self.closing_code(esc(4, 4, 2)),
                 "Timeout waiting for client input, closing connection",
             ),
         }
@@ -785,7 +787,8 @@ impl ServerSession {
     /// its own, while the client waits for nothing (it reads the reply
     /// after its next command). Replies already queued go out first.
     /// Before the greeting the 421 takes the greeting's place (RFC 5321
-    /// §3.1). Inside a message body ([`Phase::Data`] or [`Phase::Bdat`])
+    /// §3.1), without an enhanced code: RFC 2034 §3 puts none in the
+    /// greeting. Inside a message body ([`Phase::Data`] or [`Phase::Bdat`])
     /// the message is lost to the client, which sends it again later: to
     /// lose nothing, call this between transactions or once the body has
     /// ended, as the `serve_until` functions of both adapters do. While a
@@ -818,7 +821,10 @@ impl ServerSession {
             State::Decision(_) => return Err(UsageError::DecisionPending),
             // No plaintext after the 220 to STARTTLS (RFC 3207 §4).
             State::AwaitTls => {}
-            _ => self.send_closing(esc(4, 3, 2), "Service shutting down, closing connection"),
+            _ => self.send_closing(
+                self.closing_code(esc(4, 3, 2)),
+                "Service shutting down, closing connection",
+            ),
         }
         self.close();
         Ok(())
@@ -828,14 +834,32 @@ impl ServerSession {
     /// name comes first in the text, as in RFC 5321's "421 <domain>
     /// Service not available, closing transmission channel" (§4.2.2,
     /// §4.2.3; §3.8 lists the closes it allows), so every one of them reads
-    /// `421 [enhanced] <hostname> <text>`.
-    fn send_closing(&mut self, enhanced: EnhancedStatusCode, text: &str) {
+    /// `421 [enhanced] <hostname> <text>`; `None` sends no enhanced code
+    /// (see [`closing_code`](Self::closing_code)).
+    fn send_closing(&mut self, enhanced: Option<EnhancedStatusCode>, text: &str) {
         let text = format!("{} {text}", self.config.hostname);
-        self.send(ReplyCode::SERVICE_NOT_AVAILABLE, enhanced, &text);
+        self.send_maybe(ReplyCode::SERVICE_NOT_AVAILABLE, enhanced, &text);
+    }
+
+    /// The enhanced code of a `421` the session sends on its own: none
+    /// while the greeting is still to be sent, since that `421` is the
+    /// greeting, and RFC 2034 §3 puts enhanced codes in "all 2xx, 4xx, and
+    /// 5xx SMTP responses other than the initial greeting and any response
+    /// to HELO or EHLO" (the client cannot know of ENHANCEDSTATUSCODES
+    /// before it has read the EHLO reply).
+    fn closing_code(&self, enhanced: EnhancedStatusCode) -> Option<EnhancedStatusCode> {
+        (!matches!(self.state, State::AwaitGreeting)).then_some(enhanced)
     }
 
     fn send(&mut self, code: ReplyCode, enhanced: EnhancedStatusCode, text: &str) {
-        let e = self.config.enhanced_status_codes.then_some(enhanced);
+        self.send_maybe(code, Some(enhanced), text);
+    }
+
+    /// [`send`](Self::send), without an enhanced code when `enhanced` is
+    /// `None` (a reply to HELO, EHLO or LHLO, or one in place of the
+    /// greeting: RFC 2034 §3).
+    fn send_maybe(&mut self, code: ReplyCode, enhanced: Option<EnhancedStatusCode>, text: &str) {
+        let e = enhanced.filter(|_| self.config.enhanced_status_codes);
         write_reply(&mut self.out, code, e, text);
     }
 
@@ -930,15 +954,43 @@ impl ServerSession {
         reason: Rejection,
         counts: bool,
     ) -> Handled<'a> {
+        self.machine_reject_maybe(consumed, code, Some(enhanced), text, reason, counts)
+    }
+
+    /// [`machine_reject`](Self::machine_reject) of a HELO, EHLO or LHLO
+    /// line: no enhanced code, neither in the refusal nor in a `421` that
+    /// takes its place. RFC 2034 §3 leaves "any response to HELO or EHLO"
+    /// without one: the client learns of ENHANCEDSTATUSCODES from the EHLO
+    /// reply, so it cannot expect the codes before it has read one.
+    fn hello_reject<'a>(
+        &mut self,
+        consumed: usize,
+        code: ReplyCode,
+        text: &str,
+        reason: Rejection,
+    ) -> Handled<'a> {
+        self.machine_reject_maybe(consumed, code, None, text, reason, true)
+    }
+
+    fn machine_reject_maybe<'a>(
+        &mut self,
+        consumed: usize,
+        code: ReplyCode,
+        enhanced: Option<EnhancedStatusCode>,
+        text: &str,
+        reason: Rejection,
+        counts: bool,
+    ) -> Handled<'a> {
         if counts {
             self.errors += 1;
             if self.errors > self.config.max_errors {
-                self.send_closing(esc(4, 7, 0), "Too many errors, closing connection");
+                let closing = enhanced.map(|_| esc(4, 7, 0));
+                self.send_closing(closing, "Too many errors, closing connection");
                 self.close();
                 return Err(RemoteError::TooManyErrors.into());
             }
         }
-        self.send(code, enhanced, text);
+        self.send_maybe(code, enhanced, text);
         Ok(Step::event(
             consumed,
             ServerEvent::Rejected { code, reason },
@@ -961,7 +1013,7 @@ impl ServerSession {
         self.auth_failures += 1;
         if self.auth_failures >= self.config.max_auth_failures {
             self.send_closing(
-                esc(4, 7, 0),
+                Some(esc(4, 7, 0)),
                 "Too many failed authentication attempts, closing",
             );
             self.close();
@@ -1719,6 +1771,14 @@ impl ServerSession {
                         // over the limit (RFC 4954 §6): the AUTH line's
                         // initial response is one.
                         Err(CommandError::AuthLineTooLong) => self.auth_line_too_long(pos),
+                        // RFC 2034 §3: no enhanced code in a reply to HELO,
+                        // EHLO or LHLO, a refusal of its syntax included.
+                        Err(e) if is_hello_error(&e, self.config.lmtp) => self.hello_reject(
+                            pos,
+                            e.reply_code(),
+                            &e.to_string(),
+                            Rejection::Syntax(e),
+                        ),
                         Err(e) => self.machine_reject(
                             pos,
                             e.reply_code(),
@@ -1766,6 +1826,21 @@ impl ServerSession {
         line: &[u8],
         item: Result<Command<'a>, CommandError>,
     ) -> Handled<'a> {
+        let hello = match &item {
+            Ok(Command::Ehlo(_) | Command::Helo(_)) => true,
+            Ok(Command::Lhlo(_)) => self.config.lmtp,
+            Err(e) => is_hello_error(e, self.config.lmtp),
+            Ok(_) => false,
+        };
+        if hello {
+            // No enhanced code in a reply to HELO or EHLO (RFC 2034 §3).
+            return self.hello_reject(
+                pos,
+                rc(503),
+                REFUSED_SESSION_TEXT,
+                Rejection::SessionRefused,
+            );
+        }
         let chunk = match item {
             Ok(Command::Quit) => {
                 self.send(rc(221), esc(2, 0, 0), "Bye");
@@ -1945,14 +2020,10 @@ impl ServerSession {
     fn command<'a>(&mut self, cmd: Command<'a>, input: &'a [u8], pos: usize) -> Handled<'a> {
         let lmtp = self.config.lmtp;
         match cmd {
-            Command::Ehlo(_) | Command::Helo(_) if lmtp => self.machine_reject(
-                pos,
-                rc(500),
-                esc(5, 5, 1),
-                "Use LHLO in LMTP",
-                Rejection::WrongHello,
-                true,
-            ),
+            // A reply to HELO or EHLO: no enhanced code (RFC 2034 §3).
+            Command::Ehlo(_) | Command::Helo(_) if lmtp => {
+                self.hello_reject(pos, rc(500), "Use LHLO in LMTP", Rejection::WrongHello)
+            }
             Command::Lhlo(_) if !lmtp => self.unknown(pos, "LHLO"),
             Command::Ehlo(domain) => Ok(self.hello(pos, HelloKind::Ehlo, domain)),
             Command::Helo(domain) => Ok(self.hello(pos, HelloKind::Helo, domain)),
@@ -1972,7 +2043,7 @@ impl ServerSession {
                     .is_some_and(|max| self.transactions > max)
                 {
                     self.send_closing(
-                        esc(4, 7, 0),
+                        Some(esc(4, 7, 0)),
                         "Too many messages on this connection, closing",
                     );
                     self.close();
@@ -2509,11 +2580,17 @@ impl ServerSession {
         }
     }
 
+    /// A verb the session does not know: `500 5.5.2`. RFC 3463 §3.6 gives
+    /// X.5.2 "Syntax error" to a command that "could not be interpreted,
+    /// either because the syntax was wrong or the command is
+    /// unrecognized", and keeps X.5.1 "Invalid command" for one "out of
+    /// sequence or unsupported" (the 503s and 502s); a line whose verb is
+    /// malformed gets the same `500 5.5.2` ([`CommandError::InvalidVerb`]).
     fn unknown<'a>(&mut self, pos: usize, verb: &str) -> Handled<'a> {
         self.machine_reject(
             pos,
             rc(500),
-            esc(5, 5, 1),
+            esc(5, 5, 2),
             "Command unrecognized",
             Rejection::UnknownCommand(verb.to_owned()),
             true,
@@ -2620,6 +2697,19 @@ fn recognized_unimplemented(verb: &str) -> Option<&'static str> {
     RECOGNIZED_UNIMPLEMENTED
         .into_iter()
         .find(|known| known.eq_ignore_ascii_case(verb))
+}
+
+/// True when `e` refuses the syntax of a HELO or EHLO line, or, in LMTP
+/// (`lmtp`), of an LHLO line: the replies RFC 2034 §3 leaves without an
+/// enhanced code. In SMTP, LHLO is a command like any other.
+fn is_hello_error(e: &CommandError, lmtp: bool) -> bool {
+    let verb = match e {
+        CommandError::MissingArgument { verb }
+        | CommandError::UnexpectedArgument { verb }
+        | CommandError::InvalidArgument { verb, .. } => *verb,
+        _ => return false,
+    };
+    matches!(verb, "EHLO" | "HELO") || (lmtp && verb == "LHLO")
 }
 
 /// True when `line` is a BDAT command line as far as its first five
