@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{client_config, join, pair, Recorder, BOUND};
+use support::{client_config, join, pair, spawn_starttls_server, Recorder, BOUND};
 
 use std::sync::Arc;
 
@@ -12,16 +12,13 @@ use smtp_proto_tokio::client::{send, RunError, RunOptions, SendError};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
 use smtp_proto_tokio::rustls::ClientConfig as TlsClientConfig;
 use smtp_proto_tokio::rustls::ServerConfig as TlsServerConfig;
-use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions};
+use smtp_proto_tokio::server::ServeEnd;
 use smtp_proto_tokio::smtp_proto::client::{
     Client, Delivery, DeliveryReport, Envelope, NotAttempted, RecipientOutcome, TlsPolicy,
 };
 use smtp_proto_tokio::smtp_proto::command::{ForwardPath, Mailbox, ReversePath};
-use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
 use smtp_proto_tokio::tls::StartTlsError;
-use smtp_proto_tokio::tokio_rustls::{TlsAcceptor, TlsConnector};
-use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
+use smtp_proto_tokio::tokio_rustls::TlsConnector;
 
 const MESSAGE: &[u8] = b"Subject: hi\r\n\r\nhello\r\n";
 
@@ -34,26 +31,6 @@ fn delivery() -> Delivery {
             Mailbox::parse("bob@example.org").unwrap().into_owned(),
         )),
     )
-}
-
-/// Serves `stream` with the server driver, offering STARTTLS with a
-/// certificate for `localhost`; returns how `serve` ended and the
-/// recorder.
-fn spawn_starttls_server(
-    stream: TcpStream,
-    acceptor: TlsAcceptor,
-) -> JoinHandle<(Result<ServeEnd, String>, Recorder)> {
-    tokio::spawn(async move {
-        let mut config = ServerConfig::new("mx.example.net");
-        config.starttls = true;
-        let mut session = ServerSession::new(config).expect("session");
-        session.greet().expect("greet");
-        let mut options = ServeOptions::default();
-        options.tls = Some(acceptor);
-        let mut rec = Recorder::default();
-        let end = serve(stream, &mut session, &mut rec, &options).await;
-        (end.map_err(|e| e.to_string()), rec)
-    })
 }
 
 fn tls_options(client: Arc<TlsClientConfig>) -> RunOptions {
@@ -83,7 +60,7 @@ async fn send_once(
     Recorder,
 ) {
     let (c, s) = pair().await;
-    let server = spawn_starttls_server(s, TlsAcceptor::from(server_tls));
+    let server = spawn_starttls_server(s, server_tls);
     let mut client = Client::new(client_config(policy));
     let result = tokio::time::timeout(BOUND, send(c, &mut client, delivery(), MESSAGE, options))
         .await

@@ -6,19 +6,16 @@
 mod support;
 
 use support::{
-    client_config, join, pair, read_until, tls_configs as configs, OneMessage, Recorder,
-    RecorderTask,
+    client_config, join, pair, read_until, spawn_starttls_server, tls_configs as configs,
+    OneMessage,
 };
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use smtp_proto_tokio::client::{self, RunOptions};
 use smtp_proto_tokio::rustls::pki_types::ServerName;
-use smtp_proto_tokio::rustls::ServerConfig as TlsServerConfig;
-use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions};
+use smtp_proto_tokio::server::ServeEnd;
 use smtp_proto_tokio::smtp_proto::client::{Client, TlsPolicy};
-use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerSession};
 use smtp_proto_tokio::tls::{self, StartTlsError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -183,22 +180,6 @@ async fn plaintext_arriving_during_the_handshake_fails_it() {
         .await
         .expect("bounded")
         .expect("client");
-}
-
-/// Serves one connection that offers STARTTLS with a [`Recorder`]; the
-/// task returns how `serve` ended (the error as text) and the recorder.
-fn spawn_starttls_server(s: TcpStream, server_tls: Arc<TlsServerConfig>) -> RecorderTask {
-    tokio::spawn(async move {
-        let mut config = ServerConfig::new("mx.example.net");
-        config.starttls = true;
-        let mut session = ServerSession::new(config).expect("session");
-        session.greet().expect("greet");
-        let mut options = ServeOptions::default();
-        options.tls = Some(TlsAcceptor::from(server_tls));
-        let mut rec = Recorder::default();
-        let end = serve(s, &mut session, &mut rec, &options).await;
-        (end.map_err(|e| e.to_string()), rec)
-    })
 }
 
 /// The handler hears of STARTTLS once the handshake is through, before

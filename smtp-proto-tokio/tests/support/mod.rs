@@ -313,3 +313,21 @@ pub fn spawn_recorder(stream: TcpStream, config: ServerConfig) -> RecorderTask {
         (end.map_err(|e| e.to_string()), rec)
     })
 }
+
+/// Spawns a task that greets, then serves `stream` offering STARTTLS with
+/// `server_tls` (a certificate for `localhost`), with a [`Recorder`].
+pub fn spawn_starttls_server(stream: TcpStream, server_tls: Arc<TlsServerConfig>) -> RecorderTask {
+    tokio::spawn(async move {
+        let mut config = ServerConfig::new("mx.example.net");
+        config.starttls = true;
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut options = ServeOptions::default();
+        options.tls = Some(smtp_proto_tokio::tokio_rustls::TlsAcceptor::from(
+            server_tls,
+        ));
+        let mut rec = Recorder::default();
+        let end = serve(stream, &mut session, &mut rec, &options).await;
+        (end.map_err(|e| e.to_string()), rec)
+    })
+}
