@@ -389,11 +389,14 @@ pub struct EnhancedStatusCode {
 impl EnhancedStatusCode {
     /// `2.0.0` Other or undefined success.
     pub const SUCCESS: Self = Self::known(StatusClass::Success, 0, 0);
-    /// `2.1.0` Originator address valid.
+    /// `2.1.0`: X.1.0 is "other address status" (RFC 3463 §3.2), the code
+    /// servers commonly send for an accepted sender.
     pub const SENDER_OK: Self = Self::known(StatusClass::Success, 1, 0);
     /// `2.1.5` Destination address valid.
     pub const RECIPIENT_OK: Self = Self::known(StatusClass::Success, 1, 5);
-    /// `2.6.0` Message accepted.
+    /// `2.6.0`: X.6.0 is "other or undefined media error" (RFC 3463 §3.7);
+    /// some servers still answer an accepted message with `250 2.6.0`.
+    /// [`SUCCESS`](Self::SUCCESS) (`2.0.0`) is the usual code for that.
     pub const MESSAGE_ACCEPTED: Self = Self::known(StatusClass::Success, 6, 0);
     /// `4.3.0` Other or undefined mail system status (transient).
     pub const TRANSIENT_SYSTEM: Self = Self::known(StatusClass::PersistentTransientFailure, 3, 0);
