@@ -12,8 +12,9 @@
 //!
 //! Prints one line per recipient and the final reply. Exits 0 only if
 //! every recipient was accepted and got the message, 1 if the server
-//! refused something, 2 if the run failed before the server's verdict on
-//! the message. A connection error after the verdict (a server that
+//! refused something or cannot take the message (over its `SIZE`, 8-bit
+//! or UTF-8 without 8BITMIME or SMTPUTF8), 2 if the run failed before the
+//! server's verdict on the message. A connection error after the verdict (a server that
 //! closes without answering QUIT) is printed as a warning and does not
 //! change the exit status: the server has taken the message.
 //!

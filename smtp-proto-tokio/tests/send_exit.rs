@@ -131,3 +131,71 @@ async fn a_server_that_accepts_and_closes_before_quit_gives_success() {
         "{exit:?}"
     );
 }
+
+/// A server that greets with `ehlo` (without PIPELINING) and answers
+/// QUIT; it returns the command lines it read once the client is gone.
+async fn refusing_by_its_extensions(mut s: TcpStream, ehlo: &'static str) -> Vec<String> {
+    let mut buf = Vec::new();
+    let mut seen = Vec::new();
+    s.write_all(b"220 mx.example.net ESMTP\r\n")
+        .await
+        .expect("greeting");
+    // Bounded: the client gets at most ten replies.
+    for _ in 0..10 {
+        let Some(cmd) = read_line(&mut s, &mut buf).await else {
+            break;
+        };
+        let reply = match cmd.split(' ').next().unwrap_or_default() {
+            "EHLO" => ehlo,
+            "QUIT" => "221 2.0.0 bye\r\n",
+            _ => "250 2.0.0 Ok\r\n",
+        };
+        seen.push(cmd);
+        if s.write_all(reply.as_bytes()).await.is_err() || reply.starts_with("221") {
+            break;
+        }
+    }
+    seen
+}
+
+/// A message the server's extensions rule out (larger than its `SIZE`,
+/// 8-bit to a server without 8BITMIME) cannot go to it at all, whenever
+/// it is tried: the client refuses it before MAIL, as final a refusal as
+/// a 5yz. The session ends with QUIT and the exit status is 1; exit 2
+/// would tell a script to send the message again, and it would fail the
+/// same way every time.
+#[tokio::test]
+async fn a_message_the_servers_extensions_rule_out_exits_1_after_quit() {
+    let cases: [(&str, &[u8]); 2] = [
+        (
+            "250-mx.example.net\r\n250 SIZE 10\r\n",
+            b"Subject: big\r\n\r\nmore than ten octets\r\n",
+        ),
+        (
+            "250-mx.example.net\r\n250 SIZE 1000\r\n",
+            "Subject: 8-bit\r\n\r\nGr\u{fc}\u{df}e\r\n".as_bytes(),
+        ),
+    ];
+    for (ehlo, message) in cases {
+        let (c, s) = pair().await;
+        let server = tokio::spawn(refusing_by_its_extensions(s, ehlo));
+        let args = send_args(
+            &["bob@example.org", "carol@example.org"],
+            &["--starttls", "off", "--chunking", "off"],
+        );
+        let (end, sender) = run_send(c, &args, message).await;
+        let seen = join(server).await;
+        assert_eq!(seen, ["EHLO localhost", "QUIT"], "{ehlo:?}");
+        assert!(end.is_ok(), "{ehlo:?}: {end:?}");
+        assert_eq!(sender.delivered, Some(false), "{ehlo:?}");
+        let exit = exit(sender.delivered, end);
+        assert_eq!(
+            exit,
+            Exit {
+                status: 1,
+                message: None
+            },
+            "{ehlo:?}"
+        );
+    }
+}

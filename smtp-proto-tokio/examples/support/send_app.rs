@@ -84,8 +84,9 @@ pub struct Args {
 /// RFC 5321 §4.5.3.1.10) are printed as `REJECTED` and sent again in the
 /// next one.
 /// Recipients the session ends before (the server's `MAILMAX` reached, or
-/// a 421), and those after a sender the server refused for good (5yz), are
-/// printed as `NOT SENT`.
+/// a 421), those after a sender the server refused for good (5yz), and
+/// those of a message the server cannot take (over its `SIZE`, or needing
+/// an extension it does not offer) are printed as `NOT SENT`.
 pub struct Sender {
     from: String,
     pub to: Vec<String>,
@@ -236,10 +237,10 @@ impl Sender {
                 NotAttempted::ServiceClosing { .. } if started => {
                     "the server closed the session".to_owned()
                 }
-                // The message cannot go to this server at all.
-                NotAttempted::Refused(r) => {
-                    return Err(std::io::Error::other(ClientError::Refused(*r)));
-                }
+                // The message cannot go to this server at all (over its
+                // SIZE, 8-bit or UTF-8 content it does not take, ...): a
+                // refusal as final as a 5yz, not a failed run.
+                NotAttempted::Refused(r) => r.to_string(),
                 NotAttempted::AuthUnavailable(e) => {
                     return Err(std::io::Error::other(ClientError::Usage(*e)));
                 }
@@ -506,9 +507,11 @@ impl Tally {
 pub struct Exit {
     /// 0 when every recipient got the message; 1 when the server refused
     /// it (the message or a recipient, or before the transaction: the
-    /// session, the authentication, a required STARTTLS), or its `MAILMAX`
-    /// or a 421 left recipients without a transaction; 2 when the run
-    /// failed before the server's verdict on the message.
+    /// session, the authentication, a required STARTTLS), or cannot take
+    /// it (larger than its `SIZE`, 8-bit or UTF-8 without 8BITMIME or
+    /// SMTPUTF8: the recipients are printed as `NOT SENT`), or its
+    /// `MAILMAX` or a 421 left recipients without a transaction; 2 when
+    /// the run failed before the server's verdict on the message.
     pub status: u8,
     /// The error the run ended with (a warning after the verdict).
     pub message: Option<String>,
