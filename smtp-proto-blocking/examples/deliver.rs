@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Exits 0 when every recipient has the message, 1 when one must be
-//! bounced, 75 (`EX_TEMPFAIL`) when the others are to be tried again.
+//! bounced, 75 (`EX_TEMPFAIL`) when the others are to be tried again
+//! (also when the server cannot be reached at all), 2 on a usage error
+//! (a bad address on the command line).
 //!
 //! With `--bounce FILE`, it also writes to FILE the bounce a relay would
 //! send back to FROM (with `MAIL FROM:<>`) for the recipients that failed
@@ -137,6 +139,19 @@ fn print(report: &DeliveryReport) {
     }
 }
 
+/// The exit status when [`deliver`] fails before it has a report: 75
+/// (`EX_TEMPFAIL`) when the server could not be reached (its name did not
+/// resolve, the connection was refused or timed out), for nothing was
+/// sent and every recipient is to be tried again; 2 for a bad argument
+/// (an address, or a server not given as `HOST:PORT`), which no retry
+/// mends.
+pub fn failure_status(error: &(dyn std::error::Error + 'static)) -> u8 {
+    match error.downcast_ref::<std::io::Error>() {
+        Some(e) if e.kind() != std::io::ErrorKind::InvalidInput => 75,
+        _ => 2,
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let bounce = match args.first().map(String::as_str) {
@@ -184,7 +199,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("deliver: {e}");
-            ExitCode::from(2)
+            ExitCode::from(failure_status(e.as_ref()))
         }
     }
 }

@@ -110,3 +110,37 @@ fn a_7bit_message_is_sent_without_a_body_parameter() {
     assert!(!mail.contains("BODY="), "{mail}");
     assert!(outcome.is_delivered(), "{outcome:?}");
 }
+
+/// A server that cannot be reached is a temporary failure: nothing was
+/// sent, every recipient is to be tried again, so the exit status is 75
+/// (`EX_TEMPFAIL`), as the example documents for recipients to retry. A
+/// wrapper that bounces on any other status would bounce mail that only
+/// met a server down for a moment. A bad address, or a server not given
+/// as `HOST:PORT`, stays a usage error (2): no retry mends it.
+#[test]
+fn an_unreachable_server_exits_tempfail_and_a_bad_address_exits_2() {
+    // A port nothing listens on: bound, then released.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let to = ["bob@example.org".to_owned()];
+    let message = b"Subject: hi\r\n\r\nhello\r\n";
+    let unreachable =
+        deliver_example::deliver(&addr.to_string(), "alice@example.net", &to, message)
+            .expect_err("nothing listens there");
+    assert_eq!(
+        deliver_example::failure_status(unreachable.as_ref()),
+        75,
+        "{unreachable}"
+    );
+    let bad = deliver_example::deliver(&addr.to_string(), "not an address", &to, message)
+        .expect_err("a bad sender");
+    assert_eq!(deliver_example::failure_status(bad.as_ref()), 2, "{bad}");
+    let no_port = deliver_example::deliver("127.0.0.1", "alice@example.net", &to, message)
+        .expect_err("no port");
+    assert_eq!(
+        deliver_example::failure_status(no_port.as_ref()),
+        2,
+        "{no_port}"
+    );
+}
