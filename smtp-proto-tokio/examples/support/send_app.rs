@@ -364,10 +364,34 @@ pub fn outgoing(
     if message.iter().any(|&b| b >= 0x80) {
         envelope = envelope.with_body(BodyType::EightBitMime);
     }
+    // UTF-8 header fields (RFC 6532) need SMTPUTF8 as UTF-8 addresses do
+    // (RFC 6531 §3.4: the client "MUST supply the SMTPUTF8 parameter" when
+    // the message requires it); a server without it is not sent the
+    // message.
+    if has_8bit_header(&message) {
+        envelope = envelope.with_smtputf8(true);
+    }
     for to in &args.to {
         envelope = envelope.recipient(ForwardPath::Mailbox(mailbox(to)?));
     }
     Ok((message, envelope))
+}
+
+/// Whether the header section of `message` (CRLF line ends), up to its
+/// first empty line or the whole message without one, holds an octet
+/// above 0x7F: UTF-8 header fields (RFC 6532), which travel only with
+/// SMTPUTF8. 8-bit octets in the body alone need only 8BITMIME.
+pub fn has_8bit_header(message: &[u8]) -> bool {
+    let header = if message.starts_with(b"\r\n") {
+        &[][..]
+    } else {
+        message
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .and_then(|end| message.get(..end))
+            .unwrap_or(message)
+    };
+    header.iter().any(|&b| b >= 0x80)
 }
 
 /// One message of a `--message` run: the file it came from, its bytes as
