@@ -156,7 +156,18 @@ fn orcpt(v: &str) -> Result<Orcpt<'_>, String> {
     .map_err(bad)
 }
 
-fn run(
+/// What a recipient's `--reply` or `--status` gave.
+enum Outcome<'a> {
+    /// The server's reply (`--reply`).
+    Reply(Reply<'a>),
+    /// A status code alone (`--status`).
+    Status(EnhancedStatusCode),
+}
+
+/// Writes the bounce the command line `argv` asks for, returning
+/// `original`, to `out`. `Err` for a usage error (exit status 2), `Ok(Err)`
+/// when the library refused a value (exit status 1).
+pub fn run(
     argv: &[String],
     original: &[u8],
     out: &mut dyn Write,
@@ -189,7 +200,22 @@ fn run(
     if args.rcpts.is_empty() {
         return Err("at least one --rcpt is required".into());
     }
-    // Everything the recipients borrow, made first.
+    let ret = match args.ret.as_deref() {
+        None => None,
+        Some("full" | "FULL") => Some(Ret::Full),
+        Some("hdrs" | "HDRS") => Some(Ret::Hdrs),
+        Some(other) => return Err(format!("--ret {other:?}: full or hdrs")),
+    };
+    let max_returned = match &args.max_returned {
+        Some(m) => Some(
+            m.parse::<usize>()
+                .map_err(|_| "--max-returned: a number".to_owned())?,
+        ),
+        None => None,
+    };
+    let arrival = args.arrival.as_deref().map(time).transpose()?;
+    // Everything the recipients borrow, made first; every value of the
+    // command line is checked here, so that a bad one is a usage error.
     let mut paths = Vec::new();
     let mut orcpts = Vec::new();
     let mut remotes = Vec::new();
@@ -207,6 +233,22 @@ fn run(
                 .map_err(|e| format!("--remote-mta: {e}"))?,
         );
         replies.push(r.reply.as_deref().map(reply_bytes));
+    }
+    let mut given = Vec::new();
+    for (r, wire) in args.rcpts.iter().zip(&replies) {
+        let act = action(need(&r.action, "--action")?)?;
+        let outcome = match (wire, &r.status) {
+            (Some(wire), _) => {
+                Outcome::Reply(Reply::parse(wire).map_err(|e| format!("--reply: {e}"))?)
+            }
+            (None, Some(s)) => Outcome::Status(
+                EnhancedStatusCode::parse(s.as_bytes()).ok_or_else(|| format!("--status {s:?}"))?,
+            ),
+            (None, None) => return Err("each --rcpt needs --reply or --status".into()),
+        };
+        let last_attempt = r.last_attempt.as_deref().map(time).transpose()?;
+        let retry_until = r.retry_until.as_deref().map(time).transpose()?;
+        given.push((act, outcome, last_attempt, retry_until));
     }
 
     // From here on, a refusal is the library's: exit status 1.
@@ -227,31 +269,19 @@ fn run(
         if let Some(m) = &args.message_id {
             bounce = bounce.message_id(m).map_err(|e| e.to_string())?;
         }
-        if let Some(a) = &args.arrival {
-            bounce = bounce.arrival_date(time(a)?);
+        if let Some(a) = arrival {
+            bounce = bounce.arrival_date(a);
         }
-        match args.ret.as_deref() {
-            None => {}
-            Some("full" | "FULL") => bounce = bounce.ret(Some(Ret::Full)),
-            Some("hdrs" | "HDRS") => bounce = bounce.ret(Some(Ret::Hdrs)),
-            Some(other) => return Err(format!("--ret {other:?}: full or hdrs")),
+        if ret.is_some() {
+            bounce = bounce.ret(ret);
         }
-        if let Some(m) = &args.max_returned {
-            bounce = bounce.max_returned_len(m.parse().map_err(|_| "--max-returned: a number")?);
+        if let Some(m) = max_returned {
+            bounce = bounce.max_returned_len(m);
         }
-        for (i, r) in args.rcpts.iter().enumerate() {
-            let act = action(need(&r.action, "--action")?)?;
-            let mut rcpt = match (&replies[i], &r.status) {
-                (Some(wire), _) => {
-                    let reply = Reply::parse(wire).map_err(|e| format!("--reply: {e}"))?;
-                    Recipient::from_reply(&paths[i], act, &reply)
-                }
-                (None, Some(s)) => {
-                    let status = EnhancedStatusCode::parse(s.as_bytes())
-                        .ok_or_else(|| format!("--status {s:?}"))?;
-                    Recipient::new(&paths[i], act, status)
-                }
-                (None, None) => return Err("each --rcpt needs --reply or --status".into()),
+        for (i, (act, outcome, last_attempt, retry_until)) in given.iter().enumerate() {
+            let mut rcpt = match outcome {
+                Outcome::Reply(reply) => Recipient::from_reply(&paths[i], *act, reply),
+                Outcome::Status(status) => Recipient::new(&paths[i], *act, *status),
             }
             .map_err(|e| e.to_string())?;
             if let Some(o) = &orcpts[i] {
@@ -260,11 +290,11 @@ fn run(
             if let Some(h) = &remotes[i] {
                 rcpt = rcpt.remote_mta(h).map_err(|e| e.to_string())?;
             }
-            if let Some(t) = &r.last_attempt {
-                rcpt = rcpt.last_attempt(time(t)?);
+            if let Some(t) = last_attempt {
+                rcpt = rcpt.last_attempt(*t);
             }
-            if let Some(t) = &r.retry_until {
-                rcpt = rcpt.will_retry_until(time(t)?).map_err(|e| e.to_string())?;
+            if let Some(t) = retry_until {
+                rcpt = rcpt.will_retry_until(*t).map_err(|e| e.to_string())?;
             }
             bounce = bounce.recipient(rcpt);
         }
