@@ -46,6 +46,14 @@ pub fn deliver(
     if message.iter().any(|&b| b >= 0x80) {
         envelope = envelope.with_body(BodyType::EightBitMime);
     }
+    // UTF-8 header fields (RFC 6532), before the first empty line, need
+    // SMTPUTF8 as UTF-8 addresses do (RFC 6531 §3.4).
+    let mut header = message
+        .split(|&b| b == b'\n')
+        .take_while(|line| !matches!(line, [] | [b'\r']));
+    if header.any(|line| line.iter().any(|&b| b >= 0x80)) {
+        envelope = envelope.with_smtputf8(true);
+    }
     for rcpt in to {
         envelope = envelope.recipient(ForwardPath::Mailbox(Mailbox::parse(rcpt)?.into_owned()));
     }

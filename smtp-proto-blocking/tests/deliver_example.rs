@@ -96,7 +96,9 @@ fn an_8bit_message_does_not_go_to_a_server_without_8bitmime() {
 
 #[test]
 fn an_8bit_message_is_declared_to_a_server_with_8bitmime() {
-    let (seen, eight_bit, outcome) = deliver("250-mx.test\r\n250 8BITMIME\r\n", EIGHT_BIT);
+    // 8-bit octets in the body only: a UTF-8 header field would need
+    // SMTPUTF8 as well.
+    let (seen, eight_bit, outcome) = deliver("250-mx.test\r\n250 8BITMIME\r\n", EIGHT_BIT_BODY);
     assert!(eight_bit);
     let mail = seen.iter().find(|c| c.starts_with("MAIL ")).expect("MAIL");
     assert!(mail.ends_with(" BODY=8BITMIME"), "{mail}");
@@ -144,3 +146,46 @@ fn an_unreachable_server_exits_tempfail_and_a_bad_address_exits_2() {
         "{no_port}"
     );
 }
+
+/// RFC 6531 §3.4: a message that requires SMTPUTF8 (here a UTF-8
+/// `Subject:`, RFC 6532) goes with the SMTPUTF8 parameter, with LF or
+/// CRLF line ends; 8-bit octets in the body alone do not ask for it.
+#[test]
+fn a_utf8_header_field_is_declared_with_smtputf8() {
+    let ehlo = "250-mx.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
+    for message in [
+        "Subject: caf\u{e9}\r\n\r\nhello\r\n",
+        "Subject: caf\u{e9}\n\nhello\n",
+    ] {
+        let message: &'static [u8] = message.as_bytes();
+        let (seen, _, outcome) = deliver(ehlo, message);
+        let mail = seen.iter().find(|c| c.starts_with("MAIL ")).expect("MAIL");
+        assert!(mail.contains(" SMTPUTF8"), "{mail}");
+        assert!(mail.contains(" BODY=8BITMIME"), "{mail}");
+        assert!(outcome.is_delivered(), "{outcome:?}");
+    }
+    let (seen, _, outcome) = deliver(ehlo, EIGHT_BIT_BODY);
+    let mail = seen.iter().find(|c| c.starts_with("MAIL ")).expect("MAIL");
+    assert!(!mail.contains("SMTPUTF8"), "{mail}");
+    assert!(outcome.is_delivered(), "{outcome:?}");
+}
+
+/// UTF-8 header fields do not go to a server without SMTPUTF8: no
+/// transaction, a permanent failure (exit status 1).
+#[test]
+fn a_utf8_header_field_does_not_go_to_a_server_without_smtputf8() {
+    let (seen, _, outcome) = deliver("250-mx.test\r\n250 8BITMIME\r\n", EIGHT_BIT);
+    assert!(
+        !seen.iter().any(|c| c.starts_with("MAIL ")),
+        "a transaction was started: {seen:?}"
+    );
+    assert_eq!(
+        outcome,
+        RecipientOutcome::NotAttempted {
+            reason: NotAttempted::Refused(Refusal::SmtpUtf8)
+        }
+    );
+    assert!(outcome.is_permanent_failure());
+}
+
+const EIGHT_BIT_BODY: &[u8] = "Subject: hi\r\n\r\nd\u{e9}j\u{e0} vu\r\n".as_bytes();
