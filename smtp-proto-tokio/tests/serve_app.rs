@@ -195,3 +195,72 @@ fn credentials_match_only_when_every_octet_does() {
     assert!(!same_secret("S3CRET", "s3cret"));
     assert!(!same_secret("", "s3cret"));
 }
+
+/// Runs `AUTH PLAIN` with `response` (before base64) against a session
+/// that offers PLAIN without TLS and accepts `alice`/`s3cret`: what the
+/// envelope asked for, and the reply.
+fn auth_plain(response: &[u8]) -> (String, String) {
+    use base64::Engine as _;
+    use smtp_proto_tokio::smtp_proto::sasl::SaslMechanism;
+    let mut config = ServerConfig::new("mx.example.net");
+    config.auth_mechanisms = vec![SaslMechanism::Plain];
+    config.auth_requires_tls = false;
+    let mut session = ServerSession::new(config).expect("session");
+    session.greet().expect("greet");
+    let mut out = Vec::new();
+    session.poll_transmit(&mut out);
+    let mut envelope = Envelope::default();
+    let login = Some(("alice".to_owned(), "s3cret".to_owned()));
+    let input = format!(
+        "EHLO client.example.com\r\nAUTH PLAIN {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode(response)
+    );
+    let mut start = 0;
+    let mut last = String::new();
+    // Bounded: two commands, each at most a few steps.
+    for _ in 0..16 {
+        let step = session
+            .handle_input(&input.as_bytes()[start..])
+            .expect("step");
+        start += step.consumed;
+        match step.outcome {
+            Outcome::Event(event) => {
+                let next = envelope
+                    .on_event(&mut session, event, &login)
+                    .expect("event");
+                last = format!("{next:?}");
+            }
+            _ if start == input.len() => break,
+            _ => {}
+        }
+    }
+    out.clear();
+    session.poll_transmit(&mut out);
+    let reply = String::from_utf8_lossy(&out)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    (last, reply)
+}
+
+/// RFC 4616 §2: with an authorization identity, the server checks that
+/// the credentials "permit the client to act as" it, and the login fails
+/// if they do not. The example's one login may act only as itself: a
+/// right password with another authzid is refused, not accepted as if
+/// the client had asked for nothing.
+#[test]
+fn plain_with_an_authzid_other_than_the_user_is_refused() {
+    let (next, reply) = auth_plain(b"\0alice\0s3cret");
+    assert_eq!(next, "Authenticated(\"alice\")");
+    assert!(reply.starts_with("235 "), "{reply}");
+    let (next, reply) = auth_plain(b"alice\0alice\0s3cret");
+    assert_eq!(next, "Authenticated(\"alice\")");
+    assert!(reply.starts_with("235 "), "{reply}");
+    let (next, reply) = auth_plain(b"postmaster\0alice\0s3cret");
+    assert_eq!(next, "AuthFailed");
+    assert!(reply.starts_with("535 5.7.8 "), "{reply}");
+    let (next, reply) = auth_plain(b"\0alice\0wrong");
+    assert_eq!(next, "AuthFailed");
+    assert!(reply.starts_with("535 5.7.8 "), "{reply}");
+}

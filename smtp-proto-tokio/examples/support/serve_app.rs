@@ -322,6 +322,18 @@ impl Envelope {
                 session.accept()
             }
             ServerEvent::Auth(credentials) => {
+                // A PLAIN authorization identity asks to act as someone
+                // else; the server must check that the credentials permit
+                // it, and fail the AUTH if not (RFC 4616 §2). The one
+                // login of `--auth` may act only as itself.
+                let acts_as_itself = match &credentials {
+                    Credentials::Plain {
+                        authzid: Some(authzid),
+                        authcid,
+                        ..
+                    } => authzid == authcid,
+                    _ => true,
+                };
                 let user = match &credentials {
                     Credentials::Plain {
                         authcid, password, ..
@@ -332,7 +344,9 @@ impl Envelope {
                     } => login
                         .as_ref()
                         .filter(|(u, p)| {
-                            same_secret(authcid, u) & same_secret(password.expose(), p)
+                            same_secret(authcid, u)
+                                & same_secret(password.expose(), p)
+                                & acts_as_itself
                         })
                         .map(|(u, _)| u.clone()),
                     _ => None,
