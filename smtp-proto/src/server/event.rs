@@ -305,6 +305,9 @@ pub enum RemoteError {
     TooManyErrors,
     /// A BDAT command whose chunk size could not be read (501 5.5.4): where
     /// its chunk ends, and so where the next command starts, is unknown.
+    /// Also a line that only a peer splitting commands at any blank takes
+    /// for a BDAT command (`BDAT` then a tab, or blanks before it): whether
+    /// a chunk follows it at all is unknown.
     #[error("BDAT chunk size unreadable")]
     UnreadableChunkSize,
     /// A BDAT command line holding a bare CR or LF (500 5.5.2): peers
