@@ -97,6 +97,30 @@
 //! listing it, and a STARTTLS gets `454 4.7.0` (RFC 3207 §4) while the
 //! session goes on in plaintext.
 //!
+//! # Message bodies
+//!
+//! A DATA body is read to its `CRLF.CRLF` and nowhere else (so none of the
+//! SMTP smuggling sequences ends it early; see [`crate::data`]),
+//! dot-unstuffed, and checked as it streams against
+//! [`ServerConfig::max_message_size`] (after unstuffing),
+//! [`ServerConfig::bare_endings`] and
+//! [`ServerConfig::max_data_line_length`]. A body that fails a check is
+//! still read to its end and only then refused, `552 5.3.4` for its size
+//! (RFC 1870 §6.3) or `554 5.6.0` ([`Rejection::Data`]), so the session
+//! stays in step. BDAT chunks are binary and handed out as sent: only the
+//! size is checked, when a BDAT command would take the message over the
+//! limit, and that refusal too is sent once its chunk has been read.
+//!
+//! Neither path looks at the octets for the body type declared with
+//! `BODY=` on MAIL: octets above 127 in a body sent as `7BIT` (or without
+//! `BODY=`), a NUL, or long lines and bare CR or LF in BDAT chunks of a
+//! `7BIT` or `8BITMIME` body all pass. RFC 6152 and RFC 3030 put that
+//! conformance on the client, and RFC 3030 §3 has a message with binary
+//! content but no `BODY=BINARYMIME` accepted (then returned with a
+//! delivery status notification). An application that wants to refuse
+//! such a message reads `params.body` in [`ServerEvent::Mail`], checks the
+//! [`ServerEvent::MessageChunk`]s and refuses at [`ServerEvent::MessageEnd`].
+//!
 //! # BDAT
 //!
 //! The chunk of a BDAT command is always read, also when the command is
