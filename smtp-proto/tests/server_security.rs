@@ -691,6 +691,55 @@ fn bdat_line_with_a_bare_line_ending_or_unreadable_size_closes() {
     }
 }
 
+/// A line that peers which split commands at any blank (a tab, several
+/// spaces, blanks before the verb) read as a BDAT command, and this session
+/// cannot: such a peer reads a chunk after it, a strict one reads the
+/// bytes as commands. The session answers and closes rather than guess,
+/// and nothing after the line runs as a command, however long the line.
+#[test]
+fn bdat_line_with_a_tab_or_a_leading_blank_closes() {
+    for line in [
+        "BDAT\\x0951",
+        "bdat\\x0951 LAST",
+        " BDAT 51",
+        "\\x09BDAT 51 LAST",
+        "BDAT\\x0b51",
+        "BDAT\\x0c51 LAST",
+    ] {
+        let r = bdat_line_then_evil_chunk(line);
+        assert_closed_with(
+            &r,
+            "501 5.5.4 Unreadable BDAT chunk size, closing",
+            RemoteError::UnreadableChunkSize,
+            line,
+        );
+    }
+    let line = format!("BDAT\\x0951 {}", "x".repeat(1100));
+    let r = bdat_line_then_evil_chunk(&line);
+    assert_closed_with(
+        &r,
+        "500 5.5.2 BDAT command line too long, closing",
+        RemoteError::BdatLineTooLong,
+        &line,
+    );
+    // Other lines with such blanks are only refused.
+    let t = parse(
+        "
+    C: EHLO a.example
+    C~ NOOP\\x09x\\r\\n
+    C~ BDATA 5\\r\\n
+    C: NOOP
+",
+    );
+    let r = run_all(&Setup::new(config()), &t);
+    assert_eq!(r.remote_error, None);
+    assert!(
+        r.output_str().ends_with("250 2.0.0 OK\r\n"),
+        "{}",
+        r.output_str()
+    );
+}
+
 /// A BDAT command line over the line limit: the rest of the line is thrown
 /// away to find its end, so where the chunk starts rests on a framing the
 /// client does not share (it sent a line no peer accepts). The session

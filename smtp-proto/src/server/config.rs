@@ -32,7 +32,9 @@ pub struct ServerConfig {
     /// Advertise `SIZE n` (RFC 1870) and refuse larger messages; `None`
     /// advertises nothing and sets no limit. `Some(0)` is refused by
     /// [`ServerSession::new`](super::ServerSession::new): `SIZE 0` tells
-    /// clients there is no fixed limit.
+    /// clients there is no fixed limit. Other small limits are taken as
+    /// given, though RFC 5321 §4.5.3.1.7 wants a server to take messages
+    /// of "at least 64K octets": below 65536, conforming mail is refused.
     pub max_message_size: Option<u64>,
     /// Advertise 8BITMIME (RFC 6152).
     pub eight_bit_mime: bool,
@@ -120,9 +122,12 @@ pub struct ServerConfig {
     pub max_auth_line_length: usize,
     /// Longest DATA body line without CRLF (998, RFC 5322 §2.1.1), not
     /// counting the leading dot doubled for transparency (RFC 5321
-    /// §4.5.3.1.6).
+    /// §4.5.3.1.6). RFC 5321 §4.5.3.1 wants every implementation to
+    /// receive lines of that length: a lower value refuses conforming
+    /// mail. BDAT chunks are not checked.
     pub max_data_line_length: usize,
-    /// Bare CR / LF policy inside DATA.
+    /// Bare CR / LF policy inside DATA (BDAT chunks are handed out as
+    /// sent).
     pub bare_endings: BareEndingPolicy,
     /// Timeouts reported by [`ServerSession::timeout`](super::ServerSession::timeout).
     pub timeouts: Timeouts,

@@ -109,13 +109,19 @@ pub enum ServerEvent<'a> {
         chunked: bool,
     },
     /// Bytes of the message body, in order, borrowed from the input (DATA
-    /// bodies arrive dot-unstuffed). Not reported once the body is known to
-    /// be refused (for example over the size limit).
+    /// bodies arrive dot-unstuffed; BDAT chunks as sent). Not reported once
+    /// the body is known to be refused (for example over the size limit).
+    /// The machine does not check them against the `BODY=` type of the
+    /// MAIL command (see [Message bodies](super#message-bodies)).
     MessageChunk(&'a [u8]),
     /// **Decision.** The whole message has arrived. In LMTP mode the reply
     /// is one per accepted recipient.
     MessageEnd {
-        /// Octets of the message.
+        /// Octets of the message: for DATA the octets handed out (after
+        /// dot-unstuffing and, under
+        /// [`BareEndingPolicy::Normalize`](crate::data::BareEndingPolicy::Normalize),
+        /// with each bare CR or LF written as CRLF); for BDAT the sum of
+        /// the chunk sizes.
         size: u64,
         /// Recipients accepted for this message.
         recipients: usize,
@@ -305,6 +311,9 @@ pub enum RemoteError {
     TooManyErrors,
     /// A BDAT command whose chunk size could not be read (501 5.5.4): where
     /// its chunk ends, and so where the next command starts, is unknown.
+    /// Also a line that only a peer splitting commands at any blank takes
+    /// for a BDAT command (`BDAT` then a tab, or blanks before it): whether
+    /// a chunk follows it at all is unknown.
     #[error("BDAT chunk size unreadable")]
     UnreadableChunkSize,
     /// A BDAT command line holding a bare CR or LF (500 5.5.2): peers

@@ -97,6 +97,30 @@
 //! listing it, and a STARTTLS gets `454 4.7.0` (RFC 3207 §4) while the
 //! session goes on in plaintext.
 //!
+//! # Message bodies
+//!
+//! A DATA body is read to its `CRLF.CRLF` and nowhere else (so none of the
+//! SMTP smuggling sequences ends it early; see [`crate::data`]),
+//! dot-unstuffed, and checked as it streams against
+//! [`ServerConfig::max_message_size`] (after unstuffing),
+//! [`ServerConfig::bare_endings`] and
+//! [`ServerConfig::max_data_line_length`]. A body that fails a check is
+//! still read to its end and only then refused, `552 5.3.4` for its size
+//! (RFC 1870 §6.3) or `554 5.6.0` ([`Rejection::Data`]), so the session
+//! stays in step. BDAT chunks are binary and handed out as sent: only the
+//! size is checked, when a BDAT command would take the message over the
+//! limit, and that refusal too is sent once its chunk has been read.
+//!
+//! Neither path looks at the octets for the body type declared with
+//! `BODY=` on MAIL: octets above 127 in a body sent as `7BIT` (or without
+//! `BODY=`), a NUL, or long lines and bare CR or LF in BDAT chunks of a
+//! `7BIT` or `8BITMIME` body all pass. RFC 6152 and RFC 3030 put that
+//! conformance on the client, and RFC 3030 §3 has a message with binary
+//! content but no `BODY=BINARYMIME` accepted (then returned with a
+//! delivery status notification). An application that wants to refuse
+//! such a message reads `params.body` in [`ServerEvent::Mail`], checks the
+//! [`ServerEvent::MessageChunk`]s and refuses at [`ServerEvent::MessageEnd`].
+//!
 //! # BDAT
 //!
 //! The chunk of a BDAT command is always read, also when the command is
@@ -122,7 +146,11 @@
 //!
 //! A BDAT command whose chunk size cannot be read leaves where the next
 //! command starts unknown: the session answers 501 and closes with
-//! [`RemoteError::UnreadableChunkSize`]. So does one whose line holds a
+//! [`RemoteError::UnreadableChunkSize`]. So does a line that a peer which
+//! splits commands at any blank (Postfix does) reads as a BDAT command
+//! while this session refuses its verb: a tab, vertical tab or form feed
+//! after `BDAT`, or blanks before it. Such a peer reads a chunk after the
+//! line, a strict one reads commands there. So does one whose line holds a
 //! bare CR or LF, since peers disagree on where such a line (and so its
 //! chunk) starts: 500 and [`RemoteError::BdatBareLineEnding`]. And so
 //! does a BDAT command line over the line limit: 500 and
@@ -1755,10 +1783,15 @@ impl ServerSession {
                         }
                         // A line refused before its verb was parsed: when it
                         // is a BDAT command, its chunk follows all the same.
+                        // A line whose verb is refused may still be a BDAT
+                        // command to a peer that splits at any blank (see
+                        // `is_bdat_line`): it closes the session in
+                        // `bad_bdat`, as its size is not read here.
                         Err(
                             e @ (CommandError::NulOctet
                             | CommandError::InvalidUtf8
-                            | CommandError::BareLineEnding),
+                            | CommandError::BareLineEnding
+                            | CommandError::InvalidVerb),
                         ) if is_bdat_line(line) => {
                             let step = self.bad_bdat(pos, line, &e)?;
                             if matches!(step.outcome, Outcome::NeedInput) {
@@ -2473,11 +2506,12 @@ impl ServerSession {
     /// 3030 §2, see `bdat`).
     ///
     /// The session answers and closes rather than guess when where the
-    /// chunk lies is unknown: when the size cannot be read, and when the
-    /// line holds a bare CR or LF. Peers disagree on where such a line
-    /// ends (some end it at the bare LF), so they disagree on where its
-    /// chunk starts; RFC 5321 §2.3.8 lets CR and LF appear only together
-    /// as the line's CRLF.
+    /// chunk lies is unknown: when the size cannot be read, when the line
+    /// holds a bare CR or LF, and when the line is a BDAT command only to
+    /// a peer that splits commands at any blank (see [`is_bdat_line`]).
+    /// Peers disagree on where a line with a bare CR or LF ends (some end
+    /// it at the bare LF), so they disagree on where its chunk starts; RFC
+    /// 5321 §2.3.8 lets CR and LF appear only together as the line's CRLF.
     fn bad_bdat<'a>(&mut self, pos: usize, line: &[u8], e: &CommandError) -> Handled<'a> {
         if has_bare_line_ending(line) {
             self.send(
@@ -2712,11 +2746,34 @@ fn is_hello_error(e: &CommandError, lmtp: bool) -> bool {
     matches!(verb, "EHLO" | "HELO") || (lmtp && verb == "LHLO")
 }
 
-/// True when `line` is a BDAT command line as far as its first five
-/// octets tell: the verb in any case, then a space. The codec refuses a
-/// line with a NUL, a non-UTF-8 octet or a bare CR or LF before it looks
-/// at the verb; such a BDAT line is still followed by its chunk.
+/// The octets a peer that splits command lines at any white space (C's
+/// `isspace`, as Postfix's command tokenizer does) takes for a blank,
+/// but for CR and LF: space, tab, vertical tab and form feed.
+fn is_blank(octet: u8) -> bool {
+    matches!(octet, b' ' | b'\t' | 0x0b | 0x0c)
+}
+
+/// True when `line` is a BDAT command line as far as its first octets
+/// tell, to this session or to a peer that splits command lines at any
+/// blank ([`is_blank`]): after any blanks, the verb in any case, then a
+/// blank. The codec refuses a line with a NUL, a non-UTF-8 octet or a
+/// bare CR or LF before it looks at the verb; such a BDAT line is still
+/// followed by its chunk. A line with a tab, vertical tab or form feed
+/// after the verb, or blanks before it, is refused as an invalid verb here
+/// but followed by a chunk for such a peer: where the next command starts
+/// is then unknown ([`bdat_line_chunk_size`] does not read its size).
 fn is_bdat_line(line: &[u8]) -> bool {
+    let start = line
+        .iter()
+        .position(|&c| !is_blank(c))
+        .unwrap_or(line.len());
+    matches!(line.get(start..), Some([b, d, a, t, sep, ..])
+        if is_blank(*sep) && [*b, *d, *a, *t].eq_ignore_ascii_case(b"BDAT"))
+}
+
+/// True when `line` starts with the BDAT verb and a space, as RFC 3030 §4
+/// writes the command (`"BDAT" SP chunk-size`).
+fn starts_with_bdat_verb(line: &[u8]) -> bool {
     matches!(line, [b, d, a, t, b' ', ..] if [*b, *d, *a, *t].eq_ignore_ascii_case(b"BDAT"))
 }
 
@@ -2732,12 +2789,13 @@ fn has_bare_line_ending(line: &[u8]) -> bool {
     memchr::memchr2(b'\r', b'\n', line_content(line)).is_some()
 }
 
-/// The chunk size a BDAT command line names (`line` starts with the verb,
-/// see [`is_bdat_line`]), read as far as it goes, whatever follows it;
-/// `None` when it cannot be read, or when the line holds a bare CR or LF,
-/// so that where its chunk starts is unknown.
+/// The chunk size a BDAT command line names (see [`is_bdat_line`]), read
+/// as far as it goes, whatever follows it; `None` when it cannot be read,
+/// when the line holds a bare CR or LF, so that where its chunk starts is
+/// unknown, or when the line does not start with the verb and a space
+/// (peers disagree on whether a chunk follows such a line at all).
 fn bdat_line_chunk_size(line: &[u8]) -> Option<u64> {
-    if has_bare_line_ending(line) {
+    if has_bare_line_ending(line) || !starts_with_bdat_verb(line) {
         return None;
     }
     // After the four letters of the verb and the spaces that follow.
