@@ -85,9 +85,10 @@ pub struct RunOptions {
     /// is not capped by it: each read adds room for one more read after
     /// what the machine has not yet taken, so a reply up to the limits in
     /// `ClientConfig::replies` is gathered over as many reads as it needs.
-    /// Memory stays bounded by `max_reply_len + max_line_len` plus one
-    /// read, since the machine refuses a reply as soon as it is known to
-    /// be too long.
+    /// Memory stays bounded by `max_reply_len + max_line_len` (each at
+    /// least `smtp_proto::client::AUTH_LINE_MAX` during an AUTH exchange)
+    /// plus one read, since the machine refuses a reply as soon as it is
+    /// known to be too long.
     pub read_size: usize,
 }
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use smtp_proto::client::{
     AuthCredentials, Client, ClientError, ClientEvent, Delivery, DeliveryReport, Envelope,
-    NotAttempted, Outcome, SaslResponder, SendFailure,
+    NotAttempted, Outcome, SaslResponder, SendFailure, AUTH_LINE_MAX,
 };
 use smtp_proto::command::ReversePath;
 use smtp_proto::reply::DecoderConfig;
@@ -91,10 +91,13 @@ pub struct RunOptions {
     /// reply the machine accepts needs, from the reply limits in
     /// [`ClientConfig::replies`]: `max_reply_len + max_line_len + 1`
     /// (a whole reply is held until its last line, and the line after the
-    /// reply limit must be seen to refuse it). So every reply within those
-    /// limits is read whole, whatever this is set to.
+    /// reply limit must be seen to refuse it), each limit at least
+    /// [`AUTH_LINE_MAX`], which the machine takes during an AUTH exchange
+    /// (RFC 4954 §4). So every reply within those limits is read whole,
+    /// whatever this is set to.
     ///
     /// [`ClientConfig::replies`]: smtp_proto::client::ClientConfig::replies
+    /// [`AUTH_LINE_MAX`]: smtp_proto::client::AUTH_LINE_MAX
     pub read_buffer: usize,
 }
 
@@ -264,10 +267,14 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// last line: the lines it accepted end within `max_reply_len` octets, and
 /// the next line is decided (complete, or too long) once `max_line_len`
 /// octets of it are there. One octet more is kept as margin.
+///
+/// During an AUTH exchange the machine raises both limits to
+/// [`AUTH_LINE_MAX`] (RFC 4954 §4), so the buffer holds such a reply too.
 fn read_cap(options: &RunOptions, replies: &DecoderConfig) -> usize {
     let longest = replies
         .max_reply_len
-        .saturating_add(replies.max_line_len.max(1));
+        .max(AUTH_LINE_MAX)
+        .saturating_add(replies.max_line_len.max(AUTH_LINE_MAX));
     options.read_buffer.max(longest.saturating_add(1))
 }
 

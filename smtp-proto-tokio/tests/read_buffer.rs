@@ -12,7 +12,9 @@ use support::{client_config, join, pair, BOUND};
 use base64::Engine as _;
 use smtp_proto_tokio::client::{self, ClientHandler, RunError, RunOptions};
 use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
-use smtp_proto_tokio::smtp_proto::client::{Client, ClientError, ClientEvent, TlsPolicy};
+use smtp_proto_tokio::smtp_proto::client::{
+    AuthCredentials, Client, ClientError, ClientEvent, TlsPolicy,
+};
 use smtp_proto_tokio::smtp_proto::reply::{DecoderConfig, OwnedReply, ReplyErrorKind};
 use smtp_proto_tokio::smtp_proto::sasl::{Credentials, SaslMechanism};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
@@ -483,4 +485,96 @@ async fn ehlo_reply_one_octet_too_long_is_a_bad_reply_not_a_close() {
     }
     assert!(!app.ready);
     assert_eq!(sent, vec![b"EHLO client.example.com\r\n".to_vec()]);
+}
+
+/// A client application that authenticates with LOGIN once the session is
+/// ready, then quits.
+#[derive(Default)]
+struct LoginThenQuit {
+    authenticated: bool,
+}
+
+impl ClientHandler for LoginThenQuit {
+    async fn on_event(
+        &mut self,
+        client: &mut Client,
+        event: ClientEvent<'_>,
+    ) -> std::io::Result<()> {
+        match event {
+            ClientEvent::Ready if !client.is_authenticated() => {
+                client
+                    .authenticate(
+                        AuthCredentials::password("alice", "s3cret"),
+                        Some(SaslMechanism::Login),
+                    )
+                    .map_err(std::io::Error::other)?;
+            }
+            ClientEvent::Authenticated { .. } => {
+                self.authenticated = true;
+                client.quit().map_err(std::io::Error::other)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn next_body_piece(&mut self, _piece: &mut Vec<u8>) -> std::io::Result<bool> {
+        Ok(false)
+    }
+}
+
+/// RFC 4954 §4: the machine reads a challenge line of up to 12288 octets
+/// during AUTH, whatever its reply limits. The read buffer holds it too,
+/// when the reply limits and `read_buffer` are both set below it.
+#[tokio::test]
+async fn long_auth_challenge_fits_with_small_reply_limits_and_read_buffer() {
+    let (c, mut s) = pair().await;
+    // LOGIN's prompt, 8006 octets: over the reply limits below, within
+    // the 12288 of an AUTH exchange.
+    let prompt = format!("334 {}\r\n", b64(&[b'U'; 6000]));
+    let server = tokio::spawn(async move {
+        let mut pending = Vec::new();
+        let mut lines = Vec::new();
+        s.write_all(b"220 mx.example.net ESMTP\r\n")
+            .await
+            .expect("write");
+        lines.push(read_line(&mut s, &mut pending).await);
+        s.write_all(b"250-mx.example.net\r\n250 AUTH LOGIN\r\n")
+            .await
+            .expect("write");
+        lines.push(read_line(&mut s, &mut pending).await);
+        s.write_all(prompt.as_bytes()).await.expect("write");
+        lines.push(read_line(&mut s, &mut pending).await);
+        s.write_all(b"334 UGFzc3dvcmQ6\r\n").await.expect("write");
+        lines.push(read_line(&mut s, &mut pending).await);
+        s.write_all(b"235 2.7.0 ok\r\n").await.expect("write");
+        lines.push(read_line(&mut s, &mut pending).await);
+        s.write_all(b"221 2.0.0 Bye\r\n").await.expect("write");
+        lines
+    });
+    let mut config = client_config(TlsPolicy::Off);
+    config.allow_auth_without_tls = true;
+    config.replies = DecoderConfig::default()
+        .with_max_line_len(512)
+        .with_max_reply_len(1024);
+    let mut client = Client::new(config);
+    let mut app = LoginThenQuit::default();
+    let mut options = RunOptions::default();
+    options.read_buffer = 1024;
+    let result = tokio::time::timeout(BOUND, client::run(c, &mut client, &mut app, &options))
+        .await
+        .expect("bounded");
+    result.expect("client run");
+    assert!(app.authenticated);
+    let lines = join(server).await;
+    assert_eq!(
+        lines,
+        [
+            &b"EHLO client.example.com\r\n"[..],
+            b"AUTH LOGIN\r\n",
+            b"YWxpY2U=\r\n",
+            b"czNjcmV0\r\n",
+            b"QUIT\r\n",
+        ]
+    );
 }

@@ -1270,3 +1270,45 @@ fn many_parameters_are_read_in_linear_time() {
         1
     );
 }
+
+#[test]
+fn a_report_among_many_parts_and_fields_is_found() {
+    // The status part after many empty parts and a header of many fields,
+    // the returned message after many parts too: found and read.
+    let mut msg = b"Content-Type: multipart/report; report-type=delivery-status;".to_vec();
+    for i in 0..1000 {
+        msg.extend_from_slice(format!(" x{i}=y;").as_bytes());
+    }
+    msg.extend_from_slice(b" boundary=b\r\n");
+    for _ in 0..1000 {
+        msg.extend_from_slice(b"X-Noise: 1\r\n");
+    }
+    msg.extend_from_slice(b"\r\n");
+    for _ in 0..1000 {
+        msg.extend_from_slice(b"--b\r\n");
+    }
+    msg.extend_from_slice(b"--b\r\n");
+    for _ in 0..1000 {
+        msg.extend_from_slice(b"X-Noise: 1\r\n");
+    }
+    msg.extend_from_slice(
+        b"Content-Type: message/delivery-status\r\n\r\n\
+          Reporting-MTA: dns; mx.example.org\r\n\r\n\
+          Final-Recipient: rfc822; bob@example.net\r\n\
+          Action: failed\r\nStatus: 5.1.1\r\n\r\n",
+    );
+    for _ in 0..1000 {
+        msg.extend_from_slice(b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+    }
+    msg.extend_from_slice(
+        b"--b\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+          X-Noise: 1\r\nMessage-ID: <m@example.org>\r\n\r\n--b--\r\n",
+    );
+    let read = parse_report(&msg).unwrap();
+    assert_eq!(read.report_type.as_deref(), Some("delivery-status"));
+    assert_eq!(read.status.recipients.len(), 1);
+    assert!(read.complete);
+    let returned = read.returned.unwrap();
+    assert_eq!(returned.content_type, "text/rfc822-headers");
+    assert_eq!(returned.message_id.as_deref(), Some("<m@example.org>"));
+}

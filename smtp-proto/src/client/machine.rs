@@ -29,7 +29,13 @@ use crate::status::ReplyCode;
 /// SASL response after a 334 challenge, and the challenge the client
 /// reads (RFC 4954 §4: 12288 octets are "a sufficient line length limit
 /// for handling of deployed authentication mechanisms").
-const AUTH_LINE_MAX: usize = 12288;
+///
+/// While an AUTH exchange waits for the server, a reply line and a whole
+/// reply may take this many octets, whatever
+/// [`ClientConfig::replies`](super::ClientConfig::replies) sets (the
+/// larger of the two counts): a driver's read buffer must hold such a
+/// reply too.
+pub const AUTH_LINE_MAX: usize = 12288;
 
 /// Most MAIL requests refused with a 5yz that a session remembers
 /// ([`Client::mail_refusal`]); past it, the oldest is forgotten.

@@ -149,5 +149,5 @@ pub use event::{
     ClientError, ClientEvent, FailedAuth, OwnedClientEvent, RecipientStatus, Refusal,
     TransactionSummary, UsageError, Verdict,
 };
-pub use machine::Client;
+pub use machine::{Client, AUTH_LINE_MAX};
 pub use responder::{SaslAnswer, SaslResponder};

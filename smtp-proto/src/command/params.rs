@@ -1,6 +1,7 @@
 //! ESMTP parameters of MAIL and RCPT (RFC 5321 §4.1.2 `esmtp-param`).
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 use super::error::{CommandError, ValueError};
 use super::scan::{token_end, Folded};
@@ -750,15 +751,47 @@ mod kw {
     pub const DELAY: Folded = Folded::new("DELAY");
 }
 
+/// A keyword ordered without regard to ASCII case.
+#[derive(Debug, Clone, Copy)]
+struct Caseless<'a>(&'a str);
+
+impl Ord for Caseless<'_> {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        a.iter()
+            .map(u8::to_ascii_lowercase)
+            .cmp(b.iter().map(u8::to_ascii_lowercase))
+    }
+}
+
+impl PartialOrd for Caseless<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Caseless<'_> {}
+
+/// Appends a parameter this crate does not interpret. `seen` holds the
+/// keywords of `other`: a keyword given twice is found in it in
+/// O(log n), so a line of many parameters is read in O(n log n), not
+/// O(n²).
 fn push_other<'a>(
     other: &mut Vec<Parameter<'a>>,
+    seen: &mut BTreeSet<Caseless<'a>>,
     k: &'a str,
     v: Option<&'a str>,
 ) -> Result<(), CommandError> {
     if !is_esmtp_keyword(k) {
         return Err(CommandError::InvalidParameter { keyword: "ESMTP" });
     }
-    if has_keyword(other, k) {
+    if !seen.insert(Caseless(k)) {
         return Err(CommandError::DuplicateParameter { keyword: "ESMTP" });
     }
     other.push(Parameter {
@@ -818,6 +851,8 @@ pub(crate) fn parse_mail_parameters<'a>(
     s: &'a str,
     p: &mut MailParameters<'a>,
 ) -> Result<(), CommandError> {
+    debug_assert!(p.other.is_empty());
+    let mut seen = BTreeSet::new();
     for item in split_params(s) {
         let RawParam {
             keyword: k,
@@ -921,7 +956,7 @@ pub(crate) fn parse_mail_parameters<'a>(
                 .ok_or(CommandError::InvalidParameter { keyword: "BY" })?;
             set_once!(p.by, "BY", by);
         } else {
-            push_other(&mut p.other, k, v)?;
+            push_other(&mut p.other, &mut seen, k, v)?;
         }
     }
     Ok(())
@@ -967,6 +1002,8 @@ pub(crate) fn parse_rcpt_parameters<'a>(
     s: &'a str,
     p: &mut RcptParameters<'a>,
 ) -> Result<(), CommandError> {
+    debug_assert!(p.other.is_empty());
+    let mut seen = BTreeSet::new();
     for item in split_params(s) {
         let RawParam {
             keyword: k,
@@ -1062,7 +1099,7 @@ pub(crate) fn parse_rcpt_parameters<'a>(
                 }
             );
         } else {
-            push_other(&mut p.other, k, v)?;
+            push_other(&mut p.other, &mut seen, k, v)?;
         }
     }
     Ok(())

@@ -330,18 +330,46 @@ fn push_line(fields: &mut Vec<RawField>, line: &[u8]) {
     });
 }
 
-/// The header section of `bytes`: its fields, and where the body starts
-/// (after the empty line; the end when there is none).
-fn header(bytes: &[u8]) -> (Vec<RawField>, usize) {
-    let mut fields = Vec::new();
+/// The header section of `bytes`: the first field of each name in
+/// `names` (read as [`push_line`] reads fields: continuation lines
+/// unfolded into it), and where the body starts (after the empty line;
+/// the end when there is none). The other fields are passed over, not
+/// kept, so a header of many fields costs no memory.
+fn header_fields<const N: usize>(bytes: &[u8], names: [&str; N]) -> ([Option<RawField>; N], usize) {
+    let mut found: [Option<RawField>; N] = std::array::from_fn(|_| None);
+    // Which of `found` the last field read is, when it is one kept:
+    // continuation lines go to it.
+    let mut last: Option<usize> = None;
     for (start, line) in lines(bytes) {
         if line.is_empty() {
             let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |l| start + l + 1);
-            return (fields, end);
+            return (found, end);
         }
-        push_line(&mut fields, line);
+        if line.first().is_some_and(is_wsp) {
+            if let Some(field) = last.and_then(|i| found[i].as_mut()) {
+                field.value.extend_from_slice(line);
+            }
+            continue;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        let name = line[..colon].trim_ascii();
+        if name.is_empty() {
+            continue;
+        }
+        last = names
+            .iter()
+            .position(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            .filter(|&i| found[i].is_none());
+        if let Some(i) = last {
+            found[i] = Some(RawField {
+                name: name.to_vec(),
+                value: line[colon + 1..].to_vec(),
+            });
+        }
     }
-    (fields, bytes.len())
+    (found, bytes.len())
 }
 
 /// `text` without its comments (`(...)`, nested, with `\` quoting),
@@ -680,21 +708,47 @@ impl ContentType {
     }
 }
 
+/// Whether a `Content-Type` parameter of this (lowercased) name is kept:
+/// one [`ContentType::param`] is asked for (`boundary`, `report-type`),
+/// written plainly or as a section of RFC 2231 that [`join_extended`]
+/// reads (`name*`, `name*0`, `name*1*`, ...).
+fn is_kept_param(name: &str) -> bool {
+    let (base, rest) = name.split_once('*').unwrap_or((name, ""));
+    if !matches!(base, "boundary" | "report-type") {
+        return false;
+    }
+    if !name.contains('*') {
+        return true;
+    }
+    let digits = rest.strip_suffix('*').unwrap_or(rest);
+    rest.is_empty()
+        || ((1..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// `type/subtype *(";" attribute "=" value)` (RFC 2045 §5.1), comments
 /// removed, a value a token or a quoted string.
 fn parse_content_type(value: &[u8]) -> ContentType {
     let text = strip_comments(&String::from_utf8_lossy(value));
-    let mut parts = split_params(&text).into_iter();
+    let mut parts = split_params(&text);
     let mime = parts
         .next()
         .unwrap_or_default()
         .trim_ascii()
         .to_ascii_lowercase();
     let mut params = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for p in parts {
         let Some((name, value)) = p.split_once('=') else {
             continue;
         };
+        let name = name.trim_ascii().to_ascii_lowercase();
+        // Only the parameters the reader looks at are kept, in the forms
+        // `join_extended` reads, and each name once (the first: the one
+        // `param` and `join_extended` take), so a value of many parameters
+        // costs no memory.
+        if !is_kept_param(&name) || !seen.insert(name.clone()) {
+            continue;
+        }
         let value = value.trim_ascii();
         let value = match value.strip_prefix('"') {
             Some(q) => {
@@ -711,7 +765,7 @@ fn parse_content_type(value: &[u8]) -> ContentType {
             }
             None => value.to_string(),
         };
-        params.push((name.trim_ascii().to_ascii_lowercase(), value));
+        params.push((name, value));
     }
     join_extended(&mut params);
     ContentType { mime, params }
@@ -813,72 +867,115 @@ fn percent_decode(value: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// `text` cut at the `;` outside quoted strings.
-fn split_params(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut quoted = false;
-    let mut escaped = false;
-    let mut start = 0;
-    for (i, c) in text.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ';' if !quoted => {
-                out.push(&text[start..i]);
-                start = i + 1;
+/// `text` cut at the `;` outside quoted strings, one piece at a time.
+fn split_params(text: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut chars = text.char_indices();
+    let mut start = Some(0);
+    std::iter::from_fn(move || {
+        let from = start?;
+        let mut quoted = false;
+        let mut escaped = false;
+        for (i, c) in chars.by_ref() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                ';' if !quoted => {
+                    start = Some(i + 1);
+                    return Some(&text[from..i]);
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    out.push(&text[start..]);
-    out
+        start = None;
+        Some(&text[from..])
+    })
 }
 
-/// The parts of a multipart body (RFC 2046 §5.1.1): the byte range of each
-/// (in `bytes`, without the line end before the next delimiter), and
-/// whether the closing delimiter was found.
-fn split_parts(bytes: &[u8], body: Range<usize>, boundary: &str) -> (Vec<Range<usize>>, bool) {
-    let mut parts = Vec::new();
-    let mut open: Option<usize> = None;
-    let region = &bytes[body.clone()];
-    for (start, line) in lines(region) {
-        let Some(rest) = line
-            .strip_prefix(b"--")
-            .and_then(|l| l.strip_prefix(boundary.as_bytes()))
-        else {
-            continue;
-        };
-        // `--boundary` or `--boundary--`, then transport padding alone.
-        let (close, padding) = match rest.strip_prefix(b"--") {
-            Some(after) => (true, after),
-            None => (false, rest),
-        };
-        if !padding.iter().all(is_wsp) {
-            continue;
+/// The parts of a multipart body (RFC 2046 §5.1.1), one at a time: the
+/// byte range of each (in `bytes`, without the line end before the next
+/// delimiter). Once it has given the last, [`Parts::closed`] tells
+/// whether the closing delimiter was found. Nothing is kept of the parts
+/// given, so a body of many small parts costs no memory.
+struct Parts<'a> {
+    bytes: &'a [u8],
+    body: Range<usize>,
+    boundary: &'a [u8],
+    /// Where the next line starts, in the body.
+    at: usize,
+    /// Where the part under way starts, in the body.
+    open: Option<usize>,
+    closed: bool,
+}
+
+impl<'a> Parts<'a> {
+    fn new(bytes: &'a [u8], body: Range<usize>, boundary: &'a str) -> Self {
+        Self {
+            bytes,
+            body,
+            boundary: boundary.as_bytes(),
+            at: 0,
+            open: None,
+            closed: false,
         }
-        if let Some(from) = open.take() {
-            // The line end before the delimiter belongs to it.
-            let mut end = start.max(from);
-            if end > from && region[end - 1] == b'\n' {
-                end -= 1;
-                if end > from && region[end - 1] == b'\r' {
-                    end -= 1;
-                }
+    }
+}
+
+impl Iterator for Parts<'_> {
+    type Item = Range<usize>;
+
+    fn next(&mut self) -> Option<Range<usize>> {
+        let region = &self.bytes[self.body.clone()];
+        let base = self.body.start;
+        while !self.closed {
+            let start = self.at;
+            if start >= region.len() {
+                // Unterminated: the last part runs to the end.
+                return self.open.take().map(|from| base + from..self.body.end);
             }
-            parts.push(body.start + from..body.start + end);
+            let rest = &region[start..];
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(lf) => (&rest[..lf], start + lf + 1),
+                None => (rest, region.len()),
+            };
+            self.at = next;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(rest) = line
+                .strip_prefix(b"--")
+                .and_then(|l| l.strip_prefix(self.boundary))
+            else {
+                continue;
+            };
+            // `--boundary` or `--boundary--`, then transport padding alone.
+            let (close, padding) = match rest.strip_prefix(b"--") {
+                Some(after) => (true, after),
+                None => (false, rest),
+            };
+            if !padding.iter().all(is_wsp) {
+                continue;
+            }
+            let done = self.open.take().map(|from| {
+                // The line end before the delimiter belongs to it.
+                let mut end = start.max(from);
+                if end > from && region[end - 1] == b'\n' {
+                    end -= 1;
+                    if end > from && region[end - 1] == b'\r' {
+                        end -= 1;
+                    }
+                }
+                base + from..base + end
+            });
+            if close {
+                self.closed = true;
+            } else {
+                self.open = Some(next);
+            }
+            if done.is_some() {
+                return done;
+            }
         }
-        if close {
-            return (parts, true);
-        }
-        let next = start + line.len();
-        let next = memchr::memchr(b'\n', &region[next..]).map_or(region.len(), |l| next + l + 1);
-        open = Some(next);
+        None
     }
-    if let Some(from) = open {
-        parts.push(body.start + from..body.end);
-    }
-    (parts, false)
 }
 
 /// The part of a returned original message (RFC 6522 §3, the third part).
@@ -935,16 +1032,14 @@ struct Part {
 }
 
 fn part(bytes: &[u8], range: Range<usize>) -> Part {
-    let (fields, body) = header(&bytes[range.clone()]);
-    let content_type = fields
-        .iter()
-        .find(|f| f.is("Content-Type"))
+    let ([content_type, encoding], body) = header_fields(
+        &bytes[range.clone()],
+        ["Content-Type", "Content-Transfer-Encoding"],
+    );
+    let content_type = content_type
         .map(|f| parse_content_type(&f.value))
         .unwrap_or_default();
-    let encoding = fields
-        .iter()
-        .find(|f| f.is("Content-Transfer-Encoding"))
-        .map(|f| strip_comments(&f.text()).to_ascii_lowercase());
+    let encoding = encoding.map(|f| strip_comments(&f.text()).to_ascii_lowercase());
     Part {
         content_type,
         encoding,
@@ -992,23 +1087,21 @@ pub fn parse_report(message: &[u8]) -> Result<ParsedReport, ReadError> {
         .param("report-type")
         .map(str::to_ascii_lowercase);
     let boundary = multipart_boundary(&top.content_type)?;
-    let (parts, closed) = split_parts(message, top.body.clone(), boundary);
-    if parts.is_empty() {
+    if Parts::new(message, top.body.clone(), boundary)
+        .next()
+        .is_none()
+    {
         return Err(ReadError::NoDelimiter);
     }
-    let parts: Vec<Part> = parts.into_iter().map(|r| part(message, r)).collect();
-    let mut found = find_status(message, parts, closed);
+    let mut found = find_status(message, Parts::new(message, top.body.clone(), boundary));
     if found.is_none() {
         // One level down: a multipart part holding the report.
-        let top_parts: Vec<Range<usize>> = split_parts(message, top.body.clone(), boundary).0;
-        for range in top_parts {
+        for range in Parts::new(message, top.body.clone(), boundary) {
             let p = part(message, range);
             let Ok(b) = multipart_boundary(&p.content_type) else {
                 continue;
             };
-            let (inner, inner_closed) = split_parts(message, p.body.clone(), b);
-            let inner: Vec<Part> = inner.into_iter().map(|r| part(message, r)).collect();
-            found = find_status(message, inner, inner_closed);
+            found = find_status(message, Parts::new(message, p.body.clone(), b));
             if found.is_some() {
                 break;
             }
@@ -1037,34 +1130,36 @@ pub fn parse_report(message: &[u8]) -> Result<ParsedReport, ReadError> {
 /// multipart was closed, and whether the status part is the last one.
 fn find_status(
     message: &[u8],
-    parts: Vec<Part>,
-    closed: bool,
+    mut parts: Parts<'_>,
 ) -> Option<(Part, Option<ReturnedPart>, bool, bool)> {
-    let at = parts
-        .iter()
-        .position(|p| is_status_type(&p.content_type.mime))?;
-    let last = at + 1 == parts.len();
-    let mut parts = parts.into_iter().skip(at);
-    let status = parts.next()?;
-    let returned = parts
-        .find(|p| is_returned_type(&p.content_type.mime))
-        .map(|p| {
-            let message_id = decode(&message[p.body.clone()], p.encoding.as_deref())
-                .ok()
-                .and_then(|content| {
-                    let (fields, _) = header(&content);
-                    fields
-                        .iter()
-                        .find(|f| f.is("Message-ID"))
-                        .map(RawField::text)
-                });
-            ReturnedPart {
-                content_type: p.content_type.mime,
-                range: p.body,
-                message_id,
-            }
+    let status = parts
+        .by_ref()
+        .map(|r| part(message, r))
+        .find(|p| is_status_type(&p.content_type.mime))?;
+    let mut last = true;
+    let mut returned = None;
+    for range in parts.by_ref() {
+        last = false;
+        if returned.is_some() {
+            continue;
+        }
+        let p = part(message, range);
+        if !is_returned_type(&p.content_type.mime) {
+            continue;
+        }
+        let message_id = decode(&message[p.body.clone()], p.encoding.as_deref())
+            .ok()
+            .and_then(|content| {
+                let ([id], _) = header_fields(&content, ["Message-ID"]);
+                id.map(|f| f.text())
+            });
+        returned = Some(ReturnedPart {
+            content_type: p.content_type.mime,
+            range: p.body,
+            message_id,
         });
-    Some((status, returned, closed, last))
+    }
+    Some((status, returned, parts.closed, last))
 }
 
 /// A part's body decoded from its `Content-Transfer-Encoding`.
@@ -1214,27 +1309,35 @@ mod tests {
         }
     }
 
+    /// The parts of `body` with the boundary `b`, and whether the closing
+    /// delimiter was found.
+    fn split_parts(body: &[u8]) -> (Vec<Range<usize>>, bool) {
+        let mut parts = Parts::new(body, 0..body.len(), "b");
+        let ranges: Vec<Range<usize>> = parts.by_ref().collect();
+        (ranges, parts.closed)
+    }
+
     #[test]
     fn parts_split_on_delimiter_lines_only() {
         let body = b"preamble\r\n--b\r\nA\r\n--bx\r\n--b  \r\nB\n--b--\r\nepilogue";
-        let (parts, closed) = split_parts(body, 0..body.len(), "b");
+        let (parts, closed) = split_parts(body);
         assert!(closed);
         let got: Vec<&[u8]> = parts.iter().map(|r| &body[r.clone()]).collect();
         assert_eq!(got, [&b"A\r\n--bx"[..], b"B"]);
         // Unterminated: the last part runs to the end.
         let body = b"--b\r\nA\r\n--b\r\nB";
-        let (parts, closed) = split_parts(body, 0..body.len(), "b");
+        let (parts, closed) = split_parts(body);
         assert!(!closed);
         assert_eq!(&body[parts[1].clone()], b"B");
         // A close delimiter is followed by padding alone.
         let body = b"--b\r\nA\r\n--b--x\r\n--b-- \t\r\n--b\r\n";
-        let (parts, closed) = split_parts(body, 0..body.len(), "b");
+        let (parts, closed) = split_parts(body);
         assert!(closed);
         assert_eq!(parts.len(), 1);
         assert_eq!(&body[parts[0].clone()], b"A\r\n--b--x");
         // Empty parts between adjacent delimiters.
         let body = b"--b\r\n--b\r\n--b--";
-        let (parts, _) = split_parts(body, 0..body.len(), "b");
+        let (parts, _) = split_parts(body);
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|r| r.is_empty()));
     }
