@@ -778,20 +778,30 @@ impl PartialEq for Caseless<'_> {
 
 impl Eq for Caseless<'_> {}
 
-/// Appends a parameter this crate does not interpret. `seen` holds the
-/// keywords of `other`: a keyword given twice is found in it in
-/// O(log n), so a line of many parameters is read in O(n log n), not
-/// O(n²).
+/// Unknown parameters up to this many are checked for a repeated keyword
+/// by a scan of those before them; past it, by a set of their keywords.
+const SCAN_MAX: usize = 16;
+
+/// Appends a parameter this crate does not interpret, refusing a keyword
+/// given twice. The first [`SCAN_MAX`] are checked by a scan (no set to
+/// build or drop for the usual line); from then on `seen` holds the
+/// keywords of `other`, where a repeat is found in O(log n), so a line of
+/// many parameters is read in O(n log n), not O(n²).
 fn push_other<'a>(
     other: &mut Vec<Parameter<'a>>,
-    seen: &mut BTreeSet<Caseless<'a>>,
+    seen: &mut Option<BTreeSet<Caseless<'a>>>,
     k: &'a str,
     v: Option<&'a str>,
 ) -> Result<(), CommandError> {
     if !is_esmtp_keyword(k) {
         return Err(CommandError::InvalidParameter { keyword: "ESMTP" });
     }
-    if !seen.insert(Caseless(k)) {
+    let repeated = match seen {
+        Some(set) => !set.insert(Caseless(k)),
+        None if other.len() < SCAN_MAX => has_keyword(other, k),
+        None => start_keyword_set(other, seen, k),
+    };
+    if repeated {
         return Err(CommandError::DuplicateParameter { keyword: "ESMTP" });
     }
     other.push(Parameter {
@@ -799,6 +809,28 @@ fn push_other<'a>(
         value: v.map(|v| Text(Cow::Borrowed(v))),
     });
     Ok(())
+}
+
+/// Builds `seen` from the keywords of `other` (all borrowed from the line
+/// being read) and adds `k`; true when `k` was there already.
+#[cold]
+#[inline(never)]
+fn start_keyword_set<'a>(
+    other: &[Parameter<'a>],
+    seen: &mut Option<BTreeSet<Caseless<'a>>>,
+    k: &'a str,
+) -> bool {
+    let mut set: BTreeSet<Caseless<'a>> = other
+        .iter()
+        .filter_map(|p| match &p.keyword.0 {
+            Cow::Borrowed(s) => Some(Caseless(s)),
+            // Not while reading a line: `other` starts empty.
+            Cow::Owned(_) => None,
+        })
+        .collect();
+    let repeated = !set.insert(Caseless(k));
+    *seen = Some(set);
+    repeated
 }
 
 fn no_value(keyword: &'static str, v: Option<&str>) -> Result<(), CommandError> {
@@ -852,7 +884,7 @@ pub(crate) fn parse_mail_parameters<'a>(
     p: &mut MailParameters<'a>,
 ) -> Result<(), CommandError> {
     debug_assert!(p.other.is_empty());
-    let mut seen = BTreeSet::new();
+    let mut seen = None;
     for item in split_params(s) {
         let RawParam {
             keyword: k,
@@ -1003,7 +1035,7 @@ pub(crate) fn parse_rcpt_parameters<'a>(
     p: &mut RcptParameters<'a>,
 ) -> Result<(), CommandError> {
     debug_assert!(p.other.is_empty());
-    let mut seen = BTreeSet::new();
+    let mut seen = None;
     for item in split_params(s) {
         let RawParam {
             keyword: k,
