@@ -2467,7 +2467,7 @@ impl ServerSession {
         };
         match refusal {
             None => {
-                self.txn.size += size;
+                self.txn.size = self.txn.size.saturating_add(size);
                 self.txn.chunked = true;
                 self.phase = Phase::Bdat;
             }
