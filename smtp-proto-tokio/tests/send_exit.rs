@@ -14,7 +14,7 @@ mod send_tokio;
 mod send_run;
 mod support;
 
-use send_run::{run_send, send_args};
+use send_run::{ehlo_server, run_send, send_args};
 use support::{join, pair, read_line};
 
 use send_app::{exit, Exit};
@@ -132,32 +132,6 @@ async fn a_server_that_accepts_and_closes_before_quit_gives_success() {
     );
 }
 
-/// A server that greets with `ehlo` (without PIPELINING) and answers
-/// QUIT; it returns the command lines it read once the client is gone.
-async fn refusing_by_its_extensions(mut s: TcpStream, ehlo: &'static str) -> Vec<String> {
-    let mut buf = Vec::new();
-    let mut seen = Vec::new();
-    s.write_all(b"220 mx.example.net ESMTP\r\n")
-        .await
-        .expect("greeting");
-    // Bounded: the client gets at most ten replies.
-    for _ in 0..10 {
-        let Some(cmd) = read_line(&mut s, &mut buf).await else {
-            break;
-        };
-        let reply = match cmd.split(' ').next().unwrap_or_default() {
-            "EHLO" => ehlo,
-            "QUIT" => "221 2.0.0 bye\r\n",
-            _ => "250 2.0.0 Ok\r\n",
-        };
-        seen.push(cmd);
-        if s.write_all(reply.as_bytes()).await.is_err() || reply.starts_with("221") {
-            break;
-        }
-    }
-    seen
-}
-
 /// A message the server's extensions rule out (larger than its `SIZE`,
 /// 8-bit to a server without 8BITMIME) cannot go to it at all, whenever
 /// it is tried: the client refuses it before MAIL, as final a refusal as
@@ -178,7 +152,7 @@ async fn a_message_the_servers_extensions_rule_out_exits_1_after_quit() {
     ];
     for (ehlo, message) in cases {
         let (c, s) = pair().await;
-        let server = tokio::spawn(refusing_by_its_extensions(s, ehlo));
+        let server = tokio::spawn(ehlo_server(s, ehlo));
         let args = send_args(
             &["bob@example.org", "carol@example.org"],
             &["--starttls", "off", "--chunking", "off"],

@@ -12,55 +12,16 @@ mod send_tokio;
 mod send_run;
 mod support;
 
-use send_run::{run_send, send_args};
-use support::{join, pair, read_line};
+use send_run::{ehlo_server, run_send, send_args};
+use support::{join, pair};
 
 use send_app::{exit, has_8bit_header, outgoing, Exit};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
-/// A server without PIPELINING whose EHLO reply is `ehlo`: it accepts
-/// every command and the message, answers QUIT, and returns the command
-/// lines it read (the message lines left out). Bounded: at most 20
-/// commands and 100 message lines, each read within the support module's
-/// bound.
-async fn server(mut s: TcpStream, ehlo: &'static str) -> Vec<String> {
-    let mut buf = Vec::new();
-    let mut seen = Vec::new();
-    s.write_all(b"220 mx.example.net ESMTP\r\n")
-        .await
-        .expect("greeting");
-    for _ in 0..20 {
-        let Some(cmd) = read_line(&mut s, &mut buf).await else {
-            break;
-        };
-        let reply = match cmd.split(' ').next().unwrap_or_default() {
-            "EHLO" => ehlo,
-            "DATA" => {
-                s.write_all(b"354 Go ahead\r\n").await.expect("354");
-                for _ in 0..100 {
-                    if read_line(&mut s, &mut buf).await.is_none_or(|l| l == ".") {
-                        break;
-                    }
-                }
-                "250 2.0.0 queued\r\n"
-            }
-            "QUIT" => "221 2.0.0 bye\r\n",
-            _ => "250 2.0.0 Ok\r\n",
-        };
-        seen.push(cmd);
-        if s.write_all(reply.as_bytes()).await.is_err() || reply.starts_with("221") {
-            break;
-        }
-    }
-    seen
-}
-
-/// Sends `message` to `bob@example.org` through [`server`]: the commands
+/// Sends `message` to `bob@example.org` through [`ehlo_server`]: the commands
 /// the server read, and the exit.
 async fn send(ehlo: &'static str, message: &[u8]) -> (Vec<String>, Exit) {
     let (c, s) = pair().await;
-    let server = tokio::spawn(server(s, ehlo));
+    let server = tokio::spawn(ehlo_server(s, ehlo));
     let args = send_args(
         &["bob@example.org"],
         &["--starttls", "off", "--chunking", "off"],

@@ -5,6 +5,7 @@
 use clap::Parser;
 use smtp_proto_tokio::client::{run, RunError, RunOptions};
 use smtp_proto_tokio::smtp_proto::client::Client;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::send_app::{self, Args, Sender};
@@ -44,4 +45,46 @@ pub async fn run_send(
     .await
     .expect("bounded");
     (end, sender)
+}
+
+/// A server without PIPELINING whose EHLO reply is `ehlo`: it accepts
+/// every command and the message, answers QUIT, and returns the command
+/// lines it read (the message lines left out). Bounded: at most 20
+/// commands and 100 message lines, each read within the support module's
+/// bound.
+// Not every test file that includes this module uses it.
+#[allow(dead_code)]
+pub async fn ehlo_server(mut s: TcpStream, ehlo: &'static str) -> Vec<String> {
+    let mut buf = Vec::new();
+    let mut seen = Vec::new();
+    s.write_all(b"220 mx.example.net ESMTP\r\n")
+        .await
+        .expect("greeting");
+    for _ in 0..20 {
+        let Some(cmd) = crate::support::read_line(&mut s, &mut buf).await else {
+            break;
+        };
+        let reply = match cmd.split(' ').next().unwrap_or_default() {
+            "EHLO" => ehlo,
+            "DATA" => {
+                s.write_all(b"354 Go ahead\r\n").await.expect("354");
+                for _ in 0..100 {
+                    if crate::support::read_line(&mut s, &mut buf)
+                        .await
+                        .is_none_or(|l| l == ".")
+                    {
+                        break;
+                    }
+                }
+                "250 2.0.0 queued\r\n"
+            }
+            "QUIT" => "221 2.0.0 bye\r\n",
+            _ => "250 2.0.0 Ok\r\n",
+        };
+        seen.push(cmd);
+        if s.write_all(reply.as_bytes()).await.is_err() || reply.starts_with("221") {
+            break;
+        }
+    }
+    seen
 }
