@@ -80,18 +80,24 @@ fn an_8bit_message_does_not_go_to_a_server_without_8bitmime() {
     // characters outside of the US-ASCII octet range".
     let (seen, eight_bit, outcome) = deliver("250 mx.test\r\n", EIGHT_BIT);
     assert!(!eight_bit, "8-bit octets sent: {seen:?}");
+    assert_refused_before_mail(&seen, &outcome, Refusal::EightBitMime);
+    assert_eq!(seen.last().map(String::as_str), Some("QUIT"), "{seen:?}");
+}
+
+/// No transaction was started (no MAIL), and the recipient is refused
+/// for good with `refusal`.
+fn assert_refused_before_mail(seen: &[String], outcome: &RecipientOutcome, refusal: Refusal) {
     assert!(
         !seen.iter().any(|c| c.starts_with("MAIL ")),
         "a transaction was started: {seen:?}"
     );
     assert_eq!(
         outcome,
-        RecipientOutcome::NotAttempted {
-            reason: NotAttempted::Refused(Refusal::EightBitMime)
+        &RecipientOutcome::NotAttempted {
+            reason: NotAttempted::Refused(refusal)
         }
     );
     assert!(outcome.is_permanent_failure());
-    assert_eq!(seen.last().map(String::as_str), Some("QUIT"), "{seen:?}");
 }
 
 #[test]
@@ -175,17 +181,7 @@ fn a_utf8_header_field_is_declared_with_smtputf8() {
 #[test]
 fn a_utf8_header_field_does_not_go_to_a_server_without_smtputf8() {
     let (seen, _, outcome) = deliver("250-mx.test\r\n250 8BITMIME\r\n", EIGHT_BIT);
-    assert!(
-        !seen.iter().any(|c| c.starts_with("MAIL ")),
-        "a transaction was started: {seen:?}"
-    );
-    assert_eq!(
-        outcome,
-        RecipientOutcome::NotAttempted {
-            reason: NotAttempted::Refused(Refusal::SmtpUtf8)
-        }
-    );
-    assert!(outcome.is_permanent_failure());
+    assert_refused_before_mail(&seen, &outcome, Refusal::SmtpUtf8);
 }
 
 const EIGHT_BIT_BODY: &[u8] = "Subject: hi\r\n\r\nd\u{e9}j\u{e0} vu\r\n".as_bytes();
