@@ -7,7 +7,8 @@
 //!     [--tls-cert cert.pem --tls-key key.pem [--implicit-tls]] \
 //!     [--auth USER:PASS [--auth-plaintext]] \
 //!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N] \
-//!     [--session-timeout SECONDS] [--proxy-protocol]
+//!     [--session-timeout SECONDS] [--proxy-protocol] \
+//!     [--max-recipients N] [--max-messages N] [--greeting-delay MILLISECONDS]
 //! ```
 //!
 //! Each message is written to `tmp/` and renamed into `new/` only once it is
