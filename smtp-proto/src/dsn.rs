@@ -252,7 +252,8 @@
 //! * folded lines are unfolded (the line ends removed), names match in any
 //!   case, values are trimmed; lines that are not fields are skipped;
 //!   fields the reader does not know, and a repeated field, are kept in
-//!   `extensions`;
+//!   `extensions` ([`Fields`]: [`PerMessage::extensions`],
+//!   [`RecipientStatus::extensions`]), in order;
 //! * comments (`(...)`) are removed from `Action`, `Status`, the
 //!   addresses and the MTA names; a `Diagnostic-Code` and the dates are
 //!   kept as written;
@@ -287,16 +288,25 @@
 //! Reading takes time and memory linear in the input, and never panics.
 //! [`parse_report`] keeps nothing of the parts, header fields and
 //! `Content-Type` parameters it passes over, so a message of many of them
-//! costs a few times its size at most; the fields of the delivery status
-//! part are all kept in what [`parse_delivery_status`] returns.
+//! costs a few times its size at most, and reads a status part without a
+//! transfer encoding where it is, without a copy.
+//! [`parse_delivery_status`] reads the status part a field at a time and
+//! keeps only what it returns, all of it: the extension fields of a block
+//! in one buffer ([`Fields`]), the problems encoded in another
+//! ([`Problems`]), so that millions of tiny fields or bad blocks cost
+//! about the part's own size; each recipient read is a
+//! [`RecipientStatus`] of about 300 octets with its strings, so that a
+//! part made of the smallest recipient blocks that read (47 octets) costs
+//! about 8 times its size, and any other part less.
 
 use std::fmt;
 
 mod read;
 
 pub use read::{
-    parse_delivery_status, parse_report, BlockProblem, DeliveryStatus, Field, ParsedReport,
-    PerMessage, ReadError, RecipientStatus, ReturnedPart, TypedValue,
+    parse_delivery_status, parse_report, BlockProblem, DeliveryStatus, Field, FieldIter, Fields,
+    ParsedReport, PerMessage, ProblemIter, Problems, ReadError, RecipientStatus, ReturnedPart,
+    TypedValue,
 };
 
 use crate::client::{NotAttempted, RecipientOutcome, RecipientReport, Refusal};

@@ -382,8 +382,8 @@ fn postfix_shape() {
     let m = &read.status.message;
     assert_eq!(m.reporting_mta.as_ref().unwrap().value, "mail.example.org");
     assert_eq!(m.extensions.len(), 2);
-    assert_eq!(m.extensions[0].name, "X-Postfix-Queue-ID");
-    assert_eq!(m.extensions[0].value, "4ABCD1234");
+    assert_eq!(m.extensions.get(0).unwrap().name, "X-Postfix-Queue-ID");
+    assert_eq!(m.extensions.get(0).unwrap().value, "4ABCD1234");
     assert_eq!(
         m.arrival_date.as_deref(),
         Some("Mon,  2 Nov 2026 10:00:00 +0100 (CET)")
@@ -542,7 +542,7 @@ fn sendmail_shape() {
     assert_eq!(r.final_recipient.kind, "RFC822");
     assert_eq!(r.reply_code().map(|c| c.get()), Some(550));
     assert_eq!(r.extensions.len(), 1);
-    assert_eq!(r.extensions[0].name, "X-Actual-Recipient");
+    assert_eq!(r.extensions.get(0).unwrap().name, "X-Actual-Recipient");
     assert_eq!(
         read.status
             .message
@@ -625,7 +625,7 @@ fn exchange_shape() {
         "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
     );
     assert_eq!(r.remote_mta.as_ref().unwrap().value, "mx.example.net");
-    assert_eq!(r.extensions[0].value, "Nobody");
+    assert_eq!(r.extensions.get(0).unwrap().value, "Nobody");
     assert_eq!(
         read.returned.unwrap().message_id.as_deref(),
         Some("<AM0PR01MB5678ABCDEF@AM0PR01MB5678.eurprd01.prod.exchangelabs.com>")
@@ -686,7 +686,7 @@ fn gmail_shape() {
     // The comment after the host name is removed.
     assert_eq!(r.remote_mta.as_ref().unwrap().value, "mx.example.net.");
     assert_eq!(
-        read.status.message.extensions[0].value,
+        read.status.message.extensions.get(0).unwrap().value,
         "<CAabc123@mail.gmail.com>"
     );
     assert_eq!(
@@ -800,7 +800,7 @@ fn lf_line_ends_and_sloppy_fields() {
     );
     assert_eq!(s.recipients[1].final_recipient.kind, "");
     // The repeated Status is kept as an extension.
-    assert_eq!(s.recipients[2].extensions[0].name, "Status");
+    assert_eq!(s.recipients[2].extensions.get(0).unwrap().name, "Status");
     assert!(s.problems.is_empty());
 }
 
@@ -1002,7 +1002,7 @@ fn a_status_that_does_not_go_with_its_action_is_read_and_named() {
         }
     }
     assert_eq!(
-        s.problems[0].error.to_string(),
+        s.problems.first().unwrap().error.to_string(),
         "the status 2.0.0 does not go with the action failed"
     );
 
@@ -1012,7 +1012,10 @@ fn a_status_that_does_not_go_with_its_action_is_read_and_named() {
             .unwrap();
     assert_eq!(s.recipients.len(), 1);
     assert_eq!(s.problems.len(), 1);
-    assert_eq!(s.problems[0].error, mismatch(Action::Delivered, "4.2.2"));
+    assert_eq!(
+        s.problems.first().unwrap().error,
+        mismatch(Action::Delivered, "4.2.2")
+    );
 }
 
 #[test]
@@ -1026,7 +1029,7 @@ fn a_whole_bounce_names_a_status_that_does_not_go_with_its_action() {
         Status: 2.0.0\r\n\r\n--b--\r\n";
     let read = parse_report(report).unwrap();
     assert_eq!(read.status.recipients[0].action, Action::Failed);
-    let p = &read.status.problems[0];
+    let p = read.status.problems.first().unwrap();
     assert_eq!((p.block, p.recipient), (0, Some(0)));
     assert_eq!(
         p.error,
@@ -1311,4 +1314,155 @@ fn a_report_among_many_parts_and_fields_is_found() {
     let returned = read.returned.unwrap();
     assert_eq!(returned.content_type, "text/rfc822-headers");
     assert_eq!(returned.message_id.as_deref(), Some("<m@example.org>"));
+}
+
+#[test]
+fn extension_fields_are_kept_in_order_however_many() {
+    let mut part = String::from("Reporting-MTA: dns; mx.example.org\r\n");
+    for i in 0..20_000 {
+        part += &format!("X-N{i}: value {i}\r\n");
+    }
+    // Folded, repeated, with a colon and UTF-8 in the value, and written
+    // in another case than a known field's.
+    part +=
+        "X-Folded: one\r\n\ttwo\r\nreporting-mta: dns; again\r\nX-Utf8:  caf\u{e9}: ok \r\n\r\n";
+    part += "Final-Recipient: rfc822; a@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n";
+    for i in 0..5_000 {
+        part += &format!("X-R{i}:{i}\r\n");
+    }
+    part += "Status: 4.0.0\r\n";
+    let s = parse_delivery_status(part.as_bytes()).unwrap();
+
+    let m = &s.message.extensions;
+    assert_eq!(m.len(), 20_003);
+    assert_eq!(m.iter().len(), 20_003);
+    for (i, f) in m.iter().take(20_000).enumerate() {
+        assert_eq!(f.name, format!("X-N{i}"));
+        assert_eq!(f.value, format!("value {i}"));
+    }
+    let last: Vec<(&str, &str)> = m.iter().skip(20_000).map(|f| (f.name, f.value)).collect();
+    assert_eq!(
+        last,
+        [
+            ("X-Folded", "one\ttwo"),
+            ("reporting-mta", "dns; again"),
+            ("X-Utf8", "caf\u{e9}: ok"),
+        ]
+    );
+    assert_eq!(m.get(12_345).unwrap().value, "value 12345");
+    assert_eq!(m.get(20_003), None);
+    assert_eq!(m.find("x-folded").unwrap().value, "one\ttwo");
+    assert_eq!(m.find("X-Absent"), None);
+    assert_eq!(
+        s.message.reporting_mta.as_ref().unwrap().value,
+        "mx.example.org"
+    );
+
+    let r = &s.recipients[0].extensions;
+    assert_eq!(r.len(), 5_001);
+    let mut n = 0;
+    for f in r {
+        if n < 5_000 {
+            assert_eq!((f.name, f.value), (&*format!("X-R{n}"), &*n.to_string()));
+        } else {
+            assert_eq!((f.name, f.value), ("Status", "4.0.0"));
+        }
+        n += 1;
+    }
+    assert_eq!(n, 5_001);
+    assert!(format!("{:?}", r).starts_with(r#"[Field { name: "X-R0", value: "0" }, "#));
+}
+
+#[test]
+fn extension_fields_not_in_utf8_are_read_lossily() {
+    let s = parse_delivery_status(
+        b"X-\xff: a\xfeb\r\n\r\nFinal-Recipient: rfc822; a@b\r\nAction: failed\r\nStatus: 5.0.0\r\n",
+    )
+    .unwrap();
+    let f = s.message.extensions.get(0).unwrap();
+    assert_eq!((f.name, f.value), ("X-\u{fffd}", "a\u{fffd}b"));
+    assert!(s.recipients[0].extensions.is_empty());
+    assert_eq!(format!("{:?}", s.recipients[0].extensions), "[]");
+}
+
+#[test]
+fn problems_are_kept_in_order_however_many() {
+    let good = "Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1\n\n";
+    let bad = [
+        (
+            "Action: failed\nStatus: 5.0.0\n\n",
+            ReadError::MissingField("Final-Recipient"),
+        ),
+        (
+            "Final-Recipient: rfc822; a@b\nStatus: 5.0.0\n\n",
+            ReadError::MissingField("Action"),
+        ),
+        (
+            "Final-Recipient: rfc822; a@b\nAction: failed\n\n",
+            ReadError::MissingField("Status"),
+        ),
+        (
+            "Final-Recipient: (x)\nAction: failed\nStatus: 5.0.0\n\n",
+            ReadError::InvalidField("Final-Recipient"),
+        ),
+        (
+            "Final-Recipient: rfc822; a@b\nAction: gone\nStatus: 5.0.0\n\n",
+            ReadError::InvalidField("Action"),
+        ),
+        (
+            "Final-Recipient: rfc822; a@b\nAction: failed\nStatus: 9\n\n",
+            ReadError::InvalidField("Status"),
+        ),
+    ];
+    let mut part = String::from("Reporting-MTA: dns; mx\n\n");
+    let mut want: Vec<(usize, ReadError, Option<usize>)> = Vec::new();
+    let (mut block, mut recipients) = (0, 0);
+    // Runs of good blocks between the problems, some long, so that the
+    // block numbers and recipient indices take several octets.
+    for round in 0..40 {
+        for _ in 0..(round * round * 13) {
+            part += good;
+            block += 1;
+            recipients += 1;
+        }
+        let (text, error) = bad[round % bad.len()];
+        part += text;
+        want.push((block, error, None));
+        block += 1;
+        // A recipient read in spite of its problem.
+        let status = code(&format!("2.{}.{}", round * 25, 999 - round));
+        part += &format!(
+            "Final-Recipient: rfc822; m@example.net\nAction: failed\nStatus: {status}\n\n"
+        );
+        want.push((
+            block,
+            ReadError::StatusMismatch {
+                action: Action::Failed,
+                status,
+            },
+            Some(recipients),
+        ));
+        block += 1;
+        recipients += 1;
+    }
+    let s = parse_delivery_status(part.as_bytes()).unwrap();
+    assert_eq!(s.recipients.len(), recipients);
+    assert!(block > 20_000 && recipients > 20_000);
+    let got: Vec<(usize, ReadError, Option<usize>)> = s
+        .problems
+        .iter()
+        .map(|p| (p.block, p.error, p.recipient))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(s.problems.len(), 80);
+    assert!(!s.problems.is_empty());
+    assert_eq!(s.problems.first().unwrap().block, want[0].0);
+    let p = s.problems.get(79).unwrap();
+    assert_eq!((p.block, p.error, p.recipient), want[79]);
+    assert_eq!(s.problems.get(80), None);
+    assert_eq!((&s.problems).into_iter().len(), 80);
+    assert_eq!(s.problems.iter().count(), 80);
+    assert!(format!("{:?}", s.problems).starts_with(
+        "[BlockProblem { block: 0, error: MissingField(\"Final-Recipient\"), recipient: None }, "
+    ));
 }

@@ -5,6 +5,8 @@
 //! See the [module](super#reading-bounces) notes for the rules and an
 //! example.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::ops::Range;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -72,13 +74,116 @@ pub enum ReadError {
 
 /// A field kept as it was: an extension field (`X-Postfix-Queue-ID`,
 /// `X-Display-Name`, ...), or a known one the reader does not interpret.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Field {
+/// Borrowed from the [`Fields`] that keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Field<'a> {
     /// The name, as written.
-    pub name: String,
+    pub name: &'a str,
     /// The value, unfolded (line ends of folding removed) and trimmed.
-    pub value: String,
+    pub value: &'a str,
 }
+
+/// The fields of a block kept as they were ([`PerMessage::extensions`],
+/// [`RecipientStatus::extensions`]), in order.
+///
+/// They are kept in one buffer, the text of each field and two octets
+/// more, so that a status part of millions of tiny fields costs about its
+/// own size: read them with [`Fields::iter`] (or `for field in &fields`).
+/// [`Fields::get`] and [`Fields::find`] walk the fields before the one
+/// they give.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Fields {
+    /// Each field's name, a line feed, its value, a line feed: neither a
+    /// name nor a value read holds a line feed.
+    text: String,
+    len: usize,
+}
+
+impl Fields {
+    /// How many fields there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The fields, in order.
+    #[must_use]
+    pub fn iter(&self) -> FieldIter<'_> {
+        FieldIter {
+            rest: &self.text,
+            left: self.len,
+        }
+    }
+
+    /// The field at `index`, counted from 0 in order.
+    #[must_use]
+    pub fn get(&self, index: usize) -> Option<Field<'_>> {
+        self.iter().nth(index)
+    }
+
+    /// The first field named `name`, ignoring case.
+    #[must_use]
+    pub fn find(&self, name: &str) -> Option<Field<'_>> {
+        self.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Adds a field: the name as written, the value trimmed; each read as
+    /// UTF-8, lossily.
+    fn push(&mut self, name: &[u8], value: &[u8]) {
+        self.text.push_str(&String::from_utf8_lossy(name));
+        self.text.push('\n');
+        self.text
+            .push_str(String::from_utf8_lossy(value).trim_ascii());
+        self.text.push('\n');
+        self.len += 1;
+    }
+}
+
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a Fields {
+    type Item = Field<'a>;
+    type IntoIter = FieldIter<'a>;
+
+    fn into_iter(self) -> FieldIter<'a> {
+        self.iter()
+    }
+}
+
+/// The fields of a [`Fields`], in order ([`Fields::iter`]).
+#[derive(Debug, Clone)]
+pub struct FieldIter<'a> {
+    rest: &'a str,
+    left: usize,
+}
+
+impl<'a> Iterator for FieldIter<'a> {
+    type Item = Field<'a>;
+
+    fn next(&mut self) -> Option<Field<'a>> {
+        let (name, rest) = self.rest.split_once('\n')?;
+        let (value, rest) = rest.split_once('\n')?;
+        self.rest = rest;
+        self.left = self.left.saturating_sub(1);
+        Some(Field { name, value })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for FieldIter<'_> {}
 
 /// A value of the form `type; value` (RFC 3464 §2.1.2): an address
 /// (`rfc822; bob@example.net`), an MTA name (`dns; mx.example.net`) or a
@@ -143,7 +248,7 @@ pub struct PerMessage {
     /// `Arrival-Date`, as written ([`PerMessage::arrival`] reads it).
     pub arrival_date: Option<String>,
     /// Every other field, in order.
-    pub extensions: Vec<Field>,
+    pub extensions: Fields,
 }
 
 impl PerMessage {
@@ -188,7 +293,7 @@ pub struct RecipientStatus {
     /// reads it).
     pub will_retry_until: Option<String>,
     /// Every other field, in order.
-    pub extensions: Vec<Field>,
+    pub extensions: Fields,
 }
 
 impl RecipientStatus {
@@ -263,20 +368,227 @@ pub struct DeliveryStatus {
     pub recipients: Vec<RecipientStatus>,
     /// The recipient blocks that could not be read, and those read whose
     /// `Status` does not go with their `Action`, in the order written.
-    pub problems: Vec<BlockProblem>,
+    pub problems: Problems,
 }
 
-/// One field as read: name and unfolded value.
+/// The problems of a delivery status ([`DeliveryStatus::problems`]), in
+/// the order of their blocks.
+///
+/// They are kept encoded in one buffer (a few octets for each), so that a
+/// status part of millions of tiny bad blocks costs less than its own
+/// size: read them with [`Problems::iter`] (or `for problem in
+/// &problems`), which gives each as a [`BlockProblem`]. [`Problems::get`]
+/// walks the problems before the one it gives.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Problems {
+    /// Each problem: its block (less the block of the one before) as a
+    /// variable-length number, then a [`Fault`] code, then, for a status
+    /// mismatch, the action, the status and the recipient.
+    code: Vec<u8>,
+    len: usize,
+    /// The block of the last problem.
+    last_block: usize,
+}
+
+impl Problems {
+    /// How many problems there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The problems, in order.
+    #[must_use]
+    pub fn iter(&self) -> ProblemIter<'_> {
+        ProblemIter {
+            code: &self.code,
+            block: 0,
+            left: self.len,
+        }
+    }
+
+    /// The problem at `index`, counted from 0 in order.
+    #[must_use]
+    pub fn get(&self, index: usize) -> Option<BlockProblem> {
+        self.iter().nth(index)
+    }
+
+    /// The first problem.
+    #[must_use]
+    pub fn first(&self) -> Option<BlockProblem> {
+        self.iter().next()
+    }
+
+    /// Adds the problem of `block`, a block after that of the last one.
+    fn push(&mut self, block: usize, fault: Fault, recipient: Option<usize>) {
+        write_number(&mut self.code, block.saturating_sub(self.last_block));
+        self.last_block = block;
+        match fault {
+            Fault::Missing(field) => self.code.push(field as u8),
+            Fault::Invalid(field) => self.code.push(3 + field as u8),
+            Fault::Mismatch(action, status) => {
+                let action = ACTIONS.iter().position(|a| *a == action).unwrap_or(0);
+                self.code
+                    .extend([6, u8::try_from(action).unwrap_or(0), status.class().digit()]);
+                write_number(&mut self.code, usize::from(status.subject()));
+                write_number(&mut self.code, usize::from(status.detail()));
+                write_number(&mut self.code, recipient.unwrap_or(0));
+            }
+        }
+        self.len += 1;
+    }
+}
+
+impl fmt::Debug for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a Problems {
+    type Item = BlockProblem;
+    type IntoIter = ProblemIter<'a>;
+
+    fn into_iter(self) -> ProblemIter<'a> {
+        self.iter()
+    }
+}
+
+/// The problems of a [`Problems`], in order ([`Problems::iter`]).
+#[derive(Debug, Clone)]
+pub struct ProblemIter<'a> {
+    code: &'a [u8],
+    block: usize,
+    left: usize,
+}
+
+impl ProblemIter<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.code.split_first()?;
+        self.code = rest;
+        Some(b)
+    }
+
+    fn number(&mut self) -> Option<usize> {
+        let mut n = 0usize;
+        for shift in (0..usize::BITS).step_by(7) {
+            let b = self.byte()?;
+            n |= usize::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    }
+}
+
+impl Iterator for ProblemIter<'_> {
+    type Item = BlockProblem;
+
+    fn next(&mut self) -> Option<BlockProblem> {
+        self.block = self.block.checked_add(self.number()?)?;
+        let code = self.byte()?;
+        let (error, recipient) = match code {
+            0..=2 => (
+                ReadError::MissingField(Required::from_code(code)?.name()),
+                None,
+            ),
+            3..=5 => (
+                ReadError::InvalidField(Required::from_code(code - 3)?.name()),
+                None,
+            ),
+            _ => {
+                let action = *ACTIONS.get(usize::from(self.byte()?))?;
+                let class = StatusClass::from_digit(self.byte()?)?;
+                let subject = u16::try_from(self.number()?).ok()?;
+                let detail = u16::try_from(self.number()?).ok()?;
+                let status = EnhancedStatusCode::new(class, subject, detail)?;
+                (
+                    ReadError::StatusMismatch { action, status },
+                    Some(self.number()?),
+                )
+            }
+        };
+        self.left = self.left.saturating_sub(1);
+        Some(BlockProblem {
+            block: self.block,
+            error,
+            recipient,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for ProblemIter<'_> {}
+
+/// `n` in seven-bit groups, the low first, each but the last with its
+/// high bit set.
+fn write_number(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push(u8::try_from(n & 0x7f).unwrap_or(0) | 0x80);
+        n >>= 7;
+    }
+    out.push(u8::try_from(n).unwrap_or(0));
+}
+
+/// A field a recipient block requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Required {
+    FinalRecipient = 0,
+    Action = 1,
+    Status = 2,
+}
+
+impl Required {
+    fn name(self) -> &'static str {
+        match self {
+            Self::FinalRecipient => "Final-Recipient",
+            Self::Action => "Action",
+            Self::Status => "Status",
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        [Self::FinalRecipient, Self::Action, Self::Status]
+            .get(usize::from(code))
+            .copied()
+    }
+}
+
+/// What is wrong with a recipient block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// [`ReadError::MissingField`].
+    Missing(Required),
+    /// [`ReadError::InvalidField`].
+    Invalid(Required),
+    /// [`ReadError::StatusMismatch`].
+    Mismatch(Action, EnhancedStatusCode),
+}
+
+const ACTIONS: [Action; 5] = [
+    Action::Failed,
+    Action::Delayed,
+    Action::Delivered,
+    Action::Relayed,
+    Action::Expanded,
+];
+
+/// One field of a header section as read: its unfolded value.
 struct RawField {
-    name: Vec<u8>,
     value: Vec<u8>,
 }
 
 impl RawField {
-    fn is(&self, name: &str) -> bool {
-        self.name.eq_ignore_ascii_case(name.as_bytes())
-    }
-
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.value)
             .trim_ascii()
@@ -307,32 +619,9 @@ fn is_wsp(b: &u8) -> bool {
     *b == b' ' || *b == b'\t'
 }
 
-/// Adds a line to the fields read: a continuation line (starting with a
-/// space or tab) to the value of the last field, a `name: value` line as a
-/// new field. Other lines are skipped.
-fn push_line(fields: &mut Vec<RawField>, line: &[u8]) {
-    if line.first().is_some_and(is_wsp) {
-        if let Some(last) = fields.last_mut() {
-            last.value.extend_from_slice(line);
-        }
-        return;
-    }
-    let Some(colon) = memchr::memchr(b':', line) else {
-        return;
-    };
-    let name = line[..colon].trim_ascii();
-    if name.is_empty() {
-        return;
-    }
-    fields.push(RawField {
-        name: name.to_vec(),
-        value: line[colon + 1..].to_vec(),
-    });
-}
-
 /// The header section of `bytes`: the first field of each name in
-/// `names` (read as [`push_line`] reads fields: continuation lines
-/// unfolded into it), and where the body starts (after the empty line;
+/// `names` (read as [`parse_delivery_status`] reads fields: continuation
+/// lines unfolded into it), and where the body starts (after the empty line;
 /// the end when there is none). The other fields are passed over, not
 /// kept, so a header of many fields costs no memory.
 fn header_fields<const N: usize>(bytes: &[u8], names: [&str; N]) -> ([Option<RawField>; N], usize) {
@@ -364,7 +653,6 @@ fn header_fields<const N: usize>(bytes: &[u8], names: [&str; N]) -> ([Option<Raw
             .filter(|&i| found[i].is_none());
         if let Some(i) = last {
             found[i] = Some(RawField {
-                name: name.to_vec(),
                 value: line[colon + 1..].to_vec(),
             });
         }
@@ -432,15 +720,9 @@ fn typed(text: &str, comments: bool) -> TypedValue {
 fn parse_action(text: &str) -> Option<Action> {
     let text = strip_comments(text);
     let word = text.split_ascii_whitespace().next()?;
-    [
-        Action::Failed,
-        Action::Delayed,
-        Action::Delivered,
-        Action::Relayed,
-        Action::Expanded,
-    ]
-    .into_iter()
-    .find(|a| a.as_str().eq_ignore_ascii_case(word))
+    ACTIONS
+        .into_iter()
+        .find(|a| a.as_str().eq_ignore_ascii_case(word))
 }
 
 /// The first word of the value as `class.subject.detail`, leading zeros
@@ -472,219 +754,361 @@ fn parse_status(text: &str) -> Option<EnhancedStatusCode> {
 /// named in [`DeliveryStatus::problems`] with
 /// [`ReadError::StatusMismatch`].
 ///
+/// The part is read in one pass, a field at a time: what is kept is what
+/// is returned, the extension fields and the problems each in one buffer
+/// ([`Fields`], [`Problems`]).
+///
 /// # Errors
 /// When no recipient block is read: the error of the first block that
 /// could not be, or [`ReadError::NoRecipients`] when there is none.
 pub fn parse_delivery_status(bytes: &[u8]) -> Result<DeliveryStatus, ReadError> {
-    let mut blocks: Vec<Vec<RawField>> = Vec::new();
-    let mut current: Vec<RawField> = Vec::new();
+    let mut reader = StatusReader::default();
+    // The field under way: its name, and its value unfolded so far (one
+    // buffer for every field). A line that is not a field leaves it open:
+    // a continuation line after it still belongs to it.
+    let mut name: Option<&[u8]> = None;
+    let mut value: Vec<u8> = Vec::new();
     for (_, line) in lines(bytes) {
         // A line of spaces alone continues the field before it (RFC 5322
         // §4.2, obsolete folding); it separates nothing.
         if line.is_empty() {
-            if !current.is_empty() {
-                blocks.push(std::mem::take(&mut current));
+            if let Some(name) = name.take() {
+                reader.field(name, &value);
+            }
+            reader.end_block();
+            continue;
+        }
+        if line.first().is_some_and(is_wsp) {
+            if name.is_some() {
+                value.extend_from_slice(line);
             }
             continue;
         }
-        push_line(&mut current, line);
-    }
-    if !current.is_empty() {
-        blocks.push(current);
-    }
-
-    // A block is a recipient block from its first recipient field on: a
-    // first block holding one is cut there (a report without the empty
-    // line after the per-message fields); a block is cut before a second
-    // `Final-Recipient` (or before the `Original-Recipient` just ahead of
-    // it) or a second `Original-Recipient`. Either may come first.
-    let is_recipient_field = |f: &RawField| {
-        f.is("Final-Recipient") || f.is("Original-Recipient") || f.is("Action") || f.is("Status")
-    };
-    let mut message_fields: Vec<RawField> = Vec::new();
-    let mut recipient_blocks: Vec<Vec<RawField>> = Vec::new();
-    for (i, mut block) in blocks.into_iter().enumerate() {
-        if i == 0 {
-            let cut = block.iter().position(is_recipient_field);
-            let rest = match cut {
-                Some(at) => block.split_off(at),
-                None => Vec::new(),
-            };
-            message_fields = block;
-            if rest.is_empty() {
-                continue;
-            }
-            block = rest;
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        let new = line[..colon].trim_ascii();
+        if new.is_empty() {
+            continue;
         }
-        let mut out: Vec<RawField> = Vec::new();
-        let (mut has_final, mut has_original) = (false, false);
-        for f in block {
-            if f.is("Final-Recipient") && has_final {
-                // An `Original-Recipient` just before it is its own.
-                let original = out
-                    .last()
-                    .is_some_and(|l| l.is("Original-Recipient"))
-                    .then(|| out.pop())
-                    .flatten();
-                recipient_blocks.push(std::mem::take(&mut out));
-                has_original = original.is_some();
-                has_final = false;
-                out.extend(original);
-            } else if f.is("Original-Recipient") && has_original {
-                recipient_blocks.push(std::mem::take(&mut out));
-                (has_final, has_original) = (false, false);
-            }
-            has_final |= f.is("Final-Recipient");
-            has_original |= f.is("Original-Recipient");
-            out.push(f);
+        if let Some(done) = name.replace(new) {
+            reader.field(done, &value);
         }
-        recipient_blocks.push(out);
+        value.clear();
+        value.extend_from_slice(&line[colon + 1..]);
     }
-
-    let message = per_message(message_fields);
-    let mut recipients = Vec::new();
-    let mut problems = Vec::new();
-    for (block, fields) in recipient_blocks.into_iter().enumerate() {
-        match recipient(fields) {
-            Ok(r) => {
-                if !r.action.allows(r.status.class()) {
-                    problems.push(BlockProblem {
-                        block,
-                        error: ReadError::StatusMismatch {
-                            action: r.action,
-                            status: r.status,
-                        },
-                        recipient: Some(recipients.len()),
-                    });
-                }
-                recipients.push(r);
-            }
-            Err(error) => problems.push(BlockProblem {
-                block,
-                error,
-                recipient: None,
-            }),
-        }
+    if let Some(name) = name {
+        reader.field(name, &value);
     }
-    if recipients.is_empty() {
-        return Err(problems
-            .first()
-            .map_or(ReadError::NoRecipients, |p| p.error));
-    }
-    Ok(DeliveryStatus {
-        message,
-        recipients,
-        problems,
-    })
+    reader.end_block();
+    reader.finish()
 }
 
-fn per_message(fields: Vec<RawField>) -> PerMessage {
-    let mut m = PerMessage::default();
-    for f in fields {
-        let set = |slot: &mut Option<TypedValue>| {
-            if slot.is_none() {
-                *slot = Some(typed(&f.text(), true));
-                true
-            } else {
-                false
+/// The fields the reader knows, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    OriginalEnvelopeId,
+    ReportingMta,
+    DsnGateway,
+    ReceivedFromMta,
+    ArrivalDate,
+    OriginalRecipient,
+    FinalRecipient,
+    Action,
+    Status,
+    RemoteMta,
+    DiagnosticCode,
+    LastAttemptDate,
+    FinalLogId,
+    WillRetryUntil,
+    Other,
+}
+
+impl Known {
+    fn of(name: &[u8]) -> Self {
+        const NAMES: [(&str, Known); 14] = [
+            ("Original-Envelope-Id", Known::OriginalEnvelopeId),
+            ("Reporting-MTA", Known::ReportingMta),
+            ("DSN-Gateway", Known::DsnGateway),
+            ("Received-From-MTA", Known::ReceivedFromMta),
+            ("Arrival-Date", Known::ArrivalDate),
+            ("Original-Recipient", Known::OriginalRecipient),
+            ("Final-Recipient", Known::FinalRecipient),
+            ("Action", Known::Action),
+            ("Status", Known::Status),
+            ("Remote-MTA", Known::RemoteMta),
+            ("Diagnostic-Code", Known::DiagnosticCode),
+            ("Last-Attempt-Date", Known::LastAttemptDate),
+            ("Final-Log-ID", Known::FinalLogId),
+            ("Will-Retry-Until", Known::WillRetryUntil),
+        ];
+        NAMES
+            .iter()
+            .find(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
+            .map_or(Known::Other, |&(_, k)| k)
+    }
+
+    /// Whether a field of this name starts the recipient blocks in the
+    /// first block.
+    fn is_recipient(self) -> bool {
+        matches!(
+            self,
+            Self::FinalRecipient | Self::OriginalRecipient | Self::Action | Self::Status
+        )
+    }
+}
+
+/// A field's value as text: read as UTF-8 (lossily) and trimmed.
+fn text(value: &[u8]) -> String {
+    String::from_utf8_lossy(value).trim_ascii().to_string()
+}
+
+/// The state of [`parse_delivery_status`] between fields.
+struct StatusReader {
+    message: PerMessage,
+    /// Whether the fields read are still the per-message ones: in the
+    /// first block, before its first recipient field.
+    in_message: bool,
+    /// Whether a field was read since the last empty line.
+    in_block: bool,
+    /// The recipient block under way.
+    block: Option<RecipientBlock>,
+    /// How many recipient blocks were done.
+    blocks: usize,
+    recipients: Vec<RecipientStatus>,
+    problems: Problems,
+}
+
+impl Default for StatusReader {
+    fn default() -> Self {
+        Self {
+            message: PerMessage::default(),
+            in_message: true,
+            in_block: false,
+            block: None,
+            blocks: 0,
+            recipients: Vec::new(),
+            problems: Problems::default(),
+        }
+    }
+}
+
+impl StatusReader {
+    /// A field read whole. A block is a recipient block from its first
+    /// recipient field on: a first block holding one is cut there (a
+    /// report without the empty line after the per-message fields); a
+    /// block is cut before a second `Final-Recipient` (or before the
+    /// `Original-Recipient` just ahead of it) or a second
+    /// `Original-Recipient`. Either may come first.
+    fn field(&mut self, name: &[u8], value: &[u8]) {
+        self.in_block = true;
+        let known = Known::of(name);
+        if self.in_message {
+            if !known.is_recipient() {
+                self.message.add(known, name, value);
+                return;
             }
+            self.in_message = false;
+        }
+        let cut = match &mut self.block {
+            // An `Original-Recipient` just before it is its own.
+            Some(b) if known == Known::FinalRecipient && b.has_final => Some(
+                b.original_last
+                    .then(|| b.original_recipient.take())
+                    .flatten(),
+            ),
+            Some(b) if known == Known::OriginalRecipient && b.has_original => Some(None),
+            _ => None,
         };
-        let used = if f.is("Original-Envelope-Id") && m.original_envelope_id.is_none() {
-            m.original_envelope_id = Some(f.text());
-            true
-        } else if f.is("Reporting-MTA") {
-            set(&mut m.reporting_mta)
-        } else if f.is("DSN-Gateway") {
-            set(&mut m.dsn_gateway)
-        } else if f.is("Received-From-MTA") {
-            set(&mut m.received_from_mta)
-        } else if f.is("Arrival-Date") && m.arrival_date.is_none() {
-            m.arrival_date = Some(f.text());
-            true
-        } else {
-            false
-        };
-        if !used {
-            m.extensions.push(Field {
-                name: String::from_utf8_lossy(&f.name).into_owned(),
-                value: f.text(),
+        if let Some(original) = cut {
+            self.end_recipient();
+            self.block = Some(RecipientBlock {
+                has_original: original.is_some(),
+                original_recipient: original,
+                ..RecipientBlock::default()
             });
         }
+        self.block
+            .get_or_insert_with(RecipientBlock::default)
+            .add(known, name, value);
     }
-    m
+
+    /// An empty line, or the end: the block under way is done.
+    fn end_block(&mut self) {
+        if std::mem::take(&mut self.in_block) {
+            self.in_message = false;
+            self.end_recipient();
+        }
+    }
+
+    /// The recipient block under way is done.
+    fn end_recipient(&mut self) {
+        let Some(block) = self.block.take() else {
+            return;
+        };
+        let at = self.blocks;
+        self.blocks += 1;
+        match block.finish() {
+            Ok(r) => {
+                if !r.action.allows(r.status.class()) {
+                    self.problems.push(
+                        at,
+                        Fault::Mismatch(r.action, r.status),
+                        Some(self.recipients.len()),
+                    );
+                }
+                self.recipients.push(r);
+            }
+            Err(fault) => self.problems.push(at, fault, None),
+        }
+    }
+
+    fn finish(mut self) -> Result<DeliveryStatus, ReadError> {
+        if self.recipients.is_empty() {
+            return Err(self
+                .problems
+                .first()
+                .map_or(ReadError::NoRecipients, |p| p.error));
+        }
+        self.message.extensions.text.shrink_to_fit();
+        self.problems.code.shrink_to_fit();
+        self.recipients.shrink_to_fit();
+        Ok(DeliveryStatus {
+            message: self.message,
+            recipients: self.recipients,
+            problems: self.problems,
+        })
+    }
 }
 
-fn recipient(fields: Vec<RawField>) -> Result<RecipientStatus, ReadError> {
-    let mut original_recipient = None;
-    let mut final_recipient = None;
-    let mut action = None;
-    let mut status = None;
-    let mut remote_mta = None;
-    let mut diagnostic_code = None;
-    let mut last_attempt_date = None;
-    let mut final_log_id = None;
-    let mut will_retry_until = None;
-    let mut extensions = Vec::new();
-    for f in fields {
-        let text = f.text();
-        let (typed_slot, comments) = if f.is("Original-Recipient") {
-            (Some(&mut original_recipient), true)
-        } else if f.is("Final-Recipient") {
-            (Some(&mut final_recipient), true)
-        } else if f.is("Remote-MTA") {
-            (Some(&mut remote_mta), true)
-        } else if f.is("Diagnostic-Code") {
-            (Some(&mut diagnostic_code), false)
-        } else {
-            (None, false)
+impl PerMessage {
+    /// Adds a per-message field: to its place, the first of each name;
+    /// to the extensions, the others.
+    fn add(&mut self, known: Known, name: &[u8], value: &[u8]) {
+        let typed_slot = match known {
+            Known::ReportingMta => Some(&mut self.reporting_mta),
+            Known::DsnGateway => Some(&mut self.dsn_gateway),
+            Known::ReceivedFromMta => Some(&mut self.received_from_mta),
+            _ => None,
         };
-        if let Some(slot) = typed_slot {
-            if slot.is_none() {
-                *slot = Some(typed(&text, comments));
-                continue;
-            }
-        } else if f.is("Action") && action.is_none() {
-            action = Some(parse_action(&text).ok_or(ReadError::InvalidField("Action"))?);
-            continue;
-        } else if f.is("Status") && status.is_none() {
-            status = Some(parse_status(&text).ok_or(ReadError::InvalidField("Status"))?);
-            continue;
-        } else {
-            let text_slot = if f.is("Last-Attempt-Date") {
-                Some(&mut last_attempt_date)
-            } else if f.is("Final-Log-ID") {
-                Some(&mut final_log_id)
-            } else if f.is("Will-Retry-Until") {
-                Some(&mut will_retry_until)
-            } else {
-                None
-            };
-            if let Some(slot) = text_slot.filter(|s| s.is_none()) {
-                *slot = Some(text);
-                continue;
-            }
+        if let Some(slot) = typed_slot.filter(|s| s.is_none()) {
+            *slot = Some(typed(&text(value), true));
+            return;
         }
-        extensions.push(Field {
-            name: String::from_utf8_lossy(&f.name).into_owned(),
-            value: f.text(),
-        });
+        let text_slot = match known {
+            Known::OriginalEnvelopeId => Some(&mut self.original_envelope_id),
+            Known::ArrivalDate => Some(&mut self.arrival_date),
+            _ => None,
+        };
+        if let Some(slot) = text_slot.filter(|s| s.is_none()) {
+            *slot = Some(text(value));
+            return;
+        }
+        self.extensions.push(name, value);
     }
-    let final_recipient = final_recipient.ok_or(ReadError::MissingField("Final-Recipient"))?;
-    if final_recipient.value.is_empty() {
-        return Err(ReadError::InvalidField("Final-Recipient"));
+}
+
+/// A recipient block under way.
+#[derive(Default)]
+struct RecipientBlock {
+    original_recipient: Option<TypedValue>,
+    final_recipient: Option<TypedValue>,
+    action: Option<Action>,
+    status: Option<EnhancedStatusCode>,
+    remote_mta: Option<TypedValue>,
+    diagnostic_code: Option<TypedValue>,
+    last_attempt_date: Option<String>,
+    final_log_id: Option<String>,
+    will_retry_until: Option<String>,
+    extensions: Fields,
+    /// The first `Action` or `Status` that does not parse: the rest of the
+    /// block is not read.
+    fault: Option<Fault>,
+    /// Whether a `Final-Recipient`, an `Original-Recipient` was read.
+    has_final: bool,
+    has_original: bool,
+    /// Whether the last field read is an `Original-Recipient`.
+    original_last: bool,
+}
+
+impl RecipientBlock {
+    fn add(&mut self, known: Known, name: &[u8], value: &[u8]) {
+        self.has_final |= known == Known::FinalRecipient;
+        self.has_original |= known == Known::OriginalRecipient;
+        self.original_last = known == Known::OriginalRecipient;
+        // Kept even in a block that does not read: it moves to the next
+        // block when a second `Final-Recipient` follows.
+        if known == Known::OriginalRecipient && self.original_recipient.is_none() {
+            self.original_recipient = Some(typed(&text(value), true));
+            return;
+        }
+        if self.fault.is_some() {
+            return;
+        }
+        let typed_slot = match known {
+            Known::FinalRecipient => Some((&mut self.final_recipient, true)),
+            Known::RemoteMta => Some((&mut self.remote_mta, true)),
+            Known::DiagnosticCode => Some((&mut self.diagnostic_code, false)),
+            _ => None,
+        };
+        if let Some((slot, comments)) = typed_slot.filter(|(s, _)| s.is_none()) {
+            *slot = Some(typed(&text(value), comments));
+            return;
+        }
+        match known {
+            Known::Action if self.action.is_none() => {
+                self.action = parse_action(&text(value));
+                if self.action.is_none() {
+                    self.fault = Some(Fault::Invalid(Required::Action));
+                }
+                return;
+            }
+            Known::Status if self.status.is_none() => {
+                self.status = parse_status(&text(value));
+                if self.status.is_none() {
+                    self.fault = Some(Fault::Invalid(Required::Status));
+                }
+                return;
+            }
+            _ => {}
+        }
+        let text_slot = match known {
+            Known::LastAttemptDate => Some(&mut self.last_attempt_date),
+            Known::FinalLogId => Some(&mut self.final_log_id),
+            Known::WillRetryUntil => Some(&mut self.will_retry_until),
+            _ => None,
+        };
+        if let Some(slot) = text_slot.filter(|s| s.is_none()) {
+            *slot = Some(text(value));
+            return;
+        }
+        self.extensions.push(name, value);
     }
-    Ok(RecipientStatus {
-        original_recipient,
-        final_recipient,
-        action: action.ok_or(ReadError::MissingField("Action"))?,
-        status: status.ok_or(ReadError::MissingField("Status"))?,
-        remote_mta,
-        diagnostic_code,
-        last_attempt_date,
-        final_log_id,
-        will_retry_until,
-        extensions,
-    })
+
+    fn finish(mut self) -> Result<RecipientStatus, Fault> {
+        if let Some(fault) = self.fault {
+            return Err(fault);
+        }
+        let final_recipient = self
+            .final_recipient
+            .ok_or(Fault::Missing(Required::FinalRecipient))?;
+        if final_recipient.value.is_empty() {
+            return Err(Fault::Invalid(Required::FinalRecipient));
+        }
+        self.extensions.text.shrink_to_fit();
+        Ok(RecipientStatus {
+            original_recipient: self.original_recipient,
+            final_recipient,
+            action: self.action.ok_or(Fault::Missing(Required::Action))?,
+            status: self.status.ok_or(Fault::Missing(Required::Status))?,
+            remote_mta: self.remote_mta,
+            diagnostic_code: self.diagnostic_code,
+            last_attempt_date: self.last_attempt_date,
+            final_log_id: self.final_log_id,
+            will_retry_until: self.will_retry_until,
+            extensions: self.extensions,
+        })
+    }
 }
 
 /// A `Content-Type` value: the lowercased `type/subtype` and the
@@ -1162,12 +1586,13 @@ fn find_status(
     Some((status, returned, parts.closed, last))
 }
 
-/// A part's body decoded from its `Content-Transfer-Encoding`.
-fn decode(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, ReadError> {
+/// A part's body decoded from its `Content-Transfer-Encoding`: borrowed
+/// when it is not encoded.
+fn decode<'a>(body: &'a [u8], encoding: Option<&str>) -> Result<Cow<'a, [u8]>, ReadError> {
     match encoding.unwrap_or("7bit") {
-        "7bit" | "8bit" | "binary" | "" => Ok(body.to_vec()),
-        "base64" => decode_base64(body),
-        "quoted-printable" => Ok(decode_quoted_printable(body)),
+        "7bit" | "8bit" | "binary" | "" => Ok(Cow::Borrowed(body)),
+        "base64" => decode_base64(body).map(Cow::Owned),
+        "quoted-printable" => Ok(Cow::Owned(decode_quoted_printable(body))),
         _ => Err(ReadError::UnknownEncoding),
     }
 }
