@@ -16,6 +16,10 @@
 //! function names of `benches/smtp.rs`; `command_line <n>` parses line `n`
 //! (from 0) of the command sample, repeated, to see what each command costs;
 //! `command_line_stalwart <n>` does the same with the published parser.
+//! `command_grouped <function>` (`smtp-proto` or `stalwart`) parses the
+//! command stream's lines sorted by sample line (every copy of line 0, then
+//! of line 1, ...): the same commands and bytes as `command_parse`, so
+//! the difference between the two is what the mix of commands costs.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -45,6 +49,9 @@ fn work(inputs: &Inputs, group: &str, function: &str, out: &mut Vec<u8>) -> Opti
         // holds the stream, built in `main`.
         ("command_line", _) => ours::parse_commands(out).ok()?,
         ("command_line_stalwart", _) => stalwart::parse_commands(out).ok()?,
+        // The command stream sorted by sample line, built in `main`.
+        ("command_grouped", "smtp-proto") => ours::parse_commands(out).ok()?,
+        ("command_grouped", "stalwart") => stalwart::parse_commands(out).ok()?,
         _ => return None,
     };
     Some(n)
@@ -69,6 +76,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         };
         out = line.repeat(inputs.command_count / inputs.commands_per_unit);
+    }
+    if group == "command_grouped" {
+        let copies = inputs.command_count / inputs.commands_per_unit;
+        out = inputs
+            .commands
+            .split_inclusive(|&c| c == b'\n')
+            .flat_map(|line| line.repeat(copies))
+            .collect();
+        assert_eq!(out.len(), inputs.command_stream.len());
     }
     let mut items = 0;
     let mut fastest = std::time::Duration::MAX;

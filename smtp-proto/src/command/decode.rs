@@ -264,47 +264,75 @@ const fn code(v: &[u8; 4]) -> u32 {
     u32::from_le_bytes(*v) | 0x2020_2020
 }
 
+/// Every verb with its folded octets ([`code`]), in [`Verb`] order.
+const VERBS: [(&[u8; 4], Verb); 15] = [
+    (b"ehlo", Verb::Ehlo),
+    (b"helo", Verb::Helo),
+    (b"lhlo", Verb::Lhlo),
+    (b"mail", Verb::Mail),
+    (b"rcpt", Verb::Rcpt),
+    (b"data", Verb::Data),
+    (b"bdat", Verb::Bdat),
+    (b"rset", Verb::Rset),
+    (b"noop", Verb::Noop),
+    (b"quit", Verb::Quit),
+    (b"vrfy", Verb::Vrfy),
+    (b"expn", Verb::Expn),
+    (b"help", Verb::Help),
+    (b"auth", Verb::Auth),
+    (b"etrn", Verb::Etrn),
+];
+
+/// The multiplier that gives each verb of [`VERBS`] a slot of its own in
+/// [`VERB_TABLE`] (found by trying odd numbers until the 15 slots of the
+/// top four bits differed).
+const VERB_HASH: u32 = 0x38f4_f0f5;
+
+/// The slot of folded octets in [`VERB_TABLE`]: the top four bits of the
+/// product.
+#[inline]
+const fn verb_slot(folded: u32) -> usize {
+    (folded.wrapping_mul(VERB_HASH) >> 28) as usize
+}
+
+/// The verbs by slot, with their folded octets; the free slot holds 0,
+/// which no folded word equals (folding sets bit 5 of every octet).
+const VERB_TABLE: [(u32, Option<Verb>); 16] = {
+    let mut table = [(0, None); 16];
+    let mut i = 0;
+    while i < VERBS.len() {
+        let (word, verb) = VERBS[i];
+        let folded = code(word);
+        let slot = verb_slot(folded);
+        // Two verbs in one slot would fail the build.
+        assert!(table[slot].0 == 0, "VERB_HASH puts two verbs in one slot");
+        table[slot] = (folded, Some(verb));
+        i += 1;
+    }
+    table
+};
+
 impl Verb {
     /// The verb of four `KEYWORD` octets `v`, if it is one of ours.
     ///
     /// OR-ing 0x20 folds letters to lower case; the other octets a verb may
     /// hold (digits, '-', '_' -> 0x7f) cannot land on a letter, so a match
     /// is exact and case-insensitive.
+    ///
+    /// One table look-up and one compare, whatever the verb: the folded
+    /// octets times [`VERB_HASH`] put each of the 15 verbs in its own slot
+    /// of [`VERB_TABLE`] (a test checks it), so a stream that mixes
+    /// commands does not make the processor guess its way down a tree of
+    /// compares.
     #[inline]
     fn from_octets(v: [u8; 4]) -> Option<Verb> {
-        const EHLO: u32 = code(b"ehlo");
-        const HELO: u32 = code(b"helo");
-        const LHLO: u32 = code(b"lhlo");
-        const MAIL: u32 = code(b"mail");
-        const RCPT: u32 = code(b"rcpt");
-        const DATA: u32 = code(b"data");
-        const BDAT: u32 = code(b"bdat");
-        const RSET: u32 = code(b"rset");
-        const NOOP: u32 = code(b"noop");
-        const QUIT: u32 = code(b"quit");
-        const VRFY: u32 = code(b"vrfy");
-        const EXPN: u32 = code(b"expn");
-        const HELP: u32 = code(b"help");
-        const AUTH: u32 = code(b"auth");
-        const ETRN: u32 = code(b"etrn");
-        Some(match code(&v) {
-            EHLO => Verb::Ehlo,
-            HELO => Verb::Helo,
-            LHLO => Verb::Lhlo,
-            MAIL => Verb::Mail,
-            RCPT => Verb::Rcpt,
-            DATA => Verb::Data,
-            BDAT => Verb::Bdat,
-            RSET => Verb::Rset,
-            NOOP => Verb::Noop,
-            QUIT => Verb::Quit,
-            VRFY => Verb::Vrfy,
-            EXPN => Verb::Expn,
-            HELP => Verb::Help,
-            AUTH => Verb::Auth,
-            ETRN => Verb::Etrn,
-            _ => return None,
-        })
+        let folded = code(&v);
+        let (known, verb) = VERB_TABLE[verb_slot(folded)];
+        if known == folded {
+            verb
+        } else {
+            None
+        }
     }
 
     fn name(self) -> &'static str {
@@ -784,6 +812,44 @@ mod tests {
             .decode(buf)
             .item
             .expect("a whole line")
+    }
+
+    #[test]
+    fn verb_table_knows_exactly_the_fifteen_verbs_in_any_case() {
+        // Every verb in its 16 mixes of case, and every word one octet away
+        // from one (each octet replaced by each of the 256 values), against
+        // a plain comparison.
+        let expected = |word: [u8; 4]| {
+            VERBS
+                .iter()
+                .find(|(name, _)| word.eq_ignore_ascii_case(*name))
+                .map(|&(_, verb)| verb)
+        };
+        let mut verbs = 0;
+        for (name, verb) in VERBS {
+            assert_eq!(verb.name().as_bytes(), name.to_ascii_uppercase());
+            for case in 0..16 {
+                let word: [u8; 4] = std::array::from_fn(|k| {
+                    if case >> k & 1 == 1 {
+                        name[k].to_ascii_uppercase()
+                    } else {
+                        name[k]
+                    }
+                });
+                assert_eq!(Verb::from_octets(word), Some(verb), "{word:?}");
+                verbs += 1;
+                for k in 0..4 {
+                    for o in 0..=255 {
+                        let mut near = word;
+                        near[k] = o;
+                        assert_eq!(Verb::from_octets(near), expected(near), "{near:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(verbs, 15 * 16);
+        assert_eq!(Verb::from_octets(*b"XCLI"), None);
+        assert_eq!(Verb::from_octets([0; 4]), None);
     }
 
     #[test]
