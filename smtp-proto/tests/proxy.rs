@@ -302,6 +302,33 @@ fn v1_bad_address() {
     }
 }
 
+/// "IPv4 addresses must be indicated as a series of exactly 4 integers in
+/// the range [0..255] inclusive written in decimal representation ...
+/// Heading zeroes are not permitted in front of numbers in order to avoid
+/// any possible confusion with octal numbers": `07` or `051` is refused,
+/// in a `TCP4` line and in the IPv4 tail of a `TCP6` address, while `0`
+/// alone and zeros inside a number are taken. IPv6 groups are hexadecimal
+/// "sets of 4 hexadecimal digits", so `0db8` is no leading-zero fault.
+#[test]
+fn v1_ipv4_numbers_with_leading_zeros_are_refused() {
+    for input in [
+        &b"PROXY TCP4 192.0.2.07 198.51.100.1 56324 25\r\n"[..],
+        b"PROXY TCP4 192.0.2.7 198.051.100.1 56324 25\r\n",
+        b"PROXY TCP4 00.0.2.7 198.51.100.1 56324 25\r\n",
+        b"PROXY TCP4 192.0.2.000 198.51.100.1 56324 25\r\n",
+        b"PROXY TCP6 ::ffff:192.0.2.07 2001:db8::1 56324 25\r\n",
+    ] {
+        assert_eq!(error(input), ProxyError::V1BadAddress, "{input:?}");
+        check_prefixes(input);
+    }
+    let (h, _) = complete(b"PROXY TCP4 0.0.0.0 10.0.100.200 56324 25\r\n");
+    assert_eq!(h.source(), Some(addr("0.0.0.0:56324")));
+    assert_eq!(h.destination(), Some(addr("10.0.100.200:25")));
+    let (h, _) = complete(b"PROXY TCP6 2001:0db8:0000::0007 2001:DB8::1 56324 25\r\n");
+    assert_eq!(h.source(), Some(addr("[2001:db8::7]:56324")));
+    assert_eq!(h.destination(), Some(addr("[2001:db8::1]:25")));
+}
+
 #[test]
 fn v1_bad_port() {
     for input in [

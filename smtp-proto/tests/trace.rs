@@ -303,6 +303,55 @@ fn received_lines_fold_at_78_octets_where_they_can() {
     ));
 }
 
+/// RFC 5321 §4.4 `TCP-info` holds an `address-literal` (§4.1.3): the
+/// peer's address is written in a form that grammar takes whatever its
+/// runs of zero groups (`IPv6-comp`: "::" stands for at least two groups,
+/// with at most six beside it), and reads back as the same address; an
+/// IPv4-mapped one is written as IPv4.
+#[test]
+fn peer_addresses_are_written_as_rfc_5321_address_literals() {
+    let helo = domain("client.example.net");
+    let by = domain("mx.example.org");
+    let at = Timestamp::new(WHEN, 0).unwrap();
+    let mut peers: Vec<IpAddr> = [
+        "0.0.0.0",
+        "255.255.255.255",
+        "::",
+        "::1",
+        "1::",
+        "::ffff:192.0.2.7",
+        "::192.0.2.7",
+        "64:ff9b::192.0.2.7",
+        "fe80::1:0:0:1",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ]
+    .iter()
+    .map(|a| a.parse().unwrap())
+    .collect();
+    // One run of zero groups, of every length, at every place.
+    for start in 0..8 {
+        for len in 1..=8 - start {
+            let mut groups = [0xabcd_u16; 8];
+            groups[start..start + len].fill(0);
+            peers.push(IpAddr::from(std::net::Ipv6Addr::from(groups)));
+        }
+    }
+    for peer in peers {
+        let written = text(&Received::new(&helo, peer, &by, at));
+        let literal = written
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(")\r\n"))
+            .map(|(literal, _)| literal)
+            .unwrap();
+        let checked =
+            Domain::new(literal).unwrap_or_else(|e| panic!("{literal} for {peer}: {e:?}"));
+        assert!(checked.is_address_literal(), "{literal}");
+        let inner = &literal[1..literal.len() - 1];
+        let inner = inner.strip_prefix("IPv6:").unwrap_or(inner);
+        assert_eq!(inner.parse::<IpAddr>().unwrap(), peer.to_canonical());
+    }
+}
+
 #[test]
 fn every_registered_with_keyword() {
     let mut seen = Vec::new();
