@@ -629,6 +629,11 @@ impl<'a> Received<'a> {
     /// ( Domain FWS address-literal )`) has no room for a second one: it is
     /// left out, and the address stands alone.
     ///
+    /// Give the name as DNS returns it, in A-labels (`xn--...`): a name in
+    /// U-labels is written as it is, and 8-bit text belongs only in the
+    /// header of a message sent with SMTPUTF8 (RFC 6532 §3; the same holds
+    /// for the `from` and `by` names of [`Received::new`]).
+    ///
     /// ```
     /// use smtp_proto::command::Domain;
     /// use smtp_proto::trace::{Received, Timestamp};
