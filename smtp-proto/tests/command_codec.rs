@@ -1390,9 +1390,15 @@ mod roundtrip {
             Just("STARTTLS".to_string()),
             "VRFY [a-z]{1,10}",
             "NOOP( [a-z]{1,10})?",
-            "[A-Za-z0-9+/]{0,40}".prop_map(|b| format!(
+            // The base64 of RFC 4648 §4 (padding only at the end), as
+            // RFC 4954 §4 takes it.
+            proptest::collection::vec(any::<u8>(), 0..30).prop_map(|raw| format!(
                 "AUTH PLAIN {}",
-                if b.is_empty() { "=".to_string() } else { b }
+                if raw.is_empty() {
+                    "=".to_string()
+                } else {
+                    Base64::encode(&raw).as_str().to_string()
+                }
             )),
             "X[A-Z]{2,8}( [ -~&&[^ ]][ -~]{0,20}[ -~&&[^ ]])?",
         ]
@@ -1716,4 +1722,100 @@ fn auth_initial_response_is_redacted_in_debug() {
     }
     let built = smtp_proto::command::Base64::encode(b"\0alice\0s3cret");
     assert_eq!(format!("{built:?}"), "<redacted>");
+}
+
+/// Whether `t` is base64 as RFC 4648 §4 defines it, written out from the
+/// RFC: a multiple of four characters of the alphabet, `=` padding (at
+/// most two) only at the end (§3.3), and the bits the padding leaves over
+/// in the last character zero (§3.5), so that each value has one spelling.
+fn is_rfc4648_base64(t: &str) -> bool {
+    let b = t.as_bytes();
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    if b.len() % 4 != 0 {
+        return false;
+    }
+    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
+    if pad > 2 {
+        return false;
+    }
+    let data = &b[..b.len() - pad];
+    if data.iter().any(|&c| value(c).is_none()) {
+        return false;
+    }
+    match (pad, data.last().and_then(|&c| value(c))) {
+        (0, _) => true,
+        (1, Some(v)) => v & 0b11 == 0,
+        (2, Some(v)) => v & 0b1111 == 0,
+        _ => false,
+    }
+}
+
+/// RFC 4954 §4 takes a SASL response in the base64 of RFC 4648 §4, with
+/// `=` padding only at the end (§3.3). `Base64::new`, and with it the
+/// AUTH initial response, refuses padding in the middle, missing padding
+/// and non-zero leftover bits, so every value decodes and encodes back to
+/// its own text. Checked against the RFC's rule for every text of up to
+/// eight characters of `A`, `Q`, `/` and `=` (each kind of final
+/// character and the pad).
+#[test]
+fn base64_values_are_rfc4648_base64_with_padding_only_at_the_end() {
+    use smtp_proto::command::Base64;
+    for bad in [
+        "QQ==QQ==", "=AAA", "A=AA", "AB=C", "QUI=QUJD", "QQ=", "QQ", "Q", "QUJD=", "QUJD====",
+        "====", "==", "QR==", "QUJ=\t",
+    ] {
+        assert!(Base64::new(bad).is_err(), "{bad:?}");
+        assert_eq!(
+            err(&format!("AUTH PLAIN {bad}")),
+            CommandError::InvalidInitialResponse,
+            "{bad:?}"
+        );
+    }
+    let alphabet = ['A', 'Q', '/', '='];
+    let mut texts = vec![String::new()];
+    let mut accepted = 0;
+    for len in 0..=8 {
+        for t in &texts {
+            let ok = Base64::new(t.as_str()).is_ok();
+            let want = t != "=" && is_rfc4648_base64(t);
+            assert_eq!(ok, want, "{t:?}");
+            let line = format!("AUTH PLAIN {t}");
+            let parsed = Command::parse(line.as_bytes());
+            if ok {
+                accepted += 1;
+                let b = Base64::new(t.as_str()).unwrap();
+                let raw = b.decode().unwrap();
+                assert_eq!(Base64::encode(&raw).as_str(), t, "{t:?}");
+                if !t.is_empty() {
+                    let Ok(Command::Auth {
+                        initial_response: Some(ir),
+                        ..
+                    }) = parsed
+                    else {
+                        panic!("{line:?}: {parsed:?}")
+                    };
+                    assert_eq!(ir.as_str(), t);
+                }
+            } else if t != "=" {
+                assert_eq!(parsed, Err(CommandError::InvalidInitialResponse), "{t:?}");
+            }
+        }
+        if len < 8 {
+            texts = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+        }
+    }
+    // A group of four is `xxxx` (3^4), `xxy=` (3^2 * 2: `y` is `A` or `Q`,
+    // whose low two bits are zero) or `xy==` (3 * 2: low four bits zero):
+    // 105 groups. The empty text, one group, or any full group and one.
+    assert_eq!(accepted, 1 + 105 + 81 * 105);
 }
