@@ -1819,3 +1819,52 @@ fn base64_values_are_rfc4648_base64_with_padding_only_at_the_end() {
     // 105 groups. The empty text, one group, or any full group and one.
     assert_eq!(accepted, 1 + 105 + 81 * 105);
 }
+
+/// RFC 5321 §4.1.1.3 makes only `<Postmaster>` (and `<Postmaster@domain>`)
+/// special. After a source route, `Path = "<" [ A-d-l ":" ] Mailbox ">"`
+/// (§4.1.2) needs a whole mailbox, so `<@route:Postmaster>` is a recipient
+/// without a domain (501 5.1.3), not the postmaster;
+/// `<@route:Postmaster@domain>` is that mailbox, the route dropped
+/// (Appendix C).
+#[test]
+fn a_source_route_before_a_bare_postmaster_is_refused() {
+    for line in [
+        "RCPT TO:<@relay.example:Postmaster>",
+        "RCPT TO:<@a.example,@b.example:postmaster>",
+        "rcpt to:<@relay.example:POSTMASTER> NOTIFY=NEVER",
+    ] {
+        let e = err(line);
+        assert_eq!(
+            e,
+            CommandError::InvalidForwardPath(PathError::MissingDomain),
+            "{line}"
+        );
+        assert_eq!(
+            (e.reply_code().get(), e.enhanced_code().to_string()),
+            (501, "5.1.3".to_string())
+        );
+    }
+    assert_eq!(
+        err("MAIL FROM:<@relay.example:Postmaster>"),
+        CommandError::InvalidReversePath(PathError::MissingDomain)
+    );
+    let line = "RCPT TO:<@relay.example:Postmaster@example.org>";
+    assert_eq!(canon(line), "RCPT TO:<Postmaster@example.org>");
+    let Command::Rcpt(r) = Command::parse(line.as_bytes()).unwrap() else {
+        panic!()
+    };
+    let ForwardPath::Mailbox(mb) = &r.forward_path else {
+        panic!("{:?}", r.forward_path)
+    };
+    assert_eq!(
+        (mb.local_part().as_str(), mb.domain().as_str()),
+        ("Postmaster", "example.org")
+    );
+    // The writer puts the postmaster without a route, as it reads back.
+    assert_eq!(canon("RCPT TO:<postmaster>"), "RCPT TO:<Postmaster>");
+    let built = Command::Rcpt(RcptTo {
+        forward_path: ForwardPath::Postmaster,
+        params: RcptParameters::default(),
+    });
+    assert_eq!(built.to_bytes(), b"RCPT TO:<Postmaster>\r\n");
+}

@@ -1628,6 +1628,34 @@ fn auth_response_with_padding_inside_is_not_base64() {
     assert_eq!(bad, 1, "{:?}", r.events);
 }
 
+/// RFC 5321 §4.1.1.3: only `<Postmaster>` is the postmaster without a
+/// domain. A source route needs a whole mailbox after it (§4.1.2), so
+/// `<@route:Postmaster>` is refused as a recipient without a domain, and
+/// `<@route:Postmaster@domain>` is that mailbox (the route dropped).
+#[test]
+fn routed_bare_postmaster_is_not_the_postmaster() {
+    let r = check(
+        &Setup::new(config()),
+        &format!(
+            "{HELO_TRANSACTION}
+    C: RCPT TO:<@relay.example:Postmaster>
+    S: 501 5.1.3 invalid recipient address: mailbox has no domain
+    C: RCPT TO:<@relay.example:Postmaster@foo.com>
+    S: 250 2.1.5 OK
+    C: RCPT TO:<Postmaster>
+    S: 250 2.1.5 OK
+"
+        ),
+    );
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.contains("InvalidForwardPath(MissingDomain)")),
+        "{:?}",
+        r.events
+    );
+}
+
 /// Accepts PLAIN credentials whose password is `secret` as their
 /// authentication identity; otherwise as `default_policy`.
 fn accept_as_authcid(event: &ServerEvent<'_>, app: &mut support::AppState) -> support::Action {
