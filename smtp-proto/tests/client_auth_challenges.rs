@@ -170,6 +170,9 @@ fn a_challenge_that_is_not_base64_is_cancelled_whatever_the_mechanism() {
             "334 {\"status\":\"401\"}\r\n",
             "334 not*base64!\r\n",
             "334 eyJz=dGF0\r\n",
+            // Padding in the middle (RFC 4648 §3.3: only at the end).
+            "334 QQ==QQ==\r\n",
+            "334 =AAA\r\n",
         ] {
             let script = server(caps, &[bad, "501 5.5.2 Authentication cancelled\r\n", BYE]);
             let run = run_split_invariant(auth_config(), &actor(creds.clone(), forced), &[&script]);
