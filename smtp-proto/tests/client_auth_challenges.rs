@@ -170,6 +170,12 @@ fn a_challenge_that_is_not_base64_is_cancelled_whatever_the_mechanism() {
             "334 {\"status\":\"401\"}\r\n",
             "334 not*base64!\r\n",
             "334 eyJz=dGF0\r\n",
+            // Padding in the middle (RFC 4648 §3.3: only at the end).
+            "334 QQ==QQ==\r\n",
+            "334 =AAA\r\n",
+            // White space that is not ASCII is not base64 either.
+            "334 eyJz\u{a0}\r\n",
+            "334 \u{2003}eyJz\r\n",
         ] {
             let script = server(caps, &[bad, "501 5.5.2 Authentication cancelled\r\n", BYE]);
             let run = run_split_invariant(auth_config(), &actor(creds.clone(), forced), &[&script]);
@@ -185,6 +191,33 @@ fn a_challenge_that_is_not_base64_is_cancelled_whatever_the_mechanism() {
             );
         }
     }
+}
+
+/// ASCII spaces and tabs around a challenge's base64 are let pass (the
+/// text itself is base64 still, and decodes to what was sent); only white
+/// space that is not ASCII is refused with the text (above).
+#[test]
+fn ascii_white_space_around_a_challenge_is_let_pass() {
+    let script = server(
+        "AUTH LOGIN",
+        &[
+            "334 VXNlcm5hbWU6 \r\n",
+            "334 \tUGFzc3dvcmQ6\t\r\n",
+            "235 2.7.0 ok\r\n",
+            BYE,
+        ],
+    );
+    let run = run_twice(
+        auth_config(),
+        &actor(AuthCredentials::password("alice", "s3cret"), None),
+        &script,
+    );
+    assert!(run.error.is_none(), "{:?}", run.error);
+    assert_eq!(
+        run.wire_str(),
+        "EHLO client.example.net\r\nAUTH LOGIN\r\nYWxpY2U=\r\nczNjcmV0\r\nQUIT\r\n"
+    );
+    assert!(run.has_event("Authenticated"));
 }
 
 /// RFC 4954 §4: a challenge is one line. A multi-line 334 is no challenge

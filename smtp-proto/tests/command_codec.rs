@@ -1390,9 +1390,15 @@ mod roundtrip {
             Just("STARTTLS".to_string()),
             "VRFY [a-z]{1,10}",
             "NOOP( [a-z]{1,10})?",
-            "[A-Za-z0-9+/]{0,40}".prop_map(|b| format!(
+            // The base64 of RFC 4648 §4 (padding only at the end), as
+            // RFC 4954 §4 takes it.
+            proptest::collection::vec(any::<u8>(), 0..30).prop_map(|raw| format!(
                 "AUTH PLAIN {}",
-                if b.is_empty() { "=".to_string() } else { b }
+                if raw.is_empty() {
+                    "=".to_string()
+                } else {
+                    Base64::encode(&raw).as_str().to_string()
+                }
             )),
             "X[A-Z]{2,8}( [ -~&&[^ ]][ -~]{0,20}[ -~&&[^ ]])?",
         ]
@@ -1716,4 +1722,229 @@ fn auth_initial_response_is_redacted_in_debug() {
     }
     let built = smtp_proto::command::Base64::encode(b"\0alice\0s3cret");
     assert_eq!(format!("{built:?}"), "<redacted>");
+}
+
+/// Whether `t` is base64 as RFC 4648 §4 defines it, written out from the
+/// RFC: a multiple of four characters of the alphabet, `=` padding (at
+/// most two) only at the end (§3.3), and the bits the padding leaves over
+/// in the last character zero (§3.5), so that each value has one spelling.
+fn is_rfc4648_base64(t: &str) -> bool {
+    let b = t.as_bytes();
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    if b.len() % 4 != 0 {
+        return false;
+    }
+    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
+    if pad > 2 {
+        return false;
+    }
+    let data = &b[..b.len() - pad];
+    if data.iter().any(|&c| value(c).is_none()) {
+        return false;
+    }
+    match (pad, data.last().and_then(|&c| value(c))) {
+        (0, _) => true,
+        (1, Some(v)) => v & 0b11 == 0,
+        (2, Some(v)) => v & 0b1111 == 0,
+        _ => false,
+    }
+}
+
+/// RFC 4954 §4 takes a SASL response in the base64 of RFC 4648 §4, with
+/// `=` padding only at the end (§3.3). `Base64::new`, and with it the
+/// AUTH initial response, refuses padding in the middle, missing padding
+/// and non-zero leftover bits, so every value decodes and encodes back to
+/// its own text. Checked against the RFC's rule for every text of up to
+/// eight characters of `A`, `Q`, `/` and `=` (each kind of final
+/// character and the pad).
+#[test]
+fn base64_values_are_rfc4648_base64_with_padding_only_at_the_end() {
+    use smtp_proto::command::Base64;
+    for bad in [
+        "QQ==QQ==", "=AAA", "A=AA", "AB=C", "QUI=QUJD", "QQ=", "QQ", "Q", "QUJD=", "QUJD====",
+        "====", "==", "QR==", "QUJ=\t",
+    ] {
+        assert!(Base64::new(bad).is_err(), "{bad:?}");
+        assert_eq!(
+            err(&format!("AUTH PLAIN {bad}")),
+            CommandError::InvalidInitialResponse,
+            "{bad:?}"
+        );
+    }
+    let alphabet = ['A', 'Q', '/', '='];
+    let mut texts = vec![String::new()];
+    let mut accepted = 0;
+    for len in 0..=8 {
+        for t in &texts {
+            let ok = Base64::new(t.as_str()).is_ok();
+            let want = t != "=" && is_rfc4648_base64(t);
+            assert_eq!(ok, want, "{t:?}");
+            let line = format!("AUTH PLAIN {t}");
+            let parsed = Command::parse(line.as_bytes());
+            if ok {
+                accepted += 1;
+                let b = Base64::new(t.as_str()).unwrap();
+                let raw = b.decode().unwrap();
+                assert_eq!(Base64::encode(&raw).as_str(), t, "{t:?}");
+                if !t.is_empty() {
+                    let Ok(Command::Auth {
+                        initial_response: Some(ir),
+                        ..
+                    }) = parsed
+                    else {
+                        panic!("{line:?}: {parsed:?}")
+                    };
+                    assert_eq!(ir.as_str(), t);
+                }
+            } else if t != "=" {
+                assert_eq!(parsed, Err(CommandError::InvalidInitialResponse), "{t:?}");
+            }
+        }
+        if len < 8 {
+            texts = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+        }
+    }
+    // A group of four is `xxxx` (3^4), `xxy=` (3^2 * 2: `y` is `A` or `Q`,
+    // whose low two bits are zero) or `xy==` (3 * 2: low four bits zero):
+    // 105 groups. The empty text, one group, or any full group and one.
+    assert_eq!(accepted, 1 + 105 + 81 * 105);
+}
+
+/// RFC 5321 §4.1.1.3 makes only `<Postmaster>` (and `<Postmaster@domain>`)
+/// special. After a source route, `Path = "<" [ A-d-l ":" ] Mailbox ">"`
+/// (§4.1.2) needs a whole mailbox, so `<@route:Postmaster>` is a recipient
+/// without a domain (501 5.1.3), not the postmaster;
+/// `<@route:Postmaster@domain>` is that mailbox, the route dropped
+/// (Appendix C).
+#[test]
+fn a_source_route_before_a_bare_postmaster_is_refused() {
+    for line in [
+        "RCPT TO:<@relay.example:Postmaster>",
+        "RCPT TO:<@a.example,@b.example:postmaster>",
+        "rcpt to:<@relay.example:POSTMASTER> NOTIFY=NEVER",
+    ] {
+        let e = err(line);
+        assert_eq!(
+            e,
+            CommandError::InvalidForwardPath(PathError::MissingDomain),
+            "{line}"
+        );
+        assert_eq!(
+            (e.reply_code().get(), e.enhanced_code().to_string()),
+            (501, "5.1.3".to_string())
+        );
+    }
+    assert_eq!(
+        err("MAIL FROM:<@relay.example:Postmaster>"),
+        CommandError::InvalidReversePath(PathError::MissingDomain)
+    );
+    let line = "RCPT TO:<@relay.example:Postmaster@example.org>";
+    assert_eq!(canon(line), "RCPT TO:<Postmaster@example.org>");
+    let Command::Rcpt(r) = Command::parse(line.as_bytes()).unwrap() else {
+        panic!()
+    };
+    let ForwardPath::Mailbox(mb) = &r.forward_path else {
+        panic!("{:?}", r.forward_path)
+    };
+    assert_eq!(
+        (mb.local_part().as_str(), mb.domain().as_str()),
+        ("Postmaster", "example.org")
+    );
+    // The writer puts the postmaster without a route, as it reads back.
+    assert_eq!(canon("RCPT TO:<postmaster>"), "RCPT TO:<Postmaster>");
+    let built = Command::Rcpt(RcptTo {
+        forward_path: ForwardPath::Postmaster,
+        params: RcptParameters::default(),
+    });
+    assert_eq!(built.to_bytes(), b"RCPT TO:<Postmaster>\r\n");
+}
+
+/// Parse, write, parse again: every line of up to five pieces after
+/// `MAIL FROM:` or `RCPT TO:` (path punctuation, a route, a domain,
+/// `Postmaster`, a quote, a parameter) or after `AUTH ` that parses, with
+/// and without unbracketed paths, is written as a line that parses to the
+/// same command and is written the same again; the decoder reads each
+/// line as `Command::parse_with` does.
+#[test]
+fn short_lines_read_back_as_written() {
+    use smtp_proto::command::{CommandDecoder, DecoderConfig, ParseOptions};
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "MAIL FROM:",
+            &[
+                "<",
+                ">",
+                "@",
+                "a",
+                "@b.example",
+                ":",
+                ",",
+                "Postmaster",
+                "\"",
+                " X=1",
+                "<@r.x:",
+            ],
+        ),
+        (
+            "RCPT TO:",
+            &[
+                "<",
+                ">",
+                "@",
+                "a",
+                "@b.example",
+                ":",
+                ",",
+                "Postmaster",
+                "\"",
+                " NOTIFY=NEVER",
+                "<@r.x:",
+            ],
+        ),
+        ("AUTH ", &["PLAIN", " ", "=", "QQ", "==", "A", "X-Y", "*"]),
+    ];
+    let mut parsed = 0;
+    for unbracketed in [false, true] {
+        let opts = ParseOptions::default().allow_unbracketed_paths(unbracketed);
+        let mut config = DecoderConfig::default();
+        config.parse = opts.clone();
+        for (start, pieces) in cases {
+            let mut lines = vec![start.to_string()];
+            for depth in 0..=5 {
+                for line in &lines {
+                    let result = Command::parse_with(line.as_bytes(), &opts);
+                    let framed = format!("{line}\r\n");
+                    let decoded = CommandDecoder::new(config.clone())
+                        .decode(framed.as_bytes())
+                        .item
+                        .expect("a whole line");
+                    assert_eq!(decoded, result, "{line:?}");
+                    let Ok(cmd) = result else { continue };
+                    parsed += 1;
+                    let wire = cmd.to_bytes();
+                    let again = Command::parse(&wire[..wire.len() - 2])
+                        .unwrap_or_else(|e| panic!("{line:?} written {wire:?}: {e}"));
+                    assert_eq!(again, cmd, "{line:?}");
+                    assert_eq!(again.to_bytes(), wire, "{line:?}");
+                }
+                if depth < 5 {
+                    lines = lines
+                        .iter()
+                        .flat_map(|l| pieces.iter().map(move |p| format!("{l}{p}")))
+                        .collect();
+                }
+            }
+        }
+    }
+    assert!(parsed > 1000, "{parsed}");
 }

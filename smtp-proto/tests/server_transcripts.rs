@@ -1588,6 +1588,74 @@ fn auth_exchanges() {
     }
 }
 
+/// RFC 4954 §4 and RFC 4648 §3.3: base64 has `=` padding only at its end.
+/// An initial response with padding inside is refused as the command's
+/// syntax (501 5.5.2, before the mechanism is looked at), as any other
+/// text that is not base64; the same text after a 334 is refused as a
+/// response that does not decode.
+#[test]
+fn auth_response_with_padding_inside_is_not_base64() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    let r = check(
+        &Setup::new(c),
+        &format!(
+            "{EHLO_AUTH_PLAIN}
+    C: AUTH PLAIN AGFsaWNl=AHNlY3JldA==
+    S: 501 5.5.2 AUTH initial response is not base64
+    C: AUTH CRAM-MD5 QQ==QQ==
+    S: 501 5.5.2 AUTH initial response is not base64
+    C: AUTH PLAIN
+    S: 334 
+    C: QQ==QQ==
+    S: 501 5.5.2 Cannot Base64-decode client response
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 235 2.7.0 Authentication successful
+"
+        ),
+    );
+    let syntax = r
+        .events
+        .iter()
+        .filter(|e| e.contains("InvalidInitialResponse"))
+        .count();
+    assert_eq!(syntax, 2, "{:?}", r.events);
+    let bad = r
+        .events
+        .iter()
+        .filter(|e| e.contains("AuthBadBase64"))
+        .count();
+    assert_eq!(bad, 1, "{:?}", r.events);
+}
+
+/// RFC 5321 §4.1.1.3: only `<Postmaster>` is the postmaster without a
+/// domain. A source route needs a whole mailbox after it (§4.1.2), so
+/// `<@route:Postmaster>` is refused as a recipient without a domain, and
+/// `<@route:Postmaster@domain>` is that mailbox (the route dropped).
+#[test]
+fn routed_bare_postmaster_is_not_the_postmaster() {
+    let r = check(
+        &Setup::new(config()),
+        &format!(
+            "{HELO_TRANSACTION}
+    C: RCPT TO:<@relay.example:Postmaster>
+    S: 501 5.1.3 invalid recipient address: mailbox has no domain
+    C: RCPT TO:<@relay.example:Postmaster@foo.com>
+    S: 250 2.1.5 OK
+    C: RCPT TO:<Postmaster>
+    S: 250 2.1.5 OK
+"
+        ),
+    );
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.contains("InvalidForwardPath(MissingDomain)")),
+        "{:?}",
+        r.events
+    );
+}
+
 /// Accepts PLAIN credentials whose password is `secret` as their
 /// authentication identity; otherwise as `default_policy`.
 fn accept_as_authcid(event: &ServerEvent<'_>, app: &mut support::AppState) -> support::Action {

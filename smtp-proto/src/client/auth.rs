@@ -440,11 +440,13 @@ impl Exchange {
 
 /// The raw bytes of a `334` challenge's base64 text, or `None` when it is
 /// not base64 (RFC 4954 §4: characters outside the alphabet and padding
-/// inside the text are refused, not ignored). The empty text, the empty
-/// challenge, decodes to nothing.
+/// inside the text are refused, not ignored). Only ASCII white space
+/// around the text is let pass; other characters, non-ASCII white space
+/// included, are not base64. The empty text, the empty challenge, decodes
+/// to nothing.
 fn decode_challenge(text: &[u8]) -> Option<Vec<u8>> {
-    let text = core::str::from_utf8(text).ok()?;
-    Base64::new(text.trim()).ok()?.decode().ok()
+    let text = core::str::from_utf8(text.trim_ascii()).ok()?;
+    Base64::new(text).ok()?.decode().ok()
 }
 
 /// What the machine does with a custom mechanism's `334` challenge.

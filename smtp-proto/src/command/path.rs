@@ -122,7 +122,8 @@ impl fmt::Display for ReversePath<'_> {
 /// `Forward-path = Path`, or the special `<Postmaster>` (RFC 5321 §4.1.1.3)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ForwardPath<'a> {
-    /// `<Postmaster>` without a domain (any case).
+    /// `<Postmaster>` without a domain (any case). After a source route
+    /// (`<@relay:Postmaster>`) a domain is needed: that path is refused.
     Postmaster,
     /// A recipient mailbox.
     Mailbox(Mailbox<'a>),
@@ -246,7 +247,11 @@ pub(crate) fn scan_path(
         start = colon + 1;
     }
     let inner = &s[start..];
-    if inner.len() >= 11
+    // Only `<Postmaster>` itself is special (RFC 5321 §4.1.1.3): after a
+    // source route, `Path` needs a whole `Mailbox`, so a bare
+    // `Postmaster` there is refused as a mailbox without a domain.
+    if start == 1
+        && inner.len() >= 11
         && inner.as_bytes()[0] | 0x20 == b'p'
         && inner.as_bytes()[..10].eq_ignore_ascii_case(b"postmaster")
         && inner.as_bytes().get(10) == Some(&b'>')

@@ -874,25 +874,37 @@ string_value!(
 );
 
 impl<'a> Base64<'a> {
-    /// Checks and wraps base64 text (the alphabet and `=` padding only).
+    /// Checks and wraps base64 text: base64 of RFC 4648 §4 as RFC 4954 §4
+    /// asks, so the text is what [`decode`](Self::decode) takes. Its
+    /// length is a multiple of four, `=` padding comes only at its end
+    /// (RFC 4648 §3.3), and the bits the padding leaves over are zero
+    /// (§3.5), so each value has one spelling.
     ///
     /// ```
     /// use smtp_proto::command::Base64;
     /// assert_eq!(Base64::new("AGFsaWNlAHNlY3JldA==").unwrap().decode().unwrap(), b"\0alice\0secret");
     /// assert!(Base64::new("not base64!").is_err());
+    /// // Padding in the middle, missing padding, padding past a group.
+    /// assert!(Base64::new("QQ==QQ==").is_err());
+    /// assert!(Base64::new("QQ").is_err());
+    /// assert!(Base64::new("QUJD=").is_err());
     /// ```
     pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
         cow_new(
             s,
             |s| {
+                use base64::Engine as _;
                 // A lone `=` is how the empty response is written: as a
                 // value it would read back as `Base64::empty()`.
                 if s == "=" {
-                    Err(ValueError::Syntax("a lone '=' is the empty response"))
-                } else if class::run_end(s.as_bytes(), 0, class::BASE64) == s.len() {
-                    Ok(())
-                } else {
-                    Err(ValueError::Syntax("invalid base64 character"))
+                    return Err(ValueError::Syntax("a lone '=' is the empty response"));
+                }
+                match base64::engine::general_purpose::STANDARD.decode(s.as_bytes()) {
+                    Ok(_) => Ok(()),
+                    Err(base64::DecodeError::InvalidByte(_, c)) if !class::is(c, class::BASE64) => {
+                        Err(ValueError::Syntax("invalid base64 character"))
+                    }
+                    Err(_) => Err(ValueError::Syntax("malformed base64")),
                 }
             },
             Base64,
@@ -914,7 +926,8 @@ impl<'a> Base64<'a> {
         Base64(Cow::Borrowed(""))
     }
 
-    /// Decodes the value.
+    /// Decodes the value. A value built by [`new`](Self::new),
+    /// [`encode`](Self::encode) or [`empty`](Self::empty) always decodes.
     pub fn decode(&self) -> Result<Vec<u8>, ValueError> {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD

@@ -221,7 +221,10 @@ pub enum Rejection {
     AuthRequired,
     /// The client answered `*` to a challenge (501 5.0.0).
     AuthCancelled,
-    /// A SASL response was not valid base64 (501 5.5.2).
+    /// A SASL response line after a `334` was not valid base64 (501
+    /// 5.5.2). An AUTH command's initial response that is not base64 is
+    /// refused with the command instead, as [`Rejection::Syntax`] of
+    /// [`CommandError::InvalidInitialResponse`](crate::command::CommandError::InvalidInitialResponse).
     AuthBadBase64,
     /// A SASL response did not follow its mechanism (501 5.5.2).
     AuthMalformed(SaslError),
