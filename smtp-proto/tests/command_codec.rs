@@ -1820,6 +1820,38 @@ fn base64_values_are_rfc4648_base64_with_padding_only_at_the_end() {
     assert_eq!(accepted, 1 + 105 + 81 * 105);
 }
 
+/// Long values are checked piece by piece (without allocating): padding or
+/// a bad character at every place around the first pieces' edges, and
+/// texts of every length near them, are judged as the RFC's rule says.
+#[test]
+fn long_base64_values_are_judged_whole() {
+    use smtp_proto::command::Base64;
+    for len in (240..=1030).filter(|n| n % 4 == 0 || (500..=520).contains(n)) {
+        let valid = "QUJD".repeat(len / 4) + &"Q".repeat(len % 4);
+        assert_eq!(
+            Base64::new(valid.as_str()).is_ok(),
+            is_rfc4648_base64(&valid),
+            "length {len}"
+        );
+        for at in (0..len).filter(|i| i % 256 < 6 || i % 256 > 250 || len - i < 6) {
+            for c in ["=", "!", "QQ=="] {
+                let mut t = valid.clone();
+                t.replace_range(at..(at + c.len()).min(len), c);
+                assert_eq!(
+                    Base64::new(t.as_str()).is_ok(),
+                    is_rfc4648_base64(&t),
+                    "length {len}, {c:?} at {at}"
+                );
+            }
+        }
+    }
+    let long = Base64::encode(&[0xa5; 10_000]);
+    assert_eq!(
+        Base64::new(long.as_str()).unwrap().decode().unwrap(),
+        [0xa5; 10_000]
+    );
+}
+
 /// RFC 5321 §4.1.1.3 makes only `<Postmaster>` (and `<Postmaster@domain>`)
 /// special. After a source route, `Path = "<" [ A-d-l ":" ] Mailbox ">"`
 /// (§4.1.2) needs a whole mailbox, so `<@route:Postmaster>` is a recipient
