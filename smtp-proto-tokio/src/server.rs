@@ -379,6 +379,20 @@ where
     .await
 }
 
+/// Looks whether `shutdown` has completed, without waiting, and sets
+/// `stopping` if so; once `stopping` is set, `shutdown` is not polled
+/// again. For the points where the driver goes on without waiting for the
+/// client (bytes came while it wrote): a client that always has more
+/// commands ready would otherwise keep the stop from ever being heeded.
+async fn note_stop<F: Future<Output = ()>>(mut shutdown: Pin<&mut F>, stopping: &mut bool) {
+    if *stopping {
+        return;
+    }
+    if poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await {
+        *stopping = true;
+    }
+}
+
 /// Before closing on the application's error: sends what the session
 /// has queued, then `421 4.3.0` (RFC 5321 §3.8, RFC 3463 X.3.0 "other or
 /// undefined mail system status"), without reading and within the
@@ -510,8 +524,10 @@ where
 /// [`serve`], with a graceful stop: once `shutdown` completes, the
 /// connection ends at the next point where nothing is lost.
 ///
-/// The signal is heeded when the driver would wait for the client: then
-/// it sends the replies it owes, then `421 4.3.2` ("Service shutting
+/// The signal is heeded when the driver would wait for the client, or
+/// goes on without waiting because the client sent more meanwhile (so a
+/// client that always has more commands ready cannot hold the stop off):
+/// then it sends the replies it owes, then `421 4.3.2` ("Service shutting
 /// down", RFC 5321 §3.8; [`ServerSession::shut_down`]), closes the
 /// connection and returns [`ServeEnd::ShutDown`]. A message body under
 /// way is read to its end and decided by the handler first, so an
@@ -736,7 +752,10 @@ where
                     // Bytes arrived while we wrote: feed them first, unless
                     // the connection's time is up (a client that always
                     // has more ready would otherwise never be cut off).
+                    // A stop that has come is heeded at the top of the
+                    // loop, for the same reason.
                     if buf.len() > held && session_end.is_none_or(|end| Instant::now() < end) {
+                        note_stop(shutdown.as_mut(), &mut stopping).await;
                         continue;
                     }
                 }
@@ -789,6 +808,8 @@ where
                 if session_end.is_some_and(|end| Instant::now() >= end) {
                     break end_timed_out(&mut stream, session, &mut out, &mut buf, cap, peer).await;
                 }
+                // And so is the stop (at the top of the loop).
+                note_stop(shutdown.as_mut(), &mut stopping).await;
                 continue;
             }
             Outcome::Paused => {
