@@ -380,17 +380,20 @@ where
 }
 
 /// Looks whether `shutdown` has completed, without waiting, and sets
-/// `stopping` if so; once `stopping` is set, `shutdown` is not polled
-/// again. For the points where the driver goes on without waiting for the
-/// client (bytes came while it wrote): a client that always has more
-/// commands ready would otherwise keep the stop from ever being heeded.
-async fn note_stop<F: Future<Output = ()>>(mut shutdown: Pin<&mut F>, stopping: &mut bool) {
+/// `stopping` if so; `true` when it has just been set. Once `stopping`
+/// is set, `shutdown` is not polled again. For the points where the
+/// driver goes on without waiting for the client (bytes came while it
+/// wrote): a client that always has more commands ready would otherwise
+/// keep the stop from ever being heeded.
+async fn note_stop<F: Future<Output = ()>>(mut shutdown: Pin<&mut F>, stopping: &mut bool) -> bool {
     if *stopping {
-        return;
+        return false;
     }
     if poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await {
         *stopping = true;
+        return true;
     }
+    false
 }
 
 /// Before closing on the application's error: sends what the session
@@ -531,8 +534,12 @@ where
 /// down", RFC 5321 §3.8; [`ServerSession::shut_down`]), closes the
 /// connection and returns [`ServeEnd::ShutDown`]. A message body under
 /// way is read to its end and decided by the handler first, so an
-/// accepted message is acknowledged and no client is cut off mid-message
-/// (the session's timeouts still bound how long that takes). Commands the
+/// accepted message is acknowledged and no client is cut off mid-message.
+/// That takes one of the session's timeouts at most: from the stop on,
+/// body bytes (and BDAT commands) no longer restart it, so a client that
+/// trickles the rest of its message cannot hold the stop off; when it
+/// runs out, the session ends as on its timeout (`421 4.4.2`,
+/// [`ServeEnd::TimedOut`]) and the message is void. Commands the
 /// client pipelined behind the point of the stop get no other reply: the
 /// 421 tells it to try again later.
 ///
@@ -677,7 +684,9 @@ where
                 break Err(e);
             }
         };
-        if session.restarts_timeout(&step) {
+        // Once the stop has come, nothing restarts the wait: the body
+        // under way must end within one timeout (see `serve_until`).
+        if session.restarts_timeout(&step) && !stopping {
             deadline = None;
         }
         let consumed = step.consumed;
@@ -755,7 +764,9 @@ where
                     // A stop that has come is heeded at the top of the
                     // loop, for the same reason.
                     if buf.len() > held && session_end.is_none_or(|end| Instant::now() < end) {
-                        note_stop(shutdown.as_mut(), &mut stopping).await;
+                        if note_stop(shutdown.as_mut(), &mut stopping).await {
+                            deadline = None;
+                        }
                         continue;
                     }
                 }
@@ -772,6 +783,8 @@ where
                 let read = read_some_by(&mut stream, &mut buf, cap, until);
                 let Some(read) = read_or_stop(read, shutdown.as_mut(), &mut stopping).await else {
                     // Stopping: check again whether that may happen now.
+                    // A body under way gets one whole timeout from here.
+                    deadline = None;
                     continue;
                 };
                 match read {
@@ -809,7 +822,9 @@ where
                     break end_timed_out(&mut stream, session, &mut out, &mut buf, cap, peer).await;
                 }
                 // And so is the stop (at the top of the loop).
-                note_stop(shutdown.as_mut(), &mut stopping).await;
+                if note_stop(shutdown.as_mut(), &mut stopping).await {
+                    deadline = None;
+                }
                 continue;
             }
             Outcome::Paused => {

@@ -223,3 +223,61 @@ async fn a_client_that_always_has_more_commands_ready_still_gets_the_421() {
         "{answered} of {NOOPS} commands answered before the 421"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_trickled_after_the_stop_must_end_within_one_timeout() {
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+    let (mut c, server) = tokio::io::duplex(64 * 1024);
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut config = ServerConfig::new("mx.example.net");
+        config.timeouts.server = TIMEOUT;
+        let mut session = ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut rec = Recorder::default();
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let end = serve_until(
+            server,
+            &mut session,
+            &mut rec,
+            &ServeOptions::default(),
+            shutdown,
+        )
+        .await;
+        (end, rec)
+    });
+    let mut got = Vec::new();
+    c.write_all(
+        b"EHLO client.example.com\r\nMAIL FROM:<a@example.com>\r\n\
+          RCPT TO:<b@example.org>\r\nDATA\r\n",
+    )
+    .await
+    .expect("write");
+    read_until(&mut c, &mut got, b"354 ").await;
+    read_until(&mut c, &mut got, b"\r\n").await;
+    stop.send(true).expect("send");
+    // The client goes on with its body, one line every 40 seconds: each
+    // comes within the session's timeout of the one before, so without
+    // the stop the body could go on for ever.
+    let before = got.len();
+    for i in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_secs(40)).await;
+        if task.is_finished() {
+            break;
+        }
+        let line = format!("line {i}\r\n");
+        if c.write_all(line.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = c.write_all(b".\r\n").await;
+    read_to_close(&mut c, &mut got).await;
+    let (end, rec) = join(task).await;
+
+    assert!(matches!(end, Ok(ServeEnd::TimedOut)), "{end:?}");
+    let text = String::from_utf8_lossy(&got[before..]).into_owned();
+    assert!(text.starts_with("421 4.4.2 "), "{text:?}");
+    assert!(rec.messages.is_empty(), "the message was not finished");
+}
