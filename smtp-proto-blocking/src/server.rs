@@ -198,9 +198,11 @@ pub enum ServeEnd {
     /// or not the client sent its `close_notify` first.
     PeerClosed,
     /// The client did not send its next command within the session's
-    /// timeout, or was silent that long inside a message body, or the
-    /// connection reached [`ServeOptions::session_timeout`]; `421 4.4.2`
-    /// was sent (see the [module](self) docs).
+    /// timeout, or was silent that long inside a message body, or did not
+    /// end the body under way within that long of the stop of
+    /// [`serve_until`], or the connection reached
+    /// [`ServeOptions::session_timeout`]; `421 4.4.2` was sent (see the
+    /// [module](self) docs).
     TimedOut,
     /// The stop flag of [`serve_until`] was set: `421 4.3.2` was sent at a
     /// point where no message was under way.
