@@ -198,9 +198,11 @@ pub enum ServeEnd {
     /// or not the client sent its `close_notify` first.
     PeerClosed,
     /// The client did not send its next command within the session's
-    /// timeout, or was silent that long inside a message body, or the
-    /// connection reached [`ServeOptions::session_timeout`]; `421 4.4.2`
-    /// was sent (see the [module](self) docs).
+    /// timeout, or was silent that long inside a message body, or did not
+    /// end the body under way within that long of the stop of
+    /// [`serve_until`], or the connection reached
+    /// [`ServeOptions::session_timeout`]; `421 4.4.2` was sent (see the
+    /// [module](self) docs).
     TimedOut,
     /// The stop flag of [`serve_until`] was set: `421 4.3.2` was sent at a
     /// point where no message was under way.
@@ -347,9 +349,13 @@ const STOP_POLL: Duration = Duration::from_millis(200);
 /// message body under way (DATA, or BDAT chunks before the one with
 /// LAST) is read to its end and decided by the handler first, so an
 /// accepted message is acknowledged and no client is cut off
-/// mid-message (the session's timeouts still bound how long that takes).
-/// Commands the client pipelined behind the point of the stop get no
-/// other reply: the 421 tells it to try again later.
+/// mid-message. That takes one of the session's timeouts at most: from
+/// the stop on, body bytes (and BDAT commands) no longer restart it, so a
+/// client that trickles the rest of its message cannot hold the stop
+/// off; when it runs out, the session ends as on its timeout (`421
+/// 4.4.2`, [`ServeEnd::TimedOut`]) and the message is void. Commands the
+/// client pipelined behind the point of the stop get no other reply: the
+/// 421 tells it to try again later.
 ///
 /// A blocking read cannot be woken by the flag, so while it waits for the
 /// client the driver reads in slices of at most 200 ms and looks at the
@@ -520,7 +526,9 @@ where
                 return Err(e);
             }
         };
-        if session.restarts_timeout(&step) {
+        // Once the stop has been seen, nothing restarts the wait: the
+        // body under way must end within one timeout (see `serve_until`).
+        if session.restarts_timeout(&step) && !stopping {
             deadline = None;
         }
         let consumed = step.consumed;
@@ -561,6 +569,8 @@ where
                 send(&mut stream, session, &mut out)?;
                 if !stopping && stop_set(stop) {
                     stopping = true;
+                    // A body under way gets one whole timeout from here.
+                    deadline = None;
                     if !in_body(session) {
                         continue;
                     }
@@ -589,16 +599,19 @@ where
                     match &read {
                         Err(e) if is_timeout(e) && slice_end < until => {
                             if stop_set(stop) {
+                                // The top of the loop ends the session, or
+                                // goes on with the body under way, which
+                                // gets one whole timeout from here.
                                 stopping = true;
-                                if !in_body(session) {
-                                    break None;
-                                }
+                                deadline = None;
+                                break None;
                             }
                         }
                         _ => break Some(read),
                     }
                 };
-                // Stopped while waiting: the top of the loop ends it.
+                // Stopped while waiting: the top of the loop ends it (or
+                // goes on with the body under way).
                 let Some(read) = read else { continue };
                 let n = match read {
                     Ok(n) => n.min(read_size),

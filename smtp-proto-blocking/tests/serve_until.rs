@@ -220,3 +220,34 @@ fn the_sliced_wait_keeps_the_session_timeout() {
     );
     assert!(elapsed < timeout * 3, "timed out after {elapsed:?}");
 }
+
+#[test]
+fn a_body_trickled_after_the_stop_must_end_within_one_timeout() {
+    let timeout = Duration::from_millis(1500);
+    let mut config = server_config();
+    config.timeouts.server = timeout;
+    let (addr, stop, server) = spawn_stoppable(config);
+    let (mut peer, mut buf) = hello(addr);
+    exchange(&mut peer, &mut buf, "MAIL FROM:<a@client.test>\r\n", "250");
+    exchange(&mut peer, &mut buf, "RCPT TO:<b@mx.test>\r\n", "250");
+    exchange(&mut peer, &mut buf, "DATA\r\n", "354");
+    stop.store(true, Ordering::Relaxed);
+    // The body goes on, a line every 500 ms (well within the session's
+    // timeout of the one before): without the stop it could go on for
+    // ever. Twelve lines take six seconds, four timeouts.
+    for i in 0..12 {
+        thread::sleep(Duration::from_millis(500));
+        if server.is_finished() || peer.write_all(format!("line {i}\r\n").as_bytes()).is_err() {
+            break;
+        }
+    }
+    let _ = peer.write_all(b".\r\n");
+    let mut got = Vec::new();
+    read_to_close(&mut peer, &mut got);
+    let (end, recorder, _) = server.join().expect("server thread");
+
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("421 4.4.2 "), "{text:?}");
+    assert_eq!(end.expect("server result"), ServeEnd::TimedOut);
+    assert_eq!(recorder.seen.message_ends, 0, "the message is void");
+}

@@ -961,6 +961,9 @@ pub enum ConnectionError {
     Refused(NotAttempted),
 }
 
+/// Why a [`Connection`] ended whose stream went with a dropped future.
+static CONNECTION_LOST: NotAttempted = NotAttempted::ConnectionLost;
+
 /// One SMTP session kept open for several messages (RFC 5321 §3.3 allows
 /// any number of transactions in one session).
 ///
@@ -981,6 +984,15 @@ pub enum ConnectionError {
 /// that closed the connection while it was idle is found before anything
 /// is sent: that send fails with [`RunError::PeerClosed`], its recipients
 /// [`NotAttempted::ConnectionLost`].
+///
+/// A [`Connection::send`], [`Connection::authenticate`] or
+/// [`Connection::noop`] whose future is dropped before it completes (a
+/// caller's own time limit, a `select!` that took another branch) ends
+/// the session too: the stream goes with the future, whatever the
+/// exchange had reached, so the session cannot be trusted to be where the
+/// machine thinks it is. From then on [`Connection::is_open`] is false,
+/// [`Connection::end_reason`] is [`NotAttempted::ConnectionLost`], and the
+/// next sends try nothing, as after a failed connection.
 ///
 /// ```no_run
 /// use smtp_proto_tokio::client::{Connection, RunOptions};
@@ -1140,6 +1152,7 @@ where
     }
 
     async fn login(&mut self, delivery: Delivery) -> Result<(), ConnectionError> {
+        self.note_dropped_stretch();
         if let Some(reason) = &self.ended {
             return Err(ConnectionError::Refused(reason.clone()));
         }
@@ -1206,6 +1219,7 @@ where
         message: &[u8],
     ) -> Result<DeliveryReport, SendError> {
         let delivery = delivery.into().keep_open();
+        self.note_dropped_stretch();
         if let Some(reason) = &self.ended {
             return Ok(delivery.abandon(reason.clone()));
         }
@@ -1257,6 +1271,7 @@ where
     /// [`ConnectionError::Run`] when the connection failed (the server
     /// closed it: [`RunError::PeerClosed`]). The session has ended then.
     pub async fn noop(&mut self) -> Result<(), ConnectionError> {
+        self.note_dropped_stretch();
         if let Some(reason) = &self.ended {
             return Err(ConnectionError::Refused(reason.clone()));
         }
@@ -1293,14 +1308,26 @@ where
     /// [`Client::limits`]).
     #[must_use]
     pub fn is_open(&self) -> bool {
-        self.ended.is_none() && !self.client.is_closed()
+        self.ended.is_none() && !self.client.is_closed() && self.link.stream.is_some()
     }
 
     /// Why the session ended, once it has: the reason every recipient of
     /// a later [`Connection::send`] gets.
     #[must_use]
     pub fn end_reason(&self) -> Option<&NotAttempted> {
-        self.ended.as_ref()
+        self.ended.as_ref().or_else(|| {
+            // The future of a stretch was dropped with the stream.
+            self.link.stream.is_none().then_some(&CONNECTION_LOST)
+        })
+    }
+
+    /// A stretch of the session whose future was dropped before it
+    /// completed took the stream with it (see the [type](Connection)
+    /// docs): the session has ended, with the connection lost.
+    fn note_dropped_stretch(&mut self) {
+        if self.ended.is_none() && self.link.stream.is_none() {
+            self.ended = Some(NotAttempted::ConnectionLost);
+        }
     }
 
     /// The client machine: the server's capabilities, whether the session

@@ -205,9 +205,11 @@ pub enum ServeEnd {
     /// cut short is reported here too, not as [`ServeError::Io`].
     PeerClosed,
     /// The client did not send its next command within the session's
-    /// timeout, or was silent that long inside a message body, or the
-    /// connection reached [`ServeOptions::session_timeout`]; `421 4.4.2`
-    /// was sent (see the [module](self) docs).
+    /// timeout, or was silent that long inside a message body, or did not
+    /// end the body under way within that long of the stop of
+    /// [`serve_until`], or the connection reached
+    /// [`ServeOptions::session_timeout`]; `421 4.4.2` was sent (see the
+    /// [module](self) docs).
     TimedOut,
     /// The shutdown signal of [`serve_until`] came: `421 4.3.2` was sent
     /// at a point where no message was under way.
@@ -379,6 +381,23 @@ where
     .await
 }
 
+/// Looks whether `shutdown` has completed, without waiting, and sets
+/// `stopping` if so; `true` when it has just been set. Once `stopping`
+/// is set, `shutdown` is not polled again. For the points where the
+/// driver goes on without waiting for the client (bytes came while it
+/// wrote): a client that always has more commands ready would otherwise
+/// keep the stop from ever being heeded.
+async fn note_stop<F: Future<Output = ()>>(mut shutdown: Pin<&mut F>, stopping: &mut bool) -> bool {
+    if *stopping {
+        return false;
+    }
+    if poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await {
+        *stopping = true;
+        return true;
+    }
+    false
+}
+
 /// Before closing on the application's error: sends what the session
 /// has queued, then `421 4.3.0` (RFC 5321 §3.8, RFC 3463 X.3.0 "other or
 /// undefined mail system status"), without reading and within the
@@ -510,13 +529,19 @@ where
 /// [`serve`], with a graceful stop: once `shutdown` completes, the
 /// connection ends at the next point where nothing is lost.
 ///
-/// The signal is heeded when the driver would wait for the client: then
-/// it sends the replies it owes, then `421 4.3.2` ("Service shutting
+/// The signal is heeded when the driver would wait for the client, or
+/// goes on without waiting because the client sent more meanwhile (so a
+/// client that always has more commands ready cannot hold the stop off):
+/// then it sends the replies it owes, then `421 4.3.2` ("Service shutting
 /// down", RFC 5321 §3.8; [`ServerSession::shut_down`]), closes the
 /// connection and returns [`ServeEnd::ShutDown`]. A message body under
 /// way is read to its end and decided by the handler first, so an
-/// accepted message is acknowledged and no client is cut off mid-message
-/// (the session's timeouts still bound how long that takes). Commands the
+/// accepted message is acknowledged and no client is cut off mid-message.
+/// That takes one of the session's timeouts at most: from the stop on,
+/// body bytes (and BDAT commands) no longer restart it, so a client that
+/// trickles the rest of its message cannot hold the stop off; when it
+/// runs out, the session ends as on its timeout (`421 4.4.2`,
+/// [`ServeEnd::TimedOut`]) and the message is void. Commands the
 /// client pipelined behind the point of the stop get no other reply: the
 /// 421 tells it to try again later.
 ///
@@ -661,7 +686,9 @@ where
                 break Err(e);
             }
         };
-        if session.restarts_timeout(&step) {
+        // Once the stop has come, nothing restarts the wait: the body
+        // under way must end within one timeout (see `serve_until`).
+        if session.restarts_timeout(&step) && !stopping {
             deadline = None;
         }
         let consumed = step.consumed;
@@ -736,7 +763,12 @@ where
                     // Bytes arrived while we wrote: feed them first, unless
                     // the connection's time is up (a client that always
                     // has more ready would otherwise never be cut off).
+                    // A stop that has come is heeded at the top of the
+                    // loop, for the same reason.
                     if buf.len() > held && session_end.is_none_or(|end| Instant::now() < end) {
+                        if note_stop(shutdown.as_mut(), &mut stopping).await {
+                            deadline = None;
+                        }
                         continue;
                     }
                 }
@@ -753,6 +785,8 @@ where
                 let read = read_some_by(&mut stream, &mut buf, cap, until);
                 let Some(read) = read_or_stop(read, shutdown.as_mut(), &mut stopping).await else {
                     // Stopping: check again whether that may happen now.
+                    // A body under way gets one whole timeout from here.
+                    deadline = None;
                     continue;
                 };
                 match read {
@@ -788,6 +822,10 @@ where
                 // here too.
                 if session_end.is_some_and(|end| Instant::now() >= end) {
                     break end_timed_out(&mut stream, session, &mut out, &mut buf, cap, peer).await;
+                }
+                // And so is the stop (at the top of the loop).
+                if note_stop(shutdown.as_mut(), &mut stopping).await {
+                    deadline = None;
                 }
                 continue;
             }

@@ -912,3 +912,60 @@ async fn a_mail_refused_with_5yz_is_not_sent_again_over_the_session() {
         "{seen:?}"
     );
 }
+
+/// A server that greets, answers EHLO and then reads without answering
+/// until the client closes. Returns the command lines it read.
+async fn server_silent_after_ehlo(s: TcpStream) -> Vec<String> {
+    let mut peer = Peer::greet(s).await;
+    for _ in 0..100 {
+        let Some(upper) = peer.next().await else {
+            break;
+        };
+        if upper.starts_with("EHLO") {
+            assert!(peer.reply("250-mx.example.net\r\n250 PIPELINING\r\n").await);
+        }
+    }
+    peer.seen
+}
+
+#[tokio::test]
+async fn a_send_given_up_by_the_caller_ends_the_session() {
+    let (c, s) = pair().await;
+    let server = tokio::spawn(server_silent_after_ehlo(s));
+    let mut conn = open_plain(c).await;
+    assert!(conn.is_open());
+    // The caller gives the send up (its own time limit) while the client
+    // waits for the reply to MAIL: the future is dropped, and with it the
+    // connection it was using.
+    let msg = messages();
+    let given_up = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        conn.send(envelope(&["bob@example.org"]), &msg[0]),
+    )
+    .await;
+    assert!(given_up.is_err(), "the server never answers MAIL");
+    assert!(!conn.is_open(), "the connection went with the send");
+    assert_eq!(conn.end_reason(), Some(&NotAttempted::ConnectionLost));
+    // The next message is not attempted, and says why.
+    let report = tokio::time::timeout(BOUND, conn.send(envelope(&["carol@example.org"]), &msg[1]))
+        .await
+        .expect("bounded")
+        .expect("nothing to fail: nothing is sent");
+    assert_eq!(report.recipients.len(), 1);
+    assert!(
+        matches!(
+            &report.recipients[0].outcome,
+            RecipientOutcome::NotAttempted {
+                reason: NotAttempted::ConnectionLost
+            }
+        ),
+        "{report:?}"
+    );
+    tokio::time::timeout(BOUND, conn.quit())
+        .await
+        .expect("bounded")
+        .expect("quit over a lost connection just closes");
+    let seen = join(server).await;
+    assert!(seen.iter().any(|l| l.starts_with("MAIL")), "{seen:?}");
+    assert!(!seen.iter().any(|l| l.contains("carol")), "{seen:?}");
+}
