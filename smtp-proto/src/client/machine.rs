@@ -674,14 +674,25 @@ impl Client {
                     | Pending::Rcpt(_)
                     | Pending::Bdat
                     | Pending::BodyEnd(_)
+                    | Pending::EmptyDot
                     | Pending::Noop
             )
         {
             // RFC 5321 §4.2.1: a 3yz accepts the command and waits for
             // more; §4.3.2 has none for MAIL, RCPT, NOOP or the end of the
-            // message (nor RFC 3030 for BDAT). The server's state is
-            // unknown, as after a 2yz to DATA: neither a success nor a
-            // refusal to report (a bounce), but a broken protocol.
+            // message (the lone `.` of an empty one included; nor RFC 3030
+            // for BDAT). The server's state is unknown, as after a 2yz to
+            // DATA: neither a success nor a refusal to report (a bounce),
+            // but a broken protocol.
+            return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
+        }
+        if what == Pending::Rset && !code.is_positive_completion() {
+            // RFC 5321 §4.1.1.5: the server "MUST send a '250 OK' reply"
+            // to RSET. Any other leaves the failed transaction open there:
+            // a MAIL after it (pipelined already) would be refused as
+            // nested, a refusal the client would take for one of the
+            // sender, and the RCPT and DATA after it could add to the old
+            // transaction. The session ends instead.
             return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         }
         let verdict = Verdict::of(code);
