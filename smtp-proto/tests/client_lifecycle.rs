@@ -6,8 +6,8 @@
 //! one before it, before the client has written what it queued.
 
 use smtp_proto::client::{
-    AuthCredentials, Client, ClientConfig, ClientError, ClientEvent, Envelope, Outcome, TlsPolicy,
-    TransactionSummary, UsageError, Verdict,
+    AuthCredentials, Client, ClientConfig, ClientError, ClientEvent, Envelope, Outcome, Protocol,
+    TlsPolicy, TransactionSummary, UsageError, Verdict,
 };
 use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 
@@ -517,4 +517,40 @@ fn a_3yz_to_the_lone_dot_ends_the_session() {
         !events.iter().any(|e| e.starts_with("TransactionEnd")),
         "{events:?}"
     );
+}
+
+/// RFC 2033 §4.2: in LMTP, DATA without a successful RCPT "MUST fail with
+/// a 503 reply code", and the end of a message gets one reply per
+/// successful RCPT, none here. The lone `.` RFC 2920 §3.1 has an SMTP
+/// client send after such a `354` would wait for a reply an LMTP server
+/// does not give (or take a stray one for it): the `354` ends the
+/// session, with every recipient decided by its RCPT reply.
+#[test]
+fn lmtp_354_without_an_accepted_recipient_ends_the_session() {
+    let mut c = Client::new(config().with_protocol(Protocol::Lmtp));
+    let fed = feed(
+        &mut c,
+        format!("{GREET}250-mx.example.org\r\n250 PIPELINING\r\n").as_bytes(),
+    );
+    assert_eq!(fed.events.last().unwrap(), "Ready");
+    assert_eq!(take(&mut c), "LHLO client.example.net\r\n");
+    c.send_mail(&envelope(&["bob@example.org", "carol@example.org"]))
+        .unwrap();
+    assert_eq!(
+        take(&mut c),
+        "MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+         RCPT TO:<carol@example.org>\r\nDATA\r\n"
+    );
+    let (events, err) = feed_until_error(
+        &mut c,
+        b"250 2.1.0 Ok\r\n550 5.1.1 no such user\r\n452 4.2.2 mailbox full\r\n354 go ahead\r\n",
+    );
+    let Some(ClientError::UnexpectedReply(r)) = &err else {
+        panic!("{err:?} after {events:?}")
+    };
+    assert_eq!(r.code().get(), 354);
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(events[1].contains("Permanent") && events[2].contains("RetryLater"));
+    assert!(c.is_closed());
+    assert_eq!(take(&mut c), "", "no lone dot");
 }

@@ -643,8 +643,9 @@ pub enum ClientError {
     /// the message body, for one), or a code that makes no sense here: a
     /// 3yz where a completion reply is due, a 2yz to DATA, anything but a
     /// 2yz (or 421) to the RSET the client sends before a MAIL (RFC 5321
-    /// §4.1.1.5). The whole reply is kept, its text too, for logs and
-    /// bounces.
+    /// §4.1.1.5), a `354` to DATA in LMTP when no RCPT was accepted (RFC
+    /// 2033 §4.2 requires a 503 there). The whole reply is kept, its text
+    /// too, for logs and bounces.
     ///
     /// ```
     /// use smtp_proto::client::ClientError;

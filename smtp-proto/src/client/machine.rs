@@ -1490,10 +1490,20 @@ impl Client {
         reply: Reply<'a>,
     ) -> Result<Option<ClientEvent<'a>>, ClientError> {
         let code = reply.code();
+        let lmtp = self.config.protocol == Protocol::Lmtp;
         let Some(t) = self.txn.as_mut() else {
             return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         };
         if code == ReplyCode::START_MAIL_INPUT {
+            if t.accepted.is_empty() && lmtp {
+                // RFC 2033 §4.2: without a successful RCPT, DATA "MUST
+                // fail with a 503 reply code", and the end of a message
+                // gets one reply per successful RCPT: none. A lone `.`
+                // would wait for a reply that does not come, and leave the
+                // next commands out of step if one did. The recipients are
+                // all decided by their RCPT replies.
+                return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
+            }
             if t.accepted.is_empty() {
                 // RFC 2920 §3.1: every RCPT failed but DATA got 354; end
                 // the empty message at once.
