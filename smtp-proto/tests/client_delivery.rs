@@ -1932,3 +1932,38 @@ fn a_connection_lost_during_the_retry_leaves_the_recipient_unsent() {
     assert_eq!(r.outcome(1), &not_attempted(NotAttempted::ConnectionLost));
     assert!(r.report.error.is_some());
 }
+
+/// RFC 5321 §4.1.1.5: a server answers RSET with `250`. One that refuses
+/// it still holds the failed transaction, and answers the MAIL after it
+/// `503` (nested MAIL): that is no refusal of the sender, and the
+/// recipient is not bounced for it (nor the sender's MAIL kept from the
+/// rest of the session). The refusal ends the run: the recipient it cut
+/// off is to be sent again, the one refused before keeps its refusal.
+#[test]
+fn a_refused_rset_is_not_taken_for_a_refused_sender() {
+    let no_user = "550 5.1.1 no such user\r\n";
+    let r = send(
+        &["bob@example.org", "carol@example.org"],
+        &[
+            GREETING,
+            RCPTMAX_1,
+            OK,
+            no_user,
+            "502 5.5.1 RSET not implemented\r\n",
+            "503 5.5.1 nested MAIL command\r\n",
+        ],
+    );
+    assert_eq!(
+        r.commands(),
+        [
+            "EHLO client.example.net",
+            "MAIL FROM:<alice@example.net>",
+            "RCPT TO:<bob@example.org>",
+            "RSET",
+        ]
+    );
+    assert_eq!(r.outcome(0), &permanent(Stage::Rcpt, no_user));
+    assert_eq!(r.outcome(1), &not_attempted(NotAttempted::ConnectionLost));
+    assert_eq!(r.report.permanent_failures().count(), 1);
+    assert!(r.report.error.as_deref().unwrap().contains("502"));
+}

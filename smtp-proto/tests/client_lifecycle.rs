@@ -6,8 +6,8 @@
 //! one before it, before the client has written what it queued.
 
 use smtp_proto::client::{
-    AuthCredentials, Client, ClientConfig, ClientError, ClientEvent, Envelope, Outcome, TlsPolicy,
-    TransactionSummary, UsageError, Verdict,
+    AuthCredentials, Client, ClientConfig, ClientError, ClientEvent, Envelope, Outcome, Protocol,
+    TlsPolicy, TransactionSummary, UsageError, Verdict,
 };
 use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 
@@ -423,4 +423,134 @@ fn a_3yz_to_noop_ends_the_session() {
     let r = c.handle_input(b"354 go ahead\r\n");
     assert!(matches!(r, Err(ClientError::UnexpectedReply(_))), "{r:?}");
     assert!(c.is_closed());
+}
+
+/// Feeds `input` until the client needs more, pauses, closes or fails;
+/// the events (as Debug text) and the error, if any.
+fn feed_until_error(c: &mut Client, input: &[u8]) -> (Vec<String>, Option<ClientError>) {
+    let mut events = Vec::new();
+    let mut buf = input;
+    for _ in 0..1000 {
+        match c.handle_input(buf) {
+            Ok(step) => {
+                buf = &buf[step.consumed..];
+                match step.outcome {
+                    Outcome::Event(ev) => events.push(format!("{ev:?}")),
+                    _ => return (events, None),
+                }
+            }
+            Err(e) => return (events, Some(e)),
+        }
+    }
+    panic!("no end: {events:?}")
+}
+
+/// RFC 5321 §4.1.1.5: the server "MUST send a '250 OK' reply" to RSET.
+/// A refusal leaves the failed transaction open on the server, so the
+/// MAIL pipelined after the RSET is answered `503` (nested MAIL), the
+/// RCPT after it may still be taken into the old transaction and DATA
+/// answered `354`. The refusal ends the session as a protocol error:
+/// the `503` is not read as a refusal of the sender (a bounce, and a MAIL
+/// the session would never send again), and no lone `.` goes out to end a
+/// message on the old transaction.
+#[test]
+fn a_refused_rset_ends_the_session() {
+    for rset in [
+        "502 5.5.1 RSET not implemented",
+        "451 4.3.0 try later",
+        "354 what",
+    ] {
+        let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+        c.send_mail(&envelope(&["bob@example.org"])).unwrap();
+        take(&mut c);
+        // MAIL accepted, the recipient refused, DATA refused: the server
+        // still holds the transaction, and RSET goes first next time.
+        let fed = feed(
+            &mut c,
+            b"250 2.1.0 Ok\r\n550 5.1.1 no such user\r\n554 5.5.1 no valid recipients\r\n",
+        );
+        assert_eq!(fed.summaries.len(), 1, "{fed:?}");
+        c.send_mail(&envelope(&["carol@example.org"])).unwrap();
+        assert_eq!(
+            take(&mut c),
+            "RSET\r\nMAIL FROM:<alice@example.net>\r\nRCPT TO:<carol@example.org>\r\nDATA\r\n"
+        );
+        let replies =
+            format!("{rset}\r\n503 5.5.1 nested MAIL command\r\n250 2.1.5 Ok\r\n354 go ahead\r\n");
+        let (events, err) = feed_until_error(&mut c, replies.as_bytes());
+        let Some(ClientError::UnexpectedReply(r)) = &err else {
+            panic!("{rset}: {err:?} after {events:?}")
+        };
+        assert_eq!(r.code().get().to_string(), rset[..3], "{rset}");
+        assert!(events.is_empty(), "{rset}: {events:?}");
+        assert!(c.is_closed(), "{rset}");
+        assert_eq!(take(&mut c), "", "{rset}: nothing may follow");
+        assert!(
+            c.mail_refusal(&envelope(&["carol@example.org"])).is_none(),
+            "{rset}"
+        );
+    }
+}
+
+/// RFC 2920 §3.1: every RCPT refused but DATA answered `354`, the client
+/// ends the empty message with a lone `.`. That `.` ends the message, and
+/// RFC 5321 §4.3.2 gives the end of the message no 3yz reply: a `354` to
+/// it leaves the server waiting for more data, where the client's next
+/// commands would be read as a message. It ends the session, as a 3yz to
+/// the end of a message with recipients does.
+#[test]
+fn a_3yz_to_the_lone_dot_ends_the_session() {
+    let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+    c.send_mail(&envelope(&["bob@example.org"])).unwrap();
+    take(&mut c);
+    let (events, err) = feed_until_error(
+        &mut c,
+        b"250 2.1.0 Ok\r\n550 5.1.1 no such user\r\n354 go ahead\r\n354 and more\r\n",
+    );
+    let Some(ClientError::UnexpectedReply(r)) = &err else {
+        panic!("{err:?} after {events:?}")
+    };
+    assert_eq!(r.code().get(), 354);
+    assert_eq!(take(&mut c), ".\r\n");
+    assert!(c.is_closed());
+    assert!(
+        !events.iter().any(|e| e.starts_with("TransactionEnd")),
+        "{events:?}"
+    );
+}
+
+/// RFC 2033 §4.2: in LMTP, DATA without a successful RCPT "MUST fail with
+/// a 503 reply code", and the end of a message gets one reply per
+/// successful RCPT, none here. The lone `.` RFC 2920 §3.1 has an SMTP
+/// client send after such a `354` would wait for a reply an LMTP server
+/// does not give (or take a stray one for it): the `354` ends the
+/// session, with every recipient decided by its RCPT reply.
+#[test]
+fn lmtp_354_without_an_accepted_recipient_ends_the_session() {
+    let mut c = Client::new(config().with_protocol(Protocol::Lmtp));
+    let fed = feed(
+        &mut c,
+        format!("{GREET}250-mx.example.org\r\n250 PIPELINING\r\n").as_bytes(),
+    );
+    assert_eq!(fed.events.last().unwrap(), "Ready");
+    assert_eq!(take(&mut c), "LHLO client.example.net\r\n");
+    c.send_mail(&envelope(&["bob@example.org", "carol@example.org"]))
+        .unwrap();
+    assert_eq!(
+        take(&mut c),
+        "MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+         RCPT TO:<carol@example.org>\r\nDATA\r\n"
+    );
+    let (events, err) = feed_until_error(
+        &mut c,
+        b"250 2.1.0 Ok\r\n550 5.1.1 no such user\r\n452 4.2.2 mailbox full\r\n354 go ahead\r\n",
+    );
+    let Some(ClientError::UnexpectedReply(r)) = &err else {
+        panic!("{err:?} after {events:?}")
+    };
+    assert_eq!(r.code().get(), 354);
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(events[1].contains("Permanent") && events[2].contains("RetryLater"));
+    assert!(c.is_closed());
+    assert_eq!(take(&mut c), "", "no lone dot");
 }

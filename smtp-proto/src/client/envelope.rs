@@ -74,7 +74,12 @@ pub struct Envelope<'a> {
     /// The body type. `None` sends no BODY parameter (7-bit content).
     pub body: Option<BodyType>,
     /// The message size in octets, sent as `SIZE=` and checked against the
-    /// server's limit.
+    /// server's limit. RFC 1870 §5 counts the message as it goes out, CRLF
+    /// line ends included, but not the dots DATA adds (dot-stuffing) nor
+    /// its final `.`: the length of the message with CRLF line ends. The
+    /// client does not count it: a bare LF or CR in the body, sent as
+    /// CRLF, adds one octet, and a last line without CRLF gets one (two
+    /// octets).
     pub size: Option<u64>,
     /// The message needs SMTPUTF8 (RFC 6531) even though no address does,
     /// for example for UTF-8 header fields.

@@ -640,8 +640,12 @@ pub enum ClientError {
     #[error("malformed reply: {0}")]
     BadReply(ReplyError),
     /// A reply when none was due (the server spoke while the client sent
-    /// the message body, for one), or a code that makes no sense here.
-    /// The whole reply is kept, its text too, for logs and bounces.
+    /// the message body, for one), or a code that makes no sense here: a
+    /// 3yz where a completion reply is due, a 2yz to DATA, anything but a
+    /// 2yz (or 421) to the RSET the client sends before a MAIL (RFC 5321
+    /// §4.1.1.5), a `354` to DATA in LMTP when no RCPT was accepted (RFC
+    /// 2033 §4.2 requires a 503 there). The whole reply is kept, its text
+    /// too, for logs and bounces.
     ///
     /// ```
     /// use smtp_proto::client::ClientError;

@@ -674,14 +674,25 @@ impl Client {
                     | Pending::Rcpt(_)
                     | Pending::Bdat
                     | Pending::BodyEnd(_)
+                    | Pending::EmptyDot
                     | Pending::Noop
             )
         {
             // RFC 5321 §4.2.1: a 3yz accepts the command and waits for
             // more; §4.3.2 has none for MAIL, RCPT, NOOP or the end of the
-            // message (nor RFC 3030 for BDAT). The server's state is
-            // unknown, as after a 2yz to DATA: neither a success nor a
-            // refusal to report (a bounce), but a broken protocol.
+            // message (the lone `.` of an empty one included; nor RFC 3030
+            // for BDAT). The server's state is unknown, as after a 2yz to
+            // DATA: neither a success nor a refusal to report (a bounce),
+            // but a broken protocol.
+            return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
+        }
+        if what == Pending::Rset && !code.is_positive_completion() {
+            // RFC 5321 §4.1.1.5: the server "MUST send a '250 OK' reply"
+            // to RSET. Any other leaves the failed transaction open there:
+            // a MAIL after it (pipelined already) would be refused as
+            // nested, a refusal the client would take for one of the
+            // sender, and the RCPT and DATA after it could add to the old
+            // transaction. The session ends instead.
             return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         }
         let verdict = Verdict::of(code);
@@ -1479,10 +1490,20 @@ impl Client {
         reply: Reply<'a>,
     ) -> Result<Option<ClientEvent<'a>>, ClientError> {
         let code = reply.code();
+        let lmtp = self.config.protocol == Protocol::Lmtp;
         let Some(t) = self.txn.as_mut() else {
             return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         };
         if code == ReplyCode::START_MAIL_INPUT {
+            if t.accepted.is_empty() && lmtp {
+                // RFC 2033 §4.2: without a successful RCPT, DATA "MUST
+                // fail with a 503 reply code", and the end of a message
+                // gets one reply per successful RCPT: none. A lone `.`
+                // would wait for a reply that does not come, and leave the
+                // next commands out of step if one did. The recipients are
+                // all decided by their RCPT replies.
+                return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
+            }
             if t.accepted.is_empty() {
                 // RFC 2920 §3.1: every RCPT failed but DATA got 354; end
                 // the empty message at once.
