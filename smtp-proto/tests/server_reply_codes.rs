@@ -316,9 +316,9 @@ fn no_enhanced_code_in_replies_to_hello_or_for_the_greeting() {
          250-8BITMIME\r\n\
          250-CHUNKING\r\n\
          250 ENHANCEDSTATUSCODES\r\n\
-         501 5.5.4 LHLO requires an argument\r\n\
+         500 5.5.2 Command unrecognized\r\n\
          221 2.0.0 Bye\r\n",
-        "in SMTP, LHLO is no greeting command and keeps its enhanced code"
+        "in SMTP, LHLO is an unknown command and keeps its enhanced code"
     );
 
     let mut lmtp = c.clone();

@@ -859,6 +859,88 @@ fn usage_errors_change_nothing() {
     assert_eq!(out, b"220 localhost ESMTP\r\n250-localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n");
 }
 
+/// An LMTP session whose message has just ended, with two accepted
+/// recipients, by DATA or by BDAT LAST; its output so far is taken.
+fn lmtp_message_end(chunked: bool) -> ServerSession {
+    let mut c = config();
+    c.lmtp = true;
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let body: &[u8] = if chunked {
+        b"BDAT 4 LAST\r\nHi\r\n"
+    } else {
+        b"DATA\r\nHi\r\n.\r\n"
+    };
+    let mut input = b"LHLO bar.com\r\nMAIL FROM:<a@bar.com>\r\n\
+        RCPT TO:<one@foo.com>\r\nRCPT TO:<two@foo.com>\r\n"
+        .to_vec();
+    input.extend_from_slice(body);
+    let mut pos = 0;
+    loop {
+        let step = s.handle_input(&input[pos..]).unwrap();
+        pos += step.consumed;
+        match step.outcome {
+            Outcome::Event(ServerEvent::MessageEnd { recipients, .. }) => {
+                assert_eq!(recipients, 2);
+                break;
+            }
+            Outcome::Event(_) if s.pending_decision().is_some() => s.accept().unwrap(),
+            Outcome::Event(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(pos, input.len());
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    s
+}
+
+/// RFC 2033 §4.2 and §4.3: after DATA or BDAT LAST, one reply per accepted
+/// recipient, in RCPT order. An application that gives fewer or more, or a
+/// 3xx among them, gets a usage error: nothing is sent and the decision is
+/// still pending, so the count the client waits for is never broken.
+#[test]
+fn lmtp_per_recipient_replies_must_match_the_recipients() {
+    let ok = support::reply(250, "2.0.0", "Delivered");
+    let full = support::reply(452, "4.2.2", "Mailbox full");
+    let more = smtp_proto::server::OwnedReply::new(
+        smtp_proto::status::ReplyCode::START_MAIL_INPUT,
+        "go on",
+    )
+    .unwrap();
+    for chunked in [false, true] {
+        let mut s = lmtp_message_end(chunked);
+        assert_eq!(
+            s.reply_per_recipient(std::slice::from_ref(&ok)),
+            Err(UsageError::RecipientReplies)
+        );
+        assert_eq!(
+            s.reply_per_recipient(&[ok.clone(), full.clone(), ok.clone()]),
+            Err(UsageError::RecipientReplies)
+        );
+        assert_eq!(
+            s.reply_per_recipient(&[ok.clone(), more.clone()]),
+            Err(UsageError::BadReplyCode),
+            "a 3xx is a bad reply code, as for `reply`"
+        );
+        assert_eq!(s.reply(more.clone()), Err(UsageError::BadReplyCode));
+        assert!(!s.has_transmit(), "a refused answer sends nothing");
+        assert_eq!(
+            s.pending_decision(),
+            Some(smtp_proto::server::Decision::Message)
+        );
+        s.reply_per_recipient(&[full.clone(), ok.clone()]).unwrap();
+        let mut out = Vec::new();
+        s.poll_transmit(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "452 4.2.2 Mailbox full\r\n250 2.0.0 Delivered\r\n"
+        );
+        assert_eq!(s.phase(), smtp_proto::session::Phase::Ready);
+        assert_eq!(s.recipients(), 0);
+    }
+}
+
 #[test]
 fn timeouts_are_reported_per_phase() {
     let mut s = ServerSession::new(config()).unwrap();

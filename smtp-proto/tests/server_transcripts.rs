@@ -545,6 +545,39 @@ fn dsn_parameters_when_advertised() {
     );
 }
 
+/// RFC 3461 §4: each DSN parameter may appear once in a command; a
+/// repeat is refused with `501 5.5.4`, the transaction left as it was.
+#[test]
+fn dsn_parameters_given_twice_get_501() {
+    let mut c = config();
+    c.dsn = true;
+    c.pipelining = false;
+    c.chunking = false;
+    c.eight_bit_mime = false;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 DSN
+    C: MAIL FROM:<a@bar.com> RET=HDRS RET=FULL
+    S: 501 5.5.4 duplicate RET parameter
+    C: MAIL FROM:<a@bar.com> ENVID=A envid=B
+    S: 501 5.5.4 duplicate ENVID parameter
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com> NOTIFY=NEVER NOTIFY=SUCCESS
+    S: 501 5.5.4 duplicate NOTIFY parameter
+    C: RCPT TO:<b@foo.com> ORCPT=rfc822;b@foo.com ORCPT=rfc822;c@foo.com
+    S: 501 5.5.4 duplicate ORCPT parameter
+    C: RCPT TO:<b@foo.com> NOTIFY=DELAY ORCPT=rfc822;b@foo.com
+    S: 250 2.1.5 OK
+",
+    );
+}
+
 #[test]
 fn utf8_addresses_need_smtputf8() {
     // Not advertised: 553 5.6.7 for the address (the keyword itself 555).
@@ -2129,6 +2162,79 @@ fn lmtp_data_without_recipients_gets_503() {
         "{:#?}",
         r.events
     );
+}
+
+/// A command before LHLO sends an LMTP client to LHLO, not to EHLO or
+/// HELO, which an LMTP server answers with 500 (RFC 2033 §4.1).
+#[test]
+fn lmtp_commands_before_lhlo_ask_for_lhlo() {
+    let mut c = config();
+    c.lmtp = true;
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com LMTP
+    C: MAIL FROM:<a@bar.com>
+    S: 503 5.5.1 send LHLO first
+    C: RCPT TO:<b@foo.com>
+    S: 503 5.5.1 send LHLO first
+    C: BDAT 4
+    C~ NOOP
+    S: 503 5.5.1 Send LHLO first
+    C: QUIT
+    S: 221 2.0.0 Bye
+",
+    );
+}
+
+/// A greeting command of the other protocol gets one reply whatever its
+/// argument: in SMTP LHLO is an unknown verb (500 5.5.2), with or without
+/// a valid domain; in LMTP HELO and EHLO get 500 (RFC 2033 §4.1, without
+/// an enhanced code, RFC 2034 §3), not a 501 about their syntax, which
+/// would tell the client they are commands this server takes.
+#[test]
+fn greeting_commands_of_the_other_protocol_get_500_whatever_their_argument() {
+    let r = check(
+        &Setup::new(config()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: LHLO
+    S: 500 5.5.2 Command unrecognized
+    C: LHLO -bad-
+    S: 500 5.5.2 Command unrecognized
+    C: LHLO bar.com
+    S: 500 5.5.2 Command unrecognized
+",
+    );
+    let unknown = r
+        .events
+        .iter()
+        .filter(|e| e.contains("reason: UnknownCommand(\"LHLO\")"))
+        .count();
+    assert_eq!(unknown, 3, "{:#?}", r.events);
+
+    let mut c = config();
+    c.lmtp = true;
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com LMTP
+    C: EHLO
+    S: 500 Use LHLO in LMTP
+    C: HELO -bad-
+    S: 500 Use LHLO in LMTP
+    C: EHLO bar.com
+    S: 500 Use LHLO in LMTP
+    C: LHLO
+    S: 501 LHLO requires an argument
+",
+    );
+    let wrong = r
+        .events
+        .iter()
+        .filter(|e| e.contains("reason: WrongHello"))
+        .count();
+    assert_eq!(wrong, 3, "{:#?}", r.events);
 }
 
 #[test]

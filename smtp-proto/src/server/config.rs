@@ -25,7 +25,11 @@ pub struct ServerConfig {
     /// The server's host name, used in the greeting and the EHLO reply.
     pub hostname: String,
     /// Speak LMTP (RFC 2033): LHLO instead of EHLO/HELO, one reply per
-    /// recipient after the message.
+    /// recipient after the message. RFC 2033 §5 requires an LMTP server to
+    /// implement PIPELINING and ENHANCEDSTATUSCODES: keep `pipelining` and
+    /// `enhanced_status_codes` on (the defaults). The session does not
+    /// refuse a configuration without them, as the example session of RFC
+    /// 2033 §4.2 advertises no ENHANCEDSTATUSCODES.
     pub lmtp: bool,
     /// Advertise PIPELINING (RFC 2920).
     pub pipelining: bool,

@@ -172,7 +172,8 @@ pub enum Rejection {
     /// accepted recipient to answer for gets no reply, RFC 2033 §4.3).
     Sequence(SequenceError),
     /// An unknown verb (500 5.5.2, RFC 3463 §3.6: X.5.2 covers a command
-    /// that "is unrecognized"), kept for logging.
+    /// that "is unrecognized"), kept for logging; LHLO in SMTP is one,
+    /// whatever its argument.
     UnknownCommand(String),
     /// A command the configuration does not offer, or one of the SMTP
     /// specifications this crate knows but does not implement (`TURN`,
@@ -199,8 +200,9 @@ pub enum Rejection {
     Data(DataError),
     /// DATA for a BINARYMIME message (503 5.5.1, RFC 3030 §3).
     BinaryMimeNeedsBdat,
-    /// EHLO or HELO in LMTP mode (500, RFC 2033 §4.1; like every reply to
-    /// HELO or EHLO, without an enhanced code, RFC 2034 §3).
+    /// EHLO or HELO in LMTP mode, whatever its argument (500, RFC 2033
+    /// §4.1; like every reply to HELO or EHLO, without an enhanced code,
+    /// RFC 2034 §3).
     WrongHello,
     /// STARTTLS while TLS is already up (503 5.5.1).
     TlsAlreadyActive,

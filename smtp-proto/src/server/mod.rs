@@ -1464,13 +1464,21 @@ impl ServerSession {
     /// recipient, in RCPT order (RFC 2033 §4.2). When any of them is a
     /// `421`, the session closes after the replies, as with
     /// [`reply`](Self::reply).
+    ///
+    /// Fails, sending nothing and leaving the decision pending, with
+    /// [`UsageError::RecipientReplies`] outside an LMTP message end or when
+    /// `replies` does not hold exactly one reply per accepted recipient
+    /// (fewer or more), and with [`UsageError::BadReplyCode`] when one of
+    /// them is a 3xx reply, as [`reply`](Self::reply) does.
     pub fn reply_per_recipient(&mut self, replies: &[OwnedReply]) -> Result<(), UsageError> {
         if !matches!(self.state, State::Decision(Pending::Message))
             || !self.config.lmtp
             || replies.len() != self.txn.recipients
-            || replies.iter().any(|r| r.code().is_positive_intermediate())
         {
             return Err(UsageError::RecipientReplies);
+        }
+        if replies.iter().any(|r| r.code().is_positive_intermediate()) {
+            return Err(UsageError::BadReplyCode);
         }
         for r in replies {
             r.write_to(&mut self.out);
@@ -1804,6 +1812,25 @@ impl ServerSession {
                         // over the limit (RFC 4954 §6): the AUTH line's
                         // initial response is one.
                         Err(CommandError::AuthLineTooLong) => self.auth_line_too_long(pos),
+                        // A greeting command of the other protocol gets
+                        // the same reply whatever its argument: LHLO is
+                        // unknown to SMTP (500 5.5.2, as `LHLO x.example`
+                        // gets), and LMTP answers HELO and EHLO with 500
+                        // (RFC 2033 §4.1), not with a 501 about their syntax.
+                        Err(e) if syntax_error_verb(&e) == Some("LHLO") && !self.config.lmtp => {
+                            self.unknown(pos, "LHLO")
+                        }
+                        Err(e)
+                            if self.config.lmtp
+                                && matches!(syntax_error_verb(&e), Some("EHLO" | "HELO")) =>
+                        {
+                            self.hello_reject(
+                                pos,
+                                rc(500),
+                                "Use LHLO in LMTP",
+                                Rejection::WrongHello,
+                            )
+                        }
                         // RFC 2034 §3: no enhanced code in a reply to HELO,
                         // EHLO or LHLO, a refusal of its syntax included.
                         Err(e) if is_hello_error(&e, self.config.lmtp) => self.hello_reject(
@@ -1927,16 +1954,31 @@ impl ServerSession {
         }
     }
 
+    /// The text of a `503` for a command before the greeting: an LMTP
+    /// client is sent to LHLO, since EHLO and HELO get 500 there (RFC 2033
+    /// §4.1).
+    fn need_hello_text(&self) -> &'static str {
+        if self.config.lmtp {
+            "send LHLO first"
+        } else {
+            "send EHLO/HELO first"
+        }
+    }
+
     fn sequence<'a>(&mut self, pos: usize, e: SequenceError) -> Handled<'a> {
         // A pipelining client sends RCPT and DATA before it learns that MAIL
         // (or every RCPT) failed; the 503s that follow are expected (RFC 2920
         // §3.1) and do not count toward the error limit.
         let expected = pipelined_sequence_error(&self.config, e);
+        let text = match e {
+            SequenceError::NeedHello => self.need_hello_text().to_owned(),
+            _ => e.to_string(),
+        };
         self.machine_reject(
             pos,
             self.sequence_code(e),
             e.enhanced_code(),
-            &e.to_string(),
+            &text,
             Rejection::Sequence(e),
             !expected,
         )
@@ -2433,6 +2475,7 @@ impl ServerSession {
                     enhanced: e.enhanced_code(),
                     text: match e {
                         SequenceError::NoRecipients => "No valid recipients",
+                        SequenceError::NeedHello if self.config.lmtp => "Send LHLO first",
                         SequenceError::NeedHello => "Send EHLO first",
                         _ => "Bad sequence of commands",
                     },
@@ -2737,13 +2780,21 @@ fn recognized_unimplemented(verb: &str) -> Option<&'static str> {
 /// (`lmtp`), of an LHLO line: the replies RFC 2034 §3 leaves without an
 /// enhanced code. In SMTP, LHLO is a command like any other.
 fn is_hello_error(e: &CommandError, lmtp: bool) -> bool {
-    let verb = match e {
+    match syntax_error_verb(e) {
+        Some(verb) => matches!(verb, "EHLO" | "HELO") || (lmtp && verb == "LHLO"),
+        None => false,
+    }
+}
+
+/// The verb whose arguments `e` refuses, when it refuses a command's
+/// arguments (not the line or the verb).
+fn syntax_error_verb(e: &CommandError) -> Option<&'static str> {
+    match e {
         CommandError::MissingArgument { verb }
         | CommandError::UnexpectedArgument { verb }
-        | CommandError::InvalidArgument { verb, .. } => *verb,
-        _ => return false,
-    };
-    matches!(verb, "EHLO" | "HELO") || (lmtp && verb == "LHLO")
+        | CommandError::InvalidArgument { verb, .. } => Some(*verb),
+        _ => None,
+    }
 }
 
 /// The octets a peer that splits command lines at any white space (C's
