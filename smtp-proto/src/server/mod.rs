@@ -111,6 +111,14 @@
 //! size is checked, when a BDAT command would take the message over the
 //! limit, and that refusal too is sent once its chunk has been read.
 //!
+//! The limit is the one checked, not the `SIZE=` a MAIL command declared
+//! (refused at once with `552 5.3.4` when over the limit): a message larger
+//! than its declared size but within the limit is accepted, as RFC 1870
+//! §6.3 allows ("A server may also choose to accept a message which is
+//! somewhat larger than the declared message size"). An application that
+//! holds the client to its declaration compares `params.size` of
+//! [`ServerEvent::Mail`] with `size` of [`ServerEvent::MessageEnd`].
+//!
 //! Neither path looks at the octets for the body type declared with
 //! `BODY=` on MAIL: octets above 127 in a body sent as `7BIT` (or without
 //! `BODY=`), a NUL, or long lines and bare CR or LF in BDAT chunks of a
