@@ -47,14 +47,20 @@ pub enum ServerEvent<'a> {
     },
     /// **Decision.** MAIL FROM. The machine has checked order, syntax,
     /// advertised parameters, SIZE and SMTPUTF8; unknown parameters are in
-    /// `params.other` for the application to judge.
+    /// `params.other` for the application to judge (RFC 5321 §4.1.1.11
+    /// answers `555` to one the server does not implement: accepting
+    /// leaves them unread).
     Mail {
         /// The sender.
         from: ReversePath<'a>,
         /// ESMTP parameters.
         params: MailParameters<'a>,
     },
-    /// **Decision.** RCPT TO.
+    /// **Decision.** RCPT TO. The machine has checked order, syntax,
+    /// advertised parameters (NOTIFY and ORCPT need DSN), SMTPUTF8 and the
+    /// recipient limits; unknown parameters are in `params.other` for the
+    /// application to judge (RFC 5321 §4.1.1.11 answers `555` to one the
+    /// server does not implement: accepting leaves them unread).
     Rcpt {
         /// The recipient.
         to: ForwardPath<'a>,
