@@ -1621,6 +1621,89 @@ fn auth_exchanges() {
     }
 }
 
+/// RFC 4954 §4: "An AUTH command issued during a mail transaction MUST be
+/// rejected with a 503 reply", and "After a successful AUTH command
+/// completes, a server MUST reject any further AUTH commands with a 503
+/// reply": an AUTH command whose arguments do not parse (an initial
+/// response that is not base64, no mechanism, a malformed mechanism name)
+/// is such a command too, and gets the 503 a well-formed one gets, not the
+/// 501 of its syntax; so it does before EHLO. Where AUTH is not offered it
+/// gets the 502 of a well-formed one. Elsewhere its syntax is refused.
+#[test]
+fn malformed_auth_out_of_place_is_refused_as_a_well_formed_one() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    // Every refusal counts toward the error limit: room for all of them.
+    c.max_errors = 20;
+    check(
+        &Setup::new(c.clone()),
+        &format!(
+            "
+    S: 220 mx.example.com ESMTP
+    C: AUTH PLAIN not!base64
+    S: 503 5.5.1 send EHLO/HELO first
+{}
+    C: AUTH PLAIN not!base64
+    S: 501 5.5.2 AUTH initial response is not base64
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: AUTH PLAIN not!base64
+    S: 503 5.5.1 not allowed inside a mail transaction
+    C: AUTH
+    S: 503 5.5.1 not allowed inside a mail transaction
+    C: AUTH =
+    S: 503 5.5.1 not allowed inside a mail transaction
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 503 5.5.1 not allowed inside a mail transaction
+    C: RSET
+    S: 250 2.0.0 OK
+    C: AUTH
+    S: 501 5.5.4 AUTH requires an argument
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 235 2.7.0 Authentication successful
+    C: AUTH PLAIN not!base64
+    S: 503 5.5.1 Already authenticated
+    C: AUTH
+    S: 503 5.5.1 Already authenticated
+    C: AUTH =
+    S: 503 5.5.1 Already authenticated
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 503 5.5.1 Already authenticated
+",
+            EHLO_AUTH_PLAIN.replace("S: 220 mx.example.com ESMTP", "")
+        ),
+    );
+    // A HELO session, and a server without AUTH: not implemented.
+    for (helo, server_config) in [
+        ("C: HELO bar.com\n    S: 250 mx.example.com", c.clone()),
+        (
+            "C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES",
+            config(),
+        ),
+    ] {
+        check(
+            &Setup::new(server_config),
+            &format!(
+                "
+    S: 220 mx.example.com ESMTP
+    {helo}
+    C: AUTH PLAIN not!base64
+    S: 502 5.5.1 Command not implemented
+    C: AUTH
+    S: 502 5.5.1 Command not implemented
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 502 5.5.1 Command not implemented
+"
+            ),
+        );
+    }
+}
+
 /// RFC 4954 §4 and RFC 4648 §3.3: base64 has `=` padding only at its end.
 /// An initial response with padding inside is refused as the command's
 /// syntax (501 5.5.2, before the mechanism is looked at), as any other

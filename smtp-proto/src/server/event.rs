@@ -232,7 +232,9 @@ pub enum Rejection {
     /// A SASL response line after a `334` was not valid base64 (501
     /// 5.5.2). An AUTH command's initial response that is not base64 is
     /// refused with the command instead, as [`Rejection::Syntax`] of
-    /// [`CommandError::InvalidInitialResponse`](crate::command::CommandError::InvalidInitialResponse).
+    /// [`CommandError::InvalidInitialResponse`](crate::command::CommandError::InvalidInitialResponse)
+    /// (where no AUTH may come, it is refused as a well-formed AUTH is,
+    /// with `503` or `502`).
     AuthBadBase64,
     /// A SASL response did not follow its mechanism (501 5.5.2).
     AuthMalformed(SaslError),

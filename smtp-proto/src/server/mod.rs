@@ -1839,6 +1839,22 @@ impl ServerSession {
                                 Rejection::WrongHello,
                             )
                         }
+                        // RFC 4954 §4: an AUTH command in a mail
+                        // transaction or after a successful AUTH "MUST be
+                        // rejected with a 503 reply", one whose arguments
+                        // do not parse too; without AUTH it is not
+                        // implemented (502), as a well-formed one is.
+                        Err(e) if is_auth_syntax_error(&e) => match self.auth_out_of_place(pos) {
+                            Some(refused) => refused,
+                            None => self.machine_reject(
+                                pos,
+                                e.reply_code(),
+                                e.enhanced_code(),
+                                &e.to_string(),
+                                Rejection::Syntax(e),
+                                true,
+                            ),
+                        },
                         // RFC 2034 §3: no enhanced code in a reply to HELO,
                         // EHLO or LHLO, a refusal of its syntax included.
                         Err(e) if is_hello_error(&e, self.config.lmtp) => self.hello_reject(
@@ -2347,24 +2363,8 @@ impl ServerSession {
                 mechanism,
                 initial_response,
             } => {
-                if self.config.auth_mechanisms.is_empty() || !self.ehlo_session() {
-                    if let Err(e) = self.phase.check(CommandKind::Auth) {
-                        return self.sequence(pos, e);
-                    }
-                    return self.not_implemented(pos, "AUTH");
-                }
-                if let Err(e) = self.phase.check(CommandKind::Auth) {
-                    return self.sequence(pos, e);
-                }
-                if self.authenticated {
-                    return self.machine_reject(
-                        pos,
-                        rc(503),
-                        esc(5, 5, 1),
-                        "Already authenticated",
-                        Rejection::AlreadyAuthenticated,
-                        true,
-                    );
+                if let Some(refused) = self.auth_out_of_place(pos) {
+                    return refused;
                 }
                 let mech = SaslMechanism::from_mechanism(&mechanism)
                     .filter(|m| self.config.auth_mechanisms.contains(m))
@@ -2422,6 +2422,34 @@ impl ServerSession {
                 None => self.unknown(pos, verb.as_str()),
             },
         }
+    }
+
+    /// The refusal of an AUTH command whatever its arguments: `502` when
+    /// this session offers no AUTH (none configured, or no EHLO or LHLO),
+    /// `503` before the greeting is answered, inside a mail transaction or
+    /// after a successful AUTH (RFC 4954 §4); `None` when AUTH may come now.
+    fn auth_out_of_place<'a>(&mut self, pos: usize) -> Option<Handled<'a>> {
+        let phase = self.phase.check(CommandKind::Auth);
+        if self.config.auth_mechanisms.is_empty() || !self.ehlo_session() {
+            return Some(match phase {
+                Err(e) => self.sequence(pos, e),
+                Ok(()) => self.not_implemented(pos, "AUTH"),
+            });
+        }
+        if let Err(e) = phase {
+            return Some(self.sequence(pos, e));
+        }
+        if self.authenticated {
+            return Some(self.machine_reject(
+                pos,
+                rc(503),
+                esc(5, 5, 1),
+                "Already authenticated",
+                Rejection::AlreadyAuthenticated,
+                true,
+            ));
+        }
+        None
     }
 
     /// The HELP reply: the commands this session takes now. LMTP takes
@@ -2803,6 +2831,18 @@ fn syntax_error_verb(e: &CommandError) -> Option<&'static str> {
         | CommandError::InvalidArgument { verb, .. } => Some(*verb),
         _ => None,
     }
+}
+
+/// True when `e` refuses the arguments of an AUTH command line: its
+/// verb was read, so the line is an AUTH command all the same.
+fn is_auth_syntax_error(e: &CommandError) -> bool {
+    matches!(
+        e,
+        CommandError::InvalidInitialResponse
+            | CommandError::MissingArgument { verb: "AUTH" }
+            | CommandError::InvalidArgument { verb: "AUTH", .. }
+            | CommandError::UnexpectedArgument { verb: "AUTH" }
+    )
 }
 
 /// The octets a peer that splits command lines at any white space (C's
