@@ -515,11 +515,75 @@ fn extension_parameters_need_advertising() {
     C: MAIL FROM:<a@bar.com> SIZE=1001
     S: 552 5.3.4 Message size exceeds fixed maximum message size
     C: MAIL FROM:<a@bar.com> SIZE=1000 BODY=8BITMIME XUNKNOWN=1
+    S: 555 5.5.4 Unrecognized parameter
+    C: MAIL FROM:<a@bar.com> SIZE=1000 BODY=8BITMIME
     S: 250 2.1.0 OK
     C: RCPT TO:<b@foo.com> NOTIFY=NEVER
     S: 555 5.5.4 NOTIFY parameter not supported
 ",
     );
+}
+
+/// RFC 5321 §4.1.1.11: a server that does not implement a MAIL or RCPT
+/// parameter answers 555. Parameters this crate does not know are
+/// refused by the machine, unless the configuration hands them to the
+/// application (for an extension it advertises in its own EHLO reply).
+#[test]
+fn unknown_parameters_are_refused_unless_handed_to_the_application() {
+    let exchange = "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: MAIL FROM:<a@bar.com> XVERP
+    S: {mail}
+    C: MAIL FROM:<a@bar.com>
+    S: {again}
+    C: RCPT TO:<b@foo.com> X-FOO=bar
+    S: {rcpt}
+";
+    let refused = check(
+        &Setup::new(config()),
+        &exchange
+            .replace("{mail}", "555 5.5.4 Unrecognized parameter")
+            .replace("{again}", "250 2.1.0 OK")
+            .replace("{rcpt}", "555 5.5.4 Unrecognized parameter"),
+    );
+    let rejected: Vec<_> = refused
+        .events
+        .iter()
+        .filter(|e| e.contains("UnknownParameter"))
+        .collect();
+    assert_eq!(rejected.len(), 2, "{:?}", refused.events);
+    assert!(rejected[0].contains("\"XVERP\""), "{rejected:?}");
+    assert!(rejected[1].contains("\"X-FOO\""), "{rejected:?}");
+    assert!(!refused.events.iter().any(|e| e.starts_with("Rcpt")));
+
+    let mut c = config();
+    c.unknown_parameters = true;
+    let handed = check(
+        &Setup::new(c),
+        &exchange
+            .replace("{mail}", "250 2.1.0 OK")
+            .replace("{again}", "503 5.5.1 nested MAIL command")
+            .replace("{rcpt}", "250 2.1.5 OK"),
+    );
+    let mail = handed
+        .events
+        .iter()
+        .find(|e| e.starts_with("Mail"))
+        .unwrap();
+    assert!(mail.contains("XVERP"), "{mail}");
+    let rcpt = handed
+        .events
+        .iter()
+        .find(|e| e.starts_with("Rcpt"))
+        .unwrap();
+    assert!(rcpt.contains("X-FOO") && rcpt.contains("bar"), "{rcpt}");
+    assert!(!handed.events.iter().any(|e| e.contains("UnknownParameter")));
 }
 
 #[test]

@@ -133,6 +133,17 @@ pub struct ServerConfig {
     /// Bare CR / LF policy inside DATA (BDAT chunks are handed out as
     /// sent).
     pub bare_endings: BareEndingPolicy,
+    /// Hand MAIL and RCPT parameters this crate does not know (`XVERP`,
+    /// `X-FOO=bar`) to the application, in `params.other` of
+    /// [`ServerEvent::Mail`](super::ServerEvent::Mail) and
+    /// [`ServerEvent::Rcpt`](super::ServerEvent::Rcpt), for an extension
+    /// it implements and advertises in its own EHLO reply. Off (the
+    /// default), the machine answers such a command `555 5.5.4` itself
+    /// ([`Rejection::UnknownParameter`](super::Rejection::UnknownParameter)),
+    /// as RFC 5321 §4.1.1.11 asks of a server that does not implement a
+    /// parameter, so that an application accepting every MAIL and RCPT
+    /// does not take a parameter it never read.
+    pub unknown_parameters: bool,
     /// Timeouts reported by [`ServerSession::timeout`](super::ServerSession::timeout).
     pub timeouts: Timeouts,
 }
@@ -178,6 +189,7 @@ impl ServerConfig {
             max_auth_line_length: 12288,
             max_data_line_length: 998,
             bare_endings: BareEndingPolicy::Reject,
+            unknown_parameters: false,
             timeouts: Timeouts::default(),
         }
     }

@@ -46,10 +46,10 @@ pub enum ServerEvent<'a> {
         domain: Domain<'a>,
     },
     /// **Decision.** MAIL FROM. The machine has checked order, syntax,
-    /// advertised parameters, SIZE and SMTPUTF8; unknown parameters are in
-    /// `params.other` for the application to judge (RFC 5321 §4.1.1.11
-    /// answers `555` to one the server does not implement: accepting
-    /// leaves them unread).
+    /// advertised parameters, SIZE and SMTPUTF8, and answered `555 5.5.4`
+    /// to a parameter this crate does not know (RFC 5321 §4.1.1.11);
+    /// with [`ServerConfig::unknown_parameters`](super::ServerConfig::unknown_parameters)
+    /// those are in `params.other` instead, for the application to judge.
     Mail {
         /// The sender.
         from: ReversePath<'a>,
@@ -58,9 +58,10 @@ pub enum ServerEvent<'a> {
     },
     /// **Decision.** RCPT TO. The machine has checked order, syntax,
     /// advertised parameters (NOTIFY and ORCPT need DSN), SMTPUTF8 and the
-    /// recipient limits; unknown parameters are in `params.other` for the
-    /// application to judge (RFC 5321 §4.1.1.11 answers `555` to one the
-    /// server does not implement: accepting leaves them unread).
+    /// recipient limits, and answered `555 5.5.4` to a parameter this
+    /// crate does not know, or with
+    /// [`ServerConfig::unknown_parameters`](super::ServerConfig::unknown_parameters)
+    /// left it in `params.other` for the application to judge.
     Rcpt {
         /// The recipient.
         to: ForwardPath<'a>,
@@ -187,6 +188,11 @@ pub enum Rejection {
     NotImplemented(&'static str),
     /// A parameter of an extension that was not advertised (555 5.5.4).
     ParameterNotAdvertised(&'static str),
+    /// A MAIL or RCPT parameter this crate does not know, with
+    /// [`ServerConfig::unknown_parameters`](super::ServerConfig::unknown_parameters)
+    /// off (555 5.5.4, RFC 5321 §4.1.1.11): its keyword as sent, kept for
+    /// logging (the reply does not repeat it).
+    UnknownParameter(String),
     /// A UTF-8 address without SMTPUTF8 (553 5.6.7, RFC 6531 §3.5).
     Utf8AddressWithoutSmtputf8,
     /// Over the recipient limit (452 4.5.3).

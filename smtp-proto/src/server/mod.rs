@@ -12,8 +12,10 @@
 //! (500), commands it knows but does not implement (502: `TURN`, `SEND`,
 //! `SOML`, `SAML`, `ATRN`, `ETRN`, and extensions it does not offer),
 //! commands out of order (503), parameters of extensions it did
-//! not advertise (555) and UTF-8 addresses without SMTPUTF8 (553) by
-//! itself, telling the application with [`ServerEvent::Rejected`].
+//! not advertise and parameters it does not know (555; the latter reach
+//! the application with [`ServerConfig::unknown_parameters`]) and UTF-8
+//! addresses without SMTPUTF8 (553) by itself, telling the application
+//! with [`ServerEvent::Rejected`].
 //!
 //! # A complete run loop
 //!
@@ -2020,6 +2022,20 @@ impl ServerSession {
         )
     }
 
+    /// A MAIL or RCPT parameter this crate does not know, which the
+    /// configuration does not hand to the application. The keyword is
+    /// not repeated in the reply: it may be up to a line long.
+    fn unknown_parameter<'a>(&mut self, pos: usize, keyword: &str) -> Handled<'a> {
+        self.machine_reject(
+            pos,
+            rc(555),
+            esc(5, 5, 4),
+            "Unrecognized parameter",
+            Rejection::UnknownParameter(keyword.to_owned()),
+            true,
+        )
+    }
+
     fn not_implemented<'a>(&mut self, pos: usize, verb: &'static str) -> Handled<'a> {
         self.machine_reject(
             pos,
@@ -2163,6 +2179,13 @@ impl ServerSession {
                 if let Some(k) = self.unadvertised_mail_param(&params) {
                     return self.not_advertised(pos, k);
                 }
+                if let Some(p) = params
+                    .other
+                    .first()
+                    .filter(|_| !self.config.unknown_parameters)
+                {
+                    return self.unknown_parameter(pos, p.keyword());
+                }
                 if reverse_path.is_utf8() && !(self.config.smtputf8 && params.smtputf8) {
                     return self.utf8_refused(pos);
                 }
@@ -2199,6 +2222,13 @@ impl ServerSession {
                 }
                 if let Some(k) = self.unadvertised_rcpt_param(&params) {
                     return self.not_advertised(pos, k);
+                }
+                if let Some(p) = params
+                    .other
+                    .first()
+                    .filter(|_| !self.config.unknown_parameters)
+                {
+                    return self.unknown_parameter(pos, p.keyword());
                 }
                 let utf8_orcpt = params.orcpt.as_ref().is_some_and(|o| o.is_utf8());
                 if (forward_path.is_utf8() || utf8_orcpt) && !self.txn.smtputf8 {
