@@ -806,7 +806,9 @@ S~ 250 2.1.0 OK
 
 /// RFC 4954 §5's example: the AUTH parameter of MAIL FROM is an xtext, so
 /// `e+3Dmc2@example.com` names `e=mc2@example.com`; `AUTH=<>` says the
-/// submitter is unknown. Both are accepted where AUTH is offered.
+/// submitter is unknown. Both are accepted where AUTH is offered. Before
+/// the client has authenticated, the server "MUST behave as if the
+/// AUTH=<> parameter was supplied": the application gets `Null`.
 #[test]
 fn rfc4954_mail_auth_parameter() {
     let mut c = ServerConfig::new("mx.example.com");
@@ -826,19 +828,27 @@ C: MAIL FROM:<e=mc2@example.com> AUTH=e+3Dmc2@example.com
 S~ 250 OK
 C: RSET
 S~ 250 OK
+C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+S~ 235 2.7.0 Authentication successful
+C: MAIL FROM:<e=mc2@example.com> AUTH=e+3Dmc2@example.com
+S~ 250 OK
+C: RSET
+S~ 250 OK
 C: MAIL FROM:<e=mc2@example.com> AUTH=<>
 S~ 250 OK
 ",
     );
     let mails: Vec<_> = r.events.iter().filter(|e| e.starts_with("Mail")).collect();
-    assert_eq!(mails.len(), 2, "{:#?}", r.events);
-    // The event keeps the xtext as sent; decoding it gives the identity.
+    assert_eq!(mails.len(), 3, "{:#?}", r.events);
+    assert!(mails[0].contains("auth: Some(Null)"), "{}", mails[0]);
+    // Once authenticated, the event keeps the xtext as sent; decoding it
+    // gives the identity.
     assert!(
-        mails[0].contains(r#"auth: Some(Identity("e+3Dmc2@example.com"))"#),
+        mails[1].contains(r#"auth: Some(Identity("e+3Dmc2@example.com"))"#),
         "{}",
-        mails[0]
+        mails[1]
     );
     let x = smtp_proto::command::XText::new("e+3Dmc2@example.com").unwrap();
     assert_eq!(&*x.decode(), b"e=mc2@example.com");
-    assert!(mails[1].contains("auth: Some(Null)"), "{}", mails[1]);
+    assert!(mails[2].contains("auth: Some(Null)"), "{}", mails[2]);
 }

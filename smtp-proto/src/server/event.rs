@@ -50,6 +50,10 @@ pub enum ServerEvent<'a> {
     /// to a parameter this crate does not know (RFC 5321 §4.1.1.11);
     /// with [`ServerConfig::unknown_parameters`](super::ServerConfig::unknown_parameters)
     /// those are in `params.other` instead, for the application to judge.
+    /// Before a successful AUTH, an `AUTH=` parameter comes as
+    /// [`AuthParam::Null`](crate::command::AuthParam::Null) whatever was
+    /// sent: RFC 4954 §5 has a server that has not authenticated the
+    /// client "behave as if the AUTH=<> parameter was supplied".
     Mail {
         /// The sender.
         from: ReversePath<'a>,

@@ -180,8 +180,8 @@ use base64::Engine as _;
 
 use crate::command::read_chunk_size;
 use crate::command::{
-    BodyType, Command, CommandDecoder, CommandError, DecoderConfig, ForwardPath, MailFrom,
-    MailParameters, RcptParameters, RcptTo,
+    AuthParam, BodyType, Command, CommandDecoder, CommandError, DecoderConfig, ForwardPath,
+    MailFrom, MailParameters, RcptParameters, RcptTo,
 };
 use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
 use crate::framer::{Frame, Line, LineFramer};
@@ -2200,6 +2200,14 @@ impl ServerSession {
                             false,
                         );
                     }
+                }
+                // RFC 4954 §5: a server that has not authenticated the
+                // client "MUST behave as if the AUTH=<> parameter was
+                // supplied": the application is not handed an identity it
+                // could take for a checked one.
+                let mut params = params;
+                if self.identity.is_none() && params.auth.is_some() {
+                    params.auth = Some(AuthParam::Null);
                 }
                 self.state = State::Decision(Pending::Mail {
                     body: params.body,
