@@ -91,7 +91,7 @@ pub fn config(bits: u8) -> ServerConfig {
         c.dsn = true;
         c.requiretls = true;
         c.limits = true;
-        c.unknown_parameters = true;
+        c.unknown_parameters = false;
     }
     // Bit 7 is taken (the session is refused instead of greeted), so
     // implicit TLS comes with STARTTLS and normalized bare endings: such a

@@ -136,13 +136,12 @@ pub struct ServerConfig {
     /// Hand MAIL and RCPT parameters this crate does not know (`XVERP`,
     /// `X-FOO=bar`) to the application, in `params.other` of
     /// [`ServerEvent::Mail`](super::ServerEvent::Mail) and
-    /// [`ServerEvent::Rcpt`](super::ServerEvent::Rcpt), for an extension
-    /// it implements and advertises in its own EHLO reply. Off (the
-    /// default), the machine answers such a command `555 5.5.4` itself
-    /// ([`Rejection::UnknownParameter`](super::Rejection::UnknownParameter)),
-    /// as RFC 5321 §4.1.1.11 asks of a server that does not implement a
-    /// parameter, so that an application accepting every MAIL and RCPT
-    /// does not take a parameter it never read.
+    /// [`ServerEvent::Rcpt`](super::ServerEvent::Rcpt), to judge (on by
+    /// default): it answers `555` to one it does not implement (RFC 5321
+    /// §4.1.1.11). Off, the machine answers such a command `555 5.5.4`
+    /// itself ([`Rejection::UnknownParameter`](super::Rejection::UnknownParameter)),
+    /// for an application that implements no parameter of its own and
+    /// should not have to look.
     pub unknown_parameters: bool,
     /// Timeouts reported by [`ServerSession::timeout`](super::ServerSession::timeout).
     pub timeouts: Timeouts,
@@ -189,7 +188,7 @@ impl ServerConfig {
             max_auth_line_length: 12288,
             max_data_line_length: 998,
             bare_endings: BareEndingPolicy::Reject,
-            unknown_parameters: false,
+            unknown_parameters: true,
             timeouts: Timeouts::default(),
         }
     }

@@ -46,10 +46,12 @@ pub enum ServerEvent<'a> {
         domain: Domain<'a>,
     },
     /// **Decision.** MAIL FROM. The machine has checked order, syntax,
-    /// advertised parameters, SIZE and SMTPUTF8, and answered `555 5.5.4`
-    /// to a parameter this crate does not know (RFC 5321 §4.1.1.11);
-    /// with [`ServerConfig::unknown_parameters`](super::ServerConfig::unknown_parameters)
-    /// those are in `params.other` instead, for the application to judge.
+    /// advertised parameters, SIZE and SMTPUTF8; parameters this crate
+    /// does not know are in `params.other` for the application to judge
+    /// (RFC 5321 §4.1.1.11 answers `555` to one the server does not
+    /// implement), unless
+    /// [`ServerConfig::unknown_parameters`](super::ServerConfig::unknown_parameters)
+    /// is off and the machine answered `555 5.5.4` itself.
     /// Before a successful AUTH, an `AUTH=` parameter comes as
     /// [`AuthParam::Null`](crate::command::AuthParam::Null) whatever was
     /// sent: RFC 4954 §5 has a server that has not authenticated the
@@ -62,10 +64,8 @@ pub enum ServerEvent<'a> {
     },
     /// **Decision.** RCPT TO. The machine has checked order, syntax,
     /// advertised parameters (NOTIFY and ORCPT need DSN), SMTPUTF8 and the
-    /// recipient limits, and answered `555 5.5.4` to a parameter this
-    /// crate does not know, or with
-    /// [`ServerConfig::unknown_parameters`](super::ServerConfig::unknown_parameters)
-    /// left it in `params.other` for the application to judge.
+    /// recipient limits; parameters this crate does not know are in
+    /// `params.other` for the application to judge, as for MAIL.
     Rcpt {
         /// The recipient.
         to: ForwardPath<'a>,

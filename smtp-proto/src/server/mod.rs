@@ -12,10 +12,10 @@
 //! (500), commands it knows but does not implement (502: `TURN`, `SEND`,
 //! `SOML`, `SAML`, `ATRN`, `ETRN`, and extensions it does not offer),
 //! commands out of order (503), parameters of extensions it did
-//! not advertise and parameters it does not know (555; the latter reach
-//! the application with [`ServerConfig::unknown_parameters`]) and UTF-8
-//! addresses without SMTPUTF8 (553) by itself, telling the application
-//! with [`ServerEvent::Rejected`].
+//! not advertise (555; parameters it does not know reach the application,
+//! or get 555 too with [`ServerConfig::unknown_parameters`] off) and
+//! UTF-8 addresses without SMTPUTF8 (553) by itself, telling the
+//! application with [`ServerEvent::Rejected`].
 //!
 //! # A complete run loop
 //!
