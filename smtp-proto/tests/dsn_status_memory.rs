@@ -9,6 +9,10 @@
 
 #![cfg(target_os = "linux")]
 
+mod memory;
+
+use memory::peak_resident;
+
 use smtp_proto::dsn::{parse_delivery_status, parse_report, RecipientStatus};
 
 /// The size of each hostile status part.
@@ -17,31 +21,9 @@ const SIZE: usize = 4 << 20;
 /// The environment variable naming the shape a child process reads.
 const SHAPE_VAR: &str = "DSN_STATUS_MEMORY_SHAPE";
 
-/// The process's peak resident size in bytes (`VmHWM`).
-fn peak_resident() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .expect("a VmHWM line");
-    let kib: usize = line
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .expect("VmHWM in kB");
-    kib * 1024
-}
-
 /// `head`, then `unit` repeated up to [`SIZE`] octets, then `tail`.
 fn repeat(head: &[u8], unit: &[u8], tail: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(SIZE + head.len() + tail.len() + unit.len());
-    m.extend_from_slice(head);
-    while m.len() < SIZE + head.len() {
-        m.extend_from_slice(unit);
-    }
-    m.extend_from_slice(tail);
-    m
+    memory::repeat(SIZE, head, unit, tail)
 }
 
 /// A recipient block that reads.

@@ -1792,17 +1792,9 @@ fn auth_response_with_padding_inside_is_not_base64() {
 "
         ),
     );
-    let syntax = r
-        .events
-        .iter()
-        .filter(|e| e.contains("InvalidInitialResponse"))
-        .count();
+    let syntax = r.count_events("InvalidInitialResponse");
     assert_eq!(syntax, 2, "{:?}", r.events);
-    let bad = r
-        .events
-        .iter()
-        .filter(|e| e.contains("AuthBadBase64"))
-        .count();
+    let bad = r.count_events("AuthBadBase64");
     assert_eq!(bad, 1, "{:?}", r.events);
 }
 
@@ -2015,10 +2007,7 @@ fn overlong_auth_command_line_gets_5_5_6() {
         ),
     );
     assert_eq!(
-        r.events
-            .iter()
-            .filter(|e| e.contains("reason: AuthLineTooLong"))
-            .count(),
+        r.count_events("reason: AuthLineTooLong"),
         2,
         "{:#?}",
         r.events
@@ -2351,11 +2340,7 @@ fn greeting_commands_of_the_other_protocol_get_500_whatever_their_argument() {
     S: 500 5.5.2 Command unrecognized
 ",
     );
-    let unknown = r
-        .events
-        .iter()
-        .filter(|e| e.contains("reason: UnknownCommand(\"LHLO\")"))
-        .count();
+    let unknown = r.count_events("reason: UnknownCommand(\"LHLO\")");
     assert_eq!(unknown, 3, "{:#?}", r.events);
 
     let mut c = config();
@@ -2374,11 +2359,7 @@ fn greeting_commands_of_the_other_protocol_get_500_whatever_their_argument() {
     S: 501 LHLO requires an argument
 ",
     );
-    let wrong = r
-        .events
-        .iter()
-        .filter(|e| e.contains("reason: WrongHello"))
-        .count();
+    let wrong = r.count_events("reason: WrongHello");
     assert_eq!(wrong, 3, "{:#?}", r.events);
 }
 
@@ -2663,7 +2644,7 @@ fn lmtp_bdat_last_without_recipients_gets_no_reply() {
     );
     assert!(!r.closed);
     // The application hears of every refused chunk, answered or not.
-    let refused = |what: &str| r.events.iter().filter(|e| e.contains(what)).count();
+    let refused = |what: &str| r.count_events(what);
     assert_eq!(
         refused("reason: Sequence(NoRecipients)"),
         2,

@@ -208,6 +208,11 @@ impl RunResult {
     pub fn output_str(&self) -> String {
         String::from_utf8_lossy(&self.output).into_owned()
     }
+
+    /// How many events (as Debug strings) contain `needle`.
+    pub fn count_events(&self, needle: &str) -> usize {
+        self.events.iter().filter(|e| e.contains(needle)).count()
+    }
 }
 
 /// Options of one transcript run.
