@@ -20,10 +20,15 @@ const SHUT_DOWN: &str = "421 4.3.2 mx.example.net Service shutting down, closing
 /// Serves the server end of an in-memory stream until `true` is sent on
 /// the returned channel; returns the client end too.
 fn spawn_server() -> (DuplexStream, watch::Sender<bool>, ServerTask) {
+    spawn_server_with(ServerConfig::new("mx.example.net"))
+}
+
+/// [`spawn_server`] with a configuration of its own.
+fn spawn_server_with(config: ServerConfig) -> (DuplexStream, watch::Sender<bool>, ServerTask) {
     let (client, server) = tokio::io::duplex(64 * 1024);
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
-        let mut session = ServerSession::new(ServerConfig::new("mx.example.net")).expect("session");
+        let mut session = ServerSession::new(config).expect("session");
         session.greet().expect("greet");
         let mut rec = Recorder::default();
         let shutdown = async move {
@@ -227,27 +232,9 @@ async fn a_client_that_always_has_more_commands_ready_still_gets_the_421() {
 #[tokio::test(start_paused = true)]
 async fn a_body_trickled_after_the_stop_must_end_within_one_timeout() {
     const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-    let (mut c, server) = tokio::io::duplex(64 * 1024);
-    let (stop, mut stopped) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        let mut config = ServerConfig::new("mx.example.net");
-        config.timeouts.server = TIMEOUT;
-        let mut session = ServerSession::new(config).expect("session");
-        session.greet().expect("greet");
-        let mut rec = Recorder::default();
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        let end = serve_until(
-            server,
-            &mut session,
-            &mut rec,
-            &ServeOptions::default(),
-            shutdown,
-        )
-        .await;
-        (end, rec)
-    });
+    let mut config = ServerConfig::new("mx.example.net");
+    config.timeouts.server = TIMEOUT;
+    let (mut c, stop, task) = spawn_server_with(config);
     let mut got = Vec::new();
     c.write_all(
         b"EHLO client.example.com\r\nMAIL FROM:<a@example.com>\r\n\
