@@ -22,7 +22,10 @@
 //!    `Will-Retry-Until`;
 //! 4. the original message: whole (`message/rfc822`, or `message/global`)
 //!    or its header section only (`text/rfc822-headers`, or
-//!    `message/global-headers`), see [`Bounce::ret`].
+//!    `message/global-headers`), see [`Bounce::ret`], byte for byte: the
+//!    part ends with a CRLF of its own before the delimiter that follows
+//!    it (whose CRLF is the delimiter's, RFC 2046 §5.1.1), so that a
+//!    reader gets the original's last line end too.
 //!
 //! The bounce is sent with the null reverse path, `MAIL FROM:<>` (RFC 5321
 //! §4.5.5), so that no bounce is ever sent back for it; for the same
@@ -96,11 +99,16 @@
 //!   §4.4 and §4.2 require that value to be printable US-ASCII "due to
 //!   limitations in the Delivery Status Notification format". A value
 //!   that decodes to anything else (a control character, CR or LF,
-//!   8-bit) is written in its xtext form, which always is. An ORCPT of
+//!   8-bit) is written in its xtext form, which always is. So is an
+//!   `Original-Recipient` address that a reader would change: one with
+//!   a parenthesis outside a quoted string (`a(b)@example.net`, read as
+//!   `a` and a comment), or a space at either end. An ORCPT of
 //!   the type `utf-8` (RFC 6533) whose address is an internationalized
 //!   mailbox is written as that mailbox in UTF-8 (see below); any other
 //!   is written in its `utf-8-addr-xtext` form as sent, with each
 //!   non-ASCII character of a `utf-8-addr-unitext` value as `\x{HEX}`.
+//!   In the xtext forms of `Original-Recipient`, `(` and `)` are written
+//!   `+28` and `+29` (the same xtext), for the same reason.
 //! * A recipient given as `<Postmaster>` (RFC 5321 §4.1.1.3) has no
 //!   domain, and `rfc822; Postmaster` is not an `addr-spec`, so it is
 //!   written as the postmaster of the host that took the `RCPT`:
@@ -1220,9 +1228,10 @@ impl<'a> Bounce<'a> {
             }
             out.extend_from_slice(b"\r\n");
             out.extend_from_slice(content);
-            if !content.ends_with(b"\r\n") {
-                out.extend_from_slice(b"\r\n");
-            }
+            // The CRLF before a delimiter belongs to the delimiter (RFC
+            // 2046 §5.1.1): one more, always, so that the part holds the
+            // original's last line end too.
+            out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"--");
         out.extend_from_slice(boundary.as_bytes());
@@ -1436,13 +1445,32 @@ fn orcpt_value(orcpt: &Orcpt<'_>) -> String {
     }
     let addr = match orcpt.addr() {
         // Unitext: QCHAR, `\x{HEX}` and non-ASCII; only the last needs
-        // writing as `\x{HEX}`.
-        OrcptAddr::Unitext(u) => embed_non_ascii(u.as_str()),
+        // writing as `\x{HEX}`. With no `+` and no `=`, that is also its
+        // `utf-8-addr-xtext` form.
+        OrcptAddr::Unitext(u) => xtext_parens(&embed_non_ascii(u.as_str())),
         // The `utf-8` forms are written as sent (RFC 6533 §3).
-        OrcptAddr::XText(x) if kind.eq_ignore_ascii_case("utf-8") => x.as_str().to_string(),
-        OrcptAddr::XText(x) => decoded_or_xtext(x),
+        OrcptAddr::XText(x) if kind.eq_ignore_ascii_case("utf-8") => xtext_parens(x.as_str()),
+        OrcptAddr::XText(x) => {
+            let value = decoded_or_xtext(x);
+            // A reader removes comments (`(...)` outside a quoted string)
+            // from an address, and trims it: a value it would change is
+            // written in its xtext form, with `+28` and `+29` for the
+            // parentheses.
+            if read::strip_comments(&value) == value {
+                value
+            } else {
+                xtext_parens(x.as_str())
+            }
+        }
     };
     format!("{kind}; {addr}")
+}
+
+/// An xtext (or a value that is one, with no `+` and no `=`) with `(` and
+/// `)` as `+28` and `+29`, the same xtext: a reader takes `(...)` in an
+/// address for a comment and drops it.
+fn xtext_parens(x: &str) -> String {
+    x.replace('(', "+28").replace(')', "+29")
 }
 
 /// The address of an ORCPT of the type `utf-8`, decoded (`+XX` of xtext,

@@ -156,6 +156,7 @@ To: <bob@example.net>\r\n\
 Subject: lunch\r\n\
 \r\n\
 See you at noon.\r\n\
+\r\n\
 --=_smtp-proto-dsn-0--\r\n";
     assert_eq!(text(&report), want);
     assert_eq!(report.body_type(), BodyType::SevenBit);
@@ -200,7 +201,7 @@ fn ret_full_returns_the_message_and_ret_hdrs_its_header_section() {
         assert_eq!(parts[2].0, "Content-Type: message/rfc822");
         assert_eq!(
             parts[2].1,
-            format!("{header}\r\n\r\nSee you at noon."),
+            format!("{header}\r\n\r\nSee you at noon.\r\n"),
             "{ret:?}"
         );
         assert_eq!(report.returned(), Returned::Full);
@@ -212,10 +213,10 @@ fn ret_full_returns_the_message_and_ret_hdrs_its_header_section() {
         .unwrap();
     let parts = parts(&report);
     assert_eq!(parts[2].0, "Content-Type: text/rfc822-headers");
-    assert_eq!(parts[2].1, header);
+    assert_eq!(parts[2].1, format!("{header}\r\n"));
     let whole = text(&report);
     assert!(whole.contains(&format!(
-        "Content-Type: text/rfc822-headers\r\n\r\n{header}\r\n--="
+        "Content-Type: text/rfc822-headers\r\n\r\n{header}\r\n\r\n--="
     )));
     assert!(!whole.contains("See you at noon."));
     assert_eq!(report.returned(), Returned::Headers);
@@ -870,6 +871,7 @@ Content-Transfer-Encoding: 8bit\r\n\
 From: <ñoño@example.org>\r\n\
 To: <用户@example.com>\r\n\
 Subject: Grüße\r\n\
+\r\n\
 --=_smtp-proto-dsn-0--\r\n";
     assert_eq!(text(&report), want);
     assert!(report.is_global());

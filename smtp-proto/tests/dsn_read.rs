@@ -152,11 +152,8 @@ fn every_action_round_trips_with_its_fields() {
         returned.message_id.as_deref(),
         Some("<lunch.42@example.org>")
     );
-    // The part ends before the CRLF of the closing delimiter.
-    assert_eq!(
-        &report.as_bytes()[returned.range],
-        MESSAGE.strip_suffix(b"\r\n").unwrap()
-    );
+    // The part holds the original whole, its last CRLF too.
+    assert_eq!(&report.as_bytes()[returned.range], MESSAGE);
     let status_part = &report.as_bytes()[read.status_range];
     assert!(status_part.starts_with(b"Original-Envelope-Id: QQ+314159\r\n"));
 }
@@ -1465,4 +1462,110 @@ fn problems_are_kept_in_order_however_many() {
     assert!(format!("{:?}", s.problems).starts_with(
         "[BlockProblem { block: 0, error: MissingField(\"Final-Recipient\"), recipient: None }, "
     ));
+}
+
+#[test]
+fn the_returned_part_reads_back_byte_for_byte() {
+    // The CRLF before a delimiter is the delimiter's (RFC 2046 §5.1.1):
+    // the writer adds one of its own, so that the original's last line
+    // end is still in the part.
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let failed = || Recipient::new(&bob, Action::Failed, code("5.1.1")).unwrap();
+    let cases: [(&[u8], Option<Ret>, &[u8]); 5] = [
+        (MESSAGE, None, MESSAGE),
+        (
+            MESSAGE,
+            Some(Ret::Hdrs),
+            b"From: <alice@example.org>\r\nTo: <bob@example.net>\r\n\
+              Message-ID: <lunch.42@example.org>\r\nSubject: lunch\r\n",
+        ),
+        (
+            b"Subject: x\r\n\r\nno line end",
+            None,
+            b"Subject: x\r\n\r\nno line end",
+        ),
+        (
+            b"Subject: x\r\n\r\nend\r\n\r\n",
+            None,
+            b"Subject: x\r\n\r\nend\r\n\r\n",
+        ),
+        (b"", None, b""),
+    ];
+    for (original, ret, want) in cases {
+        let report = bounce(&host, &sender)
+            .ret(ret)
+            .recipient(failed())
+            .write(original)
+            .unwrap();
+        let read = parse_report(report.as_bytes()).unwrap();
+        let returned = read.returned.unwrap();
+        assert_eq!(
+            &report.as_bytes()[returned.range],
+            want,
+            "{:?}",
+            String::from_utf8_lossy(original)
+        );
+    }
+}
+
+#[test]
+fn an_original_recipient_with_parentheses_reads_back() {
+    // A reader takes `(...)` outside a quoted string for a comment and
+    // drops it: such an address keeps its xtext form, `+28` and `+29`.
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    fn rfc822(x: &str) -> Orcpt<'_> {
+        Orcpt::new(Atom::new("rfc822").unwrap(), XText::new(x).unwrap()).unwrap()
+    }
+    fn utf8(x: &str) -> Orcpt<'_> {
+        Orcpt::new(Atom::new("utf-8").unwrap(), XText::new(x).unwrap()).unwrap()
+    }
+    let orcpts = [
+        // (the ORCPT, the value written, the address read back)
+        (
+            rfc822("a+28b+29@example.net"),
+            "a+28b+29@example.net",
+            "a+28b+29@example.net",
+        ),
+        (
+            rfc822("a(b)@example.net"),
+            "a+28b+29@example.net",
+            "a+28b+29@example.net",
+        ),
+        (
+            rfc822("+20a@example.net"),
+            "+20a@example.net",
+            "+20a@example.net",
+        ),
+        // In a quoted string they are no comment: written decoded.
+        (
+            rfc822("\"a(b)\"@example.net"),
+            "\"a(b)\"@example.net",
+            "\"a(b)\"@example.net",
+        ),
+        // The utf-8 forms decode back to the address.
+        (utf8("a(b)"), "a+28b+29", "a(b)"),
+        (
+            Orcpt::utf8(Unitext::new("a(\u{7528})").unwrap()).unwrap(),
+            "a+28\\x{7528}+29",
+            "a(\u{7528})",
+        ),
+    ];
+    for (orcpt, written, address) in &orcpts {
+        let report = bounce(&host, &sender)
+            .recipient(
+                Recipient::new(&bob, Action::Failed, code("5.1.1"))
+                    .unwrap()
+                    .original_recipient(orcpt),
+            )
+            .write(MESSAGE)
+            .unwrap();
+        let read = parse_report(report.as_bytes()).unwrap();
+        let o = read.status.recipients[0]
+            .original_recipient
+            .clone()
+            .unwrap();
+        assert_eq!(o.value, *written, "{orcpt:?}");
+        assert_eq!(o.address(), *address, "{orcpt:?}");
+        assert!(!report.is_global());
+    }
 }

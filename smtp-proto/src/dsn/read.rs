@@ -662,7 +662,7 @@ fn header_fields<const N: usize>(bytes: &[u8], names: [&str; N]) -> ([Option<Raw
 
 /// `text` without its comments (`(...)`, nested, with `\` quoting),
 /// quoted strings kept.
-fn strip_comments(text: &str) -> String {
+pub(super) fn strip_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut depth = 0usize;
     let mut quoted = false;
