@@ -128,8 +128,8 @@ fn max_connections_zero_serves_one_connection() {
 
 /// `--max-recipients` and `--max-messages` set the limits and turn on
 /// their `LIMITS` advertisement (RFC 9422); without either, the default
-/// of 100 recipients holds and nothing is advertised. The session refuses
-/// `--max-messages 0` (the example checks its configuration at start).
+/// of 100 recipients holds and nothing is advertised. 0, which the
+/// session refuses, is a usage error.
 #[test]
 fn limit_flags_set_and_advertise_the_limits() {
     let config = |extra: &[&str]| serve_app::server_config(&args(extra)).expect("config").0;
@@ -148,8 +148,63 @@ fn limit_flags_set_and_advertise_the_limits() {
         (c.limits, c.max_recipients, c.max_transactions),
         (true, 100, Some(3))
     );
-    assert!(ServerSession::new(config(&["--max-messages", "0"])).is_err());
-    assert!(ServerSession::new(config(&["--max-recipients", "0"])).is_err());
+    assert_usage_error(&["--max-messages", "0"]);
+    assert_usage_error(&["--max-recipients", "0"]);
+}
+
+/// Asserts that `extra` is refused as the command line is read: a usage
+/// error, which `Args::parse` prints and exits on with status 2.
+fn assert_usage_error(extra: &[&str]) -> String {
+    match Args::try_parse_from(std::iter::once("serve").chain(extra.iter().copied())) {
+        Ok(args) => panic!("{extra:?} accepted: {args:?}"),
+        Err(e) => {
+            assert_eq!(e.exit_code(), 2, "{extra:?}: {e}");
+            e.to_string()
+        }
+    }
+}
+
+/// A value the server would only refuse once started (then with exit
+/// status 1 and a debug dump) is refused as a usage error, exit status 2;
+/// the values it takes still parse.
+#[test]
+fn bad_option_values_are_usage_errors() {
+    assert_usage_error(&["--auth", "alice", "--auth-plaintext"]);
+    // Not repeated in the error: it may be a password.
+    let error = assert_usage_error(&["--auth", ":s3cret", "--auth-plaintext"]);
+    assert!(!error.contains("s3cret"), "{error}");
+    assert_usage_error(&["--hostname", "bad host"]);
+    assert_usage_error(&["--hostname", "mx..example"]);
+    assert_usage_error(&["--hostname", "bücher.example"]);
+    assert_usage_error(&["--max-recipients", "x"]);
+    assert_eq!(
+        args(&["--hostname", "mx.example.net"]).hostname,
+        "mx.example.net"
+    );
+    assert_eq!(args(&["--hostname", "[192.0.2.1]"]).hostname, "[192.0.2.1]");
+    // The password may hold colons.
+    let a = args(&["--auth", "alice:s3:cret", "--auth-plaintext"]);
+    let (_, login) = serve_app::server_config(&a).expect("config");
+    assert_eq!(login, Some(("alice".to_owned(), "s3:cret".to_owned())));
+}
+
+/// AUTH is offered only over TLS unless `--auth-plaintext` says
+/// otherwise: `--auth` with neither a certificate nor `--auth-plaintext`
+/// would start a server that never offers AUTH, so it is a usage error;
+/// so is `--auth-plaintext` without `--auth`.
+#[test]
+fn auth_needs_a_channel_to_be_offered_on() {
+    assert_usage_error(&["--auth", "alice:s3cret"]);
+    assert_usage_error(&["--auth-plaintext"]);
+    let tls = ["--tls-cert", "c.pem", "--tls-key", "k.pem"];
+    let with_tls = args(&[&["--auth", "alice:s3cret"], &tls[..]].concat());
+    let (config, _) = serve_app::server_config(&with_tls).expect("config");
+    assert!(config.auth_requires_tls, "AUTH only after STARTTLS");
+    let implicit = args(&[&["--auth", "alice:s3cret", "--implicit-tls"], &tls[..]].concat());
+    assert!(serve_app::server_config(&implicit).is_ok());
+    let plain = args(&["--auth", "alice:s3cret", "--auth-plaintext"]);
+    let (config, _) = serve_app::server_config(&plain).expect("config");
+    assert!(!config.auth_requires_tls, "AUTH before TLS, as asked");
 }
 
 /// `--greeting-delay` is a wait in milliseconds before the greeting; none

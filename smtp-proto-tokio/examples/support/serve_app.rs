@@ -20,8 +20,13 @@ use subtle::ConstantTimeEq;
 use crate::maildir::Trace;
 
 /// Command line of the example servers.
+// A value the server would refuse at start (`--auth` without a colon,
+// `--max-recipients 0`, a host name that is no domain, `--auth` with no
+// channel to offer it on) is a usage error, exit status 2, as for any other
+// bad option.
 #[derive(Debug, Parser)]
 #[command(about = "SMTP server that stores accepted messages in a Maildir")]
+#[command(group = clap::ArgGroup::new("auth_channel").args(["tls_cert", "auth_plaintext"]).multiple(true))]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:2525")]
@@ -40,10 +45,12 @@ pub struct Args {
     #[arg(long, requires = "tls_cert")]
     pub implicit_tls: bool,
     /// Accept AUTH PLAIN and LOGIN with this user name and password.
-    #[arg(long, value_name = "USER:PASS")]
+    /// AUTH is offered only over TLS: give --tls-cert and --tls-key, or
+    /// --auth-plaintext to offer it without TLS too.
+    #[arg(long, value_name = "USER:PASS", value_parser = UserPass, requires = "auth_channel")]
     pub auth: Option<String>,
-    /// Offer AUTH before TLS too.
-    #[arg(long)]
+    /// Offer AUTH before TLS too (with --auth).
+    #[arg(long, requires = "auth")]
     pub auth_plaintext: bool,
     /// Largest message accepted, in octets; 0 for no limit.
     #[arg(long, default_value_t = 50 * 1024 * 1024)]
@@ -51,8 +58,9 @@ pub struct Args {
     /// Speak LMTP instead of SMTP.
     #[arg(long)]
     pub lmtp: bool,
-    /// The name the server gives itself.
-    #[arg(long, default_value = "localhost")]
+    /// The name the server gives itself: a domain or address literal, in
+    /// ASCII.
+    #[arg(long, default_value = "localhost", value_parser = server_hostname)]
     pub hostname: String,
     /// Connections served at once; more are refused with 421. 0 is taken
     /// as 1.
@@ -74,12 +82,12 @@ pub struct Args {
     /// as `LIMITS RCPTMAX=N` (RFC 9422); further RCPTs get 452 4.5.3.
     /// Without it the limit is 100, advertised (as `RCPTMAX=100`) only
     /// along with `--max-messages`.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub max_recipients: Option<usize>,
     /// Messages (MAIL commands) accepted per connection, advertised as
     /// `LIMITS MAILMAX=N` (RFC 9422); the MAIL after the last gets 421
     /// 4.7.0 and the connection closes. Without it there is no limit.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub max_messages: Option<usize>,
     /// Wait this long before the greeting. The session opens with the
     /// server's greeting (RFC 5321 §3.1), so a client that sends anything
@@ -89,6 +97,49 @@ pub struct Args {
     /// TLS handshake) and there is no wait.
     #[arg(long, value_name = "MILLISECONDS", default_value_t = 0)]
     pub greeting_delay: u64,
+}
+
+/// `--auth`'s value: `USER:PASS`, the user name not empty (the password
+/// may hold colons). A bad value is not repeated in the error, since it
+/// may be a password.
+#[derive(Debug, Clone, Copy)]
+struct UserPass;
+
+impl clap::builder::TypedValueParser for UserPass {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        match value.to_str().and_then(|v| v.split_once(':')) {
+            Some((user, _)) if !user.is_empty() => Ok(value.to_string_lossy().into_owned()),
+            _ => Err(clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                "--auth takes USER:PASS, with a user name\n",
+            )
+            .with_cmd(cmd)),
+        }
+    }
+}
+
+/// `--hostname`'s value: a name the session takes (a domain or address
+/// literal, ASCII).
+fn server_hostname(value: &str) -> Result<String, String> {
+    ServerSession::new(ServerConfig::new(value))
+        .map(|_| value.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// A count that must be at least 1 (`--max-recipients`, `--max-messages`).
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The default of `--session-timeout`, in seconds: half an hour, ample
@@ -153,8 +204,6 @@ pub fn server_config(args: &Args) -> Result<(ServerConfig, Login), Box<dyn std::
     Ok((config, login))
 }
 
-/// Switches TLS on in `config` once the caller holds a TLS configuration:
-/// implicit TLS with `--implicit-tls`, STARTTLS otherwise.
 /// Whether a name or password the client sent is the configured one, in
 /// time that does not depend on where they differ (only on their lengths),
 /// so that timing the replies does not reveal a password octet by octet.
@@ -162,6 +211,8 @@ pub fn same_secret(sent: &str, expected: &str) -> bool {
     bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
 }
 
+/// Switches TLS on in `config` once the caller holds a TLS configuration:
+/// implicit TLS with `--implicit-tls`, STARTTLS otherwise.
 pub fn enable_tls(args: &Args, config: &mut ServerConfig) {
     if args.implicit_tls {
         config.implicit_tls = true;
