@@ -67,19 +67,25 @@ async fn an_idle_client_gets_421_4_3_2_and_the_connection_ends() {
     assert!(rec.messages.is_empty());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_message_under_way_is_finished_and_acknowledged_first() {
-    let (mut c, stop, server) = spawn_server();
-    let mut got = Vec::new();
-    read_until(&mut c, &mut got, b"\r\n").await;
+/// Sends EHLO, MAIL, RCPT and DATA in one write and reads up to the end
+/// of the 354 reply: the body is under way.
+async fn start_body(c: &mut DuplexStream, got: &mut Vec<u8>) {
     c.write_all(
         b"EHLO client.example.com\r\nMAIL FROM:<a@example.com>\r\n\
           RCPT TO:<b@example.org>\r\nDATA\r\n",
     )
     .await
     .expect("write");
-    read_until(&mut c, &mut got, b"354 ").await;
+    read_until(c, got, b"354 ").await;
+    read_until(c, got, b"\r\n").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_under_way_is_finished_and_acknowledged_first() {
+    let (mut c, stop, server) = spawn_server();
+    let mut got = Vec::new();
     read_until(&mut c, &mut got, b"\r\n").await;
+    start_body(&mut c, &mut got).await;
     c.write_all(b"Subject: half\r\n").await.expect("write");
     // Let the server take the first part before the stop.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -236,14 +242,7 @@ async fn a_body_trickled_after_the_stop_must_end_within_one_timeout() {
     config.timeouts.server = TIMEOUT;
     let (mut c, stop, task) = spawn_server_with(config);
     let mut got = Vec::new();
-    c.write_all(
-        b"EHLO client.example.com\r\nMAIL FROM:<a@example.com>\r\n\
-          RCPT TO:<b@example.org>\r\nDATA\r\n",
-    )
-    .await
-    .expect("write");
-    read_until(&mut c, &mut got, b"354 ").await;
-    read_until(&mut c, &mut got, b"\r\n").await;
+    start_body(&mut c, &mut got).await;
     stop.send(true).expect("send");
     // The client goes on with its body, one line every 40 seconds: each
     // comes within the session's timeout of the one before, so without
