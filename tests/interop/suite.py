@@ -1669,12 +1669,12 @@ def t_bounce_full():
     check(parts[2]["Content-Transfer-Encoding"] == "8bit", "8-bit original without CTE 8bit")
     inner = parts[2].get_payload(0)
     check(inner["Message-ID"] == "<interop.1@client.test>", f"returned Message-ID {inner['Message-ID']}")
-    # The returned message is the original, byte for byte (the delimiter's
-    # CRLF ends it).
+    # The returned message is the original, byte for byte, its last CRLF
+    # included: the delimiter's own CRLF follows it (RFC 2046 §5.1.1).
     start = data.index(b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
     start = data.index(b"\r\n\r\n", start) + 4
     end = data.index(b"\r\n--=_smtp-proto-dsn-", start)
-    same(MSG[:-2], data[start:end], "returned message")
+    same(MSG, data[start:end], "returned message")
 
 
 def t_bounce_hdrs():
@@ -2023,7 +2023,7 @@ def t_deliver_bounce():
     start = data.index(b"Content-Type: message/rfc822\r\n")
     start = data.index(b"\r\n\r\n", start) + 4
     end = data.index(b"\r\n--=_smtp-proto-dsn-", start)
-    same(MSG[:-2], data[start:end], "returned message")
+    same(MSG, data[start:end], "returned message")
 
 
 
