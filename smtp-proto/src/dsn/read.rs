@@ -590,9 +590,7 @@ struct RawField {
 
 impl RawField {
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.value)
-            .trim_ascii()
-            .to_string()
+        text(&self.value)
     }
 }
 
