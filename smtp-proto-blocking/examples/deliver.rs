@@ -16,7 +16,11 @@
 //! send back to FROM (with `MAIL FROM:<>`) for the recipients that failed
 //! or are delayed: `smtp_proto::dsn`, one entry per recipient from
 //! `dsn::Recipient::from_report`, the whole message returned. No file is
-//! written when every recipient has the message (or its fate is unknown).
+//! written when every recipient has the message (or its fate is unknown),
+//! nor when the server could not be reached (nothing was attempted; exit
+//! status 75). The server is named as each recipient's `Remote-MTA` only
+//! when it is given by a domain name and answered in the session (RFC 3464
+//! §2.3.5: not when the connection closed before its greeting).
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -75,14 +79,14 @@ pub fn deliver(
 }
 // README: sending a message (end)
 
-use smtp_proto_blocking::smtp_proto::client::RecipientOutcome;
+use smtp_proto_blocking::smtp_proto::client::{NotAttempted, RecipientOutcome};
 use smtp_proto_blocking::smtp_proto::command::Atom;
 use smtp_proto_blocking::smtp_proto::dsn::{Bounce, Recipient};
 use smtp_proto_blocking::smtp_proto::trace::Timestamp;
 
 /// Writes the bounce for `report`'s failed and delayed recipients to
 /// `path`; `Ok(false)` when no recipient calls for one.
-fn write_bounce(
+pub fn write_bounce(
     path: &str,
     server: &str,
     from: &str,
@@ -99,11 +103,13 @@ fn write_bounce(
     }
     let host = Domain::new("client.example")?;
     let sender = ReversePath::Mailbox(Mailbox::parse(from)?);
-    // The server, as `Remote-MTA`, when it is named by a domain.
+    // The server, as `Remote-MTA`, when it is named by a domain and took
+    // part in the attempt.
     let remote = server
         .rsplit_once(':')
         .and_then(|(h, _)| Domain::new(h).ok())
-        .filter(|d| !d.as_str().bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+        .filter(|d| !d.as_str().bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .filter(|_| remote_answered(report));
     let now = Timestamp::from_system_time(std::time::SystemTime::now())?;
     let token = Atom::new(format!("{}-{}", now.unix_seconds(), std::process::id()))?;
     let mut bounce = Bounce::new(&host, &sender, now, &token)?;
@@ -117,6 +123,26 @@ fn write_bounce(
     }
     std::fs::write(path, bounce.write(message)?.as_bytes())?;
     Ok(true)
+}
+
+/// Whether the server answered in the session, and so took part in the
+/// attempt (RFC 3464 §2.3.5: `Remote-MTA` "MUST NOT be included if no
+/// remote MTA was involved"): a transaction was started (MAIL after its
+/// greeting and hello), a recipient's outcome quotes one of its replies,
+/// or the client refused the message for what its EHLO reply announced.
+/// A connection that closed, or timed out, before the greeting gives none
+/// of these.
+pub fn remote_answered(report: &DeliveryReport) -> bool {
+    report.transactions > 0
+        || report.recipients.iter().any(|r| {
+            r.outcome.reply().is_some()
+                || matches!(
+                    &r.outcome,
+                    RecipientOutcome::NotAttempted {
+                        reason: NotAttempted::Refused(_) | NotAttempted::TransactionLimit { .. }
+                    }
+                )
+        })
 }
 
 /// One line per recipient.

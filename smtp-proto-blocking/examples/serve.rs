@@ -8,7 +8,8 @@
 //!     [--auth USER:PASS [--auth-plaintext]] \
 //!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N] \
 //!     [--session-timeout SECONDS] [--proxy-protocol] \
-//!     [--max-recipients N] [--max-messages N] [--greeting-delay MILLISECONDS]
+//!     [--max-recipients N] [--max-messages N] [--greeting-delay MILLISECONDS] \
+//!     [--shutdown-grace SECONDS]
 //! ```
 //!
 //! Each message is written to `tmp/` and renamed into `new/` only once it is
@@ -30,9 +31,14 @@
 //! On SIGTERM or Ctrl-C the server stops accepting connections (the port
 //! closes) and stops the open ones gracefully: an idle client gets
 //! `421 4.3.2` within about 200 ms, a message under way is received,
-//! stored and acknowledged first. After [`SHUTDOWN_GRACE`] the connections
-//! still open are dropped (their messages were not acknowledged, so their
-//! clients send them again), and the server exits with status 0.
+//! stored and acknowledged first. After `--shutdown-grace` seconds
+//! (default 60) the connections still open are dropped (their messages
+//! were not acknowledged, so their clients send them again), the messages
+//! they were sending are removed from `tmp/`, and the server exits with
+//! status 0. A second SIGTERM or Ctrl-C during the grace cuts the
+//! connections off at once in the same way and the server exits with
+//! status 128 plus the signal's number (130 after Ctrl-C). Either way the
+//! log names the connections cut off and counts the messages removed.
 
 #[path = "../../smtp-proto-tokio/examples/support/maildir.rs"]
 #[allow(dead_code)]
@@ -43,14 +49,16 @@ mod serve_app;
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use serve_app::{Args, Envelope, Login, Next, Spool};
 use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use smtp_proto_blocking::proxy::read_proxy_header;
 use smtp_proto_blocking::rustls;
 use smtp_proto_blocking::rustls::pki_types::pem::PemObject;
@@ -58,9 +66,6 @@ use smtp_proto_blocking::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use smtp_proto_blocking::server::{serve_until, ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 use smtp_proto_blocking::smtp_proto::trace::Timestamp;
-
-/// How long open connections may take to end after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 
 /// How long the accept loop sleeps when no connection is waiting, and so
 /// how late it may see the stop flag; the listener is non-blocking, since
@@ -104,7 +109,7 @@ struct Shared {
     ids: AtomicU64,
     active: AtomicUsize,
     max_connections: usize,
-    /// Set by SIGTERM or SIGINT: stops the accept loop and every
+    /// Set by the first SIGTERM or SIGINT: stops the accept loop and every
     /// connection.
     stop: Arc<AtomicBool>,
 }
@@ -360,7 +365,7 @@ fn refuse(config: &ServerConfig, mut socket: TcpStream, peer: SocketAddr) {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let args = Args::parse();
     let (mut config, login) = serve_app::server_config(&args)?;
     let mut options = ServeOptions::default();
@@ -385,9 +390,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     // Before the port opens: SIGTERM stops the server gracefully from its
     // first connection on, not by the signal's default action.
-    for signal in [SIGTERM, SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&shared.stop))?;
-    }
+    let again = shutdown_signals(Arc::clone(&shared.stop))?;
     let listener = listen(args.listen)?;
     listener.set_nonblocking(true)?;
     log!(
@@ -428,29 +431,78 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(listener);
     connections.retain(|c| !c.is_finished());
     log!("INFO", "shutting down", open = connections.len());
-    let deadline = Instant::now() + SHUTDOWN_GRACE;
-    while !connections.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(ACCEPT_POLL);
+    let deadline = Instant::now() + args.shutdown_grace();
+    // A second signal during the grace cuts the connections off at once.
+    let mut second = None;
+    while !connections.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        if let Ok(signal) = again.recv_timeout(left.min(ACCEPT_POLL)) {
+            second = Some(signal);
+            break;
+        }
         connections.retain(|c| !c.is_finished());
     }
-    if !connections.is_empty() {
-        // Returning from `main` ends the process, and these connections
-        // with it.
+    if connections.is_empty() {
+        log!("INFO", "stopped");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match second {
+        Some(signal) => log!(
+            "WARN",
+            "second shutdown signal: closing the connections still open now",
+            signal = signal,
+            open = connections.len(),
+        ),
+        None => log!(
+            "WARN",
+            "grace period over: closing the connections still open",
+            open = connections.len(),
+        ),
+    }
+    for c in &connections {
+        let name = c.thread().name().unwrap_or("-");
         log!(
             "WARN",
-            "closing the connections still open",
-            open = connections.len()
+            "connection cut off",
+            peer = name.strip_prefix("smtp ").unwrap_or(name)
         );
-        for c in &connections {
-            log!(
-                "WARN",
-                "connection still open",
-                thread = c.thread().name().unwrap_or("-")
-            );
-        }
     }
+    // Returning from `main` ends the process and these connections with
+    // it, without dropping the messages they were receiving: their files
+    // are removed from `tmp/` here, and no new one is started.
+    let removed = shared.maildir.abandon();
+    log!(
+        "WARN",
+        "messages cut off were not stored: their files in tmp/ are removed",
+        files = removed
+    );
     log!("INFO", "stopped");
-    Ok(())
+    Ok(match second {
+        Some(signal) => ExitCode::from(u8::try_from(128 + signal).unwrap_or(u8::MAX)),
+        None => ExitCode::SUCCESS,
+    })
+}
+
+/// Installs the handlers of SIGTERM and SIGINT (at once: a signal from
+/// here on no longer ends the process by its default action) and starts
+/// the thread that reads them. The first sets `stop`; each later one is
+/// sent on the returned channel.
+fn shutdown_signals(stop: Arc<AtomicBool>) -> std::io::Result<mpsc::Receiver<i32>> {
+    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+    let (again, signalled) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if stop.swap(true, Ordering::AcqRel) && again.send(signal).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok(signalled)
 }
 
 /// Starts a thread for a new connection, or refuses it beyond

@@ -185,3 +185,82 @@ fn a_utf8_header_field_does_not_go_to_a_server_without_smtputf8() {
 }
 
 const EIGHT_BIT_BODY: &[u8] = "Subject: hi\r\n\r\nd\u{e9}j\u{e0} vu\r\n".as_bytes();
+
+/// Delivers a two-line message for bob@example.org through `server`
+/// (`localhost:PORT`: a server named by a domain, which the bounce may
+/// name as `Remote-MTA`), then writes its bounce; returns the bounce,
+/// `None` when none was written.
+fn bounce_through(port: u16) -> (Option<String>, bool) {
+    let server = format!("localhost:{port}");
+    let message = b"Subject: hi\r\n\r\nhello\r\n";
+    let report = deliver_example::deliver(
+        &server,
+        "alice@example.net",
+        &["bob@example.org".to_owned()],
+        message,
+    )
+    .expect("deliver");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bounce.eml");
+    let path = path.to_str().expect("a UTF-8 path");
+    let written =
+        deliver_example::write_bounce(path, &server, "alice@example.net", &report, message)
+            .expect("write_bounce");
+    let bounce = written.then(|| std::fs::read_to_string(path).expect("the bounce"));
+    (bounce, deliver_example::remote_answered(&report))
+}
+
+/// RFC 3464 §2.3.5: `Remote-MTA` "MUST NOT be included if no remote MTA
+/// was involved". A connection that the far end closes before any
+/// greeting reached no MTA: the delay notice for the recipient names
+/// none (it named the server given on the command line).
+#[test]
+fn a_bounce_names_no_remote_mta_when_none_answered() {
+    let (addr, peer) = spawn_peer(drop);
+    let (bounce, answered) = bounce_through(addr.port());
+    peer.join().expect("peer thread");
+    assert!(!answered);
+    let bounce = bounce.expect("a delay notice for the recipient");
+    assert!(bounce.contains("Action: delayed"), "{bounce}");
+    assert!(
+        bounce.contains("Final-Recipient: rfc822; bob@example.org"),
+        "{bounce}"
+    );
+    assert!(!bounce.contains("Remote-MTA"), "{bounce}");
+}
+
+/// A server that greeted and refused the recipient is named: it gave
+/// the reply the bounce quotes.
+#[test]
+fn a_bounce_names_the_remote_mta_that_refused() {
+    let (addr, peer) = spawn_peer(|socket| {
+        let mut out = socket.try_clone().expect("clone");
+        let mut lines = BufReader::new(socket);
+        out.write_all(b"220 mx.test ESMTP\r\n").expect("greeting");
+        for _ in 0..20 {
+            let mut line = String::new();
+            if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let reply: &[u8] = match line.trim_end() {
+                l if l.starts_with("RCPT") => b"550 5.1.1 no such user\r\n",
+                "QUIT" => {
+                    let _ = out.write_all(b"221 2.0.0 bye\r\n");
+                    break;
+                }
+                _ => b"250 mx.test\r\n",
+            };
+            out.write_all(reply).expect("reply");
+        }
+    });
+    let (bounce, answered) = bounce_through(addr.port());
+    peer.join().expect("peer thread");
+    assert!(answered);
+    let bounce = bounce.expect("a bounce for the refused recipient");
+    assert!(bounce.contains("Action: failed"), "{bounce}");
+    assert!(bounce.contains("Remote-MTA: dns; localhost"), "{bounce}");
+    assert!(
+        bounce.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user"),
+        "{bounce}"
+    );
+}

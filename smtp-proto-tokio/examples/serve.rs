@@ -8,7 +8,8 @@
 //!     [--auth USER:PASS [--auth-plaintext]] \
 //!     [--max-size BYTES] [--lmtp] [--hostname NAME] [--max-connections N] \
 //!     [--session-timeout SECONDS] [--proxy-protocol] \
-//!     [--max-recipients N] [--max-messages N] [--greeting-delay MILLISECONDS]
+//!     [--max-recipients N] [--max-messages N] [--greeting-delay MILLISECONDS] \
+//!     [--shutdown-grace SECONDS]
 //! ```
 //!
 //! Each message is written to `tmp/` and renamed into `new/` only once it is
@@ -30,8 +31,14 @@
 //! On SIGTERM or Ctrl-C the server stops accepting connections and stops
 //! the open ones gracefully: an idle client gets `421 4.3.2` at once, a
 //! message under way is received, stored and acknowledged first. After
-//! [`SHUTDOWN_GRACE`] the connections still open are dropped (their
-//! messages were not acknowledged, so their clients send them again).
+//! `--shutdown-grace` seconds (default 60) the connections still open are
+//! dropped (their messages were not acknowledged, so their clients send
+//! them again), the messages they were sending are removed from `tmp/`,
+//! and the server exits with status 0. A second SIGTERM or Ctrl-C during
+//! the grace cuts the connections off at once in the same way and the
+//! server exits with status 128 plus the signal's number (130 after
+//! Ctrl-C). Either way the log names the connections cut off and counts
+//! the messages removed.
 
 #[path = "support/maildir.rs"]
 #[allow(dead_code)]
@@ -39,6 +46,7 @@ mod maildir;
 #[path = "support/serve_app.rs"]
 mod serve_app;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -53,9 +61,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-
-/// How long open connections may take to end after a shutdown signal.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 use tokio_rustls::TlsAcceptor;
 
 struct Shared {
@@ -266,7 +271,7 @@ async fn connection(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -295,7 +300,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     // Before the port opens: SIGTERM stops the server gracefully from its
     // first connection on.
-    let signal = shutdown_signal()?;
+    let mut signals = ShutdownSignals::new()?;
     // A listen queue of 1024 (TcpListener::bind asks for 128): a burst of
     // connections larger than the queue overflows it, and the kernel then
     // drops the client's handshake ACK while the client believes it is
@@ -311,12 +316,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(listen = %listener.local_addr()?, maildir = %args.maildir.display(), "serving");
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
-    let mut signal = std::pin::pin!(signal);
+    // The peer of each connection task, to name the ones cut off.
+    let mut peers = HashMap::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    connections.spawn(connection(Arc::clone(&shared), socket, peer, stopped.clone()));
+                    let task = connections.spawn(connection(Arc::clone(&shared), socket, peer, stopped.clone()));
+                    peers.insert(task.id(), peer);
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little.
@@ -325,49 +332,118 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             },
             // Finished connections are reaped as they end.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            () = &mut signal => break,
+            Some(ended) = connections.join_next_with_id(), if !connections.is_empty() => {
+                peers.remove(&ended_id(ended));
+            }
+            signal = signals.recv() => {
+                tracing::info!(signal, "shutdown signal");
+                break;
+            }
         }
     }
     drop(listener);
     tracing::info!(open = connections.len(), "shutting down");
     let _ = stop.send(true);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            open = connections.len(),
-            "closing the connections still open"
-        );
-        connections.shutdown().await;
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// A future that completes on SIGTERM or Ctrl-C (SIGINT). The handlers
-/// are installed here, at once (not when the future is first polled), so
-/// a signal that comes as soon as the port is open stops the server
-/// gracefully too, not by the signal's default action.
-#[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    Ok(async move {
+    let grace = tokio::time::sleep(args.shutdown_grace());
+    let mut grace = std::pin::pin!(grace);
+    // `None` once every connection has ended; else why they are cut off.
+    let forced = loop {
         tokio::select! {
-            _ = term.recv() => {}
-            _ = interrupt.recv() => {}
+            ended = connections.join_next_with_id() => match ended {
+                Some(ended) => {
+                    peers.remove(&ended_id(ended));
+                }
+                None => break None,
+            },
+            () = &mut grace => break Some(None),
+            signal = signals.recv() => break Some(Some(signal)),
         }
+    };
+    let Some(signal) = forced else {
+        tracing::info!("stopped");
+        return Ok(std::process::ExitCode::SUCCESS);
+    };
+    match signal {
+        Some(signal) => tracing::warn!(
+            signal,
+            open = connections.len(),
+            "second shutdown signal: closing the connections still open now"
+        ),
+        None => tracing::warn!(
+            open = connections.len(),
+            "grace period over: closing the connections still open"
+        ),
+    }
+    for peer in peers.values() {
+        tracing::warn!(%peer, "connection cut off");
+    }
+    // Aborted, each connection drops the message it was receiving, which
+    // removes its file from `tmp/`; the Maildir removes any left (one
+    // that a blocking write still holds) and starts no new one.
+    let partial = shared.maildir.in_progress();
+    connections.shutdown().await;
+    shared.maildir.abandon();
+    tracing::warn!(
+        files = partial,
+        "messages cut off were not stored: their files in tmp/ are removed"
+    );
+    tracing::info!("stopped");
+    Ok(match signal {
+        Some(signal) => std::process::ExitCode::from(128u8.saturating_add(signal)),
+        None => std::process::ExitCode::SUCCESS,
     })
 }
 
-/// A future that completes on Ctrl-C.
+/// The task id of a connection task that ended.
+fn ended_id(ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match ended {
+        Ok((id, ())) => id,
+        Err(e) => e.id(),
+    }
+}
+
+/// SIGTERM and Ctrl-C (SIGINT). The handlers are installed at once (not
+/// when first awaited), so a signal that comes as soon as the port is
+/// open stops the server gracefully too, not by the signal's default
+/// action; they stay installed, so a second signal is seen as well.
+#[cfg(unix)]
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl ShutdownSignals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next signal's number: 15 for SIGTERM, 2 for SIGINT.
+    async fn recv(&mut self) -> u8 {
+        tokio::select! {
+            _ = self.term.recv() => 15,
+            _ = self.interrupt.recv() => 2,
+        }
+    }
+}
+
+/// Ctrl-C.
 #[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    Ok(async {
+struct ShutdownSignals;
+
+#[cfg(not(unix))]
+impl ShutdownSignals {
+    fn new() -> std::io::Result<Self> {
+        Ok(ShutdownSignals)
+    }
+
+    /// The next Ctrl-C, as 2 (SIGINT's number).
+    async fn recv(&mut self) -> u8 {
         let _ = tokio::signal::ctrl_c().await;
-    })
+        2
+    }
 }

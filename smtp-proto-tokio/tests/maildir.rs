@@ -178,6 +178,33 @@ fn unfinished_delivery_is_invisible_then_removed_on_drop() {
     assert!(entries(&md.new_dir()).is_empty());
 }
 
+/// A server that exits with deliveries under way (their writers never
+/// dropped: a process that ends does not unwind its threads) removes
+/// their files with `abandon`; a delivery committed before stays, one
+/// still running fails at its commit, and no new one starts.
+#[test]
+fn abandon_removes_the_files_under_way_and_refuses_new_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = Maildir::create(dir.path()).expect("create");
+    let stored = md.deliver(&trace(), b"complete\r\n").expect("deliver");
+    let mut first = md.begin(&trace()).expect("begin");
+    first.write_all(b"Subject: half\r\n").expect("write");
+    let second = md.begin(&trace()).expect("begin");
+    let kept = md.begin(&trace()).expect("begin");
+    drop(kept);
+    assert_eq!(md.in_progress(), 2);
+    assert_eq!(entries(&md.tmp_dir()).len(), 2);
+    // Forgotten, as by a thread the process exit ends.
+    std::mem::forget(second);
+    assert_eq!(md.clone().abandon(), 2);
+    assert_eq!(md.in_progress(), 0);
+    assert!(entries(&md.tmp_dir()).is_empty(), "partial files removed");
+    assert!(first.commit().is_err(), "its file is gone");
+    assert_eq!(entries(&md.new_dir()), vec![stored], "the stored one stays");
+    assert!(md.begin(&trace()).is_err(), "no new delivery");
+    assert!(entries(&md.tmp_dir()).is_empty());
+}
+
 #[test]
 fn failed_commit_leaves_nothing_behind() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -18,13 +18,19 @@
 //!
 //! This writer is blocking (`std::fs`); an async server calls it from
 //! `tokio::task::spawn_blocking`, since file system calls block anyway.
+//!
+//! A server that stops before its deliveries end calls
+//! [`Maildir::abandon`]: it removes the files still being written in
+//! `tmp/` (which a process that exits never drops) and refuses new ones.
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use smtp_proto::command::ReversePath;
@@ -37,10 +43,25 @@ static DELIVERIES: AtomicU64 = AtomicU64::new(0);
 const NAME_ATTEMPTS: u32 = 8;
 
 /// A Maildir: a directory with `tmp/`, `new/` and `cur/` below it.
+/// Clones share the record of the deliveries under way.
 #[derive(Debug, Clone)]
 pub struct Maildir {
     root: PathBuf,
     hostname: String,
+    open: Arc<Mutex<Open>>,
+}
+
+/// The files in `tmp/` of the deliveries under way (begun, neither
+/// committed nor dropped), and whether [`Maildir::abandon`] closed the
+/// Maildir.
+#[derive(Debug, Default)]
+struct Open {
+    closed: bool,
+    files: HashSet<PathBuf>,
+}
+
+fn lock(open: &Mutex<Open>) -> MutexGuard<'_, Open> {
+    open.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The trace fields put in front of a delivered message: `Return-Path:`
@@ -81,6 +102,7 @@ impl Maildir {
         Ok(Maildir {
             root,
             hostname: escape_hostname(&system_hostname()),
+            open: Arc::default(),
         })
     }
 
@@ -112,17 +134,46 @@ impl Maildir {
     /// its file.
     ///
     /// # Errors
-    /// Any I/O error.
+    /// Any I/O error; an error after [`Maildir::abandon`].
     pub fn begin(&self, trace: &Trace) -> io::Result<Delivery> {
+        let mut open = lock(&self.open);
+        if open.closed {
+            return Err(io::Error::other("the Maildir was closed"));
+        }
+        // Created and recorded under the lock: `abandon` sees every file.
         let (name, file) = self.create_unique()?;
+        let tmp_path = self.tmp_dir().join(&name);
+        open.files.insert(tmp_path.clone());
+        drop(open);
         let mut delivery = Delivery {
-            tmp_path: self.tmp_dir().join(&name),
+            tmp_path,
             new_path: self.new_dir().join(&name),
             new_dir: self.new_dir(),
             file: Some(io::BufWriter::new(file)),
+            open: Arc::clone(&self.open),
         };
         delivery.write_all(trace.as_bytes())?;
         Ok(delivery)
+    }
+
+    /// Closes the Maildir for a server that stops with deliveries under
+    /// way: removes their files from `tmp/` and makes every later
+    /// [`Maildir::begin`] fail. A delivery still running then fails at its
+    /// commit (its file is gone), or has already moved its complete file
+    /// into `new/`, which stays. Returns how many files were removed.
+    pub fn abandon(&self) -> usize {
+        let mut open = lock(&self.open);
+        open.closed = true;
+        open.files
+            .drain()
+            .filter(|path| fs::remove_file(path).is_ok())
+            .count()
+    }
+
+    /// How many deliveries are under way: begun, neither committed nor
+    /// dropped.
+    pub fn in_progress(&self) -> usize {
+        lock(&self.open).files.len()
     }
 
     /// Delivers a whole message held in memory. Returns the path of the
@@ -203,6 +254,8 @@ pub struct Delivery {
     new_path: PathBuf,
     new_dir: PathBuf,
     file: Option<io::BufWriter<File>>,
+    /// The Maildir's record of deliveries under way, left at the end.
+    open: Arc<Mutex<Open>>,
 }
 
 impl Delivery {
@@ -232,6 +285,7 @@ impl Delivery {
         if result.is_err() {
             let _ = fs::remove_file(&self.tmp_path);
         }
+        lock(&self.open).files.remove(&self.tmp_path);
         result.map(|()| self.new_path.clone())
     }
 
@@ -245,6 +299,7 @@ impl Drop for Delivery {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             let _ = fs::remove_file(&self.tmp_path);
+            lock(&self.open).files.remove(&self.tmp_path);
         }
     }
 }

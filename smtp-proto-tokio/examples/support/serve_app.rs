@@ -97,6 +97,12 @@ pub struct Args {
     /// TLS handshake) and there is no wait.
     #[arg(long, value_name = "MILLISECONDS", default_value_t = 0)]
     pub greeting_delay: u64,
+    /// After SIGTERM or Ctrl-C, how long the open connections may take to
+    /// end, in seconds; then they are cut off and the messages still
+    /// being received are removed. A second SIGTERM or Ctrl-C cuts them
+    /// off at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SHUTDOWN_GRACE)]
+    pub shutdown_grace: u64,
 }
 
 /// `--auth`'s value: `USER:PASS`, the user name not empty (the password
@@ -146,6 +152,9 @@ fn at_least_one(value: &str) -> Result<usize, String> {
 /// for any message a client sends at a useful speed.
 pub const DEFAULT_SESSION_TIMEOUT: u64 = 30 * 60;
 
+/// The default of `--shutdown-grace`, in seconds.
+pub const DEFAULT_SHUTDOWN_GRACE: u64 = 60;
+
 impl Args {
     /// The connections served at once (`--max-connections`, at least 1).
     pub fn max_connections(&self) -> usize {
@@ -163,6 +172,12 @@ impl Args {
     /// none (0).
     pub fn session_timeout(&self) -> Option<std::time::Duration> {
         (self.session_timeout > 0).then(|| std::time::Duration::from_secs(self.session_timeout))
+    }
+
+    /// How long the open connections may take to end after a shutdown
+    /// signal (`--shutdown-grace`).
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_grace)
     }
 }
 
