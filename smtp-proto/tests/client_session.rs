@@ -1838,6 +1838,49 @@ fn timeouts_are_reported_per_phase() {
     assert_eq!(c.timeout(), min(10)); // DATA termination
 }
 
+/// Each phase reports its own configured timeout. The defaults give MAIL
+/// and RCPT the same five minutes, so only distinct values show that the
+/// reply to RCPT is timed as RCPT and not as MAIL.
+#[test]
+fn configured_timeouts_are_reported_each_for_its_own_phase() {
+    use smtp_proto::session::Timeouts;
+    use std::time::Duration;
+    let secs = |n: u64| Some(Duration::from_secs(n));
+    let mut t = Timeouts::default();
+    t.initial = Duration::from_secs(1);
+    t.mail = Duration::from_secs(2);
+    t.rcpt = Duration::from_secs(3);
+    t.data_init = Duration::from_secs(4);
+    t.data_block = Duration::from_secs(5);
+    t.data_termination = Duration::from_secs(6);
+    let mut c = Client::new(plain().with_timeouts(t));
+    assert_eq!(c.timeout(), secs(1)); // initial 220
+    let feed = |c: &mut Client, bytes: &[u8]| {
+        let mut buf = bytes;
+        loop {
+            let step = c.handle_input(buf).unwrap();
+            buf = &buf[step.consumed..];
+            if matches!(step.outcome, Outcome::NeedInput | Outcome::Paused) {
+                break;
+            }
+        }
+        c.poll_transmit(&mut Vec::new());
+    };
+    feed(&mut c, script(&[GREET, &ehlo(&["8BITMIME"])]).as_slice());
+    assert_eq!(c.timeout(), None); // idle
+    c.send_mail(&job().envelope).unwrap();
+    assert_eq!(c.timeout(), secs(2)); // MAIL
+    feed(&mut c, OK.as_bytes());
+    assert_eq!(c.timeout(), secs(3)); // RCPT
+    feed(&mut c, OK.as_bytes());
+    assert_eq!(c.timeout(), secs(4)); // DATA initiation
+    feed(&mut c, b"354 go\r\n");
+    assert!(c.wants_body());
+    assert_eq!(c.timeout(), secs(5)); // data block
+    c.send_last(b"x").unwrap();
+    assert_eq!(c.timeout(), secs(6)); // DATA termination
+}
+
 #[test]
 fn auth_initial_response_too_long_for_the_line_waits_for_334() {
     // `user=u@example.org^Aauth=Bearer <token>^A^A`: 9213 octets, the

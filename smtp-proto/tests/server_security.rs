@@ -405,6 +405,60 @@ fn one_gib_without_crlf_costs_bounded_memory() {
     assert_eq!(events.len(), 2);
 }
 
+/// The caller never has to hold more than one line's worth of an endless
+/// line, however small the pieces it arrives in: the machine starts
+/// throwing the line away once it reaches `max_line_length`, not at some
+/// larger multiple of it. (Fed in 64 KiB pieces, as above, any threshold
+/// up to 64 KiB looks the same; here the pieces are 100 bytes.)
+#[test]
+fn an_endless_line_in_small_pieces_is_held_to_the_line_limit() {
+    let c = config();
+    let limit = c.max_line_length;
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    s.poll_transmit(&mut Vec::new());
+    let piece = [b'A'; 100];
+    let mut held: Vec<u8> = Vec::new();
+    let mut most = 0;
+    for _ in 0..10_000 {
+        held.extend_from_slice(&piece);
+        loop {
+            let step = s.handle_input(&held).unwrap();
+            let n = step.consumed;
+            let more = match step.outcome {
+                Outcome::NeedInput => false,
+                Outcome::Event(_) | Outcome::Transmit => true,
+                other => panic!("{other:?}"),
+            };
+            held.drain(..n);
+            if !more {
+                break;
+            }
+        }
+        most = most.max(held.len());
+    }
+    assert!(
+        most <= limit,
+        "the caller had to hold {most} bytes of one line (limit {limit})"
+    );
+    held.extend_from_slice(b"\r\nNOOP\r\n");
+    loop {
+        let step = s.handle_input(&held).unwrap();
+        let n = step.consumed;
+        let more = matches!(step.outcome, Outcome::Event(_) | Outcome::Transmit);
+        held.drain(..n);
+        if !more {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "500 5.5.2 line too long\r\n250 2.0.0 OK\r\n"
+    );
+}
+
 #[test]
 fn one_gib_data_line_is_streamed_then_refused() {
     let mut s = ServerSession::new(config()).unwrap();

@@ -1047,6 +1047,44 @@ fn data_size_limit_is_checked_at_the_end() {
     assert!(r.events.iter().any(|e| e.contains("Data(TooLarge)")));
 }
 
+/// The limit is exact and counts the body after unstuffing: a body of
+/// exactly `max_message_size` octets (its leading dot removed) is
+/// accepted, one octet more is refused.
+#[test]
+fn data_size_limit_is_exact_and_counts_unstuffed_octets() {
+    let mut c = config();
+    c.max_message_size = Some(10);
+    let r = check(
+        &Setup::new(c),
+        &format!(
+            "{HELO_TRANSACTION}
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: ..2345678
+    C: .
+    S: 250 2.0.0 OK: message accepted
+    C: MAIL FROM:<a@bar.com>
+    S: 250 2.1.0 OK
+    C: RCPT TO:<b@foo.com>
+    S: 250 2.1.5 OK
+    C: DATA
+    S: 354 End data with <CR><LF>.<CR><LF>
+    C: 123456789
+    C: .
+    S: 552 5.3.4 message exceeds fixed maximum message size
+"
+        ),
+    );
+    assert_eq!(r.bodies, [b".2345678\r\n".to_vec()]);
+    assert_eq!(
+        r.events
+            .iter()
+            .filter(|e| e.contains("Data(TooLarge)"))
+            .count(),
+        1
+    );
+}
+
 #[test]
 fn long_data_lines_are_read_then_refused() {
     let line = "x".repeat(999);
