@@ -1724,6 +1724,68 @@ fn auth_initial_response_is_redacted_in_debug() {
     assert_eq!(format!("{built:?}"), "<redacted>");
 }
 
+/// A SASL response sent where a command was expected (a client that
+/// pipelines its credentials past a refused AUTH) reads as an unknown
+/// verb when its base64 holds letters and digits only. `Debug` hides the
+/// verb, and the arguments with it, unless it looks like a verb: 1 to 16
+/// letters, digits and hyphens from a letter on, in one case, and not a
+/// multiple of four octets long on a line of its own.
+#[test]
+fn unknown_verb_that_may_be_a_credential_is_redacted_in_debug() {
+    let hidden: [&[u8]; 7] = [
+        b"c2VjcmV0MTIz",         // "secret123": mixed case, 12 octets
+        b"Ym9i",                 // "bob"
+        b"QUJD",                 // "ABC": one case, but four octets alone
+        b"AGJvYgBzZWNyZXQxMnh5", // a PLAIN response
+        b"c2VjcmV0 MTIz",        // mixed case, with arguments
+        b"ABCDEFGHIJKLMNOPQ x",  // 17 octets
+        b"9VERB",                // not from a letter
+    ];
+    for line in hidden {
+        let cmd = Command::parse(line).unwrap();
+        assert!(matches!(cmd, Command::Unknown { .. }), "{cmd:?}");
+        assert!(!cmd.verb_is_loggable(), "{line:?}");
+        let word = std::str::from_utf8(&line[..4]).unwrap();
+        for dbg in [format!("{cmd:?}"), format!("{cmd:#?}")] {
+            assert!(!dbg.contains(word), "{dbg}");
+            assert!(dbg.contains("<redacted>"), "{dbg}");
+        }
+        // The wire text is still there for an application that wants it.
+        assert_eq!(cmd.to_bytes(), [line, b"\r\n"].concat());
+    }
+    for (line, dbg) in [
+        (
+            &b"XCLIENT ADDR=192.0.2.1"[..],
+            r#"Unknown { verb: "XCLIENT", args: Some("ADDR=192.0.2.1") }"#,
+        ),
+        (b"xexch50", r#"Unknown { verb: "xexch50", args: None }"#),
+        (
+            b"X-ANONYMOUSTLS",
+            r#"Unknown { verb: "X-ANONYMOUSTLS", args: None }"#,
+        ),
+        (b"VERB on", r#"Unknown { verb: "VERB", args: Some("on") }"#),
+        (
+            b"ABCDEFGHIJKLMNOP x",
+            r#"Unknown { verb: "ABCDEFGHIJKLMNOP", args: Some("x") }"#,
+        ),
+    ] {
+        let cmd = Command::parse(line).unwrap();
+        assert!(cmd.verb_is_loggable(), "{line:?}");
+        assert_eq!(format!("{cmd:?}"), dbg);
+    }
+    // Known commands print as before.
+    assert_eq!(format!("{:?}", Command::parse(b"DATA").unwrap()), "Data");
+    assert_eq!(
+        format!("{:?}", Command::parse(b"BDAT 5 LAST").unwrap()),
+        "Bdat { size: 5, last: true }"
+    );
+    assert_eq!(
+        format!("{:?}", Command::parse(b"NOOP x").unwrap()),
+        r#"Noop(Some("x"))"#
+    );
+    assert!(Command::parse(b"QUIT").unwrap().verb_is_loggable());
+}
+
 /// Whether `t` is base64 as RFC 4648 §4 defines it, written out from the
 /// RFC: a multiple of four characters of the alphabet, `=` padding (at
 /// most two) only at the end (§3.3), and the bits the padding leaves over

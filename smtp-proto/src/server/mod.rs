@@ -178,7 +178,7 @@ use core::time::Duration;
 
 use base64::Engine as _;
 
-use crate::command::read_chunk_size;
+use crate::command::{loggable_verb, read_chunk_size};
 use crate::command::{
     AuthParam, BodyType, Command, CommandDecoder, CommandError, DecoderConfig, ForwardPath,
     MailFrom, MailParameters, RcptParameters, RcptTo,
@@ -2455,9 +2455,14 @@ impl ServerSession {
                 self.sasl_step(pos, sasl, step)
             }
             Command::Etrn(_) => self.not_implemented(pos, "ETRN"),
-            Command::Unknown { verb, .. } => match recognized_unimplemented(verb.as_str()) {
+            Command::Unknown { verb, args } => match recognized_unimplemented(verb.as_str()) {
                 Some(verb) => self.not_implemented(pos, verb),
-                None => self.unknown(pos, verb.as_str()),
+                // The verb is kept for logging only when it cannot be a
+                // SASL response sent where a command was expected.
+                None if loggable_verb(verb.as_str(), args.is_some()) => {
+                    self.unknown(pos, verb.as_str())
+                }
+                None => self.unknown(pos, Rejection::REDACTED),
             },
         }
     }
