@@ -1724,6 +1724,37 @@ fn auth_initial_response_is_redacted_in_debug() {
     assert_eq!(format!("{built:?}"), "<redacted>");
 }
 
+/// A client that sends its base64 credentials where the mechanism name
+/// goes (`AUTH c2VjcmV0MTIz`) has them read as a mechanism name of mixed
+/// case: `Debug` hides such a name. Names in one case show, as RFC 4422
+/// §3.1 writes them (upper case) or folded.
+#[test]
+fn auth_mechanism_name_of_mixed_case_is_redacted_in_debug() {
+    let cmd = Command::parse(b"AUTH c2VjcmV0MTIz").unwrap();
+    assert_eq!(
+        format!("{cmd:?}"),
+        "Auth { mechanism: Other(<redacted>), initial_response: None }"
+    );
+    assert!(!format!("{cmd:#?}").contains("c2Vj"));
+    assert_eq!(cmd.to_bytes(), b"AUTH c2VjcmV0MTIz\r\n");
+    for (line, dbg) in [
+        (
+            &b"AUTH X-CUSTOM_2"[..],
+            r#"Auth { mechanism: Other("X-CUSTOM_2"), initial_response: None }"#,
+        ),
+        (
+            b"AUTH x-custom =",
+            r#"Auth { mechanism: Other("x-custom"), initial_response: Some(<redacted>) }"#,
+        ),
+        (
+            b"AUTH Plain AGFsaWNlAHMzY3JldA==",
+            "Auth { mechanism: Plain, initial_response: Some(<redacted>) }",
+        ),
+    ] {
+        assert_eq!(format!("{:?}", Command::parse(line).unwrap()), dbg);
+    }
+}
+
 /// A SASL response sent where a command was expected (a client that
 /// pipelines its credentials past a refused AUTH) reads as an unknown
 /// verb when its base64 holds letters and digits only. `Debug` hides the

@@ -46,7 +46,9 @@ use std::fmt;
 /// `Command<'static>` for callers that keep commands around.
 ///
 /// `Debug` shows no credentials: the initial response of `AUTH` prints as
-/// `<redacted>` ([`Base64`]), and so do the verb and arguments of an
+/// `<redacted>` ([`Base64`]), and so do an `AUTH` mechanism name of mixed
+/// case (a client that sent base64 where the name goes), and the verb and
+/// arguments of an
 /// [`Unknown`](Command::Unknown) command whose verb does not look like one
 /// (see [`Command::verb_is_loggable`]): a client that sends its SASL
 /// responses without waiting for the server's `334` has them read as
@@ -277,8 +279,13 @@ pub(crate) fn loggable_verb(verb: &str, has_args: bool) -> bool {
     let shape = (1..=MAX_LOGGABLE_VERB).contains(&b.len())
         && b[0].is_ascii_alphabetic()
         && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-');
-    let one_case = !b.iter().any(u8::is_ascii_uppercase) || !b.iter().any(u8::is_ascii_lowercase);
-    shape && one_case && (has_args || b.len() % 4 != 0)
+    shape && one_case(verb) && (has_args || b.len() % 4 != 0)
+}
+
+/// True when the letters of `s` are all upper case or all lower case.
+fn one_case(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.iter().any(u8::is_ascii_uppercase) || !b.iter().any(u8::is_ascii_lowercase)
 }
 
 /// What `Debug` shows instead of a value that may be a credential.
@@ -287,6 +294,16 @@ struct Redacted;
 impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+/// What `Debug` shows instead of [`Mechanism::Other`] with a name that may
+/// be a credential.
+struct RedactedOther;
+
+impl fmt::Debug for RedactedOther {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Other").field(&Redacted).finish()
     }
 }
 
@@ -314,11 +331,19 @@ impl fmt::Debug for Command<'_> {
             Command::Auth {
                 mechanism,
                 initial_response,
-            } => f
-                .debug_struct("Auth")
-                .field("mechanism", mechanism)
-                .field("initial_response", initial_response)
-                .finish(),
+            } => {
+                let mut s = f.debug_struct("Auth");
+                match mechanism {
+                    // A client that sent its credentials where the name
+                    // goes: mechanism names are upper case (RFC 4422
+                    // §3.1), base64 mixes cases.
+                    Mechanism::Other(name) if !one_case(name.as_str()) => {
+                        s.field("mechanism", &RedactedOther)
+                    }
+                    _ => s.field("mechanism", mechanism),
+                };
+                s.field("initial_response", initial_response).finish()
+            }
             Command::Etrn(n) => f.debug_tuple("Etrn").field(n).finish(),
             Command::Unknown { verb, args } if self.verb_is_loggable() => f
                 .debug_struct("Unknown")
