@@ -1724,6 +1724,85 @@ fn auth_initial_response_is_redacted_in_debug() {
     assert_eq!(format!("{built:?}"), "<redacted>");
 }
 
+/// RFC 5321 §4.1.1: "SMTP receivers SHOULD tolerate trailing white space
+/// before the terminating <CRLF>": spaces and tabs at the end of a line are
+/// dropped before it is parsed, but on a BDAT line (a chunk follows it, and
+/// a line peers may read otherwise is refused as before). A tab anywhere
+/// else, a vertical tab or a form feed is not white space the parser skips.
+#[test]
+fn trailing_white_space_is_dropped() {
+    let same: [(&[u8], &[u8]); 12] = [
+        (b"DATA\t", b"DATA"),
+        (b"rset\t\t", b"rset"),
+        (b"QUIT \t ", b"QUIT"),
+        (b"NOOP\t", b"NOOP"),
+        (b"STARTTLS\t", b"STARTTLS"),
+        (b"EHLO client.example\t", b"EHLO client.example"),
+        (b"MAIL FROM:<a@example.com>\t", b"MAIL FROM:<a@example.com>"),
+        (
+            b"RCPT TO:<b@example.org> NOTIFY=NEVER\t",
+            b"RCPT TO:<b@example.org> NOTIFY=NEVER",
+        ),
+        (b"VRFY bob\t", b"VRFY bob"),
+        (
+            b"AUTH PLAIN AGFsaWNlAHMzY3JldA==\t",
+            b"AUTH PLAIN AGFsaWNlAHMzY3JldA==",
+        ),
+        (b"XYZZY plugh \t", b"XYZZY plugh"),
+        (b"ETRN example.org\t", b"ETRN example.org"),
+    ];
+    for (line, without) in same {
+        assert_eq!(
+            Command::parse(line),
+            Command::parse(without),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+        assert!(Command::parse(line).is_ok(), "{line:?}");
+    }
+    assert_eq!(
+        Command::parse(b"AUTH\t"),
+        Err(CommandError::MissingArgument { verb: "AUTH" })
+    );
+    // A tab inside the line is kept: the verb ends at a space.
+    for line in [
+        &b"DATA\tnow"[..],
+        b"MAIL\tFROM:<a@b.example>",
+        b"RSET\x0b",
+        b"QUIT\x0c",
+    ] {
+        assert_eq!(
+            Command::parse(line),
+            Err(CommandError::InvalidVerb),
+            "{line:?}"
+        );
+    }
+    assert_eq!(
+        Command::parse(b"VRFY \tbob"),
+        Ok(Command::Vrfy(Text::new("\tbob").unwrap()))
+    );
+    // A BDAT line keeps its end.
+    for line in [&b"BDAT 5\t"[..], b"bdat 5 LAST\t", b"BDAT 5 \t"] {
+        assert!(
+            matches!(
+                Command::parse(line),
+                Err(CommandError::InvalidArgument { verb: "BDAT", .. })
+            ),
+            "{line:?}"
+        );
+    }
+    assert_eq!(
+        Command::parse(b"BDAT 5 LAST "),
+        Ok(Command::Bdat {
+            size: 5,
+            last: true
+        })
+    );
+    // Text cannot end in a tab, so every value reads back as written.
+    assert!(Text::new("bob\t").is_err());
+    assert!(Text::new("\tbob").is_ok());
+}
+
 /// A client that sends its base64 credentials where the mechanism name
 /// goes (`AUTH c2VjcmV0MTIz`) has them read as a mechanism name of mixed
 /// case: `Debug` hides such a name. Names in one case show, as RFC 4422

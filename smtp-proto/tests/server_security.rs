@@ -705,6 +705,9 @@ fn bdat_line_with_a_tab_or_a_leading_blank_closes() {
         "\\x09BDAT 51 LAST",
         "BDAT\\x0b51",
         "BDAT\\x0c51 LAST",
+        // Trailing white space is dropped from other command lines (RFC
+        // 5321 §4.1.1), not from a BDAT line: its chunk follows it.
+        "BDAT 51\\x09",
     ] {
         let r = bdat_line_then_evil_chunk(line);
         assert_closed_with(

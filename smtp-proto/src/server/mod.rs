@@ -164,7 +164,11 @@
 //! bare CR or LF, since peers disagree on where such a line (and so its
 //! chunk) starts: 500 and [`RemoteError::BdatBareLineEnding`]. And so
 //! does a BDAT command line over the line limit: 500 and
-//! [`RemoteError::BdatLineTooLong`].
+//! [`RemoteError::BdatLineTooLong`]. (Spaces and tabs at the end of any
+//! other command line are dropped before it is parsed, as RFC 5321 §4.1.1
+//! has receivers "tolerate trailing white space": `DATA`, a tab and CRLF
+//! is `DATA`. A BDAT line keeps its end, and a trailing tab after its
+//! size closes the session as above.)
 
 mod config;
 mod event;
