@@ -1724,6 +1724,178 @@ fn auth_initial_response_is_redacted_in_debug() {
     assert_eq!(format!("{built:?}"), "<redacted>");
 }
 
+/// RFC 5321 §4.1.1: "SMTP receivers SHOULD tolerate trailing white space
+/// before the terminating <CRLF>": spaces and tabs at the end of a line are
+/// dropped before it is parsed, but on a BDAT line (a chunk follows it, and
+/// a line peers may read otherwise is refused as before). A tab anywhere
+/// else, a vertical tab or a form feed is not white space the parser skips.
+#[test]
+fn trailing_white_space_is_dropped() {
+    let same: [(&[u8], &[u8]); 12] = [
+        (b"DATA\t", b"DATA"),
+        (b"rset\t\t", b"rset"),
+        (b"QUIT \t ", b"QUIT"),
+        (b"NOOP\t", b"NOOP"),
+        (b"STARTTLS\t", b"STARTTLS"),
+        (b"EHLO client.example\t", b"EHLO client.example"),
+        (b"MAIL FROM:<a@example.com>\t", b"MAIL FROM:<a@example.com>"),
+        (
+            b"RCPT TO:<b@example.org> NOTIFY=NEVER\t",
+            b"RCPT TO:<b@example.org> NOTIFY=NEVER",
+        ),
+        (b"VRFY bob\t", b"VRFY bob"),
+        (
+            b"AUTH PLAIN AGFsaWNlAHMzY3JldA==\t",
+            b"AUTH PLAIN AGFsaWNlAHMzY3JldA==",
+        ),
+        (b"XYZZY plugh \t", b"XYZZY plugh"),
+        (b"ETRN example.org\t", b"ETRN example.org"),
+    ];
+    for (line, without) in same {
+        assert_eq!(
+            Command::parse(line),
+            Command::parse(without),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+        assert!(Command::parse(line).is_ok(), "{line:?}");
+    }
+    assert_eq!(
+        Command::parse(b"AUTH\t"),
+        Err(CommandError::MissingArgument { verb: "AUTH" })
+    );
+    // A tab inside the line is kept: the verb ends at a space.
+    for line in [
+        &b"DATA\tnow"[..],
+        b"MAIL\tFROM:<a@b.example>",
+        b"RSET\x0b",
+        b"QUIT\x0c",
+    ] {
+        assert_eq!(
+            Command::parse(line),
+            Err(CommandError::InvalidVerb),
+            "{line:?}"
+        );
+    }
+    assert_eq!(
+        Command::parse(b"VRFY \tbob"),
+        Ok(Command::Vrfy(Text::new("\tbob").unwrap()))
+    );
+    // A BDAT line keeps its end.
+    for line in [&b"BDAT 5\t"[..], b"bdat 5 LAST\t", b"BDAT 5 \t"] {
+        assert!(
+            matches!(
+                Command::parse(line),
+                Err(CommandError::InvalidArgument { verb: "BDAT", .. })
+            ),
+            "{line:?}"
+        );
+    }
+    assert_eq!(
+        Command::parse(b"BDAT 5 LAST "),
+        Ok(Command::Bdat {
+            size: 5,
+            last: true
+        })
+    );
+    // Text cannot end in a tab, so every value reads back as written.
+    assert!(Text::new("bob\t").is_err());
+    assert!(Text::new("\tbob").is_ok());
+}
+
+/// A client that sends its base64 credentials where the mechanism name
+/// goes (`AUTH c2VjcmV0MTIz`) has them read as a mechanism name of mixed
+/// case: `Debug` hides such a name. Names in one case show, as RFC 4422
+/// §3.1 writes them (upper case) or folded.
+#[test]
+fn auth_mechanism_name_of_mixed_case_is_redacted_in_debug() {
+    let cmd = Command::parse(b"AUTH c2VjcmV0MTIz").unwrap();
+    assert_eq!(
+        format!("{cmd:?}"),
+        "Auth { mechanism: Other(<redacted>), initial_response: None }"
+    );
+    assert!(!format!("{cmd:#?}").contains("c2Vj"));
+    assert_eq!(cmd.to_bytes(), b"AUTH c2VjcmV0MTIz\r\n");
+    for (line, dbg) in [
+        (
+            &b"AUTH X-CUSTOM_2"[..],
+            r#"Auth { mechanism: Other("X-CUSTOM_2"), initial_response: None }"#,
+        ),
+        (
+            b"AUTH x-custom =",
+            r#"Auth { mechanism: Other("x-custom"), initial_response: Some(<redacted>) }"#,
+        ),
+        (
+            b"AUTH Plain AGFsaWNlAHMzY3JldA==",
+            "Auth { mechanism: Plain, initial_response: Some(<redacted>) }",
+        ),
+    ] {
+        assert_eq!(format!("{:?}", Command::parse(line).unwrap()), dbg);
+    }
+}
+
+/// A SASL response sent where a command was expected (a client that
+/// pipelines its credentials past a refused AUTH) reads as an unknown
+/// verb when its base64 holds letters and digits only. `Debug` hides the
+/// verb, and the arguments with it, unless it looks like a verb: 1 to 16
+/// letters, digits and hyphens from a letter on, in one case, and not a
+/// multiple of four octets long on a line of its own.
+#[test]
+fn unknown_verb_that_may_be_a_credential_is_redacted_in_debug() {
+    let hidden: [&[u8]; 7] = [
+        b"c2VjcmV0MTIz",         // "secret123": mixed case, 12 octets
+        b"Ym9i",                 // "bob"
+        b"QUJD",                 // "ABC": one case, but four octets alone
+        b"AGJvYgBzZWNyZXQxMnh5", // a PLAIN response
+        b"c2VjcmV0 MTIz",        // mixed case, with arguments
+        b"ABCDEFGHIJKLMNOPQ x",  // 17 octets
+        b"9VERB",                // not from a letter
+    ];
+    for line in hidden {
+        let cmd = Command::parse(line).unwrap();
+        assert!(matches!(cmd, Command::Unknown { .. }), "{cmd:?}");
+        assert!(!cmd.verb_is_loggable(), "{line:?}");
+        let word = std::str::from_utf8(&line[..4]).unwrap();
+        for dbg in [format!("{cmd:?}"), format!("{cmd:#?}")] {
+            assert!(!dbg.contains(word), "{dbg}");
+            assert!(dbg.contains("<redacted>"), "{dbg}");
+        }
+        // The wire text is still there for an application that wants it.
+        assert_eq!(cmd.to_bytes(), [line, b"\r\n"].concat());
+    }
+    for (line, dbg) in [
+        (
+            &b"XCLIENT ADDR=192.0.2.1"[..],
+            r#"Unknown { verb: "XCLIENT", args: Some("ADDR=192.0.2.1") }"#,
+        ),
+        (b"xexch50", r#"Unknown { verb: "xexch50", args: None }"#),
+        (
+            b"X-ANONYMOUSTLS",
+            r#"Unknown { verb: "X-ANONYMOUSTLS", args: None }"#,
+        ),
+        (b"VERB on", r#"Unknown { verb: "VERB", args: Some("on") }"#),
+        (
+            b"ABCDEFGHIJKLMNOP x",
+            r#"Unknown { verb: "ABCDEFGHIJKLMNOP", args: Some("x") }"#,
+        ),
+    ] {
+        let cmd = Command::parse(line).unwrap();
+        assert!(cmd.verb_is_loggable(), "{line:?}");
+        assert_eq!(format!("{cmd:?}"), dbg);
+    }
+    // Known commands print as before.
+    assert_eq!(format!("{:?}", Command::parse(b"DATA").unwrap()), "Data");
+    assert_eq!(
+        format!("{:?}", Command::parse(b"BDAT 5 LAST").unwrap()),
+        "Bdat { size: 5, last: true }"
+    );
+    assert_eq!(
+        format!("{:?}", Command::parse(b"NOOP x").unwrap()),
+        r#"Noop(Some("x"))"#
+    );
+    assert!(Command::parse(b"QUIT").unwrap().verb_is_loggable());
+}
+
 /// Whether `t` is base64 as RFC 4648 §4 defines it, written out from the
 /// RFC: a multiple of four characters of the alphabet, `=` padding (at
 /// most two) only at the end (§3.3), and the bits the padding leaves over

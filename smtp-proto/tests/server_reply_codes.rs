@@ -429,3 +429,52 @@ fn unknown_verb_is_500_5_5_2() {
          503 5.5.1 need MAIL command\r\n",
     );
 }
+
+/// RFC 5321 §4.1.1: "SMTP receivers SHOULD tolerate trailing white space
+/// before the terminating <CRLF>". A tab is white space as a space is, so
+/// `DATA`, a tab and CRLF is `DATA`. A known verb followed by a tab and
+/// more text is still no command (the verb ends at a space, §4.1.1), nor
+/// is one followed by a vertical tab: `500 5.5.2`.
+#[test]
+fn trailing_white_space_is_tolerated() {
+    let mut c = config();
+    c.max_errors = 100;
+    let out = replies_after_greeting(
+        c,
+        false,
+        "
+    C~ EHLO bar.com\\x09\\r\\n
+    C~ MAIL FROM:<a@bar.com>\\x09\\r\\n
+    C~ RCPT TO:<b@foo.com> \\x09 \\r\\n
+    C~ DATA\\x09\\r\\n
+    C: hello
+    C: .
+    C~ NOOP\\x09\\r\\n
+    C~ HELP \\x09\\r\\n
+    C~ RSET\\x09\\x09\\r\\n
+    C~ DATA\\x09now\\r\\n
+    C~ RSET\\x0b\\r\\n
+    C~ XYZZY\\x09\\r\\n
+    C~ QUIT\\x09\\r\\n
+",
+    );
+    assert_eq!(
+        out,
+        "250-mx.example.com\r\n\
+         250-PIPELINING\r\n\
+         250-8BITMIME\r\n\
+         250-CHUNKING\r\n\
+         250 ENHANCEDSTATUSCODES\r\n\
+         250 2.1.0 OK\r\n\
+         250 2.1.5 OK\r\n\
+         354 End data with <CR><LF>.<CR><LF>\r\n\
+         250 2.0.0 OK: message accepted\r\n\
+         250 2.0.0 OK\r\n\
+         214 2.0.0 See RFC 5321: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN\r\n\
+         250 2.0.0 OK\r\n\
+         500 5.5.2 syntax error, command unrecognized\r\n\
+         500 5.5.2 syntax error, command unrecognized\r\n\
+         500 5.5.2 Command unrecognized\r\n\
+         221 2.0.0 Bye\r\n",
+    );
+}

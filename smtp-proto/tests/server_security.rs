@@ -4,7 +4,7 @@ mod support;
 
 use smtp_proto::data::BareEndingPolicy;
 use smtp_proto::server::{
-    Error, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
+    Error, Rejection, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::Outcome;
 use support::{check, config, parse, run_all, run_pieces, RunResult, Setup, EHLO_AUTH_PLAIN};
@@ -759,6 +759,9 @@ fn bdat_line_with_a_tab_or_a_leading_blank_closes() {
         "\\x09BDAT 51 LAST",
         "BDAT\\x0b51",
         "BDAT\\x0c51 LAST",
+        // Trailing white space is dropped from other command lines (RFC
+        // 5321 §4.1.1), not from a BDAT line: its chunk follows it.
+        "BDAT 51\\x09",
     ] {
         let r = bdat_line_then_evil_chunk(line);
         assert_closed_with(
@@ -1659,4 +1662,102 @@ fn ehlo_reply(c: smtp_proto::server::ServerConfig) -> String {
     let mut out = Vec::new();
     s.poll_transmit(&mut out);
     String::from_utf8(out).unwrap()
+}
+
+/// A client that does not wait for the server's `334` (RFC 4954 §4) sends
+/// its SASL responses after an AUTH the server refuses, or after the
+/// exchange ended: they arrive as command lines. Base64 made of letters
+/// and digits only reads as an unknown verb, and the verb of an unknown
+/// command is kept in [`Rejection::UnknownCommand`] for logging: such a
+/// verb is kept as `<redacted>`, so no event shows the credentials.
+#[test]
+fn sasl_responses_read_as_commands_are_not_logged() {
+    // "bob", "secret123", "ABC", "ABCDEF" and "\0bob\0secret12xy" in base64:
+    // one of each case mix, and a PLAIN response.
+    let secrets = [
+        "Ym9i",
+        "c2VjcmV0MTIz",
+        "QUJD",
+        "QUJDREVG",
+        "AGJvYgBzZWNyZXQxMnh5",
+    ];
+    let lines: String = secrets
+        .iter()
+        .map(|s| format!("    C: {s}\n    S: 500 5.5.2 Command unrecognized\n"))
+        .collect();
+    let r = check(
+        &Setup::new(config()),
+        &format!(
+            "
+    S: 220 mx.example.com ESMTP
+    C: EHLO a.example
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH LOGIN
+    S: 502 5.5.1 Command not implemented
+{lines}    C: XYZZY
+    S: 500 5.5.2 Command unrecognized
+    C: XClient ADDR=192.0.2.1
+    S: 500 5.5.2 Command unrecognized
+    C: xforward NAME=spike.example
+    S: 500 5.5.2 Command unrecognized
+"
+        ),
+    );
+    for s in secrets {
+        assert!(!r.events.iter().any(|e| e.contains(s)), "{s}: {r:#?}");
+    }
+    assert_eq!(
+        r.count_events(&format!("UnknownCommand({:?})", Rejection::REDACTED)),
+        secrets.len() + 1,
+        "{r:#?}"
+    );
+    // What looks like a verb is kept; mixed case is not.
+    assert_eq!(r.count_events("UnknownCommand(\"XYZZY\")"), 1, "{r:#?}");
+    assert_eq!(r.count_events("UnknownCommand(\"xforward\")"), 1, "{r:#?}");
+    assert_eq!(r.count_events("XClient"), 0, "{r:#?}");
+}
+
+/// The same after an exchange that ended: a LOGIN client that sends its
+/// password again, or a PLAIN client that repeats its response, past the
+/// `235`.
+#[test]
+fn sasl_response_after_the_exchange_is_not_logged() {
+    let mut c = config();
+    c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Login];
+    let mut s = ServerSession::new(c).unwrap();
+    s.greet().unwrap();
+    let mut input: &[u8] = b"EHLO a.example\r\nAUTH LOGIN Ym9i\r\nc2VjcmV0MTIz\r\nc2VjcmV0MTIz\r\n";
+    let mut events = Vec::new();
+    while !input.is_empty() {
+        let step = s.handle_input(input).unwrap();
+        input = &input[step.consumed..];
+        match step.outcome {
+            Outcome::Event(e) => {
+                let decision = matches!(e, ServerEvent::Hello { .. } | ServerEvent::Auth(_));
+                events.push(format!("{e:?} {e:#?}"));
+                if decision {
+                    s.accept().unwrap();
+                }
+            }
+            Outcome::NeedInput => break,
+            _ => {}
+        }
+        events.push(format!("{s:?}"));
+    }
+    assert!(input.is_empty());
+    assert!(
+        events.iter().any(|e| e.contains("Auth(Login")),
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("UnknownCommand(\"<redacted>\")")),
+        "{events:#?}"
+    );
+    assert!(!events.iter().any(|e| e.contains("c2Vj")), "{events:#?}");
 }

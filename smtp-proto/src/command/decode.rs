@@ -433,6 +433,31 @@ fn trim_spaces(mut a: &[u8]) -> Option<&[u8]> {
     (!a.is_empty()).then_some(a)
 }
 
+/// `line` without the spaces and tabs at its end: "SMTP receivers SHOULD
+/// tolerate trailing white space before the terminating <CRLF>" (RFC 5321
+/// §4.1.1), so `DATA`, a tab and CRLF is `DATA`. White space is a space or
+/// a tab (RFC 5234 `WSP`); a vertical tab or form feed is not dropped.
+///
+/// A line that starts with the BDAT verb keeps its end as sent: a chunk
+/// follows the command, and a line a peer may split otherwise is refused
+/// (the server closes the session on one whose chunk it cannot place), as
+/// before.
+#[inline]
+fn without_trailing_blanks(line: &[u8]) -> &[u8] {
+    // The common case: no white space at the end.
+    if !matches!(line, [.., b' ' | b'\t']) {
+        return line;
+    }
+    if matches!(*line, [a, b, c, d, ..] if code(&[a, b, c, d]) == code(b"bdat")) {
+        return line;
+    }
+    let mut rest = line;
+    while let [r @ .., b' ' | b'\t'] = rest {
+        rest = r;
+    }
+    rest
+}
+
 /// `command = verb [SP arguments]` of a line already known to hold no NUL,
 /// CR or LF and to be valid UTF-8. Text is only made a `str` where a value
 /// keeps it, so commands without such values never look at UTF-8 again.
@@ -443,7 +468,7 @@ fn parse_checked_line<'a>(
     len: usize,
     opts: &ParseOptions,
 ) -> Result<Command<'a>, CommandError> {
-    let line = window.get(..len).unwrap_or(window);
+    let line = without_trailing_blanks(window.get(..len).unwrap_or(window));
     // The common case first: a known four-letter verb, then a space or the
     // end (a folded match implies four letters).
     if let [a, b, c, d, ref rest @ ..] = *line {

@@ -38,12 +38,22 @@ pub use value::{
 };
 
 use std::borrow::Cow;
+use std::fmt;
 
 /// One SMTP command line.
 ///
 /// Every variant borrows from the input line; [`Command::into_owned`] gives a
 /// `Command<'static>` for callers that keep commands around.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows no credentials: the initial response of `AUTH` prints as
+/// `<redacted>` ([`Base64`]), and so do an `AUTH` mechanism name of mixed
+/// case (a client that sent base64 where the name goes), and the verb and
+/// arguments of an
+/// [`Unknown`](Command::Unknown) command whose verb does not look like one
+/// (see [`Command::verb_is_loggable`]): a client that sends its SASL
+/// responses without waiting for the server's `334` has them read as
+/// command lines.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Command<'a> {
     /// `EHLO SP ( Domain / address-literal )` (RFC 5321 §4.1.1.1). The
@@ -165,6 +175,38 @@ impl<'a> Command<'a> {
         }
     }
 
+    /// True when [`verb`](Self::verb) may be logged: always for a verb this
+    /// crate knows, and for an [`Unknown`](Command::Unknown) one when it
+    /// looks like a verb rather than a SASL response.
+    ///
+    /// A client that pipelines its SASL responses (base64 credentials)
+    /// after an `AUTH` the server refuses, or after the exchange ended,
+    /// has them read as command lines, and a response made of letters and
+    /// digits only is read as an unknown verb. So an unknown verb counts
+    /// as a verb when it is 1 to 16 octets of ASCII letters, digits and
+    /// hyphens, starting with a letter, its letters all upper case or all
+    /// lower case (base64 mixes them), and, on a line without arguments,
+    /// its length is not a multiple of four (the length of every base64
+    /// text of RFC 4648 §4, which RFC 4954 §4 asks of a SASL response).
+    /// Such a shape rule hides some real verbs too (`VERB` alone, `XClient`):
+    /// a verb that is hidden shows as `<redacted>`.
+    ///
+    /// ```
+    /// use smtp_proto::command::Command;
+    /// assert!(Command::parse(b"XCLIENT ADDR=192.0.2.1").unwrap().verb_is_loggable());
+    /// assert!(Command::parse(b"xexch50").unwrap().verb_is_loggable());
+    /// // Base64 of "secret123", sent where a command was expected.
+    /// assert!(!Command::parse(b"c2VjcmV0MTIz").unwrap().verb_is_loggable());
+    /// assert!(!format!("{:?}", Command::parse(b"c2VjcmV0MTIz").unwrap()).contains("c2Vj"));
+    /// ```
+    #[must_use]
+    pub fn verb_is_loggable(&self) -> bool {
+        match self {
+            Command::Unknown { verb, args } => loggable_verb(verb.as_str(), args.is_some()),
+            _ => true,
+        }
+    }
+
     /// Writes the command as canonical bytes, CRLF included.
     ///
     /// The line is written whatever its length. Every value has a checked
@@ -221,6 +263,98 @@ impl<'a> Command<'a> {
                 verb: verb.into_owned(),
                 args: args.map(Text::into_owned),
             },
+        }
+    }
+}
+
+/// The longest unknown verb [`Command::verb_is_loggable`] keeps: the
+/// longest verbs in use (`X-ANONYMOUSTLS`, `XSESSIONPARAMS`) have 14
+/// octets.
+const MAX_LOGGABLE_VERB: usize = 16;
+
+/// See [`Command::verb_is_loggable`]: `verb` is an unknown command's verb,
+/// `has_args` whether arguments followed it.
+pub(crate) fn loggable_verb(verb: &str, has_args: bool) -> bool {
+    let b = verb.as_bytes();
+    let shape = (1..=MAX_LOGGABLE_VERB).contains(&b.len())
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-');
+    shape && one_case(verb) && (has_args || b.len() % 4 != 0)
+}
+
+/// True when the letters of `s` are all upper case or all lower case.
+fn one_case(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.iter().any(u8::is_ascii_uppercase) || !b.iter().any(u8::is_ascii_lowercase)
+}
+
+/// What `Debug` shows instead of a value that may be a credential.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// What `Debug` shows instead of [`Mechanism::Other`] with a name that may
+/// be a credential.
+struct RedactedOther;
+
+impl fmt::Debug for RedactedOther {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Other").field(&Redacted).finish()
+    }
+}
+
+impl fmt::Debug for Command<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Ehlo(d) => f.debug_tuple("Ehlo").field(d).finish(),
+            Command::Helo(d) => f.debug_tuple("Helo").field(d).finish(),
+            Command::Lhlo(d) => f.debug_tuple("Lhlo").field(d).finish(),
+            Command::Mail(m) => f.debug_tuple("Mail").field(m).finish(),
+            Command::Rcpt(r) => f.debug_tuple("Rcpt").field(r).finish(),
+            Command::Data => f.write_str("Data"),
+            Command::Bdat { size, last } => f
+                .debug_struct("Bdat")
+                .field("size", size)
+                .field("last", last)
+                .finish(),
+            Command::Rset => f.write_str("Rset"),
+            Command::Noop(t) => f.debug_tuple("Noop").field(t).finish(),
+            Command::Quit => f.write_str("Quit"),
+            Command::Vrfy(t) => f.debug_tuple("Vrfy").field(t).finish(),
+            Command::Expn(t) => f.debug_tuple("Expn").field(t).finish(),
+            Command::Help(t) => f.debug_tuple("Help").field(t).finish(),
+            Command::StartTls => f.write_str("StartTls"),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                let mut s = f.debug_struct("Auth");
+                match mechanism {
+                    // A client that sent its credentials where the name
+                    // goes: mechanism names are upper case (RFC 4422
+                    // §3.1), base64 mixes cases.
+                    Mechanism::Other(name) if !one_case(name.as_str()) => {
+                        s.field("mechanism", &RedactedOther)
+                    }
+                    _ => s.field("mechanism", mechanism),
+                };
+                s.field("initial_response", initial_response).finish()
+            }
+            Command::Etrn(n) => f.debug_tuple("Etrn").field(n).finish(),
+            Command::Unknown { verb, args } if self.verb_is_loggable() => f
+                .debug_struct("Unknown")
+                .field("verb", verb)
+                .field("args", args)
+                .finish(),
+            Command::Unknown { args, .. } => f
+                .debug_struct("Unknown")
+                .field("verb", &Redacted)
+                .field("args", &args.as_ref().map(|_| Redacted))
+                .finish(),
         }
     }
 }

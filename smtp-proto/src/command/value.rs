@@ -209,8 +209,8 @@ fn cow_new<'a, T>(
 string_value!(
     /// Free text of a command argument (VRFY, EXPN, HELP, NOOP, or an
     /// unknown verb's arguments): anything but CR, LF and NUL, not empty,
-    /// with no space at either end (the parser drops those, so they could
-    /// not be read back).
+    /// with no space at either end and no tab at its end (the parser drops
+    /// those, so they could not be read back).
     Text
 );
 
@@ -223,6 +223,7 @@ impl<'a> Text<'a> {
     /// assert!(Text::new("two words").is_ok());
     /// assert!(Text::new("a\r\nRCPT TO:<x@y>").is_err());
     /// assert!(Text::new(" padded ").is_err());
+    /// assert!(Text::new("tab\t").is_err());
     /// ```
     pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
         cow_new(s, check_text, Text)
@@ -238,6 +239,11 @@ pub(crate) fn check_text(s: &str) -> Result<(), ValueError> {
     }
     if s.starts_with(' ') || s.ends_with(' ') {
         return Err(ValueError::Syntax("space at the start or end of text"));
+    }
+    // The end of a command line: RFC 5321 §4.1.1 has receivers drop the
+    // white space there.
+    if s.ends_with('\t') {
+        return Err(ValueError::Syntax("tab at the end of text"));
     }
     Ok(())
 }

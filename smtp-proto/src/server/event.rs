@@ -184,7 +184,13 @@ pub enum Rejection {
     Sequence(SequenceError),
     /// An unknown verb (500 5.5.2, RFC 3463 §3.6: X.5.2 covers a command
     /// that "is unrecognized"), kept for logging; LHLO in SMTP is one,
-    /// whatever its argument.
+    /// whatever its argument. The arguments are never kept, and a verb
+    /// that does not look like one is kept as [`Rejection::REDACTED`]: a
+    /// client that pipelines its SASL responses after an AUTH the server
+    /// refused, or after the exchange ended, has its base64 credentials
+    /// read as command lines (see
+    /// [`Command::verb_is_loggable`](crate::command::Command::verb_is_loggable)
+    /// for the rule).
     UnknownCommand(String),
     /// A command the configuration does not offer, or one of the SMTP
     /// specifications this crate knows but does not implement (`TURN`,
@@ -257,6 +263,12 @@ pub enum Rejection {
     /// dropped; a HELO, EHLO or LHLO gets it without an enhanced code (RFC
     /// 2034 §3).
     SessionRefused,
+}
+
+impl Rejection {
+    /// What [`Rejection::UnknownCommand`] holds in place of a verb that
+    /// may be a credential; no verb is spelt so.
+    pub const REDACTED: &'static str = "<redacted>";
 }
 
 /// How the server machine fails.

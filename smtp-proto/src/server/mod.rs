@@ -164,7 +164,11 @@
 //! bare CR or LF, since peers disagree on where such a line (and so its
 //! chunk) starts: 500 and [`RemoteError::BdatBareLineEnding`]. And so
 //! does a BDAT command line over the line limit: 500 and
-//! [`RemoteError::BdatLineTooLong`].
+//! [`RemoteError::BdatLineTooLong`]. (Spaces and tabs at the end of any
+//! other command line are dropped before it is parsed, as RFC 5321 §4.1.1
+//! has receivers "tolerate trailing white space": `DATA`, a tab and CRLF
+//! is `DATA`. A BDAT line keeps its end, and a trailing tab after its
+//! size closes the session as above.)
 
 mod config;
 mod event;
@@ -178,7 +182,7 @@ use core::time::Duration;
 
 use base64::Engine as _;
 
-use crate::command::read_chunk_size;
+use crate::command::{loggable_verb, read_chunk_size};
 use crate::command::{
     AuthParam, BodyType, Command, CommandDecoder, CommandError, DecoderConfig, ForwardPath,
     MailFrom, MailParameters, RcptParameters, RcptTo,
@@ -2455,9 +2459,14 @@ impl ServerSession {
                 self.sasl_step(pos, sasl, step)
             }
             Command::Etrn(_) => self.not_implemented(pos, "ETRN"),
-            Command::Unknown { verb, .. } => match recognized_unimplemented(verb.as_str()) {
+            Command::Unknown { verb, args } => match recognized_unimplemented(verb.as_str()) {
                 Some(verb) => self.not_implemented(pos, verb),
-                None => self.unknown(pos, verb.as_str()),
+                // The verb is kept for logging only when it cannot be a
+                // SASL response sent where a command was expected.
+                None if loggable_verb(verb.as_str(), args.is_some()) => {
+                    self.unknown(pos, verb.as_str())
+                }
+                None => self.unknown(pos, Rejection::REDACTED),
             },
         }
     }
