@@ -1296,6 +1296,85 @@ fn tls_handshake_timeout_bounds_the_whole_handshake() {
     }
 }
 
+/// A TLS record header and the first bytes of its body: a handshake that
+/// starts and is never finished.
+const PARTIAL_RECORD: &[u8] = b"\x16\x03\x01\x00\x40\x01\x00\x00";
+
+/// A client that goes away in the middle of the handshake after STARTTLS
+/// (a partial ClientHello, then the end of the stream) ends `serve` with
+/// a handshake error, not a panic or a wait; the handler never hears of
+/// TLS.
+#[test]
+fn a_client_gone_mid_starttls_handshake_ends_serve_with_a_handshake_error() {
+    let (server_tls, _) = tls_configs();
+    let (config, options) = starttls_server(server_tls);
+    let (addr, server) = spawn_server(config, options, Recorder::new(None));
+    let (mut peer, mut got) = greeted(addr);
+    peer.write_all(b"EHLO gone.test\r\n").expect("ehlo");
+    assert!(read_replies(&mut peer, &mut got, 1).contains("STARTTLS"));
+    peer.write_all(b"STARTTLS\r\n").expect("starttls");
+    assert!(read_replies(&mut peer, &mut got, 1).starts_with("220 "));
+    peer.write_all(PARTIAL_RECORD).expect("partial record");
+    peer.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let (end, recorder) = server.join().expect("server thread");
+
+    match end {
+        Err(ServeError::StartTls(StartTlsError::Handshake(e))) => {
+            assert_ne!(e.kind(), std::io::ErrorKind::TimedOut, "{e:?}");
+        }
+        other => panic!("expected a failed handshake, got {other:?}"),
+    }
+    assert!(
+        !recorder.seen.events.iter().any(|e| e == "StartTls"),
+        "{:?}",
+        recorder.seen.events
+    );
+}
+
+/// The client's side of the same: a server that answers STARTTLS with
+/// `220`, starts its part of the handshake and goes away ends `run` with
+/// [`StartTlsError::Handshake`], and no command follows.
+#[test]
+fn a_server_gone_mid_starttls_handshake_ends_run_with_a_handshake_error() {
+    let (_, client_tls) = tls_configs();
+    let (addr, fake) = spawn_peer(move |mut s| {
+        s.write_all(b"220 fake.test ESMTP\r\n").expect("greeting");
+        let mut got = Vec::new();
+        assert!(read_until(&mut s, &mut got, b"\r\n"), "EHLO");
+        s.write_all(b"250-fake.test\r\n250 STARTTLS\r\n")
+            .expect("ehlo");
+        assert!(read_until(&mut s, &mut got, b"STARTTLS\r\n"), "STARTTLS");
+        s.write_all(b"220 2.0.0 go ahead\r\n").expect("220");
+        let mut hello = [0u8; 5];
+        s.read_exact(&mut hello).expect("client hello");
+        assert_eq!(hello[0], 0x16, "a TLS handshake record");
+        s.write_all(PARTIAL_RECORD).expect("partial record");
+        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        let mut rest = Vec::new();
+        read_to_close(&mut s, &mut rest);
+        got
+    });
+    let mut sender = Sender::new(&["bob@example.com"], BODY, 1000);
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let result = run(
+        connect(addr),
+        &mut client,
+        &mut sender,
+        &starttls_run_options(client_tls),
+    );
+    let got = fake.join().expect("fake server");
+
+    match result {
+        Err(RunError::StartTls(StartTlsError::Handshake(e))) => {
+            assert_ne!(e.kind(), std::io::ErrorKind::TimedOut, "{e:?}");
+        }
+        other => panic!("expected a failed handshake, got {other:?}"),
+    }
+    assert!(!client.is_tls());
+    assert!(!sender.sent);
+    assert!(!String::from_utf8_lossy(&got).contains("MAIL"));
+}
+
 /// How long the server waits for each command in the trickle tests.
 const SHORT_TIMEOUT: Duration = Duration::from_millis(300);
 

@@ -275,3 +275,119 @@ async fn tls_client_gone_mid_data_is_peer_closed() {
     assert!(rec.messages.is_empty());
     assert_eq!(rec.current, b"Subject: cut\r\n\r\nhalf a message\r\n");
 }
+
+/// A TLS record header and the first bytes of its body: a handshake that
+/// starts and is never finished.
+const PARTIAL_RECORD: &[u8] = b"\x16\x03\x01\x00\x40\x01\x00\x00";
+
+/// A client that goes away in the middle of the handshake after STARTTLS
+/// (a partial ClientHello, then the end of the stream) ends `serve` with
+/// a handshake error, not a panic or a wait; the handler never hears of
+/// TLS.
+#[tokio::test]
+async fn a_client_gone_mid_starttls_handshake_ends_serve_with_a_handshake_error() {
+    let (server_tls, _) = configs();
+    let (mut c, s) = pair().await;
+    let server = spawn_starttls_server(s, server_tls);
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    c.write_all(b"EHLO tls.example\r\nSTARTTLS\r\n")
+        .await
+        .expect("write");
+    read_until(&mut c, &mut got, b"\r\n220 2.0.0 Ready to start TLS\r\n").await;
+    c.write_all(PARTIAL_RECORD).await.expect("partial record");
+    c.shutdown().await.expect("shutdown");
+    let (end, rec) = join(server).await;
+
+    let end = end.expect_err("the handshake cannot have completed");
+    assert!(end.starts_with("TLS handshake failed"), "{end}");
+    assert!(
+        rec.events.iter().all(|(e, _)| e != "StartTls"),
+        "{:?}",
+        rec.events
+    );
+}
+
+/// The client's side of the same: a server that answers STARTTLS with
+/// `220`, starts its part of the handshake and goes away ends `run` with
+/// [`StartTlsError::Handshake`].
+#[tokio::test]
+async fn a_server_gone_mid_starttls_handshake_ends_run_with_a_handshake_error() {
+    let (_, client_tls) = configs();
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut got = Vec::new();
+        s.write_all(b"220 mx.example.net ESMTP\r\n")
+            .await
+            .expect("greeting");
+        read_until(&mut s, &mut got, b"\r\n").await;
+        s.write_all(b"250-mx.example.net\r\n250 STARTTLS\r\n")
+            .await
+            .expect("ehlo");
+        read_until(&mut s, &mut got, b"STARTTLS\r\n").await;
+        s.write_all(b"220 2.0.0 Ready to start TLS\r\n")
+            .await
+            .expect("220");
+        // Wait for the ClientHello's first bytes, answer with a partial
+        // record, and go.
+        let mut hello = [0u8; 5];
+        s.read_exact(&mut hello).await.expect("client hello");
+        assert_eq!(hello[0], 0x16, "a TLS handshake record");
+        s.write_all(PARTIAL_RECORD).await.expect("partial record");
+        s.shutdown().await.expect("shutdown");
+        got
+    });
+    let mut app = OneMessage::new(
+        "a@example.com",
+        ["b@example.org".to_owned()],
+        b"Subject: tls\r\n\r\nhi\r\n",
+    );
+    let mut client = Client::new(client_config(TlsPolicy::Required));
+    let mut options = RunOptions::default();
+    options.tls = Some((TlsConnector::from(client_tls), localhost()));
+    let end = tokio::time::timeout(BOUND, client::run(c, &mut client, &mut app, &options))
+        .await
+        .expect("bounded");
+    assert!(
+        matches!(
+            end,
+            Err(client::RunError::StartTls(StartTlsError::Handshake(_)))
+        ),
+        "{end:?}"
+    );
+    let got = join(server).await;
+    assert!(!String::from_utf8_lossy(&got).contains("MAIL"));
+}
+
+/// A client that sends nothing after the `220` to STARTTLS ends `serve`
+/// after `ServeOptions::handshake_timeout`, with a handshake error of kind
+/// `TimedOut`.
+#[tokio::test]
+async fn a_silent_client_after_starttls_ends_serve_after_the_handshake_timeout() {
+    let (server_tls, _) = configs();
+    let (mut c, s) = pair().await;
+    let server = tokio::spawn(async move {
+        let mut config = smtp_proto_tokio::smtp_proto::server::ServerConfig::new("mx.example.net");
+        config.starttls = true;
+        let mut session =
+            smtp_proto_tokio::smtp_proto::server::ServerSession::new(config).expect("session");
+        session.greet().expect("greet");
+        let mut options = smtp_proto_tokio::server::ServeOptions::default();
+        options.tls = Some(TlsAcceptor::from(server_tls));
+        options.handshake_timeout = Duration::from_millis(300);
+        let mut rec = support::Recorder::default();
+        smtp_proto_tokio::server::serve(s, &mut session, &mut rec, &options).await
+    });
+    let mut got = Vec::new();
+    read_until(&mut c, &mut got, b"\r\n").await;
+    c.write_all(b"EHLO tls.example\r\nSTARTTLS\r\n")
+        .await
+        .expect("write");
+    read_until(&mut c, &mut got, b"\r\n220 2.0.0 Ready to start TLS\r\n").await;
+    match join(server).await {
+        Err(smtp_proto_tokio::server::ServeError::StartTls(StartTlsError::Handshake(e))) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+        }
+        other => panic!("expected a handshake time-out, got {other:?}"),
+    }
+}

@@ -1429,6 +1429,49 @@ fn no_plaintext_421_while_the_starttls_handshake_is_pending() {
     assert!(out.starts_with(b"421 4.3.2 "), "{out:?}");
 }
 
+/// Plaintext fed to the session after its `220` to STARTTLS, before the
+/// handshake, is refused as an injection (CVE-2011-0411), but without a
+/// plaintext `554`: once the `220` is out, the next bytes on the
+/// connection belong to the TLS handshake (RFC 3207 §4), as for the `421`
+/// of a shut-down or timeout above. The `220`, if still queued, goes out
+/// alone.
+#[test]
+fn no_plaintext_554_for_bytes_after_the_220_to_starttls() {
+    // The 220 already handed out: nothing follows it.
+    let mut s = tls_server();
+    drive(&mut s, b"EHLO a.example\r\nSTARTTLS\r\n").unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert!(out.ends_with(b"220 2.0.0 Ready to start TLS\r\n"));
+    let err = s.handle_input(b"MAIL FROM:<a@a.example>\r\n").unwrap_err();
+    assert_eq!(err, Error::Remote(RemoteError::StartTlsInjection));
+    assert!(s.is_closed());
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert_eq!(
+        out,
+        b"",
+        "plaintext after the 220: {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    assert_eq!(s.tls_established(), Err(UsageError::NotAwaitingTls));
+
+    // The 220 still queued: it goes out alone.
+    let mut s = tls_server();
+    s.poll_transmit(&mut Vec::new());
+    drive(&mut s, b"EHLO a.example\r\nSTARTTLS\r\n").unwrap();
+    let err = s.handle_input(b"\x16\x03\x01").unwrap_err();
+    assert_eq!(err, Error::Remote(RemoteError::StartTlsInjection));
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.ends_with("\r\n220 2.0.0 Ready to start TLS\r\n"),
+        "{out}"
+    );
+    assert!(!out.contains("554"), "{out}");
+}
+
 #[test]
 fn a_size_limit_of_zero_is_refused_because_size_0_means_none() {
     let mut c = config();

@@ -91,7 +91,10 @@
 //! the handshake and calls [`ServerSession::tls_established`]; the session
 //! then starts over at EHLO. Bytes that follow the STARTTLS line in the same
 //! buffer, or that are passed in before `tls_established`, close the
-//! session with [`RemoteError::StartTlsInjection`].
+//! session with [`RemoteError::StartTlsInjection`]: in the same buffer no
+//! `220` is queued but a `554 5.5.1`; after the `220`, nothing
+//! more is queued, since the bytes after the `220` belong to the TLS
+//! handshake (RFC 3207 §4).
 //!
 //! When TLS cannot be offered for a while (the certificate failed to
 //! load, handshakes are shed under load), the application declines
@@ -1578,7 +1581,10 @@ impl ServerSession {
                 State::Closed => return Ok(Step::closed(pos)),
                 State::AwaitTls => {
                     if pos < input.len() {
-                        return Err(self.injection());
+                        // CVE-2011-0411, but the 220 is out: no plaintext
+                        // reply after it (RFC 3207 §4), as for a timeout.
+                        self.close();
+                        return Err(RemoteError::StartTlsInjection.into());
                     }
                     return Ok(Step::paused(pos));
                 }
