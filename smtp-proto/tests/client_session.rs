@@ -1806,12 +1806,10 @@ fn unexpected_and_malformed_replies_close_the_session() {
     assert!(c.is_closed());
 }
 
-#[test]
-fn timeouts_are_reported_per_phase() {
-    use std::time::Duration;
-    let min = |m: u64| Some(Duration::from_secs(60 * m));
-    let mut c = Client::new(plain());
-    assert_eq!(c.timeout(), min(5)); // initial 220
+/// Drives `c` through one transaction and checks the timeout it reports
+/// in each phase: the initial 220, MAIL, RCPT, DATA initiation, a data
+/// block and DATA termination (idle after EHLO reports none).
+fn assert_phase_timeouts(mut c: Client, want: [Option<std::time::Duration>; 6]) {
     let feed = |c: &mut Client, bytes: &[u8]| {
         let mut buf = bytes;
         loop {
@@ -1823,19 +1821,29 @@ fn timeouts_are_reported_per_phase() {
         }
         c.poll_transmit(&mut Vec::new());
     };
+    assert_eq!(c.timeout(), want[0]); // initial 220
     feed(&mut c, script(&[GREET, &ehlo(&["8BITMIME"])]).as_slice());
     assert_eq!(c.timeout(), None); // idle
     c.send_mail(&job().envelope).unwrap();
-    assert_eq!(c.timeout(), min(5)); // MAIL
+    assert_eq!(c.timeout(), want[1]); // MAIL
     feed(&mut c, OK.as_bytes());
-    assert_eq!(c.timeout(), min(5)); // RCPT
+    assert_eq!(c.timeout(), want[2]); // RCPT
     feed(&mut c, OK.as_bytes());
-    assert_eq!(c.timeout(), min(2)); // DATA initiation
+    assert_eq!(c.timeout(), want[3]); // DATA initiation
     feed(&mut c, b"354 go\r\n");
     assert!(c.wants_body());
-    assert_eq!(c.timeout(), min(3)); // data block
+    assert_eq!(c.timeout(), want[4]); // data block
     c.send_last(b"x").unwrap();
-    assert_eq!(c.timeout(), min(10)); // DATA termination
+    assert_eq!(c.timeout(), want[5]); // DATA termination
+}
+
+#[test]
+fn timeouts_are_reported_per_phase() {
+    let min = |m: u64| Some(std::time::Duration::from_secs(60 * m));
+    assert_phase_timeouts(
+        Client::new(plain()),
+        [min(5), min(5), min(5), min(2), min(3), min(10)],
+    );
 }
 
 /// Each phase reports its own configured timeout. The defaults give MAIL
@@ -1845,7 +1853,6 @@ fn timeouts_are_reported_per_phase() {
 fn configured_timeouts_are_reported_each_for_its_own_phase() {
     use smtp_proto::session::Timeouts;
     use std::time::Duration;
-    let secs = |n: u64| Some(Duration::from_secs(n));
     let mut t = Timeouts::default();
     t.initial = Duration::from_secs(1);
     t.mail = Duration::from_secs(2);
@@ -1853,32 +1860,8 @@ fn configured_timeouts_are_reported_each_for_its_own_phase() {
     t.data_init = Duration::from_secs(4);
     t.data_block = Duration::from_secs(5);
     t.data_termination = Duration::from_secs(6);
-    let mut c = Client::new(plain().with_timeouts(t));
-    assert_eq!(c.timeout(), secs(1)); // initial 220
-    let feed = |c: &mut Client, bytes: &[u8]| {
-        let mut buf = bytes;
-        loop {
-            let step = c.handle_input(buf).unwrap();
-            buf = &buf[step.consumed..];
-            if matches!(step.outcome, Outcome::NeedInput | Outcome::Paused) {
-                break;
-            }
-        }
-        c.poll_transmit(&mut Vec::new());
-    };
-    feed(&mut c, script(&[GREET, &ehlo(&["8BITMIME"])]).as_slice());
-    assert_eq!(c.timeout(), None); // idle
-    c.send_mail(&job().envelope).unwrap();
-    assert_eq!(c.timeout(), secs(2)); // MAIL
-    feed(&mut c, OK.as_bytes());
-    assert_eq!(c.timeout(), secs(3)); // RCPT
-    feed(&mut c, OK.as_bytes());
-    assert_eq!(c.timeout(), secs(4)); // DATA initiation
-    feed(&mut c, b"354 go\r\n");
-    assert!(c.wants_body());
-    assert_eq!(c.timeout(), secs(5)); // data block
-    c.send_last(b"x").unwrap();
-    assert_eq!(c.timeout(), secs(6)); // DATA termination
+    let want = [1, 2, 3, 4, 5, 6].map(|n| Some(Duration::from_secs(n)));
+    assert_phase_timeouts(Client::new(plain().with_timeouts(t)), want);
 }
 
 #[test]
