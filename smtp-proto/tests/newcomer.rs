@@ -108,7 +108,10 @@ fn check_server_run(got: &Received) {
     assert_eq!(got.hello.as_deref(), Some("client.example"));
     assert_eq!(got.from.as_deref(), Some("<alice@example.org>"));
     assert_eq!(got.to, ["<bob@example.com>"]);
-    assert_eq!(got.message, b"Subject: hi\r\n\r\n.a line that starts with a dot\r\n");
+    assert_eq!(
+        got.message,
+        b"Subject: hi\r\n\r\n.a line that starts with a dot\r\n"
+    );
     assert_eq!(got.message_size, Some(got.message.len() as u64));
     assert!(got.closed);
 
@@ -120,7 +123,10 @@ fn check_server_run(got: &Received) {
     let ehlo_end = lines.iter().position(|l| l.starts_with("250 ")).unwrap();
     let keywords: Vec<&str> = lines[2..=ehlo_end].iter().map(|l| &l[4..]).collect();
     for keyword in ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING"] {
-        assert!(keywords.contains(&keyword), "{keyword} missing from {keywords:?}");
+        assert!(
+            keywords.contains(&keyword),
+            "{keyword} missing from {keywords:?}"
+        );
     }
     assert_eq!(
         &lines[ehlo_end + 1..],
@@ -202,35 +208,33 @@ fn run_client(server: &[&[u8]], envelope: &Envelope<'_>, body: &[u8]) -> (Vec<u8
         let step = client.handle_input(&inbuf).unwrap();
         let consumed = step.consumed;
         match step.outcome {
-            ClientOutcome::Event(event) => {
-                match &event {
-                    ClientEvent::Ready => client.send_mail(envelope).unwrap(),
-                    ClientEvent::SendBody => {
-                        client.send_body(body).unwrap();
-                        client.end_body().unwrap();
-                    }
-                    ClientEvent::Sender { verdict, .. } => {
-                        seen.push(format!("sender {verdict:?}"));
-                    }
-                    ClientEvent::Recipient { index, verdict, .. } => {
-                        seen.push(format!("recipient {index} {verdict:?}"));
-                    }
-                    ClientEvent::Message { verdict, reply, .. } => {
-                        assert_eq!(*verdict, Verdict::Success);
-                        seen.push(format!(
-                            "message {} {}",
-                            reply.code(),
-                            String::from_utf8_lossy(reply.text())
-                        ));
-                    }
-                    ClientEvent::TransactionEnd(summary) => {
-                        let delivered: Vec<usize> = summary.delivered().collect();
-                        seen.push(format!("end delivered={delivered:?}"));
-                        client.quit().unwrap();
-                    }
-                    _ => {}
+            ClientOutcome::Event(event) => match &event {
+                ClientEvent::Ready => client.send_mail(envelope).unwrap(),
+                ClientEvent::SendBody => {
+                    client.send_body(body).unwrap();
+                    client.end_body().unwrap();
                 }
-            }
+                ClientEvent::Sender { verdict, .. } => {
+                    seen.push(format!("sender {verdict:?}"));
+                }
+                ClientEvent::Recipient { index, verdict, .. } => {
+                    seen.push(format!("recipient {index} {verdict:?}"));
+                }
+                ClientEvent::Message { verdict, reply, .. } => {
+                    assert_eq!(*verdict, Verdict::Success);
+                    seen.push(format!(
+                        "message {} {}",
+                        reply.code(),
+                        String::from_utf8_lossy(reply.text())
+                    ));
+                }
+                ClientEvent::TransactionEnd(summary) => {
+                    let delivered: Vec<usize> = summary.delivered().collect();
+                    seen.push(format!("end delivered={delivered:?}"));
+                    client.quit().unwrap();
+                }
+                _ => {}
+            },
             ClientOutcome::NeedInput => match reads.next() {
                 Some(bytes) => inbuf.extend_from_slice(bytes),
                 None => break,
@@ -250,9 +254,15 @@ fn run_client(server: &[&[u8]], envelope: &Envelope<'_>, body: &[u8]) -> (Vec<u8
 
 #[test]
 fn client_sends_one_message_to_a_scripted_server() {
-    let envelope = Envelope::new(ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap()))
-        .recipient(ForwardPath::Mailbox(Mailbox::parse("bob@example.com").unwrap()))
-        .recipient(ForwardPath::Mailbox(Mailbox::parse("nobody@example.com").unwrap()));
+    let envelope = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.org").unwrap(),
+    ))
+    .recipient(ForwardPath::Mailbox(
+        Mailbox::parse("bob@example.com").unwrap(),
+    ))
+    .recipient(ForwardPath::Mailbox(
+        Mailbox::parse("nobody@example.com").unwrap(),
+    ));
     let body = b"Subject: hi\r\n\r\n.a line that starts with a dot\r\n";
     let script: &[&[u8]] = &[
         b"220 mx.example.com ESMTP\r\n",
@@ -299,8 +309,12 @@ fn client_and_server_machines_back_to_back() {
     server.greet().unwrap();
     let config = ClientConfig::new(Domain::new("client.example").unwrap()).with_tls(TlsPolicy::Off);
     let mut client = Client::new(config);
-    let envelope = Envelope::new(ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap()))
-        .recipient(ForwardPath::Mailbox(Mailbox::parse("bob@example.com").unwrap()));
+    let envelope = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.org").unwrap(),
+    ))
+    .recipient(ForwardPath::Mailbox(
+        Mailbox::parse("bob@example.com").unwrap(),
+    ));
     let body = b"Subject: back to back\r\n\r\nHello\r\n";
 
     let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
