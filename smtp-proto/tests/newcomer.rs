@@ -302,9 +302,9 @@ fn client_sends_one_message_to_a_scripted_server() {
 }
 
 /// The server machine and the client machine talk to each other through
-/// two byte buffers, no socket.
-#[test]
-fn client_and_server_machines_back_to_back() {
+/// two byte buffers, no socket; the client sends `pieces` as the body, one
+/// `send_body` each. Returns the message the server took.
+fn back_to_back(pieces: &[&[u8]]) -> Vec<u8> {
     let mut server = ServerSession::new(ServerConfig::new("mx.example.com")).unwrap();
     server.greet().unwrap();
     let config = ClientConfig::new(Domain::new("client.example").unwrap()).with_tls(TlsPolicy::Off);
@@ -315,7 +315,6 @@ fn client_and_server_machines_back_to_back() {
     .recipient(ForwardPath::Mailbox(
         Mailbox::parse("bob@example.com").unwrap(),
     ));
-    let body = b"Subject: back to back\r\n\r\nHello\r\n";
 
     let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
     server.poll_transmit(&mut to_client);
@@ -335,6 +334,9 @@ fn client_and_server_machines_back_to_back() {
                     | ServerEvent::Rcpt { .. }
                     | ServerEvent::MessageEnd { .. },
                 ) => server.accept().unwrap(),
+                Outcome::Event(ServerEvent::Rejected { code, reason }) => {
+                    panic!("refused: {code} {reason:?}")
+                }
                 Outcome::Event(_) | Outcome::Transmit => {}
                 _ => stop = true,
             }
@@ -352,7 +354,9 @@ fn client_and_server_machines_back_to_back() {
             match step.outcome {
                 ClientOutcome::Event(ClientEvent::Ready) => client.send_mail(&envelope).unwrap(),
                 ClientOutcome::Event(ClientEvent::SendBody) => {
-                    client.send_body(body).unwrap();
+                    for piece in pieces {
+                        client.send_body(piece).unwrap();
+                    }
                     client.end_body().unwrap();
                 }
                 ClientOutcome::Event(ClientEvent::TransactionEnd(summary)) => {
@@ -374,5 +378,28 @@ fn client_and_server_machines_back_to_back() {
     }
     assert!(delivered);
     assert!(client.is_closed() && server.is_closed());
-    assert_eq!(stored, body);
+    stored
+}
+
+#[test]
+fn client_and_server_machines_back_to_back() {
+    let body = b"Subject: back to back\r\n\r\nHello\r\n";
+    assert_eq!(back_to_back(&[body]), body);
+}
+
+/// Dots at the start of lines survive the round trip, also when a line
+/// starts in a later `send_body` call than the CRLF before it, and a lone
+/// `.` line does not end the message early.
+#[test]
+fn dots_survive_the_round_trip_across_pieces() {
+    let pieces: &[&[u8]] = &[
+        b"Subject: dots\r\n\r\n",
+        b".\r\n",
+        b"..two\r",
+        b"\n.",
+        b"\r\n",
+        b"last line\r\n",
+    ];
+    let expected: Vec<u8> = pieces.concat();
+    assert_eq!(back_to_back(pieces), expected);
 }
