@@ -3,7 +3,8 @@
 //! the client machine, each against a scripted peer.
 
 use smtp_proto::client::{
-    Client, ClientConfig, ClientEvent, Envelope, Outcome as ClientOutcome, TlsPolicy, Verdict,
+    Client, ClientConfig, ClientEvent, Delivery, Envelope, Outcome as ClientOutcome, TlsPolicy,
+    Verdict,
 };
 use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::server::{OwnedReply, ServerConfig, ServerEvent, ServerSession};
@@ -402,4 +403,81 @@ fn dots_survive_the_round_trip_across_pieces() {
     ];
     let expected: Vec<u8> = pieces.concat();
     assert_eq!(back_to_back(pieces), expected);
+}
+
+/// `Delivery` makes the decisions: the server's `LIMITS RCPTMAX=1` splits
+/// two recipients into two transactions over one session, and the report
+/// has both delivered, in the envelope's order.
+#[test]
+fn delivery_splits_by_rcptmax_against_a_scripted_server() {
+    let to = |s| ForwardPath::Mailbox(Mailbox::parse(s).unwrap());
+    let envelope = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.org").unwrap(),
+    ))
+    .recipient(to("bob@example.com"))
+    .recipient(to("carol@example.com"));
+    let mut delivery = Delivery::new(envelope);
+    let message = b"Subject: split\r\n\r\nhello\r\n";
+    let mut server: std::collections::VecDeque<&[u8]> = [
+        &b"220 mx.example.com ESMTP\r\n"[..],
+        b"250-mx.example.com\r\n250-PIPELINING\r\n250 LIMITS RCPTMAX=1\r\n",
+        b"250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 go ahead\r\n",
+        b"250 2.0.0 OK: queued as Q1\r\n",
+        b"250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 go ahead\r\n",
+        b"250 2.0.0 OK: queued as Q2\r\n",
+        b"221 2.0.0 Bye\r\n",
+    ]
+    .into();
+    let config = ClientConfig::new(Domain::new("client.example").unwrap()).with_tls(TlsPolicy::Off);
+    let mut client = Client::new(config);
+    let (mut inbuf, mut wire) = (Vec::new(), Vec::new());
+    for _ in 0..1_000 {
+        let step = client.handle_input(&inbuf).unwrap();
+        let consumed = step.consumed;
+        match step.outcome {
+            ClientOutcome::Event(event) => {
+                delivery.on_event(&mut client, &event).unwrap();
+                if event == ClientEvent::SendBody {
+                    while let Some(piece) = delivery.next_piece(message, 64 * 1024) {
+                        client.send_body(piece).unwrap();
+                    }
+                    client.end_body().unwrap();
+                }
+            }
+            ClientOutcome::NeedInput => match server.pop_front() {
+                Some(bytes) => inbuf.extend_from_slice(bytes),
+                None => break,
+            },
+            _ => break,
+        }
+        inbuf.drain(..consumed);
+        client.poll_transmit(&mut wire);
+    }
+    assert!(client.is_closed());
+    assert!(server.is_empty());
+    let report = delivery.finish(None);
+    assert!(report.all_delivered());
+    let queued: Vec<String> = report
+        .delivered()
+        .map(|r| {
+            let reply = r.outcome.reply().unwrap();
+            format!(
+                "{} {}",
+                r.recipient.path,
+                String::from_utf8_lossy(reply.text())
+            )
+        })
+        .collect();
+    assert_eq!(
+        queued,
+        [
+            "<bob@example.com> OK: queued as Q1",
+            "<carol@example.com> OK: queued as Q2"
+        ]
+    );
+    let wire = String::from_utf8(wire).unwrap();
+    assert_eq!(wire.matches("MAIL FROM:<alice@example.org>").count(), 2);
+    assert!(wire.contains("RCPT TO:<bob@example.com>\r\nDATA\r\n"));
+    assert!(wire.contains("RCPT TO:<carol@example.com>\r\nDATA\r\n"));
+    assert!(wire.ends_with(".\r\nQUIT\r\n"));
 }
