@@ -3,8 +3,8 @@
 //! the client machine, each against a scripted peer.
 
 use smtp_proto::client::{
-    Client, ClientConfig, ClientEvent, Delivery, Envelope, Outcome as ClientOutcome, TlsPolicy,
-    Verdict,
+    ChunkingPolicy, Client, ClientConfig, ClientEvent, Delivery, Envelope,
+    Outcome as ClientOutcome, Protocol, TlsPolicy, Verdict,
 };
 use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::server::{OwnedReply, ServerConfig, ServerEvent, ServerSession};
@@ -306,10 +306,15 @@ fn client_sends_one_message_to_a_scripted_server() {
 /// two byte buffers, no socket; the client sends `pieces` as the body, one
 /// `send_body` each. Returns the message the server took.
 fn back_to_back(pieces: &[&[u8]]) -> Vec<u8> {
-    let mut server = ServerSession::new(ServerConfig::new("mx.example.com")).unwrap();
-    server.greet().unwrap();
     let config = ClientConfig::new(Domain::new("client.example").unwrap()).with_tls(TlsPolicy::Off);
-    let mut client = Client::new(config);
+    back_to_back_with(ServerConfig::new("mx.example.com"), config, pieces)
+}
+
+/// [`back_to_back`] with the given configurations.
+fn back_to_back_with(server: ServerConfig, client: ClientConfig, pieces: &[&[u8]]) -> Vec<u8> {
+    let mut server = ServerSession::new(server).unwrap();
+    server.greet().unwrap();
+    let mut client = Client::new(client);
     let envelope = Envelope::new(ReversePath::Mailbox(
         Mailbox::parse("alice@example.org").unwrap(),
     ))
@@ -321,6 +326,7 @@ fn back_to_back(pieces: &[&[u8]]) -> Vec<u8> {
     server.poll_transmit(&mut to_client);
     let mut stored = Vec::new();
     let mut delivered = false;
+    let mut rest = pieces.iter();
     for _ in 0..1_000 {
         // The server reads everything the client wrote.
         loop {
@@ -354,12 +360,19 @@ fn back_to_back(pieces: &[&[u8]]) -> Vec<u8> {
             let mut stop = false;
             match step.outcome {
                 ClientOutcome::Event(ClientEvent::Ready) => client.send_mail(&envelope).unwrap(),
-                ClientOutcome::Event(ClientEvent::SendBody) => {
-                    for piece in pieces {
-                        client.send_body(piece).unwrap();
+                // With BDAT to a server without PIPELINING each chunk is
+                // answered before the next: `SendBody` comes again, and
+                // `wants_body` says when to stop until then.
+                ClientOutcome::Event(ClientEvent::SendBody) => loop {
+                    let Some(piece) = rest.next() else {
+                        client.end_body().unwrap();
+                        break;
+                    };
+                    client.send_body(piece).unwrap();
+                    if !client.wants_body() {
+                        break;
                     }
-                    client.end_body().unwrap();
-                }
+                },
                 ClientOutcome::Event(ClientEvent::TransactionEnd(summary)) => {
                     delivered = summary.delivered().eq([0]);
                     client.quit().unwrap();
@@ -480,4 +493,31 @@ fn delivery_splits_by_rcptmax_against_a_scripted_server() {
     assert!(wire.contains("RCPT TO:<bob@example.com>\r\nDATA\r\n"));
     assert!(wire.contains("RCPT TO:<carol@example.com>\r\nDATA\r\n"));
     assert!(wire.ends_with(".\r\nQUIT\r\n"));
+}
+
+/// The same message with and without PIPELINING, over DATA and over BDAT,
+/// in SMTP and LMTP: the server takes the same bytes each time.
+#[test]
+fn every_transfer_mode_delivers_the_same_bytes() {
+    let pieces: &[&[u8]] = &[b"Subject: modes\r\n\r\n", b".dot\r\n", b"end\r\n"];
+    let expected: Vec<u8> = pieces.concat();
+    for lmtp in [false, true] {
+        for pipelining in [true, false] {
+            for chunking in [ChunkingPolicy::Never, ChunkingPolicy::Prefer] {
+                let mut server = ServerConfig::new("mx.example.com");
+                server.lmtp = lmtp;
+                server.pipelining = pipelining;
+                let protocol = if lmtp { Protocol::Lmtp } else { Protocol::Smtp };
+                let client = ClientConfig::new(Domain::new("client.example").unwrap())
+                    .with_tls(TlsPolicy::Off)
+                    .with_protocol(protocol)
+                    .with_chunking(chunking);
+                let stored = back_to_back_with(server, client, pieces);
+                assert_eq!(
+                    stored, expected,
+                    "lmtp={lmtp} pipelining={pipelining} chunking={chunking:?}"
+                );
+            }
+        }
+    }
 }
