@@ -521,3 +521,68 @@ fn every_transfer_mode_delivers_the_same_bytes() {
         }
     }
 }
+
+/// The body loop of the `Delivery` documentation, with a BDAT body to a
+/// server without PIPELINING: each chunk waits for its reply, so the loop
+/// sends while the client wants body bytes and goes on at the next
+/// `SendBody`.
+#[test]
+fn delivery_body_loop_with_bdat_and_no_pipelining() {
+    let envelope = Envelope::new(ReversePath::Mailbox(
+        Mailbox::parse("alice@example.org").unwrap(),
+    ))
+    .recipient(ForwardPath::Mailbox(
+        Mailbox::parse("bob@example.com").unwrap(),
+    ));
+    let mut delivery = Delivery::new(envelope);
+    let message = b"Subject: chunks\r\n\r\n0123456789\r\n";
+    let mut server: std::collections::VecDeque<&[u8]> = [
+        &b"220 mx.example.com ESMTP\r\n"[..],
+        b"250-mx.example.com\r\n250 CHUNKING\r\n",
+        b"250 2.1.0 OK\r\n",
+        b"250 2.1.5 OK\r\n",
+        b"250 2.0.0 chunk 1\r\n",
+        b"250 2.0.0 chunk 2\r\n",
+        b"250 2.0.0 OK: queued as Q1\r\n",
+        b"221 2.0.0 Bye\r\n",
+    ]
+    .into();
+    let config = ClientConfig::new(Domain::new("client.example").unwrap())
+        .with_tls(TlsPolicy::Off)
+        .with_chunking(ChunkingPolicy::Prefer);
+    let mut client = Client::new(config);
+    let (mut inbuf, mut wire) = (Vec::new(), Vec::new());
+    for _ in 0..1_000 {
+        let step = client.handle_input(&inbuf).unwrap();
+        let consumed = step.consumed;
+        match step.outcome {
+            ClientOutcome::Event(event) => {
+                delivery.on_event(&mut client, &event).unwrap();
+                if event == ClientEvent::SendBody {
+                    while client.wants_body() {
+                        match delivery.next_piece(message, 20) {
+                            Some(piece) => client.send_body(piece).unwrap(),
+                            None => client.end_body().unwrap(),
+                        }
+                    }
+                }
+            }
+            ClientOutcome::NeedInput => match server.pop_front() {
+                Some(bytes) => inbuf.extend_from_slice(bytes),
+                None => break,
+            },
+            _ => break,
+        }
+        inbuf.drain(..consumed);
+        client.poll_transmit(&mut wire);
+    }
+    assert!(client.is_closed() && server.is_empty());
+    assert!(delivery.finish(None).all_delivered());
+    assert_eq!(
+        String::from_utf8(wire).unwrap(),
+        "EHLO client.example\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.com>\r\n\
+         BDAT 20\r\nSubject: chunks\r\n\r\n0\
+         BDAT 11\r\n123456789\r\n\
+         BDAT 0 LAST\r\nQUIT\r\n"
+    );
+}
