@@ -44,6 +44,13 @@ pub trait ClientHandler: Send {
     /// After [`ClientEvent::Ready`], [`ClientEvent::TransactionEnd`] and
     /// [`ClientEvent::Noop`] it calls `client.send_mail(..)`,
     /// `client.noop()` or `client.quit()` (or `client.authenticate(..)`).
+    ///
+    /// [`ClientEvent::SendBody`] comes here for information only: the
+    /// driver then asks [`next_body_piece`](Self::next_body_piece) for the
+    /// message and makes the `send_body` and `end_body` calls itself, so
+    /// `on_event` must not make them (the body would go out twice, or the
+    /// driver's next call would fail). The TLS handshake after STARTTLS is
+    /// run by the driver too; [`ClientEvent::StartTls`] does not come here.
     fn on_event(
         &mut self,
         client: &mut Client,

@@ -480,11 +480,16 @@ enum Slot {
 ///     match step.outcome {
 ///         Outcome::Event(event) => {
 ///             delivery.on_event(&mut client, &event).unwrap();
+///             // While the client wants body bytes: with BDAT to a server
+///             // without PIPELINING each chunk waits for its reply, and
+///             // `SendBody` comes again for the next one.
 ///             if event == ClientEvent::SendBody {
-///                 while let Some(piece) = delivery.next_piece(message, 64 * 1024) {
-///                     client.send_body(piece).unwrap();
+///                 while client.wants_body() {
+///                     match delivery.next_piece(message, 64 * 1024) {
+///                         Some(piece) => client.send_body(piece).unwrap(),
+///                         None => client.end_body().unwrap(),
+///                     }
 ///                 }
-///                 client.end_body().unwrap();
 ///             }
 ///         }
 ///         Outcome::NeedInput => match server.pop_front() {
@@ -765,10 +770,12 @@ impl Delivery {
     ///         let Outcome::Event(event) = step.outcome else { panic!("{:?}", step.outcome) };
     ///         delivery.on_event(&mut client, &event)?;
     ///         if event == ClientEvent::SendBody {
-    ///             while let Some(piece) = delivery.next_piece(b"Hi\r\n", 1024) {
-    ///                 client.send_body(piece)?;
+    ///             while client.wants_body() {
+    ///                 match delivery.next_piece(b"Hi\r\n", 1024) {
+    ///                     Some(piece) => client.send_body(piece)?,
+    ///                     None => client.end_body()?,
+    ///                 }
     ///             }
-    ///             client.end_body()?;
     ///         }
     ///     }
     ///     reports.push(delivery.finish(None));

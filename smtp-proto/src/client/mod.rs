@@ -29,9 +29,15 @@
 //! |------------------------------------------|-------------------------------------------------------------|
 //! | [`ClientEvent::Ready`], [`ClientEvent::Authenticated`], [`ClientEvent::AuthFailed`], [`ClientEvent::TransactionEnd`], [`ClientEvent::Noop`] | [`Client::authenticate`], [`Client::send_mail`], [`Client::noop`], [`Client::quit`] |
 //! | [`ClientEvent::StartTls`]                | run the TLS handshake, then [`Client::tls_established`]      |
-//! | [`ClientEvent::SendBody`]                | [`Client::send_body`] (any number), then [`Client::end_body`] or [`Client::send_last`] |
+//! | [`ClientEvent::SendBody`]                | [`Client::send_body`] while [`Client::wants_body`], then [`Client::end_body`] or [`Client::send_last`] |
 //! | during an AUTH exchange                  | [`Client::cancel_auth`]                                      |
 //! | [`ClientEvent::AuthChallenge`]           | [`Client::auth_response`] or [`Client::cancel_auth`]         |
+//!
+//! [`Client::send_body`] may be called any number of times, except for a
+//! BDAT body to a server without PIPELINING: each chunk must be answered
+//! before the next, so after one piece [`Client::wants_body`] turns false
+//! and the next piece (or the end) waits for the next
+//! [`ClientEvent::SendBody`].
 //!
 //! Any other call returns [`ClientError::Usage`] and changes nothing. The
 //! client drives everything else by itself: EHLO (HELO fallback), STARTTLS

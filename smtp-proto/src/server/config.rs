@@ -34,7 +34,10 @@ pub struct ServerConfig {
     /// Advertise PIPELINING (RFC 2920).
     pub pipelining: bool,
     /// Advertise `SIZE n` (RFC 1870) and refuse larger messages; `None`
-    /// advertises nothing and sets no limit. `Some(0)` is refused by
+    /// advertises nothing and sets no limit, and then the `SIZE=`
+    /// parameter of MAIL, being of an extension not advertised, gets
+    /// `555 5.5.4` ([`Rejection::ParameterNotAdvertised`](super::Rejection::ParameterNotAdvertised)).
+    /// `Some(0)` is refused by
     /// [`ServerSession::new`](super::ServerSession::new): `SIZE 0` tells
     /// clients there is no fixed limit. Other small limits are taken as
     /// given, though RFC 5321 §4.5.3.1.7 wants a server to take messages
@@ -155,7 +158,10 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// The defaults: PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING on;
-    /// no SIZE limit, no STARTTLS, no AUTH (nor any required); 100 recipients, 10 errors,
+    /// no SIZE (neither a limit nor the extension: a MAIL with a `SIZE=`
+    /// parameter gets `555 5.5.4` until
+    /// [`max_message_size`](Self::max_message_size) is set), no STARTTLS,
+    /// no AUTH (nor any required); 100 recipients, 10 errors,
     /// 3 failed authentications, 1024-octet command lines, 10 challenges
     /// per custom SASL exchange.
     #[must_use]

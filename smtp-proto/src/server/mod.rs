@@ -1570,8 +1570,13 @@ impl ServerSession {
     /// `input` is everything received and not yet consumed. The returned
     /// step says how many bytes to drop and what happened; at most one event
     /// comes out per call, so call again until the outcome is
-    /// [`Outcome::NeedInput`]. Decision events must be answered before the
-    /// next call.
+    /// [`Outcome::NeedInput`] (send what [`poll_transmit`](Self::poll_transmit)
+    /// gives, then read), [`Outcome::Paused`] (after
+    /// [`ServerEvent::StartTls`]: run the handshake) or [`Outcome::Closed`].
+    /// On [`Outcome::Transmit`], send what `poll_transmit` gives and call
+    /// again with the same unconsumed input. Decision events must be
+    /// answered before the next call. An event borrows from `input`: use
+    /// it (or copy what you keep) before dropping the consumed bytes.
     pub fn handle_input<'a>(&mut self, input: &'a [u8]) -> Handled<'a> {
         let mut pos = 0;
         loop {
