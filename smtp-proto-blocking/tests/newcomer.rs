@@ -19,20 +19,6 @@ use smtp_proto_blocking::smtp_proto::session::Timeouts;
 /// The longest any wait of the exchange may take.
 const BOUND: Duration = Duration::from_secs(20);
 
-/// Every timeout of RFC 5321 at [`BOUND`]: `Timeouts` is non-exhaustive,
-/// so it is built from its default field by field.
-fn bounded() -> Timeouts {
-    let mut t = Timeouts::default();
-    t.initial = BOUND;
-    t.mail = BOUND;
-    t.rcpt = BOUND;
-    t.data_init = BOUND;
-    t.data_block = BOUND;
-    t.data_termination = BOUND;
-    t.server = BOUND;
-    t
-}
-
 /// Keeps the message it is given.
 #[derive(Default)]
 struct Store {
@@ -69,7 +55,7 @@ fn one_message_end_to_end_over_loopback() {
     thread::spawn(move || {
         let (socket, _) = listener.accept().unwrap();
         let mut config = ServerConfig::new("mx.example.com");
-        config.timeouts = bounded();
+        config.timeouts = Timeouts::uniform(BOUND);
         let mut session = ServerSession::new(config).unwrap();
         session.greet().unwrap();
         let mut store = Store::default();
@@ -86,7 +72,7 @@ fn one_message_end_to_end_over_loopback() {
     ));
     let config = ClientConfig::new(Domain::new("client.example").unwrap())
         .with_tls(TlsPolicy::Off)
-        .with_timeouts(bounded());
+        .with_timeouts(Timeouts::uniform(BOUND));
     let mut client = Client::new(config);
     let stream = TcpStream::connect_timeout(&addr, BOUND).unwrap();
     let report = send(

@@ -295,6 +295,32 @@ impl Default for Timeouts {
     }
 }
 
+impl Timeouts {
+    /// The same `limit` for every phase, client and server: for tests,
+    /// and for callers that bound every wait alike.
+    ///
+    /// ```
+    /// use smtp_proto::session::Timeouts;
+    /// use std::time::Duration;
+    /// let t = Timeouts::uniform(Duration::from_secs(20));
+    /// assert_eq!(t.rcpt, Duration::from_secs(20));
+    /// assert_eq!(t.server, Duration::from_secs(20));
+    /// assert_ne!(t, Timeouts::default());
+    /// ```
+    #[must_use]
+    pub fn uniform(limit: Duration) -> Self {
+        Self {
+            initial: limit,
+            mail: limit,
+            rcpt: limit,
+            data_init: limit,
+            data_block: limit,
+            data_termination: limit,
+            server: limit,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

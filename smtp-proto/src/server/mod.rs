@@ -178,6 +178,7 @@ mod event;
 mod response;
 
 pub use crate::reply::OwnedReply;
+pub use crate::session::{Outcome, Step, Timeouts};
 pub use config::ServerConfig;
 pub use event::{Error, HelloKind, Rejection, RemoteError, ServerEvent, UsageError};
 
@@ -194,7 +195,7 @@ use crate::data::{ChunkReader, DataDecoder, DataLimits, DataOutput};
 use crate::framer::{Frame, Line, LineFramer};
 use crate::reply::{AuthMechanism, Capability, EhloReplyBuilder, Limits};
 use crate::sasl::{Credentials, CustomMechanism, SaslMechanism, SaslServer, SaslStep, SecretBytes};
-use crate::session::{CommandKind, Outcome, Phase, SequenceError, Step};
+use crate::session::{CommandKind, Phase, SequenceError};
 use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 use crate::trace::WithProtocol;
 use response::{rc, write_reply};
