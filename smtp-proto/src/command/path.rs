@@ -84,6 +84,18 @@ impl fmt::Display for Mailbox<'_> {
 }
 
 /// `Reverse-path = Path / "<>"` (RFC 5321 §4.1.2)
+///
+/// `Display` writes the path as on the wire, brackets included (`<>`,
+/// `<a@example.com>`); the [`Mailbox`] alone displays without them.
+///
+/// ```
+/// use smtp_proto::command::{Command, ReversePath};
+/// let Ok(Command::Mail(m)) = Command::parse(b"MAIL FROM:<a@example.com>") else { panic!() };
+/// assert_eq!(m.reverse_path.to_string(), "<a@example.com>");
+/// let ReversePath::Mailbox(b) = &m.reverse_path else { panic!() };
+/// assert_eq!(b.to_string(), "a@example.com");
+/// assert_eq!(ReversePath::Null.to_string(), "<>");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReversePath<'a> {
     /// The null reverse path `<>`, used for bounces.
@@ -120,6 +132,10 @@ impl fmt::Display for ReversePath<'_> {
 }
 
 /// `Forward-path = Path`, or the special `<Postmaster>` (RFC 5321 §4.1.1.3)
+///
+/// `Display` writes the path as on the wire, brackets included
+/// (`<Postmaster>`, `<b@example.com>`); the [`Mailbox`] alone displays
+/// without them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ForwardPath<'a> {
     /// `<Postmaster>` without a domain (any case). After a source route
