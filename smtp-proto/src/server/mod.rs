@@ -452,6 +452,17 @@ impl ServerSession {
                 "auth_required needs auth_mechanisms",
             ));
         }
+        if config.auth_required
+            && config.auth_requires_tls
+            && !config.starttls
+            && !config.implicit_tls
+        {
+            // AUTH is offered only over TLS, and TLS never comes up: no
+            // client could ever send mail.
+            return Err(ConfigError::Extension(
+                "auth_required with auth_requires_tls needs starttls or implicit_tls",
+            ));
+        }
         if config.smtputf8 && !config.eight_bit_mime {
             // RFC 6531 §3.1: "Servers offering this extension MUST provide
             // support for, and announce, the 8BITMIME extension".
@@ -640,6 +651,8 @@ impl ServerSession {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut config = ServerConfig::new("mx.example.com");
     /// config.auth_mechanisms = vec![SaslMechanism::Plain];
+    /// // This example runs without TLS.
+    /// config.auth_requires_tls = false;
     /// let mut server = ServerSession::new(config)?;
     /// server.greet()?;
     /// let step = server.handle_input(b"EHLO client.example\r\n")?;
@@ -1388,6 +1401,8 @@ impl ServerSession {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut config = ServerConfig::new("mx.example.com");
     /// config.auth_mechanisms = vec![SaslMechanism::custom("CRAM-MD5")?];
+    /// // This example runs without TLS.
+    /// config.auth_requires_tls = false;
     /// let mut server = ServerSession::new(config)?;
     /// server.greet()?;
     /// let mut wire = Vec::new();
