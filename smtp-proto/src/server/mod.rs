@@ -411,7 +411,9 @@ pub enum ConfigError {
     /// A limit is zero or too small to work.
     #[error("invalid limit: {0}")]
     Limit(&'static str),
-    /// An extension is offered without one it requires.
+    /// An extension is offered without one it requires, or AUTH is
+    /// required where it could never be offered (no mechanism, or
+    /// [`ServerConfig::auth_requires_tls`] with no way to TLS).
     #[error("invalid extensions: {0}")]
     Extension(&'static str),
 }
