@@ -107,6 +107,7 @@ fn client_config() -> ClientConfig {
 fn custom_mechanism_challenge_reaches_the_handler_and_its_answer_the_server() {
     let mut config = ServerConfig::new("mx.example.org");
     config.auth_mechanisms = vec![SaslMechanism::custom("CRAM-MD5").unwrap()];
+    config.auth_requires_tls = false;
     let (addr, server) = spawn_server(config, ServeOptions::default(), CramServer::default());
     let mut client = Client::new(client_config());
     let mut handler = CramClient {

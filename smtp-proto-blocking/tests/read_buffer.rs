@@ -133,6 +133,7 @@ impl ServerHandler for AuthChecker {
 fn start(read_size: usize, user: &str, secret: &str) -> (TcpStream, ServerThread<AuthChecker>) {
     let mut config = ServerConfig::new("mx.example.net");
     config.auth_mechanisms = vec![SaslMechanism::Login, SaslMechanism::XOAuth2];
+    config.auth_requires_tls = false;
     config.timeouts = bounded_timeouts();
     let handler = AuthChecker {
         user: user.to_owned(),

@@ -23,6 +23,7 @@ async fn exchange(answer: &[u8]) -> (OneMessage, Recorder, ServeEnd) {
     let server = tokio::spawn(async move {
         let mut config = ServerConfig::new("mx.example.org");
         config.auth_mechanisms = vec![SaslMechanism::custom("CRAM-MD5").expect("name")];
+        config.auth_requires_tls = false;
         let mut session = ServerSession::new(config).expect("session");
         session.greet().expect("greet");
         let mut rec = Recorder {

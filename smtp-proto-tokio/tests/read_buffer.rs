@@ -158,6 +158,7 @@ fn spawn_server(stream: TcpStream, read_buffer: usize, user: &str, secret: &str)
         SaslMechanism::Login,
         SaslMechanism::XOAuth2,
     ];
+    config.auth_requires_tls = false;
     let mut handler = AuthChecker::new(user, secret);
     tokio::spawn(async move {
         let mut session = ServerSession::new(config).expect("session");

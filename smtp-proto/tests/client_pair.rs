@@ -442,6 +442,7 @@ fn auth_pair_with(
     actor.sasl = sasl;
     let mut server = server_config();
     server.auth_mechanisms = mechs;
+    server.auth_requires_tls = false;
     let mut pair = Pair::new(
         client_config()
             .with_tls(TlsPolicy::Off)
@@ -565,6 +566,7 @@ fn pair_auth_wrong_password_is_invalid_credentials() {
     actor.auth = Some((AuthCredentials::password("alice", "wrong"), None));
     let mut server = server_config();
     server.auth_mechanisms = vec![SaslMechanism::Plain];
+    server.auth_requires_tls = false;
     let mut pair = Pair::new(
         client_config()
             .with_tls(TlsPolicy::Off)

@@ -541,6 +541,7 @@ fn rfc4954_auth_plain_empty_challenge() {
     }
     let mut c = ServerConfig::new("smtp.example.com");
     c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     let mut s = Setup::new(c);
     s.policy = policy;
     let r = replay(
@@ -572,6 +573,7 @@ S: 235 2.7.0 Authentication successful
 fn rfc4954_cancel_and_empty_initial_response() {
     let mut c = ServerConfig::new("smtp.example.com");
     c.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
+    c.auth_requires_tls = false;
     let r = replay(
         &Setup::new(c),
         "
@@ -815,6 +817,7 @@ fn rfc4954_mail_auth_parameter() {
     c.pipelining = false;
     c.chunking = false;
     c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     let r = replay(
         &Setup::new(c),
         "

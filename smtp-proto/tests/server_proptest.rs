@@ -99,6 +99,9 @@ fn config() -> impl Strategy<Value = ServerConfig> {
                     SaslMechanism::Login,
                     SaslMechanism::XOAuth2,
                 ];
+                // The commands run without TLS: AUTH exchanges are part
+                // of what is explored.
+                c.auth_requires_tls = false;
             }
             c.starttls = true;
             c

@@ -159,6 +159,7 @@ fn error_limit_421() {
 fn auth_refusals() {
     let mut c = config();
     c.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
+    c.auth_requires_tls = false;
     c.auth_required = true;
     c.max_auth_line_length = 2048;
     c.max_errors = 100;

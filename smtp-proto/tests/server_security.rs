@@ -295,6 +295,7 @@ fn auth_setup() -> (Setup, &'static str) {
         smtp_proto::sasl::SaslMechanism::Plain,
         smtp_proto::sasl::SaslMechanism::XOAuth2,
     ];
+    c.auth_requires_tls = false;
     let ehlo = "
     S: 220 mx.example.com ESMTP
     C: EHLO a.example
@@ -1016,6 +1017,7 @@ fn timeouts_are_reported_per_phase() {
 fn discarded_line_bytes_do_not_restart_the_timeout() {
     let mut c = config();
     c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     let long = vec![b'x'; c.max_auth_line_length + 10];
     let mut s = ServerSession::new(c).unwrap();
     s.greet().unwrap();
@@ -1132,6 +1134,7 @@ fn dropped_bdat_chunks_do_not_restart_the_timeout() {
 fn oauth_error_challenge_only_for_oauth_mechanisms() {
     let mut c = config();
     c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     let mut s = ServerSession::new(c).unwrap();
     s.greet().unwrap();
     let input = b"EHLO a\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n";
@@ -1218,6 +1221,7 @@ fn self_initiated_421s_name_the_host() {
         c.max_errors = 0;
         c.max_auth_failures = 1;
         c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
+        c.auth_requires_tls = false;
         let code = |e: &str| {
             if enhanced {
                 format!("{e} ")
@@ -1595,6 +1599,7 @@ fn an_oauth_error_challenge_must_fit_one_reply_line() {
 fn failed_authentications_are_limited_per_connection() {
     let mut c = config();
     c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     let r = check(
         &Setup::new(c),
         &format!(
@@ -1635,6 +1640,7 @@ fn only_permanent_auth_refusals_count_toward_the_limit() {
 
     let mut c = config();
     c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     c.max_auth_failures = 2;
     let mut s = ServerSession::new(c.clone()).unwrap();
     s.greet().unwrap();
@@ -1771,6 +1777,7 @@ fn sasl_responses_read_as_commands_are_not_logged() {
 fn sasl_response_after_the_exchange_is_not_logged() {
     let mut c = config();
     c.auth_mechanisms = vec![smtp_proto::sasl::SaslMechanism::Login];
+    c.auth_requires_tls = false;
     let mut s = ServerSession::new(c).unwrap();
     s.greet().unwrap();
     let mut input: &[u8] = b"EHLO a.example\r\nAUTH LOGIN Ym9i\r\nc2VjcmV0MTIz\r\nc2VjcmV0MTIz\r\n";

@@ -1343,6 +1343,95 @@ fn starttls_forgets_an_earlier_auth() {
     assert_eq!(auths, 2, "{:#?}", r.events);
 }
 
+/// AUTH needs TLS by default (RFC 4954 §4, RFC 8314): a server given
+/// mechanisms offers none of them in the clear and answers AUTH with
+/// `538 5.7.11`, so a PLAIN password never crosses a plain-text
+/// connection; after STARTTLS they are offered and accepted.
+#[test]
+fn auth_needs_tls_by_default() {
+    let mut c = config();
+    c.starttls = true;
+    c.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
+    assert!(c.auth_requires_tls);
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-STARTTLS
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 538 5.7.11 Encryption required for requested authentication mechanism
+    C: AUTH LOGIN
+    S: 538 5.7.11 Encryption required for requested authentication mechanism
+    C: STARTTLS
+    S: 220 2.0.0 Ready to start TLS
+    -- TLS --
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-AUTH PLAIN LOGIN
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 235 2.7.0 Authentication successful
+",
+    );
+    let auths: Vec<_> = r.events.iter().filter(|e| e.starts_with("Auth(")).collect();
+    assert_eq!(auths.len(), 1, "{:#?}", r.events);
+}
+
+/// With the default `auth_requires_tls`, implicit TLS counts as TLS: AUTH
+/// is offered and accepted from the first EHLO. Without any TLS, AUTH is
+/// never offered.
+#[test]
+fn auth_needs_tls_by_default_implicit_tls_and_none() {
+    let mut c = config();
+    c.implicit_tls = true;
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    let r = check(
+        &Setup::new(c),
+        &format!(
+            "{EHLO_AUTH_PLAIN}
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 235 2.7.0 Authentication successful
+"
+        ),
+    );
+    assert!(
+        r.events.iter().any(|e| e.starts_with("Auth(")),
+        "{:#?}",
+        r.events
+    );
+
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    let r = check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250 ENHANCEDSTATUSCODES
+    C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+    S: 538 5.7.11 Encryption required for requested authentication mechanism
+",
+    );
+    assert!(
+        !r.events.iter().any(|e| e.starts_with("Auth(")),
+        "{:#?}",
+        r.events
+    );
+}
+
 #[test]
 fn starttls_forgets_everything_and_stops_advertising() {
     let r = check(
@@ -1664,6 +1753,7 @@ fn auth_exchanges() {
         SaslMechanism::Login,
         SaslMechanism::XOAuth2,
     ];
+    c.auth_requires_tls = false;
     let r = check(
         &Setup::new(c),
         "
@@ -1733,6 +1823,7 @@ fn auth_exchanges() {
 fn malformed_auth_out_of_place_is_refused_as_a_well_formed_one() {
     let mut c = config();
     c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     // Every refusal counts toward the error limit: room for all of them.
     c.max_errors = 20;
     check(
@@ -1813,6 +1904,7 @@ fn malformed_auth_out_of_place_is_refused_as_a_well_formed_one() {
 fn auth_response_with_padding_inside_is_not_base64() {
     let mut c = config();
     c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     let r = check(
         &Setup::new(c),
         &format!(
@@ -1969,6 +2061,7 @@ fn submission_requires_auth_before_mail() {
 fn auth_required_without_enhanced_codes_and_without_mechanisms() {
     let mut c = config();
     c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     c.auth_required = true;
     c.enhanced_status_codes = false;
     check(
@@ -1995,10 +2088,42 @@ fn auth_required_without_enhanced_codes_and_without_mechanisms() {
     );
 }
 
+/// A server that requires AUTH, offers it only over TLS and has no way to
+/// TLS (neither STARTTLS nor implicit TLS) could never take mail: the
+/// configuration is refused. Any way to TLS, or AUTH allowed in the
+/// clear, makes it usable.
+#[test]
+fn auth_required_over_tls_needs_a_way_to_tls() {
+    let mut c = config();
+    c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_required = true;
+    assert!(c.auth_requires_tls, "the default");
+    assert_eq!(
+        ServerSession::new(c.clone()).err(),
+        Some(smtp_proto::server::ConfigError::Extension(
+            "auth_required with auth_requires_tls needs starttls or implicit_tls"
+        ))
+    );
+    let mut starttls = c.clone();
+    starttls.starttls = true;
+    assert!(ServerSession::new(starttls).is_ok());
+    let mut implicit = c.clone();
+    implicit.implicit_tls = true;
+    assert!(ServerSession::new(implicit).is_ok());
+    let mut clear = c.clone();
+    clear.auth_requires_tls = false;
+    assert!(ServerSession::new(clear).is_ok());
+    // Without auth_required, AUTH merely goes unoffered: not refused.
+    let mut optional = c;
+    optional.auth_required = false;
+    assert!(ServerSession::new(optional).is_ok());
+}
+
 /// A server offering AUTH PLAIN, with SASL lines up to 2048 octets.
 fn auth_lines_up_to_2048() -> Setup {
     let mut c = config();
     c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     c.max_auth_line_length = 2048;
     Setup::new(c)
 }
@@ -2099,6 +2224,7 @@ fn plain_b64(len: usize) -> String {
 fn auth_plain_with_a_1000_octet_password_succeeds() {
     let mut c = config();
     c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     let setup = Setup {
         policy: long_password_app,
         ..Setup::new(c)
@@ -2420,6 +2546,7 @@ fn quit_closes_and_ignores_the_rest() {
 fn oauth_failure_uses_an_error_challenge() {
     let mut c = config();
     c.auth_mechanisms = vec![SaslMechanism::XOAuth2, SaslMechanism::OAuthBearer];
+    c.auth_requires_tls = false;
     let r = check(
         &Setup::new(c),
         "
@@ -2465,6 +2592,7 @@ fn oauth_failure_uses_an_error_challenge() {
 fn oauth_error_challenge_answered_with_a_cancel_is_501() {
     let mut c = config();
     c.auth_mechanisms = vec![SaslMechanism::XOAuth2, SaslMechanism::OAuthBearer];
+    c.auth_requires_tls = false;
     c.max_auth_failures = 2;
     let r = check(
         &Setup::new(c),
@@ -2875,6 +3003,7 @@ fn accepted_builtin_credentials_give_the_auth_identity() {
             SaslMechanism::XOAuth2,
             SaslMechanism::OAuthBearer,
         ];
+        c.auth_requires_tls = false;
         let mut s = support::after_ehlo(c);
         let mut rest = input.as_bytes();
         loop {

@@ -17,7 +17,8 @@ use crate::session::Timeouts;
 /// config.max_message_size = Some(10 * 1024 * 1024);
 /// config.starttls = true;
 /// config.auth_mechanisms = vec![SaslMechanism::Plain, SaslMechanism::Login];
-/// config.auth_requires_tls = true;
+/// // AUTH is offered only once STARTTLS has run (the default).
+/// assert!(config.auth_requires_tls);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -64,7 +65,22 @@ pub struct ServerConfig {
     pub implicit_tls: bool,
     /// SASL mechanisms advertised with AUTH (RFC 4954); empty for no AUTH.
     pub auth_mechanisms: Vec<SaslMechanism>,
-    /// Offer AUTH only once TLS is up (538 5.7.11 before).
+    /// Offer AUTH only once TLS is up: after STARTTLS, or from the start
+    /// with [`implicit_tls`](Self::implicit_tls). Before, EHLO advertises no
+    /// AUTH and an AUTH command gets `538 5.7.11 Encryption required for
+    /// requested authentication mechanism` (RFC 4954 §6), reported as
+    /// [`Rejection::AuthNeedsTls`](super::Rejection::AuthNeedsTls), and a
+    /// MAIL `AUTH=` parameter is refused as for a server without AUTH.
+    ///
+    /// On by default: PLAIN and LOGIN carry the password in the clear, and
+    /// RFC 4954 §4 and RFC 8314 advise against accepting it over a
+    /// connection without TLS. A server configured with `auth_mechanisms`
+    /// but neither [`starttls`](Self::starttls) nor `implicit_tls` thus
+    /// never offers AUTH. Set it to `false` to offer AUTH over plain text
+    /// too (a test, a loopback relay, a mechanism that sends no password);
+    /// with [`auth_required`](Self::auth_required) and no way to TLS,
+    /// [`ServerSession::new`](super::ServerSession::new) refuses the
+    /// configuration, as no client could ever send mail.
     pub auth_requires_tls: bool,
     /// Require a successful AUTH before mail is accepted, as a submission
     /// server does (RFC 6409 §4.3): until then MAIL, VRFY and EXPN get
@@ -74,7 +90,9 @@ pub struct ServerConfig {
     /// BDAT then find no transaction (503). EHLO, HELO, NOOP, RSET, HELP,
     /// STARTTLS, AUTH and QUIT work as usual. Needs `auth_mechanisms`
     /// ([`ServerSession::new`](super::ServerSession::new) refuses the
-    /// configuration otherwise).
+    /// configuration otherwise), and, with
+    /// [`auth_requires_tls`](Self::auth_requires_tls) (the default),
+    /// [`starttls`](Self::starttls) or [`implicit_tls`](Self::implicit_tls).
     pub auth_required: bool,
     /// Challenges the application may send in one exchange of a
     /// [`SaslMechanism::Custom`] mechanism; asking for one more ends the
@@ -161,9 +179,10 @@ impl ServerConfig {
     /// no SIZE (neither a limit nor the extension: a MAIL with a `SIZE=`
     /// parameter gets `555 5.5.4` until
     /// [`max_message_size`](Self::max_message_size) is set), no STARTTLS,
-    /// no AUTH (nor any required); 100 recipients, 10 errors,
-    /// 3 failed authentications, 1024-octet command lines, 10 challenges
-    /// per custom SASL exchange.
+    /// no AUTH (nor any required); AUTH, once `auth_mechanisms` are set,
+    /// only over TLS ([`auth_requires_tls`](Self::auth_requires_tls)); 100
+    /// recipients, 10 errors, 3 failed authentications, 1024-octet command
+    /// lines, 10 challenges per custom SASL exchange.
     #[must_use]
     pub fn new(hostname: impl Into<String>) -> Self {
         Self {
@@ -176,7 +195,7 @@ impl ServerConfig {
             starttls: false,
             implicit_tls: false,
             auth_mechanisms: Vec::new(),
-            auth_requires_tls: false,
+            auth_requires_tls: true,
             auth_required: false,
             max_auth_rounds: 10,
             chunking: true,

@@ -412,7 +412,9 @@ pub enum ConfigError {
     /// A limit is zero or too small to work.
     #[error("invalid limit: {0}")]
     Limit(&'static str),
-    /// An extension is offered without one it requires.
+    /// An extension is offered without one it requires, or AUTH is
+    /// required where it could never be offered (no mechanism, or
+    /// [`ServerConfig::auth_requires_tls`] with no way to TLS).
     #[error("invalid extensions: {0}")]
     Extension(&'static str),
 }
@@ -451,6 +453,17 @@ impl ServerSession {
             // No client could ever send mail.
             return Err(ConfigError::Extension(
                 "auth_required needs auth_mechanisms",
+            ));
+        }
+        if config.auth_required
+            && config.auth_requires_tls
+            && !config.starttls
+            && !config.implicit_tls
+        {
+            // AUTH is offered only over TLS, and TLS never comes up: no
+            // client could ever send mail.
+            return Err(ConfigError::Extension(
+                "auth_required with auth_requires_tls needs starttls or implicit_tls",
             ));
         }
         if config.smtputf8 && !config.eight_bit_mime {
@@ -641,6 +654,8 @@ impl ServerSession {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut config = ServerConfig::new("mx.example.com");
     /// config.auth_mechanisms = vec![SaslMechanism::Plain];
+    /// // This example runs without TLS.
+    /// config.auth_requires_tls = false;
     /// let mut server = ServerSession::new(config)?;
     /// server.greet()?;
     /// let step = server.handle_input(b"EHLO client.example\r\n")?;
@@ -1389,6 +1404,8 @@ impl ServerSession {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut config = ServerConfig::new("mx.example.com");
     /// config.auth_mechanisms = vec![SaslMechanism::custom("CRAM-MD5")?];
+    /// // This example runs without TLS.
+    /// config.auth_requires_tls = false;
     /// let mut server = ServerSession::new(config)?;
     /// server.greet()?;
     /// let mut wire = Vec::new();
