@@ -235,6 +235,7 @@ fn closing_replies() {
     let mut c = config();
     c.max_auth_failures = 1;
     c.auth_mechanisms = vec![SaslMechanism::Plain];
+    c.auth_requires_tls = false;
     // An over-long BDAT line, an unreadable chunk size, a bare LF in a
     // BDAT line: each closes the session with its reply.
     both_ways(

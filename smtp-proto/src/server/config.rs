@@ -74,13 +74,14 @@ pub struct ServerConfig {
     ///
     /// On by default: PLAIN and LOGIN carry the password in the clear, and
     /// RFC 4954 §4 and RFC 8314 advise against accepting it over a
-    /// connection without TLS. A server configured with `auth_mechanisms`
-    /// but neither [`starttls`](Self::starttls) nor `implicit_tls` thus
-    /// never offers AUTH. Set it to `false` to offer AUTH over plain text
-    /// too (a test, a loopback relay, a mechanism that sends no password);
-    /// with [`auth_required`](Self::auth_required) and no way to TLS,
+    /// connection without TLS. Set it to `false` to offer AUTH over plain
+    /// text too (a test, a loopback relay, a mechanism that sends no
+    /// password). With `auth_mechanisms`, this on and no way to TLS
+    /// (neither [`starttls`](Self::starttls) nor `implicit_tls`),
     /// [`ServerSession::new`](super::ServerSession::new) refuses the
-    /// configuration, as no client could ever send mail.
+    /// configuration: AUTH could never be offered (and with
+    /// [`auth_required`](Self::auth_required) no client could ever send
+    /// mail).
     pub auth_requires_tls: bool,
     /// Require a successful AUTH before mail is accepted, as a submission
     /// server does (RFC 6409 §4.3): until then MAIL, VRFY and EXPN get

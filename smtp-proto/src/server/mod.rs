@@ -412,9 +412,9 @@ pub enum ConfigError {
     /// A limit is zero or too small to work.
     #[error("invalid limit: {0}")]
     Limit(&'static str),
-    /// An extension is offered without one it requires, or AUTH is
-    /// required where it could never be offered (no mechanism, or
-    /// [`ServerConfig::auth_requires_tls`] with no way to TLS).
+    /// An extension is offered without one it requires, or AUTH could
+    /// never be offered: required with no mechanism, or mechanisms with
+    /// [`ServerConfig::auth_requires_tls`] and no way to TLS.
     #[error("invalid extensions: {0}")]
     Extension(&'static str),
 }
@@ -455,15 +455,16 @@ impl ServerSession {
                 "auth_required needs auth_mechanisms",
             ));
         }
-        if config.auth_required
+        if !config.auth_mechanisms.is_empty()
             && config.auth_requires_tls
             && !config.starttls
             && !config.implicit_tls
         {
-            // AUTH is offered only over TLS, and TLS never comes up: no
-            // client could ever send mail.
+            // AUTH is offered only over TLS, and TLS never comes up: the
+            // mechanisms could never be used (and with `auth_required` no
+            // client could ever send mail).
             return Err(ConfigError::Extension(
-                "auth_required with auth_requires_tls needs starttls or implicit_tls",
+                "auth_mechanisms with auth_requires_tls needs starttls or implicit_tls",
             ));
         }
         if config.smtputf8 && !config.eight_bit_mime {
