@@ -21,6 +21,10 @@
 //! status 75). The server is named as each recipient's `Remote-MTA` only
 //! when it is given by a domain name and answered in the session (RFC 3464
 //! §2.3.5: not when the connection closed before its greeting).
+//!
+//! What the server said (its reply texts, and errors that quote them) is
+//! printed with control characters escaped: a server cannot drive the
+//! terminal through this program's output.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -69,11 +73,9 @@ pub fn deliver(
     let (delivery, options) = (Delivery::new(envelope), RunOptions::default());
     let report = match send(stream, &mut client, delivery, message, &options) {
         Ok(report) => report,
-        // The run failed: the report still says who has the message.
-        Err(e) => {
-            eprintln!("deliver: {e}");
-            e.report
-        }
+        // The run failed: the report still says who has the message, and
+        // `report.error` why the run failed.
+        Err(e) => e.report,
     };
     Ok(report)
 }
@@ -145,18 +147,21 @@ pub fn remote_answered(report: &DeliveryReport) -> bool {
         })
 }
 
-/// One line per recipient.
+/// One line per recipient. The server's reply texts are its own words,
+/// which may hold control characters (an escape sequence a terminal would
+/// obey, a CR that hides the start of the line): they are printed with
+/// [`printable`].
 fn print(report: &DeliveryReport) {
     for r in &report.recipients {
         let to = &r.recipient.path;
-        match &r.outcome {
+        let line = match &r.outcome {
             RecipientOutcome::Delivered { reply } => {
-                println!("{to}: delivered: {}", String::from_utf8_lossy(reply.text()));
+                format!("{to}: delivered: {}", String::from_utf8_lossy(reply.text()))
             }
             RecipientOutcome::Unknown => {
-                println!("{to}: unknown: the connection broke before the server's reply");
+                format!("{to}: unknown: the connection broke before the server's reply")
             }
-            RecipientOutcome::NotAttempted { reason } => println!("{to}: not attempted: {reason}"),
+            RecipientOutcome::NotAttempted { reason } => format!("{to}: not attempted: {reason}"),
             o => {
                 let what = if o.is_permanent_failure() {
                     "bounce"
@@ -167,10 +172,26 @@ fn print(report: &DeliveryReport) {
                     let code = u16::from(r.code());
                     format!("{code} {}", String::from_utf8_lossy(r.text()))
                 });
-                println!("{to}: {what}: {}", reply.unwrap_or_default());
+                format!("{to}: {what}: {}", reply.unwrap_or_default())
             }
+        };
+        println!("{}", printable(&line));
+    }
+}
+
+/// `text` with its control characters (C0 but tab, DEL, C1) written as
+/// Rust escapes (`\u{1b}`), so that what a server sent cannot drive the
+/// terminal or forge a line of the output.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
         }
     }
+    out
 }
 
 /// The exit status when [`deliver`] fails before it has a report: 75
@@ -212,13 +233,16 @@ fn main() -> ExitCode {
     }
     match deliver(server, from, to, &message) {
         Ok(report) => {
+            if let Some(error) = &report.error {
+                eprintln!("deliver: {}", printable(error));
+            }
             print(&report);
             if let Some(path) = &bounce {
                 match write_bounce(path, server, from, &report, &message) {
                     Ok(true) => println!("bounce written to {path}"),
                     Ok(false) => {}
                     Err(e) => {
-                        eprintln!("deliver: bounce: {e}");
+                        eprintln!("deliver: bounce: {}", printable(&e.to_string()));
                         return ExitCode::from(2);
                     }
                 }
@@ -232,7 +256,7 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("deliver: {e}");
+            eprintln!("deliver: {}", printable(&e.to_string()));
             ExitCode::from(failure_status(e.as_ref()))
         }
     }

@@ -127,7 +127,11 @@ fn send_several(args: Args) -> Result<send_app::Exit, Box<dyn std::error::Error>
             Ok(report) => report,
             // The report still says who has the message.
             Err(e) => {
-                eprintln!("send: message {}: {e}", i + 1);
+                eprintln!(
+                    "send: message {}: {}",
+                    i + 1,
+                    send_app::printable(&e.to_string())
+                );
                 e.report
             }
         };
@@ -146,7 +150,7 @@ fn main() -> ExitCode {
     match end {
         Ok(exit) => exit.finish(),
         Err(e) => {
-            eprintln!("send: {e}");
+            eprintln!("send: {}", send_app::printable(&e.to_string()));
             ExitCode::from(2)
         }
     }

@@ -102,7 +102,11 @@ async fn send_several(args: Args) -> Result<send_app::Exit, Box<dyn std::error::
             Ok(report) => report,
             // The report still says who has the message.
             Err(e) => {
-                eprintln!("send: message {}: {e}", i + 1);
+                eprintln!(
+                    "send: message {}: {}",
+                    i + 1,
+                    send_app::printable(&e.to_string())
+                );
                 e.report
             }
         };
@@ -122,7 +126,7 @@ async fn main() -> ExitCode {
     match end {
         Ok(exit) => exit.finish(),
         Err(e) => {
-            eprintln!("send: {e}");
+            eprintln!("send: {}", send_app::printable(&e.to_string()));
             ExitCode::from(2)
         }
     }

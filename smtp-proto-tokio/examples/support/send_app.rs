@@ -116,7 +116,23 @@ fn show(reply: &Reply<'_>) -> String {
         }
         s.push_str(&String::from_utf8_lossy(line.raw_text()));
     }
-    format!("{} {}", reply.code(), s.trim())
+    printable(&format!("{} {}", reply.code(), s.trim()))
+}
+
+/// `text` with its control characters (C0 but tab, DEL, C1) written as
+/// Rust escapes (`\u{1b}`). Reply texts are the server's own words: a
+/// hostile server could otherwise drive the terminal (clear it, retitle
+/// it, write over a line) through what this program prints.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Sender {
@@ -246,7 +262,7 @@ impl Sender {
                 }
                 _ => continue,
             };
-            println!("recipient <{}>: NOT SENT ({why})", self.to[i]);
+            println!("recipient <{}>: NOT SENT ({})", self.to[i], printable(&why));
             self.delivered = Some(false);
         }
         Ok(())
@@ -434,7 +450,7 @@ fn show_owned(reply: &OwnedReply) -> String {
             }
         })
         .collect();
-    format!("{} {}", reply.code(), lines.join(" / ").trim())
+    printable(&format!("{} {}", reply.code(), lines.join(" / ").trim()))
 }
 
 /// The line a `--message` run prints for one recipient of a message,
@@ -457,7 +473,10 @@ pub fn report_line(report: &RecipientReport) -> String {
             _ => format!("delivery {to}: REJECTED {}", show_owned(reply)),
         },
         RecipientOutcome::NotAttempted { reason } => {
-            format!("recipient {to}: NOT SENT ({reason})")
+            format!(
+                "recipient {to}: NOT SENT ({})",
+                printable(&reason.to_string())
+            )
         }
         _ => {
             format!("delivery {to}: UNKNOWN (the connection ended before the reply to the message)")
@@ -546,7 +565,7 @@ impl Exit {
     /// code.
     pub fn finish(self) -> ExitCode {
         if let Some(message) = &self.message {
-            eprintln!("send: {message}");
+            eprintln!("send: {}", printable(message));
         }
         ExitCode::from(self.status)
     }

@@ -1,0 +1,17 @@
+//! The `send` example as a process, against a scripted peer: what it
+//! prints of what the server said.
+
+#[path = "support/serve_example.rs"]
+#[allow(
+    dead_code,
+    reason = "only the example binary's path and the bound are used"
+)]
+mod serve_example;
+
+#[path = "support/send_process.rs"]
+mod send_process;
+
+#[test]
+fn control_characters_in_server_replies_are_printed_escaped() {
+    send_process::replies_are_printed_escaped("send");
+}

@@ -1,0 +1,115 @@
+//! Runs a `send` example binary (`send` or `send-blocking`) as a child
+//! process against a scripted peer, for the tests of both adapters. The
+//! including file also includes `serve_example.rs` (the binary's path and
+//! the bound of every wait) as `serve_example`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::serve_example::{self, BOUND};
+
+/// A peer that answers with control characters in its reply texts: an
+/// escape sequence that clears the screen, one that retitles the
+/// terminal window, backspaces that would write over the line.
+/// Bounded: 20 commands and 1000 message lines, each read within
+/// [`BOUND`].
+fn hostile_peer(listener: TcpListener) {
+    let (socket, _) = listener.accept().expect("accept");
+    socket.set_read_timeout(Some(BOUND)).expect("read timeout");
+    socket
+        .set_write_timeout(Some(BOUND))
+        .expect("write timeout");
+    let mut out = socket.try_clone().expect("clone");
+    let mut lines = BufReader::new(socket);
+    out.write_all(b"220 mx.test ESMTP\r\n").expect("greeting");
+    for _ in 0..20 {
+        let mut line = Vec::new();
+        if lines.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+        let reply: &[u8] = match line.split(' ').next().unwrap_or_default() {
+            "EHLO" => b"250 mx.test\r\n",
+            "RCPT" => b"250 2.1.5 ok \x1b]0;owned\x07\r\n",
+            "DATA" => {
+                out.write_all(b"354 go ahead\r\n").expect("354");
+                for _ in 0..1000 {
+                    let mut body = Vec::new();
+                    if lines.read_until(b'\n', &mut body).unwrap_or(0) == 0 || body == b".\r\n" {
+                        break;
+                    }
+                }
+                b"250 2.0.0 queued \x1b[2J\x08\x08forged\r\n"
+            }
+            "QUIT" => {
+                let _ = out.write_all(b"221 2.0.0 bye\r\n");
+                break;
+            }
+            _ => b"250 2.0.0 Ok\r\n",
+        };
+        out.write_all(reply).expect("reply");
+    }
+}
+
+/// The server's words reach the terminal escaped: the `send` example
+/// binary `name` prints the replies with their control characters as
+/// `\u{..}` escapes, never as the raw octets a terminal would obey.
+pub fn replies_are_printed_escaped(name: &str) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let peer = std::thread::spawn(move || hostile_peer(listener));
+    let mut child = Command::new(serve_example::example_binary(name))
+        .args(["--server", &addr.to_string()])
+        .args(["--from", "alice@example.net", "--to", "bob@example.org"])
+        .args(["--starttls", "off"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Subject: hi\r\n\r\nhello\r\n")
+        .expect("message");
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} still runs after {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    peer.join().expect("peer thread");
+    let mut output = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut output)
+        .expect("read stdout");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_end(&mut output)
+        .expect("read stderr");
+    let text = String::from_utf8_lossy(&output);
+    assert_eq!(status.code(), Some(0), "{status}: {text:?}");
+    assert!(text.contains("queued"), "{text:?}");
+    assert!(
+        !output
+            .iter()
+            .any(|&b| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f),
+        "raw control characters reach the terminal: {text:?}"
+    );
+    assert!(text.contains(r"\u{1b}]0;owned\u{7}"), "{text:?}");
+    assert!(text.contains(r"\u{1b}[2J\u{8}\u{8}forged"), "{text:?}");
+}
