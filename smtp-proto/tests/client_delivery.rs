@@ -1967,3 +1967,29 @@ fn a_refused_rset_is_not_taken_for_a_refused_sender() {
     assert_eq!(r.report.permanent_failures().count(), 1);
     assert!(r.report.error.as_deref().unwrap().contains("502"));
 }
+
+/// The server's words in an error message cannot drive the terminal it is
+/// printed on: control characters in a reply (the decoder lets ESC, BEL
+/// and the C1 codes through) are written as escapes, the tab as it is.
+#[test]
+fn control_characters_in_replies_are_escaped_in_error_messages() {
+    let hostile = "550 5.7.1 no\u{1b}]0;owned\u{7}\u{1b}[2J\tmore\u{9b}x\r\n";
+    let reason = NotAttempted::SenderRefused {
+        reply: reply(hostile),
+    };
+    let shown = reason.to_string();
+    assert_eq!(
+        shown,
+        "the server refused the sender: 550 5.7.1 no\\u{1b}]0;owned\\u{7}\\u{1b}[2J\tmore\\u{9b}x"
+    );
+    let error = smtp_proto::client::ClientError::UnexpectedReply(reply(hostile));
+    let shown = error.to_string();
+    assert!(
+        !shown.chars().any(|c| c.is_control() && c != '\t'),
+        "{shown:?}"
+    );
+    assert!(
+        shown.ends_with("no\\u{1b}]0;owned\\u{7}\\u{1b}[2J\tmore\\u{9b}x"),
+        "{shown:?}"
+    );
+}

@@ -14,7 +14,7 @@ use core::fmt;
 use super::auth::AuthCredentials;
 use super::config::TlsPolicy;
 use super::envelope::{fitting, Envelope, Recipient};
-use super::event::{ClientError, ClientEvent, FailedAuth, Refusal, UsageError, Verdict};
+use super::event::{ClientError, ClientEvent, FailedAuth, Refusal, ReplyLine, UsageError, Verdict};
 use super::machine::Client;
 use super::responder::{Responder, SaslAnswer, SaslResponder};
 use crate::command::Orcpt;
@@ -152,20 +152,20 @@ impl fmt::Display for NotAttempted {
                 write!(f, "{}", Refusal::TransactionLimit { limit: *limit })
             }
             NotAttempted::SenderRefused { reply } => {
-                write!(f, "the server refused the sender: {}", line(reply))
+                write!(f, "the server refused the sender: {}", ReplyLine(reply))
             }
             NotAttempted::ServiceClosing { reply } => {
-                write!(f, "the server closed the session: {}", line(reply))
+                write!(f, "the server closed the session: {}", ReplyLine(reply))
             }
             NotAttempted::AuthFailed { reply } => {
-                write!(f, "authentication failed: {}", line(reply))
+                write!(f, "authentication failed: {}", ReplyLine(reply))
             }
             NotAttempted::AuthUnavailable(e) => write!(f, "authentication unavailable: {e}"),
             NotAttempted::SessionRefused { reply } => {
-                write!(f, "the server refused the session: {}", line(reply))
+                write!(f, "the server refused the session: {}", ReplyLine(reply))
             }
             NotAttempted::TlsUnavailable { reply: Some(reply) } => {
-                write!(f, "TLS is required but unavailable: {}", line(reply))
+                write!(f, "TLS is required but unavailable: {}", ReplyLine(reply))
             }
             NotAttempted::TlsUnavailable { reply: None } => {
                 f.write_str("TLS is required but the server does not offer STARTTLS")
@@ -564,20 +564,6 @@ impl From<Envelope<'static>> for Delivery {
     fn from(envelope: Envelope<'static>) -> Self {
         Delivery::new(envelope)
     }
-}
-
-/// The first line of a reply, for messages.
-fn line(reply: &OwnedReply) -> String {
-    let mut s = reply.code().to_string();
-    if let Some(esc) = reply.enhanced_code() {
-        s.push(' ');
-        s.push_str(&esc.to_string());
-    }
-    if !reply.text().is_empty() {
-        s.push(' ');
-        s.push_str(&String::from_utf8_lossy(reply.text()));
-    }
-    s
 }
 
 fn owned(reply: &Reply<'_>) -> OwnedReply {

@@ -676,18 +676,31 @@ pub enum ClientError {
 }
 
 /// The first line of a reply as the server wrote it (code, enhanced code,
-/// text, non-UTF-8 octets replaced), with `(N lines)` for a longer reply.
-struct ReplyLine<'r>(&'r OwnedReply);
+/// text), with `(N lines)` for a longer reply, for error messages.
+///
+/// The text is the server's: octets that are not UTF-8 are replaced, and
+/// control characters but the tab (ESC, BEL, DEL, the C1 codes: the reply
+/// decoder lets them through) are written as `\u{..}` escapes, so that
+/// printing an error cannot drive the terminal it is printed on.
+pub(crate) struct ReplyLine<'r>(pub(crate) &'r OwnedReply);
 
 impl std::fmt::Display for ReplyLine<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
         let r = self.0;
         write!(f, "{}", r.code())?;
         if let Some(esc) = r.enhanced_code() {
             write!(f, " {esc}")?;
         }
         if !r.text().is_empty() {
-            write!(f, " {}", String::from_utf8_lossy(r.text()))?;
+            f.write_char(' ')?;
+            for c in String::from_utf8_lossy(r.text()).chars() {
+                if c.is_control() && c != '\t' {
+                    write!(f, "{}", c.escape_unicode())?;
+                } else {
+                    f.write_char(c)?;
+                }
+            }
         }
         if r.line_count() > 1 {
             write!(f, " ({} lines)", r.line_count())?;
