@@ -347,11 +347,6 @@ fn control_characters_in_server_replies_are_printed_escaped() {
     let text = String::from_utf8_lossy(&stdout);
     assert_eq!(status.code(), Some(0), "{status}: {text:?}");
     assert!(text.contains("delivered: queued"), "{text:?}");
-    assert!(
-        !stdout
-            .iter()
-            .any(|&b| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f),
-        "raw control characters reach the terminal: {text:?}"
-    );
+    serve_example::assert_no_raw_controls(&stdout);
     assert!(text.contains(r"\u{1b}]0;owned\u{7}\u{1b}[2J"), "{text:?}");
 }

@@ -104,12 +104,7 @@ pub fn replies_are_printed_escaped(name: &str) {
     let text = String::from_utf8_lossy(&output);
     assert_eq!(status.code(), Some(0), "{status}: {text:?}");
     assert!(text.contains("queued"), "{text:?}");
-    assert!(
-        !output
-            .iter()
-            .any(|&b| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f),
-        "raw control characters reach the terminal: {text:?}"
-    );
+    serve_example::assert_no_raw_controls(&output);
     assert!(text.contains(r"\u{1b}]0;owned\u{7}"), "{text:?}");
     assert!(text.contains(r"\u{1b}[2J\u{8}\u{8}forged"), "{text:?}");
 }

@@ -285,3 +285,15 @@ fn assert_client_cut_off(client: MidData) {
     let text = String::from_utf8_lossy(&rest);
     assert!(!text.contains("250"), "{text:?}");
 }
+
+/// Asserts that `output`, what an example printed, holds no raw control
+/// character but LF and tab: what a peer said reaches the terminal escaped.
+pub fn assert_no_raw_controls(output: &[u8]) {
+    assert!(
+        !output
+            .iter()
+            .any(|&b| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f),
+        "raw control characters reach the terminal: {:?}",
+        String::from_utf8_lossy(output)
+    );
+}
