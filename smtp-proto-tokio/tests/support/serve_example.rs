@@ -288,6 +288,10 @@ fn assert_client_cut_off(client: MidData) {
 
 /// Asserts that `output`, what an example printed, holds no raw control
 /// character but LF and tab: what a peer said reaches the terminal escaped.
+#[allow(
+    dead_code,
+    reason = "used by the tests of what examples print, not by every includer"
+)]
 pub fn assert_no_raw_controls(output: &[u8]) {
     assert!(
         !output
