@@ -85,7 +85,8 @@
 //!   6531) is made 7-bit: tabs become spaces, every other control or
 //!   non-ASCII character is written as `\x{HEX}` (the RFC 6533
 //!   `EmbeddedUnicodeChar` form; an octet that is not UTF-8 as
-//!   `\x{FFFD}`). A multi-line reply is joined on one field: the code, the
+//!   `\x{FFFD}`), and so is a `\` of the reply (`\x{5C}`), so that
+//!   the text `\x{FC}` in a reply is not read as `ü`. A multi-line reply is joined on one field: the code, the
 //!   first line's enhanced code, and the text of each line, separated by
 //!   spaces.
 //! * Every field is folded at spaces to keep its lines within 78 octets
@@ -1539,16 +1540,18 @@ fn embed_non_ascii(s: &str) -> String {
     out
 }
 
-/// Reply text made 7-bit: a tab as a space, printable ASCII as it is,
-/// every other character as `\x{HEX}`, an octet that is not UTF-8 as
-/// `\x{FFFD}`.
+/// Reply text made 7-bit: a tab as a space, printable ASCII but `\` as
+/// it is, every other character as `\x{HEX}`, an octet that is not UTF-8
+/// as `\x{FFFD}`. A `\` of the reply is written `\x{5C}`, so that a
+/// reply holding the text `\x{FC}` does not read as one holding `ü`
+/// (RFC 6533 leaves `\` out of `QCHAR` for the same reason).
 fn seven_bit(text: &[u8]) -> String {
     let mut out = String::with_capacity(text.len());
     for chunk in text.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
                 '\t' => out.push(' '),
-                ' '..='~' => out.push(c),
+                ' '..='[' | ']'..='~' => out.push(c),
                 _ => push_embedded(&mut out, c),
             }
         }
@@ -1905,5 +1908,6 @@ mod tests {
         assert_eq!(seven_bit("é".as_bytes()), "\\x{E9}");
         assert_eq!(seven_bit(b"a\xffb"), "a\\x{FFFD}b");
         assert_eq!(seven_bit(b"a\x1bb\x7f"), "a\\x{1B}b\\x{7F}");
+        assert_eq!(seven_bit(b"a\\x{41}"), "a\\x{5C}x{41}");
     }
 }

@@ -1152,3 +1152,20 @@ fn a_reply_with_a_run_of_blanks_longer_than_a_line_leaves_no_blank_line() {
         assert!(line.is_empty() || !line.trim().is_empty());
     }
 }
+
+#[test]
+fn a_backslash_in_the_reply_is_escaped_so_the_diagnostic_is_not_ambiguous() {
+    // The diagnostic writes a non-ASCII character as `\x{HEX}`; a reply
+    // that holds that text itself must not read the same, so a `\` of the
+    // reply is written `\x{5C}` (RFC 6533 leaves `\` out of QCHAR for the
+    // same reason).
+    let literal = Reply::parse(b"550 5.1.1 M\\x{FC}ller C:\\dir\r\n").unwrap();
+    let utf8 = Reply::parse("550 5.1.1 Müller C:\\dir\r\n".as_bytes()).unwrap();
+    let a = Diagnostic::from_reply(&literal);
+    let b = Diagnostic::from_reply(&utf8);
+    assert_eq!(a.text(), "550 5.1.1 M\\x{5C}x{FC}ller C:\\x{5C}dir");
+    assert_eq!(b.text(), "550 5.1.1 M\\x{FC}ller C:\\x{5C}dir");
+    assert_ne!(a.text(), b.text());
+    let owned = OwnedReply::new(ReplyCode::MAILBOX_UNAVAILABLE, "a\\b").unwrap();
+    assert_eq!(Diagnostic::from_owned_reply(&owned).text(), "550 a\\x{5C}b");
+}
