@@ -85,7 +85,8 @@
 //!   6531) is made 7-bit: tabs become spaces, every other control or
 //!   non-ASCII character is written as `\x{HEX}` (the RFC 6533
 //!   `EmbeddedUnicodeChar` form; an octet that is not UTF-8 as
-//!   `\x{FFFD}`). A multi-line reply is joined on one field: the code, the
+//!   `\x{FFFD}`), and so is a `\` of the reply (`\x{5C}`), so that
+//!   the text `\x{FC}` in a reply is not read as `ü`. A multi-line reply is joined on one field: the code, the
 //!   first line's enhanced code, and the text of each line, separated by
 //!   spaces.
 //! * Every field is folded at spaces to keep its lines within 78 octets
@@ -149,6 +150,16 @@
 //! report described above, with none of these changes. Every address written in UTF-8 is a
 //! checked [`Mailbox`]: an ORCPT that does not decode to one keeps its
 //! 7-bit xtext form and does not make the report internationalized.
+//!
+//! No control character is written raw: RFC 6531 lets the C1 controls
+//! (U+0080 to U+009F; U+0085 is a line break to some readers, U+009B
+//! starts a terminal sequence) into a local part, so a recipient with one
+//! is written in its 7-bit `utf-8-addr-xtext` form (`Final-Recipient:
+//! utf-8; a\x{85}b@example.com`, which reads back to the address) and
+//! with `\x{HEX}` in part 1, an ORCPT naming one keeps the form it was
+//! sent in, and a sender or [`Bounce::from`] address with one, which a
+//! header field has no 7-bit form for, is refused
+//! ([`DsnError::Invalid`]).
 //!
 //! Sending it: an address in UTF-8 in the envelope (`RCPT TO:` the sender)
 //! or in the header of the message needs the `SMTPUTF8` extension (RFC
@@ -960,8 +971,10 @@ impl<'a> Bounce<'a> {
     /// [module](self#internationalized-bounces-rfc-6533) notes).
     ///
     /// # Errors
-    /// [`DsnError::NullSender`] for `<>`; [`DsnError::Utf8`] for a host
-    /// in U-labels; [`DsnError::TooLong`] for a `Message-ID:` over 250
+    /// [`DsnError::NullSender`] for `<>`; [`DsnError::Invalid`] for a
+    /// sender with a control character (U+0080 to U+009F, which RFC 6531
+    /// lets into a local part: `To:` has no 7-bit form to write it in);
+    /// [`DsnError::Utf8`] for a host in U-labels; [`DsnError::TooLong`] for a `Message-ID:` over 250
     /// octets.
     pub fn new(
         reporting_mta: &'a Domain<'a>,
@@ -973,6 +986,9 @@ impl<'a> Bounce<'a> {
             ReversePath::Null => return Err(DsnError::NullSender),
             ReversePath::Mailbox(m) => m,
         };
+        if mailbox_has_control(sender) {
+            return Err(DsnError::Invalid("sender"));
+        }
         let reporting_mta = ascii_domain(reporting_mta, "Reporting-MTA")?;
         let message_id = format!("{token}@{reporting_mta}");
         if message_id.len() > MAX_HEADER_VALUE {
@@ -999,9 +1015,13 @@ impl<'a> Bounce<'a> {
     /// bounce internationalized and [`Report::requires_smtputf8`] true.
     ///
     /// # Errors
-    /// None today: the `Result` is kept for the checks a later version may
-    /// add.
+    /// [`DsnError::Invalid`] for an address with a control character
+    /// (U+0080 to U+009F, which RFC 6531 lets into a local part): an
+    /// address in a header field has no 7-bit form to write it in.
     pub fn from(mut self, from: &'a Mailbox<'a>) -> Result<Self, DsnError> {
+        if mailbox_has_control(from) {
+            return Err(DsnError::Invalid("From"));
+        }
         self.from = Some(from);
         Ok(self)
     }
@@ -1409,19 +1429,32 @@ impl Recipient<'_> {
         }
     }
 
-    /// `<address>` for the human-readable part, in UTF-8 if it is.
+    /// `<address>` for the human-readable part, in UTF-8 if it is, a
+    /// control character as `\x{HEX}`.
     fn address_text(&self, host: &Domain<'_>) -> String {
-        format!("<{}>", self.mailbox_text(host))
+        let addr = self.mailbox_text(host);
+        if has_control(&addr) {
+            format!("<{}>", embed_controls(&addr))
+        } else {
+            format!("<{addr}>")
+        }
     }
 
     /// `rfc822; local@domain`, or for an internationalized mailbox
     /// `utf-8; <utf-8-address>`: the mailbox in UTF-8, for
     /// `message/global-delivery-status` (RFC 6533), which a report with
     /// such a recipient always is.
+    ///
+    /// An address with a control character (U+0080 to U+009F, which RFC
+    /// 6531 lets into a local part) is written in its 7-bit
+    /// `utf-8-addr-xtext` form instead (RFC 6533), which a reader decodes
+    /// to the same address.
     fn final_recipient(&self, host: &Domain<'_>) -> String {
         let addr = self.mailbox_text(host);
         if addr.is_ascii() {
             format!("rfc822; {addr}")
+        } else if has_control(&addr) {
+            format!("utf-8; {}", utf8_addr_xtext(&addr))
         } else {
             format!("utf-8; {addr}")
         }
@@ -1485,7 +1518,9 @@ fn utf8_orcpt_mailbox(orcpt: &Orcpt<'_>) -> Option<String> {
         OrcptAddr::Unitext(u) => u.as_str().to_string(),
     };
     let decoded = decode_embedded(&text)?;
-    let valid = !decoded.is_ascii() && Mailbox::parse(&decoded).is_ok();
+    // A control character is never written raw: such an ORCPT keeps the
+    // 7-bit form it was sent in.
+    let valid = !decoded.is_ascii() && !has_control(&decoded) && Mailbox::parse(&decoded).is_ok();
     valid.then_some(decoded)
 }
 
@@ -1526,6 +1561,45 @@ fn push_embedded(out: &mut String, c: char) {
     out.push_str(&format!("\\x{{{:X}}}", u32::from(c)));
 }
 
+/// Whether a mailbox holds a control character, in its local part or
+/// its domain.
+fn mailbox_has_control(m: &Mailbox<'_>) -> bool {
+    has_control(m.local_part().as_str()) || has_control(m.domain().as_str())
+}
+
+/// Whether `s` holds a control character (C0, DEL or C1).
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Every control character as `\x{HEX}`.
+fn embed_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            push_embedded(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `utf-8-addr-xtext` form of an address (RFC 6533): `QCHAR`
+/// (`!` to `~` but `+`, `=` and `\`) as it is, every other character as
+/// `\x{HEX}`.
+fn utf8_addr_xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '+' | '=' | '\\' => push_embedded(&mut out, c),
+            '!'..='~' => out.push(c),
+            _ => push_embedded(&mut out, c),
+        }
+    }
+    out
+}
+
 /// Every non-ASCII character as `\x{HEX}`.
 fn embed_non_ascii(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -1539,16 +1613,18 @@ fn embed_non_ascii(s: &str) -> String {
     out
 }
 
-/// Reply text made 7-bit: a tab as a space, printable ASCII as it is,
-/// every other character as `\x{HEX}`, an octet that is not UTF-8 as
-/// `\x{FFFD}`.
+/// Reply text made 7-bit: a tab as a space, printable ASCII but `\` as
+/// it is, every other character as `\x{HEX}`, an octet that is not UTF-8
+/// as `\x{FFFD}`. A `\` of the reply is written `\x{5C}`, so that a
+/// reply holding the text `\x{FC}` does not read as one holding `ü`
+/// (RFC 6533 leaves `\` out of `QCHAR` for the same reason).
 fn seven_bit(text: &[u8]) -> String {
     let mut out = String::with_capacity(text.len());
     for chunk in text.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
                 '\t' => out.push(' '),
-                ' '..='~' => out.push(c),
+                ' '..='[' | ']'..='~' => out.push(c),
                 _ => push_embedded(&mut out, c),
             }
         }
@@ -1905,5 +1981,6 @@ mod tests {
         assert_eq!(seven_bit("é".as_bytes()), "\\x{E9}");
         assert_eq!(seven_bit(b"a\xffb"), "a\\x{FFFD}b");
         assert_eq!(seven_bit(b"a\x1bb\x7f"), "a\\x{1B}b\\x{7F}");
+        assert_eq!(seven_bit(b"a\\x{41}"), "a\\x{5C}x{41}");
     }
 }

@@ -1152,3 +1152,80 @@ fn a_reply_with_a_run_of_blanks_longer_than_a_line_leaves_no_blank_line() {
         assert!(line.is_empty() || !line.trim().is_empty());
     }
 }
+
+#[test]
+fn a_backslash_in_the_reply_is_escaped_so_the_diagnostic_is_not_ambiguous() {
+    // The diagnostic writes a non-ASCII character as `\x{HEX}`; a reply
+    // that holds that text itself must not read the same, so a `\` of the
+    // reply is written `\x{5C}` (RFC 6533 leaves `\` out of QCHAR for the
+    // same reason).
+    let literal = Reply::parse(b"550 5.1.1 M\\x{FC}ller C:\\dir\r\n").unwrap();
+    let utf8 = Reply::parse("550 5.1.1 Müller C:\\dir\r\n".as_bytes()).unwrap();
+    let a = Diagnostic::from_reply(&literal);
+    let b = Diagnostic::from_reply(&utf8);
+    assert_eq!(a.text(), "550 5.1.1 M\\x{5C}x{FC}ller C:\\x{5C}dir");
+    assert_eq!(b.text(), "550 5.1.1 M\\x{FC}ller C:\\x{5C}dir");
+    assert_ne!(a.text(), b.text());
+    let owned = OwnedReply::new(ReplyCode::MAILBOX_UNAVAILABLE, "a\\b").unwrap();
+    assert_eq!(Diagnostic::from_owned_reply(&owned).text(), "550 a\\x{5C}b");
+}
+
+#[test]
+fn c1_control_characters_of_a_utf8_address_are_never_written_raw() {
+    // RFC 6531 lets any UTF-8 into a local part, C1 controls too (U+0085
+    // NEL is a line break to some readers, U+009B CSI starts a terminal
+    // sequence). The report writes such an address in its 7-bit
+    // `utf-8-addr-xtext` form (RFC 6533), which reads back to it.
+    let (host, sender) = (host(), sender());
+    let nel = rcpt("a\u{85}b@example.com");
+    let orcpt = Orcpt::new(
+        Atom::new("utf-8").unwrap(),
+        XText::new("c\\x{9B}d@example.com").unwrap(),
+    )
+    .unwrap();
+    let report = Bounce::new(&host, &sender, when(0), &token())
+        .unwrap()
+        .recipient(
+            Recipient::new(&nel, Action::Failed, EnhancedStatusCode::BAD_MAILBOX)
+                .unwrap()
+                .original_recipient(&orcpt),
+        )
+        .write(MESSAGE)
+        .unwrap();
+    let whole = text(&report);
+    for c in whole.chars() {
+        assert!(
+            !c.is_control() || c == '\r' || c == '\n',
+            "{c:?} written in {whole:?}"
+        );
+    }
+    let blocks = status_blocks(&report);
+    assert_eq!(
+        get(&blocks[1], "Final-Recipient"),
+        Some("utf-8; a\\x{85}b@example.com")
+    );
+    assert_eq!(
+        get(&blocks[1], "Original-Recipient"),
+        Some("utf-8; c\\x{9B}d@example.com")
+    );
+    let read = smtp_proto::dsn::parse_report(report.as_bytes()).unwrap();
+    assert_eq!(read.status.recipients[0].address(), "a\u{85}b@example.com");
+    assert!(whole.contains("<a\\x{85}b@example.com>: delivery failed"));
+
+    // No form of an address in `To:` or `From:` is 7-bit: refused.
+    let bad = ReversePath::Mailbox(Mailbox::parse("z\u{9B}@example.org").unwrap());
+    assert_eq!(
+        Bounce::new(&host, &bad, when(0), &token()).unwrap_err(),
+        DsnError::Invalid("sender")
+    );
+    let ReversePath::Mailbox(bad_from) = &bad else {
+        unreachable!()
+    };
+    assert_eq!(
+        Bounce::new(&host, &sender, when(0), &token())
+            .unwrap()
+            .from(bad_from)
+            .unwrap_err(),
+        DsnError::Invalid("From")
+    );
+}
