@@ -35,8 +35,10 @@
 //! (default 60) the connections still open are dropped (their messages
 //! were not acknowledged, so their clients send them again), the messages
 //! they were sending are removed from `tmp/`, and the server exits with
-//! status 0. A second SIGTERM or Ctrl-C during the grace cuts the
-//! connections off at once in the same way and the server exits with
+//! status 0. A second SIGTERM or Ctrl-C during the grace (a second or
+//! more after the first: one that comes sooner is taken for the same
+//! request, as `timeout` and process-group kills deliver it twice) cuts
+//! the connections off at once in the same way and the server exits with
 //! status 128 plus the signal's number (130 after Ctrl-C). Either way the
 //! log names the connections cut off and counts the messages removed.
 
@@ -56,7 +58,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use serve_app::{Args, Envelope, Login, Next, Spool};
+use serve_app::{Args, Envelope, Login, Next, Spool, SAME_SHUTDOWN_REQUEST};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use smtp_proto_blocking::proxy::read_proxy_header;
@@ -489,15 +491,30 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
 /// Installs the handlers of SIGTERM and SIGINT (at once: a signal from
 /// here on no longer ends the process by its default action) and starts
 /// the thread that reads them. The first sets `stop`; each later one is
-/// sent on the returned channel.
+/// sent on the returned channel, but for those within
+/// [`SAME_SHUTDOWN_REQUEST`] of the first (the same request delivered
+/// twice).
 fn shutdown_signals(stop: Arc<AtomicBool>) -> std::io::Result<mpsc::Receiver<i32>> {
     let mut signals = Signals::new([SIGTERM, SIGINT])?;
     let (again, signalled) = mpsc::channel();
     std::thread::Builder::new()
         .name("signals".to_owned())
         .spawn(move || {
+            let mut first = None;
             for signal in signals.forever() {
-                if stop.swap(true, Ordering::AcqRel) && again.send(signal).is_err() {
+                if !stop.swap(true, Ordering::AcqRel) {
+                    first = Some(Instant::now());
+                    continue;
+                }
+                if first.is_some_and(|at: Instant| at.elapsed() < SAME_SHUTDOWN_REQUEST) {
+                    log!(
+                        "INFO",
+                        "the same shutdown signal again: still in the grace",
+                        signal = signal
+                    );
+                    continue;
+                }
+                if again.send(signal).is_err() {
                     break;
                 }
             }

@@ -35,7 +35,10 @@
 //! dropped (their messages were not acknowledged, so their clients send
 //! them again), the messages they were sending are removed from `tmp/`,
 //! and the server exits with status 0. A second SIGTERM or Ctrl-C during
-//! the grace cuts the connections off at once in the same way and the
+//! the grace (a second or more after the first: one that comes sooner is
+//! taken for the same request, as `timeout` and process-group kills
+//! deliver it twice) cuts the connections off at once in the same way and
+//! the
 //! server exits with status 128 plus the signal's number (130 after
 //! Ctrl-C). Either way the log names the connections cut off and counts
 //! the messages removed.
@@ -52,7 +55,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use serve_app::{Args, Envelope, Login, Next, Spool};
+use serve_app::{Args, Envelope, Login, Next, Spool, SAME_SHUTDOWN_REQUEST};
 use smtp_proto_tokio::proxy::read_proxy_header;
 use smtp_proto_tokio::server::{serve_until, ServeEnd, ServeOptions, ServerHandler};
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
@@ -341,6 +344,7 @@ async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
             }
         }
     }
+    let first_signal = std::time::Instant::now();
     drop(listener);
     tracing::info!(open = connections.len(), "shutting down");
     let _ = stop.send(true);
@@ -356,7 +360,13 @@ async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
                 None => break None,
             },
             () = &mut grace => break Some(None),
-            signal = signals.recv() => break Some(Some(signal)),
+            signal = signals.recv() => {
+                if first_signal.elapsed() < SAME_SHUTDOWN_REQUEST {
+                    tracing::info!(signal, "the same shutdown signal again: still in the grace");
+                    continue;
+                }
+                break Some(Some(signal));
+            }
         }
     };
     let Some(signal) = forced else {

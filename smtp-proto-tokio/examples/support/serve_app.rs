@@ -181,6 +181,13 @@ impl Args {
     }
 }
 
+/// Shutdown signals that come within this time of the first are the same
+/// request, not a second one: `timeout` passes a SIGTERM on to the server
+/// and then to its whole process group, and a supervisor that signals a
+/// process group does the same, so one request can arrive twice. Only a
+/// signal after this cuts the connections off during the grace.
+pub const SAME_SHUTDOWN_REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How long a connection may take to send its PROXY header
 /// (`--proxy-protocol`).
 pub const PROXY_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
