@@ -86,9 +86,9 @@
 //!   non-ASCII character is written as `\x{HEX}` (the RFC 6533
 //!   `EmbeddedUnicodeChar` form; an octet that is not UTF-8 as
 //!   `\x{FFFD}`), and so is a `\` of the reply (`\x{5C}`), so that
-//!   the text `\x{FC}` in a reply is not read as `ü`. A multi-line reply is joined on one field: the code, the
-//!   first line's enhanced code, and the text of each line, separated by
-//!   spaces.
+//!   the text `\x{FC}` in a reply is not read as `ü`. A multi-line reply
+//!   is joined on one field: the code, the first line's enhanced code,
+//!   and the text of each line, separated by spaces.
 //! * Every field is folded at spaces to keep its lines within 78 octets
 //!   where it can, and always within 998 (RFC 5322 §2.1.1); a run of
 //!   over 997 octets without a space is cut, which adds a space when the
@@ -974,8 +974,8 @@ impl<'a> Bounce<'a> {
     /// [`DsnError::NullSender`] for `<>`; [`DsnError::Invalid`] for a
     /// sender with a control character (U+0080 to U+009F, which RFC 6531
     /// lets into a local part: `To:` has no 7-bit form to write it in);
-    /// [`DsnError::Utf8`] for a host in U-labels; [`DsnError::TooLong`] for a `Message-ID:` over 250
-    /// octets.
+    /// [`DsnError::Utf8`] for a host in U-labels; [`DsnError::TooLong`]
+    /// for a `Message-ID:` over 250 octets.
     pub fn new(
         reporting_mta: &'a Domain<'a>,
         sender: &'a ReversePath<'a>,
@@ -1434,7 +1434,7 @@ impl Recipient<'_> {
     fn address_text(&self, host: &Domain<'_>) -> String {
         let addr = self.mailbox_text(host);
         if has_control(&addr) {
-            format!("<{}>", embed_controls(&addr))
+            format!("<{}>", embed_where(&addr, char::is_control))
         } else {
             format!("<{addr}>")
         }
@@ -1480,7 +1480,7 @@ fn orcpt_value(orcpt: &Orcpt<'_>) -> String {
         // Unitext: QCHAR, `\x{HEX}` and non-ASCII; only the last needs
         // writing as `\x{HEX}`. With no `+` and no `=`, that is also its
         // `utf-8-addr-xtext` form.
-        OrcptAddr::Unitext(u) => xtext_parens(&embed_non_ascii(u.as_str())),
+        OrcptAddr::Unitext(u) => xtext_parens(&embed_where(u.as_str(), |c| !c.is_ascii())),
         // The `utf-8` forms are written as sent (RFC 6533 §3).
         OrcptAddr::XText(x) if kind.eq_ignore_ascii_case("utf-8") => xtext_parens(x.as_str()),
         OrcptAddr::XText(x) => {
@@ -1572,19 +1572,6 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
-/// Every control character as `\x{HEX}`.
-fn embed_controls(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() {
-            push_embedded(&mut out, c);
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The `utf-8-addr-xtext` form of an address (RFC 6533): `QCHAR`
 /// (`!` to `~` but `+`, `=` and `\`) as it is, every other character as
 /// `\x{HEX}`.
@@ -1600,14 +1587,15 @@ fn utf8_addr_xtext(s: &str) -> String {
     out
 }
 
-/// Every non-ASCII character as `\x{HEX}`.
-fn embed_non_ascii(s: &str) -> String {
+/// `s` with every character for which `embed` holds written as
+/// `\x{HEX}`.
+fn embed_where(s: &str, embed: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c.is_ascii() {
-            out.push(c);
-        } else {
+        if embed(c) {
             push_embedded(&mut out, c);
+        } else {
+            out.push(c);
         }
     }
     out
