@@ -151,15 +151,10 @@
 //! checked [`Mailbox`]: an ORCPT that does not decode to one keeps its
 //! 7-bit xtext form and does not make the report internationalized.
 //!
-//! No control character is written raw: RFC 6531 lets the C1 controls
-//! (U+0080 to U+009F; U+0085 is a line break to some readers, U+009B
-//! starts a terminal sequence) into a local part, so a recipient with one
-//! is written in its 7-bit `utf-8-addr-xtext` form (`Final-Recipient:
-//! utf-8; a\x{85}b@example.com`, which reads back to the address) and
-//! with `\x{HEX}` in part 1, an ORCPT naming one keeps the form it was
-//! sent in, and a sender or [`Bounce::from`] address with one, which a
-//! header field has no 7-bit form for, is refused
-//! ([`DsnError::Invalid`]).
+//! No control character is written raw: a checked [`Mailbox`] holds none
+//! (the C1 controls U+0080 to U+009F, which RFC 6531's grammar would let
+//! into a local part, are refused there, as RFC 5198 §2 wants), and an
+//! ORCPT whose xtext decodes to one keeps the 7-bit form it was sent in.
 //!
 //! Sending it: an address in UTF-8 in the envelope (`RCPT TO:` the sender)
 //! or in the header of the message needs the `SMTPUTF8` extension (RFC
@@ -971,11 +966,9 @@ impl<'a> Bounce<'a> {
     /// [module](self#internationalized-bounces-rfc-6533) notes).
     ///
     /// # Errors
-    /// [`DsnError::NullSender`] for `<>`; [`DsnError::Invalid`] for a
-    /// sender with a control character (U+0080 to U+009F, which RFC 6531
-    /// lets into a local part: `To:` has no 7-bit form to write it in);
-    /// [`DsnError::Utf8`] for a host in U-labels; [`DsnError::TooLong`]
-    /// for a `Message-ID:` over 250 octets.
+    /// [`DsnError::NullSender`] for `<>`; [`DsnError::Utf8`] for a host
+    /// in U-labels; [`DsnError::TooLong`] for a `Message-ID:` over 250
+    /// octets.
     pub fn new(
         reporting_mta: &'a Domain<'a>,
         sender: &'a ReversePath<'a>,
@@ -986,9 +979,6 @@ impl<'a> Bounce<'a> {
             ReversePath::Null => return Err(DsnError::NullSender),
             ReversePath::Mailbox(m) => m,
         };
-        if mailbox_has_control(sender) {
-            return Err(DsnError::Invalid("sender"));
-        }
         let reporting_mta = ascii_domain(reporting_mta, "Reporting-MTA")?;
         let message_id = format!("{token}@{reporting_mta}");
         if message_id.len() > MAX_HEADER_VALUE {
@@ -1015,13 +1005,9 @@ impl<'a> Bounce<'a> {
     /// bounce internationalized and [`Report::requires_smtputf8`] true.
     ///
     /// # Errors
-    /// [`DsnError::Invalid`] for an address with a control character
-    /// (U+0080 to U+009F, which RFC 6531 lets into a local part): an
-    /// address in a header field has no 7-bit form to write it in.
+    /// None today: the `Result` is kept for the checks a later version may
+    /// add.
     pub fn from(mut self, from: &'a Mailbox<'a>) -> Result<Self, DsnError> {
-        if mailbox_has_control(from) {
-            return Err(DsnError::Invalid("From"));
-        }
         self.from = Some(from);
         Ok(self)
     }
@@ -1429,32 +1415,19 @@ impl Recipient<'_> {
         }
     }
 
-    /// `<address>` for the human-readable part, in UTF-8 if it is, a
-    /// control character as `\x{HEX}`.
+    /// `<address>` for the human-readable part, in UTF-8 if it is.
     fn address_text(&self, host: &Domain<'_>) -> String {
-        let addr = self.mailbox_text(host);
-        if has_control(&addr) {
-            format!("<{}>", embed_where(&addr, char::is_control))
-        } else {
-            format!("<{addr}>")
-        }
+        format!("<{}>", self.mailbox_text(host))
     }
 
     /// `rfc822; local@domain`, or for an internationalized mailbox
     /// `utf-8; <utf-8-address>`: the mailbox in UTF-8, for
     /// `message/global-delivery-status` (RFC 6533), which a report with
     /// such a recipient always is.
-    ///
-    /// An address with a control character (U+0080 to U+009F, which RFC
-    /// 6531 lets into a local part) is written in its 7-bit
-    /// `utf-8-addr-xtext` form instead (RFC 6533), which a reader decodes
-    /// to the same address.
     fn final_recipient(&self, host: &Domain<'_>) -> String {
         let addr = self.mailbox_text(host);
         if addr.is_ascii() {
             format!("rfc822; {addr}")
-        } else if has_control(&addr) {
-            format!("utf-8; {}", utf8_addr_xtext(&addr))
         } else {
             format!("utf-8; {addr}")
         }
@@ -1480,7 +1453,7 @@ fn orcpt_value(orcpt: &Orcpt<'_>) -> String {
         // Unitext: QCHAR, `\x{HEX}` and non-ASCII; only the last needs
         // writing as `\x{HEX}`. With no `+` and no `=`, that is also its
         // `utf-8-addr-xtext` form.
-        OrcptAddr::Unitext(u) => xtext_parens(&embed_where(u.as_str(), |c| !c.is_ascii())),
+        OrcptAddr::Unitext(u) => xtext_parens(&embed_non_ascii(u.as_str())),
         // The `utf-8` forms are written as sent (RFC 6533 §3).
         OrcptAddr::XText(x) if kind.eq_ignore_ascii_case("utf-8") => xtext_parens(x.as_str()),
         OrcptAddr::XText(x) => {
@@ -1518,9 +1491,7 @@ fn utf8_orcpt_mailbox(orcpt: &Orcpt<'_>) -> Option<String> {
         OrcptAddr::Unitext(u) => u.as_str().to_string(),
     };
     let decoded = decode_embedded(&text)?;
-    // A control character is never written raw: such an ORCPT keeps the
-    // 7-bit form it was sent in.
-    let valid = !decoded.is_ascii() && !has_control(&decoded) && Mailbox::parse(&decoded).is_ok();
+    let valid = !decoded.is_ascii() && Mailbox::parse(&decoded).is_ok();
     valid.then_some(decoded)
 }
 
@@ -1561,41 +1532,14 @@ fn push_embedded(out: &mut String, c: char) {
     out.push_str(&format!("\\x{{{:X}}}", u32::from(c)));
 }
 
-/// Whether a mailbox holds a control character, in its local part or
-/// its domain.
-fn mailbox_has_control(m: &Mailbox<'_>) -> bool {
-    has_control(m.local_part().as_str()) || has_control(m.domain().as_str())
-}
-
-/// Whether `s` holds a control character (C0, DEL or C1).
-fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
-}
-
-/// The `utf-8-addr-xtext` form of an address (RFC 6533): `QCHAR`
-/// (`!` to `~` but `+`, `=` and `\`) as it is, every other character as
-/// `\x{HEX}`.
-fn utf8_addr_xtext(s: &str) -> String {
+/// Every non-ASCII character as `\x{HEX}`.
+fn embed_non_ascii(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '+' | '=' | '\\' => push_embedded(&mut out, c),
-            '!'..='~' => out.push(c),
-            _ => push_embedded(&mut out, c),
-        }
-    }
-    out
-}
-
-/// `s` with every character for which `embed` holds written as
-/// `\x{HEX}`.
-fn embed_where(s: &str, embed: impl Fn(char) -> bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if embed(c) {
-            push_embedded(&mut out, c);
-        } else {
+        if c.is_ascii() {
             out.push(c);
+        } else {
+            push_embedded(&mut out, c);
         }
     }
     out

@@ -2152,3 +2152,38 @@ fn short_lines_read_back_as_written() {
     }
     assert!(parsed > 1000, "{parsed}");
 }
+
+/// RFC 6531 lets UTF-8 into addresses, but a C1 control character (U+0080
+/// to U+009F) "MUST NOT appear" in text on the wire (RFC 5198 §2): it is
+/// refused in a local part, quoted or not, and in a domain, where all of
+/// U+0080 to U+00BF is DISALLOWED in an IDNA2008 U-label. Latin-1 signs
+/// after U+009F stay valid in a local part, and letters in both.
+#[test]
+fn c1_control_characters_are_refused_in_addresses() {
+    for bad in [
+        "MAIL FROM:<a\u{85}b@example.com> SMTPUTF8",
+        "MAIL FROM:<\u{9b}2J@example.com> SMTPUTF8",
+        "MAIL FROM:<\"a\u{80}\"@example.com> SMTPUTF8",
+        "RCPT TO:<a@exa\u{85}mple.com>",
+        "RCPT TO:<a@ex\u{a0}ample.com>",
+        "RCPT TO:<a@example.\u{9f}>",
+        "EHLO exa\u{85}mple.com",
+    ] {
+        assert!(Command::parse(bad.as_bytes()).is_err(), "{bad:?}");
+    }
+    for good in [
+        "MAIL FROM:<a\u{a9}b@example.com> SMTPUTF8",
+        "MAIL FROM:<\u{bf}x\u{a0}@example.com> SMTPUTF8",
+        "MAIL FROM:<\"a\u{b5}\"@example.com> SMTPUTF8",
+        "RCPT TO:<caf\u{e9}@caf\u{e9}.example>",
+    ] {
+        let parsed = Command::parse(good.as_bytes());
+        assert!(parsed.is_ok(), "{good:?}: {parsed:?}");
+        assert_eq!(canon(good), good);
+    }
+    assert!(smtp_proto::command::LocalPart::new("a\u{85}b").is_err());
+    assert!(smtp_proto::command::LocalPart::new("\"a\u{85}b\"").is_err());
+    assert!(smtp_proto::command::LocalPart::new("a\u{a9}b").is_ok());
+    assert!(smtp_proto::command::Domain::new("exa\u{85}mple.com").is_err());
+    assert!(smtp_proto::command::Domain::new("caf\u{e9}.example").is_ok());
+}

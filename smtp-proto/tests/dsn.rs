@@ -1171,13 +1171,18 @@ fn a_backslash_in_the_reply_is_escaped_so_the_diagnostic_is_not_ambiguous() {
 }
 
 #[test]
-fn c1_control_characters_of_a_utf8_address_are_never_written_raw() {
-    // RFC 6531 lets any UTF-8 into a local part, C1 controls too (U+0085
-    // NEL is a line break to some readers, U+009B CSI starts a terminal
-    // sequence). The report writes such an address in its 7-bit
-    // `utf-8-addr-xtext` form (RFC 6533), which reads back to it.
+fn c1_control_characters_are_never_written_raw() {
+    // A checked mailbox holds no C1 control (U+0080 to U+009F: U+0085 NEL
+    // is a line break to some readers, U+009B CSI starts a terminal
+    // sequence), though RFC 6531's grammar would let one into a local
+    // part: RFC 5198 §2 says they "MUST NOT appear". So no recipient,
+    // sender or From: of a bounce can carry one.
+    assert!(Mailbox::parse("a\u{85}b@example.com").is_err());
+    assert!(Mailbox::parse("z\u{9B}@example.org").is_err());
+    // An ORCPT whose xtext decodes to one keeps the 7-bit form it was
+    // sent in.
     let (host, sender) = (host(), sender());
-    let nel = rcpt("a\u{85}b@example.com");
+    let to = rcpt("c\u{e9}d@example.com");
     let orcpt = Orcpt::new(
         Atom::new("utf-8").unwrap(),
         XText::new("c\\x{9B}d@example.com").unwrap(),
@@ -1186,7 +1191,7 @@ fn c1_control_characters_of_a_utf8_address_are_never_written_raw() {
     let report = Bounce::new(&host, &sender, when(0), &token())
         .unwrap()
         .recipient(
-            Recipient::new(&nel, Action::Failed, EnhancedStatusCode::BAD_MAILBOX)
+            Recipient::new(&to, Action::Failed, EnhancedStatusCode::BAD_MAILBOX)
                 .unwrap()
                 .original_recipient(&orcpt),
         )
@@ -1201,31 +1206,7 @@ fn c1_control_characters_of_a_utf8_address_are_never_written_raw() {
     }
     let blocks = status_blocks(&report);
     assert_eq!(
-        get(&blocks[1], "Final-Recipient"),
-        Some("utf-8; a\\x{85}b@example.com")
-    );
-    assert_eq!(
         get(&blocks[1], "Original-Recipient"),
         Some("utf-8; c\\x{9B}d@example.com")
-    );
-    let read = smtp_proto::dsn::parse_report(report.as_bytes()).unwrap();
-    assert_eq!(read.status.recipients[0].address(), "a\u{85}b@example.com");
-    assert!(whole.contains("<a\\x{85}b@example.com>: delivery failed"));
-
-    // No form of an address in `To:` or `From:` is 7-bit: refused.
-    let bad = ReversePath::Mailbox(Mailbox::parse("z\u{9B}@example.org").unwrap());
-    assert_eq!(
-        Bounce::new(&host, &bad, when(0), &token()).unwrap_err(),
-        DsnError::Invalid("sender")
-    );
-    let ReversePath::Mailbox(bad_from) = &bad else {
-        unreachable!()
-    };
-    assert_eq!(
-        Bounce::new(&host, &sender, when(0), &token())
-            .unwrap()
-            .from(bad_from)
-            .unwrap_err(),
-        DsnError::Invalid("From")
     );
 }

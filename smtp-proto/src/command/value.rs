@@ -25,11 +25,16 @@ pub(crate) mod class {
     pub const KEYWORD: u16 = 32;
     /// Base64 alphabet and padding.
     pub const BASE64: u16 = 64;
-    /// `atext` or a non-ASCII octet: what an atom of a UTF-8 local part
-    /// (RFC 6531 §3.3) is made of.
+    /// `atext` or a non-ASCII octet but 0xC2: what an atom of a UTF-8
+    /// local part (RFC 6531 §3.3) is made of. 0xC2 starts U+0080 to
+    /// U+00BF: the local part scanner takes U+00A0 to U+00BF after it,
+    /// not the C1 controls U+0080 to U+009F.
     pub const ATEXT_UTF8: u16 = 128;
-    /// `Let-dig`, `-`, or a non-ASCII octet: a label of a domain that may
-    /// hold U-labels (RFC 6531 §3.3).
+    /// `Let-dig`, `-`, or a non-ASCII octet but 0xC2: a label of a domain
+    /// that may hold U-labels (RFC 6531 §3.3). 0xC2 starts U+0080 to
+    /// U+00BF, the C1 controls (which RFC 5198 §2 says "MUST NOT appear")
+    /// and Latin-1 signs and spaces, all of them DISALLOWED in an IDNA2008
+    /// U-label (RFC 5892).
     pub const LDH_UTF8: u16 = 256;
     /// `esmtp-value` octets: %d33-60 / %d62-126, or non-ASCII (RFC 5321
     /// §4.1.2, RFC 6531 §3.3).
@@ -85,10 +90,10 @@ pub(crate) mod class {
             if alnum || c == b'+' || c == b'/' || c == b'=' {
                 v |= BASE64;
             }
-            if v & ATEXT != 0 || c >= 0x80 {
+            if v & ATEXT != 0 || (c >= 0x80 && c != 0xC2) {
                 v |= ATEXT_UTF8;
             }
-            if v & LDH != 0 || c >= 0x80 {
+            if v & LDH != 0 || (c >= 0x80 && c != 0xC2) {
                 v |= LDH_UTF8;
             }
             if (c >= 33 && c <= 126 && c != b'=') || c >= 0x80 {
@@ -1159,9 +1164,20 @@ impl<'a> LocalPart<'a> {
     }
 }
 
+/// True when `b[i..]` starts with a C1 control character (U+0080 to
+/// U+009F, UTF-8 0xC2 0x80 to 0xC2 0x9F), which RFC 5198 §2 says "MUST
+/// NOT appear" in text on the wire: RFC 6531 §3.3 would let one into a
+/// local part, and a `Received:` field or a log would then carry it raw
+/// (U+0085 ends a line for some readers, U+009B starts a terminal
+/// sequence).
+#[inline]
+fn c1_at(b: &[u8], i: usize) -> bool {
+    matches!(b.get(i..), Some([0xC2, 0x80..=0x9F, ..]))
+}
+
 /// Scans a `Local-part = Dot-string / Quoted-string` (RFC 5321 §4.1.2) at
-/// the start of `b`, with RFC 6531 UTF-8. Returns the octets it takes.
-/// Stops at the first octet that cannot continue it.
+/// the start of `b`, with RFC 6531 UTF-8 but the C1 controls. Returns the
+/// octets it takes. Stops at the first octet that cannot continue it.
 #[inline(always)]
 pub(crate) fn scan_local_part(b: &[u8]) -> Result<usize, ValueError> {
     let n = if b.first() == Some(&b'"') {
@@ -1176,6 +1192,9 @@ pub(crate) fn scan_local_part(b: &[u8]) -> Result<usize, ValueError> {
                     Some(&c) if (32..=126).contains(&c) => i += 2,
                     _ => return Err(ValueError::Syntax("invalid quoted pair")),
                 },
+                Some(0xC2) if c1_at(b, i) => {
+                    return Err(ValueError::Syntax("control character in quoted string"))
+                }
                 Some(&c) if c >= 0x80 || class::is(c, class::QTEXT) => i += 1,
                 Some(_) => return Err(ValueError::Syntax("invalid character in quoted string")),
             }
@@ -1186,6 +1205,11 @@ pub(crate) fn scan_local_part(b: &[u8]) -> Result<usize, ValueError> {
         loop {
             let start = i;
             i = class::run_end(b, i, class::ATEXT_UTF8);
+            // 0xC2 is left out of the class: U+00A0 to U+00BF go on, a C1
+            // control ends the local part (and so fails the path).
+            while b.get(i) == Some(&0xC2) && !c1_at(b, i) && b.len() > i + 1 {
+                i = class::run_end(b, i + 2, class::ATEXT_UTF8);
+            }
             if i == start {
                 return Err(ValueError::Syntax("empty atom in local part"));
             }
