@@ -9,6 +9,10 @@ mod support;
 #[allow(dead_code, reason = "this binary runs the example binaries only")]
 mod serve_example;
 
+#[path = "../../smtp-proto-tokio/tests/support/send_process.rs"]
+#[allow(dead_code, reason = "this binary runs the hostile peer only")]
+mod send_process;
+
 #[path = "../examples/deliver.rs"]
 #[allow(dead_code, reason = "the example's main and printing are not run here")]
 mod deliver_example;
@@ -271,82 +275,20 @@ fn a_bounce_names_the_remote_mta_that_refused() {
 
 /// A hostile or broken server's reply text goes to the terminal escaped:
 /// `deliver` run as a process prints the server's `250` text with its
-/// control characters (here an escape sequence that retitles the
-/// terminal window and one that clears the screen) written out as
-/// escapes, never as the raw octets a terminal would obey.
+/// control characters (an escape sequence that clears the screen and
+/// backspaces that would write over the line) written out as escapes,
+/// never as the raw octets a terminal would obey.
 #[cfg(unix)]
 #[test]
 fn control_characters_in_server_replies_are_printed_escaped() {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-
-    let (addr, peer) = spawn_peer(|socket| {
-        let mut out = socket.try_clone().expect("clone");
-        let mut lines = BufReader::new(socket);
-        out.write_all(b"220 mx.test ESMTP\r\n").expect("greeting");
-        for _ in 0..20 {
-            let mut line = Vec::new();
-            if lines.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            let reply: &[u8] = match String::from_utf8_lossy(&line).trim_end() {
-                "DATA" => {
-                    out.write_all(b"354 go ahead\r\n").expect("354");
-                    for _ in 0..1000 {
-                        let mut body = Vec::new();
-                        if lines.read_until(b'\n', &mut body).unwrap_or(0) == 0 || body == b".\r\n"
-                        {
-                            break;
-                        }
-                    }
-                    b"250 2.0.0 queued \x1b]0;owned\x07\x1b[2J\r\n"
-                }
-                "QUIT" => {
-                    let _ = out.write_all(b"221 2.0.0 bye\r\n");
-                    break;
-                }
-                _ => b"250 mx.test\r\n",
-            };
-            out.write_all(reply).expect("reply");
-        }
+    let (status, output) = send_process::run_against_hostile_peer("deliver", |server| {
+        [server, "alice@example.net", "bob@example.org"]
+            .map(String::from)
+            .to_vec()
     });
-    let mut child = Command::new(serve_example::example_binary("deliver"))
-        .args([&addr.to_string(), "alice@example.net", "bob@example.org"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the example");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"Subject: hi\r\n\r\nhello\r\n")
-        .expect("message");
-    let deadline = Instant::now() + serve_example::BOUND;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("deliver still runs after {:?}", serve_example::BOUND);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    peer.join().expect("peer thread");
-    let mut stdout = Vec::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_end(&mut stdout)
-        .expect("read stdout");
-    let text = String::from_utf8_lossy(&stdout);
+    let text = String::from_utf8_lossy(&output);
     assert_eq!(status.code(), Some(0), "{status}: {text:?}");
     assert!(text.contains("delivered: queued"), "{text:?}");
-    serve_example::assert_no_raw_controls(&stdout);
-    assert!(text.contains(r"\u{1b}]0;owned\u{7}\u{1b}[2J"), "{text:?}");
+    serve_example::assert_no_raw_controls(&output);
+    assert!(text.contains(r"\u{1b}[2J\u{8}\u{8}forged"), "{text:?}");
 }

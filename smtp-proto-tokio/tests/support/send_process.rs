@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::serve_example::{self, BOUND};
@@ -53,17 +53,19 @@ fn hostile_peer(listener: TcpListener) {
     }
 }
 
-/// The server's words reach the terminal escaped: the `send` example
-/// binary `name` prints the replies with their control characters as
-/// `\u{..}` escapes, never as the raw octets a terminal would obey.
-pub fn replies_are_printed_escaped(name: &str) {
+/// Runs the example binary `name` against [`hostile_peer`] with the
+/// arguments `args` gives for the peer's address, the message on its
+/// standard input, and returns its exit status and what it printed
+/// (standard output, then standard error). Bounded by [`BOUND`].
+pub fn run_against_hostile_peer(
+    name: &str,
+    args: impl FnOnce(&str) -> Vec<String>,
+) -> (ExitStatus, Vec<u8>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address");
     let peer = std::thread::spawn(move || hostile_peer(listener));
     let mut child = Command::new(serve_example::example_binary(name))
-        .args(["--server", &addr.to_string()])
-        .args(["--from", "alice@example.net", "--to", "bob@example.org"])
-        .args(["--starttls", "off"])
+        .args(args(&addr.to_string()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -101,6 +103,27 @@ pub fn replies_are_printed_escaped(name: &str) {
         .expect("stderr")
         .read_to_end(&mut output)
         .expect("read stderr");
+    (status, output)
+}
+
+/// The server's words reach the terminal escaped: the `send` example
+/// binary `name` prints the replies with their control characters as
+/// `\u{..}` escapes, never as the raw octets a terminal would obey.
+pub fn replies_are_printed_escaped(name: &str) {
+    let (status, output) = run_against_hostile_peer(name, |server| {
+        [
+            "--server",
+            server,
+            "--from",
+            "alice@example.net",
+            "--to",
+            "bob@example.org",
+            "--starttls",
+            "off",
+        ]
+        .map(String::from)
+        .to_vec()
+    });
     let text = String::from_utf8_lossy(&output);
     assert_eq!(status.code(), Some(0), "{status}: {text:?}");
     assert!(text.contains("queued"), "{text:?}");
