@@ -418,6 +418,47 @@ fn dots_survive_the_round_trip_across_pieces() {
     assert_eq!(back_to_back(pieces), expected);
 }
 
+/// Runs `delivery` over a client of `config` against the scripted
+/// `server` (each entry one read, taken when the client needs input), with
+/// the documented body loop: while the client wants body bytes, the next
+/// piece of `message` (at most `piece` octets) or the end. Returns the
+/// client and what it wrote. Bounded: 1,000 steps.
+fn drive_delivery(
+    config: ClientConfig,
+    delivery: &mut Delivery,
+    message: &[u8],
+    piece: usize,
+    server: &mut std::collections::VecDeque<&[u8]>,
+) -> (Client, Vec<u8>) {
+    let mut client = Client::new(config);
+    let (mut inbuf, mut wire) = (Vec::new(), Vec::new());
+    for _ in 0..1_000 {
+        let step = client.handle_input(&inbuf).unwrap();
+        let consumed = step.consumed;
+        match step.outcome {
+            ClientOutcome::Event(event) => {
+                delivery.on_event(&mut client, &event).unwrap();
+                if event == ClientEvent::SendBody {
+                    while client.wants_body() {
+                        match delivery.next_piece(message, piece) {
+                            Some(piece) => client.send_body(piece).unwrap(),
+                            None => client.end_body().unwrap(),
+                        }
+                    }
+                }
+            }
+            ClientOutcome::NeedInput => match server.pop_front() {
+                Some(bytes) => inbuf.extend_from_slice(bytes),
+                None => break,
+            },
+            _ => break,
+        }
+        inbuf.drain(..consumed);
+        client.poll_transmit(&mut wire);
+    }
+    (client, wire)
+}
+
 /// `Delivery` makes the decisions: the server's `LIMITS RCPTMAX=1` splits
 /// two recipients into two transactions over one session, and the report
 /// has both delivered, in the envelope's order.
@@ -442,30 +483,7 @@ fn delivery_splits_by_rcptmax_against_a_scripted_server() {
     ]
     .into();
     let config = ClientConfig::new(Domain::new("client.example").unwrap()).with_tls(TlsPolicy::Off);
-    let mut client = Client::new(config);
-    let (mut inbuf, mut wire) = (Vec::new(), Vec::new());
-    for _ in 0..1_000 {
-        let step = client.handle_input(&inbuf).unwrap();
-        let consumed = step.consumed;
-        match step.outcome {
-            ClientOutcome::Event(event) => {
-                delivery.on_event(&mut client, &event).unwrap();
-                if event == ClientEvent::SendBody {
-                    while let Some(piece) = delivery.next_piece(message, 64 * 1024) {
-                        client.send_body(piece).unwrap();
-                    }
-                    client.end_body().unwrap();
-                }
-            }
-            ClientOutcome::NeedInput => match server.pop_front() {
-                Some(bytes) => inbuf.extend_from_slice(bytes),
-                None => break,
-            },
-            _ => break,
-        }
-        inbuf.drain(..consumed);
-        client.poll_transmit(&mut wire);
-    }
+    let (client, wire) = drive_delivery(config, &mut delivery, message, 64 * 1024, &mut server);
     assert!(client.is_closed());
     assert!(server.is_empty());
     let report = delivery.finish(None);
@@ -550,32 +568,7 @@ fn delivery_body_loop_with_bdat_and_no_pipelining() {
     let config = ClientConfig::new(Domain::new("client.example").unwrap())
         .with_tls(TlsPolicy::Off)
         .with_chunking(ChunkingPolicy::Prefer);
-    let mut client = Client::new(config);
-    let (mut inbuf, mut wire) = (Vec::new(), Vec::new());
-    for _ in 0..1_000 {
-        let step = client.handle_input(&inbuf).unwrap();
-        let consumed = step.consumed;
-        match step.outcome {
-            ClientOutcome::Event(event) => {
-                delivery.on_event(&mut client, &event).unwrap();
-                if event == ClientEvent::SendBody {
-                    while client.wants_body() {
-                        match delivery.next_piece(message, 20) {
-                            Some(piece) => client.send_body(piece).unwrap(),
-                            None => client.end_body().unwrap(),
-                        }
-                    }
-                }
-            }
-            ClientOutcome::NeedInput => match server.pop_front() {
-                Some(bytes) => inbuf.extend_from_slice(bytes),
-                None => break,
-            },
-            _ => break,
-        }
-        inbuf.drain(..consumed);
-        client.poll_transmit(&mut wire);
-    }
+    let (client, wire) = drive_delivery(config, &mut delivery, message, 20, &mut server);
     assert!(client.is_closed() && server.is_empty());
     assert!(delivery.finish(None).all_delivered());
     assert_eq!(
