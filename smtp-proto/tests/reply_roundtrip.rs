@@ -189,6 +189,69 @@ fn owned_reply() -> impl Strategy<Value = OwnedReply> {
     })
 }
 
+/// The written form of `lines`, line by line (RFC 5321 §4.2): a model of
+/// what `OwnedReply` keeps.
+fn written(code: ReplyCode, lines: &[(Option<EnhancedStatusCode>, String)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (esc, text)) in lines.iter().enumerate() {
+        out.extend_from_slice(code.get().to_string().as_bytes());
+        let last = i + 1 == lines.len();
+        if !last {
+            out.push(b'-');
+        } else if esc.is_some() || !text.is_empty() {
+            out.push(b' ');
+        }
+        if let Some(esc) = esc {
+            out.extend_from_slice(esc.to_string().as_bytes());
+            if !text.is_empty() {
+                out.push(b' ');
+            }
+        }
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn pushed_lines_come_back_and_write_as_the_line_by_line_form(
+        code in prop_oneof![Just(250u16), Just(421), Just(550)].prop_map(code),
+        lines in proptest::collection::vec(
+            (any::<bool>(), prop_oneof![Just(String::new()), "[a-z ]{1,8}"]),
+            1..8,
+        ),
+    ) {
+        let class = code.status_class().expect("2yz, 4yz or 5yz");
+        let lines: Vec<_> = lines
+            .into_iter()
+            .map(|(esc, text)| (esc.then(|| EnhancedStatusCode::new(class, 1, 2).expect("valid")), text))
+            .collect();
+        // Built one line at a time, each step written in full.
+        let mut reply = OwnedReply::with_enhanced(code, lines[0].0, &lines[0].1).expect("valid");
+        for n in 1..=lines.len() {
+            if n > 1 {
+                reply.push_line(lines[n - 1].0, &lines[n - 1].1).expect("valid");
+            }
+            let model = written(code, &lines[..n]);
+            prop_assert_eq!(reply.to_bytes(), model.clone());
+            prop_assert_eq!(reply.as_bytes(), &model[..]);
+            let mut out = b"x".to_vec();
+            reply.write_to(&mut out);
+            prop_assert_eq!(&out[1..], &model[..]);
+            let back: Vec<_> = reply.lines().map(|(e, t)| (e, t.to_vec())).collect();
+            let want: Vec<_> = lines[..n].iter().map(|(e, t)| (*e, t.as_bytes().to_vec())).collect();
+            prop_assert_eq!(back, want);
+        }
+        // A clone shares the lines until it is changed; the original keeps its own.
+        let before = reply.to_bytes();
+        let mut copy = reply.clone();
+        copy.push_line(None, "more").expect("valid");
+        prop_assert_eq!(reply.to_bytes(), before);
+        prop_assert_eq!(copy.line_count(), reply.line_count() + 1);
+    }
+}
+
 proptest! {
     #[test]
     fn any_valid_reply_encodes_and_decodes_to_itself(reply in owned_reply()) {

@@ -40,10 +40,68 @@ pub enum InvalidReply {
 /// writes.
 pub const MAX_REPLY_LEN: usize = super::DecoderConfig::DEFAULT_MAX_REPLY_LEN;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct OwnedLine {
+/// One line of an [`OwnedReply`]: its enhanced status code and where its
+/// text stands in the reply's written bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct LineSpan {
     enhanced: Option<EnhancedStatusCode>,
-    text: Vec<u8>,
+    /// Where the line starts in the written bytes.
+    start: usize,
+    /// The text: `text_start..text_end` of the written bytes.
+    text_start: usize,
+    text_end: usize,
+}
+
+/// The lines of an [`OwnedReply`] and the bytes they are written as.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct Lines {
+    /// The canonical bytes of the whole reply, kept up to date as lines
+    /// are added, so that writing the reply is one copy.
+    wire: Vec<u8>,
+    lines: Vec<LineSpan>,
+}
+
+impl Lines {
+    /// Appends a line as the new last one: the line that was last until now
+    /// gets the `-` of a line that is followed by another.
+    fn push(&mut self, code: [u8; 3], enhanced: Option<EnhancedStatusCode>, text: &[u8]) {
+        if let Some(prev) = self.lines.last_mut() {
+            let sep = prev.start + 3;
+            if self.wire.get(sep) == Some(&b' ') {
+                self.wire[sep] = b'-';
+            } else {
+                // An empty last line was written as the bare code.
+                self.wire.insert(sep, b'-');
+                prev.text_start = sep + 1;
+                prev.text_end = sep + 1;
+            }
+        }
+        let start = self.wire.len();
+        write_line(&mut self.wire, code, true, enhanced, text);
+        let text_end = self.wire.len() - 2;
+        self.lines.push(LineSpan {
+            enhanced,
+            start,
+            text_start: text_end - text.len(),
+            text_end,
+        });
+    }
+
+    /// The octets written, counting an empty last line as if it had its
+    /// separator: what the reply takes once another line follows.
+    fn written_bound(&self) -> usize {
+        let bare_last = self
+            .lines
+            .last()
+            .is_some_and(|l| self.wire.get(l.start + 3) == Some(&b'\r'));
+        self.wire.len() + usize::from(bare_last)
+    }
+
+    fn text(&self, line: &LineSpan) -> &[u8] {
+        self.wire
+            .get(line.text_start..line.text_end)
+            .unwrap_or_default()
+    }
 }
 
 /// A reply that owns its text: built by a server, or copied from a decoded
@@ -52,7 +110,8 @@ struct OwnedLine {
 /// The constructors validate, so an `OwnedReply` always writes as valid
 /// reply lines. A text that itself starts with an enhanced status code
 /// (`"2.0.0 Ok"` without a separate enhanced code) is written as is and read
-/// back with the code split off.
+/// back with the code split off. The reply keeps the bytes it writes, so
+/// [`OwnedReply::write_to`] is one copy.
 ///
 /// ```
 /// use smtp_proto::reply::OwnedReply;
@@ -69,10 +128,7 @@ pub struct OwnedReply {
     code: ReplyCode,
     /// Shared by the clones: one reply that decides many recipients (of a
     /// client's delivery, say) is held once.
-    lines: Arc<Vec<OwnedLine>>,
-    /// An upper bound of the octets [`OwnedReply::write_to`] writes (an
-    /// empty last line is written one octet shorter).
-    len: usize,
+    lines: Arc<Lines>,
 }
 
 /// Longest line written: RFC 5321 §4.5.3.1.5, CRLF included.
@@ -130,8 +186,7 @@ impl OwnedReply {
     ) -> Result<Self, InvalidReply> {
         let mut reply = Self {
             code,
-            lines: Arc::new(Vec::with_capacity(1)),
-            len: 0,
+            lines: Arc::default(),
         };
         reply.push_line(enhanced, text)?;
         Ok(reply)
@@ -144,13 +199,12 @@ impl OwnedReply {
     ) -> Result<Option<Self>, InvalidReply> {
         let mut reply = Self {
             code,
-            lines: Arc::new(Vec::new()),
-            len: 0,
+            lines: Arc::default(),
         };
         for (enhanced, text) in lines {
             reply.push_line(enhanced, text)?;
         }
-        Ok((!reply.lines.is_empty()).then_some(reply))
+        Ok((!reply.lines.lines.is_empty()).then_some(reply))
     }
 
     /// Appends a line (it becomes the last line of the reply).
@@ -175,31 +229,27 @@ impl OwnedReply {
         text: impl AsRef<[u8]>,
     ) -> Result<&mut Self, InvalidReply> {
         let text = text.as_ref();
-        let len = self.len + check_line(self.code, enhanced, text)?;
+        let len = self.lines.written_bound() + check_line(self.code, enhanced, text)?;
         if len > MAX_REPLY_LEN {
             return Err(InvalidReply::ReplyTooLong);
         }
-        self.len = len;
-        Arc::make_mut(&mut self.lines).push(OwnedLine {
-            enhanced,
-            text: text.to_vec(),
-        });
+        Arc::make_mut(&mut self.lines).push(self.code.digits(), enhanced, text);
         Ok(self)
     }
 
     /// A copy of a decoded reply. It is as long as the decoder allowed,
     /// which may be over [`MAX_REPLY_LEN`].
     pub(crate) fn from_reply(reply: &Reply<'_>) -> Self {
-        let lines: Vec<OwnedLine> = reply
-            .lines()
-            .map(|l| OwnedLine {
-                enhanced: l.enhanced_code(),
-                text: l.text().to_vec(),
-            })
-            .collect();
+        let code = reply.code();
+        let mut lines = Lines {
+            wire: Vec::with_capacity(reply.as_bytes().len()),
+            lines: Vec::with_capacity(reply.line_count()),
+        };
+        for line in reply.lines() {
+            lines.push(code.digits(), line.enhanced_code(), line.text());
+        }
         Self {
-            code: reply.code(),
-            len: lines.iter().map(|l| line_len(l.enhanced, &l.text)).sum(),
+            code,
             lines: Arc::new(lines),
         }
     }
@@ -213,41 +263,46 @@ impl OwnedReply {
     /// The enhanced status code of the first line.
     #[must_use]
     pub fn enhanced_code(&self) -> Option<EnhancedStatusCode> {
-        self.lines.first().and_then(|l| l.enhanced)
+        self.lines.lines.first().and_then(|l| l.enhanced)
     }
 
     /// The text of the first line.
     #[must_use]
     pub fn text(&self) -> &[u8] {
-        self.lines.first().map_or(&[], |l| &l.text)
+        self.lines.lines.first().map_or(&[], |l| self.lines.text(l))
     }
 
     /// Number of lines.
     #[must_use]
     pub fn line_count(&self) -> usize {
-        self.lines.len()
+        self.lines.lines.len()
     }
 
     /// Each line's enhanced status code and text.
     pub fn lines(&self) -> impl Iterator<Item = (Option<EnhancedStatusCode>, &[u8])> + '_ {
-        self.lines.iter().map(|l| (l.enhanced, l.text.as_slice()))
+        self.lines
+            .lines
+            .iter()
+            .map(|l| (l.enhanced, self.lines.text(l)))
+    }
+
+    /// The canonical bytes of the reply: CRLF line endings, `code SP text`
+    /// on the last line (the bare code when it is empty), `code "-" text`
+    /// before it.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.lines.wire
     }
 
     /// Appends the canonical bytes of the reply to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let digits = self.code.digits();
-        let n = self.lines.len();
-        for (i, line) in self.lines.iter().enumerate() {
-            write_line(out, digits, i + 1 == n, line.enhanced, &line.text);
-        }
+        out.extend_from_slice(&self.lines.wire);
     }
 
     /// The canonical bytes of the reply.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len);
-        self.write_to(&mut out);
-        out
+        self.lines.wire.clone()
     }
 }
 
