@@ -209,12 +209,23 @@ impl<'a> Command<'a> {
 
     /// Writes the command as canonical bytes, CRLF included.
     ///
-    /// The line is written whatever its length. Every value has a checked
-    /// length, so only [`MailParameters::other`] and [`RcptParameters::other`]
-    /// can make it long: RFC 5321 §4.5.3.1.4 allows 512 octets, extensions
-    /// add to it, and [`DecoderConfig::max_line_length`] is 1024 by default.
-    /// The client machine never sends `other` parameters; its longest MAIL
-    /// and RCPT lines are 446 and 802 octets.
+    /// The line is written whatever its length. RFC 5321 §4.5.3.1.4 allows
+    /// 512 octets, extensions add to it, and
+    /// [`DecoderConfig::max_line_length`] is 1024 by default. The values
+    /// the constructors check keep a line within those: a command of RFC
+    /// 5321 with [`Text`] or a [`NodeName`] fits in 512 octets, and MAIL
+    /// and RCPT with the parameters this crate interprets in 1024. What
+    /// has no checked length can make a line longer: the parameters of
+    /// [`MailParameters::other`] and [`RcptParameters::other`], an
+    /// [`AuthParam::Identity`] (RFC 4954 §3 adds 500 characters for it), the
+    /// initial response of `AUTH` (RFC 4954 §4 keeps it to the 512-octet
+    /// line, or to 12288 octets on a line of its own), and the verb of an
+    /// [`Unknown`](Command::Unknown) command, whose line is the verb, a
+    /// space, the text and CRLF. Values read from a line are written as
+    /// read, whatever their length. The client machine never sends
+    /// `other` parameters or `AUTH=`, and moves an initial response that
+    /// does not fit to a line of its own; its longest MAIL and RCPT lines
+    /// are 446 and 802 octets.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         encode::write_command(self, out);
     }

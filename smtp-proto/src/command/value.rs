@@ -215,11 +215,18 @@ string_value!(
     /// Free text of a command argument (VRFY, EXPN, HELP, NOOP, or an
     /// unknown verb's arguments): anything but CR, LF and NUL, not empty,
     /// with no space at either end and no tab at its end (the parser drops
-    /// those, so they could not be read back).
+    /// those, so they could not be read back), and at most
+    /// [`Text::MAX_LEN`] octets when built.
     Text
 );
 
 impl<'a> Text<'a> {
+    /// The most octets [`Text::new`] takes: 505, so that `VRFY`, `EXPN`,
+    /// `HELP` or `NOOP`, a space, the text and CRLF fit in the 512 octets
+    /// of a command line (RFC 5321 §4.5.3.1.4). Text read from a line is
+    /// kept whatever its length.
+    pub const MAX_LEN: usize = 505;
+
     /// Checks and wraps free text.
     ///
     /// ```
@@ -229,6 +236,8 @@ impl<'a> Text<'a> {
     /// assert!(Text::new("a\r\nRCPT TO:<x@y>").is_err());
     /// assert!(Text::new(" padded ").is_err());
     /// assert!(Text::new("tab\t").is_err());
+    /// assert!(Text::new("x".repeat(Text::MAX_LEN)).is_ok());
+    /// assert!(Text::new("x".repeat(Text::MAX_LEN + 1)).is_err());
     /// ```
     pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
         cow_new(s, check_text, Text)
@@ -250,6 +259,9 @@ pub(crate) fn check_text(s: &str) -> Result<(), ValueError> {
     if s.ends_with('\t') {
         return Err(ValueError::Syntax("tab at the end of text"));
     }
+    if s.len() > Text::MAX_LEN {
+        return Err(ValueError::TooLong);
+    }
     Ok(())
 }
 
@@ -260,8 +272,15 @@ string_value!(
 );
 
 impl<'a> NodeName<'a> {
+    /// The most octets [`NodeName::new`] takes: 505, so that `ETRN`, a
+    /// space, the node name and CRLF fit in the 512 octets of a command
+    /// line (RFC 5321 §4.5.3.1.4). Only a queue name can be that long; a
+    /// node name read from a line is kept whatever its length.
+    pub const MAX_LEN: usize = 505;
+
     /// Checks and wraps a node name: a domain or address literal, the same
-    /// after `@`, or `#` and a queue name of printable ASCII.
+    /// after `@`, or `#` and a queue name of printable ASCII, in all at
+    /// most [`NodeName::MAX_LEN`] octets.
     ///
     /// ```
     /// use smtp_proto::command::NodeName;
@@ -270,9 +289,20 @@ impl<'a> NodeName<'a> {
     /// assert!(NodeName::new("example.org").is_ok());
     /// assert!(NodeName::new("two words").is_err());
     /// assert!(NodeName::new("#").is_err());
+    /// assert!(NodeName::new(format!("#{}", "q".repeat(NodeName::MAX_LEN))).is_err());
     /// ```
     pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
-        cow_new(s, check_node_name, NodeName)
+        cow_new(
+            s,
+            |s| {
+                check_node_name(s)?;
+                if s.len() > Self::MAX_LEN {
+                    return Err(ValueError::TooLong);
+                }
+                Ok(())
+            },
+            NodeName,
+        )
     }
 }
 
@@ -294,16 +324,27 @@ string_value!(
 );
 
 impl<'a> DateTime<'a> {
+    /// The most octets [`DateTime::new`] takes: 35, room for nine digits
+    /// of fraction (nanoseconds) before a numeric offset
+    /// (`2026-11-26T15:00:00.123456789+01:00`). RFC 3339 sets no limit to
+    /// the fraction; this one keeps a `HOLDUNTIL=` or `RRVS=` parameter
+    /// from making its command line as long as it likes. A date-time read
+    /// from a line keeps the fraction as sent.
+    pub const MAX_LEN: usize = 35;
+
     /// Checks and wraps a date-time:
     /// `YYYY-MM-DDTHH:MM:SS[.frac](Z / (+/-)HH:MM)`, each field within its
     /// RFC 3339 §5.6 range (month 01-12, day 01-31, hour 00-23, minute
-    /// 00-59, second 00-60, offset up to 23:59); whether the day exists in
-    /// its month is not checked.
+    /// 00-59, second 00-60, offset up to 23:59), at most
+    /// [`DateTime::MAX_LEN`] octets; whether the day exists in its month
+    /// is not checked.
     ///
     /// ```
     /// use smtp_proto::command::DateTime;
     /// assert!(DateTime::new("2026-11-26T15:00:00Z").is_ok());
     /// assert!(DateTime::new("2026-11-26T15:00:00.25+01:00").is_ok());
+    /// assert!(DateTime::new("2026-11-26T15:00:00.123456789+01:00").is_ok());
+    /// assert!(DateTime::new("2026-11-26T15:00:00.1234567890+01:00").is_err());
     /// assert!(DateTime::new("2026-11-26 15:00:00Z").is_err());
     /// assert!(DateTime::new("2026-13-26T15:00:00Z").is_err());
     /// assert!(DateTime::new("tomorrow").is_err());
@@ -312,10 +353,12 @@ impl<'a> DateTime<'a> {
         cow_new(
             s,
             |s| {
-                if is_date_time(s) {
-                    Ok(())
-                } else {
+                if !is_date_time(s) {
                     Err(ValueError::Syntax("invalid RFC 3339 date-time"))
+                } else if s.len() > Self::MAX_LEN {
+                    Err(ValueError::TooLong)
+                } else {
+                    Ok(())
                 }
             },
             DateTime,
