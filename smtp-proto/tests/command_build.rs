@@ -132,6 +132,51 @@ fn built_date_times_have_a_bounded_fraction() {
     assert!(wire(&rcpt).len() < COMMAND_LINE);
 }
 
+/// A parameter read into `other` of one command (`NOTIFY` on MAIL, `SIZE`
+/// on RCPT: unknown there) holds a keyword the other command interprets.
+/// Pushed into that command's `other`, it would be written as a parameter
+/// that reads back into its own field, not into `other`: `push_other`
+/// refuses it, as `Parameter::new` refuses such a keyword. Parameters
+/// neither command interprets go on.
+#[test]
+fn parameters_moved_to_the_command_that_interprets_them_are_refused() {
+    let Ok(Command::Mail(mail)) = Command::parse(
+        b"MAIL FROM:<> NOTIFY=NEVER ORCPT=rfc822;a@b.example RRVS=2026-11-27T00:00:00Z X-A=1",
+    ) else {
+        panic!()
+    };
+    let Ok(Command::Rcpt(rcpt)) = Command::parse(
+        b"RCPT TO:<Postmaster> SIZE=10 body=8BITMIME SMTPUTF8 ENVID=x AUTH=<> Ret=FULL X-B",
+    ) else {
+        panic!()
+    };
+    assert_eq!(mail.params.other.len(), 4);
+    assert_eq!(rcpt.params.other.len(), 7);
+    let mut accepted = 0;
+    for p in &mail.params.other {
+        let mut params = RcptParameters::default();
+        if params.push_other(p.clone()).is_ok() {
+            accepted += 1;
+            wire(&Command::Rcpt(RcptTo {
+                forward_path: ForwardPath::Postmaster,
+                params,
+            }));
+        }
+    }
+    for p in &rcpt.params.other {
+        let mut params = MailParameters::default();
+        if params.push_other(p.clone()).is_ok() {
+            accepted += 1;
+            wire(&Command::Mail(MailFrom {
+                reverse_path: ReversePath::Null,
+                params,
+            }));
+        }
+    }
+    // X-A and X-B.
+    assert_eq!(accepted, 2);
+}
+
 mod strategies {
     use super::*;
 

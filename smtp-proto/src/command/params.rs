@@ -436,6 +436,12 @@ const INTERPRETED: [Folded; 14] = [
     kw::RRVS,
 ];
 
+/// True when `k`, a valid keyword, is one of [`INTERPRETED`] in any case.
+fn is_interpreted(k: &str) -> bool {
+    // A valid keyword is letters, digits and `-`, which fold exactly.
+    INTERPRETED.contains(&Folded::at(k.as_bytes(), 0, k.len()))
+}
+
 fn is_esmtp_keyword(k: &str) -> bool {
     check_atom(k).is_ok() && !k.contains('_')
 }
@@ -460,8 +466,7 @@ impl<'a> Parameter<'a> {
         if !is_esmtp_keyword(keyword) {
             return Err(ValueError::Syntax("invalid ESMTP keyword"));
         }
-        // A valid keyword is letters, digits and `-`, which fold exactly.
-        if INTERPRETED.contains(&Folded::at(keyword.as_bytes(), 0, keyword.len())) {
+        if is_interpreted(keyword) {
             return Err(ValueError::Syntax(
                 "a keyword with its own field in MailParameters or RcptParameters",
             ));
@@ -552,8 +557,17 @@ fn has_keyword(other: &[Parameter<'_>], k: &str) -> bool {
 }
 
 /// Appends `p` to `other` unless its keyword is there already (ignoring
-/// case; the parser refuses a parameter given twice).
+/// case; the parser refuses a parameter given twice) or is one the
+/// parameter parsers interpret. [`Parameter::new`] refuses those, but a
+/// parameter read into `other` of the one command may hold a keyword the
+/// other interprets (`NOTIFY` read on MAIL): written on that command, it
+/// would read back into its own field.
 fn push_built<'a>(other: &mut Vec<Parameter<'a>>, p: Parameter<'a>) -> Result<(), ValueError> {
+    if is_interpreted(p.keyword()) {
+        return Err(ValueError::Syntax(
+            "a keyword with its own field in MailParameters or RcptParameters",
+        ));
+    }
     if has_keyword(other, p.keyword()) {
         return Err(ValueError::Syntax("ESMTP keyword given twice"));
     }
@@ -563,7 +577,9 @@ fn push_built<'a>(other: &mut Vec<Parameter<'a>>, p: Parameter<'a>) -> Result<()
 
 impl<'a> MailParameters<'a> {
     /// Adds a parameter this crate does not interpret, refusing a keyword
-    /// already in [`MailParameters::other`] (ignoring case).
+    /// already in [`MailParameters::other`] (ignoring case), and one of
+    /// those this crate interprets on MAIL or RCPT (which a parameter read
+    /// from a RCPT line's `other` may hold).
     ///
     /// ```
     /// use smtp_proto::command::{MailParameters, Parameter};
@@ -579,7 +595,9 @@ impl<'a> MailParameters<'a> {
 
 impl<'a> RcptParameters<'a> {
     /// Adds a parameter this crate does not interpret, refusing a keyword
-    /// already in [`RcptParameters::other`] (ignoring case).
+    /// already in [`RcptParameters::other`] (ignoring case), and one of
+    /// those this crate interprets on MAIL or RCPT (which a parameter read
+    /// from a MAIL line's `other` may hold).
     pub fn push_other(&mut self, p: Parameter<'a>) -> Result<(), ValueError> {
         push_built(&mut self.other, p)
     }
