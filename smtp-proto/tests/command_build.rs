@@ -132,6 +132,66 @@ fn built_date_times_have_a_bounded_fraction() {
     assert!(wire(&rcpt).len() < COMMAND_LINE);
 }
 
+/// MAIL and RCPT with every parameter this crate interprets at its
+/// longest, after the longest path (256 octets with its brackets, RFC
+/// 5321 §4.5.3.1.3), fit in the 1024 octets the default decoder reads.
+/// (An `AUTH=` identity has no checked length; `<>` stands in for it.)
+#[test]
+fn the_longest_mail_and_rcpt_lines_fit_the_default_decoder() {
+    let local = LocalPart::new("l".repeat(64)).unwrap();
+    let domain = Domain::new(format!(
+        "{}.{}.{}",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(61)
+    ))
+    .unwrap();
+    let mailbox = Mailbox::new(local, domain).unwrap();
+    assert_eq!(ReversePath::Mailbox(mailbox.clone()).to_string().len(), 256);
+    let longest_time = || DateTime::new("2026-11-27T23:59:60.123456789+23:59").unwrap();
+    let mut p = MailParameters::default();
+    p.size = Some(u64::MAX);
+    p.body = Some(BodyType::BinaryMime);
+    p.smtputf8 = true;
+    p.ret = Some(Ret::Full);
+    p.envid = Some(EnvId::new(XText::encode(b"                                 a")).unwrap());
+    assert_eq!(p.envid.as_ref().unwrap().as_str().len(), EnvId::MAX_LEN);
+    p.auth = Some(AuthParam::Null);
+    p.requiretls = true;
+    p.mt_priority = Some(MtPriority::MIN);
+    p.hold = Some(Hold::Until(longest_time()));
+    p.by = Some(DeliverBy::new(-DeliverBy::MAX_TIME, ByMode::Notify, true).unwrap());
+    let mail = wire(&Command::Mail(MailFrom {
+        reverse_path: ReversePath::Mailbox(mailbox.clone()),
+        params: p,
+    }));
+    assert_eq!(mail.len(), 532, "{}", String::from_utf8_lossy(&mail));
+
+    let mut r = RcptParameters::default();
+    r.notify = Some(Notify {
+        success: true,
+        failure: true,
+        delay: true,
+    });
+    let mut addr = vec![b'+'; 164];
+    addr.push(b'a');
+    let orcpt = Orcpt::new(Atom::new("rfc822").unwrap(), XText::encode(&addr)).unwrap();
+    assert_eq!(
+        orcpt.addr_type().as_str().len() + 1 + orcpt.addr().as_str().len(),
+        Orcpt::MAX_LEN
+    );
+    r.orcpt = Some(orcpt);
+    r.rrvs = Some(Rrvs {
+        time: longest_time(),
+        mode: Some(RrvsMode::Continue),
+    });
+    let rcpt = wire(&Command::Rcpt(RcptTo {
+        forward_path: ForwardPath::Mailbox(mailbox),
+        params: r,
+    }));
+    assert_eq!(rcpt.len(), 845, "{}", String::from_utf8_lossy(&rcpt));
+}
+
 /// A parameter read into `other` of one command (`NOTIFY` on MAIL, `SIZE`
 /// on RCPT: unknown there) holds a keyword the other command interprets.
 /// Pushed into that command's `other`, it would be written as a parameter
