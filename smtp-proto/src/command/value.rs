@@ -1205,6 +1205,82 @@ impl<'a> LocalPart<'a> {
     pub fn is_utf8(&self) -> bool {
         !self.0.is_ascii()
     }
+
+    /// The local part in its wire form for the mailbox name `raw`: `raw`
+    /// itself when it is a `Dot-string`, else a `Quoted-string` with each
+    /// `"` and `\` escaped (RFC 5321 §4.1.2: a sender "SHOULD NOT" quote
+    /// what needs no quoting). [`LocalPart::unquoted`] gives `raw` back.
+    ///
+    /// # Errors
+    /// [`ValueError`] when `raw` holds a control character (a quoted
+    /// string cannot carry one) or its wire form passes 64 octets.
+    ///
+    /// ```
+    /// use smtp_proto::command::LocalPart;
+    /// assert_eq!(LocalPart::from_unquoted("first.last").unwrap().as_str(), "first.last");
+    /// assert_eq!(LocalPart::from_unquoted("john doe").unwrap().as_str(), "\"john doe\"");
+    /// assert_eq!(LocalPart::from_unquoted("a\"b").unwrap().as_str(), r#""a\"b""#);
+    /// assert_eq!(LocalPart::from_unquoted("..").unwrap().as_str(), "\"..\"");
+    /// assert!(LocalPart::from_unquoted("tab\there").is_err());
+    /// ```
+    pub fn from_unquoted(raw: &str) -> Result<LocalPart<'static>, ValueError> {
+        if !raw.starts_with('"') {
+            if let Ok(dot_string) = LocalPart::new(raw) {
+                return Ok(dot_string.into_owned());
+            }
+        }
+        let mut quoted = String::with_capacity(raw.len() + 2);
+        quoted.push('"');
+        for c in raw.chars() {
+            match c {
+                '"' | '\\' => {
+                    quoted.push('\\');
+                    quoted.push(c);
+                }
+                ' '..='~' => quoted.push(c),
+                c if c.is_control() => {
+                    return Err(ValueError::Syntax("control character in local part"))
+                }
+                c => quoted.push(c),
+            }
+        }
+        quoted.push('"');
+        LocalPart::new(quoted)
+    }
+
+    /// The mailbox name the local part stands for: a `Quoted-string`
+    /// without its quotes and with each quoted pair `\x` read as `x`, a
+    /// `Dot-string` as it is. `"john.doe"` and `john.doe` name the same
+    /// mailbox (RFC 5321 §4.1.2); compare local parts by this value (and
+    /// the case as the receiving system treats it, §2.4).
+    ///
+    /// ```
+    /// use smtp_proto::command::LocalPart;
+    /// assert_eq!(LocalPart::new("\"john.doe\"").unwrap().unquoted(), "john.doe");
+    /// assert_eq!(LocalPart::new(r#""a\"b\\c""#).unwrap().unquoted(), r#"a"b\c"#);
+    /// assert_eq!(LocalPart::new("plain").unwrap().unquoted(), "plain");
+    /// ```
+    #[must_use]
+    pub fn unquoted(&self) -> Cow<'_, str> {
+        let s: &str = &self.0;
+        let Some(inner) = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
+            return Cow::Borrowed(s);
+        };
+        if !inner.contains('\\') {
+            return Cow::Borrowed(inner);
+        }
+        let mut out = String::with_capacity(inner.len());
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            // A checked quoted string has a character after each `\`.
+            out.push(if c == '\\' {
+                chars.next().unwrap_or(c)
+            } else {
+                c
+            });
+        }
+        Cow::Owned(out)
+    }
 }
 
 /// True when `b[i..]` starts with a C1 control character (U+0080 to
