@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use smtp_proto_blocking::client::{self, ClientHandler, RunError, RunOptions};
 use smtp_proto_blocking::server::{ServeEnd, ServeError, ServeOptions, ServerHandler};
+use smtp_proto_blocking::smtp_proto::client::Envelope;
 use smtp_proto_blocking::smtp_proto::client::{
     Client, ClientConfig, ClientError, ClientEvent, TlsPolicy,
 };
-use smtp_proto_blocking::smtp_proto::command::Domain;
+use smtp_proto_blocking::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto_blocking::smtp_proto::reply::ReplyErrorKind;
 use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
 
@@ -169,15 +170,87 @@ fn endless_ehlo_reply() {
     assert!(sent < VOLUME / 4, "the client read {sent} octets");
 }
 
+/// A client application that sends one message of [`VOLUME`] octets of
+/// text, made piece by piece from one reused block.
+struct Streamer {
+    sent: usize,
+    block: Vec<u8>,
+}
+
+impl ClientHandler for Streamer {
+    fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
+        match event {
+            ClientEvent::Ready => {
+                let mut envelope = Envelope::new(ReversePath::Mailbox(
+                    Mailbox::parse("a@example.com").expect("mailbox"),
+                ));
+                envelope = envelope.recipient(ForwardPath::Mailbox(
+                    Mailbox::parse("b@example.org").expect("mailbox"),
+                ));
+                client.send_mail(&envelope).map_err(io::Error::other)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
+        if self.sent >= VOLUME {
+            return Ok(false);
+        }
+        piece.extend_from_slice(&self.block);
+        self.sent += self.block.len();
+        Ok(true)
+    }
+}
+
+/// A server that answers up to DATA, then reads nothing more: the client
+/// writes each piece of the body before it asks for the next, so it holds
+/// one piece at a time, and ends on its timeout for a data block.
+fn server_that_never_reads_the_body() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (addr, server) = spawn_peer(move |mut s| {
+        s.write_all(
+            b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+        )
+        .expect("write");
+        // Holds the connection open, unread, until the client is done.
+        let _ = done_rx.recv_timeout(BOUND);
+        drop(s);
+    });
+    let mut config = ClientConfig::new(Domain::new("client.example.com").expect("domain"))
+        .with_tls(TlsPolicy::Off);
+    let mut timeouts = config.timeouts;
+    timeouts.data_block = Duration::from_millis(500);
+    config = config.with_timeouts(timeouts);
+    let mut client = Client::new(config);
+    let mut app = Streamer {
+        sent: 0,
+        block: b"a line of the message body\r\n".repeat(64 * 1024 / 28),
+    };
+    let end = client::run(connect(addr), &mut client, &mut app, &RunOptions::default());
+    assert!(matches!(end, Err(RunError::TimedOut)), "{end:?}");
+    assert!(
+        app.sent < VOLUME / 4,
+        "the client wrote {} octets",
+        app.sent
+    );
+    done_tx.send(()).expect("send");
+    server.join().expect("join");
+}
+
 #[test]
 fn hostile_peers_cost_the_drivers_bounded_memory() {
-    let attacks: [(&str, fn()); 3] = [
+    let attacks: [(&str, fn()); 4] = [
         (
             "pipelining client that never reads",
             pipelining_client_that_never_reads,
         ),
         ("endless command line", endless_line),
         ("endless EHLO reply", endless_ehlo_reply),
+        (
+            "server that never reads the body",
+            server_that_never_reads_the_body,
+        ),
     ];
     // Warm up: the first threads and sockets.
     let (addr, peer) = spawn_peer(drop);

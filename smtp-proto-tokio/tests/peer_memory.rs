@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{client_config, pair, BOUND};
+use support::{client_config, envelope, pair, BOUND};
 
 use std::io;
 use std::time::Duration;
@@ -195,6 +195,70 @@ async fn endless_ehlo_reply() {
     assert!(sent < VOLUME / 4, "the client read {sent} octets");
 }
 
+/// A client application that sends one message of [`VOLUME`] octets of
+/// text, made piece by piece from one reused block.
+struct Streamer {
+    sent: usize,
+    block: Vec<u8>,
+}
+
+impl ClientHandler for Streamer {
+    async fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> io::Result<()> {
+        match event {
+            ClientEvent::Ready => client
+                .send_mail(&envelope("a@example.com", ["b@example.org"]))
+                .map_err(io::Error::other),
+            _ => Ok(()),
+        }
+    }
+
+    async fn next_body_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
+        if self.sent >= VOLUME {
+            return Ok(false);
+        }
+        piece.extend_from_slice(&self.block);
+        self.sent += self.block.len();
+        Ok(true)
+    }
+}
+
+/// A server that answers up to DATA, then reads nothing more: the client
+/// writes each piece of the body before it asks for the next, so it holds
+/// one piece at a time, and ends on its timeout for a data block.
+async fn server_that_never_reads_the_body() {
+    let (c, mut s) = pair().await;
+    let server = tokio::spawn(async move {
+        s.write_all(
+            b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+        )
+        .await
+        .expect("write");
+        // Holds the connection open, unread, until the client is done.
+        tokio::time::sleep(BOUND).await;
+        drop(s);
+    });
+    let mut timeouts = client_config(TlsPolicy::Off).timeouts;
+    timeouts.data_block = Duration::from_millis(500);
+    let mut client = Client::new(client_config(TlsPolicy::Off).with_timeouts(timeouts));
+    let mut app = Streamer {
+        sent: 0,
+        block: b"a line of the message body\r\n".repeat(64 * 1024 / 28),
+    };
+    let end = tokio::time::timeout(
+        BOUND,
+        client::run(c, &mut client, &mut app, &RunOptions::default()),
+    )
+    .await
+    .expect("the client ends although the server never reads");
+    assert!(matches!(end, Err(RunError::TimedOut)), "{end:?}");
+    assert!(
+        app.sent < VOLUME / 4,
+        "the client wrote {} octets",
+        app.sent
+    );
+    server.abort();
+}
+
 #[test]
 fn hostile_peers_cost_the_drivers_bounded_memory() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -220,4 +284,8 @@ fn hostile_peers_cost_the_drivers_bounded_memory() {
     );
     measure("endless command line", Box::pin(endless_line()));
     measure("endless EHLO reply", Box::pin(endless_ehlo_reply()));
+    measure(
+        "server that never reads the body",
+        Box::pin(server_that_never_reads_the_body()),
+    );
 }
