@@ -7,6 +7,7 @@
 use smtp_proto::client::{Client, ClientConfig, ClientError, Outcome as ClientOutcome};
 use smtp_proto::command::Domain;
 use smtp_proto::reply::{DecoderConfig, ReplyErrorKind};
+use smtp_proto::sasl::SaslMechanism;
 use smtp_proto::server::{Error, ServerConfig, ServerEvent, ServerSession};
 use smtp_proto::session::Outcome;
 
@@ -24,6 +25,8 @@ struct Seen {
     /// The most unconsumed input left in the caller's buffer.
     max_retained: usize,
     closed: bool,
+    /// The protocol error the session closed on, if any.
+    remote_error: Option<String>,
 }
 
 /// Feeds `input` to `s` in `piece`-octet pieces, as a caller that sends
@@ -43,7 +46,10 @@ fn drive(s: &mut ServerSession, input: &[u8], piece: usize) -> Seen {
         loop {
             let step = match s.handle_input(&buf) {
                 Ok(step) => step,
-                Err(Error::Remote(e)) => panic!("remote error {e:?}"),
+                Err(Error::Remote(e)) => {
+                    seen.remote_error = Some(format!("{e:?}"));
+                    break 'pieces;
+                }
                 Err(e) => panic!("{e}"),
             };
             let consumed = step.consumed;
@@ -159,6 +165,35 @@ fn lmtp_replies_per_recipient_are_held_to_the_high_water_mark_and_one_message() 
         seen.max_pending < bound,
         "pending output grew to {} (bound {bound})",
         seen.max_pending
+    );
+}
+
+/// A client that starts AUTH LOGIN and cancels it with `*`, again and
+/// again, pipelined: each cancel is an error (`501`), and the one past
+/// `max_errors` gets `421` and closes the session, having queued a few
+/// replies; the rest of the 100 000 rounds is never read.
+#[test]
+fn endless_cancelled_auth_rounds_end_at_the_error_limit() {
+    let mut config = ServerConfig::new("mx.example");
+    config.auth_mechanisms = vec![SaslMechanism::Login];
+    config.auth_requires_tls = false;
+    let max_errors = config.max_errors;
+    let mut input = b"EHLO a.example\r\n".to_vec();
+    input.extend(b"AUTH LOGIN\r\n*\r\n".repeat(100_000));
+    let seen = drive(&mut greeted(config), &input, 1 << 20);
+    assert!(seen.closed);
+    assert_eq!(seen.remote_error.as_deref(), Some("TooManyErrors"));
+    assert_eq!(
+        count(&seen.output, "501 5.0.0 Authentication cancelled\r\n"),
+        max_errors
+    );
+    assert!(seen
+        .output
+        .ends_with(b"421 4.7.0 mx.example Too many errors, closing connection\r\n"));
+    assert!(
+        seen.output.len() < 4096,
+        "{} octets sent",
+        seen.output.len()
     );
 }
 
