@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use smtp_proto::client::{
     AuthCredentials, ChunkingPolicy, Client, ClientEvent, Outcome, Protocol, TlsPolicy,
 };
+use smtp_proto::reply::{Decoded, DecoderConfig, ReplyDecoder};
 
 const REPLIES: &[&str] = &[
     "220 mx ready\r\n",
@@ -37,6 +38,9 @@ const REPLIES: &[&str] = &[
     "2",
     "\r\n",
 ];
+
+/// The longest line of an AUTH exchange's replies (RFC 4954 §4).
+const AUTH_LINE: usize = 12288;
 
 /// The replies of a full, well-behaved session for the test actor's two
 /// jobs (EHLO, AUTH, two transactions, QUIT).
@@ -122,7 +126,27 @@ fn drive(config: smtp_proto::client::ClientConfig, stream: &[u8], chunk: usize) 
                     client.tls_established().unwrap();
                 }
             }
-            Outcome::NeedInput | Outcome::Paused => match pieces.next() {
+            Outcome::NeedInput => {
+                // Memory: the client asks for more only while what it
+                // holds is no whole reply yet (so it holds at most one).
+                let rest = &buf[consumed..];
+                let mut decoder = ReplyDecoder::with_config(
+                    DecoderConfig::default()
+                        .with_max_line_len(AUTH_LINE)
+                        .with_max_reply_len(DecoderConfig::DEFAULT_MAX_REPLY_LEN.max(AUTH_LINE)),
+                );
+                let held = decoder.decode(rest);
+                assert!(
+                    matches!(held, Ok(Decoded::Incomplete)),
+                    "asks for input while holding {:?}",
+                    String::from_utf8_lossy(rest)
+                );
+                match pieces.next() {
+                    Some(p) => buf.extend_from_slice(p),
+                    None => return,
+                }
+            }
+            Outcome::Paused => match pieces.next() {
                 Some(p) => buf.extend_from_slice(p),
                 None => return,
             },
