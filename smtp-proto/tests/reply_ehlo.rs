@@ -405,6 +405,40 @@ fn size_zero_means_no_limit() {
 }
 
 #[test]
+fn size_of_any_length_is_read_and_saturates() {
+    // RFC 1870 §3: `size-param ::= [1*DIGIT]`, with no bound on the
+    // digits. A number past u64::MAX is over any message (as `SIZE=` of
+    // MAIL reads it), and leading zeros change nothing.
+    for (line, expected) in [
+        ("SIZE 18446744073709551615", u64::MAX),
+        ("SIZE 18446744073709551616", u64::MAX),
+        ("SIZE 99999999999999999999", u64::MAX),
+        ("SIZE 123456789012345678901234567890", u64::MAX),
+        ("SIZE 000000000000000000000010485760", 10_485_760),
+        ("size  0000000000000000000000000000  ", 0),
+    ] {
+        let input = format!("250-mx.example.org\r\n250-{line}\r\n250 PIPELINING\r\n");
+        let e = ehlo(input.as_bytes());
+        assert!(e.has(Extension::Size), "{line}");
+        assert_eq!(e.size(), Some(expected), "{line}");
+        assert_eq!(e.unknown_count(), 0, "{line}");
+        assert_eq!(
+            Capability::parse(line),
+            Capability::Size(Some(expected)),
+            "{line}"
+        );
+    }
+    // Not a number: kept as it came.
+    assert!(matches!(
+        Capability::parse("SIZE 12x"),
+        Capability::Other {
+            keyword: "SIZE",
+            params: "12x"
+        }
+    ));
+}
+
+#[test]
 fn refusals_and_bad_first_lines_are_errors() {
     assert_eq!(
         EhloReply::parse(&reply(b"502 5.5.1 EHLO not implemented\r\n")),

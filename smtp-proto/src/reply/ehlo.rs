@@ -534,8 +534,9 @@ pub struct FutureRelease<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Capability<'a> {
-    /// `"SIZE" [ SP size-value ]`; the number is the largest message size
-    /// accepted, 0 meaning no fixed limit (RFC 1870 §4).
+    /// `"SIZE" [ SP size-param ]`; the number is the largest message size
+    /// accepted, 0 meaning no fixed limit (RFC 1870 §3). It may have any
+    /// number of digits; one past `u64::MAX` reads as `u64::MAX`.
     Size(Option<u64>),
     /// `8BITMIME`.
     EightBitMime,
@@ -604,6 +605,20 @@ fn number(s: &str) -> Option<u64> {
         n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     Some(n)
+}
+
+/// `size-param ::= [1*DIGIT]` (RFC 1870 §3) as a `u64`: any number of
+/// digits, leading zeros included; a number past `u64::MAX` is over any
+/// message and reads as `u64::MAX` (as `SIZE=` of MAIL does). `None` for
+/// anything but digits.
+fn size_number(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, c| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then(|| n.saturating_mul(10).saturating_add(u64::from(d)))
+    })
 }
 
 /// Zero or one parameter: `Some(None)` / `Some(Some(p))`; `None` for more.
@@ -687,7 +702,7 @@ impl<'a> Capability<'a> {
         let typed = match ext {
             Extension::Size => match optional_one(params) {
                 Some(None) => Some(Capability::Size(None)),
-                Some(Some(n)) => number(n).map(|n| Capability::Size(Some(n))),
+                Some(Some(n)) => size_number(n).map(|n| Capability::Size(Some(n))),
                 None => None,
             },
             Extension::EightBitMime => Some(Capability::EightBitMime),
