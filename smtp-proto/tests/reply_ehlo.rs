@@ -844,6 +844,42 @@ fn an_auth_capability_is_held_to_the_rules_of_auth() {
     assert!(via_auth.ends_with(b"250 AUTH PLAIN SCRAM-SHA-256 X_TOKEN\r\n"));
 }
 
+#[test]
+fn a_known_keyword_given_as_other_is_held_to_its_rules() {
+    let b = || EhloReplyBuilder::new("mx.example.org", "").expect("valid");
+    let other = |keyword, params| Capability::Other { keyword, params };
+    // `250 AUTH` with no mechanism, which `auth(&[])` refuses (RFC 4954 §3).
+    assert_eq!(
+        b().capability(&other("AUTH", "")).err(),
+        Some(InvalidReply::Empty)
+    );
+    // Not SASL mechanism names (RFC 4422 §3.1).
+    assert_eq!(
+        b().capability(&other("AUTH", "PLAIN X.TOKEN")).err(),
+        Some(InvalidReply::InvalidEhloLine)
+    );
+    // Parameters the extension's RFC does not allow: the line would read
+    // back as an unknown capability, not as SIZE or LIMITS.
+    for (keyword, params) in [("SIZE", "big"), ("SIZE", "1 2"), ("LIMITS", "RCPTMAX=x")] {
+        assert_eq!(
+            b().capability(&other(keyword, params)).err(),
+            Some(InvalidReply::InvalidEhloLine),
+            "{keyword} {params}"
+        );
+    }
+    // What the typed form allows is written as given.
+    let bytes = b()
+        .capability(&other("AUTH", "PLAIN LOGIN"))
+        .and_then(|b| b.capability(&other("SIZE", "1000")))
+        .expect("valid")
+        .build()
+        .to_bytes();
+    assert!(bytes.ends_with(b"250-AUTH PLAIN LOGIN\r\n250 SIZE 1000\r\n"));
+    let e = ehlo(&bytes);
+    assert!(e.supports_auth(AuthMechanism::Login));
+    assert_eq!(e.max_size(), Some(1000));
+}
+
 // ------------------------------------------------- one pass equals two pass
 
 fn keyword() -> impl Strategy<Value = String> {

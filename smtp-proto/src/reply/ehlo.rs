@@ -1789,17 +1789,14 @@ impl EhloReplyBuilder {
     /// Adds a capability line. Its keyword must be an `ehlo-keyword` and its
     /// parameters `ehlo-param`s (printable US-ASCII without spaces); an
     /// `AUTH` list is held to the rules of [`auth`](Self::auth).
+    ///
+    /// A [`Capability::Other`] whose keyword is a known one is held to the
+    /// rules of the typed form it reads back as: `AUTH` with no mechanism,
+    /// or `SIZE big`, is refused as [`Capability::Auth`] and
+    /// [`Capability::Size`] would be; one that fits is written as given.
     pub fn capability(mut self, cap: &Capability<'_>) -> Result<Self, InvalidReply> {
         if let Capability::Auth(list) = cap {
-            // The same rules as [`auth`](Self::auth): RFC 4954 §3 names at
-            // least one mechanism, each a SASL mechanism name.
-            let mut names = list.iter().map(|m| m.name()).peekable();
-            if names.peek().is_none() {
-                return Err(InvalidReply::Empty);
-            }
-            if !names.all(is_mechanism_name) {
-                return Err(InvalidReply::InvalidEhloLine);
-            }
+            check_auth_list(list)?;
         }
         let line = cap.to_string();
         let keyword = cap.keyword().as_bytes();
@@ -1825,6 +1822,16 @@ impl EhloReplyBuilder {
             || (cap.extension().is_some() && again.extension() != cap.extension())
         {
             return Err(InvalidReply::InvalidEhloLine);
+        }
+        // An `Other` with a known keyword reads back as that extension: its
+        // parameters must follow the extension's rules, as the typed form's.
+        if let Some(ext) = Extension::from_keyword(keyword) {
+            if again.extension() != Some(ext) {
+                return Err(InvalidReply::InvalidEhloLine);
+            }
+            if let Capability::Auth(list) = again {
+                check_auth_list(&list)?;
+            }
         }
         self.reply.push_line(None, line)?;
         Ok(self)
@@ -1863,6 +1870,19 @@ impl EhloReplyBuilder {
     pub fn build(self) -> OwnedReply {
         self.reply
     }
+}
+
+/// The rules of [`EhloReplyBuilder::auth`] for an `AUTH` line: RFC 4954
+/// §3 names at least one mechanism, each a SASL mechanism name.
+fn check_auth_list(list: &AuthMechanisms<'_>) -> Result<(), InvalidReply> {
+    let mut names = list.iter().map(|m| m.name()).peekable();
+    if names.peek().is_none() {
+        return Err(InvalidReply::Empty);
+    }
+    if !names.all(is_mechanism_name) {
+        return Err(InvalidReply::InvalidEhloLine);
+    }
+    Ok(())
 }
 
 /// `sasl-mech = 1*20mech-char`, `mech-char = UPPER-ALPHA / DIGIT / HYPHEN /
