@@ -844,6 +844,27 @@ fn an_auth_capability_is_held_to_the_rules_of_auth() {
     assert!(via_auth.ends_with(b"250 AUTH PLAIN SCRAM-SHA-256 X_TOKEN\r\n"));
 }
 
+/// A mechanism is named without regard to case (RFC 4954 §3), and a known
+/// one spelled as `AuthMechanism::Other` is the same mechanism.
+#[test]
+fn a_known_mechanism_given_as_other_is_found() {
+    let e = ehlo(b"250-mx.example.org\r\n250 AUTH PLAIN x-token\r\n");
+    for name in ["PLAIN", "plain", "Plain", "X-TOKEN", "x-token"] {
+        assert!(e.supports_auth(AuthMechanism::Other(name)), "{name}");
+    }
+    assert!(e.supports_auth(AuthMechanism::Plain));
+    assert!(!e.supports_auth(AuthMechanism::Other("LOGIN")));
+    assert!(!e.supports_auth(AuthMechanism::Login));
+    let list = AuthMechanisms::new("PLAIN x-token");
+    assert!(list.contains(AuthMechanism::Other("plain")));
+    assert!(list.contains(AuthMechanism::Other("X-TOKEN")));
+    assert!(!list.contains(AuthMechanism::Other("PLAINX")));
+    // The other way round: an unusual spelling the server sent.
+    let odd = AuthMechanisms::new("Plain");
+    assert!(odd.contains(AuthMechanism::Plain));
+    assert!(odd.contains(AuthMechanism::Other("PLAIN")));
+}
+
 #[test]
 fn a_known_keyword_given_as_other_is_held_to_its_rules() {
     let b = || EhloReplyBuilder::new("mx.example.org", "").expect("valid");

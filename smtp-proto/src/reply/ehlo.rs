@@ -494,10 +494,13 @@ impl<'a> AuthMechanisms<'a> {
     }
 }
 
+/// Whether two mechanisms are the same, by name without regard to ASCII
+/// case: a known one spelled as [`AuthMechanism::Other`] (`Other("plain")`)
+/// is the known one.
 fn same_mechanism(a: AuthMechanism<'_>, b: AuthMechanism<'_>) -> bool {
-    match (a, b) {
-        (AuthMechanism::Other(x), AuthMechanism::Other(y)) => x.eq_ignore_ascii_case(y),
-        (a, b) => a.bit() == b.bit() && a.bit() != 0,
+    match (a.bit(), b.bit()) {
+        (0, _) | (_, 0) => a.name().eq_ignore_ascii_case(b.name()),
+        (x, y) => x == y,
     }
 }
 
