@@ -1273,6 +1273,8 @@ impl EhloSummary {
                 Some(Extension::Size) => {
                     let digits = skip_spaces(after);
                     let len = digits.iter().position(|b| !b.is_ascii_digit())?;
+                    // Longer numbers, and overflow, are left to
+                    // `Capability::parse`, which saturates.
                     if len == 0 || len > 20 {
                         return None;
                     }
@@ -1653,7 +1655,8 @@ fn digits_value(w: u64, n: usize) -> u64 {
 
 /// `SP *SP 1*20DIGIT *SP` from `at` (the SP after `SIZE`), as
 /// [`EhloSummary::fast_line`] reads it: the number and where the octets
-/// after it start.
+/// after it start. `None` for more digits or a number past `u64::MAX`,
+/// which [`Capability::parse`] reads (saturating), as for any other shape.
 #[inline(always)]
 fn size_param(line: &[u8], at: usize) -> Option<(u64, usize)> {
     let mut p = at;
