@@ -310,6 +310,28 @@ fn every_typed_capability_parses() {
     }
 }
 
+/// Parameters after a keyword that takes none are ignored: the extension
+/// is still advertised (a `STARTTLS` with a stray word must not read as
+/// no STARTTLS).
+#[test]
+fn parameters_of_a_parameterless_extension_are_ignored() {
+    for (line, expected) in [
+        ("STARTTLS x", Capability::StartTls),
+        ("PIPELINING  a b", Capability::Pipelining),
+        ("8BITMIME 1", Capability::EightBitMime),
+        ("SMTPUTF8 yes", Capability::SmtpUtf8),
+    ] {
+        assert_eq!(Capability::parse(line), expected, "{line}");
+        let input = format!("250-mx.example\r\n250 {line}\r\n");
+        let e = ehlo(input.as_bytes());
+        assert_eq!(
+            e.extensions().iter().collect::<Vec<_>>(),
+            [expected.extension().unwrap()]
+        );
+        assert_eq!(e.unknown_count(), 0, "{line}");
+    }
+}
+
 #[test]
 fn typed_values_are_exposed_on_the_reply() {
     let input = b"250-mx\r\n250-DELIVERBY 240\r\n250-FUTURERELEASE 604800 2026-12-03T00:00:00Z\r\n\

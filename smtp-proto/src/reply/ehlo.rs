@@ -533,7 +533,11 @@ pub struct FutureRelease<'a> {
 /// One capability line of an EHLO reply, typed when its keyword is known.
 ///
 /// A known keyword whose parameters do not follow its RFC (`SIZE big`) is
-/// kept as [`Capability::Other`], so nothing the server said is lost.
+/// kept as [`Capability::Other`], so nothing the server said is lost. The
+/// one exception: parameters after a keyword whose RFC gives it none
+/// (`STARTTLS x`, `PIPELINING x`) are ignored, and the extension is read
+/// as advertised, so that such a line does not hide STARTTLS from a
+/// client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Capability<'a> {
