@@ -310,6 +310,28 @@ fn every_typed_capability_parses() {
     }
 }
 
+/// Parameters after a keyword that takes none are ignored: the extension
+/// is still advertised (a `STARTTLS` with a stray word must not read as
+/// no STARTTLS).
+#[test]
+fn parameters_of_a_parameterless_extension_are_ignored() {
+    for (line, expected) in [
+        ("STARTTLS x", Capability::StartTls),
+        ("PIPELINING  a b", Capability::Pipelining),
+        ("8BITMIME 1", Capability::EightBitMime),
+        ("SMTPUTF8 yes", Capability::SmtpUtf8),
+    ] {
+        assert_eq!(Capability::parse(line), expected, "{line}");
+        let input = format!("250-mx.example\r\n250 {line}\r\n");
+        let e = ehlo(input.as_bytes());
+        assert_eq!(
+            e.extensions().iter().collect::<Vec<_>>(),
+            [expected.extension().unwrap()]
+        );
+        assert_eq!(e.unknown_count(), 0, "{line}");
+    }
+}
+
 #[test]
 fn typed_values_are_exposed_on_the_reply() {
     let input = b"250-mx\r\n250-DELIVERBY 240\r\n250-FUTURERELEASE 604800 2026-12-03T00:00:00Z\r\n\
@@ -402,6 +424,40 @@ fn size_zero_means_no_limit() {
     let e = ehlo(b"250-mx\r\n250 SIZE 0\r\n");
     assert_eq!(e.size(), Some(0));
     assert_eq!(e.max_size(), None);
+}
+
+#[test]
+fn size_of_any_length_is_read_and_saturates() {
+    // RFC 1870 §3: `size-param ::= [1*DIGIT]`, with no bound on the
+    // digits. A number past u64::MAX is over any message (as `SIZE=` of
+    // MAIL reads it), and leading zeros change nothing.
+    for (line, expected) in [
+        ("SIZE 18446744073709551615", u64::MAX),
+        ("SIZE 18446744073709551616", u64::MAX),
+        ("SIZE 99999999999999999999", u64::MAX),
+        ("SIZE 123456789012345678901234567890", u64::MAX),
+        ("SIZE 000000000000000000000010485760", 10_485_760),
+        ("size  0000000000000000000000000000  ", 0),
+    ] {
+        let input = format!("250-mx.example.org\r\n250-{line}\r\n250 PIPELINING\r\n");
+        let e = ehlo(input.as_bytes());
+        assert!(e.has(Extension::Size), "{line}");
+        assert_eq!(e.size(), Some(expected), "{line}");
+        assert_eq!(e.unknown_count(), 0, "{line}");
+        assert_eq!(
+            Capability::parse(line),
+            Capability::Size(Some(expected)),
+            "{line}"
+        );
+    }
+    // Not a number: kept as it came.
+    assert!(matches!(
+        Capability::parse("SIZE 12x"),
+        Capability::Other {
+            keyword: "SIZE",
+            params: "12x"
+        }
+    ));
 }
 
 #[test]
@@ -808,6 +864,63 @@ fn an_auth_capability_is_held_to_the_rules_of_auth() {
         .to_bytes();
     assert_eq!(via_capability, via_auth);
     assert!(via_auth.ends_with(b"250 AUTH PLAIN SCRAM-SHA-256 X_TOKEN\r\n"));
+}
+
+/// A mechanism is named without regard to case (RFC 4954 §3), and a known
+/// one spelled as `AuthMechanism::Other` is the same mechanism.
+#[test]
+fn a_known_mechanism_given_as_other_is_found() {
+    let e = ehlo(b"250-mx.example.org\r\n250 AUTH PLAIN x-token\r\n");
+    for name in ["PLAIN", "plain", "Plain", "X-TOKEN", "x-token"] {
+        assert!(e.supports_auth(AuthMechanism::Other(name)), "{name}");
+    }
+    assert!(e.supports_auth(AuthMechanism::Plain));
+    assert!(!e.supports_auth(AuthMechanism::Other("LOGIN")));
+    assert!(!e.supports_auth(AuthMechanism::Login));
+    let list = AuthMechanisms::new("PLAIN x-token");
+    assert!(list.contains(AuthMechanism::Other("plain")));
+    assert!(list.contains(AuthMechanism::Other("X-TOKEN")));
+    assert!(!list.contains(AuthMechanism::Other("PLAINX")));
+    // The other way round: an unusual spelling the server sent.
+    let odd = AuthMechanisms::new("Plain");
+    assert!(odd.contains(AuthMechanism::Plain));
+    assert!(odd.contains(AuthMechanism::Other("PLAIN")));
+}
+
+#[test]
+fn a_known_keyword_given_as_other_is_held_to_its_rules() {
+    let b = || EhloReplyBuilder::new("mx.example.org", "").expect("valid");
+    let other = |keyword, params| Capability::Other { keyword, params };
+    // `250 AUTH` with no mechanism, which `auth(&[])` refuses (RFC 4954 §3).
+    assert_eq!(
+        b().capability(&other("AUTH", "")).err(),
+        Some(InvalidReply::Empty)
+    );
+    // Not SASL mechanism names (RFC 4422 §3.1).
+    assert_eq!(
+        b().capability(&other("AUTH", "PLAIN X.TOKEN")).err(),
+        Some(InvalidReply::InvalidEhloLine)
+    );
+    // Parameters the extension's RFC does not allow: the line would read
+    // back as an unknown capability, not as SIZE or LIMITS.
+    for (keyword, params) in [("SIZE", "big"), ("SIZE", "1 2"), ("LIMITS", "RCPTMAX=x")] {
+        assert_eq!(
+            b().capability(&other(keyword, params)).err(),
+            Some(InvalidReply::InvalidEhloLine),
+            "{keyword} {params}"
+        );
+    }
+    // What the typed form allows is written as given.
+    let bytes = b()
+        .capability(&other("AUTH", "PLAIN LOGIN"))
+        .and_then(|b| b.capability(&other("SIZE", "1000")))
+        .expect("valid")
+        .build()
+        .to_bytes();
+    assert!(bytes.ends_with(b"250-AUTH PLAIN LOGIN\r\n250 SIZE 1000\r\n"));
+    let e = ehlo(&bytes);
+    assert!(e.supports_auth(AuthMechanism::Login));
+    assert_eq!(e.max_size(), Some(1000));
 }
 
 // ------------------------------------------------- one pass equals two pass

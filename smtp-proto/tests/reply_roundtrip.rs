@@ -129,6 +129,43 @@ fn replies_over_the_decoder_limit_cannot_be_built() {
     assert!(ReplyDecoder::new().decode(&longer).is_err());
 }
 
+/// A reply of exactly [`MAX_REPLY_LEN`] octets can be built whatever its
+/// last line: one that is empty (the bare code, `250\r\n`) or only an
+/// enhanced code (`250 2.0.0\r\n`, no space after it) is counted as the
+/// octets it is written as.
+#[test]
+fn a_reply_of_exactly_the_limit_ends_with_any_line() {
+    let full = "x".repeat(494); // 500 octets a line
+    let lines = MAX_REPLY_LEN / 500;
+    for last in [None, Some(EnhancedStatusCode::SUCCESS)] {
+        // "250" CRLF, or "250 2.0.0" CRLF.
+        let last_len = if last.is_some() { 11 } else { 5 };
+        let filler = "y".repeat(MAX_REPLY_LEN - lines * 500 - last_len - 6);
+        let mut texts: Vec<(Option<EnhancedStatusCode>, &str)> = vec![(None, &full); lines];
+        texts.push((None, &filler));
+        texts.push((last, ""));
+        let reply = OwnedReply::from_lines(ReplyCode::OK, texts.iter().copied())
+            .unwrap_or_else(|e| panic!("{last:?}: {e}"))
+            .expect("non-empty");
+        let bytes = reply.to_bytes();
+        assert_eq!(bytes.len(), MAX_REPLY_LEN, "{last:?}");
+        match ReplyDecoder::new().decode(&bytes) {
+            Ok(Decoded::Reply {
+                reply: read,
+                consumed,
+            }) => {
+                assert_eq!(consumed, MAX_REPLY_LEN);
+                assert_eq!(read.into_owned(), reply);
+            }
+            other => panic!("{last:?}: {other:?}"),
+        }
+        // One more line, even an empty one, is over.
+        let mut grown = reply.clone();
+        assert_eq!(grown.push_line(None, ""), Err(InvalidReply::ReplyTooLong));
+        assert_eq!(grown, reply);
+    }
+}
+
 #[test]
 fn decoded_reply_writes_canonical_bytes() {
     // Bare codes, enhanced codes and multi-line replies come back unchanged
@@ -249,6 +286,46 @@ proptest! {
         copy.push_line(None, "more").expect("valid");
         prop_assert_eq!(reply.to_bytes(), before);
         prop_assert_eq!(copy.line_count(), reply.line_count() + 1);
+    }
+}
+
+proptest! {
+    /// `push_line` refuses a line exactly when the reply written with it
+    /// would pass [`MAX_REPLY_LEN`] octets.
+    #[test]
+    fn push_line_refuses_exactly_what_would_pass_the_limit(
+        lines in proptest::collection::vec(
+            (any::<bool>(), prop_oneof![Just(0usize), Just(1), 400usize..=500]),
+            60..90,
+        ),
+    ) {
+        let code = ReplyCode::OK;
+        let mut reply: Option<OwnedReply> = None;
+        let mut kept: Vec<(Option<EnhancedStatusCode>, String)> = Vec::new();
+        for (esc, len) in lines {
+            let esc = esc.then_some(EnhancedStatusCode::SUCCESS);
+            let text = "z".repeat(len);
+            let mut with = kept.clone();
+            with.push((esc, text.clone()));
+            let fits = written(code, &with).len() <= MAX_REPLY_LEN;
+            let pushed = match reply.as_mut() {
+                Some(r) => r.push_line(esc, &text).map(|_| ()),
+                None => OwnedReply::with_enhanced(code, esc, &text).map(|r| reply = Some(r)),
+            };
+            match pushed {
+                Ok(()) => {
+                    prop_assert!(fits);
+                    kept = with;
+                }
+                Err(e) => {
+                    prop_assert_eq!(e, InvalidReply::ReplyTooLong);
+                    prop_assert!(!fits);
+                }
+            }
+            let bytes = reply.as_ref().map(OwnedReply::to_bytes).unwrap_or_default();
+            prop_assert_eq!(&bytes, &written(code, &kept));
+            prop_assert!(bytes.len() <= MAX_REPLY_LEN);
+        }
     }
 }
 

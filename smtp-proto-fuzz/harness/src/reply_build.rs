@@ -17,7 +17,8 @@
 //!   class, followed by a space or the end) reads back with the code split
 //!   off. The constructor must refuse exactly the texts holding CR, LF or
 //!   NUL, lines over 512 octets, enhanced codes of another class (or on
-//!   a 3yz reply), and replies over `MAX_REPLY_LEN` octets in all.
+//!   a 3yz reply), and replies whose written bytes would pass
+//!   `MAX_REPLY_LEN` octets.
 //! - an EHLO reply: a domain, a greeting and capabilities (typed ones with
 //!   parameters drawn from their RFC grammar, now and then with a space or
 //!   an empty parameter; `AUTH` lists; unknown keywords with parameters)
@@ -129,7 +130,13 @@ fn reply(u: &mut Unstructured<'_>) -> Result<()> {
     let mut refusal = None;
     let mut total = 0;
     for (esc, text) in &lines {
-        let len = 4 + esc.map_or(0, |e| e.to_string().len() + 1) + text.len() + 2;
+        // The line written before the last one: code, `-`, the enhanced
+        // code and a space when text follows it, the text, CRLF. As the
+        // last line an empty one is the bare code, one octet shorter.
+        let sp = usize::from(!text.is_empty());
+        let len = 4 + esc.map_or(0, |e| e.to_string().len() + sp) + text.len() + 2;
+        let bare = usize::from(esc.is_none() && text.is_empty());
+        let as_last = total + len - bare;
         total += len;
         let why = if let Some(&b) = text.iter().find(|&&b| matches!(b, b'\r' | b'\n' | 0)) {
             Some(InvalidReply::ForbiddenByte(b))
@@ -137,7 +144,7 @@ fn reply(u: &mut Unstructured<'_>) -> Result<()> {
             Some(InvalidReply::EnhancedClassMismatch)
         } else if len > 512 {
             Some(InvalidReply::LineTooLong)
-        } else if total > MAX_REPLY_LEN {
+        } else if as_last > MAX_REPLY_LEN {
             Some(InvalidReply::ReplyTooLong)
         } else {
             None

@@ -494,10 +494,13 @@ impl<'a> AuthMechanisms<'a> {
     }
 }
 
+/// Whether two mechanisms are the same, by name without regard to ASCII
+/// case: a known one spelled as [`AuthMechanism::Other`] (`Other("plain")`)
+/// is the known one.
 fn same_mechanism(a: AuthMechanism<'_>, b: AuthMechanism<'_>) -> bool {
-    match (a, b) {
-        (AuthMechanism::Other(x), AuthMechanism::Other(y)) => x.eq_ignore_ascii_case(y),
-        (a, b) => a.bit() == b.bit() && a.bit() != 0,
+    match (a.bit(), b.bit()) {
+        (0, _) | (_, 0) => a.name().eq_ignore_ascii_case(b.name()),
+        (x, y) => x == y,
     }
 }
 
@@ -530,12 +533,17 @@ pub struct FutureRelease<'a> {
 /// One capability line of an EHLO reply, typed when its keyword is known.
 ///
 /// A known keyword whose parameters do not follow its RFC (`SIZE big`) is
-/// kept as [`Capability::Other`], so nothing the server said is lost.
+/// kept as [`Capability::Other`], so nothing the server said is lost. The
+/// one exception: parameters after a keyword whose RFC gives it none
+/// (`STARTTLS x`, `PIPELINING x`) are ignored, and the extension is read
+/// as advertised, so that such a line does not hide STARTTLS from a
+/// client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Capability<'a> {
-    /// `"SIZE" [ SP size-value ]`; the number is the largest message size
-    /// accepted, 0 meaning no fixed limit (RFC 1870 §4).
+    /// `"SIZE" [ SP size-param ]`; the number is the largest message size
+    /// accepted, 0 meaning no fixed limit (RFC 1870 §3). It may have any
+    /// number of digits; one past `u64::MAX` reads as `u64::MAX`.
     Size(Option<u64>),
     /// `8BITMIME`.
     EightBitMime,
@@ -604,6 +612,20 @@ fn number(s: &str) -> Option<u64> {
         n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     Some(n)
+}
+
+/// `size-param ::= [1*DIGIT]` (RFC 1870 §3) as a `u64`: any number of
+/// digits, leading zeros included; a number past `u64::MAX` is over any
+/// message and reads as `u64::MAX` (as `SIZE=` of MAIL does). `None` for
+/// anything but digits.
+fn size_number(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, c| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then(|| n.saturating_mul(10).saturating_add(u64::from(d)))
+    })
 }
 
 /// Zero or one parameter: `Some(None)` / `Some(Some(p))`; `None` for more.
@@ -687,7 +709,7 @@ impl<'a> Capability<'a> {
         let typed = match ext {
             Extension::Size => match optional_one(params) {
                 Some(None) => Some(Capability::Size(None)),
-                Some(Some(n)) => number(n).map(|n| Capability::Size(Some(n))),
+                Some(Some(n)) => size_number(n).map(|n| Capability::Size(Some(n))),
                 None => None,
             },
             Extension::EightBitMime => Some(Capability::EightBitMime),
@@ -1255,6 +1277,8 @@ impl EhloSummary {
                 Some(Extension::Size) => {
                     let digits = skip_spaces(after);
                     let len = digits.iter().position(|b| !b.is_ascii_digit())?;
+                    // Longer numbers, and overflow, are left to
+                    // `Capability::parse`, which saturates.
                     if len == 0 || len > 20 {
                         return None;
                     }
@@ -1635,7 +1659,8 @@ fn digits_value(w: u64, n: usize) -> u64 {
 
 /// `SP *SP 1*20DIGIT *SP` from `at` (the SP after `SIZE`), as
 /// [`EhloSummary::fast_line`] reads it: the number and where the octets
-/// after it start.
+/// after it start. `None` for more digits or a number past `u64::MAX`,
+/// which [`Capability::parse`] reads (saturating), as for any other shape.
 #[inline(always)]
 fn size_param(line: &[u8], at: usize) -> Option<(u64, usize)> {
     let mut p = at;
@@ -1774,17 +1799,14 @@ impl EhloReplyBuilder {
     /// Adds a capability line. Its keyword must be an `ehlo-keyword` and its
     /// parameters `ehlo-param`s (printable US-ASCII without spaces); an
     /// `AUTH` list is held to the rules of [`auth`](Self::auth).
+    ///
+    /// A [`Capability::Other`] whose keyword is a known one is held to the
+    /// rules of the typed form it reads back as: `AUTH` with no mechanism,
+    /// or `SIZE big`, is refused as [`Capability::Auth`] and
+    /// [`Capability::Size`] would be; one that fits is written as given.
     pub fn capability(mut self, cap: &Capability<'_>) -> Result<Self, InvalidReply> {
         if let Capability::Auth(list) = cap {
-            // The same rules as [`auth`](Self::auth): RFC 4954 §3 names at
-            // least one mechanism, each a SASL mechanism name.
-            let mut names = list.iter().map(|m| m.name()).peekable();
-            if names.peek().is_none() {
-                return Err(InvalidReply::Empty);
-            }
-            if !names.all(is_mechanism_name) {
-                return Err(InvalidReply::InvalidEhloLine);
-            }
+            check_auth_list(list)?;
         }
         let line = cap.to_string();
         let keyword = cap.keyword().as_bytes();
@@ -1810,6 +1832,16 @@ impl EhloReplyBuilder {
             || (cap.extension().is_some() && again.extension() != cap.extension())
         {
             return Err(InvalidReply::InvalidEhloLine);
+        }
+        // An `Other` with a known keyword reads back as that extension: its
+        // parameters must follow the extension's rules, as the typed form's.
+        if let Some(ext) = Extension::from_keyword(keyword) {
+            if again.extension() != Some(ext) {
+                return Err(InvalidReply::InvalidEhloLine);
+            }
+            if let Capability::Auth(list) = again {
+                check_auth_list(&list)?;
+            }
         }
         self.reply.push_line(None, line)?;
         Ok(self)
@@ -1848,6 +1880,19 @@ impl EhloReplyBuilder {
     pub fn build(self) -> OwnedReply {
         self.reply
     }
+}
+
+/// The rules of [`EhloReplyBuilder::auth`] for an `AUTH` line: RFC 4954
+/// §3 names at least one mechanism, each a SASL mechanism name.
+fn check_auth_list(list: &AuthMechanisms<'_>) -> Result<(), InvalidReply> {
+    let mut names = list.iter().map(|m| m.name()).peekable();
+    if names.peek().is_none() {
+        return Err(InvalidReply::Empty);
+    }
+    if !names.all(is_mechanism_name) {
+        return Err(InvalidReply::InvalidEhloLine);
+    }
+    Ok(())
 }
 
 /// `sasl-mech = 1*20mech-char`, `mech-char = UPPER-ALPHA / DIGIT / HYPHEN /

@@ -134,13 +134,16 @@ pub struct OwnedReply {
 /// Longest line written: RFC 5321 §4.5.3.1.5, CRLF included.
 const MAX_LINE: usize = 512;
 
-/// The octets of one written line, CRLF included: code, separator, the
-/// enhanced code and a space when there is one, the text.
+/// The octets of one line written before the last, CRLF included: code,
+/// `-`, the enhanced code when there is one (and a space when text
+/// follows it), the text. As the last line it is one octet shorter when
+/// it is empty (the bare code).
 fn line_len(enhanced: Option<EnhancedStatusCode>, text: &[u8]) -> usize {
-    4 + enhanced.map_or(0, |esc| esc.text_len() + 1) + text.len() + 2
+    4 + enhanced.map_or(0, |esc| esc.text_len() + usize::from(!text.is_empty())) + text.len() + 2
 }
 
-/// Checks one line and returns its written length, CRLF included.
+/// Checks one line and returns its length written before the last line,
+/// CRLF included.
 fn check_line(
     code: ReplyCode,
     enhanced: Option<EnhancedStatusCode>,
@@ -229,7 +232,12 @@ impl OwnedReply {
         text: impl AsRef<[u8]>,
     ) -> Result<&mut Self, InvalidReply> {
         let text = text.as_ref();
-        let len = self.lines.written_bound() + check_line(self.code, enhanced, text)?;
+        // The new line is written as the last one: the bare code when it
+        // is empty. `written_bound` counts the `-` the line that is last
+        // now takes once this one follows it.
+        let bare = enhanced.is_none() && text.is_empty();
+        let last_len = check_line(self.code, enhanced, text)? - usize::from(bare);
+        let len = self.lines.written_bound() + last_len;
         if len > MAX_REPLY_LEN {
             return Err(InvalidReply::ReplyTooLong);
         }
