@@ -6,6 +6,13 @@
 
 mod support;
 
+/// The core's memory test helpers (`peak_resident`).
+#[path = "../../smtp-proto/tests/memory/mod.rs"]
+#[allow(dead_code)]
+mod memory;
+
+use memory::peak_resident;
+
 use support::{client_config, envelope, pair, BOUND};
 
 use std::io;
@@ -24,21 +31,6 @@ const GROWTH: usize = 16 * 1024 * 1024;
 
 /// What each attack tries to send.
 const VOLUME: usize = 256 * 1024 * 1024;
-
-/// The process's peak resident size in bytes (`VmHWM`).
-fn peak_resident() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .expect("a VmHWM line")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .expect("VmHWM in kB");
-    kib * 1024
-}
 
 /// Accepts every decision, and keeps nothing.
 struct AcceptAll;

@@ -10,22 +10,12 @@ use smtp_proto::client::{
 use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
 use smtp_proto::reply::DecoderConfig;
 
-const RECIPIENTS: usize = 4000;
+#[allow(dead_code)]
+mod memory;
 
-/// The process's peak resident size in bytes (`VmHWM`).
-fn peak_resident() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .expect("a VmHWM line")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .expect("VmHWM in kB");
-    kib * 1024
-}
+use memory::peak_resident;
+
+const RECIPIENTS: usize = 4000;
 
 /// A reply of about `DEFAULT_MAX_REPLY_LEN` octets: 60 lines of 500.
 fn long_reply(code: u16) -> Vec<u8> {

@@ -1,5 +1,6 @@
-//! What the memory tests of the bounce readers share: the process's peak
-//! resident size (Linux only) and hostile inputs built by repetition.
+//! What the memory tests share (those of the bounce readers, the client's
+//! deliveries and, by path, the adapters'): the process's peak resident
+//! size (Linux only) and hostile inputs built by repetition.
 
 /// The process's peak resident size in bytes (`VmHWM`). It only grows, so
 /// each measure wants a process of its own (or a single test per file).
