@@ -2947,8 +2947,46 @@ def t_several_gosmtp(binary, name):
     stop(proc)
 
 
-UTF8_FROM, UTF8_TO = "ñoño@client.test", "пользователь@сервер.test"
-UTF8_MSG = "From: <ñoño@client.test>\r\nSubject: ünïcödé\r\n\r\nUTF-8 body ✓\r\n".encode()
+# A bare-LF dot line with commands behind it (SMTP smuggling).
+LF_SMUGGLE = (b"Subject: smuggling\r\n\r\nline\n.\nMAIL FROM:<smuggled@evil.test>\r\n"
+              b"RCPT TO:<victim@server.test>\r\nDATA\r\nsmuggled\r\n")
+
+
+def t_send_gosmtp_smuggling(binary, name):
+    """go-smtp 0.12 ends DATA at a bare `LF . LF` (net/textproto's
+    DotReader): a raw client shows it, two messages stored from one DATA.
+    Our client, given the same bytes, sends the bare LFs as CRLF and the
+    dot doubled: go-smtp stores one message, the smuggled lines inside it."""
+    need(binary)
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-smuggle-raw", "--max-messages", "2")
+    raw = Raw(port)
+    raw.hello()
+    raw.envelope()
+    raw.cmd("DATA", 354)
+    raw.send(LF_SMUGGLE + b".\r\nQUIT\r\n")
+    data, _ = raw.rest(5)
+    raw.close()
+    msgs = stored_peer_messages(outdir, 2, seconds=5)
+    check(len(msgs) == 2 and msgs[1][1]["mail_from"] == "smuggled@evil.test",
+          f"go-smtp no longer ends DATA at LF.LF (stored {[m[1]['mail_from'] for m in msgs]}, "
+          f"replies {short(data)}): this case proves no more than the bare-LF one")
+    stop(proc)
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-smuggle", "--max-messages", "1")
+    r = our_send(binary, port, [TO], LF_SMUGGLE)
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check_message_reported(r)
+    time.sleep(0.3)
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"go-smtp stored {len(msgs)} messages, want 1: "
+                          f"{[m[1]['mail_from'] for m in msgs]}")
+    # CRLF on the wire (bare LFs too, checked by the bare-LF case), LF as stored.
+    same(LF_SMUGGLE.replace(CRLF, b"\n"), msgs[0][0], "go-smtp's stored message")
+    check(msgs[0][1]["mail_from"] == FROM, f"envelope {msgs[0][1]}")
+    stop(proc)
+
+
+GO_UTF8_FROM, GO_UTF8_TO = "ñoño@client.test", "пользователь@сервер.test"
+GO_UTF8_MSG = "From: <ñoño@client.test>\r\nSubject: ünïcödé\r\n\r\nUTF-8 body ✓\r\n".encode()
 
 
 def t_send_gosmtp_smtputf8(binary, name):
@@ -2957,18 +2995,18 @@ def t_send_gosmtp_smtputf8(binary, name):
     NOT SENT and nothing stored."""
     need(binary)
     port, outdir, proc = start_gosmtp(f"{name}-gosmtp-utf8", "--smtputf8", "--max-messages", "1")
-    r = our_send(binary, port, [UTF8_TO], UTF8_MSG, sender=UTF8_FROM)
+    r = our_send(binary, port, [GO_UTF8_TO], GO_UTF8_MSG, sender=GO_UTF8_FROM)
     check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
-    check_rcpt_reported(r, UTF8_TO, True)
-    meta = one_stored_message(outdir, "go-smtp", want=lf(UTF8_MSG))
-    check(meta["mail_from"] == UTF8_FROM and meta["rcpt_tos"] == [UTF8_TO], f"envelope {meta}")
+    check_rcpt_reported(r, GO_UTF8_TO, True)
+    meta = one_stored_message(outdir, "go-smtp", want=lf(GO_UTF8_MSG))
+    check(meta["mail_from"] == GO_UTF8_FROM and meta["rcpt_tos"] == [GO_UTF8_TO], f"envelope {meta}")
     check(meta["mail_opts"]["utf8"] is True, f"no SMTPUTF8 parameter on MAIL: {meta}")
     stop(proc)
     port, outdir, proc = start_gosmtp(f"{name}-gosmtp-no-utf8", "--max-messages", "1")
-    r = our_send(binary, port, [UTF8_TO], UTF8_MSG, sender=UTF8_FROM)
+    r = our_send(binary, port, [GO_UTF8_TO], GO_UTF8_MSG, sender=GO_UTF8_FROM)
     out = send_out(r)
     check(r.returncode != 0, f"send exit 0 without SMTPUTF8 offered: {short(out)}")
-    check(re.search(rf"^recipient <{re.escape(UTF8_TO)}>: NOT SENT \(.*SMTPUTF8.*\)$", out, re.M),
+    check(re.search(rf"^recipient <{re.escape(GO_UTF8_TO)}>: NOT SENT \(.*SMTPUTF8.*\)$", out, re.M),
           f"no NOT SENT line naming SMTPUTF8: {short(out)}")
     check(stored_peer_messages(outdir, 1, seconds=0.3) == [], "go-smtp stored a message")
     stop(proc)
@@ -2976,10 +3014,10 @@ def t_send_gosmtp_smtputf8(binary, name):
 
 def t_gosmtp_smtputf8(binary, name):
     srv = OurServer(f"{name}-gosmtp-client-utf8", binary)
-    f = write("utf8.eml", UTF8_MSG)
-    r = gosmtp_send(srv.port, [f], "--smtputf8", rcpts=(UTF8_TO,), sender=UTF8_FROM)
+    f = write("gosmtp-utf8.eml", GO_UTF8_MSG)
+    r = gosmtp_send(srv.port, [f], "--smtputf8", rcpts=(GO_UTF8_TO,), sender=GO_UTF8_FROM)
     check(r.returncode == 0, f"go-smtp client exit {r.returncode}: {short(r.stdout + r.stderr)}")
-    check_stored(srv, UTF8_MSG, sender=UTF8_FROM, rcpt=UTF8_TO)
+    check_stored(srv, GO_UTF8_MSG, sender=GO_UTF8_FROM, rcpt=GO_UTF8_TO)
     srv.stop()
 
 
@@ -3007,7 +3045,7 @@ def t_gosmtp_several(binary, name):
     over one connection: stored as sent (the empty one as the empty line
     go-smtp's DotWriter sends for it)."""
     srv = OurServer(f"{name}-gosmtp-client-several", binary)
-    files = SEVERAL_FILES + [write("dots.eml", DOTS), write("empty.eml", b"")]
+    files = SEVERAL_FILES + [write("gosmtp-dots.eml", DOTS), write("gosmtp-empty.eml", b"")]
     r = gosmtp_send(srv.port, files)
     check(r.returncode == 0, f"go-smtp client exit {r.returncode}: {short(r.stdout + r.stderr)}")
     want = SEVERAL + [DOTS, CRLF]
@@ -3151,6 +3189,8 @@ def register():
     each_client("send -> go-smtp (one recipient refused: 550 5.1.1 reported, the other delivered)",
                 t_send_gosmtp_rejected_rcpt)
     each_client("send --lmtp -> go-smtp LMTP (2 recipients, a reply each)", t_send_gosmtp_lmtp)
+    each_client("send with LF.LF + commands -> go-smtp, which ends DATA there (one message stored)",
+                t_send_gosmtp_smuggling)
     each_client("send -> go-smtp (SMTPUTF8 addresses; without SMTPUTF8 offered: NOT SENT)",
                 t_send_gosmtp_smtputf8)
     each_client("send --message x3 -> go-smtp (STARTTLS + AUTH once, one session)", t_several_gosmtp)
