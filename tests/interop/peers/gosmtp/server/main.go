@@ -19,7 +19,8 @@
 // port. Listens on 127.0.0.1 only; prints "READY <port>" once listening.
 // Bounded: exits after --seconds, or once --max-messages messages were
 // stored (after 200 ms, so the client reads its reply), or once
-// --max-sessions connections have ended.
+// --max-sessions sessions have ended (go-smtp opens a session at AUTH or
+// at the first MAIL; a connection without either is not counted).
 package main
 
 import (
@@ -55,7 +56,7 @@ var (
 	lmtp        = flag.Bool("lmtp", false, "speak LMTP")
 	seconds     = flag.Int("seconds", 120, "exit after this many seconds")
 	maxMessages = flag.Int("max-messages", 0, "exit after this many stored messages (0: no limit)")
-	maxSessions = flag.Int("max-sessions", 0, "exit after this many ended connections (0: no limit)")
+	maxSessions = flag.Int("max-sessions", 0, "exit after this many ended sessions (0: no limit)")
 	rejectRcpt  listFlag
 )
 
