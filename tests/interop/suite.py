@@ -2847,6 +2847,13 @@ def t_send_gosmtp_tls_auth(binary, name):
     meta = one_stored_message(outdir, "go-smtp", want=lf(MSG))
     check_gosmtp_meta(meta, rcpts, tls=True, auth=USER)
     stop(proc)
+    # The certificate not trusted (no --tls-ca): nothing sent, nothing stored.
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-untrusted", "--tls-cert", c, "--tls-key", k,
+                                      "--auth", f"{USER}:{PASSWORD}", "--max-messages", "1")
+    r = our_send(binary, port, [TO], MSG, "--starttls", "required", "--auth", f"{USER}:{PASSWORD}")
+    check(r.returncode != 0, f"send exit 0 with an untrusted certificate: {short(send_out(r))}")
+    check(stored_peer_messages(outdir, 1, seconds=0.3) == [], "go-smtp stored a message over an untrusted TLS")
+    stop(proc)
 
 
 def t_send_gosmtp_wire(binary, name):
@@ -3181,7 +3188,8 @@ def register():
     each_client("send -> node smtp-server (STARTTLS + AUTH, refused recipient)", t_send_node)
     each_client("send --implicit-tls -> node smtp-server (secure: true, AUTH; untrusted: nothing sent)",
                 t_send_node_implicit_tls)
-    each_client("send -> go-smtp (STARTTLS + AUTH PLAIN, 2 recipients)", t_send_gosmtp_tls_auth)
+    each_client("send -> go-smtp (STARTTLS + AUTH PLAIN, 2 recipients; untrusted: nothing sent)",
+                t_send_gosmtp_tls_auth)
     each_client("send -> go-smtp (plain, through tap: DATA bytes dot-stuffed on the wire, no BDAT)",
                 t_send_gosmtp_wire)
     each_client("send -> go-smtp (leading-dot first line, lone-dot line; empty message)",
