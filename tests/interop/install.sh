@@ -9,6 +9,8 @@
 #   $PEERS_DIR/postfix/       postfix .deb unpacked (smtp-sink, smtp-source); never installed
 #   $PEERS_DIR/venv/          Python venv with aiosmtpd
 #   tests/interop/peers/node_modules   nodemailer + smtp-server (from package-lock.json)
+#   $PEERS_DIR/gosmtp/        gosmtp-server, gosmtp-client: peers/gosmtp/*/main.go built
+#                             offline against Debian's go-smtp and go-sasl sources
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -29,7 +31,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 debs=(swaks libnet-ssleay-perl libio-socket-inet6-perl libauthen-sasl-perl
-      msmtp curl exim4-daemon-light openssl python3-venv iproute2 haproxy)
+      msmtp curl exim4-daemon-light openssl python3-venv iproute2 haproxy
+      golang-go golang-github-emersion-go-smtp-dev golang-github-emersion-go-sasl-dev)
 # Node: this machine kind ships Node 20 (nodesource); elsewhere take Debian's.
 # nodemailer 10 and smtp-server 3.21 declare node >= 20.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
@@ -85,6 +88,36 @@ if [ "$node_major" -lt 20 ]; then
 fi
 if [ ! -d "$HERE/peers/node_modules/smtp-server" ] || [ ! -d "$HERE/peers/node_modules/nodemailer" ]; then
     (cd "$HERE/peers" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# 5. Go: go-smtp's server and client as peers. Debian ships the library as
+#    source under /usr/share/gocode/src; GOPATH mode builds from there with
+#    no network. Rebuilt when a program or the packages change.
+GOSMTP_DIR="$PEERS_DIR/gosmtp"
+gosmtp_stamp="$(dpkg-query -W -f='${Version} ' golang-go golang-github-emersion-go-smtp-dev \
+    golang-github-emersion-go-sasl-dev)"
+gosmtp_build=0
+if [ "$(cat "$GOSMTP_DIR/VERSION" 2>/dev/null)" != "$gosmtp_stamp" ]; then
+    gosmtp_build=1
+fi
+for prog in server client; do
+    if [ ! -x "$GOSMTP_DIR/gosmtp-$prog" ] || [ "$HERE/peers/gosmtp/$prog/main.go" -nt "$GOSMTP_DIR/gosmtp-$prog" ]; then
+        gosmtp_build=1
+    fi
+done
+if [ $gosmtp_build -eq 1 ]; then
+    mkdir -p "$GOSMTP_DIR"
+    for prog in server client; do
+        if ! (cd "$HERE/peers/gosmtp/$prog" &&
+              env GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOCACHE="$GOSMTP_DIR/cache" \
+                  go build -o "$GOSMTP_DIR/gosmtp-$prog.new" main.go) >"$GOSMTP_DIR/build.log" 2>&1; then
+            cat "$GOSMTP_DIR/build.log" >&2
+            echo "install.sh: building gosmtp-$prog failed" >&2
+            exit 1
+        fi
+        mv "$GOSMTP_DIR/gosmtp-$prog.new" "$GOSMTP_DIR/gosmtp-$prog"
+    done
+    printf '%s' "$gosmtp_stamp" > "$GOSMTP_DIR/VERSION"
 fi
 
 echo "install.sh: peers ready in $PEERS_DIR and $HERE/peers/node_modules"

@@ -7,6 +7,8 @@
 #
 # Usage: bash tests/interop/smoke.sh    (as root, after install.sh)
 # Ports: INTEROP_PORT_BASE (default 25400) to +9 on 127.0.0.1.
+# go-smtp's server stores every CRLF as LF (net/textproto's DotReader), so
+# what it stores is compared with the LF form of the message.
 # Bounded: every peer runs under a time limit and is stopped at the end.
 # Ends with "N passed, N failed"; exit status 1 if anything failed.
 set -uo pipefail
@@ -21,7 +23,9 @@ fi
 
 BASE="${INTEROP_PORT_BASE:-25400}"
 SINK=$BASE; AIO=$((BASE + 1)); NODE=$((BASE + 2)); EXIM=$((BASE + 3))
-EXIM_PLAIN=$((BASE + 4)); TAP=$((BASE + 5))
+EXIM_PLAIN=$((BASE + 4)); TAP=$((BASE + 5)); GOSMTP=$((BASE + 6))
+GOSMTP_SERVER="$PEERS_DIR/gosmtp/gosmtp-server"
+GOSMTP_CLIENT="$PEERS_DIR/gosmtp/gosmtp-client"
 WORK="$(mktemp -d -t smtp-interop-smoke.XXXXXX)"
 chmod 755 "$WORK"
 USER_PASS="alice:s3cret"
@@ -116,7 +120,9 @@ echo "swaks $(swaks --version 2>&1 | awk '/version/ {print $3; exit}')," \
     "python $("$PY" -c 'import sys; print(sys.version.split()[0])')," \
     "node $(node --version)," \
     "nodemailer $(node -p "require('$P/node_modules/nodemailer/package.json').version")," \
-    "smtp-server $(node -p "require('$P/node_modules/smtp-server/package.json').version")"
+    "smtp-server $(node -p "require('$P/node_modules/smtp-server/package.json').version")," \
+    "go-smtp $(dpkg-query -W -f='${Version}' golang-github-emersion-go-smtp-dev)" \
+    "($(go version | cut -d' ' -f3))"
 
 # ---------------------------------------------------------------- smtp-sink
 echo "== every client -> smtp-sink (PIPELINING, no TLS)"
@@ -130,15 +136,16 @@ run "curl -> smtp-sink" "$P/send-curl.sh" "$SINK" $FROM $TO "$MSG"
 run "curl --crlf (LF file) -> smtp-sink" "$P/send-curl.sh" "$SINK" $FROM $TO "$MSG_LF" --crlf
 run "smtplib -> smtp-sink" "$PY" "$P/send_smtplib.py" --port "$SINK" --from $FROM --to $TO --file "$MSG"
 run "nodemailer -> smtp-sink" node "$P/send_nodemailer.mjs" --port "$SINK" --from $FROM --to $TO --file "$MSG"
+run "go-smtp client -> smtp-sink" "$GOSMTP_CLIENT" --port "$SINK" --from $FROM --to $TO --file "$MSG"
 run "smtp-source x3 on one connection -> smtp-sink" \
     "$P/send-smtp-source.sh" "$SINK" $FROM $TO "$MSG_LF" -m 3 -d
 run "exim client (DATA: no CHUNKING offered) -> smtp-sink" \
     env EXIM_WORKDIR="$WORK/exim-client-sink" "$P/send-exim.sh" "$SINK" $FROM $TO <"$MSG"
 sleep 0.5
 dumps=$(find "$WORK/sink" -type f | wc -l)
-if [ "$dumps" -eq 11 ]; then ok "smtp-sink dumped 11 messages"; else not_ok "smtp-sink dumped $dumps messages, want 11"; fi
+if [ "$dumps" -eq 12 ]; then ok "smtp-sink dumped 12 messages"; else not_ok "smtp-sink dumped $dumps messages, want 12"; fi
 if grep -lx '\.leading dot' "$WORK"/sink/* >/dev/null 2>&1 &&
-    [ "$(grep -lx '\.leading dot' "$WORK"/sink/* | wc -l)" -eq 11 ]; then
+    [ "$(grep -lx '\.leading dot' "$WORK"/sink/* | wc -l)" -eq 12 ]; then
     ok "smtp-sink saw '.leading dot' un-stuffed in every message"
 else
     not_ok "smtp-sink did not see '.leading dot' in every message"
@@ -164,8 +171,10 @@ client_matrix() {
     run "exim client STARTTLS+AUTH -> $server" env EXIM_WORKDIR="$WORK/exim-client-$server" \
         EXIM_REQUIRE_TLS=1 EXIM_TLS_CA="$CERT" EXIM_AUTH="$USER_PASS" \
         "$P/send-exim.sh" "$port" $FROM $TO <"$MSG"
+    run "go-smtp client STARTTLS+AUTH -> $server" "$GOSMTP_CLIENT" --port "$port" \
+        --from $FROM --to $TO --file "$MSG" --starttls --cafile "$CERT" --auth "$USER_PASS"
 }
-CLIENTS=(swaks msmtp curl smtplib nodemailer exim)
+CLIENTS=(swaks msmtp curl smtplib nodemailer exim gosmtp)
 
 echo "== every client -> aiosmtpd (STARTTLS required, AUTH)"
 "$PY" "$P/aiosmtpd_server.py" --port "$AIO" --outdir "$WORK/aio" --tls-cert "$CERT" \
@@ -210,6 +219,29 @@ for i in "${!CLIENTS[@]}"; do
         ok "smtp-server: ${CLIENTS[$i]} used TLS and AUTH"
     else
         not_ok "smtp-server: ${CLIENTS[$i]} used TLS and AUTH" "$WORK/node/msg-$i.json"
+    fi
+done
+
+echo "== every client -> go-smtp server (STARTTLS, AUTH PLAIN required; stores LF)"
+timeout 310 "$GOSMTP_SERVER" --port "$GOSMTP" --outdir "$WORK/gosmtp" --tls-cert "$CERT" \
+    --tls-key "$KEY" --auth "$USER_PASS" --seconds 300 \
+    --max-messages ${#CLIENTS[@]} >"$WORK/gosmtp.log" 2>&1 &
+pids+=($!)
+wait_port "$GOSMTP"
+client_matrix go-smtp "$GOSMTP"
+for i in "${!CLIENTS[@]}"; do
+    wait_file "$WORK/gosmtp/msg-$i.json"
+    if [ "${CLIENTS[$i]}" = exim ]; then
+        ends_with "go-smtp stored ${CLIENTS[$i]}'s message, LF (after exim's Received:)" \
+            "$MSG_LF" "$WORK/gosmtp/msg-$i.eml"
+    else
+        same_bytes "go-smtp stored ${CLIENTS[$i]}'s message byte for byte, LF" \
+            "$MSG_LF" "$WORK/gosmtp/msg-$i.eml"
+    fi
+    if grep -q '"tls": true' "$WORK/gosmtp/msg-$i.json" && grep -q '"auth": "alice"' "$WORK/gosmtp/msg-$i.json"; then
+        ok "go-smtp: ${CLIENTS[$i]} used TLS and AUTH"
+    else
+        not_ok "go-smtp: ${CLIENTS[$i]} used TLS and AUTH" "$WORK/gosmtp/msg-$i.json"
     fi
 done
 

@@ -1944,13 +1944,13 @@ def stored_peer_messages(outdir, n, seconds=10):
     return out
 
 
-def one_stored_message(outdir, peer, why=""):
+def one_stored_message(outdir, peer, why="", want=MSG):
     """Checks that `peer` stored one message in `outdir`, and that it is
-    MSG; returns its metadata (envelope, TLS, AUTH)."""
+    `want` (MSG unless told); returns its metadata (envelope, TLS, AUTH)."""
     msgs = stored_peer_messages(outdir, 1)
     check(len(msgs) == 1, f"{peer} stored {len(msgs)} messages, want 1{why}")
     body, meta = msgs[0]
-    same(MSG, body, f"{peer}'s stored message")
+    same(want, body, f"{peer}'s stored message")
     return meta
 
 
@@ -1989,22 +1989,32 @@ def t_send_aiosmtpd_rejected_rcpt(binary, name):
 DELIVER = os.path.join(EXAMPLES, "deliver")
 
 
-def t_deliver_bounce():
-    """deliver --bounce against aiosmtpd refusing one recipient: the other
-    gets the message, and the bounce written from the DeliveryReport
-    (dsn::Recipient::from_report) names the refused one with aiosmtpd's
-    reply, as Python's email package reads it."""
+def t_deliver_bounce(peer="aiosmtpd"):
+    """deliver --bounce against aiosmtpd (or go-smtp) refusing one
+    recipient: the other gets the message, and the bounce written from the
+    DeliveryReport (dsn::Recipient::from_report) names the refused one with
+    the peer's reply, as Python's email package reads it. Both peer
+    scripts refuse with `550 5.1.1 <ADDR>: recipient rejected`."""
+    return lambda: deliver_bounce(peer)
+
+
+def deliver_bounce(peer):
     need(DELIVER)
     bad = "nobody@server.test"
-    port, outdir, proc = start_aio("deliver-aio-reject", "--reject-rcpt", bad)
-    path = os.path.join(WORK, "deliver-bounce.eml")
+    if peer == "go-smtp":
+        port, outdir, proc = start_gosmtp("deliver-gosmtp-reject", "--reject-rcpt", bad)
+        want = lf(MSG)
+    else:
+        port, outdir, proc = start_aio("deliver-aio-reject", "--reject-rcpt", bad)
+        want = MSG
+    path = os.path.join(WORK, f"deliver-bounce-{peer}.eml")
     r = run([DELIVER, "--bounce", path, f"{HOST}:{port}", FROM, TO, bad], stdin=open_bytes(MSG))
     out = r.stdout.decode("utf-8", "replace")
     check(r.returncode == 1, f"deliver exit {r.returncode}, want 1 (a bounce): {short(out + r.stderr.decode())}")
     check(f"<{TO}>: delivered" in out, f"no delivered line: {short(out)}")
     check(f"<{bad}>: bounce: 550" in out, f"no bounce line: {short(out)}")
     check(f"bounce written to {path}" in out, f"no bounce written: {short(out)}")
-    meta = one_stored_message(outdir, "aiosmtpd")
+    meta = one_stored_message(outdir, peer, want=want)
     check(meta["rcpt_tos"] == [TO], f"recipients {meta['rcpt_tos']}")
     stop(proc)
     with open(path, "rb") as f:
@@ -2751,13 +2761,322 @@ def t_several_to_serve(client, server):
         for rp, _, _ in msgs:
             check(rp == FROM, f"Return-Path <{rp}>")
         same_set(SEVERAL, [m[2] for m in msgs], "stored messages")
-        with open(srv.proc.log_path, "rb") as f:
-            log = ANSI.sub("", f.read().decode("utf-8", "replace"))
-        peers = re.findall(r"message stored .*?peer=(\S+)", log)
-        check(len(peers) == 3 and len(set(peers)) == 1,
-              f"the server logged the messages from {peers}, want 3 from one connection")
+        check_one_connection(srv, 3)
         srv.stop()
     return t
+
+
+def check_one_connection(srv, n):
+    """Our server logged n `message stored` lines, all with one `peer=`."""
+    with open(srv.proc.log_path, "rb") as f:
+        log = ANSI.sub("", f.read().decode("utf-8", "replace"))
+    peers = re.findall(r"message stored .*?peer=(\S+)", log)
+    check(len(peers) == n and len(set(peers)) == 1,
+          f"the server logged the messages from {peers}, want {n} from one connection")
+
+
+# ------------------------------------------------- go-smtp, server and client
+#
+# emersion/go-smtp 0.12.1 (Debian bookworm), built by install.sh into
+# PEERS_DIR/gosmtp. Its server hands the backend the message through
+# net/textproto's DotReader: dot-unstuffed, and every CRLF turned into a
+# bare LF, so what it stores is compared with the message sent after that
+# same transformation (lf()); the bytes on the wire are checked through
+# tap.py. It offers PIPELINING 8BITMIME ENHANCEDSTATUSCODES (+ STARTTLS,
+# AUTH PLAIN after TLS), no CHUNKING. Its client dot-stuffs through
+# textproto's DotWriter: CRLF kept, a bare LF sent as CRLF, a final CRLF
+# added when missing, and an empty message sent as one empty line.
+
+GOSMTP_DIR = os.path.join(PEERS_DIR, "gosmtp")
+GOSMTP_SERVER = os.path.join(GOSMTP_DIR, "gosmtp-server")
+GOSMTP_CLIENT = os.path.join(GOSMTP_DIR, "gosmtp-client")
+# A first line that starts with a dot, a line of a dot alone, one of two.
+DOTS = b".first line starts with a dot\r\n..two\r\n.\r\nlast\r\n"
+
+
+def lf(data):
+    """What go-smtp 0.12's server stores for `data` sent as CRLF lines."""
+    return data.replace(CRLF, b"\n")
+
+
+def stuffed(data):
+    """`data` (CRLF lines) dot-stuffed, as it must go out after DATA."""
+    return re.sub(rb"(?:^|(?<=\r\n))\.", b"..", data)
+
+
+def start_gosmtp(name, *flags):
+    """go-smtp's server on a free port, under `timeout` and its own
+    --seconds; stores msg-N.eml / msg-N.json in WORK/name."""
+    check(os.access(GOSMTP_SERVER, os.X_OK), f"{GOSMTP_SERVER} not built (install.sh)")
+    port = free_port()
+    outdir = os.path.join(WORK, name)
+    proc = start(["timeout", "150", GOSMTP_SERVER, "--port", str(port), "--outdir", outdir,
+                  "--seconds", "120", *flags], name)
+    wait_port(port, proc)
+    return port, outdir, proc
+
+
+def gosmtp_send(port, files, *flags, rcpts=(TO,), sender=FROM):
+    """go-smtp's client: each file one transaction over one connection."""
+    check(os.access(GOSMTP_CLIENT, os.X_OK), f"{GOSMTP_CLIENT} not built (install.sh)")
+    args = [GOSMTP_CLIENT, "--port", str(port), "--from", sender]
+    for r in rcpts:
+        args += ["--to", r]
+    for f in files:
+        args += ["--file", f]
+    return run(args + list(flags), timeout=70)
+
+
+def check_gosmtp_meta(meta, rcpts=(TO,), tls=False, auth=None):
+    check(meta["mail_from"] == FROM and meta["rcpt_tos"] == list(rcpts), f"envelope {meta}")
+    check(meta["tls"] is tls and meta["auth"] == auth, f"TLS/AUTH {meta}, want tls={tls} auth={auth}")
+    check(meta["helo"] == "localhost", f"EHLO name {meta['helo']!r}")
+
+
+def t_send_gosmtp_tls_auth(binary, name):
+    need(binary)
+    c, k = cert()
+    rcpts = [TO, "second@server.test"]
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-tls", "--tls-cert", c, "--tls-key", k,
+                                      "--auth", f"{USER}:{PASSWORD}", "--max-messages", "1")
+    r = our_send(binary, port, rcpts, MSG, "--starttls", "required", "--tls-ca", c,
+                 "--auth", f"{USER}:{PASSWORD}")
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    for rc in rcpts:
+        check_rcpt_reported(r, rc, True)
+    meta = one_stored_message(outdir, "go-smtp", want=lf(MSG))
+    check_gosmtp_meta(meta, rcpts, tls=True, auth=USER)
+    stop(proc)
+    # The certificate not trusted (no --tls-ca): nothing sent, nothing stored.
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-untrusted", "--tls-cert", c, "--tls-key", k,
+                                      "--auth", f"{USER}:{PASSWORD}", "--max-messages", "1")
+    r = our_send(binary, port, [TO], MSG, "--starttls", "required", "--auth", f"{USER}:{PASSWORD}")
+    check(r.returncode != 0, f"send exit 0 with an untrusted certificate: {short(send_out(r))}")
+    check(stored_peer_messages(outdir, 1, seconds=0.3) == [], "go-smtp stored a message over an untrusted TLS")
+    stop(proc)
+
+
+def t_send_gosmtp_wire(binary, name):
+    """Plain text through tap.py: the DATA section on the wire is the
+    message dot-stuffed, CRLF, then `.` CRLF; no BDAT (none offered)."""
+    need(binary)
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-wire", "--max-messages", "1")
+    tap_port, tapdir, tap = start_tap(port, f"{name}-gosmtp-wire-tap")
+    r = our_send(binary, tap_port, [TO], MSG)
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
+    meta = one_stored_message(outdir, "go-smtp", want=lf(MSG))
+    check_gosmtp_meta(meta)
+    c2s = tap_bytes(tapdir, tap, "c2s")
+    s2c = tap_bytes(tapdir, tap, "s2c")
+    check(b"CHUNKING" not in s2c, "go-smtp offers CHUNKING now: add a BDAT case")
+    check(re.search(rb"(?:^|\r\n)BDAT ", c2s) is None, "BDAT sent though CHUNKING was not offered")
+    m = re.search(rb"(?:^|\r\n)DATA\r\n", c2s)
+    check(m is not None, f"no DATA command on the wire: {short(c2s)}")
+    data = c2s[m.end():]
+    want = stuffed(MSG) + b".\r\n"
+    same(want, data[:len(want)], "DATA section on the wire")
+    check(data[len(want):] in (b"", b"QUIT\r\n"), f"after the final dot: {data[len(want):]!r}")
+    stop(proc)
+
+
+def t_send_gosmtp_dots_empty(binary, name):
+    """A message whose first line starts with a dot, with a line of a dot
+    alone (go-smtp must not see an end there), then an empty message."""
+    need(binary)
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-dots", "--max-messages", "2")
+    r = our_send(binary, port, [TO], DOTS)
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check_message_reported(r)
+    r = our_send(binary, port, [TO], b"")
+    check(r.returncode == 0, f"send (empty message) exit {r.returncode}: {short(send_out(r))}")
+    check_message_reported(r)
+    msgs = stored_peer_messages(outdir, 2)
+    check(len(msgs) == 2, f"go-smtp stored {len(msgs)} messages, want 2")
+    same(lf(DOTS), msgs[0][0], "go-smtp's stored message (leading dots)")
+    same(b"", msgs[1][0], "go-smtp's stored empty message")
+    for _, meta in msgs:
+        check_gosmtp_meta(meta)
+    stop(proc)
+
+
+def t_send_gosmtp_rejected_rcpt(binary, name):
+    need(binary)
+    bad = "nobody@server.test"
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-reject", "--reject-rcpt", bad,
+                                      "--max-messages", "1")
+    r = our_send(binary, port, [bad, TO], MSG)
+    check(r.returncode != 0, f"send exit 0 though <{bad}> was refused: {short(send_out(r))}")
+    check_rcpt_reported(r, bad, False)
+    check(re.search(rf"^recipient <{re.escape(bad)}>: REJECTED 550 5\.1\.1\b", send_out(r), re.M),
+          f"go-smtp's 550 5.1.1 not reported: {short(send_out(r))}")
+    check_rcpt_reported(r, TO, True)
+    check_message_reported(r)
+    meta = one_stored_message(outdir, "go-smtp", " (for the good recipient)", want=lf(MSG))
+    check_gosmtp_meta(meta)
+    stop(proc)
+
+
+def t_send_gosmtp_lmtp(binary, name):
+    need(binary)
+    rcpts = [TO, "second@server.test"]
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-lmtp", "--lmtp", "--max-messages", "1")
+    r = our_send(binary, port, rcpts, MSG, "--lmtp", "--starttls", "off")
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    out = send_out(r)
+    for rc in rcpts:
+        check(re.search(rf"^delivery <{re.escape(rc)}>: ACCEPTED 250\b", out, re.M),
+              f"no per-recipient LMTP reply for <{rc}>: {short(out)}")
+    meta = one_stored_message(outdir, "go-smtp", want=lf(MSG))
+    check_gosmtp_meta(meta, rcpts)
+    stop(proc)
+
+
+def t_several_gosmtp(binary, name):
+    """send --message x3 to go-smtp, STARTTLS + AUTH once: three stored in
+    order, all from one go-smtp session."""
+    need(binary)
+    c, k = cert()
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-several", "--tls-cert", c, "--tls-key", k,
+                                      "--auth", f"{USER}:{PASSWORD}", "--max-messages", "3")
+    r = our_send_several(binary, port, [TO], SEVERAL_FILES, "--starttls", "required",
+                         "--tls-ca", c, "--auth", f"{USER}:{PASSWORD}")
+    check_several_delivered(r, 3)
+    msgs = stored_peer_messages(outdir, 3)
+    check(len(msgs) == 3, f"go-smtp stored {len(msgs)} messages, want 3")
+    for i, (body, meta) in enumerate(msgs):
+        same(lf(SEVERAL[i]), body, f"go-smtp's message {i + 1}")
+        check_gosmtp_meta(meta, tls=True, auth=USER)
+    conns = {m[1]["conn"] for m in msgs}
+    peers = {m[1]["peer"] for m in msgs}
+    check(len(conns) == 1 and len(peers) == 1, f"go-smtp saw sessions {conns} from {peers}, want one")
+    stop(proc)
+
+
+# A bare-LF dot line with commands behind it (SMTP smuggling).
+LF_SMUGGLE = (b"Subject: smuggling\r\n\r\nline\n.\nMAIL FROM:<smuggled@evil.test>\r\n"
+              b"RCPT TO:<victim@server.test>\r\nDATA\r\nsmuggled\r\n")
+
+
+def t_send_gosmtp_smuggling(binary, name):
+    """go-smtp 0.12 ends DATA at a bare `LF . LF` (net/textproto's
+    DotReader): a raw client shows it, two messages stored from one DATA.
+    Our client, given the same bytes, sends the bare LFs as CRLF and the
+    dot doubled: go-smtp stores one message, the smuggled lines inside it."""
+    need(binary)
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-smuggle-raw", "--max-messages", "2")
+    raw = Raw(port)
+    raw.hello()
+    raw.envelope()
+    raw.cmd("DATA", 354)
+    raw.send(LF_SMUGGLE + b".\r\nQUIT\r\n")
+    data, _ = raw.rest(5)
+    raw.close()
+    msgs = stored_peer_messages(outdir, 2, seconds=5)
+    check(len(msgs) == 2 and msgs[1][1]["mail_from"] == "smuggled@evil.test",
+          f"go-smtp no longer ends DATA at LF.LF (stored {[m[1]['mail_from'] for m in msgs]}, "
+          f"replies {short(data)}): this case proves no more than the bare-LF one")
+    stop(proc)
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-smuggle", "--max-messages", "1")
+    r = our_send(binary, port, [TO], LF_SMUGGLE)
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check_message_reported(r)
+    time.sleep(0.3)
+    msgs = stored_peer_messages(outdir, 1)
+    check(len(msgs) == 1, f"go-smtp stored {len(msgs)} messages, want 1: "
+                          f"{[m[1]['mail_from'] for m in msgs]}")
+    # CRLF on the wire (bare LFs too, checked by the bare-LF case), LF as stored.
+    same(LF_SMUGGLE.replace(CRLF, b"\n"), msgs[0][0], "go-smtp's stored message")
+    check(msgs[0][1]["mail_from"] == FROM, f"envelope {msgs[0][1]}")
+    stop(proc)
+
+
+GO_UTF8_FROM, GO_UTF8_TO = "ñoño@client.test", "пользователь@сервер.test"
+GO_UTF8_MSG = "From: <ñoño@client.test>\r\nSubject: ünïcödé\r\n\r\nUTF-8 body ✓\r\n".encode()
+
+
+def t_send_gosmtp_smtputf8(binary, name):
+    """UTF-8 sender and recipient: to go-smtp with SMTPUTF8 offered,
+    delivered (go-smtp saw the SMTPUTF8 parameter); to one without,
+    NOT SENT and nothing stored."""
+    need(binary)
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-utf8", "--smtputf8", "--max-messages", "1")
+    r = our_send(binary, port, [GO_UTF8_TO], GO_UTF8_MSG, sender=GO_UTF8_FROM)
+    check(r.returncode == 0, f"send exit {r.returncode}: {short(send_out(r))}")
+    check_rcpt_reported(r, GO_UTF8_TO, True)
+    meta = one_stored_message(outdir, "go-smtp", want=lf(GO_UTF8_MSG))
+    check(meta["mail_from"] == GO_UTF8_FROM and meta["rcpt_tos"] == [GO_UTF8_TO], f"envelope {meta}")
+    check(meta["mail_opts"]["utf8"] is True, f"no SMTPUTF8 parameter on MAIL: {meta}")
+    stop(proc)
+    port, outdir, proc = start_gosmtp(f"{name}-gosmtp-no-utf8", "--max-messages", "1")
+    r = our_send(binary, port, [GO_UTF8_TO], GO_UTF8_MSG, sender=GO_UTF8_FROM)
+    out = send_out(r)
+    check(r.returncode != 0, f"send exit 0 without SMTPUTF8 offered: {short(out)}")
+    check(re.search(rf"^recipient <{re.escape(GO_UTF8_TO)}>: NOT SENT \(.*SMTPUTF8.*\)$", out, re.M),
+          f"no NOT SENT line naming SMTPUTF8: {short(out)}")
+    check(stored_peer_messages(outdir, 1, seconds=0.3) == [], "go-smtp stored a message")
+    stop(proc)
+
+
+def t_gosmtp_smtputf8(binary, name):
+    srv = OurServer(f"{name}-gosmtp-client-utf8", binary)
+    f = write("gosmtp-utf8.eml", GO_UTF8_MSG)
+    r = gosmtp_send(srv.port, [f], "--smtputf8", rcpts=(GO_UTF8_TO,), sender=GO_UTF8_FROM)
+    check(r.returncode == 0, f"go-smtp client exit {r.returncode}: {short(r.stdout + r.stderr)}")
+    check_stored(srv, GO_UTF8_MSG, sender=GO_UTF8_FROM, rcpt=GO_UTF8_TO)
+    srv.stop()
+
+
+def t_gosmtp_plain(binary, name):
+    srv = OurServer(f"{name}-gosmtp-client", binary)
+    r = gosmtp_send(srv.port, [MSG_FILE])
+    check(r.returncode == 0, f"go-smtp client exit {r.returncode}: {short(r.stdout + r.stderr)}")
+    check_stored(srv, MSG)
+    srv.stop()
+
+
+def t_gosmtp_tls_auth(binary, name):
+    c, k = cert()
+    srv = OurServer(f"{name}-gosmtp-client-tls", binary, "--tls-cert", c, "--tls-key", k, "--auth",
+                    f"{USER}:{PASSWORD}")
+    r = gosmtp_send(srv.port, [MSG_FILE], "--starttls", "--cafile", c, "--auth", f"{USER}:{PASSWORD}")
+    check(r.returncode == 0, f"go-smtp client exit {r.returncode}: {short(r.stdout + r.stderr)}")
+    received = check_stored(srv, MSG)
+    check("ESMTPSA" in received, f"Received does not say ESMTPSA: {received}")
+    srv.stop()
+
+
+def t_gosmtp_several(binary, name):
+    """Three messages, then one with leading dots and an empty one, all
+    over one connection: stored as sent (the empty one as the empty line
+    go-smtp's DotWriter sends for it)."""
+    srv = OurServer(f"{name}-gosmtp-client-several", binary)
+    files = SEVERAL_FILES + [write("gosmtp-dots.eml", DOTS), write("gosmtp-empty.eml", b"")]
+    r = gosmtp_send(srv.port, files)
+    check(r.returncode == 0, f"go-smtp client exit {r.returncode}: {short(r.stdout + r.stderr)}")
+    want = SEVERAL + [DOTS, CRLF]
+    n = srv.wait_count(len(want))
+    check(n == len(want), f"{n} messages stored, want {len(want)}")
+    time.sleep(0.1)
+    msgs = srv.messages()
+    for rp, _, _ in msgs:
+        check(rp == FROM, f"Return-Path <{rp}>")
+    same_set(want, [m[2] for m in msgs], "stored messages")
+    check_one_connection(srv, len(want))
+    srv.stop()
+
+
+def t_gosmtp_lmtp(binary, name):
+    rcpts = [TO, "second@server.test"]
+    srv = OurServer(f"{name}-gosmtp-client-lmtp", binary, "--lmtp")
+    r = gosmtp_send(srv.port, [MSG_FILE], "--lmtp", rcpts=rcpts)
+    check(r.returncode == 0, f"go-smtp client exit {r.returncode}: {short(r.stdout + r.stderr)}")
+    rp, received, got = srv.only_message()
+    check(rp == FROM, f"Return-Path <{rp}>")
+    check(" with LMTP" in received, f"Received line does not say LMTP: {received}")
+    same(MSG, got)
+    srv.stop()
 
 
 # ------------------------------------------------------------- registration
@@ -2794,6 +3113,12 @@ def register():
     each_server("curl -> serve (bare LF refused, nothing stored)", t_curl_bare_lf)
     each_server("nodemailer -> serve (plain, pipelined)", t_nodemailer)
     each_server("nodemailer -> serve (STARTTLS + AUTH)", t_nodemailer_tls_auth)
+    each_server("go-smtp client -> serve (plain)", t_gosmtp_plain)
+    each_server("go-smtp client -> serve (STARTTLS + AUTH PLAIN, certificate verified)", t_gosmtp_tls_auth)
+    each_server("go-smtp client -> serve (5 messages on one connection: leading dots, empty)",
+                t_gosmtp_several)
+    each_server("go-smtp LMTP client -> serve --lmtp (2 recipients, a reply each)", t_gosmtp_lmtp)
+    each_server("go-smtp client -> serve (SMTPUTF8 addresses)", t_gosmtp_smtputf8)
     each_server("exim client -> serve (BDAT)", t_exim_bdat(MSG, "small", 1))
     each_server("exim client -> serve (BDAT, 320 KB in several chunks)", t_exim_bdat(BIG, "big", 2))
     each_server("exim client -> serve (STARTTLS + AUTH + BDAT)", t_exim_tls_auth)
@@ -2839,7 +3164,9 @@ def register():
          "message/global-delivery-status, message/global, RFC 6533)")(t_bounce_utf8)
     case("bounce example refuses <> and a subject with CRLF (exit 1, nothing written)")(t_bounce_refused)
     case("deliver --bounce -> aiosmtpd refusing one recipient (report -> bounce -> Python email)")(
-        t_deliver_bounce)
+        t_deliver_bounce())
+    case("deliver --bounce -> go-smtp refusing one recipient (report -> bounce -> Python email)")(
+        t_deliver_bounce("go-smtp"))
     case("exim bounce (:fail: router) -> read_bounce (dsn::parse_report: both recipients failed, "
          "returned Message-ID)")(t_read_bounce_exim)
     case("Python email.mime multipart/report (CRLF and LF, folded Diagnostic-Code) -> read_bounce")(
@@ -2861,6 +3188,20 @@ def register():
     each_client("send -> node smtp-server (STARTTLS + AUTH, refused recipient)", t_send_node)
     each_client("send --implicit-tls -> node smtp-server (secure: true, AUTH; untrusted: nothing sent)",
                 t_send_node_implicit_tls)
+    each_client("send -> go-smtp (STARTTLS + AUTH PLAIN, 2 recipients; untrusted: nothing sent)",
+                t_send_gosmtp_tls_auth)
+    each_client("send -> go-smtp (plain, through tap: DATA bytes dot-stuffed on the wire, no BDAT)",
+                t_send_gosmtp_wire)
+    each_client("send -> go-smtp (leading-dot first line, lone-dot line; empty message)",
+                t_send_gosmtp_dots_empty)
+    each_client("send -> go-smtp (one recipient refused: 550 5.1.1 reported, the other delivered)",
+                t_send_gosmtp_rejected_rcpt)
+    each_client("send --lmtp -> go-smtp LMTP (2 recipients, a reply each)", t_send_gosmtp_lmtp)
+    each_client("send with LF.LF + commands -> go-smtp, which ends DATA there (one message stored)",
+                t_send_gosmtp_smuggling)
+    each_client("send -> go-smtp (SMTPUTF8 addresses; without SMTPUTF8 offered: NOT SENT)",
+                t_send_gosmtp_smtputf8)
+    each_client("send --message x3 -> go-smtp (STARTTLS + AUTH once, one session)", t_several_gosmtp)
     each_client("send -> scripted server (exact DATA bytes: CRLF, dots doubled, first line too)",
                 t_send_wire_stuffing)
     each_client("send -> scripted server injecting plaintext after STARTTLS's 220 (refused)",
