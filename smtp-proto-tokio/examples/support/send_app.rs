@@ -150,12 +150,10 @@ impl Sender {
             ClientEvent::GreetingRejected { reply } | ClientEvent::HelloRejected { reply } => {
                 println!("session: REFUSED {}", show(reply));
             }
-            ClientEvent::TlsUnavailable { reply } => {
-                println!(
-                    "starttls: UNAVAILABLE {}",
-                    reply.as_ref().map(show).unwrap_or_default()
-                );
-            }
+            ClientEvent::TlsUnavailable { reply } => match reply {
+                Some(reply) => println!("starttls: UNAVAILABLE {}", show(reply)),
+                None => println!("starttls: UNAVAILABLE (not offered)"),
+            },
             ClientEvent::Sender { reply, verdict } if !verdict.is_success() => {
                 println!("sender <{}>: REJECTED {}", self.from, show(reply));
             }
