@@ -835,7 +835,7 @@ pub(crate) fn check_embedded_unicode(s: &str) -> Result<(), ValueError> {
 /// `"10" 4HEXDIG`, since its `4*HEXDIG` would pass the last code point
 /// the rule says it stands for. Hex digits may be either case (ABNF
 /// strings are case-insensitive); the `x` is `%x78`, lower case only.
-fn embedded_unicode_len(b: &[u8]) -> Option<usize> {
+pub(crate) fn embedded_unicode_len(b: &[u8]) -> Option<usize> {
     let hex = b.strip_prefix(b"\\x{")?;
     let n = hex.iter().take_while(|c| c.is_ascii_hexdigit()).count();
     if hex.get(n) != Some(&b'}') || !(2..=6).contains(&n) {
