@@ -1495,22 +1495,20 @@ fn utf8_orcpt_mailbox(orcpt: &Orcpt<'_>) -> Option<String> {
     valid.then_some(decoded)
 }
 
-/// `text` with every `\x{HEX}` (RFC 6533 `EmbeddedUnicodeChar`) replaced
-/// by its character; `None` when a `\` starts none, or names no
-/// character.
+/// `text` with every `\x{HEXPOINT}` (RFC 6533 `EmbeddedUnicodeChar`)
+/// replaced by its character; `None` when a `\` starts none as RFC 6533
+/// §3 writes it (see `command::value::embedded_unicode_len`: no printable
+/// ASCII but SP, `+`, `=` and `\`, no leading zero, no surrogate).
 fn decode_embedded(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('\\') {
         out.push_str(&rest[..at]);
-        let after = rest[at..].strip_prefix("\\x{")?;
-        let close = after.find('}')?;
-        let hex = &after[..close];
-        if hex.is_empty() || hex.len() > 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
+        let len = crate::command::embedded_unicode_len(&rest.as_bytes()[at..])?;
+        // `\x{` HEX `}`: the digits are ASCII, so these are char bounds.
+        let hex = rest.get(at + 3..at + len - 1)?;
         out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
-        rest = &after[close + 1..];
+        rest = &rest[at + len..];
     }
     out.push_str(rest);
     Some(out)
@@ -1905,6 +1903,12 @@ mod tests {
         assert_eq!(decode_embedded("a\\b"), None);
         assert_eq!(decode_embedded("a\\x{D800}"), None);
         assert_eq!(decode_embedded("a\\x{}"), None);
+        // Not as RFC 6533 writes a code point: printable ASCII, a leading
+        // zero, a character past U+10FFFF.
+        assert_eq!(decode_embedded("a\\x{41}"), None);
+        assert_eq!(decode_embedded("a\\x{00E9}"), None);
+        assert_eq!(decode_embedded("a\\x{110000}"), None);
+        assert_eq!(decode_embedded("a\\x{E9}").as_deref(), Some("a\u{e9}"));
     }
 
     #[test]

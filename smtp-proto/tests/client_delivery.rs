@@ -359,6 +359,33 @@ fn limits_of_zero_are_ignored_and_the_message_goes_out() {
     assert!(r.report.all_delivered(), "{:?}", r.report);
 }
 
+/// A known limit the client cannot use (`RCPTMAX=lots`, a number past
+/// `u32::MAX`, no value) is ignored alone (RFC 9422 §3): the valid limits
+/// beside it still split the envelope and stop at MAILMAX. Before, the
+/// whole LIMITS line was lost, and both recipients went in one transaction.
+#[test]
+fn an_unusable_limit_does_not_hide_the_others_from_the_delivery() {
+    for line in [
+        "250 LIMITS RCPTMAX=lots MAILMAX=1 RCPTDOMAINMAX=1\r\n",
+        "250 LIMITS MAILMAX=1 RCPTMAX=99999999999 RCPTDOMAINMAX=1\r\n",
+        "250 LIMITS MAILMAX=1 RCPTDOMAINMAX=1 RCPTMAX\r\n",
+    ] {
+        let limits = ehlo(line);
+        let r = send(
+            &["bob@example.org", "carol@example.net"],
+            &[GREETING, &limits, OK, OK, GO, QUEUED, BYE],
+        );
+        assert_eq!(r.count("MAIL "), 1, "{line}");
+        assert_eq!(r.count("RCPT "), 1, "{line}");
+        assert_eq!(r.outcome(0), &delivered(QUEUED), "{line}");
+        assert_eq!(
+            r.outcome(1),
+            &not_attempted(NotAttempted::TransactionLimit { limit: 1 }),
+            "{line}"
+        );
+    }
+}
+
 #[test]
 fn mailmax_leaves_the_rest_not_attempted_and_quits() {
     let limits = ehlo("250 LIMITS RCPTMAX=1 MAILMAX=1\r\n");

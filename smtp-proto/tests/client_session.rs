@@ -135,6 +135,42 @@ fn ehlo_502_and_500_fall_back_to_helo() {
     }
 }
 
+/// RFC 5321 §4.1.1.1 gives HELO a `Domain` only, but a client without a
+/// name has nothing else to send (§2.3.5, §4.1.3: it names itself with an
+/// address literal), and servers take the literal after HELO too (this
+/// crate's server does; so do the widespread ones). The client sends HELO
+/// with the configured literal, as Python's smtplib does, rather than give
+/// up a session the server would likely accept; a server that refuses it
+/// gets QUIT and the refusal is reported.
+#[test]
+fn helo_fallback_sends_the_configured_address_literal() {
+    use smtp_proto::client::ClientConfig;
+    use smtp_proto::command::Domain;
+    let cfg = ClientConfig::new(Domain::new("[192.0.2.7]").unwrap()).with_tls(TlsPolicy::Off);
+    let s = script(&[GREET, "502 5.5.2 no EHLO\r\n", "250 mx.example.org\r\n"]);
+    let run = run_split_invariant(cfg.clone(), &Actor::new(vec![]), &[&s]);
+    assert!(run
+        .wire_str()
+        .starts_with("EHLO [192.0.2.7]\r\nHELO [192.0.2.7]\r\n"));
+    let s = script(&[
+        GREET,
+        "502 5.5.2 no EHLO\r\n",
+        "501 5.5.4 HELO needs a domain\r\n",
+        BYE,
+    ]);
+    let run = run_split_invariant(cfg, &Actor::new(vec![job()]), &[&s]);
+    assert!(
+        run.events[1].starts_with("HelloRejected"),
+        "{:?}",
+        run.events
+    );
+    assert_eq!(
+        run.wire_str(),
+        "EHLO [192.0.2.7]\r\nHELO [192.0.2.7]\r\nQUIT\r\n"
+    );
+    assert!(run.closed);
+}
+
 #[test]
 fn ehlo_and_helo_refused_quits() {
     let s = script(&[GREET, "550 5.7.1 go away\r\n", BYE]);

@@ -1570,9 +1570,11 @@ fn built_other_parameters_read_back() {
 /// RFC 6533 §3: in an ORCPT of type `utf-8`, `\` only starts an
 /// `EmbeddedUnicodeChar = "\x{" HEXPOINT "}"`, and HEXPOINT writes a code
 /// point with the fewest digits its rule allows: the ASCII that QCHAR
-/// leaves out (SP, `+`, `=`, `\`, DEL and some controls), or a code point
-/// past ASCII that is no surrogate and at most U+10FFFF. This holds for
-/// the ASCII (xtext) form as for the UTF-8 one, read or built.
+/// leaves out (SP, `+`, `=`, `\`), or a code point past ASCII that is no
+/// surrogate and at most U+10FFFF. The controls HEXPOINT also lists (C0,
+/// DEL, C1) are refused: the address is a mailbox when dequoted, and holds
+/// none (see `utf8_orcpt_refuses_control_characters_both_ways`). This
+/// holds for the ASCII (xtext) form as for the UTF-8 one, read or built.
 #[test]
 fn orcpt_utf8_hexpoint_follows_rfc6533() {
     use smtp_proto::command::{Atom, Orcpt, Unitext, XText};
@@ -1583,9 +1585,8 @@ fn orcpt_utf8_hexpoint_follows_rfc6533() {
         })
     };
     let good = [
-        "01", "09", "10", "11", "19", "20", "2B", "3D", "5C", "7F", "80", "e9", "FF", "100",
-        "7528", "fFf", "1000", "CFFF", "D000", "D7FF", "E000", "FFFF", "10000", "1F600", "FFFFF",
-        "100000", "10FFFF",
+        "20", "2B", "3D", "5C", "A0", "e9", "FF", "100", "7528", "fFf", "1000", "CFFF", "D000",
+        "D7FF", "E000", "FFFF", "10000", "1F600", "FFFFF", "100000", "10FFFF",
     ];
     for hex in good {
         for addr in [
@@ -1596,12 +1597,16 @@ fn orcpt_utf8_hexpoint_follows_rfc6533() {
             assert!(Unitext::new(addr.clone()).is_ok(), "{addr}");
         }
     }
-    let bad: [(&str, &[&str]); 6] = [
+    let bad: [(&str, &[&str]); 7] = [
         (
             "printable ASCII but SP + = \\",
             &["41", "21", "2A", "7E", "5B", "5D"],
         ),
         ("NUL", &["00"]),
+        (
+            "control character",
+            &["01", "09", "10", "11", "19", "7F", "80", "85", "9F"],
+        ),
         (
             "leading zero",
             &["041", "0E9", "00E9", "0FFFF", "010000", "0010FFFF"],
@@ -2151,6 +2156,61 @@ fn short_lines_read_back_as_written() {
         }
     }
     assert!(parsed > 1000, "{parsed}");
+}
+
+/// An ORCPT of the type `utf-8` (RFC 6533 §3) names an address that "MUST
+/// follow utf-8-address ABNF when dequoted", a mailbox, which holds no C0
+/// control, DEL (RFC 5321 §4.1.2) or C1 control (RFC 5198 §2, as for the
+/// paths above). HEXPOINT lists `\x{01}`-`\x{19}`, `\x{7F}` and
+/// `\x{80}`-`\x{9F}`, and UTF8-2 takes a raw C1 control, so the grammar
+/// alone let them through: the parser and the constructors took
+/// `ORCPT=utf-8;a\x{01}@example.com` and a raw U+0085. Both refuse them
+/// now, in both forms, while the characters RFC 6533 writes as code points
+/// still pass.
+#[test]
+fn utf8_orcpt_refuses_control_characters_both_ways() {
+    use smtp_proto::command::{Atom, Orcpt, Unitext, XText};
+    let utf8 = || Atom::new("utf-8").unwrap();
+    for addr in [
+        "a\\x{01}@example.com",
+        "a\\x{09}@example.com",
+        "a\\x{10}@example.com",
+        "a\\x{19}@example.com",
+        "a\\x{7F}@example.com",
+        "a\\x{80}@example.com",
+        "a\\x{85}@example.com",
+        "a\\x{9b}@example.com",
+        "\\x{7528}\\x{1B}@example.com",
+    ] {
+        let line = format!("RCPT TO:<b@example.org> ORCPT=utf-8;{addr}");
+        assert!(Command::parse(line.as_bytes()).is_err(), "{line:?}");
+        let x = XText::new(addr).unwrap();
+        assert!(Orcpt::new(utf8(), x).is_err(), "{addr:?}");
+        assert!(Unitext::new(addr).is_err(), "{addr:?}");
+    }
+    for addr in [
+        "a\u{85}@example.com",
+        "\u{9f}\u{7528}@example.com",
+        "a\u{80}b@example.com",
+    ] {
+        let line = format!("RCPT TO:<b@example.org> ORCPT=utf-8;{addr}");
+        assert!(Command::parse(line.as_bytes()).is_err(), "{line:?}");
+        assert!(Unitext::new(addr).is_err(), "{addr:?}");
+    }
+    for addr in [
+        "a\\x{20}b@example.com",
+        "a\\x{2B}b\\x{3D}c\\x{5C}@example.com",
+        "a\\x{A0}\\x{E9}\\x{FF}@example.com",
+        "\\x{7528}\\x{6237}@example.com",
+        "\\x{1F600}@example.com",
+        "a\u{a0}\u{e9}\u{7528}@example.com",
+    ] {
+        let line = format!("RCPT TO:<b@example.org> ORCPT=utf-8;{addr}");
+        let parsed = Command::parse(line.as_bytes());
+        assert!(parsed.is_ok(), "{line:?}: {parsed:?}");
+        assert_eq!(canon(&line), line);
+        assert!(Unitext::new(addr).is_ok(), "{addr:?}");
+    }
 }
 
 /// RFC 6531 lets UTF-8 into addresses, but a C1 control character (U+0080

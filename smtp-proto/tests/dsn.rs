@@ -1179,13 +1179,21 @@ fn c1_control_characters_are_never_written_raw() {
     // sender or From: of a bounce can carry one.
     assert!(Mailbox::parse("a\u{85}b@example.com").is_err());
     assert!(Mailbox::parse("z\u{9B}@example.org").is_err());
-    // An ORCPT whose xtext decodes to one keeps the 7-bit form it was
-    // sent in.
+    // Nor can an ORCPT of the type `utf-8`, whose address is a mailbox
+    // when decoded (RFC 6533 §3), in either form.
+    assert!(Orcpt::new(
+        Atom::new("utf-8").unwrap(),
+        XText::new("c\\x{9B}d@example.com").unwrap(),
+    )
+    .is_err());
+    assert!(Unitext::new("c\u{9B}d@example.com").is_err());
+    // An `rfc822` ORCPT whose xtext decodes to one keeps the 7-bit form it
+    // was sent in.
     let (host, sender) = (host(), sender());
     let to = rcpt("c\u{e9}d@example.com");
     let orcpt = Orcpt::new(
-        Atom::new("utf-8").unwrap(),
-        XText::new("c\\x{9B}d@example.com").unwrap(),
+        Atom::new("rfc822").unwrap(),
+        XText::encode("c\u{9B}d@example.com".as_bytes()),
     )
     .unwrap();
     let report = Bounce::new(&host, &sender, when(0), &token())
@@ -1207,6 +1215,6 @@ fn c1_control_characters_are_never_written_raw() {
     let blocks = status_blocks(&report);
     assert_eq!(
         get(&blocks[1], "Original-Recipient"),
-        Some("utf-8; c\\x{9B}d@example.com")
+        Some("rfc822; c+C2+9Bd@example.com")
     );
 }

@@ -1569,3 +1569,55 @@ fn an_original_recipient_with_parentheses_reads_back() {
         assert!(!report.is_global());
     }
 }
+
+/// The address of a `utf-8` recipient field (RFC 6533) is decoded only
+/// from `\x{HEXPOINT}` as RFC 6533 §3 writes it, and only to a value with
+/// no control character: the decoded value is a `utf-8-address`, a mailbox,
+/// which holds none. A hostile bounce could otherwise have the reader hand
+/// out CR, LF or NUL (`\x{D}\x{A}`, `+0D+0A`, `\x{0}`) that were never
+/// in the field, to a caller that writes the address into a log or a
+/// header. Such a value is returned as it is, as one that does not decode.
+#[test]
+fn utf8_addresses_never_decode_to_control_characters() {
+    use smtp_proto::dsn::TypedValue;
+    let address = |value: &str| {
+        TypedValue {
+            kind: "utf-8".into(),
+            value: value.into(),
+        }
+        .address()
+    };
+    for value in [
+        "a\\x{D}\\x{A}b@example.com",
+        "a\\x{0D}\\x{0A}b@example.com",
+        "a\\x{0}b@example.com",
+        "a\\x{1}b@example.com",
+        "a\\x{01}b@example.com",
+        "a\\x{7F}b@example.com",
+        "a\\x{85}b@example.com",
+        "a\\x{9F}b@example.com",
+        "a+0D+0Ab@example.com",
+        "a+00b@example.com",
+        "a+C2+85b@example.com",
+        "a\u{7528}\\x{1B}b@example.com",
+        // Not an EmbeddedUnicodeChar: printable ASCII is never written so,
+        // nor a code point with a leading zero.
+        "a\\x{41}b@example.com",
+        "a\\x{00E9}b@example.com",
+    ] {
+        let got = address(value);
+        assert_eq!(got, value, "{value:?}");
+        assert!(!got.contains(['\r', '\n', '\0']), "{value:?}");
+    }
+    // What RFC 6533 allows still decodes, in both forms.
+    assert_eq!(
+        address("\\x{7528}\\x{6237}@example.com"),
+        "用户@example.com"
+    );
+    assert_eq!(
+        address("<a\\x{2B}b\\x{E9}@example.com>"),
+        "a+bé@example.com"
+    );
+    assert_eq!(address("\"a\\x{20}b\"@example.com"), "\"a b\"@example.com");
+    assert_eq!(address("jos\u{e9}@example.com"), "josé@example.com");
+}

@@ -291,13 +291,9 @@ fn every_typed_capability_parses() {
                 params: "big",
             },
         ),
-        (
-            "LIMITS RCPTMAX=lots",
-            Capability::Other {
-                keyword: "LIMITS",
-                params: "RCPTMAX=lots",
-            },
-        ),
+        // LIMITS is read limit by limit: one without a usable number is
+        // ignored on its own (RFC 9422 §3), the line stays LIMITS.
+        ("LIMITS RCPTMAX=lots", Capability::Limits(Limits::default())),
     ];
     for (line, expected) in table {
         let got = Capability::parse(line);
@@ -376,15 +372,80 @@ fn limits_without_a_value_are_ignored_and_the_others_read() {
         assert_eq!(e.limits(), want, "{line}");
         assert_eq!(e.unknown_count(), 0, "{line}");
     }
-    // A known limit needs its number: without one the line stays untyped,
-    // as with `RCPTMAX=lots`.
-    assert_eq!(
-        Capability::parse("LIMITS RCPTMAX MAILMAX=10"),
-        Capability::Other {
-            keyword: "LIMITS",
-            params: "RCPTMAX MAILMAX=10",
-        }
-    );
+}
+
+/// A known limit without a usable number fits `limit-value` (RFC 9422 §3)
+/// but not its own value syntax (§4): the client does not understand it and
+/// ignores it alone. The valid limits of the same line are still read and
+/// the line is still LIMITS, through both parsers. Before, the whole line
+/// became an unknown capability and `MAILMAX=10` was lost.
+#[test]
+fn a_limit_without_a_usable_number_is_ignored_and_the_others_read() {
+    let want = Limits {
+        rcpt_max: None,
+        mail_max: Some(10),
+        rcpt_domain_max: Some(3),
+    };
+    for line in [
+        "LIMITS RCPTMAX MAILMAX=10 RCPTDOMAINMAX=3",
+        "LIMITS RCPTMAX= MAILMAX=10 RCPTDOMAINMAX=3",
+        "LIMITS RCPTMAX=lots MAILMAX=10 RCPTDOMAINMAX=3",
+        "LIMITS MAILMAX=10 RCPTMAX=-1 RCPTDOMAINMAX=3",
+        "LIMITS MAILMAX=10 RCPTDOMAINMAX=3 RCPTMAX=5x",
+        "LIMITS MAILMAX=10 RCPTDOMAINMAX=3 RCPTMAX=+5",
+        "LIMITS MAILMAX=10 RCPTDOMAINMAX=3 RCPTMAX=5=5",
+        "LIMITS MAILMAX=10 MAILMAX=ten RCPTDOMAINMAX=3",
+    ] {
+        assert_eq!(Capability::parse(line), Capability::Limits(want), "{line}");
+        let input = format!("250-mx.example\r\n250-PIPELINING\r\n250 {line}\r\n");
+        let e = ehlo(input.as_bytes());
+        assert!(e.has(Extension::Limits), "{line}");
+        assert_eq!(e.limits(), want, "{line}");
+        assert_eq!(e.unknown_count(), 0, "{line}");
+        assert!(e.has(Extension::Pipelining), "{line}");
+    }
+}
+
+/// A limit's number has no bound on its digits: one past `u32::MAX` is
+/// more than any client sends and reads as `u32::MAX`, not as a line the
+/// client cannot read (which lost the other limits with it).
+#[test]
+fn a_huge_limit_saturates_and_the_others_read() {
+    for line in [
+        "LIMITS RCPTMAX=4294967296 MAILMAX=10",
+        "LIMITS RCPTMAX=99999999999999999999999999 MAILMAX=10",
+        "LIMITS MAILMAX=10 RCPTMAX=000004294967295",
+    ] {
+        let want = Limits {
+            rcpt_max: Some(u32::MAX),
+            mail_max: Some(10),
+            rcpt_domain_max: None,
+        };
+        assert_eq!(Capability::parse(line), Capability::Limits(want), "{line}");
+        let input = format!("250-mx.example\r\n250 {line}\r\n");
+        assert_eq!(ehlo(input.as_bytes()).limits(), want, "{line}");
+    }
+}
+
+/// A server should name a limit once; one that names it more than once is
+/// kept to at its lowest usable value, which keeps the client within
+/// whichever one the server enforces, whatever their order.
+#[test]
+fn a_repeated_limit_keeps_its_lowest_value() {
+    for line in [
+        "LIMITS RCPTMAX=50 RCPTMAX=5",
+        "LIMITS RCPTMAX=5 RCPTMAX=50",
+        "LIMITS rcptmax=5 RCPTMAX=0 RCPTMAX=x RCPTMAX=50",
+    ] {
+        let want = Limits {
+            rcpt_max: Some(5),
+            mail_max: None,
+            rcpt_domain_max: None,
+        };
+        assert_eq!(Capability::parse(line), Capability::Limits(want), "{line}");
+        let input = format!("250-mx.example\r\n250 {line}\r\n");
+        assert_eq!(ehlo(input.as_bytes()).limits(), want, "{line}");
+    }
 }
 
 /// A known limit of 0 is out of range (a server allows at least one

@@ -715,6 +715,48 @@ fn utf8_addresses_need_smtputf8() {
     );
 }
 
+/// A limit past what `LIMITS` can carry (`u32`) is advertised as
+/// `u32::MAX`, more than any client sends, rather than left out: left out,
+/// `max_recipients` alone made a bare `LIMITS`, which `limits-param` (one
+/// limit at least, RFC 9422 §3) does not allow, and a huge
+/// `max_transactions` went unadvertised.
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn limits_past_u32_are_advertised_as_u32_max() {
+    let mut c = config();
+    c.max_recipients = usize::MAX;
+    c.limits = true;
+    check(
+        &Setup::new(c.clone()),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 LIMITS RCPTMAX=4294967295
+",
+    );
+    c.max_recipients = 100;
+    c.max_transactions = Some(u32::MAX as usize + 1);
+    c.max_recipient_domains = Some(usize::MAX);
+    check(
+        &Setup::new(c),
+        "
+    S: 220 mx.example.com ESMTP
+    C: EHLO bar.com
+    S: 250-mx.example.com
+    S: 250-PIPELINING
+    S: 250-8BITMIME
+    S: 250-CHUNKING
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250 LIMITS RCPTMAX=100 MAILMAX=4294967295 RCPTDOMAINMAX=4294967295
+",
+    );
+}
+
 #[test]
 fn recipient_limit_gives_452() {
     let mut c = config();

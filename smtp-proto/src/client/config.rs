@@ -80,6 +80,15 @@ pub struct ClientConfig {
     /// `Domain` there (RFC 6531 allows U-labels only once SMTPUTF8 is in
     /// use). A UTF-8 domain is refused with
     /// [`ConfigError::NonAsciiHelloDomain`] before anything is sent.
+    ///
+    /// A client without a name of its own gives an address literal
+    /// (`[192.0.2.7]`, RFC 5321 §2.3.5, §4.1.3). When the server refuses
+    /// EHLO (500 or 502), the same value goes with HELO, literal included,
+    /// although `helo = "HELO" SP Domain CRLF` (§4.1.1.1) names no literal:
+    /// the client has nothing else to send, servers take a literal there
+    /// (this crate's does), and other clients (Python's `smtplib`) do the
+    /// same. A server that refuses it is answered with QUIT and reported as
+    /// [`ClientEvent::HelloRejected`](super::ClientEvent::HelloRejected).
     pub hello_domain: Domain<'static>,
     /// SMTP or LMTP.
     pub protocol: Protocol,

@@ -31,7 +31,7 @@ pub use params::{
     Notify, Orcpt, OrcptAddr, Parameter, RcptParameters, Ret, Rrvs, RrvsMode,
 };
 pub use path::{ForwardPath, Mailbox, ReversePath};
-pub(crate) use value::check_sasl_mech;
+pub(crate) use value::{check_sasl_mech, embedded_unicode_len};
 pub use value::{
     Atom, Base64, DateTime, Domain, LocalPart, Mechanism, MechanismName, NodeName, Text, Unitext,
     XText,

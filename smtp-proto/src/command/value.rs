@@ -770,6 +770,11 @@ impl<'a> Unitext<'a> {
     /// assert!(Unitext::new("a\\x{0E9}@example.com").is_err());
     /// assert!(Unitext::new("a\\x{D800}@example.com").is_err());
     /// assert!(Unitext::new("a\\x{110000}@example.com").is_err());
+    /// // No control character, raw or written as its code point: the
+    /// // address is a mailbox when decoded.
+    /// assert!(Unitext::new("a\\x{01}@example.com").is_err());
+    /// assert!(Unitext::new("a\u{85}@example.com").is_err());
+    /// assert!(Unitext::new("a\\x{85}@example.com").is_err());
     /// assert!(Unitext::new("").is_err());
     /// ```
     pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, ValueError> {
@@ -780,7 +785,8 @@ impl<'a> Unitext<'a> {
 /// `utf-8-addr-unitext = 1*(QUCHAR / EmbeddedUnicodeChar)`, `QUCHAR =
 /// QCHAR / UTF8-2 / UTF8-3 / UTF8-4`, `QCHAR = %x21-2a / %x2c-3c /
 /// %x3e-5b / %x5d-7e`, `EmbeddedUnicodeChar = %x5C.78 "{" HEXPOINT "}"`
-/// (RFC 6533 §3); see [`embedded_unicode_len`] for `HEXPOINT`.
+/// (RFC 6533 §3); see [`embedded_unicode_len`] for `HEXPOINT`. No C1
+/// control, raw or as `\x{HEX}` (see [`embedded_unicode_len`]).
 pub(crate) fn check_unitext(s: &str) -> Result<(), ValueError> {
     if s.is_empty() {
         return Err(ValueError::Empty);
@@ -791,6 +797,12 @@ pub(crate) fn check_unitext(s: &str) -> Result<(), ValueError> {
         match b[i] {
             b'\\' => i += embedded_unicode_len(&b[i..]).ok_or(BAD_EMBEDDED)?,
             b'+' | b'=' => return Err(ValueError::ForbiddenCharacter),
+            // A C1 control (U+0080 to U+009F, `C2 80` to `C2 9F`): UTF8-2
+            // takes it, but the address, a mailbox when dequoted, cannot
+            // hold it (RFC 5198 §2), as `Mailbox` refuses it.
+            0xc2 if b.get(i + 1).is_some_and(|&c| c <= 0x9f) => {
+                return Err(ValueError::ForbiddenCharacter)
+            }
             0x21..=0x7e | 0x80.. => i += 1,
             _ => return Err(ValueError::ForbiddenCharacter),
         }
@@ -829,13 +841,20 @@ pub(crate) fn check_embedded_unicode(s: &str) -> Result<(), ValueError> {
 /// ```
 ///
 /// So a code point is written with as few digits as its rule allows (no
-/// leading zero but in `01`-`09`), printable ASCII other than `SP`, `+`,
-/// `=` and `\` is never written this way, surrogates (U+D800-DFFF) are
-/// refused, and nothing goes past U+10FFFF: the 6-digit form is read as
+/// leading zero), printable ASCII other than `SP`, `+`, `=` and `\` is
+/// never written this way, surrogates (U+D800-DFFF) are refused, and
+/// nothing goes past U+10FFFF: the 6-digit form is read as
 /// `"10" 4HEXDIG`, since its `4*HEXDIG` would pass the last code point
 /// the rule says it stands for. Hex digits may be either case (ABNF
 /// strings are case-insensitive); the `x` is `%x78`, lower case only.
-fn embedded_unicode_len(b: &[u8]) -> Option<usize> {
+///
+/// The control characters HEXPOINT also lists (`01`-`19`, `7F`, and
+/// `80`-`9F` among `HEXDIG8 HEXDIG`) are refused: the address they are
+/// part of "MUST follow utf-8-address ABNF when dequoted" (RFC 6533 §3),
+/// a mailbox, and no mailbox holds a C0 control or DEL (RFC 5321 §4.1.2)
+/// or a C1 control (RFC 5198 §2; [`Mailbox`](super::Mailbox) refuses
+/// them).
+pub(crate) fn embedded_unicode_len(b: &[u8]) -> Option<usize> {
     let hex = b.strip_prefix(b"\\x{")?;
     let n = hex.iter().take_while(|c| c.is_ascii_hexdigit()).count();
     if hex.get(n) != Some(&b'}') || !(2..=6).contains(&n) {
@@ -846,11 +865,10 @@ fn embedded_unicode_len(b: &[u8]) -> Option<usize> {
         *to = from.to_ascii_uppercase();
     }
     let ok = match &d[..n] {
-        [b'0' | b'1', b'1'..=b'9'] => true,
-        [b'1', b'0'] | [b'2', b'0'] | [b'2', b'B'] | [b'3', b'D'] | [b'7', b'F'] | [b'5', b'C'] => {
-            true
-        }
-        [b'8'..=b'9' | b'A'..=b'F', _] => true,
+        // Of the 2-digit forms, SP, `+`, `=`, `\` and U+00A0 to U+00FF:
+        // not the C0 controls, DEL and C1 controls HEXPOINT lists too.
+        [b'2', b'0'] | [b'2', b'B'] | [b'3', b'D'] | [b'5', b'C'] => true,
+        [b'A'..=b'F', _] => true,
         [first, _, _] | [first, _, _, _, _] => *first != b'0',
         [b'D', second, _, _] => (b'0'..=b'7').contains(second),
         [first, _, _, _] => *first != b'0',

@@ -209,8 +209,10 @@ impl TypedValue {
     /// The address of an `Original-Recipient` or `Final-Recipient`:
     /// the value without enclosing `<` `>`; for the type `utf-8` (RFC
     /// 6533), with the `+XX` of its xtext form (when it is ASCII) and its
-    /// `\x{HEX}` decoded. A value that does not decode is returned as it
-    /// is. An `rfc822` address is written decoded (RFC 3461 §6.3), and
+    /// `\x{HEXPOINT}` decoded. A value that does not decode is returned as
+    /// it is: a `\` that starts no `\x{HEXPOINT}` as RFC 6533 §3 writes it
+    /// (`\x{41}`, `\x{00E9}`), or a value that would decode to a control
+    /// character (`\x{D}`, `+0A`, C1 controls), which no mailbox holds. An `rfc822` address is written decoded (RFC 3461 §6.3), and
     /// is not decoded again (`+` is common in local parts).
     #[must_use]
     pub fn address(&self) -> String {
@@ -229,7 +231,13 @@ impl TypedValue {
             None
         };
         let text = unxtext.as_deref().unwrap_or(v);
-        super::decode_embedded(text).unwrap_or_else(|| v.to_string())
+        // The decoded value is a mailbox (`utf-8-address`, RFC 6533 §3),
+        // which holds no control character: one that decodes to any is
+        // not decoded, so none is made up from `\x{D}` or `+0A`.
+        match super::decode_embedded(text) {
+            Some(decoded) if !decoded.chars().any(char::is_control) => decoded,
+            _ => v.to_string(),
+        }
     }
 }
 

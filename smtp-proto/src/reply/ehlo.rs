@@ -510,6 +510,10 @@ fn same_mechanism(a: AuthMechanism<'_>, b: AuthMechanism<'_>) -> bool {
 /// limit advertised with the value 0 is out of range (a server allows at
 /// least one transaction, recipient, domain) and ignored as well:
 /// `LIMITS RCPTMAX=0 MAILMAX=10` reads as `MAILMAX` 10 and no `RCPTMAX`.
+/// So is a known limit without a usable number (`RCPTMAX`, `RCPTMAX=lots`):
+/// `LIMITS RCPTMAX=lots MAILMAX=10` reads as `MAILMAX` 10, and the line is
+/// still a [`Capability::Limits`]. A number past `u32::MAX` reads as
+/// `u32::MAX`; a limit given more than once keeps its lowest value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// `RCPTMAX`: recipients per transaction.
@@ -641,14 +645,25 @@ fn optional_one(params: &str) -> Option<Option<&str>> {
 /// `limits-param = limit-name-value 0*[SP limit-name-value]`,
 /// `limit-name-value = limit-name ["=" limit-value]` (RFC 9422 §3): the
 /// known limits, each with its number; any other limit, with a value or
-/// without, is skipped. `None` when a known limit has no number.
+/// without, is skipped, as RFC 9422 §3 asks of a client for limits it does
+/// not understand.
 ///
-/// A known limit whose value is 0 is skipped too, as if it had not been
-/// advertised: each of the three is the most of something a server that
-/// takes mail allows at least one of (RFC 9422 §4.1 to §4.3), so 0 is out
-/// of range, and taken at its word it would have the client send nothing
-/// at all (no transaction, or no recipient in one) and retry forever.
-fn parse_limits(params: &str) -> Option<Limits> {
+/// Each limit is read on its own, so one the client cannot use never costs
+/// it the others on the line:
+/// - a known limit without a number (`RCPTMAX`, `RCPTMAX=lots`,
+///   `RCPTMAX=-1`) fits the `limit-value` of §3 but not the value syntax
+///   of §4, so the client does not understand it and ignores it;
+/// - a number past `u32::MAX` is more than a client can ever use, and reads
+///   as `u32::MAX` (as `SIZE` saturates);
+/// - a known limit whose value is 0 is skipped, as if it had not been
+///   advertised: each of the three is the most of something a server that
+///   takes mail allows at least one of (RFC 9422 §4.1 to §4.3), so 0 is out
+///   of range, and taken at its word it would have the client send nothing
+///   at all (no transaction, or no recipient in one) and retry forever;
+/// - a limit given more than once (which a server should not do) keeps
+///   its lowest usable value: a client that keeps to it keeps to every one
+///   the server may enforce.
+fn parse_limits(params: &str) -> Limits {
     let mut limits = Limits::default();
     for word in words(params) {
         let (name, value) = word.split_once('=').unwrap_or((word, ""));
@@ -661,12 +676,15 @@ fn parse_limits(params: &str) -> Option<Limits> {
         } else {
             continue;
         };
-        let value = u32::try_from(number(value)?).ok()?;
+        let Some(value) = size_number(value) else {
+            continue;
+        };
+        let value = u32::try_from(value).unwrap_or(u32::MAX);
         if value > 0 {
-            *slot = Some(value);
+            *slot = Some(slot.map_or(value, |old| old.min(value)));
         }
     }
-    Some(limits)
+    limits
 }
 
 impl<'a> Capability<'a> {
@@ -744,7 +762,7 @@ impl<'a> Capability<'a> {
             Extension::RequireTls => Some(Capability::RequireTls),
             Extension::Rrvs => Some(Capability::Rrvs),
             Extension::NoSoliciting => optional_one(params).map(Capability::NoSoliciting),
-            Extension::Limits => parse_limits(params).map(Capability::Limits),
+            Extension::Limits => Some(Capability::Limits(parse_limits(params))),
             Extension::Etrn => Some(Capability::Etrn),
             Extension::Vrfy => Some(Capability::Vrfy),
             Extension::Help => Some(Capability::Help),

@@ -118,7 +118,8 @@ pub struct ServerConfig {
     pub requiretls: bool,
     /// Advertise `LIMITS` (RFC 9422): `RCPTMAX=n` from `max_recipients`,
     /// `MAILMAX=n` from `max_transactions` and `RCPTDOMAINMAX=n` from
-    /// `max_recipient_domains` when they are set.
+    /// `max_recipient_domains` when they are set; a value past `u32::MAX`
+    /// is advertised as `u32::MAX`.
     pub limits: bool,
     /// Recipients accepted per message; more get 452 4.5.3 (RFC 5321
     /// §4.5.3.1.8 requires at least 100; §4.5.3.1.10 gives the 452).

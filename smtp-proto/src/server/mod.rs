@@ -972,10 +972,14 @@ impl ServerSession {
             after_auth.push(Capability::RequireTls);
         }
         if c.limits {
+            // A limit past `u32` is advertised as `u32::MAX`, more than any
+            // client sends; left out, `max_recipients` alone would make a
+            // bare `LIMITS`, which `limits-param` (RFC 9422 §3) forbids.
+            let most = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
             after_auth.push(Capability::Limits(Limits {
-                rcpt_max: u32::try_from(c.max_recipients).ok(),
-                mail_max: c.max_transactions.and_then(|n| u32::try_from(n).ok()),
-                rcpt_domain_max: c.max_recipient_domains.and_then(|n| u32::try_from(n).ok()),
+                rcpt_max: Some(most(c.max_recipients)),
+                mail_max: c.max_transactions.map(most),
+                rcpt_domain_max: c.max_recipient_domains.map(most),
             }));
         }
         let built = EhloReplyBuilder::new(&c.hostname, "").and_then(|mut b| {
