@@ -172,6 +172,38 @@ pub enum ServerEvent<'a> {
 }
 
 /// Why the machine refused something without asking the application.
+///
+/// It comes in [`ServerEvent::Rejected`], after the reply was queued; the
+/// session goes on unless the reply was a `421`.
+///
+/// ```
+/// use smtp_proto::server::{Rejection, ServerConfig, ServerEvent, ServerSession};
+/// use smtp_proto::session::{Outcome, SequenceError};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut server = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+/// server.greet()?;
+/// let step = server.handle_input(b"XYZZY magic\r\n")?;
+/// let Some(ServerEvent::Rejected { code, reason }) = step.into_event() else {
+///     panic!("refused by the machine");
+/// };
+/// assert_eq!((code.get(), reason), (500, Rejection::UnknownCommand("XYZZY".into())));
+///
+/// let step = server.handle_input(b"MAIL FROM:<a@example.org>\r\n")?;
+/// let Some(ServerEvent::Rejected { code, reason }) = step.into_event() else {
+///     panic!("refused by the machine");
+/// };
+/// let reason_wanted = Rejection::Sequence(SequenceError::NeedHello);
+/// assert_eq!((code.get(), reason), (503, reason_wanted));
+///
+/// let mut wire = Vec::new();
+/// server.poll_transmit(&mut wire);
+/// let wire = String::from_utf8(wire)?;
+/// assert!(wire.contains("\r\n500 5.5.2 "));
+/// assert!(wire.ends_with("\r\n503 5.5.1 send EHLO/HELO first\r\n"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {

@@ -424,6 +424,31 @@ type Handled<'a> = Result<Step<ServerEvent<'a>>, Error>;
 impl ServerSession {
     /// A session waiting for [`greet`](Self::greet) or
     /// [`refuse`](Self::refuse).
+    ///
+    /// Fails with a [`ConfigError`] when the configuration cannot work: a
+    /// host name that is not an ASCII domain or address literal, a limit
+    /// that is zero or too small (`max_line_length` below 512), or
+    /// extensions that need one another (SMTPUTF8 without 8BITMIME,
+    /// BINARYMIME without CHUNKING, AUTH that could never be offered).
+    ///
+    /// ```
+    /// use smtp_proto::server::{ConfigError, ServerConfig, ServerSession};
+    ///
+    /// let mut server = ServerSession::new(ServerConfig::new("mx.example.com")).unwrap();
+    /// server.greet().unwrap();
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// assert_eq!(wire, b"220 mx.example.com ESMTP\r\n");
+    ///
+    /// let err = ServerSession::new(ServerConfig::new("mx example com")).unwrap_err();
+    /// assert_eq!(err, ConfigError::Hostname);
+    ///
+    /// let mut config = ServerConfig::new("mx.example.com");
+    /// config.smtputf8 = true;
+    /// config.eight_bit_mime = false;
+    /// let err = ServerSession::new(config).unwrap_err();
+    /// assert_eq!(err, ConfigError::Extension("smtputf8 needs eight_bit_mime"));
+    /// ```
     pub fn new(config: ServerConfig) -> Result<Self, ConfigError> {
         crate::command::Domain::new(config.hostname.as_str()).map_err(|_| ConfigError::Hostname)?;
         if !config.hostname.is_ascii() {
@@ -527,6 +552,21 @@ impl ServerSession {
     }
 
     /// The decision the machine waits for, if any.
+    ///
+    /// ```
+    /// use smtp_proto::server::{Decision, ServerConfig, ServerSession};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut server = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+    /// server.greet()?;
+    /// assert_eq!(server.pending_decision(), None);
+    /// let _ = server.handle_input(b"EHLO client.example\r\n")?;
+    /// assert_eq!(server.pending_decision(), Some(Decision::Hello));
+    /// server.accept()?;
+    /// assert_eq!(server.pending_decision(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn pending_decision(&self) -> Option<Decision> {
         match self.state {
@@ -1121,7 +1161,23 @@ impl ServerSession {
 
     // ----- greeting --------------------------------------------------------
 
-    /// Sends the `220` greeting.
+    /// Queues the `220` greeting (`220 <hostname> ESMTP`, or `LMTP` with
+    /// [`ServerConfig::lmtp`]); the session then waits for EHLO.
+    /// Fails with [`UsageError::AlreadyGreeted`] once the greeting, or a
+    /// [`refuse`](Self::refuse), was sent.
+    ///
+    /// ```
+    /// use smtp_proto::server::{ServerConfig, ServerSession, UsageError};
+    ///
+    /// let mut config = ServerConfig::new("lmtp.example.com");
+    /// config.lmtp = true;
+    /// let mut server = ServerSession::new(config).unwrap();
+    /// server.greet().unwrap();
+    /// assert_eq!(server.greet(), Err(UsageError::AlreadyGreeted));
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// assert_eq!(wire, b"220 lmtp.example.com LMTP\r\n");
+    /// ```
     pub fn greet(&mut self) -> Result<(), UsageError> {
         if !matches!(self.state, State::AwaitGreeting) {
             return Err(UsageError::AlreadyGreeted);
@@ -1199,7 +1255,30 @@ impl ServerSession {
         }
     }
 
-    /// Accepts what the pending decision is about, with the standard reply.
+    /// Accepts what the pending decision is about, with the standard reply:
+    /// the capability list for EHLO (the host name for HELO), `250 2.1.0
+    /// OK` for MAIL, `250 2.1.5 OK` for RCPT, `252 2.5.0` for VRFY, `502
+    /// 5.5.1` for EXPN, `235 2.7.0` for AUTH and `250 2.0.0 OK: message
+    /// accepted` for a message (once per accepted recipient in LMTP). Fails
+    /// with [`UsageError::NoDecisionPending`] when no decision is pending.
+    ///
+    /// ```
+    /// use smtp_proto::server::{ServerConfig, ServerEvent, ServerSession, UsageError};
+    /// use smtp_proto::session::Outcome;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut server = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+    /// server.greet()?;
+    /// let step = server.handle_input(b"HELO client.example\r\nMAIL FROM:<a@example.org>\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Hello { .. })));
+    /// server.accept()?;
+    /// assert_eq!(server.accept(), Err(UsageError::NoDecisionPending));
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// assert_eq!(wire, b"220 mx.example.com ESMTP\r\n250 mx.example.com\r\n");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn accept(&mut self) -> Result<(), UsageError> {
         let pending = self.take_pending()?;
         self.state = State::Command;
@@ -1251,7 +1330,35 @@ impl ServerSession {
 
     /// Rejects what the pending decision is about with `reply` (4xx/5xx).
     /// For an LMTP message the reply is sent once per recipient. A `421`
-    /// closes the session (see [`reply`](Self::reply)).
+    /// closes the session (see [`reply`](Self::reply)). A 2xx or 3xx
+    /// `reply` fails with [`UsageError::NotARejection`] and the decision
+    /// stays pending.
+    ///
+    /// ```
+    /// use smtp_proto::server::{OwnedReply, ServerConfig, ServerEvent, ServerSession, UsageError};
+    /// use smtp_proto::session::Outcome;
+    /// use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut server = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+    /// server.greet()?;
+    /// let input = b"EHLO client.example\r\nMAIL FROM:<spam@example.net>\r\n";
+    /// let step = server.handle_input(input)?;
+    /// server.accept()?; // the EHLO
+    /// let step = server.handle_input(&input[step.consumed..])?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Mail { .. })));
+    ///
+    /// let ok = OwnedReply::new(ReplyCode::OK, "OK")?;
+    /// assert_eq!(server.reject(ok), Err(UsageError::NotARejection));
+    /// let no = Some(EnhancedStatusCode::NOT_AUTHORIZED);
+    /// server.reject(OwnedReply::with_enhanced(ReplyCode::MAILBOX_UNAVAILABLE, no, "Go away")?)?;
+    ///
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// assert!(wire.ends_with(b"\r\n550 5.7.1 Go away\r\n"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reject(&mut self, reply: OwnedReply) -> Result<(), UsageError> {
         if reply.code().is_positive() {
             return Err(UsageError::NotARejection);
@@ -1355,6 +1462,45 @@ impl ServerSession {
     /// [`ServerConfig::max_auth_failures`] all the same. The `334` line must fit in 512 octets, so `error` may
     /// hold at most 378 octets. A `421` reply closes the session once it is
     /// sent, as with [`reply`](Self::reply).
+    ///
+    /// ```
+    /// use smtp_proto::sasl::SaslMechanism;
+    /// use smtp_proto::server::{OwnedReply, ServerConfig, ServerEvent, ServerSession};
+    /// use smtp_proto::session::Outcome;
+    /// use smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = ServerConfig::new("mx.example.com");
+    /// config.auth_mechanisms = vec![SaslMechanism::OAuthBearer];
+    /// // This example runs without TLS.
+    /// config.auth_requires_tls = false;
+    /// let mut server = ServerSession::new(config)?;
+    /// server.greet()?;
+    /// let step = server.handle_input(b"EHLO client.example\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Hello { .. })));
+    /// server.accept()?;
+    ///
+    /// // n,a=user@example.com,^Aauth=Bearer vF9d...^A^A
+    /// let auth = b"AUTH OAUTHBEARER bixhPXVzZXJAZXhhbXBsZS5jb20sAWF1dGg9QmVhcmVyIHZGOWRmd\
+    ///     DRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZMjl0Q2c9PQEB\r\n";
+    /// let step = server.handle_input(auth)?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Auth(_))));
+    /// // The token is not valid: tell the client why, then refuse.
+    /// let bad = EnhancedStatusCode::new(StatusClass::PermanentFailure, 7, 8);
+    /// let reply = OwnedReply::with_enhanced(ReplyCode::AUTH_CREDENTIALS_INVALID, bad, "No")?;
+    /// server.reject_auth_with_challenge(br#"{"status":"invalid_token"}"#, reply)?;
+    ///
+    /// // The client answers the error challenge with ^A.
+    /// let step = server.handle_input(b"AQ==\r\n")?;
+    /// assert_eq!(step.outcome, Outcome::NeedInput);
+    /// assert!(!server.is_authenticated());
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// let wire = String::from_utf8(wire)?;
+    /// assert!(wire.ends_with("334 eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\r\n535 5.7.8 No\r\n"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reject_auth_with_challenge(
         &mut self,
         error: &[u8],
@@ -1510,6 +1656,48 @@ impl ServerSession {
     /// `replies` does not hold exactly one reply per accepted recipient
     /// (fewer or more), and with [`UsageError::BadReplyCode`] when one of
     /// them is a 3xx reply, as [`reply`](Self::reply) does.
+    ///
+    /// ```
+    /// use smtp_proto::server::{OwnedReply, ServerConfig, ServerEvent, ServerSession, UsageError};
+    /// use smtp_proto::session::Outcome;
+    /// use smtp_proto::status::{EnhancedStatusCode, ReplyCode, StatusClass};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = ServerConfig::new("lmtp.example.com");
+    /// config.lmtp = true;
+    /// let mut server = ServerSession::new(config)?;
+    /// server.greet()?;
+    /// let input: &[u8] = b"LHLO client.example\r\nMAIL FROM:<a@example.org>\r\n\
+    ///     RCPT TO:<bob@example.com>\r\nRCPT TO:<full@example.com>\r\nDATA\r\nHi\r\n.\r\n";
+    /// let mut pos = 0;
+    /// loop {
+    ///     let step = server.handle_input(&input[pos..])?;
+    ///     pos += step.consumed;
+    ///     match step.outcome {
+    ///         Outcome::Event(ServerEvent::MessageEnd { recipients, .. }) => {
+    ///             assert_eq!(recipients, 2);
+    ///             break;
+    ///         }
+    ///         Outcome::Event(ServerEvent::MessageStart { .. } | ServerEvent::MessageChunk(_)) => {}
+    ///         Outcome::Event(_) => server.accept()?, // LHLO, MAIL, each RCPT
+    ///         other => panic!("unexpected {other:?}"),
+    ///     }
+    /// }
+    ///
+    /// let ok = OwnedReply::with_enhanced(ReplyCode::OK, Some(EnhancedStatusCode::SUCCESS), "Delivered")?;
+    /// // One reply for two recipients is refused, and nothing is sent.
+    /// let one = [ok.clone()];
+    /// assert_eq!(server.reply_per_recipient(&one), Err(UsageError::RecipientReplies));
+    /// let full_code = EnhancedStatusCode::new(StatusClass::PersistentTransientFailure, 2, 2);
+    /// let full = OwnedReply::with_enhanced(ReplyCode::INSUFFICIENT_STORAGE, full_code, "Mailbox full")?;
+    /// server.reply_per_recipient(&[ok, full])?;
+    ///
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// assert!(wire.ends_with(b"\r\n250 2.0.0 Delivered\r\n452 4.2.2 Mailbox full\r\n"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reply_per_recipient(&mut self, replies: &[OwnedReply]) -> Result<(), UsageError> {
         if !matches!(self.state, State::Decision(Pending::Message))
             || !self.config.lmtp
@@ -1537,7 +1725,44 @@ impl ServerSession {
     }
 
     /// After the TLS handshake: forgets the session (RFC 3207 §4.2) and
-    /// waits for a new EHLO.
+    /// waits for a new EHLO. Fails with [`UsageError::NotAwaitingTls`]
+    /// unless a STARTTLS was answered with `220` and the session waits for
+    /// the handshake ([`Outcome::Paused`]).
+    ///
+    /// ```
+    /// use smtp_proto::server::{Rejection, ServerConfig, ServerEvent, ServerSession, UsageError};
+    /// use smtp_proto::session::Outcome;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = ServerConfig::new("mx.example.com");
+    /// config.starttls = true;
+    /// let mut server = ServerSession::new(config)?;
+    /// server.greet()?;
+    /// assert_eq!(server.tls_established(), Err(UsageError::NotAwaitingTls));
+    /// let step = server.handle_input(b"EHLO client.example\r\n")?;
+    /// assert!(matches!(step.outcome, Outcome::Event(ServerEvent::Hello { .. })));
+    /// server.accept()?;
+    ///
+    /// let step = server.handle_input(b"STARTTLS\r\n")?;
+    /// assert_eq!(step.outcome, Outcome::Event(ServerEvent::StartTls));
+    /// let step = server.handle_input(b"")?;
+    /// assert_eq!(step.outcome, Outcome::Paused);
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire); // ends with the 220; send it, then
+    /// // run the TLS handshake over the connection, then:
+    /// server.tls_established()?;
+    /// assert!(server.is_tls());
+    ///
+    /// // Everything from before TLS is forgotten: EHLO comes first again.
+    /// let step = server.handle_input(b"MAIL FROM:<a@client.example>\r\n")?;
+    /// let Outcome::Event(ServerEvent::Rejected { code, reason }) = step.outcome else {
+    ///     panic!("MAIL before EHLO is refused");
+    /// };
+    /// assert_eq!(code.get(), 503);
+    /// assert!(matches!(reason, Rejection::Sequence(_)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn tls_established(&mut self) -> Result<(), UsageError> {
         if !matches!(self.state, State::AwaitTls) {
             return Err(UsageError::NotAwaitingTls);
