@@ -245,6 +245,27 @@ impl LineFramer {
     /// must start where the previous call's consumed bytes ended; when the
     /// previous call returned [`Frame::Incomplete`], `buf` must start with
     /// the same bytes as before (it may have grown).
+    ///
+    /// An over-long line is thrown away as it arrives, across calls, and
+    /// the line after it is framed as usual:
+    ///
+    /// ```
+    /// use smtp_proto::framer::{Frame, LineFramer};
+    ///
+    /// let mut framer = LineFramer::new();
+    /// // 10 octets with no line end, over the limit of 8.
+    /// let frame = framer.next_frame(b"AAAAAAAAAA", 8);
+    /// assert_eq!(frame, Frame::Discarded { consumed: 10, end: false });
+    /// assert!(framer.is_discarding());
+    /// // The rest of that line, its end, and a new line.
+    /// let buf = b"AAAA\r\nNOOP\r\n";
+    /// let frame = framer.next_frame(buf, 8);
+    /// assert_eq!(frame, Frame::Discarded { consumed: 6, end: true });
+    /// let Frame::Line(line) = framer.next_frame(&buf[6..], 8) else {
+    ///     panic!("a whole line");
+    /// };
+    /// assert_eq!((line.content_len, line.consumed), (4, 6));
+    /// ```
     pub fn next_frame(&mut self, buf: &[u8], max_len: usize) -> Frame {
         if self.discarding {
             if buf.is_empty() {

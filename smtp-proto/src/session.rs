@@ -153,6 +153,18 @@ pub enum CommandKind {
 }
 
 /// Why a command may not come now; each maps to its reply.
+///
+/// ```
+/// use smtp_proto::session::{CommandKind, Phase, SequenceError};
+///
+/// let err = Phase::Ready.check(CommandKind::Rcpt).unwrap_err();
+/// assert_eq!(err, SequenceError::NeedMail);
+/// assert_eq!(err.reply_code().get(), 503);
+/// assert_eq!(err.enhanced_code().to_string(), "5.5.1");
+/// // No recipient: 554 in SMTP (an LMTP server sends 503).
+/// let err = Phase::Mail.check(CommandKind::Data).unwrap_err();
+/// assert_eq!(err.reply_code().get(), 554);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SequenceError {
@@ -260,6 +272,25 @@ impl Phase {
 }
 
 /// Timeouts of RFC 5321 §4.5.3.2, as values: the adapter runs the clock.
+///
+/// The struct is `#[non_exhaustive]`: start from `Default` (the RFC's
+/// values) or [`Timeouts::uniform`] and change the fields you need.
+///
+/// ```
+/// use smtp_proto::server::{ServerConfig, ServerSession};
+/// use smtp_proto::session::Timeouts;
+/// use std::time::Duration;
+///
+/// let mut timeouts = Timeouts::default();
+/// assert_eq!(timeouts.server, Duration::from_secs(300));
+/// timeouts.server = Duration::from_secs(60);
+/// let mut config = ServerConfig::new("mx.example.com");
+/// config.timeouts = timeouts;
+/// let mut server = ServerSession::new(config).unwrap();
+/// assert_eq!(server.timeout(), None); // no greeting yet: nothing to wait for
+/// server.greet().unwrap();
+/// assert_eq!(server.timeout(), Some(Duration::from_secs(60)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
