@@ -35,6 +35,35 @@ use crate::status::{EnhancedStatusCode, ReplyCode, StatusClass};
 ///
 /// RFC 5321 §2.3.8: "CR and LF MUST only occur together as CRLF"; treating a
 /// bare LF as a line end is what made SMTP smuggling possible.
+///
+/// Under either policy `LF . LF` ends nothing: only `CRLF.CRLF` does.
+///
+/// ```
+/// use smtp_proto::data::{BareEndingPolicy, DataDecoder, DataError, DataLimits, DataOutput};
+///
+/// fn decode(policy: BareEndingPolicy, mut input: &[u8]) -> (Vec<u8>, Result<(), DataError>) {
+///     let mut decoder = DataDecoder::new(DataLimits::default().with_bare_endings(policy));
+///     let mut body = Vec::new();
+///     loop {
+///         let step = decoder.decode(input);
+///         input = &input[step.consumed..];
+///         match step.output {
+///             DataOutput::Chunk(chunk) => body.extend_from_slice(chunk),
+///             DataOutput::End(summary) => return (body, summary.verdict()),
+///             _ => unreachable!("the input holds the end"),
+///         }
+///     }
+/// }
+///
+/// let smuggled = b"a\n.\nMAIL FROM:<x@example.net>\r\n.\r\n";
+/// let (body, verdict) = decode(BareEndingPolicy::Reject, smuggled);
+/// assert_eq!(body, b"a\n.\nMAIL FROM:<x@example.net>\r\n"); // passed through
+/// assert_eq!(verdict, Err(DataError::BareLineEnding)); // then refused
+///
+/// let (body, verdict) = decode(BareEndingPolicy::Normalize, smuggled);
+/// assert_eq!(body, b"a\r\n.\r\nMAIL FROM:<x@example.net>\r\n"); // rewritten
+/// assert_eq!(verdict, Ok(()));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum BareEndingPolicy {
@@ -53,6 +82,31 @@ pub enum BareEndingPolicy {
 }
 
 /// Limits and policy for one DATA body.
+///
+/// The struct is `#[non_exhaustive]`: start from `Default` (bare endings
+/// rejected, 998-octet lines, no size limit) and use the `with_` methods.
+/// A body over a limit is still read to its end; its
+/// [`DataSummary::verdict`] then says why it is refused.
+///
+/// ```
+/// use smtp_proto::data::{DataDecoder, DataError, DataLimits, DataOutput};
+///
+/// let limits = DataLimits::default().with_max_size(Some(4));
+/// let mut decoder = DataDecoder::new(limits);
+/// let mut input: &[u8] = b"Hello\r\n.\r\n";
+/// let summary = loop {
+///     let step = decoder.decode(input);
+///     input = &input[step.consumed..];
+///     if let DataOutput::End(summary) = step.output {
+///         break summary;
+///     }
+/// };
+/// assert_eq!(summary.size, 7);
+/// assert!(summary.size_exceeded());
+/// let err = summary.verdict().unwrap_err();
+/// assert_eq!(err, DataError::TooLarge);
+/// assert_eq!((err.reply_code().get(), err.enhanced_code().to_string()), (552, "5.3.4".into()));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DataLimits {
@@ -907,6 +961,12 @@ impl DotStuffer {
 }
 
 /// Encodes a whole body with [`DotStuffer`], terminator included.
+///
+/// ```
+/// use smtp_proto::data::dot_stuff;
+/// assert_eq!(dot_stuff(b".hidden\nend"), b"..hidden\r\nend\r\n.\r\n");
+/// assert_eq!(dot_stuff(b""), b".\r\n");
+/// ```
 #[must_use]
 pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 8);
