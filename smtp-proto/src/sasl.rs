@@ -128,7 +128,21 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    /// The identity the client claims (authzid when given, else the user).
+    /// The identity the client claims: the authorization identity when
+    /// one was given, else the user (PLAIN's `authcid`, LOGIN's user name,
+    /// XOAUTH2's `user`); `None` for OAUTHBEARER without `a=`. A claim
+    /// only: the application checks that the credentials permit it.
+    ///
+    /// ```
+    /// use smtp_proto::sasl::{SaslMechanism, SaslServer, SaslStep};
+    ///
+    /// let mut server = SaslServer::new(SaslMechanism::Plain);
+    /// let Ok(SaslStep::Done(creds)) = server.start(Some(b"admin\0alice\0s3cret")) else {
+    ///     panic!("PLAIN is done at once");
+    /// };
+    /// assert_eq!(creds.identity(), Some("admin"));
+    /// assert_eq!(creds.mechanism(), SaslMechanism::Plain);
+    /// ```
     #[must_use]
     pub fn identity(&self) -> Option<&str> {
         match self {
@@ -381,6 +395,29 @@ enum ServerState {
 }
 
 /// The server side of one SASL exchange.
+///
+/// [`start`](Self::start) it with the AUTH command's initial response,
+/// answer each [`SaslStep::Challenge`] with the client's next response
+/// through [`respond`](Self::respond), and judge the credentials of
+/// [`SaslStep::Done`]. A response that does not follow the mechanism is an
+/// error, and so is one after the end.
+///
+/// ```
+/// use smtp_proto::sasl::{SaslError, SaslMechanism, SaslServer, SaslStep};
+///
+/// let mut server = SaslServer::new(SaslMechanism::Login);
+/// assert_eq!(server.start(None), Ok(SaslStep::Challenge(b"Username:")));
+/// assert_eq!(server.respond(b"alice"), Ok(SaslStep::Challenge(b"Password:")));
+/// let Ok(SaslStep::Done(creds)) = server.respond(b"s3cret") else {
+///     panic!("LOGIN is done after the password");
+/// };
+/// assert_eq!(creds.identity(), Some("alice"));
+/// assert_eq!(server.respond(b"more"), Err(SaslError::Finished));
+///
+/// // PLAIN needs two NULs.
+/// let mut server = SaslServer::new(SaslMechanism::Plain);
+/// assert!(matches!(server.start(Some(b"alice s3cret")), Err(SaslError::Malformed(_))));
+/// ```
 #[derive(Debug, Clone)]
 pub struct SaslServer {
     mechanism: SaslMechanism,
@@ -778,6 +815,15 @@ pub fn plain_response(
 /// in the user, an empty user or token, and a token with an octet other
 /// than printable ASCII (a space, a control character such as CR or LF, a
 /// non-ASCII character; RFC 6750 §2.1 `b64token` has none of them).
+///
+/// ```
+/// use smtp_proto::sasl::{xoauth2_response, SaslError};
+/// assert_eq!(
+///     xoauth2_response("alice@example.com", "ya29.vF9dft4q").unwrap(),
+///     b"user=alice@example.com\x01auth=Bearer ya29.vF9dft4q\x01\x01"
+/// );
+/// assert_eq!(xoauth2_response("alice", "two words"), Err(SaslError::Unencodable("token")));
+/// ```
 pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
     no_ctl(user, "user")?;
     // The decoder refuses an empty user or token: never send one.
@@ -800,6 +846,26 @@ pub fn xoauth2_response(user: &str, token: &str) -> Result<Vec<u8>, SaslError> {
 /// character such as CR or LF, a non-ASCII character; RFC 6750 §2.1
 /// `b64token` has none of them), and port 0 (the port is a positive
 /// integer).
+///
+/// ```
+/// use smtp_proto::sasl::{oauthbearer_response, SaslError};
+/// let response = oauthbearer_response(
+///     Some("user@example.com"),
+///     Some("server.example.com"),
+///     Some(587),
+///     "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
+/// )
+/// .unwrap();
+/// assert_eq!(
+///     response,
+///     b"n,a=user@example.com,\x01host=server.example.com\x01port=587\x01\
+///       auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01"
+/// );
+/// assert_eq!(
+///     oauthbearer_response(None, None, Some(0), "token"),
+///     Err(SaslError::Unencodable("port 0"))
+/// );
+/// ```
 pub fn oauthbearer_response(
     authzid: Option<&str>,
     host: Option<&str>,
