@@ -21,6 +21,22 @@ use core::fmt;
 /// is accepted in the full range 0–9: RFC 5321 §4.2 asks clients to act on
 /// the first digit of a code they do not know, and some servers use such
 /// codes.
+///
+/// ```
+/// use smtp_proto::status::{InvalidReplyCode, ReplyCategory, ReplyClass, ReplyCode};
+///
+/// let code = ReplyCode::from_digits(*b"452").unwrap();
+/// assert_eq!(code, ReplyCode::INSUFFICIENT_STORAGE);
+/// assert_eq!(code.class(), ReplyClass::TransientNegative);
+/// assert_eq!(code.category(), ReplyCategory::MailSystem);
+/// assert!(code.is_negative() && !code.is_permanent_negative());
+/// assert_eq!(code.digits(), *b"452");
+/// assert_eq!(code.to_string(), "452");
+///
+/// assert_eq!(ReplyCode::from_digits(*b"199"), None);
+/// assert_eq!(ReplyCode::from_digits(*b"2x0"), None);
+/// assert_eq!(ReplyCode::try_from(600), Err(InvalidReplyCode(600)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReplyCode(u16);
 
@@ -454,6 +470,19 @@ impl EnhancedStatusCode {
     /// Parses a whole code: `status-code = class "." subject "." detail`,
     /// `class = "2" / "4" / "5"`, `subject = 1*3digit`, `detail = 1*3digit`,
     /// each number without leading zeros (RFC 3463 §2).
+    ///
+    /// ```
+    /// use smtp_proto::status::EnhancedStatusCode;
+    ///
+    /// assert_eq!(EnhancedStatusCode::parse(b"5.1.1"), Some(EnhancedStatusCode::BAD_MAILBOX));
+    /// assert_eq!(EnhancedStatusCode::parse(b"5.01.1"), None); // a leading zero
+    /// assert_eq!(EnhancedStatusCode::parse(b"3.0.0"), None); // no class 3
+    /// assert_eq!(EnhancedStatusCode::parse(b"5.1.1 "), None); // the whole input
+    /// let code: EnhancedStatusCode = "4.7.0".parse().unwrap();
+    /// let mut out = Vec::new();
+    /// code.write_to(&mut out);
+    /// assert_eq!(out, b"4.7.0");
+    /// ```
     #[must_use]
     pub fn parse(input: &[u8]) -> Option<Self> {
         match parse_status_code(input) {
