@@ -393,6 +393,16 @@ pub enum ProxyError {
 
 /// Decodes the PROXY header at the start of `input` with the default
 /// [`ProxyConfig`]. See the [module documentation](self).
+///
+/// ```
+/// use smtp_proto::proxy::{decode, ProxyError};
+///
+/// // A client that speaks SMTP at once, without the header it should send.
+/// assert_eq!(decode(b"EHLO client.example\r\n"), Err(ProxyError::NotProxy));
+/// // A port with a leading zero.
+/// let bad = b"PROXY TCP4 192.0.2.7 198.51.100.1 056324 25\r\n";
+/// assert_eq!(decode(bad), Err(ProxyError::V1BadPort));
+/// ```
 pub fn decode(input: &[u8]) -> Result<Decoded<'_>, ProxyError> {
     decode_with(input, &ProxyConfig::default())
 }
@@ -417,6 +427,37 @@ pub fn decode(input: &[u8]) -> Result<Decoded<'_>, ProxyError> {
 ///   (addresses, ports, their number and separators) when its CR and the
 ///   octet after it have arrived, and the v2 TLVs when the whole block has;
 /// - [`ProxyError::V1TooLong`] once 107 octets hold no end of line.
+///
+/// A version 2 header with an `AUTHORITY` TLV (type 0x02), then the same
+/// header refused under a lower [`ProxyConfig::max_v2_len`]:
+///
+/// ```
+/// use smtp_proto::proxy::{decode_with, Decoded, ProxyConfig, ProxyError, Tlv, V2_SIGNATURE};
+///
+/// let mut input = V2_SIGNATURE.to_vec();
+/// input.extend_from_slice(&[0x21, 0x11, 0, 17]); // v2 PROXY, TCP over IPv4, 17 octets
+/// input.extend_from_slice(&[192, 0, 2, 7, 198, 51, 100, 1]); // source, destination
+/// input.extend_from_slice(&[0xdc, 0x04, 0, 25]); // ports 56324 and 25
+/// input.extend_from_slice(&[0x02, 0, 2, b'm', b'x']); // AUTHORITY "mx"
+/// input.extend_from_slice(b"EHLO");
+///
+/// let config = ProxyConfig::default();
+/// let Decoded::Complete { header, consumed } = decode_with(&input, &config).unwrap() else {
+///     panic!("the header is complete");
+/// };
+/// assert_eq!(consumed, 33);
+/// assert_eq!(header.source(), Some("192.0.2.7:56324".parse().unwrap()));
+/// assert_eq!(header.destination(), Some("198.51.100.1:25".parse().unwrap()));
+/// let tlvs: Vec<Tlv<'_>> = header.tlvs().collect();
+/// assert_eq!(tlvs, [Tlv { kind: 0x02, value: b"mx" }]);
+///
+/// let mut small = ProxyConfig::default();
+/// small.max_v2_len = 32;
+/// assert_eq!(
+///     decode_with(&input, &small),
+///     Err(ProxyError::V2TooLong { length: 33, max: 32 })
+/// );
+/// ```
 pub fn decode_with<'a>(input: &'a [u8], config: &ProxyConfig) -> Result<Decoded<'a>, ProxyError> {
     match input.first() {
         None => Ok(incomplete(V1_MIN_LEN)),
