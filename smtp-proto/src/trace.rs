@@ -101,6 +101,14 @@ impl Timestamp {
     /// # Errors
     /// [`TraceError::Offset`] or [`TraceError::Year`] when the offset, or
     /// the year in UTC or at the offset, cannot be written.
+    ///
+    /// ```
+    /// use smtp_proto::trace::{Timestamp, TraceError};
+    /// let t = Timestamp::new(1_795_723_722, 60).unwrap();
+    /// assert_eq!(t.to_string(), "Thu, 26 Nov 2026 21:08:42 +0100");
+    /// assert_eq!(Timestamp::new(0, 100 * 60), Err(TraceError::Offset));
+    /// assert_eq!(Timestamp::new(-2_300_000_000, 0), Err(TraceError::Year)); // 1897
+    /// ```
     pub fn new(unix_seconds: i64, offset_minutes: i16) -> Result<Self, TraceError> {
         if !(-MAX_OFFSET..=MAX_OFFSET).contains(&offset_minutes) {
             return Err(TraceError::Offset);
@@ -661,6 +669,20 @@ impl<'a> Received<'a> {
     ///
     /// # Errors
     /// [`TraceError::IdTooLong`] over [`Self::MAX_ID_LEN`] octets.
+    ///
+    /// ```
+    /// use smtp_proto::command::{Atom, Domain};
+    /// use smtp_proto::trace::{Received, Timestamp, TraceError};
+    ///
+    /// let (helo, by) = (Domain::new("client.example").unwrap(), Domain::new("mx.example.org").unwrap());
+    /// let at = Timestamp::new(0, 0).unwrap();
+    /// let received = Received::new(&helo, "192.0.2.7".parse().unwrap(), &by, at);
+    /// let long = "x".repeat(Received::MAX_ID_LEN + 1);
+    /// let long = Atom::new(&long).unwrap();
+    /// assert_eq!(received.id(&long).unwrap_err(), TraceError::IdTooLong);
+    /// let id = Atom::new("4F1A2B").unwrap();
+    /// assert!(received.id(&id).unwrap().to_string().contains("\tby mx.example.org id 4F1A2B;"));
+    /// ```
     pub fn id(mut self, id: &'a Atom<'a>) -> Result<Self, TraceError> {
         if id.as_str().len() > Self::MAX_ID_LEN {
             return Err(TraceError::IdTooLong);
