@@ -33,6 +33,69 @@
 //! [`ServeOptions::linger_bytes`]) before it closes, so that bytes the
 //! client sent after the end do not turn the close into a reset that
 //! could cost the client the last reply.
+//!
+//! # Example
+//!
+//! A session served over an in-memory stream ([`tokio::io::duplex`]); a
+//! real server passes a `TcpStream` instead.
+//!
+//! ```
+//! use smtp_proto_tokio::server::{serve, ServeEnd, ServeOptions, ServerHandler};
+//! use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! /// Takes every message and keeps its bytes.
+//! #[derive(Default)]
+//! struct Inbox {
+//!     message: Vec<u8>,
+//! }
+//!
+//! impl ServerHandler for Inbox {
+//!     async fn on_event(
+//!         &mut self,
+//!         session: &mut ServerSession,
+//!         event: ServerEvent<'_>,
+//!     ) -> std::io::Result<()> {
+//!         match event {
+//!             ServerEvent::MessageChunk(bytes) => self.message.extend_from_slice(bytes),
+//!             ServerEvent::Hello { .. }
+//!             | ServerEvent::Mail { .. }
+//!             | ServerEvent::Rcpt { .. }
+//!             | ServerEvent::MessageEnd { .. } => session.accept().map_err(std::io::Error::other)?,
+//!             _ => {}
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (server_end, mut client_end) = tokio::io::duplex(4096);
+//! let mut session = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+//! session.greet()?;
+//! let mut inbox = Inbox::default();
+//! let options = ServeOptions::default();
+//!
+//! let client = async move {
+//!     client_end
+//!         .write_all(
+//!             b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\n\
+//!               RCPT TO:<b@example.com>\r\nDATA\r\nHi\r\n.\r\nQUIT\r\n",
+//!         )
+//!         .await?;
+//!     let mut replies = String::new();
+//!     client_end.read_to_string(&mut replies).await?; // until the server closes
+//!     Ok::<_, std::io::Error>(replies)
+//! };
+//! let (end, replies) = tokio::join!(serve(server_end, &mut session, &mut inbox, &options), client);
+//! assert_eq!(end?, ServeEnd::Closed);
+//! let replies = replies?;
+//! assert!(replies.starts_with("220 mx.example.com ESMTP\r\n"));
+//! assert!(replies.ends_with("250 2.0.0 OK: message accepted\r\n221 2.0.0 Bye\r\n"));
+//! assert_eq!(inbox.message, b"Hi\r\n");
+//! # Ok(())
+//! # }
+//! ```
 
 use std::future::{poll_fn, Future};
 use std::io;
