@@ -17,6 +17,77 @@
 //! the machine has taken a whole reply (or the driver sends more), so a
 //! server that trickles a reply a byte at a time cannot hold the
 //! connection. When it runs out, the run ends with [`RunError::TimedOut`].
+//!
+//! # Example
+//!
+//! [`send`] one message to two recipients, here to this crate's own
+//! server over an in-memory stream ([`tokio::io::duplex`]); a real
+//! client connects a `TcpStream`. The server refuses one recipient, and
+//! the report says which.
+//!
+//! ```
+//! use smtp_proto_tokio::client::{send, RunOptions};
+//! use smtp_proto_tokio::server::{serve, ServeOptions, ServerHandler};
+//! use smtp_proto_tokio::smtp_proto::client::{Client, ClientConfig, Delivery, Envelope, TlsPolicy};
+//! use smtp_proto_tokio::smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+//! use smtp_proto_tokio::smtp_proto::reply::OwnedReply;
+//! use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+//! use smtp_proto_tokio::smtp_proto::status::ReplyCode;
+//!
+//! /// Knows no mailbox called `nobody`.
+//! struct Mx;
+//!
+//! impl ServerHandler for Mx {
+//!     async fn on_event(
+//!         &mut self,
+//!         session: &mut ServerSession,
+//!         event: ServerEvent<'_>,
+//!     ) -> std::io::Result<()> {
+//!         let decided = match event {
+//!             ServerEvent::Rcpt { to, .. } if to.to_string().starts_with("<nobody@") => {
+//!                 let no = OwnedReply::new(ReplyCode::MAILBOX_UNAVAILABLE, "No such user")
+//!                     .map_err(std::io::Error::other)?;
+//!                 session.reject(no)
+//!             }
+//!             ServerEvent::Hello { .. }
+//!             | ServerEvent::Mail { .. }
+//!             | ServerEvent::Rcpt { .. }
+//!             | ServerEvent::MessageEnd { .. } => session.accept(),
+//!             _ => Ok(()),
+//!         };
+//!         decided.map_err(std::io::Error::other)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (client_end, server_end) = tokio::io::duplex(4096);
+//! let mut session = ServerSession::new(ServerConfig::new("mx.example.org"))?;
+//! session.greet()?;
+//! let server_options = ServeOptions::default();
+//! let mut mx = Mx;
+//! let server = serve(server_end, &mut session, &mut mx, &server_options);
+//!
+//! let envelope = Envelope::new(ReversePath::Mailbox(Mailbox::parse("alice@example.net")?))
+//!     .recipient(ForwardPath::Mailbox(Mailbox::parse("bob@example.org")?))
+//!     .recipient(ForwardPath::Mailbox(Mailbox::parse("nobody@example.org")?));
+//! let config = ClientConfig::new(Domain::new("client.example.net")?).with_tls(TlsPolicy::Off);
+//! let mut client = Client::new(config);
+//! let message = b"Subject: hi\r\n\r\nHello\r\n";
+//! let options = RunOptions::default();
+//! let sent = send(client_end, &mut client, Delivery::new(envelope), message, &options);
+//!
+//! let (served, report) = tokio::join!(server, sent);
+//! served?;
+//! let report = report?;
+//! let delivered: Vec<String> = report.delivered().map(|r| r.recipient.path.to_string()).collect();
+//! assert_eq!(delivered, ["<bob@example.org>"]);
+//! let bounced: Vec<String> =
+//!     report.permanent_failures().map(|r| r.recipient.path.to_string()).collect();
+//! assert_eq!(bounced, ["<nobody@example.org>"]);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::future::Future;
 use std::io;
