@@ -49,6 +49,34 @@ where
 /// client's first. Memory is bounded by the header limits (107 octets for
 /// v1, `config.max_v2_len` for v2). On an error the connection should be
 /// closed without a greeting.
+///
+/// ```
+/// use std::time::Duration;
+/// use smtp_proto_tokio::proxy::{read_proxy_header_with, ProxyReadError};
+/// use smtp_proto_tokio::smtp_proto::proxy::{ProxyConfig, ProxyError};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ProxyConfig::default();
+/// let (mut balancer, mut socket) = tokio::io::duplex(1024);
+/// // The header and the client's first command arrive together.
+/// balancer.write_all(b"PROXY TCP6 2001:db8::7 2001:db8::1 56324 25\r\nEHLO x\r\n").await?;
+/// let header = read_proxy_header_with(&mut socket, Duration::from_secs(5), &config).await?;
+/// assert_eq!(header.source().unwrap().to_string(), "[2001:db8::7]:56324");
+/// // Nothing past the header was read: the command is still in the stream.
+/// let mut first = [0; 8];
+/// socket.read_exact(&mut first).await?;
+/// assert_eq!(&first, b"EHLO x\r\n");
+///
+/// // A client that connects directly, without the header.
+/// let (mut direct, mut socket) = tokio::io::duplex(1024);
+/// direct.write_all(b"EHLO x\r\n").await?;
+/// let err = read_proxy_header_with(&mut socket, Duration::from_secs(5), &config).await;
+/// assert!(matches!(err, Err(ProxyReadError::Invalid(ProxyError::NotProxy))));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn read_proxy_header_with<S>(
     stream: &mut S,
     timeout: Duration,
