@@ -241,6 +241,27 @@ pub enum StartTlsError {
 /// [`StartTlsError::PlaintextAfterStartTls`] when `buffered` is not empty
 /// (no byte is read or written then), [`StartTlsError::Handshake`] when the
 /// handshake fails.
+///
+/// ```
+/// use smtp_proto_tokio::tls::{accept_starttls, server_config_from_der, StartTlsError};
+/// use smtp_proto_tokio::tokio_rustls::TlsAcceptor;
+/// # use smtp_proto_tokio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let generated = rcgen::generate_simple_self_signed(vec!["mx.example.com".to_owned()])?;
+/// # let cert: CertificateDer<'static> = generated.cert.der().clone();
+/// # let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der()));
+/// let acceptor = TlsAcceptor::from(server_config_from_der(vec![cert], key)?);
+/// let (socket, _client) = tokio::io::duplex(1024);
+/// // The client pipelined a command after STARTTLS: it was read with the
+/// // STARTTLS line and is still in the caller's buffer.
+/// let buffered = b"MAIL FROM:<a@example.org>\r\n";
+/// let refused = accept_starttls(&acceptor, socket, buffered).await;
+/// assert!(matches!(refused, Err(StartTlsError::PlaintextAfterStartTls(27))));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn accept_starttls<S>(
     acceptor: &TlsAcceptor,
     stream: S,
