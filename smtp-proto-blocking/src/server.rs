@@ -317,6 +317,90 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// }
 /// ```
 ///
+/// Any [`Transport`] will do. Here one that plays a client's bytes from
+/// memory and keeps what the server writes, so the example runs without
+/// a network:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::io::{Cursor, Read, Write};
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// use smtp_proto_blocking::server::{serve, ServeEnd, ServeOptions, ServerHandler};
+/// use smtp_proto_blocking::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+/// use smtp_proto_blocking::Transport;
+///
+/// /// A client's bytes, read from memory; what is written is kept.
+/// struct Script {
+///     input: Cursor<&'static [u8]>,
+///     output: Rc<RefCell<Vec<u8>>>,
+/// }
+///
+/// impl Read for Script {
+///     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+///         self.input.read(buf)
+///     }
+/// }
+///
+/// impl Write for Script {
+///     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+///         self.output.borrow_mut().write(buf)
+///     }
+///     fn flush(&mut self) -> std::io::Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// impl Transport for Script {
+///     fn set_read_timeout(&mut self, _: Option<Duration>) -> std::io::Result<()> {
+///         Ok(()) // reads from memory never wait
+///     }
+/// }
+///
+/// /// Takes every message and keeps its bytes.
+/// struct Inbox(Vec<u8>);
+///
+/// impl ServerHandler for Inbox {
+///     fn on_event(
+///         &mut self,
+///         session: &mut ServerSession,
+///         event: ServerEvent<'_>,
+///     ) -> std::io::Result<()> {
+///         match event {
+///             ServerEvent::MessageChunk(bytes) => self.0.extend_from_slice(bytes),
+///             ServerEvent::Hello { .. }
+///             | ServerEvent::Mail { .. }
+///             | ServerEvent::Rcpt { .. }
+///             | ServerEvent::MessageEnd { .. } => session.accept().map_err(std::io::Error::other)?,
+///             _ => {}
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let output = Rc::new(RefCell::new(Vec::new()));
+/// let client = Script {
+///     input: Cursor::new(
+///         b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\n\
+///           RCPT TO:<b@example.com>\r\nDATA\r\nHi\r\n.\r\nQUIT\r\n",
+///     ),
+///     output: Rc::clone(&output),
+/// };
+/// let mut session = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+/// session.greet()?;
+/// let mut inbox = Inbox(Vec::new());
+/// let end = serve(client, &mut session, &mut inbox, &ServeOptions::default())?;
+/// assert_eq!(end, ServeEnd::Closed);
+/// assert_eq!(inbox.0, b"Hi\r\n");
+/// let replies = String::from_utf8(output.take())?;
+/// assert!(replies.starts_with("220 mx.example.com ESMTP\r\n"));
+/// assert!(replies.ends_with("250 2.0.0 OK: message accepted\r\n221 2.0.0 Bye\r\n"));
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # Errors
 /// See [`ServeError`]. A handler error, or a decision the handler left
 /// open, is answered with `421 4.3.0` before the connection is dropped
