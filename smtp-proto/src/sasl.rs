@@ -220,6 +220,12 @@ impl SaslMechanism {
     }
 
     /// Looks a built-in mechanism's name up, ignoring case.
+    ///
+    /// ```
+    /// use smtp_proto::sasl::SaslMechanism;
+    /// assert_eq!(SaslMechanism::from_name("xoauth2"), Some(SaslMechanism::XOAuth2));
+    /// assert_eq!(SaslMechanism::from_name("CRAM-MD5"), None); // not built in
+    /// ```
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
         Mechanism::parse(name)

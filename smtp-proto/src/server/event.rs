@@ -312,17 +312,43 @@ pub enum Error {
     #[error(transparent)]
     Usage(#[from] UsageError),
     /// The peer broke the protocol beyond recovery. The machine has queued
-    /// its last reply and is closed: send what `poll_transmit` gives, then
-    /// close the connection.
+    /// its last reply, if it has one (none for plaintext after the `220`
+    /// to STARTTLS, see [`RemoteError::StartTlsInjection`]), and is
+    /// closed: send what `poll_transmit` gives, then close the connection.
     #[error(transparent)]
     Remote(#[from] RemoteError),
 }
 
 /// A method was called in a state that does not allow it.
+///
+/// Nothing changes when one is returned: the session waits for the call
+/// that fits.
+///
+/// ```
+/// use smtp_proto::server::{Error, ServerConfig, ServerSession, UsageError};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut server = ServerSession::new(ServerConfig::new("mx.example.com"))?;
+/// let early = server.handle_input(b"EHLO client.example\r\n");
+/// assert_eq!(early, Err(Error::Usage(UsageError::GreetingPending)));
+/// server.greet()?;
+/// assert_eq!(server.accept(), Err(UsageError::NoDecisionPending));
+/// assert_eq!(server.auth_challenge(b""), Err(UsageError::NoDecisionPending));
+///
+/// let _ = server.handle_input(b"EHLO client.example\r\n")?; // the EHLO waits
+/// let more = server.handle_input(b"NOOP\r\n");
+/// assert_eq!(more, Err(Error::Usage(UsageError::DecisionPending)));
+/// assert_eq!(server.shut_down(), Err(UsageError::DecisionPending));
+/// assert_eq!(server.auth_challenge(b""), Err(UsageError::NoAuthExchange));
+/// server.accept()?; // still the EHLO's decision
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsageError {
-    /// `handle_input` was called while a decision is pending.
+    /// `handle_input` or `shut_down` was called while a decision is
+    /// pending.
     #[error("a decision is pending")]
     DecisionPending,
     /// A decision method was called with no decision pending.
@@ -334,7 +360,8 @@ pub enum UsageError {
     /// The greeting was already sent.
     #[error("the greeting was already sent")]
     AlreadyGreeted,
-    /// `reject` was given a positive reply.
+    /// `reject`, `refuse` or `reject_auth_with_challenge` was given a
+    /// positive (2xx or 3xx) reply.
     #[error("a rejection needs a 4xx or 5xx reply")]
     NotARejection,
     /// `reply_per_recipient` outside an LMTP message end, or with the wrong
@@ -355,9 +382,11 @@ pub enum UsageError {
     /// sent.
     #[error("the challenge would not fit on one 334 line")]
     ChallengeTooLong,
-    /// `auth_challenge` or `accept_auth` without an AUTH decision pending
-    /// (`auth_challenge` needs a custom mechanism's
-    /// [`ServerEvent::AuthExchange`]).
+    /// `auth_challenge` or `accept_auth` while a decision other than AUTH
+    /// is pending (`auth_challenge` needs a custom mechanism's
+    /// [`ServerEvent::AuthExchange`]). With no decision pending at all
+    /// they fail with [`UsageError::NoDecisionPending`] instead (or
+    /// [`UsageError::GreetingPending`] before the greeting).
     #[error("no SASL exchange of an application mechanism is pending")]
     NoAuthExchange,
     /// `tls_established` without a STARTTLS in progress.
