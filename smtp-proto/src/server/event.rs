@@ -399,7 +399,32 @@ pub enum UsageError {
 #[non_exhaustive]
 pub enum RemoteError {
     /// Bytes followed the STARTTLS command before the TLS handshake
-    /// (CVE-2011-0411 command injection).
+    /// (CVE-2011-0411 command injection). When they came in the same
+    /// input as the STARTTLS line, the session answers `554 5.5.1`
+    /// instead of `220`; after the `220` it sends nothing more.
+    ///
+    /// ```
+    /// use smtp_proto::server::{Error, RemoteError, ServerConfig, ServerSession};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = ServerConfig::new("mx.example.com");
+    /// config.starttls = true;
+    /// let mut server = ServerSession::new(config)?;
+    /// server.greet()?;
+    /// let _ = server.handle_input(b"EHLO client.example\r\n")?;
+    /// server.accept()?;
+    /// let injected = server.handle_input(b"STARTTLS\r\nMAIL FROM:<evil@example.net>\r\n");
+    /// assert_eq!(injected, Err(Error::Remote(RemoteError::StartTlsInjection)));
+    /// assert!(server.is_closed());
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// let wire = String::from_utf8(wire)?;
+    /// assert!(wire.starts_with("220 mx.example.com ESMTP\r\n"));
+    /// assert!(!wire.contains("Ready to start TLS")); // no 220 to STARTTLS
+    /// assert!(wire.ends_with("\r\n554 5.5.1 Data pipelined after STARTTLS, closing\r\n"));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[error("data pipelined after STARTTLS")]
     StartTlsInjection,
     /// The error limit was reached (421 4.7.0).
