@@ -342,8 +342,37 @@ where
     /// [`StartTlsError::Handshake`](crate::StartTlsError::Handshake) of kind
     /// [`io::ErrorKind::TimedOut`]. `buffered` must be empty: bytes read
     /// before the handshake are plaintext injected after STARTTLS
-    /// (CVE-2011-0411), and the switch is refused. For implicit TLS, call it on a new stream before
-    /// anything is read or written, with `buffered` 0.
+    /// (CVE-2011-0411), and the switch is refused. For implicit TLS, call
+    /// it on a new stream before anything is read or written, with
+    /// `buffered` 0.
+    ///
+    /// A client that read more than the server's `220` to STARTTLS:
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// use smtp_proto_blocking::rustls::{self, ClientConfig, ClientConnection, RootCertStore};
+    /// use smtp_proto_blocking::{MaybeTls, StartTlsError};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// # let socket = TcpStream::connect(listener.local_addr()?)?;
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(RootCertStore::empty())
+    ///     .with_no_client_auth();
+    /// let conn = ClientConnection::new(Arc::new(config), "mx.example.com".try_into()?)?;
+    /// let mut stream = MaybeTls::Plain(socket);
+    /// // 30 octets were read after the `220` line, before the handshake.
+    /// let refused = stream.start_tls(conn, 30, Duration::from_secs(10));
+    /// assert!(matches!(refused, Err(StartTlsError::PlaintextAfterStartTls(30))));
+    /// assert!(!stream.is_tls());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn start_tls(
         &mut self,
         mut conn: C,
