@@ -52,6 +52,40 @@ pub fn read_proxy_header<S: Transport>(
 /// client's first. Memory is bounded by the header limits (107 octets for
 /// v1, `config.max_v2_len` for v2). On an error the connection should be
 /// closed without a greeting.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::net::{TcpListener, TcpStream};
+/// use std::time::Duration;
+///
+/// use smtp_proto_blocking::proxy::{read_proxy_header_with, ProxyReadError};
+/// use smtp_proto_blocking::smtp_proto::proxy::ProxyConfig;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let mut balancer = TcpStream::connect(listener.local_addr()?)?;
+/// let (mut socket, peer) = listener.accept()?;
+/// // The header and the client's first command arrive together.
+/// balancer.write_all(b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\r\nEHLO x\r\n")?;
+///
+/// let config = ProxyConfig::default();
+/// let header = read_proxy_header_with(&mut socket, Duration::from_secs(5), &config)?;
+/// assert_eq!(header.client_address(peer).to_string(), "192.0.2.7:56324");
+/// // Nothing past the header was read: the command is still in the socket.
+/// let mut first = [0; 8];
+/// socket.read_exact(&mut first)?;
+/// assert_eq!(&first, b"EHLO x\r\n");
+///
+/// // The balancer goes away in the middle of a header.
+/// let mut balancer = TcpStream::connect(listener.local_addr()?)?;
+/// let (mut socket, _) = listener.accept()?;
+/// balancer.write_all(b"PROXY TCP4 192.0.2.7")?;
+/// drop(balancer);
+/// let cut = read_proxy_header_with(&mut socket, Duration::from_secs(5), &config);
+/// assert!(matches!(cut, Err(ProxyReadError::Closed)));
+/// # Ok(())
+/// # }
+/// ```
 pub fn read_proxy_header_with<S: Transport>(
     stream: &mut S,
     timeout: Duration,
