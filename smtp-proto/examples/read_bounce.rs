@@ -22,35 +22,75 @@
 //! cargo run -q -p smtp-proto --example read_bounce [-- --status] < bounce.eml
 //! ```
 //!
-//! Exit status: 0 when read, 1 when the input is no bounce that reads
-//! (the reason on standard error), 2 for a usage error.
+//! Every value taken from the input is printed escaped, so that nothing in
+//! it reaches a terminal raw and nothing is lost: `\` as `\\`, `"` as
+//! `\"`, an ASCII control character as `\xHH`, any other control or
+//! bidirectional-override character as `\u{HHHH}`, an octet that is not
+//! UTF-8 as `\xHH`.
+//!
+//! Exit status: 0 when read, 1 when the input is no bounce that reads or
+//! standard input or output fails (the reason on standard error), 2 for a
+//! usage error. `--help` prints the usage.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use smtp_proto::dsn::{parse_delivery_status, parse_report, DeliveryStatus};
 
+const USAGE: &str = "usage: read_bounce [--status] < message";
+
+/// `value` as it is printed: `\\`, `\"`, control and bidirectional
+/// override characters and octets that are not UTF-8 escaped (see the
+/// module documentation).
+fn esc(value: impl AsRef<[u8]>) -> String {
+    let mut out = String::new();
+    for chunk in value.as_ref().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c if c.is_control()
+                    || ('\u{202a}'..='\u{202e}').contains(&c)
+                    || ('\u{2066}'..='\u{2069}').contains(&c) =>
+                {
+                    out.push_str(&format!("\\u{{{:x}}}", c as u32));
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let status_only = match args.as_slice() {
         [] => false,
         [flag] if flag == "--status" => true,
+        [flag] if flag == "--help" || flag == "-h" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         _ => {
-            eprintln!("usage: read_bounce [--status] < message");
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
     let mut input = Vec::new();
     if let Err(e) = io::stdin().read_to_end(&mut input) {
-        eprintln!("reading standard input: {e}");
-        return ExitCode::from(2);
+        eprintln!("read_bounce: reading standard input: {e}");
+        return ExitCode::from(1);
     }
     let mut out = String::new();
     let status = if status_only {
         match parse_delivery_status(&input) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("not read: {e}");
+                eprintln!("read_bounce: not read: {}", esc(e.to_string()));
                 return ExitCode::from(1);
             }
         }
@@ -58,7 +98,7 @@ fn main() -> ExitCode {
         let report = match parse_report(&input) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("not read: {e}");
+                eprintln!("read_bounce: not read: {}", esc(e.to_string()));
                 return ExitCode::from(1);
             }
         };
@@ -66,18 +106,20 @@ fn main() -> ExitCode {
         let m = &report.status.message;
         out.push_str(&format!(
             "report type={} global={} complete={} reporting-mta={} envid={}\n",
-            report.report_type.as_deref().unwrap_or("-"),
+            report.report_type.as_deref().map_or("-".into(), esc),
             yes(report.global),
             yes(report.complete),
-            m.reporting_mta.as_ref().map_or("-", |v| v.value.as_str()),
-            m.original_envelope_id.as_deref().unwrap_or("-"),
+            m.reporting_mta
+                .as_ref()
+                .map_or("-".into(), |v| esc(&v.value)),
+            m.original_envelope_id.as_deref().map_or("-".into(), esc),
         ));
         recipients(&mut out, &report.status);
         if let Some(r) = &report.returned {
             out.push_str(&format!(
                 "returned type={} message-id={}\n",
-                r.content_type,
-                r.message_id.as_deref().unwrap_or("-")
+                esc(&r.content_type),
+                r.message_id.as_deref().map_or("-".into(), esc)
             ));
         }
         problems(&mut out, &report.status);
@@ -92,15 +134,19 @@ fn recipients(out: &mut String, status: &DeliveryStatus) {
     for r in &status.recipients {
         out.push_str(&format!(
             "recipient <{}> action={} status={}",
-            r.address(),
-            r.action,
-            r.status
+            esc(r.address()),
+            esc(r.action.to_string()),
+            esc(r.status.to_string())
         ));
         if let Some(o) = &r.original_recipient {
-            out.push_str(&format!(" original=<{}>", o.address()));
+            out.push_str(&format!(" original=<{}>", esc(o.address())));
         }
         if let Some(d) = &r.diagnostic_code {
-            out.push_str(&format!(" diagnostic=\"{}; {}\"", d.kind, d.value));
+            out.push_str(&format!(
+                " diagnostic=\"{}; {}\"",
+                esc(&d.kind),
+                esc(&d.value)
+            ));
         }
         out.push('\n');
     }
@@ -110,7 +156,8 @@ fn problems(out: &mut String, status: &DeliveryStatus) {
     for p in &status.problems {
         out.push_str(&format!(
             "problem block={} error=\"{}\"\n",
-            p.block, p.error
+            p.block,
+            esc(p.error.to_string())
         ));
     }
 }
@@ -123,8 +170,8 @@ fn write(out: &str) -> ExitCode {
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("writing standard output: {e}");
-            ExitCode::from(2)
+            eprintln!("read_bounce: writing standard output: {e}");
+            ExitCode::from(1)
         }
     }
 }
