@@ -15,12 +15,53 @@
 //!   `ERR <reason>` for a bad one, and then goes on at the next line.
 //! * `ehlo` reads one EHLO reply and prints `OK <domain>` and one
 //!   `CAP <KEYWORD> [params...]` line per capability, or `ERR <reason>`.
+//!
+//! What comes from the input is printed escaped, so that nothing reaches a
+//! terminal raw and nothing is lost: `\` as `\\`, an ASCII control
+//! character as `\xHH`, any other control or bidirectional-override
+//! character as `\u{HHHH}`, an octet that is not UTF-8 as `\xHH`.
+//!
+//! Exit status: 0 when inspected (bad input is reported on standard
+//! output, it is no failure), 1 when standard input or output fails, 2 for
+//! a usage error (a missing or unknown mode, an extra argument). `--help`
+//! prints the usage.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use smtp_proto::command::CommandDecoder;
 use smtp_proto::reply::{Decoded, EhloReply, Reply, ReplyDecoder};
+
+const USAGE: &str = "usage: inspect commands|replies|ehlo < FILE";
+
+/// The modes [`run`] knows.
+pub const MODES: [&str; 3] = ["commands", "replies", "ehlo"];
+
+/// `bytes` as they are printed: `\\`, control and bidirectional override
+/// characters and octets that are not UTF-8 escaped (see the module
+/// documentation).
+fn esc(bytes: impl AsRef<[u8]>) -> String {
+    let mut out = String::new();
+    for chunk in bytes.as_ref().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c if c.is_control()
+                    || ('\u{202a}'..='\u{202e}').contains(&c)
+                    || ('\u{2066}'..='\u{2069}').contains(&c) =>
+                {
+                    out.push_str(&format!("\\u{{{:x}}}", c as u32));
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
 
 /// Runs one mode over `input`, writing the report to `out`. An unknown mode
 /// is an `Err` with a message for the user.
@@ -41,22 +82,33 @@ pub fn run(mode: &str, input: &[u8], out: &mut dyn Write) -> Result<(), String> 
 fn commands(input: &[u8], out: &mut dyn Write) -> io::Result<()> {
     let mut decoder = CommandDecoder::default();
     let mut rest = input;
+    // Octets taken since the last line printed: the decoder takes the
+    // start of an over-long line without saying so until its CRLF comes.
+    let mut unreported = 0;
     loop {
         let step = decoder.decode(rest);
+        unreported += step.consumed;
+        if step.item.is_some() {
+            unreported = 0;
+        }
         match step.item {
             Some(Ok(cmd)) => {
                 let wire = cmd.to_bytes();
-                out.write_all(b"OK ")?;
-                out.write_all(&wire[..wire.len() - 2])?;
-                out.write_all(b"\n")?;
+                writeln!(out, "OK {}", esc(&wire[..wire.len() - 2]))?;
             }
-            Some(Err(e)) => writeln!(out, "ERR {} {} {e}", e.reply_code(), e.enhanced_code())?,
+            Some(Err(e)) => writeln!(
+                out,
+                "ERR {} {} {}",
+                e.reply_code(),
+                e.enhanced_code(),
+                esc(e.to_string())
+            )?,
             None if step.consumed == 0 => break,
             None => {}
         }
         rest = &rest[step.consumed..];
     }
-    if !rest.is_empty() {
+    if !rest.is_empty() || unreported > 0 {
         writeln!(out, "ERR 500 5.5.2 incomplete line at end of input")?;
     }
     Ok(())
@@ -80,7 +132,7 @@ fn replies(input: &[u8], out: &mut dyn Write) -> io::Result<()> {
                     reply.line_count()
                 )?;
                 if !reply.text().is_empty() {
-                    write!(out, " {}", String::from_utf8_lossy(reply.text()))?;
+                    write!(out, " {}", esc(reply.text()))?;
                 }
                 writeln!(out)?;
                 pos += consumed;
@@ -91,7 +143,7 @@ fn replies(input: &[u8], out: &mut dyn Write) -> io::Result<()> {
                 break;
             }
             Err(e) => {
-                writeln!(out, "ERR {e}")?;
+                writeln!(out, "ERR {}", esc(e.to_string()))?;
                 pos += e.consumed();
             }
         }
@@ -102,36 +154,51 @@ fn replies(input: &[u8], out: &mut dyn Write) -> io::Result<()> {
 fn ehlo(input: &[u8], out: &mut dyn Write) -> io::Result<()> {
     let reply = match Reply::parse(input) {
         Ok(reply) => reply,
-        Err(e) => return writeln!(out, "ERR {e}"),
+        Err(e) => return writeln!(out, "ERR {}", esc(e.to_string())),
     };
     let ehlo = match EhloReply::parse(&reply) {
         Ok(ehlo) => ehlo,
-        Err(e) => return writeln!(out, "ERR {e}"),
+        Err(e) => return writeln!(out, "ERR {}", esc(e.to_string())),
     };
-    writeln!(out, "OK {}", ehlo.domain())?;
+    writeln!(out, "OK {}", esc(ehlo.domain()))?;
     for cap in ehlo.capabilities() {
-        writeln!(out, "CAP {cap}")?;
+        writeln!(out, "CAP {}", esc(cap.to_string()))?;
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let mode = std::env::args().nth(1).unwrap_or_default();
+    // The arguments first: a usage error must not wait for standard input.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = match args.as_slice() {
+        [flag] if flag == "--help" || flag == "-h" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        [mode] if MODES.contains(&mode.as_str()) => mode.as_str(),
+        [other] => {
+            eprintln!("inspect: unknown mode {:?}\n{USAGE}", esc(other));
+            return ExitCode::from(2);
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let mut input = Vec::new();
     if let Err(e) = io::stdin().read_to_end(&mut input) {
-        eprintln!("inspect: cannot read standard input: {e}");
+        eprintln!("inspect: reading standard input: {e}");
         return ExitCode::FAILURE;
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    if let Err(msg) = run(&mode, &input, &mut out) {
-        eprintln!("inspect: {msg}");
-        return ExitCode::from(2);
-    }
-    match out.flush() {
+    // The mode is known, so an error here is standard output's.
+    let written = run(mode, &input, &mut out)
+        .and_then(|()| out.flush().map_err(|e| format!("write error: {e}")));
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("inspect: {e}");
+            eprintln!("inspect: standard output: {e}");
             ExitCode::FAILURE
         }
     }

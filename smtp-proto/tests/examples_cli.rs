@@ -238,3 +238,88 @@ fn read_bounce_exit_status_for_input_and_output_failures() {
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(r.stdout.is_empty());
 }
+
+#[test]
+fn inspect_escapes_control_characters_and_8bit_octets() {
+    let r = run(
+        "inspect",
+        &["replies"],
+        b"250 hello \x1b[31mred\xff\x01 \\ x\r\n550 5.1.1 \xc3\xb1o\xc2\x85\r\n",
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        String::from_utf8(r.stdout).unwrap(),
+        "OK 250 - 1 hello \\x1b[31mred\\xff\\x01 \\\\ x\nOK 550 5.1.1 1 \u{f1}o\\u{85}\n"
+    );
+    let r = run("inspect", &["ehlo"], b"250-mx\x1b[2J\r\n250 8BITMIME\r\n");
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(terminal_safe(&r.stdout), "{:?}", r.stdout);
+    assert_eq!(
+        String::from_utf8(r.stdout).unwrap(),
+        "OK mx\\x1b[2J\nCAP 8BITMIME\n"
+    );
+    let r = run("inspect", &["commands"], b"HELP \x1b]0;x\x07\r\nNOOP\r\n");
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        String::from_utf8(r.stdout).unwrap(),
+        "OK HELP \\x1b]0;x\\x07\nOK NOOP\n"
+    );
+}
+
+#[test]
+fn inspect_usage_and_exit_status() {
+    // Arguments are judged before standard input is read: a usage error
+    // with a terminal on standard input ends at once, with the usage.
+    for args in [&[][..], &["nonsense"], &["commands", "extra"]] {
+        let r = run_with("inspect", args, Input::Terminal);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("usage: inspect"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty());
+    }
+    let r = run_with("inspect", &["--help"], Input::Terminal);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(String::from_utf8_lossy(&r.stdout).contains("usage: inspect"));
+    // A directory on standard input: 1, naming standard input.
+    let dir = std::env::temp_dir();
+    let r = run_with("inspect", &["replies"], Input::File(dir.to_str().unwrap()));
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("standard input"), "{}", r.stderr);
+    // Standard output closed: a failure of the work (1), not a usage error.
+    let many: Vec<u8> = (0..50_000)
+        .flat_map(|i| format!("250 2.0.0 ok {i}\r\n").into_bytes())
+        .collect();
+    let path = temp_file("replies.txt", &many);
+    let (code, stderr) = run_closed_stdout("inspect", &["replies"], &path);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("standard output"), "{stderr}");
+    // Binary input in every mode: ends, exit 0, output terminal-safe.
+    let binary: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+    for mode in ["commands", "replies", "ehlo"] {
+        let r = run("inspect", &[mode], &binary);
+        assert_eq!(r.code, Some(0), "{mode}: {}", r.stderr);
+        assert!(!r.stdout.is_empty(), "{mode}");
+        assert!(terminal_safe(&r.stdout), "{mode}");
+    }
+}
+
+#[test]
+fn inspect_commands_reports_an_over_long_line_cut_by_the_end_of_input() {
+    // 2000 octets and no CRLF: not one line came out.
+    let r = run("inspect", &["commands"], &[b'A'; 2000]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        String::from_utf8(r.stdout).unwrap(),
+        "ERR 500 5.5.2 incomplete line at end of input\n"
+    );
+    let mut input = b"NOOP\r\n".to_vec();
+    input.extend([b'A'; 2000]);
+    let r = run("inspect", &["commands"], &input);
+    assert_eq!(
+        String::from_utf8(r.stdout).unwrap(),
+        "OK NOOP\nERR 500 5.5.2 incomplete line at end of input\n"
+    );
+}
