@@ -23,9 +23,11 @@
 //!
 //! Options after a `--rcpt` belong to that recipient. A reply of several
 //! lines is given with a line feed between them (`$'550-a\n550 b'`); times
-//! are seconds since the epoch, shown in UTC. Exit status: 0 when written,
-//! 1 when the library refused a value (the reason on standard error), 2
-//! for a usage error.
+//! are seconds since the epoch, shown in UTC. The command line is checked
+//! before standard input is read. Exit status: 0 when written, 1 when the
+//! library refused a value or standard input or output failed (the reason
+//! on standard error), 2 for a usage error (with the usage). `--help`
+//! prints the usage.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -37,6 +39,13 @@ use smtp_proto::dsn::{Action, Bounce, Recipient};
 use smtp_proto::reply::Reply;
 use smtp_proto::status::EnhancedStatusCode;
 use smtp_proto::trace::Timestamp;
+
+const USAGE: &str = "usage: bounce --reporting-mta HOST --sender ADDR --date UNIX --token ATOM
+              [--envid XTEXT] [--ret full|hdrs] [--received-from HOST] [--arrival UNIX]
+              [--max-returned OCTETS] [--from ADDR] [--subject TEXT] [--message-id ID]
+              --rcpt ADDR --action failed|delayed|delivered|relayed|expanded
+              (--reply TEXT | --status X.Y.Z) [--orcpt TYPE;ADDR] [--remote-mta HOST]
+              [--last-attempt UNIX] [--retry-until UNIX] [--rcpt ...] < message";
 
 /// One recipient's options, as given.
 #[derive(Default)]
@@ -166,10 +175,20 @@ enum Outcome<'a> {
 
 /// Writes the bounce the command line `argv` asks for, returning
 /// `original`, to `out`. `Err` for a usage error (exit status 2), `Ok(Err)`
-/// when the library refused a value (exit status 1).
+/// when the library refused a value or `out` failed (exit status 1).
 pub fn run(
     argv: &[String],
     original: &[u8],
+    out: &mut dyn Write,
+) -> Result<Result<(), String>, String> {
+    run_reading(argv, || Ok(original.to_vec()), out)
+}
+
+/// As [`run`], with the original message from `read`, called once the
+/// command line is found good; its `Err` is a failure (exit status 1).
+pub fn run_reading(
+    argv: &[String],
+    read: impl FnOnce() -> Result<Vec<u8>, String>,
     out: &mut dyn Write,
 ) -> Result<Result<(), String>, String> {
     let args = parse_args(argv)?;
@@ -251,7 +270,12 @@ pub fn run(
         given.push((act, outcome, last_attempt, retry_until));
     }
 
-    // From here on, a refusal is the library's: exit status 1.
+    // From here on, a refusal is the library's, or the input's or the
+    // output's: exit status 1.
+    let original = match read() {
+        Ok(original) => original,
+        Err(e) => return Ok(Err(e)),
+    };
     let built = (|| -> Result<Bounce<'_>, String> {
         let mut bounce = Bounce::new(&host, &sender, date, &token).map_err(|e| e.to_string())?;
         if let Some(e) = &envid {
@@ -300,12 +324,13 @@ pub fn run(
         }
         Ok(bounce)
     })();
-    let report = match built.and_then(|b| b.write(original).map_err(|e| e.to_string())) {
+    let report = match built.and_then(|b| b.write(&original).map_err(|e| e.to_string())) {
         Ok(report) => report,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return Ok(Err(format!("refused: {e}"))),
     };
-    out.write_all(report.as_bytes())
-        .map_err(|e| format!("write error: {e}"))?;
+    if let Err(e) = out.write_all(report.as_bytes()).and_then(|()| out.flush()) {
+        return Ok(Err(format!("writing standard output: {e}")));
+    }
     let yes = |b: bool| if b { "yes" } else { "no" };
     eprintln!(
         "body={} returned={:?} boundary={} global={} smtputf8={}",
@@ -320,21 +345,27 @@ pub fn run(
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut original = Vec::new();
-    if let Err(e) = io::stdin().read_to_end(&mut original) {
-        eprintln!("bounce: reading standard input: {e}");
-        return ExitCode::from(2);
+    if argv.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
     }
+    let read = || {
+        let mut original = Vec::new();
+        io::stdin()
+            .read_to_end(&mut original)
+            .map_err(|e| format!("reading standard input: {e}"))?;
+        Ok(original)
+    };
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match run(&argv, &original, &mut out) {
+    match run_reading(&argv, read, &mut out) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("bounce: refused: {e}");
+            eprintln!("bounce: {e}");
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("bounce: {e}");
+            eprintln!("bounce: {e}\n{USAGE}");
             ExitCode::from(2)
         }
     }

@@ -323,3 +323,42 @@ fn inspect_commands_reports_an_over_long_line_cut_by_the_end_of_input() {
         "OK NOOP\nERR 500 5.5.2 incomplete line at end of input\n"
     );
 }
+
+#[test]
+fn bounce_usage_and_exit_status() {
+    // A usage error ends at once, with the usage, a terminal on standard
+    // input or not: the command line is judged first.
+    for args in [&["--help-me"][..], &["--reporting-mta"], &[]] {
+        let r = run_with("bounce", args, Input::Terminal);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("usage: bounce"), "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty());
+    }
+    let r = run_with("bounce", &["--help"], Input::Terminal);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(String::from_utf8_lossy(&r.stdout).contains("--reporting-mta"));
+    // A directory on standard input: 1, naming standard input.
+    let dir = std::env::temp_dir();
+    let r = run_with("bounce", BOUNCE_ARGS, Input::File(dir.to_str().unwrap()));
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("standard input"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    // Standard output closed: 1.
+    let big: Vec<u8> = b"Subject: big\r\n\r\n"
+        .iter()
+        .copied()
+        .chain((0..20_000).flat_map(|i| format!("line {i}\r\n").into_bytes()))
+        .collect();
+    let path = temp_file("big.eml", &big);
+    let (code, stderr) = run_closed_stdout("bounce", BOUNCE_ARGS, &path);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("standard output"), "{stderr}");
+    // The library's refusal stays 1.
+    let to_null: Vec<&str> = BOUNCE_ARGS
+        .iter()
+        .map(|a| if *a == "alice@example.org" { "<>" } else { a })
+        .collect();
+    let r = run("bounce", &to_null, ORIGINAL);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("refused"), "{}", r.stderr);
+}
