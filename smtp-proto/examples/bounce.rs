@@ -21,7 +21,8 @@
 //!     [--rcpt ... --action ... (--reply TEXT | --status X.Y.Z) ...] < message.eml
 //! ```
 //!
-//! Options after a `--rcpt` belong to that recipient. A reply of several
+//! Options after a `--rcpt` belong to that recipient; an option given
+//! twice (for one recipient) is a usage error. A reply of several
 //! lines is given with a line feed between them (`$'550-a\n550 b'`); times
 //! are seconds since the epoch, shown in UTC. The command line is checked
 //! before standard input is read. Exit status: 0 when written, 1 when the
@@ -115,6 +116,10 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             ("--message-id", _) => &mut args.message_id,
             (other, _) => return Err(format!("unknown or misplaced option {other}")),
         };
+        // A second value would replace the first without a word.
+        if slot.is_some() {
+            return Err(format!("{flag} given twice"));
+        }
         *slot = Some(value);
     }
     Ok(args)

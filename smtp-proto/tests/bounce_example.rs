@@ -97,3 +97,45 @@ fn a_value_the_library_refuses_exits_1() {
         (1, false)
     );
 }
+
+#[test]
+fn an_option_given_twice_is_a_usage_error() {
+    // The second value used to replace the first without a word.
+    for extra in [
+        &["--sender", "mallory@example.org"][..],
+        &["--date", "1"],
+        &["--subject", "a", "--subject", "b"],
+    ] {
+        let mut argv = extra.to_vec();
+        argv.extend(["--rcpt", "bob@example.net", "--action", "failed"]);
+        argv.extend(["--status", "5.1.1"]);
+        assert_eq!(status(&argv), (2, false), "{argv:?}");
+    }
+    // Twice for one recipient; once each for two recipients is fine.
+    let twice = [
+        "--rcpt",
+        "bob@example.net",
+        "--action",
+        "failed",
+        "--status",
+        "5.1.1",
+        "--status",
+        "5.1.2",
+    ];
+    assert_eq!(status(&twice), (2, false));
+    let two = [
+        "--rcpt",
+        "bob@example.net",
+        "--action",
+        "failed",
+        "--status",
+        "5.1.1",
+        "--rcpt",
+        "carol@example.net",
+        "--action",
+        "failed",
+        "--status",
+        "5.1.2",
+    ];
+    assert_eq!(status(&two), (0, true));
+}
