@@ -14,7 +14,9 @@
 //!   reply, `OK <code> <enhanced code or -> <lines> <first line text>`, or
 //!   `ERR <reason>` for a bad one, and then goes on at the next line.
 //! * `ehlo` reads one EHLO reply and prints `OK <domain>` and one
-//!   `CAP <KEYWORD> [params...]` line per capability, or `ERR <reason>`.
+//!   `CAP <KEYWORD> [params...]` line per capability, or `ERR <reason>`;
+//!   then `ERR capability line not UTF-8: <line>` for each capability line
+//!   that was skipped because it is not UTF-8.
 //!
 //! What comes from the input is printed escaped, so that nothing reaches a
 //! terminal raw and nothing is lost: `\` as `\\`, an ASCII control
@@ -163,6 +165,21 @@ fn ehlo(input: &[u8], out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "OK {}", esc(ehlo.domain()))?;
     for cap in ehlo.capabilities() {
         writeln!(out, "CAP {}", esc(cap.to_string()))?;
+    }
+    // The lines the library skipped (not UTF-8): named, not lost.
+    let mut named = 0;
+    for line in reply.lines().skip(1) {
+        if std::str::from_utf8(line.raw_text()).is_err() {
+            writeln!(
+                out,
+                "ERR capability line not UTF-8: {}",
+                esc(line.raw_text())
+            )?;
+            named += 1;
+        }
+    }
+    if named != ehlo.invalid_lines() {
+        writeln!(out, "ERR {} capability lines skipped", ehlo.invalid_lines())?;
     }
     Ok(())
 }

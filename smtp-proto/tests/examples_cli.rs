@@ -362,3 +362,21 @@ fn bounce_usage_and_exit_status() {
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(r.stderr.contains("refused"), "{}", r.stderr);
 }
+
+#[test]
+fn inspect_ehlo_names_the_capability_lines_it_skips() {
+    // A capability line that is not UTF-8 is skipped by `EhloReply`; the
+    // inspector printed nothing for it.
+    let r = run(
+        "inspect",
+        &["ehlo"],
+        b"250-mx.example\r\n250-SIZE \xff\r\n250-X-NOTE caf\xe9\r\n250 8BITMIME\r\n",
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        String::from_utf8(r.stdout).unwrap(),
+        "OK mx.example\nCAP 8BITMIME\n\
+         ERR capability line not UTF-8: SIZE \\xff\n\
+         ERR capability line not UTF-8: X-NOTE caf\\xe9\n"
+    );
+}
