@@ -348,8 +348,26 @@ pub fn run_reading(
     Ok(Ok(()))
 }
 
+/// The command line, each argument as UTF-8 (`std::env::args` panics on
+/// one that is not).
+fn utf8_args() -> Result<Vec<String>, String> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {a:?} is not UTF-8"))
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let argv = match utf8_args() {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("bounce: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     if argv.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;

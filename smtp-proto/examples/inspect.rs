@@ -184,9 +184,27 @@ fn ehlo(input: &[u8], out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// The command line, each argument as UTF-8 (`std::env::args` panics on
+/// one that is not).
+fn utf8_args() -> Result<Vec<String>, String> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {a:?} is not UTF-8"))
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
     // The arguments first: a usage error must not wait for standard input.
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match utf8_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("inspect: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let mode = match args.as_slice() {
         [flag] if flag == "--help" || flag == "-h" => {
             println!("{USAGE}");

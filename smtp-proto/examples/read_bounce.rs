@@ -66,8 +66,26 @@ fn esc(value: impl AsRef<[u8]>) -> String {
     out
 }
 
+/// The command line, each argument as UTF-8 (`std::env::args` panics on
+/// one that is not).
+fn utf8_args() -> Result<Vec<String>, String> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {a:?} is not UTF-8"))
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match utf8_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("read_bounce: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let status_only = match args.as_slice() {
         [] => false,
         [flag] if flag == "--status" => true,

@@ -380,3 +380,29 @@ fn inspect_ehlo_names_the_capability_lines_it_skips() {
          ERR capability line not UTF-8: X-NOTE caf\\xe9\n"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    // `std::env::args` panicked on it (exit 101, a backtrace).
+    let bad = OsStr::from_bytes(b"caf\xe9");
+    for (name, before) in [
+        ("bounce", &["--subject"][..]),
+        ("read_bounce", &[]),
+        ("inspect", &[]),
+    ] {
+        let out = Command::new(example(name))
+            .args(before)
+            .arg(bad)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run example");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains("not UTF-8"), "{name}: {stderr}");
+        assert!(stderr.contains("usage:"), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+}
