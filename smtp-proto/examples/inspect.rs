@@ -21,7 +21,8 @@
 //! What comes from the input is printed escaped, so that nothing reaches a
 //! terminal raw and nothing is lost: `\` as `\\`, an ASCII control
 //! character as `\xHH`, any other control or bidirectional-override
-//! character as `\u{HHHH}`, an octet that is not UTF-8 as `\xHH`.
+//! character as its code point in hex (`\u{85}`), an octet that is not
+//! UTF-8 as `\xHH`.
 //!
 //! Exit status: 0 when inspected (bad input is reported on standard
 //! output, it is no failure), 1 when standard input or output fails, 2 for

@@ -25,8 +25,9 @@
 //! Every value taken from the input is printed escaped, so that nothing in
 //! it reaches a terminal raw and nothing is lost: `\` as `\\`, `"` as
 //! `\"`, an ASCII control character as `\xHH`, any other control or
-//! bidirectional-override character as `\u{HHHH}`, an octet that is not
-//! UTF-8 as `\xHH`.
+//! bidirectional-override character as its code point in hex (`\u{85}`),
+//! an octet that is not UTF-8 as `\xHH` (`dsn` hands most values over as
+//! text already, such an octet replaced by U+FFFD).
 //!
 //! Exit status: 0 when read, 1 when the input is no bounce that reads or
 //! standard input or output fails (the reason on standard error), 2 for a

@@ -121,7 +121,7 @@ fn run_closed_stdout(name: &str, args: &[&str], stdin_path: &str) -> (Option<i32
 }
 
 fn temp_file(name: &str, bytes: &[u8]) -> String {
-    let dir = std::env::temp_dir().join(format!("smtp-proto-examples-cli-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("examples-cli");
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write temp file");
