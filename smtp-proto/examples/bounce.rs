@@ -368,7 +368,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if argv.iter().any(|a| a == "--help" || a == "-h") {
+    // Every option takes a value, so options stand at even places; `--help`
+    // as a value (`--subject --help`) is a value.
+    if argv.iter().step_by(2).any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }

@@ -1,7 +1,9 @@
 //! The `bounce`, `read_bounce` and `inspect` examples run as a user runs
-//! them: the built binaries (`cargo test` builds the examples next to the
-//! test binaries), with a time limit, checking exit status, standard
-//! output and standard error.
+//! them: the built binaries, with a time limit, checking exit status,
+//! standard output and standard error. `cargo test -p smtp-proto@0.1.0`
+//! builds the examples; with `--test examples_cli` alone, build them
+//! first (`cargo build -p smtp-proto@0.1.0 --examples`): a binary older
+//! than its source fails the test rather than test old code.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,10 +20,27 @@ fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
     let dir = exe.parent().and_then(|d| d.parent()).expect("profile dir");
     let path = dir.join("examples").join(name);
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; build it: cargo build -p smtp-proto@0.1.0 --examples",
+                path.display()
+            )
+        });
+    // `cargo test --test examples_cli` does not rebuild the examples: a
+    // binary older than its source would test old code.
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(format!("{name}.rs"));
+    let written = std::fs::metadata(&source)
+        .and_then(|m| m.modified())
+        .expect("example source");
     assert!(
-        path.exists(),
-        "{} not built: cargo build -p smtp-proto@0.1.0 --examples",
-        path.display()
+        built >= written,
+        "{} is older than {}: cargo build -p smtp-proto@0.1.0 --examples",
+        path.display(),
+        source.display()
     );
     path
 }
@@ -405,4 +424,17 @@ fn an_argument_that_is_not_utf8_is_a_usage_error() {
         assert!(stderr.contains("usage:"), "{name}: {stderr}");
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     }
+}
+
+#[test]
+fn bounce_takes_help_as_a_value_where_a_value_stands() {
+    let mut args = BOUNCE_ARGS.to_vec();
+    args.extend(["--subject", "--help"]);
+    let r = run("bounce", &args, ORIGINAL);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        String::from_utf8_lossy(&r.stdout).contains("\r\nSubject: --help\r\n"),
+        "{}",
+        String::from_utf8_lossy(&r.stdout)
+    );
 }
