@@ -41,6 +41,10 @@ use smtp_proto::reply::Reply;
 use smtp_proto::status::EnhancedStatusCode;
 use smtp_proto::trace::Timestamp;
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::utf8_args;
+
 const USAGE: &str = "usage: bounce --reporting-mta HOST --sender ADDR --date UNIX --token ATOM
               [--envid XTEXT] [--ret full|hdrs] [--received-from HOST] [--arrival UNIX]
               [--max-returned OCTETS] [--from ADDR] [--subject TEXT] [--message-id ID]
@@ -346,18 +350,6 @@ pub fn run_reading(
         yes(report.requires_smtputf8())
     );
     Ok(Ok(()))
-}
-
-/// The command line, each argument as UTF-8 (`std::env::args` panics on
-/// one that is not).
-fn utf8_args() -> Result<Vec<String>, String> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| {
-            a.into_string()
-                .map_err(|a| format!("argument {a:?} is not UTF-8"))
-        })
-        .collect()
 }
 
 fn main() -> ExitCode {

@@ -35,35 +35,18 @@ use std::process::ExitCode;
 use smtp_proto::command::CommandDecoder;
 use smtp_proto::reply::{Decoded, EhloReply, Reply, ReplyDecoder};
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::utf8_args;
+
 const USAGE: &str = "usage: inspect commands|replies|ehlo < FILE";
 
 /// The modes [`run`] knows.
 pub const MODES: [&str; 3] = ["commands", "replies", "ehlo"];
 
-/// `bytes` as they are printed: `\\`, control and bidirectional override
-/// characters and octets that are not UTF-8 escaped (see the module
-/// documentation).
+/// `bytes` as they are printed (see the module documentation).
 fn esc(bytes: impl AsRef<[u8]>) -> String {
-    let mut out = String::new();
-    for chunk in bytes.as_ref().utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-                c if c.is_control()
-                    || ('\u{202a}'..='\u{202e}').contains(&c)
-                    || ('\u{2066}'..='\u{2069}').contains(&c) =>
-                {
-                    out.push_str(&format!("\\u{{{:x}}}", c as u32));
-                }
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
+    cli::escape(bytes.as_ref(), false)
 }
 
 /// Runs one mode over `input`, writing the report to `out`. An unknown mode
@@ -183,18 +166,6 @@ fn ehlo(input: &[u8], out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "ERR {} capability lines skipped", ehlo.invalid_lines())?;
     }
     Ok(())
-}
-
-/// The command line, each argument as UTF-8 (`std::env::args` panics on
-/// one that is not).
-fn utf8_args() -> Result<Vec<String>, String> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| {
-            a.into_string()
-                .map_err(|a| format!("argument {a:?} is not UTF-8"))
-        })
-        .collect()
 }
 
 fn main() -> ExitCode {

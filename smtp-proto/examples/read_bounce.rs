@@ -38,45 +38,16 @@ use std::process::ExitCode;
 
 use smtp_proto::dsn::{parse_delivery_status, parse_report, DeliveryStatus};
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::utf8_args;
+
 const USAGE: &str = "usage: read_bounce [--status] < message";
 
-/// `value` as it is printed: `\\`, `\"`, control and bidirectional
-/// override characters and octets that are not UTF-8 escaped (see the
-/// module documentation).
+/// `value` as it is printed, `"` escaped too (see the module
+/// documentation).
 fn esc(value: impl AsRef<[u8]>) -> String {
-    let mut out = String::new();
-    for chunk in value.as_ref().utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-                c if c.is_control()
-                    || ('\u{202a}'..='\u{202e}').contains(&c)
-                    || ('\u{2066}'..='\u{2069}').contains(&c) =>
-                {
-                    out.push_str(&format!("\\u{{{:x}}}", c as u32));
-                }
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
-}
-
-/// The command line, each argument as UTF-8 (`std::env::args` panics on
-/// one that is not).
-fn utf8_args() -> Result<Vec<String>, String> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| {
-            a.into_string()
-                .map_err(|a| format!("argument {a:?} is not UTF-8"))
-        })
-        .collect()
+    cli::escape(value.as_ref(), true)
 }
 
 fn main() -> ExitCode {
