@@ -212,8 +212,9 @@ impl TypedValue {
     /// `\x{HEXPOINT}` decoded. A value that does not decode is returned as
     /// it is: a `\` that starts no `\x{HEXPOINT}` as RFC 6533 §3 writes it
     /// (`\x{41}`, `\x{00E9}`), or a value that would decode to a control
-    /// character (`\x{D}`, `+0A`, C1 controls), which no mailbox holds. An `rfc822` address is written decoded (RFC 3461 §6.3), and
-    /// is not decoded again (`+` is common in local parts).
+    /// character (`\x{D}`, `+0A`, C1 controls), which no mailbox holds.
+    /// An `rfc822` address is written decoded (RFC 3461 §6.3), and is not
+    /// decoded again (`+` is common in local parts).
     #[must_use]
     pub fn address(&self) -> String {
         let v = self.value.trim_ascii();
