@@ -26,6 +26,10 @@
 //! printed with control characters escaped: a server cannot drive the
 //! terminal through this program's output.
 
+#[path = "../../smtp-proto-tokio/examples/support/printable.rs"]
+mod printable;
+use printable::printable;
+
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -177,21 +181,6 @@ fn print(report: &DeliveryReport) {
         };
         println!("{}", printable(&line));
     }
-}
-
-/// `text` with its control characters (C0 but tab, DEL, C1) written as
-/// Rust escapes (`\u{1b}`), so that what a server sent cannot drive the
-/// terminal or forge a line of the output.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && c != '\t' {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The exit status when [`deliver`] fails before it has a report: 75

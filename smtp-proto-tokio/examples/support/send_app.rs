@@ -19,6 +19,9 @@ use smtp_proto::reply::{OwnedReply, Reply};
 
 #[path = "line_ends.rs"]
 mod line_ends;
+#[path = "printable.rs"]
+mod printable;
+pub use printable::printable;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum StartTls {
@@ -117,22 +120,6 @@ fn show(reply: &Reply<'_>) -> String {
         s.push_str(&String::from_utf8_lossy(line.raw_text()));
     }
     printable(&format!("{} {}", reply.code(), s.trim()))
-}
-
-/// `text` with its control characters (C0 but tab, DEL, C1) written as
-/// Rust escapes (`\u{1b}`). Reply texts are the server's own words: a
-/// hostile server could otherwise drive the terminal (clear it, retitle
-/// it, write over a line) through what this program prints.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && c != '\t' {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 impl Sender {
