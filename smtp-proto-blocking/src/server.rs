@@ -58,7 +58,7 @@ use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::{Outcome, Phase};
-use smtp_proto::status::ReplyCode;
+use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
 
 use crate::client::is_timeout;
 use crate::transport::{instant_after, is_write_timeout, on_write_timeout, MaybeTls, Transport};
@@ -814,19 +814,21 @@ fn local_error<S, C, D>(
     D: rustls::SideData,
 {
     session.poll_transmit(out);
+    // The same reply as the tokio server's, word for word.
     let config = session.config();
-    let code = if config.enhanced_status_codes {
-        "4.3.0 "
-    } else {
-        ""
-    };
-    let text = format!(
-        "{code}{} Local error, closing transmission channel",
-        config.hostname
-    );
-    match OwnedReply::new(ReplyCode::SERVICE_NOT_AVAILABLE, &text)
-        .or_else(|_| OwnedReply::new(ReplyCode::SERVICE_NOT_AVAILABLE, "Local error"))
-    {
+    let enhanced = config
+        .enhanced_status_codes
+        .then_some(EnhancedStatusCode::TRANSIENT_SYSTEM);
+    let text = format!("{} Local error, closing connection", config.hostname);
+    let reply = OwnedReply::with_enhanced(ReplyCode::SERVICE_NOT_AVAILABLE, enhanced, text)
+        .or_else(|_| {
+            OwnedReply::with_enhanced(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                enhanced,
+                "Local error, closing connection",
+            )
+        });
+    match reply {
         Ok(reply) => reply.write_to(out),
         Err(_) => out.extend_from_slice(b"421 Local error\r\n"),
     }
