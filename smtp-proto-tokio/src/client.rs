@@ -219,8 +219,9 @@ pub enum RunError {
     PeerClosed,
     /// The server did not complete its next reply within the machine's
     /// timeout (counted from when the driver began to wait for it: bytes
-    /// of a reply that has not ended do not extend it), or took none of
-    /// the bytes sent to it for that long (it does not read).
+    /// of a reply that has not ended do not extend it), or did not take
+    /// all of a write within that time, counted from the write's start (it
+    /// does not read, or reads too slowly).
     #[error("timed out waiting for the server")]
     TimedOut,
     /// TLS could not be started: after STARTTLS (data injected after the

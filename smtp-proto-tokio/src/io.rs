@@ -179,7 +179,7 @@ struct WriteTimeout(std::time::Duration);
 
 impl std::fmt::Display for WriteTimeout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the peer took none of our bytes for {:?}", self.0)
+        write!(f, "the peer did not take our bytes within {:?}", self.0)
     }
 }
 

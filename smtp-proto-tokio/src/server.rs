@@ -286,9 +286,10 @@ pub enum ServeError {
     /// Reading or writing the socket failed.
     #[error("i/o error: {0}")]
     Io(io::Error),
-    /// The client took none of the bytes sent to it for the session's
-    /// timeout (it does not read, or reads too slowly): the connection was
-    /// closed without another reply.
+    /// The client did not take all of a write within the session's
+    /// timeout, counted from the start of the write (it does not read, or
+    /// reads too slowly): the connection was closed without another
+    /// reply.
     #[error("timed out writing to the client")]
     WriteTimedOut,
     /// The client broke the protocol beyond recovery (the session sent its
