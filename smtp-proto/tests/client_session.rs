@@ -676,6 +676,75 @@ fn auth_refused_locally_without_tls_or_common_mechanism() {
     assert!(c2.is_idle());
 }
 
+/// Password credentials with an authorization identity (RFC 4616 §2
+/// `authzid`, "act as this identity") go by PLAIN only: LOGIN has no
+/// field for it, and falling back to LOGIN would authenticate the session
+/// as the user itself, not as the identity asked for, without a word. The
+/// client refuses instead, as for any mechanism that does not suit the
+/// credentials, and sends nothing.
+#[test]
+fn auth_with_an_authzid_never_falls_back_to_login() {
+    let acting = || AuthCredentials::Password {
+        authzid: Some("bob".to_owned()),
+        username: "alice".to_owned(),
+        password: smtp_proto::sasl::Secret::new("s3cret"),
+    };
+    assert_eq!(acting().mechanisms(), &[SaslMechanism::Plain]);
+    let input = script(&[GREET, &ehlo(&["AUTH LOGIN"])]);
+    let mut c = Client::new(plain().with_auth_without_tls(true));
+    let mut buf = &input[..];
+    until_idle(&mut c, &mut buf);
+    c.poll_transmit(&mut Vec::new());
+    for forced in [None, Some(SaslMechanism::Login)] {
+        assert_eq!(
+            c.authenticate(acting(), forced),
+            Err(ClientError::Usage(UsageError::NoMechanism)),
+            "{forced:?}"
+        );
+        assert!(!c.has_transmit());
+        assert!(c.is_idle());
+    }
+
+    // Where PLAIN is offered, it carries the authzid: bob\0alice\0s3cret.
+    let run = auth_run(
+        "AUTH LOGIN PLAIN",
+        acting(),
+        None,
+        &["235 2.7.0 Authentication successful\r\n", BYE],
+    );
+    assert!(run
+        .wire_str()
+        .contains("AUTH PLAIN Ym9iAGFsaWNlAHMzY3JldA==\r\n"));
+
+    // An empty authzid is no authzid (as `plain_response` reads it), and
+    // one that names the user acts as the user: LOGIN may still serve.
+    for authzid in ["", "alice"] {
+        let own = AuthCredentials::Password {
+            authzid: Some(authzid.to_owned()),
+            username: "alice".to_owned(),
+            password: smtp_proto::sasl::Secret::new("s3cret"),
+        };
+        assert_eq!(
+            own.mechanisms(),
+            &[SaslMechanism::Plain, SaslMechanism::Login]
+        );
+        let run = auth_run(
+            "AUTH LOGIN",
+            own,
+            None,
+            &[
+                "334 VXNlcm5hbWU6\r\n",
+                "334 UGFzc3dvcmQ6\r\n",
+                "235 2.7.0 ok\r\n",
+                BYE,
+            ],
+        );
+        assert!(run
+            .wire_str()
+            .contains("AUTH LOGIN\r\nYWxpY2U=\r\nczNjcmV0\r\nQUIT\r\n"));
+    }
+}
+
 #[test]
 fn credentials_never_appear_in_debug_output() {
     let creds = AuthCredentials::password("alice", "hunter2");

@@ -11,9 +11,14 @@ use core::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthCredentials {
-    /// A user name and password: PLAIN (preferred) or LOGIN.
+    /// A user name and password: PLAIN (preferred) or LOGIN. With an
+    /// `authzid` other than the user name, PLAIN only: LOGIN has no field
+    /// for it, and would authenticate the session as the user itself.
     Password {
-        /// Act as this identity (PLAIN only), when different from the user.
+        /// Act as this identity, when different from the user (PLAIN's
+        /// authorization identity, RFC 4616 §2). An empty one is the same
+        /// as none; PLAIN sends one equal to the user name as it is, and
+        /// LOGIN may serve it.
         authzid: Option<String>,
         /// The user name.
         username: String,
@@ -154,10 +159,32 @@ impl AuthCredentials {
         })
     }
 
-    /// The mechanisms these credentials can use, best first.
+    /// The mechanisms these credentials can use, best first. Password
+    /// credentials with an authorization identity (not empty, and not the
+    /// user name itself) can use PLAIN only, the one of the two that
+    /// carries it.
+    ///
+    /// ```
+    /// use smtp_proto::client::AuthCredentials;
+    /// use smtp_proto::sasl::{SaslMechanism, Secret};
+    ///
+    /// let own = AuthCredentials::password("alice", "s3cret");
+    /// assert_eq!(own.mechanisms(), &[SaslMechanism::Plain, SaslMechanism::Login]);
+    /// let acting = AuthCredentials::Password {
+    ///     authzid: Some("bob".into()),
+    ///     username: "alice".into(),
+    ///     password: Secret::new("s3cret"),
+    /// };
+    /// assert_eq!(acting.mechanisms(), &[SaslMechanism::Plain]);
+    /// ```
     #[must_use]
     pub fn mechanisms(&self) -> &[SaslMechanism] {
         match self {
+            AuthCredentials::Password {
+                authzid: Some(authzid),
+                username,
+                ..
+            } if !authzid.is_empty() && authzid != username => &[SaslMechanism::Plain],
             AuthCredentials::Password { .. } => &[SaslMechanism::Plain, SaslMechanism::Login],
             AuthCredentials::OAuth2 { .. } => &[SaslMechanism::OAuthBearer, SaslMechanism::XOAuth2],
             AuthCredentials::Custom(c) => core::slice::from_ref(&c.as_sasl),

@@ -601,8 +601,10 @@ pub enum UsageError {
     #[error("the envelope has no recipients")]
     NoRecipients,
     /// No mechanism both the server and the credentials support, or a
-    /// forced mechanism that does not suit the credentials (custom
-    /// credentials whose mechanism the server does not advertise, too).
+    /// forced mechanism that does not suit the credentials (password
+    /// credentials with an authzid other than the user name and a server,
+    /// or a forced mechanism, with LOGIN but not PLAIN; custom credentials
+    /// whose mechanism the server does not advertise, too).
     #[error("no usable SASL mechanism")]
     NoMechanism,
     /// AUTH on a plain-text connection while

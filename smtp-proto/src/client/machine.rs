@@ -953,11 +953,12 @@ impl Client {
 
     /// Starts AUTH with `credentials`, using `mechanism` when given (even
     /// if the server does not list it) or else the best mechanism both
-    /// sides support: PLAIN, then LOGIN for a password; OAUTHBEARER, then
-    /// XOAUTH2 for a token. [`AuthCredentials::Custom`] use their own
-    /// mechanism, and only when the server advertises it (in any case);
-    /// otherwise this returns [`UsageError::NoMechanism`] and sends
-    /// nothing. The reply comes as [`ClientEvent::Authenticated`] or
+    /// sides support: PLAIN, then LOGIN for a password (PLAIN only with an
+    /// authzid other than the user name, which LOGIN cannot carry);
+    /// OAUTHBEARER, then XOAUTH2 for a token. [`AuthCredentials::Custom`]
+    /// use their own mechanism, and only when the server advertises it (in
+    /// any case); otherwise this returns [`UsageError::NoMechanism`] and
+    /// sends nothing. The reply comes as [`ClientEvent::Authenticated`] or
     /// [`ClientEvent::AuthFailed`], after any number of
     /// [`ClientEvent::AuthChallenge`] for a custom mechanism.
     ///

@@ -1531,11 +1531,13 @@ impl ServerSession {
     /// [`ServerEvent::AuthExchange`] (or answers a `*` cancel, bad base64
     /// or an over-long line itself, as for the built-in mechanisms).
     ///
-    /// The `334` line is a reply line, so it must fit in 512 octets
-    /// (RFC 5321 §4.5.3.1.5; clients may refuse longer ones, though this
-    /// crate's reads up to 2048 by default): `challenge` may hold at most
-    /// 378 octets. A longer one
-    /// is refused with [`UsageError::ChallengeTooLong`] and nothing is sent.
+    /// The `334` line is kept to a reply line's 512 octets (RFC 5321
+    /// §4.5.3.1.5; clients may refuse longer ones, though RFC 4954 §4 asks
+    /// them to take what their mechanisms need, and this crate's client
+    /// reads `334` lines of up to
+    /// [`client::AUTH_LINE_MAX`](crate::client::AUTH_LINE_MAX) octets):
+    /// `challenge` may hold at most 378 octets. A longer one is refused
+    /// with [`UsageError::ChallengeTooLong`] and nothing is sent.
     /// When [`ServerConfig::max_auth_rounds`] challenges were already sent
     /// in this exchange, the machine ends it instead with `535 5.7.8` and
     /// returns [`Challenge::TooManyRounds`]: the client is not
