@@ -855,3 +855,62 @@ S~ 250 OK
     assert_eq!(&*x.decode(), b"e=mc2@example.com");
     assert!(mails[2].contains("auth: Some(Null)"), "{}", mails[2]);
 }
+
+/// RFC 4954 §5 nulls the `AUTH=` parameter only for a client the server
+/// has not authenticated. A client authenticated with a token (XOAUTH2)
+/// or a custom mechanism, accepted without naming an identity, is
+/// authenticated all the same: its `AUTH=` parameter reaches the
+/// application as sent, as after PLAIN.
+#[test]
+fn rfc4954_mail_auth_parameter_after_token_or_custom_auth() {
+    use base64::Engine as _;
+    use smtp_proto::command::AuthParam;
+    use smtp_proto::server::ServerSession;
+    use smtp_proto::session::Outcome;
+
+    let token = base64::engine::general_purpose::STANDARD
+        .encode(b"user=e=mc2@example.com\x01auth=Bearer t\x01\x01");
+    let xoauth2 = format!("AUTH XOAUTH2 {token}\r\n");
+    for (mechanism, auth) in [
+        (SaslMechanism::XOAuth2, xoauth2.as_str()),
+        (
+            SaslMechanism::custom("X-TOKEN").unwrap(),
+            "AUTH X-TOKEN dA==\r\n",
+        ),
+    ] {
+        let mut c = ServerConfig::new("mx.example.com");
+        c.auth_mechanisms = vec![mechanism];
+        c.auth_requires_tls = false;
+        let mut s = ServerSession::new(c).unwrap();
+        s.greet().unwrap();
+        let step = s.handle_input(b"EHLO bar.com\r\n").unwrap();
+        assert!(matches!(
+            step.outcome,
+            Outcome::Event(ServerEvent::Hello { .. })
+        ));
+        s.accept().unwrap();
+        let step = s.handle_input(auth.as_bytes()).unwrap();
+        assert!(
+            matches!(
+                step.outcome,
+                Outcome::Event(ServerEvent::Auth(_) | ServerEvent::AuthExchange { .. })
+            ),
+            "{mechanism:?}: {:?}",
+            step.outcome
+        );
+        // The application checked the token, and names no identity.
+        s.accept().unwrap();
+        assert!(s.is_authenticated());
+        assert_eq!(s.auth_identity(), None);
+        let step = s
+            .handle_input(b"MAIL FROM:<e=mc2@example.com> AUTH=e+3Dmc2@example.com\r\n")
+            .unwrap();
+        let Outcome::Event(ServerEvent::Mail { params, .. }) = step.outcome else {
+            panic!("{mechanism:?}: {:?}", step.outcome);
+        };
+        let Some(AuthParam::Identity(id)) = params.auth else {
+            panic!("{mechanism:?}: AUTH= was {:?}", params.auth);
+        };
+        assert_eq!(&*id.decode(), b"e=mc2@example.com", "{mechanism:?}");
+    }
+}

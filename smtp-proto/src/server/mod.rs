@@ -2469,9 +2469,11 @@ impl ServerSession {
                 // RFC 4954 §5: a server that has not authenticated the
                 // client "MUST behave as if the AUTH=<> parameter was
                 // supplied": the application is not handed an identity it
-                // could take for a checked one.
+                // could take for a checked one. A client authenticated
+                // without a known identity (a token, a custom mechanism)
+                // is authenticated all the same.
                 let mut params = params;
-                if self.identity.is_none() && params.auth.is_some() {
+                if !self.authenticated && params.auth.is_some() {
                     params.auth = Some(AuthParam::Null);
                 }
                 self.state = State::Decision(Pending::Mail {
