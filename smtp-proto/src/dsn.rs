@@ -22,7 +22,12 @@
 //!    `Will-Retry-Until`;
 //! 4. the original message: whole (`message/rfc822`, or `message/global`)
 //!    or its header section only (`text/rfc822-headers`, or
-//!    `message/global-headers`), see [`Bounce::ret`], byte for byte: the
+//!    `message/global-headers`), see [`Bounce::ret`], byte for byte but
+//!    for its line ends: a CR or LF outside a CRLF pair (a bare LF of a
+//!    message stored with Unix line ends, a bare CR) is written CRLF, as
+//!    every line end of a message must be (RFC 5322 §2.1, §2.3; RFC 5321
+//!    §2.3.8), before the header section is cut and the size limit of
+//!    [`Bounce::max_returned_len`] is applied; the
 //!    part ends with a CRLF of its own before the delimiter that follows
 //!    it (whose CRLF is the delimiter's, RFC 2046 §5.1.1), so that a
 //!    reader gets the original's last line end too.
@@ -862,7 +867,8 @@ impl Report {
     /// The body type to send it with (`BODY=` of `MAIL FROM:<>`): 7-bit
     /// unless the returned original or an internationalized report's
     /// UTF-8 parts hold 8-bit octets (`8BITMIME`), or the original holds
-    /// NUL, a bare CR or LF, or a line over 998 octets (`BINARYMIME`).
+    /// NUL or a line over 998 octets (`BINARYMIME`; its bare CRs and LFs
+    /// are written CRLF, see the [module](self) notes).
     #[must_use]
     pub fn body_type(&self) -> BodyType {
         self.body
@@ -1115,9 +1121,9 @@ impl<'a> Bounce<'a> {
         self
     }
 
-    /// The largest original returned whole, in octets: a larger one is
-    /// returned as its header section, and a header section over it is
-    /// left out.
+    /// The largest original returned whole, in octets (counted with its
+    /// line ends written CRLF): a larger one is returned as its header
+    /// section, and a header section over it is left out.
     #[must_use]
     pub fn max_returned_len(mut self, octets: usize) -> Self {
         self.max_returned = Some(octets);
@@ -1137,7 +1143,7 @@ impl<'a> Bounce<'a> {
     }
 
     /// Writes the bounce, with the original message (its bytes as
-    /// received, CRLF line ends) in part 3 as [`Bounce::ret`] chooses.
+    /// received, every line end written CRLF) in part 3 as [`Bounce::ret`] chooses.
     /// With a UTF-8 address or an original with UTF-8 header fields, the
     /// report is internationalized ([`Report::is_global`], see the
     /// [module](self#internationalized-bounces-rfc-6533) notes); send it
@@ -1153,6 +1159,10 @@ impl<'a> Bounce<'a> {
         let any_failed = self.recipients.iter().any(|r| r.action == Action::Failed);
         let full = any_failed && self.ret != Some(Ret::Hdrs);
         let cap = self.max_returned.unwrap_or(usize::MAX);
+        // A message has CR and LF only as CRLF (RFC 5322 §2.1, §2.3; RFC
+        // 5321 §2.3.8): the bounce too, part 3 included.
+        let original = crlf_line_ends(original);
+        let original: &[u8] = &original;
         let header = header_section(original);
         let (returned, content) = if full && original.len() <= cap {
             (Returned::Full, original)
@@ -1591,6 +1601,35 @@ fn header_section(message: &[u8]) -> &[u8] {
         }
     }
     message
+}
+
+/// `bytes` with every CR or LF outside a CRLF pair, a line end of another
+/// system, written CRLF; borrowed when there is none.
+fn crlf_line_ends(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let bare = |i: usize| match bytes[i] {
+        b'\r' => bytes.get(i + 1) != Some(&b'\n'),
+        b'\n' => i == 0 || bytes[i - 1] != b'\r',
+        _ => false,
+    };
+    let Some(first) = memchr::memchr2_iter(b'\r', b'\n', bytes).find(|&i| bare(i)) else {
+        return std::borrow::Cow::Borrowed(bytes);
+    };
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16 + 2);
+    out.extend_from_slice(&bytes[..first]);
+    let mut i = first;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 2;
+                continue;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The body type content needs (RFC 2045 §2.7, §2.8, RFC 6152, RFC 3030):

@@ -707,12 +707,46 @@ fn eight_bit_and_international_originals() {
     assert!(String::from_utf8_lossy(report.as_bytes())
         .contains("Content-Type: message/global-headers\r\nContent-Transfer-Encoding: 8bit\r\n"));
 
-    // Bare LF: binary.
+    // NUL: binary.
     let report = failed_bounce(&host, &sender, &bob)
-        .write(b"Subject: x\n\nbody\n")
+        .write(b"Subject: x\r\n\r\nbo\0dy\r\n")
         .unwrap();
     assert_eq!(report.body_type(), BodyType::BinaryMime);
     assert!(text(&report).contains("Content-Transfer-Encoding: binary\r\n"));
+}
+
+#[test]
+fn bare_line_ends_of_the_original_are_written_crlf() {
+    // RFC 5322 §2.1, §2.3 and RFC 5321 §2.3.8: CR and LF only as CRLF.
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let original = b"Subject: x\nX-Old: mac\rX-Mixed: y\r\n\nbody\nline\r\rend";
+    let report = failed_bounce(&host, &sender, &bob).write(original).unwrap();
+    let bytes = report.as_bytes();
+    let crs = bytes.iter().filter(|&&b| b == b'\r').count();
+    let lfs = bytes.iter().filter(|&&b| b == b'\n').count();
+    let crlfs = bytes.windows(2).filter(|w| w == b"\r\n").count();
+    assert_eq!((crs, lfs), (crlfs, crlfs), "a bare CR or LF in the bounce");
+    let whole = "Subject: x\r\nX-Old: mac\r\nX-Mixed: y\r\n\r\nbody\r\nline\r\n\r\nend";
+    assert_eq!(parts(&report)[2].1, whole);
+    // Nothing else calls for BINARYMIME.
+    assert_eq!(report.body_type(), BodyType::SevenBit);
+    assert!(!text(&report).contains("Content-Transfer-Encoding"));
+    // The header section is cut where a reader of the CRLF form cuts it.
+    let report = failed_bounce(&host, &sender, &bob)
+        .ret(Some(Ret::Hdrs))
+        .write(original)
+        .unwrap();
+    assert_eq!(report.returned(), Returned::Headers);
+    assert_eq!(
+        parts(&report)[2].1,
+        "Subject: x\r\nX-Old: mac\r\nX-Mixed: y\r\n"
+    );
+    // The size limit counts what is written.
+    let report = failed_bounce(&host, &sender, &bob)
+        .max_returned_len(original.len())
+        .write(original)
+        .unwrap();
+    assert_eq!(report.returned(), Returned::Headers);
 }
 
 #[test]

@@ -40,9 +40,11 @@
 //!   recipient as `Final-Recipient: utf-8; <mailbox>`; one that is not
 //!   has `message/delivery-status` and `message/rfc822` or
 //!   `text/rfc822-headers`;
+//! - the report holds CR and LF only as CRLF, the returned original too;
 //! - the third part holds the whole original (`Returned::Full`), its
 //!   header section (`Returned::Headers`), byte for byte with its last
-//!   line end, or is absent (`Returned::Nothing`), as the report says.
+//!   line end but for its bare CRs and LFs, written CRLF, or is absent
+//!   (`Returned::Nothing`), as the report says.
 
 use arbitrary::{Result, Unstructured};
 use smtp_proto::command::{
@@ -178,6 +180,8 @@ fn one(mut u: Unstructured<'_>) -> Result<()> {
         Ok(r) => r,
         Err(e) => panic!("write refused with {e:?}"),
     };
+    // The original as returned: every line end CRLF.
+    let original = &crlf_line_ends(original);
     check_report(
         report.as_bytes(),
         report.boundary(),
@@ -297,7 +301,40 @@ fn header_section(message: &[u8]) -> &[u8] {
     }
 }
 
+/// `bytes` with each CR or LF outside a CRLF pair made CRLF.
+pub(crate) fn crlf_line_ends(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut cr = false;
+    for &b in bytes {
+        match b {
+            b'\n' if cr => out.push(b'\n'),
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            _ if cr => {
+                out.push(b'\n');
+                if b != b'\r' {
+                    out.push(b);
+                }
+            }
+            _ if b != b'\r' => out.push(b),
+            _ => {}
+        }
+        if b == b'\r' {
+            out.push(b'\r');
+        }
+        cr = b == b'\r';
+    }
+    if cr {
+        out.push(b'\n');
+    }
+    out
+}
+
 fn check_report(bytes: &[u8], boundary: &str, returned: Returned, global: bool, original: &[u8]) {
+    // CR and LF only as CRLF, everywhere (RFC 5322 §2.3, RFC 5321 §2.3.8).
+    let crs = memchr::memchr_iter(b'\r', bytes).count();
+    let lfs = memchr::memchr_iter(b'\n', bytes).count();
+    let pairs = memchr::memmem::find_iter(bytes, b"\r\n").count();
+    assert_eq!((crs, lfs), (pairs, pairs), "a bare CR or LF in the report");
     let delimiter = format!("\r\n--{boundary}\r\n");
     let close = format!("\r\n--{boundary}--\r\n");
     assert!(

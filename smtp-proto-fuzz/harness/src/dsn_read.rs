@@ -23,7 +23,8 @@
 //!   spaces folding may add), the same dates as times, the
 //!   `ENVID` when it is printable, the global types when the writer chose
 //!   them, the closing delimiter, and the returned part as
-//!   `Report::returned` says, holding the original when it is whole.
+//!   `Report::returned` says, holding the original when it is whole (its
+//!   bare CRs and LFs written CRLF).
 
 use arbitrary::{Result, Unstructured};
 use smtp_proto::command::{Atom, Domain, EnvId, ForwardPath, Mailbox, Ret, ReversePath, XText};
@@ -275,7 +276,11 @@ fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
         (Returned::Full, Some(p)) => {
             assert!(!p.is_headers_only(), "a whole message read as headers");
             let content = &report.as_bytes()[p.range.clone()];
-            assert_eq!(content, original, "the returned message, byte for byte");
+            let want = crate::dsn::crlf_line_ends(original);
+            assert_eq!(
+                content, want,
+                "the returned message, byte for byte but CRLF"
+            );
         }
         (Returned::Headers, Some(p)) => assert!(p.is_headers_only(), "headers read as whole"),
         (r, p) => panic!("returned {r:?} read as {p:?}"),
