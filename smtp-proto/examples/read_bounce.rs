@@ -1,9 +1,10 @@
 //! Reads a bounce (a delivery status notification) with
 //! `smtp_proto::dsn::parse_report`: the whole message from standard input,
 //! and on standard output one line per recipient, then a line for the
-//! returned message and one per recipient block that could not be read
-//! or whose status does not go with its action (that recipient is listed
-//! all the same):
+//! returned message and one per problem: of the per-message fields
+//! (`block=-`), of a recipient block that could not be read, or of one
+//! read all the same (a status that does not go with its action, a field
+//! not read or read with U+FFFD; that recipient is listed):
 //!
 //! ```text
 //! recipient <bob@example.net> action=failed status=5.1.1 diagnostic="smtp; 550 5.1.1 No such user"
@@ -143,6 +144,12 @@ fn recipients(out: &mut String, status: &DeliveryStatus) {
 }
 
 fn problems(out: &mut String, status: &DeliveryStatus) {
+    for e in &status.message.problems {
+        out.push_str(&format!(
+            "problem block=- error=\"{}\"\n",
+            esc(e.to_string())
+        ));
+    }
     for p in &status.problems {
         out.push_str(&format!(
             "problem block={} error=\"{}\"\n",

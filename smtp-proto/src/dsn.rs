@@ -297,6 +297,25 @@
 //!   `Final-Recipient` as the address alone;
 //! * [`TypedValue::address`] gives an address: `rfc822` as written, `utf-8`
 //!   (RFC 6533) with its xtext and `\x{HEX}` decoded;
+//! * an address or an MTA name that holds a control character (but a
+//!   tab, which folding may leave; its comments removed) is not read, as
+//!   no address or host name holds one (RFC 5321 §4.1.2, RFC 6533 §3):
+//!   a `Final-Recipient` with one leaves its block out, as an empty one
+//!   does, with [`ReadError::InvalidField`]; an `Original-Recipient` or a
+//!   `Remote-MTA` with one is left `None` and named in
+//!   [`DeliveryStatus::problems`] with [`ReadError::InvalidField`], the
+//!   block read all the same; a `Reporting-MTA`, `DSN-Gateway` or
+//!   `Received-From-MTA` with one is left `None` and named in
+//!   [`PerMessage::problems`]. So a value read never carries a CR, an
+//!   escape sequence or a NUL into a log line or a command;
+//! * the fields are text: octets that are not UTF-8 (in a
+//!   `message/delivery-status`, 7-bit by RFC 3464 §2.1, or in a
+//!   `message/global-delivery-status`, UTF-8 by RFC 6533) are read as
+//!   U+FFFD, never silently: each field so read is named with
+//!   [`ReadError::NotUtf8`], once per block, in
+//!   [`DeliveryStatus::problems`] (its block read all the same) or
+//!   [`PerMessage::problems`]; the octets as written are in the message
+//!   ([`ParsedReport::status_range`]);
 //! * the dates are kept as written, and read as times by
 //!   [`PerMessage::arrival`], [`RecipientStatus::last_attempt`] and
 //!   [`RecipientStatus::retry_until`] (RFC 5322 `date-time`, obsolete

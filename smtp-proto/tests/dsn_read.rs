@@ -1621,3 +1621,116 @@ fn utf8_addresses_never_decode_to_control_characters() {
     assert_eq!(address("\"a\\x{20}b\"@example.com"), "\"a b\"@example.com");
     assert_eq!(address("jos\u{e9}@example.com"), "josé@example.com");
 }
+
+#[test]
+fn control_characters_in_addresses_and_mta_names_are_not_read() {
+    // No address or host name holds a control character (RFC 5321 §4.1.2,
+    // RFC 6533 §3): a value with one (here CR, ESC, NUL, DEL) is not read
+    // as one, as an empty `Final-Recipient` is not.
+    let status = b"Reporting-MTA: dns; mx.example.org\x1b[2J\r\n\
+        Received-From-MTA: dns; in\x7f.example.org\r\n\r\n\
+        Final-Recipient: rfc822; a@example.net\rBcc: x@example.net\r\n\
+        Action: failed\r\nStatus: 5.1.1\r\n\r\n\
+        Original-Recipient: rfc822; o\x01@example.net\r\n\
+        Final-Recipient: rfc822; b@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+        Remote-MTA: dns; mx\x00.example.net\r\n\r\n\
+        Final-Recipient: utf-8; c\x1b@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+        Final-Recipient: rfc822;\r\n\td@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n";
+    let s = parse_delivery_status(status).unwrap();
+    assert_eq!(s.message.reporting_mta, None);
+    assert_eq!(s.message.received_from_mta, None);
+    let addrs: Vec<String> = s.recipients.iter().map(|r| r.address()).collect();
+    // A tab of folding is whitespace, not a control character to refuse.
+    assert_eq!(addrs, ["b@example.net", "d@example.net"]);
+    assert_eq!(s.recipients[0].original_recipient, None);
+    assert_eq!(s.recipients[0].remote_mta, None);
+    for r in &s.recipients {
+        assert!(!r.address().chars().any(char::is_control));
+    }
+    let problems: Vec<(usize, ReadError)> = s.problems.iter().map(|p| (p.block, p.error)).collect();
+    assert_eq!(
+        problems,
+        [
+            (0, ReadError::InvalidField("Final-Recipient")),
+            (1, ReadError::InvalidField("Original-Recipient")),
+            (1, ReadError::InvalidField("Remote-MTA")),
+            (2, ReadError::InvalidField("Final-Recipient")),
+        ]
+    );
+    // Block 1 is read all the same; blocks 0 and 2 are left out.
+    let recipients: Vec<Option<usize>> = s.problems.iter().map(|p| p.recipient).collect();
+    assert_eq!(recipients, [None, Some(0), Some(0), None]);
+    assert_eq!(
+        s.message.problems,
+        [
+            ReadError::InvalidField("Reporting-MTA"),
+            ReadError::InvalidField("Received-From-MTA"),
+        ]
+    );
+    // A control character in a comment is removed with it.
+    let s = parse_delivery_status(
+        b"Reporting-MTA: dns; mx (\x01)\r\n\r\n\
+          Final-Recipient: rfc822; a@b (\x1b)\r\nAction: failed\r\nStatus: 5.0.0\r\n",
+    )
+    .unwrap();
+    assert_eq!(s.message.reporting_mta.unwrap().value, "mx");
+    assert_eq!(s.recipients[0].address(), "a@b");
+    assert!(s.problems.is_empty() && s.message.problems.is_empty());
+    // An `Original-Recipient` not read moves to the block of the
+    // `Final-Recipient` after it, as one read does.
+    let s = parse_delivery_status(
+        b"Final-Recipient: rfc822; a@b\r\nAction: failed\r\nStatus: 5.0.0\r\n\
+          Original-Recipient: rfc822; \x7f@c\r\n\
+          Final-Recipient: rfc822; c@d\r\nAction: failed\r\nStatus: 5.0.0\r\n",
+    )
+    .unwrap();
+    let problems: Vec<(usize, ReadError, Option<usize>)> = s
+        .problems
+        .iter()
+        .map(|p| (p.block, p.error, p.recipient))
+        .collect();
+    assert_eq!(
+        problems,
+        [(1, ReadError::InvalidField("Original-Recipient"), Some(1))]
+    );
+}
+
+#[test]
+fn octets_that_are_not_utf8_are_named_not_changed_silently() {
+    let status = b"Reporting-MTA: dns; mx.example.org\r\n\
+        X-Note: caf\xe9\r\n\r\n\
+        Final-Recipient: rfc822; a@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+        Final-Recipient: rfc822; m\xfcller@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+        Diagnostic-Code: smtp; 550 M\xfcller unknown\r\nX-\xff: y\r\n\r\n\
+        Final-Recipient: rfc822; c@example.net\r\nAction: f\xe4iled\r\nStatus: 5.1.1\r\n";
+    let s = parse_delivery_status(status).unwrap();
+    // Read, as far as it goes.
+    assert_eq!(s.recipients.len(), 2);
+    assert_eq!(s.recipients[1].address(), "m\u{FFFD}ller@example.net");
+    // But not silently: each field read with U+FFFD is named.
+    assert!(!s.problems.is_empty(), "octets changed silently");
+    let problems: Vec<(usize, ReadError, Option<usize>)> = s
+        .problems
+        .iter()
+        .map(|p| (p.block, p.error, p.recipient))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (1, ReadError::NotUtf8("Final-Recipient"), Some(1)),
+            (1, ReadError::NotUtf8("Diagnostic-Code"), Some(1)),
+            (1, ReadError::NotUtf8("extension field"), Some(1)),
+            (2, ReadError::InvalidField("Action"), None),
+            (2, ReadError::NotUtf8("Action"), None),
+        ]
+    );
+    assert_eq!(s.message.problems, [ReadError::NotUtf8("extension field")]);
+    // A field named once per block, however many are wrong.
+    let mut many = b"Final-Recipient: rfc822; a@b\r\nAction: failed\r\nStatus: 5.0.0\r\n".to_vec();
+    for _ in 0..1000 {
+        many.extend_from_slice(b"X-A: \xff\r\nX-B: \xfe\r\n");
+    }
+    let s = parse_delivery_status(&many).unwrap();
+    assert_eq!(s.problems.len(), 1);
+    assert_eq!(s.recipients[0].extensions.len(), 2000);
+}

@@ -221,6 +221,24 @@ fn read_bounce_escapes_control_characters_and_8bit_octets() {
 }
 
 #[test]
+fn read_bounce_lists_the_problems_of_the_per_message_fields() {
+    let bounce = String::from_utf8(a_bounce())
+        .expect("ASCII bounce")
+        .replace(
+            "Reporting-MTA: dns; mx.example.org",
+            "Reporting-MTA: dns; mx.example.org\x1b[2J",
+        );
+    let r = run("read_bounce", &[], bounce.as_bytes());
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let text = String::from_utf8(r.stdout).unwrap();
+    assert!(text.contains(" reporting-mta=- "), "{text}");
+    assert!(
+        text.ends_with("problem block=- error=\"the Reporting-MTA field does not parse\"\n"),
+        "{text}"
+    );
+}
+
+#[test]
 fn read_bounce_exit_status_for_input_and_output_failures() {
     // A directory on standard input: a failure of the work, not a usage error.
     let dir = std::env::temp_dir();

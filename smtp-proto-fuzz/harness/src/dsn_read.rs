@@ -4,7 +4,10 @@
 //!
 //! - as it is, a whole message for `dsn::parse_report` and a status part
 //!   for `dsn::parse_delivery_status`: nothing panics; a report read has
-//!   at least one recipient, each with a `Final-Recipient` value; the byte
+//!   at least one recipient, each with a `Final-Recipient` value holding
+//!   no control character (but a tab), and no MTA name read holds one; a
+//!   `Final-Recipient` read with U+FFFD for octets that are not UTF-8 is
+//!   named in the problems; the byte
 //!   ranges it gives lie in the input, the returned part after the status
 //!   part; reading does not depend on CRLF or LF line ends (for an input
 //!   with no CR outside CRLF, the status read with every CRLF made LF is
@@ -19,7 +22,8 @@
 //!   for the returned message, and the rest of the input as the original
 //!   message; the dates at any second and zone offset of the years 1900
 //!   to 9999. The report read back has the same recipients, actions and
-//!   statuses in the same order, no problem, the diagnostics (but for the
+//!   statuses in the same order, no problem (per-message or of a block),
+//!   the diagnostics (but for the
 //!   spaces folding may add), the same dates as times, the
 //!   `ENVID` when it is printable, the global types when the writer chose
 //!   them, the closing delimiter, and the returned part as
@@ -65,8 +69,30 @@ fn read_raw(data: &[u8]) {
     if let Ok(s) = &status {
         assert!(!s.recipients.is_empty(), "a status without recipients");
         dates_reread(s.message.arrival());
+        let control = |c: char| c.is_control() && c != '\t';
+        let mtas = [&s.message.reporting_mta, &s.message.received_from_mta];
+        for m in mtas.into_iter().flatten() {
+            assert!(
+                !m.value.chars().any(control),
+                "a control character in {m:?}"
+            );
+        }
         for r in &s.recipients {
             assert!(!r.final_recipient.value.is_empty(), "empty Final-Recipient");
+            assert!(
+                !r.final_recipient.value.chars().any(control),
+                "a control character in {:?}",
+                r.final_recipient
+            );
+            if s.problems.is_empty() {
+                // A U+FFFD read for octets that are not UTF-8 is named: with
+                // no problem, one read was written so.
+                assert!(
+                    !r.final_recipient.value.contains('\u{FFFD}')
+                        || data.windows(3).any(|w| w == "\u{FFFD}".as_bytes()),
+                    "a Final-Recipient changed without a problem"
+                );
+            }
             dates_reread(r.last_attempt());
             dates_reread(r.retry_until());
         }
@@ -226,6 +252,11 @@ fn round_trip(mut u: Unstructured<'_>) -> Result<()> {
         );
     }
     assert!(read.complete, "no closing delimiter read");
+    assert!(
+        read.status.message.problems.is_empty(),
+        "{:?}",
+        read.status.message.problems
+    );
     assert!(
         read.status.problems.is_empty(),
         "{:?} in {}",

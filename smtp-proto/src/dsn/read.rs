@@ -51,9 +51,20 @@ pub enum ReadError {
     /// A recipient block lacks the named required field.
     #[error("the {0} field is missing")]
     MissingField(&'static str),
-    /// The named field's value does not parse.
+    /// The named field's value does not parse; or, for an address or an
+    /// MTA name (`Final-Recipient`, `Original-Recipient`, `Reporting-MTA`,
+    /// `DSN-Gateway`, `Received-From-MTA`, `Remote-MTA`), it holds a
+    /// control character (but a tab), which none holds (RFC 5321 §4.1.2,
+    /// RFC 6533 §3): such a value is not read (see the
+    /// [module](super#reading-bounces) notes).
     #[error("the {0} field does not parse")]
     InvalidField(&'static str),
+    /// The named field (`extension field` for one the reader does not
+    /// know) holds octets that are not UTF-8. The field is read all the
+    /// same, each such octet as U+FFFD: its value is not the one written
+    /// (the octets are in the message, at [`ParsedReport::status_range`]).
+    #[error("the {0} field holds octets that are not UTF-8")]
+    NotUtf8(&'static str),
     /// The delivery status fields hold no recipient block.
     #[error("the delivery status names no recipient")]
     NoRecipients,
@@ -74,6 +85,8 @@ pub enum ReadError {
 
 /// A field kept as it was: an extension field (`X-Postfix-Queue-ID`,
 /// `X-Display-Name`, ...), or a known one the reader does not interpret.
+/// Octets that are not UTF-8 are read as U+FFFD, and the block's problems
+/// name the field ([`ReadError::NotUtf8`]).
 /// Borrowed from the [`Fields`] that keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Field<'a> {
@@ -258,6 +271,11 @@ pub struct PerMessage {
     pub arrival_date: Option<String>,
     /// Every other field, in order.
     pub extensions: Fields,
+    /// What is wrong with the per-message fields, each named once, in
+    /// the order found: [`ReadError::InvalidField`] for an MTA name with a
+    /// control character (left `None`), [`ReadError::NotUtf8`] for a field
+    /// read with U+FFFD for octets that are not UTF-8.
+    pub problems: Vec<ReadError>,
 }
 
 impl PerMessage {
@@ -360,10 +378,13 @@ pub struct BlockProblem {
     /// What is wrong with it.
     pub error: ReadError,
     /// Where the recipient read from the block is in
-    /// [`DeliveryStatus::recipients`]: `Some` for a
-    /// [`ReadError::StatusMismatch`], whose block is read all the same
-    /// (some hosts write, say, `Action: failed` with `Status: 2.0.0`);
-    /// `None` for a block left out.
+    /// [`DeliveryStatus::recipients`]: `Some` for a problem of a block read
+    /// all the same: a [`ReadError::StatusMismatch`] (some hosts write,
+    /// say, `Action: failed` with `Status: 2.0.0`), an
+    /// `Original-Recipient` or a `Remote-MTA` not read
+    /// ([`ReadError::InvalidField`]), a field read with U+FFFD for octets
+    /// that are not UTF-8 ([`ReadError::NotUtf8`]); `None` for a block left
+    /// out, and for each problem of it.
     pub recipient: Option<usize>,
 }
 
@@ -375,8 +396,9 @@ pub struct DeliveryStatus {
     pub message: PerMessage,
     /// The recipients read, in order.
     pub recipients: Vec<RecipientStatus>,
-    /// The recipient blocks that could not be read, and those read whose
-    /// `Status` does not go with their `Action`, in the order written.
+    /// The recipient blocks that could not be read, and those read with
+    /// something wrong (see [`BlockProblem::recipient`]), in the order
+    /// written; a block may be named more than once, its own error first.
     pub problems: Problems,
 }
 
@@ -449,6 +471,10 @@ impl Problems {
                 write_number(&mut self.code, usize::from(status.detail()));
                 write_number(&mut self.code, recipient.unwrap_or(0));
             }
+            Fault::Flag(flag, known) => {
+                self.code.extend([7 + flag as u8, known as u8]);
+                write_number(&mut self.code, recipient.map_or(0, |r| r.saturating_add(1)));
+            }
         }
         self.len += 1;
     }
@@ -512,6 +538,15 @@ impl Iterator for ProblemIter<'_> {
                 ReadError::InvalidField(Required::from_code(code - 3)?.name()),
                 None,
             ),
+            7 | 8 => {
+                let name = Known::from_code(self.byte()?)?.name();
+                let error = if code == 7 {
+                    ReadError::InvalidField(name)
+                } else {
+                    ReadError::NotUtf8(name)
+                };
+                (error, self.number()?.checked_sub(1))
+            }
             _ => {
                 let action = *ACTIONS.get(usize::from(self.byte()?))?;
                 let class = StatusClass::from_digit(self.byte()?)?;
@@ -582,6 +617,59 @@ enum Fault {
     Invalid(Required),
     /// [`ReadError::StatusMismatch`].
     Mismatch(Action, EnhancedStatusCode),
+    /// A field of a block, read or not.
+    Flag(Flag, Known),
+}
+
+/// What is wrong with one field of a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flag {
+    /// [`ReadError::InvalidField`]: an address or an MTA name with a
+    /// control character, not read.
+    Invalid = 0,
+    /// [`ReadError::NotUtf8`].
+    NotUtf8 = 1,
+}
+
+/// The fields of a block flagged, one bit for each [`Known`], as
+/// [`Flag::Invalid`] and [`Flag::NotUtf8`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Flags([u16; 2]);
+
+impl Flags {
+    fn set(&mut self, flag: Flag, known: Known) {
+        self.0[flag as usize] |= 1 << known as u16;
+    }
+
+    /// The flags of `known` alone, taken out of `self`.
+    fn take(&mut self, known: Known) -> Flags {
+        let bit = 1 << known as u16;
+        let taken = Flags(self.0.map(|m| m & bit));
+        for m in &mut self.0 {
+            *m &= !bit;
+        }
+        taken
+    }
+
+    /// Each flag set, [`Flag::Invalid`] ones first, in the order of
+    /// [`Known`].
+    fn iter(self) -> impl Iterator<Item = (Flag, Known)> {
+        [Flag::Invalid, Flag::NotUtf8]
+            .into_iter()
+            .flat_map(move |flag| {
+                Known::ALL
+                    .into_iter()
+                    .filter(move |&k| self.0[flag as usize] & (1 << k as u16) != 0)
+                    .map(move |k| (flag, k))
+            })
+    }
+}
+
+/// Whether a value read holds a control character other than a tab
+/// (which folding may leave): no address or host name holds one.
+fn has_control(value: &TypedValue) -> bool {
+    let control = |c: char| c.is_control() && c != '\t';
+    value.kind.chars().any(control) || value.value.chars().any(control)
 }
 
 const ACTIONS: [Action; 5] = [
@@ -832,24 +920,57 @@ enum Known {
 }
 
 impl Known {
+    /// Every one, in the order of their codes.
+    const ALL: [Known; 15] = [
+        Known::OriginalEnvelopeId,
+        Known::ReportingMta,
+        Known::DsnGateway,
+        Known::ReceivedFromMta,
+        Known::ArrivalDate,
+        Known::OriginalRecipient,
+        Known::FinalRecipient,
+        Known::Action,
+        Known::Status,
+        Known::RemoteMta,
+        Known::DiagnosticCode,
+        Known::LastAttemptDate,
+        Known::FinalLogId,
+        Known::WillRetryUntil,
+        Known::Other,
+    ];
+
+    fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code)).copied()
+    }
+
+    /// The name as RFC 3464 writes it; `extension field` for
+    /// [`Known::Other`].
+    fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("extension field", |&(n, _)| n)
+    }
+
+    const NAMES: [(&'static str, Known); 14] = [
+        ("Original-Envelope-Id", Known::OriginalEnvelopeId),
+        ("Reporting-MTA", Known::ReportingMta),
+        ("DSN-Gateway", Known::DsnGateway),
+        ("Received-From-MTA", Known::ReceivedFromMta),
+        ("Arrival-Date", Known::ArrivalDate),
+        ("Original-Recipient", Known::OriginalRecipient),
+        ("Final-Recipient", Known::FinalRecipient),
+        ("Action", Known::Action),
+        ("Status", Known::Status),
+        ("Remote-MTA", Known::RemoteMta),
+        ("Diagnostic-Code", Known::DiagnosticCode),
+        ("Last-Attempt-Date", Known::LastAttemptDate),
+        ("Final-Log-ID", Known::FinalLogId),
+        ("Will-Retry-Until", Known::WillRetryUntil),
+    ];
+
     fn of(name: &[u8]) -> Self {
-        const NAMES: [(&str, Known); 14] = [
-            ("Original-Envelope-Id", Known::OriginalEnvelopeId),
-            ("Reporting-MTA", Known::ReportingMta),
-            ("DSN-Gateway", Known::DsnGateway),
-            ("Received-From-MTA", Known::ReceivedFromMta),
-            ("Arrival-Date", Known::ArrivalDate),
-            ("Original-Recipient", Known::OriginalRecipient),
-            ("Final-Recipient", Known::FinalRecipient),
-            ("Action", Known::Action),
-            ("Status", Known::Status),
-            ("Remote-MTA", Known::RemoteMta),
-            ("Diagnostic-Code", Known::DiagnosticCode),
-            ("Last-Attempt-Date", Known::LastAttemptDate),
-            ("Final-Log-ID", Known::FinalLogId),
-            ("Will-Retry-Until", Known::WillRetryUntil),
-        ];
-        NAMES
+        Self::NAMES
             .iter()
             .find(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
             .map_or(Known::Other, |&(_, k)| k)
@@ -918,22 +1039,26 @@ impl StatusReader {
             self.in_message = false;
         }
         let cut = match &mut self.block {
-            // An `Original-Recipient` just before it is its own.
-            Some(b) if known == Known::FinalRecipient && b.has_final => Some(
-                b.original_last
-                    .then(|| b.original_recipient.take())
-                    .flatten(),
-            ),
-            Some(b) if known == Known::OriginalRecipient && b.has_original => Some(None),
+            // An `Original-Recipient` just before it is its own, with its
+            // flags.
+            Some(b) if known == Known::FinalRecipient && b.has_final => Some(if b.original_last {
+                RecipientBlock {
+                    has_original: true,
+                    original_recipient: b.original_recipient.take(),
+                    flags: b.flags.take(Known::OriginalRecipient),
+                    ..RecipientBlock::default()
+                }
+            } else {
+                RecipientBlock::default()
+            }),
+            Some(b) if known == Known::OriginalRecipient && b.has_original => {
+                Some(RecipientBlock::default())
+            }
             _ => None,
         };
-        if let Some(original) = cut {
+        if let Some(next) = cut {
             self.end_recipient();
-            self.block = Some(RecipientBlock {
-                has_original: original.is_some(),
-                original_recipient: original,
-                ..RecipientBlock::default()
-            });
+            self.block = Some(next);
         }
         self.block
             .get_or_insert_with(RecipientBlock::default)
@@ -955,18 +1080,24 @@ impl StatusReader {
         };
         let at = self.blocks;
         self.blocks += 1;
-        match block.finish() {
+        let (read, flags) = block.finish();
+        let recipient = match read {
             Ok(r) => {
+                let index = self.recipients.len();
                 if !r.action.allows(r.status.class()) {
-                    self.problems.push(
-                        at,
-                        Fault::Mismatch(r.action, r.status),
-                        Some(self.recipients.len()),
-                    );
+                    self.problems
+                        .push(at, Fault::Mismatch(r.action, r.status), Some(index));
                 }
                 self.recipients.push(r);
+                Some(index)
             }
-            Err(fault) => self.problems.push(at, fault, None),
+            Err(fault) => {
+                self.problems.push(at, fault, None);
+                None
+            }
+        };
+        for (flag, known) in flags.iter() {
+            self.problems.push(at, Fault::Flag(flag, known), recipient);
         }
     }
 
@@ -992,6 +1123,9 @@ impl PerMessage {
     /// Adds a per-message field: to its place, the first of each name;
     /// to the extensions, the others.
     fn add(&mut self, known: Known, name: &[u8], value: &[u8]) {
+        if !is_utf8(name, value) {
+            self.problem(ReadError::NotUtf8(known.name()));
+        }
         let typed_slot = match known {
             Known::ReportingMta => Some(&mut self.reporting_mta),
             Known::DsnGateway => Some(&mut self.dsn_gateway),
@@ -999,7 +1133,12 @@ impl PerMessage {
             _ => None,
         };
         if let Some(slot) = typed_slot.filter(|s| s.is_none()) {
-            *slot = Some(typed(&text(value), true));
+            let v = typed(&text(value), true);
+            if has_control(&v) {
+                self.problem(ReadError::InvalidField(known.name()));
+            } else {
+                *slot = Some(v);
+            }
             return;
         }
         let text_slot = match known {
@@ -1013,6 +1152,19 @@ impl PerMessage {
         }
         self.extensions.push(name, value);
     }
+
+    /// Adds a problem, unless it is named already (so that there are a
+    /// few at most).
+    fn problem(&mut self, error: ReadError) {
+        if !self.problems.contains(&error) {
+            self.problems.push(error);
+        }
+    }
+}
+
+/// Whether a field's name and value are UTF-8.
+fn is_utf8(name: &[u8], value: &[u8]) -> bool {
+    std::str::from_utf8(name).is_ok() && std::str::from_utf8(value).is_ok()
 }
 
 /// A recipient block under way.
@@ -1036,6 +1188,8 @@ struct RecipientBlock {
     has_original: bool,
     /// Whether the last field read is an `Original-Recipient`.
     original_last: bool,
+    /// The fields not read, or read with U+FFFD.
+    flags: Flags,
 }
 
 impl RecipientBlock {
@@ -1046,11 +1200,22 @@ impl RecipientBlock {
         // Kept even in a block that does not read: it moves to the next
         // block when a second `Final-Recipient` follows.
         if known == Known::OriginalRecipient && self.original_recipient.is_none() {
-            self.original_recipient = Some(typed(&text(value), true));
+            if !is_utf8(name, value) {
+                self.flags.set(Flag::NotUtf8, known);
+            }
+            let v = typed(&text(value), true);
+            if has_control(&v) {
+                self.flags.set(Flag::Invalid, known);
+            } else {
+                self.original_recipient = Some(v);
+            }
             return;
         }
         if self.fault.is_some() {
             return;
+        }
+        if !is_utf8(name, value) {
+            self.flags.set(Flag::NotUtf8, known);
         }
         let typed_slot = match known {
             Known::FinalRecipient => Some((&mut self.final_recipient, true)),
@@ -1059,7 +1224,14 @@ impl RecipientBlock {
             _ => None,
         };
         if let Some((slot, comments)) = typed_slot.filter(|(s, _)| s.is_none()) {
-            *slot = Some(typed(&text(value), comments));
+            let v = typed(&text(value), comments);
+            // A `Final-Recipient` with one makes the block a problem, in
+            // `finish`; a `Remote-MTA` with one is not read.
+            if known == Known::RemoteMta && has_control(&v) {
+                self.flags.set(Flag::Invalid, known);
+            } else {
+                *slot = Some(v);
+            }
             return;
         }
         match known {
@@ -1092,14 +1264,20 @@ impl RecipientBlock {
         self.extensions.push(name, value);
     }
 
-    fn finish(mut self) -> Result<RecipientStatus, Fault> {
+    /// The block's recipient, or why it is left out; and its flags.
+    fn finish(self) -> (Result<RecipientStatus, Fault>, Flags) {
+        let flags = self.flags;
+        (self.read(), flags)
+    }
+
+    fn read(mut self) -> Result<RecipientStatus, Fault> {
         if let Some(fault) = self.fault {
             return Err(fault);
         }
         let final_recipient = self
             .final_recipient
             .ok_or(Fault::Missing(Required::FinalRecipient))?;
-        if final_recipient.value.is_empty() {
+        if final_recipient.value.is_empty() || has_control(&final_recipient) {
             return Err(Fault::Invalid(Required::FinalRecipient));
         }
         self.extensions.text.shrink_to_fit();
