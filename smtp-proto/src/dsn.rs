@@ -130,8 +130,11 @@
 //! A bounce carries UTF-8 when the sender or the [`Bounce::from`] address
 //! is an internationalized mailbox (RFC 6531), a recipient's address is
 //! one, an ORCPT of the type `utf-8` names one, or the returned original
-//! (whole or its header section) has 8-bit octets in its header section
-//! (RFC 6532 header fields). The writer then picks the internationalized
+//! (whole or its header section) has UTF-8 in its header section (RFC
+//! 6532 header fields). Other 8-bit octets in it (a Latin-1 `Subject:`)
+//! are no UTF-8 header field, which the global types hold (RFC 6532
+//! §3.7): such an original goes back as `message/rfc822` or
+//! `text/rfc822-headers`, in 8-bit, as it came. The writer then picks the internationalized
 //! types by itself, and [`Report::is_global`] says it did:
 //!
 //! * the header of the bounce holds the UTF-8 address as it is (`To:
@@ -1194,7 +1197,7 @@ impl<'a> Bounce<'a> {
         let smtputf8 = self.sender.is_utf8() || self.from.is_some_and(Mailbox::is_utf8);
         let global = smtputf8
             || self.recipients.iter().any(Recipient::is_utf8)
-            || (returned != Returned::Nothing && !header.is_ascii());
+            || (returned != Returned::Nothing && is_utf8_header(header));
         let status = self.status_part();
         let human = self.human_part(returned);
         let content_type = match (returned, global) {
@@ -1620,6 +1623,13 @@ fn header_section(message: &[u8]) -> &[u8] {
         }
     }
     message
+}
+
+/// Whether a header section holds UTF-8 header fields (RFC 6532): it is
+/// UTF-8 and not ASCII. Other 8-bit octets (Latin-1, ...) are no UTF-8
+/// header, which `message/global` and `message/global-headers` hold.
+fn is_utf8_header(header: &[u8]) -> bool {
+    !header.is_ascii() && std::str::from_utf8(header).is_ok()
 }
 
 /// `bytes` with every CR or LF outside a CRLF pair, a line end of another

@@ -716,6 +716,47 @@ fn eight_bit_and_international_originals() {
 }
 
 #[test]
+fn an_8bit_header_that_is_not_utf8_is_returned_as_message_rfc822() {
+    // message/global and message/global-headers hold UTF-8 header fields
+    // (RFC 6532 §3.7, RFC 6533 §6): a Latin-1 header is none, and makes no
+    // internationalized report; it goes back as it is, in 8-bit.
+    let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));
+    let latin1 = b"Subject: caf\xe9\r\n\r\nhi\r\n";
+    for (ret, part3) in [
+        (Ret::Full, "Content-Type: message/rfc822"),
+        (Ret::Hdrs, "Content-Type: text/rfc822-headers"),
+    ] {
+        let report = failed_bounce(&host, &sender, &bob)
+            .ret(Some(ret))
+            .write(latin1)
+            .unwrap();
+        assert!(!report.is_global(), "{ret:?}");
+        assert_eq!(report.body_type(), BodyType::EightBitMime);
+        let bytes = report.as_bytes();
+        let find = |s: &str| memmem(bytes, s.as_bytes());
+        assert!(find("report-type=delivery-status;"));
+        assert!(find("Content-Type: message/delivery-status\r\n"));
+        let at = bytes
+            .windows(part3.len())
+            .position(|w| w == part3.as_bytes())
+            .expect("part 3");
+        let tail = &bytes[at + part3.len()..];
+        assert!(
+            tail.starts_with(b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSubject: caf\xe9\r\n")
+        );
+    }
+    // A UTF-8 one still does.
+    let report = failed_bounce(&host, &sender, &bob)
+        .write("Subject: caf\u{e9}\r\n\r\nhi\r\n".as_bytes())
+        .unwrap();
+    assert!(report.is_global());
+}
+
+fn memmem(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
 fn bare_line_ends_of_the_original_are_written_crlf() {
     // RFC 5322 §2.1, §2.3 and RFC 5321 §2.3.8: CR and LF only as CRLF.
     let (host, sender, bob) = (host(), sender(), rcpt("bob@example.net"));

@@ -33,7 +33,8 @@
 //!   `Report::requires_smtputf8`, which is true exactly for a UTF-8
 //!   sender, and then only the `To:` field holds 8-bit octets;
 //! - the report is global when the sender or the recipient is a UTF-8
-//!   mailbox or a returned header section holds 8-bit octets, and is not
+//!   mailbox or a returned header section holds UTF-8 (not ASCII, not
+//!   other 8-bit octets), and is not
 //!   when none of these nor a `utf-8` ORCPT is there; a global report
 //!   has the types `message/global-delivery-status` and
 //!   `message/global` or `message/global-headers`, and writes a UTF-8
@@ -203,8 +204,11 @@ fn check_global(
     original: &[u8],
 ) {
     let bytes = report.as_bytes();
-    let utf8_header =
-        report.returned() != Returned::Nothing && !header_section(original).is_ascii();
+    // UTF-8 header fields (RFC 6532); other 8-bit octets are none.
+    let header = header_section(original);
+    let utf8_header = report.returned() != Returned::Nothing
+        && !header.is_ascii()
+        && std::str::from_utf8(header).is_ok();
     let utf8_orcpt = orcpt.is_some_and(|o| o.addr_type().as_str().eq_ignore_ascii_case("utf-8"));
     assert_eq!(
         report.requires_smtputf8(),
