@@ -1734,3 +1734,23 @@ fn octets_that_are_not_utf8_are_named_not_changed_silently() {
     assert_eq!(s.problems.len(), 1);
     assert_eq!(s.recipients[0].extensions.len(), 2000);
 }
+
+#[test]
+fn the_reply_code_of_a_diagnostic_is_three_digits_alone() {
+    let code = |diagnostic: &str| {
+        let status = format!(
+            "Final-Recipient: rfc822; a@b\r\nAction: failed\r\nStatus: 5.0.0\r\n\
+             Diagnostic-Code: {diagnostic}\r\n"
+        );
+        let s = parse_delivery_status(status.as_bytes()).unwrap();
+        s.recipients[0].reply_code().map(|c| c.get())
+    };
+    assert_eq!(code("smtp; 550 5.1.1 No such user"), Some(550));
+    assert_eq!(code("smtp; 550-5.1.1 No such user"), Some(550));
+    assert_eq!(code("smtp;550"), Some(550));
+    assert_eq!(code("smtp; 550\tx"), Some(550));
+    // Four digits are no reply code (RFC 5321 §4.2: three, then SP or -).
+    assert_eq!(code("smtp; 5501 x"), None);
+    assert_eq!(code("smtp; 550.1"), None);
+    assert_eq!(code("x-unix; 550 x"), None);
+}

@@ -349,7 +349,8 @@ impl RecipientStatus {
         self.final_recipient.address()
     }
 
-    /// The reply code at the start of an `smtp` `Diagnostic-Code`.
+    /// The reply code at the start of an `smtp` `Diagnostic-Code`: three
+    /// digits, then the end, a space, a tab or `-` (RFC 5321 §4.2).
     #[must_use]
     pub fn reply_code(&self) -> Option<ReplyCode> {
         let d = self
@@ -357,7 +358,9 @@ impl RecipientStatus {
             .as_ref()
             .filter(|d| d.is_kind("smtp"))?;
         let digits = d.value.as_bytes().get(..3)?;
-        if !digits.iter().all(u8::is_ascii_digit) {
+        if !digits.iter().all(u8::is_ascii_digit)
+            || matches!(d.value.as_bytes().get(3), Some(b) if !matches!(b, b' ' | b'\t' | b'-'))
+        {
             return None;
         }
         let n = digits
