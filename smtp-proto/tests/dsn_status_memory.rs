@@ -115,6 +115,23 @@ fn shapes() -> Vec<Shape> {
             1,
             n(b"\nA:\n"),
         ),
+        // The same, each with a field of an octet that is not UTF-8: two
+        // problems a block.
+        (
+            "bad blocks, not UTF-8",
+            Box::new(move || repeat(HEAD, b"\nA:\xff\n", b"")),
+            Via::Status,
+            1,
+            2 * n(b"\nA:\xff\n"),
+        ),
+        // Millions of per-message fields that are not UTF-8: named once.
+        (
+            "per-message fields, not UTF-8",
+            Box::new(move || repeat(b"", b"X:\xff\n", &tail_recipient())),
+            Via::Status,
+            1,
+            0,
+        ),
         // Millions of blocks cut by a second `Original-Recipient`.
         (
             "cut blocks",

@@ -409,15 +409,17 @@ pub struct DeliveryStatus {
 /// the order of their blocks.
 ///
 /// They are kept encoded in one buffer (a few octets for each), so that a
-/// status part of millions of tiny bad blocks costs less than its own
-/// size: read them with [`Problems::iter`] (or `for problem in
-/// &problems`), which gives each as a [`BlockProblem`]. [`Problems::get`]
-/// walks the problems before the one it gives.
+/// status part of millions of tiny bad blocks costs about its own size:
+/// read them with [`Problems::iter`] (or `for problem in &problems`),
+/// which gives each as a [`BlockProblem`]. [`Problems::get`] walks the
+/// problems before the one it gives.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Problems {
     /// Each problem: its block (less the block of the one before) as a
     /// variable-length number, then a [`Fault`] code, then, for a status
-    /// mismatch, the action, the status and the recipient.
+    /// mismatch, the action, the status and the recipient; for a field
+    /// flagged (codes 7 and 8), the field's [`Known`] code and the
+    /// recipient plus one (0 for none).
     code: Vec<u8>,
     len: usize,
     /// The block of the last problem.
