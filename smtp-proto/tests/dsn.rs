@@ -788,6 +788,18 @@ fn bare_line_ends_of_the_original_are_written_crlf() {
         .write(original)
         .unwrap();
     assert_eq!(report.returned(), Returned::Headers);
+    // A line of the original that, its line ends made CRLF, is a
+    // delimiter of a boundary the writer could pick: that boundary is not
+    // picked, and part 3 holds the line.
+    let original = b"Subject: x\n\nbody\r--=_smtp-proto-dsn-0\r--=_smtp-proto-dsn-1--\nend\n";
+    let report = failed_bounce(&host, &sender, &bob).write(original).unwrap();
+    assert_eq!(report.boundary(), "=_smtp-proto-dsn-2");
+    let parts = parts(&report);
+    assert_eq!(parts.len(), 3);
+    assert_eq!(
+        parts[2].1,
+        "Subject: x\r\n\r\nbody\r\n--=_smtp-proto-dsn-0\r\n--=_smtp-proto-dsn-1--\r\nend\r\n"
+    );
 }
 
 #[test]
