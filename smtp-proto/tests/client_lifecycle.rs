@@ -696,3 +696,32 @@ fn an_unknown_3yz_to_auth_continues_the_exchange() {
     );
     assert!(c.is_closed());
 }
+
+/// A 3yz to STARTTLS (RFC 3207 §4 gives it 220, or a refusal: 454, 501)
+/// says the server took the command and waits for more, where there is
+/// nothing more to send: a 3yz where a completion reply is due, which ends
+/// the session as for MAIL or RCPT. It is no refusal of TLS: the session
+/// does not go on in plain text with a server in an unknown state, and
+/// the reply is not kept as the STARTTLS refusal a REQUIRETLS message is
+/// judged by.
+#[test]
+fn a_3yz_to_starttls_ends_the_session() {
+    for tls in [TlsPolicy::Opportunistic, TlsPolicy::Required] {
+        let mut c = Client::new(config().with_tls(tls));
+        let fed = feed(
+            &mut c,
+            format!("{GREET}250-mx.example.org\r\n250 STARTTLS\r\n").as_bytes(),
+        );
+        assert!(fed.events.iter().all(|e| e != "Ready"), "{fed:?}");
+        assert_eq!(take(&mut c), "EHLO client.example.net\r\nSTARTTLS\r\n");
+        let (events, err) = feed_until_error(&mut c, b"354 go ahead\r\n");
+        assert!(events.is_empty(), "{tls:?}: {events:?}");
+        assert!(
+            matches!(&err, Some(ClientError::UnexpectedReply(r)) if r.code().get() == 354),
+            "{tls:?}: {err:?}"
+        );
+        assert!(c.is_closed(), "{tls:?}");
+        assert!(c.starttls_refusal().is_none(), "{tls:?}");
+        assert_eq!(take(&mut c), "", "{tls:?}: nothing more is sent");
+    }
+}

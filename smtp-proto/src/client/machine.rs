@@ -373,10 +373,10 @@ impl Client {
         self.failed_auth.as_ref()
     }
 
-    /// The server's refusal of STARTTLS in this session: its reply when it
-    /// was not a 2yz (a `454 4.7.0` "TLS not available due to temporary
-    /// reason", RFC 3207 §4, or a 5yz); `None` when STARTTLS was not sent
-    /// or was accepted. Under
+    /// The server's refusal of STARTTLS in this session: its 4yz or 5yz
+    /// reply (a `454 4.7.0` "TLS not available due to temporary reason",
+    /// RFC 3207 §4, or a `501`); `None` when STARTTLS was not sent or was
+    /// accepted (a 2yz; a 3yz ends the session as a protocol error). Under
     /// [`TlsPolicy::Opportunistic`] the session goes on in plain text
     /// after it; [`Delivery`](super::Delivery) reads it to tell a message
     /// that needs TLS (REQUIRETLS, RFC 8689) to retry later after a 4yz
@@ -677,14 +677,16 @@ impl Client {
                     | Pending::BodyEnd(_)
                     | Pending::EmptyDot
                     | Pending::Noop
+                    | Pending::StartTls
             )
         {
             // RFC 5321 §4.2.1: a 3yz accepts the command and waits for
             // more; §4.3.2 has none for MAIL, RCPT, NOOP or the end of the
             // message (the lone `.` of an empty one included; nor RFC 3030
-            // for BDAT). The server's state is unknown, as after a 2yz to
-            // DATA: neither a success nor a refusal to report (a bounce),
-            // but a broken protocol.
+            // for BDAT, nor RFC 3207 §4 for STARTTLS). The server's state
+            // is unknown, as after a 2yz to DATA: neither a success nor a
+            // refusal to report (a bounce; for STARTTLS, a session going
+            // on in plain text), but a broken protocol.
             return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         }
         if what == Pending::Rset && !code.is_positive_completion() {
