@@ -764,7 +764,8 @@ impl<'a> Recipient<'a> {
         }
         let reply = outcome.reply();
         // The reply's status where it goes with the action; a 3yz reply
-        // (to STARTTLS or AUTH, where a completion was due) has none.
+        // (to the greeting or the hello, where a completion was due) has
+        // none, nor a 2yz (to the `*` that cancelled AUTH).
         let status = reply
             .and_then(|r| status_of(r.code(), r.enhanced_code()).ok())
             .filter(|s| action.allows(s.class()))

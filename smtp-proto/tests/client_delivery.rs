@@ -1256,24 +1256,55 @@ fn report_entries_without_a_fitting_reply_take_their_status_from_the_reason() {
     let refused = send(&["bob@example.org"], &["554 5.7.1 go away\r\n", BYE]);
     assert!(refused.report.recipients[0].outcome.is_retry());
     assert_eq!(entry(&refused, 0), Some((Action::Delayed, "4.0.0".into())));
-    // A 3yz where a completion was due carries no status: the reason's
-    // (4.7.0, TLS required but unavailable), with the reply quoted.
+    // A 3yz where a completion was due (here to EHLO, which the client
+    // answers with QUIT) carries no status: the reason's (4.0.0, the
+    // session refused), with the reply quoted.
     let odd = run(
-        config().with_tls(TlsPolicy::Required),
+        config(),
         Delivery::new(envelope(&["bob@example.org"])),
-        &[GREETING, &ehlo("250 STARTTLS\r\n"), "354 go\r\n", BYE],
+        &[GREETING, "354 go\r\n", BYE],
     );
     assert!(
         matches!(
             &odd.report.recipients[0].outcome,
             RecipientOutcome::NotAttempted {
-                reason: NotAttempted::TlsUnavailable { reply: Some(r) }
+                reason: NotAttempted::SessionRefused { reply: r }
             } if r.code().get() == 354
         ),
         "{:?}",
         odd.report.recipients[0].outcome
     );
-    assert_eq!(entry(&odd, 0), Some((Action::Delayed, "4.7.0".into())));
+    assert_eq!(entry(&odd, 0), Some((Action::Delayed, "4.0.0".into())));
+    // The reason's status again where the reply's class does not go with
+    // the action: a 2yz to the `*` that cancelled AUTH is a failed AUTH
+    // (4.7.0), not a success.
+    let cram = smtp_proto::sasl::CustomMechanism::new("CRAM-MD5").unwrap();
+    let cancelled = run(
+        config().with_auth_without_tls(true),
+        Delivery::new(envelope(&["bob@example.org"]))
+            .with_auth(smtp_proto::client::AuthCredentials::custom(cram, None)),
+        &[
+            GREETING,
+            &ehlo("250 AUTH CRAM-MD5\r\n"),
+            "334 PDE4OTY+\r\n",
+            "250 2.0.0 fine\r\n",
+            BYE,
+        ],
+    );
+    assert!(
+        matches!(
+            &cancelled.report.recipients[0].outcome,
+            RecipientOutcome::NotAttempted {
+                reason: NotAttempted::AuthFailed { reply: r }
+            } if r.code().get() == 250
+        ),
+        "{:?}",
+        cancelled.report.recipients[0].outcome
+    );
+    assert_eq!(
+        entry(&cancelled, 0),
+        Some((Action::Delayed, "4.7.0".into()))
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use smtp_proto::client::{
     TlsPolicy, TransactionSummary, UsageError, Verdict,
 };
 use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
+use smtp_proto::reply::Extension;
 
 const GREET: &str = "220 mx.example.org ESMTP\r\n";
 
@@ -553,4 +554,174 @@ fn lmtp_354_without_an_accepted_recipient_ends_the_session() {
     assert!(events[1].contains("Permanent") && events[2].contains("RetryLater"));
     assert!(c.is_closed());
     assert_eq!(take(&mut c), "", "no lone dot");
+}
+
+// ----- reply codes the client does not know: the first digit decides -----
+
+/// RFC 5321 §4.2: "a sender-SMTP MUST be prepared to handle codes not
+/// specified in this document and MUST do so by interpreting the first
+/// digit only". A 2yz greeting other than 220 opens the session, and a
+/// 2yz to EHLO, HELO or LHLO other than 250 accepts the hello. Its lines
+/// are no EHLO reply (RFC 5321 §4.1.1.1 gives that 250): the session
+/// goes on without extensions, as after HELO.
+#[test]
+fn an_unknown_2yz_greeting_or_hello_reply_opens_the_session() {
+    let cases: [(ClientConfig, &str, &str, &str); 4] = [
+        (
+            config(),
+            "200 mx.example.org ready\r\n250-mx.example.org\r\n250 PIPELINING\r\n",
+            "EHLO client.example.net\r\n",
+            "a 2yz greeting",
+        ),
+        (
+            config(),
+            "220 mx.example.org ESMTP\r\n251-mx.example.org\r\n251 PIPELINING\r\n",
+            "EHLO client.example.net\r\n",
+            "a 2yz to EHLO",
+        ),
+        (
+            config(),
+            "220 mx.example.org\r\n502 5.5.1 no EHLO\r\n299 mx.example.org\r\n",
+            "EHLO client.example.net\r\nHELO client.example.net\r\n",
+            "a 2yz to HELO",
+        ),
+        (
+            config().with_protocol(Protocol::Lmtp),
+            "220 mx.example.org LMTP\r\n251-mx.example.org\r\n251 PIPELINING\r\n",
+            "LHLO client.example.net\r\n",
+            "a 2yz to LHLO",
+        ),
+    ];
+    for (cfg, replies, hello, what) in cases {
+        let mut c = Client::new(cfg);
+        let fed = feed(&mut c, replies.as_bytes());
+        assert_eq!(
+            fed.events.last().map(String::as_str),
+            Some("Ready"),
+            "{what}: {fed:?}"
+        );
+        assert!(c.is_idle(), "{what}");
+        assert_eq!(take(&mut c), hello, "{what}: no QUIT");
+        // An EHLO reply is a 250; another 2yz gives no extension.
+        let ehlo_250 = what == "a 2yz greeting";
+        assert_eq!(c.capabilities().is_some(), ehlo_250, "{what}");
+        assert_eq!(c.has(Extension::Pipelining), ehlo_250, "{what}");
+        c.send_mail(&envelope(&["bob@example.org"])).unwrap();
+        assert!(
+            take(&mut c).starts_with("MAIL FROM:<alice@example.net>\r\n"),
+            "{what}"
+        );
+    }
+}
+
+/// The same for STARTTLS (RFC 3207 §4 gives it 220): another 2yz means
+/// the server starts TLS, so the client runs the handshake rather than
+/// going on in plain text with a server that waits for it.
+#[test]
+fn an_unknown_2yz_to_starttls_starts_tls() {
+    let cfg = config().with_tls(TlsPolicy::Opportunistic);
+    let mut c = Client::new(cfg);
+    let fed = feed(
+        &mut c,
+        format!("{GREET}250-mx.example.org\r\n250 STARTTLS\r\n").as_bytes(),
+    );
+    assert!(fed.events.iter().all(|e| e != "Ready"), "{fed:?}");
+    assert_eq!(take(&mut c), "EHLO client.example.net\r\nSTARTTLS\r\n");
+    let fed = feed(&mut c, b"230 2.0.0 go ahead\r\n");
+    assert_eq!(fed.events, ["StartTls"], "{fed:?}");
+    assert!(c.starttls_refusal().is_none());
+    c.tls_established().unwrap();
+    assert!(c.is_tls());
+    assert_eq!(take(&mut c), "EHLO client.example.net\r\n");
+}
+
+/// DATA (RFC 5321 §4.3.2 gives it 354): another 3yz asks for the message
+/// as 354 does; the message goes out and its reply decides it.
+#[test]
+fn an_unknown_3yz_to_data_starts_the_message() {
+    let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+    c.send_mail(&envelope(&["bob@example.org"])).unwrap();
+    take(&mut c);
+    let fed = feed(&mut c, b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n355 send it\r\n");
+    assert_eq!(
+        fed.events.last().map(String::as_str),
+        Some("SendBody"),
+        "{fed:?}"
+    );
+    c.send_last(b"hi").unwrap();
+    assert_eq!(take(&mut c), "hi\r\n.\r\n");
+    let fed = feed(&mut c, b"250 2.0.0 queued\r\n");
+    assert!(fed.summaries[0].all_delivered(), "{fed:?}");
+    assert!(c.is_idle());
+}
+
+/// AUTH (RFC 4954 §4 gives its continuation 334): another 3yz is the
+/// server waiting for the next line of the exchange, not a failure. Taken
+/// for one, the session would go on as if idle while the server reads its
+/// next command (a MAIL, a QUIT) as a SASL response.
+#[test]
+fn an_unknown_3yz_to_auth_continues_the_exchange() {
+    let mut c = ready(
+        config().with_auth_without_tls(true),
+        "250-mx.example.org\r\n250 AUTH LOGIN\r\n",
+    );
+    c.authenticate(AuthCredentials::password("alice", "s3cret"), None)
+        .unwrap();
+    assert_eq!(take(&mut c), "AUTH LOGIN\r\n");
+    let fed = feed(&mut c, b"335 VXNlcm5hbWU6\r\n");
+    assert!(fed.events.is_empty(), "{fed:?}");
+    assert!(!c.is_idle());
+    // The user name, base64.
+    assert_eq!(take(&mut c), "YWxpY2U=\r\n");
+    let fed = feed(&mut c, b"335 UGFzc3dvcmQ6\r\n235 2.7.0 ok\r\n");
+    assert_eq!(take(&mut c), "czNjcmV0\r\n");
+    assert!(fed.events[0].starts_with("Authenticated"), "{fed:?}");
+    assert!(c.is_authenticated() && c.is_idle());
+
+    // After a cancel, any 3yz is one challenge too many, as a 334 is.
+    let mut c = ready(
+        config().with_auth_without_tls(true),
+        "250-mx.example.org\r\n250 AUTH LOGIN\r\n",
+    );
+    c.authenticate(AuthCredentials::password("alice", "s3cret"), None)
+        .unwrap();
+    c.cancel_auth().unwrap();
+    take(&mut c);
+    let (events, err) = feed_until_error(&mut c, b"335 VXNlcm5hbWU6\r\n335 more\r\n");
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(take(&mut c), "*\r\n");
+    assert!(
+        matches!(&err, Some(ClientError::UnexpectedReply(r)) if r.code().get() == 335),
+        "{err:?}"
+    );
+    assert!(c.is_closed());
+}
+
+/// A 3yz to STARTTLS (RFC 3207 §4 gives it 220, or a refusal: 454, 501)
+/// says the server took the command and waits for more, where there is
+/// nothing more to send: a 3yz where a completion reply is due, which ends
+/// the session as for MAIL or RCPT. It is no refusal of TLS: the session
+/// does not go on in plain text with a server in an unknown state, and
+/// the reply is not kept as the STARTTLS refusal a REQUIRETLS message is
+/// judged by.
+#[test]
+fn a_3yz_to_starttls_ends_the_session() {
+    for tls in [TlsPolicy::Opportunistic, TlsPolicy::Required] {
+        let mut c = Client::new(config().with_tls(tls));
+        let fed = feed(
+            &mut c,
+            format!("{GREET}250-mx.example.org\r\n250 STARTTLS\r\n").as_bytes(),
+        );
+        assert!(fed.events.iter().all(|e| e != "Ready"), "{fed:?}");
+        assert_eq!(take(&mut c), "EHLO client.example.net\r\nSTARTTLS\r\n");
+        let (events, err) = feed_until_error(&mut c, b"354 go ahead\r\n");
+        assert!(events.is_empty(), "{tls:?}: {events:?}");
+        assert!(
+            matches!(&err, Some(ClientError::UnexpectedReply(r)) if r.code().get() == 354),
+            "{tls:?}: {err:?}"
+        );
+        assert!(c.is_closed(), "{tls:?}");
+        assert!(c.starttls_refusal().is_none(), "{tls:?}");
+        assert_eq!(take(&mut c), "", "{tls:?}: nothing more is sent");
+    }
 }

@@ -148,13 +148,15 @@ impl TransactionSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientEvent<'a> {
-    /// The server's 220 greeting; the client has queued EHLO (or LHLO).
+    /// The server's 220 greeting (or another 2yz: RFC 5321 §4.2 has the
+    /// client read a code it does not know by its first digit); the
+    /// client has queued EHLO (or LHLO).
     Greeting {
         /// The greeting.
         reply: Reply<'a>,
     },
     /// The server refused the session in its greeting (554, or any other
-    /// non-220 code but 421). The client has queued QUIT; the session ends
+    /// code but a 2yz and 421). The client has queued QUIT; the session ends
     /// after its reply.
     GreetingRejected {
         /// The greeting.
@@ -166,7 +168,8 @@ pub enum ClientEvent<'a> {
         /// The refusal.
         reply: Reply<'a>,
     },
-    /// The server answered STARTTLS with 220: start the TLS handshake on
+    /// The server answered STARTTLS with 220 (or another 2yz, read by its
+    /// first digit as RFC 5321 §4.2 asks): start the TLS handshake on
     /// the connection now, then call
     /// [`Client::tls_established`](super::Client::tls_established). No
     /// byte may come from the server before the handshake.
@@ -186,7 +189,8 @@ pub enum ClientEvent<'a> {
     /// [`Client::send_mail`](super::Client::send_mail) or
     /// [`Client::quit`](super::Client::quit).
     Ready,
-    /// The server sent a `334` challenge in the exchange of a custom
+    /// The server sent a `334` challenge (or another 3yz, read by its
+    /// first digit, RFC 5321 §4.2) in the exchange of a custom
     /// mechanism ([`AuthCredentials::Custom`](super::AuthCredentials::Custom)).
     /// The client waits for the application's answer: call
     /// [`Client::auth_response`](super::Client::auth_response) with the
@@ -645,7 +649,7 @@ pub enum ClientError {
     /// the message body, for one), or a code that makes no sense here: a
     /// 3yz where a completion reply is due, a 2yz to DATA, anything but a
     /// 2yz (or 421) to the RSET the client sends before a MAIL (RFC 5321
-    /// §4.1.1.5), a `354` to DATA in LMTP when no RCPT was accepted (RFC
+    /// §4.1.1.5), a `354` (any 3yz) to DATA in LMTP when no RCPT was accepted (RFC
     /// 2033 §4.2 requires a 503 there). The whole reply is kept, its text
     /// too, for logs and bounces.
     ///

@@ -286,7 +286,8 @@ impl Client {
     // ----- caller-facing queries -----
 
     /// The server's capabilities from the last EHLO / LHLO reply, or `None`
-    /// before it (and after HELO, and after STARTTLS until the new EHLO).
+    /// before it (and after HELO, after STARTTLS until the new EHLO, and
+    /// after a hello accepted with a 2yz other than 250, which lists none).
     /// A capability line that is not UTF-8 is skipped
     /// ([`EhloReply::invalid_lines`] counts it); when the first line has
     /// no usable domain, [`EhloReply::domain`] is empty and the
@@ -372,10 +373,10 @@ impl Client {
         self.failed_auth.as_ref()
     }
 
-    /// The server's refusal of STARTTLS in this session: its reply when it
-    /// was not `220` (a `454 4.7.0` "TLS not available due to temporary
-    /// reason", RFC 3207 §4, or a 5yz); `None` when STARTTLS was not sent
-    /// or was accepted. Under
+    /// The server's refusal of STARTTLS in this session: its 4yz or 5yz
+    /// reply (a `454 4.7.0` "TLS not available due to temporary reason",
+    /// RFC 3207 §4, or a `501`); `None` when STARTTLS was not sent or was
+    /// accepted (a 2yz; a 3yz ends the session as a protocol error). Under
     /// [`TlsPolicy::Opportunistic`] the session goes on in plain text
     /// after it; [`Delivery`](super::Delivery) reads it to tell a message
     /// that needs TLS (REQUIRETLS, RFC 8689) to retry later after a 4yz
@@ -676,14 +677,16 @@ impl Client {
                     | Pending::BodyEnd(_)
                     | Pending::EmptyDot
                     | Pending::Noop
+                    | Pending::StartTls
             )
         {
             // RFC 5321 §4.2.1: a 3yz accepts the command and waits for
             // more; §4.3.2 has none for MAIL, RCPT, NOOP or the end of the
             // message (the lone `.` of an empty one included; nor RFC 3030
-            // for BDAT). The server's state is unknown, as after a 2yz to
-            // DATA: neither a success nor a refusal to report (a bounce),
-            // but a broken protocol.
+            // for BDAT, nor RFC 3207 §4 for STARTTLS). The server's state
+            // is unknown, as after a 2yz to DATA: neither a success nor a
+            // refusal to report (a bounce; for STARTTLS, a session going
+            // on in plain text), but a broken protocol.
             return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         }
         if what == Pending::Rset && !code.is_positive_completion() {
@@ -697,8 +700,13 @@ impl Client {
         }
         let verdict = Verdict::of(code);
         match what {
+            // RFC 5321 §4.2: "a sender-SMTP MUST be prepared to handle
+            // codes not specified in this document and MUST do so by
+            // interpreting the first digit only". The greeting, the hello
+            // and STARTTLS are accepted by any 2yz, not only by the 220 or
+            // 250 the RFCs give them; DATA and AUTH go on after any 3yz.
             Pending::Greeting => {
-                if code == ReplyCode::SERVICE_READY {
+                if code.is_positive_completion() {
                     self.send_hello();
                     Ok(Some(ClientEvent::Greeting { reply }))
                 } else {
@@ -706,11 +714,13 @@ impl Client {
                     Ok(Some(ClientEvent::GreetingRejected { reply }))
                 }
             }
-            Pending::Ehlo | Pending::Lhlo if code == ReplyCode::OK => {
+            Pending::Ehlo | Pending::Lhlo if code.is_positive_completion() => {
                 self.ehlo_raw.clear();
                 // A line that is not UTF-8, or a first line without a
                 // usable domain, costs nothing else: the capabilities on
-                // the other lines (STARTTLS above all) still count.
+                // the other lines (STARTTLS above all) still count. A 2yz
+                // other than 250 accepts the hello but is no EHLO reply
+                // (RFC 5321 §4.1.1.1): no extension is taken from it.
                 match EhloReply::parse_lenient(&reply) {
                     Ok(ehlo) => {
                         self.extensions = ehlo.extensions();
@@ -730,7 +740,7 @@ impl Client {
                 self.send(&Command::Helo(domain), Pending::Helo);
                 Ok(None)
             }
-            Pending::Helo if code == ReplyCode::OK => {
+            Pending::Helo if code.is_positive_completion() => {
                 self.forget_capabilities();
                 Ok(self.after_hello(None))
             }
@@ -739,7 +749,7 @@ impl Client {
                 Ok(Some(ClientEvent::HelloRejected { reply }))
             }
             Pending::StartTls => {
-                if code == ReplyCode::SERVICE_READY {
+                if code.is_positive_completion() {
                     if !after.is_empty() {
                         return Err(self.fail(ClientError::ResponseInjection));
                     }
@@ -1167,7 +1177,9 @@ impl Client {
         reply: Reply<'a>,
     ) -> Result<Option<ClientEvent<'a>>, ClientError> {
         let code = reply.code();
-        if code == ReplyCode::AUTH_CONTINUE {
+        // RFC 5321 §4.2: a 3yz other than 334 is read by its first digit,
+        // as a continuation: the server waits for the next line.
+        if code.is_positive_intermediate() {
             let max_rounds = self.config.max_auth_rounds;
             if self.auth.as_ref().is_some_and(|x| x.cancelled) {
                 // RFC 4954 §4: the server answers the client's `*` with
@@ -1495,7 +1507,8 @@ impl Client {
         let Some(t) = self.txn.as_mut() else {
             return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         };
-        if code == ReplyCode::START_MAIL_INPUT {
+        // RFC 5321 §4.2: any 3yz is read as 354 is, by its first digit.
+        if code.is_positive_intermediate() {
             if t.accepted.is_empty() && lmtp {
                 // RFC 2033 §4.2: without a successful RCPT, DATA "MUST
                 // fail with a 503 reply code", and the end of a message
@@ -1519,8 +1532,8 @@ impl Client {
             return Ok(Some(ClientEvent::SendBody));
         }
         if code.is_positive() {
-            // Only 354 starts the body; a 2yz or another 3yz leaves the
-            // server's state unknown.
+            // Only a 3yz starts the body; a 2yz leaves the server's state
+            // unknown.
             return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
         }
         let verdict = Verdict::of(code);
