@@ -29,6 +29,13 @@ use crate::command::{Mechanism, MechanismName, ValueError};
 
 /// A password or token. `Debug` prints `<redacted>`; read it with
 /// [`Secret::expose`].
+///
+/// Two things it does not do. Its `==` is the plain comparison of two
+/// strings, which stops at the first octet that differs: a server should
+/// not compare a received password with a stored one by `==` (the time
+/// taken tells an attacker how much of a guess was right) but check it
+/// against a stored hash with a password-hashing function. And its memory
+/// is freed, not wiped, when it is dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -54,7 +61,8 @@ impl fmt::Debug for Secret {
 
 /// Secret bytes, such as a SASL initial response computed by the
 /// application. `Debug` prints `<redacted>`; read them with
-/// [`SecretBytes::expose`].
+/// [`SecretBytes::expose`]. As for [`Secret`], `==` is not a
+/// constant-time comparison and the bytes are not wiped when dropped.
 ///
 /// ```
 /// use smtp_proto::sasl::SecretBytes;
