@@ -53,12 +53,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_proto::reply::OwnedReply;
 use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::{Outcome, Phase};
-use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
 
 use crate::client::is_timeout;
 use crate::transport::{instant_after, is_write_timeout, on_write_timeout, MaybeTls, Transport};
@@ -813,25 +811,8 @@ fn local_error<S, C, D>(
     C: std::ops::DerefMut + std::ops::Deref<Target = rustls::ConnectionCommon<D>>,
     D: rustls::SideData,
 {
+    session.local_error();
     session.poll_transmit(out);
-    // The same reply as the tokio server's, word for word.
-    let config = session.config();
-    let enhanced = config
-        .enhanced_status_codes
-        .then_some(EnhancedStatusCode::TRANSIENT_SYSTEM);
-    let text = format!("{} Local error, closing connection", config.hostname);
-    let reply = OwnedReply::with_enhanced(ReplyCode::SERVICE_NOT_AVAILABLE, enhanced, text)
-        .or_else(|_| {
-            OwnedReply::with_enhanced(
-                ReplyCode::SERVICE_NOT_AVAILABLE,
-                enhanced,
-                "Local error, closing connection",
-            )
-        });
-    match reply {
-        Ok(reply) => reply.write_to(out),
-        Err(_) => out.extend_from_slice(b"421 Local error\r\n"),
-    }
     let deadline = instant_after(Instant::now(), write_wait(session));
     let written = stream.write_all_by(out, deadline);
     out.clear();

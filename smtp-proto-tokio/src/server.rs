@@ -103,12 +103,10 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use smtp_proto::reply::OwnedReply;
 use smtp_proto::server::{
     Error as SessionError, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::{Outcome, Phase};
-use smtp_proto::status::{EnhancedStatusCode, ReplyCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
@@ -472,23 +470,8 @@ async fn send_local_error<S>(stream: &mut S, session: &mut ServerSession, out: &
 where
     S: AsyncWrite + Unpin,
 {
+    session.local_error();
     session.poll_transmit(out);
-    let config = session.config();
-    let enhanced = config
-        .enhanced_status_codes
-        .then_some(EnhancedStatusCode::TRANSIENT_SYSTEM);
-    let text = format!("{} Local error, closing connection", config.hostname);
-    let reply = OwnedReply::with_enhanced(ReplyCode::SERVICE_NOT_AVAILABLE, enhanced, text)
-        .or_else(|_| {
-            OwnedReply::with_enhanced(
-                ReplyCode::SERVICE_NOT_AVAILABLE,
-                enhanced,
-                "Local error, closing connection",
-            )
-        });
-    if let Ok(reply) = reply {
-        reply.write_to(out);
-    }
     write_within(stream, out, write_wait(session))
         .await
         .is_err_and(|e| is_write_timeout(&e))

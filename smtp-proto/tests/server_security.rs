@@ -4,7 +4,7 @@ mod support;
 
 use smtp_proto::data::BareEndingPolicy;
 use smtp_proto::server::{
-    Error, Rejection, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
+    Decision, Error, Rejection, RemoteError, ServerConfig, ServerEvent, ServerSession, UsageError,
 };
 use smtp_proto::session::Outcome;
 use support::{check, config, parse, run_all, run_pieces, RunResult, Setup, EHLO_AUTH_PLAIN};
@@ -1381,9 +1381,10 @@ fn shut_down_waits_for_a_pending_decision_and_may_replace_the_greeting() {
 #[test]
 fn no_plaintext_421_while_the_starttls_handshake_is_pending() {
     type Stop = fn(&mut ServerSession);
-    let stops: [(&str, Stop); 2] = [
+    let stops: [(&str, Stop); 3] = [
         ("shut_down", |s| s.shut_down().unwrap()),
         ("timed_out", ServerSession::timed_out),
+        ("local_error", ServerSession::local_error),
     ];
     for (name, stop) in stops {
         // The 220 already handed out: nothing follows it.
@@ -1431,6 +1432,58 @@ fn no_plaintext_421_while_the_starttls_handshake_is_pending() {
     let mut out = Vec::new();
     s.poll_transmit(&mut out);
     assert!(out.starts_with(b"421 4.3.2 "), "{out:?}");
+}
+
+/// `local_error`, the application's failure (RFC 5321 §3.8): a `421 4.3.0`
+/// after what is queued, in any state, a pending decision included, which
+/// it drops; no enhanced code where the `421` is the greeting or the
+/// answer to EHLO (RFC 2034 §3); nothing once the session is closed.
+#[test]
+fn local_error_closes_with_421_from_any_state() {
+    const LINE: &str = "mx.example.com Local error, closing connection\r\n";
+    // Before the greeting: the 421 is the greeting.
+    let mut s = ServerSession::new(config()).unwrap();
+    s.local_error();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert_eq!(String::from_utf8(out).unwrap(), format!("421 {LINE}"));
+    assert!(s.is_closed());
+
+    // An EHLO decision pending: the 421 answers EHLO.
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    let _ = s.handle_input(b"EHLO a.example\r\n").unwrap();
+    assert_eq!(s.pending_decision(), Some(Decision::Hello));
+    s.local_error();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.ends_with(&format!("ESMTP\r\n421 {LINE}")), "{out}");
+    assert_eq!(s.pending_decision(), None);
+    assert_eq!(s.accept(), Err(UsageError::NoDecisionPending));
+
+    // A RCPT decision pending, the reply to MAIL still queued: it goes out
+    // first, then the 421 with its enhanced code.
+    let mut s = ServerSession::new(config()).unwrap();
+    s.greet().unwrap();
+    drive(&mut s, b"EHLO a.example\r\n").unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let _ = s.handle_input(b"MAIL FROM:<a@example.net>\r\n").unwrap();
+    s.accept().unwrap();
+    let _ = s.handle_input(b"RCPT TO:<b@example.org>\r\n").unwrap();
+    assert_eq!(s.pending_decision(), Some(Decision::Rcpt));
+    s.local_error();
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.starts_with("250 2.1.0 "), "{out}");
+    assert!(out.ends_with(&format!("\r\n421 4.3.0 {LINE}")), "{out}");
+    assert!(s.is_closed());
+
+    // Closed already: nothing more.
+    s.local_error();
+    assert!(!s.has_transmit());
 }
 
 /// Plaintext fed to the session after its `220` to STARTTLS, before the

@@ -932,6 +932,59 @@ impl ServerSession {
         Ok(())
     }
 
+    /// The application failed (its handler returned an error, or left a
+    /// decision open where the driver cannot go on): queues `421 4.3.0
+    /// <hostname> Local error, closing connection` (RFC 5321 §3.8, RFC
+    /// 3463 X.3.0 "other or undefined mail system status") and closes the
+    /// session. Send what `poll_transmit` gives, then close the
+    /// connection.
+    ///
+    /// Unlike [`shut_down`](Self::shut_down) it works while a decision is
+    /// pending: the decision is dropped. Replies already queued go out
+    /// first. Before the greeting the `421` takes the greeting's place, and
+    /// with a HELO, EHLO or LHLO decision pending it is that command's
+    /// reply: both without an enhanced code (RFC 2034 §3). While a
+    /// STARTTLS handshake is pending the
+    /// session closes without the `421` (RFC 3207 §4), as with
+    /// [`timed_out`](Self::timed_out). Does nothing once the session is
+    /// closed.
+    ///
+    /// ```
+    /// use smtp_proto::server::{Decision, ServerConfig, ServerSession};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut s = ServerSession::new(ServerConfig::new("mx.example.org"))?;
+    /// s.greet()?;
+    /// let _ = s.handle_input(b"EHLO client.example.net\r\n")?;
+    /// s.accept()?;
+    /// let _ = s.handle_input(b"MAIL FROM:<alice@example.net>\r\n")?;
+    /// assert_eq!(s.pending_decision(), Some(Decision::Mail));
+    /// // The application's policy store is down: it cannot decide.
+    /// s.local_error();
+    /// let mut wire = Vec::new();
+    /// s.poll_transmit(&mut wire);
+    /// assert!(wire.ends_with(b"\r\n421 4.3.0 mx.example.org Local error, closing connection\r\n"));
+    /// assert!(s.is_closed());
+    /// assert_eq!(s.pending_decision(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn local_error(&mut self) {
+        match self.state {
+            State::Closed => return,
+            // No plaintext after the 220 to STARTTLS (RFC 3207 §4).
+            State::AwaitTls => {}
+            State::Decision(Pending::Hello(_)) => {
+                self.send_closing(None, "Local error, closing connection");
+            }
+            _ => self.send_closing(
+                self.closing_code(esc(4, 3, 0)),
+                "Local error, closing connection",
+            ),
+        }
+        self.close();
+    }
+
     /// A `421` the session sends on its own before it closes: the host
     /// name comes first in the text, as in RFC 5321's "421 <domain>
     /// Service not available, closing transmission channel" (§4.2.2,
