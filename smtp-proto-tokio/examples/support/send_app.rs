@@ -276,6 +276,13 @@ pub fn server_host(server: &str) -> String {
         .to_string()
 }
 
+/// The error of a connection to `--server` that could not be made
+/// (refused, unreachable, a name that does not resolve, no port): it names
+/// the server, since the bare system error does not.
+pub fn cannot_connect(server: &str, error: &std::io::Error) -> String {
+    format!("cannot connect to {server}: {error}")
+}
+
 /// True when the command line asks for TLS at some point (implicit TLS,
 /// or a STARTTLS policy other than off), so a TLS configuration is needed.
 pub fn wants_tls(args: &Args) -> bool {

@@ -131,3 +131,82 @@ pub fn replies_are_printed_escaped(name: &str) {
     assert!(text.contains(r"\u{1b}]0;owned\u{7}"), "{text:?}");
     assert!(text.contains(r"\u{1b}[2J\u{8}\u{8}forged"), "{text:?}");
 }
+
+/// Runs the example binary `name` with `args` and the message on its
+/// standard input, to its exit (bounded by [`BOUND`]); returns its exit
+/// status and standard error.
+fn run_to_exit(name: &str, args: &[&str]) -> (ExitStatus, String) {
+    let mut child = Command::new(serve_example::example_binary(name))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    // The example may exit before it reads its input: a failed write is
+    // no failure of the test.
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Subject: hi\r\n\r\nhello\r\n");
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} still runs after {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    (status, stderr)
+}
+
+/// A server that cannot be reached (nothing listens on its port; no port
+/// given): the `send` example binary `name` exits with status 2 and one
+/// line that names the server it could not connect to, in both modes
+/// (standard input, `--message`).
+pub fn an_unreachable_server_is_named(name: &str) {
+    // A port nothing listens on: bound, then closed.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a.eml");
+    std::fs::write(&file, b"Subject: hi\r\n\r\nhello\r\n").expect("write");
+    let file = file.to_str().expect("UTF-8 path");
+    for server in [closed.as_str(), "127.0.0.1"] {
+        let base = [
+            "--server",
+            server,
+            "--from",
+            "alice@example.net",
+            "--to",
+            "bob@example.org",
+            "--starttls",
+            "off",
+        ];
+        for extra in [&[][..], &["--message", file][..]] {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            let (status, stderr) = run_to_exit(name, &args);
+            assert_eq!(status.code(), Some(2), "{args:?}: {status}: {stderr:?}");
+            let lines: Vec<&str> = stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "{args:?}: {stderr:?}");
+            assert!(
+                lines[0].starts_with(&format!("send: cannot connect to {server}: ")),
+                "{args:?}: {stderr:?}"
+            );
+        }
+    }
+}
