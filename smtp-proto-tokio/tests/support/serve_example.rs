@@ -16,21 +16,66 @@ use std::time::{Duration, Instant};
 pub const BOUND: Duration = Duration::from_secs(20);
 
 /// The example binary `name`, built by `cargo test` beside this test.
+/// Refused (a panic) when it is missing, or older than one of the sources
+/// it is built from: `cargo test --test X` builds no example, and a test
+/// of an old binary would pass or fail for code that is no longer there.
 pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>");
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let examples = profile_dir.join("examples");
+    let binary = examples.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.is_file(),
         "{} is missing: `cargo test -p <crate>` (without --test) builds the examples",
         binary.display()
     );
+    if let Some(source) = newer_source(&binary, &examples.join(format!("{name}.d"))) {
+        panic!(
+            "{} is older than {}: build the examples first (`cargo build -p \
+             smtp-proto-tokio -p smtp-proto-blocking --examples`, or `cargo test -p \
+             <crate>` without --test)",
+            binary.display(),
+            source.display()
+        );
+    }
     binary
+}
+
+/// A source of `binary` changed after it was built: one of the files its
+/// dep-info file `dep_info` (the `NAME.d` cargo writes beside it) lists,
+/// modified after the binary. `None` when every source is older, or
+/// without a dep-info file.
+pub fn newer_source(binary: &Path, dep_info: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(binary)
+        .and_then(|m| m.modified())
+        .expect("the binary's modification time");
+    let dep_info = std::fs::read_to_string(dep_info).ok()?;
+    // `target: source source ...` on the first line, a space in a path
+    // escaped as `\ `.
+    let (_, sources) = dep_info.lines().next()?.split_once(": ")?;
+    let mut paths = Vec::new();
+    let mut path = String::new();
+    let mut chars = sources.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => path.extend(chars.next()),
+            ' ' => paths.push(std::mem::take(&mut path)),
+            c => path.push(c),
+        }
+    }
+    paths.push(path);
+    paths
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .find(|source| {
+            std::fs::metadata(source)
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified > built)
+        })
 }
 
 /// A running example server.
