@@ -20,3 +20,8 @@ fn control_characters_in_server_replies_are_printed_escaped() {
 fn a_server_that_cannot_be_reached_is_named() {
     send_process::an_unreachable_server_is_named("send");
 }
+
+#[test]
+fn a_session_refused_before_any_transaction_names_every_recipient() {
+    send_process::session_refusals_name_every_recipient("send");
+}
