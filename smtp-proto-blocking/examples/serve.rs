@@ -41,6 +41,11 @@
 //! the connections off at once in the same way and the server exits with
 //! status 128 plus the signal's number (130 after Ctrl-C). Either way the
 //! log names the connections cut off and counts the messages removed.
+//!
+//! A server that cannot start (its Maildir cannot be created, its address
+//! is taken, its certificate cannot be read) says why on one line of
+//! standard error, naming the path or address, and exits with status 1;
+//! a bad option is a usage error, status 2.
 
 #[path = "../../smtp-proto-tokio/examples/support/maildir.rs"]
 #[allow(dead_code)]
@@ -249,13 +254,18 @@ fn tls_config(
 /// 128). A burst of connections larger than the queue overflows it; the
 /// kernel then drops the client's handshake ACK while the client believes
 /// it is connected and waits for a greeting that may never come.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// The listener is non-blocking (see [`ACCEPT_POLL`]); the address it got
+/// (the port chosen for port 0) comes with it.
+fn listen(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
-    Ok(socket.into())
+    let listener: TcpListener = socket.into();
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
 }
 
 /// Counts a connection thread for as long as it lives.
@@ -367,19 +377,29 @@ fn refuse(config: &ServerConfig, mut socket: TcpStream, peer: SocketAddr) {
     }
 }
 
-fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    let (mut config, login) = serve_app::server_config(&args)?;
+    serve(&args).unwrap_or_else(|e| serve_app::failed_to_start(&e))
+}
+
+/// Serves until a shutdown signal; an error if the server cannot start.
+fn serve(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let (mut config, login) = serve_app::server_config(args)?;
     let mut options = ServeOptions::default();
     options.session_timeout = args.session_timeout();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         options.tls = Some(tls_config(cert, key)?);
-        serve_app::enable_tls(&args, &mut config);
+        serve_app::enable_tls(args, &mut config);
     }
     // Fail early on a bad configuration.
     ServerSession::new(config.clone())?;
     let shared = Arc::new(Shared {
-        maildir: maildir::Maildir::create(&args.maildir)?.with_hostname(&args.hostname),
+        maildir: maildir::Maildir::create(&args.maildir)
+            .map_err(serve_app::starting(format!(
+                "cannot create the Maildir {}",
+                args.maildir.display()
+            )))?
+            .with_hostname(&args.hostname),
         config,
         login,
         options,
@@ -392,13 +412,16 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     });
     // Before the port opens: SIGTERM stops the server gracefully from its
     // first connection on, not by the signal's default action.
-    let again = shutdown_signals(Arc::clone(&shared.stop))?;
-    let listener = listen(args.listen)?;
-    listener.set_nonblocking(true)?;
+    let again = shutdown_signals(Arc::clone(&shared.stop))
+        .map_err(serve_app::starting("cannot handle SIGTERM and SIGINT"))?;
+    let (listener, listening) = listen(args.listen).map_err(serve_app::starting(format!(
+        "cannot listen on {}",
+        args.listen
+    )))?;
     log!(
         "INFO",
         "serving",
-        listen = listener.local_addr()?,
+        listen = listening,
         maildir = args.maildir.display(),
     );
     let mut connections = Vec::new();

@@ -1,5 +1,5 @@
 //! The `send-blocking` example as a process, against a scripted peer: what it
-//! prints of what the server said.
+//! prints of what the server said, and of a server it cannot reach.
 
 #[path = "../../smtp-proto-tokio/tests/support/serve_example.rs"]
 #[allow(
@@ -14,4 +14,14 @@ mod send_process;
 #[test]
 fn control_characters_in_server_replies_are_printed_escaped() {
     send_process::replies_are_printed_escaped("send-blocking");
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_is_named() {
+    send_process::an_unreachable_server_is_named("send-blocking");
+}
+
+#[test]
+fn a_session_refused_before_any_transaction_names_every_recipient() {
+    send_process::session_refusals_name_every_recipient("send-blocking");
 }

@@ -64,7 +64,9 @@ fn run_options(args: &Args) -> Result<RunOptions, Box<dyn std::error::Error>> {
 async fn send(args: Args) -> Result<send_app::Exit, Box<dyn std::error::Error>> {
     let (config, mut handler) = send_app::prepare(&args)?;
     let options = run_options(&args)?;
-    let stream = TcpStream::connect(&args.server).await?;
+    let stream = TcpStream::connect(&args.server)
+        .await
+        .map_err(|e| send_app::cannot_connect(&args.server, &e))?;
     stream.set_nodelay(true)?;
     let mut client = Client::new(config);
     // The run's error does not decide alone: see `send_app::exit`.
@@ -77,7 +79,9 @@ async fn send_several(args: Args) -> Result<send_app::Exit, Box<dyn std::error::
     let messages = send_app::read_messages(&args)?;
     let config = send_app::client_config(&args)?;
     let options = run_options(&args)?;
-    let stream = TcpStream::connect(&args.server).await?;
+    let stream = TcpStream::connect(&args.server)
+        .await
+        .map_err(|e| send_app::cannot_connect(&args.server, &e))?;
     stream.set_nodelay(true)?;
     let mut conn = match Connection::open(stream, Client::new(config), options).await {
         Ok(conn) => conn,

@@ -42,6 +42,11 @@
 //! server exits with status 128 plus the signal's number (130 after
 //! Ctrl-C). Either way the log names the connections cut off and counts
 //! the messages removed.
+//!
+//! A server that cannot start (its Maildir cannot be created, its address
+//! is taken, its certificate cannot be read) says why on one line of
+//! standard error, naming the path or address, and exits with status 1;
+//! a bad option is a usage error, status 2.
 
 #[path = "support/maildir.rs"]
 #[allow(dead_code)]
@@ -274,13 +279,20 @@ async fn connection(
 }
 
 #[tokio::main]
-async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let args = Args::parse();
+    serve(args)
+        .await
+        .unwrap_or_else(|e| serve_app::failed_to_start(&e))
+}
+
+/// Serves until a shutdown signal; an error if the server cannot start.
+async fn serve(args: Args) -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let (mut config, login) = serve_app::server_config(&args)?;
     let mut options = ServeOptions::default();
     options.session_timeout = args.session_timeout();
@@ -291,7 +303,12 @@ async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     // Fail early on a bad configuration.
     ServerSession::new(config.clone())?;
     let shared = Arc::new(Shared {
-        maildir: maildir::Maildir::create(&args.maildir)?.with_hostname(&args.hostname),
+        maildir: maildir::Maildir::create(&args.maildir)
+            .map_err(serve_app::starting(format!(
+                "cannot create the Maildir {}",
+                args.maildir.display()
+            )))?
+            .with_hostname(&args.hostname),
         config,
         login,
         tls: options,
@@ -303,20 +320,17 @@ async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     });
     // Before the port opens: SIGTERM stops the server gracefully from its
     // first connection on.
-    let mut signals = ShutdownSignals::new()?;
+    let mut signals =
+        ShutdownSignals::new().map_err(serve_app::starting("cannot handle SIGTERM and SIGINT"))?;
     // A listen queue of 1024 (TcpListener::bind asks for 128): a burst of
     // connections larger than the queue overflows it, and the kernel then
     // drops the client's handshake ACK while the client believes it is
     // connected, so it waits for a greeting that may never come.
-    let socket = if args.listen.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(args.listen)?;
-    let listener = socket.listen(1024)?;
-    tracing::info!(listen = %listener.local_addr()?, maildir = %args.maildir.display(), "serving");
+    let (listener, listening) = listen(args.listen).map_err(serve_app::starting(format!(
+        "cannot listen on {}",
+        args.listen
+    )))?;
+    tracing::info!(listen = %listening, maildir = %args.maildir.display(), "serving");
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
     // The peer of each connection task, to name the ones cut off.
@@ -402,6 +416,21 @@ async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         Some(signal) => std::process::ExitCode::from(128u8.saturating_add(signal)),
         None => std::process::ExitCode::SUCCESS,
     })
+}
+
+/// A listener on `addr` with a listen queue of 1024, and the address it
+/// got (the port chosen for port 0).
+fn listen(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(1024)?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
 }
 
 /// The task id of a connection task that ended.

@@ -118,6 +118,54 @@ fn file_name_has_time_unique_part_and_escaped_hostname() {
     assert!(unique.contains('R'), "{unique}");
 }
 
+/// A host name as long as a domain may be (253 octets, RFC 1035 §2.3.4)
+/// still leaves room in the file name: the system's limit on a name is
+/// 255 octets, and a delivery under a longer one would fail every time.
+/// The host part is cut to [`maildir::HOST_PART_MAX`] octets (escapes
+/// whole), the other parts keeping the name unique.
+#[test]
+fn a_long_hostname_is_cut_so_the_file_name_fits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = [
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(61),
+    ]
+    .join(".");
+    assert_eq!(long.len(), 253);
+    let md = Maildir::create(dir.path())
+        .expect("create")
+        .with_hostname(&long);
+    let first = md.deliver(&trace(), b"x\r\n").expect("deliver");
+    let second = md.deliver(&trace(), b"y\r\n").expect("deliver");
+    assert_ne!(first, second);
+    for path in [&first, &second] {
+        let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+        assert!(name.len() <= 255, "{} octets: {name}", name.len());
+        let (_, host) = name
+            .split_once(".M")
+            .and_then(|(_, rest)| rest.split_once('.'))
+            .expect("host part");
+        assert_eq!(host.len(), maildir::HOST_PART_MAX, "{host}");
+        assert!(long.starts_with(host), "{host}");
+    }
+
+    // An escape is kept whole or left out, never cut in two.
+    let colons = ":".repeat(200);
+    let md = Maildir::create(dir.path())
+        .expect("create")
+        .with_hostname(&colons);
+    let path = md.deliver(&trace(), b"z\r\n").expect("deliver");
+    let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+    let (_, host) = name
+        .split_once(".M")
+        .and_then(|(_, rest)| rest.split_once('.'))
+        .expect("host part");
+    assert!(host.len() <= maildir::HOST_PART_MAX, "{host}");
+    assert_eq!(host, "\\072".repeat(host.len() / 4), "{host}");
+}
+
 /// A reader that yields some bytes, then fails.
 struct FailingReader {
     given: usize,

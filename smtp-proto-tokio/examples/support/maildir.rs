@@ -8,7 +8,8 @@
 //! File names have the form `SECONDS.MmicrosPpidQcounterRrandom.HOSTNAME`:
 //! the time, the process id, a per-process delivery counter and a random
 //! number tell deliveries apart, and the host name (with `/` and `:` escaped
-//! as `\057` and `\072`) tells machines apart.
+//! as `\057` and `\072`, cut to [`HOST_PART_MAX`] octets so that the name
+//! fits the file system's 255) tells machines apart.
 //!
 //! The stored file is the message exactly as received, after the two trace
 //! fields of final delivery (`Return-Path:` and `Received:`, RFC 5321
@@ -38,6 +39,13 @@ use smtp_proto::trace::{write_return_path, Received};
 
 /// Deliveries made by this process, for unique names.
 static DELIVERIES: AtomicU64 = AtomicU64::new(0);
+
+/// The most octets of the host name part of a file name. The other parts
+/// take at most 69 (`SECONDS.MmicrosPpidQcounterRrandom.`), and a file
+/// name may have 255 on common file systems: a domain of up to 253
+/// octets, or its escapes, would not fit whole. The cut keeps the name
+/// unique, since the other parts make it so.
+pub const HOST_PART_MAX: usize = 100;
 
 /// How often a name collision in `tmp/` is retried with a fresh name.
 const NAME_ATTEMPTS: u32 = 8;
@@ -356,16 +364,23 @@ fn system_hostname() -> String {
 }
 
 /// Escapes `/` and `:` (which cannot appear in the name part) as the
-/// Maildir convention asks, and drops anything that is not printable ASCII.
+/// Maildir convention asks, drops anything that is not printable ASCII,
+/// and keeps at most [`HOST_PART_MAX`] octets (an escape whole or not at
+/// all).
 fn escape_hostname(hostname: &str) -> String {
-    let mut out = String::with_capacity(hostname.len());
+    let mut out = String::with_capacity(hostname.len().min(HOST_PART_MAX));
     for c in hostname.chars() {
-        match c {
-            '/' => out.push_str("\\057"),
-            ':' => out.push_str("\\072"),
-            c if c.is_ascii_graphic() => out.push(c),
-            _ => {}
+        let mut one = [0u8; 4];
+        let piece = match c {
+            '/' => "\\057",
+            ':' => "\\072",
+            c if c.is_ascii_graphic() => c.encode_utf8(&mut one),
+            _ => continue,
+        };
+        if out.len() + piece.len() > HOST_PART_MAX {
+            break;
         }
+        out.push_str(piece);
     }
     if out.is_empty() {
         out.push_str("localhost");

@@ -86,8 +86,9 @@ pub struct Args {
 /// recipients the server refuses as too many for one transaction (`452`,
 /// RFC 5321 §4.5.3.1.10) are printed as `REJECTED` and sent again in the
 /// next one.
-/// Recipients the session ends before (the server's `MAILMAX` reached, or
-/// a 421), those after a sender the server refused for good (5yz), and
+/// Recipients the session ends before (the server's `MAILMAX` reached, a
+/// 421, a session refused, AUTH refused, STARTTLS required and not to be
+/// had), those after a sender the server refused for good (5yz), and
 /// those of a message the server cannot take (over its `SIZE`, or needing
 /// an extension it does not offer) are printed as `NOT SENT`.
 pub struct Sender {
@@ -195,7 +196,6 @@ impl Sender {
     /// gave up on.
     pub fn on_event(&mut self, client: &mut Client, event: ClientEvent<'_>) -> std::io::Result<()> {
         self.print(&event);
-        let started = self.delivery.transactions() > 0;
         let undecided: Vec<usize> = (0..self.to.len())
             .filter(|&i| self.delivery.outcome(i).is_none())
             .collect();
@@ -233,11 +233,13 @@ impl Sender {
                     Refusal::TransactionLimit { limit: *limit }.to_string()
                 }
                 NotAttempted::SenderRefused { .. } => "the server refused the sender".to_owned(),
-                // Before the first transaction, the CLOSING line says it
-                // all.
-                NotAttempted::ServiceClosing { .. } if started => {
-                    "the server closed the session".to_owned()
-                }
+                // The session line before (`session: CLOSING`, `session:
+                // REFUSED`, `auth: FAILED`, `starttls: UNAVAILABLE`)
+                // quotes the server; each recipient is named all the same.
+                NotAttempted::ServiceClosing { .. } => "the server closed the session".to_owned(),
+                NotAttempted::SessionRefused { .. } => "the server refused the session".to_owned(),
+                NotAttempted::AuthFailed { .. } => "authentication failed".to_owned(),
+                NotAttempted::TlsUnavailable { .. } => "TLS is required but unavailable".to_owned(),
                 // The message cannot go to this server at all (over its
                 // SIZE, 8-bit or UTF-8 content it does not take, ...): a
                 // refusal as final as a 5yz, not a failed run.
@@ -274,6 +276,13 @@ pub fn server_host(server: &str) -> String {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string()
+}
+
+/// The error of a connection to `--server` that could not be made
+/// (refused, unreachable, a name that does not resolve, no port): it names
+/// the server, since the bare system error does not.
+pub fn cannot_connect(server: &str, error: &std::io::Error) -> String {
+    format!("cannot connect to {server}: {error}")
 }
 
 /// True when the command line asks for TLS at some point (implicit TLS,

@@ -268,6 +268,20 @@ pub fn early_talker(hostname: &str) -> Option<OwnedReply> {
     .ok()
 }
 
+/// Says on standard error why the server could not start (`serve: ` and
+/// the error as a person reads it: what failed, with the path or address
+/// it concerns) and gives exit status 1.
+pub fn failed_to_start(error: &dyn std::fmt::Display) -> std::process::ExitCode {
+    eprintln!("serve: {error}");
+    std::process::ExitCode::FAILURE
+}
+
+/// The error of `what` (a step of the start, naming its path or address),
+/// for [`failed_to_start`].
+pub fn starting<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> String {
+    move |e| format!("{what}: {e}")
+}
+
 /// Seconds since the epoch.
 pub fn epoch_seconds() -> u64 {
     SystemTime::now()

@@ -131,3 +131,216 @@ pub fn replies_are_printed_escaped(name: &str) {
     assert!(text.contains(r"\u{1b}]0;owned\u{7}"), "{text:?}");
     assert!(text.contains(r"\u{1b}[2J\u{8}\u{8}forged"), "{text:?}");
 }
+
+/// Runs the example binary `name` with `args` and the message on its
+/// standard input, to its exit (bounded by [`BOUND`]); returns its exit
+/// status and standard error.
+fn run_to_exit(name: &str, args: &[&str]) -> (ExitStatus, String) {
+    let mut child = Command::new(serve_example::example_binary(name))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    // The example may exit before it reads its input: a failed write is
+    // no failure of the test.
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Subject: hi\r\n\r\nhello\r\n");
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} still runs after {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    (status, stderr)
+}
+
+/// A server that cannot be reached (nothing listens on its port; no port
+/// given): the `send` example binary `name` exits with status 2 and one
+/// line that names the server it could not connect to, in both modes
+/// (standard input, `--message`).
+pub fn an_unreachable_server_is_named(name: &str) {
+    // A port nothing listens on: bound, then closed.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a.eml");
+    std::fs::write(&file, b"Subject: hi\r\n\r\nhello\r\n").expect("write");
+    let file = file.to_str().expect("UTF-8 path");
+    for server in [closed.as_str(), "127.0.0.1"] {
+        let base = [
+            "--server",
+            server,
+            "--from",
+            "alice@example.net",
+            "--to",
+            "bob@example.org",
+            "--starttls",
+            "off",
+        ];
+        for extra in [&[][..], &["--message", file][..]] {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            let (status, stderr) = run_to_exit(name, &args);
+            assert_eq!(status.code(), Some(2), "{args:?}: {status}: {stderr:?}");
+            let lines: Vec<&str> = stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "{args:?}: {stderr:?}");
+            assert!(
+                lines[0].starts_with(&format!("send: cannot connect to {server}: ")),
+                "{args:?}: {stderr:?}"
+            );
+        }
+    }
+}
+
+/// A peer that greets with `greeting` (closing at once after a 421), then
+/// answers every command with `replies`, until QUIT. Bounded: 20
+/// commands, each read within [`BOUND`].
+fn refusing_peer(listener: TcpListener, greeting: &'static [u8], replies: &'static [u8]) {
+    let (socket, _) = listener.accept().expect("accept");
+    socket.set_read_timeout(Some(BOUND)).expect("read timeout");
+    socket
+        .set_write_timeout(Some(BOUND))
+        .expect("write timeout");
+    let mut out = socket.try_clone().expect("clone");
+    let mut lines = BufReader::new(socket);
+    out.write_all(greeting).expect("greeting");
+    if greeting.starts_with(b"421") {
+        return;
+    }
+    for _ in 0..20 {
+        let mut line = Vec::new();
+        if lines.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if line.starts_with(b"QUIT") {
+            let _ = out.write_all(b"221 2.0.0 bye\r\n");
+            break;
+        }
+        if out.write_all(replies).is_err() {
+            break;
+        }
+    }
+}
+
+/// The session is refused before any transaction (a 421 greeting, a 554
+/// greeting, STARTTLS required and not offered): the `send` example binary
+/// `name` names each recipient `NOT SENT`, as it does when a transaction
+/// leaves one out and as `--message` runs do, and exits 1.
+pub fn session_refusals_name_every_recipient(name: &str) {
+    // The greeting, the reply to every command but QUIT, `--starttls`,
+    // and the reason printed.
+    let cases: [(&[u8], &[u8], &str, &str); 3] = [
+        (
+            b"421 4.3.2 mx.test busy\r\n",
+            b"",
+            "off",
+            "the server closed the session",
+        ),
+        (
+            b"554 5.7.1 mx.test no service for you\r\n",
+            b"503 5.5.1 no\r\n",
+            "off",
+            "the server refused the session",
+        ),
+        (
+            b"220 mx.test ESMTP\r\n",
+            b"250 mx.test\r\n",
+            "required",
+            "TLS is required",
+        ),
+    ];
+    for (greeting, replies, starttls, why) in cases {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        let peer = std::thread::spawn(move || refusing_peer(listener, greeting, replies));
+        let mut args = vec![
+            "--server",
+            &addr,
+            "--from",
+            "alice@example.net",
+            "--to",
+            "bob@example.org",
+            "--to",
+            "carol@example.org",
+        ];
+        args.extend(["--starttls", starttls]);
+        let (status, stdout, stderr) = run_capturing(name, &args);
+        peer.join().expect("peer thread");
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "{starttls}: {status}: {stdout:?} {stderr:?}"
+        );
+        for to in ["bob@example.org", "carol@example.org"] {
+            let line = format!("recipient <{to}>: NOT SENT ({why}");
+            assert!(
+                stdout.lines().any(|l| l.starts_with(&line)),
+                "{starttls}: no {line:?} in {stdout:?}"
+            );
+        }
+    }
+}
+
+/// Runs the example binary `name` with `args` and a message on its
+/// standard input, to its exit (bounded by [`BOUND`]): its exit status,
+/// standard output and standard error.
+fn run_capturing(name: &str, args: &[&str]) -> (ExitStatus, String, String) {
+    let mut child = Command::new(serve_example::example_binary(name))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Subject: hi\r\n\r\nhello\r\n");
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} still runs after {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read stdout");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    (status, stdout, stderr)
+}

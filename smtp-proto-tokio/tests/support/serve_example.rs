@@ -16,21 +16,66 @@ use std::time::{Duration, Instant};
 pub const BOUND: Duration = Duration::from_secs(20);
 
 /// The example binary `name`, built by `cargo test` beside this test.
+/// Refused (a panic) when it is missing, or older than one of the sources
+/// it is built from: `cargo test --test X` builds no example, and a test
+/// of an old binary would pass or fail for code that is no longer there.
 pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>");
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let examples = profile_dir.join("examples");
+    let binary = examples.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.is_file(),
         "{} is missing: `cargo test -p <crate>` (without --test) builds the examples",
         binary.display()
     );
+    if let Some(source) = newer_source(&binary, &examples.join(format!("{name}.d"))) {
+        panic!(
+            "{} is older than {}: build the examples first (`cargo build -p \
+             smtp-proto-tokio -p smtp-proto-blocking --examples`, or `cargo test -p \
+             <crate>` without --test)",
+            binary.display(),
+            source.display()
+        );
+    }
     binary
+}
+
+/// A source of `binary` changed after it was built: one of the files its
+/// dep-info file `dep_info` (the `NAME.d` cargo writes beside it) lists,
+/// modified after the binary. `None` when every source is older, or
+/// without a dep-info file.
+pub fn newer_source(binary: &Path, dep_info: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(binary)
+        .and_then(|m| m.modified())
+        .expect("the binary's modification time");
+    let dep_info = std::fs::read_to_string(dep_info).ok()?;
+    // `target: source source ...` on the first line, a space in a path
+    // escaped as `\ `.
+    let (_, sources) = dep_info.lines().next()?.split_once(": ")?;
+    let mut paths = Vec::new();
+    let mut path = String::new();
+    let mut chars = sources.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => path.extend(chars.next()),
+            ' ' => paths.push(std::mem::take(&mut path)),
+            c => path.push(c),
+        }
+    }
+    paths.push(path);
+    paths
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .find(|source| {
+            std::fs::metadata(source)
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified > built)
+        })
 }
 
 /// A running example server.
@@ -290,6 +335,109 @@ pub fn grace_over_removes_the_partial_message(name: &str) {
     assert_eq!(entries(&maildir.join("tmp")), Vec::<PathBuf>::new());
     assert_eq!(entries(&maildir.join("new")), Vec::<PathBuf>::new());
     assert_client_cut_off(client);
+}
+
+/// Runs the example `name` with `args`, where it cannot start, and returns
+/// its exit status and what it wrote to standard error. Panics if it is
+/// still running after [`BOUND`] (it is then killed).
+fn failed_start(name: &str, args: &[&std::ffi::OsStr]) -> (ExitStatus, String) {
+    let mut child = Command::new(example_binary(name))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} {args:?} still runs after {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read standard error");
+    (status, stderr)
+}
+
+/// Asserts that a server that could not start exited with status 1 and
+/// said why on one line of standard error: `serve: `, what it was doing
+/// with `what` (a path or an address, named), and the error as a person
+/// reads it, not as a Rust structure dumps it.
+fn assert_start_failure(status: ExitStatus, stderr: &str, what: &str) {
+    assert_eq!(status.code(), Some(1), "{status}; stderr: {stderr:?}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr:?}");
+    let line = lines[0];
+    assert!(line.starts_with("serve: "), "{line:?}");
+    assert!(line.contains(what), "{line:?} does not name {what:?}");
+    for dump in ["Os {", "kind:", "Error: ", "{ path"] {
+        assert!(!line.contains(dump), "{line:?} holds {dump:?}");
+    }
+}
+
+/// A server that cannot start (its Maildir cannot be made, its port is
+/// taken, its certificate is missing) exits with status 1 and one line
+/// naming the path or address at fault.
+pub fn startup_failures_name_what_failed(name: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").expect("write");
+    // Below a regular file: no directory can be made there.
+    let maildir = file.join("maildir");
+    let (status, stderr) = failed_start(
+        name,
+        &[
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--maildir".as_ref(),
+            maildir.as_os_str(),
+        ],
+    );
+    assert_start_failure(status, &stderr, &maildir.display().to_string());
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("address").to_string();
+    let maildir = dir.path().join("maildir");
+    let (status, stderr) = failed_start(
+        name,
+        &[
+            "--listen".as_ref(),
+            addr.as_ref(),
+            "--maildir".as_ref(),
+            maildir.as_os_str(),
+        ],
+    );
+    assert_start_failure(status, &stderr, &addr);
+    drop(taken);
+
+    let cert = dir.path().join("missing-cert.pem");
+    let key = dir.path().join("missing-key.pem");
+    let (status, stderr) = failed_start(
+        name,
+        &[
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--maildir".as_ref(),
+            maildir.as_os_str(),
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+        ],
+    );
+    assert_start_failure(status, &stderr, &cert.display().to_string());
 }
 
 /// The client's connection is closed by the server's exit: no reply ends
