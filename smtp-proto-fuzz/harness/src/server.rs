@@ -542,15 +542,22 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
         assert!(server.is_closed());
     }
     // Half the time the server goes away once the input has ended (RFC
-    // 5321 §3.8): one `421 4.3.2` after everything else, unless the
-    // session was over already, and nothing is read after it.
+    // 5321 §3.8): one `421` after everything else (`4.3.2` for a shut-down,
+    // `4.3.0` for the application's failure), unless the session was over
+    // already, and nothing is read after it.
     if run.end == "input ended" && script.next(2) == 0 {
         let was_closed = server.is_closed();
         let phase = server.phase();
         let before = run.output.len();
-        server
-            .shut_down()
-            .expect("no decision is pending between steps");
+        let ending = if script.next(2) == 0 {
+            server
+                .shut_down()
+                .expect("no decision is pending between steps");
+            " Service shutting down, closing connection\r\n"
+        } else {
+            server.local_error();
+            " Local error, closing connection\r\n"
+        };
         assert!(server.is_closed());
         server.poll_transmit(&mut run.output);
         let tail = String::from_utf8_lossy(&run.output[before..]);
@@ -559,7 +566,7 @@ pub fn drive(cfg: &ServerConfig, refuse: bool, mut script: Script, pieces: &[&[u
         } else {
             assert!(
                 tail.starts_with("421 ")
-                    && tail.ends_with(" Service shutting down, closing connection\r\n")
+                    && tail.ends_with(ending)
                     && tail.matches("\r\n").count() == 1,
                 "{tail:?}"
             );
