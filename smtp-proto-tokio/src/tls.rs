@@ -169,6 +169,19 @@ pub fn server_config_from_der(
 /// certificate must name the host the client connects to (for loopback
 /// tests: `localhost` or the IP address `127.0.0.1`).
 ///
+/// A self-signed certificate trusted this way must be an end-entity
+/// certificate (`basicConstraints` `CA:FALSE`, or no such extension):
+/// one marked as a CA, which `openssl req -x509` makes by default, is
+/// refused at the handshake with rustls' `CaUsedAsEndEntity`. For
+/// example:
+///
+/// ```text
+/// openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+///     -keyout key.pem -out cert.pem -days 30 -subj /CN=localhost \
+///     -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+///     -addext basicConstraints=critical,CA:FALSE
+/// ```
+///
 /// # Errors
 /// Any [`TlsError`] from loading the file, or [`TlsError::TrustAnchor`] when
 /// a certificate cannot serve as a trust anchor.
