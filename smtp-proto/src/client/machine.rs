@@ -180,6 +180,14 @@ pub struct Client {
     state: State,
     out: Vec<u8>,
     pending: VecDeque<Pending>,
+    /// How many of the first `pending` entries [`Client::poll_transmit`]
+    /// has handed out (the greeting counts as handed out). A reply can
+    /// only answer one of these: the server cannot answer a command it
+    /// has not been sent.
+    sent: usize,
+    /// Bytes of a reply came while no command it could answer had been
+    /// handed out (a reply begun before it, ended after).
+    early_input: bool,
     /// Commands written only once the replies before them came (no
     /// PIPELINING).
     held: VecDeque<(Pending, Vec<u8>)>,
@@ -257,6 +265,8 @@ impl Client {
             state: State::Busy,
             out: Vec::new(),
             pending,
+            sent: 1,
+            early_input: false,
             held: VecDeque::new(),
             deferred: VecDeque::new(),
             ehlo_raw: Vec::new(),
@@ -490,6 +500,7 @@ impl Client {
     /// Appends the bytes to send to `out` and returns how many. Call after
     /// every event and every successful method call.
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.sent = self.pending.len();
         let n = self.out.len();
         out.append(&mut self.out);
         n
@@ -551,6 +562,9 @@ impl Client {
             let (reply, used) = match self.decoder.decode(rest) {
                 Ok(Decoded::Reply { reply, consumed }) => (reply, consumed),
                 Ok(Decoded::Incomplete) => {
+                    if !rest.is_empty() && self.awaiting_unsent() {
+                        self.early_input = true;
+                    }
                     return Ok(if waiting_for_caller {
                         Step::paused(consumed)
                     } else {
@@ -566,6 +580,14 @@ impl Client {
                 }
                 Err(e) => return Err(self.fail(ClientError::BadReply(e))),
             };
+            let early = std::mem::take(&mut self.early_input) || self.awaiting_unsent();
+            if early && reply.code() != ReplyCode::SERVICE_NOT_AVAILABLE {
+                // The server answered a command before it was sent: the
+                // reply is not the command's (RFC 5321 §4.2: one reply to
+                // each command), and every reply after it would be taken
+                // for the one before. Only a 421 may come unasked (§3.8).
+                return Err(self.fail(ClientError::UnexpectedReply(reply.into_owned())));
+            }
             consumed += used;
             let after = input.get(consumed..).unwrap_or_default();
             if let Some(event) = self.on_reply(reply, after)? {
@@ -601,6 +623,12 @@ impl Client {
         }
     }
 
+    /// A command waits for its reply, but none of those waiting has been
+    /// handed out yet.
+    fn awaiting_unsent(&self) -> bool {
+        self.sent == 0 && !self.pending.is_empty()
+    }
+
     fn fail(&mut self, e: ClientError) -> ClientError {
         self.close();
         e
@@ -609,6 +637,8 @@ impl Client {
     fn close(&mut self) {
         self.state = State::Closed;
         self.pending.clear();
+        self.sent = 0;
+        self.early_input = false;
         self.held.clear();
         self.deferred.clear();
         self.auth = None;
@@ -658,7 +688,9 @@ impl Client {
         after: &[u8],
     ) -> Result<Option<ClientEvent<'a>>, ClientError> {
         let code = reply.code();
-        let Some(what) = self.pending.pop_front() else {
+        let popped = self.pending.pop_front();
+        self.sent = self.sent.saturating_sub(1);
+        let Some(what) = popped else {
             // Nothing was asked: only a 421 shutdown notice is acceptable.
             if code == ReplyCode::SERVICE_NOT_AVAILABLE {
                 return Ok(Some(self.service_closing(reply)));
@@ -847,11 +879,18 @@ impl Client {
                         // A BDAT LAST already sent after the refused chunk
                         // is answered once (503, RFC 3030 §2), not once per
                         // recipient as a final chunk in LMTP would be.
-                        let before = self.pending.len();
-                        self.pending
-                            .retain(|p| !matches!(p, Pending::BodyEnd(Some(_))));
-                        if self.pending.len() < before {
-                            self.pending.push_back(Pending::BodyEnd(None));
+                        let last = |p: &Pending| matches!(p, Pending::BodyEnd(Some(_)));
+                        if let Some(first) = self.pending.iter().position(last) {
+                            let sent_last = self
+                                .pending
+                                .iter()
+                                .take(self.sent)
+                                .filter(|p| last(p))
+                                .count();
+                            let was_sent = first < self.sent;
+                            self.pending.retain(|p| !last(p));
+                            self.pending.insert(first, Pending::BodyEnd(None));
+                            self.sent = self.sent - sent_last + usize::from(was_sent);
                         }
                         Some(ClientEvent::Message {
                             recipient: None,
