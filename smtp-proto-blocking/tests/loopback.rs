@@ -550,11 +550,13 @@ fn silent_server_times_the_client_out() {
 /// small, so that bytes the peer does not read stall the writer soon.
 const SMALL_BUFFERS: usize = 32 * 1024;
 
-/// A server that writes `replies` at once when the client connects, then
-/// reads nothing and keeps the connection open until the returned sender
+/// A server that writes the first of `replies` (the greeting) when the
+/// client connects and each of the others once it has read the command
+/// line it answers (a server answers only what it got), then reads
+/// nothing more and keeps the connection open until the returned sender
 /// signals or is dropped (or for [`BOUND`]).
 fn spawn_deaf_peer(
-    replies: &'static [u8],
+    replies: &'static [&'static [u8]],
 ) -> (
     std::net::SocketAddr,
     std::sync::mpsc::Sender<()>,
@@ -565,7 +567,17 @@ fn spawn_deaf_peer(
         socket2::SockRef::from(&s)
             .set_recv_buffer_size(SMALL_BUFFERS)
             .expect("receive buffer");
-        s.write_all(replies).expect("replies");
+        let (greeting, answers) = replies.split_first().expect("a greeting");
+        s.write_all(greeting).expect("greeting");
+        for reply in answers {
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while !line.ends_with(b"\r\n") {
+                s.read_exact(&mut byte).expect("command");
+                line.push(byte[0]);
+            }
+            s.write_all(reply).expect("reply");
+        }
         let _ = done_rx.recv_timeout(BOUND);
         drop(s);
     });
@@ -591,16 +603,20 @@ fn run_on_thread(
         .expect("the run ends although the server never reads")
 }
 
-/// The server answers everything up to DATA at once (the client, without
-/// PIPELINING, finds each reply waiting), then reads nothing of the body:
+/// The server answers each command up to DATA (the client, without
+/// PIPELINING, sends one at a time), then reads nothing of the body:
 /// the body write times out after the data block time-out, and the run
 /// ends with `TimedOut` at once, not after waiting for replies for the
 /// data termination time-out (an hour here).
 #[test]
 fn client_times_out_when_the_server_never_reads_the_body() {
-    let (addr, done, peer) = spawn_deaf_peer(
-        b"220 fake.test ESMTP\r\n250 fake.test\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 Go ahead\r\n",
-    );
+    let (addr, done, peer) = spawn_deaf_peer(&[
+        b"220 fake.test ESMTP\r\n",
+        b"250 fake.test\r\n",
+        b"250 2.1.0 Ok\r\n",
+        b"250 2.1.5 Ok\r\n",
+        b"354 Go ahead\r\n",
+    ]);
     let mut timeouts = bounded_timeouts();
     timeouts.data_block = Duration::from_millis(300);
     timeouts.data_termination = Duration::from_secs(3600);
@@ -624,8 +640,10 @@ fn client_times_out_when_the_server_never_reads_the_body() {
 /// (an hour here).
 #[test]
 fn a_command_write_times_out_after_the_timeout_of_its_phase() {
-    let (addr, done, peer) =
-        spawn_deaf_peer(b"220 fake.test ESMTP\r\n250-fake.test\r\n250 PIPELINING\r\n");
+    let (addr, done, peer) = spawn_deaf_peer(&[
+        b"220 fake.test ESMTP\r\n",
+        b"250-fake.test\r\n250 PIPELINING\r\n",
+    ]);
     let mut timeouts = bounded_timeouts();
     timeouts.mail = Duration::from_millis(300);
     timeouts.data_block = Duration::from_secs(3600);

@@ -201,10 +201,23 @@ impl ClientHandler for Streamer {
 fn server_that_never_reads_the_body() {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let (addr, server) = spawn_peer(move |mut s| {
-        s.write_all(
-            b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
-        )
-        .expect("write");
+        s.write_all(b"220 mx.example.net ready\r\n").expect("write");
+        // Each reply once its command was read (no PIPELINING: the client
+        // sends one at a time).
+        for reply in [
+            &b"250 mx.example.net\r\n"[..],
+            b"250 ok\r\n",
+            b"250 ok\r\n",
+            b"354 go\r\n",
+        ] {
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while !line.ends_with(b"\r\n") {
+                s.read_exact(&mut byte).expect("command");
+                line.push(byte[0]);
+            }
+            s.write_all(reply).expect("write");
+        }
         // Holds the connection open, unread, until the client is done.
         let _ = done_rx.recv_timeout(BOUND);
         drop(s);

@@ -90,6 +90,10 @@ struct Wire {
     from_client: Vec<u8>,
     /// The replies to the client's next lines, in order.
     script: VecDeque<&'static [u8]>,
+    /// What the server sends once the script is done and the first octet
+    /// of the client's next write is read, before it closes (one piece per
+    /// read); see [`Scripted::closing_on_next_write`].
+    last_words: Option<Vec<&'static [u8]>>,
     closed: bool,
 }
 
@@ -111,6 +115,19 @@ impl Scripted {
             closed: script.is_empty(),
             ..Wire::default()
         })))
+    }
+
+    /// Once the script is done, the server reads the first octet of the
+    /// client's next write, sends `pieces` (one per read) and closes: the
+    /// rest of that write fails, after the command it carries was handed
+    /// out and began to arrive.
+    fn closing_on_next_write(self, pieces: &[&'static [u8]]) -> Self {
+        {
+            let wire = &mut *self.0.borrow_mut();
+            wire.last_words = Some(pieces.to_vec());
+            wire.closed = false;
+        }
+        self
     }
 
     /// The lines the server read.
@@ -151,6 +168,15 @@ impl Write for Scripted {
         if wire.closed {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
+        if wire.script.is_empty() {
+            if let (Some(pieces), Some(&first)) = (wire.last_words.take(), buf.first()) {
+                wire.from_client.push(first);
+                wire.to_client
+                    .extend(pieces.into_iter().map(<[u8]>::to_vec));
+                wire.closed = true;
+                return Ok(1);
+            }
+        }
         let n = buf
             .iter()
             .position(|&b| b == b'\n')
@@ -160,7 +186,7 @@ impl Write for Scripted {
             if let Some(reply) = wire.script.pop_front().filter(|r| !r.is_empty()) {
                 wire.to_client.push_back(reply.to_vec());
             }
-            wire.closed = wire.script.is_empty();
+            wire.closed = wire.script.is_empty() && wire.last_words.is_none();
         }
         Ok(n)
     }
@@ -282,17 +308,15 @@ fn the_421_after_the_greeting_of_a_server_that_closes_reaches_the_handler() {
 /// the handler does not see it and was told of no reply, and the run ends
 /// with the write's error. What the server sends after the 220 (here a
 /// forged `421`, in a later read) is never read, let alone taken as a
-/// reply.
+/// reply. The server answers STARTTLS once its first octet came, and
+/// closes before the rest of it, so that write fails.
 #[test]
 fn the_220_to_starttls_ends_the_look_for_replies_after_a_failed_write() {
     let server = Scripted::new(
-        &[
-            b"220 mx.test ESMTP\r\n",
-            b"250-mx.test\r\n250 STARTTLS\r\n220 2.0.0 go ahead\r\n",
-            b"421 4.7.0 forged, closing\r\n",
-        ],
-        &[],
-    );
+        &[b"220 mx.test ESMTP\r\n"],
+        &[b"250-mx.test\r\n250 STARTTLS\r\n"],
+    )
+    .closing_on_next_write(&[b"220 2.0.0 go ahead\r\n", b"421 4.7.0 forged, closing\r\n"]);
     let (end, app, client) = run_scripted(&server, TlsPolicy::Required);
     match end {
         Err(RunError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::BrokenPipe),
@@ -301,8 +325,8 @@ fn the_220_to_starttls_ends_the_look_for_replies_after_a_failed_write() {
     assert_eq!(app.names(), ["Greeting"]);
     assert!(!client.is_closed());
     assert_eq!(server.unread(), "421 4.7.0 forged, closing\r\n");
-    // The EHLO write failed: the server took nothing.
-    assert_eq!(server.read_lines(), "");
+    // The STARTTLS write failed after its first octet.
+    assert_eq!(server.read_lines(), "EHLO client.test\r\nS");
 }
 
 /// Bytes after the server's `220` to STARTTLS in the same read are
@@ -312,13 +336,10 @@ fn the_220_to_starttls_ends_the_look_for_replies_after_a_failed_write() {
 #[test]
 fn plaintext_in_the_read_of_the_220_to_starttls_is_refused_after_a_failed_write() {
     let server = Scripted::new(
-        &[
-            b"220 mx.test ESMTP\r\n",
-            b"250-mx.test\r\n250 STARTTLS\r\n220 2.0.0 go ahead\r\n\
-              421 4.7.0 forged, closing\r\n",
-        ],
-        &[],
-    );
+        &[b"220 mx.test ESMTP\r\n"],
+        &[b"250-mx.test\r\n250 STARTTLS\r\n"],
+    )
+    .closing_on_next_write(&[b"220 2.0.0 go ahead\r\n421 4.7.0 forged, closing\r\n"]);
     let mut app = OneMessage::default();
     let mut client = Client::new(client_config(TlsPolicy::Required));
     let end = run(server, &mut client, &mut app, &RunOptions::default());

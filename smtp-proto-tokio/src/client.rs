@@ -314,6 +314,12 @@ async fn replies_after_write_error<H: ClientHandler>(
         if client.wants_body() {
             let _ = client.end_body();
         }
+        // What the machine queued counts as handed out, and is dropped:
+        // the replies are read as the replies to it (a refusal sent
+        // before the server closed as the reply to the end of the body),
+        // not refused as answers to commands never sent.
+        client.poll_transmit(&mut unsent);
+        unsent.clear();
         let step = client.handle_input(input.get(start..).unwrap_or_default())?;
         start += step.consumed;
         match step.outcome {

@@ -19,7 +19,7 @@ use smtp_proto_tokio::smtp_proto::client::{
 };
 use smtp_proto_tokio::smtp_proto::server::{ServerConfig, ServerEvent, ServerSession, UsageError};
 use smtp_proto_tokio::tls;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
@@ -150,12 +150,47 @@ where
 /// PIPELINING that sends one message to one recipient: the greeting, EHLO,
 /// MAIL, RCPT and the 354 for DATA. The client sends one command at a time
 /// and finds each reply already waiting.
-async fn answer_up_to_data<S: AsyncWrite + Unpin>(s: &mut S) {
-    s.write_all(
-        b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+async fn answer_up_to_data<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) {
+    answer_each(
+        s,
+        &[
+            b"250 mx.example.net\r\n",
+            b"250 ok\r\n",
+            b"250 ok\r\n",
+            b"354 go\r\n",
+        ],
     )
-    .await
-    .expect("write");
+    .await;
+}
+
+/// Writes the greeting, answers EHLO with STARTTLS, and once the first
+/// octet of the client's STARTTLS is read (it was handed out to be
+/// written), writes `last` and closes with the rest of STARTTLS unread:
+/// over an 8-octet in-memory stream, the client's write of it fails.
+async fn answer_starttls_and_close(s: &mut tokio::io::DuplexStream, last: &[u8]) {
+    answer_each(s, &[b"250-mx.example.net\r\n250 STARTTLS\r\n"]).await;
+    let mut first = [0u8; 1];
+    tokio::time::timeout(BOUND, s.read_exact(&mut first))
+        .await
+        .expect("bounded")
+        .expect("read");
+    assert_eq!(&first, b"S");
+    s.write_all(last).await.expect("write");
+}
+
+/// Writes the greeting, then each of `replies` once the command it
+/// answers was read: a server answers a command only once it got it. The
+/// client sends one command at a time (no PIPELINING), so each read ends
+/// with the command's line.
+async fn answer_each<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, replies: &[&[u8]]) {
+    s.write_all(b"220 mx.example.net ready\r\n")
+        .await
+        .expect("write");
+    for reply in replies {
+        let mut line = Vec::new();
+        read_until(s, &mut line, b"\r\n").await;
+        s.write_all(reply).await.expect("write");
+    }
 }
 
 /// Reads until the peer closes (or resets), bounded; returns what came.
@@ -590,12 +625,15 @@ async fn server_answers_before_the_end_of_the_body_and_closes(
     let (c, mut s) = tokio::io::duplex(64 * 1024);
     let server = tokio::spawn(async move {
         if bdat {
-            s.write_all(
-                b"220 mx.example.net ready\r\n250-mx.example.net\r\n250 CHUNKING\r\n\
-                  250 ok\r\n250 ok\r\n",
+            answer_each(
+                &mut s,
+                &[
+                    b"250-mx.example.net\r\n250 CHUNKING\r\n",
+                    b"250 ok\r\n",
+                    b"250 ok\r\n",
+                ],
             )
-            .await
-            .expect("write");
+            .await;
         } else {
             answer_up_to_data(&mut s).await;
         }
@@ -754,21 +792,16 @@ async fn a_server_that_closes_with_no_reply_ends_the_run_with_the_write_error() 
 /// the driver's (there is no handshake to run on a failed connection), so
 /// the handler does not see it and was told of no reply, and the run ends
 /// with the write's error. The scripted server, over an in-memory stream
-/// of 8 octets, sends the greeting, its answer to EHLO and the 220, and
-/// closes without reading the client's EHLO, so that write fails. (The
-/// driver reads what has arrived before it hands any of it to the
-/// machine, so plaintext after the 220 is always in the same input as the
-/// 220; see the next test.)
+/// of 8 octets, sends the greeting and its answer to EHLO, and once the
+/// client's STARTTLS starts to come, the 220; it closes without reading
+/// the rest of STARTTLS, so that write fails. (The driver reads what has
+/// arrived before it hands any of it to the machine, so plaintext after
+/// the 220 is always in the same input as the 220; see the next test.)
 #[tokio::test]
 async fn the_220_to_starttls_ends_the_look_for_replies_after_a_failed_write() {
     let (c, mut s) = tokio::io::duplex(8);
     let server = tokio::spawn(async move {
-        s.write_all(
-            b"220 mx.example.net ready\r\n250-mx.example.net\r\n250 STARTTLS\r\n\
-              220 2.0.0 go ahead\r\n",
-        )
-        .await
-        .expect("write");
+        answer_starttls_and_close(&mut s, b"220 2.0.0 go ahead\r\n").await;
     });
     let (end, app, client) = run_one_body(c, TlsPolicy::Required).await;
     join(server).await;
@@ -786,18 +819,17 @@ async fn the_220_to_starttls_ends_the_look_for_replies_after_a_failed_write() {
 /// are plaintext injected into the session (RFC 3207 §5): after a failed
 /// write too, the machine refuses them as always, and they never reach
 /// the handler as a reply (here a forged `421`). The scripted server,
-/// over an in-memory stream of 8 octets, writes all that and closes
-/// without reading the client's EHLO, so that write fails.
+/// over an in-memory stream of 8 octets, answers as in the test before
+/// and closes without reading all of STARTTLS, so that write fails.
 #[tokio::test]
 async fn plaintext_after_the_220_to_starttls_is_refused_after_a_failed_write() {
     let (c, mut s) = tokio::io::duplex(8);
     let server = tokio::spawn(async move {
-        s.write_all(
-            b"220 mx.example.net ready\r\n250-mx.example.net\r\n250 STARTTLS\r\n\
-              220 2.0.0 go ahead\r\n421 4.7.0 forged, closing\r\n",
+        answer_starttls_and_close(
+            &mut s,
+            b"220 2.0.0 go ahead\r\n421 4.7.0 forged, closing\r\n",
         )
-        .await
-        .expect("write");
+        .await;
     });
     let (end, app, _) = run_one_body(c, TlsPolicy::Required).await;
     join(server).await;

@@ -13,7 +13,7 @@ mod memory;
 
 use memory::peak_resident;
 
-use support::{client_config, envelope, pair, BOUND};
+use support::{client_config, envelope, pair, read_until, BOUND};
 
 use std::io;
 use std::time::Duration;
@@ -220,11 +220,21 @@ impl ClientHandler for Streamer {
 async fn server_that_never_reads_the_body() {
     let (c, mut s) = pair().await;
     let server = tokio::spawn(async move {
-        s.write_all(
-            b"220 mx.example.net ready\r\n250 mx.example.net\r\n250 ok\r\n250 ok\r\n354 go\r\n",
-        )
-        .await
-        .expect("write");
+        s.write_all(b"220 mx.example.net ready\r\n")
+            .await
+            .expect("write");
+        // Each reply once its command was read (no PIPELINING: the client
+        // sends one at a time).
+        for reply in [
+            &b"250 mx.example.net\r\n"[..],
+            b"250 ok\r\n",
+            b"250 ok\r\n",
+            b"354 go\r\n",
+        ] {
+            let mut line = Vec::new();
+            read_until(&mut s, &mut line, b"\r\n").await;
+            s.write_all(reply).await.expect("write");
+        }
         // Holds the connection open, unread, until the client is done.
         tokio::time::sleep(BOUND).await;
         drop(s);

@@ -836,6 +836,7 @@ fn outcomes_are_visible_while_the_run_goes_on() {
     let mut client = Client::new(config());
     let mut inbuf = b"220 mx\r\n250 mx\r\n".to_vec();
     for _ in 0..10 {
+        client.poll_transmit(&mut Vec::new());
         let step = client.handle_input(&inbuf).unwrap();
         let consumed = step.consumed;
         match step.outcome {

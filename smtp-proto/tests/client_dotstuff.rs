@@ -18,6 +18,7 @@ fn client_data_stream(body: &[u8], cuts: &[usize], end_with_last: bool) -> Vec<u
     let mut buf = server;
     let mut sink = Vec::new();
     for _ in 0..100 {
+        client.poll_transmit(&mut sink);
         let step = client.handle_input(buf).unwrap();
         buf = &buf[step.consumed..];
         match step.outcome {

@@ -1,9 +1,12 @@
 //! The client machine as an application sees it across a connection: a
 //! `421` wherever it comes (RFC 5321 §3.8), several messages over one
 //! session, calls made while replies are still due, and unexpected reply
-//! codes (RFC 5321 §4.2, §4.3). Each test drives the machine by hand
-//! against scripted replies, so a reply can arrive in the same read as the
-//! one before it, before the client has written what it queued.
+//! codes (RFC 5321 §4.2, §4.3), and replies that come before the command
+//! they would answer was handed out. Each test drives the machine by hand
+//! against scripted replies, each read given once the commands it answers
+//! were written; a `421`, which may come unasked, can arrive in the same
+//! read as the reply before it, before the client has written what it
+//! queued.
 
 use smtp_proto::client::{
     AuthCredentials, Client, ClientConfig, ClientError, ClientEvent, Envelope, Outcome, Protocol,
@@ -39,10 +42,11 @@ struct Fed {
     last: Option<Outcome<()>>,
 }
 
-/// Feeds `input` to the client until it needs more input, pauses or
-/// closes, without writing anything: what the client queued stays queued,
-/// as in a driver that hands the events of one read to the application
-/// before it writes.
+/// Feeds `input` (one read) to the client until it needs more input,
+/// pauses or closes, without writing anything: what the client queued
+/// stays queued, as in a driver that hands the events of one read to the
+/// application before it writes. The read must hold only replies to
+/// commands handed out before it (or a 421).
 fn feed(c: &mut Client, input: &[u8]) -> Fed {
     let mut fed = Fed::default();
     let mut buf = input;
@@ -90,10 +94,12 @@ fn take(c: &mut Client) -> String {
 /// written.
 fn ready(cfg: ClientConfig, ehlo: &str) -> Client {
     let mut c = Client::new(cfg);
-    let fed = feed(&mut c, format!("{GREET}{ehlo}").as_bytes());
+    let fed = feed(&mut c, GREET.as_bytes());
+    assert!(fed.events[0].starts_with("Greeting"), "{fed:?}");
+    assert_eq!(take(&mut c), "EHLO client.example.net\r\n");
+    let fed = feed(&mut c, ehlo.as_bytes());
     assert!(fed.events.iter().any(|e| e == "Ready"), "{fed:?}");
     assert!(c.is_idle());
-    assert_eq!(take(&mut c), "EHLO client.example.net\r\n");
     c
 }
 
@@ -274,10 +280,11 @@ fn a_message_waits_for_the_end_of_the_previous_one() {
     );
     assert_eq!(fed.events.last().unwrap(), "SendBody");
     c.end_body().unwrap();
+    assert_eq!(take(&mut c), ".\r\n");
     let fed = feed(&mut c, b"250 2.0.0 queued as C\r\n");
     assert!(fed.summaries[0].all_delivered());
     c.quit().unwrap();
-    assert_eq!(take(&mut c), ".\r\nQUIT\r\n");
+    assert_eq!(take(&mut c), "QUIT\r\n");
 }
 
 // ----- reply codes the client does not expect -----
@@ -358,6 +365,7 @@ fn other_2yz_replies_accept_recipients_and_the_message() {
     );
     assert_eq!(fed.events.last().unwrap(), "SendBody");
     c.end_body().unwrap();
+    assert_eq!(take(&mut c), ".\r\n");
     let fed = feed(&mut c, b"251 2.0.0 accepted\r\n");
     let sum = &fed.summaries[0];
     assert!(sum.all_delivered(), "{sum:?}");
@@ -529,12 +537,10 @@ fn a_3yz_to_the_lone_dot_ends_the_session() {
 #[test]
 fn lmtp_354_without_an_accepted_recipient_ends_the_session() {
     let mut c = Client::new(config().with_protocol(Protocol::Lmtp));
-    let fed = feed(
-        &mut c,
-        format!("{GREET}250-mx.example.org\r\n250 PIPELINING\r\n").as_bytes(),
-    );
-    assert_eq!(fed.events.last().unwrap(), "Ready");
+    feed(&mut c, GREET.as_bytes());
     assert_eq!(take(&mut c), "LHLO client.example.net\r\n");
+    let fed = feed(&mut c, b"250-mx.example.org\r\n250 PIPELINING\r\n");
+    assert_eq!(fed.events.last().unwrap(), "Ready");
     c.send_mail(&envelope(&["bob@example.org", "carol@example.org"]))
         .unwrap();
     assert_eq!(
@@ -566,42 +572,62 @@ fn lmtp_354_without_an_accepted_recipient_ends_the_session() {
 /// goes on without extensions, as after HELO.
 #[test]
 fn an_unknown_2yz_greeting_or_hello_reply_opens_the_session() {
-    let cases: [(ClientConfig, &str, &str, &str); 4] = [
+    // The replies, each read once the command it answers is written.
+    let cases: [(ClientConfig, &[&str], &str, &str); 4] = [
         (
             config(),
-            "200 mx.example.org ready\r\n250-mx.example.org\r\n250 PIPELINING\r\n",
+            &[
+                "200 mx.example.org ready\r\n",
+                "250-mx.example.org\r\n250 PIPELINING\r\n",
+            ],
             "EHLO client.example.net\r\n",
             "a 2yz greeting",
         ),
         (
             config(),
-            "220 mx.example.org ESMTP\r\n251-mx.example.org\r\n251 PIPELINING\r\n",
+            &[
+                "220 mx.example.org ESMTP\r\n",
+                "251-mx.example.org\r\n251 PIPELINING\r\n",
+            ],
             "EHLO client.example.net\r\n",
             "a 2yz to EHLO",
         ),
         (
             config(),
-            "220 mx.example.org\r\n502 5.5.1 no EHLO\r\n299 mx.example.org\r\n",
+            &[
+                "220 mx.example.org\r\n",
+                "502 5.5.1 no EHLO\r\n",
+                "299 mx.example.org\r\n",
+            ],
             "EHLO client.example.net\r\nHELO client.example.net\r\n",
             "a 2yz to HELO",
         ),
         (
             config().with_protocol(Protocol::Lmtp),
-            "220 mx.example.org LMTP\r\n251-mx.example.org\r\n251 PIPELINING\r\n",
+            &[
+                "220 mx.example.org LMTP\r\n",
+                "251-mx.example.org\r\n251 PIPELINING\r\n",
+            ],
             "LHLO client.example.net\r\n",
             "a 2yz to LHLO",
         ),
     ];
-    for (cfg, replies, hello, what) in cases {
+    for (cfg, reads, hello, what) in cases {
         let mut c = Client::new(cfg);
-        let fed = feed(&mut c, replies.as_bytes());
+        let mut wire = String::new();
+        let mut fed = Fed::default();
+        for read in reads {
+            wire.push_str(&take(&mut c));
+            fed = feed(&mut c, read.as_bytes());
+        }
         assert_eq!(
             fed.events.last().map(String::as_str),
             Some("Ready"),
             "{what}: {fed:?}"
         );
         assert!(c.is_idle(), "{what}");
-        assert_eq!(take(&mut c), hello, "{what}: no QUIT");
+        wire.push_str(&take(&mut c));
+        assert_eq!(wire, hello, "{what}: no QUIT");
         // An EHLO reply is a 250; another 2yz gives no extension.
         let ehlo_250 = what == "a 2yz greeting";
         assert_eq!(c.capabilities().is_some(), ehlo_250, "{what}");
@@ -621,12 +647,11 @@ fn an_unknown_2yz_greeting_or_hello_reply_opens_the_session() {
 fn an_unknown_2yz_to_starttls_starts_tls() {
     let cfg = config().with_tls(TlsPolicy::Opportunistic);
     let mut c = Client::new(cfg);
-    let fed = feed(
-        &mut c,
-        format!("{GREET}250-mx.example.org\r\n250 STARTTLS\r\n").as_bytes(),
-    );
+    feed(&mut c, GREET.as_bytes());
+    assert_eq!(take(&mut c), "EHLO client.example.net\r\n");
+    let fed = feed(&mut c, b"250-mx.example.org\r\n250 STARTTLS\r\n");
     assert!(fed.events.iter().all(|e| e != "Ready"), "{fed:?}");
-    assert_eq!(take(&mut c), "EHLO client.example.net\r\nSTARTTLS\r\n");
+    assert_eq!(take(&mut c), "STARTTLS\r\n");
     let fed = feed(&mut c, b"230 2.0.0 go ahead\r\n");
     assert_eq!(fed.events, ["StartTls"], "{fed:?}");
     assert!(c.starttls_refusal().is_none());
@@ -673,8 +698,10 @@ fn an_unknown_3yz_to_auth_continues_the_exchange() {
     assert!(!c.is_idle());
     // The user name, base64.
     assert_eq!(take(&mut c), "YWxpY2U=\r\n");
-    let fed = feed(&mut c, b"335 UGFzc3dvcmQ6\r\n235 2.7.0 ok\r\n");
+    let fed = feed(&mut c, b"335 UGFzc3dvcmQ6\r\n");
+    assert!(fed.events.is_empty(), "{fed:?}");
     assert_eq!(take(&mut c), "czNjcmV0\r\n");
+    let fed = feed(&mut c, b"235 2.7.0 ok\r\n");
     assert!(fed.events[0].starts_with("Authenticated"), "{fed:?}");
     assert!(c.is_authenticated() && c.is_idle());
 
@@ -687,9 +714,12 @@ fn an_unknown_3yz_to_auth_continues_the_exchange() {
         .unwrap();
     c.cancel_auth().unwrap();
     take(&mut c);
-    let (events, err) = feed_until_error(&mut c, b"335 VXNlcm5hbWU6\r\n335 more\r\n");
-    assert!(events.is_empty(), "{events:?}");
+    let (events, err) = feed_until_error(&mut c, b"335 VXNlcm5hbWU6\r\n");
+    assert!(events.is_empty() && err.is_none(), "{events:?} {err:?}");
     assert_eq!(take(&mut c), "*\r\n");
+    // The next 3yz, read once the `*` is written.
+    let (events, err) = feed_until_error(&mut c, b"335 more\r\n");
+    assert!(events.is_empty(), "{events:?}");
     assert!(
         matches!(&err, Some(ClientError::UnexpectedReply(r)) if r.code().get() == 335),
         "{err:?}"
@@ -708,12 +738,11 @@ fn an_unknown_3yz_to_auth_continues_the_exchange() {
 fn a_3yz_to_starttls_ends_the_session() {
     for tls in [TlsPolicy::Opportunistic, TlsPolicy::Required] {
         let mut c = Client::new(config().with_tls(tls));
-        let fed = feed(
-            &mut c,
-            format!("{GREET}250-mx.example.org\r\n250 STARTTLS\r\n").as_bytes(),
-        );
+        feed(&mut c, GREET.as_bytes());
+        assert_eq!(take(&mut c), "EHLO client.example.net\r\n");
+        let fed = feed(&mut c, b"250-mx.example.org\r\n250 STARTTLS\r\n");
         assert!(fed.events.iter().all(|e| e != "Ready"), "{fed:?}");
-        assert_eq!(take(&mut c), "EHLO client.example.net\r\nSTARTTLS\r\n");
+        assert_eq!(take(&mut c), "STARTTLS\r\n");
         let (events, err) = feed_until_error(&mut c, b"354 go ahead\r\n");
         assert!(events.is_empty(), "{tls:?}: {events:?}");
         assert!(
@@ -724,4 +753,143 @@ fn a_3yz_to_starttls_ends_the_session() {
         assert!(c.starttls_refusal().is_none(), "{tls:?}");
         assert_eq!(take(&mut c), "", "{tls:?}: nothing more is sent");
     }
+}
+
+// ----- a reply comes after its command was handed out -----
+
+/// RFC 5321 §4.2: a server answers each command with one reply, so it
+/// cannot answer a command it was not sent, and the client cannot have
+/// sent what `poll_transmit` has not handed out. A reply in the same read
+/// as the greeting, before the EHLO went out, is no EHLO reply: taken for
+/// one, every later reply would answer the command before its own (a
+/// refused RCPT read as accepted). The session ends instead.
+#[test]
+fn a_reply_in_the_greetings_read_is_refused() {
+    let mut c = Client::new(config());
+    let input = b"220 hi\r\n250 extra\r\n";
+    let step = c.handle_input(input).unwrap();
+    assert!(matches!(
+        step.outcome,
+        Outcome::Event(ClientEvent::Greeting { .. })
+    ));
+    assert_eq!(step.consumed, 8);
+    // The EHLO is queued, not handed out.
+    let err = c.handle_input(&input[step.consumed..]).unwrap_err();
+    let ClientError::UnexpectedReply(r) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(r.as_bytes(), b"250 extra\r\n");
+    assert!(err.is_remote());
+    assert!(c.is_closed());
+    assert!(c.capabilities().is_none());
+}
+
+/// The same when the reply began before the command was handed out and
+/// ends after: its first bytes were read before the server could have
+/// seen the command.
+#[test]
+fn a_reply_begun_before_its_command_was_handed_out_is_refused() {
+    let mut c = Client::new(config());
+    let fed = feed(&mut c, GREET.as_bytes());
+    assert!(fed.events[0].starts_with("Greeting"));
+    let step = c.handle_input(b"250 ex").unwrap();
+    assert_eq!((step.consumed, step.outcome), (0, Outcome::NeedInput));
+    assert_eq!(take(&mut c), "EHLO client.example.net\r\n");
+    let err = c.handle_input(b"250 extra\r\n").unwrap_err();
+    assert!(
+        matches!(&err, ClientError::UnexpectedReply(r) if r.as_bytes() == b"250 extra\r\n"),
+        "{err:?}"
+    );
+    assert!(c.is_closed());
+
+    // Begun once the EHLO was handed out, the same reply is the EHLO's.
+    let mut c = Client::new(config());
+    feed(&mut c, GREET.as_bytes());
+    assert_eq!(take(&mut c), "EHLO client.example.net\r\n");
+    let step = c.handle_input(b"250 ex").unwrap();
+    assert_eq!((step.consumed, step.outcome), (0, Outcome::NeedInput));
+    let fed = feed(&mut c, b"250 extra\r\n");
+    assert_eq!(fed.events, ["Ready"], "{fed:?}");
+}
+
+/// A 421 may come unasked (RFC 5321 §3.8): ahead of the command it
+/// follows, it still closes the session, and the queued command is not
+/// sent.
+#[test]
+fn a_421_before_the_command_was_handed_out_closes_the_session() {
+    let mut c = Client::new(config());
+    let fed = feed(&mut c, b"220 hi\r\n421 4.3.2 shutting down\r\n");
+    assert_eq!(fed.events.len(), 2, "{fed:?}");
+    assert!(fed.events[0].starts_with("Greeting"));
+    assert!(closing(&fed), "{fed:?}");
+    assert!(c.is_closed());
+    assert_eq!(take(&mut c), "", "nothing may follow the 421");
+}
+
+/// Without PIPELINING each RCPT goes out once the reply before it came.
+/// Replies to RCPTs read with the MAIL reply, before the first RCPT was
+/// released and handed out, answer nothing the client sent: the session
+/// ends, and no recipient is reported accepted.
+#[test]
+fn replies_to_held_rcpts_read_before_they_were_sent_are_refused() {
+    let mut c = ready(config(), "250 mx.example.org\r\n");
+    c.send_mail(&envelope(&["bob@example.org", "carol@example.org"]))
+        .unwrap();
+    assert_eq!(take(&mut c), "MAIL FROM:<alice@example.net>\r\n");
+    let (events, err) = feed_until_error(
+        &mut c,
+        b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n",
+    );
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].starts_with("Sender"), "{events:?}");
+    assert!(
+        matches!(&err, Some(ClientError::UnexpectedReply(r)) if r.as_bytes() == b"250 2.1.5 Ok\r\n"),
+        "{err:?}"
+    );
+    assert!(c.is_closed());
+
+    // Each reply read once its RCPT went out is that RCPT's.
+    let mut c = ready(config(), "250 mx.example.org\r\n");
+    c.send_mail(&envelope(&["bob@example.org", "carol@example.org"]))
+        .unwrap();
+    assert_eq!(take(&mut c), "MAIL FROM:<alice@example.net>\r\n");
+    let fed = feed(&mut c, b"250 2.1.0 Ok\r\n");
+    assert!(fed.events[0].starts_with("Sender"), "{fed:?}");
+    assert_eq!(take(&mut c), "RCPT TO:<bob@example.org>\r\n");
+    let fed = feed(&mut c, b"250 2.1.5 Ok\r\n");
+    assert!(fed.events[0].contains("verdict: Success"), "{fed:?}");
+    assert_eq!(take(&mut c), "RCPT TO:<carol@example.org>\r\n");
+    let fed = feed(&mut c, b"550 5.1.1 no such user\r\n");
+    assert!(fed.events[0].contains("verdict: Permanent"), "{fed:?}");
+    assert_eq!(take(&mut c), "DATA\r\n");
+}
+
+/// With PIPELINING, MAIL, the RCPTs and DATA are handed out together, and
+/// their replies may all come in one read.
+#[test]
+fn pipelined_replies_in_one_read_answer_the_group_handed_out() {
+    let mut c = ready(config(), "250-mx.example.org\r\n250 PIPELINING\r\n");
+    c.send_mail(&envelope(&["bob@example.org", "nobody@example.org"]))
+        .unwrap();
+    assert_eq!(
+        take(&mut c),
+        "MAIL FROM:<alice@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+         RCPT TO:<nobody@example.org>\r\nDATA\r\n"
+    );
+    let fed = feed(
+        &mut c,
+        b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n354 go\r\n",
+    );
+    assert_eq!(fed.events.len(), 4, "{fed:?}");
+    assert!(fed.events[0].starts_with("Sender"));
+    assert!(fed.events[1].starts_with("Recipient { index: 0") && fed.events[1].contains("Success"));
+    assert!(
+        fed.events[2].starts_with("Recipient { index: 1") && fed.events[2].contains("Permanent")
+    );
+    assert_eq!(fed.events[3], "SendBody");
+    c.send_last(b"hi").unwrap();
+    assert_eq!(take(&mut c), "hi\r\n.\r\n");
+    let fed = feed(&mut c, b"250 2.0.0 queued\r\n");
+    assert_eq!(fed.summaries[0].delivered().collect::<Vec<_>>(), [0]);
+    assert!(c.is_idle());
 }

@@ -13,11 +13,16 @@ use smtp_proto::reply::Extension;
 use smtp_proto::sasl::SaslMechanism;
 
 /// Feeds `buf` to the client until it is idle, dropping what it consumed.
-fn until_idle(c: &mut Client, buf: &mut &[u8]) {
+/// What the client queued is written before each step, as a server
+/// answers a command only once it was sent; returns those bytes.
+fn until_idle(c: &mut Client, buf: &mut &[u8]) -> Vec<u8> {
+    let mut wire = Vec::new();
     while !c.is_idle() {
+        c.poll_transmit(&mut wire);
         let step = c.handle_input(buf).unwrap();
         *buf = &buf[step.consumed..];
     }
+    wire
 }
 fn ehlo(caps: &[&str]) -> String {
     let mut s = String::new();
@@ -223,6 +228,7 @@ fn capabilities_are_kept_for_the_session() {
     let input = script(&[GREET, &ehlo(&["PIPELINING", "SIZE 1000", "X-FOO bar"])]);
     let mut buf = &input[..];
     loop {
+        c.poll_transmit(&mut Vec::new());
         let step = c.handle_input(buf).unwrap();
         buf = &buf[step.consumed..];
         if step.outcome == Outcome::Event(ClientEvent::Ready) {
@@ -441,6 +447,7 @@ fn drive_to_starttls(c: &mut Client) {
     let input = script(&[GREET, &ehlo(&["STARTTLS", "SIZE 10"])]);
     let mut buf = &input[..];
     loop {
+        c.poll_transmit(&mut Vec::new());
         let step = c.handle_input(buf).unwrap();
         buf = &buf[step.consumed..];
         if step.outcome == Outcome::NeedInput {
@@ -978,6 +985,7 @@ fn limits_are_read_from_ehlo_and_forgotten_with_it() {
     ]);
     let mut pos = 0;
     while !client.is_idle() {
+        client.poll_transmit(&mut Vec::new());
         let step = client.handle_input(&input[pos..]).unwrap();
         assert!(step.consumed > 0 || !matches!(step.outcome, Outcome::NeedInput));
         pos += step.consumed;
@@ -993,16 +1001,11 @@ fn limits_are_read_from_ehlo_and_forgotten_with_it() {
     // A server that answers EHLO with 502 gets HELO, and a HELO session
     // has no extensions and no limits.
     let mut client = Client::new(plain());
-    let input = script(&[GREET, "502 5.5.1 no EHLO here\r\n", OK]);
-    let mut pos = 0;
-    for _ in 0..10 {
-        if client.is_idle() {
-            break;
-        }
-        let step = client.handle_input(&input[pos..]).unwrap();
-        pos += step.consumed;
-        let mut out = Vec::new();
-        client.poll_transmit(&mut out);
+    // Each reply in its own read, once the command it answers is written.
+    for read in [GREET, "502 5.5.1 no EHLO here\r\n", OK] {
+        client.poll_transmit(&mut Vec::new());
+        let step = client.handle_input(read.as_bytes()).unwrap();
+        assert_eq!(step.consumed, read.len());
     }
     assert!(client.is_idle());
     assert_eq!(client.limits(), Limits::default());
@@ -1013,6 +1016,7 @@ fn limits_are_read_from_ehlo_and_forgotten_with_it() {
     let input = script(&[GREET, &ehlo(&["STARTTLS", "LIMITS RCPTMAX=5 MAILMAX=3"])]);
     let mut buf = &input[..];
     loop {
+        client.poll_transmit(&mut Vec::new());
         let step = client.handle_input(buf).unwrap();
         buf = &buf[step.consumed..];
         if step.outcome == Outcome::NeedInput {
@@ -1020,6 +1024,7 @@ fn limits_are_read_from_ehlo_and_forgotten_with_it() {
         }
     }
     assert_eq!(client.limits().mail_max, Some(3));
+    client.poll_transmit(&mut Vec::new());
     let step = client.handle_input(b"220 go ahead\r\n").unwrap();
     assert_eq!(step.outcome, Outcome::Event(ClientEvent::StartTls));
     client.tls_established().unwrap();
@@ -1556,6 +1561,7 @@ fn bdat_without_pipelining_waits_for_each_chunk_reply() {
     let j = Job::new("a@x.org", &["b@y.org"], &[]);
     let mut started = false;
     while !c.wants_body() {
+        c.poll_transmit(&mut Vec::new());
         let step = c.handle_input(buf).unwrap();
         buf = &buf[step.consumed..];
         if c.is_idle() && !started {
@@ -1719,6 +1725,7 @@ fn client_in_body(
     let input = script(replies);
     let mut buf = &input[..];
     for _ in 0..50 {
+        c.poll_transmit(&mut Vec::new());
         let step = c.handle_input(buf).unwrap();
         buf = &buf[step.consumed..];
         match step.outcome {
@@ -1800,6 +1807,7 @@ fn lmtp_refused_chunk_expects_one_reply_to_the_last_chunk() {
     );
     c.send_body(b"one\r\n").unwrap();
     c.send_last(b"two\r\n").unwrap();
+    c.poll_transmit(&mut Vec::new());
     let step = c.handle_input(b"552 5.3.4 too big\r\n").unwrap();
     assert!(matches!(
         step.outcome,
@@ -1861,8 +1869,7 @@ fn usage_errors_change_nothing() {
     assert!(!c.has_transmit());
     let input = script(&[GREET, &ehlo(&["PIPELINING"])]);
     let mut buf = &input[..];
-    until_idle(&mut c, &mut buf);
-    let mut out = Vec::new();
+    let mut out = until_idle(&mut c, &mut buf);
     c.poll_transmit(&mut out);
     assert_eq!(out, b"EHLO client.example.net\r\n");
     let empty = smtp_proto::client::Envelope::new(smtp_proto::command::ReversePath::Null);
@@ -1918,6 +1925,7 @@ fn assert_phase_timeouts(mut c: Client, want: [Option<std::time::Duration>; 6]) 
     let feed = |c: &mut Client, bytes: &[u8]| {
         let mut buf = bytes;
         loop {
+            c.poll_transmit(&mut Vec::new());
             let step = c.handle_input(buf).unwrap();
             buf = &buf[step.consumed..];
             if matches!(step.outcome, Outcome::NeedInput | Outcome::Paused) {
@@ -2037,6 +2045,7 @@ fn auth_twice_is_a_usage_error() {
     until_idle(&mut c, &mut buf);
     c.authenticate(AuthCredentials::password("a", "b"), None)
         .unwrap();
+    c.poll_transmit(&mut Vec::new());
     let step = c.handle_input(buf).unwrap();
     assert!(matches!(
         step.outcome,
@@ -2095,6 +2104,7 @@ fn an_early_reply_during_the_body_keeps_its_text() {
     let replies = script(&[OK, OK, "354 go\r\n"]);
     let mut buf = &replies[..];
     loop {
+        c.poll_transmit(&mut Vec::new());
         let step = c.handle_input(buf).unwrap();
         buf = &buf[step.consumed..];
         if matches!(step.outcome, Outcome::Event(ClientEvent::SendBody)) {
@@ -2164,6 +2174,7 @@ fn events_convert_to_owned_with_their_replies() {
     let mut buf = &input[..];
     let mut owned = Vec::new();
     for _ in 0..50 {
+        c.poll_transmit(&mut Vec::new());
         let step = c.handle_input(buf).unwrap();
         buf = &buf[step.consumed..];
         match step.outcome {
@@ -2201,6 +2212,7 @@ fn phase_follows_the_shared_sequencing_table() {
     let feed = |c: &mut Client, bytes: &[u8]| {
         let mut buf = bytes;
         loop {
+            c.poll_transmit(&mut Vec::new());
             let step = c.handle_input(buf).unwrap();
             buf = &buf[step.consumed..];
             if !matches!(step.outcome, Outcome::Event(_)) {

@@ -52,7 +52,7 @@ use smtp_proto::sasl::CustomMechanism;
 
 use crate::server::Script;
 use crate::split::check_split_invariance;
-use crate::stream::Progress;
+use crate::stream::{replies_end, Progress};
 
 /// Bodies the script picks from: dots at line starts, bare CR and LF, a
 /// missing final line end, smuggling sequences, binary bytes, empty.
@@ -254,12 +254,15 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
     client.poll_transmit(&mut run.output);
     // The output once the last event (other than a 421) was handled.
     let mut after_last_event = run.output.len();
+    // Replies past the first complete one given too (see `replies_end`).
+    let mut more = 0;
     'outer: for piece in pieces {
         buf.extend_from_slice(piece);
         progress.next_piece();
         loop {
             progress.call();
-            let step = match client.handle_input(&buf) {
+            let limit = replies_end(&buf, 1 + more);
+            let step = match client.handle_input(buf.get(..limit).unwrap_or_default()) {
                 Ok(step) => step,
                 Err(ClientError::Usage(e)) => panic!("handle_input refused the caller: {e:?}"),
                 Err(e) => {
@@ -272,7 +275,10 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
                 }
             };
             let consumed = step.consumed;
-            progress.consumed(consumed, buf.len());
+            progress.consumed(consumed, limit);
+            if consumed > 0 {
+                more = 0;
+            }
             let mut starttls = false;
             let mut event_step = false;
             match step.outcome {
@@ -327,6 +333,11 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
                         _ => {}
                     }
                 }
+                smtp_proto::client::Outcome::NeedInput if consumed == 0 && limit < buf.len() => {
+                    // The reply goes on past the line taken for its end.
+                    more += 1;
+                    continue;
+                }
                 smtp_proto::client::Outcome::NeedInput => {
                     assert!(
                         buf.len() - consumed <= max_buffered,
@@ -379,8 +390,18 @@ pub fn drive(cfg: &ClientConfig, custom_auth: bool, mut script: Script, pieces: 
                 if run.before_starttls.is_none() {
                     run.before_starttls = Some((run.consumed - consumed, run.output.len()));
                 }
-                // The machine refuses server bytes before the handshake.
-                assert!(buf.is_empty(), "StartTls reported with bytes after the 220");
+                if !buf.is_empty() {
+                    // Bytes after the 220 in the same read: the machine
+                    // refuses them before the handshake.
+                    let e = client
+                        .handle_input(&buf)
+                        .expect_err("bytes after the STARTTLS 220 are refused");
+                    let what = error_name(&e);
+                    run.events.push(format!("Error({what})"));
+                    client.poll_transmit(&mut run.output);
+                    run.end = format!("error {what}");
+                    break 'outer;
+                }
                 client.tls_established().expect("the handshake was awaited");
                 assert!(client.is_tls());
                 client.poll_transmit(&mut run.output);

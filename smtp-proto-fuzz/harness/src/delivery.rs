@@ -44,7 +44,7 @@ use smtp_proto::status::StatusClass;
 
 use crate::client::{assert_crlf_only, config, error_name};
 use crate::split::check_split_invariance;
-use crate::stream::Progress;
+use crate::stream::{replies_end, Progress};
 
 /// The recipients, in three domains (for `RCPTDOMAINMAX`).
 pub const RECIPIENTS: [&str; 6] = [
@@ -136,12 +136,15 @@ fn drive(bits: u8, params: u8, piece_size: usize, pieces: &[&[u8]]) -> Result {
     // the end.
     let mut after_last_event = 0usize;
     let mut before_421: Option<usize> = None;
+    // Replies past the first complete one given too (see `replies_end`).
+    let mut more = 0;
     'outer: for piece in pieces {
         buf.extend_from_slice(piece);
         progress.next_piece();
         loop {
             progress.call();
-            let step = match client.handle_input(&buf) {
+            let limit = replies_end(&buf, 1 + more);
+            let step = match client.handle_input(buf.get(..limit).unwrap_or_default()) {
                 Ok(step) => step,
                 Err(ClientError::Usage(e)) => panic!("handle_input refused the caller: {e:?}"),
                 Err(e) => {
@@ -151,7 +154,10 @@ fn drive(bits: u8, params: u8, piece_size: usize, pieces: &[&[u8]]) -> Result {
                 }
             };
             let consumed = step.consumed;
-            progress.consumed(consumed, buf.len());
+            progress.consumed(consumed, limit);
+            if consumed > 0 {
+                more = 0;
+            }
             match step.outcome {
                 Outcome::Event(event) => {
                     match &event {
@@ -188,8 +194,22 @@ fn drive(bits: u8, params: u8, piece_size: usize, pieces: &[&[u8]]) -> Result {
                     }
                     if event == ClientEvent::StartTls {
                         client.poll_transmit(&mut out);
+                        if let Some(rest) = buf.get(consumed..).filter(|r| !r.is_empty()) {
+                            // Bytes after the 220 in the same read: the
+                            // machine refuses them before the handshake.
+                            let e = client
+                                .handle_input(rest)
+                                .expect_err("bytes after the STARTTLS 220 are refused");
+                            error = Some(error_name(&e));
+                            break 'outer;
+                        }
                         client.tls_established().expect("the handshake was awaited");
                     }
+                }
+                Outcome::NeedInput if consumed == 0 && limit < buf.len() => {
+                    // The reply goes on past the line taken for its end.
+                    more += 1;
+                    continue;
                 }
                 Outcome::NeedInput => {
                     assert!(

@@ -73,7 +73,7 @@ use smtp_proto::session::Phase;
 use crate::client::{assert_crlf_only, config, error_name};
 use crate::delivery::{check_batch, check_report, delivery, send_body, BODIES};
 use crate::split::check_split_invariance;
-use crate::stream::Progress;
+use crate::stream::{replies_end, Progress};
 
 /// Most deliveries over one session.
 pub const MAX_DELIVERIES: usize = 3;
@@ -243,6 +243,9 @@ impl Session<'_> {
     /// more input when the machine needs it), or, without `read`, until
     /// the machine needs input or waits for a call.
     fn pump(&mut self, d: &mut Delivery, body: &[u8], seen: &mut Seen, read: bool) -> End {
+        // Replies past the first complete one given too (see
+        // `replies_end`).
+        let mut more = 0;
         loop {
             if read && d.is_finished() && (self.client.is_idle() || self.client.is_closed()) {
                 return if self.client.is_closed() {
@@ -252,7 +255,11 @@ impl Session<'_> {
                 };
             }
             self.progress.call();
-            let step = match self.client.handle_input(&self.buf) {
+            let limit = replies_end(&self.buf, 1 + more);
+            let step = match self
+                .client
+                .handle_input(self.buf.get(..limit).unwrap_or_default())
+            {
                 Ok(step) => step,
                 Err(ClientError::Usage(e)) => panic!("handle_input refused the caller: {e:?}"),
                 Err(e) => {
@@ -266,7 +273,10 @@ impl Session<'_> {
                 }
             };
             let consumed = step.consumed;
-            self.progress.consumed(consumed, self.buf.len());
+            self.progress.consumed(consumed, limit);
+            if consumed > 0 {
+                more = 0;
+            }
             match step.outcome {
                 Outcome::Event(event) => {
                     // The commands the machine counts as sent are in its
@@ -300,10 +310,25 @@ impl Session<'_> {
                     }
                     if event == ClientEvent::StartTls {
                         self.client.poll_transmit(&mut self.out);
+                        if let Some(rest) = self.buf.get(consumed..).filter(|r| !r.is_empty()) {
+                            // Bytes after the 220 in the same read: the
+                            // machine refuses them before the handshake.
+                            let e = self
+                                .client
+                                .handle_input(rest)
+                                .expect_err("bytes after the STARTTLS 220 are refused");
+                            self.error = Some(error_name(&e));
+                            return End::Error;
+                        }
                         self.client
                             .tls_established()
                             .expect("the handshake was awaited");
                     }
+                }
+                Outcome::NeedInput if consumed == 0 && limit < self.buf.len() => {
+                    // The reply goes on past the line taken for its end.
+                    more += 1;
+                    continue;
                 }
                 Outcome::NeedInput => {
                     assert!(

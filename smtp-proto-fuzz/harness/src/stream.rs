@@ -117,6 +117,38 @@ pub fn feed<'a, E>(
 /// session targets.
 pub const MAX_STALLS: usize = 16;
 
+/// Where the `n`th complete reply in `buf` ends (a line ends at LF, a
+/// reply at a line whose fourth octet is not `-`), or `buf.len()` when
+/// there are fewer.
+///
+/// The client targets give the client machine replies up to there: a
+/// server answers a command only once it was sent, so the replies read
+/// in one step may answer only what the client had handed out before
+/// it. Giving each complete reply in a step of its own, what the client
+/// queues on it is handed out before the next is read, however the input
+/// is cut, as with a server that keeps to the protocol. The machine ends
+/// the session when a reply comes before its command was handed out,
+/// which a cut between two replies would otherwise decide.
+#[must_use]
+pub fn replies_end(buf: &[u8], n: usize) -> usize {
+    let mut at = 0;
+    let mut found = 0;
+    while let Some(lf) = buf
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
+        let line = buf.get(at..=at + lf).unwrap_or_default();
+        at += lf + 1;
+        if line.get(3) != Some(&b'-') {
+            found += 1;
+            if found == n {
+                return at;
+            }
+        }
+    }
+    buf.len()
+}
+
 /// The progress checks of [`feed`], for a target that calls its machine
 /// itself because it acts between the calls on what the machine reported
 /// (the client, server and delivery targets).

@@ -646,7 +646,11 @@ pub enum ClientError {
     #[error("malformed reply: {0}")]
     BadReply(ReplyError),
     /// A reply when none was due (the server spoke while the client sent
-    /// the message body, for one), or a code that makes no sense here: a
+    /// the message body, for one, or answered a command
+    /// [`Client::poll_transmit`](super::Client::poll_transmit) had not yet
+    /// handed out: see
+    /// [`Client::handle_input`](super::Client::handle_input)), or a code
+    /// that makes no sense here: a
     /// 3yz where a completion reply is due, a 2yz to DATA, anything but a
     /// 2yz (or 421) to the RSET the client sends before a MAIL (RFC 5321
     /// §4.1.1.5), a `354` (any 3yz) to DATA in LMTP when no RCPT was accepted (RFC

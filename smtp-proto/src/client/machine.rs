@@ -499,6 +499,11 @@ impl Client {
 
     /// Appends the bytes to send to `out` and returns how many. Call after
     /// every event and every successful method call.
+    ///
+    /// The commands in those bytes count as sent from then on: only their
+    /// replies may follow in [`Client::handle_input`]. Write the bytes
+    /// before reading the replies to them (the bytes already read may
+    /// answer only commands handed out before).
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         self.sent = self.pending.len();
         let n = self.out.len();
@@ -522,6 +527,22 @@ impl Client {
     /// An `Err` other than [`ClientError::Usage`] means the server broke
     /// the protocol, or for [`ClientError::Config`] on the first call that
     /// the configuration cannot be used; the session is then closed.
+    ///
+    /// A reply can only answer a command [`Client::poll_transmit`] has
+    /// handed out (the greeting answers the connection): a server cannot
+    /// answer a command it was not sent (RFC 5321 §4.2). A reply that
+    /// comes, or begins, while every command waiting for one is still
+    /// queued (the bytes after the greeting in the same read, before the
+    /// EHLO went out; replies read with the MAIL reply to RCPTs that,
+    /// without PIPELINING, had not been released yet; bytes read while a
+    /// [`ClientEvent::AuthChallenge`] waits for its answer) ends the
+    /// session with [`ClientError::UnexpectedReply`], rather than being
+    /// taken for the reply to the next command and every later reply for
+    /// the one before its own. A `421` is the exception: it may come
+    /// unasked (RFC 5321 §3.8) and gives [`ClientEvent::ServiceClosing`]
+    /// wherever it comes. So a driver writes what `poll_transmit` gives
+    /// before it reads again, and hands the machine only bytes read after
+    /// that, as any driver that writes before it waits for replies does.
     pub fn handle_input<'a>(
         &mut self,
         input: &'a [u8],
@@ -545,8 +566,15 @@ impl Client {
                     return Err(self.fail(ClientError::ResponseInjection));
                 }
                 // The application answers first; what the server sent
-                // meanwhile stays in the caller's buffer.
-                State::AuthChallenge => return Ok(Step::paused(consumed)),
+                // meanwhile stays in the caller's buffer. It came before
+                // the answer was handed out, so it cannot be the reply to
+                // it (a 421 excepted).
+                State::AuthChallenge => {
+                    if !rest.is_empty() {
+                        self.early_input = true;
+                    }
+                    return Ok(Step::paused(consumed));
+                }
                 _ => {}
             }
             let waiting_for_caller = matches!(self.state, State::Idle | State::Body);
@@ -1167,11 +1195,13 @@ impl Client {
     ///
     /// let step = client.handle_input(b"220 mx.example.org ESMTP\r\n")?;
     /// assert!(matches!(step.outcome, Outcome::Event(ClientEvent::Greeting { .. })));
+    /// client.poll_transmit(&mut wire); // EHLO: write it before reading its reply
     /// let step = client.handle_input(b"250-mx.example.org\r\n250 AUTH CRAM-MD5\r\n")?;
     /// assert!(matches!(step.outcome, Outcome::Event(ClientEvent::Ready)));
     ///
     /// let cram = CustomMechanism::new("CRAM-MD5")?;
     /// client.authenticate(AuthCredentials::custom(cram, None), None)?;
+    /// client.poll_transmit(&mut wire);
     ///
     /// // The server's challenge: <1896.697170952@postoffice.reston.mci.net>
     /// let challenge = b"334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n";
@@ -1183,12 +1213,12 @@ impl Client {
     /// assert_eq!(challenge, b"<1896.697170952@postoffice.reston.mci.net>");
     /// // The application computes the keyed digest with its own crypto.
     /// client.auth_response(b"tim b913a602c7eda7a495b4e6e7334d3890")?;
+    /// client.poll_transmit(&mut wire);
     ///
     /// let step = client.handle_input(b"235 2.7.0 Authentication successful\r\n")?;
     /// assert!(matches!(step.outcome, Outcome::Event(ClientEvent::Authenticated { .. })));
     /// assert!(client.is_authenticated());
     ///
-    /// client.poll_transmit(&mut wire);
     /// let wire = String::from_utf8(wire)?;
     /// assert!(wire.ends_with(
     ///     "AUTH CRAM-MD5\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"
