@@ -136,39 +136,7 @@ pub fn replies_are_printed_escaped(name: &str) {
 /// standard input, to its exit (bounded by [`BOUND`]); returns its exit
 /// status and standard error.
 fn run_to_exit(name: &str, args: &[&str]) -> (ExitStatus, String) {
-    let mut child = Command::new(serve_example::example_binary(name))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the example");
-    // The example may exit before it reads its input: a failed write is
-    // no failure of the test.
-    let _ = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"Subject: hi\r\n\r\nhello\r\n");
-    let deadline = Instant::now() + BOUND;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} still runs after {BOUND:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
+    let (status, _, stderr) = run_capturing(name, args);
     (status, stderr)
 }
 
@@ -311,36 +279,14 @@ fn run_capturing(name: &str, args: &[&str]) -> (ExitStatus, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the example");
+    // The example may exit before it reads its input: a failed write is
+    // no failure of the test.
     let _ = child
         .stdin
         .take()
         .expect("stdin")
         .write_all(b"Subject: hi\r\n\r\nhello\r\n");
-    let deadline = Instant::now() + BOUND;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} still runs after {BOUND:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("read stdout");
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    (status, stdout, stderr)
+    let status = serve_example::exit_within_bound(&mut child, name);
+    let stdout = serve_example::read_all(child.stdout.take());
+    (status, stdout, serve_example::read_all(child.stderr.take()))
 }

@@ -349,26 +349,35 @@ fn failed_start(name: &str, args: &[&std::ffi::OsStr]) -> (ExitStatus, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the example");
+    let status = exit_within_bound(&mut child, name);
+    (status, read_all(child.stderr.take()))
+}
+
+/// Waits for `child`, a run of the example `name`, to exit: its status.
+/// Panics if it is still running after [`BOUND`] (it is then killed).
+/// Its output must be small enough for the pipes, which are read after.
+pub fn exit_within_bound(child: &mut Child, name: &str) -> ExitStatus {
     let deadline = Instant::now() + BOUND;
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
+            return status;
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{name} {args:?} still runs after {BOUND:?}");
+            panic!("{name} still runs after {BOUND:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read standard error");
-    (status, stderr)
+    }
+}
+
+/// Everything in a child's output pipe, as text (empty when not piped).
+pub fn read_all(pipe: Option<impl Read>) -> String {
+    let mut text = String::new();
+    if let Some(mut pipe) = pipe {
+        pipe.read_to_string(&mut text).expect("read the output");
+    }
+    text
 }
 
 /// Asserts that a server that could not start exited with status 1 and
