@@ -1490,6 +1490,277 @@ mod tests {
         assert!(out.ends_with(b"tail\rx\r\n"));
     }
 
+    /// Asserts that `decode` (whole, cut at `cuts`) and `decode_into` give
+    /// what the reference gives for `input`, and that the summary's size is
+    /// the length of the output.
+    fn assert_matches_reference(limits: DataLimits, input: &[u8], cuts: &[usize], what: &str) {
+        let (want, want_end, want_n) = reference(input, limits);
+        for cuts in [&[][..], cuts] {
+            let (got, end, n) = run_split(limits, input, cuts);
+            assert!(got == want, "{what}: output differs, cuts {cuts:?}");
+            assert_eq!(n, want_n, "{what}, cuts {cuts:?}");
+            let counts = end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
+            assert_eq!(counts, want_end, "{what}, cuts {cuts:?}");
+            if let Some(end) = end {
+                assert_eq!(end.size, want.len() as u64, "{what}, cuts {cuts:?}");
+            }
+        }
+        let mut dec = DataDecoder::new(limits);
+        let mut out = Vec::new();
+        let (n, end) = dec.decode_into(input, &mut out);
+        assert!(out == want, "{what}: decode_into output differs");
+        assert_eq!(n, want_n, "{what}, decode_into");
+        let counts = end.map(|s| (s.bare_cr, s.bare_lf, s.long_lines));
+        assert_eq!(counts, want_end, "{what}, decode_into");
+    }
+
+    /// Line limits close to the lane, round and block sizes of the fast
+    /// path, with lines just under, at and just over the limit mixed with
+    /// short ones so that long lines straddle rounds that each hold an LF.
+    #[test]
+    fn line_limits_near_the_round_and_block_sizes() {
+        let mut maxes = vec![0, 1, 2, 998, 999];
+        for edge in [16, 64, SUB_BLOCK, 2 * SUB_BLOCK, FAST_BLOCK] {
+            maxes.extend(edge - 3..=edge + 3);
+        }
+        // A few limits between one and two rounds.
+        maxes.extend([300, 333, 400, 450, 500]);
+        for &max in &maxes {
+            for len in [max.saturating_sub(1), max, max + 1] {
+                for short in [0, 7, 100] {
+                    let mut body = Vec::new();
+                    let mut long = 0;
+                    while body.len() < 2 * FAST_BLOCK + 3 * SUB_BLOCK {
+                        body.extend(std::iter::repeat_n(b'x', len));
+                        body.extend_from_slice(b"\r\n");
+                        body.extend(std::iter::repeat_n(b's', short));
+                        body.extend_from_slice(b"\r\n");
+                        long += u64::from(len > max) + u64::from(short > max);
+                    }
+                    body.extend_from_slice(b".\r\n");
+                    for limits in [reject(), normalize()] {
+                        let limits = limits.with_max_line_len(max);
+                        let what = format!("max {max}, lines {len} and {short}");
+                        let mut dec = DataDecoder::new(limits);
+                        let (n, end) = dec.decode_into(&body, &mut Vec::new());
+                        assert_eq!(n, body.len(), "{what}");
+                        assert_eq!(end.map(|s| s.long_lines), Some(long), "{what}");
+                        let cuts = [len / 2, SUB_BLOCK + 1, FAST_BLOCK - 1, FAST_BLOCK + len];
+                        assert_matches_reference(limits, &body, &cuts, &what);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One line just over (or at) a limit between one and two rounds,
+    /// after short lines that put it at every offset against the rounds
+    /// of the fast path and against its checks for long lines: counted
+    /// exactly once when over.
+    #[test]
+    fn one_long_line_at_every_offset() {
+        for max in [256, 300, 301, 400, 509, 510] {
+            for len in [max, max + 1] {
+                for offset in 0..300 {
+                    let mut input = Vec::new();
+                    for _ in 0..offset / 10 {
+                        input.extend_from_slice(b"qqqqqqqq\r\n");
+                    }
+                    input.extend(std::iter::repeat_n(b'r', offset % 10));
+                    input.extend_from_slice(b"\r\n");
+                    input.extend(std::iter::repeat_n(b'x', len));
+                    input.extend_from_slice(b"\r\n");
+                    while input.len() < FAST_BLOCK + SUB_BLOCK {
+                        input.extend_from_slice(&[b'y'; 30]);
+                        input.extend_from_slice(b"\r\n");
+                    }
+                    input.extend_from_slice(b".\r\n");
+                    for limits in [reject(), normalize()] {
+                        let limits = limits.with_max_line_len(max);
+                        let what = format!("max {max}, a {len}-octet line at {offset}");
+                        let long = u64::from(len > max);
+                        let mut dec = DataDecoder::new(limits);
+                        let (n, end) = dec.decode_into(&input, &mut Vec::new());
+                        assert_eq!(n, input.len(), "{what}");
+                        assert_eq!(end.map(|s| s.long_lines), Some(long), "{what}");
+                        let (_, end, n) = run_split(limits, &input, &[]);
+                        assert_eq!(n, input.len(), "{what}");
+                        assert_eq!(end.map(|s| s.long_lines), Some(long), "{what}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A message of exactly `max_size` octets is accepted and one more
+    /// octet is refused, wherever the last octet falls against the blocks
+    /// of the fast path; under `Normalize` the CR written before a bare LF
+    /// counts.
+    #[test]
+    fn size_limit_is_exact() {
+        for size in [0usize, 2, 63, 64, 65, 255, 256, 257, 4095, 4096, 4097, 9000] {
+            // `size` octets of content: full lines, then a last short one.
+            let mut body = Vec::new();
+            while body.len() + 40 <= size {
+                body.extend_from_slice(&[b'x'; 38]);
+                body.extend_from_slice(b"\r\n");
+            }
+            if body.len() < size {
+                let rest = size - body.len();
+                body.extend(std::iter::repeat_n(b'y', rest.saturating_sub(2)));
+                body.extend_from_slice(&b"\r\n"[2 - rest.min(2)..]);
+            }
+            assert_eq!(body.len(), size);
+            let mut input = body.clone();
+            input.extend_from_slice(b".\r\n");
+            for max in [size as u64, size as u64 + 1, size.saturating_sub(1) as u64] {
+                let limits = reject().with_max_size(Some(max));
+                let mut dec = DataDecoder::new(limits);
+                let mut out = Vec::new();
+                let (n, end) = dec.decode_into(&input, &mut out);
+                assert_eq!((n, out.len()), (input.len(), size));
+                let end = end.expect("ended");
+                assert_eq!(end.size, size as u64);
+                let want = if (size as u64) > max {
+                    Err(DataError::TooLarge)
+                } else {
+                    Ok(())
+                };
+                assert_eq!(end.verdict(), want, "size {size}, max {max}");
+                let (_, end, _) = run_split(limits, &input, &[size / 2, size.saturating_sub(1)]);
+                assert_eq!(
+                    end.map(|s| s.verdict()),
+                    Some(want),
+                    "size {size}, max {max}"
+                );
+            }
+        }
+        // Normalize: "a LF" is three octets once the CR is written.
+        let limits = normalize().with_max_size(Some(5));
+        let (out, end, _) = run(limits, b"a\nb\r\n.\r\n");
+        assert_eq!(out, b"a\r\nb\r\n");
+        assert_eq!(
+            end.map(|s| (s.size, s.verdict())),
+            Some((6, Err(DataError::TooLarge)))
+        );
+        let (_, end, _) = run(limits.with_max_size(Some(6)), b"a\nb\r\n.\r\n");
+        assert_eq!(end.map(|s| s.verdict()), Some(Ok(())));
+    }
+
+    /// Every input of up to eight octets over `a`, `.`, CR and LF, under
+    /// both policies, whole and byte by byte: the message ends exactly
+    /// after the first `CRLF . CRLF` (or a `. CRLF` that opens the body),
+    /// and nowhere else (RFC 5321 §4.1.1.4).
+    #[test]
+    fn only_crlf_dot_crlf_ends_a_message() {
+        let alphabet = [b'a', b'.', b'\r', b'\n'];
+        for len in 0..=8u32 {
+            for code in 0..4usize.pow(len) {
+                let input: Vec<u8> = (0..len)
+                    .map(|k| alphabet[code / 4usize.pow(k) % 4])
+                    .collect();
+                let want = if input.starts_with(b".\r\n") {
+                    Some(3)
+                } else {
+                    input
+                        .windows(5)
+                        .position(|w| w == b"\r\n.\r\n")
+                        .map(|p| p + 5)
+                };
+                let every: Vec<usize> = (0..=input.len()).collect();
+                for limits in [reject(), normalize()] {
+                    for cuts in [&[][..], &every[..]] {
+                        let (_, end, n) = run_split(limits, &input, cuts);
+                        assert_eq!(end.is_some(), want.is_some(), "{input:?}");
+                        assert_eq!(n, want.unwrap_or(input.len()), "{input:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Long adversarial bodies (runs near the round and block sizes, lines
+    /// near 1000 octets, bare CR and LF, dot lines, embedded terminators)
+    /// under both policies and many line limits, fed whole, in random
+    /// pieces and in runs of tiny pieces: always the reference's result.
+    #[test]
+    fn long_adversarial_bodies_match_the_reference() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let maxes = [
+            0usize, 1, 63, 64, 255, 256, 257, 300, 511, 512, 513, 998, 4095, 4096,
+        ];
+        for round in 0..400 {
+            let target = (rnd() % 10_000) as usize;
+            let mut input = Vec::new();
+            while input.len() < target {
+                let n = match rnd() % 14 {
+                    0..=3 => (rnd() % 130) as usize,
+                    4 => (rnd() % 1100) as usize,
+                    5 => 4080 + (rnd() % 40) as usize,
+                    6 | 7 => {
+                        input.extend_from_slice(b"\r\n");
+                        continue;
+                    }
+                    8 => {
+                        input.push(b'\n');
+                        continue;
+                    }
+                    9 => {
+                        input.push(b'\r');
+                        continue;
+                    }
+                    10 => {
+                        input.push(b'.');
+                        continue;
+                    }
+                    11 => {
+                        input.extend_from_slice(b"\r\n.");
+                        continue;
+                    }
+                    12 => {
+                        input.extend_from_slice(b"\n.");
+                        continue;
+                    }
+                    _ => 990 + (rnd() % 20) as usize,
+                };
+                input.extend(std::iter::repeat_n(b'x', n));
+            }
+            if rnd() % 4 != 0 {
+                input.extend_from_slice(b"\r\n.\r\n");
+            }
+            let max = if rnd() % 2 == 0 {
+                maxes[(rnd() % maxes.len() as u64) as usize]
+            } else {
+                (rnd() % 1100) as usize
+            };
+            let limits = if rnd() % 2 == 0 {
+                normalize()
+            } else {
+                reject()
+            };
+            let limits = limits.with_max_line_len(max);
+            let mut cuts = Vec::new();
+            let mut at = 0;
+            let tiny = rnd() % 2 == 0;
+            while at < input.len() {
+                cuts.push(at);
+                at += if tiny {
+                    1 + (rnd() % 5) as usize
+                } else {
+                    1 + (rnd() % 3000) as usize
+                };
+            }
+            let what = format!("round {round}, max {max}, {} octets", input.len());
+            assert_matches_reference(limits, &input, &cuts, &what);
+        }
+    }
+
     fn long_body() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(
             prop_oneof![

@@ -1035,6 +1035,65 @@ mod tests {
         }
     }
 
+    /// Long inputs (lines past the inline search, near and over the
+    /// limit, bare CR and LF) under limits around the word, inline and
+    /// command sizes, fed whole, in random pieces and in tiny pieces:
+    /// always what the model says.
+    #[test]
+    fn long_inputs_frame_as_the_model_says_however_cut() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let maxes = [
+            1usize, 2, 7, 8, 9, 31, 32, 33, 34, 40, 64, 510, 511, 512, 513, 1000,
+        ];
+        for round in 0..1500 {
+            let target = (rnd() % 3000) as usize;
+            let mut input = Vec::new();
+            while input.len() < target {
+                match rnd() % 8 {
+                    0..=2 => input.extend(std::iter::repeat_n(b'x', (rnd() % 80) as usize)),
+                    3 => input.extend(std::iter::repeat_n(b'y', 500 + (rnd() % 30) as usize)),
+                    4 | 5 => input.extend_from_slice(b"\r\n"),
+                    6 => input.push(b'\n'),
+                    _ => input.push(b'\r'),
+                }
+            }
+            let max = maxes[(rnd() % maxes.len() as u64) as usize];
+            let crlf_only = rnd() % 2 == 0;
+            let framer = if crlf_only {
+                LineFramer::crlf_only()
+            } else {
+                LineFramer::new()
+            };
+            let tiny = rnd() % 2 == 0;
+            let mut cuts = Vec::new();
+            let mut at = 0;
+            while at < input.len() {
+                cuts.push(at);
+                at += if tiny {
+                    1 + (rnd() % 5) as usize
+                } else {
+                    1 + (rnd() % 700) as usize
+                };
+            }
+            assert_eq!(
+                feed(framer.clone(), &input, &[], max),
+                model(&input, max, crlf_only),
+                "round {round}, max {max}, crlf_only {crlf_only}, whole"
+            );
+            assert_eq!(
+                feed(framer, &input, &cuts, max),
+                model(&input, max, crlf_only),
+                "round {round}, max {max}, crlf_only {crlf_only}, cuts {cuts:?}"
+            );
+        }
+    }
+
     #[test]
     fn visible_run_stops_at_the_first_space_control_del_or_non_ascii() {
         let naive = |b: &[u8]| {
