@@ -1248,6 +1248,16 @@ impl Delivery {
         if self.stopped {
             return Ok(());
         }
+        if self.auth.is_some()
+            && !client.is_authenticated()
+            && !client.is_idle()
+            && !client.is_closed()
+        {
+            // Refused before the credentials are handed over: a later
+            // call (once the client is idle) still authenticates, and
+            // does not send MAIL without the authentication asked for.
+            return Err(UsageError::NotIdle.into());
+        }
         if let Some(credentials) = self.auth.take().filter(|_| !client.is_authenticated()) {
             // A session already authenticated (by an earlier delivery
             // over it) is not authenticated again.
