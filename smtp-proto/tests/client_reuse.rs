@@ -425,6 +425,41 @@ fn start_on_a_busy_client_is_refused() {
 }
 
 #[test]
+fn a_start_refused_on_a_busy_client_keeps_the_credentials_for_the_next_one() {
+    // The application checks the kept connection with NOOP, and starts the
+    // delivery before its reply came: refused, nothing sent. Started again
+    // once the client is idle, the delivery still authenticates first: its
+    // MAIL does not go out without the authentication asked for.
+    let mut script = vec![GREETING.to_owned(), AUTH_PLAIN.to_owned(), OK.to_owned()];
+    script.push("235 2.7.0 ok\r\n".to_owned());
+    script.extend(transaction("A"));
+    let mut s = Session::new(config().with_auth_without_tls(true), &script);
+    let mut idle = kept_open(&[]);
+    s.pump(&mut idle, true, b"");
+    assert!(s.client.is_idle());
+    s.client.noop().unwrap();
+    let mut d = with_password(&["bob@example.org"], "secret");
+    assert_eq!(
+        d.start(&mut s.client).unwrap_err().to_string(),
+        smtp_proto::client::ClientError::from(UsageError::NotIdle).to_string()
+    );
+    assert!(!d.is_finished());
+    s.client.poll_transmit(&mut s.wire);
+    // The NOOP's reply: the client is idle again.
+    s.pump(&mut idle, true, b"");
+    assert!(s.client.is_idle());
+    let sent = s.deliver(d, true, b"one\r\n");
+    assert!(
+        sent.commands[0].starts_with("AUTH PLAIN "),
+        "{:?}",
+        sent.commands
+    );
+    assert_eq!(sent.commands[1], "MAIL FROM:<alice@example.net>");
+    assert!(s.client.is_authenticated());
+    assert!(sent.report.all_delivered());
+}
+
+#[test]
 fn abandon_reports_every_recipient_not_attempted() {
     let reason = NotAttempted::ServiceClosing {
         reply: reply(CLOSING),

@@ -783,10 +783,16 @@ impl Delivery {
     }
 
     /// Gives up on a delivery that was not started (or stopped) and gives
-    /// its report: every recipient without an outcome is
+    /// its report: every recipient no transaction carried yet is
     /// [`RecipientOutcome::NotAttempted`] for `reason`. For a connection
     /// known to be over (a `421` came, or it failed), so that the message
-    /// is reported as not sent without trying.
+    /// is reported as not sent without trying. The recipients of a
+    /// transaction under way, if any, are reported as by
+    /// [`Delivery::finish`]: [`RecipientOutcome::Unknown`] once the whole
+    /// message was sent to them, [`NotAttempted::ConnectionLost`] before;
+    /// one refused as "too many recipients" and waiting for the next
+    /// transaction keeps that refusal
+    /// ([`RecipientOutcome::TemporaryFailure`]).
     #[must_use]
     pub fn abandon(mut self, reason: NotAttempted) -> DeliveryReport {
         self.stop(&reason);
@@ -1247,6 +1253,16 @@ impl Delivery {
     fn next(&mut self, client: &mut Client) -> Result<(), ClientError> {
         if self.stopped {
             return Ok(());
+        }
+        if self.auth.is_some()
+            && !client.is_authenticated()
+            && !client.is_idle()
+            && !client.is_closed()
+        {
+            // Refused before the credentials are handed over: a later
+            // call (once the client is idle) still authenticates, and
+            // does not send MAIL without the authentication asked for.
+            return Err(UsageError::NotIdle.into());
         }
         if let Some(credentials) = self.auth.take().filter(|_| !client.is_authenticated()) {
             // A session already authenticated (by an earlier delivery
