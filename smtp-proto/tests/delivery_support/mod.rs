@@ -1,6 +1,7 @@
 //! Envelopes, client configuration and replies shared by the tests that
 //! drive [`Delivery`](smtp_proto::client::Delivery) against scripted
-//! servers (`client_delivery`, `client_reuse`).
+//! servers (`client_delivery`, `client_reuse`) and a random one
+//! (`delivery_model`).
 #![allow(dead_code)]
 
 use smtp_proto::client::{ClientConfig, Envelope, TlsPolicy};
