@@ -1685,13 +1685,7 @@ mod tests {
     /// pieces and in runs of tiny pieces: always the reference's result.
     #[test]
     fn long_adversarial_bodies_match_the_reference() {
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut rnd = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rnd = crate::xorshift(0x9e37_79b9_7f4a_7c15);
         let maxes = [
             0usize, 1, 63, 64, 255, 256, 257, 300, 511, 512, 513, 998, 4095, 4096,
         ];

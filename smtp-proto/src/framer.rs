@@ -1041,13 +1041,7 @@ mod tests {
     /// always what the model says.
     #[test]
     fn long_inputs_frame_as_the_model_says_however_cut() {
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut rnd = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rnd = crate::xorshift(0x2545_f491_4f6c_dd1d);
         let maxes = [
             1usize, 2, 7, 8, 9, 31, 32, 33, 34, 40, 64, 510, 511, 512, 513, 1000,
         ];

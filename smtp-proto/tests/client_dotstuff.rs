@@ -3,6 +3,8 @@
 //! the body with its line ends made CRLF, and the message ends exactly
 //! where the client ended it, never earlier.
 
+mod rng;
+
 use proptest::prelude::*;
 use smtp_proto::client::{Client, ClientConfig, ClientEvent, Envelope, Outcome, TlsPolicy};
 use smtp_proto::command::{Domain, ForwardPath, Mailbox, ReversePath};
@@ -197,13 +199,8 @@ fn dot_stuffer_matches_a_reference_on_long_bodies() {
     use smtp_proto::data::DotStuffer;
     // Deterministic pseudo-random bodies of mostly clean CRLF lines with
     // rare dots, bare CR and bare LF, cut into random pieces.
-    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut rnd = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = rng::Rng::new(1);
+    let mut rnd = move || rng.next();
     for _ in 0..400 {
         let len = (rnd() % 20_000) as usize;
         let mut body = Vec::with_capacity(len);

@@ -21,10 +21,12 @@
 //!   send there.
 
 mod delivery_support;
+mod rng;
 
 use std::collections::HashMap;
 
 use delivery_support::{config, envelope};
+use rng::Rng;
 use smtp_proto::client::{
     ChunkingPolicy, Client, ClientEvent, Delivery, NotAttempted, Outcome, Protocol,
     RecipientOutcome, Verdict,
@@ -33,30 +35,6 @@ use smtp_proto::command::BodyType;
 use smtp_proto::reply::OwnedReply;
 
 const MESSAGE: &[u8] = b"Subject: hi\r\n\r\nline one\r\n.dot line\r\nbare LF\nlast";
-
-/// A xorshift generator: the runs are the same for a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, replies: &[&'a str]) -> &'a str {
-        replies[self.below(replies.len() as u64) as usize]
-    }
-}
 
 /// The replies the model draws from, per command.
 const MAIL: &[&str] = &[

@@ -50,10 +50,12 @@
 //! 1). A failure names its seed and gives the transcript and the reports.
 
 mod delivery_support;
+mod rng;
 
 use std::collections::{BTreeMap, HashMap};
 
 use delivery_support::{config, envelope};
+use rng::Rng;
 use smtp_proto::client::{
     ChunkingPolicy, Client, ClientEvent, Delivery, DeliveryReport, NotAttempted, Outcome, Protocol,
     RecipientOutcome,
@@ -70,33 +72,6 @@ const MAX_STEPS: usize = 10_000;
 
 /// The largest piece of the message handed to the machine at once.
 const PIECE: usize = 7;
-
-/// Xorshift64: deterministic, and enough to pick replies.
-struct Rng(u64);
-
-impl Rng {
-    /// A generator for `seed` (any seed, zero included).
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A number below `n` (`n` > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// One of `choices`, evenly (a choice listed twice is twice as likely).
-    fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
-        choices[self.below(choices.len() as u64) as usize]
-    }
-}
 
 /// One in this many replies is a dropped connection instead.
 const DROP_ONE_IN: u64 = 40;
