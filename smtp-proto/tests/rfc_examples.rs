@@ -865,7 +865,6 @@ S~ 250 OK
 fn rfc4954_mail_auth_parameter_after_token_or_custom_auth() {
     use base64::Engine as _;
     use smtp_proto::command::AuthParam;
-    use smtp_proto::server::ServerSession;
     use smtp_proto::session::Outcome;
 
     let token = base64::engine::general_purpose::STANDARD
@@ -881,14 +880,7 @@ fn rfc4954_mail_auth_parameter_after_token_or_custom_auth() {
         let mut c = ServerConfig::new("mx.example.com");
         c.auth_mechanisms = vec![mechanism];
         c.auth_requires_tls = false;
-        let mut s = ServerSession::new(c).unwrap();
-        s.greet().unwrap();
-        let step = s.handle_input(b"EHLO bar.com\r\n").unwrap();
-        assert!(matches!(
-            step.outcome,
-            Outcome::Event(ServerEvent::Hello { .. })
-        ));
-        s.accept().unwrap();
+        let mut s = support::after_ehlo(c);
         let step = s.handle_input(auth.as_bytes()).unwrap();
         assert!(
             matches!(
