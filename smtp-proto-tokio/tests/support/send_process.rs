@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::serve_example::{self, BOUND};
 
@@ -77,18 +76,7 @@ pub fn run_against_hostile_peer(
         .expect("stdin")
         .write_all(b"Subject: hi\r\n\r\nhello\r\n")
         .expect("message");
-    let deadline = Instant::now() + BOUND;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} still runs after {BOUND:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = serve_example::exit_within_bound(&mut child, name);
     peer.join().expect("peer thread");
     let mut output = Vec::new();
     child
